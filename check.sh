@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# check.sh - install what is missing, build, and run every test.
+#
+#   ./check.sh                      build in build/ and run all tests
+#   ./check.sh --sanitize address   ASan+UBSan build in build-address/
+#   ./check.sh --sanitize thread    TSan build in build-thread/ (tests labelled 'tsan')
+#   ./check.sh -- -R ring           extra arguments after -- go to ctest
+set -euo pipefail
+cd "$(dirname "$0")"
+
+sanitize=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sanitize) sanitize="$2"; shift 2 ;;
+    --) shift; break ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "check.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+if ! ./deploy/install-deps.sh --check >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then ./deploy/install-deps.sh; else sudo ./deploy/install-deps.sh; fi
+fi
+
+build="build${sanitize:+-$sanitize}"
+werror=OFF; [ "${CI:-}" = "true" ] && werror=ON
+cmake -S . -B "$build" -DPHX_SANITIZE="$sanitize" -DPHX_WERROR="$werror" >/dev/null
+cmake --build "$build" -j "$(nproc)"
+
+ctest_args=(--output-on-failure -j "$(nproc)")
+[ "$sanitize" = "thread" ] && ctest_args+=(-L tsan)
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+(cd "$build" && ctest "${ctest_args[@]}" "$@")

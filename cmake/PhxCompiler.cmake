@@ -1,0 +1,19 @@
+# Warnings and sanitizers for every target of the build.
+# Linux service: memfd, MAP_FIXED_NOREPLACE, SCM_RIGHTS, gettid and friends need _GNU_SOURCE.
+add_compile_definitions(_GNU_SOURCE)
+add_compile_options(-Wall -Wextra -Wshadow -Wno-unused-parameter -fno-strict-aliasing)
+if(PHX_WERROR)
+  add_compile_options(-Werror)
+endif()
+
+if(PHX_SANITIZE STREQUAL "address")
+  set(_phx_san -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+elseif(PHX_SANITIZE STREQUAL "thread")
+  set(_phx_san -fsanitize=thread -fno-omit-frame-pointer)
+elseif(NOT PHX_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "PHX_SANITIZE must be empty, 'address' or 'thread', not '${PHX_SANITIZE}'")
+endif()
+if(_phx_san)
+  add_compile_options(${_phx_san})
+  add_link_options(${_phx_san})
+endif()

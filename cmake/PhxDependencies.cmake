@@ -1,0 +1,17 @@
+# Every external dependency, found through pkg-config; deploy/install-deps.sh installs them.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+
+function(phx_require_pkg var module)
+  pkg_check_modules(${var} IMPORTED_TARGET ${module})
+  if(NOT ${var}_FOUND)
+    message(FATAL_ERROR "${module} not found: run deploy/install-deps.sh as root")
+  endif()
+endfunction()
+
+phx_require_pkg(UCX        ucx)
+phx_require_pkg(HWLOC      hwloc)
+phx_require_pkg(PROTOBUF_C libprotobuf-c)
+phx_require_pkg(LIBCONFIG  libconfig)
+phx_require_pkg(JSONC      json-c)
+phx_require_pkg(CUNIT      cunit)

@@ -1,0 +1,465 @@
+/* test_config.c - phoenix.conf: defaults, the shipped deploy/phoenix.conf, a file that sets every
+ * key, dump -> load round trips, environment overrides, and broken files whose one-line error
+ * must name the file, the line and the key. Sample files live in tests/data/config/. */
+#include "phoenix/config.h"
+#include "phx_test.h"
+
+#include <libconfig.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char err[512];
+
+static const char *data_file(const char *name)
+{
+    static char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s", phx_test_source_path("tests/data/config"));
+    snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", name);
+    return path;
+}
+
+/* Field by field, written out by hand so that it does not share a mistake with the table. */
+static void assert_same_config(const phx_config_t *a, const phx_config_t *b)
+{
+    CU_ASSERT_STRING_EQUAL(a->prefix, b->prefix);
+    CU_ASSERT_STRING_EQUAL(a->plugin_dir, b->plugin_dir);
+    CU_ASSERT_EQUAL(a->log.level, b->log.level);
+    CU_ASSERT_STRING_EQUAL(a->log.file, b->log.file);
+    CU_ASSERT_EQUAL(a->runtime.threads, b->runtime.threads);
+    CU_ASSERT_EQUAL(a->runtime.mode, b->runtime.mode);
+    CU_ASSERT_EQUAL(a->runtime.spin_us, b->runtime.spin_us);
+    CU_ASSERT_STRING_EQUAL(a->control.admin_group, b->control.admin_group);
+    CU_ASSERT_EQUAL(a->control.socket_mode, b->control.socket_mode);
+    CU_ASSERT_EQUAL(a->control.max_apps, b->control.max_apps);
+    CU_ASSERT_STRING_EQUAL(a->topology.nic, b->topology.nic);
+    CU_ASSERT_EQUAL(a->topology.bind_memory, b->topology.bind_memory);
+    CU_ASSERT_STRING_EQUAL(a->topology.xml, b->topology.xml);
+    CU_ASSERT_EQUAL(a->heap.send_mb, b->heap.send_mb);
+    CU_ASSERT_EQUAL(a->heap.recv_mb, b->heap.recv_mb);
+    CU_ASSERT_EQUAL(a->heap.slab_kb, b->heap.slab_kb);
+    CU_ASSERT_STRING_EQUAL(a->ucx.tls, b->ucx.tls);
+    CU_ASSERT_STRING_EQUAL(a->ucx.net_devices, b->ucx.net_devices);
+    CU_ASSERT_EQUAL(a->ucx.mm_error_handling, b->ucx.mm_error_handling);
+    CU_ASSERT_EQUAL(a->mrpc.max_message_mb, b->mrpc.max_message_mb);
+    CU_ASSERT_EQUAL(a->mrpc.inflight_mb, b->mrpc.inflight_mb);
+    CU_ASSERT_EQUAL(a->mrpc.call_timeout_ms, b->mrpc.call_timeout_ms);
+    CU_ASSERT_EQUAL(a->mrpc.marshal, b->mrpc.marshal);
+    CU_ASSERT_EQUAL_FATAL(a->nplugins, b->nplugins);
+    for (unsigned i = 0; i < a->nplugins; i++) {
+        CU_ASSERT_STRING_EQUAL(a->plugins[i].name, b->plugins[i].name);
+        CU_ASSERT_STRING_EQUAL(a->plugins[i].path, b->plugins[i].path);
+    }
+}
+
+static void test_defaults(void)
+{
+    phx_config_t cfg;
+
+    CU_ASSERT_EQUAL_FATAL(phx_config_init_defaults(&cfg), 0);
+    CU_ASSERT_STRING_EQUAL(cfg.prefix, "/run/phoenix");
+    CU_ASSERT_STRING_EQUAL(cfg.plugin_dir, "");
+    CU_ASSERT_EQUAL(cfg.log.level, PHX_LOG_INFO);
+    CU_ASSERT_STRING_EQUAL(cfg.log.file, "-");
+    CU_ASSERT_EQUAL(cfg.runtime.threads, 1);
+    CU_ASSERT_EQUAL(cfg.runtime.mode, PHX_RUNTIME_SHARED);
+    CU_ASSERT_EQUAL(cfg.runtime.spin_us, 50);
+    CU_ASSERT_STRING_EQUAL(cfg.control.admin_group, "");
+    CU_ASSERT_EQUAL(cfg.control.socket_mode, 0660);
+    CU_ASSERT_EQUAL(cfg.control.max_apps, 1024);
+    CU_ASSERT_STRING_EQUAL(cfg.topology.nic, "");
+    CU_ASSERT_TRUE(cfg.topology.bind_memory);
+    CU_ASSERT_STRING_EQUAL(cfg.topology.xml, "");
+    CU_ASSERT_EQUAL(cfg.heap.send_mb, 1024);
+    CU_ASSERT_EQUAL(cfg.heap.recv_mb, 1024);
+    CU_ASSERT_EQUAL(cfg.heap.slab_kb, 2048);
+    CU_ASSERT_STRING_EQUAL(cfg.ucx.tls, "");
+    CU_ASSERT_STRING_EQUAL(cfg.ucx.net_devices, "");
+    CU_ASSERT_TRUE(cfg.ucx.mm_error_handling);
+    CU_ASSERT_EQUAL(cfg.mrpc.max_message_mb, 1024);
+    CU_ASSERT_EQUAL(cfg.mrpc.inflight_mb, 256);
+    CU_ASSERT_EQUAL(cfg.mrpc.call_timeout_ms, 30000);
+    CU_ASSERT_EQUAL(cfg.mrpc.marshal, PHX_MARSHAL_NATIVE);
+    CU_ASSERT_EQUAL_FATAL(cfg.nplugins, 1);
+    CU_ASSERT_STRING_EQUAL(cfg.plugins[0].name, "mrpc");
+    CU_ASSERT_STRING_EQUAL(cfg.plugins[0].path, "libphoenix_mrpc.so");
+    CU_ASSERT_STRING_EQUAL(cfg.source, "(defaults)");
+    phx_config_free(&cfg);
+    CU_ASSERT_PTR_NULL(cfg.prefix);
+    CU_ASSERT_EQUAL(cfg.nplugins, 0);
+    CU_ASSERT_STRING_EQUAL(phx_runtime_mode_name(PHX_RUNTIME_DEDICATE), "dedicate");
+    CU_ASSERT_STRING_EQUAL(phx_marshal_name(PHX_MARSHAL_PROTOBUF), "protobuf");
+    CU_ASSERT_STRING_EQUAL(phx_marshal_name((phx_marshal_t)7), "?");
+}
+
+static void test_empty_file_gives_defaults(void)
+{
+    const char *dir = phx_test_tmpdir("config");
+    phx_config_t cfg, defaults;
+
+    CU_ASSERT_EQUAL_FATAL(phx_config_init_defaults(&defaults), 0);
+    CU_ASSERT_EQUAL(phx_config_load(&cfg, phx_test_write_file(dir, "empty.conf", "# nothing\n"),
+                                    err, sizeof(err)), 0);
+    assert_same_config(&cfg, &defaults);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cfg.source, "empty.conf"));
+    phx_config_free(&cfg);
+    phx_config_free(&defaults);
+    phx_test_rmtree(dir);
+}
+
+/* Appends to PATHS (n entries of KEY_MAX) the path of every leaf of GROUP; lists are leaves. */
+#define KEY_MAX 128
+static unsigned leaf_paths(const config_setting_t *group, const char *prefix,
+                           char (*paths)[KEY_MAX], unsigned n, unsigned max)
+{
+    for (int i = 0; i < config_setting_length(group) && n < max; i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        char path[KEY_MAX];
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", config_setting_name(s));
+        if (config_setting_is_group(s))
+            n = leaf_paths(s, path, paths, n, max);
+        else
+            snprintf(paths[n++], KEY_MAX, "%s", path);
+    }
+    return n;
+}
+
+static void test_deploy_file_is_the_defaults(void)
+{
+    const char *deploy = phx_test_source_path("deploy/phoenix.conf");
+    phx_config_t cfg, defaults;
+
+    CU_ASSERT_EQUAL_FATAL(phx_config_init_defaults(&defaults), 0);
+    CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, deploy, err, sizeof(err)), 0);
+    assert_same_config(&cfg, &defaults);
+    CU_ASSERT_STRING_EQUAL(cfg.source, deploy);
+
+    /* Every key the schema knows is written out in the deploy file, for the admin to read. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    CU_ASSERT_EQUAL(phx_config_dump(&defaults, mem), 0);
+    fclose(mem);
+    config_t dumped, shipped;
+    char paths[64][KEY_MAX];
+    config_init(&dumped);
+    config_init(&shipped);
+    CU_ASSERT_EQUAL_FATAL(config_read_string(&dumped, text), CONFIG_TRUE);
+    CU_ASSERT_EQUAL_FATAL(config_read_file(&shipped, deploy), CONFIG_TRUE);
+    unsigned n = leaf_paths(config_root_setting(&dumped), "", paths, 0, 64);
+    CU_ASSERT(n >= 24);
+    for (unsigned i = 0; i < n; i++) {
+        if (!config_lookup(&shipped, paths[i]))
+            fprintf(stderr, "deploy/phoenix.conf lacks %s\n", paths[i]);
+        CU_ASSERT_PTR_NOT_NULL(config_lookup(&shipped, paths[i]));
+    }
+    config_destroy(&dumped);
+    config_destroy(&shipped);
+    free(text);
+    phx_config_free(&cfg);
+    phx_config_free(&defaults);
+}
+
+static void test_full_custom_file(void)
+{
+    phx_config_t cfg;
+
+    CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, data_file("full.conf"), err, sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(cfg.prefix, "/tmp/phx-full");
+    CU_ASSERT_STRING_EQUAL(cfg.plugin_dir, "/opt/phoenix/plugins");
+    CU_ASSERT_EQUAL(cfg.log.level, PHX_LOG_DEBUG);
+    CU_ASSERT_STRING_EQUAL(cfg.log.file, "/var/log/phoenix.log");
+    CU_ASSERT_EQUAL(cfg.runtime.threads, 8);
+    CU_ASSERT_EQUAL(cfg.runtime.mode, PHX_RUNTIME_DEDICATE);
+    CU_ASSERT_EQUAL(cfg.runtime.spin_us, 0);
+    CU_ASSERT_STRING_EQUAL(cfg.control.admin_group, "hpcadmin");
+    CU_ASSERT_EQUAL(cfg.control.socket_mode, 0600);
+    CU_ASSERT_EQUAL(cfg.control.max_apps, 65536);
+    CU_ASSERT_STRING_EQUAL(cfg.topology.nic, "mlx5_0:1");
+    CU_ASSERT_FALSE(cfg.topology.bind_memory);
+    CU_ASSERT_STRING_EQUAL(cfg.topology.xml, "hwloc-profiles/two-socket.xml");
+    CU_ASSERT_EQUAL(cfg.heap.send_mb, 64);
+    CU_ASSERT_EQUAL(cfg.heap.recv_mb, 128);
+    CU_ASSERT_EQUAL(cfg.heap.slab_kb, 64);
+    CU_ASSERT_STRING_EQUAL(cfg.ucx.tls, "rc,sm,self");
+    CU_ASSERT_STRING_EQUAL(cfg.ucx.net_devices, "mlx5_0:1");
+    CU_ASSERT_FALSE(cfg.ucx.mm_error_handling);
+    CU_ASSERT_EQUAL(cfg.mrpc.max_message_mb, 16);
+    CU_ASSERT_EQUAL(cfg.mrpc.inflight_mb, 32);
+    CU_ASSERT_EQUAL(cfg.mrpc.call_timeout_ms, 1);
+    CU_ASSERT_EQUAL(cfg.mrpc.marshal, PHX_MARSHAL_PROTOBUF);
+    CU_ASSERT_EQUAL_FATAL(cfg.nplugins, 3);
+    CU_ASSERT_STRING_EQUAL(cfg.plugins[0].path, "/opt/phoenix/libphoenix_mrpc.so");
+    CU_ASSERT_STRING_EQUAL(cfg.plugins[1].name, "ucx");
+    CU_ASSERT_STRING_EQUAL(cfg.plugins[1].path, "libphoenix_ucx.so");
+    CU_ASSERT_STRING_EQUAL(cfg.plugins[2].name, "ratelimit");
+    phx_config_free(&cfg);
+}
+
+/* Dumps CFG to a file, loads that file back and checks both are the same. */
+static void assert_round_trip(const phx_config_t *cfg, const char *dir)
+{
+    char path[PATH_MAX];
+    phx_config_t back;
+
+    snprintf(path, sizeof(path), "%s/dumped.conf", dir);
+    FILE *out = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_EQUAL(phx_config_dump(cfg, out), 0);
+    fclose(out);
+    CU_ASSERT_EQUAL(phx_config_load(&back, path, err, sizeof(err)), 0);
+    if (err[0])
+        fprintf(stderr, "%s\n", err);
+    assert_same_config(&back, cfg);
+    phx_config_free(&back);
+}
+
+static void test_dump_load_round_trip(void)
+{
+    const char *dir = phx_test_tmpdir("config");
+    phx_config_t cfg;
+
+    err[0] = '\0';
+    CU_ASSERT_EQUAL_FATAL(phx_config_init_defaults(&cfg), 0);
+    assert_round_trip(&cfg, dir);
+    phx_config_free(&cfg);
+
+    CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, data_file("full.conf"), err, sizeof(err)), 0);
+    assert_round_trip(&cfg, dir);
+    phx_config_free(&cfg);
+
+    /* Strings that need escaping, a mode without its group bits, no plugins at all. */
+    const char *odd = "log = { file = \"/tmp/a \\\"quoted\\\" \\\\ path\\twith\\ntabs\"; };\n"
+                      "control = { socket_mode = 07; admin_group = \"\\x01x\"; };\n"
+                      "plugins = ();\n";
+    CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, phx_test_write_file(dir, "odd.conf", odd), err,
+                                          sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(cfg.log.file, "/tmp/a \"quoted\" \\ path\twith\ntabs");
+    CU_ASSERT_EQUAL(cfg.control.socket_mode, 07);
+    CU_ASSERT_EQUAL(cfg.nplugins, 0);
+    assert_round_trip(&cfg, dir);
+    phx_config_free(&cfg);
+    phx_test_rmtree(dir);
+}
+
+static void test_socket_mode_spellings(void)
+{
+    static const struct { const char *text; unsigned mode; } cases[] = {
+        { "control = { socket_mode = 0660; };", 0660 },
+        { "control = { socket_mode = 0; };", 0 },
+        { "control = { socket_mode = 0777; };", 0777 },
+        { "control = { socket_mode = 0x1b0; };", 0660 },
+    };
+    const char *dir = phx_test_tmpdir("config");
+    phx_config_t cfg;
+
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *path = phx_test_write_file(dir, "mode.conf", cases[i].text);
+        CU_ASSERT_EQUAL(phx_config_load(&cfg, path, err, sizeof(err)), 0);
+        CU_ASSERT_EQUAL(cfg.control.socket_mode, cases[i].mode);
+        phx_config_free(&cfg);
+    }
+    /* An 8 is no octal digit, whether libconfig or the loader notices. */
+    const char *path = phx_test_write_file(dir, "mode.conf",
+                                           "\ncontrol = { socket_mode = 0778; };");
+    CU_ASSERT_EQUAL(phx_config_load(&cfg, path, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "mode.conf:2:"));
+    phx_config_free(&cfg);
+    phx_test_rmtree(dir);
+}
+
+static void test_env_overrides(void)
+{
+    phx_config_t cfg;
+
+    CU_ASSERT_EQUAL_FATAL(phx_config_init_defaults(&cfg), 0);
+    unsetenv("PHOENIX_PREFIX");
+    unsetenv("PHOENIX_LOG_LEVEL");
+    CU_ASSERT_EQUAL(phx_config_apply_env(&cfg, err, sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(cfg.prefix, "/run/phoenix");
+
+    setenv("PHOENIX_PREFIX", "/tmp/phx-env", 1);
+    setenv("PHOENIX_LOG_LEVEL", "Trace", 1);
+    CU_ASSERT_EQUAL(phx_config_apply_env(&cfg, err, sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(cfg.prefix, "/tmp/phx-env");
+    CU_ASSERT_EQUAL(cfg.log.level, PHX_LOG_TRACE);
+
+    setenv("PHOENIX_LOG_LEVEL", "loud", 1);
+    CU_ASSERT_EQUAL(phx_config_apply_env(&cfg, err, sizeof(err)), -1);
+    CU_ASSERT_STRING_EQUAL(err, "PHOENIX_LOG_LEVEL: unknown level 'loud' "
+                                "(error|warn|info|debug|trace)");
+    CU_ASSERT_EQUAL(cfg.log.level, PHX_LOG_TRACE);
+
+    setenv("PHOENIX_LOG_LEVEL", "", 1);     /* empty counts as unset */
+    setenv("PHOENIX_PREFIX", "relative/dir", 1);
+    CU_ASSERT_EQUAL(phx_config_apply_env(&cfg, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "PHOENIX_PREFIX: must be an absolute path"));
+    CU_ASSERT_STRING_EQUAL(cfg.prefix, "/tmp/phx-env");
+
+    char long_prefix[200];
+    memset(long_prefix, 'p', sizeof(long_prefix) - 1);
+    long_prefix[0] = '/';
+    long_prefix[sizeof(long_prefix) - 1] = '\0';
+    setenv("PHOENIX_PREFIX", long_prefix, 1);
+    CU_ASSERT_EQUAL(phx_config_apply_env(&cfg, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "too long for a unix socket path"));
+
+    unsetenv("PHOENIX_PREFIX");
+    unsetenv("PHOENIX_LOG_LEVEL");
+    phx_config_free(&cfg);
+}
+
+/* Loads FILE, expects failure with "FILE:LINE: " first and WANT in the message, all on one line,
+ * and the defaults left in the struct. */
+static void expect_error_at(const char *path, const char *file, int line, const char *want)
+{
+    char where[256];
+    phx_config_t cfg;
+
+    snprintf(where, sizeof(where), "%s:%d: ", file, line);
+    CU_ASSERT_EQUAL(phx_config_load(&cfg, path, err, sizeof(err)), -1);
+    if (!strstr(err, where) || !strstr(err, want))
+        fprintf(stderr, "\n  %s: got '%s', want '%s' and '%s'\n", file, err, where, want);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, where));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+    CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+    CU_ASSERT_STRING_EQUAL(cfg.prefix, "/run/phoenix");
+    CU_ASSERT_EQUAL(cfg.nplugins, 1);
+    phx_config_free(&cfg);
+}
+
+static void test_broken_files(void)
+{
+    static const struct { const char *file; int line; const char *want; } cases[] = {
+        { "bad-syntax.conf", 3, "syntax error (libconfig: " },
+        { "bad-duplicate-key.conf", 4, "syntax error (libconfig: duplicate setting name)" },
+        { "bad-unknown-top.conf", 4, "unknown key 'runtme' (did you mean 'runtime'?)" },
+        { "bad-unknown-nested.conf", 4,
+          "unknown key 'runtime.thread' (did you mean 'runtime.threads'?)" },
+        { "bad-unknown-far.conf", 3, "unknown key 'completely_unrelated'" },
+        { "bad-string-for-int.conf", 3, "runtime.threads: expected an integer, got a string" },
+        { "bad-int-for-string.conf", 2, "prefix: expected a string, got an integer" },
+        { "bad-list-for-group.conf", 3, "runtime: expected a group { ... }, got a list" },
+        { "bad-bool.conf", 3, "topology.bind_memory: expected true or false, got an integer" },
+        { "bad-float.conf", 2, "mrpc.call_timeout_ms: expected an integer, got a float" },
+        { "bad-array-for-list.conf", 2, "plugins: expected a list" },
+        { "bad-range.conf", 4, "runtime.threads: must be between 1 and 256 (got 0)" },
+        { "bad-mode.conf", 2, "runtime.mode: unknown mode 'exclusive' (shared|dedicate)" },
+        { "bad-marshal.conf", 3, "mrpc.marshal: unknown marshal 'json' (native|protobuf)" },
+        { "bad-level.conf", 3,
+          "log.level: unknown level 'loud' (error|warn|info|debug|trace)" },
+        { "bad-socket-mode.conf", 3,
+          "control.socket_mode: must be between 0 and 0777 (got 01000)" },
+        { "bad-slab.conf", 2, "heap.slab_kb: must be a power of two (got 3000)" },
+        { "bad-prefix-relative.conf", 2, "prefix: must be an absolute path (got 'run/phoenix')" },
+        { "bad-plugin-duplicate.conf", 5,
+          "plugins[2].name: duplicate plugin name 'mrpc' (also plugins[0], line 3)" },
+        { "bad-plugin-no-path.conf", 4, "plugins[1].path: missing" },
+        { "bad-plugin-unknown-key.conf", 3,
+          "unknown key 'plugins[0].pth' (did you mean 'plugins[0].path'?)" },
+        { "bad-plugin-not-group.conf", 3, "plugins[0]: expected a group" },
+        { "bad-plugin-empty-name.conf", 2, "plugins[0].name: must not be empty" },
+    };
+
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_error_at(data_file(cases[i].file), cases[i].file, cases[i].line, cases[i].want);
+    /* No suggestion when nothing is near. */
+    expect_error_at(data_file("bad-unknown-far.conf"), "bad-unknown-far.conf", 3, "");
+    CU_ASSERT_PTR_NULL(strstr(err, "did you mean"));
+}
+
+static void test_missing_and_unreadable_files(void)
+{
+    phx_config_t cfg;
+    const char *dir = phx_test_tmpdir("config");
+
+    CU_ASSERT_EQUAL(phx_config_load(&cfg, "/nonexistent-dir/x.conf", err, sizeof(err)), -1);
+    CU_ASSERT_STRING_EQUAL(err, "/nonexistent-dir/x.conf: cannot open: No such file or directory");
+    CU_ASSERT_STRING_EQUAL(cfg.source, "(defaults)");
+    phx_config_free(&cfg);
+
+    char expected[PATH_MAX + 64];
+    snprintf(expected, sizeof(expected), "%s: cannot open: Is a directory", dir);
+    CU_ASSERT_EQUAL(phx_config_load(&cfg, dir, err, sizeof(err)), -1);
+    CU_ASSERT_STRING_EQUAL(err, expected);
+    phx_config_free(&cfg);
+    phx_test_rmtree(dir);
+}
+
+static void test_include_next_to_the_file(void)
+{
+    phx_config_t cfg;
+
+    CU_ASSERT_EQUAL(phx_config_load(&cfg, data_file("include-main.conf"), err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(cfg.runtime.threads, 3);
+    CU_ASSERT_STRING_EQUAL(cfg.prefix, "/tmp/phx-include");
+    phx_config_free(&cfg);
+    /* A mistake in an included file is reported in that file, at its own line. */
+    expect_error_at(data_file("include-bad-main.conf"), "include-bad-part.conf", 3,
+                    "heap.slab_kb: must be a power of two (got 100)");
+}
+
+static void test_plugin_count_limit(void)
+{
+    const char *dir = phx_test_tmpdir("config");
+    char text[8192] = "\nplugins = (\n";
+    phx_config_t cfg;
+
+    for (int i = 0; i < PHX_CONFIG_MAX_PLUGINS; i++)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text),
+                 "%s{ name = \"p%d\"; path = \"p%d.so\"; }\n", i ? "," : "", i, i);
+    strcat(text, ");\n");
+    CU_ASSERT_EQUAL(phx_config_load(&cfg, phx_test_write_file(dir, "max.conf", text), err,
+                                    sizeof(err)), 0);
+    CU_ASSERT_EQUAL(cfg.nplugins, PHX_CONFIG_MAX_PLUGINS);
+    phx_config_free(&cfg);
+
+    strcpy(strstr(text, ");\n"), ", { name = \"one-more\"; path = \"x.so\"; } );\n");
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s", phx_test_write_file(dir, "toomany.conf", text));
+    expect_error_at(path, "toomany.conf", 2, "plugins: at most 64 plugins (got 65)");
+    phx_test_rmtree(dir);
+}
+
+static void test_error_buffer_edges(void)
+{
+    phx_config_t cfg;
+    char small[16];
+
+    CU_ASSERT_EQUAL(phx_config_load(&cfg, data_file("bad-range.conf"), NULL, 0), -1);
+    phx_config_free(&cfg);
+    CU_ASSERT_EQUAL(phx_config_load(&cfg, data_file("bad-range.conf"), small, sizeof(small)), -1);
+    CU_ASSERT_EQUAL(strlen(small), sizeof(small) - 1);
+    phx_config_free(&cfg);
+
+    /* A value quoted back in the message must not break it into two lines. */
+    const char *dir = phx_test_tmpdir("config");
+    const char *path = phx_test_write_file(dir, "nl.conf", "log = { level = \"in\\nfo\"; };\n");
+    CU_ASSERT_EQUAL(phx_config_load(&cfg, path, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "nl.conf:1: log.level: unknown level 'in?fo'"));
+    phx_config_free(&cfg);
+    phx_test_rmtree(dir);
+}
+
+static const phx_test_case_t cases[] = {
+    { "defaults", test_defaults },
+    { "empty file gives the defaults", test_empty_file_gives_defaults },
+    { "deploy file loads and is the defaults", test_deploy_file_is_the_defaults },
+    { "full custom file sets every key", test_full_custom_file },
+    { "dump then load round trips", test_dump_load_round_trip },
+    { "socket mode spellings", test_socket_mode_spellings },
+    { "environment overrides", test_env_overrides },
+    { "broken files name file, line and key", test_broken_files },
+    { "missing and unreadable files", test_missing_and_unreadable_files },
+    { "include next to the file", test_include_next_to_the_file },
+    { "plugin count limit", test_plugin_count_limit },
+    { "error buffer edges", test_error_buffer_edges },
+    { NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+    return phx_test_main("config", cases, argc, argv);
+}

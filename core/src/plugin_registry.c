@@ -1,0 +1,419 @@
+/* plugin_registry.c - loading, validating and unloading plugins (see plugin_registry.h).
+ *
+ * dlopen() hands back the handle it already has for a path it knows, so a rebuilt plugin at the
+ * same path would silently be the old code. Every load therefore copies the .so to a private,
+ * unique file in copy_dir, dlopen()s that, and unlinks it right away: the mapping keeps the code
+ * alive and nothing is left on disk if the service dies.
+ *
+ * Plugins form one list. A loaded plugin is `current`: its engine types and services are the
+ * ones lookups find. A candidate opened for an upgrade stays off the list until supersede()
+ * puts it there in place of the old build, which then lingers (not current) until its last
+ * engine is destroyed and unpin() dlclose()s it.
+ *
+ * Everything a plugin's descriptor says is checked before any of it is used: ABI version, ops
+ * size, names, operations, port counts, and that no engine type or service is already provided
+ * by a plugin of another name. */
+#include "plugin_registry.h"
+
+#include "graph.h"
+#include "phoenix/log.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Attempts at finding a free private file name (a stale copy of an earlier process may sit there). */
+#define COPY_NAME_ATTEMPTS 16
+
+/* Formats "plugin PATH: <reason>" into ERR; returns -ERRNO so callers can `return refuse(...)`. */
+__attribute__((format(printf, 5, 6)))
+static int refuse(char *err, size_t errlen, const char *path, int errnum, const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if (err && errlen)
+        snprintf(err, errlen, "plugin %s: %s", path, reason);
+    return -errnum;
+}
+
+int phx_registry_init(struct phx_registry *reg, const char *copy_dir)
+{
+    memset(reg, 0, sizeof(*reg));
+    if (!copy_dir || !*copy_dir)
+        return -EINVAL;
+    if (mkdir(copy_dir, 0700) && errno != EEXIST)
+        return -errno;
+    reg->copy_dir = strdup(copy_dir);
+    return reg->copy_dir ? 0 : -ENOMEM;
+}
+
+static void plugin_free(struct phx_plugin *p)
+{
+    if (p->handle)
+        dlclose(p->handle);
+    free(p->path);
+    free(p->loaded_path);
+    free(p);
+}
+
+void phx_registry_fini(struct phx_registry *reg)
+{
+    while (reg->plugins) {
+        struct phx_plugin *p = reg->plugins;
+        if (p->live)
+            phx_warn("plugin %s unloaded with %u engines alive", p->desc->name, p->live);
+        reg->plugins = p->next;
+        plugin_free(p);
+    }
+    free(reg->copy_dir);
+    reg->copy_dir = NULL;
+}
+
+/* ---- the private copy ----------------------------------------------------------------------- */
+
+static int copy_bytes(int from, int to)
+{
+    char buf[64 * 1024];
+    ssize_t n;
+
+    while ((n = read(from, buf, sizeof(buf))) > 0) {
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(to, buf + done, (size_t)(n - done));
+            if (w < 0)
+                return -errno;
+            done += w;
+        }
+    }
+    return n < 0 ? -errno : 0;
+}
+
+/* "<copy_dir>/<basename without .so>.<pid>.<n>.so", created exclusively; returns its fd. */
+static int create_copy_file(struct phx_registry *reg, const char *path, char *name, size_t len)
+{
+    char *tmp = strdup(path);
+    if (!tmp)
+        return -ENOMEM;
+    char *base = basename(tmp);
+    size_t blen = strlen(base);
+    if (blen > 3 && strcmp(base + blen - 3, ".so") == 0)
+        base[blen - 3] = '\0';
+
+    int fd = -EEXIST;
+    for (int i = 0; i < COPY_NAME_ATTEMPTS && fd == -EEXIST; i++) {
+        snprintf(name, len, "%s/%s.%d.%u.so", reg->copy_dir, base, (int)getpid(), ++reg->copies);
+        fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+        if (fd < 0)
+            fd = -errno;
+    }
+    free(tmp);
+    return fd;
+}
+
+/* Copies PATH into a private file whose name goes to COPY. 0 or -errno. */
+static int make_private_copy(struct phx_registry *reg, const char *path, char *copy, size_t len)
+{
+    struct stat st;
+    int from = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (from < 0)
+        return -errno;
+    if (fstat(from, &st) || !S_ISREG(st.st_mode)) {
+        close(from);
+        return -EINVAL;
+    }
+    int to = create_copy_file(reg, path, copy, len);
+    if (to < 0) {
+        close(from);
+        return to;
+    }
+    int rc = copy_bytes(from, to);
+    close(from);
+    if (close(to) && !rc)
+        rc = -errno;
+    if (rc)
+        unlink(copy);
+    return rc;
+}
+
+/* ---- validation ----------------------------------------------------------------------------- */
+
+static bool name_ok(const char *s)
+{
+    return s && *s && strlen(s) < PHX_NAME_MAX;
+}
+
+static const struct phx_plugin *other_provider_of_type(const struct phx_registry *reg,
+                                                       const char *plugin_name, const char *type)
+{
+    for (const struct phx_plugin *p = reg->plugins; p; p = p->next) {
+        if (strcmp(p->desc->name, plugin_name) == 0)
+            continue;
+        for (unsigned i = 0; i < p->desc->n_engines; i++)
+            if (strcmp(p->desc->engines[i]->type, type) == 0)
+                return p;
+    }
+    return NULL;
+}
+
+static const struct phx_plugin *other_provider_of_service(const struct phx_registry *reg,
+                                                          const char *plugin_name,
+                                                          const char *service)
+{
+    for (const struct phx_plugin *p = reg->plugins; p; p = p->next) {
+        if (strcmp(p->desc->name, plugin_name) == 0)
+            continue;
+        for (unsigned i = 0; i < p->desc->n_services; i++)
+            if (strcmp(p->desc->services[i].name, service) == 0)
+                return p;
+    }
+    return NULL;
+}
+
+static int check_ports(const phx_engine_ops_t *ops, const char *path, char *err, size_t errlen)
+{
+    for (int dir = 0; dir < 2; dir++)
+        for (int side = 0; side < 2; side++)
+            if (ops->ports[dir][side] > PHX_MAX_PORTS)
+                return refuse(err, errlen, path, EINVAL,
+                              "engine type %s declares %u %s %s ports, at most %d are supported",
+                              ops->type, ops->ports[dir][side], dir == PHX_TX ? "tx" : "rx",
+                              side == 0 ? "in" : "out", PHX_MAX_PORTS);
+    return 0;
+}
+
+static int check_engine_type(const struct phx_registry *reg, const phx_plugin_desc_t *d,
+                             unsigned i, const char *path, char *err, size_t errlen)
+{
+    const phx_engine_ops_t *ops = d->engines[i];
+
+    if (!ops || !name_ok(ops->type))
+        return refuse(err, errlen, path, EINVAL, "engine type %u has no valid name", i);
+    if (!ops->create || !ops->progress || !ops->destroy)
+        return refuse(err, errlen, path, EINVAL, "engine type %s lacks create, progress or destroy",
+                      ops->type);
+    for (unsigned j = 0; j < i; j++)
+        if (strcmp(d->engines[j]->type, ops->type) == 0)
+            return refuse(err, errlen, path, EINVAL, "engine type %s is listed twice", ops->type);
+    const struct phx_plugin *other = other_provider_of_type(reg, d->name, ops->type);
+    if (other)
+        return refuse(err, errlen, path, EEXIST, "engine type %s already provided by plugin '%s'",
+                      ops->type, other->desc->name);
+    return check_ports(ops, path, err, errlen);
+}
+
+/* Engine types named in a chain are looked up only when an app subscribes: they may come from
+ * plugins loaded later. */
+static int check_service(const struct phx_registry *reg, const phx_plugin_desc_t *d, unsigned i,
+                         const char *path, char *err, size_t errlen)
+{
+    const phx_service_def_t *s = &d->services[i];
+
+    if (!name_ok(s->name))
+        return refuse(err, errlen, path, EINVAL, "service %u has no valid name", i);
+    if (!s->chain || s->chain_len == 0 || s->chain_len > PHX_SUB_MAX_ENGINES)
+        return refuse(err, errlen, path, EINVAL, "service %s needs 1 to %d engines in its chain",
+                      s->name, PHX_SUB_MAX_ENGINES);
+    for (unsigned k = 0; k < s->chain_len; k++)
+        if (!name_ok(s->chain[k]))
+            return refuse(err, errlen, path, EINVAL, "service %s: chain entry %u has no valid name",
+                          s->name, k);
+    for (unsigned j = 0; j < i; j++)
+        if (strcmp(d->services[j].name, s->name) == 0)
+            return refuse(err, errlen, path, EINVAL, "service %s is listed twice", s->name);
+    const struct phx_plugin *other = other_provider_of_service(reg, d->name, s->name);
+    if (other)
+        return refuse(err, errlen, path, EEXIST, "service %s already provided by plugin '%s'",
+                      s->name, other->desc->name);
+    return 0;
+}
+
+static int check_descriptor(const struct phx_registry *reg, const phx_plugin_desc_t *d,
+                            const char *path, char *err, size_t errlen)
+{
+    if (d->abi_version != PHX_PLUGIN_ABI_VERSION)
+        return refuse(err, errlen, path, EPROTO, "ABI version %u, this service speaks %d",
+                      d->abi_version, PHX_PLUGIN_ABI_VERSION);
+    if (d->ops_size != sizeof(phx_engine_ops_t))
+        return refuse(err, errlen, path, EPROTO, "engine ops of %u bytes, this service's are %zu",
+                      d->ops_size, sizeof(phx_engine_ops_t));
+    if (!name_ok(d->name) || !name_ok(d->version))
+        return refuse(err, errlen, path, EINVAL, "missing or overlong plugin name or version");
+    if ((d->n_engines && !d->engines) || (d->n_services && !d->services))
+        return refuse(err, errlen, path, EINVAL, "engine or service list missing");
+    for (unsigned i = 0; i < d->n_engines; i++) {
+        int rc = check_engine_type(reg, d, i, path, err, errlen);
+        if (rc)
+            return rc;
+    }
+    for (unsigned i = 0; i < d->n_services; i++) {
+        int rc = check_service(reg, d, i, path, err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- open, load, supersede ---------------------------------------------------------------- */
+
+static struct phx_plugin *fail_open(struct phx_plugin *p, int rc)
+{
+    plugin_free(p);
+    errno = -rc;
+    return NULL;
+}
+
+static int dlopen_copy(struct phx_plugin *p, const char *path, char *err, size_t errlen)
+{
+    char copy[4096];
+    int rc = make_private_copy(p->registry, path, copy, sizeof(copy));
+
+    if (rc)
+        return refuse(err, errlen, path, -rc, "cannot open: %s", strerror(-rc));
+    p->loaded_path = strdup(copy);
+    p->handle = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+    /* The mapping keeps the code; the file is only in the way from now on. */
+    unlink(copy);
+    if (!p->handle)
+        return refuse(err, errlen, path, ENOEXEC, "cannot open: %s", dlerror());
+    return p->loaded_path ? 0 : -ENOMEM;
+}
+
+struct phx_plugin *phx_registry_open(struct phx_registry *reg, const char *path, char *err,
+                                     size_t errlen)
+{
+    struct phx_plugin *p = calloc(1, sizeof(*p));
+
+    if (!p || !(p->path = strdup(path))) {
+        free(p);
+        errno = ENOMEM;
+        return NULL;
+    }
+    p->registry = reg;
+    int rc = dlopen_copy(p, path, err, errlen);
+    if (rc)
+        return fail_open(p, rc);
+    p->desc = dlsym(p->handle, PHX_PLUGIN_SYMBOL);
+    if (!p->desc)
+        return fail_open(p, refuse(err, errlen, path, ENOENT,
+                                   "no symbol %s (not a Phoenix plugin?)", PHX_PLUGIN_SYMBOL));
+    rc = check_descriptor(reg, p->desc, path, err, errlen);
+    if (rc)
+        return fail_open(p, rc);
+    return p;
+}
+
+static void link_current(struct phx_registry *reg, struct phx_plugin *p)
+{
+    p->current = true;
+    p->next = reg->plugins;
+    reg->plugins = p;
+}
+
+struct phx_plugin *phx_registry_load(struct phx_registry *reg, const char *path, char *err,
+                                     size_t errlen)
+{
+    struct phx_plugin *p = phx_registry_open(reg, path, err, errlen);
+    if (!p)
+        return NULL;
+    struct phx_plugin *old = phx_registry_find(reg, p->desc->name);
+    if (old) {
+        refuse(err, errlen, path, EEXIST, "plugin '%s' is already loaded (version %s); upgrade it",
+               old->desc->name, old->desc->version);
+        return fail_open(p, -EEXIST);
+    }
+    link_current(reg, p);
+    phx_info("loaded plugin %s %s from %s", p->desc->name, p->desc->version, path);
+    return p;
+}
+
+static void unlink_plugin(struct phx_registry *reg, struct phx_plugin *p)
+{
+    for (struct phx_plugin **pp = &reg->plugins; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+    }
+}
+
+/* A superseded build goes as soon as nothing runs its code any more. */
+static void unload_if_unused(struct phx_plugin *p)
+{
+    if (p->current || p->live)
+        return;
+    phx_info("unloaded plugin %s %s", p->desc->name, p->desc->version);
+    unlink_plugin(p->registry, p);
+    plugin_free(p);
+}
+
+void phx_registry_supersede(struct phx_registry *reg, struct phx_plugin *old,
+                            struct phx_plugin *candidate)
+{
+    link_current(reg, candidate);
+    old->current = false;
+    unload_if_unused(old);
+}
+
+void phx_registry_discard(struct phx_registry *reg, struct phx_plugin *candidate)
+{
+    (void)reg;
+    if (candidate)
+        plugin_free(candidate);
+}
+
+/* ---- lookups and pins ----------------------------------------------------------------------- */
+
+struct phx_plugin *phx_registry_find(struct phx_registry *reg, const char *name)
+{
+    for (struct phx_plugin *p = reg->plugins; p; p = p->next)
+        if (p->current && strcmp(p->desc->name, name) == 0)
+            return p;
+    return NULL;
+}
+
+const phx_engine_ops_t *phx_registry_engine_type(struct phx_registry *reg, const char *type,
+                                                 struct phx_plugin **plugin)
+{
+    for (struct phx_plugin *p = reg->plugins; p; p = p->next) {
+        for (unsigned i = 0; p->current && i < p->desc->n_engines; i++) {
+            if (strcmp(p->desc->engines[i]->type, type) == 0) {
+                if (plugin)
+                    *plugin = p;
+                return p->desc->engines[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+const phx_service_def_t *phx_registry_service(struct phx_registry *reg, const char *name)
+{
+    for (struct phx_plugin *p = reg->plugins; p; p = p->next)
+        for (unsigned i = 0; p->current && i < p->desc->n_services; i++)
+            if (strcmp(p->desc->services[i].name, name) == 0)
+                return &p->desc->services[i];
+    return NULL;
+}
+
+void phx_plugin_pin(struct phx_plugin *p)
+{
+    p->live++;
+}
+
+void phx_plugin_unpin(struct phx_plugin *p)
+{
+    if (p->live)
+        p->live--;
+    unload_if_unused(p);
+}

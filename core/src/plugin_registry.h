@@ -1,0 +1,56 @@
+/* plugin_registry.h - the plugins loaded in the service and the engine types they provide.
+ *
+ * Loading copies the .so to a private file before dlopen(), so that a new build at the same path
+ * is a new library (dlopen returns the already-loaded handle for a path it knows). A plugin is
+ * refused, with the reason in ERR, when the file is missing, the symbol is absent, the ABI version
+ * or ops size differ, or an engine type it provides already belongs to another plugin name.
+ * A superseded build stays loaded while engines of it live (`live` count) and is dlclose()d when
+ * the last one goes. The control thread is the only user; no locking. */
+#ifndef PHX_PLUGIN_REGISTRY_H
+#define PHX_PLUGIN_REGISTRY_H
+
+#include "phoenix/engine.h"
+
+struct phx_plugin {
+    struct phx_registry     *registry;
+    const phx_plugin_desc_t *desc;
+    void                    *handle;
+    char                    *path;        /* as given by the admin or the config */
+    char                    *loaded_path; /* the private copy that was dlopen()ed */
+    unsigned                 live;        /* engines created from it and not destroyed */
+    bool                     current;     /* false once superseded by an upgrade */
+    struct phx_plugin       *next;
+};
+
+struct phx_registry {
+    struct phx_plugin *plugins;
+    char              *copy_dir;          /* where private copies go, e.g. $PREFIX/plugins */
+    unsigned           copies;
+};
+
+int  phx_registry_init(struct phx_registry *reg, const char *copy_dir);
+void phx_registry_fini(struct phx_registry *reg);   /* unloads everything; no engine may live */
+
+/* Loads a plugin as current. Loading a second build of a name already loaded is an upgrade's
+ * first step: see upgrade.h; here it is refused with "already loaded". */
+struct phx_plugin *phx_registry_load(struct phx_registry *reg, const char *path, char *err,
+                                     size_t errlen);
+/* Opens and validates PATH without making it current (the upgrade's candidate). */
+struct phx_plugin *phx_registry_open(struct phx_registry *reg, const char *path, char *err,
+                                     size_t errlen);
+/* Makes CANDIDATE current in place of OLD (same name); OLD lingers until its last engine goes. */
+void               phx_registry_supersede(struct phx_registry *reg, struct phx_plugin *old,
+                                          struct phx_plugin *candidate);
+/* Drops a candidate that was opened but not used. */
+void               phx_registry_discard(struct phx_registry *reg, struct phx_plugin *candidate);
+
+struct phx_plugin       *phx_registry_find(struct phx_registry *reg, const char *name);
+const phx_engine_ops_t  *phx_registry_engine_type(struct phx_registry *reg, const char *type,
+                                                  struct phx_plugin **plugin);
+const phx_service_def_t *phx_registry_service(struct phx_registry *reg, const char *name);
+
+/* Engine bookkeeping: pin on create, unpin on destroy (dlclose()s a superseded, unused build). */
+void phx_plugin_pin(struct phx_plugin *p);
+void phx_plugin_unpin(struct phx_plugin *p);
+
+#endif /* PHX_PLUGIN_REGISTRY_H */

@@ -1,0 +1,181 @@
+/* null.c - NullEngine, the policy that does nothing: it forwards every descriptor unchanged in
+ * both directions and counts them.
+ *
+ * It is the smallest complete policy, and the fixture of splice and live-upgrade tests: its
+ * counts must carry across an upgrade, which makes a lost state visible. The same source builds
+ * several versions of the plugin, chosen with PHX_NULL_BUILD:
+ *
+ *   1  "1.0.0"  state version 1: {tx, rx}                 (the installed plugin)
+ *   2  "2.0.0"  state version 2: {tx, rx, upgrades}       reads versions 1 and 2
+ *   3  "3.0.0"  state version 3, reads only version 3     (test: an incompatible build)
+ *
+ * `upgrades` counts the live upgrades the state went through. A state is serialised as an array
+ * of uint64_t in host order: it never leaves the process. */
+#include "phoenix/engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef PHX_NULL_BUILD
+#define PHX_NULL_BUILD 1
+#endif
+
+#if PHX_NULL_BUILD == 1
+#define NULL_VERSION       "1.0.0"
+#define NULL_STATE_VERSION 1
+#elif PHX_NULL_BUILD == 2
+#define NULL_VERSION       "2.0.0"
+#define NULL_STATE_VERSION 2
+#elif PHX_NULL_BUILD == 3
+#define NULL_VERSION       "3.0.0"
+#define NULL_STATE_VERSION 3
+#else
+#error "PHX_NULL_BUILD must be 1, 2 or 3"
+#endif
+
+/* A few hundred descriptors per direction per call keeps progress() bounded. */
+#define NULL_BATCH 256
+
+enum { F_TX, F_RX, F_UPGRADES, F_COUNT };
+
+struct null_state {
+    uint64_t f[F_COUNT];
+};
+
+/* How many fields a state of VERSION holds, or 0 when this build cannot read it. */
+static unsigned fields_of(uint32_t version)
+{
+#if PHX_NULL_BUILD == 2
+    if (version == 1)
+        return 2;
+#endif
+    if (version != NULL_STATE_VERSION)
+        return 0;
+    return NULL_STATE_VERSION == 2 ? 3 : 2;
+}
+
+static int null_create(phx_engine_t *e, const char *config, void **state, char *err,
+                       size_t errlen)
+{
+    *state = calloc(1, sizeof(struct null_state));
+    return *state ? 0 : -ENOMEM;
+}
+
+static int null_progress(phx_engine_t *e, void *state)
+{
+    struct null_state *s = state;
+    unsigned tx = phx_chan_forward(phx_engine_in(e, PHX_TX, 0), phx_engine_out(e, PHX_TX, 0),
+                                   NULL_BATCH);
+    unsigned rx = phx_chan_forward(phx_engine_in(e, PHX_RX, 0), phx_engine_out(e, PHX_RX, 0),
+                                   NULL_BATCH);
+
+    s->f[F_TX] += tx;
+    s->f[F_RX] += rx;
+    return (int)(tx + rx);
+}
+
+/* Work waits in an in channel only when the out channel was full: not a reason to stay awake
+ * unless there is room to move it now. */
+static int null_arm(phx_engine_t *e, void *state, phx_wait_t *w)
+{
+    unsigned ready = 0;
+
+    for (phx_dir_t d = PHX_TX; d <= PHX_RX; d++)
+        if (phx_chan_space(phx_engine_out(e, d, 0)))
+            ready += phx_chan_count(phx_engine_in(e, d, 0));
+    w->fd = -1;
+    w->timeout_ms = -1;
+    return (int)ready;
+}
+
+static int null_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+{
+    size_t len = fields_of(NULL_STATE_VERSION) * sizeof(uint64_t);
+
+    out->data = malloc(len);
+    if (!out->data)
+        return -ENOMEM;
+    memcpy(out->data, ((struct null_state *)state)->f, len);
+    out->len = len;
+    out->version = NULL_STATE_VERSION;
+    return 0;
+}
+
+static int null_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
+                        size_t errlen)
+{
+    unsigned fields = fields_of(in->version);
+
+    if (!fields) {
+        snprintf(err, errlen, "NullEngine %s cannot read state version %u", NULL_VERSION,
+                 in->version);
+        return -ENOTSUP;
+    }
+    if (in->len != fields * sizeof(uint64_t)) {
+        snprintf(err, errlen, "NullEngine state version %u of %zu bytes, expected %zu",
+                 in->version, in->len, fields * sizeof(uint64_t));
+        return -EINVAL;
+    }
+    struct null_state *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    memcpy(s->f, in->data, in->len);
+    s->f[F_UPGRADES]++;
+    *state = s;
+    return 0;
+}
+
+static int null_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
+                            size_t errlen)
+{
+    return 0;
+}
+
+static int null_admin(phx_engine_t *e, void *state, const char *request, char **reply)
+{
+    const struct null_state *s = state;
+
+    if (strcmp(request, "stats") != 0)
+        return -ENOTSUP;
+    int n = NULL_STATE_VERSION == 2
+                ? asprintf(reply, "{\"tx\":%llu,\"rx\":%llu,\"version\":\"%s\",\"upgrades\":%llu}",
+                           (unsigned long long)s->f[F_TX], (unsigned long long)s->f[F_RX],
+                           NULL_VERSION, (unsigned long long)s->f[F_UPGRADES])
+                : asprintf(reply, "{\"tx\":%llu,\"rx\":%llu,\"version\":\"%s\"}",
+                           (unsigned long long)s->f[F_TX], (unsigned long long)s->f[F_RX],
+                           NULL_VERSION);
+    return n < 0 ? -ENOMEM : 0;
+}
+
+/* Both modes alike: the state references nothing but its own memory. */
+static void null_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
+{
+    free(state);
+}
+
+static const phx_engine_ops_t null_engine = {
+    .type = "NullEngine",
+    .state_version = NULL_STATE_VERSION,
+    .ports = {[PHX_TX] = {1, 1}, [PHX_RX] = {1, 1}},
+    .create = null_create,
+    .progress = null_progress,
+    .arm = null_arm,
+    .dump = null_dump,
+    .restore = null_restore,
+    .reconfigure = null_reconfigure,
+    .admin = null_admin,
+    .destroy = null_destroy,
+};
+
+static const phx_engine_ops_t *const null_engines[] = {&null_engine};
+
+PHX_PLUGIN_DEFINE({
+    .abi_version = PHX_PLUGIN_ABI_VERSION,
+    .ops_size = sizeof(phx_engine_ops_t),
+    .name = "null",
+    .version = NULL_VERSION,
+    .engines = null_engines,
+    .n_engines = 1,
+});

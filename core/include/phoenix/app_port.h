@@ -1,0 +1,131 @@
+/* app_port.h - the shared memory between one app registration and the service: rings and heaps.
+ *
+ * The service creates a port for every subscription and hands its file descriptors to the app
+ * over the control socket; the app maps everything at the same addresses (client.h):
+ *
+ *   rings region   submission ring (app -> service) then completion ring (service -> app), each a
+ *                  phx_ring_t of phx_desc_t slots, `depth` deep, both in one memfd
+ *   sq doorbell    eventfd the service sleeps on when the submission ring is empty
+ *   cq doorbell    eventfd the app sleeps on when the completion ring is empty
+ *   send heap      the app allocates and writes its outgoing messages there; the service maps it
+ *                  read-only and checks every address against it (phx_app_port_send_contains)
+ *   recv heap      the service writes incoming messages there with `recv_heap`; the memfd is
+ *                  sealed so the app can only map it read-only
+ *
+ * The app is untrusted: it may scribble over both ring headers at any time. The service's ring
+ * handles keep their own geometry; the first impossible index makes the ring, and with it the
+ * port, broken: every later call returns -EPROTO, the port writes its `broken_fd` once, and the
+ * service drops the app. A front engine (chain[0]) uses only the helpers below, from its runtime
+ * thread. */
+#ifndef PHOENIX_APP_PORT_H
+#define PHOENIX_APP_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "phoenix/desc.h"
+#include "phoenix/engine.h"
+#include "phoenix/heap.h"
+#include "phoenix/ring.h"
+#include "phoenix/shm_region.h"
+
+#define PHX_APP_PORT_DEFAULT_DEPTH     1024u
+#define PHX_APP_PORT_MAX_DEPTH         (1u << 20)
+#define PHX_APP_PORT_DEFAULT_HEAP_SIZE (64ull << 20)
+
+enum {
+    PHX_APP_PORT_PARAM_FIELD_DEPTH     = 1u << 0,   /* default PHX_APP_PORT_DEFAULT_DEPTH */
+    PHX_APP_PORT_PARAM_FIELD_SEND_SIZE = 1u << 1,   /* default PHX_APP_PORT_DEFAULT_HEAP_SIZE */
+    PHX_APP_PORT_PARAM_FIELD_RECV_SIZE = 1u << 2,   /* default PHX_APP_PORT_DEFAULT_HEAP_SIZE */
+    PHX_APP_PORT_PARAM_FIELD_SLAB_SIZE = 1u << 3,   /* default PHX_HEAP_DEFAULT_SLAB_SIZE */
+    PHX_APP_PORT_PARAM_FIELD_CRED      = 1u << 4,   /* pid, uid, gid; default 0 */
+    PHX_APP_PORT_PARAM_FIELD_BROKEN_FD = 1u << 5,   /* default -1: nobody is told */
+};
+
+struct phx_app_port_params {
+    uint64_t field_mask;
+    unsigned depth;         /* slots per ring, a power of two in [2, PHX_APP_PORT_MAX_DEPTH] */
+    size_t   send_size;     /* bytes; at least one slab */
+    size_t   recv_size;
+    size_t   slab_size;     /* recv heap slab; raised to PHX_HEAP_MIN_SLAB_SIZE if smaller */
+    pid_t    pid;
+    uid_t    uid;
+    gid_t    gid;
+    int      broken_fd;     /* eventfd written (1) when the port breaks, e.g. the service's */
+};
+
+/* Which descriptor is which, in the order phx_app_port_fds() returns them. */
+enum phx_app_port_fd {
+    PHX_APP_PORT_FD_RINGS = 0,
+    PHX_APP_PORT_FD_SQ_DOORBELL,
+    PHX_APP_PORT_FD_CQ_DOORBELL,
+    PHX_APP_PORT_FD_SEND,
+    PHX_APP_PORT_FD_RECV,
+    PHX_APP_PORT_NFDS,
+};
+
+/* Everything the app needs, besides the fds, to map the port (RegisterReply carries it). */
+struct phx_app_port_layout {
+    uint32_t depth;
+    uint64_t rings_addr, rings_size;
+    uint64_t sq_offset, cq_offset;      /* ring offsets in the rings region */
+    uint64_t ring_size;                 /* bytes of each ring (phx_ring_mem_size) */
+    uint64_t send_addr, send_size;
+    uint64_t recv_addr, recv_size;
+    uint64_t slab_size;                 /* heap growth unit, for the app's send heap too */
+};
+
+struct phx_app_port {
+    phx_shm_region_t rings;
+    phx_shm_region_t send;          /* mapped read-only here */
+    phx_shm_region_t recv;          /* writable here, read-only for the app */
+    phx_ring_t       sq;            /* we consume */
+    phx_ring_t       cq;            /* we produce */
+    int              sq_doorbell;
+    int              cq_doorbell;
+    phx_heap_t      *recv_heap;
+    struct phx_app_port_layout layout;
+    pid_t            pid;
+    uid_t            uid;
+    gid_t            gid;
+    int              broken_fd;     /* not owned */
+    int              broken;        /* atomic: set once by the runtime thread */
+};
+
+/* Creates the regions, rings, doorbells and the recv heap. NULL with errno and a sentence in ERR. */
+phx_app_port_t *phx_app_port_create(const struct phx_app_port_params *p, char *err,
+                                    size_t errlen);
+/* Unmaps and closes everything. NULL is ignored. */
+void            phx_app_port_destroy(phx_app_port_t *port);
+
+/* The descriptors to send to the app, indexed by enum phx_app_port_fd (still owned by PORT). */
+void phx_app_port_fds(const phx_app_port_t *port, int fds[PHX_APP_PORT_NFDS]);
+
+/* Checks a layout received from the service (client side) before anything is mapped with it:
+ * sizes non-zero, depth a power of two, both rings inside the rings region and not overlapping.
+ * Returns 0 or -EPROTO. */
+int  phx_app_port_layout_check(const struct phx_app_port_layout *l);
+
+/* ---- for the front engine, on its runtime thread ----------------------------------------- */
+
+/* Pops up to MAX submissions. Returns how many, or -EPROTO once the port is broken. Descriptors
+ * are copies, but their contents are the app's: validate addr/len before use. */
+int  phx_app_port_pop_submissions(phx_app_port_t *port, phx_desc_t *descs, unsigned max);
+
+/* Pushes up to N completions and rings the app's doorbell if it sleeps. Returns how many fit
+ * (0: the app is not keeping up; retry later), or -EPROTO once the port is broken. */
+int  phx_app_port_complete(phx_app_port_t *port, const phx_desc_t *descs, unsigned n);
+
+/* The runtime wants to sleep: returns 0 with W set to the sq doorbell when no submission is
+ * queued (call phx_app_port_disarm() after waking), 1 when there is work after all. A broken port
+ * returns 0 with no fd: it has nothing more to say. */
+int  phx_app_port_arm(phx_app_port_t *port, phx_wait_t *w);
+void phx_app_port_disarm(phx_app_port_t *port);
+
+bool phx_app_port_is_broken(const phx_app_port_t *port);
+/* True when [ADDR, ADDR + LEN) lies inside the app's send heap. */
+bool phx_app_port_send_contains(const phx_app_port_t *port, uint64_t addr, uint64_t len);
+
+#endif /* PHOENIX_APP_PORT_H */

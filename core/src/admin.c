@@ -1,0 +1,150 @@
+/* admin.c - dispatch of admin requests to one handler per request body (see admin.h).
+ *
+ * The table below maps each admin body of a Request to its handler. `list` describes every
+ * subscription with its engines; the others answer UNIMPLEMENTED until their handlers are
+ * written. Handlers build their reply from malloc'd pieces (see admin.h). */
+#include "admin.h"
+
+#include "control_server.h"
+#include "graph.h"
+#include "phoenix/status.h"
+#include "plugin_registry.h"
+#include "service.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*admin_handler_fn)(struct phx_service *svc, const struct ucred *peer,
+                                const Phoenix__Control__Request *req,
+                                Phoenix__Control__Response *resp);
+
+/* ---- list ----------------------------------------------------------------------------------- */
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+static Phoenix__Control__Engine *engine_reply(const phx_engine_t *e)
+{
+    Phoenix__Control__Engine *m = malloc(sizeof(*m));
+    if (!m)
+        return NULL;
+    phoenix__control__engine__init(m);
+    m->id = e->id;
+    m->type = dup_or_empty(e->ops->type);
+    m->plugin = dup_or_empty(e->plugin ? e->plugin->desc->name : NULL);
+    m->version = dup_or_empty(e->plugin ? e->plugin->desc->version : NULL);
+    if (!m->type || !m->plugin || !m->version) {
+        phoenix__control__engine__free_unpacked(m, NULL);
+        return NULL;
+    }
+    return m;
+}
+
+static Phoenix__Control__Subscription *subscription_reply(const struct phx_subscription *sub)
+{
+    Phoenix__Control__Subscription *m = malloc(sizeof(*m));
+    bool ok = m != NULL;
+
+    if (!ok)
+        return NULL;
+    phoenix__control__subscription__init(m);
+    m->pid = (uint32_t)sub->pid;
+    m->sid = sub->sid;
+    ok = (m->service = strdup(sub->service)) != NULL;
+    m->engines = calloc(sub->n_engines ? sub->n_engines : 1, sizeof(*m->engines));
+    m->addons = calloc(sub->n_engines ? sub->n_engines : 1, sizeof(*m->addons));
+    ok = ok && m->engines && m->addons;
+    for (unsigned i = 0; ok && i < sub->n_engines; i++) {
+        const phx_engine_t *e = sub->engines[i];
+        ok = (m->engines[m->n_engines] = engine_reply(e)) != NULL;
+        m->n_engines += ok;
+        if (ok && e->addon) {
+            ok = (m->addons[m->n_addons] = strdup(e->ops->type)) != NULL;
+            m->n_addons += ok;
+        }
+    }
+    if (!ok) {
+        phoenix__control__subscription__free_unpacked(m, NULL);
+        return NULL;
+    }
+    return m;
+}
+
+static int admin_list(struct phx_service *svc, const struct ucred *peer,
+                      const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
+{
+    Phoenix__Control__ListReply *list = malloc(sizeof(*list));
+
+    if (!list)
+        goto oom;
+    phoenix__control__list_reply__init(list);
+    resp->body_case = PHOENIX__CONTROL__RESPONSE__BODY_LIST;
+    resp->list = list;          /* from here on freed with RESP */
+    list->subscriptions = calloc(svc->n_subs ? svc->n_subs : 1, sizeof(*list->subscriptions));
+    if (!list->subscriptions)
+        goto oom;
+    for (struct phx_subscription *sub = svc->subs; sub; sub = sub->next) {
+        if (!(list->subscriptions[list->n_subscriptions] = subscription_reply(sub)))
+            goto oom;
+        list->n_subscriptions++;
+    }
+    return 0;
+oom:
+    phx_response_fail(resp, PHX_RESOURCE_EXHAUSTED, "out of memory listing subscriptions");
+    return 0;
+}
+
+/* ---- not written yet ------------------------------------------------------------------------ */
+
+static int admin_unimplemented(struct phx_service *svc, const struct ucred *peer,
+                               const Phoenix__Control__Request *req,
+                               Phoenix__Control__Response *resp)
+{
+    phx_response_fail(resp, PHX_UNIMPLEMENTED, "this admin request is not implemented yet");
+    return 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------- */
+
+static const struct admin_route {
+    Phoenix__Control__Request__BodyCase body;
+    const char                         *name;
+    admin_handler_fn                    handle;
+} routes[] = {
+    { PHOENIX__CONTROL__REQUEST__BODY_LIST,         "list",         admin_list },
+    { PHOENIX__CONTROL__REQUEST__BODY_PLUGINS,      "plugins",      admin_unimplemented },
+    { PHOENIX__CONTROL__REQUEST__BODY_TOPOLOGY,     "topology",     admin_unimplemented },
+    { PHOENIX__CONTROL__REQUEST__BODY_UPGRADE,      "upgrade",      admin_unimplemented },
+    { PHOENIX__CONTROL__REQUEST__BODY_SPLICE,       "splice",       admin_unimplemented },
+    { PHOENIX__CONTROL__REQUEST__BODY_ENGINE_ADMIN, "engine_admin", admin_unimplemented },
+};
+
+static const struct admin_route *route_find(Phoenix__Control__Request__BodyCase body)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (routes[i].body == body)
+            return &routes[i];
+    return NULL;
+}
+
+bool phx_admin_is_admin_request(Phoenix__Control__Request__BodyCase body)
+{
+    return route_find(body) != NULL;
+}
+
+int phx_admin_handle(struct phx_service *svc, const struct ucred *peer,
+                     const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
+{
+    const struct admin_route *r = route_find(req->body_case);
+
+    if (!r) {
+        phx_response_fail(resp, PHX_INVALID_ARGUMENT, "not an admin request");
+        return 0;
+    }
+    int rc = r->handle(svc, peer, req, resp);
+    if (resp->status != PHX_OK && (!resp->error || !*resp->error))
+        phx_response_fail(resp, resp->status, "%s failed", r->name);
+    return rc;
+}

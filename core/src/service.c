@@ -1,0 +1,418 @@
+/* service.c - the daemon's state: plugins, runtime threads, registration and teardown of apps.
+ *
+ * Start: plugins from the config are loaded (relative paths under plugin_dir, private copies in
+ * $prefix/plugins), then `runtime.threads` runtime threads are started, each pinned to the CPUs
+ * the placement (placement.h) gives it next to the NIC. Placement is best effort: with no usable
+ * topology, or CPUs we may not use, a thread runs unpinned and the log says why.
+ *
+ * Registration builds port -> subscription -> runtime, and any failure undoes the steps already
+ * taken. SIDs count from 0 per PID: a small list keeps the next SID of every PID that has
+ * subscriptions, and forgets a PID with its last subscription (PIDs are reused). */
+#include "service.h"
+
+#include "phoenix/app_port.h"
+#include "phoenix/log.h"
+#include "phoenix/placement.h"
+#include "phoenix/status.h"
+#include "runtime.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#ifndef PHX_PLUGIN_DIR
+#define PHX_PLUGIN_DIR "/usr/local/lib/phoenix"
+#endif
+
+struct phx_pid_sids {
+    pid_t                pid;
+    unsigned             next_sid;
+    unsigned             live;      /* subscriptions of this PID */
+    struct phx_pid_sids *next;
+};
+
+/* ---- plugins -------------------------------------------------------------------------------- */
+
+static int load_plugins(struct phx_service *svc, char *err, size_t errlen)
+{
+    const phx_config_t *cfg = svc->cfg;
+    const char *dir = *cfg->plugin_dir ? cfg->plugin_dir : PHX_PLUGIN_DIR;
+
+    for (unsigned i = 0; i < cfg->nplugins; i++) {
+        const char *path = cfg->plugins[i].path;
+        char full[4096];
+        if (path[0] != '/')
+            snprintf(full, sizeof(full), "%s/%s", dir, path);
+        else
+            snprintf(full, sizeof(full), "%s", path);
+        struct phx_plugin *pl = phx_registry_load(&svc->registry, full, err, errlen);
+        if (!pl)
+            return errno ? -errno : -EINVAL;
+        if (strcmp(pl->desc->name, cfg->plugins[i].name) != 0)
+            phx_warn("plugin '%s' (%s) calls itself '%s'", cfg->plugins[i].name, full,
+                     pl->desc->name);
+    }
+    return 0;
+}
+
+void phx_service_names(struct phx_service *svc, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = 0;
+    for (struct phx_plugin *pl = svc->registry.plugins; pl; pl = pl->next) {
+        if (!pl->current)
+            continue;
+        for (unsigned i = 0; i < pl->desc->n_services && used < len; i++) {
+            int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+                             pl->desc->services[i].name);
+            used += n > 0 ? (size_t)n : 0;
+        }
+    }
+    if (!buf[0])
+        snprintf(buf, len, "none");
+}
+
+/* ---- runtime threads ------------------------------------------------------------------------ */
+
+/* CPU lists of the placement, one malloc'd string per thread; NULL when there is no placement
+ * to apply (the reason is logged). */
+static char **placement_cpulists(const phx_config_t *cfg)
+{
+    hwloc_topology_t topo;
+    phx_placement_t pl;
+    char err[512];
+    char **lists = NULL;
+
+    if (*cfg->topology.xml) {
+        phx_info("topology.xml is set: runtime threads are not pinned (dry-run topology)");
+        return NULL;
+    }
+    if (phx_topology_load(&topo, NULL, err, sizeof(err)) < 0) {
+        phx_warn("runtime threads not pinned: %s", err);
+        return NULL;
+    }
+    struct phx_placement_params pp = {
+        .field_mask = PHX_PLACEMENT_PARAM_FIELD_NIC | PHX_PLACEMENT_PARAM_FIELD_THREADS,
+        .nic = cfg->topology.nic,
+        .threads = cfg->runtime.threads,
+    };
+    if (phx_placement_compute(topo, &pp, &pl, err, sizeof(err)) < 0) {
+        phx_warn("runtime threads not pinned: %s", err);
+    } else {
+        phx_info("placement: %s", pl.reason);
+        lists = calloc(pl.threads, sizeof(*lists));
+        for (unsigned i = 0; lists && i < pl.threads; i++)
+            if (hwloc_bitmap_list_asprintf(&lists[i], pl.runtime_cpus[i]) < 0)
+                lists[i] = NULL;
+        phx_placement_free(&pl);
+    }
+    hwloc_topology_destroy(topo);
+    return lists;
+}
+
+static struct phx_runtime *start_runtime(const phx_config_t *cfg, unsigned index,
+                                         const char *cpulist, char *err, size_t errlen)
+{
+    struct phx_runtime_params rp = {
+        .field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX | PHX_RUNTIME_PARAM_FIELD_SPIN_US |
+                      (cpulist ? PHX_RUNTIME_PARAM_FIELD_CPUSET : 0),
+        .index = index,
+        .spin_us = cfg->runtime.spin_us,
+        .cpulist = cpulist,
+    };
+    struct phx_runtime *rt = phx_runtime_start(&rp, err, errlen);
+    if (!rt && cpulist) {
+        phx_warn("runtime %u: %s; running it unpinned", index, err);
+        rp.field_mask &= ~(uint64_t)PHX_RUNTIME_PARAM_FIELD_CPUSET;
+        rt = phx_runtime_start(&rp, err, errlen);
+    }
+    if (rt)
+        phx_info("runtime %u started%s%s", index, cpulist ? " on cpus " : " unpinned",
+                 cpulist ? cpulist : "");
+    return rt;
+}
+
+static int start_runtimes(struct phx_service *svc, char *err, size_t errlen)
+{
+    unsigned n = svc->cfg->runtime.threads;
+    char **cpulists = placement_cpulists(svc->cfg);
+    int rc = 0;
+
+    svc->runtimes = calloc(n, sizeof(*svc->runtimes));
+    svc->runtime_groups = calloc(n, sizeof(*svc->runtime_groups));
+    if (!svc->runtimes || !svc->runtime_groups) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+    }
+    for (unsigned i = 0; rc == 0 && i < n; i++) {
+        svc->runtimes[i] = start_runtime(svc->cfg, i, cpulists ? cpulists[i] : NULL, err,
+                                         errlen);
+        if (!svc->runtimes[i])
+            rc = -errno;
+        else
+            svc->n_runtimes++;
+    }
+    for (unsigned i = 0; cpulists && i < n; i++)
+        free(cpulists[i]);
+    free(cpulists);
+    return rc;
+}
+
+/* Index of the runtime for a new group; *FOUND false in dedicate mode when every thread has
+ * one already. */
+static unsigned pick_runtime(struct phx_service *svc, bool *found)
+{
+    *found = true;
+    if (svc->cfg->runtime.mode == PHX_RUNTIME_SHARED) {
+        return svc->next_runtime++ % svc->n_runtimes;
+    }
+    for (unsigned i = 0; i < svc->n_runtimes; i++)
+        if (svc->runtime_groups[i] == 0)
+            return i;
+    *found = false;
+    return 0;
+}
+
+/* ---- init / fini ---------------------------------------------------------------------------- */
+
+int phx_service_init(struct phx_service *svc, const phx_config_t *cfg, char *err, size_t errlen)
+{
+    char copy_dir[4096];
+    int rc;
+
+    memset(svc, 0, sizeof(*svc));
+    svc->cfg = cfg;
+    svc->broken_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (svc->broken_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        return -errno;
+    }
+    snprintf(copy_dir, sizeof(copy_dir), "%s/plugins", cfg->prefix);
+    if ((rc = phx_registry_init(&svc->registry, copy_dir)) < 0) {
+        snprintf(err, errlen, "cannot use %s for plugin copies: %s", copy_dir, strerror(-rc));
+        close(svc->broken_fd);
+        return rc;
+    }
+    if ((rc = load_plugins(svc, err, errlen)) < 0 ||
+        (rc = start_runtimes(svc, err, errlen)) < 0) {
+        phx_service_fini(svc);
+        return rc;
+    }
+    return 0;
+}
+
+void phx_service_fini(struct phx_service *svc)
+{
+    while (svc->subs)
+        phx_service_unregister(svc, svc->subs);
+    for (unsigned i = 0; i < svc->n_runtimes; i++)
+        phx_runtime_stop(svc->runtimes[i]);
+    free(svc->runtimes);
+    free(svc->runtime_groups);
+    svc->runtimes = NULL;
+    svc->n_runtimes = 0;
+    phx_registry_fini(&svc->registry);
+    if (svc->broken_fd >= 0)
+        close(svc->broken_fd);
+    svc->broken_fd = -1;
+}
+
+/* ---- SIDs ----------------------------------------------------------------------------------- */
+
+static struct phx_pid_sids *pid_entry(struct phx_service *svc, pid_t pid, bool create)
+{
+    for (struct phx_pid_sids *p = svc->pids; p; p = p->next)
+        if (p->pid == pid)
+            return p;
+    if (!create)
+        return NULL;
+    struct phx_pid_sids *p = calloc(1, sizeof(*p));
+    if (p) {
+        p->pid = pid;
+        p->next = svc->pids;
+        svc->pids = p;
+    }
+    return p;
+}
+
+static void pid_release(struct phx_service *svc, pid_t pid)
+{
+    for (struct phx_pid_sids **pp = &svc->pids; *pp; pp = &(*pp)->next) {
+        struct phx_pid_sids *p = *pp;
+        if (p->pid != pid)
+            continue;
+        if (--p->live == 0) {
+            *pp = p->next;
+            free(p);
+        }
+        return;
+    }
+}
+
+/* ---- registration --------------------------------------------------------------------------- */
+
+static phx_app_port_t *create_port(struct phx_service *svc, const struct phx_register_params *p,
+                                   char *err, size_t errlen)
+{
+    const phx_config_t *cfg = svc->cfg;
+    struct phx_app_port_params pp = {
+        .field_mask = PHX_APP_PORT_PARAM_FIELD_SEND_SIZE | PHX_APP_PORT_PARAM_FIELD_RECV_SIZE |
+                      PHX_APP_PORT_PARAM_FIELD_SLAB_SIZE | PHX_APP_PORT_PARAM_FIELD_CRED |
+                      PHX_APP_PORT_PARAM_FIELD_BROKEN_FD,
+        .send_size = (size_t)cfg->heap.send_mb << 20,
+        .recv_size = (size_t)cfg->heap.recv_mb << 20,
+        .slab_size = (size_t)cfg->heap.slab_kb << 10,
+        .pid = p->peer.pid,
+        .uid = p->peer.uid,
+        .gid = p->peer.gid,
+        .broken_fd = svc->broken_fd,
+    };
+    if ((p->field_mask & PHX_REGISTER_PARAM_FIELD_RING_DEPTH) && p->ring_depth) {
+        pp.field_mask |= PHX_APP_PORT_PARAM_FIELD_DEPTH;
+        pp.depth = p->ring_depth;
+    }
+    return phx_app_port_create(&pp, err, errlen);
+}
+
+/* Checks what can be refused before anything is built. */
+static int register_admissible(struct phx_service *svc, const char *service, char *err,
+                               size_t errlen)
+{
+    if (svc->n_subs >= svc->cfg->control.max_apps) {
+        snprintf(err, errlen, "the service is full: %u apps registered (control.max_apps)",
+                 svc->n_subs);
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    if (!phx_registry_service(&svc->registry, service)) {
+        char names[512];
+        phx_service_names(svc, names, sizeof(names));
+        snprintf(err, errlen, "no service '%s' (loaded: %s)", service, names);
+        return PHX_NOT_FOUND;
+    }
+    return PHX_OK;
+}
+
+static void sub_link(struct phx_service *svc, struct phx_subscription *sub)
+{
+    sub->next = svc->subs;
+    svc->subs = sub;
+    svc->n_subs++;
+}
+
+static void sub_unlink(struct phx_service *svc, struct phx_subscription *sub)
+{
+    for (struct phx_subscription **pp = &svc->subs; *pp; pp = &(*pp)->next) {
+        if (*pp == sub) {
+            *pp = sub->next;
+            svc->n_subs--;
+            return;
+        }
+    }
+}
+
+int phx_service_register(struct phx_service *svc, const struct phx_register_params *p,
+                         struct phx_subscription **out, char *err, size_t errlen)
+{
+    bool free_runtime;
+    int status = register_admissible(svc, p->service, err, errlen);
+
+    if (status != PHX_OK)
+        return status;
+    unsigned rt = pick_runtime(svc, &free_runtime);
+    if (!free_runtime) {
+        snprintf(err, errlen, "all %u runtime threads are busy (runtime.mode = \"dedicate\": "
+                 "one app per thread)", svc->n_runtimes);
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    struct phx_pid_sids *pid = pid_entry(svc, p->peer.pid, true);
+    if (!pid) {
+        snprintf(err, errlen, "out of memory");
+        return PHX_INTERNAL;
+    }
+    pid->live++;        /* from here on, failures release it */
+    phx_app_port_t *port = create_port(svc, p, err, errlen);
+    status = port ? PHX_OK : errno == EINVAL ? PHX_INVALID_ARGUMENT : PHX_INTERNAL;
+    struct phx_subscription *sub = NULL;
+    if (port && !(sub = phx_subscription_create(&svc->registry, p->service, p->peer.pid,
+                                                pid->next_sid, err, errlen)))
+        status = PHX_INTERNAL;
+    if (status != PHX_OK) {
+        phx_app_port_destroy(port);
+        pid_release(svc, p->peer.pid);
+        return status;
+    }
+    sub->uid = p->peer.uid;
+    sub->gid = p->peer.gid;
+    sub->app = port;
+    int rc = phx_runtime_add(svc->runtimes[rt], sub);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the engines on runtime %u: %s", rt, strerror(-rc));
+        phx_subscription_destroy(sub);
+        phx_app_port_destroy(port);
+        pid_release(svc, p->peer.pid);
+        return PHX_INTERNAL;
+    }
+    pid->next_sid++;
+    svc->runtime_groups[rt]++;
+    sub_link(svc, sub);
+    phx_info("registered pid %d sid %u (uid %d) for %s on runtime %u", (int)sub->pid, sub->sid,
+             (int)sub->uid, sub->service, rt);
+    *out = sub;
+    return PHX_OK;
+}
+
+void phx_service_unregister(struct phx_service *svc, struct phx_subscription *sub)
+{
+    unsigned rt = sub->runtime_index;
+
+    if (sub->runtime) {
+        phx_runtime_remove(sub->runtime, sub);
+        svc->runtime_groups[rt]--;
+    }
+    sub_unlink(svc, sub);
+    pid_release(svc, sub->pid);
+    phx_info("unregistered pid %d sid %u", (int)sub->pid, sub->sid);
+    phx_app_port_t *port = sub->app;
+    phx_subscription_destroy(sub);      /* engines first: they use the port */
+    phx_app_port_destroy(port);
+}
+
+void phx_service_shutdown_apps(struct phx_service *svc)
+{
+    const phx_desc_t bye = { .kind = PHX_DESC_SHUTDOWN, .status = PHX_UNAVAILABLE };
+
+    for (struct phx_subscription *sub = svc->subs; sub; sub = sub->next) {
+        /* The completion ring has one producer, the front engine: stop it before pushing. */
+        if (sub->runtime) {
+            phx_runtime_remove(sub->runtime, sub);
+            svc->runtime_groups[sub->runtime_index]--;
+        }
+        if (sub->app && phx_app_port_complete(sub->app, &bye, 1) != 1)
+            phx_debug("pid %d sid %u: no room for the shutdown notice", (int)sub->pid,
+                      sub->sid);
+    }
+}
+
+bool phx_service_port_broken(const struct phx_subscription *sub)
+{
+    return sub->app && phx_app_port_is_broken(sub->app);
+}
+
+void phx_service_drain_broken(struct phx_service *svc)
+{
+    uint64_t v;
+    while (read(svc->broken_fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+        ;
+}
+
+struct phx_subscription *phx_service_find(struct phx_service *svc, pid_t pid, unsigned sid)
+{
+    for (struct phx_subscription *sub = svc->subs; sub; sub = sub->next)
+        if (sub->pid == pid && sub->sid == sid)
+            return sub;
+    return NULL;
+}

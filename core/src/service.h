@@ -1,0 +1,80 @@
+/* service.h - the daemon's state: configuration, plugins, runtime threads and subscriptions.
+ *
+ * One struct phx_service per phoenixd, owned by the control thread: every function here runs on
+ * it, so nothing is locked. Runtime threads only see the subscriptions they were given through
+ * runtime.h.
+ *
+ * Registering an app creates its port (app_port.h: rings and heaps), its subscription (the
+ * service's default engine chain, graph.h) and puts the group on a runtime thread: round-robin in
+ * shared mode, a free thread of its own in dedicate mode. Unregistering undoes it in reverse. The
+ * ports of all apps share one `broken_fd` eventfd that a port writes when its app corrupts a ring,
+ * so the control thread can find and drop that app (phx_service_port_broken). */
+#ifndef PHX_SERVICE_H
+#define PHX_SERVICE_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "graph.h"
+#include "phoenix/config.h"
+#include "plugin_registry.h"
+
+struct phx_runtime;
+struct phx_pid_sids;
+
+struct phx_service {
+    const phx_config_t      *cfg;           /* the caller's; outlives the service */
+    struct phx_registry      registry;
+    struct phx_runtime     **runtimes;
+    unsigned                *runtime_groups; /* groups on each runtime */
+    unsigned                 n_runtimes;
+    unsigned                 next_runtime;   /* round-robin cursor (shared mode) */
+    struct phx_subscription *subs;           /* newest first */
+    unsigned                 n_subs;
+    struct phx_pid_sids     *pids;           /* next SID of every PID with subscriptions */
+    int                      broken_fd;      /* eventfd, readable when an app port broke */
+};
+
+/* Loads the config's plugins and starts its runtime threads. Returns 0, or -errno with one
+ * sentence in ERR (and nothing left to free). */
+int  phx_service_init(struct phx_service *svc, const phx_config_t *cfg, char *err,
+                      size_t errlen);
+/* Unregisters every app, stops the runtimes and unloads the plugins. */
+void phx_service_fini(struct phx_service *svc);
+
+#define PHX_REGISTER_PARAM_FIELD_RING_DEPTH (1u << 0)
+
+struct phx_register_params {
+    uint64_t     field_mask;
+    const char  *service;       /* required */
+    struct ucred peer;          /* required: the app, from SO_PEERCRED */
+    unsigned     ring_depth;    /* default PHX_APP_PORT_DEFAULT_DEPTH */
+};
+
+/* Registers an app: port, subscription, runtime. Returns PHX_OK with *OUT set, or a phx_status_t
+ * with one sentence in ERR: NOT_FOUND (unknown service; ERR lists the loaded ones),
+ * RESOURCE_EXHAUSTED (max_apps, or no free runtime in dedicate mode), INVALID_ARGUMENT (ring
+ * depth), INTERNAL (anything else). */
+int  phx_service_register(struct phx_service *svc, const struct phx_register_params *p,
+                          struct phx_subscription **out, char *err, size_t errlen);
+/* Takes SUB off its runtime and destroys it with its port. */
+void phx_service_unregister(struct phx_service *svc, struct phx_subscription *sub);
+
+/* Shutdown, first step: takes every group off its runtime and pushes a PHX_DESC_SHUTDOWN
+ * completion (status UNAVAILABLE) to every app, ringing its doorbell. The subscriptions stay
+ * until unregistered or phx_service_fini(). */
+void phx_service_shutdown_apps(struct phx_service *svc);
+
+/* When broken_fd is readable: phx_service_drain_broken() clears it, then every subscription for
+ * which phx_service_port_broken() is true belongs to an app that corrupted its rings and must be
+ * dropped. */
+bool phx_service_port_broken(const struct phx_subscription *sub);
+void phx_service_drain_broken(struct phx_service *svc);
+
+struct phx_subscription *phx_service_find(struct phx_service *svc, pid_t pid, unsigned sid);
+
+/* "mrpc, loopback": the services the loaded plugins define, for messages. */
+void phx_service_names(struct phx_service *svc, char *buf, size_t len);
+
+#endif /* PHX_SERVICE_H */

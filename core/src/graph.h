@@ -76,10 +76,12 @@ struct phx_subscription {
 };
 
 /* Builds SERVICE's default chain for an app: engines in chain order, tx port 0 of each into tx
- * port 0 of the next, rx port 0 back the other way. NULL with a message in ERR. */
+ * port 0 of the next, rx port 0 back the other way. APP (may be NULL in tests) is set before
+ * any engine is created, so a front engine can take its rings in create(). NULL with a message
+ * in ERR; APP stays the caller's on failure. */
 struct phx_subscription *phx_subscription_create(struct phx_registry *reg, const char *service,
-                                                 pid_t pid, unsigned sid, char *err,
-                                                 size_t errlen);
+                                                 pid_t pid, unsigned sid, phx_app_port_t *app,
+                                                 char *err, size_t errlen);
 /* Destroys every engine and channel. The group must not be on a runtime any more. */
 void                     phx_subscription_destroy(struct phx_subscription *sub);
 phx_engine_t            *phx_subscription_find(struct phx_subscription *sub, const char *type);

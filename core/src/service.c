@@ -338,7 +338,7 @@ int phx_service_register(struct phx_service *svc, const struct phx_register_para
     status = port ? PHX_OK : errno == EINVAL ? PHX_INVALID_ARGUMENT : PHX_INTERNAL;
     struct phx_subscription *sub = NULL;
     if (port && !(sub = phx_subscription_create(&svc->registry, p->service, p->peer.pid,
-                                                pid->next_sid, err, errlen)))
+                                                pid->next_sid, port, err, errlen)))
         status = PHX_INTERNAL;
     if (status != PHX_OK) {
         phx_app_port_destroy(port);
@@ -347,7 +347,6 @@ int phx_service_register(struct phx_service *svc, const struct phx_register_para
     }
     sub->uid = p->peer.uid;
     sub->gid = p->peer.gid;
-    sub->app = port;
     int rc = phx_runtime_add(svc->runtimes[rt], sub);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start the engines on runtime %u: %s", rt, strerror(-rc));

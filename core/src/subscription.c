@@ -70,8 +70,8 @@ static int create_chain(struct phx_registry *reg, struct phx_subscription *sub,
 }
 
 struct phx_subscription *phx_subscription_create(struct phx_registry *reg, const char *service,
-                                                 pid_t pid, unsigned sid, char *err,
-                                                 size_t errlen)
+                                                 pid_t pid, unsigned sid, phx_app_port_t *app,
+                                                 char *err, size_t errlen)
 {
     const phx_service_def_t *def = phx_registry_service(reg, service);
     if (!def) {
@@ -87,6 +87,7 @@ struct phx_subscription *phx_subscription_create(struct phx_registry *reg, const
     }
     sub->pid = pid;
     sub->sid = sid;
+    sub->app = app;
     snprintf(sub->service, sizeof(sub->service), "%s", service);
 
     int rc = create_chain(reg, sub, def, err, errlen);

@@ -239,7 +239,7 @@ static void test_subscription_default_chain(void)
 {
     registry_up();
     struct phx_plugin *tp = phx_registry_load(&reg, PHX_PLUGIN_TESTPAIR, err, sizeof(err));
-    struct phx_subscription *sub = phx_subscription_create(&reg, "testpair", 1234, 7, err,
+    struct phx_subscription *sub = phx_subscription_create(&reg, "testpair", 1234, 7, NULL, err,
                                                            sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(sub);
     CU_ASSERT_EQUAL(sub->pid, 1234);
@@ -274,12 +274,12 @@ static void test_subscription_rollback(void)
 {
     registry_up();
     struct phx_plugin *tp = phx_registry_load(&reg, PHX_PLUGIN_TESTPAIR, err, sizeof(err));
-    CU_ASSERT_PTR_NULL(phx_subscription_create(&reg, "testpair_broken", 1, 0, err, sizeof(err)));
+    CU_ASSERT_PTR_NULL(phx_subscription_create(&reg, "testpair_broken", 1, 0, NULL, err, sizeof(err)));
     CU_ASSERT_STRING_EQUAL(err, "unknown engine type 'MissingEngine'");
     CU_ASSERT_EQUAL(tp->live, 0);                  /* the source made first is gone again */
-    CU_ASSERT_PTR_NULL(phx_subscription_create(&reg, "nosuch", 1, 0, err, sizeof(err)));
+    CU_ASSERT_PTR_NULL(phx_subscription_create(&reg, "nosuch", 1, 0, NULL, err, sizeof(err)));
     CU_ASSERT_STRING_EQUAL(err, "unknown service 'nosuch'");
-    struct phx_subscription *sub = phx_subscription_create(&reg, "testpair", 1, 1, err,
+    struct phx_subscription *sub = phx_subscription_create(&reg, "testpair", 1, 1, NULL, err,
                                                            sizeof(err));
     CU_ASSERT_PTR_NOT_NULL(sub);
     phx_subscription_destroy(sub);

@@ -31,7 +31,7 @@ static struct phx_subscription *testpair_up(uint64_t count)
     CU_ASSERT_EQUAL_FATAL(phx_registry_init(&reg, phx_test_tmpdir("splice")), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(phx_registry_load(&reg, PHX_PLUGIN_TESTPAIR, err, sizeof(err)));
     CU_ASSERT_PTR_NOT_NULL_FATAL(phx_registry_load(&reg, PHX_PLUGIN_NULL, err, sizeof(err)));
-    struct phx_subscription *sub = phx_subscription_create(&reg, "testpair", 42, 0, err,
+    struct phx_subscription *sub = phx_subscription_create(&reg, "testpair", 42, 0, NULL, err,
                                                            sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(sub);
     CU_ASSERT_EQUAL(tp_set_count(sub, count), 0);

@@ -36,7 +36,7 @@ static void service_up(unsigned n, bool with_null)
     CU_ASSERT_PTR_NOT_NULL_FATAL(phx_registry_load(&reg, PHX_PLUGIN_NULL, msg, sizeof(msg)));
     subs = NULL;
     for (unsigned i = 0; i < n; i++) {
-        struct phx_subscription *sub = phx_subscription_create(&reg, "testpair", 7, i, msg,
+        struct phx_subscription *sub = phx_subscription_create(&reg, "testpair", 7, i, NULL, msg,
                                                                sizeof(msg));
         CU_ASSERT_PTR_NOT_NULL_FATAL(sub);
         CU_ASSERT_EQUAL(tp_set_count(sub, STREAM), 0);

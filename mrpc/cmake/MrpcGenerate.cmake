@@ -1,0 +1,121 @@
+# MrpcGenerate.cmake - mrpc_generate(): mRPC stubs and protoc-c message code from .proto files.
+#
+#   include(${prefix}/lib/cmake/mrpc/MrpcGenerate.cmake)   # installed copy; needs CMake >= 3.20
+#   mrpc_generate(TARGET hello_stubs PROTOS proto/rpc_hello.proto [IMPORT_DIRS proto ...])
+#   target_link_libraries(hello_client PRIVATE hello_stubs)
+#
+# For each .proto, protoc runs protoc-gen-mrpc (<name>.mrpc.h/.c: service stubs) and protoc-c
+# (<name>.pb-c.h/.c: message types) into ${CMAKE_CURRENT_BINARY_DIR}/<target>.mrpc/, keeping the
+# .proto's path relative to its import directory, so `#include "rpc_hello.mrpc.h"` works. The
+# generated sources become a static, position-independent library TARGET whose include directory
+# is public and which links libprotobuf-c and, if the build defines them, the targets `mrpc`
+# (libmrpc) and `mrpc_headers` (this project's own header-only target). Outside this project, link
+# the application with libmrpc yourself.
+#
+# Relative paths are taken from the calling directory. Each .proto must lie under one of the
+# IMPORT_DIRS; without IMPORT_DIRS, each .proto's own directory is its import directory. Every file
+# of the set is regenerated when any .proto of the set, protoc-gen-mrpc or protoc-c changes.
+# protoc's and the plugins' messages reach the build log unchanged; mRPC's refusals (streaming
+# methods, proto3 `optional`) come first because protoc-gen-mrpc runs before protoc-c.
+#
+# Inside the Phoenix-C build the plugin is the protoc-gen-mrpc target; installed, it is found next
+# to this file (${prefix}/bin) or on PATH, or wherever MRPC_PROTOC_GEN_MRPC points.
+include_guard(GLOBAL)
+
+find_program(MRPC_PROTOC protoc DOC "protobuf compiler (Debian: protobuf-compiler)")
+find_program(MRPC_PROTOC_GEN_C protoc-gen-c DOC "protoc-c as a protoc plugin (Debian: protobuf-c-compiler)")
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(MRPC_PROTOBUF_C REQUIRED IMPORTED_TARGET GLOBAL libprotobuf-c)
+
+function(_mrpc_relative_path out proto import_dirs)
+  foreach(dir IN LISTS import_dirs)
+    cmake_path(IS_PREFIX dir "${proto}" NORMALIZE inside)
+    if(inside)
+      cmake_path(RELATIVE_PATH proto BASE_DIRECTORY "${dir}" OUTPUT_VARIABLE rel)
+      set(${out} "${rel}" PARENT_SCOPE)
+      return()
+    endif()
+  endforeach()
+  message(FATAL_ERROR "mrpc_generate: ${proto} is not under any IMPORT_DIRS (${import_dirs})")
+endfunction()
+
+# The plugin to run (OUT_PATH) and what the generation step depends on for it (OUT_DEP).
+function(_mrpc_plugin out_path out_dep)
+  if(TARGET protoc-gen-mrpc)
+    set(${out_path} "$<TARGET_FILE:protoc-gen-mrpc>" PARENT_SCOPE)
+    set(${out_dep} protoc-gen-mrpc PARENT_SCOPE)
+    return()
+  endif()
+  find_program(MRPC_PROTOC_GEN_MRPC protoc-gen-mrpc
+               HINTS "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/../../../bin"
+               DOC "mRPC's protoc plugin")
+  if(NOT MRPC_PROTOC_GEN_MRPC)
+    message(FATAL_ERROR "mrpc_generate: protoc-gen-mrpc not found: install Phoenix-C/mRPC or "
+                        "set MRPC_PROTOC_GEN_MRPC to the plugin's path")
+  endif()
+  set(${out_path} "${MRPC_PROTOC_GEN_MRPC}" PARENT_SCOPE)
+  set(${out_dep} "${MRPC_PROTOC_GEN_MRPC}" PARENT_SCOPE)
+endfunction()
+
+function(mrpc_generate)
+  cmake_parse_arguments(GEN "" "TARGET" "PROTOS;IMPORT_DIRS" ${ARGN})
+  if(GEN_UNPARSED_ARGUMENTS OR NOT GEN_TARGET OR NOT GEN_PROTOS)
+    message(FATAL_ERROR "usage: mrpc_generate(TARGET name PROTOS a.proto ... [IMPORT_DIRS dir ...]) "
+                        "(got: ${ARGN})")
+  endif()
+  foreach(tool MRPC_PROTOC MRPC_PROTOC_GEN_C)
+    if(NOT ${tool})
+      message(FATAL_ERROR "mrpc_generate(${GEN_TARGET}): ${tool} not found: install protoc and "
+                          "protoc-c (Debian: protobuf-compiler protobuf-c-compiler)")
+    endif()
+  endforeach()
+  _mrpc_plugin(plugin plugin_dep)
+
+  set(out_dir "${CMAKE_CURRENT_BINARY_DIR}/${GEN_TARGET}.mrpc")
+  file(MAKE_DIRECTORY "${out_dir}")
+
+  set(protos "")
+  foreach(proto IN LISTS GEN_PROTOS)
+    cmake_path(ABSOLUTE_PATH proto BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE)
+    if(NOT EXISTS "${proto}")
+      message(FATAL_ERROR "mrpc_generate(${GEN_TARGET}): ${proto} does not exist")
+    endif()
+    list(APPEND protos "${proto}")
+  endforeach()
+  set(import_dirs "")
+  foreach(dir IN LISTS GEN_IMPORT_DIRS)
+    cmake_path(ABSOLUTE_PATH dir BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE)
+    list(APPEND import_dirs "${dir}")
+  endforeach()
+
+  set(generated "")
+  foreach(proto IN LISTS protos)
+    if(import_dirs)
+      set(dirs ${import_dirs})
+    else()
+      cmake_path(GET proto PARENT_PATH dirs)
+    endif()
+    _mrpc_relative_path(rel "${proto}" "${dirs}")
+    string(REGEX REPLACE "\\.proto$" "" stem "${rel}")
+    set(outputs "${out_dir}/${stem}.mrpc.c" "${out_dir}/${stem}.mrpc.h"
+                "${out_dir}/${stem}.pb-c.c" "${out_dir}/${stem}.pb-c.h")
+    list(TRANSFORM dirs PREPEND "--proto_path=" OUTPUT_VARIABLE proto_path_args)
+    # all_files: a pair for every .proto, services or not, so that OUTPUT is known here.
+    add_custom_command(
+      OUTPUT ${outputs}
+      COMMAND "${MRPC_PROTOC}" ${proto_path_args}
+              "--plugin=protoc-gen-mrpc=${plugin}" --mrpc_opt=all_files "--mrpc_out=${out_dir}"
+              "--plugin=protoc-gen-c=${MRPC_PROTOC_GEN_C}" "--c_out=${out_dir}"
+              "${proto}"
+      DEPENDS ${protos} ${plugin_dep} "${MRPC_PROTOC_GEN_C}"
+      COMMENT "mrpc_generate ${rel} (${GEN_TARGET})"
+      VERBATIM)
+    list(APPEND generated ${outputs})
+  endforeach()
+
+  add_library(${GEN_TARGET} STATIC ${generated})
+  set_target_properties(${GEN_TARGET} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  target_include_directories(${GEN_TARGET} PUBLIC "${out_dir}")
+  target_link_libraries(${GEN_TARGET} PUBLIC PkgConfig::MRPC_PROTOBUF_C
+                        "$<TARGET_NAME_IF_EXISTS:mrpc>" "$<TARGET_NAME_IF_EXISTS:mrpc_headers>")
+endfunction()

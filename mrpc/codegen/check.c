@@ -1,0 +1,176 @@
+/* check.c - the refusals of check.h. Name clashes are found by listing every file-level
+ * identifier the .mrpc.h/.mrpc.c pair would declare, plus those protoc-c declares for the same
+ * services, sorting them and looking at neighbours. */
+#include "check.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_no_proto3_optional(const char *file_name, const char *scope,
+                                    Google__Protobuf__DescriptorProto *const *msgs, size_t n,
+                                    char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Google__Protobuf__DescriptorProto *msg = msgs[i];
+        const char *sep = *scope ? "." : "";
+        for (size_t f = 0; f < msg->n_field; f++) {
+            if (msg->field[f]->proto3_optional) {
+                snprintf(err, errlen, "%s: proto3 optional fields are not supported by protoc-c "
+                         "1.4 (field %s in %s%s%s): use a wrapper message or oneof", file_name,
+                         msg->field[f]->name, scope, sep, msg->name);
+                return -EINVAL;
+            }
+        }
+        char inner[512];
+        snprintf(inner, sizeof(inner), "%s%s%s", scope, sep, msg->name);
+        int rc = check_no_proto3_optional(file_name, inner, msg->nested_type, msg->n_nested_type,
+                                          err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int check_unary(const char *file_name, const char *service_full,
+                       const Google__Protobuf__MethodDescriptorProto *m, char *err, size_t errlen)
+{
+    const char *what = m->client_streaming && m->server_streaming ? "requests and replies"
+                     : m->client_streaming                        ? "requests"
+                     : m->server_streaming                        ? "replies"
+                                                                  : NULL;
+    if (!what)
+        return 0;
+    snprintf(err, errlen, "%s: method %s.%s streams its %s: streaming methods are not supported, "
+             "mRPC calls are unary (one request, one reply)", file_name, service_full, m->name,
+             what);
+    return -EINVAL;
+}
+
+int check_file_supported(const Google__Protobuf__FileDescriptorProto *file, char *err,
+                         size_t errlen)
+{
+    const char *package = file->package ? file->package : "";
+    int rc = check_no_proto3_optional(file->name, package, file->message_type,
+                                      file->n_message_type, err, errlen);
+    for (size_t s = 0; !rc && s < file->n_service; s++) {
+        const Google__Protobuf__ServiceDescriptorProto *svc = file->service[s];
+        char full[512];
+        snprintf(full, sizeof(full), "%s%s%s", package, *package ? "." : "", svc->name);
+        if (svc->n_method == 0) {
+            snprintf(err, errlen, "%s: service %s declares no methods, and mRPC stubs need at "
+                     "least one: add a method or remove the service", file->name, full);
+            return -EINVAL;
+        }
+        for (size_t m = 0; !rc && m < svc->n_method; m++)
+            rc = check_unary(file->name, full, svc->method[m], err, errlen);
+    }
+    return rc;
+}
+
+/* ---- name clashes ------------------------------------------------------------------------ */
+
+typedef struct ident {
+    const char *name;
+    const char *what;      /* readable origin, for the error */
+} ident_t;
+
+typedef struct ident_list {
+    ident_t *items;
+    size_t   n, cap;
+    arena_t *arena;
+} ident_list_t;
+
+static void add_ident(ident_list_t *l, const char *name, const char *what)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 32;
+        ident_t *grown = arena_array(l->arena, cap, sizeof(*grown));
+        if (l->n)
+            memcpy(grown, l->items, l->n * sizeof(*grown));
+        l->items = grown;
+        l->cap = cap;
+    }
+    l->items[l->n++] = (ident_t){ name, what };
+}
+
+/* Everything protoc-c's c_service.cc declares for service S in the .pb-c.h. */
+static void add_pb_c_idents(ident_list_t *l, const model_service_t *s)
+{
+    arena_t *a = l->arena;
+    const char *what = arena_printf(a, "protoc-c's code for service %s", s->full_name);
+    add_ident(l, arena_printf(a, "%s__init", s->lower), what);
+    add_ident(l, arena_printf(a, "%s__descriptor", s->lower), what);
+    add_ident(l, arena_printf(a, "%s_Service", s->c_name), what);
+    add_ident(l, arena_printf(a, "%s_ServiceDestroy", s->c_name), what);
+    add_ident(l, arena_printf(a, "%s__BASE_INIT", s->upper), what);
+    add_ident(l, arena_printf(a, "%s__INIT", s->upper), what);
+    for (size_t i = 0; i < s->n_methods; i++)
+        add_ident(l, s->methods[i].pb_c_fn, arena_printf(a, "protoc-c's stub for method %s",
+                                                           s->methods[i].full_name));
+}
+
+static void add_mrpc_idents(ident_list_t *l, const model_service_t *s)
+{
+    arena_t *a = l->arena;
+    const char *what = arena_printf(a, "mRPC's code for service %s", s->full_name);
+    const char *own[] = { s->desc_var, s->methods_var, s->dispatch_fn, s->add_fn,
+                          s->handlers_type, s->id_macro };
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        add_ident(l, own[i], what);
+    for (size_t i = 0; i < s->n_methods; i++) {
+        const model_method_t *m = &s->methods[i];
+        const char *mwhat = arena_printf(a, "mRPC's code for method %s", m->full_name);
+        add_ident(l, m->call_fn, mwhat);
+        add_ident(l, m->async_fn, mwhat);
+        add_ident(l, m->id_macro, mwhat);
+        /* members share a namespace per handler table only */
+        add_ident(l, arena_printf(a, "%s.%s", s->handlers_type, m->member), mwhat);
+    }
+}
+
+static int compare_idents(const void *a, const void *b)
+{
+    const ident_t *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->what, y->what);
+}
+
+static int check_ids_distinct(const model_service_t *s, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < s->n_methods; i++) {
+        for (size_t j = i + 1; j < s->n_methods; j++) {
+            if (s->methods[i].id != s->methods[j].id)
+                continue;
+            snprintf(err, errlen, "methods %s and %s have the same id 0x%08x (32-bit FNV-1a of "
+                     "the full name): rename one of them", s->methods[i].full_name,
+                     s->methods[j].full_name, s->methods[i].id);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+int check_model_names(const model_file_t *model, arena_t *arena, char *err, size_t errlen)
+{
+    ident_list_t l = { .arena = arena };
+    for (size_t i = 0; i < model->n_services; i++) {
+        int rc = check_ids_distinct(&model->services[i], err, errlen);
+        if (rc)
+            return rc;
+        add_pb_c_idents(&l, &model->services[i]);
+        add_mrpc_idents(&l, &model->services[i]);
+    }
+    if (l.n)
+        qsort(l.items, l.n, sizeof(*l.items), compare_idents);
+    for (size_t i = 1; i < l.n; i++) {
+        if (strcmp(l.items[i - 1].name, l.items[i].name) != 0)
+            continue;
+        snprintf(err, errlen, "%s: the C name %s would be declared twice, by %s and by %s: "
+                 "rename the method or service", model->proto_name, l.items[i].name,
+                 l.items[i - 1].what, l.items[i].what);
+        return -EINVAL;
+    }
+    return 0;
+}

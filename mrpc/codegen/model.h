@@ -1,0 +1,59 @@
+/* model.h - what the emitters print for one .proto file: its services and methods with every
+ * identifier and id the generated code uses, computed here once so that the emitters only format
+ * and the name-clash check (check.h) sees exactly the names that will be emitted.
+ *
+ * Ids come from proto full names, the wire identity: mrpc_id_of("rpc_hello.Greeter.SayHello").
+ * C names follow protoc-c (names.h), c_package option included. */
+#ifndef MRPC_CODEGEN_MODEL_H
+#define MRPC_CODEGEN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "type_index.h"
+
+typedef struct model_method {
+    const char        *name;           /* "SayHello" */
+    const char        *full_name;      /* "rpc_hello.Greeter.SayHello" */
+    uint32_t           id;
+    const c_message_t *input;
+    const c_message_t *output;
+    const char        *member;         /* "say_hello": handler table member (protoc-c's too) */
+    const char        *call_fn;        /* "rpc_hello__greeter__say_hello_call" */
+    const char        *async_fn;       /* "rpc_hello__greeter__say_hello_async" */
+    const char        *id_macro;       /* "RPC_HELLO__GREETER__SAY_HELLO__METHOD_ID" */
+    const char        *pb_c_fn;        /* "rpc_hello__greeter__say_hello": protoc-c's stub */
+} model_method_t;
+
+typedef struct model_service {
+    const char     *name;              /* "Greeter" */
+    const char     *full_name;         /* "rpc_hello.Greeter" */
+    uint32_t        id;
+    const char     *lower;             /* "rpc_hello__greeter": protoc-c's prefix */
+    const char     *upper;             /* "RPC_HELLO__GREETER" */
+    const char     *c_name;            /* "RpcHello__Greeter" */
+    const char     *desc_var;          /* "rpc_hello__greeter__service" */
+    const char     *methods_var;       /* "rpc_hello__greeter__methods" (static) */
+    const char     *dispatch_fn;       /* "rpc_hello__greeter__dispatch" (static) */
+    const char     *add_fn;            /* "rpc_hello__greeter__add_to_server" */
+    const char     *handlers_type;     /* "RpcHello__Greeter_Handlers" */
+    const char     *id_macro;          /* "RPC_HELLO__GREETER__SERVICE_ID" */
+    size_t          n_methods;
+    model_method_t *methods;
+} model_service_t;
+
+typedef struct model_file {
+    const char      *proto_name;       /* "dir/rpc_hello.proto" */
+    const char      *stem;             /* "dir/rpc_hello": output and .pb-c.h names */
+    const char      *guard;            /* "MRPC_dir_2frpc_5fhello_2eproto__INCLUDED" */
+    size_t           n_services;
+    model_service_t *services;
+} model_file_t;
+
+/* Builds FILE's model. Returns 0, or -EINVAL with one sentence in ERR when a method names a type
+ * the request does not describe. */
+int model_build(model_file_t *model, arena_t *arena, const type_index_t *types,
+                const Google__Protobuf__FileDescriptorProto *file, char *err, size_t errlen);
+
+#endif /* MRPC_CODEGEN_MODEL_H */

@@ -1,0 +1,156 @@
+/* mrpc.h - the mRPC application library: what an app and its generated stubs call.
+ *
+ * An app never marshals: it builds protobuf-c messages in its send heap (shared with the local
+ * Phoenix service), hands them over by pointer, and reads replies as const pointers into its
+ * receive heap, which the service fills and the app maps read-only. The service marshals, runs the
+ * policies an administrator attached, and moves the bytes to the peer's service over UCX.
+ *
+ * Threads: an mrpc_ctx_t belongs to one thread at a time (it owns one registration with the
+ * service: rings, heaps, completions). Use one context per thread that makes calls.
+ *
+ * Stubs: protoc-gen-mrpc emits, per service, an mrpc_service_desc_t with one mrpc_method_desc_t
+ * per method (stable 32-bit ids from mrpc_id_of()), typed wrappers over mrpc_call() and
+ * mrpc_call_async(), and a typed handler table registered with mrpc_server_add_service(). */
+#ifndef MRPC_MRPC_H
+#define MRPC_MRPC_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "phoenix/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mrpc_ctx    mrpc_ctx_t;
+typedef struct mrpc_conn   mrpc_conn_t;
+typedef struct mrpc_server mrpc_server_t;
+typedef struct mrpc_call   mrpc_call_t;     /* one incoming call, on the server side */
+
+/* A status code (status.h, gRPC numbering) with a readable message. */
+typedef struct mrpc_status {
+    phx_status_t code;
+    char         message[160];
+} mrpc_status_t;
+
+/* ---- stub descriptions (emitted by protoc-gen-mrpc) --------------------------------------- */
+
+typedef struct mrpc_method_desc {
+    const char                       *name;        /* "SayHello" */
+    const char                       *full_name;   /* "rpc_hello.Greeter.SayHello" */
+    uint32_t                          method_id;   /* mrpc_id_of(full_name) */
+    const ProtobufCMessageDescriptor *input;
+    const ProtobufCMessageDescriptor *output;
+} mrpc_method_desc_t;
+
+/* Calls the typed handler of method METHOD_INDEX in HANDLERS (a generated handler table) with
+ * the right types: generated per service, so no function pointer is ever called through a cast. */
+typedef phx_status_t (*mrpc_dispatch_fn)(const void *handlers, void *impl, unsigned method_index,
+                                         mrpc_call_t *call, const ProtobufCMessage *req,
+                                         ProtobufCMessage **reply);
+
+typedef struct mrpc_service_desc {
+    const char               *name;                /* "Greeter" */
+    const char               *full_name;           /* "rpc_hello.Greeter" */
+    uint32_t                  service_id;          /* mrpc_id_of(full_name) */
+    unsigned                  n_methods;
+    const mrpc_method_desc_t *methods;
+    mrpc_dispatch_fn          dispatch;
+} mrpc_service_desc_t;
+
+/* The stable id of a service or method: 32-bit FNV-1a of its full name. The generator and the
+ * service compute it the same way, so ids never depend on declaration order. */
+static inline uint32_t mrpc_id_of(const char *full_name)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)full_name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* Completion of an asynchronous call. REPLY is NULL unless status->code == PHX_OK; release it
+ * with mrpc_release() when done. */
+typedef void (*mrpc_completion_fn)(void *token, const mrpc_status_t *status,
+                                   const ProtobufCMessage *reply);
+
+/* ---- context --------------------------------------------------------------------------------*/
+
+#define MRPC_CTX_PARAM_FIELD_PREFIX (1u << 0)   /* default: $PHOENIX_PREFIX, else /run/phoenix */
+
+typedef struct mrpc_ctx_params {
+    uint64_t    field_mask;
+    const char *prefix;
+} mrpc_ctx_params_t;
+
+mrpc_ctx_t *mrpc_ctx_create(const mrpc_ctx_params_t *params, mrpc_status_t *status);
+void        mrpc_ctx_destroy(mrpc_ctx_t *ctx);
+/* Readable when completions or incoming calls wait: for the app's own epoll loop. */
+int         mrpc_ctx_event_fd(mrpc_ctx_t *ctx);
+/* Runs completion callbacks and server handlers; waits up to TIMEOUT_MS (-1: no limit) when
+ * there is nothing to do. Returns how many events it handled, or -1 when the service is gone. */
+int         mrpc_ctx_progress(mrpc_ctx_t *ctx, int timeout_ms);
+
+/* ---- messages -------------------------------------------------------------------------------*/
+
+/* Allocates and initialises a message of type DESC in the send heap. */
+ProtobufCMessage   *mrpc_message_new(mrpc_ctx_t *ctx, const ProtobufCMessageDescriptor *desc);
+/* The send heap as a protobuf-c allocator, and shortcuts for the common fields. */
+ProtobufCAllocator *mrpc_allocator(mrpc_ctx_t *ctx);
+void               *mrpc_alloc(mrpc_ctx_t *ctx, size_t size);
+char               *mrpc_strdup(mrpc_ctx_t *ctx, const char *s);
+int                 mrpc_bytes_set(mrpc_ctx_t *ctx, ProtobufCBinaryData *field, const void *data,
+                                   size_t len);
+/* Sizes a repeated field: *FIELD gets room for COUNT elements of ELEM_SIZE, *N_FIELD = COUNT. */
+int                 mrpc_repeated_alloc(mrpc_ctx_t *ctx, void *field, size_t *n_field,
+                                        size_t elem_size, size_t count);
+/* Frees a message built in the send heap that was never sent (sent ones are reclaimed). */
+void                mrpc_message_free(mrpc_ctx_t *ctx, ProtobufCMessage *msg);
+/* Gives a received message (receive heap) back to the service. */
+void                mrpc_release(mrpc_ctx_t *ctx, const ProtobufCMessage *msg);
+/* A private, writable deep copy of a received message, made with ALLOCATOR (NULL: malloc). */
+ProtobufCMessage   *mrpc_copy_out(const ProtobufCMessage *msg, ProtobufCAllocator *allocator);
+
+/* ---- client ---------------------------------------------------------------------------------*/
+
+mrpc_conn_t *mrpc_connect(mrpc_ctx_t *ctx, const char *addr /* "host:port" */,
+                          mrpc_status_t *status);
+void         mrpc_conn_close(mrpc_conn_t *conn);
+
+typedef struct mrpc_call_opts {
+    uint64_t field_mask;
+    int      timeout_ms;    /* MRPC_CALL_OPT_FIELD_TIMEOUT; default: the service's call_timeout */
+} mrpc_call_opts_t;
+#define MRPC_CALL_OPT_FIELD_TIMEOUT (1u << 0)
+
+/* Blocking call: returns the status; on PHX_OK *REPLY points into the receive heap. */
+mrpc_status_t mrpc_call(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
+                        const ProtobufCMessage *req, const ProtobufCMessage **reply,
+                        const mrpc_call_opts_t *opts);
+/* Asynchronous call: DONE runs from mrpc_ctx_progress() with TOKEN. Returns PHX_OK when queued. */
+phx_status_t  mrpc_call_async(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
+                              const ProtobufCMessage *req, mrpc_completion_fn done, void *token,
+                              const mrpc_call_opts_t *opts);
+
+/* ---- server ---------------------------------------------------------------------------------*/
+
+mrpc_server_t *mrpc_bind(mrpc_ctx_t *ctx, const char *addr /* "0.0.0.0:5000" */,
+                         mrpc_status_t *status);
+/* HANDLERS is the service's generated handler table: one typed function per method, each reading
+ * REQ (const, in the receive heap), building *REPLY in the send heap (mrpc_message_new) and
+ * returning PHX_OK, or another code after mrpc_call_set_error(). A NULL entry answers
+ * UNIMPLEMENTED. The table and IMPL must outlive the server. */
+phx_status_t   mrpc_server_add_service(mrpc_server_t *server, const mrpc_service_desc_t *service,
+                                       const void *handlers, void *impl);
+/* Serves until mrpc_server_stop() or the service goes away. */
+phx_status_t   mrpc_serve(mrpc_server_t *server);
+void           mrpc_server_stop(mrpc_server_t *server);
+void           mrpc_server_close(mrpc_server_t *server);
+void           mrpc_call_set_error(mrpc_call_t *call, phx_status_t code, const char *message);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MRPC_MRPC_H */

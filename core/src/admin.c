@@ -1,10 +1,11 @@
 /* admin.c - dispatch of admin requests to one handler per request body (see admin.h).
  *
  * The table below maps each admin body of a Request to its handler. `list` describes every
- * subscription with its engines; the others answer UNIMPLEMENTED until their handlers are
- * written. Handlers build their reply from malloc'd pieces (see admin.h). */
+ * subscription with its engines; the others are in admin_handlers.c. Handlers build their
+ * reply from malloc'd pieces (see admin.h). */
 #include "admin.h"
 
+#include "admin_handlers.h"
 #include "control_server.h"
 #include "graph.h"
 #include "phoenix/status.h"
@@ -96,16 +97,6 @@ oom:
     return 0;
 }
 
-/* ---- not written yet ------------------------------------------------------------------------ */
-
-static int admin_unimplemented(struct phx_service *svc, const struct ucred *peer,
-                               const Phoenix__Control__Request *req,
-                               Phoenix__Control__Response *resp)
-{
-    phx_response_fail(resp, PHX_UNIMPLEMENTED, "this admin request is not implemented yet");
-    return 0;
-}
-
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
 static const struct admin_route {
@@ -114,11 +105,11 @@ static const struct admin_route {
     admin_handler_fn                    handle;
 } routes[] = {
     { PHOENIX__CONTROL__REQUEST__BODY_LIST,         "list",         admin_list },
-    { PHOENIX__CONTROL__REQUEST__BODY_PLUGINS,      "plugins",      admin_unimplemented },
-    { PHOENIX__CONTROL__REQUEST__BODY_TOPOLOGY,     "topology",     admin_unimplemented },
-    { PHOENIX__CONTROL__REQUEST__BODY_UPGRADE,      "upgrade",      admin_unimplemented },
-    { PHOENIX__CONTROL__REQUEST__BODY_SPLICE,       "splice",       admin_unimplemented },
-    { PHOENIX__CONTROL__REQUEST__BODY_ENGINE_ADMIN, "engine_admin", admin_unimplemented },
+    { PHOENIX__CONTROL__REQUEST__BODY_PLUGINS,      "plugins",      phx_admin_plugins },
+    { PHOENIX__CONTROL__REQUEST__BODY_TOPOLOGY,     "topology",     phx_admin_topology },
+    { PHOENIX__CONTROL__REQUEST__BODY_UPGRADE,      "upgrade",      phx_admin_upgrade },
+    { PHOENIX__CONTROL__REQUEST__BODY_SPLICE,       "splice",       phx_admin_splice },
+    { PHOENIX__CONTROL__REQUEST__BODY_ENGINE_ADMIN, "engine_admin", phx_admin_engine },
 };
 
 static const struct admin_route *route_find(Phoenix__Control__Request__BodyCase body)

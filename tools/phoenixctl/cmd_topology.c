@@ -1,10 +1,14 @@
 /* cmd_topology.c - `phoenixctl topology`: where the service puts its runtime threads and memory.
  *
- * Loads a topology (this machine, or --xml FILE exported elsewhere with `lstopo --of xml`), asks
- * phx_placement_compute() in libphoenix for the decision - the code phoenixd itself runs - and
- * prints it readably or as JSON. The command only parses and prints: when phoenixd can report
- * its own decision, the source of the placement changes and the output stays. */
+ * Without options it asks the running phoenixd (TopologyRequest) for the placement it decided
+ * with its own configuration; when no service runs, it says so on stderr and computes what this
+ * machine gives with the default settings. With --xml FILE (a topology exported elsewhere with
+ * `lstopo --of xml`), --nic or --threads it needs no service: it asks phx_placement_compute() in
+ * libphoenix directly - the code phoenixd itself runs. Either way the decision arrives as the
+ * JSON of phx_placement_to_json(), printed as it is with --json or as a readable summary. */
 #include "phoenixctl.h"
+
+#include "ctl_client.h"
 #include "phoenix/placement.h"
 
 #include <errno.h>
@@ -17,20 +21,26 @@ typedef struct {
     const char *xml;                        /* NULL: this machine */
     struct phx_placement_params params;
     int json;
+    phxctl_conn_t conn;
 } topology_args_t;
 
 static void topology_usage(FILE *out)
 {
     fprintf(out,
             "Usage: phoenixctl topology [--xml FILE] [--nic NAME] [--threads N] [--json]\n"
+            "                           [--prefix DIR] [--timeout SEC]\n"
             "Shows which NIC the service uses and where its runtime threads and memory go:\n"
-            "one core per thread next to the NIC, memory from the NUMA nodes there.\n\n"
-            "  -x, --xml FILE     an hwloc XML topology (lstopo --of xml) instead of this machine\n"
-            "  -n, --nic NAME     the NIC to use (mlx5_0, ib0, eth0, ...) instead of the first\n"
-            "                     HCA, else the first network device\n"
-            "  -t, --threads N    runtime threads to place, 1 to %d (default 1)\n"
-            "  -j, --json         print one JSON object instead of a summary\n"
-            "  -h, --help         show this help\n\n"
+            "one core per thread next to the NIC, memory from the NUMA nodes there.\n"
+            "Without --xml, --nic and --threads it asks the running service for its own\n"
+            "decision (falling back to this machine with default settings if none runs).\n\n"
+            "  -x, --xml FILE       an hwloc XML topology (lstopo --of xml) instead of this\n"
+            "                       machine\n"
+            "  -n, --nic NAME       the NIC to use (mlx5_0, ib0, eth0, ...) instead of the\n"
+            "                       first HCA, else the first network device\n"
+            "  -t, --threads N      runtime threads to place, 1 to %d (default 1)\n"
+            "  -j, --json           print one JSON object instead of a summary\n"
+            PHXCTL_CONN_HELP
+            "  -h, --help           show this help\n\n"
             "CPU and NUMA numbers are the kernel's (OS indexes), as in taskset and numactl.\n"
             "Exit status: 0 done, 1 the topology or NIC is unusable, 2 usage error.\n",
             PHX_PLACEMENT_THREADS_MAX);
@@ -38,12 +48,9 @@ static void topology_usage(FILE *out)
 
 static int parse_threads(const char *text, unsigned *threads)
 {
-    char *end;
-    unsigned long n;
+    unsigned long long n;
 
-    errno = 0;
-    n = strtoul(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || n < 1 || n > PHX_PLACEMENT_THREADS_MAX)
+    if (phxctl_parse_uint(text, PHX_PLACEMENT_THREADS_MAX, &n) != 0 || n < 1)
         return -1;
     *threads = (unsigned)n;
     return 0;
@@ -58,9 +65,10 @@ static int parse_topology_args(int argc, char **argv, topology_args_t *a)
         { "threads", required_argument, NULL, 't' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
+        PHXCTL_CONN_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    int c;
+    int c, r;
 
     while ((c = getopt_long(argc, argv, "x:n:t:jh", options, NULL)) != -1) {
         switch (c) {
@@ -84,7 +92,8 @@ static int parse_topology_args(int argc, char **argv, topology_args_t *a)
             topology_usage(stdout);
             return PHXCTL_EXIT_OK;
         default:
-            return phxctl_usage_error(argv[0], NULL);
+            if ((r = phxctl_conn_option(&a->conn, c, optarg, argv[0])) <= 0)
+                return r < 0 ? PHXCTL_EXIT_USAGE : phxctl_usage_error(argv[0], NULL);
         }
     }
     if (optind < argc)
@@ -92,74 +101,150 @@ static int parse_topology_args(int argc, char **argv, topology_args_t *a)
     return -1;
 }
 
-static void print_cpus(const char *label, hwloc_const_bitmap_t set)
+/* ---- where the placement comes from -------------------------------------------------------- */
+
+/* The running service's placement in *JSON. Returns the exit code, or -1 when no service
+ * listens (then the caller computes it here). */
+static int service_placement(const topology_args_t *a, char **json)
 {
+    Phoenix__Control__TopologyRequest topology = PHOENIX__CONTROL__TOPOLOGY_REQUEST__INIT;
+    Phoenix__Control__Request req = PHOENIX__CONTROL__REQUEST__INIT;
+    Phoenix__Control__Response *resp;
+    bool absent = false;
+
+    req.body_case = PHOENIX__CONTROL__REQUEST__BODY_TOPOLOGY;
+    req.topology = &topology;
+    int rc = phxctl_call(&a->conn, &req, PHOENIX__CONTROL__RESPONSE__BODY_TOPOLOGY, &resp,
+                         &absent);
+    if (absent)
+        return -1;
+    if (rc != PHXCTL_EXIT_OK)
+        return rc;
+    *json = strdup(resp->topology->json);
+    phoenix__control__response__free_unpacked(resp, NULL);
+    return *json ? PHXCTL_EXIT_OK : PHXCTL_EXIT_FAILED;
+}
+
+/* The placement computed here, for the topology of --xml or of this machine. */
+static int local_placement(const topology_args_t *a, const char *prog, char **json)
+{
+    hwloc_topology_t topo;
+    phx_placement_t pl;
+    char err[320];
+    int rc = PHXCTL_EXIT_FAILED;
+
+    if (phx_topology_load(&topo, a->xml, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return rc;
+    }
+    if (phx_placement_compute(topo, &a->params, &pl, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+    } else {
+        if ((*json = phx_placement_to_json(&pl)))
+            rc = PHXCTL_EXIT_OK;
+        else
+            fprintf(stderr, "%s: cannot format JSON: %s\n", prog, strerror(errno));
+        phx_placement_free(&pl);
+    }
+    hwloc_topology_destroy(topo);
+    return rc;
+}
+
+/* ---- the readable summary ------------------------------------------------------------------ */
+
+static json_object *member(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    json_object_object_get_ex(o, key, &v);
+    return v;
+}
+
+/* A JSON array of OS indexes as a kernel-style list: "0-3,8". */
+static void print_set(const char *label, json_object *array)
+{
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
     char *list = NULL;
 
-    if (hwloc_bitmap_list_asprintf(&list, set) < 0)
+    for (size_t i = 0; set && i < json_object_array_length(array); i++)
+        hwloc_bitmap_set(set, (unsigned)json_object_get_int(json_object_array_get_idx(array, i)));
+    if (!set || hwloc_bitmap_list_asprintf(&list, set) < 0)
         list = NULL;
     printf("%-16s %s\n", label, list ? list : "?");
     free(list);
+    hwloc_bitmap_free(set);
 }
 
-static void print_summary(const phx_placement_t *pl, const char *source)
+static void print_summary(json_object *o, const char *source)
 {
-    char label[32];
+    json_object *nic = member(o, "nic"), *cpus = member(o, "runtime_cpus");
+    int numa = json_object_get_int(member(o, "numa_node"));
+    char label[48];
 
     printf("%-16s %s\n", "Topology:", source);
-    if (pl->nic[0])
-        printf("%-16s %s (%s)\n", "NIC:", pl->nic, pl->nic_kind);
+    if (nic && json_object_get_string_len(nic))
+        printf("%-16s %s (%s)\n", "NIC:", json_object_get_string(nic),
+               json_object_get_string(member(o, "nic_kind")));
     else
         printf("%-16s none\n", "NIC:");
-    if (pl->numa_node >= 0)
-        printf("%-16s %d\n", "NUMA node:", pl->numa_node);
+    if (numa >= 0)
+        printf("%-16s %d\n", "NUMA node:", numa);
     else
         printf("%-16s unknown\n", "NUMA node:");
-    for (unsigned i = 0; i < pl->threads; i++) {
-        snprintf(label, sizeof(label), "Thread %u CPUs:", i);
-        print_cpus(label, pl->runtime_cpus[i]);
+    for (size_t i = 0; i < json_object_array_length(cpus); i++) {
+        snprintf(label, sizeof(label), "Thread %zu CPUs:", i);
+        print_set(label, json_object_array_get_idx(cpus, i));
     }
-    print_cpus("Memory nodes:", pl->memory_nodes);
-    printf("%-16s %s\n", "Reason:", pl->reason);
+    print_set("Memory nodes:", member(o, "memory_nodes"));
+    printf("%-16s %s\n", "Reason:", json_object_get_string(member(o, "reason")));
 }
 
-static int print_json(const phx_placement_t *pl, const char *prog)
+static int print_placement(const char *json, const topology_args_t *a, const char *source,
+                           const char *prog)
 {
-    char *json = phx_placement_to_json(pl);
+    json_object *o;
 
-    if (!json) {
-        fprintf(stderr, "%s: cannot format JSON: %s\n", prog, strerror(errno));
+    if (a->json) {
+        printf("%s\n", json);
+        return PHXCTL_EXIT_OK;
+    }
+    if (!(o = json_tokener_parse(json)) || !json_object_is_type(o, json_type_object) ||
+        !json_object_is_type(member(o, "runtime_cpus"), json_type_array) ||
+        !json_object_is_type(member(o, "memory_nodes"), json_type_array)) {
+        fprintf(stderr, "%s: the placement is not the JSON object expected\n", prog);
+        json_object_put(o);
         return PHXCTL_EXIT_FAILED;
     }
-    printf("%s\n", json);
-    free(json);
+    print_summary(o, source);
+    json_object_put(o);
     return PHXCTL_EXIT_OK;
 }
 
 int phxctl_cmd_topology(int argc, char **argv)
 {
     topology_args_t args = { 0 };
-    hwloc_topology_t topo;
-    phx_placement_t pl;
-    char err[320];
+    char source[4200];
+    char *json = NULL;
     int rc = parse_topology_args(argc, argv, &args);
 
     if (rc >= 0)
         return rc;
-    if (phx_topology_load(&topo, args.xml, err, sizeof(err)) != 0) {
-        fprintf(stderr, "%s: %s\n", argv[0], err);
-        return PHXCTL_EXIT_FAILED;
+    /* A topology file or other settings than the service's: a question for here, not it. */
+    if (!args.xml && !args.params.field_mask) {
+        rc = service_placement(&args, &json);
+        snprintf(source, sizeof(source), "the running service at %s",
+                 phxctl_conn_prefix(&args.conn));
+        if (rc < 0)
+            fprintf(stderr, "%s: no Phoenix service at %s: showing this machine with the "
+                    "default settings (a service may be configured otherwise)\n", argv[0],
+                    phxctl_conn_prefix(&args.conn));
     }
-    if (phx_placement_compute(topo, &args.params, &pl, err, sizeof(err)) != 0) {
-        fprintf(stderr, "%s: %s\n", argv[0], err);
-        rc = PHXCTL_EXIT_FAILED;
-    } else if (args.json) {
-        rc = print_json(&pl, argv[0]);
-    } else {
-        print_summary(&pl, args.xml ? args.xml : "this machine");
-        rc = PHXCTL_EXIT_OK;
+    if (rc < 0) {
+        rc = local_placement(&args, argv[0], &json);
+        snprintf(source, sizeof(source), "%s", args.xml ? args.xml : "this machine");
     }
-    phx_placement_free(&pl);
-    hwloc_topology_destroy(topo);
+    if (rc == PHXCTL_EXIT_OK)
+        rc = print_placement(json, &args, source, argv[0]);
+    free(json);
     return rc;
 }

@@ -6,9 +6,12 @@
  * line in CMakeLists.txt. Exit codes: 0 done, 1 the command failed, 2 usage error. */
 #include "phoenixctl.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef PHX_VERSION
@@ -19,6 +22,14 @@
 
 /* In the order `phoenixctl --help` lists them. */
 static const phxctl_command_t commands[] = {
+    { "list", "the apps' subscriptions with their engines and policies", phxctl_cmd_list },
+    { "attach", "insert a policy engine into a subscription (descriptor file)",
+      phxctl_cmd_attach },
+    { "detach", "remove a policy engine from a subscription (descriptor file)",
+      phxctl_cmd_detach },
+    { "engine", "send a request such as \"stats\" to one engine", phxctl_cmd_engine },
+    { "plugins", "the plugin builds loaded, current and superseded", phxctl_cmd_plugins },
+    { "upgrade", "replace plugins by new builds while their engines run", phxctl_cmd_upgrade },
     { "topology", "where the service's threads and memory go: NIC, cores, NUMA nodes",
       phxctl_cmd_topology },
 };
@@ -48,6 +59,21 @@ int phxctl_usage_error(const char *prog, const char *fmt, ...)
     }
     fprintf(stderr, "Try '%s --help'.\n", prog);
     return PHXCTL_EXIT_USAGE;
+}
+
+int phxctl_parse_uint(const char *text, unsigned long long max, unsigned long long *value)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!isdigit((unsigned char)text[0]))
+        return -1;          /* strtoull() would take a sign or leading blanks */
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno || *end || v > max)
+        return -1;
+    *value = v;
+    return 0;
 }
 
 static const phxctl_command_t *find_command(const char *name)

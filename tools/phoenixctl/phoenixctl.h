@@ -23,6 +23,16 @@ typedef struct {
  * on stderr; returns PHXCTL_EXIT_USAGE. */
 int phxctl_usage_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Reads TEXT as a decimal number from 0 to MAX into *VALUE: 0, or -1 for anything else (a
+ * sign, a suffix, an empty string, too large). */
+int phxctl_parse_uint(const char *text, unsigned long long max, unsigned long long *value);
+
+int phxctl_cmd_list(int argc, char **argv);
+int phxctl_cmd_plugins(int argc, char **argv);
 int phxctl_cmd_topology(int argc, char **argv);
+int phxctl_cmd_attach(int argc, char **argv);
+int phxctl_cmd_detach(int argc, char **argv);
+int phxctl_cmd_upgrade(int argc, char **argv);
+int phxctl_cmd_engine(int argc, char **argv);
 
 #endif /* PHOENIXCTL_H */

@@ -1,0 +1,700 @@
+/* test_admin.c - administering a running phoenixd with the built phoenixctl, as an admin would.
+ *
+ * Each case starts its own phoenixd (daemon_harness.h) with the loopback test plugin and
+ * NullEngine 1.0.0 (policies/null), and an app: a forked child that registers for "loopback"
+ * and streams descriptors numbered by `seq`, checking that each comes back once and in order.
+ * The app and the test share a page: the app publishes how far it got, the test sets a `gate`
+ * beyond which the app only trickles (one descriptor per millisecond). An admin operation runs
+ * while the stream flows at full speed, and the gate only makes sure the stream cannot end
+ * before the operation did. The cases:
+ *
+ *   stream      1,000,000 descriptors; mid-stream: attach NullEngine, detach it, attach it
+ *               again, upgrade null to 2.0.0 under it. Every descriptor comes back in order,
+ *               NullEngine's counts carry across the upgrade (engine stats), and `plugins`
+ *               shows null 2.0.0 alone once 1.0.0 runs nothing
+ *   list        the seed's table before and after attach ("None", then "NullEngine"), --json,
+ *               plugins and topology from the running service
+ *   bad input   every kind of bad descriptor, unknown pid/sid/engine, bad upgrades (missing
+ *               file, wrong ABI, an incompatible NullEngine 3.0.0 under traffic), a non-admin
+ *               uid: each exits 1 or 2 with the reason, and the service goes on
+ *   usage       exit 2 for wrong command lines, --help for every subcommand, exit 1 with no
+ *               service, and a service that never answers cannot hang phoenixctl
+ *
+ * Every wait is bounded; every process started is stopped by PID and reaped. */
+#include "daemon_harness.h"
+#include "phoenix/client.h"
+#include "phx_test.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if !defined(PHOENIXCTL_PATH) || !defined(PHX_PLUGIN_LOOPBACK) || !defined(PHX_PLUGIN_NULL)
+#error "PHOENIXCTL_PATH and the PHX_PLUGIN_ paths must be defined by the build"
+#endif
+
+#define STREAM_TOTAL  1000000ull
+#define STREAM_BATCH  256u
+#define TRICKLE       16u           /* descriptors per millisecond beyond the gate */
+#define APP_DEADLINE  (120 * PHX_NS)
+#define CTL_TIMEOUT   (30 * PHX_NS)
+#define WAIT_MS       60000u        /* for the stream to reach a point */
+#define MAX_ARGS      24
+#define NOBODY        65534
+
+/* ---- the app -------------------------------------------------------------------------------- */
+
+struct stream_shared {
+    uint64_t gate;          /* test -> app: beyond this many sent, only trickle */
+    int      stop;          /* test -> app: send no more, collect what is in flight, exit */
+    uint64_t sent;          /* app -> test */
+    uint64_t received;      /* app -> test: completions checked, in order */
+};
+
+enum { APP_OK = 0, APP_REGISTER = 10, APP_SUBMIT, APP_WAIT, APP_ORDER, APP_DEADLINE_HIT };
+
+static uint64_t load(const uint64_t *v)
+{
+    return __atomic_load_n(v, __ATOMIC_ACQUIRE);
+}
+
+static void store(uint64_t *v, uint64_t x)
+{
+    __atomic_store_n(v, x, __ATOMIC_RELEASE);
+}
+
+static bool stopping(struct stream_shared *sh)
+{
+    return __atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE);
+}
+
+/* Submits the next descriptors: a batch below the gate, a few beyond it. Returns how many went. */
+static int submit_next(phx_client_t *c, struct stream_shared *sh, uint64_t total)
+{
+    phx_desc_t batch[STREAM_BATCH];
+    uint64_t sent = load(&sh->sent), left = total - sent;
+    unsigned n = sent < load(&sh->gate) ? STREAM_BATCH : TRICKLE;
+
+    if (stopping(sh) || !left)
+        return 0;
+    n = left < n ? (unsigned)left : n;
+    for (unsigned i = 0; i < n; i++)
+        batch[i] = (phx_desc_t){ .kind = PHX_DESC_DATA, .seq = sent + i, .user = ~(sent + i) };
+    int pushed = phx_client_submit(c, batch, n);
+    if (pushed > 0)
+        store(&sh->sent, sent + (unsigned)pushed);
+    return pushed;
+}
+
+/* Takes the completions that arrived; each must be the next seq. */
+static int collect(phx_client_t *c, struct stream_shared *sh, bool fast)
+{
+    phx_desc_t done[STREAM_BATCH];
+    uint64_t expect = load(&sh->received);
+    int n = fast ? phx_client_poll(c, done, STREAM_BATCH)
+                 : phx_client_wait(c, done, STREAM_BATCH, 1);
+
+    if (n < 0)
+        return APP_WAIT;
+    for (int i = 0; i < n; i++, expect++)
+        if (done[i].kind != PHX_DESC_DATA || done[i].seq != expect || done[i].user != ~expect)
+            return APP_ORDER;
+    store(&sh->received, expect);
+    return APP_OK;
+}
+
+static bool stream_over(struct stream_shared *sh, uint64_t total)
+{
+    uint64_t received = load(&sh->received);
+
+    return received == total || (stopping(sh) && received == load(&sh->sent));
+}
+
+static int stream_app(const char *prefix, uint64_t total, struct stream_shared *sh)
+{
+    struct phx_client_params p = {
+        .field_mask = PHX_CLIENT_PARAM_FIELD_PREFIX | PHX_CLIENT_PARAM_FIELD_SERVICE,
+        .prefix = prefix,
+        .service = "loopback",
+    };
+    unsigned long long deadline = phx_test_now_ns() + APP_DEADLINE;
+    char err[512];
+    phx_client_t *c = phx_client_register(&p, err, sizeof(err));
+    int rc = APP_OK;
+
+    if (!c) {
+        fprintf(stderr, "app: %s\n", err);
+        return APP_REGISTER;
+    }
+    while (rc == APP_OK && !stream_over(sh, total)) {
+        bool fast = load(&sh->sent) < load(&sh->gate);
+        int pushed = submit_next(c, sh, total);
+        if (phx_test_now_ns() > deadline)
+            rc = APP_DEADLINE_HIT;
+        else if (pushed < 0)
+            rc = APP_SUBMIT;
+        else
+            rc = collect(c, sh, fast && pushed > 0);
+        if (!fast)
+            phx_sleep_ms(1);    /* a trickle: completions must not pace it */
+    }
+    /* Stay registered until told: the test still asks about this subscription's engines. */
+    while (rc == APP_OK && !stopping(sh) && phx_test_now_ns() < deadline)
+        phx_sleep_ms(1);
+    phx_client_close(c);
+    return rc;
+}
+
+struct app {
+    pid_t                 pid;
+    struct stream_shared *sh;
+};
+
+static void app_start(struct app *a, const char *prefix, uint64_t total, uint64_t gate)
+{
+    a->sh = mmap(NULL, sizeof(*a->sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(a->sh != MAP_FAILED);
+    a->sh->gate = gate;
+    a->pid = fork();
+    CU_ASSERT_FATAL(a->pid >= 0);
+    if (a->pid == 0)
+        _exit(stream_app(prefix, total, a->sh));
+}
+
+static bool app_wait_received(const struct app *a, uint64_t at_least)
+{
+    unsigned long long deadline = phx_test_now_ns() + (unsigned long long)WAIT_MS * 1000000;
+
+    while (load(&a->sh->received) < at_least) {
+        if (phx_test_now_ns() > deadline || waitpid(a->pid, NULL, WNOHANG) == a->pid) {
+            fprintf(stderr, "app stuck at %llu of %llu\n",
+                    (unsigned long long)load(&a->sh->received), (unsigned long long)at_least);
+            return false;
+        }
+        phx_sleep_ms(1);
+    }
+    return true;
+}
+
+/* Tells the app to send no more and go once what is in flight is back; returns its exit code. */
+static int app_finish(struct app *a)
+{
+    __atomic_store_n(&a->sh->stop, 1, __ATOMIC_RELEASE);
+    return phx_reap(a->pid, APP_DEADLINE + 10 * PHX_NS);
+}
+
+static void app_free(struct app *a)
+{
+    munmap(a->sh, sizeof(*a->sh));
+}
+
+/* ---- the daemon and phoenixctl -------------------------------------------------------------- */
+
+static bool daemon_up(struct phx_daemon *d, const char *tag)
+{
+    char conf[2048];
+
+    snprintf(conf, sizeof(conf),
+             "# test_admin: loopback and NullEngine 1.0.0; any uid may connect, only root may "
+             "administer.\n"
+             "log = { level = \"info\"; };\n"
+             "runtime = { threads = 1; mode = \"shared\"; spin_us = 50; };\n"
+             "control = { admin_group = \"\"; socket_mode = 0666; max_apps = 16; };\n"
+             "heap = { send_mb = 16; recv_mb = 16; slab_kb = 256; };\n"
+             "plugins = ( { name = \"loopback\"; path = \"%s\"; },\n"
+             "            { name = \"null\"; path = \"%s\"; } );\n",
+             PHX_PLUGIN_LOOPBACK, PHX_PLUGIN_NULL);
+    return phx_daemon_start(d, tag, conf);
+}
+
+/* The path of a descriptor in tests/data/addon-cli; a few stay valid at once, as several go in
+ * one command line. */
+static const char *data(const char *name)
+{
+    static char paths[4][4096];
+    static unsigned next;
+    char *path = paths[next++ % 4];
+
+    snprintf(path, sizeof(paths[0]), "%s/tests/data/addon-cli/%s", PHX_SOURCE_DIR, name);
+    return path;
+}
+
+/* Runs phoenixctl ARGS as AS_UID (-1: as we are), adding --prefix PREFIX unless it is NULL. */
+static int ctl_run(int as_uid, const char *prefix, const char *const *args,
+                   struct phx_run_result *r)
+{
+    char *argv[MAX_ARGS + 4] = { PHOENIXCTL_PATH };
+    int n = 1;
+
+    for (int i = 0; args[i] && n < MAX_ARGS; i++)
+        argv[n++] = (char *)args[i];
+    if (prefix) {
+        argv[n++] = "--prefix";
+        argv[n++] = (char *)prefix;
+    }
+    argv[n] = NULL;
+    return phx_run(argv, as_uid, r, CTL_TIMEOUT);
+}
+
+/* Runs phoenixctl and checks its exit code and that PHRASE (if any) is in stdout or stderr. */
+static void expect_ctl(int as_uid, const char *prefix, int code, const char *phrase,
+                       const char *const *args, struct phx_run_result *r)
+{
+    ctl_run(as_uid, prefix, args, r);
+    bool found = !phrase || strstr(r->out, phrase) || strstr(r->err, phrase);
+    if (r->code != code || !found)
+        fprintf(stderr, "\n  phoenixctl %s %s: exit %d, want %d with '%s'\n  stdout: %s\n"
+                "  stderr: %s\n", args[0] ? args[0] : "", args[0] && args[1] ? args[1] : "",
+                r->code, code, phrase ? phrase : "", r->out, r->err);
+    CU_ASSERT_EQUAL(r->code, code);
+    CU_ASSERT(found);
+}
+
+static struct phx_run_result run_result;    /* large: one, reused by every call */
+
+#define CTL(d, code, phrase, ...)                                                              \
+    expect_ctl(-1, (d)->prefix, code, phrase, (const char *const[]){ __VA_ARGS__, NULL },       \
+               &run_result)
+#define CTL_AS(uid, d, code, phrase, ...)                                                      \
+    expect_ctl(uid, (d)->prefix, code, phrase, (const char *const[]){ __VA_ARGS__, NULL },      \
+               &run_result)
+#define CTL_NO_PREFIX(code, phrase, ...)                                                       \
+    expect_ctl(-1, NULL, code, phrase, (const char *const[]){ __VA_ARGS__, NULL }, &run_result)
+
+/* phoenixctl ARGS --json, parsed (NULL if it failed or printed no JSON). */
+static json_object *ctl_json(const struct phx_daemon *d, const char *const *args)
+{
+    if (ctl_run(-1, d->prefix, args, &run_result) != 0) {
+        fprintf(stderr, "\n  phoenixctl %s: exit %d: %s\n", args[0], run_result.code,
+                run_result.err);
+        return NULL;
+    }
+    return json_tokener_parse(run_result.out);
+}
+
+#define CTL_JSON(d, ...) ctl_json(d, (const char *const[]){ __VA_ARGS__, "--json", NULL })
+
+static json_object *member(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    json_object_object_get_ex(o, key, &v);
+    return v;
+}
+
+/* ---- what the service says ------------------------------------------------------------------ */
+
+/* PID's subscription in `list --json` LIST (SID 0), or NULL. */
+static json_object *subscription_of(json_object *list, pid_t pid)
+{
+    json_object *subs = member(list, "subscriptions");
+
+    for (size_t i = 0; i < json_object_array_length(subs); i++) {
+        json_object *s = json_object_array_get_idx(subs, i);
+        if (json_object_get_int(member(s, "pid")) == pid &&
+            json_object_get_int(member(s, "sid")) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* The id of PID's engine of TYPE, -1 when there is none. */
+static long long engine_id(const struct phx_daemon *d, pid_t pid, const char *type)
+{
+    json_object *list = CTL_JSON(d, "list");
+    json_object *engines = member(subscription_of(list, pid), "engines");
+    long long id = -1;
+
+    for (size_t i = 0; i < json_object_array_length(engines); i++) {
+        json_object *e = json_object_array_get_idx(engines, i);
+        if (strcmp(json_object_get_string(member(e, "type")), type) == 0)
+            id = json_object_get_int64(member(e, "id"));
+    }
+    json_object_put(list);
+    return id;
+}
+
+/* PID's addons as "A,B" ("" for none; "?" when PID is not listed). */
+static const char *addons_of(const struct phx_daemon *d, pid_t pid)
+{
+    static char text[256];
+    json_object *list = CTL_JSON(d, "list");
+    json_object *sub = subscription_of(list, pid), *addons = member(sub, "addons");
+
+    snprintf(text, sizeof(text), "%s", sub ? "" : "?");
+    for (size_t i = 0; i < json_object_array_length(addons); i++)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%s", i ? "," : "",
+                 json_object_get_string(json_object_array_get_idx(addons, i)));
+    json_object_put(list);
+    return text;
+}
+
+struct null_stats {
+    long long tx, rx, upgrades;
+    char      version[16];
+};
+
+static bool null_stats(const struct phx_daemon *d, long long id, struct null_stats *st)
+{
+    char id_text[24];
+
+    snprintf(id_text, sizeof(id_text), "%lld", id);
+    json_object *o = CTL_JSON(d, "engine", id_text, "stats");
+    memset(st, 0, sizeof(*st));
+    if (!o)
+        return false;
+    st->tx = json_object_get_int64(member(o, "tx"));
+    st->rx = json_object_get_int64(member(o, "rx"));
+    st->upgrades = json_object_get_int64(member(o, "upgrades"));
+    snprintf(st->version, sizeof(st->version), "%s", json_object_get_string(member(o, "version")));
+    json_object_put(o);
+    return true;
+}
+
+/* The builds of plugin NAME in `plugins --json`: how many, and the version of the current one. */
+static unsigned plugin_builds(const struct phx_daemon *d, const char *name, char *current,
+                              size_t len)
+{
+    json_object *o = CTL_JSON(d, "plugins");
+    json_object *list = member(o, "plugins");
+    unsigned n = 0;
+
+    current[0] = '\0';
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *p = json_object_array_get_idx(list, i);
+        if (strcmp(json_object_get_string(member(p, "name")), name) != 0)
+            continue;
+        n++;
+        if (json_object_get_boolean(member(p, "current")))
+            snprintf(current, len, "%s", json_object_get_string(member(p, "version")));
+    }
+    json_object_put(o);
+    return n;
+}
+
+/* ---- (1) a million descriptors through attach, detach, attach and upgrade ------------------- */
+
+#define ATTACH(d, a) CTL(d, 0, "attached NullEngine", "attach", "--pid", pid_text(a), "--sid", \
+                         "0", "--descriptor", data("attach-null.conf"))
+#define DETACH(d, a) CTL(d, 0, "detached NullEngine", "detach", "--pid", pid_text(a), "--sid", \
+                         "0", "--descriptor", data("detach-null.conf"))
+
+static const char *pid_text(const struct app *a)
+{
+    static char text[16];
+
+    snprintf(text, sizeof(text), "%d", (int)a->pid);
+    return text;
+}
+
+/* Waits for the stream to reach AT, then opens the gate BUDGET further: the operation that
+ * follows runs under full traffic, and the stream cannot end before it did. */
+static void midstream(struct app *a, uint64_t at, uint64_t budget)
+{
+    CU_ASSERT_FATAL(app_wait_received(a, at));
+    store(&a->sh->gate, at + budget);
+}
+
+static void test_stream_through_splice_and_upgrade(void)
+{
+    struct phx_daemon d;
+    struct app a;
+    struct null_stats before, after;
+    char current[16];
+
+    CU_ASSERT_FATAL(daemon_up(&d, "admin-stream"));
+    unsigned long long t0 = phx_test_now_ns();
+    app_start(&a, d.prefix, STREAM_TOTAL, 100000);
+    midstream(&a, 50000, 150000);
+    ATTACH(&d, &a);
+    midstream(&a, 200000, 150000);
+    DETACH(&d, &a);
+    midstream(&a, 350000, 150000);
+    uint64_t done_before = load(&a.sh->received);   /* NullEngine sees none of these */
+    ATTACH(&d, &a);
+    uint64_t sent_after = load(&a.sh->sent);        /* it sees every one from here on */
+    long long id = engine_id(&d, a.pid, "NullEngine");
+    CU_ASSERT_FATAL(id > 0);
+    midstream(&a, 500000, 150000);
+    CU_ASSERT(null_stats(&d, id, &before));
+    CU_ASSERT_STRING_EQUAL(before.version, "1.0.0");
+    CTL(&d, 0, "upgraded null 1.0.0 -> 2.0.0 (1 engine)", "upgrade", "--plugin",
+        PHX_PLUGIN_NULL_V2);
+    midstream(&a, 650000, STREAM_TOTAL);
+    CU_ASSERT_FATAL(app_wait_received(&a, STREAM_TOTAL));
+    CU_ASSERT_EQUAL(load(&a.sh->sent), STREAM_TOTAL);
+    printf("\n    %llu descriptors round trip in %.2f s through attach, detach, attach, upgrade",
+           STREAM_TOTAL, (double)(phx_test_now_ns() - t0) / PHX_NS);
+
+    /* The counts went on from the 1.0.0 state: they hold all traffic since the second attach.
+     * What was already on its way back when NullEngine came in passes it on rx only, so rx may
+     * exceed tx by that much, never the other way. */
+    CU_ASSERT(null_stats(&d, id, &after));
+    CU_ASSERT_STRING_EQUAL(after.version, "2.0.0");
+    CU_ASSERT_EQUAL(after.upgrades, 1);
+    CU_ASSERT(after.tx >= before.tx && after.rx >= before.rx);
+    CU_ASSERT(after.rx >= after.tx);
+    CU_ASSERT(after.tx >= (long long)(STREAM_TOTAL - sent_after));
+    CU_ASSERT(after.rx <= (long long)(STREAM_TOTAL - done_before));
+    printf("\n    NullEngine %lld: tx %lld rx %lld before the upgrade, tx %lld rx %lld after "
+           "(%s)\n", id, before.tx, before.rx, after.tx, after.rx, after.version);
+    CU_ASSERT_EQUAL(plugin_builds(&d, "null", current, sizeof(current)), 1);
+    CU_ASSERT_STRING_EQUAL(current, "2.0.0");
+    CU_ASSERT(phx_daemon_log_has(&d, "admin uid 0 pid "));
+    CU_ASSERT_EQUAL(app_finish(&a), APP_OK);
+    CU_ASSERT_EQUAL(load(&a.sh->received), STREAM_TOTAL);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+    app_free(&a);
+}
+
+/* ---- (2) list, plugins and topology of the running service ---------------------------------- */
+
+/* The line of the table's row for PID ("| PID | 0 | loopback | ..."), copied into LINE. */
+static bool table_row(const char *table, pid_t pid, char *line, size_t len)
+{
+    char start[32];
+
+    snprintf(start, sizeof(start), "| %d ", (int)pid);
+    const char *at = strstr(table, start);
+    if (!at)
+        return false;
+    snprintf(line, len, "%.*s", (int)strcspn(at, "\n"), at);
+    return true;
+}
+
+static void check_table(pid_t pid, const char *addons)
+{
+    const char *out = run_result.out;
+    char row[512];
+
+    CU_ASSERT(strncmp(out, "+-", 2) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "| PID "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "| SID | Service  | Addons "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "| | EngineId | EngineType      | |"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "LoopFrontEngine"));
+    CU_ASSERT_FATAL(table_row(out, pid, row, sizeof(row)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(row, "| 0   | loopback |"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(row, addons));
+    printf("\n%s", out);
+}
+
+static void test_list_plugins_topology(void)
+{
+    struct phx_daemon d;
+    struct app a;
+    char current[16];
+
+    CU_ASSERT_FATAL(daemon_up(&d, "admin-list"));
+    app_start(&a, d.prefix, UINT64_MAX, 0);
+    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    CTL(&d, 0, "| Engines", "list");
+    check_table(a.pid, "| None ");
+    CU_ASSERT_STRING_EQUAL(addons_of(&d, a.pid), "");
+    ATTACH(&d, &a);
+    CTL(&d, 0, "NullEngine", "list");
+    check_table(a.pid, "| NullEngine |");
+    CU_ASSERT_STRING_EQUAL(addons_of(&d, a.pid), "NullEngine");
+    CU_ASSERT(engine_id(&d, a.pid, "NullEngine") > engine_id(&d, a.pid, "LoopBackEngine"));
+
+    CTL(&d, 0, "| null     | 1.0.0   | current", "plugins");
+    CU_ASSERT_PTR_NOT_NULL(strstr(run_result.out, PHX_PLUGIN_LOOPBACK));
+    printf("%s", run_result.out);
+    CU_ASSERT_EQUAL(plugin_builds(&d, "null", current, sizeof(current)), 1);
+    CU_ASSERT_STRING_EQUAL(current, "1.0.0");
+
+    CTL(&d, 0, "the running service at", "topology");
+    json_object *topo = CTL_JSON(&d, "topology");
+    CU_ASSERT_EQUAL(json_object_array_length(member(topo, "runtime_cpus")), 1);
+    json_object_put(topo);
+
+    CU_ASSERT_EQUAL(app_finish(&a), APP_OK);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+    app_free(&a);
+}
+
+/* ---- (3) bad input ------------------------------------------------------------------------- */
+
+/* Tries descriptor FILE with COMMAND on A's subscription: exit CODE with PHRASE, and the
+ * subscription is left as it was (no addon). */
+static void expect_refused(const struct phx_daemon *d, const struct app *a, const char *command,
+                           const char *file, int code, const char *phrase)
+{
+    CTL(d, code, phrase, command, "--pid", pid_text(a), "--sid", "0", "--descriptor", data(file));
+    printf("\n    %-24s -> %d: %.*s", file, run_result.code, (int)strcspn(run_result.err, "\n"),
+           run_result.err);
+    CU_ASSERT_STRING_EQUAL(addons_of(d, a->pid), "");
+}
+
+static void bad_descriptors(const struct phx_daemon *d, const struct app *a)
+{
+    expect_refused(d, a, "attach", "ratelimit-attach.conf", 1,
+                   "phoenixctl: unknown engine type 'RateLimitEngine'");
+    expect_refused(d, a, "attach", "bad-duplicate-name.conf", 1, "duplicate engine name");
+    expect_refused(d, a, "attach", "bad-port-range.conf", 1, "port 1 out of range");
+    expect_refused(d, a, "attach", "bad-port-syntax.conf", 1, "bad-port-syntax.conf:5: ");
+    expect_refused(d, a, "attach", "bad-dangling.conf", 1, "dangling channel");
+    expect_refused(d, a, "attach", "bad-wrong-group.conf", 1, "wrong group");
+    expect_refused(d, a, "detach", "detach-null.conf", 1, "not in the subscription");
+    expect_refused(d, a, "attach", "bad-syntax.conf", 1, "bad-syntax.conf:5: syntax error");
+    expect_refused(d, a, "attach", "no-such-file.conf", 1, "cannot read");
+    expect_refused(d, a, "detach", "attach-null.conf", 2, "use 'phoenixctl attach'");
+}
+
+static void bad_targets(const struct phx_daemon *d, const struct app *a)
+{
+    char back[24];
+
+    CTL(d, 1, "phoenixctl: no subscription pid 1 sid 0", "attach", "--pid", "1", "--sid", "0",
+        "--descriptor", data("attach-null.conf"));
+    CTL(d, 1, "sid 7", "attach", "--pid", pid_text(a), "--sid", "7", "--descriptor",
+        data("attach-null.conf"));
+    CTL(d, 1, "phoenixctl: no engine 99999", "engine", "99999", "stats");
+    snprintf(back, sizeof(back), "%lld", engine_id(d, a->pid, "LoopBackEngine"));
+    CTL(d, 1, "takes no admin requests", "engine", back, "stats");
+}
+
+/* Refused upgrades leave NullEngine 1.0.0 running ID, traffic flowing and stats answering. */
+static void bad_upgrades(const struct phx_daemon *d, const struct app *a, long long id)
+{
+    struct null_stats st;
+    char current[16];
+
+    CTL(d, 1, "/nonexistent/libphoenix_null.so", "upgrade", "--plugin",
+        "/nonexistent/libphoenix_null.so");
+    CTL(d, 1, "ABI version 7", "upgrade", "--plugin", PHX_PLUGIN_BAD_ABI);
+    CTL(d, 1, "cannot upgrade null 1.0.0 -> 3.0.0", "upgrade", "--plugin",
+        PHX_PLUGIN_NULL_V3_INCOMPATIBLE);
+    printf("\n    upgrade to 3.0.0 -> %d: %.*s\n", run_result.code,
+           (int)strcspn(run_result.err, "\n"), run_result.err);
+    CU_ASSERT(app_wait_received(a, load(&a->sh->received) + 200));
+    CU_ASSERT(null_stats(d, id, &st));
+    CU_ASSERT_STRING_EQUAL(st.version, "1.0.0");
+    CU_ASSERT(st.tx > 0);
+    CU_ASSERT_EQUAL(plugin_builds(d, "null", current, sizeof(current)), 1);
+    CU_ASSERT_STRING_EQUAL(current, "1.0.0");
+}
+
+static void unprivileged(const struct phx_daemon *d, const struct app *a)
+{
+    if (getuid() != 0) {
+        printf("\n    SKIPPED: the non-admin uid case needs root to become uid %d", NOBODY);
+        return;
+    }
+    CTL_AS(NOBODY, d, 1, "phoenixctl: admin requests need root", "list");
+    CTL_AS(NOBODY, d, 1, "admin requests need root", "detach", "--pid", pid_text(a), "--sid",
+           "0", "--descriptor", data("detach-null.conf"));
+    CU_ASSERT_STRING_EQUAL(addons_of(d, a->pid), "NullEngine");
+}
+
+static void test_bad_input(void)
+{
+    struct phx_daemon d;
+    struct app a;
+
+    CU_ASSERT_FATAL(daemon_up(&d, "admin-bad"));
+    app_start(&a, d.prefix, UINT64_MAX, 0);
+    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    bad_descriptors(&d, &a);
+    bad_targets(&d, &a);
+    ATTACH(&d, &a);
+    long long id = engine_id(&d, a.pid, "NullEngine");
+    char id_text[24];
+    snprintf(id_text, sizeof(id_text), "%lld", id);
+    CTL(&d, 1, "does not understand 'frobnicate'", "engine", id_text, "frobnicate");
+    bad_upgrades(&d, &a, id);
+    unprivileged(&d, &a);
+    CTL(&d, 0, "\"tx\"", "engine", id_text, "stats", "--json");
+    CU_ASSERT_EQUAL(app_finish(&a), APP_OK);
+    CU_ASSERT(phx_daemon_log_has(&d, "refused"));
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+    app_free(&a);
+}
+
+/* ---- (4) usage, help, and no service ------------------------------------------------------- */
+
+static void test_usage_and_help(void)
+{
+    static const char *const commands[] = { "list", "plugins", "attach", "detach", "upgrade",
+                                            "engine", "topology" };
+    char usage[64];
+
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        snprintf(usage, sizeof(usage), "Usage: phoenixctl %s", commands[i]);
+        CTL_NO_PREFIX(0, usage, commands[i], "--help");
+        CTL_NO_PREFIX(2, "--help'", commands[i], "--bogus");
+    }
+    CTL_NO_PREFIX(2, "unexpected argument 'extra'", "list", "extra");
+    CTL_NO_PREFIX(2, "--timeout takes seconds", "list", "--timeout", "0");
+    CTL_NO_PREFIX(2, "--prefix takes an absolute", "plugins", "--prefix", "relative/dir");
+    CTL_NO_PREFIX(2, "--pid, --sid and --descriptor", "attach", "--pid", "1", "--sid", "0");
+    CTL_NO_PREFIX(2, "--pid takes a number", "detach", "--pid", "x1", "--sid", "0",
+                  "--descriptor", data("detach-null.conf"));
+    CTL_NO_PREFIX(2, "use 'phoenixctl detach'", "attach", "--pid", "1", "--sid", "0",
+                  "--descriptor", data("detach-null.conf"));
+    CTL_NO_PREFIX(2, "--plugin PATH", "upgrade");
+    CTL_NO_PREFIX(2, "unexpected argument", "upgrade", "libphoenix_null.so");
+    CTL_NO_PREFIX(2, "expected ID REQUEST", "engine", "5");
+    CTL_NO_PREFIX(2, "not 'x'", "engine", "x", "stats");
+    CTL_NO_PREFIX(2, "unexpected argument 'more'", "engine", "1", "stats", "more");
+}
+
+/* A socket that accepts connections into its backlog and never answers. */
+static int silent_service(const char *dir)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", dir, PHX_CONTROL_SOCKET_NAME);
+    if (fd >= 0 && (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 8) < 0)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void test_no_service(void)
+{
+    char *dir = strdup(phx_test_tmpdir("admin-none"));
+    const char *const list_args[] = { "list", "--prefix", dir, "--timeout", "1", NULL };
+
+    CTL_NO_PREFIX(1, "phoenixctl: no Phoenix service at", "list", "--prefix", dir);
+    CTL_NO_PREFIX(0, "this machine", "topology", "--prefix", dir);
+    CU_ASSERT_PTR_NOT_NULL(strstr(run_result.err, "no Phoenix service"));
+    int fd = silent_service(dir);
+    CU_ASSERT_FATAL(fd >= 0);
+    unsigned long long t0 = phx_test_now_ns();
+    expect_ctl(-1, NULL, 1, "did not answer within 1000 ms", list_args, &run_result);
+    CU_ASSERT(phx_test_now_ns() - t0 < 10 * PHX_NS);
+    close(fd);
+    phx_test_rmtree(dir);
+    free(dir);
+}
+
+int main(int argc, char **argv)
+{
+    static const phx_test_case_t cases[] = {
+        { "stream through attach, detach, attach and upgrade",
+          test_stream_through_splice_and_upgrade },
+        { "list, plugins and topology of the service", test_list_plugins_topology },
+        { "bad input is refused and the service goes on", test_bad_input },
+        { "usage errors exit 2, every command has --help", test_usage_and_help },
+        { "no service, or one that never answers", test_no_service },
+        { NULL, NULL },
+    };
+
+    signal(SIGPIPE, SIG_IGN);
+    return phx_test_main("admin", cases, argc, argv);
+}

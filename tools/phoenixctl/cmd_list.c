@@ -1,0 +1,152 @@
+/* cmd_list.c - `phoenixctl list`: every subscription of the running service with its engines.
+ *
+ * Asks phoenixd for a ListRequest and prints the seed's table: one row per subscription (PID,
+ * SID, service, the policies an admin spliced in, or "None") whose last cell is a nested table
+ * of its engines in progress order; or, with --json, the same as one JSON object. Rows are
+ * sorted by PID, then SID, so that a subscription keeps its place between two listings. */
+#include "phoenixctl.h"
+
+#include "ctl_client.h"
+#include "table.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef Phoenix__Control__Subscription subscription_t;
+
+static void list_usage(FILE *out)
+{
+    fprintf(out, "Usage: phoenixctl list [--json] [--prefix DIR] [--timeout SEC]\n"
+                 "Lists the apps' subscriptions in the running service: PID, SID, service,\n"
+                 "the policies attached to it (Addons) and its engines in progress order.\n\n"
+                 "  -j, --json           print one JSON object instead of the table\n"
+                 PHXCTL_CONN_HELP
+                 "  -h, --help           show this help\n\n"
+                 "Exit status: 0 done, 1 no service or it refused, 2 usage error.\n");
+}
+
+static int by_pid_then_sid(const void *a, const void *b)
+{
+    const subscription_t *x = *(subscription_t *const *)a, *y = *(subscription_t *const *)b;
+
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    return x->sid < y->sid ? -1 : x->sid > y->sid;
+}
+
+/* ---- table ---------------------------------------------------------------------------------- */
+
+/* The nested EngineId | EngineType table, without its last newline (it goes in a cell). */
+static char *engines_table(const subscription_t *s)
+{
+    phxctl_table_t *t = phxctl_table_new(2, (const char *[]){ "EngineId", "EngineType" });
+    char *text = NULL;
+    int rc = t ? 0 : -1;
+
+    for (size_t i = 0; rc == 0 && i < s->n_engines; i++) {
+        char id[24];
+        snprintf(id, sizeof(id), "%" PRIu64, s->engines[i]->id);
+        rc = phxctl_table_add_row(t, (const char *[]){ id, s->engines[i]->type });
+    }
+    if (rc == 0 && (text = phxctl_table_render(t)) && *text)
+        text[strlen(text) - 1] = '\0';
+    phxctl_table_free(t);
+    return text;
+}
+
+static int add_subscription_row(phxctl_table_t *t, const subscription_t *s)
+{
+    char pid[16], sid[16];
+    char *addons = phxctl_lines(s->addons, s->n_addons, "None");
+    char *engines = engines_table(s);
+    int rc = -1;
+
+    snprintf(pid, sizeof(pid), "%u", s->pid);
+    snprintf(sid, sizeof(sid), "%u", s->sid);
+    if (addons && engines)
+        rc = phxctl_table_add_row(t, (const char *[]){ pid, sid, s->service, addons, engines });
+    free(addons);
+    free(engines);
+    return rc;
+}
+
+static int print_table(subscription_t *const *subs, size_t n)
+{
+    phxctl_table_t *t = phxctl_table_new(5, (const char *[]){ "PID", "SID", "Service", "Addons",
+                                                               "Engines" });
+    int rc = t ? 0 : -1;
+
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = add_subscription_row(t, subs[i]);
+    return phxctl_table_emit(t, rc);
+}
+
+/* ---- JSON ----------------------------------------------------------------------------------- */
+
+static json_object *engine_json(const Phoenix__Control__Engine *e)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "id", json_object_new_uint64(e->id));
+    json_object_object_add(o, "type", json_object_new_string(e->type));
+    json_object_object_add(o, "plugin", json_object_new_string(e->plugin));
+    json_object_object_add(o, "version", json_object_new_string(e->version));
+    return o;
+}
+
+static json_object *subscription_json(const subscription_t *s)
+{
+    json_object *o = json_object_new_object();
+    json_object *addons = json_object_new_array();
+    json_object *engines = json_object_new_array();
+
+    for (size_t i = 0; i < s->n_addons; i++)
+        json_object_array_add(addons, json_object_new_string(s->addons[i]));
+    for (size_t i = 0; i < s->n_engines; i++)
+        json_object_array_add(engines, engine_json(s->engines[i]));
+    json_object_object_add(o, "pid", json_object_new_int64(s->pid));
+    json_object_object_add(o, "sid", json_object_new_int64(s->sid));
+    json_object_object_add(o, "service", json_object_new_string(s->service));
+    json_object_object_add(o, "addons", addons);
+    json_object_object_add(o, "engines", engines);
+    return o;
+}
+
+static int print_json(subscription_t *const *subs, size_t n)
+{
+    json_object *root = json_object_new_object();
+    json_object *list = json_object_new_array();
+
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(list, subscription_json(subs[i]));
+    json_object_object_add(root, "subscriptions", list);
+    return phxctl_print_json(root);
+}
+
+int phxctl_cmd_list(int argc, char **argv)
+{
+    phxctl_conn_t conn = { 0 };
+    bool json = false;
+    int rc = phxctl_parse_query_args(argc, argv, &conn, &json, list_usage, 0, NULL);
+    Phoenix__Control__ListRequest list = PHOENIX__CONTROL__LIST_REQUEST__INIT;
+    Phoenix__Control__Request req = PHOENIX__CONTROL__REQUEST__INIT;
+    Phoenix__Control__Response *resp;
+
+    if (rc >= 0)
+        return rc;
+    req.body_case = PHOENIX__CONTROL__REQUEST__BODY_LIST;
+    req.list = &list;
+    rc = phxctl_call(&conn, &req, PHOENIX__CONTROL__RESPONSE__BODY_LIST, &resp, NULL);
+    if (rc != PHXCTL_EXIT_OK)
+        return rc;
+    /* Sorting the reply's own array in place: it is ours until freed. */
+    subscription_t **subs = resp->list->subscriptions;
+    size_t n = resp->list->n_subscriptions;
+    if (n)
+        qsort(subs, n, sizeof(*subs), by_pid_then_sid);
+    rc = json ? print_json(subs, n) : print_table(subs, n);
+    phoenix__control__response__free_unpacked(resp, NULL);
+    return rc;
+}

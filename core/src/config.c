@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <libconfig.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -922,4 +923,31 @@ int phx_config_dump(const phx_config_t *cfg, FILE *out)
     if (open)
         fputs("};\n", out);
     return ferror(out) ? -EIO : 0;
+}
+
+/* ---- the running service's configuration ------------------------------------------------ */
+
+static const phx_config_t *published_config;
+static phx_config_t        builtin_defaults;
+static pthread_once_t      builtin_once = PTHREAD_ONCE_INIT;
+
+static void init_builtin_defaults(void)
+{
+    if (phx_config_init_defaults(&builtin_defaults) < 0)
+        abort();    /* a few strdup()s at start-up: nothing sensible to run without them */
+}
+
+const phx_config_t *phx_config_current(void)
+{
+    const phx_config_t *cfg = __atomic_load_n(&published_config, __ATOMIC_ACQUIRE);
+
+    if (cfg)
+        return cfg;
+    pthread_once(&builtin_once, init_builtin_defaults);
+    return &builtin_defaults;
+}
+
+void phx_config_publish(const phx_config_t *cfg)
+{
+    __atomic_store_n(&published_config, cfg, __ATOMIC_RELEASE);
 }

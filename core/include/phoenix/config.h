@@ -115,4 +115,10 @@ int phx_config_dump(const phx_config_t *cfg, FILE *out);
 const char *phx_runtime_mode_name(phx_runtime_mode_t mode);
 const char *phx_marshal_name(phx_marshal_t marshal);
 
+/* The configuration the running service uses, for plugins (transport settings, mRPC limits).
+ * phoenixd publishes it once, before loading plugins; until then, and in processes that are not
+ * a service, it is the built-in defaults. Read-only for everyone but the publisher. */
+const phx_config_t *phx_config_current(void);
+void                phx_config_publish(const phx_config_t *cfg);
+
 #endif /* PHOENIX_CONFIG_H */

@@ -9,19 +9,11 @@
 # generated files keep the .proto's path relative to its import directory, which is also how
 # protoc-c's generated code includes the headers of imported .protos. Every file of the set is
 # regenerated when any .proto of the set, or protoc-c, changes.
+#
+# These path rules are mrpc_generate()'s (_mrpc_absolute_paths, _mrpc_proto_paths): they live in
+# MrpcGenerate.cmake, which is installed for apps and must work alone, and are used from here.
 find_program(PHX_PROTOC_C protoc-c DOC "protobuf-c compiler")
-
-function(_phx_proto_relative_path out proto import_dirs)
-  foreach(dir IN LISTS import_dirs)
-    cmake_path(IS_PREFIX dir "${proto}" NORMALIZE inside)
-    if(inside)
-      cmake_path(RELATIVE_PATH proto BASE_DIRECTORY "${dir}" OUTPUT_VARIABLE rel)
-      set(${out} "${rel}" PARENT_SCOPE)
-      return()
-    endif()
-  endforeach()
-  message(FATAL_ERROR "phx_protobuf_c_library: ${proto} is not under any IMPORT_DIRS (${import_dirs})")
-endfunction()
+include("${CMAKE_CURRENT_LIST_DIR}/../mrpc/cmake/MrpcGenerate.cmake")
 
 function(phx_protobuf_c_library)
   cmake_parse_arguments(PB "" "TARGET" "PROTOS;IMPORT_DIRS" ${ARGN})
@@ -38,34 +30,15 @@ function(phx_protobuf_c_library)
   set(out_dir "${CMAKE_CURRENT_BINARY_DIR}/${PB_TARGET}.pb")
   file(MAKE_DIRECTORY "${out_dir}")
 
-  set(protos "")
-  foreach(proto IN LISTS PB_PROTOS)
-    cmake_path(ABSOLUTE_PATH proto BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE)
-    if(NOT EXISTS "${proto}")
-      message(FATAL_ERROR "phx_protobuf_c_library(${PB_TARGET}): ${proto} does not exist")
-    endif()
-    list(APPEND protos "${proto}")
-  endforeach()
-
-  set(import_dirs "")
-  foreach(dir IN LISTS PB_IMPORT_DIRS)
-    cmake_path(ABSOLUTE_PATH dir BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE)
-    list(APPEND import_dirs "${dir}")
-  endforeach()
+  _mrpc_absolute_paths(protos import_dirs "phx_protobuf_c_library(${PB_TARGET})" "${PB_PROTOS}"
+                       "${PB_IMPORT_DIRS}")
 
   set(sources "")
   set(headers "")
   foreach(proto IN LISTS protos)
-    if(import_dirs)
-      set(dirs ${import_dirs})
-    else()
-      cmake_path(GET proto PARENT_PATH dirs)
-    endif()
-    _phx_proto_relative_path(rel "${proto}" "${dirs}")
-    string(REGEX REPLACE "\\.proto$" "" stem "${rel}")
+    _mrpc_proto_paths(rel stem proto_path_args phx_protobuf_c_library "${proto}" "${import_dirs}")
     set(src "${out_dir}/${stem}.pb-c.c")
     set(hdr "${out_dir}/${stem}.pb-c.h")
-    list(TRANSFORM dirs PREPEND "--proto_path=" OUTPUT_VARIABLE proto_path_args)
     add_custom_command(
       OUTPUT "${src}" "${hdr}"
       COMMAND "${PHX_PROTOC_C}" "--c_out=${out_dir}" ${proto_path_args} "${proto}"

@@ -27,16 +27,52 @@ find_program(MRPC_PROTOC_GEN_C protoc-gen-c DOC "protoc-c as a protoc plugin (De
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(MRPC_PROTOBUF_C REQUIRED IMPORTED_TARGET GLOBAL libprotobuf-c)
 
-function(_mrpc_relative_path out proto import_dirs)
+# The .proto path rules, also those of Phoenix-C's own phx_protobuf_c_library(), whose
+# cmake/PhxProtobuf.cmake includes this file (this one must stand alone where it is installed).
+# WHO names the calling function in messages.
+
+# PROTOS and IMPORT_DIRS made absolute (relative ones from the calling directory) into
+# OUT_PROTOS and OUT_DIRS; every .proto must exist.
+function(_mrpc_absolute_paths out_protos out_dirs who protos import_dirs)
+  set(abs_protos "")
+  foreach(proto IN LISTS protos)
+    cmake_path(ABSOLUTE_PATH proto BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE)
+    if(NOT EXISTS "${proto}")
+      message(FATAL_ERROR "${who}: ${proto} does not exist")
+    endif()
+    list(APPEND abs_protos "${proto}")
+  endforeach()
+  set(abs_dirs "")
   foreach(dir IN LISTS import_dirs)
+    cmake_path(ABSOLUTE_PATH dir BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE)
+    list(APPEND abs_dirs "${dir}")
+  endforeach()
+  set(${out_protos} "${abs_protos}" PARENT_SCOPE)
+  set(${out_dirs} "${abs_dirs}" PARENT_SCOPE)
+endfunction()
+
+# For the absolute PROTO: its path relative to the first of IMPORT_DIRS that holds it (no
+# IMPORT_DIRS: its own directory) in OUT_REL, the same without .proto in OUT_STEM (where its
+# outputs go), and the import directories as --proto_path= arguments in OUT_ARGS.
+function(_mrpc_proto_paths out_rel out_stem out_args who proto import_dirs)
+  if(import_dirs)
+    set(dirs ${import_dirs})
+  else()
+    cmake_path(GET proto PARENT_PATH dirs)
+  endif()
+  foreach(dir IN LISTS dirs)
     cmake_path(IS_PREFIX dir "${proto}" NORMALIZE inside)
     if(inside)
       cmake_path(RELATIVE_PATH proto BASE_DIRECTORY "${dir}" OUTPUT_VARIABLE rel)
-      set(${out} "${rel}" PARENT_SCOPE)
+      string(REGEX REPLACE "\\.proto$" "" stem "${rel}")
+      list(TRANSFORM dirs PREPEND "--proto_path=" OUTPUT_VARIABLE proto_path_args)
+      set(${out_rel} "${rel}" PARENT_SCOPE)
+      set(${out_stem} "${stem}" PARENT_SCOPE)
+      set(${out_args} "${proto_path_args}" PARENT_SCOPE)
       return()
     endif()
   endforeach()
-  message(FATAL_ERROR "mrpc_generate: ${proto} is not under any IMPORT_DIRS (${import_dirs})")
+  message(FATAL_ERROR "${who}: ${proto} is not under any IMPORT_DIRS (${dirs})")
 endfunction()
 
 # The plugin to run (OUT_PATH) and what the generation step depends on for it (OUT_DEP).
@@ -74,32 +110,14 @@ function(mrpc_generate)
   set(out_dir "${CMAKE_CURRENT_BINARY_DIR}/${GEN_TARGET}.mrpc")
   file(MAKE_DIRECTORY "${out_dir}")
 
-  set(protos "")
-  foreach(proto IN LISTS GEN_PROTOS)
-    cmake_path(ABSOLUTE_PATH proto BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE)
-    if(NOT EXISTS "${proto}")
-      message(FATAL_ERROR "mrpc_generate(${GEN_TARGET}): ${proto} does not exist")
-    endif()
-    list(APPEND protos "${proto}")
-  endforeach()
-  set(import_dirs "")
-  foreach(dir IN LISTS GEN_IMPORT_DIRS)
-    cmake_path(ABSOLUTE_PATH dir BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE)
-    list(APPEND import_dirs "${dir}")
-  endforeach()
+  _mrpc_absolute_paths(protos import_dirs "mrpc_generate(${GEN_TARGET})" "${GEN_PROTOS}"
+                       "${GEN_IMPORT_DIRS}")
 
   set(generated "")
   foreach(proto IN LISTS protos)
-    if(import_dirs)
-      set(dirs ${import_dirs})
-    else()
-      cmake_path(GET proto PARENT_PATH dirs)
-    endif()
-    _mrpc_relative_path(rel "${proto}" "${dirs}")
-    string(REGEX REPLACE "\\.proto$" "" stem "${rel}")
+    _mrpc_proto_paths(rel stem proto_path_args mrpc_generate "${proto}" "${import_dirs}")
     set(outputs "${out_dir}/${stem}.mrpc.c" "${out_dir}/${stem}.mrpc.h"
                 "${out_dir}/${stem}.pb-c.c" "${out_dir}/${stem}.pb-c.h")
-    list(TRANSFORM dirs PREPEND "--proto_path=" OUTPUT_VARIABLE proto_path_args)
     # all_files: a pair for every .proto, services or not, so that OUTPUT is known here.
     add_custom_command(
       OUTPUT ${outputs}

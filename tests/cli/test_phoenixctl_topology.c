@@ -2,102 +2,35 @@
  * hwloc profile with --json (parsed back with json-c), the readable summary, --help, and the exit
  * codes: 2 for a wrong command line, 1 for an unusable topology or NIC.
  *
- * Each run is a child process with stdout and stderr on pipes, read with poll() until EOF or a
- * deadline (then killed), and always reaped. */
+ * Each run is phx_test_run(): bounded in time, output captured, always reaped. */
 #include "phx_test.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #ifndef PHOENIXCTL_PATH
 #error "PHOENIXCTL_PATH must be defined by the build"
 #endif
 
-#define RUN_TIMEOUT_NS (30ull * 1000000000ull)
 #define MAX_ARGS 16
 
-typedef struct {
-    int exit_code;              /* -1: killed, timed out or not started */
-    char out[32768];
-    char err[8192];
-} run_result_t;
+static phx_test_run_result_t run_result;    /* large: one, reused by every run */
 
-static void exec_child(const char *const *args, int out_fd, int err_fd)
+/* Runs phoenixctl ARGS (NULL-terminated) within phx_test_run()'s default 30 s. */
+static const phx_test_run_result_t *run(const char *const *args)
 {
-    const char *argv[MAX_ARGS + 2] = { "phoenixctl" };
+    struct phx_test_run_params p = {
+        .field_mask = PHX_TEST_RUN_PARAM_FIELD_PATH,
+        .path = PHOENIXCTL_PATH,
+    };
+    char *argv[MAX_ARGS + 2] = { "phoenixctl" };
 
     for (int i = 0; i < MAX_ARGS && args[i]; i++)
-        argv[i + 1] = args[i];
-    dup2(out_fd, STDOUT_FILENO);
-    dup2(err_fd, STDERR_FILENO);
-    execv(PHOENIXCTL_PATH, (char *const *)argv);
-    _exit(127);
-}
-
-/* Reads whatever is ready on FD into BUF; returns 0 at EOF, 1 while open. */
-static int drain(int fd, char *buf, size_t cap, size_t *used)
-{
-    char scratch[4096];
-    ssize_t n = read(fd, scratch, sizeof(scratch));
-
-    if (n <= 0)
-        return n < 0 && errno == EINTR;
-    size_t keep = (size_t)n < cap - 1 - *used ? (size_t)n : cap - 1 - *used;
-    memcpy(buf + *used, scratch, keep);
-    *used += keep;
-    buf[*used] = 0;
-    return 1;
-}
-
-static void collect_output(pid_t pid, int out_fd, int err_fd, run_result_t *r)
-{
-    struct pollfd fds[2] = { { out_fd, POLLIN, 0 }, { err_fd, POLLIN, 0 } };
-    size_t used[2] = { 0, 0 };
-    unsigned long long deadline = phx_test_now_ns() + RUN_TIMEOUT_NS;
-
-    while ((fds[0].fd >= 0 || fds[1].fd >= 0) && phx_test_now_ns() < deadline) {
-        if (poll(fds, 2, 1000) < 0 && errno != EINTR)
-            break;
-        for (int i = 0; i < 2; i++) {
-            if (fds[i].fd >= 0 && fds[i].revents &&
-                !drain(fds[i].fd, i ? r->err : r->out, i ? sizeof(r->err) : sizeof(r->out),
-                       &used[i]))
-                fds[i].fd = -1;
-        }
-    }
-    if (fds[0].fd >= 0 || fds[1].fd >= 0) {
-        fprintf(stderr, "\n  phoenixctl ran past its deadline, killing it\n");
-        kill(pid, SIGKILL);
-    }
-}
-
-static void run(const char *const *args, run_result_t *r)
-{
-    int out[2], err[2], status = 0;
-
-    memset(r, 0, sizeof(*r));
-    r->exit_code = -1;
-    CU_ASSERT_FATAL(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0)
-        exec_child(args, out[1], err[1]);
-    close(out[1]);
-    close(err[1]);
-    collect_output(pid, out[0], err[0], r);
-    close(out[0]);
-    close(err[0]);
-    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
-    if (WIFEXITED(status))
-        r->exit_code = WEXITSTATUS(status);
+        argv[i + 1] = (char *)args[i];
+    phx_test_run(argv, &p, &run_result);
+    return &run_result;
 }
 
 static const char *profile(const char *name)
@@ -111,15 +44,14 @@ static const char *profile(const char *name)
 /* Runs ARGS, expecting exit code CODE and, when given, PHRASE in stdout or stderr. */
 static void expect_run(const char *const *args, int code, const char *phrase)
 {
-    run_result_t r;
+    const phx_test_run_result_t *r = run(args);
 
-    run(args, &r);
-    if (r.exit_code != code || (phrase && !strstr(r.out, phrase) && !strstr(r.err, phrase)))
+    if (r->code != code || (phrase && !strstr(r->out, phrase) && !strstr(r->err, phrase)))
         fprintf(stderr, "\n  %s ...: exit %d, want %d with '%s'\n  stdout: %s\n  stderr: %s\n",
-                args[0] ? args[0] : "", r.exit_code, code, phrase ? phrase : "", r.out, r.err);
-    CU_ASSERT_EQUAL(r.exit_code, code);
+                args[0] ? args[0] : "", r->code, code, phrase ? phrase : "", r->out, r->err);
+    CU_ASSERT_EQUAL(r->code, code);
     if (phrase)
-        CU_ASSERT(strstr(r.out, phrase) || strstr(r.err, phrase));
+        CU_ASSERT(strstr(r->out, phrase) || strstr(r->err, phrase));
 }
 
 typedef struct {
@@ -167,11 +99,10 @@ static void check_json_case(const cli_case_t *c)
 {
     const char *args[MAX_ARGS] = { "topology", "--json", "--xml", profile(c->profile),
                                    "--threads", c->threads, c->nic ? "--nic" : NULL, c->nic };
-    run_result_t r;
+    const phx_test_run_result_t *r = run(args);
 
-    run(args, &r);
-    CU_ASSERT_EQUAL_FATAL(r.exit_code, 0);
-    json_object *o = json_tokener_parse(r.out);
+    CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    json_object *o = json_tokener_parse(r->out);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     CU_ASSERT_STRING_EQUAL(json_object_get_string(get(o, "nic", json_type_string)), c->want_nic);
     CU_ASSERT_STRING_EQUAL(json_object_get_string(get(o, "nic_kind", json_type_string)),
@@ -206,11 +137,11 @@ static void test_summary(void)
 
 static void test_live_machine(void)
 {
-    run_result_t r;
+    const phx_test_run_result_t *r = run((const char *[]){ "topology", "--json", "--threads", "2",
+                                                          NULL });
 
-    run((const char *[]){ "topology", "--json", "--threads", "2", NULL }, &r);
-    CU_ASSERT_EQUAL_FATAL(r.exit_code, 0);
-    json_object *o = json_tokener_parse(r.out);
+    CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    json_object *o = json_tokener_parse(r->out);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
     CU_ASSERT_EQUAL(json_object_array_length(get(o, "runtime_cpus", json_type_array)), 2);
     CU_ASSERT(json_object_array_length(get(o, "memory_nodes", json_type_array)) > 0);

@@ -1,4 +1,4 @@
-/* daemon_harness.h - starting a real phoenixd and running programs for integration tests.
+/* daemon_harness.h - starting a real phoenixd for integration tests.
  *
  * A test gets a private directory (mode 0755, so that an unprivileged uid reaches control.sock
  * inside it), writes its phoenix.conf there, starts the build's phoenixd in the foreground with
@@ -6,7 +6,7 @@
  *
  *     struct phx_daemon d;
  *     CU_ASSERT_FATAL(phx_daemon_start(&d, "admin", conf_text));
- *     ... phx_run(argv, -1, &r, 20 * PHX_NS) ...
+ *     ... phx_test_run(argv, &params, &r) ...
  *     CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
  *     phx_daemon_cleanup(&d);
  *
@@ -14,28 +14,12 @@
 #ifndef PHX_DAEMON_HARNESS_H
 #define PHX_DAEMON_HARNESS_H
 
+#include "phx_test.h"
+
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define PHX_NS          1000000000ull
-#define PHX_REAP_KILLED 999             /* phx_reap(): had to be killed */
-
-void phx_sleep_ms(unsigned ms);
-
-/* Exit code of child PID, or 128 + its signal; PHX_REAP_KILLED if it outlived TIMEOUT_NS. */
-int phx_reap(pid_t pid, unsigned long long timeout_ns);
-
-/* What a program run by phx_run() did. */
-struct phx_run_result {
-    int  code;                  /* exit code, 128 + signal, or PHX_REAP_KILLED */
-    char out[65536];
-    char err[16384];
-};
-
-/* Runs ARGV[0] with ARGV (exec, not a shell), as uid and gid AS_UID when it is >= 0 (we must be
- * root), with stdout and stderr captured, for at most TIMEOUT_NS. Returns R->code. */
-int phx_run(char *const argv[], int as_uid, struct phx_run_result *r,
-            unsigned long long timeout_ns);
+#define PHX_NS 1000000000ull
 
 struct phx_daemon {
     pid_t pid;                  /* 0 when not running */
@@ -50,7 +34,7 @@ struct phx_daemon {
  * connections. False (after saying why on stderr) if it does not come up within 20 s. */
 bool phx_daemon_start(struct phx_daemon *d, const char *tag, const char *conf_text);
 
-/* Sends SIG, waits up to 10 s for the exit and returns the exit code (PHX_REAP_KILLED: had to
+/* Sends SIG, waits up to 10 s for the exit and returns the exit code (PHX_TEST_KILLED: had to
  * be killed). */
 int  phx_daemon_stop(struct phx_daemon *d, int sig);
 
@@ -59,5 +43,13 @@ void phx_daemon_cleanup(struct phx_daemon *d);
 
 /* True when the daemon's log contains TEXT. */
 bool phx_daemon_log_has(const struct phx_daemon *d, const char *text);
+
+/* True when a phoenixd on PREFIX accepts a connection. */
+bool phx_daemon_accepts(const char *prefix);
+
+/* Runs phoenixd with ARGS (NULL-terminated), preceded by -c D->conf --prefix D->prefix when D is
+ * not NULL, to its end within 20 s: a launcher without --foreground, a start that is refused, a
+ * configuration check. Its stdout and stderr come together in R->out. Returns R->code. */
+int  phx_daemon_run(const struct phx_daemon *d, const char *const *args, phx_test_run_result_t *r);
 
 #endif /* PHX_DAEMON_HARNESS_H */

@@ -146,11 +146,11 @@ static int stream_app(const char *prefix, uint64_t total, struct stream_shared *
         else
             rc = collect(c, sh, fast && pushed > 0);
         if (!fast)
-            phx_sleep_ms(1);    /* a trickle: completions must not pace it */
+            phx_test_sleep_ms(1);    /* a trickle: completions must not pace it */
     }
     /* Stay registered until told: the test still asks about this subscription's engines. */
     while (rc == APP_OK && !stopping(sh) && phx_test_now_ns() < deadline)
-        phx_sleep_ms(1);
+        phx_test_sleep_ms(1);
     phx_client_close(c);
     return rc;
 }
@@ -181,7 +181,7 @@ static bool app_wait_received(const struct app *a, uint64_t at_least)
                     (unsigned long long)load(&a->sh->received), (unsigned long long)at_least);
             return false;
         }
-        phx_sleep_ms(1);
+        phx_test_sleep_ms(1);
     }
     return true;
 }
@@ -190,7 +190,7 @@ static bool app_wait_received(const struct app *a, uint64_t at_least)
 static int app_finish(struct app *a)
 {
     __atomic_store_n(&a->sh->stop, 1, __ATOMIC_RELEASE);
-    return phx_reap(a->pid, APP_DEADLINE + 10 * PHX_NS);
+    return phx_test_reap(a->pid, APP_DEADLINE + 10 * PHX_NS);
 }
 
 static void app_free(struct app *a)
@@ -231,8 +231,14 @@ static const char *data(const char *name)
 
 /* Runs phoenixctl ARGS as AS_UID (-1: as we are), adding --prefix PREFIX unless it is NULL. */
 static int ctl_run(int as_uid, const char *prefix, const char *const *args,
-                   struct phx_run_result *r)
+                   phx_test_run_result_t *r)
 {
+    struct phx_test_run_params p = {
+        .field_mask = PHX_TEST_RUN_PARAM_FIELD_TIMEOUT |
+                      (as_uid >= 0 ? PHX_TEST_RUN_PARAM_FIELD_UID : 0),
+        .timeout_ns = CTL_TIMEOUT,
+        .uid = as_uid,
+    };
     char *argv[MAX_ARGS + 4] = { PHOENIXCTL_PATH };
     int n = 1;
 
@@ -243,12 +249,12 @@ static int ctl_run(int as_uid, const char *prefix, const char *const *args,
         argv[n++] = (char *)prefix;
     }
     argv[n] = NULL;
-    return phx_run(argv, as_uid, r, CTL_TIMEOUT);
+    return phx_test_run(argv, &p, r);
 }
 
 /* Runs phoenixctl and checks its exit code and that PHRASE (if any) is in stdout or stderr. */
 static void expect_ctl(int as_uid, const char *prefix, int code, const char *phrase,
-                       const char *const *args, struct phx_run_result *r)
+                       const char *const *args, phx_test_run_result_t *r)
 {
     ctl_run(as_uid, prefix, args, r);
     bool found = !phrase || strstr(r->out, phrase) || strstr(r->err, phrase);
@@ -260,7 +266,7 @@ static void expect_ctl(int as_uid, const char *prefix, int code, const char *phr
     CU_ASSERT(found);
 }
 
-static struct phx_run_result run_result;    /* large: one, reused by every call */
+static phx_test_run_result_t run_result;    /* large: one, reused by every call */
 
 #define CTL(d, code, phrase, ...)                                                              \
     expect_ctl(-1, (d)->prefix, code, phrase, (const char *const[]){ __VA_ARGS__, NULL },       \

@@ -1,7 +1,8 @@
 /* test_daemon.c - phoenixd end to end: the built daemon, the loopback plugin and real apps.
  *
- * Each case starts its own phoenixd (fork + exec of the build's binary, --foreground, a private
- * prefix under $TMPDIR, the configuration generated next to this test) and stops it by PID.
+ * Each case starts its own phoenixd (daemon_harness.h: the build's binary, --foreground, a
+ * private prefix under $TMPDIR, the configuration generated next to this test or a variant of
+ * it) and stops it by PID.
  * Apps are forked children that register through client.h and stream descriptors through the
  * "loopback" service, which hands every submission back as a completion; they report through
  * exit codes and a shared counter. The cases:
@@ -24,14 +25,13 @@
  *
  * Every wait is bounded; every process started is stopped by PID and reaped. */
 #include "control.pb-c.h"
+#include "daemon_harness.h"
 #include "phoenix/client.h"
 #include "phoenix/fdpass.h"
 #include "phoenix/status.h"
-#include "phx_test.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,24 +39,14 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define NS             1000000000ull
 #define STREAM_TOTAL   1000000ull
 #define STREAM_BATCH   256u
 #define MSG_EVERY      4096u        /* every Nth descriptor names a real message */
-#define APP_DEADLINE   (120 * NS)
+#define APP_DEADLINE   (120 * PHX_NS)
 
 /* ---- small helpers ------------------------------------------------------------------------ */
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
 
 /* The whole file as a string (malloc'd), or NULL when it is missing or empty. */
 static char *read_text(const char *path, size_t *len)
@@ -99,7 +89,7 @@ static unsigned proc_count_fds_settled(pid_t pid)
     unsigned last = proc_count_fds(pid), same = 0;
 
     for (int i = 0; i < 100 && same < 3; i++) {
-        sleep_ms(20);
+        phx_test_sleep_ms(20);
         unsigned now = proc_count_fds(pid);
         same = now == last ? same + 1 : 0;
         last = now;
@@ -153,161 +143,35 @@ static unsigned long long proc_cpu_ticks(pid_t pid)
     return utime + stime;
 }
 
-/* Waits up to TIMEOUT_NS for PID; returns its wait status, or -1 (then it is still running). */
-static int wait_exit(pid_t pid, unsigned long long timeout_ns)
-{
-    unsigned long long deadline = phx_test_now_ns() + timeout_ns;
-    int status;
-
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        if (r < 0 || phx_test_now_ns() > deadline)
-            return -1;
-        sleep_ms(2);
-    }
-}
-
-/* Exit code of a child, or 128 + signal. Kills it if it outlives TIMEOUT_NS. */
-static int reap_child(pid_t pid, unsigned long long timeout_ns)
-{
-    int status = wait_exit(pid, timeout_ns);
-    if (status < 0) {
-        fprintf(stderr, "child %d did not finish in time: killing it\n", (int)pid);
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        return 999;
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* Runs ARGV with stdout and stderr into OUT_PATH; returns the pid. */
-static pid_t spawn(char *const argv[], const char *out_path)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Runs ARGV to completion (bounded); returns its exit code and its output in OUT. */
-static int run_capture(char *const argv[], const char *dir, char *out, size_t outlen)
-{
-    char path[512];
-    size_t len;
-
-    snprintf(path, sizeof(path), "%s/run.out", dir);
-    pid_t pid = spawn(argv, path);
-    int code = reap_child(pid, 20 * NS);
-    char *text = read_text(path, &len);
-    snprintf(out, outlen, "%s", text ? text : "");
-    free(text);
-    return code;
-}
-
 /* ---- the daemon ---------------------------------------------------------------------------- */
 
-struct daemon {
-    pid_t pid;
-    char  dir[256];
-    char  prefix[300];
-    char  log[300];
-};
+static phx_test_run_result_t run_result;    /* large: one, reused by every run */
 
-static bool can_connect(const char *prefix)
-{
-    char err[256];
-    int fd = phx_control_connect(prefix, err, sizeof(err));
-    if (fd < 0)
-        return false;
-    close(fd);
-    return true;
-}
-
-/* Starts phoenixd with CONF on D's prefix; waits until it accepts connections. */
-static bool daemon_launch(struct daemon *d, const char *conf)
-{
-    char *const argv[] = { PHX_PHOENIXD, "-c", (char *)conf, "--prefix", d->prefix,
-                           "--foreground", NULL };
-    d->pid = spawn(argv, d->log);
-    unsigned long long deadline = phx_test_now_ns() + 20 * NS;
-    while (phx_test_now_ns() < deadline) {
-        if (can_connect(d->prefix))
-            return true;
-        if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
-            fprintf(stderr, "phoenixd exited at start; see %s\n", d->log);
-            d->pid = 0;
-            return false;
-        }
-        sleep_ms(10);
-    }
-    return false;
-}
-
-static void daemon_init(struct daemon *d, const char *tag)
-{
-    snprintf(d->dir, sizeof(d->dir), "%s", phx_test_tmpdir(tag));
-    chmod(d->dir, 0755);         /* an unprivileged uid must reach control.sock */
-    snprintf(d->prefix, sizeof(d->prefix), "%s/run", d->dir);
-    snprintf(d->log, sizeof(d->log), "%s/phoenixd.log", d->dir);
-    d->pid = 0;
-}
-
-/* Starts phoenixd with the test configuration on a fresh prefix. */
-static bool daemon_start(struct daemon *d, const char *tag)
-{
-    daemon_init(d, tag);
-    return daemon_launch(d, PHX_TEST_CONF);
-}
-
-/* Writes the test configuration with FROM replaced by TO into D's directory; returns its path
- * (static storage). */
-static const char *config_variant(const struct daemon *d, const char *name, const char *from,
-                                  const char *to)
+/* The test configuration with FROM replaced by TO (FROM NULL: as it is); malloc'd. */
+static char *test_conf(const char *from, const char *to)
 {
     size_t len;
     char *text = read_text(PHX_TEST_CONF, &len);
-    char *at = text ? strstr(text, from) : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    if (!from)
+        return text;
+    char *at = strstr(text, from);
     CU_ASSERT_PTR_NOT_NULL_FATAL(at);
     char *out = NULL;
     CU_ASSERT_FATAL(asprintf(&out, "%.*s%s%s", (int)(at - text), text, to,
                              at + strlen(from)) > 0);
-    const char *path = phx_test_write_file(d->dir, name, out);
-    free(out);
     free(text);
-    return path;
+    return out;
 }
 
-/* Sends SIG and waits for the exit; returns the exit code (999: had to be killed). */
-static int daemon_stop(struct daemon *d, int sig, double *seconds)
+/* Starts phoenixd on a fresh prefix with the test configuration, FROM replaced by TO in it. */
+static bool daemon_start(struct phx_daemon *d, const char *tag, const char *from, const char *to)
 {
-    unsigned long long t0 = phx_test_now_ns();
+    char *conf = test_conf(from, to);
+    bool up = phx_daemon_start(d, tag, conf);
 
-    if (d->pid <= 0)
-        return 999;
-    kill(d->pid, sig);
-    int code = reap_child(d->pid, 10 * NS);
-    if (seconds)
-        *seconds = (double)(phx_test_now_ns() - t0) / NS;
-    d->pid = 0;
-    if (code)
-        fprintf(stderr, "phoenixd exit code %d; log in %s\n", code, d->log);
-    return code;
-}
-
-static void daemon_cleanup(struct daemon *d)
-{
-    if (d->pid > 0)
-        daemon_stop(d, SIGKILL, NULL);
-    phx_test_rmtree(d->dir);
+    free(conf);
+    return up;
 }
 
 /* ---- control requests ---------------------------------------------------------------------- */
@@ -509,7 +373,7 @@ static bool wait_received(struct stream_shared *sh, uint64_t at_least, unsigned 
     while (__atomic_load_n(&sh->received, __ATOMIC_ACQUIRE) < at_least) {
         if (phx_test_now_ns() > deadline)
             return false;
-        sleep_ms(5);
+        phx_test_sleep_ms(5);
     }
     return true;
 }
@@ -518,23 +382,23 @@ static bool wait_received(struct stream_shared *sh, uint64_t at_least, unsigned 
 
 static void test_stream(void)
 {
-    struct daemon d;
+    struct phx_daemon d;
     struct stream_shared *sh[2] = { shared_new(), shared_new() };
     pid_t app[2];
 
-    CU_ASSERT_FATAL(daemon_start(&d, "stream"));
+    CU_ASSERT_FATAL(daemon_start(&d, "stream", NULL, NULL));
     unsigned long long t0 = phx_test_now_ns();
     for (int i = 0; i < 2; i++)
         app[i] = start_stream_app(d.prefix, STREAM_TOTAL, sh[i]);
     for (int i = 0; i < 2; i++) {
-        int code = reap_child(app[i], APP_DEADLINE + 10 * NS);
+        int code = phx_test_reap(app[i], APP_DEADLINE + 10 * PHX_NS);
         CU_ASSERT_EQUAL(code, APP_OK);
         CU_ASSERT_EQUAL(sh[i]->received, STREAM_TOTAL);
     }
     printf("\n    2 apps x %llu descriptors round trip in %.2f s\n", STREAM_TOTAL,
-           (double)(phx_test_now_ns() - t0) / NS);
-    CU_ASSERT_EQUAL(daemon_stop(&d, SIGTERM, NULL), 0);
-    daemon_cleanup(&d);
+           (double)(phx_test_now_ns() - t0) / PHX_NS);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
     munmap(sh[0], sizeof(*sh[0]));
     munmap(sh[1], sizeof(*sh[1]));
 }
@@ -556,35 +420,35 @@ static void footprint_take(pid_t pid, struct footprint *f)
 /* Waits until the daemon's fds and memfd maps are back to BASE. */
 static bool footprint_back_to(pid_t pid, const struct footprint *base, struct footprint *now)
 {
-    unsigned long long deadline = phx_test_now_ns() + 5 * NS;
+    unsigned long long deadline = phx_test_now_ns() + 5 * PHX_NS;
     do {
         footprint_take(pid, now);
         if (now->fds == base->fds && now->memfd_maps == base->memfd_maps)
             return true;
-        sleep_ms(10);
+        phx_test_sleep_ms(10);
     } while (phx_test_now_ns() < deadline);
     return false;
 }
 
 static bool wait_listed(const char *prefix, pid_t pid, int want)
 {
-    unsigned long long deadline = phx_test_now_ns() + 5 * NS;
+    unsigned long long deadline = phx_test_now_ns() + 5 * PHX_NS;
     do {
         if (listed(prefix, pid) == want)
             return true;
-        sleep_ms(10);
+        phx_test_sleep_ms(10);
     } while (phx_test_now_ns() < deadline);
     return false;
 }
 
 static void test_kill_app(void)
 {
-    struct daemon d;
+    struct phx_daemon d;
     struct stream_shared *keep = shared_new(), *victim = shared_new();
     struct footprint base, busy, after;
     bool can_list = getuid() == 0;
 
-    CU_ASSERT_FATAL(daemon_start(&d, "kill"));
+    CU_ASSERT_FATAL(daemon_start(&d, "kill", NULL, NULL));
     pid_t b = start_stream_app(d.prefix, 0, keep);
     CU_ASSERT(wait_received(keep, 10000, 20000));
     footprint_take(d.pid, &base);
@@ -599,7 +463,7 @@ static void test_kill_app(void)
     }
 
     kill(a, SIGKILL);
-    CU_ASSERT_EQUAL(reap_child(a, 5 * NS), 128 + SIGKILL);
+    CU_ASSERT_EQUAL(phx_test_reap(a, 5 * PHX_NS), 128 + SIGKILL);
     if (can_list) {
         CU_ASSERT(wait_listed(d.prefix, a, 0));
         CU_ASSERT_EQUAL(listed(d.prefix, b), 1);
@@ -615,9 +479,9 @@ static void test_kill_app(void)
     uint64_t before = __atomic_load_n(&keep->received, __ATOMIC_ACQUIRE);
     CU_ASSERT(wait_received(keep, before + 100000, 20000));     /* the other app goes on */
     __atomic_store_n(&keep->stop, 1, __ATOMIC_RELEASE);
-    CU_ASSERT_EQUAL(reap_child(b, 20 * NS), APP_OK);
-    CU_ASSERT_EQUAL(daemon_stop(&d, SIGTERM, NULL), 0);
-    daemon_cleanup(&d);
+    CU_ASSERT_EQUAL(phx_test_reap(b, 20 * PHX_NS), APP_OK);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
     munmap(keep, sizeof(*keep));
     munmap(victim, sizeof(*victim));
 }
@@ -772,7 +636,7 @@ static void check_hostile_ring(const char *prefix)
 
 static void test_bad_input(void)
 {
-    struct daemon d;
+    struct phx_daemon d;
     char err[256];
     static uint8_t big[70000];
     uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
@@ -780,7 +644,7 @@ static void test_bad_input(void)
     Phoenix__Control__Request req;
     Phoenix__Control__Register reg;
 
-    CU_ASSERT_FATAL(daemon_start(&d, "bad"));
+    CU_ASSERT_FATAL(daemon_start(&d, "bad", NULL, NULL));
     unsigned fds_before = proc_count_fds_settled(d.pid);
     int sock = phx_control_connect(d.prefix, err, sizeof(err));
     CU_ASSERT_FATAL(sock >= 0);
@@ -803,20 +667,20 @@ static void test_bad_input(void)
     expect_register_works(sock, 5);
     close(sock);
     /* Five registrations went with the connection; the fd that came in was closed. */
-    unsigned long long deadline = phx_test_now_ns() + 5 * NS;
+    unsigned long long deadline = phx_test_now_ns() + 5 * PHX_NS;
     while (proc_count_fds(d.pid) != fds_before && phx_test_now_ns() < deadline)
-        sleep_ms(10);
+        phx_test_sleep_ms(10);
     CU_ASSERT_EQUAL(proc_count_fds(d.pid), fds_before);
 
     pid_t child = fork();
     CU_ASSERT_FATAL(child >= 0);
     if (child == 0)
         _exit(unprivileged_admin(d.prefix));
-    CU_ASSERT_EQUAL(reap_child(child, 20 * NS), 0);
+    CU_ASSERT_EQUAL(phx_test_reap(child, 20 * PHX_NS), 0);
     check_hostile_ring(d.prefix);
     printf("\n");
-    CU_ASSERT_EQUAL(daemon_stop(&d, SIGTERM, NULL), 0);
-    daemon_cleanup(&d);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
 }
 
 /* ---- (d) SIGTERM with a registered app ------------------------------------------------------ */
@@ -830,12 +694,11 @@ static bool file_exists(const char *dir, const char *name)
 
 static void test_sigterm(void)
 {
-    struct daemon d;
+    struct phx_daemon d;
     char err[512];
     phx_desc_t got[4];
-    double seconds = 0;
 
-    CU_ASSERT_FATAL(daemon_start(&d, "sigterm"));
+    CU_ASSERT_FATAL(daemon_start(&d, "sigterm", NULL, NULL));
     phx_client_t *c = app_register(d.prefix, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     pid_t pid = d.pid;
@@ -846,7 +709,9 @@ static void test_sigterm(void)
     CU_ASSERT_EQUAL(got[0].status, PHX_UNAVAILABLE);
     CU_ASSERT_EQUAL(phx_client_wait(c, got, 4, 5000), -EPIPE);
     d.pid = pid;
-    CU_ASSERT_EQUAL(daemon_stop(&d, 0, &seconds), 0);    /* already signalled: just reap */
+    unsigned long long t0 = phx_test_now_ns();
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, 0), 0);          /* already signalled: just reap */
+    double seconds = (double)(phx_test_now_ns() - t0) / PHX_NS;
     printf("\n    phoenixd exited %.3f s after SIGTERM\n", seconds);
     CU_ASSERT(seconds < 2.0);
     CU_ASSERT_FALSE(file_exists(d.prefix, "control.sock"));
@@ -856,34 +721,34 @@ static void test_sigterm(void)
     CU_ASSERT_PTR_NULL(app_register(d.prefix, err, sizeof(err)));
     CU_ASSERT(strstr(err, "no Phoenix service at ") && strstr(err, "phoenixd --prefix"));
     printf("    %s\n", err);
-    daemon_cleanup(&d);
+    phx_daemon_cleanup(&d);
 }
 
 /* ---- (e) idle CPU --------------------------------------------------------------------------- */
 
 static void test_idle_cpu(void)
 {
-    struct daemon d;
+    struct phx_daemon d;
     char err[512];
     phx_desc_t got;
 
-    CU_ASSERT_FATAL(daemon_start(&d, "idle"));
+    CU_ASSERT_FATAL(daemon_start(&d, "idle", NULL, NULL));
     phx_client_t *c = app_register(d.prefix, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(phx_client_submit(c, &(phx_desc_t){ .kind = PHX_DESC_DATA }, 1), 1);
     CU_ASSERT_EQUAL(phx_client_wait(c, &got, 1, 5000), 1);    /* it works, then goes idle */
-    sleep_ms(500);
+    phx_test_sleep_ms(500);
     unsigned long long t0 = phx_test_now_ns(), ticks0 = proc_cpu_ticks(d.pid);
-    sleep_ms(10000);
+    phx_test_sleep_ms(10000);
     unsigned long long ticks = proc_cpu_ticks(d.pid) - ticks0;
-    double wall = (double)(phx_test_now_ns() - t0) / NS;
+    double wall = (double)(phx_test_now_ns() - t0) / PHX_NS;
     double percent = 100.0 * ((double)ticks / (double)sysconf(_SC_CLK_TCK)) / wall;
     printf("\n    idle phoenixd with one idle app: %llu ticks in %.1f s = %.3f%% of a core\n",
            ticks, wall, percent);
     CU_ASSERT(percent < 0.5);
     phx_client_close(c);
-    CU_ASSERT_EQUAL(daemon_stop(&d, SIGTERM, NULL), 0);
-    daemon_cleanup(&d);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
 }
 
 /* ---- (f) command line and lifecycle --------------------------------------------------------- */
@@ -891,48 +756,47 @@ static void test_idle_cpu(void)
 static void test_check_config(void)
 {
     const char *dir = phx_test_tmpdir("cli");
-    char out[2048], bad[512], good[512];
+    const char *out = run_result.out;
+    char bad[512], good[512];
 
     snprintf(bad, sizeof(bad), "%s", phx_test_write_file(dir, "broken.conf",
              "# a broken file\nruntime = { threads = 0; };\n"));
     snprintf(good, sizeof(good), "%s", phx_test_write_file(dir, "good.conf",
              "runtime = { threads = 2; };\n"));
-    char *const check_bad[] = { PHX_PHOENIXD, "--check-config", "-c", bad, NULL };
-    CU_ASSERT_EQUAL(run_capture(check_bad, dir, out, sizeof(out)), 1);
+    CU_ASSERT_EQUAL(phx_daemon_run(NULL, (const char *const[]){ "--check-config", "-c", bad, NULL },
+                                   &run_result), 1);
     printf("\n    --check-config broken.conf: %s", out);
     CU_ASSERT(strstr(out, "broken.conf:2:") != NULL);
     CU_ASSERT(strchr(out, '\n') == out + strlen(out) - 1);      /* one line */
-    char *const check_good[] = { PHX_PHOENIXD, "--check-config", "-c", good, NULL };
-    CU_ASSERT_EQUAL(run_capture(check_good, dir, out, sizeof(out)), 0);
+    CU_ASSERT_EQUAL(phx_daemon_run(NULL, (const char *const[]){ "--check-config", "-c", good,
+                                                                NULL }, &run_result), 0);
     CU_ASSERT_STRING_EQUAL(out, "ok\n");
-    char *const usage[] = { PHX_PHOENIXD, "--frobnicate", NULL };
-    CU_ASSERT_EQUAL(run_capture(usage, dir, out, sizeof(out)), 2);
-    char *const bad_level[] = { PHX_PHOENIXD, "--check-config", "--log-level", "loud", NULL };
-    CU_ASSERT_EQUAL(run_capture(bad_level, dir, out, sizeof(out)), 1);
+    CU_ASSERT_EQUAL(phx_daemon_run(NULL, (const char *const[]){ "--frobnicate", NULL },
+                                   &run_result), 2);
+    CU_ASSERT_EQUAL(phx_daemon_run(NULL, (const char *const[]){ "--check-config", "--log-level",
+                                                                "loud", NULL }, &run_result), 1);
     CU_ASSERT(strstr(out, "--log-level loud") != NULL);
     phx_test_rmtree(dir);
 }
 
 static void test_second_daemon_and_background(void)
 {
-    struct daemon d;
-    char out[2048];
+    struct phx_daemon d;
+    const char *out = run_result.out;
 
-    CU_ASSERT_FATAL(daemon_start(&d, "twice"));
-    char *const again[] = { PHX_PHOENIXD, "-c", PHX_TEST_CONF, "--prefix", d.prefix,
-                            "--foreground", NULL };
-    CU_ASSERT_EQUAL(run_capture(again, d.dir, out, sizeof(out)), 1);
+    CU_ASSERT_FATAL(daemon_start(&d, "twice", NULL, NULL));
+    CU_ASSERT_EQUAL(phx_daemon_run(&d, (const char *const[]){ "--foreground", NULL }, &run_result),
+                    1);
     char want[512];
     snprintf(want, sizeof(want), "phoenixd already running on %s (pid %d)", d.prefix,
              (int)d.pid);
     CU_ASSERT(strstr(out, want) != NULL);
     printf("\n    %s", out);
-    CU_ASSERT_EQUAL(daemon_stop(&d, SIGTERM, NULL), 0);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
 
     /* Daemonized: the launcher returns once the daemon listens; the pid file names it. */
-    char *const bg[] = { PHX_PHOENIXD, "-c", PHX_TEST_CONF, "--prefix", d.prefix, NULL };
-    CU_ASSERT_EQUAL(run_capture(bg, d.dir, out, sizeof(out)), 0);
-    CU_ASSERT(can_connect(d.prefix));
+    CU_ASSERT_EQUAL(phx_daemon_run(&d, (const char *const[]){ NULL }, &run_result), 0);
+    CU_ASSERT(phx_daemon_accepts(d.prefix));
     char path[512];
     size_t len;
     snprintf(path, sizeof(path), "%s/phoenixd.pid", d.prefix);
@@ -941,14 +805,14 @@ static void test_second_daemon_and_background(void)
     free(text);
     CU_ASSERT_FATAL(pid > 0);
     CU_ASSERT_EQUAL(kill(pid, SIGTERM), 0);
-    unsigned long long deadline = phx_test_now_ns() + 5 * NS;
+    unsigned long long deadline = phx_test_now_ns() + 5 * PHX_NS;
     while (kill(pid, 0) == 0 && phx_test_now_ns() < deadline)   /* not our child: poll */
-        sleep_ms(10);
+        phx_test_sleep_ms(10);
     CU_ASSERT_NOT_EQUAL(kill(pid, 0), 0);
     if (kill(pid, 0) == 0)
         kill(pid, SIGKILL);
     CU_ASSERT_FALSE(file_exists(d.prefix, "phoenixd.pid"));
-    daemon_cleanup(&d);
+    phx_daemon_cleanup(&d);
 }
 
 /* ---- limits and reload ---------------------------------------------------------------------- */
@@ -980,12 +844,11 @@ static int register_status(const char *prefix, int *sock, char *error, size_t er
  * frees up when its app hangs up. */
 static void check_limit(const char *tag, const char *from, const char *to, const char *want)
 {
-    struct daemon d;
+    struct phx_daemon d;
     char error[512];
     int first, second, third;
 
-    daemon_init(&d, tag);
-    CU_ASSERT_FATAL(daemon_launch(&d, config_variant(&d, "limit.conf", from, to)));
+    CU_ASSERT_FATAL(daemon_start(&d, tag, from, to));
     CU_ASSERT_EQUAL(register_status(d.prefix, &first, error, sizeof(error)), PHX_OK);
     CU_ASSERT_EQUAL(register_status(d.prefix, &second, error, sizeof(error)),
                     PHX_RESOURCE_EXHAUSTED);
@@ -994,17 +857,17 @@ static void check_limit(const char *tag, const char *from, const char *to, const
     close(first);
     close(second);
     /* The hang-ups are noticed asynchronously: retry for a while. */
-    unsigned long long deadline = phx_test_now_ns() + 5 * NS;
+    unsigned long long deadline = phx_test_now_ns() + 5 * PHX_NS;
     int status = register_status(d.prefix, &third, error, sizeof(error));
     while (status != PHX_OK && phx_test_now_ns() < deadline) {
         close(third);
-        sleep_ms(10);
+        phx_test_sleep_ms(10);
         status = register_status(d.prefix, &third, error, sizeof(error));
     }
     close(third);
     CU_ASSERT_EQUAL(status, PHX_OK);
-    CU_ASSERT_EQUAL(daemon_stop(&d, SIGTERM, NULL), 0);
-    daemon_cleanup(&d);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
 }
 
 static void test_limits(void)
@@ -1017,26 +880,22 @@ static void test_limits(void)
 /* SIGHUP re-reads the log level from the file. */
 static void test_sighup(void)
 {
-    struct daemon d;
-    size_t len;
+    struct phx_daemon d;
 
-    daemon_init(&d, "sighup");
-    char path[512];     /* a copy of the test configuration, then rewritten */
-    snprintf(path, sizeof(path), "%s", config_variant(&d, "hup.conf", "info", "info"));
-    CU_ASSERT_FATAL(daemon_launch(&d, path));
-    config_variant(&d, "hup.conf", "level = \"info\"", "level = \"debug\"");
+    CU_ASSERT_FATAL(daemon_start(&d, "sighup", NULL, NULL));
+    char *conf = test_conf("level = \"info\"", "level = \"debug\"");
+    CU_ASSERT_PTR_NOT_NULL(phx_test_write_file(d.dir, "phoenix.conf", conf));  /* d.conf */
+    free(conf);
     kill(d.pid, SIGHUP);
     bool seen = false;
-    unsigned long long deadline = phx_test_now_ns() + 5 * NS;
+    unsigned long long deadline = phx_test_now_ns() + 5 * PHX_NS;
     while (!seen && phx_test_now_ns() < deadline) {
-        char *log = read_text(d.log, &len);
-        seen = log && strstr(log, "log level debug");
-        free(log);
-        sleep_ms(10);
+        seen = phx_daemon_log_has(&d, "log level debug");
+        phx_test_sleep_ms(10);
     }
     CU_ASSERT(seen);
-    CU_ASSERT_EQUAL(daemon_stop(&d, SIGTERM, NULL), 0);
-    daemon_cleanup(&d);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
 }
 
 int main(int argc, char **argv)

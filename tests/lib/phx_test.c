@@ -1,4 +1,5 @@
-/* phx_test.c - CUnit runner and file helpers shared by the test programs. See phx_test.h. */
+/* phx_test.c - CUnit runner, file, clock and memory helpers shared by the test programs. See
+ * phx_test.h; running child programs is in phx_test_run.c. */
 #include "phx_test.h"
 
 #include <CUnit/Basic.h>
@@ -79,4 +80,34 @@ unsigned long long phx_test_now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
+
+void phx_test_sleep_ms(unsigned ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+bool phx_test_maps_contain(const char *needle)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4096];
+    bool found = false;
+
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+phx_shm_region_t phx_test_region(size_t size)
+{
+    struct phx_shm_region_params p = { .field_mask = PHX_SHM_REGION_PARAM_FIELD_SIZE,
+                                       .size = size };
+    phx_shm_region_t r;
+
+    CU_ASSERT_EQUAL_FATAL(phx_shm_region_create(&r, &p), 0);
+    return r;
 }

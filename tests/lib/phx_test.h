@@ -13,8 +13,13 @@
 #ifndef PHX_TEST_H
 #define PHX_TEST_H
 
+#include "phoenix/shm_region.h"
+
 #include <CUnit/CUnit.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 typedef struct {
     const char *name;
@@ -36,5 +41,58 @@ const char *phx_test_source_path(const char *relative);
 
 /* Monotonic clock in nanoseconds, for bounding loops in time. */
 unsigned long long phx_test_now_ns(void);
+
+void phx_test_sleep_ms(unsigned ms);
+
+/* True when a line of /proc/self/maps contains NEEDLE (a library's file name, say). */
+bool phx_test_maps_contain(const char *needle);
+
+/* A fresh shared region of SIZE bytes (phx_shm_region_create() with only a size); the case
+ * stops when it cannot be made. */
+phx_shm_region_t phx_test_region(size_t size);
+
+/* ---- child processes ---------------------------------------------------------------------- */
+
+#define PHX_TEST_KILLED 999                 /* the child outlived its time and was killed */
+
+/* Exit code of child PID, or 128 + its signal; PHX_TEST_KILLED if it outlived TIMEOUT_NS (it is
+ * then killed and reaped all the same). */
+int phx_test_reap(pid_t pid, unsigned long long timeout_ns);
+
+enum {
+    PHX_TEST_RUN_PARAM_FIELD_PATH    = 1u << 0,
+    PHX_TEST_RUN_PARAM_FIELD_ENV     = 1u << 1,
+    PHX_TEST_RUN_PARAM_FIELD_UID     = 1u << 2,
+    PHX_TEST_RUN_PARAM_FIELD_TIMEOUT = 1u << 3,
+    PHX_TEST_RUN_PARAM_FIELD_FLAGS   = 1u << 4,
+};
+
+enum {
+    PHX_TEST_RUN_MERGE_OUTPUT = 1u << 0,    /* stderr into out too, in the order written (2>&1) */
+};
+
+/* How phx_test_run() runs a program; unset fields (or no params at all) take the defaults. */
+struct phx_test_run_params {
+    uint64_t           field_mask;          /* PHX_TEST_RUN_PARAM_FIELD_... */
+    const char        *path;                /* the program to exec; default argv[0] */
+    char *const       *env;                 /* its whole environment; default ours */
+    int                uid;                 /* run as this uid and gid without supplementary
+                                             * groups (we must be root); default ours */
+    unsigned long long timeout_ns;          /* default 30 s */
+    unsigned           flags;               /* PHX_TEST_RUN_...; default 0 */
+};
+
+/* What a program run by phx_test_run() did. Large: keep it static or on the heap. */
+typedef struct {
+    int  code;                  /* exit code, 128 + signal, PHX_TEST_KILLED, or -1: not started */
+    char out[65536];            /* its stdout (NUL-terminated, cut at the size) */
+    char err[16384];            /* its stderr, unless merged into out */
+} phx_test_run_result_t;
+
+/* Runs ARGV (exec, not a shell) to its end with stdout and stderr captured, for at most the
+ * timeout, after which it is killed. Exec and privilege failures exit 127 and 126 with the
+ * reason on stderr. Returns R->code. */
+int phx_test_run(char *const argv[], const struct phx_test_run_params *params,
+                 phx_test_run_result_t *r);
 
 #endif /* PHX_TEST_H */

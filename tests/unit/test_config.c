@@ -54,37 +54,28 @@ static void assert_same_config(const phx_config_t *a, const phx_config_t *b)
     }
 }
 
+/* What the documentation says the defaults are (deploy/phoenix.conf), written out by hand. */
+static const phx_config_t documented_defaults = {
+    .prefix = "/run/phoenix",
+    .plugin_dir = "",
+    .log = { .level = PHX_LOG_INFO, .file = "-" },
+    .runtime = { .threads = 1, .mode = PHX_RUNTIME_SHARED, .spin_us = 50 },
+    .control = { .admin_group = "", .socket_mode = 0660, .max_apps = 1024 },
+    .topology = { .nic = "", .bind_memory = true, .xml = "" },
+    .heap = { .send_mb = 1024, .recv_mb = 1024, .slab_kb = 2048 },
+    .ucx = { .tls = "", .net_devices = "", .mm_error_handling = true },
+    .mrpc = { .max_message_mb = 1024, .inflight_mb = 256, .call_timeout_ms = 30000,
+              .marshal = PHX_MARSHAL_NATIVE },
+    .plugins = (struct phx_config_plugin[]){ { "mrpc", "libphoenix_mrpc.so" } },
+    .nplugins = 1,
+};
+
 static void test_defaults(void)
 {
     phx_config_t cfg;
 
     CU_ASSERT_EQUAL_FATAL(phx_config_init_defaults(&cfg), 0);
-    CU_ASSERT_STRING_EQUAL(cfg.prefix, "/run/phoenix");
-    CU_ASSERT_STRING_EQUAL(cfg.plugin_dir, "");
-    CU_ASSERT_EQUAL(cfg.log.level, PHX_LOG_INFO);
-    CU_ASSERT_STRING_EQUAL(cfg.log.file, "-");
-    CU_ASSERT_EQUAL(cfg.runtime.threads, 1);
-    CU_ASSERT_EQUAL(cfg.runtime.mode, PHX_RUNTIME_SHARED);
-    CU_ASSERT_EQUAL(cfg.runtime.spin_us, 50);
-    CU_ASSERT_STRING_EQUAL(cfg.control.admin_group, "");
-    CU_ASSERT_EQUAL(cfg.control.socket_mode, 0660);
-    CU_ASSERT_EQUAL(cfg.control.max_apps, 1024);
-    CU_ASSERT_STRING_EQUAL(cfg.topology.nic, "");
-    CU_ASSERT_TRUE(cfg.topology.bind_memory);
-    CU_ASSERT_STRING_EQUAL(cfg.topology.xml, "");
-    CU_ASSERT_EQUAL(cfg.heap.send_mb, 1024);
-    CU_ASSERT_EQUAL(cfg.heap.recv_mb, 1024);
-    CU_ASSERT_EQUAL(cfg.heap.slab_kb, 2048);
-    CU_ASSERT_STRING_EQUAL(cfg.ucx.tls, "");
-    CU_ASSERT_STRING_EQUAL(cfg.ucx.net_devices, "");
-    CU_ASSERT_TRUE(cfg.ucx.mm_error_handling);
-    CU_ASSERT_EQUAL(cfg.mrpc.max_message_mb, 1024);
-    CU_ASSERT_EQUAL(cfg.mrpc.inflight_mb, 256);
-    CU_ASSERT_EQUAL(cfg.mrpc.call_timeout_ms, 30000);
-    CU_ASSERT_EQUAL(cfg.mrpc.marshal, PHX_MARSHAL_NATIVE);
-    CU_ASSERT_EQUAL_FATAL(cfg.nplugins, 1);
-    CU_ASSERT_STRING_EQUAL(cfg.plugins[0].name, "mrpc");
-    CU_ASSERT_STRING_EQUAL(cfg.plugins[0].path, "libphoenix_mrpc.so");
+    assert_same_config(&cfg, &documented_defaults);
     CU_ASSERT_STRING_EQUAL(cfg.source, "(defaults)");
     phx_config_free(&cfg);
     CU_ASSERT_PTR_NULL(cfg.prefix);
@@ -162,39 +153,30 @@ static void test_deploy_file_is_the_defaults(void)
     phx_config_free(&defaults);
 }
 
+/* tests/data/config/full.conf: every key set to a value other than its default. */
+static const phx_config_t full_conf = {
+    .prefix = "/tmp/phx-full",
+    .plugin_dir = "/opt/phoenix/plugins",
+    .log = { .level = PHX_LOG_DEBUG, .file = "/var/log/phoenix.log" },
+    .runtime = { .threads = 8, .mode = PHX_RUNTIME_DEDICATE, .spin_us = 0 },
+    .control = { .admin_group = "hpcadmin", .socket_mode = 0600, .max_apps = 65536 },
+    .topology = { .nic = "mlx5_0:1", .bind_memory = false, .xml = "hwloc-profiles/two-socket.xml" },
+    .heap = { .send_mb = 64, .recv_mb = 128, .slab_kb = 64 },
+    .ucx = { .tls = "rc,sm,self", .net_devices = "mlx5_0:1", .mm_error_handling = false },
+    .mrpc = { .max_message_mb = 16, .inflight_mb = 32, .call_timeout_ms = 1,
+              .marshal = PHX_MARSHAL_PROTOBUF },
+    .plugins = (struct phx_config_plugin[]){ { "mrpc", "/opt/phoenix/libphoenix_mrpc.so" },
+                                             { "ucx", "libphoenix_ucx.so" },
+                                             { "ratelimit", "policies/libratelimit.so" } },
+    .nplugins = 3,
+};
+
 static void test_full_custom_file(void)
 {
     phx_config_t cfg;
 
     CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, data_file("full.conf"), err, sizeof(err)), 0);
-    CU_ASSERT_STRING_EQUAL(cfg.prefix, "/tmp/phx-full");
-    CU_ASSERT_STRING_EQUAL(cfg.plugin_dir, "/opt/phoenix/plugins");
-    CU_ASSERT_EQUAL(cfg.log.level, PHX_LOG_DEBUG);
-    CU_ASSERT_STRING_EQUAL(cfg.log.file, "/var/log/phoenix.log");
-    CU_ASSERT_EQUAL(cfg.runtime.threads, 8);
-    CU_ASSERT_EQUAL(cfg.runtime.mode, PHX_RUNTIME_DEDICATE);
-    CU_ASSERT_EQUAL(cfg.runtime.spin_us, 0);
-    CU_ASSERT_STRING_EQUAL(cfg.control.admin_group, "hpcadmin");
-    CU_ASSERT_EQUAL(cfg.control.socket_mode, 0600);
-    CU_ASSERT_EQUAL(cfg.control.max_apps, 65536);
-    CU_ASSERT_STRING_EQUAL(cfg.topology.nic, "mlx5_0:1");
-    CU_ASSERT_FALSE(cfg.topology.bind_memory);
-    CU_ASSERT_STRING_EQUAL(cfg.topology.xml, "hwloc-profiles/two-socket.xml");
-    CU_ASSERT_EQUAL(cfg.heap.send_mb, 64);
-    CU_ASSERT_EQUAL(cfg.heap.recv_mb, 128);
-    CU_ASSERT_EQUAL(cfg.heap.slab_kb, 64);
-    CU_ASSERT_STRING_EQUAL(cfg.ucx.tls, "rc,sm,self");
-    CU_ASSERT_STRING_EQUAL(cfg.ucx.net_devices, "mlx5_0:1");
-    CU_ASSERT_FALSE(cfg.ucx.mm_error_handling);
-    CU_ASSERT_EQUAL(cfg.mrpc.max_message_mb, 16);
-    CU_ASSERT_EQUAL(cfg.mrpc.inflight_mb, 32);
-    CU_ASSERT_EQUAL(cfg.mrpc.call_timeout_ms, 1);
-    CU_ASSERT_EQUAL(cfg.mrpc.marshal, PHX_MARSHAL_PROTOBUF);
-    CU_ASSERT_EQUAL_FATAL(cfg.nplugins, 3);
-    CU_ASSERT_STRING_EQUAL(cfg.plugins[0].path, "/opt/phoenix/libphoenix_mrpc.so");
-    CU_ASSERT_STRING_EQUAL(cfg.plugins[1].name, "ucx");
-    CU_ASSERT_STRING_EQUAL(cfg.plugins[1].path, "libphoenix_ucx.so");
-    CU_ASSERT_STRING_EQUAL(cfg.plugins[2].name, "ratelimit");
+    assert_same_config(&cfg, &full_conf);
     phx_config_free(&cfg);
 }
 

@@ -22,15 +22,6 @@
 #define SLAB (256 * KiB)
 #define GRANULE 16
 
-static phx_shm_region_t region_of(size_t size)
-{
-    struct phx_shm_region_params p = { .field_mask = PHX_SHM_REGION_PARAM_FIELD_SIZE, .size = size };
-    phx_shm_region_t r;
-
-    CU_ASSERT_EQUAL_FATAL(phx_shm_region_create(&r, &p), 0);
-    return r;
-}
-
 static phx_heap_t *heap_on(phx_shm_region_t *r, size_t slab_size, unsigned flags)
 {
     struct phx_heap_params p = {
@@ -137,7 +128,7 @@ static bool shadow_update(struct shadow *s, const void *p, size_t len, bool clai
 
 static void test_size_classes(void)
 {
-    phx_shm_region_t r = region_of(64 * MiB);
+    phx_shm_region_t r = phx_test_region(64 * MiB);
     phx_heap_t *h = heap_on(&r, SLAB, 0);
     size_t previous = 0, bad_align = 0, bad_size = 0;
 
@@ -176,7 +167,7 @@ static void test_size_classes(void)
 
 static void test_calloc(void)
 {
-    phx_shm_region_t r = region_of(4 * MiB);
+    phx_shm_region_t r = phx_test_region(4 * MiB);
     phx_heap_t *h = heap_on(&r, SLAB, 0);
 
     unsigned char *p = phx_heap_alloc(h, 1000);
@@ -200,7 +191,7 @@ static void test_calloc(void)
 
 static void test_bad_frees_ignored(void)
 {
-    phx_shm_region_t r = region_of(4 * MiB);
+    phx_shm_region_t r = phx_test_region(4 * MiB);
     phx_heap_t *h = heap_on(&r, SLAB, 0);
     int on_stack;
 
@@ -249,7 +240,7 @@ static size_t intact_blocks(const struct block *b, size_t n)
 static void test_exhaustion(void)
 {
     static struct block b[EXHAUST_MAX_BLOCKS];
-    phx_shm_region_t r = region_of(16 * SLAB);
+    phx_shm_region_t r = phx_test_region(16 * SLAB);
     phx_heap_t *h = heap_on(&r, SLAB, 0);
     size_t n = 0, failures = 0, wrong_errno = 0;
 
@@ -351,7 +342,7 @@ static void random_free(struct random_run *run, struct block *b)
 static void test_random_operations(void)
 {
     static struct random_run run;
-    phx_shm_region_t r = region_of(256 * MiB);
+    phx_shm_region_t r = phx_test_region(256 * MiB);
     uint64_t rng = 0x5eed0f0e11ull, deadline = phx_test_now_ns() + RANDOM_SECONDS * 1000000000ull;
     long ops = 0;
 
@@ -392,7 +383,7 @@ static void test_random_operations(void)
 
 static void test_protobuf_allocator(void)
 {
-    phx_shm_region_t r = region_of(4 * MiB);
+    phx_shm_region_t r = phx_test_region(4 * MiB);
     phx_heap_t *h = heap_on(&r, SLAB, 0);
     ProtobufCAllocator *allocator = phx_heap_protobuf_allocator(h);
     Phx__Test__Point origin = PHX__TEST__POINT__INIT, p1 = PHX__TEST__POINT__INIT;
@@ -458,7 +449,7 @@ static void record_slab(void *arg, void *slab, size_t len)
 
 static void test_slab_reports(void)
 {
-    phx_shm_region_t r = region_of(32 * SLAB);
+    phx_shm_region_t r = phx_test_region(32 * SLAB);
     struct slab_reports rep = { 0 };
     struct phx_heap_params p = {
         .field_mask = PHX_HEAP_PARAM_FIELD_SLAB_SIZE | PHX_HEAP_PARAM_FIELD_ON_SLAB,
@@ -501,7 +492,7 @@ static long long blocks_of(int fd)
 
 static void test_release_freed(void)
 {
-    phx_shm_region_t r = region_of(64 * MiB);
+    phx_shm_region_t r = phx_test_region(64 * MiB);
     phx_heap_t *keep = heap_on(&r, SLAB, 0);
 
     void *p = phx_heap_alloc(keep, 8 * MiB);
@@ -532,7 +523,7 @@ static void test_release_freed(void)
 
 static void test_create_refuses_bad_params(void)
 {
-    phx_shm_region_t r = region_of(4 * MiB);
+    phx_shm_region_t r = phx_test_region(4 * MiB);
     struct phx_shm_region_params ro_params = {
         .field_mask = PHX_SHM_REGION_PARAM_FIELD_SIZE | PHX_SHM_REGION_PARAM_FIELD_PROT,
         .size = 4 * MiB, .prot = PROT_READ,
@@ -601,7 +592,7 @@ static void *worker_run(void *arg)
 
 static void test_threads(void)
 {
-    phx_shm_region_t r = region_of(256 * MiB);
+    phx_shm_region_t r = phx_test_region(256 * MiB);
     phx_heap_t *h = heap_on(&r, SLAB, 0);
     struct worker w[THREADS];
     pthread_t t[THREADS];

@@ -30,19 +30,6 @@ static void registry_down(void)
     phx_test_rmtree(dir);
 }
 
-static bool maps_contain(const char *needle)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[4096];
-    bool found = false;
-
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
-
 /* A refused load leaves the registry usable: the next valid plugin loads. */
 static void assert_refused_then_valid_loads(const char *path, const char *expected_err)
 {
@@ -87,7 +74,7 @@ static void test_private_copy_leaves_no_file(void)
     CU_ASSERT_EQUAL(strncmp(p->loaded_path, reg.copy_dir, strlen(reg.copy_dir)), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(p->loaded_path, "libphoenix_null."));
     CU_ASSERT_NOT_EQUAL(access(p->loaded_path, F_OK), 0);      /* unlinked after dlopen */
-    CU_ASSERT_TRUE(maps_contain(p->loaded_path));              /* but mapped */
+    CU_ASSERT_TRUE(phx_test_maps_contain(p->loaded_path));              /* but mapped */
     registry_down();
 }
 
@@ -167,9 +154,9 @@ static void test_open_is_not_current(void)
     CU_ASSERT_PTR_EQUAL(phx_registry_find(&reg, "null"), v1);
     char copy[4096];
     snprintf(copy, sizeof(copy), "%s", cand->loaded_path);
-    CU_ASSERT_TRUE(maps_contain(copy));
+    CU_ASSERT_TRUE(phx_test_maps_contain(copy));
     phx_registry_discard(&reg, cand);
-    CU_ASSERT_FALSE(maps_contain(copy));
+    CU_ASSERT_FALSE(phx_test_maps_contain(copy));
     registry_down();
 }
 
@@ -187,9 +174,9 @@ static void test_supersede_unloads_only_unused(void)
     phx_registry_supersede(&reg, v1, v2);
     CU_ASSERT_PTR_EQUAL(phx_registry_find(&reg, "null"), v2);
     CU_ASSERT_FALSE(v1->current);
-    CU_ASSERT_TRUE(maps_contain(v1_copy));
+    CU_ASSERT_TRUE(phx_test_maps_contain(v1_copy));
     phx_plugin_unpin(v1);                /* the last one goes: so does v1 */
-    CU_ASSERT_FALSE(maps_contain(v1_copy));
+    CU_ASSERT_FALSE(phx_test_maps_contain(v1_copy));
 
     /* No engine at all: superseding unloads at once. */
     char v2_copy[4096];
@@ -198,7 +185,7 @@ static void test_supersede_unloads_only_unused(void)
                                               sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(v3);
     phx_registry_supersede(&reg, v2, v3);
-    CU_ASSERT_FALSE(maps_contain(v2_copy));
+    CU_ASSERT_FALSE(phx_test_maps_contain(v2_copy));
     CU_ASSERT_STRING_EQUAL(phx_registry_find(&reg, "null")->desc->version, "3.0.0");
     registry_down();
 }

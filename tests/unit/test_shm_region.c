@@ -29,15 +29,6 @@
 #define PEER_SECONDS 30
 #define WIRE_MAX 8192
 
-static phx_shm_region_t region_of(size_t size)
-{
-    struct phx_shm_region_params p = { .field_mask = PHX_SHM_REGION_PARAM_FIELD_SIZE, .size = size };
-    phx_shm_region_t r;
-
-    CU_ASSERT_EQUAL_FATAL(phx_shm_region_create(&r, &p), 0);
-    return r;
-}
-
 /* Checks that run where CUnit cannot (in a peer, or deep in a walk) return the failing line. */
 #define CHECK(cond)                  \
     do {                             \
@@ -305,7 +296,7 @@ static bool recv_pointers(int sock, void **a, void **b)
 
 static void test_create_sparse_and_size_sealed(void)
 {
-    phx_shm_region_t r = region_of(GiB);
+    phx_shm_region_t r = phx_test_region(GiB);
     struct stat st;
 
     CU_ASSERT(r.owner && r.fd >= 0 && r.size == GiB && r.prot == (PROT_READ | PROT_WRITE));
@@ -336,7 +327,7 @@ static void test_create_sparse_and_size_sealed(void)
 
 static void test_create_addresses(void)
 {
-    phx_shm_region_t a = region_of(64 * MiB), b = region_of(64 * MiB), c;
+    phx_shm_region_t a = phx_test_region(64 * MiB), b = phx_test_region(64 * MiB), c;
     struct phx_shm_region_params p = {
         .field_mask = PHX_SHM_REGION_PARAM_FIELD_SIZE | PHX_SHM_REGION_PARAM_FIELD_ADDR,
         .size = 64 * MiB, .addr = a.base,
@@ -380,7 +371,7 @@ static void test_create_addresses(void)
 
 static void test_contains_edges(void)
 {
-    phx_shm_region_t r = region_of(MiB);
+    phx_shm_region_t r = phx_test_region(MiB);
     const char *b = r.base;
     size_t n = r.size;
 
@@ -403,7 +394,7 @@ static void test_contains_edges(void)
 
 static void *free_address(size_t size)
 {
-    phx_shm_region_t spare = region_of(size);
+    phx_shm_region_t spare = phx_test_region(size);
     void *addr = spare.base;
 
     phx_shm_region_destroy(&spare);
@@ -412,7 +403,7 @@ static void *free_address(size_t size)
 
 static void test_map_checks_peer_fd(void)
 {
-    phx_shm_region_t a = region_of(MiB), m;
+    phx_shm_region_t a = phx_test_region(MiB), m;
     void *spot = free_address(MiB);
     const char *dir = phx_test_tmpdir("shm");
     int pipefd[2], plain = memfd_create("plain", MFD_CLOEXEC);
@@ -493,7 +484,7 @@ static int app_builds_messages(int sock)
 static void test_message_built_by_peer(void)
 {
     struct peer peer = peer_start(app_builds_messages);
-    phx_shm_region_t r = region_of(64 * MiB);
+    phx_shm_region_t r = phx_test_region(64 * MiB);
     void *built, *unpacked;
 
     send_region(peer.sock, &r);
@@ -545,7 +536,7 @@ static int app_reads_sealed_heap(int sock)
 static void test_sealed_heap_read_only_in_peer(void)
 {
     struct peer peer = peer_start(app_reads_sealed_heap);
-    phx_shm_region_t r = region_of(64 * MiB);
+    phx_shm_region_t r = phx_test_region(64 * MiB);
     phx_heap_t *h = small_heap(&r);
     CU_ASSERT_PTR_NOT_NULL_FATAL(h);
     Phx__Test__Shape *shape = build_shape(phx_heap_protobuf_allocator(h));

@@ -70,19 +70,6 @@ static void service_down(void)
     phx_test_rmtree(dir);
 }
 
-static bool maps_contain(const char *needle)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[4096];
-    bool found = false;
-
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, needle) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
-
 static int upgrade_to(const char *path)
 {
     const char *paths[] = {path};
@@ -125,7 +112,7 @@ static void test_v1_to_v2_mid_stream(void)
     service_up(N_SUBS, true);
     char v1_copy[4096];
     snprintf(v1_copy, sizeof(v1_copy), "%s", phx_registry_find(&reg, "null")->loaded_path);
-    CU_ASSERT_TRUE(maps_contain(v1_copy));
+    CU_ASSERT_TRUE(phx_test_maps_contain(v1_copy));
     for (struct phx_subscription *s = subs; s; s = s->next, i++) {
         CU_ASSERT_STRING_EQUAL(null_version(s, version, sizeof(version)), "1.0.0");
         CU_ASSERT(tp_queued(s) > 0);
@@ -138,7 +125,7 @@ static void test_v1_to_v2_mid_stream(void)
     CU_ASSERT_EQUAL(upgrade_to(PHX_PLUGIN_NULL_V2), 0);
     CU_ASSERT_STRING_EQUAL(msg, "upgraded null 1.0.0 -> 2.0.0 (3 engines)");
     CU_ASSERT_STRING_EQUAL(phx_registry_find(&reg, "null")->desc->version, "2.0.0");
-    CU_ASSERT_FALSE(maps_contain(v1_copy));              /* unused now, so unloaded */
+    CU_ASSERT_FALSE(phx_test_maps_contain(v1_copy));              /* unused now, so unloaded */
 
     i = 0;
     for (struct phx_subscription *s = subs; s; s = s->next, i++) {
@@ -237,7 +224,7 @@ static void test_upgrade_without_engines(void)
     snprintf(v1_copy, sizeof(v1_copy), "%s", phx_registry_find(&reg, "null")->loaded_path);
     CU_ASSERT_EQUAL(upgrade_to(PHX_PLUGIN_NULL_V2), 0);
     CU_ASSERT_STRING_EQUAL(msg, "upgraded null 1.0.0 -> 2.0.0 (0 engines)");
-    CU_ASSERT_FALSE(maps_contain(v1_copy));
+    CU_ASSERT_FALSE(phx_test_maps_contain(v1_copy));
     const char *two[] = {PHX_PLUGIN_NULL_V2, PHX_PLUGIN_NULL_V2};
     CU_ASSERT_EQUAL(phx_upgrade(&reg, subs, two, 2, msg, sizeof(msg)), -EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "'null' is upgraded twice in one request"));

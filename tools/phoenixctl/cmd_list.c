@@ -96,8 +96,9 @@ static json_object *engine_json(const Phoenix__Control__Engine *e)
     return o;
 }
 
-static json_object *subscription_json(const subscription_t *s)
+static json_object *subscription_json(const void *subs, size_t index)
 {
+    const subscription_t *s = ((subscription_t *const *)subs)[index];
     json_object *o = json_object_new_object();
     json_object *addons = json_object_new_array();
     json_object *engines = json_object_new_array();
@@ -114,39 +115,25 @@ static json_object *subscription_json(const subscription_t *s)
     return o;
 }
 
-static int print_json(subscription_t *const *subs, size_t n)
+static int print_list(Phoenix__Control__Response *resp, bool json)
 {
-    json_object *root = json_object_new_object();
-    json_object *list = json_object_new_array();
+    /* Sorting the reply's own array in place: it is ours until freed. */
+    subscription_t **subs = resp->list->subscriptions;
+    size_t n = resp->list->n_subscriptions;
 
-    for (size_t i = 0; i < n; i++)
-        json_object_array_add(list, subscription_json(subs[i]));
-    json_object_object_add(root, "subscriptions", list);
-    return phxctl_print_json(root);
+    if (n)
+        qsort(subs, n, sizeof(*subs), by_pid_then_sid);
+    return json ? phxctl_print_json_list("subscriptions", subs, n, subscription_json)
+                : print_table(subs, n);
 }
 
 int phxctl_cmd_list(int argc, char **argv)
 {
-    phxctl_conn_t conn = { 0 };
-    bool json = false;
-    int rc = phxctl_parse_query_args(argc, argv, &conn, &json, list_usage, 0, NULL);
     Phoenix__Control__ListRequest list = PHOENIX__CONTROL__LIST_REQUEST__INIT;
     Phoenix__Control__Request req = PHOENIX__CONTROL__REQUEST__INIT;
-    Phoenix__Control__Response *resp;
 
-    if (rc >= 0)
-        return rc;
     req.body_case = PHOENIX__CONTROL__REQUEST__BODY_LIST;
     req.list = &list;
-    rc = phxctl_call(&conn, &req, PHOENIX__CONTROL__RESPONSE__BODY_LIST, &resp, NULL);
-    if (rc != PHXCTL_EXIT_OK)
-        return rc;
-    /* Sorting the reply's own array in place: it is ours until freed. */
-    subscription_t **subs = resp->list->subscriptions;
-    size_t n = resp->list->n_subscriptions;
-    if (n)
-        qsort(subs, n, sizeof(*subs), by_pid_then_sid);
-    rc = json ? print_json(subs, n) : print_table(subs, n);
-    phoenix__control__response__free_unpacked(resp, NULL);
-    return rc;
+    return phxctl_query(argc, argv, list_usage, &req, PHOENIX__CONTROL__RESPONSE__BODY_LIST,
+                        print_list);
 }

@@ -55,8 +55,9 @@ static int print_table(plugin_t *const *plugins, size_t n)
     return phxctl_table_emit(t, rc);
 }
 
-static json_object *plugin_json(plugin_t *const *plugins, size_t index)
+static json_object *plugin_json(const void *list, size_t index)
 {
+    plugin_t *const *plugins = list;
     const plugin_t *p = plugins[index];
     json_object *o = json_object_new_object();
     json_object *types = json_object_new_array();
@@ -72,36 +73,21 @@ static json_object *plugin_json(plugin_t *const *plugins, size_t index)
     return o;
 }
 
-static int print_json(plugin_t *const *plugins, size_t n)
+static int print_plugins(Phoenix__Control__Response *resp, bool json)
 {
-    json_object *root = json_object_new_object();
-    json_object *list = json_object_new_array();
+    plugin_t *const *list = resp->plugins->plugins;
+    size_t n = resp->plugins->n_plugins;
 
-    for (size_t i = 0; i < n; i++)
-        json_object_array_add(list, plugin_json(plugins, i));
-    json_object_object_add(root, "plugins", list);
-    return phxctl_print_json(root);
+    return json ? phxctl_print_json_list("plugins", list, n, plugin_json) : print_table(list, n);
 }
 
 int phxctl_cmd_plugins(int argc, char **argv)
 {
-    phxctl_conn_t conn = { 0 };
-    bool json = false;
-    int rc = phxctl_parse_query_args(argc, argv, &conn, &json, plugins_usage, 0, NULL);
     Phoenix__Control__PluginsRequest plugins = PHOENIX__CONTROL__PLUGINS_REQUEST__INIT;
     Phoenix__Control__Request req = PHOENIX__CONTROL__REQUEST__INIT;
-    Phoenix__Control__Response *resp;
 
-    if (rc >= 0)
-        return rc;
     req.body_case = PHOENIX__CONTROL__REQUEST__BODY_PLUGINS;
     req.plugins = &plugins;
-    rc = phxctl_call(&conn, &req, PHOENIX__CONTROL__RESPONSE__BODY_PLUGINS, &resp, NULL);
-    if (rc != PHXCTL_EXIT_OK)
-        return rc;
-    plugin_t *const *list = resp->plugins->plugins;
-    size_t n = resp->plugins->n_plugins;
-    rc = json ? print_json(list, n) : print_table(list, n);
-    phoenix__control__response__free_unpacked(resp, NULL);
-    return rc;
+    return phxctl_query(argc, argv, plugins_usage, &req, PHOENIX__CONTROL__RESPONSE__BODY_PLUGINS,
+                        print_plugins);
 }

@@ -26,8 +26,10 @@ typedef struct {
     const char    *descriptor;
 } splice_args_t;
 
-static void splice_usage(FILE *out, const char *verb)
+static void splice_usage(const void *args, FILE *out)
 {
+    const char *verb = ((const splice_args_t *)args)->verb;
+
     fprintf(out, "Usage: phoenixctl %s --pid PID --sid SID --descriptor FILE [--prefix DIR]\n"
                  "                         [--timeout SEC]\n"
                  "%s a policy engine %s the subscription SID of process PID, as the\n"
@@ -55,6 +57,18 @@ static int parse_id(const char *text, const char *what, long long *out, const ch
     return -1;
 }
 
+static int take_option(void *args, int c, const char *arg, const char *prog)
+{
+    splice_args_t *a = args;
+
+    if (c == 'p')
+        return parse_id(arg, "pid", &a->pid, prog);
+    if (c == 's')
+        return parse_id(arg, "sid", &a->sid, prog);
+    a->descriptor = arg;                                    /* 'd' */
+    return -1;
+}
+
 /* Returns -1 to go on, else the exit code. */
 static int parse_splice_args(int argc, char **argv, splice_args_t *a)
 {
@@ -62,35 +76,14 @@ static int parse_splice_args(int argc, char **argv, splice_args_t *a)
         { "pid", required_argument, NULL, 'p' },
         { "sid", required_argument, NULL, 's' },
         { "descriptor", required_argument, NULL, 'd' },
-        { "help", no_argument, NULL, 'h' },
-        PHXCTL_CONN_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    int c, r;
+    phxctl_options_t opts = { .shortopts = "p:s:d:", .longopts = options, .take = take_option,
+                              .usage = splice_usage, .ctx = a, .nargs = 0 };
+    int rc = phxctl_parse_options(argc, argv, &opts, &a->conn);
 
-    while ((c = getopt_long(argc, argv, "p:s:d:h", options, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            if ((r = parse_id(optarg, "pid", &a->pid, argv[0])) >= 0)
-                return r;
-            break;
-        case 's':
-            if ((r = parse_id(optarg, "sid", &a->sid, argv[0])) >= 0)
-                return r;
-            break;
-        case 'd':
-            a->descriptor = optarg;
-            break;
-        case 'h':
-            splice_usage(stdout, a->verb);
-            return PHXCTL_EXIT_OK;
-        default:
-            if ((r = phxctl_conn_option(&a->conn, c, optarg, argv[0])) <= 0)
-                return r < 0 ? PHXCTL_EXIT_USAGE : phxctl_usage_error(argv[0], NULL);
-        }
-    }
-    if (optind < argc)
-        return phxctl_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+    if (rc >= 0)
+        return rc;
     if (a->pid < 0 || a->sid < 0 || !a->descriptor)
         return phxctl_usage_error(argv[0], "--pid, --sid and --descriptor are all needed "
                                   "(`phoenixctl list` shows PIDs and SIDs)");

@@ -24,7 +24,7 @@ typedef struct {
     phxctl_conn_t conn;
 } topology_args_t;
 
-static void topology_usage(FILE *out)
+static void topology_usage(const void *args, FILE *out)
 {
     fprintf(out,
             "Usage: phoenixctl topology [--xml FILE] [--nic NAME] [--threads N] [--json]\n"
@@ -56,6 +56,31 @@ static int parse_threads(const char *text, unsigned *threads)
     return 0;
 }
 
+static int take_option(void *args, int c, const char *arg, const char *prog)
+{
+    topology_args_t *a = args;
+
+    switch (c) {
+    case 'x':
+        a->xml = arg;
+        break;
+    case 'n':
+        a->params.nic = arg;
+        a->params.field_mask |= PHX_PLACEMENT_PARAM_FIELD_NIC;
+        break;
+    case 't':
+        if (parse_threads(arg, &a->params.threads) != 0)
+            return phxctl_usage_error(prog, "--threads takes a number from 1 to %d, not '%s'",
+                                      PHX_PLACEMENT_THREADS_MAX, arg);
+        a->params.field_mask |= PHX_PLACEMENT_PARAM_FIELD_THREADS;
+        break;
+    case 'j':
+        a->json = 1;
+        break;
+    }
+    return -1;
+}
+
 /* Returns -1 to go on, else the exit code (help shown, or a usage error). */
 static int parse_topology_args(int argc, char **argv, topology_args_t *a)
 {
@@ -64,41 +89,12 @@ static int parse_topology_args(int argc, char **argv, topology_args_t *a)
         { "nic", required_argument, NULL, 'n' },
         { "threads", required_argument, NULL, 't' },
         { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        PHXCTL_CONN_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    int c, r;
+    phxctl_options_t opts = { .shortopts = "x:n:t:j", .longopts = options, .take = take_option,
+                              .usage = topology_usage, .ctx = a, .nargs = 0 };
 
-    while ((c = getopt_long(argc, argv, "x:n:t:jh", options, NULL)) != -1) {
-        switch (c) {
-        case 'x':
-            a->xml = optarg;
-            break;
-        case 'n':
-            a->params.nic = optarg;
-            a->params.field_mask |= PHX_PLACEMENT_PARAM_FIELD_NIC;
-            break;
-        case 't':
-            if (parse_threads(optarg, &a->params.threads) != 0)
-                return phxctl_usage_error(argv[0], "--threads takes a number from 1 to %d, not '%s'",
-                                          PHX_PLACEMENT_THREADS_MAX, optarg);
-            a->params.field_mask |= PHX_PLACEMENT_PARAM_FIELD_THREADS;
-            break;
-        case 'j':
-            a->json = 1;
-            break;
-        case 'h':
-            topology_usage(stdout);
-            return PHXCTL_EXIT_OK;
-        default:
-            if ((r = phxctl_conn_option(&a->conn, c, optarg, argv[0])) <= 0)
-                return r < 0 ? PHXCTL_EXIT_USAGE : phxctl_usage_error(argv[0], NULL);
-        }
-    }
-    if (optind < argc)
-        return phxctl_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
-    return -1;
+    return phxctl_parse_options(argc, argv, &opts, &a->conn);
 }
 
 /* ---- where the placement comes from -------------------------------------------------------- */

@@ -23,7 +23,7 @@ typedef struct {
     unsigned      n_paths;
 } upgrade_args_t;
 
-static void upgrade_usage(FILE *out)
+static void upgrade_usage(const void *args, FILE *out)
 {
     fprintf(out, "Usage: phoenixctl upgrade --plugin PATH [--plugin PATH ...] [--prefix DIR]\n"
                  "                          [--timeout SEC]\n"
@@ -51,8 +51,11 @@ static char *absolute_path(const char *path)
     return full;
 }
 
-static int add_path(upgrade_args_t *a, const char *path, const char *prog)
+/* --plugin PATH, the only option. */
+static int add_path(void *args, int c, const char *path, const char *prog)
 {
+    upgrade_args_t *a = args;
+
     if (!*path)
         return phxctl_usage_error(prog, "--plugin takes a file name");
     if (a->n_paths == UPGRADE_MAX_PATHS)
@@ -70,23 +73,14 @@ static int parse_upgrade_args(int argc, char **argv, upgrade_args_t *a)
 {
     static const struct option options[] = {
         { "plugin", required_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' },
-        PHXCTL_CONN_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    int c, r;
+    phxctl_options_t opts = { .shortopts = "p:", .longopts = options, .take = add_path,
+                              .usage = upgrade_usage, .ctx = a, .nargs = -1 };
+    int rc = phxctl_parse_options(argc, argv, &opts, &a->conn);
 
-    while ((c = getopt_long(argc, argv, "p:h", options, NULL)) != -1) {
-        if (c == 'p') {
-            if ((r = add_path(a, optarg, argv[0])) >= 0)
-                return r;
-        } else if (c == 'h') {
-            upgrade_usage(stdout);
-            return PHXCTL_EXIT_OK;
-        } else if ((r = phxctl_conn_option(&a->conn, c, optarg, argv[0])) <= 0) {
-            return r < 0 ? PHXCTL_EXIT_USAGE : phxctl_usage_error(argv[0], NULL);
-        }
-    }
+    if (rc >= 0)
+        return rc;
     if (optind < argc)
         return phxctl_usage_error(argv[0], "unexpected argument '%s' (give each plugin with "
                                   "--plugin)", argv[optind]);

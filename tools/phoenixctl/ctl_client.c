@@ -17,20 +17,37 @@
 
 #define PROG             "phoenixctl"
 #define TIMEOUT_MAX_SEC  3600
+#define OPTIONS_MAX      16         /* a command's own long options */
 
-int phxctl_conn_option(phxctl_conn_t *conn, int c, const char *arg, const char *prog)
+enum {
+    OPT_PREFIX = 0x100,             /* long-only options, out of the way of short ones */
+    OPT_TIMEOUT,
+};
+
+/* What every command takes besides its own options, in the order --help lists them. */
+static const struct option common_options[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "prefix", required_argument, NULL, OPT_PREFIX },
+    { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { NULL, 0, NULL, 0 },
+};
+#define N_COMMON (sizeof(common_options) / sizeof(common_options[0]))
+
+/* Takes C (and ARG) if it is a connection option. Returns 1 when it was, 0 when it is not one of
+ * them, -1 for a bad value (said on stderr, followed by the pointer to PROG --help). */
+static int conn_option(phxctl_conn_t *conn, int c, const char *arg, const char *prog)
 {
     unsigned long long sec;
 
     switch (c) {
-    case PHXCTL_OPT_PREFIX:
+    case OPT_PREFIX:
         if (arg[0] != '/') {
             phxctl_usage_error(prog, "--prefix takes an absolute directory, not '%s'", arg);
             return -1;
         }
         conn->prefix = arg;
         return 1;
-    case PHXCTL_OPT_TIMEOUT:
+    case OPT_TIMEOUT:
         if (phxctl_parse_uint(arg, TIMEOUT_MAX_SEC, &sec) != 0 || sec < 1) {
             phxctl_usage_error(prog, "--timeout takes seconds from 1 to %d, not '%s'",
                                TIMEOUT_MAX_SEC, arg);
@@ -43,33 +60,90 @@ int phxctl_conn_option(phxctl_conn_t *conn, int c, const char *arg, const char *
     }
 }
 
+int phxctl_parse_options(int argc, char **argv, const phxctl_options_t *opts, phxctl_conn_t *conn)
+{
+    struct option longopts[OPTIONS_MAX + N_COMMON];
+    char shortopts[64];
+    size_t n = 0;
+    int c, r;
+
+    for (const struct option *o = opts->longopts; o && o->name && n < OPTIONS_MAX; o++)
+        longopts[n++] = *o;
+    for (size_t i = 0; i < N_COMMON; i++)           /* with the terminator */
+        longopts[n++] = common_options[i];
+    snprintf(shortopts, sizeof(shortopts), "%sh", opts->shortopts);
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (c == 'h') {
+            opts->usage(opts->ctx, stdout);
+            return PHXCTL_EXIT_OK;
+        }
+        if ((r = conn_option(conn, c, optarg, argv[0])) < 0)
+            return PHXCTL_EXIT_USAGE;
+        if (r == 0 && c == '?')
+            return phxctl_usage_error(argv[0], NULL);       /* getopt has said what is wrong */
+        if (r == 0 && (r = opts->take(opts->ctx, c, optarg, argv[0])) >= 0)
+            return r;
+    }
+    if (opts->nargs >= 0 && argc - optind > opts->nargs)
+        return phxctl_usage_error(argv[0], "unexpected argument '%s'", argv[optind + opts->nargs]);
+    if (opts->nargs >= 0 && argc - optind < opts->nargs)
+        return phxctl_usage_error(argv[0], "expected %s", opts->args_name);
+    return -1;
+}
+
+/* ---- commands with --json and N arguments --------------------------------------------------- */
+
+struct query_options {
+    bool *json;
+    void (*usage)(FILE *out);
+};
+
+static int take_json(void *ctx, int c, const char *arg, const char *prog)
+{
+    *((struct query_options *)ctx)->json = true;        /* 'j', the only one */
+    return -1;
+}
+
+static void query_usage(const void *ctx, FILE *out)
+{
+    ((const struct query_options *)ctx)->usage(out);
+}
+
 int phxctl_parse_query_args(int argc, char **argv, phxctl_conn_t *conn, bool *json,
                             void (*usage)(FILE *out), int nargs, const char *args_name)
 {
     static const struct option options[] = {
         { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        PHXCTL_CONN_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    int c, r;
+    struct query_options q = { json, usage };
+    phxctl_options_t opts = { .shortopts = "j", .longopts = options, .take = take_json,
+                              .usage = query_usage, .ctx = &q, .nargs = nargs,
+                              .args_name = args_name };
 
-    while ((c = getopt_long(argc, argv, "jh", options, NULL)) != -1) {
-        if (c == 'j') {
-            *json = true;
-        } else if (c == 'h') {
-            usage(stdout);
-            return PHXCTL_EXIT_OK;
-        } else if ((r = phxctl_conn_option(conn, c, optarg, argv[0])) <= 0) {
-            return r < 0 ? PHXCTL_EXIT_USAGE : phxctl_usage_error(argv[0], NULL);
-        }
-    }
-    if (argc - optind > nargs)
-        return phxctl_usage_error(argv[0], "unexpected argument '%s'", argv[optind + nargs]);
-    if (argc - optind < nargs)
-        return phxctl_usage_error(argv[0], "expected %s", args_name);
-    return -1;
+    return phxctl_parse_options(argc, argv, &opts, conn);
 }
+
+int phxctl_query(int argc, char **argv, void (*usage)(FILE *out), Phoenix__Control__Request *req,
+                 Phoenix__Control__Response__BodyCase expect,
+                 int (*print)(Phoenix__Control__Response *resp, bool json))
+{
+    phxctl_conn_t conn = { 0 };
+    Phoenix__Control__Response *resp;
+    bool json = false;
+    int rc = phxctl_parse_query_args(argc, argv, &conn, &json, usage, 0, NULL);
+
+    if (rc >= 0)
+        return rc;
+    rc = phxctl_call(&conn, req, expect, &resp, NULL);
+    if (rc != PHXCTL_EXIT_OK)
+        return rc;
+    rc = print(resp, json);
+    phoenix__control__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+/* ---- the exchange --------------------------------------------------------------------------- */
 
 const char *phxctl_conn_prefix(const phxctl_conn_t *conn)
 {
@@ -134,4 +208,16 @@ int phxctl_print_json(json_object *o)
         printf("%s\n", text);
     json_object_put(o);
     return text ? PHXCTL_EXIT_OK : failed("out of memory formatting JSON");
+}
+
+int phxctl_print_json_list(const char *key, const void *items, size_t n,
+                           json_object *(*item)(const void *items, size_t i))
+{
+    json_object *root = json_object_new_object();
+    json_object *list = json_object_new_array();
+
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(list, item(items, i));
+    json_object_object_add(root, key, list);
+    return phxctl_print_json(root);
 }

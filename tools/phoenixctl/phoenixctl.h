@@ -3,7 +3,8 @@
  * A subcommand is one function in its own cmd_NAME.c, listed in main.c's table. It receives the
  * command line from its own name on, with argv[0] rewritten to "phoenixctl NAME" so that getopt's
  * messages say which command complains, and with getopt reset, so it parses its options with
- * getopt_long() as if it were main(). It prints its --help to stdout and returns an exit code. */
+ * getopt_long() as if it were main() (through phxctl_parse_options(), ctl_client.h). It prints its
+ * --help to stdout and returns an exit code. */
 #ifndef PHOENIXCTL_H
 #define PHOENIXCTL_H
 

@@ -1,0 +1,96 @@
+/* transport.h - the contract between MrpcEngine and a transport engine (UcxRpcAdapterEngine).
+ *
+ * Inside one app's subscription the chain is MrpcEngine -tx-> [policies] -tx-> transport, and
+ * back on rx. MrpcEngine marshals (mrpc/marshal) and the transport moves bytes; policies spliced
+ * between them see these descriptors. Kinds, fields and ownership:
+ *
+ * tx (MrpcEngine -> transport)
+ *   MRPC_DESC_BIND     conn_id = binding id chosen by MrpcEngine; addr -> NUL-terminated
+ *                      "host:port" in service memory, owned by MrpcEngine until BOUND arrives.
+ *   MRPC_DESC_CONNECT  conn_id = connection id chosen by MrpcEngine (< MRPC_CONN_ACCEPTED_BASE);
+ *                      addr -> "host:port" as for BIND, until CONNECTED arrives.
+ *   MRPC_DESC_CLOSE    conn_id: close that connection or binding; no answer.
+ *   MRPC_DESC_SEND     conn_id, call_id; addr -> struct mrpc_wire_msg, owned by MrpcEngine; the
+ *                      transport hands it back with SENT (status OK or why not) exactly once.
+ *
+ * rx (transport -> MrpcEngine)
+ *   MRPC_DESC_BOUND      conn_id (binding), status; a failed bind says why in the log.
+ *   MRPC_DESC_CONNECTED  conn_id, status (UNAVAILABLE when nobody listens).
+ *   MRPC_DESC_ACCEPTED   conn_id = new id >= MRPC_CONN_ACCEPTED_BASE chosen by the transport,
+ *                        call_id = the binding id it arrived on.
+ *   MRPC_DESC_SENT       addr = the mrpc_wire_msg of a SEND, status.
+ *   MRPC_DESC_RECEIVED   conn_id, call_id, service_id, method_id, status = the wire header's;
+ *                        flags = MRPC_WIRE_* kind | format << 8; user = the header's type_hash;
+ *                        addr/len = the payload landed in the app's receive heap (allocated by
+ *                        the transport from phx_app_port_t.recv_heap, aligned to 16; MrpcEngine
+ *                        owns it from here).
+ *   MRPC_DESC_CONN_LOST  conn_id, status UNAVAILABLE: the peer died or closed; every SEND still
+ *                        pending on it has come back as SENT with an error first.
+ *
+ * On the wire a message is one active message: the fixed mrpc_wire_hdr as the AM header, then the
+ * payload (the gathered iov). Everything in a header or payload from the network is untrusted:
+ * the transport checks magic, version and lengths (payload_len == the AM's length, at most the
+ * configured maximum) before anything is allocated, and counts and drops what fails. */
+#ifndef MRPC_TRANSPORT_H
+#define MRPC_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "phoenix/desc.h"
+
+enum mrpc_desc_kind {
+    /* app <-> MrpcEngine kinds are in mrpc/app_proto.h, from PHX_DESC_SERVICE_BASE */
+    MRPC_DESC_BIND       = PHX_DESC_SERVICE_BASE + 0x40,
+    MRPC_DESC_CONNECT,
+    MRPC_DESC_CLOSE,
+    MRPC_DESC_SEND,
+    MRPC_DESC_BOUND      = PHX_DESC_SERVICE_BASE + 0x60,
+    MRPC_DESC_CONNECTED,
+    MRPC_DESC_ACCEPTED,
+    MRPC_DESC_SENT,
+    MRPC_DESC_RECEIVED,
+    MRPC_DESC_CONN_LOST,
+};
+
+#define MRPC_CONN_ACCEPTED_BASE 0x80000000u
+
+#define MRPC_WIRE_MAGIC   0x4d525043u    /* "MRPC" */
+#define MRPC_WIRE_VERSION 1
+
+enum mrpc_wire_kind   { MRPC_WIRE_CALL = 1, MRPC_WIRE_REPLY = 2, MRPC_WIRE_ERROR = 3 };
+enum mrpc_wire_format { MRPC_FORMAT_NATIVE = 1 };
+
+/* The AM header of every message. An ERROR carries status and a UTF-8 message as payload. */
+struct mrpc_wire_hdr {
+    uint32_t magic;
+    uint16_t version;
+    uint8_t  kind;          /* enum mrpc_wire_kind */
+    uint8_t  format;        /* enum mrpc_wire_format */
+    uint32_t service_id;
+    uint32_t method_id;
+    uint64_t call_id;       /* chosen by the caller, echoed by the reply */
+    int32_t  status;        /* phx_status_t, for replies and errors */
+    uint32_t reserved;
+    uint64_t type_hash;     /* layout hash of the payload's message type (0 for errors) */
+    uint64_t payload_len;
+};
+
+_Static_assert(sizeof(struct mrpc_wire_hdr) == 48, "wire header layout is fixed");
+
+struct mrpc_iov {
+    const void *base;
+    size_t      len;
+};
+
+/* One outgoing message: what MrpcEngine built and the transport sends. The payload is the
+ * concatenation of iov[0..n_iov). Pieces may point into the app's send heap (zero copy, after
+ * validation) or into service memory. */
+struct mrpc_wire_msg {
+    struct mrpc_wire_hdr hdr;
+    unsigned             n_iov;
+    struct mrpc_iov     *iov;
+    void                *owner;      /* MrpcEngine's bookkeeping; the transport never touches it */
+};
+
+#endif /* MRPC_TRANSPORT_H */

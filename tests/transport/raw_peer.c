@@ -1,0 +1,197 @@
+/* raw_peer.c - a hostile mRPC peer for the transport tests: plain UCP, no Phoenix code.
+ *
+ *     raw_peer HOST PORT MAX_MESSAGE_BYTES [--sink]
+ *
+ * Connects to a UcxRpcAdapterEngine's listener and sends, on active message 1, frames that break
+ * the wire rules one at a time, then two valid messages (an eager one and a rendezvous one,
+ * call ids 0 and 1 of stream RAW_PEER_TAG, wire_pattern.h payloads):
+ *
+ *   1 header of 40 bytes          2 bad magic              3 bad version
+ *   4 payload_len 100, 50 sent    5 payload_len 2 MiB, 1 MiB sent (rendezvous)
+ *   6 MAX_MESSAGE_BYTES + 1 bytes, honestly announced (rendezvous)
+ *   7 a valid frame without UCP_AM_SEND_FLAG_REPLY (the receiver cannot tell the connection)
+ *
+ * It waits for each send to complete, then for a byte (or EOF) on stdin so that the test decides
+ * when the connection goes away (a close can overtake data still queued), then closes and exits:
+ * 0 when everything was sent, 1 on a failure (said on stderr). Every wait is bounded.
+ *
+ * With --sink it sends nothing: it connects, swallows whatever active messages 1 arrive, and
+ * waits on stdin the same way; the test kills it with SIGKILL to play a service that dies. */
+#include "wire_pattern.h"
+#include "mrpc/transport.h"
+
+#include <netdb.h>
+#include <stdbool.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <ucp/api/ucp.h>
+#include <unistd.h>
+
+#define RAW_PEER_TAG 77
+#define WAIT_NS      (10ull * 1000000000ull)
+
+static ucp_worker_h worker;
+static int failed;
+
+static unsigned long long now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
+
+static void on_error(void *arg, ucp_ep_h ep, ucs_status_t status)
+{
+    fprintf(stderr, "raw_peer: endpoint error: %s\n", ucs_status_string(status));
+    failed = 1;
+}
+
+/* Progresses until REQ completes (or fails, or 10 s pass); 0 when it completed OK. */
+static int wait_req(ucs_status_ptr_t req, const char *what)
+{
+    ucs_status_t st = UCS_OK;
+
+    if (UCS_PTR_IS_ERR(req)) {
+        st = UCS_PTR_STATUS(req);
+    } else if (req) {
+        unsigned long long deadline = now_ns() + WAIT_NS;
+        while ((st = ucp_request_check_status(req)) == UCS_INPROGRESS && now_ns() < deadline)
+            ucp_worker_progress(worker);
+        if (st == UCS_INPROGRESS)
+            ucp_request_cancel(worker, req);
+        ucp_request_free(req);
+    }
+    if (st != UCS_OK)
+        fprintf(stderr, "raw_peer: %s: %s\n", what, ucs_status_string(st));
+    return st == UCS_OK ? 0 : -1;
+}
+
+static ucp_ep_h connect_to(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+    ucp_ep_h ep = NULL;
+
+    if (getaddrinfo(host, port, &hints, &ai))
+        return NULL;
+    ucp_ep_params_t p = {
+        .field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR |
+                      UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER,
+        .flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER,
+        .sockaddr = {.addr = ai->ai_addr, .addrlen = ai->ai_addrlen},
+        .err_mode = UCP_ERR_HANDLING_MODE_PEER,
+        .err_handler = {.cb = on_error},
+    };
+    ucs_status_t st = ucp_ep_create(worker, &p, &ep);
+    freeaddrinfo(ai);
+    if (st != UCS_OK)
+        return NULL;
+    ucp_request_param_t fp = {.op_attr_mask = 0};
+    return wait_req(ucp_ep_flush_nbx(ep, &fp), "connect") ? NULL : ep;
+}
+
+static struct mrpc_wire_hdr header(uint64_t call, uint64_t payload_len)
+{
+    return (struct mrpc_wire_hdr){
+        .magic = MRPC_WIRE_MAGIC, .version = MRPC_WIRE_VERSION, .kind = MRPC_WIRE_CALL,
+        .format = MRPC_FORMAT_NATIVE, .service_id = RAW_PEER_TAG, .method_id = 7,
+        .call_id = call, .type_hash = payload_len, .payload_len = payload_len};
+}
+
+/* Sends one frame: HDR_LEN bytes of HDR, LEN bytes of payload (pattern of call HDR.call_id). */
+static int frame(ucp_ep_h ep, const char *what, const struct mrpc_wire_hdr *hdr, size_t hdr_len,
+                 size_t len, uint32_t flags)
+{
+    void *payload = calloc(1, len ? len : 1);
+
+    if (!payload)
+        return -1;
+    wp_fill(payload, len, RAW_PEER_TAG, hdr->call_id);
+    ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS, .flags = flags};
+    int rc = wait_req(ucp_am_send_nbx(ep, 1, hdr, hdr_len, payload, len, &p), what);
+    free(payload);
+    return rc;
+}
+
+static int send_all(ucp_ep_h ep, size_t max)
+{
+    const uint32_t reply = UCP_AM_SEND_FLAG_REPLY, rndv = reply | UCP_AM_SEND_FLAG_RNDV;
+    struct mrpc_wire_hdr h = header(5, 64), magic = h, version = h;
+    struct mrpc_wire_hdr lie = header(5, 100), rndv_lie = header(5, 2u << 20);
+    struct mrpc_wire_hdr big = header(5, max + 1), ok0 = header(0, 1000), ok1 = header(1, 300000);
+
+    magic.magic ^= 1;
+    version.version = MRPC_WIRE_VERSION + 1;
+    return frame(ep, "short header", &h, 40, 64, reply) |
+           frame(ep, "bad magic", &magic, sizeof(h), 64, reply) |
+           frame(ep, "bad version", &version, sizeof(h), 64, reply) |
+           frame(ep, "length lie", &lie, sizeof(h), 50, reply) |
+           frame(ep, "rendezvous length lie", &rndv_lie, sizeof(h), 1u << 20, rndv) |
+           frame(ep, "oversize", &big, sizeof(h), max + 1, rndv) |
+           frame(ep, "no reply endpoint", &h, sizeof(h), 64, 0) |
+           frame(ep, "valid eager", &ok0, sizeof(h), 1000, reply) |
+           frame(ep, "valid rendezvous", &ok1, sizeof(h), 300000, rndv);
+}
+
+/* Keeps the connection serviced until the test writes to (or closes) stdin, at most 30 s. */
+/* --sink: every message is dropped (rendezvous data is never fetched). */
+static ucs_status_t swallow(void *arg, const void *header, size_t header_length, void *data,
+                            size_t length, const ucp_am_recv_param_t *param)
+{
+    return UCS_OK;
+}
+
+static void set_sink(void)
+{
+    ucp_am_handler_param_t p = {
+        .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_FLAGS |
+                      UCP_AM_HANDLER_PARAM_FIELD_CB,
+        .id = 1,
+        .flags = UCP_AM_FLAG_WHOLE_MSG,
+        .cb = swallow,
+    };
+    ucp_worker_set_am_recv_handler(worker, &p);
+}
+
+static void wait_for_test(void)
+{
+    unsigned long long deadline = now_ns() + 3 * WAIT_NS;
+    struct pollfd pfd = {.fd = 0, .events = POLLIN};
+
+    while (now_ns() < deadline && poll(&pfd, 1, 1) == 0)
+        ucp_worker_progress(worker);
+}
+
+int main(int argc, char **argv)
+{
+    ucp_params_t params = {.field_mask = UCP_PARAM_FIELD_FEATURES, .features = UCP_FEATURE_AM};
+    ucp_worker_params_t wp = {.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
+                              .thread_mode = UCS_THREAD_MODE_SINGLE};
+    bool sink = argc == 5 && strcmp(argv[4], "--sink") == 0;
+    ucp_context_h ctx;
+    ucp_ep_h ep;
+
+    if (argc != 4 && !sink) {
+        fprintf(stderr, "usage: raw_peer HOST PORT MAX_MESSAGE_BYTES [--sink]\n");
+        return 2;
+    }
+    if (ucp_init(&params, NULL, &ctx) != UCS_OK || ucp_worker_create(ctx, &wp, &worker) != UCS_OK)
+        return 1;
+    if (sink)
+        set_sink();
+    if (!(ep = connect_to(argv[1], argv[2]))) {
+        fprintf(stderr, "raw_peer: cannot connect to %s:%s\n", argv[1], argv[2]);
+        return 1;
+    }
+    int rc = sink ? 0 : send_all(ep, strtoull(argv[3], NULL, 10));
+    wait_for_test();
+    ucp_request_param_t cp = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+                              .flags = UCP_EP_CLOSE_FLAG_FORCE};
+    wait_req(ucp_ep_close_nbx(ep, &cp), "close");
+    ucp_worker_destroy(worker);
+    ucp_cleanup(ctx);
+    return rc || failed ? 1 : 0;
+}

@@ -1,0 +1,720 @@
+/* test_transport.c - UcxRpcAdapterEngine end to end over loopback, in one process.
+ *
+ * Two subscriptions of the "wiretest" service, A and B, each [WireTestEngine, UcxRpcAdapterEngine]
+ * with an app port of its own; the test plays the runtime (turning both chains by hand) except
+ * in the wake-up case, where two real runtime threads drive them and sleep on the UCX workers'
+ * event fds. WireTestEngine (wiretest/wiretest.c) scripts the transport through admin requests
+ * and checks everything that comes up; raw_peer.c plays a hostile or dying remote service.
+ *
+ * Cases: bind/connect and refused requests; names, wildcard, IPv6; 10,000 messages each way of
+ * 0 B..8 MiB checked byte for byte in the receiving app's heap (figures printed); 10,000 sends on
+ * one connection under back-pressure; CONNECT to a closed port and to a listener that never answers; the peer's
+ * subscription destroyed and the peer process killed mid-stream (CONN_LOST and every SEND back
+ * within 2 s); malformed frames; the in-flight receive budget; wake-up from sleep; a live upgrade
+ * of the ucx plugin in mid-stream.
+ *
+ * UCX is pinned to loopback (UCX_NET_DEVICES=lo, forced) and to UCX_TLS=tcp unless the
+ * environment says otherwise (ctest runs it again with shared memory). With PHX_TEST_EXPECT_SHM
+ * set, the exchange must have used a shared-memory transport. Every wait is bounded in time;
+ * every child process is reaped. */
+#include "graph.h"
+#include "mrpc/transport.h"
+#include "phoenix/app_port.h"
+#include "phoenix/config.h"
+#include "phoenix/status.h"
+#include "phx_test.h"
+#include "plugin_registry.h"
+#include "runtime.h"
+#include "testpair_driver.h"
+#include "upgrade.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MSGS         10000u
+#define MAX_SIZE     (8u << 20)
+#define MAX_MB       8u
+#define RAW_PEER_TAG 77
+#define RAW_FRAMES   7              /* malformed frames raw_peer sends */
+#define MS           1000000ull
+#define FAIL_LIMIT   (2000 * MS)    /* peer failure -> CONN_LOST and SENT errors */
+
+struct side {
+    phx_app_port_t          *port;
+    struct phx_subscription *sub;
+    phx_engine_t            *wt, *ucx;
+};
+
+static struct phx_registry reg;
+static phx_config_t cfg;
+static struct side A, B;
+static char err[512];
+
+/* ---- the two sides ----------------------------------------------------------------------- */
+
+static void side_up(struct side *s, unsigned sid)
+{
+    struct phx_app_port_params p = {
+        .field_mask = PHX_APP_PORT_PARAM_FIELD_DEPTH | PHX_APP_PORT_PARAM_FIELD_SEND_SIZE |
+                      PHX_APP_PORT_PARAM_FIELD_RECV_SIZE,
+        .depth = 64,
+        .send_size = 2u << 20,
+        .recv_size = 512u << 20,     /* a 64 KiB + 1 message takes a 2 MiB slab */
+    };
+
+    s->port = phx_app_port_create(&p, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s->port);
+    s->sub = phx_subscription_create(&reg, "wiretest", getpid(), sid, s->port, err, sizeof(err));
+    if (!s->sub)
+        fprintf(stderr, "\n  subscription: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s->sub);
+    s->wt = phx_subscription_find(s->sub, "WireTestEngine");
+    s->ucx = phx_subscription_find(s->sub, "UcxRpcAdapterEngine");
+}
+
+static void side_down(struct side *s)
+{
+    phx_subscription_destroy(s->sub);
+    phx_app_port_destroy(s->port);
+    *s = (struct side){0};
+}
+
+static void pair_up(void)
+{
+    side_up(&A, 1);
+    side_up(&B, 2);
+}
+
+static void pair_down(void)
+{
+    side_down(&A);
+    side_down(&B);
+}
+
+static void cmd(phx_engine_t *e, const char *fmt, ...)
+{
+    char req[256], *reply = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(req, sizeof(req), fmt, ap);
+    va_end(ap);
+    int rc = e->ops->admin(e, e->state, req, &reply);
+    if (rc)
+        fprintf(stderr, "\n  admin '%s': %s\n", req, strerror(-rc));
+    CU_ASSERT_EQUAL(rc, 0);
+    free(reply);
+}
+
+/* The admin reply to REQUEST (malloc'd), for the engines' JSON documents. */
+static char *ask(phx_engine_t *e, const char *request)
+{
+    char *reply = NULL;
+
+    CU_ASSERT_EQUAL(e->ops->admin(e, e->state, request, &reply), 0);
+    return reply;
+}
+
+static long long st(phx_engine_t *e, const char *key)
+{
+    return tp_stat(e, key);
+}
+
+static void turns(unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (A.sub)
+            tp_turn(A.sub);
+        if (B.sub)
+            tp_turn(B.sub);
+    }
+}
+
+/* Says what every engine of both sides reports, after a wait ran out. */
+static void dump_sides(const char *what)
+{
+    const struct side *sides[] = {&A, &B};
+
+    fprintf(stderr, "\n  gave up waiting for: %s\n", what);
+    for (unsigned i = 0; i < 2; i++) {
+        for (unsigned k = 0; sides[i]->sub && k < sides[i]->sub->n_engines; k++) {
+            phx_engine_t *e = sides[i]->sub->engines[k];
+            char *reply = NULL;
+            e->ops->admin(e, e->state, "stats", &reply);
+            fprintf(stderr, "  %c %s %s\n", "AB"[i], e->ops->type, reply ? reply : "-");
+            free(reply);
+        }
+    }
+}
+
+/* Turns both sides until COND holds, at most MS_ milliseconds; whether it holds. */
+#define RUN_UNTIL(cond, ms_)                                                              \
+    ({                                                                                    \
+        unsigned long long deadline_ = phx_test_now_ns() + (unsigned long long)(ms_) * MS; \
+        bool ok_;                                                                         \
+        while (!(ok_ = (cond)) && phx_test_now_ns() < deadline_)                          \
+            turns(8);                                                                     \
+        if (!ok_)                                                                         \
+            dump_sides(#cond);                                                            \
+        ok_;                                                                              \
+    })
+
+static double secs_since(unsigned long long t0)
+{
+    return (double)(phx_test_now_ns() - t0) / 1e9;
+}
+
+/* A binds 127.0.0.1:0 as binding 1 and B connects to it as connection 5; A's id for it. */
+static uint32_t pair_connect(void)
+{
+    cmd(A.wt, "bind 1 127.0.0.1:0");
+    CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1, 5000));
+    CU_ASSERT_EQUAL_FATAL(st(A.wt, "bound_status"), PHX_OK);
+    long long port = st(A.wt, "bound_port");
+    CU_ASSERT_FATAL(port > 0 && port < 65536);
+    cmd(B.wt, "connect 5 127.0.0.1:%lld", port);
+    CU_ASSERT_FATAL(RUN_UNTIL(st(B.wt, "connected") == 1 && st(A.wt, "accepted") == 1, 5000));
+    CU_ASSERT_EQUAL_FATAL(st(B.wt, "connected_status"), PHX_OK);
+    CU_ASSERT_EQUAL(st(A.wt, "accepted_binding"), 1);
+    long long id = st(A.wt, "accepted_conn");
+    CU_ASSERT(id >= MRPC_CONN_ACCEPTED_BASE);
+    return (uint32_t)id;
+}
+
+/* Nothing went wrong on E's side that the wiretest engine could see. */
+static void assert_clean(phx_engine_t *wt)
+{
+    static const char *const keys[] = {"verify_errors", "duplicates", "unexpected",
+                                       "outside_heap", "seq_errors", "unannounced",
+                                       "after_lost", "other"};
+    for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        long long v = st(wt, keys[i]);
+        if (v)
+            fprintf(stderr, "\n  %s = %lld\n", keys[i], v);
+        CU_ASSERT_EQUAL(v, 0);
+    }
+}
+
+/* ---- bind, connect, refusals ------------------------------------------------------------- */
+
+static void assert_bind_refused(const char *addr, unsigned id, int status)
+{
+    long long before = st(A.wt, "bound");
+
+    cmd(A.wt, "bind %u %s", id, addr);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "bound") == before + 1, 3000));
+    CU_ASSERT_EQUAL(st(A.wt, "bound_status"), status);
+}
+
+/* Every malformed or conflicting request is answered with its status; SAME is A's address. */
+static void refuse_bad_requests(const char *same)
+{
+    assert_bind_refused("127.0.0.1:0", 1, PHX_INVALID_ARGUMENT);      /* id in use */
+    assert_bind_refused(same, 2, PHX_UNAVAILABLE);                    /* address in use */
+    assert_bind_refused("no-port-here", 3, PHX_INVALID_ARGUMENT);
+    assert_bind_refused("127.0.0.1:99999", 4, PHX_INVALID_ARGUMENT);
+    assert_bind_refused("[::1:80", 6, PHX_INVALID_ARGUMENT);
+    assert_bind_refused("127.0.0.1:0", MRPC_CONN_ACCEPTED_BASE + 1, PHX_INVALID_ARGUMENT);
+
+    cmd(B.wt, "connect 5 %s", same);                                  /* id in use */
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == 2, 3000));
+    CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_INVALID_ARGUMENT);
+    cmd(B.wt, "connect 7 *%s", strchr(same, ':'));                     /* no host */
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == 3, 3000));
+    CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_INVALID_ARGUMENT);
+
+    cmd(B.wt, "send_bad 5");                                          /* payload_len lies */
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "sent_err") == 1, 3000));
+    CU_ASSERT_EQUAL(st(B.wt, "last_err_status"), PHX_INVALID_ARGUMENT);
+    cmd(B.wt, "send 9 1 64 3");                                       /* unknown connection */
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "sent_err") == 2, 3000));
+    CU_ASSERT_EQUAL(st(B.wt, "last_err_status"), PHX_UNAVAILABLE);
+}
+
+/* After the refusals traffic still flows; then A's binding goes (nobody listens at SAME any
+ * more), then B's connection (A sees it lost, B is told nothing). */
+static void close_in_turn(const char *same)
+{
+    cmd(A.wt, "expect 1 100");
+    cmd(B.wt, "send 5 100 100000 1");
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == 100 && st(B.wt, "sent_ok") == 100, 10000));
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    cmd(A.wt, "close 1");
+    CU_ASSERT(RUN_UNTIL(st(A.ucx, "listeners") == 0, 3000));
+    cmd(B.wt, "connect 6 %s", same);
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == 4, 3000));
+    CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_UNAVAILABLE);
+    cmd(B.wt, "close 5");
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "conn_lost") == 1 && st(B.ucx, "conns") == 0 &&
+                        st(B.ucx, "closing") == 0, 3000));
+    CU_ASSERT_EQUAL(st(B.wt, "conn_lost"), 0);                        /* CLOSE has no answer */
+}
+
+static void test_bind_connect_refusals(void)
+{
+    char same[64];
+
+    pair_up();
+    pair_connect();
+    snprintf(same, sizeof(same), "127.0.0.1:%lld", st(A.wt, "bound_port"));
+    char *listeners = ask(A.ucx, "listeners");
+    CU_ASSERT_PTR_NOT_NULL(strstr(listeners, strchr(same, ':') + 1));
+    free(listeners);
+    refuse_bad_requests(same);
+    close_in_turn(same);
+    assert_clean(A.wt);
+    assert_clean(B.wt);
+    pair_down();
+}
+
+/* ---- addresses --------------------------------------------------------------------------- */
+
+/* A binds ADDR (port 0) as binding ID, B connects to it by HOST as connection CONN and sends one
+ * message of stream TAG. */
+static void reach(unsigned id, const char *addr, const char *host, unsigned conn, unsigned tag)
+{
+    long long bound = st(A.wt, "bound"), connected = st(B.wt, "connected");
+    long long received = st(A.wt, "received");
+
+    cmd(A.wt, "bind %u %s", id, addr);
+    CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == bound + 1, 3000));
+    CU_ASSERT_EQUAL_FATAL(st(A.wt, "bound_status"), PHX_OK);
+    cmd(B.wt, "connect %u %s:%lld", conn, host, st(A.wt, "bound_port"));
+    CU_ASSERT_FATAL(RUN_UNTIL(st(B.wt, "connected") == connected + 1, 5000));
+    CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_OK);
+    cmd(A.wt, "expect %u 1", tag);
+    cmd(B.wt, "send %u 1 1000 %u", conn, tag);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == received + 1, 3000));
+}
+
+/* IPv6 is refused while UCX's TCP interfaces use IPv4 (UCX_TCP_AF_PRIO, see ucx_addr.h): UCX
+ * 1.13 corrupts its heap on such a mix. */
+static void test_addresses(void)
+{
+    pair_up();
+    reach(1, "localhost:0", "localhost", 5, 20);
+    reach(2, "*:0", "127.0.0.1", 6, 21);
+    long long port = st(A.wt, "bound_port");
+    assert_bind_refused("[::1]:0", 3, PHX_INVALID_ARGUMENT);
+    cmd(B.wt, "connect 7 [::1]:%lld", port);
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == 3, 3000));
+    CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    assert_clean(A.wt);
+    pair_down();
+}
+
+/* ---- 10,000 each way --------------------------------------------------------------------- */
+
+static void check_transports(phx_engine_t *ucx)
+{
+    char *t = ask(ucx, "transports");
+
+    printf("(lanes %s) ", t);
+    if (getenv("PHX_TEST_EXPECT_SHM"))
+        CU_ASSERT(strstr(t, "posix") || strstr(t, "sysv"));
+    free(t);
+}
+
+static void test_each_way(void)
+{
+    pair_up();
+    uint32_t back = pair_connect();
+    check_transports(B.ucx);
+    unsigned long long t0 = phx_test_now_ns();
+
+    cmd(A.wt, "expect 1 %u", MSGS);
+    cmd(B.wt, "expect 2 %u", MSGS);
+    cmd(B.wt, "send 5 %u %u 1", MSGS, MAX_SIZE);
+    cmd(A.wt, "send %u %u %u 2", back, MSGS, MAX_SIZE);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == MSGS && st(B.wt, "received") == MSGS &&
+                        st(A.wt, "sent_ok") == MSGS && st(B.wt, "sent_ok") == MSGS, 120000));
+    double t = secs_since(t0);
+    long long bytes = st(A.wt, "rx_bytes") + st(B.wt, "rx_bytes");
+    printf("(%u msgs in %.2f s: %.0f msgs/s, %.1f MB/s) ", 2 * MSGS, t, 2 * MSGS / t,
+           (double)bytes / t / 1e6);
+    struct side *sides[] = {&A, &B};
+    for (unsigned i = 0; i < 2; i++) {
+        struct side *s = sides[i];
+        CU_ASSERT_EQUAL(st(s->wt, "missing"), 0);
+        CU_ASSERT_EQUAL(st(s->wt, "sent_err"), 0);
+        CU_ASSERT_EQUAL(st(s->ucx, "rx_msgs"), MSGS);
+        CU_ASSERT_EQUAL(st(s->ucx, "tx_msgs"), MSGS);
+        CU_ASSERT_EQUAL(st(s->ucx, "malformed"), 0);
+        CU_ASSERT_EQUAL(st(s->ucx, "inflight_bytes"), 0);
+        CU_ASSERT_EQUAL(st(s->ucx, "pending_sends"), 0);
+        assert_clean(s->wt);
+    }
+    pair_down();
+}
+
+/* ---- back-pressure ----------------------------------------------------------------------- */
+
+/* B streams while A does not read: UCX's queues and the socket buffers fill, B's transport
+ * reaches its bound of outstanding sends per connection and stops reading tx, and the tx channel
+ * fills up in front of it. Then A reads and everything drains, nothing lost. */
+static void test_backpressure(void)
+{
+    pair_up();
+    pair_connect();
+    cmd(A.wt, "expect 3 %u", MSGS);
+    cmd(B.wt, "sendfix 5 %u 32768 3", MSGS);
+    unsigned long long deadline = phx_test_now_ns() + 10000 * MS;
+    while (st(B.ucx, "pending_sends") < 256 && phx_test_now_ns() < deadline)
+        tp_turn(B.sub);
+    for (unsigned i = 0; i < 20; i++)      /* the front engine fills the tx channel */
+        tp_turn(B.sub);
+    CU_ASSERT_EQUAL(st(B.ucx, "pending_sends"), 256);
+    CU_ASSERT_EQUAL(phx_chan_space(phx_engine_out(B.wt, PHX_TX, 0)), 0);
+    long long pushed = st(B.wt, "pushed");
+    tp_turn(B.sub);
+    CU_ASSERT_EQUAL(st(B.wt, "pushed"), pushed);            /* held back */
+
+    unsigned long long t0 = phx_test_now_ns();
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == MSGS && st(B.wt, "sent_ok") == MSGS, 60000));
+    printf("(drained in %.2f s; transport peak %lld per connection, front engine peak %lld) ",
+           secs_since(t0), st(B.ucx, "pending_peak"), st(B.wt, "outstanding_peak"));
+    CU_ASSERT_EQUAL(st(B.ucx, "pending_peak"), 256);
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(B.wt, "sent_err"), 0);
+    CU_ASSERT_EQUAL(st(B.ucx, "pending_sends"), 0);
+    assert_clean(A.wt);
+    pair_down();
+}
+
+/* ---- nobody there ------------------------------------------------------------------------ */
+
+/* A loopback TCP socket bound to a free port; listening (never accepting) when BACKLOG > 0. */
+static int loopback_socket(int backlog, unsigned *port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL_FATAL(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    CU_ASSERT_EQUAL_FATAL(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    if (backlog)
+        CU_ASSERT_EQUAL_FATAL(listen(fd, backlog), 0);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+/* CONNECT id ID to PORT; how long until CONNECTED, which must be UNAVAILABLE. */
+static double connect_fails(unsigned id, unsigned port)
+{
+    long long before = st(B.wt, "connected");
+    unsigned long long t0 = phx_test_now_ns();
+
+    cmd(B.wt, "connect %u 127.0.0.1:%u", id, port);
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == before + 1, 5000));
+    double t = secs_since(t0);
+    CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_UNAVAILABLE);
+    return t;
+}
+
+static void test_connect_nobody(void)
+{
+    unsigned closed_port, silent_port;
+
+    pair_up();
+    close(loopback_socket(0, &closed_port));
+    double refused = connect_fails(5, closed_port);
+    int silent = loopback_socket(8, &silent_port);     /* accepts TCP, never answers UCX */
+    double unanswered = connect_fails(6, silent_port);
+    printf("(closed port %.3f s, silent listener %.3f s) ", refused, unanswered);
+    CU_ASSERT(refused < 2.0);
+    CU_ASSERT(unanswered > 1.5 && unanswered < 2.5);  /* the connect timeout, 2 s */
+    close(silent);
+    CU_ASSERT(RUN_UNTIL(st(B.ucx, "conns") == 0 && st(B.ucx, "closing") == 0, 3000));
+    pair_down();
+}
+
+/* ---- peers that die ---------------------------------------------------------------------- */
+
+/* Every SEND of WT came back and the connection is reported lost; seconds it took from T0. */
+static double assert_lost_in_time(struct side *s, unsigned long long t0)
+{
+    CU_ASSERT(RUN_UNTIL(st(s->wt, "conn_lost") == 1 &&
+                        st(s->wt, "sent_ok") + st(s->wt, "sent_err") == st(s->wt, "pushed"),
+                        5000));
+    double t = secs_since(t0);
+    CU_ASSERT(t < (double)FAIL_LIMIT / 1e9);
+    CU_ASSERT_EQUAL(st(s->wt, "lost_status"), PHX_UNAVAILABLE);
+    CU_ASSERT(RUN_UNTIL(st(s->ucx, "conns") == 0 && st(s->ucx, "closing") == 0, 3000));
+    CU_ASSERT_EQUAL(st(s->ucx, "pending_sends"), 0);
+    return t;
+}
+
+/* ... and A, restarted, listens on its port again at once (UCX_TCP_CM_REUSEADDR). */
+static void test_peer_destroyed(void)
+{
+    pair_up();
+    pair_connect();
+    long long port = st(A.wt, "bound_port");
+    cmd(B.wt, "sendfix 5 1000000 262144 6");
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "sent_ok") >= 50, 10000));
+    side_down(&A);
+    unsigned long long t0 = phx_test_now_ns();
+    double t = assert_lost_in_time(&B, t0);
+    printf("(CONN_LOST after %.3f s, %lld sends came back with an error) ", t,
+           st(B.wt, "sent_err"));
+    CU_ASSERT_EQUAL(st(B.wt, "lost_conn"), 5);
+    assert_clean(B.wt);
+
+    side_up(&A, 1);
+    cmd(A.wt, "bind 1 127.0.0.1:%lld", port);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "bound") == 1, 3000));
+    CU_ASSERT_EQUAL(st(A.wt, "bound_status"), PHX_OK);
+    cmd(B.wt, "connect 6 127.0.0.1:%lld", port);
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == 2 && st(A.wt, "accepted") == 1, 5000));
+    CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_OK);
+    pair_down();
+}
+
+struct child {
+    pid_t pid;
+    int   in;       /* the write end of its stdin */
+};
+
+static struct child spawn_peer(long long port, bool sink)
+{
+    char port_s[16], max_s[32];
+    int fds[2];
+
+    CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+    snprintf(port_s, sizeof(port_s), "%lld", port);
+    snprintf(max_s, sizeof(max_s), "%u", MAX_SIZE);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[0], 0);
+        close(fds[0]);
+        close(fds[1]);
+        execl(RAW_PEER, "raw_peer", "127.0.0.1", port_s, max_s, sink ? "--sink" : (char *)NULL,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[0]);
+    return (struct child){.pid = pid, .in = fds[1]};
+}
+
+/* Lets the child go on (closes its stdin) and turns both sides until it exits, at most 15 s
+ * (then it is killed); its exit status, or 128 + the signal that ended it. */
+static int reap(struct child *c)
+{
+    int status = 0;
+
+    close(c->in);
+    CU_ASSERT(RUN_UNTIL(waitpid(c->pid, &status, WNOHANG) == c->pid, 15000));
+    if (kill(c->pid, 0) == 0) {
+        kill(c->pid, SIGKILL);
+        waitpid(c->pid, &status, 0);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void test_peer_killed(void)
+{
+    pair_up();
+    cmd(A.wt, "bind 1 127.0.0.1:0");
+    CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1, 5000));
+    struct child peer = spawn_peer(st(A.wt, "bound_port"), true);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "accepted") == 1, 10000));
+    cmd(A.wt, "sendfix %lld 1000000 262144 8", st(A.wt, "accepted_conn"));
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "sent_ok") >= 50, 10000));
+    kill(peer.pid, SIGKILL);
+    unsigned long long t0 = phx_test_now_ns();
+    double t = assert_lost_in_time(&A, t0);
+    printf("(CONN_LOST after %.3f s, %lld sends came back with an error) ", t,
+           st(A.wt, "sent_err"));
+    CU_ASSERT_EQUAL(reap(&peer), 128 + SIGKILL);
+    assert_clean(A.wt);
+    pair_down();
+}
+
+/* ---- malformed frames -------------------------------------------------------------------- */
+
+static void test_malformed(void)
+{
+    pair_up();
+    cmd(A.wt, "bind 1 127.0.0.1:0");
+    CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1, 5000));
+    cmd(A.wt, "expect %d 2", RAW_PEER_TAG);
+    struct child peer = spawn_peer(st(A.wt, "bound_port"), false);
+    CU_ASSERT(RUN_UNTIL(st(A.ucx, "malformed") == RAW_FRAMES && st(A.wt, "received") == 2,
+                        20000));
+    CU_ASSERT_EQUAL(reap(&peer), 0);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "conn_lost") == 1, 3000));
+    printf("(%lld malformed, %lld valid after them) ", st(A.ucx, "malformed"),
+           st(A.wt, "received"));
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(A.ucx, "dropped"), 0);
+    CU_ASSERT_EQUAL(st(A.ucx, "rejected_inflight"), 0);
+    CU_ASSERT_EQUAL(st(A.ucx, "rejected_heap"), 0);
+    CU_ASSERT_EQUAL(st(A.ucx, "inflight_bytes"), 0);
+    assert_clean(A.wt);
+
+    /* and the engine goes on serving */
+    long long port = st(A.wt, "bound_port");
+    cmd(A.wt, "expect 4 10");
+    cmd(B.wt, "connect 5 127.0.0.1:%lld", port);
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == 1, 5000));
+    cmd(B.wt, "send 5 10 100000 4");
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == 12, 5000));
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    pair_down();
+}
+
+/* ---- the in-flight receive budget -------------------------------------------------------- */
+
+static void test_inflight_budget(void)
+{
+    unsigned usual = cfg.mrpc.inflight_mb;
+
+    cfg.mrpc.inflight_mb = 2;           /* engines read it when they are created */
+    pair_up();
+    cfg.mrpc.inflight_mb = usual;
+    pair_connect();
+    cmd(A.wt, "expect 8 2");
+    cmd(B.wt, "send1 5 %u 8 0", 3u << 20);
+    CU_ASSERT(RUN_UNTIL(st(A.ucx, "rejected_inflight") == 1 && st(B.wt, "sent_ok") == 1, 5000));
+    cmd(B.wt, "send1 5 1000 8 1");
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == 1, 5000));
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 1);                /* call 0 was dropped */
+    CU_ASSERT_EQUAL(st(A.ucx, "inflight_bytes"), 0);
+    assert_clean(A.wt);
+    pair_down();
+}
+
+/* ---- waking up --------------------------------------------------------------------------- */
+
+#define PINGS 10
+
+static void test_wakeup(void)
+{
+    struct phx_runtime_params params = {.field_mask = 0};
+    long long worst = 0;
+
+    pair_up();
+    pair_connect();
+    cmd(A.wt, "expect 9 %d", PINGS);
+    struct phx_runtime *rt_a = phx_runtime_start(&params, err, sizeof(err));
+    struct phx_runtime *rt_b = phx_runtime_start(&params, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt_a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt_b);
+    CU_ASSERT_EQUAL_FATAL(phx_runtime_add(rt_a, A.sub), 0);
+    CU_ASSERT_EQUAL_FATAL(phx_runtime_add(rt_b, B.sub), 0);
+    for (int i = 0; i < PINGS; i++) {
+        const struct timespec settle = {.tv_nsec = 200 * MS};
+        nanosleep(&settle, NULL);                  /* both runtimes go to sleep */
+        phx_runtime_suspend(rt_b, B.sub);
+        cmd(B.wt, "send1 5 100 9 %d", i);
+        unsigned long long sent = phx_test_now_ns();
+        phx_runtime_resume(rt_b, B.sub);
+        nanosleep(&settle, NULL);                  /* A is not touched: only its fd wakes it */
+        CU_ASSERT_EQUAL(tp_stat_of(A.sub, "WireTestEngine", "received"), i + 1);
+        long long lat = tp_stat_of(A.sub, "WireTestEngine", "last_rx_ns") - (long long)sent;
+        worst = lat > worst ? lat : worst;
+    }
+    struct phx_runtime_stats rs;
+    phx_runtime_get_stats(rt_a, &rs);
+    printf("(worst wake-up to delivery %.3f ms, %llu sleeps) ", (double)worst / 1e6,
+           (unsigned long long)rs.sleeps);
+    CU_ASSERT(rs.sleeps >= PINGS);
+    CU_ASSERT(worst < (long long)(200 * MS));     /* not the 1 s keepalive timer */
+    CU_ASSERT_EQUAL(phx_runtime_remove(rt_a, A.sub), 0);
+    CU_ASSERT_EQUAL(phx_runtime_remove(rt_b, B.sub), 0);
+    phx_runtime_stop(rt_a);
+    phx_runtime_stop(rt_b);
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    pair_down();
+}
+
+/* ---- live upgrade ------------------------------------------------------------------------ */
+
+/* Both transports move to a new build of the ucx plugin while messages flow both ways: nothing
+ * is lost, and the new build serves old and new connections. */
+static void test_live_upgrade(void)
+{
+    char msg[512] = "";
+
+    pair_up();
+    uint32_t back = pair_connect();
+    cmd(A.wt, "expect 10 2000");
+    cmd(B.wt, "expect 11 2000");
+    cmd(B.wt, "send 5 2000 1048576 10");
+    cmd(A.wt, "send %u 2000 1048576 11", back);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") >= 500 && st(B.wt, "received") >= 500, 20000));
+    const struct phx_plugin *old = A.ucx->plugin;
+    const char *const paths[] = {PHX_PLUGIN_UCX};
+    A.sub->next = B.sub;                       /* the service's list of subscriptions */
+    int rc = phx_upgrade(&reg, A.sub, paths, 1, msg, sizeof(msg));
+    A.sub->next = NULL;
+    if (rc)
+        fprintf(stderr, "\n  upgrade: %s\n", msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT(A.ucx->plugin != old && B.ucx->plugin == A.ucx->plugin);
+    printf("(%s, at %lld + %lld received) ", msg, st(A.wt, "received"), st(B.wt, "received"));
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == 2000 && st(B.wt, "received") == 2000 &&
+                        st(A.wt, "sent_ok") == 2000 && st(B.wt, "sent_ok") == 2000, 60000));
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(B.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(B.ucx, "tx_msgs"), 2000);       /* the counters moved along */
+    assert_clean(A.wt);
+    assert_clean(B.wt);
+
+    cmd(B.wt, "connect 6 127.0.0.1:%lld", st(A.wt, "bound_port"));
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == 2 && st(A.wt, "accepted") == 2, 5000));
+    CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_OK);
+    pair_down();
+}
+
+static const phx_test_case_t cases[] = {
+    {"bind, connect and refused requests", test_bind_connect_refusals},
+    {"names, the wildcard address, IPv6 refused", test_addresses},
+    {"10,000 messages each way, 0 B to 8 MiB", test_each_way},
+    {"10,000 sends on one connection under back-pressure", test_backpressure},
+    {"connect to nobody fails within 2 s", test_connect_nobody},
+    {"peer destroyed mid-stream, then restarted on its port", test_peer_destroyed},
+    {"peer process killed mid-stream", test_peer_killed},
+    {"malformed frames from a raw UCX peer", test_malformed},
+    {"in-flight receive budget", test_inflight_budget},
+    {"runtime sleeps on the worker fd and wakes on traffic", test_wakeup},
+    {"live upgrade of the ucx plugin mid-stream", test_live_upgrade},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    setenv("UCX_NET_DEVICES", "lo", 1);         /* loopback only, whatever the caller says */
+    setenv("UCX_TLS", "tcp", 0);
+    if (phx_config_init_defaults(&cfg) < 0)
+        return 1;
+    cfg.mrpc.max_message_mb = MAX_MB;
+    phx_config_publish(&cfg);
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", phx_test_tmpdir("transport"));
+    if (phx_registry_init(&reg, dir) < 0 ||
+        !phx_registry_load(&reg, PHX_PLUGIN_UCX, err, sizeof(err)) ||
+        !phx_registry_load(&reg, PHX_PLUGIN_WIRETEST, err, sizeof(err))) {
+        fprintf(stderr, "test_transport: %s\n", err);
+        return 1;
+    }
+    int rc = phx_test_main("transport", cases, argc, argv);
+    phx_registry_fini(&reg);
+    phx_test_rmtree(dir);
+    phx_config_publish(NULL);
+    phx_config_free(&cfg);
+    return rc;
+}

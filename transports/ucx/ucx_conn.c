@@ -1,0 +1,478 @@
+/* ucx_conn.c - connections: their life cycle, CONNECT, CLOSE, and failures.
+ *
+ * Connections come from CONNECT (here) or from a binding's listener (ucx_listen.c). CONNECT
+ * creates a client endpoint to "host:port" and flushes it: the flush completes once the
+ * connection is wired up (CONNECTED OK) or fails (CONNECTED UNAVAILABLE); a connection that has
+ * neither after PHX_UCX_CONNECT_TIMEOUT_MS fails too, so a CONNECT to a silent address is
+ * answered in bounded time. Every endpoint uses peer error handling (UCP_ERR_HANDLING_MODE_PEER):
+ * when the peer dies UCX calls the error handler, which only marks the connection FAILED; the
+ * next progress() force-closes the endpoint (UCX forbids closing from the callback), which
+ * completes every send still pending on it with an error, and once those SENT and the messages
+ * already landed have gone up, CONN_LOST follows.
+ *
+ * A connection object outlives its endpoint: it is freed only when no UCX request (flush,
+ * close), no pending send and no queued descriptor refers to it any more. Ids: MrpcEngine picks
+ * binding and connection ids from one space below MRPC_CONN_ACCEPTED_BASE; an id is free again
+ * once CLOSE, a failed CONNECTED or CONN_LOST released it. CLOSE of a connection still
+ * connecting answers its CONNECT with CANCELLED, so every CONNECT gets one CONNECTED. */
+#include "ucx_addr.h"
+#include "ucx_engine.h"
+
+#include "phoenix/log.h"
+#include "phoenix/status.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int phx_ucx_conns_init(struct phx_ucx_engine *s)
+{
+    if (phx_ucx_map_init(&s->by_id, PHX_UCX_MAX_CONNS) < 0)
+        return -ENOMEM;
+    if (phx_ucx_map_init(&s->by_ep, PHX_UCX_MAX_CONNS) < 0) {
+        phx_ucx_map_fini(&s->by_id);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- bookkeeping ----------------------------------------------------------------------------- */
+
+static bool is_dying(enum phx_ucx_conn_state st)
+{
+    return st == PHX_UCX_FAILED || st == PHX_UCX_CLOSING;
+}
+
+/* Moves C to ST, keeping the engine's connecting/dying counts (they gate the scans in tick). */
+static void set_state(struct phx_ucx_conn *c, enum phx_ucx_conn_state st)
+{
+    struct phx_ucx_engine *s = c->s;
+
+    s->connecting -= c->state == PHX_UCX_CONNECTING;
+    s->dying -= is_dying(c->state);
+    c->state = st;
+    s->connecting += st == PHX_UCX_CONNECTING;
+    s->dying += is_dying(st);
+}
+
+struct phx_ucx_conn *phx_ucx_conn_new(struct phx_ucx_engine *s, uint32_t id)
+{
+    struct phx_ucx_conn *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->s = s;
+    c->id = id;
+    c->state = PHX_UCX_UP;      /* not counted anywhere until set_state() */
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    return c;
+}
+
+void phx_ucx_conn_free(struct phx_ucx_conn *c)
+{
+    struct phx_ucx_engine *s = c->s;
+
+    s->dying -= is_dying(c->state);
+    s->connecting -= c->state == PHX_UCX_CONNECTING;
+    if (c->in_id_map)
+        phx_ucx_map_del(&s->by_id, c->id);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->n_conns--;
+    free(c);
+}
+
+/* Registers C under its id and endpoint. 0 or -errno (the caller frees C). */
+static int conn_register(struct phx_ucx_conn *c)
+{
+    int rc = phx_ucx_map_put(&c->s->by_id, c->id, c);
+
+    if (rc < 0)
+        return rc;
+    c->in_id_map = true;
+    return phx_ucx_map_put(&c->s->by_ep, (uint64_t)(uintptr_t)c->ep, c);
+}
+
+static void release_id(struct phx_ucx_conn *c)
+{
+    if (c->in_id_map)
+        phx_ucx_map_del(&c->s->by_id, c->id);
+    c->in_id_map = false;
+}
+
+struct phx_ucx_conn *phx_ucx_conn_by_id(struct phx_ucx_engine *s, uint32_t id)
+{
+    return phx_ucx_map_get(&s->by_id, id);
+}
+
+struct phx_ucx_conn *phx_ucx_conn_by_ep(struct phx_ucx_engine *s, ucp_ep_h ep)
+{
+    return phx_ucx_map_get(&s->by_ep, (uint64_t)(uintptr_t)ep);
+}
+
+bool phx_ucx_id_usable(struct phx_ucx_engine *s, uint32_t id)
+{
+    return id < MRPC_CONN_ACCEPTED_BASE && !phx_ucx_conn_by_id(s, id) &&
+           !phx_ucx_binding_exists(s, id);
+}
+
+/* Echoes REQ up as KIND with STATUS (BOUND, CONNECTED), naming C when given. */
+static void answer(struct phx_ucx_engine *s, const phx_desc_t *req, uint16_t kind, int status,
+                   struct phx_ucx_conn *c)
+{
+    phx_desc_t d = *req;
+
+    d.kind = kind;
+    d.status = status;
+    phx_ucx_queue_event(s, &d, c);
+}
+
+static void on_closed(void *request, ucs_status_t status, void *user_data)
+{
+    struct phx_ucx_conn *c = user_data;
+
+    c->ucx_ops--;
+    ucp_request_free(request);
+}
+
+/* Starts closing C's endpoint (gracefully: pending sends are flushed first; or FORCE: they
+ * complete with UCS_ERR_CANCELED). C becomes CLOSING; its endpoint is forgotten at once. */
+static void close_ep(struct phx_ucx_conn *c, bool force)
+{
+    ucp_ep_h ep = c->ep;
+
+    set_state(c, PHX_UCX_CLOSING);
+    c->deadline_ns = phx_ucx_now_ns() + PHX_UCX_ABANDON_MS * 1000000ull;
+    if (!ep)
+        return;
+    phx_ucx_map_del(&c->s->by_ep, (uint64_t)(uintptr_t)ep);
+    c->ep = NULL;
+    ucp_request_param_t p = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA |
+                        UCP_OP_ATTR_FIELD_FLAGS,
+        .flags = force ? UCP_EP_CLOSE_FLAG_FORCE : 0,
+        .cb.send = on_closed,
+        .user_data = c,
+    };
+    ucs_status_ptr_t r = ucp_ep_close_nbx(ep, &p);
+    if (UCS_PTR_IS_PTR(r))
+        c->ucx_ops++;
+    else if (UCS_PTR_IS_ERR(r))
+        phx_debug("ucx: closing connection %u: %s", c->id, ucs_status_string(UCS_PTR_STATUS(r)));
+}
+
+/* ---- failures ---------------------------------------------------------------------------- */
+
+static void connect_failed(struct phx_ucx_conn *c, ucs_status_t why)
+{
+    phx_info("ucx: connection %u failed to connect: %s", c->id, ucs_status_string(why));
+    set_state(c, PHX_UCX_FAILED);
+    release_id(c);              /* answered: MrpcEngine may reuse the id */
+    answer(c->s, &c->request, MRPC_DESC_CONNECTED, PHX_UNAVAILABLE, c);
+}
+
+/* The error handler of every endpoint; runs inside ucp_worker_progress(). */
+static void on_ep_error(void *arg, ucp_ep_h ep, ucs_status_t status)
+{
+    struct phx_ucx_conn *c = arg;
+
+    if (c->s->closing)
+        return;
+    if (c->state == PHX_UCX_CONNECTING) {
+        connect_failed(c, status);
+    } else if (c->state == PHX_UCX_UP) {
+        phx_info("ucx: connection %u lost: %s", c->id, ucs_status_string(status));
+        c->lost_due = true;
+        set_state(c, PHX_UCX_FAILED);
+    }
+}
+
+void phx_ucx_conn_set_err_handling(ucp_ep_params_t *p, struct phx_ucx_conn *c)
+{
+    p->field_mask |= UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
+    p->err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    p->err_handler.cb = on_ep_error;
+    p->err_handler.arg = c;
+}
+
+int phx_ucx_conn_accepted(struct phx_ucx_conn *c)
+{
+    set_state(c, PHX_UCX_UP);
+    int rc = conn_register(c);
+    if (rc < 0)
+        close_ep(c, true);      /* freed by tick once UCX is done with it */
+    return rc;
+}
+
+/* ---- CONNECT ----------------------------------------------------------------------------- */
+
+static void on_connect_flushed(void *request, ucs_status_t status, void *user_data)
+{
+    struct phx_ucx_conn *c = user_data;
+
+    c->ucx_ops--;
+    ucp_request_free(request);
+    if (c->s->closing || c->state != PHX_UCX_CONNECTING)
+        return;
+    if (status == UCS_OK)
+        phx_ucx_conn_established(c);
+    else
+        connect_failed(c, status);
+}
+
+void phx_ucx_conn_established(struct phx_ucx_conn *c)
+{
+    if (c->state != PHX_UCX_CONNECTING)
+        return;
+    set_state(c, PHX_UCX_UP);
+    answer(c->s, &c->request, MRPC_DESC_CONNECTED, PHX_OK, c);
+}
+
+/* Creates the client endpoint; it is CONNECTING until its flush completes. */
+static int start_connect(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
+                         const struct sockaddr_storage *ss, socklen_t len, char *why,
+                         size_t whylen)
+{
+    ucp_ep_params_t p = {
+        .field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR,
+        .flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER,
+        .sockaddr = {.addr = (const struct sockaddr *)ss, .addrlen = len},
+    };
+    phx_ucx_conn_set_err_handling(&p, c);
+    ucs_status_t st = ucp_ep_create(s->worker, &p, &c->ep);
+    if (st != UCS_OK) {
+        snprintf(why, whylen, "ucp_ep_create: %s", ucs_status_string(st));
+        return PHX_UNAVAILABLE;
+    }
+    c->deadline_ns = phx_ucx_now_ns() + PHX_UCX_CONNECT_TIMEOUT_MS * 1000000ull;
+    set_state(c, PHX_UCX_CONNECTING);
+    if (conn_register(c) < 0) {
+        snprintf(why, whylen, "out of connection slots");
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    ucp_request_param_t fp = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .cb.send = on_connect_flushed,
+        .user_data = c,
+    };
+    ucs_status_ptr_t r = ucp_ep_flush_nbx(c->ep, &fp);
+    if (UCS_PTR_IS_PTR(r))
+        c->ucx_ops++;
+    else if (r == NULL)
+        phx_ucx_conn_established(c);
+    else
+        connect_failed(c, UCS_PTR_STATUS(r));
+    return PHX_OK;
+}
+
+static int connect_status(struct phx_ucx_engine *s, const phx_desc_t *d, char *why,
+                          size_t whylen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    if (!phx_ucx_id_usable(s, d->conn_id)) {
+        snprintf(why, whylen, "connection id %u is in use or reserved", d->conn_id);
+        return PHX_INVALID_ARGUMENT;
+    }
+    if (s->n_conns >= PHX_UCX_MAX_CONNS) {
+        snprintf(why, whylen, "at most %d connections per app", PHX_UCX_MAX_CONNS);
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    if (phx_ucx_addr_resolve((const char *)(uintptr_t)d->addr, false, &ss, &len, why, whylen))
+        return PHX_INVALID_ARGUMENT;
+    struct phx_ucx_conn *c = phx_ucx_conn_new(s, d->conn_id);
+    if (!c) {
+        snprintf(why, whylen, "out of memory");
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    c->request = *d;
+    int status = start_connect(s, c, &ss, len, why, whylen);
+    if (status != PHX_OK) {
+        release_id(c);
+        if (c->ep)
+            close_ep(c, true);  /* freed by tick once UCX is done with it */
+        else
+            phx_ucx_conn_free(c);
+    }
+    return status;
+}
+
+void phx_ucx_connect(struct phx_ucx_engine *s, const phx_desc_t *d)
+{
+    char why[256] = "";
+    int status = connect_status(s, d, why, sizeof(why));
+
+    if (status != PHX_OK) {
+        phx_warn("ucx: connection %u: %s", d->conn_id, why);
+        answer(s, d, MRPC_DESC_CONNECTED, status, NULL);
+    }
+}
+
+/* ---- CLOSE ------------------------------------------------------------------------------- */
+
+void phx_ucx_close(struct phx_ucx_engine *s, const phx_desc_t *d)
+{
+    struct phx_ucx_conn *c;
+
+    if (phx_ucx_unbind(s, d->conn_id))
+        return;
+    if (!(c = phx_ucx_conn_by_id(s, d->conn_id))) {
+        phx_debug("ucx: CLOSE of unknown connection %u", d->conn_id);
+        return;
+    }
+    release_id(c);
+    c->lost_due = false;        /* MrpcEngine asked for it: no CONN_LOST */
+    if (c->state == PHX_UCX_CONNECTING)     /* every CONNECT gets its CONNECTED */
+        answer(s, &c->request, MRPC_DESC_CONNECTED, PHX_CANCELLED, c);
+    if (c->state != PHX_UCX_CLOSING)
+        close_ep(c, c->state != PHX_UCX_UP);
+}
+
+/* ---- progress ---------------------------------------------------------------------------- */
+
+enum conn_chore {
+    CHORE_NONE, CHORE_TIMEOUT, CHORE_CLOSE, CHORE_ABANDON, CHORE_LOST, CHORE_FREE
+};
+
+/* Whether C's deadline_ns means something now. */
+static bool has_deadline(const struct phx_ucx_conn *c)
+{
+    return c->state == PHX_UCX_CONNECTING ||
+           (c->state == PHX_UCX_CLOSING && c->in_ucx && !c->ucx_ops);
+}
+
+/* What progress() must do for C at time NOW. */
+static enum conn_chore chore_of(const struct phx_ucx_conn *c, uint64_t now)
+{
+    if (c->state == PHX_UCX_CONNECTING)
+        return now >= c->deadline_ns ? CHORE_TIMEOUT : CHORE_NONE;
+    if (c->state == PHX_UCX_FAILED)
+        return CHORE_CLOSE;
+    if (c->state != PHX_UCX_CLOSING)
+        return CHORE_NONE;
+    if (has_deadline(c))            /* closed, yet UCX keeps sends: see ucx_send.c */
+        return now >= c->deadline_ns ? CHORE_ABANDON : CHORE_NONE;
+    if (c->sends || c->queued)
+        return CHORE_NONE;
+    if (c->lost_due)            /* every SENT and RECEIVED of it went up: now CONN_LOST */
+        return CHORE_LOST;
+    return c->ucx_ops ? CHORE_NONE : CHORE_FREE;
+}
+
+static void report_lost(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
+{
+    phx_desc_t d = {.kind = MRPC_DESC_CONN_LOST, .status = PHX_UNAVAILABLE, .conn_id = c->id};
+
+    if (phx_ucx_queue_event(s, &d, c) == 0) {
+        c->lost_due = false;
+        release_id(c);
+    }
+}
+
+/* Does C's chore; whether there was one. */
+static bool tick_one(struct phx_ucx_engine *s, struct phx_ucx_conn *c, uint64_t now)
+{
+    switch (chore_of(c, now)) {
+    case CHORE_NONE:
+        return false;
+    case CHORE_TIMEOUT:
+        connect_failed(c, UCS_ERR_TIMED_OUT);
+        break;
+    case CHORE_CLOSE:           /* not from the error handler: UCX forbids it there */
+        close_ep(c, true);
+        break;
+    case CHORE_ABANDON:
+        phx_ucx_send_abandon(s, c);
+        break;
+    case CHORE_LOST:
+        report_lost(s, c);
+        break;
+    case CHORE_FREE:
+        phx_ucx_conn_free(c);
+        break;
+    }
+    return true;
+}
+
+/* Deadlines exist only while something connects or dies: the clock is read only then. */
+static uint64_t tick_time(const struct phx_ucx_engine *s)
+{
+    return s->connecting || s->dying ? phx_ucx_now_ns() : 0;
+}
+
+unsigned phx_ucx_conns_tick(struct phx_ucx_engine *s)
+{
+    unsigned work = 0;
+
+    if (!s->connecting && !s->dying)
+        return 0;
+    uint64_t now = tick_time(s);
+    for (struct phx_ucx_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        work += tick_one(s, c, now);
+    }
+    return work;
+}
+
+bool phx_ucx_conns_due(struct phx_ucx_engine *s)
+{
+    if (!s->connecting && !s->dying)
+        return false;
+    uint64_t now = tick_time(s);
+    for (struct phx_ucx_conn *c = s->conns; c; c = c->next)
+        if (chore_of(c, now) != CHORE_NONE)
+            return true;
+    return false;
+}
+
+int phx_ucx_conns_timeout_ms(struct phx_ucx_engine *s)
+{
+    uint64_t now = phx_ucx_now_ns(), soonest = UINT64_MAX;
+
+    if (!s->connecting && !s->dying)
+        return -1;
+    for (struct phx_ucx_conn *c = s->conns; c; c = c->next)
+        if (has_deadline(c) && c->deadline_ns < soonest)
+            soonest = c->deadline_ns;
+    if (soonest == UINT64_MAX)
+        return -1;
+    return soonest <= now ? 0 : (int)((soonest - now + 999999) / 1000000);
+}
+
+/* ---- destroy ----------------------------------------------------------------------------- */
+
+static bool ucx_ops_pending(struct phx_ucx_engine *s)
+{
+    for (struct phx_ucx_conn *c = s->conns; c; c = c->next)
+        if (c->ucx_ops)
+            return true;
+    return false;
+}
+
+void phx_ucx_conns_shutdown(struct phx_ucx_engine *s)
+{
+    for (struct phx_ucx_conn *c = s->conns; c; c = c->next)
+        if (c->ep)
+            close_ep(c, true);
+    uint64_t deadline = phx_ucx_now_ns() + PHX_UCX_DESTROY_WAIT_MS * 1000000ull;
+    while (ucx_ops_pending(s) && phx_ucx_now_ns() < deadline)
+        ucp_worker_progress(s->worker);
+}
+
+void phx_ucx_conns_free(struct phx_ucx_engine *s)
+{
+    while (s->conns)
+        phx_ucx_conn_free(s->conns);
+    phx_ucx_map_fini(&s->by_id);
+    phx_ucx_map_fini(&s->by_ep);
+}

@@ -1,0 +1,207 @@
+/* ucx_context.c - the shared ucp_context: settings, creation on first use, reference counting.
+ *
+ * Settings. ucp_config_read() takes UCX_* from the environment; then ucp_config_modify() sets,
+ * for every knob below whose variable is NOT in the environment, phoenix.conf's value (ucx.tls,
+ * ucx.net_devices, ucx.mm_error_handling) or the transport's own default. The environment wins
+ * so that an operator or a test can always pin UCX with the variables UCX documents.
+ * ucp_config_modify() also takes transport-level settings, named as in the transport's own table
+ * without its prefix (KEEPIDLE for UCX_TCP_KEEPIDLE, MM_ERROR_HANDLING for the mm transports
+ * posix and sysv): UCX applies them to every transport that has them when a worker opens it, and
+ * warns at every worker creation about one that no opened transport took, so a transport-level
+ * knob is only set when the transport list (UCX_TLS, else ucx.tls; empty = all) may include it.
+ *
+ *   variable                   value    why
+ *   UCX_KEEPALIVE_INTERVAL     1s       UCX's own liveness probe between endpoints (default 20 s)
+ *   UCX_TCP_KEEPIDLE           1s       kernel TCP keepalive on UCX's sockets: an idle connection
+ *   UCX_TCP_KEEPINTVL          500ms    to a vanished host fails after 1 s + 2 x 0.5 s instead of
+ *   UCX_TCP_KEEPCNT            2        10 s + 9 x 2 s
+ *   UCX_TCP_CM_REUSEADDR       y        a restarted service can listen again on its port at once
+ *   UCX_MM_ERROR_HANDLING      ucx.mm_error_handling: with peer error handling (which every
+ *                                       endpoint uses) the shared-memory transports only take
+ *                                       part when this is set; else same-node traffic uses TCP
+ *   UCX_TLS, UCX_NET_DEVICES   ucx.tls, ucx.net_devices, when not empty
+ *
+ * Unloading. The plugin pins itself in memory (RTLD_NODELETE) when it first creates a context:
+ * UCX's memory hooks (libucm patches mmap/munmap for the registration cache) must never be
+ * unloaded while the process lives, and after a live upgrade UCX still calls the callbacks of
+ * the build that created an endpoint or a listener. */
+#include "ucx_context.h"
+
+#include "phoenix/config.h"
+#include "phoenix/log.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The context this build gives to new engines; control thread only, but a mutex is cheap. */
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct phx_ucx_context *current;
+
+static const char *const tcp_names[] = {"tcp", NULL};
+static const char *const mm_names[] = {"sm", "shm", "mm", "posix", "sysv", NULL};
+
+struct knob {
+    const char        *name;    /* as ucp_config_modify() takes it */
+    const char        *value;
+    const char        *env[3];  /* the variables that override it; NULL-terminated */
+    const char *const *family;  /* transport-level: the UCX_TLS names that include it */
+};
+
+/* Whether the transport list TLS (UCX_TLS syntax, "" = all, "^..." = all but) may include one of
+ * NAMES. */
+static bool tls_may_use(const char *tls, const char *const *names)
+{
+    char copy[512], *save = NULL;
+
+    if (!tls || !tls[0] || tls[0] == '^' || strlen(tls) >= sizeof(copy))
+        return true;
+    strcpy(copy, tls);
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "all") == 0)
+            return true;
+        for (unsigned i = 0; names[i]; i++)
+            if (strcmp(t, names[i]) == 0)
+                return true;
+    }
+    return false;
+}
+
+static bool env_sets(const struct knob *k)
+{
+    for (unsigned i = 0; i < 3 && k->env[i]; i++)
+        if (getenv(k->env[i]))
+            return true;
+    return false;
+}
+
+static int apply_knob(ucp_config_t *config, const struct knob *k, const char *tls, char *err,
+                      size_t errlen)
+{
+    if (!k->value || !k->value[0] || env_sets(k) || (k->family && !tls_may_use(tls, k->family)))
+        return 0;
+    ucs_status_t st = ucp_config_modify(config, k->name, k->value);
+    if (st != UCS_OK) {
+        snprintf(err, errlen, "UCX refuses %s=%s: %s", k->name, k->value, ucs_status_string(st));
+        return -EINVAL;
+    }
+    phx_debug("ucx: %s=%s", k->name, k->value);
+    return 0;
+}
+
+static int apply_knobs(ucp_config_t *config, char *err, size_t errlen)
+{
+    const phx_config_t *cfg = phx_config_current();
+    const char *tls = getenv("UCX_TLS") ? getenv("UCX_TLS") : cfg->ucx.tls;
+    const struct knob knobs[] = {
+        {"TLS", cfg->ucx.tls, {"UCX_TLS"}, NULL},
+        {"NET_DEVICES", cfg->ucx.net_devices, {"UCX_NET_DEVICES"}, NULL},
+        {"KEEPALIVE_INTERVAL", PHX_UCX_KEEPALIVE_INTERVAL, {"UCX_KEEPALIVE_INTERVAL"}, NULL},
+        {"CM_REUSEADDR", "y", {"UCX_TCP_CM_REUSEADDR"}, NULL},     /* the sockaddr CM: always */
+        {"MM_ERROR_HANDLING", cfg->ucx.mm_error_handling ? "y" : "n",
+         {"UCX_MM_ERROR_HANDLING", "UCX_POSIX_ERROR_HANDLING", "UCX_SYSV_ERROR_HANDLING"},
+         mm_names},
+        {"KEEPIDLE", PHX_UCX_TCP_KEEPIDLE, {"UCX_TCP_KEEPIDLE"}, tcp_names},
+        {"KEEPINTVL", PHX_UCX_TCP_KEEPINTVL, {"UCX_TCP_KEEPINTVL"}, tcp_names},
+        {"KEEPCNT", PHX_UCX_TCP_KEEPCNT, {"UCX_TCP_KEEPCNT"}, tcp_names},
+    };
+
+    for (unsigned i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)
+        if (apply_knob(config, &knobs[i], tls, err, errlen) < 0)
+            return -EINVAL;
+    return 0;
+}
+
+/* See the file comment: once per build, on the copy of the .so the registry dlopen()ed. */
+static void pin_plugin(void)
+{
+    static bool pinned;
+    Dl_info info;
+
+    if (pinned || !dladdr((void *)pin_plugin, &info) || !info.dli_fname)
+        return;
+    if (dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+        pinned = true;
+    else
+        phx_warn("ucx: cannot pin %s in memory: %s", info.dli_fname, dlerror());
+}
+
+static struct phx_ucx_context *context_create(char *err, size_t errlen)
+{
+    ucp_config_t *config;
+    ucs_status_t st = ucp_config_read(NULL, NULL, &config);
+
+    if (st != UCS_OK) {
+        snprintf(err, errlen, "cannot read the UCX configuration: %s", ucs_status_string(st));
+        return NULL;
+    }
+    struct phx_ucx_context *c = calloc(1, sizeof(*c));
+    ucp_params_t params = {
+        .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED |
+                      UCP_PARAM_FIELD_NAME,
+        .features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
+        .mt_workers_shared = 1,     /* one worker per engine, engines on several threads */
+        .name = "phoenix-ucx",
+    };
+    if (!c)
+        snprintf(err, errlen, "out of memory");
+    else if (apply_knobs(config, err, errlen) == 0 &&
+             (st = ucp_init(&params, config, &c->ucp)) != UCS_OK)
+        snprintf(err, errlen, "ucp_init: %s", ucs_status_string(st));
+    ucp_config_release(config);
+    if (!c || !c->ucp) {
+        free(c);
+        return NULL;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    pin_plugin();
+    return c;
+}
+
+struct phx_ucx_context *phx_ucx_context_acquire(char *err, size_t errlen)
+{
+    pthread_mutex_lock(&current_lock);
+    struct phx_ucx_context *c = current;
+    if (c) {
+        pthread_mutex_lock(&c->lock);
+        c->refs++;
+        pthread_mutex_unlock(&c->lock);
+    } else if ((c = context_create(err, errlen))) {
+        c->refs = 1;
+        current = c;
+        phx_info("ucx: context created");
+    }
+    pthread_mutex_unlock(&current_lock);
+    return c;
+}
+
+void phx_ucx_context_release(struct phx_ucx_context *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&current_lock);
+    pthread_mutex_lock(&c->lock);
+    bool last = --c->refs == 0;
+    pthread_mutex_unlock(&c->lock);
+    if (last) {
+        if (current == c)
+            current = NULL;
+        ucp_cleanup(c->ucp);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        phx_info("ucx: context cleaned up");
+    }
+    pthread_mutex_unlock(&current_lock);
+}
+
+void phx_ucx_context_adopt(struct phx_ucx_context *c)
+{
+    pthread_mutex_lock(&current_lock);
+    if (!current)
+        current = c;
+    pthread_mutex_unlock(&current_lock);
+    pin_plugin();
+}

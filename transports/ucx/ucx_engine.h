@@ -1,0 +1,216 @@
+/* ucx_engine.h - UcxRpcAdapterEngine's state and the parts of the plugin that share it.
+ *
+ * One engine per app subscription, last in its chain: tx in port 0 brings BIND, CONNECT, CLOSE
+ * and SEND descriptors (mrpc/transport.h), rx out port 0 takes BOUND, CONNECTED, ACCEPTED, SENT,
+ * RECEIVED and CONN_LOST back. Each engine owns one ucp_worker on the plugin's shared context:
+ * one worker per app keeps apps independent (an app's traffic, failures and event fd are its own)
+ * at the cost of one worker per app instead of one per runtime thread. Thread mode SERIALIZED:
+ * one thread at a time, the runtime thread driving the group, or the control thread while the
+ * group is suspended.
+ *
+ * The plugin is split by concept:
+ *   ucx_context.c   the shared ucp_context and the UCX settings
+ *   ucx_conn.c      connections: life cycle, connect, close, failures
+ *   ucx_listen.c    bindings: bind, listeners, accepting
+ *   ucx_send.c      SEND: bounded outstanding sends per connection, completions as SENT
+ *   ucx_recv.c      the active-message handler: checks, receive heap, rendezvous, RECEIVED
+ *   ucx_engine.c    the engine operations (progress, arm, admin, dump/restore, destroy)
+ *   ucx_upq.c, ucx_map.c, ucx_addr.c   a bounded FIFO, a hash map, "host:port" parsing
+ *
+ * Everything here runs on the runtime thread that drives the engine: in progress() or in UCX
+ * callbacks called from ucp_worker_progress() inside it. Callbacks only record what happened and
+ * queue descriptors; progress() pushes them up as the rx channel has room, in this order: events
+ * (BOUND, CONNECTED, ACCEPTED, immediate SENT answers, CONN_LOST), then SENT completions, then
+ * RECEIVED. A connection's ACCEPTED/CONNECTED therefore always precedes its messages, and its
+ * CONN_LOST is queued only once all its SENT and RECEIVED have gone up. */
+#ifndef PHX_UCX_ENGINE_H
+#define PHX_UCX_ENGINE_H
+
+#include "mrpc/transport.h"
+#include "phoenix/engine.h"
+#include "ucx_context.h"
+#include "ucx_map.h"
+#include "ucx_upq.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <ucp/api/ucp.h>
+
+#define PHX_UCX_AM_ID              1        /* the active message every RPC travels in */
+#define PHX_UCX_MAX_CONNS          1024     /* per engine, outgoing and accepted */
+#define PHX_UCX_MAX_LISTENERS      64       /* per engine */
+#define PHX_UCX_MAX_SENDS_PER_CONN 256      /* outstanding: posted, SENT not yet pushed up */
+#define PHX_UCX_MAX_SENDS          4096     /* the same for the whole engine */
+#define PHX_UCX_MAX_IOV            1024     /* pieces of one message */
+#define PHX_UCX_INLINE_IOV         4        /* pieces described without an allocation */
+#define PHX_UCX_TX_BATCH           128      /* tx descriptors handled per progress() */
+#define PHX_UCX_UP_BATCH           256      /* descriptors pushed up per queue per progress() */
+#define PHX_UCX_PROGRESS_TURNS     64       /* ucp_worker_progress() calls per progress() */
+#define PHX_UCX_LANDED_SOFT        1024     /* landed messages above which UCX is not progressed */
+#define PHX_UCX_LANDED_MAX         16384    /* landed messages above which new ones are dropped */
+#define PHX_UCX_EVENTS_SOFT        256      /* queued events above which tx is not read */
+#define PHX_UCX_EVENTS_MAX \
+    (PHX_UCX_EVENTS_SOFT + PHX_UCX_TX_BATCH + 2 * PHX_UCX_MAX_CONNS + PHX_UCX_MAX_LISTENERS)
+#define PHX_UCX_CONNECT_TIMEOUT_MS 2000     /* CONNECT without an answer fails after this */
+#define PHX_UCX_WAKE_MS            1000     /* idle engine with connections: keepalive turns */
+#define PHX_UCX_DESTROY_WAIT_MS    1000     /* destroy: endpoints closing, at most this long */
+#define PHX_UCX_ABANDON_MS         200      /* sends UCX still holds this long after a close */
+#define PHX_UCX_MIN_RECV_ALLOC     16       /* a 0-byte payload still gets a block */
+
+enum phx_ucx_conn_state {
+    PHX_UCX_CONNECTING,     /* CONNECT issued, no answer yet */
+    PHX_UCX_UP,             /* connected or accepted */
+    PHX_UCX_FAILED,         /* UCX reported an error; progress() will force-close the ep */
+    PHX_UCX_CLOSING,        /* the ep is closed or closing; freed once nothing refers to it */
+};
+
+struct phx_ucx_engine;
+
+struct phx_ucx_conn {
+    struct phx_ucx_engine  *s;
+    uint32_t                id;
+    enum phx_ucx_conn_state state;
+    ucp_ep_h                ep;         /* NULL once ucp_ep_close_nbx() was called */
+    phx_desc_t              request;    /* the CONNECT, echoed as CONNECTED */
+    uint64_t                deadline_ns;/* CONNECTING: when it fails; CLOSING: when sends UCX
+                                           still holds are given up (ucx_send.c) */
+    unsigned                sends;      /* SENDs posted whose SENT has not gone up */
+    unsigned                in_ucx;     /* ... of which UCX has not completed yet */
+    unsigned                queued;     /* descriptors in the up queues that name it */
+    unsigned                ucx_ops;    /* flush/close requests of UCX that refer to it */
+    bool                    in_id_map;
+    bool                    lost_due;   /* a CONN_LOST must go up once the above drain */
+    struct phx_ucx_conn    *prev, *next;
+};
+
+struct phx_ucx_binding {
+    struct phx_ucx_engine *s;
+    uint32_t               id;
+    uint16_t               port;
+    ucp_listener_h         listener;
+};
+
+struct phx_ucx_send;        /* ucx_send.c */
+struct phx_ucx_rndv;        /* ucx_recv.c */
+
+struct phx_ucx_stats {
+    uint64_t tx_msgs, tx_bytes;         /* SENT OK */
+    uint64_t rx_msgs, rx_bytes;         /* RECEIVED pushed up */
+    uint64_t malformed;                 /* frames failing the wire checks */
+    uint64_t rejected_inflight;         /* over the in-flight budget or the landed bound */
+    uint64_t rejected_heap;             /* the app's receive heap was full */
+    uint64_t dropped;                   /* valid frames for a connection being closed */
+    uint64_t send_errors;               /* SENT with a status other than OK */
+    uint64_t rx_errors;                 /* rendezvous data that failed to land */
+    uint64_t tx_unknown;                /* tx descriptors of a kind the transport ignores */
+    uint64_t accepted, rejected_conns;
+    unsigned pending_peak;              /* most SENDs outstanding on one connection */
+};
+
+struct phx_ucx_engine {
+    uint64_t                magic;      /* PHX_UCX_STATE_MAGIC: dump/restore sanity */
+    phx_engine_t           *engine;
+    struct phx_ucx_context *ctx;
+    ucp_worker_h            worker;
+    int                     efd;
+    ucp_am_recv_callback_t  am_handler;         /* the build whose handler UCX calls */
+    uint64_t                max_message;        /* bytes (mrpc.max_message_mb) */
+    uint64_t                inflight_budget;    /* bytes (mrpc.inflight_mb) */
+    bool                    closing;            /* destroy() runs: callbacks only clean up */
+
+    /* connections (ucx_conn.c) */
+    struct phx_ucx_conn    *conns;              /* every live one, including dying ones */
+    unsigned                n_conns;
+    unsigned                connecting;         /* in PHX_UCX_CONNECTING */
+    unsigned                dying;              /* in PHX_UCX_FAILED or PHX_UCX_CLOSING */
+    struct phx_ucx_map      by_id, by_ep;
+    struct phx_ucx_binding *bindings[PHX_UCX_MAX_LISTENERS];
+    unsigned                n_bindings;
+    uint32_t                next_accepted;
+
+    /* send path (ucx_send.c) */
+    phx_desc_t              held;               /* popped from tx, waiting for room */
+    bool                    has_held;
+    struct phx_ucx_send    *free_sends, *all_sends;
+    struct phx_ucx_send    *done_head, *done_tail;
+    unsigned                n_sends;            /* slots allocated */
+    unsigned                pending_sends;      /* slots in use */
+    unsigned                done_count;
+
+    /* receive path (ucx_recv.c) */
+    uint64_t                inflight;           /* bytes allocated, RECEIVED not pushed up */
+    unsigned                rndv_pending;
+    struct phx_ucx_rndv    *rndvs;
+
+    struct phx_ucx_upq      events, landed;
+    uint64_t                rx_seq;             /* seq of the descriptors pushed up */
+    struct phx_ucx_stats    stats;
+};
+
+#define PHX_UCX_STATE_MAGIC 0x7563785f73746174ull    /* "ucx_stat" */
+
+/* ---- ucx_engine.c ------------------------------------------------------------------------ */
+
+uint64_t phx_ucx_now_ns(void);
+/* Queues an event (BOUND, CONNECTED, ACCEPTED, an immediate SENT, CONN_LOST) naming CONN (may be
+ * NULL). 0 or -ENOBUFS/-ENOMEM (logged). */
+int      phx_ucx_queue_event(struct phx_ucx_engine *s, const phx_desc_t *d,
+                             struct phx_ucx_conn *conn);
+
+/* ---- ucx_conn.c -------------------------------------------------------------------------- */
+
+int  phx_ucx_conns_init(struct phx_ucx_engine *s);
+/* A connection object with id ID, on the engine's list (no endpoint yet). NULL: no memory. */
+struct phx_ucx_conn *phx_ucx_conn_new(struct phx_ucx_engine *s, uint32_t id);
+void phx_ucx_conn_free(struct phx_ucx_conn *c);
+/* Peer error handling with C's error handler, in the parameters of C's endpoint. */
+void phx_ucx_conn_set_err_handling(ucp_ep_params_t *p, struct phx_ucx_conn *c);
+/* C's endpoint was just made from a connection request: C is up. 0, or -errno (C is then being
+ * closed, to be freed later). */
+int  phx_ucx_conn_accepted(struct phx_ucx_conn *c);
+/* An id MrpcEngine may give a new binding or connection. */
+bool phx_ucx_id_usable(struct phx_ucx_engine *s, uint32_t id);
+void phx_ucx_connect(struct phx_ucx_engine *s, const phx_desc_t *d);
+void phx_ucx_close(struct phx_ucx_engine *s, const phx_desc_t *d);
+struct phx_ucx_conn *phx_ucx_conn_by_id(struct phx_ucx_engine *s, uint32_t id);
+struct phx_ucx_conn *phx_ucx_conn_by_ep(struct phx_ucx_engine *s, ucp_ep_h ep);
+/* Traffic arrived on a CONNECTING connection: it is up (CONNECTED goes first). */
+void phx_ucx_conn_established(struct phx_ucx_conn *c);
+/* Deadlines, force-closing failed endpoints, CONN_LOST, freeing drained connections. */
+unsigned phx_ucx_conns_tick(struct phx_ucx_engine *s);
+/* Whether phx_ucx_conns_tick() has something to do now. */
+bool     phx_ucx_conns_due(struct phx_ucx_engine *s);
+/* Milliseconds until the next deadline (a connect timing out, sends given up), or -1. */
+int  phx_ucx_conns_timeout_ms(struct phx_ucx_engine *s);
+/* destroy(): closes every endpoint (bounded wait); then, once the worker is gone, frees them. */
+void phx_ucx_conns_shutdown(struct phx_ucx_engine *s);
+void phx_ucx_conns_free(struct phx_ucx_engine *s);
+
+/* ---- ucx_listen.c ------------------------------------------------------------------------ */
+
+void phx_ucx_bind(struct phx_ucx_engine *s, const phx_desc_t *d);
+bool phx_ucx_binding_exists(struct phx_ucx_engine *s, uint32_t id);
+/* Destroys binding ID's listener; false when ID is no binding. */
+bool phx_ucx_unbind(struct phx_ucx_engine *s, uint32_t id);
+void phx_ucx_listeners_shutdown(struct phx_ucx_engine *s);
+
+/* ---- ucx_send.c -------------------------------------------------------------------------- */
+
+/* Handles one SEND: false when it must wait (connection or engine at its bound). */
+bool     phx_ucx_send_submit(struct phx_ucx_engine *s, const phx_desc_t *d);
+/* Pushes completed sends up as SENT; returns how many went. */
+unsigned phx_ucx_send_deliver(struct phx_ucx_engine *s, phx_channel_t *out);
+/* Whether a SEND to this connection would be accepted now. */
+bool     phx_ucx_send_has_room(struct phx_ucx_engine *s, const phx_desc_t *d);
+/* C is closed but UCX still holds some of its sends: they go up as SENT UNAVAILABLE now. */
+void     phx_ucx_send_abandon(struct phx_ucx_engine *s, struct phx_ucx_conn *c);
+void     phx_ucx_send_free(struct phx_ucx_engine *s);
+
+/* ---- ucx_recv.c -------------------------------------------------------------------------- */
+
+ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length, void *data,
+                             size_t length, const ucp_am_recv_param_t *param);
+/* destroy(): gives back the receive-heap blocks of messages that never went up. */
+void     phx_ucx_recv_free(struct phx_ucx_engine *s);
+
+#endif /* PHX_UCX_ENGINE_H */

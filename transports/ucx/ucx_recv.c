@@ -1,0 +1,218 @@
+/* ucx_recv.c - the receive path: the active-message handler lands messages in the app's receive
+ * heap and queues them as RECEIVED.
+ *
+ * The handler runs inside ucp_worker_progress(), so it stays short and never progresses the
+ * worker itself. Everything in a frame is untrusted. It checks, before anything is allocated:
+ * header length == sizeof(struct mrpc_wire_hdr), magic, version, payload_len == the AM's length
+ * and <= mrpc.max_message_mb, and a reply endpoint (senders set UCP_AM_SEND_FLAG_REPLY) that
+ * belongs to one of our live connections. A frame failing a check is counted (`malformed`, or
+ * `dropped` for a connection being closed) and dropped by returning UCS_OK, which also makes UCX
+ * discard a rendezvous frame's data.
+ *
+ * A valid frame gets a block of its payload size (16 bytes at least) from the app port's
+ * recv_heap, within two bounds: the engine's in-flight receive bytes (allocated, RECEIVED not yet
+ * pushed up) stay within mrpc.inflight_mb, and at most PHX_UCX_LANDED_MAX messages wait. Over
+ * either bound the frame is dropped and counted in `rejected_inflight`; a full heap counts in
+ * `rejected_heap`. Nothing is sent back yet: the sender's request completes OK, and the caller's
+ * deadline reports the loss (docs/transport.md). Eager data is copied into the block at once;
+ * rendezvous data is fetched into it with ucp_am_recv_data_nbx() and queued when it completes.
+ * The block belongs to MrpcEngine from the moment RECEIVED is pushed. */
+#include "ucx_engine.h"
+
+#include "phoenix/app_port.h"
+#include "phoenix/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct phx_ucx_rndv {
+    struct phx_ucx_engine *s;
+    struct phx_ucx_up      up;          /* the RECEIVED to queue once the data is in */
+    struct phx_ucx_rndv   *prev, *next;
+};
+
+static phx_heap_t *recv_heap(struct phx_ucx_engine *s)
+{
+    phx_app_port_t *port = phx_engine_app_port(s->engine);
+
+    return port ? port->recv_heap : NULL;
+}
+
+/* Copies the header out of UCX's buffer (no alignment is promised) if the frame passes the
+ * checks that need no state beyond the limits. */
+static bool frame_ok(const struct phx_ucx_engine *s, const void *header, size_t header_length,
+                     size_t length, const ucp_am_recv_param_t *param, struct mrpc_wire_hdr *hdr)
+{
+    if (header_length != sizeof(*hdr) || !header)
+        return false;
+    memcpy(hdr, header, sizeof(*hdr));
+    return hdr->magic == MRPC_WIRE_MAGIC && hdr->version == MRPC_WIRE_VERSION &&
+           hdr->payload_len == length && hdr->payload_len <= s->max_message &&
+           (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) && param->reply_ep;
+}
+
+/* Reserves a receive-heap block for HDR's payload on C and describes it in UP; false when a
+ * bound or the heap refuses (counted). */
+static bool land_prepare(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
+                         const struct mrpc_wire_hdr *hdr, struct phx_ucx_up *up)
+{
+    uint64_t charge = hdr->payload_len > PHX_UCX_MIN_RECV_ALLOC ? hdr->payload_len
+                                                                 : PHX_UCX_MIN_RECV_ALLOC;
+    phx_heap_t *heap = recv_heap(s);
+    void *buf;
+
+    if (phx_ucx_upq_count(&s->landed) + s->rndv_pending >= PHX_UCX_LANDED_MAX ||
+        s->inflight + charge > s->inflight_budget) {
+        s->stats.rejected_inflight++;
+        return false;
+    }
+    if (!heap || !(buf = phx_heap_alloc(heap, charge))) {
+        s->stats.rejected_heap++;
+        return false;
+    }
+    s->inflight += charge;
+    c->queued++;
+    *up = (struct phx_ucx_up){
+        .desc = {.kind = MRPC_DESC_RECEIVED, .flags = (uint16_t)(hdr->kind | hdr->format << 8),
+                 .status = hdr->status, .conn_id = c->id, .service_id = hdr->service_id,
+                 .method_id = hdr->method_id, .call_id = hdr->call_id,
+                 .addr = (uint64_t)(uintptr_t)buf, .len = hdr->payload_len,
+                 .user = hdr->type_hash},
+        .conn = c,
+        .charge = charge,
+    };
+    return true;
+}
+
+/* Undoes land_prepare(): the message will not go up. */
+static void land_abort(struct phx_ucx_engine *s, struct phx_ucx_up *up)
+{
+    phx_heap_free(recv_heap(s), (void *)(uintptr_t)up->desc.addr);
+    s->inflight -= up->charge;
+    up->conn->queued--;
+}
+
+static void landed(struct phx_ucx_engine *s, struct phx_ucx_up *up)
+{
+    if (phx_ucx_upq_push(&s->landed, up) < 0) {     /* only -ENOMEM: the bound was checked */
+        s->stats.rx_errors++;
+        land_abort(s, up);
+    }
+}
+
+/* ---- rendezvous -------------------------------------------------------------------------- */
+
+static void rndv_finish(struct phx_ucx_rndv *r, ucs_status_t status)
+{
+    struct phx_ucx_engine *s = r->s;
+
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        s->rndvs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    s->rndv_pending--;
+    if (status == UCS_OK && !s->closing) {
+        landed(s, &r->up);
+    } else {
+        if (!s->closing)
+            phx_debug("ucx: rendezvous on connection %u failed: %s", r->up.conn->id,
+                      ucs_status_string(status));
+        s->stats.rx_errors += !s->closing;
+        land_abort(s, &r->up);
+    }
+    free(r);
+}
+
+static void on_rndv_done(void *request, ucs_status_t status, size_t length, void *user_data)
+{
+    struct phx_ucx_rndv *r = user_data;
+
+    if (status == UCS_OK && length != r->up.desc.len)
+        status = UCS_ERR_MESSAGE_TRUNCATED;
+    rndv_finish(r, status);
+    ucp_request_free(request);
+}
+
+/* Fetches the rendezvous payload DATA_DESC of LENGTH bytes into UP's block. */
+static void rndv_start(struct phx_ucx_engine *s, void *data_desc, size_t length,
+                       struct phx_ucx_up *up)
+{
+    struct phx_ucx_rndv *r = malloc(sizeof(*r));
+
+    if (!r) {
+        s->stats.rx_errors++;
+        land_abort(s, up);
+        return;
+    }
+    *r = (struct phx_ucx_rndv){.s = s, .up = *up, .next = s->rndvs};
+    if (s->rndvs)
+        s->rndvs->prev = r;
+    s->rndvs = r;
+    s->rndv_pending++;
+    ucp_request_param_t p = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA |
+                        UCP_OP_ATTR_FIELD_DATATYPE | UCP_OP_ATTR_FIELD_MEMORY_TYPE,
+        .cb.recv_am = on_rndv_done,
+        .user_data = r,
+        .datatype = ucp_dt_make_contig(1),
+        .memory_type = UCS_MEMORY_TYPE_HOST,
+    };
+    ucs_status_ptr_t q = ucp_am_recv_data_nbx(s->worker, data_desc,
+                                              (void *)(uintptr_t)up->desc.addr, length, &p);
+    if (q == NULL)
+        rndv_finish(r, UCS_OK);
+    else if (UCS_PTR_IS_ERR(q))
+        rndv_finish(r, UCS_PTR_STATUS(q));
+}
+
+/* ---- the handler ------------------------------------------------------------------------- */
+
+ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length, void *data,
+                             size_t length, const ucp_am_recv_param_t *param)
+{
+    struct phx_ucx_engine *s = arg;
+    struct mrpc_wire_hdr hdr;
+    struct phx_ucx_conn *c;
+    struct phx_ucx_up up;
+
+    if (s->closing)
+        return UCS_OK;
+    if (!frame_ok(s, header, header_length, length, param, &hdr)) {
+        s->stats.malformed++;
+        return UCS_OK;
+    }
+    c = phx_ucx_conn_by_ep(s, param->reply_ep);
+    if (!c || (c->state != PHX_UCX_UP && c->state != PHX_UCX_CONNECTING)) {
+        s->stats.dropped++;
+        return UCS_OK;
+    }
+    phx_ucx_conn_established(c);        /* the peer answers: CONNECTED goes up first */
+    if (!land_prepare(s, c, &hdr, &up))
+        return UCS_OK;
+    if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
+        rndv_start(s, data, length, &up);
+    } else {
+        memcpy((void *)(uintptr_t)up.desc.addr, data, length);
+        landed(s, &up);
+    }
+    return UCS_OK;
+}
+
+void phx_ucx_recv_free(struct phx_ucx_engine *s)
+{
+    struct phx_ucx_up *u;
+
+    while ((u = phx_ucx_upq_head(&s->landed))) {
+        land_abort(s, u);
+        phx_ucx_upq_pop(&s->landed);
+    }
+    while (s->rndvs) {      /* requests UCX dropped with the worker, without a callback */
+        struct phx_ucx_rndv *r = s->rndvs;
+        s->rndvs = r->next;
+        land_abort(s, &r->up);
+        free(r);
+    }
+    s->rndv_pending = 0;
+}

@@ -1,0 +1,351 @@
+/* ucx_send.c - the SEND path: one active message per mrpc_wire_msg, completions as SENT.
+ *
+ * A SEND names a struct mrpc_wire_msg that MrpcEngine owns until SENT hands it back. Its header
+ * goes out as the AM header (it stays valid until completion, so UCX need not copy it) and its
+ * iov as the payload: one piece as a contiguous buffer, several as a UCP_DATATYPE_IOV list kept
+ * in the send's slot. UCP_AM_SEND_FLAG_REPLY lets the receiver know which endpoint a message
+ * came on. No memory handle is passed: UCX 1.13 uses a user memh only for contiguous buffers
+ * (protocol v1), and a message's pieces may come from several slabs and from service memory, so
+ * registration is left to UCX's registration cache (docs/transport.md).
+ *
+ * Each posted send holds a slot until its SENT has gone up. Slots are bounded per connection
+ * (PHX_UCX_MAX_SENDS_PER_CONN) and per engine (PHX_UCX_MAX_SENDS); a SEND that finds no room
+ * waits as the engine's one held descriptor and tx is not read further (back-pressure towards
+ * MrpcEngine: the tx channel fills, never an unbounded queue here). A send that completes at once
+ * (ucp_am_send_nbx returns NULL: the data was copied out) goes on the done list right away, one
+ * that completes later goes there from its callback; progress() turns the list into SENT in
+ * completion order. SENDs that cannot go at all (malformed message, unknown or dead connection)
+ * are answered immediately through the event queue.
+ *
+ * Closing an endpoint with UCP_EP_CLOSE_FLAG_FORCE should complete every request on it, but UCX
+ * 1.13 keeps some rendezvous sends whose peer died over shared memory (seen with sysv: requests
+ * stuck in RTS, reported "not returned to mpool" at worker destroy). PHX_UCX_ABANDON_MS after
+ * such a close, those are reported as SENT UNAVAILABLE anyway, so that MrpcEngine gets every
+ * message back; their slots stay reserved until UCX calls back, if it ever does. A slot is:
+ *
+ *   FREE --post--> POSTED --UCX completes--> DONE --SENT pushed--> FREE
+ *                     `--abandon--> ABANDONED_QUEUED --SENT pushed--> ABANDONED --UCX--> FREE
+ *                                       `--UCX completes--> DONE */
+#include "ucx_engine.h"
+
+#include "phoenix/log.h"
+#include "phoenix/status.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+enum send_state { SEND_FREE, SEND_POSTED, SEND_DONE, SEND_ABANDONED_QUEUED, SEND_ABANDONED };
+
+struct phx_ucx_send {
+    struct phx_ucx_engine *s;
+    enum send_state        state;
+    struct phx_ucx_conn   *conn;        /* meaningless once ABANDONED */
+    phx_desc_t             desc;        /* the SEND, echoed as SENT */
+    uint64_t               bytes;
+    ucs_status_t           status;
+    struct phx_ucx_send   *next;        /* on the free or the done list */
+    struct phx_ucx_send   *all_next;    /* every slot, for destroy */
+    ucp_dt_iov_t          *iov;         /* inline_iov or big_iov */
+    ucp_dt_iov_t          *big_iov;     /* kept for reuse once a message needed it */
+    unsigned               big_cap;
+    ucp_dt_iov_t           inline_iov[PHX_UCX_INLINE_IOV];
+};
+
+/* ---- slots ------------------------------------------------------------------------------- */
+
+static struct phx_ucx_send *slot_get(struct phx_ucx_engine *s)
+{
+    struct phx_ucx_send *slot = s->free_sends;
+
+    if (slot) {
+        s->free_sends = slot->next;
+        return slot;
+    }
+    if (s->n_sends >= PHX_UCX_MAX_SENDS || !(slot = calloc(1, sizeof(*slot))))
+        return NULL;
+    slot->s = s;
+    slot->all_next = s->all_sends;
+    s->all_sends = slot;
+    s->n_sends++;
+    return slot;
+}
+
+static void slot_put(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
+{
+    slot->state = SEND_FREE;
+    slot->conn = NULL;
+    slot->next = s->free_sends;
+    s->free_sends = slot;
+}
+
+void phx_ucx_send_free(struct phx_ucx_engine *s)
+{
+    for (struct phx_ucx_send *slot = s->all_sends, *next; slot; slot = next) {
+        next = slot->all_next;
+        free(slot->big_iov);
+        free(slot);
+    }
+    s->all_sends = s->free_sends = s->done_head = s->done_tail = NULL;
+    s->n_sends = s->pending_sends = s->done_count = 0;
+}
+
+/* ---- checks ------------------------------------------------------------------------------ */
+
+/* MrpcEngine's message as the wire needs it: PHX_OK with *BYTES the payload size, or why not. */
+static int check_msg(const struct phx_ucx_engine *s, const struct mrpc_wire_msg *msg,
+                     uint64_t *bytes)
+{
+    uint64_t sum = 0;
+
+    if (msg->hdr.magic != MRPC_WIRE_MAGIC || msg->hdr.version != MRPC_WIRE_VERSION ||
+        msg->n_iov > PHX_UCX_MAX_IOV || (msg->n_iov && !msg->iov))
+        return PHX_INVALID_ARGUMENT;
+    for (unsigned i = 0; i < msg->n_iov; i++) {
+        if (msg->iov[i].len && !msg->iov[i].base)
+            return PHX_INVALID_ARGUMENT;
+        if (msg->iov[i].len > s->max_message)
+            return PHX_RESOURCE_EXHAUSTED;
+        sum += msg->iov[i].len;     /* at most 1024 pieces of at most max_message: no overflow */
+    }
+    if (sum != msg->hdr.payload_len)
+        return PHX_INVALID_ARGUMENT;
+    if (sum > s->max_message)
+        return PHX_RESOURCE_EXHAUSTED;
+    *bytes = sum;
+    return PHX_OK;
+}
+
+static bool sendable(const struct phx_ucx_conn *c)
+{
+    /* UCX queues what is sent on a connection still being wired up. */
+    return c && (c->state == PHX_UCX_UP || c->state == PHX_UCX_CONNECTING);
+}
+
+static void answer_now(struct phx_ucx_engine *s, const phx_desc_t *d, int status)
+{
+    phx_desc_t r = *d;
+
+    r.kind = MRPC_DESC_SENT;
+    r.status = status;
+    s->stats.send_errors++;
+    phx_ucx_queue_event(s, &r, NULL);
+}
+
+bool phx_ucx_send_has_room(struct phx_ucx_engine *s, const phx_desc_t *d)
+{
+    const struct phx_ucx_conn *c;
+
+    if (d->kind != MRPC_DESC_SEND || !sendable(c = phx_ucx_conn_by_id(s, d->conn_id)))
+        return true;            /* answered at once */
+    return c->sends < PHX_UCX_MAX_SENDS_PER_CONN &&
+           (s->free_sends || s->n_sends < PHX_UCX_MAX_SENDS);
+}
+
+/* ---- posting ----------------------------------------------------------------------------- */
+
+static void done_append(struct phx_ucx_engine *s, struct phx_ucx_send *slot, ucs_status_t status)
+{
+    slot->status = status;
+    slot->next = NULL;
+    if (s->done_tail)
+        s->done_tail->next = slot;
+    else
+        s->done_head = slot;
+    s->done_tail = slot;
+    s->done_count++;
+}
+
+/* UCX is done with SLOT (at once or from the callback). */
+static void complete(struct phx_ucx_send *slot, ucs_status_t status)
+{
+    switch (slot->state) {
+    case SEND_POSTED:
+        slot->state = SEND_DONE;
+        slot->conn->in_ucx--;
+        done_append(slot->s, slot, status);
+        break;
+    case SEND_ABANDONED_QUEUED:     /* its SENT is queued already */
+        slot->state = SEND_DONE;
+        break;
+    case SEND_ABANDONED:
+        slot_put(slot->s, slot);
+        break;
+    default:
+        phx_error("ucx: send completed twice");
+    }
+}
+
+void phx_ucx_send_abandon(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
+{
+    phx_warn("ucx: connection %u: UCX kept %u sends after closing; they are reported failed",
+             c->id, c->in_ucx);
+    for (struct phx_ucx_send *slot = s->all_sends; slot; slot = slot->all_next) {
+        if (slot->state == SEND_POSTED && slot->conn == c) {
+            slot->state = SEND_ABANDONED_QUEUED;
+            done_append(s, slot, UCS_ERR_CANCELED);
+        }
+    }
+    c->in_ucx = 0;
+}
+
+static void on_send_done(void *request, ucs_status_t status, void *user_data)
+{
+    complete(user_data, status);
+    ucp_request_free(request);
+}
+
+/* The iov list for MSG in SLOT (reusing a bigger array from an earlier message). */
+static ucp_dt_iov_t *iov_of(struct phx_ucx_send *slot, const struct mrpc_wire_msg *msg)
+{
+    ucp_dt_iov_t *iov = slot->inline_iov;
+
+    if (msg->n_iov > PHX_UCX_INLINE_IOV) {
+        if (msg->n_iov > slot->big_cap) {
+            ucp_dt_iov_t *bigger = realloc(slot->big_iov, msg->n_iov * sizeof(*bigger));
+            if (!bigger)
+                return NULL;
+            slot->big_iov = bigger;
+            slot->big_cap = msg->n_iov;
+        }
+        iov = slot->big_iov;
+    }
+    for (unsigned i = 0; i < msg->n_iov; i++)
+        iov[i] = (ucp_dt_iov_t){.buffer = (void *)msg->iov[i].base, .length = msg->iov[i].len};
+    return iov;
+}
+
+/* Fills P's datatype and the payload arguments of ucp_am_send_nbx. 0 or -ENOMEM. */
+static int payload_of(struct phx_ucx_send *slot, const struct mrpc_wire_msg *msg,
+                      ucp_request_param_t *p, const void **buffer, size_t *count)
+{
+    p->datatype = ucp_dt_make_contig(1);
+    *buffer = NULL;
+    *count = 0;
+    if (msg->n_iov == 1) {
+        *buffer = msg->iov[0].base;
+        *count = msg->iov[0].len;
+    } else if (msg->n_iov > 1) {
+        if (!(slot->iov = iov_of(slot, msg)))
+            return -ENOMEM;
+        p->datatype = ucp_dt_make_iov();
+        *buffer = slot->iov;
+        *count = msg->n_iov;
+    }
+    return 0;
+}
+
+static int post(struct phx_ucx_engine *s, struct phx_ucx_conn *c, struct phx_ucx_send *slot,
+                const phx_desc_t *d, const struct mrpc_wire_msg *msg)
+{
+    ucp_request_param_t p = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA |
+                        UCP_OP_ATTR_FIELD_DATATYPE | UCP_OP_ATTR_FIELD_FLAGS |
+                        UCP_OP_ATTR_FIELD_MEMORY_TYPE,
+        .flags = UCP_AM_SEND_FLAG_REPLY,
+        .cb.send = on_send_done,
+        .user_data = slot,
+        .memory_type = UCS_MEMORY_TYPE_HOST,    /* spares UCX a memory type lookup */
+    };
+    const void *buffer;
+    size_t count;
+
+    if (payload_of(slot, msg, &p, &buffer, &count) < 0)
+        return -ENOMEM;
+    slot->state = SEND_POSTED;
+    slot->conn = c;
+    slot->desc = *d;
+    c->sends++;
+    c->in_ucx++;
+    s->pending_sends++;
+    if (c->sends > s->stats.pending_peak)
+        s->stats.pending_peak = c->sends;
+    ucs_status_ptr_t r = ucp_am_send_nbx(c->ep, PHX_UCX_AM_ID, &msg->hdr, sizeof(msg->hdr),
+                                         buffer, count, &p);
+    if (r == NULL)
+        complete(slot, UCS_OK);
+    else if (UCS_PTR_IS_ERR(r))
+        complete(slot, UCS_PTR_STATUS(r));
+    return 0;
+}
+
+bool phx_ucx_send_submit(struct phx_ucx_engine *s, const phx_desc_t *d)
+{
+    const struct mrpc_wire_msg *msg = (const struct mrpc_wire_msg *)(uintptr_t)d->addr;
+    uint64_t bytes = 0;
+    int status = msg ? check_msg(s, msg, &bytes) : PHX_INVALID_ARGUMENT;
+    struct phx_ucx_conn *c;
+    struct phx_ucx_send *slot;
+
+    if (status != PHX_OK) {
+        phx_debug("ucx: SEND %llu on %u refused: %s", (unsigned long long)d->call_id,
+                  d->conn_id, phx_status_name(status));
+        answer_now(s, d, status);
+        return true;
+    }
+    if (!sendable(c = phx_ucx_conn_by_id(s, d->conn_id))) {
+        answer_now(s, d, PHX_UNAVAILABLE);
+        return true;
+    }
+    if (c->sends >= PHX_UCX_MAX_SENDS_PER_CONN || !(slot = slot_get(s)))
+        return false;
+    slot->bytes = bytes;
+    if (post(s, c, slot, d, msg) < 0) {
+        slot_put(s, slot);
+        answer_now(s, d, PHX_RESOURCE_EXHAUSTED);
+    }
+    return true;
+}
+
+/* ---- completions ------------------------------------------------------------------------- */
+
+static int sent_status(ucs_status_t st)
+{
+    switch (st) {
+    case UCS_OK:
+        return PHX_OK;
+    case UCS_ERR_CANCELED:              /* force-closed: the peer failed or we closed */
+    case UCS_ERR_CONNECTION_RESET:
+    case UCS_ERR_ENDPOINT_TIMEOUT:
+    case UCS_ERR_UNREACHABLE:
+    case UCS_ERR_REJECTED:
+    case UCS_ERR_NOT_CONNECTED:
+    case UCS_ERR_TIMED_OUT:
+    case UCS_ERR_IO_ERROR:
+        return PHX_UNAVAILABLE;
+    default:
+        return PHX_INTERNAL;
+    }
+}
+
+unsigned phx_ucx_send_deliver(struct phx_ucx_engine *s, phx_channel_t *out)
+{
+    unsigned n = 0;
+
+    while (s->done_head && n < PHX_UCX_UP_BATCH) {
+        struct phx_ucx_send *slot = s->done_head;
+        phx_desc_t d = slot->desc;
+        d.kind = MRPC_DESC_SENT;
+        d.status = sent_status(slot->status);
+        d.seq = s->rx_seq;
+        if (!out || phx_chan_push(out, &d, 1) != 1)
+            break;
+        s->rx_seq++;
+        if (d.status == PHX_OK) {
+            s->stats.tx_msgs++;
+            s->stats.tx_bytes += slot->bytes;
+        } else {
+            s->stats.send_errors++;
+        }
+        if (!(s->done_head = slot->next))
+            s->done_tail = NULL;
+        s->done_count--;
+        slot->conn->sends--;
+        s->pending_sends--;
+        if (slot->state == SEND_ABANDONED_QUEUED)
+            slot->state = SEND_ABANDONED;       /* UCX may still call back with it */
+        else
+            slot_put(s, slot);
+        n++;
+    }
+    return n;
+}

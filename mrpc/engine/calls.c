@@ -1,0 +1,150 @@
+/* calls.c - the app's outgoing calls between their CALL and their reply.
+ *
+ * Each call gets a wire call id from an idtable (idtable.h): the peer echoes it in its reply,
+ * and the generation in the id means a late or forged reply finds nothing rather than another
+ * call. The app's own call id and token travel with the entry and come back in REPLY_RECEIVED:
+ * the app never learns wire ids, and a peer never sees the app's. A reply must also arrive on the
+ * connection the call went out on.
+ *
+ * Every call ends exactly once, with REPLY_RECEIVED: a reply, an error from the peer, a lost or
+ * closed connection, or its deadline. Deadlines are swept when the earliest may have passed:
+ * `earliest_deadline_ns` is a lower bound kept on insert and made exact by each sweep. */
+#include "mrpc_engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define NS_PER_MS 1000000ull
+
+struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
+                              const struct mrpc_method_layout *method, uint64_t *wire_id)
+{
+    struct eng_call *c = malloc(sizeof(*c));
+    uint32_t timeout_ms = mrpc_app_call_timeout_ms(sub);
+
+    if (!c)
+        return NULL;
+    *c = (struct eng_call){
+        .app_call_id = sub->call_id,
+        .user = sub->user,
+        .conn_id = sub->conn_id,
+        .method = method,
+        .deadline_ns = eng_now_ns() + (uint64_t)(timeout_ms ? timeout_ms : m->call_timeout_ms) *
+                                          NS_PER_MS,
+    };
+    if (!(*wire_id = mrpc_idtable_add(&m->calls, c))) {
+        free(c);
+        return NULL;
+    }
+    if (m->calls.live == 1 || c->deadline_ns < m->earliest_deadline_ns)
+        m->earliest_deadline_ns = c->deadline_ns;
+    return c;
+}
+
+struct eng_call *eng_call_take(struct mrpc_engine *m, uint64_t wire_id, uint32_t conn_id)
+{
+    struct eng_call *c = mrpc_idtable_get(&m->calls, wire_id);
+
+    if (!c || c->conn_id != conn_id)
+        return NULL;
+    return mrpc_idtable_remove(&m->calls, wire_id);
+}
+
+static phx_desc_t reply_desc(const struct eng_call *c)
+{
+    return (phx_desc_t){ .kind = MRPC_APP_REPLY_RECEIVED, .conn_id = c->conn_id,
+                         .service_id = c->method->service_id, .method_id = c->method->method_id,
+                         .call_id = c->app_call_id, .user = c->user };
+}
+
+static void call_vfail(struct mrpc_engine *m, struct eng_call *c, phx_status_t status,
+                       const char *fmt, va_list ap)
+{
+    m->stats.errors++;
+    eng_complete_vtext(m, reply_desc(c), status, fmt, ap);
+    free(c);
+}
+
+void eng_call_fail(struct mrpc_engine *m, struct eng_call *call, phx_status_t status,
+                   const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    call_vfail(m, call, status, fmt, ap);
+    va_end(ap);
+}
+
+void eng_call_succeed(struct mrpc_engine *m, struct eng_call *call, uint64_t addr, uint64_t len)
+{
+    phx_desc_t d = reply_desc(call);
+
+    d.addr = addr;
+    d.len = len;
+    m->stats.replies_received++;
+    eng_complete(m, &d);
+    free(call);
+}
+
+struct sweep {
+    struct mrpc_engine *m;
+    uint64_t            now, earliest;
+    uint32_t            conn_id;        /* fail_conn */
+    phx_status_t        status;
+    const char         *why;
+};
+
+static void fail_on_conn(void *arg, uint64_t id, void *obj)
+{
+    struct sweep *s = arg;
+    struct eng_call *c = obj;
+
+    if (c->conn_id != s->conn_id)
+        return;
+    mrpc_idtable_remove(&s->m->calls, id);
+    eng_call_fail(s->m, c, s->status, "%s", s->why);
+}
+
+void eng_calls_fail_conn(struct mrpc_engine *m, uint32_t conn_id, phx_status_t status,
+                         const char *why)
+{
+    struct sweep s = { .m = m, .conn_id = conn_id, .status = status, .why = why };
+
+    mrpc_idtable_each(&m->calls, fail_on_conn, &s);
+}
+
+static void expire_one(void *arg, uint64_t id, void *obj)
+{
+    struct sweep *s = arg;
+    struct eng_call *c = obj;
+
+    if (c->deadline_ns > s->now) {
+        if (c->deadline_ns < s->earliest)
+            s->earliest = c->deadline_ns;
+        return;
+    }
+    mrpc_idtable_remove(&s->m->calls, id);
+    s->m->stats.timeouts++;
+    eng_call_fail(s->m, c, PHX_DEADLINE_EXCEEDED, "no reply from the server before the deadline");
+}
+
+void eng_calls_expire(struct mrpc_engine *m, uint64_t now_ns)
+{
+    struct sweep s = { .m = m, .now = now_ns, .earliest = UINT64_MAX };
+
+    if (!m->calls.live || now_ns < m->earliest_deadline_ns)
+        return;
+    mrpc_idtable_each(&m->calls, expire_one, &s);
+    m->earliest_deadline_ns = s.earliest;
+}
+
+static void free_call(void *arg, uint64_t id, void *obj)
+{
+    free(obj);
+}
+
+void eng_calls_fini(struct mrpc_engine *m)
+{
+    mrpc_idtable_each(&m->calls, free_call, NULL);
+    mrpc_idtable_fini(&m->calls);
+}

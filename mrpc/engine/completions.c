@@ -1,0 +1,111 @@
+/* completions.c - what MrpcEngine tells the app, and the buffers the app holds.
+ *
+ * Completions go straight into the app's completion ring. When the ring is full (the app is not
+ * keeping up) they wait in a backlog, in order, behind which every later completion queues too.
+ * The backlog grows as needed, but once it holds ENG_BACKLOG_SOFT the engine stops taking new work
+ * from the app and the network (eng_budget), so it only grows past that by the bounded
+ * fan-out of work already taken (a lost connection failing its calls).
+ *
+ * Texts (error sentences) are written into the recv heap like messages, and like messages the
+ * app gets them as buffers to release. The `delivered` map records every buffer the app holds:
+ * the address it was given and the heap block to free, so that a RELEASE can only ever free a
+ * buffer that is the app's to give back. */
+#include "mrpc_engine.h"
+
+#include "phoenix/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Everything a subscription can owe its app at once: two completions per call, plus slack. */
+#define BACKLOG_HARD_MAX (2u * ENG_MAX_CALLS + 4u * ENG_BACKLOG_SOFT)
+
+void eng_complete(struct mrpc_engine *m, const phx_desc_t *d)
+{
+    if (m->backlog.count == 0 && phx_app_port_complete(m->port, d, 1) == 1)
+        return;
+    if (phx_app_port_is_broken(m->port))
+        return;     /* the app is being dropped: nobody will read it */
+    m->stats.backlog_stalls++;
+    if (eng_queue_push(&m->backlog, d, BACKLOG_HARD_MAX) < 0)
+        phx_warn("mrpc: app pid %d: completion of kind 0x%x lost: backlog full",
+                 (int)m->port->pid, d->kind);
+}
+
+unsigned eng_backlog_flush(struct mrpc_engine *m)
+{
+    unsigned moved = 0;
+
+    while (m->backlog.count) {
+        unsigned run = m->backlog.cap - m->backlog.head;    /* contiguous part */
+        if (run > m->backlog.count)
+            run = m->backlog.count;
+        int n = phx_app_port_complete(m->port, eng_queue_peek(&m->backlog), run);
+        if (n <= 0)
+            break;
+        eng_queue_drop(&m->backlog, (unsigned)n);
+        moved += (unsigned)n;
+        if ((unsigned)n < run)
+            break;
+    }
+    return moved;
+}
+
+/* ---- buffers the app holds -------------------------------------------------------------- */
+
+int eng_deliver_track(struct mrpc_engine *m, uint64_t addr, void *block)
+{
+    return mrpc_u64map_put(&m->delivered, addr, (uint64_t)(uintptr_t)block);
+}
+
+bool eng_deliver_release(struct mrpc_engine *m, uint64_t addr)
+{
+    uint64_t block;
+
+    if (!mrpc_u64map_remove(&m->delivered, addr, &block))
+        return false;
+    phx_heap_free(m->port->recv_heap, (void *)(uintptr_t)block);
+    m->stats.released++;
+    return true;
+}
+
+/* A NUL-terminated copy of TEXT in the recv heap, recorded as the app's; 0 when none fits. */
+static uint64_t text_to_app(struct mrpc_engine *m, const char *text, size_t len)
+{
+    char *buf = phx_heap_alloc(m->port->recv_heap, len + 1);
+
+    if (!buf)
+        return 0;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    if (eng_deliver_track(m, (uint64_t)(uintptr_t)buf, buf) < 0) {
+        phx_heap_free(m->port->recv_heap, buf);
+        return 0;
+    }
+    return (uint64_t)(uintptr_t)buf;
+}
+
+void eng_complete_vtext(struct mrpc_engine *m, phx_desc_t d, phx_status_t status,
+                        const char *fmt, va_list ap)
+{
+    char text[MRPC_APP_TEXT_MAX];
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1;
+
+    d.status = status;
+    d.addr = text_to_app(m, text, len);
+    d.len = d.addr ? len + 1 : 0;
+    eng_complete(m, &d);
+}
+
+void eng_complete_text(struct mrpc_engine *m, phx_desc_t d, phx_status_t status,
+                       const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    eng_complete_vtext(m, d, status, fmt, ap);
+    va_end(ap);
+}

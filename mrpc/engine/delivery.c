@@ -1,0 +1,176 @@
+/* delivery.c - what comes up from the transport: messages for the app, and connection events.
+ *
+ * A RECEIVED message has landed in the app's receive heap (the transport allocated it there and
+ * checked the wire header's magic, version and length). Everything else in it is still the
+ * network's word: the ids must name a method the app registered, the header's type hash must
+ * equal our layout's (else the peers' message layouts differ and the bytes cannot be read in
+ * place), and the payload must decode (mrpc_native_decode checks every segment). Only then does
+ * the app get the decoded message, as a buffer it releases later.
+ *
+ *   CALL   -> INCOMING_CALL; a call we cannot deliver is answered to the peer with an ERROR
+ *   REPLY  -> REPLY_RECEIVED for the call it names (wire call id and connection must match)
+ *   ERROR  -> REPLY_RECEIVED with the peer's status and text
+ *
+ * Anything for no known connection or call is dropped and counted. How much is taken per
+ * progress() is bounded by the room for what it produces (a completion, a tx descriptor). */
+#include "mrpc_engine.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The payload of D as the transport landed it: a block of the app's receive heap. */
+static void *payload_of(const phx_desc_t *d)
+{
+    return (void *)(uintptr_t)d->addr;
+}
+
+static void drop_payload(struct mrpc_engine *m, const phx_desc_t *d)
+{
+    phx_heap_free(m->port->recv_heap, payload_of(d));
+}
+
+static unsigned wire_kind(const phx_desc_t *d)
+{
+    return d->flags & 0xff;
+}
+
+/* Checks format and type hash, decodes in place and records the buffer as the app's. Returns
+ * PHX_OK with *MSG set, or a status with a sentence in WHY (the payload is then still ours). */
+static phx_status_t decode(struct mrpc_engine *m, const phx_desc_t *d,
+                           const struct mrpc_type_layout *t, void **msg, char *why,
+                           size_t whylen)
+{
+    uint64_t local = mrpc_type_hash(t);
+
+    if ((d->flags >> 8) != MRPC_FORMAT_NATIVE) {
+        snprintf(why, whylen, "wire format %u is not supported", d->flags >> 8);
+        return PHX_UNIMPLEMENTED;
+    }
+    if (d->user != local) {
+        m->stats.layout_mismatch++;
+        snprintf(why, whylen, "layout mismatch for %s: peer %016llx, local %016llx",
+                 mrpc_type_name(t), (unsigned long long)d->user, (unsigned long long)local);
+        return PHX_FAILED_PRECONDITION;
+    }
+    if (mrpc_native_decode(t, payload_of(d), d->len, msg, why, whylen) < 0) {
+        m->stats.decode_errors++;
+        return PHX_INVALID_ARGUMENT;
+    }
+    if (eng_deliver_track(m, (uint64_t)(uintptr_t)*msg, payload_of(d)) < 0) {
+        snprintf(why, whylen, "the receiving app holds too many messages");
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    return PHX_OK;
+}
+
+static void on_incoming_call(struct mrpc_engine *m, const phx_desc_t *d)
+{
+    const struct mrpc_method_layout *ml = eng_layouts_find(m, d->service_id, d->method_id);
+    phx_status_t status = PHX_UNIMPLEMENTED;
+    char why[512];
+    void *msg = NULL;
+
+    if (!ml)
+        snprintf(why, sizeof(why), "method 0x%08x of service 0x%08x is not served here",
+                 d->method_id, d->service_id);
+    else
+        status = decode(m, d, ml->input, &msg, why, sizeof(why));
+    if (status != PHX_OK) {
+        drop_payload(m, d);
+        eng_send_error(m, d, status, why, NULL);
+        return;
+    }
+    phx_desc_t in = { .kind = MRPC_APP_INCOMING_CALL, .conn_id = d->conn_id,
+                      .service_id = d->service_id, .method_id = d->method_id,
+                      .call_id = d->call_id, .addr = (uint64_t)(uintptr_t)msg,
+                      .len = mrpc_type_size(ml->input) };
+    m->stats.incoming_calls++;
+    eng_complete(m, &in);
+}
+
+static void on_reply(struct mrpc_engine *m, const phx_desc_t *d, struct eng_call *c)
+{
+    const struct mrpc_method_layout *ml = c->method;
+    char why[512];
+    void *msg = NULL;
+
+    if (d->service_id != ml->service_id || d->method_id != ml->method_id) {
+        drop_payload(m, d);
+        eng_call_fail(m, c, PHX_INTERNAL, "the reply names method 0x%08x of service 0x%08x, "
+                      "not the one called", d->method_id, d->service_id);
+        return;
+    }
+    phx_status_t status = decode(m, d, ml->output, &msg, why, sizeof(why));
+    if (status != PHX_OK) {
+        drop_payload(m, d);
+        eng_call_fail(m, c, status, "%s", why);
+        return;
+    }
+    eng_call_succeed(m, c, (uint64_t)(uintptr_t)msg, mrpc_type_size(ml->output));
+}
+
+/* The peer's error: its status (an error code, else UNKNOWN) and its text, cut to fit. */
+static void on_error(struct mrpc_engine *m, const phx_desc_t *d, struct eng_call *c)
+{
+    phx_status_t status = eng_error_status(d->status);
+    int len = d->len < MRPC_APP_TEXT_MAX ? (int)d->len : (int)MRPC_APP_TEXT_MAX - 1;
+
+    eng_call_fail(m, c, status, "%.*s", len, (const char *)payload_of(d));
+    drop_payload(m, d);
+}
+
+static void on_received(struct mrpc_engine *m, const phx_desc_t *d)
+{
+    struct eng_call *c;
+
+    switch (wire_kind(d)) {
+    case MRPC_WIRE_CALL:
+        if (eng_conn_usable(m, d->conn_id, NULL, 0)) {
+            on_incoming_call(m, d);
+            return;
+        }
+        break;
+    case MRPC_WIRE_REPLY:
+    case MRPC_WIRE_ERROR:
+        if ((c = eng_call_take(m, d->call_id, d->conn_id))) {
+            if (wire_kind(d) == MRPC_WIRE_REPLY)
+                on_reply(m, d, c);
+            else
+                on_error(m, d, c);
+            return;
+        }
+        break;
+    }
+    m->stats.dropped++;
+    drop_payload(m, d);
+}
+
+static void handle(struct mrpc_engine *m, const phx_desc_t *d)
+{
+    switch (d->kind) {
+    case MRPC_DESC_RECEIVED:
+        on_received(m, d);
+        break;
+    case MRPC_DESC_SENT:
+        eng_send_finished(m, d->addr, (phx_status_t)d->status);
+        break;
+    default:
+        eng_conn_event(m, d);
+    }
+}
+
+unsigned eng_rx_budget(const struct mrpc_engine *m)
+{
+    return eng_budget(m, 1);
+}
+
+unsigned eng_rx_progress(struct mrpc_engine *m, phx_engine_t *e)
+{
+    phx_desc_t batch[ENG_BATCH];
+    unsigned budget = eng_rx_budget(m);
+    unsigned n = budget ? phx_chan_pop(phx_engine_in(e, PHX_RX, 0), batch, budget) : 0;
+
+    for (unsigned i = 0; i < n; i++)
+        handle(m, &batch[i]);
+    return n;
+}

@@ -1,0 +1,64 @@
+/* layouts.c - the message layouts an app registered, and finding a method's.
+ *
+ * The marshal library's layout set holds one registration per service id (a second one is
+ * -EEXIST). An app may register one service more than once, though: a client knows only the
+ * methods it calls (a method description does not lead back to its service's), so libmrpc
+ * registers a service lazily with the methods called so far, and a process that serves a service
+ * and calls it too registers it from both sides. So registrations go on "shelves": the first
+ * set that does not hold the service yet takes it, and a new set is opened when all do, up to
+ * ENG_MAX_SHELVES. Finding a method asks the shelves in order and remembers the answer in
+ * `methods`, so a call costs one hash lookup after the first. */
+#include "mrpc_engine.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+static uint64_t method_key(uint32_t service_id, uint32_t method_id)
+{
+    return (uint64_t)service_id << 32 | method_id;
+}
+
+int eng_layouts_add(struct mrpc_engine *m, const void *blob, size_t len, char *err,
+                    size_t errlen)
+{
+    for (unsigned i = 0; i < ENG_MAX_SHELVES; i++) {
+        if (i == m->n_shelves) {
+            if (!(m->shelves[i] = mrpc_layout_set_create())) {
+                snprintf(err, errlen, "out of memory for message layouts");
+                return -ENOMEM;
+            }
+            m->n_shelves++;
+        }
+        int rc = mrpc_layout_set_add(m->shelves[i], blob, len, err, errlen);
+        if (rc != -EEXIST)
+            return rc;
+    }
+    snprintf(err, errlen, "this service was registered %u times already", ENG_MAX_SHELVES);
+    return -ENOSPC;
+}
+
+const struct mrpc_method_layout *eng_layouts_find(struct mrpc_engine *m, uint32_t service_id,
+                                                  uint32_t method_id)
+{
+    uint64_t key = method_key(service_id, method_id), cached;
+
+    if (mrpc_u64map_get(&m->methods, key, &cached))
+        return (const struct mrpc_method_layout *)(uintptr_t)cached;
+    for (unsigned i = 0; i < m->n_shelves; i++) {
+        const struct mrpc_method_layout *ml =
+            mrpc_layout_find_method(m->shelves[i], service_id, method_id);
+        if (ml) {
+            mrpc_u64map_put(&m->methods, key, (uint64_t)(uintptr_t)ml);  /* a cache: may fail */
+            return ml;
+        }
+    }
+    return NULL;
+}
+
+void eng_layouts_fini(struct mrpc_engine *m)
+{
+    mrpc_u64map_fini(&m->methods);
+    for (unsigned i = 0; i < m->n_shelves; i++)
+        mrpc_layout_set_destroy(m->shelves[i]);
+    m->n_shelves = 0;
+}

@@ -1,0 +1,222 @@
+/* mrpc_engine.h - MrpcEngine's state and the functions its files share (private to engine/).
+ *
+ * MrpcEngine is the first engine of an app's "mrpc" subscription: it owns the app's rings and
+ * heaps (app_port.h) and speaks mrpc/app_proto.h with libmrpc on one side and mrpc/transport.h
+ * with the transport (through any policies spliced in between) on the other. One concept per
+ * file:
+ *
+ *   plugin.c       the engine type and plugin: create/destroy, progress order, arm, admin, upgrade
+ *   submissions.c  the app's submissions, one handler per kind
+ *   calls.c        outgoing calls waiting for their reply (wire call id -> the app's call)
+ *   sends.c        wire messages (encode, error messages), the tx queue, SENT
+ *   delivery.c     what the transport hands up: messages to decode and deliver, connection events
+ *   conns.c        connections and bindings
+ *   completions.c  completions to the app, their backlog while its ring is full, texts for it
+ *   layouts.c      the app's registered message layouts
+ *   queue.c        the descriptor FIFO behind the tx queue and the backlog
+ *
+ * Everything runs on the subscription's runtime thread; nothing is locked. The app is untrusted
+ * (every address it names is checked, every blob copied before it is parsed), and so is the
+ * network (headers and payloads are checked before use). Bounded: each progress() moves at most a
+ * batch per direction, and every table has a maximum. */
+#ifndef MRPC_ENGINE_PRIVATE_H
+#define MRPC_ENGINE_PRIVATE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idtable.h"
+#include "marshal.h"
+#include "mrpc/app_proto.h"
+#include "mrpc/transport.h"
+#include "phoenix/app_port.h"
+#include "phoenix/engine.h"
+#include "phoenix/status.h"
+#include "u64map.h"
+
+#define ENG_BATCH          128u          /* descriptors per direction per progress() */
+#define ENG_TXQ_CAP        1024u         /* tx descriptors waiting for room in tx out 0 */
+#define ENG_BACKLOG_SOFT   2048u         /* completions held before we stop taking new work */
+#define ENG_MAX_CALLS      (1u << 17)    /* outgoing calls waiting for a reply */
+#define ENG_MAX_CONNS      4096u         /* connections and bindings */
+#define ENG_MAX_DELIVERED  (1u << 20)    /* buffers the app holds */
+#define ENG_MAX_SHELVES    16u           /* registrations of one service id */
+#define ENG_STALL_MIN_MS   1
+#define ENG_STALL_MAX_MS   64
+
+struct mrpc_send;
+
+/* One counter per line of admin("stats"). */
+#define ENG_STATS(X)                                                                          \
+    X(calls)             /* CALLs sent to a peer */                                          \
+    X(replies)           /* REPLYs (messages and errors) sent to a peer */                   \
+    X(incoming_calls)    /* calls delivered to the app */                                    \
+    X(replies_received)  /* replies delivered to the app with PHX_OK */                      \
+    X(errors)            /* calls completed to the app with another status */               \
+    X(invalid_argument)  /* app submissions refused as malformed */                         \
+    X(not_found)         /* calls of a method with no registered layout */                  \
+    X(layout_mismatch)   /* peer and local type hashes differ */                            \
+    X(decode_errors)     /* payloads from the network that failed to decode */              \
+    X(dropped)           /* network messages for no call or connection */                   \
+    X(timeouts)          /* calls that expired here */                                      \
+    X(conns_lost)                                                                            \
+    X(released)          /* buffers the app gave back */                                    \
+    X(backlog_stalls)    /* completions that had to wait for room in the app's ring */
+
+struct mrpc_engine_stats {
+#define ENG_STAT_FIELD(name) uint64_t name;
+    ENG_STATS(ENG_STAT_FIELD)
+#undef ENG_STAT_FIELD
+};
+
+/* A FIFO of descriptors in a growable ring. */
+struct eng_queue {
+    phx_desc_t *d;
+    unsigned    cap, head, count;
+};
+
+struct mrpc_engine {
+    phx_app_port_t *port;
+    /* limits, from phx_config_current()->mrpc at create */
+    size_t   max_message;
+    size_t   inflight_limit;
+    uint32_t call_timeout_ms;
+    bool     welcomed;              /* WELCOME completed */
+    bool     armed;                 /* on the app's doorbell */
+    unsigned stall_ms;              /* retry timer while completions wait for the app */
+    /* layouts (layouts.c) */
+    mrpc_layout_set_t *shelves[ENG_MAX_SHELVES];
+    unsigned           n_shelves;
+    mrpc_u64map_t      methods;     /* service_id << 32 | method_id -> method layout */
+    /* tables */
+    mrpc_u64map_t      conns;       /* conn id -> struct eng_conn * */
+    mrpc_idtable_t     calls;       /* wire call id -> struct eng_call * */
+    uint64_t           earliest_deadline_ns;   /* no call expires before this */
+    mrpc_u64map_t      delivered;   /* address given to the app -> recv heap block */
+    /* queues */
+    struct eng_queue   txq;         /* for tx out 0 */
+    struct eng_queue   backlog;     /* for the app's completion ring */
+    struct mrpc_send  *sends;       /* wire messages the transport holds (doubly linked) */
+    size_t             inflight_bytes;
+    struct mrpc_engine_stats stats;
+};
+
+/* ---- plugin.c ---- */
+uint64_t eng_now_ns(void);
+/* How many items of work (submissions, rx descriptors) may be taken now when each may queue one
+ * tx descriptor and up to COMPLETIONS completions: at most a batch, within the room left. */
+unsigned eng_budget(const struct mrpc_engine *m, unsigned completions);
+
+/* ---- completions.c ---- */
+/* Pushes D to the app, behind whatever the backlog already holds. */
+void     eng_complete(struct mrpc_engine *m, const phx_desc_t *d);
+/* Completes D with STATUS and a sentence, copied into the recv heap (addr/len; 0 when full). */
+void     eng_complete_text(struct mrpc_engine *m, phx_desc_t d, phx_status_t status,
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void     eng_complete_vtext(struct mrpc_engine *m, phx_desc_t d, phx_status_t status,
+                            const char *fmt, va_list ap);
+/* Moves backlog into the app's ring; returns how many went. */
+unsigned eng_backlog_flush(struct mrpc_engine *m);
+/* Gives the app a buffer of the recv heap: ADDR is what it sees (and later releases), BLOCK the
+ * heap block that holds it. 0 or -ENOSPC (the app holds too many; nothing was recorded). */
+int      eng_deliver_track(struct mrpc_engine *m, uint64_t addr, void *block);
+/* Frees the buffer the app released; false when ADDR is no buffer of the app. */
+bool     eng_deliver_release(struct mrpc_engine *m, uint64_t addr);
+
+/* ---- queue.c ---- */
+void     eng_queue_fini(struct eng_queue *q);
+int      eng_queue_push(struct eng_queue *q, const phx_desc_t *d, unsigned max);
+const phx_desc_t *eng_queue_peek(const struct eng_queue *q);
+void     eng_queue_drop(struct eng_queue *q, unsigned n);
+
+/* ---- layouts.c ---- */
+int      eng_layouts_add(struct mrpc_engine *m, const void *blob, size_t len, char *err,
+                         size_t errlen);
+const struct mrpc_method_layout *eng_layouts_find(struct mrpc_engine *m, uint32_t service_id,
+                                                  uint32_t method_id);
+void     eng_layouts_fini(struct mrpc_engine *m);
+
+/* ---- conns.c ---- */
+enum eng_conn_kind { ENG_CONN_BINDING, ENG_CONN_OUTGOING, ENG_CONN_ACCEPTED };
+/* CLOSING: closed by the app before the transport answered BIND/CONNECT, which may still read
+ * `addr`: kept until that answer comes. */
+enum eng_conn_state { ENG_CONN_PENDING, ENG_CONN_UP, ENG_CONN_LOST, ENG_CONN_CLOSING };
+
+struct eng_conn {
+    uint32_t            id;
+    enum eng_conn_kind  kind;
+    enum eng_conn_state state;
+    char                addr[MRPC_APP_ADDR_MAX];   /* owned here until BOUND/CONNECTED */
+};
+
+void     eng_conn_open(struct mrpc_engine *m, const phx_desc_t *sub);
+void     eng_conn_close(struct mrpc_engine *m, const phx_desc_t *sub);
+/* The connection calls and replies may use, or NULL with a sentence in WHY. */
+struct eng_conn *eng_conn_usable(struct mrpc_engine *m, uint32_t conn_id, char *why,
+                                 size_t whylen);
+void     eng_conn_event(struct mrpc_engine *m, const phx_desc_t *d);
+void     eng_conns_fini(struct mrpc_engine *m);
+
+/* ---- calls.c ---- */
+struct eng_call {
+    uint64_t                         app_call_id;
+    uint64_t                         user;
+    uint32_t                         conn_id;
+    const struct mrpc_method_layout *method;
+    uint64_t                         deadline_ns;
+};
+
+/* A new outgoing call for the app's CALL SUB; its wire id in *WIRE_ID. NULL when full. */
+struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
+                              const struct mrpc_method_layout *method, uint64_t *wire_id);
+/* Takes the call a reply names off the table: it must have been made on CONN_ID. */
+struct eng_call *eng_call_take(struct mrpc_engine *m, uint64_t wire_id, uint32_t conn_id);
+/* Completes CALL (already off the table) to the app with STATUS and a sentence; frees it. */
+void     eng_call_fail(struct mrpc_engine *m, struct eng_call *call, phx_status_t status,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Completes CALL (off the table) with the decoded reply at ADDR; frees it. */
+void     eng_call_succeed(struct mrpc_engine *m, struct eng_call *call, uint64_t addr,
+                          uint64_t len);
+void     eng_calls_fail_conn(struct mrpc_engine *m, uint32_t conn_id, phx_status_t status,
+                             const char *why);
+void     eng_calls_expire(struct mrpc_engine *m, uint64_t now_ns);
+void     eng_calls_fini(struct mrpc_engine *m);
+
+/* ---- sends.c ---- */
+/* Encodes the app's message at SUB->addr as type T and queues it with header HDR. 0, or a
+ * status with a sentence in ERR when the message is refused (nothing was queued). */
+phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
+                              const struct mrpc_type_layout *t, const struct mrpc_wire_hdr *hdr,
+                              char *err, size_t errlen);
+/* Queues a wire ERROR with STATUS and TEXT answering the call ABOUT names (conn_id, call_id,
+ * service_id, method_id: a RECEIVED call or the app's REPLY). SUB is the app's REPLY to complete
+ * with SEND_DONE once sent, or NULL. */
+void     eng_send_error(struct mrpc_engine *m, const phx_desc_t *about, phx_status_t status,
+                        const char *text, const phx_desc_t *sub);
+/* Completes SEND_DONE for the app's SUB at once (its message never reached a wire message). */
+void     eng_send_done_now(struct mrpc_engine *m, const phx_desc_t *sub, phx_status_t status);
+/* The transport is done with the wire message at ADDR (SENT). */
+void     eng_send_finished(struct mrpc_engine *m, uint64_t addr, phx_status_t status);
+/* Queues a descriptor for tx out 0 (the queue has room: callers took their work within
+ * eng_budget(), or checked eng_txq_room()). */
+void     eng_txq_push(struct mrpc_engine *m, const phx_desc_t *d);
+bool     eng_txq_room(const struct mrpc_engine *m, unsigned n);
+unsigned eng_txq_flush(struct mrpc_engine *m, phx_engine_t *e);
+void     eng_sends_fini(struct mrpc_engine *m);
+/* STATUS as an error on the wire: 1..15 as they are, anything else UNKNOWN. */
+phx_status_t eng_error_status(int32_t status);
+void     eng_wire_hdr_init(struct mrpc_wire_hdr *h, enum mrpc_wire_kind kind, uint32_t service_id,
+                           uint32_t method_id, uint64_t call_id);
+
+/* ---- submissions.c ---- */
+/* How many submissions may be taken now (0 while back-pressure holds). */
+unsigned eng_app_budget(const struct mrpc_engine *m);
+unsigned eng_app_progress(struct mrpc_engine *m);
+
+/* ---- delivery.c ---- */
+unsigned eng_rx_budget(const struct mrpc_engine *m);
+unsigned eng_rx_progress(struct mrpc_engine *m, phx_engine_t *e);
+
+#endif /* MRPC_ENGINE_PRIVATE_H */

@@ -1,0 +1,234 @@
+/* sends.c - wire messages from MrpcEngine to the transport, and the tx queue in front of it.
+ *
+ * A send record holds one struct mrpc_wire_msg (what the SEND descriptor points at), the
+ * encoding behind its iov and the app's submission it came from. The native encoder validates
+ * the app's message against its send heap while it builds the iov; pieces may point into the
+ * send heap (zero copy) for as long as the transport holds the record. The transport hands every
+ * record back exactly once with SENT; then the app gets SEND_DONE for its message (it may free it
+ * now), the record's bytes leave the in-flight count and the record is freed. Records the
+ * transport holds are linked so that destroy() can free them.
+ *
+ * The tx queue holds descriptors for tx out 0 when the channel is full; while it is not empty,
+ * new descriptors queue behind it, so order is kept. Callers take the work that produces them
+ * within eng_budget() (submissions.c, delivery.c), so the queue never overflows. */
+#include "mrpc_engine.h"
+
+#include "phoenix/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEND_MAGIC 0x4d53454e44524543ull     /* "MSENDREC" */
+
+struct mrpc_send {
+    struct mrpc_wire_msg wire;      /* first: SEND's addr and SENT's addr */
+    uint64_t             magic;
+    struct mrpc_encoded  enc;       /* message payloads */
+    struct mrpc_iov      text_iov;  /* error payloads */
+    char                *text;
+    phx_desc_t           sub;       /* the app's submission, kind 0 when none */
+    size_t               bytes;
+    struct mrpc_send    *prev, *next;
+};
+
+void eng_wire_hdr_init(struct mrpc_wire_hdr *h, enum mrpc_wire_kind kind, uint32_t service_id,
+                       uint32_t method_id, uint64_t call_id)
+{
+    *h = (struct mrpc_wire_hdr){ .magic = MRPC_WIRE_MAGIC, .version = MRPC_WIRE_VERSION,
+                                 .kind = (uint8_t)kind, .format = MRPC_FORMAT_NATIVE,
+                                 .service_id = service_id, .method_id = method_id,
+                                 .call_id = call_id };
+}
+
+/* ---- the tx queue ------------------------------------------------------------------------ */
+
+bool eng_txq_room(const struct mrpc_engine *m, unsigned n)
+{
+    return m->txq.count + n <= ENG_TXQ_CAP;
+}
+
+void eng_txq_push(struct mrpc_engine *m, const phx_desc_t *d)
+{
+    if (eng_queue_push(&m->txq, d, ENG_TXQ_CAP) < 0)
+        phx_error("mrpc: tx queue overflow (kind 0x%x): a caller did not check for room",
+                  d->kind);
+}
+
+unsigned eng_txq_flush(struct mrpc_engine *m, phx_engine_t *e)
+{
+    phx_channel_t *out = phx_engine_out(e, PHX_TX, 0);
+    unsigned moved = 0;
+
+    while (out && m->txq.count) {
+        unsigned run = m->txq.cap - m->txq.head;
+        if (run > m->txq.count)
+            run = m->txq.count;
+        unsigned n = phx_chan_push(out, eng_queue_peek(&m->txq), run);
+        eng_queue_drop(&m->txq, n);
+        moved += n;
+        if (n < run)
+            break;
+    }
+    return moved;
+}
+
+/* ---- send records ------------------------------------------------------------------------ */
+
+static struct mrpc_send *send_new(const phx_desc_t *sub)
+{
+    struct mrpc_send *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return NULL;
+    s->magic = SEND_MAGIC;
+    s->wire.owner = s;
+    if (sub)
+        s->sub = *sub;
+    return s;
+}
+
+static void send_free(struct mrpc_send *s)
+{
+    mrpc_encoded_free(&s->enc);
+    free(s->text);
+    s->magic = 0;
+    free(s);
+}
+
+/* Links S into the transport's hands and queues its SEND. */
+static void send_queue(struct mrpc_engine *m, struct mrpc_send *s)
+{
+    s->bytes = sizeof(s->wire.hdr) + s->wire.hdr.payload_len;
+    s->next = m->sends;
+    if (m->sends)
+        m->sends->prev = s;
+    m->sends = s;
+    m->inflight_bytes += s->bytes;
+
+    phx_desc_t d = { .kind = MRPC_DESC_SEND, .conn_id = s->sub.conn_id,
+                     .service_id = s->wire.hdr.service_id, .method_id = s->wire.hdr.method_id,
+                     .call_id = s->wire.hdr.call_id, .addr = (uint64_t)(uintptr_t)&s->wire,
+                     .len = s->bytes };
+    eng_txq_push(m, &d);
+}
+
+static void send_unlink(struct mrpc_engine *m, struct mrpc_send *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        m->sends = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    m->inflight_bytes -= s->bytes;
+}
+
+static phx_status_t status_of_encode_error(int rc)
+{
+    return rc == -E2BIG || rc == -ENOMEM ? PHX_RESOURCE_EXHAUSTED : PHX_INVALID_ARGUMENT;
+}
+
+phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
+                              const struct mrpc_type_layout *t, const struct mrpc_wire_hdr *hdr,
+                              char *err, size_t errlen)
+{
+    struct mrpc_encode_limits lim = { .field_mask = MRPC_ENCODE_LIMIT_FIELD_MAX_BYTES,
+                                      .max_bytes = m->max_message };
+    struct mrpc_send *s = send_new(sub);
+
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    int rc = mrpc_native_encode(t, sub->addr, &m->port->send, &lim, &s->enc, err, errlen);
+    if (rc < 0) {
+        send_free(s);
+        return status_of_encode_error(rc);
+    }
+    s->wire.hdr = *hdr;
+    s->wire.hdr.type_hash = mrpc_type_hash(t);
+    s->wire.hdr.payload_len = s->enc.payload_len;
+    s->wire.iov = s->enc.iov;
+    s->wire.n_iov = s->enc.n_iov;
+    send_queue(m, s);
+    return PHX_OK;
+}
+
+phx_status_t eng_error_status(int32_t status)
+{
+    return status > PHX_OK && status <= PHX_DATA_LOSS ? (phx_status_t)status : PHX_UNKNOWN;
+}
+
+void eng_send_error(struct mrpc_engine *m, const phx_desc_t *about, phx_status_t status,
+                    const char *text, const phx_desc_t *sub)
+{
+    struct mrpc_send *s = send_new(sub);
+
+    if (!s || !(s->text = strndup(text, MRPC_APP_TEXT_MAX - 1))) {
+        phx_warn("mrpc: out of memory: the caller of call %llu gets no error reply",
+                 (unsigned long long)about->call_id);
+        free(s);
+        if (sub)
+            eng_send_done_now(m, sub, PHX_RESOURCE_EXHAUSTED);
+        return;
+    }
+    s->sub.conn_id = about->conn_id;
+    eng_wire_hdr_init(&s->wire.hdr, MRPC_WIRE_ERROR, about->service_id, about->method_id,
+                      about->call_id);
+    s->wire.hdr.status = eng_error_status(status);
+    s->text_iov = (struct mrpc_iov){ .base = s->text, .len = strlen(s->text) };
+    s->wire.hdr.payload_len = s->text_iov.len;
+    s->wire.iov = &s->text_iov;
+    s->wire.n_iov = 1;
+    send_queue(m, s);
+}
+
+void eng_send_done_now(struct mrpc_engine *m, const phx_desc_t *sub, phx_status_t status)
+{
+    phx_desc_t d = { .kind = MRPC_APP_SEND_DONE, .flags = sub->kind, .status = status,
+                     .conn_id = sub->conn_id, .service_id = sub->service_id,
+                     .method_id = sub->method_id, .call_id = sub->call_id, .addr = sub->addr,
+                     .len = sub->len, .user = sub->user };
+
+    if (sub->addr)
+        eng_complete(m, &d);
+}
+
+/* A CALL the transport could not send will get no reply: end it now. */
+static void fail_unsent_call(struct mrpc_engine *m, const struct mrpc_send *s,
+                             phx_status_t status)
+{
+    struct eng_call *c = eng_call_take(m, s->wire.hdr.call_id, s->sub.conn_id);
+
+    if (c)
+        eng_call_fail(m, c, status, "the request could not be sent: %s",
+                      phx_status_name(status));
+}
+
+void eng_send_finished(struct mrpc_engine *m, uint64_t addr, phx_status_t status)
+{
+    struct mrpc_send *s = (struct mrpc_send *)(uintptr_t)addr;
+
+    if (!s || s->magic != SEND_MAGIC) {
+        phx_error("mrpc: SENT names no wire message of this engine (0x%llx)",
+                  (unsigned long long)addr);
+        return;
+    }
+    send_unlink(m, s);
+    if (status != PHX_OK && s->wire.hdr.kind == MRPC_WIRE_CALL)
+        fail_unsent_call(m, s, status);
+    if (s->sub.kind)
+        eng_send_done_now(m, &s->sub, status);
+    send_free(s);
+}
+
+void eng_sends_fini(struct mrpc_engine *m)
+{
+    while (m->sends) {
+        struct mrpc_send *s = m->sends;
+        send_unlink(m, s);
+        send_free(s);
+    }
+}

@@ -1,0 +1,229 @@
+/* server.c - servers: bindings, the services they serve, and incoming calls.
+ *
+ * mrpc_bind() opens a binding (endpoints.c); mrpc_server_add_service() registers the service's
+ * layouts with the service (waiting for the answer) and files each of its methods in the
+ * context's `methods` map. An INCOMING_CALL finds its method there and runs the handler through
+ * the service description's generated dispatch function, with the request as a const pointer
+ * into the receive heap; the request is released when the handler returns (a handler that wants
+ * to keep it copies it out). The handler's reply goes back with REPLY and is freed on SEND_DONE;
+ * a handler's error goes back as its status with the mrpc_call_set_error() text. */
+#include "mrpc_lib.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- answering an incoming call ---------------------------------------------------------- */
+
+static void reply_error(mrpc_ctx_t *ctx, const phx_desc_t *in, phx_status_t code,
+                        const char *text)
+{
+    char *copy = mrpc_strdup(ctx, text);       /* no room: the status alone goes back */
+    phx_desc_t d = { .kind = MRPC_APP_REPLY, .status = code, .conn_id = in->conn_id,
+                     .service_id = in->service_id, .method_id = in->method_id,
+                     .call_id = in->call_id, .addr = (uintptr_t)copy,
+                     .len = copy ? strlen(copy) + 1 : 0, .user = LIB_SENT_TEXT };
+
+    lib_submit(ctx, &d);
+}
+
+static void reply_message(mrpc_ctx_t *ctx, const phx_desc_t *in, const ProtobufCMessage *reply)
+{
+    phx_desc_t d = { .kind = MRPC_APP_REPLY, .status = PHX_OK, .conn_id = in->conn_id,
+                     .service_id = in->service_id, .method_id = in->method_id,
+                     .call_id = in->call_id, .addr = (uintptr_t)reply,
+                     .len = reply->descriptor->sizeof_message, .user = LIB_SENT_MESSAGE };
+
+    lib_submit(ctx, &d);
+}
+
+/* Sends what the handler produced: its reply, or its error (a reply it built anyway is freed). */
+static void answer(mrpc_ctx_t *ctx, const phx_desc_t *in, const mrpc_method_desc_t *m,
+                   phx_status_t code, mrpc_call_t *call, ProtobufCMessage *reply)
+{
+    if (code == PHX_OK && reply && reply->descriptor == m->output &&
+        phx_heap_usable_size(ctx->heap, reply)) {
+        reply_message(ctx, in, reply);
+        return;
+    }
+    mrpc_message_free(ctx, reply);
+    if (code == PHX_OK) {
+        lib_status_set(&call->error, PHX_INTERNAL, "the handler of %s returned %s",
+                       m->full_name, reply ? "a reply of another type or outside the send heap"
+                                           : "no reply");
+        code = PHX_INTERNAL;
+    } else if (!call->error_set) {
+        lib_status_set(&call->error, code, "%s failed: %s", m->full_name, phx_status_name(code));
+    }
+    reply_error(ctx, in, code, call->error.message);
+}
+
+/* The service serving the call's method and the method's index in it, or NULL. */
+static const struct lib_service *find_method(mrpc_ctx_t *ctx, const phx_desc_t *in,
+                                             unsigned *index)
+{
+    uint64_t v;
+
+    if (!mrpc_u64map_get(&ctx->methods, lib_method_key(in->service_id, in->method_id), &v))
+        return NULL;
+    const struct lib_service *s = (const struct lib_service *)(uintptr_t)v;
+    for (unsigned i = 0; i < s->desc->n_methods; i++) {
+        if (s->desc->methods[i].method_id == in->method_id) {
+            *index = i;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+void lib_on_incoming_call(mrpc_ctx_t *ctx, const phx_desc_t *in)
+{
+    const ProtobufCMessage *req = (const ProtobufCMessage *)(uintptr_t)in->addr;
+    unsigned index = 0;
+    const struct lib_service *s = find_method(ctx, in, &index);
+
+    if (!s || !lib_in_recv_heap(ctx, in->addr, in->len) || !in->addr) {
+        reply_error(ctx, in, PHX_UNIMPLEMENTED, "no handler for this method here");
+        lib_release_addr(ctx, in->addr);
+        return;
+    }
+    mrpc_call_t call = { .ctx = ctx };
+    ProtobufCMessage *reply = NULL;
+    phx_status_t code = s->desc->dispatch(s->handlers, s->impl, index, &call, req, &reply);
+    mrpc_release(ctx, req);
+    answer(ctx, in, &s->desc->methods[index], code, &call, reply);
+}
+
+void mrpc_call_set_error(mrpc_call_t *call, phx_status_t code, const char *message)
+{
+    if (!call)
+        return;
+    call->error_set = true;
+    lib_status_set(&call->error, code, "%s", message ? message : phx_status_name(code));
+}
+
+/* ---- servers ----------------------------------------------------------------------------- */
+
+mrpc_server_t *mrpc_bind(mrpc_ctx_t *ctx, const char *addr, mrpc_status_t *status)
+{
+    mrpc_status_t local;
+    mrpc_status_t *st = status ? status : &local;
+    mrpc_server_t *srv = calloc(1, sizeof(*srv));
+    mrpc_server_t **list = realloc(ctx->servers, (ctx->n_servers + 1) * sizeof(*list));
+
+    if (list)
+        ctx->servers = list;
+    if (!srv || !list) {
+        free(srv);
+        lib_status_set(st, PHX_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
+    srv->ctx = ctx;
+    if (lib_endpoint_open(ctx, &srv->ep, MRPC_APP_BIND, addr, st) != PHX_OK) {
+        free(srv);
+        return NULL;
+    }
+    ctx->servers[ctx->n_servers++] = srv;
+    return srv;
+}
+
+static phx_status_t service_valid(mrpc_server_t *server, const mrpc_service_desc_t *service,
+                                  mrpc_status_t *st)
+{
+    if (!server || !service || !service->dispatch || !service->n_methods || !service->methods)
+        lib_status_set(st, PHX_INVALID_ARGUMENT, "a server and a generated service "
+                       "description are needed");
+    else if (mrpc_u64map_get(&server->ctx->methods,
+                             lib_method_key(service->service_id, service->methods[0].method_id),
+                             NULL))
+        lib_status_set(st, PHX_ALREADY_EXISTS, "%s is served already", service->full_name);
+    else
+        lib_status_set(st, PHX_OK, "OK");
+    return st->code;
+}
+
+static void file_methods(mrpc_ctx_t *ctx, struct lib_service *s, bool add)
+{
+    for (unsigned i = 0; i < s->desc->n_methods; i++) {
+        uint64_t key = lib_method_key(s->desc->service_id, s->desc->methods[i].method_id);
+        if (add)
+            mrpc_u64map_put(&ctx->methods, key, (uintptr_t)s);
+        else
+            mrpc_u64map_remove(&ctx->methods, key, NULL);
+    }
+}
+
+phx_status_t mrpc_server_add_service(mrpc_server_t *server, const mrpc_service_desc_t *service,
+                                     const void *handlers, void *impl)
+{
+    mrpc_status_t st;
+    struct lib_service *s;
+
+    if (service_valid(server, service, &st) != PHX_OK ||
+        lib_register(server->ctx, service, true, &st) != PHX_OK)
+        return st.code;
+    if (!(s = calloc(1, sizeof(*s))))
+        return PHX_RESOURCE_EXHAUSTED;
+    *s = (struct lib_service){ .desc = service, .handlers = handlers, .impl = impl,
+                               .next = server->services };
+    server->services = s;
+    file_methods(server->ctx, s, true);
+    return PHX_OK;
+}
+
+phx_status_t mrpc_serve(mrpc_server_t *server)
+{
+    if (!server)
+        return PHX_INVALID_ARGUMENT;
+    while (!server->stopping)
+        if (mrpc_ctx_progress(server->ctx, LIB_SERVE_SLICE_MS) < 0)
+            return PHX_UNAVAILABLE;
+    server->stopping = 0;
+    return PHX_OK;
+}
+
+void mrpc_server_stop(mrpc_server_t *server)
+{
+    if (server)
+        server->stopping = 1;
+}
+
+/* Frees SRV's services (unfiled from the context) and SRV; CLOSE only when TELL. */
+static void server_free(mrpc_server_t *srv, bool tell)
+{
+    mrpc_ctx_t *ctx = srv->ctx;
+
+    while (srv->services) {
+        struct lib_service *s = srv->services;
+        srv->services = s->next;
+        file_methods(ctx, s, false);
+        free(s);
+    }
+    if (tell)
+        lib_endpoint_close(ctx, &srv->ep);
+    else
+        mrpc_u64map_remove(&ctx->endpoints, srv->ep.id, NULL);
+    free(srv);
+}
+
+void mrpc_server_close(mrpc_server_t *server)
+{
+    if (!server)
+        return;
+    mrpc_ctx_t *ctx = server->ctx;
+    for (size_t i = 0; i < ctx->n_servers; i++) {
+        if (ctx->servers[i] == server) {
+            ctx->servers[i] = ctx->servers[--ctx->n_servers];
+            break;
+        }
+    }
+    server_free(server, true);
+}
+
+void lib_servers_fini(mrpc_ctx_t *ctx)
+{
+    while (ctx->n_servers)
+        server_free(ctx->servers[--ctx->n_servers], false);
+    free(ctx->servers);
+    ctx->servers = NULL;
+    mrpc_u64map_fini(&ctx->methods);
+}

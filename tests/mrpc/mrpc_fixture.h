@@ -1,0 +1,83 @@
+/* mrpc_fixture.h - two Phoenix services on loopback and the test server, for the mRPC tests.
+ *
+ * A "node" is one phoenixd with the mrpc and ucx plugins from the build, on a private prefix
+ * (daemon_harness.h), UCX pinned to tcp over lo. The tests run the client side in their own
+ * process (libmrpc, or raw descriptors through phoenix/client.h) against one node, and the test
+ * server (mrpc_test_peer, or the rpc_hello example) against the other; ports come from the
+ * kernel (bind to port 0), so parallel test runs do not collide:
+ *
+ *     struct mrpc_node server_node, client_node;
+ *     CU_ASSERT_FATAL(mrpc_node_start(&server_node, "srv"));
+ *     struct mrpc_peer peer;
+ *     CU_ASSERT_FATAL(mrpc_peer_start(&peer, &server_node, MRPC_TEST_PEER));
+ *     ... connect to peer.addr through client_node.d.prefix ...
+ *     mrpc_peer_stop(&peer);
+ *     mrpc_node_stop(&server_node);
+ *
+ * Every process started here is stopped by its PID and reaped within a bounded time. */
+#ifndef MRPC_FIXTURE_H
+#define MRPC_FIXTURE_H
+
+#include "daemon_harness.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct mrpc_node {
+    struct phx_daemon d;
+};
+
+/* Starts a node with heaps large enough for 64 MiB messages. */
+bool mrpc_node_start(struct mrpc_node *n, const char *tag);
+/* Stops it with SIG (SIGKILL: a crash) and removes its directory; true when it exited 0 (or was
+ * not running). Its warnings and errors are copied to stderr first. */
+bool mrpc_node_stop(struct mrpc_node *n, int sig);
+
+/* True while N's phoenixd runs (a service that died is reaped here, and noted). */
+bool mrpc_node_alive(struct mrpc_node *n);
+
+/* A copy of the build's mrpc plugin in N's directory (a new build to upgrade to, as far as the
+ * service can tell); its path in static storage, or NULL. */
+const char *mrpc_node_plugin_copy(const struct mrpc_node *n);
+
+/* A free TCP port on 127.0.0.1 (bound and released: free at least for a moment). */
+int  mrpc_free_port(void);
+
+/* A server program running against a node. */
+struct mrpc_peer {
+    pid_t pid;
+    char  addr[64];         /* 127.0.0.1:PORT it serves on */
+    char  log[320];         /* its stdout and stderr */
+};
+
+/* Starts PROGRAM ADDR with PHOENIX_PREFIX set to NODE's and waits (20 s at most) until its output
+ * contains READY. */
+bool mrpc_peer_start(struct mrpc_peer *p, const struct mrpc_node *node, const char *program,
+                     const char *ready);
+/* SIGTERM, then its exit code (PHX_TEST_KILLED when it had to be killed). */
+int  mrpc_peer_stop(struct mrpc_peer *p);
+/* True when the peer's output contains TEXT. */
+bool mrpc_peer_said(const struct mrpc_peer *p, const char *text);
+
+/* ---- phoenixctl against a node (PHOENIXCTL_PATH) ---- */
+
+/* Runs `phoenixctl ARGS... --prefix <N's>` (ARGS NULL-terminated); its exit code, output in R. */
+int  mrpc_ctl(const struct mrpc_node *n, const char *const *args, phx_test_run_result_t *r);
+/* The same with --json, parsed (json_object_put() it), or NULL when it failed. */
+json_object *mrpc_ctl_json(const struct mrpc_node *n, const char *const *args);
+
+/* A subscription as `phoenixctl list` shows it. */
+struct mrpc_sub {
+    unsigned sid;
+    long     front_engine;      /* the id of its first engine (MrpcEngine) */
+    unsigned n_addons;          /* policies attached */
+};
+
+/* The newest subscription of PID on N; false when it has none. */
+bool mrpc_ctl_find_sub(const struct mrpc_node *n, pid_t pid, struct mrpc_sub *out);
+
+/* Our environment with PHOENIX_PREFIX replaced by PREFIX (static storage, for phx_test_run). */
+char *const *mrpc_env_with_prefix(const char *prefix);
+
+#endif /* MRPC_FIXTURE_H */

@@ -1,0 +1,86 @@
+/* mrpc_test_peer.c - mrpc_test_peer ADDR:PORT: the server side of the mRPC integration tests.
+ *
+ * It registers with the Phoenix service at $PHOENIX_PREFIX, binds ADDR:PORT, serves
+ * mrpc_test.Echo (protos/mrpc_test.proto), prints "ready" once it does, and serves until SIGTERM:
+ *
+ *   Echo     the request back, deep-copied into the send heap (mrpc_copy_out with the heap's
+ *            allocator), so the reply is a fresh message built from the received one
+ *   Fail     the status `code` with the text `message` (mrpc_call_set_error)
+ *   Sleep    the request back after `seq` milliseconds (calls that outlive their deadline, a
+ *            service killed mid-call)
+ *   Missing  no handler: the generated dispatch answers UNIMPLEMENTED */
+#include "mrpc_test.mrpc.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <time.h>
+
+static mrpc_server_t *server;
+
+static void on_signal(int sig)
+{
+    mrpc_server_stop(server);
+}
+
+static phx_status_t echo(void *impl, mrpc_call_t *call, const MrpcTest__Blob *req,
+                         MrpcTest__Blob **reply)
+{
+    ProtobufCMessage *copy = mrpc_copy_out(&req->base, mrpc_allocator(impl));
+
+    if (!copy) {
+        mrpc_call_set_error(call, PHX_RESOURCE_EXHAUSTED, "the server's send heap is full");
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    *reply = (MrpcTest__Blob *)copy;
+    return PHX_OK;
+}
+
+static phx_status_t fail(void *impl, mrpc_call_t *call, const MrpcTest__FailRequest *req,
+                         MrpcTest__Empty **reply)
+{
+    mrpc_call_set_error(call, (phx_status_t)req->code, req->message);
+    return (phx_status_t)req->code;
+}
+
+static phx_status_t sleep_then_echo(void *impl, mrpc_call_t *call, const MrpcTest__Blob *req,
+                                    MrpcTest__Blob **reply)
+{
+    struct timespec ts = { .tv_sec = req->seq / 1000,
+                           .tv_nsec = (long)(req->seq % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+    return echo(impl, call, req, reply);
+}
+
+static const MrpcTest__Echo_Handlers handlers = {
+    .echo = echo, .fail = fail, .sleep = sleep_then_echo, .missing = NULL,
+};
+
+int main(int argc, char **argv)
+{
+    mrpc_status_t st;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s ADDR:PORT\n", argv[0]);
+        return 2;
+    }
+    mrpc_ctx_t *ctx = mrpc_ctx_create(NULL, &st);
+    if (!ctx || !(server = mrpc_bind(ctx, argv[1], &st))) {
+        fprintf(stderr, "mrpc_test_peer: %s: %s\n", phx_status_name(st.code), st.message);
+        mrpc_ctx_destroy(ctx);
+        return 1;
+    }
+    phx_status_t rc = mrpc_test__echo__add_to_server(server, &handlers, ctx);
+    if (rc == PHX_OK) {
+        signal(SIGTERM, on_signal);
+        signal(SIGINT, on_signal);
+        printf("ready\n");
+        fflush(stdout);
+        rc = mrpc_serve(server);
+    }
+    if (rc != PHX_OK)
+        fprintf(stderr, "mrpc_test_peer: %s\n", phx_status_name(rc));
+    mrpc_server_close(server);
+    mrpc_ctx_destroy(ctx);
+    return rc == PHX_OK ? 0 : 1;
+}

@@ -1,0 +1,544 @@
+/* test_mrpc.c - mRPC end to end: apps on two Phoenix services talking over UCX (tcp on lo).
+ *
+ * The "server node" runs the test server (mrpc_test_peer) and the rpc_hello example server; the
+ * "client node" serves this process, which calls through libmrpc. Both nodes start once, with the
+ * first case that needs them, and stop at the end. The cases:
+ *
+ *   rpc_hello        the tutorial's client and server print what the tutorial says
+ *   round trips      Echo of nested, repeated-heavy messages from 0 B to 64 MiB of payload
+ *                    comes back deep-equal (same protobuf encoding, same bytes)
+ *   10000 calls      10,000 asynchronous calls outstanding on one connection all complete OK,
+ *                    each with its own reply
+ *   handler errors   a handler's status and text reach the caller; a method without handler
+ *                    answers UNIMPLEMENTED
+ *   deadline         a call outliving its timeout ends DEADLINE_EXCEEDED on time, and its late
+ *                    reply does not disturb the next call
+ *   nobody listens   connecting to a port nobody binds fails UNAVAILABLE within 2 s
+ *   server killed    the server's phoenixd killed mid-call: the call ends UNAVAILABLE within 2 s
+ *   live upgrade     the client's mrpc plugin replaced while a call is in flight: the call and
+ *                    the ones after it succeed
+ *   policy           NullEngine attached between MrpcEngine and the transport, and detached,
+ *                    while 3,000 calls flow: each completes once with its own reply
+ *   latency          rpc_hello-sized round trips per second (printed, not asserted)
+ *
+ * Every loop is bounded in time; every process is stopped by PID. */
+#include "mrpc_fixture.h"
+#include "mrpc_test.mrpc.h"
+#include "phx_test.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MIB (1u << 20)
+
+static struct mrpc_node server_node, client_node;
+static struct mrpc_peer peer;
+static mrpc_ctx_t *ctx;             /* ours, on the client node */
+static mrpc_conn_t *conn;           /* to the test server */
+static bool up, failed_up;
+
+/* ---- fixture ----------------------------------------------------------------------------- */
+
+static bool bring_up(void)
+{
+    mrpc_ctx_params_t params = { .field_mask = MRPC_CTX_PARAM_FIELD_PREFIX };
+    mrpc_status_t st;
+
+    if (!mrpc_node_start(&server_node, "mrpc-srv") || !mrpc_node_start(&client_node, "mrpc-cli") ||
+        !mrpc_peer_start(&peer, &server_node, MRPC_TEST_PEER, "ready"))
+        return false;
+    params.prefix = client_node.d.prefix;
+    if (!(ctx = mrpc_ctx_create(&params, &st)) || !(conn = mrpc_connect(ctx, peer.addr, &st))) {
+        fprintf(stderr, "client: %s: %s\n", phx_status_name(st.code), st.message);
+        return false;
+    }
+    return true;
+}
+
+/* Starts the nodes, the test server and our connection once; a failed start fails every case. */
+static void need_nodes(void)
+{
+    if (!up && !failed_up) {
+        up = bring_up();
+        failed_up = !up;
+    }
+    CU_ASSERT_FATAL(up);
+}
+
+/* Stops everything; false when a service or the test server did not exit cleanly. */
+static bool tear_down(void)
+{
+    mrpc_conn_close(conn);
+    mrpc_ctx_destroy(ctx);
+    bool clean = peer.pid <= 0 || mrpc_peer_stop(&peer) == 0;
+    if (!clean)
+        fprintf(stderr, "the test server did not exit cleanly\n");
+    clean = mrpc_node_stop(&client_node, SIGTERM) && clean;
+    return mrpc_node_stop(&server_node, SIGTERM) && clean;
+}
+
+/* ---- messages ----------------------------------------------------------------------------- */
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i * 131u + seed);
+}
+
+static MrpcTest__Leaf *leaf(unsigned i)
+{
+    MrpcTest__Leaf *l = (MrpcTest__Leaf *)mrpc_message_new(ctx, &mrpc_test__leaf__descriptor);
+    char text[32];
+    uint8_t data[24];
+
+    snprintf(text, sizeof(text), "leaf %u", i);
+    fill(data, sizeof(data), i);
+    l->text = mrpc_strdup(ctx, text);
+    mrpc_bytes_set(ctx, &l->data, data, i % sizeof(data));
+    mrpc_repeated_alloc(ctx, &l->numbers, &l->n_numbers, sizeof(int64_t), i % 5);
+    for (size_t k = 0; k < l->n_numbers; k++)
+        l->numbers[k] = (int64_t)k * -1234567 + i;
+    return l;
+}
+
+/* A node with every shape: leaves, a chain of DEPTH children, a map, a oneof, strings, doubles. */
+static MrpcTest__Node *node(unsigned i, unsigned depth)
+{
+    MrpcTest__Node *n = (MrpcTest__Node *)mrpc_message_new(ctx, &mrpc_test__node__descriptor);
+    char name[32];
+
+    snprintf(name, sizeof(name), "node %u.%u", i, depth);
+    n->name = mrpc_strdup(ctx, name);
+    mrpc_repeated_alloc(ctx, &n->leaves, &n->n_leaves, sizeof(*n->leaves), 3);
+    for (unsigned k = 0; k < n->n_leaves; k++)
+        n->leaves[k] = leaf(i * 10 + k);
+    n->child = depth ? node(i, depth - 1) : NULL;
+    mrpc_repeated_alloc(ctx, &n->by_name, &n->n_by_name, sizeof(*n->by_name), 2);
+    for (unsigned k = 0; k < n->n_by_name; k++) {
+        n->by_name[k] = (MrpcTest__Node__ByNameEntry *)mrpc_message_new(
+            ctx, &mrpc_test__node__by_name_entry__descriptor);
+        n->by_name[k]->key = mrpc_strdup(ctx, k ? "second" : "first");
+        n->by_name[k]->value = leaf(k + depth);
+    }
+    switch (i % 3) {
+    case 0:
+        n->choice_case = MRPC_TEST__NODE__CHOICE_LABEL;
+        n->label = mrpc_strdup(ctx, "labelled");
+        break;
+    case 1:
+        n->choice_case = MRPC_TEST__NODE__CHOICE_CODE;
+        n->code = 0xfeedfacecafeull + i;
+        break;
+    default:
+        n->choice_case = MRPC_TEST__NODE__CHOICE_SPECIAL;
+        n->special = leaf(99);
+    }
+    mrpc_repeated_alloc(ctx, &n->tags, &n->n_tags, sizeof(char *), 3);
+    for (unsigned k = 0; k < n->n_tags; k++)
+        n->tags[k] = mrpc_strdup(ctx, k == 1 ? "" : "tag");
+    mrpc_repeated_alloc(ctx, &n->weights, &n->n_weights, sizeof(double), 4);
+    for (unsigned k = 0; k < n->n_weights; k++)
+        n->weights[k] = 0.5 * k - i;
+    return n;
+}
+
+/* A Blob with SIZE bytes of data and, when RICH, three nested nodes. */
+static MrpcTest__Blob *blob(size_t size, unsigned seq, bool rich)
+{
+    MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(ctx, &mrpc_test__blob__descriptor);
+
+    if (!b)
+        return NULL;
+    b->seq = seq;
+    if (size) {
+        uint8_t *data = mrpc_alloc(ctx, size);
+        if (!data)
+            return NULL;
+        fill(data, size, seq);
+        b->data.data = data;
+        b->data.len = size;
+    }
+    if (rich) {
+        mrpc_repeated_alloc(ctx, &b->nodes, &b->n_nodes, sizeof(*b->nodes), 3);
+        for (unsigned k = 0; k < b->n_nodes; k++)
+            b->nodes[k] = node(k, 2);
+    }
+    return b;
+}
+
+/* The protobuf encoding of MSG (malloc'd), the yardstick of deep equality. */
+static uint8_t *packed(const ProtobufCMessage *msg, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    if (buf)
+        protobuf_c_message_pack(msg, buf);
+    return buf;
+}
+
+static mrpc_status_t echo(MrpcTest__Blob *req, const MrpcTest__Blob **reply)
+{
+    return mrpc_test__echo__echo_call(conn, req, reply, NULL);
+}
+
+/* ---- cases ------------------------------------------------------------------------------- */
+
+static void test_rpc_hello(void)
+{
+    struct mrpc_peer hello_server;
+    static phx_test_run_result_t r;
+
+    need_nodes();
+    CU_ASSERT_FATAL(mrpc_peer_start(&hello_server, &server_node, RPC_HELLO_SERVER,
+                                    "serving rpc_hello.Greeter"));
+    char *const argv[] = { RPC_HELLO_CLIENT, hello_server.addr, NULL };
+    struct phx_test_run_params p = {
+        .field_mask = PHX_TEST_RUN_PARAM_FIELD_ENV | PHX_TEST_RUN_PARAM_FIELD_TIMEOUT,
+        .env = mrpc_env_with_prefix(client_node.d.prefix), .timeout_ns = 20 * PHX_NS };
+    phx_test_run(argv, &p, &r);
+    CU_ASSERT_EQUAL(r.code, 0);
+    CU_ASSERT_STRING_EQUAL(r.out, "reply: Hello mRPC!\n");
+    if (r.code)
+        fprintf(stderr, "rpc_hello_client: %s", r.err);
+    CU_ASSERT(mrpc_peer_said(&hello_server, "request: name=mRPC\n"));
+    CU_ASSERT_EQUAL(mrpc_peer_stop(&hello_server), 0);
+}
+
+/* Sends a Blob of SIZE bytes and checks the echo is deep-equal. */
+static void round_trip(size_t size, bool rich)
+{
+    MrpcTest__Blob *req = blob(size, (unsigned)size, rich);
+    const MrpcTest__Blob *reply = NULL;
+    size_t want_len, got_len;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+    uint8_t *want = packed(&req->base, &want_len);   /* before the call: req is libmrpc's then */
+    mrpc_status_t st = echo(req, &reply);
+    CU_ASSERT_EQUAL(st.code, PHX_OK);
+    if (st.code != PHX_OK || !reply) {
+        fprintf(stderr, "echo of %zu bytes: %s: %s\n", size, phx_status_name(st.code), st.message);
+        free(want);
+        return;
+    }
+    uint8_t *got = packed(&reply->base, &got_len);
+    CU_ASSERT_EQUAL(reply->data.len, size);
+    CU_ASSERT_EQUAL(reply->n_nodes, rich ? 3u : 0u);
+    CU_ASSERT_EQUAL(got_len, want_len);
+    CU_ASSERT(got && want && got_len == want_len && memcmp(got, want, want_len) == 0);
+    if (rich && reply->n_nodes == 3) {
+        CU_ASSERT_STRING_EQUAL(reply->nodes[2]->child->child->name, "node 2.0");
+        CU_ASSERT_EQUAL(reply->nodes[1]->choice_case, MRPC_TEST__NODE__CHOICE_CODE);
+        CU_ASSERT_STRING_EQUAL(reply->nodes[0]->by_name[1]->key, "second");
+    }
+    free(got);
+    free(want);
+    mrpc_release(ctx, &reply->base);
+}
+
+static void test_round_trips(void)
+{
+    static const size_t sizes[] = { 1, 100, 4096, 65536, MIB, 16 * MIB, 64 * MIB };
+
+    need_nodes();
+    round_trip(0, false);                   /* the empty message */
+    round_trip(0, true);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        round_trip(sizes[i], true);
+}
+
+#define MANY 10000u
+
+struct many {
+    unsigned done, ok, right_reply;
+    unsigned seen[MANY];
+};
+
+static void many_done(void *token, const mrpc_status_t *st, const ProtobufCMessage *reply)
+{
+    struct many *m = token;
+
+    m->done++;
+    if (st->code == PHX_OK)
+        m->ok++;
+    if (reply) {
+        const MrpcTest__Blob *b = (const MrpcTest__Blob *)reply;
+        if (b->seq < MANY && m->seen[b->seq]++ == 0)
+            m->right_reply++;
+        mrpc_release(ctx, reply);
+    }
+}
+
+static void test_many_outstanding(void)
+{
+    static struct many m;
+    unsigned long long deadline;
+
+    need_nodes();
+    memset(&m, 0, sizeof(m));
+    for (unsigned i = 0; i < MANY; i++) {
+        MrpcTest__Blob *req = blob(16, i, false);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(conn, req, many_done, &m, NULL),
+                              PHX_OK);
+    }
+    deadline = phx_test_now_ns() + 120 * PHX_NS;
+    while (m.done < MANY && phx_test_now_ns() < deadline)
+        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 100) >= 0);
+    CU_ASSERT_EQUAL(m.done, MANY);
+    CU_ASSERT_EQUAL(m.ok, MANY);
+    CU_ASSERT_EQUAL(m.right_reply, MANY);       /* every seq came back exactly once */
+}
+
+static void test_handler_errors(void)
+{
+    MrpcTest__FailRequest *req;
+    MrpcTest__Empty *empty;
+    const MrpcTest__Empty *reply = NULL;
+
+    need_nodes();
+    req = (MrpcTest__FailRequest *)mrpc_message_new(ctx, &mrpc_test__fail_request__descriptor);
+    req->code = PHX_PERMISSION_DENIED;
+    req->message = mrpc_strdup(ctx, "no entry for mRPC tests");
+    mrpc_status_t st = mrpc_test__echo__fail_call(conn, req, &reply, NULL);
+    CU_ASSERT_EQUAL(st.code, PHX_PERMISSION_DENIED);
+    CU_ASSERT_STRING_EQUAL(st.message, "no entry for mRPC tests");
+    CU_ASSERT_PTR_NULL(reply);
+
+    empty = (MrpcTest__Empty *)mrpc_message_new(ctx, &mrpc_test__empty__descriptor);
+    st = mrpc_test__echo__missing_call(conn, empty, &reply, NULL);
+    CU_ASSERT_EQUAL(st.code, PHX_UNIMPLEMENTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "mrpc_test.Echo.Missing"));
+
+    round_trip(10, false);                  /* and the connection still serves */
+}
+
+static void test_deadline(void)
+{
+    mrpc_call_opts_t opts = { .field_mask = MRPC_CALL_OPT_FIELD_TIMEOUT, .timeout_ms = 200 };
+    const MrpcTest__Blob *reply = NULL;
+
+    need_nodes();
+    unsigned long long t0 = phx_test_now_ns();
+    mrpc_status_t st = mrpc_test__echo__sleep_call(conn, blob(8, 1500, false), &reply, &opts);
+    unsigned long long took = phx_test_now_ns() - t0;
+    CU_ASSERT_EQUAL(st.code, PHX_DEADLINE_EXCEEDED);
+    CU_ASSERT(took >= 190 * 1000000ull && took < 1000 * 1000000ull);
+    round_trip(32, true);                   /* waits for the sleeper, whose reply is dropped */
+}
+
+static void test_nobody_listens(void)
+{
+    char addr[64];
+    mrpc_status_t st;
+
+    need_nodes();
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", mrpc_free_port());
+    unsigned long long t0 = phx_test_now_ns();
+    mrpc_conn_t *c = mrpc_connect(ctx, addr, &st);
+    unsigned long long took = phx_test_now_ns() - t0;
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_EQUAL(st.code, PHX_UNAVAILABLE);
+    CU_ASSERT(took < 2 * PHX_NS);
+    mrpc_conn_close(c);
+}
+
+struct one_call {
+    bool          done;
+    mrpc_status_t status;
+};
+
+static void one_done(void *token, const mrpc_status_t *st, const ProtobufCMessage *reply)
+{
+    struct one_call *c = token;
+
+    c->done = true;
+    c->status = *st;
+    if (reply)
+        mrpc_release(ctx, reply);
+}
+
+static void test_server_killed(void)
+{
+    struct mrpc_node victim;
+    struct mrpc_peer sleeper;
+    struct one_call call = { .done = false };
+    mrpc_status_t st;
+
+    need_nodes();
+    CU_ASSERT_FATAL(mrpc_node_start(&victim, "mrpc-victim"));
+    CU_ASSERT_FATAL(mrpc_peer_start(&sleeper, &victim, MRPC_TEST_PEER, "ready"));
+    mrpc_conn_t *c = mrpc_connect(ctx, sleeper.addr, &st);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(c, blob(8, 5000, false), one_done, &call,
+                                                        NULL), PHX_OK);
+    for (unsigned long long t = phx_test_now_ns() + 300 * 1000000ull; phx_test_now_ns() < t;)
+        mrpc_ctx_progress(ctx, 10);         /* the call reaches the sleeping handler */
+    CU_ASSERT_FALSE(call.done);
+    mrpc_node_stop(&victim, SIGKILL);
+    unsigned long long t0 = phx_test_now_ns(), deadline = t0 + 10 * PHX_NS;
+    while (!call.done && phx_test_now_ns() < deadline)
+        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 50) >= 0);
+    unsigned long long took = phx_test_now_ns() - t0;
+    CU_ASSERT(call.done);
+    CU_ASSERT_EQUAL(call.status.code, PHX_UNAVAILABLE);
+    CU_ASSERT(took < 2 * PHX_NS);
+    printf("\n    call failed %s %.0f ms after the server's service died: %s\n",
+           phx_status_name(call.status.code), took / 1e6, call.status.message);
+    mrpc_conn_close(c);
+    mrpc_peer_stop(&sleeper);               /* its service is gone: it exits or is killed */
+    round_trip(64, true);                   /* our service is fine */
+}
+
+/* Another app of the client node, with a connection and registered layouts of its own. */
+static mrpc_ctx_t *second_app(mrpc_conn_t **c)
+{
+    mrpc_ctx_params_t params = { .field_mask = MRPC_CTX_PARAM_FIELD_PREFIX,
+                                 .prefix = client_node.d.prefix };
+    mrpc_status_t st;
+    mrpc_ctx_t *other = mrpc_ctx_create(&params, &st);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+    *c = mrpc_connect(other, peer.addr, &st);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(*c);
+    MrpcTest__FailRequest *req = (MrpcTest__FailRequest *)mrpc_message_new(
+        other, &mrpc_test__fail_request__descriptor);
+    req->code = PHX_ABORTED;
+    CU_ASSERT_EQUAL(mrpc_test__echo__fail_call(*c, req, NULL, NULL).code, PHX_ABORTED);
+    return other;
+}
+
+static void test_live_upgrade(void)
+{
+    static phx_test_run_result_t r;
+    struct one_call call = { .done = false };
+    mrpc_conn_t *other_conn;
+
+    need_nodes();
+    const char *copy = mrpc_node_plugin_copy(&client_node);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
+    mrpc_ctx_t *other = second_app(&other_conn);
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(conn, blob(4096, 300, true), one_done,
+                                                        &call, NULL), PHX_OK);
+    mrpc_ctx_progress(ctx, 0);              /* submitted: the upgrade finds it in flight */
+    CU_ASSERT_EQUAL(mrpc_ctl(&client_node, (const char *[]){ "upgrade", "--plugin", copy, NULL },
+                             &r), 0);
+    unsigned long long deadline = phx_test_now_ns() + 10 * PHX_NS;
+    while (!call.done && phx_test_now_ns() < deadline)
+        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 50) >= 0);
+    CU_ASSERT(call.done);
+    CU_ASSERT_EQUAL(call.status.code, PHX_OK);
+    /* The other app leaves: the new build frees state the old build made. */
+    mrpc_conn_close(other_conn);
+    mrpc_ctx_destroy(other);
+    mrpc_ctx_progress(ctx, 200);
+    round_trip(MIB, true);                  /* the new build carries on with the old state */
+    CU_ASSERT(mrpc_node_alive(&client_node));
+}
+
+static const char attach_null[] =
+    "addon_engine = \"NullEngine\";\n"
+    "op = \"attach\";\n"
+    "tx_channels_replacements = ( (\"MrpcEngine\", \"NullEngine\", 0, 0),\n"
+    "                             (\"NullEngine\", \"UcxRpcAdapterEngine\", 0, 0) );\n"
+    "rx_channels_replacements = ( (\"UcxRpcAdapterEngine\", \"NullEngine\", 0, 0),\n"
+    "                             (\"NullEngine\", \"MrpcEngine\", 0, 0) );\n"
+    "group = [ \"MrpcEngine\", \"UcxRpcAdapterEngine\" ];\n";
+static const char detach_null[] =
+    "addon_engine = \"NullEngine\";\n"
+    "op = \"detach\";\n"
+    "tx_channels_replacements = ( (\"MrpcEngine\", \"UcxRpcAdapterEngine\", 0, 0) );\n"
+    "rx_channels_replacements = ( (\"UcxRpcAdapterEngine\", \"MrpcEngine\", 0, 0) );\n";
+
+/* Runs the calls in M until DONE of them completed (or 60 s passed). */
+static void progress_until(const struct many *m, unsigned done)
+{
+    unsigned long long deadline = phx_test_now_ns() + 60 * PHX_NS;
+
+    while (m->done < done && phx_test_now_ns() < deadline)
+        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 50) >= 0);
+}
+
+/* Splices the policy in or out (OP "attach" or "detach", as DESCRIPTOR says), as an
+ * administrator would, for our subscription; then EXPECT_ADDONS policies are attached. */
+static void splice(const char *op, const char *descriptor, unsigned expect_addons)
+{
+    static phx_test_run_result_t r;
+    struct mrpc_sub sub;
+    char sid[16], pid[16], name[32];
+
+    CU_ASSERT_FATAL(mrpc_ctl_find_sub(&client_node, getpid(), &sub));
+    snprintf(sid, sizeof(sid), "%u", sub.sid);
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    snprintf(name, sizeof(name), "%s-null.conf", op);
+    const char *file = phx_test_write_file(client_node.d.dir, name, descriptor);
+    CU_ASSERT_EQUAL(mrpc_ctl(&client_node, (const char *[]){ op, "--pid", pid, "--sid", sid,
+                                                             "--descriptor", file, NULL }, &r), 0);
+    CU_ASSERT(mrpc_ctl_find_sub(&client_node, getpid(), &sub) && sub.n_addons == expect_addons);
+}
+
+/* NullEngine spliced between MrpcEngine and the transport, then out again, while calls flow:
+ * every call completes once, with its own reply. */
+static void test_policy_under_traffic(void)
+{
+    static struct many m;
+    const unsigned n = 3000;
+
+    need_nodes();
+    memset(&m, 0, sizeof(m));
+    for (unsigned i = 0; i < n; i++)
+        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(conn, blob(64, i, false), many_done, &m,
+                                                          NULL), PHX_OK);
+    progress_until(&m, n / 3);
+    splice("attach", attach_null, 1);
+    progress_until(&m, 2 * n / 3);
+    splice("detach", detach_null, 0);
+    progress_until(&m, n);
+    CU_ASSERT_EQUAL(m.done, n);
+    CU_ASSERT_EQUAL(m.ok, n);
+    CU_ASSERT_EQUAL(m.right_reply, n);
+}
+
+static void test_latency(void)
+{
+    const unsigned warmup = 200, max_calls = 20000;
+    unsigned n = 0;
+
+    need_nodes();
+    for (unsigned i = 0; i < warmup; i++)
+        round_trip(5, false);
+    unsigned long long t0 = phx_test_now_ns(), stop = t0 + 3 * PHX_NS;
+    while (n < max_calls && phx_test_now_ns() < stop) {
+        const MrpcTest__Blob *reply = NULL;
+        mrpc_status_t st = echo(blob(5, n, false), &reply);
+        CU_ASSERT_EQUAL_FATAL(st.code, PHX_OK);
+        mrpc_release(ctx, &reply->base);
+        n++;
+    }
+    double secs = (phx_test_now_ns() - t0) / 1e9;
+    printf("\n    mRPC latency, two services on loopback over tcp: %u round trips in %.2f s: "
+           "%.0f/s, %.1f us each\n", n, secs, n / secs, secs * 1e6 / n);
+}
+
+static const phx_test_case_t cases[] = {
+    { "rpc_hello client and server", test_rpc_hello },
+    { "round trips from 0 B to 64 MiB stay deep-equal", test_round_trips },
+    { "10000 outstanding calls on one connection", test_many_outstanding },
+    { "handler errors reach the caller", test_handler_errors },
+    { "deadline exceeded on time", test_deadline },
+    { "nobody listens: UNAVAILABLE within 2 s", test_nobody_listens },
+    { "server's service killed mid-call: UNAVAILABLE within 2 s", test_server_killed },
+    { "live upgrade of the mrpc plugin under a call", test_live_upgrade },
+    { "policy attached and detached under traffic", test_policy_under_traffic },
+    { "latency of small round trips", test_latency },
+    { NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+    int rc = phx_test_main("mrpc", cases, argc, argv);
+
+    return tear_down() ? rc : 1;
+}

@@ -98,7 +98,7 @@ static const char *marshal_name(unsigned v) { return phx_marshal_name((phx_marsh
 static const struct enum_names level_names   = { "level", level_name, PHX_LOG_TRACE + 1 };
 static const struct enum_names mode_names    = { "mode", mode_name, PHX_RUNTIME_DEDICATE + 1 };
 static const struct enum_names marshal_names = { "marshal", marshal_name,
-                                                 PHX_MARSHAL_PROTOBUF + 1 };
+                                                 PHX_MARSHAL_NATIVE + 1 };
 
 /* One row per key of phx_config_t. The key's path is the field's name, so the two cannot drift
  * apart. Optional trailing arguments are designated initializers (.check_num = ..., .flags). */
@@ -148,6 +148,7 @@ static const struct key_spec plugin_keys[] = {
 
 static const struct { const char *name, *path; } default_plugins[] = {
     { "mrpc", "libphoenix_mrpc.so" },
+    { "ucx",  "libphoenix_ucx.so" },
 };
 
 /* Environment variables that override a key; only kinds with set_text (strings, enums). */
@@ -762,7 +763,7 @@ static void dump_plugins(const struct key_spec *spec, const void *base, FILE *ou
 /* ---- public ---- */
 
 static const char *const runtime_mode_names[] = { "shared", "dedicate" };
-static const char *const marshal_format_names[] = { "native", "protobuf" };
+static const char *const marshal_format_names[] = { "native" };
 
 const char *phx_runtime_mode_name(phx_runtime_mode_t mode)
 {

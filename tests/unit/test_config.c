@@ -66,8 +66,9 @@ static const phx_config_t documented_defaults = {
     .ucx = { .tls = "", .net_devices = "", .mm_error_handling = true },
     .mrpc = { .max_message_mb = 1024, .inflight_mb = 256, .call_timeout_ms = 30000,
               .marshal = PHX_MARSHAL_NATIVE },
-    .plugins = (struct phx_config_plugin[]){ { "mrpc", "libphoenix_mrpc.so" } },
-    .nplugins = 1,
+    .plugins = (struct phx_config_plugin[]){ { "mrpc", "libphoenix_mrpc.so" },
+                                             { "ucx", "libphoenix_ucx.so" } },
+    .nplugins = 2,
 };
 
 static void test_defaults(void)
@@ -81,7 +82,7 @@ static void test_defaults(void)
     CU_ASSERT_PTR_NULL(cfg.prefix);
     CU_ASSERT_EQUAL(cfg.nplugins, 0);
     CU_ASSERT_STRING_EQUAL(phx_runtime_mode_name(PHX_RUNTIME_DEDICATE), "dedicate");
-    CU_ASSERT_STRING_EQUAL(phx_marshal_name(PHX_MARSHAL_PROTOBUF), "protobuf");
+    CU_ASSERT_STRING_EQUAL(phx_marshal_name(PHX_MARSHAL_NATIVE), "native");
     CU_ASSERT_STRING_EQUAL(phx_marshal_name((phx_marshal_t)7), "?");
 }
 
@@ -164,7 +165,7 @@ static const phx_config_t full_conf = {
     .heap = { .send_mb = 64, .recv_mb = 128, .slab_kb = 64 },
     .ucx = { .tls = "rc,sm,self", .net_devices = "mlx5_0:1", .mm_error_handling = false },
     .mrpc = { .max_message_mb = 16, .inflight_mb = 32, .call_timeout_ms = 1,
-              .marshal = PHX_MARSHAL_PROTOBUF },
+              .marshal = PHX_MARSHAL_NATIVE },
     .plugins = (struct phx_config_plugin[]){ { "mrpc", "/opt/phoenix/libphoenix_mrpc.so" },
                                              { "ucx", "libphoenix_ucx.so" },
                                              { "ratelimit", "policies/libratelimit.so" } },
@@ -308,7 +309,7 @@ static void expect_error_at(const char *path, const char *file, int line, const 
     CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
     CU_ASSERT_PTR_NULL(strchr(err, '\n'));
     CU_ASSERT_STRING_EQUAL(cfg.prefix, "/run/phoenix");
-    CU_ASSERT_EQUAL(cfg.nplugins, 1);
+    CU_ASSERT_EQUAL(cfg.nplugins, 2);      /* a failed load leaves the defaults */
     phx_config_free(&cfg);
 }
 
@@ -329,7 +330,7 @@ static void test_broken_files(void)
         { "bad-array-for-list.conf", 2, "plugins: expected a list" },
         { "bad-range.conf", 4, "runtime.threads: must be between 1 and 256 (got 0)" },
         { "bad-mode.conf", 2, "runtime.mode: unknown mode 'exclusive' (shared|dedicate)" },
-        { "bad-marshal.conf", 3, "mrpc.marshal: unknown marshal 'json' (native|protobuf)" },
+        { "bad-marshal.conf", 3, "mrpc.marshal: unknown marshal 'json' (native)" },
         { "bad-level.conf", 3,
           "log.level: unknown level 'loud' (error|warn|info|debug|trace)" },
         { "bad-socket-mode.conf", 3,

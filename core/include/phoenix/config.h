@@ -37,10 +37,10 @@ typedef enum {
     PHX_RUNTIME_DEDICATE = 1,   /* one group per runtime thread */
 } phx_runtime_mode_t;
 
-/* mrpc.marshal: the wire format between peers whose message layouts match. */
+/* mrpc.marshal: the wire format. Only the native format exists so far (docs/marshalling.md);
+ * the key is there so that configurations name their format explicitly. */
 typedef enum {
     PHX_MARSHAL_NATIVE   = 0,   /* scatter-gather of the in-heap structs */
-    PHX_MARSHAL_PROTOBUF = 1,   /* standard protobuf encoding */
 } phx_marshal_t;
 
 /* One plugin to load at start: NAME is unique, PATH is absolute or relative to plugin_dir. */
@@ -111,7 +111,7 @@ void phx_config_free(phx_config_t *cfg);
  * Returns 0 or -EIO. */
 int phx_config_dump(const phx_config_t *cfg, FILE *out);
 
-/* "shared"/"dedicate", "native"/"protobuf"; "?" outside the enum. */
+/* "shared"/"dedicate", "native"; "?" outside the enum. */
 const char *phx_runtime_mode_name(phx_runtime_mode_t mode);
 const char *phx_marshal_name(phx_marshal_t marshal);
 

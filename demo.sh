@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# demo.sh - install what is missing, build, then run the main job: a Phoenix service with an app
-# streaming through it while an administrator lists it, attaches a policy, upgrades the policy's
-# plugin to a new build and detaches the policy again - all live, with the app checking that
-# nothing is lost or reordered.
+# demo.sh - install what is missing, build, then run the main job on this machine:
+#   1. a Phoenix service (phoenixd) with the mRPC, UCX, loopback and null plugins;
+#   2. the tutorial: rpc_hello_server and rpc_hello_client calling each other through it;
+#   3. an app streaming through the service while an administrator lists it, attaches a policy,
+#      upgrades the policy's plugin to a new build and detaches it again - all live, with the
+#      app checking that nothing is lost or reordered.
 #
 #   ./demo.sh             everything in a private temporary prefix, stopped at the end
 #   ./demo.sh --keep      leave the service running afterwards (prints how to stop it)
@@ -17,7 +19,8 @@ if ! ./deploy/install-deps.sh --check >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then ./deploy/install-deps.sh; else sudo ./deploy/install-deps.sh; fi
 fi
 cmake -S . -B build >/dev/null
-cmake --build build -j "$(nproc)" --target phoenixd phoenixctl loopback_ping phoenix_loopback phoenix_null phoenix_null_v2 >/dev/null
+cmake --build build -j "$(nproc)" --target phoenixd phoenixctl phoenix_mrpc phoenix_ucx rpc_hello_server rpc_hello_client \
+  loopback_ping phoenix_loopback phoenix_null phoenix_null_v2 >/dev/null
 
 bin=$root/build
 prefix=$(mktemp -d /tmp/phoenix-demo.XXXXXX)
@@ -28,7 +31,10 @@ cat > "$conf" <<CONF
 prefix = "$prefix";
 log = { level = "info"; file = "$prefix/phoenixd.log"; };
 runtime = { threads = 1; mode = "shared"; spin_us = 50; };
+ucx = { net_devices = "lo"; };      # this demo's traffic stays on the loopback device
 plugins = (
+  { name = "mrpc";     path = "$bin/mrpc/engine/libphoenix_mrpc.so"; },
+  { name = "ucx";      path = "$bin/transports/ucx/libphoenix_ucx.so"; },
   { name = "loopback"; path = "$bin/examples/loopback/libphoenix_loopback.so"; },
   { name = "null";     path = "$bin/policies/null/libphoenix_null.so"; }
 );
@@ -36,8 +42,10 @@ CONF
 
 daemon_pid=""
 app_pid=""
+server_pid=""
 cleanup() {
   [ -n "$app_pid" ] && kill "$app_pid" 2>/dev/null || true
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
   if [ -n "$daemon_pid" ] && [ "$keep" -eq 0 ]; then
     kill -TERM "$daemon_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
@@ -56,6 +64,20 @@ daemon_pid=$!
 for _ in $(seq 100); do [ -S "$prefix/control.sock" ] && break; sleep 0.05; done
 [ -S "$prefix/control.sock" ] || { echo "phoenixd did not start; see $prefix/phoenixd.log"; exit 1; }
 echo "phoenixd running, pid $daemon_pid"
+
+step "the tutorial: rpc_hello through the service"
+echo "\$ rpc_hello_server 127.0.0.1:5000 &"
+"$bin/examples/rpc_hello/rpc_hello_server" 127.0.0.1:5000 &
+server_pid=$!
+echo "\$ rpc_hello_client 127.0.0.1:5000"
+for attempt in $(seq 20); do     # the server binds asynchronously
+  "$bin/examples/rpc_hello/rpc_hello_client" 127.0.0.1:5000 && break
+  [ "$attempt" -eq 20 ] && { echo "rpc_hello_client failed"; exit 1; }
+  sleep 0.25
+done
+ctl list
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
+server_pid=""
 
 step "an app streams through the loopback service for 6 s"
 "$bin/examples/loopback/loopback_ping" -d 6 &

@@ -78,10 +78,23 @@ void phx_service_names(struct phx_service *svc, char *buf, size_t len)
 
 /* ---- runtime threads ------------------------------------------------------------------------ */
 
-/* CPU lists of the placement, one malloc'd string per thread; NULL when there is no placement
- * to apply (the reason is logged). */
-static char **placement_cpulists(const phx_config_t *cfg)
+/* CPU lists of the placement, one malloc'd string per thread, kept in PL's order. */
+static char **cpulists_of(const phx_placement_t *pl)
 {
+    char **lists = calloc(pl->threads, sizeof(*lists));
+
+    for (unsigned i = 0; lists && i < pl->threads; i++)
+        if (hwloc_bitmap_list_asprintf(&lists[i], pl->runtime_cpus[i]) < 0)
+            lists[i] = NULL;
+    return lists;
+}
+
+/* Places the service next to its NIC: returns the runtime threads' CPU lists (NULL when there
+ * is no placement to apply; the reason is logged) and, when topology.bind_memory is set, keeps
+ * the topology and the NIC's NUMA nodes so that every app's memory is bound there. */
+static char **apply_placement(struct phx_service *svc)
+{
+    const phx_config_t *cfg = svc->cfg;
     hwloc_topology_t topo;
     phx_placement_t pl;
     char err[512];
@@ -102,16 +115,41 @@ static char **placement_cpulists(const phx_config_t *cfg)
     };
     if (phx_placement_compute(topo, &pp, &pl, err, sizeof(err)) < 0) {
         phx_warn("runtime threads not pinned: %s", err);
-    } else {
-        phx_info("placement: %s", pl.reason);
-        lists = calloc(pl.threads, sizeof(*lists));
-        for (unsigned i = 0; lists && i < pl.threads; i++)
-            if (hwloc_bitmap_list_asprintf(&lists[i], pl.runtime_cpus[i]) < 0)
-                lists[i] = NULL;
-        phx_placement_free(&pl);
+        hwloc_topology_destroy(topo);
+        return NULL;
     }
-    hwloc_topology_destroy(topo);
+    phx_info("placement: %s", pl.reason);
+    lists = cpulists_of(&pl);
+    if (cfg->topology.bind_memory && !hwloc_bitmap_iszero(pl.memory_nodes)) {
+        svc->topo = topo;
+        svc->heap_nodes = hwloc_bitmap_dup(pl.memory_nodes);
+        char *nodes = NULL;
+        if (hwloc_bitmap_list_asprintf(&nodes, pl.memory_nodes) >= 0)
+            phx_info("app rings and heaps are bound to NUMA node(s) %s", nodes);
+        free(nodes);
+    } else {
+        hwloc_topology_destroy(topo);
+    }
+    phx_placement_free(&pl);
     return lists;
+}
+
+/* Binds REGION's pages (present and future: the policy stays with the shared memory object) to
+ * the NUMA nodes next to the NIC. Best effort: a kernel without NUMA support says no. */
+static void bind_region(struct phx_service *svc, const phx_shm_region_t *region, const char *what)
+{
+    if (hwloc_set_area_membind(svc->topo, region->base, region->size, svc->heap_nodes,
+                               HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_BYNODESET) < 0)
+        phx_warn("%s of an app not bound to its NUMA nodes: %s", what, strerror(errno));
+}
+
+static void bind_port_memory(struct phx_service *svc, phx_app_port_t *port)
+{
+    if (!svc->heap_nodes)
+        return;
+    bind_region(svc, &port->rings, "rings");
+    bind_region(svc, &port->send, "send heap");
+    bind_region(svc, &port->recv, "receive heap");
 }
 
 static struct phx_runtime *start_runtime(const phx_config_t *cfg, unsigned index,
@@ -139,7 +177,7 @@ static struct phx_runtime *start_runtime(const phx_config_t *cfg, unsigned index
 static int start_runtimes(struct phx_service *svc, char *err, size_t errlen)
 {
     unsigned n = svc->cfg->runtime.threads;
-    char **cpulists = placement_cpulists(svc->cfg);
+    char **cpulists = apply_placement(svc);
     int rc = 0;
 
     svc->runtimes = calloc(n, sizeof(*svc->runtimes));
@@ -216,6 +254,12 @@ void phx_service_fini(struct phx_service *svc)
     svc->runtimes = NULL;
     svc->n_runtimes = 0;
     phx_registry_fini(&svc->registry);
+    if (svc->heap_nodes)
+        hwloc_bitmap_free(svc->heap_nodes);
+    if (svc->topo)
+        hwloc_topology_destroy(svc->topo);
+    svc->heap_nodes = NULL;
+    svc->topo = NULL;
     if (svc->broken_fd >= 0)
         close(svc->broken_fd);
     svc->broken_fd = -1;
@@ -275,7 +319,10 @@ static phx_app_port_t *create_port(struct phx_service *svc, const struct phx_reg
         pp.field_mask |= PHX_APP_PORT_PARAM_FIELD_DEPTH;
         pp.depth = p->ring_depth;
     }
-    return phx_app_port_create(&pp, err, errlen);
+    phx_app_port_t *port = phx_app_port_create(&pp, err, errlen);
+    if (port)
+        bind_port_memory(svc, port);
+    return port;
 }
 
 /* Checks what can be refused before anything is built. */

@@ -18,6 +18,7 @@
 
 #include "graph.h"
 #include "phoenix/config.h"
+#include "phoenix/placement.h"
 #include "plugin_registry.h"
 
 struct phx_runtime;
@@ -34,6 +35,8 @@ struct phx_service {
     unsigned                 n_subs;
     struct phx_pid_sids     *pids;           /* next SID of every PID with subscriptions */
     int                      broken_fd;      /* eventfd, readable when an app port broke */
+    hwloc_topology_t         topo;           /* kept while app memory is bound (heap_nodes) */
+    hwloc_bitmap_t           heap_nodes;     /* NUMA nodes next to the NIC, or NULL: unbound */
 };
 
 /* Loads the config's plugins and starts its runtime threads. Returns 0, or -errno with one

@@ -751,6 +751,52 @@ static void test_idle_cpu(void)
     phx_daemon_cleanup(&d);
 }
 
+/* ---- NUMA placement of app memory ------------------------------------------------------------ */
+
+/* How many of the app port's three memfd mappings in PID's numa_maps have a policy other than
+ * "default" (they are bound next to the NIC); -1 when the kernel shows no NUMA maps. */
+static int bound_port_mappings(pid_t pid)
+{
+    char path[64], line[1024];
+    int bound = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/numa_maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        bool port = strstr(line, "/memfd:phoenix-rings") || strstr(line, "/memfd:phoenix-send-heap") ||
+                    strstr(line, "/memfd:phoenix-recv-heap");
+        bound += port && !strstr(line, " default ");
+    }
+    fclose(f);
+    return bound;
+}
+
+static void check_port_binding(const char *tag, const char *from, const char *to, int expect)
+{
+    struct phx_daemon d;
+    char err[512];
+
+    CU_ASSERT_FATAL(daemon_start(&d, tag, from, to));
+    phx_client_t *c = app_register(d.prefix, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    int bound = bound_port_mappings(d.pid);
+    if (bound < 0)
+        printf("\n    SKIPPED: this kernel shows no /proc/PID/numa_maps\n");
+    else
+        CU_ASSERT_EQUAL(bound, expect);
+    phx_client_close(c);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+}
+
+static void test_memory_binding(void)
+{
+    check_port_binding("numa", NULL, NULL, 3);     /* topology.bind_memory defaults to true */
+    check_port_binding("nonuma", "log = {", "topology = { bind_memory = false; };\nlog = {", 0);
+}
+
 /* ---- (f) command line and lifecycle --------------------------------------------------------- */
 
 static void test_check_config(void)
@@ -906,6 +952,7 @@ int main(int argc, char **argv)
         { "bad input on the control socket", test_bad_input },
         { "sigterm with a registered app", test_sigterm },
         { "idle cpu", test_idle_cpu },
+        { "app rings and heaps bound to the NIC's NUMA nodes", test_memory_binding },
         { "check-config and usage", test_check_config },
         { "second daemon and background start", test_second_daemon_and_background },
         { "limits: dedicate mode and max_apps", test_limits },

@@ -2,16 +2,20 @@
  *
  * A started phoenixd runs in the foreground with its output in a file, and is up when its
  * control socket accepts a connection. A phoenixd run to its end (a launcher that daemonizes, a
- * refused start) goes through phx_test_run(), bounded like a start. */
+ * refused start) goes through phx_test_run(), bounded like a start. A daemon meant for another
+ * network namespace joins it in the child, between fork and exec. */
 #include "daemon_harness.h"
 
 #include "phoenix/client.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,8 +39,32 @@ bool phx_daemon_accepts(const char *prefix)
     return true;
 }
 
-static pid_t spawn_to_file(char *const argv[], const char *out_path)
+int phx_netns_enter(const char *name)
 {
+    char path[128] = "/var/run/netns/";
+    size_t n = strlen(path), len = strlen(name);
+
+    if (len == 0 || len >= sizeof(path) - n || strchr(name, '/'))
+        return -EINVAL;
+    memcpy(path + n, name, len + 1);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = setns(fd, CLONE_NEWNET) == 0 ? 0 : -errno;
+    close(fd);
+    /* Tools (UCX among them) list devices in /sys/class/net, which shows the namespace of the
+     * sysfs mount: remount it in a private mount namespace, as `ip netns exec` does. */
+    if (rc == 0 && (unshare(CLONE_NEWNS) != 0 ||
+                    mount("", "/", NULL, MS_SLAVE | MS_REC, NULL) != 0 ||
+                    umount2("/sys", MNT_DETACH) != 0 || mount(name, "/sys", "sysfs", 0, NULL) != 0))
+        rc = -errno;
+    return rc;
+}
+
+pid_t phx_spawn_to_file(char *const argv[], char *const env[], const char *out_path,
+                        const char *netns)
+{
+    static const char no_netns[] = "cannot enter the network namespace\n";
     pid_t pid = fork();
 
     if (pid == 0) {
@@ -45,7 +73,14 @@ static pid_t spawn_to_file(char *const argv[], const char *out_path)
             dup2(fd, STDOUT_FILENO);
             dup2(fd, STDERR_FILENO);
         }
-        execv(argv[0], argv);
+        if (netns && netns[0] && phx_netns_enter(netns) != 0) {
+            (void)!write(STDERR_FILENO, no_netns, sizeof(no_netns) - 1);
+            _exit(126);
+        }
+        if (env)
+            execve(argv[0], argv, env);
+        else
+            execv(argv[0], argv);
         _exit(127);
     }
     return pid;
@@ -102,6 +137,14 @@ static bool daemon_dirs(struct phx_daemon *d, const char *tag, const char *conf_
 
 bool phx_daemon_start(struct phx_daemon *d, const char *tag, const char *conf_text)
 {
+    return phx_daemon_start_params(d, tag, conf_text, NULL);
+}
+
+bool phx_daemon_start_params(struct phx_daemon *d, const char *tag, const char *conf_text,
+                             const struct phx_daemon_params *params)
+{
+    const char *netns = params && (params->field_mask & PHX_DAEMON_PARAM_FIELD_NETNS)
+                            ? params->netns : NULL;
     char *argv[DAEMON_ARGS_MAX];
 
     if (!daemon_dirs(d, tag, conf_text))
@@ -109,7 +152,7 @@ bool phx_daemon_start(struct phx_daemon *d, const char *tag, const char *conf_te
     daemon_argv(d, (const char *const[]){ "--foreground", NULL }, argv);
     unsigned long long deadline = phx_test_now_ns() + DAEMON_START_NS;
 
-    if ((d->pid = spawn_to_file(argv, d->log)) < 0) {
+    if ((d->pid = phx_spawn_to_file(argv, NULL, d->log, netns)) < 0) {
         d->pid = 0;
         return false;
     }

@@ -1,8 +1,16 @@
 /* mrpc_fixture.c - nodes (phoenixd with mrpc + ucx) and server programs for the mRPC tests (see
- * mrpc_fixture.h). The plugin paths come from the build (PHX_PLUGIN_MRPC, PHX_PLUGIN_UCX). */
+ * mrpc_fixture.h). The plugin paths come from the build (PHX_PLUGIN_MRPC, PHX_PLUGIN_UCX).
+ *
+ * The two hosts are made with iproute2 like tests/twonode/rpc_hello_netns.sh does, by running
+ * `ip` (bounded, as every child); a step that fails removes what the earlier ones made and leaves
+ * the tests on loopback. Deleting a namespace deletes its end of the veth pair, and with it the
+ * other end. The namespaces are deleted by a watcher process, forked before they are made, when
+ * the test process closes its pipe: at exit (atexit, which then reaps the watcher), and equally
+ * when the test process crashes or is killed. */
 #include "mrpc_fixture.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -20,25 +28,233 @@
 
 #define PEER_START_NS (20 * PHX_NS)
 #define PEER_STOP_NS  (10 * PHX_NS)
+#define IP_CMD_NS     (10 * PHX_NS)
 
 /* spin_us = 0: a two-node test runs four busy processes (two services, two apps), often on two
- * cores, where a runtime that spins takes the core the process it waits for needs. */
-static const char node_conf[] =
+ * cores, where a runtime that spins takes the core the process it waits for needs. %s: the
+ * network device UCX is pinned to. */
+static const char node_conf_fmt[] =
     "log = { level = \"info\"; };\n"
     "runtime = { threads = 1; mode = \"shared\"; spin_us = 0; };\n"
     "control = { admin_group = \"\"; socket_mode = 0666; max_apps = 64; };\n"
     "heap = { send_mb = 256; recv_mb = 256; slab_kb = 256; };\n"
-    "ucx = { tls = \"tcp\"; net_devices = \"lo\"; };\n"
+    "ucx = { tls = \"tcp\"; net_devices = \"%s\"; };\n"
     "mrpc = { max_message_mb = 128; call_timeout_ms = 30000; };\n"
     "plugins = ( { name = \"mrpc\"; path = \"" PHX_PLUGIN_MRPC "\"; },\n"
     "            { name = \"ucx\"; path = \"" PHX_PLUGIN_UCX "\"; },\n"
     "            { name = \"null\"; path = \"" PHX_PLUGIN_NULL "\"; } );\n";
 
-bool mrpc_node_start(struct mrpc_node *n, const char *tag)
+/* ---- the two hosts ------------------------------------------------------------------------- */
+
+/* One host: a namespace, its end of the veth pair, its address ("" names: loopback). */
+struct host {
+    char netns[16];
+    char veth[16];              /* at most 15 characters (IFNAMSIZ) */
+    char ip[16];
+};
+
+static struct {
+    bool        decided;
+    bool        netns;          /* true: two namespaces; false: both sides on loopback */
+    struct host side[2];        /* by enum mrpc_side */
+    char        ip_path[32];    /* iproute2's ip */
+    pid_t       watcher;        /* deletes the namespaces when watch_fd closes; 0: none */
+    int         watch_fd;
+} hosts;
+
+static const struct host loopback = { .netns = "", .veth = "lo", .ip = "127.0.0.1" };
+
+/* Runs `ip ARGS...` (NULL-terminated); true when it succeeded, else says why in WHY. */
+static bool ip_cmd(const char *const *args, char *why, size_t whylen)
 {
+    static phx_test_run_result_t r;
+    struct phx_test_run_params p = {
+        .field_mask = PHX_TEST_RUN_PARAM_FIELD_PATH | PHX_TEST_RUN_PARAM_FIELD_TIMEOUT |
+                      PHX_TEST_RUN_PARAM_FIELD_FLAGS,
+        .path = hosts.ip_path, .timeout_ns = IP_CMD_NS, .flags = PHX_TEST_RUN_MERGE_OUTPUT };
+    char *argv[16] = { "ip" };
+    unsigned n = 1;
+
+    for (unsigned i = 0; args[i] && n < 15; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    if (phx_test_run(argv, &p, &r) == 0)
+        return true;
+    r.out[strcspn(r.out, "\n")] = '\0';
+    snprintf(why, whylen, "`ip %s %s` exit %d: %.200s", args[0], args[1] ? args[1] : "", r.code,
+             r.out);
+    return false;
+}
+
+/* Removes the namespaces (and with them the veth pair) and a veth left in ours by a failed
+ * setup; quiet, since parts may not exist. */
+static void hosts_remove(void)
+{
+    char ignored[256];
+
+    for (unsigned i = 0; i < 2; i++)
+        ip_cmd((const char *[]){ "netns", "del", hosts.side[i].netns, NULL }, ignored,
+               sizeof(ignored));
+    ip_cmd((const char *[]){ "link", "del", hosts.side[0].veth, NULL }, ignored, sizeof(ignored));
+}
+
+/* The watcher: waits for EOF on FD, then deletes the namespaces. Forked from a process that may
+ * have threads, so only async-signal-safe calls; in its own session, so that a ^C to the tests
+ * does not stop it before its work. */
+static _Noreturn void watcher_main(int fd)
+{
+    int null = open("/dev/null", O_RDWR);
+    char c;
+
+    setsid();
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);          /* not ctest's pipe: it waits for that to close */
+    dup2(null, STDERR_FILENO);
+    for (int i = 3; i < 1024; i++)
+        if (i != fd)
+            close(i);
+    while (read(fd, &c, 1) < 0 && errno == EINTR)
+        continue;
+    for (unsigned i = 0; i < 2; i++) {
+        char *const argv[] = { "ip", "netns", "del", hosts.side[i].netns, NULL };
+        pid_t pid = fork();
+        if (pid == 0) {
+            execv(hosts.ip_path, argv);
+            _exit(127);
+        }
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
+    _exit(0);
+}
+
+static bool watcher_start(char *why, size_t whylen)
+{
+    int fds[2];
+
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(why, whylen, "pipe: %s", strerror(errno));
+        return false;
+    }
+    fflush(NULL);
+    hosts.watcher = fork();
+    if (hosts.watcher == 0)
+        watcher_main(fds[0]);
+    close(fds[0]);
+    if (hosts.watcher < 0) {
+        snprintf(why, whylen, "fork: %s", strerror(errno));
+        hosts.watcher = 0;
+        close(fds[1]);
+        return false;
+    }
+    hosts.watch_fd = fds[1];
+    return true;
+}
+
+/* Lets the watcher delete the namespaces, and reaps it. */
+static void watcher_stop(void)
+{
+    if (hosts.watcher <= 0)
+        return;
+    close(hosts.watch_fd);
+    phx_test_reap(hosts.watcher, 2 * IP_CMD_NS);
+    hosts.watcher = 0;
+    hosts.netns = false;
+}
+
+/* Names the hosts after our PID: unique among the processes running. */
+static void hosts_name(void)
+{
+    struct host *a = &hosts.side[MRPC_SIDE_CLIENT], *b = &hosts.side[MRPC_SIDE_SERVER];
+    int pid = (int)getpid(), net = pid % 250 + 1;
+
+    snprintf(a->netns, sizeof(a->netns), "phx%da", pid);
+    snprintf(b->netns, sizeof(b->netns), "phx%db", pid);
+    snprintf(a->veth, sizeof(a->veth), "phx%dva", pid);
+    snprintf(b->veth, sizeof(b->veth), "phx%dvb", pid);
+    snprintf(a->ip, sizeof(a->ip), "10.231.%d.1", net);
+    snprintf(b->ip, sizeof(b->ip), "10.231.%d.2", net);
+    snprintf(hosts.ip_path, sizeof(hosts.ip_path), "%s",
+             access("/usr/sbin/ip", X_OK) == 0 ? "/usr/sbin/ip" : "/sbin/ip");
+}
+
+/* Makes the namespaces A and B, the veth pair between them and their addresses. */
+static bool hosts_make(char *why, size_t whylen)
+{
+    struct host *a = &hosts.side[MRPC_SIDE_CLIENT], *b = &hosts.side[MRPC_SIDE_SERVER];
+    char cidr_a[24], cidr_b[24];
+    snprintf(cidr_a, sizeof(cidr_a), "%s/24", a->ip);
+    snprintf(cidr_b, sizeof(cidr_b), "%s/24", b->ip);
+    const char *const *steps[] = {
+        (const char *[]){ "netns", "add", a->netns, NULL },
+        (const char *[]){ "netns", "add", b->netns, NULL },
+        (const char *[]){ "link", "add", a->veth, "type", "veth", "peer", "name", b->veth, NULL },
+        (const char *[]){ "link", "set", a->veth, "netns", a->netns, NULL },
+        (const char *[]){ "link", "set", b->veth, "netns", b->netns, NULL },
+        (const char *[]){ "-n", a->netns, "addr", "add", cidr_a, "dev", a->veth, NULL },
+        (const char *[]){ "-n", b->netns, "addr", "add", cidr_b, "dev", b->veth, NULL },
+        (const char *[]){ "-n", a->netns, "link", "set", "lo", "up", NULL },
+        (const char *[]){ "-n", b->netns, "link", "set", "lo", "up", NULL },
+        (const char *[]){ "-n", a->netns, "link", "set", a->veth, "up", NULL },
+        (const char *[]){ "-n", b->netns, "link", "set", b->veth, "up", NULL },
+    };
+
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        if (!ip_cmd(steps[i], why, whylen)) {
+            hosts_remove();
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Decides, once, between two namespaces and loopback, and says which. */
+static void hosts_decide(void)
+{
+    char why[512] = "not root";
+
+    if (hosts.decided)
+        return;
+    hosts.decided = true;
+    hosts_name();
+    if (geteuid() == 0 && watcher_start(why, sizeof(why)) && hosts_make(why, sizeof(why))) {
+        hosts.netns = true;
+        atexit(watcher_stop);
+        printf("\nmrpc tests: two nodes = netns %s/%s over veth (%s - %s)\n",
+               hosts.side[0].netns, hosts.side[1].netns, hosts.side[0].ip, hosts.side[1].ip);
+    } else {
+        watcher_stop();
+        hosts.side[0] = hosts.side[1] = loopback;
+        printf("\nmrpc tests: two services on loopback (SKIPPED netns: %s)\n", why);
+    }
+    fflush(stdout);
+}
+
+static const struct host *node_host(const struct mrpc_node *n)
+{
+    hosts_decide();
+    return &hosts.side[n->side == MRPC_SIDE_SERVER];
+}
+
+const char *mrpc_node_host(const struct mrpc_node *n)
+{
+    return node_host(n)->ip;
+}
+
+/* ---- nodes --------------------------------------------------------------------------------- */
+
+bool mrpc_node_start(struct mrpc_node *n, const char *tag, enum mrpc_side side)
+{
+    static char conf[sizeof(node_conf_fmt) + 32];
+
+    n->side = side;
+    const struct host *h = node_host(n);
+    struct phx_daemon_params p = { .field_mask = h->netns[0] ? PHX_DAEMON_PARAM_FIELD_NETNS : 0,
+                                   .netns = h->netns };
+    snprintf(conf, sizeof(conf), node_conf_fmt, h->veth);
     setenv("UCX_TLS", "tcp", 1);            /* the service reads its config, UCX the env too */
-    setenv("UCX_NET_DEVICES", "lo", 1);
-    return phx_daemon_start(&n->d, tag, node_conf);
+    setenv("UCX_NET_DEVICES", h->veth, 1);  /* inherited by the service started next */
+    return phx_daemon_start_params(&n->d, tag, conf, &p);
 }
 
 /* Copies the warnings and errors of N's log to stderr (its directory is about to go). */
@@ -203,22 +419,6 @@ char *const *mrpc_env_with_prefix(const char *prefix)
     return env;
 }
 
-static pid_t spawn_to_file(char *const argv[], char *const env[], const char *path)
-{
-    pid_t pid = fork();
-
-    if (pid == 0) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-        }
-        execve(argv[0], argv, env);
-        _exit(127);
-    }
-    return pid;
-}
-
 bool mrpc_peer_said(const struct mrpc_peer *p, const char *text)
 {
     char buf[65536];
@@ -234,14 +434,15 @@ bool mrpc_peer_said(const struct mrpc_peer *p, const char *text)
 bool mrpc_peer_start(struct mrpc_peer *p, const struct mrpc_node *node, const char *program,
                      const char *ready)
 {
+    const struct host *h = node_host(node);
     int port = mrpc_free_port();
     unsigned long long deadline = phx_test_now_ns() + PEER_START_NS;
 
-    snprintf(p->addr, sizeof(p->addr), "127.0.0.1:%d", port);
+    snprintf(p->addr, sizeof(p->addr), "%s:%d", h->ip, port);
     snprintf(p->log, sizeof(p->log), "%s/peer-%d.log", node->d.dir, port);
     char *const argv[] = { (char *)program, p->addr, NULL };
-    if (port < 0 || (p->pid = spawn_to_file(argv, mrpc_env_with_prefix(node->d.prefix),
-                                            p->log)) < 0) {
+    if (port < 0 || (p->pid = phx_spawn_to_file(argv, mrpc_env_with_prefix(node->d.prefix),
+                                                p->log, h->netns)) < 0) {
         p->pid = 0;
         return false;
     }

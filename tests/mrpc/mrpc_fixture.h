@@ -1,15 +1,24 @@
-/* mrpc_fixture.h - two Phoenix services on loopback and the test server, for the mRPC tests.
+/* mrpc_fixture.h - two Phoenix services and the test server, for the mRPC tests.
  *
  * A "node" is one phoenixd with the mrpc and ucx plugins from the build, on a private prefix
- * (daemon_harness.h), UCX pinned to tcp over lo. The tests run the client side in their own
- * process (libmrpc, or raw descriptors through phoenix/client.h) against one node, and the test
- * server (mrpc_test_peer, or the rpc_hello example) against the other; ports come from the
- * kernel (bind to port 0), so parallel test runs do not collide:
+ * (daemon_harness.h), UCX pinned to tcp. Where the test runs as root and `ip netns add` works,
+ * the two sides are two hosts: once per test process the fixture makes two network namespaces
+ * joined by a veth pair (phx<pid>a 10.231.N.1, phx<pid>b 10.231.N.2; removed at exit), starts
+ * client-side nodes in A and server-side nodes and their server programs in B, each with UCX
+ * pinned to its namespace's veth. Otherwise both sides share loopback (UCX on lo, servers on
+ * 127.0.0.1), and the fixture says once why. The test process itself stays where it is: it
+ * reaches a node through the node's unix socket, which crosses namespaces.
+ *
+ * The tests run the client side in their own process (libmrpc, or raw descriptors through
+ * phoenix/client.h) against a client-side node, and the test server (mrpc_test_peer, or the
+ * rpc_hello example) against a server-side one; ports come from the kernel (bind to port 0), so
+ * parallel test runs do not collide:
  *
  *     struct mrpc_node server_node, client_node;
- *     CU_ASSERT_FATAL(mrpc_node_start(&server_node, "srv"));
+ *     CU_ASSERT_FATAL(mrpc_node_start(&server_node, "srv", MRPC_SIDE_SERVER));
+ *     CU_ASSERT_FATAL(mrpc_node_start(&client_node, "cli", MRPC_SIDE_CLIENT));
  *     struct mrpc_peer peer;
- *     CU_ASSERT_FATAL(mrpc_peer_start(&peer, &server_node, MRPC_TEST_PEER));
+ *     CU_ASSERT_FATAL(mrpc_peer_start(&peer, &server_node, MRPC_TEST_PEER, "ready"));
  *     ... connect to peer.addr through client_node.d.prefix ...
  *     mrpc_peer_stop(&peer);
  *     mrpc_node_stop(&server_node);
@@ -24,12 +33,20 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-struct mrpc_node {
-    struct phx_daemon d;
+/* Which host a node stands for. */
+enum mrpc_side {
+    MRPC_SIDE_CLIENT,           /* namespace A: the node the test process calls through */
+    MRPC_SIDE_SERVER,           /* namespace B: the node server programs run against */
 };
 
-/* Starts a node with heaps large enough for 64 MiB messages. */
-bool mrpc_node_start(struct mrpc_node *n, const char *tag);
+struct mrpc_node {
+    struct phx_daemon d;
+    enum mrpc_side    side;
+};
+
+/* Starts a node on SIDE with heaps large enough for 64 MiB messages (the first start sets up the
+ * two namespaces, or decides on loopback). */
+bool mrpc_node_start(struct mrpc_node *n, const char *tag, enum mrpc_side side);
 /* Stops it with SIG (SIGKILL: a crash) and removes its directory; true when it exited 0 (or was
  * not running). Its warnings and errors are copied to stderr first. */
 bool mrpc_node_stop(struct mrpc_node *n, int sig);
@@ -41,18 +58,22 @@ bool mrpc_node_alive(struct mrpc_node *n);
  * service can tell); its path in static storage, or NULL. */
 const char *mrpc_node_plugin_copy(const struct mrpc_node *n);
 
-/* A free TCP port on 127.0.0.1 (bound and released: free at least for a moment). */
+/* A free TCP port on 127.0.0.1 (bound and released: free at least for a moment). In N's own
+ * namespace, where nothing else runs, it is free too. */
 int  mrpc_free_port(void);
+
+/* The IPv4 address servers on N listen on: its namespace's veth address, or 127.0.0.1. */
+const char *mrpc_node_host(const struct mrpc_node *n);
 
 /* A server program running against a node. */
 struct mrpc_peer {
     pid_t pid;
-    char  addr[64];         /* 127.0.0.1:PORT it serves on */
+    char  addr[64];         /* HOST:PORT it serves on (mrpc_node_host() of its node) */
     char  log[320];         /* its stdout and stderr */
 };
 
-/* Starts PROGRAM ADDR with PHOENIX_PREFIX set to NODE's and waits (20 s at most) until its output
- * contains READY. */
+/* Starts PROGRAM ADDR with PHOENIX_PREFIX set to NODE's, in NODE's network namespace, and waits
+ * (20 s at most) until its output contains READY. */
 bool mrpc_peer_start(struct mrpc_peer *p, const struct mrpc_node *node, const char *program,
                      const char *ready);
 /* SIGTERM, then its exit code (PHX_TEST_KILLED when it had to be killed). */

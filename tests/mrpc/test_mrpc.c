@@ -1,4 +1,5 @@
-/* test_mrpc.c - mRPC end to end: apps on two Phoenix services talking over UCX (tcp on lo).
+/* test_mrpc.c - mRPC end to end: apps on two Phoenix services talking over UCX (tcp), in two
+ * network namespaces joined by a veth pair when root, on loopback otherwise (mrpc_fixture.h).
  *
  * The "server node" runs the test server (mrpc_test_peer) and the rpc_hello example server; the
  * "client node" serves this process, which calls through libmrpc. Both nodes start once, with the
@@ -47,7 +48,8 @@ static bool bring_up(void)
     mrpc_ctx_params_t params = { .field_mask = MRPC_CTX_PARAM_FIELD_PREFIX };
     mrpc_status_t st;
 
-    if (!mrpc_node_start(&server_node, "mrpc-srv") || !mrpc_node_start(&client_node, "mrpc-cli") ||
+    if (!mrpc_node_start(&server_node, "mrpc-srv", MRPC_SIDE_SERVER) ||
+        !mrpc_node_start(&client_node, "mrpc-cli", MRPC_SIDE_CLIENT) ||
         !mrpc_peer_start(&peer, &server_node, MRPC_TEST_PEER, "ready"))
         return false;
     params.prefix = client_node.d.prefix;
@@ -335,7 +337,7 @@ static void test_nobody_listens(void)
     mrpc_status_t st;
 
     need_nodes();
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", mrpc_free_port());
+    snprintf(addr, sizeof(addr), "%s:%d", mrpc_node_host(&server_node), mrpc_free_port());
     unsigned long long t0 = phx_test_now_ns();
     mrpc_conn_t *c = mrpc_connect(ctx, addr, &st);
     unsigned long long took = phx_test_now_ns() - t0;
@@ -368,7 +370,7 @@ static void test_server_killed(void)
     mrpc_status_t st;
 
     need_nodes();
-    CU_ASSERT_FATAL(mrpc_node_start(&victim, "mrpc-victim"));
+    CU_ASSERT_FATAL(mrpc_node_start(&victim, "mrpc-victim", MRPC_SIDE_SERVER));
     CU_ASSERT_FATAL(mrpc_peer_start(&sleeper, &victim, MRPC_TEST_PEER, "ready"));
     mrpc_conn_t *c = mrpc_connect(ctx, sleeper.addr, &st);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
@@ -518,8 +520,9 @@ static void test_latency(void)
         n++;
     }
     double secs = (phx_test_now_ns() - t0) / 1e9;
-    printf("\n    mRPC latency, two services on loopback over tcp: %u round trips in %.2f s: "
-           "%.0f/s, %.1f us each\n", n, secs, n / secs, secs * 1e6 / n);
+    printf("\n    mRPC latency, two services over tcp (server at %s): %u round trips in %.2f s: "
+           "%.0f/s, %.1f us each\n", mrpc_node_host(&server_node), n, secs, n / secs,
+           secs * 1e6 / n);
 }
 
 static const phx_test_case_t cases[] = {

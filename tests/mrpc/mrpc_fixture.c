@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,12 +32,13 @@
 #define IP_CMD_NS     (10 * PHX_NS)
 
 /* spin_us = 0: a two-node test runs four busy processes (two services, two apps), often on two
- * cores, where a runtime that spins takes the core the process it waits for needs. %s: the
- * network device UCX is pinned to. */
+ * cores, where a runtime that spins takes the core the process it waits for needs. The first %s
+ * is the test user's group, made the admin group so phoenixctl works without root too; the
+ * second, the network device UCX is pinned to. */
 static const char node_conf_fmt[] =
     "log = { level = \"info\"; };\n"
     "runtime = { threads = 1; mode = \"shared\"; spin_us = 0; };\n"
-    "control = { admin_group = \"\"; socket_mode = 0666; max_apps = 64; };\n"
+    "control = { admin_group = \"%s\"; socket_mode = 0666; max_apps = 64; };\n"
     "heap = { send_mb = 256; recv_mb = 256; slab_kb = 256; };\n"
     "ucx = { tls = \"tcp\"; net_devices = \"%s\"; };\n"
     "mrpc = { max_message_mb = 128; call_timeout_ms = 30000; };\n"
@@ -245,13 +247,14 @@ const char *mrpc_node_host(const struct mrpc_node *n)
 
 bool mrpc_node_start(struct mrpc_node *n, const char *tag, enum mrpc_side side)
 {
-    static char conf[sizeof(node_conf_fmt) + 32];
+    static char conf[sizeof(node_conf_fmt) + 64];
+    const struct group *gr = getgrgid(getegid());
 
     n->side = side;
     const struct host *h = node_host(n);
     struct phx_daemon_params p = { .field_mask = h->netns[0] ? PHX_DAEMON_PARAM_FIELD_NETNS : 0,
                                    .netns = h->netns };
-    snprintf(conf, sizeof(conf), node_conf_fmt, h->veth);
+    snprintf(conf, sizeof(conf), node_conf_fmt, gr ? gr->gr_name : "", h->veth);
     setenv("UCX_TLS", "tcp", 1);            /* the service reads its config, UCX the env too */
     setenv("UCX_NET_DEVICES", h->veth, 1);  /* inherited by the service started next */
     return phx_daemon_start_params(&n->d, tag, conf, &p);

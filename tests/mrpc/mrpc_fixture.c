@@ -473,3 +473,14 @@ int mrpc_peer_stop(struct mrpc_peer *p)
     p->pid = 0;
     return code;
 }
+
+/* ---- once per process -------------------------------------------------------------------- */
+
+bool mrpc_bring_up_once(bool (*bring_up)(void))
+{
+    static enum { NOT_TRIED, UP, FAILED } state = NOT_TRIED;
+
+    if (state == NOT_TRIED)
+        state = bring_up() ? UP : FAILED;
+    return state == UP;
+}

@@ -58,6 +58,11 @@ bool mrpc_node_alive(struct mrpc_node *n);
  * service can tell); its path in static storage, or NULL. */
 const char *mrpc_node_plugin_copy(const struct mrpc_node *n);
 
+/* Runs BRING_UP the first time it is called in a process and returns its outcome then and on
+ * every later call: a test program starts its nodes once, and a failed start fails every case
+ * instead of being retried by each. */
+bool mrpc_bring_up_once(bool (*bring_up)(void));
+
 /* A free TCP port on 127.0.0.1 (bound and released: free at least for a moment). In N's own
  * namespace, where nothing else runs, it is free too. */
 int  mrpc_free_port(void);

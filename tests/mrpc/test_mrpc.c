@@ -39,7 +39,6 @@ static struct mrpc_node server_node, client_node;
 static struct mrpc_peer peer;
 static mrpc_ctx_t *ctx;             /* ours, on the client node */
 static mrpc_conn_t *conn;           /* to the test server */
-static bool up, failed_up;
 
 /* ---- fixture ----------------------------------------------------------------------------- */
 
@@ -60,14 +59,10 @@ static bool bring_up(void)
     return true;
 }
 
-/* Starts the nodes, the test server and our connection once; a failed start fails every case. */
+/* Starts the nodes, the test server and our side once; a failed start fails every case. */
 static void need_nodes(void)
 {
-    if (!up && !failed_up) {
-        up = bring_up();
-        failed_up = !up;
-    }
-    CU_ASSERT_FATAL(up);
+    CU_ASSERT_FATAL(mrpc_bring_up_once(bring_up));
 }
 
 /* Stops everything; false when a service or the test server did not exit cleanly. */

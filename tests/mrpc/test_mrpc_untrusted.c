@@ -45,7 +45,6 @@ static struct mrpc_peer peer;
 static phx_client_t *app;
 static phx_heap_t *heap;
 static uint64_t next_call = 1;
-static bool up, failed_up;
 
 /* ---- the raw protocol -------------------------------------------------------------------- */
 
@@ -246,13 +245,10 @@ static bool bring_up(void)
     return open_app() && register_layouts(&mrpc_test__echo__service) && connect_peer();
 }
 
+/* Starts the nodes, the test server and our side once; a failed start fails every case. */
 static void need_nodes(void)
 {
-    if (!up && !failed_up) {
-        up = bring_up();
-        failed_up = !up;
-    }
-    CU_ASSERT_FATAL(up);
+    CU_ASSERT_FATAL(mrpc_bring_up_once(bring_up));
 }
 
 /* Stops everything; false when a service or the test server did not exit cleanly. */

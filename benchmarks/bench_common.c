@@ -69,8 +69,7 @@ static void opts_init(bench_opts_t *o)
 }
 
 /* Digits only (strtoul would take "-1" and " 7"), within [MIN, MAX]. */
-static int parse_count(const char *text, unsigned long min, unsigned long max,
-                       unsigned long *out)
+int bench_parse_count(const char *text, unsigned long min, unsigned long max, unsigned long *out)
 {
     char *end;
 
@@ -120,15 +119,15 @@ static int parse_common(bench_opts_t *o, int opt, const char *arg, char *err, si
     case 's':
         return bench_parse_sizes(arg, o->sizes, BENCH_MAX_SIZES, &o->nsizes, err, errlen);
     case 'n':
-        rc = parse_count(arg, 1, BENCH_MAX_ITERS, &o->iters);
+        rc = bench_parse_count(arg, 1, BENCH_MAX_ITERS, &o->iters);
         o->iters_set = true;
         break;
     case 'w':
-        rc = parse_count(arg, 0, BENCH_MAX_ITERS, &o->warmup);
+        rc = bench_parse_count(arg, 0, BENCH_MAX_ITERS, &o->warmup);
         o->warmup_set = true;
         break;
     case 'W':
-        rc = parse_count(arg, 1, BENCH_MAX_WINDOW, &v);
+        rc = bench_parse_count(arg, 1, BENCH_MAX_WINDOW, &v);
         o->window = (unsigned)v;
         break;
     case 'D':

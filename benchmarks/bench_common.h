@@ -86,6 +86,9 @@ void bench_opts_usage(FILE *out);
 
 /* Parses one size with an optional K/M/G suffix, 1 <= size <= BENCH_MAX_MSG. */
 int bench_parse_size(const char *text, size_t *size);
+/* A whole number written with digits only ("-1" and " 7" are refused) within [MIN, MAX]:
+ * 0 with *OUT set, or -EINVAL. */
+int bench_parse_count(const char *text, unsigned long min, unsigned long max, unsigned long *out);
 /* Parses a comma-separated list of sizes and LO:HI doubling ranges into SIZES[MAX]. */
 int bench_parse_sizes(const char *spec, size_t *sizes, unsigned max, unsigned *n,
                       char *err, size_t errlen);

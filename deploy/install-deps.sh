@@ -21,7 +21,7 @@ PACKAGES=(
   # comparison baselines and cluster integration
   openmpi-bin libopenmpi-dev mpich libmpich-dev slurm-wlm munge
   # test networking, benchmarks' plots, process inspection
-  iproute2 gnuplot-nox procps psmisc
+  iproute2 gnuplot-nox procps psmisc python3
 )
 
 missing=()

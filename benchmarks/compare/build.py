@@ -1,0 +1,31 @@
+"""build.py - where the runner finds what it runs: the programs and plugins of a CMake build.
+
+Paths are relative to the build directory (--build, default <source>/build). A system whose
+files are missing is skipped, and the runner says which files were missing.
+"""
+
+import os
+
+FILES = {
+    "ucx_pingpong": "benchmarks/ucx_pingpong",
+    "mpi_pingpong_openmpi": "benchmarks/mpi_pingpong_openmpi",
+    "mpi_pingpong_mpich": "benchmarks/mpi_pingpong_mpich",
+    "rpc_bench": "benchmarks/rpc_bench/rpc_bench",
+    "phoenixd": "core/phoenixd/phoenixd",
+    "phoenixctl": "tools/phoenixctl/phoenixctl",
+    "plugin_mrpc": "mrpc/engine/libphoenix_mrpc.so",
+    "plugin_ucx": "transports/ucx/libphoenix_ucx.so",
+    "plugin_null": "policies/null/libphoenix_null.so",
+}
+
+
+class Build:
+    def __init__(self, directory):
+        self.dir = os.path.abspath(directory)
+
+    def path(self, key):
+        return os.path.join(self.dir, FILES[key])
+
+    def missing(self, keys):
+        """The files of KEYS that do not exist, as paths relative to the build directory."""
+        return [FILES[k] for k in keys if not os.path.exists(self.path(k))]

@@ -1,0 +1,361 @@
+"""report.py - the runner's outputs: results.csv, summary.json, summary.md, latency.png and
+bandwidth.png in the --out directory.
+
+Every figure is a median over the repetitions (results.py). The goals of the benchmark issue
+are ratios of two systems measured in the same run on the same path:
+
+  p1_rtt_vs_ucx, p1_rtt_vs_openmpi   mRPC 64 B round trip p50 / raw UCX's, / Open MPI's
+                                     (two-node path)
+  p2_goodput_vs_ucx                  mRPC 8 MiB goodput / raw UCX bandwidth (two-node)
+  p3_rate_vs_ucx                     mRPC calls/s, 32 B with 32 outstanding / raw UCX AM
+                                     messages/s, same window (two-node)
+  p4_samenode_vs_openmpi_shm         mRPC 64 B round trip / Open MPI's (one-node, shm)
+  p5_idle_cpu_pct                    idle phoenixd with idle registered apps, % of one core
+
+A goal whose figures are missing (system skipped or failed, size not in the sweep) is null,
+and summary.md says why. Plots are drawn by gnuplot (pngcairo, else png).
+"""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+
+SMALL, LARGE, RATE = 64, 8 << 20, 32
+CSV_FIELDS = ["path", "system", "rep", "pattern", "size", "iters", "rtt_p50_us", "rtt_p99_us",
+              "mbps", "ops_per_s", "cpu_us_per_op", "payload_bytes", "transport",
+              "run_wire_bytes", "wire_check", "cpu_breakdown"]
+GOALS = [  # key, goal, what, comparison, target
+    ("p1_rtt_vs_ucx", "P1", "64 B RPC round trip / raw UCX (two-node)", "<=", 1.25),
+    ("p1_rtt_vs_openmpi", "P1", "64 B RPC round trip / Open MPI (two-node)", "<=", 1.0),
+    ("p2_goodput_vs_ucx", "P2", "8 MiB goodput / raw UCX (two-node)", ">=", 0.9),
+    ("p3_rate_vs_ucx", "P3", "32 B calls/s, 32 outstanding / raw UCX AM rate (two-node)",
+     ">=", 0.5),
+    ("p4_samenode_vs_openmpi_shm", "P4", "64 B round trip / Open MPI shm (one-node)", "<=", 4.0),
+    ("p5_idle_cpu_pct", "P5", "idle phoenixd, % of one core", "<=", 0.5),
+]
+RATIO_METRICS = [  # label, pattern, size, metric
+    ("RTT p50, 64 B", "latency", SMALL, "rtt_p50_us"),
+    ("RTT p99, 64 B", "latency", SMALL, "rtt_p99_us"),
+    ("MB/s, 8 MiB", "bandwidth", LARGE, "mbps"),
+    ("ops/s, 32 B x 32", "rate", RATE, "ops_per_s"),
+    ("CPU us per 64 B round trip", "latency", SMALL, "cpu_us_per_op"),
+    ("CPU us per 8 MiB message", "bandwidth", LARGE, "cpu_us_per_op"),
+]
+PLOTS = [("latency", "rtt_p50_us", "round trip p50 (us)", "latency.png",
+          "Latency: one message each way, median of the per-run p50s"),
+         ("bandwidth", "mbps", "MB/s (10^6 B/s)", "bandwidth.png",
+          "Bandwidth: a window of messages in flight, median over the runs")]
+COLOURS = {"ucx": "#1f77b4", "openmpi": "#2ca02c", "mpich": "#9467bd", "mrpc": "#d62728",
+           "mrpc_null": "#ff7f0e"}
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def goal_values(results):
+    m = results.median
+    return {
+        "p1_rtt_vs_ucx": ratio(m("two-node", "mrpc", "latency", SMALL, "rtt_p50_us"),
+                               m("two-node", "ucx", "latency", SMALL, "rtt_p50_us")),
+        "p1_rtt_vs_openmpi": ratio(m("two-node", "mrpc", "latency", SMALL, "rtt_p50_us"),
+                                   m("two-node", "openmpi", "latency", SMALL, "rtt_p50_us")),
+        "p2_goodput_vs_ucx": ratio(m("two-node", "mrpc", "bandwidth", LARGE, "mbps"),
+                                   m("two-node", "ucx", "bandwidth", LARGE, "mbps")),
+        "p3_rate_vs_ucx": ratio(m("two-node", "mrpc", "rate", RATE, "ops_per_s"),
+                                m("two-node", "ucx", "rate", RATE, "ops_per_s")),
+        "p4_samenode_vs_openmpi_shm": ratio(m("one-node", "mrpc", "latency", SMALL, "rtt_p50_us"),
+                                            m("one-node", "openmpi", "latency", SMALL,
+                                              "rtt_p50_us")),
+        "p5_idle_cpu_pct": results.idle.get("phoenixd_cpu_pct"),
+    }
+
+
+def goal_table(values):
+    table = []
+    for key, goal, what, cmp, target in GOALS:
+        v = values[key]
+        met = None if v is None else (v <= target if cmp == "<=" else v >= target)
+        table.append({"key": key, "goal": goal, "what": what, "target": f"{cmp} {target}",
+                      "value": v, "met": met})
+    return table
+
+
+# ---- numbers as text ---------------------------------------------------------------------------
+
+def fmt(v, digits=3):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}g}"
+
+
+def size_label(size):
+    for unit, shift in (("M", 20), ("K", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift}{unit}"
+    return str(size)
+
+
+def md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return lines
+
+
+# ---- results.csv -------------------------------------------------------------------------------
+
+def write_csv(path, results):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for r in results.rows:
+            out = dict(r)
+            out["cpu_breakdown"] = ";".join(f"{k}={v:.3f}" for k, v in
+                                            (r.get("cpu_breakdown") or {}).items()
+                                            if v is not None)
+            w.writerow(out)
+
+
+# ---- summary.json ------------------------------------------------------------------------------
+
+def medians(results):
+    out = []
+    for key in sorted({(r["path"], r["system"], r["pattern"], r["size"]) for r in results.rows}):
+        entry = dict(zip(("path", "system", "pattern", "size"), key))
+        for metric in ("rtt_p50_us", "rtt_p99_us", "mbps", "ops_per_s", "cpu_us_per_op"):
+            entry[metric] = results.median(*key, metric)
+        out.append(entry)
+    return out
+
+
+def ratios(results, path):
+    out = {}
+    for mine in ("mrpc", "mrpc_null"):
+        for other in ("ucx", "openmpi", "mpich"):
+            out.setdefault(mine, {})[other] = {
+                label: ratio(results.median(path, mine, pattern, size, metric),
+                             results.median(path, other, pattern, size, metric))
+                for label, pattern, size, metric in RATIO_METRICS}
+    return out
+
+
+def write_json(path, results, run, systems, paths, machine_info):
+    values = goal_values(results)
+    doc = dict(values)
+    doc.update({
+        "goals": goal_table(values),
+        "run": run,
+        "paths": {p.name: {"over_netns": p.over_netns, "shm": p.shm, "note": p.note,
+                           "notes": results.notes.get(p.name, [])} for p in paths},
+        "systems": {s.name: {"label": s.label, "skipped": results.skipped.get(s.name)}
+                    for s in systems},
+        "ratios": {p.name: ratios(results, p.name) for p in paths},
+        "medians": medians(results),
+        "idle": results.idle,
+        "hops": results.hops,
+        "lanes": {f"{p}/{s}": sorted(v) for (p, s), v in results.lanes.items()},
+        "failures": results.failures,
+        "suspect_runs": results.suspect_runs(),
+        "machine": machine_info,
+    })
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+    return values
+
+
+# ---- summary.md --------------------------------------------------------------------------------
+
+def path_table(results, path, systems):
+    rows = []
+    for s in systems:
+        m = lambda pattern, size, metric: results.median(path.name, s.name, pattern, size,
+                                                         metric)
+        if not results.sizes(path.name, s.name, "latency") and \
+                not results.sizes(path.name, s.name, "rate"):
+            continue
+        rows.append([s.label, ", ".join(sorted(results.lanes.get((path.name, s.name), []))),
+                     fmt(m("latency", SMALL, "rtt_p50_us")), fmt(m("latency", SMALL, "rtt_p99_us")),
+                     fmt(m("bandwidth", LARGE, "mbps")), fmt(m("rate", RATE, "ops_per_s")),
+                     fmt(m("latency", SMALL, "cpu_us_per_op")),
+                     fmt(m("bandwidth", LARGE, "cpu_us_per_op"))])
+    return md_table(["system", "wire (lanes)", "RTT p50 64 B, us", "RTT p99 64 B, us",
+                     "MB/s 8 MiB", "ops/s 32 B x32", "CPU us / 64 B RT", "CPU us / 8 MiB msg"],
+                    rows)
+
+
+def ratio_table(results, path):
+    r = ratios(results, path.name)
+    rows = []
+    for mine, label in (("mrpc", "mRPC"), ("mrpc_null", "mRPC+Null")):
+        for metric_label, *_ in RATIO_METRICS:
+            rows.append([f"{label} {metric_label}"] +
+                        [fmt(r[mine][other][metric_label])
+                         for other in ("ucx", "openmpi", "mpich")])
+    return md_table(["ratio", "/ raw UCX", "/ Open MPI", "/ MPICH"], rows)
+
+
+def by_size_table(results, path, systems, pattern, metric):
+    sizes = sorted({r["size"] for r in results.rows
+                    if r["path"] == path.name and r["pattern"] == pattern})
+    rows = [[s.label] + [fmt(results.median(path.name, s.name, pattern, size, metric))
+                         for size in sizes]
+            for s in systems if results.sizes(path.name, s.name, pattern)]
+    return md_table(["system"] + [size_label(s) for s in sizes], rows) if rows else []
+
+
+def hops_lines(hops):
+    if not hops:
+        return []
+    rtt = hops["rtt_p50_us"]
+    lines = [f"- 64 B round trip p50: raw UCX {fmt(rtt.get('ucx'))} us, mRPC "
+             f"{fmt(rtt.get('mrpc'))} us, mRPC+Null {fmt(rtt.get('mrpc_null'))} us.",
+             f"- Service overhead (mRPC - UCX): {fmt(hops['service_overhead_us'])} us per round "
+             f"trip = {fmt(hops['per_crossing_us'])} us per app<->service crossing (4 per round "
+             f"trip, service work included).",
+             f"- One more engine (NullEngine): {fmt(hops['null_engine_per_pass_us'])} us per pass "
+             f"(4 passes per round trip)."]
+    cpu = hops.get("cpu_us_per_round_trip") or {}
+    if cpu:
+        lines.append("- CPU per round trip by process: " +
+                     ", ".join(f"{k} {fmt(v)} us" for k, v in sorted(cpu.items())) + ".")
+    sw = hops.get("switches_per_round_trip") or {}
+    if sw:
+        lines.append("- Context switches per round trip (sleeps and preemptions): " +
+                     ", ".join(f"{k} {fmt(v)}" for k, v in sorted(sw.items())) + ".")
+    if hops.get("wakeup_round_trip_us") is not None:
+        lines.append(f"- Calibration: two processes waking each other through a pipe take "
+                     f"{fmt(hops['wakeup_round_trip_us'])} us per round trip here "
+                     f"(perf bench sched pipe: two wakeups).")
+    return lines
+
+
+def goal_lines(values):
+    rows = [[g["goal"], g["what"], g["target"], fmt(g["value"]),
+             "n/a" if g["met"] is None else ("met" if g["met"] else "MISSED")]
+            for g in goal_table(values)]
+    return md_table(["goal", "figure", "target", "measured", ""], rows)
+
+
+def write_md(path, results, run, systems, paths, machine_line, values):
+    active = [s for s in systems if s.name not in results.skipped]
+    kind = "quick" if run["quick"] else "full"
+    lines = [f"# Comparison: raw UCX, Open MPI, MPICH, mRPC ({kind})",
+             "", f"Machine: {machine_line}", "",
+             f"Sizes {', '.join(size_label(s) for s in run['sizes'])}; {run['reps']} "
+             f"repetition(s), systems in a new random order every repetition (seed {run['seed']});"
+             f" time budget {run['seconds']} s per size; phoenixd runtime.spin_us = "
+             f"{run['spin_us']}. Every figure is the median over the repetitions.", "",
+             "Patterns: *latency* = one message each way, one at a time (RTT = round trip); "
+             "*bandwidth* = 16 messages in flight (baselines: window then ack; mRPC: 16 calls "
+             "outstanding, empty replies), MB/s = 10^6 B/s of payload one way; *rate* = 32 B "
+             "messages, 32 in flight (raw UCX: sliding window; MPI: window then ack; mRPC: 32 "
+             "calls outstanding, 32 B replies). CPU = user+sys of every process in the data path "
+             "(both ranks / both UCX processes; for mRPC both apps and every phoenixd) over the "
+             "measured phase, per op (round trip, message, or call).", "",
+             "## Goals", ""] + goal_lines(values)
+    for p in paths:
+        lines += ["", f"## Path: {p.name} ({'shared memory' if p.shm else 'kernel TCP'})", ""]
+        for note in ([p.note] if p.note else []) + results.notes.get(p.name, []):
+            lines.append(f"**Note:** {note}  ")
+        lines += [""] + path_table(results, p, active) + [""] + ratio_table(results, p)
+        for title, pattern, metric in (("RTT p50 (us) by size", "latency", "rtt_p50_us"),
+                                       ("MB/s by size", "bandwidth", "mbps")):
+            table = by_size_table(results, p, active, pattern, metric)
+            if table:
+                lines += ["", f"{title}:", ""] + table
+        if results.hops.get(p.name):
+            lines += ["", "Where the time goes (mRPC, 64 B):", ""]
+            lines += hops_lines(results.hops[p.name])
+    lines += ["", "## Checks", ""] + check_lines(results)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
+def check_lines(results):
+    lines = [f"- skipped: {name}: {why}" for name, why in results.skipped.items()]
+    lines += [f"- FAILED: {f['path']} {f['system']} {f['pattern']} (rep {f['rep']}): {f['error']}"
+              for f in results.failures]
+    suspects = results.suspect_runs()
+    lines += [f"- wire check {r['path']} {r['system']} {r['pattern']} rep {r['rep']}: "
+              f"{r['wire_check']} ({r['wire_bytes']} B on the wire, {r['payload_bytes']} B "
+              f"payload)" for r in suspects]
+    judged = [r for r in results.runs if r["wire_check"] == "ok"]
+    lines.append(f"- wire check: {len(judged)} run(s) ok, {len(suspects)} suspect "
+                 f"(two-node: payload crossed the path's device; one-node: it did not)")
+    if results.idle:
+        i = results.idle
+        lines.append(f"- idle: phoenixd {fmt(i.get('phoenixd_cpu_pct'))} % of a core, "
+                     f"registered idle apps {fmt(i.get('apps_cpu_pct'))} % together, over "
+                     f"{fmt(i.get('seconds'))} s")
+    return lines
+
+
+# ---- plots -------------------------------------------------------------------------------------
+
+def gnuplot_terminal():
+    try:
+        out = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True,
+                             timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return "pngcairo" if "pngcairo" in out.stdout + out.stderr else "png"
+
+
+def plot(outdir, results, systems, paths):
+    """latency.png and bandwidth.png; returns None, or why they could not be drawn."""
+    if not shutil.which("gnuplot"):
+        return "gnuplot not found"
+    terminal = gnuplot_terminal() or "png"
+    datadir = os.path.join(outdir, "plot-data")
+    os.makedirs(datadir, exist_ok=True)
+    for pattern, metric, ylabel, png, title in PLOTS:
+        curves = write_curves(datadir, results, systems, paths, pattern, metric)
+        script = plot_script(terminal, os.path.join(outdir, png), title, ylabel, curves,
+                             sorted({s for _, _, _, sizes in curves for s in sizes}))
+        with open(os.path.join(datadir, png + ".gp"), "w") as f:
+            f.write(script)
+        out = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True,
+                             timeout=60)
+        if out.returncode != 0:
+            return f"gnuplot failed for {png}: {out.stderr.strip()[:300]}"
+    return None
+
+
+def write_curves(datadir, results, systems, paths, pattern, metric):
+    curves = []
+    for pi, p in enumerate(paths):
+        for si, s in enumerate(systems):
+            points = [(size, results.median(p.name, s.name, pattern, size, metric))
+                      for size in results.sizes(p.name, s.name, pattern)]
+            points = [(size, v) for size, v in points if v]
+            if not points:
+                continue
+            data = os.path.join(datadir, f"{pattern}-{p.name}-{s.name}.dat")
+            with open(data, "w") as f:
+                f.write("# size " + metric + "\n")
+                f.writelines(f"{size} {v}\n" for size, v in points)
+            style = (f"dt {1 + pi} lc rgb '{COLOURS.get(s.name, 'black')}' "
+                     f"pt {5 + 2 * pi} lw 1.5")
+            curves.append((data, f"{s.label}, {p.name}", style, [size for size, _ in points]))
+    return curves
+
+
+def plot_script(terminal, png, title, ylabel, curves, sizes):
+    """Solid lines: two-node path; dashed: one-node. One colour per system."""
+    tics = ", ".join(f'"{size_label(s)}" {s}' for s in sizes)
+    plots = ", \\\n     ".join(f"'{data}' using 1:2 with linespoints {style} title '{name}'"
+                               for data, name, style, _ in curves) or "NaN notitle"
+    lines = [f"set terminal {terminal} size 1100,700", f"set output '{png}'",
+             f"set title '{title}'", "set logscale xy", "set xlabel 'message size (bytes)'",
+             f"set ylabel '{ylabel}'", "set grid", "set key outside right top"]
+    if sizes:
+        lines.append(f"set xtics ({tics})")
+    else:   # nothing measured: an empty plot still says so
+        lines += ["unset logscale", "set xrange [0:1]", "set yrange [0:1]",
+                  "set label 'no data' at 0.45,0.5"]
+    return "\n".join(lines + [f"plot {plots}"]) + "\n"

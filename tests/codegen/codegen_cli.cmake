@@ -106,10 +106,18 @@ function(check_ids_ignore_order)
   message(STATUS "same ${n} ids in either order")
 endfunction()
 
-# Configures and builds PROJECT_DIR for PROTO (under the first PROTO_DIRS); sets <prefix>_RC, _OUT.
+# Configures and builds PROJECT_DIR for PROTO (under the first of PROTO_DIRS that holds it); sets
+# <prefix>_RC, _OUT.
 function(build_standalone prefix proto)
   set(build "${WORK_DIR}/${prefix}")
-  list(GET PROTO_DIRS 0 proto_dir)
+  foreach(dir ${PROTO_DIRS})
+    if(NOT proto_dir AND EXISTS "${dir}/${proto}")
+      set(proto_dir "${dir}")
+    endif()
+  endforeach()
+  if(NOT proto_dir)
+    fail("${proto} is in none of ${PROTO_DIRS}")
+  endif()
   string(JOIN ";" include_dirs ${INCLUDE_DIRS})
   execute_process(
     COMMAND "${CMAKE_COMMAND}" -S "${PROJECT_DIR}" -B "${build}"

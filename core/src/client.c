@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CLIENT_DEFAULT_SPIN_US 20u
+#define CLIENT_DEFAULT_SPIN_US 50u
 
 struct phx_client {
     int              sock;
@@ -414,13 +415,8 @@ static void control_check(phx_client_t *c, short revents)
     }
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
+/* Polls for spin_us. Each empty poll yields the core: the thread that will answer us (the service,
+ * or the peer app behind it) is often waiting for this very core. */
 static int spin_poll(phx_client_t *c, phx_desc_t *descs, unsigned max)
 {
     struct timespec t0, t;
@@ -434,7 +430,7 @@ static int spin_poll(phx_client_t *c, phx_desc_t *descs, unsigned max)
         long long us = (t.tv_sec - t0.tv_sec) * 1000000LL + (t.tv_nsec - t0.tv_nsec) / 1000;
         if (us >= (long long)c->spin_us)
             return 0;
-        cpu_relax();
+        sched_yield();
     }
 }
 

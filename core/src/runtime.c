@@ -8,8 +8,12 @@
  * lock is what orders the command's data, the flag is only a hint.
  *
  * Loop. One turn calls progress() on every engine of every non-suspended group, in the group's
- * engine order. While any returns work the thread keeps turning. After `spin_us` without work it
- * calls arm() on every engine; any engine that still has work cancels the sleep. Otherwise the
+ * engine order. While any returns work the thread keeps turning. A turn without work ends with
+ * sched_yield(): on a node with fewer cores than busy processes (apps, services) the thread it
+ * lets run is often the very one this thread waits for, and handing the core over costs a
+ * context switch instead of the tens of microseconds of a sleep and wake-up (measured: 64 B round
+ * trip between two services 161 us -> 33 us on 2 cores; benchmarks/RESULTS.md). After `spin_us`
+ * without work it calls arm() on every engine; any engine that still has work cancels the sleep. Otherwise the
  * fds the engines gave are made part of the epoll set and the thread sleeps in epoll_wait with
  * the smallest timeout any engine asked for (none: until an fd or a kick), then disarm()s them.
  *
@@ -344,15 +348,6 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 static uint64_t progress_all(struct phx_runtime *rt)
 {
     uint64_t work = 0;
@@ -472,7 +467,7 @@ static void *runtime_main(void *arg)
         if (!idle_since)
             idle_since = now;
         if (now - idle_since < rt->spin_us) {
-            cpu_relax();
+            sched_yield();
             continue;
         }
         sleep_once(rt);

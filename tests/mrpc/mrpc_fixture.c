@@ -370,7 +370,7 @@ json_object *mrpc_ctl_json(const struct mrpc_node *n, const char *const *args)
     return ctl_run(n, args, true, &r) == 0 ? json_tokener_parse(r.out) : NULL;
 }
 
-static long json_int(json_object *o, const char *key)
+long mrpc_json_int(json_object *o, const char *key)
 {
     json_object *v;
 
@@ -394,12 +394,15 @@ bool mrpc_ctl_find_sub(const struct mrpc_node *n, pid_t pid, struct mrpc_sub *ou
     for (size_t i = 0; subs && i < json_object_array_length(subs); i++) {
         json_object *sub = json_object_array_get_idx(subs, i);
         json_object *engines = json_array(sub, "engines"), *addons = json_array(sub, "addons");
-        if (json_int(sub, "pid") != (long)pid || !engines || json_object_array_length(engines) < 1)
+        if (mrpc_json_int(sub, "pid") != (long)pid || !engines ||
+            json_object_array_length(engines) < 1)
             continue;
-        if (found && json_int(sub, "sid") < (long)out->sid)
+        if (found && mrpc_json_int(sub, "sid") < (long)out->sid)
             continue;
-        out->sid = (unsigned)json_int(sub, "sid");
-        out->front_engine = json_int(json_object_array_get_idx(engines, 0), "id");
+        out->sid = (unsigned)mrpc_json_int(sub, "sid");
+        size_t n_engines = json_object_array_length(engines);
+        out->front_engine = mrpc_json_int(json_object_array_get_idx(engines, 0), "id");
+        out->back_engine = mrpc_json_int(json_object_array_get_idx(engines, n_engines - 1), "id");
         out->n_addons = addons ? (unsigned)json_object_array_length(addons) : 0;
         found = true;
     }

@@ -92,11 +92,14 @@ bool mrpc_peer_said(const struct mrpc_peer *p, const char *text);
 int  mrpc_ctl(const struct mrpc_node *n, const char *const *args, phx_test_run_result_t *r);
 /* The same with --json, parsed (json_object_put() it), or NULL when it failed. */
 json_object *mrpc_ctl_json(const struct mrpc_node *n, const char *const *args);
+/* The integer KEY of object O, or -1 when O has none. */
+long         mrpc_json_int(json_object *o, const char *key);
 
 /* A subscription as `phoenixctl list` shows it. */
 struct mrpc_sub {
     unsigned sid;
     long     front_engine;      /* the id of its first engine (MrpcEngine) */
+    long     back_engine;       /* the id of its last engine (UcxRpcAdapterEngine) */
     unsigned n_addons;          /* policies attached */
 };
 

@@ -640,13 +640,6 @@ static void test_message_changes_under_the_service(void)
 
 /* ---- what the engine says about it ------------------------------------------------------ */
 
-static long long stat_of(json_object *stats, const char *name)
-{
-    json_object *v;
-
-    return stats && json_object_object_get_ex(stats, name, &v) ? json_object_get_int64(v) : -1;
-}
-
 static void test_engine_stats(void)
 {
     char id[32];
@@ -662,15 +655,15 @@ static void test_engine_stats(void)
         json_object_put(stats);
         phx_test_sleep_ms(20);
         stats = mrpc_ctl_json(&client_node, (const char *[]){ "engine", id, "stats", NULL });
-    } while (stat_of(stats, "held_buffers") != 0 && phx_test_now_ns() < deadline);
+    } while (mrpc_json_int(stats, "held_buffers") != 0 && phx_test_now_ns() < deadline);
     CU_ASSERT_PTR_NOT_NULL_FATAL(stats);
-    CU_ASSERT(stat_of(stats, "invalid_argument") >= 1);
-    CU_ASSERT(stat_of(stats, "calls") >= 1);
-    CU_ASSERT(stat_of(stats, "replies_received") >= 1);
-    CU_ASSERT(stat_of(stats, "errors") >= 1);
-    CU_ASSERT_EQUAL(stat_of(stats, "held_buffers"), 0);
-    CU_ASSERT_EQUAL(stat_of(stats, "outstanding_calls"), 0);
-    CU_ASSERT_EQUAL(stat_of(stats, "connections"), 1);
+    CU_ASSERT(mrpc_json_int(stats, "invalid_argument") >= 1);
+    CU_ASSERT(mrpc_json_int(stats, "calls") >= 1);
+    CU_ASSERT(mrpc_json_int(stats, "replies_received") >= 1);
+    CU_ASSERT(mrpc_json_int(stats, "errors") >= 1);
+    CU_ASSERT_EQUAL(mrpc_json_int(stats, "held_buffers"), 0);
+    CU_ASSERT_EQUAL(mrpc_json_int(stats, "outstanding_calls"), 0);
+    CU_ASSERT_EQUAL(mrpc_json_int(stats, "connections"), 1);
     printf("\n    MrpcEngine stats: %s\n", json_object_to_json_string(stats));
     json_object_put(stats);
 }

@@ -3,13 +3,18 @@
  *     raw_peer HOST PORT MAX_MESSAGE_BYTES [--sink]
  *
  * Connects to a UcxRpcAdapterEngine's listener and sends, on active message 1, frames that break
- * the wire rules one at a time, then two valid messages (an eager one and a rendezvous one,
- * call ids 0 and 1 of stream RAW_PEER_TAG, wire_pattern.h payloads):
+ * the wire rules one at a time and four valid messages (call ids 0..3 of stream RAW_PEER_TAG,
+ * wire_pattern.h payloads):
  *
  *   1 header of 40 bytes          2 bad magic              3 bad version
  *   4 payload_len 100, 50 sent    5 payload_len 2 MiB, 1 MiB sent (rendezvous)
  *   6 MAX_MESSAGE_BYTES + 1 bytes, honestly announced (rendezvous)
  *   7 a valid frame without UCP_AM_SEND_FLAG_REPLY (the receiver cannot tell the connection)
+ *   valid: 0 eager, 1 rendezvous
+ *   frames carrying payload in the AM header (transport.h, head_len/head_before):
+ *   8 head over MRPC_WIRE_HEAD_MAX   9 head_before > head_len   10 AM header shorter than its head
+ *   11 head + data != payload_len
+ *   valid: 2 eager with head bytes before and after the data, 3 rendezvous with a head
  *
  * It waits for each send to complete, then for a byte (or EOF) on stdin so that the test decides
  * when the connection goes away (a close can overtake data still queued), then closes and exits:
@@ -116,6 +121,60 @@ static int frame(ucp_ep_h ep, const char *what, const struct mrpc_wire_hdr *hdr,
     return rc;
 }
 
+/* Sends one frame whose AM header is HDR followed by head bytes: BEFORE bytes from the front of
+ * the pattern payload and AFTER from its end; the DATA bytes between them are the AM's data.
+ * HDR's head fields are the caller's (they may lie); the pattern spans BEFORE + DATA + AFTER. */
+static int frame_head(ucp_ep_h ep, const char *what, const struct mrpc_wire_hdr *hdr,
+                      size_t before, size_t data, size_t after, uint32_t flags)
+{
+    size_t total = before + data + after;
+    uint8_t *payload = malloc(total), *header = malloc(sizeof(*hdr) + before + after);
+    int rc = -1;
+
+    if (payload && header) {
+        wp_fill(payload, total, RAW_PEER_TAG, hdr->call_id);
+        memcpy(header, hdr, sizeof(*hdr));
+        memcpy(header + sizeof(*hdr), payload, before);
+        memcpy(header + sizeof(*hdr) + before, payload + before + data, after);
+        ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS, .flags = flags};
+        rc = wait_req(ucp_am_send_nbx(ep, 1, header, sizeof(*hdr) + before + after,
+                                      payload + before, data, &p), what);
+    }
+    free(payload);
+    free(header);
+    return rc;
+}
+
+static struct mrpc_wire_hdr header_head(uint64_t call, size_t before, size_t data, size_t after)
+{
+    struct mrpc_wire_hdr h = header(call, before + data + after);
+
+    h.head_len = (uint16_t)(before + after);
+    h.head_before = (uint16_t)before;
+    return h;
+}
+
+/* Frames whose AM header carries part of the payload (transport.h): four that lie about it, then
+ * two valid ones, eager with head bytes on both sides and rendezvous with a head in front. */
+static int send_heads(ucp_ep_h ep)
+{
+    const uint32_t reply = UCP_AM_SEND_FLAG_REPLY, rndv = reply | UCP_AM_SEND_FLAG_RNDV;
+    struct mrpc_wire_hdr over = header_head(5, MRPC_WIRE_HEAD_MAX + 1, 3000, 0);
+    struct mrpc_wire_hdr before = header_head(5, 100, 500, 0), shorter = before;
+    struct mrpc_wire_hdr total = before, ok2 = header_head(2, 64, 1000, 32);
+    struct mrpc_wire_hdr ok3 = header_head(3, 48, 300000, 0);
+
+    before.head_before = 101;               /* more in front than the head holds */
+    shorter.head_len = 200;                 /* the AM header carries only 100 */
+    total.payload_len = 700;                /* head + data = 600 */
+    return frame_head(ep, "head over the limit", &over, MRPC_WIRE_HEAD_MAX + 1, 3000, 0, reply) |
+           frame_head(ep, "head_before past the head", &before, 100, 500, 0, reply) |
+           frame_head(ep, "header shorter than its head", &shorter, 100, 500, 0, reply) |
+           frame_head(ep, "head + data != payload_len", &total, 100, 500, 0, reply) |
+           frame_head(ep, "valid eager with a head", &ok2, 64, 1000, 32, reply) |
+           frame_head(ep, "valid rendezvous with a head", &ok3, 48, 300000, 0, rndv);
+}
+
 static int send_all(ucp_ep_h ep, size_t max)
 {
     const uint32_t reply = UCP_AM_SEND_FLAG_REPLY, rndv = reply | UCP_AM_SEND_FLAG_RNDV;
@@ -133,7 +192,8 @@ static int send_all(ucp_ep_h ep, size_t max)
            frame(ep, "oversize", &big, sizeof(h), max + 1, rndv) |
            frame(ep, "no reply endpoint", &h, sizeof(h), 64, 0) |
            frame(ep, "valid eager", &ok0, sizeof(h), 1000, reply) |
-           frame(ep, "valid rendezvous", &ok1, sizeof(h), 300000, rndv);
+           frame(ep, "valid rendezvous", &ok1, sizeof(h), 300000, rndv) |
+           send_heads(ep);
 }
 
 /* Keeps the connection serviced until the test writes to (or closes) stdin, at most 30 s. */

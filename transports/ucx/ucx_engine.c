@@ -104,6 +104,9 @@ static int worker_create(struct phx_ucx_engine *s, char *err, size_t errlen)
                  sizeof(struct mrpc_wire_hdr));
         return -ENOTSUP;
     }
+    s->head_max = attr.max_am_header - sizeof(struct mrpc_wire_hdr);
+    if (s->head_max > MRPC_WIRE_HEAD_MAX)
+        s->head_max = MRPC_WIRE_HEAD_MAX;
     if ((st = ucp_worker_get_efd(s->worker, &s->efd)) != UCS_OK) {
         snprintf(err, errlen, "ucp_worker_get_efd: %s", ucs_status_string(st));
         return -EIO;
@@ -126,6 +129,8 @@ static void teardown(struct phx_ucx_engine *s)
     phx_ucx_conns_free(s);
     phx_ucx_upq_fini(&s->events);
     phx_ucx_upq_fini(&s->landed);
+    if (s->ctx)
+        phx_ucx_mem_unmap(s);
     phx_ucx_context_release(s->ctx);
     s->magic = 0;
     free(s);
@@ -166,6 +171,7 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
         teardown(s);
         return rc;
     }
+    phx_ucx_mem_map(s);
     *state = s;
     return 0;
 }
@@ -408,7 +414,8 @@ static int stats_json(const struct phx_ucx_engine *s, char **reply)
                     "{\"tx_msgs\":%llu,\"tx_bytes\":%llu,\"rx_msgs\":%llu,\"rx_bytes\":%llu,"
                     "\"malformed\":%llu,\"rejected_inflight\":%llu,\"rejected_heap\":%llu,"
                     "\"dropped\":%llu,\"send_errors\":%llu,\"rx_errors\":%llu,"
-                    "\"tx_unknown\":%llu,\"accepted\":%llu,\"rejected_conns\":%llu,"
+                    "\"tx_unknown\":%llu,\"tx_memh\":%llu,\"tx_head\":%llu,"
+                    "\"accepted\":%llu,\"rejected_conns\":%llu,"
                     "\"conns\":%u,\"closing\":%u,\"listeners\":%u,\"pending_sends\":%u,"
                     "\"pending_peak\":%u,\"inflight_bytes\":%llu,\"queued\":%u}",
                     (unsigned long long)st->tx_msgs, (unsigned long long)st->tx_bytes,
@@ -416,7 +423,8 @@ static int stats_json(const struct phx_ucx_engine *s, char **reply)
                     (unsigned long long)st->malformed, (unsigned long long)st->rejected_inflight,
                     (unsigned long long)st->rejected_heap, (unsigned long long)st->dropped,
                     (unsigned long long)st->send_errors, (unsigned long long)st->rx_errors,
-                    (unsigned long long)st->tx_unknown, (unsigned long long)st->accepted,
+                    (unsigned long long)st->tx_unknown, (unsigned long long)st->tx_memh,
+                    (unsigned long long)st->tx_head, (unsigned long long)st->accepted,
                     (unsigned long long)st->rejected_conns, s->n_conns - s->dying, s->dying,
                     s->n_bindings, s->pending_sends, st->pending_peak,
                     (unsigned long long)s->inflight, queued_up(s)) < 0

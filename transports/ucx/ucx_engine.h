@@ -15,6 +15,7 @@
  *   ucx_send.c      SEND: bounded outstanding sends per connection, completions as SENT
  *   ucx_recv.c      the active-message handler: checks, receive heap, rendezvous, RECEIVED
  *   ucx_engine.c    the engine operations (progress, arm, admin, dump/restore, destroy)
+ *   ucx_mem.c       the app's heaps mapped into UCX once (memory handles for the data path)
  *   ucx_upq.c, ucx_map.c, ucx_addr.c   a bounded FIFO, a hash map, "host:port" parsing
  *
  * Everything here runs on the runtime thread that drives the engine: in progress() or in UCX
@@ -30,6 +31,7 @@
 #include "phoenix/engine.h"
 #include "ucx_context.h"
 #include "ucx_map.h"
+#include "ucx_mem.h"
 #include "ucx_upq.h"
 
 #include <stdbool.h>
@@ -56,6 +58,7 @@
 #define PHX_UCX_DESTROY_WAIT_MS    1000     /* destroy: endpoints closing, at most this long */
 #define PHX_UCX_ABANDON_MS         200      /* sends UCX still holds this long after a close */
 #define PHX_UCX_MIN_RECV_ALLOC     16       /* a 0-byte payload still gets a block */
+#define PHX_UCX_SPLIT_MIN          8192     /* a piece this big goes as contiguous data */
 
 enum phx_ucx_conn_state {
     PHX_UCX_CONNECTING,     /* CONNECT issued, no answer yet */
@@ -103,6 +106,8 @@ struct phx_ucx_stats {
     uint64_t send_errors;               /* SENT with a status other than OK */
     uint64_t rx_errors;                 /* rendezvous data that failed to land */
     uint64_t tx_unknown;                /* tx descriptors of a kind the transport ignores */
+    uint64_t tx_memh;                   /* sends posted with the send heap's memory handle */
+    uint64_t tx_head;                   /* sends with payload bytes in the AM header */
     uint64_t accepted, rejected_conns;
     unsigned pending_peak;              /* most SENDs outstanding on one connection */
 };
@@ -117,6 +122,8 @@ struct phx_ucx_engine {
     uint64_t                max_message;        /* bytes (mrpc.max_message_mb) */
     uint64_t                inflight_budget;    /* bytes (mrpc.inflight_mb) */
     bool                    closing;            /* destroy() runs: callbacks only clean up */
+    struct phx_ucx_heap_map send_map, recv_map; /* ucx_mem.c */
+    size_t                  head_max;           /* payload bytes an AM header may carry */
 
     /* connections (ucx_conn.c) */
     struct phx_ucx_conn    *conns;              /* every live one, including dying ones */

@@ -3,19 +3,21 @@
  *
  * The handler runs inside ucp_worker_progress(), so it stays short and never progresses the
  * worker itself. Everything in a frame is untrusted. It checks, before anything is allocated:
- * header length == sizeof(struct mrpc_wire_hdr), magic, version, payload_len == the AM's length
- * and <= mrpc.max_message_mb, and a reply endpoint (senders set UCP_AM_SEND_FLAG_REPLY) that
- * belongs to one of our live connections. A frame failing a check is counted (`malformed`, or
- * `dropped` for a connection being closed) and dropped by returning UCS_OK, which also makes UCX
- * discard a rendezvous frame's data.
+ * magic, version, header length == sizeof(struct mrpc_wire_hdr) + head_len (payload bytes the
+ * sender moved into the AM header, at most MRPC_WIRE_HEAD_MAX, head_before <= head_len),
+ * payload_len == head_len + the AM's length and <= mrpc.max_message_mb, and a reply endpoint
+ * (senders set UCP_AM_SEND_FLAG_REPLY) that belongs to one of our live connections. A frame
+ * failing a check is counted (`malformed`, or `dropped` for a connection being closed) and
+ * dropped by returning UCS_OK, which also makes UCX discard a rendezvous frame's data.
  *
  * A valid frame gets a block of its payload size (16 bytes at least) from the app port's
  * recv_heap, within two bounds: the engine's in-flight receive bytes (allocated, RECEIVED not yet
  * pushed up) stay within mrpc.inflight_mb, and at most PHX_UCX_LANDED_MAX messages wait. Over
  * either bound the frame is dropped and counted in `rejected_inflight`; a full heap counts in
  * `rejected_heap`. Nothing is sent back yet: the sender's request completes OK, and the caller's
- * deadline reports the loss (docs/transport.md). Eager data is copied into the block at once;
- * rendezvous data is fetched into it with ucp_am_recv_data_nbx() and queued when it completes.
+ * deadline reports the loss (docs/transport.md). Head bytes and eager data are copied into the
+ * block at once; rendezvous data is fetched into its place with ucp_am_recv_data_nbx() (with the
+ * receive heap's memory handle, ucx_mem.c) and queued when it completes.
  * The block belongs to MrpcEngine from the moment RECEIVED is pushed. */
 #include "ucx_engine.h"
 
@@ -28,6 +30,7 @@
 struct phx_ucx_rndv {
     struct phx_ucx_engine *s;
     struct phx_ucx_up      up;          /* the RECEIVED to queue once the data is in */
+    size_t                 length;      /* of the AM's data */
     struct phx_ucx_rndv   *prev, *next;
 };
 
@@ -38,17 +41,30 @@ static phx_heap_t *recv_heap(struct phx_ucx_engine *s)
     return port ? port->recv_heap : NULL;
 }
 
-/* Copies the header out of UCX's buffer (no alignment is promised) if the frame passes the
- * checks that need no state beyond the limits. */
+/* Copies the wire header out of UCX's buffer (no alignment is promised) if the frame passes the
+ * checks that need no state beyond the limits. The AM header is the wire header and head_len
+ * payload bytes (transport.h), and the head plus the AM's data make the whole payload. */
 static bool frame_ok(const struct phx_ucx_engine *s, const void *header, size_t header_length,
                      size_t length, const ucp_am_recv_param_t *param, struct mrpc_wire_hdr *hdr)
 {
-    if (header_length != sizeof(*hdr) || !header)
+    if (header_length < sizeof(*hdr) || !header)
         return false;
     memcpy(hdr, header, sizeof(*hdr));
     return hdr->magic == MRPC_WIRE_MAGIC && hdr->version == MRPC_WIRE_VERSION &&
-           hdr->payload_len == length && hdr->payload_len <= s->max_message &&
+           hdr->head_len <= MRPC_WIRE_HEAD_MAX && hdr->head_before <= hdr->head_len &&
+           header_length == sizeof(*hdr) + hdr->head_len &&
+           hdr->payload_len <= s->max_message && hdr->payload_len == length + hdr->head_len &&
            (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) && param->reply_ep;
+}
+
+/* Copies the head bytes that follow the wire header in HEADER around the data's place in BUF. */
+static void head_place(const struct mrpc_wire_hdr *hdr, const void *header, uint8_t *buf)
+{
+    const uint8_t *head = (const uint8_t *)header + sizeof(*hdr);
+    size_t after = hdr->head_len - hdr->head_before;
+
+    memcpy(buf, head, hdr->head_before);
+    memcpy(buf + hdr->payload_len - after, head + hdr->head_before, after);
 }
 
 /* Reserves a receive-heap block for HDR's payload on C and describes it in UP; false when a
@@ -129,14 +145,14 @@ static void on_rndv_done(void *request, ucs_status_t status, size_t length, void
 {
     struct phx_ucx_rndv *r = user_data;
 
-    if (status == UCS_OK && length != r->up.desc.len)
+    if (status == UCS_OK && length != r->length)
         status = UCS_ERR_MESSAGE_TRUNCATED;
     rndv_finish(r, status);
     ucp_request_free(request);
 }
 
-/* Fetches the rendezvous payload DATA_DESC of LENGTH bytes into UP's block. */
-static void rndv_start(struct phx_ucx_engine *s, void *data_desc, size_t length,
+/* Fetches the rendezvous data DATA_DESC of LENGTH bytes to DST in UP's block. */
+static void rndv_start(struct phx_ucx_engine *s, void *data_desc, void *dst, size_t length,
                        struct phx_ucx_up *up)
 {
     struct phx_ucx_rndv *r = malloc(sizeof(*r));
@@ -146,7 +162,7 @@ static void rndv_start(struct phx_ucx_engine *s, void *data_desc, size_t length,
         land_abort(s, up);
         return;
     }
-    *r = (struct phx_ucx_rndv){.s = s, .up = *up, .next = s->rndvs};
+    *r = (struct phx_ucx_rndv){.s = s, .up = *up, .length = length, .next = s->rndvs};
     if (s->rndvs)
         s->rndvs->prev = r;
     s->rndvs = r;
@@ -159,8 +175,9 @@ static void rndv_start(struct phx_ucx_engine *s, void *data_desc, size_t length,
         .datatype = ucp_dt_make_contig(1),
         .memory_type = UCS_MEMORY_TYPE_HOST,
     };
-    ucs_status_ptr_t q = ucp_am_recv_data_nbx(s->worker, data_desc,
-                                              (void *)(uintptr_t)up->desc.addr, length, &p);
+    if ((p.memh = phx_ucx_memh_for(&s->recv_map, dst, length)))
+        p.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
+    ucs_status_ptr_t q = ucp_am_recv_data_nbx(s->worker, data_desc, dst, length, &p);
     if (q == NULL)
         rndv_finish(r, UCS_OK);
     else if (UCS_PTR_IS_ERR(q))
@@ -191,10 +208,12 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
     phx_ucx_conn_established(c);        /* the peer answers: CONNECTED goes up first */
     if (!land_prepare(s, c, &hdr, &up))
         return UCS_OK;
+    uint8_t *buf = (uint8_t *)(uintptr_t)up.desc.addr, *dst = buf + hdr.head_before;
+    head_place(&hdr, header, buf);
     if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
-        rndv_start(s, data, length, &up);
+        rndv_start(s, data, dst, length, &up);
     } else {
-        memcpy((void *)(uintptr_t)up.desc.addr, data, length);
+        memcpy(dst, data, length);
         landed(s, &up);
     }
     return UCS_OK;

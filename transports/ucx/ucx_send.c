@@ -1,12 +1,18 @@
 /* ucx_send.c - the SEND path: one active message per mrpc_wire_msg, completions as SENT.
  *
- * A SEND names a struct mrpc_wire_msg that MrpcEngine owns until SENT hands it back. Its header
- * goes out as the AM header (it stays valid until completion, so UCX need not copy it) and its
- * iov as the payload: one piece as a contiguous buffer, several as a UCP_DATATYPE_IOV list kept
- * in the send's slot. UCP_AM_SEND_FLAG_REPLY lets the receiver know which endpoint a message
- * came on. No memory handle is passed: UCX 1.13 uses a user memh only for contiguous buffers
- * (protocol v1), and a message's pieces may come from several slabs and from service memory, so
- * registration is left to UCX's registration cache (docs/transport.md).
+ * A SEND names a struct mrpc_wire_msg that MrpcEngine owns until SENT hands it back. Its wire
+ * header goes out as the AM header (valid until completion, so UCX need not copy it; UCX 1.13 has
+ * no flag to make it copy) and its iov as the payload, in one of three shapes:
+ *   - one piece: a contiguous buffer;
+ *   - one large piece (>= PHX_UCX_SPLIT_MIN) and the rest small enough for the AM header
+ *     (<= head_max): the small pieces are copied behind the wire header into the slot's head
+ *     buffer (transport.h: head_len, head_before) and the large piece goes contiguous;
+ *   - otherwise a UCP_DATATYPE_IOV list kept in the slot.
+ * A contiguous buffer inside the app's send heap carries the heap's memory handle (ucx_mem.c):
+ * UCX 1.13 takes a user handle only for contiguous data, and with it the large piece of a message
+ * travels zero-copy where the transport can (am_zcopy, get/put rendezvous) instead of being packed
+ * into bounce buffers fragment by fragment. UCP_AM_SEND_FLAG_REPLY lets the receiver know which
+ * endpoint a message came on.
  *
  * Each posted send holds a slot until its SENT has gone up. Slots are bounded per connection
  * (PHX_UCX_MAX_SENDS_PER_CONN) and per engine (PHX_UCX_MAX_SENDS); a SEND that finds no room
@@ -33,6 +39,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum send_state { SEND_FREE, SEND_POSTED, SEND_DONE, SEND_ABANDONED_QUEUED, SEND_ABANDONED };
 
@@ -48,6 +55,7 @@ struct phx_ucx_send {
     ucp_dt_iov_t          *iov;         /* inline_iov or big_iov */
     ucp_dt_iov_t          *big_iov;     /* kept for reuse once a message needed it */
     unsigned               big_cap;
+    uint8_t               *head;        /* wire header + head bytes; kept once allocated */
     ucp_dt_iov_t           inline_iov[PHX_UCX_INLINE_IOV];
 };
 
@@ -83,6 +91,7 @@ void phx_ucx_send_free(struct phx_ucx_engine *s)
     for (struct phx_ucx_send *slot = s->all_sends, *next; slot; slot = next) {
         next = slot->all_next;
         free(slot->big_iov);
+        free(slot->head);
         free(slot);
     }
     s->all_sends = s->free_sends = s->done_head = s->done_tail = NULL;
@@ -98,6 +107,7 @@ static int check_msg(const struct phx_ucx_engine *s, const struct mrpc_wire_msg 
     uint64_t sum = 0;
 
     if (msg->hdr.magic != MRPC_WIRE_MAGIC || msg->hdr.version != MRPC_WIRE_VERSION ||
+        msg->hdr.head_len || msg->hdr.head_before ||        /* the head is ours to fill */
         msg->n_iov > PHX_UCX_MAX_IOV || (msg->n_iov && !msg->iov))
         return PHX_INVALID_ARGUMENT;
     for (unsigned i = 0; i < msg->n_iov; i++) {
@@ -214,23 +224,85 @@ static ucp_dt_iov_t *iov_of(struct phx_ucx_send *slot, const struct mrpc_wire_ms
     return iov;
 }
 
-/* Fills P's datatype and the payload arguments of ucp_am_send_nbx. 0 or -ENOMEM. */
-static int payload_of(struct phx_ucx_send *slot, const struct mrpc_wire_msg *msg,
-                      ucp_request_param_t *p, const void **buffer, size_t *count)
+/* How a message goes out: the arguments of ucp_am_send_nbx. */
+struct send_shape {
+    const void    *header;
+    size_t         header_len;
+    const void    *buffer;
+    size_t         count;
+    ucp_datatype_t datatype;
+    ucp_mem_h      memh;        /* NULL: none */
+};
+
+/* The piece of MSG worth sending contiguously with the rest in the AM header, or -1. */
+static int split_piece(const struct phx_ucx_engine *s, const struct mrpc_wire_msg *msg)
 {
-    p->datatype = ucp_dt_make_contig(1);
-    *buffer = NULL;
-    *count = 0;
-    if (msg->n_iov == 1) {
-        *buffer = msg->iov[0].base;
-        *count = msg->iov[0].len;
-    } else if (msg->n_iov > 1) {
-        if (!(slot->iov = iov_of(slot, msg)))
-            return -ENOMEM;
-        p->datatype = ucp_dt_make_iov();
-        *buffer = slot->iov;
-        *count = msg->n_iov;
+    unsigned big = 0;
+
+    for (unsigned i = 1; i < msg->n_iov; i++)
+        if (msg->iov[i].len > msg->iov[big].len)
+            big = i;
+    if (msg->iov[big].len < PHX_UCX_SPLIT_MIN ||
+        msg->hdr.payload_len - msg->iov[big].len > s->head_max)
+        return -1;
+    return (int)big;
+}
+
+/* Copies the wire header and every piece but BIG into SLOT's head buffer; its length, or 0. */
+static size_t head_build(const struct phx_ucx_engine *s, struct phx_ucx_send *slot,
+                         const struct mrpc_wire_msg *msg, unsigned big)
+{
+    struct mrpc_wire_hdr hdr = msg->hdr;
+    size_t at = sizeof(hdr);
+
+    if (!slot->head && !(slot->head = malloc(sizeof(hdr) + s->head_max)))
+        return 0;
+    hdr.head_len = (uint16_t)(msg->hdr.payload_len - msg->iov[big].len);
+    hdr.head_before = 0;
+    for (unsigned i = 0; i < msg->n_iov; i++) {
+        if (i == big)
+            continue;
+        if (i < big)
+            hdr.head_before += (uint16_t)msg->iov[i].len;
+        if (msg->iov[i].len)
+            memcpy(slot->head + at, msg->iov[i].base, msg->iov[i].len);
+        at += msg->iov[i].len;
     }
+    memcpy(slot->head, &hdr, sizeof(hdr));
+    return at;
+}
+
+static void shape_contig(struct phx_ucx_engine *s, struct send_shape *sh, const struct mrpc_iov *v)
+{
+    sh->buffer = v->base;
+    sh->count = v->len;
+    sh->memh = phx_ucx_memh_for(&s->send_map, v->base, v->len);
+}
+
+/* Fills SH for MSG in SLOT. 0 or -ENOMEM. */
+static int shape_of(struct phx_ucx_engine *s, struct phx_ucx_send *slot,
+                    const struct mrpc_wire_msg *msg, struct send_shape *sh)
+{
+    *sh = (struct send_shape){.header = &msg->hdr, .header_len = sizeof(msg->hdr),
+                              .datatype = ucp_dt_make_contig(1)};
+    if (msg->n_iov == 1) {
+        shape_contig(s, sh, &msg->iov[0]);
+        return 0;
+    }
+    if (msg->n_iov == 0)
+        return 0;
+    int big = split_piece(s, msg);
+    if (big >= 0 && (sh->header_len = head_build(s, slot, msg, (unsigned)big)) != 0) {
+        sh->header = slot->head;
+        s->stats.tx_head++;
+        shape_contig(s, sh, &msg->iov[big]);
+        return 0;
+    }
+    if (!(slot->iov = iov_of(slot, msg)))
+        return -ENOMEM;
+    *sh = (struct send_shape){.header = &msg->hdr, .header_len = sizeof(msg->hdr),
+                              .buffer = slot->iov, .count = msg->n_iov,
+                              .datatype = ucp_dt_make_iov()};
     return 0;
 }
 
@@ -246,11 +318,16 @@ static int post(struct phx_ucx_engine *s, struct phx_ucx_conn *c, struct phx_ucx
         .user_data = slot,
         .memory_type = UCS_MEMORY_TYPE_HOST,    /* spares UCX a memory type lookup */
     };
-    const void *buffer;
-    size_t count;
+    struct send_shape sh;
 
-    if (payload_of(slot, msg, &p, &buffer, &count) < 0)
+    if (shape_of(s, slot, msg, &sh) < 0)
         return -ENOMEM;
+    p.datatype = sh.datatype;
+    if (sh.memh) {
+        p.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
+        p.memh = sh.memh;
+        s->stats.tx_memh++;
+    }
     slot->state = SEND_POSTED;
     slot->conn = c;
     slot->desc = *d;
@@ -259,8 +336,8 @@ static int post(struct phx_ucx_engine *s, struct phx_ucx_conn *c, struct phx_ucx
     s->pending_sends++;
     if (c->sends > s->stats.pending_peak)
         s->stats.pending_peak = c->sends;
-    ucs_status_ptr_t r = ucp_am_send_nbx(c->ep, PHX_UCX_AM_ID, &msg->hdr, sizeof(msg->hdr),
-                                         buffer, count, &p);
+    ucs_status_ptr_t r = ucp_am_send_nbx(c->ep, PHX_UCX_AM_ID, sh.header, sh.header_len,
+                                         sh.buffer, sh.count, &p);
     if (r == NULL)
         complete(slot, UCS_OK);
     else if (UCS_PTR_IS_ERR(r))

@@ -28,7 +28,10 @@
  *                        pending on it has come back as SENT with an error first.
  *
  * On the wire a message is one active message: the fixed mrpc_wire_hdr as the AM header, then the
- * payload (the gathered iov). Everything in a header or payload from the network is untrusted:
+ * payload (the gathered iov). A transport may move small pieces of the payload into the AM header
+ * (head_len bytes after the struct) so that one large piece travels as contiguous data with a
+ * memory handle: the payload is then head[0..head_before) + the AM's data + head[head_before..).
+ * MrpcEngine leaves both head fields 0. Everything in a header or payload from the network is untrusted:
  * the transport checks magic, version and lengths (payload_len == the AM's length, at most the
  * configured maximum) before anything is allocated, and counts and drops what fails. */
 #ifndef MRPC_TRANSPORT_H
@@ -55,8 +58,9 @@ enum mrpc_desc_kind {
 
 #define MRPC_CONN_ACCEPTED_BASE 0x80000000u
 
-#define MRPC_WIRE_MAGIC   0x4d525043u    /* "MRPC" */
-#define MRPC_WIRE_VERSION 1
+#define MRPC_WIRE_MAGIC    0x4d525043u    /* "MRPC" */
+#define MRPC_WIRE_VERSION  1
+#define MRPC_WIRE_HEAD_MAX 1024           /* payload bytes an AM header may carry (head_len) */
 
 enum mrpc_wire_kind   { MRPC_WIRE_CALL = 1, MRPC_WIRE_REPLY = 2, MRPC_WIRE_ERROR = 3 };
 enum mrpc_wire_format { MRPC_FORMAT_NATIVE = 1 };
@@ -71,7 +75,8 @@ struct mrpc_wire_hdr {
     uint32_t method_id;
     uint64_t call_id;       /* chosen by the caller, echoed by the reply */
     int32_t  status;        /* phx_status_t, for replies and errors */
-    uint32_t reserved;
+    uint16_t head_len;      /* payload bytes carried in the AM header after this struct */
+    uint16_t head_before;   /* ... of which precede the AM's data in the payload; the rest follow */
     uint64_t type_hash;     /* layout hash of the payload's message type (0 for errors) */
     uint64_t payload_len;
 };

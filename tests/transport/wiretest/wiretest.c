@@ -88,14 +88,21 @@ struct wiretest {
 
 /* ---- building SENDs ---------------------------------------------------------------------- */
 
-/* Cuts message I's SIZE bytes at P into 0 (only when empty) to 3 iov pieces. */
+/* Cuts message I's SIZE bytes at P into 0 (only when empty) to 3 iov pieces: even ones, or, for
+ * every other 3-piece message, a short head, a long middle and a short tail (the shape that a
+ * transport may send as one contiguous piece with the rest in its header). */
 static void cut(struct wt_msg *m, uint64_t i, unsigned char *p, size_t size)
 {
     unsigned pieces = size == 0 && i % 2 ? 0 : 1 + (unsigned)(i % 3);
+    bool uneven = pieces == 3 && i % 2;
     size_t start = 0;
 
     for (unsigned k = 0; k < pieces; k++) {
         size_t end = size * (k + 1) / pieces;
+        if (uneven && k < 2) {
+            size_t edge = k == 0 ? 1 + i % 200 : 1 + i % 100;
+            end = edge > size / 3 ? end : k == 0 ? edge : size - edge;
+        }
         m->iov[k] = (struct mrpc_iov){.base = p + start, .len = end - start};
         start = end;
     }

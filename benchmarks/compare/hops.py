@@ -13,7 +13,10 @@ measurements split it:
                 run of its own at 64 B without warmup (so every switch belongs to a measured
                 call), next to what one wakeup costs on this machine: `perf bench sched pipe`
                 (two processes waking each other through a pipe; its time per round trip
-                covers two wakeups).
+                covers two wakeups);
+  engines       in that same run, the time each engine of each phoenixd spent in progress()
+                calls that did work, as the runtime counts it (phoenixctl list: busy_ns): the
+                service's own work per round trip, hop by hop, without the waiting.
 """
 
 import re
@@ -43,12 +46,16 @@ def _difference(a, b, parts=1):
     return (a - b) / parts if a is not None and b is not None else None
 
 
-def sleeps_per_round_trip(system, path, budget, tag):
-    """Context switches per 64 B round trip of each role, from a run without warmup."""
+def probe_round_trips(system, path, budget, tag):
+    """({role: context switches}, {node/engine: busy us}) per 64 B round trip, from a run
+    without warmup (so that everything counted belongs to a measured call)."""
     budget.lat_warmup = 0
     rows, _, _ = system.run(path, "latency", [SIZE], budget, tag)
     calls = sum(r["iters"] for r in rows)
-    return {role: n / calls for role, n in system.last_switches.items()} if calls else {}
+    if not calls:
+        return {}, {}
+    return ({role: n / calls for role, n in system.last_switches.items()},
+            {k: ns / calls / 1000 for k, ns in system.last_engine_ns.items()})
 
 
 def analyse(results, path, mrpc, probe_budget, tag):
@@ -62,11 +69,13 @@ def analyse(results, path, mrpc, probe_budget, tag):
         "null_engine_per_pass_us": _difference(rtt["mrpc_null"], rtt["mrpc"], 4),
         "cpu_us_per_round_trip": results.breakdown(path.name, "mrpc", "latency", SIZE),
         "switches_per_round_trip": {},
+        "engine_us_per_round_trip": {},
         "wakeup_round_trip_us": wakeup_round_trip_us(),
     }
     if mrpc is not None:
         try:
-            hops["switches_per_round_trip"] = sleeps_per_round_trip(mrpc, path, probe_budget, tag)
+            hops["switches_per_round_trip"], hops["engine_us_per_round_trip"] = \
+                probe_round_trips(mrpc, path, probe_budget, tag)
         except procs.ProcError as e:
             results.note(path.name, f"per-hop probe failed: {e}")
     return hops

@@ -226,6 +226,12 @@ def hops_lines(hops):
     if sw:
         lines.append("- Context switches per round trip (sleeps and preemptions): " +
                      ", ".join(f"{k} {fmt(v)}" for k, v in sorted(sw.items())) + ".")
+    eng = {k: v for k, v in (hops.get("engine_us_per_round_trip") or {}).items() if v}
+    if eng:
+        lines.append("- Service work per round trip, from the runtimes' counters (time in engine "
+                     "calls that did work; each engine is passed twice per round trip): " +
+                     ", ".join(f"{k} {fmt(v)} us" for k, v in sorted(eng.items())) +
+                     f"; together {fmt(sum(eng.values()))} us.")
     if hops.get("wakeup_round_trip_us") is not None:
         lines.append(f"- Calibration: two processes waking each other through a pipe take "
                      f"{fmt(hops['wakeup_round_trip_us'])} us per round trip here "

@@ -183,13 +183,27 @@ class MrpcSetup:
     def roles(self, system):
         """PID -> role of the processes whose CPU a call of SYSTEM also burns, besides the
         client: the phoenixd(s) and the server app."""
-        if self.client_node is self.server_node:
-            roles = {self.client_node.pid: "phoenixd"}
-        else:
-            roles = {self.client_node.pid: "phoenixd_client",
-                     self.server_node.pid: "phoenixd_server"}
+        roles = {node.pid: role for node, role in self.node_roles()}
         roles[self.servers[system][0].pid] = "server_app"
         return roles
+
+    def node_roles(self):
+        """(node, role) of each phoenixd, roles named as in roles()."""
+        if self.client_node is self.server_node:
+            return [(self.client_node, "phoenixd")]
+        return [(self.client_node, "phoenixd_client"), (self.server_node, "phoenixd_server")]
+
+    def engine_ns(self):
+        """Nanoseconds each engine type has spent in progress() calls that did work, per node,
+        as the runtimes count them (`phoenixctl list`: busy_ns), summed over the node's
+        subscriptions: {"phoenixd_client/MrpcEngine": ns, ...}. Idle subscriptions add nothing."""
+        total = {}
+        for node, role in self.node_roles():
+            for sub in node.ctl("list").get("subscriptions", []):
+                for engine in sub.get("engines", []):
+                    key = f"{role}/{engine['type']}"
+                    total[key] = total.get(key, 0) + engine.get("busy_ns", 0)
+        return total
 
     def counters(self, system):
         """What the runner compares before and after a run of SYSTEM: context switches of each

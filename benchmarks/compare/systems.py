@@ -272,6 +272,7 @@ class MrpcSystem(System):
         super().__init__(build, env, logdir)
         self.null = null
         self.last_switches = {}
+        self.last_engine_ns = {}
         self.name = "mrpc_null" if null else "mrpc"
         self.label = "mRPC + NullEngine" if null else "mRPC (phoenixd)"
         self.setups = {}
@@ -310,14 +311,20 @@ class MrpcSystem(System):
             lanes = setup.client_node.lanes(client.pid)
             if self.null:
                 setup.client_node.attach_null(client.pid, setup.descriptor)
-            before = setup.counters(self.name)
-            results, moved = self._wire(path, lambda: self._go(client, budget, len(sizes)))
-            after = setup.counters(self.name)
+            before, ns_before = setup.counters(self.name), setup.engine_ns()
+            ends = {}
+
+            def at_end():       # the client is done but still registered and connected
+                ends["counters"], ends["ns"] = setup.counters(self.name), setup.engine_ns()
+            results, moved = self._wire(path, lambda: self._go(client, budget, len(sizes),
+                                                               at_end))
+            after, ns_after = ends["counters"], ends["ns"]
         finally:
             client.stop()
         self._check_null(results, before, after)
         self.last_switches = {k: after[k] - before[k] for k in before
                               if k != "null_rx" and None not in (before[k], after[k])}
+        self.last_engine_ns = {k: v - ns_before.get(k, 0) for k, v in ns_after.items()}
         roles = {str(pid): role for pid, role in setup.roles(self.name).items()}
         return [self._row(pattern, j, roles) for j in results], lanes, moved
 
@@ -333,9 +340,12 @@ class MrpcSystem(System):
                                   f"fewer than the {measured} measured")
 
     @staticmethod
-    def _go(client, budget, nsizes):
+    def _go(client, budget, nsizes, at_end):
         client.send_line("go")
-        rc = client.wait(budget.timeout(nsizes))
+        client.wait_for(r"rpc_bench: done", budget.timeout(nsizes))
+        at_end()
+        client.send_line("end")
+        rc = client.wait(budget.timeout(0))
         if rc != 0:
             raise procs.ProcError(f"rpc_bench exited {rc}: {client.why()}")
         return ([j for j in json_lines(client.output()) if j.get("type") == "result"],)

@@ -43,7 +43,8 @@ static void usage(FILE *out)
             "      --log-latency FILE      write every measured round trip (us) to FILE\n"
             "      --cpu-pid PID           add PID's CPU time to the per-call CPU (repeatable)\n"
             "      --hold                  once connected, print 'ready' and wait for a line on\n"
-            "                              stdin (to attach policies before measuring)\n"
+            "                              stdin (to attach policies before measuring); at the\n"
+            "                              end print 'done' and wait again (to read counters)\n"
             "      --server                answer calls instead of making them\n"
             "Shared with the baselines (here -n and -w count calls, -W is --concurrency and\n"
             "latency is the only mode):\n",

@@ -1,7 +1,8 @@
 /* sweep.c - rpc_bench's client side, main thread: the client threads and the size sweep.
  *
  * It starts --num-client-threads threads (client.c), waits until all are connected (with
- * --hold, then prints "rpc_bench: ready" and waits for a line on stdin), and then for every
+ * --hold, then prints "rpc_bench: ready" and waits for a line on stdin; and again, still
+ * connected, with "rpc_bench: done" after the last size), and then for every
  * size releases a warmup step and a measured step (sync.c), splitting the size's calls and
  * warmup calls evenly over the threads. Around the measured step it reads the CPU clocks and
  * the time; while it runs, it prints an --interval line at every interval boundary from the
@@ -195,13 +196,13 @@ static int run_size(sweep_t *s, size_t size)
     return 0;
 }
 
-/* --hold: say we are ready and wait (bounded) for a line on stdin. */
-static int hold(void)
+/* --hold: say we are STATE ("ready", "done") and wait (bounded) for a line on stdin. */
+static int hold(const char *state)
 {
     struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
     char line[64];
 
-    printf("rpc_bench: ready (pid %d): waiting for a line on stdin\n", (int)getpid());
+    printf("rpc_bench: %s (pid %d): waiting for a line on stdin\n", state, (int)getpid());
     fflush(stdout);
     if (poll(&p, 1, HOLD_MS) <= 0 || !fgets(line, sizeof(line), stdin)) {
         fprintf(stderr, "rpc_bench: --hold: no line on stdin within %d s\n", HOLD_MS / 1000);
@@ -246,14 +247,14 @@ static int open_log(sweep_t *s)
 static int sweep(sweep_t *s)
 {
     if (open_log(s) < 0 || start_threads(s) < 0 ||
-        !all_arrived(s, bench_now_ns() + CONNECT_NS) || (s->a->hold && hold() < 0))
+        !all_arrived(s, bench_now_ns() + CONNECT_NS) || (s->a->hold && hold("ready") < 0))
         return -1;
     rpcb_print_header(s->a);
     for (unsigned i = 0; i < s->a->o.nsizes; i++) {
         if (run_size(s, s->a->o.sizes[i]) < 0)
             return -1;
     }
-    return 0;
+    return s->a->hold ? hold("done") : 0;
 }
 
 int rpcb_run_client(const rpcb_args_t *a)

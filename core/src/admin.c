@@ -36,6 +36,8 @@ static Phoenix__Control__Engine *engine_reply(const phx_engine_t *e)
     m->type = dup_or_empty(e->ops->type);
     m->plugin = dup_or_empty(e->plugin ? e->plugin->desc->name : NULL);
     m->version = dup_or_empty(e->plugin ? e->plugin->desc->version : NULL);
+    m->work = __atomic_load_n(&e->work, __ATOMIC_RELAXED);
+    m->busy_ns = __atomic_load_n(&e->busy_ns, __ATOMIC_RELAXED);
     if (!m->type || !m->plugin || !m->version) {
         phoenix__control__engine__free_unpacked(m, NULL);
         return NULL;

@@ -54,6 +54,10 @@ struct phx_engine {
     phx_channel_t           *in[2][PHX_MAX_PORTS];
     phx_channel_t           *out[2][PHX_MAX_PORTS];
     int                      wait_fd;     /* fd the runtime's epoll watches for it, or -1 */
+    /* Written by the runtime thread that drives it, read by the control thread (relaxed atomics:
+     * counters, not synchronisation). What `phoenixctl list --json` shows per engine. */
+    uint64_t                 work;        /* items its progress() calls reported */
+    uint64_t                 busy_ns;     /* time spent in the progress() calls that reported work */
 };
 
 /* Looks TYPE up in the registry, pins its plugin and calls create(). NULL with a message in ERR. */

@@ -314,20 +314,26 @@ static json_object *subscription_of(json_object *list, pid_t pid)
     return NULL;
 }
 
-/* The id of PID's engine of TYPE, -1 when there is none. */
-static long long engine_id(const struct phx_daemon *d, pid_t pid, const char *type)
+/* Field KEY of PID's engine of TYPE in `list --json`, -1 when there is none. */
+static long long engine_field(const struct phx_daemon *d, pid_t pid, const char *type,
+                              const char *key)
 {
     json_object *list = CTL_JSON(d, "list");
     json_object *engines = member(subscription_of(list, pid), "engines");
-    long long id = -1;
+    long long value = -1;
 
     for (size_t i = 0; i < json_object_array_length(engines); i++) {
         json_object *e = json_object_array_get_idx(engines, i);
         if (strcmp(json_object_get_string(member(e, "type")), type) == 0)
-            id = json_object_get_int64(member(e, "id"));
+            value = json_object_get_int64(member(e, key));
     }
     json_object_put(list);
-    return id;
+    return value;
+}
+
+static long long engine_id(const struct phx_daemon *d, pid_t pid, const char *type)
+{
+    return engine_field(d, pid, type, "id");
 }
 
 /* PID's addons as "A,B" ("" for none; "?" when PID is not listed). */
@@ -441,6 +447,15 @@ static void test_stream_through_splice_and_upgrade(void)
     CU_ASSERT_EQUAL(load(&a.sh->sent), STREAM_TOTAL);
     printf("\n    %llu descriptors round trip in %.2f s through attach, detach, attach, upgrade",
            STREAM_TOTAL, (double)(phx_test_now_ns() - t0) / PHX_NS);
+    /* The runtime's counters: the front engine handled every descriptor, and took time doing so
+     * (the runtime times each progress() call that did work). */
+    long long front_work = engine_field(&d, a.pid, "LoopFrontEngine", "work");
+    long long front_ns = engine_field(&d, a.pid, "LoopFrontEngine", "busy_ns");
+    CU_ASSERT(front_work >= (long long)STREAM_TOTAL);
+    CU_ASSERT(front_ns > 0);
+    CU_ASSERT(engine_field(&d, a.pid, "NullEngine", "work") > 0);
+    printf("\n    LoopFrontEngine: %lld items in %.3f s busy (%.0f ns each)", front_work,
+           (double)front_ns / PHX_NS, front_work > 0 ? (double)front_ns / front_work : 0.0);
 
     /* The counts went on from the 1.0.0 state: they hold all traffic since the second attach.
      * What was already on its way back when NullEngine came in passes it on rx only, so rx may

@@ -86,6 +86,14 @@ struct phx_subscription {
 struct phx_subscription *phx_subscription_create(struct phx_registry *reg, const char *service,
                                                  pid_t pid, unsigned sid, phx_app_port_t *app,
                                                  char *err, size_t errlen);
+/* The same for a group that runtime thread RUNTIME_INDEX will drive (phx_runtime_add() with that
+ * runtime): its engines see the index from create() on, so that they can set up per-thread
+ * resources there. phx_subscription_create() is this with index 0. */
+struct phx_subscription *phx_subscription_create_on(struct phx_registry *reg,
+                                                    const char *service, pid_t pid,
+                                                    unsigned sid, phx_app_port_t *app,
+                                                    unsigned runtime_index, char *err,
+                                                    size_t errlen);
 /* Destroys every engine and channel. The group must not be on a runtime any more. */
 void                     phx_subscription_destroy(struct phx_subscription *sub);
 phx_engine_t            *phx_subscription_find(struct phx_subscription *sub, const char *type);

@@ -384,8 +384,8 @@ int phx_service_register(struct phx_service *svc, const struct phx_register_para
     phx_app_port_t *port = create_port(svc, p, err, errlen);
     status = port ? PHX_OK : errno == EINVAL ? PHX_INVALID_ARGUMENT : PHX_INTERNAL;
     struct phx_subscription *sub = NULL;
-    if (port && !(sub = phx_subscription_create(&svc->registry, p->service, p->peer.pid,
-                                                pid->next_sid, port, err, errlen)))
+    if (port && !(sub = phx_subscription_create_on(&svc->registry, p->service, p->peer.pid,
+                                                   pid->next_sid, port, rt, err, errlen)))
         status = PHX_INTERNAL;
     if (status != PHX_OK) {
         phx_app_port_destroy(port);

@@ -73,6 +73,15 @@ struct phx_subscription *phx_subscription_create(struct phx_registry *reg, const
                                                  pid_t pid, unsigned sid, phx_app_port_t *app,
                                                  char *err, size_t errlen)
 {
+    return phx_subscription_create_on(reg, service, pid, sid, app, 0, err, errlen);
+}
+
+struct phx_subscription *phx_subscription_create_on(struct phx_registry *reg,
+                                                    const char *service, pid_t pid,
+                                                    unsigned sid, phx_app_port_t *app,
+                                                    unsigned runtime_index, char *err,
+                                                    size_t errlen)
+{
     const phx_service_def_t *def = phx_registry_service(reg, service);
     if (!def) {
         snprintf(err, errlen, "unknown service '%s'", service);
@@ -88,6 +97,7 @@ struct phx_subscription *phx_subscription_create(struct phx_registry *reg, const
     sub->pid = pid;
     sub->sid = sid;
     sub->app = app;
+    sub->runtime_index = runtime_index;     /* before the engines: they may ask for it */
     snprintf(sub->service, sizeof(sub->service), "%s", service);
 
     int rc = create_chain(reg, sub, def, err, errlen);

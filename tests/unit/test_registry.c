@@ -257,6 +257,26 @@ static void test_subscription_default_chain(void)
     registry_down();
 }
 
+/* A group made for runtime 3 tells its engines so already in create(), where per-thread
+ * resources get set up. */
+static void test_subscription_on_runtime(void)
+{
+    char *reply = NULL;
+
+    registry_up();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(phx_registry_load(&reg, PHX_PLUGIN_TESTPAIR, err, sizeof(err)));
+    struct phx_subscription *sub = phx_subscription_create_on(&reg, "testpair", 1, 0, NULL, 3,
+                                                              err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sub);
+    phx_engine_t *src = phx_subscription_find(sub, "TestSourceEngine");
+    CU_ASSERT_EQUAL(phx_engine_runtime_index(src), 3);
+    CU_ASSERT_EQUAL_FATAL(src->ops->admin(src, src->state, "stats", &reply), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply, "\"created_on_runtime\":3"));
+    free(reply);
+    phx_subscription_destroy(sub);
+    registry_down();
+}
+
 static void test_subscription_rollback(void)
 {
     registry_up();
@@ -287,6 +307,7 @@ static const phx_test_case_t cases[] = {
     {"supersede unloads the old build once unused", test_supersede_unloads_only_unused},
     {"engines pin their plugin", test_engine_create_pins_and_destroy_unpins},
     {"subscription builds the default chain", test_subscription_default_chain},
+    {"a group made for a runtime tells its engines at create", test_subscription_on_runtime},
     {"subscription rolls back a chain it cannot build", test_subscription_rollback},
     {NULL, NULL},
 };

@@ -4,6 +4,7 @@
  *   TestSourceEngine  tx out 0, rx in 0. Config "count = N;" (create or reconfigure): sends N
  *                     DATA descriptors with seq 0..N-1, at most 64 per progress(), and takes rx
  *                     descriptors back, counting any whose seq is not the next expected one.
+ *                     Its stats also say which runtime index create() saw.
  *   TestSinkEngine    tx in 0, rx out 0. Reflects every tx descriptor into rx as it is (seq
  *                     kept), checking tx order the same way.
  *   TestTwoPortEngine two lanes per direction (in i -> out i), for port-numbering tests.
@@ -50,6 +51,7 @@ static void free_state(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 /* ---- TestSourceEngine --------------------------------------------------------------------- */
 
 struct source {
+    unsigned         runtime;    /* phx_engine_runtime_index() as create() saw it */
     uint64_t         total;      /* descriptors to send */
     uint64_t         sent;
     struct seq_check rx;
@@ -89,6 +91,7 @@ static int source_create(phx_engine_t *e, const char *config, void **state, char
         free(s);
         return rc;
     }
+    s->runtime = phx_engine_runtime_index(e);
     *state = s;
     return 0;
 }
@@ -134,9 +137,10 @@ static int source_admin(phx_engine_t *e, void *state, const char *request, char 
 
     if (strcmp(request, "stats") != 0)
         return no_admin(reply);
-    return asprintf(reply, "{\"sent\":%llu,\"received\":%llu,\"order_errors\":%llu}",
+    return asprintf(reply, "{\"sent\":%llu,\"received\":%llu,\"order_errors\":%llu,"
+                    "\"created_on_runtime\":%u}",
                     (unsigned long long)s->sent, (unsigned long long)s->rx.seen,
-                    (unsigned long long)s->rx.order_errors) < 0 ? -ENOMEM : 0;
+                    (unsigned long long)s->rx.order_errors, s->runtime) < 0 ? -ENOMEM : 0;
 }
 
 static const phx_engine_ops_t source_engine = {

@@ -3,7 +3,7 @@
  *     raw_peer HOST PORT MAX_MESSAGE_BYTES [--sink]
  *
  * Connects to a UcxRpcAdapterEngine's listener and sends, on active message 1, frames that break
- * the wire rules one at a time and four valid messages (call ids 0..3 of stream RAW_PEER_TAG,
+ * the wire rules one at a time and seven valid messages (call ids 0..6 of stream RAW_PEER_TAG,
  * wire_pattern.h payloads):
  *
  *   1 header of 40 bytes          2 bad magic              3 bad version
@@ -15,6 +15,10 @@
  *   8 head over MRPC_WIRE_HEAD_MAX   9 head_before > head_len   10 AM header shorter than its head
  *   11 head + data != payload_len
  *   valid: 2 eager with head bytes before and after the data, 3 rendezvous with a head
+ *   batches on active message 2 (three messages each): 12 bad magic  13 a batch of one
+ *   14 a batch of 33  15 header shorter than its count  16 a bad message header inside
+ *   17 lengths != data  18 sent by rendezvous
+ *   valid: 4, 5, 6 in one batch (10, 0 and 300 bytes)
  *
  * It waits for each send to complete, then for a byte (or EOF) on stdin so that the test decides
  * when the connection goes away (a close can overtake data still queued), then closes and exits:
@@ -175,6 +179,59 @@ static int send_heads(ucp_ep_h ep)
            frame_head(ep, "valid rendezvous with a head", &ok3, 48, 300000, 0, rndv);
 }
 
+/* Batches (transport.h: struct mrpc_wire_batch, wire headers, payloads back to back) on active
+ * message 2: each lie spoils one thing of a batch of three. */
+enum batch_lie { BATCH_OK, BATCH_MAGIC, BATCH_ONE, BATCH_TOO_MANY, BATCH_SHORT_HEADER,
+                 BATCH_BAD_MESSAGE, BATCH_SUM, BATCH_RENDEZVOUS };
+
+#define BATCH_FIRST_CALL 4          /* the valid batch carries calls 4, 5, 6 */
+
+static int batch(ucp_ep_h ep, const char *what, enum batch_lie lie)
+{
+    static const size_t sizes[] = {10, 0, 300};
+    struct {
+        struct mrpc_wire_batch bh;
+        struct mrpc_wire_hdr   h[MRPC_WIRE_BATCH_MAX + 1];
+    } hdr = {.bh = {.magic = MRPC_WIRE_BATCH_MAGIC, .version = MRPC_WIRE_VERSION, .count = 3}};
+    uint8_t data[310];
+    size_t len = 0;
+    uint32_t flags = UCP_AM_SEND_FLAG_REPLY;
+
+    for (unsigned i = 0; i < 3; i++) {
+        hdr.h[i] = header(BATCH_FIRST_CALL + i, sizes[i]);
+        wp_fill(data + len, sizes[i], RAW_PEER_TAG, BATCH_FIRST_CALL + i);
+        len += sizes[i];
+    }
+    size_t hdr_len = sizeof(hdr.bh) + 3 * sizeof(hdr.h[0]);
+    switch (lie) {
+    case BATCH_OK:           break;
+    case BATCH_MAGIC:        hdr.bh.magic ^= 1; break;
+    case BATCH_ONE:          hdr.bh.count = 1; hdr_len -= 2 * sizeof(hdr.h[0]); len = 10; break;
+    case BATCH_TOO_MANY:     hdr.bh.count = MRPC_WIRE_BATCH_MAX + 1;
+                             for (unsigned i = 3; i <= MRPC_WIRE_BATCH_MAX; i++)
+                                 hdr.h[i] = header(9, 0);
+                             hdr_len = sizeof(hdr); break;
+    case BATCH_SHORT_HEADER: hdr_len -= sizeof(hdr.h[0]); break;
+    case BATCH_BAD_MESSAGE:  hdr.h[1].head_len = 5; break;
+    case BATCH_SUM:          len -= 1; break;
+    case BATCH_RENDEZVOUS:   flags |= UCP_AM_SEND_FLAG_RNDV; break;
+    }
+    ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS, .flags = flags};
+    return wait_req(ucp_am_send_nbx(ep, 2, &hdr, hdr_len, data, len, &p), what);
+}
+
+static int send_batches(ucp_ep_h ep)
+{
+    return batch(ep, "batch: bad magic", BATCH_MAGIC) |
+           batch(ep, "batch of one", BATCH_ONE) |
+           batch(ep, "batch of 33", BATCH_TOO_MANY) |
+           batch(ep, "batch header shorter than its count", BATCH_SHORT_HEADER) |
+           batch(ep, "batch with a bad message header", BATCH_BAD_MESSAGE) |
+           batch(ep, "batch lengths != data", BATCH_SUM) |
+           batch(ep, "batch by rendezvous", BATCH_RENDEZVOUS) |
+           batch(ep, "valid batch", BATCH_OK);
+}
+
 static int send_all(ucp_ep_h ep, size_t max)
 {
     const uint32_t reply = UCP_AM_SEND_FLAG_REPLY, rndv = reply | UCP_AM_SEND_FLAG_RNDV;
@@ -193,7 +250,7 @@ static int send_all(ucp_ep_h ep, size_t max)
            frame(ep, "no reply endpoint", &h, sizeof(h), 64, 0) |
            frame(ep, "valid eager", &ok0, sizeof(h), 1000, reply) |
            frame(ep, "valid rendezvous", &ok1, sizeof(h), 300000, rndv) |
-           send_heads(ep);
+           send_heads(ep) | send_batches(ep);
 }
 
 /* Keeps the connection serviced until the test writes to (or closes) stdin, at most 30 s. */

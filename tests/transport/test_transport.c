@@ -45,8 +45,8 @@
 #define MAX_SIZE     (8u << 20)
 #define MAX_MB       8u
 #define RAW_PEER_TAG 77
-#define RAW_FRAMES   11             /* malformed frames raw_peer sends */
-#define RAW_VALID    4              /* and valid ones */
+#define RAW_FRAMES   18             /* malformed frames raw_peer sends */
+#define RAW_VALID    7              /* and valid messages */
 #define MS           1000000ull
 #define FAIL_LIMIT   (2000 * MS)    /* peer failure -> CONN_LOST and SENT errors */
 
@@ -355,6 +355,11 @@ static void test_each_way(void)
         CU_ASSERT_EQUAL(st(s->ucx, "inflight_bytes"), 0);
         CU_ASSERT_EQUAL(st(s->ucx, "pending_sends"), 0);
         CU_ASSERT(st(s->ucx, "tx_head") > 0);   /* the uneven 3-piece messages (wiretest.c) */
+        CU_ASSERT(st(s->ucx, "tx_batches") > 0);  /* small ones queued together (ucx_batch.c) */
+        CU_ASSERT(st(s->ucx, "tx_batched") > st(s->ucx, "tx_batches"));
+        CU_ASSERT(st(s->ucx, "rx_batches") > 0);
+        printf("(%lld of %u in %lld batches) ", st(s->ucx, "tx_batched"), MSGS,
+               st(s->ucx, "tx_batches"));
         assert_clean(s->wt);
     }
     pair_down();

@@ -64,22 +64,30 @@ int phx_ucx_queue_event(struct phx_ucx_engine *s, const phx_desc_t *d, struct ph
 
 /* ---- create / destroy -------------------------------------------------------------------- */
 
-static void set_am_handler(struct phx_ucx_engine *s)
+static bool set_handler(struct phx_ucx_engine *s, unsigned id, ucp_am_recv_callback_t cb)
 {
     ucp_am_handler_param_t p = {
         .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_FLAGS |
                       UCP_AM_HANDLER_PARAM_FIELD_CB | UCP_AM_HANDLER_PARAM_FIELD_ARG,
-        .id = PHX_UCX_AM_ID,
+        .id = id,
         .flags = UCP_AM_FLAG_WHOLE_MSG,
-        .cb = phx_ucx_am_recv,
+        .cb = cb,
         .arg = s,
     };
     ucs_status_t st = ucp_worker_set_am_recv_handler(s->worker, &p);
 
-    if (st == UCS_OK)
+    if (st != UCS_OK)
+        phx_error("ucx: cannot set the handler of active message %u: %s", id,
+                  ucs_status_string(st));
+    return st == UCS_OK;
+}
+
+/* This build's handlers for single messages and batches. */
+static void set_am_handler(struct phx_ucx_engine *s)
+{
+    if (set_handler(s, PHX_UCX_AM_ID, phx_ucx_am_recv) &&
+        set_handler(s, PHX_UCX_AM_BATCH_ID, phx_ucx_am_batch_recv))
         s->am_handler = phx_ucx_am_recv;
-    else
-        phx_error("ucx: cannot set the active-message handler: %s", ucs_status_string(st));
 }
 
 static int worker_create(struct phx_ucx_engine *s, char *err, size_t errlen)
@@ -107,6 +115,12 @@ static int worker_create(struct phx_ucx_engine *s, char *err, size_t errlen)
     s->head_max = attr.max_am_header - sizeof(struct mrpc_wire_hdr);
     if (s->head_max > MRPC_WIRE_HEAD_MAX)
         s->head_max = MRPC_WIRE_HEAD_MAX;
+    s->batch_max = (attr.max_am_header - sizeof(struct mrpc_wire_batch)) /
+                   sizeof(struct mrpc_wire_hdr);
+    if (s->batch_max > MRPC_WIRE_BATCH_MAX)
+        s->batch_max = MRPC_WIRE_BATCH_MAX;
+    if (s->batch_max < 2)
+        s->batch_max = 0;
     if ((st = ucp_worker_get_efd(s->worker, &s->efd)) != UCS_OK) {
         snprintf(err, errlen, "ucp_worker_get_efd: %s", ucs_status_string(st));
         return -EIO;
@@ -125,6 +139,7 @@ static void teardown(struct phx_ucx_engine *s)
         ucp_worker_destroy(s->worker);
     }
     phx_ucx_recv_free(s);
+    phx_ucx_batch_free(s);
     phx_ucx_send_free(s);
     phx_ucx_conns_free(s);
     phx_ucx_upq_fini(&s->events);
@@ -244,6 +259,7 @@ static bool handle_tx(struct phx_ucx_engine *s, const phx_desc_t *d)
         phx_ucx_connect(s, d);
         return true;
     case MRPC_DESC_CLOSE:
+        phx_ucx_batch_flush(s);     /* what was sent before the close goes first */
         phx_ucx_close(s, d);
         return true;
     default:                    /* nothing after us to hand it to */
@@ -278,6 +294,7 @@ static unsigned read_tx(struct phx_ucx_engine *s, phx_channel_t *in)
             break;
         }
     }
+    phx_ucx_batch_flush(s);     /* a batch holds only what this pass found (ucx_batch.c) */
     return n;
 }
 
@@ -415,6 +432,7 @@ static int stats_json(const struct phx_ucx_engine *s, char **reply)
                     "\"malformed\":%llu,\"rejected_inflight\":%llu,\"rejected_heap\":%llu,"
                     "\"dropped\":%llu,\"send_errors\":%llu,\"rx_errors\":%llu,"
                     "\"tx_unknown\":%llu,\"tx_memh\":%llu,\"tx_head\":%llu,"
+                    "\"tx_batches\":%llu,\"tx_batched\":%llu,\"rx_batches\":%llu,"
                     "\"accepted\":%llu,\"rejected_conns\":%llu,"
                     "\"conns\":%u,\"closing\":%u,\"listeners\":%u,\"pending_sends\":%u,"
                     "\"pending_peak\":%u,\"inflight_bytes\":%llu,\"queued\":%u}",
@@ -424,7 +442,9 @@ static int stats_json(const struct phx_ucx_engine *s, char **reply)
                     (unsigned long long)st->rejected_heap, (unsigned long long)st->dropped,
                     (unsigned long long)st->send_errors, (unsigned long long)st->rx_errors,
                     (unsigned long long)st->tx_unknown, (unsigned long long)st->tx_memh,
-                    (unsigned long long)st->tx_head, (unsigned long long)st->accepted,
+                    (unsigned long long)st->tx_head, (unsigned long long)st->tx_batches,
+                    (unsigned long long)st->tx_batched, (unsigned long long)st->rx_batches,
+                    (unsigned long long)st->accepted,
                     (unsigned long long)st->rejected_conns, s->n_conns - s->dying, s->dying,
                     s->n_bindings, s->pending_sends, st->pending_peak,
                     (unsigned long long)s->inflight, queued_up(s)) < 0

@@ -39,6 +39,7 @@
 #include <ucp/api/ucp.h>
 
 #define PHX_UCX_AM_ID              1        /* the active message every RPC travels in */
+#define PHX_UCX_AM_BATCH_ID        2        /* ... or several small ones of a connection */
 #define PHX_UCX_MAX_CONNS          1024     /* per engine, outgoing and accepted */
 #define PHX_UCX_MAX_LISTENERS      64       /* per engine */
 #define PHX_UCX_MAX_SENDS_PER_CONN 256      /* outstanding: posted, SENT not yet pushed up */
@@ -59,6 +60,8 @@
 #define PHX_UCX_ABANDON_MS         200      /* sends UCX still holds this long after a close */
 #define PHX_UCX_MIN_RECV_ALLOC     16       /* a 0-byte payload still gets a block */
 #define PHX_UCX_SPLIT_MIN          8192     /* a piece this big goes as contiguous data */
+#define PHX_UCX_BATCH_MSG_MAX      1024     /* messages up to this size may be batched */
+#define PHX_UCX_BATCH_BYTES        8192     /* payload bytes of one batch at most */
 
 enum phx_ucx_conn_state {
     PHX_UCX_CONNECTING,     /* CONNECT issued, no answer yet */
@@ -94,6 +97,7 @@ struct phx_ucx_binding {
 };
 
 struct phx_ucx_send;        /* ucx_send.c */
+struct phx_ucx_batch;       /* ucx_batch.c */
 struct phx_ucx_rndv;        /* ucx_recv.c */
 
 struct phx_ucx_stats {
@@ -108,6 +112,8 @@ struct phx_ucx_stats {
     uint64_t tx_unknown;                /* tx descriptors of a kind the transport ignores */
     uint64_t tx_memh;                   /* sends posted with the send heap's memory handle */
     uint64_t tx_head;                   /* sends with payload bytes in the AM header */
+    uint64_t tx_batches, tx_batched;    /* batches sent, messages in them (ucx_batch.c) */
+    uint64_t rx_batches;                /* batches received */
     uint64_t accepted, rejected_conns;
     unsigned pending_peak;              /* most SENDs outstanding on one connection */
 };
@@ -124,6 +130,7 @@ struct phx_ucx_engine {
     bool                    closing;            /* destroy() runs: callbacks only clean up */
     struct phx_ucx_heap_map send_map, recv_map; /* ucx_mem.c */
     size_t                  head_max;           /* payload bytes an AM header may carry */
+    unsigned                batch_max;          /* messages a batch may carry (0: none) */
 
     /* connections (ucx_conn.c) */
     struct phx_ucx_conn    *conns;              /* every live one, including dying ones */
@@ -143,6 +150,8 @@ struct phx_ucx_engine {
     unsigned                n_sends;            /* slots allocated */
     unsigned                pending_sends;      /* slots in use */
     unsigned                done_count;
+    struct phx_ucx_batch   *open_batch;         /* being filled by this tx pass (ucx_batch.c) */
+    struct phx_ucx_batch   *free_batches, *all_batches;
 
     /* receive path (ucx_recv.c) */
     uint64_t                inflight;           /* bytes allocated, RECEIVED not pushed up */
@@ -209,14 +218,33 @@ bool     phx_ucx_send_submit(struct phx_ucx_engine *s, const phx_desc_t *d);
 unsigned phx_ucx_send_deliver(struct phx_ucx_engine *s, phx_channel_t *out);
 /* Whether a SEND to this connection would be accepted now. */
 bool     phx_ucx_send_has_room(struct phx_ucx_engine *s, const phx_desc_t *d);
+/* Sends SLOT's message (taken by phx_ucx_send_submit) as an active message of its own. */
+void     phx_ucx_send_post_one(struct phx_ucx_engine *s, struct phx_ucx_send *slot);
+/* UCX is done with SLOT's message (at once or from a callback). */
+void     phx_ucx_send_complete(struct phx_ucx_send *slot, ucs_status_t status);
+const struct mrpc_wire_msg *phx_ucx_send_msg(const struct phx_ucx_send *slot);
+struct phx_ucx_conn        *phx_ucx_send_conn(const struct phx_ucx_send *slot);
 /* C is closed but UCX still holds some of its sends: they go up as SENT UNAVAILABLE now. */
 void     phx_ucx_send_abandon(struct phx_ucx_engine *s, struct phx_ucx_conn *c);
 void     phx_ucx_send_free(struct phx_ucx_engine *s);
+
+/* ---- ucx_batch.c ------------------------------------------------------------------------- */
+
+/* Takes SLOT's message into the engine's open batch (flushing a full one or one for another
+ * connection first); false when it is too big to batch: the caller sends it alone. */
+bool     phx_ucx_batch_offer(struct phx_ucx_engine *s, struct phx_ucx_send *slot);
+/* Sends the open batch, if any: at the end of every tx pass and before anything that must not
+ * overtake it. */
+void     phx_ucx_batch_flush(struct phx_ucx_engine *s);
+void     phx_ucx_batch_free(struct phx_ucx_engine *s);
 
 /* ---- ucx_recv.c -------------------------------------------------------------------------- */
 
 ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length, void *data,
                              size_t length, const ucp_am_recv_param_t *param);
+/* The same for a batch (PHX_UCX_AM_BATCH_ID): each message is checked and lands on its own. */
+ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_length,
+                                   void *data, size_t length, const ucp_am_recv_param_t *param);
 /* destroy(): gives back the receive-heap blocks of messages that never went up. */
 void     phx_ucx_recv_free(struct phx_ucx_engine *s);
 

@@ -41,6 +41,20 @@ static phx_heap_t *recv_heap(struct phx_ucx_engine *s)
     return port ? port->recv_heap : NULL;
 }
 
+/* Senders set UCP_AM_SEND_FLAG_REPLY: the endpoint tells the connection. */
+static bool has_reply_ep(const ucp_am_recv_param_t *param)
+{
+    return (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) && param->reply_ep;
+}
+
+/* The live connection a frame came on, or NULL. */
+static struct phx_ucx_conn *live_conn(struct phx_ucx_engine *s, const ucp_am_recv_param_t *param)
+{
+    struct phx_ucx_conn *c = phx_ucx_conn_by_ep(s, param->reply_ep);
+
+    return c && (c->state == PHX_UCX_UP || c->state == PHX_UCX_CONNECTING) ? c : NULL;
+}
+
 /* Copies the wire header out of UCX's buffer (no alignment is promised) if the frame passes the
  * checks that need no state beyond the limits. The AM header is the wire header and head_len
  * payload bytes (transport.h), and the head plus the AM's data make the whole payload. */
@@ -54,7 +68,7 @@ static bool frame_ok(const struct phx_ucx_engine *s, const void *header, size_t 
            hdr->head_len <= MRPC_WIRE_HEAD_MAX && hdr->head_before <= hdr->head_len &&
            header_length == sizeof(*hdr) + hdr->head_len &&
            hdr->payload_len <= s->max_message && hdr->payload_len == length + hdr->head_len &&
-           (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) && param->reply_ep;
+           has_reply_ep(param);
 }
 
 /* Copies the head bytes that follow the wire header in HEADER around the data's place in BUF. */
@@ -200,8 +214,7 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
         s->stats.malformed++;
         return UCS_OK;
     }
-    c = phx_ucx_conn_by_ep(s, param->reply_ep);
-    if (!c || (c->state != PHX_UCX_UP && c->state != PHX_UCX_CONNECTING)) {
+    if (!(c = live_conn(s, param))) {
         s->stats.dropped++;
         return UCS_OK;
     }
@@ -215,6 +228,69 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
     } else {
         memcpy(dst, data, length);
         landed(s, &up);
+    }
+    return UCS_OK;
+}
+
+/* ---- batches (ucx_batch.c) --------------------------------------------------------------- */
+
+/* Checks a batch's AM header against the data's LENGTH and copies its wire headers into HDRS;
+ * the number of messages, or 0 when anything is off. A batch is always eager: one that came by
+ * rendezvous is refused, which also makes UCX drop its data. */
+static unsigned batch_ok(const struct phx_ucx_engine *s, const void *header, size_t header_length,
+                         size_t length, const ucp_am_recv_param_t *param,
+                         struct mrpc_wire_hdr *hdrs)
+{
+    struct mrpc_wire_batch bh;
+    uint64_t sum = 0;
+
+    if (!header || header_length < sizeof(bh) || !has_reply_ep(param) ||
+        (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV))
+        return 0;
+    memcpy(&bh, header, sizeof(bh));
+    if (bh.magic != MRPC_WIRE_BATCH_MAGIC || bh.version != MRPC_WIRE_VERSION || bh.count < 2 ||
+        bh.count > MRPC_WIRE_BATCH_MAX || header_length != sizeof(bh) + bh.count * sizeof(*hdrs))
+        return 0;
+    memcpy(hdrs, (const uint8_t *)header + sizeof(bh), bh.count * sizeof(*hdrs));
+    for (unsigned i = 0; i < bh.count; i++) {
+        const struct mrpc_wire_hdr *h = &hdrs[i];
+        if (h->magic != MRPC_WIRE_MAGIC || h->version != MRPC_WIRE_VERSION || h->head_len ||
+            h->head_before || h->payload_len > s->max_message)
+            return 0;
+        sum += h->payload_len;      /* at most 32 x max_message: no overflow */
+    }
+    return sum == length ? bh.count : 0;
+}
+
+ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_length,
+                                   void *data, size_t length, const ucp_am_recv_param_t *param)
+{
+    struct phx_ucx_engine *s = arg;
+    struct mrpc_wire_hdr hdrs[MRPC_WIRE_BATCH_MAX];
+    const uint8_t *at = data;
+    struct phx_ucx_conn *c;
+    unsigned n;
+
+    if (s->closing)
+        return UCS_OK;
+    if (!(n = batch_ok(s, header, header_length, length, param, hdrs))) {
+        s->stats.malformed++;
+        return UCS_OK;
+    }
+    if (!(c = live_conn(s, param))) {
+        s->stats.dropped++;
+        return UCS_OK;
+    }
+    phx_ucx_conn_established(c);
+    s->stats.rx_batches++;
+    for (unsigned i = 0; i < n; i++) {     /* each message lands (or is refused) on its own */
+        struct phx_ucx_up up;
+        if (land_prepare(s, c, &hdrs[i], &up)) {
+            if (hdrs[i].payload_len)
+                memcpy((void *)(uintptr_t)up.desc.addr, at, hdrs[i].payload_len);
+            landed(s, &up);
+        }
+        at += hdrs[i].payload_len;
     }
     return UCS_OK;
 }

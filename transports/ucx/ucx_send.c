@@ -12,7 +12,8 @@
  * UCX 1.13 takes a user handle only for contiguous data, and with it the large piece of a message
  * travels zero-copy where the transport can (am_zcopy, get/put rendezvous) instead of being packed
  * into bounce buffers fragment by fragment. UCP_AM_SEND_FLAG_REPLY lets the receiver know which
- * endpoint a message came on.
+ * endpoint a message came on. Small messages found together in one tx pass may instead leave in a
+ * batch (ucx_batch.c); a slot is the same either way.
  *
  * Each posted send holds a slot until its SENT has gone up. Slots are bounded per connection
  * (PHX_UCX_MAX_SENDS_PER_CONN) and per engine (PHX_UCX_MAX_SENDS); a SEND that finds no room
@@ -166,7 +167,7 @@ static void done_append(struct phx_ucx_engine *s, struct phx_ucx_send *slot, ucs
 }
 
 /* UCX is done with SLOT (at once or from the callback). */
-static void complete(struct phx_ucx_send *slot, ucs_status_t status)
+void phx_ucx_send_complete(struct phx_ucx_send *slot, ucs_status_t status)
 {
     switch (slot->state) {
     case SEND_POSTED:
@@ -200,7 +201,7 @@ void phx_ucx_send_abandon(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
 
 static void on_send_done(void *request, ucs_status_t status, void *user_data)
 {
-    complete(user_data, status);
+    phx_ucx_send_complete(user_data, status);
     ucp_request_free(request);
 }
 
@@ -306,9 +307,34 @@ static int shape_of(struct phx_ucx_engine *s, struct phx_ucx_send *slot,
     return 0;
 }
 
-static int post(struct phx_ucx_engine *s, struct phx_ucx_conn *c, struct phx_ucx_send *slot,
-                const phx_desc_t *d, const struct mrpc_wire_msg *msg)
+/* SLOT holds D on C from now on: counted as outstanding until its SENT goes up. */
+static void take(struct phx_ucx_engine *s, struct phx_ucx_conn *c, struct phx_ucx_send *slot,
+                 const phx_desc_t *d, uint64_t bytes)
 {
+    slot->state = SEND_POSTED;
+    slot->conn = c;
+    slot->desc = *d;
+    slot->bytes = bytes;
+    c->sends++;
+    c->in_ucx++;
+    s->pending_sends++;
+    if (c->sends > s->stats.pending_peak)
+        s->stats.pending_peak = c->sends;
+}
+
+const struct mrpc_wire_msg *phx_ucx_send_msg(const struct phx_ucx_send *slot)
+{
+    return (const struct mrpc_wire_msg *)(uintptr_t)slot->desc.addr;
+}
+
+struct phx_ucx_conn *phx_ucx_send_conn(const struct phx_ucx_send *slot)
+{
+    return slot->conn;
+}
+
+void phx_ucx_send_post_one(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
+{
+    const struct mrpc_wire_msg *msg = phx_ucx_send_msg(slot);
     ucp_request_param_t p = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA |
                         UCP_OP_ATTR_FIELD_DATATYPE | UCP_OP_ATTR_FIELD_FLAGS |
@@ -320,29 +346,26 @@ static int post(struct phx_ucx_engine *s, struct phx_ucx_conn *c, struct phx_ucx
     };
     struct send_shape sh;
 
-    if (shape_of(s, slot, msg, &sh) < 0)
-        return -ENOMEM;
+    if (!slot->conn->ep) {                      /* closed before the batch it waited in went */
+        phx_ucx_send_complete(slot, UCS_ERR_NOT_CONNECTED);
+        return;
+    }
+    if (shape_of(s, slot, msg, &sh) < 0) {
+        phx_ucx_send_complete(slot, UCS_ERR_NO_MEMORY);
+        return;
+    }
     p.datatype = sh.datatype;
     if (sh.memh) {
         p.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
         p.memh = sh.memh;
         s->stats.tx_memh++;
     }
-    slot->state = SEND_POSTED;
-    slot->conn = c;
-    slot->desc = *d;
-    c->sends++;
-    c->in_ucx++;
-    s->pending_sends++;
-    if (c->sends > s->stats.pending_peak)
-        s->stats.pending_peak = c->sends;
-    ucs_status_ptr_t r = ucp_am_send_nbx(c->ep, PHX_UCX_AM_ID, sh.header, sh.header_len,
-                                         sh.buffer, sh.count, &p);
+    ucs_status_ptr_t r = ucp_am_send_nbx(slot->conn->ep, PHX_UCX_AM_ID, sh.header,
+                                         sh.header_len, sh.buffer, sh.count, &p);
     if (r == NULL)
-        complete(slot, UCS_OK);
+        phx_ucx_send_complete(slot, UCS_OK);
     else if (UCS_PTR_IS_ERR(r))
-        complete(slot, UCS_PTR_STATUS(r));
-    return 0;
+        phx_ucx_send_complete(slot, UCS_PTR_STATUS(r));
 }
 
 bool phx_ucx_send_submit(struct phx_ucx_engine *s, const phx_desc_t *d)
@@ -363,12 +386,14 @@ bool phx_ucx_send_submit(struct phx_ucx_engine *s, const phx_desc_t *d)
         answer_now(s, d, PHX_UNAVAILABLE);
         return true;
     }
-    if (c->sends >= PHX_UCX_MAX_SENDS_PER_CONN || !(slot = slot_get(s)))
+    if (c->sends >= PHX_UCX_MAX_SENDS_PER_CONN || !(slot = slot_get(s))) {
+        phx_ucx_batch_flush(s);     /* what waits in it must not wait for this one */
         return false;
-    slot->bytes = bytes;
-    if (post(s, c, slot, d, msg) < 0) {
-        slot_put(s, slot);
-        answer_now(s, d, PHX_RESOURCE_EXHAUSTED);
+    }
+    take(s, c, slot, d, bytes);
+    if (!phx_ucx_batch_offer(s, slot)) {
+        phx_ucx_batch_flush(s);     /* keeps the connection's order */
+        phx_ucx_send_post_one(s, slot);
     }
     return true;
 }
@@ -389,6 +414,8 @@ static int sent_status(ucs_status_t st)
     case UCS_ERR_TIMED_OUT:
     case UCS_ERR_IO_ERROR:
         return PHX_UNAVAILABLE;
+    case UCS_ERR_NO_MEMORY:
+        return PHX_RESOURCE_EXHAUSTED;
     default:
         return PHX_INTERNAL;
     }

@@ -31,7 +31,9 @@
  * payload (the gathered iov). A transport may move small pieces of the payload into the AM header
  * (head_len bytes after the struct) so that one large piece travels as contiguous data with a
  * memory handle: the payload is then head[0..head_before) + the AM's data + head[head_before..).
- * MrpcEngine leaves both head fields 0. Everything in a header or payload from the network is untrusted:
+ * MrpcEngine leaves both head fields 0. A transport may also carry several small messages of one
+ * connection in one active message, a batch: a struct mrpc_wire_batch and `count` wire headers
+ * (head fields 0) as the AM header, their payloads back to back as the data. Everything in a header or payload from the network is untrusted:
  * the transport checks magic, version and lengths (payload_len == the AM's length, at most the
  * configured maximum) before anything is allocated, and counts and drops what fails. */
 #ifndef MRPC_TRANSPORT_H
@@ -61,6 +63,8 @@ enum mrpc_desc_kind {
 #define MRPC_WIRE_MAGIC    0x4d525043u    /* "MRPC" */
 #define MRPC_WIRE_VERSION  1
 #define MRPC_WIRE_HEAD_MAX 1024           /* payload bytes an AM header may carry (head_len) */
+#define MRPC_WIRE_BATCH_MAGIC 0x4d524242u /* "MRBB" */
+#define MRPC_WIRE_BATCH_MAX   32          /* messages in one batch */
 
 enum mrpc_wire_kind   { MRPC_WIRE_CALL = 1, MRPC_WIRE_REPLY = 2, MRPC_WIRE_ERROR = 3 };
 enum mrpc_wire_format { MRPC_FORMAT_NATIVE = 1 };
@@ -82,6 +86,13 @@ struct mrpc_wire_hdr {
 };
 
 _Static_assert(sizeof(struct mrpc_wire_hdr) == 48, "wire header layout is fixed");
+
+/* Opens the AM header of a batch; `count` struct mrpc_wire_hdr follow. */
+struct mrpc_wire_batch {
+    uint32_t magic;         /* MRPC_WIRE_BATCH_MAGIC */
+    uint16_t version;       /* MRPC_WIRE_VERSION */
+    uint16_t count;         /* 2 .. MRPC_WIRE_BATCH_MAX */
+};
 
 struct mrpc_iov {
     const void *base;

@@ -4,7 +4,11 @@
  * and SEND descriptors (mrpc/transport.h), rx out port 0 takes BOUND, CONNECTED, ACCEPTED, SENT,
  * RECEIVED and CONN_LOST back. Each engine owns one ucp_worker on the plugin's shared context:
  * one worker per app keeps apps independent (an app's traffic, failures and event fd are its own)
- * at the cost of one worker per app instead of one per runtime thread. Thread mode SERIALIZED:
+ * at the cost of one worker per app instead of one per runtime thread. A worker shared by a
+ * runtime's apps was tried and refused: UCX lands every endpoint's frames whenever anyone
+ * progresses, so a slow app loses messages instead of slowing its senders, and a force-closed
+ * endpoint's late rendezvous data can land in a destroyed app's heap (docs/transport.md,
+ * "Threads, workers, upgrade"). Thread mode SERIALIZED:
  * one thread at a time, the runtime thread driving the group, or the control thread while the
  * group is suspended.
  *

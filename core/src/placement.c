@@ -22,6 +22,7 @@ struct locality {
     int nic_configured;
     hwloc_obj_t anchor;         /* nearest non-I/O ancestor of the NIC; NULL: none, or the root */
     int anchor_disallowed;      /* no allowed CPU near the NIC, so the whole machine is used */
+    hwloc_const_cpuset_t within;/* the params' cpus, or NULL */
     hwloc_bitmap_t cpus;        /* allowed CPUs the threads may use */
     unsigned cores;             /* cores (or PUs without Core objects) among them */
 };
@@ -190,24 +191,43 @@ static int choose_nic(hwloc_topology_t topo, const char *wanted, struct locality
 
 /* ---- locality, cores, memory ---- */
 
-static int find_locality(hwloc_topology_t topo, struct locality *loc)
+/* The NIC's locality among ALLOWED CPUs, else all of them. */
+static void locality_within(struct locality *loc, hwloc_obj_t anchor, hwloc_const_bitmap_t allowed)
 {
-    hwloc_const_cpuset_t allowed = hwloc_topology_get_allowed_cpuset(topo);
-    hwloc_obj_t anchor = loc->nic ? hwloc_get_non_io_ancestor_obj(topo, loc->nic) : NULL;
-
-    loc->cpus = hwloc_bitmap_alloc();
-    if (!loc->cpus)
-        return -ENOMEM;
     /* The root says nothing about where the NIC is: hwloc puts I/O there when it has no locality
      * (and on single-package machines, where the whole machine is the locality anyway). */
     if (anchor && anchor->parent) {
         loc->anchor = anchor;
         hwloc_bitmap_and(loc->cpus, anchor->cpuset, allowed);
         if (!hwloc_bitmap_iszero(loc->cpus))
-            return 0;
+            return;
         loc->anchor_disallowed = 1;
     }
     hwloc_bitmap_copy(loc->cpus, allowed);
+}
+
+/* LOC's CPUs: the allowed ones (within loc->within, if set) near the NIC. */
+static int find_locality(hwloc_topology_t topo, struct locality *loc, char *err, size_t errlen)
+{
+    hwloc_obj_t anchor = loc->nic ? hwloc_get_non_io_ancestor_obj(topo, loc->nic) : NULL;
+    hwloc_bitmap_t allowed = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(topo));
+
+    loc->cpus = hwloc_bitmap_alloc();
+    if (!loc->cpus || !allowed) {
+        hwloc_bitmap_free(allowed);
+        return -ENOMEM;
+    }
+    if (loc->within)
+        hwloc_bitmap_and(allowed, allowed, loc->within);
+    if (loc->within && hwloc_bitmap_iszero(allowed)) {
+        char cpus[128];
+        hwloc_bitmap_list_snprintf(cpus, sizeof(cpus), loc->within);
+        set_err(err, errlen, "none of the CPUs %s is an allowed CPU of this topology", cpus);
+        hwloc_bitmap_free(allowed);
+        return -EINVAL;
+    }
+    locality_within(loc, anchor, allowed);
+    hwloc_bitmap_free(allowed);
     return 0;
 }
 
@@ -347,6 +367,8 @@ static void write_reason(const struct locality *loc, phx_placement_t *pl)
     append_nic_choice(buf, len, loc);
     append_place(buf, len, loc, pl, nodes);
     append(buf, len, " %u core%s", loc->cores, plural(loc->cores));
+    if (loc->within)
+        append(buf, len, " of the CPUs it may run on");
     if (pl->threads > loc->cores)
         append(buf, len, " (shared by %u threads)", pl->threads);
     if (nnodes > 0)
@@ -358,12 +380,14 @@ static void write_reason(const struct locality *loc, phx_placement_t *pl)
 /* ---- the public entry points ---- */
 
 static int read_params(const struct phx_placement_params *p, const char **nic, unsigned *threads,
-                       char *err, size_t errlen)
+                       struct locality *loc, char *err, size_t errlen)
 {
     *nic = NULL;
     *threads = 1;
     if (!p)
         return 0;
+    if ((p->field_mask & PHX_PLACEMENT_PARAM_FIELD_CPUS) && p->cpus)
+        loc->within = p->cpus;
     if ((p->field_mask & PHX_PLACEMENT_PARAM_FIELD_NIC) && p->nic && *p->nic)
         *nic = p->nic;
     if (p->field_mask & PHX_PLACEMENT_PARAM_FIELD_THREADS)
@@ -398,11 +422,11 @@ int phx_placement_compute(hwloc_topology_t topo, const struct phx_placement_para
         set_err(err, errlen, "no topology given");
         return -EINVAL;
     }
-    rc = read_params(p, &nic, &threads, err, errlen);
+    rc = read_params(p, &nic, &threads, &loc, err, errlen);
     if (rc == 0)
         rc = choose_nic(topo, nic, &loc, err, errlen);
     if (rc == 0)
-        rc = find_locality(topo, &loc);
+        rc = find_locality(topo, &loc, err, errlen);
     if (rc == 0)
         rc = assign_threads(topo, &loc, threads, out, err, errlen);
     if (rc == 0)

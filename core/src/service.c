@@ -17,6 +17,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,20 @@ static char **cpulists_of(const phx_placement_t *pl)
     return lists;
 }
 
+/* The CPUs this process was started on (its affinity mask), or NULL when unknown. */
+static hwloc_bitmap_t started_on_cpus(void)
+{
+    cpu_set_t set;
+    hwloc_bitmap_t cpus;
+
+    if (sched_getaffinity(0, sizeof(set), &set) < 0 || !(cpus = hwloc_bitmap_alloc()))
+        return NULL;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set))
+            hwloc_bitmap_set(cpus, (unsigned)c);
+    return cpus;
+}
+
 /* Places the service next to its NIC: returns the runtime threads' CPU lists (NULL when there
  * is no placement to apply; the reason is logged) and, when topology.bind_memory is set, keeps
  * the topology and the NIC's NUMA nodes so that every app's memory is bound there. */
@@ -113,7 +128,14 @@ static char **apply_placement(struct phx_service *svc)
         .nic = cfg->topology.nic,
         .threads = cfg->runtime.threads,
     };
-    if (phx_placement_compute(topo, &pp, &pl, err, sizeof(err)) < 0) {
+    hwloc_bitmap_t started_on = started_on_cpus();
+    if (started_on) {           /* taskset, numactl, srun --cpu-bind: obeyed */
+        pp.field_mask |= PHX_PLACEMENT_PARAM_FIELD_CPUS;
+        pp.cpus = started_on;
+    }
+    int rc = phx_placement_compute(topo, &pp, &pl, err, sizeof(err));
+    hwloc_bitmap_free(started_on);
+    if (rc < 0) {
         phx_warn("runtime threads not pinned: %s", err);
         hwloc_topology_destroy(topo);
         return NULL;

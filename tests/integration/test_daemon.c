@@ -33,6 +33,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -797,6 +798,36 @@ static void test_memory_binding(void)
     check_port_binding("nonuma", "log = {", "topology = { bind_memory = false; };\nlog = {", 0);
 }
 
+/* Started with only the last CPU in its affinity mask (taskset, srun --cpu-bind), phoenixd pins
+ * its runtime thread there rather than on the NIC's first core. */
+static void test_obeys_cpu_binding(void)
+{
+    cpu_set_t all, last;
+    struct phx_daemon d;
+    char line[64];
+
+    CU_ASSERT_FATAL(sched_getaffinity(0, sizeof(all), &all) == 0);
+    int cpu = -1;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &all))
+            cpu = c;
+    if (CPU_COUNT(&all) < 2) {
+        printf("\n    SKIPPED: one CPU only, nothing to choose from\n");
+        return;
+    }
+    CPU_ZERO(&last);
+    CPU_SET(cpu, &last);
+    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof(last), &last) == 0);     /* the child inherits */
+    bool up = daemon_start(&d, "cpubind", NULL, NULL);
+    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof(all), &all) == 0);
+    CU_ASSERT_FATAL(up);
+    snprintf(line, sizeof(line), "runtime 0 started on cpus %d\n", cpu);
+    CU_ASSERT(phx_daemon_log_has(&d, line));
+    CU_ASSERT(phx_daemon_log_has(&d, "of the CPUs it may run on"));
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+}
+
 /* ---- (f) command line and lifecycle --------------------------------------------------------- */
 
 static void test_check_config(void)
@@ -953,6 +984,7 @@ int main(int argc, char **argv)
         { "sigterm with a registered app", test_sigterm },
         { "idle cpu", test_idle_cpu },
         { "app rings and heaps bound to the NIC's NUMA nodes", test_memory_binding },
+        { "runtime threads stay on the CPUs phoenixd was started on", test_obeys_cpu_binding },
         { "check-config and usage", test_check_config },
         { "second daemon and background start", test_second_daemon_and_background },
         { "limits: dedicate mode and max_apps", test_limits },

@@ -180,6 +180,49 @@ static void test_reasons(void)
     check_reason("four-numa-dual-hca.xml", 1, (const char *const[]){ "Group", NULL });
 }
 
+/* Placement within CPUS (what phoenixd passes: the CPUs it was started on); the expected CPU list
+ * of each of THREADS threads, or NULL for a refusal. */
+static void check_within(const char *profile, const char *cpus, unsigned threads,
+                         const char *const *expected)
+{
+    hwloc_topology_t topo = load_profile(profile);
+    hwloc_bitmap_t within = hwloc_bitmap_alloc();
+    phx_placement_t pl;
+    char err[256] = "";
+
+    if (!topo)
+        return;
+    hwloc_bitmap_list_sscanf(within, cpus);
+    struct phx_placement_params params = {
+        .field_mask = PHX_PLACEMENT_PARAM_FIELD_THREADS | PHX_PLACEMENT_PARAM_FIELD_CPUS,
+        .threads = threads,
+        .cpus = within,
+    };
+    int rc = phx_placement_compute(topo, &params, &pl, err, sizeof(err));
+    if (!expected) {
+        CU_ASSERT_EQUAL(rc, -EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, cpus));
+    } else {
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        for (unsigned i = 0; i < threads; i++)
+            CU_ASSERT(bitmap_is(pl.runtime_cpus[i], expected[i], cpus));
+        CU_ASSERT_PTR_NOT_NULL(strstr(pl.reason, "of the CPUs it may run on"));
+    }
+    phx_placement_free(&pl);
+    hwloc_bitmap_free(within);
+    hwloc_topology_destroy(topo);
+}
+
+static void test_within_started_cpus(void)
+{
+    /* two cores of the HCA's socket: those, each with the sibling PU it was given */
+    check_within("two-socket-ib.xml", "10-11,26-27", 2, (const char *[]){ "10,26", "11,27" });
+    /* only the other socket: the NIC's locality is out of reach, the given CPUs are used */
+    check_within("two-socket-ib.xml", "0-3", 2, (const char *[]){ "0", "1" });
+    check_within("vm-no-hca.xml", "1", 1, (const char *[]){ "1" });
+    check_within("vm-no-hca.xml", "200-201", 1, NULL);     /* not in the machine: refused */
+}
+
 static void test_unknown_nic_lists_nics(void)
 {
     hwloc_topology_t topo = load_profile("two-socket-ib.xml");
@@ -440,6 +483,7 @@ static const phx_test_case_t cases[] = {
     { "profile vm-no-hca", test_vm_no_hca },
     { "reason names the NIC, the place and sharing", test_reasons },
     { "unknown NIC name lists the NICs there are", test_unknown_nic_lists_nics },
+    { "placement stays within the CPUs it was started on", test_within_started_cpus },
     { "bad params are refused, defaults apply", test_bad_params },
     { "missing or garbage XML fails cleanly", test_bad_files },
     { "no NIC uses the whole machine", test_no_nic_uses_whole_machine },

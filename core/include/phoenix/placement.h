@@ -6,7 +6,9 @@
  *
  * The rules: the NIC is the configured one, else the first OpenFabrics device (HCA), else the
  * first network device, else none. Its locality is its nearest non-I/O ancestor in the topology
- * (a Package, Group, ...) restricted to the allowed CPUs; with no NIC, a NIC at the machine root
+ * (a Package, Group, ...) restricted to the allowed CPUs (and to the params' `cpus`, when given:
+ * phoenixd passes the CPUs it was started on, so taskset, numactl and srun --cpu-bind are obeyed);
+ * with no NIC, a NIC at the machine root
  * or no allowed CPU near it, the locality is the whole machine. Thread i runs on the i-th core of
  * the locality in topology order (all its allowed PUs), wrapping around when there are more
  * threads than cores; memory comes from the NUMA nodes local to the locality. Every CPU and NUMA
@@ -27,6 +29,7 @@ int phx_topology_load(hwloc_topology_t *topo, const char *xml_path, char *err, s
 enum {
     PHX_PLACEMENT_PARAM_FIELD_NIC     = 1u << 0,
     PHX_PLACEMENT_PARAM_FIELD_THREADS = 1u << 1,
+    PHX_PLACEMENT_PARAM_FIELD_CPUS    = 1u << 2,
 };
 
 #define PHX_PLACEMENT_THREADS_MAX 1024
@@ -37,6 +40,7 @@ struct phx_placement_params {
      * Unset, NULL or "": chosen by the rules above. */
     const char *nic;
     unsigned threads;       /* runtime threads to place, 1..PHX_PLACEMENT_THREADS_MAX; default 1 */
+    hwloc_const_cpuset_t cpus;  /* stay within these OS CPUs; default: all the allowed ones */
 };
 
 typedef struct phx_placement {

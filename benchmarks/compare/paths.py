@@ -10,9 +10,11 @@
             vader, one phoenixd for both apps); in the runner's namespace when namespaces
             cannot be made.
 
-A Side knows its namespace, its address and its device, and wraps a command line with
-`ip netns exec` when it has a namespace (that exec keeps the PID, so CPU clocks and stops by
-PID see the real program). wire_bytes() reads the transmit counters of the path's devices,
+A Side knows its namespace, its address, its device and its CPUs, and wraps a command line with
+`ip netns exec` when it has a namespace and `taskset -c` when it has CPUs (both exec, keeping the
+PID, so CPU clocks and stops by PID see the real program). The two-node sides get a CPU (or a
+half of the machine's) each, as two nodes would have cores of their own: every process of a side
+(its phoenixd and its app, a raw UCX or MPI rank) runs there, and a service's runtime obeys it. wire_bytes() reads the transmit counters of the path's devices,
 so the runner can check afterwards that a two-node run really crossed the veth.
 """
 
@@ -27,11 +29,22 @@ CARRIER_TIMEOUT_S = 5
 
 
 class Side:
-    def __init__(self, ns, addr, dev):
-        self.ns, self.addr, self.dev = ns, addr, dev
+    def __init__(self, ns, addr, dev, cpus=None):
+        self.ns, self.addr, self.dev, self.cpus = ns, addr, dev, cpus
 
     def wrap(self, argv):
-        return ["ip", "netns", "exec", self.ns] + argv if self.ns else list(argv)
+        pinned = ["taskset", "-c", self.cpus] + argv if self.cpus else list(argv)
+        return ["ip", "netns", "exec", self.ns] + pinned if self.ns else pinned
+
+
+def split_cpus():
+    """The CPUs we may run on, halved for two nodes: ("0", "1") on two CPUs; (None, None)
+    with a single CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    half = len(cpus) // 2
+    return (",".join(map(str, cpus[:half])), ",".join(map(str, cpus[half:])))
 
 
 LOOPBACK = Side(None, "127.0.0.1", "lo")   # the runner's own namespace
@@ -162,8 +175,9 @@ def make_paths(use_netns):
         try:
             ns.create()
             a, b = ns.names
-            client = Side(a, f"{SUBNET}.1", ns.devs[0])
-            server = Side(b, f"{SUBNET}.2", ns.devs[1])
+            cpus = split_cpus()
+            client = Side(a, f"{SUBNET}.1", ns.devs[0], cpus[0])
+            server = Side(b, f"{SUBNET}.2", ns.devs[1], cpus[1])
             private = Side(ns.private, "127.0.0.1", "lo")
             return [Path("two-node", False, client, server),
                     Path("one-node", True, private, private)], ns

@@ -221,6 +221,7 @@ class MpiSystem(System):
         Rank 1 reaches mpirun's PMIx server over the veth only if PMIx listens there."""
         subnet = path.client.addr.rsplit(".", 1)[0] + ".0/24"
         argv = path.client.wrap([self.mpirun] + self._ompi_root() + [
+            "--bind-to", "none",        # each rank stays on its side's CPUs (paths.py)
             "--mca", "pml", "ob1", "--mca", "btl", "self,tcp",
             "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet,
             "-np", "1", prog] + args + [":", "-np", "1"] + path.server.wrap([prog] + args))

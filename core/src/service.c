@@ -17,7 +17,6 @@
 #include "runtime.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,17 +89,17 @@ static char **cpulists_of(const phx_placement_t *pl)
     return lists;
 }
 
-/* The CPUs this process was started on (its affinity mask), or NULL when unknown. */
-static hwloc_bitmap_t started_on_cpus(void)
+/* The CPUs this thread was started on (taskset, numactl, srun --cpu-bind) when they leave out
+ * some that TOPO allows; NULL when they do not, or cannot be read. */
+static hwloc_bitmap_t started_on_cpus(hwloc_topology_t topo)
 {
-    cpu_set_t set;
-    hwloc_bitmap_t cpus;
+    hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
 
-    if (sched_getaffinity(0, sizeof(set), &set) < 0 || !(cpus = hwloc_bitmap_alloc()))
-        return NULL;
-    for (int c = 0; c < CPU_SETSIZE; c++)
-        if (CPU_ISSET(c, &set))
-            hwloc_bitmap_set(cpus, (unsigned)c);
+    if (cpus && (hwloc_get_cpubind(topo, cpus, HWLOC_CPUBIND_THREAD) < 0 ||
+                 hwloc_bitmap_isincluded(hwloc_topology_get_allowed_cpuset(topo), cpus))) {
+        hwloc_bitmap_free(cpus);
+        cpus = NULL;
+    }
     return cpus;
 }
 
@@ -128,7 +127,7 @@ static char **apply_placement(struct phx_service *svc)
         .nic = cfg->topology.nic,
         .threads = cfg->runtime.threads,
     };
-    hwloc_bitmap_t started_on = started_on_cpus();
+    hwloc_bitmap_t started_on = started_on_cpus(topo);
     if (started_on) {           /* taskset, numactl, srun --cpu-bind: obeyed */
         pp.field_mask |= PHX_PLACEMENT_PARAM_FIELD_CPUS;
         pp.cpus = started_on;

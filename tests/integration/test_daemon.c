@@ -815,6 +815,11 @@ static void test_obeys_cpu_binding(void)
         printf("\n    SKIPPED: one CPU only, nothing to choose from\n");
         return;
     }
+    CU_ASSERT_FATAL(daemon_start(&d, "cpufree", NULL, NULL));     /* no binding, no mention */
+    CU_ASSERT(!phx_daemon_log_has(&d, "of the CPUs it may run on"));
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+
     CPU_ZERO(&last);
     CPU_SET(cpu, &last);
     CU_ASSERT_FATAL(sched_setaffinity(0, sizeof(last), &last) == 0);     /* the child inherits */

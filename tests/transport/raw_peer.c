@@ -3,7 +3,7 @@
  *     raw_peer HOST PORT MAX_MESSAGE_BYTES [--sink]
  *
  * Connects to a UcxRpcAdapterEngine's listener and sends, on active message 1, frames that break
- * the wire rules one at a time and seven valid messages (call ids 0..6 of stream RAW_PEER_TAG,
+ * the wire rules one at a time and eight valid messages (call ids 0..7 of stream RAW_PEER_TAG,
  * wire_pattern.h payloads):
  *
  *   1 header of 40 bytes          2 bad magic              3 bad version
@@ -15,9 +15,10 @@
  *   8 head over MRPC_WIRE_HEAD_MAX   9 head_before > head_len   10 AM header shorter than its head
  *   11 head + data != payload_len
  *   valid: 2 eager with head bytes before and after the data, 3 rendezvous with a head
- *   batches on active message 2 (three messages each): 12 bad magic  13 a batch of one
- *   14 a batch of 33  15 header shorter than its count  16 a bad message header inside
- *   17 lengths != data  18 sent by rendezvous
+ *   wire version 1 (before heads and batches): 12 one claiming a head; valid: 7, 200 bytes
+ *   batches on active message 2 (three messages each): 13 bad magic  14 a batch of one
+ *   15 a batch of 33  16 header shorter than its count  17 a bad message header inside
+ *   18 lengths != data  19 sent by rendezvous  20 without UCP_AM_SEND_FLAG_REPLY
  *   valid: 4, 5, 6 in one batch (10, 0 and 300 bytes)
  *
  * It waits for each send to complete, then for a byte (or EOF) on stdin so that the test decides
@@ -149,6 +150,20 @@ static int frame_head(ucp_ep_h ep, const char *what, const struct mrpc_wire_hdr 
     return rc;
 }
 
+/* A frame from a build of wire version 1 (no head, no batches): still taken; V1 is valid. A
+ * version-1 frame claiming a head is not. */
+static int frame_v1(ucp_ep_h ep, struct mrpc_wire_hdr *v1)
+{
+    const uint32_t reply = UCP_AM_SEND_FLAG_REPLY;
+    struct mrpc_wire_hdr lie = *v1;
+
+    v1->version = lie.version = 1;
+    lie.head_len = lie.head_before = 16;
+    lie.payload_len += 16;
+    return frame_head(ep, "version 1 claiming a head", &lie, 16, v1->payload_len, 0, reply) |
+           frame(ep, "valid version 1", v1, sizeof(*v1), v1->payload_len, reply);
+}
+
 static struct mrpc_wire_hdr header_head(uint64_t call, size_t before, size_t data, size_t after)
 {
     struct mrpc_wire_hdr h = header(call, before + data + after);
@@ -166,23 +181,25 @@ static int send_heads(ucp_ep_h ep)
     struct mrpc_wire_hdr over = header_head(5, MRPC_WIRE_HEAD_MAX + 1, 3000, 0);
     struct mrpc_wire_hdr before = header_head(5, 100, 500, 0), shorter = before;
     struct mrpc_wire_hdr total = before, ok2 = header_head(2, 64, 1000, 32);
-    struct mrpc_wire_hdr ok3 = header_head(3, 48, 300000, 0);
+    struct mrpc_wire_hdr ok3 = header_head(3, 48, 300000, 0), v1 = header(7, 200);
 
     before.head_before = 101;               /* more in front than the head holds */
-    shorter.head_len = 200;                 /* the AM header carries only 100 */
+    shorter.head_len = 200;                 /* the AM header carries only 100 ... */
+    shorter.payload_len = 700;              /* ... which nothing else gives away */
     total.payload_len = 700;                /* head + data = 600 */
     return frame_head(ep, "head over the limit", &over, MRPC_WIRE_HEAD_MAX + 1, 3000, 0, reply) |
            frame_head(ep, "head_before past the head", &before, 100, 500, 0, reply) |
            frame_head(ep, "header shorter than its head", &shorter, 100, 500, 0, reply) |
            frame_head(ep, "head + data != payload_len", &total, 100, 500, 0, reply) |
            frame_head(ep, "valid eager with a head", &ok2, 64, 1000, 32, reply) |
-           frame_head(ep, "valid rendezvous with a head", &ok3, 48, 300000, 0, rndv);
+           frame_head(ep, "valid rendezvous with a head", &ok3, 48, 300000, 0, rndv) |
+           frame_v1(ep, &v1);
 }
 
 /* Batches (transport.h: struct mrpc_wire_batch, wire headers, payloads back to back) on active
  * message 2: each lie spoils one thing of a batch of three. */
 enum batch_lie { BATCH_OK, BATCH_MAGIC, BATCH_ONE, BATCH_TOO_MANY, BATCH_SHORT_HEADER,
-                 BATCH_BAD_MESSAGE, BATCH_SUM, BATCH_RENDEZVOUS };
+                 BATCH_BAD_MESSAGE, BATCH_SUM, BATCH_RENDEZVOUS, BATCH_NO_REPLY };
 
 #define BATCH_FIRST_CALL 4          /* the valid batch carries calls 4, 5, 6 */
 
@@ -215,6 +232,7 @@ static int batch(ucp_ep_h ep, const char *what, enum batch_lie lie)
     case BATCH_BAD_MESSAGE:  hdr.h[1].head_len = 5; break;
     case BATCH_SUM:          len -= 1; break;
     case BATCH_RENDEZVOUS:   flags |= UCP_AM_SEND_FLAG_RNDV; break;
+    case BATCH_NO_REPLY:     flags = 0; break;
     }
     ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS, .flags = flags};
     return wait_req(ucp_am_send_nbx(ep, 2, &hdr, hdr_len, data, len, &p), what);
@@ -229,6 +247,7 @@ static int send_batches(ucp_ep_h ep)
            batch(ep, "batch with a bad message header", BATCH_BAD_MESSAGE) |
            batch(ep, "batch lengths != data", BATCH_SUM) |
            batch(ep, "batch by rendezvous", BATCH_RENDEZVOUS) |
+           batch(ep, "batch without a reply endpoint", BATCH_NO_REPLY) |
            batch(ep, "valid batch", BATCH_OK);
 }
 

@@ -45,8 +45,8 @@
 #define MAX_SIZE     (8u << 20)
 #define MAX_MB       8u
 #define RAW_PEER_TAG 77
-#define RAW_FRAMES   18             /* malformed frames raw_peer sends */
-#define RAW_VALID    7              /* and valid messages */
+#define RAW_FRAMES   20             /* malformed frames raw_peer sends */
+#define RAW_VALID    8              /* and valid messages */
 #define MS           1000000ull
 #define FAIL_LIMIT   (2000 * MS)    /* peer failure -> CONN_LOST and SENT errors */
 
@@ -685,6 +685,16 @@ static void test_live_upgrade(void)
     cmd(B.wt, "connect 6 127.0.0.1:%lld", st(A.wt, "bound_port"));
     CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == 2 && st(A.wt, "accepted") == 2, 5000));
     CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_OK);
+
+    /* A state written by a build with another layout is refused, not adopted. */
+    phx_blob_t blob = {0};
+    void *adopted = NULL;
+    CU_ASSERT_EQUAL_FATAL(A.ucx->ops->dump(A.ucx, A.ucx->state, &blob), 0);
+    blob.version = A.ucx->ops->state_version - 1;
+    CU_ASSERT_EQUAL(A.ucx->ops->restore(A.ucx, &blob, &adopted, msg, sizeof(msg)), -ENOTSUP);
+    CU_ASSERT_PTR_NULL(adopted);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "state version"));
+    free(blob.data);
     pair_down();
 }
 

@@ -30,7 +30,7 @@
 #include <string.h>
 #include <time.h>
 
-#define UCX_STATE_VERSION 1
+#define UCX_STATE_VERSION 2    /* 2: memory maps, heads and batches in the state */
 #define UCX_BLOB_MAGIC    0x7563785f626c6f62ull     /* "ucx_blob" */
 
 /* What dump() writes: the state's address (see the file comment). */
@@ -186,7 +186,7 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
         teardown(s);
         return rc;
     }
-    phx_ucx_mem_map(s);
+    phx_ucx_mem_init(s);
     *state = s;
     return 0;
 }

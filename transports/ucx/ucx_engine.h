@@ -19,7 +19,7 @@
  *   ucx_send.c      SEND: bounded outstanding sends per connection, completions as SENT
  *   ucx_recv.c      the active-message handler: checks, receive heap, rendezvous, RECEIVED
  *   ucx_engine.c    the engine operations (progress, arm, admin, dump/restore, destroy)
- *   ucx_mem.c       the app's heaps mapped into UCX once (memory handles for the data path)
+ *   ucx_mem.c       the app's heaps mapped into UCX chunk by chunk (memory handles)
  *   ucx_upq.c, ucx_map.c, ucx_addr.c   a bounded FIFO, a hash map, "host:port" parsing
  *
  * Everything here runs on the runtime thread that drives the engine: in progress() or in UCX

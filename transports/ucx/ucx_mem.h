@@ -1,28 +1,43 @@
-/* ucx_mem.h - an app's heaps mapped into UCX once, so the data path passes memory handles.
+/* ucx_mem.h - an app's heaps mapped into UCX a chunk at a time, so the data path passes memory
+ * handles.
  *
- * ucp_mem_map() of the whole send heap (read-only here) and receive heap when the engine is
- * created; sends whose data lies in the send heap, and rendezvous receives into the receive heap,
- * then carry the handle and UCX never registers memory per message. A heap UCX cannot map (an
- * RDMA device refusing read-only pages, say) is logged once and used without a handle: UCX then
+ * Each heap is cut into PHX_UCX_MAP_CHUNK-sized chunks, mapped (ucp_mem_map) the first time a
+ * message lies inside one and kept until the engine goes: a send from the send heap, and a
+ * rendezvous receive into the receive heap, carry their chunk's handle and UCX never registers
+ * memory per message. Mapping lazily keeps what an HCA pins (without on-demand paging, a mapping
+ * pins its pages) to the chunks the app actually uses, not its whole sparse heap, and keeps the
+ * remote keys UCX hands a peer service for a rendezvous to one chunk. A message that crosses a
+ * chunk boundary, or a chunk UCX cannot map (logged once), goes without a handle: UCX then
  * registers through its own cache, which is slower but correct. */
 #ifndef PHX_UCX_MEM_H
 #define PHX_UCX_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <ucp/api/ucp.h>
+
+#define PHX_UCX_MAP_CHUNK (64u << 20)
 
 struct phx_ucx_engine;
 
 struct phx_ucx_heap_map {
     const void *base;
     size_t      size;
-    ucp_mem_h   memh;       /* NULL: not mapped */
+    unsigned    prot;           /* UCP_MEM_MAP_PROT_* */
+    const char *what;           /* "send", "receive": for the log */
+    unsigned    nchunks;
+    ucp_mem_h  *chunks;         /* NULL: not mapped (yet) */
+    bool        failed;         /* a chunk could not be mapped: said once */
 };
 
-/* Maps the engine's app port heaps (none when the engine has no port). Never fails. */
-void      phx_ucx_mem_map(struct phx_ucx_engine *s);
+/* Prepares the maps of the engine's app port heaps (none without a port); nothing is mapped yet.
+ * Never fails: without memory for the table, messages go without handles. */
+void      phx_ucx_mem_init(struct phx_ucx_engine *s);
+/* Unmaps every chunk mapped so far. */
 void      phx_ucx_mem_unmap(struct phx_ucx_engine *s);
-/* The handle covering [BUF, BUF + LEN) in M, or NULL. */
-ucp_mem_h phx_ucx_memh_for(const struct phx_ucx_heap_map *m, const void *buf, size_t len);
+/* The handle of the chunk of M holding [BUF, BUF + LEN), mapped now if it was not; NULL when the
+ * range is not inside one chunk of M, or the chunk cannot be mapped. */
+ucp_mem_h phx_ucx_memh_for(struct phx_ucx_engine *s, struct phx_ucx_heap_map *m, const void *buf,
+                           size_t len);
 
 #endif /* PHX_UCX_MEM_H */

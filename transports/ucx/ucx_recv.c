@@ -64,7 +64,9 @@ static bool frame_ok(const struct phx_ucx_engine *s, const void *header, size_t 
     if (header_length < sizeof(*hdr) || !header)
         return false;
     memcpy(hdr, header, sizeof(*hdr));
-    return hdr->magic == MRPC_WIRE_MAGIC && hdr->version == MRPC_WIRE_VERSION &&
+    return hdr->magic == MRPC_WIRE_MAGIC && hdr->version >= MRPC_WIRE_VERSION_MIN &&
+           hdr->version <= MRPC_WIRE_VERSION &&
+           (hdr->version > 1 || (!hdr->head_len && !hdr->head_before)) &&
            hdr->head_len <= MRPC_WIRE_HEAD_MAX && hdr->head_before <= hdr->head_len &&
            header_length == sizeof(*hdr) + hdr->head_len &&
            hdr->payload_len <= s->max_message && hdr->payload_len == length + hdr->head_len &&
@@ -189,7 +191,7 @@ static void rndv_start(struct phx_ucx_engine *s, void *data_desc, void *dst, siz
         .datatype = ucp_dt_make_contig(1),
         .memory_type = UCS_MEMORY_TYPE_HOST,
     };
-    if ((p.memh = phx_ucx_memh_for(&s->recv_map, dst, length)))
+    if ((p.memh = phx_ucx_memh_for(s, &s->recv_map, dst, length)))
         p.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
     ucs_status_ptr_t q = ucp_am_recv_data_nbx(s->worker, data_desc, dst, length, &p);
     if (q == NULL)

@@ -2,13 +2,14 @@
  *
  * A SEND names a struct mrpc_wire_msg that MrpcEngine owns until SENT hands it back. Its wire
  * header goes out as the AM header (valid until completion, so UCX need not copy it; UCX 1.13 has
- * no flag to make it copy) and its iov as the payload, in one of three shapes:
+ * no flag to make it copy; the exception is a send abandoned after a close, below, which is why
+ * the head and batch shapes send copies) and its iov as the payload, in one of three shapes:
  *   - one piece: a contiguous buffer;
  *   - one large piece (>= PHX_UCX_SPLIT_MIN) and the rest small enough for the AM header
  *     (<= head_max): the small pieces are copied behind the wire header into the slot's head
  *     buffer (transport.h: head_len, head_before) and the large piece goes contiguous;
  *   - otherwise a UCP_DATATYPE_IOV list kept in the slot.
- * A contiguous buffer inside the app's send heap carries the heap's memory handle (ucx_mem.c):
+ * A contiguous buffer inside the app's send heap carries its heap chunk's memory handle (ucx_mem.c):
  * UCX 1.13 takes a user handle only for contiguous data, and with it the large piece of a message
  * travels zero-copy where the transport can (am_zcopy, get/put rendezvous) instead of being packed
  * into bounce buffers fragment by fragment. UCP_AM_SEND_FLAG_REPLY lets the receiver know which
@@ -277,7 +278,7 @@ static void shape_contig(struct phx_ucx_engine *s, struct send_shape *sh, const 
 {
     sh->buffer = v->base;
     sh->count = v->len;
-    sh->memh = phx_ucx_memh_for(&s->send_map, v->base, v->len);
+    sh->memh = phx_ucx_memh_for(s, &s->send_map, v->base, v->len);
 }
 
 /* Fills SH for MSG in SLOT. 0 or -ENOMEM. */

@@ -61,7 +61,8 @@ enum mrpc_desc_kind {
 #define MRPC_CONN_ACCEPTED_BASE 0x80000000u
 
 #define MRPC_WIRE_MAGIC    0x4d525043u    /* "MRPC" */
-#define MRPC_WIRE_VERSION  1
+#define MRPC_WIRE_VERSION  2              /* 2: head bytes in the AM header, and batches */
+#define MRPC_WIRE_VERSION_MIN 1           /* oldest a receiver takes: 1 had neither */
 #define MRPC_WIRE_HEAD_MAX 1024           /* payload bytes an AM header may carry (head_len) */
 #define MRPC_WIRE_BATCH_MAGIC 0x4d524242u /* "MRBB" */
 #define MRPC_WIRE_BATCH_MAX   32          /* messages in one batch */

@@ -17,6 +17,7 @@
  *   ucx_conn.c      connections: life cycle, connect, close, failures
  *   ucx_listen.c    bindings: bind, listeners, accepting
  *   ucx_send.c      SEND: bounded outstanding sends per connection, completions as SENT
+ *   ucx_batch.c     small SENDs of one connection gathered into one active message
  *   ucx_recv.c      the active-message handler: checks, receive heap, rendezvous, RECEIVED
  *   ucx_engine.c    the engine operations (progress, arm, admin, dump/restore, destroy)
  *   ucx_mem.c       the app's heaps mapped into UCX chunk by chunk (memory handles)

@@ -57,7 +57,7 @@ struct phx_engine {
     /* Written by the runtime thread that drives it, read by the control thread (relaxed atomics:
      * counters, not synchronisation). What `phoenixctl list --json` shows per engine. */
     uint64_t                 work;        /* items its progress() calls reported */
-    uint64_t                 busy_ns;     /* time spent in the progress() calls that reported work */
+    uint64_t                 busy_ns;     /* time in the progress() calls that reported work */
 };
 
 /* Looks TYPE up in the registry, pins its plugin and calls create(). NULL with a message in ERR. */

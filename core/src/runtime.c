@@ -13,9 +13,10 @@
  * lets run is often the very one this thread waits for, and handing the core over costs a
  * context switch instead of the tens of microseconds of a sleep and wake-up (measured: 64 B round
  * trip between two services 161 us -> 33 us on 2 cores; benchmarks/RESULTS.md). After `spin_us`
- * without work it calls arm() on every engine; any engine that still has work cancels the sleep. Otherwise the
- * fds the engines gave are made part of the epoll set and the thread sleeps in epoll_wait with
- * the smallest timeout any engine asked for (none: until an fd or a kick), then disarm()s them.
+ * without work it calls arm() on every engine; any engine that still has work cancels the sleep.
+ * Otherwise the fds the engines gave are made part of the epoll set and the thread sleeps in
+ * epoll_wait with the smallest timeout any engine asked for (none: until an fd or a kick), then
+ * disarm()s them.
  *
  * Wait fds stay registered across sleeps (epoll_ctl costs a system call): each engine's current
  * fd is in `e->wait_fd`, and a per-fd reference count lets several engines share one fd (two

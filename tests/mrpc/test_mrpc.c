@@ -244,7 +244,8 @@ static long sends_with_memh(void)
     if (!mrpc_ctl_find_sub(&client_node, getpid(), &sub))
         return -1;
     snprintf(id, sizeof(id), "%ld", sub.back_engine);
-    json_object *stats = mrpc_ctl_json(&client_node, (const char *[]){ "engine", id, "stats", NULL });
+    json_object *stats = mrpc_ctl_json(&client_node,
+                                       (const char *[]){ "engine", id, "stats", NULL });
     long n = mrpc_json_int(stats, "tx_memh");
     json_object_put(stats);
     return n;

@@ -9,10 +9,10 @@
  *     (<= head_max): the small pieces are copied behind the wire header into the slot's head
  *     buffer (transport.h: head_len, head_before) and the large piece goes contiguous;
  *   - otherwise a UCP_DATATYPE_IOV list kept in the slot.
- * A contiguous buffer inside the app's send heap carries its heap chunk's memory handle (ucx_mem.c):
- * UCX 1.13 takes a user handle only for contiguous data, and with it the large piece of a message
- * travels zero-copy where the transport can (am_zcopy, get/put rendezvous) instead of being packed
- * into bounce buffers fragment by fragment. UCP_AM_SEND_FLAG_REPLY lets the receiver know which
+ * A contiguous buffer inside the app's send heap carries its heap chunk's memory handle
+ * (ucx_mem.c): UCX 1.13 takes a user handle only for contiguous data, and contiguous, the large
+ * piece of a message travels zero-copy where the transport can (am_zcopy, get/put rendezvous)
+ * instead of being packed into bounce buffers fragment by fragment. UCP_AM_SEND_FLAG_REPLY lets the receiver know which
  * endpoint a message came on. Small messages found together in one tx pass may instead leave in a
  * batch (ucx_batch.c); a slot is the same either way.
  *

@@ -65,8 +65,9 @@ int           phx_client_submit(phx_client_t *c, const phx_desc_t *descs, unsign
 int           phx_client_poll(phx_client_t *c, phx_desc_t *descs, unsigned max);
 
 /* Like poll, but waits up to TIMEOUT_MS (-1: no limit) for at least one completion: polls for
- * spin_us (default 50), yielding the core after each empty poll, then sleeps on the completion doorbell and the control socket. Returns how
- * many (0 on timeout), -EPIPE once the service has hung up, or -EPROTO. */
+ * spin_us (default 50), yielding the core after each empty poll, then sleeps on the completion
+ * doorbell and the control socket. Returns how many (0 on timeout), -EPIPE once the service has
+ * hung up, or -EPROTO. */
 int           phx_client_wait(phx_client_t *c, phx_desc_t *descs, unsigned max, int timeout_ms);
 
 /* The completion doorbell, for an app's own poll loop: readable when completions may be queued.

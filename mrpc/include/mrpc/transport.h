@@ -33,9 +33,11 @@
  * memory handle: the payload is then head[0..head_before) + the AM's data + head[head_before..).
  * MrpcEngine leaves both head fields 0. A transport may also carry several small messages of one
  * connection in one active message, a batch: a struct mrpc_wire_batch and `count` wire headers
- * (head fields 0) as the AM header, their payloads back to back as the data. Everything in a header or payload from the network is untrusted:
- * the transport checks magic, version and lengths (payload_len == the AM's length, at most the
- * configured maximum) before anything is allocated, and counts and drops what fails. */
+ * (head fields 0) as the AM header, their payloads back to back as the data.
+ *
+ * Everything in a header or payload from the network is untrusted: the transport checks magic,
+ * version and lengths (payload_len == the AM's length plus head_len, at most the configured
+ * maximum) before anything is allocated, and counts and drops what fails. */
 #ifndef MRPC_TRANSPORT_H
 #define MRPC_TRANSPORT_H
 

@@ -12,8 +12,15 @@
  *   ERROR  -> REPLY_RECEIVED with the peer's status and text
  *
  * Anything for no known connection or call is dropped and counted. How much is taken per
- * progress() is bounded by the room for what it produces (a completion, a tx descriptor). */
+ * progress() is bounded by the room for completions, but never by room in tx: the transport's
+ * tx waits for the peer to consume what we sent (credits, transports/ucx/ucx_credit.c), and the
+ * peer's tx for us, so a side that stopped reading rx while its tx is full would deadlock with
+ * a peer doing the same. The one thing rx sends, the ERROR answering an undeliverable call, is
+ * therefore dropped and counted (`errors_unsent`) when tx has no room; its caller's deadline
+ * reports it. */
 #include "mrpc_engine.h"
+
+#include "phoenix/log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -77,7 +84,13 @@ static void on_incoming_call(struct mrpc_engine *m, const phx_desc_t *d)
         status = decode(m, d, ml->input, &msg, why, sizeof(why));
     if (status != PHX_OK) {
         drop_payload(m, d);
-        eng_send_error(m, d, status, why, NULL);
+        if (eng_txq_room(m, 1)) {
+            eng_send_error(m, d, status, why, NULL);
+        } else {
+            m->stats.errors_unsent++;
+            phx_debug("mrpc: no room in tx for the error answering call %llu: %s",
+                      (unsigned long long)d->call_id, why);
+        }
         return;
     }
     phx_desc_t in = { .kind = MRPC_APP_INCOMING_CALL, .conn_id = d->conn_id,
@@ -161,7 +174,7 @@ static void handle(struct mrpc_engine *m, const phx_desc_t *d)
 
 unsigned eng_rx_budget(const struct mrpc_engine *m)
 {
-    return eng_budget(m, 1);
+    return eng_cq_budget(m, 1);
 }
 
 unsigned eng_rx_progress(struct mrpc_engine *m, phx_engine_t *e)

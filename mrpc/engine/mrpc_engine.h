@@ -63,7 +63,8 @@ struct mrpc_send;
     X(timeouts)          /* calls that expired here */                                      \
     X(conns_lost)                                                                            \
     X(released)          /* buffers the app gave back */                                    \
-    X(backlog_stalls)    /* completions that had to wait for room in the app's ring */
+    X(backlog_stalls)    /* completions that had to wait for room in the app's ring */  \
+    X(errors_unsent)     /* error replies to undeliverable calls dropped: tx was full */
 
 struct mrpc_engine_stats {
 #define ENG_STAT_FIELD(name) uint64_t name;
@@ -105,9 +106,12 @@ struct mrpc_engine {
 
 /* ---- plugin.c ---- */
 uint64_t eng_now_ns(void);
-/* How many items of work (submissions, rx descriptors) may be taken now when each may queue one
- * tx descriptor and up to COMPLETIONS completions: at most a batch, within the room left. */
+/* How many items of work (submissions) may be taken now when each may queue one tx descriptor
+ * and up to COMPLETIONS completions: at most a batch, within the room left. */
 unsigned eng_budget(const struct mrpc_engine *m, unsigned completions);
+/* The same counting only the room for completions: rx descriptors are taken whether or not tx
+ * has room (delivery.c says why). */
+unsigned eng_cq_budget(const struct mrpc_engine *m, unsigned completions);
 
 /* ---- completions.c ---- */
 /* Pushes D to the app, behind whatever the backlog already holds. */

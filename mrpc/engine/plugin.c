@@ -30,7 +30,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MRPC_STATE_VERSION 1
+#define MRPC_STATE_VERSION 2    /* 2: errors_unsent in the stats */
 
 uint64_t eng_now_ns(void)
 {
@@ -40,15 +40,20 @@ uint64_t eng_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-unsigned eng_budget(const struct mrpc_engine *m, unsigned completions)
+unsigned eng_cq_budget(const struct mrpc_engine *m, unsigned completions)
 {
-    unsigned budget = ENG_BATCH;
-    unsigned tx_room = ENG_TXQ_CAP - m->txq.count;
     unsigned cq_room = m->backlog.count < ENG_BACKLOG_SOFT
                            ? (ENG_BACKLOG_SOFT - m->backlog.count) / completions : 0;
 
-    budget = tx_room < budget ? tx_room : budget;
-    return cq_room < budget ? cq_room : budget;
+    return cq_room < ENG_BATCH ? cq_room : ENG_BATCH;
+}
+
+unsigned eng_budget(const struct mrpc_engine *m, unsigned completions)
+{
+    unsigned tx_room = ENG_TXQ_CAP - m->txq.count;
+    unsigned budget = eng_cq_budget(m, completions);
+
+    return tx_room < budget ? tx_room : budget;
 }
 
 /* See the file comment: once per build, on the copy of the .so the registry dlopen()ed. */

@@ -10,7 +10,8 @@
  *
  * The tx queue holds descriptors for tx out 0 when the channel is full; while it is not empty,
  * new descriptors queue behind it, so order is kept. Callers take the work that produces them
- * within eng_budget() (submissions.c, delivery.c), so the queue never overflows. */
+ * within eng_budget() (submissions.c) or check eng_txq_room() first (delivery.c), so the queue
+ * never overflows. */
 #include "mrpc_engine.h"
 
 #include "phoenix/log.h"

@@ -287,6 +287,8 @@ static void many_done(void *token, const mrpc_status_t *st, const ProtobufCMessa
     m->done++;
     if (st->code == PHX_OK)
         m->ok++;
+    else if (m->done - m->ok == 1)      /* the first failure says why */
+        printf("(call %u: %s: %s) ", m->done, phx_status_name(st->code), st->message);
     if (reply) {
         const MrpcTest__Blob *b = (const MrpcTest__Blob *)reply;
         if (b->seq < MANY && m->seen[b->seq]++ == 0)

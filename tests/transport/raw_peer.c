@@ -20,6 +20,9 @@
  *   15 a batch of 33  16 header shorter than its count  17 a bad message header inside
  *   18 lengths != data  19 sent by rendezvous  20 without UCP_AM_SEND_FLAG_REPLY
  *   valid: 4, 5, 6 in one batch (10, 0 and 300 bytes)
+ *   credit grants on active message 3 (the receiver has sent us nothing, so its window is full):
+ *   21 bad magic  22 a grant of 1 on a full window  23 a grant carrying data  24 a short header
+ *   (20 and 7 have no reply endpoint: the receiver's worker counts them, not the connection)
  *
  * It waits for each send to complete, then for a byte (or EOF) on stdin so that the test decides
  * when the connection goes away (a close can overtake data still queued), then closes and exits:
@@ -251,6 +254,25 @@ static int send_batches(ucp_ep_h ep)
            batch(ep, "valid batch", BATCH_OK);
 }
 
+/* Grants that must give the receiver nothing (see the file comment). */
+static int send_grants(ucp_ep_h ep)
+{
+    struct mrpc_wire_credit g = {.magic = MRPC_WIRE_CREDIT_MAGIC, .version = MRPC_WIRE_VERSION,
+                                 .grant = 1}, magic = g;
+    char data[8] = {0};
+    ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+                             .flags = UCP_AM_SEND_FLAG_REPLY};
+    int rc = 0;
+
+    magic.magic ^= 1;
+    rc |= wait_req(ucp_am_send_nbx(ep, 3, &magic, sizeof(g), NULL, 0, &p), "grant: bad magic");
+    rc |= wait_req(ucp_am_send_nbx(ep, 3, &g, sizeof(g), NULL, 0, &p), "grant on a full window");
+    rc |= wait_req(ucp_am_send_nbx(ep, 3, &g, sizeof(g), data, sizeof(data), &p),
+                   "grant with data");
+    rc |= wait_req(ucp_am_send_nbx(ep, 3, &g, sizeof(g) - 4, NULL, 0, &p), "short grant");
+    return rc;
+}
+
 static int send_all(ucp_ep_h ep, size_t max)
 {
     const uint32_t reply = UCP_AM_SEND_FLAG_REPLY, rndv = reply | UCP_AM_SEND_FLAG_RNDV;
@@ -269,7 +291,7 @@ static int send_all(ucp_ep_h ep, size_t max)
            frame(ep, "no reply endpoint", &h, sizeof(h), 64, 0) |
            frame(ep, "valid eager", &ok0, sizeof(h), 1000, reply) |
            frame(ep, "valid rendezvous", &ok1, sizeof(h), 300000, rndv) |
-           send_heads(ep) | send_batches(ep);
+           send_heads(ep) | send_batches(ep) | send_grants(ep);
 }
 
 /* Keeps the connection serviced until the test writes to (or closes) stdin, at most 30 s. */

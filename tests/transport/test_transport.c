@@ -45,7 +45,8 @@
 #define MAX_SIZE     (8u << 20)
 #define MAX_MB       8u
 #define RAW_PEER_TAG 77
-#define RAW_FRAMES   20             /* malformed frames raw_peer sends */
+#define RAW_FRAMES   22             /* malformed frames raw_peer sends on its connection */
+#define RAW_UNCLAIMED 2             /* ... and without a reply endpoint (no connection) */
 #define RAW_VALID    8              /* and valid messages */
 #define MS           1000000ull
 #define FAIL_LIMIT   (2000 * MS)    /* peer failure -> CONN_LOST and SENT errors */
@@ -63,7 +64,9 @@ static char err[512];
 
 /* ---- the two sides ----------------------------------------------------------------------- */
 
-static void side_up(struct side *s, unsigned sid)
+/* An app registration whose group the runtime thread of index RUNTIME drives (and whose
+ * transport therefore uses that thread's worker). */
+static void side_up_on(struct side *s, unsigned sid, unsigned runtime)
 {
     struct phx_app_port_params p = {
         .field_mask = PHX_APP_PORT_PARAM_FIELD_DEPTH | PHX_APP_PORT_PARAM_FIELD_SEND_SIZE |
@@ -75,12 +78,18 @@ static void side_up(struct side *s, unsigned sid)
 
     s->port = phx_app_port_create(&p, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(s->port);
-    s->sub = phx_subscription_create(&reg, "wiretest", getpid(), sid, s->port, err, sizeof(err));
+    s->sub = phx_subscription_create_on(&reg, "wiretest", getpid(), sid, s->port, runtime, err,
+                                        sizeof(err));
     if (!s->sub)
         fprintf(stderr, "\n  subscription: %s\n", err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s->sub);
     s->wt = phx_subscription_find(s->sub, "WireTestEngine");
     s->ucx = phx_subscription_find(s->sub, "UcxRpcAdapterEngine");
+}
+
+static void side_up(struct side *s, unsigned sid)
+{
+    side_up_on(s, sid, 0);
 }
 
 static void side_down(struct side *s)
@@ -367,21 +376,28 @@ static void test_each_way(void)
 
 /* ---- back-pressure ----------------------------------------------------------------------- */
 
-/* B streams while A does not read: UCX's queues and the socket buffers fill, B's transport
- * reaches its bound of outstanding sends per connection and stops reading tx, and the tx channel
- * fills up in front of it. Then A reads and everything drains, nothing lost. */
+/* B streams while A does not read. A and B share their runtime thread's worker, so B's progress
+ * lands A's frames too: what bounds them is B's credits (ucx_credit.c). B spends its window,
+ * waits for credits and stops reading tx, and the tx channel fills up in front of it; exactly a
+ * window of messages waits on A's side. Then A reads, its grants flow back, everything drains,
+ * nothing lost. */
 static void test_backpressure(void)
 {
     pair_up();
     pair_connect();
+    CU_ASSERT_EQUAL(st(A.ucx, "worker"), st(B.ucx, "worker"));      /* one runtime thread */
+    CU_ASSERT_EQUAL(st(A.ucx, "worker_engines"), 2);
     cmd(A.wt, "expect 3 %u", MSGS);
     cmd(B.wt, "sendfix 5 %u 32768 3", MSGS);
     unsigned long long deadline = phx_test_now_ns() + 10000 * MS;
-    while (st(B.ucx, "pending_sends") < 256 && phx_test_now_ns() < deadline)
+    while ((st(B.ucx, "credit_waits") == 0 || st(A.ucx, "queued") < MRPC_WIRE_WINDOW) &&
+           phx_test_now_ns() < deadline)
         tp_turn(B.sub);
     for (unsigned i = 0; i < 20; i++)      /* the front engine fills the tx channel */
         tp_turn(B.sub);
-    CU_ASSERT_EQUAL(st(B.ucx, "pending_sends"), 256);
+    CU_ASSERT(st(B.ucx, "credit_waits") > 0);
+    CU_ASSERT_EQUAL(st(A.ucx, "queued"), MRPC_WIRE_WINDOW);     /* and not one more */
+    CU_ASSERT_EQUAL(st(A.ucx, "rejected_inflight"), 0);
     CU_ASSERT_EQUAL(phx_chan_space(phx_engine_out(B.wt, PHX_TX, 0)), 0);
     long long pushed = st(B.wt, "pushed");
     tp_turn(B.sub);
@@ -389,12 +405,16 @@ static void test_backpressure(void)
 
     unsigned long long t0 = phx_test_now_ns();
     CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == MSGS && st(B.wt, "sent_ok") == MSGS, 60000));
-    printf("(drained in %.2f s; transport peak %lld per connection, front engine peak %lld) ",
-           secs_since(t0), st(B.ucx, "pending_peak"), st(B.wt, "outstanding_peak"));
-    CU_ASSERT_EQUAL(st(B.ucx, "pending_peak"), 256);
+    printf("(drained in %.2f s; %lld grants, %lld waits for credits, front engine peak %lld) ",
+           secs_since(t0), st(A.ucx, "tx_grants"), st(B.ucx, "credit_waits"),
+           st(B.wt, "outstanding_peak"));
+    CU_ASSERT(st(A.ucx, "granted") >= MSGS - MRPC_WIRE_WINDOW);  /* what let B send it all */
+    CU_ASSERT(st(A.ucx, "granted") <= MSGS);
+    CU_ASSERT(RUN_UNTIL(st(B.ucx, "rx_grants") == st(A.ucx, "tx_grants"), 2000));
     CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
     CU_ASSERT_EQUAL(st(B.wt, "sent_err"), 0);
     CU_ASSERT_EQUAL(st(B.ucx, "pending_sends"), 0);
+    CU_ASSERT_EQUAL(st(A.ucx, "malformed"), 0);
     assert_clean(A.wt);
     pair_down();
 }
@@ -560,12 +580,14 @@ static void test_malformed(void)
     cmd(A.wt, "expect %d %d", RAW_PEER_TAG, RAW_VALID);
     struct child peer = spawn_peer(st(A.wt, "bound_port"), false);
     CU_ASSERT(RUN_UNTIL(st(A.ucx, "malformed") == RAW_FRAMES &&
+                        st(A.ucx, "worker_unclaimed") == RAW_UNCLAIMED &&
                         st(A.wt, "received") == RAW_VALID,
                         20000));
+    CU_ASSERT_EQUAL(st(A.ucx, "rx_grants"), 0);     /* the bad grants gave nothing */
     CU_ASSERT_EQUAL(reap(&peer), 0);
     CU_ASSERT(RUN_UNTIL(st(A.wt, "conn_lost") == 1, 3000));
-    printf("(%lld malformed, %lld valid after them) ", st(A.ucx, "malformed"),
-           st(A.wt, "received"));
+    printf("(%lld malformed, %lld unclaimed, %lld valid after them) ", st(A.ucx, "malformed"),
+           st(A.ucx, "worker_unclaimed"), st(A.wt, "received"));
     CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
     CU_ASSERT_EQUAL(st(A.ucx, "dropped"), 0);
     CU_ASSERT_EQUAL(st(A.ucx, "rejected_inflight"), 0);
@@ -611,14 +633,20 @@ static void test_inflight_budget(void)
 
 static void test_wakeup(void)
 {
-    struct phx_runtime_params params = {.field_mask = 0};
+    struct phx_runtime_params pa = {.field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX, .index = 0};
+    struct phx_runtime_params pb = {.field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX, .index = 1};
     long long worst = 0;
 
-    pair_up();
+    side_up_on(&A, 1, 0);
+    side_up_on(&B, 2, 1);
     pair_connect();
+    CU_ASSERT_NOT_EQUAL(st(A.ucx, "worker"), st(B.ucx, "worker"));  /* a worker per thread */
+    CU_ASSERT_EQUAL(st(A.ucx, "worker_runtime"), 0);
+    CU_ASSERT_EQUAL(st(B.ucx, "worker_runtime"), 1);
+    CU_ASSERT_EQUAL(st(A.ucx, "worker_engines"), 1);
     cmd(A.wt, "expect 9 %d", PINGS);
-    struct phx_runtime *rt_a = phx_runtime_start(&params, err, sizeof(err));
-    struct phx_runtime *rt_b = phx_runtime_start(&params, err, sizeof(err));
+    struct phx_runtime *rt_a = phx_runtime_start(&pa, err, sizeof(err));
+    struct phx_runtime *rt_b = phx_runtime_start(&pb, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(rt_a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rt_b);
     CU_ASSERT_EQUAL_FATAL(phx_runtime_add(rt_a, A.sub), 0);

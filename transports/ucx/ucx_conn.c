@@ -22,19 +22,15 @@
 #include "phoenix/status.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int phx_ucx_conns_init(struct phx_ucx_engine *s)
 {
-    if (phx_ucx_map_init(&s->by_id, PHX_UCX_MAX_CONNS) < 0)
-        return -ENOMEM;
-    if (phx_ucx_map_init(&s->by_ep, PHX_UCX_MAX_CONNS) < 0) {
-        phx_ucx_map_fini(&s->by_id);
-        return -ENOMEM;
-    }
-    return 0;
+    return phx_ucx_map_init(&s->by_id, PHX_UCX_MAX_CONNS) < 0 ? -ENOMEM : 0;
 }
 
 /* ---- bookkeeping ----------------------------------------------------------------------------- */
@@ -65,6 +61,7 @@ struct phx_ucx_conn *phx_ucx_conn_new(struct phx_ucx_engine *s, uint32_t id)
     c->s = s;
     c->id = id;
     c->state = PHX_UCX_UP;      /* not counted anywhere until set_state() */
+    phx_ucx_credit_init(c);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -79,6 +76,7 @@ void phx_ucx_conn_free(struct phx_ucx_conn *c)
 
     s->dying -= is_dying(c->state);
     s->connecting -= c->state == PHX_UCX_CONNECTING;
+    phx_ucx_credit_forget(c);
     if (c->in_id_map)
         phx_ucx_map_del(&s->by_id, c->id);
     if (c->prev)
@@ -91,7 +89,8 @@ void phx_ucx_conn_free(struct phx_ucx_conn *c)
     free(c);
 }
 
-/* Registers C under its id and endpoint. 0 or -errno (the caller frees C). */
+/* Registers C under its id, and its endpoint with the worker (frames find C by it). 0 or -errno
+ * (the caller frees C). */
 static int conn_register(struct phx_ucx_conn *c)
 {
     int rc = phx_ucx_map_put(&c->s->by_id, c->id, c);
@@ -99,7 +98,7 @@ static int conn_register(struct phx_ucx_conn *c)
     if (rc < 0)
         return rc;
     c->in_id_map = true;
-    return phx_ucx_map_put(&c->s->by_ep, (uint64_t)(uintptr_t)c->ep, c);
+    return phx_ucx_worker_add_ep(c->s->w, c->ep, c);
 }
 
 static void release_id(struct phx_ucx_conn *c)
@@ -112,11 +111,6 @@ static void release_id(struct phx_ucx_conn *c)
 struct phx_ucx_conn *phx_ucx_conn_by_id(struct phx_ucx_engine *s, uint32_t id)
 {
     return phx_ucx_map_get(&s->by_id, id);
-}
-
-struct phx_ucx_conn *phx_ucx_conn_by_ep(struct phx_ucx_engine *s, ucp_ep_h ep)
-{
-    return phx_ucx_map_get(&s->by_ep, (uint64_t)(uintptr_t)ep);
 }
 
 bool phx_ucx_id_usable(struct phx_ucx_engine *s, uint32_t id)
@@ -145,7 +139,8 @@ static void on_closed(void *request, ucs_status_t status, void *user_data)
 }
 
 /* Starts closing C's endpoint (gracefully: pending sends are flushed first; or FORCE: they
- * complete with UCS_ERR_CANCELED). C becomes CLOSING; its endpoint is forgotten at once. */
+ * complete with UCS_ERR_CANCELED). C becomes CLOSING; its endpoint is forgotten at once, also by
+ * the worker: once closed, UCX may hand the same address to another engine's new endpoint. */
 static void close_ep(struct phx_ucx_conn *c, bool force)
 {
     ucp_ep_h ep = c->ep;
@@ -154,7 +149,7 @@ static void close_ep(struct phx_ucx_conn *c, bool force)
     c->deadline_ns = phx_ucx_now_ns() + PHX_UCX_ABANDON_MS * 1000000ull;
     if (!ep)
         return;
-    phx_ucx_map_del(&c->s->by_ep, (uint64_t)(uintptr_t)ep);
+    phx_ucx_worker_del_ep(c->s->w, ep);
     c->ep = NULL;
     ucp_request_param_t p = {
         .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA |
@@ -392,6 +387,7 @@ static bool tick_one(struct phx_ucx_engine *s, struct phx_ucx_conn *c, uint64_t 
         close_ep(c, true);
         break;
     case CHORE_ABANDON:
+        s->abandoned += c->in_ucx;  /* UCX may still call back with them: see shutdown */
         phx_ucx_send_abandon(s, c);
         break;
     case CHORE_LOST:
@@ -451,22 +447,83 @@ int phx_ucx_conns_timeout_ms(struct phx_ucx_engine *s)
 
 /* ---- destroy ----------------------------------------------------------------------------- */
 
-static bool ucx_ops_pending(struct phx_ucx_engine *s)
+/* Whether UCX holds requests that call back into S: flushes and closes, sends it has not
+ * completed, rendezvous receives. */
+static bool ucx_holds(const struct phx_ucx_engine *s)
 {
-    for (struct phx_ucx_conn *c = s->conns; c; c = c->next)
-        if (c->ucx_ops)
+    if (s->rndv_pending)
+        return true;
+    for (const struct phx_ucx_conn *c = s->conns; c; c = c->next)
+        if (c->ucx_ops || c->in_ucx)
             return true;
     return false;
 }
 
-void phx_ucx_conns_shutdown(struct phx_ucx_engine *s)
+static bool rndv_pending(const struct phx_ucx_engine *s)
+{
+    return s->rndv_pending;
+}
+
+/* S's endpoints, and nothing else on the shared worker. Under the lock. */
+static void close_all(struct phx_ucx_engine *s)
 {
     for (struct phx_ucx_conn *c = s->conns; c; c = c->next)
         if (c->ep)
             close_ep(c, true);
-    uint64_t deadline = phx_ucx_now_ns() + PHX_UCX_DESTROY_WAIT_MS * 1000000ull;
-    while (ucx_ops_pending(s) && phx_ucx_now_ns() < deadline)
-        ucp_worker_progress(s->worker);
+}
+
+/* Progresses W, one call per turn of the lock so that the runtime thread goes on with the
+ * engines sharing it, until DONE(S) is false or DEADLINE passes; whatever the progress did for
+ * the others, the worker is signalled so that their thread turns (ucx_worker.c). Returns whether
+ * DONE(S) still holds. Called and returns with the lock held. */
+static bool progress_while(struct phx_ucx_engine *s, bool (*busy)(const struct phx_ucx_engine *),
+                           uint64_t deadline)
+{
+    const struct timespec pause = {.tv_nsec = 100000};
+    struct phx_ucx_worker *w = s->w;
+    bool held;
+
+    while ((held = busy(s)) && phx_ucx_now_ns() < deadline) {
+        bool progressed = phx_ucx_worker_progress(w) > 0;
+        if (progressed)
+            phx_ucx_worker_wake(w);
+        phx_ucx_worker_unlock(w);
+        if (progressed)
+            sched_yield();              /* the runtime thread may want the lock */
+        else
+            nanosleep(&pause, NULL);    /* UCX waits for the network: no need to spin */
+        phx_ucx_worker_lock(w);
+    }
+    return held;
+}
+
+/* Two phases, each bounded by PHX_UCX_DESTROY_WAIT_MS. First the rendezvous receives already
+ * started finish while no new frame is taken (`closing`: the handlers drop them, which also
+ * makes UCX refuse a new rendezvous): over TCP, UCX writes rendezvous data into the receive heap
+ * as it reads the socket, and a force-closed endpoint's socket is read on until UCX tears the
+ * endpoint down on some later progress - another engine's, after this app's heap is unmapped.
+ * A finished receive has all its data in. Then the endpoints are force-closed, and UCX gives
+ * back every request that calls into S. */
+bool phx_ucx_conns_shutdown(struct phx_ucx_engine *s)
+{
+    uint64_t wait = PHX_UCX_DESTROY_WAIT_MS * 1000000ull;
+    struct phx_ucx_worker *w = s->w;
+
+    phx_ucx_worker_lock(w);
+    s->closing = true;
+    phx_ucx_listeners_shutdown(s);
+    bool fetching = progress_while(s, rndv_pending, phx_ucx_now_ns() + wait);
+    close_all(s);
+    bool held = progress_while(s, ucx_holds, phx_ucx_now_ns() + wait);
+    phx_ucx_worker_wake(w);             /* we touched the worker: its thread re-arms */
+    phx_ucx_worker_unlock(w);
+    if (fetching)
+        phx_error("ucx: a peer did not finish %u rendezvous sends into a destroyed app's "
+                  "receive heap within %u ms", s->rndv_pending, PHX_UCX_DESTROY_WAIT_MS);
+    if (held || s->abandoned)
+        phx_warn("ucx: UCX still holds requests of a destroyed engine; its state is kept until "
+                 "the worker goes");
+    return !fetching && !held && !s->abandoned;
 }
 
 void phx_ucx_conns_free(struct phx_ucx_engine *s)
@@ -474,5 +531,4 @@ void phx_ucx_conns_free(struct phx_ucx_engine *s)
     while (s->conns)
         phx_ucx_conn_free(s->conns);
     phx_ucx_map_fini(&s->by_id);
-    phx_ucx_map_fini(&s->by_ep);
 }

@@ -143,7 +143,7 @@ static struct phx_ucx_context *context_create(char *err, size_t errlen)
         .field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED |
                       UCP_PARAM_FIELD_NAME,
         .features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP,
-        .mt_workers_shared = 1,     /* one worker per engine, engines on several threads */
+        .mt_workers_shared = 1,     /* one worker per runtime thread, several threads */
         .name = "phoenix-ucx",
     };
     if (!c)
@@ -161,7 +161,24 @@ static struct phx_ucx_context *context_create(char *err, size_t errlen)
     return c;
 }
 
-struct phx_ucx_context *phx_ucx_context_acquire(char *err, size_t errlen)
+/* HANDLER's build is the newest to join C. */
+static void set_newest(struct phx_ucx_context *c, ucp_am_recv_callback_t handler)
+{
+    pthread_mutex_lock(&c->lock);
+    c->newest_handler = handler;
+    pthread_mutex_unlock(&c->lock);
+}
+
+bool phx_ucx_context_is_newest(struct phx_ucx_context *c, ucp_am_recv_callback_t handler)
+{
+    pthread_mutex_lock(&c->lock);
+    bool newest = c->newest_handler == handler;
+    pthread_mutex_unlock(&c->lock);
+    return newest;
+}
+
+struct phx_ucx_context *phx_ucx_context_acquire(ucp_am_recv_callback_t handler, char *err,
+                                                size_t errlen)
 {
     pthread_mutex_lock(&current_lock);
     struct phx_ucx_context *c = current;
@@ -172,6 +189,7 @@ struct phx_ucx_context *phx_ucx_context_acquire(char *err, size_t errlen)
     } else if ((c = context_create(err, errlen))) {
         c->refs = 1;
         current = c;
+        set_newest(c, handler);
         phx_info("ucx: context created");
     }
     pthread_mutex_unlock(&current_lock);
@@ -197,11 +215,12 @@ void phx_ucx_context_release(struct phx_ucx_context *c)
     pthread_mutex_unlock(&current_lock);
 }
 
-void phx_ucx_context_adopt(struct phx_ucx_context *c)
+void phx_ucx_context_adopt(struct phx_ucx_context *c, ucp_am_recv_callback_t handler)
 {
     pthread_mutex_lock(&current_lock);
     if (!current)
         current = c;
+    set_newest(c, handler);
     pthread_mutex_unlock(&current_lock);
     pin_plugin();
 }

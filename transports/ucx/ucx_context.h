@@ -4,18 +4,27 @@
  * The first engine created makes the context, the last one destroyed cleans it up; every engine
  * holds one reference. The reference count lives in the context itself, not in this build's
  * globals, because a live upgrade hands engines (and their references) from one build of the
- * plugin to the next. */
+ * plugin to the next. For the same reason the context lists the workers of the runtime threads
+ * (ucx_worker.h) and knows which build joined it last. */
 #ifndef PHX_UCX_CONTEXT_H
 #define PHX_UCX_CONTEXT_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <ucp/api/ucp.h>
 
+struct phx_ucx_worker;
+
+/* Shared by the builds a live upgrade chains: a change of this layout needs a new
+ * UCX_STATE_VERSION (ucx_engine.c). */
 struct phx_ucx_context {
-    ucp_context_h   ucp;
-    pthread_mutex_t lock;       /* guards refs, across builds of the plugin */
-    unsigned        refs;
+    ucp_context_h          ucp;
+    pthread_mutex_t        lock;        /* guards the rest, across builds of the plugin */
+    unsigned               refs;
+    struct phx_ucx_worker *workers;     /* one per runtime thread with engines (ucx_worker.c) */
+    unsigned               last_worker_id;
+    ucp_am_recv_callback_t newest_handler; /* of the build that created or adopted it last */
 };
 
 /* UCX settings the transport sets unless the environment names them (ucx_context.c). */
@@ -25,12 +34,17 @@ struct phx_ucx_context {
 #define PHX_UCX_TCP_KEEPCNT        "2"
 
 /* A reference to the shared context, created on first use from phx_config_current()'s ucx
- * section. NULL with a sentence in ERR. */
-struct phx_ucx_context *phx_ucx_context_acquire(char *err, size_t errlen);
+ * section (HANDLER, this build's active-message handler, is then the newest). NULL with a
+ * sentence in ERR. */
+struct phx_ucx_context *phx_ucx_context_acquire(ucp_am_recv_callback_t handler, char *err,
+                                                size_t errlen);
 /* Drops one reference; the last one cleans the context up. */
 void phx_ucx_context_release(struct phx_ucx_context *c);
 /* Live upgrade: an engine restored in this build brings C and its reference along; engines this
- * build creates later share C too unless it already has a context of its own. */
-void phx_ucx_context_adopt(struct phx_ucx_context *c);
+ * build creates later share C too unless it already has a context of its own. HANDLER, this
+ * build's active-message handler, becomes the newest. */
+void phx_ucx_context_adopt(struct phx_ucx_context *c, ucp_am_recv_callback_t handler);
+/* Whether HANDLER is the newest build's (ucx_worker.c: which handler a shared worker gets). */
+bool phx_ucx_context_is_newest(struct phx_ucx_context *c, ucp_am_recv_callback_t handler);
 
 #endif /* PHX_UCX_CONTEXT_H */

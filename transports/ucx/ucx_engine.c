@@ -3,22 +3,27 @@
  * progress() does, each time, a bounded amount of each kind of work: up to PHX_UCX_TX_BATCH tx
  * descriptors (BIND, CONNECT, CLOSE, SEND), up to PHX_UCX_PROGRESS_TURNS calls of
  * ucp_worker_progress() (until it reports nothing), the connections' chores (connect deadlines,
- * force-closing failed endpoints, CONN_LOST, freeing), and pushing queued descriptors up the rx
- * channel (ucx_engine.h says in which order). UCX is not progressed while more than
- * PHX_UCX_LANDED_SOFT received messages wait for room upstream: what UCX has not delivered stays
- * in the network's own flow control, which is how a slow app slows its senders down.
+ * force-closing failed endpoints, CONN_LOST, freeing), pushing queued descriptors up the rx
+ * channel (ucx_engine.h says in which order) and granting the credits of what went up
+ * (ucx_credit.c: how a slow app slows its senders down, since the shared worker cannot stop
+ * delivering one app's frames while the others go on).
  *
  * arm() lets the runtime sleep on the worker's event fd (ucp_worker_arm(): UCS_ERR_BUSY means
  * more events came in, so there is work), with a timeout for the next connect deadline and, as
  * long as connections exist, at least once per PHX_UCX_WAKE_MS so that UCX's keepalive runs.
+ * The worker and its fd are shared by the engines of the runtime thread (ucx_worker.c): every
+ * operation holds the worker's lock, and arm() first reports what other engines' progress
+ * queued for this one.
  *
  * Live upgrade: the state refers to UCX objects whose callbacks (endpoint error handlers,
  * listener handlers, pending requests) point into the build that created them, and that build
  * stays mapped (ucx_context.c pins it). dump() therefore passes the state itself, by address
  * (an upgrade never leaves the process), and the new build adopts it; a build whose state layout
- * differs must use another state_version and refuse older ones. The new build installs its own
- * active-message handler on its first progress(), so an upgrade that is aborted after restore()
- * leaves the running build untouched. */
+ * differs must use another state_version and refuse older ones; the layouts of the shared
+ * context and workers (ucx_context.h, ucx_worker.h) count as part of the state. The new build
+ * installs its own active-message handler on the shared worker from its first progress()
+ * (ucx_worker.c, Upgrades), so an upgrade that is aborted after restore() leaves the running
+ * build untouched. */
 #include "ucx_engine.h"
 
 #include "phoenix/config.h"
@@ -30,7 +35,7 @@
 #include <string.h>
 #include <time.h>
 
-#define UCX_STATE_VERSION 2    /* 2: memory maps, heads and batches in the state */
+#define UCX_STATE_VERSION 3    /* 3: the worker is shared per runtime thread */
 #define UCX_BLOB_MAGIC    0x7563785f626c6f62ull     /* "ucx_blob" */
 
 /* What dump() writes: the state's address (see the file comment). */
@@ -64,91 +69,63 @@ int phx_ucx_queue_event(struct phx_ucx_engine *s, const phx_desc_t *d, struct ph
 
 /* ---- create / destroy -------------------------------------------------------------------- */
 
-static bool set_handler(struct phx_ucx_engine *s, unsigned id, ucp_am_recv_callback_t cb)
+/* Takes the worker of the runtime thread that will drive E (ucx_worker.c). */
+static int worker_attach(struct phx_ucx_engine *s, phx_engine_t *e, char *err, size_t errlen)
 {
-    ucp_am_handler_param_t p = {
-        .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_FLAGS |
-                      UCP_AM_HANDLER_PARAM_FIELD_CB | UCP_AM_HANDLER_PARAM_FIELD_ARG,
-        .id = id,
-        .flags = UCP_AM_FLAG_WHOLE_MSG,
-        .cb = cb,
-        .arg = s,
-    };
-    ucs_status_t st = ucp_worker_set_am_recv_handler(s->worker, &p);
-
-    if (st != UCS_OK)
-        phx_error("ucx: cannot set the handler of active message %u: %s", id,
-                  ucs_status_string(st));
-    return st == UCS_OK;
-}
-
-/* This build's handlers for single messages and batches. */
-static void set_am_handler(struct phx_ucx_engine *s)
-{
-    if (set_handler(s, PHX_UCX_AM_ID, phx_ucx_am_recv) &&
-        set_handler(s, PHX_UCX_AM_BATCH_ID, phx_ucx_am_batch_recv))
-        s->am_handler = phx_ucx_am_recv;
-}
-
-static int worker_create(struct phx_ucx_engine *s, char *err, size_t errlen)
-{
-    ucp_worker_params_t wp = {
-        .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
-        /* One thread at a time, but not always the same one: the control thread creates,
-         * restores and destroys, runtime threads progress, and a group may change runtime.
-         * SERIALIZED says exactly that (no locks; UCX may add the barriers a hand-over needs),
-         * SINGLE would promise one thread forever. */
-        .thread_mode = UCS_THREAD_MODE_SERIALIZED,
-    };
-    ucs_status_t st = ucp_worker_create(s->ctx->ucp, &wp, &s->worker);
-    if (st != UCS_OK) {
-        snprintf(err, errlen, "ucp_worker_create: %s", ucs_status_string(st));
+    s->w = phx_ucx_worker_acquire(s->ctx, phx_engine_runtime_index(e), err, errlen);
+    if (!s->w)
         return -EIO;
-    }
-    ucp_worker_attr_t attr = {.field_mask = UCP_WORKER_ATTR_FIELD_MAX_AM_HEADER};
-    if (ucp_worker_query(s->worker, &attr) != UCS_OK ||
-        attr.max_am_header < sizeof(struct mrpc_wire_hdr)) {
-        snprintf(err, errlen, "UCX cannot carry a %zu-byte active-message header",
-                 sizeof(struct mrpc_wire_hdr));
-        return -ENOTSUP;
-    }
-    s->head_max = attr.max_am_header - sizeof(struct mrpc_wire_hdr);
+    s->worker = s->w->ucp;
+    s->head_max = s->w->max_am_header - sizeof(struct mrpc_wire_hdr);
     if (s->head_max > MRPC_WIRE_HEAD_MAX)
         s->head_max = MRPC_WIRE_HEAD_MAX;
-    s->batch_max = (attr.max_am_header - sizeof(struct mrpc_wire_batch)) /
+    s->batch_max = (s->w->max_am_header - sizeof(struct mrpc_wire_batch)) /
                    sizeof(struct mrpc_wire_hdr);
     if (s->batch_max > MRPC_WIRE_BATCH_MAX)
         s->batch_max = MRPC_WIRE_BATCH_MAX;
     if (s->batch_max < 2)
         s->batch_max = 0;
-    if ((st = ucp_worker_get_efd(s->worker, &s->efd)) != UCS_OK) {
-        snprintf(err, errlen, "ucp_worker_get_efd: %s", ucs_status_string(st));
-        return -EIO;
-    }
-    set_am_handler(s);
-    return s->am_handler ? 0 : -EIO;
+    return 0;
 }
 
-/* Frees S whatever create() got to; the worker's endpoints are closed first. */
-static void teardown(struct phx_ucx_engine *s)
+void phx_ucx_engine_free(struct phx_ucx_engine *s)
 {
-    s->closing = true;
-    if (s->worker) {
-        phx_ucx_listeners_shutdown(s);
-        phx_ucx_conns_shutdown(s);
-        ucp_worker_destroy(s->worker);
-    }
-    phx_ucx_recv_free(s);
     phx_ucx_batch_free(s);
     phx_ucx_send_free(s);
     phx_ucx_conns_free(s);
     phx_ucx_upq_fini(&s->events);
     phx_ucx_upq_fini(&s->landed);
-    if (s->ctx)
-        phx_ucx_mem_unmap(s);
-    phx_ucx_context_release(s->ctx);
     s->magic = 0;
     free(s);
+}
+
+/* Frees S whatever create() got to. Its own endpoints and listeners are closed first; the worker
+ * and the other engines on it carry on. A state UCX may still call back into is handed to the
+ * worker instead, to be freed with it (ucx_worker.c). */
+static void teardown(struct phx_ucx_engine *s)
+{
+    struct phx_ucx_worker *w = s->w;
+    struct phx_ucx_context *ctx = s->ctx;
+    bool keep = w && !phx_ucx_conns_shutdown(s);
+
+    if (w)
+        phx_ucx_worker_lock(w);
+    s->closing = true;
+    if (!s->rndv_pending)       /* else UCX still writes to blocks it names: not ours to free */
+        phx_ucx_recv_free(s);
+    else
+        phx_error("ucx: engine destroyed while UCX still fetches %u messages into its receive "
+                  "heap", s->rndv_pending);
+    if (ctx)
+        phx_ucx_mem_unmap(s);
+    if (keep)
+        phx_ucx_worker_keep(w, s);
+    if (w)
+        phx_ucx_worker_unlock(w);
+    if (!keep)
+        phx_ucx_engine_free(s);
+    phx_ucx_worker_release(w);
+    phx_ucx_context_release(ctx);
 }
 
 static bool blank(const char *config)
@@ -170,7 +147,6 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
         return -ENOMEM;
     s->magic = PHX_UCX_STATE_MAGIC;
     s->engine = e;
-    s->efd = -1;
     s->max_message = (uint64_t)cfg->mrpc.max_message_mb << 20;
     s->inflight_budget = (uint64_t)cfg->mrpc.inflight_mb << 20;
     phx_ucx_upq_init(&s->events, PHX_UCX_EVENTS_MAX);
@@ -178,10 +154,10 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
     int rc = phx_ucx_conns_init(s);
     if (rc)
         snprintf(err, errlen, "out of memory");
-    else if (!(s->ctx = phx_ucx_context_acquire(err, errlen)))
+    else if (!(s->ctx = phx_ucx_context_acquire(phx_ucx_am_recv, err, errlen)))
         rc = -EIO;
     else
-        rc = worker_create(s, err, errlen);
+        rc = worker_attach(s, e, err, errlen);
     if (rc) {
         teardown(s);
         return rc;
@@ -219,6 +195,7 @@ static unsigned deliver_queue(struct phx_ucx_engine *s, struct phx_ucx_upq *q,
         if (d.kind == MRPC_DESC_RECEIVED) {
             s->stats.rx_msgs++;
             s->stats.rx_bytes += d.len;
+            phx_ucx_credit_consumed(u->conn);
         }
         phx_ucx_upq_pop(q);
         n++;
@@ -298,17 +275,15 @@ static unsigned read_tx(struct phx_ucx_engine *s, phx_channel_t *in)
     return n;
 }
 
-static bool worker_blocked(const struct phx_ucx_engine *s)
-{
-    return phx_ucx_upq_count(&s->landed) >= PHX_UCX_LANDED_SOFT;
-}
-
+/* The callbacks it runs may be other engines' too (ucx_worker.c): they queue, their own
+ * progress pushes. What lands for S while its rx channel is full is bounded by the credits of
+ * its connections (ucx_credit.c). */
 static unsigned progress_worker(struct phx_ucx_engine *s)
 {
     unsigned work = 0;
 
-    for (unsigned turn = 0; turn < PHX_UCX_PROGRESS_TURNS && !worker_blocked(s); turn++) {
-        unsigned n = ucp_worker_progress(s->worker);
+    for (unsigned turn = 0; turn < PHX_UCX_PROGRESS_TURNS; turn++) {
+        unsigned n = phx_ucx_worker_progress(s->w);
         if (!n)
             break;
         work += n;
@@ -320,18 +295,22 @@ static int ucx_progress(phx_engine_t *e, void *state)
 {
     struct phx_ucx_engine *s = state;
 
-    if (s->am_handler != phx_ucx_am_recv)      /* first progress after a live upgrade */
-        set_am_handler(s);
+    phx_ucx_worker_lock(s->w);
+    if (s->w->am_handler != phx_ucx_am_recv)   /* after a live upgrade (ucx_worker.c) */
+        phx_ucx_worker_claim_handler(s->w);
     unsigned work = read_tx(s, phx_engine_in(e, PHX_TX, 0));
     work += progress_worker(s);
     work += phx_ucx_conns_tick(s);
     work += deliver(s, phx_engine_out(e, PHX_RX, 0));
+    work += phx_ucx_credit_grant_due(s);
+    phx_ucx_worker_unlock(s->w);
     return (int)work;
 }
 
 /* ---- sleeping ---------------------------------------------------------------------------- */
 
-/* Work progress() would do right now without any event from UCX. */
+/* Work progress() would do right now without any event from UCX: also what callbacks run by
+ * another engine's progress queued for S, since the worker will not report it again. */
 static unsigned ready_work(struct phx_ucx_engine *s, phx_engine_t *e)
 {
     phx_channel_t *in = phx_engine_in(e, PHX_TX, 0);
@@ -341,7 +320,7 @@ static unsigned ready_work(struct phx_ucx_engine *s, phx_engine_t *e)
         return queued;
     if (s->has_held ? phx_ucx_send_has_room(s, &s->held) : tx_open(s) && phx_chan_count(in))
         return 1;
-    return phx_ucx_conns_due(s) ? 1 : 0;
+    return phx_ucx_conns_due(s) || s->grants_due ? 1 : 0;
 }
 
 static int wake_timeout_ms(struct phx_ucx_engine *s)
@@ -353,41 +332,70 @@ static int wake_timeout_ms(struct phx_ucx_engine *s)
     return t;
 }
 
-static int ucx_arm(phx_engine_t *e, void *state, phx_wait_t *w)
+/* A group added to another runtime than the one it was created for shares a worker with another
+ * thread: still correct (the lock), but the two threads may sleep through each other's events.
+ * The service never does it (phx_subscription_create_on); say so if something does. */
+static void check_runtime(struct phx_ucx_engine *s, phx_engine_t *e)
 {
-    struct phx_ucx_engine *s = state;
+    unsigned rt = phx_engine_runtime_index(e);
+
+    if (rt != s->w->runtime && !s->runtime_warned) {
+        phx_warn("ucx: engine %llu runs on runtime %u with the worker of runtime %u",
+                 (unsigned long long)phx_engine_id(e), rt, s->w->runtime);
+        s->runtime_warned = true;
+    }
+}
+
+static int arm_locked(struct phx_ucx_engine *s, phx_engine_t *e, phx_wait_t *w)
+{
     unsigned ready = ready_work(s, e);
 
     w->fd = -1;
     w->timeout_ms = -1;
     if (ready)
         return (int)ready;
-    if (worker_blocked(s))      /* only room upstream helps: the consumer's progress wakes us */
-        return 0;
-    ucs_status_t st = ucp_worker_arm(s->worker);
-    if (st == UCS_ERR_BUSY)
+    check_runtime(s, e);
+    ucs_status_t st = phx_ucx_worker_arm(s->w);
+    if (st == UCS_ERR_BUSY)     /* events wait, maybe another engine's: progress first */
         return 1;
     if (st != UCS_OK) {
         phx_warn("ucx: ucp_worker_arm: %s", ucs_status_string(st));
         return -EIO;
     }
-    w->fd = s->efd;
+    w->fd = s->w->efd;          /* the same for every engine of the runtime thread */
     w->timeout_ms = wake_timeout_ms(s);
     return 0;
 }
 
+static int ucx_arm(phx_engine_t *e, void *state, phx_wait_t *w)
+{
+    struct phx_ucx_engine *s = state;
+
+    phx_ucx_worker_lock(s->w);
+    int rc = arm_locked(s, e, w);
+    phx_ucx_worker_unlock(s->w);
+    return rc;
+}
+
 /* ---- flush, dump, restore ---------------------------------------------------------------- */
 
+/* Control thread, group suspended: the lock keeps out callbacks run by the engines that share
+ * the worker and still progress. */
 static int ucx_flush(phx_engine_t *e, void *state)
 {
     struct phx_ucx_engine *s = state;
     phx_channel_t *out = phx_engine_out(e, PHX_RX, 0);
 
+    phx_ucx_worker_lock(s->w);
     while (deliver(s, out))
         ;
-    return (int)queued_up(s);
+    unsigned left = queued_up(s);
+    phx_ucx_worker_unlock(s->w);
+    return (int)left;
 }
 
+/* dump() and restore() only pass the state's address and read fields fixed at create (magic,
+ * engine, ctx, w), so unlike the other operations they need not hold the worker's lock. */
 static int ucx_dump(phx_engine_t *e, void *state, phx_blob_t *out)
 {
     struct ucx_blob *b = malloc(sizeof(*b));
@@ -412,11 +420,12 @@ static int ucx_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char
         return -ENOTSUP;
     }
     if (in->len != sizeof(*b) || b->magic != UCX_BLOB_MAGIC || !b->state ||
-        b->state->magic != PHX_UCX_STATE_MAGIC || b->state->engine != e) {
+        b->state->magic != PHX_UCX_STATE_MAGIC || b->state->engine != e ||
+        !b->state->w || b->state->w->magic != PHX_UCX_WORKER_MAGIC) {
         snprintf(err, errlen, "UcxRpcAdapterEngine state is not a live state of this engine");
         return -EINVAL;
     }
-    phx_ucx_context_adopt(b->state->ctx);
+    phx_ucx_context_adopt(b->state->ctx, phx_ucx_am_recv);
     *state = b->state;
     return 0;
 }
@@ -433,9 +442,12 @@ static int stats_json(const struct phx_ucx_engine *s, char **reply)
                     "\"dropped\":%llu,\"send_errors\":%llu,\"rx_errors\":%llu,"
                     "\"tx_unknown\":%llu,\"tx_memh\":%llu,\"tx_head\":%llu,"
                     "\"tx_batches\":%llu,\"tx_batched\":%llu,\"rx_batches\":%llu,"
+                    "\"tx_grants\":%llu,\"rx_grants\":%llu,\"granted\":%llu,\"credit_waits\":%llu,"
                     "\"accepted\":%llu,\"rejected_conns\":%llu,"
                     "\"conns\":%u,\"closing\":%u,\"listeners\":%u,\"pending_sends\":%u,"
-                    "\"pending_peak\":%u,\"inflight_bytes\":%llu,\"queued\":%u}",
+                    "\"pending_peak\":%u,\"inflight_bytes\":%llu,\"queued\":%u,"
+                    "\"worker\":%u,\"worker_runtime\":%u,\"worker_engines\":%u,"
+                    "\"worker_unclaimed\":%llu}",
                     (unsigned long long)st->tx_msgs, (unsigned long long)st->tx_bytes,
                     (unsigned long long)st->rx_msgs, (unsigned long long)st->rx_bytes,
                     (unsigned long long)st->malformed, (unsigned long long)st->rejected_inflight,
@@ -444,10 +456,14 @@ static int stats_json(const struct phx_ucx_engine *s, char **reply)
                     (unsigned long long)st->tx_unknown, (unsigned long long)st->tx_memh,
                     (unsigned long long)st->tx_head, (unsigned long long)st->tx_batches,
                     (unsigned long long)st->tx_batched, (unsigned long long)st->rx_batches,
+                    (unsigned long long)st->tx_grants, (unsigned long long)st->rx_grants,
+                    (unsigned long long)st->granted,
+                    (unsigned long long)st->credit_waits,
                     (unsigned long long)st->accepted,
                     (unsigned long long)st->rejected_conns, s->n_conns - s->dying, s->dying,
                     s->n_bindings, s->pending_sends, st->pending_peak,
-                    (unsigned long long)s->inflight, queued_up(s)) < 0
+                    (unsigned long long)s->inflight, queued_up(s), s->w->id, s->w->runtime,
+                    phx_ucx_worker_engines(s->w), (unsigned long long)s->w->unclaimed) < 0
                ? -ENOMEM
                : 0;
 }
@@ -514,16 +530,27 @@ static int listeners_json(const struct phx_ucx_engine *s, char **reply)
     return fclose(out) ? -ENOMEM : 0;
 }
 
+static int admin_locked(struct phx_ucx_engine *s, const char *request, char **reply)
+{
+    if (strcmp(request, "stats") == 0)
+        return stats_json(s, reply);
+    if (strcmp(request, "listeners") == 0)
+        return listeners_json(s, reply);
+    if (strcmp(request, "transports") == 0)
+        return transports_json(s, reply);
+    return -ENOTSUP;
+}
+
+/* The group is suspended, but engines sharing the worker may run callbacks into S: lock. */
 static int ucx_admin(phx_engine_t *e, void *state, const char *request, char **reply)
 {
+    struct phx_ucx_engine *s = state;
+
     *reply = NULL;
-    if (strcmp(request, "stats") == 0)
-        return stats_json(state, reply);
-    if (strcmp(request, "listeners") == 0)
-        return listeners_json(state, reply);
-    if (strcmp(request, "transports") == 0)
-        return transports_json(state, reply);
-    return -ENOTSUP;
+    phx_ucx_worker_lock(s->w);
+    int rc = admin_locked(s, request, reply);
+    phx_ucx_worker_unlock(s->w);
+    return rc;
 }
 
 static const phx_engine_ops_t ucx_engine = {

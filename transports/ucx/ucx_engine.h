@@ -2,30 +2,29 @@
  *
  * One engine per app subscription, last in its chain: tx in port 0 brings BIND, CONNECT, CLOSE
  * and SEND descriptors (mrpc/transport.h), rx out port 0 takes BOUND, CONNECTED, ACCEPTED, SENT,
- * RECEIVED and CONN_LOST back. Each engine owns one ucp_worker on the plugin's shared context:
- * one worker per app keeps apps independent (an app's traffic, failures and event fd are its own)
- * at the cost of one worker per app instead of one per runtime thread. A worker shared by a
- * runtime's apps was tried and refused: UCX lands every endpoint's frames whenever anyone
- * progresses, so a slow app loses messages instead of slowing its senders, and a force-closed
- * endpoint's late rendezvous data can land in a destroyed app's heap (docs/transport.md,
- * "Threads, workers, upgrade"). Thread mode SERIALIZED:
- * one thread at a time, the runtime thread driving the group, or the control thread while the
- * group is suspended.
+ * RECEIVED and CONN_LOST back. The engines of one runtime thread share that thread's ucp_worker
+ * (ucx_worker.c) and its event fd; each engine keeps its own connections, listeners, sends,
+ * receive heap, in-flight budget, stats and failures, so apps stay independent: one app's dead
+ * peer, malformed frames, full heap or back-pressure never touches another app's engine.
  *
  * The plugin is split by concept:
  *   ucx_context.c   the shared ucp_context and the UCX settings
+ *   ucx_worker.c    the worker a runtime thread's engines share: lock, demultiplexing, sleeping
  *   ucx_conn.c      connections: life cycle, connect, close, failures
  *   ucx_listen.c    bindings: bind, listeners, accepting
  *   ucx_send.c      SEND: bounded outstanding sends per connection, completions as SENT
  *   ucx_batch.c     small SENDs of one connection gathered into one active message
+ *   ucx_credit.c    flow control per connection: credits spent by sends, granted back by receivers
  *   ucx_recv.c      the active-message handler: checks, receive heap, rendezvous, RECEIVED
  *   ucx_engine.c    the engine operations (progress, arm, admin, dump/restore, destroy)
  *   ucx_mem.c       the app's heaps mapped into UCX chunk by chunk (memory handles)
  *   ucx_upq.c, ucx_map.c, ucx_addr.c   a bounded FIFO, a hash map, "host:port" parsing
  *
- * Everything here runs on the runtime thread that drives the engine: in progress() or in UCX
- * callbacks called from ucp_worker_progress() inside it. Callbacks only record what happened and
- * queue descriptors; progress() pushes them up as the rx channel has room, in this order: events
+ * Everything here runs with the worker's lock held: in an engine operation (on the runtime thread,
+ * or on the control thread while the engine's group is suspended), or in UCX callbacks called
+ * from ucp_worker_progress() inside one, which may be another engine's operation on the same
+ * worker. Callbacks therefore only record what happened and queue descriptors, never touch a
+ * channel; the engine's own progress() pushes them up as the rx channel has room, in this order: events
  * (BOUND, CONNECTED, ACCEPTED, immediate SENT answers, CONN_LOST), then SENT completions, then
  * RECEIVED. A connection's ACCEPTED/CONNECTED therefore always precedes its messages, and its
  * CONN_LOST is queued only once all its SENT and RECEIVED have gone up. */
@@ -38,6 +37,7 @@
 #include "ucx_map.h"
 #include "ucx_mem.h"
 #include "ucx_upq.h"
+#include "ucx_worker.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -45,6 +45,8 @@
 
 #define PHX_UCX_AM_ID              1        /* the active message every RPC travels in */
 #define PHX_UCX_AM_BATCH_ID        2        /* ... or several small ones of a connection */
+#define PHX_UCX_AM_CREDIT_ID       3        /* credits granted back (ucx_credit.c) */
+#define PHX_UCX_GRANT_MIN          (MRPC_WIRE_WINDOW / 4)  /* consumed messages per grant */
 #define PHX_UCX_MAX_CONNS          1024     /* per engine, outgoing and accepted */
 #define PHX_UCX_MAX_LISTENERS      64       /* per engine */
 #define PHX_UCX_MAX_SENDS_PER_CONN 256      /* outstanding: posted, SENT not yet pushed up */
@@ -54,7 +56,6 @@
 #define PHX_UCX_TX_BATCH           128      /* tx descriptors handled per progress() */
 #define PHX_UCX_UP_BATCH           256      /* descriptors pushed up per queue per progress() */
 #define PHX_UCX_PROGRESS_TURNS     64       /* ucp_worker_progress() calls per progress() */
-#define PHX_UCX_LANDED_SOFT        1024     /* landed messages above which UCX is not progressed */
 #define PHX_UCX_LANDED_MAX         16384    /* landed messages above which new ones are dropped */
 #define PHX_UCX_EVENTS_SOFT        256      /* queued events above which tx is not read */
 #define PHX_UCX_EVENTS_MAX \
@@ -91,6 +92,14 @@ struct phx_ucx_conn {
     unsigned                ucx_ops;    /* flush/close requests of UCX that refer to it */
     bool                    in_id_map;
     bool                    lost_due;   /* a CONN_LOST must go up once the above drain */
+
+    /* flow control (ucx_credit.c) */
+    unsigned                credits;    /* messages we may still send */
+    unsigned                ungranted;  /* the peer's messages we consumed, not yet granted */
+    bool                    credit_free;/* the peer is older than credits: no limit */
+    bool                    grant_due;  /* on the engine's grants_due count */
+    bool                    granting;   /* a grant is in flight; its header: */
+    struct mrpc_wire_credit grant_hdr;
     struct phx_ucx_conn    *prev, *next;
 };
 
@@ -111,7 +120,7 @@ struct phx_ucx_stats {
     uint64_t malformed;                 /* frames failing the wire checks */
     uint64_t rejected_inflight;         /* over the in-flight budget or the landed bound */
     uint64_t rejected_heap;             /* the app's receive heap was full */
-    uint64_t dropped;                   /* valid frames for a connection being closed */
+    uint64_t dropped;                   /* valid frames for a connection that failed */
     uint64_t send_errors;               /* SENT with a status other than OK */
     uint64_t rx_errors;                 /* rendezvous data that failed to land */
     uint64_t tx_unknown;                /* tx descriptors of a kind the transport ignores */
@@ -119,6 +128,9 @@ struct phx_ucx_stats {
     uint64_t tx_head;                   /* sends with payload bytes in the AM header */
     uint64_t tx_batches, tx_batched;    /* batches sent, messages in them (ucx_batch.c) */
     uint64_t rx_batches;                /* batches received */
+    uint64_t tx_grants, rx_grants;      /* credit grants sent and received (ucx_credit.c) */
+    uint64_t granted;                   /* credits given back in the grants sent */
+    uint64_t credit_waits;              /* SENDs that waited for credits */
     uint64_t accepted, rejected_conns;
     unsigned pending_peak;              /* most SENDs outstanding on one connection */
 };
@@ -127,9 +139,9 @@ struct phx_ucx_engine {
     uint64_t                magic;      /* PHX_UCX_STATE_MAGIC: dump/restore sanity */
     phx_engine_t           *engine;
     struct phx_ucx_context *ctx;
-    ucp_worker_h            worker;
-    int                     efd;
-    ucp_am_recv_callback_t  am_handler;         /* the build whose handler UCX calls */
+    struct phx_ucx_worker  *w;                  /* shared with the runtime thread's engines */
+    ucp_worker_h            worker;             /* w->ucp, where endpoints and listeners go */
+    bool                    runtime_warned;     /* said that it runs on another runtime */
     uint64_t                max_message;        /* bytes (mrpc.max_message_mb) */
     uint64_t                inflight_budget;    /* bytes (mrpc.inflight_mb) */
     bool                    closing;            /* destroy() runs: callbacks only clean up */
@@ -142,7 +154,7 @@ struct phx_ucx_engine {
     unsigned                n_conns;
     unsigned                connecting;         /* in PHX_UCX_CONNECTING */
     unsigned                dying;              /* in PHX_UCX_FAILED or PHX_UCX_CLOSING */
-    struct phx_ucx_map      by_id, by_ep;
+    struct phx_ucx_map      by_id;              /* by endpoint: the worker's by_ep */
     struct phx_ucx_binding *bindings[PHX_UCX_MAX_LISTENERS];
     unsigned                n_bindings;
     uint32_t                next_accepted;
@@ -154,18 +166,21 @@ struct phx_ucx_engine {
     struct phx_ucx_send    *done_head, *done_tail;
     unsigned                n_sends;            /* slots allocated */
     unsigned                pending_sends;      /* slots in use */
+    unsigned                abandoned;          /* sends UCX kept after a close, ever */
     unsigned                done_count;
     struct phx_ucx_batch   *open_batch;         /* being filled by this tx pass (ucx_batch.c) */
     struct phx_ucx_batch   *free_batches, *all_batches;
 
     /* receive path (ucx_recv.c) */
     uint64_t                inflight;           /* bytes allocated, RECEIVED not pushed up */
+    unsigned                grants_due;         /* connections with a grant to send */
     unsigned                rndv_pending;
     struct phx_ucx_rndv    *rndvs;
 
     struct phx_ucx_upq      events, landed;
     uint64_t                rx_seq;             /* seq of the descriptors pushed up */
     struct phx_ucx_stats    stats;
+    struct phx_ucx_engine  *kept_next;          /* destroyed, on the worker's kept list */
 };
 
 #define PHX_UCX_STATE_MAGIC 0x7563785f73746174ull    /* "ucx_stat" */
@@ -177,6 +192,8 @@ uint64_t phx_ucx_now_ns(void);
  * NULL). 0 or -ENOBUFS/-ENOMEM (logged). */
 int      phx_ucx_queue_event(struct phx_ucx_engine *s, const phx_desc_t *d,
                              struct phx_ucx_conn *conn);
+/* Frees a destroyed state that the worker kept (ucx_worker.c), once the worker is gone. */
+void     phx_ucx_engine_free(struct phx_ucx_engine *s);
 
 /* ---- ucx_conn.c -------------------------------------------------------------------------- */
 
@@ -194,7 +211,6 @@ bool phx_ucx_id_usable(struct phx_ucx_engine *s, uint32_t id);
 void phx_ucx_connect(struct phx_ucx_engine *s, const phx_desc_t *d);
 void phx_ucx_close(struct phx_ucx_engine *s, const phx_desc_t *d);
 struct phx_ucx_conn *phx_ucx_conn_by_id(struct phx_ucx_engine *s, uint32_t id);
-struct phx_ucx_conn *phx_ucx_conn_by_ep(struct phx_ucx_engine *s, ucp_ep_h ep);
 /* Traffic arrived on a CONNECTING connection: it is up (CONNECTED goes first). */
 void phx_ucx_conn_established(struct phx_ucx_conn *c);
 /* Deadlines, force-closing failed endpoints, CONN_LOST, freeing drained connections. */
@@ -203,8 +219,10 @@ unsigned phx_ucx_conns_tick(struct phx_ucx_engine *s);
 bool     phx_ucx_conns_due(struct phx_ucx_engine *s);
 /* Milliseconds until the next deadline (a connect timing out, sends given up), or -1. */
 int  phx_ucx_conns_timeout_ms(struct phx_ucx_engine *s);
-/* destroy(): closes every endpoint (bounded wait); then, once the worker is gone, frees them. */
-void phx_ucx_conns_shutdown(struct phx_ucx_engine *s);
+/* destroy(), without the lock: force-closes every endpoint of S and progresses the worker, a
+ * bounded while, until UCX holds no request that calls back into S. False when UCX still holds
+ * some (then S must outlive the worker: phx_ucx_worker_keep()). */
+bool phx_ucx_conns_shutdown(struct phx_ucx_engine *s);
 void phx_ucx_conns_free(struct phx_ucx_engine *s);
 
 /* ---- ucx_listen.c ------------------------------------------------------------------------ */
@@ -243,8 +261,27 @@ bool     phx_ucx_batch_offer(struct phx_ucx_engine *s, struct phx_ucx_send *slot
 void     phx_ucx_batch_flush(struct phx_ucx_engine *s);
 void     phx_ucx_batch_free(struct phx_ucx_engine *s);
 
+/* ---- ucx_credit.c ------------------------------------------------------------------------ */
+
+void phx_ucx_credit_init(struct phx_ucx_conn *c);
+/* Whether C may send one more message now, and spending it. */
+bool phx_ucx_credit_available(const struct phx_ucx_conn *c);
+void phx_ucx_credit_spend(struct phx_ucx_conn *c);
+/* A valid frame of wire version VERSION came on C (an old peer is not limited). */
+void phx_ucx_credit_heard(struct phx_ucx_conn *c, unsigned version);
+/* One message of C's peer left our hands (pushed up or dropped): its credit goes back. */
+void phx_ucx_credit_consumed(struct phx_ucx_conn *c);
+/* C is being freed: off the engine's due count. */
+void phx_ucx_credit_forget(struct phx_ucx_conn *c);
+/* progress(): sends the grants that are due; returns how many went. */
+unsigned phx_ucx_credit_grant_due(struct phx_ucx_engine *s);
+/* The handler of PHX_UCX_AM_CREDIT_ID; ARG is the worker. */
+ucs_status_t phx_ucx_am_credit_recv(void *arg, const void *header, size_t header_length,
+                                    void *data, size_t length, const ucp_am_recv_param_t *param);
+
 /* ---- ucx_recv.c -------------------------------------------------------------------------- */
 
+/* The worker's active-message handler; ARG is the struct phx_ucx_worker (ucx_worker.c). */
 ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length, void *data,
                              size_t length, const ucp_am_recv_param_t *param);
 /* The same for a batch (PHX_UCX_AM_BATCH_ID): each message is checked and lands on its own. */

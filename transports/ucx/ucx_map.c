@@ -87,3 +87,17 @@ void phx_ucx_map_del(struct phx_ucx_map *m, uint64_t key)
         }
     }
 }
+
+int phx_ucx_map_grow(struct phx_ucx_map *m, unsigned max)
+{
+    struct phx_ucx_map bigger;
+
+    if (max < m->count || phx_ucx_map_init(&bigger, max) < 0)
+        return -ENOMEM;
+    for (unsigned i = 0; i <= m->mask; i++)
+        if (m->slots[i].value)
+            phx_ucx_map_put(&bigger, m->slots[i].key, m->slots[i].value);
+    phx_ucx_map_fini(m);
+    *m = bigger;
+    return 0;
+}

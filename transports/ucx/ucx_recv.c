@@ -1,23 +1,26 @@
-/* ucx_recv.c - the receive path: the active-message handler lands messages in the app's receive
- * heap and queues them as RECEIVED.
+/* ucx_recv.c - the receive path: the active-message handlers land messages in the app's receive
+ * heap and queue them as RECEIVED.
  *
- * The handler runs inside ucp_worker_progress(), so it stays short and never progresses the
- * worker itself. Everything in a frame is untrusted. It checks, before anything is allocated:
+ * The handlers belong to the runtime thread's shared worker (ucx_worker.c) and run inside
+ * ucp_worker_progress(), maybe another app's, so they stay short, never progress the worker
+ * themselves and only queue. The frame's reply endpoint (senders set UCP_AM_SEND_FLAG_REPLY)
+ * names the connection and so the app; a frame no live connection claims is counted on the
+ * worker. Everything in a frame is untrusted. Before anything is allocated the handler checks:
  * magic, version, header length == sizeof(struct mrpc_wire_hdr) + head_len (payload bytes the
  * sender moved into the AM header, at most MRPC_WIRE_HEAD_MAX, head_before <= head_len),
- * payload_len == head_len + the AM's length and <= mrpc.max_message_mb, and a reply endpoint
- * (senders set UCP_AM_SEND_FLAG_REPLY) that belongs to one of our live connections. A frame
- * failing a check is counted (`malformed`, or `dropped` for a connection being closed) and
- * dropped by returning UCS_OK, which also makes UCX discard a rendezvous frame's data.
+ * payload_len == head_len + the AM's length and <= mrpc.max_message_mb. A frame failing a check
+ * is counted (`malformed`, or `dropped` for a connection being closed) and dropped by returning
+ * UCS_OK, which also makes UCX discard a rendezvous frame's data.
  *
  * A valid frame gets a block of its payload size (16 bytes at least) from the app port's
  * recv_heap, within two bounds: the engine's in-flight receive bytes (allocated, RECEIVED not yet
- * pushed up) stay within mrpc.inflight_mb, and at most PHX_UCX_LANDED_MAX messages wait. Over
- * either bound the frame is dropped and counted in `rejected_inflight`; a full heap counts in
- * `rejected_heap`. Nothing is sent back yet: the sender's request completes OK, and the caller's
- * deadline reports the loss (docs/transport.md). Head bytes and eager data are copied into the
- * block at once; rendezvous data is fetched into its place with ucp_am_recv_data_nbx() (with the
- * receive heap's memory handle, ucx_mem.c) and queued when it completes.
+ * pushed up) stay within mrpc.inflight_mb, and at most PHX_UCX_LANDED_MAX messages wait (a
+ * connection's credits keep it to MRPC_WIRE_WINDOW of them, ucx_credit.c). Over either bound the
+ * frame is dropped and counted in `rejected_inflight`; a full heap counts in `rejected_heap`.
+ * Nothing is sent back but the message's credit: the sender's request completes OK, and the
+ * caller's deadline reports the loss (docs/transport.md). Head bytes and eager data are copied
+ * into the block at once; rendezvous data is fetched into its place with ucp_am_recv_data_nbx()
+ * (with the receive heap's memory handle, ucx_mem.c) and queued when it completes.
  * The block belongs to MrpcEngine from the moment RECEIVED is pushed. */
 #include "ucx_engine.h"
 
@@ -41,25 +44,29 @@ static phx_heap_t *recv_heap(struct phx_ucx_engine *s)
     return port ? port->recv_heap : NULL;
 }
 
-/* Senders set UCP_AM_SEND_FLAG_REPLY: the endpoint tells the connection. */
-static bool has_reply_ep(const ucp_am_recv_param_t *param)
+/* Whether C may take frames: connected, or connecting (the peer's first frame answers). */
+static bool conn_live(const struct phx_ucx_conn *c)
 {
-    return (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) && param->reply_ep;
+    return c->state == PHX_UCX_UP || c->state == PHX_UCX_CONNECTING;
 }
 
-/* The live connection a frame came on, or NULL. */
-static struct phx_ucx_conn *live_conn(struct phx_ucx_engine *s, const ucp_am_recv_param_t *param)
+/* Demultiplexing: ARG is the runtime thread's shared worker (ucx_worker.c); the frame's reply
+ * endpoint names the connection, the connection its engine. NULL (the worker counts it) for a
+ * frame no connection claims, and for one whose engine is being destroyed. */
+static struct phx_ucx_engine *frame_engine(void *arg, const ucp_am_recv_param_t *param,
+                                           struct phx_ucx_conn **conn)
 {
-    struct phx_ucx_conn *c = phx_ucx_conn_by_ep(s, param->reply_ep);
+    struct phx_ucx_conn *c = phx_ucx_worker_conn_of(arg, param);
 
-    return c && (c->state == PHX_UCX_UP || c->state == PHX_UCX_CONNECTING) ? c : NULL;
+    *conn = c;
+    return c && !c->s->closing ? c->s : NULL;
 }
 
 /* Copies the wire header out of UCX's buffer (no alignment is promised) if the frame passes the
  * checks that need no state beyond the limits. The AM header is the wire header and head_len
  * payload bytes (transport.h), and the head plus the AM's data make the whole payload. */
 static bool frame_ok(const struct phx_ucx_engine *s, const void *header, size_t header_length,
-                     size_t length, const ucp_am_recv_param_t *param, struct mrpc_wire_hdr *hdr)
+                     size_t length, struct mrpc_wire_hdr *hdr)
 {
     if (header_length < sizeof(*hdr) || !header)
         return false;
@@ -69,8 +76,7 @@ static bool frame_ok(const struct phx_ucx_engine *s, const void *header, size_t 
            (hdr->version > 1 || (!hdr->head_len && !hdr->head_before)) &&
            hdr->head_len <= MRPC_WIRE_HEAD_MAX && hdr->head_before <= hdr->head_len &&
            header_length == sizeof(*hdr) + hdr->head_len &&
-           hdr->payload_len <= s->max_message && hdr->payload_len == length + hdr->head_len &&
-           has_reply_ep(param);
+           hdr->payload_len <= s->max_message && hdr->payload_len == length + hdr->head_len;
 }
 
 /* Copies the head bytes that follow the wire header in HEADER around the data's place in BUF. */
@@ -96,10 +102,12 @@ static bool land_prepare(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
     if (phx_ucx_upq_count(&s->landed) + s->rndv_pending >= PHX_UCX_LANDED_MAX ||
         s->inflight + charge > s->inflight_budget) {
         s->stats.rejected_inflight++;
+        phx_ucx_credit_consumed(c);
         return false;
     }
     if (!heap || !(buf = phx_heap_alloc(heap, charge))) {
         s->stats.rejected_heap++;
+        phx_ucx_credit_consumed(c);
         return false;
     }
     s->inflight += charge;
@@ -122,6 +130,7 @@ static void land_abort(struct phx_ucx_engine *s, struct phx_ucx_up *up)
     phx_heap_free(recv_heap(s), (void *)(uintptr_t)up->desc.addr);
     s->inflight -= up->charge;
     up->conn->queued--;
+    phx_ucx_credit_consumed(up->conn);
 }
 
 static void landed(struct phx_ucx_engine *s, struct phx_ucx_up *up)
@@ -205,22 +214,23 @@ static void rndv_start(struct phx_ucx_engine *s, void *data_desc, void *dst, siz
 ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length, void *data,
                              size_t length, const ucp_am_recv_param_t *param)
 {
-    struct phx_ucx_engine *s = arg;
-    struct mrpc_wire_hdr hdr;
     struct phx_ucx_conn *c;
+    struct phx_ucx_engine *s = frame_engine(arg, param, &c);
+    struct mrpc_wire_hdr hdr;
     struct phx_ucx_up up;
 
-    if (s->closing)
+    if (!s)
         return UCS_OK;
-    if (!frame_ok(s, header, header_length, length, param, &hdr)) {
+    if (!frame_ok(s, header, header_length, length, &hdr)) {
         s->stats.malformed++;
         return UCS_OK;
     }
-    if (!(c = live_conn(s, param))) {
+    if (!conn_live(c)) {
         s->stats.dropped++;
         return UCS_OK;
     }
     phx_ucx_conn_established(c);        /* the peer answers: CONNECTED goes up first */
+    phx_ucx_credit_heard(c, hdr.version);
     if (!land_prepare(s, c, &hdr, &up))
         return UCS_OK;
     uint8_t *buf = (uint8_t *)(uintptr_t)up.desc.addr, *dst = buf + hdr.head_before;
@@ -246,17 +256,18 @@ static unsigned batch_ok(const struct phx_ucx_engine *s, const void *header, siz
     struct mrpc_wire_batch bh;
     uint64_t sum = 0;
 
-    if (!header || header_length < sizeof(bh) || !has_reply_ep(param) ||
+    if (!header || header_length < sizeof(bh) ||
         (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV))
         return 0;
     memcpy(&bh, header, sizeof(bh));
-    if (bh.magic != MRPC_WIRE_BATCH_MAGIC || bh.version != MRPC_WIRE_VERSION || bh.count < 2 ||
+    if (bh.magic != MRPC_WIRE_BATCH_MAGIC || bh.version < MRPC_WIRE_BATCH_VERSION ||
+        bh.version > MRPC_WIRE_VERSION || bh.count < 2 ||
         bh.count > MRPC_WIRE_BATCH_MAX || header_length != sizeof(bh) + bh.count * sizeof(*hdrs))
         return 0;
     memcpy(hdrs, (const uint8_t *)header + sizeof(bh), bh.count * sizeof(*hdrs));
     for (unsigned i = 0; i < bh.count; i++) {
         const struct mrpc_wire_hdr *h = &hdrs[i];
-        if (h->magic != MRPC_WIRE_MAGIC || h->version != MRPC_WIRE_VERSION || h->head_len ||
+        if (h->magic != MRPC_WIRE_MAGIC || h->version != bh.version || h->head_len ||
             h->head_before || h->payload_len > s->max_message)
             return 0;
         sum += h->payload_len;      /* at most 32 x max_message: no overflow */
@@ -267,23 +278,24 @@ static unsigned batch_ok(const struct phx_ucx_engine *s, const void *header, siz
 ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_length,
                                    void *data, size_t length, const ucp_am_recv_param_t *param)
 {
-    struct phx_ucx_engine *s = arg;
+    struct phx_ucx_conn *c;
+    struct phx_ucx_engine *s = frame_engine(arg, param, &c);
     struct mrpc_wire_hdr hdrs[MRPC_WIRE_BATCH_MAX];
     const uint8_t *at = data;
-    struct phx_ucx_conn *c;
     unsigned n;
 
-    if (s->closing)
+    if (!s)
         return UCS_OK;
     if (!(n = batch_ok(s, header, header_length, length, param, hdrs))) {
         s->stats.malformed++;
         return UCS_OK;
     }
-    if (!(c = live_conn(s, param))) {
+    if (!conn_live(c)) {
         s->stats.dropped++;
         return UCS_OK;
     }
     phx_ucx_conn_established(c);
+    phx_ucx_credit_heard(c, hdrs[0].version);
     s->stats.rx_batches++;
     for (unsigned i = 0; i < n; i++) {     /* each message lands (or is refused) on its own */
         struct phx_ucx_up up;

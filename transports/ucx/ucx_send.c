@@ -149,7 +149,7 @@ bool phx_ucx_send_has_room(struct phx_ucx_engine *s, const phx_desc_t *d)
 
     if (d->kind != MRPC_DESC_SEND || !sendable(c = phx_ucx_conn_by_id(s, d->conn_id)))
         return true;            /* answered at once */
-    return c->sends < PHX_UCX_MAX_SENDS_PER_CONN &&
+    return c->sends < PHX_UCX_MAX_SENDS_PER_CONN && phx_ucx_credit_available(c) &&
            (s->free_sends || s->n_sends < PHX_UCX_MAX_SENDS);
 }
 
@@ -387,11 +387,17 @@ bool phx_ucx_send_submit(struct phx_ucx_engine *s, const phx_desc_t *d)
         answer_now(s, d, PHX_UNAVAILABLE);
         return true;
     }
-    if (c->sends >= PHX_UCX_MAX_SENDS_PER_CONN || !(slot = slot_get(s))) {
+    if (!phx_ucx_credit_available(c)) {
+        s->stats.credit_waits++;
         phx_ucx_batch_flush(s);     /* what waits in it must not wait for this one */
         return false;
     }
+    if (c->sends >= PHX_UCX_MAX_SENDS_PER_CONN || !(slot = slot_get(s))) {
+        phx_ucx_batch_flush(s);
+        return false;
+    }
     take(s, c, slot, d, bytes);
+    phx_ucx_credit_spend(c);
     if (!phx_ucx_batch_offer(s, slot)) {
         phx_ucx_batch_flush(s);     /* keeps the connection's order */
         phx_ucx_send_post_one(s, slot);

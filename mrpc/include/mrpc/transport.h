@@ -35,6 +35,11 @@
  * connection in one active message, a batch: a struct mrpc_wire_batch and `count` wire headers
  * (head fields 0) as the AM header, their payloads back to back as the data.
  *
+ * Flow control (version 3): every message, alone or in a batch, spends one of the sender's
+ * credits on its connection; the receiver grants them back (struct mrpc_wire_credit, an AM of its
+ * own) once it has handed the messages up or dropped them. A sender out of credits waits. A peer
+ * that sends frames of an older version grants nothing and is not limited.
+ *
  * Everything in a header or payload from the network is untrusted: the transport checks magic,
  * version and lengths (payload_len == the AM's length plus head_len, at most the configured
  * maximum) before anything is allocated, and counts and drops what fails. */
@@ -63,11 +68,15 @@ enum mrpc_desc_kind {
 #define MRPC_CONN_ACCEPTED_BASE 0x80000000u
 
 #define MRPC_WIRE_MAGIC    0x4d525043u    /* "MRPC" */
-#define MRPC_WIRE_VERSION  2              /* 2: head bytes in the AM header, and batches */
+#define MRPC_WIRE_VERSION  3              /* 3: credits; 2: head bytes in the AM header, batches */
 #define MRPC_WIRE_VERSION_MIN 1           /* oldest a receiver takes: 1 had neither */
+#define MRPC_WIRE_CREDIT_VERSION 3        /* first version whose peers grant credits */
 #define MRPC_WIRE_HEAD_MAX 1024           /* payload bytes an AM header may carry (head_len) */
 #define MRPC_WIRE_BATCH_MAGIC 0x4d524242u /* "MRBB" */
 #define MRPC_WIRE_BATCH_MAX   32          /* messages in one batch */
+#define MRPC_WIRE_BATCH_VERSION 2         /* first version with batches */
+#define MRPC_WIRE_CREDIT_MAGIC 0x4d524343u /* "MRCC" */
+#define MRPC_WIRE_WINDOW      256         /* messages a sender may have unacknowledged */
 
 enum mrpc_wire_kind   { MRPC_WIRE_CALL = 1, MRPC_WIRE_REPLY = 2, MRPC_WIRE_ERROR = 3 };
 enum mrpc_wire_format { MRPC_FORMAT_NATIVE = 1 };
@@ -93,8 +102,19 @@ _Static_assert(sizeof(struct mrpc_wire_hdr) == 48, "wire header layout is fixed"
 /* Opens the AM header of a batch; `count` struct mrpc_wire_hdr follow. */
 struct mrpc_wire_batch {
     uint32_t magic;         /* MRPC_WIRE_BATCH_MAGIC */
-    uint16_t version;       /* MRPC_WIRE_VERSION */
+    uint16_t version;       /* MRPC_WIRE_VERSION; each header in the batch has the same */
     uint16_t count;         /* 2 .. MRPC_WIRE_BATCH_MAX */
+};
+
+/* The whole AM header of a credit grant (no data): the receiver consumed `grant` more of the
+ * connection's messages, so the sender may send that many more. A sender starts with
+ * MRPC_WIRE_WINDOW and never holds more. */
+struct mrpc_wire_credit {
+    uint32_t magic;         /* MRPC_WIRE_CREDIT_MAGIC */
+    uint16_t version;       /* MRPC_WIRE_VERSION */
+    uint16_t reserved;      /* 0 */
+    uint32_t grant;         /* 1 .. MRPC_WIRE_WINDOW */
+    uint32_t reserved2;     /* 0 */
 };
 
 struct mrpc_iov {

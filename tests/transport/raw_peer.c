@@ -24,7 +24,8 @@
  *   21 bad magic  22 a grant of 1 on a full window  23 a grant carrying data  24 a short header
  *   (20 and 7 have no reply endpoint: the receiver's worker counts them, not the connection)
  *
- * It waits for each send to complete, then for a byte (or EOF) on stdin so that the test decides
+ * Malformed frames sent by rendezvous must come back refused (UCS_ERR_INVALID_PARAM), the others
+ * complete OK. It waits for each send to complete, then for a byte (or EOF) on stdin so that the test decides
  * when the connection goes away (a close can overtake data still queued), then closes and exits:
  * 0 when everything was sent, 1 on a failure (said on stderr). Every wait is bounded.
  *
@@ -64,7 +65,8 @@ static void on_error(void *arg, ucp_ep_h ep, ucs_status_t status)
 }
 
 /* Progresses until REQ completes (or fails, or 10 s pass); 0 when it completed OK. */
-static int wait_req(ucs_status_ptr_t req, const char *what)
+/* Waits for REQ (bounded); 0 when it ended with EXPECT, else -1 (said on stderr). */
+static int wait_req_for(ucs_status_ptr_t req, const char *what, ucs_status_t expect)
 {
     ucs_status_t st = UCS_OK;
 
@@ -78,9 +80,15 @@ static int wait_req(ucs_status_ptr_t req, const char *what)
             ucp_request_cancel(worker, req);
         ucp_request_free(req);
     }
-    if (st != UCS_OK)
-        fprintf(stderr, "raw_peer: %s: %s\n", what, ucs_status_string(st));
-    return st == UCS_OK ? 0 : -1;
+    if (st != expect)
+        fprintf(stderr, "raw_peer: %s: %s, expected %s\n", what, ucs_status_string(st),
+                ucs_status_string(expect));
+    return st == expect ? 0 : -1;
+}
+
+static int wait_req(ucs_status_ptr_t req, const char *what)
+{
+    return wait_req_for(req, what, UCS_OK);
 }
 
 static ucp_ep_h connect_to(const char *host, const char *port)
@@ -114,17 +122,21 @@ static struct mrpc_wire_hdr header(uint64_t call, uint64_t payload_len)
         .call_id = call, .type_hash = payload_len, .payload_len = payload_len};
 }
 
-/* Sends one frame: HDR_LEN bytes of HDR, LEN bytes of payload (pattern of call HDR.call_id). */
+/* Sends one frame: HDR_LEN bytes of HDR, LEN bytes of payload (pattern of call HDR.call_id). A
+ * malformed frame sent by rendezvous is refused: the receiver answers UCS_ERR_INVALID_PARAM,
+ * which completes our request (ucx_recv.c). */
 static int frame(ucp_ep_h ep, const char *what, const struct mrpc_wire_hdr *hdr, size_t hdr_len,
                  size_t len, uint32_t flags)
 {
+    bool refused = (flags & UCP_AM_SEND_FLAG_RNDV) && strncmp(what, "valid", 5) != 0;
     void *payload = calloc(1, len ? len : 1);
 
     if (!payload)
         return -1;
     wp_fill(payload, len, RAW_PEER_TAG, hdr->call_id);
     ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS, .flags = flags};
-    int rc = wait_req(ucp_am_send_nbx(ep, 1, hdr, hdr_len, payload, len, &p), what);
+    int rc = wait_req_for(ucp_am_send_nbx(ep, 1, hdr, hdr_len, payload, len, &p), what,
+                          refused ? UCS_ERR_INVALID_PARAM : UCS_OK);
     free(payload);
     return rc;
 }
@@ -238,7 +250,8 @@ static int batch(ucp_ep_h ep, const char *what, enum batch_lie lie)
     case BATCH_NO_REPLY:     flags = 0; break;
     }
     ucp_request_param_t p = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS, .flags = flags};
-    return wait_req(ucp_am_send_nbx(ep, 2, &hdr, hdr_len, data, len, &p), what);
+    return wait_req_for(ucp_am_send_nbx(ep, 2, &hdr, hdr_len, data, len, &p), what,
+                        lie == BATCH_RENDEZVOUS ? UCS_ERR_INVALID_PARAM : UCS_OK);
 }
 
 static int send_batches(ucp_ep_h ep)

@@ -618,7 +618,9 @@ static void test_inflight_budget(void)
     pair_connect();
     cmd(A.wt, "expect 8 2");
     cmd(B.wt, "send1 5 %u 8 0", 3u << 20);
-    CU_ASSERT(RUN_UNTIL(st(A.ucx, "rejected_inflight") == 1 && st(B.wt, "sent_ok") == 1, 5000));
+    /* A rendezvous frame over the budget is refused, and the sender hears it at once. */
+    CU_ASSERT(RUN_UNTIL(st(A.ucx, "rejected_inflight") == 1 && st(B.wt, "sent_err") == 1, 5000));
+    CU_ASSERT_EQUAL(st(B.wt, "last_err_status"), PHX_RESOURCE_EXHAUSTED);
     cmd(B.wt, "send1 5 1000 8 1");
     CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == 1, 5000));
     CU_ASSERT_EQUAL(st(A.wt, "missing"), 1);                /* call 0 was dropped */

@@ -9,15 +9,16 @@
  * magic, version, header length == sizeof(struct mrpc_wire_hdr) + head_len (payload bytes the
  * sender moved into the AM header, at most MRPC_WIRE_HEAD_MAX, head_before <= head_len),
  * payload_len == head_len + the AM's length and <= mrpc.max_message_mb. A frame failing a check
- * is counted (`malformed`, or `dropped` for a connection being closed) and dropped by returning
- * UCS_OK, which also makes UCX discard a rendezvous frame's data.
+ * is counted (`malformed`, or `dropped` for a connection being closed) and dropped. A refused
+ * rendezvous frame's data is never fetched, and the handler returns why (refuse()): UCX completes
+ * the sender's request with that status, so the caller learns at once instead of at its deadline.
  *
  * A valid frame gets a block of its payload size (16 bytes at least) from the app port's
  * recv_heap, within two bounds: the engine's in-flight receive bytes (allocated, RECEIVED not yet
  * pushed up) stay within mrpc.inflight_mb, and at most PHX_UCX_LANDED_MAX messages wait (a
  * connection's credits keep it to MRPC_WIRE_WINDOW of them, ucx_credit.c). Over either bound the
  * frame is dropped and counted in `rejected_inflight`; a full heap counts in `rejected_heap`.
- * Nothing is sent back but the message's credit: the sender's request completes OK, and the
+ * The message's credit goes back; an eager sender's request has completed OK already, and its
  * caller's deadline reports the loss (docs/transport.md). Head bytes and eager data are copied
  * into the block at once; rendezvous data is fetched into its place with ucp_am_recv_data_nbx()
  * (with the receive heap's memory handle, ucx_mem.c) and queued when it completes.
@@ -62,6 +63,13 @@ static struct phx_ucx_engine *frame_engine(void *arg, const ucp_am_recv_param_t 
     return c && !c->s->closing ? c->s : NULL;
 }
 
+/* What the handler returns for a frame it drops: for a rendezvous frame WHY, which UCX hands to
+ * the sender's request (ucp_am_recv_callback_t); an eager frame has nothing to answer. */
+static ucs_status_t refuse(const ucp_am_recv_param_t *param, ucs_status_t why)
+{
+    return param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV ? why : UCS_OK;
+}
+
 /* Copies the wire header out of UCX's buffer (no alignment is promised) if the frame passes the
  * checks that need no state beyond the limits. The AM header is the wire header and head_len
  * payload bytes (transport.h), and the head plus the AM's data make the whole payload. */
@@ -89,9 +97,9 @@ static void head_place(const struct mrpc_wire_hdr *hdr, const void *header, uint
     memcpy(buf + hdr->payload_len - after, head + hdr->head_before, after);
 }
 
-/* Reserves a receive-heap block for HDR's payload on C and describes it in UP; false when a
- * bound or the heap refuses (counted). */
-static bool land_prepare(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
+/* Reserves a receive-heap block for HDR's payload on C and describes it in UP; UCS_ERR_NO_MEMORY
+ * when a bound or the heap refuses (counted). */
+static ucs_status_t land_prepare(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
                          const struct mrpc_wire_hdr *hdr, struct phx_ucx_up *up)
 {
     uint64_t charge = hdr->payload_len > PHX_UCX_MIN_RECV_ALLOC ? hdr->payload_len
@@ -103,12 +111,12 @@ static bool land_prepare(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
         s->inflight + charge > s->inflight_budget) {
         s->stats.rejected_inflight++;
         phx_ucx_credit_consumed(c);
-        return false;
+        return UCS_ERR_NO_MEMORY;
     }
     if (!heap || !(buf = phx_heap_alloc(heap, charge))) {
         s->stats.rejected_heap++;
         phx_ucx_credit_consumed(c);
-        return false;
+        return UCS_ERR_NO_MEMORY;
     }
     s->inflight += charge;
     c->queued++;
@@ -121,7 +129,7 @@ static bool land_prepare(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
         .conn = c,
         .charge = charge,
     };
-    return true;
+    return UCS_OK;
 }
 
 /* Undoes land_prepare(): the message will not go up. */
@@ -218,21 +226,22 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
     struct phx_ucx_engine *s = frame_engine(arg, param, &c);
     struct mrpc_wire_hdr hdr;
     struct phx_ucx_up up;
+    ucs_status_t st;
 
     if (!s)
-        return UCS_OK;
+        return refuse(param, UCS_ERR_REJECTED);
     if (!frame_ok(s, header, header_length, length, &hdr)) {
         s->stats.malformed++;
-        return UCS_OK;
+        return refuse(param, UCS_ERR_INVALID_PARAM);
     }
     if (!conn_live(c)) {
         s->stats.dropped++;
-        return UCS_OK;
+        return refuse(param, UCS_ERR_REJECTED);
     }
     phx_ucx_conn_established(c);        /* the peer answers: CONNECTED goes up first */
     phx_ucx_credit_heard(c, hdr.version);
-    if (!land_prepare(s, c, &hdr, &up))
-        return UCS_OK;
+    if ((st = land_prepare(s, c, &hdr, &up)) != UCS_OK)
+        return refuse(param, st);
     uint8_t *buf = (uint8_t *)(uintptr_t)up.desc.addr, *dst = buf + hdr.head_before;
     head_place(&hdr, header, buf);
     if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
@@ -285,10 +294,10 @@ ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_
     unsigned n;
 
     if (!s)
-        return UCS_OK;
+        return refuse(param, UCS_ERR_REJECTED);
     if (!(n = batch_ok(s, header, header_length, length, param, hdrs))) {
         s->stats.malformed++;
-        return UCS_OK;
+        return refuse(param, UCS_ERR_INVALID_PARAM);
     }
     if (!conn_live(c)) {
         s->stats.dropped++;
@@ -299,7 +308,7 @@ ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_
     s->stats.rx_batches++;
     for (unsigned i = 0; i < n; i++) {     /* each message lands (or is refused) on its own */
         struct phx_ucx_up up;
-        if (land_prepare(s, c, &hdrs[i], &up)) {
+        if (land_prepare(s, c, &hdrs[i], &up) == UCS_OK) {
             if (hdrs[i].payload_len)
                 memcpy((void *)(uintptr_t)up.desc.addr, at, hdrs[i].payload_len);
             landed(s, &up);

@@ -421,8 +421,10 @@ static int sent_status(ucs_status_t st)
     case UCS_ERR_TIMED_OUT:
     case UCS_ERR_IO_ERROR:
         return PHX_UNAVAILABLE;
-    case UCS_ERR_NO_MEMORY:
+    case UCS_ERR_NO_MEMORY:             /* also: the receiver had no room (ucx_recv.c) */
         return PHX_RESOURCE_EXHAUSTED;
+    case UCS_ERR_INVALID_PARAM:         /* the receiver found the frame malformed */
+        return PHX_INVALID_ARGUMENT;
     default:
         return PHX_INTERNAL;
     }

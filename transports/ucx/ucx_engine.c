@@ -118,8 +118,10 @@ static void teardown(struct phx_ucx_engine *s)
                   "heap", s->rndv_pending);
     if (ctx)
         phx_ucx_mem_unmap(s);
-    if (keep)
+    if (keep) {
+        s->detached = true;     /* late callbacks must not free blocks of the gone heap */
         phx_ucx_worker_keep(w, s);
+    }
     if (w)
         phx_ucx_worker_unlock(w);
     if (!keep)

@@ -145,6 +145,7 @@ struct phx_ucx_engine {
     uint64_t                max_message;        /* bytes (mrpc.max_message_mb) */
     uint64_t                inflight_budget;    /* bytes (mrpc.inflight_mb) */
     bool                    closing;            /* destroy() runs: callbacks only clean up */
+    bool                    detached;           /* destroyed and kept: the app's heaps are gone */
     struct phx_ucx_heap_map send_map, recv_map; /* ucx_mem.c */
     size_t                  head_max;           /* payload bytes an AM header may carry */
     unsigned                batch_max;          /* messages a batch may carry (0: none) */

@@ -162,6 +162,10 @@ static void rndv_finish(struct phx_ucx_rndv *r, ucs_status_t status)
     if (r->next)
         r->next->prev = r->prev;
     s->rndv_pending--;
+    if (s->detached) {          /* its block went with the app's heap */
+        free(r);
+        return;
+    }
     if (status == UCS_OK && !s->closing) {
         landed(s, &r->up);
     } else {

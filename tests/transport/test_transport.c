@@ -629,6 +629,41 @@ static void test_inflight_budget(void)
     pair_down();
 }
 
+/* Two 1.5 MiB messages against a 2 MiB budget while A does not push anything up (B's progress
+ * lands A's frames: they share the worker): the first takes the budget, the second is not
+ * refused but parked, its data left with B. Once A pushes the first up, the second is fetched:
+ * both arrive, nothing refused. */
+static void test_inflight_budget_waits(void)
+{
+    unsigned usual = cfg.mrpc.inflight_mb;
+    const unsigned size = 3u << 19;
+
+    cfg.mrpc.inflight_mb = 2;
+    pair_up();
+    cfg.mrpc.inflight_mb = usual;
+    pair_connect();
+    cmd(A.wt, "expect 8 2");
+    cmd(B.wt, "send1 5 %u 8 0", size);
+    cmd(B.wt, "send1 5 %u 8 1", size);
+    unsigned long long deadline = phx_test_now_ns() + 5000 * MS;
+    while ((st(A.ucx, "parked") < 1 || st(A.ucx, "queued") < 1 || st(B.wt, "sent_ok") < 1) &&
+           phx_test_now_ns() < deadline)
+        tp_turn(B.sub);
+    for (unsigned i = 0; i < 100; i++)     /* the second stays parked however long B turns */
+        tp_turn(B.sub);
+    CU_ASSERT_EQUAL(st(A.ucx, "parked"), 1);
+    CU_ASSERT_EQUAL(st(A.ucx, "queued"), 1);                /* the first, landed */
+    CU_ASSERT_EQUAL(st(A.ucx, "inflight_bytes"), size);
+    CU_ASSERT_EQUAL(st(B.wt, "sent_ok"), 1);                /* the second's send waits */
+    CU_ASSERT_EQUAL(st(B.wt, "sent_err"), 0);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == 2 && st(B.wt, "sent_ok") == 2, 5000));
+    CU_ASSERT_EQUAL(st(A.ucx, "rejected_inflight"), 0);
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(A.ucx, "inflight_bytes"), 0);
+    assert_clean(A.wt);
+    pair_down();
+}
+
 /* ---- waking up --------------------------------------------------------------------------- */
 
 #define PINGS 10
@@ -738,6 +773,7 @@ static const phx_test_case_t cases[] = {
     {"peer process killed mid-stream", test_peer_killed},
     {"malformed frames from a raw UCX peer", test_malformed},
     {"in-flight receive budget", test_inflight_budget},
+    {"in-flight budget: a large message waits for room", test_inflight_budget_waits},
     {"runtime sleeps on the worker fd and wakes on traffic", test_wakeup},
     {"live upgrade of the ucx plugin mid-stream", test_live_upgrade},
     {NULL, NULL},

@@ -512,6 +512,7 @@ bool phx_ucx_conns_shutdown(struct phx_ucx_engine *s)
     phx_ucx_worker_lock(w);
     s->closing = true;
     phx_ucx_listeners_shutdown(s);
+    phx_ucx_recv_release_parked(s);
     bool fetching = progress_while(s, rndv_pending, phx_ucx_now_ns() + wait);
     close_all(s);
     bool held = progress_while(s, ucx_holds, phx_ucx_now_ns() + wait);

@@ -304,6 +304,7 @@ static int ucx_progress(phx_engine_t *e, void *state)
     work += progress_worker(s);
     work += phx_ucx_conns_tick(s);
     work += deliver(s, phx_engine_out(e, PHX_RX, 0));
+    work += phx_ucx_recv_unpark(s);         /* what went up made room */
     work += phx_ucx_credit_grant_due(s);
     phx_ucx_worker_unlock(s->w);
     return (int)work;
@@ -441,6 +442,7 @@ static int stats_json(const struct phx_ucx_engine *s, char **reply)
     return asprintf(reply,
                     "{\"tx_msgs\":%llu,\"tx_bytes\":%llu,\"rx_msgs\":%llu,\"rx_bytes\":%llu,"
                     "\"malformed\":%llu,\"rejected_inflight\":%llu,\"rejected_heap\":%llu,"
+                    "\"parked\":%llu,"
                     "\"dropped\":%llu,\"send_errors\":%llu,\"rx_errors\":%llu,"
                     "\"tx_unknown\":%llu,\"tx_memh\":%llu,\"tx_head\":%llu,"
                     "\"tx_batches\":%llu,\"tx_batched\":%llu,\"rx_batches\":%llu,"
@@ -453,7 +455,8 @@ static int stats_json(const struct phx_ucx_engine *s, char **reply)
                     (unsigned long long)st->tx_msgs, (unsigned long long)st->tx_bytes,
                     (unsigned long long)st->rx_msgs, (unsigned long long)st->rx_bytes,
                     (unsigned long long)st->malformed, (unsigned long long)st->rejected_inflight,
-                    (unsigned long long)st->rejected_heap, (unsigned long long)st->dropped,
+                    (unsigned long long)st->rejected_heap, (unsigned long long)st->parked,
+                    (unsigned long long)st->dropped,
                     (unsigned long long)st->send_errors, (unsigned long long)st->rx_errors,
                     (unsigned long long)st->tx_unknown, (unsigned long long)st->tx_memh,
                     (unsigned long long)st->tx_head, (unsigned long long)st->tx_batches,

@@ -113,6 +113,7 @@ struct phx_ucx_binding {
 struct phx_ucx_send;        /* ucx_send.c */
 struct phx_ucx_batch;       /* ucx_batch.c */
 struct phx_ucx_rndv;        /* ucx_recv.c */
+struct phx_ucx_parked;      /* ucx_recv.c */
 
 struct phx_ucx_stats {
     uint64_t tx_msgs, tx_bytes;         /* SENT OK */
@@ -120,6 +121,7 @@ struct phx_ucx_stats {
     uint64_t malformed;                 /* frames failing the wire checks */
     uint64_t rejected_inflight;         /* over the in-flight budget or the landed bound */
     uint64_t rejected_heap;             /* the app's receive heap was full */
+    uint64_t parked;                    /* rendezvous frames that waited for room first */
     uint64_t dropped;                   /* valid frames for a connection that failed */
     uint64_t send_errors;               /* SENT with a status other than OK */
     uint64_t rx_errors;                 /* rendezvous data that failed to land */
@@ -174,6 +176,7 @@ struct phx_ucx_engine {
 
     /* receive path (ucx_recv.c) */
     uint64_t                inflight;           /* bytes allocated, RECEIVED not pushed up */
+    struct phx_ucx_parked  *parked, *parked_tail; /* rendezvous frames waiting for room */
     unsigned                grants_due;         /* connections with a grant to send */
     unsigned                rndv_pending;
     struct phx_ucx_rndv    *rndvs;
@@ -288,6 +291,10 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
 /* The same for a batch (PHX_UCX_AM_BATCH_ID): each message is checked and lands on its own. */
 ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_length,
                                    void *data, size_t length, const ucp_am_recv_param_t *param);
+/* progress(): fetches the parked rendezvous frames there is room for now, in order; how many. */
+unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s);
+/* destroy(): gives the parked frames back to UCX unfetched. */
+void     phx_ucx_recv_release_parked(struct phx_ucx_engine *s);
 /* destroy(): gives back the receive-heap blocks of messages that never went up. */
 void     phx_ucx_recv_free(struct phx_ucx_engine *s);
 

@@ -19,7 +19,8 @@
  * connection's credits keep it to MRPC_WIRE_WINDOW of them, ucx_credit.c). Over either bound the
  * frame is dropped and counted in `rejected_inflight`; a full heap counts in `rejected_heap`.
  * The message's credit goes back; an eager sender's request has completed OK already, and its
- * caller's deadline reports the loss (docs/transport.md). Head bytes and eager data are copied
+ * caller's deadline reports the loss (docs/transport.md). A rendezvous frame waits instead
+ * (parked, below) when room will come: its data stays with the sender, whose request waits too. Head bytes and eager data are copied
  * into the block at once; rendezvous data is fetched into its place with ucp_am_recv_data_nbx()
  * (with the receive heap's memory handle, ucx_mem.c) and queued when it completes.
  * The block belongs to MrpcEngine from the moment RECEIVED is pushed. */
@@ -97,27 +98,27 @@ static void head_place(const struct mrpc_wire_hdr *hdr, const void *header, uint
     memcpy(buf + hdr->payload_len - after, head + hdr->head_before, after);
 }
 
-/* Reserves a receive-heap block for HDR's payload on C and describes it in UP; UCS_ERR_NO_MEMORY
- * when a bound or the heap refuses (counted). */
-static ucs_status_t land_prepare(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
-                         const struct mrpc_wire_hdr *hdr, struct phx_ucx_up *up)
+enum land_result { LAND_OK, LAND_OVER_BOUND, LAND_HEAP_FULL };
+
+static uint64_t charge_of(const struct mrpc_wire_hdr *hdr)
 {
-    uint64_t charge = hdr->payload_len > PHX_UCX_MIN_RECV_ALLOC ? hdr->payload_len
-                                                                 : PHX_UCX_MIN_RECV_ALLOC;
+    return hdr->payload_len > PHX_UCX_MIN_RECV_ALLOC ? hdr->payload_len : PHX_UCX_MIN_RECV_ALLOC;
+}
+
+/* Reserves a receive-heap block for HDR's payload on C and describes it in UP, or says which
+ * limit is in the way. */
+static enum land_result land_prepare(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
+                                     const struct mrpc_wire_hdr *hdr, struct phx_ucx_up *up)
+{
+    uint64_t charge = charge_of(hdr);
     phx_heap_t *heap = recv_heap(s);
     void *buf;
 
     if (phx_ucx_upq_count(&s->landed) + s->rndv_pending >= PHX_UCX_LANDED_MAX ||
-        s->inflight + charge > s->inflight_budget) {
-        s->stats.rejected_inflight++;
-        phx_ucx_credit_consumed(c);
-        return UCS_ERR_NO_MEMORY;
-    }
-    if (!heap || !(buf = phx_heap_alloc(heap, charge))) {
-        s->stats.rejected_heap++;
-        phx_ucx_credit_consumed(c);
-        return UCS_ERR_NO_MEMORY;
-    }
+        s->inflight + charge > s->inflight_budget)
+        return LAND_OVER_BOUND;
+    if (!heap || !(buf = phx_heap_alloc(heap, charge)))
+        return LAND_HEAP_FULL;
     s->inflight += charge;
     c->queued++;
     *up = (struct phx_ucx_up){
@@ -129,7 +130,36 @@ static ucs_status_t land_prepare(struct phx_ucx_engine *s, struct phx_ucx_conn *
         .conn = c,
         .charge = charge,
     };
-    return UCS_OK;
+    return LAND_OK;
+}
+
+/* A valid message of C that no block could be found for will not go up: counted, its credit
+ * back. The status tells a rendezvous sender why. */
+static ucs_status_t land_refused(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
+                                 enum land_result why)
+{
+    if (why == LAND_OVER_BOUND)
+        s->stats.rejected_inflight++;
+    else
+        s->stats.rejected_heap++;
+    phx_ucx_credit_consumed(c);
+    return UCS_ERR_NO_MEMORY;
+}
+
+/* Whether a message of HDR's size, refused for WHY, will fit once what is in flight or held
+ * goes away: then a rendezvous frame may wait for it instead of being refused. */
+static bool may_wait(struct phx_ucx_engine *s, const struct mrpc_wire_hdr *hdr,
+                     enum land_result why)
+{
+    struct phx_heap_stats hs = {0};
+
+    if (charge_of(hdr) > s->inflight_budget)
+        return false;
+    if (why == LAND_OVER_BOUND)
+        return s->inflight || s->rndv_pending || phx_ucx_upq_count(&s->landed);
+    if (recv_heap(s))
+        phx_heap_get_stats(recv_heap(s), &hs);
+    return hs.bytes_in_use > 0;     /* else the heap cannot take it even empty */
 }
 
 /* Undoes land_prepare(): the message will not go up. */
@@ -221,6 +251,67 @@ static void rndv_start(struct phx_ucx_engine *s, void *data_desc, void *dst, siz
         rndv_finish(r, UCS_PTR_STATUS(q));
 }
 
+/* ---- parking ----------------------------------------------------------------------------- */
+
+/* A rendezvous frame with no room for it yet waits here, in arrival order, with UCX's data
+ * descriptor held (the handler returned UCS_INPROGRESS; its data stays with the sender, whose
+ * request waits too) and a copy of its AM header (valid only during the callback). The room comes
+ * when RECEIVED goes up (the in-flight budget) or the app releases buffers (the heap), both seen
+ * by the engine's progress, which then fetches what fits (phx_ucx_recv_unpark). A connection's
+ * credits bound how many of its frames wait. Each holds its connection (`queued`). */
+struct phx_ucx_parked {
+    struct phx_ucx_conn   *c;
+    struct mrpc_wire_hdr   hdr;
+    void                  *desc;
+    size_t                 length;          /* of the AM's data */
+    struct phx_ucx_parked *next;
+    uint8_t                am_header[];     /* the wire header and head bytes, as they came */
+};
+
+static ucs_status_t park(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
+                         const struct mrpc_wire_hdr *hdr, const void *header,
+                         size_t header_length, void *desc, size_t length)
+{
+    struct phx_ucx_parked *p = malloc(sizeof(*p) + header_length);
+
+    if (!p) {
+        s->stats.rx_errors++;
+        phx_ucx_credit_consumed(c);
+        return UCS_ERR_NO_MEMORY;
+    }
+    *p = (struct phx_ucx_parked){.c = c, .hdr = *hdr, .desc = desc, .length = length};
+    memcpy(p->am_header, header, header_length);
+    if (s->parked_tail)
+        s->parked_tail->next = p;
+    else
+        s->parked = p;
+    s->parked_tail = p;
+    c->queued++;
+    s->stats.parked++;
+    return UCS_INPROGRESS;
+}
+
+/* Takes the first parked frame off the queue and frees it; its descriptor is the caller's. */
+static void unpark_head(struct phx_ucx_engine *s)
+{
+    struct phx_ucx_parked *p = s->parked;
+
+    if (!(s->parked = p->next))
+        s->parked_tail = NULL;
+    p->c->queued--;
+    free(p);
+}
+
+/* Gives a parked frame back to UCX unfetched (the sender's request completes OK: UCX 1.13 has no
+ * way to refuse it later), counted as DROPPED or refused. */
+static void unpark_drop(struct phx_ucx_engine *s, uint64_t *counter)
+{
+    (*counter)++;
+    phx_ucx_credit_consumed(s->parked->c);
+    ucp_am_data_release(s->worker, s->parked->desc);
+    unpark_head(s);
+}
+
 /* ---- the handler ------------------------------------------------------------------------- */
 
 ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length, void *data,
@@ -230,7 +321,7 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
     struct phx_ucx_engine *s = frame_engine(arg, param, &c);
     struct mrpc_wire_hdr hdr;
     struct phx_ucx_up up;
-    ucs_status_t st;
+    enum land_result why;
 
     if (!s)
         return refuse(param, UCS_ERR_REJECTED);
@@ -244,11 +335,17 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
     }
     phx_ucx_conn_established(c);        /* the peer answers: CONNECTED goes up first */
     phx_ucx_credit_heard(c, hdr.version);
-    if ((st = land_prepare(s, c, &hdr, &up)) != UCS_OK)
-        return refuse(param, st);
+    bool rndv = param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV;
+    if (rndv && s->parked)              /* behind the ones that already wait */
+        return park(s, c, &hdr, header, header_length, data, length);
+    if ((why = land_prepare(s, c, &hdr, &up)) != LAND_OK) {
+        if (rndv && may_wait(s, &hdr, why))
+            return park(s, c, &hdr, header, header_length, data, length);
+        return refuse(param, land_refused(s, c, why));
+    }
     uint8_t *buf = (uint8_t *)(uintptr_t)up.desc.addr, *dst = buf + hdr.head_before;
     head_place(&hdr, header, buf);
-    if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
+    if (rndv) {
         rndv_start(s, data, dst, length, &up);
     } else {
         memcpy(dst, data, length);
@@ -312,14 +409,53 @@ ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_
     s->stats.rx_batches++;
     for (unsigned i = 0; i < n; i++) {     /* each message lands (or is refused) on its own */
         struct phx_ucx_up up;
-        if (land_prepare(s, c, &hdrs[i], &up) == UCS_OK) {
+        enum land_result why = land_prepare(s, c, &hdrs[i], &up);
+        if (why == LAND_OK) {
             if (hdrs[i].payload_len)
                 memcpy((void *)(uintptr_t)up.desc.addr, at, hdrs[i].payload_len);
             landed(s, &up);
+        } else {
+            land_refused(s, c, why);
         }
         at += hdrs[i].payload_len;
     }
     return UCS_OK;
+}
+
+unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s)
+{
+    unsigned n = 0;
+    struct phx_ucx_parked *p;
+
+    while ((p = s->parked)) {
+        struct phx_ucx_up up;
+        if (!conn_live(p->c)) {
+            unpark_drop(s, &s->stats.dropped);
+            continue;
+        }
+        enum land_result why = land_prepare(s, p->c, &p->hdr, &up);
+        if (why != LAND_OK) {
+            if (may_wait(s, &p->hdr, why))
+                break;
+            unpark_drop(s, why == LAND_OVER_BOUND ? &s->stats.rejected_inflight
+                                                  : &s->stats.rejected_heap);
+            continue;
+        }
+        uint8_t *buf = (uint8_t *)(uintptr_t)up.desc.addr, *dst = buf + p->hdr.head_before;
+        void *desc = p->desc;
+        size_t length = p->length;
+        head_place(&p->hdr, p->am_header, buf);
+        unpark_head(s);
+        rndv_start(s, desc, dst, length, &up);
+        n++;
+    }
+    return n;
+}
+
+void phx_ucx_recv_release_parked(struct phx_ucx_engine *s)
+{
+    while (s->parked)
+        unpark_drop(s, &s->stats.dropped);
 }
 
 void phx_ucx_recv_free(struct phx_ucx_engine *s)

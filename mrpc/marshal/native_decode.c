@@ -97,10 +97,12 @@ static int mismatch(struct decoder *d, const struct mrpc_piece *p, const char *w
 
 /* protobuf-c tells an unset proto2 optional string from a set one by its pointer: equal to the
  * default text's address means unset. The default travels as text, so text equal to the
- * receiving app's default becomes a pointer to that app's own default (in its binary). */
+ * receiving app's default becomes a pointer to that app's own default (in its binary). Not for a
+ * oneof member: its case says it is set, and protobuf-c's packer skips a member pointing at the
+ * default, so "" chosen in a oneof would vanish from a copy or a re-encoding. */
 static bool is_default_text(const struct mrpc_field_layout *f, const struct segment *seg)
 {
-    return f->default_addr && seg->len == f->default_len + 1 &&
+    return f->default_addr && !f->oneof && seg->len == f->default_len + 1 &&
            memcmp(seg->base, f->default_value, seg->len) == 0;
 }
 

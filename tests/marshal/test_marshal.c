@@ -341,6 +341,14 @@ static void test_oneof_members(void)
     CU_ASSERT_PTR_NOT_NULL(((Order *)check_roundtrip(&h, &o->base))->cash);
     o->payment_case = KITCHEN__SINK__V2__ORDER__PAYMENT__NOT_SET;
     check_roundtrip(&h, &o->base);
+    /* An empty string is still a chosen member: protobuf-c drops a oneof string that points at
+     * the field's default (protobuf_c_empty_string), so it must not arrive as that pointer. */
+    o->payment_case = KITCHEN__SINK__V2__ORDER__PAYMENT_CARD;
+    o->card = "";
+    Order *empty_card = (Order *)check_roundtrip(&h, &o->base);
+    CU_ASSERT_EQUAL(empty_card->payment_case, KITCHEN__SINK__V2__ORDER__PAYMENT_CARD);
+    CU_ASSERT_PTR_NOT_EQUAL(empty_card->card, &protobuf_c_empty_string);
+    CU_ASSERT_STRING_EQUAL(empty_card->card, "");
 
     /* every member kind of mtest.Choice, nested in a repeated Choice */
     Mtest__Node node = MTEST__NODE__INIT;

@@ -59,7 +59,7 @@ struct side {
 
 static struct phx_registry reg;
 static phx_config_t cfg;
-static struct side A, B;
+static struct side A, B, C;       /* C: a third app, only where a test says so */
 static char err[512];
 
 /* ---- the two sides ----------------------------------------------------------------------- */
@@ -419,6 +419,43 @@ static void test_backpressure(void)
     pair_down();
 }
 
+/* B sends to A, which does not read, and to C: A's connection runs out of credits, and the 44
+ * messages past its window wait on that connection alone, so C gets all of its own meanwhile.
+ * Then A reads and gets everything. */
+static void test_slow_peer_alone(void)
+{
+    pair_up();
+    pair_connect();
+    side_up(&C, 3);
+    cmd(C.wt, "bind 1 127.0.0.1:0");
+    unsigned long long deadline = phx_test_now_ns() + 5000 * MS;
+    while (st(C.wt, "bound") != 1 && phx_test_now_ns() < deadline)
+        tp_turn(C.sub);
+    cmd(B.wt, "connect 6 127.0.0.1:%lld", st(C.wt, "bound_port"));
+    cmd(A.wt, "expect 11 300");
+    cmd(C.wt, "expect 12 100");
+    cmd(B.wt, "sendfix 5 300 1000 11");
+    cmd(B.wt, "sendfix 6 100 1000 12");
+    deadline = phx_test_now_ns() + 10000 * MS;
+    while (st(C.wt, "received") < 100 && phx_test_now_ns() < deadline) {
+        tp_turn(B.sub);
+        tp_turn(C.sub);
+    }
+    printf("(C got %lld while %lld waited for A's credits) ", st(C.wt, "received"),
+           st(B.ucx, "credit_waits"));
+    CU_ASSERT_EQUAL(st(C.wt, "received"), 100);
+    CU_ASSERT_EQUAL(st(A.wt, "received"), 0);
+    CU_ASSERT_EQUAL(st(A.ucx, "queued"), MRPC_WIRE_WINDOW);
+    CU_ASSERT_EQUAL(st(B.ucx, "credit_waits"), 300 - MRPC_WIRE_WINDOW);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == 300 && st(B.wt, "sent_ok") == 400, 10000));
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(C.wt, "missing"), 0);
+    assert_clean(A.wt);
+    assert_clean(C.wt);
+    side_down(&C);
+    pair_down();
+}
+
 /* ---- nobody there ------------------------------------------------------------------------ */
 
 /* A loopback TCP socket bound to a free port; listening (never accepting) when BACKLOG > 0. */
@@ -768,6 +805,7 @@ static const phx_test_case_t cases[] = {
     {"names, the wildcard address, IPv6 refused", test_addresses},
     {"10,000 messages each way, 0 B to 8 MiB", test_each_way},
     {"10,000 sends on one connection under back-pressure", test_backpressure},
+    {"a slow peer holds up only its own connection", test_slow_peer_alone},
     {"connect to nobody fails within 2 s", test_connect_nobody},
     {"peer destroyed mid-stream, then restarted on its port", test_peer_destroyed},
     {"peer process killed mid-stream", test_peer_killed},

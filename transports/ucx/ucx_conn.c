@@ -146,6 +146,7 @@ static void close_ep(struct phx_ucx_conn *c, bool force)
     ucp_ep_h ep = c->ep;
 
     set_state(c, PHX_UCX_CLOSING);
+    phx_ucx_send_cancel_waiting(c->s, c);   /* they never reached UCX */
     c->deadline_ns = phx_ucx_now_ns() + PHX_UCX_ABANDON_MS * 1000000ull;
     if (!ep)
         return;

@@ -256,16 +256,15 @@ static bool tx_open(const struct phx_ucx_engine *s)
 
 static unsigned read_tx(struct phx_ucx_engine *s, phx_channel_t *in)
 {
-    unsigned n = 0;
+    unsigned n = phx_ucx_send_resume(s);   /* before anything new: order */
     phx_desc_t d;
 
-    if (s->has_held) {
-        if (!phx_ucx_send_submit(s, &s->held))
-            return 0;
+    if (s->has_held && phx_ucx_send_submit(s, &s->held)) {
         s->has_held = false;
         n++;
     }
-    while (n < PHX_UCX_TX_BATCH && tx_open(s) && in && phx_chan_pop(in, &d, 1) == 1) {
+    while (!s->has_held && n < PHX_UCX_TX_BATCH && tx_open(s) && in &&
+           phx_chan_pop(in, &d, 1) == 1) {
         n++;
         if (!handle_tx(s, &d)) {
             s->held = d;
@@ -323,7 +322,7 @@ static unsigned ready_work(struct phx_ucx_engine *s, phx_engine_t *e)
         return queued;
     if (s->has_held ? phx_ucx_send_has_room(s, &s->held) : tx_open(s) && phx_chan_count(in))
         return 1;
-    return phx_ucx_conns_due(s) || s->grants_due ? 1 : 0;
+    return phx_ucx_conns_due(s) || s->grants_due || phx_ucx_send_resumable(s) ? 1 : 0;
 }
 
 static int wake_timeout_ms(struct phx_ucx_engine *s)

@@ -95,6 +95,7 @@ struct phx_ucx_conn {
 
     /* flow control (ucx_credit.c) */
     unsigned                credits;    /* messages we may still send */
+    struct phx_ucx_send    *wait_head, *wait_tail;  /* sends waiting for credits (ucx_send.c) */
     unsigned                ungranted;  /* the peer's messages we consumed, not yet granted */
     bool                    credit_free;/* the peer is older than credits: no limit */
     bool                    grant_due;  /* on the engine's grants_due count */
@@ -132,7 +133,7 @@ struct phx_ucx_stats {
     uint64_t rx_batches;                /* batches received */
     uint64_t tx_grants, rx_grants;      /* credit grants sent and received (ucx_credit.c) */
     uint64_t granted;                   /* credits given back in the grants sent */
-    uint64_t credit_waits;              /* SENDs that waited for credits */
+    uint64_t credit_waits;              /* SENDs that waited for credits on their connection */
     uint64_t accepted, rejected_conns;
     unsigned pending_peak;              /* most SENDs outstanding on one connection */
 };
@@ -171,6 +172,7 @@ struct phx_ucx_engine {
     unsigned                pending_sends;      /* slots in use */
     unsigned                abandoned;          /* sends UCX kept after a close, ever */
     unsigned                done_count;
+    unsigned                waiting;            /* sends on connections' wait lists */
     struct phx_ucx_batch   *open_batch;         /* being filled by this tx pass (ucx_batch.c) */
     struct phx_ucx_batch   *free_batches, *all_batches;
 
@@ -243,6 +245,12 @@ void phx_ucx_listeners_shutdown(struct phx_ucx_engine *s);
 bool     phx_ucx_send_submit(struct phx_ucx_engine *s, const phx_desc_t *d);
 /* Pushes completed sends up as SENT; returns how many went. */
 unsigned phx_ucx_send_deliver(struct phx_ucx_engine *s, phx_channel_t *out);
+/* Posts the sends that waited for credits and may go now; how many went. */
+unsigned phx_ucx_send_resume(struct phx_ucx_engine *s);
+/* Whether phx_ucx_send_resume() has something to do. */
+bool     phx_ucx_send_resumable(const struct phx_ucx_engine *s);
+/* C closes: its sends still waiting for credits go up as SENT UNAVAILABLE. */
+void     phx_ucx_send_cancel_waiting(struct phx_ucx_engine *s, struct phx_ucx_conn *c);
 /* Whether a SEND to this connection would be accepted now. */
 bool     phx_ucx_send_has_room(struct phx_ucx_engine *s, const phx_desc_t *d);
 /* Sends SLOT's message (taken by phx_ucx_send_submit) as an active message of its own. */

@@ -16,10 +16,14 @@
  * endpoint a message came on. Small messages found together in one tx pass may instead leave in a
  * batch (ucx_batch.c); a slot is the same either way.
  *
- * Each posted send holds a slot until its SENT has gone up. Slots are bounded per connection
+ * Each send holds a slot until its SENT has gone up. Slots are bounded per connection
  * (PHX_UCX_MAX_SENDS_PER_CONN) and per engine (PHX_UCX_MAX_SENDS); a SEND that finds no room
  * waits as the engine's one held descriptor and tx is not read further (back-pressure towards
- * MrpcEngine: the tx channel fills, never an unbounded queue here). A send that completes at once
+ * MrpcEngine: the tx channel fills, never an unbounded queue here). A SEND on a connection out
+ * of credits (ucx_credit.c) takes its slot but waits on the connection's own list, in order,
+ * until grants come; so one slow peer holds up the app's other connections only once it has
+ * PHX_UCX_MAX_SENDS_PER_CONN sends waiting. A connection closed or failed with sends waiting
+ * answers them SENT UNAVAILABLE (they never reached UCX). A send that completes at once
  * (ucp_am_send_nbx returns NULL: the data was copied out) goes on the done list right away, one
  * that completes later goes there from its callback; progress() turns the list into SENT in
  * completion order. SENDs that cannot go at all (malformed message, unknown or dead connection)
@@ -32,8 +36,10 @@
  * message back; their slots stay reserved until UCX calls back, if it ever does. A slot is:
  *
  *   FREE --post--> POSTED --UCX completes--> DONE --SENT pushed--> FREE
- *                     `--abandon--> ABANDONED_QUEUED --SENT pushed--> ABANDONED --UCX--> FREE
- *                                       `--UCX completes--> DONE */
+ *    `--no credit--> WAITING --credits--> POSTED
+ *                       `--connection closes--> DONE
+ *                     POSTED --abandon--> ABANDONED_QUEUED --SENT pushed--> ABANDONED --UCX--> FREE
+ *                                           `--UCX completes--> DONE */
 #include "ucx_engine.h"
 
 #include "phoenix/log.h"
@@ -43,7 +49,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum send_state { SEND_FREE, SEND_POSTED, SEND_DONE, SEND_ABANDONED_QUEUED, SEND_ABANDONED };
+enum send_state {
+    SEND_FREE, SEND_WAITING, SEND_POSTED, SEND_DONE, SEND_ABANDONED_QUEUED, SEND_ABANDONED
+};
 
 struct phx_ucx_send {
     struct phx_ucx_engine *s;
@@ -52,7 +60,7 @@ struct phx_ucx_send {
     phx_desc_t             desc;        /* the SEND, echoed as SENT */
     uint64_t               bytes;
     ucs_status_t           status;
-    struct phx_ucx_send   *next;        /* on the free or the done list */
+    struct phx_ucx_send   *next;        /* on the free, the done or its connection's wait list */
     struct phx_ucx_send   *all_next;    /* every slot, for destroy */
     ucp_dt_iov_t          *iov;         /* inline_iov or big_iov */
     ucp_dt_iov_t          *big_iov;     /* kept for reuse once a message needed it */
@@ -149,7 +157,7 @@ bool phx_ucx_send_has_room(struct phx_ucx_engine *s, const phx_desc_t *d)
 
     if (d->kind != MRPC_DESC_SEND || !sendable(c = phx_ucx_conn_by_id(s, d->conn_id)))
         return true;            /* answered at once */
-    return c->sends < PHX_UCX_MAX_SENDS_PER_CONN && phx_ucx_credit_available(c) &&
+    return c->sends < PHX_UCX_MAX_SENDS_PER_CONN &&
            (s->free_sends || s->n_sends < PHX_UCX_MAX_SENDS);
 }
 
@@ -312,12 +320,11 @@ static int shape_of(struct phx_ucx_engine *s, struct phx_ucx_send *slot,
 static void take(struct phx_ucx_engine *s, struct phx_ucx_conn *c, struct phx_ucx_send *slot,
                  const phx_desc_t *d, uint64_t bytes)
 {
-    slot->state = SEND_POSTED;
+    slot->state = SEND_WAITING;
     slot->conn = c;
     slot->desc = *d;
     slot->bytes = bytes;
     c->sends++;
-    c->in_ucx++;
     s->pending_sends++;
     if (c->sends > s->stats.pending_peak)
         s->stats.pending_peak = c->sends;
@@ -331,6 +338,41 @@ const struct mrpc_wire_msg *phx_ucx_send_msg(const struct phx_ucx_send *slot)
 struct phx_ucx_conn *phx_ucx_send_conn(const struct phx_ucx_send *slot)
 {
     return slot->conn;
+}
+
+/* ---- waiting for credits ----------------------------------------------------------------- */
+
+static void wait_append(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
+                        struct phx_ucx_send *slot)
+{
+    slot->next = NULL;
+    if (c->wait_tail)
+        c->wait_tail->next = slot;
+    else
+        c->wait_head = slot;
+    c->wait_tail = slot;
+    s->waiting++;
+    s->stats.credit_waits++;
+}
+
+static void wait_pop(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
+{
+    if (!(c->wait_head = c->wait_head->next))
+        c->wait_tail = NULL;
+    s->waiting--;
+}
+
+/* SLOT's message goes to UCX now, spending a credit: in the open batch if it fits there, else on
+ * its own (after the batch, which keeps the connection's order). */
+static void post(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
+{
+    slot->state = SEND_POSTED;
+    slot->conn->in_ucx++;
+    phx_ucx_credit_spend(slot->conn);
+    if (!phx_ucx_batch_offer(s, slot)) {
+        phx_ucx_batch_flush(s);
+        phx_ucx_send_post_one(s, slot);
+    }
 }
 
 void phx_ucx_send_post_one(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
@@ -387,22 +429,49 @@ bool phx_ucx_send_submit(struct phx_ucx_engine *s, const phx_desc_t *d)
         answer_now(s, d, PHX_UNAVAILABLE);
         return true;
     }
-    if (!phx_ucx_credit_available(c)) {
-        s->stats.credit_waits++;
+    if (c->sends >= PHX_UCX_MAX_SENDS_PER_CONN || !(slot = slot_get(s))) {
         phx_ucx_batch_flush(s);     /* what waits in it must not wait for this one */
         return false;
     }
-    if (c->sends >= PHX_UCX_MAX_SENDS_PER_CONN || !(slot = slot_get(s))) {
-        phx_ucx_batch_flush(s);
-        return false;
-    }
     take(s, c, slot, d, bytes);
-    phx_ucx_credit_spend(c);
-    if (!phx_ucx_batch_offer(s, slot)) {
-        phx_ucx_batch_flush(s);     /* keeps the connection's order */
-        phx_ucx_send_post_one(s, slot);
-    }
+    if (c->wait_head || !phx_ucx_credit_available(c))
+        wait_append(s, c, slot);    /* behind the ones already waiting: order */
+    else
+        post(s, slot);
     return true;
+}
+
+unsigned phx_ucx_send_resume(struct phx_ucx_engine *s)
+{
+    unsigned n = 0;
+
+    for (struct phx_ucx_conn *c = s->conns; c && s->waiting; c = c->next) {
+        while (c->wait_head && phx_ucx_credit_available(c) && sendable(c)) {
+            struct phx_ucx_send *slot = c->wait_head;
+            wait_pop(s, c);
+            post(s, slot);
+            n++;
+        }
+    }
+    return n;
+}
+
+bool phx_ucx_send_resumable(const struct phx_ucx_engine *s)
+{
+    for (const struct phx_ucx_conn *c = s->conns; c && s->waiting; c = c->next)
+        if (c->wait_head && phx_ucx_credit_available(c) && sendable(c))
+            return true;
+    return false;
+}
+
+void phx_ucx_send_cancel_waiting(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
+{
+    while (c->wait_head) {
+        struct phx_ucx_send *slot = c->wait_head;
+        wait_pop(s, c);
+        slot->state = SEND_DONE;
+        done_append(s, slot, UCS_ERR_NOT_CONNECTED);
+    }
 }
 
 /* ---- completions ------------------------------------------------------------------------- */

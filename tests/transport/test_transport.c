@@ -419,6 +419,28 @@ static void test_backpressure(void)
     pair_down();
 }
 
+/* Messages of more pieces than UCX gets as an iov list (a message of many strings and nested
+ * messages has thousands) are copied together and arrive intact; a few pieces stay an iov. */
+static void test_many_pieces(void)
+{
+    static const struct { unsigned long long size; unsigned pieces; } m[] = {
+        {100000, 1025}, {3000000, 20000}, {64, 100000}, {1000000, 1024},
+    };                                  /* wiretest runs at most 4 streams at once */
+    const unsigned n = sizeof(m) / sizeof(m[0]);
+
+    pair_up();
+    pair_connect();
+    cmd(A.wt, "expect 13 %u", n);
+    for (unsigned i = 0; i < n; i++)
+        cmd(B.wt, "sendcut 5 %llu %u 13 %u", m[i].size, m[i].pieces, i);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == n && st(B.wt, "sent_ok") == n, 10000));
+    CU_ASSERT_EQUAL(st(B.ucx, "tx_gathered"), n - 1);          /* all but the 1024 */
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(B.wt, "sent_err"), 0);
+    assert_clean(A.wt);
+    pair_down();
+}
+
 /* B sends to A, which does not read, and to C: A's connection runs out of credits, and the 44
  * messages past its window wait on that connection alone, so C gets all of its own meanwhile.
  * Then A reads and gets everything. */
@@ -806,6 +828,7 @@ static const phx_test_case_t cases[] = {
     {"10,000 messages each way, 0 B to 8 MiB", test_each_way},
     {"10,000 sends on one connection under back-pressure", test_backpressure},
     {"a slow peer holds up only its own connection", test_slow_peer_alone},
+    {"messages of up to 100,000 pieces", test_many_pieces},
     {"connect to nobody fails within 2 s", test_connect_nobody},
     {"peer destroyed mid-stream, then restarted on its port", test_peer_destroyed},
     {"peer process killed mid-stream", test_peer_killed},

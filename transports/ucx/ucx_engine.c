@@ -443,7 +443,7 @@ static int stats_json(const struct phx_ucx_engine *s, char **reply)
                     "\"malformed\":%llu,\"rejected_inflight\":%llu,\"rejected_heap\":%llu,"
                     "\"parked\":%llu,"
                     "\"dropped\":%llu,\"send_errors\":%llu,\"rx_errors\":%llu,"
-                    "\"tx_unknown\":%llu,\"tx_memh\":%llu,\"tx_head\":%llu,"
+                    "\"tx_unknown\":%llu,\"tx_memh\":%llu,\"tx_head\":%llu,\"tx_gathered\":%llu,"
                     "\"tx_batches\":%llu,\"tx_batched\":%llu,\"rx_batches\":%llu,"
                     "\"tx_grants\":%llu,\"rx_grants\":%llu,\"granted\":%llu,\"credit_waits\":%llu,"
                     "\"accepted\":%llu,\"rejected_conns\":%llu,"
@@ -458,7 +458,8 @@ static int stats_json(const struct phx_ucx_engine *s, char **reply)
                     (unsigned long long)st->dropped,
                     (unsigned long long)st->send_errors, (unsigned long long)st->rx_errors,
                     (unsigned long long)st->tx_unknown, (unsigned long long)st->tx_memh,
-                    (unsigned long long)st->tx_head, (unsigned long long)st->tx_batches,
+                    (unsigned long long)st->tx_head, (unsigned long long)st->tx_gathered,
+                    (unsigned long long)st->tx_batches,
                     (unsigned long long)st->tx_batched, (unsigned long long)st->rx_batches,
                     (unsigned long long)st->tx_grants, (unsigned long long)st->rx_grants,
                     (unsigned long long)st->granted,

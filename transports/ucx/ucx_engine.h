@@ -51,7 +51,8 @@
 #define PHX_UCX_MAX_LISTENERS      64       /* per engine */
 #define PHX_UCX_MAX_SENDS_PER_CONN 256      /* outstanding: posted, SENT not yet pushed up */
 #define PHX_UCX_MAX_SENDS          4096     /* the same for the whole engine */
-#define PHX_UCX_MAX_IOV            1024     /* pieces of one message */
+#define PHX_UCX_MAX_IOV            1024     /* pieces UCX gets as an iov list; more are gathered */
+#define PHX_UCX_MAX_PIECES         (1u << 22) /* pieces of one message at most */
 #define PHX_UCX_INLINE_IOV         4        /* pieces described without an allocation */
 #define PHX_UCX_TX_BATCH           128      /* tx descriptors handled per progress() */
 #define PHX_UCX_UP_BATCH           256      /* descriptors pushed up per queue per progress() */
@@ -129,6 +130,7 @@ struct phx_ucx_stats {
     uint64_t tx_unknown;                /* tx descriptors of a kind the transport ignores */
     uint64_t tx_memh;                   /* sends posted with the send heap's memory handle */
     uint64_t tx_head;                   /* sends with payload bytes in the AM header */
+    uint64_t tx_gathered;               /* sends of too many pieces, copied together first */
     uint64_t tx_batches, tx_batched;    /* batches sent, messages in them (ucx_batch.c) */
     uint64_t rx_batches;                /* batches received */
     uint64_t tx_grants, rx_grants;      /* credit grants sent and received (ucx_credit.c) */

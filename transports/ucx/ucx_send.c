@@ -8,7 +8,10 @@
  *   - one large piece (>= PHX_UCX_SPLIT_MIN) and the rest small enough for the AM header
  *     (<= head_max): the small pieces are copied behind the wire header into the slot's head
  *     buffer (transport.h: head_len, head_before) and the large piece goes contiguous;
- *   - otherwise a UCP_DATATYPE_IOV list kept in the slot.
+ *   - otherwise a UCP_DATATYPE_IOV list kept in the slot, or, past PHX_UCX_MAX_IOV pieces (a
+ *     message of many strings and nested messages easily has thousands), the pieces copied
+ *     together into one buffer of the slot's: UCX 1.13 walks an iov list piece by piece on every
+ *     fragment and rendezvous pass, and one copy is cheaper than that at such counts.
  * A contiguous buffer inside the app's send heap carries its heap chunk's memory handle
  * (ucx_mem.c): UCX 1.13 takes a user handle only for contiguous data, and contiguous, the large
  * piece of a message travels zero-copy where the transport can (am_zcopy, get/put rendezvous)
@@ -66,6 +69,7 @@ struct phx_ucx_send {
     ucp_dt_iov_t          *big_iov;     /* kept for reuse once a message needed it */
     unsigned               big_cap;
     uint8_t               *head;        /* wire header + head bytes; kept once allocated */
+    uint8_t               *gather;      /* the payload copied together; freed with the send */
     ucp_dt_iov_t           inline_iov[PHX_UCX_INLINE_IOV];
 };
 
@@ -90,6 +94,8 @@ static struct phx_ucx_send *slot_get(struct phx_ucx_engine *s)
 
 static void slot_put(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
 {
+    free(slot->gather);             /* UCX is done with it */
+    slot->gather = NULL;
     slot->state = SEND_FREE;
     slot->conn = NULL;
     slot->next = s->free_sends;
@@ -102,6 +108,7 @@ void phx_ucx_send_free(struct phx_ucx_engine *s)
         next = slot->all_next;
         free(slot->big_iov);
         free(slot->head);
+        free(slot->gather);
         free(slot);
     }
     s->all_sends = s->free_sends = s->done_head = s->done_tail = NULL;
@@ -118,7 +125,7 @@ static int check_msg(const struct phx_ucx_engine *s, const struct mrpc_wire_msg 
 
     if (msg->hdr.magic != MRPC_WIRE_MAGIC || msg->hdr.version != MRPC_WIRE_VERSION ||
         msg->hdr.head_len || msg->hdr.head_before ||        /* the head is ours to fill */
-        msg->n_iov > PHX_UCX_MAX_IOV || (msg->n_iov && !msg->iov))
+        msg->n_iov > PHX_UCX_MAX_PIECES || (msg->n_iov && !msg->iov))
         return PHX_INVALID_ARGUMENT;
     for (unsigned i = 0; i < msg->n_iov; i++) {
         if (msg->iov[i].len && !msg->iov[i].base)
@@ -290,6 +297,25 @@ static void shape_contig(struct phx_ucx_engine *s, struct send_shape *sh, const 
 }
 
 /* Fills SH for MSG in SLOT. 0 or -ENOMEM. */
+/* MSG's pieces copied together into SLOT's gather buffer, sent contiguous. */
+static int shape_gathered(struct phx_ucx_engine *s, struct phx_ucx_send *slot,
+                          const struct mrpc_wire_msg *msg, struct send_shape *sh)
+{
+    uint8_t *at = slot->gather = malloc(msg->hdr.payload_len ? msg->hdr.payload_len : 1);
+
+    if (!at)
+        return -ENOMEM;
+    for (unsigned i = 0; i < msg->n_iov; i++) {
+        if (msg->iov[i].len)
+            memcpy(at, msg->iov[i].base, msg->iov[i].len);
+        at += msg->iov[i].len;
+    }
+    sh->buffer = slot->gather;
+    sh->count = msg->hdr.payload_len;
+    s->stats.tx_gathered++;
+    return 0;
+}
+
 static int shape_of(struct phx_ucx_engine *s, struct phx_ucx_send *slot,
                     const struct mrpc_wire_msg *msg, struct send_shape *sh)
 {
@@ -308,6 +334,8 @@ static int shape_of(struct phx_ucx_engine *s, struct phx_ucx_send *slot,
         shape_contig(s, sh, &msg->iov[big]);
         return 0;
     }
+    if (msg->n_iov > PHX_UCX_MAX_IOV)
+        return shape_gathered(s, slot, msg, sh);
     if (!(slot->iov = iov_of(slot, msg)))
         return -ENOMEM;
     *sh = (struct send_shape){.header = &msg->hdr, .header_len = sizeof(msg->hdr),

@@ -11,6 +11,7 @@
  *                              into 0..3 iov pieces; messages are built as tx has room
  *   sendfix CONN COUNT SIZE TAG    the same with every message of SIZE bytes
  *   send1 CONN SIZE TAG CALL   one SEND of SIZE bytes with call id CALL
+ *   sendcut CONN SIZE PIECES TAG CALL   the same, cut into PIECES even iov pieces
  *   send_bad CONN              one SEND whose payload_len lies about its iov
  *   expect TAG COUNT           RECEIVED messages of stream TAG must be call ids 0..COUNT-1, each
  *                              once (at most 4 streams)
@@ -45,6 +46,7 @@
 struct wt_msg {
     struct mrpc_wire_msg wire;
     struct mrpc_iov      iov[3];
+    struct mrpc_iov     *many;          /* sendcut's pieces, or NULL */
 };
 
 struct wt_stream {              /* sends still to build */
@@ -53,6 +55,7 @@ struct wt_stream {              /* sends still to build */
     size_t   max;
     size_t   size;              /* every message's size, or SIZE_MAX: wp_size(i, max) */
     uint32_t tag;
+    unsigned pieces;            /* cut evenly into this many (sendcut), or 0: cut() */
 };
 
 struct wt_expect {
@@ -110,6 +113,27 @@ static void cut(struct wt_msg *m, uint64_t i, unsigned char *p, size_t size)
     m->wire.iov = pieces ? m->iov : NULL;
 }
 
+static void msg_free(struct wt_msg *m)
+{
+    free(m->wire.owner);
+    free(m->many);
+    free(m);
+}
+
+/* Cuts SIZE bytes at P into PIECES even pieces (some empty when SIZE < PIECES); -1: no memory. */
+static int cut_even(struct wt_msg *m, unsigned char *p, size_t size, unsigned pieces)
+{
+    if (!(m->many = calloc(pieces, sizeof(*m->many))))
+        return -1;
+    for (unsigned k = 0; k < pieces; k++) {
+        size_t start = size * k / pieces, end = size * (k + 1) / pieces;
+        m->many[k] = (struct mrpc_iov){.base = p + start, .len = end - start};
+    }
+    m->wire.n_iov = pieces;
+    m->wire.iov = m->many;
+    return 0;
+}
+
 /* Message I of stream S; NULL when out of memory. */
 static struct wt_msg *build(const struct wt_stream *s, uint64_t i)
 {
@@ -128,14 +152,13 @@ static struct wt_msg *build(const struct wt_stream *s, uint64_t i)
         .format = MRPC_FORMAT_NATIVE, .service_id = s->tag, .method_id = 7, .call_id = i,
         .type_hash = size, .payload_len = size};
     m->wire.owner = payload;
-    cut(m, i, payload, size);
+    if (!s->pieces)
+        cut(m, i, payload, size);
+    else if (cut_even(m, payload, size, s->pieces) < 0) {
+        msg_free(m);
+        return NULL;
+    }
     return m;
-}
-
-static void msg_free(struct wt_msg *m)
-{
-    free(m->wire.owner);
-    free(m);
 }
 
 static phx_desc_t send_desc(uint32_t conn, struct wt_msg *m)
@@ -432,7 +455,7 @@ static int wt_admin(phx_engine_t *e, void *state, const char *request, char **re
 {
     struct wiretest *w = state;
     char addr[256];
-    unsigned id, tag;
+    unsigned id, tag, pieces;
     unsigned long long count, max, call;
     int rc = -EINVAL;
 
@@ -450,6 +473,10 @@ static int wt_admin(phx_engine_t *e, void *state, const char *request, char **re
     else if (sscanf(request, "sendfix %u %llu %llu %u", &id, &count, &max, &tag) == 4)
         rc = add_stream(w, &(struct wt_stream){.conn = id, .count = count, .size = (size_t)max,
                                                .tag = tag});
+    else if (sscanf(request, "sendcut %u %llu %u %u %llu", &id, &max, &pieces, &tag, &call) == 5)
+        rc = add_stream(w, &(struct wt_stream){.conn = id, .next = call, .count = call + 1,
+                                               .size = (size_t)max, .tag = tag,
+                                               .pieces = pieces ? pieces : 1});
     else if (sscanf(request, "send1 %u %llu %u %llu", &id, &max, &tag, &call) == 4)
         rc = add_stream(w, &(struct wt_stream){.conn = id, .next = call, .count = call + 1,
                                                .size = (size_t)max, .tag = tag});

@@ -208,6 +208,28 @@ static void fail_unsent_call(struct mrpc_engine *m, const struct mrpc_send *s,
                       phx_status_name(status));
 }
 
+/* A REPLY the transport could not send (too large for the peer, refused by it): its caller would
+ * only learn of it at its deadline, so it gets an ERROR with the reason instead. Not when the
+ * connection is gone (UNAVAILABLE: nothing reaches the caller), nor when tx has no room (rx
+ * never waits for tx: delivery.c), which is counted. */
+static void answer_unsent_reply(struct mrpc_engine *m, const struct mrpc_send *s,
+                                phx_status_t status)
+{
+    phx_desc_t about = { .conn_id = s->sub.conn_id, .service_id = s->wire.hdr.service_id,
+                         .method_id = s->wire.hdr.method_id, .call_id = s->wire.hdr.call_id };
+    char text[128];
+
+    if (status == PHX_UNAVAILABLE)
+        return;
+    if (!eng_txq_room(m, 1)) {
+        m->stats.errors_unsent++;
+        return;
+    }
+    snprintf(text, sizeof(text), "the server's reply could not be sent: %s",
+             phx_status_name(status));
+    eng_send_error(m, &about, status, text, NULL);
+}
+
 void eng_send_finished(struct mrpc_engine *m, uint64_t addr, phx_status_t status)
 {
     struct mrpc_send *s = (struct mrpc_send *)(uintptr_t)addr;
@@ -220,6 +242,8 @@ void eng_send_finished(struct mrpc_engine *m, uint64_t addr, phx_status_t status
     send_unlink(m, s);
     if (status != PHX_OK && s->wire.hdr.kind == MRPC_WIRE_CALL)
         fail_unsent_call(m, s, status);
+    else if (status != PHX_OK && s->wire.hdr.kind == MRPC_WIRE_REPLY)
+        answer_unsent_reply(m, s, status);
     if (s->sub.kind)
         eng_send_done_now(m, &s->sub, status);
     send_free(s);

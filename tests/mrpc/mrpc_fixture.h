@@ -47,6 +47,9 @@ struct mrpc_node {
 /* Starts a node on SIDE with heaps large enough for 64 MiB messages (the first start sets up the
  * two namespaces, or decides on loopback). */
 bool mrpc_node_start(struct mrpc_node *n, const char *tag, enum mrpc_side side);
+/* The same with MRPC_SETTINGS ("inflight_mb = 8;") added to its phoenix.conf's mrpc section. */
+bool mrpc_node_start_mrpc(struct mrpc_node *n, const char *tag, enum mrpc_side side,
+                          const char *mrpc_settings);
 /* Stops it with SIG (SIGKILL: a crash) and removes its directory; true when it exited 0 (or was
  * not running). Its warnings and errors are copied to stderr first. */
 bool mrpc_node_stop(struct mrpc_node *n, int sig);

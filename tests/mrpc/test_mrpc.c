@@ -235,6 +235,57 @@ static void round_trip(size_t size, bool rich)
     mrpc_release(ctx, &reply->base);
 }
 
+/* An echo of SIZE bytes through K (on another node than ours); its status, and in *SECS how long
+ * it took. */
+static mrpc_status_t echo_on(mrpc_ctx_t *c, mrpc_conn_t *k, size_t size, double *secs)
+{
+    MrpcTest__Blob *req = (MrpcTest__Blob *)mrpc_message_new(c, &mrpc_test__blob__descriptor);
+    const MrpcTest__Blob *reply = NULL;
+    unsigned long long t0 = phx_test_now_ns();
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(req);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(req->data.data = mrpc_alloc(c, size));
+    req->data.len = size;
+    mrpc_status_t st = mrpc_test__echo__echo_call(k, req, &reply, NULL);
+    *secs = (double)(phx_test_now_ns() - t0) / PHX_NS;
+    if (reply) {
+        CU_ASSERT_EQUAL(reply->data.len, size);
+        mrpc_release(c, &reply->base);
+    }
+    return st;
+}
+
+/* A reply too large for the caller's service (over its in-flight budget, set to 8 MiB on a node of
+ * its own) is refused there, and the server's service answers the caller with the reason at once
+ * instead of leaving it to its deadline (30 s here). */
+static void test_reply_refused(void)
+{
+    static struct mrpc_node small;
+    mrpc_ctx_params_t params = { .field_mask = MRPC_CTX_PARAM_FIELD_PREFIX };
+    mrpc_status_t st;
+    double secs;
+
+    need_nodes();
+    CU_ASSERT_FATAL(mrpc_node_start_mrpc(&small, "mrpc-small", MRPC_SIDE_CLIENT,
+                                         "inflight_mb = 8;"));
+    params.prefix = small.d.prefix;
+    mrpc_ctx_t *c = mrpc_ctx_create(&params, &st);
+    mrpc_conn_t *k = c ? mrpc_connect(c, peer.addr, &st) : NULL;
+    CU_ASSERT_PTR_NOT_NULL(k);
+    if (k) {
+        CU_ASSERT_EQUAL(echo_on(c, k, 4 * MIB, &secs).code, PHX_OK);
+        st = echo_on(c, k, 16 * MIB, &secs);
+        printf("(%s after %.2f s: %s) ", phx_status_name(st.code), secs, st.message);
+        CU_ASSERT_EQUAL(st.code, PHX_RESOURCE_EXHAUSTED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "reply could not be sent"));
+        CU_ASSERT(secs < 5);
+        CU_ASSERT_EQUAL(echo_on(c, k, 4 * MIB, &secs).code, PHX_OK);    /* and it goes on */
+        mrpc_conn_close(k);
+    }
+    mrpc_ctx_destroy(c);
+    CU_ASSERT(mrpc_node_stop(&small, SIGTERM));
+}
+
 /* Sends with the send heap's memory handle so far, as the client's transport counts them. */
 static long sends_with_memh(void)
 {
@@ -554,6 +605,7 @@ static const phx_test_case_t cases[] = {
     { "round trips from 0 B to 64 MiB stay deep-equal", test_round_trips },
     { "10000 outstanding calls on one connection", test_many_outstanding },
     { "handler errors reach the caller", test_handler_errors },
+    { "a reply the caller's service refuses reaches it as an error", test_reply_refused },
     { "deadline exceeded on time", test_deadline },
     { "nobody listens: UNAVAILABLE within 2 s", test_nobody_listens },
     { "server's service killed mid-call: UNAVAILABLE within 2 s", test_server_killed },

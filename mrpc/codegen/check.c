@@ -8,25 +8,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int check_no_proto3_optional(const char *file_name, const char *scope,
-                                    Google__Protobuf__DescriptorProto *const *msgs, size_t n,
-                                    char *err, size_t errlen)
+/* Why protoc-c 1.4 cannot generate field F (a sentence's end), or NULL when it can. */
+static const char *field_unsupported(const Google__Protobuf__FieldDescriptorProto *f)
+{
+    if (f->proto3_optional)
+        return "proto3 optional fields are not supported by protoc-c 1.4 (field %s in %s%s%s): "
+               "use a wrapper message or oneof";
+    if (f->has_type && f->type == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_GROUP)
+        return "proto2 groups are not supported: protoc-c 1.4 crashes on them (field %s in "
+               "%s%s%s): declare a nested message and a field of that type instead";
+    return NULL;
+}
+
+static int check_fields(const char *file_name, const char *scope,
+                        Google__Protobuf__DescriptorProto *const *msgs, size_t n, char *err,
+                        size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
         const Google__Protobuf__DescriptorProto *msg = msgs[i];
         const char *sep = *scope ? "." : "";
         for (size_t f = 0; f < msg->n_field; f++) {
-            if (msg->field[f]->proto3_optional) {
-                snprintf(err, errlen, "%s: proto3 optional fields are not supported by protoc-c "
-                         "1.4 (field %s in %s%s%s): use a wrapper message or oneof", file_name,
-                         msg->field[f]->name, scope, sep, msg->name);
+            const char *why = field_unsupported(msg->field[f]);
+            if (why) {
+                int len = snprintf(err, errlen, "%s: ", file_name);
+                snprintf(err + len, errlen - (size_t)len, why, msg->field[f]->name, scope, sep,
+                         msg->name);
                 return -EINVAL;
             }
         }
         char inner[512];
         snprintf(inner, sizeof(inner), "%s%s%s", scope, sep, msg->name);
-        int rc = check_no_proto3_optional(file_name, inner, msg->nested_type, msg->n_nested_type,
-                                          err, errlen);
+        int rc = check_fields(file_name, inner, msg->nested_type, msg->n_nested_type, err, errlen);
         if (rc)
             return rc;
     }
@@ -52,8 +64,8 @@ int check_file_supported(const Google__Protobuf__FileDescriptorProto *file, char
                          size_t errlen)
 {
     const char *package = file->package ? file->package : "";
-    int rc = check_no_proto3_optional(file->name, package, file->message_type,
-                                      file->n_message_type, err, errlen);
+    int rc = check_fields(file->name, package, file->message_type, file->n_message_type, err,
+                          errlen);
     for (size_t s = 0; !rc && s < file->n_service; s++) {
         const Google__Protobuf__ServiceDescriptorProto *svc = file->service[s];
         char full[512];

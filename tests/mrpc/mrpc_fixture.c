@@ -483,6 +483,43 @@ int mrpc_peer_stop(struct mrpc_peer *p)
     return code;
 }
 
+/* ---- the usual set-up --------------------------------------------------------------------- */
+
+bool mrpc_setup_start(struct mrpc_setup *s, const char *tag, const char *program)
+{
+    mrpc_ctx_params_t params = { .field_mask = MRPC_CTX_PARAM_FIELD_PREFIX };
+    mrpc_status_t st;
+    char srv[64], cli[64];
+
+    snprintf(srv, sizeof(srv), "%s-srv", tag);
+    snprintf(cli, sizeof(cli), "%s-cli", tag);
+    if (!mrpc_node_start(&s->server_node, srv, MRPC_SIDE_SERVER) ||
+        !mrpc_node_start(&s->client_node, cli, MRPC_SIDE_CLIENT) ||
+        !mrpc_peer_start(&s->peer, &s->server_node, program, "ready"))
+        return false;
+    params.prefix = s->client_node.d.prefix;
+    if (!(s->ctx = mrpc_ctx_create(&params, &st)) ||
+        !(s->conn = mrpc_connect(s->ctx, s->peer.addr, &st))) {
+        fprintf(stderr, "client: %s: %s\n", phx_status_name(st.code), st.message);
+        return false;
+    }
+    return true;
+}
+
+bool mrpc_setup_stop(struct mrpc_setup *s)
+{
+    mrpc_conn_close(s->conn);
+    mrpc_ctx_destroy(s->ctx);
+    s->conn = NULL;
+    s->ctx = NULL;
+    bool clean = s->peer.pid <= 0 || mrpc_peer_stop(&s->peer) == 0;
+    if (!clean)
+        fprintf(stderr, "the server program did not exit cleanly; its output is in %s\n",
+                s->peer.log);
+    clean = mrpc_node_stop(&s->client_node, SIGTERM) && clean;
+    return mrpc_node_stop(&s->server_node, SIGTERM) && clean;
+}
+
 /* ---- once per process -------------------------------------------------------------------- */
 
 bool mrpc_bring_up_once(bool (*bring_up)(void))

@@ -23,6 +23,14 @@
  *     mrpc_peer_stop(&peer);
  *     mrpc_node_stop(&server_node);
  *
+ * Most tests want exactly that, with this process connected through libmrpc: a struct mrpc_setup
+ * holds the lot, started in that order by mrpc_setup_start() and stopped by mrpc_setup_stop():
+ *
+ *     static struct mrpc_setup up;
+ *     CU_ASSERT_FATAL(mrpc_setup_start(&up, "mrpc", MRPC_TEST_PEER));
+ *     ... calls through up.conn, messages in up.ctx ...
+ *     mrpc_setup_stop(&up);
+ *
  * Every process started here is stopped by its PID and reaped within a bounded time. */
 #ifndef MRPC_FIXTURE_H
 #define MRPC_FIXTURE_H
@@ -30,6 +38,7 @@
 #include "daemon_harness.h"
 
 #include <json-c/json.h>
+#include <mrpc/mrpc.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -88,6 +97,26 @@ bool mrpc_peer_start(struct mrpc_peer *p, const struct mrpc_node *node, const ch
 int  mrpc_peer_stop(struct mrpc_peer *p);
 /* True when the peer's output contains TEXT. */
 bool mrpc_peer_said(const struct mrpc_peer *p, const char *text);
+
+/* ---- the usual set-up ---- */
+
+/* Two nodes, a server program against the server-side one, and this process on the client-side
+ * one with a libmrpc context and a connection to the program. */
+struct mrpc_setup {
+    struct mrpc_node server_node, client_node;
+    struct mrpc_peer peer;      /* the server program */
+    mrpc_ctx_t      *ctx;       /* ours, on client_node */
+    mrpc_conn_t     *conn;      /* to peer */
+};
+
+/* Starts nodes "TAG-srv" (server side) and "TAG-cli" (client side), PROGRAM ready when it prints
+ * "ready", the context and the connection; false when a step failed (why is on stderr), with
+ * what did start left for mrpc_setup_stop(). */
+bool mrpc_setup_start(struct mrpc_setup *s, const char *tag, const char *program);
+/* Closes the connection and the context and stops the program and the nodes (whatever of them
+ * started; nothing, for a set-up zeroed and never started); false when the program or a service
+ * did not exit cleanly. */
+bool mrpc_setup_stop(struct mrpc_setup *s);
 
 /* ---- phoenixctl against a node (PHOENIXCTL_PATH) ---- */
 

@@ -10,17 +10,9 @@
  *            service killed mid-call)
  *   Missing  no handler: the generated dispatch answers UNIMPLEMENTED */
 #include "mrpc_test.mrpc.h"
+#include "peer_main.h"
 
-#include <signal.h>
-#include <stdio.h>
 #include <time.h>
-
-static mrpc_server_t *server;
-
-static void on_signal(int sig)
-{
-    mrpc_server_stop(server);
-}
 
 static phx_status_t echo(void *impl, mrpc_call_t *call, const MrpcTest__Blob *req,
                          MrpcTest__Blob **reply)
@@ -56,31 +48,12 @@ static const MrpcTest__Echo_Handlers handlers = {
     .echo = echo, .fail = fail, .sleep = sleep_then_echo, .missing = NULL,
 };
 
+static phx_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
+{
+    return mrpc_test__echo__add_to_server(server, &handlers, ctx);
+}
+
 int main(int argc, char **argv)
 {
-    mrpc_status_t st;
-
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s ADDR:PORT\n", argv[0]);
-        return 2;
-    }
-    mrpc_ctx_t *ctx = mrpc_ctx_create(NULL, &st);
-    if (!ctx || !(server = mrpc_bind(ctx, argv[1], &st))) {
-        fprintf(stderr, "mrpc_test_peer: %s: %s\n", phx_status_name(st.code), st.message);
-        mrpc_ctx_destroy(ctx);
-        return 1;
-    }
-    phx_status_t rc = mrpc_test__echo__add_to_server(server, &handlers, ctx);
-    if (rc == PHX_OK) {
-        signal(SIGTERM, on_signal);
-        signal(SIGINT, on_signal);
-        printf("ready\n");
-        fflush(stdout);
-        rc = mrpc_serve(server);
-    }
-    if (rc != PHX_OK)
-        fprintf(stderr, "mrpc_test_peer: %s\n", phx_status_name(rc));
-    mrpc_server_close(server);
-    mrpc_ctx_destroy(ctx);
-    return rc == PHX_OK ? 0 : 1;
+    return mrpc_peer_main(argc, argv, "mrpc_test_peer", add_services);
 }

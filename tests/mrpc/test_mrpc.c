@@ -35,46 +35,25 @@
 
 #define MIB (1u << 20)
 
-static struct mrpc_node server_node, client_node;
-static struct mrpc_peer peer;
-static mrpc_ctx_t *ctx;             /* ours, on the client node */
-static mrpc_conn_t *conn;           /* to the test server */
+static struct mrpc_setup up;        /* the nodes, the test server (up.peer) and our side */
+static mrpc_ctx_t *ctx;             /* up.ctx: ours, on the client node */
+static mrpc_conn_t *conn;           /* up.conn: to the test server */
 
 /* ---- fixture ----------------------------------------------------------------------------- */
 
 static bool bring_up(void)
 {
-    mrpc_ctx_params_t params = { .field_mask = MRPC_CTX_PARAM_FIELD_PREFIX };
-    mrpc_status_t st;
+    bool ok = mrpc_setup_start(&up, "mrpc", MRPC_TEST_PEER);
 
-    if (!mrpc_node_start(&server_node, "mrpc-srv", MRPC_SIDE_SERVER) ||
-        !mrpc_node_start(&client_node, "mrpc-cli", MRPC_SIDE_CLIENT) ||
-        !mrpc_peer_start(&peer, &server_node, MRPC_TEST_PEER, "ready"))
-        return false;
-    params.prefix = client_node.d.prefix;
-    if (!(ctx = mrpc_ctx_create(&params, &st)) || !(conn = mrpc_connect(ctx, peer.addr, &st))) {
-        fprintf(stderr, "client: %s: %s\n", phx_status_name(st.code), st.message);
-        return false;
-    }
-    return true;
+    ctx = up.ctx;
+    conn = up.conn;
+    return ok;
 }
 
 /* Starts the nodes, the test server and our side once; a failed start fails every case. */
 static void need_nodes(void)
 {
     CU_ASSERT_FATAL(mrpc_bring_up_once(bring_up));
-}
-
-/* Stops everything; false when a service or the test server did not exit cleanly. */
-static bool tear_down(void)
-{
-    mrpc_conn_close(conn);
-    mrpc_ctx_destroy(ctx);
-    bool clean = peer.pid <= 0 || mrpc_peer_stop(&peer) == 0;
-    if (!clean)
-        fprintf(stderr, "the test server did not exit cleanly\n");
-    clean = mrpc_node_stop(&client_node, SIGTERM) && clean;
-    return mrpc_node_stop(&server_node, SIGTERM) && clean;
 }
 
 /* ---- messages ----------------------------------------------------------------------------- */
@@ -189,12 +168,12 @@ static void test_rpc_hello(void)
     static phx_test_run_result_t r;
 
     need_nodes();
-    CU_ASSERT_FATAL(mrpc_peer_start(&hello_server, &server_node, RPC_HELLO_SERVER,
+    CU_ASSERT_FATAL(mrpc_peer_start(&hello_server, &up.server_node, RPC_HELLO_SERVER,
                                     "serving rpc_hello.Greeter"));
     char *const argv[] = { RPC_HELLO_CLIENT, hello_server.addr, NULL };
     struct phx_test_run_params p = {
         .field_mask = PHX_TEST_RUN_PARAM_FIELD_ENV | PHX_TEST_RUN_PARAM_FIELD_TIMEOUT,
-        .env = mrpc_env_with_prefix(client_node.d.prefix), .timeout_ns = 20 * PHX_NS };
+        .env = mrpc_env_with_prefix(up.client_node.d.prefix), .timeout_ns = 20 * PHX_NS };
     phx_test_run(argv, &p, &r);
     CU_ASSERT_EQUAL(r.code, 0);
     CU_ASSERT_STRING_EQUAL(r.out, "reply: Hello mRPC!\n");
@@ -270,7 +249,7 @@ static void test_reply_refused(void)
                                          "inflight_mb = 8;"));
     params.prefix = small.d.prefix;
     mrpc_ctx_t *c = mrpc_ctx_create(&params, &st);
-    mrpc_conn_t *k = c ? mrpc_connect(c, peer.addr, &st) : NULL;
+    mrpc_conn_t *k = c ? mrpc_connect(c, up.peer.addr, &st) : NULL;
     CU_ASSERT_PTR_NOT_NULL(k);
     if (k) {
         CU_ASSERT_EQUAL(echo_on(c, k, 4 * MIB, &secs).code, PHX_OK);
@@ -292,10 +271,10 @@ static long sends_with_memh(void)
     struct mrpc_sub sub;
     char id[32];
 
-    if (!mrpc_ctl_find_sub(&client_node, getpid(), &sub))
+    if (!mrpc_ctl_find_sub(&up.client_node, getpid(), &sub))
         return -1;
     snprintf(id, sizeof(id), "%ld", sub.back_engine);
-    json_object *stats = mrpc_ctl_json(&client_node,
+    json_object *stats = mrpc_ctl_json(&up.client_node,
                                        (const char *[]){ "engine", id, "stats", NULL });
     long n = mrpc_json_int(stats, "tx_memh");
     json_object_put(stats);
@@ -412,7 +391,7 @@ static void test_nobody_listens(void)
     mrpc_status_t st;
 
     need_nodes();
-    snprintf(addr, sizeof(addr), "%s:%d", mrpc_node_host(&server_node), mrpc_free_port());
+    snprintf(addr, sizeof(addr), "%s:%d", mrpc_node_host(&up.server_node), mrpc_free_port());
     unsigned long long t0 = phx_test_now_ns();
     mrpc_conn_t *c = mrpc_connect(ctx, addr, &st);
     unsigned long long took = phx_test_now_ns() - t0;
@@ -473,12 +452,12 @@ static void test_server_killed(void)
 static mrpc_ctx_t *second_app(mrpc_conn_t **c)
 {
     mrpc_ctx_params_t params = { .field_mask = MRPC_CTX_PARAM_FIELD_PREFIX,
-                                 .prefix = client_node.d.prefix };
+                                 .prefix = up.client_node.d.prefix };
     mrpc_status_t st;
     mrpc_ctx_t *other = mrpc_ctx_create(&params, &st);
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(other);
-    *c = mrpc_connect(other, peer.addr, &st);
+    *c = mrpc_connect(other, up.peer.addr, &st);
     CU_ASSERT_PTR_NOT_NULL_FATAL(*c);
     MrpcTest__FailRequest *req = (MrpcTest__FailRequest *)mrpc_message_new(
         other, &mrpc_test__fail_request__descriptor);
@@ -494,13 +473,13 @@ static void test_live_upgrade(void)
     mrpc_conn_t *other_conn;
 
     need_nodes();
-    const char *copy = mrpc_node_plugin_copy(&client_node);
+    const char *copy = mrpc_node_plugin_copy(&up.client_node);
     CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
     mrpc_ctx_t *other = second_app(&other_conn);
     CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(conn, blob(4096, 300, true), one_done,
                                                         &call, NULL), PHX_OK);
     mrpc_ctx_progress(ctx, 0);              /* submitted: the upgrade finds it in flight */
-    CU_ASSERT_EQUAL(mrpc_ctl(&client_node, (const char *[]){ "upgrade", "--plugin", copy, NULL },
+    CU_ASSERT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin", copy, NULL },
                              &r), 0);
     unsigned long long deadline = phx_test_now_ns() + 10 * PHX_NS;
     while (!call.done && phx_test_now_ns() < deadline)
@@ -512,7 +491,7 @@ static void test_live_upgrade(void)
     mrpc_ctx_destroy(other);
     mrpc_ctx_progress(ctx, 200);
     round_trip(MIB, true);                  /* the new build carries on with the old state */
-    CU_ASSERT(mrpc_node_alive(&client_node));
+    CU_ASSERT(mrpc_node_alive(&up.client_node));
 }
 
 static const char attach_null[] =
@@ -546,14 +525,15 @@ static void splice(const char *op, const char *descriptor, unsigned expect_addon
     struct mrpc_sub sub;
     char sid[16], pid[16], name[32];
 
-    CU_ASSERT_FATAL(mrpc_ctl_find_sub(&client_node, getpid(), &sub));
+    CU_ASSERT_FATAL(mrpc_ctl_find_sub(&up.client_node, getpid(), &sub));
     snprintf(sid, sizeof(sid), "%u", sub.sid);
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
     snprintf(name, sizeof(name), "%s-null.conf", op);
-    const char *file = phx_test_write_file(client_node.d.dir, name, descriptor);
-    CU_ASSERT_EQUAL(mrpc_ctl(&client_node, (const char *[]){ op, "--pid", pid, "--sid", sid,
-                                                             "--descriptor", file, NULL }, &r), 0);
-    CU_ASSERT(mrpc_ctl_find_sub(&client_node, getpid(), &sub) && sub.n_addons == expect_addons);
+    const char *file = phx_test_write_file(up.client_node.d.dir, name, descriptor);
+    CU_ASSERT_EQUAL(mrpc_ctl(&up.client_node,
+                             (const char *[]){ op, "--pid", pid, "--sid", sid, "--descriptor",
+                                               file, NULL }, &r), 0);
+    CU_ASSERT(mrpc_ctl_find_sub(&up.client_node, getpid(), &sub) && sub.n_addons == expect_addons);
 }
 
 /* NullEngine spliced between MrpcEngine and the transport, then out again, while calls flow:
@@ -596,7 +576,7 @@ static void test_latency(void)
     }
     double secs = (phx_test_now_ns() - t0) / 1e9;
     printf("\n    mRPC latency, two services over tcp (server at %s): %u round trips in %.2f s: "
-           "%.0f/s, %.1f us each\n", mrpc_node_host(&server_node), n, secs, n / secs,
+           "%.0f/s, %.1f us each\n", mrpc_node_host(&up.server_node), n, secs, n / secs,
            secs * 1e6 / n);
 }
 
@@ -619,5 +599,5 @@ int main(int argc, char **argv)
 {
     int rc = phx_test_main("mrpc", cases, argc, argv);
 
-    return tear_down() ? rc : 1;
+    return mrpc_setup_stop(&up) ? rc : 1;
 }

@@ -200,12 +200,44 @@ void phx_ucx_conn_set_err_handling(ucp_ep_params_t *p, struct phx_ucx_conn *c)
     p->err_handler.arg = c;
 }
 
+static void on_accept_flushed(void *request, ucs_status_t status, void *user_data)
+{
+    struct phx_ucx_conn *c = user_data;
+
+    if (request) {                  /* NULL: flush_until_wired() calls at once */
+        c->ucx_ops--;
+        ucp_request_free(request);
+    }
+    c->wired = status == UCS_OK;    /* else the error handler fails the connection */
+}
+
+/* Flushes C's new endpoint: the flush completes once UCX has wired it up, and until then C's
+ * sends wait on it (ucx_send.c). Posting them earlier makes UCX queue and replay them when the
+ * wiring completes, and UCX 1.13 asserts in that replay (proto_am.inl, `max_iov > 1`) for an iov
+ * message whose final lane takes a single piece, as shared memory's may. */
+static void flush_until_wired(struct phx_ucx_conn *c, ucp_send_nbx_callback_t done)
+{
+    ucp_request_param_t fp = {
+        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+        .cb.send = done,
+        .user_data = c,
+    };
+    ucs_status_ptr_t r = ucp_ep_flush_nbx(c->ep, &fp);
+
+    if (UCS_PTR_IS_PTR(r))
+        c->ucx_ops++;
+    else
+        done(NULL, UCS_PTR_STATUS(r), c);
+}
+
 int phx_ucx_conn_accepted(struct phx_ucx_conn *c)
 {
     set_state(c, PHX_UCX_UP);
     int rc = conn_register(c);
     if (rc < 0)
         close_ep(c, true);      /* freed by tick once UCX is done with it */
+    else
+        flush_until_wired(c, on_accept_flushed);
     return rc;
 }
 
@@ -215,8 +247,11 @@ static void on_connect_flushed(void *request, ucs_status_t status, void *user_da
 {
     struct phx_ucx_conn *c = user_data;
 
-    c->ucx_ops--;
-    ucp_request_free(request);
+    c->wired = status == UCS_OK;
+    if (request) {
+        c->ucx_ops--;
+        ucp_request_free(request);
+    }
     if (c->s->closing || c->state != PHX_UCX_CONNECTING)
         return;
     if (status == UCS_OK)
@@ -255,18 +290,7 @@ static int start_connect(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
         snprintf(why, whylen, "out of connection slots");
         return PHX_RESOURCE_EXHAUSTED;
     }
-    ucp_request_param_t fp = {
-        .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
-        .cb.send = on_connect_flushed,
-        .user_data = c,
-    };
-    ucs_status_ptr_t r = ucp_ep_flush_nbx(c->ep, &fp);
-    if (UCS_PTR_IS_PTR(r))
-        c->ucx_ops++;
-    else if (r == NULL)
-        phx_ucx_conn_established(c);
-    else
-        connect_failed(c, UCS_PTR_STATUS(r));
+    flush_until_wired(c, on_connect_flushed);
     return PHX_OK;
 }
 

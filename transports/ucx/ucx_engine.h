@@ -92,6 +92,7 @@ struct phx_ucx_conn {
     unsigned                queued;     /* descriptors in the up queues that name it */
     unsigned                ucx_ops;    /* flush/close requests of UCX that refer to it */
     bool                    in_id_map;
+    bool                    wired;      /* UCX finished wiring the endpoint up: sends may go */
     bool                    lost_due;   /* a CONN_LOST must go up once the above drain */
 
     /* flow control (ucx_credit.c) */

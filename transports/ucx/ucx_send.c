@@ -23,8 +23,8 @@
  * (PHX_UCX_MAX_SENDS_PER_CONN) and per engine (PHX_UCX_MAX_SENDS); a SEND that finds no room
  * waits as the engine's one held descriptor and tx is not read further (back-pressure towards
  * MrpcEngine: the tx channel fills, never an unbounded queue here). A SEND on a connection out
- * of credits (ucx_credit.c) takes its slot but waits on the connection's own list, in order,
- * until grants come; so one slow peer holds up the app's other connections only once it has
+ * of credits (ucx_credit.c), or not wired up yet (ucx_conn.c), takes its slot but waits on the
+ * connection's own list, in order, until grants come or the wiring completes; so one slow peer holds up the app's other connections only once it has
  * PHX_UCX_MAX_SENDS_PER_CONN sends waiting. A connection closed or failed with sends waiting
  * answers them SENT UNAVAILABLE (they never reached UCX). A send that completes at once
  * (ucp_am_send_nbx returns NULL: the data was copied out) goes on the done list right away, one
@@ -380,7 +380,7 @@ static void wait_append(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
         c->wait_head = slot;
     c->wait_tail = slot;
     s->waiting++;
-    s->stats.credit_waits++;
+    s->stats.credit_waits += c->wired;     /* else it waits for the wiring (ucx_conn.c) */
 }
 
 static void wait_pop(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
@@ -462,7 +462,7 @@ bool phx_ucx_send_submit(struct phx_ucx_engine *s, const phx_desc_t *d)
         return false;
     }
     take(s, c, slot, d, bytes);
-    if (c->wait_head || !phx_ucx_credit_available(c))
+    if (c->wait_head || !c->wired || !phx_ucx_credit_available(c))
         wait_append(s, c, slot);    /* behind the ones already waiting: order */
     else
         post(s, slot);
@@ -474,7 +474,7 @@ unsigned phx_ucx_send_resume(struct phx_ucx_engine *s)
     unsigned n = 0;
 
     for (struct phx_ucx_conn *c = s->conns; c && s->waiting; c = c->next) {
-        while (c->wait_head && phx_ucx_credit_available(c) && sendable(c)) {
+        while (c->wait_head && c->wired && phx_ucx_credit_available(c) && sendable(c)) {
             struct phx_ucx_send *slot = c->wait_head;
             wait_pop(s, c);
             post(s, slot);
@@ -487,7 +487,7 @@ unsigned phx_ucx_send_resume(struct phx_ucx_engine *s)
 bool phx_ucx_send_resumable(const struct phx_ucx_engine *s)
 {
     for (const struct phx_ucx_conn *c = s->conns; c && s->waiting; c = c->next)
-        if (c->wait_head && phx_ucx_credit_available(c) && sendable(c))
+        if (c->wait_head && c->wired && phx_ucx_credit_available(c) && sendable(c))
             return true;
     return false;
 }

@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -64,10 +63,11 @@ static int spawn(child_t *c, char *const argv[], const char *const env[])
     memset(c, 0, sizeof(*c));
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
         return -errno;
+    pid_t parent = getpid();
     c->pid = fork();
     if (c->pid == 0) {
         setpgid(0, 0);   /* a timeout can then stop mpirun and its ranks together */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);   /* and ctest killing us takes them along */
+        phx_test_die_with_parent(parent);   /* and ctest killing us takes them along */
         dup2(out[1], STDOUT_FILENO);
         dup2(err[1], STDERR_FILENO);
         for (const char *const *e = env; e && *e; e++)

@@ -65,9 +65,10 @@ pid_t phx_spawn_to_file(char *const argv[], char *const env[], const char *out_p
                         const char *netns)
 {
     static const char no_netns[] = "cannot enter the network namespace\n";
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
 
     if (pid == 0) {
+        phx_test_die_with_parent(parent);
         int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, STDOUT_FILENO);

@@ -58,6 +58,10 @@ phx_shm_region_t phx_test_region(size_t size);
 /* Exit code of child PID, or 128 + its signal; PHX_TEST_KILLED if it outlived TIMEOUT_NS (it is
  * then killed and reaped all the same). */
 int phx_test_reap(pid_t pid, unsigned long long timeout_ns);
+/* In a child just forked by PARENT: it gets SIGKILL when PARENT dies, so a test that ctest kills
+ * on its timeout takes its services and servers along instead of leaving them running. Call it
+ * after any change of uid (which clears the setting). */
+void phx_test_die_with_parent(pid_t parent);
 
 enum {
     PHX_TEST_RUN_PARAM_FIELD_PATH    = 1u << 0,

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,8 +39,15 @@ int phx_test_reap(pid_t pid, unsigned long long timeout_ns)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+void phx_test_die_with_parent(pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)        /* it died before the line above */
+        _exit(128 + SIGKILL);
+}
+
 static void exec_child(char *const argv[], const struct phx_test_run_params *p, int out_fd,
-                       int err_fd)
+                       int err_fd, pid_t parent)
 {
     uint64_t fields = p ? p->field_mask : 0;
     const char *path = fields & PHX_TEST_RUN_PARAM_FIELD_PATH ? p->path : argv[0];
@@ -52,6 +60,7 @@ static void exec_child(char *const argv[], const struct phx_test_run_params *p, 
         perror("dropping privileges");
         _exit(126);
     }
+    phx_test_die_with_parent(parent);
     execve(path, argv, env);
     perror(path);
     _exit(127);
@@ -106,9 +115,9 @@ int phx_test_run(char *const argv[], const struct phx_test_run_params *params,
         close(out[1]);
         return r->code;
     }
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid == 0)
-        exec_child(argv, params, out[1], merge ? out[1] : err[1]);
+        exec_child(argv, params, out[1], merge ? out[1] : err[1], parent);
     close(out[1]);
     close(err[1]);
     if (pid > 0)

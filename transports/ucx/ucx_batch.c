@@ -134,10 +134,12 @@ static void batch_send(struct phx_ucx_engine *s, struct phx_ucx_batch *b)
     ucs_status_ptr_t r = ucp_am_send_nbx(b->conn->ep, PHX_UCX_AM_BATCH_ID, b->header,
                                          sizeof(bh) + b->count * sizeof(struct mrpc_wire_hdr),
                                          b->data, b->bytes, &p);
-    if (r == NULL)
+    if (r == NULL) {
         batch_done(b, UCS_OK);
-    else if (UCS_PTR_IS_ERR(r))
+    } else if (UCS_PTR_IS_ERR(r)) {
+        phx_ucx_credit_refund(b->conn, b->count);
         batch_done(b, UCS_PTR_STATUS(r));
+    }
 }
 
 void phx_ucx_batch_flush(struct phx_ucx_engine *s)

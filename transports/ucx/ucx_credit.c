@@ -10,7 +10,8 @@
  * How. Each connection starts with MRPC_WIRE_WINDOW credits; every message sent, alone or in a
  * batch, spends one (ucx_send.c waits, as back-pressure towards MrpcEngine, when none is left).
  * The receiver counts each message of the connection it consumed: pushed up as RECEIVED, or
- * dropped after a valid frame (a bound or the heap refused it, its rendezvous data failed). Once
+ * dropped (malformed, a bound or the heap refused it, its rendezvous data failed); a send that
+ * fails before it reaches the wire gets its credit back on the sender. Once
  * PHX_UCX_GRANT_MIN are counted it sends them back as one grant, an active message of its own
  * (PHX_UCX_AM_CREDIT_ID, struct mrpc_wire_credit, no data), from progress() rather than from a
  * callback. One grant per connection is in flight at a time; its header lives in the connection
@@ -44,6 +45,11 @@ void phx_ucx_credit_spend(struct phx_ucx_conn *c)
 {
     if (c->credits)
         c->credits--;
+}
+
+void phx_ucx_credit_refund(struct phx_ucx_conn *c, unsigned n)
+{
+    c->credits = c->credits + n > MRPC_WIRE_WINDOW ? MRPC_WIRE_WINDOW : c->credits + n;
 }
 
 void phx_ucx_credit_heard(struct phx_ucx_conn *c, unsigned version)

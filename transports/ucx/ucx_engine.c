@@ -35,7 +35,7 @@
 #include <string.h>
 #include <time.h>
 
-#define UCX_STATE_VERSION 3    /* 3: the worker is shared per runtime thread */
+#define UCX_STATE_VERSION 4    /* 3: shared worker; 4: waiting sends, parked frames */
 #define UCX_BLOB_MAGIC    0x7563785f626c6f62ull     /* "ucx_blob" */
 
 /* What dump() writes: the state's address (see the file comment). */

@@ -173,7 +173,7 @@ struct phx_ucx_engine {
     struct phx_ucx_send    *done_head, *done_tail;
     unsigned                n_sends;            /* slots allocated */
     unsigned                pending_sends;      /* slots in use */
-    unsigned                abandoned;          /* sends UCX kept after a close, ever */
+    unsigned                abandoned;          /* sends UCX kept after a close, still held */
     unsigned                done_count;
     unsigned                waiting;            /* sends on connections' wait lists */
     struct phx_ucx_batch   *open_batch;         /* being filled by this tx pass (ucx_batch.c) */
@@ -282,6 +282,8 @@ void phx_ucx_credit_init(struct phx_ucx_conn *c);
 /* Whether C may send one more message now, and spending it. */
 bool phx_ucx_credit_available(const struct phx_ucx_conn *c);
 void phx_ucx_credit_spend(struct phx_ucx_conn *c);
+/* N messages spent credits but failed before reaching the wire: the peer will not grant them. */
+void phx_ucx_credit_refund(struct phx_ucx_conn *c, unsigned n);
 /* A valid frame of wire version VERSION came on C (an old peer is not limited). */
 void phx_ucx_credit_heard(struct phx_ucx_conn *c, unsigned version);
 /* One message of C's peer left our hands (pushed up or dropped): its credit goes back. */

@@ -151,14 +151,14 @@ static ucs_status_t land_refused(struct phx_ucx_engine *s, struct phx_ucx_conn *
 static bool may_wait(struct phx_ucx_engine *s, const struct mrpc_wire_hdr *hdr,
                      enum land_result why)
 {
+    phx_app_port_t *port = phx_engine_app_port(s->engine);
     struct phx_heap_stats hs = {0};
 
-    if (charge_of(hdr) > s->inflight_budget)
+    if (charge_of(hdr) > s->inflight_budget || !port || charge_of(hdr) > port->recv.size)
         return false;
     if (why == LAND_OVER_BOUND)
         return s->inflight || s->rndv_pending || phx_ucx_upq_count(&s->landed);
-    if (recv_heap(s))
-        phx_heap_get_stats(recv_heap(s), &hs);
+    phx_heap_get_stats(port->recv_heap, &hs);
     return hs.bytes_in_use > 0;     /* else the heap cannot take it even empty */
 }
 
@@ -291,25 +291,54 @@ static ucs_status_t park(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
     return UCS_INPROGRESS;
 }
 
-/* Takes the first parked frame off the queue and frees it; its descriptor is the caller's. */
-static void unpark_head(struct phx_ucx_engine *s)
+/* Takes the first parked frame off the queue; it is the caller's now. */
+static struct phx_ucx_parked *unpark_head(struct phx_ucx_engine *s)
 {
     struct phx_ucx_parked *p = s->parked;
 
     if (!(s->parked = p->next))
         s->parked_tail = NULL;
+    return p;
+}
+
+/* Frees P, off the queue, and lets go of its connection. */
+static void parked_free(struct phx_ucx_parked *p)
+{
     p->c->queued--;
     free(p);
 }
 
-/* Gives a parked frame back to UCX unfetched (the sender's request completes OK: UCX 1.13 has no
- * way to refuse it later), counted as DROPPED or refused. */
-static void unpark_drop(struct phx_ucx_engine *s, uint64_t *counter)
+/* Gives P (off the queue) back to UCX unfetched (the sender's request completes OK: UCX 1.13 has
+ * no way to refuse it later), counted in COUNTER, its credit back. */
+static void parked_drop(struct phx_ucx_engine *s, struct phx_ucx_parked *p, uint64_t *counter)
 {
     (*counter)++;
-    phx_ucx_credit_consumed(s->parked->c);
-    ucp_am_data_release(s->worker, s->parked->desc);
-    unpark_head(s);
+    phx_ucx_credit_consumed(p->c);
+    ucp_am_data_release(s->worker, p->desc);
+    parked_free(p);
+}
+
+/* Drops the parked frames of connections that closed or failed wherever they wait, so that a
+ * frame still waiting for room at the head does not hold up their CONN_LOST and freeing. */
+static void drop_dead_parked(struct phx_ucx_engine *s)
+{
+    struct phx_ucx_parked *keep = NULL, *last = NULL, *next;
+
+    for (struct phx_ucx_parked *p = s->parked; p; p = next) {
+        next = p->next;
+        if (!conn_live(p->c)) {
+            parked_drop(s, p, &s->stats.dropped);
+            continue;
+        }
+        p->next = NULL;
+        if (last)
+            last->next = p;
+        else
+            keep = p;
+        last = p;
+    }
+    s->parked = keep;
+    s->parked_tail = last;
 }
 
 /* ---- the handler ------------------------------------------------------------------------- */
@@ -327,6 +356,8 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
         return refuse(param, UCS_ERR_REJECTED);
     if (!frame_ok(s, header, header_length, length, &hdr)) {
         s->stats.malformed++;
+        if (conn_live(c))
+            phx_ucx_credit_consumed(c);     /* the sender spent one on it (ucx_credit.c) */
         return refuse(param, UCS_ERR_INVALID_PARAM);
     }
     if (!conn_live(c)) {
@@ -385,6 +416,18 @@ static unsigned batch_ok(const struct phx_ucx_engine *s, const void *header, siz
     return sum == length ? bh.count : 0;
 }
 
+/* How many messages a batch that failed the checks claims to carry: the credits its sender spent
+ * (1 to MRPC_WIRE_BATCH_MAX; a sender can gain at most its window back by lying). */
+static unsigned batch_claimed(const void *header, size_t header_length)
+{
+    struct mrpc_wire_batch bh;
+
+    if (!header || header_length < sizeof(bh))
+        return 1;
+    memcpy(&bh, header, sizeof(bh));
+    return bh.count >= 1 && bh.count <= MRPC_WIRE_BATCH_MAX ? bh.count : 1;
+}
+
 ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_length,
                                    void *data, size_t length, const ucp_am_recv_param_t *param)
 {
@@ -398,6 +441,8 @@ ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_
         return refuse(param, UCS_ERR_REJECTED);
     if (!(n = batch_ok(s, header, header_length, length, param, hdrs))) {
         s->stats.malformed++;
+        for (unsigned i = batch_claimed(header, header_length); conn_live(c) && i; i--)
+            phx_ucx_credit_consumed(c);     /* what the sender spent on it */
         return refuse(param, UCS_ERR_INVALID_PARAM);
     }
     if (!conn_live(c)) {
@@ -430,22 +475,24 @@ unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s)
     while ((p = s->parked)) {
         struct phx_ucx_up up;
         if (!conn_live(p->c)) {
-            unpark_drop(s, &s->stats.dropped);
+            parked_drop(s, unpark_head(s), &s->stats.dropped);
             continue;
         }
         enum land_result why = land_prepare(s, p->c, &p->hdr, &up);
         if (why != LAND_OK) {
-            if (may_wait(s, &p->hdr, why))
+            if (may_wait(s, &p->hdr, why)) {
+                drop_dead_parked(s);
                 break;
-            unpark_drop(s, why == LAND_OVER_BOUND ? &s->stats.rejected_inflight
-                                                  : &s->stats.rejected_heap);
+            }
+            parked_drop(s, unpark_head(s), why == LAND_OVER_BOUND ? &s->stats.rejected_inflight
+                                                                  : &s->stats.rejected_heap);
             continue;
         }
         uint8_t *buf = (uint8_t *)(uintptr_t)up.desc.addr, *dst = buf + p->hdr.head_before;
         void *desc = p->desc;
         size_t length = p->length;
         head_place(&p->hdr, p->am_header, buf);
-        unpark_head(s);
+        parked_free(unpark_head(s));
         rndv_start(s, desc, dst, length, &up);
         n++;
     }
@@ -455,7 +502,7 @@ unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s)
 void phx_ucx_recv_release_parked(struct phx_ucx_engine *s)
 {
     while (s->parked)
-        unpark_drop(s, &s->stats.dropped);
+        parked_drop(s, unpark_head(s), &s->stats.dropped);
 }
 
 void phx_ucx_recv_free(struct phx_ucx_engine *s)

@@ -193,8 +193,10 @@ void phx_ucx_send_complete(struct phx_ucx_send *slot, ucs_status_t status)
         break;
     case SEND_ABANDONED_QUEUED:     /* its SENT is queued already */
         slot->state = SEND_DONE;
+        slot->s->abandoned--;
         break;
     case SEND_ABANDONED:
+        slot->s->abandoned--;
         slot_put(slot->s, slot);
         break;
     default:
@@ -422,6 +424,7 @@ void phx_ucx_send_post_one(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
         return;
     }
     if (shape_of(s, slot, msg, &sh) < 0) {
+        phx_ucx_credit_refund(slot->conn, 1);
         phx_ucx_send_complete(slot, UCS_ERR_NO_MEMORY);
         return;
     }
@@ -433,10 +436,12 @@ void phx_ucx_send_post_one(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
     }
     ucs_status_ptr_t r = ucp_am_send_nbx(slot->conn->ep, PHX_UCX_AM_ID, sh.header,
                                          sh.header_len, sh.buffer, sh.count, &p);
-    if (r == NULL)
+    if (r == NULL) {
         phx_ucx_send_complete(slot, UCS_OK);
-    else if (UCS_PTR_IS_ERR(r))
+    } else if (UCS_PTR_IS_ERR(r)) {
+        phx_ucx_credit_refund(slot->conn, 1);
         phx_ucx_send_complete(slot, UCS_PTR_STATUS(r));
+    }
 }
 
 bool phx_ucx_send_submit(struct phx_ucx_engine *s, const phx_desc_t *d)

@@ -723,6 +723,31 @@ static void test_inflight_budget_waits(void)
     pair_down();
 }
 
+/* A receiver with a smaller mrpc.max_message_mb than its sender finds the sender's large
+ * messages malformed. Each cost the sender a credit, so the receiver must grant them back: after
+ * 300 refused (more than a window) the connection still carries messages. */
+static void test_malformed_frames_return_credits(void)
+{
+    unsigned usual = cfg.mrpc.max_message_mb;
+
+    cfg.mrpc.max_message_mb = 1;        /* A only: engines read it when they are created */
+    side_up(&A, 1);
+    cfg.mrpc.max_message_mb = usual;
+    side_up(&B, 2);
+    pair_connect();
+    cmd(A.wt, "expect 14 10");
+    cmd(B.wt, "sendfix 5 300 %u 15", 3u << 19);
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "sent_err") == 300, 20000));
+    CU_ASSERT_EQUAL(st(B.wt, "last_err_status"), PHX_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(st(A.ucx, "malformed"), 300);
+    cmd(B.wt, "send 5 10 1000 14");
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == 10, 5000));
+    CU_ASSERT(st(A.ucx, "granted") >= 300 - MRPC_WIRE_WINDOW);
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    assert_clean(A.wt);
+    pair_down();
+}
+
 /* ---- waking up --------------------------------------------------------------------------- */
 
 #define PINGS 10
@@ -835,6 +860,7 @@ static const phx_test_case_t cases[] = {
     {"malformed frames from a raw UCX peer", test_malformed},
     {"in-flight receive budget", test_inflight_budget},
     {"in-flight budget: a large message waits for room", test_inflight_budget_waits},
+    {"malformed frames give their credits back", test_malformed_frames_return_credits},
     {"runtime sleeps on the worker fd and wakes on traffic", test_wakeup},
     {"live upgrade of the ucx plugin mid-stream", test_live_upgrade},
     {NULL, NULL},

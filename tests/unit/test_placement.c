@@ -4,7 +4,7 @@
  *
  * The expectations are a table, one row per (profile, NIC, thread count); hwloc-profiles/README.md
  * explains each machine and why it lands where it does. */
-#include "phoenix/placement.h"
+#include "phoenix/admin/placement.h"
 #include "phx_test.h"
 
 #include <errno.h>

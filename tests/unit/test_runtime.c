@@ -178,7 +178,7 @@ static void test_add_remove(void)
     fake_group_init(&g, -1, 1);
     CU_ASSERT_EQUAL(phx_runtime_add(rt, &g.sub), 0);
     CU_ASSERT_PTR_EQUAL(g.sub.runtime, rt);
-    CU_ASSERT_EQUAL(g.sub.runtime_index, 3);
+    CU_ASSERT_EQUAL(g.sub.group.runtime_index, 3);
     CU_ASSERT_EQUAL(phx_runtime_add(rt, &g.sub), -EEXIST);
     CU_ASSERT(wait_for(&g.f.progress_calls, 1000, 2000));
     phx_runtime_get_stats(rt, &st);

@@ -4,7 +4,7 @@
  * graph exactly as it was and traffic flowing; descriptor files with config_path are inlined by
  * the client helper. The test plays the runtime (sub->runtime is NULL), except in one case where
  * a runtime thread drives the group while it is spliced. */
-#include "addon_desc.h"
+#include "phoenix/admin/addon_desc.h"
 #include "graph.h"
 #include "phoenix/log.h"
 #include "phx_test.h"

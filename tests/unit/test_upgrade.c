@@ -4,7 +4,7 @@
  * a plugin that is not loaded and engine types without dump() are refused with the old build
  * still running. The test plays the runtime (sub->runtime is NULL), except in one case where
  * runtime threads drive the groups while they are upgraded. */
-#include "addon_desc.h"
+#include "phoenix/admin/addon_desc.h"
 #include "graph.h"
 #include "phoenix/log.h"
 #include "phx_test.h"

@@ -9,7 +9,7 @@
  * without losing a message, or refuses with its reason (core/src/splice.h). */
 #include "phoenixctl.h"
 
-#include "addon_desc.h"
+#include "phoenix/admin/addon_desc.h"
 #include "ctl_client.h"
 
 #include <libgen.h>

@@ -9,7 +9,7 @@
 #include "phoenixctl.h"
 
 #include "ctl_client.h"
-#include "phoenix/placement.h"
+#include "phoenix/admin/placement.h"
 
 #include <errno.h>
 #include <getopt.h>

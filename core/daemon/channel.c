@@ -18,9 +18,6 @@
 /* Service-wide, never reused: lets tests and `phoenixctl list` tell a moved channel from a new one. */
 static uint64_t next_channel_id = 1;
 
-/* Descriptors moved per copy in phx_chan_forward and merge: 2 KiB of stack, a few copies per call. */
-#define FORWARD_BATCH 32u
-
 static uint32_t round_up_pow2(uint32_t n)
 {
     uint32_t p = 1;
@@ -116,57 +113,4 @@ void phx_channel_connect(phx_channel_t *c, phx_engine_t *producer, unsigned out_
         producer->out[c->dir][out_port] = c;
     if (consumer)
         consumer->in[c->dir][in_port] = c;
-}
-
-/* ---- what engines call -------------------------------------------------------------------- */
-
-/* The ring only fails once broken, which a private channel never is; report "nothing moved". */
-static unsigned moved(int rc)
-{
-    return rc > 0 ? (unsigned)rc : 0;
-}
-
-unsigned phx_chan_push(phx_channel_t *c, const phx_desc_t *d, unsigned n)
-{
-    return c ? moved(phx_ring_push(&c->ring, d, n)) : 0;
-}
-
-unsigned phx_chan_pop(phx_channel_t *c, phx_desc_t *d, unsigned max)
-{
-    return c ? moved(phx_ring_pop(&c->ring, d, max)) : 0;
-}
-
-unsigned phx_chan_count(phx_channel_t *c)
-{
-    return c ? phx_ring_count(&c->ring) : 0;
-}
-
-unsigned phx_chan_space(phx_channel_t *c)
-{
-    return c ? phx_ring_capacity(&c->ring) - phx_ring_count(&c->ring) : 0;
-}
-
-static unsigned min_u(unsigned a, unsigned b)
-{
-    return a < b ? a : b;
-}
-
-unsigned phx_chan_forward(phx_channel_t *in, phx_channel_t *out, unsigned max)
-{
-    phx_desc_t batch[FORWARD_BATCH];
-    unsigned total = 0;
-
-    if (!in || !out)
-        return 0;
-    /* One thread owns both ends, so what count and space report now cannot shrink under us:
-     * every popped descriptor fits in OUT. */
-    unsigned todo = min_u(max, min_u(phx_chan_count(in), phx_chan_space(out)));
-    while (total < todo) {
-        unsigned got = phx_chan_pop(in, batch, min_u(FORWARD_BATCH, todo - total));
-        if (!got)
-            break;
-        phx_chan_push(out, batch, got);
-        total += got;
-    }
-    return total;
 }

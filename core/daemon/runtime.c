@@ -303,13 +303,13 @@ int phx_runtime_add(struct phx_runtime *rt, struct phx_subscription *sub)
         return -EINVAL;
     /* Set before the thread can see the group: engines ask for their runtime index. */
     struct phx_runtime *prev_rt = sub->runtime;
-    unsigned prev_index = sub->runtime_index;
+    unsigned prev_index = sub->group.runtime_index;
     sub->runtime = rt;
-    sub->runtime_index = rt->index;
+    sub->group.runtime_index = rt->index;
     int rc = cmd_post(rt, RT_CMD_ADD, sub, NULL);
     if (rc < 0 && rc != -EEXIST) {
         sub->runtime = prev_rt;
-        sub->runtime_index = prev_index;
+        sub->group.runtime_index = prev_index;
     }
     return rc;
 }

@@ -233,7 +233,7 @@ static bool client_is_admin(struct phx_control_server *cs, struct cs_client *c)
 
 static Phoenix__Control__RegisterReply *register_reply(const struct phx_subscription *sub)
 {
-    const struct phx_app_port_layout *l = &sub->app->layout;
+    const struct phx_app_port_layout *l = &sub->group.app->layout;
     Phoenix__Control__RegisterReply *r = malloc(sizeof(*r));
 
     if (!r)
@@ -298,7 +298,7 @@ static void handle_register(struct phx_control_server *cs, struct cs_client *c,
     }
     resp->body_case = PHOENIX__CONTROL__RESPONSE__BODY_REGISTER;
     int fds[PHX_APP_PORT_NFDS];
-    phx_app_port_fds(sub->app, fds);
+    phx_app_port_fds(sub->group.app, fds);
     response_send(cs, c, resp, fds, PHX_APP_PORT_NFDS);   /* dropping c unregisters sub */
     return;
 send:

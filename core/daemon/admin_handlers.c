@@ -12,12 +12,12 @@
  * with the uid and pid of the admin who sent it, and its outcome. */
 #include "admin_handlers.h"
 
-#include "addon_desc.h"
+#include "phoenix/admin/addon_desc.h"
 #include "control_server.h"
 #include "graph.h"
 #include "phoenix/config.h"
 #include "phoenix/log.h"
-#include "phoenix/placement.h"
+#include "phoenix/admin/placement.h"
 #include "phoenix/status.h"
 #include "plugin_registry.h"
 #include "runtime.h"

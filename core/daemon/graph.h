@@ -10,8 +10,7 @@
 
 #include <sys/types.h>
 
-#include "phoenix/engine.h"
-#include "phoenix/ring.h"
+#include "host.h"
 
 #define PHX_SUB_MAX_ENGINES     16
 #define PHX_CHANNEL_DEFAULT_CAP 1024
@@ -19,20 +18,6 @@
 struct phx_plugin;
 struct phx_registry;
 struct phx_runtime;
-
-/* A channel joins one out port of its producer to one in port of its consumer, in memory of the
- * service process. Descriptors queued in it survive rewiring: splice moves the channel (or merges
- * it into a new one), it never drops what it holds. */
-struct phx_channel {
-    phx_ring_t    ring;
-    void         *mem;
-    uint64_t      id;
-    phx_dir_t     dir;
-    phx_engine_t *producer;
-    unsigned      producer_port;
-    phx_engine_t *consumer;
-    unsigned      consumer_port;
-};
 
 phx_channel_t *phx_channel_create(phx_dir_t dir, unsigned capacity);
 void           phx_channel_destroy(phx_channel_t *c);
@@ -43,22 +28,6 @@ phx_channel_t *phx_channel_merge(phx_channel_t *first, phx_channel_t *second,
 /* Connects PRODUCER's out port to CONSUMER's in port through C (updates both engines). */
 void           phx_channel_connect(phx_channel_t *c, phx_engine_t *producer, unsigned out_port,
                                    phx_engine_t *consumer, unsigned in_port);
-
-struct phx_engine {
-    uint64_t                 id;          /* service-wide, never reused */
-    const phx_engine_ops_t  *ops;
-    struct phx_plugin       *plugin;      /* pinned while the engine lives */
-    void                    *state;
-    struct phx_subscription *sub;
-    bool                     addon;       /* spliced in by an admin, not part of the default chain */
-    phx_channel_t           *in[2][PHX_MAX_PORTS];
-    phx_channel_t           *out[2][PHX_MAX_PORTS];
-    int                      wait_fd;     /* fd the runtime's epoll watches for it, or -1 */
-    /* Written by the runtime thread that drives it, read by the control thread (relaxed atomics:
-     * counters, not synchronisation). What `phoenixctl list --json` shows per engine. */
-    uint64_t                 work;        /* items its progress() calls reported */
-    uint64_t                 busy_ns;     /* time in the progress() calls that reported work */
-};
 
 /* Looks TYPE up in the registry, pins its plugin and calls create(). NULL with a message in ERR. */
 phx_engine_t *phx_engine_create(struct phx_registry *reg, struct phx_subscription *sub,
@@ -73,9 +42,8 @@ struct phx_subscription {
     char                     service[PHX_NAME_MAX];
     phx_engine_t            *engines[PHX_SUB_MAX_ENGINES];   /* progress order */
     unsigned                 n_engines;
-    phx_app_port_t          *app;          /* NULL for subscriptions made by tests */
+    struct phx_engine_group  group;        /* what its engines see: app port, runtime index */
     struct phx_runtime      *runtime;      /* the thread that drives this group */
-    unsigned                 runtime_index;
     struct phx_subscription *next;         /* in the service's list */
 };
 

@@ -9,7 +9,7 @@
  * The service never reads files an admin names: `config_path` and `@include` are refused in
  * text sent to it, and phx_addon_desc_load_file() (run by the admin's client) inlines
  * config_path as config_string before the text is sent. */
-#include "addon_desc.h"
+#include "phoenix/admin/addon_desc.h"
 
 #include <ctype.h>
 #include <errno.h>

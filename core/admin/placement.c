@@ -6,7 +6,7 @@
  * the NUMA nodes of the locality. The topology and the params are the only inputs: nothing here
  * looks at the environment or the running machine, so an XML profile gives the same answer on
  * any host. */
-#include "phoenix/placement.h"
+#include "phoenix/admin/placement.h"
 
 #include <errno.h>
 #include <json-c/json.h>

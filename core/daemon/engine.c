@@ -37,6 +37,7 @@ phx_engine_t *phx_engine_create(struct phx_registry *reg, struct phx_subscriptio
     e->ops = ops;
     e->plugin = plugin;
     e->sub = sub;
+    e->group = sub ? &sub->group : NULL;
     e->wait_fd = -1;
     phx_plugin_pin(plugin);
 
@@ -60,41 +61,4 @@ void phx_engine_destroy(phx_engine_t *e, phx_destroy_mode_t mode)
     e->ops->destroy(e, e->state, mode);
     free(e);
     phx_plugin_unpin(plugin);
-}
-
-/* ---- what engines ask of the runtime ------------------------------------------------------ */
-
-static bool port_ok(phx_dir_t dir, unsigned port)
-{
-    return (dir == PHX_TX || dir == PHX_RX) && port < PHX_MAX_PORTS;
-}
-
-phx_channel_t *phx_engine_in(phx_engine_t *e, phx_dir_t dir, unsigned port)
-{
-    return port_ok(dir, port) ? e->in[dir][port] : NULL;
-}
-
-phx_channel_t *phx_engine_out(phx_engine_t *e, phx_dir_t dir, unsigned port)
-{
-    return port_ok(dir, port) ? e->out[dir][port] : NULL;
-}
-
-phx_app_port_t *phx_engine_app_port(phx_engine_t *e)
-{
-    return e->sub ? e->sub->app : NULL;
-}
-
-uint64_t phx_engine_id(const phx_engine_t *e)
-{
-    return e->id;
-}
-
-const char *phx_engine_type(const phx_engine_t *e)
-{
-    return e->ops->type;
-}
-
-unsigned phx_engine_runtime_index(const phx_engine_t *e)
-{
-    return e->sub ? e->sub->runtime_index : 0;
 }

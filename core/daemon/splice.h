@@ -19,7 +19,7 @@
 
 #include <stddef.h>
 
-#include "addon_desc.h"
+#include "phoenix/admin/addon_desc.h"
 #include "graph.h"
 
 struct phx_registry;

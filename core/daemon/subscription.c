@@ -96,8 +96,8 @@ struct phx_subscription *phx_subscription_create_on(struct phx_registry *reg,
     }
     sub->pid = pid;
     sub->sid = sid;
-    sub->app = app;
-    sub->runtime_index = runtime_index;     /* before the engines: they may ask for it */
+    sub->group.app = app;
+    sub->group.runtime_index = runtime_index;     /* before the engines: they may ask for it */
     snprintf(sub->service, sizeof(sub->service), "%s", service);
 
     int rc = create_chain(reg, sub, def, err, errlen);

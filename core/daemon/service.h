@@ -18,7 +18,7 @@
 
 #include "graph.h"
 #include "phoenix/config.h"
-#include "phoenix/placement.h"
+#include "phoenix/admin/placement.h"
 #include "plugin_registry.h"
 
 struct phx_runtime;

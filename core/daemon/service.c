@@ -12,7 +12,7 @@
 
 #include "phoenix/app_port.h"
 #include "phoenix/log.h"
-#include "phoenix/placement.h"
+#include "phoenix/admin/placement.h"
 #include "phoenix/status.h"
 #include "runtime.h"
 
@@ -434,7 +434,7 @@ int phx_service_register(struct phx_service *svc, const struct phx_register_para
 
 void phx_service_unregister(struct phx_service *svc, struct phx_subscription *sub)
 {
-    unsigned rt = sub->runtime_index;
+    unsigned rt = sub->group.runtime_index;
 
     if (sub->runtime) {
         phx_runtime_remove(sub->runtime, sub);
@@ -443,7 +443,7 @@ void phx_service_unregister(struct phx_service *svc, struct phx_subscription *su
     sub_unlink(svc, sub);
     pid_release(svc, sub->pid);
     phx_info("unregistered pid %d sid %u", (int)sub->pid, sub->sid);
-    phx_app_port_t *port = sub->app;
+    phx_app_port_t *port = sub->group.app;
     phx_subscription_destroy(sub);      /* engines first: they use the port */
     phx_app_port_destroy(port);
 }
@@ -456,9 +456,9 @@ void phx_service_shutdown_apps(struct phx_service *svc)
         /* The completion ring has one producer, the front engine: stop it before pushing. */
         if (sub->runtime) {
             phx_runtime_remove(sub->runtime, sub);
-            svc->runtime_groups[sub->runtime_index]--;
+            svc->runtime_groups[sub->group.runtime_index]--;
         }
-        if (sub->app && phx_app_port_complete(sub->app, &bye, 1) != 1)
+        if (sub->group.app && phx_app_port_complete(sub->group.app, &bye, 1) != 1)
             phx_debug("pid %d sid %u: no room for the shutdown notice", (int)sub->pid,
                       sub->sid);
     }
@@ -466,7 +466,7 @@ void phx_service_shutdown_apps(struct phx_service *svc)
 
 bool phx_service_port_broken(const struct phx_subscription *sub)
 {
-    return sub->app && phx_app_port_is_broken(sub->app);
+    return sub->group.app && phx_app_port_is_broken(sub->group.app);
 }
 
 void phx_service_drain_broken(struct phx_service *svc)

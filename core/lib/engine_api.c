@@ -1,0 +1,104 @@
+/* engine_api.c - the calls an engine makes from progress() (engine.h): its ports, its app's
+ * port, who it is, and the channel operations.
+ *
+ * They are plain loads and ring operations on the objects the host created (host.h). A port out
+ * of range or not connected reads as NULL, and every channel call takes NULL as "not connected":
+ * it moves nothing. A channel's ring only fails once broken, which a private channel never is,
+ * so a failure also reads as "nothing moved". */
+#include "host.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Descriptors moved per copy in phx_chan_forward: 2 KiB of stack, a few copies per call. */
+#define FORWARD_BATCH 32u
+
+/* ---- the engine's ports and identity ----------------------------------------------------- */
+
+static bool port_ok(phx_dir_t dir, unsigned port)
+{
+    return (dir == PHX_TX || dir == PHX_RX) && port < PHX_MAX_PORTS;
+}
+
+phx_channel_t *phx_engine_in(phx_engine_t *e, phx_dir_t dir, unsigned port)
+{
+    return port_ok(dir, port) ? e->in[dir][port] : NULL;
+}
+
+phx_channel_t *phx_engine_out(phx_engine_t *e, phx_dir_t dir, unsigned port)
+{
+    return port_ok(dir, port) ? e->out[dir][port] : NULL;
+}
+
+phx_app_port_t *phx_engine_app_port(phx_engine_t *e)
+{
+    return e->group ? e->group->app : NULL;
+}
+
+uint64_t phx_engine_id(const phx_engine_t *e)
+{
+    return e->id;
+}
+
+const char *phx_engine_type(const phx_engine_t *e)
+{
+    return e->ops->type;
+}
+
+unsigned phx_engine_runtime_index(const phx_engine_t *e)
+{
+    return e->group ? e->group->runtime_index : 0;
+}
+
+/* ---- channels --------------------------------------------------------------------------------- */
+
+/* The ring only fails once broken, which a private channel never is; report "nothing moved". */
+static unsigned moved(int rc)
+{
+    return rc > 0 ? (unsigned)rc : 0;
+}
+
+unsigned phx_chan_push(phx_channel_t *c, const phx_desc_t *d, unsigned n)
+{
+    return c ? moved(phx_ring_push(&c->ring, d, n)) : 0;
+}
+
+unsigned phx_chan_pop(phx_channel_t *c, phx_desc_t *d, unsigned max)
+{
+    return c ? moved(phx_ring_pop(&c->ring, d, max)) : 0;
+}
+
+unsigned phx_chan_count(phx_channel_t *c)
+{
+    return c ? phx_ring_count(&c->ring) : 0;
+}
+
+unsigned phx_chan_space(phx_channel_t *c)
+{
+    return c ? phx_ring_capacity(&c->ring) - phx_ring_count(&c->ring) : 0;
+}
+
+static unsigned min_u(unsigned a, unsigned b)
+{
+    return a < b ? a : b;
+}
+
+unsigned phx_chan_forward(phx_channel_t *in, phx_channel_t *out, unsigned max)
+{
+    phx_desc_t batch[FORWARD_BATCH];
+    unsigned total = 0;
+
+    if (!in || !out)
+        return 0;
+    /* One thread owns both ends, so what count and space report now cannot shrink under us:
+     * every popped descriptor fits in OUT. */
+    unsigned todo = min_u(max, min_u(phx_chan_count(in), phx_chan_space(out)));
+    while (total < todo) {
+        unsigned got = phx_chan_pop(in, batch, min_u(FORWARD_BATCH, todo - total));
+        if (!got)
+            break;
+        phx_chan_push(out, batch, got);
+        total += got;
+    }
+    return total;
+}

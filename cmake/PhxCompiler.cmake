@@ -13,6 +13,8 @@ elseif(PHX_SANITIZE STREQUAL "thread")
 elseif(NOT PHX_SANITIZE STREQUAL "")
   message(FATAL_ERROR "PHX_SANITIZE must be empty, 'address' or 'thread', not '${PHX_SANITIZE}'")
 endif()
+# The flags, for tests that build code outside this build (tests/install).
+string(JOIN " " PHX_SANITIZE_FLAGS ${_phx_san})
 if(_phx_san)
   add_compile_options(${_phx_san})
   add_link_options(${_phx_san})

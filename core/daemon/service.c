@@ -10,6 +10,8 @@
  * subscriptions, and forgets a PID with its last subscription (PIDs are reused). */
 #include "service.h"
 
+#include "paths.h"
+
 #include "phoenix/app_port.h"
 #include "phoenix/log.h"
 #include "phoenix/admin/placement.h"
@@ -23,9 +25,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#ifndef PHX_PLUGIN_DIR
-#define PHX_PLUGIN_DIR "/usr/local/lib/phoenix"
-#endif
 
 struct phx_pid_sids {
     pid_t                pid;
@@ -39,7 +38,7 @@ struct phx_pid_sids {
 static int load_plugins(struct phx_service *svc, char *err, size_t errlen)
 {
     const phx_config_t *cfg = svc->cfg;
-    const char *dir = *cfg->plugin_dir ? cfg->plugin_dir : PHX_PLUGIN_DIR;
+    const char *dir = *cfg->plugin_dir ? cfg->plugin_dir : phx_paths_plugin_dir();
 
     for (unsigned i = 0; i < cfg->nplugins; i++) {
         const char *path = cfg->plugins[i].path;

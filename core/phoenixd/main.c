@@ -2,10 +2,10 @@
  *
  *     phoenixd [-c phoenix.conf] [--prefix DIR] [--foreground] [--log-level L] [--check-config]
  *
- * Settings come from the defaults, then the config file (-c, else PHX_DEFAULT_CONFIG when it
- * exists), then PHOENIX_PREFIX / PHOENIX_LOG_LEVEL, then the command line. The prefix directory
- * holds control.sock and phoenixd.pid; the pid file is locked (flock) for the daemon's life, so a
- * second phoenixd on the same prefix refuses to start and names the first.
+ * Settings come from the defaults, then the config file (-c, else the installed phoenix.conf
+ * when it exists, paths.c), then PHOENIX_PREFIX / PHOENIX_LOG_LEVEL, then the command line. The
+ * prefix directory holds control.sock and phoenixd.pid; the pid file is locked (flock) for the
+ * daemon's life, so a second phoenixd on the same prefix refuses to start and names the first.
  *
  * Without --foreground the process daemonizes (fork, setsid, fork) and the launching process
  * waits on a pipe until the daemon is listening, so `phoenixd && app` never races and start-up
@@ -15,6 +15,7 @@
  * SIGTERM/SIGINT stop the service (apps get a SHUTDOWN completion, then a hang-up), SIGHUP
  * re-reads the config file's log level and log file (a --log-level given here stays in force). */
 #include "control_server.h"
+#include "paths.h"
 #include "phoenix/config.h"
 #include "phoenix/log.h"
 #include "service.h"
@@ -33,14 +34,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef PHX_DEFAULT_CONFIG
-#define PHX_DEFAULT_CONFIG "/etc/phoenix/phoenix.conf"
-#endif
 
 #define PID_FILE_NAME "phoenixd.pid"
 
 struct options {
-    const char *config;         /* NULL: PHX_DEFAULT_CONFIG if it exists */
+    const char *config;         /* NULL: the installed one if it exists */
     const char *prefix;
     const char *log_level;
     bool        foreground;
@@ -67,7 +65,7 @@ static void usage(FILE *out)
             "  -f, --foreground     stay attached to the terminal, log to stderr\n"
             "  -l, --log-level L    error, warn, info, debug or trace\n"
             "      --check-config   load and validate the configuration, print \"ok\" or why not\n",
-            PHX_DEFAULT_CONFIG);
+            phx_paths_default_config());
 }
 
 /* Returns 0, or 2 (usage error) after printing why. */
@@ -140,7 +138,9 @@ static const char *config_path(const struct options *o)
 {
     if (o->config)
         return o->config;
-    return access(PHX_DEFAULT_CONFIG, F_OK) == 0 ? PHX_DEFAULT_CONFIG : NULL;
+    const char *installed = phx_paths_default_config();
+
+    return access(installed, F_OK) == 0 ? installed : NULL;
 }
 
 static int load_config(struct daemon_ctx *d, char *err, size_t errlen)

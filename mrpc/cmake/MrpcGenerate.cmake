@@ -1,6 +1,6 @@
 # MrpcGenerate.cmake - mrpc_generate(): mRPC stubs and protoc-c message code from .proto files.
 #
-#   include(${prefix}/lib/cmake/mrpc/MrpcGenerate.cmake)   # installed copy; needs CMake >= 3.20
+#   find_package(mrpc CONFIG REQUIRED)     # installed: gives mrpc::mrpc and mrpc_generate()
 #   mrpc_generate(TARGET hello_stubs PROTOS proto/rpc_hello.proto [IMPORT_DIRS proto ...])
 #   target_link_libraries(hello_client PRIVATE hello_stubs)
 #
@@ -8,9 +8,8 @@
 # (<name>.pb-c.h/.c: message types) into ${CMAKE_CURRENT_BINARY_DIR}/<target>.mrpc/, keeping the
 # .proto's path relative to its import directory, so `#include "rpc_hello.mrpc.h"` works. The
 # generated sources become a static, position-independent library TARGET whose include directory
-# is public and which links libprotobuf-c and, if the build defines them, the targets `mrpc`
-# (libmrpc) and `mrpc_headers` (this project's own header-only target). Outside this project, link
-# the application with libmrpc yourself.
+# is public and which links libprotobuf-c and libmrpc: `mrpc::mrpc` from find_package(mrpc), or
+# inside this project the targets `mrpc` and `mrpc_headers` (its own header-only target).
 #
 # Relative paths are taken from the calling directory. Each .proto must lie under one of the
 # IMPORT_DIRS; without IMPORT_DIRS, each .proto's own directory is its import directory. Every file
@@ -135,5 +134,6 @@ function(mrpc_generate)
   set_target_properties(${GEN_TARGET} PROPERTIES POSITION_INDEPENDENT_CODE ON)
   target_include_directories(${GEN_TARGET} PUBLIC "${out_dir}")
   target_link_libraries(${GEN_TARGET} PUBLIC PkgConfig::MRPC_PROTOBUF_C
-                        "$<TARGET_NAME_IF_EXISTS:mrpc>" "$<TARGET_NAME_IF_EXISTS:mrpc_headers>")
+                        "$<TARGET_NAME_IF_EXISTS:mrpc>" "$<TARGET_NAME_IF_EXISTS:mrpc_headers>"
+                        "$<TARGET_NAME_IF_EXISTS:mrpc::mrpc>")
 endfunction()

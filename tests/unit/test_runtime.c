@@ -100,6 +100,7 @@ static void fake_group_init(struct fake_group *g, int fd, int work_per_call)
     g->e.state = &g->f;
     g->e.wait_fd = -1;
     g->e.sub = &g->sub;
+    g->e.group = &g->sub.group;
     g->sub.engines[0] = &g->e;
     g->sub.n_engines = 1;
 }

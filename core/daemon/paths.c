@@ -1,0 +1,75 @@
+/* paths.c - where phoenixd finds its plugins and its default configuration.
+ *
+ * An installed tree moves: `cmake --install build --prefix DIR`, a package unpacked somewhere
+ * else, a module tree on a shared file system. So nothing is looked up at the path the build was
+ * configured with. The build records where the plugins and the configuration lie *relative to
+ * the directory phoenixd is installed in* (PHX_REL_PLUGIN_DIR, PHX_REL_CONFIG, from
+ * core/CMakeLists.txt), and they are found from the running executable (/proc/self/exe):
+ *
+ *     <prefix>/sbin/phoenixd  ->  <prefix>/lib/phoenix/plugins, <prefix>/etc/phoenix/phoenix.conf
+ *
+ * (with prefix /usr the configuration is /etc/phoenix/phoenix.conf, as GNUInstallDirs says).
+ * PHOENIX_PLUGIN_DIR and PHOENIX_CONFIG override both, for tests and odd layouts; the
+ * configuration's own plugin_dir and phoenixd's -c override them in turn. Both answers are
+ * computed once, on first use, by the thread that starts the service. */
+#include "paths.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef PHX_REL_PLUGIN_DIR
+#define PHX_REL_PLUGIN_DIR "../lib/phoenix/plugins"
+#endif
+#ifndef PHX_REL_CONFIG
+#define PHX_REL_CONFIG "../etc/phoenix/phoenix.conf"
+#endif
+
+/* The directory holding the running executable, or "." if /proc cannot tell. */
+static const char *exe_dir(void)
+{
+    static char dir[PATH_MAX];
+
+    if (!dir[0]) {
+        ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+        char *slash = n > 0 ? (dir[n] = '\0', strrchr(dir, '/')) : NULL;
+        if (slash && slash != dir)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof(dir), ".");
+    }
+    return dir;
+}
+
+/* $VAR if set and not empty, else exe_dir()/REL in BUF, normalised when it exists. */
+static const char *resolve(char *buf, size_t len, const char *var, const char *rel)
+{
+    const char *env = getenv(var);
+
+    if (env && *env)
+        return env;
+    if (!buf[0]) {
+        int n = snprintf(buf, len, "%s/%s", exe_dir(), rel);
+        char *real = n > 0 && (size_t)n < len ? realpath(buf, NULL) : NULL;
+        if (real && strlen(real) < len)
+            memcpy(buf, real, strlen(real) + 1);
+        free(real);
+    }
+    return buf;
+}
+
+const char *phx_paths_plugin_dir(void)
+{
+    static char dir[PATH_MAX];
+
+    return resolve(dir, sizeof(dir), "PHOENIX_PLUGIN_DIR", PHX_REL_PLUGIN_DIR);
+}
+
+const char *phx_paths_default_config(void)
+{
+    static char file[PATH_MAX];
+
+    return resolve(file, sizeof(file), "PHOENIX_CONFIG", PHX_REL_CONFIG);
+}

@@ -14,4 +14,6 @@ phx_require_pkg(HWLOC      hwloc)
 phx_require_pkg(PROTOBUF_C libprotobuf-c)
 phx_require_pkg(LIBCONFIG  libconfig)
 phx_require_pkg(JSONC      json-c)
-phx_require_pkg(CUNIT      cunit)
+if(BUILD_TESTING)
+  phx_require_pkg(CUNIT      cunit)     # the tests only
+endif()

@@ -10,6 +10,7 @@
  * to the poll set: when the service dies its end of the socket hangs up, which wakes the app
  * even though nobody will ever ring the completion doorbell again. */
 #include "phoenix/client.h"
+#include "phoenix/control.h"
 
 #include "control.pb-c.h"
 #include "phoenix/app_port.h"

@@ -7,6 +7,7 @@
 #include "daemon_harness.h"
 
 #include "phoenix/client.h"
+#include "phoenix/control.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -27,6 +27,7 @@
 #include "control.pb-c.h"
 #include "daemon_harness.h"
 #include "phoenix/client.h"
+#include "phoenix/control.h"
 #include "phoenix/fdpass.h"
 #include "phoenix/status.h"
 

@@ -8,6 +8,7 @@
 #include "ctl_client.h"
 
 #include "phoenix/client.h"
+#include "phoenix/control.h"
 #include "phoenix/status.h"
 #include "phoenixctl.h"
 

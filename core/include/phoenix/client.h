@@ -15,8 +15,7 @@
  * app is gone (and frees everything), and the service's hang-up is how the app learns the service
  * is gone (phx_client_wait returns -EPIPE). A client is used from one thread at a time.
  *
- * The phx_control_* calls below are the raw request/response exchange on a control socket, for
- * admin tools and tests; they use the generated types of proto/control.proto. */
+ * control.h has the raw request/response exchange on the control socket, for admin tools. */
 #ifndef PHOENIX_CLIENT_H
 #define PHOENIX_CLIENT_H
 
@@ -82,26 +81,5 @@ unsigned      phx_client_sid(const phx_client_t *c);
 phx_heap_t   *phx_client_send_heap(phx_client_t *c);
 const void   *phx_client_recv_base(const phx_client_t *c);
 size_t        phx_client_recv_size(const phx_client_t *c);
-
-/* ---- raw control exchange ----------------------------------------------------------------- */
-
-struct Phoenix__Control__Request;
-struct Phoenix__Control__Response;
-
-/* PHOENIX_PREFIX when set and not empty, else PHX_DEFAULT_PREFIX. */
-const char *phx_control_default_prefix(void);
-
-/* Connects to PREFIX/control.sock (PREFIX NULL: the default). Returns the socket or -errno with
- * a sentence in ERR. */
-int phx_control_connect(const char *prefix, char *err, size_t errlen);
-
-/* Sends REQ and waits up to TIMEOUT_MS (-1: no limit) for its response, returned in *RESP (free
- * with phoenix__control__response__free_unpacked(*RESP, NULL)). Descriptors that came with it go
- * to FDS (up to MAX_FDS, their count in *NFDS; both may be NULL when MAX_FDS is 0). Returns 0,
- * or -errno with a sentence in ERR: -EPIPE when the service hung up, -ETIMEDOUT, -EPROTO for a
- * response that does not parse or answers another request. */
-int phx_control_call(int sock, const struct Phoenix__Control__Request *req,
-                     struct Phoenix__Control__Response **resp, int *fds, unsigned *nfds,
-                     unsigned max_fds, int timeout_ms, char *err, size_t errlen);
 
 #endif /* PHOENIX_CLIENT_H */

@@ -13,6 +13,7 @@
 
 #include "control.pb-c.h"
 #include "phoenix/app_port.h"
+#include "phoenix/clock.h"
 #include "phoenix/fdpass.h"
 #include "phoenix/ring.h"
 #include "phoenix/shm_region.h"
@@ -85,9 +86,7 @@ int phx_control_connect(const char *prefix, char *err, size_t errlen)
 
 static long long now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)(phx_now_ns() / 1000000);
 }
 
 /* Milliseconds left until DEADLINE (-1: none) as a poll() timeout. */
@@ -186,18 +185,6 @@ int phx_control_call(int sock, const Phoenix__Control__Request *req,
 
 /* ---- registration -------------------------------------------------------------------------- */
 
-static int errno_of_status(int status)
-{
-    switch (status) {
-    case PHX_NOT_FOUND:          return ENOENT;
-    case PHX_PERMISSION_DENIED:  return EACCES;
-    case PHX_RESOURCE_EXHAUSTED: return EBUSY;
-    case PHX_INVALID_ARGUMENT:   return EINVAL;
-    case PHX_UNAVAILABLE:        return EAGAIN;
-    default:                     return EPROTO;
-    }
-}
-
 static void layout_from_reply(const Phoenix__Control__RegisterReply *r,
                               struct phx_app_port_layout *l)
 {
@@ -278,7 +265,7 @@ static int client_setup(phx_client_t *c, const Phoenix__Control__Response *resp,
     if (resp->status != PHX_OK) {
         snprintf(err, errlen, "%s", *resp->error ? resp->error : phx_status_name(resp->status));
         close_fds(fds, nfds);
-        return -errno_of_status(resp->status);
+        return -phx_errno_of_status(resp->status);
     }
     if (resp->body_case != PHOENIX__CONTROL__RESPONSE__BODY_REGISTER) {
         snprintf(err, errlen, "the Phoenix service answered a registration with something else");
@@ -419,16 +406,13 @@ static void control_check(phx_client_t *c, short revents)
  * or the peer app behind it) is often waiting for this very core. */
 static int spin_poll(phx_client_t *c, phx_desc_t *descs, unsigned max)
 {
-    struct timespec t0, t;
+    uint64_t t0 = phx_now_ns();
     int n;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         if ((n = phx_client_poll(c, descs, max)) != 0)
             return n;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        long long us = (t.tv_sec - t0.tv_sec) * 1000000LL + (t.tv_nsec - t0.tv_nsec) / 1000;
-        if (us >= (long long)c->spin_us)
+        if (phx_now_ns() - t0 >= (uint64_t)c->spin_us * 1000)
             return 0;
         sched_yield();
     }

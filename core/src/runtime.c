@@ -29,6 +29,7 @@
  * The thread owns nothing of the groups: stopping it just drops them. */
 #include "runtime.h"
 
+#include "phoenix/clock.h"
 #include "phoenix/log.h"
 
 #include <errno.h>
@@ -342,13 +343,6 @@ void phx_runtime_forget(struct phx_runtime *rt, phx_engine_t *e)
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The engine's counters (graph.h); only this thread writes them. */
 static void engine_account(phx_engine_t *e, uint64_t work, uint64_t ns)
 {
@@ -360,7 +354,7 @@ static void engine_account(phx_engine_t *e, uint64_t work, uint64_t ns)
  * vDSO call of ~20 ns) times each call, so that the counters say where the service's time goes. */
 static uint64_t progress_all(struct phx_runtime *rt)
 {
-    uint64_t work = 0, t = now_ns();
+    uint64_t work = 0, t = phx_now_ns();
 
     for (unsigned g = 0; g < rt->n_groups; g++) {
         if (rt->groups[g].suspended)
@@ -369,7 +363,7 @@ static uint64_t progress_all(struct phx_runtime *rt)
         for (unsigned i = 0; i < sub->n_engines; i++) {
             phx_engine_t *e = sub->engines[i];
             int n = e->ops->progress(e, e->state);
-            uint64_t end = now_ns();
+            uint64_t end = phx_now_ns();
             if (n > 0) {
                 work += (uint64_t)n;
                 engine_account(e, (uint64_t)n, end - t);
@@ -477,7 +471,7 @@ static void *runtime_main(void *arg)
             idle_since = 0;
             continue;
         }
-        uint64_t now = now_ns();
+        uint64_t now = phx_now_ns();
         if (!idle_since)
             idle_since = now;
         if (now - idle_since < rt->spin_us * 1000ull) {

@@ -403,7 +403,7 @@ int phx_service_register(struct phx_service *svc, const struct phx_register_para
     }
     pid->live++;        /* from here on, failures release it */
     phx_app_port_t *port = create_port(svc, p, err, errlen);
-    status = port ? PHX_OK : errno == EINVAL ? PHX_INVALID_ARGUMENT : PHX_INTERNAL;
+    status = port ? PHX_OK : phx_status_of_errno(errno);
     struct phx_subscription *sub = NULL;
     if (port && !(sub = phx_subscription_create_on(&svc->registry, p->service, p->peer.pid,
                                                    pid->next_sid, port, rt, err, errlen)))

@@ -29,7 +29,7 @@ struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
         .user = sub->user,
         .conn_id = sub->conn_id,
         .method = method,
-        .deadline_ns = eng_now_ns() + (uint64_t)(timeout_ms ? timeout_ms : m->call_timeout_ms) *
+        .deadline_ns = phx_now_ns() + (uint64_t)(timeout_ms ? timeout_ms : m->call_timeout_ms) *
                                           NS_PER_MS,
     };
     if (!(*wire_id = mrpc_idtable_add(&m->calls, c))) {

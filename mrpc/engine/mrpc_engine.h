@@ -32,6 +32,7 @@
 #include "mrpc/app_proto.h"
 #include "mrpc/transport.h"
 #include "phoenix/app_port.h"
+#include "phoenix/clock.h"
 #include "phoenix/engine.h"
 #include "phoenix/status.h"
 #include "u64map.h"
@@ -43,8 +44,6 @@
 #define ENG_MAX_CONNS      4096u         /* connections and bindings */
 #define ENG_MAX_DELIVERED  (1u << 20)    /* buffers the app holds */
 #define ENG_MAX_SHELVES    16u           /* registrations of one service id */
-#define ENG_STALL_MIN_MS   1
-#define ENG_STALL_MAX_MS   64
 
 struct mrpc_send;
 
@@ -105,7 +104,6 @@ struct mrpc_engine {
 };
 
 /* ---- plugin.c ---- */
-uint64_t eng_now_ns(void);
 /* How many items of work (submissions) may be taken now when each may queue one tx descriptor
  * and up to COMPLETIONS completions: at most a batch, within the room left. */
 unsigned eng_budget(const struct mrpc_engine *m, unsigned completions);

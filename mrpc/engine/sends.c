@@ -126,11 +126,6 @@ static void send_unlink(struct mrpc_engine *m, struct mrpc_send *s)
     m->inflight_bytes -= s->bytes;
 }
 
-static phx_status_t status_of_encode_error(int rc)
-{
-    return rc == -E2BIG || rc == -ENOMEM ? PHX_RESOURCE_EXHAUSTED : PHX_INVALID_ARGUMENT;
-}
-
 phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
                               const struct mrpc_type_layout *t, const struct mrpc_wire_hdr *hdr,
                               char *err, size_t errlen)
@@ -146,7 +141,7 @@ phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
     int rc = mrpc_native_encode(t, sub->addr, &m->port->send, &lim, &s->enc, err, errlen);
     if (rc < 0) {
         send_free(s);
-        return status_of_encode_error(rc);
+        return phx_status_of_errno(rc);
     }
     s->wire.hdr = *hdr;
     s->wire.hdr.type_hash = mrpc_type_hash(t);

@@ -57,7 +57,7 @@ static struct lib_call *call_new(mrpc_ctx_t *ctx, int timeout_ms, mrpc_completio
 
     if (!c)
         return NULL;
-    *c = (struct lib_call){ .deadline_ns = lib_now_ns() + (uint64_t)timeout_ms * NS_PER_MS,
+    *c = (struct lib_call){ .deadline_ns = phx_now_ns() + (uint64_t)timeout_ms * NS_PER_MS,
                             .done = done, .token = token };
     if (!(c->id = mrpc_idtable_add(&ctx->calls, c))) {
         free(c);
@@ -185,7 +185,7 @@ void lib_on_reply(mrpc_ctx_t *ctx, const phx_desc_t *d)
 
 int lib_calls_expire(mrpc_ctx_t *ctx)
 {
-    uint64_t now = lib_now_ns();
+    uint64_t now = phx_now_ns();
     struct lib_call *c;
     int n = 0;
 
@@ -201,7 +201,7 @@ int lib_calls_expire(mrpc_ctx_t *ctx)
 int lib_calls_next_deadline_ms(mrpc_ctx_t *ctx)
 {
     struct lib_call *c = lib_deadlines_top(&ctx->deadlines);
-    uint64_t now = lib_now_ns();
+    uint64_t now = phx_now_ns();
 
     if (!c)
         return -1;

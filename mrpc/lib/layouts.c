@@ -35,7 +35,7 @@ static void *blob_in_heap(mrpc_ctx_t *ctx, const mrpc_service_desc_t *svc, size_
     int rc = mrpc_layout_encode_service(svc, &blob, len);
 
     if (rc < 0) {
-        lib_status_set(st, rc == -ENOMEM ? PHX_RESOURCE_EXHAUSTED : PHX_INVALID_ARGUMENT,
+        lib_status_set(st, phx_status_of_errno(rc),
                        "cannot describe the message layouts of %s", svc->full_name);
         return NULL;
     }

@@ -26,6 +26,7 @@
 #include "mrpc/mrpc.h"
 #include "mrpc/transport.h"
 #include "phoenix/client.h"
+#include "phoenix/clock.h"
 #include "u64map.h"
 
 #define LIB_BATCH           64u        /* completions popped at once */
@@ -123,7 +124,6 @@ static inline uint64_t lib_method_key(uint32_t service_id, uint32_t method_id)
 
 void     lib_status_set(mrpc_status_t *st, phx_status_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-uint64_t lib_now_ns(void);
 
 /* ---- ctx.c ---- */
 /* Runs progress until *DONE turns true, the service goes away or TIMEOUT_MS passes. */

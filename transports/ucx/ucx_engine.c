@@ -44,14 +44,6 @@ struct ucx_blob {
     struct phx_ucx_engine *state;
 };
 
-uint64_t phx_ucx_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int phx_ucx_queue_event(struct phx_ucx_engine *s, const phx_desc_t *d, struct phx_ucx_conn *conn)
 {
     struct phx_ucx_up u = {.desc = *d, .conn = conn};

@@ -32,6 +32,7 @@
 #define PHX_UCX_ENGINE_H
 
 #include "mrpc/transport.h"
+#include "phoenix/clock.h"
 #include "phoenix/engine.h"
 #include "ucx_context.h"
 #include "ucx_map.h"
@@ -196,7 +197,6 @@ struct phx_ucx_engine {
 
 /* ---- ucx_engine.c ------------------------------------------------------------------------ */
 
-uint64_t phx_ucx_now_ns(void);
 /* Queues an event (BOUND, CONNECTED, ACCEPTED, an immediate SENT, CONN_LOST) naming CONN (may be
  * NULL). 0 or -ENOBUFS/-ENOMEM (logged). */
 int      phx_ucx_queue_event(struct phx_ucx_engine *s, const phx_desc_t *d,

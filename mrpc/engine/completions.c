@@ -57,14 +57,14 @@ unsigned eng_backlog_flush(struct mrpc_engine *m)
 
 int eng_deliver_track(struct mrpc_engine *m, uint64_t addr, void *block)
 {
-    return mrpc_u64map_put(&m->delivered, addr, (uint64_t)(uintptr_t)block);
+    return phx_u64map_put(&m->delivered, addr, (uint64_t)(uintptr_t)block);
 }
 
 bool eng_deliver_release(struct mrpc_engine *m, uint64_t addr)
 {
     uint64_t block;
 
-    if (!mrpc_u64map_remove(&m->delivered, addr, &block))
+    if (!phx_u64map_remove(&m->delivered, addr, &block))
         return false;
     phx_heap_free(m->port->recv_heap, (void *)(uintptr_t)block);
     m->stats.released++;

@@ -27,15 +27,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "idtable.h"
 #include "marshal.h"
 #include "mrpc/app_proto.h"
 #include "mrpc/transport.h"
 #include "phoenix/app_port.h"
 #include "phoenix/clock.h"
 #include "phoenix/engine.h"
+#include "phoenix/idtable.h"
 #include "phoenix/status.h"
-#include "u64map.h"
+#include "phoenix/u64map.h"
 
 #define ENG_BATCH          128u          /* descriptors per direction per progress() */
 #define ENG_TXQ_CAP        1024u         /* tx descriptors waiting for room in tx out 0 */
@@ -89,12 +89,12 @@ struct mrpc_engine {
     /* layouts (layouts.c) */
     mrpc_layout_set_t *shelves[ENG_MAX_SHELVES];
     unsigned           n_shelves;
-    mrpc_u64map_t      methods;     /* service_id << 32 | method_id -> method layout */
+    phx_u64map_t      methods;     /* service_id << 32 | method_id -> method layout */
     /* tables */
-    mrpc_u64map_t      conns;       /* conn id -> struct eng_conn * */
-    mrpc_idtable_t     calls;       /* wire call id -> struct eng_call * */
+    phx_u64map_t      conns;       /* conn id -> struct eng_conn * */
+    phx_idtable_t     calls;       /* wire call id -> struct eng_call * */
     uint64_t           earliest_deadline_ns;   /* no call expires before this */
-    mrpc_u64map_t      delivered;   /* address given to the app -> recv heap block */
+    phx_u64map_t      delivered;   /* address given to the app -> recv heap block */
     /* queues */
     struct eng_queue   txq;         /* for tx out 0 */
     struct eng_queue   backlog;     /* for the app's completion ring */

@@ -87,10 +87,10 @@ static int mrpc_create(phx_engine_t *e, const char *config, void **state, char *
     m->port = port;
     m->stall_ms = PHX_STALL_MIN_MS;
     take_limits(m);
-    mrpc_u64map_init(&m->methods, ENG_MAX_CALLS);
-    mrpc_u64map_init(&m->conns, ENG_MAX_CONNS);
-    mrpc_u64map_init(&m->delivered, ENG_MAX_DELIVERED);
-    mrpc_idtable_init(&m->calls, ENG_MAX_CALLS);
+    phx_u64map_init(&m->methods, ENG_MAX_CALLS);
+    phx_u64map_init(&m->conns, ENG_MAX_CONNS);
+    phx_u64map_init(&m->delivered, ENG_MAX_DELIVERED);
+    phx_idtable_init(&m->calls, ENG_MAX_CALLS);
     *state = m;
     return 0;
 }
@@ -105,7 +105,7 @@ static void mrpc_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
     eng_calls_fini(m);
     eng_conns_fini(m);
     eng_layouts_fini(m);
-    mrpc_u64map_fini(&m->delivered);    /* the recv heap goes with the port */
+    phx_u64map_fini(&m->delivered);    /* the recv heap goes with the port */
     eng_queue_fini(&m->txq);
     eng_queue_fini(&m->backlog);
     free(m);

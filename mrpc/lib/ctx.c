@@ -221,11 +221,11 @@ mrpc_ctx_t *mrpc_ctx_create(const mrpc_ctx_params_t *params, mrpc_status_t *stat
         lib_status_set(status, PHX_RESOURCE_EXHAUSTED, "out of memory");
         return NULL;
     }
-    mrpc_u64map_init(&ctx->registered, LIB_MAX_CALLS);
-    mrpc_u64map_init(&ctx->registrations, LIB_MAX_CALLS);
-    mrpc_u64map_init(&ctx->endpoints, MRPC_CONN_ACCEPTED_BASE);
-    mrpc_u64map_init(&ctx->methods, LIB_MAX_CALLS);
-    mrpc_idtable_init(&ctx->calls, LIB_MAX_CALLS);
+    phx_u64map_init(&ctx->registered, LIB_MAX_CALLS);
+    phx_u64map_init(&ctx->registrations, LIB_MAX_CALLS);
+    phx_u64map_init(&ctx->endpoints, MRPC_CONN_ACCEPTED_BASE);
+    phx_u64map_init(&ctx->methods, LIB_MAX_CALLS);
+    phx_idtable_init(&ctx->calls, LIB_MAX_CALLS);
     if (!ctx_register(ctx, params, status)) {
         mrpc_ctx_destroy(ctx);
         return NULL;
@@ -256,7 +256,7 @@ void mrpc_ctx_destroy(mrpc_ctx_t *ctx)
     lib_calls_fini(ctx);
     lib_submit_fini(ctx);
     lib_layouts_fini(ctx);
-    mrpc_u64map_fini(&ctx->methods);
+    phx_u64map_fini(&ctx->methods);
     phx_client_close(ctx->client);      /* the service frees everything it held for us */
     free(ctx);
 }

@@ -30,7 +30,8 @@
 
 int phx_ucx_conns_init(struct phx_ucx_engine *s)
 {
-    return phx_ucx_map_init(&s->by_id, PHX_UCX_MAX_CONNS) < 0 ? -ENOMEM : 0;
+    phx_u64map_init(&s->by_id, PHX_UCX_MAX_CONNS);
+    return phx_u64map_reserve(&s->by_id, PHX_UCX_MAX_CONNS);
 }
 
 /* ---- bookkeeping ----------------------------------------------------------------------------- */
@@ -78,7 +79,7 @@ void phx_ucx_conn_free(struct phx_ucx_conn *c)
     s->connecting -= c->state == PHX_UCX_CONNECTING;
     phx_ucx_credit_forget(c);
     if (c->in_id_map)
-        phx_ucx_map_del(&s->by_id, c->id);
+        phx_u64map_remove(&s->by_id, c->id, NULL);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -93,7 +94,7 @@ void phx_ucx_conn_free(struct phx_ucx_conn *c)
  * (the caller frees C). */
 static int conn_register(struct phx_ucx_conn *c)
 {
-    int rc = phx_ucx_map_put(&c->s->by_id, c->id, c);
+    int rc = phx_u64map_put(&c->s->by_id, c->id, (uintptr_t)c);
 
     if (rc < 0)
         return rc;
@@ -104,13 +105,13 @@ static int conn_register(struct phx_ucx_conn *c)
 static void release_id(struct phx_ucx_conn *c)
 {
     if (c->in_id_map)
-        phx_ucx_map_del(&c->s->by_id, c->id);
+        phx_u64map_remove(&c->s->by_id, c->id, NULL);
     c->in_id_map = false;
 }
 
 struct phx_ucx_conn *phx_ucx_conn_by_id(struct phx_ucx_engine *s, uint32_t id)
 {
-    return phx_ucx_map_get(&s->by_id, id);
+    return phx_u64map_get_ptr(&s->by_id, id);
 }
 
 bool phx_ucx_id_usable(struct phx_ucx_engine *s, uint32_t id)
@@ -556,5 +557,5 @@ void phx_ucx_conns_free(struct phx_ucx_engine *s)
 {
     while (s->conns)
         phx_ucx_conn_free(s->conns);
-    phx_ucx_map_fini(&s->by_id);
+    phx_u64map_fini(&s->by_id);
 }

@@ -18,7 +18,7 @@
  *   ucx_recv.c      the active-message handler: checks, receive heap, rendezvous, RECEIVED
  *   ucx_engine.c    the engine operations (progress, arm, admin, dump/restore, destroy)
  *   ucx_mem.c       the app's heaps mapped into UCX chunk by chunk (memory handles)
- *   ucx_upq.c, ucx_map.c, ucx_addr.c   a bounded FIFO, a hash map, "host:port" parsing
+ *   ucx_upq.c, ucx_addr.c              a bounded FIFO, "host:port" parsing
  *
  * Everything here runs with the worker's lock held: in an engine operation (on the runtime thread,
  * or on the control thread while the engine's group is suspended), or in UCX callbacks called
@@ -35,7 +35,6 @@
 #include "phoenix/clock.h"
 #include "phoenix/engine.h"
 #include "ucx_context.h"
-#include "ucx_map.h"
 #include "ucx_mem.h"
 #include "ucx_upq.h"
 #include "ucx_worker.h"
@@ -162,7 +161,7 @@ struct phx_ucx_engine {
     unsigned                n_conns;
     unsigned                connecting;         /* in PHX_UCX_CONNECTING */
     unsigned                dying;              /* in PHX_UCX_FAILED or PHX_UCX_CLOSING */
-    struct phx_ucx_map      by_id;              /* by endpoint: the worker's by_ep */
+    phx_u64map_t            by_id;              /* by endpoint: the worker's by_ep */
     struct phx_ucx_binding *bindings[PHX_UCX_MAX_LISTENERS];
     unsigned                n_bindings;
     uint32_t                next_accepted;

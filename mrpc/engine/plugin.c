@@ -91,6 +91,8 @@ static int mrpc_create(phx_engine_t *e, const char *config, void **state, char *
     phx_u64map_init(&m->conns, ENG_MAX_CONNS);
     phx_u64map_init(&m->delivered, ENG_MAX_DELIVERED);
     phx_idtable_init(&m->calls, ENG_MAX_CALLS);
+    phx_fifo_init(&m->txq, sizeof(phx_desc_t), ENG_TXQ_CAP);
+    phx_fifo_init(&m->backlog, sizeof(phx_desc_t), ENG_BACKLOG_MAX);
     *state = m;
     return 0;
 }
@@ -106,8 +108,8 @@ static void mrpc_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
     eng_conns_fini(m);
     eng_layouts_fini(m);
     phx_u64map_fini(&m->delivered);    /* the recv heap goes with the port */
-    eng_queue_fini(&m->txq);
-    eng_queue_fini(&m->backlog);
+    phx_fifo_fini(&m->txq);
+    phx_fifo_fini(&m->backlog);
     free(m);
 }
 

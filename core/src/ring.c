@@ -245,47 +245,6 @@ int phx_ring_pop(phx_ring_t *r, void *slots, uint32_t max)
     return (int)count;
 }
 
-/* Shared exit of reserve and peek when they have nothing to give. */
-static void *no_slots(const phx_ring_t *r, uint32_t *n)
-{
-    *n = 0;
-    errno = r->broken ? EPROTO : EAGAIN;
-    return NULL;
-}
-
-void *phx_ring_reserve(phx_ring_t *r, uint32_t *n)
-{
-    uint32_t count = contiguous(r, r->head, phx_min_u32(*n, producer_free(r, *n)));
-
-    if (r->broken || count == 0)
-        return no_slots(r, n);
-    *n = count;
-    return slot_at(r, r->head);
-}
-
-void phx_ring_commit(phx_ring_t *r, uint32_t n)
-{
-    /* Never publish more than is free: a caller's bug must not look like a hostile producer. */
-    if (!r->broken)
-        publish_head(r, r->head + phx_min_u32(n, ring_cap(r) - (r->head - r->tail)));
-}
-
-const void *phx_ring_peek(phx_ring_t *r, uint32_t *n)
-{
-    uint32_t count = contiguous(r, r->tail, phx_min_u32(*n, consumer_filled(r, *n)));
-
-    if (r->broken || count == 0)
-        return no_slots(r, n);
-    *n = count;
-    return slot_at(r, r->tail);
-}
-
-void phx_ring_release(phx_ring_t *r, uint32_t n)
-{
-    if (!r->broken)
-        publish_tail(r, r->tail + phx_min_u32(n, r->head - r->tail));
-}
-
 uint32_t phx_ring_count(phx_ring_t *r)
 {
     /* Tail first: head only grows, so a head read afterwards is never behind it. */

@@ -2,9 +2,10 @@
  * backlog and the UCX transport's queues, against a counter model.
  *
  *   order      random pushes and batch drops across wrap-arounds and growth come out in order,
- *              and head/run always describe contiguous items in order
- *   bound      the MAX-th push succeeds, the next is -ENOBUFS; a drop makes room again
- *              (items larger than a descriptor, copied whole); fini leaves it empty and usable */
+ *              whole (items larger than a descriptor), and head/run always describe contiguous
+ *              items in order
+ *   bound      the MAX-th push succeeds, the next is -ENOBUFS; a drop makes room again; fini
+ *              leaves it empty and usable */
 #include "phoenix/fifo.h"
 #include "phx_test.h"
 

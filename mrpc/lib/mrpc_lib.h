@@ -23,7 +23,6 @@
 
 #include "mrpc/app_proto.h"
 #include "mrpc/mrpc.h"
-#include "mrpc/transport.h"
 #include "phoenix/client.h"
 #include "phoenix/clock.h"
 #include "phoenix/idtable.h"

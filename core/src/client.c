@@ -12,9 +12,10 @@
 #include "phoenix/client.h"
 
 #include "control.pb-c.h"
-#include "phoenix/app_port.h"
+#include "register_layout.h"
 #include "phoenix/clock.h"
 #include "phoenix/fdpass.h"
+#include "phoenix/port_layout.h"
 #include "phoenix/ring.h"
 #include "phoenix/shm_region.h"
 #include "phoenix/status.h"
@@ -185,19 +186,6 @@ int phx_control_call(int sock, const Phoenix__Control__Request *req,
 
 /* ---- registration -------------------------------------------------------------------------- */
 
-static void layout_from_reply(const Phoenix__Control__RegisterReply *r,
-                              struct phx_app_port_layout *l)
-{
-    *l = (struct phx_app_port_layout){
-        .depth = r->ring_depth,
-        .rings_addr = r->rings_addr, .rings_size = r->rings_size,
-        .sq_offset = r->sq_offset, .cq_offset = r->cq_offset, .ring_size = r->ring_size,
-        .send_addr = r->send_addr, .send_size = r->send_size,
-        .recv_addr = r->recv_addr, .recv_size = r->recv_size,
-        .slab_size = r->slab_size,
-    };
-}
-
 /* Puts the received descriptors in role order; false when roles are missing or repeated. */
 static bool fds_by_role(const Phoenix__Control__RegisterReply *r, const int *fds, unsigned nfds,
                         int by_role[PHX_APP_PORT_NFDS])
@@ -239,9 +227,8 @@ static int client_attach(phx_client_t *c, const struct phx_app_port_layout *l,
                  strerror(-rc));
         return rc;
     }
-    unsigned char *base = c->rings.base;
-    if ((rc = phx_ring_attach(&c->sq, base + l->sq_offset, l->ring_size, c->sq_doorbell)) < 0 ||
-        (rc = phx_ring_attach(&c->cq, base + l->cq_offset, l->ring_size, c->cq_doorbell)) < 0) {
+    if ((rc = phx_app_port_rings_attach(l, c->rings.base, &c->sq, c->sq_doorbell, &c->cq,
+                                        c->cq_doorbell)) < 0) {
         snprintf(err, errlen, "the rings the Phoenix service offers are invalid: %s",
                  strerror(-rc));
         return rc;
@@ -272,7 +259,7 @@ static int client_setup(phx_client_t *c, const Phoenix__Control__Response *resp,
         close_fds(fds, nfds);
         return -EPROTO;
     }
-    layout_from_reply(resp->register_, &l);
+    phx_register_layout_get(resp->register_, &l);
     if (!fds_by_role(resp->register_, fds, nfds, by_role) ||
         phx_app_port_layout_check(&l) < 0) {
         snprintf(err, errlen, "the Phoenix service sent an invalid shared memory layout");
@@ -352,15 +339,8 @@ void phx_client_close(phx_client_t *c)
 {
     if (!c)
         return;
-    if (c->send_heap)
-        phx_heap_destroy(c->send_heap);
-    phx_shm_region_destroy(&c->recv);
-    phx_shm_region_destroy(&c->send);
-    phx_shm_region_destroy(&c->rings);
-    if (c->sq_doorbell >= 0)
-        close(c->sq_doorbell);
-    if (c->cq_doorbell >= 0)
-        close(c->cq_doorbell);
+    phx_app_port_mem_release(c->send_heap, &c->rings, &c->send, &c->recv, c->sq_doorbell,
+                             c->cq_doorbell);
     if (c->sock >= 0)
         close(c->sock);
     free(c);

@@ -1,10 +1,10 @@
 /* calls.c - the app's outgoing calls between their CALL and their reply.
  *
- * Each call gets a wire call id from an idtable (phoenix/idtable.h): the peer echoes it in its reply,
- * and the generation in the id means a late or forged reply finds nothing rather than another
- * call. The app's own call id and token travel with the entry and come back in REPLY_RECEIVED:
- * the app never learns wire ids, and a peer never sees the app's. A reply must also arrive on the
- * connection the call went out on.
+ * Each call gets a wire call id from an idtable (phoenix/idtable.h): the peer echoes it in its
+ * reply, and the generation in the id means a late or forged reply finds nothing rather than
+ * another call. The app's own call id and token travel with the entry and come back in
+ * REPLY_RECEIVED: the app never learns wire ids, and a peer never sees the app's. A reply must also
+ * arrive on the connection the call went out on.
  *
  * Every call ends exactly once, with REPLY_RECEIVED: a reply, an error from the peer, a lost or
  * closed connection, or its deadline. Deadlines are swept when the earliest may have passed:

@@ -1,11 +1,11 @@
 /* calls.c - outgoing calls: mrpc_call(), mrpc_call_async() and their completions.
  *
- * A call gets an id from an idtable (phoenix/idtable.h), which the service echoes in REPLY_RECEIVED; the
- * id's generation makes a reply that comes after its call ended (deadline passed) find nothing,
- * and such a reply is released at once. Deadlines (the call's timeout option, else the service's
- * default from WELCOME) are enforced here, with a heap (deadlines.c), so a call ends on time
- * even when the service or the peer does not answer; the service ends it too, later, which
- * libmrpc ignores.
+ * A call gets an id from an idtable (phoenix/idtable.h), which the service echoes in
+ * REPLY_RECEIVED; the id's generation makes a reply that comes after its call ended (deadline
+ * passed) find nothing, and such a reply is released at once. Deadlines (the call's timeout option,
+ * else the service's default from WELCOME) are enforced here, with a heap (deadlines.c), so a call
+ * ends on time even when the service or the peer does not answer; the service ends it too, later,
+ * which libmrpc ignores.
  *
  * The request becomes libmrpc's when the call is made: it is freed when the service says it has
  * sent it (SEND_DONE, messages.c), or at once if the call cannot be made. mrpc_call() is

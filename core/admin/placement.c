@@ -453,19 +453,6 @@ void phx_placement_free(phx_placement_t *pl)
     pl->numa_node = -1;
 }
 
-int phx_placement_apply_thread(const phx_placement_t *pl, hwloc_topology_t topo,
-                               unsigned thread_index)
-{
-    if (!pl || !topo || !pl->runtime_cpus || thread_index >= pl->threads)
-        return -EINVAL;
-    /* hwloc silently ignores binding requests on a topology that is not this system's. */
-    if (!hwloc_topology_is_thissystem(topo))
-        return -EXDEV;
-    if (hwloc_set_cpubind(topo, pl->runtime_cpus[thread_index], HWLOC_CPUBIND_THREAD) < 0)
-        return errno ? -errno : -EIO;
-    return 0;
-}
-
 /* ---- JSON ---- */
 
 static json_object *bitmap_to_json(hwloc_const_bitmap_t set)

@@ -122,11 +122,6 @@ static const struct admin_route *route_find(Phoenix__Control__Request__BodyCase 
     return NULL;
 }
 
-bool phx_admin_is_admin_request(Phoenix__Control__Request__BodyCase body)
-{
-    return route_find(body) != NULL;
-}
-
 int phx_admin_handle(struct phx_service *svc, const struct ucred *peer,
                      const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {

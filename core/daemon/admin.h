@@ -9,15 +9,11 @@
 #ifndef PHX_ADMIN_H
 #define PHX_ADMIN_H
 
-#include <stdbool.h>
 #include <sys/socket.h>
 
 #include "control.pb-c.h"
 
 struct phx_service;
-
-/* True for the request bodies that are admin requests (everything but Register). */
-bool phx_admin_is_admin_request(Phoenix__Control__Request__BodyCase body);
 
 /* Answers one admin request. Returns 0; the outcome is resp->status. */
 int  phx_admin_handle(struct phx_service *svc, const struct ucred *peer,

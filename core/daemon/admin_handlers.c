@@ -5,7 +5,7 @@
  * are read and changed without locks. What a runtime thread also touches is only changed through
  * the calls that suspend its group first (phx_splice, phx_upgrade), and an engine's admin()
  * operation runs with the engine's group suspended too, since it reads the state progress()
- * writes. Failures of the work below map from -errno to a status (status_of_errno) and keep the
+ * writes. Failures of the work below map from -errno to a status (phx_status_of_errno) and keep the
  * work's own sentence as the error, so phoenixctl can print it as it is.
  *
  * Every request that may change the service (upgrade, splice, engine admin) is logged at info
@@ -38,21 +38,6 @@
     phx_info("admin uid %d pid %d: " fmt, (int)(peer)->uid, (int)(peer)->pid, __VA_ARGS__)
 
 /* ---- shared pieces -------------------------------------------------------------------------- */
-
-static int status_of_errno(int rc)
-{
-    switch (-rc) {
-    case ENOENT:
-        return PHX_NOT_FOUND;
-    case ENOMEM:
-        return PHX_RESOURCE_EXHAUSTED;
-    case EBUSY:
-    case EAGAIN:
-        return PHX_UNAVAILABLE;
-    default:
-        return PHX_FAILED_PRECONDITION;     /* the request does not fit the service as it is */
-    }
-}
 
 static void fail_oom(Phoenix__Control__Response *resp, const char *what)
 {
@@ -238,7 +223,7 @@ int phx_admin_upgrade(struct phx_service *svc, const struct ucred *peer,
     log_admin(peer, "upgrade %s%s: %s%s", log_text(u->paths[0], path),
               u->n_paths > 1 ? " and more" : "", rc ? "refused: " : "", msg);
     if (rc)
-        phx_response_fail(resp, status_of_errno(rc), "%s", msg);
+        phx_response_fail(resp, phx_status_of_errno(rc), "%s", msg);
     else
         reply_text(resp, PHOENIX__CONTROL__RESPONSE__BODY_UPGRADE,
                    &phoenix__control__upgrade_reply__descriptor, strdup(msg));
@@ -259,7 +244,7 @@ static void splice_run(struct phx_service *svc, struct phx_subscription *sub,
     log_admin(peer, "%s %s, pid %d sid %u (%s): %s%s", verb, d->engine, (int)sub->pid,
               sub->sid, who, rc ? "refused: " : "done", rc ? err : "");
     if (rc) {
-        phx_response_fail(resp, status_of_errno(rc), "%s", err);
+        phx_response_fail(resp, phx_status_of_errno(rc), "%s", err);
         return;
     }
     bool attach = d->op == PHX_ADDON_ATTACH;

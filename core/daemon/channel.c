@@ -10,6 +10,7 @@
  * Rings have power-of-two capacities; a requested capacity is rounded up. Growing a channel means
  * merging it into a bigger new one (phx_channel_merge), which keeps the order of its contents. */
 #include "graph.h"
+#include "phoenix/minmax.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -20,6 +20,7 @@
 #include "phoenix/fdpass.h"
 #include "phoenix/log.h"
 #include "phoenix/status.h"
+#include "register_layout.h"
 #include "service.h"
 
 #include <errno.h>
@@ -245,17 +246,7 @@ static Phoenix__Control__RegisterReply *register_reply(const struct phx_subscrip
         return NULL;
     }
     r->sid = sub->sid;
-    r->ring_depth = l->depth;
-    r->rings_addr = l->rings_addr;
-    r->rings_size = l->rings_size;
-    r->sq_offset = l->sq_offset;
-    r->cq_offset = l->cq_offset;
-    r->ring_size = l->ring_size;
-    r->send_addr = l->send_addr;
-    r->send_size = l->send_size;
-    r->recv_addr = l->recv_addr;
-    r->recv_size = l->recv_size;
-    r->slab_size = l->slab_size;
+    phx_register_layout_put(r, l);
     /* phx_app_port_fds() orders them by enum phx_app_port_fd, which FdRole mirrors. */
     for (unsigned i = 0; i < PHX_APP_PORT_NFDS; i++)
         r->fds[i] = (Phoenix__Control__FdRole)i;

@@ -29,6 +29,7 @@
  * The thread owns nothing of the groups: stopping it just drops them. */
 #include "runtime.h"
 
+#include "phoenix/clock.h"
 #include "phoenix/log.h"
 
 #include <errno.h>
@@ -342,13 +343,6 @@ void phx_runtime_forget(struct phx_runtime *rt, phx_engine_t *e)
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The engine's counters (graph.h); only this thread writes them. */
 static void engine_account(phx_engine_t *e, uint64_t work, uint64_t ns)
 {
@@ -360,7 +354,7 @@ static void engine_account(phx_engine_t *e, uint64_t work, uint64_t ns)
  * vDSO call of ~20 ns) times each call, so that the counters say where the service's time goes. */
 static uint64_t progress_all(struct phx_runtime *rt)
 {
-    uint64_t work = 0, t = now_ns();
+    uint64_t work = 0, t = phx_now_ns();
 
     for (unsigned g = 0; g < rt->n_groups; g++) {
         if (rt->groups[g].suspended)
@@ -369,7 +363,7 @@ static uint64_t progress_all(struct phx_runtime *rt)
         for (unsigned i = 0; i < sub->n_engines; i++) {
             phx_engine_t *e = sub->engines[i];
             int n = e->ops->progress(e, e->state);
-            uint64_t end = now_ns();
+            uint64_t end = phx_now_ns();
             if (n > 0) {
                 work += (uint64_t)n;
                 engine_account(e, (uint64_t)n, end - t);
@@ -477,7 +471,7 @@ static void *runtime_main(void *arg)
             idle_since = 0;
             continue;
         }
-        uint64_t now = now_ns();
+        uint64_t now = phx_now_ns();
         if (!idle_since)
             idle_since = now;
         if (now - idle_since < rt->spin_us * 1000ull) {
@@ -498,38 +492,22 @@ static void *runtime_main(void *arg)
 
 /* ---- start and stop ------------------------------------------------------------------------ */
 
-/* Parses "0-3,8" into SET. 0, or -EINVAL with the reason in ERR. */
-static int cpulist_parse(const char *list, cpu_set_t *set, char *err, size_t errlen)
+/* SET holding the CPUs of CPUS (OS indexes in both). 0, or -EINVAL with the reason in ERR when
+ * CPUS is empty, infinite or names a CPU past CPU_SETSIZE. */
+static int cpu_set_of(hwloc_const_cpuset_t cpus, cpu_set_t *set, char *err, size_t errlen)
 {
-    const char *p = list;
+    int last = hwloc_bitmap_last(cpus), cpu;
 
     CPU_ZERO(set);
-    while (*p) {
-        char *end;
-        unsigned long lo = strtoul(p, &end, 10), hi = lo;
-        if (end == p)
-            goto bad;
-        if (*end == '-') {
-            p = end + 1;
-            hi = strtoul(p, &end, 10);
-            if (end == p)
-                goto bad;
-        }
-        if (hi < lo || hi >= CPU_SETSIZE)
-            goto bad;
-        for (unsigned long c = lo; c <= hi; c++)
-            CPU_SET(c, set);
-        p = end;
-        if (*p == ',' && p[1])
-            p++;
-        else if (*p)
-            goto bad;
+    if (last < 0 || last >= CPU_SETSIZE) {
+        snprintf(err, errlen, "cannot pin to an empty or unbounded CPU set, or past CPU %d",
+                 CPU_SETSIZE - 1);
+        return -EINVAL;
     }
-    if (CPU_COUNT(set) > 0)
-        return 0;
-bad:
-    snprintf(err, errlen, "invalid cpu list '%s' (expected e.g. \"0-3,8\")", list);
-    return -EINVAL;
+    hwloc_bitmap_foreach_begin(cpu, cpus)
+        CPU_SET((unsigned)cpu, set);
+    hwloc_bitmap_foreach_end();
+    return 0;
 }
 
 static void runtime_free(struct phx_runtime *rt)
@@ -572,19 +550,27 @@ static struct phx_runtime *runtime_alloc(const struct phx_runtime_params *p, cha
     return rt;
 }
 
-/* Thread attributes, pinned to P's cpulist when it has one. */
+/* The CPUs P pins to, NULL when it does not pin. */
+static hwloc_const_cpuset_t pinned_to(const struct phx_runtime_params *p)
+{
+    return p && (p->field_mask & PHX_RUNTIME_PARAM_FIELD_CPUSET) ? p->cpus : NULL;
+}
+
+/* Thread attributes, pinned to P's CPUs when it has some. */
 static int thread_attr_init(pthread_attr_t *attr, const struct phx_runtime_params *p,
                             char *err, size_t errlen)
 {
+    hwloc_const_cpuset_t cpus = pinned_to(p);
     cpu_set_t set;
+    char list[256];
 
     pthread_attr_init(attr);
-    if (!p || !(p->field_mask & PHX_RUNTIME_PARAM_FIELD_CPUSET) || !p->cpulist ||
-        !*p->cpulist)
+    if (!cpus)
         return 0;
-    int rc = cpulist_parse(p->cpulist, &set, err, errlen);
+    int rc = cpu_set_of(cpus, &set, err, errlen);
     if (rc == 0 && (rc = pthread_attr_setaffinity_np(attr, sizeof(set), &set)) != 0) {
-        snprintf(err, errlen, "cannot pin to cpus %s: %s", p->cpulist, strerror(rc));
+        hwloc_bitmap_list_snprintf(list, sizeof(list), cpus);
+        snprintf(err, errlen, "cannot pin to cpus %s: %s", list, strerror(rc));
         rc = -rc;
     }
     if (rc < 0)
@@ -608,10 +594,12 @@ struct phx_runtime *phx_runtime_start(const struct phx_runtime_params *p, char *
     int rc = pthread_create(&rt->thread, &attr, runtime_main, rt);
     pthread_attr_destroy(&attr);
     if (rc) {
-        /* EINVAL here means the cpulist names CPUs this process may not use. */
+        /* EINVAL here means the CPU set names CPUs this process may not use. */
+        char list[256] = "";
+        if (pinned_to(p))
+            hwloc_bitmap_list_snprintf(list, sizeof(list), pinned_to(p));
         snprintf(err, errlen, "runtime %u: cannot start its thread%s%s: %s", rt->index,
-                 p && p->cpulist ? " on cpus " : "", p && p->cpulist ? p->cpulist : "",
-                 strerror(rc));
+                 *list ? " on cpus " : "", list, strerror(rc));
         runtime_free(rt);
         errno = rc;
         return NULL;

@@ -13,6 +13,7 @@
 #ifndef PHX_RUNTIME_H
 #define PHX_RUNTIME_H
 
+#include <hwloc.h>
 #include <stdint.h>
 
 #include "graph.h"
@@ -27,7 +28,8 @@ struct phx_runtime_params {
     uint64_t    field_mask;
     unsigned    index;          /* default 0 */
     unsigned    spin_us;        /* default 50 */
-    const char *cpulist;        /* CPUs to pin the thread to, "0-3,8" (default: not pinned) */
+    hwloc_const_cpuset_t cpus;  /* CPUs to pin the thread to, OS indexes: a placement's
+                                   runtime_cpus[i] (default: not pinned) */
 };
 
 struct phx_runtime_stats {

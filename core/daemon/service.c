@@ -77,17 +77,6 @@ void phx_service_names(struct phx_service *svc, char *buf, size_t len)
 
 /* ---- runtime threads ------------------------------------------------------------------------ */
 
-/* CPU lists of the placement, one malloc'd string per thread, kept in PL's order. */
-static char **cpulists_of(const phx_placement_t *pl)
-{
-    char **lists = calloc(pl->threads, sizeof(*lists));
-
-    for (unsigned i = 0; lists && i < pl->threads; i++)
-        if (hwloc_bitmap_list_asprintf(&lists[i], pl->runtime_cpus[i]) < 0)
-            lists[i] = NULL;
-    return lists;
-}
-
 /* The CPUs this thread was started on (taskset, numactl, srun --cpu-bind) when they leave out
  * some that TOPO allows; NULL when they do not, or cannot be read. */
 static hwloc_bitmap_t started_on_cpus(hwloc_topology_t topo)
@@ -102,24 +91,24 @@ static hwloc_bitmap_t started_on_cpus(hwloc_topology_t topo)
     return cpus;
 }
 
-/* Places the service next to its NIC: returns the runtime threads' CPU lists (NULL when there
- * is no placement to apply; the reason is logged) and, when topology.bind_memory is set, keeps
- * the topology and the NIC's NUMA nodes so that every app's memory is bound there. */
-static char **apply_placement(struct phx_service *svc)
+/* Places the service next to its NIC: fills PL, whose runtime_cpus the runtime threads are
+ * pinned to (false when there is no placement to apply; the reason is logged; the caller frees
+ * PL either way), and, when topology.bind_memory is set, keeps the topology and the NIC's NUMA
+ * nodes so that every app's memory is bound there. */
+static bool apply_placement(struct phx_service *svc, phx_placement_t *pl)
 {
     const phx_config_t *cfg = svc->cfg;
     hwloc_topology_t topo;
-    phx_placement_t pl;
     char err[512];
-    char **lists = NULL;
 
+    *pl = (phx_placement_t){ .numa_node = -1 };
     if (*cfg->topology.xml) {
         phx_info("topology.xml is set: runtime threads are not pinned (dry-run topology)");
-        return NULL;
+        return false;
     }
     if (phx_topology_load(&topo, NULL, err, sizeof(err)) < 0) {
         phx_warn("runtime threads not pinned: %s", err);
-        return NULL;
+        return false;
     }
     struct phx_placement_params pp = {
         .field_mask = PHX_PLACEMENT_PARAM_FIELD_NIC | PHX_PLACEMENT_PARAM_FIELD_THREADS,
@@ -131,27 +120,25 @@ static char **apply_placement(struct phx_service *svc)
         pp.field_mask |= PHX_PLACEMENT_PARAM_FIELD_CPUS;
         pp.cpus = started_on;
     }
-    int rc = phx_placement_compute(topo, &pp, &pl, err, sizeof(err));
+    int rc = phx_placement_compute(topo, &pp, pl, err, sizeof(err));
     hwloc_bitmap_free(started_on);
     if (rc < 0) {
         phx_warn("runtime threads not pinned: %s", err);
         hwloc_topology_destroy(topo);
-        return NULL;
+        return false;
     }
-    phx_info("placement: %s", pl.reason);
-    lists = cpulists_of(&pl);
-    if (cfg->topology.bind_memory && !hwloc_bitmap_iszero(pl.memory_nodes)) {
+    phx_info("placement: %s", pl->reason);
+    if (cfg->topology.bind_memory && !hwloc_bitmap_iszero(pl->memory_nodes)) {
         svc->topo = topo;
-        svc->heap_nodes = hwloc_bitmap_dup(pl.memory_nodes);
+        svc->heap_nodes = hwloc_bitmap_dup(pl->memory_nodes);
         char *nodes = NULL;
-        if (hwloc_bitmap_list_asprintf(&nodes, pl.memory_nodes) >= 0)
+        if (hwloc_bitmap_list_asprintf(&nodes, pl->memory_nodes) >= 0)
             phx_info("app rings and heaps are bound to NUMA node(s) %s", nodes);
         free(nodes);
     } else {
         hwloc_topology_destroy(topo);
     }
-    phx_placement_free(&pl);
-    return lists;
+    return pl->threads > 0;
 }
 
 /* Binds REGION's pages (present and future: the policy stays with the shared memory object) to
@@ -173,31 +160,35 @@ static void bind_port_memory(struct phx_service *svc, phx_app_port_t *port)
 }
 
 static struct phx_runtime *start_runtime(const phx_config_t *cfg, unsigned index,
-                                         const char *cpulist, char *err, size_t errlen)
+                                         hwloc_const_cpuset_t cpus, char *err, size_t errlen)
 {
     struct phx_runtime_params rp = {
         .field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX | PHX_RUNTIME_PARAM_FIELD_SPIN_US |
-                      (cpulist ? PHX_RUNTIME_PARAM_FIELD_CPUSET : 0),
+                      (cpus ? PHX_RUNTIME_PARAM_FIELD_CPUSET : 0),
         .index = index,
         .spin_us = cfg->runtime.spin_us,
-        .cpulist = cpulist,
+        .cpus = cpus,
     };
+    char list[256] = "";
     struct phx_runtime *rt = phx_runtime_start(&rp, err, errlen);
-    if (!rt && cpulist) {
+    if (!rt && cpus) {
         phx_warn("runtime %u: %s; running it unpinned", index, err);
         rp.field_mask &= ~(uint64_t)PHX_RUNTIME_PARAM_FIELD_CPUSET;
         rt = phx_runtime_start(&rp, err, errlen);
+        cpus = NULL;
     }
+    if (cpus)
+        hwloc_bitmap_list_snprintf(list, sizeof(list), cpus);
     if (rt)
-        phx_info("runtime %u started%s%s", index, cpulist ? " on cpus " : " unpinned",
-                 cpulist ? cpulist : "");
+        phx_info("runtime %u started%s%s", index, cpus ? " on cpus " : " unpinned", list);
     return rt;
 }
 
 static int start_runtimes(struct phx_service *svc, char *err, size_t errlen)
 {
     unsigned n = svc->cfg->runtime.threads;
-    char **cpulists = apply_placement(svc);
+    phx_placement_t pl;
+    bool pinned = apply_placement(svc, &pl) && pl.threads >= n;
     int rc = 0;
 
     svc->runtimes = calloc(n, sizeof(*svc->runtimes));
@@ -207,16 +198,14 @@ static int start_runtimes(struct phx_service *svc, char *err, size_t errlen)
         rc = -ENOMEM;
     }
     for (unsigned i = 0; rc == 0 && i < n; i++) {
-        svc->runtimes[i] = start_runtime(svc->cfg, i, cpulists ? cpulists[i] : NULL, err,
+        svc->runtimes[i] = start_runtime(svc->cfg, i, pinned ? pl.runtime_cpus[i] : NULL, err,
                                          errlen);
         if (!svc->runtimes[i])
             rc = -errno;
         else
             svc->n_runtimes++;
     }
-    for (unsigned i = 0; cpulists && i < n; i++)
-        free(cpulists[i]);
-    free(cpulists);
+    phx_placement_free(&pl);
     return rc;
 }
 
@@ -402,7 +391,7 @@ int phx_service_register(struct phx_service *svc, const struct phx_register_para
     }
     pid->live++;        /* from here on, failures release it */
     phx_app_port_t *port = create_port(svc, p, err, errlen);
-    status = port ? PHX_OK : errno == EINVAL ? PHX_INVALID_ARGUMENT : PHX_INTERNAL;
+    status = port ? PHX_OK : phx_status_of_errno(errno);
     struct phx_subscription *sub = NULL;
     if (port && !(sub = phx_subscription_create_on(&svc->registry, p->service, p->peer.pid,
                                                    pid->next_sid, port, rt, err, errlen)))

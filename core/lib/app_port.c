@@ -28,11 +28,6 @@ static size_t align_up(size_t v, size_t a)
     return (v + a - 1) / a * a;
 }
 
-static bool depth_valid(unsigned depth)
-{
-    return depth >= 2 && depth <= PHX_APP_PORT_MAX_DEPTH && (depth & (depth - 1)) == 0;
-}
-
 /* ---- creation ------------------------------------------------------------------------------ */
 
 struct port_sizes {
@@ -54,7 +49,7 @@ static int sizes_from_params(const struct phx_app_port_params *p, struct port_si
                                                         : PHX_HEAP_DEFAULT_SLAB_SIZE;
     if (s->slab < PHX_HEAP_MIN_SLAB_SIZE)
         s->slab = PHX_HEAP_MIN_SLAB_SIZE;
-    if (!depth_valid(s->depth)) {
+    if (!phx_app_port_depth_valid(s->depth)) {
         snprintf(err, errlen, "ring depth %u is not a power of two in [2, %u]", s->depth,
                  PHX_APP_PORT_MAX_DEPTH);
         return -EINVAL;
@@ -101,10 +96,8 @@ static int rings_create(phx_app_port_t *port, unsigned depth)
     port->cq_doorbell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (port->sq_doorbell < 0 || port->cq_doorbell < 0)
         return -errno;
-    if ((rc = phx_ring_attach(&port->sq, base + l->sq_offset, l->ring_size,
-                              port->sq_doorbell)) < 0)
-        return rc;
-    return phx_ring_attach(&port->cq, base + l->cq_offset, l->ring_size, port->cq_doorbell);
+    return phx_app_port_rings_attach(l, base, &port->sq, port->sq_doorbell, &port->cq,
+                                     port->cq_doorbell);
 }
 
 static int heaps_create(phx_app_port_t *port, const struct port_sizes *s)
@@ -173,23 +166,12 @@ phx_app_port_t *phx_app_port_create(const struct phx_app_port_params *p, char *e
     return port;
 }
 
-static void close_fd(int fd)
-{
-    if (fd >= 0)
-        close(fd);
-}
-
 void phx_app_port_destroy(phx_app_port_t *port)
 {
     if (!port)
         return;
-    if (port->recv_heap)
-        phx_heap_destroy(port->recv_heap);
-    phx_shm_region_destroy(&port->recv);
-    phx_shm_region_destroy(&port->send);
-    phx_shm_region_destroy(&port->rings);
-    close_fd(port->sq_doorbell);
-    close_fd(port->cq_doorbell);
+    phx_app_port_mem_release(port->recv_heap, &port->rings, &port->send, &port->recv,
+                             port->sq_doorbell, port->cq_doorbell);
     free(port);
 }
 
@@ -200,33 +182,6 @@ void phx_app_port_fds(const phx_app_port_t *port, int fds[PHX_APP_PORT_NFDS])
     fds[PHX_APP_PORT_FD_CQ_DOORBELL] = port->cq_doorbell;
     fds[PHX_APP_PORT_FD_SEND] = port->send.fd;
     fds[PHX_APP_PORT_FD_RECV] = port->recv.fd;
-}
-
-/* True when [off, off + len) fits in SIZE, without overflow. */
-static bool span_inside(uint64_t off, uint64_t len, uint64_t size)
-{
-    return len <= size && off <= size - len;
-}
-
-int phx_app_port_layout_check(const struct phx_app_port_layout *l)
-{
-    uint64_t ring = phx_ring_mem_size(SLOT_SIZE, l->depth);
-
-    if (!depth_valid(l->depth) || ring == 0 || l->ring_size != ring)
-        return -EPROTO;
-    if (!l->rings_size || !l->send_size || !l->recv_size)
-        return -EPROTO;
-    if (l->slab_size < PHX_HEAP_MIN_SLAB_SIZE || (l->slab_size & (l->slab_size - 1)) ||
-        l->slab_size > l->send_size)
-        return -EPROTO;
-    if (!span_inside(l->sq_offset, ring, l->rings_size) ||
-        !span_inside(l->cq_offset, ring, l->rings_size))
-        return -EPROTO;
-    if (l->sq_offset % PHX_RING_ALIGN || l->cq_offset % PHX_RING_ALIGN)
-        return -EPROTO;
-    uint64_t lo = l->sq_offset < l->cq_offset ? l->sq_offset : l->cq_offset;
-    uint64_t hi = l->sq_offset < l->cq_offset ? l->cq_offset : l->sq_offset;
-    return hi - lo >= ring ? 0 : -EPROTO;
 }
 
 /* ---- the front engine's helpers ------------------------------------------------------------ */

@@ -13,8 +13,10 @@
 #include "phoenix/control.h"
 
 #include "control.pb-c.h"
-#include "phoenix/app_port.h"
+#include "register_layout.h"
+#include "phoenix/clock.h"
 #include "phoenix/fdpass.h"
+#include "phoenix/port_layout.h"
 #include "phoenix/ring.h"
 #include "phoenix/shm_region.h"
 #include "phoenix/status.h"
@@ -86,9 +88,7 @@ int phx_control_connect(const char *prefix, char *err, size_t errlen)
 
 static long long now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)(phx_now_ns() / 1000000);
 }
 
 /* Milliseconds left until DEADLINE (-1: none) as a poll() timeout. */
@@ -187,31 +187,6 @@ int phx_control_call(int sock, const Phoenix__Control__Request *req,
 
 /* ---- registration -------------------------------------------------------------------------- */
 
-static int errno_of_status(int status)
-{
-    switch (status) {
-    case PHX_NOT_FOUND:          return ENOENT;
-    case PHX_PERMISSION_DENIED:  return EACCES;
-    case PHX_RESOURCE_EXHAUSTED: return EBUSY;
-    case PHX_INVALID_ARGUMENT:   return EINVAL;
-    case PHX_UNAVAILABLE:        return EAGAIN;
-    default:                     return EPROTO;
-    }
-}
-
-static void layout_from_reply(const Phoenix__Control__RegisterReply *r,
-                              struct phx_app_port_layout *l)
-{
-    *l = (struct phx_app_port_layout){
-        .depth = r->ring_depth,
-        .rings_addr = r->rings_addr, .rings_size = r->rings_size,
-        .sq_offset = r->sq_offset, .cq_offset = r->cq_offset, .ring_size = r->ring_size,
-        .send_addr = r->send_addr, .send_size = r->send_size,
-        .recv_addr = r->recv_addr, .recv_size = r->recv_size,
-        .slab_size = r->slab_size,
-    };
-}
-
 /* Puts the received descriptors in role order; false when roles are missing or repeated. */
 static bool fds_by_role(const Phoenix__Control__RegisterReply *r, const int *fds, unsigned nfds,
                         int by_role[PHX_APP_PORT_NFDS])
@@ -253,9 +228,8 @@ static int client_attach(phx_client_t *c, const struct phx_app_port_layout *l,
                  strerror(-rc));
         return rc;
     }
-    unsigned char *base = c->rings.base;
-    if ((rc = phx_ring_attach(&c->sq, base + l->sq_offset, l->ring_size, c->sq_doorbell)) < 0 ||
-        (rc = phx_ring_attach(&c->cq, base + l->cq_offset, l->ring_size, c->cq_doorbell)) < 0) {
+    if ((rc = phx_app_port_rings_attach(l, c->rings.base, &c->sq, c->sq_doorbell, &c->cq,
+                                        c->cq_doorbell)) < 0) {
         snprintf(err, errlen, "the rings the Phoenix service offers are invalid: %s",
                  strerror(-rc));
         return rc;
@@ -279,14 +253,14 @@ static int client_setup(phx_client_t *c, const Phoenix__Control__Response *resp,
     if (resp->status != PHX_OK) {
         snprintf(err, errlen, "%s", *resp->error ? resp->error : phx_status_name(resp->status));
         close_fds(fds, nfds);
-        return -errno_of_status(resp->status);
+        return -phx_errno_of_status(resp->status);
     }
     if (resp->body_case != PHOENIX__CONTROL__RESPONSE__BODY_REGISTER) {
         snprintf(err, errlen, "the Phoenix service answered a registration with something else");
         close_fds(fds, nfds);
         return -EPROTO;
     }
-    layout_from_reply(resp->register_, &l);
+    phx_register_layout_get(resp->register_, &l);
     if (!fds_by_role(resp->register_, fds, nfds, by_role) ||
         phx_app_port_layout_check(&l) < 0) {
         snprintf(err, errlen, "the Phoenix service sent an invalid shared memory layout");
@@ -366,15 +340,8 @@ void phx_client_close(phx_client_t *c)
 {
     if (!c)
         return;
-    if (c->send_heap)
-        phx_heap_destroy(c->send_heap);
-    phx_shm_region_destroy(&c->recv);
-    phx_shm_region_destroy(&c->send);
-    phx_shm_region_destroy(&c->rings);
-    if (c->sq_doorbell >= 0)
-        close(c->sq_doorbell);
-    if (c->cq_doorbell >= 0)
-        close(c->cq_doorbell);
+    phx_app_port_mem_release(c->send_heap, &c->rings, &c->send, &c->recv, c->sq_doorbell,
+                             c->cq_doorbell);
     if (c->sock >= 0)
         close(c->sock);
     free(c);
@@ -420,16 +387,13 @@ static void control_check(phx_client_t *c, short revents)
  * or the peer app behind it) is often waiting for this very core. */
 static int spin_poll(phx_client_t *c, phx_desc_t *descs, unsigned max)
 {
-    struct timespec t0, t;
+    uint64_t t0 = phx_now_ns();
     int n;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         if ((n = phx_client_poll(c, descs, max)) != 0)
             return n;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        long long us = (t.tv_sec - t0.tv_sec) * 1000000LL + (t.tv_nsec - t0.tv_nsec) / 1000;
-        if (us >= (long long)c->spin_us)
+        if (phx_now_ns() - t0 >= (uint64_t)c->spin_us * 1000)
             return 0;
         sched_yield();
     }

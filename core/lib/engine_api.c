@@ -7,6 +7,8 @@
  * so a failure also reads as "nothing moved". */
 #include "host.h"
 
+#include "phoenix/minmax.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -78,11 +80,6 @@ unsigned phx_chan_space(phx_channel_t *c)
     return c ? phx_ring_capacity(&c->ring) - phx_ring_count(&c->ring) : 0;
 }
 
-static unsigned min_u(unsigned a, unsigned b)
-{
-    return a < b ? a : b;
-}
-
 unsigned phx_chan_forward(phx_channel_t *in, phx_channel_t *out, unsigned max)
 {
     phx_desc_t batch[FORWARD_BATCH];
@@ -92,9 +89,9 @@ unsigned phx_chan_forward(phx_channel_t *in, phx_channel_t *out, unsigned max)
         return 0;
     /* One thread owns both ends, so what count and space report now cannot shrink under us:
      * every popped descriptor fits in OUT. */
-    unsigned todo = min_u(max, min_u(phx_chan_count(in), phx_chan_space(out)));
+    unsigned todo = phx_min_u32(max, phx_min_u32(phx_chan_count(in), phx_chan_space(out)));
     while (total < todo) {
-        unsigned got = phx_chan_pop(in, batch, min_u(FORWARD_BATCH, todo - total));
+        unsigned got = phx_chan_pop(in, batch, phx_min_u32(FORWARD_BATCH, todo - total));
         if (!got)
             break;
         phx_chan_push(out, batch, got);

@@ -29,6 +29,7 @@
 #include "phoenix/ring.h"
 
 #include "phoenix/log.h"
+#include "phoenix/minmax.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,11 +42,6 @@ _Static_assert(offsetof(phx_ring_shared_t, slots) == 4 * PHX_RING_ALIGN,
 
 /* Reads a word of shared memory exactly once: the peer may change it under us. */
 #define PEER_READ(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
-
-static uint32_t min_u32(uint32_t a, uint32_t b)
-{
-    return a < b ? a : b;
-}
 
 static bool geometry_valid(uint32_t slot_size, uint32_t capacity)
 {
@@ -200,7 +196,7 @@ static unsigned char *slot_at(const phx_ring_t *r, uint32_t index)
 /* How many of N slots starting at INDEX lie before the end of the slot array. */
 static uint32_t contiguous(const phx_ring_t *r, uint32_t index, uint32_t n)
 {
-    return min_u32(n, ring_cap(r) - (index & r->mask));
+    return phx_min_u32(n, ring_cap(r) - (index & r->mask));
 }
 
 static void publish_head(phx_ring_t *r, uint32_t head)
@@ -217,7 +213,7 @@ static void publish_tail(phx_ring_t *r, uint32_t tail)
 
 int phx_ring_push(phx_ring_t *r, const void *slots, uint32_t n)
 {
-    uint32_t count = min_u32(n, producer_free(r, n));
+    uint32_t count = phx_min_u32(n, producer_free(r, n));
 
     if (r->broken)
         return -EPROTO;
@@ -234,7 +230,7 @@ int phx_ring_push(phx_ring_t *r, const void *slots, uint32_t n)
 
 int phx_ring_pop(phx_ring_t *r, void *slots, uint32_t max)
 {
-    uint32_t count = min_u32(max, consumer_filled(r, max));
+    uint32_t count = phx_min_u32(max, consumer_filled(r, max));
 
     if (r->broken)
         return -EPROTO;
@@ -247,47 +243,6 @@ int phx_ring_pop(phx_ring_t *r, void *slots, uint32_t max)
            (size_t)(count - first) * r->slot_size);
     publish_tail(r, r->tail + count);
     return (int)count;
-}
-
-/* Shared exit of reserve and peek when they have nothing to give. */
-static void *no_slots(const phx_ring_t *r, uint32_t *n)
-{
-    *n = 0;
-    errno = r->broken ? EPROTO : EAGAIN;
-    return NULL;
-}
-
-void *phx_ring_reserve(phx_ring_t *r, uint32_t *n)
-{
-    uint32_t count = contiguous(r, r->head, min_u32(*n, producer_free(r, *n)));
-
-    if (r->broken || count == 0)
-        return no_slots(r, n);
-    *n = count;
-    return slot_at(r, r->head);
-}
-
-void phx_ring_commit(phx_ring_t *r, uint32_t n)
-{
-    /* Never publish more than is free: a caller's bug must not look like a hostile producer. */
-    if (!r->broken)
-        publish_head(r, r->head + min_u32(n, ring_cap(r) - (r->head - r->tail)));
-}
-
-const void *phx_ring_peek(phx_ring_t *r, uint32_t *n)
-{
-    uint32_t count = contiguous(r, r->tail, min_u32(*n, consumer_filled(r, *n)));
-
-    if (r->broken || count == 0)
-        return no_slots(r, n);
-    *n = count;
-    return slot_at(r, r->tail);
-}
-
-void phx_ring_release(phx_ring_t *r, uint32_t n)
-{
-    if (!r->broken)
-        publish_tail(r, r->tail + min_u32(n, r->head - r->tail));
 }
 
 uint32_t phx_ring_count(phx_ring_t *r)

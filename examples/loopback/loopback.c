@@ -16,20 +16,15 @@
  * Apps are untrusted: a broken ring makes the port helpers fail and the engine goes quiet; the
  * service drops the app. */
 #include "phoenix/app_port.h"
+#include "phoenix/clock.h"
 #include "phoenix/engine.h"
+#include "phoenix/minmax.h"
 #include "phoenix/status.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 #define BATCH             256
-#define STALL_MIN_MS      1     /* first retry while the app's completion ring is full */
-#define STALL_MAX_MS      64    /* retries back off up to this */
-
-static unsigned min_u(unsigned a, unsigned b)
-{
-    return a < b ? a : b;
-}
 
 static void free_state(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 {
@@ -52,7 +47,7 @@ static int front_create(phx_engine_t *e, const char *config, void **state, char 
 
     if (!f)
         return -ENOMEM;
-    f->stall_ms = STALL_MIN_MS;
+    f->stall_ms = PHX_STALL_MIN_MS;
     *state = f;
     return 0;
 }
@@ -72,7 +67,7 @@ static unsigned front_tx(phx_engine_t *e, phx_app_port_t *port)
 {
     phx_channel_t *out = phx_engine_out(e, PHX_TX, 0);
     phx_desc_t batch[BATCH];
-    unsigned room = out ? min_u(phx_chan_space(out), BATCH) : 0;
+    unsigned room = out ? phx_min_u32(phx_chan_space(out), BATCH) : 0;
     int n = room ? phx_app_port_pop_submissions(port, batch, room) : 0;
 
     if (n <= 0)
@@ -89,7 +84,7 @@ static unsigned front_flush_held(struct front *f, phx_app_port_t *port)
 
     if (n <= 0)
         return 0;
-    f->stall_ms = STALL_MIN_MS;
+    f->stall_ms = PHX_STALL_MIN_MS;
     f->n_held -= (unsigned)n;
     for (unsigned i = 0; i < f->n_held; i++)
         f->held[i] = f->held[i + (unsigned)n];
@@ -128,8 +123,7 @@ static int front_arm(phx_engine_t *e, void *state, phx_wait_t *w)
     if (!port || phx_app_port_is_broken(port))
         return 0;
     if (f->n_held) {
-        w->timeout_ms = (int)f->stall_ms;
-        f->stall_ms = min_u(2 * f->stall_ms, STALL_MAX_MS);
+        w->timeout_ms = phx_stall_backoff(&f->stall_ms);
         return 0;
     }
     if (rx_in && phx_chan_count(rx_in))

@@ -1,10 +1,10 @@
 /* calls.c - the app's outgoing calls between their CALL and their reply.
  *
- * Each call gets a wire call id from an idtable (idtable.h): the peer echoes it in its reply,
- * and the generation in the id means a late or forged reply finds nothing rather than another
- * call. The app's own call id and token travel with the entry and come back in REPLY_RECEIVED:
- * the app never learns wire ids, and a peer never sees the app's. A reply must also arrive on the
- * connection the call went out on.
+ * Each call gets a wire call id from an idtable (phoenix/idtable.h): the peer echoes it in its
+ * reply, and the generation in the id means a late or forged reply finds nothing rather than
+ * another call. The app's own call id and token travel with the entry and come back in
+ * REPLY_RECEIVED: the app never learns wire ids, and a peer never sees the app's. A reply must also
+ * arrive on the connection the call went out on.
  *
  * Every call ends exactly once, with REPLY_RECEIVED: a reply, an error from the peer, a lost or
  * closed connection, or its deadline. Deadlines are swept when the earliest may have passed:
@@ -29,10 +29,10 @@ struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
         .user = sub->user,
         .conn_id = sub->conn_id,
         .method = method,
-        .deadline_ns = eng_now_ns() + (uint64_t)(timeout_ms ? timeout_ms : m->call_timeout_ms) *
+        .deadline_ns = phx_now_ns() + (uint64_t)(timeout_ms ? timeout_ms : m->call_timeout_ms) *
                                           NS_PER_MS,
     };
-    if (!(*wire_id = mrpc_idtable_add(&m->calls, c))) {
+    if (!(*wire_id = phx_idtable_add(&m->calls, c))) {
         free(c);
         return NULL;
     }
@@ -43,11 +43,11 @@ struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
 
 struct eng_call *eng_call_take(struct mrpc_engine *m, uint64_t wire_id, uint32_t conn_id)
 {
-    struct eng_call *c = mrpc_idtable_get(&m->calls, wire_id);
+    struct eng_call *c = phx_idtable_get(&m->calls, wire_id);
 
     if (!c || c->conn_id != conn_id)
         return NULL;
-    return mrpc_idtable_remove(&m->calls, wire_id);
+    return phx_idtable_remove(&m->calls, wire_id);
 }
 
 static phx_desc_t reply_desc(const struct eng_call *c)
@@ -101,7 +101,7 @@ static void fail_on_conn(void *arg, uint64_t id, void *obj)
 
     if (c->conn_id != s->conn_id)
         return;
-    mrpc_idtable_remove(&s->m->calls, id);
+    phx_idtable_remove(&s->m->calls, id);
     eng_call_fail(s->m, c, s->status, "%s", s->why);
 }
 
@@ -110,7 +110,7 @@ void eng_calls_fail_conn(struct mrpc_engine *m, uint32_t conn_id, phx_status_t s
 {
     struct sweep s = { .m = m, .conn_id = conn_id, .status = status, .why = why };
 
-    mrpc_idtable_each(&m->calls, fail_on_conn, &s);
+    phx_idtable_each(&m->calls, fail_on_conn, &s);
 }
 
 static void expire_one(void *arg, uint64_t id, void *obj)
@@ -123,7 +123,7 @@ static void expire_one(void *arg, uint64_t id, void *obj)
             s->earliest = c->deadline_ns;
         return;
     }
-    mrpc_idtable_remove(&s->m->calls, id);
+    phx_idtable_remove(&s->m->calls, id);
     s->m->stats.timeouts++;
     eng_call_fail(s->m, c, PHX_DEADLINE_EXCEEDED, "no reply from the server before the deadline");
 }
@@ -134,7 +134,7 @@ void eng_calls_expire(struct mrpc_engine *m, uint64_t now_ns)
 
     if (!m->calls.live || now_ns < m->earliest_deadline_ns)
         return;
-    mrpc_idtable_each(&m->calls, expire_one, &s);
+    phx_idtable_each(&m->calls, expire_one, &s);
     m->earliest_deadline_ns = s.earliest;
 }
 
@@ -145,6 +145,6 @@ static void free_call(void *arg, uint64_t id, void *obj)
 
 void eng_calls_fini(struct mrpc_engine *m)
 {
-    mrpc_idtable_each(&m->calls, free_call, NULL);
-    mrpc_idtable_fini(&m->calls);
+    phx_idtable_each(&m->calls, free_call, NULL);
+    phx_idtable_fini(&m->calls);
 }

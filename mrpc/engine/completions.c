@@ -19,9 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Everything a subscription can owe its app at once: two completions per call, plus slack. */
-#define BACKLOG_HARD_MAX (2u * ENG_MAX_CALLS + 4u * ENG_BACKLOG_SOFT)
-
 void eng_complete(struct mrpc_engine *m, const phx_desc_t *d)
 {
     if (m->backlog.count == 0 && phx_app_port_complete(m->port, d, 1) == 1)
@@ -29,7 +26,7 @@ void eng_complete(struct mrpc_engine *m, const phx_desc_t *d)
     if (phx_app_port_is_broken(m->port))
         return;     /* the app is being dropped: nobody will read it */
     m->stats.backlog_stalls++;
-    if (eng_queue_push(&m->backlog, d, BACKLOG_HARD_MAX) < 0)
+    if (phx_fifo_push(&m->backlog, d) < 0)
         phx_warn("mrpc: app pid %d: completion of kind 0x%x lost: backlog full",
                  (int)m->port->pid, d->kind);
 }
@@ -39,13 +36,11 @@ unsigned eng_backlog_flush(struct mrpc_engine *m)
     unsigned moved = 0;
 
     while (m->backlog.count) {
-        unsigned run = m->backlog.cap - m->backlog.head;    /* contiguous part */
-        if (run > m->backlog.count)
-            run = m->backlog.count;
-        int n = phx_app_port_complete(m->port, eng_queue_peek(&m->backlog), run);
+        unsigned run = phx_fifo_run(&m->backlog);
+        int n = phx_app_port_complete(m->port, phx_fifo_head(&m->backlog), run);
         if (n <= 0)
             break;
-        eng_queue_drop(&m->backlog, (unsigned)n);
+        phx_fifo_drop(&m->backlog, (unsigned)n);
         moved += (unsigned)n;
         if ((unsigned)n < run)
             break;
@@ -57,14 +52,14 @@ unsigned eng_backlog_flush(struct mrpc_engine *m)
 
 int eng_deliver_track(struct mrpc_engine *m, uint64_t addr, void *block)
 {
-    return mrpc_u64map_put(&m->delivered, addr, (uint64_t)(uintptr_t)block);
+    return phx_u64map_put(&m->delivered, addr, (uint64_t)(uintptr_t)block);
 }
 
 bool eng_deliver_release(struct mrpc_engine *m, uint64_t addr)
 {
     uint64_t block;
 
-    if (!mrpc_u64map_remove(&m->delivered, addr, &block))
+    if (!phx_u64map_remove(&m->delivered, addr, &block))
         return false;
     phx_heap_free(m->port->recv_heap, (void *)(uintptr_t)block);
     m->stats.released++;

@@ -19,7 +19,7 @@ static struct eng_conn *conn_find(struct mrpc_engine *m, uint32_t id)
 {
     uint64_t v;
 
-    return mrpc_u64map_get(&m->conns, id, &v) ? (struct eng_conn *)(uintptr_t)v : NULL;
+    return phx_u64map_get(&m->conns, id, &v) ? (struct eng_conn *)(uintptr_t)v : NULL;
 }
 
 static struct eng_conn *conn_insert(struct mrpc_engine *m, uint32_t id, enum eng_conn_kind kind)
@@ -31,7 +31,7 @@ static struct eng_conn *conn_insert(struct mrpc_engine *m, uint32_t id, enum eng
     c->id = id;
     c->kind = kind;
     c->state = kind == ENG_CONN_ACCEPTED ? ENG_CONN_UP : ENG_CONN_PENDING;
-    if (mrpc_u64map_put(&m->conns, id, (uint64_t)(uintptr_t)c) < 0) {
+    if (phx_u64map_put(&m->conns, id, (uint64_t)(uintptr_t)c) < 0) {
         free(c);
         return NULL;
     }
@@ -40,7 +40,7 @@ static struct eng_conn *conn_insert(struct mrpc_engine *m, uint32_t id, enum eng
 
 static void conn_remove(struct mrpc_engine *m, struct eng_conn *c)
 {
-    mrpc_u64map_remove(&m->conns, c->id, NULL);
+    phx_u64map_remove(&m->conns, c->id, NULL);
     free(c);
 }
 
@@ -227,6 +227,6 @@ static void free_conn(void *arg, uint64_t key, uint64_t value)
 
 void eng_conns_fini(struct mrpc_engine *m)
 {
-    mrpc_u64map_each(&m->conns, free_conn, NULL);
-    mrpc_u64map_fini(&m->conns);
+    phx_u64map_each(&m->conns, free_conn, NULL);
+    phx_u64map_fini(&m->conns);
 }

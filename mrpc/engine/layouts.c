@@ -42,13 +42,13 @@ const struct mrpc_method_layout *eng_layouts_find(struct mrpc_engine *m, uint32_
 {
     uint64_t key = method_key(service_id, method_id), cached;
 
-    if (mrpc_u64map_get(&m->methods, key, &cached))
+    if (phx_u64map_get(&m->methods, key, &cached))
         return (const struct mrpc_method_layout *)(uintptr_t)cached;
     for (unsigned i = 0; i < m->n_shelves; i++) {
         const struct mrpc_method_layout *ml =
             mrpc_layout_find_method(m->shelves[i], service_id, method_id);
         if (ml) {
-            mrpc_u64map_put(&m->methods, key, (uint64_t)(uintptr_t)ml);  /* a cache: may fail */
+            phx_u64map_put(&m->methods, key, (uint64_t)(uintptr_t)ml);  /* a cache: may fail */
             return ml;
         }
     }
@@ -57,7 +57,7 @@ const struct mrpc_method_layout *eng_layouts_find(struct mrpc_engine *m, uint32_
 
 void eng_layouts_fini(struct mrpc_engine *m)
 {
-    mrpc_u64map_fini(&m->methods);
+    phx_u64map_fini(&m->methods);
     for (unsigned i = 0; i < m->n_shelves; i++)
         mrpc_layout_set_destroy(m->shelves[i]);
     m->n_shelves = 0;

@@ -12,8 +12,8 @@
  *   delivery.c     what the transport hands up: messages to decode and deliver, connection events
  *   conns.c        connections and bindings
  *   completions.c  completions to the app, their backlog while its ring is full, texts for it
+ *                  (the tx queue and the backlog are phoenix/fifo.h FIFOs)
  *   layouts.c      the app's registered message layouts
- *   queue.c        the descriptor FIFO behind the tx queue and the backlog
  *
  * Everything runs on the subscription's runtime thread; nothing is locked. The app is untrusted
  * (every address it names is checked, every blob copied before it is parsed), and so is the
@@ -27,24 +27,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "idtable.h"
 #include "marshal.h"
 #include "mrpc/app_proto.h"
 #include "mrpc/transport.h"
 #include "phoenix/app_port.h"
+#include "phoenix/clock.h"
 #include "phoenix/engine.h"
+#include "phoenix/fifo.h"
+#include "phoenix/idtable.h"
 #include "phoenix/status.h"
-#include "u64map.h"
+#include "phoenix/u64map.h"
 
 #define ENG_BATCH          128u          /* descriptors per direction per progress() */
 #define ENG_TXQ_CAP        1024u         /* tx descriptors waiting for room in tx out 0 */
 #define ENG_BACKLOG_SOFT   2048u         /* completions held before we stop taking new work */
+/* Everything a subscription can owe its app at once: two completions per call, plus slack. */
+#define ENG_BACKLOG_MAX    (2u * ENG_MAX_CALLS + 4u * ENG_BACKLOG_SOFT)
 #define ENG_MAX_CALLS      (1u << 17)    /* outgoing calls waiting for a reply */
 #define ENG_MAX_CONNS      4096u         /* connections and bindings */
 #define ENG_MAX_DELIVERED  (1u << 20)    /* buffers the app holds */
 #define ENG_MAX_SHELVES    16u           /* registrations of one service id */
-#define ENG_STALL_MIN_MS   1
-#define ENG_STALL_MAX_MS   64
 
 struct mrpc_send;
 
@@ -72,12 +74,6 @@ struct mrpc_engine_stats {
 #undef ENG_STAT_FIELD
 };
 
-/* A FIFO of descriptors in a growable ring. */
-struct eng_queue {
-    phx_desc_t *d;
-    unsigned    cap, head, count;
-};
-
 struct mrpc_engine {
     phx_app_port_t *port;
     /* limits, from phx_config_current()->mrpc at create */
@@ -90,22 +86,21 @@ struct mrpc_engine {
     /* layouts (layouts.c) */
     mrpc_layout_set_t *shelves[ENG_MAX_SHELVES];
     unsigned           n_shelves;
-    mrpc_u64map_t      methods;     /* service_id << 32 | method_id -> method layout */
+    phx_u64map_t      methods;     /* service_id << 32 | method_id -> method layout */
     /* tables */
-    mrpc_u64map_t      conns;       /* conn id -> struct eng_conn * */
-    mrpc_idtable_t     calls;       /* wire call id -> struct eng_call * */
+    phx_u64map_t      conns;       /* conn id -> struct eng_conn * */
+    phx_idtable_t     calls;       /* wire call id -> struct eng_call * */
     uint64_t           earliest_deadline_ns;   /* no call expires before this */
-    mrpc_u64map_t      delivered;   /* address given to the app -> recv heap block */
+    phx_u64map_t      delivered;   /* address given to the app -> recv heap block */
     /* queues */
-    struct eng_queue   txq;         /* for tx out 0 */
-    struct eng_queue   backlog;     /* for the app's completion ring */
+    phx_fifo_t         txq;         /* of phx_desc_t, for tx out 0 */
+    phx_fifo_t         backlog;     /* of phx_desc_t, for the app's completion ring */
     struct mrpc_send  *sends;       /* wire messages the transport holds (doubly linked) */
     size_t             inflight_bytes;
     struct mrpc_engine_stats stats;
 };
 
 /* ---- plugin.c ---- */
-uint64_t eng_now_ns(void);
 /* How many items of work (submissions) may be taken now when each may queue one tx descriptor
  * and up to COMPLETIONS completions: at most a batch, within the room left. */
 unsigned eng_budget(const struct mrpc_engine *m, unsigned completions);
@@ -128,12 +123,6 @@ unsigned eng_backlog_flush(struct mrpc_engine *m);
 int      eng_deliver_track(struct mrpc_engine *m, uint64_t addr, void *block);
 /* Frees the buffer the app released; false when ADDR is no buffer of the app. */
 bool     eng_deliver_release(struct mrpc_engine *m, uint64_t addr);
-
-/* ---- queue.c ---- */
-void     eng_queue_fini(struct eng_queue *q);
-int      eng_queue_push(struct eng_queue *q, const phx_desc_t *d, unsigned max);
-const phx_desc_t *eng_queue_peek(const struct eng_queue *q);
-void     eng_queue_drop(struct eng_queue *q, unsigned n);
 
 /* ---- layouts.c ---- */
 int      eng_layouts_add(struct mrpc_engine *m, const void *blob, size_t len, char *err,

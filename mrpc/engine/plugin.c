@@ -32,14 +32,6 @@
 
 #define MRPC_STATE_VERSION 2    /* 2: errors_unsent in the stats */
 
-uint64_t eng_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 unsigned eng_cq_budget(const struct mrpc_engine *m, unsigned completions)
 {
     unsigned cq_room = m->backlog.count < ENG_BACKLOG_SOFT
@@ -93,12 +85,14 @@ static int mrpc_create(phx_engine_t *e, const char *config, void **state, char *
         return -ENOMEM;
     pin_build();
     m->port = port;
-    m->stall_ms = ENG_STALL_MIN_MS;
+    m->stall_ms = PHX_STALL_MIN_MS;
     take_limits(m);
-    mrpc_u64map_init(&m->methods, ENG_MAX_CALLS);
-    mrpc_u64map_init(&m->conns, ENG_MAX_CONNS);
-    mrpc_u64map_init(&m->delivered, ENG_MAX_DELIVERED);
-    mrpc_idtable_init(&m->calls, ENG_MAX_CALLS);
+    phx_u64map_init(&m->methods, ENG_MAX_CALLS);
+    phx_u64map_init(&m->conns, ENG_MAX_CONNS);
+    phx_u64map_init(&m->delivered, ENG_MAX_DELIVERED);
+    phx_idtable_init(&m->calls, ENG_MAX_CALLS);
+    phx_fifo_init(&m->txq, sizeof(phx_desc_t), ENG_TXQ_CAP);
+    phx_fifo_init(&m->backlog, sizeof(phx_desc_t), ENG_BACKLOG_MAX);
     *state = m;
     return 0;
 }
@@ -113,9 +107,9 @@ static void mrpc_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
     eng_calls_fini(m);
     eng_conns_fini(m);
     eng_layouts_fini(m);
-    mrpc_u64map_fini(&m->delivered);    /* the recv heap goes with the port */
-    eng_queue_fini(&m->txq);
-    eng_queue_fini(&m->backlog);
+    phx_u64map_fini(&m->delivered);    /* the recv heap goes with the port */
+    phx_fifo_fini(&m->txq);
+    phx_fifo_fini(&m->backlog);
     free(m);
 }
 
@@ -139,13 +133,13 @@ static int mrpc_progress(phx_engine_t *e, void *state)
         welcome(m);
     unsigned unstalled = eng_backlog_flush(m);
     if (unstalled)
-        m->stall_ms = ENG_STALL_MIN_MS;     /* the app drains its ring again */
+        m->stall_ms = PHX_STALL_MIN_MS;     /* the app drains its ring again */
     done += unstalled + eng_txq_flush(m, e);
     done += eng_rx_progress(m, e);
     done += eng_app_progress(m);
     done += eng_txq_flush(m, e);
     if (m->calls.live)
-        eng_calls_expire(m, eng_now_ns());
+        eng_calls_expire(m, phx_now_ns());
     return (int)done;
 }
 
@@ -154,16 +148,11 @@ static int deadline_timer(const struct mrpc_engine *m)
 {
     if (!m->calls.live)
         return -1;
-    uint64_t now = eng_now_ns();
+    uint64_t now = phx_now_ns();
     if (m->earliest_deadline_ns <= now)
         return 1;
     uint64_t ms = (m->earliest_deadline_ns - now + 999999) / 1000000;
     return ms > 60000 ? 60000 : (int)ms;
-}
-
-static int min_timer(int a, int b)
-{
-    return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
 
 static int mrpc_arm(phx_engine_t *e, void *state, phx_wait_t *w)
@@ -186,10 +175,9 @@ static int mrpc_arm(phx_engine_t *e, void *state, phx_wait_t *w)
         m->armed = w->fd >= 0;
     }
     if (m->backlog.count) {
-        w->timeout_ms = (int)m->stall_ms;
-        m->stall_ms = m->stall_ms * 2 > ENG_STALL_MAX_MS ? ENG_STALL_MAX_MS : m->stall_ms * 2;
+        w->timeout_ms = phx_stall_backoff(&m->stall_ms);
     }
-    w->timeout_ms = min_timer(w->timeout_ms, deadline_timer(m));
+    w->timeout_ms = phx_timeout_min(w->timeout_ms, deadline_timer(m));
     return 0;
 }
 

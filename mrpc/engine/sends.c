@@ -52,7 +52,7 @@ bool eng_txq_room(const struct mrpc_engine *m, unsigned n)
 
 void eng_txq_push(struct mrpc_engine *m, const phx_desc_t *d)
 {
-    if (eng_queue_push(&m->txq, d, ENG_TXQ_CAP) < 0)
+    if (phx_fifo_push(&m->txq, d) < 0)
         phx_error("mrpc: tx queue overflow (kind 0x%x): a caller did not check for room",
                   d->kind);
 }
@@ -63,11 +63,9 @@ unsigned eng_txq_flush(struct mrpc_engine *m, phx_engine_t *e)
     unsigned moved = 0;
 
     while (out && m->txq.count) {
-        unsigned run = m->txq.cap - m->txq.head;
-        if (run > m->txq.count)
-            run = m->txq.count;
-        unsigned n = phx_chan_push(out, eng_queue_peek(&m->txq), run);
-        eng_queue_drop(&m->txq, n);
+        unsigned run = phx_fifo_run(&m->txq);
+        unsigned n = phx_chan_push(out, phx_fifo_head(&m->txq), run);
+        phx_fifo_drop(&m->txq, n);
         moved += n;
         if (n < run)
             break;
@@ -126,11 +124,6 @@ static void send_unlink(struct mrpc_engine *m, struct mrpc_send *s)
     m->inflight_bytes -= s->bytes;
 }
 
-static phx_status_t status_of_encode_error(int rc)
-{
-    return rc == -E2BIG || rc == -ENOMEM ? PHX_RESOURCE_EXHAUSTED : PHX_INVALID_ARGUMENT;
-}
-
 phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
                               const struct mrpc_type_layout *t, const struct mrpc_wire_hdr *hdr,
                               char *err, size_t errlen)
@@ -146,7 +139,7 @@ phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
     int rc = mrpc_native_encode(t, sub->addr, &m->port->send, &lim, &s->enc, err, errlen);
     if (rc < 0) {
         send_free(s);
-        return status_of_encode_error(rc);
+        return phx_status_of_errno(rc);
     }
     s->wire.hdr = *hdr;
     s->wire.hdr.type_hash = mrpc_type_hash(t);

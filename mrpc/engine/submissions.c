@@ -48,7 +48,7 @@ static void on_register(struct mrpc_engine *m, const phx_desc_t *sub)
     }
     if (rc == -EINVAL)
         m->stats.invalid_argument++;
-    eng_complete_text(m, answer, rc == -EINVAL ? PHX_INVALID_ARGUMENT : PHX_RESOURCE_EXHAUSTED,
+    eng_complete_text(m, answer, phx_status_of_errno(rc),
                       "cannot register the layouts of service 0x%08x: %s", sub->service_id, err);
 }
 

@@ -1,11 +1,11 @@
 /* calls.c - outgoing calls: mrpc_call(), mrpc_call_async() and their completions.
  *
- * A call gets an id from an idtable (idtable.h), which the service echoes in REPLY_RECEIVED; the
- * id's generation makes a reply that comes after its call ended (deadline passed) find nothing,
- * and such a reply is released at once. Deadlines (the call's timeout option, else the service's
- * default from WELCOME) are enforced here, with a heap (deadlines.c), so a call ends on time
- * even when the service or the peer does not answer; the service ends it too, later, which
- * libmrpc ignores.
+ * A call gets an id from an idtable (phoenix/idtable.h), which the service echoes in
+ * REPLY_RECEIVED; the id's generation makes a reply that comes after its call ended (deadline
+ * passed) find nothing, and such a reply is released at once. Deadlines (the call's timeout option,
+ * else the service's default from WELCOME) are enforced here, with a heap (deadlines.c), so a call
+ * ends on time even when the service or the peer does not answer; the service ends it too, later,
+ * which libmrpc ignores.
  *
  * The request becomes libmrpc's when the call is made: it is freed when the service says it has
  * sent it (SEND_DONE, messages.c), or at once if the call cannot be made. mrpc_call() is
@@ -57,14 +57,14 @@ static struct lib_call *call_new(mrpc_ctx_t *ctx, int timeout_ms, mrpc_completio
 
     if (!c)
         return NULL;
-    *c = (struct lib_call){ .deadline_ns = lib_now_ns() + (uint64_t)timeout_ms * NS_PER_MS,
+    *c = (struct lib_call){ .deadline_ns = phx_now_ns() + (uint64_t)timeout_ms * NS_PER_MS,
                             .done = done, .token = token };
-    if (!(c->id = mrpc_idtable_add(&ctx->calls, c))) {
+    if (!(c->id = phx_idtable_add(&ctx->calls, c))) {
         free(c);
         return NULL;
     }
     if (lib_deadlines_push(&ctx->deadlines, c) < 0) {
-        mrpc_idtable_remove(&ctx->calls, c->id);
+        phx_idtable_remove(&ctx->calls, c->id);
         free(c);
         return NULL;
     }
@@ -151,7 +151,7 @@ mrpc_status_t mrpc_call(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
 static void call_end(mrpc_ctx_t *ctx, struct lib_call *c, const mrpc_status_t *st,
                      const ProtobufCMessage *reply)
 {
-    mrpc_idtable_remove(&ctx->calls, c->id);
+    phx_idtable_remove(&ctx->calls, c->id);
     lib_deadlines_remove(&ctx->deadlines, c);
     if (c->done)
         c->done(c->token, st, reply);
@@ -162,7 +162,7 @@ static void call_end(mrpc_ctx_t *ctx, struct lib_call *c, const mrpc_status_t *s
 
 void lib_on_reply(mrpc_ctx_t *ctx, const phx_desc_t *d)
 {
-    struct lib_call *c = mrpc_idtable_get(&ctx->calls, d->call_id);
+    struct lib_call *c = phx_idtable_get(&ctx->calls, d->call_id);
     mrpc_status_t st = { .code = PHX_OK, .message = "OK" };
 
     if (!c) {
@@ -185,7 +185,7 @@ void lib_on_reply(mrpc_ctx_t *ctx, const phx_desc_t *d)
 
 int lib_calls_expire(mrpc_ctx_t *ctx)
 {
-    uint64_t now = lib_now_ns();
+    uint64_t now = phx_now_ns();
     struct lib_call *c;
     int n = 0;
 
@@ -201,7 +201,7 @@ int lib_calls_expire(mrpc_ctx_t *ctx)
 int lib_calls_next_deadline_ms(mrpc_ctx_t *ctx)
 {
     struct lib_call *c = lib_deadlines_top(&ctx->deadlines);
-    uint64_t now = lib_now_ns();
+    uint64_t now = phx_now_ns();
 
     if (!c)
         return -1;
@@ -230,5 +230,5 @@ void lib_calls_fini(mrpc_ctx_t *ctx)
         free(c);
     }
     lib_deadlines_fini(&ctx->deadlines);
-    mrpc_idtable_fini(&ctx->calls);
+    phx_idtable_fini(&ctx->calls);
 }

@@ -34,14 +34,6 @@ void lib_status_set(mrpc_status_t *st, phx_status_t code, const char *fmt, ...)
     va_end(ap);
 }
 
-uint64_t lib_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- dispatching completions ------------------------------------------------------------ */
 
 static void on_welcome(mrpc_ctx_t *ctx, const phx_desc_t *d)
@@ -127,11 +119,6 @@ void lib_service_gone(mrpc_ctx_t *ctx)
 
 /* ---- waiting ---------------------------------------------------------------------------- */
 
-static int min_ms(int a, int b)
-{
-    return a < 0 ? b : b < 0 ? a : a < b ? a : b;
-}
-
 /* How long one sleep may last: until DEADLINE_NS (0: none), the next call deadline, and only a
  * millisecond while submissions wait for room in the ring. */
 static int sleep_ms(mrpc_ctx_t *ctx, uint64_t deadline_ns)
@@ -139,16 +126,16 @@ static int sleep_ms(mrpc_ctx_t *ctx, uint64_t deadline_ns)
     int ms = -1;
 
     if (deadline_ns) {
-        uint64_t now = lib_now_ns();
+        uint64_t now = phx_now_ns();
         ms = deadline_ns > now ? (int)((deadline_ns - now + 999999) / 1000000) : 0;
     }
-    ms = min_ms(ms, lib_calls_next_deadline_ms(ctx));
-    return ctx->pending_count ? min_ms(ms, 1) : ms;
+    ms = phx_timeout_min(ms, lib_calls_next_deadline_ms(ctx));
+    return ctx->pending_count ? phx_timeout_min(ms, 1) : ms;
 }
 
 static uint64_t deadline_after(int timeout_ms)
 {
-    return timeout_ms < 0 ? 0 : lib_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    return timeout_ms < 0 ? 0 : phx_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 }
 
 int mrpc_ctx_progress(mrpc_ctx_t *ctx, int timeout_ms)
@@ -170,7 +157,7 @@ int mrpc_ctx_progress(mrpc_ctx_t *ctx, int timeout_ms)
         }
         handled += lib_calls_expire(ctx);
         lib_submit_flush(ctx);
-        if (deadline && lib_now_ns() >= deadline)
+        if (deadline && phx_now_ns() >= deadline)
             break;
     }
     lib_submit_flush(ctx);
@@ -182,7 +169,7 @@ void lib_wait_until(mrpc_ctx_t *ctx, const bool *done, int timeout_ms)
     uint64_t deadline = deadline_after(timeout_ms);
 
     while (!*done && !ctx->dead) {
-        uint64_t now = lib_now_ns();
+        uint64_t now = phx_now_ns();
         if (deadline && now >= deadline)
             break;
         mrpc_ctx_progress(ctx, deadline ? (int)((deadline - now + 999999) / 1000000) : -1);
@@ -234,11 +221,11 @@ mrpc_ctx_t *mrpc_ctx_create(const mrpc_ctx_params_t *params, mrpc_status_t *stat
         lib_status_set(status, PHX_RESOURCE_EXHAUSTED, "out of memory");
         return NULL;
     }
-    mrpc_u64map_init(&ctx->registered, LIB_MAX_CALLS);
-    mrpc_u64map_init(&ctx->registrations, LIB_MAX_CALLS);
-    mrpc_u64map_init(&ctx->endpoints, MRPC_CONN_ACCEPTED_BASE);
-    mrpc_u64map_init(&ctx->methods, LIB_MAX_CALLS);
-    mrpc_idtable_init(&ctx->calls, LIB_MAX_CALLS);
+    phx_u64map_init(&ctx->registered, LIB_MAX_CALLS);
+    phx_u64map_init(&ctx->registrations, LIB_MAX_CALLS);
+    phx_u64map_init(&ctx->endpoints, MRPC_CONN_ACCEPTED_BASE);
+    phx_u64map_init(&ctx->methods, LIB_MAX_CALLS);
+    phx_idtable_init(&ctx->calls, LIB_MAX_CALLS);
     if (!ctx_register(ctx, params, status)) {
         mrpc_ctx_destroy(ctx);
         return NULL;
@@ -269,7 +256,7 @@ void mrpc_ctx_destroy(mrpc_ctx_t *ctx)
     lib_calls_fini(ctx);
     lib_submit_fini(ctx);
     lib_layouts_fini(ctx);
-    mrpc_u64map_fini(&ctx->methods);
+    phx_u64map_fini(&ctx->methods);
     phx_client_close(ctx->client);      /* the service frees everything it held for us */
     free(ctx);
 }

@@ -15,13 +15,13 @@ static uint32_t next_id(mrpc_ctx_t *ctx)
 {
     do {
         ctx->next_endpoint_id = ctx->next_endpoint_id % (MRPC_CONN_ACCEPTED_BASE - 1) + 1;
-    } while (mrpc_u64map_get(&ctx->endpoints, ctx->next_endpoint_id, NULL));
+    } while (phx_u64map_get(&ctx->endpoints, ctx->next_endpoint_id, NULL));
     return ctx->next_endpoint_id;
 }
 
 static void forget(mrpc_ctx_t *ctx, struct lib_endpoint *ep)
 {
-    mrpc_u64map_remove(&ctx->endpoints, ep->id, NULL);
+    phx_u64map_remove(&ctx->endpoints, ep->id, NULL);
 }
 
 phx_status_t lib_endpoint_open(mrpc_ctx_t *ctx, struct lib_endpoint *ep, uint16_t kind,
@@ -41,7 +41,7 @@ phx_status_t lib_endpoint_open(mrpc_ctx_t *ctx, struct lib_endpoint *ep, uint16_
     ep->id = next_id(ctx);
     ep->binding = kind == MRPC_APP_BIND;
     if (!(ep->addr = mrpc_strdup(ctx, addr)) ||
-        mrpc_u64map_put(&ctx->endpoints, ep->id, (uintptr_t)ep) < 0) {
+        phx_u64map_put(&ctx->endpoints, ep->id, (uintptr_t)ep) < 0) {
         phx_heap_free(ctx->heap, ep->addr);
         lib_status_set(st, PHX_RESOURCE_EXHAUSTED, "cannot %s %s: out of memory", what, addr);
         return st->code;
@@ -67,7 +67,7 @@ void lib_on_endpoint(mrpc_ctx_t *ctx, const phx_desc_t *d)
 
     if (d->status != PHX_OK)
         lib_take_text(ctx, d, &st);
-    if (!mrpc_u64map_get(&ctx->endpoints, d->conn_id, &v))
+    if (!phx_u64map_get(&ctx->endpoints, d->conn_id, &v))
         return;
     struct lib_endpoint *ep = (struct lib_endpoint *)(uintptr_t)v;
     phx_heap_free(ctx->heap, ep->addr);
@@ -82,7 +82,7 @@ void lib_endpoint_close(mrpc_ctx_t *ctx, struct lib_endpoint *ep)
 {
     phx_desc_t d = { .kind = MRPC_APP_CLOSE, .conn_id = ep->id };
 
-    if (!mrpc_u64map_get(&ctx->endpoints, ep->id, NULL))
+    if (!phx_u64map_get(&ctx->endpoints, ep->id, NULL))
         return;                     /* refused, or closed already */
     lib_submit(ctx, &d);
     forget(ctx, ep);
@@ -127,6 +127,6 @@ static void free_conn(void *arg, uint64_t key, uint64_t value)
 
 void lib_endpoints_fini(mrpc_ctx_t *ctx)
 {
-    mrpc_u64map_each(&ctx->endpoints, free_conn, NULL);
-    mrpc_u64map_fini(&ctx->endpoints);
+    phx_u64map_each(&ctx->endpoints, free_conn, NULL);
+    phx_u64map_fini(&ctx->endpoints);
 }

@@ -35,7 +35,7 @@ static void *blob_in_heap(mrpc_ctx_t *ctx, const mrpc_service_desc_t *svc, size_
     int rc = mrpc_layout_encode_service(svc, &blob, len);
 
     if (rc < 0) {
-        lib_status_set(st, rc == -ENOMEM ? PHX_RESOURCE_EXHAUSTED : PHX_INVALID_ARGUMENT,
+        lib_status_set(st, phx_status_of_errno(rc),
                        "cannot describe the message layouts of %s", svc->full_name);
         return NULL;
     }
@@ -50,7 +50,7 @@ static void *blob_in_heap(mrpc_ctx_t *ctx, const mrpc_service_desc_t *svc, size_
 static void mark_registered(mrpc_ctx_t *ctx, const mrpc_service_desc_t *svc)
 {
     for (unsigned i = 0; i < svc->n_methods; i++)
-        mrpc_u64map_put(&ctx->registered, lib_method_key(svc->service_id,
+        phx_u64map_put(&ctx->registered, lib_method_key(svc->service_id,
                                                          svc->methods[i].method_id), 1);
 }
 
@@ -65,7 +65,7 @@ phx_status_t lib_register(mrpc_ctx_t *ctx, const mrpc_service_desc_t *svc, bool 
         return st->code;
     }
     if (!(r->blob = blob_in_heap(ctx, svc, &len, st)) ||
-        mrpc_u64map_put(&ctx->registrations, (uintptr_t)r->blob, (uintptr_t)r) < 0) {
+        phx_u64map_put(&ctx->registrations, (uintptr_t)r->blob, (uintptr_t)r) < 0) {
         if (r->blob)
             lib_status_set(st, PHX_RESOURCE_EXHAUSTED, "too many registrations in flight");
         phx_heap_free(ctx->heap, r->blob);
@@ -100,7 +100,7 @@ void lib_on_registered(mrpc_ctx_t *ctx, const phx_desc_t *d)
 
     if (d->status != PHX_OK)
         lib_take_text(ctx, d, &status);
-    if (!mrpc_u64map_remove(&ctx->registrations, d->user, &v))
+    if (!phx_u64map_remove(&ctx->registrations, d->user, &v))
         return;
     struct lib_registration *r = (struct lib_registration *)(uintptr_t)v;
     phx_heap_free(ctx->heap, r->blob);
@@ -136,7 +136,7 @@ phx_status_t lib_register_method(mrpc_ctx_t *ctx, const mrpc_method_desc_t *meth
         return st->code;
     }
     *service_id = mrpc_id_of(name);
-    if (mrpc_u64map_get(&ctx->registered, lib_method_key(*service_id, method->method_id), NULL))
+    if (phx_u64map_get(&ctx->registered, lib_method_key(*service_id, method->method_id), NULL))
         return PHX_OK;
     mrpc_service_desc_t one = { .name = name, .full_name = name, .service_id = *service_id,
                                 .n_methods = 1, .methods = method };
@@ -150,7 +150,7 @@ static void free_registration(void *arg, uint64_t key, uint64_t value)
 
 void lib_layouts_fini(mrpc_ctx_t *ctx)
 {
-    mrpc_u64map_each(&ctx->registrations, free_registration, NULL);
-    mrpc_u64map_fini(&ctx->registrations);
-    mrpc_u64map_fini(&ctx->registered);
+    phx_u64map_each(&ctx->registrations, free_registration, NULL);
+    phx_u64map_fini(&ctx->registrations);
+    phx_u64map_fini(&ctx->registered);
 }

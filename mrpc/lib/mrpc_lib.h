@@ -21,12 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "idtable.h"
 #include "mrpc/app_proto.h"
 #include "mrpc/mrpc.h"
-#include "mrpc/transport.h"
 #include "phoenix/client.h"
-#include "u64map.h"
+#include "phoenix/clock.h"
+#include "phoenix/idtable.h"
+#include "phoenix/u64map.h"
 
 #define LIB_BATCH           64u        /* completions popped at once */
 #define LIB_DRAIN_MAX       4096u      /* completions handled per mrpc_ctx_progress() */
@@ -102,16 +102,16 @@ struct mrpc_ctx {
     phx_desc_t          *pending;       /* a FIFO ring of submissions waiting for room */
     size_t               pending_cap, pending_head, pending_count;
     /* layouts.c */
-    mrpc_u64map_t        registered;    /* service_id << 32 | method_id registered */
-    mrpc_u64map_t        registrations; /* blob address -> struct lib_registration * */
+    phx_u64map_t        registered;    /* service_id << 32 | method_id registered */
+    phx_u64map_t        registrations; /* blob address -> struct lib_registration * */
     /* calls.c */
-    mrpc_idtable_t       calls;
+    phx_idtable_t       calls;
     struct lib_deadlines deadlines;
     /* endpoints.c */
-    mrpc_u64map_t        endpoints;     /* id -> struct lib_endpoint * */
+    phx_u64map_t        endpoints;     /* id -> struct lib_endpoint * */
     uint32_t             next_endpoint_id;
     /* server.c */
-    mrpc_u64map_t        methods;       /* service_id << 32 | method_id -> struct lib_service * */
+    phx_u64map_t        methods;       /* service_id << 32 | method_id -> struct lib_service * */
     mrpc_server_t      **servers;
     size_t               n_servers;
 };
@@ -123,7 +123,6 @@ static inline uint64_t lib_method_key(uint32_t service_id, uint32_t method_id)
 
 void     lib_status_set(mrpc_status_t *st, phx_status_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-uint64_t lib_now_ns(void);
 
 /* ---- ctx.c ---- */
 /* Runs progress until *DONE turns true, the service goes away or TIMEOUT_MS passes. */

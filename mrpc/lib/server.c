@@ -63,7 +63,7 @@ static const struct lib_service *find_method(mrpc_ctx_t *ctx, const phx_desc_t *
 {
     uint64_t v;
 
-    if (!mrpc_u64map_get(&ctx->methods, lib_method_key(in->service_id, in->method_id), &v))
+    if (!phx_u64map_get(&ctx->methods, lib_method_key(in->service_id, in->method_id), &v))
         return NULL;
     const struct lib_service *s = (const struct lib_service *)(uintptr_t)v;
     for (unsigned i = 0; i < s->desc->n_methods; i++) {
@@ -132,7 +132,7 @@ static phx_status_t service_valid(mrpc_server_t *server, const mrpc_service_desc
     if (!server || !service || !service->dispatch || !service->n_methods || !service->methods)
         lib_status_set(st, PHX_INVALID_ARGUMENT, "a server and a generated service "
                        "description are needed");
-    else if (mrpc_u64map_get(&server->ctx->methods,
+    else if (phx_u64map_get(&server->ctx->methods,
                              lib_method_key(service->service_id, service->methods[0].method_id),
                              NULL))
         lib_status_set(st, PHX_ALREADY_EXISTS, "%s is served already", service->full_name);
@@ -146,9 +146,9 @@ static void file_methods(mrpc_ctx_t *ctx, struct lib_service *s, bool add)
     for (unsigned i = 0; i < s->desc->n_methods; i++) {
         uint64_t key = lib_method_key(s->desc->service_id, s->desc->methods[i].method_id);
         if (add)
-            mrpc_u64map_put(&ctx->methods, key, (uintptr_t)s);
+            phx_u64map_put(&ctx->methods, key, (uintptr_t)s);
         else
-            mrpc_u64map_remove(&ctx->methods, key, NULL);
+            phx_u64map_remove(&ctx->methods, key, NULL);
     }
 }
 
@@ -201,7 +201,7 @@ static void server_free(mrpc_server_t *srv, bool tell)
     if (tell)
         lib_endpoint_close(ctx, &srv->ep);
     else
-        mrpc_u64map_remove(&ctx->endpoints, srv->ep.id, NULL);
+        phx_u64map_remove(&ctx->endpoints, srv->ep.id, NULL);
     free(srv);
 }
 
@@ -225,5 +225,5 @@ void lib_servers_fini(mrpc_ctx_t *ctx)
         server_free(ctx->servers[--ctx->n_servers], false);
     free(ctx->servers);
     ctx->servers = NULL;
-    mrpc_u64map_fini(&ctx->methods);
+    phx_u64map_fini(&ctx->methods);
 }

@@ -23,6 +23,7 @@
  * hashed in O(types + fields) plus the sorting, whatever an app sends. The walk is iterative, so
  * a long chain of types needs no deep recursion. */
 #include "internal.h"
+#include "phoenix/minmax.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -147,11 +148,6 @@ static void open_type(struct graph *g, size_t *depth, uint32_t v)
     ++*depth;
 }
 
-static uint32_t min_u32(uint32_t a, uint32_t b)
-{
-    return a < b ? a : b;
-}
-
 /* Tarjan's algorithm from ROOT with an explicit stack of (type, next field). */
 static void visit(struct graph *g, uint32_t root)
 {
@@ -171,7 +167,7 @@ static void visit(struct graph *g, uint32_t root)
                 open_type(g, &depth, w);
                 descended = true;
             } else if (g->component[w] == UNVISITED) {      /* still on Tarjan's stack */
-                g->low[v] = min_u32(g->low[v], g->index[w]);
+                g->low[v] = phx_min_u32(g->low[v], g->index[w]);
             }
         }
         if (descended)
@@ -179,7 +175,7 @@ static void visit(struct graph *g, uint32_t root)
         if (g->low[v] == g->index[v])
             finish_component(g, v);
         if (--depth)
-            g->low[g->dfs_type[depth - 1]] = min_u32(g->low[g->dfs_type[depth - 1]], g->low[v]);
+            g->low[g->dfs_type[depth - 1]] = phx_min_u32(g->low[g->dfs_type[depth - 1]], g->low[v]);
     }
 }
 

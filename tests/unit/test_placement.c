@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <json-c/json.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,57 +372,6 @@ static void test_live_machine(void)
     hwloc_topology_destroy(topo);
 }
 
-struct bind_result {
-    const phx_placement_t *pl;
-    hwloc_topology_t topo;
-    int rc;
-    int bound_as_asked;
-};
-
-static void *bind_thread(void *arg)
-{
-    struct bind_result *r = arg;
-    hwloc_bitmap_t now = hwloc_bitmap_alloc();
-
-    r->rc = phx_placement_apply_thread(r->pl, r->topo, 0);
-    if (r->rc == 0 && hwloc_get_cpubind(r->topo, now, HWLOC_CPUBIND_THREAD) == 0)
-        r->bound_as_asked = hwloc_bitmap_isequal(now, r->pl->runtime_cpus[0]);
-    hwloc_bitmap_free(now);
-    return NULL;
-}
-
-static void test_apply_thread(void)
-{
-    hwloc_topology_t live = NULL, xml = load_profile("two-socket-ib.xml");
-    phx_placement_t pl, foreign;
-    struct bind_result r = { 0 };
-    pthread_t tid;
-
-    CU_ASSERT_EQUAL_FATAL(phx_topology_load(&live, NULL, NULL, 0), 0);
-    CU_ASSERT_EQUAL_FATAL(compute(live, NULL, 1, &pl, NULL, 0), 0);
-    CU_ASSERT_EQUAL(phx_placement_apply_thread(&pl, live, 1), -EINVAL);
-    CU_ASSERT_EQUAL(phx_placement_apply_thread(NULL, live, 0), -EINVAL);
-    if (xml) {
-        CU_ASSERT_EQUAL_FATAL(compute(xml, NULL, 1, &foreign, NULL, 0), 0);
-        CU_ASSERT_EQUAL(phx_placement_apply_thread(&foreign, xml, 0), -EXDEV);
-        phx_placement_free(&foreign);
-        hwloc_topology_destroy(xml);
-    }
-    /* Bind a thread of our own, so that the test program itself stays unbound. */
-    r.pl = &pl;
-    r.topo = live;
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&tid, NULL, bind_thread, &r), 0);
-    pthread_join(tid, NULL);
-    if (r.rc == -EPERM || r.rc == -ENOSYS) {
-        printf("SKIPPED: cannot bind threads here (%s)\n", strerror(-r.rc));
-    } else {
-        CU_ASSERT_EQUAL(r.rc, 0);
-        CU_ASSERT(r.bound_as_asked);
-    }
-    phx_placement_free(&pl);
-    hwloc_topology_destroy(live);
-}
-
 static json_object *field(json_object *o, const char *key, json_type type)
 {
     json_object *v = NULL;
@@ -489,7 +437,6 @@ static const phx_test_case_t cases[] = {
     { "no NIC uses the whole machine", test_no_nic_uses_whole_machine },
     { "topology without cores uses PUs", test_topology_without_cores_uses_pus },
     { "live machine gives a sane placement", test_live_machine },
-    { "apply_thread binds on this machine only", test_apply_thread },
     { "JSON parses back with OS indexes", test_json_round_trip },
     { NULL, NULL },
 };

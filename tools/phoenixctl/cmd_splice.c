@@ -6,7 +6,7 @@
  * here as "file:line: key: what is wrong" before anything is sent, and the service never opens
  * an admin's files. The file's `op` must be the command's (attach.conf with `detach` is a usage
  * error). The service then validates the descriptor against the subscription and splices it
- * without losing a message, or refuses with its reason (core/src/splice.h). */
+ * without losing a message, or refuses with its reason (core/daemon/splice.h). */
 #include "phoenixctl.h"
 
 #include "phoenix/admin/addon_desc.h"

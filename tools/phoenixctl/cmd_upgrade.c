@@ -2,7 +2,7 @@
  *
  * Sends the new builds' paths to the running service, which loads them and moves every engine
  * of those plugins onto them without stopping traffic, or refuses and keeps the old builds
- * running (see core/src/upgrade.h). Paths are made absolute here, against the admin's working
+ * running (see core/daemon/upgrade.h). Paths are made absolute here, against the admin's working
  * directory, because the service's working directory is not the admin's. The service's summary
  * ("upgraded null 1.0.0 -> 2.0.0 (1 engine)") is printed on success. */
 #include "phoenixctl.h"

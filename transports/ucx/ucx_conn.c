@@ -30,7 +30,8 @@
 
 int phx_ucx_conns_init(struct phx_ucx_engine *s)
 {
-    return phx_ucx_map_init(&s->by_id, PHX_UCX_MAX_CONNS) < 0 ? -ENOMEM : 0;
+    phx_u64map_init(&s->by_id, PHX_UCX_MAX_CONNS);
+    return phx_u64map_reserve(&s->by_id, PHX_UCX_MAX_CONNS);
 }
 
 /* ---- bookkeeping ----------------------------------------------------------------------------- */
@@ -78,7 +79,7 @@ void phx_ucx_conn_free(struct phx_ucx_conn *c)
     s->connecting -= c->state == PHX_UCX_CONNECTING;
     phx_ucx_credit_forget(c);
     if (c->in_id_map)
-        phx_ucx_map_del(&s->by_id, c->id);
+        phx_u64map_remove(&s->by_id, c->id, NULL);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -93,7 +94,7 @@ void phx_ucx_conn_free(struct phx_ucx_conn *c)
  * (the caller frees C). */
 static int conn_register(struct phx_ucx_conn *c)
 {
-    int rc = phx_ucx_map_put(&c->s->by_id, c->id, c);
+    int rc = phx_u64map_put(&c->s->by_id, c->id, (uintptr_t)c);
 
     if (rc < 0)
         return rc;
@@ -104,13 +105,13 @@ static int conn_register(struct phx_ucx_conn *c)
 static void release_id(struct phx_ucx_conn *c)
 {
     if (c->in_id_map)
-        phx_ucx_map_del(&c->s->by_id, c->id);
+        phx_u64map_remove(&c->s->by_id, c->id, NULL);
     c->in_id_map = false;
 }
 
 struct phx_ucx_conn *phx_ucx_conn_by_id(struct phx_ucx_engine *s, uint32_t id)
 {
-    return phx_ucx_map_get(&s->by_id, id);
+    return phx_u64map_get_ptr(&s->by_id, id);
 }
 
 bool phx_ucx_id_usable(struct phx_ucx_engine *s, uint32_t id)
@@ -147,7 +148,7 @@ static void close_ep(struct phx_ucx_conn *c, bool force)
 
     set_state(c, PHX_UCX_CLOSING);
     phx_ucx_send_cancel_waiting(c->s, c);   /* they never reached UCX */
-    c->deadline_ns = phx_ucx_now_ns() + PHX_UCX_ABANDON_MS * 1000000ull;
+    c->deadline_ns = phx_now_ns() + PHX_UCX_ABANDON_MS * 1000000ull;
     if (!ep)
         return;
     phx_ucx_worker_del_ep(c->s->w, ep);
@@ -284,7 +285,7 @@ static int start_connect(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
         snprintf(why, whylen, "ucp_ep_create: %s", ucs_status_string(st));
         return PHX_UNAVAILABLE;
     }
-    c->deadline_ns = phx_ucx_now_ns() + PHX_UCX_CONNECT_TIMEOUT_MS * 1000000ull;
+    c->deadline_ns = phx_now_ns() + PHX_UCX_CONNECT_TIMEOUT_MS * 1000000ull;
     set_state(c, PHX_UCX_CONNECTING);
     if (conn_register(c) < 0) {
         snprintf(why, whylen, "out of connection slots");
@@ -428,7 +429,7 @@ static bool tick_one(struct phx_ucx_engine *s, struct phx_ucx_conn *c, uint64_t 
 /* Deadlines exist only while something connects or dies: the clock is read only then. */
 static uint64_t tick_time(const struct phx_ucx_engine *s)
 {
-    return s->connecting || s->dying ? phx_ucx_now_ns() : 0;
+    return s->connecting || s->dying ? phx_now_ns() : 0;
 }
 
 unsigned phx_ucx_conns_tick(struct phx_ucx_engine *s)
@@ -458,7 +459,7 @@ bool phx_ucx_conns_due(struct phx_ucx_engine *s)
 
 int phx_ucx_conns_timeout_ms(struct phx_ucx_engine *s)
 {
-    uint64_t now = phx_ucx_now_ns(), soonest = UINT64_MAX;
+    uint64_t now = phx_now_ns(), soonest = UINT64_MAX;
 
     if (!s->connecting && !s->dying)
         return -1;
@@ -508,7 +509,7 @@ static bool progress_while(struct phx_ucx_engine *s, bool (*busy)(const struct p
     struct phx_ucx_worker *w = s->w;
     bool held;
 
-    while ((held = busy(s)) && phx_ucx_now_ns() < deadline) {
+    while ((held = busy(s)) && phx_now_ns() < deadline) {
         bool progressed = phx_ucx_worker_progress(w) > 0;
         if (progressed)
             phx_ucx_worker_wake(w);
@@ -538,9 +539,9 @@ bool phx_ucx_conns_shutdown(struct phx_ucx_engine *s)
     s->closing = true;
     phx_ucx_listeners_shutdown(s);
     phx_ucx_recv_release_parked(s);
-    bool fetching = progress_while(s, rndv_pending, phx_ucx_now_ns() + wait);
+    bool fetching = progress_while(s, rndv_pending, phx_now_ns() + wait);
     close_all(s);
-    bool held = progress_while(s, ucx_holds, phx_ucx_now_ns() + wait);
+    bool held = progress_while(s, ucx_holds, phx_now_ns() + wait);
     phx_ucx_worker_wake(w);             /* we touched the worker: its thread re-arms */
     phx_ucx_worker_unlock(w);
     if (fetching)
@@ -556,5 +557,5 @@ void phx_ucx_conns_free(struct phx_ucx_engine *s)
 {
     while (s->conns)
         phx_ucx_conn_free(s->conns);
-    phx_ucx_map_fini(&s->by_id);
+    phx_u64map_fini(&s->by_id);
 }

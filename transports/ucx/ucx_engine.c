@@ -44,18 +44,10 @@ struct ucx_blob {
     struct phx_ucx_engine *state;
 };
 
-uint64_t phx_ucx_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int phx_ucx_queue_event(struct phx_ucx_engine *s, const phx_desc_t *d, struct phx_ucx_conn *conn)
 {
     struct phx_ucx_up u = {.desc = *d, .conn = conn};
-    int rc = phx_ucx_upq_push(&s->events, &u);
+    int rc = phx_fifo_push(&s->events, &u);
 
     if (rc < 0) {       /* the queue is sized for every event the bounds allow: a bug */
         phx_error("ucx: descriptor of kind %#x for connection %u lost: %s", d->kind, d->conn_id,
@@ -93,8 +85,8 @@ void phx_ucx_engine_free(struct phx_ucx_engine *s)
     phx_ucx_batch_free(s);
     phx_ucx_send_free(s);
     phx_ucx_conns_free(s);
-    phx_ucx_upq_fini(&s->events);
-    phx_ucx_upq_fini(&s->landed);
+    phx_fifo_fini(&s->events);
+    phx_fifo_fini(&s->landed);
     s->magic = 0;
     free(s);
 }
@@ -151,8 +143,8 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
     s->engine = e;
     s->max_message = (uint64_t)cfg->mrpc.max_message_mb << 20;
     s->inflight_budget = (uint64_t)cfg->mrpc.inflight_mb << 20;
-    phx_ucx_upq_init(&s->events, PHX_UCX_EVENTS_MAX);
-    phx_ucx_upq_init(&s->landed, PHX_UCX_LANDED_MAX);
+    phx_fifo_init(&s->events, sizeof(struct phx_ucx_up), PHX_UCX_EVENTS_MAX);
+    phx_fifo_init(&s->landed, sizeof(struct phx_ucx_up), PHX_UCX_LANDED_MAX);
     int rc = phx_ucx_conns_init(s);
     if (rc)
         snprintf(err, errlen, "out of memory");
@@ -179,13 +171,13 @@ static void ucx_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 /* ---- pushing up -------------------------------------------------------------------------- */
 
 /* Pushes up to MAX of Q's entries up OUT; returns how many went. */
-static unsigned deliver_queue(struct phx_ucx_engine *s, struct phx_ucx_upq *q,
+static unsigned deliver_queue(struct phx_ucx_engine *s, phx_fifo_t *q,
                               phx_channel_t *out, unsigned max)
 {
     struct phx_ucx_up *u;
     unsigned n = 0;
 
-    while (n < max && (u = phx_ucx_upq_head(q))) {
+    while (n < max && (u = phx_fifo_head(q))) {
         phx_desc_t d = u->desc;
         d.seq = s->rx_seq;
         if (!out || phx_chan_push(out, &d, 1) != 1)
@@ -199,7 +191,7 @@ static unsigned deliver_queue(struct phx_ucx_engine *s, struct phx_ucx_upq *q,
             s->stats.rx_bytes += d.len;
             phx_ucx_credit_consumed(u->conn);
         }
-        phx_ucx_upq_pop(q);
+        phx_fifo_drop(q, 1);
         n++;
     }
     return n;
@@ -210,7 +202,7 @@ static unsigned deliver(struct phx_ucx_engine *s, phx_channel_t *out)
 {
     unsigned n = deliver_queue(s, &s->events, out, PHX_UCX_UP_BATCH);
 
-    if (phx_ucx_upq_count(&s->events))
+    if (phx_fifo_count(&s->events))
         return n;
     n += phx_ucx_send_deliver(s, out);
     if (s->done_head)
@@ -220,7 +212,7 @@ static unsigned deliver(struct phx_ucx_engine *s, phx_channel_t *out)
 
 static unsigned queued_up(const struct phx_ucx_engine *s)
 {
-    return phx_ucx_upq_count(&s->events) + s->done_count + phx_ucx_upq_count(&s->landed);
+    return phx_fifo_count(&s->events) + s->done_count + phx_fifo_count(&s->landed);
 }
 
 /* ---- progress ---------------------------------------------------------------------------- */
@@ -251,7 +243,7 @@ static bool handle_tx(struct phx_ucx_engine *s, const phx_desc_t *d)
 /* Immediate answers wait in the event queue: past PHX_UCX_EVENTS_SOFT tx is not read. */
 static bool tx_open(const struct phx_ucx_engine *s)
 {
-    return phx_ucx_upq_count(&s->events) < PHX_UCX_EVENTS_SOFT;
+    return phx_fifo_count(&s->events) < PHX_UCX_EVENTS_SOFT;
 }
 
 static unsigned read_tx(struct phx_ucx_engine *s, phx_channel_t *in)

@@ -18,7 +18,7 @@
  *   ucx_recv.c      the active-message handler: checks, receive heap, rendezvous, RECEIVED
  *   ucx_engine.c    the engine operations (progress, arm, admin, dump/restore, destroy)
  *   ucx_mem.c       the app's heaps mapped into UCX chunk by chunk (memory handles)
- *   ucx_upq.c, ucx_map.c, ucx_addr.c   a bounded FIFO, a hash map, "host:port" parsing
+ *   ucx_addr.c                         "host:port" parsing
  *
  * Everything here runs with the worker's lock held: in an engine operation (on the runtime thread,
  * or on the control thread while the engine's group is suspended), or in UCX callbacks called
@@ -32,11 +32,11 @@
 #define PHX_UCX_ENGINE_H
 
 #include "mrpc/transport.h"
+#include "phoenix/clock.h"
 #include "phoenix/engine.h"
+#include "phoenix/fifo.h"
 #include "ucx_context.h"
-#include "ucx_map.h"
 #include "ucx_mem.h"
-#include "ucx_upq.h"
 #include "ucx_worker.h"
 
 #include <stdbool.h>
@@ -113,6 +113,15 @@ struct phx_ucx_binding {
     ucp_listener_h         listener;
 };
 
+/* What waits in the engine's `events` and `landed` FIFOs to go up the rx channel: UCX reports
+ * from callbacks inside ucp_worker_progress(), when the channel may be full. Each entry remembers
+ * the connection it keeps alive and the in-flight receive bytes to give back once it is pushed. */
+struct phx_ucx_up {
+    phx_desc_t           desc;
+    struct phx_ucx_conn *conn;      /* NULL, or the connection whose `queued` count it holds */
+    uint64_t             charge;    /* in-flight receive bytes released when it is pushed */
+};
+
 struct phx_ucx_send;        /* ucx_send.c */
 struct phx_ucx_batch;       /* ucx_batch.c */
 struct phx_ucx_rndv;        /* ucx_recv.c */
@@ -161,7 +170,7 @@ struct phx_ucx_engine {
     unsigned                n_conns;
     unsigned                connecting;         /* in PHX_UCX_CONNECTING */
     unsigned                dying;              /* in PHX_UCX_FAILED or PHX_UCX_CLOSING */
-    struct phx_ucx_map      by_id;              /* by endpoint: the worker's by_ep */
+    phx_u64map_t            by_id;              /* by endpoint: the worker's by_ep */
     struct phx_ucx_binding *bindings[PHX_UCX_MAX_LISTENERS];
     unsigned                n_bindings;
     uint32_t                next_accepted;
@@ -186,7 +195,7 @@ struct phx_ucx_engine {
     unsigned                rndv_pending;
     struct phx_ucx_rndv    *rndvs;
 
-    struct phx_ucx_upq      events, landed;
+    phx_fifo_t              events, landed;     /* of struct phx_ucx_up */
     uint64_t                rx_seq;             /* seq of the descriptors pushed up */
     struct phx_ucx_stats    stats;
     struct phx_ucx_engine  *kept_next;          /* destroyed, on the worker's kept list */
@@ -196,7 +205,6 @@ struct phx_ucx_engine {
 
 /* ---- ucx_engine.c ------------------------------------------------------------------------ */
 
-uint64_t phx_ucx_now_ns(void);
 /* Queues an event (BOUND, CONNECTED, ACCEPTED, an immediate SENT, CONN_LOST) naming CONN (may be
  * NULL). 0 or -ENOBUFS/-ENOMEM (logged). */
 int      phx_ucx_queue_event(struct phx_ucx_engine *s, const phx_desc_t *d,

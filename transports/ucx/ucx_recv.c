@@ -114,7 +114,7 @@ static enum land_result land_prepare(struct phx_ucx_engine *s, struct phx_ucx_co
     phx_heap_t *heap = recv_heap(s);
     void *buf;
 
-    if (phx_ucx_upq_count(&s->landed) + s->rndv_pending >= PHX_UCX_LANDED_MAX ||
+    if (phx_fifo_count(&s->landed) + s->rndv_pending >= PHX_UCX_LANDED_MAX ||
         s->inflight + charge > s->inflight_budget)
         return LAND_OVER_BOUND;
     if (!heap || !(buf = phx_heap_alloc(heap, charge)))
@@ -157,7 +157,7 @@ static bool may_wait(struct phx_ucx_engine *s, const struct mrpc_wire_hdr *hdr,
     if (charge_of(hdr) > s->inflight_budget || !port || charge_of(hdr) > port->recv.size)
         return false;
     if (why == LAND_OVER_BOUND)
-        return s->inflight || s->rndv_pending || phx_ucx_upq_count(&s->landed);
+        return s->inflight || s->rndv_pending || phx_fifo_count(&s->landed);
     phx_heap_get_stats(port->recv_heap, &hs);
     return hs.bytes_in_use > 0;     /* else the heap cannot take it even empty */
 }
@@ -173,7 +173,7 @@ static void land_abort(struct phx_ucx_engine *s, struct phx_ucx_up *up)
 
 static void landed(struct phx_ucx_engine *s, struct phx_ucx_up *up)
 {
-    if (phx_ucx_upq_push(&s->landed, up) < 0) {     /* only -ENOMEM: the bound was checked */
+    if (phx_fifo_push(&s->landed, up) < 0) {     /* only -ENOMEM: the bound was checked */
         s->stats.rx_errors++;
         land_abort(s, up);
     }
@@ -509,9 +509,9 @@ void phx_ucx_recv_free(struct phx_ucx_engine *s)
 {
     struct phx_ucx_up *u;
 
-    while ((u = phx_ucx_upq_head(&s->landed))) {
+    while ((u = phx_fifo_head(&s->landed))) {
         land_abort(s, u);
-        phx_ucx_upq_pop(&s->landed);
+        phx_fifo_drop(&s->landed, 1);
     }
     while (s->rndvs) {      /* requests UCX dropped with the worker, without a callback */
         struct phx_ucx_rndv *r = s->rndvs;

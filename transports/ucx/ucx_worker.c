@@ -149,7 +149,7 @@ static void worker_free(struct phx_ucx_worker *w)
         w->kept = s->kept_next;
         phx_ucx_engine_free(s);
     }
-    phx_ucx_map_fini(&w->by_ep);
+    phx_u64map_fini(&w->by_ep);
     pthread_mutex_destroy(&w->lock);
     w->magic = 0;
     free(w);
@@ -169,7 +169,8 @@ static struct phx_ucx_worker *worker_create(struct phx_ucx_context *ctx, unsigne
                                  .id = ++ctx->last_worker_id, .runtime = runtime, .refs = 1,
                                  .efd = -1};
     pthread_mutex_init(&w->lock, NULL);
-    int rc = phx_ucx_map_init(&w->by_ep, WORKER_FIRST_EPS);
+    phx_u64map_init(&w->by_ep, SIZE_MAX);      /* one entry per connection of its engines */
+    int rc = phx_u64map_reserve(&w->by_ep, WORKER_FIRST_EPS);
     if (rc < 0)
         snprintf(err, errlen, "out of memory");
     if (rc < 0 || worker_open(w, err, errlen) < 0) {
@@ -278,16 +279,12 @@ void phx_ucx_worker_claim_handler(struct phx_ucx_worker *w)
 
 int phx_ucx_worker_add_ep(struct phx_ucx_worker *w, ucp_ep_h ep, struct phx_ucx_conn *c)
 {
-    struct phx_ucx_map *m = &w->by_ep;
-
-    if (m->count >= m->max && phx_ucx_map_grow(m, 2 * m->max) < 0)
-        return -ENOMEM;
-    return phx_ucx_map_put(m, (uint64_t)(uintptr_t)ep, c);
+    return phx_u64map_put(&w->by_ep, (uint64_t)(uintptr_t)ep, (uintptr_t)c);
 }
 
 void phx_ucx_worker_del_ep(struct phx_ucx_worker *w, ucp_ep_h ep)
 {
-    phx_ucx_map_del(&w->by_ep, (uint64_t)(uintptr_t)ep);
+    phx_u64map_remove(&w->by_ep, (uint64_t)(uintptr_t)ep, NULL);
 }
 
 struct phx_ucx_conn *phx_ucx_worker_conn_of(struct phx_ucx_worker *w,
@@ -296,7 +293,7 @@ struct phx_ucx_conn *phx_ucx_worker_conn_of(struct phx_ucx_worker *w,
     struct phx_ucx_conn *c = NULL;
 
     if ((param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) && param->reply_ep)
-        c = phx_ucx_map_get(&w->by_ep, (uint64_t)(uintptr_t)param->reply_ep);
+        c = phx_u64map_get_ptr(&w->by_ep, (uint64_t)(uintptr_t)param->reply_ep);
     if (!c)
         w->unclaimed++;
     return c;

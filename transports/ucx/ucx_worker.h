@@ -8,8 +8,8 @@
 #ifndef PHX_UCX_WORKER_H
 #define PHX_UCX_WORKER_H
 
+#include "phoenix/u64map.h"
 #include "ucx_context.h"
-#include "ucx_map.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -36,7 +36,7 @@ struct phx_ucx_worker {
     /* The rest only under `lock`. */
     ucp_am_recv_callback_t  am_handler;     /* installed: the build it belongs to */
     bool                    armed;          /* ucp_worker_arm() said OK, nothing progressed since */
-    struct phx_ucx_map      by_ep;          /* endpoint -> connection, of every engine on it */
+    phx_u64map_t            by_ep;          /* endpoint -> connection, of every engine on it */
     uint64_t                unclaimed;      /* frames no connection of any engine here claims */
     struct phx_ucx_engine  *kept;           /* destroyed engines UCX may still call back into */
     struct phx_ucx_worker  *next;           /* on ctx->workers */

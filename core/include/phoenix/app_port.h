@@ -28,11 +28,11 @@
 #include "phoenix/desc.h"
 #include "phoenix/engine.h"
 #include "phoenix/heap.h"
+#include "phoenix/port_layout.h"
 #include "phoenix/ring.h"
 #include "phoenix/shm_region.h"
 
 #define PHX_APP_PORT_DEFAULT_DEPTH     1024u
-#define PHX_APP_PORT_MAX_DEPTH         (1u << 20)
 #define PHX_APP_PORT_DEFAULT_HEAP_SIZE (64ull << 20)
 
 enum {
@@ -57,26 +57,6 @@ struct phx_app_port_params {
 };
 
 /* Which descriptor is which, in the order phx_app_port_fds() returns them. */
-enum phx_app_port_fd {
-    PHX_APP_PORT_FD_RINGS = 0,
-    PHX_APP_PORT_FD_SQ_DOORBELL,
-    PHX_APP_PORT_FD_CQ_DOORBELL,
-    PHX_APP_PORT_FD_SEND,
-    PHX_APP_PORT_FD_RECV,
-    PHX_APP_PORT_NFDS,
-};
-
-/* Everything the app needs, besides the fds, to map the port (RegisterReply carries it). */
-struct phx_app_port_layout {
-    uint32_t depth;
-    uint64_t rings_addr, rings_size;
-    uint64_t sq_offset, cq_offset;      /* ring offsets in the rings region */
-    uint64_t ring_size;                 /* bytes of each ring (phx_ring_mem_size) */
-    uint64_t send_addr, send_size;
-    uint64_t recv_addr, recv_size;
-    uint64_t slab_size;                 /* heap growth unit, for the app's send heap too */
-};
-
 struct phx_app_port {
     phx_shm_region_t rings;
     phx_shm_region_t send;          /* mapped read-only here */
@@ -102,11 +82,6 @@ void            phx_app_port_destroy(phx_app_port_t *port);
 
 /* The descriptors to send to the app, indexed by enum phx_app_port_fd (still owned by PORT). */
 void phx_app_port_fds(const phx_app_port_t *port, int fds[PHX_APP_PORT_NFDS]);
-
-/* Checks a layout received from the service (client side) before anything is mapped with it:
- * sizes non-zero, depth a power of two, both rings inside the rings region and not overlapping.
- * Returns 0 or -EPROTO. */
-int  phx_app_port_layout_check(const struct phx_app_port_layout *l);
 
 /* ---- for the front engine, on its runtime thread ----------------------------------------- */
 

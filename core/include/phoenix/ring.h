@@ -101,17 +101,6 @@ int phx_ring_push(phx_ring_t *r, const void *slots, uint32_t n);
  * -EPROTO once the ring is broken. */
 int phx_ring_pop(phx_ring_t *r, void *slots, uint32_t max);
 
-/* Zero-copy producer: returns up to *N contiguous free slots to fill and sets *N to their number;
- * phx_ring_commit() then publishes the first n (n <= *N) of them. When nothing is free it returns
- * NULL with *N = 0 and errno EAGAIN, or errno EPROTO when the ring is broken. */
-void *phx_ring_reserve(phx_ring_t *r, uint32_t *n);
-void phx_ring_commit(phx_ring_t *r, uint32_t n);
-
-/* Zero-copy consumer: up to *N contiguous filled slots, then phx_ring_release() frees the first
- * n of them. NULL with *N = 0 and errno EAGAIN when empty, EPROTO when broken. */
-const void *phx_ring_peek(phx_ring_t *r, uint32_t *n);
-void phx_ring_release(phx_ring_t *r, uint32_t n);
-
 /* Filled slots as seen now from the shared indices (0 when the ring is, or turns out, broken). */
 uint32_t phx_ring_count(phx_ring_t *r);
 uint32_t phx_ring_capacity(const phx_ring_t *r);

@@ -27,4 +27,12 @@ typedef enum phx_status {
 /* "OK", "INVALID_ARGUMENT", ...; "UNKNOWN" for numbers outside the enum. */
 const char *phx_status_name(int status);
 
+/* The status a failure reported as an errno stands for; RC may be the negative return value of a
+ * call or a positive errno. 0 is PHX_OK; an errno with no closer meaning is
+ * PHX_FAILED_PRECONDITION (the request does not fit the state it met). */
+phx_status_t phx_status_of_errno(int rc);
+/* The positive errno an app-side call returns for a status it received; EPROTO for a status with
+ * no closer errno, 0 for PHX_OK. */
+int phx_errno_of_status(int status);
+
 #endif /* PHOENIX_STATUS_H */

@@ -70,6 +70,10 @@
 #define MRPC_APP_ADDR_MAX      256u     /* "host:port" with its NUL */
 #define MRPC_APP_TEXT_MAX      1024u    /* error texts, with the NUL */
 
+/* Connection ids from here up are the transport's (ACCEPTED); below it, the ids an app picks
+ * for BIND and CONNECT. The app, MrpcEngine and the transport share this one id space. */
+#define MRPC_CONN_ACCEPTED_BASE 0x80000000u
+
 enum mrpc_app_kind {
     /* submissions */
     MRPC_APP_REGISTER_SERVICE = PHX_DESC_SERVICE_BASE + 0x00,

@@ -49,6 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mrpc/app_proto.h"     /* MRPC_CONN_ACCEPTED_BASE: one id space end to end */
 #include "phoenix/desc.h"
 
 enum mrpc_desc_kind {
@@ -64,8 +65,6 @@ enum mrpc_desc_kind {
     MRPC_DESC_RECEIVED,
     MRPC_DESC_CONN_LOST,
 };
-
-#define MRPC_CONN_ACCEPTED_BASE 0x80000000u
 
 #define MRPC_WIRE_MAGIC    0x4d525043u    /* "MRPC" */
 #define MRPC_WIRE_VERSION  3              /* 3: credits; 2: head bytes in the AM header, batches */

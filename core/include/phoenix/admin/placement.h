@@ -22,7 +22,7 @@
 
 /* Loads the topology of this machine (XML_PATH NULL) or of the hwloc 2.x XML file XML_PATH,
  * keeping I/O objects (PCI devices, NICs). A file is treated as another machine: it can be
- * inspected, but phx_placement_apply_thread() refuses to bind to it. Returns 0 with *TOPO set
+ * inspected, but the service pins nothing after it. Returns 0 with *TOPO set
  * (release it with hwloc_topology_destroy()), or -errno with *TOPO NULL and ERR filled. */
 int phx_topology_load(hwloc_topology_t *topo, const char *xml_path, char *err, size_t errlen);
 
@@ -50,7 +50,9 @@ typedef struct phx_placement {
      * several). -1 when unknown: no NIC, or a NIC without locality on a multi-node machine. */
     int numa_node;
     unsigned threads;
-    hwloc_bitmap_t *runtime_cpus;   /* one cpuset per thread: the PUs of its core */
+    hwloc_bitmap_t *runtime_cpus;   /* one cpuset per thread: the PUs of its core; phoenixd
+                                       hands runtime_cpus[i] to runtime thread i, which pins
+                                       itself with it (the one pinning path) */
     hwloc_bitmap_t memory_nodes;    /* nodeset the heap should come from */
     char reason[256];               /* one sentence: why this NIC and this place */
 } phx_placement_t;
@@ -63,12 +65,6 @@ int phx_placement_compute(hwloc_topology_t topo, const struct phx_placement_para
 
 /* Frees what compute() allocated and empties PL; safe on an empty or already freed placement. */
 void phx_placement_free(phx_placement_t *pl);
-
-/* Binds the calling thread to the cpuset of runtime thread THREAD_INDEX. TOPO must be this
- * machine's topology: -EXDEV for one loaded from XML, -EINVAL for a bad index, else 0 or the
- * -errno of the binding. */
-int phx_placement_apply_thread(const phx_placement_t *pl, hwloc_topology_t topo,
-                               unsigned thread_index);
 
 /* The placement as one line of JSON, malloc'd (NULL with errno set on failure):
  * {"nic":"mlx5_0","nic_kind":"openfabrics","numa_node":1,"threads":2,

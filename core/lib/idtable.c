@@ -1,19 +1,19 @@
 /* idtable.c - generation-checked id table (see idtable.h). */
-#include "idtable.h"
+#include "phoenix/idtable.h"
 
 #include <stdlib.h>
 
 #define IDTABLE_MIN_CAP 64u
 
-void mrpc_idtable_init(mrpc_idtable_t *t, uint32_t max_slots)
+void phx_idtable_init(phx_idtable_t *t, uint32_t max_slots)
 {
-    *t = (mrpc_idtable_t){ .max_slots = max_slots };
+    *t = (phx_idtable_t){ .max_slots = max_slots };
 }
 
-void mrpc_idtable_fini(mrpc_idtable_t *t)
+void phx_idtable_fini(phx_idtable_t *t)
 {
     free(t->slots);
-    mrpc_idtable_init(t, t->max_slots);
+    phx_idtable_init(t, t->max_slots);
 }
 
 static uint64_t make_id(uint32_t gen, uint32_t slot)
@@ -22,13 +22,13 @@ static uint64_t make_id(uint32_t gen, uint32_t slot)
 }
 
 /* The slot index named by ID if it is in range, else UINT32_MAX. */
-static uint32_t slot_of(const mrpc_idtable_t *t, uint64_t id)
+static uint32_t slot_of(const phx_idtable_t *t, uint64_t id)
 {
     uint32_t low = (uint32_t)id;
     return low >= 1 && low <= t->used ? low - 1 : UINT32_MAX;
 }
 
-static int grow(mrpc_idtable_t *t)
+static int grow(phx_idtable_t *t)
 {
     uint32_t cap = t->cap ? 2 * t->cap : IDTABLE_MIN_CAP;
 
@@ -36,7 +36,7 @@ static int grow(mrpc_idtable_t *t)
         cap = t->max_slots;
     if (cap <= t->cap)
         return -1;
-    struct mrpc_idslot *s = realloc(t->slots, cap * sizeof(*s));
+    struct phx_idslot *s = realloc(t->slots, cap * sizeof(*s));
     if (!s)
         return -1;
     t->slots = s;
@@ -44,7 +44,7 @@ static int grow(mrpc_idtable_t *t)
     return 0;
 }
 
-uint64_t mrpc_idtable_add(mrpc_idtable_t *t, void *obj)
+uint64_t phx_idtable_add(phx_idtable_t *t, void *obj)
 {
     uint32_t slot;
 
@@ -55,7 +55,7 @@ uint64_t mrpc_idtable_add(mrpc_idtable_t *t, void *obj)
         if (t->used == t->cap && grow(t) < 0)
             return 0;
         slot = t->used++;
-        t->slots[slot] = (struct mrpc_idslot){ .gen = 1 };
+        t->slots[slot] = (struct phx_idslot){ .gen = 1 };
     }
     t->slots[slot].obj = obj;
     t->slots[slot].next_free = 0;
@@ -63,18 +63,9 @@ uint64_t mrpc_idtable_add(mrpc_idtable_t *t, void *obj)
     return make_id(t->slots[slot].gen, slot);
 }
 
-void *mrpc_idtable_get(const mrpc_idtable_t *t, uint64_t id)
+void *phx_idtable_remove(phx_idtable_t *t, uint64_t id)
 {
-    uint32_t slot = slot_of(t, id);
-
-    if (slot == UINT32_MAX || t->slots[slot].gen != (uint32_t)(id >> 32))
-        return NULL;
-    return t->slots[slot].obj;
-}
-
-void *mrpc_idtable_remove(mrpc_idtable_t *t, uint64_t id)
-{
-    void *obj = mrpc_idtable_get(t, id);
+    void *obj = phx_idtable_get(t, id);
     uint32_t slot = slot_of(t, id);
 
     if (!obj)
@@ -87,7 +78,7 @@ void *mrpc_idtable_remove(mrpc_idtable_t *t, uint64_t id)
     return obj;
 }
 
-void mrpc_idtable_each(mrpc_idtable_t *t, void (*fn)(void *arg, uint64_t id, void *obj),
+void phx_idtable_each(phx_idtable_t *t, void (*fn)(void *arg, uint64_t id, void *obj),
                        void *arg)
 {
     for (uint32_t i = 0; i < t->used; i++)

@@ -264,7 +264,7 @@ static int mrpc_admin(phx_engine_t *e, void *state, const char *request, char **
 static const phx_engine_ops_t mrpc_engine_ops = {
     .type = "MrpcEngine",
     .state_version = MRPC_STATE_VERSION,
-    .ports = { [PHX_TX] = { 0, 1 }, [PHX_RX] = { 1, 0 } },
+    .ports = { [PHX_TX] = { .in = 0, .out = 1 }, [PHX_RX] = { .in = 1, .out = 0 } },
     .create = mrpc_create,
     .progress = mrpc_progress,
     .arm = mrpc_arm,
@@ -277,19 +277,5 @@ static const phx_engine_ops_t mrpc_engine_ops = {
     .destroy = mrpc_destroy,
 };
 
-static const phx_engine_ops_t *const engines[] = { &mrpc_engine_ops };
-static const char *const mrpc_chain[] = { "MrpcEngine", "UcxRpcAdapterEngine" };
-static const phx_service_def_t services[] = {
-    { .name = "mrpc", .chain = mrpc_chain, .chain_len = 2 },
-};
-
-PHX_PLUGIN_DEFINE({
-    .abi_version = PHX_PLUGIN_ABI_VERSION,
-    .ops_size = sizeof(phx_engine_ops_t),
-    .name = "mrpc",
-    .version = "1.0.0",
-    .engines = engines,
-    .n_engines = 1,
-    .services = services,
-    .n_services = 1,
-});
+PHX_PLUGIN("mrpc", "1.0.0", .engines = PHX_ENGINES(&mrpc_engine_ops),
+           .services = PHX_SERVICES(PHX_SERVICE("mrpc", "MrpcEngine", "UcxRpcAdapterEngine")));

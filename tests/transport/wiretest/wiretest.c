@@ -525,26 +525,12 @@ static void wt_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 static const phx_engine_ops_t wt_engine = {
     .type = "WireTestEngine",
     .state_version = 1,
-    .ports = {[PHX_TX] = {0, 1}, [PHX_RX] = {1, 0}},
+    .ports = {[PHX_TX] = {.in = 0, .out = 1}, [PHX_RX] = {.in = 1, .out = 0}},
     .create = wt_create,
     .progress = wt_progress,
     .admin = wt_admin,
     .destroy = wt_destroy,
 };
 
-static const phx_engine_ops_t *const wt_engines[] = {&wt_engine};
-static const char *const wt_chain[] = {"WireTestEngine", "UcxRpcAdapterEngine"};
-static const phx_service_def_t wt_services[] = {
-    {.name = "wiretest", .chain = wt_chain, .chain_len = 2},
-};
-
-PHX_PLUGIN_DEFINE({
-    .abi_version = PHX_PLUGIN_ABI_VERSION,
-    .ops_size = sizeof(phx_engine_ops_t),
-    .name = "wiretest",
-    .version = "1.0.0",
-    .engines = wt_engines,
-    .n_engines = 1,
-    .services = wt_services,
-    .n_services = 1,
-});
+PHX_PLUGIN("wiretest", "1.0.0", .engines = PHX_ENGINES(&wt_engine),
+           .services = PHX_SERVICES(PHX_SERVICE("wiretest", "WireTestEngine", "UcxRpcAdapterEngine")));

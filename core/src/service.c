@@ -10,7 +10,7 @@
  * subscriptions, and forgets a PID with its last subscription (PIDs are reused). */
 #include "service.h"
 
-#include "phoenix/app_port.h"
+#include "app_port_internal.h"
 #include "phoenix/log.h"
 #include "phoenix/placement.h"
 #include "phoenix/status.h"

@@ -33,7 +33,7 @@ static void *payload_of(const phx_desc_t *d)
 
 static void drop_payload(struct mrpc_engine *m, const phx_desc_t *d)
 {
-    phx_heap_free(m->port->recv_heap, payload_of(d));
+    phx_heap_free(phx_app_port_recv_heap(m->port), payload_of(d));
 }
 
 static unsigned wire_kind(const phx_desc_t *d)

@@ -43,7 +43,7 @@ static phx_heap_t *recv_heap(struct phx_ucx_engine *s)
 {
     phx_app_port_t *port = phx_engine_app_port(s->engine);
 
-    return port ? port->recv_heap : NULL;
+    return port ? phx_app_port_recv_heap(port) : NULL;
 }
 
 /* Whether C may take frames: connected, or connecting (the peer's first frame answers). */
@@ -154,11 +154,11 @@ static bool may_wait(struct phx_ucx_engine *s, const struct mrpc_wire_hdr *hdr,
     phx_app_port_t *port = phx_engine_app_port(s->engine);
     struct phx_heap_stats hs = {0};
 
-    if (charge_of(hdr) > s->inflight_budget || !port || charge_of(hdr) > port->recv.size)
+    if (charge_of(hdr) > s->inflight_budget || !port || charge_of(hdr) > phx_app_port_recv_region(port)->size)
         return false;
     if (why == LAND_OVER_BOUND)
         return s->inflight || s->rndv_pending || phx_ucx_upq_count(&s->landed);
-    phx_heap_get_stats(port->recv_heap, &hs);
+    phx_heap_get_stats(phx_app_port_recv_heap(port), &hs);
     return hs.bytes_in_use > 0;     /* else the heap cannot take it even empty */
 }
 

@@ -270,7 +270,8 @@ static void on_received(struct wiretest *w, const phx_desc_t *d)
         w->c.unannounced++;
     else if (c->lost)
         w->c.after_lost++;
-    if (!port || !phx_shm_region_contains(&port->recv, p, d->len ? d->len : 1)) {
+    if (!port || !phx_shm_region_contains(phx_app_port_recv_region(port), p,
+                                          d->len ? d->len : 1)) {
         w->c.outside_heap++;
         return;
     }
@@ -278,7 +279,7 @@ static void on_received(struct wiretest *w, const phx_desc_t *d)
         d->method_id != 7 || !wp_check(p, d->len, d->service_id, d->call_id))
         w->c.verify_errors++;
     mark_seen(w, d->service_id, d->call_id);
-    phx_heap_free(port->recv_heap, (void *)p);
+    phx_heap_free(phx_app_port_recv_heap(port), (void *)p);
 }
 
 static void on_sent(struct wiretest *w, const phx_desc_t *d)

@@ -121,8 +121,8 @@ static void mrpc_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 
 static void welcome(struct mrpc_engine *m)
 {
-    phx_desc_t d = { .kind = MRPC_APP_WELCOME, .call_id = MRPC_APP_PROTO_VERSION,
-                     .user = m->call_timeout_ms, .len = m->max_message };
+    phx_desc_t d = { .kind = MRPC_APP_WELCOME, .proto_version = MRPC_APP_PROTO_VERSION,
+                     .service_timeout_ms = m->call_timeout_ms, .len = m->max_message };
 
     eng_complete(m, &d);
     m->welcomed = true;

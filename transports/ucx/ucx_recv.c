@@ -126,7 +126,7 @@ static enum land_result land_prepare(struct phx_ucx_engine *s, struct phx_ucx_co
                  .status = hdr->status, .conn_id = c->id, .service_id = hdr->service_id,
                  .method_id = hdr->method_id, .call_id = hdr->call_id,
                  .addr = (uint64_t)(uintptr_t)buf, .len = hdr->payload_len,
-                 .user = hdr->type_hash},
+                 .type_hash = hdr->type_hash},
         .conn = c,
         .charge = charge,
     };

@@ -275,7 +275,7 @@ static void on_received(struct wiretest *w, const phx_desc_t *d)
         w->c.outside_heap++;
         return;
     }
-    if (d->flags != (MRPC_WIRE_CALL | MRPC_FORMAT_NATIVE << 8) || d->user != d->len ||
+    if (d->flags != (MRPC_WIRE_CALL | MRPC_FORMAT_NATIVE << 8) || d->type_hash != d->len ||
         d->method_id != 7 || !wp_check(p, d->len, d->service_id, d->call_id))
         w->c.verify_errors++;
     mark_seen(w, d->service_id, d->call_id);
@@ -336,7 +336,7 @@ static void on_rx(struct wiretest *w, const phx_desc_t *d)
     case MRPC_DESC_ACCEPTED:
         w->c.accepted++;
         w->c.accepted_conn = d->conn_id;
-        w->c.accepted_binding = (long long)d->call_id;
+        w->c.accepted_binding = (long long)d->binding_id;
         announce(w, d->conn_id);
         break;
     case MRPC_DESC_CONN_LOST:

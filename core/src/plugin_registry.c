@@ -168,10 +168,9 @@ static const struct {
     char        key;
     const char *what;
 } signature_fields[] = {
-    {'p', "pointers are %s bytes"},      {'l', "long is %s bytes"},
-    {'z', "size_t is %s bytes"},         {'e', "enums are %s bytes"},
-    {'b', "bool is %s bytes"},           {'a', "uint64_t is aligned to %s bytes"},
-    {'d', "phx_desc_t is %s bytes"},     {'o', "the byte order is %s"},
+    {'p', "pointer size"},    {'l', "long size"},         {'z', "size_t size"},
+    {'e', "enum size"},       {'b', "bool size"},         {'a', "uint64_t alignment"},
+    {'d', "phx_desc_t size"}, {'o', "byte order (L/B)"},
 };
 
 /* The value of the token starting with KEY in signature SIG ("?" when absent). */
@@ -186,22 +185,17 @@ static void signature_value(const char *sig, char key, char *val, size_t len)
     snprintf(val, len, "?");
 }
 
-/* "enums are 1 bytes in the plugin and 4 bytes here" for the first property that differs. */
+/* "enum size is 1 in the plugin and 4 here" for the first property that differs. */
 static void signature_difference(const char *theirs, const char *ours, char *out, size_t len)
 {
     snprintf(out, len, "'%s' in the plugin and '%s' here", theirs, ours);
     for (size_t i = 0; i < sizeof(signature_fields) / sizeof(signature_fields[0]); i++) {
-        char a[16], b[16], wa[64], wb[64];
+        char a[16], b[16];
         signature_value(theirs, signature_fields[i].key, a, sizeof(a));
         signature_value(ours, signature_fields[i].key, b, sizeof(b));
         if (strcmp(a, b) == 0)
             continue;
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-        snprintf(wa, sizeof(wa), signature_fields[i].what, a);
-        snprintf(wb, sizeof(wb), signature_fields[i].what, b);
-#pragma GCC diagnostic pop
-        snprintf(out, len, "%s in the plugin, %s here", wa, wb);
+        snprintf(out, len, "%s is %s in the plugin and %s here", signature_fields[i].what, a, b);
         return;
     }
 }

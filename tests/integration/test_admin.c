@@ -599,7 +599,7 @@ static void bad_upgrades(const struct phx_daemon *d, const struct app *a, long l
         PHX_PLUGIN_BAD_ABI);
     CTL(d, 1, "built for major ABI 1, this service speaks 2", "upgrade", "--plugin",
         PHX_PLUGIN_BAD_OLDABI);
-    CTL(d, 1, "enums are 1 bytes in the plugin, enums are 4 bytes here", "upgrade", "--plugin",
+    CTL(d, 1, "enum size is 1 in the plugin and 4 here", "upgrade", "--plugin",
         PHX_PLUGIN_BAD_SIGNATURE);
     CTL(d, 1, "cannot upgrade null 1.0.0 -> 3.0.0", "upgrade", "--plugin",
         PHX_PLUGIN_NULL_V3_INCOMPATIBLE);

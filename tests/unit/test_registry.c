@@ -133,8 +133,8 @@ static void test_refuse_build_signature(void)
 {
     registry_up();
     assert_refused_then_valid_loads(PHX_PLUGIN_BAD_SIGNATURE, "built with another build "
-                                    "signature (enums are 1 bytes in the plugin, enums are 4 "
-                                    "bytes here); rebuild it with this service's compiler "
+                                    "signature (enum size is 1 in the plugin and 4 here); "
+                                    "rebuild it with this service's compiler "
                                     "options");
     CU_ASSERT_PTR_NULL(phx_registry_find(&reg, "shortenums"));
     registry_down();

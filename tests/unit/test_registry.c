@@ -140,6 +140,29 @@ static void test_refuse_build_signature(void)
     registry_down();
 }
 
+/* Built against ABI 2.1 (one more op, one more descriptor field): loaded when what this service
+ * does not know is zero, refused when the plugin sets it. */
+static void test_newer_minor_loads_only_if_its_news_are_unset(void)
+{
+    registry_up();
+    struct phx_plugin *p = phx_registry_load(&reg, PHX_PLUGIN_LONG_ZERO, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->desc->abi_minor, PHX_ABI_MINOR + 1);
+    CU_ASSERT(p->desc->ops_size > sizeof(phx_engine_ops_t));
+    const phx_engine_ops_t *ops = phx_registry_engine_type(&reg, "LongZeroEngine", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ops);
+    CU_ASSERT_EQUAL(ops->ports[PHX_TX].out, 1);
+    CU_ASSERT_PTR_NOT_NULL(ops->progress);
+
+    char expected[256];
+    snprintf(expected, sizeof(expected), "an engine type provides ops that this service does "
+             "not know (built for ABI %d.%d, this service speaks %d.%d): it needs a newer "
+             "service", PHX_ABI_MAJOR, PHX_ABI_MINOR + 1, PHX_ABI_MAJOR, PHX_ABI_MINOR);
+    assert_refused_then_valid_loads(PHX_PLUGIN_LONG_USED, expected);
+    CU_ASSERT_PTR_NULL(phx_registry_engine_type(&reg, "LongUsedEngine", NULL));
+    registry_down();
+}
+
 /* A plugin whose ops table ends at disarm(): loaded, the ops it lacks are NULL, and its engine,
  * between testpair's source and sink, moves every descriptor both ways. */
 static void test_shorter_ops_table_loads_and_runs(void)
@@ -366,6 +389,8 @@ static const phx_test_case_t cases[] = {
     {"refuse the old major ABI", test_refuse_old_major_abi},
     {"refuse another build signature", test_refuse_build_signature},
     {"a shorter ops table loads and runs", test_shorter_ops_table_loads_and_runs},
+    {"a newer minor loads only if its additions are unset",
+     test_newer_minor_loads_only_if_its_news_are_unset},
     {"refuse a type another plugin provides", test_refuse_duplicate_type},
     {"refuse an engine type without progress", test_refuse_missing_progress},
     {"refuse loading a name twice", test_refuse_second_load_of_a_name},

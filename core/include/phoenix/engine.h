@@ -206,7 +206,7 @@ typedef struct phx_plugin_desc {
 #define PHX_ENGINES(...) ((const phx_engine_ops_t *const[]){__VA_ARGS__, NULL})
 /* The services of a plugin: PHX_SERVICES(PHX_SERVICE(...), ...) (ends with a NULL name). */
 #define PHX_SERVICES(...) ((const phx_service_def_t[]){__VA_ARGS__, {.name = NULL}})
-/* One service and its default chain, app side first: PHX_SERVICE("mrpc", "MrpcEngine", "Ucx..."). */
+/* One service and its default chain, app side first: PHX_SERVICE("mrpc", "MrpcEngine", "Ucx.."). */
 #define PHX_SERVICE(service_name, ...)                                                         \
     {.name = (service_name), .chain = (const char *const[]){__VA_ARGS__},                      \
      .chain_len = sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *)}

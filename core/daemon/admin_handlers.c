@@ -90,7 +90,7 @@ static const char *log_text(const char *text, char out[ADMIN_TEXT_MAX])
 
 static Phoenix__Control__Plugin *plugin_reply(const struct phx_plugin *p)
 {
-    const phx_plugin_desc_t *d = p->desc;
+    const struct phx_plugin_info *d = p->desc;
     Phoenix__Control__Plugin *m = malloc(sizeof(*m));
 
     if (!m)

@@ -234,7 +234,7 @@ static bool client_is_admin(struct phx_control_server *cs, struct cs_client *c)
 
 static Phoenix__Control__RegisterReply *register_reply(const struct phx_subscription *sub)
 {
-    const struct phx_app_port_layout *l = &sub->group.app->layout;
+    const struct phx_app_port_layout *l = phx_app_port_layout(sub->group.app);
     Phoenix__Control__RegisterReply *r = malloc(sizeof(*r));
 
     if (!r)

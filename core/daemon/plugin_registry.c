@@ -10,9 +10,14 @@
  * puts it there in place of the old build, which then lingers (not current) until its last
  * engine is destroyed and unpin() dlclose()s it.
  *
- * Everything a plugin's descriptor says is checked before any of it is used: ABI version, ops
- * size, names, operations, port counts, and that no engine type or service is already provided
- * by a plugin of another name. */
+ * Everything a plugin's descriptor says is checked before any of it is used. First its head,
+ * which every ABI 2 build writes alike: the major ABI (the first field in every ABI there ever
+ * was), the descriptor's size and the build signature (phoenix/engine.h). Then the descriptor and
+ * each engine's ops table are copied into zeroed structs of this build's sizes, so that a plugin
+ * built against an older minor ABI has NULL for the ops it did not know, and one built against a
+ * newer minor loads as long as everything this build does not know is zero. Last the contents:
+ * names, operations, port counts, and that no engine type or service is already provided by a
+ * plugin of another name. */
 #include "plugin_registry.h"
 
 #include "graph.h"
@@ -23,6 +28,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +37,13 @@
 
 /* Attempts at finding a free private file name (a stale copy of an earlier process may sit there). */
 #define COPY_NAME_ATTEMPTS 16
+/* Sizes and list lengths beyond these are a broken descriptor, not a future one. */
+#define DESC_SIZE_MAX      4096
+#define OPS_SIZE_MAX       4096
+#define LIST_MAX           64
+#define SIGNATURE_MAX      128
+/* The part of a descriptor read before its size is trusted. */
+#define DESC_HEAD_SIZE     (offsetof(phx_plugin_desc_t, signature) + sizeof(const char *))
 
 /* Formats "plugin PATH: <reason>" into ERR; returns -ERRNO so callers can `return refuse(...)`. */
 __attribute__((format(printf, 5, 6)))
@@ -60,6 +73,8 @@ int phx_registry_init(struct phx_registry *reg, const char *copy_dir)
 
 static void plugin_free(struct phx_plugin *p)
 {
+    free(p->ops);
+    free(p->ops_list);
     if (p->handle)
         dlclose(p->handle);
     free(p->path);
@@ -146,6 +161,164 @@ static int make_private_copy(struct phx_registry *reg, const char *path, char *c
     return rc;
 }
 
+/* ---- reading the descriptor ------------------------------------------------------------------ */
+
+/* What each token of PHX_BUILD_SIGNATURE stands for, by its first letter. */
+static const struct {
+    char        key;
+    const char *what;
+} signature_fields[] = {
+    {'p', "pointer size"},    {'l', "long size"},         {'z', "size_t size"},
+    {'e', "enum size"},       {'b', "bool size"},         {'a', "uint64_t alignment"},
+    {'d', "phx_desc_t size"}, {'o', "byte order (L/B)"},
+};
+
+/* The value of the token starting with KEY in signature SIG ("?" when absent). */
+static void signature_value(const char *sig, char key, char *val, size_t len)
+{
+    for (const char *t = sig; t && *t; t = strchr(t, ' ') ? strchr(t, ' ') + 1 : NULL) {
+        if (*t == key) {
+            snprintf(val, len, "%.*s", (int)strcspn(t + 1, " "), t + 1);
+            return;
+        }
+    }
+    snprintf(val, len, "?");
+}
+
+/* "enum size is 1 in the plugin and 4 here" for the first property that differs. */
+static void signature_difference(const char *theirs, const char *ours, char *out, size_t len)
+{
+    snprintf(out, len, "'%s' in the plugin and '%s' here", theirs, ours);
+    for (size_t i = 0; i < sizeof(signature_fields) / sizeof(signature_fields[0]); i++) {
+        char a[16], b[16];
+        signature_value(theirs, signature_fields[i].key, a, sizeof(a));
+        signature_value(ours, signature_fields[i].key, b, sizeof(b));
+        if (strcmp(a, b) == 0)
+            continue;
+        snprintf(out, len, "%s is %s in the plugin and %s here", signature_fields[i].what, a, b);
+        return;
+    }
+}
+
+static int check_signature(const phx_plugin_desc_t *raw, const char *path, char *err,
+                           size_t errlen)
+{
+    const char *ours = PHX_BUILD_SIGNATURE;
+    char diff[256];
+
+    if (!raw->signature || strnlen(raw->signature, SIGNATURE_MAX) == SIGNATURE_MAX)
+        return refuse(err, errlen, path, EPROTO, "no build signature in its descriptor "
+                      "(declare the plugin with PHX_PLUGIN)");
+    if (strcmp(raw->signature, ours) == 0)
+        return 0;
+    signature_difference(raw->signature, ours, diff, sizeof(diff));
+    return refuse(err, errlen, path, EPROTO, "built with another build signature (%s); rebuild "
+                  "it with this service's compiler options", diff);
+}
+
+/* The major ABI, the descriptor's size and the build signature: what must hold before anything
+ * else of the descriptor is read. */
+static int check_head(const phx_plugin_desc_t *raw, const char *path, char *err, size_t errlen)
+{
+    if (raw->abi_major != PHX_ABI_MAJOR)
+        return refuse(err, errlen, path, EPROTO, "built for major ABI %u, this service speaks "
+                      "%d: %s", raw->abi_major, PHX_ABI_MAJOR, raw->abi_major < PHX_ABI_MAJOR
+                      ? "rebuild it against this service's phoenix/engine.h"
+                      : "it needs a newer service");
+    if (raw->desc_size < DESC_HEAD_SIZE || raw->desc_size > DESC_SIZE_MAX)
+        return refuse(err, errlen, path, EPROTO, "its descriptor claims %u bytes, which no "
+                      "build of ABI %d writes", raw->desc_size, PHX_ABI_MAJOR);
+    return check_signature(raw, path, err, errlen);
+}
+
+static bool zero_from(const void *p, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (((const unsigned char *)p)[i])
+            return false;
+    return true;
+}
+
+/* Copies what the plugin has of a struct of RAW_SIZE bytes into DST (DST_SIZE bytes, zeroed
+ * first). False when the plugin's struct is longer and sets something past DST_SIZE. */
+static bool copy_grown(void *dst, size_t dst_size, const void *raw, size_t raw_size)
+{
+    memset(dst, 0, dst_size);
+    memcpy(dst, raw, raw_size < dst_size ? raw_size : dst_size);
+    return raw_size <= dst_size || zero_from(raw, dst_size, raw_size);
+}
+
+static int newer_minor(const phx_plugin_desc_t *d, const char *what, const char *path, char *err,
+                       size_t errlen)
+{
+    return refuse(err, errlen, path, EPROTO, "%s that this service does not know (built for ABI "
+                  "%u.%u, this service speaks %d.%d): it needs a newer service", what,
+                  d->abi_major, d->abi_minor, PHX_ABI_MAJOR, PHX_ABI_MINOR);
+}
+
+/* The number of entries before the end marker, or LIST_MAX + 1 when there is none in reach. */
+static unsigned count_engines(const phx_engine_ops_t *const *list)
+{
+    unsigned n = 0;
+    while (list && n <= LIST_MAX && list[n])
+        n++;
+    return n;
+}
+
+static unsigned count_services(const phx_service_def_t *list)
+{
+    unsigned n = 0;
+    while (list && n <= LIST_MAX && list[n].name)
+        n++;
+    return n;
+}
+
+/* Full-size copies of the plugin's ops tables into p->ops, listed in p->ops_list. */
+static int copy_engines(struct phx_plugin *p, const phx_plugin_desc_t *d, unsigned n,
+                        const char *path, char *err, size_t errlen)
+{
+    if (d->ops_size == 0 || d->ops_size > OPS_SIZE_MAX)
+        return refuse(err, errlen, path, EPROTO, "engine ops tables of %u bytes, which no build "
+                      "of ABI %d has", d->ops_size, PHX_ABI_MAJOR);
+    p->ops = calloc(n ? n : 1, sizeof(*p->ops));
+    p->ops_list = calloc(n + 1, sizeof(*p->ops_list));
+    if (!p->ops || !p->ops_list)
+        return -ENOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        if (!copy_grown(&p->ops[i], sizeof(p->ops[i]), d->engines[i], d->ops_size))
+            return newer_minor(d, "an engine type provides ops", path, err, errlen);
+        p->ops_list[i] = &p->ops[i];
+    }
+    return 0;
+}
+
+/* Reads RAW into p->info as this build's structs. */
+static int read_descriptor(struct phx_plugin *p, const phx_plugin_desc_t *raw, const char *path,
+                           char *err, size_t errlen)
+{
+    phx_plugin_desc_t d;
+    int rc = check_head(raw, path, err, errlen);
+
+    if (rc)
+        return rc;
+    if (!copy_grown(&d, sizeof(d), raw, raw->desc_size) || !zero_from(d.spare, 0, sizeof(d.spare)))
+        return newer_minor(&d, "its descriptor sets fields", path, err, errlen);
+    unsigned n_engines = count_engines(d.engines), n_services = count_services(d.services);
+    if (n_engines > LIST_MAX || n_services > LIST_MAX)
+        return refuse(err, errlen, path, EINVAL, "more than %d engine types or services, or a "
+                      "list without its end (declare them with PHX_ENGINES and PHX_SERVICES)",
+                      LIST_MAX);
+    rc = copy_engines(p, &d, n_engines, path, err, errlen);
+    if (rc)
+        return rc;
+    p->info = (struct phx_plugin_info){
+        .name = d.name, .version = d.version, .engines = p->ops_list, .n_engines = n_engines,
+        .services = d.services, .n_services = n_services, .settings = d.settings,
+        .abi_major = d.abi_major, .abi_minor = d.abi_minor, .ops_size = d.ops_size};
+    p->desc = &p->info;
+    return 0;
+}
+
 /* ---- validation ----------------------------------------------------------------------------- */
 
 static bool name_ok(const char *s)
@@ -183,16 +356,18 @@ static const struct phx_plugin *other_provider_of_service(const struct phx_regis
 static int check_ports(const phx_engine_ops_t *ops, const char *path, char *err, size_t errlen)
 {
     for (int dir = 0; dir < 2; dir++)
-        for (int side = 0; side < 2; side++)
-            if (ops->ports[dir][side] > PHX_MAX_PORTS)
+        for (int side = 0; side < 2; side++) {
+            unsigned n = side == 0 ? ops->ports[dir].in : ops->ports[dir].out;
+            if (n > PHX_MAX_PORTS)
                 return refuse(err, errlen, path, EINVAL,
                               "engine type %s declares %u %s %s ports, at most %d are supported",
-                              ops->type, ops->ports[dir][side], dir == PHX_TX ? "tx" : "rx",
+                              ops->type, n, dir == PHX_TX ? "tx" : "rx",
                               side == 0 ? "in" : "out", PHX_MAX_PORTS);
+        }
     return 0;
 }
 
-static int check_engine_type(const struct phx_registry *reg, const phx_plugin_desc_t *d,
+static int check_engine_type(const struct phx_registry *reg, const struct phx_plugin_info *d,
                              unsigned i, const char *path, char *err, size_t errlen)
 {
     const phx_engine_ops_t *ops = d->engines[i];
@@ -214,7 +389,7 @@ static int check_engine_type(const struct phx_registry *reg, const phx_plugin_de
 
 /* Engine types named in a chain are looked up only when an app subscribes: they may come from
  * plugins loaded later. */
-static int check_service(const struct phx_registry *reg, const phx_plugin_desc_t *d, unsigned i,
+static int check_service(const struct phx_registry *reg, const struct phx_plugin_info *d, unsigned i,
                          const char *path, char *err, size_t errlen)
 {
     const phx_service_def_t *s = &d->services[i];
@@ -238,19 +413,11 @@ static int check_service(const struct phx_registry *reg, const phx_plugin_desc_t
     return 0;
 }
 
-static int check_descriptor(const struct phx_registry *reg, const phx_plugin_desc_t *d,
-                            const char *path, char *err, size_t errlen)
+static int check_contents(const struct phx_registry *reg, const struct phx_plugin_info *d,
+                          const char *path, char *err, size_t errlen)
 {
-    if (d->abi_version != PHX_PLUGIN_ABI_VERSION)
-        return refuse(err, errlen, path, EPROTO, "ABI version %u, this service speaks %d",
-                      d->abi_version, PHX_PLUGIN_ABI_VERSION);
-    if (d->ops_size != sizeof(phx_engine_ops_t))
-        return refuse(err, errlen, path, EPROTO, "engine ops of %u bytes, this service's are %zu",
-                      d->ops_size, sizeof(phx_engine_ops_t));
     if (!name_ok(d->name) || !name_ok(d->version))
         return refuse(err, errlen, path, EINVAL, "missing or overlong plugin name or version");
-    if ((d->n_engines && !d->engines) || (d->n_services && !d->services))
-        return refuse(err, errlen, path, EINVAL, "engine or service list missing");
     for (unsigned i = 0; i < d->n_engines; i++) {
         int rc = check_engine_type(reg, d, i, path, err, errlen);
         if (rc)
@@ -303,11 +470,13 @@ struct phx_plugin *phx_registry_open(struct phx_registry *reg, const char *path,
     int rc = dlopen_copy(p, path, err, errlen);
     if (rc)
         return fail_open(p, rc);
-    p->desc = dlsym(p->handle, PHX_PLUGIN_SYMBOL);
-    if (!p->desc)
+    const phx_plugin_desc_t *raw = dlsym(p->handle, PHX_PLUGIN_SYMBOL);
+    if (!raw)
         return fail_open(p, refuse(err, errlen, path, ENOENT,
                                    "no symbol %s (not a Phoenix plugin?)", PHX_PLUGIN_SYMBOL));
-    rc = check_descriptor(reg, p->desc, path, err, errlen);
+    rc = read_descriptor(p, raw, path, err, errlen);
+    if (!rc)
+        rc = check_contents(reg, &p->info, path, err, errlen);
     if (rc)
         return fail_open(p, rc);
     return p;

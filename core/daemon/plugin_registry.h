@@ -2,8 +2,10 @@
  *
  * Loading copies the .so to a private file before dlopen(), so that a new build at the same path
  * is a new library (dlopen returns the already-loaded handle for a path it knows). A plugin is
- * refused, with the reason in ERR, when the file is missing, the symbol is absent, the ABI version
- * or ops size differ, or an engine type it provides already belongs to another plugin name.
+ * refused, with the reason in ERR, when the file is missing, the symbol is absent, the major ABI
+ * or build signature differ, or an engine type it provides already belongs to another plugin
+ * name. What a plugin's descriptor says is read once, into a `phx_plugin_info` of this build's
+ * sizes: engine ops tables shorter than this service's are copied into zeroed full-size ones.
  * A superseded build stays loaded while engines of it live (`live` count) and is dlclose()d when
  * the last one goes. The control thread is the only user; no locking. */
 #ifndef PHX_PLUGIN_REGISTRY_H
@@ -11,9 +13,26 @@
 
 #include "phoenix/engine.h"
 
+/* A plugin's descriptor as this service reads it: lists counted, ops tables full-size copies
+ * (the ops a plugin built against an older ABI lacks are NULL), owned by the registry. */
+struct phx_plugin_info {
+    const char                       *name;
+    const char                       *version;
+    const phx_engine_ops_t *const    *engines;
+    unsigned                          n_engines;
+    const phx_service_def_t          *services;     /* the plugin's own array */
+    unsigned                          n_services;
+    const struct phx_settings_schema *settings;
+    uint32_t                          abi_major, abi_minor;   /* as the plugin was built */
+    uint32_t                          ops_size;
+};
+
 struct phx_plugin {
-    struct phx_registry     *registry;
-    const phx_plugin_desc_t *desc;
+    struct phx_registry          *registry;
+    const struct phx_plugin_info *desc;        /* == &info once validated */
+    struct phx_plugin_info        info;
+    phx_engine_ops_t             *ops;         /* info.n_engines full-size copies */
+    const phx_engine_ops_t      **ops_list;    /* info.engines: pointers into ops */
     void                    *handle;
     char                    *path;        /* as given by the admin or the config */
     char                    *loaded_path; /* the private copy that was dlopen()ed */

@@ -12,7 +12,7 @@
 
 #include "paths.h"
 
-#include "phoenix/app_port.h"
+#include "app_port_internal.h"
 #include "phoenix/log.h"
 #include "phoenix/admin/placement.h"
 #include "phoenix/status.h"

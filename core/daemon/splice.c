@@ -34,7 +34,7 @@
 
 _Static_assert(PHX_ADDON_MAX_GROUP >= PHX_SUB_MAX_ENGINES, "a group can name every engine");
 
-enum side { SIDE_IN = 0, SIDE_OUT = 1 };   /* index of phx_engine_ops_t.ports[dir][] */
+enum side { SIDE_IN = 0, SIDE_OUT = 1 };   /* phx_engine_ops_t.ports[dir].in / .out */
 
 struct plan_node {
     const char             *name;
@@ -102,7 +102,9 @@ static int node_of_engine(const struct splice_plan *pl, const phx_engine_t *e)
 
 static unsigned declared(const struct splice_plan *pl, unsigned node, int dir, int side)
 {
-    return pl->nodes[node].ops->ports[dir][side];
+    const phx_port_counts_t *p = &pl->nodes[node].ops->ports[dir];
+
+    return side == SIDE_IN ? p->in : p->out;
 }
 
 static void add_node(struct splice_plan *pl, const char *name, const phx_engine_ops_t *ops,

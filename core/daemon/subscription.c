@@ -19,7 +19,7 @@
 
 static bool declares(const phx_engine_t *e, phx_dir_t dir, int side)
 {
-    return e->ops->ports[dir][side] > 0;
+    return (side == 0 ? e->ops->ports[dir].in : e->ops->ports[dir].out) > 0;
 }
 
 /* Joins FROM's out port 0 to TO's in port 0 in DIR if both have them. 0 or -ENOMEM. */

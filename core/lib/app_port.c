@@ -9,7 +9,7 @@
  * Breakage: the ring handles detect an app that published impossible indices (-EPROTO). The first
  * time a helper sees that, it sets `broken` and writes the service's broken_fd so the control
  * thread, which owns the port's life, drops the app. The runtime thread never frees anything. */
-#include "phoenix/app_port.h"
+#include "app_port_internal.h"
 
 #include "phoenix/log.h"
 
@@ -251,4 +251,36 @@ void phx_app_port_disarm(phx_app_port_t *port)
 bool phx_app_port_send_contains(const phx_app_port_t *port, uint64_t addr, uint64_t len)
 {
     return phx_shm_region_contains(&port->send, (const void *)(uintptr_t)addr, (size_t)len);
+}
+
+/* ---- accessors ------------------------------------------------------------------------------ */
+
+phx_heap_t *phx_app_port_recv_heap(phx_app_port_t *port)
+{
+    return port->recv_heap;
+}
+
+const phx_shm_region_t *phx_app_port_send_region(const phx_app_port_t *port)
+{
+    return &port->send;
+}
+
+const phx_shm_region_t *phx_app_port_recv_region(const phx_app_port_t *port)
+{
+    return &port->recv;
+}
+
+const struct phx_app_port_layout *phx_app_port_layout(const phx_app_port_t *port)
+{
+    return &port->layout;
+}
+
+pid_t phx_app_port_pid(const phx_app_port_t *port)
+{
+    return port->pid;
+}
+
+uid_t phx_app_port_uid(const phx_app_port_t *port)
+{
+    return port->uid;
 }

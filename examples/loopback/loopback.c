@@ -157,7 +157,7 @@ static int front_flush(phx_engine_t *e, void *state)
 static const phx_engine_ops_t front_engine = {
     .type = "LoopFrontEngine",
     .state_version = 1,
-    .ports = { [PHX_TX] = { 0, 1 }, [PHX_RX] = { 1, 0 } },
+    .ports = { [PHX_TX] = { .in = 0, .out = 1 }, [PHX_RX] = { .in = 1, .out = 0 } },
     .create = front_create,
     .progress = front_progress,
     .arm = front_arm,
@@ -186,7 +186,7 @@ static int back_progress(phx_engine_t *e, void *state)
 static const phx_engine_ops_t back_engine = {
     .type = "LoopBackEngine",
     .state_version = 1,
-    .ports = { [PHX_TX] = { 1, 0 }, [PHX_RX] = { 0, 1 } },
+    .ports = { [PHX_TX] = { .in = 1, .out = 0 }, [PHX_RX] = { .in = 0, .out = 1 } },
     .create = back_create,
     .progress = back_progress,
     .destroy = free_state,
@@ -194,19 +194,5 @@ static const phx_engine_ops_t back_engine = {
 
 /* ---- the plugin --------------------------------------------------------------------------- */
 
-static const phx_engine_ops_t *const engines[] = { &front_engine, &back_engine };
-static const char *const loopback_chain[] = { "LoopFrontEngine", "LoopBackEngine" };
-static const phx_service_def_t services[] = {
-    { .name = "loopback", .chain = loopback_chain, .chain_len = 2 },
-};
-
-PHX_PLUGIN_DEFINE({
-    .abi_version = PHX_PLUGIN_ABI_VERSION,
-    .ops_size = sizeof(phx_engine_ops_t),
-    .name = "loopback",
-    .version = "1.0.0",
-    .engines = engines,
-    .n_engines = 2,
-    .services = services,
-    .n_services = 1,
-});
+PHX_PLUGIN("loopback", "1.0.0", .engines = PHX_ENGINES(&front_engine, &back_engine),
+           .services = PHX_SERVICES(PHX_SERVICE("loopback", "LoopFrontEngine", "LoopBackEngine")));

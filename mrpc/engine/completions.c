@@ -28,7 +28,7 @@ void eng_complete(struct mrpc_engine *m, const phx_desc_t *d)
     m->stats.backlog_stalls++;
     if (phx_fifo_push(&m->backlog, d) < 0)
         phx_warn("mrpc: app pid %d: completion of kind 0x%x lost: backlog full",
-                 (int)m->port->pid, d->kind);
+                 (int)phx_app_port_pid(m->port), d->kind);
 }
 
 unsigned eng_backlog_flush(struct mrpc_engine *m)
@@ -61,7 +61,7 @@ bool eng_deliver_release(struct mrpc_engine *m, uint64_t addr)
 
     if (!phx_u64map_remove(&m->delivered, addr, &block))
         return false;
-    phx_heap_free(m->port->recv_heap, (void *)(uintptr_t)block);
+    phx_heap_free(phx_app_port_recv_heap(m->port), (void *)(uintptr_t)block);
     m->stats.released++;
     return true;
 }
@@ -69,14 +69,14 @@ bool eng_deliver_release(struct mrpc_engine *m, uint64_t addr)
 /* A NUL-terminated copy of TEXT in the recv heap, recorded as the app's; 0 when none fits. */
 static uint64_t text_to_app(struct mrpc_engine *m, const char *text, size_t len)
 {
-    char *buf = phx_heap_alloc(m->port->recv_heap, len + 1);
+    char *buf = phx_heap_alloc(phx_app_port_recv_heap(m->port), len + 1);
 
     if (!buf)
         return 0;
     memcpy(buf, text, len);
     buf[len] = '\0';
     if (eng_deliver_track(m, (uint64_t)(uintptr_t)buf, buf) < 0) {
-        phx_heap_free(m->port->recv_heap, buf);
+        phx_heap_free(phx_app_port_recv_heap(m->port), buf);
         return 0;
     }
     return (uint64_t)(uintptr_t)buf;

@@ -178,7 +178,7 @@ static void conn_accepted(struct mrpc_engine *m, const phx_desc_t *d)
 
     if (c) {
         snprintf(c->addr, sizeof(c->addr), "accepted on binding %llu",
-                 (unsigned long long)d->call_id);
+                 (unsigned long long)d->binding_id);
         return;
     }
     phx_desc_t close = { .kind = MRPC_DESC_CLOSE, .conn_id = d->conn_id };

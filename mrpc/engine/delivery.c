@@ -33,7 +33,7 @@ static void *payload_of(const phx_desc_t *d)
 
 static void drop_payload(struct mrpc_engine *m, const phx_desc_t *d)
 {
-    phx_heap_free(m->port->recv_heap, payload_of(d));
+    phx_heap_free(phx_app_port_recv_heap(m->port), payload_of(d));
 }
 
 static unsigned wire_kind(const phx_desc_t *d)
@@ -53,10 +53,10 @@ static phx_status_t decode(struct mrpc_engine *m, const phx_desc_t *d,
         snprintf(why, whylen, "wire format %u is not supported", d->flags >> 8);
         return PHX_UNIMPLEMENTED;
     }
-    if (d->user != local) {
+    if (d->type_hash != local) {
         m->stats.layout_mismatch++;
         snprintf(why, whylen, "layout mismatch for %s: peer %016llx, local %016llx",
-                 mrpc_type_name(t), (unsigned long long)d->user, (unsigned long long)local);
+                 mrpc_type_name(t), (unsigned long long)d->type_hash, (unsigned long long)local);
         return PHX_FAILED_PRECONDITION;
     }
     if (mrpc_native_decode(t, payload_of(d), d->len, msg, why, whylen) < 0) {

@@ -115,8 +115,8 @@ static void mrpc_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 
 static void welcome(struct mrpc_engine *m)
 {
-    phx_desc_t d = { .kind = MRPC_APP_WELCOME, .call_id = MRPC_APP_PROTO_VERSION,
-                     .user = m->call_timeout_ms, .len = m->max_message };
+    phx_desc_t d = { .kind = MRPC_APP_WELCOME, .proto_version = MRPC_APP_PROTO_VERSION,
+                     .service_timeout_ms = m->call_timeout_ms, .len = m->max_message };
 
     eng_complete(m, &d);
     m->welcomed = true;
@@ -252,7 +252,7 @@ static int mrpc_admin(phx_engine_t *e, void *state, const char *request, char **
 static const phx_engine_ops_t mrpc_engine_ops = {
     .type = "MrpcEngine",
     .state_version = MRPC_STATE_VERSION,
-    .ports = { [PHX_TX] = { 0, 1 }, [PHX_RX] = { 1, 0 } },
+    .ports = { [PHX_TX] = { .in = 0, .out = 1 }, [PHX_RX] = { .in = 1, .out = 0 } },
     .create = mrpc_create,
     .progress = mrpc_progress,
     .arm = mrpc_arm,
@@ -265,19 +265,5 @@ static const phx_engine_ops_t mrpc_engine_ops = {
     .destroy = mrpc_destroy,
 };
 
-static const phx_engine_ops_t *const engines[] = { &mrpc_engine_ops };
-static const char *const mrpc_chain[] = { "MrpcEngine", "UcxRpcAdapterEngine" };
-static const phx_service_def_t services[] = {
-    { .name = "mrpc", .chain = mrpc_chain, .chain_len = 2 },
-};
-
-PHX_PLUGIN_DEFINE({
-    .abi_version = PHX_PLUGIN_ABI_VERSION,
-    .ops_size = sizeof(phx_engine_ops_t),
-    .name = "mrpc",
-    .version = "1.0.0",
-    .engines = engines,
-    .n_engines = 1,
-    .services = services,
-    .n_services = 1,
-});
+PHX_PLUGIN("mrpc", "1.0.0", .engines = PHX_ENGINES(&mrpc_engine_ops),
+           .services = PHX_SERVICES(PHX_SERVICE("mrpc", "MrpcEngine", "UcxRpcAdapterEngine")));

@@ -136,7 +136,7 @@ phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
         snprintf(err, errlen, "out of memory");
         return PHX_RESOURCE_EXHAUSTED;
     }
-    int rc = mrpc_native_encode(t, sub->addr, &m->port->send, &lim, &s->enc, err, errlen);
+    int rc = mrpc_native_encode(t, sub->addr, phx_app_port_send_region(m->port), &lim, &s->enc, err, errlen);
     if (rc < 0) {
         send_free(s);
         return phx_status_of_errno(rc);

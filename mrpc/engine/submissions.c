@@ -202,8 +202,21 @@ static void on_release(struct mrpc_engine *m, const phx_desc_t *sub)
 
 /* ---- the loop --------------------------------------------------------------------------- */
 
+/* The descriptor's `reserved` field is the CALL's call_timeout_ms and must be 0 in every other
+ * submission (phoenix/desc.h), so that a later protocol can give it a meaning. */
+static bool reserved_zero(struct mrpc_engine *m, const phx_desc_t *sub)
+{
+    if (sub->kind == MRPC_APP_CALL || sub->reserved == 0)
+        return true;
+    refuse(m, sub, "the descriptor's reserved field must be 0 in this kind of submission, not "
+           "%llu", sub->reserved);
+    return false;
+}
+
 static void handle(struct mrpc_engine *m, const phx_desc_t *sub)
 {
+    if (!reserved_zero(m, sub))
+        return;
     switch (sub->kind) {
     case MRPC_APP_REGISTER_SERVICE:
         on_register(m, sub);

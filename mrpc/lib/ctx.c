@@ -39,8 +39,9 @@ void lib_status_set(mrpc_status_t *st, phx_status_t code, const char *fmt, ...)
 static void on_welcome(mrpc_ctx_t *ctx, const phx_desc_t *d)
 {
     ctx->welcomed = true;
-    ctx->service_proto = d->call_id;
-    ctx->call_timeout_ms = d->user && d->user <= INT32_MAX ? (uint32_t)d->user : 30000;
+    ctx->service_proto = d->proto_version;
+    ctx->call_timeout_ms = d->service_timeout_ms && d->service_timeout_ms <= INT32_MAX
+                               ? (uint32_t)d->service_timeout_ms : 30000;
     ctx->max_message = d->len;
 }
 

@@ -158,7 +158,7 @@ static void null_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 static const phx_engine_ops_t null_engine = {
     .type = "NullEngine",
     .state_version = NULL_STATE_VERSION,
-    .ports = {[PHX_TX] = {1, 1}, [PHX_RX] = {1, 1}},
+    .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
     .create = null_create,
     .progress = null_progress,
     .arm = null_arm,
@@ -169,13 +169,4 @@ static const phx_engine_ops_t null_engine = {
     .destroy = null_destroy,
 };
 
-static const phx_engine_ops_t *const null_engines[] = {&null_engine};
-
-PHX_PLUGIN_DEFINE({
-    .abi_version = PHX_PLUGIN_ABI_VERSION,
-    .ops_size = sizeof(phx_engine_ops_t),
-    .name = "null",
-    .version = NULL_VERSION,
-    .engines = null_engines,
-    .n_engines = 1,
-});
+PHX_PLUGIN("null", NULL_VERSION, .engines = PHX_ENGINES(&null_engine));

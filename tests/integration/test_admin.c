@@ -586,7 +586,8 @@ static void bad_targets(const struct phx_daemon *d, const struct app *a)
     CTL(d, 1, "takes no admin requests", "engine", back, "stats");
 }
 
-/* Refused upgrades leave NullEngine 1.0.0 running ID, traffic flowing and stats answering. */
+/* Refused upgrades (missing file, another major ABI either way, another build signature, a state
+ * it cannot read) leave NullEngine 1.0.0 running ID, traffic flowing and stats answering. */
 static void bad_upgrades(const struct phx_daemon *d, const struct app *a, long long id)
 {
     struct null_stats st;
@@ -594,7 +595,12 @@ static void bad_upgrades(const struct phx_daemon *d, const struct app *a, long l
 
     CTL(d, 1, "/nonexistent/libphoenix_null.so", "upgrade", "--plugin",
         "/nonexistent/libphoenix_null.so");
-    CTL(d, 1, "ABI version 7", "upgrade", "--plugin", PHX_PLUGIN_BAD_ABI);
+    CTL(d, 1, "built for major ABI 7, this service speaks 2", "upgrade", "--plugin",
+        PHX_PLUGIN_BAD_ABI);
+    CTL(d, 1, "built for major ABI 1, this service speaks 2", "upgrade", "--plugin",
+        PHX_PLUGIN_BAD_OLDABI);
+    CTL(d, 1, "enum size is 1 in the plugin and 4 here", "upgrade", "--plugin",
+        PHX_PLUGIN_BAD_SIGNATURE);
     CTL(d, 1, "cannot upgrade null 1.0.0 -> 3.0.0", "upgrade", "--plugin",
         PHX_PLUGIN_NULL_V3_INCOMPATIBLE);
     printf("\n    upgrade to 3.0.0 -> %d: %.*s\n", run_result.code,

@@ -13,6 +13,7 @@
  *   a call on an unknown connection -> UNAVAILABLE
  *   a garbage layout blob, a connect address without terminator, a RELEASE of an address that
  *   is no buffer of ours, an unknown kind -> INVALID_ARGUMENT in their own completions
+ *   a non-zero `reserved` field in a submission other than CALL -> INVALID_ARGUMENT in ERROR
  *   message layouts that differ from the server's -> FAILED_PRECONDITION, "layout mismatch"
  *   thousands of calls while reading no completion -> the service holds back, loses nothing
  *   a message rewritten by another thread while the service reads it -> whatever status, the
@@ -443,6 +444,22 @@ static void test_bad_release_and_kind(void)
     still_serves();
 }
 
+/* `reserved` must be 0 where the kind does not name it (a CALL's is its timeout): a CLOSE of
+ * our connection with reserved set is refused and not carried out, and calls go on. */
+static void test_nonzero_reserved(void)
+{
+    need_nodes();
+    phx_desc_t d = { .kind = MRPC_APP_CLOSE, .conn_id = CONN, .reserved = 7, .user = 99 };
+    submit(&d);
+    struct answer a = await(MRPC_APP_ERROR, 0);
+    CU_ASSERT_FATAL(a.got);
+    CU_ASSERT_EQUAL(a.d.status, PHX_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(a.d.flags, MRPC_APP_CLOSE);
+    CU_ASSERT_EQUAL(a.d.user, 99);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.text, "reserved field must be 0"));
+    still_serves();                         /* on CONN: the CLOSE was not carried out */
+}
+
 /* An app whose Echo layouts are not the server's: the server's service refuses the call. */
 static void test_layout_mismatch(void)
 {
@@ -681,6 +698,7 @@ static const phx_test_case_t cases[] = {
     { "garbage layout blob", test_bad_layout_blob },
     { "bad connect address", test_bad_connect_address },
     { "release of a foreign address, unknown kind", test_bad_release_and_kind },
+    { "non-zero reserved field", test_nonzero_reserved },
     { "layout mismatch between the peers", test_layout_mismatch },
     { "an app that stops reading its completions", test_slow_reader },
     { "message changed while the service reads it", test_message_changes_under_the_service },

@@ -8,7 +8,7 @@
  * answers and that the receive heap cannot be made writable. Other cases: a hostile app breaking
  * a ring, bad parameters and layouts, and no descriptor left open after destroy. Waits are
  * bounded: every poll has a timeout and the whole exchange a deadline; the child is reaped. */
-#include "phoenix/app_port.h"
+#include "app_port_internal.h"
 #include "phx_test.h"
 
 #include <dirent.h>

@@ -1,10 +1,13 @@
 /* test_registry.c - plugin loading and the objects built from plugins: every refusal with its
  * message (each followed by a valid load that must still work), private copies that leave no
  * file behind, supersede/pin/unpin unloading an old build only once unused, engines and
- * subscriptions with their default chain, and rollback when a chain cannot be built. */
+ * subscriptions with their default chain, and rollback when a chain cannot be built. ABI growth:
+ * a plugin built against a shorter ops table loads and runs with the missing ops NULL; another
+ * major ABI or build signature is refused with a sentence saying what differs. */
 #include "graph.h"
 #include "plugin_registry.h"
 #include "phx_test.h"
+#include "testpair_driver.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,7 +62,7 @@ static void test_load_null(void)
     const phx_engine_ops_t *ops = phx_registry_engine_type(&reg, "NullEngine", &owner);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ops);
     CU_ASSERT_PTR_EQUAL(owner, p);
-    CU_ASSERT_EQUAL(ops->ports[PHX_TX][0], 1);
+    CU_ASSERT_EQUAL(ops->ports[PHX_TX].in, 1);
     CU_ASSERT_PTR_NULL(phx_registry_engine_type(&reg, "NoEngine", NULL));
     CU_ASSERT_PTR_NULL(phx_registry_service(&reg, "testpair"));
     registry_down();
@@ -110,7 +113,90 @@ static void test_refuse_no_symbol(void)
 static void test_refuse_abi_version(void)
 {
     registry_up();
-    assert_refused_then_valid_loads(PHX_PLUGIN_BAD_ABI, "ABI version 7, this service speaks 1");
+    assert_refused_then_valid_loads(PHX_PLUGIN_BAD_ABI, "built for major ABI 7, this service "
+                                    "speaks 2: it needs a newer service");
+    registry_down();
+}
+
+/* The descriptor of ABI 1 had abi_version where ABI 2 has abi_major: refused by that alone. */
+static void test_refuse_old_major_abi(void)
+{
+    registry_up();
+    assert_refused_then_valid_loads(PHX_PLUGIN_BAD_OLDABI, "built for major ABI 1, this service "
+                                    "speaks 2: rebuild it against this service's "
+                                    "phoenix/engine.h");
+    registry_down();
+}
+
+/* Built with -fshort-enums: the signature names the property that differs. */
+static void test_refuse_build_signature(void)
+{
+    registry_up();
+    assert_refused_then_valid_loads(PHX_PLUGIN_BAD_SIGNATURE, "built with another build "
+                                    "signature (enum size is 1 in the plugin and 4 here); "
+                                    "rebuild it with this service's compiler "
+                                    "options");
+    CU_ASSERT_PTR_NULL(phx_registry_find(&reg, "shortenums"));
+    registry_down();
+}
+
+/* Built against ABI 2.1 (one more op, one more descriptor field): loaded when what this service
+ * does not know is zero, refused when the plugin sets it. */
+static void test_newer_minor_loads_only_if_its_news_are_unset(void)
+{
+    registry_up();
+    struct phx_plugin *p = phx_registry_load(&reg, PHX_PLUGIN_LONG_ZERO, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(p->desc->abi_minor, PHX_ABI_MINOR + 1);
+    CU_ASSERT(p->desc->ops_size > sizeof(phx_engine_ops_t));
+    const phx_engine_ops_t *ops = phx_registry_engine_type(&reg, "LongZeroEngine", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ops);
+    CU_ASSERT_EQUAL(ops->ports[PHX_TX].out, 1);
+    CU_ASSERT_PTR_NOT_NULL(ops->progress);
+
+    char expected[256];
+    snprintf(expected, sizeof(expected), "an engine type provides ops that this service does "
+             "not know (built for ABI %d.%d, this service speaks %d.%d): it needs a newer "
+             "service", PHX_ABI_MAJOR, PHX_ABI_MINOR + 1, PHX_ABI_MAJOR, PHX_ABI_MINOR);
+    assert_refused_then_valid_loads(PHX_PLUGIN_LONG_USED, expected);
+    CU_ASSERT_PTR_NULL(phx_registry_engine_type(&reg, "LongUsedEngine", NULL));
+    registry_down();
+}
+
+/* A plugin whose ops table ends at disarm(): loaded, the ops it lacks are NULL, and its engine,
+ * between testpair's source and sink, moves every descriptor both ways. */
+static void test_shorter_ops_table_loads_and_runs(void)
+{
+    registry_up();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(phx_registry_load(&reg, PHX_PLUGIN_TESTPAIR, err, sizeof(err)));
+    struct phx_plugin *sp = phx_registry_load(&reg, PHX_PLUGIN_SHORT, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sp);
+    CU_ASSERT_EQUAL(sp->desc->ops_size, offsetof(phx_engine_ops_t, flush));
+    CU_ASSERT(sp->desc->ops_size < sizeof(phx_engine_ops_t));
+
+    const phx_engine_ops_t *ops = phx_registry_engine_type(&reg, "ShortForwardEngine", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ops);
+    CU_ASSERT_PTR_NOT_NULL(ops->progress);
+    CU_ASSERT_PTR_NOT_NULL(ops->destroy);
+    CU_ASSERT_EQUAL(ops->ports[PHX_RX].out, 1);
+    CU_ASSERT_PTR_NULL(ops->flush);
+    CU_ASSERT_PTR_NULL(ops->dump);
+    CU_ASSERT_PTR_NULL(ops->restore);
+    CU_ASSERT_PTR_NULL(ops->reconfigure);
+    CU_ASSERT_PTR_NULL(ops->admin);
+
+    struct phx_subscription *sub = phx_subscription_create(&reg, "shortpair", 1, 0, NULL, err,
+                                                           sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sub);
+    CU_ASSERT_EQUAL_FATAL(sub->n_engines, 3);
+    CU_ASSERT_EQUAL(sp->live, 1);
+    CU_ASSERT_EQUAL(tp_set_count(sub, 500), 0);
+    CU_ASSERT(tp_run_until_received(sub, 500, 10000));
+    CU_ASSERT_EQUAL(tp_stat_of(sub, "TestSourceEngine", "received"), 500);
+    CU_ASSERT_EQUAL(tp_stat_of(sub, "TestSourceEngine", "order_errors"), 0);
+    CU_ASSERT_EQUAL(tp_stat_of(sub, "TestSinkEngine", "reflected"), 500);
+    phx_subscription_destroy(sub);
+    CU_ASSERT_EQUAL(sp->live, 0);
     registry_down();
 }
 
@@ -300,6 +386,11 @@ static const phx_test_case_t cases[] = {
     {"refuse a file that is not ELF", test_refuse_not_elf},
     {"refuse a .so without descriptor", test_refuse_no_symbol},
     {"refuse another ABI version", test_refuse_abi_version},
+    {"refuse the old major ABI", test_refuse_old_major_abi},
+    {"refuse another build signature", test_refuse_build_signature},
+    {"a shorter ops table loads and runs", test_shorter_ops_table_loads_and_runs},
+    {"a newer minor loads only if its additions are unset",
+     test_newer_minor_loads_only_if_its_news_are_unset},
     {"refuse a type another plugin provides", test_refuse_duplicate_type},
     {"refuse an engine type without progress", test_refuse_missing_progress},
     {"refuse loading a name twice", test_refuse_second_load_of_a_name},

@@ -553,7 +553,7 @@ static int ucx_admin(phx_engine_t *e, void *state, const char *request, char **r
 static const phx_engine_ops_t ucx_engine = {
     .type = "UcxRpcAdapterEngine",
     .state_version = UCX_STATE_VERSION,
-    .ports = {[PHX_TX] = {1, 0}, [PHX_RX] = {0, 1}},
+    .ports = {[PHX_TX] = {.in = 1, .out = 0}, [PHX_RX] = {.in = 0, .out = 1}},
     .create = ucx_create,
     .progress = ucx_progress,
     .arm = ucx_arm,
@@ -564,13 +564,4 @@ static const phx_engine_ops_t ucx_engine = {
     .destroy = ucx_destroy,
 };
 
-static const phx_engine_ops_t *const ucx_engines[] = {&ucx_engine};
-
-PHX_PLUGIN_DEFINE({
-    .abi_version = PHX_PLUGIN_ABI_VERSION,
-    .ops_size = sizeof(phx_engine_ops_t),
-    .name = "ucx",
-    .version = "1.0.0",
-    .engines = ucx_engines,
-    .n_engines = 1,
-});
+PHX_PLUGIN("ucx", "1.0.0", .engines = PHX_ENGINES(&ucx_engine));

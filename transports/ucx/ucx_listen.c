@@ -79,7 +79,7 @@ static void on_conn_request(ucp_conn_request_h req, void *arg)
     }
     s->stats.accepted++;
     phx_ucx_queue_event(s, &(phx_desc_t){.kind = MRPC_DESC_ACCEPTED, .status = PHX_OK,
-                                         .conn_id = c->id, .call_id = b->id}, c);
+                                         .conn_id = c->id, .binding_id = b->id}, c);
 }
 
 /* ---- BIND -------------------------------------------------------------------------------- */

@@ -32,9 +32,9 @@ void phx_ucx_mem_init(struct phx_ucx_engine *s)
 
     if (!port)
         return;
-    map_init(&s->send_map, &port->send, UCP_MEM_MAP_PROT_LOCAL_READ |
+    map_init(&s->send_map, phx_app_port_send_region(port), UCP_MEM_MAP_PROT_LOCAL_READ |
              UCP_MEM_MAP_PROT_REMOTE_READ, "send");
-    map_init(&s->recv_map, &port->recv, UCP_MEM_MAP_PROT_LOCAL_READ |
+    map_init(&s->recv_map, phx_app_port_recv_region(port), UCP_MEM_MAP_PROT_LOCAL_READ |
              UCP_MEM_MAP_PROT_LOCAL_WRITE | UCP_MEM_MAP_PROT_REMOTE_WRITE, "receive");
 }
 

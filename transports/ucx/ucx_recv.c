@@ -43,7 +43,7 @@ static phx_heap_t *recv_heap(struct phx_ucx_engine *s)
 {
     phx_app_port_t *port = phx_engine_app_port(s->engine);
 
-    return port ? port->recv_heap : NULL;
+    return port ? phx_app_port_recv_heap(port) : NULL;
 }
 
 /* Whether C may take frames: connected, or connecting (the peer's first frame answers). */
@@ -126,7 +126,7 @@ static enum land_result land_prepare(struct phx_ucx_engine *s, struct phx_ucx_co
                  .status = hdr->status, .conn_id = c->id, .service_id = hdr->service_id,
                  .method_id = hdr->method_id, .call_id = hdr->call_id,
                  .addr = (uint64_t)(uintptr_t)buf, .len = hdr->payload_len,
-                 .user = hdr->type_hash},
+                 .type_hash = hdr->type_hash},
         .conn = c,
         .charge = charge,
     };
@@ -154,11 +154,11 @@ static bool may_wait(struct phx_ucx_engine *s, const struct mrpc_wire_hdr *hdr,
     phx_app_port_t *port = phx_engine_app_port(s->engine);
     struct phx_heap_stats hs = {0};
 
-    if (charge_of(hdr) > s->inflight_budget || !port || charge_of(hdr) > port->recv.size)
+    if (charge_of(hdr) > s->inflight_budget || !port || charge_of(hdr) > phx_app_port_recv_region(port)->size)
         return false;
     if (why == LAND_OVER_BOUND)
         return s->inflight || s->rndv_pending || phx_fifo_count(&s->landed);
-    phx_heap_get_stats(port->recv_heap, &hs);
+    phx_heap_get_stats(phx_app_port_recv_heap(port), &hs);
     return hs.bytes_in_use > 0;     /* else the heap cannot take it even empty */
 }
 

@@ -16,7 +16,9 @@
  * handles keep their own geometry; the first impossible index makes the ring, and with it the
  * port, broken: every later call returns -EPROTO, the port writes its `broken_fd` once, and the
  * service drops the app. A front engine (chain[0]) uses only the helpers below, from its runtime
- * thread. */
+ * thread. `struct phx_app_port` is opaque outside core (its definition is core/lib's
+ * app_port_internal.h): plugins reach the port through these functions, so its layout may change
+ * without breaking them. */
 #ifndef PHOENIX_APP_PORT_H
 #define PHOENIX_APP_PORT_H
 
@@ -56,24 +58,6 @@ struct phx_app_port_params {
     int      broken_fd;     /* eventfd written (1) when the port breaks, e.g. the service's */
 };
 
-/* Which descriptor is which, in the order phx_app_port_fds() returns them. */
-struct phx_app_port {
-    phx_shm_region_t rings;
-    phx_shm_region_t send;          /* mapped read-only here */
-    phx_shm_region_t recv;          /* writable here, read-only for the app */
-    phx_ring_t       sq;            /* we consume */
-    phx_ring_t       cq;            /* we produce */
-    int              sq_doorbell;
-    int              cq_doorbell;
-    phx_heap_t      *recv_heap;
-    struct phx_app_port_layout layout;
-    pid_t            pid;
-    uid_t            uid;
-    gid_t            gid;
-    int              broken_fd;     /* not owned */
-    int              broken;        /* atomic: set once by the runtime thread */
-};
-
 /* Creates the regions, rings, doorbells and the recv heap. NULL with errno and a sentence in ERR. */
 phx_app_port_t *phx_app_port_create(const struct phx_app_port_params *p, char *err,
                                     size_t errlen);
@@ -102,5 +86,18 @@ void phx_app_port_disarm(phx_app_port_t *port);
 bool phx_app_port_is_broken(const phx_app_port_t *port);
 /* True when [ADDR, ADDR + LEN) lies inside the app's send heap. */
 bool phx_app_port_send_contains(const phx_app_port_t *port, uint64_t addr, uint64_t len);
+
+/* ---- accessors: the port's parts a plugin may use (any thread; they never change) ---------- */
+
+/* The heap over the recv region, where the service allocates what it delivers to the app. */
+phx_heap_t             *phx_app_port_recv_heap(phx_app_port_t *port);
+/* The app's send region (mapped read-only here) and the recv region (writable here). */
+const phx_shm_region_t *phx_app_port_send_region(const phx_app_port_t *port);
+const phx_shm_region_t *phx_app_port_recv_region(const phx_app_port_t *port);
+/* Where the app maps everything (what RegisterReply carries). */
+const struct phx_app_port_layout *phx_app_port_layout(const phx_app_port_t *port);
+/* The registered app's credentials, as the control socket saw them. */
+pid_t phx_app_port_pid(const phx_app_port_t *port);
+uid_t phx_app_port_uid(const phx_app_port_t *port);
 
 #endif /* PHOENIX_APP_PORT_H */

@@ -17,6 +17,11 @@ enum phx_desc_kind {
     PHX_DESC_SERVICE_BASE = 0x100,
 };
 
+/* Some fields mean something else for some kinds; as in io_uring_sqe, every such meaning has its
+ * own name in an anonymous union, so code says which one it uses. The names are listed with the
+ * kinds that use them (mRPC's: mrpc/app_proto.h, mrpc/transport.h). `reserved` must be zero in
+ * every descriptor whose kind gives that field no other name: readers of untrusted descriptors
+ * refuse it otherwise, so that a later kind can give it a meaning. */
 typedef struct phx_desc {
     uint16_t kind;          /* enum phx_desc_kind or a service's own kinds */
     uint16_t flags;
@@ -24,14 +29,30 @@ typedef struct phx_desc {
     uint32_t conn_id;       /* connection (or binding) the message belongs to */
     uint32_t service_id;    /* RPC service and method, from protoc-gen-mrpc's stable ids */
     uint32_t method_id;
-    uint32_t reserved;
-    uint64_t call_id;       /* matches a reply to its call */
+    union {
+        uint32_t reserved;           /* must be 0 unless the kind names the field otherwise */
+        uint32_t call_timeout_ms;    /* mRPC CALL: the call's timeout, 0: the service default */
+    };
+    union {
+        uint64_t call_id;            /* matches a reply to its call */
+        uint64_t proto_version;      /* mRPC WELCOME: MRPC_APP_PROTO_VERSION */
+        uint64_t binding_id;         /* mRPC transport ACCEPTED: the binding it arrived on */
+    };
     uint64_t addr;          /* message address in a shared heap */
     uint64_t len;           /* message length in bytes */
-    uint64_t user;          /* the app's token; the service hands it back untouched */
+    union {
+        uint64_t user;               /* the app's token; the service hands it back untouched */
+        uint64_t service_timeout_ms; /* mRPC WELCOME: the service's default call timeout */
+        uint64_t type_hash;          /* mRPC transport RECEIVED: the payload's layout hash */
+    };
     uint64_t seq;           /* per-direction sequence number (ordering checks, tracing) */
 } phx_desc_t;
 
 _Static_assert(sizeof(phx_desc_t) == 64, "a descriptor is one cache line");
+/* The unions keep every field where it always was: rings and the wire never changed. */
+_Static_assert(__builtin_offsetof(phx_desc_t, reserved) == 20, "reserved at 20");
+_Static_assert(__builtin_offsetof(phx_desc_t, call_id) == 24, "call_id at 24");
+_Static_assert(__builtin_offsetof(phx_desc_t, user) == 48, "user at 48");
+_Static_assert(__builtin_offsetof(phx_desc_t, seq) == 56, "seq at 56");
 
 #endif /* PHOENIX_DESC_H */

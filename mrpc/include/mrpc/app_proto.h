@@ -20,7 +20,7 @@
  *                     Answered by BOUND; the string may be reused from then on.
  *   CONNECT           the same with a connection id; answered by CONNECTED.
  *   CALL              conn_id, service_id, method_id, call_id (the app's, echoed), user (echoed),
- *                     reserved = timeout in ms (0: the service's mrpc.call_timeout_ms), addr = the
+ *                     call_timeout_ms (0: the service's mrpc.call_timeout_ms), addr = the
  *                     request message in the send heap, len = its top-level struct's size.
  *                     Answered by exactly one SEND_DONE and exactly one REPLY_RECEIVED, in either
  *                     order.
@@ -35,9 +35,9 @@
  *
  * Completions (MrpcEngine -> app):
  *
- *   WELCOME           the first completion of every registration: call_id =
- *                     MRPC_APP_PROTO_VERSION, user = the service's call timeout in ms, len = the
- *                     largest message in bytes.
+ *   WELCOME           the first completion of every registration: proto_version =
+ *                     MRPC_APP_PROTO_VERSION, service_timeout_ms = the service's call timeout,
+ *                     len = the largest message in bytes.
  *   REGISTERED        service_id, user, status.
  *   BOUND, CONNECTED  conn_id, status (UNAVAILABLE: nobody listens or the bind failed).
  *   INCOMING_CALL     conn_id, service_id, method_id, call_id (echo it in REPLY), addr/len = the
@@ -49,8 +49,10 @@
  *                     service_id, method_id, call_id and user echoed; status = PHX_OK or why it
  *                     was not sent.
  *   ERROR             a submission nothing else answers failed (an unknown kind, a RELEASE of an
- *                     address that is no buffer of the app, a CLOSE of an unknown id): flags = its
- *                     kind, conn_id/call_id/user echoed, status.
+ *                     address that is no buffer of the app, a CLOSE of an unknown id), or a
+ *                     submission other than CALL had a non-zero `reserved` field (it is then
+ *                     not carried out at all): flags = its kind, conn_id/call_id/user echoed,
+ *                     status.
  *
  * Every completion but SEND_DONE whose status is not PHX_OK may carry, in addr/len, a sentence
  * saying why (addr 0 when the recv heap had no room for it).
@@ -94,15 +96,16 @@ enum mrpc_app_kind {
     MRPC_APP_ERROR,
 };
 
-/* The timeout a CALL asks for travels in the descriptor's `reserved` field. */
+/* The timeout a CALL asks for (the descriptor's `call_timeout_ms`, where other kinds have
+ * `reserved`). */
 static inline uint32_t mrpc_app_call_timeout_ms(const phx_desc_t *d)
 {
-    return d->reserved;
+    return d->call_timeout_ms;
 }
 
 static inline void mrpc_app_set_call_timeout_ms(phx_desc_t *d, uint32_t ms)
 {
-    d->reserved = ms;
+    d->call_timeout_ms = ms;
 }
 
 #endif /* MRPC_APP_PROTO_H */

@@ -17,10 +17,10 @@
  *   MRPC_DESC_BOUND      conn_id (binding), status; a failed bind says why in the log.
  *   MRPC_DESC_CONNECTED  conn_id, status (UNAVAILABLE when nobody listens).
  *   MRPC_DESC_ACCEPTED   conn_id = new id >= MRPC_CONN_ACCEPTED_BASE chosen by the transport,
- *                        call_id = the binding id it arrived on.
+ *                        binding_id = the binding it arrived on.
  *   MRPC_DESC_SENT       addr = the mrpc_wire_msg of a SEND, status.
  *   MRPC_DESC_RECEIVED   conn_id, call_id, service_id, method_id, status = the wire header's;
- *                        flags = MRPC_WIRE_* kind | format << 8; user = the header's type_hash;
+ *                        flags = MRPC_WIRE_* kind | format << 8; type_hash = the header's;
  *                        addr/len = the payload landed in the app's receive heap (allocated by
  *                        the transport from phx_app_port_t.recv_heap, aligned to 16; MrpcEngine
  *                        owns it from here).

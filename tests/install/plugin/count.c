@@ -48,20 +48,11 @@ static void count_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 static const phx_engine_ops_t count_ops = {
     .type = "CountEngine",
     .state_version = 1,
-    .ports = { [PHX_TX] = { 1, 1 }, [PHX_RX] = { 1, 1 } },
+    .ports = { [PHX_TX] = { .in = 1, .out = 1 }, [PHX_RX] = { .in = 1, .out = 1 } },
     .create = count_create,
     .progress = count_progress,
     .admin = count_admin,
     .destroy = count_destroy,
 };
 
-static const phx_engine_ops_t *const engines[] = { &count_ops };
-
-PHX_PLUGIN_DEFINE({
-    .abi_version = PHX_PLUGIN_ABI_VERSION,
-    .ops_size = sizeof(phx_engine_ops_t),
-    .name = "count",
-    .version = "1.0.0",
-    .engines = engines,
-    .n_engines = 1,
-});
+PHX_PLUGIN("count", "1.0.0", .engines = PHX_ENGINES(&count_ops));

@@ -3,9 +3,7 @@
 #include "bad_engine.h"
 
 static const phx_engine_ops_t dup_engine = {
-    .type = "NullEngine", .ports = {{1, 1}, {1, 1}}, .create = bad_create,
-    .progress = bad_progress, .destroy = bad_destroy};
-static const phx_engine_ops_t *const engines[] = {&dup_engine};
+    .type = "NullEngine", .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
+    .create = bad_create, .progress = bad_progress, .destroy = bad_destroy};
 
-PHX_PLUGIN_DEFINE({.abi_version = PHX_PLUGIN_ABI_VERSION, .ops_size = sizeof(phx_engine_ops_t),
-                   .name = "dupnull", .version = "1.0.0", .engines = engines, .n_engines = 1});
+PHX_PLUGIN("dupnull", "1.0.0", .engines = PHX_ENGINES(&dup_engine));

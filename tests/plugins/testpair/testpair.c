@@ -146,7 +146,7 @@ static int source_admin(phx_engine_t *e, void *state, const char *request, char 
 static const phx_engine_ops_t source_engine = {
     .type = "TestSourceEngine",
     .state_version = 1,
-    .ports = {[PHX_TX] = {0, 1}, [PHX_RX] = {1, 0}},
+    .ports = {[PHX_TX] = {.in = 0, .out = 1}, [PHX_RX] = {.in = 1, .out = 0}},
     .create = source_create,
     .progress = source_progress,
     .reconfigure = source_reconfigure,
@@ -190,7 +190,7 @@ static int sink_admin(phx_engine_t *e, void *state, const char *request, char **
 static const phx_engine_ops_t sink_engine = {
     .type = "TestSinkEngine",
     .state_version = 1,
-    .ports = {[PHX_TX] = {1, 0}, [PHX_RX] = {0, 1}},
+    .ports = {[PHX_TX] = {.in = 1, .out = 0}, [PHX_RX] = {.in = 0, .out = 1}},
     .create = sink_create,
     .progress = sink_progress,
     .admin = sink_admin,
@@ -220,29 +220,15 @@ static int two_progress(phx_engine_t *e, void *state)
 static const phx_engine_ops_t two_engine = {
     .type = "TestTwoPortEngine",
     .state_version = 1,
-    .ports = {[PHX_TX] = {2, 2}, [PHX_RX] = {2, 2}},
+    .ports = {[PHX_TX] = {.in = 2, .out = 2}, [PHX_RX] = {.in = 2, .out = 2}},
     .create = two_create,
     .progress = two_progress,
     .destroy = free_state,
 };
 
-static const phx_engine_ops_t *const testpair_engines[] = {
-    &source_engine, &sink_engine, &two_engine};
-static const char *const testpair_chain[] = {"TestSourceEngine", "TestSinkEngine"};
-/* Its second engine type exists nowhere: subscribing must fail and undo the first engine. */
-static const char *const broken_chain[] = {"TestSourceEngine", "MissingEngine"};
-static const phx_service_def_t testpair_services[] = {
-    {.name = "testpair", .chain = testpair_chain, .chain_len = 2},
-    {.name = "testpair_broken", .chain = broken_chain, .chain_len = 2},
-};
-
-PHX_PLUGIN_DEFINE({
-    .abi_version = PHX_PLUGIN_ABI_VERSION,
-    .ops_size = sizeof(phx_engine_ops_t),
-    .name = "testpair",
-    .version = "1.0.0",
-    .engines = testpair_engines,
-    .n_engines = 3,
-    .services = testpair_services,
-    .n_services = 2,
-});
+/* testpair_broken's second engine type exists nowhere: subscribing must fail and undo the first
+ * engine. */
+PHX_PLUGIN("testpair", "1.0.0", .engines = PHX_ENGINES(&source_engine, &sink_engine, &two_engine),
+           .services = PHX_SERVICES(PHX_SERVICE("testpair", "TestSourceEngine", "TestSinkEngine"),
+                                    PHX_SERVICE("testpair_broken", "TestSourceEngine",
+                                                "MissingEngine")));

@@ -270,15 +270,16 @@ static void on_received(struct wiretest *w, const phx_desc_t *d)
         w->c.unannounced++;
     else if (c->lost)
         w->c.after_lost++;
-    if (!port || !phx_shm_region_contains(&port->recv, p, d->len ? d->len : 1)) {
+    if (!port || !phx_shm_region_contains(phx_app_port_recv_region(port), p,
+                                          d->len ? d->len : 1)) {
         w->c.outside_heap++;
         return;
     }
-    if (d->flags != (MRPC_WIRE_CALL | MRPC_FORMAT_NATIVE << 8) || d->user != d->len ||
+    if (d->flags != (MRPC_WIRE_CALL | MRPC_FORMAT_NATIVE << 8) || d->type_hash != d->len ||
         d->method_id != 7 || !wp_check(p, d->len, d->service_id, d->call_id))
         w->c.verify_errors++;
     mark_seen(w, d->service_id, d->call_id);
-    phx_heap_free(port->recv_heap, (void *)p);
+    phx_heap_free(phx_app_port_recv_heap(port), (void *)p);
 }
 
 static void on_sent(struct wiretest *w, const phx_desc_t *d)
@@ -335,7 +336,7 @@ static void on_rx(struct wiretest *w, const phx_desc_t *d)
     case MRPC_DESC_ACCEPTED:
         w->c.accepted++;
         w->c.accepted_conn = d->conn_id;
-        w->c.accepted_binding = (long long)d->call_id;
+        w->c.accepted_binding = (long long)d->binding_id;
         announce(w, d->conn_id);
         break;
     case MRPC_DESC_CONN_LOST:
@@ -525,26 +526,12 @@ static void wt_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 static const phx_engine_ops_t wt_engine = {
     .type = "WireTestEngine",
     .state_version = 1,
-    .ports = {[PHX_TX] = {0, 1}, [PHX_RX] = {1, 0}},
+    .ports = {[PHX_TX] = {.in = 0, .out = 1}, [PHX_RX] = {.in = 1, .out = 0}},
     .create = wt_create,
     .progress = wt_progress,
     .admin = wt_admin,
     .destroy = wt_destroy,
 };
 
-static const phx_engine_ops_t *const wt_engines[] = {&wt_engine};
-static const char *const wt_chain[] = {"WireTestEngine", "UcxRpcAdapterEngine"};
-static const phx_service_def_t wt_services[] = {
-    {.name = "wiretest", .chain = wt_chain, .chain_len = 2},
-};
-
-PHX_PLUGIN_DEFINE({
-    .abi_version = PHX_PLUGIN_ABI_VERSION,
-    .ops_size = sizeof(phx_engine_ops_t),
-    .name = "wiretest",
-    .version = "1.0.0",
-    .engines = wt_engines,
-    .n_engines = 1,
-    .services = wt_services,
-    .n_services = 1,
-});
+PHX_PLUGIN("wiretest", "1.0.0", .engines = PHX_ENGINES(&wt_engine),
+           .services = PHX_SERVICES(PHX_SERVICE("wiretest", "WireTestEngine", "UcxRpcAdapterEngine")));

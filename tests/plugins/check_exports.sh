@@ -3,8 +3,9 @@
 #
 # Plugins are built with hidden visibility (phx_add_plugin); PHX_PLUGIN marks the descriptor
 # default-visible. Besides it, `nm -D --defined-only` may list only what the linker itself
-# defines in every shared object (_init, _fini, _edata, _end, __bss_start).
-allowed='^(phx_plugin_descriptor|_init|_fini|_edata|_end|__bss_start)$'
+# defines in every shared object (_init, _fini, _edata, _end, __bss_start) and, under ASan, the
+# descriptor's own one-definition-rule indicator (__odr_asan.phx_plugin_descriptor).
+allowed='^(phx_plugin_descriptor|__odr_asan\.phx_plugin_descriptor|_init|_fini|_edata|_end|__bss_start)$'
 status=0
 [ $# -gt 0 ] || { echo "check_exports.sh: no plugin given" >&2; exit 2; }
 for so in "$@"; do

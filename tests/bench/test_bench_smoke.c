@@ -17,7 +17,8 @@
  * timing belongs to the benchmarks, not to a pass/fail test on a shared machine. Every child
  * runs in its own process group
  * with a deadline: on timeout the group (mpirun and its ranks) is stopped and reaped, and
- * dies with us if ctest kills us first. An MPI that was not found prints SKIPPED and passes. */
+ * dies with us if ctest kills us first. An MPI that was not found prints SKIPPED and exits
+ * PHX_TEST_SKIP_CODE, which ctest reports as not run. */
 #include "phx_test.h"
 
 #include <errno.h>
@@ -247,12 +248,12 @@ static const mpi_impl_t mpich = { "mpich", MPI_PINGPONG_MPICH, MPIRUN_MPICH,
 static bool mpi_usable(const mpi_impl_t *m)
 {
     if (!m->built) {
-        printf("\n    SKIPPED: mpi_pingpong_%s was not built (no mpicc.%s at configure time)",
-               m->system, m->system);
+        phx_test_skip("mpi_pingpong_%s was not built (no mpicc.%s at configure time)",
+                      m->system, m->system);
         return false;
     }
     if (access(m->mpirun, X_OK) < 0) {
-        printf("\n    SKIPPED: %s: %s", m->mpirun, strerror(errno));
+        phx_test_skip("%s: %s", m->mpirun, strerror(errno));
         return false;
     }
     return true;

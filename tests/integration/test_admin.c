@@ -610,7 +610,7 @@ static void bad_upgrades(const struct phx_daemon *d, const struct app *a, long l
 static void unprivileged(const struct phx_daemon *d, const struct app *a)
 {
     if (getuid() != 0) {
-        printf("\n    SKIPPED: the non-admin uid case needs root to become uid %d", NOBODY);
+        phx_test_skip("the non-admin uid case needs root to become uid %d", NOBODY);
         return;
     }
     CTL_AS(NOBODY, d, 1, "phoenixctl: admin requests need root", "list");

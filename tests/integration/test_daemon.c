@@ -469,7 +469,7 @@ static void test_kill_app(void)
         CU_ASSERT(wait_listed(d.prefix, a, 0));
         CU_ASSERT_EQUAL(listed(d.prefix, b), 1);
     } else {
-        printf("\n    SKIPPED: List needs root (admin_group is \"\"); fds and maps still checked");
+        phx_test_skip("List needs root (admin_group is \"\"); fds and maps still checked");
     }
     CU_ASSERT(footprint_back_to(d.pid, &base, &after));
     printf("\n    daemon fds %u -> %u -> %u, memfd maps %u -> %u -> %u, VmRSS %ld -> %ld -> %ld kB\n",
@@ -784,7 +784,7 @@ static void check_port_binding(const char *tag, const char *from, const char *to
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     int bound = bound_port_mappings(d.pid);
     if (bound < 0)
-        printf("\n    SKIPPED: this kernel shows no /proc/PID/numa_maps\n");
+        phx_test_skip("this kernel shows no /proc/PID/numa_maps");
     else
         CU_ASSERT_EQUAL(bound, expect);
     phx_client_close(c);
@@ -812,7 +812,7 @@ static void test_obeys_cpu_binding(void)
         if (CPU_ISSET(c, &all))
             cpu = c;
     if (CPU_COUNT(&all) < 2) {
-        printf("\n    SKIPPED: one CPU only, nothing to choose from\n");
+        phx_test_skip("one CPU only, nothing to choose from");
         return;
     }
     CU_ASSERT_FATAL(daemon_start(&d, "cpufree", NULL, NULL));     /* no binding, no mention */

@@ -8,8 +8,10 @@
  *     };
  *     int main(int argc, char **argv) { return phx_test_main("ring", cases, argc, argv); }
  *
- * `prog NAME-SUBSTRING` runs only the cases whose name contains it. The exit status is non-zero
- * when any assertion failed, and CUnit's summary is printed for CI to read. */
+ * `prog NAME-SUBSTRING` runs only the cases whose name contains it. The exit status is 1 when any
+ * assertion failed, else PHX_TEST_SKIP_CODE when a case could not check what it is for here
+ * (phx_test_skip()), else 0; CUnit's summary is printed for CI to read. ctest reports a skip as
+ * "Not Run" (PhxTesting.cmake sets SKIP_RETURN_CODE on every test), and CI fails on it. */
 #ifndef PHX_TEST_H
 #define PHX_TEST_H
 
@@ -27,6 +29,13 @@ typedef struct {
 } phx_test_case_t;
 
 int phx_test_main(const char *suite, const phx_test_case_t *cases, int argc, char **argv);
+
+/* ctest's SKIP_RETURN_CODE for every test of the tree (cmake/PhxTesting.cmake: PHX_SKIP_CODE). */
+#define PHX_TEST_SKIP_CODE 77
+
+/* Prints "SKIPPED: <reason>" and makes phx_test_main() exit PHX_TEST_SKIP_CODE unless a case
+ * fails. The calling case returns by itself after it. */
+void phx_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A fresh private directory under $TMPDIR (or /tmp), removed with phx_test_rmtree(). The
  * returned string is static storage of the harness; copy it to keep two. */

@@ -415,7 +415,7 @@ static void test_apply_thread(void)
     CU_ASSERT_EQUAL_FATAL(pthread_create(&tid, NULL, bind_thread, &r), 0);
     pthread_join(tid, NULL);
     if (r.rc == -EPERM || r.rc == -ENOSYS) {
-        printf("SKIPPED: cannot bind threads here (%s)\n", strerror(-r.rc));
+        phx_test_skip("cannot bind threads here (%s)", strerror(-r.rc));
     } else {
         CU_ASSERT_EQUAL(r.rc, 0);
         CU_ASSERT(r.bound_as_asked);

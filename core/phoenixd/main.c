@@ -5,7 +5,7 @@
  *
  * Settings come from the defaults, then the config file (-c, else PHX_DEFAULT_CONFIG when it
  * exists), then PHOENIX_PREFIX / PHOENIX_LOG_LEVEL, then the command line. A relative -c is made
- * absolute at start, for SIGHUP re-reads it after the daemon's chdir("/"). The prefix directory
+ * absolute at start, because SIGHUP re-reads it after the daemon's chdir("/"). The prefix directory
  * holds control.sock and phoenixd.pid; the pid file is locked (flock) for the daemon's life, so a
  * second phoenixd on the same prefix refuses to start and names the first.
  *
@@ -45,7 +45,7 @@
 #define PID_FILE_NAME "phoenixd.pid"
 
 struct options {
-    const char *config;         /* NULL: PHX_DEFAULT_CONFIG if it exists; absolute once made so */
+    const char *config;         /* NULL: PHX_DEFAULT_CONFIG if it exists */
     const char *prefix;
     const char *log_level;
     bool        foreground;

@@ -981,6 +981,7 @@ static void test_sighup_relative_config(void)
 
     CU_ASSERT_FATAL(daemon_start(&d, "relconf", NULL, NULL));
     CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(d.dir, dir));     /* what the daemon will name */
     snprintf(log_path, sizeof(log_path), "%s/detached.log", d.dir);
     snprintf(setting, sizeof(setting), "file = \"%s\"; level = \"info\"", log_path);
     write_conf(&d, "level = \"info\"", setting);
@@ -989,7 +990,6 @@ static void test_sighup_relative_config(void)
     snprintf(setting, sizeof(setting), "file = \"%s\"; level = \"debug\"", log_path);
     write_conf(&d, "level = \"info\"", setting);
     CU_ASSERT_EQUAL(kill(detached_pid(d.prefix), SIGHUP), 0);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(d.dir, dir));
     snprintf(want, sizeof(want), "reloaded %s/phoenix.conf: log level debug", dir);
     bool reloaded = wait_for_text(log_path, want, 5 * PHX_NS);
     CU_ASSERT(reloaded);

@@ -1,8 +1,8 @@
 /* log.h - leveled logging for the service, its plugins, tools and the app library.
  *
  * One line per record: "2026-11-23T21:30:01.123456Z phoenixd[pid/tid] WARN file.c:42: text".
- * Records go to stderr, to a file (opened O_APPEND) or to syslog(3), each written with a single write(2) so that
- * lines from threads and processes never interleave. A disabled level costs one relaxed atomic
+ * Records go to stderr or to a file (opened O_APPEND), each written with a single write(2) so that
+ * lines from threads and processes never interleave; or to syslog(3) (phx_log_set_syslog()). A disabled level costs one relaxed atomic
  * load and a compare: the arguments are not evaluated. */
 #ifndef PHOENIX_LOG_H
 #define PHOENIX_LOG_H

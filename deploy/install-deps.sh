@@ -22,6 +22,8 @@ PACKAGES=(
   openmpi-bin libopenmpi-dev mpich libmpich-dev slurm-wlm munge
   # test networking, benchmarks' plots, process inspection
   iproute2 gnuplot-nox procps psmisc python3
+  # groff renders the manual pages (docs/man) in tests/man/test_man.sh
+  groff-base
 )
 
 missing=()

@@ -46,6 +46,7 @@ static void usage(FILE *out)
             "                              stdin (to attach policies before measuring); at the\n"
             "                              end print 'done' and wait again (to read counters)\n"
             "      --server                answer calls instead of making them\n"
+            "      --version               print the version and exit\n"
             "Shared with the baselines (here -n and -w count calls, -W is --concurrency and\n"
             "latency is the only mode):\n",
             RPCB_DEFAULT_PORT);

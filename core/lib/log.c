@@ -1,5 +1,6 @@
 /* log.c - leveled logging: formats one record into a stack buffer and writes it with one
- * write(2), so concurrent writers never interleave within a line. See log.h. */
+ * write(2), so concurrent writers never interleave within a line; or, once phx_log_set_syslog()
+ * chose it, hands the record to syslog(3), which adds its own time, ident and pid. See log.h. */
 #include "phoenix/log.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/syscall.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,10 +18,12 @@
 int phx_log_threshold = PHX_LOG_INFO;
 
 static int log_fd = STDERR_FILENO;
+static int log_to_syslog;       /* records go to syslog(3), not log_fd */
 static char log_ident[32] = "phoenix";
 
 static const char *const level_names[] = { "error", "warn", "info", "debug", "trace" };
 static const char *const level_tags[]  = { "ERROR", "WARN ", "INFO ", "DEBUG", "TRACE" };
+static const int level_priorities[]     = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG };
 
 void phx_log_set_ident(const char *ident)
 {
@@ -46,9 +50,21 @@ int phx_log_set_file(const char *path)
             return -errno;
     }
     int old = __atomic_exchange_n(&log_fd, fd, __ATOMIC_ACQ_REL);
+    if (__atomic_exchange_n(&log_to_syslog, 0, __ATOMIC_ACQ_REL))
+        closelog();
     if (old != STDERR_FILENO)
         close(old);
     return 0;
+}
+
+void phx_log_set_syslog(void)
+{
+    /* The ident must outlive the connection: log_ident is static and only set before this. */
+    openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    __atomic_store_n(&log_to_syslog, 1, __ATOMIC_RELEASE);
+    int old = __atomic_exchange_n(&log_fd, STDERR_FILENO, __ATOMIC_ACQ_REL);
+    if (old != STDERR_FILENO)
+        close(old);
 }
 
 int phx_log_parse_level(const char *name, phx_log_level_t *level)
@@ -65,6 +81,18 @@ int phx_log_parse_level(const char *name, phx_log_level_t *level)
 const char *phx_log_level_name(phx_log_level_t level)
 {
     return (unsigned)level <= PHX_LOG_TRACE ? level_names[level] : "?";
+}
+
+/* syslog(3) stamps time, ident and pid itself: the record keeps its level and place. */
+static void emit_syslog(phx_log_level_t level, const char *file, int line, const char *fmt,
+                        va_list ap)
+{
+    char buf[LOG_LINE_MAX];
+    const char *base = strrchr(file, '/');
+
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    syslog(level_priorities[level], "%s %s:%d: %s", level_tags[level], base ? base + 1 : file,
+           line, buf);
 }
 
 static size_t format_prefix(char *buf, size_t cap, phx_log_level_t level, const char *file,
@@ -91,6 +119,11 @@ void phx_log_vemit(phx_log_level_t level, const char *file, int line, const char
 
     if ((unsigned)level > PHX_LOG_TRACE)
         level = PHX_LOG_TRACE;
+    if (__atomic_load_n(&log_to_syslog, __ATOMIC_ACQUIRE)) {
+        emit_syslog(level, file, line, fmt, ap);
+        errno = saved_errno;
+        return;
+    }
     size_t n = format_prefix(buf, sizeof(buf), level, file, line);
     int m = vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
     if (m > 0)

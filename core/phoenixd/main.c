@@ -1,15 +1,20 @@
 /* main.c - phoenixd, the per-node Phoenix service: options, pid file, daemon, lifetime.
  *
  *     phoenixd [-c phoenix.conf] [--prefix DIR] [--foreground] [--log-level L] [--check-config]
+ *     phoenixd --help | --version
  *
  * Settings come from the defaults, then the config file (-c, else the installed phoenix.conf
- * when it exists, paths.c), then PHOENIX_PREFIX / PHOENIX_LOG_LEVEL, then the command line. The
- * prefix directory holds control.sock and phoenixd.pid; the pid file is locked (flock) for the
- * daemon's life, so a second phoenixd on the same prefix refuses to start and names the first.
+ * when it exists, paths.c), then PHOENIX_PREFIX / PHOENIX_LOG_LEVEL, then the command line. A
+ * relative -c is made absolute at start, because SIGHUP re-reads it after the daemon's
+ * chdir("/"). The prefix directory holds control.sock and phoenixd.pid; the pid file is locked
+ * (flock) for the daemon's life, so a second phoenixd on the same prefix refuses to start and
+ * names the first.
  *
  * Without --foreground the process daemonizes (fork, setsid, fork) and the launching process
  * waits on a pipe until the daemon is listening, so `phoenixd && app` never races and start-up
  * errors reach the terminal with exit status 1. Exit statuses: 0 clean stop, 1 failure, 2 usage.
+ * Detached, with log.file "-" (the default) the log goes to syslog, which journald also reads:
+ * stderr is /dev/null by then. The launcher says so on stderr before it detaches.
  *
  * Signals are blocked before any thread starts and read from a signalfd by the control loop:
  * SIGTERM/SIGINT stop the service (apps get a SHUTDOWN completion, then a hang-up), SIGHUP
@@ -23,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -48,6 +54,7 @@ struct options {
 struct daemon_ctx {
     struct options opts;
     const char    *config_path; /* what was loaded, NULL for the defaults */
+    char           config_abs[PATH_MAX];    /* -c made absolute, when it could be */
     phx_config_t   cfg;
     int            pid_fd;
     int            ready_fd;    /* write end of the launcher's pipe, -1 in the foreground */
@@ -60,11 +67,15 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: phoenixd [-c phoenix.conf] [--prefix DIR] [--foreground] [--log-level L]\n"
             "                [--check-config]\n"
+            "       phoenixd --help | --version\n"
             "  -c, --config FILE    configuration (default %s if it exists)\n"
             "  -p, --prefix DIR     directory of control.sock and the pid file\n"
             "  -f, --foreground     stay attached to the terminal, log to stderr\n"
             "  -l, --log-level L    error, warn, info, debug or trace\n"
-            "      --check-config   load and validate the configuration, print \"ok\" or why not\n",
+            "      --check-config   load and validate the configuration, print \"ok\" or why not\n"
+            "  -h, --help           show this help\n"
+            "  -V, --version        print the version\n"
+            "Detached, the log goes to syslog unless log.file names a file.\n",
             phx_paths_default_config());
 }
 
@@ -79,11 +90,12 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "log-level", required_argument, NULL, 'l' },
         { "check-config", no_argument, NULL, OPT_CHECK },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     int opt;
 
-    while ((opt = getopt_long(argc, argv, "c:p:fl:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:p:fl:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': o->config = optarg; break;
         case 'p': o->prefix = optarg; break;
@@ -91,6 +103,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'l': o->log_level = optarg; break;
         case OPT_CHECK: o->check_config = true; break;
         case 'h': usage(stdout); exit(0);
+        case 'V': printf("phoenixd %s\n", PHX_VERSION); exit(0);
         default: usage(stderr); return 2;
         }
     }
@@ -133,11 +146,12 @@ static int apply_options(phx_config_t *cfg, const struct options *o, char *err, 
     return 0;
 }
 
-/* The file to read: -c, else the default one if it exists, else none (NULL). */
-static const char *config_path(const struct options *o)
+/* The file to read: -c, else the default one if it exists, else none (NULL). A -c that does not
+ * resolve stays as given, for the loader to say why in its own words. */
+static const char *config_path(struct daemon_ctx *d)
 {
-    if (o->config)
-        return o->config;
+    if (d->opts.config)
+        return realpath(d->opts.config, d->config_abs) ? d->config_abs : d->opts.config;
     const char *installed = phx_paths_default_config();
 
     return access(installed, F_OK) == 0 ? installed : NULL;
@@ -145,7 +159,7 @@ static const char *config_path(const struct options *o)
 
 static int load_config(struct daemon_ctx *d, char *err, size_t errlen)
 {
-    d->config_path = config_path(&d->opts);
+    d->config_path = config_path(d);
     int rc = d->config_path ? phx_config_load(&d->cfg, d->config_path, err, errlen)
                             : phx_config_init_defaults(&d->cfg);
     if (rc < 0 && !d->config_path)
@@ -157,12 +171,22 @@ static int load_config(struct daemon_ctx *d, char *err, size_t errlen)
     return rc < 0 ? -1 : 0;
 }
 
-static int apply_logging(const phx_config_t *cfg)
+/* log.file "-" is stderr, which a detached daemon no longer has: syslog takes its place. */
+static bool logs_to_syslog(const struct daemon_ctx *d)
 {
-    phx_log_set_level(cfg->log.level);
-    int rc = phx_log_set_file(cfg->log.file);
+    return !d->opts.foreground && strcmp(d->cfg.log.file, "-") == 0;
+}
+
+static int apply_logging(const struct daemon_ctx *d)
+{
+    phx_log_set_level(d->cfg.log.level);
+    if (logs_to_syslog(d)) {
+        phx_log_set_syslog();
+        return 0;
+    }
+    int rc = phx_log_set_file(d->cfg.log.file);
     if (rc < 0)
-        phx_error("cannot log to %s: %s", cfg->log.file, strerror(-rc));
+        phx_error("cannot log to %s: %s", d->cfg.log.file, strerror(-rc));
     return rc;
 }
 
@@ -189,8 +213,10 @@ static void reload_logging(void *arg)
     fresh.log.file = d->cfg.log.file;
     d->cfg.log.file = file;
     phx_config_free(&fresh);
-    apply_logging(&d->cfg);
-    phx_info("log level %s, log file %s", phx_log_level_name(d->cfg.log.level), d->cfg.log.file);
+    apply_logging(d);
+    phx_info("reloaded %s: log level %s, log file %s", d->config_path,
+             phx_log_level_name(d->cfg.log.level),
+             logs_to_syslog(d) ? "syslog" : d->cfg.log.file);
 }
 
 /* ---- prefix and pid file -------------------------------------------------------------------- */
@@ -366,6 +392,8 @@ static int start(struct daemon_ctx *d)
         fprintf(stderr, "phoenixd: %s\n", err);
         return 1;
     }
+    if (logs_to_syslog(d))
+        fprintf(stderr, "phoenixd: detaching; the log goes to syslog (log.file is \"-\")\n");
     if (!d->opts.foreground && (d->ready_fd = daemonize()) < 0) {
         fprintf(stderr, "phoenixd: cannot daemonize: %s\n", strerror(-d->ready_fd));
         return 1;
@@ -377,7 +405,7 @@ static int start(struct daemon_ctx *d)
         report_ready(d, "cannot set up signal handling");
         return 1;
     }
-    apply_logging(&d->cfg);
+    apply_logging(d);
     rc = serve(d);
     remove_pid_file(d->cfg.prefix);
     close(d->pid_fd);

@@ -44,7 +44,7 @@ static double now_s(void)
 static int usage(const char *prog, int code)
 {
     fprintf(code ? stderr : stdout,
-            "usage: %s [-p PREFIX] [-d SECONDS] [-w WINDOW] [-q]\n"
+            "usage: %s [-p PREFIX] [-d SECONDS] [-w WINDOW] [-q] | --version\n"
             "  -p PREFIX   the service's directory (default $PHOENIX_PREFIX or /run/phoenix)\n"
             "  -d SECONDS  how long to stream (default 5)\n"
             "  -w WINDOW   descriptors in flight (default 32)\n"
@@ -57,6 +57,10 @@ static int parse_opts(int argc, char **argv, struct ping_opts *o)
     int c;
 
     *o = (struct ping_opts){ .seconds = 5, .window = 32 };
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("loopback_ping %s\n", PHX_VERSION);
+        exit(0);
+    }
     while ((c = getopt(argc, argv, "p:d:w:qh")) != -1) {
         switch (c) {
         case 'p': o->prefix = optarg; break;

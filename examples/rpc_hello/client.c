@@ -7,6 +7,11 @@
 #include "rpc_hello.mrpc.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#ifndef PHX_VERSION          /* the build of this tree says which; a copy built elsewhere does not */
+#define PHX_VERSION "(built outside Phoenix-C)"
+#endif
 
 #define DEFAULT_ADDR "127.0.0.1:5000"
 
@@ -41,8 +46,13 @@ int main(int argc, char **argv)
     const char *addr = argc > 1 ? argv[1] : DEFAULT_ADDR;
     mrpc_status_t st;
 
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("rpc_hello_client %s\n", PHX_VERSION);
+        return 0;
+    }
     if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-        fprintf(stderr, "usage: %s [ADDR:PORT]   (default %s)\n", argv[0], DEFAULT_ADDR);
+        fprintf(stderr, "usage: %s [ADDR:PORT] | --version   (default %s)\n", argv[0],
+                DEFAULT_ADDR);
         return 2;
     }
     mrpc_ctx_t *ctx = mrpc_ctx_create(NULL, &st);

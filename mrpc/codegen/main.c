@@ -6,6 +6,7 @@
  * itself (unreadable input, failed write) ends the process with a status and a stderr message.
  *
  *     protoc --plugin=protoc-gen-mrpc=PATH --mrpc_out=DIR --c_out=DIR x.proto
+ *     protoc-gen-mrpc --help | --version
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +17,10 @@
 #include "arena.h"
 #include "generate.h"
 #include "google/protobuf/compiler/plugin.pb-c.h"
+
+#ifndef PHX_VERSION
+#error "PHX_VERSION must be defined by the build"
+#endif
 
 /* Reads FD to end of file into a malloc'd buffer, retrying short reads and EINTR. */
 static int read_all(int fd, uint8_t **data, size_t *len)
@@ -66,13 +71,32 @@ static int write_response(const Google__Protobuf__Compiler__CodeGeneratorRespons
     return rc;
 }
 
+static void usage(FILE *out, const char *prog)
+{
+    fprintf(out, "usage: protoc --plugin=protoc-gen-mrpc=%s --mrpc_out=DIR ... x.proto\n"
+                 "       protoc-gen-mrpc --help | --version\n"
+                 "(a protoc plugin: it reads protoc's request on stdin)\n", prog);
+}
+
+/* Run by hand: --help or --version. Returns the exit code. */
+static int command_line(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+        printf("protoc-gen-mrpc %s\n", PHX_VERSION);
+        return 0;
+    }
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout, argv[0]);
+        return 0;
+    }
+    usage(stderr, argv[0]);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1) {
-        fprintf(stderr, "usage: protoc --plugin=protoc-gen-mrpc=%s --mrpc_out=DIR ... x.proto\n"
-                        "(a protoc plugin: it reads protoc's request on stdin)\n", argv[0]);
-        return 2;
-    }
+    if (argc > 1)
+        return command_line(argc, argv);
     uint8_t *input = NULL;
     size_t len = 0;
     int rc = read_all(STDIN_FILENO, &input, &len);

@@ -17,21 +17,19 @@
  * timing belongs to the benchmarks, not to a pass/fail test on a shared machine. Every child
  * runs in its own process group
  * with a deadline: on timeout the group (mpirun and its ranks) is stopped and reaped, and
- * dies with us if ctest kills us first. An MPI that was not found prints SKIPPED and passes. */
+ * dies with us if ctest kills us first. An MPI that was not found prints SKIPPED and exits
+ * PHX_TEST_SKIP_CODE, which ctest reports as not run. */
 #include "phx_test.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,124 +38,28 @@
                                          ctest TIMEOUT is 60 s */
 #define LISTEN_DEADLINE (10 * NS)
 #define REAP_DEADLINE   (5 * NS)      /* a server, once its client is done */
-#define OUT_CAP         65536
 #define MAX_ARGS        48
 #define SMALL           64
 #define LARGE           (1u << 20)
 #define SIZES_ARG       "64,1M"
 
-typedef struct {
-    pid_t pid;                 /* also its process group */
-    int out_fd, err_fd;        /* -1 once at EOF */
-    char out[OUT_CAP], err[OUT_CAP];
-    size_t out_len, err_len;
-} child_t;
+/* A benchmark run: its own process group (mpirun and its ranks stop together), output captured. */
+typedef phx_test_child_t child_t;
 
 /* ---- children ------------------------------------------------------------------------------- */
 
-/* Starts ARGV with ENV ("K=V" strings, NULL-terminated) added, stdout and stderr piped. */
 static int spawn(child_t *c, char *const argv[], const char *const env[])
 {
-    int out[2], err[2];
-
-    memset(c, 0, sizeof(*c));
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
-        return -errno;
-    pid_t parent = getpid();
-    c->pid = fork();
-    if (c->pid == 0) {
-        setpgid(0, 0);   /* a timeout can then stop mpirun and its ranks together */
-        phx_test_die_with_parent(parent);   /* and ctest killing us takes them along */
-        dup2(out[1], STDOUT_FILENO);
-        dup2(err[1], STDERR_FILENO);
-        for (const char *const *e = env; e && *e; e++)
-            putenv((char *)*e);
-        execvp(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    if (c->pid < 0) {
-        close(out[0]);
-        close(err[0]);
-        return -errno;
-    }
-    setpgid(c->pid, c->pid);   /* both sides set it: no race with the exec */
-    c->out_fd = out[0];
-    c->err_fd = err[0];
-    return 0;
+    return phx_test_child_spawn(c, argv, env, PHX_TEST_CHILD_OWN_GROUP);
 }
 
-static void drain(int *fd, char *buf, size_t *len)
-{
-    ssize_t n = read(*fd, buf + *len, OUT_CAP - 1 - *len);
-
-    if (n <= 0) {
-        close(*fd);
-        *fd = -1;
-        return;
-    }
-    *len += (size_t)n;
-    buf[*len] = '\0';
-}
-
-/* Reads both pipes until NEEDLE shows up in stdout (NULL: until both are at EOF) or DEADLINE. */
-static bool read_until(child_t *c, const char *needle, unsigned long long deadline)
-{
-    while (c->out_fd >= 0 || c->err_fd >= 0) {
-        if (needle && strstr(c->out, needle))
-            return true;
-        unsigned long long now = phx_test_now_ns();
-        if (now >= deadline)
-            return false;
-        struct pollfd p[2] = { { .fd = c->out_fd, .events = POLLIN },
-                               { .fd = c->err_fd, .events = POLLIN } };
-        if (poll(p, 2, (int)((deadline - now) / 1000000 + 1)) < 0 && errno != EINTR)
-            return false;
-        if (p[0].revents)
-            drain(&c->out_fd, c->out, &c->out_len);
-        if (p[1].revents)
-            drain(&c->err_fd, c->err, &c->err_len);
-    }
-    return needle ? strstr(c->out, needle) != NULL : true;
-}
-
-/* Exit status of C, or -1 if it had to be killed at DEADLINE (its whole group is stopped). */
-static int reap(child_t *c, unsigned long long deadline)
-{
-    int status = 0;
-
-    while (waitpid(c->pid, &status, WNOHANG) == 0) {
-        if (phx_test_now_ns() >= deadline) {
-            kill(-c->pid, SIGTERM);
-            usleep(500000);
-            kill(-c->pid, SIGKILL);
-            waitpid(c->pid, &status, 0);
-            status = -1;
-            break;
-        }
-        usleep(10000);
-    }
-    if (c->out_fd >= 0)
-        close(c->out_fd);
-    if (c->err_fd >= 0)
-        close(c->err_fd);
-    c->out_fd = c->err_fd = -1;
-    if (status == -1)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* Runs ARGV to the end within RUN_DEADLINE; returns its exit status (-1: killed). */
+/* Runs ARGV to the end within RUN_DEADLINE; returns its exit status (PHX_TEST_KILLED: it had to
+ * be stopped). */
 static int run(child_t *c, char *const argv[], const char *const env[])
 {
-    unsigned long long deadline = phx_test_now_ns() + RUN_DEADLINE;
-
     if (spawn(c, argv, env) < 0)
-        return -1;
-    read_until(c, NULL, deadline);
-    return reap(c, deadline);
+        return PHX_TEST_KILLED;
+    return phx_test_child_reap(c, RUN_DEADLINE);
 }
 
 static void show(const char *what, const child_t *c, int status)
@@ -247,12 +149,12 @@ static const mpi_impl_t mpich = { "mpich", MPI_PINGPONG_MPICH, MPIRUN_MPICH,
 static bool mpi_usable(const mpi_impl_t *m)
 {
     if (!m->built) {
-        printf("\n    SKIPPED: mpi_pingpong_%s was not built (no mpicc.%s at configure time)",
-               m->system, m->system);
+        phx_test_skip("mpi_pingpong_%s was not built (no mpicc.%s at configure time)",
+                      m->system, m->system);
         return false;
     }
     if (access(m->mpirun, X_OK) < 0) {
-        printf("\n    SKIPPED: %s: %s", m->mpirun, strerror(errno));
+        phx_test_skip("%s: %s", m->mpirun, strerror(errno));
         return false;
     }
     return true;
@@ -357,9 +259,8 @@ static int start_server(child_t *s, const char *const env[], const char *sizes, 
 
     if (spawn(s, argv, env) < 0)
         return -1;
-    if (!read_until(s, "\n", phx_test_now_ns() + LISTEN_DEADLINE) ||
-        !(colon = strrchr(s->out, ':'))) {
-        show("server (no 'listening on ADDR:PORT' line)", s, reap(s, 0));
+    if (!phx_test_child_wait_for(s, "\n", LISTEN_DEADLINE) || !(colon = strrchr(s->out, ':'))) {
+        show("server (no 'listening on ADDR:PORT' line)", s, phx_test_child_reap(s, 0));
         return -1;
     }
     snprintf(port, portlen, "127.0.0.1:%.*s", (int)strcspn(colon + 1, "\n"), colon + 1);
@@ -371,7 +272,7 @@ static int start_server(child_t *s, const char *const env[], const char *sizes, 
 static int ucx_pair(const char *const env[], const char *server_sizes, bool blocking,
                     char **args, bool expect_ok, child_t *client, int *server_status)
 {
-    child_t server;
+    static child_t server;
     char addr[64], *argv[MAX_ARGS] = { UCX_PINGPONG, "-c", addr, "-v" };
     int n = 4, status;
 
@@ -385,9 +286,7 @@ static int ucx_pair(const char *const env[], const char *server_sizes, bool bloc
     argv[n] = NULL;
     status = run(client, argv, env);
     /* a client that had to be killed leaves a server that will not stop by itself */
-    unsigned long long deadline = phx_test_now_ns() + (status == -1 ? 0 : REAP_DEADLINE);
-    read_until(&server, NULL, deadline);
-    *server_status = reap(&server, deadline);
+    *server_status = phx_test_child_reap(&server, status == PHX_TEST_KILLED ? 0 : REAP_DEADLINE);
     if (expect_ok && (status || *server_status)) {
         show("client", client, status);
         show("server", &server, *server_status);
@@ -496,7 +395,7 @@ static void test_ucx_errors(void)
     int server_status;
     CU_ASSERT_EQUAL(ucx_pair(ucx_tcp_env, "64", false, big, false, &c, &server_status), 1);
     CU_ASSERT_NOT_EQUAL(server_status, 0);
-    CU_ASSERT_NOT_EQUAL(server_status, -1);   /* it stopped by itself */
+    CU_ASSERT_NOT_EQUAL(server_status, PHX_TEST_KILLED);   /* it stopped by itself */
     CU_ASSERT_PTR_NULL(strchr(c.out, '{'));
 }
 

@@ -165,10 +165,13 @@ static void app_start(struct app *a, const char *prefix, uint64_t total, uint64_
     a->sh = mmap(NULL, sizeof(*a->sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     CU_ASSERT_FATAL(a->sh != MAP_FAILED);
     a->sh->gate = gate;
+    pid_t parent = getpid();
     a->pid = fork();
     CU_ASSERT_FATAL(a->pid >= 0);
-    if (a->pid == 0)
+    if (a->pid == 0) {
+        phx_test_die_with_parent(parent);
         _exit(stream_app(prefix, total, a->sh));
+    }
 }
 
 static bool app_wait_received(const struct app *a, uint64_t at_least)
@@ -616,7 +619,7 @@ static void bad_upgrades(const struct phx_daemon *d, const struct app *a, long l
 static void unprivileged(const struct phx_daemon *d, const struct app *a)
 {
     if (getuid() != 0) {
-        printf("\n    SKIPPED: the non-admin uid case needs root to become uid %d", NOBODY);
+        phx_test_skip("the non-admin uid case needs root to become uid %d", NOBODY);
         return;
     }
     CTL_AS(NOBODY, d, 1, "phoenixctl: admin requests need root", "list");

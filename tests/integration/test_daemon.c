@@ -19,7 +19,8 @@
  *   sigterm     a registered app sees SHUTDOWN, then -EPIPE; phoenixd exits 0 within 2 s
  *   idle        an idle phoenixd with one idle app uses < 0.5% of a core over 10 s (printed)
  *   lifecycle   --check-config (ok / one line with file:line), usage errors, a second daemon on
- *               the same prefix, daemonizing, SIGHUP re-reading the log level
+ *               the same prefix, daemonizing, SIGHUP re-reading the log level (also after a
+ *               start with a relative -c), syslog chosen when detached without a log file
  *   limits      dedicate mode with one thread and max_apps = 1 refuse a second app, until the
  *               first hangs up
  *
@@ -34,6 +35,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -470,7 +472,7 @@ static void test_kill_app(void)
         CU_ASSERT(wait_listed(d.prefix, a, 0));
         CU_ASSERT_EQUAL(listed(d.prefix, b), 1);
     } else {
-        printf("\n    SKIPPED: List needs root (admin_group is \"\"); fds and maps still checked");
+        phx_test_skip("List needs root (admin_group is \"\"); fds and maps still checked");
     }
     CU_ASSERT(footprint_back_to(d.pid, &base, &after));
     printf("\n    daemon fds %u -> %u -> %u, memfd maps %u -> %u -> %u, VmRSS %ld -> %ld -> %ld kB\n",
@@ -785,7 +787,7 @@ static void check_port_binding(const char *tag, const char *from, const char *to
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     int bound = bound_port_mappings(d.pid);
     if (bound < 0)
-        printf("\n    SKIPPED: this kernel shows no /proc/PID/numa_maps\n");
+        phx_test_skip("this kernel shows no /proc/PID/numa_maps");
     else
         CU_ASSERT_EQUAL(bound, expect);
     phx_client_close(c);
@@ -813,7 +815,7 @@ static void test_obeys_cpu_binding(void)
         if (CPU_ISSET(c, &all))
             cpu = c;
     if (CPU_COUNT(&all) < 2) {
-        printf("\n    SKIPPED: one CPU only, nothing to choose from\n");
+        phx_test_skip("one CPU only, nothing to choose from");
         return;
     }
     CU_ASSERT_FATAL(daemon_start(&d, "cpufree", NULL, NULL));     /* no binding, no mention */
@@ -862,6 +864,61 @@ static void test_check_config(void)
     phx_test_rmtree(dir);
 }
 
+/* The pid in PREFIX's pid file, or 0. */
+static pid_t detached_pid(const char *prefix)
+{
+    char path[512];
+    size_t len;
+
+    snprintf(path, sizeof(path), "%s/phoenixd.pid", prefix);
+    char *text = read_text(path, &len);
+    pid_t pid = text ? (pid_t)atoi(text) : 0;
+    free(text);
+    return pid;
+}
+
+/* Stops the daemonized phoenixd of PREFIX (not our child: its exit is polled) and checks that it
+ * removed its pid file; kills it if it overstays. */
+static void stop_detached(const char *prefix)
+{
+    pid_t pid = detached_pid(prefix);
+
+    CU_ASSERT_FATAL(pid > 0);
+    CU_ASSERT_EQUAL(kill(pid, SIGTERM), 0);
+    unsigned long long deadline = phx_test_now_ns() + 5 * PHX_NS;
+    while (kill(pid, 0) == 0 && phx_test_now_ns() < deadline)
+        phx_test_sleep_ms(10);
+    CU_ASSERT_NOT_EQUAL(kill(pid, 0), 0);
+    if (kill(pid, 0) == 0)
+        kill(pid, SIGKILL);
+    CU_ASSERT_FALSE(file_exists(prefix, "phoenixd.pid"));
+}
+
+/* True once the file at PATH contains TEXT, polled for up to TIMEOUT_NS (0: looked at once). */
+static bool wait_for_text(const char *path, const char *text, unsigned long long timeout_ns)
+{
+    unsigned long long deadline = phx_test_now_ns() + timeout_ns;
+
+    for (;;) {
+        size_t len;
+        char *all = read_text(path, &len);
+        bool found = all && strstr(all, text);
+        free(all);
+        if (found || phx_test_now_ns() >= deadline)
+            return found;
+        phx_test_sleep_ms(10);
+    }
+}
+
+/* Writes D's phoenix.conf: the test configuration with FROM replaced by TO. */
+static void write_conf(struct phx_daemon *d, const char *from, const char *to)
+{
+    char *conf = test_conf(from, to);
+
+    CU_ASSERT_PTR_NOT_NULL(phx_test_write_file(d->dir, "phoenix.conf", conf));
+    free(conf);
+}
+
 static void test_second_daemon_and_background(void)
 {
     struct phx_daemon d;
@@ -880,21 +937,67 @@ static void test_second_daemon_and_background(void)
     /* Daemonized: the launcher returns once the daemon listens; the pid file names it. */
     CU_ASSERT_EQUAL(phx_daemon_run(&d, (const char *const[]){ NULL }, &run_result), 0);
     CU_ASSERT(phx_daemon_accepts(d.prefix));
-    char path[512];
-    size_t len;
-    snprintf(path, sizeof(path), "%s/phoenixd.pid", d.prefix);
-    char *text = read_text(path, &len);
-    pid_t pid = text ? (pid_t)atoi(text) : 0;
-    free(text);
-    CU_ASSERT_FATAL(pid > 0);
-    CU_ASSERT_EQUAL(kill(pid, SIGTERM), 0);
-    unsigned long long deadline = phx_test_now_ns() + 5 * PHX_NS;
-    while (kill(pid, 0) == 0 && phx_test_now_ns() < deadline)   /* not our child: poll */
-        phx_test_sleep_ms(10);
-    CU_ASSERT_NOT_EQUAL(kill(pid, 0), 0);
-    if (kill(pid, 0) == 0)
-        kill(pid, SIGKILL);
-    CU_ASSERT_FALSE(file_exists(d.prefix, "phoenixd.pid"));
+    stop_detached(d.prefix);
+    phx_daemon_cleanup(&d);
+}
+
+/* Detached with log.file "-", the launcher says the log goes to syslog (stderr is /dev/null by
+ * then); with a file it says nothing of the kind. */
+static void test_detached_logs_to_syslog(void)
+{
+    struct phx_daemon d;
+
+    CU_ASSERT_FATAL(daemon_start(&d, "syslog", NULL, NULL));
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    CU_ASSERT_EQUAL(phx_daemon_run(&d, (const char *const[]){ NULL }, &run_result), 0);
+    printf("\n    %s", run_result.out);
+    CU_ASSERT(strstr(run_result.out, "the log goes to syslog") != NULL);
+    stop_detached(d.prefix);
+
+    write_conf(&d, "level = \"info\"", "file = \"/dev/null\"; level = \"info\"");
+    CU_ASSERT_EQUAL(phx_daemon_run(&d, (const char *const[]){ NULL }, &run_result), 0);
+    CU_ASSERT(strstr(run_result.out, "syslog") == NULL);
+    stop_detached(d.prefix);
+    phx_daemon_cleanup(&d);
+}
+
+/* Runs a detached phoenixd from DIR with -c NAME, a path relative to DIR. */
+static int run_detached_in(const char *dir, const char *name, const char *prefix)
+{
+    char cwd[PATH_MAX];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof(cwd)));
+    CU_ASSERT_EQUAL_FATAL(chdir(dir), 0);
+    int rc = phx_daemon_run(NULL, (const char *const[]){ "-c", name, "--prefix", prefix, NULL },
+                            &run_result);
+    CU_ASSERT_EQUAL_FATAL(chdir(cwd), 0);
+    return rc;
+}
+
+/* A daemon started with a relative -c re-reads that file on SIGHUP, although it chdir'd to /. */
+static void test_sighup_relative_config(void)
+{
+    struct phx_daemon d;
+    char log_path[400], setting[600], dir[PATH_MAX], want[PATH_MAX + 64];
+
+    CU_ASSERT_FATAL(daemon_start(&d, "relconf", NULL, NULL));
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(realpath(d.dir, dir));     /* what the daemon will name */
+    snprintf(log_path, sizeof(log_path), "%s/detached.log", d.dir);
+    snprintf(setting, sizeof(setting), "file = \"%s\"; level = \"info\"", log_path);
+    write_conf(&d, "level = \"info\"", setting);
+    CU_ASSERT_EQUAL_FATAL(run_detached_in(d.dir, "phoenix.conf", d.prefix), 0);
+
+    snprintf(setting, sizeof(setting), "file = \"%s\"; level = \"debug\"", log_path);
+    write_conf(&d, "level = \"info\"", setting);
+    CU_ASSERT_EQUAL(kill(detached_pid(d.prefix), SIGHUP), 0);
+    snprintf(want, sizeof(want), "reloaded %s/phoenix.conf: log level debug", dir);
+    bool reloaded = wait_for_text(log_path, want, 5 * PHX_NS);
+    CU_ASSERT(reloaded);
+    if (!reloaded)
+        printf("\n    no \"%s\" in %s", want, log_path);
+    CU_ASSERT_FALSE(wait_for_text(log_path, "keeping the current log settings", 0));
+    stop_detached(d.prefix);
     phx_daemon_cleanup(&d);
 }
 
@@ -995,6 +1098,8 @@ int main(int argc, char **argv)
         { "second daemon and background start", test_second_daemon_and_background },
         { "limits: dedicate mode and max_apps", test_limits },
         { "sighup reloads the log level", test_sighup },
+        { "detached with log.file \"-\" logs to syslog", test_detached_logs_to_syslog },
+        { "sighup after a start with a relative -c", test_sighup_relative_config },
         { NULL, NULL },
     };
     signal(SIGPIPE, SIG_IGN);

@@ -8,8 +8,10 @@
  *     };
  *     int main(int argc, char **argv) { return phx_test_main("ring", cases, argc, argv); }
  *
- * `prog NAME-SUBSTRING` runs only the cases whose name contains it. The exit status is non-zero
- * when any assertion failed, and CUnit's summary is printed for CI to read. */
+ * `prog NAME-SUBSTRING` runs only the cases whose name contains it. The exit status is 1 when any
+ * assertion failed, else PHX_TEST_SKIP_CODE when a case could not check what it is for here
+ * (phx_test_skip()), else 0; CUnit's summary is printed for CI to read. ctest reports a skip as
+ * "Not Run" (PhxTesting.cmake sets SKIP_RETURN_CODE on every test), and CI fails on it. */
 #ifndef PHX_TEST_H
 #define PHX_TEST_H
 
@@ -27,6 +29,13 @@ typedef struct {
 } phx_test_case_t;
 
 int phx_test_main(const char *suite, const phx_test_case_t *cases, int argc, char **argv);
+
+/* ctest's SKIP_RETURN_CODE for every test of the tree (cmake/PhxTesting.cmake: PHX_SKIP_CODE). */
+#define PHX_TEST_SKIP_CODE 77
+
+/* Prints "SKIPPED: <reason>" and makes phx_test_main() exit PHX_TEST_SKIP_CODE unless a case
+ * fails. The calling case returns by itself after it. */
+void phx_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A fresh private directory under $TMPDIR (or /tmp), removed with phx_test_rmtree(). The
  * returned string is static storage of the harness; copy it to keep two. */
@@ -98,5 +107,44 @@ typedef struct {
  * reason on stderr. Returns R->code. */
 int phx_test_run(char *const argv[], const struct phx_test_run_params *params,
                  phx_test_run_result_t *r);
+
+/* ---- a child that runs alongside the test: spawn, wait for a line, reap ------------------- */
+
+#define PHX_TEST_CHILD_OUT_CAP 65536
+
+enum {
+    PHX_TEST_CHILD_STDIN        = 1u << 0,  /* a pipe to its stdin (in_fd); else it shares ours */
+    PHX_TEST_CHILD_OWN_GROUP    = 1u << 1,  /* its own process group, stopped as a whole (mpirun
+                                             * and its ranks) when it outstays its time */
+    PHX_TEST_CHILD_KEEP_OUTPUT  = 1u << 2,  /* stdout and stderr stay ours, not captured */
+};
+
+/* A program started by phx_test_child_spawn(). Large: keep it static or on the heap. */
+typedef struct {
+    pid_t  pid;                 /* 0 once reaped */
+    int    in_fd;               /* write end of its stdin, or -1 */
+    int    out_fd, err_fd;      /* read ends of its stdout and stderr, -1 at EOF or not captured */
+    int    code;                /* exit code (as phx_test_reap()) once it exited, else -1 */
+    unsigned flags;
+    size_t out_len, err_len;
+    char   out[PHX_TEST_CHILD_OUT_CAP];     /* what it wrote so far, NUL-terminated */
+    char   err[PHX_TEST_CHILD_OUT_CAP];
+} phx_test_child_t;
+
+/* Starts ARGV (looked up in PATH unless it has a '/') with ENV_ADD ("K=V" strings added to our
+ * environment; NULL: none) and FLAGS (PHX_TEST_CHILD_...). It dies with the test (see
+ * phx_test_die_with_parent()). Returns 0 or -errno; a child that cannot exec exits 127. */
+int  phx_test_child_spawn(phx_test_child_t *c, char *const argv[], const char *const env_add[],
+                          unsigned flags);
+/* Reads its output until NEEDLE shows up in its stdout (NULL: until both pipes are at EOF) or
+ * TIMEOUT_NS passed. True when NEEDLE (or EOF) was reached. */
+bool phx_test_child_wait_for(phx_test_child_t *c, const char *needle,
+                             unsigned long long timeout_ns);
+/* True once it exited (reaped without waiting; C->code is then set). */
+bool phx_test_child_exited(phx_test_child_t *c);
+/* Closes its stdin, reads its output and waits up to TIMEOUT_NS for its exit; past that it gets
+ * SIGTERM (its group, with PHX_TEST_CHILD_OWN_GROUP), half a second, then SIGKILL. Returns its
+ * exit code, 128 + its signal, or PHX_TEST_KILLED when it had to be stopped; closes the pipes. */
+int  phx_test_child_reap(phx_test_child_t *c, unsigned long long timeout_ns);
 
 #endif /* PHX_TEST_H */

@@ -6,7 +6,7 @@
  * (deep equality). Hostile senders are messages written by hand into the send heap with pointers
  * and counts no protobuf-c code would produce; bad payloads are valid payloads edited after
  * encoding with an independent reader/writer of the documented format (segs_parse/segs_build).
- * The last case prints encode/decode throughput without asserting on it. */
+ * Encode/decode speed is benchmarks/marshal_bench's business, not a test's. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -1082,80 +1082,6 @@ static void test_app_changes_message_concurrently(void)
     harness_close(&h);
 }
 
-/* ---- throughput ------------------------------------------------------------------------------ */
-
-struct rate {
-    double encode_ns;
-    double land_ns;
-    double decode_ns;
-};
-
-/* Times encode (+free), encode+copy into the receive heap buffer, and decode in place. */
-static struct rate measure(struct harness *h, const ProtobufCMessage *msg, unsigned max_iters)
-{
-    const struct mrpc_type_layout *t = harness_type(h->set, msg->descriptor);
-    const unsigned long long budget = 300ull * 1000 * 1000;   /* per phase, ns */
-    struct mrpc_encoded enc;
-    struct rate r = { 0 };
-    CU_ASSERT_EQUAL_FATAL(mrpc_native_encode(t, (uintptr_t)msg, &h->send_region, NULL, &enc,
-                                             err, sizeof(err)), 0);
-    size_t len = enc.payload_len;
-    void *buf = phx_heap_alloc(h->recv_heap, len);
-    mrpc_encoded_free(&enc);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
-
-    unsigned long long t0 = phx_test_now_ns();
-    unsigned n = 0;
-    for (; n < max_iters && phx_test_now_ns() - t0 < budget; n++) {
-        mrpc_native_encode(t, (uintptr_t)msg, &h->send_region, NULL, &enc, NULL, 0);
-        mrpc_encoded_free(&enc);
-    }
-    r.encode_ns = (double)(phx_test_now_ns() - t0) / n;
-
-    t0 = phx_test_now_ns();
-    for (n = 0; n < max_iters && phx_test_now_ns() - t0 < budget; n++) {
-        mrpc_native_encode(t, (uintptr_t)msg, &h->send_region, NULL, &enc, NULL, 0);
-        mrpc_wire_to_buffer(&enc, buf, len);
-        mrpc_encoded_free(&enc);
-    }
-    r.land_ns = (double)(phx_test_now_ns() - t0) / n;
-
-    void *out;
-    t0 = phx_test_now_ns();
-    for (n = 0; n < max_iters && phx_test_now_ns() - t0 < budget; n++)
-        CU_ASSERT_EQUAL_FATAL(mrpc_native_decode(t, buf, len, &out, err, sizeof(err)), 0);
-    r.decode_ns = (double)(phx_test_now_ns() - t0) / n;
-    CU_ASSERT(harness_same_packed(msg, out));
-    phx_heap_free(h->recv_heap, buf);
-    return r;
-}
-
-static void test_throughput(void)
-{
-    struct harness h;
-    open_harness(&h);
-    Kitchen__Sink__V2__HeatRequest heat = KITCHEN__SINK__V2__HEAT_REQUEST__INIT;
-    heat.seconds = 1;
-    ProtobufCMessage *small = harness_to_send_heap(&h, &heat.base);
-    struct rate a = measure(&h, small, 2000000);
-
-    Mtest__Node root = MTEST__NODE__INIT;
-    Mtest__Big big = MTEST__BIG__INIT;
-    uint8_t *blob = calloc(1, MiB);
-    big.title = "";
-    big.root = &root;
-    big.has_blob = 1;
-    big.blob = (ProtobufCBinaryData){ MiB, blob };
-    ProtobufCMessage *large = harness_to_send_heap(&h, &big.base);
-    struct rate b = measure(&h, large, 100000);
-    printf("\n  %-34s encode %8.0f ns  encode+copy %8.0f ns  decode %8.0f ns\n",
-           "HeatRequest (48-byte payload):", a.encode_ns, a.land_ns, a.decode_ns);
-    printf("  %-34s encode %8.0f ns  encode+copy %8.0f ns (%.1f GB/s)  decode %8.0f ns\n",
-           "Big with 1 MiB bytes:", b.encode_ns, b.land_ns, MiB / b.land_ns, b.decode_ns);
-    free(blob);
-    harness_close(&h);
-}
-
 int main(int argc, char **argv)
 {
     static const phx_test_case_t cases[] = {
@@ -1181,7 +1107,6 @@ int main(int argc, char **argv)
         { "decode: wrong segments", test_decode_wrong_segments },
         { "decode: message changed after encode", test_changed_after_encode },
         { "app changes its message concurrently", test_app_changes_message_concurrently },
-        { "throughput", test_throughput },
         { NULL, NULL },
     };
     return phx_test_main("marshal", cases, argc, argv);

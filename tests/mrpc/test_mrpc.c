@@ -20,7 +20,8 @@
  *                    the ones after it succeed
  *   policy           NullEngine attached between MrpcEngine and the transport, and detached,
  *                    while 3,000 calls flow: each completes once with its own reply
- *   latency          rpc_hello-sized round trips per second (printed, not asserted)
+ *
+ * Latency is measured by benchmarks/rpc_bench (benchmarks/README.md), not here.
  *
  * Every loop is bounded in time; every process is stopped by PID. */
 #include "mrpc_fixture.h"
@@ -558,28 +559,6 @@ static void test_policy_under_traffic(void)
     CU_ASSERT_EQUAL(m.right_reply, n);
 }
 
-static void test_latency(void)
-{
-    const unsigned warmup = 200, max_calls = 20000;
-    unsigned n = 0;
-
-    need_nodes();
-    for (unsigned i = 0; i < warmup; i++)
-        round_trip(5, false);
-    unsigned long long t0 = phx_test_now_ns(), stop = t0 + 3 * PHX_NS;
-    while (n < max_calls && phx_test_now_ns() < stop) {
-        const MrpcTest__Blob *reply = NULL;
-        mrpc_status_t st = echo(blob(5, n, false), &reply);
-        CU_ASSERT_EQUAL_FATAL(st.code, PHX_OK);
-        mrpc_release(ctx, &reply->base);
-        n++;
-    }
-    double secs = (phx_test_now_ns() - t0) / 1e9;
-    printf("\n    mRPC latency, two services over tcp (server at %s): %u round trips in %.2f s: "
-           "%.0f/s, %.1f us each\n", mrpc_node_host(&up.server_node), n, secs, n / secs,
-           secs * 1e6 / n);
-}
-
 static const phx_test_case_t cases[] = {
     { "rpc_hello client and server", test_rpc_hello },
     { "round trips from 0 B to 64 MiB stay deep-equal", test_round_trips },
@@ -591,7 +570,6 @@ static const phx_test_case_t cases[] = {
     { "server's service killed mid-call: UNAVAILABLE within 2 s", test_server_killed },
     { "live upgrade of the mrpc plugin under a call", test_live_upgrade },
     { "policy attached and detached under traffic", test_policy_under_traffic },
-    { "latency of small round trips", test_latency },
     { NULL, NULL },
 };
 

@@ -325,7 +325,10 @@ static void test_request_outside(void)
 
     need_nodes();
     mrpc_test__blob__init(&on_stack_like);
-    refused(&on_stack_like, sizeof(on_stack_like), PHX_INVALID_ARGUMENT, "");
+    refused(&on_stack_like, sizeof(on_stack_like), PHX_INVALID_ARGUMENT,
+            "message mrpc_test.Blob at");
+    refused(&on_stack_like, sizeof(on_stack_like), PHX_INVALID_ARGUMENT,
+            "is outside the send heap");
 }
 
 static void test_wrong_size(void)
@@ -339,7 +342,8 @@ static void test_huge_count(void)
     need_nodes();
     MrpcTest__Blob *b = blob_with_node(new_node("n"));
     b->n_nodes = (size_t)1 << 40;
-    refused(b, sizeof(*b), PHX_INVALID_ARGUMENT, "");
+    refused(b, sizeof(*b), PHX_INVALID_ARGUMENT,
+            "field mrpc_test.Blob.nodes points outside the send heap");
 }
 
 static void test_cycle(void)

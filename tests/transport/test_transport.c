@@ -568,46 +568,29 @@ static void test_peer_destroyed(void)
     pair_down();
 }
 
-struct child {
-    pid_t pid;
-    int   in;       /* the write end of its stdin */
-};
-
-static struct child spawn_peer(long long port, bool sink)
+/* raw_peer against the port of A, waiting on its stdin (closed by reap) before it hangs up. */
+static phx_test_child_t *spawn_peer(long long port, bool sink)
 {
+    static phx_test_child_t peer;
     char port_s[16], max_s[32];
-    int fds[2];
 
-    CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
     snprintf(port_s, sizeof(port_s), "%lld", port);
     snprintf(max_s, sizeof(max_s), "%u", MAX_SIZE);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[0], 0);
-        close(fds[0]);
-        close(fds[1]);
-        execl(RAW_PEER, "raw_peer", "127.0.0.1", port_s, max_s, sink ? "--sink" : (char *)NULL,
-              (char *)NULL);
-        _exit(127);
-    }
-    close(fds[0]);
-    return (struct child){.pid = pid, .in = fds[1]};
+    char *argv[] = { RAW_PEER, "127.0.0.1", port_s, max_s, sink ? "--sink" : NULL, NULL };
+    CU_ASSERT_EQUAL_FATAL(phx_test_child_spawn(&peer, argv, NULL,
+                                               PHX_TEST_CHILD_STDIN | PHX_TEST_CHILD_KEEP_OUTPUT),
+                          0);
+    return &peer;
 }
 
 /* Lets the child go on (closes its stdin) and turns both sides until it exits, at most 15 s
- * (then it is killed); its exit status, or 128 + the signal that ended it. */
-static int reap(struct child *c)
+ * (then it is stopped); its exit status, or 128 + the signal that ended it. */
+static int reap(phx_test_child_t *c)
 {
-    int status = 0;
-
-    close(c->in);
-    CU_ASSERT(RUN_UNTIL(waitpid(c->pid, &status, WNOHANG) == c->pid, 15000));
-    if (kill(c->pid, 0) == 0) {
-        kill(c->pid, SIGKILL);
-        waitpid(c->pid, &status, 0);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    close(c->in_fd);
+    c->in_fd = -1;
+    CU_ASSERT(RUN_UNTIL(phx_test_child_exited(c), 15000));
+    return phx_test_child_reap(c, 0);
 }
 
 static void test_peer_killed(void)
@@ -615,16 +598,16 @@ static void test_peer_killed(void)
     pair_up();
     cmd(A.wt, "bind 1 127.0.0.1:0");
     CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1, 5000));
-    struct child peer = spawn_peer(st(A.wt, "bound_port"), true);
+    phx_test_child_t *peer = spawn_peer(st(A.wt, "bound_port"), true);
     CU_ASSERT(RUN_UNTIL(st(A.wt, "accepted") == 1, 10000));
     cmd(A.wt, "sendfix %lld 1000000 262144 8", st(A.wt, "accepted_conn"));
     CU_ASSERT(RUN_UNTIL(st(A.wt, "sent_ok") >= 50, 10000));
-    kill(peer.pid, SIGKILL);
+    kill(peer->pid, SIGKILL);
     unsigned long long t0 = phx_test_now_ns();
     double t = assert_lost_in_time(&A, t0);
     printf("(CONN_LOST after %.3f s, %lld sends came back with an error) ", t,
            st(A.wt, "sent_err"));
-    CU_ASSERT_EQUAL(reap(&peer), 128 + SIGKILL);
+    CU_ASSERT_EQUAL(reap(peer), 128 + SIGKILL);
     assert_clean(A.wt);
     pair_down();
 }
@@ -637,13 +620,13 @@ static void test_malformed(void)
     cmd(A.wt, "bind 1 127.0.0.1:0");
     CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1, 5000));
     cmd(A.wt, "expect %d %d", RAW_PEER_TAG, RAW_VALID);
-    struct child peer = spawn_peer(st(A.wt, "bound_port"), false);
+    phx_test_child_t *peer = spawn_peer(st(A.wt, "bound_port"), false);
     CU_ASSERT(RUN_UNTIL(st(A.ucx, "malformed") == RAW_FRAMES &&
                         st(A.ucx, "worker_unclaimed") == RAW_UNCLAIMED &&
                         st(A.wt, "received") == RAW_VALID,
                         20000));
     CU_ASSERT_EQUAL(st(A.ucx, "rx_grants"), 0);     /* the bad grants gave nothing */
-    CU_ASSERT_EQUAL(reap(&peer), 0);
+    CU_ASSERT_EQUAL(reap(peer), 0);
     CU_ASSERT(RUN_UNTIL(st(A.wt, "conn_lost") == 1, 3000));
     printf("(%lld malformed, %lld unclaimed, %lld valid after them) ", st(A.ucx, "malformed"),
            st(A.ucx, "worker_unclaimed"), st(A.wt, "received"));

@@ -2,14 +2,15 @@
 # rpc_hello_netns.sh - the tutorial across two "nodes": two network namespaces joined by a veth
 # pair, a phoenixd in each (UCX pinned to tcp on the veth), the rpc_hello server on node B and
 # the client on node A. Passes when the client prints the seed's reply and the server saw the
-# request. Needs root for `ip netns`; prints SKIPPED otherwise. Everything it starts it stops.
+# request. Needs root for `ip netns`; prints SKIPPED and exits 77 (ctest's SKIP_RETURN_CODE)
+# otherwise. Everything it starts it stops.
 #
 #   rpc_hello_netns.sh PHOENIXD SERVER CLIENT MRPC_PLUGIN UCX_PLUGIN
 set -euo pipefail
 phoenixd=$1 server=$2 client=$3 mrpc_so=$4 ucx_so=$5
 
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
-  echo "SKIPPED: network namespaces need root and iproute2"; exit 0
+  echo "SKIPPED: network namespaces need root and iproute2"; exit 77
 fi
 
 tag=phx$$

@@ -204,11 +204,12 @@ static void service_sleep(phx_app_port_t *port)
     }
 }
 
-static int reap(pid_t pid)
+/* True once PID exited; it stays unreaped for phx_test_reap(). */
+static bool exited(pid_t pid)
 {
-    int status = 0;
-    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    siginfo_t info = { 0 };
+
+    return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
 }
 
 static void test_stream_across_fork(void)
@@ -220,29 +221,21 @@ static void test_stream_across_fork(void)
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(port);
     CU_ASSERT_EQUAL(port->send.prot, PROT_READ);   /* the service never writes the send heap */
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0)
+    if (pid == 0) {
+        phx_test_die_with_parent(parent);
         _exit(app_main(port));
+    }
     unsigned long long deadline = phx_test_now_ns() + DEADLINE_NS;
-    int status = -1;
     while (phx_test_now_ns() < deadline) {
         int moved = service_turn(port, &expect, backlog, &n_backlog);
-        if (moved < 0)
-            break;
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
+        if (moved < 0 || exited(pid))
             break;
         if (moved == 0)
             service_sleep(port);
     }
-    if (waitpid(pid, &status, WNOHANG) == 0) {
-        kill(pid, SIGKILL);
-        status = reap(pid);
-    } else {
-        status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    CU_ASSERT_EQUAL(status, 0);
+    CU_ASSERT_EQUAL(phx_test_reap(pid, 0), 0);     /* it exited, or it is killed now */
     CU_ASSERT_EQUAL(expect, N_MESSAGES);
     CU_ASSERT_FALSE(phx_app_port_is_broken(port));
     phx_app_port_destroy(port);

@@ -2,7 +2,7 @@
  *
  * One line per record: "2026-11-23T21:30:01.123456Z phoenixd[pid/tid] WARN file.c:42: text".
  * Records go to stderr or to a file (opened O_APPEND), each written with a single write(2) so that
- * lines from threads and processes never interleave. A disabled level costs one relaxed atomic
+ * lines from threads and processes never interleave; or to syslog(3) (phx_log_set_syslog()). A disabled level costs one relaxed atomic
  * load and a compare: the arguments are not evaluated. */
 #ifndef PHOENIX_LOG_H
 #define PHOENIX_LOG_H
@@ -45,6 +45,10 @@ phx_log_level_t phx_log_get_level(void);
 /* Sends records to PATH (appending), or to stderr when PATH is NULL or "-".
  * Returns 0, or -errno with the previous destination kept. */
 int phx_log_set_file(const char *path);
+
+/* Sends records to syslog(3) (facility LOG_DAEMON, the ident of phx_log_set_ident(), the level
+ * as priority), until the next phx_log_set_file(). For a daemon without a terminal or a file. */
+void phx_log_set_syslog(void);
 
 /* "error", "warn", "info", "debug", "trace" (case-insensitive). Returns 0 or -EINVAL. */
 int phx_log_parse_level(const char *name, phx_log_level_t *level);

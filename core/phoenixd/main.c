@@ -330,7 +330,6 @@ static int serve(struct daemon_ctx *d)
     struct phx_service svc;
     char err[1024];
 
-    phx_config_publish(&d->cfg);    /* before plugins load: they read it in create() */
     if (phx_service_init(&svc, &d->cfg, err, sizeof(err)) < 0) {
         phx_error("%s", err);
         report_ready(d, err);

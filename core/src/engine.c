@@ -98,3 +98,8 @@ unsigned phx_engine_runtime_index(const phx_engine_t *e)
 {
     return e->sub ? e->sub->runtime_index : 0;
 }
+
+const void *phx_engine_settings(const phx_engine_t *e)
+{
+    return e->plugin ? e->plugin->settings : NULL;
+}

@@ -3,12 +3,14 @@
  * Loading copies the .so to a private file before dlopen(), so that a new build at the same path
  * is a new library (dlopen returns the already-loaded handle for a path it knows). A plugin is
  * refused, with the reason in ERR, when the file is missing, the symbol is absent, the ABI version
- * or ops size differ, or an engine type it provides already belongs to another plugin name.
+ * or ops size differ, an engine type it provides already belongs to another plugin name, or its
+ * section of the configuration does not fit its settings schema (settings.h).
  * A superseded build stays loaded while engines of it live (`live` count) and is dlclose()d when
  * the last one goes. The control thread is the only user; no locking. */
 #ifndef PHX_PLUGIN_REGISTRY_H
 #define PHX_PLUGIN_REGISTRY_H
 
+#include "phoenix/config.h"
 #include "phoenix/engine.h"
 
 struct phx_plugin {
@@ -17,6 +19,7 @@ struct phx_plugin {
     void                    *handle;
     char                    *path;        /* as given by the admin or the config */
     char                    *loaded_path; /* the private copy that was dlopen()ed */
+    void                    *settings;    /* desc->settings loaded from the config, or NULL */
     unsigned                 live;        /* engines created from it and not destroyed */
     bool                     current;     /* false once superseded by an upgrade */
     struct phx_plugin       *next;
@@ -26,9 +29,18 @@ struct phx_registry {
     struct phx_plugin *plugins;
     char              *copy_dir;          /* where private copies go, e.g. $PREFIX/plugins */
     unsigned           copies;
+    const phx_config_t *cfg;              /* plugins' settings come from it; NULL: defaults */
 };
 
 int  phx_registry_init(struct phx_registry *reg, const char *copy_dir);
+/* The configuration whose plugin sections plugins opened from now on load (it must outlive the
+ * registry, or be replaced). Without one, plugins get their settings' defaults. */
+void phx_registry_set_config(struct phx_registry *reg, const phx_config_t *cfg);
+/* Loads every current plugin's section of CFG anew; all or nothing. On success the plugins hold
+ * the new settings (the old ones are freed: engines copy what they keep, see engine.h) and
+ * CFG becomes the registry's. 0, or -1 with one line in ERR and nothing changed. */
+int  phx_registry_reload_settings(struct phx_registry *reg, const phx_config_t *cfg, char *err,
+                                  size_t errlen);
 void phx_registry_fini(struct phx_registry *reg);   /* unloads everything; no engine may live */
 
 /* Loads a plugin as current. Loading a second build of a name already loaded is an upgrade's

@@ -256,6 +256,7 @@ int phx_service_init(struct phx_service *svc, const phx_config_t *cfg, char *err
         close(svc->broken_fd);
         return rc;
     }
+    phx_registry_set_config(&svc->registry, cfg);   /* the plugins' sections */
     if ((rc = load_plugins(svc, err, errlen)) < 0 ||
         (rc = start_runtimes(svc, err, errlen)) < 0) {
         phx_service_fini(svc);

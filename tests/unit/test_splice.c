@@ -351,7 +351,7 @@ static void test_config_path_is_inlined(void)
     CU_ASSERT_STRING_EQUAL(d.edges[PHX_RX][1].to, "TestSourceEngine");
     CU_ASSERT_TRUE(d.has_group);
     CU_ASSERT_EQUAL(d.n_group, 2);
-    CU_ASSERT_STRING_EQUAL(d.config, "requests_per_sec = 1000;\nbucket_size = 1000;\n");
+    CU_ASSERT_STRING_EQUAL(d.config, "batch = 128;\n");
     phx_addon_desc_fini(&d);
     free(text);
 }

@@ -25,6 +25,8 @@
 
 #include "phoenix/desc.h"
 
+struct phx_settings_schema;     /* settings.h */
+
 #define PHX_PLUGIN_ABI_VERSION 1
 #define PHX_PLUGIN_SYMBOL      "phx_plugin_descriptor"
 #define PHX_MAX_PORTS          4
@@ -97,6 +99,10 @@ typedef struct phx_plugin_desc {
     unsigned                       n_engines;
     const phx_service_def_t       *services;
     unsigned                       n_services;
+    /* The plugin's settings (settings.h): its section of phoenix.conf, `settings = { <name> =
+     * { ... }; };`, is loaded with this schema when the plugin is opened, and a section that does
+     * not fit refuses the plugin. NULL: the plugin has no settings (a section is an error). */
+    const struct phx_settings_schema *settings;
 } phx_plugin_desc_t;
 
 #define PHX_PLUGIN_DEFINE(...) \
@@ -113,6 +119,11 @@ uint64_t        phx_engine_id(const phx_engine_t *e);
 const char     *phx_engine_type(const phx_engine_t *e);
 /* Index of the runtime thread driving this engine (per-thread resources such as UCX workers). */
 unsigned        phx_engine_runtime_index(const phx_engine_t *e);
+/* The settings of the engine's plugin, a struct of its descriptor's settings->size bytes as the
+ * service loaded it from phoenix.conf (defaults where the file says nothing), or NULL when the
+ * plugin declares no settings. Read-only; valid during create() and reconfigure() and until the
+ * next reconfigure() (SIGHUP replaces it): an engine copies what it keeps. */
+const void     *phx_engine_settings(const phx_engine_t *e);
 
 /* Channels: copy descriptors in or out; both return how many moved (0 when full / empty). */
 unsigned phx_chan_push(phx_channel_t *c, const phx_desc_t *d, unsigned n);

@@ -49,6 +49,7 @@ struct phx_engine {
     const phx_engine_ops_t  *ops;
     struct phx_plugin       *plugin;      /* pinned while the engine lives */
     void                    *state;
+    char                    *config;      /* its config_string, for reconfigure(); NULL: none */
     struct phx_subscription *sub;
     bool                     addon;       /* spliced in by an admin, not part of the default chain */
     phx_channel_t           *in[2][PHX_MAX_PORTS];

@@ -111,3 +111,8 @@ const void *phx_engine_settings(const phx_engine_t *e)
 {
     return e->plugin ? e->plugin->settings : NULL;
 }
+
+const char *phx_engine_config(const phx_engine_t *e)
+{
+    return e->config;
+}

@@ -157,7 +157,7 @@ static int null_restore(phx_engine_t *e, const phx_blob_t *in, void **state, cha
     struct null_state *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    if (take_settings(e, s, NULL, err, errlen) < 0) {
+    if (take_settings(e, s, phx_engine_config(e), err, errlen) < 0) {
         free(s);
         return -EINVAL;
     }
@@ -180,12 +180,13 @@ static int null_admin(phx_engine_t *e, void *state, const char *request, char **
     if (strcmp(request, "stats") != 0)
         return -ENOTSUP;
     int n = NULL_STATE_VERSION == 2
-                ? asprintf(reply, "{\"tx\":%llu,\"rx\":%llu,\"version\":\"%s\",\"upgrades\":%llu}",
+                ? asprintf(reply, "{\"tx\":%llu,\"rx\":%llu,\"version\":\"%s\","
+                           "\"upgrades\":%llu,\"batch\":%u}", (unsigned long long)s->f[F_TX],
+                           (unsigned long long)s->f[F_RX], NULL_VERSION,
+                           (unsigned long long)s->f[F_UPGRADES], s->batch)
+                : asprintf(reply, "{\"tx\":%llu,\"rx\":%llu,\"version\":\"%s\",\"batch\":%u}",
                            (unsigned long long)s->f[F_TX], (unsigned long long)s->f[F_RX],
-                           NULL_VERSION, (unsigned long long)s->f[F_UPGRADES])
-                : asprintf(reply, "{\"tx\":%llu,\"rx\":%llu,\"version\":\"%s\"}",
-                           (unsigned long long)s->f[F_TX], (unsigned long long)s->f[F_RX],
-                           NULL_VERSION);
+                           NULL_VERSION, s->batch);
     return n < 0 ? -ENOMEM : 0;
 }
 

@@ -352,7 +352,7 @@ static const char *addons_of(const struct phx_daemon *d, pid_t pid)
 }
 
 struct null_stats {
-    long long tx, rx, upgrades;
+    long long tx, rx, upgrades, batch;
     char      version[16];
 };
 
@@ -368,6 +368,7 @@ static bool null_stats(const struct phx_daemon *d, long long id, struct null_sta
     st->tx = json_object_get_int64(member(o, "tx"));
     st->rx = json_object_get_int64(member(o, "rx"));
     st->upgrades = json_object_get_int64(member(o, "upgrades"));
+    st->batch = json_object_get_int64(member(o, "batch"));
     snprintf(st->version, sizeof(st->version), "%s", json_object_get_string(member(o, "version")));
     json_object_put(o);
     return true;
@@ -440,6 +441,7 @@ static void test_stream_through_splice_and_upgrade(void)
     midstream(&a, 500000, 150000);
     CU_ASSERT(null_stats(&d, id, &before));
     CU_ASSERT_STRING_EQUAL(before.version, "1.0.0");
+    CU_ASSERT_EQUAL(before.batch, 64);      /* null.cfg, its config_string */
     CTL(&d, 0, "upgraded null 1.0.0 -> 2.0.0 (1 engine)", "upgrade", "--plugin",
         PHX_PLUGIN_NULL_V2);
     midstream(&a, 650000, STREAM_TOTAL);
@@ -463,6 +465,7 @@ static void test_stream_through_splice_and_upgrade(void)
     CU_ASSERT(null_stats(&d, id, &after));
     CU_ASSERT_STRING_EQUAL(after.version, "2.0.0");
     CU_ASSERT_EQUAL(after.upgrades, 1);
+    CU_ASSERT_EQUAL(after.batch, 64);       /* the new build read the same config_string */
     CU_ASSERT(after.tx >= before.tx && after.rx >= before.rx);
     CU_ASSERT(after.rx >= after.tx);
     CU_ASSERT(after.tx >= (long long)(STREAM_TOTAL - sent_after));

@@ -124,6 +124,9 @@ unsigned        phx_engine_runtime_index(const phx_engine_t *e);
  * plugin declares no settings. Read-only; valid during create() and reconfigure() and until the
  * next reconfigure() (SIGHUP replaces it): an engine copies what it keeps. */
 const void     *phx_engine_settings(const phx_engine_t *e);
+/* The config_string the engine was created with (an attach descriptor's), or NULL: what restore()
+ * and reconfigure() overlay on phx_engine_settings() again. */
+const char     *phx_engine_config(const phx_engine_t *e);
 
 /* Channels: copy descriptors in or out; both return how many moved (0 when full / empty). */
 unsigned phx_chan_push(phx_channel_t *c, const phx_desc_t *d, unsigned n);

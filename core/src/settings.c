@@ -452,7 +452,7 @@ static int is_section(const struct phx_settings_target *t, const char *path)
     char buf[KEY_PATH_MAX];
 
     for (size_t i = 0; i < t->nkeys; i++)
-        if (child_name(t->keys[i].key, path, buf, sizeof(buf)) && strchr(t->keys[i].key, '.'))
+        if (child_name(t->keys[i].key, path, buf, sizeof(buf)))
             return 1;
     return 0;
 }
@@ -614,13 +614,12 @@ static bool blank(const char *text)
 int phx_settings_parse(const struct phx_settings_schema *schema, void *base, const char *text,
                        const char *origin, char *err, size_t errlen)
 {
-    struct phx_settings_loader ld = { origin, err, errlen,
-                                      phx_settings_libconfig_reads_octal() };
     struct phx_settings_target t = { schema->keys, schema->nkeys, base, "" };
     config_t lc;
 
     if (blank(text))
         return 0;
+    struct phx_settings_loader ld = { origin, err, errlen, phx_settings_libconfig_reads_octal() };
     config_init(&lc);
     if (config_read_string(&lc, text) != CONFIG_TRUE) {
         phx_settings_error(err, errlen, "%s:%d: syntax error (libconfig: %s)", origin,

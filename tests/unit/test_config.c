@@ -2,9 +2,11 @@
  * key, dump -> load round trips, environment overrides, and broken files whose one-line error
  * must name the file, the line and the key. Sample files live in tests/data/config/. */
 #include "phoenix/config.h"
+#include "phoenix/engine.h"
 #include "phoenix/settings.h"
 #include "phx_test.h"
 
+#include <dlfcn.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <stdio.h>
@@ -142,6 +144,66 @@ static void test_deploy_file_is_the_defaults(void)
     free(text);
     phx_config_free(&cfg);
     phx_config_free(&defaults);
+}
+
+/* SETTINGS as settings.h dumps them, malloc'd. */
+static char *dump_settings(const struct phx_settings_schema *schema, const void *settings)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mem);
+    CU_ASSERT_EQUAL(phx_settings_dump(schema, settings, "", mem), 0);
+    fclose(mem);
+    return text;
+}
+
+/* deploy/phoenix.conf's settings.NAME: every key of the plugin at SO is written there, with the
+ * plugin's default. */
+static void check_deploy_section(const char *so, const char *name)
+{
+    const char *deploy = phx_test_source_path("deploy/phoenix.conf");
+    void *handle = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    const phx_plugin_desc_t *desc = handle ? dlsym(handle, PHX_PLUGIN_SYMBOL) : NULL;
+    phx_config_t cfg;
+    config_t shipped;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(desc);
+    const struct phx_settings_schema *schema = desc->settings;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(schema);
+    void *from_file = calloc(1, schema->size), *defaults = calloc(1, schema->size);
+    CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, deploy, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL_FATAL(phx_config_plugin_settings(&cfg, name, schema, from_file, err,
+                                                     sizeof(err)), 0);
+    CU_ASSERT_EQUAL_FATAL(phx_settings_init(schema, defaults), 0);
+    char *a = dump_settings(schema, from_file), *b = dump_settings(schema, defaults);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    config_init(&shipped);
+    CU_ASSERT_EQUAL_FATAL(config_read_file(&shipped, deploy), CONFIG_TRUE);
+    for (unsigned i = 0; i < schema->nkeys; i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "settings.%s.%s", name, schema->keys[i].key);
+        if (!config_lookup(&shipped, path))
+            fprintf(stderr, "deploy/phoenix.conf lacks %s\n", path);
+        CU_ASSERT_PTR_NOT_NULL(config_lookup(&shipped, path));
+        CU_ASSERT_PTR_NOT_NULL(schema->keys[i].help);
+    }
+    config_destroy(&shipped);
+    free(a);
+    free(b);
+    phx_settings_free(schema, from_file);
+    phx_settings_free(schema, defaults);
+    free(from_file);
+    free(defaults);
+    phx_config_free(&cfg);
+    dlclose(handle);
+}
+
+static void test_deploy_file_has_plugin_settings(void)
+{
+    check_deploy_section(PHX_PLUGIN_MRPC, "mrpc");
+    check_deploy_section(PHX_PLUGIN_UCX, "ucx");
 }
 
 /* tests/data/config/full.conf: every key set to a value other than its default. */
@@ -655,6 +717,7 @@ static const phx_test_case_t cases[] = {
     { "defaults", test_defaults },
     { "empty file gives the defaults", test_empty_file_gives_defaults },
     { "deploy file loads and is the defaults", test_deploy_file_is_the_defaults },
+    { "deploy file documents the plugins' settings", test_deploy_file_has_plugin_settings },
     { "full custom file sets every key", test_full_custom_file },
     { "dump then load round trips", test_dump_load_round_trip },
     { "socket mode spellings", test_socket_mode_spellings },

@@ -492,7 +492,9 @@ static int load_setting(const struct phx_settings_loader *ld,
 
     const struct phx_setting *spec = find_key(t, path);
     if (spec) {
-        *seen |= 1ull << (spec - t->keys);
+        size_t row = (size_t)(spec - t->keys);
+        if (row < 64)
+            *seen |= 1ull << row;
         return load_value(ld, spec, s, t->base, key);
     }
     if (!is_section(t, path))
@@ -517,7 +519,7 @@ static int check_required(const struct phx_settings_loader *ld,
                           uint64_t seen)
 {
     for (size_t i = 0; i < t->nkeys; i++) {
-        if ((t->keys[i].flags & PHX_SETTING_REQUIRED) && !(seen & (1ull << i))) {
+        if ((t->keys[i].flags & PHX_SETTING_REQUIRED) && i < 64 && !(seen & (1ull << i))) {
             char key[KEY_PATH_MAX];
             snprintf(key, sizeof(key), "%s%s", t->shown, t->keys[i].key);
             return phx_settings_fail_at(ld, group, key, "missing (required)");

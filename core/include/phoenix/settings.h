@@ -46,7 +46,7 @@ typedef enum phx_setting_kind {
     PHX_SETTING_KIND_MODE   = 4,    /* permission bits written in octal (0660), at most max */
 } phx_setting_kind_t;
 
-#define PHX_SETTING_REQUIRED 0x1u   /* must be present */
+#define PHX_SETTING_REQUIRED 0x1u   /* must be present (checked in the table's first 64 rows) */
 #define PHX_SETTING_NONEMPTY 0x2u   /* "" is an error (strings) */
 
 /* Kinds of the service's own (its plugin list); NULL in every plugin's table. */

@@ -608,6 +608,22 @@ int phx_settings_copy(const struct phx_settings_schema *schema, void *dst, const
     return rc;
 }
 
+unsigned phx_settings_include_line(const char *text)
+{
+    unsigned line = 1;
+
+    for (const char *p = text; *p; line++) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, "@include", 8) == 0)
+            return line;
+        p = strchrnul(p, '\n');
+        if (*p)
+            p++;
+    }
+    return 0;
+}
+
 static bool blank(const char *text)
 {
     return !text || !text[strspn(text, " \t\r\n")];
@@ -621,6 +637,11 @@ int phx_settings_parse(const struct phx_settings_schema *schema, void *base, con
 
     if (blank(text))
         return 0;
+    unsigned include = phx_settings_include_line(text);
+    if (include) {
+        phx_settings_error(err, errlen, "%s:%u: @include: not allowed here", origin, include);
+        return -1;
+    }
     struct phx_settings_loader ld = { origin, err, errlen, phx_settings_libconfig_reads_octal() };
     config_init(&lc);
     if (config_read_string(&lc, text) != CONFIG_TRUE) {

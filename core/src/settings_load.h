@@ -75,6 +75,9 @@ const char *phx_settings_source(const struct phx_settings_loader *ld, const conf
 void phx_settings_dump_string(const char *value, FILE *out);
 /* The known name in NAMES (NULL-terminated) nearest to NAME, or NULL when none is near. */
 const char *phx_settings_nearest(const char *name, const char *const *names, size_t count);
+/* The line of the first @include directive in TEXT, or 0. Text sent to the service may not make
+ * it open files: libconfig would open an @include'd file relative to the current directory. */
+unsigned phx_settings_include_line(const char *text);
 /* Asks the library once how it reads a leading zero (see settings.c). */
 bool phx_settings_libconfig_reads_octal(void);
 

@@ -377,6 +377,8 @@ static void test_settings_config_string_errors(void)
         { "nested = 1;", "config_string:1: nested: expected a group { ... }, got an integer" },
         { "batch = ;", "config_string:1: syntax error (libconfig: " },
         { "zzzzzz = 1;", "config_string:1: unknown key 'zzzzzz'" },
+        { "batch = 2;\n  @include \"/etc/passwd\"\n",
+          "config_string:2: @include: not allowed here" },
     };
     struct demo_settings d;
 

@@ -11,6 +11,8 @@
  * config_path as config_string before the text is sent. */
 #include "phoenix/admin/addon_desc.h"
 
+#include "phoenix/admin/config_text.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
@@ -240,21 +242,13 @@ static int parse_root(const struct parse_ctx *ctx, const config_setting_t *root,
 /* libconfig would open an @include'd file relative to the current directory. */
 static int refuse_include(const struct parse_ctx *ctx, const char *text)
 {
-    unsigned line = 1;
+    unsigned line = phx_config_text_include_line(text);
 
-    for (const char *p = text; *p; line++) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (strncmp(p, "@include", 8) == 0) {
-            snprintf(ctx->err, ctx->errlen, "%s:%u: @include: not allowed in a descriptor",
-                     ctx->origin, line);
-            return -EINVAL;
-        }
-        p = strchrnul(p, '\n');
-        if (*p)
-            p++;
-    }
-    return 0;
+    if (!line)
+        return 0;
+    snprintf(ctx->err, ctx->errlen, "%s:%u: @include: not allowed in a descriptor", ctx->origin,
+             line);
+    return -EINVAL;
 }
 
 /* Reads TEXT into CFG; on failure CFG is already destroyed. */

@@ -15,7 +15,7 @@
 #include "phoenix/admin/addon_desc.h"
 #include "control_server.h"
 #include "graph.h"
-#include "phoenix/config.h"
+#include "config.h"
 #include "phoenix/log.h"
 #include "phoenix/admin/placement.h"
 #include "phoenix/status.h"

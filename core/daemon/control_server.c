@@ -429,7 +429,7 @@ static bool signal_readable(struct phx_control_server *cs)
 
     while (read(cs->signals.fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGHUP) {
-            phx_info("SIGHUP: reloading the log settings");
+            phx_info("SIGHUP: reloading the log and plugin settings");
             if (cs->on_reload)
                 cs->on_reload(cs->reload_arg);
             continue;

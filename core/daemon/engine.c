@@ -39,6 +39,12 @@ phx_engine_t *phx_engine_create(struct phx_registry *reg, struct phx_subscriptio
     e->sub = sub;
     e->group = sub ? &sub->group : NULL;
     e->wait_fd = -1;
+    if (config && !(e->config = strdup(config))) {
+        snprintf(err, errlen, "cannot create %s: out of memory", type);
+        free(e);
+        errno = ENOMEM;
+        return NULL;
+    }
     phx_plugin_pin(plugin);
 
     char why[256] = "";
@@ -46,6 +52,7 @@ phx_engine_t *phx_engine_create(struct phx_registry *reg, struct phx_subscriptio
     if (rc) {
         snprintf(err, errlen, "cannot create %s: %s", type, why[0] ? why : strerror(-rc));
         phx_plugin_unpin(plugin);
+        free(e->config);
         free(e);
         errno = rc < 0 ? -rc : EINVAL;
         return NULL;
@@ -59,6 +66,7 @@ void phx_engine_destroy(phx_engine_t *e, phx_destroy_mode_t mode)
         return;
     struct phx_plugin *plugin = e->plugin;
     e->ops->destroy(e, e->state, mode);
+    free(e->config);
     free(e);
     phx_plugin_unpin(plugin);
 }

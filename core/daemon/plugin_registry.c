@@ -15,9 +15,11 @@
  * was), the descriptor's size and the build signature (phoenix/engine.h). Then the descriptor and
  * each engine's ops table are copied into zeroed structs of this build's sizes, so that a plugin
  * built against an older minor ABI has NULL for the ops it did not know, and one built against a
- * newer minor loads as long as everything this build does not know is zero. Last the contents:
+ * newer minor loads as long as everything this build does not know is zero. Then the contents:
  * names, operations, port counts, and that no engine type or service is already provided by a
- * plugin of another name. */
+ * plugin of another name. Last its settings are loaded from its section of the registry's
+ * configuration (phx_config_plugin_settings) with the schema the descriptor gives; a section
+ * that does not fit refuses the plugin with the one line naming file, line and key. */
 #include "plugin_registry.h"
 
 #include "graph.h"
@@ -71,8 +73,17 @@ int phx_registry_init(struct phx_registry *reg, const char *copy_dir)
     return reg->copy_dir ? 0 : -ENOMEM;
 }
 
+static void free_settings(const struct phx_plugin_info *desc, void *settings)
+{
+    if (settings)
+        phx_settings_free(desc->settings, settings);
+    free(settings);
+}
+
 static void plugin_free(struct phx_plugin *p)
 {
+    if (p->host.settings)
+        free_settings(p->desc, p->host.settings);  /* before dlclose: the schema is the plugin's */
     free(p->ops);
     free(p->ops_list);
     if (p->handle)
@@ -431,6 +442,66 @@ static int check_contents(const struct phx_registry *reg, const struct phx_plugi
     return 0;
 }
 
+/* ---- settings ------------------------------------------------------------------------------ */
+
+void phx_registry_set_config(struct phx_registry *reg, const phx_config_t *cfg)
+{
+    reg->cfg = cfg;
+}
+
+/* DESC's section of CFG, loaded with its schema into a new struct (*OUT; NULL without schema). */
+static int load_settings(const phx_config_t *cfg, const struct phx_plugin_info *desc, void **out,
+                         char *err, size_t errlen)
+{
+    const struct phx_settings_schema *schema = desc->settings;
+    void *settings = schema ? calloc(1, schema->size ? schema->size : 1) : NULL;
+
+    *out = NULL;
+    if (schema && !settings) {
+        snprintf(err, errlen, "plugin %s: out of memory", desc->name);
+        return -ENOMEM;
+    }
+    if (phx_config_plugin_settings(cfg, desc->name, schema, settings, err, errlen) < 0) {
+        free(settings);
+        return -EINVAL;
+    }
+    *out = settings;
+    return 0;
+}
+
+int phx_registry_reload_settings(struct phx_registry *reg, const phx_config_t *cfg, char *err,
+                                 size_t errlen)
+{
+    unsigned n = 0, i = 0;
+    int rc = 0;
+
+    for (struct phx_plugin *p = reg->plugins; p; p = p->next)
+        n += p->current;
+    void **fresh = calloc(n ? n : 1, sizeof(*fresh));
+    if (!fresh) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (struct phx_plugin *p = reg->plugins; p && rc == 0; p = p->next)
+        if (p->current)
+            rc = load_settings(cfg, p->desc, &fresh[i++], err, errlen);
+    i = 0;
+    for (struct phx_plugin *p = reg->plugins; p; p = p->next) {
+        if (!p->current)
+            continue;
+        void *old = rc == 0 ? p->host.settings : fresh[i];
+        if (rc == 0)
+            p->host.settings = fresh[i];
+        i++;
+        if (old)
+            free_settings(p->desc, old);
+    }
+    free(fresh);
+    if (rc == 0)
+        reg->cfg = cfg;
+    return rc < 0 ? -1 : 0;
+}
+
 /* ---- open, load, supersede ---------------------------------------------------------------- */
 
 static struct phx_plugin *fail_open(struct phx_plugin *p, int rc)
@@ -477,6 +548,8 @@ struct phx_plugin *phx_registry_open(struct phx_registry *reg, const char *path,
     rc = read_descriptor(p, raw, path, err, errlen);
     if (!rc)
         rc = check_contents(reg, &p->info, path, err, errlen);
+    if (!rc)
+        rc = load_settings(reg->cfg, p->desc, &p->host.settings, err, errlen);
     if (rc)
         return fail_open(p, rc);
     return p;

@@ -3,14 +3,17 @@
  * Loading copies the .so to a private file before dlopen(), so that a new build at the same path
  * is a new library (dlopen returns the already-loaded handle for a path it knows). A plugin is
  * refused, with the reason in ERR, when the file is missing, the symbol is absent, the major ABI
- * or build signature differ, or an engine type it provides already belongs to another plugin
- * name. What a plugin's descriptor says is read once, into a `phx_plugin_info` of this build's
- * sizes: engine ops tables shorter than this service's are copied into zeroed full-size ones.
+ * or build signature differ, an engine type it provides already belongs to another plugin name,
+ * or its section of the configuration does not fit its settings schema (settings.h). What a
+ * plugin's descriptor says is read once, into a `phx_plugin_info` of this build's sizes: engine
+ * ops tables shorter than this service's are copied into zeroed full-size ones.
  * A superseded build stays loaded while engines of it live (`live` count) and is dlclose()d when
  * the last one goes. The control thread is the only user; no locking. */
 #ifndef PHX_PLUGIN_REGISTRY_H
 #define PHX_PLUGIN_REGISTRY_H
 
+#include "config.h"
+#include "host.h"
 #include "phoenix/engine.h"
 
 /* A plugin's descriptor as this service reads it: lists counted, ops tables full-size copies
@@ -28,6 +31,7 @@ struct phx_plugin_info {
 };
 
 struct phx_plugin {
+    struct phx_plugin_host        host;        /* first: what engine calls read (host.h) */
     struct phx_registry          *registry;
     const struct phx_plugin_info *desc;        /* == &info once validated */
     struct phx_plugin_info        info;
@@ -45,9 +49,18 @@ struct phx_registry {
     struct phx_plugin *plugins;
     char              *copy_dir;          /* where private copies go, e.g. $PREFIX/plugins */
     unsigned           copies;
+    const phx_config_t *cfg;              /* plugins' settings come from it; NULL: defaults */
 };
 
 int  phx_registry_init(struct phx_registry *reg, const char *copy_dir);
+/* The configuration whose plugin sections plugins opened from now on load (it must outlive the
+ * registry, or be replaced). Without one, plugins get their settings' defaults. */
+void phx_registry_set_config(struct phx_registry *reg, const phx_config_t *cfg);
+/* Loads every current plugin's section of CFG anew; all or nothing. On success the plugins hold
+ * the new settings (the old ones are freed: engines copy what they keep, see engine.h) and
+ * CFG becomes the registry's. 0, or -1 with one line in ERR and nothing changed. */
+int  phx_registry_reload_settings(struct phx_registry *reg, const phx_config_t *cfg, char *err,
+                                  size_t errlen);
 void phx_registry_fini(struct phx_registry *reg);   /* unloads everything; no engine may live */
 
 /* Loads a plugin as current. Loading a second build of a name already loaded is an upgrade's

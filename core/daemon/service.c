@@ -35,9 +35,10 @@ struct phx_pid_sids {
 
 /* ---- plugins -------------------------------------------------------------------------------- */
 
-static int load_plugins(struct phx_service *svc, char *err, size_t errlen)
+/* Loads CFG's plugins into REG: a relative path is under plugin_dir. */
+static int load_plugins_into(struct phx_registry *reg, const phx_config_t *cfg, char *err,
+                             size_t errlen)
 {
-    const phx_config_t *cfg = svc->cfg;
     const char *dir = *cfg->plugin_dir ? cfg->plugin_dir : phx_paths_plugin_dir();
 
     for (unsigned i = 0; i < cfg->nplugins; i++) {
@@ -47,13 +48,75 @@ static int load_plugins(struct phx_service *svc, char *err, size_t errlen)
             snprintf(full, sizeof(full), "%s/%s", dir, path);
         else
             snprintf(full, sizeof(full), "%s", path);
-        struct phx_plugin *pl = phx_registry_load(&svc->registry, full, err, errlen);
+        struct phx_plugin *pl = phx_registry_load(reg, full, err, errlen);
         if (!pl)
             return errno ? -errno : -EINVAL;
         if (strcmp(pl->desc->name, cfg->plugins[i].name) != 0)
             phx_warn("plugin '%s' (%s) calls itself '%s'", cfg->plugins[i].name, full,
                      pl->desc->name);
     }
+    return 0;
+}
+
+static int load_plugins(struct phx_service *svc, char *err, size_t errlen)
+{
+    return load_plugins_into(&svc->registry, svc->cfg, err, errlen);
+}
+
+int phx_service_check_plugins(const phx_config_t *cfg, char *err, size_t errlen)
+{
+    const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char dir[4096];
+    struct phx_registry reg;
+
+    snprintf(dir, sizeof(dir), "%s/phoenixd-check-XXXXXX", tmp);
+    if (!mkdtemp(dir)) {
+        snprintf(err, errlen, "cannot create a scratch directory in %s: %s", tmp,
+                 strerror(errno));
+        return -1;
+    }
+    int rc = phx_registry_init(&reg, dir);
+    if (rc == 0) {
+        phx_registry_set_config(&reg, cfg);
+        rc = load_plugins_into(&reg, cfg, err, errlen);
+        phx_registry_fini(&reg);
+    } else {
+        snprintf(err, errlen, "cannot use %s for plugin copies: %s", dir, strerror(-rc));
+    }
+    rmdir(dir);     /* each private copy is unlinked as soon as it is open */
+    return rc < 0 ? -1 : 0;
+}
+
+/* Runs reconfigure() on every engine of SUB whose plugin is current, the group suspended. An
+ * engine that refuses keeps what it had, and the log says why. */
+static void reconfigure_group(struct phx_subscription *sub)
+{
+    int rc = sub->runtime ? phx_runtime_suspend(sub->runtime, sub) : 0;
+
+    if (rc) {
+        phx_error("pid %d sid %u: cannot suspend the engine group to reconfigure it: %s",
+                  (int)sub->pid, sub->sid, strerror(-rc));
+        return;
+    }
+    for (unsigned i = 0; i < sub->n_engines; i++) {
+        phx_engine_t *e = sub->engines[i];
+        char why[512] = "";
+        if (!e->ops->reconfigure || !e->plugin || !e->plugin->current)
+            continue;
+        if (e->ops->reconfigure(e, e->state, e->config, why, sizeof(why)) != 0)
+            phx_warn("%s (engine %llu) keeps its settings: %s", e->ops->type,
+                     (unsigned long long)e->id, why[0] ? why : "reconfigure failed");
+    }
+    if (sub->runtime && phx_runtime_resume(sub->runtime, sub) != 0)
+        phx_error("pid %d sid %u: cannot resume the engine group", (int)sub->pid, sub->sid);
+}
+
+int phx_service_reload_settings(struct phx_service *svc, char *err, size_t errlen)
+{
+    if (phx_registry_reload_settings(&svc->registry, svc->cfg, err, errlen) < 0)
+        return -1;
+    for (struct phx_subscription *sub = svc->subs; sub; sub = sub->next)
+        reconfigure_group(sub);
     return 0;
 }
 
@@ -244,6 +307,7 @@ int phx_service_init(struct phx_service *svc, const phx_config_t *cfg, char *err
         close(svc->broken_fd);
         return rc;
     }
+    phx_registry_set_config(&svc->registry, cfg);   /* the plugins' sections */
     if ((rc = load_plugins(svc, err, errlen)) < 0 ||
         (rc = start_runtimes(svc, err, errlen)) < 0) {
         phx_service_fini(svc);

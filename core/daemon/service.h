@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #include "graph.h"
-#include "phoenix/config.h"
+#include "config.h"
 #include "phoenix/admin/placement.h"
 #include "plugin_registry.h"
 
@@ -45,6 +45,15 @@ int  phx_service_init(struct phx_service *svc, const phx_config_t *cfg, char *er
                       size_t errlen);
 /* Unregisters every app, stops the runtimes and unloads the plugins. */
 void phx_service_fini(struct phx_service *svc);
+/* SIGHUP: every plugin loads its section of svc->cfg anew (the caller has replaced the file's
+ * tree), all or nothing; then each engine of those plugins that has reconfigure() re-reads its
+ * settings, with its config_string over them, while its group is suspended. 0, or -1 with one
+ * line in ERR ("phoenix.conf:31: settings.mrpc.inflight_mb: ...") and the old settings kept. */
+int  phx_service_reload_settings(struct phx_service *svc, char *err, size_t errlen);
+/* --check-config: opens every plugin of CFG in a scratch registry (private copies in a temporary
+ * directory), which checks its descriptor and its settings section, and closes them again.
+ * 0, or -1 with one line in ERR naming the plugin (or file:line:key). */
+int  phx_service_check_plugins(const phx_config_t *cfg, char *err, size_t errlen);
 
 #define PHX_REGISTER_PARAM_FIELD_RING_DEPTH (1u << 0)
 

@@ -52,6 +52,16 @@ unsigned phx_engine_runtime_index(const phx_engine_t *e)
     return e->group ? e->group->runtime_index : 0;
 }
 
+const void *phx_engine_settings(const phx_engine_t *e)
+{
+    return e->plugin ? ((const struct phx_plugin_host *)e->plugin)->settings : NULL;
+}
+
+const char *phx_engine_config(const phx_engine_t *e)
+{
+    return e->config;
+}
+
 /* ---- channels --------------------------------------------------------------------------------- */
 
 /* The ring only fails once broken, which a private channel never is; report "nothing moved". */

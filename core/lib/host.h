@@ -23,6 +23,13 @@
 struct phx_plugin;
 struct phx_subscription;
 
+/* The part of a loaded plugin that its engines' calls read. It is the first member of the
+ * registry's struct phx_plugin (core/daemon/plugin_registry.h), so that phx_engine_settings()
+ * reaches it from the engine's `plugin`. */
+struct phx_plugin_host {
+    void *settings;     /* the plugin's settings as loaded from phoenix.conf (settings.h), or NULL */
+};
+
 /* A channel joins one out port of its producer to one in port of its consumer, in memory of the
  * service process. Descriptors queued in it survive rewiring: splice moves the channel (or merges
  * it into a new one), it never drops what it holds. */
@@ -50,6 +57,7 @@ struct phx_engine {
     const phx_engine_ops_t  *ops;
     struct phx_plugin       *plugin;      /* pinned while the engine lives */
     void                    *state;
+    char                    *config;      /* its config_string, for reconfigure(); NULL: none */
     struct phx_subscription *sub;
     struct phx_engine_group *group;       /* the subscription's; NULL until it has one */
     bool                     addon;       /* spliced in by an admin, not part of the default chain */

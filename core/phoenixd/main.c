@@ -18,10 +18,16 @@
  *
  * Signals are blocked before any thread starts and read from a signalfd by the control loop:
  * SIGTERM/SIGINT stop the service (apps get a SHUTDOWN completion, then a hang-up), SIGHUP
- * re-reads the config file's log level and log file (a --log-level given here stays in force). */
+ * re-reads the config file's log level and log file (a --log-level given here stays in force) and
+ * the plugins' settings (settings.<plugin>), which engines with reconfigure() take at once; a
+ * file that does not load, or a plugin section that does not fit, changes nothing.
+ *
+ * --check-config loads the file and then opens every plugin it names, which checks each plugin
+ * and its settings section; it prints the deprecation notes, then "ok" or the one line why not.
+ * The deprecation notes (old top-level ucx/mrpc sections) also go to the log at start. */
 #include "control_server.h"
 #include "paths.h"
-#include "phoenix/config.h"
+#include "config.h"
 #include "phoenix/log.h"
 #include "service.h"
 
@@ -56,6 +62,7 @@ struct daemon_ctx {
     const char    *config_path; /* what was loaded, NULL for the defaults */
     char           config_abs[PATH_MAX];    /* -c made absolute, when it could be */
     phx_config_t   cfg;
+    struct phx_service *svc;    /* while serving: SIGHUP reloads its plugins' settings */
     int            pid_fd;
     int            ready_fd;    /* write end of the launcher's pipe, -1 in the foreground */
 };
@@ -72,7 +79,8 @@ static void usage(FILE *out)
             "  -p, --prefix DIR     directory of control.sock and the pid file\n"
             "  -f, --foreground     stay attached to the terminal, log to stderr\n"
             "  -l, --log-level L    error, warn, info, debug or trace\n"
-            "      --check-config   load and validate the configuration, print \"ok\" or why not\n"
+            "      --check-config   load and validate the configuration and the plugins it\n"
+            "                       names (with their settings), print \"ok\" or why not\n"
             "  -h, --help           show this help\n"
             "  -V, --version        print the version\n"
             "Detached, the log goes to syslog unless log.file names a file.\n",
@@ -190,8 +198,36 @@ static int apply_logging(const struct daemon_ctx *d)
     return rc;
 }
 
-/* SIGHUP: the file's log settings, unless the command line fixed the level. */
-static void reload_logging(void *arg)
+static void log_notes(const phx_config_t *cfg)
+{
+    for (const char *p = cfg->notes; p && *p; p += strcspn(p, "\n") + 1)
+        phx_warn("%.*s", (int)strcspn(p, "\n"), p);
+}
+
+static void swap_trees(phx_config_t *a, phx_config_t *b)
+{
+    void *tree = a->tree;
+
+    a->tree = b->tree;
+    b->tree = tree;
+}
+
+/* The plugins' sections of FRESH become the service's, or nothing changes. 0 or -1. */
+static int reload_plugin_settings(struct daemon_ctx *d, phx_config_t *fresh, char *err,
+                                  size_t errlen)
+{
+    if (!d->svc)
+        return 0;
+    swap_trees(&d->cfg, fresh);
+    if (phx_service_reload_settings(d->svc, err, errlen) == 0)
+        return 0;
+    swap_trees(&d->cfg, fresh);
+    return -1;
+}
+
+/* SIGHUP: the file's log settings, unless the command line fixed the level, and the plugins'
+ * settings. */
+static void reload_config(void *arg)
 {
     struct daemon_ctx *d = arg;
     phx_config_t fresh;
@@ -202,11 +238,13 @@ static void reload_logging(void *arg)
         return;
     }
     if (phx_config_load(&fresh, d->config_path, err, sizeof(err)) < 0 ||
-        phx_config_apply_env(&fresh, err, sizeof(err)) < 0) {
-        phx_error("keeping the current log settings: %s", err);
+        phx_config_apply_env(&fresh, err, sizeof(err)) < 0 ||
+        reload_plugin_settings(d, &fresh, err, sizeof(err)) < 0) {
+        phx_error("keeping the current settings: %s", err);
         phx_config_free(&fresh);
         return;
     }
+    log_notes(&fresh);
     if (!d->opts.log_level)
         d->cfg.log.level = fresh.log.level;
     char *file = fresh.log.file;
@@ -214,7 +252,7 @@ static void reload_logging(void *arg)
     d->cfg.log.file = file;
     phx_config_free(&fresh);
     apply_logging(d);
-    phx_info("reloaded %s: log level %s, log file %s", d->config_path,
+    phx_info("reloaded %s: log level %s, log file %s, plugin settings reloaded", d->config_path,
              phx_log_level_name(d->cfg.log.level),
              logs_to_syslog(d) ? "syslog" : d->cfg.log.file);
 }
@@ -356,17 +394,18 @@ static int serve(struct daemon_ctx *d)
     struct phx_service svc;
     char err[1024];
 
-    phx_config_publish(&d->cfg);    /* before plugins load: they read it in create() */
     if (phx_service_init(&svc, &d->cfg, err, sizeof(err)) < 0) {
         phx_error("%s", err);
         report_ready(d, err);
         return 1;
     }
-    struct phx_control_server *cs = phx_control_server_start(&svc, reload_logging, d, err,
+    d->svc = &svc;
+    struct phx_control_server *cs = phx_control_server_start(&svc, reload_config, d, err,
                                                              sizeof(err));
     if (!cs) {
         phx_error("%s", err);
         report_ready(d, err);
+        d->svc = NULL;
         phx_service_fini(&svc);
         return 1;
     }
@@ -374,6 +413,7 @@ static int serve(struct daemon_ctx *d)
     report_ready(d, NULL);
     int rc = phx_control_server_run(cs);
     phx_control_server_destroy(cs);
+    d->svc = NULL;
     phx_service_fini(&svc);
     phx_info("phoenixd stopped");
     return rc < 0 ? 1 : 0;
@@ -406,10 +446,27 @@ static int start(struct daemon_ctx *d)
         return 1;
     }
     apply_logging(d);
+    log_notes(&d->cfg);
     rc = serve(d);
     remove_pid_file(d->cfg.prefix);
     close(d->pid_fd);
     return rc;
+}
+
+/* --check-config, once the file loaded: the notes, then the plugins and their sections. */
+static int check_config(const phx_config_t *cfg)
+{
+    char err[1024];
+
+    for (const char *p = cfg->notes; p && *p; p += strcspn(p, "\n") + 1)
+        printf("warning: %.*s\n", (int)strcspn(p, "\n"), p);
+    phx_log_set_level(PHX_LOG_WARN);    /* "loaded plugin ..." is not news here */
+    if (phx_service_check_plugins(cfg, err, sizeof(err)) < 0) {
+        printf("%s\n", err);
+        return 1;
+    }
+    printf("ok\n");
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -430,9 +487,9 @@ int main(int argc, char **argv)
         return 1;
     }
     if (d.opts.check_config) {
-        printf("ok\n");
+        rc = check_config(&d.cfg);
         phx_config_free(&d.cfg);
-        return 0;
+        return rc;
     }
     rc = start(&d);
     phx_config_free(&d.cfg);

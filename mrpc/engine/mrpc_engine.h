@@ -76,7 +76,7 @@ struct mrpc_engine_stats {
 
 struct mrpc_engine {
     phx_app_port_t *port;
-    /* limits, from phx_config_current()->mrpc at create */
+    /* limits: the plugin's settings (settings.mrpc) at create and reconfigure (plugin.c) */
     size_t   max_message;
     size_t   inflight_limit;
     uint32_t call_timeout_ms;

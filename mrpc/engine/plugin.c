@@ -12,6 +12,10 @@
  * for room in the app's ring and call deadlines need timers: the app does not signal when it
  * drains its ring, so the retry backs off from 1 to 64 ms while it stays full.
  *
+ * Settings: `settings = { mrpc = { ... }; };` in phoenix.conf (mrpc_keys[] below, documented in
+ * deploy/phoenix.conf), with an engine's config_string over them; create() and reconfigure()
+ * (SIGHUP) copy the limits into the state.
+ *
  * Live upgrade (dump/restore) hands the state over by pointer: both builds run in one process and
  * share this state's layout (state_version). The state keeps pointing into the build that made
  * it, though: the layout sets hold protobuf-c messages whose descriptors are that build's static
@@ -20,8 +24,8 @@
  * mapped, costing its pages, instead of leaving the new one dangling pointers. */
 #include "mrpc_engine.h"
 
-#include "phoenix/config.h"
 #include "phoenix/log.h"
+#include "phoenix/settings.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -62,13 +66,47 @@ static void pin_build(void)
         phx_warn("mrpc: cannot pin %s in memory: %s", info.dli_fname, dlerror());
 }
 
-static void take_limits(struct mrpc_engine *m)
-{
-    const phx_config_t *cfg = phx_config_current();
+/* ---- settings ---- */
 
-    m->max_message = (size_t)cfg->mrpc.max_message_mb << 20;
-    m->inflight_limit = (size_t)cfg->mrpc.inflight_mb << 20;
-    m->call_timeout_ms = cfg->mrpc.call_timeout_ms;
+struct mrpc_settings {
+    unsigned max_message_mb;
+    unsigned inflight_mb;
+    unsigned call_timeout_ms;
+    int      marshal;           /* index into marshal_names */
+};
+
+/* The wire format. Only the native format exists so far (docs/marshalling.md); the key is there
+ * so that configurations name their format explicitly. */
+static const char *const marshal_names[] = { "native", NULL };
+
+#define MRPC_SETTING(kind, field, ...) PHX_SETTING_##kind(struct mrpc_settings, field, __VA_ARGS__)
+
+static const struct phx_setting mrpc_keys[] = {
+    MRPC_SETTING(UINT, max_message_mb, 1024, 1, 1048576,
+                 "largest request or response an app may send"),
+    MRPC_SETTING(UINT, inflight_mb, 256, 1, 1048576,
+                 "per app, bytes sent but not yet acknowledged"),
+    MRPC_SETTING(UINT, call_timeout_ms, 30000, 1, 86400000,
+                 "deadline of a call whose app gives none"),
+    MRPC_SETTING(ENUM, marshal, 0, marshal_names, "the wire format (native)"),
+};
+
+static PHX_SETTINGS_SCHEMA(mrpc_schema, "mrpc", struct mrpc_settings, mrpc_keys);
+
+/* The plugin's settings with CONFIG (a config_string) over them, into M's limits. 0 or -EINVAL
+ * with ERR; M is unchanged then. */
+static int take_limits(phx_engine_t *e, struct mrpc_engine *m, const char *config, char *err,
+                       size_t errlen)
+{
+    struct mrpc_settings set;
+
+    if (phx_settings_derive(&mrpc_schema, &set, phx_engine_settings(e), config, err, errlen) < 0)
+        return -EINVAL;
+    m->max_message = (size_t)set.max_message_mb << 20;
+    m->inflight_limit = (size_t)set.inflight_mb << 20;
+    m->call_timeout_ms = set.call_timeout_ms;
+    phx_settings_free(&mrpc_schema, &set);
+    return 0;
 }
 
 static int mrpc_create(phx_engine_t *e, const char *config, void **state, char *err,
@@ -83,10 +121,13 @@ static int mrpc_create(phx_engine_t *e, const char *config, void **state, char *
     }
     if (!(m = calloc(1, sizeof(*m))))
         return -ENOMEM;
+    if (take_limits(e, m, config, err, errlen) < 0) {
+        free(m);
+        return -EINVAL;
+    }
     pin_build();
     m->port = port;
     m->stall_ms = PHX_STALL_MIN_MS;
-    take_limits(m);
     phx_u64map_init(&m->methods, ENG_MAX_CALLS);
     phx_u64map_init(&m->conns, ENG_MAX_CONNS);
     phx_u64map_init(&m->delivered, ENG_MAX_DELIVERED);
@@ -224,8 +265,7 @@ static int mrpc_restore(phx_engine_t *e, const phx_blob_t *in, void **state, cha
 static int mrpc_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
                             size_t errlen)
 {
-    take_limits(state);     /* the service's configuration may have changed under us */
-    return 0;
+    return take_limits(e, state, config, err, errlen);  /* SIGHUP: settings may have changed */
 }
 
 static int mrpc_admin(phx_engine_t *e, void *state, const char *request, char **reply)
@@ -266,4 +306,5 @@ static const phx_engine_ops_t mrpc_engine_ops = {
 };
 
 PHX_PLUGIN("mrpc", "1.0.0", .engines = PHX_ENGINES(&mrpc_engine_ops),
-           .services = PHX_SERVICES(PHX_SERVICE("mrpc", "MrpcEngine", "UcxRpcAdapterEngine")));
+           .services = PHX_SERVICES(PHX_SERVICE("mrpc", "MrpcEngine", "UcxRpcAdapterEngine")),
+           .settings = &mrpc_schema);

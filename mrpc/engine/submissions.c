@@ -3,7 +3,7 @@
  * Submissions are taken in order, a bounded batch at a time, and only as many as the engine can
  * answer without overflowing anything: each may queue one tx descriptor and two completions, so
  * the budget is what the tx queue and the completion backlog have room for, and nothing at all
- * while the bytes in flight exceed mrpc.inflight_mb (the app's ring then fills and libmrpc
+ * while the bytes in flight exceed settings.mrpc.inflight_mb (the app's ring then fills and libmrpc
  * waits: back-pressure, not buffering).
  *
  * Nothing in a submission is trusted. Addresses are checked against the send heap, blobs are

@@ -10,8 +10,13 @@
  *   3  "3.0.0"  state version 3, reads only version 3     (test: an incompatible build)
  *
  * `upgrades` counts the live upgrades the state went through. A state is serialised as an array
- * of uint64_t in host order: it never leaves the process. */
+ * of uint64_t in host order: it never leaves the process.
+ *
+ * Its one setting, `batch`, bounds the descriptors moved per direction per progress() call: in
+ * phoenix.conf as `settings = { null = { batch = 64; }; };`, per engine as the config_string of
+ * an attach (or reconfigure) descriptor, "batch = 64;". Both go through settings.h. */
 #include "phoenix/engine.h"
+#include "phoenix/settings.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,14 +40,37 @@
 #error "PHX_NULL_BUILD must be 1, 2 or 3"
 #endif
 
-/* A few hundred descriptors per direction per call keeps progress() bounded. */
-#define NULL_BATCH 256
-
 enum { F_TX, F_RX, F_UPGRADES, F_COUNT };
 
 struct null_state {
     uint64_t f[F_COUNT];
+    unsigned batch;         /* from the settings; not part of the dumped state */
 };
+
+struct null_settings {
+    unsigned batch;
+};
+
+/* A few hundred descriptors per direction per call keeps progress() bounded. */
+static const struct phx_setting null_keys[] = {
+    PHX_SETTING_UINT(struct null_settings, batch, 256, 1, 4096,
+                     "descriptors moved per direction per progress() call"),
+};
+
+static PHX_SETTINGS_SCHEMA(null_schema, "null", struct null_settings, null_keys);
+
+/* The plugin's settings with CONFIG (a config_string) over them, into S. 0 or -EINVAL. */
+static int take_settings(phx_engine_t *e, struct null_state *s, const char *config, char *err,
+                         size_t errlen)
+{
+    struct null_settings set;
+
+    if (phx_settings_derive(&null_schema, &set, phx_engine_settings(e), config, err, errlen) < 0)
+        return -EINVAL;
+    s->batch = set.batch;
+    phx_settings_free(&null_schema, &set);
+    return 0;
+}
 
 /* How many fields a state of VERSION holds, or 0 when this build cannot read it. */
 static unsigned fields_of(uint32_t version)
@@ -59,17 +87,25 @@ static unsigned fields_of(uint32_t version)
 static int null_create(phx_engine_t *e, const char *config, void **state, char *err,
                        size_t errlen)
 {
-    *state = calloc(1, sizeof(struct null_state));
-    return *state ? 0 : -ENOMEM;
+    struct null_state *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return -ENOMEM;
+    if (take_settings(e, s, config, err, errlen) < 0) {
+        free(s);
+        return -EINVAL;
+    }
+    *state = s;
+    return 0;
 }
 
 static int null_progress(phx_engine_t *e, void *state)
 {
     struct null_state *s = state;
     unsigned tx = phx_chan_forward(phx_engine_in(e, PHX_TX, 0), phx_engine_out(e, PHX_TX, 0),
-                                   NULL_BATCH);
+                                   s->batch);
     unsigned rx = phx_chan_forward(phx_engine_in(e, PHX_RX, 0), phx_engine_out(e, PHX_RX, 0),
-                                   NULL_BATCH);
+                                   s->batch);
 
     s->f[F_TX] += tx;
     s->f[F_RX] += rx;
@@ -121,6 +157,10 @@ static int null_restore(phx_engine_t *e, const phx_blob_t *in, void **state, cha
     struct null_state *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
+    if (take_settings(e, s, phx_engine_config(e), err, errlen) < 0) {
+        free(s);
+        return -EINVAL;
+    }
     memcpy(s->f, in->data, in->len);
     s->f[F_UPGRADES]++;
     *state = s;
@@ -130,7 +170,7 @@ static int null_restore(phx_engine_t *e, const phx_blob_t *in, void **state, cha
 static int null_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
                             size_t errlen)
 {
-    return 0;
+    return take_settings(e, state, config, err, errlen);
 }
 
 static int null_admin(phx_engine_t *e, void *state, const char *request, char **reply)
@@ -140,12 +180,13 @@ static int null_admin(phx_engine_t *e, void *state, const char *request, char **
     if (strcmp(request, "stats") != 0)
         return -ENOTSUP;
     int n = NULL_STATE_VERSION == 2
-                ? asprintf(reply, "{\"tx\":%llu,\"rx\":%llu,\"version\":\"%s\",\"upgrades\":%llu}",
+                ? asprintf(reply, "{\"tx\":%llu,\"rx\":%llu,\"version\":\"%s\","
+                           "\"upgrades\":%llu,\"batch\":%u}", (unsigned long long)s->f[F_TX],
+                           (unsigned long long)s->f[F_RX], NULL_VERSION,
+                           (unsigned long long)s->f[F_UPGRADES], s->batch)
+                : asprintf(reply, "{\"tx\":%llu,\"rx\":%llu,\"version\":\"%s\",\"batch\":%u}",
                            (unsigned long long)s->f[F_TX], (unsigned long long)s->f[F_RX],
-                           NULL_VERSION, (unsigned long long)s->f[F_UPGRADES])
-                : asprintf(reply, "{\"tx\":%llu,\"rx\":%llu,\"version\":\"%s\"}",
-                           (unsigned long long)s->f[F_TX], (unsigned long long)s->f[F_RX],
-                           NULL_VERSION);
+                           NULL_VERSION, s->batch);
     return n < 0 ? -ENOMEM : 0;
 }
 
@@ -169,4 +210,4 @@ static const phx_engine_ops_t null_engine = {
     .destroy = null_destroy,
 };
 
-PHX_PLUGIN("null", NULL_VERSION, .engines = PHX_ENGINES(&null_engine));
+PHX_PLUGIN("null", NULL_VERSION, .engines = PHX_ENGINES(&null_engine), .settings = &null_schema);

@@ -14,6 +14,8 @@
  *               shows null 2.0.0 alone once 1.0.0 runs nothing
  *   list        the seed's table before and after attach ("None", then "NullEngine"), --json,
  *               plugins and topology from the running service
+ *   sighup      NullEngine attached without config_string takes settings.null; SIGHUP with a
+ *               new value reconfigures it in place, an out-of-range one changes nothing
  *   bad input   every kind of bad descriptor, unknown pid/sid/engine, bad upgrades (missing
  *               file, wrong ABI, an incompatible NullEngine 3.0.0 under traffic), a non-admin
  *               uid: each exits 1 or 2 with the reason, and the service goes on
@@ -203,9 +205,10 @@ static void app_free(struct app *a)
 
 /* ---- the daemon and phoenixctl -------------------------------------------------------------- */
 
-static bool daemon_up(struct phx_daemon *d, const char *tag)
+/* NullEngine's batch comes from settings.null unless a config_string says otherwise. */
+static const char *admin_conf(unsigned null_batch)
 {
-    char conf[2048];
+    static char conf[2048];
 
     snprintf(conf, sizeof(conf),
              "# test_admin: loopback and NullEngine 1.0.0; any uid may connect, only root may "
@@ -215,9 +218,15 @@ static bool daemon_up(struct phx_daemon *d, const char *tag)
              "control = { admin_group = \"\"; socket_mode = 0666; max_apps = 16; };\n"
              "heap = { send_mb = 16; recv_mb = 16; slab_kb = 256; };\n"
              "plugins = ( { name = \"loopback\"; path = \"%s\"; },\n"
-             "            { name = \"null\"; path = \"%s\"; } );\n",
-             PHX_PLUGIN_LOOPBACK, PHX_PLUGIN_NULL);
-    return phx_daemon_start(d, tag, conf);
+             "            { name = \"null\"; path = \"%s\"; } );\n"
+             "settings = { null = { batch = %u; }; };\n",
+             PHX_PLUGIN_LOOPBACK, PHX_PLUGIN_NULL, null_batch);
+    return conf;
+}
+
+static bool daemon_up(struct phx_daemon *d, const char *tag)
+{
+    return phx_daemon_start(d, tag, admin_conf(32));
 }
 
 /* The path of a descriptor in tests/data/addon-cli; a few stay valid at once, as several go in
@@ -355,7 +364,7 @@ static const char *addons_of(const struct phx_daemon *d, pid_t pid)
 }
 
 struct null_stats {
-    long long tx, rx, upgrades;
+    long long tx, rx, upgrades, batch;
     char      version[16];
 };
 
@@ -371,6 +380,7 @@ static bool null_stats(const struct phx_daemon *d, long long id, struct null_sta
     st->tx = json_object_get_int64(member(o, "tx"));
     st->rx = json_object_get_int64(member(o, "rx"));
     st->upgrades = json_object_get_int64(member(o, "upgrades"));
+    st->batch = json_object_get_int64(member(o, "batch"));
     snprintf(st->version, sizeof(st->version), "%s", json_object_get_string(member(o, "version")));
     json_object_put(o);
     return true;
@@ -443,6 +453,7 @@ static void test_stream_through_splice_and_upgrade(void)
     midstream(&a, 500000, 150000);
     CU_ASSERT(null_stats(&d, id, &before));
     CU_ASSERT_STRING_EQUAL(before.version, "1.0.0");
+    CU_ASSERT_EQUAL(before.batch, 64);      /* null.cfg, its config_string */
     CTL(&d, 0, "upgraded null 1.0.0 -> 2.0.0 (1 engine)", "upgrade", "--plugin",
         PHX_PLUGIN_NULL_V2);
     midstream(&a, 650000, STREAM_TOTAL);
@@ -466,6 +477,7 @@ static void test_stream_through_splice_and_upgrade(void)
     CU_ASSERT(null_stats(&d, id, &after));
     CU_ASSERT_STRING_EQUAL(after.version, "2.0.0");
     CU_ASSERT_EQUAL(after.upgrades, 1);
+    CU_ASSERT_EQUAL(after.batch, 64);       /* the new build read the same config_string */
     CU_ASSERT(after.tx >= before.tx && after.rx >= before.rx);
     CU_ASSERT(after.rx >= after.tx);
     CU_ASSERT(after.tx >= (long long)(STREAM_TOTAL - sent_after));
@@ -541,6 +553,55 @@ static void test_list_plugins_topology(void)
     json_object *topo = CTL_JSON(&d, "topology");
     CU_ASSERT_EQUAL(json_object_array_length(member(topo, "runtime_cpus")), 1);
     json_object_put(topo);
+
+    CU_ASSERT_EQUAL(app_finish(&a), APP_OK);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+    app_free(&a);
+}
+
+/* NullEngine attached without a config_string takes settings.null; SIGHUP with another value
+ * reconfigures it in place, and a value out of range changes nothing. */
+static void test_sighup_reconfigures(void)
+{
+    struct phx_daemon d;
+    struct app a;
+    struct null_stats st;
+    char descriptor[512];
+
+    CU_ASSERT_FATAL(daemon_up(&d, "admin-sighup"));
+    app_start(&a, d.prefix, UINT64_MAX, 0);
+    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    snprintf(descriptor, sizeof(descriptor), "%s", phx_test_write_file(d.dir, "attach.conf",
+             "addon_engine = \"NullEngine\"; op = \"attach\";\n"
+             "tx_channels_replacements = ( (\"LoopFrontEngine\", \"NullEngine\", 0, 0),\n"
+             "                             (\"NullEngine\", \"LoopBackEngine\", 0, 0) );\n"
+             "rx_channels_replacements = ( (\"LoopBackEngine\", \"NullEngine\", 0, 0),\n"
+             "                             (\"NullEngine\", \"LoopFrontEngine\", 0, 0) );\n"
+             "group = [ \"LoopFrontEngine\", \"LoopBackEngine\" ];\n"));
+    CTL(&d, 0, "attached NullEngine", "attach", "--pid", pid_text(&a), "--sid", "0",
+        "--descriptor", descriptor);
+    long long id = engine_id(&d, a.pid, "NullEngine");
+    CU_ASSERT_FATAL(id > 0);
+    CU_ASSERT(null_stats(&d, id, &st));
+    CU_ASSERT_EQUAL(st.batch, 32);
+
+    CU_ASSERT_PTR_NOT_NULL(phx_test_write_file(d.dir, "phoenix.conf", admin_conf(5000)));
+    kill(d.pid, SIGHUP);
+    unsigned long long deadline = phx_test_now_ns() + 5 * PHX_NS;
+    while (!phx_daemon_log_has(&d, "settings.null.batch") && phx_test_now_ns() < deadline)
+        phx_test_sleep_ms(10);
+    CU_ASSERT(phx_daemon_log_has(&d, "settings.null.batch: must be between 1 and 4096"));
+    CU_ASSERT(null_stats(&d, id, &st));
+    CU_ASSERT_EQUAL(st.batch, 32);
+
+    CU_ASSERT_PTR_NOT_NULL(phx_test_write_file(d.dir, "phoenix.conf", admin_conf(16)));
+    kill(d.pid, SIGHUP);
+    deadline = phx_test_now_ns() + 5 * PHX_NS;
+    while (null_stats(&d, id, &st) && st.batch != 16 && phx_test_now_ns() < deadline)
+        phx_test_sleep_ms(10);
+    CU_ASSERT_EQUAL(st.batch, 16);
+    CU_ASSERT(app_wait_received(&a, load(&a.sh->received) + 1000));     /* traffic goes on */
 
     CU_ASSERT_EQUAL(app_finish(&a), APP_OK);
     CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
@@ -719,6 +780,7 @@ int main(int argc, char **argv)
         { "stream through attach, detach, attach and upgrade",
           test_stream_through_splice_and_upgrade },
         { "list, plugins and topology of the service", test_list_plugins_topology },
+        { "sighup reconfigures an attached NullEngine", test_sighup_reconfigures },
         { "bad input is refused and the service goes on", test_bad_input },
         { "usage errors exit 2, every command has --help", test_usage_and_help },
         { "no service, or one that never answers", test_no_service },

@@ -18,9 +18,10 @@
  *               is dropped
  *   sigterm     a registered app sees SHUTDOWN, then -EPIPE; phoenixd exits 0 within 2 s
  *   idle        an idle phoenixd with one idle app uses < 0.5% of a core over 10 s (printed)
- *   lifecycle   --check-config (ok / one line with file:line), usage errors, a second daemon on
- *               the same prefix, daemonizing, SIGHUP re-reading the log level (also after a
- *               start with a relative -c), syslog chosen when detached without a log file
+ *   lifecycle   --check-config (ok / one line with file:line, plugins opened and their settings
+ *               checked, deprecated sections), usage errors, a second daemon on the same prefix,
+ *               daemonizing, SIGHUP re-reading the log level and the plugins' settings (also
+ *               after a start with a relative -c), syslog chosen when detached without a log file
  *   limits      dedicate mode with one thread and max_apps = 1 refuse a second app, until the
  *               first hangs up
  *
@@ -847,7 +848,7 @@ static void test_check_config(void)
     snprintf(bad, sizeof(bad), "%s", phx_test_write_file(dir, "broken.conf",
              "# a broken file\nruntime = { threads = 0; };\n"));
     snprintf(good, sizeof(good), "%s", phx_test_write_file(dir, "good.conf",
-             "runtime = { threads = 2; };\n"));
+             "runtime = { threads = 2; };\nplugins = ();\n"));
     CU_ASSERT_EQUAL(phx_daemon_run(NULL, (const char *const[]){ "--check-config", "-c", bad, NULL },
                                    &run_result), 1);
     printf("\n    --check-config broken.conf: %s", out);
@@ -917,6 +918,102 @@ static void write_conf(struct phx_daemon *d, const char *from, const char *to)
 
     CU_ASSERT_PTR_NOT_NULL(phx_test_write_file(d->dir, "phoenix.conf", conf));
     free(conf);
+}
+
+/* The three plugins with SETTINGS (text after the plugin list) and the plugin list PLUGINS (NULL:
+ * mrpc, ucx and null from the build). */
+static const char *plugins_conf(const char *dir, const char *name, const char *plugins,
+                                const char *settings)
+{
+    static char path[512];
+    char text[4096];
+
+    snprintf(text, sizeof(text), "plugins = (\n%s\n);\n%s",
+             plugins ? plugins : "  { name = \"mrpc\"; path = \"" PHX_PLUGIN_MRPC "\"; },\n"
+                                 "  { name = \"ucx\"; path = \"" PHX_PLUGIN_UCX "\"; },\n"
+                                 "  { name = \"null\"; path = \"" PHX_PLUGIN_NULL "\"; }",
+             settings);
+    snprintf(path, sizeof(path), "%s", phx_test_write_file(dir, name, text));
+    return path;
+}
+
+/* Runs --check-config on a file of those; returns the exit status, output in run_result.out. */
+static int check_plugins(const char *dir, const char *plugins, const char *settings)
+{
+    const char *path = plugins_conf(dir, "plugins.conf", plugins, settings);
+
+    return phx_daemon_run(NULL, (const char *const[]){ "--check-config", "-c", path, NULL },
+                          &run_result);
+}
+
+/* --check-config opens the plugins: a section that does not fit its plugin's schema, or a plugin
+ * that cannot be opened, is one line naming the file, line and key (or the plugin). The plugin
+ * list takes lines 1 to 5 of the file, so `settings = {` is line 6. */
+static void test_check_config_plugins(void)
+{
+    static const struct { const char *settings, *want; } broken[] = {
+        { "settings = {\n  ucx = {\n    tls = 5;\n  };\n};\n",
+          "plugins.conf:8: settings.ucx.tls: expected a string, got an integer" },
+        { "settings = {\n  mrpc = {\n    marshal = \"json\";\n  };\n};\n",
+          "plugins.conf:8: settings.mrpc.marshal: unknown marshal 'json' (native)" },
+        { "settings = {\n  null = {\n    batch = 0;\n  };\n};\n",
+          "plugins.conf:8: settings.null.batch: must be between 1 and 4096 (got 0)" },
+        { "settings = {\n  ucx = {\n    net_device = \"lo\";\n  };\n};\n",
+          "plugins.conf:8: unknown key 'settings.ucx.net_device' (did you mean "
+          "'settings.ucx.net_devices'?)" },
+        { "settings = {\n  mrpc = {\n\n    inflght_mb = 3;\n  };\n};\n",
+          "plugins.conf:9: unknown key 'settings.mrpc.inflght_mb' (did you mean "
+          "'settings.mrpc.inflight_mb'?)" },
+        { "settings = { nul = { batch = 3; }; };\n",
+          "plugins.conf:6: settings.nul: no plugin 'nul' in plugins (did you mean "
+          "'settings.null'?)" },
+    };
+    const char *dir = phx_test_tmpdir("cli");
+    const char *out = run_result.out;
+
+    CU_ASSERT_EQUAL(check_plugins(dir, NULL, "settings = {\n  ucx = { tls = \"tcp\"; };\n"
+                                  "  mrpc = { call_timeout_ms = 5; };\n"
+                                  "  null = { batch = 8; };\n};\n"), 0);
+    CU_ASSERT_STRING_EQUAL(out, "ok\n");
+    for (unsigned i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+        CU_ASSERT_EQUAL(check_plugins(dir, NULL, broken[i].settings), 1);
+        if (!strstr(out, broken[i].want))
+            printf("\n    got '%s', want '%s'", out, broken[i].want);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, broken[i].want));
+        CU_ASSERT(strchr(out, '\n') == out + strlen(out) - 1);  /* one line */
+    }
+    /* a plugin file that is not there: the plugin is named, and it is not "ok" */
+    CU_ASSERT_EQUAL(check_plugins(dir, "  { name = \"ucx\"; path = \"/nonexistent/libx.so\"; }",
+                                  ""), 1);
+    printf("\n    missing plugin: %s", out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "plugin /nonexistent/libx.so: cannot open: "));
+    CU_ASSERT(strchr(out, '\n') == out + strlen(out) - 1);
+    /* a section for a plugin that has no settings */
+    CU_ASSERT_EQUAL(check_plugins(dir, "  { name = \"loopback\"; path = \"" PHX_PLUGIN_LOOPBACK
+                                  "\"; }", "settings = {\n  loopback = { x = 1; };\n};\n"), 1);
+    printf("\n    %s", out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "plugins.conf:5: settings.loopback: plugin 'loopback' "
+                                       "takes no settings"));
+    phx_test_rmtree(dir);
+}
+
+/* The top-level ucx and mrpc sections of earlier releases still work, with a line that gives
+ * the new spelling; their mistakes name the key as written. */
+static void test_check_config_deprecated(void)
+{
+    const char *dir = phx_test_tmpdir("cli");
+    const char *out = run_result.out;
+
+    CU_ASSERT_EQUAL(check_plugins(dir, NULL, "ucx = { tls = \"tcp\"; };\n"), 0);
+    printf("\n    %s", out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "plugins.conf:6: 'ucx = { ... }' is deprecated; write "
+                                       "'settings = { ucx = { ... }; };'\nok\n"));
+    CU_ASSERT_EQUAL(strncmp(out, "warning: ", 9), 0);
+    CU_ASSERT_EQUAL(check_plugins(dir, NULL, "mrpc = {\n  call_timeout_ms = 0;\n};\n"), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "'settings = { mrpc = { ... }; };'\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "plugins.conf:7: mrpc.call_timeout_ms: must be between 1 "
+                                       "and 86400000 (got 0)\n"));
+    phx_test_rmtree(dir);
 }
 
 static void test_second_daemon_and_background(void)
@@ -1084,6 +1181,58 @@ static void test_sighup(void)
     phx_daemon_cleanup(&d);
 }
 
+/* Waits up to 5 s for TEXT in D's log. */
+static bool log_shows(const struct phx_daemon *d, const char *text)
+{
+    unsigned long long deadline = phx_test_now_ns() + 5 * PHX_NS;
+    bool seen = phx_daemon_log_has(d, text);
+
+    while (!seen && phx_test_now_ns() < deadline) {
+        phx_test_sleep_ms(10);
+        seen = phx_daemon_log_has(d, text);
+    }
+    return seen;
+}
+
+/* SIGHUP re-reads the plugins' sections too: one that does not fit changes nothing and the log
+ * says which key; one that fits is taken. The deprecated top-level section is logged at start. */
+static void test_sighup_plugin_settings(void)
+{
+    static const char with_null[] =
+        "plugins = ( { name = \"loopback\"; path = \"libphoenix_loopback.so\"; },\n"
+        "            { name = \"ucx\"; path = \"" PHX_PLUGIN_UCX "\"; },\n"
+        "            { name = \"null\"; path = \"" PHX_PLUGIN_NULL "\"; } );\n"
+        "ucx = { tls = \"tcp\"; };\n"
+        "settings = { null = { batch = %s; }; };\n";
+    struct phx_daemon d;
+    char plugins[1024];
+
+    snprintf(plugins, sizeof(plugins), with_null, "8");
+    CU_ASSERT_FATAL(daemon_start(&d, "sighup-plugins", "plugins = ( { name = \"loopback\"; path = "
+                                 "\"libphoenix_loopback.so\"; } );\n", plugins));
+    CU_ASSERT(log_shows(&d, "'ucx = { ... }' is deprecated; write 'settings = { ucx = { ... }; "
+                            "};'"));
+    snprintf(plugins, sizeof(plugins), with_null, "0");
+    char *conf = test_conf("plugins = ( { name = \"loopback\"; path = \"libphoenix_loopback.so\"; "
+                           "} );\n", plugins);
+    CU_ASSERT_PTR_NOT_NULL(phx_test_write_file(d.dir, "phoenix.conf", conf));  /* d.conf */
+    free(conf);
+    kill(d.pid, SIGHUP);
+    CU_ASSERT(log_shows(&d, "keeping the current settings: "));
+    CU_ASSERT(log_shows(&d, "settings.null.batch: must be between 1 and 4096 (got 0)"));
+    CU_ASSERT_FALSE(phx_daemon_log_has(&d, "plugin settings reloaded"));
+    snprintf(plugins, sizeof(plugins), with_null, "16");
+    conf = test_conf("plugins = ( { name = \"loopback\"; path = \"libphoenix_loopback.so\"; "
+                     "} );\n", plugins);
+    CU_ASSERT_PTR_NOT_NULL(phx_test_write_file(d.dir, "phoenix.conf", conf));
+    free(conf);
+    kill(d.pid, SIGHUP);
+    CU_ASSERT(log_shows(&d, "plugin settings reloaded"));
+    CU_ASSERT(phx_daemon_accepts(d.prefix));
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+}
+
 int main(int argc, char **argv)
 {
     static const phx_test_case_t cases[] = {
@@ -1095,11 +1244,14 @@ int main(int argc, char **argv)
         { "app rings and heaps bound to the NIC's NUMA nodes", test_memory_binding },
         { "runtime threads stay on the CPUs phoenixd was started on", test_obeys_cpu_binding },
         { "check-config and usage", test_check_config },
+        { "check-config opens the plugins and checks their settings", test_check_config_plugins },
+        { "deprecated ucx and mrpc sections", test_check_config_deprecated },
         { "second daemon and background start", test_second_daemon_and_background },
         { "limits: dedicate mode and max_apps", test_limits },
         { "sighup reloads the log level", test_sighup },
         { "detached with log.file \"-\" logs to syslog", test_detached_logs_to_syslog },
         { "sighup after a start with a relative -c", test_sighup_relative_config },
+        { "sighup reloads the plugins' settings", test_sighup_plugin_settings },
         { NULL, NULL },
     };
     signal(SIGPIPE, SIG_IGN);

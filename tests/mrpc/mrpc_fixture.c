@@ -40,8 +40,10 @@ static const char node_conf_fmt[] =
     "runtime = { threads = 1; mode = \"shared\"; spin_us = 0; };\n"
     "control = { admin_group = \"%s\"; socket_mode = 0666; max_apps = 64; };\n"
     "heap = { send_mb = 256; recv_mb = 256; slab_kb = 256; };\n"
-    "ucx = { tls = \"tcp\"; net_devices = \"%s\"; };\n"
-    "mrpc = { max_message_mb = 128; call_timeout_ms = 30000; %s };\n"
+    "settings = {\n"
+    "  ucx = { tls = \"tcp\"; net_devices = \"%s\"; max_message_mb = 128; %s };\n"
+    "  mrpc = { max_message_mb = 128; call_timeout_ms = 30000; %s };\n"
+    "};\n"
     "plugins = ( { name = \"mrpc\"; path = \"" PHX_PLUGIN_MRPC "\"; },\n"
     "            { name = \"ucx\"; path = \"" PHX_PLUGIN_UCX "\"; },\n"
     "            { name = \"null\"; path = \"" PHX_PLUGIN_NULL "\"; } );\n";
@@ -261,7 +263,8 @@ bool mrpc_node_start_mrpc(struct mrpc_node *n, const char *tag, enum mrpc_side s
     const struct host *h = node_host(n);
     struct phx_daemon_params p = { .field_mask = h->netns[0] ? PHX_DAEMON_PARAM_FIELD_NETNS : 0,
                                    .netns = h->netns };
-    snprintf(conf, sizeof(conf), node_conf_fmt, gr ? gr->gr_name : "", h->veth, mrpc_settings);
+    snprintf(conf, sizeof(conf), node_conf_fmt, gr ? gr->gr_name : "", h->veth, mrpc_settings,
+             mrpc_settings);
     setenv("UCX_TLS", "tcp", 1);            /* the service reads its config, UCX the env too */
     setenv("UCX_NET_DEVICES", h->veth, 1);  /* inherited by the service started next */
     return phx_daemon_start_params(&n->d, tag, conf, &p);

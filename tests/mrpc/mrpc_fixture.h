@@ -56,7 +56,8 @@ struct mrpc_node {
 /* Starts a node on SIDE with heaps large enough for 64 MiB messages (the first start sets up the
  * two namespaces, or decides on loopback). */
 bool mrpc_node_start(struct mrpc_node *n, const char *tag, enum mrpc_side side);
-/* The same with MRPC_SETTINGS ("inflight_mb = 8;") added to its phoenix.conf's mrpc section. */
+/* The same with MRPC_SETTINGS ("inflight_mb = 8;") added to its phoenix.conf's settings.mrpc and
+ * settings.ucx sections (the limits both plugins have: max_message_mb, inflight_mb). */
 bool mrpc_node_start_mrpc(struct mrpc_node *n, const char *tag, enum mrpc_side side,
                           const char *mrpc_settings);
 /* Stops it with SIG (SIGKILL: a crash) and removes its directory; true when it exited 0 (or was

@@ -20,7 +20,7 @@
 #include "graph.h"
 #include "mrpc/transport.h"
 #include "phoenix/app_port.h"
-#include "phoenix/config.h"
+#include "config.h"
 #include "phoenix/status.h"
 #include "phx_test.h"
 #include "plugin_registry.h"
@@ -43,7 +43,9 @@
 
 #define MSGS         10000u
 #define MAX_SIZE     (8u << 20)
-#define MAX_MB       8u
+/* The ucx plugin's settings of these tests (settings.ucx): MAX_SIZE in MiB, the default in-flight
+ * budget. */
+static const char usual_settings[] = "max_message_mb = 8; inflight_mb = 256;";
 #define RAW_PEER_TAG 77
 #define RAW_FRAMES   22             /* malformed frames raw_peer sends on its connection */
 #define RAW_UNCLAIMED 2             /* ... and without a reply endpoint (no connection) */
@@ -650,13 +652,21 @@ static void test_malformed(void)
 
 /* ---- the in-flight receive budget -------------------------------------------------------- */
 
+/* Sets the ucx plugin's settings (settings.h text) for the engines created from now on. */
+static void ucx_settings(const char *text)
+{
+    struct phx_plugin *pl = phx_registry_find(&reg, "ucx");
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pl);
+    CU_ASSERT_EQUAL_FATAL(phx_settings_parse(pl->desc->settings, pl->host.settings, text, "test", err,
+                                             sizeof(err)), 0);
+}
+
 static void test_inflight_budget(void)
 {
-    unsigned usual = cfg.mrpc.inflight_mb;
-
-    cfg.mrpc.inflight_mb = 2;           /* engines read it when they are created */
+    ucx_settings("inflight_mb = 2;");   /* engines read it when they are created */
     pair_up();
-    cfg.mrpc.inflight_mb = usual;
+    ucx_settings("inflight_mb = 256;");
     pair_connect();
     cmd(A.wt, "expect 8 2");
     cmd(B.wt, "send1 5 %u 8 0", 3u << 20);
@@ -677,12 +687,11 @@ static void test_inflight_budget(void)
  * both arrive, nothing refused. */
 static void test_inflight_budget_waits(void)
 {
-    unsigned usual = cfg.mrpc.inflight_mb;
     const unsigned size = 3u << 19;
 
-    cfg.mrpc.inflight_mb = 2;
+    ucx_settings("inflight_mb = 2;");
     pair_up();
-    cfg.mrpc.inflight_mb = usual;
+    ucx_settings("inflight_mb = 256;");
     pair_connect();
     cmd(A.wt, "expect 8 2");
     cmd(B.wt, "send1 5 %u 8 0", size);
@@ -706,16 +715,14 @@ static void test_inflight_budget_waits(void)
     pair_down();
 }
 
-/* A receiver with a smaller mrpc.max_message_mb than its sender finds the sender's large
+/* A receiver with a smaller settings.ucx.max_message_mb than its sender finds the sender's large
  * messages malformed. Each cost the sender a credit, so the receiver must grant them back: after
  * 300 refused (more than a window) the connection still carries messages. */
 static void test_malformed_frames_return_credits(void)
 {
-    unsigned usual = cfg.mrpc.max_message_mb;
-
-    cfg.mrpc.max_message_mb = 1;        /* A only: engines read it when they are created */
+    ucx_settings("max_message_mb = 1;");    /* A only: engines read it when they are created */
     side_up(&A, 1);
-    cfg.mrpc.max_message_mb = usual;
+    ucx_settings(usual_settings);
     side_up(&B, 2);
     pair_connect();
     cmd(A.wt, "expect 14 10");
@@ -853,14 +860,20 @@ int main(int argc, char **argv)
 {
     setenv("UCX_NET_DEVICES", "lo", 1);         /* loopback only, whatever the caller says */
     setenv("UCX_TLS", "tcp", 0);
-    if (phx_config_init_defaults(&cfg) < 0)
-        return 1;
-    cfg.mrpc.max_message_mb = MAX_MB;
-    phx_config_publish(&cfg);
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s", phx_test_tmpdir("transport"));
-    if (phx_registry_init(&reg, dir) < 0 ||
-        !phx_registry_load(&reg, PHX_PLUGIN_UCX, err, sizeof(err)) ||
+    char conf[8192];
+    snprintf(conf, sizeof(conf), "plugins = ( { name = \"ucx\"; path = \"-\"; } );\n"
+             "settings = { ucx = { %s }; };\n", usual_settings);
+    if (phx_config_load(&cfg, phx_test_write_file(dir, "phoenix.conf", conf), err,
+                        sizeof(err)) < 0) {
+        fprintf(stderr, "test_transport: %s\n", err);
+        return 1;
+    }
+    if (phx_registry_init(&reg, dir) < 0)
+        return 1;
+    phx_registry_set_config(&reg, &cfg);
+    if (!phx_registry_load(&reg, PHX_PLUGIN_UCX, err, sizeof(err)) ||
         !phx_registry_load(&reg, PHX_PLUGIN_WIRETEST, err, sizeof(err))) {
         fprintf(stderr, "test_transport: %s\n", err);
         return 1;
@@ -868,7 +881,6 @@ int main(int argc, char **argv)
     int rc = phx_test_main("transport", cases, argc, argv);
     phx_registry_fini(&reg);
     phx_test_rmtree(dir);
-    phx_config_publish(NULL);
     phx_config_free(&cfg);
     return rc;
 }

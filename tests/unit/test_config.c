@@ -1,9 +1,12 @@
 /* test_config.c - phoenix.conf: defaults, the shipped deploy/phoenix.conf, a file that sets every
  * key, dump -> load round trips, environment overrides, and broken files whose one-line error
  * must name the file, the line and the key. Sample files live in tests/data/config/. */
-#include "phoenix/config.h"
+#include "config.h"
+#include "phoenix/engine.h"
+#include "phoenix/settings.h"
 #include "phx_test.h"
 
+#include <dlfcn.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <stdio.h>
@@ -40,13 +43,6 @@ static void assert_same_config(const phx_config_t *a, const phx_config_t *b)
     CU_ASSERT_EQUAL(a->heap.send_mb, b->heap.send_mb);
     CU_ASSERT_EQUAL(a->heap.recv_mb, b->heap.recv_mb);
     CU_ASSERT_EQUAL(a->heap.slab_kb, b->heap.slab_kb);
-    CU_ASSERT_STRING_EQUAL(a->ucx.tls, b->ucx.tls);
-    CU_ASSERT_STRING_EQUAL(a->ucx.net_devices, b->ucx.net_devices);
-    CU_ASSERT_EQUAL(a->ucx.mm_error_handling, b->ucx.mm_error_handling);
-    CU_ASSERT_EQUAL(a->mrpc.max_message_mb, b->mrpc.max_message_mb);
-    CU_ASSERT_EQUAL(a->mrpc.inflight_mb, b->mrpc.inflight_mb);
-    CU_ASSERT_EQUAL(a->mrpc.call_timeout_ms, b->mrpc.call_timeout_ms);
-    CU_ASSERT_EQUAL(a->mrpc.marshal, b->mrpc.marshal);
     CU_ASSERT_EQUAL_FATAL(a->nplugins, b->nplugins);
     for (unsigned i = 0; i < a->nplugins; i++) {
         CU_ASSERT_STRING_EQUAL(a->plugins[i].name, b->plugins[i].name);
@@ -63,9 +59,6 @@ static const phx_config_t documented_defaults = {
     .control = { .admin_group = "", .socket_mode = 0660, .max_apps = 1024 },
     .topology = { .nic = "", .bind_memory = true, .xml = "" },
     .heap = { .send_mb = 1024, .recv_mb = 1024, .slab_kb = 2048 },
-    .ucx = { .tls = "", .net_devices = "", .mm_error_handling = true },
-    .mrpc = { .max_message_mb = 1024, .inflight_mb = 256, .call_timeout_ms = 30000,
-              .marshal = PHX_MARSHAL_NATIVE },
     .plugins = (struct phx_config_plugin[]){ { "mrpc", "libphoenix_mrpc.so" },
                                              { "ucx", "libphoenix_ucx.so" } },
     .nplugins = 2,
@@ -82,8 +75,7 @@ static void test_defaults(void)
     CU_ASSERT_PTR_NULL(cfg.prefix);
     CU_ASSERT_EQUAL(cfg.nplugins, 0);
     CU_ASSERT_STRING_EQUAL(phx_runtime_mode_name(PHX_RUNTIME_DEDICATE), "dedicate");
-    CU_ASSERT_STRING_EQUAL(phx_marshal_name(PHX_MARSHAL_NATIVE), "native");
-    CU_ASSERT_STRING_EQUAL(phx_marshal_name((phx_marshal_t)7), "?");
+    CU_ASSERT_STRING_EQUAL(phx_runtime_mode_name((phx_runtime_mode_t)7), "?");
 }
 
 static void test_empty_file_gives_defaults(void)
@@ -141,7 +133,7 @@ static void test_deploy_file_is_the_defaults(void)
     CU_ASSERT_EQUAL_FATAL(config_read_string(&dumped, text), CONFIG_TRUE);
     CU_ASSERT_EQUAL_FATAL(config_read_file(&shipped, deploy), CONFIG_TRUE);
     unsigned n = leaf_paths(config_root_setting(&dumped), "", paths, 0, 64);
-    CU_ASSERT(n >= 24);
+    CU_ASSERT(n >= 17);
     for (unsigned i = 0; i < n; i++) {
         if (!config_lookup(&shipped, paths[i]))
             fprintf(stderr, "deploy/phoenix.conf lacks %s\n", paths[i]);
@@ -154,6 +146,66 @@ static void test_deploy_file_is_the_defaults(void)
     phx_config_free(&defaults);
 }
 
+/* SETTINGS as settings.h dumps them, malloc'd. */
+static char *dump_settings(const struct phx_settings_schema *schema, const void *settings)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mem);
+    CU_ASSERT_EQUAL(phx_settings_dump(schema, settings, "", mem), 0);
+    fclose(mem);
+    return text;
+}
+
+/* deploy/phoenix.conf's settings.NAME: every key of the plugin at SO is written there, with the
+ * plugin's default. */
+static void check_deploy_section(const char *so, const char *name)
+{
+    const char *deploy = phx_test_source_path("deploy/phoenix.conf");
+    void *handle = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    const phx_plugin_desc_t *desc = handle ? dlsym(handle, PHX_PLUGIN_SYMBOL) : NULL;
+    phx_config_t cfg;
+    config_t shipped;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(desc);
+    const struct phx_settings_schema *schema = desc->settings;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(schema);
+    void *from_file = calloc(1, schema->size), *defaults = calloc(1, schema->size);
+    CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, deploy, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL_FATAL(phx_config_plugin_settings(&cfg, name, schema, from_file, err,
+                                                     sizeof(err)), 0);
+    CU_ASSERT_EQUAL_FATAL(phx_settings_init(schema, defaults), 0);
+    char *a = dump_settings(schema, from_file), *b = dump_settings(schema, defaults);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    config_init(&shipped);
+    CU_ASSERT_EQUAL_FATAL(config_read_file(&shipped, deploy), CONFIG_TRUE);
+    for (unsigned i = 0; i < schema->nkeys; i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "settings.%s.%s", name, schema->keys[i].key);
+        if (!config_lookup(&shipped, path))
+            fprintf(stderr, "deploy/phoenix.conf lacks %s\n", path);
+        CU_ASSERT_PTR_NOT_NULL(config_lookup(&shipped, path));
+        CU_ASSERT_PTR_NOT_NULL(schema->keys[i].help);
+    }
+    config_destroy(&shipped);
+    free(a);
+    free(b);
+    phx_settings_free(schema, from_file);
+    phx_settings_free(schema, defaults);
+    free(from_file);
+    free(defaults);
+    phx_config_free(&cfg);
+    dlclose(handle);
+}
+
+static void test_deploy_file_has_plugin_settings(void)
+{
+    check_deploy_section(PHX_PLUGIN_MRPC, "mrpc");
+    check_deploy_section(PHX_PLUGIN_UCX, "ucx");
+}
+
 /* tests/data/config/full.conf: every key set to a value other than its default. */
 static const phx_config_t full_conf = {
     .prefix = "/tmp/phx-full",
@@ -163,9 +215,6 @@ static const phx_config_t full_conf = {
     .control = { .admin_group = "hpcadmin", .socket_mode = 0600, .max_apps = 65536 },
     .topology = { .nic = "mlx5_0:1", .bind_memory = false, .xml = "hwloc-profiles/two-socket.xml" },
     .heap = { .send_mb = 64, .recv_mb = 128, .slab_kb = 64 },
-    .ucx = { .tls = "rc,sm,self", .net_devices = "mlx5_0:1", .mm_error_handling = false },
-    .mrpc = { .max_message_mb = 16, .inflight_mb = 32, .call_timeout_ms = 1,
-              .marshal = PHX_MARSHAL_NATIVE },
     .plugins = (struct phx_config_plugin[]){ { "mrpc", "/opt/phoenix/libphoenix_mrpc.so" },
                                              { "ucx", "libphoenix_ucx.so" },
                                              { "ratelimit", "policies/libratelimit.so" } },
@@ -223,6 +272,242 @@ static void test_dump_load_round_trip(void)
     CU_ASSERT_EQUAL(cfg.control.socket_mode, 07);
     CU_ASSERT_EQUAL(cfg.nplugins, 0);
     assert_round_trip(&cfg, dir);
+    phx_config_free(&cfg);
+    phx_test_rmtree(dir);
+}
+
+/* ---- settings.h: a plugin's table ---------------------------------------------------------- */
+
+struct demo_settings {
+    char    *tls;
+    bool     fast;
+    unsigned batch;
+    int      color;
+    unsigned nested_depth;
+    unsigned perms;
+};
+
+static const char *const colors[] = { "red", "green", NULL };
+
+static int check_even(long long value, char *why, size_t n)
+{
+    return value % 2 ? snprintf(why, n, "must be even (got %lld)", value), -1 : 0;
+}
+
+static const struct phx_setting demo_keys[] = {
+    PHX_SETTING_STRING(struct demo_settings, tls, "tcp", "transports"),
+    PHX_SETTING_BOOL(struct demo_settings, fast, false, "go fast"),
+    PHX_SETTING_UINT(struct demo_settings, batch, 64, 1, 4096, "per call",
+                     .check_num = check_even),
+    PHX_SETTING_ENUM(struct demo_settings, color, 1, colors, "a color"),
+    { "nested.depth", PHX_SETTING_KIND_UINT, offsetof(struct demo_settings, nested_depth),
+      .help = "a key in a section", .def = 3, .min = 0, .max = 9 },
+    PHX_SETTING_MODE(struct demo_settings, perms, 0640, 0777, "permission bits"),
+};
+
+static PHX_SETTINGS_SCHEMA(demo_schema, "demo", struct demo_settings, demo_keys);
+
+static void test_settings_defaults_and_parse(void)
+{
+    struct demo_settings d, copy;
+
+    CU_ASSERT_EQUAL_FATAL(phx_settings_init(&demo_schema, &d), 0);
+    CU_ASSERT_STRING_EQUAL(d.tls, "tcp");
+    CU_ASSERT_EQUAL(d.batch, 64);
+    CU_ASSERT_EQUAL(d.color, 1);
+    CU_ASSERT_EQUAL(d.nested_depth, 3);
+    CU_ASSERT_EQUAL(d.perms, 0640);
+    CU_ASSERT_EQUAL(phx_settings_parse(&demo_schema, &d, "tls = \"rc\"; fast = true; batch = 8;"
+                                       " color = \"RED\"; nested = { depth = 9; }; perms = 0600;",
+                                       "config_string", err, sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(d.tls, "rc");
+    CU_ASSERT(d.fast);
+    CU_ASSERT_EQUAL(d.batch, 8);
+    CU_ASSERT_EQUAL(d.color, 0);
+    CU_ASSERT_EQUAL(d.nested_depth, 9);
+    CU_ASSERT_EQUAL(d.perms, 0600);
+    CU_ASSERT_EQUAL(phx_settings_parse(&demo_schema, &d, "  \n", "x", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(phx_settings_parse(&demo_schema, &d, NULL, "x", err, sizeof(err)), 0);
+
+    /* derive: a deep copy with a config_string over it; the base is left alone */
+    CU_ASSERT_EQUAL_FATAL(phx_settings_derive(&demo_schema, &copy, &d, "batch = 2;", err,
+                                              sizeof(err)), 0);
+    CU_ASSERT_EQUAL(copy.batch, 2);
+    CU_ASSERT_EQUAL(d.batch, 8);
+    CU_ASSERT_STRING_EQUAL(copy.tls, "rc");
+    CU_ASSERT_PTR_NOT_EQUAL(copy.tls, d.tls);
+    phx_settings_free(&demo_schema, &copy);
+    CU_ASSERT_EQUAL_FATAL(phx_settings_derive(&demo_schema, &copy, NULL, NULL, err, sizeof(err)),
+                          0);
+    CU_ASSERT_EQUAL(copy.batch, 64);
+    phx_settings_free(&demo_schema, &copy);
+
+    /* dump, then parse the dump over the defaults: the same values */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    CU_ASSERT_EQUAL(phx_settings_dump(&demo_schema, &d, "", mem), 0);
+    fclose(mem);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "nested = {\n  depth = 9;\n};"));
+    CU_ASSERT_EQUAL_FATAL(phx_settings_derive(&demo_schema, &copy, NULL, text, err, sizeof(err)),
+                          0);
+    CU_ASSERT_STRING_EQUAL(copy.tls, d.tls);
+    CU_ASSERT_EQUAL(copy.fast, d.fast);
+    CU_ASSERT_EQUAL(copy.batch, d.batch);
+    CU_ASSERT_EQUAL(copy.color, d.color);
+    CU_ASSERT_EQUAL(copy.nested_depth, d.nested_depth);
+    CU_ASSERT_EQUAL(copy.perms, d.perms);
+    phx_settings_free(&demo_schema, &copy);
+    free(text);
+    phx_settings_free(&demo_schema, &d);
+}
+
+/* A config_string's errors: one line, "config_string:LINE: key: what". */
+static void test_settings_config_string_errors(void)
+{
+    static const struct { const char *text, *want; } cases[] = {
+        { "batch = 0;", "config_string:1: batch: must be between 1 and 4096 (got 0)" },
+        { "batch = 3;", "config_string:1: batch: must be even (got 3)" },
+        { "\nbacth = 2;", "config_string:2: unknown key 'bacth' (did you mean 'batch'?)" },
+        { "tls = 5;", "config_string:1: tls: expected a string, got an integer" },
+        { "fast = 1;", "config_string:1: fast: expected true or false, got an integer" },
+        { "color = \"blue\";", "config_string:1: color: unknown color 'blue' (red|green)" },
+        { "nested = { dpeth = 1; };",
+          "config_string:1: unknown key 'nested.dpeth' (did you mean 'nested.depth'?)" },
+        { "nested = 1;", "config_string:1: nested: expected a group { ... }, got an integer" },
+        { "batch = ;", "config_string:1: syntax error (libconfig: " },
+        { "zzzzzz = 1;", "config_string:1: unknown key 'zzzzzz'" },
+        { "batch = 2;\n  @include \"/etc/passwd\"\n",
+          "config_string:2: @include: not allowed here" },
+    };
+    struct demo_settings d;
+
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(phx_settings_derive(&demo_schema, &d, NULL, cases[i].text, err,
+                                            sizeof(err)), -1);
+        if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+            fprintf(stderr, "\n  '%s': got '%s', want '%s'\n", cases[i].text, err, cases[i].want);
+        CU_ASSERT_EQUAL(strncmp(err, cases[i].want, strlen(cases[i].want)), 0);
+        CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+    }
+    CU_ASSERT_PTR_NULL(strstr(err, "did you mean"));
+}
+
+/* ---- the plugins' sections of phoenix.conf ------------------------------------------------- */
+
+static const char sections_conf[] =
+    "plugins = ( { name = \"demo\"; path = \"demo.so\"; },\n"
+    "            { name = \"bare\"; path = \"b.so\"; } );\n"
+    "settings = {\n"
+    "  demo = {\n"
+    "    batch = 16;\n"
+    "    color = \"red\";\n"
+    "  };\n"
+    "};\n";
+
+static void test_plugin_sections(void)
+{
+    const char *dir = phx_test_tmpdir("config");
+    phx_config_t cfg;
+    struct demo_settings d;
+
+    CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, phx_test_write_file(dir, "s.conf", sections_conf),
+                                          err, sizeof(err)), 0);
+    CU_ASSERT_PTR_NULL(cfg.notes);
+    CU_ASSERT_EQUAL_FATAL(phx_config_plugin_settings(&cfg, "demo", &demo_schema, &d, err,
+                                                     sizeof(err)), 0);
+    CU_ASSERT_EQUAL(d.batch, 16);
+    CU_ASSERT_EQUAL(d.color, 0);
+    CU_ASSERT_STRING_EQUAL(d.tls, "tcp");       /* the default, the file says nothing */
+    phx_settings_free(&demo_schema, &d);
+    /* a plugin without a section gets the defaults; one without settings is fine without one */
+    CU_ASSERT_EQUAL(phx_config_plugin_settings(&cfg, "bare", &demo_schema, &d, err, sizeof(err)),
+                    0);
+    CU_ASSERT_EQUAL(d.batch, 64);
+    phx_settings_free(&demo_schema, &d);
+    CU_ASSERT_EQUAL(phx_config_plugin_settings(&cfg, "bare", NULL, NULL, err, sizeof(err)), 0);
+    /* a section for a plugin that declares no settings */
+    CU_ASSERT_EQUAL(phx_config_plugin_settings(&cfg, "demo", NULL, NULL, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "s.conf:4: settings.demo: plugin 'demo' takes no "
+                                       "settings"));
+    /* the dump keeps the sections as written */
+    err[0] = '\0';
+    assert_round_trip(&cfg, dir);
+    phx_config_free(&cfg);
+
+    /* a value that does not fit: file, line and the full key */
+    static const char bad[] = "plugins = ( { name = \"demo\"; path = \"demo.so\"; } );\n"
+                              "settings = { demo = {\n"
+                              "  batch = 5000;\n"
+                              "  colour = \"red\";\n"
+                              "}; };\n";
+    CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, phx_test_write_file(dir, "b.conf", bad), err,
+                                          sizeof(err)), 0);
+    CU_ASSERT_EQUAL(phx_config_plugin_settings(&cfg, "demo", &demo_schema, &d, err, sizeof(err)),
+                    -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "b.conf:3: settings.demo.batch: must be between 1 and "
+                                       "4096 (got 5000)"));
+    CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+    phx_config_free(&cfg);
+    static const char typo[] = "plugins = ( { name = \"demo\"; path = \"demo.so\"; } );\n"
+                               "settings = { demo = {\n"
+                               "  colour = \"red\";\n"
+                               "}; };\n";
+    CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, phx_test_write_file(dir, "t.conf", typo), err,
+                                          sizeof(err)), 0);
+    CU_ASSERT_EQUAL(phx_config_plugin_settings(&cfg, "demo", &demo_schema, &d, err, sizeof(err)),
+                    -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "t.conf:3: unknown key 'settings.demo.colour' (did you "
+                                       "mean 'settings.demo.color'?)"));
+    phx_config_free(&cfg);
+    /* no file: the defaults */
+    CU_ASSERT_EQUAL(phx_config_plugin_settings(NULL, "demo", &demo_schema, &d, err, sizeof(err)),
+                    0);
+    CU_ASSERT_EQUAL(d.batch, 64);
+    phx_settings_free(&demo_schema, &d);
+    phx_test_rmtree(dir);
+}
+
+/* The top-level ucx and mrpc sections of earlier releases: read, with a note giving the new
+ * spelling; their errors name the key as written. */
+static void test_legacy_sections(void)
+{
+    const char *dir = phx_test_tmpdir("config");
+    phx_config_t cfg;
+    struct demo_settings d;
+    static const char legacy[] = "# old style\n"
+                                 "ucx = { tls = \"rc\"; };\n"
+                                 "mrpc = { batch = 7; };\n";
+
+    CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, phx_test_write_file(dir, "old.conf", legacy), err,
+                                          sizeof(err)), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg.notes);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cfg.notes, "old.conf:2: 'ucx = { ... }' is deprecated; write "
+                                             "'settings = { ucx = { ... }; };'\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(cfg.notes, "old.conf:3: 'mrpc = { ... }' is deprecated; write "
+                                             "'settings = { mrpc = { ... }; };'\n"));
+    CU_ASSERT_EQUAL(phx_config_plugin_settings(&cfg, "ucx", &demo_schema, &d, err, sizeof(err)),
+                    0);
+    CU_ASSERT_STRING_EQUAL(d.tls, "rc");
+    phx_settings_free(&demo_schema, &d);
+    CU_ASSERT_EQUAL(phx_config_plugin_settings(&cfg, "mrpc", &demo_schema, &d, err, sizeof(err)),
+                    -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "old.conf:3: mrpc.batch: must be even (got 7)"));
+    /* the dump writes them the new way, and that loads without a note */
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/new.conf", dir);
+    FILE *out = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_EQUAL(phx_config_dump(&cfg, out), 0);
+    fclose(out);
+    phx_config_free(&cfg);
+    CU_ASSERT_EQUAL_FATAL(phx_config_load(&cfg, path, err, sizeof(err)), 0);
+    CU_ASSERT_PTR_NULL(cfg.notes);
+    CU_ASSERT_EQUAL(phx_config_plugin_settings(&cfg, "ucx", &demo_schema, &d, err, sizeof(err)),
+                    0);
+    CU_ASSERT_STRING_EQUAL(d.tls, "rc");
+    phx_settings_free(&demo_schema, &d);
     phx_config_free(&cfg);
     phx_test_rmtree(dir);
 }
@@ -326,11 +611,15 @@ static void test_broken_files(void)
         { "bad-int-for-string.conf", 2, "prefix: expected a string, got an integer" },
         { "bad-list-for-group.conf", 3, "runtime: expected a group { ... }, got a list" },
         { "bad-bool.conf", 3, "topology.bind_memory: expected true or false, got an integer" },
-        { "bad-float.conf", 2, "mrpc.call_timeout_ms: expected an integer, got a float" },
+        { "bad-float.conf", 2, "runtime.spin_us: expected an integer, got a float" },
         { "bad-array-for-list.conf", 2, "plugins: expected a list" },
         { "bad-range.conf", 4, "runtime.threads: must be between 1 and 256 (got 0)" },
         { "bad-mode.conf", 2, "runtime.mode: unknown mode 'exclusive' (shared|dedicate)" },
-        { "bad-marshal.conf", 3, "mrpc.marshal: unknown marshal 'json' (native)" },
+        { "bad-settings-no-plugin.conf", 3,
+          "settings.ucz: no plugin 'ucz' in plugins (did you mean 'settings.ucx'?)" },
+        { "bad-settings-not-group.conf", 2,
+          "settings.mrpc: expected a group { ... } of plugin settings, got an integer" },
+        { "bad-settings-twice.conf", 2, "ucx: give settings.ucx or the deprecated ucx, not both" },
         { "bad-level.conf", 3,
           "log.level: unknown level 'loud' (error|warn|info|debug|trace)" },
         { "bad-socket-mode.conf", 3,
@@ -430,6 +719,7 @@ static const phx_test_case_t cases[] = {
     { "defaults", test_defaults },
     { "empty file gives the defaults", test_empty_file_gives_defaults },
     { "deploy file loads and is the defaults", test_deploy_file_is_the_defaults },
+    { "deploy file documents the plugins' settings", test_deploy_file_has_plugin_settings },
     { "full custom file sets every key", test_full_custom_file },
     { "dump then load round trips", test_dump_load_round_trip },
     { "socket mode spellings", test_socket_mode_spellings },
@@ -439,6 +729,10 @@ static const phx_test_case_t cases[] = {
     { "include next to the file", test_include_next_to_the_file },
     { "plugin count limit", test_plugin_count_limit },
     { "error buffer edges", test_error_buffer_edges },
+    { "settings: defaults, parse, derive, dump", test_settings_defaults_and_parse },
+    { "settings: config_string errors", test_settings_config_string_errors },
+    { "plugin sections of phoenix.conf", test_plugin_sections },
+    { "deprecated ucx and mrpc sections", test_legacy_sections },
     { NULL, NULL },
 };
 

@@ -275,6 +275,20 @@ static void test_refusals_on_the_default_chain(void)
     assert_refused(sub, ATTACH_NULL_HEAD BOTH_GROUP RX_VIA_NULL
                    "tx_channels_replacements = ((\"TestSourceEngine\", \"NullEngine\", 0, -1));",
                    "tx_channels_replacements[0]: port -1 out of range 0..3");
+    /* NullEngine's config_string goes through its settings schema (settings.h) */
+    assert_refused(sub, ATTACH_NULL_HEAD BOTH_GROUP TX_VIA_NULL RX_VIA_NULL
+                   "config_string = \"batch = 0;\";",
+                   "cannot create NullEngine: config_string:1: batch: must be between 1 and 4096 "
+                   "(got 0)");
+    assert_refused(sub, ATTACH_NULL_HEAD BOTH_GROUP TX_VIA_NULL RX_VIA_NULL
+                   "config_string = \"\\nbathc = 8;\";",
+                   "config_string:2: unknown key 'bathc' (did you mean 'batch'?)");
+    assert_refused(sub, ATTACH_NULL_HEAD BOTH_GROUP TX_VIA_NULL RX_VIA_NULL
+                   "config_string = \"batch = \\\"8\\\";\";",
+                   "config_string:1: batch: expected an integer, got a string");
+    assert_refused(sub, ATTACH_NULL_HEAD BOTH_GROUP TX_VIA_NULL RX_VIA_NULL
+                   "config_string = \"batch = ;\";",
+                   "config_string:1: syntax error (libconfig: ");
     assert_stream_complete(sub, SMALL_STREAM);
     testpair_down(sub);
 }
@@ -351,7 +365,7 @@ static void test_config_path_is_inlined(void)
     CU_ASSERT_STRING_EQUAL(d.edges[PHX_RX][1].to, "TestSourceEngine");
     CU_ASSERT_TRUE(d.has_group);
     CU_ASSERT_EQUAL(d.n_group, 2);
-    CU_ASSERT_STRING_EQUAL(d.config, "requests_per_sec = 1000;\nbucket_size = 1000;\n");
+    CU_ASSERT_STRING_EQUAL(d.config, "batch = 128;\n");
     phx_addon_desc_fini(&d);
     free(text);
 }

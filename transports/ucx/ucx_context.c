@@ -1,14 +1,16 @@
 /* ucx_context.c - the shared ucp_context: settings, creation on first use, reference counting.
  *
  * Settings. ucp_config_read() takes UCX_* from the environment; then ucp_config_modify() sets,
- * for every knob below whose variable is NOT in the environment, phoenix.conf's value (ucx.tls,
- * ucx.net_devices, ucx.mm_error_handling) or the transport's own default. The environment wins
+ * for every knob below whose variable is NOT in the environment, phoenix.conf's value
+ * (settings.ucx.tls, .net_devices, .mm_error_handling: the plugin's settings, phx_ucx_settings)
+ * or the transport's own default. The environment wins
  * so that an operator or a test can always pin UCX with the variables UCX documents.
  * ucp_config_modify() also takes transport-level settings, named as in the transport's own table
  * without its prefix (KEEPIDLE for UCX_TCP_KEEPIDLE, MM_ERROR_HANDLING for the mm transports
  * posix and sysv): UCX applies them to every transport that has them when a worker opens it, and
  * warns at every worker creation about one that no opened transport took, so a transport-level
- * knob is only set when the transport list (UCX_TLS, else ucx.tls; empty = all) may include it.
+ * knob is only set when the transport list (UCX_TLS, else settings.ucx.tls; empty = all) may
+ * include it.
  *
  *   variable                   value    why
  *   UCX_KEEPALIVE_INTERVAL     1s       UCX's own liveness probe between endpoints (default 20 s)
@@ -16,10 +18,10 @@
  *   UCX_TCP_KEEPINTVL          500ms    to a vanished host fails after 1 s + 2 x 0.5 s instead of
  *   UCX_TCP_KEEPCNT            2        10 s + 9 x 2 s
  *   UCX_TCP_CM_REUSEADDR       y        a restarted service can listen again on its port at once
- *   UCX_MM_ERROR_HANDLING      ucx.mm_error_handling: with peer error handling (which every
- *                                       endpoint uses) the shared-memory transports only take
+ *   UCX_MM_ERROR_HANDLING      settings.ucx.mm_error_handling: with peer error handling (which
+ *                                       every endpoint uses) the shared-memory transports only take
  *                                       part when this is set; else same-node traffic uses TCP
- *   UCX_TLS, UCX_NET_DEVICES   ucx.tls, ucx.net_devices, when not empty
+ *   UCX_TLS, UCX_NET_DEVICES   settings.ucx.tls, .net_devices, when not empty
  *
  * Unloading. The plugin pins itself in memory (RTLD_NODELETE) when it first creates a context:
  * UCX's memory hooks (libucm patches mmap/munmap for the registration cache) must never be
@@ -27,7 +29,6 @@
  * the build that created an endpoint or a listener. */
 #include "ucx_context.h"
 
-#include "phoenix/config.h"
 #include "phoenix/log.h"
 
 #include <dlfcn.h>
@@ -36,6 +37,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define UCX_SETTING(kind, field, ...) \
+    PHX_SETTING_##kind(struct phx_ucx_settings, field, __VA_ARGS__)
+
+static const struct phx_setting ucx_keys[] = {
+    UCX_SETTING(STRING, tls, "", "UCX_TLS, e.g. \"tcp\" or \"rc,sm,self\"; \"\" = UCX's choice"),
+    UCX_SETTING(STRING, net_devices, "", "UCX_NET_DEVICES, e.g. \"mlx5_0:1\"; \"\" = all"),
+    UCX_SETTING(BOOL, mm_error_handling, true,
+                "let shared-memory transports serve endpoints with peer error handling"),
+    UCX_SETTING(UINT, max_message_mb, 1024, 1, 1048576,
+                "largest message a frame may carry; keep it >= settings.mrpc.max_message_mb"),
+    UCX_SETTING(UINT, inflight_mb, 256, 1, 1048576,
+                "per engine, received bytes the app has not taken yet"),
+};
+
+PHX_SETTINGS_SCHEMA(phx_ucx_settings_schema, "ucx", struct phx_ucx_settings, ucx_keys);
 
 /* The context this build gives to new engines; control thread only, but a mutex is cheap. */
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -92,16 +109,16 @@ static int apply_knob(ucp_config_t *config, const struct knob *k, const char *tl
     return 0;
 }
 
-static int apply_knobs(ucp_config_t *config, char *err, size_t errlen)
+static int apply_knobs(ucp_config_t *config, const struct phx_ucx_settings *set, char *err,
+                       size_t errlen)
 {
-    const phx_config_t *cfg = phx_config_current();
-    const char *tls = getenv("UCX_TLS") ? getenv("UCX_TLS") : cfg->ucx.tls;
+    const char *tls = getenv("UCX_TLS") ? getenv("UCX_TLS") : set->tls;
     const struct knob knobs[] = {
-        {"TLS", cfg->ucx.tls, {"UCX_TLS"}, NULL},
-        {"NET_DEVICES", cfg->ucx.net_devices, {"UCX_NET_DEVICES"}, NULL},
+        {"TLS", set->tls, {"UCX_TLS"}, NULL},
+        {"NET_DEVICES", set->net_devices, {"UCX_NET_DEVICES"}, NULL},
         {"KEEPALIVE_INTERVAL", PHX_UCX_KEEPALIVE_INTERVAL, {"UCX_KEEPALIVE_INTERVAL"}, NULL},
         {"CM_REUSEADDR", "y", {"UCX_TCP_CM_REUSEADDR"}, NULL},     /* the sockaddr CM: always */
-        {"MM_ERROR_HANDLING", cfg->ucx.mm_error_handling ? "y" : "n",
+        {"MM_ERROR_HANDLING", set->mm_error_handling ? "y" : "n",
          {"UCX_MM_ERROR_HANDLING", "UCX_POSIX_ERROR_HANDLING", "UCX_SYSV_ERROR_HANDLING"},
          mm_names},
         {"KEEPIDLE", PHX_UCX_TCP_KEEPIDLE, {"UCX_TCP_KEEPIDLE"}, tcp_names},
@@ -129,7 +146,8 @@ static void pin_plugin(void)
         phx_warn("ucx: cannot pin %s in memory: %s", info.dli_fname, dlerror());
 }
 
-static struct phx_ucx_context *context_create(char *err, size_t errlen)
+static struct phx_ucx_context *context_create(const struct phx_ucx_settings *settings, char *err,
+                                              size_t errlen)
 {
     ucp_config_t *config;
     ucs_status_t st = ucp_config_read(NULL, NULL, &config);
@@ -148,7 +166,7 @@ static struct phx_ucx_context *context_create(char *err, size_t errlen)
     };
     if (!c)
         snprintf(err, errlen, "out of memory");
-    else if (apply_knobs(config, err, errlen) == 0 &&
+    else if (apply_knobs(config, settings, err, errlen) == 0 &&
              (st = ucp_init(&params, config, &c->ucp)) != UCS_OK)
         snprintf(err, errlen, "ucp_init: %s", ucs_status_string(st));
     ucp_config_release(config);
@@ -177,8 +195,9 @@ bool phx_ucx_context_is_newest(struct phx_ucx_context *c, ucp_am_recv_callback_t
     return newest;
 }
 
-struct phx_ucx_context *phx_ucx_context_acquire(ucp_am_recv_callback_t handler, char *err,
-                                                size_t errlen)
+struct phx_ucx_context *phx_ucx_context_acquire(ucp_am_recv_callback_t handler,
+                                                const struct phx_ucx_settings *settings,
+                                                char *err, size_t errlen)
 {
     pthread_mutex_lock(&current_lock);
     struct phx_ucx_context *c = current;
@@ -186,7 +205,7 @@ struct phx_ucx_context *phx_ucx_context_acquire(ucp_am_recv_callback_t handler, 
         pthread_mutex_lock(&c->lock);
         c->refs++;
         pthread_mutex_unlock(&c->lock);
-    } else if ((c = context_create(err, errlen))) {
+    } else if ((c = context_create(settings, err, errlen))) {
         c->refs = 1;
         current = c;
         set_newest(c, handler);

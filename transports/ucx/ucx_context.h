@@ -9,6 +9,8 @@
 #ifndef PHX_UCX_CONTEXT_H
 #define PHX_UCX_CONTEXT_H
 
+#include "phoenix/settings.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,11 +35,22 @@ struct phx_ucx_context {
 #define PHX_UCX_TCP_KEEPINTVL      "500ms"
 #define PHX_UCX_TCP_KEEPCNT        "2"
 
-/* A reference to the shared context, created on first use from phx_config_current()'s ucx
- * section (HANDLER, this build's active-message handler, is then the newest). NULL with a
- * sentence in ERR. */
-struct phx_ucx_context *phx_ucx_context_acquire(ucp_am_recv_callback_t handler, char *err,
-                                                size_t errlen);
+/* The plugin's settings, `settings = { ucx = { ... }; };` in phoenix.conf (deploy/phoenix.conf
+ * and docs/transport.md document them). The table is in ucx_context.c. */
+struct phx_ucx_settings {
+    char    *tls;               /* UCX_TLS; "" = UCX default */
+    char    *net_devices;       /* UCX_NET_DEVICES; "" = UCX default */
+    bool     mm_error_handling; /* endpoints with peer error handling over shared memory */
+    unsigned max_message_mb;    /* largest message a frame may carry */
+    unsigned inflight_mb;       /* per engine, received bytes not yet taken by the app */
+};
+extern const struct phx_settings_schema phx_ucx_settings_schema;
+
+/* A reference to the shared context, created on first use with SETTINGS (HANDLER, this build's
+ * active-message handler, is then the newest). NULL with a sentence in ERR. */
+struct phx_ucx_context *phx_ucx_context_acquire(ucp_am_recv_callback_t handler,
+                                                const struct phx_ucx_settings *settings,
+                                                char *err, size_t errlen);
 /* Drops one reference; the last one cleans the context up. */
 void phx_ucx_context_release(struct phx_ucx_context *c);
 /* Live upgrade: an engine restored in this build brings C and its reference along; engines this

@@ -26,8 +26,8 @@
  * build untouched. */
 #include "ucx_engine.h"
 
-#include "phoenix/config.h"
 #include "phoenix/log.h"
+#include "phoenix/settings.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -122,36 +122,35 @@ static void teardown(struct phx_ucx_engine *s)
     phx_ucx_context_release(ctx);
 }
 
-static bool blank(const char *config)
-{
-    return !config || !config[strspn(config, " \t\r\n")];
-}
-
+/* The plugin's settings with the engine's config_string over them (settings.h): the limits go
+ * into the state; the UCX ones matter to the first engine only, which creates the context. */
 static int ucx_create(phx_engine_t *e, const char *config, void **state, char *err,
                       size_t errlen)
 {
-    const phx_config_t *cfg = phx_config_current();
+    struct phx_ucx_settings set;
     struct phx_ucx_engine *s;
 
-    if (!blank(config)) {
-        snprintf(err, errlen, "UcxRpcAdapterEngine takes no configuration (see phoenix.conf)");
+    if (phx_settings_derive(&phx_ucx_settings_schema, &set, phx_engine_settings(e), config, err,
+                            errlen) < 0)
         return -EINVAL;
-    }
-    if (!(s = calloc(1, sizeof(*s))))
+    if (!(s = calloc(1, sizeof(*s)))) {
+        phx_settings_free(&phx_ucx_settings_schema, &set);
         return -ENOMEM;
+    }
     s->magic = PHX_UCX_STATE_MAGIC;
     s->engine = e;
-    s->max_message = (uint64_t)cfg->mrpc.max_message_mb << 20;
-    s->inflight_budget = (uint64_t)cfg->mrpc.inflight_mb << 20;
+    s->max_message = (uint64_t)set.max_message_mb << 20;
+    s->inflight_budget = (uint64_t)set.inflight_mb << 20;
     phx_fifo_init(&s->events, sizeof(struct phx_ucx_up), PHX_UCX_EVENTS_MAX);
     phx_fifo_init(&s->landed, sizeof(struct phx_ucx_up), PHX_UCX_LANDED_MAX);
     int rc = phx_ucx_conns_init(s);
     if (rc)
         snprintf(err, errlen, "out of memory");
-    else if (!(s->ctx = phx_ucx_context_acquire(phx_ucx_am_recv, err, errlen)))
+    else if (!(s->ctx = phx_ucx_context_acquire(phx_ucx_am_recv, &set, err, errlen)))
         rc = -EIO;
     else
         rc = worker_attach(s, e, err, errlen);
+    phx_settings_free(&phx_ucx_settings_schema, &set);
     if (rc) {
         teardown(s);
         return rc;
@@ -564,4 +563,5 @@ static const phx_engine_ops_t ucx_engine = {
     .destroy = ucx_destroy,
 };
 
-PHX_PLUGIN("ucx", "1.0.0", .engines = PHX_ENGINES(&ucx_engine));
+PHX_PLUGIN("ucx", "1.0.0", .engines = PHX_ENGINES(&ucx_engine),
+           .settings = &phx_ucx_settings_schema);

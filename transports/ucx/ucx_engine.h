@@ -157,8 +157,8 @@ struct phx_ucx_engine {
     struct phx_ucx_worker  *w;                  /* shared with the runtime thread's engines */
     ucp_worker_h            worker;             /* w->ucp, where endpoints and listeners go */
     bool                    runtime_warned;     /* said that it runs on another runtime */
-    uint64_t                max_message;        /* bytes (mrpc.max_message_mb) */
-    uint64_t                inflight_budget;    /* bytes (mrpc.inflight_mb) */
+    uint64_t                max_message;        /* bytes (settings.ucx.max_message_mb) */
+    uint64_t                inflight_budget;    /* bytes (settings.ucx.inflight_mb) */
     bool                    closing;            /* destroy() runs: callbacks only clean up */
     bool                    detached;           /* destroyed and kept: the app's heaps are gone */
     struct phx_ucx_heap_map send_map, recv_map; /* ucx_mem.c */

@@ -8,14 +8,14 @@
  * worker. Everything in a frame is untrusted. Before anything is allocated the handler checks:
  * magic, version, header length == sizeof(struct mrpc_wire_hdr) + head_len (payload bytes the
  * sender moved into the AM header, at most MRPC_WIRE_HEAD_MAX, head_before <= head_len),
- * payload_len == head_len + the AM's length and <= mrpc.max_message_mb. A frame failing a check
+ * payload_len == head_len + the AM's length and <= settings.ucx.max_message_mb. A frame failing a check
  * is counted (`malformed`, or `dropped` for a connection being closed) and dropped. A refused
  * rendezvous frame's data is never fetched, and the handler returns why (refuse()): UCX completes
  * the sender's request with that status, so the caller learns at once instead of at its deadline.
  *
  * A valid frame gets a block of its payload size (16 bytes at least) from the app port's
  * recv_heap, within two bounds: the engine's in-flight receive bytes (allocated, RECEIVED not yet
- * pushed up) stay within mrpc.inflight_mb, and at most PHX_UCX_LANDED_MAX messages wait (a
+ * pushed up) stay within settings.ucx.inflight_mb, and at most PHX_UCX_LANDED_MAX messages wait (a
  * connection's credits keep it to MRPC_WIRE_WINDOW of them, ucx_credit.c). Over either bound the
  * frame is dropped and counted in `rejected_inflight`; a full heap counts in `rejected_heap`.
  * The message's credit goes back; an eager sender's request has completed OK already, and its

@@ -165,7 +165,10 @@ typedef struct phx_plugin_desc {
     const char                      *version;     /* e.g. "1.0.0" */
     const phx_engine_ops_t *const   *engines;     /* NULL-terminated (PHX_ENGINES) or NULL */
     const phx_service_def_t         *services;    /* ends with a NULL name (PHX_SERVICES) or NULL */
-    const struct phx_settings_schema *settings;   /* the plugin's settings, NULL: none */
+    /* The plugin's settings (settings.h): its section of phoenix.conf, `settings = { <name> =
+     * { ... }; };`, is loaded with this schema when the plugin is opened, and a section that does
+     * not fit refuses the plugin. NULL: the plugin has no settings (a section is an error). */
+    const struct phx_settings_schema *settings;
     void                            *spare[4];    /* must be NULL: room for fields of ABI 2.x */
 } phx_plugin_desc_t;
 
@@ -222,6 +225,14 @@ uint64_t        phx_engine_id(const phx_engine_t *e);
 const char     *phx_engine_type(const phx_engine_t *e);
 /* Index of the runtime thread driving this engine (per-thread resources such as UCX workers). */
 unsigned        phx_engine_runtime_index(const phx_engine_t *e);
+/* The settings of the engine's plugin, a struct of its descriptor's settings->size bytes as the
+ * service loaded it from phoenix.conf (defaults where the file says nothing), or NULL when the
+ * plugin declares no settings. Read-only; valid during create() and reconfigure() and until the
+ * next reconfigure() (SIGHUP replaces it): an engine copies what it keeps. */
+const void     *phx_engine_settings(const phx_engine_t *e);
+/* The config_string the engine was created with (an attach descriptor's), or NULL: what restore()
+ * and reconfigure() overlay on phx_engine_settings() again. */
+const char     *phx_engine_config(const phx_engine_t *e);
 
 /* Channels: copy descriptors in or out; both return how many moved (0 when full / empty). */
 unsigned phx_chan_push(phx_channel_t *c, const phx_desc_t *d, unsigned n);

@@ -20,7 +20,7 @@
  *                     Answered by BOUND; the string may be reused from then on.
  *   CONNECT           the same with a connection id; answered by CONNECTED.
  *   CALL              conn_id, service_id, method_id, call_id (the app's, echoed), user (echoed),
- *                     call_timeout_ms (0: the service's mrpc.call_timeout_ms), addr = the
+ *                     call_timeout_ms (0: settings.mrpc.call_timeout_ms), addr = the
  *                     request message in the send heap, len = its top-level struct's size.
  *                     Answered by exactly one SEND_DONE and exactly one REPLY_RECEIVED, in either
  *                     order.

@@ -8,6 +8,13 @@
  *     phoenix.conf:12: runtime.threads: must be between 1 and 256 (got 0)
  *
  * Two environment variables then override the file: PHOENIX_PREFIX and PHOENIX_LOG_LEVEL.
+ *
+ * Plugins' settings are not the service's: each plugin's section, `settings = { <plugin> = {
+ * ... }; };`, is kept as written and loaded with the plugin's own schema (settings.h) once the
+ * plugin is open, through phx_config_plugin_settings(). Loading the file checks only that every
+ * section names a plugin of the list. The top-level `ucx = { ... }` and `mrpc = { ... }` of
+ * earlier releases are still read as settings.ucx and settings.mrpc; each leaves a deprecation
+ * line in `notes`, which phoenixd logs.
  * Typical use:
  *
  *     phx_config_t cfg;
@@ -24,6 +31,7 @@
 #define PHOENIX_CONFIG_H
 
 #include "phoenix/log.h"
+#include "phoenix/settings.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,12 +44,6 @@ typedef enum {
     PHX_RUNTIME_SHARED   = 0,   /* groups share the runtime threads round-robin */
     PHX_RUNTIME_DEDICATE = 1,   /* one group per runtime thread */
 } phx_runtime_mode_t;
-
-/* mrpc.marshal: the wire format. Only the native format exists so far (docs/marshalling.md);
- * the key is there so that configurations name their format explicitly. */
-typedef enum {
-    PHX_MARSHAL_NATIVE   = 0,   /* scatter-gather of the in-heap structs */
-} phx_marshal_t;
 
 /* One plugin to load at start: NAME is unique, PATH is absolute or relative to plugin_dir. */
 struct phx_config_plugin {
@@ -76,20 +78,11 @@ typedef struct phx_config {
         unsigned recv_mb;       /* per-app receive heap */
         unsigned slab_kb;       /* growth and registration unit, power of two 64..1048576 */
     } heap;
-    struct {
-        char *tls;              /* UCX_TLS; "" = UCX default */
-        char *net_devices;      /* UCX_NET_DEVICES; "" = UCX default */
-        bool mm_error_handling; /* endpoints with peer error handling */
-    } ucx;
-    struct {
-        unsigned max_message_mb;
-        unsigned inflight_mb;   /* per app, bytes sent but not yet acknowledged */
-        unsigned call_timeout_ms;
-        phx_marshal_t marshal;
-    } mrpc;
     struct phx_config_plugin *plugins;
     unsigned nplugins;
     char *source;               /* the file it came from, or "(defaults)" */
+    void *tree;                 /* the file as parsed, for the plugin sections; NULL: defaults */
+    char *notes;                /* deprecation lines, each ending in a newline; NULL: none */
 } phx_config_t;
 
 /* Fills CFG with the documented defaults (deploy/phoenix.conf). Returns 0 or -ENOMEM; CFG is
@@ -108,17 +101,20 @@ int phx_config_apply_env(phx_config_t *cfg, char *err, size_t errlen);
 void phx_config_free(phx_config_t *cfg);
 
 /* Writes the effective configuration in libconfig syntax; loading the output gives CFG back.
- * Returns 0 or -EIO. */
+ * Plugin sections are written as the file had them, under `settings` (their effective values
+ * need the plugins' schemas). Returns 0 or -EIO. */
 int phx_config_dump(const phx_config_t *cfg, FILE *out);
 
-/* "shared"/"dedicate", "native"; "?" outside the enum. */
+/* "shared"/"dedicate"; "?" outside the enum. */
 const char *phx_runtime_mode_name(phx_runtime_mode_t mode);
-const char *phx_marshal_name(phx_marshal_t marshal);
 
-/* The configuration the running service uses, for plugins (transport settings, mRPC limits).
- * phoenixd publishes it once, before loading plugins; until then, and in processes that are not
- * a service, it is the built-in defaults. Read-only for everyone but the publisher. */
-const phx_config_t *phx_config_current(void);
-void                phx_config_publish(const phx_config_t *cfg);
+/* Plugin PLUGIN's settings: BASE (SCHEMA->size bytes) gets the schema's defaults, then the
+ * section settings.PLUGIN of CFG's file (or the deprecated top-level one) over them. SCHEMA NULL:
+ * the plugin has no settings, and a section for it is an error. Returns 0, or -1 with one line
+ * in ERR ("phoenix.conf:31: settings.ucx.tls: expected a string, got an integer") and BASE
+ * released. CFG NULL: the defaults. */
+int phx_config_plugin_settings(const phx_config_t *cfg, const char *plugin,
+                               const struct phx_settings_schema *schema, void *base, char *err,
+                               size_t errlen);
 
 #endif /* PHOENIX_CONFIG_H */

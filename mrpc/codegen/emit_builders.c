@@ -187,7 +187,8 @@ static void body_set_from(const emit_t *e, const model_field_t *f, const field_t
         sb_printf(e->sb, "    ProtobufCMessage *copy;\n\n"
                          "    if (received == NULL)\n"
                          "        return -EINVAL;\n"
-                         "    copy = mrpc_builders_copy(ctx, %s, %s);\n"
+                         "    copy = mrpc_builders_copy(ctx, %s,\n"
+                         "                              %s);\n"
                          "    if (copy == NULL)\n"
                          "        return -ENOMEM;\n"
                          "    %s = (%s *)copy;\n%s    return 0;\n",
@@ -202,7 +203,7 @@ static void body_mutable(const emit_t *e, const model_field_t *f, const field_te
     sb_printf(e->sb, "    %s *sub;\n\n"
                      "    if (%s%s != NULL)\n"
                      "        return %s;\n"
-                     "    sub = (%s *)mrpc_message_new(ctx, %s);\n"
+                     "    sub = (%s *)\n        mrpc_message_new(ctx, %s);\n"
                      "    if (sub == NULL)\n"
                      "        return NULL;\n"
                      "    %s = sub;\n%s    return sub;\n",
@@ -217,8 +218,8 @@ static void body_add_message(const emit_t *e, const model_field_t *f, const fiel
     const char *make = from
         ? arena_printf(e->arena, "mrpc_builders_copy(ctx, %s, %s)", t->sub_desc, t->sub_base)
         : arena_printf(e->arena, "mrpc_message_new(ctx, %s)", t->sub_desc);
-    sb_printf(e->sb, "    %s **slot = %s%s%s;\n"
-                     "    ProtobufCMessage *sub = slot != NULL ? %s : NULL;\n\n"
+    sb_printf(e->sb, "    %s **slot =\n        %s%s%s;\n"
+                     "    ProtobufCMessage *sub =\n        slot != NULL ? %s : NULL;\n\n"
                      "    if (slot != NULL && sub == NULL)\n"
                      "        msg->n_%s--;\n"
                      "    else if (slot != NULL)\n"
@@ -233,7 +234,7 @@ static void body_add(const emit_t *e, const model_field_t *f, const field_text_t
     if (f->kind == FIELD_MESSAGE)
         body_add_message(e, f, t, 0);
     else if (f->kind == FIELD_STRING)
-        sb_printf(e->sb, "    char **slot = value != NULL ? %s : NULL;\n"
+        sb_printf(e->sb, "    char **slot =\n        value != NULL ? %s : NULL;\n"
                          "    char *copy = slot != NULL ? mrpc_strdup(ctx, value) : NULL;\n\n"
                          "    if (copy == NULL) {\n"
                          "        if (slot != NULL)\n"
@@ -246,7 +247,7 @@ static void body_add(const emit_t *e, const model_field_t *f, const field_text_t
         sb_printf(e->sb, "    ProtobufCBinaryData *slot;\n\n"
                          "    if (data == NULL && len > 0)\n"
                          "        return -EINVAL;\n"
-                         "    slot = %s;\n"
+                         "    slot =\n        %s;\n"
                          "    if (slot == NULL)\n"
                          "        return -ENOMEM;\n"
                          "    if (mrpc_bytes_set(ctx, slot, data, len) != 0) {\n"
@@ -255,7 +256,7 @@ static void body_add(const emit_t *e, const model_field_t *f, const field_text_t
                          "    }\n"
                          "    return 0;\n", t->grow, f->member);
     else
-        sb_printf(e->sb, "    %s *slot = %s;\n\n"
+        sb_printf(e->sb, "    %s *slot =\n        %s;\n\n"
                          "    if (slot == NULL)\n"
                          "        return -ENOMEM;\n"
                          "    *slot = value;\n"
@@ -297,12 +298,13 @@ static void emit_message_builders(const emit_t *e, const model_message_t *m)
         sb_puts(e->sb, "\n");
         emit_signature(e, "", b[k].ret, b[k].name, b[k].params, b[k].n_params, "\n{\n");
         if (b[k].kind == B_NEW)
-            sb_printf(e->sb, "    return (%s *)mrpc_message_new(ctx, &%s);\n", m->c->c_type,
-                      m->c->descriptor);
+            sb_printf(e->sb, "    return (%s *)\n        mrpc_message_new(ctx, &%s);\n",
+                      m->c->c_type, m->c->descriptor);
         else if (b[k].kind == B_COPY)
             sb_printf(e->sb, "    if (received == NULL)\n"
                              "        return NULL;\n"
-                             "    return (%s *)mrpc_builders_copy(ctx, &%s, &received->%s);\n",
+                             "    return (%s *)\n"
+                             "        mrpc_builders_copy(ctx, &%s, &received->%s);\n",
                       m->c->c_type, m->c->descriptor, m->c->base_field);
         else
             body_field(e, &b[k], field_of(m, &b[k]));

@@ -12,7 +12,8 @@
 #include "names.h"
 
 /* Why protoc-c 1.4 cannot generate field F (a sentence's end), or NULL when it can. */
-static const char *field_unsupported(arena_t *arena, const Google__Protobuf__FieldDescriptorProto *f)
+static const char *field_unsupported(arena_t *arena,
+                                     const Google__Protobuf__FieldDescriptorProto *f)
 {
     if (f->name && names_unescaped_c_keyword(names_field_member(arena, f->name)))
         return "field %s in %s%s%s is named like a C keyword that protoc-c 1.4 does not rename, "

@@ -106,12 +106,10 @@ static void field_builders(msg_walk_t *w, model_field_t *f, const char *prefix)
     }
     if (f->kind == FIELD_MESSAGE)
         f->mutable_fn = arena_printf(a, "%s_mutable_%s", prefix, suffix);
-    if (f->kind != FIELD_SCALAR || f->case_member)
+    else if (f->kind != FIELD_SCALAR || f->case_member)
         f->set_fn = arena_printf(a, "%s_set_%s", prefix, suffix);
     if (f->kind != FIELD_SCALAR)
         f->set_from_fn = arena_printf(a, "%s_set_%s_from", prefix, suffix);
-    if (f->kind == FIELD_MESSAGE)
-        f->set_fn = NULL;
 }
 
 static int build_field(msg_walk_t *w, model_field_t *f, const model_message_t *m,

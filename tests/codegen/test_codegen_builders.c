@@ -192,7 +192,7 @@ static void test_add_copies_a_foreign_array(void)
     finish(&o->base);
 }
 
-/* ---- copies ----------------------------------------------------------------------------------- */
+/* ---- copies -------------------------------------------------------------------------------- */
 
 /* An Order with every shape, built with malloc (not the heap), so a copy must own every piece. */
 static float nan_with_payload(void)

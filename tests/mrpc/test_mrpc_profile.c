@@ -191,7 +191,8 @@ static void test_store_copies_from_receive_heap(void)
 
 static const phx_test_case_t cases[] = {
     { "GetProfiles: the tutorial's nested reply arrives exactly", test_get_profiles },
-    { "Store: copies from the receive heap come back bit-exact", test_store_copies_from_receive_heap },
+    { "Store: copies from the receive heap come back bit-exact",
+      test_store_copies_from_receive_heap },
     { NULL, NULL },
 };
 

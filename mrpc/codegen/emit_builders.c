@@ -118,7 +118,8 @@ void emit_builder_decls(const emit_t *e)
             " * repeated field (a new element for messages and map entries, else VALUE copied), growing\n"
             " * the array in place; _add_F_from() appends a copy of a received message. int results are\n"
             " * 0, -ENOMEM (send heap full) or -EINVAL (NULL value); pointers are NULL when the heap is\n"
-            " * full. Setting a field twice leaves the first value in the heap until the message goes. */\n");
+            " * full. Set each field once: a replaced value is not freed (it may not be the heap's), so\n"
+            " * it stays allocated until the context is destroyed. */\n");
     for (size_t i = 0; i < model->n_messages; i++) {
         const model_message_t *m = &model->messages[i];
         size_t n;

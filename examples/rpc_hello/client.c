@@ -25,11 +25,10 @@ static int fail(const char *what, const mrpc_status_t *st)
 /* Says hello over CONN; 0 when the reply came. */
 static int say_hello(mrpc_ctx_t *ctx, mrpc_conn_t *conn)
 {
-    RpcHello__HelloRequest *req =
-        (RpcHello__HelloRequest *)mrpc_message_new(ctx, &rpc_hello__hello_request__descriptor);
+    RpcHello__HelloRequest *req = rpc_hello__hello_request_new(ctx);    /* typed builders */
     const RpcHello__HelloReply *reply;
 
-    if (!req || mrpc_bytes_set(ctx, &req->name, "mRPC", 4) < 0) {
+    if (!req || rpc_hello__hello_request_set_name(ctx, req, "mRPC", 4) < 0) {
         fprintf(stderr, "rpc_hello_client: the send heap is full\n");
         return 1;
     }

@@ -8,9 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "emit.h"
+#include "names.h"
+
 /* Why protoc-c 1.4 cannot generate field F (a sentence's end), or NULL when it can. */
-static const char *field_unsupported(const Google__Protobuf__FieldDescriptorProto *f)
+static const char *field_unsupported(arena_t *arena,
+                                     const Google__Protobuf__FieldDescriptorProto *f)
 {
+    if (f->name && names_unescaped_c_keyword(names_field_member(arena, f->name)))
+        return "field %s in %s%s%s is named like a C keyword that protoc-c 1.4 does not rename, "
+               "so its struct would not compile: rename the field (the wire format only knows "
+               "its number)";
     if (f->proto3_optional)
         return "proto3 optional fields are not supported by protoc-c 1.4 (field %s in %s%s%s): "
                "use a wrapper message or oneof";
@@ -20,7 +28,7 @@ static const char *field_unsupported(const Google__Protobuf__FieldDescriptorProt
     return NULL;
 }
 
-static int check_fields(const char *file_name, const char *scope,
+static int check_fields(arena_t *arena, const char *file_name, const char *scope,
                         Google__Protobuf__DescriptorProto *const *msgs, size_t n, char *err,
                         size_t errlen)
 {
@@ -28,7 +36,7 @@ static int check_fields(const char *file_name, const char *scope,
         const Google__Protobuf__DescriptorProto *msg = msgs[i];
         const char *sep = *scope ? "." : "";
         for (size_t f = 0; f < msg->n_field; f++) {
-            const char *why = field_unsupported(msg->field[f]);
+            const char *why = field_unsupported(arena, msg->field[f]);
             if (why) {
                 int len = snprintf(err, errlen, "%s: ", file_name);
                 snprintf(err + len, errlen - (size_t)len, why, msg->field[f]->name, scope, sep,
@@ -38,7 +46,8 @@ static int check_fields(const char *file_name, const char *scope,
         }
         char inner[512];
         snprintf(inner, sizeof(inner), "%s%s%s", scope, sep, msg->name);
-        int rc = check_fields(file_name, inner, msg->nested_type, msg->n_nested_type, err, errlen);
+        int rc = check_fields(arena, file_name, inner, msg->nested_type, msg->n_nested_type, err,
+                              errlen);
         if (rc)
             return rc;
     }
@@ -60,12 +69,12 @@ static int check_unary(const char *file_name, const char *service_full,
     return -EINVAL;
 }
 
-int check_file_supported(const Google__Protobuf__FileDescriptorProto *file, char *err,
-                         size_t errlen)
+int check_file_supported(const Google__Protobuf__FileDescriptorProto *file, arena_t *arena,
+                         char *err, size_t errlen)
 {
     const char *package = file->package ? file->package : "";
-    int rc = check_fields(file->name, package, file->message_type, file->n_message_type, err,
-                          errlen);
+    int rc = check_fields(arena, file->name, package, file->message_type, file->n_message_type,
+                          err, errlen);
     for (size_t s = 0; !rc && s < file->n_service; s++) {
         const Google__Protobuf__ServiceDescriptorProto *svc = file->service[s];
         char full[512];
@@ -142,6 +151,47 @@ static void add_mrpc_idents(ident_list_t *l, const model_service_t *s)
     }
 }
 
+/* Everything protoc-c's c_message.cc declares at file level for message M in the .pb-c.h. */
+static void add_pb_c_message_idents(ident_list_t *l, const model_message_t *m)
+{
+    arena_t *a = l->arena;
+    const char *what = arena_printf(a, "protoc-c's code for message %s", m->full_name);
+    static const char *const fns[] = { "init", "get_packed_size", "pack", "pack_to_buffer",
+                                       "unpack", "free_unpacked", "descriptor" };
+    for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
+        add_ident(l, arena_printf(a, "%s__%s", m->c->lower, fns[i]), what);
+    add_ident(l, m->c->c_type, what);
+    add_ident(l, arena_printf(a, "%s_Closure", m->c->c_type), what);
+    add_ident(l, arena_printf(a, "%s__INIT", m->c->upper), what);
+}
+
+static void add_builder_idents(ident_list_t *l, const model_message_t *m)
+{
+    arena_t *a = l->arena;
+    const char *what = arena_printf(a, "mRPC's builders of message %s", m->full_name);
+    add_ident(l, m->new_fn, what);
+    add_ident(l, m->copy_fn, what);
+    for (size_t i = 0; i < m->n_fields; i++) {
+        const model_field_t *f = &m->fields[i];
+        const char *fwhat = arena_printf(a, "mRPC's builders of field %s", f->full_name);
+        const char *fns[] = { f->set_fn, f->set_from_fn, f->mutable_fn, f->add_fn,
+                              f->add_from_fn };
+        for (size_t k = 0; k < sizeof(fns) / sizeof(fns[0]); k++)
+            if (fns[k])
+                add_ident(l, fns[k], fwhat);
+    }
+}
+
+static void add_message_idents(ident_list_t *l, const model_file_t *model)
+{
+    for (size_t i = 0; i < model->n_messages; i++) {
+        add_pb_c_message_idents(l, &model->messages[i]);
+        add_builder_idents(l, &model->messages[i]);
+    }
+    for (size_t i = 0; model->n_messages > 0 && emit_builder_helpers[i]; i++)
+        add_ident(l, emit_builder_helpers[i], "mRPC's deep-copy helpers");
+}
+
 static int compare_idents(const void *a, const void *b)
 {
     const ident_t *x = a, *y = b;
@@ -174,13 +224,14 @@ int check_model_names(const model_file_t *model, arena_t *arena, char *err, size
         add_pb_c_idents(&l, &model->services[i]);
         add_mrpc_idents(&l, &model->services[i]);
     }
+    add_message_idents(&l, model);
     if (l.n)
         qsort(l.items, l.n, sizeof(*l.items), compare_idents);
     for (size_t i = 1; i < l.n; i++) {
         if (strcmp(l.items[i - 1].name, l.items[i].name) != 0)
             continue;
         snprintf(err, errlen, "%s: the C name %s would be declared twice, by %s and by %s: "
-                 "rename the method or service", model->proto_name, l.items[i].name,
+                 "rename one of them", model->proto_name, l.items[i].name,
                  l.items[i - 1].what, l.items[i].what);
         return -EINVAL;
     }

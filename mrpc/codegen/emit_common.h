@@ -34,4 +34,9 @@ void emit_add_signature(const emit_t *e, const model_service_t *s, const char *e
 /* The handler table member for M, as a declaration with INDENT. */
 void emit_handler_member(const emit_t *e, const model_method_t *m, const char *indent);
 
+/* The typed builders of the file's messages (emit_builders.c): declarations for the header,
+ * definitions (with the static deep-copy helpers they share) for the source. */
+void emit_builder_decls(const emit_t *e);
+void emit_builder_defs(const emit_t *e);
+
 #endif /* MRPC_CODEGEN_EMIT_COMMON_H */

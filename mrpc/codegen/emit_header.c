@@ -1,6 +1,7 @@
-/* emit_header.c - <stem>.mrpc.h: per service the id macros, the service description, the typed
- * client wrappers, the handler table type and its registration function. It includes protoc-c's
- * <stem>.pb-c.h for the message types and mrpc/mrpc.h for the runtime's. */
+/* emit_header.c - <stem>.mrpc.h: the typed builders of the file's messages, then per service the
+ * id macros, the service description, the typed client wrappers, the handler table type and its
+ * registration function. It includes protoc-c's <stem>.pb-c.h for the message types and
+ * mrpc/mrpc.h for the runtime's. */
 #include "emit.h"
 
 #include <string.h>
@@ -68,10 +69,11 @@ char *emit_header(arena_t *arena, const model_file_t *model)
     emit_t e = { .sb = &sb, .arena = arena, .model = model };
     emit_banner(&e, " * mRPC stubs: typed client wrappers over mrpc_call() and mrpc_call_async(), typed\n"
                     " * server handler tables for mrpc_server_add_service(), and stable method ids. The\n"
-                    " * message types are protoc-c's.");
+                    " * message types are protoc-c's; typed builders make them in the send heap.");
     sb_printf(&sb, "#ifndef %s\n#define %s\n\n", model->guard, model->guard);
     sb_printf(&sb, "#include <mrpc/mrpc.h>\n\n#include \"%s.pb-c.h\"\n\n", model->stem);
     sb_puts(&sb, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
+    emit_builder_decls(&e);
     for (size_t i = 0; i < model->n_services; i++)
         emit_service(&e, &model->services[i]);
     sb_printf(&sb, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s */\n", model->guard);

@@ -1,5 +1,6 @@
-/* emit_source.c - <stem>.mrpc.c: per service the method table, the dispatch function and the
- * service description, then the client wrappers and the registration function.
+/* emit_source.c - <stem>.mrpc.c: the typed builders of the file's messages (emit_builders.c), then
+ * per service the method table, the dispatch function and the service description, then the
+ * client wrappers and the registration function.
  *
  * The dispatch function is what makes the handler table type-safe: libmrpc calls it through the
  * service description with untyped messages, and it calls the typed handler of the method index,
@@ -140,6 +141,9 @@ char *emit_source(arena_t *arena, const model_file_t *model)
                     " * description; each service's dispatch function calls the typed handler of a method index\n"
                     " * for libmrpc, so no function pointer is ever called through a cast.");
     sb_printf(&sb, "#include \"%s.mrpc.h\"\n\n#include <stddef.h>\n", model->stem);
+    if (model->n_messages > 0)
+        sb_puts(&sb, "#include <errno.h>\n#include <stdint.h>\n#include <string.h>\n");
+    emit_builder_defs(&e);
     if (model->n_services > 0)
         sb_puts(&sb, answer_unimplemented_fn);
     for (size_t i = 0; i < model->n_services; i++)

@@ -14,7 +14,7 @@
 #include "type_index.h"
 
 typedef struct gen_options {
-    bool all_files;     /* write a pair even for files without services */
+    bool all_files;     /* write a pair even for files without services or messages */
 } gen_options_t;
 
 typedef Google__Protobuf__Compiler__CodeGeneratorResponse__File response_file_t;
@@ -61,12 +61,12 @@ static int generate_file(Google__Protobuf__Compiler__CodeGeneratorResponse *resp
                          size_t errlen)
 {
     model_file_t model;
-    int rc = check_file_supported(file, err, errlen);
+    int rc = check_file_supported(file, arena, err, errlen);
     if (!rc)
         rc = model_build(&model, arena, types, file, err, errlen);
     if (!rc)
         rc = check_model_names(&model, arena, err, errlen);
-    if (rc || (model.n_services == 0 && !opts->all_files))
+    if (rc || (model.n_services == 0 && model.n_messages == 0 && !opts->all_files))
         return rc;
     add_output(response, arena, arena_printf(arena, "%s.mrpc.h", model.stem),
                emit_header(arena, &model));

@@ -82,5 +82,5 @@ int model_build(model_file_t *model, arena_t *arena, const type_index_t *types,
         if (rc)
             return rc;
     }
-    return 0;
+    return model_messages_build(model, arena, types, file, err, errlen);
 }

@@ -120,3 +120,38 @@ char *names_join(arena_t *arena, const char *pkg, const char *name)
 {
     return pkg && *pkg ? arena_printf(arena, "%s.%s", pkg, name) : arena_strdup(arena, name);
 }
+
+char *names_to_lower(arena_t *arena, const char *piece)
+{
+    char *out = arena_strdup(arena, piece);
+    for (char *p = out; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return out;
+}
+
+/* protoc-c 1.4's kKeywordList (c_helpers.cc): C++'s keywords, which cover C's but "restrict". */
+static const char *const pb_c_keywords[] = {
+    "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch", "char",
+    "class", "compl", "const", "const_cast", "continue", "default", "delete", "do", "double",
+    "dynamic_cast", "else", "enum", "explicit", "extern", "false", "float", "for", "friend",
+    "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "not", "not_eq",
+    "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast",
+    "return", "short", "signed", "sizeof", "static", "static_cast", "struct", "switch",
+    "template", "this", "throw", "true", "try", "typedef", "typeid", "typename", "union",
+    "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq",
+};
+
+char *names_field_member(arena_t *arena, const char *field_name)
+{
+    char *lower = names_to_lower(arena, field_name);
+    for (size_t i = 0; i < sizeof(pb_c_keywords) / sizeof(pb_c_keywords[0]); i++)
+        if (strcmp(lower, pb_c_keywords[i]) == 0)
+            return arena_printf(arena, "%s_", lower);
+    return lower;
+}
+
+int names_unescaped_c_keyword(const char *member)
+{
+    /* lower case only: every other C keyword starts with "_" and a capital, or is escaped */
+    return strcmp(member, "restrict") == 0 || strcmp(member, "typeof") == 0;
+}

@@ -21,6 +21,15 @@ char *names_full_to_c(arena_t *arena, const char *full_name);
 char *names_full_to_lower(arena_t *arena, const char *full_name);
 char *names_full_to_upper(arena_t *arena, const char *full_name);
 
+/* A field's struct member, as protoc-c's FieldName: lower-cased, and "_" appended when that is
+ * a keyword of its (C++) list: "Name" -> "name", "class" -> "class_". */
+char *names_field_member(arena_t *arena, const char *field_name);
+/* The field name lower-cased, without the keyword suffix: what builder names end in. */
+char *names_to_lower(arena_t *arena, const char *piece);
+/* True when protoc-c keeps NAME (a member it made) although C reserves it ("restrict"), so that
+ * its struct would not compile. */
+int   names_unescaped_c_keyword(const char *member);
+
 /* "rpc_hello.proto" -> "rpc_5fhello_2eproto": alphanumerics kept, others as "_" + hex. */
 char *names_filename_identifier(arena_t *arena, const char *filename);
 /* "dir/x.proto" -> "dir/x" (also strips ".protodevel", like protoc-c). */

@@ -94,6 +94,34 @@ int mrpc_repeated_alloc(mrpc_ctx_t *ctx, void *field, size_t *n_field, size_t el
     return 0;
 }
 
+/* Capacity is not stored anywhere protobuf-c would see (it keeps only n_FIELD): it is what the
+ * heap says the array's block can hold, so arrays sized by mrpc_repeated_alloc() or grown here
+ * both work, and an array that is not ours (static, received) is copied before it grows. */
+void *mrpc_repeated_add(mrpc_ctx_t *ctx, void *field, size_t *n_field, size_t elem_size)
+{
+    void *array;
+    size_t n = *n_field;
+
+    memcpy(&array, field, sizeof(array));
+    size_t cap = array && elem_size ? phx_heap_usable_size(ctx->heap, array) / elem_size : 0;
+    if (!elem_size || n >= SIZE_MAX / 2 / elem_size)
+        return NULL;
+    if (n >= cap) {
+        void *grown = phx_heap_alloc(ctx->heap, (n < 4 ? 4 : 2 * n) * elem_size);
+        if (!grown)
+            return NULL;
+        if (n)
+            memcpy(grown, array, n * elem_size);
+        heap_free_if_ours(ctx, array);
+        array = grown;
+        memcpy(field, &array, sizeof(array));
+    }
+    char *slot = (char *)array + n * elem_size;
+    memset(slot, 0, elem_size);
+    *n_field = n + 1;
+    return slot;
+}
+
 void mrpc_message_free(mrpc_ctx_t *ctx, ProtobufCMessage *msg)
 {
     if (msg && phx_heap_usable_size(ctx->heap, msg))

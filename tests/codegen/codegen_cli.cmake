@@ -8,6 +8,9 @@
 # MODE deterministic     two runs over PROTOS give byte-identical files.
 # MODE ids_ignore_order  the two PROTOS (same services, other declaration order) define the same
 #                        id macros with the same values.
+# MODE messages_only     without all_files, the single PROTOS (messages, no services) still gets a
+#                        pair, whose header declares EXPECT (a builder), and no empty pair is
+#                        written for a file with neither.
 # MODE standalone        PROJECT_DIR (see standalone/) builds rpc_hello.proto with the plugin found
 #                        through MRPC_PROTOC_GEN_MRPC, and fails its build on a streaming method
 #                        with protoc-gen-mrpc's message in the build output.
@@ -25,13 +28,17 @@ function(fail)
   message(FATAL_ERROR "FAILED: ${text}")
 endfunction()
 
-# Runs protoc over PROTOS into OUT_DIR the way mrpc_generate() does; sets <prefix>_RC, _ERR.
+# Runs protoc over PROTOS into OUT_DIR the way mrpc_generate() does (MRPC_OPT: its
+# --mrpc_opt, all_files unless set); sets <prefix>_RC, _ERR.
 function(run_protoc prefix out_dir)
   file(MAKE_DIRECTORY "${out_dir}")
   list(TRANSFORM PROTO_DIRS PREPEND "--proto_path=" OUTPUT_VARIABLE path_args)
+  if(NOT DEFINED MRPC_OPT)
+    set(MRPC_OPT "--mrpc_opt=all_files")
+  endif()
   execute_process(
     COMMAND "${PROTOC}" ${path_args}
-            "--plugin=protoc-gen-mrpc=${PLUGIN}" --mrpc_opt=all_files "--mrpc_out=${out_dir}"
+            "--plugin=protoc-gen-mrpc=${PLUGIN}" ${MRPC_OPT} "--mrpc_out=${out_dir}"
             "--plugin=protoc-gen-c=${PROTOC_GEN_C}" "--c_out=${out_dir}"
             ${ARGN}
     RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_VARIABLE out)
@@ -147,12 +154,30 @@ function(check_standalone)
   message(STATUS "standalone build: rpc_hello stubs built, streaming refused with the message")
 endfunction()
 
+function(check_messages_only)
+  set(MRPC_OPT "")
+  run_protoc(gen "${WORK_DIR}/out" ${PROTOS} bad/empty_file.proto)
+  expect_success(gen)
+  string(REGEX REPLACE "\\.proto$" ".mrpc.h" header "${PROTOS}")
+  if(NOT EXISTS "${WORK_DIR}/out/${header}" OR EXISTS "${WORK_DIR}/out/bad/empty_file.mrpc.h")
+    fail("expected ${header} and no bad/empty_file.mrpc.h without all_files")
+  endif()
+  file(READ "${WORK_DIR}/out/${header}" text)
+  string(FIND "${text}" "${EXPECT}" at)
+  if(at EQUAL -1)
+    fail("${header} does not declare '${EXPECT}'")
+  endif()
+  message(STATUS "${header} written and declares ${EXPECT}")
+endfunction()
+
 if(MODE STREQUAL "refuse")
   check_refuse()
 elseif(MODE STREQUAL "deterministic")
   check_deterministic()
 elseif(MODE STREQUAL "ids_ignore_order")
   check_ids_ignore_order()
+elseif(MODE STREQUAL "messages_only")
+  check_messages_only()
 elseif(MODE STREQUAL "standalone")
   check_standalone()
 else()

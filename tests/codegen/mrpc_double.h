@@ -1,6 +1,9 @@
-/* mrpc_double.h - a recording stand-in for the four libmrpc functions generated stubs call
+/* mrpc_double.h - a recording stand-in for the libmrpc functions generated stubs call
  * (mrpc_call, mrpc_call_async, mrpc_call_set_error, mrpc_server_add_service), so the stubs can be
- * tested before and without the real library.
+ * tested before and without the real library; and a malloc-backed send heap for the typed
+ * builders (mrpc_message_new, mrpc_alloc, mrpc_strdup, mrpc_bytes_set, mrpc_repeated_add,
+ * mrpc_message_free) that knows its live blocks, so tests can see what a builder allocated,
+ * whether a pointer is the heap's, and make the heap run out.
  *
  * Each function stores its arguments in `mrpc_double` and answers what the test put there. The
  * opaque handles get test-only definitions here, so tests pass real, distinct objects instead of
@@ -13,6 +16,7 @@
 struct mrpc_conn   { int tag; };
 struct mrpc_server { int tag; };
 struct mrpc_call   { int tag; };
+struct mrpc_ctx    { int tag; };
 
 typedef struct mrpc_double {
     struct {
@@ -49,11 +53,24 @@ typedef struct mrpc_double {
         void                      *impl;
         phx_status_t               answer;
     } add_service;
+    struct {
+        long fail_after;        /* allocations that succeed before the heap is "full"; <0: never */
+        int  added;             /* mrpc_repeated_add() calls */
+        int  moved;             /* ... of which moved the array to a new block */
+    } heap;
 } mrpc_double_t;
 
 extern mrpc_double_t mrpc_double;
 
-/* Forgets every recorded call; answers become PHX_OK and no reply. */
+/* Forgets every recorded call; answers become PHX_OK and no reply; the heap never fails. Live
+ * blocks stay (see mrpc_double_heap_live()). */
 void mrpc_double_reset(void);
+
+/* Blocks of the double's heap not yet freed. */
+size_t mrpc_double_heap_live(void);
+/* Frees every live block (after a test that leaves some behind on purpose, or failed). */
+void   mrpc_double_heap_clear(void);
+/* True when P is the start of a live block of the double's heap. */
+int    mrpc_double_heap_owns(const void *p);
 
 #endif /* MRPC_DOUBLE_H */

@@ -105,6 +105,13 @@ int                 mrpc_bytes_set(mrpc_ctx_t *ctx, ProtobufCBinaryData *field, 
 /* Sizes a repeated field: *FIELD gets room for COUNT elements of ELEM_SIZE, *N_FIELD = COUNT. */
 int                 mrpc_repeated_alloc(mrpc_ctx_t *ctx, void *field, size_t *n_field,
                                         size_t elem_size, size_t count);
+/* Appends one zeroed element of ELEM_SIZE to a repeated field and returns it, growing the array
+ * in place: its capacity is the usable size of its send-heap block, doubled when full (an array
+ * that is not a block of the send heap is copied into one first). Generated builders pass
+ * sizeof(*msg->FIELD), so the size always matches the field. NULL when the heap is full, with
+ * the field unchanged. */
+void               *mrpc_repeated_add(mrpc_ctx_t *ctx, void *field, size_t *n_field,
+                                      size_t elem_size);
 /* Frees a message built in the send heap that was never sent (sent ones are reclaimed). */
 void                mrpc_message_free(mrpc_ctx_t *ctx, ProtobufCMessage *msg);
 /* Gives a received message (receive heap) back to the service. */

@@ -20,6 +20,8 @@
 struct locality {
     hwloc_obj_t nic;
     int nic_configured;
+    const char *devices_from;   /* the NIC came from the transport's devices: who set them */
+    char virtual_nic[64];       /* the transport's device the topology does not know, or "" */
     hwloc_obj_t anchor;         /* nearest non-I/O ancestor of the NIC; NULL: none, or the root */
     int anchor_disallowed;      /* no allowed CPU near the NIC, so the whole machine is used */
     hwloc_const_cpuset_t within;/* the params' cpus, or NULL */
@@ -169,8 +171,26 @@ static void list_nics(hwloc_topology_t topo, char *buf, size_t len)
         append(buf, len, "none");
 }
 
-static int choose_nic(hwloc_topology_t topo, const char *wanted, struct locality *loc,
-                      char *err, size_t errlen)
+/* The first of DEVICES ("mlx5_0:1,eth0") the topology knows, else none; the first device's name
+ * (without its port) goes to LOC's virtual_nic then. */
+static void choose_device(hwloc_topology_t topo, const char *devices, struct locality *loc)
+{
+    char name[64];
+
+    for (const char *p = devices; *p; p += *p == ',') {
+        size_t n = strcspn(p, ",");
+        snprintf(name, sizeof(name), "%.*s", (int)n, p);
+        p += n;
+        if (name[0] && (loc->nic = find_nic_named(topo, name)))
+            return;
+        if (name[0] && !loc->virtual_nic[0])
+            snprintf(loc->virtual_nic, sizeof(loc->virtual_nic), "%.*s",
+                     (int)strcspn(name, ":"), name);
+    }
+}
+
+static int choose_nic(hwloc_topology_t topo, const char *wanted, const char *devices,
+                      struct locality *loc, char *err, size_t errlen)
 {
     char names[192];
 
@@ -182,6 +202,12 @@ static int choose_nic(hwloc_topology_t topo, const char *wanted, struct locality
         list_nics(topo, names, sizeof(names));
         set_err(err, errlen, "no NIC named '%s' in this topology; its NICs: %s", wanted, names);
         return -ENODEV;
+    }
+    if (devices) {
+        choose_device(topo, devices, loc);
+        if (loc->nic || loc->virtual_nic[0])
+            return 0;
+        loc->devices_from = NULL;       /* nothing but commas: the rules below */
     }
     loc->nic = first_nic_of_type(topo, HWLOC_OBJ_OSDEV_OPENFABRICS);
     if (!loc->nic)
@@ -323,8 +349,14 @@ static void append_obj_name(char *buf, size_t len, hwloc_obj_t obj)
 
 static void append_nic_choice(char *buf, size_t len, const struct locality *loc)
 {
-    if (!loc->nic)
+    if (loc->virtual_nic[0])
+        append(buf, len, "%s, the transport's device (%s), is no device of this topology (a "
+               "virtual interface such as lo has no locality)", loc->virtual_nic,
+               loc->devices_from);
+    else if (!loc->nic)
         append(buf, len, "No OpenFabrics or network device was found");
+    else if (loc->devices_from)
+        append(buf, len, "%s is the transport's device (%s)", loc->nic->name, loc->devices_from);
     else if (loc->nic_configured)
         append(buf, len, "%s is the configured NIC", loc->nic->name);
     else if (loc->nic->attr->osdev.type == HWLOC_OBJ_OSDEV_OPENFABRICS)
@@ -379,13 +411,18 @@ static void write_reason(const struct locality *loc, phx_placement_t *pl)
 
 /* ---- the public entry points ---- */
 
-static int read_params(const struct phx_placement_params *p, const char **nic, unsigned *threads,
-                       struct locality *loc, char *err, size_t errlen)
+static int read_params(const struct phx_placement_params *p, const char **nic,
+                       const char **devices, unsigned *threads, struct locality *loc, char *err,
+                       size_t errlen)
 {
-    *nic = NULL;
+    *nic = *devices = NULL;
     *threads = 1;
     if (!p)
         return 0;
+    if ((p->field_mask & PHX_PLACEMENT_PARAM_FIELD_DEVICES) && p->devices && *p->devices) {
+        *devices = p->devices;
+        loc->devices_from = p->devices_from ? p->devices_from : "the transport's settings";
+    }
     if ((p->field_mask & PHX_PLACEMENT_PARAM_FIELD_CPUS) && p->cpus)
         loc->within = p->cpus;
     if ((p->field_mask & PHX_PLACEMENT_PARAM_FIELD_NIC) && p->nic && *p->nic)
@@ -402,15 +439,17 @@ static int read_params(const struct phx_placement_params *p, const char **nic, u
 
 static void fill_nic(const struct locality *loc, phx_placement_t *out)
 {
-    snprintf(out->nic, sizeof(out->nic), "%s", loc->nic ? loc->nic->name : "");
-    snprintf(out->nic_kind, sizeof(out->nic_kind), "%s", loc->nic ? nic_kind_of(loc->nic) : "none");
+    const char *kind = loc->nic ? nic_kind_of(loc->nic) : loc->virtual_nic[0] ? "virtual" : "none";
+
+    snprintf(out->nic, sizeof(out->nic), "%s", loc->nic ? loc->nic->name : loc->virtual_nic);
+    snprintf(out->nic_kind, sizeof(out->nic_kind), "%s", kind);
 }
 
 int phx_placement_compute(hwloc_topology_t topo, const struct phx_placement_params *p,
                           phx_placement_t *out, char *err, size_t errlen)
 {
     struct locality loc = { 0 };
-    const char *nic;
+    const char *nic, *devices;
     unsigned threads;
     int rc;
 
@@ -422,9 +461,9 @@ int phx_placement_compute(hwloc_topology_t topo, const struct phx_placement_para
         set_err(err, errlen, "no topology given");
         return -EINVAL;
     }
-    rc = read_params(p, &nic, &threads, &loc, err, errlen);
+    rc = read_params(p, &nic, &devices, &threads, &loc, err, errlen);
     if (rc == 0)
-        rc = choose_nic(topo, nic, &loc, err, errlen);
+        rc = choose_nic(topo, nic, devices, &loc, err, errlen);
     if (rc == 0)
         rc = find_locality(topo, &loc, err, errlen);
     if (rc == 0)

@@ -149,20 +149,19 @@ oom:
 /* ---- topology ------------------------------------------------------------------------------- */
 
 /* service.c computes the placement at start and keeps only the CPU lists it pinned threads to;
- * the same function on the same inputs (the configured NIC, thread count and topology) gives
+ * the same function on the same inputs (phx_service_placement_params and the topology) gives
  * the same decision, so it is recomputed here rather than stored twice. */
-static char *placement_json(const phx_config_t *cfg, char *err, size_t errlen)
+static char *placement_json(struct phx_service *svc, char *err, size_t errlen)
 {
+    const phx_config_t *cfg = svc->cfg;
     const char *xml = *cfg->topology.xml ? cfg->topology.xml : NULL;
-    struct phx_placement_params params = {
-        .field_mask = PHX_PLACEMENT_PARAM_FIELD_NIC | PHX_PLACEMENT_PARAM_FIELD_THREADS,
-        .nic = cfg->topology.nic,
-        .threads = cfg->runtime.threads,
-    };
+    struct phx_placement_params params;
+    char from[128];
     hwloc_topology_t topo;
     phx_placement_t pl;
     char *json = NULL;
 
+    phx_service_placement_params(svc, &params, from, sizeof(from));
     if (phx_topology_load(&topo, xml, err, errlen) < 0)
         return NULL;
     if (phx_placement_compute(topo, &params, &pl, err, errlen) == 0) {
@@ -178,7 +177,7 @@ int phx_admin_topology(struct phx_service *svc, const struct ucred *peer,
                        const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {
     char err[ADMIN_MSG_MAX] = "";
-    char *json = placement_json(svc->cfg, err, sizeof(err));
+    char *json = placement_json(svc, err, sizeof(err));
 
     if (!json) {
         phx_response_fail(resp, PHX_FAILED_PRECONDITION, "no placement: %s", err);

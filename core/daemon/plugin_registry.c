@@ -22,6 +22,8 @@
  * that does not fit refuses the plugin with the one line naming file, line and key. */
 #include "plugin_registry.h"
 
+#include "phoenix/settings.h"
+
 #include "graph.h"
 #include "phoenix/log.h"
 
@@ -621,6 +623,33 @@ struct phx_plugin *phx_registry_find(struct phx_registry *reg, const char *name)
     for (struct phx_plugin *p = reg->plugins; p; p = p->next)
         if (p->current && strcmp(p->desc->name, name) == 0)
             return p;
+    return NULL;
+}
+
+/* P's devices setting (see phx_registry_devices), or NULL. */
+static const char *plugin_devices(const struct phx_plugin *p, char *from, size_t n)
+{
+    const struct phx_settings_schema *schema = p->desc->settings;
+
+    for (unsigned i = 0; schema && p->host.settings && i < schema->nkeys; i++) {
+        const struct phx_setting *row = &schema->keys[i];
+        const char *value = *(char *const *)((const char *)p->host.settings + row->offset);
+        if ((row->flags & PHX_SETTING_DEVICES) && row->kind == PHX_SETTING_KIND_STRING &&
+            value && *value) {
+            snprintf(from, n, "settings.%s.%s", p->desc->name, row->key);
+            return value;
+        }
+    }
+    return NULL;
+}
+
+const char *phx_registry_devices(struct phx_registry *reg, char *from, size_t n)
+{
+    for (struct phx_plugin *p = reg->plugins; p; p = p->next) {
+        const char *devices = p->current ? plugin_devices(p, from, n) : NULL;
+        if (devices)
+            return devices;
+    }
     return NULL;
 }
 

@@ -77,6 +77,10 @@ void               phx_registry_supersede(struct phx_registry *reg, struct phx_p
 void               phx_registry_discard(struct phx_registry *reg, struct phx_plugin *candidate);
 
 struct phx_plugin       *phx_registry_find(struct phx_registry *reg, const char *name);
+/* The network devices a current plugin's traffic is pinned to: the value of the first non-empty
+ * setting flagged PHX_SETTING_DEVICES (settings.h), with its name ("settings.ucx.net_devices")
+ * in FROM; NULL when no plugin pins its devices. Valid until the settings are reloaded. */
+const char              *phx_registry_devices(struct phx_registry *reg, char *from, size_t n);
 const phx_engine_ops_t  *phx_registry_engine_type(struct phx_registry *reg, const char *type,
                                                   struct phx_plugin **plugin);
 const phx_service_def_t *phx_registry_service(struct phx_registry *reg, const char *name);

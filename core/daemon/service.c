@@ -154,6 +154,23 @@ static hwloc_bitmap_t started_on_cpus(hwloc_topology_t topo)
     return cpus;
 }
 
+void phx_service_placement_params(struct phx_service *svc, struct phx_placement_params *pp,
+                                  char *from, size_t fromlen)
+{
+    const phx_config_t *cfg = svc->cfg;
+
+    *pp = (struct phx_placement_params){
+        .field_mask = PHX_PLACEMENT_PARAM_FIELD_NIC | PHX_PLACEMENT_PARAM_FIELD_THREADS,
+        .nic = cfg->topology.nic,
+        .threads = cfg->runtime.threads,
+    };
+    if (!*cfg->topology.nic &&
+        (pp->devices = phx_registry_devices(&svc->registry, from, fromlen))) {
+        pp->field_mask |= PHX_PLACEMENT_PARAM_FIELD_DEVICES;   /* placement follows traffic */
+        pp->devices_from = from;
+    }
+}
+
 /* Places the service next to its NIC: fills PL, whose runtime_cpus the runtime threads are
  * pinned to (false when there is no placement to apply; the reason is logged; the caller frees
  * PL either way), and, when topology.bind_memory is set, keeps the topology and the NIC's NUMA
@@ -173,11 +190,9 @@ static bool apply_placement(struct phx_service *svc, phx_placement_t *pl)
         phx_warn("runtime threads not pinned: %s", err);
         return false;
     }
-    struct phx_placement_params pp = {
-        .field_mask = PHX_PLACEMENT_PARAM_FIELD_NIC | PHX_PLACEMENT_PARAM_FIELD_THREADS,
-        .nic = cfg->topology.nic,
-        .threads = cfg->runtime.threads,
-    };
+    struct phx_placement_params pp;
+    char from[128];
+    phx_service_placement_params(svc, &pp, from, sizeof(from));
     hwloc_bitmap_t started_on = started_on_cpus(topo);
     if (started_on) {           /* taskset, numactl, srun --cpu-bind: obeyed */
         pp.field_mask |= PHX_PLACEMENT_PARAM_FIELD_CPUS;

@@ -89,4 +89,10 @@ struct phx_subscription *phx_service_find(struct phx_service *svc, pid_t pid, un
 /* "mrpc, loopback": the services the loaded plugins define, for messages. */
 void phx_service_names(struct phx_service *svc, char *buf, size_t len);
 
+/* The placement inputs of SVC: the configured NIC and thread count, and when no NIC is
+ * configured the devices a plugin's traffic is pinned to (FROM names the setting). Used for the
+ * placement at start and for `phoenixctl topology`, so both say the same. */
+void phx_service_placement_params(struct phx_service *svc, struct phx_placement_params *pp,
+                                  char *from, size_t fromlen);
+
 #endif /* PHX_SERVICE_H */

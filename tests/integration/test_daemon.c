@@ -1233,6 +1233,24 @@ static void test_sighup_plugin_settings(void)
     phx_daemon_cleanup(&d);
 }
 
+/* Placement follows the transport: with settings.ucx.net_devices = "lo" and no topology.nic,
+ * the service is placed for lo (no locality: the whole machine), not for the first NIC. */
+static void test_placement_follows_transport(void)
+{
+    static const char plugins[] =
+        "plugins = ( { name = \"loopback\"; path = \"libphoenix_loopback.so\"; },\n"
+        "            { name = \"ucx\"; path = \"" PHX_PLUGIN_UCX "\"; } );\n"
+        "settings = { ucx = { tls = \"tcp\"; net_devices = \"lo\"; }; };\n";
+    struct phx_daemon d;
+
+    CU_ASSERT_FATAL(daemon_start(&d, "placement-ucx", "plugins = ( { name = \"loopback\"; path = "
+                                 "\"libphoenix_loopback.so\"; } );\n", plugins));
+    CU_ASSERT(log_shows(&d, "placement: lo, the transport's device (settings.ucx.net_devices), "
+                            "is no device of this topology"));
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+}
+
 int main(int argc, char **argv)
 {
     static const phx_test_case_t cases[] = {
@@ -1252,6 +1270,7 @@ int main(int argc, char **argv)
         { "detached with log.file \"-\" logs to syslog", test_detached_logs_to_syslog },
         { "sighup after a start with a relative -c", test_sighup_relative_config },
         { "sighup reloads the plugins' settings", test_sighup_plugin_settings },
+        { "placement follows the transport's devices", test_placement_follows_transport },
         { NULL, NULL },
     };
     signal(SIGPIPE, SIG_IGN);

@@ -243,6 +243,56 @@ static void test_unknown_nic_lists_nics(void)
     hwloc_topology_destroy(topo);
 }
 
+/* The transport's devices (settings flagged PHX_SETTING_DEVICES) decide when no NIC is
+ * configured: the first one the topology knows; a device it does not know (lo) means no
+ * locality, the whole machine, reported as a "virtual" NIC; an explicit NIC still wins. */
+static int compute_devices(hwloc_topology_t topo, const char *nic, const char *devices,
+                           phx_placement_t *pl, char *err, size_t errlen)
+{
+    struct phx_placement_params params = {
+        .field_mask = PHX_PLACEMENT_PARAM_FIELD_DEVICES | (nic ? PHX_PLACEMENT_PARAM_FIELD_NIC : 0),
+        .nic = nic,
+        .devices = devices,
+        .devices_from = "settings.ucx.net_devices",
+    };
+    return phx_placement_compute(topo, &params, pl, err, errlen);
+}
+
+static void test_transport_devices(void)
+{
+    hwloc_topology_t topo = load_profile("two-socket-ib.xml");
+    phx_placement_t pl;
+    char err[256] = "";
+
+    if (!topo)
+        return;
+    /* eno1 (socket 0) is the transport's device, though an HCA would win otherwise */
+    CU_ASSERT_EQUAL_FATAL(compute_devices(topo, NULL, "eno1", &pl, err, sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(pl.nic, "eno1");
+    CU_ASSERT_STRING_EQUAL(pl.nic_kind, "network");
+    CU_ASSERT_PTR_NOT_NULL(strstr(pl.reason, "transport's device (settings.ucx.net_devices)"));
+    phx_placement_free(&pl);
+    /* lo is unknown: whole machine, reported as it is */
+    CU_ASSERT_EQUAL_FATAL(compute_devices(topo, NULL, "lo", &pl, err, sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(pl.nic, "lo");
+    CU_ASSERT_STRING_EQUAL(pl.nic_kind, "virtual");
+    CU_ASSERT_PTR_NOT_NULL(strstr(pl.reason, "runtime threads use the machine's 16 cores"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pl.reason, "lo, the transport's device"));
+    phx_placement_free(&pl);
+    /* the first device the topology knows, in UCX's spelling; an explicit NIC still wins */
+    CU_ASSERT_EQUAL_FATAL(compute_devices(topo, NULL, "lo,mlx5_0:1", &pl, err, sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(pl.nic, "mlx5_0");
+    phx_placement_free(&pl);
+    CU_ASSERT_EQUAL_FATAL(compute_devices(topo, "eno1", "mlx5_0:1", &pl, err, sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(pl.nic, "eno1");
+    phx_placement_free(&pl);
+    /* nothing but commas: the usual rules (the HCA) */
+    CU_ASSERT_EQUAL_FATAL(compute_devices(topo, NULL, ",,", &pl, err, sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(pl.nic, "mlx5_0");
+    phx_placement_free(&pl);
+    hwloc_topology_destroy(topo);
+}
+
 static void test_bad_params(void)
 {
     hwloc_topology_t topo = load_profile("vm-no-hca.xml");
@@ -431,6 +481,7 @@ static const phx_test_case_t cases[] = {
     { "profile vm-no-hca", test_vm_no_hca },
     { "reason names the NIC, the place and sharing", test_reasons },
     { "unknown NIC name lists the NICs there are", test_unknown_nic_lists_nics },
+    { "the transport's devices decide without a configured NIC", test_transport_devices },
     { "placement stays within the CPUs it was started on", test_within_started_cpus },
     { "bad params are refused, defaults apply", test_bad_params },
     { "missing or garbage XML fails cleanly", test_bad_files },

@@ -43,7 +43,8 @@
 
 static const struct phx_setting ucx_keys[] = {
     UCX_SETTING(STRING, tls, "", "UCX_TLS, e.g. \"tcp\" or \"rc,sm,self\"; \"\" = UCX's choice"),
-    UCX_SETTING(STRING, net_devices, "", "UCX_NET_DEVICES, e.g. \"mlx5_0:1\"; \"\" = all"),
+    UCX_SETTING(STRING, net_devices, "", "UCX_NET_DEVICES, e.g. \"mlx5_0:1\"; \"\" = all",
+                .flags = PHX_SETTING_DEVICES),  /* placement follows it (settings.h) */
     UCX_SETTING(BOOL, mm_error_handling, true,
                 "let shared-memory transports serve endpoints with peer error handling"),
     UCX_SETTING(UINT, max_message_mb, 1024, 1, 1048576,

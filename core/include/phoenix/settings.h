@@ -48,6 +48,10 @@ typedef enum phx_setting_kind {
 
 #define PHX_SETTING_REQUIRED 0x1u   /* must be present (checked in the table's first 64 rows) */
 #define PHX_SETTING_NONEMPTY 0x2u   /* "" is an error (strings) */
+/* A string naming the network devices the plugin's traffic uses, UCX style ("mlx5_0:1,eth0").
+ * When topology.nic is "", the service places its threads next to the first of them (or on the
+ * whole machine for a device without locality, such as lo): placement follows the transport. */
+#define PHX_SETTING_DEVICES  0x4u
 
 /* Kinds of the service's own (its plugin list); NULL in every plugin's table. */
 struct phx_setting_custom;
@@ -56,7 +60,7 @@ struct phx_setting {
     const char         *key;        /* "tls", or "section.key" */
     phx_setting_kind_t  kind;
     size_t              offset;     /* of the field in the settings struct */
-    unsigned            flags;      /* PHX_SETTING_REQUIRED | PHX_SETTING_NONEMPTY */
+    unsigned            flags;      /* PHX_SETTING_REQUIRED | _NONEMPTY | _DEVICES */
     const char         *help;       /* one line, for documentation and dumps */
     const char         *def_str;    /* STRING */
     long long           def, min, max;      /* BOOL, UINT, ENUM (index), MODE */

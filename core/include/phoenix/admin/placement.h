@@ -30,6 +30,7 @@ enum {
     PHX_PLACEMENT_PARAM_FIELD_NIC     = 1u << 0,
     PHX_PLACEMENT_PARAM_FIELD_THREADS = 1u << 1,
     PHX_PLACEMENT_PARAM_FIELD_CPUS    = 1u << 2,
+    PHX_PLACEMENT_PARAM_FIELD_DEVICES = 1u << 3,
 };
 
 #define PHX_PLACEMENT_THREADS_MAX 1024
@@ -41,11 +42,18 @@ struct phx_placement_params {
     const char *nic;
     unsigned threads;       /* runtime threads to place, 1..PHX_PLACEMENT_THREADS_MAX; default 1 */
     hwloc_const_cpuset_t cpus;  /* stay within these OS CPUs; default: all the allowed ones */
+    /* The devices the transport is pinned to, UCX style ("mlx5_0:1,eth0"), and who says so
+     * ("settings.ucx.net_devices"), used when no nic is given: the first of them that the
+     * topology knows is the NIC; when it knows none of them (lo, a bridge, a veth: devices
+     * without locality), the first is reported as the NIC, kind "virtual", and the threads use
+     * the whole machine. Unset, NULL or "": the rules above. */
+    const char *devices;
+    const char *devices_from;
 };
 
 typedef struct phx_placement {
     char nic[64];               /* OS device name, "" when there is no NIC */
-    char nic_kind[16];          /* "openfabrics" | "network" | "none" */
+    char nic_kind[16];          /* "openfabrics" | "network" | "virtual" | "none" */
     /* The NIC's local NUMA node: the first node of its locality (the reason says when there are
      * several). -1 when unknown: no NIC, or a NIC without locality on a multi-node machine. */
     int numa_node;

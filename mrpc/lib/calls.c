@@ -85,6 +85,10 @@ static phx_status_t call_start(mrpc_conn_t *conn, const mrpc_method_desc_t *meth
         return st->code;
     }
     mrpc_ctx_t *ctx = conn->ctx;
+    if (lib_localize(ctx, msg, "request", st) != PHX_OK) {
+        mrpc_message_free(ctx, msg);
+        return st->code;
+    }
     int timeout_ms = timeout_of(ctx, opts);
     struct lib_call *c = NULL;
     if (lib_register_method(ctx, method, &service_id, st) == PHX_OK &&

@@ -5,7 +5,8 @@
  *
  *   ctx.c          the context: registering, the progress loop, dispatching completions
  *   submit.c       submissions, and the local queue in front of a full submission ring
- *   messages.c     messages in the send heap, releasing received ones, copies
+ *   messages.c     messages in the send heap, releasing received ones
+ *   copy.c         deep copies (mrpc_copy_out), and outgoing messages freed of receive-heap pieces
  *   layouts.c      registering message layouts with the service (lazily for clients)
  *   calls.c        outgoing calls: ids, callbacks, deadlines (deadlines.c keeps them ordered)
  *   endpoints.c    connections and bindings, and waiting for the service's answer
@@ -145,6 +146,12 @@ void lib_sent_done(mrpc_ctx_t *ctx, const phx_desc_t *d);
 /* Copies a text the service wrote into ST's message, and releases it. */
 void lib_take_text(mrpc_ctx_t *ctx, const phx_desc_t *d, mrpc_status_t *st);
 void lib_release_addr(mrpc_ctx_t *ctx, uint64_t addr);
+
+/* ---- copy.c ---- */
+/* Copies every piece of MSG (in the send heap, about to be submitted as WHAT: "reply",
+ * "request") that lies in the receive heap into the send heap. PHX_OK, or a status in ST. */
+phx_status_t lib_localize(mrpc_ctx_t *ctx, ProtobufCMessage *msg, const char *what,
+                          mrpc_status_t *st);
 
 /* ---- layouts.c ---- */
 /* Registers SVC's layouts (the methods SVC lists). Waits for REGISTERED when WAIT. */

@@ -5,7 +5,8 @@
  * context's `methods` map. An INCOMING_CALL finds its method there and runs the handler through
  * the service description's generated dispatch function, with the request as a const pointer
  * into the receive heap; the request is released when the handler returns (a handler that wants
- * to keep it copies it out). The handler's reply goes back with REPLY and is freed on SEND_DONE;
+ * to keep it copies it out), after the pieces of the reply that borrow from it (or from any
+ * received message) were copied into the send heap (copy.c). The handler's reply goes back with REPLY and is freed on SEND_DONE;
  * a handler's error goes back as its status with the mrpc_call_set_error() text. */
 #include "mrpc_lib.h"
 
@@ -89,6 +90,11 @@ void lib_on_incoming_call(mrpc_ctx_t *ctx, const phx_desc_t *in)
     mrpc_call_t call = { .ctx = ctx };
     ProtobufCMessage *reply = NULL;
     phx_status_t code = s->desc->dispatch(s->handlers, s->impl, index, &call, req, &reply);
+    if (code == PHX_OK && reply && phx_heap_usable_size(ctx->heap, reply) &&
+        lib_localize(ctx, reply, "reply", &call.error) != PHX_OK) {
+        call.error_set = true;          /* before the request goes back: the reply borrows */
+        code = call.error.code;
+    }
     mrpc_release(ctx, req);
     answer(ctx, in, &s->desc->methods[index], code, &call, reply);
 }

@@ -102,6 +102,9 @@ struct mrpc_engine {
     struct mrpc_send  *sends;       /* wire messages the transport holds (doubly linked) */
     size_t             inflight_bytes;
     struct mrpc_engine_stats stats;
+    /* messages dropped on a full receive heap since the last log line (delivery.c) */
+    uint64_t           heap_full_logged_ns;
+    uint64_t           heap_full_unlogged;
 };
 
 /* ---- plugin.c ---- */
@@ -152,7 +155,8 @@ struct eng_conn {
     uint32_t            id;
     enum eng_conn_kind  kind;
     enum eng_conn_state state;
-    char                addr[MRPC_APP_ADDR_MAX];   /* owned here until BOUND/CONNECTED */
+    char                addr[MRPC_APP_ADDR_MAX + MRPC_CONN_REASON_MAX];  /* owned here until
+                                        BOUND/CONNECTED, with room for the transport's reason */
 };
 
 void     eng_conn_open(struct mrpc_engine *m, const phx_desc_t *sub);

@@ -59,6 +59,10 @@ bool mrpc_node_start(struct mrpc_node *n, const char *tag, enum mrpc_side side);
 /* The same with MRPC_SETTINGS ("inflight_mb = 8;") added to its phoenix.conf's mrpc section. */
 bool mrpc_node_start_mrpc(struct mrpc_node *n, const char *tag, enum mrpc_side side,
                           const char *mrpc_settings);
+/* The same with HEAP_SETTINGS ("send_mb = 256; recv_mb = 1; slab_kb = 256;") as its heap
+ * section (NULL: the default above). */
+bool mrpc_node_start_heap(struct mrpc_node *n, const char *tag, enum mrpc_side side,
+                          const char *mrpc_settings, const char *heap_settings);
 /* Stops it with SIG (SIGKILL: a crash) and removes its directory; true when it exited 0 (or was
  * not running). Its warnings and errors are copied to stderr first. */
 bool mrpc_node_stop(struct mrpc_node *n, int sig);

@@ -107,13 +107,14 @@ static phx_status_t call_start(mrpc_conn_t *conn, const mrpc_method_desc_t *meth
     return PHX_OK;
 }
 
-phx_status_t mrpc_call_async(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
-                             const ProtobufCMessage *req, mrpc_completion_fn done, void *token,
-                             const mrpc_call_opts_t *opts)
+mrpc_status_t mrpc_call_async(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
+                              const ProtobufCMessage *req, mrpc_completion_fn done, void *token,
+                              const mrpc_call_opts_t *opts)
 {
     mrpc_status_t st;
 
-    return call_start(conn, method, req, done, token, opts, &st);
+    call_start(conn, method, req, done, token, opts, &st);
+    return st;
 }
 
 struct sync_call {
@@ -122,7 +123,8 @@ struct sync_call {
     const ProtobufCMessage *reply;
 };
 
-static void sync_done(void *token, const mrpc_status_t *status, const ProtobufCMessage *reply)
+static void sync_done(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *status,
+                      const ProtobufCMessage *reply)
 {
     struct sync_call *s = token;
 
@@ -158,7 +160,7 @@ static void call_end(mrpc_ctx_t *ctx, struct lib_call *c, const mrpc_status_t *s
     mrpc_idtable_remove(&ctx->calls, c->id);
     lib_deadlines_remove(&ctx->deadlines, c);
     if (c->done)
-        c->done(c->token, st, reply);
+        c->done(ctx, c->token, st, reply);
     else if (reply)
         mrpc_release(ctx, reply);
     free(c);

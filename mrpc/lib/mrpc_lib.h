@@ -158,7 +158,7 @@ phx_status_t lib_localize(mrpc_ctx_t *ctx, ProtobufCMessage *msg, const char *wh
 phx_status_t lib_register(mrpc_ctx_t *ctx, const mrpc_service_desc_t *svc, bool wait,
                           mrpc_status_t *st);
 /* Makes sure METHOD's layouts are registered before a call of it is submitted; its service's
- * id (from the method's full name) in *SERVICE_ID. */
+ * id (the description's, else from its full name) in *SERVICE_ID. */
 phx_status_t lib_register_method(mrpc_ctx_t *ctx, const mrpc_method_desc_t *method,
                                  uint32_t *service_id, mrpc_status_t *st);
 void lib_on_registered(mrpc_ctx_t *ctx, const phx_desc_t *d);

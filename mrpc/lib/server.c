@@ -158,33 +158,44 @@ static void file_methods(mrpc_ctx_t *ctx, struct lib_service *s, bool add)
     }
 }
 
-phx_status_t mrpc_server_add_service(mrpc_server_t *server, const mrpc_service_desc_t *service,
-                                     const void *handlers, void *impl)
+mrpc_status_t mrpc_server_add_service(mrpc_server_t *server, const mrpc_service_desc_t *service,
+                                      const void *handlers, void *impl)
 {
     mrpc_status_t st;
     struct lib_service *s;
 
     if (service_valid(server, service, &st) != PHX_OK ||
         lib_register(server->ctx, service, true, &st) != PHX_OK)
-        return st.code;
-    if (!(s = calloc(1, sizeof(*s))))
-        return PHX_RESOURCE_EXHAUSTED;
+        return st;
+    if (!(s = calloc(1, sizeof(*s)))) {
+        lib_status_set(&st, PHX_RESOURCE_EXHAUSTED, "out of memory");
+        return st;
+    }
     *s = (struct lib_service){ .desc = service, .handlers = handlers, .impl = impl,
                                .next = server->services };
     server->services = s;
     file_methods(server->ctx, s, true);
-    return PHX_OK;
+    lib_status_set(&st, PHX_OK, "OK");
+    return st;
 }
 
-phx_status_t mrpc_serve(mrpc_server_t *server)
+mrpc_status_t mrpc_serve(mrpc_server_t *server)
 {
-    if (!server)
-        return PHX_INVALID_ARGUMENT;
-    while (!server->stopping)
-        if (mrpc_ctx_progress(server->ctx, LIB_SERVE_SLICE_MS) < 0)
-            return PHX_UNAVAILABLE;
+    mrpc_status_t st;
+
+    if (!server) {
+        lib_status_set(&st, PHX_INVALID_ARGUMENT, "mrpc_serve needs a server");
+        return st;
+    }
+    while (!server->stopping) {
+        if (mrpc_ctx_progress(server->ctx, LIB_SERVE_SLICE_MS) < 0) {
+            lib_status_set(&st, PHX_UNAVAILABLE, "the mRPC service went away");
+            return st;
+        }
+    }
     server->stopping = 0;
-    return PHX_OK;
+    lib_status_set(&st, PHX_OK, "OK");
+    return st;
 }
 
 void mrpc_server_stop(mrpc_server_t *server)

@@ -33,7 +33,7 @@ typedef struct mrpc_double {
         mrpc_completion_fn        done;
         void                     *token;
         const mrpc_call_opts_t   *opts;
-        phx_status_t              answer;
+        mrpc_status_t             answer;
     } call_async;
     struct {
         int           count;
@@ -47,7 +47,7 @@ typedef struct mrpc_double {
         const mrpc_service_desc_t *service;
         const void                *handlers;
         void                      *impl;
-        phx_status_t               answer;
+        mrpc_status_t              answer;
     } add_service;
 } mrpc_double_t;
 

@@ -67,7 +67,7 @@ static const MrpcTest__Echo_Handlers handlers = {
     .echo = echo, .fail = fail, .sleep = sleep_then_echo, .missing = NULL, .borrow = borrow,
 };
 
-static phx_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
+static mrpc_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
 {
     return mrpc_test__echo__add_to_server(server, &handlers, ctx);
 }

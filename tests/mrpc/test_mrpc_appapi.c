@@ -10,6 +10,8 @@
  *   full heap         an app that never releases its replies gets RESOURCE_EXHAUSTED saying
  *                     "release received messages", promptly, and its service logs it
  *   bind/connect      the reason (resolver error, port range, address in use) reaches the app
+ *   async             _async returns a status with a sentence; the callback gets the ctx
+ *   server exit       a server whose service goes away exits 1 (rpc_hello_server, peer_main)
  *
  * Every loop is bounded in count and time; every process is stopped by PID. */
 #include "mrpc_fixture.h"
@@ -264,12 +266,74 @@ static void test_bind_connect_reasons(void)
     mrpc_server_close(first);
 }
 
+/* ---- statuses, callbacks, exits --------------------------------------------------------------- */
+
+struct async_call {
+    bool        done;
+    mrpc_ctx_t *ctx;            /* what the callback was given */
+    phx_status_t code;
+};
+
+static void async_done(mrpc_ctx_t *on, void *token, const mrpc_status_t *st,
+                       const ProtobufCMessage *reply)
+{
+    struct async_call *a = token;
+
+    a->done = true;
+    a->ctx = on;
+    a->code = st->code;
+    if (reply)
+        mrpc_release(on, reply);    /* no global needed */
+}
+
+static void test_async_status_and_ctx(void)
+{
+    struct async_call a = { .done = false };
+
+    need_nodes();
+    mrpc_status_t st = mrpc_test__echo__echo_async(conn, NULL, async_done, &a, NULL);
+    CU_ASSERT_EQUAL(st.code, PHX_INVALID_ARGUMENT);
+    CU_ASSERT(strlen(st.message) > 10);                 /* a sentence, not a bare code */
+    st = mrpc_test__echo__echo_async(conn, blob(ctx, 10, 1, 0), async_done, &a, NULL);
+    CU_ASSERT_EQUAL_FATAL(st.code, PHX_OK);
+    for (unsigned long long end = phx_test_now_ns() + 10 * PHX_NS;
+         !a.done && phx_test_now_ns() < end;)
+        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 100) >= 0);
+    CU_ASSERT(a.done);
+    CU_ASSERT_EQUAL(a.code, PHX_OK);
+    CU_ASSERT_PTR_EQUAL(a.ctx, ctx);
+}
+
+/* A server whose service goes away exits 1, not 0, so a supervisor does not take it for a clean
+ * stop (rpc_hello_server; mrpc_test_peer through peer_main.c likewise). */
+static void test_server_exits_nonzero_when_service_goes(void)
+{
+    static struct mrpc_node victim;
+    struct mrpc_peer hello, peer;
+
+    need_nodes();
+    CU_ASSERT_FATAL(mrpc_node_start(&victim, "appapi-victim", MRPC_SIDE_SERVER));
+    CU_ASSERT_FATAL(mrpc_peer_start(&hello, &victim, RPC_HELLO_SERVER, "serving"));
+    CU_ASSERT_FATAL(mrpc_peer_start(&peer, &victim, MRPC_TEST_PEER, "ready"));
+    kill(victim.d.pid, SIGTERM);        /* the service stops; its directory (logs) stays */
+    int hello_code = phx_test_reap(hello.pid, 10 * PHX_NS);
+    int peer_code = phx_test_reap(peer.pid, 10 * PHX_NS);
+    printf("(rpc_hello_server exit %d, mrpc_test_peer exit %d) ", hello_code, peer_code);
+    CU_ASSERT_EQUAL(hello_code, 1);
+    CU_ASSERT_EQUAL(peer_code, 1);
+    CU_ASSERT(mrpc_peer_said(&hello, "went away"));
+    CU_ASSERT(mrpc_node_stop(&victim, SIGTERM));
+}
+
 static const phx_test_case_t cases[] = {
     { "a reply borrowing from its request is copied, not refused", test_borrowed_reply },
     { "a request borrowing from a received reply is copied", test_borrowed_request },
     { "mrpc_copy_out is bit-exact", test_copy_out_bit_exact },
     { "a full receive heap says: release received messages", test_full_receive_heap },
     { "bind and connect failures say why", test_bind_connect_reasons },
+    { "_async returns a status with a message; callbacks get the ctx",
+      test_async_status_and_ctx },
+    { "a server exits 1 when its service goes away", test_server_exits_nonzero_when_service_goes },
     { NULL, NULL },
 };
 

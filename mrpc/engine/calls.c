@@ -7,7 +7,7 @@
  * connection the call went out on.
  *
  * Every call ends exactly once, with REPLY_RECEIVED: a reply, an error from the peer, a lost or
- * closed connection, or its deadline. Deadlines are swept when the earliest may have passed:
+ * closed connection, its deadline, or the app's CANCEL (its reply is then dropped on arrival). Deadlines are swept when the earliest may have passed:
  * `earliest_deadline_ns` is a lower bound kept on insert and made exact by each sweep. */
 #include "mrpc_engine.h"
 
@@ -136,6 +136,36 @@ void eng_calls_expire(struct mrpc_engine *m, uint64_t now_ns)
         return;
     mrpc_idtable_each(&m->calls, expire_one, &s);
     m->earliest_deadline_ns = s.earliest;
+}
+
+struct cancel {
+    struct mrpc_engine *m;
+    uint32_t            conn_id;
+    uint64_t            app_call_id;
+    bool                found;
+};
+
+static void cancel_one(void *arg, uint64_t id, void *obj)
+{
+    struct cancel *k = arg;
+    struct eng_call *c = obj;
+
+    if (k->found || c->conn_id != k->conn_id || c->app_call_id != k->app_call_id)
+        return;
+    k->found = true;
+    mrpc_idtable_remove(&k->m->calls, id);
+    eng_call_fail(k->m, c, PHX_CANCELLED, "the app cancelled the call");
+}
+
+/* Calls are filed by wire id, so finding the app's is a sweep: cancelling is rare, and a sweep
+ * is what deadlines cost already. */
+bool eng_call_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t app_call_id)
+{
+    struct cancel k = { .m = m, .conn_id = conn_id, .app_call_id = app_call_id };
+
+    if (m->calls.live)
+        mrpc_idtable_each(&m->calls, cancel_one, &k);
+    return k.found;
 }
 
 static void free_call(void *arg, uint64_t id, void *obj)

@@ -189,6 +189,8 @@ void     eng_call_succeed(struct mrpc_engine *m, struct eng_call *call, uint64_t
                           uint64_t len);
 void     eng_calls_fail_conn(struct mrpc_engine *m, uint32_t conn_id, phx_status_t status,
                              const char *why);
+/* Ends the app's call APP_CALL_ID on CONN_ID with CANCELLED; false when there is none. */
+bool     eng_call_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t app_call_id);
 void     eng_calls_expire(struct mrpc_engine *m, uint64_t now_ns);
 void     eng_calls_fini(struct mrpc_engine *m);
 

@@ -7,6 +7,9 @@
  * even when the service or the peer does not answer; the service ends it too, later, which
  * libmrpc ignores.
  *
+ * mrpc_cancel() ends a call at once (CANCELLED) and tells the service with CANCEL, which forgets
+ * it; a reply that still comes finds no call, as after a deadline.
+ *
  * The request becomes libmrpc's when the call is made: it is freed when the service says it has
  * sent it (SEND_DONE, messages.c), or at once if the call cannot be made. mrpc_call() is
  * mrpc_call_async() plus progress until its callback ran. */
@@ -98,6 +101,9 @@ static phx_status_t call_start(mrpc_conn_t *conn, const mrpc_method_desc_t *meth
         mrpc_message_free(ctx, msg);
         return st->code;
     }
+    c->conn_id = conn->ep.id;
+    if (opts && (opts->field_mask & MRPC_CALL_OPT_FIELD_ID) && opts->id)
+        *opts->id = c->id;
     phx_desc_t d = { .kind = MRPC_APP_CALL, .conn_id = conn->ep.id, .service_id = service_id,
                      .method_id = method->method_id, .call_id = c->id,
                      .addr = (uintptr_t)req, .len = method->input->sizeof_message };
@@ -187,6 +193,20 @@ void lib_on_reply(mrpc_ctx_t *ctx, const phx_desc_t *d)
         return;
     }
     call_end(ctx, c, &st, (const ProtobufCMessage *)(uintptr_t)d->addr);
+}
+
+phx_status_t mrpc_cancel(mrpc_ctx_t *ctx, mrpc_call_id_t call)
+{
+    struct lib_call *c = ctx && call ? mrpc_idtable_get(&ctx->calls, call) : NULL;
+    mrpc_status_t st;
+
+    if (!c)
+        return PHX_NOT_FOUND;
+    phx_desc_t d = { .kind = MRPC_APP_CANCEL, .conn_id = c->conn_id, .call_id = c->id };
+    lib_submit(ctx, &d);                /* the service forgets it too */
+    lib_status_set(&st, PHX_CANCELLED, "the call was cancelled");
+    call_end(ctx, c, &st, NULL);
+    return PHX_OK;
 }
 
 int lib_calls_expire(mrpc_ctx_t *ctx)

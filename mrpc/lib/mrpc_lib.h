@@ -42,6 +42,7 @@ enum { LIB_SENT_MESSAGE = 0, LIB_SENT_TEXT = 1 };
 /* An outgoing call from its submission to its completion callback. */
 struct lib_call {
     uint64_t           id;              /* the app call id the service echoes */
+    uint32_t           conn_id;         /* for CANCEL */
     uint64_t           deadline_ns;
     size_t             heap_index;      /* in the deadline heap */
     mrpc_completion_fn done;

@@ -12,6 +12,7 @@
  *   bind/connect      the reason (resolver error, port range, address in use) reaches the app
  *   async             _async returns a status with a sentence; the callback gets the ctx
  *   server exit       a server whose service goes away exits 1 (rpc_hello_server, peer_main)
+ *   cancel            mrpc_cancel ends a call CANCELLED at once; its service drops the reply
  *
  * Every loop is bounded in count and time; every process is stopped by PID. */
 #include "mrpc_fixture.h"
@@ -304,6 +305,51 @@ static void test_async_status_and_ctx(void)
     CU_ASSERT_PTR_EQUAL(a.ctx, ctx);
 }
 
+/* A counter of our MrpcEngine on the client node (admin "stats"), or -1. */
+static long engine_stat(const char *name)
+{
+    struct mrpc_sub sub;
+    char id[32];
+
+    if (!mrpc_ctl_find_sub(&up.client_node, getpid(), &sub))
+        return -1;
+    snprintf(id, sizeof(id), "%ld", sub.front_engine);
+    json_object *stats = mrpc_ctl_json(&up.client_node,
+                                       (const char *[]){ "engine", id, "stats", NULL });
+    long n = mrpc_json_int(stats, name);
+    json_object_put(stats);
+    return n;
+}
+
+/* A cancelled call ends CANCELLED inside mrpc_cancel; the service forgets it, so the reply the
+ * server sends later is dropped there (counted), and the connection serves on. */
+static void test_cancel(void)
+{
+    struct async_call a = { .done = false };
+    mrpc_call_id_t id = 0;
+    mrpc_call_opts_t opts = { .field_mask = MRPC_CALL_OPT_FIELD_ID, .id = &id };
+    const MrpcTest__Blob *reply = NULL;
+
+    need_nodes();
+    long dropped = engine_stat("dropped");
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(conn, blob(ctx, 8, 400, 0), async_done,
+                                                       &a, &opts).code, PHX_OK);
+    CU_ASSERT_NOT_EQUAL_FATAL(id, 0);
+    mrpc_ctx_progress(ctx, 0);
+    CU_ASSERT_EQUAL(mrpc_cancel(ctx, id), PHX_OK);
+    CU_ASSERT(a.done);
+    CU_ASSERT_EQUAL(a.code, PHX_CANCELLED);
+    CU_ASSERT_EQUAL(mrpc_cancel(ctx, id), PHX_NOT_FOUND);   /* once */
+    for (unsigned long long end = phx_test_now_ns() + 10 * PHX_NS;
+         engine_stat("dropped") <= dropped && phx_test_now_ns() < end;)
+        mrpc_ctx_progress(ctx, 100);
+    CU_ASSERT(dropped >= 0 && engine_stat("dropped") > dropped);
+    CU_ASSERT_EQUAL(mrpc_test__echo__echo_call(conn, blob(ctx, 8, 1, 0), &reply, NULL).code,
+                    PHX_OK);
+    if (reply)
+        mrpc_release(ctx, &reply->base);
+}
+
 /* A server whose service goes away exits 1, not 0, so a supervisor does not take it for a clean
  * stop (rpc_hello_server; mrpc_test_peer through peer_main.c likewise). */
 static void test_server_exits_nonzero_when_service_goes(void)
@@ -334,6 +380,7 @@ static const phx_test_case_t cases[] = {
     { "_async returns a status with a message; callbacks get the ctx",
       test_async_status_and_ctx },
     { "a server exits 1 when its service goes away", test_server_exits_nonzero_when_service_goes },
+    { "mrpc_cancel ends a call at once and the service forgets it", test_cancel },
     { NULL, NULL },
 };
 

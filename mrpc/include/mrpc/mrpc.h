@@ -129,11 +129,17 @@ mrpc_conn_t *mrpc_connect(mrpc_ctx_t *ctx, const char *addr /* "host:port" */,
                           mrpc_status_t *status);
 void         mrpc_conn_close(mrpc_conn_t *conn);
 
+/* An outgoing call, for mrpc_cancel(); never 0. */
+typedef uint64_t mrpc_call_id_t;
+
 typedef struct mrpc_call_opts {
-    uint64_t field_mask;
-    int      timeout_ms;    /* MRPC_CALL_OPT_FIELD_TIMEOUT; default: the service's call_timeout */
+    uint64_t        field_mask;
+    int             timeout_ms; /* MRPC_CALL_OPT_FIELD_TIMEOUT; default: the service's
+                                   call_timeout */
+    mrpc_call_id_t *id;         /* MRPC_CALL_OPT_FIELD_ID: *id gets the call's id once queued */
 } mrpc_call_opts_t;
 #define MRPC_CALL_OPT_FIELD_TIMEOUT (1u << 0)
+#define MRPC_CALL_OPT_FIELD_ID      (1u << 1)
 
 /* Blocking call: returns the status; on PHX_OK *REPLY points into the receive heap. */
 mrpc_status_t mrpc_call(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
@@ -144,6 +150,12 @@ mrpc_status_t mrpc_call(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
 mrpc_status_t mrpc_call_async(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
                               const ProtobufCMessage *req, mrpc_completion_fn done, void *token,
                               const mrpc_call_opts_t *opts);
+
+/* Cancels the outgoing call CALL (an id from MRPC_CALL_OPT_FIELD_ID) of CTX: its callback runs
+ * now, inside this function, with CANCELLED; its reply, if one still comes, is dropped, and the
+ * service forgets it. PHX_OK, or PHX_NOT_FOUND when it had ended already. The server is not
+ * told: a handler already running finishes. */
+phx_status_t  mrpc_cancel(mrpc_ctx_t *ctx, mrpc_call_id_t call);
 
 /* ---- server ---------------------------------------------------------------------------------*/
 

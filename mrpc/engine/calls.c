@@ -7,7 +7,8 @@
  * connection the call went out on.
  *
  * Every call ends exactly once, with REPLY_RECEIVED: a reply, an error from the peer, a lost or
- * closed connection, its deadline, or the app's CANCEL (its reply is then dropped on arrival). Deadlines are swept when the earliest may have passed:
+ * closed connection, its deadline, or the app's CANCEL (its reply is then dropped on arrival, and
+ * a wire CANCEL tells the server's service, which withdraws the call if its app has not seen it). Deadlines are swept when the earliest may have passed:
  * `earliest_deadline_ns` is a lower bound kept on insert and made exact by each sweep. */
 #include "mrpc_engine.h"
 
@@ -154,6 +155,10 @@ static void cancel_one(void *arg, uint64_t id, void *obj)
         return;
     k->found = true;
     mrpc_idtable_remove(&k->m->calls, id);
+    phx_desc_t wire = { .conn_id = c->conn_id, .service_id = c->method->service_id,
+                        .method_id = c->method->method_id, .call_id = id };
+    if (eng_txq_room(k->m, 1))
+        eng_send_cancel(k->m, &wire);   /* the server withdraws it if it has not started */
     eng_call_fail(k->m, c, PHX_CANCELLED, "the app cancelled the call");
 }
 

@@ -10,6 +10,8 @@
  *   CALL   -> INCOMING_CALL; a call we cannot deliver is answered to the peer with an ERROR
  *   REPLY  -> REPLY_RECEIVED for the call it names (wire call id and connection must match)
  *   ERROR  -> REPLY_RECEIVED with the peer's status and text
+ *   CANCEL -> the caller gave up: its INCOMING_CALL is withdrawn if it still waits in the backlog
+ *             (the app has not seen it, so its handler never runs); else nothing
  *
  * A message the transport could not land because the app's receive heap was full comes up as
  * DROPPED: the call it answers fails with RESOURCE_EXHAUSTED saying to release received
@@ -147,6 +149,11 @@ static void on_received(struct mrpc_engine *m, const phx_desc_t *d)
             return;
         }
         break;
+    case MRPC_WIRE_CANCEL:         /* the caller gave up: withdrawn if not yet seen */
+        if (eng_conn_usable(m, d->conn_id, NULL, 0))
+            eng_backlog_cancel(m, d->conn_id, d->call_id);
+        drop_payload(m, d);
+        return;
     case MRPC_WIRE_REPLY:
     case MRPC_WIRE_ERROR:
         if ((c = eng_call_take(m, d->call_id, d->conn_id))) {

@@ -131,12 +131,18 @@ unsigned eng_backlog_flush(struct mrpc_engine *m);
 int      eng_deliver_track(struct mrpc_engine *m, uint64_t addr, void *block);
 /* Frees the buffer the app released; false when ADDR is no buffer of the app. */
 bool     eng_deliver_release(struct mrpc_engine *m, uint64_t addr);
+/* The caller cancelled incoming call CALL_ID on CONN_ID: if its INCOMING_CALL still waits in the
+ * backlog (the app has not seen it), it is withdrawn and its request freed. Whether it was. */
+bool     eng_backlog_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t call_id);
 
 /* ---- queue.c ---- */
 void     eng_queue_fini(struct eng_queue *q);
 int      eng_queue_push(struct eng_queue *q, const phx_desc_t *d, unsigned max);
 const phx_desc_t *eng_queue_peek(const struct eng_queue *q);
 void     eng_queue_drop(struct eng_queue *q, unsigned n);
+/* Removes the first entry MATCH accepts into *OUT; false when none does. */
+bool     eng_queue_take(struct eng_queue *q, bool (*match)(const phx_desc_t *d, const void *arg),
+                        const void *arg, phx_desc_t *out);
 
 /* ---- layouts.c ---- */
 int      eng_layouts_add(struct mrpc_engine *m, const void *blob, size_t len, char *err,
@@ -200,6 +206,9 @@ void     eng_calls_fini(struct mrpc_engine *m);
 phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
                               const struct mrpc_type_layout *t, const struct mrpc_wire_hdr *hdr,
                               char *err, size_t errlen);
+/* Queues a wire CANCEL for the call CALL (conn_id, service_id, method_id, call_id = its wire id)
+ * that its app gave up on: the server's service withdraws it if its app has not seen it yet. */
+void     eng_send_cancel(struct mrpc_engine *m, const phx_desc_t *call);
 /* Queues a wire ERROR with STATUS and TEXT answering the call ABOUT names (conn_id, call_id,
  * service_id, method_id: a RECEIVED call or the app's REPLY). SUB is the app's REPLY to complete
  * with SEND_DONE once sent, or NULL. */

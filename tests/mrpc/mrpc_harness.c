@@ -34,8 +34,10 @@ static bool load_plugin(struct mrpc_harness *h)
 static bool make_port(struct mrpc_harness *h)
 {
     struct phx_app_port_params p = {
-        .field_mask = PHX_APP_PORT_PARAM_FIELD_SEND_SIZE | PHX_APP_PORT_PARAM_FIELD_RECV_SIZE,
+        .field_mask = PHX_APP_PORT_PARAM_FIELD_SEND_SIZE | PHX_APP_PORT_PARAM_FIELD_RECV_SIZE |
+                      PHX_APP_PORT_PARAM_FIELD_DEPTH,
         .send_size = 16u << 20, .recv_size = 16u << 20,
+        .depth = MH_RING_DEPTH,
     };
     char err[256];
 
@@ -200,6 +202,42 @@ bool mh_register(struct mrpc_harness *h, const void *svc)
                                               .addr = (uintptr_t)copy, .len = len }))
         return fail("layouts", "no room");
     return mh_completion(h, MRPC_APP_REGISTERED, &d) && d.status == PHX_OK;
+}
+
+bool mh_land(struct mrpc_harness *h, const void *svc, unsigned method_index, uint8_t wire_kind,
+             const ProtobufCMessage *msg, phx_desc_t *out)
+{
+    const mrpc_service_desc_t *s = svc;
+    const mrpc_method_desc_t *md = &s->methods[method_index];
+    mrpc_layout_set_t *set = mrpc_layout_set_create();
+    struct mrpc_encoded enc = { 0 };
+    char err[256] = "";
+    void *blob = NULL;
+    size_t len;
+    bool ok = false;
+
+    if (set && mrpc_layout_encode_service(s, &blob, &len) == 0 &&
+        mrpc_layout_set_add(set, blob, len, err, sizeof(err)) == 0) {
+        const struct mrpc_method_layout *ml = mrpc_layout_find_method(set, s->service_id,
+                                                                      md->method_id);
+        const struct mrpc_type_layout *t = wire_kind == MRPC_WIRE_CALL ? ml->input : ml->output;
+        void *block = NULL;
+        if (mrpc_native_encode(t, (uintptr_t)msg, &h->port->send, NULL, &enc, err,
+                               sizeof(err)) == 0 &&
+            (block = phx_heap_alloc(h->port->recv_heap, enc.payload_len)) &&
+            mrpc_wire_to_buffer(&enc, block, enc.payload_len) == 0) {
+            *out = (phx_desc_t){ .kind = MRPC_DESC_RECEIVED,
+                                 .flags = (uint16_t)(wire_kind | MRPC_FORMAT_NATIVE << 8),
+                                 .service_id = s->service_id, .method_id = md->method_id,
+                                 .addr = (uintptr_t)block, .len = enc.payload_len,
+                                 .user = mrpc_type_hash(t) };
+            ok = true;
+        }
+    }
+    mrpc_encoded_free(&enc);
+    free(blob);
+    mrpc_layout_set_destroy(set);
+    return ok || fail("landing a message", err[0] ? err : "out of memory");
 }
 
 bool mh_connect(struct mrpc_harness *h, uint32_t conn_id)

@@ -33,10 +33,12 @@
 #include "phoenix/config.h"
 #include "phoenix/heap.h"
 
+#include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #define MH_TURNS 1000u              /* turns a wait takes at most */
+#define MH_RING_DEPTH 8u            /* the app's rings: small, so the backlog is used */
 
 struct mrpc_harness {
     void                    *plugin;        /* dlopen() handle */
@@ -78,6 +80,11 @@ char *mh_strdup(struct mrpc_harness *h, const char *s);
 void *mh_message(struct mrpc_harness *h, const ProtobufCMessageDescriptor *desc);
 /* REGISTER_SERVICE of SVC's layouts, answered REGISTERED OK. */
 bool mh_register(struct mrpc_harness *h, const void *svc /* const mrpc_service_desc_t * */);
+/* A message as the transport would land it: MSG (in the send heap, of the type method
+ * METHOD_INDEX of SVC takes, or returns for a REPLY) encoded natively into a block of the receive
+ * heap, described in *OUT as RECEIVED of WIRE_KIND (conn_id and call_id left for the caller). */
+bool mh_land(struct mrpc_harness *h, const void *svc, unsigned method_index, uint8_t wire_kind,
+             const ProtobufCMessage *msg, phx_desc_t *out);
 /* CONNECT with id CONN_ID, answered CONNECTED OK by the fake transport. */
 bool mh_connect(struct mrpc_harness *h, uint32_t conn_id);
 

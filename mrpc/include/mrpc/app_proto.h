@@ -34,8 +34,9 @@
  *                     CANCELLED. No answer.
  *   CANCEL            conn_id and call_id of a CALL still waiting for its reply: it completes
  *                     now with REPLY_RECEIVED CANCELLED and a reply that still comes is dropped.
- *                     A call that already ended: no answer. The server is not told. (A service
- *                     older than this kind answers ERROR; nothing depends on the answer.)
+ *                     The server's service is told (a wire CANCEL) and withdraws the call if
+ *                     its app has not been handed it yet. A call that already ended: no answer.
+ *                     (A service older than this kind answers ERROR; nothing depends on it.)
  *
  * Completions (MrpcEngine -> app):
  *

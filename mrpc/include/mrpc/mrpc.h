@@ -153,8 +153,9 @@ mrpc_status_t mrpc_call_async(mrpc_conn_t *conn, const mrpc_method_desc_t *metho
 
 /* Cancels the outgoing call CALL (an id from MRPC_CALL_OPT_FIELD_ID) of CTX: its callback runs
  * now, inside this function, with CANCELLED; its reply, if one still comes, is dropped, and the
- * service forgets it. PHX_OK, or PHX_NOT_FOUND when it had ended already. The server is not
- * told: a handler already running finishes. */
+ * service forgets it. PHX_OK, or PHX_NOT_FOUND when it had ended already. The server's service
+ * is told, and withdraws the call if the server app has not been handed it yet; a handler that
+ * started finishes (its reply is dropped). */
 phx_status_t  mrpc_cancel(mrpc_ctx_t *ctx, mrpc_call_id_t call);
 
 /* ---- server ---------------------------------------------------------------------------------*/

@@ -115,7 +115,10 @@ static inline const char *mrpc_conn_reason_get(const phx_desc_t *d, const char *
 #define MRPC_WIRE_CREDIT_MAGIC 0x4d524343u /* "MRCC" */
 #define MRPC_WIRE_WINDOW      256         /* messages a sender may have unacknowledged */
 
-enum mrpc_wire_kind   { MRPC_WIRE_CALL = 1, MRPC_WIRE_REPLY = 2, MRPC_WIRE_ERROR = 3 };
+/* CANCEL (header only, payload empty): the caller gave up on call_id; a receiver that does not
+ * know the kind drops it (MrpcEngine before it did), so it needs no new wire version. */
+enum mrpc_wire_kind   { MRPC_WIRE_CALL = 1, MRPC_WIRE_REPLY = 2, MRPC_WIRE_ERROR = 3,
+                        MRPC_WIRE_CANCEL = 4 };
 enum mrpc_wire_format { MRPC_FORMAT_NATIVE = 1 };
 
 /* The AM header of every message. An ERROR carries status and a UTF-8 message as payload. */

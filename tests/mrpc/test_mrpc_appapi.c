@@ -11,7 +11,8 @@
  *                     "release received messages", promptly, and its service logs it
  *   bind/connect      the reason (resolver error, port range, address in use) reaches the app
  *   async             _async returns a status with a sentence; the callback gets the ctx
- *   server exit       a server whose service goes away exits 1 (rpc_hello_server, peer_main)
+ *   server exit       a server whose service goes away exits 1 (rpc_hello_server, rpc_bench
+ *                     --server, peer_main)
  *   cancel            mrpc_cancel ends a call CANCELLED at once; its service drops the reply
  *
  * Every loop is bounded in count and time; every process is stopped by PID. */
@@ -350,23 +351,49 @@ static void test_cancel(void)
         mrpc_release(ctx, &reply->base);
 }
 
+/* Starts `rpc_bench --server -p PORT` against NODE, output in LOG; its PID once it serves, or
+ * -1 (it is then stopped). */
+static pid_t start_rpc_bench(const struct mrpc_node *node, const char *log)
+{
+    char port[16];
+    struct mrpc_peer p = { .pid = -1 };
+
+    snprintf(port, sizeof(port), "%d", mrpc_free_port());
+    snprintf(p.log, sizeof(p.log), "%s", log);
+    char *const argv[] = { (char *)RPC_BENCH, "--server", "-p", port, NULL };
+    p.pid = phx_spawn_to_file(argv, mrpc_env_with_prefix(node->d.prefix), log, NULL);
+    for (unsigned long long end = phx_test_now_ns() + 20 * PHX_NS;
+         p.pid > 0 && phx_test_now_ns() < end; phx_test_sleep_ms(10))
+        if (mrpc_peer_said(&p, "rpc_bench: serving"))
+            return p.pid;
+    mrpc_peer_stop(&p);
+    return -1;
+}
+
 /* A server whose service goes away exits 1, not 0, so a supervisor does not take it for a clean
- * stop (rpc_hello_server; mrpc_test_peer through peer_main.c likewise). */
+ * stop (rpc_hello_server, rpc_bench --server; mrpc_test_peer through peer_main.c likewise). */
 static void test_server_exits_nonzero_when_service_goes(void)
 {
     static struct mrpc_node victim;
     struct mrpc_peer hello, peer;
+    char bench_log[320];
 
     need_nodes();
     CU_ASSERT_FATAL(mrpc_node_start(&victim, "appapi-victim", MRPC_SIDE_SERVER));
     CU_ASSERT_FATAL(mrpc_peer_start(&hello, &victim, RPC_HELLO_SERVER, "serving"));
     CU_ASSERT_FATAL(mrpc_peer_start(&peer, &victim, MRPC_TEST_PEER, "ready"));
+    snprintf(bench_log, sizeof(bench_log), "%s/rpc_bench.log", victim.d.dir);
+    pid_t bench = start_rpc_bench(&victim, bench_log);
+    CU_ASSERT(bench > 0);
     kill(victim.d.pid, SIGTERM);        /* the service stops; its directory (logs) stays */
     int hello_code = phx_test_reap(hello.pid, 10 * PHX_NS);
     int peer_code = phx_test_reap(peer.pid, 10 * PHX_NS);
-    printf("(rpc_hello_server exit %d, mrpc_test_peer exit %d) ", hello_code, peer_code);
+    int bench_code = bench > 0 ? phx_test_reap(bench, 10 * PHX_NS) : -1;
+    printf("(rpc_hello_server exit %d, mrpc_test_peer exit %d, rpc_bench exit %d) ", hello_code,
+           peer_code, bench_code);
     CU_ASSERT_EQUAL(hello_code, 1);
     CU_ASSERT_EQUAL(peer_code, 1);
+    CU_ASSERT_EQUAL(bench_code, 1);
     CU_ASSERT(mrpc_peer_said(&hello, "went away"));
     CU_ASSERT(mrpc_node_stop(&victim, SIGTERM));
 }

@@ -85,7 +85,8 @@ static void record(rpcb_thread_t *t, double rtt_us)
     atomic_store_explicit(&t->published, n + 1, memory_order_release);
 }
 
-static void on_reply(void *token, const mrpc_status_t *st, const ProtobufCMessage *msg)
+static void on_reply(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
+                     const ProtobufCMessage *msg)
 {
     rpcb_slot_t *slot = token;
     rpcb_thread_t *t = slot->thread;
@@ -100,7 +101,7 @@ static void on_reply(void *token, const mrpc_status_t *st, const ProtobufCMessag
     else if (t->phase.measure)
         record(t, (double)(end - slot->start_ns) / 1e3);
     if (msg)
-        mrpc_release(t->ctx, msg);
+        mrpc_release(ctx, msg);
     t->free_slots[t->nfree++] = slot;
     t->completed++;
 }
@@ -137,11 +138,11 @@ static int issue(rpcb_thread_t *t)
         return -ENOMEM;
     }
     slot->start_ns = bench_now_ns();
-    phx_status_t rc = rpc_bench__bench__exchange_async(t->conn, req, on_reply, slot,
-                                                       &t->call_opts);
-    if (rc != PHX_OK) {   /* libmrpc freed the request */
+    mrpc_status_t st = rpc_bench__bench__exchange_async(t->conn, req, on_reply, slot,
+                                                        &t->call_opts);
+    if (st.code != PHX_OK) {   /* libmrpc freed the request */
         t->nfree++;
-        fail(t, "%s: Exchange: %s", t->peer, phx_status_name(rc));
+        fail(t, "%s: Exchange: %s: %s", t->peer, phx_status_name(st.code), st.message);
         return -EIO;
     }
     t->issued++;

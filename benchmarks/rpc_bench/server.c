@@ -4,7 +4,9 @@
  * runs the context's progress loop, which calls exchange() for every incoming call. Once every
  * thread is bound the main thread prints "rpc_bench: serving on 0.0.0.0:PORT.." (whoever
  * started us waits for that line) and waits for the threads; a signal only raises an atomic
- * flag that each loop checks at least every PROGRESS_MS. The request is checked before it is
+ * flag that each loop checks at least every PROGRESS_MS. A thread whose service went away ends
+ * its loop, and rpc_bench then exits non-zero (a supervisor must not read it as a clean stop).
+ * The request is checked before it is
  * answered (it comes from the network): its tag bytes must agree and the reply it asks for
  * must be at most RPCB_MAX_REPLY. The reply is built in the send heap with the request's tag in
  * its first and last byte; the bytes between are whatever the heap holds, as a real server's
@@ -104,10 +106,9 @@ static int thread_setup(server_thread_t *s)
                  st.message);
         return -1;
     }
-    phx_status_t rc = rpc_bench__bench__add_to_server(s->server, &handlers, s->ctx);
-    if (rc != PHX_OK) {
-        snprintf(s->err, sizeof(s->err), "%s: adding the service: %s", s->addr,
-                 phx_status_name(rc));
+    st = rpc_bench__bench__add_to_server(s->server, &handlers, s->ctx);
+    if (st.code != PHX_OK) {
+        snprintf(s->err, sizeof(s->err), "%s: adding the service: %s", s->addr, st.message);
         return -1;
     }
     return 0;
@@ -179,6 +180,7 @@ int rpcb_serve(const rpcb_args_t *a)
         pthread_join(threads[i].tid, NULL);
         if (threads[i].failed)
             fprintf(stderr, "rpc_bench: %s\n", threads[i].err);
+        failed |= threads[i].failed;        /* the service went away: a supervisor must see it */
     }
     return failed || started < a->server_threads ? -1 : 0;
 }

@@ -36,3 +36,20 @@ int phx_fifo_grow(phx_fifo_t *q)
     q->head = 0;
     return 0;
 }
+
+int phx_fifo_take(phx_fifo_t *q, int (*match)(const void *item, const void *arg),
+                  const void *arg, void *out)
+{
+    for (uint32_t i = 0; i < q->count; i++) {
+        unsigned char *at = q->items + (size_t)((q->head + i) & (q->cap - 1)) * q->size;
+        if (!match(at, arg))
+            continue;
+        memcpy(out, at, q->size);
+        for (uint32_t k = i; k + 1 < q->count; k++)     /* the later ones move up, in order */
+            memcpy(q->items + (size_t)((q->head + k) & (q->cap - 1)) * q->size,
+                   q->items + (size_t)((q->head + k + 1) & (q->cap - 1)) * q->size, q->size);
+        q->count--;
+        return 1;
+    }
+    return 0;
+}

@@ -4,7 +4,7 @@
  * 0.0.0.0:5000), serves rpc_hello.Greeter and answers every SayHello with "Hello <name>!",
  * printing each request. The request is a const view into the receive heap; the reply is built
  * in the send heap and handed over, so libmrpc frees it once the service has sent it. SIGINT or
- * SIGTERM stops it cleanly. */
+ * SIGTERM stops it cleanly (exit 0); its service going away makes it exit 1. */
 #include "rpc_hello.mrpc.h"
 
 #include <signal.h>
@@ -77,17 +77,17 @@ int main(int argc, char **argv)
         mrpc_ctx_destroy(ctx);
         return 1;
     }
-    phx_status_t rc = rpc_hello__greeter__add_to_server(server, &greeter, ctx);
-    if (rc == PHX_OK) {
+    st = rpc_hello__greeter__add_to_server(server, &greeter, ctx);
+    if (st.code == PHX_OK) {
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         printf("rpc_hello_server: serving rpc_hello.Greeter on %s\n", addr);
         fflush(stdout);
-        rc = mrpc_serve(server);
+        st = mrpc_serve(server);        /* UNAVAILABLE when the service went away */
     }
-    if (rc != PHX_OK)
-        fprintf(stderr, "rpc_hello_server: %s\n", phx_status_name(rc));
+    if (st.code != PHX_OK)
+        fprintf(stderr, "rpc_hello_server: %s\n", st.message);
     mrpc_server_close(server);
     mrpc_ctx_destroy(ctx);
-    return rc == PHX_OK ? 0 : 1;
+    return st.code == PHX_OK ? 0 : 1;
 }

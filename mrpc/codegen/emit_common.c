@@ -49,7 +49,7 @@ void emit_async_signature(const emit_t *e, const model_method_t *m, const char *
         "void *token",
         "const mrpc_call_opts_t *opts",
     };
-    emit_signature(e, "", "phx_status_t ", m->async_fn, params, N_OF(params), end);
+    emit_signature(e, "", "mrpc_status_t ", m->async_fn, params, N_OF(params), end);
 }
 
 void emit_add_signature(const emit_t *e, const model_service_t *s, const char *end)
@@ -59,7 +59,7 @@ void emit_add_signature(const emit_t *e, const model_service_t *s, const char *e
         arena_printf(e->arena, "const %s *handlers", s->handlers_type),
         "void *impl",
     };
-    emit_signature(e, "", "phx_status_t ", s->add_fn, params, N_OF(params), end);
+    emit_signature(e, "", "mrpc_status_t ", s->add_fn, params, N_OF(params), end);
 }
 
 void emit_handler_member(const emit_t *e, const model_method_t *m, const char *indent)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "emit_common.h"
+#include "mrpc/mrpc.h"
 
 static void emit_ids(const emit_t *e, const model_service_t *s)
 {
@@ -27,8 +28,9 @@ static void emit_client(const emit_t *e, const model_service_t *s)
 {
     sb_puts(e->sb,
             "/* Client. X_call() blocks and returns the call's status; on PHX_OK *REPLY points into the\n"
-            " * receive heap until mrpc_release(). X_async() returns PHX_OK once the call is queued; DONE\n"
-            " * then runs from mrpc_ctx_progress() with TOKEN. OPTS may be NULL. */\n");
+            " * receive heap until mrpc_release(). X_async() returns PHX_OK once the call is queued (DONE\n"
+            " * then runs from mrpc_ctx_progress() with the ctx and TOKEN), else why not. OPTS may be\n"
+            " * NULL. */\n");
     for (size_t i = 0; i < s->n_methods; i++) {
         sb_printf(e->sb, "\n/* %s */\n", s->methods[i].full_name);
         emit_call_signature(e, &s->methods[i], ";\n");
@@ -63,6 +65,21 @@ static void emit_service(const emit_t *e, const model_service_t *s)
     emit_server(e, s);
 }
 
+/* The stubs use the API of the mrpc.h protoc-gen-mrpc was built with: a header of another major
+ * version, or an older minor one, stops the build here with a sentence instead of later with
+ * puzzling type errors (protoc-c's headers do the same for protobuf-c). */
+static void emit_version_guard(const emit_t *e)
+{
+    sb_printf(e->sb,
+              "#if !defined(MRPC_API_VERSION_MAJOR) || MRPC_API_VERSION_MAJOR != %d || \\\n"
+              "    MRPC_API_VERSION_MINOR < %d\n"
+              "#error \"These stubs need libmrpc API %d.%d (mrpc/mrpc.h): regenerate them with the "
+              "protoc-gen-mrpc of the libmrpc you build against.\"\n"
+              "#endif\n\n",
+              MRPC_API_VERSION_MAJOR, MRPC_API_VERSION_MINOR, MRPC_API_VERSION_MAJOR,
+              MRPC_API_VERSION_MINOR);
+}
+
 char *emit_header(arena_t *arena, const model_file_t *model)
 {
     strbuf_t sb = STRBUF_INIT;
@@ -72,6 +89,7 @@ char *emit_header(arena_t *arena, const model_file_t *model)
                     " * message types are protoc-c's; typed builders make them in the send heap.");
     sb_printf(&sb, "#ifndef %s\n#define %s\n\n", model->guard, model->guard);
     sb_printf(&sb, "#include <mrpc/mrpc.h>\n\n#include \"%s.pb-c.h\"\n\n", model->stem);
+    emit_version_guard(&e);
     sb_puts(&sb, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
     emit_builder_decls(&e);
     for (size_t i = 0; i < model->n_services; i++)

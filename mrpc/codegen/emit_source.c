@@ -24,8 +24,10 @@ static void emit_method_table(const emit_t *e, const model_service_t *s)
                   "        .method_id = %s,\n"
                   "        .input     = &%s,\n"
                   "        .output    = &%s,\n"
+                  "        .service_id = %s,\n"
                   "    },\n",
-                  m->name, m->full_name, m->id_macro, m->input->descriptor, m->output->descriptor);
+                  m->name, m->full_name, m->id_macro, m->input->descriptor, m->output->descriptor,
+                  s->id_macro);
     }
     sb_puts(e->sb, "};\n\n");
 }

@@ -7,7 +7,8 @@
  * arrive on the connection the call went out on.
  *
  * Every call ends exactly once, with REPLY_RECEIVED: a reply, an error from the peer, a lost or
- * closed connection, or its deadline. Deadlines are swept when the earliest may have passed:
+ * closed connection, its deadline, or the app's CANCEL (its reply is then dropped on arrival, and
+ * a wire CANCEL tells the server's service, which withdraws the call if its app has not seen it). Deadlines are swept when the earliest may have passed:
  * `earliest_deadline_ns` is a lower bound kept on insert and made exact by each sweep. */
 #include "mrpc_engine.h"
 
@@ -136,6 +137,40 @@ void eng_calls_expire(struct mrpc_engine *m, uint64_t now_ns)
         return;
     phx_idtable_each(&m->calls, expire_one, &s);
     m->earliest_deadline_ns = s.earliest;
+}
+
+struct cancel {
+    struct mrpc_engine *m;
+    uint32_t            conn_id;
+    uint64_t            app_call_id;
+    bool                found;
+};
+
+static void cancel_one(void *arg, uint64_t id, void *obj)
+{
+    struct cancel *k = arg;
+    struct eng_call *c = obj;
+
+    if (k->found || c->conn_id != k->conn_id || c->app_call_id != k->app_call_id)
+        return;
+    k->found = true;
+    phx_idtable_remove(&k->m->calls, id);
+    phx_desc_t wire = { .conn_id = c->conn_id, .service_id = c->method->service_id,
+                        .method_id = c->method->method_id, .call_id = id };
+    if (eng_txq_room(k->m, 1))
+        eng_send_cancel(k->m, &wire);   /* the server withdraws it if it has not started */
+    eng_call_fail(k->m, c, PHX_CANCELLED, "the app cancelled the call");
+}
+
+/* Calls are filed by wire id, so finding the app's is a sweep: cancelling is rare, and a sweep
+ * is what deadlines cost already. */
+bool eng_call_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t app_call_id)
+{
+    struct cancel k = { .m = m, .conn_id = conn_id, .app_call_id = app_call_id };
+
+    if (m->calls.live)
+        phx_idtable_each(&m->calls, cancel_one, &k);
+    return k.found;
 }
 
 static void free_call(void *arg, uint64_t id, void *obj)

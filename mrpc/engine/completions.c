@@ -67,6 +67,24 @@ bool eng_deliver_release(struct mrpc_engine *m, uint64_t addr)
 }
 
 /* A NUL-terminated copy of TEXT in the recv heap, recorded as the app's; 0 when none fits. */
+static int is_incoming_call(const void *item, const void *arg)
+{
+    const phx_desc_t *d = item, *key = arg;
+
+    return d->kind == MRPC_APP_INCOMING_CALL && d->conn_id == key->conn_id &&
+           d->call_id == key->call_id;
+}
+
+bool eng_backlog_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t call_id)
+{
+    phx_desc_t key = { .conn_id = conn_id, .call_id = call_id }, in;
+
+    if (!m->backlog.count || !phx_fifo_take(&m->backlog, is_incoming_call, &key, &in))
+        return false;
+    eng_deliver_release(m, in.addr);    /* the request the app will never see */
+    return true;
+}
+
 static uint64_t text_to_app(struct mrpc_engine *m, const char *text, size_t len)
 {
     char *buf = phx_heap_alloc(phx_app_port_recv_heap(m->port), len + 1);

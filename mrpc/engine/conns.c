@@ -6,7 +6,8 @@
  * The table is bounded (ENG_MAX_CONNS); a connection the transport accepts beyond it is closed.
  *
  * BIND/CONNECT copy the app's "host:port" out of its send heap into the connection, once and
- * bounded, before checking it: the transport reads that copy until BOUND/CONNECTED. A lost
+ * bounded, before checking it: the transport reads that copy until BOUND/CONNECTED, and writes
+ * why it failed after it (transport.h), which the app's answer carries. A lost
  * connection fails the calls waiting on it with UNAVAILABLE; an outgoing one stays in the table
  * (later calls on it say it was lost) until the app closes it, an accepted one goes at once. */
 #include "mrpc_engine.h"
@@ -101,6 +102,7 @@ void eng_conn_open(struct mrpc_engine *m, const phx_desc_t *sub)
         return;
     }
     memcpy(c->addr, addr, sizeof(addr));
+    c->addr[sizeof(addr)] = '\0';       /* no reason yet */
     push_down(m, bind ? MRPC_DESC_BIND : MRPC_DESC_CONNECT, c);
 }
 
@@ -164,9 +166,10 @@ static void conn_established(struct mrpc_engine *m, const phx_desc_t *d, uint16_
         eng_complete(m, &answer);
         return;
     }
+    const char *reason = mrpc_conn_reason_get(d, c->addr, sizeof(c->addr));
     eng_complete_text(m, answer, (phx_status_t)d->status, "cannot %s %s: %s",
                       app_kind == MRPC_APP_BOUND ? "bind to" : "connect to", c->addr,
-                      phx_status_name(d->status));
+                      reason ? reason : phx_status_name(d->status));
     conn_remove(m, c);
 }
 

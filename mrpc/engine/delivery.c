@@ -10,6 +10,12 @@
  *   CALL   -> INCOMING_CALL; a call we cannot deliver is answered to the peer with an ERROR
  *   REPLY  -> REPLY_RECEIVED for the call it names (wire call id and connection must match)
  *   ERROR  -> REPLY_RECEIVED with the peer's status and text
+ *   CANCEL -> the caller gave up: its INCOMING_CALL is withdrawn if it still waits in the backlog
+ *             (the app has not seen it, so its handler never runs); else nothing
+ *
+ * A message the transport could not land because the app's receive heap was full comes up as
+ * DROPPED: the call it answers fails with RESOURCE_EXHAUSTED saying to release received
+ * messages (a call for the app is answered so to its caller), and the log says it once a second.
  *
  * Anything for no known connection or call is dropped and counted. How much is taken per
  * progress() is bounded by the room for completions, but never by room in tx: the transport's
@@ -143,6 +149,11 @@ static void on_received(struct mrpc_engine *m, const phx_desc_t *d)
             return;
         }
         break;
+    case MRPC_WIRE_CANCEL:         /* the caller gave up: withdrawn if not yet seen */
+        if (eng_conn_usable(m, d->conn_id, NULL, 0))
+            eng_backlog_cancel(m, d->conn_id, d->call_id);
+        drop_payload(m, d);
+        return;
     case MRPC_WIRE_REPLY:
     case MRPC_WIRE_ERROR:
         if ((c = eng_call_take(m, d->call_id, d->conn_id))) {
@@ -158,11 +169,59 @@ static void on_received(struct mrpc_engine *m, const phx_desc_t *d)
     drop_payload(m, d);
 }
 
+/* Says in the log, at most once a second, that the app's receive heap is full. */
+static void log_heap_full(struct mrpc_engine *m, const phx_desc_t *d)
+{
+    uint64_t now = phx_now_ns();
+
+    m->heap_full_unlogged++;
+    if (m->heap_full_logged_ns && now - m->heap_full_logged_ns < 1000000000ull)
+        return;
+    phx_warn("mrpc: app (pid %d): %llu message(s) did not fit in its receive heap (the last: %llu "
+             "bytes on connection %u): the app must release received messages (mrpc_release)",
+             (int)phx_app_port_pid(m->port), (unsigned long long)m->heap_full_unlogged,
+             (unsigned long long)d->len, d->conn_id);
+    m->heap_full_logged_ns = now;
+    m->heap_full_unlogged = 0;
+}
+
+/* A message for the app that did not land (its receive heap was full): the call waiting for it
+ * fails now, or the caller of a call that could not be delivered is answered, with the reason. */
+static void on_dropped(struct mrpc_engine *m, const phx_desc_t *d)
+{
+    struct eng_call *c;
+
+    log_heap_full(m, d);
+    switch (wire_kind(d)) {
+    case MRPC_WIRE_CALL:
+        if (!eng_conn_usable(m, d->conn_id, NULL, 0))
+            break;
+        if (eng_txq_room(m, 1))
+            eng_send_error(m, d, PHX_RESOURCE_EXHAUSTED, "the server's receive heap is full: "
+                           "its app must release received messages (mrpc_release)", NULL);
+        else
+            m->stats.errors_unsent++;
+        return;
+    case MRPC_WIRE_REPLY:
+    case MRPC_WIRE_ERROR:
+        if (!(c = eng_call_take(m, d->call_id, d->conn_id)))
+            break;
+        eng_call_fail(m, c, PHX_RESOURCE_EXHAUSTED, "the reply (%llu bytes) did not fit in the "
+                      "receive heap: release received messages (mrpc_release) once done with "
+                      "them", (unsigned long long)d->len);
+        return;
+    }
+    m->stats.dropped++;
+}
+
 static void handle(struct mrpc_engine *m, const phx_desc_t *d)
 {
     switch (d->kind) {
     case MRPC_DESC_RECEIVED:
         on_received(m, d);
+        break;
+    case MRPC_DESC_DROPPED:
+        on_dropped(m, d);
         break;
     case MRPC_DESC_SENT:
         eng_send_finished(m, d->addr, (phx_status_t)d->status);

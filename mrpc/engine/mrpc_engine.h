@@ -98,6 +98,9 @@ struct mrpc_engine {
     struct mrpc_send  *sends;       /* wire messages the transport holds (doubly linked) */
     size_t             inflight_bytes;
     struct mrpc_engine_stats stats;
+    /* messages dropped on a full receive heap since the last log line (delivery.c) */
+    uint64_t           heap_full_logged_ns;
+    uint64_t           heap_full_unlogged;
 };
 
 /* ---- plugin.c ---- */
@@ -123,6 +126,9 @@ unsigned eng_backlog_flush(struct mrpc_engine *m);
 int      eng_deliver_track(struct mrpc_engine *m, uint64_t addr, void *block);
 /* Frees the buffer the app released; false when ADDR is no buffer of the app. */
 bool     eng_deliver_release(struct mrpc_engine *m, uint64_t addr);
+/* The caller cancelled incoming call CALL_ID on CONN_ID: if its INCOMING_CALL still waits in the
+ * backlog (the app has not seen it), it is withdrawn and its request freed. Whether it was. */
+bool     eng_backlog_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t call_id);
 
 /* ---- layouts.c ---- */
 int      eng_layouts_add(struct mrpc_engine *m, const void *blob, size_t len, char *err,
@@ -141,7 +147,8 @@ struct eng_conn {
     uint32_t            id;
     enum eng_conn_kind  kind;
     enum eng_conn_state state;
-    char                addr[MRPC_APP_ADDR_MAX];   /* owned here until BOUND/CONNECTED */
+    char                addr[MRPC_APP_ADDR_MAX + MRPC_CONN_REASON_MAX];  /* owned here until
+                                        BOUND/CONNECTED, with room for the transport's reason */
 };
 
 void     eng_conn_open(struct mrpc_engine *m, const phx_desc_t *sub);
@@ -174,6 +181,8 @@ void     eng_call_succeed(struct mrpc_engine *m, struct eng_call *call, uint64_t
                           uint64_t len);
 void     eng_calls_fail_conn(struct mrpc_engine *m, uint32_t conn_id, phx_status_t status,
                              const char *why);
+/* Ends the app's call APP_CALL_ID on CONN_ID with CANCELLED; false when there is none. */
+bool     eng_call_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t app_call_id);
 void     eng_calls_expire(struct mrpc_engine *m, uint64_t now_ns);
 void     eng_calls_fini(struct mrpc_engine *m);
 
@@ -183,6 +192,9 @@ void     eng_calls_fini(struct mrpc_engine *m);
 phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
                               const struct mrpc_type_layout *t, const struct mrpc_wire_hdr *hdr,
                               char *err, size_t errlen);
+/* Queues a wire CANCEL for the call CALL (conn_id, service_id, method_id, call_id = its wire id)
+ * that its app gave up on: the server's service withdraws it if its app has not seen it yet. */
+void     eng_send_cancel(struct mrpc_engine *m, const phx_desc_t *call);
 /* Queues a wire ERROR with STATUS and TEXT answering the call ABOUT names (conn_id, call_id,
  * service_id, method_id: a RECEIVED call or the app's REPLY). SUB is the app's REPLY to complete
  * with SEND_DONE once sent, or NULL. */

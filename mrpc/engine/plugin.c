@@ -34,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MRPC_STATE_VERSION 2    /* 2: errors_unsent in the stats */
+#define MRPC_STATE_VERSION 3    /* 3: reason room in eng_conn, heap-full log state; 2: errors_unsent */
 
 unsigned eng_cq_budget(const struct mrpc_engine *m, unsigned completions)
 {

@@ -155,28 +155,39 @@ phx_status_t eng_error_status(int32_t status)
     return status > PHX_OK && status <= PHX_DATA_LOSS ? (phx_status_t)status : PHX_UNKNOWN;
 }
 
-void eng_send_error(struct mrpc_engine *m, const phx_desc_t *about, phx_status_t status,
-                    const char *text, const phx_desc_t *sub)
+/* Queues a wire message of KIND (ERROR, CANCEL) whose payload is TEXT. */
+static void send_text(struct mrpc_engine *m, enum mrpc_wire_kind kind, const phx_desc_t *about,
+                      phx_status_t status, const char *text, const phx_desc_t *sub)
 {
     struct mrpc_send *s = send_new(sub);
 
     if (!s || !(s->text = strndup(text, MRPC_APP_TEXT_MAX - 1))) {
-        phx_warn("mrpc: out of memory: the caller of call %llu gets no error reply",
-                 (unsigned long long)about->call_id);
+        phx_warn("mrpc: out of memory: the peer of call %llu is not told (wire kind %d)",
+                 (unsigned long long)about->call_id, kind);
         free(s);
         if (sub)
             eng_send_done_now(m, sub, PHX_RESOURCE_EXHAUSTED);
         return;
     }
     s->sub.conn_id = about->conn_id;
-    eng_wire_hdr_init(&s->wire.hdr, MRPC_WIRE_ERROR, about->service_id, about->method_id,
-                      about->call_id);
+    eng_wire_hdr_init(&s->wire.hdr, kind, about->service_id, about->method_id, about->call_id);
     s->wire.hdr.status = eng_error_status(status);
     s->text_iov = (struct mrpc_iov){ .base = s->text, .len = strlen(s->text) };
     s->wire.hdr.payload_len = s->text_iov.len;
     s->wire.iov = &s->text_iov;
     s->wire.n_iov = 1;
     send_queue(m, s);
+}
+
+void eng_send_error(struct mrpc_engine *m, const phx_desc_t *about, phx_status_t status,
+                    const char *text, const phx_desc_t *sub)
+{
+    send_text(m, MRPC_WIRE_ERROR, about, status, text, sub);
+}
+
+void eng_send_cancel(struct mrpc_engine *m, const phx_desc_t *call)
+{
+    send_text(m, MRPC_WIRE_CANCEL, call, PHX_CANCELLED, "", NULL);
 }
 
 void eng_send_done_now(struct mrpc_engine *m, const phx_desc_t *sub, phx_status_t status)

@@ -237,6 +237,9 @@ static void handle(struct mrpc_engine *m, const phx_desc_t *sub)
     case MRPC_APP_CLOSE:
         eng_conn_close(m, sub);
         break;
+    case MRPC_APP_CANCEL:
+        eng_call_cancel(m, sub->conn_id, sub->call_id);     /* ended already: no answer */
+        break;
     default:
         refuse(m, sub, "unknown submission kind 0x%llx", sub->kind);
     }

@@ -7,6 +7,9 @@
  * ends on time even when the service or the peer does not answer; the service ends it too, later,
  * which libmrpc ignores.
  *
+ * mrpc_cancel() ends a call at once (CANCELLED) and tells the service with CANCEL, which forgets
+ * it; a reply that still comes finds no call, as after a deadline.
+ *
  * The request becomes libmrpc's when the call is made: it is freed when the service says it has
  * sent it (SEND_DONE, messages.c), or at once if the call cannot be made. mrpc_call() is
  * mrpc_call_async() plus progress until its callback ran. */
@@ -85,6 +88,10 @@ static phx_status_t call_start(mrpc_conn_t *conn, const mrpc_method_desc_t *meth
         return st->code;
     }
     mrpc_ctx_t *ctx = conn->ctx;
+    if (lib_localize(ctx, msg, "request", st) != PHX_OK) {
+        mrpc_message_free(ctx, msg);
+        return st->code;
+    }
     int timeout_ms = timeout_of(ctx, opts);
     struct lib_call *c = NULL;
     if (lib_register_method(ctx, method, &service_id, st) == PHX_OK &&
@@ -94,6 +101,9 @@ static phx_status_t call_start(mrpc_conn_t *conn, const mrpc_method_desc_t *meth
         mrpc_message_free(ctx, msg);
         return st->code;
     }
+    c->conn_id = conn->ep.id;
+    if (opts && (opts->field_mask & MRPC_CALL_OPT_FIELD_ID) && opts->id)
+        *opts->id = c->id;
     phx_desc_t d = { .kind = MRPC_APP_CALL, .conn_id = conn->ep.id, .service_id = service_id,
                      .method_id = method->method_id, .call_id = c->id,
                      .addr = (uintptr_t)req, .len = method->input->sizeof_message };
@@ -103,13 +113,14 @@ static phx_status_t call_start(mrpc_conn_t *conn, const mrpc_method_desc_t *meth
     return PHX_OK;
 }
 
-phx_status_t mrpc_call_async(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
-                             const ProtobufCMessage *req, mrpc_completion_fn done, void *token,
-                             const mrpc_call_opts_t *opts)
+mrpc_status_t mrpc_call_async(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
+                              const ProtobufCMessage *req, mrpc_completion_fn done, void *token,
+                              const mrpc_call_opts_t *opts)
 {
     mrpc_status_t st;
 
-    return call_start(conn, method, req, done, token, opts, &st);
+    call_start(conn, method, req, done, token, opts, &st);
+    return st;
 }
 
 struct sync_call {
@@ -118,7 +129,8 @@ struct sync_call {
     const ProtobufCMessage *reply;
 };
 
-static void sync_done(void *token, const mrpc_status_t *status, const ProtobufCMessage *reply)
+static void sync_done(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *status,
+                      const ProtobufCMessage *reply)
 {
     struct sync_call *s = token;
 
@@ -154,7 +166,7 @@ static void call_end(mrpc_ctx_t *ctx, struct lib_call *c, const mrpc_status_t *s
     phx_idtable_remove(&ctx->calls, c->id);
     lib_deadlines_remove(&ctx->deadlines, c);
     if (c->done)
-        c->done(c->token, st, reply);
+        c->done(ctx, c->token, st, reply);
     else if (reply)
         mrpc_release(ctx, reply);
     free(c);
@@ -181,6 +193,20 @@ void lib_on_reply(mrpc_ctx_t *ctx, const phx_desc_t *d)
         return;
     }
     call_end(ctx, c, &st, (const ProtobufCMessage *)(uintptr_t)d->addr);
+}
+
+phx_status_t mrpc_cancel(mrpc_ctx_t *ctx, mrpc_call_id_t call)
+{
+    struct lib_call *c = ctx && call ? phx_idtable_get(&ctx->calls, call) : NULL;
+    mrpc_status_t st;
+
+    if (!c)
+        return PHX_NOT_FOUND;
+    phx_desc_t d = { .kind = MRPC_APP_CANCEL, .conn_id = c->conn_id, .call_id = c->id };
+    lib_submit(ctx, &d);                /* the service forgets it too */
+    lib_status_set(&st, PHX_CANCELLED, "the call was cancelled");
+    call_end(ctx, c, &st, NULL);
+    return PHX_OK;
 }
 
 int lib_calls_expire(mrpc_ctx_t *ctx)

@@ -5,7 +5,8 @@
  * mrpc_layout_encode_service) written into its send heap. A server registers whole services in
  * mrpc_server_add_service() and waits for the answer. A client knows only the method it calls (a
  * method description does not lead back to its service's), so its first call of a method
- * registers a one-method service with the method's service name and id, without waiting: the
+ * registers a one-method service with the method's service name and id (the id the method
+ * description carries; its full name is split only for that first call), without waiting: the
  * ring is in order, so the service has the layout before it reads the call, and a failure shows
  * in the call's own status (no layout for the method).
  *
@@ -130,12 +131,23 @@ phx_status_t lib_register_method(mrpc_ctx_t *ctx, const mrpc_method_desc_t *meth
 {
     char name[512];
 
+    if (method->service_id &&
+        phx_u64map_get(&ctx->registered, lib_method_key(method->service_id, method->method_id),
+                        NULL)) {
+        *service_id = method->service_id;   /* the common case: no name to split or hash */
+        return PHX_OK;
+    }
     if (!service_name_of(method, name, sizeof(name))) {
         lib_status_set(st, PHX_INVALID_ARGUMENT, "method %s has no service in its full name",
                        method->full_name ? method->full_name : "(unnamed)");
         return st->code;
     }
     *service_id = mrpc_id_of(name);
+    if (method->service_id && method->service_id != *service_id) {
+        lib_status_set(st, PHX_INVALID_ARGUMENT, "method %s says service id 0x%08x, its name "
+                       "0x%08x", method->full_name, method->service_id, *service_id);
+        return st->code;
+    }
     if (phx_u64map_get(&ctx->registered, lib_method_key(*service_id, method->method_id), NULL))
         return PHX_OK;
     mrpc_service_desc_t one = { .name = name, .full_name = name, .service_id = *service_id,

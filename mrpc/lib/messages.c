@@ -12,8 +12,7 @@
  * would complain, or to free(), which would be wrong.
  *
  * Received messages are const views into the receive heap, mapped read-only: mrpc_release()
- * gives one back, mrpc_copy_out() makes a private writable copy (protobuf pack + unpack, which
- * follows the descriptor addresses the service wrote into the landed structs: this app's). */
+ * gives one back, mrpc_copy_out() (copy.c) makes a private writable copy. */
 #include "mrpc_lib.h"
 
 #include <errno.h>
@@ -165,21 +164,12 @@ void lib_take_text(mrpc_ctx_t *ctx, const phx_desc_t *d, mrpc_status_t *st)
         size_t n = d->len < sizeof(st->message) ? (size_t)d->len : sizeof(st->message);
         memcpy(st->message, (const void *)(uintptr_t)d->addr, n);
         st->message[n - 1] = '\0';
+    } else if (d->status != PHX_OK && !d->addr) {      /* app_proto.h: no room for the text */
+        snprintf(st->message, sizeof(st->message), "%s (the receive heap had no room for the "
+                 "reason: release received messages with mrpc_release)",
+                 phx_status_name(d->status));
     } else {
         snprintf(st->message, sizeof(st->message), "%s", phx_status_name(d->status));
     }
     lib_release_addr(ctx, d->addr);
-}
-
-ProtobufCMessage *mrpc_copy_out(const ProtobufCMessage *msg, ProtobufCAllocator *allocator)
-{
-    size_t len = msg ? protobuf_c_message_get_packed_size(msg) : 0;
-    uint8_t *buf = msg ? malloc(len ? len : 1) : NULL;
-
-    if (!buf)
-        return NULL;
-    protobuf_c_message_pack(msg, buf);
-    ProtobufCMessage *copy = protobuf_c_message_unpack(msg->descriptor, allocator, len, buf);
-    free(buf);
-    return copy;
 }

@@ -5,7 +5,8 @@
  *
  *   ctx.c          the context: registering, the progress loop, dispatching completions
  *   submit.c       submissions, and the local queue in front of a full submission ring
- *   messages.c     messages in the send heap, releasing received ones, copies
+ *   messages.c     messages in the send heap, releasing received ones
+ *   copy.c         deep copies (mrpc_copy_out), and outgoing messages freed of receive-heap pieces
  *   layouts.c      registering message layouts with the service (lazily for clients)
  *   calls.c        outgoing calls: ids, callbacks, deadlines (deadlines.c keeps them ordered)
  *   endpoints.c    connections and bindings, and waiting for the service's answer
@@ -41,6 +42,7 @@ enum { LIB_SENT_MESSAGE = 0, LIB_SENT_TEXT = 1 };
 /* An outgoing call from its submission to its completion callback. */
 struct lib_call {
     uint64_t           id;              /* the app call id the service echoes */
+    uint32_t           conn_id;         /* for CANCEL */
     uint64_t           deadline_ns;
     size_t             heap_index;      /* in the deadline heap */
     mrpc_completion_fn done;
@@ -145,12 +147,18 @@ void lib_sent_done(mrpc_ctx_t *ctx, const phx_desc_t *d);
 void lib_take_text(mrpc_ctx_t *ctx, const phx_desc_t *d, mrpc_status_t *st);
 void lib_release_addr(mrpc_ctx_t *ctx, uint64_t addr);
 
+/* ---- copy.c ---- */
+/* Copies every piece of MSG (in the send heap, about to be submitted as WHAT: "reply",
+ * "request") that lies in the receive heap into the send heap. PHX_OK, or a status in ST. */
+phx_status_t lib_localize(mrpc_ctx_t *ctx, ProtobufCMessage *msg, const char *what,
+                          mrpc_status_t *st);
+
 /* ---- layouts.c ---- */
 /* Registers SVC's layouts (the methods SVC lists). Waits for REGISTERED when WAIT. */
 phx_status_t lib_register(mrpc_ctx_t *ctx, const mrpc_service_desc_t *svc, bool wait,
                           mrpc_status_t *st);
 /* Makes sure METHOD's layouts are registered before a call of it is submitted; its service's
- * id (from the method's full name) in *SERVICE_ID. */
+ * id (the description's, else from its full name) in *SERVICE_ID. */
 phx_status_t lib_register_method(mrpc_ctx_t *ctx, const mrpc_method_desc_t *method,
                                  uint32_t *service_id, mrpc_status_t *st);
 void lib_on_registered(mrpc_ctx_t *ctx, const phx_desc_t *d);

@@ -5,7 +5,8 @@
  * context's `methods` map. An INCOMING_CALL finds its method there and runs the handler through
  * the service description's generated dispatch function, with the request as a const pointer
  * into the receive heap; the request is released when the handler returns (a handler that wants
- * to keep it copies it out). The handler's reply goes back with REPLY and is freed on SEND_DONE;
+ * to keep it copies it out), after the pieces of the reply that borrow from it (or from any
+ * received message) were copied into the send heap (copy.c). The handler's reply goes back with REPLY and is freed on SEND_DONE;
  * a handler's error goes back as its status with the mrpc_call_set_error() text. */
 #include "mrpc_lib.h"
 
@@ -89,6 +90,11 @@ void lib_on_incoming_call(mrpc_ctx_t *ctx, const phx_desc_t *in)
     mrpc_call_t call = { .ctx = ctx };
     ProtobufCMessage *reply = NULL;
     phx_status_t code = s->desc->dispatch(s->handlers, s->impl, index, &call, req, &reply);
+    if (code == PHX_OK && reply && phx_heap_usable_size(ctx->heap, reply) &&
+        lib_localize(ctx, reply, "reply", &call.error) != PHX_OK) {
+        call.error_set = true;          /* before the request goes back: the reply borrows */
+        code = call.error.code;
+    }
     mrpc_release(ctx, req);
     answer(ctx, in, &s->desc->methods[index], code, &call, reply);
 }
@@ -152,33 +158,44 @@ static void file_methods(mrpc_ctx_t *ctx, struct lib_service *s, bool add)
     }
 }
 
-phx_status_t mrpc_server_add_service(mrpc_server_t *server, const mrpc_service_desc_t *service,
-                                     const void *handlers, void *impl)
+mrpc_status_t mrpc_server_add_service(mrpc_server_t *server, const mrpc_service_desc_t *service,
+                                      const void *handlers, void *impl)
 {
     mrpc_status_t st;
     struct lib_service *s;
 
     if (service_valid(server, service, &st) != PHX_OK ||
         lib_register(server->ctx, service, true, &st) != PHX_OK)
-        return st.code;
-    if (!(s = calloc(1, sizeof(*s))))
-        return PHX_RESOURCE_EXHAUSTED;
+        return st;
+    if (!(s = calloc(1, sizeof(*s)))) {
+        lib_status_set(&st, PHX_RESOURCE_EXHAUSTED, "out of memory");
+        return st;
+    }
     *s = (struct lib_service){ .desc = service, .handlers = handlers, .impl = impl,
                                .next = server->services };
     server->services = s;
     file_methods(server->ctx, s, true);
-    return PHX_OK;
+    lib_status_set(&st, PHX_OK, "OK");
+    return st;
 }
 
-phx_status_t mrpc_serve(mrpc_server_t *server)
+mrpc_status_t mrpc_serve(mrpc_server_t *server)
 {
-    if (!server)
-        return PHX_INVALID_ARGUMENT;
-    while (!server->stopping)
-        if (mrpc_ctx_progress(server->ctx, LIB_SERVE_SLICE_MS) < 0)
-            return PHX_UNAVAILABLE;
+    mrpc_status_t st;
+
+    if (!server) {
+        lib_status_set(&st, PHX_INVALID_ARGUMENT, "mrpc_serve needs a server");
+        return st;
+    }
+    while (!server->stopping) {
+        if (mrpc_ctx_progress(server->ctx, LIB_SERVE_SLICE_MS) < 0) {
+            lib_status_set(&st, PHX_UNAVAILABLE, "the mRPC service went away");
+            return st;
+        }
+    }
     server->stopping = 0;
-    return PHX_OK;
+    lib_status_set(&st, PHX_OK, "OK");
+    return st;
 }
 
 void mrpc_server_stop(mrpc_server_t *server)

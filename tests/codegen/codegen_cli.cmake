@@ -11,6 +11,8 @@
 # MODE messages_only     without all_files, the single PROTOS (messages, no services) still gets a
 #                        pair, whose header declares EXPECT (a builder), and no empty pair is
 #                        written for a file with neither.
+# MODE version_guard     the stubs of PROTOS compile (CC, INCLUDE_DIRS) against this mrpc.h and
+#                        #error against one of another API version.
 # MODE standalone        PROJECT_DIR (see standalone/) builds rpc_hello.proto with the plugin found
 #                        through MRPC_PROTOC_GEN_MRPC, and fails its build on a streaming method
 #                        with protoc-gen-mrpc's message in the build output.
@@ -170,6 +172,38 @@ function(check_messages_only)
   message(STATUS "${header} written and declares ${EXPECT}")
 endfunction()
 
+# Compiles a file including rpc_hello.mrpc.h (from OUT_DIR) with the include directories DIRS;
+# sets <prefix>_RC, _OUT.
+function(compile_stub prefix out_dir dirs)
+  file(WRITE "${out_dir}/use.c" "#include \"rpc_hello.mrpc.h\"\nint main(void) { return 0; }\n")
+  list(TRANSFORM dirs PREPEND "-I" OUTPUT_VARIABLE inc)
+  execute_process(COMMAND "${CC}" -fsyntax-only ${inc} "-I${out_dir}" "${out_dir}/use.c"
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  set(${prefix}_RC "${rc}" PARENT_SCOPE)
+  set(${prefix}_OUT "${out}" PARENT_SCOPE)
+endfunction()
+
+# The stubs compile against this tree's mrpc.h, and stop with their #error against an mrpc.h of
+# another API version (a stand-in that defines only the version macros).
+function(check_version_guard)
+  run_protoc(gen "${WORK_DIR}/out" ${PROTOS})
+  if(NOT gen_RC EQUAL 0)
+    fail("protoc failed:\n${gen_ERR}")
+  endif()
+  compile_stub(good "${WORK_DIR}/out" "${INCLUDE_DIRS}")
+  if(NOT good_RC EQUAL 0)
+    fail("the stubs do not compile against this mrpc.h:\n${good_OUT}")
+  endif()
+  file(WRITE "${WORK_DIR}/old/mrpc/mrpc.h"
+       "#define MRPC_API_VERSION_MAJOR 0\n#define MRPC_API_VERSION_MINOR 9\n")
+  compile_stub(old "${WORK_DIR}/out" "${WORK_DIR}/old;${INCLUDE_DIRS}")
+  string(FIND "${old_OUT}" "regenerate them" at)
+  if(old_RC EQUAL 0 OR at EQUAL -1)
+    fail("an mrpc.h of API 0.9 should stop the build with the stubs' #error:\n${old_OUT}")
+  endif()
+  message(STATUS "version guard: compiles against this mrpc.h, #error against API 0.9")
+endfunction()
+
 if(MODE STREQUAL "refuse")
   check_refuse()
 elseif(MODE STREQUAL "deterministic")
@@ -180,6 +214,8 @@ elseif(MODE STREQUAL "messages_only")
   check_messages_only()
 elseif(MODE STREQUAL "standalone")
   check_standalone()
+elseif(MODE STREQUAL "version_guard")
+  check_version_guard()
 else()
   fail("unknown MODE '${MODE}'")
 endif()

@@ -147,9 +147,9 @@ mrpc_status_t mrpc_call(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
     return mrpc_double.call.answer;
 }
 
-phx_status_t mrpc_call_async(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
-                             const ProtobufCMessage *req, mrpc_completion_fn done, void *token,
-                             const mrpc_call_opts_t *opts)
+mrpc_status_t mrpc_call_async(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
+                              const ProtobufCMessage *req, mrpc_completion_fn done, void *token,
+                              const mrpc_call_opts_t *opts)
 {
     mrpc_double.call_async.count++;
     mrpc_double.call_async.conn = conn;
@@ -170,8 +170,8 @@ void mrpc_call_set_error(mrpc_call_t *call, phx_status_t code, const char *messa
              message ? message : "");
 }
 
-phx_status_t mrpc_server_add_service(mrpc_server_t *server, const mrpc_service_desc_t *service,
-                                     const void *handlers, void *impl)
+mrpc_status_t mrpc_server_add_service(mrpc_server_t *server, const mrpc_service_desc_t *service,
+                                      const void *handlers, void *impl)
 {
     mrpc_double.add_service.count++;
     mrpc_double.add_service.server = server;

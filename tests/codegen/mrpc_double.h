@@ -37,7 +37,7 @@ typedef struct mrpc_double {
         mrpc_completion_fn        done;
         void                     *token;
         const mrpc_call_opts_t   *opts;
-        phx_status_t              answer;
+        mrpc_status_t             answer;
     } call_async;
     struct {
         int           count;
@@ -51,7 +51,7 @@ typedef struct mrpc_double {
         const mrpc_service_desc_t *service;
         const void                *handlers;
         void                      *impl;
-        phx_status_t               answer;
+        mrpc_status_t              answer;
     } add_service;
     struct {
         long fail_after;        /* allocations that succeed before the heap is "full"; <0: never */

@@ -45,6 +45,7 @@ static void test_ids_are_ids_of_full_names(void)
             snprintf(expected, sizeof(expected), "%s.%s", s->full_name, s->methods[m].name);
             CU_ASSERT_STRING_EQUAL(s->methods[m].full_name, expected);
             CU_ASSERT_EQUAL(s->methods[m].method_id, mrpc_id_of(expected));
+            CU_ASSERT_EQUAL(s->methods[m].service_id, s->service_id);   /* no split per call */
         }
     }
 }
@@ -157,7 +158,8 @@ static void test_blocking_call_passes_null_through(void)
     CU_ASSERT_EQUAL(mrpc_double.call.count, 2);
 }
 
-static void completion(void *token, const mrpc_status_t *status, const ProtobufCMessage *reply)
+static void completion(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *status,
+                       const ProtobufCMessage *reply)
 {
 }
 
@@ -169,10 +171,11 @@ static void test_async_call_passes_done_and_token(void)
     mrpc_call_opts_t opts = { 0 };
 
     mrpc_double_reset();
-    mrpc_double.call_async.answer = PHX_RESOURCE_EXHAUSTED;
-    phx_status_t st = kitchen__sink__v2__pantry__get__v2_item_async(&conn, &req, completion,
-                                                                    &token, &opts);
-    CU_ASSERT_EQUAL(st, PHX_RESOURCE_EXHAUSTED);
+    mrpc_double.call_async.answer = (mrpc_status_t){ PHX_RESOURCE_EXHAUSTED, "too many calls" };
+    mrpc_status_t st = kitchen__sink__v2__pantry__get__v2_item_async(&conn, &req, completion,
+                                                                     &token, &opts);
+    CU_ASSERT_EQUAL(st.code, PHX_RESOURCE_EXHAUSTED);
+    CU_ASSERT_STRING_EQUAL(st.message, "too many calls");    /* the reason comes through */
     CU_ASSERT_EQUAL(mrpc_double.call_async.count, 1);
     CU_ASSERT_PTR_EQUAL(mrpc_double.call_async.conn, &conn);
     CU_ASSERT_PTR_EQUAL(mrpc_double.call_async.method,
@@ -352,9 +355,10 @@ static void test_add_to_server_passes_table_through(void)
     int impl;
 
     mrpc_double_reset();
-    mrpc_double.add_service.answer = PHX_ALREADY_EXISTS;
-    CU_ASSERT_EQUAL(rpc_hello__greeter__add_to_server(&server, &handlers, &impl),
-                    PHX_ALREADY_EXISTS);
+    mrpc_double.add_service.answer = (mrpc_status_t){ PHX_ALREADY_EXISTS, "served already" };
+    mrpc_status_t st = rpc_hello__greeter__add_to_server(&server, &handlers, &impl);
+    CU_ASSERT_EQUAL(st.code, PHX_ALREADY_EXISTS);
+    CU_ASSERT_STRING_EQUAL(st.message, "served already");
     CU_ASSERT_EQUAL(mrpc_double.add_service.count, 1);
     CU_ASSERT_PTR_EQUAL(mrpc_double.add_service.server, &server);
     CU_ASSERT_PTR_EQUAL(mrpc_double.add_service.service, &rpc_hello__greeter__service);
@@ -362,8 +366,8 @@ static void test_add_to_server_passes_table_through(void)
     CU_ASSERT_PTR_EQUAL(mrpc_double.add_service.impl, &impl);
 
     Inventory__Inventory_Handlers none = { 0 };
-    mrpc_double.add_service.answer = PHX_OK;
-    CU_ASSERT_EQUAL(inventory__inventory__add_to_server(&server, &none, NULL), PHX_OK);
+    mrpc_double.add_service.answer = (mrpc_status_t){ PHX_OK, "OK" };
+    CU_ASSERT_EQUAL(inventory__inventory__add_to_server(&server, &none, NULL).code, PHX_OK);
     CU_ASSERT_PTR_EQUAL(mrpc_double.add_service.service, &inventory__inventory__service);
     CU_ASSERT_PTR_EQUAL(mrpc_double.add_service.handlers, &none);
 }

@@ -34,12 +34,12 @@
 /* spin_us = 0: a two-node test runs four busy processes (two services, two apps), often on two
  * cores, where a runtime that spins takes the core the process it waits for needs. The first %s
  * is the test user's group, made the admin group so phoenixctl works without root too; the
- * second, the network device UCX is pinned to. */
+ * second, the heap settings; the third, the network device UCX is pinned to. */
 static const char node_conf_fmt[] =
     "log = { level = \"info\"; };\n"
     "runtime = { threads = 1; mode = \"shared\"; spin_us = 0; };\n"
     "control = { admin_group = \"%s\"; socket_mode = 0666; max_apps = 64; };\n"
-    "heap = { send_mb = 256; recv_mb = 256; slab_kb = 256; };\n"
+    "heap = { %s };\n"
     "settings = {\n"
     "  ucx = { tls = \"tcp\"; net_devices = \"%s\"; max_message_mb = 128; %s };\n"
     "  mrpc = { max_message_mb = 128; call_timeout_ms = 30000; %s };\n"
@@ -256,15 +256,22 @@ bool mrpc_node_start(struct mrpc_node *n, const char *tag, enum mrpc_side side)
 bool mrpc_node_start_mrpc(struct mrpc_node *n, const char *tag, enum mrpc_side side,
                           const char *mrpc_settings)
 {
-    static char conf[sizeof(node_conf_fmt) + 256];
+    return mrpc_node_start_heap(n, tag, side, mrpc_settings, NULL);
+}
+
+bool mrpc_node_start_heap(struct mrpc_node *n, const char *tag, enum mrpc_side side,
+                          const char *mrpc_settings, const char *heap_settings)
+{
+    static char conf[sizeof(node_conf_fmt) + 512];
     const struct group *gr = getgrgid(getegid());
 
     n->side = side;
     const struct host *h = node_host(n);
     struct phx_daemon_params p = { .field_mask = h->netns[0] ? PHX_DAEMON_PARAM_FIELD_NETNS : 0,
                                    .netns = h->netns };
-    snprintf(conf, sizeof(conf), node_conf_fmt, gr ? gr->gr_name : "", h->veth, mrpc_settings,
-             mrpc_settings);
+    snprintf(conf, sizeof(conf), node_conf_fmt, gr ? gr->gr_name : "",
+             heap_settings ? heap_settings : "send_mb = 256; recv_mb = 256; slab_kb = 256;",
+             h->veth, mrpc_settings, mrpc_settings);
     setenv("UCX_TLS", "tcp", 1);            /* the service reads its config, UCX the env too */
     setenv("UCX_NET_DEVICES", h->veth, 1);  /* inherited by the service started next */
     return phx_daemon_start_params(&n->d, tag, conf, &p);

@@ -60,6 +60,10 @@ bool mrpc_node_start(struct mrpc_node *n, const char *tag, enum mrpc_side side);
  * settings.ucx sections (the limits both plugins have: max_message_mb, inflight_mb). */
 bool mrpc_node_start_mrpc(struct mrpc_node *n, const char *tag, enum mrpc_side side,
                           const char *mrpc_settings);
+/* The same with HEAP_SETTINGS ("send_mb = 256; recv_mb = 1; slab_kb = 256;") as its heap
+ * section (NULL: the default above). */
+bool mrpc_node_start_heap(struct mrpc_node *n, const char *tag, enum mrpc_side side,
+                          const char *mrpc_settings, const char *heap_settings);
 /* Stops it with SIG (SIGKILL: a crash) and removes its directory; true when it exited 0 (or was
  * not running). Its warnings and errors are copied to stderr first. */
 bool mrpc_node_stop(struct mrpc_node *n, int sig);

@@ -8,7 +8,9 @@
  *   Fail     the status `code` with the text `message` (mrpc_call_set_error)
  *   Sleep    the request back after `seq` milliseconds (calls that outlive their deadline, a
  *            service killed mid-call)
- *   Missing  no handler: the generated dispatch answers UNIMPLEMENTED */
+ *   Missing  no handler: the generated dispatch answers UNIMPLEMENTED
+ *   Borrow   a reply whose data and nodes are the request's own (pointers into the receive
+ *            heap), as a handler echoing a field does: libmrpc copies them before sending */
 #include "mrpc_test.mrpc.h"
 #include "peer_main.h"
 
@@ -44,11 +46,28 @@ static phx_status_t sleep_then_echo(void *impl, mrpc_call_t *call, const MrpcTes
     return echo(impl, call, req, reply);
 }
 
+static phx_status_t borrow(void *impl, mrpc_call_t *call, const MrpcTest__Blob *req,
+                           MrpcTest__Blob **reply)
+{
+    MrpcTest__Blob *r = (MrpcTest__Blob *)mrpc_message_new(impl, &mrpc_test__blob__descriptor);
+
+    if (!r) {
+        mrpc_call_set_error(call, PHX_RESOURCE_EXHAUSTED, "the server's send heap is full");
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    r->data = req->data;
+    r->n_nodes = req->n_nodes;
+    r->nodes = req->nodes;
+    r->seq = req->seq;
+    *reply = r;
+    return PHX_OK;
+}
+
 static const MrpcTest__Echo_Handlers handlers = {
-    .echo = echo, .fail = fail, .sleep = sleep_then_echo, .missing = NULL,
+    .echo = echo, .fail = fail, .sleep = sleep_then_echo, .missing = NULL, .borrow = borrow,
 };
 
-static phx_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
+static mrpc_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
 {
     return mrpc_test__echo__add_to_server(server, &handlers, ctx);
 }

@@ -25,17 +25,17 @@ int mrpc_peer_main(int argc, char **argv, const char *name, mrpc_peer_add_fn add
         mrpc_ctx_destroy(ctx);
         return 1;
     }
-    phx_status_t rc = add(server, ctx);
-    if (rc == PHX_OK) {
+    st = add(server, ctx);
+    if (st.code == PHX_OK) {
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);
         printf("ready\n");
         fflush(stdout);
-        rc = mrpc_serve(server);
+        st = mrpc_serve(server);
     }
-    if (rc != PHX_OK)
-        fprintf(stderr, "%s: %s\n", name, phx_status_name(rc));
+    if (st.code != PHX_OK)
+        fprintf(stderr, "%s: %s: %s\n", name, phx_status_name(st.code), st.message);
     mrpc_server_close(server);
     mrpc_ctx_destroy(ctx);
-    return rc == PHX_OK ? 0 : 1;
+    return st.code == PHX_OK ? 0 : 1;
 }

@@ -5,7 +5,7 @@
  * prints "ready" once it serves, and serves until SIGTERM or SIGINT. All but the services is the
  * same for each, and is here:
  *
- *     static phx_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
+ *     static mrpc_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
  *     {
  *         return mrpc_test__echo__add_to_server(server, &handlers, ctx);
  *     }
@@ -21,11 +21,11 @@
 #include <mrpc/mrpc.h>
 
 /* Adds a program's services to SERVER, bound in CTX; PHX_OK or why not. */
-typedef phx_status_t (*mrpc_peer_add_fn)(mrpc_server_t *server, mrpc_ctx_t *ctx);
+typedef mrpc_status_t (*mrpc_peer_add_fn)(mrpc_server_t *server, mrpc_ctx_t *ctx);
 
 /* Runs the program NAME (for its messages) with ARGC and ARGV as main() got them, its services
- * added by ADD; main()'s exit code: 0 when it served and was stopped, 1 when it failed, 2 on a
- * wrong command line. */
+ * added by ADD; main()'s exit code: 0 when it served and was stopped, 1 when it failed (its
+ * service going away included), 2 on a wrong command line. */
 int mrpc_peer_main(int argc, char **argv, const char *name, mrpc_peer_add_fn add);
 
 #endif /* PEER_MAIN_H */

@@ -66,10 +66,10 @@ static phx_status_t store(void *impl, mrpc_call_t *call, const Profile__GetProfi
 static const Profile__Profile_Handlers profile = { .get_profiles = get_profiles };
 static const Profile__ProfileCache_Handlers cache = { .store = store };
 
-static phx_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
+static mrpc_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
 {
-    phx_status_t rc = profile__profile__add_to_server(server, &profile, ctx);
-    return rc == PHX_OK ? profile__profile_cache__add_to_server(server, &cache, ctx) : rc;
+    mrpc_status_t st = profile__profile__add_to_server(server, &profile, ctx);
+    return st.code == PHX_OK ? profile__profile_cache__add_to_server(server, &cache, ctx) : st;
 }
 
 int main(int argc, char **argv)

@@ -60,17 +60,17 @@ static const Legacy__Inventory__InventoryService_Handlers inventory = {
     .lookup = lookup, .reconcile = reconcile,
 };
 
-static phx_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
+static mrpc_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
 {
     shop_build_with(mrpc_allocator(ctx), send_heap_full);
-    phx_status_t rc = shop__v1__catalog_service__add_to_server(server, &catalog, ctx);
-    if (rc == PHX_OK)
-        rc = shop__v1__cart_service__add_to_server(server, &carts, ctx);
-    if (rc == PHX_OK)
-        rc = shop__v1__checkout_service__add_to_server(server, &checkout, ctx);
-    if (rc == PHX_OK)
-        rc = legacy__inventory__inventory_service__add_to_server(server, &inventory, ctx);
-    return rc;
+    mrpc_status_t st = shop__v1__catalog_service__add_to_server(server, &catalog, ctx);
+    if (st.code == PHX_OK)
+        st = shop__v1__cart_service__add_to_server(server, &carts, ctx);
+    if (st.code == PHX_OK)
+        st = shop__v1__checkout_service__add_to_server(server, &checkout, ctx);
+    if (st.code == PHX_OK)
+        st = legacy__inventory__inventory_service__add_to_server(server, &inventory, ctx);
+    return st;
 }
 
 int main(int argc, char **argv)

@@ -1014,7 +1014,8 @@ static struct {
     unsigned       done, ok, right;
 } async;
 
-static void async_done(void *token, const mrpc_status_t *st, const ProtobufCMessage *reply)
+static void async_done(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
+                       const ProtobufCMessage *reply)
 {
     struct pending *p = token;
 
@@ -1084,7 +1085,7 @@ static void test_many_outstanding(void)
         struct pending *p = &async.calls[i];
         p->want = predict(req, rule);
         snprintf(p->what, sizeof(p->what), "%s (async %u)", m->full_name, i);
-        CU_ASSERT_EQUAL_FATAL(mrpc_call_async(up.conn, m, req, async_done, p, &opts), PHX_OK);
+        CU_ASSERT_EQUAL_FATAL(mrpc_call_async(up.conn, m, req, async_done, p, &opts).code, PHX_OK);
         tally.calls++;
     }
     unsigned long long deadline = phx_test_now_ns() + 120 * PHX_NS;

@@ -120,14 +120,17 @@ bool phx_ucx_id_usable(struct phx_ucx_engine *s, uint32_t id)
            !phx_ucx_binding_exists(s, id);
 }
 
-/* Echoes REQ up as KIND with STATUS (BOUND, CONNECTED), naming C when given. */
+/* Echoes REQ up as KIND with STATUS (BOUND, CONNECTED), naming C when given, with WHY (or
+ * NULL) written where MrpcEngine reads it (transport.h). */
 static void answer(struct phx_ucx_engine *s, const phx_desc_t *req, uint16_t kind, int status,
-                   struct phx_ucx_conn *c)
+                   struct phx_ucx_conn *c, const char *why)
 {
     phx_desc_t d = *req;
 
     d.kind = kind;
     d.status = status;
+    if (status != PHX_OK)
+        mrpc_conn_reason_put(&d, why);
     phx_ucx_queue_event(s, &d, c);
 }
 
@@ -174,7 +177,7 @@ static void connect_failed(struct phx_ucx_conn *c, ucs_status_t why)
     phx_info("ucx: connection %u failed to connect: %s", c->id, ucs_status_string(why));
     set_state(c, PHX_UCX_FAILED);
     release_id(c);              /* answered: MrpcEngine may reuse the id */
-    answer(c->s, &c->request, MRPC_DESC_CONNECTED, PHX_UNAVAILABLE, c);
+    answer(c->s, &c->request, MRPC_DESC_CONNECTED, PHX_UNAVAILABLE, c, ucs_status_string(why));
 }
 
 /* The error handler of every endpoint; runs inside ucp_worker_progress(). */
@@ -266,7 +269,7 @@ void phx_ucx_conn_established(struct phx_ucx_conn *c)
     if (c->state != PHX_UCX_CONNECTING)
         return;
     set_state(c, PHX_UCX_UP);
-    answer(c->s, &c->request, MRPC_DESC_CONNECTED, PHX_OK, c);
+    answer(c->s, &c->request, MRPC_DESC_CONNECTED, PHX_OK, c, NULL);
 }
 
 /* Creates the client endpoint; it is CONNECTING until its flush completes. */
@@ -335,7 +338,7 @@ void phx_ucx_connect(struct phx_ucx_engine *s, const phx_desc_t *d)
 
     if (status != PHX_OK) {
         phx_warn("ucx: connection %u: %s", d->conn_id, why);
-        answer(s, d, MRPC_DESC_CONNECTED, status, NULL);
+        answer(s, d, MRPC_DESC_CONNECTED, status, NULL, why);
     }
 }
 
@@ -354,7 +357,7 @@ void phx_ucx_close(struct phx_ucx_engine *s, const phx_desc_t *d)
     release_id(c);
     c->lost_due = false;        /* MrpcEngine asked for it: no CONN_LOST */
     if (c->state == PHX_UCX_CONNECTING)     /* every CONNECT gets its CONNECTED */
-        answer(s, &c->request, MRPC_DESC_CONNECTED, PHX_CANCELLED, c);
+        answer(s, &c->request, MRPC_DESC_CONNECTED, PHX_CANCELLED, c, "the connection was closed");
     if (c->state != PHX_UCX_CLOSING)
         close_ep(c, c->state != PHX_UCX_UP);
 }

@@ -94,7 +94,8 @@ static int listen_on(struct phx_ucx_engine *s, struct phx_ucx_binding *b,
     };
     ucs_status_t st = ucp_listener_create(s->worker, &p, &b->listener);
     if (st != UCS_OK) {
-        snprintf(why, whylen, "ucp_listener_create: %s", ucs_status_string(st));
+        snprintf(why, whylen, "%sucp_listener_create: %s",
+                 st == UCS_ERR_BUSY ? "the address is in use: " : "", ucs_status_string(st));
         return PHX_UNAVAILABLE;
     }
     ucp_listener_attr_t attr = {.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR};
@@ -150,6 +151,7 @@ void phx_ucx_bind(struct phx_ucx_engine *s, const phx_desc_t *d)
         phx_info("ucx: binding %u listens on port %u", b->id, b->port);
     } else {
         phx_warn("ucx: binding %u: %s", d->conn_id, why);
+        mrpc_conn_reason_put(&r, why);
     }
     phx_ucx_queue_event(s, &r, NULL);
 }

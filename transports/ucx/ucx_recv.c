@@ -17,7 +17,8 @@
  * recv_heap, within two bounds: the engine's in-flight receive bytes (allocated, RECEIVED not yet
  * pushed up) stay within settings.ucx.inflight_mb, and at most PHX_UCX_LANDED_MAX messages wait (a
  * connection's credits keep it to MRPC_WIRE_WINDOW of them, ucx_credit.c). Over either bound the
- * frame is dropped and counted in `rejected_inflight`; a full heap counts in `rejected_heap`.
+ * frame is dropped and counted in `rejected_inflight`; a full heap counts in `rejected_heap` and
+ * goes up as DROPPED (the app forgot to release what it received: its call fails saying so).
  * The message's credit goes back; an eager sender's request has completed OK already, and its
  * caller's deadline reports the loss (docs/transport.md). A rendezvous frame waits instead
  * (parked, below) when room will come: its data stays with the sender, whose request waits too. Head bytes and eager data are copied
@@ -28,6 +29,7 @@
 
 #include "phoenix/app_port.h"
 #include "phoenix/log.h"
+#include "phoenix/status.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -133,15 +135,31 @@ static enum land_result land_prepare(struct phx_ucx_engine *s, struct phx_ucx_co
     return LAND_OK;
 }
 
-/* A valid message of C that no block could be found for will not go up: counted, its credit
- * back. The status tells a rendezvous sender why. */
-static ucs_status_t land_refused(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
-                                 enum land_result why)
+/* Tells MrpcEngine that HDR's message on C did not fit in the app's receive heap (DROPPED), so
+ * that the call it answers fails now, saying so, instead of at its deadline. Skipped (the
+ * counter still says it) while the event queue is busy. */
+static void report_heap_full(struct phx_ucx_engine *s, const struct phx_ucx_conn *c,
+                             const struct mrpc_wire_hdr *hdr)
 {
-    if (why == LAND_OVER_BOUND)
+    phx_desc_t d = {.kind = MRPC_DESC_DROPPED, .flags = hdr->kind, .status = PHX_RESOURCE_EXHAUSTED,
+                    .conn_id = c->id, .service_id = hdr->service_id, .method_id = hdr->method_id,
+                    .call_id = hdr->call_id, .len = hdr->payload_len};
+
+    if (phx_fifo_count(&s->events) < PHX_UCX_EVENTS_SOFT)
+        phx_ucx_queue_event(s, &d, NULL);
+}
+
+/* A valid message HDR of C that no block could be found for will not go up: counted, its credit
+ * back, a full heap reported. The status tells a rendezvous sender why. */
+static ucs_status_t land_refused(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
+                                 const struct mrpc_wire_hdr *hdr, enum land_result why)
+{
+    if (why == LAND_OVER_BOUND) {
         s->stats.rejected_inflight++;
-    else
+    } else {
         s->stats.rejected_heap++;
+        report_heap_full(s, c, hdr);
+    }
     phx_ucx_credit_consumed(c);
     return UCS_ERR_NO_MEMORY;
 }
@@ -372,7 +390,7 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
     if ((why = land_prepare(s, c, &hdr, &up)) != LAND_OK) {
         if (rndv && may_wait(s, &hdr, why))
             return park(s, c, &hdr, header, header_length, data, length);
-        return refuse(param, land_refused(s, c, why));
+        return refuse(param, land_refused(s, c, &hdr, why));
     }
     uint8_t *buf = (uint8_t *)(uintptr_t)up.desc.addr, *dst = buf + hdr.head_before;
     head_place(&hdr, header, buf);
@@ -460,7 +478,7 @@ ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_
                 memcpy((void *)(uintptr_t)up.desc.addr, at, hdrs[i].payload_len);
             landed(s, &up);
         } else {
-            land_refused(s, c, why);
+            land_refused(s, c, &hdrs[i], why);
         }
         at += hdrs[i].payload_len;
     }

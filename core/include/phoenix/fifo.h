@@ -32,6 +32,10 @@ void phx_fifo_init(phx_fifo_t *q, size_t item_size, uint32_t max);
 void phx_fifo_fini(phx_fifo_t *q);
 /* Doubles the ring (the slow path of push). 0 or -ENOMEM. */
 int  phx_fifo_grow(phx_fifo_t *q);
+/* Removes the oldest item MATCH accepts into OUT (item_size bytes), keeping the order of the
+ * others: true, or false when none does. O(count): for rare removals (a cancelled call). */
+int  phx_fifo_take(phx_fifo_t *q, int (*match)(const void *item, const void *arg),
+                   const void *arg, void *out);
 
 static inline uint32_t phx_fifo_count(const phx_fifo_t *q)
 {

@@ -32,6 +32,11 @@
  *   RELEASE           addr = a buffer the service handed over (message or text). No answer.
  *   CLOSE             conn_id: a connection or binding. Calls still waiting on it complete with
  *                     CANCELLED. No answer.
+ *   CANCEL            conn_id and call_id of a CALL still waiting for its reply: it completes
+ *                     now with REPLY_RECEIVED CANCELLED and a reply that still comes is dropped.
+ *                     The server's service is told (a wire CANCEL) and withdraws the call if
+ *                     its app has not been handed it yet. A call that already ended: no answer.
+ *                     (A service older than this kind answers ERROR; nothing depends on it.)
  *
  * Completions (MrpcEngine -> app):
  *
@@ -85,6 +90,7 @@ enum mrpc_app_kind {
     MRPC_APP_REPLY,
     MRPC_APP_RELEASE,
     MRPC_APP_CLOSE,
+    MRPC_APP_CANCEL,
     /* completions */
     MRPC_APP_WELCOME          = PHX_DESC_SERVICE_BASE + 0x20,
     MRPC_APP_REGISTERED,

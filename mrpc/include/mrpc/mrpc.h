@@ -9,7 +9,7 @@
  * service: rings, heaps, completions). Use one context per thread that makes calls.
  *
  * Stubs: protoc-gen-mrpc emits, per service, an mrpc_service_desc_t with one mrpc_method_desc_t
- * per method (stable 32-bit ids from mrpc_id_of()), typed wrappers over mrpc_call() and
+ * per method (stable 32-bit ids from mrpc_id_of(), the service's included), typed wrappers over mrpc_call() and
  * mrpc_call_async(), and a typed handler table registered with mrpc_server_add_service(). */
 #ifndef MRPC_MRPC_H
 #define MRPC_MRPC_H
@@ -23,6 +23,15 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The version of this API. A new major version changes signatures (code must be rebuilt, stubs
+ * regenerated); a new minor one only adds. Generated headers #error on a mrpc.h of another major
+ * version or an older minor one than protoc-gen-mrpc was built for.
+ *   1.0  _async, add_service and serve return mrpc_status_t; completions get the ctx; the
+ *        service id in mrpc_method_desc_t; mrpc_cancel(). */
+#define MRPC_API_VERSION_MAJOR 1
+#define MRPC_API_VERSION_MINOR 0
+#define MRPC_API_VERSION       (MRPC_API_VERSION_MAJOR * 1000 + MRPC_API_VERSION_MINOR)
 
 typedef struct mrpc_ctx    mrpc_ctx_t;
 typedef struct mrpc_conn   mrpc_conn_t;
@@ -43,6 +52,8 @@ typedef struct mrpc_method_desc {
     uint32_t                          method_id;   /* mrpc_id_of(full_name) */
     const ProtobufCMessageDescriptor *input;
     const ProtobufCMessageDescriptor *output;
+    uint32_t                          service_id;  /* mrpc_id_of("rpc_hello.Greeter"); 0: found
+                                                      from full_name on every call */
 } mrpc_method_desc_t;
 
 /* Calls the typed handler of method METHOD_INDEX in HANDLERS (a generated handler table) with
@@ -70,9 +81,9 @@ static inline uint32_t mrpc_id_of(const char *full_name)
     return h;
 }
 
-/* Completion of an asynchronous call. REPLY is NULL unless status->code == PHX_OK; release it
- * with mrpc_release() when done. */
-typedef void (*mrpc_completion_fn)(void *token, const mrpc_status_t *status,
+/* Completion of an asynchronous call, run by mrpc_ctx_progress() on CTX. REPLY is NULL unless
+ * status->code == PHX_OK; release it with mrpc_release(CTX, REPLY) when done. */
+typedef void (*mrpc_completion_fn)(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *status,
                                    const ProtobufCMessage *reply);
 
 /* ---- context --------------------------------------------------------------------------------*/
@@ -125,20 +136,34 @@ mrpc_conn_t *mrpc_connect(mrpc_ctx_t *ctx, const char *addr /* "host:port" */,
                           mrpc_status_t *status);
 void         mrpc_conn_close(mrpc_conn_t *conn);
 
+/* An outgoing call, for mrpc_cancel(); never 0. */
+typedef uint64_t mrpc_call_id_t;
+
 typedef struct mrpc_call_opts {
-    uint64_t field_mask;
-    int      timeout_ms;    /* MRPC_CALL_OPT_FIELD_TIMEOUT; default: the service's call_timeout */
+    uint64_t        field_mask;
+    int             timeout_ms; /* MRPC_CALL_OPT_FIELD_TIMEOUT; default: the service's
+                                   call_timeout */
+    mrpc_call_id_t *id;         /* MRPC_CALL_OPT_FIELD_ID: *id gets the call's id once queued */
 } mrpc_call_opts_t;
 #define MRPC_CALL_OPT_FIELD_TIMEOUT (1u << 0)
+#define MRPC_CALL_OPT_FIELD_ID      (1u << 1)
 
 /* Blocking call: returns the status; on PHX_OK *REPLY points into the receive heap. */
 mrpc_status_t mrpc_call(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
                         const ProtobufCMessage *req, const ProtobufCMessage **reply,
                         const mrpc_call_opts_t *opts);
-/* Asynchronous call: DONE runs from mrpc_ctx_progress() with TOKEN. Returns PHX_OK when queued. */
-phx_status_t  mrpc_call_async(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
+/* Asynchronous call: DONE runs from mrpc_ctx_progress() with TOKEN. Returns PHX_OK when queued
+ * (DONE then runs exactly once), else why not (DONE never runs). */
+mrpc_status_t mrpc_call_async(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
                               const ProtobufCMessage *req, mrpc_completion_fn done, void *token,
                               const mrpc_call_opts_t *opts);
+
+/* Cancels the outgoing call CALL (an id from MRPC_CALL_OPT_FIELD_ID) of CTX: its callback runs
+ * now, inside this function, with CANCELLED; its reply, if one still comes, is dropped, and the
+ * service forgets it. PHX_OK, or PHX_NOT_FOUND when it had ended already. The server's service
+ * is told, and withdraws the call if the server app has not been handed it yet; a handler that
+ * started finishes (its reply is dropped). */
+phx_status_t  mrpc_cancel(mrpc_ctx_t *ctx, mrpc_call_id_t call);
 
 /* ---- server ---------------------------------------------------------------------------------*/
 
@@ -148,10 +173,11 @@ mrpc_server_t *mrpc_bind(mrpc_ctx_t *ctx, const char *addr /* "0.0.0.0:5000" */,
  * REQ (const, in the receive heap), building *REPLY in the send heap (mrpc_message_new) and
  * returning PHX_OK, or another code after mrpc_call_set_error(). A NULL entry answers
  * UNIMPLEMENTED. The table and IMPL must outlive the server. */
-phx_status_t   mrpc_server_add_service(mrpc_server_t *server, const mrpc_service_desc_t *service,
+mrpc_status_t  mrpc_server_add_service(mrpc_server_t *server, const mrpc_service_desc_t *service,
                                        const void *handlers, void *impl);
-/* Serves until mrpc_server_stop() or the service goes away. */
-phx_status_t   mrpc_serve(mrpc_server_t *server);
+/* Serves until mrpc_server_stop() (PHX_OK) or the service goes away (PHX_UNAVAILABLE, "the mRPC
+ * service went away": a server should then exit non-zero). */
+mrpc_status_t  mrpc_serve(mrpc_server_t *server);
 void           mrpc_server_stop(mrpc_server_t *server);
 void           mrpc_server_close(mrpc_server_t *server);
 void           mrpc_call_set_error(mrpc_call_t *call, phx_status_t code, const char *message);

@@ -6,7 +6,9 @@
  *
  * tx (MrpcEngine -> transport)
  *   MRPC_DESC_BIND     conn_id = binding id chosen by MrpcEngine; addr -> NUL-terminated
- *                      "host:port" in service memory, owned by MrpcEngine until BOUND arrives.
+ *                      "host:port" in service memory, owned by MrpcEngine until BOUND arrives,
+ *                      in a buffer with MRPC_CONN_REASON_MAX more bytes after the NUL, where a
+ *                      transport refusing it writes why (mrpc_conn_reason_put).
  *   MRPC_DESC_CONNECT  conn_id = connection id chosen by MrpcEngine (< MRPC_CONN_ACCEPTED_BASE);
  *                      addr -> "host:port" as for BIND, until CONNECTED arrives.
  *   MRPC_DESC_CLOSE    conn_id: close that connection or binding; no answer.
@@ -14,7 +16,9 @@
  *                      transport hands it back with SENT (status OK or why not) exactly once.
  *
  * rx (transport -> MrpcEngine)
- *   MRPC_DESC_BOUND      conn_id (binding), status; a failed bind says why in the log.
+ *   MRPC_DESC_BOUND      conn_id (binding), status; a failed bind says why in the log and,
+ *                        when len covers more than the address, in a sentence after the
+ *                        address's NUL in the BIND's buffer (mrpc_conn_reason_get); CONNECTED too.
  *   MRPC_DESC_CONNECTED  conn_id, status (UNAVAILABLE when nobody listens).
  *   MRPC_DESC_ACCEPTED   conn_id = new id >= MRPC_CONN_ACCEPTED_BASE chosen by the transport,
  *                        binding_id = the binding it arrived on.
@@ -26,6 +30,11 @@
  *                        owns it from here).
  *   MRPC_DESC_CONN_LOST  conn_id, status UNAVAILABLE: the peer died or closed; every SEND still
  *                        pending on it has come back as SENT with an error first.
+ *   MRPC_DESC_DROPPED    a valid message that did not land: conn_id, call_id, service_id,
+ *                        method_id as its header says, flags = its MRPC_WIRE_* kind, len = its
+ *                        payload length, status = why (RESOURCE_EXHAUSTED: the app's receive
+ *                        heap had no room). Nothing to free. A transport may leave some out (it
+ *                        counts them); an engine that does not know the kind ignores it.
  *
  * On the wire a message is one active message: the fixed mrpc_wire_hdr as the AM header, then the
  * payload (the gathered iov). A transport may move small pieces of the payload into the AM header
@@ -48,6 +57,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mrpc/app_proto.h"     /* MRPC_CONN_ACCEPTED_BASE: one id space end to end */
 #include "phoenix/desc.h"
@@ -64,7 +74,35 @@ enum mrpc_desc_kind {
     MRPC_DESC_SENT,
     MRPC_DESC_RECEIVED,
     MRPC_DESC_CONN_LOST,
+    MRPC_DESC_DROPPED,
 };
+
+#define MRPC_CONN_REASON_MAX    256u     /* bytes after a BIND/CONNECT address's NUL */
+
+/* The transport's answer D (BOUND, CONNECTED: a copy of the BIND or CONNECT) says why it failed:
+ * REASON, cut to fit, goes after the address's NUL in the request's buffer, and len covers it. */
+static inline void mrpc_conn_reason_put(phx_desc_t *d, const char *reason)
+{
+    char *addr = (char *)(uintptr_t)d->addr;
+
+    if (!addr || !reason || !reason[0])
+        return;
+    size_t at = strlen(addr) + 1, n = strnlen(reason, MRPC_CONN_REASON_MAX - 1);
+    memcpy(addr + at, reason, n);
+    addr[at + n] = '\0';
+    d->len = at + n + 1;
+}
+
+/* The reason a transport wrote for D into BUF (the request's address buffer of SIZE bytes, its
+ * address NUL-terminated), or NULL. */
+static inline const char *mrpc_conn_reason_get(const phx_desc_t *d, const char *buf, size_t size)
+{
+    size_t at = strnlen(buf, size) + 1;
+
+    if (at >= size || d->len <= at || !memchr(buf + at, '\0', size - at))
+        return NULL;
+    return buf + at;
+}
 
 #define MRPC_WIRE_MAGIC    0x4d525043u    /* "MRPC" */
 #define MRPC_WIRE_VERSION  3              /* 3: credits; 2: head bytes in the AM header, batches */
@@ -77,7 +115,10 @@ enum mrpc_desc_kind {
 #define MRPC_WIRE_CREDIT_MAGIC 0x4d524343u /* "MRCC" */
 #define MRPC_WIRE_WINDOW      256         /* messages a sender may have unacknowledged */
 
-enum mrpc_wire_kind   { MRPC_WIRE_CALL = 1, MRPC_WIRE_REPLY = 2, MRPC_WIRE_ERROR = 3 };
+/* CANCEL (header only, payload empty): the caller gave up on call_id; a receiver that does not
+ * know the kind drops it (MrpcEngine before it did), so it needs no new wire version. */
+enum mrpc_wire_kind   { MRPC_WIRE_CALL = 1, MRPC_WIRE_REPLY = 2, MRPC_WIRE_ERROR = 3,
+                        MRPC_WIRE_CANCEL = 4 };
 enum mrpc_wire_format { MRPC_FORMAT_NATIVE = 1 };
 
 /* The AM header of every message. An ERROR carries status and a UTF-8 message as payload. */

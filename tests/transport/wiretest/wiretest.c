@@ -362,8 +362,11 @@ static int wt_progress(phx_engine_t *e, void *state)
 
 static int queue_ctl(struct wiretest *w, uint16_t kind, uint32_t id, const char *addr)
 {
-    char *copy = addr ? strdup(addr) : NULL;
+    size_t len = addr ? strlen(addr) + 1 : 0;
+    char *copy = addr ? calloc(1, len + MRPC_CONN_REASON_MAX) : NULL;  /* room for the reason */
 
+    if (copy)
+        memcpy(copy, addr, len);
     if (w->ctl_count == WT_CTL_MAX || (addr && !copy)) {
         free(copy);
         return -ENOSPC;

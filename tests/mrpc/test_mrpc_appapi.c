@@ -1,0 +1,419 @@
+/* test_mrpc_appapi.c - the app API's footguns, each turned into a status the app is told.
+ *
+ * Two nodes and the test server (mrpc_test_peer) as in test_mrpc (mrpc_fixture.h); this process
+ * calls through libmrpc. Each case failed on the library as it was before (issue 11):
+ *
+ *   borrowed reply    a handler whose reply points into its request (the receive heap) answers
+ *                     OK with the request's content, not INTERNAL at the caller
+ *   borrowed request  a request built from pieces of a received reply goes out as built
+ *   copy_out          mrpc_copy_out keeps -0.0 (pack and unpack made it 0.0), on both sides
+ *   full heap         an app that never releases its replies gets RESOURCE_EXHAUSTED saying
+ *                     "release received messages", promptly, and its service logs it
+ *   bind/connect      the reason (resolver error, port range, address in use) reaches the app
+ *   async             _async returns a status with a sentence; the callback gets the ctx
+ *   server exit       a server whose service goes away exits 1 (rpc_hello_server, rpc_bench
+ *                     --server, peer_main)
+ *   cancel            mrpc_cancel ends a call CANCELLED at once; its service drops the reply
+ *
+ * Every loop is bounded in count and time; every process is stopped by PID. */
+#include "mrpc_fixture.h"
+#include "mrpc_test.mrpc.h"
+#include "phx_test.h"
+
+#include <math.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct mrpc_setup up;
+static mrpc_ctx_t *ctx;
+static mrpc_conn_t *conn;
+
+static bool bring_up(void)
+{
+    bool ok = mrpc_setup_start(&up, "appapi", MRPC_TEST_PEER);
+
+    ctx = up.ctx;
+    conn = up.conn;
+    return ok;
+}
+
+static void need_nodes(void)
+{
+    CU_ASSERT_FATAL(mrpc_bring_up_once(bring_up));
+}
+
+/* ---- messages ----------------------------------------------------------------------------- */
+
+static MrpcTest__Node *node(mrpc_ctx_t *c, unsigned i)
+{
+    MrpcTest__Node *n = (MrpcTest__Node *)mrpc_message_new(c, &mrpc_test__node__descriptor);
+    char name[32];
+
+    snprintf(name, sizeof(name), "node %u", i);
+    n->name = mrpc_strdup(c, name);
+    mrpc_repeated_alloc(c, &n->tags, &n->n_tags, sizeof(char *), 2);
+    n->tags[0] = mrpc_strdup(c, "first tag");
+    n->tags[1] = mrpc_strdup(c, "");
+    mrpc_repeated_alloc(c, &n->weights, &n->n_weights, sizeof(double), 3);
+    n->weights[0] = -0.0;
+    n->weights[1] = 1.5 * i;
+    n->weights[2] = -2.25;
+    n->choice_case = MRPC_TEST__NODE__CHOICE_LABEL;
+    n->label = mrpc_strdup(c, "labelled");
+    return n;
+}
+
+static MrpcTest__Blob *blob(mrpc_ctx_t *c, size_t size, unsigned seq, unsigned n_nodes)
+{
+    MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(c, &mrpc_test__blob__descriptor);
+
+    b->seq = seq;
+    if (size) {
+        uint8_t *data = mrpc_alloc(c, size);
+        for (size_t i = 0; i < size; i++)
+            data[i] = (uint8_t)(i * 7 + seq);
+        b->data.data = data;
+        b->data.len = size;
+    }
+    mrpc_repeated_alloc(c, &b->nodes, &b->n_nodes, sizeof(*b->nodes), n_nodes);
+    for (unsigned k = 0; k < n_nodes; k++)
+        b->nodes[k] = node(c, k);
+    return b;
+}
+
+/* The protobuf encoding of MSG (malloc'd): deep equality is equality of encodings. */
+static uint8_t *packed(const ProtobufCMessage *msg, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    if (buf)
+        protobuf_c_message_pack(msg, buf);
+    return buf;
+}
+
+static bool same_encoding(const ProtobufCMessage *a, const uint8_t *want, size_t want_len)
+{
+    size_t len;
+    uint8_t *got = packed(a, &len);
+    bool same = got && len == want_len && memcmp(got, want, len) == 0;
+
+    free(got);
+    return same;
+}
+
+/* ---- pieces of received messages in outgoing ones ----------------------------------------- */
+
+static void test_borrowed_reply(void)
+{
+    const MrpcTest__Blob *reply = NULL;
+    size_t len;
+
+    need_nodes();
+    MrpcTest__Blob *req = blob(ctx, 3000, 7, 3);
+    uint8_t *want = packed(&req->base, &len);
+    mrpc_status_t st = mrpc_test__echo__borrow_call(conn, req, &reply, NULL);
+    printf("(%s: %s) ", phx_status_name(st.code), st.message);
+    CU_ASSERT_EQUAL(st.code, PHX_OK);
+    CU_ASSERT_PTR_NOT_NULL(reply);
+    if (reply) {
+        CU_ASSERT(same_encoding(&reply->base, want, len));
+        mrpc_release(ctx, &reply->base);
+    }
+    free(want);
+}
+
+static void test_borrowed_request(void)
+{
+    const MrpcTest__Blob *first = NULL, *second = NULL;
+    size_t len;
+
+    need_nodes();
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_call(conn, blob(ctx, 500, 3, 2), &first,
+                                                     NULL).code, PHX_OK);
+    MrpcTest__Blob *req = blob(ctx, 0, 4, 0);
+    req->data = first->data;                        /* both in the receive heap */
+    req->n_nodes = first->n_nodes;
+    req->nodes = first->nodes;
+    uint8_t *want = packed(&req->base, &len);
+    mrpc_status_t st = mrpc_test__echo__echo_call(conn, req, &second, NULL);
+    printf("(%s: %s) ", phx_status_name(st.code), st.message);
+    CU_ASSERT_EQUAL(st.code, PHX_OK);
+    if (second) {
+        CU_ASSERT(same_encoding(&second->base, want, len));
+        mrpc_release(ctx, &second->base);
+    }
+    mrpc_release(ctx, &first->base);
+    free(want);
+}
+
+/* ---- copies ------------------------------------------------------------------------------- */
+
+static bool bits_equal(double a, double b)
+{
+    return memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+static void test_copy_out_bit_exact(void)
+{
+    const MrpcTest__Blob *reply = NULL;
+    size_t len;
+
+    need_nodes();
+    MrpcTest__Blob *req = blob(ctx, 64, 5, 2);
+    req->ratio = -0.0;
+    uint8_t *want = packed(&req->base, &len);
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_call(conn, req, &reply, NULL).code, PHX_OK);
+    CU_ASSERT(signbit(reply->ratio));               /* the server copied it out too */
+    MrpcTest__Blob *copy = (MrpcTest__Blob *)mrpc_copy_out(&reply->base, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
+    CU_ASSERT(bits_equal(copy->ratio, -0.0));
+    CU_ASSERT(same_encoding(&copy->base, want, len));
+    CU_ASSERT_EQUAL(copy->n_nodes, 2);
+    CU_ASSERT(copy->n_nodes == 2 && bits_equal(copy->nodes[1]->weights[0], -0.0));
+    CU_ASSERT(copy->n_nodes == 2 && copy->nodes[0] != reply->nodes[0] &&
+              strcmp(copy->nodes[0]->tags[0], "first tag") == 0);
+    mrpc_release(ctx, &reply->base);
+    protobuf_c_message_free_unpacked(&copy->base, NULL);
+    free(want);
+}
+
+/* ---- a receive heap that fills -------------------------------------------------------------- */
+
+static bool log_says(const struct mrpc_node *n, const char *text)
+{
+    FILE *f = fopen(n->d.log, "r");
+    char line[1024];
+    bool found = false;
+
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* An app on a node with a 1 MiB receive heap keeps every 2 KiB reply: within a few hundred calls
+ * one fails RESOURCE_EXHAUSTED saying what to do, long before its 10 s deadline. */
+static void test_full_receive_heap(void)
+{
+    static struct mrpc_node small;
+    mrpc_ctx_params_t params = { .field_mask = MRPC_CTX_PARAM_FIELD_PREFIX };
+    mrpc_call_opts_t opts = { .field_mask = MRPC_CALL_OPT_FIELD_TIMEOUT, .timeout_ms = 10000 };
+    mrpc_status_t st = { .code = PHX_OK };
+    unsigned calls = 0;
+
+    need_nodes();
+    CU_ASSERT_FATAL(mrpc_node_start_heap(&small, "appapi-small", MRPC_SIDE_CLIENT, "",
+                                         "send_mb = 64; recv_mb = 1; slab_kb = 256;"));
+    params.prefix = small.d.prefix;
+    mrpc_ctx_t *c = mrpc_ctx_create(&params, &st);
+    mrpc_conn_t *k = c ? mrpc_connect(c, up.peer.addr, &st) : NULL;
+    CU_ASSERT_PTR_NOT_NULL(k);
+    unsigned long long t0 = phx_test_now_ns(), took = 0;
+    while (k && st.code == PHX_OK && calls < 2000) {
+        const MrpcTest__Blob *reply = NULL;     /* kept: the app "forgets" mrpc_release */
+        t0 = phx_test_now_ns();
+        st = mrpc_test__echo__echo_call(k, blob(c, 2048, calls, 0), &reply, &opts);
+        took = phx_test_now_ns() - t0;
+        calls++;
+    }
+    printf("(call %u after %.2f s: %s: %s) ", calls, took / 1e9, phx_status_name(st.code),
+           st.message);
+    CU_ASSERT_EQUAL(st.code, PHX_RESOURCE_EXHAUSTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "release received messages"));
+    CU_ASSERT(took < 5 * PHX_NS);
+    CU_ASSERT(log_says(&small, "release received messages"));
+    mrpc_conn_close(k);
+    mrpc_ctx_destroy(c);
+    CU_ASSERT(mrpc_node_stop(&small, SIGTERM));
+}
+
+/* ---- bind and connect ------------------------------------------------------------------------ */
+
+static bool says_resolver_error(const char *message)
+{
+    static const int codes[] = { EAI_NONAME, EAI_AGAIN, EAI_FAIL, EAI_NODATA };
+
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (strstr(message, gai_strerror(codes[i])))
+            return true;
+    return false;
+}
+
+static void test_bind_connect_reasons(void)
+{
+    char addr[64];
+    mrpc_status_t st;
+
+    need_nodes();
+    CU_ASSERT_PTR_NULL(mrpc_bind(ctx, "no-such-host.invalid:5000", &st));
+    printf("(%s) ", st.message);
+    CU_ASSERT(says_resolver_error(st.message));
+
+    CU_ASSERT_PTR_NULL(mrpc_connect(ctx, "127.0.0.1:70000", &st));
+    printf("(%s) ", st.message);
+    CU_ASSERT_EQUAL(st.code, PHX_INVALID_ARGUMENT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "0..65535"));
+
+    snprintf(addr, sizeof(addr), "%s:%d", mrpc_node_host(&up.client_node), mrpc_free_port());
+    mrpc_server_t *first = mrpc_bind(ctx, addr, &st);
+    CU_ASSERT_PTR_NOT_NULL(first);
+    CU_ASSERT_PTR_NULL(mrpc_bind(ctx, addr, &st));
+    printf("(%s) ", st.message);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "in use"));
+    mrpc_server_close(first);
+}
+
+/* ---- statuses, callbacks, exits --------------------------------------------------------------- */
+
+struct async_call {
+    bool        done;
+    mrpc_ctx_t *ctx;            /* what the callback was given */
+    phx_status_t code;
+};
+
+static void async_done(mrpc_ctx_t *on, void *token, const mrpc_status_t *st,
+                       const ProtobufCMessage *reply)
+{
+    struct async_call *a = token;
+
+    a->done = true;
+    a->ctx = on;
+    a->code = st->code;
+    if (reply)
+        mrpc_release(on, reply);    /* no global needed */
+}
+
+static void test_async_status_and_ctx(void)
+{
+    struct async_call a = { .done = false };
+
+    need_nodes();
+    mrpc_status_t st = mrpc_test__echo__echo_async(conn, NULL, async_done, &a, NULL);
+    CU_ASSERT_EQUAL(st.code, PHX_INVALID_ARGUMENT);
+    CU_ASSERT(strlen(st.message) > 10);                 /* a sentence, not a bare code */
+    st = mrpc_test__echo__echo_async(conn, blob(ctx, 10, 1, 0), async_done, &a, NULL);
+    CU_ASSERT_EQUAL_FATAL(st.code, PHX_OK);
+    for (unsigned long long end = phx_test_now_ns() + 10 * PHX_NS;
+         !a.done && phx_test_now_ns() < end;)
+        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 100) >= 0);
+    CU_ASSERT(a.done);
+    CU_ASSERT_EQUAL(a.code, PHX_OK);
+    CU_ASSERT_PTR_EQUAL(a.ctx, ctx);
+}
+
+/* A counter of our MrpcEngine on the client node (admin "stats"), or -1. */
+static long engine_stat(const char *name)
+{
+    struct mrpc_sub sub;
+    char id[32];
+
+    if (!mrpc_ctl_find_sub(&up.client_node, getpid(), &sub))
+        return -1;
+    snprintf(id, sizeof(id), "%ld", sub.front_engine);
+    json_object *stats = mrpc_ctl_json(&up.client_node,
+                                       (const char *[]){ "engine", id, "stats", NULL });
+    long n = mrpc_json_int(stats, name);
+    json_object_put(stats);
+    return n;
+}
+
+/* A cancelled call ends CANCELLED inside mrpc_cancel; the service forgets it, so the reply the
+ * server sends later is dropped there (counted), and the connection serves on. */
+static void test_cancel(void)
+{
+    struct async_call a = { .done = false };
+    mrpc_call_id_t id = 0;
+    mrpc_call_opts_t opts = { .field_mask = MRPC_CALL_OPT_FIELD_ID, .id = &id };
+    const MrpcTest__Blob *reply = NULL;
+
+    need_nodes();
+    long dropped = engine_stat("dropped");
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(conn, blob(ctx, 8, 400, 0), async_done,
+                                                       &a, &opts).code, PHX_OK);
+    CU_ASSERT_NOT_EQUAL_FATAL(id, 0);
+    mrpc_ctx_progress(ctx, 0);
+    CU_ASSERT_EQUAL(mrpc_cancel(ctx, id), PHX_OK);
+    CU_ASSERT(a.done);
+    CU_ASSERT_EQUAL(a.code, PHX_CANCELLED);
+    CU_ASSERT_EQUAL(mrpc_cancel(ctx, id), PHX_NOT_FOUND);   /* once */
+    for (unsigned long long end = phx_test_now_ns() + 10 * PHX_NS;
+         engine_stat("dropped") <= dropped && phx_test_now_ns() < end;)
+        mrpc_ctx_progress(ctx, 100);
+    CU_ASSERT(dropped >= 0 && engine_stat("dropped") > dropped);
+    CU_ASSERT_EQUAL(mrpc_test__echo__echo_call(conn, blob(ctx, 8, 1, 0), &reply, NULL).code,
+                    PHX_OK);
+    if (reply)
+        mrpc_release(ctx, &reply->base);
+}
+
+/* Starts `rpc_bench --server -p PORT` against NODE, output in LOG; its PID once it serves, or
+ * -1 (it is then stopped). */
+static pid_t start_rpc_bench(const struct mrpc_node *node, const char *log)
+{
+    char port[16];
+    struct mrpc_peer p = { .pid = -1 };
+
+    snprintf(port, sizeof(port), "%d", mrpc_free_port());
+    snprintf(p.log, sizeof(p.log), "%s", log);
+    char *const argv[] = { (char *)RPC_BENCH, "--server", "-p", port, NULL };
+    p.pid = phx_spawn_to_file(argv, mrpc_env_with_prefix(node->d.prefix), log, NULL);
+    for (unsigned long long end = phx_test_now_ns() + 20 * PHX_NS;
+         p.pid > 0 && phx_test_now_ns() < end; phx_test_sleep_ms(10))
+        if (mrpc_peer_said(&p, "rpc_bench: serving"))
+            return p.pid;
+    mrpc_peer_stop(&p);
+    return -1;
+}
+
+/* A server whose service goes away exits 1, not 0, so a supervisor does not take it for a clean
+ * stop (rpc_hello_server, rpc_bench --server; mrpc_test_peer through peer_main.c likewise). */
+static void test_server_exits_nonzero_when_service_goes(void)
+{
+    static struct mrpc_node victim;
+    struct mrpc_peer hello, peer;
+    char bench_log[320];
+
+    need_nodes();
+    CU_ASSERT_FATAL(mrpc_node_start(&victim, "appapi-victim", MRPC_SIDE_SERVER));
+    CU_ASSERT_FATAL(mrpc_peer_start(&hello, &victim, RPC_HELLO_SERVER, "serving"));
+    CU_ASSERT_FATAL(mrpc_peer_start(&peer, &victim, MRPC_TEST_PEER, "ready"));
+    snprintf(bench_log, sizeof(bench_log), "%s/rpc_bench.log", victim.d.dir);
+    pid_t bench = start_rpc_bench(&victim, bench_log);
+    CU_ASSERT(bench > 0);
+    kill(victim.d.pid, SIGTERM);        /* the service stops; its directory (logs) stays */
+    int hello_code = phx_test_reap(hello.pid, 10 * PHX_NS);
+    int peer_code = phx_test_reap(peer.pid, 10 * PHX_NS);
+    int bench_code = bench > 0 ? phx_test_reap(bench, 10 * PHX_NS) : -1;
+    printf("(rpc_hello_server exit %d, mrpc_test_peer exit %d, rpc_bench exit %d) ", hello_code,
+           peer_code, bench_code);
+    CU_ASSERT_EQUAL(hello_code, 1);
+    CU_ASSERT_EQUAL(peer_code, 1);
+    CU_ASSERT_EQUAL(bench_code, 1);
+    CU_ASSERT(mrpc_peer_said(&hello, "went away"));
+    CU_ASSERT(mrpc_node_stop(&victim, SIGTERM));
+}
+
+static const phx_test_case_t cases[] = {
+    { "a reply borrowing from its request is copied, not refused", test_borrowed_reply },
+    { "a request borrowing from a received reply is copied", test_borrowed_request },
+    { "mrpc_copy_out is bit-exact", test_copy_out_bit_exact },
+    { "a full receive heap says: release received messages", test_full_receive_heap },
+    { "bind and connect failures say why", test_bind_connect_reasons },
+    { "_async returns a status with a message; callbacks get the ctx",
+      test_async_status_and_ctx },
+    { "a server exits 1 when its service goes away", test_server_exits_nonzero_when_service_goes },
+    { "mrpc_cancel ends a call at once and the service forgets it", test_cancel },
+    { NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+    int rc = phx_test_main("mrpc_appapi", cases, argc, argv);
+
+    return mrpc_setup_stop(&up) ? rc : 1;
+}

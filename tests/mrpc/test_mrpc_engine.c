@@ -1,0 +1,240 @@
+/* test_mrpc_engine.c - MrpcEngine alone, in process (mrpc_harness.h): the test submits what
+ * libmrpc would and answers what a transport would, so each case pins one rule of app_proto.h
+ * and transport.h down without phoenixd, UCX or a second node:
+ *
+ *   cancel          CANCEL ends the call at once with CANCELLED and sends a wire CANCEL; the
+ *                   reply that comes later is dropped (counted), never delivered; a CANCEL of
+ *                   no call is not answered
+ *   withdrawn       a wire CANCEL withdraws an incoming call still in the backlog (its app
+ *                   never sees it, its request is freed); the others come in order
+ *   dropped reply   DROPPED for a reply (the app's receive heap was full) fails its call with
+ *                   RESOURCE_EXHAUSTED saying "release received messages"
+ *   dropped call    DROPPED for an incoming call answers its caller with a wire ERROR
+ *   reason          the transport's reason for a failed CONNECT reaches the app's CONNECTED
+ *
+ * Every wait is bounded in turns (MH_TURNS). */
+#include "mrpc_harness.h"
+#include "mrpc_test.mrpc.h"
+#include "phx_test.h"
+
+#include <string.h>
+
+#define CONN 7u
+
+static struct mrpc_harness h;
+
+/* A harness with mrpc_test.Echo registered and connection CONN up. */
+static void start(void)
+{
+    CU_ASSERT_FATAL(mh_start(&h));
+    CU_ASSERT_FATAL(mh_register(&h, &mrpc_test__echo__service));
+    CU_ASSERT_FATAL(mh_connect(&h, CONN));
+}
+
+/* The app calls Echo with APP_ID; the fake transport takes the SEND (answered SENT OK) and
+ * returns the wire call id the engine chose. */
+static uint64_t call_echo(uint64_t app_id)
+{
+    MrpcTest__Blob *b = mh_message(&h, &mrpc_test__blob__descriptor);
+    phx_desc_t send, done;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_FATAL(mh_submit(&h, &(phx_desc_t){
+        .kind = MRPC_APP_CALL, .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = app_id,
+        .addr = (uintptr_t)b, .len = sizeof(*b) }));
+    CU_ASSERT_FATAL(mh_tx_take(&h, MRPC_DESC_SEND, &send));
+    CU_ASSERT_EQUAL(send.conn_id, CONN);
+    send.kind = MRPC_DESC_SENT;
+    send.status = PHX_OK;
+    CU_ASSERT_FATAL(mh_rx_push(&h, &send));
+    CU_ASSERT_FATAL(mh_completion(&h, MRPC_APP_SEND_DONE, &done));
+    return send.call_id;
+}
+
+/* Whether a completion of KIND comes within a few turns. */
+static bool completes(uint16_t kind)
+{
+    phx_desc_t d;
+
+    for (unsigned t = 0; t < 20; t++) {
+        mh_turn(&h);
+        while (phx_ring_pop(&h.port->cq, &d, 1) == 1)
+            if (d.kind == kind)
+                return true;
+    }
+    return false;
+}
+
+static void test_cancel(void)
+{
+    phx_desc_t r;
+
+    start();
+    uint64_t wire = call_echo(41);
+    CU_ASSERT_FATAL(mh_submit(&h, &(phx_desc_t){ .kind = MRPC_APP_CANCEL, .conn_id = CONN,
+                                                 .call_id = 41 }));
+    CU_ASSERT_FATAL(mh_completion(&h, MRPC_APP_REPLY_RECEIVED, &r));
+    CU_ASSERT_EQUAL(r.call_id, 41);
+    CU_ASSERT_EQUAL(r.status, PHX_CANCELLED);
+    CU_ASSERT_EQUAL(mh_stat(&h, "outstanding_calls"), 0);
+
+    /* the server's service is told */
+    phx_desc_t cancel;
+    CU_ASSERT_FATAL(mh_tx_take(&h, MRPC_DESC_SEND, &cancel));
+    const struct mrpc_wire_msg *w = (const struct mrpc_wire_msg *)(uintptr_t)cancel.addr;
+    CU_ASSERT_EQUAL(w->hdr.kind, MRPC_WIRE_CANCEL);
+    CU_ASSERT_EQUAL(w->hdr.call_id, wire);
+    CU_ASSERT_EQUAL(cancel.conn_id, CONN);
+    cancel.kind = MRPC_DESC_SENT;
+    mh_rx_push(&h, &cancel);
+
+    /* the server's reply arrives after all: dropped, not delivered */
+    long dropped = mh_stat(&h, "dropped");
+    void *payload = phx_heap_alloc(h.port->recv_heap, 64);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(payload);
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){
+        .kind = MRPC_DESC_RECEIVED, .flags = MRPC_WIRE_REPLY | MRPC_FORMAT_NATIVE << 8,
+        .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = wire,
+        .addr = (uintptr_t)payload, .len = 64 }));
+    CU_ASSERT_FALSE(completes(MRPC_APP_REPLY_RECEIVED));
+    CU_ASSERT_EQUAL(mh_stat(&h, "dropped"), dropped + 1);
+
+    /* a CANCEL of a call that ended: no answer at all */
+    CU_ASSERT_FATAL(mh_submit(&h, &(phx_desc_t){ .kind = MRPC_APP_CANCEL, .conn_id = CONN,
+                                                 .call_id = 41 }));
+    CU_ASSERT_FALSE(completes(MRPC_APP_REPLY_RECEIVED));
+    CU_ASSERT_FALSE(completes(MRPC_APP_ERROR));
+    mh_stop(&h);
+}
+
+/* Incoming calls the app has not been handed yet (its ring holds MH_RING_DEPTH; the rest wait in
+ * the backlog): a wire CANCEL withdraws one, the others come in order. */
+static void test_cancel_withdraws_unseen_call(void)
+{
+    enum { N = 3 * MH_RING_DEPTH };
+    uint32_t accepted = MRPC_CONN_ACCEPTED_BASE + 5;
+    uint64_t withdrawn = 1000 + N - 2;
+    phx_desc_t d;
+
+    start();
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){ .kind = MRPC_DESC_ACCEPTED, .status = PHX_OK,
+                                                  .conn_id = accepted, .call_id = 1 }));
+    for (unsigned i = 0; i < N; i++) {
+        MrpcTest__Blob *b = mh_message(&h, &mrpc_test__blob__descriptor);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        b->seq = i;
+        CU_ASSERT_FATAL(mh_land(&h, &mrpc_test__echo__service, 0, MRPC_WIRE_CALL, &b->base, &d));
+        d.conn_id = accepted;
+        d.call_id = 1000 + i;
+        CU_ASSERT_FATAL(mh_rx_push(&h, &d));
+        mh_turn(&h);                        /* nobody pops: the ring fills, then the backlog */
+    }
+    CU_ASSERT(mh_stat(&h, "backlog") > 0);
+    void *empty = phx_heap_alloc(h.port->recv_heap, 16);
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){
+        .kind = MRPC_DESC_RECEIVED, .flags = MRPC_WIRE_CANCEL | MRPC_FORMAT_NATIVE << 8,
+        .conn_id = accepted, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = withdrawn,
+        .addr = (uintptr_t)empty, .len = 0 }));
+    mh_turn(&h);
+    uint64_t next = 1000;
+    unsigned seen = 0;
+    bool in_order = true, withdrawn_seen = false;
+    for (unsigned t = 0; t < 100; t++) {
+        mh_turn(&h);
+        while (phx_ring_pop(&h.port->cq, &d, 1) == 1) {
+            if (d.kind != MRPC_APP_INCOMING_CALL)
+                continue;
+            withdrawn_seen |= d.call_id == withdrawn;
+            next += next == withdrawn;
+            in_order &= d.call_id == next++;
+            seen++;
+            mh_submit(&h, &(phx_desc_t){ .kind = MRPC_APP_RELEASE, .addr = d.addr });
+        }
+    }
+    CU_ASSERT_EQUAL(seen, N - 1);
+    CU_ASSERT_FALSE(withdrawn_seen);
+    CU_ASSERT(in_order);
+    CU_ASSERT_EQUAL(mh_stat(&h, "held_buffers"), 0);    /* its request was freed too */
+    mh_stop(&h);
+}
+
+static void test_dropped_reply(void)
+{
+    phx_desc_t r;
+
+    start();
+    uint64_t wire = call_echo(42);
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){
+        .kind = MRPC_DESC_DROPPED, .flags = MRPC_WIRE_REPLY, .status = PHX_RESOURCE_EXHAUSTED,
+        .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = wire, .len = 4096 }));
+    CU_ASSERT_FATAL(mh_completion(&h, MRPC_APP_REPLY_RECEIVED, &r));
+    CU_ASSERT_EQUAL(r.call_id, 42);
+    CU_ASSERT_EQUAL(r.status, PHX_RESOURCE_EXHAUSTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mh_text(&r), "release received messages"));
+    CU_ASSERT_EQUAL(mh_stat(&h, "outstanding_calls"), 0);
+    mh_stop(&h);
+}
+
+static void test_dropped_call(void)
+{
+    phx_desc_t send;
+
+    start();
+    uint32_t accepted = MRPC_CONN_ACCEPTED_BASE + 3;
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){ .kind = MRPC_DESC_ACCEPTED, .status = PHX_OK,
+                                                  .conn_id = accepted, .call_id = 1 }));
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){
+        .kind = MRPC_DESC_DROPPED, .flags = MRPC_WIRE_CALL, .status = PHX_RESOURCE_EXHAUSTED,
+        .conn_id = accepted, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = 99, .len = 4096 }));
+    CU_ASSERT_FATAL(mh_tx_take(&h, MRPC_DESC_SEND, &send));
+    const struct mrpc_wire_msg *w = (const struct mrpc_wire_msg *)(uintptr_t)send.addr;
+    CU_ASSERT_EQUAL(send.conn_id, accepted);
+    CU_ASSERT_EQUAL(w->hdr.kind, MRPC_WIRE_ERROR);
+    CU_ASSERT_EQUAL(w->hdr.call_id, 99);
+    CU_ASSERT_EQUAL(w->hdr.status, PHX_RESOURCE_EXHAUSTED);
+    send.kind = MRPC_DESC_SENT;
+    mh_rx_push(&h, &send);
+    mh_turn(&h);
+    mh_stop(&h);
+}
+
+static void test_connect_reason(void)
+{
+    char *addr;
+    phx_desc_t down, up;
+
+    CU_ASSERT_FATAL(mh_start(&h));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(addr = mh_strdup(&h, "nowhere.test:9"));
+    CU_ASSERT_FATAL(mh_submit(&h, &(phx_desc_t){ .kind = MRPC_APP_CONNECT, .conn_id = 3,
+                                                 .addr = (uintptr_t)addr,
+                                                 .len = strlen(addr) + 1 }));
+    CU_ASSERT_FATAL(mh_tx_take(&h, MRPC_DESC_CONNECT, &down));
+    down.kind = MRPC_DESC_CONNECTED;
+    down.status = PHX_UNAVAILABLE;
+    mrpc_conn_reason_put(&down, "Connection refused by the fake transport");
+    CU_ASSERT_FATAL(mh_rx_push(&h, &down));
+    CU_ASSERT_FATAL(mh_completion(&h, MRPC_APP_CONNECTED, &up));
+    CU_ASSERT_EQUAL(up.status, PHX_UNAVAILABLE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mh_text(&up), "nowhere.test:9"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(mh_text(&up), "Connection refused by the fake transport"));
+    mh_stop(&h);
+}
+
+static const phx_test_case_t cases[] = {
+    { "CANCEL ends a call at once and its late reply is dropped", test_cancel },
+    { "a wire CANCEL withdraws a call its app has not seen", test_cancel_withdraws_unseen_call },
+    { "a reply dropped for a full heap says: release received messages", test_dropped_reply },
+    { "a call dropped for a full heap is answered to its caller", test_dropped_call },
+    { "the transport's reason for a failed CONNECT reaches the app", test_connect_reason },
+    { NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+    return phx_test_main("mrpc_engine", cases, argc, argv);
+}

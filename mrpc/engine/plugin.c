@@ -12,25 +12,26 @@
  * for room in the app's ring and call deadlines need timers: the app does not signal when it
  * drains its ring, so the retry backs off from 1 to 64 ms while it stays full.
  *
- * Live upgrade (dump/restore) hands the state over by pointer: both builds run in one process and
- * share this state's layout (state_version). The state keeps pointing into the build that made
- * it, though: the layout sets hold protobuf-c messages whose descriptors are that build's static
- * data, and wire messages in flight may point at its constant strings. So every build pins itself
- * in memory (RTLD_NODELETE) when it first creates or restores an engine; a superseded build stays
- * mapped, costing its pages, instead of leaving the new one dangling pointers. */
+ * Live upgrade (dump/restore) moves the state as bytes (state.c): the next build may lay its state
+ * out differently and converts older state versions; the wire messages the transport still holds
+ * and connections whose address it may still read go through the runtime's resource table
+ * (phoenix/handover.h). Nothing the next build keeps points into this one, so the old build is
+ * dlclose()d once no engine runs it.
+ *
+ * Builds for the tests and the stall benchmark: MRPC_STATE_NEXT adds a field to the state (the
+ * next state version, restored from the current one); MRPC_STATE_MIN_READ above the current
+ * version makes a build that cannot read today's state (an upgrade to it is refused). */
 #include "mrpc_engine.h"
 
 #include "phoenix/config.h"
 #include "phoenix/log.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define MRPC_STATE_VERSION 2    /* 2: errors_unsent in the stats */
 
 uint64_t eng_now_ns(void)
 {
@@ -56,20 +57,6 @@ unsigned eng_budget(const struct mrpc_engine *m, unsigned completions)
     return tx_room < budget ? tx_room : budget;
 }
 
-/* See the file comment: once per build, on the copy of the .so the registry dlopen()ed. */
-static void pin_build(void)
-{
-    static bool pinned;
-    Dl_info info;
-
-    if (pinned || !dladdr((void *)pin_build, &info) || !info.dli_fname)
-        return;
-    if (dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
-        pinned = true;
-    else
-        phx_warn("mrpc: cannot pin %s in memory: %s", info.dli_fname, dlerror());
-}
-
 static void take_limits(struct mrpc_engine *m)
 {
     const phx_config_t *cfg = phx_config_current();
@@ -79,44 +66,53 @@ static void take_limits(struct mrpc_engine *m)
     m->call_timeout_ms = cfg->mrpc.call_timeout_ms;
 }
 
-static int mrpc_create(phx_engine_t *e, const char *config, void **state, char *err,
-                       size_t errlen)
+struct mrpc_engine *eng_new(phx_app_port_t *port)
 {
-    phx_app_port_t *port = phx_engine_app_port(e);
-    struct mrpc_engine *m;
+    struct mrpc_engine *m = calloc(1, sizeof(*m));
 
-    if (!port) {
-        snprintf(err, errlen, "MrpcEngine must be the first engine of an app's chain");
-        return -EINVAL;
-    }
-    if (!(m = calloc(1, sizeof(*m))))
-        return -ENOMEM;
-    pin_build();
+    if (!m)
+        return NULL;
     m->port = port;
     m->stall_ms = ENG_STALL_MIN_MS;
     take_limits(m);
     mrpc_u64map_init(&m->methods, ENG_MAX_CALLS);
     mrpc_u64map_init(&m->conns, ENG_MAX_CONNS);
     mrpc_u64map_init(&m->delivered, ENG_MAX_DELIVERED);
+    mrpc_u64map_init(&m->adopted, ENG_MAX_CALLS);
     mrpc_idtable_init(&m->calls, ENG_MAX_CALLS);
-    *state = m;
-    return 0;
+    return m;
 }
 
-static void mrpc_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
+static int mrpc_create(phx_engine_t *e, const char *config, void **state, char *err,
+                       size_t errlen)
 {
-    struct mrpc_engine *m = state;
+    phx_app_port_t *port = phx_engine_app_port(e);
 
-    if (mode == PHX_DESTROY_STATE_ONLY)
-        return;         /* restore() took this very state over */
-    eng_sends_fini(m);  /* before the layouts: encodings may point at their default strings */
+    if (!port) {
+        snprintf(err, errlen, "MrpcEngine must be the first engine of an app's chain");
+        return -EINVAL;
+    }
+    return (*state = eng_new(port)) ? 0 : -ENOMEM;
+}
+
+void eng_free(struct mrpc_engine *m, phx_destroy_mode_t mode)
+{
+    eng_sends_fini(m, mode);
     eng_calls_fini(m);
-    eng_conns_fini(m);
+    eng_conns_fini(m, mode);
     eng_layouts_fini(m);
+    for (unsigned i = 0; mode == PHX_DESTROY_ALL && i < m->n_retired; i++)
+        free(m->retired[i]);
+    free(m->retired);
     mrpc_u64map_fini(&m->delivered);    /* the recv heap goes with the port */
     eng_queue_fini(&m->txq);
     eng_queue_fini(&m->backlog);
     free(m);
+}
+
+static void mrpc_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
+{
+    eng_free(state, mode);
 }
 
 static void welcome(struct mrpc_engine *m)
@@ -212,25 +208,17 @@ static int mrpc_flush(phx_engine_t *e, void *state)
 
 static int mrpc_dump(phx_engine_t *e, void *state, phx_blob_t *out)
 {
-    if (!(out->data = malloc(sizeof(state))))
-        return -ENOMEM;
-    memcpy(out->data, &state, sizeof(state));
-    out->len = sizeof(state);
-    out->version = MRPC_STATE_VERSION;
-    return 0;
+    return eng_state_dump(e, state, out);
 }
 
 static int mrpc_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
                         size_t errlen)
 {
-    if (in->version != MRPC_STATE_VERSION || in->len != sizeof(*state)) {
-        snprintf(err, errlen, "MrpcEngine cannot take over state version %u (%zu bytes)",
-                 in->version, in->len);
-        return -ENOTSUP;
-    }
-    memcpy(state, in->data, sizeof(*state));
-    pin_build();
-    return 0;
+    struct mrpc_engine *m = NULL;
+    int rc = eng_state_restore(e, in, &m, err, errlen);
+
+    *state = m;
+    return rc;
 }
 
 static int mrpc_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
@@ -258,6 +246,10 @@ static int mrpc_admin(phx_engine_t *e, void *state, const char *request, char **
                           "\"inflight_bytes\":%zu,\"tx_queue\":%u,\"backlog\":%u",
                           m->calls.live, m->conns.count, m->delivered.count,
                           m->inflight_bytes, m->txq.count, m->backlog.count);
+#ifdef MRPC_STATE_NEXT
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, ",\"upgrades\":%llu",
+                          (unsigned long long)m->upgrades);
+#endif
     return asprintf(reply, "{%.*s}", (int)n, buf) < 0 ? -ENOMEM : 0;
 }
 
@@ -287,7 +279,7 @@ PHX_PLUGIN_DEFINE({
     .abi_version = PHX_PLUGIN_ABI_VERSION,
     .ops_size = sizeof(phx_engine_ops_t),
     .name = "mrpc",
-    .version = "1.0.0",
+    .version = MRPC_PLUGIN_VERSION,
     .engines = engines,
     .n_engines = 1,
     .services = services,

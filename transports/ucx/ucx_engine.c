@@ -36,6 +36,9 @@
 #include <time.h>
 
 #define UCX_STATE_VERSION 4    /* 3: shared worker; 4: waiting sends, parked frames */
+#ifndef UCX_PLUGIN_VERSION
+#define UCX_PLUGIN_VERSION "1.0.0"     /* another for the upgrade tests' second build */
+#endif
 #define UCX_BLOB_MAGIC    0x7563785f626c6f62ull     /* "ucx_blob" */
 
 /* What dump() writes: the state's address (see the file comment). */
@@ -578,7 +581,7 @@ PHX_PLUGIN_DEFINE({
     .abi_version = PHX_PLUGIN_ABI_VERSION,
     .ops_size = sizeof(phx_engine_ops_t),
     .name = "ucx",
-    .version = "1.0.0",
+    .version = UCX_PLUGIN_VERSION,
     .engines = ucx_engines,
     .n_engines = 1,
 });

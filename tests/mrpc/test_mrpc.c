@@ -19,9 +19,10 @@
  *   live upgrade     the client's mrpc plugin replaced while a call is in flight: the call and
  *                    the ones after it succeed
  *   changed layout   both services' mrpc plugin upgraded to a build with another state layout
- *                    (version 4, converted from 3) while 3,000 calls flow: none lost or failed,
- *                    the old builds gone from phoenixd's /proc/PID/maps; then an upgrade to a
- *                    build that cannot read the state is refused and calls go on
+ *                    (version 4, converted from 3), and their ucx plugin to a second build, in
+ *                    one transaction per service while 3,000 calls flow: none lost or failed,
+ *                    the old mrpc builds gone from phoenixd's /proc/PID/maps; then an upgrade to
+ *                    a build that cannot read the state is refused and calls go on
  *   policy           NullEngine attached between MrpcEngine and the transport, and detached,
  *                    while 3,000 calls flow: each completes once with its own reply
  *   latency          rpc_hello-sized round trips per second (printed, not asserted)
@@ -519,16 +520,18 @@ static void mapped_files(pid_t pid, const char *needle, char *out, size_t cap)
     fclose(f);
 }
 
-/* Upgrades the mrpc plugin of node N to PLUGIN under traffic: the files of the build it ran are
- * unmapped from its phoenixd afterwards. */
-static void upgrade_and_unmap(const struct mrpc_node *n, const char *plugin, const char *expect)
+/* Upgrades the mrpc plugin of node N to PLUGIN (and ucx to UCX_PLUGIN) under traffic: the files
+ * of the mrpc build it ran are unmapped from its phoenixd afterwards. */
+static void upgrade_and_unmap(const struct mrpc_node *n, const char *plugin, const char *ucx_plugin,
+                              const char *expect)
 {
     static phx_test_run_result_t r;
     static char before[8192], after[8192];
 
     mapped_files(n->d.pid, "libphoenix_mrpc", before, sizeof(before));
     CU_ASSERT_FATAL(before[0] != '\0');
-    CU_ASSERT_EQUAL(mrpc_ctl(n, (const char *[]){ "upgrade", "--plugin", plugin, NULL }, &r), 0);
+    CU_ASSERT_EQUAL(mrpc_ctl(n, (const char *[]){ "upgrade", "--plugin", plugin, "--plugin",
+                                                   ucx_plugin, NULL }, &r), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out, expect));
     mapped_files(n->d.pid, "libphoenix_mrpc", after, sizeof(after));
     for (char *line = strtok(before, "\n"); line; line = strtok(NULL, "\n"))
@@ -554,9 +557,11 @@ static void test_upgrade_changed_layout(void)
                                                           NULL), PHX_OK);
     progress_until(&m, n / 10);
     CU_ASSERT(m.done < n);                  /* calls are in flight during the upgrade */
-    upgrade_and_unmap(&up.client_node, PHX_PLUGIN_MRPC_NEXT, "-> 1.1.0");
+    upgrade_and_unmap(&up.client_node, PHX_PLUGIN_MRPC_NEXT, PHX_PLUGIN_UCX_NEXT,
+                      "-> 1.1.0 (1 engine); upgraded ucx 1.0.0 -> 1.0.1 (1 engine)");
     progress_until(&m, n / 2);
-    upgrade_and_unmap(&up.server_node, PHX_PLUGIN_MRPC_NEXT, "-> 1.1.0");
+    upgrade_and_unmap(&up.server_node, PHX_PLUGIN_MRPC_NEXT, PHX_PLUGIN_UCX_NEXT,
+                      "-> 1.1.0 (1 engine); upgraded ucx 1.0.0 -> 1.0.1 (1 engine)");
     CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",
                                  PHX_PLUGIN_MRPC_REFUSE, NULL }, &r), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "reads state versions 5 to 5, not 4"));

@@ -245,6 +245,7 @@ const void *phx_rbuf_blob(phx_rbuf_t *r, size_t max, size_t *n)
 
     if (len > max)
         r->failed = true;
+    const void *at = phx_rbuf_bytes(r, r->failed ? 0 : len);
     *n = r->failed ? 0 : len;
-    return r->failed ? NULL : phx_rbuf_bytes(r, len);
+    return r->failed ? NULL : at;
 }

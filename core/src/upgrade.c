@@ -11,8 +11,9 @@
  *             (phoenix/handover.h). The old states keep everything they referenced.
  *   commit    (all restored) swap ops, plugin and state inside each engine wrapper, destroy the
  *             old states with PHX_DESTROY_STATE_ONLY (what they put in the table now belongs to
- *             the new ones), release what no restore() took, make the candidates current, move
- *             the pins; the last unpin of an old build dlclose()s it.
+ *             the new ones), release what no restore() took, make the candidates current; once
+ *             the groups run again, move the pins: the last unpin of an old build dlclose()s it
+ *             (unmapping a library is no reason to keep traffic waiting).
  *   abort     (any failure) destroy the new states STATE_ONLY, drop the tables without
  *             releasing anything (it all stays the old states') and discard the candidates.
  *
@@ -309,7 +310,12 @@ static void commit(struct upgrade *u)
     summarise(u);
     for (unsigned i = 0; i < u->n_pairs; i++)
         phx_registry_supersede(u->reg, u->pairs[i].old, u->pairs[i].cand);
-    /* Old code may be unmapped from here on: every old state is gone already. */
+}
+
+/* After the commit, with the groups running the new code: every old state is gone already, so
+ * old code may be unmapped. */
+static void move_pins(struct upgrade *u)
+{
     for (unsigned i = 0; i < u->n_items; i++) {
         phx_plugin_pin(u->items[i].e->plugin);
         phx_plugin_unpin(u->items[i].was);
@@ -334,6 +340,8 @@ int phx_upgrade(struct phx_registry *reg, struct phx_subscription *subs,
         else
             commit(&u);
         resume_groups(&u, NULL);
+        if (!rc)
+            move_pins(&u);
     }
     if (rc) {
         discard_candidates(&u);

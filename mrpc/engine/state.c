@@ -37,8 +37,9 @@
 #define STATE_MAX_REG (64u << 20)   /* one registration blob, at most */
 
 #define ENG_STAT_COUNT(name) +1
-static const unsigned n_stats = 0 ENG_STATS(ENG_STAT_COUNT);
+enum { n_stats = 0 ENG_STATS(ENG_STAT_COUNT), STATE_MAX_STATS = 64 };
 #undef ENG_STAT_COUNT
+_Static_assert(n_stats <= STATE_MAX_STATS, "load_stats() reads at most 64 counters");
 
 /* ---- dump ---------------------------------------------------------------------------------- */
 
@@ -222,12 +223,12 @@ static void load_limits(struct loader *l)
 
 static void load_stats(struct loader *l)
 {
-    uint64_t v[64] = { 0 };
+    uint64_t v[STATE_MAX_STATS] = { 0 };
     uint32_t n = phx_rbuf_u32(&l->r);
 
     for (uint32_t i = 0; i < n; i++) {
         uint64_t x = phx_rbuf_u64(&l->r);
-        if (i < 64)
+        if (i < STATE_MAX_STATS)
             v[i] = x;
     }
     unsigned i = 0;

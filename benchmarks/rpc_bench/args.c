@@ -16,7 +16,8 @@
 #define RPCB_MAX_INTERVAL  3600.0
 
 enum {
-    OPT_REPLY_SIZE = 256, OPT_CLIENT_THREADS, OPT_SERVER_THREADS, OPT_LOG_LATENCY, OPT_LOG_GAPS, OPT_SERVER,
+    OPT_REPLY_SIZE = 256, OPT_CLIENT_THREADS, OPT_SERVER_THREADS, OPT_LOG_LATENCY, OPT_LOG_GAPS,
+    OPT_SERVER,
     OPT_CPU_PID, OPT_HOLD,
 };
 
@@ -42,7 +43,8 @@ static void usage(FILE *out)
             "                              ports the server has; default 1)\n"
             "      --log-latency FILE      write every measured round trip (us) to FILE\n"
             "      --log-gaps FILE         write every gap of 100 us or more between two\n"
-            "                              completions of a thread (end, CLOCK_MONOTONIC ns) to FILE\n"
+            "                              completions of a thread to FILE (with its end,\n"
+            "                              CLOCK_MONOTONIC ns)\n"
             "      --cpu-pid PID           add PID's CPU time to the per-call CPU (repeatable)\n"
             "      --hold                  once connected, print 'ready' and wait for a line on\n"
             "                              stdin (to attach policies before measuring); at the\n"

@@ -132,7 +132,7 @@ struct mrpc_engine {
     unsigned           n_retired;
     struct mrpc_engine_stats stats;
 #ifdef MRPC_STATE_NEXT
-    uint64_t           upgrades;    /* the next layout's new field: restores this state went through */
+    uint64_t           upgrades;    /* the next layout's new field: restores it went through */
 #endif
 };
 

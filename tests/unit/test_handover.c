@@ -29,7 +29,7 @@ static void test_table(void)
     uint32_t h_heap, h_kept, h_fd, h_open, none;
     int fds[2];
 
-    CU_ASSERT_EQUAL(phx_handover_put_heap(&e, malloc(8), &none), -EINVAL);  /* not upgrading */
+    CU_ASSERT_EQUAL(phx_handover_put_heap(&e, &none, &none), -EINVAL);  /* not upgrading */
     CU_ASSERT_FATAL(pipe(fds) == 0);
     e.handover = phx_handover_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(e.handover);

@@ -334,12 +334,16 @@ int phx_upgrade(struct phx_registry *reg, struct phx_subscription *subs,
     if (!rc)
         rc = suspend_groups(&u);
     if (!rc) {
+        /* This line and "groups resumed" time the pause the upgrade costs traffic (the log's
+         * timestamps; benchmarks/compare/stall reads them). */
+        phx_info("upgrade: %u engine%s suspended", u.n_items, u.n_items == 1 ? "" : "s");
         rc = prepare(&u);
         if (rc)
             abort_items(&u);
         else
             commit(&u);
         resume_groups(&u, NULL);
+        phx_info("upgrade: groups resumed");
         if (!rc)
             move_pins(&u);
     }

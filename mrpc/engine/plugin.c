@@ -20,7 +20,9 @@
  *
  * Builds for the tests and the stall benchmark: MRPC_STATE_NEXT adds a field to the state (the
  * next state version, restored from the current one); MRPC_STATE_MIN_READ above the current
- * version makes a build that cannot read today's state (an upgrade to it is refused). */
+ * version makes a build that cannot read today's state (an upgrade to it is refused);
+ * MRPC_STATE_REFUSE_LATE one that reads the whole state, takes every resource, then fails (the
+ * upgrade aborts and the old build must carry on with everything it handed over). */
 #include "mrpc_engine.h"
 
 #include "phoenix/config.h"

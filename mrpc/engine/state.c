@@ -434,6 +434,11 @@ static int load_all(struct loader *l)
         rc = load_sends(l);
     if (!rc && (l->r.failed || l->r.left))
         rc = truncated(l);
+#ifdef MRPC_STATE_REFUSE_LATE
+    if (!rc)    /* a test build: the abort path after every resource was taken */
+        rc = refuse(l, -ECANCELED, "MrpcEngine %s refuses the state it has just read (a test "
+                    "build)", MRPC_PLUGIN_VERSION);
+#endif
     return rc;
 }
 

@@ -22,7 +22,9 @@
  *                    (version 4, converted from 3), and their ucx plugin to a second build, in
  *                    one transaction per service while 3,000 calls flow: none lost or failed,
  *                    the old mrpc builds gone from phoenixd's /proc/PID/maps; then an upgrade to
- *                    a build that cannot read the state is refused and calls go on
+ *                    a build that cannot read the state is refused, and one to a build that
+ *                    fails after taking every resource the old state handed over is aborted;
+ *                    calls go on through both
  *   policy           NullEngine attached between MrpcEngine and the transport, and detached,
  *                    while 3,000 calls flow: each completes once with its own reply
  *   latency          rpc_hello-sized round trips per second (printed, not asserted)
@@ -544,6 +546,15 @@ static void progress_until(const struct many *m, unsigned done);
 
 /* Both services move to a build with another state layout while calls flow, then one that cannot
  * read the state is refused. */
+/* Submits calls FROM..TO-1 of M (their seq numbers) and hands them to the service. */
+static void submit_echoes(struct many *m, unsigned from, unsigned to)
+{
+    for (unsigned i = from; i < to; i++)
+        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(conn, blob(64, i, false), many_done, m,
+                                                          NULL), PHX_OK);
+    mrpc_ctx_progress(ctx, 0);
+}
+
 static void test_upgrade_changed_layout(void)
 {
     static struct many m;
@@ -552,9 +563,7 @@ static void test_upgrade_changed_layout(void)
 
     need_nodes();
     memset(&m, 0, sizeof(m));
-    for (unsigned i = 0; i < n; i++)
-        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(conn, blob(64, i, false), many_done, &m,
-                                                          NULL), PHX_OK);
+    submit_echoes(&m, 0, n);
     progress_until(&m, n / 10);
     CU_ASSERT(m.done < n);                  /* calls are in flight during the upgrade */
     upgrade_and_unmap(&up.client_node, PHX_PLUGIN_MRPC_NEXT, PHX_PLUGIN_UCX_NEXT,
@@ -566,10 +575,15 @@ static void test_upgrade_changed_layout(void)
                                  PHX_PLUGIN_MRPC_REFUSE, NULL }, &r), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "reads state versions 5 to 5, not 4"));
     printf("\n    refused: %s", r.err);
-    progress_until(&m, n);
-    CU_ASSERT_EQUAL(m.done, n);
-    CU_ASSERT_EQUAL(m.ok, n);
-    CU_ASSERT_EQUAL(m.right_reply, n);
+    submit_echoes(&m, n, 2 * n);            /* in the service when the next upgrade aborts */
+    CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",
+                                 PHX_PLUGIN_MRPC_REFUSE_LATE, NULL }, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "refuses the state it has just read"));
+    printf("\n    aborted: %s", r.err);
+    progress_until(&m, 2 * n);
+    CU_ASSERT_EQUAL(m.done, 2 * n);
+    CU_ASSERT_EQUAL(m.ok, 2 * n);
+    CU_ASSERT_EQUAL(m.right_reply, 2 * n);
     round_trip(MIB, true);                  /* the converted state carries on */
     CU_ASSERT(mrpc_node_alive(&up.client_node) && mrpc_node_alive(&up.server_node));
 }

@@ -16,6 +16,9 @@ FILES = {
     "plugin_mrpc": "mrpc/engine/libphoenix_mrpc.so",
     "plugin_ucx": "transports/ucx/libphoenix_ucx.so",
     "plugin_null": "policies/null/libphoenix_null.so",
+    # second builds for the stall benchmark (stall): live upgrades to them
+    "plugin_mrpc_next": "mrpc/engine/libphoenix_mrpc_next.so",
+    "plugin_ucx_next": "transports/ucx/libphoenix_ucx_next.so",
 }
 
 

@@ -16,7 +16,8 @@
 #define RPCB_MAX_INTERVAL  3600.0
 
 enum {
-    OPT_REPLY_SIZE = 256, OPT_CLIENT_THREADS, OPT_SERVER_THREADS, OPT_LOG_LATENCY, OPT_SERVER,
+    OPT_REPLY_SIZE = 256, OPT_CLIENT_THREADS, OPT_SERVER_THREADS, OPT_LOG_LATENCY, OPT_LOG_GAPS,
+    OPT_SERVER,
     OPT_CPU_PID, OPT_HOLD,
 };
 
@@ -41,6 +42,9 @@ static void usage(FILE *out)
             "      --num-server-threads N  server threads (server: how many; client: how many\n"
             "                              ports the server has; default 1)\n"
             "      --log-latency FILE      write every measured round trip (us) to FILE\n"
+            "      --log-gaps FILE         write every gap of 100 us or more between two\n"
+            "                              completions of a thread to FILE (with its end,\n"
+            "                              CLOCK_MONOTONIC ns)\n"
             "      --cpu-pid PID           add PID's CPU time to the per-call CPU (repeatable)\n"
             "      --hold                  once connected, print 'ready' and wait for a line on\n"
             "                              stdin (to attach policies before measuring); at the\n"
@@ -149,6 +153,7 @@ static int parse_extra(void *ctx, int opt, const char *arg, char *err, size_t er
         rc = parse_count_into(arg, 1, RPCB_MAX_THREADS, &a->server_threads);
         break;
     case OPT_LOG_LATENCY: a->log_latency = arg; break;
+    case OPT_LOG_GAPS: a->log_gaps = arg; break;
     case OPT_CPU_PID: rc = add_cpu_pid(a, arg); break;
     case OPT_HOLD: a->hold = true; break;
     case OPT_SERVER: a->server = true; break;
@@ -194,6 +199,7 @@ int rpcb_parse_args(int argc, char **argv, rpcb_args_t *a)
         { "num-client-threads", required_argument, NULL, OPT_CLIENT_THREADS },
         { "num-server-threads", required_argument, NULL, OPT_SERVER_THREADS },
         { "log-latency", required_argument, NULL, OPT_LOG_LATENCY },
+        { "log-gaps", required_argument, NULL, OPT_LOG_GAPS },
         { "cpu-pid", required_argument, NULL, OPT_CPU_PID },
         { "hold", no_argument, NULL, OPT_HOLD },
         { "server", no_argument, NULL, OPT_SERVER },

@@ -12,7 +12,12 @@
  *
  * Requests are built in the send heap for every call (they belong to libmrpc once sent) with
  * the call's tag in the first and last payload byte; a reply must have the asked size and the
- * same tag at both ends, else the run fails: no figure is reached by skipping that check. */
+ * same tag at both ends, else the run fails: no figure is reached by skipping that check.
+ *
+ * The measured phase also keeps the longest time between two consecutive completions of the
+ * thread (from the phase's start): with calls always outstanding, that is the longest the
+ * service left the thread without an answer, e.g. while it upgrades a plugin (the stall
+ * benchmark, benchmarks/compare/stall). */
 #include "rpc_bench.h"
 
 #include <errno.h>
@@ -46,7 +51,9 @@ int rpcb_thread_init(rpcb_thread_t *t, const rpcb_args_t *a, rpcb_sync_t *sync, 
     t->slots = calloc(window, sizeof(*t->slots));
     t->free_slots = calloc(window, sizeof(*t->free_slots));
     t->samples_us = malloc((samples_cap ? samples_cap : 1) * sizeof(*t->samples_us));
-    if (!t->slots || !t->free_slots || !t->samples_us)
+    if (a->log_gaps)
+        t->gaps = malloc(RPCB_MAX_GAPS * sizeof(*t->gaps));
+    if (!t->slots || !t->free_slots || !t->samples_us || (a->log_gaps && !t->gaps))
         return -ENOMEM;
     for (unsigned i = 0; i < window; i++) {
         t->slots[i].thread = t;
@@ -60,6 +67,7 @@ void rpcb_thread_free(rpcb_thread_t *t)
     free(t->slots);
     free(t->free_slots);
     free(t->samples_us);
+    free(t->gaps);
 }
 
 /* ---- one call ------------------------------------------------------------------------------- */
@@ -85,6 +93,19 @@ static void record(rpcb_thread_t *t, double rtt_us)
     atomic_store_explicit(&t->published, n + 1, memory_order_release);
 }
 
+static void note_gap(rpcb_thread_t *t, uint64_t end)
+{
+    uint64_t gap = end - t->last_done_ns;
+
+    if (gap > t->max_gap_ns)
+        t->max_gap_ns = gap;
+    if (t->gaps && gap >= RPCB_GAP_LOG_NS && t->n_gaps < RPCB_MAX_GAPS) {
+        t->gaps[t->n_gaps][0] = end;
+        t->gaps[t->n_gaps++][1] = gap;
+    }
+    t->last_done_ns = end;
+}
+
 static void on_reply(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
                      const ProtobufCMessage *msg)
 {
@@ -93,6 +114,10 @@ static void on_reply(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
     uint64_t end = bench_now_ns();
     const RpcBench__BenchReply *reply = (const RpcBench__BenchReply *)msg;
 
+    if (t->phase.measure)
+        note_gap(t, end);
+    if (st->code != PHX_OK)
+        t->errors++;
     if (st->code != PHX_OK)
         fail(t, "%s: Exchange: %s: %s", t->peer, phx_status_name(st->code), st->message);
     else if (!reply || !reply_matches(t, slot, reply))
@@ -162,7 +187,10 @@ static void run_phase(rpcb_thread_t *t)
     uint64_t deadline = bench_phase_deadline(&t->args->o, !t->phase.measure);
     uint64_t limit = deadline + RPCB_GRACE_NS;
 
-    t->issued = t->completed = 0;
+    t->issued = t->completed = t->errors = 0;
+    t->last_done_ns = bench_now_ns();
+    t->max_gap_ns = 0;
+    t->n_gaps = 0;
     t->call_opts = (mrpc_call_opts_t){ .field_mask = MRPC_CALL_OPT_FIELD_TIMEOUT,
                                        .timeout_ms = (int)((limit - bench_now_ns()) / 1000000) };
     while (!t->failed && !atomic_load(&t->sync->stop)) {

@@ -79,13 +79,15 @@ static void print_json_summary(const rpcb_args_t *a, const rpcb_summary_t *s)
            "\"reply_size\":%zu,\"threads\":%u,\"concurrency\":%u,\"iters\":%lu,\"seconds\":%s,"
            "\"rpc_per_s\":%s,\"gbps\":%s,\"mbps\":%s,\"rtt_p50_us\":%s,\"rtt_p95_us\":%s,"
            "\"rtt_p99_us\":%s,\"rtt_mean_us\":%s,\"cpu_us_per_call\":%s,"
-           "\"cpu_us_per_call_self\":%s,\"cpu_us_per_call_pids\":{",
+           "\"cpu_us_per_call_self\":%s,\"max_gap_us\":%s,\"failed_calls\":%lu,"
+           "\"lost_calls\":%lu,\"cpu_us_per_call_pids\":{",
            s->req_size, s->req_size, s->reply_size, a->client_threads, a->o.window, s->calls,
            json_num(v[0], 32, s->seconds), json_num(v[1], 32, s->rpc_per_s),
            json_num(v[2], 32, s->gbps), json_num(v[3], 32, s->gbps * 1e3 / 8.0),
            json_num(v[4], 32, s->p50_us), json_num(v[5], 32, s->p95_us),
            json_num(v[6], 32, s->p99_us), json_num(v[7], 32, s->mean_us),
-           json_num(v[8], 32, s->cpu_us_per_call), json_num(v[9], 32, s->self_us_per_call));
+           json_num(v[8], 32, s->cpu_us_per_call), json_num(v[9], 32, s->self_us_per_call),
+           json_num(v[11], 32, s->max_gap_us), s->failed, s->lost);
     for (unsigned i = 0; i < a->ncpu_pids; i++)
         printf("%s\"%d\":%s", i ? "," : "", (int)a->cpu_pids[i],
                json_num(v[10], 32, s->pid_us_per_call[i]));

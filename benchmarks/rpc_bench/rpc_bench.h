@@ -37,6 +37,8 @@
 #define RPCB_MAX_CPU_PIDS   16
 #define RPCB_DEFAULT_PORT   5000
 #define RPCB_MAX_REPLY      BENCH_MAX_MSG
+#define RPCB_MAX_GAPS       65536     /* --log-gaps: gaps kept per thread and size */
+#define RPCB_GAP_LOG_NS     100000    /* --log-gaps: gaps this long or longer are kept */
 #define RPCB_GRACE_NS       (10 * BENCH_NS_PER_SEC)   /* a call pending this long past its
                                                          size's budget means a broken peer */
 
@@ -50,6 +52,7 @@ typedef struct {
     double interval;            /* seconds between interval lines; 0: none */
     unsigned client_threads, server_threads;
     const char *log_latency;
+    const char *log_gaps;       /* every gap >= 100 us between completions, with its end time */
     pid_t cpu_pids[RPCB_MAX_CPU_PIDS];
     unsigned ncpu_pids;
     bool hold;                  /* wait for a line on stdin once connected */
@@ -110,6 +113,11 @@ typedef struct rpcb_thread {
     unsigned nfree;
     rpcb_phase_t phase;
     unsigned long issued, completed;
+    unsigned long errors;       /* completions with another status than OK */
+    uint64_t last_done_ns;      /* measured phase: the last completion (or the phase's start) */
+    uint64_t max_gap_ns;        /* ... the longest wait between two (stall benchmark) */
+    uint64_t (*gaps)[2];        /* --log-gaps: [end_ns, gap_ns] of the measured phase */
+    size_t n_gaps;
     double *samples_us;         /* the measured phase's round trips, in completion order */
     size_t samples_cap;
     atomic_size_t published;    /* samples_us[0 .. published) may be read by the main thread */
@@ -148,6 +156,8 @@ typedef struct {
     double p50_us, p95_us, p99_us, mean_us;   /* round trips */
     double rpc_per_s, gbps;
     double cpu_us_per_call, self_us_per_call, pid_us_per_call[RPCB_MAX_CPU_PIDS];
+    double max_gap_us;          /* longest time between two completions of one thread */
+    unsigned long failed, lost; /* calls completed with an error; issued but never completed */
 } rpcb_summary_t;
 
 /* Sorts SAMPLES_US[N] (round trips) and fills S's latency figures, rate and bandwidth. */

@@ -29,6 +29,7 @@ typedef struct {
     rpcb_thread_t threads[RPCB_MAX_THREADS];
     unsigned nthreads;          /* started */
     FILE *latency_log;
+    FILE *gap_log;
 } sweep_t;
 
 /* Thread I's part of TOTAL calls. */
@@ -54,8 +55,10 @@ static bool any_failed(const sweep_t *s)
     bool failed = false;
 
     for (unsigned i = 0; i < s->nthreads; i++) {
-        if (s->threads[i].failed) {
-            fprintf(stderr, "rpc_bench: thread %u: %s\n", i, s->threads[i].err);
+        const rpcb_thread_t *t = &s->threads[i];
+        if (t->failed) {
+            fprintf(stderr, "rpc_bench: thread %u: %s (%lu calls failed, %lu never completed)\n",
+                    i, t->err, t->errors, t->issued - t->completed);
             failed = true;
         }
     }
@@ -165,6 +168,30 @@ static double *gather(sweep_t *s, size_t *n)
     return all;
 }
 
+/* The longest wait between completions of any thread, and the calls that failed or were lost. */
+static void count_stalls(const sweep_t *s, rpcb_summary_t *sum)
+{
+    for (unsigned i = 0; i < s->nthreads; i++) {
+        const rpcb_thread_t *t = &s->threads[i];
+        double gap_us = (double)t->max_gap_ns / 1e3;
+        if (gap_us > sum->max_gap_us)
+            sum->max_gap_us = gap_us;
+        sum->failed += t->errors;
+        sum->lost += t->issued - t->completed;
+    }
+}
+
+/* --log-gaps: what each thread kept of the measured step. */
+static void write_gaps(const sweep_t *s)
+{
+    for (unsigned i = 0; s->gap_log && i < s->nthreads; i++) {
+        const rpcb_thread_t *t = &s->threads[i];
+        for (size_t k = 0; k < t->n_gaps; k++)
+            fprintf(s->gap_log, "%zu %u %llu %.1f\n", t->phase.req_size, i,
+                    (unsigned long long)t->gaps[k][0], (double)t->gaps[k][1] / 1e3);
+    }
+}
+
 static int run_size(sweep_t *s, size_t size)
 {
     const rpcb_args_t *a = s->a;
@@ -190,6 +217,8 @@ static int run_size(sweep_t *s, size_t size)
         return -ENOMEM;
     rpcb_summary_t sum = { .req_size = size, .reply_size = s->threads[0].phase.reply_size };
     rpcb_summarize(&sum, all, n, seconds);
+    count_stalls(s, &sum);
+    write_gaps(s);
     rpcb_summarize_cpu(&sum, a, &before, &after);
     rpcb_print_summary(a, &sum);
     free(all);
@@ -232,8 +261,22 @@ static int start_threads(sweep_t *s)
     return 0;
 }
 
+static int open_gap_log(sweep_t *s)
+{
+    if (!s->a->log_gaps)
+        return 0;
+    if (!(s->gap_log = fopen(s->a->log_gaps, "w"))) {
+        fprintf(stderr, "rpc_bench: %s: %s\n", s->a->log_gaps, strerror(errno));
+        return -1;
+    }
+    fprintf(s->gap_log, "# req_size thread end_ns gap_us\n");
+    return 0;
+}
+
 static int open_log(sweep_t *s)
 {
+    if (open_gap_log(s) < 0)
+        return -1;
     if (!s->a->log_latency)
         return 0;
     if (!(s->latency_log = fopen(s->a->log_latency, "w"))) {
@@ -275,6 +318,10 @@ int rpcb_run_client(const rpcb_args_t *a)
     for (unsigned i = 0; i < s.nthreads; i++) {
         pthread_join(s.threads[i].tid, NULL);
         rpcb_thread_free(&s.threads[i]);
+    }
+    if (s.gap_log && fclose(s.gap_log) != 0 && rc == 0) {
+        fprintf(stderr, "rpc_bench: %s: %s\n", a->log_gaps, strerror(errno));
+        rc = -1;
     }
     if (s.latency_log && fclose(s.latency_log) != 0 && rc == 0) {
         fprintf(stderr, "rpc_bench: %s: %s\n", a->log_latency, strerror(errno));

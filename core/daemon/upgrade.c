@@ -7,17 +7,21 @@
  *             exists in the new build with the same ports and that state can move (dump in the
  *             old build, restore in the new one). Nothing is suspended yet.
  *   prepare   suspend the groups of those engines; flush, dump, restore each one into a new
- *             state held aside. The old states keep everything they referenced.
+ *             state held aside, through a blob of bytes and a resource table per engine
+ *             (phoenix/handover.h). The old states keep everything they referenced.
  *   commit    (all restored) swap ops, plugin and state inside each engine wrapper, destroy the
- *             old states with PHX_DESTROY_STATE_ONLY (their resources now belong to the new
- *             ones), make the candidates current, move the pins; the last unpin of an old build
- *             dlclose()s it.
- *   abort     (any failure) destroy the new states STATE_ONLY and discard the candidates.
+ *             old states with PHX_DESTROY_STATE_ONLY (what they put in the table now belongs to
+ *             the new ones), release what no restore() took, make the candidates current; once
+ *             the groups run again, move the pins: the last unpin of an old build dlclose()s it
+ *             (unmapping a library is no reason to keep traffic waiting).
+ *   abort     (any failure) destroy the new states STATE_ONLY, drop the tables without
+ *             releasing anything (it all stays the old states') and discard the candidates.
  *
  * and the groups are resumed either way. Channels are never touched, so queued descriptors
  * simply wait for the new code. */
 #include "upgrade.h"
 
+#include "phoenix/handover.h"
 #include "plugin_registry.h"
 #include "runtime.h"
 #include "splice.h"
@@ -41,6 +45,7 @@ struct upgrade_item {
     struct upgrade_pair    *pair;
     const phx_engine_ops_t *ops;        /* the type in the new build */
     void                   *state;      /* restored by the new build */
+    struct phx_handover    *table;      /* what dump() handed over besides the blob */
     bool                    restored;
     struct phx_plugin      *was;        /* the build it ran before the commit */
 };
@@ -231,11 +236,17 @@ static int move_state(struct upgrade *u, struct upgrade_item *it)
     int rc = phx_splice_flush(e, u->msg, u->msglen);
     if (rc)
         return rc;
+    if (!(it->table = phx_handover_new()))
+        return fail(u, -ENOMEM, "out of memory");
+    e->handover = it->table;
     rc = e->ops->dump(e, e->state, &blob);
-    if (rc)
+    if (rc) {
+        e->handover = NULL;
         return fail(u, rc, "%s (engine %llu) cannot dump its state: %s", e->ops->type,
                     (unsigned long long)e->id, strerror(-rc));
+    }
     rc = it->ops->restore(e, &blob, &it->state, why, sizeof(why));
+    e->handover = NULL;
     free(blob.data);
     if (rc)
         return fail(u, rc, "cannot upgrade %s %s -> %s: %s", cand->desc->name,
@@ -257,9 +268,11 @@ static int prepare(struct upgrade *u)
 
 static void abort_items(struct upgrade *u)
 {
-    for (unsigned i = 0; i < u->n_items; i++)
+    for (unsigned i = 0; i < u->n_items; i++) {
         if (u->items[i].restored)
             u->items[i].ops->destroy(u->items[i].e, u->items[i].state, PHX_DESTROY_STATE_ONLY);
+        phx_handover_drop(u->items[i].table);
+    }
 }
 
 /* "upgraded null 1.0.0 -> 2.0.0 (3 engines); ..." - written before old builds may go. */
@@ -292,11 +305,17 @@ static void commit(struct upgrade *u)
         e->state = it->state;
         e->plugin = it->pair->cand;
         old_ops->destroy(e, old_state, PHX_DESTROY_STATE_ONLY);
+        phx_handover_commit(it->table);
     }
     summarise(u);
     for (unsigned i = 0; i < u->n_pairs; i++)
         phx_registry_supersede(u->reg, u->pairs[i].old, u->pairs[i].cand);
-    /* Old code may be unmapped from here on: every old state is gone already. */
+}
+
+/* After the commit, with the groups running the new code: every old state is gone already, so
+ * old code may be unmapped. */
+static void move_pins(struct upgrade *u)
+{
     for (unsigned i = 0; i < u->n_items; i++) {
         phx_plugin_pin(u->items[i].e->plugin);
         phx_plugin_unpin(u->items[i].was);
@@ -315,12 +334,18 @@ int phx_upgrade(struct phx_registry *reg, struct phx_subscription *subs,
     if (!rc)
         rc = suspend_groups(&u);
     if (!rc) {
+        /* This line and "groups resumed" time the pause the upgrade costs traffic (the log's
+         * timestamps; benchmarks/compare/stall reads them). */
+        phx_info("upgrade: %u engine%s suspended", u.n_items, u.n_items == 1 ? "" : "s");
         rc = prepare(&u);
         if (rc)
             abort_items(&u);
         else
             commit(&u);
         resume_groups(&u, NULL);
+        phx_info("upgrade: groups resumed");
+        if (!rc)
+            move_pins(&u);
     }
     if (rc) {
         discard_candidates(&u);

@@ -20,6 +20,7 @@
 #include "phoenix/engine.h"
 #include "phoenix/ring.h"
 
+struct phx_handover;
 struct phx_plugin;
 struct phx_subscription;
 
@@ -64,6 +65,7 @@ struct phx_engine {
     phx_channel_t           *in[2][PHX_MAX_PORTS];
     phx_channel_t           *out[2][PHX_MAX_PORTS];
     int                      wait_fd;     /* fd the runtime's epoll watches for it, or -1 */
+    struct phx_handover     *handover;    /* the resource table while a live upgrade moves it */
     /* Written by the runtime thread that drives it, read by the control thread (relaxed atomics:
      * counters, not synchronisation). What `phoenixctl list --json` shows per engine. */
     uint64_t                 work;        /* items its progress() calls reported */

@@ -85,3 +85,23 @@ void phx_idtable_each(phx_idtable_t *t, void (*fn)(void *arg, uint64_t id, void 
         if (t->slots[i].obj)
             fn(arg, make_id(t->slots[i].gen, i), t->slots[i].obj);
 }
+
+int phx_idtable_load(phx_idtable_t *t, uint32_t used, const uint32_t *gens, void *const *objs)
+{
+    if (used > t->max_slots)
+        return -1;
+    while (t->cap < used)
+        if (grow(t) < 0)
+            return -1;
+    t->used = used;
+    for (uint32_t i = used; i-- > 0;) {     /* free slots end up lowest first */
+        t->slots[i] = (struct phx_idslot){ .obj = objs[i], .gen = gens[i] };
+        if (objs[i]) {
+            t->live++;
+        } else {
+            t->slots[i].next_free = t->free_head;
+            t->free_head = i + 1;
+        }
+    }
+    return 0;
+}

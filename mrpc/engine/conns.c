@@ -12,6 +12,7 @@
  * (later calls on it say it was lost) until the app closes it, an accepted one goes at once. */
 #include "mrpc_engine.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,13 +224,33 @@ void eng_conn_event(struct mrpc_engine *m, const phx_desc_t *d)
     }
 }
 
-static void free_conn(void *arg, uint64_t key, uint64_t value)
+bool eng_conn_addr_in_use(const struct eng_conn *c)
 {
-    free((void *)(uintptr_t)value);
+    return c->state == ENG_CONN_PENDING || c->state == ENG_CONN_CLOSING;
 }
 
-void eng_conns_fini(struct mrpc_engine *m)
+int eng_conn_restore(struct mrpc_engine *m, const struct eng_conn *from)
 {
-    phx_u64map_each(&m->conns, free_conn, NULL);
+    struct eng_conn *c = conn_insert(m, from->id, from->kind);
+
+    if (!c)
+        return -ENOMEM;
+    *c = *from;
+    c->handed_over = false;
+    return 0;
+}
+
+static void free_conn(void *arg, uint64_t key, uint64_t value)
+{
+    const phx_destroy_mode_t *mode = arg;
+    struct eng_conn *c = (struct eng_conn *)(uintptr_t)value;
+
+    if (*mode == PHX_DESTROY_ALL || !c->handed_over)
+        free(c);
+}
+
+void eng_conns_fini(struct mrpc_engine *m, phx_destroy_mode_t mode)
+{
+    phx_u64map_each(&m->conns, free_conn, &mode);
     phx_u64map_fini(&m->conns);
 }

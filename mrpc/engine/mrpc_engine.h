@@ -14,6 +14,7 @@
  *   completions.c  completions to the app, their backlog while its ring is full, texts for it
  *                  (the tx queue and the backlog are phoenix/fifo.h FIFOs)
  *   layouts.c      the app's registered message layouts
+ *   state.c        the state as bytes for a live upgrade (dump/restore), and converting older ones
  *
  * Everything runs on the subscription's runtime thread; nothing is locked. The app is untrusted
  * (every address it names is checked, every blob copied before it is parsed), and so is the
@@ -48,6 +49,22 @@
 #define ENG_MAX_DELIVERED  (1u << 20)    /* buffers the app holds */
 #define ENG_MAX_SHELVES    16u           /* registrations of one service id */
 
+/* What dump() writes (state.c). 1 and 2 were a pointer to the state, which no build reads. The
+ * test build MRPC_STATE_NEXT writes 4 and reads 3 and 4. */
+#ifndef MRPC_STATE_VERSION
+#ifdef MRPC_STATE_NEXT
+#define MRPC_STATE_VERSION 4    /* 4: `upgrades` */
+#else
+#define MRPC_STATE_VERSION 3    /* 3: serialised, with the resource table */
+#endif
+#endif
+#ifndef MRPC_PLUGIN_VERSION
+#define MRPC_PLUGIN_VERSION "1.0.0"
+#endif
+#ifndef MRPC_STATE_MIN_READ
+#define MRPC_STATE_MIN_READ 3   /* the oldest state version restore() converts */
+#endif
+
 struct mrpc_send;
 
 /* One counter per line of admin("stats"). */
@@ -74,6 +91,12 @@ struct mrpc_engine_stats {
 #undef ENG_STAT_FIELD
 };
 
+/* A registration as the app sent it: replayed by the next build after a live upgrade. */
+struct eng_registration {
+    void  *blob;
+    size_t len;
+};
+
 struct mrpc_engine {
     phx_app_port_t *port;
     /* limits: the plugin's settings (settings.mrpc) at create and reconfigure (plugin.c) */
@@ -87,6 +110,8 @@ struct mrpc_engine {
     mrpc_layout_set_t *shelves[ENG_MAX_SHELVES];
     unsigned           n_shelves;
     phx_u64map_t      methods;     /* service_id << 32 | method_id -> method layout */
+    struct eng_registration *regs;  /* every successful registration, in order */
+    unsigned           n_regs, cap_regs;
     /* tables */
     phx_u64map_t      conns;       /* conn id -> struct eng_conn * */
     phx_idtable_t     calls;       /* wire call id -> struct eng_call * */
@@ -97,13 +122,24 @@ struct mrpc_engine {
     phx_fifo_t         backlog;     /* of phx_desc_t, for the app's completion ring */
     struct mrpc_send  *sends;       /* wire messages the transport holds (doubly linked) */
     size_t             inflight_bytes;
+    /* taken over from an older build (state.c): its wire message address -> our send record */
+    phx_u64map_t      adopted;
+    void             **retired;     /* older builds' connections a queued BIND may still read */
+    unsigned           n_retired;
     struct mrpc_engine_stats stats;
     /* messages dropped on a full receive heap since the last log line (delivery.c) */
     uint64_t           heap_full_logged_ns;
     uint64_t           heap_full_unlogged;
+#ifdef MRPC_STATE_NEXT
+    uint64_t           upgrades;    /* the next layout's new field: restores it went through */
+#endif
 };
 
 /* ---- plugin.c ---- */
+struct mrpc_engine *eng_new(phx_app_port_t *port);
+/* ALL: everything the state holds. STATE_ONLY (after a live upgrade handed it on, or when one
+ * aborts): the wire messages and connections handed over through the resource table stay. */
+void     eng_free(struct mrpc_engine *m, phx_destroy_mode_t mode);
 /* How many items of work (submissions) may be taken now when each may queue one tx descriptor
  * and up to COMPLETIONS completions: at most a batch, within the room left. */
 unsigned eng_budget(const struct mrpc_engine *m, unsigned completions);
@@ -149,6 +185,7 @@ struct eng_conn {
     enum eng_conn_state state;
     char                addr[MRPC_APP_ADDR_MAX + MRPC_CONN_REASON_MAX];  /* owned here until
                                         BOUND/CONNECTED, with room for the transport's reason */
+    bool                handed_over;    /* dump() gave this memory to the next build */
 };
 
 void     eng_conn_open(struct mrpc_engine *m, const phx_desc_t *sub);
@@ -157,7 +194,17 @@ void     eng_conn_close(struct mrpc_engine *m, const phx_desc_t *sub);
 struct eng_conn *eng_conn_usable(struct mrpc_engine *m, uint32_t conn_id, char *why,
                                  size_t whylen);
 void     eng_conn_event(struct mrpc_engine *m, const phx_desc_t *d);
-void     eng_conns_fini(struct mrpc_engine *m);
+/* STATE_ONLY keeps connections a queued BIND/CONNECT may still read (state.c hands them on). */
+void     eng_conns_fini(struct mrpc_engine *m, phx_destroy_mode_t mode);
+/* True while the transport may read C->addr (state.c hands the memory over then). */
+bool     eng_conn_addr_in_use(const struct eng_conn *c);
+/* Restores a connection; 0 or -ENOMEM. */
+int      eng_conn_restore(struct mrpc_engine *m, const struct eng_conn *from);
+
+/* ---- state.c ---- */
+int      eng_state_dump(phx_engine_t *e, struct mrpc_engine *m, phx_blob_t *out);
+int      eng_state_restore(phx_engine_t *e, const phx_blob_t *in, struct mrpc_engine **out,
+                           char *err, size_t errlen);
 
 /* ---- calls.c ---- */
 struct eng_call {
@@ -209,7 +256,22 @@ void     eng_send_finished(struct mrpc_engine *m, uint64_t addr, phx_status_t st
 void     eng_txq_push(struct mrpc_engine *m, const phx_desc_t *d);
 bool     eng_txq_room(const struct mrpc_engine *m, unsigned n);
 unsigned eng_txq_flush(struct mrpc_engine *m, phx_engine_t *e);
-void     eng_sends_fini(struct mrpc_engine *m);
+/* ALL frees every record; STATE_ONLY keeps what the resource table moved (state.c). */
+void     eng_sends_fini(struct mrpc_engine *m, phx_destroy_mode_t mode);
+/* state.c's view of a send record, to write it out and to take one over. */
+struct eng_send_view {
+    uint64_t   key;                 /* the wire message's address: what SENT will name */
+    void      *blocks[3];           /* malloc'd memory behind it (NULL: none) */
+    phx_desc_t sub;
+    uint8_t    kind;
+    uint32_t   service_id, method_id;
+    uint64_t   call_id;
+    size_t     bytes;
+};
+void     eng_sends_each(struct mrpc_engine *m, void (*fn)(void *arg, const struct eng_send_view *v),
+                        void *arg);
+/* A record standing for another build's wire message V->key, freeing V->blocks when done. */
+int      eng_send_adopt(struct mrpc_engine *m, const struct eng_send_view *v);
 /* STATUS as an error on the wire: 1..15 as they are, anything else UNKNOWN. */
 phx_status_t eng_error_status(int32_t status);
 void     eng_wire_hdr_init(struct mrpc_wire_hdr *h, enum mrpc_wire_kind kind, uint32_t service_id,

@@ -16,25 +16,27 @@
  * deploy/phoenix.conf), with an engine's config_string over them; create() and reconfigure()
  * (SIGHUP) copy the limits into the state.
  *
- * Live upgrade (dump/restore) hands the state over by pointer: both builds run in one process and
- * share this state's layout (state_version). The state keeps pointing into the build that made
- * it, though: the layout sets hold protobuf-c messages whose descriptors are that build's static
- * data, and wire messages in flight may point at its constant strings. So every build pins itself
- * in memory (RTLD_NODELETE) when it first creates or restores an engine; a superseded build stays
- * mapped, costing its pages, instead of leaving the new one dangling pointers. */
+ * Live upgrade (dump/restore) moves the state as bytes (state.c): the next build may lay its state
+ * out differently and converts older state versions; the wire messages the transport still holds
+ * and connections whose address it may still read go through the runtime's resource table
+ * (phoenix/handover.h). Nothing the next build keeps points into this one, so the old build is
+ * dlclose()d once no engine runs it.
+ *
+ * Builds for the tests and the stall benchmark: MRPC_STATE_NEXT adds a field to the state (the
+ * next state version, restored from the current one); MRPC_STATE_MIN_READ above the current
+ * version makes a build that cannot read today's state (an upgrade to it is refused);
+ * MRPC_STATE_REFUSE_LATE one that reads the whole state, takes every resource, then fails (the
+ * upgrade aborts and the old build must carry on with everything it handed over). */
 #include "mrpc_engine.h"
 
 #include "phoenix/log.h"
 #include "phoenix/settings.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define MRPC_STATE_VERSION 3    /* 3: reason room in eng_conn, heap-full log state; 2: errors_unsent */
 
 unsigned eng_cq_budget(const struct mrpc_engine *m, unsigned completions)
 {
@@ -50,20 +52,6 @@ unsigned eng_budget(const struct mrpc_engine *m, unsigned completions)
     unsigned budget = eng_cq_budget(m, completions);
 
     return tx_room < budget ? tx_room : budget;
-}
-
-/* See the file comment: once per build, on the copy of the .so the registry dlopen()ed. */
-static void pin_build(void)
-{
-    static bool pinned;
-    Dl_info info;
-
-    if (pinned || !dladdr((void *)pin_build, &info) || !info.dli_fname)
-        return;
-    if (dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
-        pinned = true;
-    else
-        phx_warn("mrpc: cannot pin %s in memory: %s", info.dli_fname, dlerror());
 }
 
 /* ---- settings ---- */
@@ -109,49 +97,63 @@ static int take_limits(phx_engine_t *e, struct mrpc_engine *m, const char *confi
     return 0;
 }
 
+struct mrpc_engine *eng_new(phx_app_port_t *port)
+{
+    struct mrpc_engine *m = calloc(1, sizeof(*m));
+
+    if (!m)
+        return NULL;
+    m->port = port;
+    m->stall_ms = PHX_STALL_MIN_MS;
+    phx_u64map_init(&m->methods, ENG_MAX_CALLS);
+    phx_u64map_init(&m->conns, ENG_MAX_CONNS);
+    phx_u64map_init(&m->delivered, ENG_MAX_DELIVERED);
+    phx_u64map_init(&m->adopted, ENG_MAX_CALLS);
+    phx_idtable_init(&m->calls, ENG_MAX_CALLS);
+    phx_fifo_init(&m->txq, sizeof(phx_desc_t), ENG_TXQ_CAP);
+    phx_fifo_init(&m->backlog, sizeof(phx_desc_t), ENG_BACKLOG_MAX);
+    return m;
+}
+
 static int mrpc_create(phx_engine_t *e, const char *config, void **state, char *err,
                        size_t errlen)
 {
     phx_app_port_t *port = phx_engine_app_port(e);
+
     struct mrpc_engine *m;
 
     if (!port) {
         snprintf(err, errlen, "MrpcEngine must be the first engine of an app's chain");
         return -EINVAL;
     }
-    if (!(m = calloc(1, sizeof(*m))))
+    if (!(m = eng_new(port)))
         return -ENOMEM;
     if (take_limits(e, m, config, err, errlen) < 0) {
-        free(m);
+        eng_free(m, PHX_DESTROY_ALL);
         return -EINVAL;
     }
-    pin_build();
-    m->port = port;
-    m->stall_ms = PHX_STALL_MIN_MS;
-    phx_u64map_init(&m->methods, ENG_MAX_CALLS);
-    phx_u64map_init(&m->conns, ENG_MAX_CONNS);
-    phx_u64map_init(&m->delivered, ENG_MAX_DELIVERED);
-    phx_idtable_init(&m->calls, ENG_MAX_CALLS);
-    phx_fifo_init(&m->txq, sizeof(phx_desc_t), ENG_TXQ_CAP);
-    phx_fifo_init(&m->backlog, sizeof(phx_desc_t), ENG_BACKLOG_MAX);
     *state = m;
     return 0;
 }
 
-static void mrpc_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
+void eng_free(struct mrpc_engine *m, phx_destroy_mode_t mode)
 {
-    struct mrpc_engine *m = state;
-
-    if (mode == PHX_DESTROY_STATE_ONLY)
-        return;         /* restore() took this very state over */
-    eng_sends_fini(m);  /* before the layouts: encodings may point at their default strings */
+    eng_sends_fini(m, mode);
     eng_calls_fini(m);
-    eng_conns_fini(m);
+    eng_conns_fini(m, mode);
     eng_layouts_fini(m);
+    for (unsigned i = 0; mode == PHX_DESTROY_ALL && i < m->n_retired; i++)
+        free(m->retired[i]);
+    free(m->retired);
     phx_u64map_fini(&m->delivered);    /* the recv heap goes with the port */
     phx_fifo_fini(&m->txq);
     phx_fifo_fini(&m->backlog);
     free(m);
+}
+
+static void mrpc_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
+{
+    eng_free(state, mode);
 }
 
 static void welcome(struct mrpc_engine *m)
@@ -241,25 +243,17 @@ static int mrpc_flush(phx_engine_t *e, void *state)
 
 static int mrpc_dump(phx_engine_t *e, void *state, phx_blob_t *out)
 {
-    if (!(out->data = malloc(sizeof(state))))
-        return -ENOMEM;
-    memcpy(out->data, &state, sizeof(state));
-    out->len = sizeof(state);
-    out->version = MRPC_STATE_VERSION;
-    return 0;
+    return eng_state_dump(e, state, out);
 }
 
 static int mrpc_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
                         size_t errlen)
 {
-    if (in->version != MRPC_STATE_VERSION || in->len != sizeof(*state)) {
-        snprintf(err, errlen, "MrpcEngine cannot take over state version %u (%zu bytes)",
-                 in->version, in->len);
-        return -ENOTSUP;
-    }
-    memcpy(state, in->data, sizeof(*state));
-    pin_build();
-    return 0;
+    struct mrpc_engine *m = NULL;
+    int rc = eng_state_restore(e, in, &m, err, errlen);
+
+    *state = m;
+    return rc;
 }
 
 static int mrpc_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
@@ -286,6 +280,10 @@ static int mrpc_admin(phx_engine_t *e, void *state, const char *request, char **
                           "\"inflight_bytes\":%zu,\"tx_queue\":%u,\"backlog\":%u",
                           m->calls.live, m->conns.count, m->delivered.count,
                           m->inflight_bytes, m->txq.count, m->backlog.count);
+#ifdef MRPC_STATE_NEXT
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, ",\"upgrades\":%llu",
+                          (unsigned long long)m->upgrades);
+#endif
     return asprintf(reply, "{%.*s}", (int)n, buf) < 0 ? -ENOMEM : 0;
 }
 
@@ -305,6 +303,6 @@ static const phx_engine_ops_t mrpc_engine_ops = {
     .destroy = mrpc_destroy,
 };
 
-PHX_PLUGIN("mrpc", "1.0.0", .engines = PHX_ENGINES(&mrpc_engine_ops),
+PHX_PLUGIN("mrpc", MRPC_PLUGIN_VERSION, .engines = PHX_ENGINES(&mrpc_engine_ops),
            .services = PHX_SERVICES(PHX_SERVICE("mrpc", "MrpcEngine", "UcxRpcAdapterEngine")),
            .settings = &mrpc_schema);

@@ -11,7 +11,13 @@
  * The tx queue holds descriptors for tx out 0 when the channel is full; while it is not empty,
  * new descriptors queue behind it, so order is kept. Callers take the work that produces them
  * within eng_budget() (submissions.c) or check eng_txq_room() first (delivery.c), so the queue
- * never overflows. */
+ * never overflows.
+ *
+ * Live upgrade: a record the transport holds cannot move (the transport has its address), so
+ * state.c hands its memory to the next build through the resource table, and the next build
+ * makes an "adopted" record for it: keyed by the old address in `adopted`, with the old blocks
+ * in `foreign` to free when SENT names it. Every piece of a wire message lies in the send heap
+ * or in those blocks (native_encode.c), so nothing points into the old build. */
 #include "mrpc_engine.h"
 
 #include "phoenix/log.h"
@@ -31,6 +37,8 @@ struct mrpc_send {
     char                *text;
     phx_desc_t           sub;       /* the app's submission, kind 0 when none */
     size_t               bytes;
+    uint64_t             key;       /* adopted: the older build's wire message address */
+    void                *foreign[3];/* adopted: that build's memory behind it */
     struct mrpc_send    *prev, *next;
 };
 
@@ -88,8 +96,12 @@ static struct mrpc_send *send_new(const phx_desc_t *sub)
     return s;
 }
 
-static void send_free(struct mrpc_send *s)
+/* ALL, or STATE_ONLY: memory another build handed over stays (it goes back to that build when an
+ * upgrade aborts). */
+static void send_free(struct mrpc_send *s, phx_destroy_mode_t mode)
 {
+    for (unsigned i = 0; mode == PHX_DESTROY_ALL && i < 3; i++)
+        free(s->foreign[i]);
     mrpc_encoded_free(&s->enc);
     free(s->text);
     s->magic = 0;
@@ -138,7 +150,7 @@ phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
     }
     int rc = mrpc_native_encode(t, sub->addr, phx_app_port_send_region(m->port), &lim, &s->enc, err, errlen);
     if (rc < 0) {
-        send_free(s);
+        send_free(s, PHX_DESTROY_ALL);
         return phx_status_of_errno(rc);
     }
     s->wire.hdr = *hdr;
@@ -237,8 +249,11 @@ static void answer_unsent_reply(struct mrpc_engine *m, const struct mrpc_send *s
 void eng_send_finished(struct mrpc_engine *m, uint64_t addr, phx_status_t status)
 {
     struct mrpc_send *s = (struct mrpc_send *)(uintptr_t)addr;
+    uint64_t adopted;
 
-    if (!s || s->magic != SEND_MAGIC) {
+    if (m->adopted.count && phx_u64map_remove(&m->adopted, addr, &adopted))
+        s = (struct mrpc_send *)(uintptr_t)adopted;
+    else if (!s || s->magic != SEND_MAGIC) {
         phx_error("mrpc: SENT names no wire message of this engine (0x%llx)",
                   (unsigned long long)addr);
         return;
@@ -250,14 +265,59 @@ void eng_send_finished(struct mrpc_engine *m, uint64_t addr, phx_status_t status
         answer_unsent_reply(m, s, status);
     if (s->sub.kind)
         eng_send_done_now(m, &s->sub, status);
-    send_free(s);
+    send_free(s, PHX_DESTROY_ALL);
 }
 
-void eng_sends_fini(struct mrpc_engine *m)
+void eng_sends_fini(struct mrpc_engine *m, phx_destroy_mode_t mode)
 {
     while (m->sends) {
         struct mrpc_send *s = m->sends;
         send_unlink(m, s);
-        send_free(s);
+        if (mode == PHX_DESTROY_ALL || s->key)
+            send_free(s, mode);         /* a record of this build went to the next one whole */
     }
+    phx_u64map_fini(&m->adopted);
+}
+
+/* ---- live upgrade (state.c) -------------------------------------------------------------- */
+
+void eng_sends_each(struct mrpc_engine *m, void (*fn)(void *arg, const struct eng_send_view *v),
+                    void *arg)
+{
+    for (struct mrpc_send *s = m->sends; s; s = s->next) {
+        struct eng_send_view v = {
+            .key = s->key ? s->key : (uint64_t)(uintptr_t)&s->wire,
+            .blocks = { s->key ? s->foreign[0] : s, s->key ? s->foreign[1] : s->enc.owned,
+                        s->key ? s->foreign[2] : s->text },
+            .sub = s->sub, .kind = s->wire.hdr.kind, .service_id = s->wire.hdr.service_id,
+            .method_id = s->wire.hdr.method_id, .call_id = s->wire.hdr.call_id,
+            .bytes = s->bytes };
+        fn(arg, &v);
+    }
+}
+
+int eng_send_adopt(struct mrpc_engine *m, const struct eng_send_view *v)
+{
+    struct mrpc_send *s = send_new(NULL);
+
+    if (!s)
+        return -ENOMEM;
+    s->sub = v->sub;
+    s->key = v->key;
+    memcpy(s->foreign, v->blocks, sizeof(s->foreign));
+    s->wire.hdr.kind = v->kind;
+    s->wire.hdr.service_id = v->service_id;
+    s->wire.hdr.method_id = v->method_id;
+    s->wire.hdr.call_id = v->call_id;
+    if (phx_u64map_put(&m->adopted, v->key, (uint64_t)(uintptr_t)s) < 0) {
+        free(s);
+        return -ENOMEM;
+    }
+    s->bytes = v->bytes;
+    s->next = m->sends;
+    if (m->sends)
+        m->sends->prev = s;
+    m->sends = s;
+    m->inflight_bytes += s->bytes;
+    return 0;
 }

@@ -10,7 +10,13 @@
  *
  * The result is a scatter-gather list: the table (service memory), then each segment straight
  * from the heap with zero padding pieces between, or, for payloads under gather_below, one
- * service buffer with everything copied (one piece, and a frozen copy of the content). */
+ * service buffer with everything copied (one piece, and a frozen copy of the content).
+ *
+ * Every piece lies in the send heap or in the one malloc'd block the result owns: the padding,
+ * the empty string and default texts are copied into that block rather than pointed at in this
+ * library's constants or in a layout. So a wire message outlives the build of MrpcEngine that
+ * encoded it and the layout set it was encoded with (a live upgrade hands it to the next build
+ * while the transport still sends it). */
 #include "walk.h"
 
 #include <errno.h>
@@ -21,7 +27,6 @@
  * inside an unsigned and the table arithmetic far from overflow. */
 #define ENCODE_SEGMENTS_CAP (1u << 28)
 
-static const uint8_t zero_pad[MRPC_PAYLOAD_ALIGN];
 static const char    empty_text[1];
 
 struct segment {
@@ -214,16 +219,41 @@ static int emit_gathered(const struct encoder *e, size_t payload_len, struct mrp
     return 0;
 }
 
+/* Bytes of the segments that do not lie in the send heap (texts from the layout). */
+static size_t foreign_bytes(const struct encoder *e)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < e->n_segs; i++)
+        if (e->segs[i].len && !phx_shm_region_contains(e->heap, e->segs[i].base, e->segs[i].len))
+            n += e->segs[i].len;
+    return n;
+}
+
+/* SEG itself when it lies in the send heap, else a copy at *SPARE (which moves on). */
+static const void *own_piece(const struct encoder *e, const struct segment *seg, uint8_t **spare)
+{
+    if (phx_shm_region_contains(e->heap, seg->base, seg->len))
+        return seg->base;
+    uint8_t *copy = *spare;
+    memcpy(copy, seg->base, seg->len);
+    *spare += seg->len;
+    return copy;
+}
+
 /* The table in service memory, then every segment in place with padding pieces between. */
 static int emit_scattered(const struct encoder *e, size_t payload_len, struct mrpc_encoded *out)
 {
     size_t max_iov = 1 + 2 * e->n_segs;
     size_t table_len = mrpc_payload_table_end(e->n_segs);
-    struct mrpc_iov *iov = malloc(max_iov * sizeof(*iov) + table_len);
+    struct mrpc_iov *iov = malloc(max_iov * sizeof(*iov) + table_len + MRPC_PAYLOAD_ALIGN +
+                                  foreign_bytes(e));
     if (!iov)
         return mrpc_fail(e->err, e->errlen, -ENOMEM, "out of memory encoding a message");
     uint8_t *table = (uint8_t *)(iov + max_iov);
+    uint8_t *pad = table + table_len, *spare = pad + MRPC_PAYLOAD_ALIGN;
     write_table(e, table);
+    memset(pad, 0, MRPC_PAYLOAD_ALIGN);
 
     unsigned n = 0;
     size_t pos = table_len;
@@ -231,9 +261,9 @@ static int emit_scattered(const struct encoder *e, size_t payload_len, struct mr
     for (size_t i = 0; i < e->n_segs; i++) {
         size_t at = mrpc_align16(pos);
         if (at > pos)
-            iov[n++] = (struct mrpc_iov){ zero_pad, at - pos };
+            iov[n++] = (struct mrpc_iov){ pad, at - pos };
         if (e->segs[i].len)
-            iov[n++] = (struct mrpc_iov){ e->segs[i].base, e->segs[i].len };
+            iov[n++] = (struct mrpc_iov){ own_piece(e, &e->segs[i], &spare), e->segs[i].len };
         pos = at + e->segs[i].len;
     }
     *out = (struct mrpc_encoded){ .iov = iov, .n_iov = n, .payload_len = payload_len,

@@ -18,6 +18,13 @@
  *   server killed    the server's phoenixd killed mid-call: the call ends UNAVAILABLE within 2 s
  *   live upgrade     the client's mrpc plugin replaced while a call is in flight: the call and
  *                    the ones after it succeed
+ *   changed layout   both services' mrpc plugin upgraded to a build with another state layout
+ *                    (version 4, converted from 3), and their ucx plugin to a second build, in
+ *                    one transaction per service while 3,000 calls flow: none lost or failed,
+ *                    the old mrpc builds gone from phoenixd's /proc/PID/maps; then an upgrade to
+ *                    a build that cannot read the state is refused, and one to a build that
+ *                    fails after taking every resource the old state handed over is aborted;
+ *                    calls go on through both
  *   policy           NullEngine attached between MrpcEngine and the transport, and detached,
  *                    while 3,000 calls flow: each completes once with its own reply
  *
@@ -497,6 +504,93 @@ static void test_live_upgrade(void)
     CU_ASSERT(mrpc_node_alive(&up.client_node));
 }
 
+/* The distinct mapped files of process PID whose path holds NEEDLE, one per line, in OUT. */
+static void mapped_files(pid_t pid, const char *needle, char *out, size_t cap)
+{
+    char path[64], line[1024];
+    size_t used = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    out[0] = '\0';
+    while (fgets(line, sizeof(line), f)) {
+        const char *file = strchr(line, '/');
+        if (!file || !strstr(file, needle) || strstr(out, file))
+            continue;
+        used += (size_t)snprintf(out + used, cap - used, "%s", file);
+        if (used >= cap)
+            break;
+    }
+    fclose(f);
+}
+
+/* Upgrades the mrpc plugin of node N to PLUGIN (and ucx to UCX_PLUGIN) under traffic: the files
+ * of the mrpc build it ran are unmapped from its phoenixd afterwards. */
+static void upgrade_and_unmap(const struct mrpc_node *n, const char *plugin, const char *ucx_plugin,
+                              const char *expect)
+{
+    static phx_test_run_result_t r;
+    static char before[8192], after[8192];
+
+    mapped_files(n->d.pid, "libphoenix_mrpc", before, sizeof(before));
+    CU_ASSERT_FATAL(before[0] != '\0');
+    CU_ASSERT_EQUAL(mrpc_ctl(n, (const char *[]){ "upgrade", "--plugin", plugin, "--plugin",
+                                                   ucx_plugin, NULL }, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, expect));
+    mapped_files(n->d.pid, "libphoenix_mrpc", after, sizeof(after));
+    for (char *line = strtok(before, "\n"); line; line = strtok(NULL, "\n"))
+        CU_ASSERT_PTR_NULL(strstr(after, line));    /* the old build was dlclose()d */
+    CU_ASSERT_PTR_NOT_NULL(strstr(after, "libphoenix_mrpc_next"));
+    printf("\n    %s; mapped now: %s", r.out, after);
+}
+
+static void progress_until(const struct many *m, unsigned done);
+
+/* Both services move to a build with another state layout while calls flow, then one that cannot
+ * read the state is refused. */
+/* Submits calls FROM..TO-1 of M (their seq numbers) and hands them to the service. */
+static void submit_echoes(struct many *m, unsigned from, unsigned to)
+{
+    for (unsigned i = from; i < to; i++)
+        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(conn, blob(64, i, false), many_done, m,
+                                                          NULL).code, PHX_OK);
+    mrpc_ctx_progress(ctx, 0);
+}
+
+static void test_upgrade_changed_layout(void)
+{
+    static struct many m;
+    static phx_test_run_result_t r;
+    const unsigned n = 3000;
+
+    need_nodes();
+    memset(&m, 0, sizeof(m));
+    submit_echoes(&m, 0, n);
+    progress_until(&m, n / 10);
+    CU_ASSERT(m.done < n);                  /* calls are in flight during the upgrade */
+    upgrade_and_unmap(&up.client_node, PHX_PLUGIN_MRPC_NEXT, PHX_PLUGIN_UCX_NEXT,
+                      "-> 1.1.0 (1 engine); upgraded ucx 1.0.0 -> 1.0.1 (1 engine)");
+    progress_until(&m, n / 2);
+    upgrade_and_unmap(&up.server_node, PHX_PLUGIN_MRPC_NEXT, PHX_PLUGIN_UCX_NEXT,
+                      "-> 1.1.0 (1 engine); upgraded ucx 1.0.0 -> 1.0.1 (1 engine)");
+    CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",
+                                 PHX_PLUGIN_MRPC_REFUSE, NULL }, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "reads state versions 5 to 5, not 4"));
+    printf("\n    refused: %s", r.err);
+    submit_echoes(&m, n, 2 * n);            /* in the service when the next upgrade aborts */
+    CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",
+                                 PHX_PLUGIN_MRPC_REFUSE_LATE, NULL }, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "refuses the state it has just read"));
+    printf("\n    aborted: %s", r.err);
+    progress_until(&m, 2 * n);
+    CU_ASSERT_EQUAL(m.done, 2 * n);
+    CU_ASSERT_EQUAL(m.ok, 2 * n);
+    CU_ASSERT_EQUAL(m.right_reply, 2 * n);
+    round_trip(MIB, true);                  /* the converted state carries on */
+    CU_ASSERT(mrpc_node_alive(&up.client_node) && mrpc_node_alive(&up.server_node));
+}
+
 static const char attach_null[] =
     "addon_engine = \"NullEngine\";\n"
     "op = \"attach\";\n"
@@ -571,6 +665,7 @@ static const phx_test_case_t cases[] = {
     { "nobody listens: UNAVAILABLE within 2 s", test_nobody_listens },
     { "server's service killed mid-call: UNAVAILABLE within 2 s", test_server_killed },
     { "live upgrade of the mrpc plugin under a call", test_live_upgrade },
+    { "live upgrade to a changed state layout under load", test_upgrade_changed_layout },
     { "policy attached and detached under traffic", test_policy_under_traffic },
     { NULL, NULL },
 };

@@ -23,12 +23,17 @@
  *                                       part when this is set; else same-node traffic uses TCP
  *   UCX_TLS, UCX_NET_DEVICES   settings.ucx.tls, .net_devices, when not empty
  *
+ * Finding it. The context new engines share is kept in the runtime slot "ucx.context"
+ * (phoenix/handover.h), not in a static of this build: a static dies with the build that a live
+ * upgrade replaces, the slot is libphoenix's and every build of the plugin finds the same one.
+ *
  * Unloading. The plugin pins itself in memory (RTLD_NODELETE) when it first creates a context:
  * UCX's memory hooks (libucm patches mmap/munmap for the registration cache) must never be
  * unloaded while the process lives, and after a live upgrade UCX still calls the callbacks of
  * the build that created an endpoint or a listener. */
 #include "ucx_context.h"
 
+#include "phoenix/handover.h"
 #include "phoenix/log.h"
 
 #include <dlfcn.h>
@@ -55,9 +60,10 @@ static const struct phx_setting ucx_keys[] = {
 
 PHX_SETTINGS_SCHEMA(phx_ucx_settings_schema, "ucx", struct phx_ucx_settings, ucx_keys);
 
-/* The context this build gives to new engines; control thread only, but a mutex is cheap. */
+/* The runtime slot holding the context new engines get (see the file comment). Used from the
+ * control thread (create, restore, destroy), where builds take turns; a mutex is cheap. */
+#define CONTEXT_SLOT "ucx.context"
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct phx_ucx_context *current;
 
 static const char *const tcp_names[] = {"tcp", NULL};
 static const char *const mm_names[] = {"sm", "shm", "mm", "posix", "sysv", NULL};
@@ -200,15 +206,21 @@ struct phx_ucx_context *phx_ucx_context_acquire(ucp_am_recv_callback_t handler,
                                                 const struct phx_ucx_settings *settings,
                                                 char *err, size_t errlen)
 {
+    void **current = phx_runtime_slot(CONTEXT_SLOT);
+
+    if (!current) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     pthread_mutex_lock(&current_lock);
-    struct phx_ucx_context *c = current;
+    struct phx_ucx_context *c = *current;
     if (c) {
         pthread_mutex_lock(&c->lock);
         c->refs++;
         pthread_mutex_unlock(&c->lock);
     } else if ((c = context_create(settings, err, errlen))) {
         c->refs = 1;
-        current = c;
+        *current = c;
         set_newest(c, handler);
         phx_info("ucx: context created");
     }
@@ -218,6 +230,8 @@ struct phx_ucx_context *phx_ucx_context_acquire(ucp_am_recv_callback_t handler,
 
 void phx_ucx_context_release(struct phx_ucx_context *c)
 {
+    void **current = phx_runtime_slot(CONTEXT_SLOT);
+
     if (!c)
         return;
     pthread_mutex_lock(&current_lock);
@@ -225,8 +239,8 @@ void phx_ucx_context_release(struct phx_ucx_context *c)
     bool last = --c->refs == 0;
     pthread_mutex_unlock(&c->lock);
     if (last) {
-        if (current == c)
-            current = NULL;
+        if (current && *current == c)
+            *current = NULL;
         ucp_cleanup(c->ucp);
         pthread_mutex_destroy(&c->lock);
         free(c);
@@ -237,9 +251,11 @@ void phx_ucx_context_release(struct phx_ucx_context *c)
 
 void phx_ucx_context_adopt(struct phx_ucx_context *c, ucp_am_recv_callback_t handler)
 {
+    void **current = phx_runtime_slot(CONTEXT_SLOT);
+
     pthread_mutex_lock(&current_lock);
-    if (!current)
-        current = c;
+    if (current && !*current)
+        *current = c;
     set_newest(c, handler);
     pthread_mutex_unlock(&current_lock);
     pin_plugin();

@@ -36,6 +36,9 @@
 #include <time.h>
 
 #define UCX_STATE_VERSION 4    /* 3: shared worker; 4: waiting sends, parked frames */
+#ifndef UCX_PLUGIN_VERSION
+#define UCX_PLUGIN_VERSION "1.0.0"     /* another for the upgrade tests' second build */
+#endif
 #define UCX_BLOB_MAGIC    0x7563785f626c6f62ull     /* "ucx_blob" */
 
 /* What dump() writes: the state's address (see the file comment). */
@@ -563,5 +566,5 @@ static const phx_engine_ops_t ucx_engine = {
     .destroy = ucx_destroy,
 };
 
-PHX_PLUGIN("ucx", "1.0.0", .engines = PHX_ENGINES(&ucx_engine),
+PHX_PLUGIN("ucx", UCX_PLUGIN_VERSION, .engines = PHX_ENGINES(&ucx_engine),
            .settings = &phx_ucx_settings_schema);

@@ -33,9 +33,12 @@
  * connecting a socket) but should not wait on the network or on other processes.
  *
  * Lifecycle (nginx-like): create -> progress* -> [flush] -> destroy. Live upgrade: the old build's
- * dump() serialises the state, the new build's restore() rebuilds it (converting older state
- * versions), then the old state is destroyed with PHX_DESTROY_STATE_ONLY because resources it
- * referenced (fds, endpoints, memory) now belong to the new instance. */
+ * dump() serialises the state as bytes, the new build's restore() rebuilds it (converting older
+ * state versions); what cannot be bytes (memory another engine reads, fds, UCX objects) crosses
+ * through the runtime's resource table (phoenix/handover.h, which says who owns what when). Then
+ * the old state is destroyed with PHX_DESTROY_STATE_ONLY: it releases everything except what it
+ * put in the table, which now belongs to the new instance. The old build is dlclose()d once no
+ * engine runs it, so nothing the new state keeps may point into it. */
 #ifndef PHOENIX_ENGINE_H
 #define PHOENIX_ENGINE_H
 

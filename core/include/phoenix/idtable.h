@@ -34,6 +34,11 @@ void     phx_idtable_fini(phx_idtable_t *t);
 uint64_t phx_idtable_add(phx_idtable_t *t, void *obj);
 /* Removes and returns the object named by ID, or NULL. */
 void    *phx_idtable_remove(phx_idtable_t *t, uint64_t id);
+/* Rebuilds an empty table as another one stood: USED slots, slot i with generation GENS[i] and
+ * object OBJS[i] (NULL: free), so that the other table's ids name the same objects here (a live
+ * upgrade moving a call table). 0, or -1 when USED exceeds max_slots or memory runs out. */
+int      phx_idtable_load(phx_idtable_t *t, uint32_t used, const uint32_t *gens,
+                          void *const *objs);
 /* Visits every live object with its id; FN may remove the one it is given (and no other). */
 void     phx_idtable_each(phx_idtable_t *t, void (*fn)(void *arg, uint64_t id, void *obj),
                            void *arg);

@@ -245,7 +245,12 @@ static int move_state(struct upgrade *u, struct upgrade_item *it)
         return fail(u, rc, "%s (engine %llu) cannot dump its state: %s", e->ops->type,
                     (unsigned long long)e->id, strerror(-rc));
     }
+    /* restore() belongs to the new build and reads the new build's settings (its schema may
+     * lay them out differently); the engine runs the old build again until the commit. */
+    struct phx_plugin *was = e->plugin;
+    e->plugin = it->pair->cand;
     rc = it->ops->restore(e, &blob, &it->state, why, sizeof(why));
+    e->plugin = was;
     e->handover = NULL;
     free(blob.data);
     if (rc)

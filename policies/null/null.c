@@ -47,12 +47,20 @@ struct null_state {
     unsigned batch;         /* from the settings; not part of the dumped state */
 };
 
+/* Build 2 lays its settings out differently (a string first): a live upgrade from build 1 must
+ * hand restore() the new build's settings, never the old struct read with the new schema. */
 struct null_settings {
+#if PHX_NULL_BUILD == 2
+    char    *label;
+#endif
     unsigned batch;
 };
 
 /* A few hundred descriptors per direction per call keeps progress() bounded. */
 static const struct phx_setting null_keys[] = {
+#if PHX_NULL_BUILD == 2
+    PHX_SETTING_STRING(struct null_settings, label, "null 2.0.0", "a name shown nowhere yet"),
+#endif
     PHX_SETTING_UINT(struct null_settings, batch, 256, 1, 4096,
                      "descriptors moved per direction per progress() call"),
 };

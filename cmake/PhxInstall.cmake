@@ -32,6 +32,16 @@ endfunction()
 
 # The plugin directory, relative to the prefix (phoenixd finds it from its own place: paths.c).
 set(PHX_PLUGIN_INSTALL_DIR "${CMAKE_INSTALL_LIBDIR}/phoenix/plugins")
+# The default configuration: where it is installed and, the same path, where phoenixd looks.
+# GNUInstallDirs' FULL_SYSCONFDIR says /etc for prefix /usr while SYSCONFDIR stays "etc", so
+# only SYSCONFDIR is used: a relative one follows the prefix (relocatable; /usr gives /usr/etc),
+# an absolute one (packagers: -DCMAKE_INSTALL_SYSCONFDIR=/etc) is taken as it is.
+set(PHX_CONFIG_INSTALL_DIR "${CMAKE_INSTALL_SYSCONFDIR}/phoenix")
+if(IS_ABSOLUTE "${CMAKE_INSTALL_SYSCONFDIR}")
+  set(PHX_CONFIG_FULL_PATH "${PHX_CONFIG_INSTALL_DIR}/phoenix.conf")
+else()
+  set(PHX_CONFIG_FULL_PATH "${CMAKE_INSTALL_PREFIX}/${PHX_CONFIG_INSTALL_DIR}/phoenix.conf")
+endif()
 
 # phx_install_package(NAME CONFIG_IN [PATH_VARS v ...]): installs the CMake package NAME: the
 # targets exported as ${NAME}Targets (namespace NAME::), ${NAME}Config.cmake made from CONFIG_IN,

@@ -8,7 +8,8 @@
  *
  *     <prefix>/sbin/phoenixd  ->  <prefix>/lib/phoenix/plugins, <prefix>/etc/phoenix/phoenix.conf
  *
- * (with prefix /usr the configuration is /etc/phoenix/phoenix.conf, as GNUInstallDirs says).
+ * (a relative CMAKE_INSTALL_SYSCONFDIR follows the prefix: /usr gives /usr/etc/phoenix; packagers
+ * who want /etc pass -DCMAKE_INSTALL_SYSCONFDIR=/etc, and that absolute path is used as it is).
  * PHOENIX_PLUGIN_DIR and PHOENIX_CONFIG override both, for tests and odd layouts; the
  * configuration's own plugin_dir and phoenixd's -c override them in turn. Both answers are
  * computed once, on first use, by the thread that starts the service. */

@@ -409,7 +409,8 @@ static int serve(struct daemon_ctx *d)
         phx_service_fini(&svc);
         return 1;
     }
-    phx_info("phoenixd %s ready on %s (pid %d)", PHX_VERSION, d->cfg.prefix, (int)getpid());
+    phx_info("phoenixd %s ready on %s (pid %d), configuration %s", PHX_VERSION, d->cfg.prefix,
+             (int)getpid(), d->config_path ? d->config_path : "(built-in defaults)");
     report_ready(d, NULL);
     int rc = phx_control_server_run(cs);
     phx_control_server_destroy(cs);

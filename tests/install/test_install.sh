@@ -63,8 +63,9 @@ cmake --install "$build" --prefix "$P" >"$tmp/install.log" 2>&1 ||
 
 # a. the installed service, no configuration given
 if start_phoenixd && plugins=$("$P/bin/phoenixctl" plugins --prefix "$run" 2>&1) &&
-   grep -q mrpc <<<"$plugins" && grep -q ucx <<<"$plugins"; then
-  ok "installed phoenixd starts without -c and loads its installed plugins"
+   grep -q mrpc <<<"$plugins" && grep -q ucx <<<"$plugins" &&
+   grep -q "configuration $P/etc/phoenix/phoenix.conf" "$tmp/phoenixd.log"; then
+  ok "installed phoenixd starts without -c, reads its installed phoenix.conf, loads its plugins"
 else
   echo "${plugins:-}"; fail "installed phoenixd without -c"; finish
 fi

@@ -47,7 +47,9 @@
 #define LIST_MAX           64
 #define SIGNATURE_MAX      128
 /* The part of a descriptor read before its size is trusted. */
-#define DESC_HEAD_SIZE     (offsetof(phx_plugin_desc_t, signature) + sizeof(const char *))
+/* The least an ABI 2 build writes: up to its engines; an ops table: up to its required ops. */
+#define DESC_MIN_SIZE      (offsetof(phx_plugin_desc_t, engines) + sizeof(void *))
+#define OPS_MIN_SIZE       (offsetof(phx_engine_ops_t, destroy) + sizeof(void *))
 
 /* Formats "plugin PATH: <reason>" into ERR; returns -ERRNO so callers can `return refuse(...)`. */
 __attribute__((format(printf, 5, 6)))
@@ -238,7 +240,10 @@ static int check_head(const phx_plugin_desc_t *raw, const char *path, char *err,
                       "%d: %s", raw->abi_major, PHX_ABI_MAJOR, raw->abi_major < PHX_ABI_MAJOR
                       ? "rebuild it against this service's phoenix/engine.h"
                       : "it needs a newer service");
-    if (raw->desc_size < DESC_HEAD_SIZE || raw->desc_size > DESC_SIZE_MAX)
+    /* Every ABI 2 descriptor has at least its engines, and ends on a pointer boundary: a size
+     * that cuts through a pointer would leave half of one to be read as a whole. */
+    if (raw->desc_size < DESC_MIN_SIZE || raw->desc_size > DESC_SIZE_MAX ||
+        raw->desc_size % _Alignof(void *))
         return refuse(err, errlen, path, EPROTO, "its descriptor claims %u bytes, which no "
                       "build of ABI %d writes", raw->desc_size, PHX_ABI_MAJOR);
     return check_signature(raw, path, err, errlen);
@@ -290,7 +295,7 @@ static unsigned count_services(const phx_service_def_t *list)
 static int copy_engines(struct phx_plugin *p, const phx_plugin_desc_t *d, unsigned n,
                         const char *path, char *err, size_t errlen)
 {
-    if (d->ops_size == 0 || d->ops_size > OPS_SIZE_MAX)
+    if (d->ops_size < OPS_MIN_SIZE || d->ops_size > OPS_SIZE_MAX || d->ops_size % _Alignof(void *))
         return refuse(err, errlen, path, EPROTO, "engine ops tables of %u bytes, which no build "
                       "of ABI %d has", d->ops_size, PHX_ABI_MAJOR);
     p->ops = calloc(n ? n : 1, sizeof(*p->ops));

@@ -128,6 +128,23 @@ static void test_refuse_old_major_abi(void)
     registry_down();
 }
 
+/* Sizes that cut through a pointer are refused before anything behind them is read. */
+static void test_refuse_cut_sizes(void)
+{
+    registry_up();
+    char want[256];
+
+    snprintf(want, sizeof(want), "engine ops tables of %zu bytes, which no build of ABI %d has",
+             offsetof(phx_engine_ops_t, destroy) + 4, PHX_ABI_MAJOR);
+    assert_refused_then_valid_loads(PHX_PLUGIN_BAD_CUTOPS, want);
+    registry_down();
+    registry_up();
+    snprintf(want, sizeof(want), "its descriptor claims %zu bytes, which no build of ABI %d "
+             "writes", sizeof(phx_plugin_desc_t) - 4, PHX_ABI_MAJOR);
+    assert_refused_then_valid_loads(PHX_PLUGIN_BAD_CUTDESC, want);
+    registry_down();
+}
+
 /* Built with -fshort-enums: the signature names the property that differs. */
 static void test_refuse_build_signature(void)
 {
@@ -388,6 +405,7 @@ static const phx_test_case_t cases[] = {
     {"refuse another ABI version", test_refuse_abi_version},
     {"refuse the old major ABI", test_refuse_old_major_abi},
     {"refuse another build signature", test_refuse_build_signature},
+    {"refuse sizes that cut through a pointer", test_refuse_cut_sizes},
     {"a shorter ops table loads and runs", test_shorter_ops_table_loads_and_runs},
     {"a newer minor loads only if its additions are unset",
      test_newer_minor_loads_only_if_its_news_are_unset},

@@ -23,6 +23,7 @@
 #include "plugin_registry.h"
 
 #include "phoenix/settings.h"
+#include "settings_load.h"
 
 #include "graph.h"
 #include "phoenix/log.h"
@@ -461,9 +462,14 @@ static int load_settings(const phx_config_t *cfg, const struct phx_plugin_info *
                          char *err, size_t errlen)
 {
     const struct phx_settings_schema *schema = desc->settings;
-    void *settings = schema ? calloc(1, schema->size ? schema->size : 1) : NULL;
+    char why[256];
 
     *out = NULL;
+    if (schema && phx_settings_schema_check(schema, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "plugin %s: %s", desc->name, why);
+        return -EPROTO;
+    }
+    void *settings = schema ? calloc(1, schema->size ? schema->size : 1) : NULL;
     if (schema && !settings) {
         snprintf(err, errlen, "plugin %s: out of memory", desc->name);
         return -ENOMEM;

@@ -660,3 +660,49 @@ int phx_settings_dump(const struct phx_settings_schema *schema, const void *base
 {
     return phx_settings_dump_keys(schema->keys, schema->nkeys, base, indent, out);
 }
+
+/* The bytes a row of KIND occupies in the settings struct, or 0 for an unknown kind. */
+static size_t storage_size(phx_setting_kind_t kind)
+{
+    switch (kind) {
+    case PHX_SETTING_KIND_STRING: return sizeof(char *);
+    case PHX_SETTING_KIND_BOOL:   return sizeof(bool);
+    case PHX_SETTING_KIND_UINT:
+    case PHX_SETTING_KIND_MODE:   return sizeof(unsigned);
+    case PHX_SETTING_KIND_ENUM:   return sizeof(int);
+    }
+    return 0;
+}
+
+static int check_row(const struct phx_settings_schema *schema, const struct phx_setting *row,
+                     char *why, size_t n)
+{
+    size_t bytes = storage_size(row->kind);
+
+    if (!row->key || !*row->key)
+        return reason(why, n, "a row of its settings table has no key");
+    if (!bytes)
+        return reason(why, n, "setting '%s' has unknown kind %d", row->key, (int)row->kind);
+    if (row->offset > schema->size || schema->size - row->offset < bytes)
+        return reason(why, n, "setting '%s' lies at byte %zu of a %zu-byte struct", row->key,
+                      row->offset, schema->size);
+    if (row->kind == PHX_SETTING_KIND_ENUM && !row->names)
+        return reason(why, n, "enum setting '%s' has no names", row->key);
+    if (row->custom)
+        return reason(why, n, "setting '%s' has a kind of the service's own", row->key);
+    return 0;
+}
+
+int phx_settings_schema_check(const struct phx_settings_schema *schema, char *why, size_t n)
+{
+    if (schema->row_size != sizeof(struct phx_setting))
+        return reason(why, n, "its settings table has rows of %u bytes, this service reads %zu: "
+                      "rebuild it against this service's phoenix/settings.h", schema->row_size,
+                      sizeof(struct phx_setting));
+    if (schema->nkeys && !schema->keys)
+        return reason(why, n, "its settings table has %u rows and no table", schema->nkeys);
+    for (unsigned i = 0; i < schema->nkeys; i++)
+        if (check_row(schema, &schema->keys[i], why, n) < 0)
+            return -1;
+    return 0;
+}

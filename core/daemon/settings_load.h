@@ -78,4 +78,9 @@ const char *phx_settings_nearest(const char *name, const char *const *names, siz
 /* Asks the library once how it reads a leading zero (see settings.c). */
 bool phx_settings_libconfig_reads_octal(void);
 
+/* Checks a table that came from a plugin before anything uses it: its row stride, and every
+ * row's key, kind, offset (its field lies within schema->size), an enum's names, no custom
+ * kind. 0, or -1 with a sentence in WHY. */
+int phx_settings_schema_check(const struct phx_settings_schema *schema, char *why, size_t n);
+
 #endif /* PHX_SETTINGS_LOAD_H */

@@ -5,10 +5,12 @@
 #include "phoenix/engine.h"
 #include "phoenix/settings.h"
 #include "phx_test.h"
+#include "settings_load.h"
 
 #include <dlfcn.h>
 #include <libconfig.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -715,7 +717,40 @@ static void test_error_buffer_edges(void)
     phx_test_rmtree(dir);
 }
 
+/* A plugin's settings table is checked before the service writes into the struct it names. */
+struct checked { unsigned batch; char *name; };
+static const char *const checked_names[] = { "a", NULL };
+
+static void test_schema_check(void)
+{
+    struct phx_setting good[] = {
+        PHX_SETTING_UINT(struct checked, batch, 1, 1, 9, "b"),
+        PHX_SETTING_STRING(struct checked, name, "", "n"),
+    };
+    PHX_SETTINGS_SCHEMA(schema, "t", struct checked, good);
+    struct phx_settings_schema bad = schema;
+    char why[256] = "";
+
+    CU_ASSERT_EQUAL(phx_settings_schema_check(&schema, why, sizeof(why)), 0);
+    good[1].offset = sizeof(struct checked) - 4;           /* a pointer past the end */
+    CU_ASSERT_EQUAL(phx_settings_schema_check(&schema, why, sizeof(why)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "setting 'name' lies at byte"));
+    good[1].offset = offsetof(struct checked, name);
+    good[0].kind = (phx_setting_kind_t)9;
+    CU_ASSERT_EQUAL(phx_settings_schema_check(&schema, why, sizeof(why)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "setting 'batch' has unknown kind 9"));
+    good[0].kind = PHX_SETTING_KIND_ENUM;                   /* an enum without names */
+    CU_ASSERT_EQUAL(phx_settings_schema_check(&schema, why, sizeof(why)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "enum setting 'batch' has no names"));
+    good[0].names = checked_names;
+    CU_ASSERT_EQUAL(phx_settings_schema_check(&schema, why, sizeof(why)), 0);
+    bad.row_size = sizeof(struct phx_setting) + 8;          /* a table of another build */
+    CU_ASSERT_EQUAL(phx_settings_schema_check(&bad, why, sizeof(why)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "rows of"));
+}
+
 static const phx_test_case_t cases[] = {
+    { "a plugin's settings table is checked before use", test_schema_check },
     { "defaults", test_defaults },
     { "empty file gives the defaults", test_empty_file_gives_defaults },
     { "deploy file loads and is the defaults", test_deploy_file_is_the_defaults },

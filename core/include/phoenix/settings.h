@@ -71,12 +71,16 @@ struct phx_setting {
     const struct phx_setting_custom *custom;
 };
 
-/* The settings of one plugin (or of the service): NAME shows in messages of config_strings. */
+/* The settings of one plugin (or of the service): NAME shows in messages of config_strings.
+ * ROW_SIZE is sizeof(struct phx_setting) as the plugin was built: the service refuses a table
+ * whose rows it would read with another stride, and checks every row (kind, offset within SIZE,
+ * names of an enum) before it loads anything into the struct. */
 struct phx_settings_schema {
     const char                *name;
     size_t                     size;    /* of the struct the table describes */
     const struct phx_setting  *keys;
     unsigned                   nkeys;
+    unsigned                   row_size;
 };
 
 /* Rows. TYPE is the settings struct, FIELD its member (and the key's name); optional trailing
@@ -98,7 +102,8 @@ struct phx_settings_schema {
 
 #define PHX_SETTINGS_SCHEMA(var, name_, type, table)                                          \
     const struct phx_settings_schema var = { (name_), sizeof(type), (table),                  \
-                                             sizeof(table) / sizeof((table)[0]) }
+                                             sizeof(table) / sizeof((table)[0]),              \
+                                             sizeof(struct phx_setting) }
 
 /* Fills BASE (schema->size bytes) with the defaults. 0 or -ENOMEM; BASE is valid to free. */
 int  phx_settings_init(const struct phx_settings_schema *schema, void *base);

@@ -9,6 +9,7 @@
  *                                      counters reads an older blob's as far as they go)
  *   registrations                      the app's layout blobs: replayed into new layout sets
  *   connections                        id, kind, state, address, resource handle (0: none)
+ *   retired blocks                     resource handles of older builds' connection blocks
  *   calls                              the id table's generations, then each live call by slot
  *                                      (its method by service and method id)
  *   delivered buffers                  address -> recv heap block (both in the app's shm)
@@ -162,6 +163,9 @@ int eng_state_dump(phx_engine_t *e, struct mrpc_engine *m, phx_blob_t *out)
         phx_wbuf_blob(w, m->regs[i].blob, m->regs[i].len);
     phx_wbuf_u32(w, (uint32_t)m->conns.count);
     phx_u64map_each(&m->conns, dump_conn, &d);
+    phx_wbuf_u32(w, m->n_retired);          /* older builds' blocks: handed on again */
+    for (unsigned i = 0; i < m->n_retired; i++)
+        phx_wbuf_u32(w, put_heap(&d, m->retired[i]));
     dump_calls(w, &m->calls);
     phx_wbuf_u32(w, (uint32_t)m->delivered.count);
     phx_u64map_each(&m->delivered, dump_pair, w);
@@ -296,6 +300,23 @@ static int load_conns(struct loader *l)
     return 0;
 }
 
+/* Blocks an older build retired (connections a queued BIND may still read): this state keeps
+ * them, or the second upgrade after a pending BIND would leak them. */
+static int load_retired(struct loader *l)
+{
+    uint32_t n = phx_rbuf_u32(&l->r);
+
+    for (uint32_t i = 0; i < n && !l->r.failed; i++) {
+        uint32_t handle = phx_rbuf_u32(&l->r);
+        void *block = handle ? phx_handover_take_heap(l->e, handle) : NULL;
+        if (!block)
+            return refuse(l, -EINVAL, "retired block %u names no resource %u", i, handle);
+        if (retire(l->m, block) < 0)
+            return refuse(l, -ENOMEM, "out of memory restoring retired blocks");
+    }
+    return 0;
+}
+
 static int load_call(struct loader *l, uint32_t used, void **objs)
 {
     uint32_t slot = phx_rbuf_u32(&l->r);
@@ -423,6 +444,8 @@ static int load_all(struct loader *l)
     int rc = load_registrations(l);
     if (!rc)
         rc = load_conns(l);
+    if (!rc)
+        rc = load_retired(l);
     if (!rc)
         rc = load_calls(l);
     if (!rc)

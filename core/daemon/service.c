@@ -87,10 +87,22 @@ int phx_service_check_plugins(const phx_config_t *cfg, char *err, size_t errlen)
     return rc < 0 ? -1 : 0;
 }
 
-/* Runs reconfigure() on every engine of SUB whose plugin is current, the group suspended. An
- * engine that refuses keeps what it had, and the log says why. */
+static bool can_reconfigure(const phx_engine_t *e)
+{
+    return e->ops->reconfigure && e->plugin && e->plugin->current;
+}
+
+/* Runs reconfigure() on every engine of SUB whose plugin is current, the group suspended (a
+ * group with no such engine is left running). An engine that refuses keeps what it had, and
+ * the log says why. */
 static void reconfigure_group(struct phx_subscription *sub)
 {
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < sub->n_engines; i++)
+        n += can_reconfigure(sub->engines[i]);
+    if (!n)
+        return;
     int rc = sub->runtime ? phx_runtime_suspend(sub->runtime, sub) : 0;
 
     if (rc) {
@@ -101,7 +113,7 @@ static void reconfigure_group(struct phx_subscription *sub)
     for (unsigned i = 0; i < sub->n_engines; i++) {
         phx_engine_t *e = sub->engines[i];
         char why[512] = "";
-        if (!e->ops->reconfigure || !e->plugin || !e->plugin->current)
+        if (!can_reconfigure(e))
             continue;
         if (e->ops->reconfigure(e, e->state, e->config, why, sizeof(why)) != 0)
             phx_warn("%s (engine %llu) keeps its settings: %s", e->ops->type,

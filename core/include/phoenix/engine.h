@@ -132,9 +132,10 @@ typedef struct phx_engine_ops {
      * and the old build keeps running). Never blocks. NULL: this build cannot take over running
      * engines (the upgrade is refused). */
     int  (*restore)(phx_engine_t *e, const phx_blob_t *in, void **state, char *err, size_t errlen);
-    /* Optional. Control thread, group suspended: apply a new config string to a running
-     * engine. Never blocks. NULL: the engine cannot be reconfigured live (refused). The service
-     * does not call it yet (tests do; live settings will). */
+    /* Optional. Control thread, group suspended: take the plugin's settings again
+     * (phx_engine_settings(), after SIGHUP reloaded phoenix.conf) with CONFIG, the engine's
+     * config string, over them. Never blocks. NULL: the engine keeps the settings it was created
+     * with; its group is not even suspended for it. */
     int  (*reconfigure)(phx_engine_t *e, void *state, const char *config, char *err,
                         size_t errlen);
     /* Optional. Control thread, group suspended: answer an admin request (text) with *REPLY, a

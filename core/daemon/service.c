@@ -176,11 +176,21 @@ void phx_service_placement_params(struct phx_service *svc, struct phx_placement_
         .nic = cfg->topology.nic,
         .threads = cfg->runtime.threads,
     };
-    if (!*cfg->topology.nic &&
-        (pp->devices = phx_registry_devices(&svc->registry, from, fromlen))) {
+    if (!*cfg->topology.nic && svc->placed_devices[0]) {
         pp->field_mask |= PHX_PLACEMENT_PARAM_FIELD_DEVICES;   /* placement follows traffic */
+        pp->devices = svc->placed_devices;
+        snprintf(from, fromlen, "%s", svc->placed_devices_from);
         pp->devices_from = from;
     }
+}
+
+/* Remembers the devices a plugin's traffic is pinned to now, for the placement. */
+static void note_devices(struct phx_service *svc)
+{
+    const char *devices = phx_registry_devices(&svc->registry, svc->placed_devices_from,
+                                               sizeof(svc->placed_devices_from));
+
+    snprintf(svc->placed_devices, sizeof(svc->placed_devices), "%s", devices ? devices : "");
 }
 
 /* Places the service next to its NIC: fills PL, whose runtime_cpus the runtime threads are
@@ -194,6 +204,7 @@ static bool apply_placement(struct phx_service *svc, phx_placement_t *pl)
     char err[512];
 
     *pl = (phx_placement_t){ .numa_node = -1 };
+    note_devices(svc);
     if (*cfg->topology.xml) {
         phx_info("topology.xml is set: runtime threads are not pinned (dry-run topology)");
         return false;

@@ -37,6 +37,10 @@ struct phx_service {
     int                      broken_fd;      /* eventfd, readable when an app port broke */
     hwloc_topology_t         topo;           /* kept while app memory is bound (heap_nodes) */
     hwloc_bitmap_t           heap_nodes;     /* NUMA nodes next to the NIC, or NULL: unbound */
+    /* The transport's devices as they were when the threads were placed (a SIGHUP may change
+     * the setting, not where the threads and the UCX context are), and the setting's name. */
+    char                     placed_devices[256];
+    char                     placed_devices_from[128];
 };
 
 /* Loads the config's plugins and starts its runtime threads. Returns 0, or -errno with one
@@ -90,8 +94,8 @@ struct phx_subscription *phx_service_find(struct phx_service *svc, pid_t pid, un
 void phx_service_names(struct phx_service *svc, char *buf, size_t len);
 
 /* The placement inputs of SVC: the configured NIC and thread count, and when no NIC is
- * configured the devices a plugin's traffic is pinned to (FROM names the setting). Used for the
- * placement at start and for `phoenixctl topology`, so both say the same. */
+ * configured the devices a plugin's traffic was pinned to at start (FROM names the setting).
+ * Used for the placement at start and for `phoenixctl topology`, so both say the same. */
 void phx_service_placement_params(struct phx_service *svc, struct phx_placement_params *pp,
                                   char *from, size_t fromlen);
 

@@ -28,6 +28,11 @@
  *     ...
  *     phx_settings_free(&null_schema, &mine);
  *
+ * The calls below are provided to plugins by the process that loads them (phoenixd, and the
+ * test programs that link its internals), not by libphoenix: they parse libconfig text, and
+ * libconfig is the service's dependency, never an app's (core/daemon/plugin_calls.list). A
+ * program that links only libphoenix may use the types and macros, not the calls.
+ *
  * Keys are one word, or "section.key" one level deep (written `section = { key = ...; };`).
  * Storage per kind: STRING char * (owned, never NULL once initialised), BOOL bool, UINT and MODE
  * unsigned, ENUM int (the index into `names`). */

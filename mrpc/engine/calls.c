@@ -8,14 +8,44 @@
  *
  * Every call ends exactly once, with REPLY_RECEIVED: a reply, an error from the peer, a lost or
  * closed connection, its deadline, or the app's CANCEL (its reply is then dropped on arrival, and
- * a wire CANCEL tells the server's service, which withdraws the call if its app has not seen it). Deadlines are swept when the earliest may have passed:
- * `earliest_deadline_ns` is a lower bound kept on insert and made exact by each sweep. */
+ * a wire CANCEL tells the server's service, which withdraws the call if its app has not seen
+ * it). Deadlines are swept when the earliest may have passed: `earliest_deadline_ns` is a lower
+ * bound kept on insert and made exact by each sweep. A CANCEL, which the untrusted app may send
+ * as often as it likes, must not sweep: calls are also filed under the app's own ids (`by_app`,
+ * a mix of connection and call id; a collision leaves the later call unfiled, and CANCEL then
+ * finds nothing for it, which the app already handles as "done"). */
 #include "mrpc_engine.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define NS_PER_MS 1000000ull
+
+static uint64_t app_key(uint32_t conn_id, uint64_t app_call_id)
+{
+    return phx_u64map_hash(app_call_id) ^ conn_id;
+}
+
+static void index_call(struct mrpc_engine *m, const struct eng_call *c, uint64_t wire_id)
+{
+    uint64_t key = app_key(c->conn_id, c->app_call_id);
+
+    if (!phx_u64map_get(&m->by_app, key, NULL))
+        (void)phx_u64map_put(&m->by_app, key, wire_id);    /* bounded as the table: fits */
+}
+
+/* Takes call WIRE_ID off the table and out of the index. */
+static struct eng_call *call_off(struct mrpc_engine *m, uint64_t wire_id)
+{
+    struct eng_call *c = phx_idtable_remove(&m->calls, wire_id);
+    uint64_t filed;
+
+    if (c && phx_u64map_get(&m->by_app, app_key(c->conn_id, c->app_call_id), &filed) &&
+        filed == wire_id)
+        phx_u64map_remove(&m->by_app, app_key(c->conn_id, c->app_call_id), NULL);
+    return c;
+}
 
 struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
                               const struct mrpc_method_layout *method, uint64_t *wire_id)
@@ -37,6 +67,7 @@ struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
         free(c);
         return NULL;
     }
+    index_call(m, c, *wire_id);
     if (m->calls.live == 1 || c->deadline_ns < m->earliest_deadline_ns)
         m->earliest_deadline_ns = c->deadline_ns;
     return c;
@@ -48,7 +79,7 @@ struct eng_call *eng_call_take(struct mrpc_engine *m, uint64_t wire_id, uint32_t
 
     if (!c || c->conn_id != conn_id)
         return NULL;
-    return phx_idtable_remove(&m->calls, wire_id);
+    return call_off(m, wire_id);
 }
 
 static phx_desc_t reply_desc(const struct eng_call *c)
@@ -102,7 +133,7 @@ static void fail_on_conn(void *arg, uint64_t id, void *obj)
 
     if (c->conn_id != s->conn_id)
         return;
-    phx_idtable_remove(&s->m->calls, id);
+    call_off(s->m, id);
     eng_call_fail(s->m, c, s->status, "%s", s->why);
 }
 
@@ -124,7 +155,7 @@ static void expire_one(void *arg, uint64_t id, void *obj)
             s->earliest = c->deadline_ns;
         return;
     }
-    phx_idtable_remove(&s->m->calls, id);
+    call_off(s->m, id);
     s->m->stats.timeouts++;
     eng_call_fail(s->m, c, PHX_DEADLINE_EXCEEDED, "no reply from the server before the deadline");
 }
@@ -139,38 +170,35 @@ void eng_calls_expire(struct mrpc_engine *m, uint64_t now_ns)
     m->earliest_deadline_ns = s.earliest;
 }
 
-struct cancel {
-    struct mrpc_engine *m;
-    uint32_t            conn_id;
-    uint64_t            app_call_id;
-    bool                found;
-};
-
-static void cancel_one(void *arg, uint64_t id, void *obj)
-{
-    struct cancel *k = arg;
-    struct eng_call *c = obj;
-
-    if (k->found || c->conn_id != k->conn_id || c->app_call_id != k->app_call_id)
-        return;
-    k->found = true;
-    phx_idtable_remove(&k->m->calls, id);
-    phx_desc_t wire = { .conn_id = c->conn_id, .service_id = c->method->service_id,
-                        .method_id = c->method->method_id, .call_id = id };
-    if (eng_txq_room(k->m, 1))
-        eng_send_cancel(k->m, &wire);   /* the server withdraws it if it has not started */
-    eng_call_fail(k->m, c, PHX_CANCELLED, "the app cancelled the call");
-}
-
-/* Calls are filed by wire id, so finding the app's is a sweep: cancelling is rare, and a sweep
- * is what deadlines cost already. */
 bool eng_call_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t app_call_id)
 {
-    struct cancel k = { .m = m, .conn_id = conn_id, .app_call_id = app_call_id };
+    uint64_t id;
 
-    if (m->calls.live)
-        phx_idtable_each(&m->calls, cancel_one, &k);
-    return k.found;
+    if (!phx_u64map_get(&m->by_app, app_key(conn_id, app_call_id), &id))
+        return false;
+    struct eng_call *c = phx_idtable_get(&m->calls, id);
+    if (!c || c->conn_id != conn_id || c->app_call_id != app_call_id)
+        return false;
+    call_off(m, id);
+    phx_desc_t wire = { .conn_id = c->conn_id, .service_id = c->method->service_id,
+                        .method_id = c->method->method_id, .call_id = id };
+    if (eng_txq_room(m, 1))
+        eng_send_cancel(m, &wire);      /* the server withdraws it if it has not started */
+    eng_call_fail(m, c, PHX_CANCELLED, "the app cancelled the call");
+    return true;
+}
+
+static void reindex_one(void *arg, uint64_t id, void *obj)
+{
+    index_call(arg, obj, id);
+}
+
+int eng_calls_reindex(struct mrpc_engine *m)
+{
+    if (phx_u64map_reserve(&m->by_app, m->calls.live) < 0)
+        return -ENOMEM;
+    phx_idtable_each(&m->calls, reindex_one, m);
+    return 0;
 }
 
 static void free_call(void *arg, uint64_t id, void *obj)
@@ -182,4 +210,5 @@ void eng_calls_fini(struct mrpc_engine *m)
 {
     phx_idtable_each(&m->calls, free_call, NULL);
     phx_idtable_fini(&m->calls);
+    phx_u64map_fini(&m->by_app);
 }

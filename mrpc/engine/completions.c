@@ -75,11 +75,18 @@ static int is_incoming_call(const void *item, const void *arg)
            d->call_id == key->call_id;
 }
 
+/* A wire CANCEL comes from the network, as often as a peer likes: it looks for its call in a
+ * short backlog only. Behind a longer one the call is delivered after all (the caller has its
+ * CANCELLED already; the server's app just does work nobody waits for). */
+#define ENG_CANCEL_SCAN_MAX 64u
+
 bool eng_backlog_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t call_id)
 {
     phx_desc_t key = { .conn_id = conn_id, .call_id = call_id }, in;
+    uint32_t held = phx_fifo_count(&m->backlog);
 
-    if (!m->backlog.count || !phx_fifo_take(&m->backlog, is_incoming_call, &key, &in))
+    if (!held || held > ENG_CANCEL_SCAN_MAX ||
+        !phx_fifo_take(&m->backlog, is_incoming_call, &key, &in))
         return false;
     eng_deliver_release(m, in.addr);    /* the request the app will never see */
     return true;

@@ -348,7 +348,7 @@ static int load_call_table(struct loader *l, uint32_t used, uint32_t *gens, void
     }
     if (l->r.failed)
         return truncated(l);
-    if (phx_idtable_load(&l->m->calls, used, gens, objs) < 0)
+    if (phx_idtable_load(&l->m->calls, used, gens, objs) < 0 || eng_calls_reindex(l->m) < 0)
         return refuse(l, -ENOMEM, "cannot restore %u call slots", used);
     return 0;
 }

@@ -188,8 +188,6 @@ static void add_message_idents(ident_list_t *l, const model_file_t *model)
         add_pb_c_message_idents(l, &model->messages[i]);
         add_builder_idents(l, &model->messages[i]);
     }
-    for (size_t i = 0; model->n_messages > 0 && emit_builder_helpers[i]; i++)
-        add_ident(l, emit_builder_helpers[i], "mRPC's deep-copy helpers");
 }
 
 static int compare_idents(const void *a, const void *b)

@@ -10,8 +10,4 @@
 char *emit_header(arena_t *arena, const model_file_t *model);
 char *emit_source(arena_t *arena, const model_file_t *model);
 
-/* The names of the static helpers a source with builders defines, NULL-terminated: they share
- * the file's namespace, so the name-clash check lists them too. */
-extern const char *const emit_builder_helpers[];
-
 #endif /* MRPC_CODEGEN_EMIT_H */

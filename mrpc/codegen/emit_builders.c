@@ -4,11 +4,11 @@
  *
  * Every builder allocates in the send heap through libmrpc's public calls (mrpc_message_new,
  * mrpc_strdup, mrpc_bytes_set, mrpc_repeated_add), so what it builds is what the generic calls
- * would have built. Copies of received messages are made by a descriptor walk emitted once per
- * source file (copy_helpers below): the struct is copied bit for bit, then every string, bytes,
+ * would have built. Copies of received messages are libmrpc's mrpc_message_copy() (mrpc/lib/
+ * copy.c, the one deep copy): the struct is copied bit for bit, then every string, bytes,
  * submessage, repeated array and unknown field gets a send-heap copy of its own; nothing is
- * packed or unpacked, so -0.0 stays -0.0 and NaN payloads survive. A failed copy leaves no
- * pointer into the source behind and frees what it built. */
+ * packed or unpacked, so -0.0 stays -0.0 and NaN payloads survive. A failed copy frees what it
+ * built. */
 #include "emit.h"
 
 #include "emit_common.h"
@@ -188,8 +188,8 @@ static void body_set_from(const emit_t *e, const model_field_t *f, const field_t
         sb_printf(e->sb, "    ProtobufCMessage *copy;\n\n"
                          "    if (received == NULL)\n"
                          "        return -EINVAL;\n"
-                         "    copy = mrpc_builders_copy(ctx, %s,\n"
-                         "                              %s);\n"
+                         "    copy = mrpc_message_copy(ctx, %s,\n"
+                         "                             %s);\n"
                          "    if (copy == NULL)\n"
                          "        return -ENOMEM;\n"
                          "    %s = (%s *)copy;\n%s    return 0;\n",
@@ -217,7 +217,7 @@ static void body_add_message(const emit_t *e, const model_field_t *f, const fiel
 {
     const char *cond = from ? "received != NULL ? " : "";
     const char *make = from
-        ? arena_printf(e->arena, "mrpc_builders_copy(ctx, %s, %s)", t->sub_desc, t->sub_base)
+        ? arena_printf(e->arena, "mrpc_message_copy(ctx, %s, %s)", t->sub_desc, t->sub_base)
         : arena_printf(e->arena, "mrpc_message_new(ctx, %s)", t->sub_desc);
     sb_printf(e->sb, "    %s **slot =\n        %s%s%s;\n"
                      "    ProtobufCMessage *sub =\n        slot != NULL ? %s : NULL;\n\n"
@@ -305,7 +305,7 @@ static void emit_message_builders(const emit_t *e, const model_message_t *m)
             sb_printf(e->sb, "    if (received == NULL)\n"
                              "        return NULL;\n"
                              "    return (%s *)\n"
-                             "        mrpc_builders_copy(ctx, &%s, &received->%s);\n",
+                             "        mrpc_message_copy(ctx, &%s, &received->%s);\n",
                       m->c->c_type, m->c->descriptor, m->c->base_field);
         else
             body_field(e, &b[k], field_of(m, &b[k]));
@@ -313,194 +313,11 @@ static void emit_message_builders(const emit_t *e, const model_message_t *m)
     }
 }
 
-/* The deep copy every _copy and _from builder of a file calls: see the comment at the top. */
-static const char copy_helpers[] =
-    "\n"
-    "/* ---- deep copies into the send heap ---- */\n"
-    "\n"
-    "/* Copies of pointers stored in members of any pointer type (memcpy: no aliasing questions). */\n"
-    "static void *mrpc_builders_get_ptr(const void *at)\n"
-    "{\n"
-    "    void *p;\n"
-    "\n"
-    "    memcpy(&p, at, sizeof(p));\n"
-    "    return p;\n"
-    "}\n"
-    "\n"
-    "static void mrpc_builders_set_ptr(void *at, const void *p)\n"
-    "{\n"
-    "    memcpy(at, &p, sizeof(p));\n"
-    "}\n"
-    "\n"
-    "static size_t mrpc_builders_elem_size(ProtobufCType type)\n"
-    "{\n"
-    "    switch (type) {\n"
-    "    case PROTOBUF_C_TYPE_INT64:\n"
-    "    case PROTOBUF_C_TYPE_SINT64:\n"
-    "    case PROTOBUF_C_TYPE_SFIXED64:\n"
-    "    case PROTOBUF_C_TYPE_UINT64:\n"
-    "    case PROTOBUF_C_TYPE_FIXED64:\n"
-    "    case PROTOBUF_C_TYPE_DOUBLE:\n"
-    "        return 8;\n"
-    "    case PROTOBUF_C_TYPE_BOOL:\n"
-    "        return sizeof(protobuf_c_boolean);\n"
-    "    case PROTOBUF_C_TYPE_STRING:\n"
-    "    case PROTOBUF_C_TYPE_MESSAGE:\n"
-    "        return sizeof(void *);\n"
-    "    case PROTOBUF_C_TYPE_BYTES:\n"
-    "        return sizeof(ProtobufCBinaryData);\n"
-    "    default:\n"
-    "        return 4;\n"
-    "    }\n"
-    "}\n"
-    "\n"
-    "static ProtobufCMessage *mrpc_builders_copy(mrpc_ctx_t *ctx,\n"
-    "                                            const ProtobufCMessageDescriptor *desc,\n"
-    "                                            const ProtobufCMessage *src);\n"
-    "\n"
-    "/* Gives the value at AT (one of field F's, still the source's) pieces of its own; on failure\n"
-    " * the value is left empty. */\n"
-    "static int mrpc_builders_copy_value(mrpc_ctx_t *ctx, const ProtobufCFieldDescriptor *f,\n"
-    "                                    void *at)\n"
-    "{\n"
-    "    const void *from;\n"
-    "    void *copy;\n"
-    "\n"
-    "    if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_BYTES &&\n"
-    "        f->type != PROTOBUF_C_TYPE_MESSAGE)\n"
-    "        return 0;                               /* a number: copied with the struct or array */\n"
-    "    if (f->type == PROTOBUF_C_TYPE_BYTES) {\n"
-    "        ProtobufCBinaryData *b = at, was = *b;\n"
-    "        if (mrpc_bytes_set(ctx, b, was.data, was.len) == 0)\n"
-    "            return 0;\n"
-    "        b->data = NULL;\n"
-    "        b->len = 0;\n"
-    "        return -ENOMEM;\n"
-    "    }\n"
-    "    from = mrpc_builders_get_ptr(at);\n"
-    "    if (from == NULL)\n"
-    "        return 0;\n"
-    "    if (f->type == PROTOBUF_C_TYPE_STRING && (from == f->default_value ||\n"
-    "                                              from == (const void *)protobuf_c_empty_string))\n"
-    "        return 0;\n"
-    "    if (f->type == PROTOBUF_C_TYPE_STRING)\n"
-    "        copy = mrpc_strdup(ctx, from);\n"
-    "    else\n"
-    "        copy = mrpc_builders_copy(ctx, f->descriptor, from);\n"
-    "    mrpc_builders_set_ptr(at, copy);\n"
-    "    return copy != NULL ? 0 : -ENOMEM;\n"
-    "}\n"
-    "\n"
-    "static int mrpc_builders_copy_repeated(mrpc_ctx_t *ctx, const ProtobufCFieldDescriptor *f,\n"
-    "                                       ProtobufCMessage *dst)\n"
-    "{\n"
-    "    size_t *n = (size_t *)(void *)((char *)dst + f->quantifier_offset);\n"
-    "    void *at = (char *)dst + f->offset;\n"
-    "    const char *from = mrpc_builders_get_ptr(at);\n"
-    "    size_t size = mrpc_builders_elem_size(f->type);\n"
-    "    char *to = *n > 0 && from != NULL && *n <= SIZE_MAX / size ? mrpc_alloc(ctx, *n * size)\n"
-    "                                                                : NULL;\n"
-    "\n"
-    "    mrpc_builders_set_ptr(at, to);\n"
-    "    if (to == NULL) {\n"
-    "        int rc = *n > 0 && from != NULL ? -ENOMEM : 0;\n"
-    "        *n = 0;\n"
-    "        return rc;\n"
-    "    }\n"
-    "    memcpy(to, from, *n * size);\n"
-    "    for (size_t i = 0; i < *n; i++) {\n"
-    "        if (mrpc_builders_copy_value(ctx, f, to + i * size) != 0) {\n"
-    "            *n = i;\n"
-    "            return -ENOMEM;\n"
-    "        }\n"
-    "    }\n"
-    "    return 0;\n"
-    "}\n"
-    "\n"
-    "/* Copies field F of DST (still the source's, bit for bit) while RC is 0; once a copy failed,\n"
-    " * empties the field instead, so that no pointer into the source is left to free. */\n"
-    "static int mrpc_builders_copy_field(mrpc_ctx_t *ctx, const ProtobufCFieldDescriptor *f,\n"
-    "                                    ProtobufCMessage *dst, int rc)\n"
-    "{\n"
-    "    char *at = (char *)dst + f->offset;\n"
-    "    uint32_t active;\n"
-    "\n"
-    "    if (f->label == PROTOBUF_C_LABEL_REPEATED && rc == 0)\n"
-    "        return mrpc_builders_copy_repeated(ctx, f, dst);\n"
-    "    if (f->label == PROTOBUF_C_LABEL_REPEATED) {\n"
-    "        memset((char *)dst + f->quantifier_offset, 0, sizeof(size_t));\n"
-    "        mrpc_builders_set_ptr(at, NULL);\n"
-    "        return rc;\n"
-    "    }\n"
-    "    if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_BYTES &&\n"
-    "        f->type != PROTOBUF_C_TYPE_MESSAGE)\n"
-    "        return rc;\n"
-    "    memcpy(&active, (char *)dst + f->quantifier_offset, sizeof(active));\n"
-    "    if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && active != f->id)\n"
-    "        return rc;\n"
-    "    if (rc == 0)\n"
-    "        return mrpc_builders_copy_value(ctx, f, at);\n"
-    "    memset(at, 0, mrpc_builders_elem_size(f->type));\n"
-    "    return rc;\n"
-    "}\n"
-    "\n"
-    "static int mrpc_builders_copy_unknown(mrpc_ctx_t *ctx, ProtobufCMessage *dst)\n"
-    "{\n"
-    "    const ProtobufCMessageUnknownField *from = dst->unknown_fields;\n"
-    "    unsigned n = from != NULL ? dst->n_unknown_fields : 0;\n"
-    "\n"
-    "    dst->n_unknown_fields = 0;\n"
-    "    dst->unknown_fields = n > 0 ? mrpc_alloc(ctx, n * sizeof(*from)) : NULL;\n"
-    "    if (n > 0 && dst->unknown_fields == NULL)\n"
-    "        return -ENOMEM;\n"
-    "    for (unsigned i = 0; i < n; i++) {\n"
-    "        ProtobufCMessageUnknownField *to = &dst->unknown_fields[i];\n"
-    "        *to = from[i];\n"
-    "        to->data = from[i].len > 0 ? mrpc_alloc(ctx, from[i].len) : NULL;\n"
-    "        if (from[i].len > 0 && to->data == NULL)\n"
-    "            return -ENOMEM;\n"
-    "        if (from[i].len > 0)\n"
-    "            memcpy(to->data, from[i].data, from[i].len);\n"
-    "        dst->n_unknown_fields = i + 1;\n"
-    "    }\n"
-    "    return 0;\n"
-    "}\n"
-    "\n"
-    "/* SRC, read as DESC describes it (never through its own descriptor pointer), copied into the\n"
-    " * send heap; NULL when the heap is full, with nothing left allocated. */\n"
-    "static ProtobufCMessage *mrpc_builders_copy(mrpc_ctx_t *ctx,\n"
-    "                                            const ProtobufCMessageDescriptor *desc,\n"
-    "                                            const ProtobufCMessage *src)\n"
-    "{\n"
-    "    ProtobufCMessage *dst = mrpc_alloc(ctx, desc->sizeof_message);\n"
-    "    int rc;\n"
-    "\n"
-    "    if (dst == NULL)\n"
-    "        return NULL;\n"
-    "    memcpy(dst, src, desc->sizeof_message);\n"
-    "    dst->descriptor = desc;\n"
-    "    rc = mrpc_builders_copy_unknown(ctx, dst);\n"
-    "    for (unsigned i = 0; i < desc->n_fields; i++)\n"
-    "        rc = mrpc_builders_copy_field(ctx, &desc->fields[i], dst, rc);\n"
-    "    if (rc == 0)\n"
-    "        return dst;\n"
-    "    mrpc_message_free(ctx, dst);\n"
-    "    return NULL;\n"
-    "}\n";
-
-/* The static helpers above, for the name-clash check. */
-const char *const emit_builder_helpers[] = {
-    "mrpc_builders_get_ptr", "mrpc_builders_set_ptr", "mrpc_builders_elem_size",
-    "mrpc_builders_copy", "mrpc_builders_copy_value", "mrpc_builders_copy_repeated",
-    "mrpc_builders_copy_field", "mrpc_builders_copy_unknown", NULL,
-};
-
 void emit_builder_defs(const emit_t *e)
 {
     const model_file_t *model = e->model;
     if (model->n_messages == 0)
         return;
-    sb_puts(e->sb, copy_helpers);
     for (size_t i = 0; i < model->n_messages; i++)
         emit_message_builders(e, &model->messages[i]);
 }

@@ -1,7 +1,8 @@
 /* copy.c - deep copies of messages, walking the descriptor, and moving the pieces of an outgoing
  * message that point into the receive heap over to the send heap.
  *
- * mrpc_copy_out() copies a received message field by field: scalars as their bits (so -0.0 stays
+ * mrpc_copy_out() (into any allocator) and mrpc_message_copy() (into the send heap, what the
+ * generated _copy and _from builders call) copy a message field by field: scalars as their bits (so -0.0 stays
  * -0.0 and NaN payloads survive, which a pack and unpack do not promise), strings, bytes and
  * arrays into fresh blocks of the caller's allocator, sub-messages recursively, unknown fields
  * too. Strings and bytes of a singular field that point at the field's default value keep
@@ -90,7 +91,8 @@ static void *dup_bytes(ProtobufCAllocator *a, const void *src, size_t len)
     return p;
 }
 
-static ProtobufCMessage *copy_message(const ProtobufCMessage *src, ProtobufCAllocator *a,
+static ProtobufCMessage *copy_message(const ProtobufCMessage *src,
+                                      const ProtobufCMessageDescriptor *d, ProtobufCAllocator *a,
                                       unsigned depth);
 
 /* Copies one value of type F->type from SRC to DST (both slots of the field or its array);
@@ -114,7 +116,7 @@ static bool copy_value(const ProtobufCFieldDescriptor *f, void *dst, const void 
     }
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessage *m = *(ProtobufCMessage *const *)src;
-        ProtobufCMessage *c = m ? copy_message(m, a, depth + 1) : NULL;
+        ProtobufCMessage *c = m ? copy_message(m, f->descriptor, a, depth + 1) : NULL;
         *(ProtobufCMessage **)dst = c;
         return c || !m;
     }
@@ -196,16 +198,19 @@ static bool copy_unknown(ProtobufCMessage *dst, const ProtobufCMessage *src,
     return true;
 }
 
-static ProtobufCMessage *copy_message(const ProtobufCMessage *src, ProtobufCAllocator *a,
+/* SRC read as D describes it (sub-messages as their fields' descriptors do: never through the
+ * message's own descriptor pointer), copied with A. */
+static ProtobufCMessage *copy_message(const ProtobufCMessage *src,
+                                      const ProtobufCMessageDescriptor *d, ProtobufCAllocator *a,
                                       unsigned depth)
 {
-    const ProtobufCMessageDescriptor *d = src->descriptor;
     bool ok = depth <= LIB_COPY_MAX_DEPTH && d;
     ProtobufCMessage *dst = ok ? a->alloc(a->allocator_data, d->sizeof_message) : NULL;
 
     if (!dst)
         return NULL;
     memcpy(dst, src, d->sizeof_message);
+    dst->descriptor = d;
     clear_pointers(dst);
     for (unsigned i = 0; ok && i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -241,7 +246,15 @@ ProtobufCMessage *mrpc_copy_out(const ProtobufCMessage *msg, ProtobufCAllocator 
 
     if (!msg || !msg->descriptor)
         return NULL;
-    return copy_message(msg, allocator ? allocator : &system, 0);
+    return copy_message(msg, msg->descriptor, allocator ? allocator : &system, 0);
+}
+
+ProtobufCMessage *mrpc_message_copy(mrpc_ctx_t *ctx, const ProtobufCMessageDescriptor *desc,
+                                    const ProtobufCMessage *src)
+{
+    if (!ctx || !desc || !src)
+        return NULL;
+    return copy_message(src, desc, mrpc_allocator(ctx), 0);
 }
 
 /* ---- pieces in the receive heap ----------------------------------------------------------- */

@@ -132,6 +132,18 @@ void mrpc_message_free(mrpc_ctx_t *ctx, ProtobufCMessage *msg)
         protobuf_c_message_free_unpacked(msg, &a);
 }
 
+/* The real deep copy (libmrpc's mrpc_copy_out, the same walk as mrpc_message_copy), into the
+ * double's heap: the builders' copies are tested against libmrpc's one copy, not a twin. */
+ProtobufCMessage *mrpc_message_copy(mrpc_ctx_t *ctx, const ProtobufCMessageDescriptor *desc,
+                                    const ProtobufCMessage *src)
+{
+    ProtobufCAllocator a = { .alloc = heap_alloc, .free = heap_free, .allocator_data = ctx };
+
+    if (!src || src->descriptor != desc)
+        return NULL;
+    return mrpc_copy_out(src, &a);
+}
+
 mrpc_status_t mrpc_call(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
                         const ProtobufCMessage *req, const ProtobufCMessage **reply,
                         const mrpc_call_opts_t *opts)

@@ -129,6 +129,11 @@ void                mrpc_message_free(mrpc_ctx_t *ctx, ProtobufCMessage *msg);
 void                mrpc_release(mrpc_ctx_t *ctx, const ProtobufCMessage *msg);
 /* A private, writable deep copy of a received message, made with ALLOCATOR (NULL: malloc). */
 ProtobufCMessage   *mrpc_copy_out(const ProtobufCMessage *msg, ProtobufCAllocator *allocator);
+/* The same into CTX's send heap, reading SRC as DESC describes it (what the generated _copy and
+ * _from builders call): a message of its own to send, or NULL when the heap is full (nothing
+ * left allocated) or the nesting is deeper than a sane message's. */
+ProtobufCMessage   *mrpc_message_copy(mrpc_ctx_t *ctx, const ProtobufCMessageDescriptor *desc,
+                                      const ProtobufCMessage *src);
 
 /* ---- client ---------------------------------------------------------------------------------*/
 

@@ -136,6 +136,32 @@ static int print_types(json_object *types)
     return phxctl_table_emit(t, rc);
 }
 
+/* STATS as lines "key: value", an object's members on its line as "k=v" (JSON values). */
+static char *stats_cell(json_object *stats)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    bool first = true;
+
+    if (!f)
+        return NULL;
+    json_object_object_foreach(stats, key, val) {
+        if (!strcmp(key, "type") || (json_object_is_type(val, json_type_string) &&
+                                     !*json_object_get_string(val)))
+            continue;
+        fprintf(f, "%s%s:", first ? "" : "\n", key);
+        first = false;
+        if (!json_object_is_type(val, json_type_object)) {
+            fprintf(f, " %s", json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN));
+            continue;
+        }
+        json_object_object_foreach(val, k, v)
+            fprintf(f, " %s=%s", k, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+    }
+    return fclose(f) == 0 ? text : NULL;
+}
+
 static int print_attached(json_object *attached)
 {
     phxctl_table_t *t = phxctl_table_new(5, (const char *[]){ "PID", "SID", "EngineId", "Type",
@@ -143,11 +169,12 @@ static int print_attached(json_object *attached)
     int rc = t ? 0 : -1;
 
     for (size_t i = 0; rc == 0 && i < json_object_array_length(attached); i++) {
-        json_object *o = json_object_array_get_idx(attached, i), *stats;
-        json_object_object_get_ex(o, "stats", &stats);
+        json_object *o = json_object_array_get_idx(attached, i), *stats = NULL;
+        char *cell = json_object_object_get_ex(o, "stats", &stats) ? stats_cell(stats) : NULL;
         rc = phxctl_table_add_row(t, (const char *[]){ str(o, "pid"), str(o, "sid"),
                                                        str(o, "engine_id"), str(o, "type"),
-                                                       json_object_to_json_string(stats) });
+                                                       cell ? cell : "" });
+        free(cell);
     }
     return phxctl_table_emit(t, rc);
 }

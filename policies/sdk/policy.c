@@ -2,9 +2,10 @@
  * (see phoenix/policy.h for the contract).
  *
  * Every descriptor of a decided direction goes through the queue, so that one held call keeps
- * everything behind it in order. progress() first takes what arrived (a call finding the queue
- * full is rejected with RESOURCE_EXHAUSTED), then works on the head while it is due: connection
- * descriptors pass, calls are decided. The out channel (and, for a rejection, the rx way up) must
+ * everything behind it in order. progress() takes what arrived one descriptor at a time and works
+ * on the head while it is due (connection descriptors pass, calls are decided), so a call that
+ * can go at once never takes a place; a call that finds the queue full of waiting ones is
+ * rejected with RESOURCE_EXHAUSTED. The out channel (and, for a rejection, the rx way up) must
  * have room before decide() is asked, so a verdict is never taken back. arm() turns the head's
  * time into the runtime's sleep timeout. */
 #include "phoenix/policy.h"
@@ -230,40 +231,51 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
     return 1;
 }
 
-/* Takes what arrived on DIR into the queue, up to BUDGET. */
-static unsigned take_new(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, unsigned budget)
+/* Decides about the head of DIR's queue while it is due and can move; how many left. */
+static unsigned drain_due(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t now)
 {
-    phx_policy_queue_t *q = &p->q[dir];
-    phx_channel_t *in = phx_engine_in(e, dir, 0);
     unsigned n = 0;
-    phx_desc_t d;
-    phx_call_t call;
 
-    while (n < budget && q->count < q->cap && phx_chan_pop(in, &d, 1) == 1) {
+    while (n < p->batch && p->q[dir].count && decide_head(p, e, dir, now))
         n++;
-        if (q->count >= q->max && phx_policy_call_of(&d, dir, &call) && can_reject(e, dir)) {
-            p->counts[dir].overflowed++;
-            reject(p, e, &d, &call, PHX_RESOURCE_EXHAUSTED,
-                   "the policy's queue of held calls is full");
-            continue;
-        }
-        queue_push(q, &d);
-    }
     return n;
 }
 
+/* Takes one descriptor that arrived on DIR into the queue (a call finding it full is refused);
+ * false when nothing came or there is no room. */
+static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
+{
+    phx_policy_queue_t *q = &p->q[dir];
+    phx_desc_t d;
+    phx_call_t call;
+
+    if (q->count >= q->cap || phx_chan_pop(phx_engine_in(e, dir, 0), &d, 1) != 1)
+        return false;
+    if (q->count >= q->max && phx_policy_call_of(&d, dir, &call) && can_reject(e, dir)) {
+        p->counts[dir].overflowed++;
+        reject(p, e, &d, &call, PHX_RESOURCE_EXHAUSTED,
+               "the policy's queue of held calls is full");
+        return true;
+    }
+    queue_push(q, &d);
+    return true;
+}
+
+/* One descriptor at a time, each decided as soon as it is at the head: only calls that really
+ * wait take a place in the queue. */
 static unsigned progress_dir(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t now)
 {
+    unsigned work = 0;
+
     if (!(p->dirs & (1u << dir)))
         return phx_chan_forward(phx_engine_in(e, dir, 0), phx_engine_out(e, dir, 0), p->batch);
-
-    unsigned work = take_new(p, e, dir, p->batch);
-    for (unsigned i = 0; i < p->batch && p->q[dir].count; i++) {
-        if (!decide_head(p, e, dir, now))
+    for (unsigned i = 0; i < p->batch; i++) {
+        work += drain_due(p, e, dir, now);
+        if (!take_one(p, e, dir))
             break;
         work++;
     }
-    return work;
+    return work + drain_due(p, e, dir, now);
 }
 
 int phx_policy_progress(phx_policy_t *p, phx_engine_t *e, uint64_t now_ns)

@@ -4,7 +4,10 @@
 #   2. the tutorial: rpc_hello_server and rpc_hello_client calling each other through it;
 #   3. an app streaming through the service while an administrator lists it, attaches a policy,
 #      upgrades the policy's plugin to a new build and detaches it again - all live, with the
-#      app checking that nothing is lost or reordered.
+#      app checking that nothing is lost or reordered;
+#   4. the seed's policy tutorial on mRPC (examples/policy_tutorial.sh, its own service): rpc_bench
+#      prints its rate every second while policyctl attaches a 1,000 requests/s limit, raises it
+#      to 2,500 and detaches it.
 #
 #   ./demo.sh             everything in a private temporary prefix, stopped at the end
 #   ./demo.sh --keep      leave the service running afterwards (prints how to stop it)
@@ -20,7 +23,7 @@ if ! ./deploy/install-deps.sh --check >/dev/null 2>&1; then
 fi
 cmake -S . -B build >/dev/null
 cmake --build build -j "$(nproc)" --target phoenixd phoenixctl phoenix_mrpc phoenix_ucx rpc_hello_server rpc_hello_client \
-  loopback_ping phoenix_loopback phoenix_null phoenix_null_v2 >/dev/null
+  loopback_ping phoenix_loopback phoenix_null phoenix_null_v2 policyctl phoenix_ratelimit rpc_bench >/dev/null
 
 bin=$root/build
 prefix=$(mktemp -d /tmp/phoenix-demo.XXXXXX)
@@ -109,6 +112,9 @@ ctl list
 step "the app finishes: every descriptor back, in order"
 wait "$app_pid"
 app_pid=""
+
+step "the seed's policy tutorial: rate limiting rpc_bench with policyctl (20 s)"
+"$root/examples/policy_tutorial.sh" "$bin"
 
 if [ "$keep" -eq 1 ]; then
   echo; echo "phoenixd still runs (pid $daemon_pid): PHOENIX_PREFIX=$prefix; stop it with kill $daemon_pid"

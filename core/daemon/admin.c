@@ -112,6 +112,7 @@ static const struct admin_route {
     { PHOENIX__CONTROL__REQUEST__BODY_UPGRADE,      "upgrade",      phx_admin_upgrade },
     { PHOENIX__CONTROL__REQUEST__BODY_SPLICE,       "splice",       phx_admin_splice },
     { PHOENIX__CONTROL__REQUEST__BODY_ENGINE_ADMIN, "engine_admin", phx_admin_engine },
+    { PHOENIX__CONTROL__REQUEST__BODY_RECONFIGURE,  "reconfigure",  phx_admin_reconfigure },
 };
 
 static const struct admin_route *route_find(Phoenix__Control__Request__BodyCase body)

@@ -1,5 +1,5 @@
-/* admin_handlers.c - the admin requests beyond `list`: plugins, topology, upgrade, splice and
- * engine admin (see admin_handlers.h; admin.c dispatches to them).
+/* admin_handlers.c - the admin requests beyond `list`: plugins, topology, upgrade, splice,
+ * engine admin and reconfigure (see admin_handlers.h; admin.c dispatches to them).
  *
  * They run on the control thread, which owns the service: the registry and the subscription list
  * are read and changed without locks. What a runtime thread also touches is only changed through
@@ -69,7 +69,10 @@ static void reply_text(Phoenix__Control__Response *resp, Phoenix__Control__Respo
     case PHOENIX__CONTROL__RESPONSE__BODY_SPLICE:
         resp->splice = (Phoenix__Control__SpliceReply *)m;
         break;
-    default:    /* the engine admin reply, the last one-string reply */
+    case PHOENIX__CONTROL__RESPONSE__BODY_RECONFIGURE:
+        resp->reconfigure = (Phoenix__Control__ReconfigureReply *)m;
+        break;
+    default:    /* the engine admin reply */
         resp->engine_admin = (Phoenix__Control__EngineAdminReply *)m;
         break;
     }
@@ -351,5 +354,66 @@ int phx_admin_engine(struct phx_service *svc, const struct ucred *peer,
         reply_text(resp, PHOENIX__CONTROL__RESPONSE__BODY_ENGINE_ADMIN,
                    &phoenix__control__engine_admin_reply__descriptor,
                    reply ? reply : strdup("{}"));
+    return 0;
+}
+
+/* ---- reconfigure ---------------------------------------------------------------------------- */
+
+/* Runs E's reconfigure() with CONFIG while its group is off the runtime thread. 0, or a negative
+ * errno with one sentence in ERR. */
+static int engine_reconfigure(phx_engine_t *e, const char *config, char *err, size_t errlen)
+{
+    struct phx_subscription *sub = e->sub;
+    int rc = sub->runtime ? phx_runtime_suspend(sub->runtime, sub) : 0;
+
+    if (rc) {
+        snprintf(err, errlen, "cannot suspend the engine group: %s", strerror(-rc));
+        return rc;
+    }
+    rc = e->ops->reconfigure(e, e->state, config, err, errlen);
+    if (sub->runtime && phx_runtime_resume(sub->runtime, sub) != 0)
+        phx_error("pid %d sid %u: cannot resume the engine group", (int)sub->pid, sub->sid);
+    if (rc && !err[0])
+        snprintf(err, errlen, "%s (engine %llu) refused the settings: %s", e->ops->type,
+                 (unsigned long long)e->id, strerror(rc < 0 ? -rc : EIO));
+    return rc;
+}
+
+int phx_admin_reconfigure(struct phx_service *svc, const struct ucred *peer,
+                          const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
+{
+    const Phoenix__Control__ReconfigureRequest *a = req->reconfigure;
+    phx_engine_t *e = engine_find(svc, a->engine_id);
+    char err[ADMIN_MSG_MAX] = "";
+    char text[ADMIN_TEXT_MAX];
+    char *msg = NULL;
+
+    if (!e) {
+        phx_response_fail(resp, PHX_NOT_FOUND, "no engine %llu", (unsigned long long)a->engine_id);
+        return 0;
+    }
+    if (!a->config_string || !*a->config_string) {
+        phx_response_fail(resp, PHX_INVALID_ARGUMENT, "a reconfigure request needs settings, "
+                          "e.g. requests_per_sec = 2000;");
+        return 0;
+    }
+    if (!e->ops->reconfigure) {
+        phx_response_fail(resp, PHX_UNIMPLEMENTED, "%s (engine %llu) cannot change its settings "
+                          "while it runs", e->ops->type, (unsigned long long)e->id);
+        return 0;
+    }
+    int rc = engine_reconfigure(e, a->config_string, err, sizeof(err));
+    log_admin(peer, "engine %llu (%s) reconfigure '%s': %s", (unsigned long long)e->id,
+              e->ops->type, log_text(a->config_string, text), rc ? err : "done");
+    if (rc) {
+        phx_response_fail(resp, rc == -EINVAL ? PHX_INVALID_ARGUMENT : phx_status_of_errno(rc),
+                          "%s", err);
+        return 0;
+    }
+    if (asprintf(&msg, "reconfigured %s (engine %llu)", e->ops->type,
+                 (unsigned long long)e->id) < 0)
+        msg = NULL;
+    reply_text(resp, PHOENIX__CONTROL__RESPONSE__BODY_RECONFIGURE,
+               &phoenix__control__reconfigure_reply__descriptor, msg);
     return 0;
 }

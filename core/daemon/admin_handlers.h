@@ -35,4 +35,9 @@ int phx_admin_splice(struct phx_service *svc, const struct ucred *peer,
 int phx_admin_engine(struct phx_service *svc, const struct ucred *peer,
                      const Phoenix__Control__Request *req, Phoenix__Control__Response *resp);
 
+/* Live settings for one engine: its reconfigure() op with the request's config_string, group
+ * suspended (admins only, as every request here). */
+int phx_admin_reconfigure(struct phx_service *svc, const struct ucred *peer,
+                          const Phoenix__Control__Request *req, Phoenix__Control__Response *resp);
+
 #endif /* PHX_ADMIN_HANDLERS_H */

@@ -46,36 +46,6 @@ static void usage(FILE *out)
                  "Exit status: 0 done, 1 the command failed, 2 usage error.\n");
 }
 
-int phxctl_usage_error(const char *prog, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (fmt) {
-        fprintf(stderr, "%s: ", prog);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-    }
-    fprintf(stderr, "Try '%s --help'.\n", prog);
-    return PHXCTL_EXIT_USAGE;
-}
-
-int phxctl_parse_uint(const char *text, unsigned long long max, unsigned long long *value)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!isdigit((unsigned char)text[0]))
-        return -1;          /* strtoull() would take a sign or leading blanks */
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (errno || *end || v > max)
-        return -1;
-    *value = v;
-    return 0;
-}
-
 static const phxctl_command_t *find_command(const char *name)
 {
     for (size_t i = 0; i < NCOMMANDS; i++) {

@@ -8,25 +8,13 @@
 #ifndef PHOENIXCTL_H
 #define PHOENIXCTL_H
 
-enum {
-    PHXCTL_EXIT_OK     = 0,     /* done */
-    PHXCTL_EXIT_FAILED = 1,     /* could not do it: bad file, unknown NIC, service down, ... */
-    PHXCTL_EXIT_USAGE  = 2,     /* the command line is wrong */
-};
+#include "ctl_common.h"     /* exit codes, phxctl_usage_error(), phxctl_parse_uint() */
 
 typedef struct {
     const char *name;
     const char *summary;                /* one line in `phoenixctl --help` */
     int (*run)(int argc, char **argv);
 } phxctl_command_t;
-
-/* Prints "PROG: MESSAGE" (MESSAGE NULL: getopt has already complained) and a pointer to --help
- * on stderr; returns PHXCTL_EXIT_USAGE. */
-int phxctl_usage_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Reads TEXT as a decimal number from 0 to MAX into *VALUE: 0, or -1 for anything else (a
- * sign, a suffix, an empty string, too large). */
-int phxctl_parse_uint(const char *text, unsigned long long max, unsigned long long *value);
 
 int phxctl_cmd_list(int argc, char **argv);
 int phxctl_cmd_plugins(int argc, char **argv);

@@ -1,5 +1,5 @@
-/* ctl_client.c - one request/response exchange with phoenixd for a phoenixctl subcommand (see
- * ctl_client.h).
+/* ctl_client.c - one request/response exchange with phoenixd for a command of phoenixctl or
+ * policyctl (see ctl_client.h).
  *
  * The raw exchange (connect, send, wait with a deadline, decode, match the id) is libphoenix's
  * phx_control_connect() and phx_control_call(); this file adds what a command line needs on top:
@@ -10,13 +10,12 @@
 #include "phoenix/client.h"
 #include "phoenix/control.h"
 #include "phoenix/status.h"
-#include "phoenixctl.h"
+#include "ctl_common.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
-#define PROG             "phoenixctl"
 #define TIMEOUT_MAX_SEC  3600
 #define OPTIONS_MAX      16         /* a command's own long options */
 
@@ -153,7 +152,7 @@ const char *phxctl_conn_prefix(const phxctl_conn_t *conn)
 
 static int failed(const char *why)
 {
-    fprintf(stderr, PROG ": %s\n", why);
+    fprintf(stderr, "%s: %s\n", phxctl_prog, why);
     return PHXCTL_EXIT_FAILED;
 }
 

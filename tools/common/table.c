@@ -5,7 +5,7 @@
  * shorter cells with blank lines, into an open_memstream() buffer. */
 #include "table.h"
 
-#include "phoenixctl.h"
+#include "ctl_common.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -178,7 +178,7 @@ int phxctl_table_emit(phxctl_table_t *t, int build_rc)
     if (drawn)
         fputs(text, stdout);
     else
-        fprintf(stderr, "phoenixctl: out of memory drawing the table\n");
+        fprintf(stderr, "%s: out of memory drawing the table\n", phxctl_prog);
     free(text);
     phxctl_table_free(t);
     return drawn ? PHXCTL_EXIT_OK : PHXCTL_EXIT_FAILED;

@@ -1,0 +1,344 @@
+/* ratelimit.c - RateLimitEngine: a token bucket on the requests an app sends (client side, tx).
+ *
+ * Settings (phoenix.conf `settings = { ratelimit = { ... }; };`, an attach descriptor's
+ * config_string, or `policyctl set` live):
+ *
+ *   requests_per_sec  requests let through per second (0: no limit on requests)
+ *   bucket_size       requests that may go in one burst (0: a twentieth of a second's worth,
+ *                     at least 8)
+ *   bytes_per_sec     request payload bytes per second (0: no limit on bytes)
+ *   mode              "delay" (hold the request until its turn; a full queue refuses with
+ *                     RESOURCE_EXHAUSTED) or "reject" (refuse it at once with RESOURCE_EXHAUSTED)
+ *   queue_max         requests held at most in delay mode
+ *
+ * Replies, errors, cancels and connection traffic pass untouched; rx is forwarded as it is (the
+ * rx ports are there so that a refused request completes upward, phoenix/policy.h).
+ *
+ * The queue, the timer and the verdicts are the policy SDK's (phoenix/policy.h); this file is the
+ * settings, the decision and the state. The state (both buckets' tokens, the settings in effect,
+ * the counters) crosses a live upgrade as a versioned blob, and a live `set` keeps the tokens.
+ * Requests held at an upgrade or a detach are let through by flush() first (the service asks). */
+#include "bucket.h"
+#include "phoenix/clock.h"
+#include "phoenix/handover.h"
+#include "phoenix/policy.h"
+#include "phoenix/settings.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RL_VERSION       "1.0.0"
+#define RL_STATE_VERSION 1
+#define RL_MAGIC         0x524c4d31u        /* "RLM1" */
+
+enum rl_mode { RL_DELAY = 0, RL_REJECT = 1 };
+
+static const char *const mode_names[] = { "delay", "reject", NULL };
+
+struct rl_settings {
+    unsigned requests_per_sec;
+    unsigned bucket_size;
+    unsigned bytes_per_sec;
+    int      mode;
+    unsigned queue_max;
+};
+
+static const struct phx_setting rl_keys[] = {
+    PHX_SETTING_UINT(struct rl_settings, requests_per_sec, 0, 0, 100000000,
+                     "requests let through per second; 0: no limit on requests"),
+    PHX_SETTING_UINT(struct rl_settings, bucket_size, 0, 0, 100000000,
+                     "requests in one burst; 0: a twentieth of a second's worth, at least 8"),
+    PHX_SETTING_UINT(struct rl_settings, bytes_per_sec, 0, 0, 4000000000LL,
+                     "request payload bytes per second; 0: no limit on bytes"),
+    PHX_SETTING_ENUM(struct rl_settings, mode, RL_DELAY, mode_names,
+                     "delay: hold requests until their turn; reject: refuse them at once"),
+    PHX_SETTING_UINT(struct rl_settings, queue_max, 4096, 1, PHX_POLICY_QUEUE_MAX,
+                     "requests held at most in delay mode; more are refused"),
+};
+
+static PHX_SETTINGS_SCHEMA(rl_schema, "ratelimit", struct rl_settings, rl_keys);
+
+struct rl_state {
+    phx_policy_t       pol;
+    struct rl_settings set;         /* in effect (strings: none) */
+    struct rl_bucket   requests, bytes;
+    uint64_t           upgrades;    /* live upgrades this state went through */
+    char               why[96];     /* the sentence of a rejection */
+};
+
+/* ---- the decision --------------------------------------------------------------------------- */
+
+static phx_verdict_t rl_decide(void *ctx, const phx_call_t *call, uint64_t now)
+{
+    struct rl_state *s = ctx;
+
+    if (call->kind != PHX_CALL_REQUEST || call->dir != PHX_TX)
+        return phx_verdict_forward();
+    rl_bucket_fill(&s->requests, now);
+    rl_bucket_fill(&s->bytes, now);
+    uint64_t wait = rl_bucket_wait_ns(&s->requests, 1.0);
+    uint64_t wait_bytes = rl_bucket_wait_ns(&s->bytes, 1.0);
+    if (wait_bytes > wait)
+        wait = wait_bytes;
+    if (wait && s->set.mode == RL_REJECT)
+        return phx_verdict_reject(PHX_RESOURCE_EXHAUSTED, s->why);
+    if (wait)
+        return phx_verdict_hold(now + wait);
+    if (s->requests.rate > 0)
+        s->requests.tokens -= 1.0;
+    if (s->bytes.rate > 0)
+        s->bytes.tokens -= (double)call->bytes;
+    return phx_verdict_forward();
+}
+
+/* ---- settings ------------------------------------------------------------------------------- */
+
+/* Puts SET in effect: buckets (keeping their tokens), queue, the rejection's sentence. */
+static int apply(struct rl_state *s, const struct rl_settings *set, char *err, size_t errlen)
+{
+    int rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen);
+    uint64_t now = phx_now_ns();
+
+    if (rc < 0)
+        return rc;
+    s->set = *set;
+    double burst = set->bucket_size ? set->bucket_size : set->requests_per_sec / 20.0;
+    rl_bucket_set(&s->requests, set->requests_per_sec, burst < 8 ? 8 : burst, now);
+    double bytes_burst = set->bytes_per_sec / 20.0;
+    rl_bucket_set(&s->bytes, set->bytes_per_sec, bytes_burst < 1 ? 1 : bytes_burst, now);
+    snprintf(s->why, sizeof(s->why), "over the rate limit of %u requests/s%s", 
+             set->requests_per_sec, set->bytes_per_sec ? " or its byte rate" : "");
+    return 0;
+}
+
+/* BASE (NULL: the plugin's settings of E) with CONFIG over it, put in effect. */
+static int take_settings(phx_engine_t *e, struct rl_state *s, const struct rl_settings *base,
+                         const char *config, char *err, size_t errlen)
+{
+    struct rl_settings set;
+
+    if (phx_settings_derive(&rl_schema, &set, base ? base : phx_engine_settings(e), config, err,
+                            errlen) < 0)
+        return -EINVAL;
+    int rc = apply(s, &set, err, errlen);
+    phx_settings_free(&rl_schema, &set);
+    return rc;
+}
+
+static struct rl_state *state_new(void)
+{
+    struct rl_state *s = calloc(1, sizeof(*s));
+
+    if (s && phx_policy_init(&s->pol, rl_decide, s, 1u << PHX_TX, 1) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void state_free(struct rl_state *s)
+{
+    phx_policy_fini(&s->pol);
+    free(s);
+}
+
+/* ---- engine ops ----------------------------------------------------------------------------- */
+
+static int rl_create(phx_engine_t *e, const char *config, void **state, char *err, size_t errlen)
+{
+    struct rl_state *s = state_new();
+
+    if (!s)
+        return -ENOMEM;
+    int rc = take_settings(e, s, NULL, config, err, errlen);
+    if (rc < 0) {
+        state_free(s);
+        return rc;
+    }
+    *state = s;
+    return 0;
+}
+
+static int rl_progress(phx_engine_t *e, void *state)
+{
+    return phx_policy_progress(&((struct rl_state *)state)->pol, e, phx_now_ns());
+}
+
+static int rl_arm(phx_engine_t *e, void *state, phx_wait_t *w)
+{
+    return phx_policy_arm(&((struct rl_state *)state)->pol, e, w, phx_now_ns());
+}
+
+static int rl_flush(phx_engine_t *e, void *state)
+{
+    return phx_policy_flush(&((struct rl_state *)state)->pol, e);
+}
+
+static void rl_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
+{
+    state_free(state);
+}
+
+/* A live `set`: CONFIG over the settings in effect, so that it changes only what it names. */
+static int rl_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
+                          size_t errlen)
+{
+    struct rl_state *s = state;
+
+    return take_settings(e, s, &s->set, config, err, errlen);
+}
+
+/* ---- live upgrade --------------------------------------------------------------------------- */
+
+static uint64_t bits_of(double v)
+{
+    uint64_t u;
+
+    memcpy(&u, &v, sizeof(u));
+    return u;
+}
+
+static double double_of(uint64_t u)
+{
+    double v;
+
+    memcpy(&v, &u, sizeof(v));
+    return v;
+}
+
+static void dump_bucket(phx_wbuf_t *w, const struct rl_bucket *b)
+{
+    phx_wbuf_u64(w, bits_of(b->tokens));
+    phx_wbuf_u64(w, b->last_ns);
+}
+
+static void restore_bucket(phx_rbuf_t *r, struct rl_bucket *b)
+{
+    b->tokens = double_of(phx_rbuf_u64(r));
+    b->last_ns = phx_rbuf_u64(r);
+}
+
+static int rl_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+{
+    const struct rl_state *s = state;
+    phx_wbuf_t w = { 0 };
+
+    phx_wbuf_u32(&w, RL_MAGIC);
+    phx_wbuf_u32(&w, s->set.requests_per_sec);
+    phx_wbuf_u32(&w, s->set.bucket_size);
+    phx_wbuf_u32(&w, s->set.bytes_per_sec);
+    phx_wbuf_u32(&w, (uint32_t)s->set.mode);
+    phx_wbuf_u32(&w, s->set.queue_max);
+    dump_bucket(&w, &s->requests);
+    dump_bucket(&w, &s->bytes);
+    phx_wbuf_u64(&w, s->upgrades);
+    phx_policy_dump_counts(&s->pol, &w);
+    if (phx_wbuf_finish(&w, out) < 0)
+        return -ENOMEM;
+    out->version = RL_STATE_VERSION;
+    return 0;
+}
+
+/* The settings written in R, checked as any others: a blob is not trusted to be in range. */
+static int restore_settings(phx_rbuf_t *r, struct rl_state *s, char *err, size_t errlen)
+{
+    char text[256];
+    unsigned rps = phx_rbuf_u32(r), bucket = phx_rbuf_u32(r), bps = phx_rbuf_u32(r);
+    uint32_t mode = phx_rbuf_u32(r);
+    unsigned queue = phx_rbuf_u32(r);
+
+    if (r->failed || mode > RL_REJECT) {
+        snprintf(err, errlen, "RateLimitEngine state is damaged (settings)");
+        return -EINVAL;
+    }
+    snprintf(text, sizeof(text), "requests_per_sec = %u; bucket_size = %u; bytes_per_sec = %u; "
+             "mode = \"%s\"; queue_max = %u;", rps, bucket, bps, mode_names[mode], queue);
+    struct rl_settings set;
+    if (phx_settings_derive(&rl_schema, &set, NULL, text, err, errlen) < 0)
+        return -EINVAL;
+    int rc = apply(s, &set, err, errlen);
+    phx_settings_free(&rl_schema, &set);
+    return rc;
+}
+
+static int rl_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
+                      size_t errlen)
+{
+    phx_rbuf_t r;
+
+    if (in->version != RL_STATE_VERSION) {
+        snprintf(err, errlen, "RateLimitEngine %s cannot read state version %u", RL_VERSION,
+                 in->version);
+        return -ENOTSUP;
+    }
+    phx_rbuf_init(&r, in);
+    struct rl_state *s = state_new();
+    if (!s)
+        return -ENOMEM;
+    int rc = phx_rbuf_u32(&r) == RL_MAGIC ? restore_settings(&r, s, err, errlen) : -EINVAL;
+    if (rc == 0) {
+        restore_bucket(&r, &s->requests);
+        restore_bucket(&r, &s->bytes);
+        s->upgrades = phx_rbuf_u64(&r) + 1;
+        if (!phx_policy_restore_counts(&s->pol, &r) || r.left) {
+            snprintf(err, errlen, "RateLimitEngine state of %zu bytes is damaged", in->len);
+            rc = -EINVAL;
+        }
+    } else if (rc == -EINVAL && !err[0]) {
+        snprintf(err, errlen, "RateLimitEngine state is not one of this plugin's");
+    }
+    if (rc < 0) {
+        state_free(s);
+        return rc;
+    }
+    *state = s;
+    return 0;
+}
+
+/* ---- admin ---------------------------------------------------------------------------------- */
+
+static int stats_json(struct rl_state *s, char **reply)
+{
+    char *counts = phx_policy_stats_json(&s->pol);
+
+    if (!counts)
+        return -ENOMEM;
+    rl_bucket_fill(&s->requests, phx_now_ns());
+    int n = asprintf(reply, "{\"type\":\"RateLimitEngine\",\"version\":\"%s\","
+                     "\"settings\":{\"requests_per_sec\":%u,\"bucket_size\":%u,"
+                     "\"bytes_per_sec\":%u,\"mode\":\"%s\",\"queue_max\":%u},"
+                     "\"tokens\":%.3f,\"upgrades\":%" PRIu64 ",%s}", RL_VERSION,
+                     s->set.requests_per_sec, s->set.bucket_size, s->set.bytes_per_sec,
+                     mode_names[s->set.mode], s->set.queue_max, s->requests.tokens,
+                     s->upgrades, counts);
+    free(counts);
+    return n < 0 ? -ENOMEM : 0;
+}
+
+/* "stats": the settings in effect, tokens and counters as JSON. */
+static int rl_admin(phx_engine_t *e, void *state, const char *request, char **reply)
+{
+    if (strcmp(request, "stats") != 0)
+        return -ENOTSUP;
+    return stats_json(state, reply);
+}
+
+static const phx_engine_ops_t rl_engine = {
+    .type = "RateLimitEngine",
+    .state_version = RL_STATE_VERSION,
+    .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
+    .create = rl_create,
+    .progress = rl_progress,
+    .destroy = rl_destroy,
+    .arm = rl_arm,
+    .flush = rl_flush,
+    .dump = rl_dump,
+    .restore = rl_restore,
+    .reconfigure = rl_reconfigure,
+    .admin = rl_admin,
+};
+
+PHX_PLUGIN("ratelimit", RL_VERSION, .engines = PHX_ENGINES(&rl_engine), .settings = &rl_schema);

@@ -1,0 +1,31 @@
+/* types.c - the policy types policyctl knows by name. A type must also be loaded by the service
+ * (its plugin in phoenix.conf's `plugins`) to be attached; `policyctl list` shows which are. */
+#include "policyctl.h"
+
+#include <string.h>
+#include <strings.h>
+
+static const pctl_type_t ratelimit = {
+    "ratelimit", "RateLimitEngine", "ratelimit",
+    "token bucket on the requests an app sends (requests/s, bytes/s; delay or reject)" };
+static const pctl_type_t null_policy = {
+    "null", "NullEngine", "null", "forwards everything and counts it (a policy's overhead)" };
+
+const pctl_type_t *const pctl_types[] = { &ratelimit, &null_policy, NULL };
+
+const pctl_type_t *pctl_type_find(const char *name)
+{
+    for (unsigned i = 0; pctl_types[i]; i++)
+        if (strcasecmp(pctl_types[i]->name, name) == 0 ||
+            strcasecmp(pctl_types[i]->engine, name) == 0)
+            return pctl_types[i];
+    return NULL;
+}
+
+const pctl_type_t *pctl_type_of_engine(const char *engine)
+{
+    for (unsigned i = 0; pctl_types[i]; i++)
+        if (strcmp(pctl_types[i]->engine, engine) == 0)
+            return pctl_types[i];
+    return NULL;
+}

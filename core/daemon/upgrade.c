@@ -9,7 +9,8 @@
  *   prepare   suspend the groups of those engines; flush, dump, restore each one into a new
  *             state held aside, through a blob of bytes and a resource table per engine
  *             (phoenix/handover.h). The old states keep everything they referenced.
- *   commit    (all restored) swap ops, plugin and state inside each engine wrapper, destroy the
+ *   commit    (all restored) swap ops, plugin and state inside each engine wrapper, run the
+ *             commit hooks the new states registered (phx_handover_on_commit), destroy the
  *             old states with PHX_DESTROY_STATE_ONLY (what they put in the table now belongs to
  *             the new ones), release what no restore() took, make the candidates current; once
  *             the groups run again, move the pins: the last unpin of an old build dlclose()s it
@@ -304,6 +305,8 @@ static void commit(struct upgrade *u)
         e->ops = it->ops;
         e->state = it->state;
         e->plugin = it->pair->cand;
+        phx_handover_run_hooks(it->table, e);    /* e.g. re-point UCX callbacks: before the
+                                                    old state that they name goes */
         old_ops->destroy(e, old_state, PHX_DESTROY_STATE_ONLY);
         phx_handover_commit(it->table);
     }

@@ -6,7 +6,8 @@
  *             build it replaces and the engines running it; check that each engine's type
  *             exists in the new build with the same ports and that state can move (dump in the
  *             old build, restore in the new one). Nothing is suspended yet.
- *   prepare   suspend the groups of those engines; flush, dump, restore each one into a new
+ *   prepare   suspend the groups of those engines; flush them all (a flush may progress what
+ *             engines share, such as a UCX worker), then dump and restore each one into a new
  *             state held aside, through a blob of bytes and a resource table per engine
  *             (phoenix/handover.h). The old states keep everything they referenced.
  *   commit    (all restored) swap ops, plugin and state inside each engine wrapper, run the
@@ -233,10 +234,8 @@ static int move_state(struct upgrade *u, struct upgrade_item *it)
     const struct phx_plugin *cand = it->pair->cand;
     phx_blob_t blob = {0};
     char why[256] = "";
+    int rc;
 
-    int rc = phx_splice_flush(e, u->msg, u->msglen);
-    if (rc)
-        return rc;
     if (!(it->table = phx_handover_new()))
         return fail(u, -ENOMEM, "out of memory");
     e->handover = it->table;
@@ -257,8 +256,15 @@ static int move_state(struct upgrade *u, struct upgrade_item *it)
     return 0;
 }
 
+/* Every engine is flushed before any is dumped: a flush may progress something engines share
+ * (a UCX worker), which must not change a state already dumped. */
 static int prepare(struct upgrade *u)
 {
+    for (unsigned i = 0; i < u->n_items; i++) {
+        int rc = phx_splice_flush(u->items[i].e, u->msg, u->msglen);
+        if (rc)
+            return rc;
+    }
     for (unsigned i = 0; i < u->n_items; i++) {
         int rc = move_state(u, &u->items[i]);
         if (rc)

@@ -525,24 +525,30 @@ static void mapped_files(pid_t pid, const char *needle, char *out, size_t cap)
     fclose(f);
 }
 
-/* Upgrades the mrpc plugin of node N to PLUGIN (and ucx to UCX_PLUGIN) under traffic: the files
- * of the mrpc build it ran are unmapped from its phoenixd afterwards. */
+/* Upgrades the mrpc plugin of node N to PLUGIN and ucx to UCX_PLUGIN under traffic: the files of
+ * the mrpc and ucx builds it ran are unmapped from its phoenixd afterwards (both dlclose()d). */
 static void upgrade_and_unmap(const struct mrpc_node *n, const char *plugin, const char *ucx_plugin,
                               const char *expect)
 {
     static phx_test_run_result_t r;
-    static char before[8192], after[8192];
+    static const char *const names[] = { "libphoenix_mrpc", "libphoenix_ucx" };
+    static char before[2][8192], after[2][8192];
 
-    mapped_files(n->d.pid, "libphoenix_mrpc", before, sizeof(before));
-    CU_ASSERT_FATAL(before[0] != '\0');
+    for (unsigned i = 0; i < 2; i++) {
+        mapped_files(n->d.pid, names[i], before[i], sizeof(before[i]));
+        CU_ASSERT_FATAL(before[i][0] != '\0');
+    }
     CU_ASSERT_EQUAL(mrpc_ctl(n, (const char *[]){ "upgrade", "--plugin", plugin, "--plugin",
                                                    ucx_plugin, NULL }, &r), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out, expect));
-    mapped_files(n->d.pid, "libphoenix_mrpc", after, sizeof(after));
-    for (char *line = strtok(before, "\n"); line; line = strtok(NULL, "\n"))
-        CU_ASSERT_PTR_NULL(strstr(after, line));    /* the old build was dlclose()d */
-    CU_ASSERT_PTR_NOT_NULL(strstr(after, "libphoenix_mrpc_next"));
-    printf("\n    %s; mapped now: %s", r.out, after);
+    for (unsigned i = 0; i < 2; i++) {
+        mapped_files(n->d.pid, names[i], after[i], sizeof(after[i]));
+        for (char *line = strtok(before[i], "\n"); line; line = strtok(NULL, "\n"))
+            CU_ASSERT_PTR_NULL(strstr(after[i], line));     /* the old build was dlclose()d */
+    }
+    CU_ASSERT_PTR_NOT_NULL(strstr(after[0], "libphoenix_mrpc_next"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(after[1], "libphoenix_ucx_next"));
+    printf("\n    %s; mapped now: %s%s", r.out, after[0], after[1]);
 }
 
 static void progress_until(const struct many *m, unsigned done);
@@ -578,6 +584,11 @@ static void test_upgrade_changed_layout(void)
                                  PHX_PLUGIN_MRPC_REFUSE, NULL }, &r), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "reads state versions 5 to 5, not 4"));
     printf("\n    refused: %s", r.err);
+    CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",
+                                 PHX_PLUGIN_UCX_REFUSE, NULL }, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "UcxRpcAdapterEngine 1.0.2 reads state versions 7 to 7, "
+                                         "not 6"));
+    printf("\n    refused: %s", r.err);      /* the calls below check the transport runs on */
     submit_echoes(&m, n, 2 * n);            /* in the service when the next upgrade aborts */
     CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",
                                  PHX_PLUGIN_MRPC_REFUSE_LATE, NULL }, &r), 0);

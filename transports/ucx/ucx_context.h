@@ -53,10 +53,12 @@ struct phx_ucx_context *phx_ucx_context_acquire(ucp_am_recv_callback_t handler,
                                                 char *err, size_t errlen);
 /* Drops one reference; the last one cleans the context up. */
 void phx_ucx_context_release(struct phx_ucx_context *c);
-/* Live upgrade: an engine restored in this build brings C and its reference along; engines this
- * build creates later share C too unless it already has a context of its own. HANDLER, this
- * build's active-message handler, becomes the newest. */
+/* Live upgrade, at commit: an engine restored in this build brought C and its reference along;
+ * engines this build creates later share C too unless it already has a context of its own.
+ * HANDLER, this build's active-message handler, becomes the newest. */
 void phx_ucx_context_adopt(struct phx_ucx_context *c, ucp_am_recv_callback_t handler);
+/* The context in the runtime slot (the one every build's new engines share), or NULL. */
+struct phx_ucx_context *phx_ucx_context_current(void);
 /* Whether HANDLER is the newest build's (ucx_worker.c: which handler a shared worker gets). */
 bool phx_ucx_context_is_newest(struct phx_ucx_context *c, ucp_am_recv_callback_t handler);
 

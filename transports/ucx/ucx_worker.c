@@ -222,6 +222,17 @@ void phx_ucx_worker_release(struct phx_ucx_worker *w)
     }
 }
 
+struct phx_ucx_worker *phx_ucx_worker_find(struct phx_ucx_context *ctx, unsigned id)
+{
+    struct phx_ucx_worker *w;
+
+    pthread_mutex_lock(&ctx->lock);
+    for (w = ctx->workers; w && w->id != id; w = w->next)
+        ;
+    pthread_mutex_unlock(&ctx->lock);
+    return w;
+}
+
 unsigned phx_ucx_worker_engines(const struct phx_ucx_worker *w)
 {
     pthread_mutex_lock(&w->ctx->lock);      /* refs is the context's */

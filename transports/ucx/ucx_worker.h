@@ -52,6 +52,10 @@ struct phx_ucx_worker *phx_ucx_worker_acquire(struct phx_ucx_context *ctx, unsig
  * engines it kept. */
 void phx_ucx_worker_release(struct phx_ucx_worker *w);
 
+/* Live upgrade (restore): the worker with id ID in CTX, without taking a reference (the
+ * restored engine inherits its old state's), or NULL. */
+struct phx_ucx_worker *phx_ucx_worker_find(struct phx_ucx_context *ctx, unsigned id);
+
 /* How many engines share W (admin). */
 unsigned phx_ucx_worker_engines(const struct phx_ucx_worker *w);
 

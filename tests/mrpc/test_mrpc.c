@@ -19,12 +19,13 @@
  *   live upgrade     the client's mrpc plugin replaced while a call is in flight: the call and
  *                    the ones after it succeed
  *   changed layout   both services' mrpc plugin upgraded to a build with another state layout
- *                    (version 4, converted from 3), and their ucx plugin to a second build, in
- *                    one transaction per service while 3,000 calls flow: none lost or failed,
- *                    the old mrpc builds gone from phoenixd's /proc/PID/maps; then an upgrade to
- *                    a build that cannot read the state is refused, and one to a build that
- *                    fails after taking every resource the old state handed over is aborted;
- *                    calls go on through both
+ *                    (version 4, converted from 3), and their ucx plugin to one with another
+ *                    layout too (version 6, converted from 5), in one transaction per service
+ *                    while 3,000 calls flow: none lost or failed, the old mrpc and ucx builds
+ *                    gone from phoenixd's /proc/PID/maps; then upgrades of each plugin to a
+ *                    build that cannot read the state are refused, and upgrades of each to a
+ *                    build that fails after taking every resource the old state handed over
+ *                    are aborted; 3,000 more calls go on through all four
  *   policy           NullEngine attached between MrpcEngine and the transport, and detached,
  *                    while 3,000 calls flow: each completes once with its own reply
  *
@@ -594,6 +595,11 @@ static void test_upgrade_changed_layout(void)
                                  PHX_PLUGIN_MRPC_REFUSE_LATE, NULL }, &r), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "refuses the state it has just read"));
     printf("\n    aborted: %s", r.err);
+    CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",
+                                 PHX_PLUGIN_UCX_REFUSE_LATE, NULL }, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "UcxRpcAdapterEngine 1.0.3 refuses the state it has "
+                                         "just read"));
+    printf("\n    aborted: %s", r.err);        /* UCX still calls the running build: */
     progress_until(&m, 2 * n);
     CU_ASSERT_EQUAL(m.done, 2 * n);
     CU_ASSERT_EQUAL(m.ok, 2 * n);

@@ -218,7 +218,9 @@ struct phx_ucx_engine {
 #if defined(UCX_STATE_REFUSE)           /* phoenix_ucx_refuse: reads none that exists */
 #define UCX_STATE_VERSION  7
 #define UCX_STATE_MIN_READ 7
-#elif defined(UCX_STATE_NEXT)           /* phoenix_ucx_next: another layout, converts 5 */
+#elif defined(UCX_STATE_NEXT) || defined(UCX_STATE_REFUSE_LATE)
+                                        /* phoenix_ucx_next: another layout, converts 5;
+                                           phoenix_ucx_refuse_late: reads it, then refuses */
 #define UCX_STATE_VERSION  6
 #define UCX_STATE_MIN_READ 5
 #else

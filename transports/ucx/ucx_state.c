@@ -41,7 +41,8 @@
  * with a newer one). The shared context and worker are not in the blob: their layouts
  * (ucx_context.h, ucx_worker.h) must stay the same across builds. The test build
  * phoenix_ucx_next (UCX_STATE_NEXT) adds a field and writes version 6, converting 5; the test
- * build phoenix_ucx_refuse (UCX_STATE_REFUSE) reads only 7. */
+ * build phoenix_ucx_refuse (UCX_STATE_REFUSE) reads only 7; phoenix_ucx_refuse_late
+ * (UCX_STATE_REFUSE_LATE) reads everything, takes every handle, then refuses: the abort path. */
 #include "ucx_engine.h"
 
 #include "phoenix/log.h"
@@ -432,6 +433,11 @@ static int load_all(struct loader *l)
         rc = load_lists(l);
     if (!rc && (l->r.failed || l->r.left))
         rc = malformed(l, "length");
+#ifdef UCX_STATE_REFUSE_LATE
+    if (!rc)    /* a test build: the abort path after every handle was taken */
+        rc = refuse(l, -ECANCELED, "UcxRpcAdapterEngine %s refuses the state it has just read "
+                    "(a test build)", UCX_PLUGIN_VERSION);
+#endif
     return rc;
 }
 

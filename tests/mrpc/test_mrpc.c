@@ -605,6 +605,12 @@ static void test_upgrade_changed_layout(void)
     CU_ASSERT_EQUAL(m.ok, 2 * n);
     CU_ASSERT_EQUAL(m.right_reply, 2 * n);
     round_trip(MIB, true);                  /* the converted state carries on */
+    mrpc_status_t st;
+    double secs;
+    mrpc_conn_t *k = mrpc_connect(ctx, up.peer.addr, &st);  /* accepted by the listener the */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);                        /* server's new ucx build made */
+    CU_ASSERT_EQUAL(echo_on(ctx, k, 64, &secs).code, PHX_OK);
+    mrpc_conn_close(k);
     CU_ASSERT(mrpc_node_alive(&up.client_node) && mrpc_node_alive(&up.server_node));
 }
 

@@ -18,8 +18,8 @@
 
 struct phx_ucx_worker;
 
-/* Shared by the builds a live upgrade chains: a change of this layout needs a new
- * UCX_STATE_VERSION (ucx_engine.c). */
+/* Shared by the builds a live upgrade chains and not part of the state blob (ucx_state.c): its
+ * layout must not change between builds that upgrade one another. */
 struct phx_ucx_context {
     ucp_context_h          ucp;
     pthread_mutex_t        lock;        /* guards the rest, across builds of the plugin */

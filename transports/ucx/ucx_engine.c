@@ -15,15 +15,12 @@
  * operation holds the worker's lock, and arm() first reports what other engines' progress
  * queued for this one.
  *
- * Live upgrade: the state refers to UCX objects whose callbacks (endpoint error handlers,
- * listener handlers, pending requests) point into the build that created them, and that build
- * stays mapped (ucx_context.c pins it). dump() therefore passes the state itself, by address
- * (an upgrade never leaves the process), and the new build adopts it; a build whose state layout
- * differs must use another state_version and refuse older ones; the layouts of the shared
- * context and workers (ucx_context.h, ucx_worker.h) count as part of the state. The new build
- * installs its own active-message handler on the shared worker from its first progress()
- * (ucx_worker.c, Upgrades), so an upgrade that is aborted after restore() leaves the running
- * build untouched. */
+ * Live upgrade (ucx_state.c has the whole story): flush() pushes up what is queued and first
+ * drains the engine's UCX requests in flight, at most PHX_UCX_DRAIN_MS, so that no completion
+ * callback of this build is still owed; dump() and restore() move the state as bytes and UCX
+ * handles; UCX is re-pointed to the new build by a commit hook, so an aborted upgrade leaves
+ * this build running untouched; destroy(STATE_ONLY) then frees only memory. The old build is
+ * dlclose()d afterwards: nothing pins it (ucx_context.c pins UCX itself). */
 #include "ucx_engine.h"
 
 #include "phoenix/log.h"

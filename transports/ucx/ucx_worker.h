@@ -20,8 +20,8 @@
 struct phx_ucx_conn;
 struct phx_ucx_engine;
 
-/* Shared by the builds of the plugin that a live upgrade chains (ucx_worker.c, "Upgrades"): a
- * change of this layout needs a new UCX_STATE_VERSION (ucx_engine.c). */
+/* Shared by the builds of the plugin that a live upgrade chains (ucx_worker.c, "Upgrades") and
+ * not part of the state blob: its layout must not change between such builds. */
 struct phx_ucx_worker {
     uint64_t                magic;          /* PHX_UCX_WORKER_MAGIC */
     struct phx_ucx_context *ctx;

@@ -633,9 +633,10 @@ static const char *plugin_devices(const struct phx_plugin *p, char *from, size_t
 
     for (unsigned i = 0; schema && p->host.settings && i < schema->nkeys; i++) {
         const struct phx_setting *row = &schema->keys[i];
+        if (!(row->flags & PHX_SETTING_DEVICES) || row->kind != PHX_SETTING_KIND_STRING)
+            continue;   /* only a string key holds a pointer there: read nothing else */
         const char *value = *(char *const *)((const char *)p->host.settings + row->offset);
-        if ((row->flags & PHX_SETTING_DEVICES) && row->kind == PHX_SETTING_KIND_STRING &&
-            value && *value) {
+        if (value && *value) {
             snprintf(from, n, "settings.%s.%s", p->desc->name, row->key);
             return value;
         }

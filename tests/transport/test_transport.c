@@ -825,14 +825,16 @@ static void test_live_upgrade(void)
     CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == 2 && st(A.wt, "accepted") == 2, 5000));
     CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_OK);
 
-    /* A state written by a build with another layout is refused, not adopted. */
-    phx_blob_t blob = {0};
+    /* A state of a version this build does not read is refused, not adopted; and dump() runs
+     * only inside an upgrade (its UCX handles need the resource table). */
+    phx_blob_t blob = {.data = (void *)"UCXS", .len = 4,
+                       .version = A.ucx->ops->state_version - 1};
     void *adopted = NULL;
-    CU_ASSERT_EQUAL_FATAL(A.ucx->ops->dump(A.ucx, A.ucx->state, &blob), 0);
-    blob.version = A.ucx->ops->state_version - 1;
     CU_ASSERT_EQUAL(A.ucx->ops->restore(A.ucx, &blob, &adopted, msg, sizeof(msg)), -ENOTSUP);
     CU_ASSERT_PTR_NULL(adopted);
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "state version"));
+    blob = (phx_blob_t){0};
+    CU_ASSERT_NOT_EQUAL(A.ucx->ops->dump(A.ucx, A.ucx->state, &blob), 0);
     free(blob.data);
     pair_down();
 }

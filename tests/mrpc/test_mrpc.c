@@ -290,6 +290,22 @@ static long sends_with_memh(void)
     return n;
 }
 
+/* KEY of the client's transport engine's answer to admin REQUEST, or -1. */
+static long transport_says(const char *request, const char *key)
+{
+    struct mrpc_sub sub;
+    char id[32];
+
+    if (!mrpc_ctl_find_sub(&up.client_node, getpid(), &sub))
+        return -1;
+    snprintf(id, sizeof(id), "%ld", sub.back_engine);
+    json_object *reply = mrpc_ctl_json(&up.client_node,
+                                       (const char *[]){ "engine", id, request, NULL });
+    long n = reply ? mrpc_json_int(reply, key) : -1;
+    json_object_put(reply);
+    return n;
+}
+
 static void test_round_trips(void)
 {
     static const size_t sizes[] = { 1, 100, 4096, 65536, MIB, 16 * MIB, 64 * MIB };
@@ -576,8 +592,11 @@ static void test_upgrade_changed_layout(void)
     submit_echoes(&m, 0, n);
     progress_until(&m, n / 10);
     CU_ASSERT(m.done < n);                  /* calls are in flight during the upgrade */
+    long tx_before = transport_says("stats", "tx_msgs");
     upgrade_and_unmap(&up.client_node, PHX_PLUGIN_MRPC_NEXT, PHX_PLUGIN_UCX_NEXT,
                       "-> 1.1.0 (1 engine); upgraded ucx 1.0.0 -> 1.0.1 (1 engine)");
+    CU_ASSERT(tx_before > 0 && transport_says("stats", "tx_msgs") >= tx_before); /* moved */
+    CU_ASSERT_EQUAL(transport_says("upgrades", "upgrades"), 1);   /* converted 5 -> 6 */
     progress_until(&m, n / 2);
     upgrade_and_unmap(&up.server_node, PHX_PLUGIN_MRPC_NEXT, PHX_PLUGIN_UCX_NEXT,
                       "-> 1.1.0 (1 engine); upgraded ucx 1.0.0 -> 1.0.1 (1 engine)");

@@ -6,10 +6,12 @@
  *             build it replaces and the engines running it; check that each engine's type
  *             exists in the new build with the same ports and that state can move (dump in the
  *             old build, restore in the new one). Nothing is suspended yet.
- *   prepare   suspend the groups of those engines; flush, dump, restore each one into a new
+ *   prepare   suspend the groups of those engines; flush them all (a flush may progress what
+ *             engines share, such as a UCX worker), then dump and restore each one into a new
  *             state held aside, through a blob of bytes and a resource table per engine
  *             (phoenix/handover.h). The old states keep everything they referenced.
- *   commit    (all restored) swap ops, plugin and state inside each engine wrapper, destroy the
+ *   commit    (all restored) swap ops, plugin and state inside each engine wrapper, run the
+ *             commit hooks the new states registered (phx_handover_on_commit), destroy the
  *             old states with PHX_DESTROY_STATE_ONLY (what they put in the table now belongs to
  *             the new ones), release what no restore() took, make the candidates current; once
  *             the groups run again, move the pins: the last unpin of an old build dlclose()s it
@@ -232,10 +234,8 @@ static int move_state(struct upgrade *u, struct upgrade_item *it)
     const struct phx_plugin *cand = it->pair->cand;
     phx_blob_t blob = {0};
     char why[256] = "";
+    int rc;
 
-    int rc = phx_splice_flush(e, u->msg, u->msglen);
-    if (rc)
-        return rc;
     if (!(it->table = phx_handover_new()))
         return fail(u, -ENOMEM, "out of memory");
     e->handover = it->table;
@@ -261,8 +261,15 @@ static int move_state(struct upgrade *u, struct upgrade_item *it)
     return 0;
 }
 
+/* Every engine is flushed before any is dumped: a flush may progress something engines share
+ * (a UCX worker), which must not change a state already dumped. */
 static int prepare(struct upgrade *u)
 {
+    for (unsigned i = 0; i < u->n_items; i++) {
+        int rc = phx_splice_flush(u->items[i].e, u->msg, u->msglen);
+        if (rc)
+            return rc;
+    }
     for (unsigned i = 0; i < u->n_items; i++) {
         int rc = move_state(u, &u->items[i]);
         if (rc)
@@ -309,6 +316,8 @@ static void commit(struct upgrade *u)
         e->ops = it->ops;
         e->state = it->state;
         e->plugin = it->pair->cand;
+        phx_handover_run_hooks(it->table, e);    /* e.g. re-point UCX callbacks: before the
+                                                    old state that they name goes */
         old_ops->destroy(e, old_state, PHX_DESTROY_STATE_ONLY);
         phx_handover_commit(it->table);
     }

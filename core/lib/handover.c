@@ -2,7 +2,8 @@
  *              writer/reader (see phoenix/handover.h for who owns what, and when).
  *
  * A table is a growable array of entries numbered from 1; an entry remembers its kind and
- * whether restore() took it, which is all commit needs to release the rest. Runtime slots are a
+ * whether restore() took it, which is all commit needs to release the rest. Commit hooks are
+ * entries of their own kind, run in order by phx_handover_run_hooks(). Runtime slots are a
  * short linked list under a mutex: plugins look a slot up once per create/restore, not per
  * call, so a list is enough. */
 #include "phoenix/handover.h"
@@ -15,13 +16,16 @@
 #include <string.h>
 #include <unistd.h>
 
-enum res_kind { RES_HEAP = 1, RES_FD = 2 };
+enum res_kind { RES_HEAP = 1, RES_FD = 2, RES_HANDLE = 3, RES_HOOK = 4 };
 
+/* A commit hook is an entry too (never taken, never released): one array keeps them in the
+ * order restore() registered them. */
 struct res_entry {
-    enum res_kind kind;
-    bool          taken;
-    void         *block;
-    int           fd;
+    enum res_kind         kind;
+    bool                  taken;
+    void                 *block;     /* RES_HEAP, RES_HANDLE; RES_HOOK: its argument */
+    int                   fd;
+    phx_handover_hook_t   hook;
 };
 
 struct phx_handover {
@@ -43,10 +47,17 @@ void phx_handover_commit(struct phx_handover *h)
             continue;
         if (h->v[i].kind == RES_HEAP)
             free(h->v[i].block);
-        else if (h->v[i].fd >= 0)
+        else if (h->v[i].kind == RES_FD && h->v[i].fd >= 0)
             close(h->v[i].fd);
     }
     phx_handover_drop(h);
+}
+
+void phx_handover_run_hooks(struct phx_handover *h, phx_engine_t *e)
+{
+    for (uint32_t i = 0; h && i < h->n; i++)
+        if (h->v[i].kind == RES_HOOK)
+            h->v[i].hook(e, h->v[i].block);
 }
 
 void phx_handover_drop(struct phx_handover *h)
@@ -86,6 +97,23 @@ int phx_handover_put_fd(phx_engine_t *e, int fd, uint32_t *handle)
     return put(e, (struct res_entry){ .kind = RES_FD, .fd = fd }, handle);
 }
 
+int phx_handover_put_handle(phx_engine_t *e, void *handle, uint32_t *id)
+{
+    if (!handle)
+        return -EINVAL;
+    return put(e, (struct res_entry){ .kind = RES_HANDLE, .block = handle, .fd = -1 }, id);
+}
+
+int phx_handover_on_commit(phx_engine_t *e, phx_handover_hook_t fn, void *arg)
+{
+    uint32_t unused;
+
+    if (!fn)
+        return -EINVAL;
+    return put(e, (struct res_entry){ .kind = RES_HOOK, .block = arg, .fd = -1, .hook = fn },
+               &unused);
+}
+
 static struct res_entry *take(phx_engine_t *e, uint32_t handle, enum res_kind kind)
 {
     struct phx_handover *h = e ? e->handover : NULL;
@@ -111,6 +139,13 @@ int phx_handover_take_fd(phx_engine_t *e, uint32_t handle)
     struct res_entry *r = take(e, handle, RES_FD);
 
     return r ? r->fd : -1;
+}
+
+void *phx_handover_take_handle(phx_engine_t *e, uint32_t id)
+{
+    struct res_entry *r = take(e, id, RES_HANDLE);
+
+    return r ? r->block : NULL;
 }
 
 /* ---- runtime slots --------------------------------------------------------------------------- */

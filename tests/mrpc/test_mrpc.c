@@ -19,12 +19,13 @@
  *   live upgrade     the client's mrpc plugin replaced while a call is in flight: the call and
  *                    the ones after it succeed
  *   changed layout   both services' mrpc plugin upgraded to a build with another state layout
- *                    (version 4, converted from 3), and their ucx plugin to a second build, in
- *                    one transaction per service while 3,000 calls flow: none lost or failed,
- *                    the old mrpc builds gone from phoenixd's /proc/PID/maps; then an upgrade to
- *                    a build that cannot read the state is refused, and one to a build that
- *                    fails after taking every resource the old state handed over is aborted;
- *                    calls go on through both
+ *                    (version 4, converted from 3), and their ucx plugin to one with another
+ *                    layout too (version 6, converted from 5), in one transaction per service
+ *                    while 3,000 calls flow: none lost or failed, the old mrpc and ucx builds
+ *                    gone from phoenixd's /proc/PID/maps; then upgrades of each plugin to a
+ *                    build that cannot read the state are refused, and upgrades of each to a
+ *                    build that fails after taking every resource the old state handed over
+ *                    are aborted; 3,000 more calls go on through all four
  *   policy           NullEngine attached between MrpcEngine and the transport, and detached,
  *                    while 3,000 calls flow: each completes once with its own reply
  *
@@ -289,6 +290,22 @@ static long sends_with_memh(void)
     return n;
 }
 
+/* KEY of the client's transport engine's answer to admin REQUEST, or -1. */
+static long transport_says(const char *request, const char *key)
+{
+    struct mrpc_sub sub;
+    char id[32];
+
+    if (!mrpc_ctl_find_sub(&up.client_node, getpid(), &sub))
+        return -1;
+    snprintf(id, sizeof(id), "%ld", sub.back_engine);
+    json_object *reply = mrpc_ctl_json(&up.client_node,
+                                       (const char *[]){ "engine", id, request, NULL });
+    long n = reply ? mrpc_json_int(reply, key) : -1;
+    json_object_put(reply);
+    return n;
+}
+
 static void test_round_trips(void)
 {
     static const size_t sizes[] = { 1, 100, 4096, 65536, MIB, 16 * MIB, 64 * MIB };
@@ -525,24 +542,30 @@ static void mapped_files(pid_t pid, const char *needle, char *out, size_t cap)
     fclose(f);
 }
 
-/* Upgrades the mrpc plugin of node N to PLUGIN (and ucx to UCX_PLUGIN) under traffic: the files
- * of the mrpc build it ran are unmapped from its phoenixd afterwards. */
+/* Upgrades the mrpc plugin of node N to PLUGIN and ucx to UCX_PLUGIN under traffic: the files of
+ * the mrpc and ucx builds it ran are unmapped from its phoenixd afterwards (both dlclose()d). */
 static void upgrade_and_unmap(const struct mrpc_node *n, const char *plugin, const char *ucx_plugin,
                               const char *expect)
 {
     static phx_test_run_result_t r;
-    static char before[8192], after[8192];
+    static const char *const names[] = { "libphoenix_mrpc", "libphoenix_ucx" };
+    static char before[2][8192], after[2][8192];
 
-    mapped_files(n->d.pid, "libphoenix_mrpc", before, sizeof(before));
-    CU_ASSERT_FATAL(before[0] != '\0');
+    for (unsigned i = 0; i < 2; i++) {
+        mapped_files(n->d.pid, names[i], before[i], sizeof(before[i]));
+        CU_ASSERT_FATAL(before[i][0] != '\0');
+    }
     CU_ASSERT_EQUAL(mrpc_ctl(n, (const char *[]){ "upgrade", "--plugin", plugin, "--plugin",
                                                    ucx_plugin, NULL }, &r), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out, expect));
-    mapped_files(n->d.pid, "libphoenix_mrpc", after, sizeof(after));
-    for (char *line = strtok(before, "\n"); line; line = strtok(NULL, "\n"))
-        CU_ASSERT_PTR_NULL(strstr(after, line));    /* the old build was dlclose()d */
-    CU_ASSERT_PTR_NOT_NULL(strstr(after, "libphoenix_mrpc_next"));
-    printf("\n    %s; mapped now: %s", r.out, after);
+    for (unsigned i = 0; i < 2; i++) {
+        mapped_files(n->d.pid, names[i], after[i], sizeof(after[i]));
+        for (char *line = strtok(before[i], "\n"); line; line = strtok(NULL, "\n"))
+            CU_ASSERT_PTR_NULL(strstr(after[i], line));     /* the old build was dlclose()d */
+    }
+    CU_ASSERT_PTR_NOT_NULL(strstr(after[0], "libphoenix_mrpc_next"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(after[1], "libphoenix_ucx_next"));
+    printf("\n    %s; mapped now: %s%s", r.out, after[0], after[1]);
 }
 
 static void progress_until(const struct many *m, unsigned done);
@@ -569,8 +592,11 @@ static void test_upgrade_changed_layout(void)
     submit_echoes(&m, 0, n);
     progress_until(&m, n / 10);
     CU_ASSERT(m.done < n);                  /* calls are in flight during the upgrade */
+    long tx_before = transport_says("stats", "tx_msgs");
     upgrade_and_unmap(&up.client_node, PHX_PLUGIN_MRPC_NEXT, PHX_PLUGIN_UCX_NEXT,
                       "-> 1.1.0 (1 engine); upgraded ucx 1.0.0 -> 1.0.1 (1 engine)");
+    CU_ASSERT(tx_before > 0 && transport_says("stats", "tx_msgs") >= tx_before); /* moved */
+    CU_ASSERT_EQUAL(transport_says("upgrades", "upgrades"), 1);   /* converted 5 -> 6 */
     progress_until(&m, n / 2);
     upgrade_and_unmap(&up.server_node, PHX_PLUGIN_MRPC_NEXT, PHX_PLUGIN_UCX_NEXT,
                       "-> 1.1.0 (1 engine); upgraded ucx 1.0.0 -> 1.0.1 (1 engine)");
@@ -578,16 +604,32 @@ static void test_upgrade_changed_layout(void)
                                  PHX_PLUGIN_MRPC_REFUSE, NULL }, &r), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "reads state versions 5 to 5, not 4"));
     printf("\n    refused: %s", r.err);
+    CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",
+                                 PHX_PLUGIN_UCX_REFUSE, NULL }, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "UcxRpcAdapterEngine 1.0.2 reads state versions 7 to 7, "
+                                         "not 6"));
+    printf("\n    refused: %s", r.err);      /* the calls below check the transport runs on */
     submit_echoes(&m, n, 2 * n);            /* in the service when the next upgrade aborts */
     CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",
                                  PHX_PLUGIN_MRPC_REFUSE_LATE, NULL }, &r), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "refuses the state it has just read"));
     printf("\n    aborted: %s", r.err);
+    CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",
+                                 PHX_PLUGIN_UCX_REFUSE_LATE, NULL }, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "UcxRpcAdapterEngine 1.0.3 refuses the state it has "
+                                         "just read"));
+    printf("\n    aborted: %s", r.err);        /* UCX still calls the running build: */
     progress_until(&m, 2 * n);
     CU_ASSERT_EQUAL(m.done, 2 * n);
     CU_ASSERT_EQUAL(m.ok, 2 * n);
     CU_ASSERT_EQUAL(m.right_reply, 2 * n);
     round_trip(MIB, true);                  /* the converted state carries on */
+    mrpc_status_t st;
+    double secs;
+    mrpc_conn_t *k = mrpc_connect(ctx, up.peer.addr, &st);  /* accepted by the listener the */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);                        /* server's new ucx build made */
+    CU_ASSERT_EQUAL(echo_on(ctx, k, 64, &secs).code, PHX_OK);
+    mrpc_conn_close(k);
     CU_ASSERT(mrpc_node_alive(&up.client_node) && mrpc_node_alive(&up.server_node));
 }
 

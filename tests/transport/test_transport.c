@@ -791,7 +791,8 @@ static void test_wakeup(void)
 /* ---- live upgrade ------------------------------------------------------------------------ */
 
 /* Both transports move to a new build of the ucx plugin while messages flow both ways: nothing
- * is lost, and the new build serves old and new connections. */
+ * is lost, the new build serves old and new connections (A's listener is re-created), and an
+ * old connection's failure reaches the new build. */
 static void test_live_upgrade(void)
 {
     char msg[512] = "";
@@ -825,16 +826,25 @@ static void test_live_upgrade(void)
     CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == 2 && st(A.wt, "accepted") == 2, 5000));
     CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_OK);
 
-    /* A state written by a build with another layout is refused, not adopted. */
-    phx_blob_t blob = {0};
+    /* A state of a version this build does not read is refused, not adopted; and dump() runs
+     * only inside an upgrade (its UCX handles need the resource table). */
+    phx_blob_t blob = {.data = (void *)"UCXS", .len = 4,
+                       .version = A.ucx->ops->state_version - 1};
     void *adopted = NULL;
-    CU_ASSERT_EQUAL_FATAL(A.ucx->ops->dump(A.ucx, A.ucx->state, &blob), 0);
-    blob.version = A.ucx->ops->state_version - 1;
     CU_ASSERT_EQUAL(A.ucx->ops->restore(A.ucx, &blob, &adopted, msg, sizeof(msg)), -ENOTSUP);
     CU_ASSERT_PTR_NULL(adopted);
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "state version"));
+    blob = (phx_blob_t){0};
+    CU_ASSERT_NOT_EQUAL(A.ucx->ops->dump(A.ucx, A.ucx->state, &blob), 0);
     free(blob.data);
-    pair_down();
+
+    /* B's first connection was made by the old build, which is unloaded: its endpoint's error
+     * handler must be the new build's when A goes (else this crashes). */
+    side_down(&A);
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "conn_lost") == 2 && st(B.ucx, "conns") == 0 &&
+                        st(B.ucx, "closing") == 0, 5000));
+    CU_ASSERT_EQUAL(st(B.wt, "lost_status"), PHX_UNAVAILABLE);
+    side_down(&B);
 }
 
 static const phx_test_case_t cases[] = {

@@ -4,6 +4,10 @@
  *              engine that is not being upgraded has no table; commit frees the heap blocks and
  *              closes the fds no restore() took and leaves the taken ones alone (a taken fd is
  *              still open afterwards, an untaken one is closed); drop releases nothing
+ *   handles    an opaque handle is taken once, as itself; commit neither frees nor forgets it
+ *              wrongly (a stack address put and never taken survives commit under ASan)
+ *   hooks      commit hooks run once each, in order, with their engine and argument, only
+ *              when the host runs them (commit); an aborted upgrade drops them unrun
  *   bytes      what the writer writes the reader reads back, little-endian; a short blob or an
  *              oversized length fails the reader without reading past the end
  *   slots      a runtime slot is found again by name, another name is another slot */
@@ -114,6 +118,72 @@ static void test_bytes(void)
     free(blob.data);
 }
 
+static void test_handles(void)
+{
+    phx_engine_t e = { .wait_fd = -1 };
+    int a, b;
+    uint32_t ha, hb, hh;
+
+    CU_ASSERT_EQUAL(phx_handover_put_handle(&e, &a, &ha), -EINVAL);     /* not upgrading */
+    e.handover = phx_handover_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e.handover);
+    CU_ASSERT_EQUAL(phx_handover_put_handle(&e, NULL, &ha), -EINVAL);
+    CU_ASSERT_EQUAL(phx_handover_put_handle(&e, &a, &ha), 0);
+    CU_ASSERT_EQUAL(phx_handover_put_handle(&e, &b, &hb), 0);           /* never taken */
+    CU_ASSERT_EQUAL(phx_handover_put_heap(&e, malloc(8), &hh), 0);
+    CU_ASSERT_PTR_NULL(phx_handover_take_handle(&e, hh));               /* another kind */
+    CU_ASSERT_PTR_NULL(phx_handover_take_heap(&e, ha));
+    CU_ASSERT_PTR_EQUAL(phx_handover_take_handle(&e, ha), &a);
+    CU_ASSERT_PTR_NULL(phx_handover_take_handle(&e, ha));               /* taken once */
+    phx_handover_commit(e.handover);    /* frees the heap block only: &b is not free()d */
+}
+
+struct hook_log {
+    phx_engine_t *e[4];
+    int           tag[4];
+    unsigned      n;
+};
+
+static struct hook_log hooks;
+
+static void hook(phx_engine_t *e, void *arg)
+{
+    if (hooks.n < 4) {
+        hooks.e[hooks.n] = e;
+        hooks.tag[hooks.n] = *(int *)arg;
+    }
+    hooks.n++;
+}
+
+static void test_hooks(void)
+{
+    phx_engine_t e = { .wait_fd = -1 };
+    int one = 1, two = 2;
+    uint32_t h;
+
+    memset(&hooks, 0, sizeof(hooks));
+    CU_ASSERT_EQUAL(phx_handover_on_commit(&e, hook, &one), -EINVAL);   /* not upgrading */
+    e.handover = phx_handover_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e.handover);
+    CU_ASSERT_EQUAL(phx_handover_on_commit(&e, NULL, &one), -EINVAL);
+    CU_ASSERT_EQUAL(phx_handover_on_commit(&e, hook, &one), 0);
+    CU_ASSERT_EQUAL(phx_handover_put_fd(&e, -1, &h), 0);
+    CU_ASSERT_EQUAL(phx_handover_on_commit(&e, hook, &two), 0);
+    CU_ASSERT_EQUAL(hooks.n, 0);                    /* registering runs nothing */
+    phx_handover_run_hooks(e.handover, &e);
+    CU_ASSERT_EQUAL_FATAL(hooks.n, 2);
+    CU_ASSERT(hooks.e[0] == &e && hooks.e[1] == &e);
+    CU_ASSERT(hooks.tag[0] == 1 && hooks.tag[1] == 2);
+    phx_handover_commit(e.handover);                /* does not run them again */
+    CU_ASSERT_EQUAL(hooks.n, 2);
+
+    e.handover = phx_handover_new();                /* another upgrade, aborted */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e.handover);
+    CU_ASSERT_EQUAL(phx_handover_on_commit(&e, hook, &one), 0);
+    phx_handover_drop(e.handover);
+    CU_ASSERT_EQUAL(hooks.n, 2);
+}
+
 static void test_slots(void)
 {
     void **a = phx_runtime_slot("test.a"), **b = phx_runtime_slot("test.b");
@@ -132,6 +202,8 @@ static void test_slots(void)
 static const phx_test_case_t cases[] = {
     { "resource table: put, take, commit", test_table },
     { "resource table: an aborted upgrade releases nothing", test_drop },
+    { "resource table: opaque handles", test_handles },
+    { "resource table: commit hooks run at commit only", test_hooks },
     { "state bytes: written, read back, bounded", test_bytes },
     { "runtime slots by name", test_slots },
     { NULL, NULL },

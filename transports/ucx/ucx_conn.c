@@ -204,6 +204,37 @@ void phx_ucx_conn_set_err_handling(ucp_ep_params_t *p, struct phx_ucx_conn *c)
     p->err_handler.arg = c;
 }
 
+int phx_ucx_conn_repoint(struct phx_ucx_conn *c)
+{
+    ucp_ep_params_t p = {
+        .field_mask = UCP_EP_PARAM_FIELD_ERR_HANDLER,   /* the mode cannot change (UCX) */
+        .err_handler = {.cb = on_ep_error, .arg = c},
+    };
+    ucs_status_ptr_t r;
+
+    if (!c->ep)
+        return 0;
+    r = ucp_ep_modify_nb(c->ep, &p);    /* UCX 1.13 sets the handler in place: NULL */
+    if (UCS_PTR_IS_PTR(r))
+        ucp_request_free(r);
+    else if (UCS_PTR_IS_ERR(r)) {
+        phx_error("ucx: connection %u: cannot re-point its error handler: %s", c->id,
+                  ucs_status_string(UCS_PTR_STATUS(r)));
+        return -EIO;
+    }
+    phx_ucx_worker_del_ep(c->s->w, c->ep);
+    return phx_ucx_worker_add_ep(c->s->w, c->ep, c);
+}
+
+void phx_ucx_conns_recount(struct phx_ucx_engine *s)
+{
+    s->connecting = s->dying = 0;
+    for (const struct phx_ucx_conn *c = s->conns; c; c = c->next) {
+        s->connecting += c->state == PHX_UCX_CONNECTING;
+        s->dying += is_dying(c->state);
+    }
+}
+
 static void on_accept_flushed(void *request, ucs_status_t status, void *user_data)
 {
     struct phx_ucx_conn *c = user_data;
@@ -478,7 +509,7 @@ int phx_ucx_conns_timeout_ms(struct phx_ucx_engine *s)
 
 /* Whether UCX holds requests that call back into S: flushes and closes, sends it has not
  * completed, rendezvous receives. */
-static bool ucx_holds(const struct phx_ucx_engine *s)
+bool phx_ucx_holds_requests(const struct phx_ucx_engine *s)
 {
     if (s->rndv_pending)
         return true;
@@ -544,7 +575,7 @@ bool phx_ucx_conns_shutdown(struct phx_ucx_engine *s)
     phx_ucx_recv_release_parked(s);
     bool fetching = progress_while(s, rndv_pending, phx_now_ns() + wait);
     close_all(s);
-    bool held = progress_while(s, ucx_holds, phx_now_ns() + wait);
+    bool held = progress_while(s, phx_ucx_holds_requests, phx_now_ns() + wait);
     phx_ucx_worker_wake(w);             /* we touched the worker: its thread re-arms */
     phx_ucx_worker_unlock(w);
     if (fetching)

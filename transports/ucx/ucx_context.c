@@ -27,10 +27,11 @@
  * (phoenix/handover.h), not in a static of this build: a static dies with the build that a live
  * upgrade replaces, the slot is libphoenix's and every build of the plugin finds the same one.
  *
- * Unloading. The plugin pins itself in memory (RTLD_NODELETE) when it first creates a context:
- * UCX's memory hooks (libucm patches mmap/munmap for the registration cache) must never be
- * unloaded while the process lives, and after a live upgrade UCX still calls the callbacks of
- * the build that created an endpoint or a listener. */
+ * Unloading. A live upgrade dlclose()s the old build of this plugin (ucx_state.c re-points
+ * every callback UCX holds into it first), but UCX itself must stay: its memory hooks (libucm
+ * patches mmap/munmap for the registration cache) must never be unloaded while the process
+ * lives. So the first context pins libucp (RTLD_NODELETE on UCX's library, which keeps libucs
+ * and libucm with it), never the plugin. */
 #include "ucx_context.h"
 
 #include "phoenix/handover.h"
@@ -139,18 +140,16 @@ static int apply_knobs(ucp_config_t *config, const struct phx_ucx_settings *set,
     return 0;
 }
 
-/* See the file comment: once per build, on the copy of the .so the registry dlopen()ed. */
-static void pin_plugin(void)
+/* See the file comment: UCX's own library, never this build. Once per process is enough
+ * (a second dlopen with RTLD_NODELETE is harmless). */
+static void pin_ucx(void)
 {
-    static bool pinned;
     Dl_info info;
 
-    if (pinned || !dladdr((void *)pin_plugin, &info) || !info.dli_fname)
+    if (!dladdr((void *)ucp_init_version, &info) || !info.dli_fname)
         return;
-    if (dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
-        pinned = true;
-    else
-        phx_warn("ucx: cannot pin %s in memory: %s", info.dli_fname, dlerror());
+    if (!dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+        phx_warn("ucx: cannot keep %s loaded: %s", info.dli_fname, dlerror());
 }
 
 static struct phx_ucx_context *context_create(const struct phx_ucx_settings *settings, char *err,
@@ -182,7 +181,7 @@ static struct phx_ucx_context *context_create(const struct phx_ucx_settings *set
         return NULL;
     }
     pthread_mutex_init(&c->lock, NULL);
-    pin_plugin();
+    pin_ucx();
     return c;
 }
 
@@ -258,5 +257,14 @@ void phx_ucx_context_adopt(struct phx_ucx_context *c, ucp_am_recv_callback_t han
         *current = c;
     set_newest(c, handler);
     pthread_mutex_unlock(&current_lock);
-    pin_plugin();
+}
+
+struct phx_ucx_context *phx_ucx_context_current(void)
+{
+    void **current = phx_runtime_slot(CONTEXT_SLOT);
+
+    pthread_mutex_lock(&current_lock);
+    struct phx_ucx_context *c = current ? *current : NULL;
+    pthread_mutex_unlock(&current_lock);
+    return c;
 }

@@ -18,8 +18,8 @@
 
 struct phx_ucx_worker;
 
-/* Shared by the builds a live upgrade chains: a change of this layout needs a new
- * UCX_STATE_VERSION (ucx_engine.c). */
+/* Shared by the builds a live upgrade chains and not part of the state blob (ucx_state.c): its
+ * layout must not change between builds that upgrade one another. */
 struct phx_ucx_context {
     ucp_context_h          ucp;
     pthread_mutex_t        lock;        /* guards the rest, across builds of the plugin */
@@ -53,10 +53,12 @@ struct phx_ucx_context *phx_ucx_context_acquire(ucp_am_recv_callback_t handler,
                                                 char *err, size_t errlen);
 /* Drops one reference; the last one cleans the context up. */
 void phx_ucx_context_release(struct phx_ucx_context *c);
-/* Live upgrade: an engine restored in this build brings C and its reference along; engines this
- * build creates later share C too unless it already has a context of its own. HANDLER, this
- * build's active-message handler, becomes the newest. */
+/* Live upgrade, at commit: an engine restored in this build brought C and its reference along;
+ * engines this build creates later share C too unless it already has a context of its own.
+ * HANDLER, this build's active-message handler, becomes the newest. */
 void phx_ucx_context_adopt(struct phx_ucx_context *c, ucp_am_recv_callback_t handler);
+/* The context in the runtime slot (the one every build's new engines share), or NULL. */
+struct phx_ucx_context *phx_ucx_context_current(void);
 /* Whether HANDLER is the newest build's (ucx_worker.c: which handler a shared worker gets). */
 bool phx_ucx_context_is_newest(struct phx_ucx_context *c, ucp_am_recv_callback_t handler);
 

@@ -15,15 +15,12 @@
  * operation holds the worker's lock, and arm() first reports what other engines' progress
  * queued for this one.
  *
- * Live upgrade: the state refers to UCX objects whose callbacks (endpoint error handlers,
- * listener handlers, pending requests) point into the build that created them, and that build
- * stays mapped (ucx_context.c pins it). dump() therefore passes the state itself, by address
- * (an upgrade never leaves the process), and the new build adopts it; a build whose state layout
- * differs must use another state_version and refuse older ones; the layouts of the shared
- * context and workers (ucx_context.h, ucx_worker.h) count as part of the state. The new build
- * installs its own active-message handler on the shared worker from its first progress()
- * (ucx_worker.c, Upgrades), so an upgrade that is aborted after restore() leaves the running
- * build untouched. */
+ * Live upgrade (ucx_state.c has the whole story): flush() pushes up what is queued and first
+ * drains the engine's UCX requests in flight, at most PHX_UCX_DRAIN_MS, so that no completion
+ * callback of this build is still owed; dump() and restore() move the state as bytes and UCX
+ * handles; UCX is re-pointed to the new build by a commit hook, so an aborted upgrade leaves
+ * this build running untouched; destroy(STATE_ONLY) then frees only memory. The old build is
+ * dlclose()d afterwards: nothing pins it (ucx_context.c pins UCX itself). */
 #include "ucx_engine.h"
 
 #include "phoenix/log.h"
@@ -34,18 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define UCX_STATE_VERSION 4    /* 3: shared worker; 4: waiting sends, parked frames */
-#ifndef UCX_PLUGIN_VERSION
-#define UCX_PLUGIN_VERSION "1.0.0"     /* another for the upgrade tests' second build */
-#endif
-#define UCX_BLOB_MAGIC    0x7563785f626c6f62ull     /* "ucx_blob" */
-
-/* What dump() writes: the state's address (see the file comment). */
-struct ucx_blob {
-    uint64_t               magic;
-    struct phx_ucx_engine *state;
-};
 
 int phx_ucx_queue_event(struct phx_ucx_engine *s, const phx_desc_t *d, struct phx_ucx_conn *conn)
 {
@@ -64,13 +49,8 @@ int phx_ucx_queue_event(struct phx_ucx_engine *s, const phx_desc_t *d, struct ph
 
 /* ---- create / destroy -------------------------------------------------------------------- */
 
-/* Takes the worker of the runtime thread that will drive E (ucx_worker.c). */
-static int worker_attach(struct phx_ucx_engine *s, phx_engine_t *e, char *err, size_t errlen)
+void phx_ucx_engine_worker_limits(struct phx_ucx_engine *s)
 {
-    s->w = phx_ucx_worker_acquire(s->ctx, phx_engine_runtime_index(e), err, errlen);
-    if (!s->w)
-        return -EIO;
-    s->worker = s->w->ucp;
     s->head_max = s->w->max_am_header - sizeof(struct mrpc_wire_hdr);
     if (s->head_max > MRPC_WIRE_HEAD_MAX)
         s->head_max = MRPC_WIRE_HEAD_MAX;
@@ -80,6 +60,16 @@ static int worker_attach(struct phx_ucx_engine *s, phx_engine_t *e, char *err, s
         s->batch_max = MRPC_WIRE_BATCH_MAX;
     if (s->batch_max < 2)
         s->batch_max = 0;
+}
+
+/* Takes the worker of the runtime thread that will drive E (ucx_worker.c). */
+static int worker_attach(struct phx_ucx_engine *s, phx_engine_t *e, char *err, size_t errlen)
+{
+    s->w = phx_ucx_worker_acquire(s->ctx, phx_engine_runtime_index(e), err, errlen);
+    if (!s->w)
+        return -EIO;
+    s->worker = s->w->ucp;
+    phx_ucx_engine_worker_limits(s);
     return 0;
 }
 
@@ -163,11 +153,13 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
     return 0;
 }
 
-/* STATE_ONLY: a restored instance adopted this very state (see the file comment). */
+/* STATE_ONLY: a live upgrade handed every UCX object and reference on (ucx_state.c). */
 static void ucx_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 {
     if (mode == PHX_DESTROY_ALL)
         teardown(state);
+    else
+        phx_ucx_state_free(state);
 }
 
 /* ---- pushing up -------------------------------------------------------------------------- */
@@ -291,7 +283,8 @@ static int ucx_progress(phx_engine_t *e, void *state)
     struct phx_ucx_engine *s = state;
 
     phx_ucx_worker_lock(s->w);
-    if (s->w->am_handler != phx_ucx_am_recv)   /* after a live upgrade (ucx_worker.c) */
+    s->draining = false;                    /* an upgrade that drained it was aborted */
+    if (s->w->am_handler != phx_ucx_am_recv)   /* a build newer than the worker's handlers */
         phx_ucx_worker_claim_handler(s->w);
     unsigned work = read_tx(s, phx_engine_in(e, PHX_TX, 0));
     work += progress_worker(s);
@@ -375,55 +368,64 @@ static int ucx_arm(phx_engine_t *e, void *state, phx_wait_t *w)
 
 /* ---- flush, dump, restore ---------------------------------------------------------------- */
 
+/* Progresses the worker until UCX holds no request of S, at most PHX_UCX_DRAIN_MS (see
+ * ucx_state.c); new rendezvous frames park meanwhile. Whether it is drained. Under the lock. */
+static bool drain(struct phx_ucx_engine *s, phx_channel_t *out)
+{
+    uint64_t deadline = phx_now_ns() + PHX_UCX_DRAIN_MS * 1000000ull;
+    bool progressed = false;
+
+    s->draining = true;
+    while (phx_ucx_holds_requests(s) && phx_now_ns() < deadline) {
+        progressed |= phx_ucx_worker_progress(s->w) > 0;
+        deliver(s, out);
+    }
+    if (progressed)
+        phx_ucx_worker_wake(s->w);  /* other engines' frames may wait: their thread turns */
+    return !phx_ucx_holds_requests(s);
+}
+
 /* Control thread, group suspended: the lock keeps out callbacks run by the engines that share
- * the worker and still progress. */
+ * the worker and still progress. Returns what is still queued, or -ETIME when UCX did not finish
+ * the engine's requests in time (logged: the upgrade is refused, the engine runs on). */
 static int ucx_flush(phx_engine_t *e, void *state)
 {
     struct phx_ucx_engine *s = state;
     phx_channel_t *out = phx_engine_out(e, PHX_RX, 0);
 
     phx_ucx_worker_lock(s->w);
+    phx_ucx_batch_flush(s);
+    bool drained = drain(s, out);
     while (deliver(s, out))
         ;
     unsigned left = queued_up(s);
     phx_ucx_worker_unlock(s->w);
-    return (int)left;
+    if (!drained)
+        phx_warn("ucx: engine %llu: UCX did not finish its requests within %d ms; it stays on "
+                 "its build", (unsigned long long)phx_engine_id(e), PHX_UCX_DRAIN_MS);
+    return drained ? (int)left : -ETIME;
 }
 
-/* dump() and restore() only pass the state's address and read fields fixed at create (magic,
- * engine, ctx, w), so unlike the other operations they need not hold the worker's lock. */
+/* ucx_state.c does the work; the lock keeps out the callbacks of engines sharing the worker. */
 static int ucx_dump(phx_engine_t *e, void *state, phx_blob_t *out)
 {
-    struct ucx_blob *b = malloc(sizeof(*b));
+    struct phx_ucx_engine *s = state;
 
-    if (!b)
-        return -ENOMEM;
-    *b = (struct ucx_blob){.magic = UCX_BLOB_MAGIC, .state = state};
-    out->data = b;
-    out->len = sizeof(*b);
-    out->version = UCX_STATE_VERSION;
-    return 0;
+    phx_ucx_worker_lock(s->w);
+    int rc = phx_ucx_state_dump(e, s, out);
+    phx_ucx_worker_unlock(s->w);
+    return rc;
 }
 
 static int ucx_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
                        size_t errlen)
 {
-    const struct ucx_blob *b = in->data;
+    struct phx_ucx_engine *s;
+    int rc = phx_ucx_state_restore(e, in, &s, err, errlen);
 
-    if (in->version != UCX_STATE_VERSION) {
-        snprintf(err, errlen, "UcxRpcAdapterEngine state version %u, this build reads %u",
-                 in->version, UCX_STATE_VERSION);
-        return -ENOTSUP;
-    }
-    if (in->len != sizeof(*b) || b->magic != UCX_BLOB_MAGIC || !b->state ||
-        b->state->magic != PHX_UCX_STATE_MAGIC || b->state->engine != e ||
-        !b->state->w || b->state->w->magic != PHX_UCX_WORKER_MAGIC) {
-        snprintf(err, errlen, "UcxRpcAdapterEngine state is not a live state of this engine");
-        return -EINVAL;
-    }
-    phx_ucx_context_adopt(b->state->ctx, phx_ucx_am_recv);
-    *state = b->state;
-    return 0;
+    if (!rc)
+        *state = s;
+    return rc;
 }
 
 /* ---- admin ------------------------------------------------------------------------------- */
@@ -537,6 +539,12 @@ static int admin_locked(struct phx_ucx_engine *s, const char *request, char **re
         return listeners_json(s, reply);
     if (strcmp(request, "transports") == 0)
         return transports_json(s, reply);
+#ifdef UCX_STATE_NEXT
+    if (strcmp(request, "upgrades") == 0)   /* the test build's converted field (ucx_state.c) */
+        return asprintf(reply, "{\"upgrades\":%llu}", (unsigned long long)s->upgrades) < 0
+                   ? -ENOMEM
+                   : 0;
+#endif
     return -ENOTSUP;
 }
 

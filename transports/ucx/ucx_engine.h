@@ -16,7 +16,8 @@
  *   ucx_batch.c     small SENDs of one connection gathered into one active message
  *   ucx_credit.c    flow control per connection: credits spent by sends, granted back by receivers
  *   ucx_recv.c      the active-message handler: checks, receive heap, rendezvous, RECEIVED
- *   ucx_engine.c    the engine operations (progress, arm, admin, dump/restore, destroy)
+ *   ucx_engine.c    the engine operations (progress, arm, admin, flush, destroy)
+ *   ucx_state.c     live upgrade: the state as versioned bytes, UCX handles handed over
  *   ucx_mem.c       the app's heaps mapped into UCX chunk by chunk (memory handles)
  *   ucx_addr.c                         "host:port" parsing
  *
@@ -35,6 +36,7 @@
 #include "phoenix/clock.h"
 #include "phoenix/engine.h"
 #include "phoenix/fifo.h"
+#include "phoenix/handover.h"
 #include "ucx_context.h"
 #include "ucx_mem.h"
 #include "ucx_worker.h"
@@ -64,6 +66,7 @@
 #define PHX_UCX_CONNECT_TIMEOUT_MS 2000     /* CONNECT without an answer fails after this */
 #define PHX_UCX_WAKE_MS            1000     /* idle engine with connections: keepalive turns */
 #define PHX_UCX_DESTROY_WAIT_MS    1000     /* destroy: endpoints closing, at most this long */
+#define PHX_UCX_DRAIN_MS           100      /* upgrade: UCX requests in flight finish within */
 #define PHX_UCX_ABANDON_MS         200      /* sends UCX still holds this long after a close */
 #define PHX_UCX_MIN_RECV_ALLOC     16       /* a 0-byte payload still gets a block */
 #define PHX_UCX_SPLIT_MIN          8192     /* a piece this big goes as contiguous data */
@@ -94,6 +97,7 @@ struct phx_ucx_conn {
     bool                    in_id_map;
     bool                    wired;      /* UCX finished wiring the endpoint up: sends may go */
     bool                    lost_due;   /* a CONN_LOST must go up once the above drain */
+    uint32_t                ord;        /* its place in a state blob (ucx_state.c) */
 
     /* flow control (ucx_credit.c) */
     unsigned                credits;    /* messages we may still send */
@@ -160,6 +164,9 @@ struct phx_ucx_engine {
     uint64_t                max_message;        /* bytes (settings.ucx.max_message_mb) */
     uint64_t                inflight_budget;    /* bytes (settings.ucx.inflight_mb) */
     bool                    closing;            /* destroy() runs: callbacks only clean up */
+    bool                    draining;           /* flush() for an upgrade: rendezvous frames
+                                                   wait (parked) instead of being fetched;
+                                                   cleared by the next progress() */
     bool                    detached;           /* destroyed and kept: the app's heaps are gone */
     struct phx_ucx_heap_map send_map, recv_map; /* ucx_mem.c */
     size_t                  head_max;           /* payload bytes an AM header may carry */
@@ -199,9 +206,30 @@ struct phx_ucx_engine {
     uint64_t                rx_seq;             /* seq of the descriptors pushed up */
     struct phx_ucx_stats    stats;
     struct phx_ucx_engine  *kept_next;          /* destroyed, on the worker's kept list */
+#ifdef UCX_STATE_NEXT
+    uint64_t                upgrades;           /* a test build's layout change (ucx_state.c) */
+#endif
 };
 
 #define PHX_UCX_STATE_MAGIC 0x7563785f73746174ull    /* "ucx_stat" */
+
+/* The state versions this build writes and reads (ucx_state.c). 3: shared worker; 4: waiting
+ * sends, parked frames (both by address); 5: bytes and handles. The test builds: */
+#if defined(UCX_STATE_REFUSE)           /* phoenix_ucx_refuse: reads none that exists */
+#define UCX_STATE_VERSION  7
+#define UCX_STATE_MIN_READ 7
+#elif defined(UCX_STATE_NEXT) || defined(UCX_STATE_REFUSE_LATE)
+                                        /* phoenix_ucx_next: another layout, converts 5;
+                                           phoenix_ucx_refuse_late: reads it, then refuses */
+#define UCX_STATE_VERSION  6
+#define UCX_STATE_MIN_READ 5
+#else
+#define UCX_STATE_VERSION  5
+#define UCX_STATE_MIN_READ 5
+#endif
+#ifndef UCX_PLUGIN_VERSION
+#define UCX_PLUGIN_VERSION "1.0.0"     /* another for the upgrade tests' other builds */
+#endif
 
 /* ---- ucx_engine.c ------------------------------------------------------------------------ */
 
@@ -212,6 +240,20 @@ int      phx_ucx_queue_event(struct phx_ucx_engine *s, const phx_desc_t *d,
 /* Frees a destroyed state that the worker kept (ucx_worker.c), once the worker is gone. */
 void     phx_ucx_engine_free(struct phx_ucx_engine *s);
 
+/* ---- ucx_state.c ------------------------------------------------------------------------- */
+
+/* dump(): S (flushed, the lock held) as bytes, its UCX handles through E's resource table. 0, or
+ * -EBUSY with the reason logged when UCX still holds requests calling into S. */
+int  phx_ucx_state_dump(phx_engine_t *e, struct phx_ucx_engine *s, phx_blob_t *out);
+/* restore(): a state of this build from IN; it registers the commit hook that makes UCX call
+ * this build. 0 or -errno with a sentence in ERR. */
+int  phx_ucx_state_restore(phx_engine_t *e, const phx_blob_t *in, struct phx_ucx_engine **out,
+                           char *err, size_t errlen);
+/* destroy(STATE_ONLY): frees S's memory and nothing UCX or another state owns. */
+void phx_ucx_state_free(struct phx_ucx_engine *s);
+/* Sets what S derives from its worker: head_max, batch_max (create, restore). */
+void phx_ucx_engine_worker_limits(struct phx_ucx_engine *s);
+
 /* ---- ucx_conn.c -------------------------------------------------------------------------- */
 
 int  phx_ucx_conns_init(struct phx_ucx_engine *s);
@@ -220,6 +262,11 @@ struct phx_ucx_conn *phx_ucx_conn_new(struct phx_ucx_engine *s, uint32_t id);
 void phx_ucx_conn_free(struct phx_ucx_conn *c);
 /* Peer error handling with C's error handler, in the parameters of C's endpoint. */
 void phx_ucx_conn_set_err_handling(ucp_ep_params_t *p, struct phx_ucx_conn *c);
+/* Live upgrade, at commit: C's endpoint calls this build's error handler with C, and frames on
+ * it find C (the worker's by_ep). 0 or -errno (logged). */
+int  phx_ucx_conn_repoint(struct phx_ucx_conn *c);
+/* Sets S's connecting/dying counts from its connections' states (after a restore). */
+void phx_ucx_conns_recount(struct phx_ucx_engine *s);
 /* C's endpoint was just made from a connection request: C is up. 0, or -errno (C is then being
  * closed, to be freed later). */
 int  phx_ucx_conn_accepted(struct phx_ucx_conn *c);
@@ -241,6 +288,9 @@ int  phx_ucx_conns_timeout_ms(struct phx_ucx_engine *s);
  * some (then S must outlive the worker: phx_ucx_worker_keep()). */
 bool phx_ucx_conns_shutdown(struct phx_ucx_engine *s);
 void phx_ucx_conns_free(struct phx_ucx_engine *s);
+/* Whether UCX holds requests that call back into S: flushes, closes and grants, sends it has not
+ * completed, rendezvous receives. Under the lock. */
+bool phx_ucx_holds_requests(const struct phx_ucx_engine *s);
 
 /* ---- ucx_listen.c ------------------------------------------------------------------------ */
 
@@ -249,6 +299,9 @@ bool phx_ucx_binding_exists(struct phx_ucx_engine *s, uint32_t id);
 /* Destroys binding ID's listener; false when ID is no binding. */
 bool phx_ucx_unbind(struct phx_ucx_engine *s, uint32_t id);
 void phx_ucx_listeners_shutdown(struct phx_ucx_engine *s);
+/* Live upgrade, at commit: replaces B's listener (whose handler is the old build's) by one of
+ * this build on the same address. 0 or -EIO (logged: the binding then accepts nobody). */
+int  phx_ucx_binding_relisten(struct phx_ucx_binding *b);
 
 /* ---- ucx_send.c -------------------------------------------------------------------------- */
 
@@ -273,6 +326,12 @@ struct phx_ucx_conn        *phx_ucx_send_conn(const struct phx_ucx_send *slot);
 /* C is closed but UCX still holds some of its sends: they go up as SENT UNAVAILABLE now. */
 void     phx_ucx_send_abandon(struct phx_ucx_engine *s, struct phx_ucx_conn *c);
 void     phx_ucx_send_free(struct phx_ucx_engine *s);
+/* Live upgrade (ucx_state.c): the done list, then each connection's wait list, as (connection
+ * ordinal, SEND, bytes[, status]); the caller set every c->ord. */
+void     phx_ucx_send_dump(const struct phx_ucx_engine *s, phx_wbuf_t *w);
+/* ... and back, CONNS by ordinal. 0, -EINVAL (malformed) or -ENOMEM. */
+int      phx_ucx_send_load(struct phx_ucx_engine *s, phx_rbuf_t *r, struct phx_ucx_conn **conns,
+                           uint32_t n_conns);
 
 /* ---- ucx_batch.c ------------------------------------------------------------------------- */
 
@@ -318,5 +377,13 @@ unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s);
 void     phx_ucx_recv_release_parked(struct phx_ucx_engine *s);
 /* destroy(): gives back the receive-heap blocks of messages that never went up. */
 void     phx_ucx_recv_free(struct phx_ucx_engine *s);
+/* Live upgrade (ucx_state.c): the parked frames, their UCX data descriptors through E's table.
+ * 0 or -ENOMEM. */
+int      phx_ucx_recv_dump(phx_engine_t *e, const struct phx_ucx_engine *s, phx_wbuf_t *w);
+/* ... and back. 0, -EINVAL or -ENOMEM. */
+int      phx_ucx_recv_load(phx_engine_t *e, struct phx_ucx_engine *s, phx_rbuf_t *r,
+                           struct phx_ucx_conn **conns, uint32_t n_conns);
+/* destroy(STATE_ONLY): frees the parked frames without giving their data back to UCX. */
+void     phx_ucx_recv_forget_parked(struct phx_ucx_engine *s);
 
 #endif /* PHX_UCX_ENGINE_H */

@@ -12,6 +12,8 @@
 #include "phoenix/log.h"
 #include "phoenix/status.h"
 
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -160,7 +162,8 @@ static void binding_destroy(struct phx_ucx_engine *s, unsigned at)
 {
     struct phx_ucx_binding *b = s->bindings[at];
 
-    ucp_listener_destroy(b->listener);
+    if (b->listener)        /* NULL: could not listen again after an upgrade */
+        ucp_listener_destroy(b->listener);
     free(b);
     s->bindings[at] = s->bindings[--s->n_bindings];
 }
@@ -179,4 +182,32 @@ void phx_ucx_listeners_shutdown(struct phx_ucx_engine *s)
 {
     while (s->n_bindings)
         binding_destroy(s, s->n_bindings - 1);
+}
+
+/* ---- live upgrade ------------------------------------------------------------------------ */
+
+/* A listener's connection handler cannot be changed (UCX 1.13 has no call for it): the old one
+ * goes and a new one takes its address, which CM_REUSEADDR (ucx_context.c) allows at once. A
+ * peer connecting in between is refused and retries as after any failed connect. */
+int phx_ucx_binding_relisten(struct phx_ucx_binding *b)
+{
+    ucp_listener_attr_t attr = {.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR};
+    char why[256];
+    ucs_status_t st = ucp_listener_query(b->listener, &attr);
+
+    if (st != UCS_OK) {
+        phx_error("ucx: binding %u: cannot read its address to listen again: %s", b->id,
+                  ucs_status_string(st));
+        return -EIO;
+    }
+    ucp_listener_destroy(b->listener);
+    b->listener = NULL;
+    socklen_t len = attr.sockaddr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                        : sizeof(struct sockaddr_in);
+    if (listen_on(b->s, b, &attr.sockaddr, len, why, sizeof(why)) != PHX_OK) {
+        phx_error("ucx: binding %u: cannot listen again on port %u after the upgrade: %s",
+                  b->id, b->port, why);
+        return -EIO;
+    }
+    return 0;
 }

@@ -31,6 +31,7 @@
 #include "phoenix/log.h"
 #include "phoenix/status.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -385,7 +386,8 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
     phx_ucx_conn_established(c);        /* the peer answers: CONNECTED goes up first */
     phx_ucx_credit_heard(c, hdr.version);
     bool rndv = param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV;
-    if (rndv && s->parked)              /* behind the ones that already wait */
+    if (rndv && (s->parked || s->draining)) /* behind the ones that already wait; or an upgrade
+                                               drains UCX's requests: no new fetch */
         return park(s, c, &hdr, header, header_length, data, length);
     if ((why = land_prepare(s, c, &hdr, &up)) != LAND_OK) {
         if (rndv && may_wait(s, &hdr, why))
@@ -538,4 +540,78 @@ void phx_ucx_recv_free(struct phx_ucx_engine *s)
         free(r);
     }
     s->rndv_pending = 0;
+}
+
+/* ---- live upgrade (ucx_state.c) ---------------------------------------------------------- */
+
+static size_t am_header_len(const struct mrpc_wire_hdr *hdr)
+{
+    return sizeof(*hdr) + hdr->head_len;    /* frame_ok() checked it when the frame came */
+}
+
+int phx_ucx_recv_dump(phx_engine_t *e, const struct phx_ucx_engine *s, phx_wbuf_t *w)
+{
+    uint32_t n = 0;
+
+    for (const struct phx_ucx_parked *p = s->parked; p; p = p->next)
+        n++;
+    phx_wbuf_u32(w, n);
+    for (const struct phx_ucx_parked *p = s->parked; p; p = p->next) {
+        uint32_t desc;
+        int rc = phx_handover_put_handle(e, p->desc, &desc);
+        if (rc < 0)
+            return rc;
+        phx_wbuf_u32(w, p->c->ord);
+        phx_wbuf_u32(w, desc);
+        phx_wbuf_u64(w, p->length);
+        phx_wbuf_blob(w, p->am_header, am_header_len(&p->hdr));
+    }
+    return 0;
+}
+
+static int load_parked(phx_engine_t *e, struct phx_ucx_engine *s, phx_rbuf_t *r,
+                       struct phx_ucx_conn **conns, uint32_t n_conns)
+{
+    uint32_t ord = phx_rbuf_u32(r), handle = phx_rbuf_u32(r);
+    uint64_t length = phx_rbuf_u64(r);
+    size_t len;
+    const uint8_t *header = phx_rbuf_blob(r, sizeof(struct mrpc_wire_hdr) + MRPC_WIRE_HEAD_MAX,
+                                          &len);
+    struct mrpc_wire_hdr hdr;
+    void *desc;
+
+    if (!header || len < sizeof(hdr) || ord >= n_conns)
+        return -EINVAL;
+    memcpy(&hdr, header, sizeof(hdr));
+    if (len != am_header_len(&hdr) || !(desc = phx_handover_take_handle(e, handle)))
+        return -EINVAL;
+    struct phx_ucx_parked *p = malloc(sizeof(*p) + len);
+    if (!p)
+        return -ENOMEM;
+    *p = (struct phx_ucx_parked){.c = conns[ord], .hdr = hdr, .desc = desc, .length = length};
+    memcpy(p->am_header, header, len);
+    if (s->parked_tail)
+        s->parked_tail->next = p;
+    else
+        s->parked = p;
+    s->parked_tail = p;
+    p->c->queued++;
+    return 0;
+}
+
+int phx_ucx_recv_load(phx_engine_t *e, struct phx_ucx_engine *s, phx_rbuf_t *r,
+                      struct phx_ucx_conn **conns, uint32_t n_conns)
+{
+    uint32_t n = phx_rbuf_u32(r);
+    int rc = 0;
+
+    for (uint32_t i = 0; i < n && !rc && !r->failed; i++)
+        rc = load_parked(e, s, r, conns, n_conns);
+    return rc ? rc : r->failed ? -EINVAL : 0;
+}
+
+void phx_ucx_recv_forget_parked(struct phx_ucx_engine *s)
+{
+    while (s->parked)
+        free(unpark_head(s));
 }

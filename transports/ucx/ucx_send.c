@@ -564,3 +564,78 @@ unsigned phx_ucx_send_deliver(struct phx_ucx_engine *s, phx_channel_t *out)
     }
     return n;
 }
+
+/* ---- live upgrade (ucx_state.c) ---------------------------------------------------------- */
+
+static void dump_slot(phx_wbuf_t *w, const struct phx_ucx_send *slot)
+{
+    phx_wbuf_u32(w, slot->conn->ord);
+    phx_wbuf_blob(w, &slot->desc, sizeof(slot->desc));
+    phx_wbuf_u64(w, slot->bytes);
+}
+
+/* After a flush only DONE and WAITING slots remain (ucx_state.c refuses the rest). */
+void phx_ucx_send_dump(const struct phx_ucx_engine *s, phx_wbuf_t *w)
+{
+    phx_wbuf_u32(w, s->done_count);
+    for (const struct phx_ucx_send *slot = s->done_head; slot; slot = slot->next) {
+        dump_slot(w, slot);
+        phx_wbuf_u32(w, (uint32_t)(int32_t)slot->status);
+    }
+    phx_wbuf_u32(w, s->waiting);
+    for (const struct phx_ucx_conn *c = s->conns; c; c = c->next)
+        for (const struct phx_ucx_send *slot = c->wait_head; slot; slot = slot->next)
+            dump_slot(w, slot);
+}
+
+/* One slot read back onto its connection, in state WAITING (counted as outstanding). */
+static struct phx_ucx_send *load_slot(struct phx_ucx_engine *s, phx_rbuf_t *r,
+                                      struct phx_ucx_conn **conns, uint32_t n_conns, int *rc)
+{
+    uint32_t ord = phx_rbuf_u32(r);
+    size_t len;
+    const void *d = phx_rbuf_blob(r, sizeof(phx_desc_t), &len);
+    uint64_t bytes = phx_rbuf_u64(r);
+    phx_desc_t desc;
+    struct phx_ucx_send *slot;
+
+    if (!d || len != sizeof(desc) || ord >= n_conns) {
+        *rc = -EINVAL;
+        return NULL;
+    }
+    if (!(slot = slot_get(s))) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    memcpy(&desc, d, sizeof(desc));
+    take(s, conns[ord], slot, &desc, bytes);
+    return slot;
+}
+
+int phx_ucx_send_load(struct phx_ucx_engine *s, phx_rbuf_t *r, struct phx_ucx_conn **conns,
+                      uint32_t n_conns)
+{
+    uint32_t n = phx_rbuf_u32(r);
+    int rc = 0;
+
+    for (uint32_t i = 0; i < n && !rc && !r->failed; i++) {
+        struct phx_ucx_send *slot = load_slot(s, r, conns, n_conns, &rc);
+        ucs_status_t status = (ucs_status_t)(int32_t)phx_rbuf_u32(r);
+        if (slot) {
+            slot->state = SEND_DONE;
+            done_append(s, slot, status);
+        }
+    }
+    n = rc ? 0 : phx_rbuf_u32(r);
+    for (uint32_t i = 0; i < n && !rc && !r->failed; i++) {
+        struct phx_ucx_send *slot = load_slot(s, r, conns, n_conns, &rc);
+        if (slot) {
+            struct phx_ucx_conn *c = slot->conn;
+            bool wired = c->wired;
+            c->wired = false;               /* not counted again in credit_waits */
+            wait_append(s, c, slot);
+            c->wired = wired;
+        }
+    }
+    return rc ? rc : r->failed ? -EINVAL : 0;
+}

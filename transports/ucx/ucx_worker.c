@@ -50,14 +50,16 @@
  * keeps some (ucx_send.c: UCX 1.13 keeps rendezvous sends of a peer that died over shared
  * memory), the state is kept here and freed after ucp_worker_destroy() has dropped them.
  *
- * Upgrades. UCX calls the callbacks of the build that registered them, and every build stays
- * mapped (ucx_context.c). Engines restored in a new build bring their worker along, and that
- * build's new engines find it through the context. The active-message handler is registered per
- * worker (single messages, batches, credit grants), by the build that creates it; later only the
- * newest build (the one that adopted the
- * context last) takes it over, from its engines' progress. So while an upgrade has old and new
- * engines running side by side on one worker they do not take it from each other on every turn,
- * and an upgrade aborted before the new build ran leaves the old handler in place. */
+ * Upgrades. UCX calls the callbacks of the build that registered them, and a live upgrade
+ * dlclose()s the old build. The context (in a runtime slot) and its list of workers are not any
+ * build's: engines restored in a new build find their worker there by id (ucx_state.c), and so
+ * do that build's new engines; their layouts must therefore stay the same across builds. The
+ * active-message handlers are registered per worker (single messages, batches, credit grants),
+ * by the build that creates it, and taken over by the newest build (the one that adopted the
+ * context last) in the commit hook of its restored engines, before the old build goes; an
+ * engine of a newer build still claims them from its progress, for a worker it finds with
+ * another build's. An aborted upgrade never ran the hook: the old handlers stay. A worker
+ * that keeps a destroyed engine (above) refuses upgrades: UCX may still call into its build. */
 #include "ucx_worker.h"
 
 #include "mrpc/transport.h"
@@ -220,6 +222,17 @@ void phx_ucx_worker_release(struct phx_ucx_worker *w)
         worker_free(w);
         phx_info("ucx: worker %u destroyed", id);
     }
+}
+
+struct phx_ucx_worker *phx_ucx_worker_find(struct phx_ucx_context *ctx, unsigned id)
+{
+    struct phx_ucx_worker *w;
+
+    pthread_mutex_lock(&ctx->lock);
+    for (w = ctx->workers; w && w->id != id; w = w->next)
+        ;
+    pthread_mutex_unlock(&ctx->lock);
+    return w;
 }
 
 unsigned phx_ucx_worker_engines(const struct phx_ucx_worker *w)

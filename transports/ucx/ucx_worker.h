@@ -20,8 +20,8 @@
 struct phx_ucx_conn;
 struct phx_ucx_engine;
 
-/* Shared by the builds of the plugin that a live upgrade chains (ucx_worker.c, "Upgrades"): a
- * change of this layout needs a new UCX_STATE_VERSION (ucx_engine.c). */
+/* Shared by the builds of the plugin that a live upgrade chains (ucx_worker.c, "Upgrades") and
+ * not part of the state blob: its layout must not change between such builds. */
 struct phx_ucx_worker {
     uint64_t                magic;          /* PHX_UCX_WORKER_MAGIC */
     struct phx_ucx_context *ctx;
@@ -51,6 +51,10 @@ struct phx_ucx_worker *phx_ucx_worker_acquire(struct phx_ucx_context *ctx, unsig
 /* Drops one reference (the caller holds no lock); the last destroys the worker and frees the
  * engines it kept. */
 void phx_ucx_worker_release(struct phx_ucx_worker *w);
+
+/* Live upgrade (restore): the worker with id ID in CTX, without taking a reference (the
+ * restored engine inherits its old state's), or NULL. */
+struct phx_ucx_worker *phx_ucx_worker_find(struct phx_ucx_context *ctx, unsigned id);
 
 /* How many engines share W (admin). */
 unsigned phx_ucx_worker_engines(const struct phx_ucx_worker *w);

@@ -26,6 +26,18 @@
  * Heap blocks must come from malloc() (libc's heap outlives every build); they must not contain
  * function pointers or addresses into the build that made them.
  *
+ * HANDLES are opaque objects of another library (a ucp_ep_h, a ucp_listener_h, a ucp_mem_h):
+ * the runtime cannot release them, so a handle put and never taken is simply forgotten at
+ * commit; a restore() that does not take every handle of its blob should refuse the state.
+ *
+ * COMMIT HOOKS. A library object may call back into the build that set its callback (UCX's
+ * endpoint error handler). The new build must re-point it, but only once the upgrade commits:
+ * an aborted upgrade must leave the object calling the old build, which keeps running. So
+ * restore() registers phx_handover_on_commit(e, fn, arg); the runtime calls fn(e, arg) at
+ * commit, on the control thread with the groups still suspended, after the engine runs the new
+ * build's ops and state and BEFORE the old state is destroyed; never on abort. A hook cannot
+ * fail the upgrade any more: it logs what it could not do.
+ *
  * Process-wide resources shared by every engine of a plugin (one UCX context, one worker per
  * runtime thread) cannot live in a static of the plugin: that static dies with the build. A
  * plugin keeps them in a RUNTIME SLOT instead: a named pointer owned by libphoenix, which every
@@ -55,6 +67,16 @@ int   phx_handover_put_fd(phx_engine_t *e, int fd, uint32_t *handle);
 void *phx_handover_take_heap(phx_engine_t *e, uint32_t handle);
 /* The fd put under HANDLE, or -1. */
 int   phx_handover_take_fd(phx_engine_t *e, uint32_t handle);
+/* An opaque HANDLE of another library (never NULL); as phx_handover_put_heap(). Never released
+ * by the runtime. */
+int   phx_handover_put_handle(phx_engine_t *e, void *handle, uint32_t *id);
+/* The handle put under ID, or NULL. */
+void *phx_handover_take_handle(phx_engine_t *e, uint32_t id);
+
+/* restore(): call FN(E, ARG) if and when this upgrade commits (see COMMIT HOOKS above). 0, or
+ * -ENOMEM, or -EINVAL when E is not being upgraded. */
+typedef void (*phx_handover_hook_t)(phx_engine_t *e, void *arg);
+int   phx_handover_on_commit(phx_engine_t *e, phx_handover_hook_t fn, void *arg);
 
 /* ---- runtime slots: process-wide pointers that outlive any build -------------------------- */
 
@@ -104,6 +126,9 @@ struct phx_handover;
 
 /* A table for one engine's upgrade (the host sets it as the engine's while dump/restore run). */
 struct phx_handover *phx_handover_new(void);
+/* The upgrade commits and E runs the new build: calls the commit hooks restore() registered,
+ * in order. Before the old state is destroyed. */
+void phx_handover_run_hooks(struct phx_handover *h, phx_engine_t *e);
 /* The upgrade committed: frees heap blocks and closes fds that restore() did not take. */
 void phx_handover_commit(struct phx_handover *h);
 /* The upgrade aborted: forgets every entry (they stay the old state's). */

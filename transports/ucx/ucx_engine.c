@@ -35,7 +35,8 @@
 #include <string.h>
 #include <time.h>
 
-#define UCX_STATE_VERSION 4    /* 3: shared worker; 4: waiting sends, parked frames */
+#define UCX_STATE_VERSION 5    /* 3: shared worker; 4: waiting sends, parked frames; 5: their
+                                  wait for a full heap (ucx_recv.c) */
 #ifndef UCX_PLUGIN_VERSION
 #define UCX_PLUGIN_VERSION "1.0.0"     /* another for the upgrade tests' second build */
 #endif
@@ -321,8 +322,10 @@ static unsigned ready_work(struct phx_ucx_engine *s, phx_engine_t *e)
 
 static int wake_timeout_ms(struct phx_ucx_engine *s)
 {
-    int t = phx_ucx_conns_timeout_ms(s);
+    int t = phx_ucx_conns_timeout_ms(s), parked = phx_ucx_recv_timeout_ms(s);
 
+    if (parked >= 0 && (t < 0 || parked < t))
+        t = parked;
     if (s->n_conns && (t < 0 || t > PHX_UCX_WAKE_MS))
         t = PHX_UCX_WAKE_MS;
     return t;

@@ -21,8 +21,10 @@
  * goes up as DROPPED (the app forgot to release what it received: its call fails saying so).
  * The message's credit goes back; an eager sender's request has completed OK already, and its
  * caller's deadline reports the loss (docs/transport.md). A rendezvous frame waits instead
- * (parked, below) when room will come: its data stays with the sender, whose request waits too. Head bytes and eager data are copied
- * into the block at once; rendezvous data is fetched into its place with ucp_am_recv_data_nbx()
+ * (parked, below) when room will come: its data stays with the sender, whose request waits too;
+ * but once the heap has freed nothing for PHX_UCX_PARK_STALL_MS the app is taken to keep what it
+ * has (not merely slow), and the frame goes up as DROPPED after all. Head bytes and eager data
+ * are copied into the block at once; rendezvous data is fetched into its place with ucp_am_recv_data_nbx()
  * (with the receive heap's memory handle, ucx_mem.c) and queued when it completes.
  * The block belongs to MrpcEngine from the moment RECEIVED is pushed. */
 #include "ucx_engine.h"
@@ -315,6 +317,14 @@ static bool stalled(struct phx_ucx_engine *s, struct phx_ucx_parked *p)
     return now - p->still_ns >= PHX_UCX_PARK_STALL_MS * 1000000ull;
 }
 
+/* P waits for something else than heap room (the in-flight budget): its wait for the heap has
+ * not begun. */
+static void not_stalled(struct phx_ucx_engine *s, struct phx_ucx_parked *p)
+{
+    p->frees = heap_frees(s);
+    p->still_ns = phx_now_ns();
+}
+
 static ucs_status_t park(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
                          const struct mrpc_wire_hdr *hdr, const void *header,
                          size_t header_length, void *desc, size_t length)
@@ -529,6 +539,8 @@ unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s)
         enum land_result why = land_prepare(s, p->c, &p->hdr, &up);
         if (why != LAND_OK) {
             if (may_wait(s, &p->hdr, why) && (why == LAND_OVER_BOUND || !stalled(s, p))) {
+                if (why == LAND_OVER_BOUND)
+                    not_stalled(s, p);
                 drop_dead_parked(s);
                 break;
             }

@@ -4,7 +4,8 @@
  * calls through libmrpc. Each case failed on the library as it was before (issue 11):
  *
  *   borrowed reply    a handler whose reply points into its request (the receive heap) answers
- *                     OK with the request's content, not INTERNAL at the caller
+ *                     OK with the request's content, not INTERNAL at the caller; where the
+ *                     server's send heap has no room for the copy, the server is told too
  *   borrowed request  a request built from pieces of a received reply goes out as built
  *   copy_out          mrpc_copy_out keeps -0.0 (pack and unpack made it 0.0), on both sides
  *   full heap         an app that never releases its replies gets RESOURCE_EXHAUSTED saying
@@ -127,6 +128,56 @@ static void test_borrowed_reply(void)
         mrpc_release(ctx, &reply->base);
     }
     free(want);
+}
+
+/* Waits (5 s at most) until PEER's output says TEXT. */
+static bool peer_says(const struct mrpc_peer *peer, const char *text)
+{
+    const struct timespec nap = { .tv_nsec = 20 * 1000000L };
+
+    for (unsigned i = 0; i < 250 && !mrpc_peer_said(peer, text); i++)
+        nanosleep(&nap, NULL);
+    return mrpc_peer_said(peer, text);
+}
+
+/* A server whose send heap (4 MiB) cannot hold the copy of an 8 MiB reply borrowed from its
+ * request: the caller gets RESOURCE_EXHAUSTED, and the server app is told through its error
+ * handler (mrpc_server_on_error; the peer prints what it is told). Replies that fit, before
+ * and after, go out and are not reported. */
+static void test_borrowed_reply_no_room(void)
+{
+    static struct mrpc_node tight;
+    struct mrpc_peer peer = { .pid = 0 };
+    const MrpcTest__Blob *reply = NULL;
+    mrpc_status_t st = { .code = PHX_OK };
+
+    need_nodes();
+    CU_ASSERT_FATAL(mrpc_node_start_heap(&tight, "appapi-tight", MRPC_SIDE_SERVER, "",
+                                         "send_mb = 4; recv_mb = 64; slab_kb = 64;"));
+    CU_ASSERT(mrpc_peer_start(&peer, &tight, MRPC_TEST_PEER, "ready"));
+    mrpc_conn_t *k = peer.pid > 0 ? mrpc_connect(ctx, peer.addr, &st) : NULL;
+    CU_ASSERT_PTR_NOT_NULL(k);
+    if (k) {
+        st = mrpc_test__echo__borrow_call(k, blob(ctx, 1000, 8, 1), &reply, NULL);
+        printf("(before: %s: %s) ", phx_status_name(st.code), st.message);
+        CU_ASSERT_EQUAL(st.code, PHX_OK);
+        if (st.code == PHX_OK)
+            mrpc_release(ctx, &reply->base);
+        st = mrpc_test__echo__borrow_call(k, blob(ctx, 8u << 20, 9, 0), &reply, NULL);
+        printf("(caller: %s: %s) ", phx_status_name(st.code), st.message);
+        CU_ASSERT_EQUAL(st.code, PHX_RESOURCE_EXHAUSTED);
+        CU_ASSERT(peer_says(&peer, "server told (1): mrpc_test.Echo.Borrow: RESOURCE_EXHAUSTED: "
+                            "the reply borrows from a received message"));
+        st = mrpc_test__echo__borrow_call(k, blob(ctx, 1000, 10, 1), &reply, NULL);
+        printf("(then: %s: %s) ", phx_status_name(st.code), st.message);
+        CU_ASSERT_EQUAL(st.code, PHX_OK);
+        if (st.code == PHX_OK)
+            mrpc_release(ctx, &reply->base);
+        CU_ASSERT(!mrpc_peer_said(&peer, "server told (2)"));
+        mrpc_conn_close(k);
+    }
+    CU_ASSERT_EQUAL(mrpc_peer_stop(&peer), 0);
+    CU_ASSERT(mrpc_node_stop(&tight, SIGTERM));
 }
 
 static void test_borrowed_request(void)
@@ -483,6 +534,7 @@ static void test_server_exits_nonzero_when_service_goes(void)
 
 static const phx_test_case_t cases[] = {
     { "a reply borrowing from its request is copied, not refused", test_borrowed_reply },
+    { "... and where it cannot be, the server is told", test_borrowed_reply_no_room },
     { "a request borrowing from a received reply is copied", test_borrowed_request },
     { "mrpc_copy_out is bit-exact", test_copy_out_bit_exact },
     { "a full receive heap says: release received messages", test_full_receive_heap },

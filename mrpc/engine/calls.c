@@ -8,8 +8,15 @@
  *
  * Every call ends exactly once, with REPLY_RECEIVED: a reply, an error from the peer, a lost or
  * closed connection, its deadline, or the app's CANCEL (its reply is then dropped on arrival, and
- * a wire CANCEL tells the server's service, which withdraws the call if its app has not seen it). Deadlines are swept when the earliest may have passed:
- * `earliest_deadline_ns` is a lower bound kept on insert and made exact by each sweep. */
+ * a wire CANCEL tells the server's service, which withdraws the call if its app has not seen
+ * it). Deadlines are swept when the earliest may have passed: `earliest_deadline_ns` is a lower
+ * bound kept on insert and made exact by each sweep.
+ *
+ * A CANCEL names the app's call id, which the app chooses: `by_app` maps it to the wire id of
+ * the newest live call that has it, so a CANCEL is one lookup, not a sweep of up to
+ * ENG_MAX_CALLS calls (an app could otherwise spend the runtime thread it shares with other
+ * apps at will). libmrpc's ids are unique; an app that reuses one can cancel only the newest
+ * call with it. */
 #include "mrpc_engine.h"
 
 #include <stdio.h>
@@ -37,9 +44,24 @@ struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
         free(c);
         return NULL;
     }
+    if (phx_u64map_put(&m->by_app, c->app_call_id, *wire_id) < 0) {
+        phx_idtable_remove(&m->calls, *wire_id);
+        free(c);
+        return NULL;
+    }
     if (m->calls.live == 1 || c->deadline_ns < m->earliest_deadline_ns)
         m->earliest_deadline_ns = c->deadline_ns;
     return c;
+}
+
+/* Takes call C, filed under WIRE_ID, off the table and the app-id index. */
+static void call_forget(struct mrpc_engine *m, uint64_t wire_id, const struct eng_call *c)
+{
+    uint64_t filed;
+
+    phx_idtable_remove(&m->calls, wire_id);
+    if (phx_u64map_get(&m->by_app, c->app_call_id, &filed) && filed == wire_id)
+        phx_u64map_remove(&m->by_app, c->app_call_id, NULL);
 }
 
 struct eng_call *eng_call_take(struct mrpc_engine *m, uint64_t wire_id, uint32_t conn_id)
@@ -48,7 +70,8 @@ struct eng_call *eng_call_take(struct mrpc_engine *m, uint64_t wire_id, uint32_t
 
     if (!c || c->conn_id != conn_id)
         return NULL;
-    return phx_idtable_remove(&m->calls, wire_id);
+    call_forget(m, wire_id, c);
+    return c;
 }
 
 static phx_desc_t reply_desc(const struct eng_call *c)
@@ -102,7 +125,7 @@ static void fail_on_conn(void *arg, uint64_t id, void *obj)
 
     if (c->conn_id != s->conn_id)
         return;
-    phx_idtable_remove(&s->m->calls, id);
+    call_forget(s->m, id, c);
     eng_call_fail(s->m, c, s->status, "%s", s->why);
 }
 
@@ -124,7 +147,7 @@ static void expire_one(void *arg, uint64_t id, void *obj)
             s->earliest = c->deadline_ns;
         return;
     }
-    phx_idtable_remove(&s->m->calls, id);
+    call_forget(s->m, id, c);
     s->m->stats.timeouts++;
     eng_call_fail(s->m, c, PHX_DEADLINE_EXCEEDED, "no reply from the server before the deadline");
 }
@@ -139,38 +162,42 @@ void eng_calls_expire(struct mrpc_engine *m, uint64_t now_ns)
     m->earliest_deadline_ns = s.earliest;
 }
 
-struct cancel {
-    struct mrpc_engine *m;
-    uint32_t            conn_id;
-    uint64_t            app_call_id;
-    bool                found;
-};
-
-static void cancel_one(void *arg, uint64_t id, void *obj)
-{
-    struct cancel *k = arg;
-    struct eng_call *c = obj;
-
-    if (k->found || c->conn_id != k->conn_id || c->app_call_id != k->app_call_id)
-        return;
-    k->found = true;
-    phx_idtable_remove(&k->m->calls, id);
-    phx_desc_t wire = { .conn_id = c->conn_id, .service_id = c->method->service_id,
-                        .method_id = c->method->method_id, .call_id = id };
-    if (eng_txq_room(k->m, 1))
-        eng_send_cancel(k->m, &wire);   /* the server withdraws it if it has not started */
-    eng_call_fail(k->m, c, PHX_CANCELLED, "the app cancelled the call");
-}
-
-/* Calls are filed by wire id, so finding the app's is a sweep: cancelling is rare, and a sweep
- * is what deadlines cost already. */
 bool eng_call_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t app_call_id)
 {
-    struct cancel k = { .m = m, .conn_id = conn_id, .app_call_id = app_call_id };
+    uint64_t id;
+    struct eng_call *c;
 
-    if (m->calls.live)
-        phx_idtable_each(&m->calls, cancel_one, &k);
-    return k.found;
+    if (!phx_u64map_get(&m->by_app, app_call_id, &id) || !(c = phx_idtable_get(&m->calls, id)) ||
+        c->conn_id != conn_id || c->app_call_id != app_call_id)
+        return false;
+    call_forget(m, id, c);
+    phx_desc_t wire = { .conn_id = c->conn_id, .service_id = c->method->service_id,
+                        .method_id = c->method->method_id, .call_id = id };
+    if (eng_txq_room(m, 1))
+        eng_send_cancel(m, &wire);      /* the server withdraws it if it has not started */
+    eng_call_fail(m, c, PHX_CANCELLED, "the app cancelled the call");
+    return true;
+}
+
+struct indexing {
+    struct mrpc_engine *m;
+    bool                ok;
+};
+
+static void index_one(void *arg, uint64_t id, void *obj)
+{
+    struct indexing *x = arg;
+    const struct eng_call *c = obj;
+
+    x->ok &= phx_u64map_put(&x->m->by_app, c->app_call_id, id) == 0;
+}
+
+bool eng_calls_index(struct mrpc_engine *m)
+{
+    struct indexing x = { .m = m, .ok = true };
+
+    phx_idtable_each(&m->calls, index_one, &x);
+    return x.ok;
 }
 
 static void free_call(void *arg, uint64_t id, void *obj)
@@ -182,4 +209,5 @@ void eng_calls_fini(struct mrpc_engine *m)
 {
     phx_idtable_each(&m->calls, free_call, NULL);
     phx_idtable_fini(&m->calls);
+    phx_u64map_fini(&m->by_app);
 }

@@ -110,6 +110,7 @@ struct mrpc_engine *eng_new(phx_app_port_t *port)
     phx_u64map_init(&m->delivered, ENG_MAX_DELIVERED);
     phx_u64map_init(&m->adopted, ENG_MAX_CALLS);
     phx_idtable_init(&m->calls, ENG_MAX_CALLS);
+    phx_u64map_init(&m->by_app, ENG_MAX_CALLS);
     phx_fifo_init(&m->txq, sizeof(phx_desc_t), ENG_TXQ_CAP);
     phx_fifo_init(&m->backlog, sizeof(phx_desc_t), ENG_BACKLOG_MAX);
     return m;

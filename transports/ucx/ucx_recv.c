@@ -20,13 +20,13 @@
  * frame is dropped and counted in `rejected_inflight`; a full heap counts in `rejected_heap` and
  * goes up as DROPPED (the app forgot to release what it received: its call fails saying so).
  * The message's credit goes back; an eager sender's request has completed OK already, and its
- * caller's deadline reports the loss (docs/transport.md). A rendezvous frame waits instead
+ * caller hears of the loss from DROPPED (a full heap) or else its deadline (docs/transport.md). A rendezvous frame waits instead
  * (parked, below) when room will come: its data stays with the sender, whose request waits too;
  * but once the heap has freed nothing for PHX_UCX_PARK_STALL_MS the app is taken to keep what it
  * has (not merely slow), and the frame goes up as DROPPED after all. Head bytes and eager data
- * are copied into the block at once; rendezvous data is fetched into its place with ucp_am_recv_data_nbx()
- * (with the receive heap's memory handle, ucx_mem.c) and queued when it completes.
- * The block belongs to MrpcEngine from the moment RECEIVED is pushed. */
+ * are copied into the block at once; rendezvous data is fetched into its place with
+ * ucp_am_recv_data_nbx() (with the receive heap's memory handle, ucx_mem.c) and queued when it
+ * completes. The block belongs to MrpcEngine from the moment RECEIVED is pushed. */
 #include "ucx_engine.h"
 
 #include "phoenix/app_port.h"

@@ -140,10 +140,33 @@ static bool peer_says(const struct mrpc_peer *peer, const char *text)
     return mrpc_peer_said(peer, text);
 }
 
+/* A peer on TIGHT without an error handler of its own: libmrpc's default says it on stderr. */
+static void default_error_line(const struct mrpc_node *tight)
+{
+    struct mrpc_peer peer = { .pid = 0 };
+    const MrpcTest__Blob *reply = NULL;
+    mrpc_status_t st = { .code = PHX_OK };
+
+    setenv("MRPC_TEST_PEER_NO_ON_ERROR", "1", 1);
+    CU_ASSERT(mrpc_peer_start(&peer, tight, MRPC_TEST_PEER, "ready"));
+    unsetenv("MRPC_TEST_PEER_NO_ON_ERROR");
+    mrpc_conn_t *k = peer.pid > 0 ? mrpc_connect(ctx, peer.addr, &st) : NULL;
+    CU_ASSERT_PTR_NOT_NULL(k);
+    if (k) {
+        st = mrpc_test__echo__borrow_call(k, blob(ctx, 8u << 20, 11, 0), &reply, NULL);
+        CU_ASSERT_EQUAL(st.code, PHX_RESOURCE_EXHAUSTED);
+        CU_ASSERT(peer_says(&peer, "mrpc: mrpc_test.Echo.Borrow: RESOURCE_EXHAUSTED: the reply "
+                            "borrows from a received message"));
+        CU_ASSERT(!mrpc_peer_said(&peer, "server told"));
+        mrpc_conn_close(k);
+    }
+    CU_ASSERT_EQUAL(mrpc_peer_stop(&peer), 0);
+}
+
 /* A server whose send heap (4 MiB) cannot hold the copy of an 8 MiB reply borrowed from its
  * request: the caller gets RESOURCE_EXHAUSTED, and the server app is told through its error
  * handler (mrpc_server_on_error; the peer prints what it is told). Replies that fit, before
- * and after, go out and are not reported. */
+ * and after, go out and are not reported. Without a handler, the default line on stderr. */
 static void test_borrowed_reply_no_room(void)
 {
     static struct mrpc_node tight;
@@ -177,6 +200,7 @@ static void test_borrowed_reply_no_room(void)
         mrpc_conn_close(k);
     }
     CU_ASSERT_EQUAL(mrpc_peer_stop(&peer), 0);
+    default_error_line(&tight);
     CU_ASSERT(mrpc_node_stop(&tight, SIGTERM));
 }
 

@@ -10,42 +10,19 @@
  * closed connection, its deadline, or the app's CANCEL (its reply is then dropped on arrival, and
  * a wire CANCEL tells the server's service, which withdraws the call if its app has not seen
  * it). Deadlines are swept when the earliest may have passed: `earliest_deadline_ns` is a lower
- * bound kept on insert and made exact by each sweep. A CANCEL, which the untrusted app may send
- * as often as it likes, must not sweep: calls are also filed under the app's own ids (`by_app`,
- * a mix of connection and call id; a collision leaves the later call unfiled, and CANCEL then
- * finds nothing for it, which the app already handles as "done"). */
+ * bound kept on insert and made exact by each sweep.
+ *
+ * A CANCEL names the app's call id, which the app chooses: `by_app` maps it to the wire id of
+ * the newest live call that has it, so a CANCEL is one lookup, not a sweep of up to
+ * ENG_MAX_CALLS calls (an app could otherwise spend the runtime thread it shares with other
+ * apps at will). libmrpc's ids are unique; an app that reuses one can cancel only the newest
+ * call with it. */
 #include "mrpc_engine.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #define NS_PER_MS 1000000ull
-
-static uint64_t app_key(uint32_t conn_id, uint64_t app_call_id)
-{
-    return phx_u64map_hash(app_call_id) ^ conn_id;
-}
-
-static void index_call(struct mrpc_engine *m, const struct eng_call *c, uint64_t wire_id)
-{
-    uint64_t key = app_key(c->conn_id, c->app_call_id);
-
-    if (!phx_u64map_get(&m->by_app, key, NULL))
-        (void)phx_u64map_put(&m->by_app, key, wire_id);    /* bounded as the table: fits */
-}
-
-/* Takes call WIRE_ID off the table and out of the index. */
-static struct eng_call *call_off(struct mrpc_engine *m, uint64_t wire_id)
-{
-    struct eng_call *c = phx_idtable_remove(&m->calls, wire_id);
-    uint64_t filed;
-
-    if (c && phx_u64map_get(&m->by_app, app_key(c->conn_id, c->app_call_id), &filed) &&
-        filed == wire_id)
-        phx_u64map_remove(&m->by_app, app_key(c->conn_id, c->app_call_id), NULL);
-    return c;
-}
 
 struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
                               const struct mrpc_method_layout *method, uint64_t *wire_id)
@@ -67,10 +44,24 @@ struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
         free(c);
         return NULL;
     }
-    index_call(m, c, *wire_id);
+    if (phx_u64map_put(&m->by_app, c->app_call_id, *wire_id) < 0) {
+        phx_idtable_remove(&m->calls, *wire_id);
+        free(c);
+        return NULL;
+    }
     if (m->calls.live == 1 || c->deadline_ns < m->earliest_deadline_ns)
         m->earliest_deadline_ns = c->deadline_ns;
     return c;
+}
+
+/* Takes call C, filed under WIRE_ID, off the table and the app-id index. */
+static void call_forget(struct mrpc_engine *m, uint64_t wire_id, const struct eng_call *c)
+{
+    uint64_t filed;
+
+    phx_idtable_remove(&m->calls, wire_id);
+    if (phx_u64map_get(&m->by_app, c->app_call_id, &filed) && filed == wire_id)
+        phx_u64map_remove(&m->by_app, c->app_call_id, NULL);
 }
 
 struct eng_call *eng_call_take(struct mrpc_engine *m, uint64_t wire_id, uint32_t conn_id)
@@ -79,7 +70,8 @@ struct eng_call *eng_call_take(struct mrpc_engine *m, uint64_t wire_id, uint32_t
 
     if (!c || c->conn_id != conn_id)
         return NULL;
-    return call_off(m, wire_id);
+    call_forget(m, wire_id, c);
+    return c;
 }
 
 static phx_desc_t reply_desc(const struct eng_call *c)
@@ -133,7 +125,7 @@ static void fail_on_conn(void *arg, uint64_t id, void *obj)
 
     if (c->conn_id != s->conn_id)
         return;
-    call_off(s->m, id);
+    call_forget(s->m, id, c);
     eng_call_fail(s->m, c, s->status, "%s", s->why);
 }
 
@@ -155,7 +147,7 @@ static void expire_one(void *arg, uint64_t id, void *obj)
             s->earliest = c->deadline_ns;
         return;
     }
-    call_off(s->m, id);
+    call_forget(s->m, id, c);
     s->m->stats.timeouts++;
     eng_call_fail(s->m, c, PHX_DEADLINE_EXCEEDED, "no reply from the server before the deadline");
 }
@@ -173,13 +165,12 @@ void eng_calls_expire(struct mrpc_engine *m, uint64_t now_ns)
 bool eng_call_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t app_call_id)
 {
     uint64_t id;
+    struct eng_call *c;
 
-    if (!phx_u64map_get(&m->by_app, app_key(conn_id, app_call_id), &id))
+    if (!phx_u64map_get(&m->by_app, app_call_id, &id) || !(c = phx_idtable_get(&m->calls, id)) ||
+        c->conn_id != conn_id || c->app_call_id != app_call_id)
         return false;
-    struct eng_call *c = phx_idtable_get(&m->calls, id);
-    if (!c || c->conn_id != conn_id || c->app_call_id != app_call_id)
-        return false;
-    call_off(m, id);
+    call_forget(m, id, c);
     phx_desc_t wire = { .conn_id = c->conn_id, .service_id = c->method->service_id,
                         .method_id = c->method->method_id, .call_id = id };
     if (eng_txq_room(m, 1))
@@ -188,17 +179,25 @@ bool eng_call_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t app_call_
     return true;
 }
 
-static void reindex_one(void *arg, uint64_t id, void *obj)
+struct indexing {
+    struct mrpc_engine *m;
+    bool                ok;
+};
+
+static void index_one(void *arg, uint64_t id, void *obj)
 {
-    index_call(arg, obj, id);
+    struct indexing *x = arg;
+    const struct eng_call *c = obj;
+
+    x->ok &= phx_u64map_put(&x->m->by_app, c->app_call_id, id) == 0;
 }
 
-int eng_calls_reindex(struct mrpc_engine *m)
+bool eng_calls_index(struct mrpc_engine *m)
 {
-    if (phx_u64map_reserve(&m->by_app, m->calls.live) < 0)
-        return -ENOMEM;
-    phx_idtable_each(&m->calls, reindex_one, m);
-    return 0;
+    struct indexing x = { .m = m, .ok = true };
+
+    phx_idtable_each(&m->calls, index_one, &x);
+    return x.ok;
 }
 
 static void free_call(void *arg, uint64_t id, void *obj)

@@ -115,8 +115,7 @@ struct mrpc_engine {
     /* tables */
     phx_u64map_t      conns;       /* conn id -> struct eng_conn * */
     phx_idtable_t     calls;       /* wire call id -> struct eng_call * */
-    phx_u64map_t      by_app;      /* the app's (connection, call id), mixed -> wire call id:
-                                      a CANCEL finds its call without a sweep (calls.c) */
+    phx_u64map_t      by_app;      /* app call id -> wire id of its newest live call (CANCEL) */
     uint64_t           earliest_deadline_ns;   /* no call expires before this */
     phx_u64map_t      delivered;   /* address given to the app -> recv heap block */
     /* queues */
@@ -230,12 +229,14 @@ void     eng_call_succeed(struct mrpc_engine *m, struct eng_call *call, uint64_t
                           uint64_t len);
 void     eng_calls_fail_conn(struct mrpc_engine *m, uint32_t conn_id, phx_status_t status,
                              const char *why);
-/* Ends the app's call APP_CALL_ID on CONN_ID with CANCELLED; false when there is none. */
+/* Ends the app's call APP_CALL_ID on CONN_ID with CANCELLED; false when there is none. One
+ * lookup: an app cannot make each CANCEL cost a sweep of every call it holds. */
 bool     eng_call_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t app_call_id);
 void     eng_calls_expire(struct mrpc_engine *m, uint64_t now_ns);
 void     eng_calls_fini(struct mrpc_engine *m);
-/* Files every call of the table under the app's ids again (after a restore). 0 or -ENOMEM. */
-int      eng_calls_reindex(struct mrpc_engine *m);
+/* Files the calls of a restored table by app call id (state.c); false when out of memory (the
+ * calls left out cannot be cancelled, only answered or expire). */
+bool     eng_calls_index(struct mrpc_engine *m);
 
 /* ---- sends.c ---- */
 /* Encodes the app's message at SUB->addr as type T and queues it with header HDR. 0, or a

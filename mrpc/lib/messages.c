@@ -131,10 +131,13 @@ void lib_sent_done(mrpc_ctx_t *ctx, const phx_desc_t *d)
 {
     void *sent = (void *)(uintptr_t)d->addr;
 
-    if (d->flags == MRPC_APP_REPLY && d->user == LIB_SENT_TEXT)
+    if (d->flags == MRPC_APP_REPLY && d->user == LIB_SENT_TEXT) {
         heap_free_if_ours(ctx, sent);
-    else
-        mrpc_message_free(ctx, sent);
+        return;
+    }
+    if (d->flags == MRPC_APP_REPLY && d->status != PHX_OK)
+        lib_reply_not_sent(ctx, d);     /* its caller got an error: the server is told */
+    mrpc_message_free(ctx, sent);
 }
 
 /* ---- received messages ------------------------------------------------------------------- */

@@ -73,6 +73,7 @@ struct lib_service {
     const mrpc_service_desc_t *desc;
     const void                *handlers;
     void                      *impl;
+    struct mrpc_server        *server;
     struct lib_service        *next;
 };
 
@@ -81,6 +82,10 @@ struct mrpc_server {
     struct lib_endpoint  ep;
     struct lib_service  *services;
     volatile int         stopping;  /* may be set from a signal handler */
+    mrpc_server_error_fn on_error;  /* NULL: the default (stderr, rate-limited) */
+    void                *on_error_arg;
+    uint64_t             said_ns;   /* the default's last line, and the ones it left out */
+    unsigned long        unsaid;
 };
 
 /* An incoming call while its handler runs. */
@@ -189,6 +194,8 @@ void lib_endpoints_fini(mrpc_ctx_t *ctx);
 
 /* ---- server.c ---- */
 void lib_on_incoming_call(mrpc_ctx_t *ctx, const phx_desc_t *d);
+/* The service could not send the reply D (SEND_DONE of a REPLY) names: its server is told. */
+void lib_reply_not_sent(mrpc_ctx_t *ctx, const phx_desc_t *d);
 void lib_servers_fini(mrpc_ctx_t *ctx);
 
 #endif /* MRPC_LIB_PRIVATE_H */

@@ -6,12 +6,57 @@
  * the service description's generated dispatch function, with the request as a const pointer
  * into the receive heap; the request is released when the handler returns (a handler that wants
  * to keep it copies it out), after the pieces of the reply that borrow from it (or from any
- * received message) were copied into the send heap (copy.c). The handler's reply goes back with REPLY and is freed on SEND_DONE;
- * a handler's error goes back as its status with the mrpc_call_set_error() text. */
+ * received message) were copied into the send heap (copy.c). The handler's reply goes back with
+ * REPLY and is freed on SEND_DONE; a handler's error goes back as its status with the
+ * mrpc_call_set_error() text.
+ *
+ * No silent failures: when a handler returned OK but its caller gets an error instead (the
+ * reply could not be copied, was no reply, or the service could not send it: SEND_DONE with a
+ * status), the server is told through its error handler (mrpc_server_on_error), or by default
+ * with a line on stderr, once a second at most. A caller that went away is not reported. */
 #include "mrpc_lib.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- telling the server ------------------------------------------------------------------ */
+
+#define SAY_EVERY_NS 1000000000ull
+
+static void say_default(mrpc_server_t *srv, const char *method, const mrpc_status_t *st)
+{
+    uint64_t now = phx_now_ns();
+
+    if (srv->said_ns && now - srv->said_ns < SAY_EVERY_NS) {
+        srv->unsaid++;
+        return;
+    }
+    if (srv->unsaid)
+        fprintf(stderr, "mrpc: %s: %s: %s (and %lu more answers like it that did not go out)\n",
+                method, phx_status_name(st->code), st->message, srv->unsaid);
+    else
+        fprintf(stderr, "mrpc: %s: %s: %s\n", method, phx_status_name(st->code), st->message);
+    srv->said_ns = now;
+    srv->unsaid = 0;
+}
+
+/* Tells SRV that its answer to a call of METHOD went to the caller as ST, not as meant. */
+static void server_told(mrpc_server_t *srv, const char *method, const mrpc_status_t *st)
+{
+    if (srv->on_error)
+        srv->on_error(srv, srv->on_error_arg, method, st);
+    else
+        say_default(srv, method, st);
+}
+
+void mrpc_server_on_error(mrpc_server_t *server, mrpc_server_error_fn fn, void *arg)
+{
+    if (!server)
+        return;
+    server->on_error = fn;
+    server->on_error_arg = fn ? arg : NULL;
+}
 
 /* ---- answering an incoming call ---------------------------------------------------------- */
 
@@ -37,14 +82,15 @@ static void reply_message(mrpc_ctx_t *ctx, const phx_desc_t *in, const ProtobufC
     lib_submit(ctx, &d);
 }
 
-/* Sends what the handler produced: its reply, or its error (a reply it built anyway is freed). */
-static void answer(mrpc_ctx_t *ctx, const phx_desc_t *in, const mrpc_method_desc_t *m,
-                   phx_status_t code, mrpc_call_t *call, ProtobufCMessage *reply)
+/* Sends what the handler produced: its reply, or its error (a reply it built anyway is freed).
+ * Returns the code sent. */
+static phx_status_t answer(mrpc_ctx_t *ctx, const phx_desc_t *in, const mrpc_method_desc_t *m,
+                           phx_status_t code, mrpc_call_t *call, ProtobufCMessage *reply)
 {
     if (code == PHX_OK && reply && reply->descriptor == m->output &&
         phx_heap_usable_size(ctx->heap, reply)) {
         reply_message(ctx, in, reply);
-        return;
+        return PHX_OK;
     }
     mrpc_message_free(ctx, reply);
     if (code == PHX_OK) {
@@ -56,6 +102,7 @@ static void answer(mrpc_ctx_t *ctx, const phx_desc_t *in, const mrpc_method_desc
         lib_status_set(&call->error, code, "%s failed: %s", m->full_name, phx_status_name(code));
     }
     reply_error(ctx, in, code, call->error.message);
+    return code;
 }
 
 /* The service serving the call's method and the method's index in it, or NULL. */
@@ -90,13 +137,29 @@ void lib_on_incoming_call(mrpc_ctx_t *ctx, const phx_desc_t *in)
     mrpc_call_t call = { .ctx = ctx };
     ProtobufCMessage *reply = NULL;
     phx_status_t code = s->desc->dispatch(s->handlers, s->impl, index, &call, req, &reply);
+    bool meant_ok = code == PHX_OK;
     if (code == PHX_OK && reply && phx_heap_usable_size(ctx->heap, reply) &&
         lib_localize(ctx, reply, "reply", &call.error) != PHX_OK) {
         call.error_set = true;          /* before the request goes back: the reply borrows */
         code = call.error.code;
     }
     mrpc_release(ctx, req);
-    answer(ctx, in, &s->desc->methods[index], code, &call, reply);
+    const mrpc_method_desc_t *m = &s->desc->methods[index];
+    if (answer(ctx, in, m, code, &call, reply) != PHX_OK && meant_ok)
+        server_told(s->server, m->full_name, &call.error);
+}
+
+void lib_reply_not_sent(mrpc_ctx_t *ctx, const phx_desc_t *d)
+{
+    unsigned index = 0;
+    const struct lib_service *s = find_method(ctx, d, &index);
+    mrpc_status_t st;
+
+    if (!s || d->status == PHX_UNAVAILABLE || d->status == PHX_CANCELLED)
+        return;                         /* a service removed since, or the caller went away */
+    lib_status_set(&st, (phx_status_t)d->status, "the mRPC service could not send the reply: %s",
+                   phx_status_name((phx_status_t)d->status));
+    server_told(s->server, s->desc->methods[index].full_name, &st);
 }
 
 void mrpc_call_set_error(mrpc_call_t *call, phx_status_t code, const char *message)
@@ -172,7 +235,7 @@ mrpc_status_t mrpc_server_add_service(mrpc_server_t *server, const mrpc_service_
         return st;
     }
     *s = (struct lib_service){ .desc = service, .handlers = handlers, .impl = impl,
-                               .next = server->services };
+                               .server = server, .next = server->services };
     server->services = s;
     file_methods(server->ctx, s, true);
     lib_status_set(&st, PHX_OK, "OK");

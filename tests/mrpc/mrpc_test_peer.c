@@ -10,10 +10,16 @@
  *            service killed mid-call)
  *   Missing  no handler: the generated dispatch answers UNIMPLEMENTED
  *   Borrow   a reply whose data and nodes are the request's own (pointers into the receive
- *            heap), as a handler echoing a field does: libmrpc copies them before sending */
+ *            heap), as a handler echoing a field does: libmrpc copies them before sending
+ *
+ * An answer that did not go out as its handler meant (mrpc_server_on_error) is printed as
+ * "server told (N): METHOD: CODE: MESSAGE", N counting them; with MRPC_TEST_PEER_NO_ON_ERROR
+ * set in its environment the peer leaves that to libmrpc's default (a line on stderr). */
 #include "mrpc_test.mrpc.h"
 #include "peer_main.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 static phx_status_t echo(void *impl, mrpc_call_t *call, const MrpcTest__Blob *req,
@@ -67,8 +73,25 @@ static const MrpcTest__Echo_Handlers handlers = {
     .echo = echo, .fail = fail, .sleep = sleep_then_echo, .missing = NULL, .borrow = borrow,
 };
 
+/* What the server is told of answers that did not go out as its handlers meant: printed for
+ * the tests to find, with a count. */
+static void on_error(mrpc_server_t *server, void *arg, const char *method,
+                     const mrpc_status_t *status)
+{
+    unsigned *told = arg;
+
+    (void)server;
+    printf("server told (%u): %s: %s: %s\n", ++*told, method, phx_status_name(status->code),
+           status->message);
+    fflush(stdout);
+}
+
 static mrpc_status_t add_services(mrpc_server_t *server, mrpc_ctx_t *ctx)
 {
+    static unsigned told;
+
+    if (!getenv("MRPC_TEST_PEER_NO_ON_ERROR"))
+        mrpc_server_on_error(server, on_error, &told);
     return mrpc_test__echo__add_to_server(server, &handlers, ctx);
 }
 

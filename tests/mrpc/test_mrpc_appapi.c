@@ -4,11 +4,14 @@
  * calls through libmrpc. Each case failed on the library as it was before (issue 11):
  *
  *   borrowed reply    a handler whose reply points into its request (the receive heap) answers
- *                     OK with the request's content, not INTERNAL at the caller
+ *                     OK with the request's content, not INTERNAL at the caller; where the
+ *                     server's send heap has no room for the copy, the server is told too
  *   borrowed request  a request built from pieces of a received reply goes out as built
  *   copy_out          mrpc_copy_out keeps -0.0 (pack and unpack made it 0.0), on both sides
  *   full heap         an app that never releases its replies gets RESOURCE_EXHAUSTED saying
- *                     "release received messages", promptly, and its service logs it
+ *                     "release received messages", promptly, and its service logs it; for
+ *                     large (rendezvous) replies too, where it was DEADLINE_EXCEEDED; an app
+ *                     that is only slow to release them loses none
  *   bind/connect      the reason (resolver error, port range, address in use) reaches the app
  *   async             _async returns a status with a sentence; the callback gets the ctx
  *   server exit       a server whose service goes away exits 1 (rpc_hello_server, rpc_bench
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct mrpc_setup up;
@@ -126,6 +130,80 @@ static void test_borrowed_reply(void)
     free(want);
 }
 
+/* Waits (5 s at most) until PEER's output says TEXT. */
+static bool peer_says(const struct mrpc_peer *peer, const char *text)
+{
+    const struct timespec nap = { .tv_nsec = 20 * 1000000L };
+
+    for (unsigned i = 0; i < 250 && !mrpc_peer_said(peer, text); i++)
+        nanosleep(&nap, NULL);
+    return mrpc_peer_said(peer, text);
+}
+
+/* A peer on TIGHT without an error handler of its own: libmrpc's default says it on stderr. */
+static void default_error_line(const struct mrpc_node *tight)
+{
+    struct mrpc_peer peer = { .pid = 0 };
+    const MrpcTest__Blob *reply = NULL;
+    mrpc_status_t st = { .code = PHX_OK };
+
+    setenv("MRPC_TEST_PEER_NO_ON_ERROR", "1", 1);
+    CU_ASSERT(mrpc_peer_start(&peer, tight, MRPC_TEST_PEER, "ready"));
+    unsetenv("MRPC_TEST_PEER_NO_ON_ERROR");
+    mrpc_conn_t *k = peer.pid > 0 ? mrpc_connect(ctx, peer.addr, &st) : NULL;
+    CU_ASSERT_PTR_NOT_NULL(k);
+    if (k) {
+        st = mrpc_test__echo__borrow_call(k, blob(ctx, 8u << 20, 11, 0), &reply, NULL);
+        CU_ASSERT_EQUAL(st.code, PHX_RESOURCE_EXHAUSTED);
+        CU_ASSERT(peer_says(&peer, "mrpc: mrpc_test.Echo.Borrow: RESOURCE_EXHAUSTED: the reply "
+                            "borrows from a received message"));
+        CU_ASSERT(!mrpc_peer_said(&peer, "server told"));
+        mrpc_conn_close(k);
+    }
+    CU_ASSERT_EQUAL(mrpc_peer_stop(&peer), 0);
+}
+
+/* A server whose send heap (4 MiB) cannot hold the copy of an 8 MiB reply borrowed from its
+ * request: the caller gets RESOURCE_EXHAUSTED, and the server app is told through its error
+ * handler (mrpc_server_on_error; the peer prints what it is told). Replies that fit, before
+ * and after, go out and are not reported. Without a handler, the default line on stderr. */
+static void test_borrowed_reply_no_room(void)
+{
+    static struct mrpc_node tight;
+    struct mrpc_peer peer = { .pid = 0 };
+    const MrpcTest__Blob *reply = NULL;
+    mrpc_status_t st = { .code = PHX_OK };
+
+    need_nodes();
+    CU_ASSERT_FATAL(mrpc_node_start_heap(&tight, "appapi-tight", MRPC_SIDE_SERVER, "",
+                                         "send_mb = 4; recv_mb = 64; slab_kb = 64;"));
+    CU_ASSERT(mrpc_peer_start(&peer, &tight, MRPC_TEST_PEER, "ready"));
+    mrpc_conn_t *k = peer.pid > 0 ? mrpc_connect(ctx, peer.addr, &st) : NULL;
+    CU_ASSERT_PTR_NOT_NULL(k);
+    if (k) {
+        st = mrpc_test__echo__borrow_call(k, blob(ctx, 1000, 8, 1), &reply, NULL);
+        printf("(before: %s: %s) ", phx_status_name(st.code), st.message);
+        CU_ASSERT_EQUAL(st.code, PHX_OK);
+        if (st.code == PHX_OK)
+            mrpc_release(ctx, &reply->base);
+        st = mrpc_test__echo__borrow_call(k, blob(ctx, 8u << 20, 9, 0), &reply, NULL);
+        printf("(caller: %s: %s) ", phx_status_name(st.code), st.message);
+        CU_ASSERT_EQUAL(st.code, PHX_RESOURCE_EXHAUSTED);
+        CU_ASSERT(peer_says(&peer, "server told (1): mrpc_test.Echo.Borrow: RESOURCE_EXHAUSTED: "
+                            "the reply borrows from a received message"));
+        st = mrpc_test__echo__borrow_call(k, blob(ctx, 1000, 10, 1), &reply, NULL);
+        printf("(then: %s: %s) ", phx_status_name(st.code), st.message);
+        CU_ASSERT_EQUAL(st.code, PHX_OK);
+        if (st.code == PHX_OK)
+            mrpc_release(ctx, &reply->base);
+        CU_ASSERT(!mrpc_peer_said(&peer, "server told (2)"));
+        mrpc_conn_close(k);
+    }
+    CU_ASSERT_EQUAL(mrpc_peer_stop(&peer), 0);
+    default_error_line(&tight);
+    CU_ASSERT(mrpc_node_stop(&tight, SIGTERM));
+}
+
 static void test_borrowed_request(void)
 {
     const MrpcTest__Blob *first = NULL, *second = NULL;
@@ -196,9 +274,27 @@ static bool log_says(const struct mrpc_node *n, const char *text)
     return found;
 }
 
-/* An app on a node with a 1 MiB receive heap keeps every 2 KiB reply: within a few hundred calls
- * one fails RESOURCE_EXHAUSTED saying what to do, long before its 10 s deadline. */
-static void test_full_receive_heap(void)
+/* A counter of our newest subscription's MrpcEngine, or its UcxRpcAdapterEngine when UCX, on
+ * node N (admin "stats"), or -1. */
+static long node_stat(const struct mrpc_node *n, bool ucx, const char *name)
+{
+    struct mrpc_sub sub;
+    char id[32];
+
+    if (!mrpc_ctl_find_sub(n, getpid(), &sub))
+        return -1;
+    snprintf(id, sizeof(id), "%ld", ucx ? sub.back_engine : sub.front_engine);
+    json_object *stats = mrpc_ctl_json(n, (const char *[]){ "engine", id, "stats", NULL });
+    long v = mrpc_json_int(stats, name);
+    json_object_put(stats);
+    return v;
+}
+
+/* An app on a node with a 1 MiB receive heap keeps every reply of SIZE bytes: within a few
+ * hundred calls one fails RESOURCE_EXHAUSTED saying what to do, long before its 10 s deadline.
+ * Small replies are refused as they land; large ones (rendezvous) first wait for room, and are
+ * refused once the heap has freed nothing for a second (transports/ucx/ucx_recv.c). */
+static void full_receive_heap(const char *tag, size_t size)
 {
     static struct mrpc_node small;
     mrpc_ctx_params_t params = { .field_mask = MRPC_CTX_PARAM_FIELD_PREFIX };
@@ -207,7 +303,7 @@ static void test_full_receive_heap(void)
     unsigned calls = 0;
 
     need_nodes();
-    CU_ASSERT_FATAL(mrpc_node_start_heap(&small, "appapi-small", MRPC_SIDE_CLIENT, "",
+    CU_ASSERT_FATAL(mrpc_node_start_heap(&small, tag, MRPC_SIDE_CLIENT, "",
                                          "send_mb = 64; recv_mb = 1; slab_kb = 256;"));
     params.prefix = small.d.prefix;
     mrpc_ctx_t *c = mrpc_ctx_create(&params, &st);
@@ -217,7 +313,7 @@ static void test_full_receive_heap(void)
     while (k && st.code == PHX_OK && calls < 2000) {
         const MrpcTest__Blob *reply = NULL;     /* kept: the app "forgets" mrpc_release */
         t0 = phx_test_now_ns();
-        st = mrpc_test__echo__echo_call(k, blob(c, 2048, calls, 0), &reply, &opts);
+        st = mrpc_test__echo__echo_call(k, blob(c, size, calls, 0), &reply, &opts);
         took = phx_test_now_ns() - t0;
         calls++;
     }
@@ -227,6 +323,78 @@ static void test_full_receive_heap(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "release received messages"));
     CU_ASSERT(took < 5 * PHX_NS);
     CU_ASSERT(log_says(&small, "release received messages"));
+    mrpc_conn_close(k);
+    mrpc_ctx_destroy(c);
+    CU_ASSERT(mrpc_node_stop(&small, SIGTERM));
+}
+
+static void test_full_receive_heap(void)
+{
+    full_receive_heap("appapi-small", 2048);
+}
+
+static void test_full_receive_heap_large(void)
+{
+    full_receive_heap("appapi-large", 300 * 1024);
+}
+
+/* The same heap and size, but an app that is only slow: eight calls at once, each reply held
+ * for 300 ms and then released. The heap holds about three; the rest wait for room longer than
+ * the one-second bound in all, yet each sees a release within it, so every call succeeds. */
+#define SLOW_CALLS 8
+
+static void slow_done(mrpc_ctx_t *on, void *token, const mrpc_status_t *st,
+                      const ProtobufCMessage *reply)
+{
+    const struct timespec hold = { .tv_nsec = 300 * 1000000L };
+    phx_status_t *code = token;
+
+    *code = st->code;
+    if (st->code != PHX_OK)
+        printf("(%s: %s) ", phx_status_name(st->code), st->message);
+    nanosleep(&hold, NULL);
+    if (reply)
+        mrpc_release(on, reply);
+}
+
+static void test_slow_app_loses_nothing(void)
+{
+    static struct mrpc_node small;
+    mrpc_ctx_params_t params = { .field_mask = MRPC_CTX_PARAM_FIELD_PREFIX };
+    mrpc_call_opts_t opts = { .field_mask = MRPC_CALL_OPT_FIELD_TIMEOUT, .timeout_ms = 20000 };
+    mrpc_status_t st = { .code = PHX_OK };
+    phx_status_t codes[SLOW_CALLS];
+    unsigned queued = 0, done = 0;
+
+    need_nodes();
+    CU_ASSERT_FATAL(mrpc_node_start_heap(&small, "appapi-slow", MRPC_SIDE_CLIENT, "",
+                                         "send_mb = 64; recv_mb = 1; slab_kb = 256;"));
+    params.prefix = small.d.prefix;
+    mrpc_ctx_t *c = mrpc_ctx_create(&params, &st);
+    mrpc_conn_t *k = c ? mrpc_connect(c, up.peer.addr, &st) : NULL;
+    CU_ASSERT_PTR_NOT_NULL(k);
+    for (unsigned i = 0; k && i < SLOW_CALLS; i++) {
+        codes[i] = PHX_UNKNOWN;
+        st = mrpc_test__echo__echo_async(k, blob(c, 300 * 1024, i, 0), slow_done, &codes[i],
+                                         &opts);
+        queued += st.code == PHX_OK;
+    }
+    CU_ASSERT_EQUAL(queued, SLOW_CALLS);
+    for (unsigned long long end = phx_test_now_ns() + 30 * PHX_NS;
+         k && done < queued && phx_test_now_ns() < end;) {
+        CU_ASSERT_FATAL(mrpc_ctx_progress(c, 100) >= 0);
+        done = 0;
+        for (unsigned i = 0; i < queued; i++)
+            done += codes[i] != PHX_UNKNOWN;
+    }
+    for (unsigned i = 0; i < queued; i++)
+        CU_ASSERT_EQUAL(codes[i], PHX_OK);
+    long parked = node_stat(&small, true, "parked"), refused = node_stat(&small, true,
+                                                                         "rejected_heap");
+    printf("(%ld parked, %ld refused) ", parked, refused);
+    CU_ASSERT(parked >= 1);                         /* it did wait for room */
+    CU_ASSERT_EQUAL(refused, 0);
+    CU_ASSERT(!log_says(&small, "release received messages"));
     mrpc_conn_close(k);
     mrpc_ctx_destroy(c);
     CU_ASSERT(mrpc_node_stop(&small, SIGTERM));
@@ -309,17 +477,7 @@ static void test_async_status_and_ctx(void)
 /* A counter of our MrpcEngine on the client node (admin "stats"), or -1. */
 static long engine_stat(const char *name)
 {
-    struct mrpc_sub sub;
-    char id[32];
-
-    if (!mrpc_ctl_find_sub(&up.client_node, getpid(), &sub))
-        return -1;
-    snprintf(id, sizeof(id), "%ld", sub.front_engine);
-    json_object *stats = mrpc_ctl_json(&up.client_node,
-                                       (const char *[]){ "engine", id, "stats", NULL });
-    long n = mrpc_json_int(stats, name);
-    json_object_put(stats);
-    return n;
+    return node_stat(&up.client_node, false, name);
 }
 
 /* A cancelled call ends CANCELLED inside mrpc_cancel; the service forgets it, so the reply the
@@ -400,9 +558,13 @@ static void test_server_exits_nonzero_when_service_goes(void)
 
 static const phx_test_case_t cases[] = {
     { "a reply borrowing from its request is copied, not refused", test_borrowed_reply },
+    { "... and where it cannot be, the server is told", test_borrowed_reply_no_room },
     { "a request borrowing from a received reply is copied", test_borrowed_request },
     { "mrpc_copy_out is bit-exact", test_copy_out_bit_exact },
     { "a full receive heap says: release received messages", test_full_receive_heap },
+    { "... also for large (rendezvous) replies, not DEADLINE_EXCEEDED",
+      test_full_receive_heap_large },
+    { "an app slow to release large replies loses none", test_slow_app_loses_nothing },
     { "bind and connect failures say why", test_bind_connect_reasons },
     { "_async returns a status with a message; callbacks get the ctx",
       test_async_status_and_ctx },

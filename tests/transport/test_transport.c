@@ -10,7 +10,8 @@
  * 0 B..8 MiB checked byte for byte in the receiving app's heap (figures printed); 10,000 sends on
  * one connection under back-pressure; CONNECT to a closed port and to a listener that never answers; the peer's
  * subscription destroyed and the peer process killed mid-stream (CONN_LOST and every SEND back
- * within 2 s); malformed frames; the in-flight receive budget; wake-up from sleep; a live upgrade
+ * within 2 s); malformed frames; the in-flight receive budget; an app that never releases (its
+ * parked frames refused as DROPPED after a second); wake-up from sleep; a live upgrade
  * of the ucx plugin in mid-stream.
  *
  * UCX is pinned to loopback (UCX_NET_DEVICES=lo, forced) and to UCX_TLS=tcp unless the
@@ -68,14 +69,14 @@ static char err[512];
 
 /* An app registration whose group the runtime thread of index RUNTIME drives (and whose
  * transport therefore uses that thread's worker). */
-static void side_up_on(struct side *s, unsigned sid, unsigned runtime)
+static void side_up_heap(struct side *s, unsigned sid, unsigned runtime, size_t recv_size)
 {
     struct phx_app_port_params p = {
         .field_mask = PHX_APP_PORT_PARAM_FIELD_DEPTH | PHX_APP_PORT_PARAM_FIELD_SEND_SIZE |
                       PHX_APP_PORT_PARAM_FIELD_RECV_SIZE,
         .depth = 64,
         .send_size = 2u << 20,
-        .recv_size = 512u << 20,     /* a 64 KiB + 1 message takes a 2 MiB slab */
+        .recv_size = recv_size,
     };
 
     s->port = phx_app_port_create(&p, err, sizeof(err));
@@ -87,6 +88,11 @@ static void side_up_on(struct side *s, unsigned sid, unsigned runtime)
     CU_ASSERT_PTR_NOT_NULL_FATAL(s->sub);
     s->wt = phx_subscription_find(s->sub, "WireTestEngine");
     s->ucx = phx_subscription_find(s->sub, "UcxRpcAdapterEngine");
+}
+
+static void side_up_on(struct side *s, unsigned sid, unsigned runtime)
+{
+    side_up_heap(s, sid, runtime, 512u << 20);  /* a 64 KiB + 1 message takes a 2 MiB slab */
 }
 
 static void side_up(struct side *s, unsigned sid)
@@ -715,6 +721,46 @@ static void test_inflight_budget_waits(void)
     pair_down();
 }
 
+/* ---- a receive heap that fills -------------------------------------------------------------- */
+
+/* An app that keeps everything it receives (WireTestEngine "hold") in an 8 MiB receive heap:
+ * B's 3 MiB messages (rendezvous) fill it after one or two; the next waits (parked) and, the
+ * heap freeing nothing for a second (PHX_UCX_PARK_STALL_MS), goes up as DROPPED
+ * RESOURCE_EXHAUSTED instead of waiting for ever, and the ones behind it with it. Once the app
+ * lets go of what it held, the connection carries messages again. */
+static void test_full_heap_refuses_parked(void)
+{
+    const unsigned size = 3u << 20, count = 4;
+
+    side_up_heap(&A, 1, 0, 8u << 20);
+    side_up(&B, 2);
+    pair_connect();
+    cmd(A.wt, "hold 64");
+    cmd(A.wt, "expect 8 %u", count);
+    unsigned long long t0 = phx_test_now_ns();
+    cmd(B.wt, "sendfix 5 %u %u 8", count, size);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") + st(A.wt, "dropped") == count, 10000));
+    double took = secs_since(t0);
+    printf("(%lld landed, %lld dropped after %.2f s) ", st(A.wt, "received"),
+           st(A.wt, "dropped"), took);
+    CU_ASSERT(st(A.wt, "received") >= 1);
+    CU_ASSERT(st(A.wt, "dropped") >= 1);
+    CU_ASSERT_EQUAL(st(A.wt, "dropped_status"), PHX_RESOURCE_EXHAUSTED);
+    CU_ASSERT_EQUAL(st(A.ucx, "rejected_heap"), st(A.wt, "dropped"));
+    CU_ASSERT(st(A.ucx, "parked") >= 1);
+    CU_ASSERT(took >= 0.9 && took < 5.0);       /* the bound, not a deadline */
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "sent_ok") == count, 5000));
+    cmd(A.wt, "hold 0");
+    CU_ASSERT_EQUAL(st(A.wt, "held"), 0);
+    cmd(A.wt, "expect 9 1");
+    cmd(B.wt, "send1 5 %u 9 0", size);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") + st(A.wt, "dropped") == count + 1, 5000));
+    CU_ASSERT_EQUAL(st(A.ucx, "rejected_heap"), st(A.wt, "dropped"));   /* this one landed */
+    CU_ASSERT_EQUAL(st(A.ucx, "inflight_bytes"), 0);
+    assert_clean(A.wt);
+    pair_down();
+}
+
 /* A receiver with a smaller settings.ucx.max_message_mb than its sender finds the sender's large
  * messages malformed. Each cost the sender a credit, so the receiver must grant them back: after
  * 300 refused (more than a window) the connection still carries messages. */
@@ -862,6 +908,7 @@ static const phx_test_case_t cases[] = {
     {"in-flight budget: a large message waits for room", test_inflight_budget_waits},
     {"malformed frames give their credits back", test_malformed_frames_return_credits},
     {"runtime sleeps on the worker fd and wakes on traffic", test_wakeup},
+    {"a full heap refuses a parked frame once nothing is freed", test_full_heap_refuses_parked},
     {"live upgrade of the ucx plugin mid-stream", test_live_upgrade},
     {NULL, NULL},
 };

@@ -314,8 +314,10 @@ static unsigned ready_work(struct phx_ucx_engine *s, phx_engine_t *e)
 
 static int wake_timeout_ms(struct phx_ucx_engine *s)
 {
-    int t = phx_ucx_conns_timeout_ms(s);
+    int t = phx_ucx_conns_timeout_ms(s), parked = phx_ucx_recv_timeout_ms(s);
 
+    if (parked >= 0 && (t < 0 || parked < t))
+        t = parked;
     if (s->n_conns && (t < 0 || t > PHX_UCX_WAKE_MS))
         t = PHX_UCX_WAKE_MS;
     return t;

@@ -68,6 +68,8 @@
 #define PHX_UCX_DESTROY_WAIT_MS    1000     /* destroy: endpoints closing, at most this long */
 #define PHX_UCX_DRAIN_MS           100      /* upgrade: UCX requests in flight finish within */
 #define PHX_UCX_ABANDON_MS         200      /* sends UCX still holds this long after a close */
+#define PHX_UCX_PARK_STALL_MS      1000     /* a parked frame facing a full heap that frees
+                                               nothing this long is refused (ucx_recv.c) */
 #define PHX_UCX_MIN_RECV_ALLOC     16       /* a 0-byte payload still gets a block */
 #define PHX_UCX_SPLIT_MIN          8192     /* a piece this big goes as contiguous data */
 #define PHX_UCX_BATCH_MSG_MAX      1024     /* messages up to this size may be batched */
@@ -373,6 +375,8 @@ ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_
                                    void *data, size_t length, const ucp_am_recv_param_t *param);
 /* progress(): fetches the parked rendezvous frames there is room for now, in order; how many. */
 unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s);
+/* Milliseconds until the parked frame at the head may be refused (stalled()), or -1. */
+int      phx_ucx_recv_timeout_ms(struct phx_ucx_engine *s);
 /* destroy(): gives the parked frames back to UCX unfetched. */
 void     phx_ucx_recv_release_parked(struct phx_ucx_engine *s);
 /* destroy(): gives back the receive-heap blocks of messages that never went up. */

@@ -20,11 +20,13 @@
  * frame is dropped and counted in `rejected_inflight`; a full heap counts in `rejected_heap` and
  * goes up as DROPPED (the app forgot to release what it received: its call fails saying so).
  * The message's credit goes back; an eager sender's request has completed OK already, and its
- * caller's deadline reports the loss (docs/transport.md). A rendezvous frame waits instead
- * (parked, below) when room will come: its data stays with the sender, whose request waits too. Head bytes and eager data are copied
- * into the block at once; rendezvous data is fetched into its place with ucp_am_recv_data_nbx()
- * (with the receive heap's memory handle, ucx_mem.c) and queued when it completes.
- * The block belongs to MrpcEngine from the moment RECEIVED is pushed. */
+ * caller hears of the loss from DROPPED (a full heap) or else its deadline (docs/transport.md). A rendezvous frame waits instead
+ * (parked, below) when room will come: its data stays with the sender, whose request waits too;
+ * but once the heap has freed nothing for PHX_UCX_PARK_STALL_MS the app is taken to keep what it
+ * has (not merely slow), and the frame goes up as DROPPED after all. Head bytes and eager data
+ * are copied into the block at once; rendezvous data is fetched into its place with
+ * ucp_am_recv_data_nbx() (with the receive heap's memory handle, ucx_mem.c) and queued when it
+ * completes. The block belongs to MrpcEngine from the moment RECEIVED is pushed. */
 #include "ucx_engine.h"
 
 #include "phoenix/app_port.h"
@@ -283,9 +285,46 @@ struct phx_ucx_parked {
     struct mrpc_wire_hdr   hdr;
     void                  *desc;
     size_t                 length;          /* of the AM's data */
+    uint64_t               still_ns;        /* since when the heap freed nothing (stalled()) */
+    uint64_t               frees;           /* the heap's free count then */
     struct phx_ucx_parked *next;
     uint8_t                am_header[];     /* the wire header and head bytes, as they came */
 };
+
+/* How many blocks the app's receive heap has freed so far: a release by the app, or MrpcEngine
+ * or this engine giving a block back. */
+static uint64_t heap_frees(struct phx_ucx_engine *s)
+{
+    phx_heap_t *heap = recv_heap(s);
+    struct phx_heap_stats hs = {0};
+
+    if (heap)
+        phx_heap_get_stats(heap, &hs);
+    return hs.frees;
+}
+
+/* Whether P, at the head and refused by a full heap, has waited PHX_UCX_PARK_STALL_MS without
+ * the heap freeing anything: the app is not slow but keeps what it received. A free restarts
+ * the wait. */
+static bool stalled(struct phx_ucx_engine *s, struct phx_ucx_parked *p)
+{
+    uint64_t frees = heap_frees(s), now = phx_now_ns();
+
+    if (frees != p->frees) {
+        p->frees = frees;
+        p->still_ns = now;
+        return false;
+    }
+    return now - p->still_ns >= PHX_UCX_PARK_STALL_MS * 1000000ull;
+}
+
+/* P waits for something else than heap room (the in-flight budget): its wait for the heap has
+ * not begun. */
+static void not_stalled(struct phx_ucx_engine *s, struct phx_ucx_parked *p)
+{
+    p->frees = heap_frees(s);
+    p->still_ns = phx_now_ns();
+}
 
 static ucs_status_t park(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
                          const struct mrpc_wire_hdr *hdr, const void *header,
@@ -298,7 +337,8 @@ static ucs_status_t park(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
         phx_ucx_credit_consumed(c);
         return UCS_ERR_NO_MEMORY;
     }
-    *p = (struct phx_ucx_parked){.c = c, .hdr = *hdr, .desc = desc, .length = length};
+    *p = (struct phx_ucx_parked){.c = c, .hdr = *hdr, .desc = desc, .length = length,
+                                 .still_ns = phx_now_ns(), .frees = heap_frees(s)};
     memcpy(p->am_header, header, header_length);
     if (s->parked_tail)
         s->parked_tail->next = p;
@@ -500,12 +540,18 @@ unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s)
         }
         enum land_result why = land_prepare(s, p->c, &p->hdr, &up);
         if (why != LAND_OK) {
-            if (may_wait(s, &p->hdr, why)) {
+            if (may_wait(s, &p->hdr, why) && (why == LAND_OVER_BOUND || !stalled(s, p))) {
+                if (why == LAND_OVER_BOUND)
+                    not_stalled(s, p);
                 drop_dead_parked(s);
                 break;
             }
-            parked_drop(s, unpark_head(s), why == LAND_OVER_BOUND ? &s->stats.rejected_inflight
-                                                                  : &s->stats.rejected_heap);
+            if (why == LAND_OVER_BOUND) {
+                parked_drop(s, unpark_head(s), &s->stats.rejected_inflight);
+                continue;
+            }
+            report_heap_full(s, p->c, &p->hdr);
+            parked_drop(s, unpark_head(s), &s->stats.rejected_heap);
             continue;
         }
         uint8_t *buf = (uint8_t *)(uintptr_t)up.desc.addr, *dst = buf + p->hdr.head_before;
@@ -517,6 +563,16 @@ unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s)
         n++;
     }
     return n;
+}
+
+int phx_ucx_recv_timeout_ms(struct phx_ucx_engine *s)
+{
+    uint64_t now = phx_now_ns(), due;
+
+    if (!s->parked)
+        return -1;
+    due = s->parked->still_ns + PHX_UCX_PARK_STALL_MS * 1000000ull;
+    return due <= now ? 0 : (int)((due - now + 999999) / 1000000);
 }
 
 void phx_ucx_recv_release_parked(struct phx_ucx_engine *s)

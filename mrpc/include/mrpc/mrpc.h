@@ -28,9 +28,11 @@ extern "C" {
  * regenerated); a new minor one only adds. Generated headers #error on a mrpc.h of another major
  * version or an older minor one than protoc-gen-mrpc was built for.
  *   1.0  _async, add_service and serve return mrpc_status_t; completions get the ctx; the
- *        service id in mrpc_method_desc_t; mrpc_cancel(). */
+ *        service id in mrpc_method_desc_t; mrpc_cancel().
+ *   1.1  mrpc_server_on_error(): a server is told when an answer did not go out as its handler
+ *        returned it. */
 #define MRPC_API_VERSION_MAJOR 1
-#define MRPC_API_VERSION_MINOR 0
+#define MRPC_API_VERSION_MINOR 1
 #define MRPC_API_VERSION       (MRPC_API_VERSION_MAJOR * 1000 + MRPC_API_VERSION_MINOR)
 
 typedef struct mrpc_ctx    mrpc_ctx_t;
@@ -186,6 +188,20 @@ mrpc_status_t  mrpc_serve(mrpc_server_t *server);
 void           mrpc_server_stop(mrpc_server_t *server);
 void           mrpc_server_close(mrpc_server_t *server);
 void           mrpc_call_set_error(mrpc_call_t *call, phx_status_t code, const char *message);
+
+/* A call of METHOD (its full name) that SERVER answered otherwise than its handler meant: the
+ * handler returned OK but its reply could not go out, so the caller got STATUS (the same code
+ * and sentence) instead. Why: the reply borrowed from a received message and the send heap had
+ * no room to copy it (RESOURCE_EXHAUSTED), it was not a message of the method's output type in
+ * the send heap (INTERNAL), or the service refused it (the SEND_DONE status: too large, a
+ * pointer outside the send heap). A caller that has gone away is not reported. Runs in the
+ * thread that serves (mrpc_serve, mrpc_ctx_progress), after the handler returned. */
+typedef void (*mrpc_server_error_fn)(mrpc_server_t *server, void *arg, const char *method,
+                                     const mrpc_status_t *status);
+/* Sets SERVER's error handler (since API 1.1). Without one, or with FN NULL, libmrpc writes
+ * "mrpc: METHOD: MESSAGE" to stderr, at most once a second (with a count of the ones it left
+ * out), as gRPC logs what it cannot report to anyone. */
+void           mrpc_server_on_error(mrpc_server_t *server, mrpc_server_error_fn fn, void *arg);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,8 @@
  *   send_bad CONN              one SEND whose payload_len lies about its iov
  *   expect TAG COUNT           RECEIVED messages of stream TAG must be call ids 0..COUNT-1, each
  *                              once (at most 4 streams)
+ *   hold N                     keep the next RECEIVED buffers, N at most, instead of freeing
+ *                              them (an app that does not release); hold 0 frees them
  *   stats                      every counter below, as JSON
  *
  * Everything coming up rx is recorded: BOUND/CONNECTED/ACCEPTED/CONN_LOST with their status and
@@ -23,7 +25,8 @@
  * bitmap) and then freed there as MrpcEngine would, and the transport's seq numbering. Ordering
  * rules of the contract are checked too: a RECEIVED on a connection never announced
  * (ACCEPTED/CONNECTED OK), or after its CONN_LOST, is counted. A CONN_LOST also ends the streams
- * still being built for that connection, as MrpcEngine would fail its calls. `last_rx_ns` is the
+ * still being built for that connection, as MrpcEngine would fail its calls. DROPPED (a message
+ * the receive heap had no room for) is counted with its status. `last_rx_ns` is the
  * CLOCK_MONOTONIC time of the last RECEIVED, for wake-up latency tests. */
 #include "../wire_pattern.h"
 #include "mrpc/transport.h"
@@ -41,6 +44,7 @@
 #define WT_CTL_MAX      64
 #define WT_STREAMS      4
 #define WT_CONNS        64
+#define WT_HOLD_MAX     64
 #define WT_BATCH        256
 
 struct wt_msg {
@@ -75,6 +79,7 @@ struct wt_counters {
     long long pushed, tx_full, sent_ok, sent_err, last_err_status, outstanding_peak;
     long long received, rx_bytes, verify_errors, duplicates, unexpected, outside_heap;
     long long seq_errors, unannounced, after_lost, other, last_rx_ns;
+    long long dropped, dropped_status, held;
 };
 
 struct wiretest {
@@ -86,6 +91,8 @@ struct wiretest {
     struct wt_conn     conns[WT_CONNS];
     unsigned           n_conns;
     uint64_t           rx_seq;
+    unsigned           hold;            /* RECEIVED buffers to keep, not free ("hold N") */
+    void              *held[WT_HOLD_MAX];
     struct wt_counters c;
 };
 
@@ -279,7 +286,24 @@ static void on_received(struct wiretest *w, const phx_desc_t *d)
         d->method_id != 7 || !wp_check(p, d->len, d->service_id, d->call_id))
         w->c.verify_errors++;
     mark_seen(w, d->service_id, d->call_id);
-    phx_heap_free(phx_app_port_recv_heap(port), (void *)p);
+    if (w->c.held < w->hold)
+        w->held[w->c.held++] = (void *)p;   /* an app that does not release */
+    else
+        phx_heap_free(phx_app_port_recv_heap(port), (void *)p);
+}
+
+/* "hold N": keeps the next RECEIVED buffers, up to N held at once; "hold 0" frees them all. */
+static int set_hold(struct wiretest *w, unsigned n)
+{
+    phx_app_port_t *port = phx_engine_app_port(w->e);
+
+    if (n > WT_HOLD_MAX)
+        return -EINVAL;
+    if (!n)
+        while (w->c.held)
+            phx_heap_free(phx_app_port_recv_heap(port), w->held[--w->c.held]);
+    w->hold = n;
+    return 0;
 }
 
 static void on_sent(struct wiretest *w, const phx_desc_t *d)
@@ -341,6 +365,10 @@ static void on_rx(struct wiretest *w, const phx_desc_t *d)
         break;
     case MRPC_DESC_CONN_LOST:
         on_lost(w, d);
+        break;
+    case MRPC_DESC_DROPPED:         /* the receive heap was full: no buffer with it */
+        w->c.dropped++;
+        w->c.dropped_status = d->status;
         break;
     default:
         w->c.other++;
@@ -438,7 +466,7 @@ static long long missing(const struct wiretest *w)
     X(lost_conn) X(lost_status) X(pushed) X(tx_full) X(sent_ok) X(sent_err)              \
     X(last_err_status) X(outstanding_peak) X(received) X(rx_bytes) X(verify_errors)      \
     X(duplicates) X(unexpected) X(outside_heap) X(seq_errors) X(unannounced)             \
-    X(after_lost) X(other) X(last_rx_ns)
+    X(after_lost) X(other) X(last_rx_ns) X(dropped) X(dropped_status) X(held)
 
 static int stats(const struct wiretest *w, char **reply)
 {
@@ -490,6 +518,8 @@ static int wt_admin(phx_engine_t *e, void *state, const char *request, char **re
                                                .size = SIZE_MAX, .tag = tag});
     else if (sscanf(request, "expect %u %llu", &tag, &count) == 2)
         rc = add_expect(w, tag, count);
+    else if (sscanf(request, "hold %u", &id) == 1)
+        rc = set_hold(w, id);
     if (rc == 0)
         *reply = strdup("{}");
     return rc;

@@ -56,6 +56,8 @@ static Phoenix__Control__Subscription *subscription_reply(const struct phx_subsc
     m->pid = (uint32_t)sub->pid;
     m->sid = sub->sid;
     ok = (m->service = strdup(sub->service)) != NULL;
+    ok = ok && (m->job = strdup(sub->job.id)) != NULL;
+    m->job_verified = sub->job.verified;
     m->engines = calloc(sub->n_engines ? sub->n_engines : 1, sizeof(*m->engines));
     m->addons = calloc(sub->n_engines ? sub->n_engines : 1, sizeof(*m->addons));
     ok = ok && m->engines && m->addons;

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "host.h"
+#include "jobid.h"
 
 #define PHX_SUB_MAX_ENGINES     16
 #define PHX_CHANNEL_DEFAULT_CAP 1024
@@ -39,6 +40,7 @@ struct phx_subscription {
     uid_t                    uid;
     gid_t                    gid;
     unsigned                 sid;
+    struct phx_job           job;          /* its Slurm job, at registration (jobid.h) */
     char                     service[PHX_NAME_MAX];
     phx_engine_t            *engines[PHX_SUB_MAX_ENGINES];   /* progress order */
     unsigned                 n_engines;

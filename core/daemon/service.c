@@ -505,6 +505,7 @@ int phx_service_register(struct phx_service *svc, const struct phx_register_para
     }
     sub->uid = p->peer.uid;
     sub->gid = p->peer.gid;
+    phx_job_identify(phx_job_proc_root(), p->peer.pid, &sub->job);
     int rc = phx_runtime_add(svc->runtimes[rt], sub);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start the engines on runtime %u: %s", rt, strerror(-rc));
@@ -516,8 +517,9 @@ int phx_service_register(struct phx_service *svc, const struct phx_register_para
     pid->next_sid++;
     svc->runtime_groups[rt]++;
     sub_link(svc, sub);
-    phx_info("registered pid %d sid %u (uid %d) for %s on runtime %u", (int)sub->pid, sub->sid,
-             (int)sub->uid, sub->service, rt);
+    phx_info("registered pid %d sid %u (uid %d, job %s%s) for %s on runtime %u", (int)sub->pid,
+             sub->sid, (int)sub->uid, sub->job.id[0] ? sub->job.id : "none",
+             sub->job.id[0] && !sub->job.verified ? " unverified" : "", sub->service, rt);
     *out = sub;
     return PHX_OK;
 }

@@ -14,6 +14,9 @@
  *               shows null 2.0.0 alone once 1.0.0 runs nothing
  *   list        the seed's table before and after attach ("None", then "NullEngine"), --json,
  *               plugins and topology from the running service
+ *   job         an app exec'd (this program with --idle-app) with SLURM_JOB_ID=4711 in its
+ *               environment and no Slurm cgroup shows job 4711, unverified, in the table and
+ *               --json; the forked app, without the variable, shows no job
  *   sighup      NullEngine attached without config_string takes settings.null; SIGHUP with a
  *               new value reconfigures it in place, an out-of-range one changes nothing
  *   bad input   every kind of bad descriptor, unknown pid/sid/engine, bad upgrades (missing
@@ -774,12 +777,104 @@ static void test_no_service(void)
     free(dir);
 }
 
+/* ---- (5) job identity ----------------------------------------------------------------------- */
+
+/* The exec'd app: registers at PREFIX and stays until killed, its parent dies or 60 s pass. */
+static int idle_app(const char *prefix)
+{
+    struct phx_client_params p = {
+        .field_mask = PHX_CLIENT_PARAM_FIELD_PREFIX | PHX_CLIENT_PARAM_FIELD_SERVICE,
+        .prefix = prefix,
+        .service = "loopback",
+    };
+    char err[512];
+    phx_client_t *c = phx_client_register(&p, err, sizeof(err));
+    pid_t parent = getppid();
+
+    if (!c) {
+        fprintf(stderr, "idle app: %s\n", err);
+        return APP_REGISTER;
+    }
+    for (int i = 0; i < 60000 && getppid() == parent; i++)
+        phx_test_sleep_ms(1);
+    phx_client_close(c);
+    return APP_OK;
+}
+
+static pid_t idle_app_start(const char *prefix)
+{
+    char *argv[] = { "/proc/self/exe", "--idle-app", (char *)prefix, NULL };
+    char *envp[] = { "SLURM_JOB_ID=4711", "PATH=/usr/bin:/bin", NULL };
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        execve("/proc/self/exe", argv, envp);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits (bounded) for PID to show in `list --json`; returns its subscription's object, owned by
+ * *LIST (put it when done), or NULL. */
+static json_object *wait_listed(const struct phx_daemon *d, pid_t pid, json_object **list)
+{
+    for (int i = 0; i < 200; i++) {
+        *list = CTL_JSON(d, "list");
+        json_object *s = *list ? subscription_of(*list, pid) : NULL;
+        if (s)
+            return s;
+        json_object_put(*list);
+        *list = NULL;
+        phx_test_sleep_ms(50);
+    }
+    return NULL;
+}
+
+static void test_job_identity(void)
+{
+    struct phx_daemon d;
+    struct app a;
+    json_object *list = NULL, *s;
+    char row[512];
+
+    CU_ASSERT_FATAL(daemon_up(&d, "admin-job"));
+    app_start(&a, d.prefix, UINT64_MAX, 0);
+    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    pid_t idle = idle_app_start(d.prefix);
+    CU_ASSERT_FATAL(idle > 0);
+    s = wait_listed(&d, idle, &list);
+    CU_ASSERT_PTR_NOT_NULL(s);
+    if (s) {
+        CU_ASSERT_STRING_EQUAL(json_object_get_string(member(s, "job")), "4711");
+        CU_ASSERT_FALSE(json_object_get_boolean(member(s, "job_verified")));
+    }
+    if (!getenv("SLURM_JOB_ID")) {      /* under Slurm this test's own app has a job */
+        s = list ? subscription_of(list, a.pid) : NULL;
+        json_object *job = NULL;
+        CU_ASSERT(s && json_object_object_get_ex(s, "job", &job) && job == NULL);
+    }
+    json_object_put(list);
+    CTL(&d, 0, "4711 (unverified)", "list");
+    CU_ASSERT(table_row(run_result.out, idle, row, sizeof(row)) &&
+              strstr(row, "| 4711 (unverified) |"));
+    CU_ASSERT(phx_daemon_log_has(&d, "job 4711 unverified"));
+    kill(idle, SIGTERM);
+    CU_ASSERT_EQUAL(phx_test_reap(idle, 10 * PHX_NS), 128 + SIGTERM);
+    CU_ASSERT_EQUAL(app_finish(&a), APP_OK);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+    app_free(&a);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--idle-app") == 0)
+        return idle_app(argv[2]);
     static const phx_test_case_t cases[] = {
         { "stream through attach, detach, attach and upgrade",
           test_stream_through_splice_and_upgrade },
         { "list, plugins and topology of the service", test_list_plugins_topology },
+        { "an app's Slurm job from its environment is unverified", test_job_identity },
         { "sighup reconfigures an attached NullEngine", test_sighup_reconfigures },
         { "bad input is refused and the service goes on", test_bad_input },
         { "usage errors exit 2, every command has --help", test_usage_and_help },

@@ -1,8 +1,9 @@
 /* cmd_list.c - `phoenixctl list`: every subscription of the running service with its engines.
  *
  * Asks phoenixd for a ListRequest and prints the seed's table: one row per subscription (PID,
- * SID, service, the policies an admin spliced in, or "None") whose last cell is a nested table
- * of its engines in progress order; or, with --json, the same as one JSON object. Rows are
+ * SID, service, the policies an admin spliced in, or "None", its Slurm job, "-" for none, with
+ * "(unverified)" when the service took it from the app's environment) whose last cell is a
+ * nested table of its engines in progress order; or, with --json, the same as one JSON object. Rows are
  * sorted by PID, then SID, so that a subscription keeps its place between two listings. */
 #include "phoenixctl.h"
 
@@ -20,7 +21,8 @@ static void list_usage(FILE *out)
 {
     fprintf(out, "Usage: phoenixctl list [--json] [--prefix DIR] [--timeout SEC]\n"
                  "Lists the apps' subscriptions in the running service: PID, SID, service,\n"
-                 "the policies attached to it (Addons) and its engines in progress order.\n\n"
+                 "the policies attached to it (Addons), its Slurm job (\"(unverified)\" when\n"
+                 "taken from the app's environment, not its cgroup) and its engines.\n\n"
                  "  -j, --json           print one JSON object instead of the table\n"
                  PHXCTL_CONN_HELP
                  "  -h, --help           show this help\n\n"
@@ -58,15 +60,18 @@ static char *engines_table(const subscription_t *s)
 
 static int add_subscription_row(phxctl_table_t *t, const subscription_t *s)
 {
-    char pid[16], sid[16];
+    char pid[16], sid[16], job[64];
     char *addons = phxctl_lines(s->addons, s->n_addons, "None");
     char *engines = engines_table(s);
     int rc = -1;
 
     snprintf(pid, sizeof(pid), "%u", s->pid);
     snprintf(sid, sizeof(sid), "%u", s->sid);
+    snprintf(job, sizeof(job), "%s%s", *s->job ? s->job : "-",
+             *s->job && !s->job_verified ? " (unverified)" : "");
     if (addons && engines)
-        rc = phxctl_table_add_row(t, (const char *[]){ pid, sid, s->service, addons, engines });
+        rc = phxctl_table_add_row(t, (const char *[]){ pid, sid, s->service, addons, job,
+                                                       engines });
     free(addons);
     free(engines);
     return rc;
@@ -74,8 +79,8 @@ static int add_subscription_row(phxctl_table_t *t, const subscription_t *s)
 
 static int print_table(subscription_t *const *subs, size_t n)
 {
-    phxctl_table_t *t = phxctl_table_new(5, (const char *[]){ "PID", "SID", "Service", "Addons",
-                                                               "Engines" });
+    phxctl_table_t *t = phxctl_table_new(6, (const char *[]){ "PID", "SID", "Service", "Addons",
+                                                               "Job", "Engines" });
     int rc = t ? 0 : -1;
 
     for (size_t i = 0; rc == 0 && i < n; i++)
@@ -113,6 +118,8 @@ static json_object *subscription_json(const void *subs, size_t index)
     json_object_object_add(o, "sid", json_object_new_int64(s->sid));
     json_object_object_add(o, "service", json_object_new_string(s->service));
     json_object_object_add(o, "addons", addons);
+    json_object_object_add(o, "job", *s->job ? json_object_new_string(s->job) : NULL);
+    json_object_object_add(o, "job_verified", json_object_new_boolean(s->job_verified));
     json_object_object_add(o, "engines", engines);
     return o;
 }

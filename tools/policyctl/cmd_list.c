@@ -1,5 +1,6 @@
 /* cmd_list.c - `policyctl list`: the policy types (loaded or not, with their settings and
- * defaults) and the policies attached to apps (pid, sid, engine id, settings, counters).
+ * defaults) and the policies attached to apps (pid, sid, Slurm job, engine id, settings,
+ * counters).
  *
  * Three questions to the service: its plugins (which policy types are loaded, and from which
  * file: the settings are read from that build, schema.c), its subscriptions (which engines are
@@ -77,6 +78,8 @@ static json_object *attached_json(const phxctl_conn_t *conn, const pctl_sub_t *s
 
     json_object_object_add(o, "pid", json_object_new_int64(s->pid));
     json_object_object_add(o, "sid", json_object_new_int64(s->sid));
+    json_object_object_add(o, "job", *s->job ? json_object_new_string(s->job) : NULL);
+    json_object_object_add(o, "job_verified", json_object_new_boolean(s->job_verified));
     json_object_object_add(o, "engine_id", json_object_new_int64((int64_t)e->id));
     json_object_object_add(o, "type", json_object_new_string(t ? t->name : e->type));
     json_object_object_add(o, "engine", json_object_new_string(e->type));
@@ -103,7 +106,7 @@ static const char *str(json_object *o, const char *key)
 {
     json_object *v;
 
-    return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+    return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "";
 }
 
 static char *settings_cell(json_object *settings)
@@ -164,14 +167,20 @@ static char *stats_cell(json_object *stats)
 
 static int print_attached(json_object *attached)
 {
-    phxctl_table_t *t = phxctl_table_new(5, (const char *[]){ "PID", "SID", "EngineId", "Type",
-                                                              "Stats" });
+    phxctl_table_t *t = phxctl_table_new(6, (const char *[]){ "PID", "SID", "Job", "EngineId",
+                                                              "Type", "Stats" });
     int rc = t ? 0 : -1;
 
     for (size_t i = 0; rc == 0 && i < json_object_array_length(attached); i++) {
         json_object *o = json_object_array_get_idx(attached, i), *stats = NULL;
         char *cell = json_object_object_get_ex(o, "stats", &stats) ? stats_cell(stats) : NULL;
-        rc = phxctl_table_add_row(t, (const char *[]){ str(o, "pid"), str(o, "sid"),
+        char job[64];
+        json_object *v;
+        bool verified = json_object_object_get_ex(o, "job_verified", &v) &&
+                        json_object_get_boolean(v);
+        snprintf(job, sizeof(job), "%s%s", *str(o, "job") ? str(o, "job") : "-",
+                 *str(o, "job") && !verified ? " (unverified)" : "");
+        rc = phxctl_table_add_row(t, (const char *[]){ str(o, "pid"), str(o, "sid"), job,
                                                        str(o, "engine_id"), str(o, "type"),
                                                        cell ? cell : "" });
         free(cell);

@@ -2,7 +2,8 @@
  *
  * The table below maps each admin body of a Request to its handler. `list` describes every
  * subscription with its engines; the others are in admin_handlers.c. Handlers build their
- * reply from malloc'd pieces (see admin.h). */
+ * reply from malloc'd pieces (see admin.h). Each route says who may send it: anyone, the owner
+ * of the app it touches (the handler checks), or administrators only. */
 #include "admin.h"
 
 #include "admin_handlers.h"
@@ -15,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef int (*admin_handler_fn)(struct phx_service *svc, const struct ucred *peer,
+#include <stdio.h>
+
+typedef int (*admin_handler_fn)(struct phx_service *svc, const struct phx_peer *peer,
                                 const Phoenix__Control__Request *req,
                                 Phoenix__Control__Response *resp);
 
@@ -38,6 +41,8 @@ static Phoenix__Control__Engine *engine_reply(const phx_engine_t *e)
     m->version = dup_or_empty(e->plugin ? e->plugin->desc->version : NULL);
     m->work = __atomic_load_n(&e->work, __ATOMIC_RELAXED);
     m->busy_ns = __atomic_load_n(&e->busy_ns, __ATOMIC_RELAXED);
+    m->attached_uid = e->addon ? (uint32_t)e->attached_uid : 0;
+    m->attached_by_admin = e->addon && e->attached_by_admin;
     if (!m->type || !m->plugin || !m->version) {
         phoenix__control__engine__free_unpacked(m, NULL);
         return NULL;
@@ -77,7 +82,7 @@ static Phoenix__Control__Subscription *subscription_reply(const struct phx_subsc
     return m;
 }
 
-static int admin_list(struct phx_service *svc, const struct ucred *peer,
+static int admin_list(struct phx_service *svc, const struct phx_peer *peer,
                       const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {
     Phoenix__Control__ListReply *list = malloc(sizeof(*list));
@@ -91,6 +96,8 @@ static int admin_list(struct phx_service *svc, const struct ucred *peer,
     if (!list->subscriptions)
         goto oom;
     for (struct phx_subscription *sub = svc->subs; sub; sub = sub->next) {
+        if (!peer->admin && sub->uid != peer->uid)
+            continue;           /* an ordinary user sees their own apps only */
         if (!(list->subscriptions[list->n_subscriptions] = subscription_reply(sub)))
             goto oom;
         list->n_subscriptions++;
@@ -103,18 +110,23 @@ oom:
 
 /* ---- dispatch ------------------------------------------------------------------------------- */
 
+/* ANYONE: every connected user (list shows them their own apps); OWNER: anyone, the handler
+ * checks that the app is theirs (admin.h); ADMIN: administrators only. */
+enum admin_who { ANYONE, OWNER, ADMIN };
+
 static const struct admin_route {
     Phoenix__Control__Request__BodyCase body;
     const char                         *name;
+    enum admin_who                      who;
     admin_handler_fn                    handle;
 } routes[] = {
-    { PHOENIX__CONTROL__REQUEST__BODY_LIST,         "list",         admin_list },
-    { PHOENIX__CONTROL__REQUEST__BODY_PLUGINS,      "plugins",      phx_admin_plugins },
-    { PHOENIX__CONTROL__REQUEST__BODY_TOPOLOGY,     "topology",     phx_admin_topology },
-    { PHOENIX__CONTROL__REQUEST__BODY_UPGRADE,      "upgrade",      phx_admin_upgrade },
-    { PHOENIX__CONTROL__REQUEST__BODY_SPLICE,       "splice",       phx_admin_splice },
-    { PHOENIX__CONTROL__REQUEST__BODY_ENGINE_ADMIN, "engine_admin", phx_admin_engine },
-    { PHOENIX__CONTROL__REQUEST__BODY_RECONFIGURE,  "reconfigure",  phx_admin_reconfigure },
+    { PHOENIX__CONTROL__REQUEST__BODY_LIST,         "list",         ANYONE, admin_list },
+    { PHOENIX__CONTROL__REQUEST__BODY_PLUGINS,      "plugins",      ANYONE, phx_admin_plugins },
+    { PHOENIX__CONTROL__REQUEST__BODY_TOPOLOGY,     "topology",     ADMIN,  phx_admin_topology },
+    { PHOENIX__CONTROL__REQUEST__BODY_UPGRADE,      "upgrade",      ADMIN,  phx_admin_upgrade },
+    { PHOENIX__CONTROL__REQUEST__BODY_SPLICE,       "splice",       OWNER,  phx_admin_splice },
+    { PHOENIX__CONTROL__REQUEST__BODY_ENGINE_ADMIN, "engine_admin", OWNER,  phx_admin_engine },
+    { PHOENIX__CONTROL__REQUEST__BODY_RECONFIGURE,  "reconfigure",  OWNER,  phx_admin_reconfigure },
 };
 
 static const struct admin_route *route_find(Phoenix__Control__Request__BodyCase body)
@@ -125,13 +137,22 @@ static const struct admin_route *route_find(Phoenix__Control__Request__BodyCase 
     return NULL;
 }
 
-int phx_admin_handle(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_handle(struct phx_service *svc, const struct phx_peer *peer,
                      const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {
     const struct admin_route *r = route_find(req->body_case);
 
     if (!r) {
         phx_response_fail(resp, PHX_INVALID_ARGUMENT, "not an admin request");
+        return 0;
+    }
+    if (r->who == ADMIN && !peer->admin) {
+        const char *group = svc->cfg->control.admin_group;
+        if (*group)
+            phx_response_fail(resp, PHX_PERMISSION_DENIED,
+                              "admin requests need root or group '%s'", group);
+        else
+            phx_response_fail(resp, PHX_PERMISSION_DENIED, "admin requests need root");
         return 0;
     }
     int rc = r->handle(svc, peer, req, resp);

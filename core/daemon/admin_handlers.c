@@ -9,7 +9,9 @@
  * work's own sentence as the error, so phoenixctl can print it as it is.
  *
  * Every request that may change the service (upgrade, splice, engine admin) is logged at info
- * with the uid and pid of the admin who sent it, and its outcome. */
+ * with the uid and pid of the user who sent it, and its outcome. Splice, engine admin and
+ * reconfigure are open to ordinary users for their own apps (admin.h): may_touch_app() and
+ * may_change_engine() refuse the rest, and a splice records who attached each addon. */
 #include "admin_handlers.h"
 
 #include "phoenix/admin/addon_desc.h"
@@ -89,6 +91,38 @@ static const char *log_text(const char *text, char out[ADMIN_TEXT_MAX])
     return out;
 }
 
+/* ---- who may touch what (admin.h) ----------------------------------------------------------- */
+
+/* An administrator may touch any app; anyone else only their own. False with the reason in
+ * RESP. */
+static bool may_touch_app(const struct phx_peer *peer, const struct phx_subscription *sub,
+                          Phoenix__Control__Response *resp)
+{
+    if (peer->admin || sub->uid == peer->uid)
+        return true;
+    phx_response_fail(resp, PHX_PERMISSION_DENIED, "pid %d sid %u belongs to uid %d: only its "
+                      "owner or an administrator may change its policies", (int)sub->pid,
+                      sub->sid, (int)sub->uid);
+    return false;
+}
+
+/* May PEER change or remove engine E (detach, reconfigure, admin requests other than stats)?
+ * Administrators may; the owner of E's app only if E is an addon an administrator did not
+ * attach. */
+static bool may_change_engine(const struct phx_peer *peer, const phx_engine_t *e,
+                              Phoenix__Control__Response *resp)
+{
+    if (!may_touch_app(peer, e->sub, resp))
+        return false;
+    if (peer->admin || (e->addon && !e->attached_by_admin))
+        return true;
+    phx_response_fail(resp, PHX_PERMISSION_DENIED, "%s (engine %llu) of pid %d was %s: only an "
+                      "administrator may change or remove it", e->ops->type,
+                      (unsigned long long)e->id, (int)e->sub->pid,
+                      e->addon ? "attached by an administrator" : "set up by the service");
+    return false;
+}
+
 /* ---- plugins -------------------------------------------------------------------------------- */
 
 static Phoenix__Control__Plugin *plugin_reply(const struct phx_plugin *p)
@@ -116,7 +150,7 @@ static Phoenix__Control__Plugin *plugin_reply(const struct phx_plugin *p)
     return m;
 }
 
-int phx_admin_plugins(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_plugins(struct phx_service *svc, const struct phx_peer *peer,
                       const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {
     Phoenix__Control__PluginsReply *reply = malloc(sizeof(*reply));
@@ -176,7 +210,7 @@ static char *placement_json(struct phx_service *svc, char *err, size_t errlen)
     return json;
 }
 
-int phx_admin_topology(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_topology(struct phx_service *svc, const struct phx_peer *peer,
                        const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {
     char err[ADMIN_MSG_MAX] = "";
@@ -211,7 +245,7 @@ static bool upgrade_paths_valid(const Phoenix__Control__UpgradeRequest *u,
     return true;
 }
 
-int phx_admin_upgrade(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_upgrade(struct phx_service *svc, const struct phx_peer *peer,
                       const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {
     const Phoenix__Control__UpgradeRequest *u = req->upgrade;
@@ -236,7 +270,7 @@ int phx_admin_upgrade(struct phx_service *svc, const struct ucred *peer,
 
 static void splice_run(struct phx_service *svc, struct phx_subscription *sub,
                        const struct phx_addon_desc *d, const char *who,
-                       const struct ucred *peer, Phoenix__Control__Response *resp)
+                       const struct phx_peer *peer, Phoenix__Control__Response *resp)
 {
     const char *verb = d->op == PHX_ADDON_ATTACH ? "attach" : "detach";
     char err[ADMIN_MSG_MAX] = "";
@@ -250,6 +284,11 @@ static void splice_run(struct phx_service *svc, struct phx_subscription *sub,
         return;
     }
     bool attach = d->op == PHX_ADDON_ATTACH;
+    phx_engine_t *e = attach ? phx_subscription_find(sub, d->engine) : NULL;
+    if (e) {
+        e->attached_uid = peer->uid;
+        e->attached_by_admin = peer->admin;
+    }
     if (asprintf(&msg, "%s %s %s pid %d sid %u", attach ? "attached" : "detached", d->engine,
                  attach ? "to" : "from", (int)sub->pid, sub->sid) < 0)
         msg = NULL;
@@ -257,7 +296,7 @@ static void splice_run(struct phx_service *svc, struct phx_subscription *sub,
                &phoenix__control__splice_reply__descriptor, msg);
 }
 
-int phx_admin_splice(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_splice(struct phx_service *svc, const struct phx_peer *peer,
                      const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {
     const Phoenix__Control__SpliceRequest *s = req->splice;
@@ -267,8 +306,10 @@ int phx_admin_splice(struct phx_service *svc, const struct ucred *peer,
     struct phx_addon_desc d;
     char err[ADMIN_MSG_MAX] = "";
 
-    if (!sub) {
-        phx_response_fail(resp, PHX_NOT_FOUND, "no subscription pid %u sid %u", s->pid, s->sid);
+    if (!sub || !may_touch_app(peer, sub, resp)) {
+        if (!sub)
+            phx_response_fail(resp, PHX_NOT_FOUND, "no subscription pid %u sid %u", s->pid,
+                              s->sid);
         return 0;
     }
     if (phx_addon_desc_parse(s->descriptor_text, "descriptor", &d, err, sizeof(err)) != 0) {
@@ -276,7 +317,12 @@ int phx_admin_splice(struct phx_service *svc, const struct ucred *peer,
         phx_response_fail(resp, PHX_INVALID_ARGUMENT, "%s", err);
         return 0;
     }
-    splice_run(svc, sub, &d, who, peer, resp);
+    phx_engine_t *target = d.op == PHX_ADDON_DETACH ? phx_subscription_find(sub, d.engine) : NULL;
+    if (target ? may_change_engine(peer, target, resp) : may_touch_app(peer, sub, resp))
+        splice_run(svc, sub, &d, who, peer, resp);
+    else
+        log_admin(peer, "splice of pid %u sid %u (%s) refused: %s", s->pid, s->sid, who,
+                  resp->error);
     phx_addon_desc_fini(&d);
     return 0;
 }
@@ -321,7 +367,7 @@ static int engine_ask(phx_engine_t *e, const char *request, char **reply, char *
     return rc;
 }
 
-int phx_admin_engine(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_engine(struct phx_service *svc, const struct phx_peer *peer,
                      const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {
     const Phoenix__Control__EngineAdminRequest *a = req->engine_admin;
@@ -338,6 +384,10 @@ int phx_admin_engine(struct phx_service *svc, const struct ucred *peer,
         phx_response_fail(resp, PHX_INVALID_ARGUMENT, "an engine request needs text, e.g. stats");
         return 0;
     }
+    /* stats only reads; any other request may change the engine */
+    if (strcmp(a->request, "stats") == 0 ? !may_touch_app(peer, e->sub, resp)
+                                         : !may_change_engine(peer, e, resp))
+        return 0;
     if (!e->ops->admin) {
         phx_response_fail(resp, PHX_UNIMPLEMENTED, "%s (engine %llu) takes no admin requests",
                           e->ops->type, (unsigned long long)e->id);
@@ -379,7 +429,7 @@ static int engine_reconfigure(phx_engine_t *e, const char *config, char *err, si
     return rc;
 }
 
-int phx_admin_reconfigure(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_reconfigure(struct phx_service *svc, const struct phx_peer *peer,
                           const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {
     const Phoenix__Control__ReconfigureRequest *a = req->reconfigure;
@@ -395,6 +445,11 @@ int phx_admin_reconfigure(struct phx_service *svc, const struct ucred *peer,
     if (!a->config_string || !*a->config_string) {
         phx_response_fail(resp, PHX_INVALID_ARGUMENT, "a reconfigure request needs settings, "
                           "e.g. requests_per_sec = 2000;");
+        return 0;
+    }
+    if (!may_change_engine(peer, e, resp)) {
+        log_admin(peer, "engine %llu (%s) reconfigure refused: %s", (unsigned long long)e->id,
+                  e->ops->type, resp->error);
         return 0;
     }
     if (!e->ops->reconfigure) {

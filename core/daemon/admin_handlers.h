@@ -3,41 +3,41 @@
  *
  * Each handler has the shape of admin.c's table entries: it answers REQ (whose body is the one
  * it handles) into RESP with malloc'd pieces, or fails it with phx_response_fail(), and returns
- * 0. The control server has already checked that PEER may send admin requests; PEER is only
- * used to say in the log who changed what. */
+ * 0. admin.c has already refused what only administrators may send; splice, engine admin and
+ * reconfigure check that a PEER who is not an administrator touches only their own apps, and
+ * not what an administrator attached (admin.h). PEER also says in the log who changed what. */
 #ifndef PHX_ADMIN_HANDLERS_H
 #define PHX_ADMIN_HANDLERS_H
 
-#include <sys/socket.h>
-
+#include "admin.h"
 #include "control.pb-c.h"
 
 struct phx_service;
 
 /* Every build of every plugin: current builds first, then superseded ones still running engines
  * (a client tells them apart by that order: the first build of a name is the current one). */
-int phx_admin_plugins(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_plugins(struct phx_service *svc, const struct phx_peer *peer,
                       const Phoenix__Control__Request *req, Phoenix__Control__Response *resp);
 
 /* The placement of runtime threads and memory as phx_placement_to_json() writes it. */
-int phx_admin_topology(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_topology(struct phx_service *svc, const struct phx_peer *peer,
                        const Phoenix__Control__Request *req, Phoenix__Control__Response *resp);
 
 /* Live upgrade of the plugins at the request's (absolute) paths. */
-int phx_admin_upgrade(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_upgrade(struct phx_service *svc, const struct phx_peer *peer,
                       const Phoenix__Control__Request *req, Phoenix__Control__Response *resp);
 
 /* Attach or detach a policy engine in subscription (pid, sid) from descriptor text. */
-int phx_admin_splice(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_splice(struct phx_service *svc, const struct phx_peer *peer,
                      const Phoenix__Control__Request *req, Phoenix__Control__Response *resp);
 
 /* Hands a text request to one engine's admin() operation; its JSON answer is the reply. */
-int phx_admin_engine(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_engine(struct phx_service *svc, const struct phx_peer *peer,
                      const Phoenix__Control__Request *req, Phoenix__Control__Response *resp);
 
 /* Live settings for one engine: its reconfigure() op with the request's config_string, group
  * suspended (admins only, as every request here). */
-int phx_admin_reconfigure(struct phx_service *svc, const struct ucred *peer,
+int phx_admin_reconfigure(struct phx_service *svc, const struct phx_peer *peer,
                           const Phoenix__Control__Request *req, Phoenix__Control__Response *resp);
 
 #endif /* PHX_ADMIN_HANDLERS_H */

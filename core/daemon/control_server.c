@@ -6,9 +6,10 @@
  *
  * Requests are untrusted: a datagram over 64 KiB, one that carries descriptors, or one that does
  * not decode as a Request gets INVALID_ARGUMENT "malformed request: ..." and the connection stays
- * open. The peer's credentials come from SO_PEERCRED at accept; admin requests additionally need
- * root or membership of control.admin_group (primary group or SO_PEERGROUPS), decided once per
- * connection on its first admin request.
+ * open. The peer's credentials come from SO_PEERCRED at accept; whether the peer is an
+ * administrator (root or a member of control.admin_group: primary group or SO_PEERGROUPS) is
+ * decided once per connection on its first admin request, and admin.c decides from that what
+ * it may do (others: their own apps only).
  *
  * A client owns the subscriptions it registered: its hang-up (EPOLLHUP, EPOLLRDHUP, EOF) tears
  * them down, which closes every descriptor and unmaps every region the service held for them. */
@@ -296,20 +297,14 @@ send:
     response_send(cs, c, resp, NULL, 0);
 }
 
+/* Who may send what is admin.c's to decide (admin.h); here only whether the peer is an admin. */
 static void handle_admin(struct phx_control_server *cs, struct cs_client *c,
                          const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {
-    const char *group = cs->svc->cfg->control.admin_group;
+    struct phx_peer peer = { .pid = c->cred.pid, .uid = c->cred.uid, .gid = c->cred.gid,
+                             .admin = client_is_admin(cs, c) };
 
-    if (!client_is_admin(cs, c)) {
-        if (*group)
-            phx_response_fail(resp, PHX_PERMISSION_DENIED,
-                              "admin requests need root or group '%s'", group);
-        else
-            phx_response_fail(resp, PHX_PERMISSION_DENIED, "admin requests need root");
-    } else {
-        phx_admin_handle(cs->svc, &c->cred, req, resp);
-    }
+    phx_admin_handle(cs->svc, &peer, req, resp);
     response_send(cs, c, resp, NULL, 0);
 }
 

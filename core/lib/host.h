@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "phoenix/engine.h"
 #include "phoenix/ring.h"
@@ -70,6 +71,10 @@ struct phx_engine {
      * counters, not synchronisation). What `phoenixctl list --json` shows per engine. */
     uint64_t                 work;        /* items its progress() calls reported */
     uint64_t                 busy_ns;     /* time in the progress() calls that reported work */
+    /* Who spliced an addon in (the control thread's): an ordinary user may not detach or change
+     * what an administrator attached (core/daemon/admin.h). */
+    uid_t                    attached_uid;
+    bool                     attached_by_admin;
 };
 
 #endif /* PHX_LIB_HOST_H */

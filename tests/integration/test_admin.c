@@ -22,6 +22,10 @@
  *   bad input   every kind of bad descriptor, unknown pid/sid/engine, bad upgrades (missing
  *               file, wrong ABI, an incompatible NullEngine 3.0.0 under traffic), a non-admin
  *               uid: each exits 1 or 2 with the reason, and the service goes on
+ *   permissions an ordinary user (uid 60001, a forked app of theirs) lists only their own apps,
+ *               attaches, asks and detaches on them; is refused with a sentence on root's app,
+ *               on the service's own engines, on what root attached to their app, and for
+ *               upgrade/topology, and nothing changes
  *   usage       exit 2 for wrong command lines, --help for every subcommand, exit 1 with no
  *               service, and a service that never answers cannot hang phoenixctl
  *
@@ -38,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -56,6 +61,7 @@
 #define WAIT_MS       60000u        /* for the stream to reach a point */
 #define MAX_ARGS      24
 #define NOBODY        65534
+#define USER          60001         /* an unused uid: the ordinary user of the permissions case */
 
 /* ---- the app -------------------------------------------------------------------------------- */
 
@@ -176,6 +182,22 @@ static void app_start(struct app *a, const char *prefix, uint64_t total, uint64_
     if (a->pid == 0) {
         phx_test_die_with_parent(parent);
         _exit(stream_app(prefix, total, a->sh));
+    }
+}
+
+/* The same app running as the ordinary user USER (uid and gid), for the permissions case. */
+static void user_app_start(struct app *a, const char *prefix)
+{
+    a->sh = mmap(NULL, sizeof(*a->sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(a->sh != MAP_FAILED);
+    pid_t parent = getpid();
+    a->pid = fork();
+    CU_ASSERT_FATAL(a->pid >= 0);
+    if (a->pid == 0) {
+        if (setgroups(0, NULL) < 0 || setgid(USER) < 0 || setuid(USER) < 0)
+            _exit(APP_REGISTER);
+        phx_test_die_with_parent(parent);
+        _exit(stream_app(prefix, UINT64_MAX, a->sh));
     }
 }
 
@@ -686,9 +708,9 @@ static void unprivileged(const struct phx_daemon *d, const struct app *a)
         phx_test_skip("the non-admin uid case needs root to become uid %d", NOBODY);
         return;
     }
-    CTL_AS(NOBODY, d, 1, "phoenixctl: admin requests need root", "list");
-    CTL_AS(NOBODY, d, 1, "admin requests need root", "detach", "--pid", pid_text(a), "--sid",
-           "0", "--descriptor", data("detach-null.conf"));
+    CTL_AS(NOBODY, d, 1, "phoenixctl: admin requests need root", "topology");
+    CTL_AS(NOBODY, d, 1, "belongs to uid 0: only its owner or an administrator", "detach",
+           "--pid", pid_text(a), "--sid", "0", "--descriptor", data("detach-null.conf"));
     CU_ASSERT_STRING_EQUAL(addons_of(d, a->pid), "NullEngine");
 }
 
@@ -775,6 +797,99 @@ static void test_no_service(void)
     close(fd);
     phx_test_rmtree(dir);
     free(dir);
+}
+
+/* ---- (6) permissions ------------------------------------------------------------------------ */
+
+/* What `list` shows uid AS: does it list PID? */
+static bool lists(int as, const struct phx_daemon *d, pid_t pid)
+{
+    char row[512];
+
+    CTL_AS(as, d, 0, "| Engines", "list");
+    return table_row(run_result.out, pid, row, sizeof(row));
+}
+
+static long long id_of(const struct phx_daemon *d, const struct app *a, const char *type,
+                       char text[24])
+{
+    long long id = engine_id(d, a->pid, type);
+    snprintf(text, 24, "%lld", id);
+    return id;
+}
+
+/* USER on their own app: attach, ask, set, detach. */
+static void user_on_own_app(const struct phx_daemon *d, const struct app *u)
+{
+    char id[24];
+
+    CTL_AS(USER, d, 0, "attached NullEngine", "attach", "--pid", pid_text(u), "--sid", "0",
+           "--descriptor", data("attach-null.conf"));
+    CU_ASSERT_STRING_EQUAL(addons_of(d, u->pid), "NullEngine");
+    json_object *list = CTL_JSON(d, "list");
+    json_object *e = json_object_array_get_idx(member(subscription_of(list, u->pid), "engines"),
+                                               1);
+    CU_ASSERT_EQUAL(json_object_get_int(member(e, "attached_uid")), USER);
+    CU_ASSERT_FALSE(json_object_get_boolean(member(e, "attached_by_admin")));
+    json_object_put(list);
+    id_of(d, u, "NullEngine", id);
+    CTL_AS(USER, d, 0, "\"tx\"", "engine", id, "stats", "--json");
+    CTL_AS(USER, d, 0, "detached NullEngine", "detach", "--pid", pid_text(u), "--sid", "0",
+           "--descriptor", data("detach-null.conf"));
+    CU_ASSERT_STRING_EQUAL(addons_of(d, u->pid), "");
+}
+
+/* USER against root's app, the service's engines and what root attached: refused, unchanged. */
+static void user_refused(const struct phx_daemon *d, const struct app *mine, const struct app *u)
+{
+    char id[24];
+
+    CTL_AS(USER, d, 1, "belongs to uid 0", "attach", "--pid", pid_text(mine), "--sid", "0",
+           "--descriptor", data("attach-null.conf"));
+    CU_ASSERT_STRING_EQUAL(addons_of(d, mine->pid), "");
+    id_of(d, mine, "LoopFrontEngine", id);
+    CTL_AS(USER, d, 1, "belongs to uid 0", "engine", id, "stats");
+    id_of(d, u, "LoopFrontEngine", id);
+    CTL_AS(USER, d, 1, "set up by the service: only an administrator", "engine", id,
+           "frobnicate");
+    ATTACH(d, u);                                   /* root attaches to the user's app */
+    id_of(d, u, "NullEngine", id);
+    CTL_AS(USER, d, 1, "attached by an administrator: only an administrator may change or "
+           "remove it", "detach", "--pid", pid_text(u), "--sid", "0", "--descriptor",
+           data("detach-null.conf"));
+    CTL_AS(USER, d, 1, "attached by an administrator", "engine", id, "frobnicate");
+    CU_ASSERT_STRING_EQUAL(addons_of(d, u->pid), "NullEngine");
+    CTL_AS(USER, d, 0, "\"tx\"", "engine", id, "stats", "--json");   /* reading is fine */
+    CTL_AS(USER, d, 1, "admin requests need root", "upgrade", "--plugin", PHX_PLUGIN_NULL);
+    CTL_AS(USER, d, 1, "admin requests need root", "topology");
+    DETACH(d, u);
+    CU_ASSERT(phx_daemon_log_has(d, "refused: NullEngine"));
+}
+
+static void test_permissions(void)
+{
+    struct phx_daemon d;
+    struct app mine, u;
+
+    if (getuid() != 0) {
+        phx_test_skip("the ordinary-user case needs root to become uid %d", USER);
+        return;
+    }
+    CU_ASSERT_FATAL(daemon_up(&d, "admin-perm"));
+    app_start(&mine, d.prefix, UINT64_MAX, 0);
+    user_app_start(&u, d.prefix);
+    CU_ASSERT_FATAL(app_wait_received(&mine, 10) && app_wait_received(&u, 10));
+    CU_ASSERT(lists(USER, &d, u.pid));
+    CU_ASSERT_FALSE(lists(USER, &d, mine.pid));     /* others' apps are not shown */
+    CU_ASSERT(lists(-1, &d, u.pid) && lists(-1, &d, mine.pid));
+    user_on_own_app(&d, &u);
+    user_refused(&d, &mine, &u);
+    CU_ASSERT_EQUAL(app_finish(&u), APP_OK);
+    CU_ASSERT_EQUAL(app_finish(&mine), APP_OK);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+    app_free(&u);
+    app_free(&mine);
 }
 
 /* ---- (5) job identity ----------------------------------------------------------------------- */
@@ -875,6 +990,7 @@ int main(int argc, char **argv)
           test_stream_through_splice_and_upgrade },
         { "list, plugins and topology of the service", test_list_plugins_topology },
         { "an app's Slurm job from its environment is unverified", test_job_identity },
+        { "an ordinary user changes their own apps only", test_permissions },
         { "sighup reconfigures an attached NullEngine", test_sighup_reconfigures },
         { "bad input is refused and the service goes on", test_bad_input },
         { "usage errors exit 2, every command has --help", test_usage_and_help },

@@ -565,15 +565,15 @@ static void check_unknown_service(int sock)
     phoenix__control__response__free_unpacked(resp, NULL);
 }
 
-/* Sends a List request and returns its status (-1: no answer). */
-static int list_status(int sock, char *error, size_t errlen)
+/* Sends a Topology request (administrators only) and returns its status (-1: no answer). */
+static int topology_status(int sock, char *error, size_t errlen)
 {
     Phoenix__Control__Request req = PHOENIX__CONTROL__REQUEST__INIT;
-    Phoenix__Control__ListRequest body = PHOENIX__CONTROL__LIST_REQUEST__INIT;
+    Phoenix__Control__TopologyRequest body = PHOENIX__CONTROL__TOPOLOGY_REQUEST__INIT;
 
     req.id = 11;
-    req.body_case = PHOENIX__CONTROL__REQUEST__BODY_LIST;
-    req.list = &body;
+    req.body_case = PHOENIX__CONTROL__REQUEST__BODY_TOPOLOGY;
+    req.topology = &body;
     Phoenix__Control__Response *resp = call(sock, &req, NULL, NULL, 0);
     if (!resp)
         return -1;
@@ -583,7 +583,7 @@ static int list_status(int sock, char *error, size_t errlen)
     return status;
 }
 
-/* In a child without privileges: List is refused, Register still works. */
+/* In a child without privileges: Topology is refused, Register still works. */
 static int unprivileged_admin(const char *prefix)
 {
     unsigned failures = CU_get_number_of_failures();
@@ -596,7 +596,7 @@ static int unprivileged_admin(const char *prefix)
         fprintf(stderr, "unprivileged connect: %s\n", err);
         return 21;
     }
-    int status = list_status(sock, err, sizeof(err));
+    int status = topology_status(sock, err, sizeof(err));
     printf("\n    %-14s -> %s: %s", "admin, uid 65534", phx_status_name(status), err);
     if (status != PHX_PERMISSION_DENIED || strcmp(err, "admin requests need root") != 0)
         return 22;

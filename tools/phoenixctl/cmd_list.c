@@ -98,6 +98,11 @@ static json_object *engine_json(const Phoenix__Control__Engine *e)
     json_object_object_add(o, "type", json_object_new_string(e->type));
     json_object_object_add(o, "plugin", json_object_new_string(e->plugin));
     json_object_object_add(o, "version", json_object_new_string(e->version));
+    if (e->attached_by_admin || e->attached_uid) {      /* an addon: who attached it */
+        json_object_object_add(o, "attached_uid", json_object_new_int64(e->attached_uid));
+        json_object_object_add(o, "attached_by_admin",
+                               json_object_new_boolean(e->attached_by_admin));
+    }
     json_object_object_add(o, "work", json_object_new_uint64(e->work));
     json_object_object_add(o, "busy_ns", json_object_new_uint64(e->busy_ns));
     return o;

@@ -11,6 +11,7 @@
 #include "graph.h"
 #include "phoenix/status.h"
 #include "plugin_registry.h"
+#include "rules.h"
 #include "service.h"
 
 #include <stdlib.h>
@@ -127,6 +128,9 @@ static const struct admin_route {
     { PHOENIX__CONTROL__REQUEST__BODY_SPLICE,       "splice",       OWNER,  phx_admin_splice },
     { PHOENIX__CONTROL__REQUEST__BODY_ENGINE_ADMIN, "engine_admin", OWNER,  phx_admin_engine },
     { PHOENIX__CONTROL__REQUEST__BODY_RECONFIGURE,  "reconfigure",  OWNER,  phx_admin_reconfigure },
+    { PHOENIX__CONTROL__REQUEST__BODY_RULE_ADD,     "rule add",     OWNER,  phx_admin_rule_add },
+    { PHOENIX__CONTROL__REQUEST__BODY_RULE_REMOVE,  "rule remove",  OWNER,  phx_admin_rule_remove },
+    { PHOENIX__CONTROL__REQUEST__BODY_RULES,        "rules",        ANYONE, phx_admin_rules },
 };
 
 static const struct admin_route *route_find(Phoenix__Control__Request__BodyCase body)

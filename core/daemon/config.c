@@ -106,6 +106,8 @@ static const struct phx_setting config_keys[] = {
     STRING(control.admin_group,  ""),
     MODE(control.socket_mode,    0660, 0777),
     UINT(control.max_apps,       1024, 1, 65536),
+    UINT(control.max_rules,      256, 1, 65536),
+    UINT(control.max_user_rules, 4, 0, 65536),
     STRING(topology.nic,         ""),
     BOOL(topology.bind_memory,   true),
     STRING(topology.xml,         ""),

@@ -67,6 +67,8 @@ typedef struct phx_config {
         char *admin_group;      /* group allowed admin requests besides root; "" = root only */
         unsigned socket_mode;   /* permission bits of control.sock, 0..0777 */
         unsigned max_apps;      /* 1..65536 */
+        unsigned max_rules;     /* standing rules at once, 1..65536 */
+        unsigned max_user_rules; /* of one ordinary user, 0..65536 */
     } control;
     struct {
         char *nic;              /* "" = the one UCX picks */

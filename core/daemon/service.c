@@ -9,6 +9,7 @@
  * taken. SIDs count from 0 per PID: a small list keeps the next SID of every PID that has
  * subscriptions, and forgets a PID with its last subscription (PIDs are reused). */
 #include "service.h"
+#include "rules.h"
 
 #include "paths.h"
 
@@ -356,6 +357,7 @@ int phx_service_init(struct phx_service *svc, const phx_config_t *cfg, char *err
 
 void phx_service_fini(struct phx_service *svc)
 {
+    phx_rules_fini(svc);
     while (svc->subs)
         phx_service_unregister(svc, svc->subs);
     for (unsigned i = 0; i < svc->n_runtimes; i++)

@@ -23,6 +23,7 @@
 
 struct phx_runtime;
 struct phx_pid_sids;
+struct phx_rule;
 
 struct phx_service {
     const phx_config_t      *cfg;           /* the caller's; outlives the service */
@@ -35,6 +36,9 @@ struct phx_service {
     unsigned                 n_subs;
     struct phx_pid_sids     *pids;           /* next SID of every PID with subscriptions */
     int                      broken_fd;      /* eventfd, readable when an app port broke */
+    struct phx_rule         *rules;          /* standing rules, oldest first (rules.h) */
+    unsigned                 n_rules;
+    unsigned                 next_rule_id;   /* last id given; ids are never reused */
     hwloc_topology_t         topo;           /* kept while app memory is bound (heap_nodes) */
     hwloc_bitmap_t           heap_nodes;     /* NUMA nodes next to the NIC, or NULL: unbound */
     /* The transport's devices as they were when the threads were placed (a SIGHUP may change

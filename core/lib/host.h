@@ -75,6 +75,7 @@ struct phx_engine {
      * what an administrator attached (core/daemon/admin.h). */
     uid_t                    attached_uid;
     bool                     attached_by_admin;
+    unsigned                 rule_id;     /* the standing rule that attached it, 0 = none */
 };
 
 #endif /* PHX_LIB_HOST_H */

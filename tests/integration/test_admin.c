@@ -26,6 +26,11 @@
  *               attaches, asks and detaches on them; is refused with a sentence on root's app,
  *               on the service's own engines, on what root attached to their app, and for
  *               upgrade/topology, and nothing changes
+ *   rules       policyctl attach --uid 0 attaches NullEngine to the running app and to one that
+ *               registers later (with the rule's settings); rules lists both; detach --rule
+ *               detaches both; a --job rule reaches only the exec'd app of that job; detach
+ *               --job removes it; an ordinary user may only make a --uid rule for themselves,
+ *               up to control.max_user_rules, not remove an admin's; control.max_rules holds
  *   usage       exit 2 for wrong command lines, --help for every subcommand, exit 1 with no
  *               service, and a service that never answers cannot hang phoenixctl
  *
@@ -240,7 +245,8 @@ static const char *admin_conf(unsigned null_batch)
              "administer.\n"
              "log = { level = \"info\"; };\n"
              "runtime = { threads = 1; mode = \"shared\"; spin_us = 50; };\n"
-             "control = { admin_group = \"\"; socket_mode = 0666; max_apps = 16; };\n"
+             "control = { admin_group = \"\"; socket_mode = 0666; max_apps = 16; max_rules = 4;\n"
+             "            max_user_rules = 1; };\n"
              "heap = { send_mb = 16; recv_mb = 16; slab_kb = 256; };\n"
              "plugins = ( { name = \"loopback\"; path = \"%s\"; },\n"
              "            { name = \"null\"; path = \"%s\"; } );\n"
@@ -266,6 +272,8 @@ static const char *data(const char *name)
     return path;
 }
 
+static const char *ctl_path = PHOENIXCTL_PATH;  /* policyctl in the rules case */
+
 /* Runs phoenixctl ARGS as AS_UID (-1: as we are), adding --prefix PREFIX unless it is NULL. */
 static int ctl_run(int as_uid, const char *prefix, const char *const *args,
                    phx_test_run_result_t *r)
@@ -276,7 +284,7 @@ static int ctl_run(int as_uid, const char *prefix, const char *const *args,
         .timeout_ns = CTL_TIMEOUT,
         .uid = as_uid,
     };
-    char *argv[MAX_ARGS + 4] = { PHOENIXCTL_PATH };
+    char *argv[MAX_ARGS + 4] = { (char *)ctl_path };
     int n = 1;
 
     for (int i = 0; args[i] && n < MAX_ARGS; i++)
@@ -892,6 +900,132 @@ static void test_permissions(void)
     app_free(&mine);
 }
 
+/* ---- (7) standing rules --------------------------------------------------------------------- */
+
+static pid_t idle_app_start(const char *prefix);
+static json_object *wait_listed(const struct phx_daemon *d, pid_t pid, json_object **list);
+
+/* policyctl ARGS as uid AS (-1: as we are), as expect_ctl() runs phoenixctl. */
+static void expect_pctl(int as, const struct phx_daemon *d, int code, const char *phrase,
+                        const char *const *args)
+{
+    ctl_path = POLICYCTL_PATH;
+    expect_ctl(as, d->prefix, code, phrase, args, &run_result);
+    ctl_path = PHOENIXCTL_PATH;
+}
+
+#define PCTL(d, code, phrase, ...)                                                             \
+    expect_pctl(-1, d, code, phrase, (const char *const[]){ __VA_ARGS__, NULL })
+#define PCTL_AS(uid, d, code, phrase, ...)                                                     \
+    expect_pctl(uid, d, code, phrase, (const char *const[]){ __VA_ARGS__, NULL })
+
+static long long null_batch_of(const struct phx_daemon *d, const struct app *a)
+{
+    struct null_stats st;
+
+    return null_stats(d, engine_id(d, a->pid, "NullEngine"), &st) ? st.batch : -1;
+}
+
+static json_object *rules_json(const struct phx_daemon *d)
+{
+    ctl_path = POLICYCTL_PATH;
+    json_object *o = ctl_json(d, (const char *const[]){ "rules", "--json", NULL });
+    ctl_path = PHOENIXCTL_PATH;
+    return o;
+}
+
+/* Rule INDEX of `policyctl rules --json`: how many apps it applied to (-1: no such rule). */
+static int rule_applied(const struct phx_daemon *d, size_t index)
+{
+    json_object *l = rules_json(d), *rules = member(l, "rules");
+    int n = index < json_object_array_length(rules) ?
+            (int)json_object_array_length(member(json_object_array_get_idx(rules, index),
+                                                 "applied")) : -1;
+    json_object_put(l);
+    return n;
+}
+
+static void rules_by_uid(const struct phx_daemon *d, const struct app *a, struct app *b)
+{
+    PCTL(d, 0, "rule 1: NullEngine for uid 0, applied to 1 app now", "attach", "null", "--uid",
+        "0", "--set", "batch=8");
+    CU_ASSERT_STRING_EQUAL(addons_of(d, a->pid), "NullEngine");
+    app_start(b, d->prefix, UINT64_MAX, 0);         /* registers later: gets it at once */
+    CU_ASSERT_FATAL(app_wait_received(b, 10));
+    CU_ASSERT_STRING_EQUAL(addons_of(d, b->pid), "NullEngine");
+    CU_ASSERT_EQUAL(null_batch_of(d, b), 8);
+    CU_ASSERT_EQUAL(rule_applied(d, 0), 2);
+    PCTL(d, 0, "| uid 0    |", "rules");
+    PCTL(d, 0, "removed 1 rule, detached 2 engines", "detach", "--rule", "1");
+    CU_ASSERT_STRING_EQUAL(addons_of(d, a->pid), "");
+    CU_ASSERT_STRING_EQUAL(addons_of(d, b->pid), "");
+    PCTL(d, 1, "no rule 1", "detach", "--rule", "1");
+    PCTL(d, 0, "no rules", "rules");
+}
+
+static void rules_by_job(const struct phx_daemon *d, const struct app *a)
+{
+    PCTL(d, 0, "rule 2: NullEngine for job 4711, applied to 0 apps now", "attach", "null",
+        "--job", "4711");
+    pid_t idle = idle_app_start(d->prefix);
+    json_object *list = NULL;
+    CU_ASSERT_PTR_NOT_NULL(wait_listed(d, idle, &list));
+    json_object_put(list);
+    CU_ASSERT_STRING_EQUAL(addons_of(d, idle), "NullEngine");
+    CU_ASSERT_STRING_EQUAL(addons_of(d, a->pid), "");
+    PCTL_AS(USER, d, 1, "only an administrator may remove the rules of a job", "detach", "--job",
+           "4711");
+    PCTL(d, 0, "removed 1 rule, detached 1 engine", "detach", "--job", "4711");
+    CU_ASSERT_STRING_EQUAL(addons_of(d, idle), "");
+    kill(idle, SIGTERM);
+    CU_ASSERT_EQUAL(phx_test_reap(idle, 10 * PHX_NS), 128 + SIGTERM);
+}
+
+static void rules_refused(const struct phx_daemon *d)
+{
+    PCTL(d, 2, "--job takes a number", "attach", "null", "--job", "abc");
+    PCTL(d, 2, "give one of", "attach", "null", "--all", "--uid", "0");
+    PCTL(d, 2, "TYPE is needed", "attach", "--all");
+    PCTL_AS(USER, d, 1, "only an administrator may create rules", "attach", "null", "--all");
+    PCTL_AS(USER, d, 1, "only an administrator may create rules", "attach", "null", "--uid", "0");
+    PCTL_AS(USER, d, 1, "only an administrator may create rules", "attach", "null", "--job", "1");
+    PCTL_AS(USER, d, 0, "rule 3: NullEngine for uid 60001", "attach", "null", "--uid", "60001");
+    PCTL_AS(USER, d, 1, "control.max_user_rules", "attach", "null", "--uid", "60001");
+    PCTL(d, 0, "rule 4", "attach", "null", "--job", "1");
+    PCTL_AS(USER, d, 1, "created by an administrator: only an administrator", "detach", "--rule",
+           "4");
+    PCTL(d, 0, "rule 5", "attach", "null", "--job", "2");
+    PCTL(d, 0, "rule 6", "attach", "null", "--job", "3");
+    PCTL(d, 1, "the service holds 4 standing rules already (control.max_rules)", "attach",
+        "null", "--job", "4");
+    PCTL_AS(USER, d, 0, "removed 1 rule", "detach", "--rule", "3");
+    CU_ASSERT(phx_daemon_log_has(d, "rule 1 (NullEngine) removed"));
+}
+
+static void test_rules(void)
+{
+    struct phx_daemon d;
+    struct app a, b;
+
+    if (getuid() != 0) {
+        phx_test_skip("the rules case needs root to act as uid %d too", USER);
+        return;
+    }
+    CU_ASSERT_FATAL(daemon_up(&d, "admin-rules"));
+    app_start(&a, d.prefix, UINT64_MAX, 0);
+    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    rules_by_uid(&d, &a, &b);
+    rules_by_job(&d, &a);
+    rules_refused(&d);
+    CU_ASSERT(app_wait_received(&b, load(&b.sh->received) + 10));
+    CU_ASSERT_EQUAL(app_finish(&b), APP_OK);
+    CU_ASSERT_EQUAL(app_finish(&a), APP_OK);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+    app_free(&a);
+    app_free(&b);
+}
+
 /* ---- (5) job identity ----------------------------------------------------------------------- */
 
 /* The exec'd app: registers at PREFIX and stays until killed, its parent dies or 60 s pass. */
@@ -991,6 +1125,7 @@ int main(int argc, char **argv)
         { "list, plugins and topology of the service", test_list_plugins_topology },
         { "an app's Slurm job from its environment is unverified", test_job_identity },
         { "an ordinary user changes their own apps only", test_permissions },
+        { "standing rules by uid and job, their bounds and permissions", test_rules },
         { "sighup reconfigures an attached NullEngine", test_sighup_reconfigures },
         { "bad input is refused and the service goes on", test_bad_input },
         { "usage errors exit 2, every command has --help", test_usage_and_help },

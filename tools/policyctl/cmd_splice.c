@@ -9,7 +9,10 @@
  * names every engine of the subscription as listed, so a subscription that changed meanwhile is
  * refused rather than spliced wrongly. detach joins the policy's neighbours again. The service
  * checks it all again (core/daemon/splice.c) and the policy's create() checks its settings:
- * their refusal, one line, is printed as it is. */
+ * their refusal, one line, is printed as it is.
+ *
+ * attach --job/--uid/--all and detach --rule/--job are standing rules instead, which the service
+ * keeps and applies itself (cmd_rules.c). */
 #include "policyctl.h"
 
 #include <getopt.h>
@@ -24,6 +27,9 @@ typedef struct {
     phxctl_conn_t conn;
     bool          attach;
     long long     pid, sid;         /* -1 until given */
+    const char   *job;              /* --job: a standing rule (attach) or a job's rules (detach) */
+    long long     uid, rule;        /* --uid (attach), --rule (detach); -1 until given */
+    bool          all;              /* --all */
     char         *set[SET_MAX];
     unsigned      n_set;
 } splice_args_t;
@@ -31,19 +37,29 @@ typedef struct {
 static void splice_usage(const void *args, FILE *out)
 {
     if (((const splice_args_t *)args)->attach)
-        fprintf(out, "Usage: policyctl attach TYPE --pid PID [--sid SID] [--set KEY=VALUE ...]\n"
-                     "                        [--prefix DIR] [--timeout SEC]\n"
+        fprintf(out, "Usage: policyctl attach TYPE (--pid PID [--sid SID] | --job JOBID | --uid UID\n"
+                     "                        | --all) [--set KEY=VALUE ...] [--prefix DIR]\n"
+                     "                        [--timeout SEC]\n"
                      "Attaches a policy of TYPE (`policyctl list` shows the types and their\n"
-                     "settings) to the app PID, between its front engine and its transport.\n\n"
+                     "settings) to the app PID, between its front engine and its transport; or\n"
+                     "creates a standing rule that attaches it to every app of a Slurm job, of a\n"
+                     "user, or to all apps, registered now and later (`policyctl rules`).\n\n"
                      "  -p, --pid PID        the app's process id\n"
                      "  -s, --sid SID        its subscription (default: its newest)\n"
+                     "  -J, --job JOBID      a rule for the apps of Slurm job JOBID\n"
+                     "  -u, --uid UID        a rule for the apps of user UID\n"
+                     "  -a, --all            a rule for all apps\n"
                      "  -S, --set KEY=VALUE  a setting of the policy (repeat for more)\n");
     else
-        fprintf(out, "Usage: policyctl detach TYPE --pid PID [--sid SID] [--prefix DIR]\n"
-                     "                        [--timeout SEC]\n"
-                     "Removes the policy of TYPE from the app PID; calls it holds go on.\n\n"
+        fprintf(out, "Usage: policyctl detach (TYPE --pid PID [--sid SID] | --rule N | --job JOBID)\n"
+                     "                        [--prefix DIR] [--timeout SEC]\n"
+                     "Removes the policy of TYPE from the app PID; calls it holds go on. --rule N\n"
+                     "removes standing rule N and detaches what it attached; --job JOBID does so\n"
+                     "for every rule of the job (for a Slurm epilog).\n\n"
                      "  -p, --pid PID        the app's process id\n"
-                     "  -s, --sid SID        its subscription (default: its newest)\n");
+                     "  -s, --sid SID        its subscription (default: its newest)\n"
+                     "  -r, --rule N         a standing rule (`policyctl rules` lists them)\n"
+                     "  -J, --job JOBID      every standing rule of Slurm job JOBID\n");
     fprintf(out, PHXCTL_CONN_HELP
                  "  -h, --help           show this help\n\n"
                  "Exit status: 0 done, 1 no service, no such app, bad settings or the service\n"
@@ -61,10 +77,18 @@ static int take_option(void *args, int c, const char *arg, const char *prog)
         a->set[a->n_set++] = (char *)arg;
         return -1;
     }
+    if (c == 'a') {
+        a->all = true;
+        return -1;
+    }
+    const char *name = c == 'p' ? "pid" : c == 's' ? "sid" : c == 'u' ? "uid" : c == 'r' ? "rule"
+                                                                                   : "job";
     if (phxctl_parse_uint(arg, UINT32_MAX, &v) != 0)
-        return phxctl_usage_error(prog, "--%s takes a number, not '%s'",
-                                  c == 'p' ? "pid" : "sid", arg);
-    *(c == 'p' ? &a->pid : &a->sid) = (long long)v;
+        return phxctl_usage_error(prog, "--%s takes a number, not '%s'", name, arg);
+    if (c == 'J')
+        a->job = arg;
+    else
+        *(c == 'p' ? &a->pid : c == 's' ? &a->sid : c == 'u' ? &a->uid : &a->rule) = (long long)v;
     return -1;
 }
 
@@ -75,17 +99,36 @@ static int parse_args(int argc, char **argv, splice_args_t *a)
         { "pid", required_argument, NULL, 'p' },
         { "sid", required_argument, NULL, 's' },
         { "set", required_argument, NULL, 'S' },
+        { "job", required_argument, NULL, 'J' },
+        { "uid", required_argument, NULL, 'u' },
+        { "all", no_argument, NULL, 'a' },
+        { "rule", required_argument, NULL, 'r' },
         { NULL, 0, NULL, 0 },
     };
-    phxctl_options_t opts = { .shortopts = a->attach ? "p:s:S:" : "p:s:",
+    phxctl_options_t opts = { .shortopts = a->attach ? "p:s:S:J:u:a" : "p:s:J:r:",
                               .longopts = options, .take = take_option, .usage = splice_usage,
-                              .ctx = a, .nargs = 1, .args_name = "TYPE" };
+                              .ctx = a, .nargs = -1, .args_name = "TYPE" };
     int rc = phxctl_parse_options(argc, argv, &opts, &a->conn);
 
     if (rc >= 0)
         return rc;
-    if (a->pid < 0)
-        return phxctl_usage_error(argv[0], "--pid is needed (`policyctl list` shows the apps)");
+    int selectors = (a->pid >= 0) + (a->job != NULL) + (a->uid >= 0) + a->all + (a->rule >= 0);
+    bool rule_detach = !a->attach && (a->rule >= 0 || a->job);
+    int operands = argc - optind;
+    if (selectors > 1)
+        return phxctl_usage_error(argv[0], "give one of %s", a->attach ?
+                                  "--pid, --job, --uid and --all" : "--pid, --rule and --job");
+    if (selectors == 0)
+        return phxctl_usage_error(argv[0], "%s is needed (`policyctl list` shows the apps)",
+                                  a->attach ? "--pid, --job, --uid or --all" : "--pid, --rule or --job");
+    if (a->rule == 0)
+        return phxctl_usage_error(argv[0], "rules count from 1 (`policyctl rules` lists them)");
+    if (a->sid >= 0 && a->pid < 0)
+        return phxctl_usage_error(argv[0], "--sid goes with --pid");
+    if (operands != (rule_detach ? 0 : 1))
+        return operands ? phxctl_usage_error(argv[0], "unexpected argument '%s'",
+                                             argv[optind + (rule_detach ? 0 : 1)])
+                        : phxctl_usage_error(argv[0], "TYPE is needed");
     return -1;
 }
 
@@ -197,18 +240,36 @@ static char *build(const splice_args_t *a, const pctl_sub_t *sub, const pctl_typ
     return text;
 }
 
+/* attach --job/--uid/--all: a standing rule of TYPE. */
+static int rule_command(const splice_args_t *a, const pctl_type_t *type, const char *prog)
+{
+    int rc;
+    char *config = pctl_config_string(a->set, a->n_set, prog, &rc);
+
+    if (!config)
+        return rc;
+    rc = pctl_rule_add(&a->conn, a->job ? "job" : a->uid >= 0 ? "uid" : "all", a->job, a->uid,
+                       type->engine, config);
+    free(config);
+    return rc;
+}
+
 static int splice_command(int argc, char **argv, bool attach)
 {
-    splice_args_t a = { .attach = attach, .pid = -1, .sid = -1 };
+    splice_args_t a = { .attach = attach, .pid = -1, .sid = -1, .uid = -1, .rule = -1 };
     Phoenix__Control__Response *list;
     int rc = parse_args(argc, argv, &a);
 
     if (rc >= 0)
         return rc;
+    if (!attach && a.pid < 0)
+        return pctl_rule_remove(&a.conn, a.rule, a.job);
     const pctl_type_t *type = pctl_type_find(argv[optind]);
     if (!type)
         return phxctl_usage_error(argv[0], "no policy type '%s' (`policyctl list` shows them)",
                                   argv[optind]);
+    if (a.pid < 0)
+        return rule_command(&a, type, argv[0]);
     if ((rc = pctl_fetch_list(&a.conn, &list)) != PHXCTL_EXIT_OK)
         return rc;
     const pctl_sub_t *sub = pctl_find_sub(list->list, a.pid, a.sid);

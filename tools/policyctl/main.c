@@ -26,10 +26,12 @@ typedef struct {
 static const pctl_command_t commands[] = {
     { "list", "policy types with their settings, and the policies attached to apps",
       pctl_cmd_list },
-    { "attach", "attach a policy to an app (between its front engine and its transport)",
-      pctl_cmd_attach },
+    { "attach", "attach a policy to an app (between its front engine and its transport), or "
+      "to a job's, a user's or all apps, now and later (a standing rule)", pctl_cmd_attach },
     { "set", "change settings of an attached policy while it runs", pctl_cmd_set },
-    { "detach", "remove a policy from an app", pctl_cmd_detach },
+    { "detach", "remove a policy from an app, or a standing rule (and what it attached)",
+      pctl_cmd_detach },
+    { "rules", "the standing rules and the apps they applied to", pctl_cmd_rules },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

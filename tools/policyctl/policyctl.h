@@ -50,5 +50,12 @@ int pctl_cmd_list(int argc, char **argv);
 int pctl_cmd_attach(int argc, char **argv);
 int pctl_cmd_detach(int argc, char **argv);
 int pctl_cmd_set(int argc, char **argv);
+int pctl_cmd_rules(int argc, char **argv);
+
+/* Standing rules (cmd_rules.c): SELECTOR "job" (JOB), "uid" (UID) or "all"; remove RULE, or
+ * (RULE <= 0) every rule of JOB. Print the service's answer; return the exit code. */
+int pctl_rule_add(const phxctl_conn_t *conn, const char *selector, const char *job, long long uid,
+                  const char *engine, const char *config);
+int pctl_rule_remove(const phxctl_conn_t *conn, long long rule, const char *job);
 
 #endif /* POLICYCTL_H */

@@ -322,6 +322,20 @@ static phx_test_run_result_t run_result;    /* large: one, reused by every call 
 #define CTL_NO_PREFIX(code, phrase, ...)                                                       \
     expect_ctl(-1, NULL, code, phrase, (const char *const[]){ __VA_ARGS__, NULL }, &run_result)
 
+/* policyctl ARGS as uid AS (-1: as we are), as expect_ctl() runs phoenixctl. */
+static void expect_pctl(int as, const struct phx_daemon *d, int code, const char *phrase,
+                        const char *const *args)
+{
+    ctl_path = POLICYCTL_PATH;
+    expect_ctl(as, d->prefix, code, phrase, args, &run_result);
+    ctl_path = PHOENIXCTL_PATH;
+}
+
+#define PCTL(d, code, phrase, ...)                                                             \
+    expect_pctl(-1, d, code, phrase, (const char *const[]){ __VA_ARGS__, NULL })
+#define PCTL_AS(uid, d, code, phrase, ...)                                                     \
+    expect_pctl(uid, d, code, phrase, (const char *const[]){ __VA_ARGS__, NULL })
+
 /* phoenixctl ARGS --json, parsed (NULL if it failed or printed no JSON). */
 static json_object *ctl_json(const struct phx_daemon *d, const char *const *args)
 {
@@ -842,6 +856,7 @@ static void user_on_own_app(const struct phx_daemon *d, const struct app *u)
     json_object_put(list);
     id_of(d, u, "NullEngine", id);
     CTL_AS(USER, d, 0, "\"tx\"", "engine", id, "stats", "--json");
+    PCTL_AS(USER, d, 0, NULL, "set", id, "batch=4");
     CTL_AS(USER, d, 0, "detached NullEngine", "detach", "--pid", pid_text(u), "--sid", "0",
            "--descriptor", data("detach-null.conf"));
     CU_ASSERT_STRING_EQUAL(addons_of(d, u->pid), "");
@@ -866,7 +881,15 @@ static void user_refused(const struct phx_daemon *d, const struct app *mine, con
            "remove it", "detach", "--pid", pid_text(u), "--sid", "0", "--descriptor",
            data("detach-null.conf"));
     CTL_AS(USER, d, 1, "attached by an administrator", "engine", id, "frobnicate");
+    PCTL_AS(USER, d, 1, "attached by an administrator", "set", id, "batch=4");
+    PCTL_AS(USER, d, 1, "attached by an administrator", "detach", "null", "--pid", pid_text(u));
     CU_ASSERT_STRING_EQUAL(addons_of(d, u->pid), "NullEngine");
+    PCTL_AS(USER, d, 0, "NullEngine", "list", "--json");   /* their app's policy, not root's */
+    char pid_key[32];
+    snprintf(pid_key, sizeof(pid_key), "\"pid\":%d,", (int)mine->pid);
+    CU_ASSERT_PTR_NULL(strstr(run_result.out, pid_key));
+    snprintf(pid_key, sizeof(pid_key), "\"pid\":%d,", (int)u->pid);
+    CU_ASSERT_PTR_NOT_NULL(strstr(run_result.out, pid_key));
     CTL_AS(USER, d, 0, "\"tx\"", "engine", id, "stats", "--json");   /* reading is fine */
     CTL_AS(USER, d, 1, "admin requests need root", "upgrade", "--plugin", PHX_PLUGIN_NULL);
     CTL_AS(USER, d, 1, "admin requests need root", "topology");
@@ -904,20 +927,6 @@ static void test_permissions(void)
 
 static pid_t idle_app_start(const char *prefix);
 static json_object *wait_listed(const struct phx_daemon *d, pid_t pid, json_object **list);
-
-/* policyctl ARGS as uid AS (-1: as we are), as expect_ctl() runs phoenixctl. */
-static void expect_pctl(int as, const struct phx_daemon *d, int code, const char *phrase,
-                        const char *const *args)
-{
-    ctl_path = POLICYCTL_PATH;
-    expect_ctl(as, d->prefix, code, phrase, args, &run_result);
-    ctl_path = PHOENIXCTL_PATH;
-}
-
-#define PCTL(d, code, phrase, ...)                                                             \
-    expect_pctl(-1, d, code, phrase, (const char *const[]){ __VA_ARGS__, NULL })
-#define PCTL_AS(uid, d, code, phrase, ...)                                                     \
-    expect_pctl(uid, d, code, phrase, (const char *const[]){ __VA_ARGS__, NULL })
 
 static long long null_batch_of(const struct phx_daemon *d, const struct app *a)
 {

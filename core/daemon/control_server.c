@@ -39,7 +39,8 @@
 #include <unistd.h>
 
 #define CS_MAX_EVENTS     64
-#define CS_EXTRA_CLIENTS  16      /* connections beyond max_apps, for admin tools */
+#define CS_EXTRA_CLIENTS  16      /* connections beyond max_apps, for admin tools; the last */
+#define CS_ROOT_CLIENTS   8       /* ... CS_ROOT_CLIENTS of them for root only */
 
 enum cs_kind { CS_LISTENER, CS_SIGNALS, CS_BROKEN, CS_CLIENT };
 
@@ -168,6 +169,15 @@ static void free_dropped(struct phx_control_server *cs)
     }
 }
 
+/* Whether one more connection of CRED fits: ordinary users together leave root the last
+ * CS_ROOT_CLIENTS, so that no user can keep an administrator out. */
+static bool client_fits(const struct phx_control_server *cs, const struct ucred *cred)
+{
+    unsigned cap = cs->svc->cfg->control.max_apps + CS_EXTRA_CLIENTS;
+
+    return cs->n_clients < (cred->uid == 0 ? cap : cap - CS_ROOT_CLIENTS);
+}
+
 static void client_accept(struct phx_control_server *cs)
 {
     int fd = accept4(cs->listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -177,8 +187,7 @@ static void client_accept(struct phx_control_server *cs)
         return;
     }
     struct cs_client *c = calloc(1, sizeof(*c));
-    if (!c || cs->n_clients >= cs->svc->cfg->control.max_apps + CS_EXTRA_CLIENTS ||
-        phx_sock_peer_cred(fd, &c->cred) < 0) {
+    if (!c || phx_sock_peer_cred(fd, &c->cred) < 0 || !client_fits(cs, &c->cred)) {
         phx_warn("refusing a connection: %s", c ? "too many clients or no credentials"
                                                  : "out of memory");
         free(c);

@@ -25,7 +25,8 @@
  *   permissions an ordinary user (uid 60001, a forked app of theirs) lists only their own apps,
  *               attaches, asks and detaches on them; is refused with a sentence on root's app,
  *               on the service's own engines, on what root attached to their app, and for
- *               upgrade/topology, and nothing changes
+ *               upgrade/topology, and nothing changes; holding more connections than the
+ *               service takes does not keep root out
  *   rules       policyctl attach --uid 0 attaches NullEngine to the running app and to one that
  *               registers later (with the rule's settings); rules lists both; detach --rule
  *               detaches both; a --job rule reaches only the exec'd app of that job; detach
@@ -897,6 +898,43 @@ static void user_refused(const struct phx_daemon *d, const struct app *mine, con
     CU_ASSERT(phx_daemon_log_has(d, "refused: NullEngine"));
 }
 
+/* USER holds 40 connections (more than max_apps + 16); root can still administer. */
+static void user_floods_connections(const struct phx_daemon *d)
+{
+    int ready[2];
+    char path[512], byte = 0;
+
+    CU_ASSERT_FATAL(pipe(ready) == 0);
+    snprintf(path, sizeof(path), "%s/control.sock", d->prefix);
+    CU_ASSERT_FATAL(strlen(path) < sizeof(((struct sockaddr_un *)0)->sun_path));
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        if (setgroups(0, NULL) < 0 || setgid(USER) < 0 || setuid(USER) < 0)
+            _exit(1);
+        for (int i = 0; i < 40; i++) {
+            int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+            if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                close(fd);
+        }
+        close(ready[0]);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(2);
+        pause();                /* until killed */
+        _exit(0);
+    }
+    close(ready[1]);
+    CU_ASSERT_EQUAL(read(ready[0], &byte, 1), 1);
+    close(ready[0]);
+    phx_test_sleep_ms(300);     /* the service accepts (or refuses) them all */
+    CTL(d, 0, "| Engines", "list");
+    CU_ASSERT(phx_daemon_log_has(d, "refusing a connection"));
+    kill(child, SIGKILL);
+    CU_ASSERT_EQUAL(phx_test_reap(child, 10 * PHX_NS), 128 + SIGKILL);
+}
+
 static void test_permissions(void)
 {
     struct phx_daemon d;
@@ -915,6 +953,7 @@ static void test_permissions(void)
     CU_ASSERT(lists(-1, &d, u.pid) && lists(-1, &d, mine.pid));
     user_on_own_app(&d, &u);
     user_refused(&d, &mine, &u);
+    user_floods_connections(&d);
     CU_ASSERT_EQUAL(app_finish(&u), APP_OK);
     CU_ASSERT_EQUAL(app_finish(&mine), APP_OK);
     CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);

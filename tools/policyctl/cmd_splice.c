@@ -26,18 +26,21 @@ typedef struct {
     long long     pid, sid;         /* -1 until given */
     char         *set[SET_MAX];
     unsigned      n_set;
+    const char   *settings;         /* --settings FILE, or NULL */
 } splice_args_t;
 
 static void splice_usage(const void *args, FILE *out)
 {
     if (((const splice_args_t *)args)->attach)
         fprintf(out, "Usage: policyctl attach TYPE --pid PID [--sid SID] [--set KEY=VALUE ...]\n"
-                     "                        [--prefix DIR] [--timeout SEC]\n"
+                     "                        [--settings FILE] [--prefix DIR] [--timeout SEC]\n"
                      "Attaches a policy of TYPE (`policyctl list` shows the types and their\n"
                      "settings) to the app PID, between its front engine and its transport.\n\n"
                      "  -p, --pid PID        the app's process id\n"
                      "  -s, --sid SID        its subscription (default: its newest)\n"
-                     "  -S, --set KEY=VALUE  a setting of the policy (repeat for more)\n");
+                     "  -S, --set KEY=VALUE  a setting of the policy (repeat for more)\n"
+                     "  -f, --settings FILE  settings in libconfig syntax (an ACL's rules), read\n"
+                     "                       by policyctl; --set values follow them\n");
     else
         fprintf(out, "Usage: policyctl detach TYPE --pid PID [--sid SID] [--prefix DIR]\n"
                      "                        [--timeout SEC]\n"
@@ -55,6 +58,10 @@ static int take_option(void *args, int c, const char *arg, const char *prog)
     splice_args_t *a = args;
     unsigned long long v;
 
+    if (c == 'f') {
+        a->settings = arg;
+        return -1;
+    }
     if (c == 'S') {
         if (a->n_set == SET_MAX)
             return phxctl_usage_error(prog, "at most %d --set", SET_MAX);
@@ -75,9 +82,10 @@ static int parse_args(int argc, char **argv, splice_args_t *a)
         { "pid", required_argument, NULL, 'p' },
         { "sid", required_argument, NULL, 's' },
         { "set", required_argument, NULL, 'S' },
+        { "settings", required_argument, NULL, 'f' },
         { NULL, 0, NULL, 0 },
     };
-    phxctl_options_t opts = { .shortopts = a->attach ? "p:s:S:" : "p:s:",
+    phxctl_options_t opts = { .shortopts = a->attach ? "p:s:S:f:" : "p:s:",
                               .longopts = options, .take = take_option, .usage = splice_usage,
                               .ctx = a, .nargs = 1, .args_name = "TYPE" };
     int rc = phxctl_parse_options(argc, argv, &opts, &a->conn);
@@ -116,8 +124,11 @@ static char *attach_text(const pctl_sub_t *sub, const char *engine, const char *
     put_group(f, sub);
     if (config && *config) {
         fputs("config_string = \"", f);
-        for (const char *c = config; *c; c++)       /* its quotes, escaped in the string */
-            fprintf(f, *c == '"' ? "\\%c" : "%c", *c);
+        for (const char *c = config; *c; c++)       /* escaped in the string */
+            if (*c == '\n')
+                fputs("\\n", f);
+            else
+                fprintf(f, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
         fputs("\";\n", f);
     }
     return fclose(f) == 0 ? text : (free(text), NULL);
@@ -190,7 +201,7 @@ static char *build(const splice_args_t *a, const pctl_sub_t *sub, const pctl_typ
     }
     if (!a->attach)
         return detach_text(sub, type->engine, prog);
-    if (!(config = pctl_config_string(a->set, a->n_set, prog, rc)))
+    if (!(config = pctl_config_text(a->settings, a->set, a->n_set, prog, rc)))
         return NULL;
     text = attach_text(sub, type->engine, config);
     free(config);

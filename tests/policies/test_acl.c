@@ -202,11 +202,13 @@ static void test_deny_method(void)
 }
 
 static const char allow_then_deny[] =
-    "rules = ( { name = \"allow-echo\"; action = \"allow\"; method = \"mrpc_test.Echo.Echo\"; },\n"
+    "rules = ( { name = \"allow-echo\"; action = \"allow\";\n"
+    "            method = \"mrpc_test.Echo.Echo\"; },\n"
     "          { name = \"deny-all\"; action = \"deny\"; } );\n";
 static const char deny_then_allow[] =
     "rules = ( { name = \"deny-all\"; action = \"deny\"; },\n"
-    "          { name = \"allow-echo\"; action = \"allow\"; method = \"mrpc_test.Echo/Echo\"; } );\n";
+    "          { name = \"allow-echo\"; action = \"allow\";\n"
+    "            method = \"mrpc_test.Echo/Echo\"; } );\n";
 
 static void test_first_match(void)
 {

@@ -11,10 +11,13 @@ static const pctl_type_t ratelimit = {
 static const pctl_type_t acl = {
     "acl", "AclEngine", "acl",
     "allow/deny rules on the requests an app sends (service, method, uid, gid)" };
+static const pctl_type_t logging = {
+    "logging", "LoggingEngine", "logging",
+    "one JSON line per call to a file, sampled, with size-capped rotation" };
 static const pctl_type_t null_policy = {
     "null", "NullEngine", "null", "forwards everything and counts it (a policy's overhead)" };
 
-const pctl_type_t *const pctl_types[] = { &ratelimit, &acl, &null_policy, NULL };
+const pctl_type_t *const pctl_types[] = { &ratelimit, &acl, &logging, &null_policy, NULL };
 
 const pctl_type_t *pctl_type_find(const char *name)
 {

@@ -14,7 +14,9 @@
  *   live set        sample_percent 100 -> 50, then another path: the counts follow, the new
  *                   file gets the new lines
  *   live upgrade    the plugin replaced by a copy with calls in flight: every call is logged
- *                   once, the state counts one upgrade */
+ *                   once, the state counts one upgrade
+ *   server side     attached to the echo server's subscription: one line per call it served,
+ *                   "side":"server", with the server's pid */
 #include "mrpc_fixture.h"
 #include "mrpc_test.mrpc.h"
 #include "phx_test.h"
@@ -138,7 +140,8 @@ static long file_size(const char *path)
 }
 
 struct tally {
-    unsigned lines, bad, ok, not_found, ours, echo, fail;
+    unsigned lines, bad, ok, not_found, ours, echo, fail, server;
+    long     pid;               /* whose lines count as ours (0: this process) */
 };
 
 /* Every line of PATH parsed as JSON, counted into T. */
@@ -159,7 +162,9 @@ static void tally(const char *path, struct tally *t)
         if (json_object_object_get_ex(o, "status", &v))
             t->ok += strcmp(json_object_get_string(v), "OK") == 0,
             t->not_found += strcmp(json_object_get_string(v), "NOT_FOUND") == 0;
-        t->ours += policy_json_path_int(o, "pid") == (long)getpid();
+        t->ours += policy_json_path_int(o, "pid") == (t->pid ? t->pid : (long)getpid());
+        t->server += json_object_object_get_ex(o, "side", &v) &&
+                     strcmp(json_object_get_string(v), "server") == 0;
         t->echo += policy_json_path_int(o, "method") == (long)MRPC_TEST__ECHO__ECHO__METHOD_ID &&
                    policy_json_path_int(o, "service") == (long)MRPC_TEST__ECHO__SERVICE_ID &&
                    policy_json_path_int(o, "request_bytes") >= 48 &&
@@ -367,6 +372,30 @@ static void test_upgrade(void)
     CU_ASSERT_EQUAL(t.bad, 0);
 }
 
+static void test_server_side(void)
+{
+    char path[600], set[640];
+    struct tally t = { .pid = 0 };
+
+    need_nodes();
+    snprintf(path, sizeof(path), "%s/served.log", up.server_node.d.dir);
+    unlink(path);
+    snprintf(set, sizeof(set), "path=%s", path);
+    CU_ASSERT_FATAL(policy_attach(&up.server_node, "logging", up.peer.pid, set, NULL) == 0);
+    CU_ASSERT_EQUAL(run_calls(30, false), 30);
+    CU_ASSERT_EQUAL(run_calls(3, true), 0);
+    CU_ASSERT(policy_detach(&up.server_node, "logging", up.peer.pid) == 0);
+    t.pid = up.peer.pid;
+    tally(path, &t);
+    printf("(server: %u lines, %u OK, %u NOT_FOUND) ", t.lines, t.ok, t.not_found);
+    CU_ASSERT_EQUAL(t.lines, 33);
+    CU_ASSERT_EQUAL(t.server, 33);
+    CU_ASSERT_EQUAL(t.ours, 33);
+    CU_ASSERT_EQUAL(t.ok, 30);
+    CU_ASSERT_EQUAL(t.not_found, 3);
+    CU_ASSERT_EQUAL(t.bad, 0);
+}
+
 static const phx_test_case_t cases[] = {
     { "one JSON line per call, with status, sizes and ids", test_lines },
     { "sample_percent = 10 logs a tenth of the calls", test_sampling },
@@ -374,6 +403,7 @@ static const phx_test_case_t cases[] = {
     { "bad settings: one line naming the key, nothing attached", test_bad_settings },
     { "policyctl set changes sampling and the file live", test_set },
     { "calls in flight and counters survive a live upgrade", test_upgrade },
+    { "on a server's subscription: one line per call served", test_server_side },
     { NULL, NULL },
 };
 

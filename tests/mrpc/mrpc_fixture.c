@@ -47,7 +47,8 @@ static const char node_conf_fmt[] =
     "plugins = ( { name = \"mrpc\"; path = \"" PHX_PLUGIN_MRPC "\"; },\n"
     "            { name = \"ucx\"; path = \"" PHX_PLUGIN_UCX "\"; },\n"
     "            { name = \"null\"; path = \"" PHX_PLUGIN_NULL "\"; },\n"
-    "            { name = \"ratelimit\"; path = \"" PHX_PLUGIN_RATELIMIT "\"; } );\n";
+    "            { name = \"ratelimit\"; path = \"" PHX_PLUGIN_RATELIMIT "\"; },\n"
+    "            { name = \"fault\"; path = \"" PHX_PLUGIN_FAULT "\"; } );\n";
 
 /* ---- the two hosts ------------------------------------------------------------------------- */
 

@@ -48,7 +48,8 @@ static const char node_conf_fmt[] =
     "            { name = \"ucx\"; path = \"" PHX_PLUGIN_UCX "\"; },\n"
     "            { name = \"null\"; path = \"" PHX_PLUGIN_NULL "\"; },\n"
     "            { name = \"ratelimit\"; path = \"" PHX_PLUGIN_RATELIMIT "\"; },\n"
-    "            { name = \"fault\"; path = \"" PHX_PLUGIN_FAULT "\"; } );\n";
+    "            { name = \"fault\"; path = \"" PHX_PLUGIN_FAULT "\"; },\n"
+    "            { name = \"admission\"; path = \"" PHX_PLUGIN_ADMISSION "\"; } );\n";
 
 /* ---- the two hosts ------------------------------------------------------------------------- */
 

@@ -73,20 +73,21 @@ bool adm_slots_add(struct adm_slots *t, uint64_t call_id, uint32_t conn_id, uint
 {
     if (!t->cap || t->count + 1 > t->cap / 2)
         return false;
-    place(t, &(struct adm_slot){ call_id, expires_ns, conn_id, method_id, true });
-    t->count++;
-    if (!t->earliest_ns || expires_ns < t->earliest_ns)
-        t->earliest_ns = expires_ns;
     struct adm_method *m = adm_slots_method(t, method_id, true);
     if (m)
         m->count++;
+    place(t, &(struct adm_slot){ call_id, expires_ns, conn_id, method_id, true, m != NULL });
+    t->count++;
+    if (!t->earliest_ns || expires_ns < t->earliest_ns)
+        t->earliest_ns = expires_ns;
     return true;
 }
 
 /* Empties slot I, shifting back the slots of its run that belong before it. */
 static void take_out(struct adm_slots *t, unsigned i)
 {
-    struct adm_method *m = adm_slots_method(t, t->slot[i].method_id, false);
+    struct adm_method *m = t->slot[i].counted ? adm_slots_method(t, t->slot[i].method_id, false)
+                                              : NULL;
     unsigned mask = t->cap - 1;
 
     if (m)

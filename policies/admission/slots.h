@@ -21,6 +21,7 @@ struct adm_slot {
     uint32_t conn_id;
     uint32_t method_id;
     bool     used;
+    bool     counted;         /* in its method's count (false: the method table was full) */
 };
 
 struct adm_method {

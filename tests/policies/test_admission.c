@@ -406,7 +406,7 @@ static void test_upgrade(void)
     CU_ASSERT_FATAL((copy = plugin_copy(&up.client_node)) != NULL);
     attach("max_outstanding=4", NULL);
     for (unsigned i = 0; i < 4; i++)
-        CU_ASSERT_FATAL(call(&held, SLEEP, 300));
+        CU_ASSERT_FATAL(call(&held, SLEEP, 1000));     /* the first replies after 1 s */
     CU_ASSERT(mrpc_ctx_progress(up.ctx, 20) >= 0);
     CU_ASSERT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin", copy,
                                                                 NULL }, &r), 0);

@@ -50,7 +50,9 @@ static const char node_conf_fmt[] =
     "            { name = \"null\"; path = \"" PHX_PLUGIN_NULL "\"; },\n"
     "            { name = \"ratelimit\"; path = \"" PHX_PLUGIN_RATELIMIT "\"; },\n"
     "            { name = \"acl\"; path = \"" PHX_PLUGIN_ACL "\"; },\n"
-    "            { name = \"logging\"; path = \"" PHX_PLUGIN_LOGGING "\"; } );\n";
+    "            { name = \"logging\"; path = \"" PHX_PLUGIN_LOGGING "\"; },\n"
+    "            { name = \"fault\"; path = \"" PHX_PLUGIN_FAULT "\"; },\n"
+    "            { name = \"admission\"; path = \"" PHX_PLUGIN_ADMISSION "\"; } );\n";
 
 /* ---- the two hosts ------------------------------------------------------------------------- */
 

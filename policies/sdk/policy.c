@@ -11,6 +11,7 @@
 #include "phoenix/policy.h"
 
 #include "mrpc/transport.h"
+#include "phoenix/clock.h"
 #include "phoenix/log.h"
 
 #include <errno.h>
@@ -146,6 +147,11 @@ void phx_policy_fini(phx_policy_t *p)
     }
 }
 
+void phx_policy_watch(phx_policy_t *p, phx_policy_watch_fn watch)
+{
+    p->watch = watch;
+}
+
 unsigned phx_policy_held(const phx_policy_t *p, phx_dir_t dir)
 {
     return p->q[dir].count;
@@ -204,6 +210,8 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
     if (q->until_ns > now || !out || !phx_chan_space(out))
         return 0;
     if (!phx_policy_call_of(d, dir, &call)) {
+        if (p->watch)
+            p->watch(p->ctx, d, dir, now);
         phx_chan_push(out, d, 1);
         queue_pop(q);
         return 1;
@@ -326,6 +334,8 @@ int phx_policy_flush(phx_policy_t *p, phx_engine_t *e)
         while (q->count && out && phx_chan_push(out, queue_head(q), 1) == 1) {
             if (phx_policy_call_of(queue_head(q), (phx_dir_t)d, &call))
                 p->counts[d].forwarded++;
+            else if (p->watch)
+                p->watch(p->ctx, queue_head(q), (phx_dir_t)d, phx_now_ns());
             queue_pop(q);
         }
         left += q->count;

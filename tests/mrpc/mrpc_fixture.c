@@ -23,8 +23,9 @@
 #include <unistd.h>
 
 #if !defined(PHX_PLUGIN_MRPC) || !defined(PHX_PLUGIN_UCX) || !defined(PHX_PLUGIN_NULL) || \
-    !defined(PHX_PLUGIN_RATELIMIT) || !defined(PHOENIXCTL_PATH)
-#error "the build must define PHX_PLUGIN_MRPC, _UCX, _NULL, _RATELIMIT and PHOENIXCTL_PATH"
+    !defined(PHX_PLUGIN_RATELIMIT) || !defined(PHX_PLUGIN_ACL) || !defined(PHX_PLUGIN_LOGGING) || \
+    !defined(PHOENIXCTL_PATH)
+#error "define PHX_PLUGIN_MRPC, _UCX, _NULL, _RATELIMIT, _ACL, _LOGGING, PHOENIXCTL_PATH"
 #endif
 
 #define PEER_START_NS (20 * PHX_NS)
@@ -47,7 +48,11 @@ static const char node_conf_fmt[] =
     "plugins = ( { name = \"mrpc\"; path = \"" PHX_PLUGIN_MRPC "\"; },\n"
     "            { name = \"ucx\"; path = \"" PHX_PLUGIN_UCX "\"; },\n"
     "            { name = \"null\"; path = \"" PHX_PLUGIN_NULL "\"; },\n"
-    "            { name = \"ratelimit\"; path = \"" PHX_PLUGIN_RATELIMIT "\"; } );\n";
+    "            { name = \"ratelimit\"; path = \"" PHX_PLUGIN_RATELIMIT "\"; },\n"
+    "            { name = \"acl\"; path = \"" PHX_PLUGIN_ACL "\"; },\n"
+    "            { name = \"logging\"; path = \"" PHX_PLUGIN_LOGGING "\"; },\n"
+    "            { name = \"fault\"; path = \"" PHX_PLUGIN_FAULT "\"; },\n"
+    "            { name = \"admission\"; path = \"" PHX_PLUGIN_ADMISSION "\"; } );\n";
 
 /* ---- the two hosts ------------------------------------------------------------------------- */
 

@@ -11,18 +11,23 @@
 
 static void set_usage(const void *args, FILE *out)
 {
-    fprintf(out, "Usage: policyctl set ENGINE_ID KEY=VALUE... [--prefix DIR] [--timeout SEC]\n"
+    fprintf(out, "Usage: policyctl set ENGINE_ID [KEY=VALUE...] [--settings FILE] [--prefix DIR]\n"
+                 "                     [--timeout SEC]\n"
                  "Changes settings of the running policy engine ENGINE_ID (`policyctl list`\n"
                  "shows the ids) without detaching it; settings not named keep their values.\n\n"
+                 "  -f, --settings FILE  settings in libconfig syntax (an ACL's rules)\n"
                  PHXCTL_CONN_HELP
                  "  -h, --help           show this help\n\n"
                  "Exit status: 0 done, 1 no service, no such engine or a bad setting,\n"
                  "2 usage error.\n");
 }
 
-static int take_none(void *args, int c, const char *arg, const char *prog)
+static int take_file(void *args, int c, const char *arg, const char *prog)
 {
-    return phxctl_usage_error(prog, NULL);
+    if (c != 'f')
+        return phxctl_usage_error(prog, NULL);
+    *(const char **)args = arg;
+    return -1;
 }
 
 static int send_set(const phxctl_conn_t *conn, unsigned long long id, char *config)
@@ -45,21 +50,24 @@ static int send_set(const phxctl_conn_t *conn, unsigned long long id, char *conf
 
 int pctl_cmd_set(int argc, char **argv)
 {
-    static const struct option none[] = { { NULL, 0, NULL, 0 } };
+    static const struct option options[] = { { "settings", required_argument, NULL, 'f' },
+                                             { NULL, 0, NULL, 0 } };
+    const char *file = NULL;
     phxctl_conn_t conn = { 0 };
-    phxctl_options_t opts = { .shortopts = "", .longopts = none, .take = take_none,
-                              .usage = set_usage, .nargs = -1 };
+    phxctl_options_t opts = { .shortopts = "f:", .longopts = options, .take = take_file,
+                              .ctx = &file, .usage = set_usage, .nargs = -1 };
     unsigned long long id;
     int rc = phxctl_parse_options(argc, argv, &opts, &conn);
 
     if (rc >= 0)
         return rc;
-    if (argc - optind < 2)
-        return phxctl_usage_error(argv[0], "ENGINE_ID and at least one KEY=VALUE are needed");
+    if (argc - optind < (file ? 1 : 2))
+        return phxctl_usage_error(argv[0], "ENGINE_ID and at least one KEY=VALUE or --settings "
+                                  "are needed");
     if (phxctl_parse_uint(argv[optind], UINT64_MAX, &id) != 0)
         return phxctl_usage_error(argv[0], "ENGINE_ID is a number, not '%s'", argv[optind]);
-    char *config = pctl_config_string(argv + optind + 1, (unsigned)(argc - optind - 1), argv[0],
-                                      &rc);
+    char *config = pctl_config_text(file, argv + optind + 1, (unsigned)(argc - optind - 1),
+                                    argv[0], &rc);
     if (!config)
         return rc;
     rc = send_set(&conn, id, config);

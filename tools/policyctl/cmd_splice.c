@@ -32,14 +32,15 @@ typedef struct {
     bool          all;              /* --all */
     char         *set[SET_MAX];
     unsigned      n_set;
+    const char   *settings;         /* --settings FILE, or NULL */
 } splice_args_t;
 
 static void splice_usage(const void *args, FILE *out)
 {
     if (((const splice_args_t *)args)->attach)
         fprintf(out, "Usage: policyctl attach TYPE (--pid PID [--sid SID] | --job JOBID | --uid UID\n"
-                     "                        | --all) [--set KEY=VALUE ...] [--prefix DIR]\n"
-                     "                        [--timeout SEC]\n"
+                     "                        | --all) [--set KEY=VALUE ...] [--settings FILE]\n"
+                     "                        [--prefix DIR] [--timeout SEC]\n"
                      "Attaches a policy of TYPE (`policyctl list` shows the types and their\n"
                      "settings) to the app PID, between its front engine and its transport; or\n"
                      "creates a standing rule that attaches it to every app of a Slurm job, of a\n"
@@ -49,7 +50,9 @@ static void splice_usage(const void *args, FILE *out)
                      "  -J, --job JOBID      a rule for the apps of Slurm job JOBID\n"
                      "  -u, --uid UID        a rule for the apps of user UID\n"
                      "  -a, --all            a rule for all apps\n"
-                     "  -S, --set KEY=VALUE  a setting of the policy (repeat for more)\n");
+                     "  -S, --set KEY=VALUE  a setting of the policy (repeat for more)\n"
+                     "  -f, --settings FILE  settings in libconfig syntax (an ACL's rules), read\n"
+                     "                       by policyctl; --set values follow them\n");
     else
         fprintf(out, "Usage: policyctl detach (TYPE --pid PID [--sid SID] | --rule N | --job JOBID)\n"
                      "                        [--prefix DIR] [--timeout SEC]\n"
@@ -71,6 +74,10 @@ static int take_option(void *args, int c, const char *arg, const char *prog)
     splice_args_t *a = args;
     unsigned long long v;
 
+    if (c == 'f') {
+        a->settings = arg;
+        return -1;
+    }
     if (c == 'S') {
         if (a->n_set == SET_MAX)
             return phxctl_usage_error(prog, "at most %d --set", SET_MAX);
@@ -103,9 +110,10 @@ static int parse_args(int argc, char **argv, splice_args_t *a)
         { "uid", required_argument, NULL, 'u' },
         { "all", no_argument, NULL, 'a' },
         { "rule", required_argument, NULL, 'r' },
+        { "settings", required_argument, NULL, 'f' },
         { NULL, 0, NULL, 0 },
     };
-    phxctl_options_t opts = { .shortopts = a->attach ? "p:s:S:J:u:a" : "p:s:J:r:",
+    phxctl_options_t opts = { .shortopts = a->attach ? "p:s:S:f:J:u:a" : "p:s:J:r:",
                               .longopts = options, .take = take_option, .usage = splice_usage,
                               .ctx = a, .nargs = -1, .args_name = "TYPE" };
     int rc = phxctl_parse_options(argc, argv, &opts, &a->conn);
@@ -159,8 +167,11 @@ static char *attach_text(const pctl_sub_t *sub, const char *engine, const char *
     put_group(f, sub);
     if (config && *config) {
         fputs("config_string = \"", f);
-        for (const char *c = config; *c; c++)       /* its quotes, escaped in the string */
-            fprintf(f, *c == '"' ? "\\%c" : "%c", *c);
+        for (const char *c = config; *c; c++)       /* escaped in the string */
+            if (*c == '\n')
+                fputs("\\n", f);
+            else
+                fprintf(f, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
         fputs("\";\n", f);
     }
     return fclose(f) == 0 ? text : (free(text), NULL);
@@ -233,7 +244,7 @@ static char *build(const splice_args_t *a, const pctl_sub_t *sub, const pctl_typ
     }
     if (!a->attach)
         return detach_text(sub, type->engine, prog);
-    if (!(config = pctl_config_string(a->set, a->n_set, prog, rc)))
+    if (!(config = pctl_config_text(a->settings, a->set, a->n_set, prog, rc)))
         return NULL;
     text = attach_text(sub, type->engine, config);
     free(config);
@@ -244,7 +255,7 @@ static char *build(const splice_args_t *a, const pctl_sub_t *sub, const pctl_typ
 static int rule_command(const splice_args_t *a, const pctl_type_t *type, const char *prog)
 {
     int rc;
-    char *config = pctl_config_string(a->set, a->n_set, prog, &rc);
+    char *config = pctl_config_text(a->settings, a->set, a->n_set, prog, &rc);
 
     if (!config)
         return rc;

@@ -46,6 +46,10 @@ json_object *pctl_engine_stats(const phxctl_conn_t *conn, uint64_t engine_id);
  * error on stderr (*RC the exit code). Malloc'd. */
 char *pctl_config_string(char *const *kv, unsigned n, const char *prog, int *rc);
 
+/* FILE's text (libconfig settings, NULL: none) then the --set arguments, as one config_string
+ * whose first lines are FILE's; NULL after saying why (*RC the exit code). Malloc'd. */
+char *pctl_config_text(const char *file, char *const *kv, unsigned n, const char *prog, int *rc);
+
 int pctl_cmd_list(int argc, char **argv);
 int pctl_cmd_attach(int argc, char **argv);
 int pctl_cmd_detach(int argc, char **argv);

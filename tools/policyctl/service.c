@@ -1,9 +1,10 @@
 /* service.c - what policyctl asks the service about an app: the subscriptions (ListRequest), one
  * subscription by pid and sid, an engine's stats (EngineAdminRequest "stats"); and the
- * config_string it sends, built from --set key=value arguments. */
+ * config_string it sends, built from a --settings file and --set key=value arguments. */
 #include "policyctl.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,5 +117,41 @@ char *pctl_config_string(char *const *kv, unsigned n, const char *prog, int *rc)
         const char *q = bare_value(eq + 1) ? "" : "\"";
         p += sprintf(p, "%s%.*s = %s%s%s;", i ? " " : "", (int)klen, kv[i], q, eq + 1, q);
     }
+    return out;
+}
+
+#define SETTINGS_FILE_MAX (64 * 1024)
+
+/* The text of FILE (at most SETTINGS_FILE_MAX bytes, no NUL), or NULL after saying why. */
+static char *read_settings_file(const char *file, const char *prog)
+{
+    FILE *f = fopen(file, "r");
+    char *text = f ? calloc(1, SETTINGS_FILE_MAX + 1) : NULL;
+    size_t n = text ? fread(text, 1, SETTINGS_FILE_MAX + 1, f) : 0;
+
+    if (!f || !text || ferror(f) || n > SETTINGS_FILE_MAX || memchr(text, '\0', n)) {
+        fprintf(stderr, "%s: cannot use %s as settings: %s\n", prog, file,
+                !f ? strerror(errno) : n > SETTINGS_FILE_MAX ? "larger than 64 KiB"
+                                                            : "unreadable or binary");
+        free(text);
+        text = NULL;
+    }
+    if (f)
+        fclose(f);
+    return text;
+}
+
+char *pctl_config_text(const char *file, char *const *kv, unsigned n, const char *prog, int *rc)
+{
+    char *sets = pctl_config_string(kv, n, prog, rc), *text, *out = NULL;
+
+    if (!sets || !file)
+        return sets;
+    *rc = PHXCTL_EXIT_FAILED;
+    if ((text = read_settings_file(file, prog)) &&
+        asprintf(&out, "%s\n%s", text, sets) < 0)          /* the file's lines keep numbers */
+        out = NULL;
+    free(text);
+    free(sets);
     return out;
 }

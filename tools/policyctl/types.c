@@ -8,10 +8,23 @@
 static const pctl_type_t ratelimit = {
     "ratelimit", "RateLimitEngine", "ratelimit",
     "token bucket on the requests an app sends (requests/s, bytes/s; delay or reject)" };
+static const pctl_type_t acl = {
+    "acl", "AclEngine", "acl",
+    "allow/deny rules on the requests an app sends (service, method, uid, gid)" };
+static const pctl_type_t logging = {
+    "logging", "LoggingEngine", "logging",
+    "one JSON line per call to a file, sampled, with size-capped rotation" };
+static const pctl_type_t fault = {
+    "fault", "FaultEngine", "fault",
+    "injects aborts (a status) and delays into requests at given probabilities" };
+static const pctl_type_t admission = {
+    "admission", "AdmissionEngine", "admission",
+    "caps an app's outstanding calls; the excess fails at once with RESOURCE_EXHAUSTED" };
 static const pctl_type_t null_policy = {
     "null", "NullEngine", "null", "forwards everything and counts it (a policy's overhead)" };
 
-const pctl_type_t *const pctl_types[] = { &ratelimit, &null_policy, NULL };
+const pctl_type_t *const pctl_types[] = { &ratelimit, &acl, &logging, &fault, &admission,
+                                          &null_policy, NULL };
 
 const pctl_type_t *pctl_type_find(const char *name)
 {

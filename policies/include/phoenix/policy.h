@@ -111,6 +111,13 @@ static inline phx_verdict_t phx_verdict_reject(phx_status_t status, const char *
 /* The policy: its verdict on CALL at NOW_NS (phx_now_ns()). Runtime thread; must not block. */
 typedef phx_verdict_t (*phx_policy_decide_fn)(void *ctx, const phx_call_t *call, uint64_t now_ns);
 
+/* Optional: shown each descriptor that is not a call (connection management: SENT, CONN_LOST,
+ * DROPPED, CLOSE, ...) as it passes on a decided direction, in order with the calls, and those
+ * flush() pushes out. Only watches: it cannot hold or change D. For a policy that must see how
+ * calls end besides replies (a send that failed, a connection lost). Runtime thread. */
+typedef void (*phx_policy_watch_fn)(void *ctx, const phx_desc_t *d, phx_dir_t dir,
+                                    uint64_t now_ns);
+
 #define PHX_POLICY_QUEUE_MAX  (1u << 20)    /* the largest queue_max */
 #define PHX_POLICY_REASON_MAX 160
 
@@ -140,6 +147,7 @@ typedef struct phx_policy {
     phx_policy_queue_t   q[2];
     phx_policy_counts_t  counts[2];
     char                 last_reject[PHX_POLICY_REASON_MAX];
+    phx_policy_watch_fn  watch;       /* NULL: none (phx_policy_watch) */
 } phx_policy_t;
 
 /* Sets P up for DECIDE(CTX, ...) on the directions in DIRS, with a queue of QUEUE_MAX (1 ..
@@ -150,6 +158,8 @@ int  phx_policy_init(phx_policy_t *p, phx_policy_decide_fn decide, void *ctx, un
  * descriptors are held than would fit; -ENOMEM. Control thread, group suspended. */
 int  phx_policy_set_queue_max(phx_policy_t *p, unsigned queue_max, char *err, size_t errlen);
 void phx_policy_fini(phx_policy_t *p);
+/* Sets WATCH (NULL: none), called with the ctx of phx_policy_init. Control thread. */
+void phx_policy_watch(phx_policy_t *p, phx_policy_watch_fn watch);
 
 /* The body of the engine's progress(): takes new descriptors, asks decide() about due calls,
  * forwards, holds and rejects. Returns the work done. */

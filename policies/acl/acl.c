@@ -1,0 +1,379 @@
+/* acl.c - AclEngine: allow/deny rules on the requests an app sends (client side, tx).
+ *
+ * Settings (an attach's config_string - `policyctl attach acl --pid P --settings FILE` - or
+ * `policyctl set` live; phoenix.conf `settings = { acl = { default = "allow"; }; };` gives the
+ * default of every AclEngine attached):
+ *
+ *   rules    ( { name = "no-admin"; action = "deny"; method = "pkg.Admin/Shutdown";
+ *                uid = 1000; }, ... )
+ *            in order; a rule's conditions are service ("pkg.Service" or its stable id),
+ *            method ("pkg.Service/Method" or its id), uid and gid (the app's); a condition left
+ *            out holds for every call. The first rule whose conditions all hold decides.
+ *   default  "allow" or "deny": the verdict when no rule holds.
+ *
+ * A `set` that names `rules` replaces the whole list (hit counters start again); one that names
+ * only `default` keeps the rules. Rules come in libconfig text which rules.c reads, with errors
+ * in the settings helper's form ("config_string:3: rules[1].uid: ...").
+ *
+ * A denied request completes upward with PERMISSION_DENIED; the sentence ("denied by ACL rule
+ * 'no-admin'") goes to the stats' `last_reject` and the service's log - the SENT answer that
+ * fails the app's call carries the status only (phoenix/policy.h). Replies, errors, cancels and
+ * connection traffic pass untouched. The receiving side (rx of requests on a server) is not
+ * checked: this slice of the SDK cannot reject on rx (a reject there is forwarded, counted as
+ * `unrejectable`), so an ACL there would only pretend; attach the AclEngine to the calling app.
+ *
+ * The caller's uid is the app port's (what the control socket saw at registration); its gid is
+ * the real gid of /proc/PID/status, read once, on the first request. The state - rules, default,
+ * hit counters, the SDK's counters - crosses a live upgrade as a versioned blob. */
+#include "phoenix/app_port.h"
+#include "phoenix/clock.h"
+#include "phoenix/handover.h"
+#include "phoenix/policy.h"
+#include "phoenix/settings.h"
+#include "rules.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ACL_VERSION       "1.0.0"
+#define ACL_STATE_VERSION 1
+#define ACL_MAGIC         0x41434c31u       /* "ACL1" */
+#define ACL_QUEUE_MAX     64                /* nothing is held: room for back-pressure only */
+
+static const char *const action_names[] = { "allow", "deny", NULL };
+
+/* phoenix.conf's section: the default only (the settings helper takes no lists). */
+struct acl_settings {
+    int dflt;
+};
+
+static const struct phx_setting acl_keys[] = {
+    { "default", PHX_SETTING_KIND_ENUM, offsetof(struct acl_settings, dflt),
+      .help = "allow or deny: the verdict on a request no rule matches", .def = ACL_ALLOW,
+      .names = action_names },
+};
+
+static PHX_SETTINGS_SCHEMA(acl_schema, "acl", struct acl_settings, acl_keys);
+
+struct acl_state {
+    phx_policy_t      pol;
+    phx_engine_t     *e;
+    struct acl_rules  rules;
+    uint32_t          dflt;         /* enum acl_action */
+    struct acl_caller caller;
+    uint64_t          default_hits, allowed, denied;
+    uint64_t          upgrades;
+    char              why[ACL_NAME_MAX + 48];
+};
+
+/* ---- the caller ----------------------------------------------------------------------------- */
+
+/* The real gid of PID (/proc/PID/status), or false. */
+static bool gid_of(pid_t pid, uint32_t *gid)
+{
+    char path[64], line[256];
+    bool found = false;
+    unsigned long g;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    while (!found && fgets(line, sizeof(line), f))
+        if (sscanf(line, "Gid: %lu", &g) == 1) {
+            *gid = (uint32_t)g;
+            found = true;
+        }
+    fclose(f);
+    return found;
+}
+
+/* The app's credentials, once the app port is there (its group's). */
+static void learn_caller(struct acl_state *s)
+{
+    phx_app_port_t *port = s->e ? phx_engine_app_port(s->e) : NULL;
+
+    if (s->caller.known || !port)
+        return;
+    s->caller.uid = (uint32_t)phx_app_port_uid(port);
+    s->caller.known = gid_of(phx_app_port_pid(port), &s->caller.gid);
+}
+
+/* ---- the decision --------------------------------------------------------------------------- */
+
+static phx_verdict_t acl_decide(void *ctx, const phx_call_t *call, uint64_t now)
+{
+    struct acl_state *s = ctx;
+
+    if (call->kind != PHX_CALL_REQUEST || call->dir != PHX_TX)
+        return phx_verdict_forward();
+    learn_caller(s);
+    struct acl_rule *r = acl_rules_match(&s->rules, call->service_id, call->method_id,
+                                         &s->caller);
+    uint32_t action = r ? r->action : s->dflt;
+    if (r)
+        r->hits++;
+    else
+        s->default_hits++;
+    if (action == ACL_ALLOW) {
+        s->allowed++;
+        return phx_verdict_forward();
+    }
+    s->denied++;
+    if (r)
+        snprintf(s->why, sizeof(s->why), "denied by ACL rule '%s'", r->name);
+    else
+        snprintf(s->why, sizeof(s->why), "denied by the ACL's default");
+    return phx_verdict_reject(PHX_PERMISSION_DENIED, s->why);
+}
+
+/* ---- settings ------------------------------------------------------------------------------- */
+
+/* CONFIG over the rules and default in effect (a fresh state: those of phoenix.conf). A refused
+ * CONFIG changes nothing. */
+static int take_settings(struct acl_state *s, const char *config, char *err, size_t errlen)
+{
+    struct acl_rules *next = malloc(sizeof(*next));
+    uint32_t dflt = s->dflt;
+    bool has_rules;
+
+    if (!next)
+        return -ENOMEM;
+    int rc = acl_rules_parse(config, "config_string", next, &has_rules, &dflt, err, errlen);
+    if (rc == 0 && has_rules)
+        s->rules = *next;
+    if (rc == 0)
+        s->dflt = dflt;
+    free(next);
+    return rc < 0 ? -EINVAL : 0;
+}
+
+static struct acl_state *state_new(phx_engine_t *e)
+{
+    struct acl_state *s = calloc(1, sizeof(*s));
+    const struct acl_settings *base = phx_engine_settings(e);
+
+    if (s && phx_policy_init(&s->pol, acl_decide, s, 1u << PHX_TX, ACL_QUEUE_MAX) < 0) {
+        free(s);
+        return NULL;
+    }
+    if (s) {
+        s->e = e;
+        s->dflt = base && base->dflt == ACL_DENY ? ACL_DENY : ACL_ALLOW;
+    }
+    return s;
+}
+
+static void state_free(struct acl_state *s)
+{
+    phx_policy_fini(&s->pol);
+    free(s);
+}
+
+/* ---- engine ops ----------------------------------------------------------------------------- */
+
+static int acl_create(phx_engine_t *e, const char *config, void **state, char *err,
+                      size_t errlen)
+{
+    struct acl_state *s = state_new(e);
+
+    if (!s)
+        return -ENOMEM;
+    int rc = take_settings(s, config, err, errlen);
+    if (rc < 0) {
+        state_free(s);
+        return rc;
+    }
+    *state = s;
+    return 0;
+}
+
+static int acl_progress(phx_engine_t *e, void *state)
+{
+    return phx_policy_progress(&((struct acl_state *)state)->pol, e, phx_now_ns());
+}
+
+static int acl_arm(phx_engine_t *e, void *state, phx_wait_t *w)
+{
+    return phx_policy_arm(&((struct acl_state *)state)->pol, e, w, phx_now_ns());
+}
+
+static int acl_flush(phx_engine_t *e, void *state)
+{
+    return phx_policy_flush(&((struct acl_state *)state)->pol, e);
+}
+
+static void acl_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
+{
+    state_free(state);
+}
+
+static int acl_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
+                           size_t errlen)
+{
+    return take_settings(state, config, err, errlen);
+}
+
+/* ---- live upgrade --------------------------------------------------------------------------- */
+
+static void dump_rule(phx_wbuf_t *w, const struct acl_rule *r)
+{
+    phx_wbuf_blob(w, r->name, strlen(r->name));
+    phx_wbuf_u32(w, r->action);
+    phx_wbuf_u32(w, r->has);
+    phx_wbuf_u32(w, r->service_id);
+    phx_wbuf_u32(w, r->method_id);
+    phx_wbuf_u32(w, r->uid);
+    phx_wbuf_u32(w, r->gid);
+    phx_wbuf_u64(w, r->hits);
+}
+
+static int acl_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+{
+    const struct acl_state *s = state;
+    phx_wbuf_t w = { 0 };
+
+    phx_wbuf_u32(&w, ACL_MAGIC);
+    phx_wbuf_u32(&w, s->dflt);
+    phx_wbuf_u32(&w, s->rules.n);
+    for (unsigned i = 0; i < s->rules.n; i++)
+        dump_rule(&w, &s->rules.rule[i]);
+    phx_wbuf_u64(&w, s->default_hits);
+    phx_wbuf_u64(&w, s->allowed);
+    phx_wbuf_u64(&w, s->denied);
+    phx_wbuf_u64(&w, s->upgrades);
+    phx_policy_dump_counts(&s->pol, &w);
+    if (phx_wbuf_finish(&w, out) < 0)
+        return -ENOMEM;
+    out->version = ACL_STATE_VERSION;
+    return 0;
+}
+
+/* One rule from R, checked as the reader would: a blob is not trusted to be well formed. */
+static bool restore_rule(phx_rbuf_t *r, struct acl_rule *rule)
+{
+    size_t n;
+    const void *name = phx_rbuf_blob(r, ACL_NAME_MAX - 1, &n);
+
+    if (!name || n == 0)
+        return false;
+    memcpy(rule->name, name, n);
+    rule->name[n] = '\0';
+    rule->action = phx_rbuf_u32(r);
+    rule->has = phx_rbuf_u32(r);
+    rule->service_id = phx_rbuf_u32(r);
+    rule->method_id = phx_rbuf_u32(r);
+    rule->uid = phx_rbuf_u32(r);
+    rule->gid = phx_rbuf_u32(r);
+    rule->hits = phx_rbuf_u64(r);
+    return !r->failed && rule->action <= ACL_DENY && rule->has < (ACL_HAS_GID << 1);
+}
+
+static bool restore_body(phx_rbuf_t *r, struct acl_state *s)
+{
+    if (phx_rbuf_u32(r) != ACL_MAGIC)
+        return false;
+    s->dflt = phx_rbuf_u32(r);
+    s->rules.n = phx_rbuf_u32(r);
+    if (r->failed || s->dflt > ACL_DENY || s->rules.n > ACL_RULES_MAX)
+        return false;
+    for (unsigned i = 0; i < s->rules.n; i++)
+        if (!restore_rule(r, &s->rules.rule[i]))
+            return false;
+    s->default_hits = phx_rbuf_u64(r);
+    s->allowed = phx_rbuf_u64(r);
+    s->denied = phx_rbuf_u64(r);
+    s->upgrades = phx_rbuf_u64(r) + 1;
+    return phx_policy_restore_counts(&s->pol, r) && !r->failed && !r->left;
+}
+
+static int acl_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
+                       size_t errlen)
+{
+    phx_rbuf_t r;
+
+    if (in->version != ACL_STATE_VERSION) {
+        snprintf(err, errlen, "AclEngine %s cannot read state version %u", ACL_VERSION,
+                 in->version);
+        return -ENOTSUP;
+    }
+    struct acl_state *s = state_new(e);
+    if (!s)
+        return -ENOMEM;
+    phx_rbuf_init(&r, in);
+    if (!restore_body(&r, s)) {
+        snprintf(err, errlen, "AclEngine state of %zu bytes is damaged", in->len);
+        state_free(s);
+        return -EINVAL;
+    }
+    *state = s;
+    return 0;
+}
+
+/* ---- admin ---------------------------------------------------------------------------------- */
+
+/* "[{\"name\":...,\"action\":...,\"hits\":N},...]" into F. */
+static void rules_json(FILE *f, const struct acl_rules *rules)
+{
+    fputc('[', f);
+    for (unsigned i = 0; i < rules->n; i++) {
+        const struct acl_rule *r = &rules->rule[i];
+        fprintf(f, "%s{\"name\":\"%s\",\"action\":\"%s\",\"hits\":%" PRIu64 "}", i ? "," : "",
+                r->name, action_names[r->action], r->hits);
+    }
+    fputc(']', f);
+}
+
+static int stats_json(const struct acl_state *s, char **reply)
+{
+    char *counts = phx_policy_stats_json(&s->pol), *text = NULL;
+    size_t len = 0;
+    FILE *f = counts ? open_memstream(&text, &len) : NULL;
+
+    if (!f) {
+        free(counts);
+        return -ENOMEM;
+    }
+    fprintf(f, "{\"type\":\"AclEngine\",\"version\":\"%s\",\"settings\":{\"default\":\"%s\","
+               "\"rules\":%u},\"rules\":", ACL_VERSION, action_names[s->dflt], s->rules.n);
+    rules_json(f, &s->rules);
+    fprintf(f, ",\"default_hits\":%" PRIu64 ",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64
+               ",\"caller\":{\"known\":%s,\"uid\":%u,\"gid\":%u},\"upgrades\":%" PRIu64 ",%s}",
+            s->default_hits, s->allowed, s->denied, s->caller.known ? "true" : "false",
+            s->caller.uid, s->caller.gid, s->upgrades, counts);
+    free(counts);
+    if (fclose(f) != 0) {
+        free(text);
+        return -ENOMEM;
+    }
+    *reply = text;
+    return 0;
+}
+
+/* "stats": the default, each rule with its hits, and the counters as JSON. */
+static int acl_admin(phx_engine_t *e, void *state, const char *request, char **reply)
+{
+    if (strcmp(request, "stats") != 0)
+        return -ENOTSUP;
+    return stats_json(state, reply);
+}
+
+static const phx_engine_ops_t acl_engine = {
+    .type = "AclEngine",
+    .state_version = ACL_STATE_VERSION,
+    .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
+    .create = acl_create,
+    .progress = acl_progress,
+    .destroy = acl_destroy,
+    .arm = acl_arm,
+    .flush = acl_flush,
+    .dump = acl_dump,
+    .restore = acl_restore,
+    .reconfigure = acl_reconfigure,
+    .admin = acl_admin,
+};
+
+PHX_PLUGIN("acl", ACL_VERSION, .engines = PHX_ENGINES(&acl_engine), .settings = &acl_schema);

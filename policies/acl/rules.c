@@ -1,0 +1,247 @@
+/* rules.c - reading the AclEngine's rules with libconfig, and matching a call against them.
+ *
+ * The settings helper (phoenix/settings.h) takes scalars only, so the rules - a list of groups -
+ * are read here, with the same form of error: "ORIGIN:line: rules[2].uid: what is wrong". The
+ * whole text is checked before anything is kept, so a refused text changes nothing. Names of
+ * services and methods become protoc-gen-mrpc's stable ids through mrpc_id_of() (mrpc/mrpc.h),
+ * the very function the generator and the service use. */
+#include "rules.h"
+
+#include "mrpc/mrpc.h"
+
+#include <ctype.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* One error line into ERR: "ORIGIN:LINE: KEY: what". Returns -1. */
+static int fail(char *err, size_t errlen, const char *origin, unsigned line, const char *key,
+                const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    snprintf(err, errlen, "%s:%u: %s: %s", origin, line, key, what);
+    return -1;
+}
+
+struct reader {
+    const char *origin;
+    char       *err;
+    size_t      errlen;
+    char        key[48];        /* "rules[3].method" */
+};
+
+static int bad(struct reader *rd, const config_setting_t *s, const char *fmt, const char *what)
+{
+    return fail(rd->err, rd->errlen, rd->origin, config_setting_source_line(s), rd->key, fmt,
+                what);
+}
+
+/* "allow" or "deny" in S into *ACTION. */
+static int read_action(struct reader *rd, const config_setting_t *s, uint32_t *action)
+{
+    const char *v = config_setting_get_string(s);
+
+    if (v && strcmp(v, "allow") == 0)
+        *action = ACL_ALLOW;
+    else if (v && strcmp(v, "deny") == 0)
+        *action = ACL_DENY;
+    else
+        return bad(rd, s, "must be \"allow\" or \"deny\" (got %s)", v ? v : "no string");
+    return 0;
+}
+
+/* A rule's name: letters, digits and "_.:-", 1 to ACL_NAME_MAX - 1 of them. */
+static int read_name(struct reader *rd, const config_setting_t *s, char *name)
+{
+    const char *v = config_setting_get_string(s);
+    size_t n = v ? strlen(v) : 0;
+
+    if (!v)
+        return bad(rd, s, "expected a string, %s", "got something else");
+    if (n == 0 || n >= ACL_NAME_MAX)
+        return bad(rd, s, "must be 1 to 63 characters (got \"%s\")", v);
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)v[i]) && !strchr("_.:-", v[i]))
+            return bad(rd, s, "may hold letters, digits and _.:- only (got \"%s\")", v);
+    memcpy(name, v, n + 1);
+    return 0;
+}
+
+/* A uid or gid: 0 .. 4294967294. */
+static int read_id(struct reader *rd, const config_setting_t *s, uint32_t *id)
+{
+    int t = config_setting_type(s);
+    long long v = config_setting_get_int64(s);
+
+    if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+        return bad(rd, s, "expected a number, %s", "got something else");
+    if (v < 0 || v >= 4294967295LL)
+        return bad(rd, s, "must be between 0 and 4294967294%s", "");
+    *id = (uint32_t)v;
+    return 0;
+}
+
+/* A service ("pkg.Service") or method ("pkg.Service/Method" or "pkg.Service.Method") by name,
+ * or its stable id as a number. */
+static int read_target(struct reader *rd, const config_setting_t *s, bool method, uint32_t *id)
+{
+    const char *v = config_setting_get_string(s);
+    char full[256];
+
+    if (!v)
+        return read_id(rd, s, id);
+    if (strlen(v) >= sizeof(full) || !strchr(v, '.') || strpbrk(v, " \t\"\\"))
+        return bad(rd, s, method ? "expected \"package.Service/Method\" (got \"%s\")"
+                                 : "expected \"package.Service\" (got \"%s\")", v);
+    strcpy(full, v);
+    char *slash = strrchr(full, '/');
+    if (slash && !method)
+        return bad(rd, s, "a service has no '/' (got \"%s\")", v);
+    if (slash)
+        *slash = '.';           /* the generator's full name: package.Service.Method */
+    *id = mrpc_id_of(full);
+    return 0;
+}
+
+/* Condition or name NAME of rule G (the rule R in progress). */
+static int read_member(struct reader *rd, const config_setting_t *m, struct acl_rule *r)
+{
+    const char *k = config_setting_name(m);
+    size_t at = strlen(rd->key);
+
+    snprintf(rd->key + at, sizeof(rd->key) - at, ".%s", k);
+    int rc;
+    if (strcmp(k, "name") == 0)
+        rc = read_name(rd, m, r->name);
+    else if (strcmp(k, "action") == 0)
+        rc = read_action(rd, m, &r->action);
+    else if (strcmp(k, "service") == 0 && (r->has |= ACL_HAS_SERVICE))
+        rc = read_target(rd, m, false, &r->service_id);
+    else if (strcmp(k, "method") == 0 && (r->has |= ACL_HAS_METHOD))
+        rc = read_target(rd, m, true, &r->method_id);
+    else if (strcmp(k, "uid") == 0 && (r->has |= ACL_HAS_UID))
+        rc = read_id(rd, m, &r->uid);
+    else if (strcmp(k, "gid") == 0 && (r->has |= ACL_HAS_GID))
+        rc = read_id(rd, m, &r->gid);
+    else
+        rc = bad(rd, m, "unknown key (a rule has name, action, service, method, uid, gid)%s",
+                 "");
+    rd->key[at] = '\0';
+    return rc;
+}
+
+static int read_rule(struct reader *rd, const config_setting_t *g, unsigned i,
+                     struct acl_rules *out)
+{
+    struct acl_rule *r = &out->rule[i];
+    bool has_action = false;
+
+    snprintf(rd->key, sizeof(rd->key), "rules[%u]", i);
+    if (!config_setting_is_group(g))
+        return bad(rd, g, "expected a group { name = ...; action = ...; ... }%s", "");
+    memset(r, 0, sizeof(*r));
+    for (int k = 0; k < config_setting_length(g); k++) {
+        config_setting_t *m = config_setting_get_elem(g, (unsigned)k);
+        has_action |= strcmp(config_setting_name(m), "action") == 0;
+        if (read_member(rd, m, r) < 0)
+            return -1;
+    }
+    if (!r->name[0] || !has_action)
+        return bad(rd, g, "a rule needs a name and an action%s", "");
+    for (unsigned j = 0; j < i; j++)
+        if (strcmp(out->rule[j].name, r->name) == 0)
+            return bad(rd, g, "a second rule named \"%s\"", r->name);
+    return 0;
+}
+
+static int read_rules(struct reader *rd, const config_setting_t *s, struct acl_rules *out)
+{
+    snprintf(rd->key, sizeof(rd->key), "rules");
+    if (!config_setting_is_list(s) && !config_setting_is_array(s))
+        return bad(rd, s, "expected a list ( { ... }, ... )%s", "");
+    if (config_setting_length(s) > ACL_RULES_MAX)
+        return bad(rd, s, "at most 256 rules%s", "");
+    out->n = 0;
+    for (int i = 0; i < config_setting_length(s); i++) {
+        if (read_rule(rd, config_setting_get_elem(s, (unsigned)i), (unsigned)i, out) < 0)
+            return -1;
+        out->n = (unsigned)i + 1;
+    }
+    return 0;
+}
+
+/* The top-level keys of ROOT into OUT / *DFLT. */
+static int read_root(struct reader *rd, const config_setting_t *root, struct acl_rules *out,
+                     bool *has_rules, uint32_t *dflt)
+{
+    for (int i = 0; i < config_setting_length(root); i++) {
+        config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+        const char *k = config_setting_name(s);
+        if (strcmp(k, "rules") == 0) {
+            if (read_rules(rd, s, out) < 0)
+                return -1;
+            *has_rules = true;
+        } else if (strcmp(k, "default") == 0) {
+            snprintf(rd->key, sizeof(rd->key), "default");
+            if (read_action(rd, s, dflt) < 0)
+                return -1;
+        } else {
+            snprintf(rd->key, sizeof(rd->key), "%s", k);
+            return bad(rd, s, "unknown key (the AclEngine's keys are rules and default)%s", "");
+        }
+    }
+    return 0;
+}
+
+int acl_rules_parse(const char *text, const char *origin, struct acl_rules *out, bool *has_rules,
+                    uint32_t *dflt, char *err, size_t errlen)
+{
+    struct reader rd = { .origin = origin, .err = err, .errlen = errlen };
+    uint32_t d = *dflt;
+    config_t cfg;
+
+    *has_rules = false;
+    if (!text)
+        return 0;
+    config_init(&cfg);
+    if (config_read_string(&cfg, text) != CONFIG_TRUE) {
+        snprintf(err, errlen, "%s:%d: %s", origin, config_error_line(&cfg),
+                 config_error_text(&cfg));
+        config_destroy(&cfg);
+        return -1;
+    }
+    int rc = read_root(&rd, config_root_setting(&cfg), out, has_rules, &d);
+    config_destroy(&cfg);
+    if (rc == 0)
+        *dflt = d;
+    return rc;
+}
+
+static bool holds(const struct acl_rule *r, uint32_t service_id, uint32_t method_id,
+                  const struct acl_caller *c)
+{
+    if ((r->has & ACL_HAS_SERVICE) && r->service_id != service_id)
+        return false;
+    if ((r->has & ACL_HAS_METHOD) && r->method_id != method_id)
+        return false;
+    if ((r->has & ACL_HAS_UID) && (!c->known || r->uid != c->uid))
+        return false;
+    if ((r->has & ACL_HAS_GID) && (!c->known || r->gid != c->gid))
+        return false;
+    return true;
+}
+
+struct acl_rule *acl_rules_match(struct acl_rules *r, uint32_t service_id, uint32_t method_id,
+                                 const struct acl_caller *caller)
+{
+    for (unsigned i = 0; i < r->n; i++)
+        if (holds(&r->rule[i], service_id, method_id, caller))
+            return &r->rule[i];
+    return NULL;
+}

@@ -1,0 +1,431 @@
+/* admission.c - AdmissionEngine: overload control on the calls an app makes (client side). An app
+ * may have at most max_outstanding calls outstanding (sent and not yet ended), and at most
+ * max_per_method of any one method; a request beyond either cap fails at once with
+ * RESOURCE_EXHAUSTED, without reaching the network.
+ *
+ * Settings (phoenix.conf `settings = { admission = { ... }; };`, an attach descriptor's
+ * config_string, or `policyctl set` live):
+ *
+ *   max_outstanding  calls of the app outstanding at once (1 .. 65536)
+ *   max_per_method   calls of any one method outstanding at once; 0: no cap per method
+ *   slot_timeout_ms  the longest a call keeps its slot when the engine never sees it end
+ *
+ * How a call ends, as this engine sees it. A request takes a slot when it is let through on tx;
+ * the slot is freed by the reply or error that echoes its call id on rx, by a SENT on rx that
+ * says the request could not be sent, by the app's CANCEL on tx, by a DROPPED reply, and every
+ * slot of a connection by its CONN_LOST (rx) or the app's CLOSE (tx). One ending is invisible
+ * here: a call whose deadline passes in MrpcEngine sends nothing down, and its slot waits for
+ * the server's late reply. If that never comes (the server died without the connection
+ * dropping, or dropped the call), the slot is freed after slot_timeout_ms, counted as
+ * `expired`: set it somewhat above the longest deadline the app uses (the default is above
+ * mrpc's default call_timeout_ms of 30 s). Expired slots are looked for only when a request
+ * would otherwise be refused.
+ *
+ * Nothing is ever held for its own sake: calls wait in the SDK's queue (4,096 per direction) only
+ * while the next engine has no room. Replies and other traffic pass untouched and in order. The slots (with the time each has
+ * left), the settings and the counters cross a live upgrade. */
+#include "mrpc/transport.h"
+#include "phoenix/clock.h"
+#include "phoenix/handover.h"
+#include "phoenix/policy.h"
+#include "phoenix/settings.h"
+#include "slots.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ADM_VERSION       "1.0.0"
+#define ADM_STATE_VERSION 1
+#define ADM_MAGIC         0x41444d31u       /* "ADM1" */
+#define ADM_MAX           65536u
+#define NS_PER_MS         1000000ull
+#define ADM_QUEUE         4096      /* descriptors waiting for room in an out channel */
+
+struct adm_settings {
+    unsigned max_outstanding;
+    unsigned max_per_method;
+    unsigned slot_timeout_ms;
+};
+
+static const struct phx_setting adm_keys[] = {
+    PHX_SETTING_UINT(struct adm_settings, max_outstanding, 1024, 1, ADM_MAX,
+                     "calls of the app outstanding at once; more fail with RESOURCE_EXHAUSTED"),
+    PHX_SETTING_UINT(struct adm_settings, max_per_method, 0, 0, ADM_MAX,
+                     "calls of any one method outstanding at once; 0: no cap per method"),
+    PHX_SETTING_UINT(struct adm_settings, slot_timeout_ms, 35000, 100, 86400000,
+                     "the longest a call keeps its slot when its end is never seen"),
+};
+
+static PHX_SETTINGS_SCHEMA(adm_schema, "admission", struct adm_settings, adm_keys);
+
+/* How slots were freed, and what was decided. */
+struct adm_counts {
+    uint64_t admitted, refused_app, refused_method;
+    uint64_t replies, errors, send_failed, cancelled, dropped, conn_ended, expired;
+    uint64_t peak;
+};
+
+struct adm_state {
+    phx_policy_t        pol;
+    struct adm_settings set;
+    struct adm_slots    slots;
+    struct adm_counts   n;
+    uint64_t            upgrades;
+    char                why_app[96], why_method[96];
+};
+
+/* ---- the decision --------------------------------------------------------------------------- */
+
+/* The cap CALL would go over at NOW (NULL: none), after freeing expired slots if it would. */
+static const char *over_cap(struct adm_state *s, const phx_call_t *call, uint64_t now)
+{
+    for (int tries = 0; tries < 2; tries++) {
+        struct adm_method *m = adm_slots_method(&s->slots, call->method_id, false);
+        bool app = s->slots.count >= s->set.max_outstanding;
+        bool method = s->set.max_per_method && m && m->count >= s->set.max_per_method;
+        if (!app && !method)
+            return NULL;
+        unsigned gone = tries ? 0 : adm_slots_expire(&s->slots, now);
+        s->n.expired += gone;
+        if (!gone)
+            return app ? s->why_app : s->why_method;
+    }
+    return NULL;
+}
+
+static phx_verdict_t admit(struct adm_state *s, const phx_call_t *call, uint64_t now)
+{
+    const char *why = over_cap(s, call, now);
+
+    if (why) {
+        if (why == s->why_app)
+            s->n.refused_app++;
+        else
+            s->n.refused_method++;
+        return phx_verdict_reject(PHX_RESOURCE_EXHAUSTED, why);
+    }
+    uint64_t expires = now + (uint64_t)s->set.slot_timeout_ms * NS_PER_MS;
+    if (!adm_slots_add(&s->slots, call->call_id, call->conn_id, call->method_id, expires))
+        return phx_verdict_reject(PHX_RESOURCE_EXHAUSTED, s->why_app);    /* never: sized */
+    s->n.admitted++;
+    if (s->slots.count > s->n.peak)
+        s->n.peak = s->slots.count;
+    return phx_verdict_forward();
+}
+
+static phx_verdict_t adm_decide(void *ctx, const phx_call_t *call, uint64_t now)
+{
+    struct adm_state *s = ctx;
+
+    if (call->dir == PHX_TX && call->kind == PHX_CALL_REQUEST)
+        return admit(s, call, now);
+    if (call->dir == PHX_TX && call->kind == PHX_CALL_CANCEL)
+        s->n.cancelled += adm_slots_remove(&s->slots, call->call_id);
+    else if (call->dir == PHX_RX && call->kind == PHX_CALL_REPLY)
+        s->n.replies += adm_slots_remove(&s->slots, call->call_id);
+    else if (call->dir == PHX_RX && call->kind == PHX_CALL_ERROR)
+        s->n.errors += adm_slots_remove(&s->slots, call->call_id);
+    return phx_verdict_forward();
+}
+
+/* The endings that are not calls: a failed send, a dropped reply, a connection gone. */
+static void adm_watch(void *ctx, const phx_desc_t *d, phx_dir_t dir, uint64_t now)
+{
+    struct adm_state *s = ctx;
+    unsigned wire = d->flags & 0xff;
+
+    if (dir == PHX_RX && d->kind == MRPC_DESC_SENT && d->status != PHX_OK && d->addr) {
+        const struct mrpc_wire_hdr *h =
+            &((const struct mrpc_wire_msg *)(uintptr_t)d->addr)->hdr;
+        if (h->kind == MRPC_WIRE_CALL)
+            s->n.send_failed += adm_slots_remove(&s->slots, h->call_id);
+    } else if (dir == PHX_RX && d->kind == MRPC_DESC_DROPPED &&
+               (wire == MRPC_WIRE_REPLY || wire == MRPC_WIRE_ERROR)) {
+        s->n.dropped += adm_slots_remove(&s->slots, d->call_id);
+    } else if ((dir == PHX_RX && d->kind == MRPC_DESC_CONN_LOST) ||
+               (dir == PHX_TX && d->kind == MRPC_DESC_CLOSE)) {
+        s->n.conn_ended += adm_slots_remove_conn(&s->slots, d->conn_id);
+    }
+}
+
+/* ---- settings ------------------------------------------------------------------------------- */
+
+static int apply(struct adm_state *s, const struct adm_settings *set, char *err, size_t errlen)
+{
+    if (adm_slots_resize(&s->slots, set->max_outstanding) < 0) {
+        snprintf(err, errlen, "out of memory for %u slots", set->max_outstanding);
+        return -ENOMEM;
+    }
+    s->set = *set;
+    snprintf(s->why_app, sizeof(s->why_app), "over the cap of %u outstanding calls per app",
+             set->max_outstanding);
+    snprintf(s->why_method, sizeof(s->why_method),
+             "over the cap of %u outstanding calls per method", set->max_per_method);
+    return 0;
+}
+
+/* BASE (NULL: the plugin's settings of E) with CONFIG over it, put in effect. */
+static int take_settings(phx_engine_t *e, struct adm_state *s, const struct adm_settings *base,
+                         const char *config, char *err, size_t errlen)
+{
+    struct adm_settings set;
+
+    if (phx_settings_derive(&adm_schema, &set, base ? base : phx_engine_settings(e), config, err,
+                            errlen) < 0)
+        return -EINVAL;
+    int rc = apply(s, &set, err, errlen);
+    phx_settings_free(&adm_schema, &set);
+    return rc;
+}
+
+static struct adm_state *state_new(void)
+{
+    struct adm_state *s = calloc(1, sizeof(*s));
+
+    if (s && phx_policy_init(&s->pol, adm_decide, s, (1u << PHX_TX) | (1u << PHX_RX),
+                             ADM_QUEUE) < 0) {
+        free(s);
+        return NULL;
+    }
+    if (s)
+        phx_policy_watch(&s->pol, adm_watch);
+    return s;
+}
+
+static void state_free(struct adm_state *s)
+{
+    phx_policy_fini(&s->pol);
+    adm_slots_free(&s->slots);
+    free(s);
+}
+
+/* ---- engine ops ----------------------------------------------------------------------------- */
+
+static int adm_create(phx_engine_t *e, const char *config, void **state, char *err,
+                      size_t errlen)
+{
+    struct adm_state *s = state_new();
+
+    if (!s)
+        return -ENOMEM;
+    int rc = take_settings(e, s, NULL, config, err, errlen);
+    if (rc < 0) {
+        state_free(s);
+        return rc;
+    }
+    *state = s;
+    return 0;
+}
+
+static int adm_progress(phx_engine_t *e, void *state)
+{
+    return phx_policy_progress(&((struct adm_state *)state)->pol, e, phx_now_ns());
+}
+
+static int adm_arm(phx_engine_t *e, void *state, phx_wait_t *w)
+{
+    return phx_policy_arm(&((struct adm_state *)state)->pol, e, w, phx_now_ns());
+}
+
+static int adm_flush(phx_engine_t *e, void *state)
+{
+    return phx_policy_flush(&((struct adm_state *)state)->pol, e);
+}
+
+static void adm_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
+{
+    state_free(state);
+}
+
+/* A live `set`: CONFIG over the settings in effect. Slots held stay; a lower cap refuses new
+ * calls until the outstanding ones are under it. */
+static int adm_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
+                           size_t errlen)
+{
+    struct adm_state *s = state;
+
+    return take_settings(e, s, &s->set, config, err, errlen);
+}
+
+/* ---- live upgrade --------------------------------------------------------------------------- */
+
+static void dump_counts(phx_wbuf_t *w, const struct adm_counts *n)
+{
+    const uint64_t v[] = { n->admitted, n->refused_app, n->refused_method, n->replies, n->errors,
+                           n->send_failed, n->cancelled, n->dropped, n->conn_ended, n->expired,
+                           n->peak };
+
+    for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        phx_wbuf_u64(w, v[i]);
+}
+
+static void restore_counts(phx_rbuf_t *r, struct adm_counts *n)
+{
+    uint64_t *v[] = { &n->admitted, &n->refused_app, &n->refused_method, &n->replies, &n->errors,
+                      &n->send_failed, &n->cancelled, &n->dropped, &n->conn_ended, &n->expired,
+                      &n->peak };
+
+    for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        *v[i] = phx_rbuf_u64(r);
+}
+
+/* The slots, each with the time it has left (clocks of two builds are one clock, but a blob
+ * says what it means). */
+static void dump_slots(phx_wbuf_t *w, const struct adm_slots *t, uint64_t now)
+{
+    phx_wbuf_u32(w, t->count);
+    for (unsigned i = 0; i < t->cap; i++) {
+        const struct adm_slot *sl = &t->slot[i];
+        if (!sl->used)
+            continue;
+        phx_wbuf_u64(w, sl->call_id);
+        phx_wbuf_u32(w, sl->conn_id);
+        phx_wbuf_u32(w, sl->method_id);
+        phx_wbuf_u64(w, sl->expires_ns > now ? sl->expires_ns - now : 0);
+    }
+}
+
+static bool restore_slots(phx_rbuf_t *r, struct adm_slots *t, uint64_t now)
+{
+    uint32_t n = phx_rbuf_u32(r);
+
+    if (r->failed || n > ADM_MAX || adm_slots_resize(t, n) < 0)
+        return false;
+    for (uint32_t i = 0; i < n && !r->failed; i++) {
+        uint64_t call_id = phx_rbuf_u64(r);
+        uint32_t conn_id = phx_rbuf_u32(r), method_id = phx_rbuf_u32(r);
+        uint64_t left = phx_rbuf_u64(r);
+        if (left > 86400000ull * NS_PER_MS ||
+            !adm_slots_add(t, call_id, conn_id, method_id, now + left))
+            return false;
+    }
+    return !r->failed;
+}
+
+static int adm_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+{
+    const struct adm_state *s = state;
+    phx_wbuf_t w = { 0 };
+
+    phx_wbuf_u32(&w, ADM_MAGIC);
+    phx_wbuf_u32(&w, s->set.max_outstanding);
+    phx_wbuf_u32(&w, s->set.max_per_method);
+    phx_wbuf_u32(&w, s->set.slot_timeout_ms);
+    dump_counts(&w, &s->n);
+    phx_wbuf_u64(&w, s->upgrades);
+    dump_slots(&w, &s->slots, phx_now_ns());
+    phx_policy_dump_counts(&s->pol, &w);
+    if (phx_wbuf_finish(&w, out) < 0)
+        return -ENOMEM;
+    out->version = ADM_STATE_VERSION;
+    return 0;
+}
+
+/* The settings written in R, checked as any others: a blob is not trusted to be in range. */
+static int restore_settings(phx_rbuf_t *r, struct adm_state *s, char *err, size_t errlen)
+{
+    char text[200];
+    unsigned most = phx_rbuf_u32(r), per_method = phx_rbuf_u32(r), timeout = phx_rbuf_u32(r);
+
+    if (r->failed) {
+        snprintf(err, errlen, "AdmissionEngine state is damaged (settings)");
+        return -EINVAL;
+    }
+    snprintf(text, sizeof(text), "max_outstanding = %u; max_per_method = %u; "
+             "slot_timeout_ms = %u;", most, per_method, timeout);
+    struct adm_settings set;
+    if (phx_settings_derive(&adm_schema, &set, NULL, text, err, errlen) < 0)
+        return -EINVAL;
+    int rc = apply(s, &set, err, errlen);
+    phx_settings_free(&adm_schema, &set);
+    return rc;
+}
+
+static int restore_rest(phx_rbuf_t *r, struct adm_state *s, size_t len, char *err,
+                        size_t errlen)
+{
+    restore_counts(r, &s->n);
+    s->upgrades = phx_rbuf_u64(r) + 1;
+    if (!restore_slots(r, &s->slots, phx_now_ns()) || !phx_policy_restore_counts(&s->pol, r) ||
+        r->left) {
+        snprintf(err, errlen, "AdmissionEngine state of %zu bytes is damaged", len);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int adm_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
+                       size_t errlen)
+{
+    phx_rbuf_t r;
+
+    if (in->version != ADM_STATE_VERSION) {
+        snprintf(err, errlen, "AdmissionEngine %s cannot read state version %u", ADM_VERSION,
+                 in->version);
+        return -ENOTSUP;
+    }
+    phx_rbuf_init(&r, in);
+    struct adm_state *s = state_new();
+    if (!s)
+        return -ENOMEM;
+    int rc = phx_rbuf_u32(&r) == ADM_MAGIC ? restore_settings(&r, s, err, errlen) : -EINVAL;
+    if (rc == 0)
+        rc = restore_rest(&r, s, in->len, err, errlen);
+    else if (rc == -EINVAL && !err[0])
+        snprintf(err, errlen, "AdmissionEngine state is not one of this plugin's");
+    if (rc < 0) {
+        state_free(s);
+        return rc;
+    }
+    *state = s;
+    return 0;
+}
+
+/* ---- admin ---------------------------------------------------------------------------------- */
+
+/* "stats": the settings, the calls outstanding now, how slots were taken and freed. */
+static int adm_admin(phx_engine_t *e, void *state, const char *request, char **reply)
+{
+    struct adm_state *s = state;
+    const struct adm_counts *n = &s->n;
+
+    if (strcmp(request, "stats") != 0)
+        return -ENOTSUP;
+    char *counts = phx_policy_stats_json(&s->pol);
+    if (!counts)
+        return -ENOMEM;
+    int k = asprintf(reply, "{\"type\":\"AdmissionEngine\",\"version\":\"%s\",\"settings\":{"
+                     "\"max_outstanding\":%u,\"max_per_method\":%u,\"slot_timeout_ms\":%u},"
+                     "\"outstanding\":%u,\"peak\":%" PRIu64 ",\"admitted\":%" PRIu64
+                     ",\"refused_app\":%" PRIu64 ",\"refused_method\":%" PRIu64 ",\"freed\":{"
+                     "\"replies\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"send_failed\":%" PRIu64
+                     ",\"cancelled\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"conn_ended\":%" PRIu64
+                     ",\"expired\":%" PRIu64 "},\"upgrades\":%" PRIu64 ",%s}", ADM_VERSION,
+                     s->set.max_outstanding, s->set.max_per_method, s->set.slot_timeout_ms,
+                     s->slots.count, n->peak, n->admitted, n->refused_app, n->refused_method,
+                     n->replies, n->errors, n->send_failed, n->cancelled, n->dropped,
+                     n->conn_ended, n->expired, s->upgrades, counts);
+    free(counts);
+    return k < 0 ? -ENOMEM : 0;
+}
+
+static const phx_engine_ops_t adm_engine = {
+    .type = "AdmissionEngine",
+    .state_version = ADM_STATE_VERSION,
+    .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
+    .create = adm_create,
+    .progress = adm_progress,
+    .destroy = adm_destroy,
+    .arm = adm_arm,
+    .flush = adm_flush,
+    .dump = adm_dump,
+    .restore = adm_restore,
+    .reconfigure = adm_reconfigure,
+    .admin = adm_admin,
+};
+
+PHX_PLUGIN("admission", ADM_VERSION, .engines = PHX_ENGINES(&adm_engine),
+           .settings = &adm_schema);

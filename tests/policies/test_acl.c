@@ -1,0 +1,355 @@
+/* test_acl.c - AclEngine end to end: this process calls the echo server through two real
+ * services (tests/mrpc/mrpc_fixture.h: namespaces joined by a veth pair when root, else loopback;
+ * UCX pinned to tcp on that device), with the ACL attached to our subscription by policyctl
+ * with a rules file (--settings), and a NullEngine on the server's subscription counting what
+ * reaches the server.
+ *
+ *   deny method     a rule denying mrpc_test.Echo/Fail by name: Fail gets PERMISSION_DENIED,
+ *                   and the server's NullEngine sees nothing of it; Echo passes; the rule's hits,
+ *                   tx.rejected and last_reject (with the rule's name) say so
+ *   first match     allow Echo, then deny everything: Echo passes, Sleep is denied by the second
+ *                   rule; the same two rules swapped with a live `policyctl set --settings`: Echo
+ *                   is denied by the first; `set default=deny` keeps the rules
+ *   caller          a uid rule with another uid does not match, one with ours (and a gid rule
+ *                   with our gid, a service rule by id) does; the stats show our uid
+ *   bad rules       a bad action on line 3 of the file, a syntax error, an unknown key: exit 1,
+ *                   one line with the line number and the key, nothing attached; a bad `set`
+ *                   leaves the rules as they were
+ *   live upgrade    the plugin replaced by a copy: rules, hits and counters carry on
+ *
+ * What reaches the app on a denial is the status (PERMISSION_DENIED); the sentence naming the
+ * rule is in the stats and the service's log (phoenix/policy.h: a SENT answer has no text). */
+#include "mrpc_fixture.h"
+#include "mrpc_test.mrpc.h"
+#include "phx_test.h"
+#include "policy_fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct mrpc_setup up;
+
+static bool bring_up(void)
+{
+    return mrpc_setup_start(&up, "acl", MRPC_TEST_PEER);
+}
+
+/* The nodes, and a NullEngine on the server's subscription (once). */
+static void need_nodes(void)
+{
+    static bool null_attached;
+
+    CU_ASSERT_FATAL(mrpc_bring_up_once(bring_up));
+    if (!null_attached)
+        CU_ASSERT_FATAL(policy_attach(&up.server_node, "null", up.peer.pid, NULL) == 0);
+    null_attached = true;
+}
+
+/* Descriptors the server's NullEngine passed up to the server (rx). */
+static long server_rx(void)
+{
+    json_object *stats = policy_stats(&up.server_node, "NullEngine", up.peer.pid);
+    long n = policy_json_path_int(stats, "rx");
+
+    json_object_put(stats);
+    return n;
+}
+
+/* ---- calls ---------------------------------------------------------------------------------- */
+
+struct result {
+    bool    done;
+    int32_t code;
+    char    message[160];
+};
+
+static void on_done(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
+                    const ProtobufCMessage *reply)
+{
+    struct result *r = token;
+
+    r->done = true;
+    r->code = st->code;
+    snprintf(r->message, sizeof(r->message), "%s", st->message);
+    if (reply)
+        mrpc_release(c, reply);
+}
+
+enum method { ECHO, SLEEP, FAIL };
+
+/* One call of M, waited for (10 s at most); its status code. */
+static int32_t call(enum method m)
+{
+    static struct result r;
+    mrpc_status_t st;
+
+    memset(&r, 0, sizeof(r));
+    if (m == FAIL) {
+        MrpcTest__FailRequest *q = (MrpcTest__FailRequest *)mrpc_message_new(
+            up.ctx, &mrpc_test__fail_request__descriptor);
+        CU_ASSERT_FATAL(q != NULL);
+        q->code = PHX_NOT_FOUND;
+        st = mrpc_test__echo__fail_async(up.conn, q, on_done, &r, NULL);
+    } else {
+        MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(up.ctx,
+                                                               &mrpc_test__blob__descriptor);
+        CU_ASSERT_FATAL(b != NULL);
+        st = m == ECHO ? mrpc_test__echo__echo_async(up.conn, b, on_done, &r, NULL)
+                       : mrpc_test__echo__sleep_async(up.conn, b, on_done, &r, NULL);
+    }
+    CU_ASSERT_FATAL(st.code == PHX_OK);
+    unsigned long long deadline = phx_test_now_ns() + 10 * PHX_NS;
+    while (!r.done && phx_test_now_ns() < deadline)
+        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 20) >= 0);
+    CU_ASSERT_FATAL(r.done);
+    if (r.code == PHX_PERMISSION_DENIED)
+        printf("(denied: \"%s\") ", r.message);
+    return r.code;
+}
+
+/* ---- settings files ------------------------------------------------------------------------- */
+
+/* TEXT in a file of the client node's directory; its path. */
+static const char *rules_file(const char *text)
+{
+    static char path[512];
+    static unsigned n;
+
+    snprintf(path, sizeof(path), "%s/acl-%u.conf", up.client_node.d.dir, n++);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs(text, f);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    return path;
+}
+
+/* `policyctl attach acl --pid <ours> --settings FILE(TEXT)`; its exit code, output in R. */
+static int attach_rules(const char *text, phx_test_run_result_t *r)
+{
+    char pid[16];
+
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    return policy_ctl(&up.client_node, (const char *[]){ "attach", "acl", "--pid", pid,
+                                                         "--settings", rules_file(text), NULL },
+                      r);
+}
+
+/* `policyctl set <our AclEngine> --settings FILE(TEXT) [KV]`; its exit code, output in R. */
+static int set_rules(const char *text, const char *kv, phx_test_run_result_t *r)
+{
+    char id[24];
+
+    snprintf(id, sizeof(id), "%ld", policy_engine_id(&up.client_node, "AclEngine", getpid()));
+    if (!text)
+        return policy_ctl(&up.client_node, (const char *[]){ "set", id, kv, NULL }, r);
+    return policy_ctl(&up.client_node, (const char *[]){ "set", id, "--settings",
+                                                         rules_file(text), kv, NULL }, r);
+}
+
+static json_object *acl_stats(void)
+{
+    return policy_stats(&up.client_node, "AclEngine", getpid());
+}
+
+/* The hits of rule I in STATS, or -1. */
+static long rule_hits(json_object *stats, unsigned i)
+{
+    json_object *rules;
+
+    if (!json_object_object_get_ex(stats, "rules", &rules) ||
+        i >= json_object_array_length(rules))
+        return -1;
+    return policy_json_path_int(json_object_array_get_idx(rules, i), "hits");
+}
+
+static bool last_reject_has(json_object *stats, const char *text)
+{
+    json_object *o;
+
+    return json_object_object_get_ex(stats, "last_reject", &o) &&
+           strstr(json_object_get_string(o), text) != NULL;
+}
+
+/* ---- cases ---------------------------------------------------------------------------------- */
+
+static void test_deny_method(void)
+{
+    static phx_test_run_result_t r;
+
+    need_nodes();
+    CU_ASSERT_FATAL(attach_rules("rules = ( { name = \"no-fail\"; action = \"deny\";\n"
+                                 "            method = \"mrpc_test.Echo/Fail\"; } );\n"
+                                 "default = \"allow\";\n", &r) == 0);
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);                    /* the connection is up */
+    long before = server_rx();
+    CU_ASSERT(before > 0);
+    for (unsigned i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(call(FAIL), PHX_PERMISSION_DENIED);
+    CU_ASSERT_EQUAL(server_rx(), before);                   /* never reached the server */
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);
+    CU_ASSERT(server_rx() > before);
+    json_object *stats = acl_stats();
+    CU_ASSERT_EQUAL(rule_hits(stats, 0), 5);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 5);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "denied"), 5);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "default_hits"), 2);
+    CU_ASSERT(last_reject_has(stats, "denied by ACL rule 'no-fail'"));
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+    CU_ASSERT_EQUAL(call(FAIL), PHX_NOT_FOUND);             /* detached: the server answers */
+}
+
+static const char allow_then_deny[] =
+    "rules = ( { name = \"allow-echo\"; action = \"allow\";\n"
+    "            method = \"mrpc_test.Echo.Echo\"; },\n"
+    "          { name = \"deny-all\"; action = \"deny\"; } );\n";
+static const char deny_then_allow[] =
+    "rules = ( { name = \"deny-all\"; action = \"deny\"; },\n"
+    "          { name = \"allow-echo\"; action = \"allow\";\n"
+    "            method = \"mrpc_test.Echo/Echo\"; } );\n";
+
+static void test_first_match(void)
+{
+    static phx_test_run_result_t r;
+
+    need_nodes();
+    CU_ASSERT_FATAL(attach_rules(allow_then_deny, &r) == 0);
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);
+    CU_ASSERT_EQUAL(call(SLEEP), PHX_PERMISSION_DENIED);
+    json_object *stats = acl_stats();
+    CU_ASSERT_EQUAL(rule_hits(stats, 0), 1);
+    CU_ASSERT_EQUAL(rule_hits(stats, 1), 1);
+    CU_ASSERT(last_reject_has(stats, "'deny-all'"));
+    json_object_put(stats);
+
+    CU_ASSERT_EQUAL(set_rules(deny_then_allow, NULL, &r), 0);     /* live: the order turns */
+    CU_ASSERT_EQUAL(call(ECHO), PHX_PERMISSION_DENIED);
+    stats = acl_stats();
+    CU_ASSERT_EQUAL(rule_hits(stats, 0), 1);
+    CU_ASSERT_EQUAL(rule_hits(stats, 1), 0);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 2);
+    json_object_put(stats);
+
+    CU_ASSERT_EQUAL(set_rules("rules = ( );", "default=deny", &r), 0);
+    CU_ASSERT_EQUAL(call(ECHO), PHX_PERMISSION_DENIED);           /* no rule: the default */
+    CU_ASSERT_EQUAL(set_rules(NULL, "default=allow", &r), 0);
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+}
+
+static void test_caller(void)
+{
+    static phx_test_run_result_t r;
+    char text[512];
+
+    need_nodes();
+    snprintf(text, sizeof(text),
+             "rules = ( { name = \"not-me\"; action = \"allow\"; uid = %u; },\n"
+             "          { name = \"me\"; action = \"deny\"; uid = %u; method = \"mrpc_test.Echo/"
+             "Sleep\"; },\n"
+             "          { name = \"my-group\"; action = \"allow\"; gid = %u; service = %u; } );\n"
+             "default = \"deny\";\n", (unsigned)getuid() + 1, (unsigned)getuid(),
+             (unsigned)getgid(), MRPC_TEST__ECHO__SERVICE_ID);
+    CU_ASSERT_FATAL(attach_rules(text, &r) == 0);
+    CU_ASSERT_EQUAL(call(SLEEP), PHX_PERMISSION_DENIED);          /* "me" */
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);                          /* "my-group" */
+    json_object *stats = acl_stats();
+    CU_ASSERT_EQUAL(rule_hits(stats, 0), 0);
+    CU_ASSERT_EQUAL(rule_hits(stats, 1), 1);
+    CU_ASSERT_EQUAL(rule_hits(stats, 2), 1);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "caller.uid"), (long)getuid());
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "caller.gid"), (long)getgid());
+    CU_ASSERT(last_reject_has(stats, "'me'"));
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+}
+
+/* A refusal: exit code RC 1 and one line in R holding WANT1 and WANT2. */
+static void expect_refused(int rc, const phx_test_run_result_t *r, const char *want1,
+                           const char *want2)
+{
+    printf("(%.*s) ", (int)strcspn(r->err, "\n"), r->err);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->err, want1));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->err, want2));
+    CU_ASSERT_EQUAL(strchr(r->err, '\n') - r->err + 1, (long)strlen(r->err));    /* one line */
+}
+
+static void test_bad_rules(void)
+{
+    static phx_test_run_result_t r;
+    struct mrpc_sub sub;
+
+    need_nodes();
+    expect_refused(attach_rules("rules = (\n  { name = \"a\"; action = \"allow\"; },\n"
+                                "  { name = \"b\"; action = \"maybe\"; } );\n", &r),
+                   &r, "config_string:3", "rules[1].action");
+    expect_refused(attach_rules("default = \"allow\";\nrules = ( { name = \"a\"; } ;\n"
+                                "default = \"deny\";\n", &r), &r, "config_string:2", "syntax");
+    expect_refused(attach_rules("rules = ( { name = \"a\"; action = \"deny\";\n"
+                                "  methd = \"x.Y/Z\"; } );\n", &r),
+                   &r, "config_string:2", "rules[0].methd");
+    expect_refused(attach_rules("rules = ( { name = \"a\"; action = \"deny\"; uid = -1; } );",
+                                &r), &r, "config_string:1", "rules[0].uid");
+    expect_refused(attach_rules("defualt = \"deny\";", &r), &r, "config_string:1", "defualt");
+    CU_ASSERT(mrpc_ctl_find_sub(&up.client_node, getpid(), &sub) && sub.n_addons == 0);
+
+    CU_ASSERT_FATAL(attach_rules(allow_then_deny, &r) == 0);
+    expect_refused(set_rules("rules = ( { name = \"x\"; action = \"deny\"; method = \"nodots\"; "
+                             "} );", NULL, &r), &r, "config_string:1", "rules[0].method");
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);                          /* the rules as they were */
+    CU_ASSERT_EQUAL(call(SLEEP), PHX_PERMISSION_DENIED);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+}
+
+/* A copy of the built plugin in N's directory: a new build, as far as the service can tell. */
+static const char *plugin_copy(const struct mrpc_node *n)
+{
+    static char path[512], cmd[1200];
+
+    snprintf(path, sizeof(path), "%s/acl-next.so", n->d.dir);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", PHX_PLUGIN_ACL, path);
+    return system(cmd) == 0 ? path : NULL;
+}
+
+static void test_upgrade(void)
+{
+    static phx_test_run_result_t r;
+    const char *copy;
+
+    need_nodes();
+    CU_ASSERT_FATAL((copy = plugin_copy(&up.client_node)) != NULL);
+    CU_ASSERT_FATAL(attach_rules(allow_then_deny, &r) == 0);
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);
+    CU_ASSERT_EQUAL(call(SLEEP), PHX_PERMISSION_DENIED);
+    CU_ASSERT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin", copy,
+                                                                NULL }, &r), 0);
+    CU_ASSERT_EQUAL(call(SLEEP), PHX_PERMISSION_DENIED);
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);
+    json_object *stats = acl_stats();
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "upgrades"), 1);
+    CU_ASSERT_EQUAL(rule_hits(stats, 0), 2);
+    CU_ASSERT_EQUAL(rule_hits(stats, 1), 2);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 2);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "settings.rules"), 2);
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+}
+
+static const phx_test_case_t cases[] = {
+    { "a denied method gets PERMISSION_DENIED and never reaches the server", test_deny_method },
+    { "the first matching rule decides; set turns the order live", test_first_match },
+    { "uid and gid rules match the app's own credentials", test_caller },
+    { "bad rules: one line with the line and the key, nothing changed", test_bad_rules },
+    { "rules and hits survive a live upgrade", test_upgrade },
+    { NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+    int rc = phx_test_main("acl", cases, argc, argv);
+
+    return mrpc_setup_stop(&up) ? rc : 1;
+}

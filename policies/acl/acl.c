@@ -33,6 +33,7 @@
 #include "rules.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,8 @@ struct acl_state {
     uint64_t          upgrades;
     char              why[ACL_NAME_MAX + 48];
 };
+_Static_assert(offsetof(struct acl_state, pol) == 0,
+               "phx_policy_op_* read the state as its policy");
 
 /* ---- the caller ----------------------------------------------------------------------------- */
 
@@ -189,21 +192,6 @@ static int acl_create(phx_engine_t *e, const char *config, void **state, char *e
     }
     *state = s;
     return 0;
-}
-
-static int acl_progress(phx_engine_t *e, void *state)
-{
-    return phx_policy_progress(&((struct acl_state *)state)->pol, e, phx_now_ns());
-}
-
-static int acl_arm(phx_engine_t *e, void *state, phx_wait_t *w)
-{
-    return phx_policy_arm(&((struct acl_state *)state)->pol, e, w, phx_now_ns());
-}
-
-static int acl_flush(phx_engine_t *e, void *state)
-{
-    return phx_policy_flush(&((struct acl_state *)state)->pol, e);
 }
 
 static void acl_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
@@ -366,10 +354,10 @@ static const phx_engine_ops_t acl_engine = {
     .state_version = ACL_STATE_VERSION,
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
     .create = acl_create,
-    .progress = acl_progress,
+    .progress = phx_policy_op_progress,
     .destroy = acl_destroy,
-    .arm = acl_arm,
-    .flush = acl_flush,
+    .arm = phx_policy_op_arm,
+    .flush = phx_policy_op_flush,
     .dump = acl_dump,
     .restore = acl_restore,
     .reconfigure = acl_reconfigure,

@@ -32,6 +32,7 @@
 #include "slots.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,8 @@ struct adm_state {
     uint64_t            upgrades;
     char                why_app[96], why_method[96];
 };
+_Static_assert(offsetof(struct adm_state, pol) == 0,
+               "phx_policy_op_* read the state as its policy");
 
 /* ---- the decision --------------------------------------------------------------------------- */
 
@@ -218,21 +221,6 @@ static int adm_create(phx_engine_t *e, const char *config, void **state, char *e
     }
     *state = s;
     return 0;
-}
-
-static int adm_progress(phx_engine_t *e, void *state)
-{
-    return phx_policy_progress(&((struct adm_state *)state)->pol, e, phx_now_ns());
-}
-
-static int adm_arm(phx_engine_t *e, void *state, phx_wait_t *w)
-{
-    return phx_policy_arm(&((struct adm_state *)state)->pol, e, w, phx_now_ns());
-}
-
-static int adm_flush(phx_engine_t *e, void *state)
-{
-    return phx_policy_flush(&((struct adm_state *)state)->pol, e);
 }
 
 static void adm_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
@@ -417,10 +405,10 @@ static const phx_engine_ops_t adm_engine = {
     .state_version = ADM_STATE_VERSION,
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
     .create = adm_create,
-    .progress = adm_progress,
+    .progress = phx_policy_op_progress,
     .destroy = adm_destroy,
-    .arm = adm_arm,
-    .flush = adm_flush,
+    .arm = phx_policy_op_arm,
+    .flush = phx_policy_op_flush,
     .dump = adm_dump,
     .restore = adm_restore,
     .reconfigure = adm_reconfigure,

@@ -32,6 +32,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,8 @@ struct ft_state {
     uint64_t           upgrades;
     char               why[96];
 };
+_Static_assert(offsetof(struct ft_state, pol) == 0,
+               "phx_policy_op_* read the state as its policy");
 
 /* ---- the decision --------------------------------------------------------------------------- */
 
@@ -293,16 +296,6 @@ static int ft_create(phx_engine_t *e, const char *config, void **state, char *er
     }
     *state = s;
     return 0;
-}
-
-static int ft_progress(phx_engine_t *e, void *state)
-{
-    return phx_policy_progress(&((struct ft_state *)state)->pol, e, phx_now_ns());
-}
-
-static int ft_arm(phx_engine_t *e, void *state, phx_wait_t *w)
-{
-    return phx_policy_arm(&((struct ft_state *)state)->pol, e, w, phx_now_ns());
 }
 
 static int ft_flush(phx_engine_t *e, void *state)
@@ -456,9 +449,9 @@ static const phx_engine_ops_t ft_engine = {
     .state_version = FT_STATE_VERSION,
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
     .create = ft_create,
-    .progress = ft_progress,
+    .progress = phx_policy_op_progress,
     .destroy = ft_destroy,
-    .arm = ft_arm,
+    .arm = phx_policy_op_arm,
     .flush = ft_flush,
     .dump = ft_dump,
     .restore = ft_restore,

@@ -25,6 +25,7 @@
 #include "phoenix/settings.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,8 @@ struct rl_state {
     uint64_t           upgrades;    /* live upgrades this state went through */
     char               why[96];     /* the sentence of a rejection */
 };
+_Static_assert(offsetof(struct rl_state, pol) == 0,
+               "phx_policy_op_* read the state as its policy");
 
 /* ---- the decision --------------------------------------------------------------------------- */
 
@@ -160,21 +163,6 @@ static int rl_create(phx_engine_t *e, const char *config, void **state, char *er
     }
     *state = s;
     return 0;
-}
-
-static int rl_progress(phx_engine_t *e, void *state)
-{
-    return phx_policy_progress(&((struct rl_state *)state)->pol, e, phx_now_ns());
-}
-
-static int rl_arm(phx_engine_t *e, void *state, phx_wait_t *w)
-{
-    return phx_policy_arm(&((struct rl_state *)state)->pol, e, w, phx_now_ns());
-}
-
-static int rl_flush(phx_engine_t *e, void *state)
-{
-    return phx_policy_flush(&((struct rl_state *)state)->pol, e);
 }
 
 static void rl_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
@@ -331,10 +319,10 @@ static const phx_engine_ops_t rl_engine = {
     .state_version = RL_STATE_VERSION,
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
     .create = rl_create,
-    .progress = rl_progress,
+    .progress = phx_policy_op_progress,
     .destroy = rl_destroy,
-    .arm = rl_arm,
-    .flush = rl_flush,
+    .arm = phx_policy_op_arm,
+    .flush = phx_policy_op_flush,
     .dump = rl_dump,
     .restore = rl_restore,
     .reconfigure = rl_reconfigure,

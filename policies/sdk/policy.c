@@ -411,3 +411,18 @@ bool phx_policy_restore_counts(phx_policy_t *p, phx_rbuf_t *r)
     p->last_reject[n] = '\0';
     return !r->failed;
 }
+
+int phx_policy_op_progress(phx_engine_t *e, void *state)
+{
+    return phx_policy_progress(state, e, phx_now_ns());
+}
+
+int phx_policy_op_arm(phx_engine_t *e, void *state, phx_wait_t *w)
+{
+    return phx_policy_arm(state, e, w, phx_now_ns());
+}
+
+int phx_policy_op_flush(phx_engine_t *e, void *state)
+{
+    return phx_policy_flush(state, e);
+}

@@ -20,9 +20,8 @@
  *     }
  *
  *     create():   phx_policy_init(&s->pol, decide, s, 1u << PHX_TX, queue_max);
- *     progress(): return phx_policy_progress(&s->pol, e, phx_now_ns());
- *     arm():      return phx_policy_arm(&s->pol, e, w, phx_now_ns());
- *     flush():    return phx_policy_flush(&s->pol, e);
+ *     ops:        .progress = phx_policy_op_progress, .arm = phx_policy_op_arm,
+ *                 .flush = phx_policy_op_flush        (the state begins with its phx_policy_t)
  *     destroy():  phx_policy_fini(&s->pol);
  *
  * docs/policies.md is the guide, with a complete policy (policies/ratelimit).
@@ -169,6 +168,11 @@ int  phx_policy_arm(phx_policy_t *p, phx_engine_t *e, phx_wait_t *w, uint64_t no
 /* The body of flush(): pushes every held descriptor out without asking decide(); returns how
  * many are still held (out channels full). */
 int  phx_policy_flush(phx_policy_t *p, phx_engine_t *e);
+/* The three above as engine ops, for a policy whose state begins with its phx_policy_t (the
+ * common case: nothing else to do in progress, arm or flush). */
+int  phx_policy_op_progress(phx_engine_t *e, void *state);
+int  phx_policy_op_arm(phx_engine_t *e, void *state, phx_wait_t *w);
+int  phx_policy_op_flush(phx_engine_t *e, void *state);
 /* Descriptors held now in DIR. */
 unsigned phx_policy_held(const phx_policy_t *p, phx_dir_t dir);
 

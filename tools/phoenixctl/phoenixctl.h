@@ -9,12 +9,7 @@
 #define PHOENIXCTL_H
 
 #include "ctl_common.h"     /* exit codes, phxctl_usage_error(), phxctl_parse_uint() */
-
-typedef struct {
-    const char *name;
-    const char *summary;                /* one line in `phoenixctl --help` */
-    int (*run)(int argc, char **argv);
-} phxctl_command_t;
+#include "ctl_main.h"       /* phxctl_command_t, phxctl_main() */
 
 int phxctl_cmd_list(int argc, char **argv);
 int phxctl_cmd_plugins(int argc, char **argv);

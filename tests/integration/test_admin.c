@@ -38,8 +38,10 @@
  * Every wait is bounded; every process started is stopped by PID and reaped. */
 #include "daemon_harness.h"
 #include "phoenix/client.h"
+#include "phoenix/status.h"
 #include "phx_test.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -50,6 +52,7 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -263,14 +266,78 @@ static bool daemon_up(struct phx_daemon *d, const char *tag)
 
 /* The path of a descriptor in tests/data/addon-cli; a few stay valid at once, as several go in
  * one command line. */
+static char user_dir[256];     /* the tools and files an ordinary user runs, or "" (below) */
+
 static const char *data(const char *name)
 {
     static char paths[4][4096];
     static unsigned next;
     char *path = paths[next++ % 4];
 
-    snprintf(path, sizeof(paths[0]), "%s/tests/data/addon-cli/%s", PHX_SOURCE_DIR, name);
+    if (user_dir[0])
+        snprintf(path, sizeof(paths[0]), "%s/%s", user_dir, name);
+    else
+        snprintf(path, sizeof(paths[0]), "%s/tests/data/addon-cli/%s", PHX_SOURCE_DIR, name);
     return path;
+}
+
+/* ---- what an ordinary user can reach ---------------------------------------------------------
+ * The checkout may lie in a directory only root can enter (CI clones into one), so USER runs
+ * copies: phoenixctl, policyctl, libphoenix (found by LD_LIBRARY_PATH, which wins over the
+ * build's RUNPATH) and the descriptors, in a directory anyone may read. */
+
+static bool copy_into(const char *from, const char *name, mode_t mode)
+{
+    char to[512];
+    size_t len;
+    char *text;
+    FILE *in = fopen(from, "rb");
+
+    snprintf(to, sizeof(to), "%s/%s", user_dir, name);
+    if (!in)
+        return false;
+    text = NULL;
+    len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char buf[65536];
+    size_t n;
+    while (mem && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+        fwrite(buf, 1, n, mem);
+    fclose(in);
+    if (!mem || fclose(mem) != 0)
+        return false;
+    FILE *out = fopen(to, "wb");
+    bool ok = out && fwrite(text, 1, len, out) == len;
+    ok = out && fclose(out) == 0 && ok && chmod(to, mode) == 0;
+    free(text);
+    return ok;
+}
+
+static bool user_tools_up(void)
+{
+    static const char *const files[] = { "attach-null.conf", "detach-null.conf", "null.cfg" };
+    char from[4096];
+    Dl_info lib;
+
+    snprintf(user_dir, sizeof(user_dir), "/tmp/phx-usertools.XXXXXX");
+    if (!mkdtemp(user_dir) || chmod(user_dir, 0755) != 0 ||
+        !dladdr((void *)phx_status_name, &lib) || !lib.dli_fname)
+        return false;
+    bool ok = copy_into(PHOENIXCTL_PATH, "phoenixctl", 0755) &&
+              copy_into(POLICYCTL_PATH, "policyctl", 0755) &&
+              copy_into(lib.dli_fname, "libphoenix.so.0", 0644);
+    for (unsigned i = 0; ok && i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(from, sizeof(from), "%s/tests/data/addon-cli/%s", PHX_SOURCE_DIR, files[i]);
+        ok = copy_into(from, files[i], 0644);
+    }
+    return ok;
+}
+
+static void user_tools_down(void)
+{
+    if (user_dir[0])
+        phx_test_rmtree(user_dir);
+    user_dir[0] = '\0';
 }
 
 static const char *ctl_path = PHOENIXCTL_PATH;  /* policyctl in the rules case */
@@ -286,7 +353,18 @@ static int ctl_run(int as_uid, const char *prefix, const char *const *args,
         .uid = as_uid,
     };
     char *argv[MAX_ARGS + 4] = { (char *)ctl_path };
+    char tool[512], libs[300];
+    char *env[] = { libs, "PATH=/usr/bin:/bin", NULL };
     int n = 1;
+
+    if (as_uid >= 0 && user_dir[0]) {      /* the copies an ordinary user can reach */
+        snprintf(tool, sizeof(tool), "%s/%s", user_dir,
+                 strcmp(ctl_path, POLICYCTL_PATH) == 0 ? "policyctl" : "phoenixctl");
+        snprintf(libs, sizeof(libs), "LD_LIBRARY_PATH=%s", user_dir);
+        argv[0] = tool;
+        p.field_mask |= PHX_TEST_RUN_PARAM_FIELD_ENV;
+        p.env = env;
+    }
 
     for (int i = 0; args[i] && n < MAX_ARGS; i++)
         argv[n++] = (char *)args[i];
@@ -944,6 +1022,7 @@ static void test_permissions(void)
         phx_test_skip("the ordinary-user case needs root to become uid %d", USER);
         return;
     }
+    CU_ASSERT_FATAL(user_tools_up());
     CU_ASSERT_FATAL(daemon_up(&d, "admin-perm"));
     app_start(&mine, d.prefix, UINT64_MAX, 0);
     user_app_start(&u, d.prefix);
@@ -958,6 +1037,7 @@ static void test_permissions(void)
     CU_ASSERT_EQUAL(app_finish(&mine), APP_OK);
     CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
     phx_daemon_cleanup(&d);
+    user_tools_down();
     app_free(&u);
     app_free(&mine);
 }

@@ -284,7 +284,8 @@ static const char *data(const char *name)
 /* ---- what an ordinary user can reach ---------------------------------------------------------
  * The checkout may lie in a directory only root can enter (CI clones into one), so USER runs
  * copies: phoenixctl, policyctl, libphoenix (found by LD_LIBRARY_PATH, which wins over the
- * build's RUNPATH) and the descriptors, in a directory anyone may read. */
+ * build's RUNPATH) and the descriptors, in a directory anyone may read, made when a tool first
+ * runs as USER and removed when the program ends. */
 
 static bool copy_into(const char *from, const char *name, mode_t mode)
 {
@@ -315,7 +316,11 @@ static bool copy_into(const char *from, const char *name, mode_t mode)
 
 static bool user_tools_up(void)
 {
-    static const char *const files[] = { "attach-null.conf", "detach-null.conf", "null.cfg" };
+    static const char *const files[] = {     /* all of tests/data/addon-cli: data() reads here */
+        "attach-null.conf", "bad-dangling.conf", "bad-duplicate-name.conf",
+        "bad-port-range.conf", "bad-port-syntax.conf", "bad-syntax.conf", "bad-wrong-group.conf",
+        "detach-null.conf", "null.cfg", "ratelimit-attach.conf", "ratelimit-detach.conf",
+    };
     char from[4096];
     Dl_info lib;
 
@@ -357,7 +362,11 @@ static int ctl_run(int as_uid, const char *prefix, const char *const *args,
     char *env[] = { libs, "PATH=/usr/bin:/bin", NULL };
     int n = 1;
 
-    if (as_uid >= 0 && user_dir[0]) {      /* the copies an ordinary user can reach */
+    if (as_uid >= 0 && !user_dir[0]) {     /* made once, removed when the program ends */
+        atexit(user_tools_down);
+        CU_ASSERT_FATAL(user_tools_up());
+    }
+    if (as_uid >= 0) {                     /* the copies an ordinary user can reach */
         snprintf(tool, sizeof(tool), "%s/%s", user_dir,
                  strcmp(ctl_path, POLICYCTL_PATH) == 0 ? "policyctl" : "phoenixctl");
         snprintf(libs, sizeof(libs), "LD_LIBRARY_PATH=%s", user_dir);
@@ -1022,7 +1031,6 @@ static void test_permissions(void)
         phx_test_skip("the ordinary-user case needs root to become uid %d", USER);
         return;
     }
-    CU_ASSERT_FATAL(user_tools_up());
     CU_ASSERT_FATAL(daemon_up(&d, "admin-perm"));
     app_start(&mine, d.prefix, UINT64_MAX, 0);
     user_app_start(&u, d.prefix);
@@ -1037,7 +1045,6 @@ static void test_permissions(void)
     CU_ASSERT_EQUAL(app_finish(&mine), APP_OK);
     CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
     phx_daemon_cleanup(&d);
-    user_tools_down();
     app_free(&u);
     app_free(&mine);
 }

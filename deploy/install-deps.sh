@@ -20,6 +20,12 @@ PACKAGES=(
   libconfig-dev libjson-c-dev libcunit1-dev
   # comparison baselines and cluster integration
   openmpi-bin libopenmpi-dev mpich libmpich-dev slurm-wlm munge
+  # peer authentication in the wire-up (libmunge), PMI for mrpc-run under Slurm
+  libmunge-dev libpmix-dev libpmi2-0-dev
+  # the metrics endpoint (libmicrohttpd) and the real Prometheus that scrapes it in a test
+  libmicrohttpd-dev prometheus
+  # readiness notification of the systemd unit (sd_notify), systemd-analyze verify in a test
+  libsystemd-dev systemd
   # test networking, benchmarks' plots, process inspection
   iproute2 gnuplot-nox procps psmisc python3
   # groff renders the manual pages (docs/man) in tests/man/test_man.sh

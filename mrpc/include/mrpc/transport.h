@@ -21,7 +21,10 @@
  *                        address's NUL in the BIND's buffer (mrpc_conn_reason_get); CONNECTED too.
  *   MRPC_DESC_CONNECTED  conn_id, status (UNAVAILABLE when nobody listens).
  *   MRPC_DESC_ACCEPTED   conn_id = new id >= MRPC_CONN_ACCEPTED_BASE chosen by the transport,
- *                        binding_id = the binding it arrived on.
+ *                        binding_id = the binding it arrived on; addr/len -> the caller's
+ *                        struct mrpc_peer (0/0 from a transport that knows nothing of it).
+ *                        The transport owns it and keeps it until the connection's CONN_LOST
+ *                        or CLOSE: a reader that needs it longer copies it.
  *   MRPC_DESC_SENT       addr = the mrpc_wire_msg of a SEND, status.
  *   MRPC_DESC_RECEIVED   conn_id, call_id, service_id, method_id, status = the wire header's;
  *                        flags = MRPC_WIRE_* kind | format << 8; type_hash = the header's;
@@ -78,6 +81,21 @@ enum mrpc_desc_kind {
 };
 
 #define MRPC_CONN_REASON_MAX    256u     /* bytes after a BIND/CONNECT address's NUL */
+
+/* Who is on the other side of an accepted connection, as the transport's wire-up learned it
+ * (ACCEPTED's addr/len). `uid`/`gid` come from the peer's authentication (MUNGE: the uid the
+ * credential was made by, on a node of the same realm); MRPC_PEER_UID_UNKNOWN when the peer was
+ * not authenticated. `addr` is the peer's numeric "host:port" ("[v6]:port"), NUL-terminated. */
+#define MRPC_PEER_ADDR_MAX      64u
+#define MRPC_PEER_UID_UNKNOWN   UINT32_MAX
+enum mrpc_peer_flags { MRPC_PEER_AUTHENTICATED = 1u << 0 };
+
+struct mrpc_peer {
+    uint32_t flags;                   /* enum mrpc_peer_flags */
+    uint32_t uid, gid;                /* MRPC_PEER_UID_UNKNOWN unless AUTHENTICATED */
+    uint32_t reserved;                /* 0 */
+    char     addr[MRPC_PEER_ADDR_MAX];
+};
 
 /* The transport's answer D (BOUND, CONNECTED: a copy of the BIND or CONNECT) says why it failed:
  * REASON, cut to fit, goes after the address's NUL in the request's buffer, and len covers it. */

@@ -22,7 +22,7 @@
  *   MRPC_DESC_CONNECTED  conn_id, status (UNAVAILABLE when nobody listens).
  *   MRPC_DESC_ACCEPTED   conn_id = new id >= MRPC_CONN_ACCEPTED_BASE chosen by the transport,
  *                        binding_id = the binding it arrived on; addr/len -> the caller's
- *                        struct mrpc_peer (0/0 from a transport that knows nothing of it).
+ *                        struct mrpc_peer_info (0/0 from a transport that knows nothing of it).
  *                        The transport owns it and keeps it until the connection's CONN_LOST
  *                        or CLOSE: a reader that needs it longer copies it.
  *   MRPC_DESC_SENT       addr = the mrpc_wire_msg of a SEND, status.
@@ -90,7 +90,7 @@ enum mrpc_desc_kind {
 #define MRPC_PEER_UID_UNKNOWN   UINT32_MAX
 enum mrpc_peer_flags { MRPC_PEER_AUTHENTICATED = 1u << 0 };
 
-struct mrpc_peer {
+struct mrpc_peer_info {
     uint32_t flags;                   /* enum mrpc_peer_flags */
     uint32_t uid, gid;                /* MRPC_PEER_UID_UNKNOWN unless AUTHENTICATED */
     uint32_t reserved;                /* 0 */

@@ -129,9 +129,11 @@ static int read_member(struct reader *rd, const config_setting_t *m, struct acl_
         rc = read_id(rd, m, &r->uid);
     else if (strcmp(k, "gid") == 0 && (r->has |= ACL_HAS_GID))
         rc = read_id(rd, m, &r->gid);
+    else if (strcmp(k, "peer_uid") == 0 && (r->has |= ACL_HAS_PEER_UID))
+        rc = read_id(rd, m, &r->peer_uid);
     else
-        rc = bad(rd, m, "unknown key (a rule has name, action, service, method, uid, gid)%s",
-                 "");
+        rc = bad(rd, m, "unknown key (a rule has name, action, service, method, uid, gid, "
+                 "peer_uid)%s", "");
     rd->key[at] = '\0';
     return rc;
 }
@@ -176,9 +178,22 @@ static int read_rules(struct reader *rd, const config_setting_t *s, struct acl_r
     return 0;
 }
 
-/* The top-level keys of ROOT into OUT / *DFLT. */
+/* "client", "server" or "both" in S into *SIDE. */
+static int read_side(struct reader *rd, const config_setting_t *s, int *side)
+{
+    const char *v = config_setting_get_string(s);
+
+    for (int i = 0; v && PHX_POLICY_SIDE_NAMES[i]; i++)
+        if (strcmp(v, PHX_POLICY_SIDE_NAMES[i]) == 0) {
+            *side = i;
+            return 0;
+        }
+    return bad(rd, s, "must be \"client\", \"server\" or \"both\" (got %s)", v ? v : "no string");
+}
+
+/* The top-level keys of ROOT into OUT / *SC. */
 static int read_root(struct reader *rd, const config_setting_t *root, struct acl_rules *out,
-                     bool *has_rules, uint32_t *dflt)
+                     bool *has_rules, struct acl_scalars *sc)
 {
     for (int i = 0; i < config_setting_length(root); i++) {
         config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -189,21 +204,26 @@ static int read_root(struct reader *rd, const config_setting_t *root, struct acl
             *has_rules = true;
         } else if (strcmp(k, "default") == 0) {
             snprintf(rd->key, sizeof(rd->key), "default");
-            if (read_action(rd, s, dflt) < 0)
+            if (read_action(rd, s, &sc->dflt) < 0)
+                return -1;
+        } else if (strcmp(k, "side") == 0) {
+            snprintf(rd->key, sizeof(rd->key), "side");
+            if (read_side(rd, s, &sc->side) < 0)
                 return -1;
         } else {
             snprintf(rd->key, sizeof(rd->key), "%s", k);
-            return bad(rd, s, "unknown key (the AclEngine's keys are rules and default)%s", "");
+            return bad(rd, s, "unknown key (the AclEngine's keys are rules, default and side)%s",
+                       "");
         }
     }
     return 0;
 }
 
 int acl_rules_parse(const char *text, const char *origin, struct acl_rules *out, bool *has_rules,
-                    uint32_t *dflt, char *err, size_t errlen)
+                    struct acl_scalars *sc, char *err, size_t errlen)
 {
     struct reader rd = { .origin = origin, .err = err, .errlen = errlen };
-    uint32_t d = *dflt;
+    struct acl_scalars d = *sc;
     config_t cfg;
 
     *has_rules = false;
@@ -219,29 +239,33 @@ int acl_rules_parse(const char *text, const char *origin, struct acl_rules *out,
     int rc = read_root(&rd, config_root_setting(&cfg), out, has_rules, &d);
     config_destroy(&cfg);
     if (rc == 0)
-        *dflt = d;
+        *sc = d;
     return rc;
 }
 
-static bool holds(const struct acl_rule *r, uint32_t service_id, uint32_t method_id,
-                  const struct acl_caller *c)
+static bool holds(const struct acl_rule *r, const phx_call_t *call)
 {
-    if ((r->has & ACL_HAS_SERVICE) && r->service_id != service_id)
+    const phx_caller_t *c = call->caller;
+    const phx_peer_t *p = call->peer;
+
+    if ((r->has & ACL_HAS_SERVICE) && r->service_id != call->service_id)
         return false;
-    if ((r->has & ACL_HAS_METHOD) && r->method_id != method_id)
+    if ((r->has & ACL_HAS_METHOD) && r->method_id != call->method_id)
         return false;
-    if ((r->has & ACL_HAS_UID) && (!c->known || r->uid != c->uid))
+    if ((r->has & ACL_HAS_UID) && (c->pid <= 0 || r->uid != c->uid))
         return false;
-    if ((r->has & ACL_HAS_GID) && (!c->known || r->gid != c->gid))
+    if ((r->has & ACL_HAS_GID) && (!c->gid_known || r->gid != c->gid))
+        return false;
+    if ((r->has & ACL_HAS_PEER_UID) &&
+        (!(p->flags & PHX_PEER_AUTHENTICATED) || r->peer_uid != p->uid))
         return false;
     return true;
 }
 
-struct acl_rule *acl_rules_match(struct acl_rules *r, uint32_t service_id, uint32_t method_id,
-                                 const struct acl_caller *caller)
+struct acl_rule *acl_rules_match(struct acl_rules *r, const phx_call_t *call)
 {
     for (unsigned i = 0; i < r->n; i++)
-        if (holds(&r->rule[i], service_id, method_id, caller))
+        if (holds(&r->rule[i], call))
             return &r->rule[i];
     return NULL;
 }

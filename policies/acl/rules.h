@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "phoenix/policy.h"
+
 #define ACL_RULES_MAX 256
 #define ACL_NAME_MAX  64
 
@@ -21,6 +23,8 @@ enum acl_has {
     ACL_HAS_METHOD  = 1u << 1,
     ACL_HAS_UID     = 1u << 2,
     ACL_HAS_GID     = 1u << 3,
+    ACL_HAS_PEER_UID = 1u << 4,
+    ACL_HAS_ALL     = (1u << 5) - 1,
 };
 
 struct acl_rule {
@@ -29,6 +33,7 @@ struct acl_rule {
     uint32_t has;               /* enum acl_has: the conditions given */
     uint32_t service_id, method_id;
     uint32_t uid, gid;
+    uint32_t peer_uid;          /* the remote end's authenticated uid */
     uint64_t hits;              /* calls this rule decided */
 };
 
@@ -37,20 +42,21 @@ struct acl_rules {
     struct acl_rule rule[ACL_RULES_MAX];
 };
 
-/* Who calls: the app's credentials (known: false until the app port told them). */
-struct acl_caller {
-    bool     known;
-    uint32_t uid, gid;
+/* The scalars a text may set besides the rules; each is left as it is when the text says
+ * nothing of it. */
+struct acl_scalars {
+    uint32_t dflt;              /* enum acl_action */
+    int      side;              /* index into PHX_POLICY_SIDE_NAMES */
 };
 
 /* What TEXT (libconfig, named ORIGIN in errors) sets: the rules when it has `rules` (*HAS_RULES
- * true, OUT filled), the default when it has `default` (*DFLT set, else left as it is). 0, or -1
- * with one line "ORIGIN:line: key: what" in ERR and nothing changed. Control thread. */
+ * true, OUT filled), `default` and `side` into *SC. 0, or -1 with one line "ORIGIN:line: key:
+ * what" in ERR and nothing changed. Control thread. */
 int acl_rules_parse(const char *text, const char *origin, struct acl_rules *out, bool *has_rules,
-                    uint32_t *dflt, char *err, size_t errlen);
+                    struct acl_scalars *sc, char *err, size_t errlen);
 
-/* The rule of R that decides a call of SERVICE_ID/METHOD_ID by CALLER, or NULL (the default). */
-struct acl_rule *acl_rules_match(struct acl_rules *r, uint32_t service_id, uint32_t method_id,
-                                 const struct acl_caller *caller);
+/* The rule of R that decides CALL (its ids, the app's uid and gid, the peer's uid), or NULL
+ * (the default). A uid or gid condition never holds when the value is not known. */
+struct acl_rule *acl_rules_match(struct acl_rules *r, const phx_call_t *call);
 
 #endif /* ACL_RULES_H */

@@ -184,6 +184,39 @@ static int acl_reconfigure(phx_engine_t *e, void *state, const char *config, cha
 
 /* ---- live upgrade --------------------------------------------------------------------------- */
 
+static void dump_num(phx_wbuf_t *w, const struct acl_num *n)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &n->d, sizeof(bits));
+    phx_wbuf_u8(w, n->is_int);
+    phx_wbuf_u64(w, (uint64_t)n->i);
+    phx_wbuf_u64(w, bits);
+}
+
+static void dump_text(phx_wbuf_t *w, const char *text)
+{
+    phx_wbuf_blob(w, text, strlen(text));
+}
+
+static void dump_field(phx_wbuf_t *w, const struct acl_field_test *f)
+{
+    dump_text(w, f->path);
+    phx_wbuf_u32(w, f->ops);
+    phx_wbuf_u8(w, f->equals.is_num);
+    dump_num(w, &f->equals.num);
+    dump_text(w, f->equals.text);
+    dump_text(w, f->prefix);
+    dump_num(w, &f->less);
+    dump_num(w, &f->greater);
+    phx_wbuf_u32(w, f->n_in);
+    for (unsigned i = 0; i < f->n_in; i++) {
+        phx_wbuf_u8(w, f->in[i].is_num);
+        dump_num(w, &f->in[i].num);
+        dump_text(w, f->in[i].text);
+    }
+}
+
 static void dump_rule(phx_wbuf_t *w, const struct acl_rule *r)
 {
     phx_wbuf_blob(w, r->name, strlen(r->name));
@@ -195,6 +228,8 @@ static void dump_rule(phx_wbuf_t *w, const struct acl_rule *r)
     phx_wbuf_u32(w, r->gid);
     phx_wbuf_u64(w, r->hits);
     phx_wbuf_u32(w, r->peer_uid);
+    if (r->has & ACL_HAS_FIELD)
+        dump_field(w, &r->field);
 }
 
 static int acl_dump(phx_engine_t *e, void *state, phx_blob_t *out)
@@ -219,6 +254,53 @@ static int acl_dump(phx_engine_t *e, void *state, phx_blob_t *out)
     return 0;
 }
 
+static void restore_num(phx_rbuf_t *r, struct acl_num *n)
+{
+    uint64_t bits;
+
+    n->is_int = phx_rbuf_u8(r) != 0;
+    n->i = (int64_t)phx_rbuf_u64(r);
+    bits = phx_rbuf_u64(r);
+    memcpy(&n->d, &bits, sizeof(bits));
+}
+
+/* A text of at most CAP - 1 bytes into TEXT; false when the blob's is longer or missing. */
+static bool restore_text(phx_rbuf_t *r, char *text, size_t cap)
+{
+    size_t n;
+    const void *at = phx_rbuf_blob(r, cap - 1, &n);
+
+    if (!at)
+        return false;
+    memcpy(text, at, n);
+    text[n] = '\0';
+    return true;
+}
+
+static bool restore_field(phx_rbuf_t *r, struct acl_field_test *f)
+{
+    if (!restore_text(r, f->path, sizeof(f->path)))
+        return false;
+    f->ops = phx_rbuf_u32(r);
+    f->equals.is_num = phx_rbuf_u8(r) != 0;
+    restore_num(r, &f->equals.num);
+    if (!restore_text(r, f->equals.text, sizeof(f->equals.text)) ||
+        !restore_text(r, f->prefix, sizeof(f->prefix)))
+        return false;
+    restore_num(r, &f->less);
+    restore_num(r, &f->greater);
+    f->n_in = phx_rbuf_u32(r);
+    if (r->failed || f->n_in > ACL_SET_MAX || !f->ops || (f->ops & ~ACL_OP_ALL))
+        return false;
+    for (unsigned i = 0; i < f->n_in; i++) {
+        f->in[i].is_num = phx_rbuf_u8(r) != 0;
+        restore_num(r, &f->in[i].num);
+        if (!restore_text(r, f->in[i].text, sizeof(f->in[i].text)))
+            return false;
+    }
+    return !r->failed;
+}
+
 /* One rule from R, checked as the reader would: a blob is not trusted to be well formed. */
 static bool restore_rule(phx_rbuf_t *r, struct acl_rule *rule, uint32_t version)
 {
@@ -239,6 +321,8 @@ static bool restore_rule(phx_rbuf_t *r, struct acl_rule *rule, uint32_t version)
     if (version >= 2)
         rule->peer_uid = phx_rbuf_u32(r);
     uint32_t known = version >= 2 ? ACL_HAS_ALL : (ACL_HAS_GID << 1) - 1;
+    if ((rule->has & ACL_HAS_FIELD) && (r->failed || !restore_field(r, &rule->field)))
+        return false;
     return !r->failed && rule->action <= ACL_DENY && (rule->has & ~known) == 0;
 }
 

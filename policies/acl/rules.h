@@ -3,7 +3,12 @@
  * A rule list is what `rules = ( { ... }, ... );` says, in order; the first rule whose every
  * condition holds decides, and when none does the default does. A condition left out holds for
  * every call. Services and methods are matched by protoc-gen-mrpc's stable ids (mrpc_id_of() of
- * the full name), so a name is hashed once, when the rules are read. */
+ * the full name), so a name is hashed once, when the rules are read.
+ *
+ * A rule may also test one field of the request's message (`field = "pkg.Msg.name"` and any of
+ * equals, prefix, less_than, greater_than, in), read through the SDK (phx_call_field) on the copy
+ * that is sent. It holds only when the message is of that type, the field is set and every test
+ * holds. */
 #ifndef ACL_RULES_H
 #define ACL_RULES_H
 
@@ -24,7 +29,51 @@ enum acl_has {
     ACL_HAS_UID     = 1u << 2,
     ACL_HAS_GID     = 1u << 3,
     ACL_HAS_PEER_UID = 1u << 4,
-    ACL_HAS_ALL     = (1u << 5) - 1,
+    ACL_HAS_FIELD   = 1u << 5,
+    ACL_HAS_ALL     = (1u << 6) - 1,
+};
+
+/* The tests on a rule's field. */
+enum acl_op {
+    ACL_OP_EQUALS  = 1u << 0,
+    ACL_OP_PREFIX  = 1u << 1,
+    ACL_OP_LESS    = 1u << 2,
+    ACL_OP_GREATER = 1u << 3,
+    ACL_OP_IN      = 1u << 4,
+    ACL_OP_ALL     = (1u << 5) - 1,
+};
+
+#define ACL_PATH_MAX 128
+#define ACL_TEXT_MAX 128
+#define ACL_SET_MAX  8                      /* values of an `in` test */
+#define ACL_ITEM_MAX 64                     /* bytes of one of them, with the NUL */
+
+/* A number from the rules: an integer, or else a double. */
+struct acl_num {
+    bool    is_int;
+    int64_t i;
+    double  d;
+};
+
+/* A value to compare a field with: text, or a number. */
+struct acl_value {
+    bool           is_num;
+    struct acl_num num;
+    char           text[ACL_TEXT_MAX];
+};
+
+struct acl_field_test {
+    char             path[ACL_PATH_MAX];    /* "pkg.Msg.field" */
+    uint32_t         ops;                   /* enum acl_op */
+    struct acl_value equals;
+    char             prefix[ACL_TEXT_MAX];
+    struct acl_num   less, greater;
+    unsigned         n_in;
+    struct acl_item {
+        bool           is_num;
+        struct acl_num num;
+        char           text[ACL_ITEM_MAX];
+    } in[ACL_SET_MAX];
 };
 
 struct acl_rule {
@@ -34,6 +83,7 @@ struct acl_rule {
     uint32_t service_id, method_id;
     uint32_t uid, gid;
     uint32_t peer_uid;          /* the remote end's authenticated uid */
+    struct acl_field_test field;
     uint64_t hits;              /* calls this rule decided */
 };
 

@@ -19,7 +19,8 @@
  *   fields          rules on the request's fields (set membership, prefix, numeric compare,
  *                   equals) deny on the sender's side: the call fails with PERMISSION_DENIED and
  *                   the rule's sentence, and never reaches the server
- *   server side     the same rules on the server's subscription (side = "server"): the caller
+ *   server side     the same rules on the server's subscription (policyctl --side server, and
+ *                   --side refused for a policy of one side and for a side that is none): the caller
  *                   gets PERMISSION_DENIED with the sentence from the server's service, the
  *                   server's app never answers it; allowed calls pass
  *   checked = sent  a FaultEngine holds each request 300 ms behind the ACL, and the app
@@ -483,18 +484,29 @@ static void test_fields_server(void)
 {
     static phx_test_run_result_t r;
     char pid[16];
-    char text[sizeof(field_rules) + 32];
+    json_object *o;
 
     need_nodes();
     snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
-    snprintf(text, sizeof(text), "%sside = \"server\";\n", field_rules);
+    CU_ASSERT_EQUAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
+                                                                 "--side", "middle", NULL },
+                               &r), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "client, server or both"));
+    CU_ASSERT_EQUAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "ratelimit", "--pid",
+                                                                 pid, "--side", "server", NULL },
+                               &r), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "one side only"));
     CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
                                                                   "--settings",
-                                                                  rules_file(text), NULL },
+                                                                  rules_file(field_rules),
+                                                                  "--side", "server", NULL },
                                &r) == 0);
     check_field_rules(&up.server_node, up.peer.pid, "rx.rejected", 0);
     json_object *stats = policy_stats(&up.server_node, "AclEngine", up.peer.pid);
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 0);
+    CU_ASSERT(json_object_object_get_ex(stats, "settings", &o) &&
+              json_object_object_get_ex(o, "side", &o) &&
+              strcmp(json_object_get_string(o), "server") == 0);
     json_object_put(stats);
     CU_ASSERT(policy_detach(&up.server_node, "acl", up.peer.pid) == 0);
 }

@@ -292,18 +292,32 @@ static int walk_fields(const struct walk *w, const struct mrpc_type_layout *t, c
 
 /* ---- the call ------------------------------------------------------------------------------- */
 
+static const struct mrpc_method_layout *method_of(phx_engine_t *e, const phx_call_t *call)
+{
+    const struct mrpc_layout_view *view = phx_engine_shared(e, MRPC_LAYOUTS_SHARED);
+
+    if (!view || view->size < sizeof(*view) || view->marshal_abi != MRPC_MARSHAL_ABI)
+        return NULL;
+    return view->find(view->ctx, call->service_id, call->method_id);
+}
+
+void phx_sdk_call_names(phx_engine_t *e, phx_call_t *call)
+{
+    const struct mrpc_method_layout *ml = method_of(e, call);
+
+    if (ml) {
+        call->service_name = ml->service_name;
+        call->method_name = ml->name;
+    }
+}
+
 /* The layout of CALL's message, or why not. */
 static int message_type(struct phx_call_ctx *cx, const phx_call_t *call,
                         const struct mrpc_type_layout **t)
 {
-    const struct mrpc_layout_view *view = phx_engine_shared(cx->e, MRPC_LAYOUTS_SHARED);
-
     if (call->kind != PHX_CALL_REQUEST && call->kind != PHX_CALL_REPLY)
         return -ENOTSUP;
-    if (!view || view->size < sizeof(*view) || view->marshal_abi != MRPC_MARSHAL_ABI)
-        return -ENOTSUP;
-    const struct mrpc_method_layout *ml = view->find(view->ctx, call->service_id,
-                                                     call->method_id);
+    const struct mrpc_method_layout *ml = method_of(cx->e, call);
     if (!ml)
         return -ENOTSUP;
     *t = call->kind == PHX_CALL_REQUEST ? ml->input : ml->output;

@@ -444,6 +444,7 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
     unsigned side = call.server_side ? PHX_SIDE_SERVER : PHX_SIDE_CLIENT;
     struct phx_call_ctx cx = { .p = p, .e = e, .d = d };
     call.ctx = &cx;
+    phx_sdk_call_names(e, &call);
     phx_verdict_t v = p->sides & side ? p->decide(p->ctx, &call, now) : phx_verdict_forward();
     p->content.key = NULL;              /* the decoded copy is this decision's only */
     if (v.kind == PHX_VERDICT_HOLD && v.until_ns > now) {
@@ -499,23 +500,29 @@ static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
     return true;
 }
 
-/* A direction decide() does not see: forwarded as it is, a batch at a time, the connections it
+/* A direction decide() does not see: forwarded as it is, up to a batch, the connections it
  * makes and ends noted on the way. */
 static unsigned forward_watched(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
 {
     phx_channel_t *in = phx_engine_in(e, dir, 0), *out = phx_engine_out(e, dir, 0);
-    phx_desc_t batch[64];
-    unsigned room = in && out ? phx_chan_space(out) : 0, n;
+    phx_desc_t chunk[64];
+    unsigned moved = 0;
 
-    if (!room)
-        return 0;
-    n = phx_chan_pop(in, batch, room < 64 ? room : 64);
-    for (unsigned i = 0; i < n; i++) {
-        observe_new(p, &batch[i], dir);
-        observe_end(p, &batch[i], dir);
+    while (in && out && moved < p->batch) {
+        unsigned room = phx_chan_space(out), want = p->batch - moved;
+        if (want > room)
+            want = room;
+        unsigned n = phx_chan_pop(in, chunk, want < 64 ? want : 64);
+        for (unsigned i = 0; i < n; i++) {
+            observe_new(p, &chunk[i], dir);
+            observe_end(p, &chunk[i], dir);
+        }
+        phx_chan_push(out, chunk, n);
+        moved += n;
+        if (n < 64)
+            break;
     }
-    phx_chan_push(out, batch, n);
-    return n;
+    return moved;
 }
 
 /* One descriptor at a time, each decided as soon as it is at the head: only calls that really

@@ -12,4 +12,8 @@ struct phx_call_ctx {
     const phx_desc_t *d;
 };
 
+/* Fills CALL's service and method names from the layouts MrpcEngine shares with E's group
+ * (content.c); left NULL when none are known. */
+void phx_sdk_call_names(phx_engine_t *e, phx_call_t *call);
+
 #endif /* PHX_POLICY_SDK_H */

@@ -10,7 +10,8 @@
  *                rewriting its send heap afterwards changes nothing that goes out
  *   rx           a landed request read on rx and refused because of its content: REFUSED goes
  *                up, and MrpcEngine answers the caller with an ERROR carrying the sentence
- *   no layouts   without MrpcEngine's layouts (another group) the read is -ENOTSUP
+ *   names        decide() sees the service's and the method's names from the same layouts
+ *   no layouts   without MrpcEngine's layouts (another group) the read is -ENOTSUP, no names
  *
  * Every loop is bounded in turns. */
 #include "mrpc_harness.h"
@@ -20,6 +21,7 @@
 #include "phx_test.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define CONN 7u
@@ -37,6 +39,7 @@ static struct {
     char              text[64];      /* the value's first bytes */
     unsigned          decided;
     bool              refuse_evil;
+    char              service[64], method[64];  /* the names decide() saw */
 } p;
 
 static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
@@ -46,6 +49,8 @@ static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
     if (c->kind == PHX_CALL_ERROR)
         return phx_verdict_forward();           /* the refusal's answer going down */
     p.decided++;
+    snprintf(p.service, sizeof(p.service), "%s", c->service_name ? c->service_name : "-");
+    snprintf(p.method, sizeof(p.method), "%s", c->method_name ? c->method_name : "-");
     p.rc = phx_call_field(c, p.path, &p.value);
     p.text[0] = '\0';
     if (p.rc == 0 && (p.value.kind == PHX_FIELD_BYTES || p.value.kind == PHX_FIELD_STRING)) {
@@ -176,6 +181,8 @@ static void test_fields(void)
     CU_ASSERT_EQUAL(read_path("mrpc_test.Blob", 6), -ENOENT);
     CU_ASSERT_EQUAL(read_path("mrpc_test.Blob.seq.more", 7), -ENOENT);
     CU_ASSERT_EQUAL(p.decided, 8);
+    CU_ASSERT_STRING_EQUAL(p.service, "mrpc_test.Echo");
+    CU_ASSERT_STRING_EQUAL(p.method, "Echo");
     stop();
 }
 
@@ -272,6 +279,7 @@ static void test_no_layouts(void)
     call(blob("good", 16, 1), 1);
     CU_ASSERT_FATAL(to_transport(MRPC_DESC_SEND, &send));
     CU_ASSERT_EQUAL(p.rc, -ENOTSUP);
+    CU_ASSERT_STRING_EQUAL(p.method, "-");              /* no names either */
     send.kind = MRPC_DESC_SENT;
     CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &send, 1) == 1);
     turn();

@@ -119,8 +119,8 @@ typedef struct phx_call {
                                      0: not known (the wire carries no deadline to a server) */
     const phx_caller_t *caller;   /* never NULL while decide() runs */
     const phx_peer_t   *peer;     /* never NULL while decide() runs (flags 0: not known) */
-    const char     *service_name; /* "rpc_hello.Greeter", or NULL: not known to the SDK */
-    const char     *method_name;  /* "SayHello", or NULL */
+    const char     *service_name; /* "rpc_hello.Greeter", or NULL: not known (no layouts) */
+    const char     *method_name;  /* "SayHello", or NULL; both valid while decide() runs */
     const struct phx_call_ctx *ctx;  /* the SDK's (phx_call_field); NULL outside decide() */
     uint64_t        reserved[6];  /* 0: room to grow */
 } phx_call_t;

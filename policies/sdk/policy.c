@@ -633,7 +633,9 @@ char *phx_policy_stats_json(const phx_policy_t *p)
              t->unrejectable, p->q[PHX_TX].count);
     snprintf(rx, sizeof(rx), f, r->forwarded, r->held, r->rejected, r->overflowed,
              r->unrejectable, p->q[PHX_RX].count);
-    if (asprintf(&s, "\"tx\":%s,\"rx\":%s,\"last_reject\":\"%s\"", tx, rx, reason) < 0)
+    if (asprintf(&s, "\"tx\":%s,\"rx\":%s,\"last_reject\":\"%s\",\"peers\":%u,"
+                 "\"peers_untracked\":%" PRIu64 ",\"copies\":%" PRIu64, tx, rx, reason,
+                 p->n_peers, p->peers_untracked, p->copies) < 0)
         return NULL;
     return s;
 }

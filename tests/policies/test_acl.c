@@ -532,6 +532,9 @@ static void test_checked_is_sent(void)
     CU_ASSERT_EQUAL(strncmp(e.head, "good data", 9), 0);
     echo(NULL, "evil data", 20000, 1, "good", &e);
     CU_ASSERT_EQUAL(e.code, PHX_PERMISSION_DENIED);
+    json_object *stats = acl_stats();
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "copies"), 2);   /* each request read once */
+    json_object_put(stats);
     CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
     CU_ASSERT(policy_detach(&up.client_node, "fault", getpid()) == 0);
 }

@@ -30,7 +30,11 @@
  * (client side), a reply or an error (server side), or a cancel; on rx a RECEIVED of those kinds.
  * Everything else that flows (BIND, CONNECT, CLOSE, their answers, SENT, DROPPED, CONN_LOST) is
  * connection management: never shown to decide(), forwarded in order. Descriptors between
- * MrpcEngine and the transport come from the service itself, so the fields are trusted.
+ * MrpcEngine and the transport come from the service itself, so the fields are trusted. Besides
+ * the descriptor's fields a call shows who it is from and to (the app's pid, uid, gid and Slurm
+ * job; the connection's peer, with its authenticated uid when the transport has one), a
+ * request's deadline, the service's and method's names, and, through phx_call_field(), the
+ * fields of its message, read on the private copy that is sent.
  *
  * Verdicts. FORWARD passes the call on. HOLD keeps it, and every descriptor behind it in the same
  * direction (order is never changed), until the given time, when decide() is asked again. The
@@ -49,7 +53,8 @@
  *
  * Threads. Everything here runs on the engine's runtime thread (progress, arm) or on the control
  * thread with the group suspended (init, set_queue_max, flush, fini, stats) - as the engine ops
- * that call it. Nothing blocks or allocates on the runtime thread. */
+ * that call it. Nothing blocks on the runtime thread; nothing allocates there but phx_call_field()
+ * (its copies) and the app identity read once (/proc). */
 #ifndef PHOENIX_POLICY_H
 #define PHOENIX_POLICY_H
 
@@ -313,8 +318,10 @@ const phx_peer_t *phx_policy_peer(const phx_policy_t *p, uint32_t conn_id);
 /* Descriptors held now in DIR. */
 unsigned phx_policy_held(const phx_policy_t *p, phx_dir_t dir);
 
-/* The counters as JSON members, without braces: "\"tx\":{...},\"rx\":{...},\"last_reject\":..."
- * for an engine's admin("stats") to put in its object. Malloc'd, or NULL. */
+/* The counters as JSON members, without braces: "\"tx\":{...},\"rx\":{...},\"last_reject\":...,
+ * \"peers\":N,\"peers_untracked\":N,\"copies\":N" (connections whose peer is known, those that
+ * found the table full, tx payloads moved into private copies) for an engine's admin("stats") to
+ * put in its object. Malloc'd, or NULL. */
 char *phx_policy_stats_json(const phx_policy_t *p);
 
 /* The counters across a live upgrade: written into the engine's dump() blob, read back in its

@@ -149,27 +149,34 @@ static bool quantified(const struct mrpc_field_layout *f, const char *msg)
     return true;
 }
 
-/* A text or bytes value at PTR (LEN bytes): inside the copy, the field's default, or the app's
- * empty string. */
+/* A text or bytes value at PTR: the field's default or the app's empty string (addresses in the
+ * app, never followed), else LEN bytes inside the copy (a string: with its NUL there too). */
 static int text_value(const struct walk *w, const struct mrpc_type_layout *t,
                       const struct mrpc_field_layout *f, const char *ptr, size_t len,
-                      phx_field_t *out)
+                      bool string, phx_field_t *out)
 {
-    if ((uint64_t)(uintptr_t)ptr == f->default_addr && f->default_value) {
+    out->kind = string ? PHX_FIELD_STRING : PHX_FIELD_BYTES;
+    if (f->default_addr && (uint64_t)(uintptr_t)ptr == f->default_addr && f->default_value) {
         out->data = (const char *)f->default_value;
         out->len = f->default_len;
-    } else if ((uint64_t)(uintptr_t)ptr == t->empty_string_addr) {
+        return 0;
+    }
+    if ((string && (uint64_t)(uintptr_t)ptr == t->empty_string_addr) || (!string && len == 0)) {
         out->data = "";
         out->len = 0;
-    } else if (len == 0) {
-        out->data = "";
-        out->len = 0;
-    } else if (inside(w, ptr, len)) {
-        out->data = ptr;
-        out->len = len;
-    } else {
+        return 0;
+    }
+    if (string) {
+        if (!inside(w, ptr, 1))
+            return -EINVAL;
+        len = strnlen(ptr, (size_t)(w->hi - ptr));
+        if (len == (size_t)(w->hi - ptr))
+            return -EINVAL;                     /* not terminated inside the copy */
+    } else if (!inside(w, ptr, len)) {
         return -EINVAL;
     }
+    out->data = ptr;
+    out->len = len;
     return 0;
 }
 
@@ -241,19 +248,12 @@ static int value_of(const struct walk *w, const struct mrpc_type_layout *t,
     case PROTOBUF_C_TYPE_STRING: {
         const char *s;
         memcpy(&s, at, sizeof(s));
-        if (!s)
-            return 0;
-        size_t len = inside(w, s, 1) ? strnlen(s, (size_t)(w->hi - s)) : 0;
-        out->kind = PHX_FIELD_STRING;
-        if (inside(w, s, 1) && len == (size_t)(w->hi - s))
-            return -EINVAL;                     /* not terminated inside the copy */
-        return text_value(w, t, f, s, len, out);
+        return s ? text_value(w, t, f, s, 0, true, out) : 0;
     }
     case PROTOBUF_C_TYPE_BYTES: {
         ProtobufCBinaryData b;
         memcpy(&b, at, sizeof(b));
-        out->kind = PHX_FIELD_BYTES;
-        return text_value(w, t, f, (const char *)b.data, b.len, out);
+        return text_value(w, t, f, (const char *)b.data, b.len, false, out);
     }
     default:
         return -ENOTSUP;

@@ -268,6 +268,43 @@ static void test_rx(void)
     stop();
 }
 
+/* Reads the string field of a Fail request whose message is TEXT (NULL: left empty). */
+static int read_string(const char *text, uint64_t id)
+{
+    MrpcTest__FailRequest *q = mh_message(&h, &mrpc_test__fail_request__descriptor);
+    phx_desc_t send;
+
+    CU_ASSERT_FATAL(q != NULL);
+    if (text)
+        CU_ASSERT_FATAL((q->message = mh_strdup(&h, text)) != NULL);
+    q->code = 3;
+    p.path = "mrpc_test.FailRequest.message";
+    CU_ASSERT_FATAL(mh_submit(&h, &(phx_desc_t){
+        .kind = MRPC_APP_CALL, .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__FAIL__METHOD_ID, .call_id = id,
+        .addr = (uintptr_t)q, .len = sizeof(*q) }));
+    CU_ASSERT_FATAL(to_transport(MRPC_DESC_SEND, &send));
+    send.kind = MRPC_DESC_SENT;
+    send.status = PHX_OK;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &send, 1) == 1);
+    turn();
+    return p.rc;
+}
+
+static void test_string(void)
+{
+    start();
+    CU_ASSERT_EQUAL(read_string("stop right there", 1), 0);
+    CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_STRING);
+    CU_ASSERT_EQUAL(p.value.len, strlen("stop right there"));
+    CU_ASSERT_STRING_EQUAL(p.text, "stop right there");
+    CU_ASSERT_EQUAL(read_string(NULL, 2), 0);           /* the app's empty string */
+    CU_ASSERT(p.value.kind == PHX_FIELD_STRING || p.value.kind == PHX_FIELD_UNSET);
+    CU_ASSERT_EQUAL(p.value.len, 0);
+    CU_ASSERT_STRING_EQUAL(p.method, "Fail");
+    stop();
+}
+
 static void test_no_layouts(void)
 {
     struct phx_engine_group other = { .app = NULL };
@@ -290,6 +327,7 @@ static const phx_test_case_t cases[] = {
     { "fields of a request read by path", test_fields },
     { "what the policy read is what is sent, whatever the app writes", test_private_copy },
     { "a request refused on rx for its content is answered to its caller", test_rx },
+    { "a string field, set and empty", test_string },
     { "without MrpcEngine's layouts content is not supported", test_no_layouts },
     { NULL, NULL },
 };

@@ -9,8 +9,10 @@
 
 #include "phoenix/minmax.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 /* Descriptors moved per copy in phx_chan_forward: 2 KiB of stack, a few copies per call. */
 #define FORWARD_BATCH 32u
@@ -60,6 +62,49 @@ const void *phx_engine_settings(const phx_engine_t *e)
 const char *phx_engine_config(const phx_engine_t *e)
 {
     return e->config;
+}
+
+/* ---- objects the group shares ---------------------------------------------------------------- */
+
+static int shared_slot(const struct phx_engine_group *g, const char *name)
+{
+    for (int i = 0; i < PHX_SHARED_MAX; i++)
+        if (g->shared[i].name[0] && strcmp(g->shared[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int phx_engine_share(phx_engine_t *e, const char *name, const void *obj)
+{
+    struct phx_engine_group *g = e->group;
+    size_t n = name ? strnlen(name, PHX_NAME_MAX) : 0;
+
+    if (!g || n == 0 || n == PHX_NAME_MAX)
+        return -EINVAL;
+    int i = shared_slot(g, name);
+    for (int j = 0; i < 0 && j < PHX_SHARED_MAX; j++)
+        if (!g->shared[j].name[0])
+            i = j;
+    if (i < 0)
+        return -ENOSPC;
+    memcpy(g->shared[i].name, name, n + 1);
+    g->shared[i].obj = obj;
+    return 0;
+}
+
+void phx_engine_unshare(phx_engine_t *e, const char *name, const void *obj)
+{
+    int i = e->group && name ? shared_slot(e->group, name) : -1;
+
+    if (i >= 0 && e->group->shared[i].obj == obj)
+        memset(&e->group->shared[i], 0, sizeof(e->group->shared[i]));
+}
+
+const void *phx_engine_shared(phx_engine_t *e, const char *name)
+{
+    int i = e->group && name ? shared_slot(e->group, name) : -1;
+
+    return i >= 0 ? e->group->shared[i].obj : NULL;
 }
 
 /* ---- channels --------------------------------------------------------------------------------- */

@@ -52,6 +52,10 @@ struct phx_channel {
 struct phx_engine_group {
     phx_app_port_t *app;
     unsigned        runtime_index;
+    struct {                      /* phx_engine_share(): name "" is a free slot */
+        char        name[PHX_NAME_MAX];
+        const void *obj;
+    } shared[PHX_SHARED_MAX];
 };
 
 struct phx_engine {

@@ -17,6 +17,10 @@
  * DROPPED: the call it answers fails with RESOURCE_EXHAUSTED saying to release received
  * messages (a call for the app is answered so to its caller), and the log says it once a second.
  *
+ * A message a policy refused on its way up comes as REFUSED (mrpc/transport.h): its payload is
+ * gone, and in its place a sentence; the caller of a refused CALL is answered with an ERROR of
+ * the policy's status and sentence, a refused REPLY or ERROR fails its call with them.
+ *
  * Anything for no known connection or call is dropped and counted. How much is taken per
  * progress() is bounded by the room for completions, but never by room in tx: the transport's
  * tx waits for the peer to consume what we sent (credits, transports/ucx/ucx_credit.c), and the
@@ -214,6 +218,44 @@ static void on_dropped(struct mrpc_engine *m, const phx_desc_t *d)
     m->stats.dropped++;
 }
 
+/* A message a policy refused on rx: D's addr/len is the policy's sentence in the receive heap
+ * (or 0), the payload already freed. */
+static void on_refused(struct mrpc_engine *m, const phx_desc_t *d)
+{
+    phx_status_t status = eng_error_status(d->status);
+    char text[MRPC_APP_TEXT_MAX] = "refused by a policy of the service";
+    struct eng_call *c;
+
+    m->stats.refused++;
+    if (d->addr && d->len > 1) {
+        size_t n = d->len - 1 < sizeof(text) - 1 ? (size_t)d->len - 1 : sizeof(text) - 1;
+        memcpy(text, payload_of(d), n);
+        text[n] = '\0';
+    }
+    if (d->addr)
+        drop_payload(m, d);
+    switch (wire_kind(d)) {
+    case MRPC_WIRE_CALL:
+        if (!eng_conn_usable(m, d->conn_id, NULL, 0))
+            break;
+        if (eng_txq_room(m, 1))
+            eng_send_error(m, d, status, text, NULL);
+        else
+            m->stats.errors_unsent++;
+        return;
+    case MRPC_WIRE_REPLY:
+    case MRPC_WIRE_ERROR:
+        if ((c = eng_call_take(m, d->call_id, d->conn_id))) {
+            eng_call_fail(m, c, status, "%s", text);
+            return;
+        }
+        break;
+    case MRPC_WIRE_CANCEL:
+        return;
+    }
+    m->stats.dropped++;
+}
+
 static void handle(struct mrpc_engine *m, const phx_desc_t *d)
 {
     switch (d->kind) {
@@ -222,6 +264,9 @@ static void handle(struct mrpc_engine *m, const phx_desc_t *d)
         break;
     case MRPC_DESC_DROPPED:
         on_dropped(m, d);
+        break;
+    case MRPC_DESC_REFUSED:
+        on_refused(m, d);
         break;
     case MRPC_DESC_SENT:
         eng_send_finished(m, d->addr, (phx_status_t)d->status);

@@ -11,8 +11,14 @@
  *
  * Each registration the sets took is also kept as the app sent it (`regs`): a layout set is made
  * of the marshal library's structures and the build's protobuf-c descriptors, so a live upgrade
- * carries the registrations and the next build replays them into sets of its own. */
+ * carries the registrations and the next build replays them into sets of its own.
+ *
+ * The policies of the subscription read calls' contents through these layouts: MrpcEngine
+ * shares a view of them (mrpc/transport.h, MRPC_LAYOUTS_SHARED) from create or restore until
+ * destroy. */
 #include "mrpc_engine.h"
+
+#include "phoenix/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -91,6 +97,26 @@ const struct mrpc_method_layout *eng_layouts_find(struct mrpc_engine *m, uint32_
         }
     }
     return NULL;
+}
+
+static const struct mrpc_method_layout *view_find(void *ctx, uint32_t service_id,
+                                                  uint32_t method_id)
+{
+    return eng_layouts_find(ctx, service_id, method_id);
+}
+
+void eng_layouts_share(struct mrpc_engine *m, phx_engine_t *e)
+{
+    m->view = (struct mrpc_layout_view){ .size = sizeof(m->view), .marshal_abi = MRPC_MARSHAL_ABI,
+                                         .ctx = m, .find = view_find };
+    if (phx_engine_share(e, MRPC_LAYOUTS_SHARED, &m->view) < 0)
+        phx_warn("mrpc: the app's message layouts cannot be shared with its policies: they "
+                 "will not read calls' contents");
+}
+
+void eng_layouts_unshare(struct mrpc_engine *m, phx_engine_t *e)
+{
+    phx_engine_unshare(e, MRPC_LAYOUTS_SHARED, &m->view);
 }
 
 void eng_layouts_fini(struct mrpc_engine *m)

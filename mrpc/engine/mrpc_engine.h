@@ -83,7 +83,8 @@ struct mrpc_send;
     X(conns_lost)                                                                            \
     X(released)          /* buffers the app gave back */                                    \
     X(backlog_stalls)    /* completions that had to wait for room in the app's ring */  \
-    X(errors_unsent)     /* error replies to undeliverable calls dropped: tx was full */
+    X(errors_unsent)     /* error replies to undeliverable calls dropped: tx was full */   \
+    X(refused)           /* messages a policy refused (SENT with a reason, REFUSED) */
 
 struct mrpc_engine_stats {
 #define ENG_STAT_FIELD(name) uint64_t name;
@@ -99,6 +100,7 @@ struct eng_registration {
 
 struct mrpc_engine {
     phx_app_port_t *port;
+    struct mrpc_layout_view view;   /* shared with the policies (MRPC_LAYOUTS_SHARED) */
     /* limits: the plugin's settings (settings.mrpc) at create and reconfigure (plugin.c) */
     size_t   max_message;
     size_t   inflight_limit;
@@ -168,6 +170,9 @@ bool     eng_deliver_release(struct mrpc_engine *m, uint64_t addr);
 bool     eng_backlog_cancel(struct mrpc_engine *m, uint32_t conn_id, uint64_t call_id);
 
 /* ---- layouts.c ---- */
+/* Shares M's layouts with the engines of E's subscription (mrpc/transport.h); withdraws them. */
+void     eng_layouts_share(struct mrpc_engine *m, phx_engine_t *e);
+void     eng_layouts_unshare(struct mrpc_engine *m, phx_engine_t *e);
 int      eng_layouts_add(struct mrpc_engine *m, const void *blob, size_t len, char *err,
                          size_t errlen);
 const struct mrpc_method_layout *eng_layouts_find(struct mrpc_engine *m, uint32_t service_id,
@@ -239,11 +244,12 @@ void     eng_calls_fini(struct mrpc_engine *m);
 bool     eng_calls_index(struct mrpc_engine *m);
 
 /* ---- sends.c ---- */
-/* Encodes the app's message at SUB->addr as type T and queues it with header HDR. 0, or a
- * status with a sentence in ERR when the message is refused (nothing was queued). */
+/* Encodes the app's message at SUB->addr as type T and queues it with header HDR (and a CALL's
+ * DEADLINE_NS, 0 for replies, for the policies on the way). 0, or a status with a sentence in
+ * ERR when the message is refused (nothing was queued). */
 phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
                               const struct mrpc_type_layout *t, const struct mrpc_wire_hdr *hdr,
-                              char *err, size_t errlen);
+                              uint64_t deadline_ns, char *err, size_t errlen);
 /* Queues a wire CANCEL for the call CALL (conn_id, service_id, method_id, call_id = its wire id)
  * that its app gave up on: the server's service withdraws it if its app has not seen it yet. */
 void     eng_send_cancel(struct mrpc_engine *m, const phx_desc_t *call);

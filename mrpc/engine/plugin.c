@@ -133,6 +133,7 @@ static int mrpc_create(phx_engine_t *e, const char *config, void **state, char *
         eng_free(m, PHX_DESTROY_ALL);
         return -EINVAL;
     }
+    eng_layouts_share(m, e);
     *state = m;
     return 0;
 }
@@ -154,6 +155,7 @@ void eng_free(struct mrpc_engine *m, phx_destroy_mode_t mode)
 
 static void mrpc_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 {
+    eng_layouts_unshare(state, e);
     eng_free(state, mode);
 }
 
@@ -253,6 +255,8 @@ static int mrpc_restore(phx_engine_t *e, const phx_blob_t *in, void **state, cha
     struct mrpc_engine *m = NULL;
     int rc = eng_state_restore(e, in, &m, err, errlen);
 
+    if (rc == 0 && m)
+        eng_layouts_share(m, e);
     *state = m;
     return rc;
 }

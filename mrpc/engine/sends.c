@@ -100,6 +100,11 @@ static struct mrpc_send *send_new(const phx_desc_t *sub)
  * upgrade aborts). */
 static void send_free(struct mrpc_send *s, phx_destroy_mode_t mode)
 {
+    /* a policy's copy of the payload (transport.h): in the older build's wire message when the
+     * record is adopted (foreign[0] is that build's record, its wire message first) */
+    if (mode == PHX_DESTROY_ALL && s->key && s->foreign[0])
+        free(((struct mrpc_wire_msg *)s->foreign[0])->copy);
+    free(s->wire.copy);
     for (unsigned i = 0; mode == PHX_DESTROY_ALL && i < 3; i++)
         free(s->foreign[i]);
     mrpc_encoded_free(&s->enc);
@@ -138,7 +143,7 @@ static void send_unlink(struct mrpc_engine *m, struct mrpc_send *s)
 
 phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
                               const struct mrpc_type_layout *t, const struct mrpc_wire_hdr *hdr,
-                              char *err, size_t errlen)
+                              uint64_t deadline_ns, char *err, size_t errlen)
 {
     struct mrpc_encode_limits lim = { .field_mask = MRPC_ENCODE_LIMIT_FIELD_MAX_BYTES,
                                       .max_bytes = m->max_message };
@@ -156,6 +161,7 @@ phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
     s->wire.hdr = *hdr;
     s->wire.hdr.type_hash = mrpc_type_hash(t);
     s->wire.hdr.payload_len = s->enc.payload_len;
+    s->wire.deadline_ns = deadline_ns;
     s->wire.iov = s->enc.iov;
     s->wire.n_iov = s->enc.n_iov;
     send_queue(m, s);
@@ -213,13 +219,16 @@ void eng_send_done_now(struct mrpc_engine *m, const phx_desc_t *sub, phx_status_
         eng_complete(m, &d);
 }
 
-/* A CALL the transport could not send will get no reply: end it now. */
+/* A CALL the transport could not send will get no reply: end it now, with the sentence of the
+ * policy that refused it (REASON, "" when none did). */
 static void fail_unsent_call(struct mrpc_engine *m, const struct mrpc_send *s,
-                             phx_status_t status)
+                             phx_status_t status, const char *reason)
 {
     struct eng_call *c = eng_call_take(m, s->wire.hdr.call_id, s->sub.conn_id);
 
-    if (c)
+    if (c && reason[0])
+        eng_call_fail(m, c, status, "%s", reason);
+    else if (c)
         eng_call_fail(m, c, status, "the request could not be sent: %s",
                       phx_status_name(status));
 }
@@ -229,21 +238,37 @@ static void fail_unsent_call(struct mrpc_engine *m, const struct mrpc_send *s,
  * connection is gone (UNAVAILABLE: nothing reaches the caller), nor when tx has no room (rx
  * never waits for tx: delivery.c), which is counted. */
 static void answer_unsent_reply(struct mrpc_engine *m, const struct mrpc_send *s,
-                                phx_status_t status)
+                                phx_status_t status, const char *reason)
 {
     phx_desc_t about = { .conn_id = s->sub.conn_id, .service_id = s->wire.hdr.service_id,
                          .method_id = s->wire.hdr.method_id, .call_id = s->wire.hdr.call_id };
-    char text[128];
+    char text[MRPC_WIRE_REASON_MAX + 64];
 
-    if (status == PHX_UNAVAILABLE)
+    if (status == PHX_UNAVAILABLE && !reason[0])
         return;
     if (!eng_txq_room(m, 1)) {
         m->stats.errors_unsent++;
         return;
     }
-    snprintf(text, sizeof(text), "the server's reply could not be sent: %s",
-             phx_status_name(status));
+    if (reason[0])
+        snprintf(text, sizeof(text), "%s", reason);
+    else
+        snprintf(text, sizeof(text), "the server's reply could not be sent: %s",
+                 phx_status_name(status));
     eng_send_error(m, &about, status, text, NULL);
+}
+
+/* The sentence a policy left in the wire message at ADDR when it refused it (SENT), "" when none
+ * did. ADDR is this build's record or, adopted, an older build's still-allocated one: both begin
+ * with the same struct mrpc_wire_msg. A reason that is not terminated is not believed. */
+static const char *refusal_of(struct mrpc_engine *m, uint64_t addr)
+{
+    const struct mrpc_wire_msg *w = (const struct mrpc_wire_msg *)(uintptr_t)addr;
+
+    if (!w->reason[0] || !memchr(w->reason, '\0', sizeof(w->reason)))
+        return "";
+    m->stats.refused++;
+    return w->reason;
 }
 
 void eng_send_finished(struct mrpc_engine *m, uint64_t addr, phx_status_t status)
@@ -259,10 +284,12 @@ void eng_send_finished(struct mrpc_engine *m, uint64_t addr, phx_status_t status
         return;
     }
     send_unlink(m, s);
+    const char *reason = status != PHX_OK ? refusal_of(m, addr) : "";
     if (status != PHX_OK && s->wire.hdr.kind == MRPC_WIRE_CALL)
-        fail_unsent_call(m, s, status);
-    else if (status != PHX_OK && s->wire.hdr.kind == MRPC_WIRE_REPLY)
-        answer_unsent_reply(m, s, status);
+        fail_unsent_call(m, s, status, reason);
+    else if (status != PHX_OK && (s->wire.hdr.kind == MRPC_WIRE_REPLY ||
+                                  (s->wire.hdr.kind == MRPC_WIRE_ERROR && reason[0])))
+        answer_unsent_reply(m, s, status, reason);
     if (s->sub.kind)
         eng_send_done_now(m, &s->sub, status);
     send_free(s, PHX_DESTROY_ALL);

@@ -110,13 +110,14 @@ static void on_call(struct mrpc_engine *m, const phx_desc_t *sub)
         refuse_call(m, sub, status, why);
         return;
     }
-    if (!eng_call_add(m, sub, ml, &wire_id)) {
+    struct eng_call *call = eng_call_add(m, sub, ml, &wire_id);
+    if (!call) {
         refuse_call(m, sub, PHX_RESOURCE_EXHAUSTED, "too many calls waiting for replies");
         return;
     }
     struct mrpc_wire_hdr hdr;
     eng_wire_hdr_init(&hdr, MRPC_WIRE_CALL, sub->service_id, sub->method_id, wire_id);
-    status = eng_send_message(m, sub, ml->input, &hdr, why, sizeof(why));
+    status = eng_send_message(m, sub, ml->input, &hdr, call->deadline_ns, why, sizeof(why));
     if (status != PHX_OK) {
         free(eng_call_take(m, wire_id, sub->conn_id));
         refuse_call(m, sub, status, why);
@@ -176,7 +177,7 @@ static void on_reply(struct mrpc_engine *m, const phx_desc_t *sub)
     }
     struct mrpc_wire_hdr hdr;
     eng_wire_hdr_init(&hdr, MRPC_WIRE_REPLY, sub->service_id, sub->method_id, sub->call_id);
-    status = eng_send_message(m, sub, ml->output, &hdr, why, sizeof(why));
+    status = eng_send_message(m, sub, ml->output, &hdr, 0, why, sizeof(why));
     if (status != PHX_OK)
         refuse_reply(m, sub, status, why);
 }

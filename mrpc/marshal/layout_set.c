@@ -219,7 +219,8 @@ static int fill_methods(const struct checker *c, struct service_layout *s)
     const PbService *pb = s->pb;
     for (size_t i = 0; i < pb->n_methods; i++)
         s->methods[i] = (struct mrpc_method_layout){
-            .name = pb->methods[i]->name, .service_id = pb->service_id,
+            .name = pb->methods[i]->name, .service_name = pb->full_name,
+            .service_id = pb->service_id,
             .method_id = pb->methods[i]->method_id,
             .input = &s->types[pb->methods[i]->input_type],
             .output = &s->types[pb->methods[i]->output_type],

@@ -55,9 +55,14 @@ typedef struct mrpc_layout_set mrpc_layout_set_t;
  * the set that holds it. */
 struct mrpc_type_layout;
 
+/* What the structs below look like: a reader of another build's layouts (a policy reading through
+ * MrpcEngine's, mrpc/transport.h) checks it is its own. */
+#define MRPC_MARSHAL_ABI 1u
+
 /* One method of a registered service. */
 struct mrpc_method_layout {
     const char                    *name;          /* "SayHello" */
+    const char                    *service_name;  /* "rpc_hello.Greeter" */
     uint32_t                       service_id;
     uint32_t                       method_id;
     const struct mrpc_type_layout *input;

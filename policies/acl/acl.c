@@ -1,4 +1,5 @@
-/* acl.c - AclEngine: allow/deny rules on the requests an app sends (client side, tx).
+/* acl.c - AclEngine: allow/deny rules on the requests an app makes (client side, tx) and serves
+ * (server side, rx).
  *
  * Settings (an attach's config_string - `policyctl attach acl --pid P --settings FILE` - or
  * `policyctl set` live; phoenix.conf `settings = { acl = { default = "allow"; }; };` gives the
@@ -7,24 +8,26 @@
  *   rules    ( { name = "no-admin"; action = "deny"; method = "pkg.Admin/Shutdown";
  *                uid = 1000; }, ... )
  *            in order; a rule's conditions are service ("pkg.Service" or its stable id),
- *            method ("pkg.Service/Method" or its id), uid and gid (the app's); a condition left
- *            out holds for every call. The first rule whose conditions all hold decides.
+ *            method ("pkg.Service/Method" or its id), uid and gid (the app's own), peer_uid (the
+ *            remote end's, when the transport authenticated it); a condition left out holds for
+ *            every call. The first rule whose conditions all hold decides.
  *   default  "allow" or "deny": the verdict when no rule holds.
+ *   side     "client", "server" or "both" (default): the requests the app makes (checked on
+ *            tx, before they leave), those it serves (checked on rx, before the app sees them),
+ *            or both.
  *
  * A `set` that names `rules` replaces the whole list (hit counters start again); one that names
- * only `default` keeps the rules. Rules come in libconfig text which rules.c reads, with errors
- * in the settings helper's form ("config_string:3: rules[1].uid: ...").
+ * only `default` or `side` keeps the rules. Rules come in libconfig text which rules.c reads,
+ * with errors in the settings helper's form ("config_string:3: rules[1].uid: ...").
  *
- * A denied request completes upward with PERMISSION_DENIED; the sentence ("denied by ACL rule
- * 'no-admin'") goes to the stats' `last_reject` and the service's log - the SENT answer that
- * fails the app's call carries the status only (phoenix/policy.h). Replies, errors, cancels and
- * connection traffic pass untouched. The receiving side (rx of requests on a server) is not
- * checked: this slice of the SDK cannot reject on rx (a reject there is forwarded, counted as
- * `unrejectable`), so an ACL there would only pretend; attach the AclEngine to the calling app.
+ * A denied request completes with PERMISSION_DENIED and the sentence "denied by ACL rule
+ * 'no-admin'": on the client side the app's call fails with them, on the server side the remote
+ * caller gets them as an ERROR and the server's app never sees the request (phoenix/policy.h).
+ * Replies, errors, cancels and connection traffic pass untouched.
  *
- * The caller's uid is the app port's (what the control socket saw at registration); its gid is
- * the real gid of /proc/PID/status, read once, on the first request. The state - rules, default,
- * hit counters, the SDK's counters - crosses a live upgrade as a versioned blob. */
+ * Who calls comes from the SDK (phx_call_t): the app's uid (its port's), real gid and the peer's
+ * authenticated uid. The state - rules, default, side, hit counters, the SDK's counters - crosses
+ * a live upgrade as a versioned blob. */
 #include "phoenix/app_port.h"
 #include "phoenix/clock.h"
 #include "phoenix/handover.h"
@@ -40,21 +43,25 @@
 #include <string.h>
 
 #define ACL_VERSION       "1.0.0"
-#define ACL_STATE_VERSION 1
+#define ACL_STATE_VERSION 2                 /* 2: side, peer_uid; 1 is read too */
 #define ACL_MAGIC         0x41434c31u       /* "ACL1" */
 #define ACL_QUEUE_MAX     64                /* nothing is held: room for back-pressure only */
 
 static const char *const action_names[] = { "allow", "deny", NULL };
 
-/* phoenix.conf's section: the default only (the settings helper takes no lists). */
+/* phoenix.conf's section: the default and side only (the settings helper takes no lists). */
 struct acl_settings {
     int dflt;
+    int side;
 };
 
 static const struct phx_setting acl_keys[] = {
     { "default", PHX_SETTING_KIND_ENUM, offsetof(struct acl_settings, dflt),
       .help = "allow or deny: the verdict on a request no rule matches", .def = ACL_ALLOW,
       .names = action_names },
+    { "side", PHX_SETTING_KIND_ENUM, offsetof(struct acl_settings, side),
+      .help = "client, server or both: check the requests the app makes, serves, or both",
+      .def = 2, .names = PHX_POLICY_SIDE_NAMES },
 };
 
 static PHX_SETTINGS_SCHEMA(acl_schema, "acl", struct acl_settings, acl_keys);
@@ -63,8 +70,7 @@ struct acl_state {
     phx_policy_t      pol;
     phx_engine_t     *e;
     struct acl_rules  rules;
-    uint32_t          dflt;         /* enum acl_action */
-    struct acl_caller caller;
+    struct acl_scalars sc;          /* default, side */
     uint64_t          default_hits, allowed, denied;
     uint64_t          upgrades;
     char              why[ACL_NAME_MAX + 48];
@@ -72,51 +78,17 @@ struct acl_state {
 _Static_assert(offsetof(struct acl_state, pol) == 0,
                "phx_policy_op_* read the state as its policy");
 
-/* ---- the caller ----------------------------------------------------------------------------- */
-
-/* The real gid of PID (/proc/PID/status), or false. */
-static bool gid_of(pid_t pid, uint32_t *gid)
-{
-    char path[64], line[256];
-    bool found = false;
-    unsigned long g;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return false;
-    while (!found && fgets(line, sizeof(line), f))
-        if (sscanf(line, "Gid: %lu", &g) == 1) {
-            *gid = (uint32_t)g;
-            found = true;
-        }
-    fclose(f);
-    return found;
-}
-
-/* The app's credentials, once the app port is there (its group's). */
-static void learn_caller(struct acl_state *s)
-{
-    phx_app_port_t *port = s->e ? phx_engine_app_port(s->e) : NULL;
-
-    if (s->caller.known || !port)
-        return;
-    s->caller.uid = (uint32_t)phx_app_port_uid(port);
-    s->caller.known = gid_of(phx_app_port_pid(port), &s->caller.gid);
-}
-
 /* ---- the decision --------------------------------------------------------------------------- */
 
 static phx_verdict_t acl_decide(void *ctx, const phx_call_t *call, uint64_t now)
 {
     struct acl_state *s = ctx;
 
-    if (call->kind != PHX_CALL_REQUEST || call->dir != PHX_TX)
+    (void)now;
+    if (call->kind != PHX_CALL_REQUEST)
         return phx_verdict_forward();
-    learn_caller(s);
-    struct acl_rule *r = acl_rules_match(&s->rules, call->service_id, call->method_id,
-                                         &s->caller);
-    uint32_t action = r ? r->action : s->dflt;
+    struct acl_rule *r = acl_rules_match(&s->rules, call);
+    uint32_t action = r ? r->action : s->sc.dflt;
     if (r)
         r->hits++;
     else
@@ -140,16 +112,18 @@ static phx_verdict_t acl_decide(void *ctx, const phx_call_t *call, uint64_t now)
 static int take_settings(struct acl_state *s, const char *config, char *err, size_t errlen)
 {
     struct acl_rules *next = malloc(sizeof(*next));
-    uint32_t dflt = s->dflt;
+    struct acl_scalars sc = s->sc;
     bool has_rules;
 
     if (!next)
         return -ENOMEM;
-    int rc = acl_rules_parse(config, "config_string", next, &has_rules, &dflt, err, errlen);
+    int rc = acl_rules_parse(config, "config_string", next, &has_rules, &sc, err, errlen);
     if (rc == 0 && has_rules)
         s->rules = *next;
-    if (rc == 0)
-        s->dflt = dflt;
+    if (rc == 0) {
+        s->sc = sc;
+        phx_policy_set_sides(&s->pol, phx_policy_side_of(sc.side));
+    }
     free(next);
     return rc < 0 ? -EINVAL : 0;
 }
@@ -159,13 +133,16 @@ static struct acl_state *state_new(phx_engine_t *e)
     struct acl_state *s = calloc(1, sizeof(*s));
     const struct acl_settings *base = phx_engine_settings(e);
 
-    if (s && phx_policy_init(&s->pol, acl_decide, s, 1u << PHX_TX, ACL_QUEUE_MAX) < 0) {
+    if (s && phx_policy_init(&s->pol, acl_decide, s, (1u << PHX_TX) | (1u << PHX_RX),
+                             ACL_QUEUE_MAX) < 0) {
         free(s);
         return NULL;
     }
     if (s) {
         s->e = e;
-        s->dflt = base && base->dflt == ACL_DENY ? ACL_DENY : ACL_ALLOW;
+        s->sc.dflt = base && base->dflt == ACL_DENY ? ACL_DENY : ACL_ALLOW;
+        s->sc.side = base && base->side >= 0 && base->side <= 2 ? base->side : 2;
+        phx_policy_set_sides(&s->pol, phx_policy_side_of(s->sc.side));
     }
     return s;
 }
@@ -207,6 +184,39 @@ static int acl_reconfigure(phx_engine_t *e, void *state, const char *config, cha
 
 /* ---- live upgrade --------------------------------------------------------------------------- */
 
+static void dump_num(phx_wbuf_t *w, const struct acl_num *n)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &n->d, sizeof(bits));
+    phx_wbuf_u8(w, n->is_int);
+    phx_wbuf_u64(w, (uint64_t)n->i);
+    phx_wbuf_u64(w, bits);
+}
+
+static void dump_text(phx_wbuf_t *w, const char *text)
+{
+    phx_wbuf_blob(w, text, strlen(text));
+}
+
+static void dump_field(phx_wbuf_t *w, const struct acl_field_test *f)
+{
+    dump_text(w, f->path);
+    phx_wbuf_u32(w, f->ops);
+    phx_wbuf_u8(w, f->equals.is_num);
+    dump_num(w, &f->equals.num);
+    dump_text(w, f->equals.text);
+    dump_text(w, f->prefix);
+    dump_num(w, &f->less);
+    dump_num(w, &f->greater);
+    phx_wbuf_u32(w, f->n_in);
+    for (unsigned i = 0; i < f->n_in; i++) {
+        phx_wbuf_u8(w, f->in[i].is_num);
+        dump_num(w, &f->in[i].num);
+        dump_text(w, f->in[i].text);
+    }
+}
+
 static void dump_rule(phx_wbuf_t *w, const struct acl_rule *r)
 {
     phx_wbuf_blob(w, r->name, strlen(r->name));
@@ -217,6 +227,9 @@ static void dump_rule(phx_wbuf_t *w, const struct acl_rule *r)
     phx_wbuf_u32(w, r->uid);
     phx_wbuf_u32(w, r->gid);
     phx_wbuf_u64(w, r->hits);
+    phx_wbuf_u32(w, r->peer_uid);
+    if (r->has & ACL_HAS_FIELD)
+        dump_field(w, &r->field);
 }
 
 static int acl_dump(phx_engine_t *e, void *state, phx_blob_t *out)
@@ -225,7 +238,8 @@ static int acl_dump(phx_engine_t *e, void *state, phx_blob_t *out)
     phx_wbuf_t w = { 0 };
 
     phx_wbuf_u32(&w, ACL_MAGIC);
-    phx_wbuf_u32(&w, s->dflt);
+    phx_wbuf_u32(&w, s->sc.dflt);
+    phx_wbuf_u32(&w, (uint32_t)s->sc.side);
     phx_wbuf_u32(&w, s->rules.n);
     for (unsigned i = 0; i < s->rules.n; i++)
         dump_rule(&w, &s->rules.rule[i]);
@@ -240,8 +254,55 @@ static int acl_dump(phx_engine_t *e, void *state, phx_blob_t *out)
     return 0;
 }
 
+static void restore_num(phx_rbuf_t *r, struct acl_num *n)
+{
+    uint64_t bits;
+
+    n->is_int = phx_rbuf_u8(r) != 0;
+    n->i = (int64_t)phx_rbuf_u64(r);
+    bits = phx_rbuf_u64(r);
+    memcpy(&n->d, &bits, sizeof(bits));
+}
+
+/* A text of at most CAP - 1 bytes into TEXT; false when the blob's is longer or missing. */
+static bool restore_text(phx_rbuf_t *r, char *text, size_t cap)
+{
+    size_t n;
+    const void *at = phx_rbuf_blob(r, cap - 1, &n);
+
+    if (!at)
+        return false;
+    memcpy(text, at, n);
+    text[n] = '\0';
+    return true;
+}
+
+static bool restore_field(phx_rbuf_t *r, struct acl_field_test *f)
+{
+    if (!restore_text(r, f->path, sizeof(f->path)))
+        return false;
+    f->ops = phx_rbuf_u32(r);
+    f->equals.is_num = phx_rbuf_u8(r) != 0;
+    restore_num(r, &f->equals.num);
+    if (!restore_text(r, f->equals.text, sizeof(f->equals.text)) ||
+        !restore_text(r, f->prefix, sizeof(f->prefix)))
+        return false;
+    restore_num(r, &f->less);
+    restore_num(r, &f->greater);
+    f->n_in = phx_rbuf_u32(r);
+    if (r->failed || f->n_in > ACL_SET_MAX || !f->ops || (f->ops & ~ACL_OP_ALL))
+        return false;
+    for (unsigned i = 0; i < f->n_in; i++) {
+        f->in[i].is_num = phx_rbuf_u8(r) != 0;
+        restore_num(r, &f->in[i].num);
+        if (!restore_text(r, f->in[i].text, sizeof(f->in[i].text)))
+            return false;
+    }
+    return !r->failed;
+}
+
 /* One rule from R, checked as the reader would: a blob is not trusted to be well formed. */
-static bool restore_rule(phx_rbuf_t *r, struct acl_rule *rule)
+static bool restore_rule(phx_rbuf_t *r, struct acl_rule *rule, uint32_t version)
 {
     size_t n;
     const void *name = phx_rbuf_blob(r, ACL_NAME_MAX - 1, &n);
@@ -257,19 +318,27 @@ static bool restore_rule(phx_rbuf_t *r, struct acl_rule *rule)
     rule->uid = phx_rbuf_u32(r);
     rule->gid = phx_rbuf_u32(r);
     rule->hits = phx_rbuf_u64(r);
-    return !r->failed && rule->action <= ACL_DENY && rule->has < (ACL_HAS_GID << 1);
+    if (version >= 2)
+        rule->peer_uid = phx_rbuf_u32(r);
+    uint32_t known = version >= 2 ? ACL_HAS_ALL : (ACL_HAS_GID << 1) - 1;
+    if ((rule->has & ACL_HAS_FIELD) && (r->failed || !restore_field(r, &rule->field)))
+        return false;
+    return !r->failed && rule->action <= ACL_DENY && (rule->has & ~known) == 0;
 }
 
-static bool restore_body(phx_rbuf_t *r, struct acl_state *s)
+static bool restore_body(phx_rbuf_t *r, struct acl_state *s, uint32_t version)
 {
     if (phx_rbuf_u32(r) != ACL_MAGIC)
         return false;
-    s->dflt = phx_rbuf_u32(r);
+    s->sc.dflt = phx_rbuf_u32(r);
+    s->sc.side = version >= 2 ? (int)phx_rbuf_u32(r) : 0;    /* 1 checked the client side only */
     s->rules.n = phx_rbuf_u32(r);
-    if (r->failed || s->dflt > ACL_DENY || s->rules.n > ACL_RULES_MAX)
+    if (r->failed || s->sc.dflt > ACL_DENY || s->sc.side < 0 || s->sc.side > 2 ||
+        s->rules.n > ACL_RULES_MAX)
         return false;
+    phx_policy_set_sides(&s->pol, phx_policy_side_of(s->sc.side));
     for (unsigned i = 0; i < s->rules.n; i++)
-        if (!restore_rule(r, &s->rules.rule[i]))
+        if (!restore_rule(r, &s->rules.rule[i], version))
             return false;
     s->default_hits = phx_rbuf_u64(r);
     s->allowed = phx_rbuf_u64(r);
@@ -283,7 +352,7 @@ static int acl_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char
 {
     phx_rbuf_t r;
 
-    if (in->version != ACL_STATE_VERSION) {
+    if (in->version < 1 || in->version > ACL_STATE_VERSION) {
         snprintf(err, errlen, "AclEngine %s cannot read state version %u", ACL_VERSION,
                  in->version);
         return -ENOTSUP;
@@ -292,7 +361,7 @@ static int acl_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char
     if (!s)
         return -ENOMEM;
     phx_rbuf_init(&r, in);
-    if (!restore_body(&r, s)) {
+    if (!restore_body(&r, s, in->version)) {
         snprintf(err, errlen, "AclEngine state of %zu bytes is damaged", in->len);
         state_free(s);
         return -EINVAL;
@@ -326,12 +395,14 @@ static int stats_json(const struct acl_state *s, char **reply)
         return -ENOMEM;
     }
     fprintf(f, "{\"type\":\"AclEngine\",\"version\":\"%s\",\"settings\":{\"default\":\"%s\","
-               "\"rules\":%u},\"rules\":", ACL_VERSION, action_names[s->dflt], s->rules.n);
+               "\"side\":\"%s\",\"rules\":%u},\"rules\":", ACL_VERSION,
+            action_names[s->sc.dflt], PHX_POLICY_SIDE_NAMES[s->sc.side], s->rules.n);
     rules_json(f, &s->rules);
     fprintf(f, ",\"default_hits\":%" PRIu64 ",\"allowed\":%" PRIu64 ",\"denied\":%" PRIu64
                ",\"caller\":{\"known\":%s,\"uid\":%u,\"gid\":%u},\"upgrades\":%" PRIu64 ",%s}",
-            s->default_hits, s->allowed, s->denied, s->caller.known ? "true" : "false",
-            s->caller.uid, s->caller.gid, s->upgrades, counts);
+            s->default_hits, s->allowed, s->denied,
+            s->pol.caller_learned && s->pol.caller.gid_known ? "true" : "false",
+            s->pol.caller.uid, s->pol.caller.gid, s->upgrades, counts);
     free(counts);
     if (fclose(f) != 0) {
         free(text);

@@ -109,6 +109,102 @@ static int read_target(struct reader *rd, const config_setting_t *s, bool method
     return 0;
 }
 
+/* ---- field tests ---------------------------------------------------------------------------- */
+
+/* A field's path: "pkg.Msg.field" (letters, digits, _ and dots; at least two dots' worth). */
+static int read_path(struct reader *rd, const config_setting_t *s, char *path)
+{
+    const char *v = config_setting_get_string(s);
+    size_t n = v ? strlen(v) : 0;
+
+    if (!v || n == 0 || n >= ACL_PATH_MAX || !strchr(v, '.') || v[0] == '.' || v[n - 1] == '.' ||
+        strstr(v, ".."))
+        return bad(rd, s, "expected \"package.Message.field\" of at most 127 characters (got %s)",
+                   v ? v : "no string");
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)v[i]) && v[i] != '_' && v[i] != '.')
+            return bad(rd, s, "a field path holds letters, digits, _ and dots (got \"%s\")", v);
+    memcpy(path, v, n + 1);
+    return 0;
+}
+
+static int read_num(struct reader *rd, const config_setting_t *s, struct acl_num *num)
+{
+    int t = config_setting_type(s);
+
+    if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+        num->is_int = true;
+        num->i = config_setting_get_int64(s);
+        num->d = (double)num->i;
+    } else if (t == CONFIG_TYPE_FLOAT) {
+        num->is_int = false;
+        num->d = config_setting_get_float(s);
+    } else {
+        return bad(rd, s, "expected a number, %s", "got something else");
+    }
+    return 0;
+}
+
+/* A text (at most CAP - 1 bytes) or a number: what equals and in compare with. */
+static int read_value(struct reader *rd, const config_setting_t *s, bool *is_num,
+                      struct acl_num *num, char *text, size_t cap)
+{
+    const char *v = config_setting_get_string(s);
+
+    if (!v) {
+        *is_num = true;
+        return read_num(rd, s, num);
+    }
+    if (strlen(v) >= cap)
+        return bad(rd, s, "a text to compare with is too long (\"%.40s...\")", v);
+    *is_num = false;
+    strcpy(text, v);
+    return 0;
+}
+
+static int read_set(struct reader *rd, const config_setting_t *s, struct acl_field_test *f)
+{
+    int n = config_setting_length(s);
+
+    if ((!config_setting_is_array(s) && !config_setting_is_list(s)) || n < 1 || n > ACL_SET_MAX)
+        return bad(rd, s, "expected a list of 1 to 8 values [ ... ]%s", "");
+    for (int i = 0; i < n; i++) {
+        struct acl_item *it = &f->in[i];
+        if (read_value(rd, config_setting_get_elem(s, (unsigned)i), &it->is_num, &it->num,
+                       it->text, sizeof(it->text)) < 0)
+            return -1;
+    }
+    f->n_in = (unsigned)n;
+    return 0;
+}
+
+/* One key of a rule's field test; 1 when K is none of them. */
+static int read_field_member(struct reader *rd, const config_setting_t *m, const char *k,
+                             struct acl_rule *r)
+{
+    struct acl_field_test *f = &r->field;
+
+    if (strcmp(k, "field") == 0 && (r->has |= ACL_HAS_FIELD))
+        return read_path(rd, m, f->path);
+    if (strcmp(k, "equals") == 0 && (f->ops |= ACL_OP_EQUALS))
+        return read_value(rd, m, &f->equals.is_num, &f->equals.num, f->equals.text,
+                          sizeof(f->equals.text));
+    if (strcmp(k, "prefix") == 0 && (f->ops |= ACL_OP_PREFIX)) {
+        const char *v = config_setting_get_string(m);
+        if (!v || strlen(v) >= sizeof(f->prefix))
+            return bad(rd, m, "expected a text of at most 127 bytes%s", "");
+        strcpy(f->prefix, v);
+        return 0;
+    }
+    if (strcmp(k, "less_than") == 0 && (f->ops |= ACL_OP_LESS))
+        return read_num(rd, m, &f->less);
+    if (strcmp(k, "greater_than") == 0 && (f->ops |= ACL_OP_GREATER))
+        return read_num(rd, m, &f->greater);
+    if (strcmp(k, "in") == 0 && (f->ops |= ACL_OP_IN))
+        return read_set(rd, m, f);
+    return 1;
+}
+
 /* Condition or name NAME of rule G (the rule R in progress). */
 static int read_member(struct reader *rd, const config_setting_t *m, struct acl_rule *r)
 {
@@ -129,9 +225,11 @@ static int read_member(struct reader *rd, const config_setting_t *m, struct acl_
         rc = read_id(rd, m, &r->uid);
     else if (strcmp(k, "gid") == 0 && (r->has |= ACL_HAS_GID))
         rc = read_id(rd, m, &r->gid);
-    else
-        rc = bad(rd, m, "unknown key (a rule has name, action, service, method, uid, gid)%s",
-                 "");
+    else if (strcmp(k, "peer_uid") == 0 && (r->has |= ACL_HAS_PEER_UID))
+        rc = read_id(rd, m, &r->peer_uid);
+    else if ((rc = read_field_member(rd, m, k, r)) == 1)
+        rc = bad(rd, m, "unknown key (a rule has name, action, service, method, uid, gid, "
+                 "peer_uid, field, equals, prefix, less_than, greater_than, in)%s", "");
     rd->key[at] = '\0';
     return rc;
 }
@@ -154,6 +252,12 @@ static int read_rule(struct reader *rd, const config_setting_t *g, unsigned i,
     }
     if (!r->name[0] || !has_action)
         return bad(rd, g, "a rule needs a name and an action%s", "");
+    if ((r->has & ACL_HAS_FIELD) && !r->field.ops)
+        return bad(rd, g, "a field needs a test: equals, prefix, less_than, greater_than or in%s",
+                   "");
+    if (!(r->has & ACL_HAS_FIELD) && r->field.ops)
+        return bad(rd, g, "equals, prefix, less_than, greater_than and in test a field: "
+                   "name it with field = \"package.Message.field\"%s", "");
     for (unsigned j = 0; j < i; j++)
         if (strcmp(out->rule[j].name, r->name) == 0)
             return bad(rd, g, "a second rule named \"%s\"", r->name);
@@ -176,9 +280,22 @@ static int read_rules(struct reader *rd, const config_setting_t *s, struct acl_r
     return 0;
 }
 
-/* The top-level keys of ROOT into OUT / *DFLT. */
+/* "client", "server" or "both" in S into *SIDE. */
+static int read_side(struct reader *rd, const config_setting_t *s, int *side)
+{
+    const char *v = config_setting_get_string(s);
+
+    for (int i = 0; v && PHX_POLICY_SIDE_NAMES[i]; i++)
+        if (strcmp(v, PHX_POLICY_SIDE_NAMES[i]) == 0) {
+            *side = i;
+            return 0;
+        }
+    return bad(rd, s, "must be \"client\", \"server\" or \"both\" (got %s)", v ? v : "no string");
+}
+
+/* The top-level keys of ROOT into OUT / *SC. */
 static int read_root(struct reader *rd, const config_setting_t *root, struct acl_rules *out,
-                     bool *has_rules, uint32_t *dflt)
+                     bool *has_rules, struct acl_scalars *sc)
 {
     for (int i = 0; i < config_setting_length(root); i++) {
         config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
@@ -189,21 +306,26 @@ static int read_root(struct reader *rd, const config_setting_t *root, struct acl
             *has_rules = true;
         } else if (strcmp(k, "default") == 0) {
             snprintf(rd->key, sizeof(rd->key), "default");
-            if (read_action(rd, s, dflt) < 0)
+            if (read_action(rd, s, &sc->dflt) < 0)
+                return -1;
+        } else if (strcmp(k, "side") == 0) {
+            snprintf(rd->key, sizeof(rd->key), "side");
+            if (read_side(rd, s, &sc->side) < 0)
                 return -1;
         } else {
             snprintf(rd->key, sizeof(rd->key), "%s", k);
-            return bad(rd, s, "unknown key (the AclEngine's keys are rules and default)%s", "");
+            return bad(rd, s, "unknown key (the AclEngine's keys are rules, default and side)%s",
+                       "");
         }
     }
     return 0;
 }
 
 int acl_rules_parse(const char *text, const char *origin, struct acl_rules *out, bool *has_rules,
-                    uint32_t *dflt, char *err, size_t errlen)
+                    struct acl_scalars *sc, char *err, size_t errlen)
 {
     struct reader rd = { .origin = origin, .err = err, .errlen = errlen };
-    uint32_t d = *dflt;
+    struct acl_scalars d = *sc;
     config_t cfg;
 
     *has_rules = false;
@@ -219,29 +341,102 @@ int acl_rules_parse(const char *text, const char *origin, struct acl_rules *out,
     int rc = read_root(&rd, config_root_setting(&cfg), out, has_rules, &d);
     config_destroy(&cfg);
     if (rc == 0)
-        *dflt = d;
+        *sc = d;
     return rc;
 }
 
-static bool holds(const struct acl_rule *r, uint32_t service_id, uint32_t method_id,
-                  const struct acl_caller *c)
+/* -1, 0 or 1 as V is below, equal to or above N; 2 when V is no number. */
+static int compare(const phx_field_t *v, const struct acl_num *n)
 {
-    if ((r->has & ACL_HAS_SERVICE) && r->service_id != service_id)
+    long double a, b = n->is_int ? (long double)n->i : (long double)n->d;
+
+    switch (v->kind) {
+    case PHX_FIELD_INT:
+        if (n->is_int)
+            return v->i < n->i ? -1 : v->i > n->i;
+        a = (long double)v->i;
+        break;
+    case PHX_FIELD_UINT:
+        if (n->is_int && n->i < 0)
+            return 1;
+        if (n->is_int)
+            return v->u < (uint64_t)n->i ? -1 : v->u > (uint64_t)n->i;
+        a = (long double)v->u;
+        break;
+    case PHX_FIELD_DOUBLE:
+        a = v->d;
+        break;
+    case PHX_FIELD_BOOL:
+        a = v->b;
+        break;
+    default:
+        return 2;
+    }
+    return a < b ? -1 : a > b ? 1 : a == b ? 0 : 2;     /* NaN compares with nothing */
+}
+
+static bool is_text(const phx_field_t *v)
+{
+    return v->kind == PHX_FIELD_STRING || v->kind == PHX_FIELD_BYTES;
+}
+
+static bool same(const phx_field_t *v, bool is_num, const struct acl_num *num, const char *text)
+{
+    if (is_num)
+        return compare(v, num) == 0;
+    return is_text(v) && v->len == strlen(text) && memcmp(v->data, text, v->len) == 0;
+}
+
+/* Whether every test of F holds for CALL's message. */
+static bool field_holds(const struct acl_field_test *f, const phx_call_t *call)
+{
+    phx_field_t v;
+
+    if (phx_call_field(call, f->path, &v) != 0 || v.kind == PHX_FIELD_UNSET)
         return false;
-    if ((r->has & ACL_HAS_METHOD) && r->method_id != method_id)
+    if ((f->ops & ACL_OP_EQUALS) && !same(&v, f->equals.is_num, &f->equals.num, f->equals.text))
         return false;
-    if ((r->has & ACL_HAS_UID) && (!c->known || r->uid != c->uid))
+    if ((f->ops & ACL_OP_PREFIX) &&
+        (!is_text(&v) || v.len < strlen(f->prefix) ||
+         memcmp(v.data, f->prefix, strlen(f->prefix)) != 0))
         return false;
-    if ((r->has & ACL_HAS_GID) && (!c->known || r->gid != c->gid))
+    if ((f->ops & ACL_OP_LESS) && compare(&v, &f->less) != -1)
         return false;
+    if ((f->ops & ACL_OP_GREATER) && compare(&v, &f->greater) != 1)
+        return false;
+    if (f->ops & ACL_OP_IN) {
+        bool found = false;
+        for (unsigned i = 0; !found && i < f->n_in; i++)
+            found = same(&v, f->in[i].is_num, &f->in[i].num, f->in[i].text);
+        if (!found)
+            return false;
+    }
     return true;
 }
 
-struct acl_rule *acl_rules_match(struct acl_rules *r, uint32_t service_id, uint32_t method_id,
-                                 const struct acl_caller *caller)
+static bool holds(const struct acl_rule *r, const phx_call_t *call)
+{
+    const phx_caller_t *c = call->caller;
+    const phx_peer_t *p = call->peer;
+
+    if ((r->has & ACL_HAS_SERVICE) && r->service_id != call->service_id)
+        return false;
+    if ((r->has & ACL_HAS_METHOD) && r->method_id != call->method_id)
+        return false;
+    if ((r->has & ACL_HAS_UID) && (c->pid <= 0 || r->uid != c->uid))
+        return false;
+    if ((r->has & ACL_HAS_GID) && (!c->gid_known || r->gid != c->gid))
+        return false;
+    if ((r->has & ACL_HAS_PEER_UID) &&
+        (!(p->flags & PHX_PEER_AUTHENTICATED) || r->peer_uid != p->uid))
+        return false;
+    return !(r->has & ACL_HAS_FIELD) || field_holds(&r->field, call);
+}
+
+struct acl_rule *acl_rules_match(struct acl_rules *r, const phx_call_t *call)
 {
     for (unsigned i = 0; i < r->n; i++)
-        if (holds(&r->rule[i], service_id, method_id, caller))
+        if (holds(&r->rule[i], call))
             return &r->rule[i];
     return NULL;
 }

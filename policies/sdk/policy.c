@@ -7,11 +7,20 @@
  * can go at once never takes a place; a call that finds the queue full of waiting ones is
  * rejected with RESOURCE_EXHAUSTED. The out channel (and, for a rejection, the rx way up) must
  * have room before decide() is asked, so a verdict is never taken back. arm() turns the head's
- * time into the runtime's sleep timeout. */
+ * time into the runtime's sleep timeout.
+ *
+ * Who a call is from and to: the app's identity is learned once (its port's pid and uid, the real
+ * gid of /proc/PID/status, its Slurm job by core/daemon/jobid.c, the service's own rule, compiled
+ * in here); each connection's peer is recorded as CONNECT (tx) or ACCEPTED (rx) passes and
+ * forgotten as CLOSE or CONN_LOST passes, in every direction, decided or not. */
 #include "phoenix/policy.h"
 
+#include "jobid.h"
+#include "sdk.h"
 #include "mrpc/transport.h"
+#include "phoenix/app_port.h"
 #include "phoenix/clock.h"
+#include "phoenix/heap.h"
 #include "phoenix/log.h"
 
 #include <errno.h>
@@ -38,14 +47,23 @@ static bool kind_of_wire(unsigned wire, phx_call_kind_t *kind)
     return false;
 }
 
+static const phx_caller_t unknown_caller;
+static const phx_peer_t unknown_peer = { .uid = PHX_PEER_UID_UNKNOWN, .gid = PHX_PEER_UID_UNKNOWN };
+
 bool phx_policy_call_of(const phx_desc_t *d, phx_dir_t dir, phx_call_t *call)
 {
     memset(call, 0, sizeof(*call));
     call->dir = dir;
+    call->size = sizeof(*call);
+    call->version = PHX_CALL_VERSION;
+    call->caller = &unknown_caller;
+    call->peer = &unknown_peer;
     if (dir == PHX_TX && d->kind == MRPC_DESC_SEND && d->addr) {
-        const struct mrpc_wire_hdr *h = &((const struct mrpc_wire_msg *)(uintptr_t)d->addr)->hdr;
+        const struct mrpc_wire_msg *w = (const struct mrpc_wire_msg *)(uintptr_t)d->addr;
+        const struct mrpc_wire_hdr *h = &w->hdr;
         if (!kind_of_wire(h->kind, &call->kind))
             return false;
+        call->deadline_ns = h->kind == MRPC_WIRE_CALL ? w->deadline_ns : 0;
         call->service_id = h->service_id;
         call->method_id = h->method_id;
         call->call_id = h->call_id;
@@ -63,6 +81,155 @@ bool phx_policy_call_of(const phx_desc_t *d, phx_dir_t dir, phx_call_t *call)
         return false;
     }
     call->conn_id = d->conn_id;
+    bool request = call->kind == PHX_CALL_REQUEST || call->kind == PHX_CALL_CANCEL;
+    call->server_side = (dir == PHX_RX) == request;
+    return true;
+}
+
+/* ---- who: the app and its peers --------------------------------------------------------------- */
+
+/* The real gid of PID (/proc/PID/status under the service's /proc root), or false. */
+static bool gid_of(pid_t pid, uint32_t *gid)
+{
+    char path[4200], line[256];
+    bool found = false;
+    unsigned long g;
+
+    snprintf(path, sizeof(path), "%s/%d/status", phx_job_proc_root(), (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    while (!found && fgets(line, sizeof(line), f))
+        if (sscanf(line, "Gid: %lu", &g) == 1) {
+            *gid = (uint32_t)g;
+            found = true;
+        }
+    fclose(f);
+    return found;
+}
+
+void phx_policy_learn_caller(phx_policy_t *p, phx_engine_t *e)
+{
+    phx_app_port_t *port = e ? phx_engine_app_port(e) : NULL;
+    struct phx_job job;
+
+    if (p->caller_learned || !port)
+        return;
+    p->caller_learned = true;
+    p->caller.pid = (int32_t)phx_app_port_pid(port);
+    p->caller.uid = (uint32_t)phx_app_port_uid(port);
+    p->caller.gid_known = p->caller.pid > 0 && gid_of(p->caller.pid, &p->caller.gid);
+    if (p->caller.pid <= 0)
+        return;
+    phx_job_identify(phx_job_proc_root(), p->caller.pid, &job);
+    snprintf(p->caller.job, sizeof(p->caller.job), "%s", job.id);
+    p->caller.job_verified = job.id[0] && job.verified;
+}
+
+static unsigned peer_home(uint32_t conn_id)
+{
+    return (conn_id * 2654435761u) & (PHX_POLICY_PEERS_MAX - 1);
+}
+
+/* CONN_ID's slot, or the empty one where it would go (NULL: neither, the table is full). */
+static phx_policy_peer_t *peer_slot(const phx_policy_t *p, uint32_t conn_id)
+{
+    for (unsigned i = 0, at = peer_home(conn_id); p->peers && i < PHX_POLICY_PEERS_MAX;
+         i++, at = (at + 1) & (PHX_POLICY_PEERS_MAX - 1))
+        if (!p->peers[at].used || p->peers[at].conn_id == conn_id)
+            return &p->peers[at];
+    return NULL;
+}
+
+const phx_peer_t *phx_policy_peer(const phx_policy_t *p, uint32_t conn_id)
+{
+    phx_policy_peer_t *s = peer_slot(p, conn_id);
+
+    return s && s->used ? &s->peer : &unknown_peer;
+}
+
+static void peer_put(phx_policy_t *p, uint32_t conn_id, const phx_peer_t *peer)
+{
+    phx_policy_peer_t *s = peer_slot(p, conn_id);
+
+    if (!s || (!s->used && p->n_peers + 1 >= PHX_POLICY_PEERS_MAX)) {
+        p->peers_untracked++;
+        return;
+    }
+    if (!s->used)
+        p->n_peers++;
+    *s = (phx_policy_peer_t){ .conn_id = conn_id, .used = true, .peer = *peer };
+}
+
+/* Removes CONN_ID, moving back the entries behind it that would no longer be found. */
+static void peer_remove(phx_policy_t *p, uint32_t conn_id)
+{
+    phx_policy_peer_t *s = peer_slot(p, conn_id);
+    const unsigned mask = PHX_POLICY_PEERS_MAX - 1;
+
+    if (!s || !s->used)
+        return;
+    unsigned hole = (unsigned)(s - p->peers);
+    p->peers[hole].used = false;
+    p->n_peers--;
+    for (unsigned at = (hole + 1) & mask; p->peers[at].used; at = (at + 1) & mask) {
+        unsigned home = peer_home(p->peers[at].conn_id);
+        if (((at - home) & mask) >= ((at - hole) & mask)) {
+            p->peers[hole] = p->peers[at];
+            p->peers[at].used = false;
+            hole = at;
+        }
+    }
+}
+
+/* A NUL-terminated copy of at most N bytes at SRC into DST (64 bytes). */
+static void copy_addr(char dst[64], const char *src, size_t n)
+{
+    size_t len = src ? strnlen(src, n < 63 ? n : 63) : 0;
+
+    memcpy(dst, src ? src : "", len);
+    dst[len] = '\0';
+}
+
+/* D begins a connection: record its peer. */
+static void observe_new(phx_policy_t *p, const phx_desc_t *d, phx_dir_t dir)
+{
+    phx_peer_t peer = unknown_peer;
+
+    peer.flags = PHX_PEER_KNOWN;
+    if (dir == PHX_TX && d->kind == MRPC_DESC_CONNECT && d->addr) {
+        copy_addr(peer.addr, (const char *)(uintptr_t)d->addr, MRPC_APP_ADDR_MAX);
+        peer_put(p, d->conn_id, &peer);
+    } else if (dir == PHX_RX && d->kind == MRPC_DESC_ACCEPTED) {
+        const struct mrpc_peer_info *info = (const struct mrpc_peer_info *)(uintptr_t)d->addr;
+        if (info && d->len >= sizeof(*info)) {
+            copy_addr(peer.addr, info->addr, sizeof(info->addr));
+            if (info->flags & MRPC_PEER_AUTHENTICATED) {
+                peer.flags |= PHX_PEER_AUTHENTICATED;
+                peer.uid = info->uid;
+                peer.gid = info->gid;
+            }
+        }
+        peer_put(p, d->conn_id, &peer);
+    }
+}
+
+/* D, leaving the policy, ends a connection: forget its peer. */
+static void observe_end(phx_policy_t *p, const phx_desc_t *d, phx_dir_t dir)
+{
+    if ((dir == PHX_TX && d->kind == MRPC_DESC_CLOSE) ||
+        (dir == PHX_RX && (d->kind == MRPC_DESC_CONN_LOST ||
+                           (d->kind == MRPC_DESC_CONNECTED && d->status != PHX_OK))))
+        peer_remove(p, d->conn_id);
+}
+
+/* D as a call, with who it is from and to; false for connection management. */
+static bool call_read(const phx_policy_t *p, const phx_desc_t *d, phx_dir_t dir, phx_call_t *c)
+{
+    if (!phx_policy_call_of(d, dir, c))
+        return false;
+    c->caller = &p->caller;
+    c->peer = phx_policy_peer(p, d->conn_id);
     return true;
 }
 
@@ -114,6 +281,9 @@ int phx_policy_init(phx_policy_t *p, phx_policy_decide_fn decide, void *ctx, uns
     p->ctx = ctx;
     p->dirs = dirs;
     p->batch = POLICY_BATCH;
+    p->sides = PHX_SIDE_BOTH;
+    if (!(p->peers = calloc(PHX_POLICY_PEERS_MAX, sizeof(*p->peers))))
+        return -ENOMEM;
     for (int d = PHX_TX; d <= PHX_RX; d++)
         if (queue_alloc(&p->q[d], queue_max) < 0) {
             phx_policy_fini(p);
@@ -145,6 +315,16 @@ void phx_policy_fini(phx_policy_t *p)
         p->q[d].slots = NULL;
         p->q[d].cap = p->q[d].count = 0;
     }
+    free(p->peers);
+    p->peers = NULL;
+    p->n_peers = 0;
+    free(p->content.buf);
+    memset(&p->content, 0, sizeof(p->content));
+}
+
+void phx_policy_set_sides(phx_policy_t *p, unsigned sides)
+{
+    p->sides = sides & PHX_SIDE_BOTH ? sides & PHX_SIDE_BOTH : PHX_SIDE_BOTH;
 }
 
 void phx_policy_watch(phx_policy_t *p, phx_policy_watch_fn watch)
@@ -159,10 +339,12 @@ unsigned phx_policy_held(const phx_policy_t *p, phx_dir_t dir)
 
 /* ---- verdicts ------------------------------------------------------------------------------- */
 
-/* The channel a rejection of a DIR call goes up through, or NULL (see policy.h). */
+/* The channel a rejection of a DIR call goes up through, or NULL (see policy.h): rx out either
+ * way, where MrpcEngine is. */
 static phx_channel_t *way_up(phx_engine_t *e, phx_dir_t dir)
 {
-    return dir == PHX_TX ? phx_engine_out(e, PHX_RX, 0) : NULL;
+    (void)dir;
+    return phx_engine_out(e, PHX_RX, 0);
 }
 
 static void note_reject(phx_policy_t *p, phx_engine_t *e, const phx_call_t *c, phx_status_t st,
@@ -174,20 +356,62 @@ static void note_reject(phx_policy_t *p, phx_engine_t *e, const phx_call_t *c, p
               phx_status_name(st), p->last_reject);
 }
 
-/* Completes the held or new call D upward with STATUS: the transport's SENT answer to its SEND.
- * False when there is no room (or no way) up. */
+/* A tx call's refusal: the transport's SENT answer to its SEND, the sentence in the message. */
+static phx_desc_t refusal_tx(const phx_desc_t *d, const phx_call_t *c, phx_status_t status,
+                             const char *why)
+{
+    struct mrpc_wire_msg *w = (struct mrpc_wire_msg *)(uintptr_t)d->addr;
+
+    snprintf(w->reason, sizeof(w->reason), "%s", why ? why : "");
+    return (phx_desc_t){ .kind = MRPC_DESC_SENT, .status = status, .conn_id = d->conn_id,
+                         .call_id = d->call_id, .addr = d->addr, .service_id = c->service_id,
+                         .method_id = c->method_id };
+}
+
+/* An rx call's refusal: REFUSED, its payload freed and the sentence in the receive heap in its
+ * place (0/0 when none fits; without an app port nothing is freed: tests). */
+static phx_desc_t refusal_rx(phx_engine_t *e, const phx_desc_t *d, phx_status_t status,
+                             const char *why)
+{
+    phx_app_port_t *port = phx_engine_app_port(e);
+    phx_desc_t up = *d;
+    size_t n = why ? strnlen(why, PHX_POLICY_REASON_MAX - 1) : 0;
+    char *text = NULL;
+
+    up.kind = MRPC_DESC_REFUSED;
+    up.status = status;
+    up.addr = up.len = 0;
+    up.type_hash = 0;
+    if (!port)
+        return up;
+    phx_heap_t *heap = phx_app_port_recv_heap(port);
+    if (d->addr)
+        phx_heap_free(heap, (void *)(uintptr_t)d->addr);
+    if (n && (text = phx_heap_alloc(heap, n + 1))) {
+        memcpy(text, why, n);
+        text[n] = '\0';
+        up.addr = (uint64_t)(uintptr_t)text;
+        up.len = n + 1;
+    }
+    return up;
+}
+
+/* Completes the held or new call D upward with STATUS (see policy.h). False when there is no
+ * room (or no way) up; nothing changed then. */
 static bool reject(phx_policy_t *p, phx_engine_t *e, const phx_desc_t *d, const phx_call_t *c,
                    phx_status_t status, const char *why)
 {
     phx_channel_t *up = way_up(e, c->dir);
-    phx_desc_t sent = { .kind = MRPC_DESC_SENT, .status = status ? status : PHX_UNKNOWN,
-                        .conn_id = d->conn_id, .call_id = d->call_id, .addr = d->addr,
-                        .service_id = c->service_id, .method_id = c->method_id };
 
-    if (!up || phx_chan_push(up, &sent, 1) != 1)
+    if (!status)
+        status = PHX_UNKNOWN;
+    if (!up || !phx_chan_space(up))
         return false;
+    phx_desc_t answer = c->dir == PHX_TX ? refusal_tx(d, c, status, why)
+                                         : refusal_rx(e, d, status, why);
+    phx_chan_push(up, &answer, 1);
     p->counts[c->dir].rejected++;
-    note_reject(p, e, c, sent.status, why);
+    note_reject(p, e, c, status, why);
     return true;
 }
 
@@ -209,14 +433,20 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
 
     if (q->until_ns > now || !out || !phx_chan_space(out))
         return 0;
-    if (!phx_policy_call_of(d, dir, &call)) {
+    if (!call_read(p, d, dir, &call)) {
         if (p->watch)
             p->watch(p->ctx, d, dir, now);
+        observe_end(p, d, dir);
         phx_chan_push(out, d, 1);
         queue_pop(q);
         return 1;
     }
-    phx_verdict_t v = p->decide(p->ctx, &call, now);
+    unsigned side = call.server_side ? PHX_SIDE_SERVER : PHX_SIDE_CLIENT;
+    struct phx_call_ctx cx = { .p = p, .e = e, .d = d };
+    call.ctx = &cx;
+    phx_sdk_call_names(e, &call);
+    phx_verdict_t v = p->sides & side ? p->decide(p->ctx, &call, now) : phx_verdict_forward();
+    p->content.key = NULL;              /* the decoded copy is this decision's only */
     if (v.kind == PHX_VERDICT_HOLD && v.until_ns > now) {
         q->until_ns = v.until_ns;
         if (!q->head_held)
@@ -259,7 +489,8 @@ static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
 
     if (q->count >= q->cap || phx_chan_pop(phx_engine_in(e, dir, 0), &d, 1) != 1)
         return false;
-    if (q->count >= q->max && phx_policy_call_of(&d, dir, &call) && can_reject(e, dir)) {
+    observe_new(p, &d, dir);
+    if (q->count >= q->max && call_read(p, &d, dir, &call) && can_reject(e, dir)) {
         p->counts[dir].overflowed++;
         reject(p, e, &d, &call, PHX_RESOURCE_EXHAUSTED,
                "the policy's queue of held calls is full");
@@ -269,6 +500,31 @@ static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
     return true;
 }
 
+/* A direction decide() does not see: forwarded as it is, up to a batch, the connections it
+ * makes and ends noted on the way. */
+static unsigned forward_watched(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
+{
+    phx_channel_t *in = phx_engine_in(e, dir, 0), *out = phx_engine_out(e, dir, 0);
+    phx_desc_t chunk[64];
+    unsigned moved = 0;
+
+    while (in && out && moved < p->batch) {
+        unsigned room = phx_chan_space(out), want = p->batch - moved;
+        if (want > room)
+            want = room;
+        unsigned n = phx_chan_pop(in, chunk, want < 64 ? want : 64);
+        for (unsigned i = 0; i < n; i++) {
+            observe_new(p, &chunk[i], dir);
+            observe_end(p, &chunk[i], dir);
+        }
+        phx_chan_push(out, chunk, n);
+        moved += n;
+        if (n < 64)
+            break;
+    }
+    return moved;
+}
+
 /* One descriptor at a time, each decided as soon as it is at the head: only calls that really
  * wait take a place in the queue. */
 static unsigned progress_dir(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t now)
@@ -276,7 +532,7 @@ static unsigned progress_dir(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, ui
     unsigned work = 0;
 
     if (!(p->dirs & (1u << dir)))
-        return phx_chan_forward(phx_engine_in(e, dir, 0), phx_engine_out(e, dir, 0), p->batch);
+        return forward_watched(p, e, dir);
     for (unsigned i = 0; i < p->batch; i++) {
         work += drain_due(p, e, dir, now);
         if (!take_one(p, e, dir))
@@ -288,6 +544,8 @@ static unsigned progress_dir(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, ui
 
 int phx_policy_progress(phx_policy_t *p, phx_engine_t *e, uint64_t now_ns)
 {
+    if (!p->caller_learned)
+        phx_policy_learn_caller(p, e);
     return (int)(progress_dir(p, e, PHX_TX, now_ns) + progress_dir(p, e, PHX_RX, now_ns));
 }
 
@@ -336,6 +594,7 @@ int phx_policy_flush(phx_policy_t *p, phx_engine_t *e)
                 p->counts[d].forwarded++;
             else if (p->watch)
                 p->watch(p->ctx, queue_head(q), (phx_dir_t)d, phx_now_ns());
+            observe_end(p, queue_head(q), (phx_dir_t)d);
             queue_pop(q);
         }
         left += q->count;
@@ -374,7 +633,9 @@ char *phx_policy_stats_json(const phx_policy_t *p)
              t->unrejectable, p->q[PHX_TX].count);
     snprintf(rx, sizeof(rx), f, r->forwarded, r->held, r->rejected, r->overflowed,
              r->unrejectable, p->q[PHX_RX].count);
-    if (asprintf(&s, "\"tx\":%s,\"rx\":%s,\"last_reject\":\"%s\"", tx, rx, reason) < 0)
+    if (asprintf(&s, "\"tx\":%s,\"rx\":%s,\"last_reject\":\"%s\",\"peers\":%u,"
+                 "\"peers_untracked\":%" PRIu64 ",\"copies\":%" PRIu64, tx, rx, reason,
+                 p->n_peers, p->peers_untracked, p->copies) < 0)
         return NULL;
     return s;
 }

@@ -11,6 +11,11 @@
  *                   RESOURCE_EXHAUSTED saying "release received messages"
  *   dropped call    DROPPED for an incoming call answers its caller with a wire ERROR
  *   reason          the transport's reason for a failed CONNECT reaches the app's CONNECTED
+ *   refusals        a policy's refusal (mrpc/transport.h): SENT with a reason fails the call with
+ *                   the policy's status and sentence, and a refused reply is answered to its
+ *                   caller with them; REFUSED of an incoming call answers its caller with an
+ *                   ERROR carrying them, REFUSED of a reply fails the call with them; a CALL's
+ *                   SEND carries its deadline
  *   cancel cost     a CANCEL costs the same with 65,535 calls outstanding as with one: an app
  *                   cannot make the runtime thread it shares with other apps sweep every call
  *                   it holds for each CANCEL it submits (4,096 of them took 0.6 to 1.5 s)
@@ -18,8 +23,10 @@
  * Every wait is bounded in turns (MH_TURNS). */
 #include "mrpc_harness.h"
 #include "mrpc_test.mrpc.h"
+#include "phoenix/clock.h"
 #include "phx_test.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -305,6 +312,104 @@ static void test_cancel_cost(void)
     mh_stop(&h);
 }
 
+/* A policy refuses the app's CALL on tx: SENT with the sentence in the wire message. */
+static void test_refused_send(void)
+{
+    phx_desc_t send, r;
+
+    start();
+    MrpcTest__Blob *b = mh_message(&h, &mrpc_test__blob__descriptor);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    uint64_t before = phx_now_ns();
+    CU_ASSERT_FATAL(mh_submit(&h, &(phx_desc_t){
+        .kind = MRPC_APP_CALL, .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = 5, .call_timeout_ms = 2000,
+        .addr = (uintptr_t)b, .len = sizeof(*b) }));
+    CU_ASSERT_FATAL(mh_tx_take(&h, MRPC_DESC_SEND, &send));
+    struct mrpc_wire_msg *w = (struct mrpc_wire_msg *)(uintptr_t)send.addr;
+    CU_ASSERT(w->deadline_ns >= before + 2000000000ull);
+    CU_ASSERT(w->deadline_ns <= phx_now_ns() + 2000000000ull);
+    CU_ASSERT_EQUAL(w->reason[0], '\0');
+    snprintf(w->reason, sizeof(w->reason), "denied by ACL rule 'no-echo'");
+    send.kind = MRPC_DESC_SENT;
+    send.status = PHX_PERMISSION_DENIED;
+    CU_ASSERT_FATAL(mh_rx_push(&h, &send));
+    CU_ASSERT_FATAL(mh_completion(&h, MRPC_APP_REPLY_RECEIVED, &r));
+    CU_ASSERT_EQUAL(r.call_id, 5);
+    CU_ASSERT_EQUAL(r.status, PHX_PERMISSION_DENIED);
+    CU_ASSERT_STRING_EQUAL(mh_text(&r), "denied by ACL rule 'no-echo'");
+    CU_ASSERT_EQUAL(mh_stat(&h, "refused"), 1);
+    mh_stop(&h);
+}
+
+/* A received CALL a policy refused: its caller gets an ERROR with the status and sentence. */
+static void test_refused_incoming(void)
+{
+    phx_desc_t send;
+    const char *why = "denied by ACL rule 'ops-only'";
+
+    start();
+    uint32_t accepted = MRPC_CONN_ACCEPTED_BASE + 4;
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){ .kind = MRPC_DESC_ACCEPTED, .status = PHX_OK,
+                                                  .conn_id = accepted, .call_id = 1 }));
+    char *text = phx_heap_alloc(phx_app_port_recv_heap(h.port), strlen(why) + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    strcpy(text, why);
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){
+        .kind = MRPC_DESC_REFUSED, .flags = MRPC_WIRE_CALL, .status = PHX_PERMISSION_DENIED,
+        .conn_id = accepted, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = 77,
+        .addr = (uintptr_t)text, .len = strlen(why) + 1 }));
+    CU_ASSERT_FATAL(mh_tx_take(&h, MRPC_DESC_SEND, &send));
+    const struct mrpc_wire_msg *w = (const struct mrpc_wire_msg *)(uintptr_t)send.addr;
+    CU_ASSERT_EQUAL(send.conn_id, accepted);
+    CU_ASSERT_EQUAL(w->hdr.kind, MRPC_WIRE_ERROR);
+    CU_ASSERT_EQUAL(w->hdr.call_id, 77);
+    CU_ASSERT_EQUAL(w->hdr.status, PHX_PERMISSION_DENIED);
+    CU_ASSERT_EQUAL(w->hdr.payload_len, strlen(why));
+    CU_ASSERT_EQUAL(memcmp(w->iov[0].base, why, strlen(why)), 0);
+    CU_ASSERT_FALSE(completes(MRPC_APP_INCOMING_CALL));
+    send.kind = MRPC_DESC_SENT;
+    send.status = PHX_OK;
+    mh_rx_push(&h, &send);
+    mh_turn(&h);
+    mh_stop(&h);
+}
+
+/* A received REPLY a policy refused: the app's call fails with the status and sentence; without a
+ * sentence (no room in the heap) with a generic one. */
+static void test_refused_reply(void)
+{
+    phx_desc_t r;
+    const char *why = "reply larger than the policy allows";
+
+    start();
+    uint64_t wire = call_echo(43);
+    char *text = phx_heap_alloc(phx_app_port_recv_heap(h.port), strlen(why) + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    strcpy(text, why);
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){
+        .kind = MRPC_DESC_REFUSED, .flags = MRPC_WIRE_REPLY, .status = PHX_OUT_OF_RANGE,
+        .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = wire,
+        .addr = (uintptr_t)text, .len = strlen(why) + 1 }));
+    CU_ASSERT_FATAL(mh_completion(&h, MRPC_APP_REPLY_RECEIVED, &r));
+    CU_ASSERT_EQUAL(r.call_id, 43);
+    CU_ASSERT_EQUAL(r.status, PHX_OUT_OF_RANGE);
+    CU_ASSERT_STRING_EQUAL(mh_text(&r), why);
+    wire = call_echo(44);
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){
+        .kind = MRPC_DESC_REFUSED, .flags = MRPC_WIRE_REPLY, .status = PHX_ABORTED,
+        .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = wire }));
+    CU_ASSERT_FATAL(mh_completion(&h, MRPC_APP_REPLY_RECEIVED, &r));
+    CU_ASSERT_EQUAL(r.status, PHX_ABORTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mh_text(&r), "policy"));
+    CU_ASSERT_EQUAL(mh_stat(&h, "outstanding_calls"), 0);
+    CU_ASSERT_EQUAL(mh_stat(&h, "refused"), 2);
+    mh_stop(&h);
+}
+
 static const phx_test_case_t cases[] = {
     { "CANCEL ends a call at once and its late reply is dropped", test_cancel },
     { "a wire CANCEL withdraws a call its app has not seen", test_cancel_withdraws_unseen_call },
@@ -312,6 +417,9 @@ static const phx_test_case_t cases[] = {
     { "a call dropped for a full heap is answered to its caller", test_dropped_call },
     { "the transport's reason for a failed CONNECT reaches the app", test_connect_reason },
     { "a CANCEL does not sweep every outstanding call", test_cancel_cost },
+    { "a policy's refusal on tx reaches the app with its sentence", test_refused_send },
+    { "an incoming call a policy refused is answered to its caller", test_refused_incoming },
+    { "a reply a policy refused fails the call with its sentence", test_refused_reply },
     { NULL, NULL },
 };
 

@@ -16,9 +16,20 @@
  *                   one line with the line number and the key, nothing attached; a bad `set`
  *                   leaves the rules as they were
  *   live upgrade    the plugin replaced by a copy: rules, hits and counters carry on
+ *   fields          rules on the request's fields (set membership, prefix, numeric compare,
+ *                   equals) deny on the sender's side: the call fails with PERMISSION_DENIED and
+ *                   the rule's sentence, and never reaches the server
+ *   server side     the same rules on the server's subscription (policyctl --side server, and
+ *                   --side refused for a policy of one side and for a side that is none): the caller
+ *                   gets PERMISSION_DENIED with the sentence from the server's service, the
+ *                   server's app never answers it; allowed calls pass
+ *   checked = sent  a FaultEngine holds each request 300 ms behind the ACL, and the app
+ *                   rewrites its request's 20 KB data in its send heap 100 ms after sending:
+ *                   without the ACL the server echoes the rewritten bytes (the hazard is real),
+ *                   with the ACL (which read the field) it echoes exactly the checked copy, and a
+ *                   value the ACL denies never reaches it
  *
- * What reaches the app on a denial is the status (PERMISSION_DENIED); the sentence naming the
- * rule is in the stats and the service's log (phoenix/policy.h: a SENT answer has no text). */
+ * What reaches the app on a denial is PERMISSION_DENIED and the sentence naming the rule. */
 #include "mrpc_fixture.h"
 #include "mrpc_test.mrpc.h"
 #include "phx_test.h"
@@ -79,6 +90,8 @@ static void on_done(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
 
 enum method { ECHO, SLEEP, FAIL };
 
+static struct result last;                /* the latest call()'s */
+
 /* One call of M, waited for (10 s at most); its status code. */
 static int32_t call(enum method m)
 {
@@ -106,6 +119,82 @@ static int32_t call(enum method m)
     CU_ASSERT_FATAL(r.done);
     if (r.code == PHX_PERMISSION_DENIED)
         printf("(denied: \"%s\") ", r.message);
+    last = r;
+    return r.code;
+}
+
+/* ---- calls with contents -------------------------------------------------------------------- */
+
+struct echo_result {
+    bool    done;
+    int32_t code;
+    char    message[160];
+    char    head[16];           /* the first bytes of the echoed data */
+    size_t  len;
+};
+
+static void on_echo(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
+                    const ProtobufCMessage *reply)
+{
+    struct echo_result *r = token;
+    const MrpcTest__Blob *b = (const MrpcTest__Blob *)reply;
+
+    r->done = true;
+    r->code = st->code;
+    snprintf(r->message, sizeof(r->message), "%s", st->message);
+    if (b) {
+        r->len = b->data.len;
+        memcpy(r->head, b->data.data, b->data.len < 15 ? b->data.len : 15);
+        mrpc_release(c, reply);
+    }
+}
+
+/* Echo of LEN bytes of data beginning with HEAD and SEQ, on CONN (NULL: ours); when REWRITE,
+ * the data's first bytes become REWRITE in our send heap 100 ms after the call went. Waited
+ * for (10 s at most) into R. */
+static void echo(mrpc_conn_t *conn, const char *head, size_t len, uint32_t seq,
+                 const char *rewrite, struct echo_result *r)
+{
+    MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(up.ctx, &mrpc_test__blob__descriptor);
+    char *data = malloc(len);
+
+    CU_ASSERT_FATAL(b && data);
+    memset(data, 'x', len);
+    memcpy(data, head, strlen(head));
+    CU_ASSERT_FATAL(mrpc_bytes_set(up.ctx, &b->data, data, len) == 0);
+    free(data);
+    b->seq = seq;
+    memset(r, 0, sizeof(*r));
+    CU_ASSERT_FATAL(mrpc_test__echo__echo_async(conn ? conn : up.conn, b, on_echo, r,
+                                                NULL).code == PHX_OK);
+    unsigned long long sent = phx_test_now_ns(), deadline = sent + 10 * PHX_NS;
+    while (!r->done && phx_test_now_ns() < deadline) {
+        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 10) >= 0);
+        if (rewrite && phx_test_now_ns() > sent + PHX_NS / 10) {
+            memcpy(b->data.data, rewrite, strlen(rewrite));
+            rewrite = NULL;
+        }
+    }
+    CU_ASSERT_FATAL(r->done);
+    CU_ASSERT(rewrite == NULL || r->code != PHX_OK);   /* it was rewritten while in flight */
+}
+
+/* Fail with CODE: the server answers with that status unless the ACL denies it first. */
+static int32_t fail_with(uint32_t code)
+{
+    static struct result r;
+
+    memset(&r, 0, sizeof(r));
+    MrpcTest__FailRequest *q = (MrpcTest__FailRequest *)mrpc_message_new(
+        up.ctx, &mrpc_test__fail_request__descriptor);
+    CU_ASSERT_FATAL(q != NULL);
+    q->code = code;
+    CU_ASSERT_FATAL(mrpc_test__echo__fail_async(up.conn, q, on_done, &r, NULL).code == PHX_OK);
+    unsigned long long deadline = phx_test_now_ns() + 10 * PHX_NS;
+    while (!r.done && phx_test_now_ns() < deadline)
+        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 20) >= 0);
+    CU_ASSERT_FATAL(r.done);
+    last = r;
     return r.code;
 }
 
@@ -187,6 +276,7 @@ static void test_deny_method(void)
     CU_ASSERT(before > 0);
     for (unsigned i = 0; i < 5; i++)
         CU_ASSERT_EQUAL(call(FAIL), PHX_PERMISSION_DENIED);
+    CU_ASSERT_STRING_EQUAL(last.message, "denied by ACL rule 'no-fail'");  /* the sentence */
     CU_ASSERT_EQUAL(server_rx(), before);                   /* never reached the server */
     CU_ASSERT_EQUAL(call(ECHO), PHX_OK);
     CU_ASSERT(server_rx() > before);
@@ -338,12 +428,127 @@ static void test_upgrade(void)
     CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
 }
 
+/* Field rules on the requests' contents, for either side. */
+static const char field_rules[] =
+    "rules = ( { name = \"bad-codes\"; action = \"deny\"; field = \"mrpc_test.FailRequest.code\";\n"
+    "            in = [ 7, 8 ]; },\n"
+    "          { name = \"no-evil\"; action = \"deny\"; field = \"mrpc_test.Blob.data\";\n"
+    "            prefix = \"evil\"; },\n"
+    "          { name = \"seq-range\"; action = \"deny\"; field = \"mrpc_test.Blob.seq\";\n"
+    "            greater_than = 100; less_than = 200; },\n"
+    "          { name = \"exact\"; action = \"deny\"; field = \"mrpc_test.FailRequest.message\";\n"
+    "            equals = \"stop\"; } );\n"
+    "default = \"allow\";\n";
+
+/* The field rules' verdicts as the caller sees them; COUNTER is the ACL's (on NODE/PID) that
+ * counts them, after EARLIER denials by rule 0. */
+static void check_field_rules(const struct mrpc_node *node, pid_t pid, const char *counter,
+                              long earlier)
+{
+    struct echo_result r;
+
+    CU_ASSERT_EQUAL(fail_with(7), PHX_PERMISSION_DENIED);
+    CU_ASSERT_STRING_EQUAL(last.message, "denied by ACL rule 'bad-codes'");
+    CU_ASSERT_EQUAL(fail_with(9), 9);                     /* not in the set: the server answers */
+    echo(NULL, "evil plans", 64, 1, NULL, &r);
+    CU_ASSERT_EQUAL(r.code, PHX_PERMISSION_DENIED);
+    CU_ASSERT_STRING_EQUAL(r.message, "denied by ACL rule 'no-evil'");
+    echo(NULL, "good plans", 64, 150, NULL, &r);
+    CU_ASSERT_EQUAL(r.code, PHX_PERMISSION_DENIED);
+    CU_ASSERT_STRING_EQUAL(r.message, "denied by ACL rule 'seq-range'");
+    echo(NULL, "good plans", 64, 200, NULL, &r);           /* 200 is not below 200 */
+    CU_ASSERT_EQUAL(r.code, PHX_OK);
+    CU_ASSERT_EQUAL(strncmp(r.head, "good plans", 10), 0);
+    json_object *stats = policy_stats(node, "AclEngine", pid);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, counter), 3 + earlier);
+    CU_ASSERT_EQUAL(rule_hits(stats, 0), 1 + earlier);
+    CU_ASSERT_EQUAL(rule_hits(stats, 1), 1);
+    CU_ASSERT_EQUAL(rule_hits(stats, 2), 1);
+    json_object_put(stats);
+}
+
+static void test_fields_client(void)
+{
+    static phx_test_run_result_t r;
+
+    need_nodes();
+    CU_ASSERT_FATAL(attach_rules(field_rules, &r) == 0);
+    long before = server_rx();
+    CU_ASSERT_EQUAL(fail_with(8), PHX_PERMISSION_DENIED);
+    CU_ASSERT_EQUAL(server_rx(), before);                  /* never left this service */
+    check_field_rules(&up.client_node, getpid(), "tx.rejected", 1);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+}
+
+static void test_fields_server(void)
+{
+    static phx_test_run_result_t r;
+    char pid[16];
+    json_object *o;
+
+    need_nodes();
+    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
+    CU_ASSERT_EQUAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
+                                                                 "--side", "middle", NULL },
+                               &r), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "client, server or both"));
+    CU_ASSERT_EQUAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "ratelimit", "--pid",
+                                                                 pid, "--side", "server", NULL },
+                               &r), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "one side only"));
+    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
+                                                                  "--settings",
+                                                                  rules_file(field_rules),
+                                                                  "--side", "server", NULL },
+                               &r) == 0);
+    check_field_rules(&up.server_node, up.peer.pid, "rx.rejected", 0);
+    json_object *stats = policy_stats(&up.server_node, "AclEngine", up.peer.pid);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 0);
+    CU_ASSERT(json_object_object_get_ex(stats, "settings", &o) &&
+              json_object_object_get_ex(o, "side", &o) &&
+              strcmp(json_object_get_string(o), "server") == 0);
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.server_node, "acl", up.peer.pid) == 0);
+}
+
+static void test_checked_is_sent(void)
+{
+    static phx_test_run_result_t r;
+    struct echo_result e;
+
+    need_nodes();
+    CU_ASSERT_FATAL(policy_attach(&up.client_node, "fault", getpid(),
+                                  "delay_per_million=1000000", "delay_ms=300", NULL) == 0);
+    /* without the ACL the transport sends what the app's heap holds when it sends */
+    echo(NULL, "good data", 20000, 1, "evil", &e);
+    CU_ASSERT_EQUAL(e.code, PHX_OK);
+    CU_ASSERT_EQUAL(e.len, 20000);
+    CU_ASSERT_EQUAL(strncmp(e.head, "evil", 4), 0);
+    /* with it, what it checked */
+    CU_ASSERT_FATAL(attach_rules(field_rules, &r) == 0);
+    echo(NULL, "good data", 20000, 1, "evil", &e);
+    CU_ASSERT_EQUAL(e.code, PHX_OK);
+    CU_ASSERT_EQUAL(e.len, 20000);
+    CU_ASSERT_EQUAL(strncmp(e.head, "good data", 9), 0);
+    echo(NULL, "evil data", 20000, 1, "good", &e);
+    CU_ASSERT_EQUAL(e.code, PHX_PERMISSION_DENIED);
+    json_object *stats = acl_stats();
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "copies"), 2);   /* each request read once */
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+    CU_ASSERT(policy_detach(&up.client_node, "fault", getpid()) == 0);
+}
+
 static const phx_test_case_t cases[] = {
     { "a denied method gets PERMISSION_DENIED and never reaches the server", test_deny_method },
     { "the first matching rule decides; set turns the order live", test_first_match },
     { "uid and gid rules match the app's own credentials", test_caller },
     { "bad rules: one line with the line and the key, nothing changed", test_bad_rules },
     { "rules and hits survive a live upgrade", test_upgrade },
+    { "field rules deny on the sender's side with the rule's sentence", test_fields_client },
+    { "field rules deny on the receiver's side; the caller gets the sentence",
+      test_fields_server },
+    { "what the ACL checked is what is sent, whatever the app rewrites", test_checked_is_sent },
     { NULL, NULL },
 };
 

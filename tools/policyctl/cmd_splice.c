@@ -11,6 +11,11 @@
  * checks it all again (core/daemon/splice.c) and the policy's create() checks its settings:
  * their refusal, one line, is printed as it is.
  *
+ * --side client|server|both says whose calls the policy decides: those the app makes, those it
+ * serves, or both. The splice is the same for all three (both directions: a client's refusals go
+ * up rx, a server's requests come in on it); the side becomes the policy's `side` setting, for
+ * the types that take one (types.c).
+ *
  * attach --job/--uid/--all and detach --rule/--job are standing rules instead, which the service
  * keeps and applies itself (cmd_rules.c). */
 #include "policyctl.h"
@@ -22,6 +27,7 @@
 #include <unistd.h>
 
 #define SET_MAX 32
+#define SIDE_ARG_MAX 16
 
 typedef struct {
     phxctl_conn_t conn;
@@ -33,6 +39,8 @@ typedef struct {
     char         *set[SET_MAX];
     unsigned      n_set;
     const char   *settings;         /* --settings FILE, or NULL */
+    const char   *side;             /* --side, or NULL */
+    char          side_set[SIDE_ARG_MAX + 8];   /* "side=..." among set[] */
 } splice_args_t;
 
 static void splice_usage(const void *args, FILE *out)
@@ -40,6 +48,7 @@ static void splice_usage(const void *args, FILE *out)
     if (((const splice_args_t *)args)->attach)
         fprintf(out, "Usage: policyctl attach TYPE (--pid PID [--sid SID] | --job JOBID | --uid UID\n"
                      "                        | --all) [--set KEY=VALUE ...] [--settings FILE]\n"
+                     "                        [--side client|server|both]\n"
                      "                        [--prefix DIR] [--timeout SEC]\n"
                      "Attaches a policy of TYPE (`policyctl list` shows the types and their\n"
                      "settings) to the app PID, between its front engine and its transport; or\n"
@@ -52,7 +61,10 @@ static void splice_usage(const void *args, FILE *out)
                      "  -a, --all            a rule for all apps\n"
                      "  -S, --set KEY=VALUE  a setting of the policy (repeat for more)\n"
                      "  -f, --settings FILE  settings in libconfig syntax (an ACL's rules), read\n"
-                     "                       by policyctl; --set values follow them\n");
+                     "                       by policyctl; --set values follow them\n"
+                     "  -d, --side SIDE      the calls the policy decides: client (those the app\n"
+                     "                       makes), server (those it serves) or both; for the\n"
+                     "                       types that take it (acl)\n");
     else
         fprintf(out, "Usage: policyctl detach (TYPE --pid PID [--sid SID] | --rule N | --job JOBID)\n"
                      "                        [--prefix DIR] [--timeout SEC]\n"
@@ -76,6 +88,12 @@ static int take_option(void *args, int c, const char *arg, const char *prog)
 
     if (c == 'f') {
         a->settings = arg;
+        return -1;
+    }
+    if (c == 'd') {
+        if (strcmp(arg, "client") != 0 && strcmp(arg, "server") != 0 && strcmp(arg, "both") != 0)
+            return phxctl_usage_error(prog, "--side takes client, server or both, not '%s'", arg);
+        a->side = arg;
         return -1;
     }
     if (c == 'S') {
@@ -111,9 +129,10 @@ static int parse_args(int argc, char **argv, splice_args_t *a)
         { "all", no_argument, NULL, 'a' },
         { "rule", required_argument, NULL, 'r' },
         { "settings", required_argument, NULL, 'f' },
+        { "side", required_argument, NULL, 'd' },
         { NULL, 0, NULL, 0 },
     };
-    phxctl_options_t opts = { .shortopts = a->attach ? "p:s:S:f:J:u:a" : "p:s:J:r:",
+    phxctl_options_t opts = { .shortopts = a->attach ? "p:s:S:f:J:u:ad:" : "p:s:J:r:",
                               .longopts = options, .take = take_option, .usage = splice_usage,
                               .ctx = a, .nargs = -1, .args_name = "TYPE" };
     int rc = phxctl_parse_options(argc, argv, &opts, &a->conn);
@@ -251,6 +270,22 @@ static char *build(const splice_args_t *a, const pctl_sub_t *sub, const pctl_typ
     return text;
 }
 
+/* --side as the `side` setting of TYPE, after the others (so it wins); exit code, or -1 to go
+ * on. */
+static int take_side(splice_args_t *a, const pctl_type_t *type, const char *prog)
+{
+    if (!a->side)
+        return -1;
+    if (!pctl_type_takes_side(type))
+        return phxctl_usage_error(prog, "%s decides the calls of one side only: --side is for "
+                                  "policies that take a side (acl)", type->engine);
+    if (a->n_set == SET_MAX)
+        return phxctl_usage_error(prog, "at most %d --set with --side", SET_MAX - 1);
+    snprintf(a->side_set, sizeof(a->side_set), "side=%s", a->side);
+    a->set[a->n_set++] = a->side_set;
+    return -1;
+}
+
 /* attach --job/--uid/--all: a standing rule of TYPE. */
 static int rule_command(const splice_args_t *a, const pctl_type_t *type, const char *prog)
 {
@@ -279,6 +314,8 @@ static int splice_command(int argc, char **argv, bool attach)
     if (!type)
         return phxctl_usage_error(argv[0], "no policy type '%s' (`policyctl list` shows them)",
                                   argv[optind]);
+    if (attach && (rc = take_side(&a, type, argv[0])) >= 0)
+        return rc;
     if (a.pid < 0)
         return rule_command(&a, type, argv[0]);
     if ((rc = pctl_fetch_list(&a.conn, &list)) != PHXCTL_EXIT_OK)

@@ -26,6 +26,8 @@ typedef struct {
 const pctl_type_t *pctl_type_find(const char *name);
 /* The type whose engine type is ENGINE, or NULL (an addon that is no policy policyctl knows). */
 const pctl_type_t *pctl_type_of_engine(const char *engine);
+/* Whether TYPE takes a `side` setting (client, server, both): what attach --side sets. */
+bool pctl_type_takes_side(const pctl_type_t *type);
 /* Every known type, NULL-terminated. */
 extern const pctl_type_t *const pctl_types[];
 

@@ -10,7 +10,7 @@ static const pctl_type_t ratelimit = {
     "token bucket on the requests an app sends (requests/s, bytes/s; delay or reject)" };
 static const pctl_type_t acl = {
     "acl", "AclEngine", "acl",
-    "allow/deny rules on the requests an app sends (service, method, uid, gid)" };
+    "allow/deny rules on the requests an app makes or serves (ids, uids, message fields)" };
 static const pctl_type_t logging = {
     "logging", "LoggingEngine", "logging",
     "one JSON line per call to a file, sampled, with size-capped rotation" };
@@ -41,4 +41,14 @@ const pctl_type_t *pctl_type_of_engine(const char *engine)
         if (strcmp(pctl_types[i]->engine, engine) == 0)
             return pctl_types[i];
     return NULL;
+}
+
+bool pctl_type_takes_side(const pctl_type_t *type)
+{
+    static const char *const sided[] = { "AclEngine", NULL };
+
+    for (unsigned i = 0; sided[i]; i++)
+        if (strcmp(type->engine, sided[i]) == 0)
+            return true;
+    return false;
 }

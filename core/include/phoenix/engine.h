@@ -238,6 +238,19 @@ const void     *phx_engine_settings(const phx_engine_t *e);
  * and reconfigure() overlay on phx_engine_settings() again. */
 const char     *phx_engine_config(const phx_engine_t *e);
 
+/* Objects the engines of one subscription share by name, such as MrpcEngine's view of the app's
+ * message layouts that policies read calls' contents with ("mrpc.layouts", mrpc/transport.h).
+ * phx_engine_share() names OBJ NAME for the whole group (replacing what NAME named); -ENOSPC
+ * when the group holds PHX_SHARED_MAX names, -EINVAL without a group or with a name of
+ * PHX_NAME_MAX bytes or more. phx_engine_unshare() withdraws NAME only while it still names OBJ
+ * (in a live upgrade the new instance shares before the old one is destroyed). Control thread
+ * (create, restore, destroy). phx_engine_shared() is what NAME names, or NULL; any of the
+ * group's engines, on its runtime thread. The object must live until it is withdrawn. */
+#define PHX_SHARED_MAX 4
+int         phx_engine_share(phx_engine_t *e, const char *name, const void *obj);
+void        phx_engine_unshare(phx_engine_t *e, const char *name, const void *obj);
+const void *phx_engine_shared(phx_engine_t *e, const char *name);
+
 /* Channels: copy descriptors in or out; both return how many moved (0 when full / empty). */
 unsigned phx_chan_push(phx_channel_t *c, const phx_desc_t *d, unsigned n);
 unsigned phx_chan_pop(phx_channel_t *c, phx_desc_t *d, unsigned max);

@@ -14,6 +14,9 @@
  *   MRPC_DESC_CLOSE    conn_id: close that connection or binding; no answer.
  *   MRPC_DESC_SEND     conn_id, call_id; addr -> struct mrpc_wire_msg, owned by MrpcEngine; the
  *                      transport hands it back with SENT (status OK or why not) exactly once.
+ *                      A policy may answer it with SENT itself (a refusal): it writes its
+ *                      sentence into the message's `reason` first, and the transport never sees
+ *                      the SEND.
  *
  * rx (transport -> MrpcEngine)
  *   MRPC_DESC_BOUND      conn_id (binding), status; a failed bind says why in the log and,
@@ -25,7 +28,10 @@
  *                        struct mrpc_peer_info (0/0 from a transport that knows nothing of it).
  *                        The transport owns it and keeps it until the connection's CONN_LOST
  *                        or CLOSE: a reader that needs it longer copies it.
- *   MRPC_DESC_SENT       addr = the mrpc_wire_msg of a SEND, status.
+ *   MRPC_DESC_SENT       addr = the mrpc_wire_msg of a SEND, status; when status is not OK and
+ *                        the message's `reason` is not empty, a policy refused the message and
+ *                        reason says why: a CALL's caller fails with status and that sentence,
+ *                        a REPLY's or ERROR's remote caller gets an ERROR with them.
  *   MRPC_DESC_RECEIVED   conn_id, call_id, service_id, method_id, status = the wire header's;
  *                        flags = MRPC_WIRE_* kind | format << 8; type_hash = the header's;
  *                        addr/len = the payload landed in the app's receive heap (allocated by
@@ -33,6 +39,14 @@
  *                        owns it from here).
  *   MRPC_DESC_CONN_LOST  conn_id, status UNAVAILABLE: the peer died or closed; every SEND still
  *                        pending on it has come back as SENT with an error first.
+ *   MRPC_DESC_REFUSED    a policy refused a RECEIVED message on its way up: conn_id, call_id,
+ *                        service_id, method_id and flags as the RECEIVED had them, status = the
+ *                        policy's (not OK); addr/len = the policy's sentence, NUL-terminated (len
+ *                        counts the NUL), in a block of the app's receive heap that MrpcEngine
+ *                        frees, or 0/0 (no room: a generic sentence is used). The payload is gone
+ *                        (the policy freed it). A CALL's caller is answered with an ERROR of that
+ *                        status and sentence; a REPLY's or ERROR's call fails with them; a CANCEL
+ *                        is dropped.
  *   MRPC_DESC_DROPPED    a valid message that did not land: conn_id, call_id, service_id,
  *                        method_id as its header says, flags = its MRPC_WIRE_* kind, len = its
  *                        payload length, status = why (RESOURCE_EXHAUSTED: the app's receive
@@ -78,6 +92,7 @@ enum mrpc_desc_kind {
     MRPC_DESC_RECEIVED,
     MRPC_DESC_CONN_LOST,
     MRPC_DESC_DROPPED,
+    MRPC_DESC_REFUSED,
 };
 
 #define MRPC_CONN_REASON_MAX    256u     /* bytes after a BIND/CONNECT address's NUL */
@@ -180,14 +195,39 @@ struct mrpc_iov {
     size_t      len;
 };
 
+#define MRPC_WIRE_REASON_MAX 160u    /* a policy's refusal sentence in a wire message, with NUL */
+
 /* One outgoing message: what MrpcEngine built and the transport sends. The payload is the
  * concatenation of iov[0..n_iov). Pieces may point into the app's send heap (zero copy, after
- * validation) or into service memory. */
+ * validation) or into service memory. Fields after `owner` are for policies between the two
+ * (phoenix/policy.h): MrpcEngine fills deadline_ns and leaves reason empty; the transport reads
+ * neither. */
 struct mrpc_wire_msg {
     struct mrpc_wire_hdr hdr;
     unsigned             n_iov;
     struct mrpc_iov     *iov;
     void                *owner;      /* MrpcEngine's bookkeeping; the transport never touches it */
+    uint64_t             deadline_ns;/* a CALL's deadline (phx_now_ns() time); 0: none/not one */
+    char                 reason[MRPC_WIRE_REASON_MAX];  /* a policy's refusal (see SENT) */
+    /* A policy that reads the payload first moves it into a private copy in service memory,
+     * malloc'd, and points iov at it (one piece), so that the bytes it checked are the bytes
+     * sent, whatever the app writes into its send heap meanwhile. MrpcEngine free()s it when
+     * the SEND comes back. NULL: none. */
+    void                *copy;
+};
+
+/* The app's message layouts as MrpcEngine knows them, shared with the engines of its
+ * subscription under MRPC_LAYOUTS_SHARED (phx_engine_share(), phoenix/engine.h) for as long as
+ * the MrpcEngine lives: policies read calls' contents through them (phoenix/policy.h). `find`
+ * answers a method's layout (mrpc/marshal's struct mrpc_method_layout, of the same build), or
+ * NULL; runtime thread. */
+#define MRPC_LAYOUTS_SHARED "mrpc.layouts"
+struct mrpc_method_layout;
+struct mrpc_layout_view {
+    uint32_t size;                    /* sizeof(struct mrpc_layout_view) as built */
+    uint32_t marshal_abi;             /* MRPC_MARSHAL_ABI of the build: layouts are its structs */
+    void    *ctx;
+    const struct mrpc_method_layout *(*find)(void *ctx, uint32_t service_id, uint32_t method_id);
 };
 
 #endif /* MRPC_TRANSPORT_H */

@@ -30,7 +30,11 @@
  * (client side), a reply or an error (server side), or a cancel; on rx a RECEIVED of those kinds.
  * Everything else that flows (BIND, CONNECT, CLOSE, their answers, SENT, DROPPED, CONN_LOST) is
  * connection management: never shown to decide(), forwarded in order. Descriptors between
- * MrpcEngine and the transport come from the service itself, so the fields are trusted.
+ * MrpcEngine and the transport come from the service itself, so the fields are trusted. Besides
+ * the descriptor's fields a call shows who it is from and to (the app's pid, uid, gid and Slurm
+ * job; the connection's peer, with its authenticated uid when the transport has one), a
+ * request's deadline, the service's and method's names, and, through phx_call_field(), the
+ * fields of its message, read on the private copy that is sent.
  *
  * Verdicts. FORWARD passes the call on. HOLD keeps it, and every descriptor behind it in the same
  * direction (order is never changed), until the given time, when decide() is asked again. The
@@ -39,13 +43,18 @@
  * completes the call upward with the status: on tx the transport's SENT answer carries it, so the
  * caller's call fails with it (client side) or the remote caller gets an ERROR (server side).
  * This needs the policy's rx ports spliced too (policyctl does; a tx-only descriptor does not):
- * without an rx way up, a rejected call is forwarded and counted as `unrejectable`. On rx, this
- * slice of the SDK supports FORWARD and HOLD; a REJECT there is forwarded and counted the same.
- * The sentence of the latest rejection shows in the stats (`last_reject`) and in the log.
+ * without an rx way up, a rejected call is forwarded and counted as `unrejectable`. The sentence
+ * travels with it (the wire message's `reason`, mrpc/transport.h): the app's call fails with the
+ * status and the sentence. On rx, REJECT frees the landed payload and sends MRPC_DESC_REFUSED up
+ * with the sentence: a refused request is answered to its remote caller with an ERROR of that
+ * status and sentence (the server's app never sees it); a refused reply fails the app's call
+ * with them. The sentence of the latest rejection also shows in the stats (`last_reject`) and in
+ * the log.
  *
  * Threads. Everything here runs on the engine's runtime thread (progress, arm) or on the control
  * thread with the group suspended (init, set_queue_max, flush, fini, stats) - as the engine ops
- * that call it. Nothing blocks or allocates on the runtime thread. */
+ * that call it. Nothing blocks on the runtime thread; nothing allocates there but phx_call_field()
+ * (its copies) and the app identity read once (/proc). */
 #ifndef PHOENIX_POLICY_H
 #define PHOENIX_POLICY_H
 
@@ -64,7 +73,40 @@ typedef enum phx_call_kind {
     PHX_CALL_CANCEL  = 4,   /* the caller gave up on call_id */
 } phx_call_kind_t;
 
-/* One call as a policy sees it. */
+/* The app whose subscription the policy is attached to: the caller of its tx requests, the
+ * callee of its rx ones. pid and uid as the control socket saw them when the app registered;
+ * gid the real gid of /proc/PID/status; job as the service tells it (docs/policies.md, "Which job
+ * an app belongs to": from the cgroup, verified, else from the environment, unverified). Learned
+ * once, before the first call is decided. */
+#define PHX_CALLER_JOB_MAX 24
+typedef struct phx_caller {
+    int32_t  pid;                 /* 0: not known (an engine without an app: tests) */
+    uint32_t uid, gid;
+    bool     gid_known;
+    bool     job_verified;        /* the job came from the cgroup, which the app cannot change */
+    char     job[PHX_CALLER_JOB_MAX];  /* Slurm job id, digits; "" = none */
+} phx_caller_t;
+
+/* The other end of a call's connection. On an accepted connection (a server's), what the
+ * transport learned when it accepted it (mrpc/transport.h, struct mrpc_peer_info): the address
+ * and, when the transport authenticated the peer, its uid and gid. On a connection the app made
+ * (a client's), the address it connected to; the remote uid is not known there. */
+#define PHX_PEER_UID_UNKNOWN UINT32_MAX
+enum phx_peer_flags {
+    PHX_PEER_KNOWN         = 1u << 0,     /* the SDK saw the connection being made */
+    PHX_PEER_AUTHENTICATED = 1u << 1,     /* uid/gid are the transport's authenticated word */
+};
+typedef struct phx_peer {
+    uint32_t flags;
+    uint32_t uid, gid;            /* PHX_PEER_UID_UNKNOWN unless PHX_PEER_AUTHENTICATED */
+    char     addr[64];            /* "host:port"; "" when not known */
+} phx_peer_t;
+
+/* One call as a policy sees it. `size` says how much of it the SDK filled: a field lies past
+ * the end of an older SDK's struct when offsetof(phx_call_t, field) >= size. The SDK is a static
+ * library built with each policy, so today they always agree; the field is there so that the
+ * struct may grow at the end (into `reserved`) without a policy misreading it. */
+#define PHX_CALL_VERSION 2
 typedef struct phx_call {
     phx_call_kind_t kind;
     phx_dir_t       dir;          /* PHX_TX: towards the network; PHX_RX: towards the app */
@@ -74,9 +116,64 @@ typedef struct phx_call {
     uint64_t        call_id;      /* the caller's; a reply echoes it */
     uint64_t        bytes;        /* payload bytes (marshalled on tx, landed on rx) */
     int32_t         status;       /* replies and errors: phx_status_t */
+    /* version 2 */
+    uint32_t        size;         /* sizeof(phx_call_t) of the SDK that filled it */
+    uint32_t        version;      /* PHX_CALL_VERSION of that SDK */
+    bool            server_side;  /* a call the app serves (rx request, tx reply/error/...) */
+    uint64_t        deadline_ns;  /* tx requests: the phx_now_ns() time the caller gives up;
+                                     0: not known (the wire carries no deadline to a server) */
+    const phx_caller_t *caller;   /* never NULL while decide() runs */
+    const phx_peer_t   *peer;     /* never NULL while decide() runs (flags 0: not known) */
+    const char     *service_name; /* "rpc_hello.Greeter", or NULL: not known (no layouts) */
+    const char     *method_name;  /* "SayHello", or NULL; both valid while decide() runs */
+    const struct phx_call_ctx *ctx;  /* the SDK's (phx_call_field); NULL outside decide() */
+    uint64_t        reserved[6];  /* 0: room to grow */
 } phx_call_t;
 
-/* Reads D, flowing in DIR, as a call into *CALL; false when it is connection management. */
+/* One field of a call's message (phx_call_field). */
+typedef enum phx_field_kind {
+    PHX_FIELD_UNSET = 0,          /* not set: an absent optional, message or oneof member */
+    PHX_FIELD_INT,                /* int32, sint32, sfixed32, int64, sint64, sfixed64, enum: i */
+    PHX_FIELD_UINT,               /* uint32, fixed32, uint64, fixed64: u */
+    PHX_FIELD_DOUBLE,             /* float, double: d */
+    PHX_FIELD_BOOL,               /* b */
+    PHX_FIELD_STRING,             /* data/len, NUL-terminated */
+    PHX_FIELD_BYTES,              /* data/len */
+} phx_field_kind_t;
+
+typedef struct phx_field {
+    phx_field_kind_t kind;
+    union {
+        int64_t  i;
+        uint64_t u;
+        double   d;
+        bool     b;
+    };
+    const char *data;             /* STRING, BYTES: valid until decide() returns */
+    size_t      len;
+} phx_field_t;
+
+/* Reads field PATH of CALL's message into *OUT, from within decide(). PATH is the message type's
+ * full name and the field's name, through singular message fields:
+ * "rpc_hello.HelloRequest.name", "pkg.Order.customer.id". A request's message is the method's
+ * input type, a reply's its output type; errors and cancels have none.
+ *
+ * What is read is what is sent: on tx, the first read moves the whole payload out of the app's
+ * send heap into a private copy in service memory, and the message goes out from that copy
+ * (mrpc/transport.h, `copy`), so the app rewriting its message after sending changes nothing
+ * the policy checked (no time-of-check/time-of-use); on rx the payload is in the app's receive
+ * heap, which the app cannot write. The read decodes a second private copy, bounds-checking
+ * every pointer, so a damaged payload is refused rather than followed.
+ *
+ * 0 with *OUT set (kind PHX_FIELD_UNSET when the field is not set); -ENOENT when PATH names no
+ * field of this call's message (another type: a rule about another method's messages); -ENOTSUP
+ * when the layouts are not known (no MrpcEngine shares them), for a repeated field, or a call
+ * with no message; -EINVAL when the payload does not decode; -ENOMEM. Runtime thread; it
+ * allocates (the copies), once per call and direction. */
+int phx_call_field(const phx_call_t *call, const char *path, phx_field_t *out);
+
+/* Reads D, flowing in DIR, as a call into *CALL; false when it is connection management. The
+ * caller and the peer are shown as not known (decide() gets them filled in by the SDK). */
 bool phx_policy_call_of(const phx_desc_t *d, phx_dir_t dir, phx_call_t *call);
 
 typedef enum phx_verdict_kind {
@@ -129,6 +226,16 @@ typedef struct phx_policy_counts {
     uint64_t unrejectable;    /* rejections forwarded instead (no way up, see above) */
 } phx_policy_counts_t;
 
+/* The peers of the app's connections the SDK has seen being made (CONNECT on tx, ACCEPTED on rx),
+ * until they end (CLOSE, CONN_LOST): an open-addressed table of PHX_POLICY_PEERS_MAX, allocated
+ * at init. A connection that finds it full is shown as not known (and counted). */
+#define PHX_POLICY_PEERS_MAX 1024u
+typedef struct phx_policy_peer {
+    uint32_t   conn_id;
+    bool       used;
+    phx_peer_t peer;
+} phx_policy_peer_t;
+
 /* One direction's held descriptors: a ring of `cap` slots, queue_max for calls and a few more
  * for connection descriptors that arrive behind a full queue. */
 typedef struct phx_policy_queue {
@@ -147,6 +254,20 @@ typedef struct phx_policy {
     phx_policy_counts_t  counts[2];
     char                 last_reject[PHX_POLICY_REASON_MAX];
     phx_policy_watch_fn  watch;       /* NULL: none (phx_policy_watch) */
+    /* SDK 2: who the calls are from and to */
+    phx_caller_t         caller;      /* learned on the first progress() */
+    bool                 caller_learned;
+    phx_policy_peer_t   *peers;       /* PHX_POLICY_PEERS_MAX slots */
+    unsigned             n_peers;
+    uint64_t             peers_untracked;
+    unsigned             sides;       /* PHX_SIDE_*: whose calls decide() sees (default both) */
+    struct {                          /* the decoded copy of the call being decided (content.c) */
+        void       *buf;
+        size_t      cap, len;
+        const void *key;              /* the descriptor's addr it was decoded from; NULL: none */
+        void       *msg;
+    } content;
+    uint64_t             copies;      /* tx payloads moved into private copies */
 } phx_policy_t;
 
 /* Sets P up for DECIDE(CTX, ...) on the directions in DIRS, with a queue of QUEUE_MAX (1 ..
@@ -173,11 +294,34 @@ int  phx_policy_flush(phx_policy_t *p, phx_engine_t *e);
 int  phx_policy_op_progress(phx_engine_t *e, void *state);
 int  phx_policy_op_arm(phx_engine_t *e, void *state, phx_wait_t *w);
 int  phx_policy_op_flush(phx_engine_t *e, void *state);
+/* Which calls decide() is asked about, by the app's role in them: PHX_SIDE_CLIENT, the calls it
+ * makes (requests and cancels on tx, replies and errors on rx); PHX_SIDE_SERVER, the calls it
+ * serves (requests and cancels on rx, replies and errors on tx). Calls of the other side pass as
+ * if forwarded. `policyctl attach --side` sets a policy's `side` setting, which a policy that
+ * takes one (PHX_POLICY_SIDE_NAMES as an enum setting) hands to phx_policy_set_sides(). */
+enum phx_policy_side { PHX_SIDE_CLIENT = 1u << 0, PHX_SIDE_SERVER = 1u << 1,
+                       PHX_SIDE_BOTH = PHX_SIDE_CLIENT | PHX_SIDE_SERVER };
+/* The names of an enum setting `side`, in the order of phx_policy_side_of()'s index. */
+#define PHX_POLICY_SIDE_NAMES ((const char *const[]){ "client", "server", "both", NULL })
+static inline unsigned phx_policy_side_of(int index)
+{
+    return index == 0 ? PHX_SIDE_CLIENT : index == 1 ? PHX_SIDE_SERVER : PHX_SIDE_BOTH;
+}
+void phx_policy_set_sides(phx_policy_t *p, unsigned sides);
+
+/* Learns the app's identity (pid, uid, gid, Slurm job) for phx_call_t.caller now, on the control
+ * thread, instead of on the first progress(): a policy may call it from create(). */
+void phx_policy_learn_caller(phx_policy_t *p, phx_engine_t *e);
+/* The peer of connection CONN_ID as the SDK knows it (flags 0: not known); never NULL. */
+const phx_peer_t *phx_policy_peer(const phx_policy_t *p, uint32_t conn_id);
+
 /* Descriptors held now in DIR. */
 unsigned phx_policy_held(const phx_policy_t *p, phx_dir_t dir);
 
-/* The counters as JSON members, without braces: "\"tx\":{...},\"rx\":{...},\"last_reject\":..."
- * for an engine's admin("stats") to put in its object. Malloc'd, or NULL. */
+/* The counters as JSON members, without braces: "\"tx\":{...},\"rx\":{...},\"last_reject\":...,
+ * \"peers\":N,\"peers_untracked\":N,\"copies\":N" (connections whose peer is known, those that
+ * found the table full, tx payloads moved into private copies) for an engine's admin("stats") to
+ * put in its object. Malloc'd, or NULL. */
 char *phx_policy_stats_json(const phx_policy_t *p);
 
 /* The counters across a live upgrade: written into the engine's dump() blob, read back in its

@@ -1,0 +1,338 @@
+/* test_policy_content.c - phx_call_field (phoenix/policy.h) in process: the built MrpcEngine
+ * (tests/mrpc/mrpc_harness.h) with a policy engine of the SDK behind its tx out and in front of
+ * its rx in, in the same group, so the policy reads through the layouts MrpcEngine shares:
+ *
+ *   fields       a request's bytes, uint32 and double fields by path; an unset message field
+ *                reads as UNSET; a path of another type is -ENOENT, a repeated field -ENOTSUP,
+ *                a field that does not exist -ENOENT
+ *   private copy a 20 KB bytes field (sent zero-copy from the app's send heap) read by the
+ *                policy: the wire message is then one piece in a private copy, and the app
+ *                rewriting its send heap afterwards changes nothing that goes out
+ *   rx           a landed request read on rx and refused because of its content: REFUSED goes
+ *                up, and MrpcEngine answers the caller with an ERROR carrying the sentence
+ *   names        decide() sees the service's and the method's names from the same layouts
+ *   no layouts   without MrpcEngine's layouts (another group) the read is -ENOTSUP, no names
+ *
+ * Every loop is bounded in turns. */
+#include "mrpc_harness.h"
+#include "mrpc_test.mrpc.h"
+#include "phoenix/clock.h"
+#include "phoenix/policy.h"
+#include "phx_test.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CONN 7u
+#define BIG  20000u
+
+static struct mrpc_harness h;
+
+static struct {
+    struct phx_engine engine;
+    phx_channel_t    *tx_out, *rx_in;
+    phx_policy_t      pol;
+    const char       *path;          /* read in decide() */
+    int               rc;
+    phx_field_t       value;
+    char              text[64];      /* the value's first bytes */
+    unsigned          decided;
+    bool              refuse_evil;
+    char              service[64], method[64];  /* the names decide() saw */
+} p;
+
+static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
+{
+    (void)ctx;
+    (void)now;
+    if (c->kind == PHX_CALL_ERROR)
+        return phx_verdict_forward();           /* the refusal's answer going down */
+    p.decided++;
+    snprintf(p.service, sizeof(p.service), "%s", c->service_name ? c->service_name : "-");
+    snprintf(p.method, sizeof(p.method), "%s", c->method_name ? c->method_name : "-");
+    p.rc = phx_call_field(c, p.path, &p.value);
+    p.text[0] = '\0';
+    if (p.rc == 0 && (p.value.kind == PHX_FIELD_BYTES || p.value.kind == PHX_FIELD_STRING)) {
+        size_t n = p.value.len < sizeof(p.text) - 1 ? p.value.len : sizeof(p.text) - 1;
+        memcpy(p.text, p.value.data, n);
+        p.text[n] = '\0';
+    }
+    if (p.refuse_evil && strncmp(p.text, "evil", 4) == 0)
+        return phx_verdict_reject(PHX_PERMISSION_DENIED, "no evil data");
+    return phx_verdict_forward();
+}
+
+/* MrpcEngine with Echo registered and CONN up, and the policy spliced behind it. */
+static void start(void)
+{
+    memset(&p, 0, sizeof(p));
+    CU_ASSERT_FATAL(mh_start(&h));
+    CU_ASSERT_FATAL(mh_register(&h, &mrpc_test__echo__service));
+    CU_ASSERT_FATAL(mh_connect(&h, CONN));
+    p.tx_out = phx_channel_create(PHX_TX, 1024);
+    p.rx_in = phx_channel_create(PHX_RX, 1024);
+    CU_ASSERT_FATAL(p.tx_out && p.rx_in);
+    p.engine = (struct phx_engine){ .id = 2, .group = &h.group, .wait_fd = -1 };
+    p.engine.in[PHX_TX][0] = h.tx;
+    p.engine.out[PHX_TX][0] = p.tx_out;
+    p.engine.in[PHX_RX][0] = p.rx_in;
+    p.engine.out[PHX_RX][0] = h.rx;
+    CU_ASSERT_FATAL(phx_policy_init(&p.pol, decide, NULL, (1u << PHX_TX) | (1u << PHX_RX),
+                                    64) == 0);
+}
+
+static void stop(void)
+{
+    phx_policy_fini(&p.pol);
+    mh_stop(&h);
+    phx_channel_destroy(p.tx_out);
+    phx_channel_destroy(p.rx_in);
+}
+
+static void turn(void)
+{
+    mh_turn(&h);
+    phx_policy_progress(&p.pol, &p.engine, phx_now_ns());
+}
+
+/* Turns until the policy forwards a descriptor of KIND to the transport (SENDs skipped are
+ * answered SENT OK through the policy). */
+static bool to_transport(uint16_t kind, phx_desc_t *out)
+{
+    for (unsigned t = 0; t < MH_TURNS; t++) {
+        turn();
+        while (phx_chan_pop(p.tx_out, out, 1) == 1) {
+            if (out->kind == kind)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Turns (MrpcEngine and the policy) until the app gets a completion of KIND. */
+static bool completion(uint16_t kind)
+{
+    phx_desc_t d;
+
+    for (unsigned t = 0; t < MH_TURNS; t++) {
+        turn();
+        while (phx_ring_pop(&h.port->cq, &d, 1) == 1)
+            if (d.kind == kind)
+                return true;
+    }
+    return false;
+}
+
+/* A Blob in the send heap with DATA (LEN bytes), seq and ratio. */
+static MrpcTest__Blob *blob(const char *head, size_t len, uint32_t seq)
+{
+    MrpcTest__Blob *b = mh_message(&h, &mrpc_test__blob__descriptor);
+    uint8_t *data = phx_heap_alloc(h.send_heap, len);
+
+    CU_ASSERT_FATAL(b && data);
+    memset(data, 'x', len);
+    memcpy(data, head, strlen(head));
+    b->data = (ProtobufCBinaryData){ .len = len, .data = data };
+    b->seq = seq;
+    b->ratio = 0.25;
+    return b;
+}
+
+static void call(MrpcTest__Blob *b, uint64_t id)
+{
+    CU_ASSERT_FATAL(mh_submit(&h, &(phx_desc_t){
+        .kind = MRPC_APP_CALL, .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = id,
+        .addr = (uintptr_t)b, .len = sizeof(*b) }));
+}
+
+/* Reads PATH of a small request; its rc. */
+static int read_path(const char *path, uint32_t seq)
+{
+    phx_desc_t send;
+
+    p.path = path;
+    call(blob("good", 16, seq), seq);
+    CU_ASSERT_FATAL(to_transport(MRPC_DESC_SEND, &send));
+    send.kind = MRPC_DESC_SENT;
+    send.status = PHX_OK;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &send, 1) == 1);
+    turn();
+    return p.rc;
+}
+
+static void test_fields(void)
+{
+    start();
+    CU_ASSERT_EQUAL(read_path("mrpc_test.Blob.data", 1), 0);
+    CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_BYTES);
+    CU_ASSERT_EQUAL(p.value.len, 16);
+    CU_ASSERT_EQUAL(strncmp(p.text, "goodxxxx", 8), 0);
+    CU_ASSERT_EQUAL(read_path("mrpc_test.Blob.seq", 77), 0);
+    CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_UINT);
+    CU_ASSERT_EQUAL(p.value.u, 77);
+    CU_ASSERT_EQUAL(read_path("mrpc_test.Blob.ratio", 2), 0);
+    CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_DOUBLE);
+    CU_ASSERT_DOUBLE_EQUAL(p.value.d, 0.25, 1e-12);
+    CU_ASSERT_EQUAL(read_path("mrpc_test.Blob.nodes", 3), -ENOTSUP);      /* repeated */
+    CU_ASSERT_EQUAL(read_path("mrpc_test.Blob.nothing", 4), -ENOENT);
+    CU_ASSERT_EQUAL(read_path("mrpc_test.FailRequest.code", 5), -ENOENT); /* another type */
+    CU_ASSERT_EQUAL(read_path("mrpc_test.Blob", 6), -ENOENT);
+    CU_ASSERT_EQUAL(read_path("mrpc_test.Blob.seq.more", 7), -ENOENT);
+    CU_ASSERT_EQUAL(p.decided, 8);
+    CU_ASSERT_STRING_EQUAL(p.service, "mrpc_test.Echo");
+    CU_ASSERT_STRING_EQUAL(p.method, "Echo");
+    stop();
+}
+
+/* The payload the transport would send: the wire message's pieces, gathered. */
+static size_t gather(const struct mrpc_wire_msg *w, char *out, size_t cap)
+{
+    size_t at = 0;
+
+    for (unsigned i = 0; i < w->n_iov && at + w->iov[i].len <= cap; i++) {
+        memcpy(out + at, w->iov[i].base, w->iov[i].len);
+        at += w->iov[i].len;
+    }
+    return at;
+}
+
+static void test_private_copy(void)
+{
+    static char sent[BIG + 4096];
+    phx_desc_t send;
+
+    start();
+    p.path = "mrpc_test.Blob.data";
+    MrpcTest__Blob *b = blob("good", BIG, 9);
+    call(b, 9);
+    CU_ASSERT_FATAL(to_transport(MRPC_DESC_SEND, &send));
+    CU_ASSERT_EQUAL(p.rc, 0);
+    CU_ASSERT_EQUAL(p.value.len, BIG);
+    CU_ASSERT_EQUAL(strncmp(p.text, "good", 4), 0);
+    const struct mrpc_wire_msg *w = (const struct mrpc_wire_msg *)(uintptr_t)send.addr;
+    CU_ASSERT_PTR_NOT_NULL(w->copy);
+    CU_ASSERT_EQUAL(w->n_iov, 1);
+    CU_ASSERT_EQUAL(p.pol.copies, 1);
+    /* the app rewrites what it sent; what goes out is what the policy checked */
+    memcpy(b->data.data, "evil", 4);
+    size_t n = gather(w, sent, sizeof(sent));
+    CU_ASSERT_EQUAL(n, w->hdr.payload_len);
+    CU_ASSERT_PTR_NOT_NULL(memmem(sent, n, "goodxxxx", 8));
+    CU_ASSERT_PTR_NULL(memmem(sent, n, "evil", 4));
+    send.kind = MRPC_DESC_SENT;
+    send.status = PHX_OK;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &send, 1) == 1);
+    CU_ASSERT_FATAL(completion(MRPC_APP_SEND_DONE));      /* and the copy is freed */
+    stop();
+}
+
+static void test_rx(void)
+{
+    phx_desc_t in, err;
+    uint32_t acc = MRPC_CONN_ACCEPTED_BASE + 1;
+
+    start();
+    p.path = "mrpc_test.Blob.data";
+    p.refuse_evil = true;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &(phx_desc_t){ .kind = MRPC_DESC_ACCEPTED,
+                                                         .conn_id = acc }, 1) == 1);
+    turn();
+    CU_ASSERT_FATAL(mh_land(&h, &mrpc_test__echo__service, 0, MRPC_WIRE_CALL,
+                            &blob("evil", 64, 3)->base, &in));
+    in.conn_id = acc;
+    in.call_id = 31;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &in, 1) == 1);
+    CU_ASSERT_FATAL(to_transport(MRPC_DESC_SEND, &err));
+    const struct mrpc_wire_msg *w = (const struct mrpc_wire_msg *)(uintptr_t)err.addr;
+    CU_ASSERT_EQUAL(p.rc, 0);
+    CU_ASSERT_EQUAL(w->hdr.kind, MRPC_WIRE_ERROR);
+    CU_ASSERT_EQUAL(w->hdr.call_id, 31);
+    CU_ASSERT_EQUAL(w->hdr.status, PHX_PERMISSION_DENIED);
+    CU_ASSERT_EQUAL(w->hdr.payload_len, strlen("no evil data"));
+    CU_ASSERT_EQUAL(p.pol.counts[PHX_RX].rejected, 1);
+    CU_ASSERT_EQUAL(mh_stat(&h, "incoming_calls"), 0);
+    err.kind = MRPC_DESC_SENT;
+    err.status = PHX_OK;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &err, 1) == 1);
+    /* a good one is delivered */
+    CU_ASSERT_FATAL(mh_land(&h, &mrpc_test__echo__service, 0, MRPC_WIRE_CALL,
+                            &blob("good", 64, 4)->base, &in));
+    in.conn_id = acc;
+    in.call_id = 32;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &in, 1) == 1);
+    for (unsigned t = 0; t < 20; t++)
+        turn();
+    CU_ASSERT_EQUAL(mh_stat(&h, "incoming_calls"), 1);
+    stop();
+}
+
+/* Reads the string field of a Fail request whose message is TEXT (NULL: left empty). */
+static int read_string(const char *text, uint64_t id)
+{
+    MrpcTest__FailRequest *q = mh_message(&h, &mrpc_test__fail_request__descriptor);
+    phx_desc_t send;
+
+    CU_ASSERT_FATAL(q != NULL);
+    if (text)
+        CU_ASSERT_FATAL((q->message = mh_strdup(&h, text)) != NULL);
+    q->code = 3;
+    p.path = "mrpc_test.FailRequest.message";
+    CU_ASSERT_FATAL(mh_submit(&h, &(phx_desc_t){
+        .kind = MRPC_APP_CALL, .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__FAIL__METHOD_ID, .call_id = id,
+        .addr = (uintptr_t)q, .len = sizeof(*q) }));
+    CU_ASSERT_FATAL(to_transport(MRPC_DESC_SEND, &send));
+    send.kind = MRPC_DESC_SENT;
+    send.status = PHX_OK;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &send, 1) == 1);
+    turn();
+    return p.rc;
+}
+
+static void test_string(void)
+{
+    start();
+    CU_ASSERT_EQUAL(read_string("stop right there", 1), 0);
+    CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_STRING);
+    CU_ASSERT_EQUAL(p.value.len, strlen("stop right there"));
+    CU_ASSERT_STRING_EQUAL(p.text, "stop right there");
+    CU_ASSERT_EQUAL(read_string(NULL, 2), 0);           /* the app's empty string */
+    CU_ASSERT(p.value.kind == PHX_FIELD_STRING || p.value.kind == PHX_FIELD_UNSET);
+    CU_ASSERT_EQUAL(p.value.len, 0);
+    CU_ASSERT_STRING_EQUAL(p.method, "Fail");
+    stop();
+}
+
+static void test_no_layouts(void)
+{
+    struct phx_engine_group other = { .app = NULL };
+    phx_desc_t send;
+
+    start();
+    p.engine.group = &other;
+    p.path = "mrpc_test.Blob.data";
+    call(blob("good", 16, 1), 1);
+    CU_ASSERT_FATAL(to_transport(MRPC_DESC_SEND, &send));
+    CU_ASSERT_EQUAL(p.rc, -ENOTSUP);
+    CU_ASSERT_STRING_EQUAL(p.method, "-");              /* no names either */
+    send.kind = MRPC_DESC_SENT;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &send, 1) == 1);
+    turn();
+    stop();
+}
+
+static const phx_test_case_t cases[] = {
+    { "fields of a request read by path", test_fields },
+    { "what the policy read is what is sent, whatever the app writes", test_private_copy },
+    { "a request refused on rx for its content is answered to its caller", test_rx },
+    { "a string field, set and empty", test_string },
+    { "without MrpcEngine's layouts content is not supported", test_no_layouts },
+    { NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+    return phx_test_main("policy_content", cases, argc, argv);
+}

@@ -1,0 +1,368 @@
+/* test_policy_sdk.c - the policy SDK (phoenix/policy.h) alone, in process: a policy engine between
+ * four channels the test plays (MrpcEngine above, the transport below), on an app port of its own
+ * and a fake /proc tree, so that each case pins one promise of the SDK down:
+ *
+ *   identity    decide() sees the app's pid, uid, gid and Slurm job (verified, from its cgroup)
+ *               and a request's deadline; `size` and `version` say what the SDK filled
+ *   peers       the address a client connected to; an accepted connection's address and its
+ *               authenticated uid/gid (struct mrpc_peer_info injected as ACCEPTED would carry
+ *               it), recorded even when decide() sees only tx; forgotten after CONN_LOST
+ *   reject tx   a refused SEND comes back up as SENT with the status, its sentence in the wire
+ *               message's reason; nothing reaches the transport
+ *   reject rx   a refused RECEIVED goes up as REFUSED with the status and the sentence in the
+ *               receive heap; its payload is freed; an unrefused one passes untouched
+ *   peer table  a thousand connections come and go: every live one is found, no ended one is
+ *
+ * Every loop is bounded. */
+#include "graph.h"
+#include "host.h"
+#include "mrpc/transport.h"
+#include "phoenix/app_port.h"
+#include "phoenix/clock.h"
+#include "phoenix/heap.h"
+#include "phoenix/policy.h"
+#include "phx_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEPTH 2048u
+
+static struct {
+    char                    proc[64];
+    phx_app_port_t         *port;
+    struct phx_engine_group group;
+    struct phx_engine       engine;
+    phx_channel_t          *tx_in, *tx_out, *rx_in, *rx_out;
+    phx_policy_t            pol;
+    /* what decide() saw last, and what it answers */
+    phx_call_t              seen;
+    phx_caller_t            seen_caller;
+    phx_peer_t              seen_peer;
+    unsigned                decided;
+    phx_verdict_t           verdict;
+} t;
+
+static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
+{
+    (void)ctx;
+    (void)now;
+    t.seen = *c;
+    t.seen_caller = *c->caller;
+    t.seen_peer = *c->peer;
+    t.decided++;
+    return t.verdict;
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[160];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(path, "w"));
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A fake /proc with this process in Slurm job 4242's cgroup and real gid 777. */
+static void fake_proc(void)
+{
+    char dir[128];
+
+    snprintf(t.proc, sizeof(t.proc), "/tmp/phx_sdk_proc.XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(t.proc));
+    snprintf(dir, sizeof(dir), "%s/%d", t.proc, (int)getpid());
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    write_file(dir, "cgroup", "0::/system.slice/slurmstepd.scope/job_4242/step_0/user/task_0\n");
+    write_file(dir, "status", "Name:\tapp\nUid:\t1000\t1000\t1000\t1000\n"
+                              "Gid:\t777\t777\t777\t777\n");
+    setenv("PHOENIX_PROC_ROOT", t.proc, 1);
+}
+
+static void start(unsigned dirs)
+{
+    struct phx_app_port_params p = { .field_mask = PHX_APP_PORT_PARAM_FIELD_CRED |
+                                                   PHX_APP_PORT_PARAM_FIELD_SEND_SIZE |
+                                                   PHX_APP_PORT_PARAM_FIELD_RECV_SIZE,
+                                     .send_size = 4u << 20, .recv_size = 4u << 20,
+                                     .pid = getpid(), .uid = 1000, .gid = 1000 };
+    char err[256];
+
+    memset(&t, 0, sizeof(t));
+    fake_proc();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t.port = phx_app_port_create(&p, err, sizeof(err)));
+    t.tx_in = phx_channel_create(PHX_TX, DEPTH);
+    t.tx_out = phx_channel_create(PHX_TX, DEPTH);
+    t.rx_in = phx_channel_create(PHX_RX, DEPTH);
+    t.rx_out = phx_channel_create(PHX_RX, DEPTH);
+    CU_ASSERT_FATAL(t.tx_in && t.tx_out && t.rx_in && t.rx_out);
+    t.group.app = t.port;
+    t.engine = (struct phx_engine){ .id = 9, .group = &t.group, .wait_fd = -1 };
+    t.engine.in[PHX_TX][0] = t.tx_in;
+    t.engine.out[PHX_TX][0] = t.tx_out;
+    t.engine.in[PHX_RX][0] = t.rx_in;
+    t.engine.out[PHX_RX][0] = t.rx_out;
+    CU_ASSERT_EQUAL_FATAL(phx_policy_init(&t.pol, decide, NULL, dirs, 64), 0);
+    t.verdict = phx_verdict_forward();
+}
+
+static void stop(void)
+{
+    char path[160];
+
+    phx_policy_fini(&t.pol);
+    phx_channel_destroy(t.tx_in);
+    phx_channel_destroy(t.tx_out);
+    phx_channel_destroy(t.rx_in);
+    phx_channel_destroy(t.rx_out);
+    phx_app_port_destroy(t.port);
+    snprintf(path, sizeof(path), "rm -rf %s", t.proc);
+    CU_ASSERT_EQUAL(system(path), 0);
+    unsetenv("PHOENIX_PROC_ROOT");
+}
+
+static void turn(void)
+{
+    phx_policy_progress(&t.pol, &t.engine, phx_now_ns());
+}
+
+/* Pushes D on CH and turns once. */
+static void feed(phx_channel_t *ch, const phx_desc_t *d)
+{
+    CU_ASSERT_EQUAL_FATAL(phx_chan_push(ch, d, 1), 1);
+    turn();
+}
+
+static struct mrpc_wire_msg wire_of(uint8_t kind, uint64_t call_id, uint64_t deadline)
+{
+    struct mrpc_wire_msg w = { .hdr = { .magic = MRPC_WIRE_MAGIC, .version = MRPC_WIRE_VERSION,
+                                        .kind = kind, .format = MRPC_FORMAT_NATIVE,
+                                        .service_id = 11, .method_id = 22, .call_id = call_id,
+                                        .payload_len = 48 },
+                               .deadline_ns = deadline };
+    return w;
+}
+
+static phx_desc_t send_of(uint32_t conn, struct mrpc_wire_msg *w)
+{
+    return (phx_desc_t){ .kind = MRPC_DESC_SEND, .conn_id = conn, .service_id = 11,
+                         .method_id = 22, .call_id = w->hdr.call_id,
+                         .addr = (uintptr_t)w, .len = sizeof(w->hdr) + 48 };
+}
+
+static void test_identity(void)
+{
+    start(1u << PHX_TX);
+    uint64_t deadline = phx_now_ns() + 5000000000ull;
+    struct mrpc_wire_msg w = wire_of(MRPC_WIRE_CALL, 1, deadline);
+    phx_desc_t d = send_of(3, &w), out;
+
+    feed(t.tx_in, &d);
+    CU_ASSERT_EQUAL_FATAL(t.decided, 1);
+    CU_ASSERT_EQUAL(t.seen.size, sizeof(phx_call_t));
+    CU_ASSERT_EQUAL(t.seen.version, PHX_CALL_VERSION);
+    CU_ASSERT_EQUAL(t.seen.kind, PHX_CALL_REQUEST);
+    CU_ASSERT_FALSE(t.seen.server_side);
+    CU_ASSERT_EQUAL(t.seen.deadline_ns, deadline);
+    CU_ASSERT_EQUAL(t.seen.bytes, 48);
+    CU_ASSERT_EQUAL(t.seen_caller.pid, getpid());
+    CU_ASSERT_EQUAL(t.seen_caller.uid, 1000);
+    CU_ASSERT(t.seen_caller.gid_known);
+    CU_ASSERT_EQUAL(t.seen_caller.gid, 777);
+    CU_ASSERT_STRING_EQUAL(t.seen_caller.job, "4242");
+    CU_ASSERT(t.seen_caller.job_verified);
+    CU_ASSERT_EQUAL(t.seen_peer.flags, 0);              /* a connection it never saw made */
+    CU_ASSERT_EQUAL(t.seen_peer.uid, PHX_PEER_UID_UNKNOWN);
+    CU_ASSERT_EQUAL(phx_chan_pop(t.tx_out, &out, 1), 1);
+    CU_ASSERT_EQUAL(out.addr, d.addr);
+    /* a reply carries no deadline and is the server's side */
+    struct mrpc_wire_msg r = wire_of(MRPC_WIRE_REPLY, 2, 12345);
+    d = send_of(3, &r);
+    feed(t.tx_in, &d);
+    CU_ASSERT_EQUAL(t.seen.deadline_ns, 0);
+    CU_ASSERT(t.seen.server_side);
+    stop();
+}
+
+static void test_peers(void)
+{
+    static char target[] = "10.1.2.3:7000";
+    struct mrpc_peer_info info = { .flags = MRPC_PEER_AUTHENTICATED, .uid = 1234, .gid = 55,
+                                   .addr = "[fd00::2]:41000" };
+    uint32_t acc = MRPC_CONN_ACCEPTED_BASE + 1, anon = MRPC_CONN_ACCEPTED_BASE + 2;
+    phx_desc_t d;
+
+    start(1u << PHX_TX);                 /* rx is not decided, and still watched */
+    feed(t.tx_in, &(phx_desc_t){ .kind = MRPC_DESC_CONNECT, .conn_id = 5,
+                                 .addr = (uintptr_t)target, .len = sizeof(target) });
+    struct mrpc_wire_msg w = wire_of(MRPC_WIRE_CALL, 1, 0);
+    d = send_of(5, &w);
+    feed(t.tx_in, &d);
+    CU_ASSERT_EQUAL(t.seen_peer.flags, PHX_PEER_KNOWN);
+    CU_ASSERT_STRING_EQUAL(t.seen_peer.addr, "10.1.2.3:7000");
+    CU_ASSERT_EQUAL(t.seen_peer.uid, PHX_PEER_UID_UNKNOWN);
+
+    feed(t.rx_in, &(phx_desc_t){ .kind = MRPC_DESC_ACCEPTED, .conn_id = acc, .binding_id = 1,
+                                 .addr = (uintptr_t)&info, .len = sizeof(info) });
+    feed(t.rx_in, &(phx_desc_t){ .kind = MRPC_DESC_ACCEPTED, .conn_id = anon, .binding_id = 1 });
+    struct mrpc_wire_msg r = wire_of(MRPC_WIRE_REPLY, 9, 0);
+    d = send_of(acc, &r);
+    feed(t.tx_in, &d);
+    CU_ASSERT_EQUAL(t.seen_peer.flags, PHX_PEER_KNOWN | PHX_PEER_AUTHENTICATED);
+    CU_ASSERT_EQUAL(t.seen_peer.uid, 1234);
+    CU_ASSERT_EQUAL(t.seen_peer.gid, 55);
+    CU_ASSERT_STRING_EQUAL(t.seen_peer.addr, "[fd00::2]:41000");
+    d = send_of(anon, &r);
+    feed(t.tx_in, &d);
+    CU_ASSERT_EQUAL(t.seen_peer.flags, PHX_PEER_KNOWN);
+    CU_ASSERT_EQUAL(t.seen_peer.uid, PHX_PEER_UID_UNKNOWN);
+    CU_ASSERT_STRING_EQUAL(t.seen_peer.addr, "");
+
+    feed(t.rx_in, &(phx_desc_t){ .kind = MRPC_DESC_CONN_LOST, .conn_id = acc,
+                                 .status = PHX_UNAVAILABLE });
+    d = send_of(acc, &r);
+    feed(t.tx_in, &d);
+    CU_ASSERT_EQUAL(t.seen_peer.flags, 0);
+    feed(t.tx_in, &(phx_desc_t){ .kind = MRPC_DESC_CLOSE, .conn_id = 5 });
+    CU_ASSERT_EQUAL(phx_policy_peer(&t.pol, 5)->flags, 0);
+    CU_ASSERT_EQUAL(phx_policy_peer(&t.pol, anon)->flags, PHX_PEER_KNOWN);
+    stop();
+}
+
+/* The server side decides rx too: a received call shows its peer and is the server's. */
+static void test_peer_rx(void)
+{
+    struct mrpc_peer_info info = { .flags = MRPC_PEER_AUTHENTICATED, .uid = 4321, .gid = 66,
+                                   .addr = "192.0.2.1:999" };
+    uint32_t acc = MRPC_CONN_ACCEPTED_BASE + 7;
+
+    start((1u << PHX_TX) | (1u << PHX_RX));
+    feed(t.rx_in, &(phx_desc_t){ .kind = MRPC_DESC_ACCEPTED, .conn_id = acc,
+                                 .addr = (uintptr_t)&info, .len = sizeof(info) });
+    CU_ASSERT_EQUAL(t.decided, 0);
+    feed(t.rx_in, &(phx_desc_t){ .kind = MRPC_DESC_RECEIVED, .conn_id = acc, .call_id = 3,
+                                 .service_id = 11, .method_id = 22, .flags = MRPC_WIRE_CALL |
+                                 (MRPC_FORMAT_NATIVE << 8), .len = 0 });
+    CU_ASSERT_EQUAL_FATAL(t.decided, 1);
+    CU_ASSERT_EQUAL(t.seen.dir, PHX_RX);
+    CU_ASSERT(t.seen.server_side);
+    CU_ASSERT_EQUAL(t.seen_peer.uid, 4321);
+    CU_ASSERT_STRING_EQUAL(t.seen_peer.addr, "192.0.2.1:999");
+    stop();
+}
+
+static void test_reject_tx(void)
+{
+    phx_desc_t out;
+
+    start(1u << PHX_TX);
+    t.verdict = phx_verdict_reject(PHX_PERMISSION_DENIED, "denied by ACL rule 'x'");
+    struct mrpc_wire_msg w = wire_of(MRPC_WIRE_CALL, 4, 0);
+    phx_desc_t d = send_of(3, &w);
+    feed(t.tx_in, &d);
+    CU_ASSERT_EQUAL(phx_chan_count(t.tx_out), 0);
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.rx_out, &out, 1), 1);
+    CU_ASSERT_EQUAL(out.kind, MRPC_DESC_SENT);
+    CU_ASSERT_EQUAL(out.status, PHX_PERMISSION_DENIED);
+    CU_ASSERT_EQUAL(out.addr, (uintptr_t)&w);
+    CU_ASSERT_STRING_EQUAL(w.reason, "denied by ACL rule 'x'");
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].rejected, 1);
+    stop();
+}
+
+static void test_reject_rx(void)
+{
+    phx_heap_t *heap;
+    struct phx_heap_stats before, after;
+    phx_desc_t out;
+
+    start((1u << PHX_TX) | (1u << PHX_RX));
+    heap = phx_app_port_recv_heap(t.port);
+    phx_heap_get_stats(heap, &before);
+    void *payload = phx_heap_alloc(heap, 4096);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(payload);
+    t.verdict = phx_verdict_reject(PHX_PERMISSION_DENIED, "denied by ACL rule 'rx'");
+    feed(t.rx_in, &(phx_desc_t){ .kind = MRPC_DESC_RECEIVED, .conn_id = 8, .call_id = 5,
+                                 .service_id = 11, .method_id = 22,
+                                 .flags = MRPC_WIRE_CALL | (MRPC_FORMAT_NATIVE << 8),
+                                 .addr = (uintptr_t)payload, .len = 4096, .type_hash = 99 });
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.rx_out, &out, 1), 1);
+    CU_ASSERT_EQUAL(out.kind, MRPC_DESC_REFUSED);
+    CU_ASSERT_EQUAL(out.status, PHX_PERMISSION_DENIED);
+    CU_ASSERT_EQUAL(out.flags & 0xff, MRPC_WIRE_CALL);
+    CU_ASSERT_EQUAL(out.call_id, 5);
+    CU_ASSERT_EQUAL(out.conn_id, 8);
+    CU_ASSERT_PTR_NOT_NULL_FATAL((void *)(uintptr_t)out.addr);
+    CU_ASSERT_STRING_EQUAL((const char *)(uintptr_t)out.addr, "denied by ACL rule 'rx'");
+    CU_ASSERT_EQUAL(out.len, strlen("denied by ACL rule 'rx'") + 1);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_RX].rejected, 1);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_RX].unrejectable, 0);
+    phx_heap_free(heap, (void *)(uintptr_t)out.addr);        /* what MrpcEngine does */
+    phx_heap_get_stats(heap, &after);
+    CU_ASSERT_EQUAL(after.bytes_in_use, before.bytes_in_use);  /* the payload was freed */
+    /* forwarded: the RECEIVED as it came */
+    t.verdict = phx_verdict_forward();
+    feed(t.rx_in, &(phx_desc_t){ .kind = MRPC_DESC_RECEIVED, .conn_id = 8, .call_id = 6,
+                                 .flags = MRPC_WIRE_REPLY | (MRPC_FORMAT_NATIVE << 8) });
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.rx_out, &out, 1), 1);
+    CU_ASSERT_EQUAL(out.kind, MRPC_DESC_RECEIVED);
+    CU_ASSERT_EQUAL(out.call_id, 6);
+    CU_ASSERT_FALSE(t.seen.server_side);
+    stop();
+}
+
+static void test_peer_table(void)
+{
+    enum { N = 1000 };
+    phx_desc_t d, sink[256];
+
+    start(1u << PHX_TX);
+    for (unsigned i = 0; i < N; i++) {
+        d = (phx_desc_t){ .kind = MRPC_DESC_ACCEPTED, .conn_id = MRPC_CONN_ACCEPTED_BASE + i * 7 };
+        CU_ASSERT_EQUAL_FATAL(phx_chan_push(t.rx_in, &d, 1), 1);
+        if (i % 200 == 199)
+            for (unsigned k = 0; k < 8; k++) {
+                turn();
+                while (phx_chan_pop(t.rx_out, sink, 256))
+                    ;
+            }
+    }
+    CU_ASSERT_EQUAL(t.pol.n_peers, N);
+    for (unsigned i = 0; i < N; i += 2) {
+        d = (phx_desc_t){ .kind = MRPC_DESC_CONN_LOST, .conn_id = MRPC_CONN_ACCEPTED_BASE + i * 7 };
+        CU_ASSERT_EQUAL_FATAL(phx_chan_push(t.rx_in, &d, 1), 1);
+    }
+    for (unsigned k = 0; k < 16; k++) {
+        turn();
+        while (phx_chan_pop(t.rx_out, sink, 256))
+            ;
+    }
+    unsigned wrong = 0;
+    for (unsigned i = 0; i < N; i++) {
+        unsigned flags = phx_policy_peer(&t.pol, MRPC_CONN_ACCEPTED_BASE + i * 7)->flags;
+        wrong += (i % 2) ? flags != PHX_PEER_KNOWN : flags != 0;
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(t.pol.n_peers, N / 2);
+    CU_ASSERT_EQUAL(t.pol.peers_untracked, 0);
+    stop();
+}
+
+static const phx_test_case_t cases[] = {
+    { "decide() sees the app's pid, uid, gid, job and the deadline", test_identity },
+    { "peers: connected-to address, accepted peer's authenticated uid", test_peers },
+    { "a received call shows its authenticated peer (server side)", test_peer_rx },
+    { "a refused SEND comes back as SENT with the sentence", test_reject_tx },
+    { "a refused RECEIVED goes up as REFUSED, its payload freed", test_reject_rx },
+    { "a thousand connections come and go in the peer table", test_peer_table },
+    { NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+    return phx_test_main("policy_sdk", cases, argc, argv);
+}

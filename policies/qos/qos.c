@@ -57,6 +57,7 @@
 #define QOS_MAGIC         0x514f5331u       /* "QOS1" */
 #define QOS_RECHECK_NS    20000ull          /* a paced message is looked at again this soon */
 #define QOS_TIMED         64                /* calls timed at once (a ring keyed by call id) */
+#define QOS_LARGE_MAX     256               /* large messages tracked in progress at once */
 #define NS_PER_US         1000ull
 
 enum qos_class { QOS_BULK = 0, QOS_LATENCY = 1 };
@@ -87,7 +88,7 @@ static const struct phx_setting qos_keys[] = {
                      "the slice in KiB; 0: what the measured rate moves in slice_us"),
     PHX_SETTING_UINT(struct qos_settings, pace_min_kb, 64, 1, 1048576,
                      "messages of at least this many KiB are paced; smaller ones never"),
-    PHX_SETTING_UINT(struct qos_settings, idle_ms, 50, 1, 60000,
+    PHX_SETTING_UINT(struct qos_settings, idle_ms, 5000, 1, 600000,
                      "a level with no call starting or ending for this long holds no one back"),
     PHX_SETTING_UINT(struct qos_settings, queue_max, 4096, 1, PHX_POLICY_QUEUE_MAX,
                      "messages held at most; more are refused with RESOURCE_EXHAUSTED"),
@@ -104,28 +105,45 @@ struct qos_timing {
     uint64_t key, start_ns;         /* key 0: free */
 };
 
+/* A large message in progress: a request until its reply (or a failed SENT), a reply until its
+ * SENT. */
+struct qos_large {
+    uint64_t key;                   /* 0: free */
+    uint64_t bytes;
+    uint32_t conn_id;
+    bool     request;
+};
+
 struct qos_state {
     phx_policy_t        pol;
     struct qos_settings set;
     unsigned            level;
     uint64_t            calls;          /* in progress, as published at `level` */
-    uint64_t            inflight_bytes; /* large messages forwarded, SENT not seen yet */
+    uint64_t            inflight_bytes; /* large messages in progress (struct qos_large) */
     uint32_t            inflight_msgs;
     uint64_t            busy_since_ns;  /* when the oldest of those started draining */
+    uint64_t            untracked;      /* large messages that found the table full */
+    uint32_t            inflight_peak;  /* the most large messages in progress at once */
     double              rate_bpus;      /* measured drain rate, bytes per microsecond */
     uint64_t            held_since_ns;  /* the head has been paced since (0: not paced) */
     uint64_t            upgrades;
     struct qos_counts   n;
     struct qos_timing   timing[QOS_TIMED];
+    struct qos_large    large[QOS_LARGE_MAX];
 };
 _Static_assert(offsetof(struct qos_state, pol) == 0,
                "phx_policy_op_* read the state as its policy");
 
 /* ---- calls in progress ---------------------------------------------------------------------- */
 
+static uint64_t key_of(uint64_t call_id, uint32_t conn_id)
+{
+    return (call_id ^ ((uint64_t)conn_id << 40)) | 1;
+}
+
 static uint64_t timing_key(const phx_call_t *c)
 {
-    return (c->call_id ^ ((uint64_t)c->conn_id << 40)) | 1;
+    return key_of(c->call_id, c->conn_id);
 }
 
 static void call_start(struct qos_state *s, const phx_call_t *c, uint64_t now)
@@ -203,28 +221,61 @@ static bool must_pace(struct qos_state *s, const phx_call_t *call, uint64_t now)
     return s->inflight_bytes + call->bytes > slice_bytes(s, budget_us);
 }
 
-static void large_sent(struct qos_state *s, uint64_t bytes, uint64_t now)
+/* A large message leaves: it is in progress until large_done(). */
+static void large_sent(struct qos_state *s, const phx_call_t *c, uint64_t now)
 {
+    struct qos_large *free_one = NULL;
+
+    for (unsigned i = 0; i < QOS_LARGE_MAX && !free_one; i++)
+        if (!s->large[i].key)
+            free_one = &s->large[i];
+    s->n.large++;
+    if (!free_one) {
+        s->untracked++;
+        return;
+    }
+    *free_one = (struct qos_large){ key_of(c->call_id, c->conn_id), c->bytes, c->conn_id,
+                                    c->kind == PHX_CALL_REQUEST };
     if (!s->inflight_msgs)
         s->busy_since_ns = now;
     s->inflight_msgs++;
-    s->inflight_bytes += bytes;
-    s->n.large++;
+    s->inflight_bytes += c->bytes;
+    if (s->inflight_msgs > s->inflight_peak)
+        s->inflight_peak = s->inflight_msgs;
 }
 
-/* The transport has completed a large message of BYTES: it is out of the way. */
-static void large_done(struct qos_state *s, uint64_t bytes, uint64_t now)
+/* The large message L is out of the way (its reply came, or it was sent, or it failed). */
+static void large_drop(struct qos_state *s, struct qos_large *l, uint64_t now)
 {
-    if (!s->inflight_msgs)
-        return;
     if (now > s->busy_since_ns) {
-        double sample = (double)bytes * 1000.0 / (double)(now - s->busy_since_ns);
+        double sample = (double)l->bytes * 1000.0 / (double)(now - s->busy_since_ns);
         s->rate_bpus = s->rate_bpus > 0 ? 0.75 * s->rate_bpus + 0.25 * sample : sample;
     }
     s->busy_since_ns = now;
     s->inflight_msgs--;
-    s->inflight_bytes = s->inflight_msgs && s->inflight_bytes > bytes ? s->inflight_bytes - bytes
-                                                                      : 0;
+    s->inflight_bytes -= l->bytes;
+    l->key = 0;
+}
+
+/* The large message of CALL_ID on CONN_ID (a request when REQUEST) is done, if it is one. */
+static void large_done(struct qos_state *s, uint64_t call_id, uint32_t conn_id, bool request,
+                       uint64_t now)
+{
+    uint64_t key = key_of(call_id, conn_id);
+
+    for (unsigned i = 0; s->inflight_msgs && i < QOS_LARGE_MAX; i++)
+        if (s->large[i].key == key && s->large[i].request == request) {
+            large_drop(s, &s->large[i], now);
+            return;
+        }
+}
+
+/* Every large message of CONN_ID is done (the connection is gone). */
+static void large_conn_gone(struct qos_state *s, uint32_t conn_id, uint64_t now)
+{
+    for (unsigned i = 0; s->inflight_msgs && i < QOS_LARGE_MAX; i++)
+        if (s->large[i].key && s->large[i].conn_id == conn_id)
+            large_drop(s, &s->large[i], now);
 }
 
 static phx_verdict_t pace(struct qos_state *s, const phx_call_t *call, uint64_t now)
@@ -239,7 +290,7 @@ static phx_verdict_t pace(struct qos_state *s, const phx_call_t *call, uint64_t 
     if (s->held_since_ns)
         s->n.paced_ns += now - s->held_since_ns;
     s->held_since_ns = 0;
-    large_sent(s, call->bytes, now);
+    large_sent(s, call, now);
     return phx_verdict_forward();
 }
 
@@ -257,8 +308,11 @@ static phx_verdict_t qos_decide(void *ctx, const phx_call_t *call, uint64_t now)
     if (call->dir == PHX_RX) {
         if (call->kind == PHX_CALL_REQUEST)
             call_start(s, call, now);               /* server side */
-        else if (is_answer(call->kind))
+        else if (is_answer(call->kind)) {
             call_end(s, call, now);                 /* client side */
+            if (s->inflight_msgs)
+                large_done(s, call->call_id, call->conn_id, true, now);
+        }
         return phx_verdict_forward();
     }
     if ((call->kind == PHX_CALL_REQUEST || is_answer(call->kind)) && is_large(s, call->bytes)) {
@@ -280,12 +334,14 @@ static void qos_watch(void *ctx, const phx_desc_t *d, phx_dir_t dir, uint64_t no
 
     if (dir == PHX_RX && d->kind == MRPC_DESC_SENT && d->addr) {
         const struct mrpc_wire_hdr *h = &((const struct mrpc_wire_msg *)(uintptr_t)d->addr)->hdr;
-        if (is_large(s, h->payload_len))
-            large_done(s, h->payload_len, now);
-        if (d->status != PHX_OK && h->kind == MRPC_WIRE_CALL)
+        bool request = h->kind == MRPC_WIRE_CALL;
+        if (is_large(s, h->payload_len) && (!request || d->status != PHX_OK))
+            large_done(s, h->call_id, d->conn_id, request, now);
+        if (d->status != PHX_OK && request)
             call_end(s, NULL, now);
     } else if ((dir == PHX_RX && d->kind == MRPC_DESC_CONN_LOST) ||
                (dir == PHX_TX && d->kind == MRPC_DESC_CLOSE)) {
+        large_conn_gone(s, d->conn_id, now);
         calls_forget(s);
     }
 }
@@ -413,8 +469,16 @@ static int qos_dump(phx_engine_t *e, void *state, phx_blob_t *out)
     phx_wbuf_u32(&w, QOS_MAGIC);
     dump_settings(&w, &s->set);
     phx_wbuf_u64(&w, s->calls);
-    phx_wbuf_u64(&w, s->inflight_bytes);
     phx_wbuf_u32(&w, s->inflight_msgs);
+    for (unsigned i = 0; i < QOS_LARGE_MAX; i++)
+        if (s->large[i].key) {
+            phx_wbuf_u64(&w, s->large[i].key);
+            phx_wbuf_u64(&w, s->large[i].bytes);
+            phx_wbuf_u32(&w, s->large[i].conn_id);
+            phx_wbuf_u32(&w, s->large[i].request);
+        }
+    phx_wbuf_u64(&w, s->untracked);
+    phx_wbuf_u32(&w, s->inflight_peak);
     phx_wbuf_u64(&w, (uint64_t)(s->rate_bpus * 1000.0));
     for (unsigned i = 0; count_fields(&s->n, i); i++)
         phx_wbuf_u64(&w, *count_fields(&s->n, i));
@@ -448,8 +512,20 @@ static bool restore_rest(phx_rbuf_t *r, struct qos_state *s)
 {
     uint64_t calls = phx_rbuf_u64(r), now = phx_now_ns();
 
-    s->inflight_bytes = phx_rbuf_u64(r);
-    s->inflight_msgs = phx_rbuf_u32(r);
+    uint32_t msgs = phx_rbuf_u32(r);
+    if (msgs > QOS_LARGE_MAX)
+        return false;
+    for (uint32_t i = 0; i < msgs && !r->failed; i++) {
+        struct qos_large *l = &s->large[i];
+        l->key = phx_rbuf_u64(r) | 1;
+        l->bytes = phx_rbuf_u64(r);
+        l->conn_id = phx_rbuf_u32(r);
+        l->request = phx_rbuf_u32(r) != 0;
+        s->inflight_bytes += l->bytes;
+    }
+    s->inflight_msgs = msgs;
+    s->untracked = phx_rbuf_u64(r);
+    s->inflight_peak = phx_rbuf_u32(r);
     s->rate_bpus = (double)phx_rbuf_u64(r) / 1000.0;
     for (unsigned i = 0; count_fields(&s->n, i); i++)
         *count_fields(&s->n, i) = phx_rbuf_u64(r);
@@ -538,7 +614,8 @@ static int qos_admin(phx_engine_t *e, void *state, const char *request, char **r
                      "\"slice_kb\":%u,\"pace_min_kb\":%u,\"idle_ms\":%u,\"queue_max\":%u},"
                      "\"level\":%u,\"yielding\":%s,\"calls\":%" PRIu64 ",\"started\":%" PRIu64
                      ",\"ended\":%" PRIu64 ",\"large\":%" PRIu64 ",\"paced\":%" PRIu64
-                     ",\"paced_us\":%" PRIu64 ",\"inflight_bytes\":%" PRIu64 ",\"inflight_msgs\":%u"
+                     ",\"paced_us\":%" PRIu64 ",\"inflight_bytes\":%" PRIu64
+                     ",\"inflight_msgs\":%u,\"inflight_peak\":%u,\"untracked\":%" PRIu64
                      ",\"rate_mb_s\":%.1f,\"slice_bytes\":%" PRIu64 ",\"timed\":%" PRIu64
                      ",\"over_budget\":%" PRIu64 ",\"rtt_mean_us\":%.1f,\"rtt_max_us\":%.1f,"
                      "\"upgrades\":%" PRIu64 ",\"node\":%s,%s}",
@@ -546,7 +623,7 @@ static int qos_admin(phx_engine_t *e, void *state, const char *request, char **r
                      s->set.latency_budget_us, s->set.slice_us, s->set.slice_kb,
                      s->set.pace_min_kb, s->set.idle_ms, s->set.queue_max, s->level,
                      yielding ? "true" : "false", s->calls, n->started, n->ended, n->large,
-                     n->paced, (uint64_t)(n->paced_ns / NS_PER_US), s->inflight_bytes, s->inflight_msgs,
+                     n->paced, (uint64_t)(n->paced_ns / NS_PER_US), s->inflight_bytes, s->inflight_msgs, s->inflight_peak, s->untracked,
                      s->rate_bpus, slice_bytes(s, budget_us), n->timed, n->over_budget,
                      n->timed ? (double)n->rtt_sum_ns / (double)n->timed / 1e3 : 0.0,
                      (double)n->rtt_max_ns / 1e3, s->upgrades, table, counts);

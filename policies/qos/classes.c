@@ -53,16 +53,16 @@ void qos_class_budget(unsigned level, unsigned budget_us)
 }
 
 bool qos_class_above_active(unsigned level, uint64_t now_ns, uint64_t idle_ns,
-                            unsigned *budget_us)
+                            uint64_t linger_ns, unsigned *budget_us)
 {
     bool active = false;
 
     *budget_us = 0;
     for (unsigned l = level + 1; l < QOS_LEVELS; l++) {
-        if (atomic_load_explicit(&table[l].calls, memory_order_relaxed) <= 0)
-            continue;
+        bool calls = atomic_load_explicit(&table[l].calls, memory_order_relaxed) > 0;
         uint64_t last = atomic_load_explicit(&table[l].last_ns, memory_order_relaxed);
-        if (now_ns >= last && now_ns - last >= idle_ns)
+        uint64_t since = now_ns > last ? now_ns - last : 0;
+        if (since >= (calls ? idle_ns : linger_ns))
             continue;
         unsigned b = atomic_load_explicit(&table[l].budget_us, memory_order_relaxed);
         if (b && (!*budget_us || b < *budget_us))

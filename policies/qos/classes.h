@@ -40,11 +40,12 @@ void qos_class_forget(unsigned level, unsigned n);
 /* The latency budget of LEVEL's apps (the latest an engine at LEVEL was given; 0: none). */
 void qos_class_budget(unsigned level, unsigned budget_us);
 
-/* Whether a level above LEVEL has calls in progress, counting only those whose level saw a start
- * or an end within IDLE_NS of NOW_NS (a call whose end is never seen does not hold lower levels
- * back for ever); *BUDGET_US then is the smallest budget of those levels (0: none). */
+/* Whether a level above LEVEL is busy at NOW_NS: it has calls in progress and saw a start or an
+ * end within IDLE_NS (a call whose end is never seen does not hold lower levels back for ever),
+ * or its last call ended within LINGER_NS (the gap between two calls of an app that keeps one
+ * outstanding). *BUDGET_US then is the smallest budget of those levels (0: none). */
 bool qos_class_above_active(unsigned level, uint64_t now_ns, uint64_t idle_ns,
-                            unsigned *budget_us);
+                            uint64_t linger_ns, unsigned *budget_us);
 
 /* What the table holds for LEVEL now: engines and calls in progress. */
 void qos_class_read(unsigned level, unsigned *engines, long *calls);

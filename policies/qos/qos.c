@@ -33,7 +33,10 @@
  *   slice_us           how long a message of a lower level may keep a higher one waiting
  *   slice_kb           the same in bytes (0: from slice_us and the measured rate)
  *   pace_min_kb        messages smaller than this are never paced
+ *   linger_ms          a higher level still holds this one back this long after its last call
+ *                      ended (an app with one call outstanding has gaps between its calls)
  *   idle_ms            a level whose calls neither start nor end for this long holds no one back
+ *                      (a call whose end is never seen must not pace others for ever)
  *   queue_max          messages held at most (more are refused with RESOURCE_EXHAUSTED)
  *
  * State across a live upgrade: the settings in effect, the calls in progress (published again
@@ -71,6 +74,7 @@ struct qos_settings {
     unsigned slice_us;
     unsigned slice_kb;
     unsigned pace_min_kb;
+    unsigned linger_ms;
     unsigned idle_ms;
     unsigned queue_max;
 };
@@ -88,6 +92,8 @@ static const struct phx_setting qos_keys[] = {
                      "the slice in KiB; 0: what the measured rate moves in slice_us"),
     PHX_SETTING_UINT(struct qos_settings, pace_min_kb, 64, 1, 1048576,
                      "messages of at least this many KiB are paced; smaller ones never"),
+    PHX_SETTING_UINT(struct qos_settings, linger_ms, 100, 0, 60000,
+                     "a higher level holds this one back this long after its last call ended"),
     PHX_SETTING_UINT(struct qos_settings, idle_ms, 5000, 1, 600000,
                      "a level with no call starting or ending for this long holds no one back"),
     PHX_SETTING_UINT(struct qos_settings, queue_max, 4096, 1, PHX_POLICY_QUEUE_MAX,
@@ -210,13 +216,20 @@ static bool is_large(const struct qos_state *s, uint64_t bytes)
     return bytes >= (uint64_t)s->set.pace_min_kb * 1024;
 }
 
+/* Whether a level above S's is busy at NOW; *BUDGET_US the tightest budget there. */
+static bool above_active(const struct qos_state *s, uint64_t now, unsigned *budget_us)
+{
+    return qos_class_above_active(s->level, now, (uint64_t)s->set.idle_ms * 1000000ull,
+                                  (uint64_t)s->set.linger_ms * 1000000ull, budget_us);
+}
+
 /* Whether the large message CALL must wait now. */
 static bool must_pace(struct qos_state *s, const phx_call_t *call, uint64_t now)
 {
     if (!s->inflight_msgs)
         return false;                   /* at least one message always goes */
     unsigned budget_us = 0;
-    if (!qos_class_above_active(s->level, now, (uint64_t)s->set.idle_ms * 1000000ull, &budget_us))
+    if (!above_active(s, now, &budget_us))
         return false;
     return s->inflight_bytes + call->bytes > slice_bytes(s, budget_us);
 }
@@ -446,7 +459,8 @@ static int qos_reconfigure(phx_engine_t *e, void *state, const char *config, cha
 static void dump_settings(phx_wbuf_t *w, const struct qos_settings *set)
 {
     const unsigned v[] = { (unsigned)set->class, set->priority, set->latency_budget_us,
-                           set->slice_us, set->slice_kb, set->pace_min_kb, set->idle_ms,
+                           set->slice_us, set->slice_kb, set->pace_min_kb, set->linger_ms,
+                           set->idle_ms,
                            set->queue_max };
 
     for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++)
@@ -494,17 +508,17 @@ static int qos_dump(phx_engine_t *e, void *state, phx_blob_t *out)
 static int restore_settings(phx_rbuf_t *r, struct qos_state *s, char *err, size_t errlen)
 {
     char text[320];
-    unsigned v[8];
+    unsigned v[9];
 
-    for (unsigned i = 0; i < 8; i++)
+    for (unsigned i = 0; i < 9; i++)
         v[i] = phx_rbuf_u32(r);
     if (r->failed || v[0] > QOS_LATENCY) {
         snprintf(err, errlen, "QosEngine state is damaged (settings)");
         return -EINVAL;
     }
     snprintf(text, sizeof(text), "class = \"%s\"; priority = %u; latency_budget_us = %u; "
-             "slice_us = %u; slice_kb = %u; pace_min_kb = %u; idle_ms = %u; queue_max = %u;",
-             class_names[v[0]], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+             "slice_us = %u; slice_kb = %u; pace_min_kb = %u; linger_ms = %u; idle_ms = %u; "
+             "queue_max = %u;", class_names[v[0]], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
     return take_settings(s, NULL, text, false, err, errlen);
 }
 
@@ -607,11 +621,10 @@ static int qos_admin(phx_engine_t *e, void *state, const char *request, char **r
     table_json(table, sizeof(table));
     uint64_t now = phx_now_ns();
     unsigned budget_us = 0;
-    bool yielding = qos_class_above_active(s->level, now, (uint64_t)s->set.idle_ms * 1000000ull,
-                                           &budget_us);
+    bool yielding = above_active(s, now, &budget_us);
     int k = asprintf(reply, "{\"type\":\"QosEngine\",\"version\":\"%s\",\"settings\":{"
                      "\"class\":\"%s\",\"priority\":%u,\"latency_budget_us\":%u,\"slice_us\":%u,"
-                     "\"slice_kb\":%u,\"pace_min_kb\":%u,\"idle_ms\":%u,\"queue_max\":%u},"
+                     "\"slice_kb\":%u,\"pace_min_kb\":%u,\"linger_ms\":%u,\"idle_ms\":%u,\"queue_max\":%u},"
                      "\"level\":%u,\"yielding\":%s,\"calls\":%" PRIu64 ",\"started\":%" PRIu64
                      ",\"ended\":%" PRIu64 ",\"large\":%" PRIu64 ",\"paced\":%" PRIu64
                      ",\"paced_us\":%" PRIu64 ",\"inflight_bytes\":%" PRIu64
@@ -621,7 +634,7 @@ static int qos_admin(phx_engine_t *e, void *state, const char *request, char **r
                      "\"upgrades\":%" PRIu64 ",\"node\":%s,%s}",
                      QOS_VERSION, class_names[s->set.class], s->set.priority,
                      s->set.latency_budget_us, s->set.slice_us, s->set.slice_kb,
-                     s->set.pace_min_kb, s->set.idle_ms, s->set.queue_max, s->level,
+                     s->set.pace_min_kb, s->set.linger_ms, s->set.idle_ms, s->set.queue_max, s->level,
                      yielding ? "true" : "false", s->calls, n->started, n->ended, n->large,
                      n->paced, (uint64_t)(n->paced_ns / NS_PER_US), s->inflight_bytes, s->inflight_msgs, s->inflight_peak, s->untracked,
                      s->rate_bpus, slice_bytes(s, budget_us), n->timed, n->over_budget,

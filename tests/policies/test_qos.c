@@ -6,8 +6,8 @@
  * server-side service), as two jobs would; the latency app keeps a call in progress with Sleep
  * on a server of its own (the test server's Sleep blocks the server).
  *
- *   ordering        a latency call (a Sleep, cancelled at the end) in progress, then 16 bulk calls of 4 MiB at
- *                   once, then a 64 B latency call: the 64 B call completes before the bulk
+ *   ordering        a latency call (a Sleep, cancelled at the end) in progress, then 16 bulk
+ *                   calls of 4 MiB at once, then a 64 B latency call: the 64 B call completes before the bulk
  *                   backlog outstanding when it was made (at most the call in progress and half
  *                   of the rest end first), and the bulk engine never had more than one large call in
  *                   progress (slice_kb = 1: one at a time); every call succeeds. Ordering is
@@ -125,29 +125,54 @@ static void flow_done(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
         mrpc_release(c, reply);
 }
 
-/* Echo (MS 0) or Sleep MS (on A's slow connection) of BYTES of data from A; its id in *ID when
- * ID is not NULL. */
-static bool call_id(struct app *a, struct flow *f, unsigned bytes, unsigned ms,
-                    mrpc_call_id_t *id)
+/* A Blob of BYTES of data from A's heap, Seq MS, or NULL. */
+static MrpcTest__Blob *blob(struct app *a, unsigned bytes, unsigned ms)
 {
-    mrpc_call_opts_t opts = { .field_mask = id ? MRPC_CALL_OPT_FIELD_ID : 0, .id = id };
     MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(a->ctx, &mrpc_test__blob__descriptor);
 
     if (!b)
-        return false;
+        return NULL;
     if (bytes) {
         if (!(b->data.data = mrpc_alloc(a->ctx, bytes)))
-            return false;
+            return NULL;
         memset(b->data.data, 0x5a, bytes);
         b->data.len = bytes;
     }
     b->seq = ms;
-    mrpc_status_t st = ms ? mrpc_test__echo__sleep_async(a->slow, b, flow_done, f, &opts)
-                          : mrpc_test__echo__echo_async(a->conn, b, flow_done, f, &opts);
+    return b;
+}
+
+/* Echo B (B->seq 0) or Sleep B->seq ms (on A's slow connection) from A; its id in *ID when ID is
+ * not NULL. */
+static bool send_blob(struct app *a, struct flow *f, MrpcTest__Blob *b, mrpc_call_id_t *id)
+{
+    mrpc_call_opts_t opts = { .field_mask = id ? MRPC_CALL_OPT_FIELD_ID : 0, .id = id };
+
+    if (!b)
+        return false;
+    mrpc_status_t st = b->seq ? mrpc_test__echo__sleep_async(a->slow, b, flow_done, f, &opts)
+                              : mrpc_test__echo__echo_async(a->conn, b, flow_done, f, &opts);
     if (st.code != PHX_OK)
         return false;
     f->inflight++;
     return true;
+}
+
+static bool call_id(struct app *a, struct flow *f, unsigned bytes, unsigned ms,
+                    mrpc_call_id_t *id)
+{
+    return send_blob(a, f, blob(a, bytes, ms), id);
+}
+
+/* BULK_CALLS large calls from the bulk app, made at once (the messages are filled first). */
+static void bulk_burst(struct flow *big)
+{
+    MrpcTest__Blob *b[BULK_CALLS];
+
+    for (unsigned i = 0; i < BULK_CALLS; i++)
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b[i] = blob(&bulk, BULK_BYTES, 0));
+    for (unsigned i = 0; i < BULK_CALLS; i++)
+        CU_ASSERT_FATAL(send_blob(&bulk, big, b[i], NULL));
 }
 
 static bool call(struct app *a, struct flow *f, unsigned bytes, unsigned ms)
@@ -269,8 +294,7 @@ static unsigned burst_behind_latency(struct flow *sleeper, struct flow *big, str
     ended = 0;
     CU_ASSERT_FATAL(call_id(&lat, sleeper, 0, SLEEP_MS, &id));
     wait_in_progress();
-    for (unsigned i = 0; i < BULK_CALLS; i++)
-        CU_ASSERT_FATAL(call(&bulk, big, BULK_BYTES, 0));
+    bulk_burst(big);
     run_for(2);                         /* the bulk burst leaves the app */
     unsigned backlog = big->inflight;
     CU_ASSERT_FATAL(call(&lat, small, 0, 0));
@@ -426,9 +450,8 @@ static void test_upgrade(void)
     wait_in_progress();
     CU_ASSERT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin", copy,
                                                                 NULL }, &r), 0);
-    for (unsigned i = 0; i < BULK_CALLS; i++)
-        CU_ASSERT_FATAL(call(&bulk, &big, BULK_BYTES, 0));
-    run_for(20);
+    bulk_burst(&big);
+    run_for(2);
     CU_ASSERT_FATAL(call(&lat, &small, 0, 0));
     run_until_done((struct flow *const[]){ &big, &small, NULL }, 60);
     cancel_sleeper(&sleeper, id);

@@ -398,6 +398,9 @@ def write_policies(out, figures, run, machine_info, machine_line):
             "p6_null_overhead_pct"]), "-"],
         ["p6_ratelimit_error_pct", "achieved vs set, worst of 1,000 and 50,000 req/s",
          fmt(values["p6_ratelimit_error_pct"]), "<= 2"],
+        ["ratelimit calls/s: at 1,000 / at 50,000 / no policy", "64 B, 64 outstanding",
+         " / ".join(fmt(((figures.get("ratelimit") or {}).get("achieved_by_rate") or {}).get(k))
+                    for k in ("1000", "50000", "unlimited")), "-"],
         ["qos p99 (us): alone / with bulk / with bulk + QoS", "64 B, 1 outstanding",
          f"{fmt(lat('latency_alone').get('p99_us'))} / {fmt(lat('latency_with_bulk').get('p99_us'))}"
          f" / {fmt(lat('latency_with_bulk_qos').get('p99_us'))}", "QoS <= 2x alone"],
@@ -410,6 +413,8 @@ def write_policies(out, figures, run, machine_info, machine_line):
     ]
     errors = [f"* {k} failed: {v['error']}" for k, v in figures.items()
               if isinstance(v, dict) and "error" in v]
+    errors += [f"* {k}: {v['note']}" for k, v in figures.items()
+               if isinstance(v, dict) and "note" in v and v["note"]]
     text = "\n".join([f"# Policy benchmarks ({figures.get('path')}, {run['reps']} repetitions, "
                       f"medians)", "", machine_line,
                       f"load average before {figures.get('load_before')}, after "

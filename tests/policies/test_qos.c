@@ -7,13 +7,13 @@
  * on a server of its own (the test server's Sleep blocks the server).
  *
  *   ordering        a latency call (a Sleep, cancelled at the end) in progress, then 16 bulk
- *                   calls of 4 MiB at once, then a 64 B latency call: the 64 B call completes before the bulk
- *                   backlog outstanding when it was made (at most the call in progress and half
- *                   of the rest end first), and the bulk engine never had more than one large call in
- *                   progress (slice_kb = 1: one at a time); every call succeeds. Ordering is
- *                   asserted, not times
- *   no latency      the same bulk burst with the latency app idle: nothing is paced, all 6 are
- *                   in progress at once
+ *                   calls of 4 MiB at once, then a 64 B latency call: the 64 B call completes
+ *                   before the bulk backlog outstanding when it was made (at most the call in
+ *                   progress and half of the rest end first), and the bulk engine never had more
+ *                   than one large call in progress (slice_kb = 1: one at a time); every call
+ *                   succeeds. Ordering is asserted, not times
+ *   no latency      half the burst with the latency app idle: nothing is paced, more than one
+ *                   call is in progress at once
  *   node table      the stats show both engines' levels in the shared table
  *   bad settings    an unknown class, a priority out of range, a slice of 0, a misspelt key:
  *                   exit 1, one line naming the key, nothing attached

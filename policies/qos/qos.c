@@ -12,12 +12,12 @@
  * always goes, so bulk never stops. With no higher-level work the engine forwards everything at
  * once, exactly like no policy.
  *
- * Why pacing at the sender, and where a latency call really waits: see docs/policies.md, "qos".
- * In short (measured on this machine): apps of one runtime thread share its UCX worker and the
- * link to the remote service; eight outstanding 8 MiB requests put 64 MiB in front of the
- * remote worker, which reads and lands it in the same progress loop that must find the 64 B
- * request of the latency app. Keeping one message in flight keeps the pipe full (goodput) while
- * bounding what the latency call can find queued ahead of it.
+ * Why the sender paces whole calls: a lower level's large call is in progress until its reply,
+ * so at most one slice of bulk work is anywhere on the path (the local service, the link, the
+ * remote service, a server the apps share) while higher-level work goes on. What that buys on
+ * TCP, measured, is in docs/policies.md ("qos"): a single latency call overtakes a bulk backlog
+ * on its own endpoint with or without pacing; under continuous bulk load the delay is mostly
+ * the CPU the bulk traffic takes, which pacing reduces.
  *
  * A call is in progress from its request to its reply: on the client side from the tx REQUEST
  * to the rx REPLY or ERROR (or a cancel, or a SENT that says it could not be sent), on the
@@ -81,7 +81,7 @@ struct qos_settings {
 
 static const struct phx_setting qos_keys[] = {
     PHX_SETTING_ENUM(struct qos_settings, class, QOS_BULK, class_names,
-                     "latency: served first; bulk: paced while latency-class calls are in progress"),
+                     "latency: served first; bulk: paced while latency-class calls go on"),
     PHX_SETTING_UINT(struct qos_settings, priority, 0, 0, QOS_PRIORITIES - 1,
                      "priority within the class; a higher one makes lower ones pace"),
     PHX_SETTING_UINT(struct qos_settings, latency_budget_us, 0, 0, 10000000,
@@ -624,7 +624,8 @@ static int qos_admin(phx_engine_t *e, void *state, const char *request, char **r
     bool yielding = above_active(s, now, &budget_us);
     int k = asprintf(reply, "{\"type\":\"QosEngine\",\"version\":\"%s\",\"settings\":{"
                      "\"class\":\"%s\",\"priority\":%u,\"latency_budget_us\":%u,\"slice_us\":%u,"
-                     "\"slice_kb\":%u,\"pace_min_kb\":%u,\"linger_ms\":%u,\"idle_ms\":%u,\"queue_max\":%u},"
+                     "\"slice_kb\":%u,\"pace_min_kb\":%u,\"linger_ms\":%u,\"idle_ms\":%u,"
+                     "\"queue_max\":%u},"
                      "\"level\":%u,\"yielding\":%s,\"calls\":%" PRIu64 ",\"started\":%" PRIu64
                      ",\"ended\":%" PRIu64 ",\"large\":%" PRIu64 ",\"paced\":%" PRIu64
                      ",\"paced_us\":%" PRIu64 ",\"inflight_bytes\":%" PRIu64
@@ -634,9 +635,10 @@ static int qos_admin(phx_engine_t *e, void *state, const char *request, char **r
                      "\"upgrades\":%" PRIu64 ",\"node\":%s,%s}",
                      QOS_VERSION, class_names[s->set.class], s->set.priority,
                      s->set.latency_budget_us, s->set.slice_us, s->set.slice_kb,
-                     s->set.pace_min_kb, s->set.linger_ms, s->set.idle_ms, s->set.queue_max, s->level,
-                     yielding ? "true" : "false", s->calls, n->started, n->ended, n->large,
-                     n->paced, (uint64_t)(n->paced_ns / NS_PER_US), s->inflight_bytes, s->inflight_msgs, s->inflight_peak, s->untracked,
+                     s->set.pace_min_kb, s->set.linger_ms, s->set.idle_ms, s->set.queue_max,
+                     s->level, yielding ? "true" : "false", s->calls, n->started, n->ended,
+                     n->large, n->paced, (uint64_t)(n->paced_ns / NS_PER_US), s->inflight_bytes,
+                     s->inflight_msgs, s->inflight_peak, s->untracked,
                      s->rate_bpus, slice_bytes(s, budget_us), n->timed, n->over_budget,
                      n->timed ? (double)n->rtt_sum_ns / (double)n->timed / 1e3 : 0.0,
                      (double)n->rtt_max_ns / 1e3, s->upgrades, table, counts);

@@ -3,10 +3,11 @@
  * Each app gets a class, "latency" or "bulk", and a priority within it (0 .. 7); together they
  * are the app's level (classes.h: every latency level is above every bulk level). Calls in
  * progress at each level are published in a table that all QosEngines of the service share.
- * While a level above an engine's own has calls in progress, the engine paces its own large
- * messages (requests on the client side, replies on the server side, of at least pace_min_kb):
- * it keeps at most one slice of them in the transport - sent and not yet completed (SENT) - and
- * holds the next in its queue until the transport has taken the previous ones. A slice is
+ * While a level above an engine's own is busy (calls in progress, or one ended within
+ * linger_ms), the engine paces its own large messages (requests on the client side, replies on
+ * the server side, of at least pace_min_kb): it keeps at most one slice of them in progress - a
+ * request until its reply, a reply until the transport has sent it - and holds the next in its
+ * queue until an earlier one is done. A slice is
  * slice_kb, or else what the engine's own measured drain rate moves in slice_us (or in half the
  * tightest latency_budget_us of the levels above, when that is shorter); at least one message
  * always goes, so bulk never stops. With no higher-level work the engine forwards everything at
@@ -40,7 +41,8 @@
  *   queue_max          messages held at most (more are refused with RESOURCE_EXHAUSTED)
  *
  * State across a live upgrade: the settings in effect, the calls in progress (published again
- * in the new build's table), the bytes in flight, the measured rate and every counter. */
+ * in the new build's table), the large messages in progress, the measured rate and every
+ * counter. */
 #include "classes.h"
 #include "mrpc/transport.h"
 #include "phoenix/clock.h"

@@ -16,6 +16,10 @@ FILES = {
     "plugin_mrpc": "mrpc/engine/libphoenix_mrpc.so",
     "plugin_ucx": "transports/ucx/libphoenix_ucx.so",
     "plugin_null": "policies/null/libphoenix_null.so",
+    "plugin_ratelimit": "policies/ratelimit/libphoenix_ratelimit.so",
+    "plugin_admission": "policies/admission/libphoenix_admission.so",
+    "plugin_qos": "policies/qos/libphoenix_qos.so",
+    "policyctl": "tools/policyctl/policyctl",
     # second builds for the stall benchmark (stall): live upgrades to them
     "plugin_mrpc_next": "mrpc/engine/libphoenix_mrpc_next.so",
     "plugin_ucx_next": "transports/ucx/libphoenix_ucx_next.so",

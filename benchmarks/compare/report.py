@@ -365,3 +365,61 @@ def plot_script(terminal, png, title, ylabel, curves, sizes):
         lines += ["unset logscale", "set xrange [0:1]", "set yrange [0:1]",
                   "set label 'no data' at 0.45,0.5"]
     return "\n".join(lines + [f"plot {plots}"]) + "\n"
+
+
+# ---- compare --policies ------------------------------------------------------------------------
+
+def policy_goal_values(figures):
+    """The policy goals' figures (null when the benchmark did not run or failed)."""
+    def get(bench, *keys):
+        v = figures.get(bench)
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        return v
+    return {
+        "p6_null_overhead_pct": get("null", "p6_null_overhead_pct"),
+        "p6_ratelimit_error_pct": get("ratelimit", "p6_ratelimit_error_pct"),
+        "qos_p99_with_qos_over_alone": get("qos", "p99_qos_over_alone"),
+        "qos_bulk_goodput_share": get("qos", "bulk_qos_share"),
+        "admission_p99_overload_us": get("admission", "overload_2x", "p99_us"),
+    }
+
+
+def write_policies(out, figures, run, machine_info, machine_line):
+    """summary.json and summary.md of `compare --policies`; the text of summary.md."""
+    values = policy_goal_values(figures)
+    doc = dict(values, run=run, policies=figures, machine=machine_info)
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+    q, a = figures.get("qos") or {}, figures.get("admission") or {}
+    lat = lambda key: q.get(key) or {}
+    rows = [
+        ["p6_null_overhead_pct", "NullEngine on both sides, 64 B RTT p50", fmt(values[
+            "p6_null_overhead_pct"]), "-"],
+        ["p6_ratelimit_error_pct", "achieved vs set, worst of 1,000 and 50,000 req/s",
+         fmt(values["p6_ratelimit_error_pct"]), "<= 2"],
+        ["ratelimit calls/s: at 1,000 / at 50,000 / no policy", "64 B, 64 outstanding",
+         " / ".join(fmt(((figures.get("ratelimit") or {}).get("achieved_by_rate") or {}).get(k))
+                    for k in ("1000", "50000", "unlimited")), "-"],
+        ["qos p99 (us): alone / with bulk / with bulk + QoS", "64 B, 1 outstanding",
+         f"{fmt(lat('latency_alone').get('p99_us'))} / {fmt(lat('latency_with_bulk').get('p99_us'))}"
+         f" / {fmt(lat('latency_with_bulk_qos').get('p99_us'))}", "QoS <= 2x alone"],
+        ["qos bulk MB/s: alone / with latency / with QoS", "8 MiB, 8 outstanding",
+         f"{fmt(q.get('bulk_alone_mbps'))} / {fmt(q.get('bulk_with_latency_mbps'))} / "
+         f"{fmt(q.get('bulk_with_qos_mbps'))}", ">= 70 % of alone"],
+        ["admission p99 (us): at cap / 2x overload", f"cap {a.get('cap')} outstanding",
+         f"{fmt((a.get('at_cap') or {}).get('p99_us'))} / "
+         f"{fmt((a.get('overload_2x') or {}).get('p99_us'))}", "-"],
+    ]
+    errors = [f"* {k} failed: {v['error']}" for k, v in figures.items()
+              if isinstance(v, dict) and "error" in v]
+    errors += [f"* {k}: {v['note']}" for k, v in figures.items()
+               if isinstance(v, dict) and "note" in v and v["note"]]
+    text = "\n".join([f"# Policy benchmarks ({figures.get('path')}, {run['reps']} repetitions, "
+                      f"medians)", "", machine_line,
+                      f"load average before {figures.get('load_before')}, after "
+                      f"{figures.get('load_after')}", ""] +
+                     md_table(["figure", "what", "value", "goal"], rows) + [""] + errors) + "\n"
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write(text)
+    return text

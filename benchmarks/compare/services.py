@@ -46,8 +46,10 @@ def free_port():
 class Node:
     """One phoenixd on SIDE of PATH, its files in RUNDIR/NAME."""
 
-    def __init__(self, name, path, side, build, rundir, logdir, spin_us):
+    def __init__(self, name, path, side, build, rundir, logdir, spin_us,
+                 plugins=("mrpc", "ucx", "null")):
         self.name, self.path, self.side, self.build = name, path, side, build
+        self.plugins = plugins
         self.spin_us = spin_us
         self.dir = os.path.join(rundir, name)
         self.logdir = logdir
@@ -68,7 +70,7 @@ class Node:
         ucx = self.path.ucx_env(self.side)
         plugins = ",\n  ".join(
             f'{{ name = "{n}"; path = "{self.build.path("plugin_" + n)}"; }}'
-            for n in ("mrpc", "ucx", "null"))
+            for n in self.plugins)
         return (f'prefix = "{self.dir}";\n'
                 f'log = {{ level = "info"; file = "{self.log}"; }};\n'
                 f'runtime = {{ threads = 1; mode = "shared"; spin_us = {self.spin_us}; }};\n'

@@ -18,7 +18,7 @@
 enum {
     OPT_REPLY_SIZE = 256, OPT_CLIENT_THREADS, OPT_SERVER_THREADS, OPT_LOG_LATENCY, OPT_LOG_GAPS,
     OPT_SERVER,
-    OPT_CPU_PID, OPT_HOLD,
+    OPT_CPU_PID, OPT_HOLD, OPT_REFUSALS_OK,
 };
 
 static void usage(FILE *out)
@@ -49,6 +49,9 @@ static void usage(FILE *out)
             "      --hold                  once connected, print 'ready' and wait for a line on\n"
             "                              stdin (to attach policies before measuring); at the\n"
             "                              end print 'done' and wait again (to read counters)\n"
+            "      --refusals-ok           a call refused with RESOURCE_EXHAUSTED (a policy's\n"
+            "                              overload control) is counted in failed_calls and\n"
+            "                              not timed, instead of ending the run\n"
             "      --server                answer calls instead of making them\n"
             "      --version               print the version and exit\n"
             "Shared with the baselines (here -n and -w count calls, -W is --concurrency and\n"
@@ -156,6 +159,7 @@ static int parse_extra(void *ctx, int opt, const char *arg, char *err, size_t er
     case OPT_LOG_GAPS: a->log_gaps = arg; break;
     case OPT_CPU_PID: rc = add_cpu_pid(a, arg); break;
     case OPT_HOLD: a->hold = true; break;
+    case OPT_REFUSALS_OK: a->refusals_ok = true; break;
     case OPT_SERVER: a->server = true; break;
     default:
         snprintf(err, errlen, "unknown option (see --help)");
@@ -202,6 +206,7 @@ int rpcb_parse_args(int argc, char **argv, rpcb_args_t *a)
         { "log-gaps", required_argument, NULL, OPT_LOG_GAPS },
         { "cpu-pid", required_argument, NULL, OPT_CPU_PID },
         { "hold", no_argument, NULL, OPT_HOLD },
+        { "refusals-ok", no_argument, NULL, OPT_REFUSALS_OK },
         { "server", no_argument, NULL, OPT_SERVER },
         { NULL, 0, NULL, 0 },
     };

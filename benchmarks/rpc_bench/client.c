@@ -118,7 +118,9 @@ static void on_reply(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
         note_gap(t, end);
     if (st->code != PHX_OK)
         t->errors++;
-    if (st->code != PHX_OK)
+    if (st->code == PHX_RESOURCE_EXHAUSTED && t->args->refusals_ok)
+        ;                   /* a policy refused it: counted in errors, not timed */
+    else if (st->code != PHX_OK)
         fail(t, "%s: Exchange: %s: %s", t->peer, phx_status_name(st->code), st->message);
     else if (!reply || !reply_matches(t, slot, reply))
         fail(t, "%s: a reply of %zu bytes does not answer its call (%zu bytes, tag %u)",

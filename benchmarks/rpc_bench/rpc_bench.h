@@ -56,6 +56,7 @@ typedef struct {
     pid_t cpu_pids[RPCB_MAX_CPU_PIDS];
     unsigned ncpu_pids;
     bool hold;                  /* wait for a line on stdin once connected */
+    bool refusals_ok;           /* RESOURCE_EXHAUSTED ends a call, not the run (admission) */
 } rpcb_args_t;
 
 /* args.c: 0 to run, 1 for --help, -EINVAL for bad input (said on stderr, with the usage). */

@@ -11,6 +11,9 @@ Three cases, each bounded in time:
               must delete its network namespaces. It checks the form, not the figures.
   interrupt   SIGTERM in the middle of a run: compare exits 130 within 20 s, and none of the
               processes it had started (its descendants, seen while it ran) is still alive.
+  policies    compare --policies --quick: exits 0 and writes summary.json with the policy
+              figures (p6_null_overhead_pct, p6_ratelimit_error_pct, the QoS ratios, the
+              admission p99) as numbers, and summary.md; it checks the form, not the figures.
   bad-input   bad options are refused with exit status 2.
   rpc-bench   rpc_bench itself against one phoenixd (started with the runner's own modules):
               2 server threads, 3 client threads x 4 outstanding, two sizes with exact call
@@ -342,19 +345,46 @@ def test_rpc_bench(compare, build, expect):
             procs.stop_all()
 
 
+# ---- policies ----------------------------------------------------------------------------------
+
+POLICY_KEYS = ("p6_null_overhead_pct", "p6_ratelimit_error_pct", "qos_p99_with_qos_over_alone",
+               "qos_bulk_goodput_share", "admission_p99_overload_us")
+
+
+def test_policies(compare, build):
+    with tempfile.TemporaryDirectory(prefix="compare-smoke.") as out:
+        proc = start(["--policies", "--quick"], compare, build, out)
+        rc, text = finish(proc, RUN_TIMEOUT_S)
+        if not check(rc == 0, f"compare --policies --quick exited {rc}"):
+            print(text[-4000:])
+        for name in ("summary.md", "summary.json"):
+            check(os.path.exists(os.path.join(out, name)), f"{name} was not written")
+        if failures:
+            return
+        with open(os.path.join(out, "summary.json")) as f:
+            doc = json.load(f)
+        for key in POLICY_KEYS:
+            check(is_number(doc.get(key)), f"summary.json {key} = {doc.get(key)!r}, not a number")
+        pol = doc.get("policies", {})
+        for bench in ("null", "ratelimit", "qos", "admission"):
+            check(isinstance(pol.get(bench), dict) and "error" not in pol[bench],
+                  f"summary.json policies.{bench}: {pol.get(bench)!r}")
+        check(not namespaces_of(proc.pid), f"namespaces left behind: {namespaces_of(proc.pid)}")
+
+
 # ---- bad input ---------------------------------------------------------------------------------
 
 def test_bad_input(compare, build):
     for args in (["--reps", "0"], ["--sizes", "8:4"], ["--sizes", "0"], ["--systems", "nope"],
                  ["--seconds", "-1"], ["--idle-seconds", "0"], ["--spin-us", "-5"],
-                 ["--frobnicate"]):
+                 ["--frobnicate"], ["--policies", "nope"], ["--policies", "--rl-seconds", "0"]):
         with tempfile.TemporaryDirectory(prefix="compare-smoke.") as out:
             rc, text = finish(start(args, compare, build, out), 30)
             check(rc == 2, f"compare {' '.join(args)} exited {rc}, not 2")
 
 
 CASES = {"outputs": test_outputs, "interrupt": test_interrupt, "bad-input": test_bad_input,
-         "rpc-bench": test_rpc_bench}
+         "rpc-bench": test_rpc_bench, "policies": test_policies}
 
 
 def main():

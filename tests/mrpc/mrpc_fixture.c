@@ -52,7 +52,8 @@ static const char node_conf_fmt[] =
     "            { name = \"acl\"; path = \"" PHX_PLUGIN_ACL "\"; },\n"
     "            { name = \"logging\"; path = \"" PHX_PLUGIN_LOGGING "\"; },\n"
     "            { name = \"fault\"; path = \"" PHX_PLUGIN_FAULT "\"; },\n"
-    "            { name = \"admission\"; path = \"" PHX_PLUGIN_ADMISSION "\"; } );\n";
+    "            { name = \"admission\"; path = \"" PHX_PLUGIN_ADMISSION "\"; },\n"
+    "            { name = \"qos\"; path = \"" PHX_PLUGIN_QOS "\"; } );\n";
 
 /* ---- the two hosts ------------------------------------------------------------------------- */
 

@@ -80,9 +80,10 @@ int policy_set(const struct mrpc_node *n, const char *engine, pid_t pid, ...)
     return policy_ctl(n, args, &r);
 }
 
-/* The entry of `policyctl list --json`'s "attached" for ENGINE of PID (a new reference), or
- * NULL. */
-static json_object *attached(const struct mrpc_node *n, const char *engine, pid_t pid)
+/* The entry of `policyctl list --json`'s "attached" for ENGINE of PID (and SID, when not -1; a
+ * new reference), or NULL. */
+static json_object *attached_sid(const struct mrpc_node *n, const char *engine, pid_t pid,
+                                 long sid)
 {
     static phx_test_run_result_t r;
     json_object *doc, *list, *found = NULL;
@@ -94,12 +95,39 @@ static json_object *attached(const struct mrpc_node *n, const char *engine, pid_
         for (size_t i = 0; !found && i < json_object_array_length(list); i++) {
             json_object *a = json_object_array_get_idx(list, i), *e;
             if (policy_json_path_int(a, "pid") == (long)pid &&
+                (sid < 0 || policy_json_path_int(a, "sid") == sid) &&
                 json_object_object_get_ex(a, "engine", &e) &&
                 strcmp(json_object_get_string(e), engine) == 0)
                 found = json_object_get(a);
         }
     json_object_put(doc);
     return found;
+}
+
+static json_object *attached(const struct mrpc_node *n, const char *engine, pid_t pid)
+{
+    return attached_sid(n, engine, pid, -1);
+}
+
+json_object *policy_stats_sid(const struct mrpc_node *n, const char *engine, pid_t pid,
+                              unsigned sid)
+{
+    json_object *a = attached_sid(n, engine, pid, sid), *stats = NULL;
+
+    if (a && json_object_object_get_ex(a, "stats", &stats))
+        json_object_get(stats);
+    json_object_put(a);
+    return stats;
+}
+
+long policy_engine_id_sid(const struct mrpc_node *n, const char *engine, pid_t pid,
+                          unsigned sid)
+{
+    json_object *a = attached_sid(n, engine, pid, sid);
+    long id = policy_json_path_int(a, "engine_id");
+
+    json_object_put(a);
+    return id;
 }
 
 json_object *policy_stats(const struct mrpc_node *n, const char *engine, pid_t pid)

@@ -26,6 +26,11 @@ int policy_set(const struct mrpc_node *n, const char *engine, pid_t pid, ...);
 json_object *policy_stats(const struct mrpc_node *n, const char *engine, pid_t pid);
 /* The engine id of the ENGINE attached to PID, or -1. */
 long policy_engine_id(const struct mrpc_node *n, const char *engine, pid_t pid);
+/* The same for the subscription SID of PID (an app with several contexts). */
+json_object *policy_stats_sid(const struct mrpc_node *n, const char *engine, pid_t pid,
+                              unsigned sid);
+long policy_engine_id_sid(const struct mrpc_node *n, const char *engine, pid_t pid,
+                          unsigned sid);
 /* The integer at PATH ("tx.forwarded") in O, or -1. */
 long policy_json_path_int(json_object *o, const char *path);
 

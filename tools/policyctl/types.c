@@ -20,10 +20,13 @@ static const pctl_type_t fault = {
 static const pctl_type_t admission = {
     "admission", "AdmissionEngine", "admission",
     "caps an app's outstanding calls; the excess fails at once with RESOURCE_EXHAUSTED" };
+static const pctl_type_t qos = {
+    "qos", "QosEngine", "qos",
+    "priority between apps sharing the service: bulk-class apps pace large messages" };
 static const pctl_type_t null_policy = {
     "null", "NullEngine", "null", "forwards everything and counts it (a policy's overhead)" };
 
-const pctl_type_t *const pctl_types[] = { &ratelimit, &acl, &logging, &fault, &admission,
+const pctl_type_t *const pctl_types[] = { &ratelimit, &acl, &logging, &fault, &admission, &qos,
                                           &null_policy, NULL };
 
 const pctl_type_t *pctl_type_find(const char *name)

@@ -1,0 +1,346 @@
+"""policies.py - the policy benchmarks (P6 and issue 12) of `compare --policies`.
+
+All four run on the runner's two-node path (paths.py: two network namespaces joined by a veth,
+UCX over kernel TCP, each side pinned to its own CPU; loopback when namespaces cannot be made)
+with one phoenixd per side that loads the null, ratelimit, admission and qos plugins, rpc_bench
+servers on the server side and rpc_bench clients on the client side. A client starts held
+(`rpc_bench --hold`): the policies are attached with policyctl while it waits, then it is let go,
+so that every measured call goes through them.
+
+  null       p6_null_overhead_pct: 64 B round trips, 1 outstanding, through a plain pair of apps
+             and through a pair with NullEngine attached to both the client and the server;
+             the two alternate, in a new random order every repetition. The figure is the
+             median over repetitions of (p50 with NullEngine / p50 without - 1) * 100.
+  ratelimit  p6_ratelimit_error_pct: 64 B calls, 64 outstanding, RateLimitEngine at 1,000 and
+             50,000 requests/s for --rl-seconds: |achieved - set| / set * 100, the achieved rate
+             being rpc_bench's calls/s over its measured step (after a warmup through the same
+             limit). Both rates and a run without the policy (what the machine gives) alternate;
+             the figure per rate is the median over repetitions, and is left null (with a note)
+             for a rate the client does not reach by 10 % without the policy. The goal figure
+             is the worse of the two.
+  qos        a latency app (64 B, 1 outstanding) and a bulk app (8 MiB requests, 8 B replies, 8
+             outstanding), each with its own server, through the same two services: the latency
+             app alone, the bulk app alone, both, and both with QosEngine (class latency and
+             class bulk on the client side's service). The bulk app starts first and runs 1.5x
+             as long; the latency app is let go once the bulk app's warmup is over, so its whole
+             run has bulk traffic beside it (the bulk app's goodput counts its whole measured
+             step, 80 % of which overlaps the latency app). Goal: p99 with QoS <= 2x alone,
+             while bulk keeps >= 70 % of its alone goodput.
+  admission  AdmissionEngine with max_outstanding = 16, and a client keeping 32 calls outstanding
+             (2x overload): the p99 of the admitted calls, against the p99 of 16 outstanding
+             without the policy (refused calls are counted, not timed: rpc_bench --refusals-ok).
+
+Repetitions interleave the variants of each benchmark; every figure is the median of the
+repetitions, and the per-repetition values are kept in summary.json. The machine's load (other
+programs, 2 cores) shows in the spread: the report says how many cores and the load average.
+"""
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import time
+
+import procs
+from services import Node, free_port
+
+PLUGINS = ("mrpc", "ucx", "null", "ratelimit", "admission", "qos")
+NEEDS = ["rpc_bench", "phoenixd", "phoenixctl", "policyctl"] + [f"plugin_{p}" for p in PLUGINS]
+BENCHES = ("null", "ratelimit", "qos", "admission")
+CTL_TIMEOUT_S = 15
+START_TIMEOUT_S = 20
+BULK_SIZE = 8 << 20
+ADMISSION_CAP = 16
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+class PolicySetup:
+    """The two services, the servers (started on first use) and the clients of the benches."""
+
+    def __init__(self, path, build, rundir, logdir, env, spin_us, log):
+        self.path, self.build, self.logdir, self.env, self.log = path, build, logdir, env, log
+        self.client_node = Node(f"pol-{path.name}-a", path, path.client, build, rundir, logdir,
+                                spin_us, PLUGINS)
+        self.server_node = Node(f"pol-{path.name}-b", path, path.server, build, rundir, logdir,
+                                spin_us, PLUGINS)
+        self.servers = {}
+        self.runs = 0
+
+    def start(self):
+        self.client_node.start(self.env)
+        self.server_node.start(self.env)
+
+    def stop(self):
+        for proc, _ in self.servers.values():
+            proc.stop()
+        self.client_node.stop()
+        self.server_node.stop()
+
+    def policyctl(self, node, *args):
+        argv = [self.build.path("policyctl")] + list(args) + ["--prefix", node.dir]
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=CTL_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise procs.ProcError(f"policyctl {' '.join(args)}: no answer in {CTL_TIMEOUT_S} s")
+        if out.returncode != 0:
+            raise procs.ProcError(f"policyctl {' '.join(args)}: {out.stderr.strip()}")
+        return out.stdout
+
+    def attach(self, node, policy, pid, *settings):
+        args = ["attach", policy, "--pid", str(pid)]
+        for s in settings:
+            args += ["--set", s]
+        self.policyctl(node, *args)
+
+    def stats(self, node, engine, pid):
+        """ENGINE's stats on PID as `policyctl list --json` shows them."""
+        for a in json.loads(self.policyctl(node, "list", "--json")).get("attached", []):
+            if a.get("pid") == pid and a.get("engine") == engine:
+                return a.get("stats", a)
+        raise procs.ProcError(f"no {engine} attached to pid {pid}")
+
+    def server(self, name, policy=None, settings=()):
+        """The rpc_bench server NAME (started now the first time, with POLICY attached): its
+        port."""
+        if name not in self.servers:
+            port = 17100 + len(self.servers) if self.path.over_netns else free_port()
+            argv = self.path.server.wrap([self.build.path("rpc_bench"), "--server", "-p",
+                                          str(port)])
+            proc = procs.Proc(f"pol-{name}-server", argv, self.server_node.env(self.env),
+                              self.logdir)
+            proc.wait_for(r"rpc_bench: serving on", START_TIMEOUT_S)
+            if policy:
+                self.attach(self.server_node, policy, proc.pid, *settings)
+            self.servers[name] = (proc, port)
+        return self.servers[name][1]
+
+    def client(self, tag, port, args):
+        """An rpc_bench client of the server on PORT, held once connected."""
+        self.runs += 1
+        argv = [self.build.path("rpc_bench"), "-c", self.path.server.addr, "-p", str(port),
+                "--hold", "--json"] + args
+        proc = procs.Proc(f"pol-{tag}-{self.runs}", self.path.client.wrap(argv),
+                          self.client_node.env(self.env), self.logdir, stdin_pipe=True)
+        proc.wait_for(r"rpc_bench: ready", 30)
+        return proc
+
+    @staticmethod
+    def go(proc):
+        proc.send_line("go")
+
+    @staticmethod
+    def finish(proc, timeout):
+        """Waits for PROC's end; its result line."""
+        try:
+            proc.wait_for(r"rpc_bench: done", timeout)
+            proc.send_line("end")
+            rc = proc.wait(CTL_TIMEOUT_S)
+            if rc != 0:
+                raise procs.ProcError(f"rpc_bench exited {rc}: {proc.why()}")
+            lines = [json.loads(line) for line in proc.output().splitlines()
+                     if line.startswith("{")]
+            results = [j for j in lines if j.get("type") == "result"]
+            if not results:
+                raise procs.ProcError(f"{proc.name} printed no result")
+            return results[-1]
+        finally:
+            proc.stop()
+
+
+def run_client(setup, tag, port, args, seconds, attach=None):
+    """One held client: ATTACH(pid) while it waits, then its result."""
+    proc = setup.client(tag, port, args)
+    if attach:
+        attach(proc.pid)
+    setup.go(proc)
+    return setup.finish(proc, seconds * 1.3 + 30)
+
+
+# ---- the four benchmarks ------------------------------------------------------------------------
+
+def latency_args(seconds, size=64, window=1, reply=None):
+    args = ["-r", str(size), "--concurrency", str(window), "-t", "10000000", "-w", "100",
+            "-D", f"{seconds:g}"]
+    return args + (["--reply-size", str(reply)] if reply is not None else [])
+
+
+def bench_null(setup, reps, seconds, rng):
+    plain, null = setup.server("plain"), setup.server("null", "null")
+    runs = {"plain": [], "null": []}
+    for rep in range(reps):
+        order = ["plain", "null"]
+        rng.shuffle(order)
+        for variant in order:
+            attach = (lambda pid: setup.attach(setup.client_node, "null", pid)) \
+                if variant == "null" else None
+            j = run_client(setup, f"null-{variant}", null if variant == "null" else plain,
+                           latency_args(seconds), seconds, attach)
+            runs[variant].append({"p50_us": j["rtt_p50_us"], "p99_us": j["rtt_p99_us"]})
+            setup.log(f"policies: null rep {rep + 1}: {variant} p50 {j['rtt_p50_us']:.1f} us")
+    pct = [100 * (n["p50_us"] / p["p50_us"] - 1) for p, n in zip(runs["plain"], runs["null"])]
+    return {"p6_null_overhead_pct": median(pct), "per_rep_pct": pct, "runs": runs,
+            "p50_us_plain": median(r["p50_us"] for r in runs["plain"]),
+            "p50_us_null": median(r["p50_us"] for r in runs["null"])}
+
+
+def bench_ratelimit(setup, reps, seconds, rng, rates=(1000, 50000)):
+    """Each rate through RateLimitEngine, and the same client without it (what the machine
+    gives: a rate it cannot reach says nothing about the limiter, so its error is left null)."""
+    port = setup.server("ratelimit")
+    variants = [str(r) for r in rates] + ["unlimited"]
+    runs = {v: [] for v in variants}
+    for rep in range(reps):
+        order = list(variants)
+        rng.shuffle(order)
+        for v in order:
+            def attach(pid, rate=v):
+                setup.attach(setup.client_node, "ratelimit", pid, f"requests_per_sec={rate}")
+            j = run_client(setup, f"ratelimit-{v}", port, latency_args(seconds, window=64),
+                           seconds, None if v == "unlimited" else attach)
+            r = {"achieved": j["rpc_per_s"]}
+            if v != "unlimited":
+                r["error_pct"] = 100 * abs(j["rpc_per_s"] - int(v)) / int(v)
+            runs[v].append(r)
+            setup.log(f"policies: ratelimit rep {rep + 1}: {v} -> {j['rpc_per_s']:.1f}/s")
+    capacity = median(x["achieved"] for x in runs["unlimited"])
+    errors, unreachable = {}, []
+    for r in rates:
+        if capacity is not None and capacity < 1.1 * r:
+            errors[str(r)] = None
+            unreachable.append(r)
+        else:
+            errors[str(r)] = median(x["error_pct"] for x in runs[str(r)])
+    measured = [e for e in errors.values() if e is not None]
+    out = {"p6_ratelimit_error_pct": max(measured) if measured else None,
+           "error_pct_by_rate": errors, "achieved_by_rate": {
+               k: median(x["achieved"] for x in v) for k, v in runs.items()},
+           "capacity_rps": capacity, "seconds": seconds, "runs": runs}
+    if unreachable:
+        out["note"] = (f"{', '.join(map(str, unreachable))} req/s not measured: the client "
+                       f"reaches only {capacity:.0f} calls/s without the policy here")
+    return out
+
+
+def qos_pair(setup, seconds, with_bulk, with_latency, qos):
+    """One QoS variant; (latency result or None, bulk result or None)."""
+    lat_port, bulk_port = setup.server("qos-latency"), setup.server("qos-bulk")
+    bulk = lat = None
+    if with_bulk:
+        bulk = setup.client("qos-bulk", bulk_port,
+                            ["-r", str(BULK_SIZE), "--reply-size", "8", "--concurrency", "8",
+                             "-t", "10000000", "-w", "8", "-D", f"{seconds * 1.5:g}"])
+    if with_latency:
+        lat = setup.client("qos-latency", lat_port, latency_args(seconds))
+    if qos:
+        setup.attach(setup.client_node, "qos", bulk.pid, "class=bulk")
+        setup.attach(setup.client_node, "qos", lat.pid, "class=latency")
+    if bulk:
+        setup.go(bulk)
+        if lat:
+            time.sleep(seconds * 1.5 / 5)       # the bulk app's warmup
+    if lat:
+        setup.go(lat)
+    stats = {}
+    lat_j = setup.finish(lat, seconds * 1.3 + 30) if lat else None
+    if qos:
+        stats = setup.stats(setup.client_node, "QosEngine", bulk.pid)
+    bulk_j = setup.finish(bulk, seconds * 2 + 30) if bulk else None
+    return lat_j, bulk_j, stats
+
+
+def bench_qos(setup, reps, seconds, rng):
+    variants = ("alone", "bulk_alone", "with_bulk", "with_bulk_qos")
+    runs = {v: [] for v in variants}
+    for rep in range(reps):
+        order = list(variants)
+        rng.shuffle(order)
+        for v in order:
+            lat, bulk, stats = qos_pair(setup, seconds, v != "alone", v != "bulk_alone",
+                                        v == "with_bulk_qos")
+            r = {}
+            if lat:
+                r.update(p50_us=lat["rtt_p50_us"], p99_us=lat["rtt_p99_us"])
+            if bulk:
+                r.update(bulk_mbps=bulk["mbps"])
+            if stats:
+                r.update(paced=stats.get("paced"), large=stats.get("large"))
+            runs[v].append(r)
+            setup.log(f"policies: qos rep {rep + 1}: {v}: {r}")
+    fig = {v: {k: median(r.get(k) for r in runs[v]) for k in ("p50_us", "p99_us", "bulk_mbps")}
+           for v in variants}
+    alone_p99, qos_p99 = fig["alone"]["p99_us"], fig["with_bulk_qos"]["p99_us"]
+    bulk_alone, bulk_qos = fig["bulk_alone"]["bulk_mbps"], fig["with_bulk_qos"]["bulk_mbps"]
+    out = {"latency_alone": fig["alone"], "latency_with_bulk": fig["with_bulk"],
+           "latency_with_bulk_qos": fig["with_bulk_qos"], "bulk_alone_mbps": bulk_alone,
+           "bulk_with_latency_mbps": fig["with_bulk"]["bulk_mbps"], "bulk_with_qos_mbps": bulk_qos,
+           "runs": runs}
+    if alone_p99 and qos_p99 and bulk_alone and bulk_qos:
+        out["p99_qos_over_alone"] = qos_p99 / alone_p99
+        out["bulk_qos_share"] = bulk_qos / bulk_alone
+        out["goal_met"] = qos_p99 <= 2 * alone_p99 and bulk_qos >= 0.7 * bulk_alone
+    return out
+
+
+def bench_admission(setup, reps, seconds, rng):
+    port = setup.server("admission")
+    variants = ("at_cap", "overload")
+    runs = {v: [] for v in variants}
+    for rep in range(reps):
+        order = list(variants)
+        rng.shuffle(order)
+        for v in order:
+            window = ADMISSION_CAP if v == "at_cap" else 2 * ADMISSION_CAP
+            attach = (lambda pid: setup.attach(setup.client_node, "admission", pid,
+                                               f"max_outstanding={ADMISSION_CAP}")) \
+                if v == "overload" else None
+            j = run_client(setup, f"admission-{v}", port,
+                           latency_args(seconds, window=window) + ["--refusals-ok"], seconds,
+                           attach)
+            r = {"p50_us": j["rtt_p50_us"], "p99_us": j["rtt_p99_us"], "admitted": j["iters"],
+                 "refused": j.get("failed_calls", 0), "rpc_per_s": j["rpc_per_s"]}
+            runs[v].append(r)
+            setup.log(f"policies: admission rep {rep + 1}: {v}: {r}")
+    fig = {v: {k: median(r[k] for r in runs[v]) for k in ("p50_us", "p99_us", "rpc_per_s")}
+           for v in variants}
+    out = {"cap": ADMISSION_CAP, "at_cap": fig["at_cap"], "overload_2x": fig["overload"],
+           "runs": runs}
+    if fig["at_cap"]["p99_us"] and fig["overload"]["p99_us"]:
+        out["p99_overload_over_at_cap"] = fig["overload"]["p99_us"] / fig["at_cap"]["p99_us"]
+    return out
+
+
+def run(path, build, rundir, logdir, env, spin_us, args, log):
+    """Every benchmark in ARGS.policy_benches on PATH; {bench: figures} (a failed one:
+    {"error": why})."""
+    setup = PolicySetup(path, build, rundir, logdir, env, spin_us, log)
+    rng = random.Random(f"{args.seed}-policies")
+    out = {"path": path.name, "note": path.note, "reps": args.reps,
+           "load_before": os.getloadavg()}
+    quick = args.quick
+    benches = {
+        "null": lambda: bench_null(setup, args.reps, 0.5 if quick else 2.0, rng),
+        "ratelimit": lambda: bench_ratelimit(setup, args.reps, 1.0 if quick else args.rl_seconds,
+                                             rng),
+        "qos": lambda: bench_qos(setup, args.reps, 1.0 if quick else 4.0, rng),
+        "admission": lambda: bench_admission(setup, args.reps, 0.5 if quick else 2.0, rng),
+    }
+    try:
+        setup.start()
+        for name in args.policy_benches:
+            try:
+                out[name] = benches[name]()
+            except (procs.ProcError, OSError, KeyError, ValueError) as e:
+                log(f"policies: {name} FAILED: {e}")
+                out[name] = {"error": str(e)}
+    except (procs.ProcError, OSError) as e:
+        out["error"] = f"services did not start: {e}"
+    finally:
+        setup.stop()
+    out["load_after"] = os.getloadavg()
+    out["cpus"] = os.cpu_count()
+    return out

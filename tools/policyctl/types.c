@@ -20,11 +20,14 @@ static const pctl_type_t fault = {
 static const pctl_type_t admission = {
     "admission", "AdmissionEngine", "admission",
     "caps an app's outstanding calls; the excess fails at once with RESOURCE_EXHAUSTED" };
+static const pctl_type_t metrics = {
+    "metrics", "MetricsEngine", "metrics",
+    "per-method call counts, errors, bytes and latency histograms for Prometheus" };
 static const pctl_type_t null_policy = {
     "null", "NullEngine", "null", "forwards everything and counts it (a policy's overhead)" };
 
 const pctl_type_t *const pctl_types[] = { &ratelimit, &acl, &logging, &fault, &admission,
-                                          &null_policy, NULL };
+                                          &metrics, &null_policy, NULL };
 
 const pctl_type_t *pctl_type_find(const char *name)
 {

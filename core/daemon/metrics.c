@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MERGE_FAMILIES_MAX 64
 #define NAME_MAX_          128
@@ -205,6 +206,20 @@ static void node_runtimes(phx_prom_t *w, struct phx_service *svc)
     }
 }
 
+/* The process's resident set (/proc/self/statm), 0 when it cannot be read. */
+static uint64_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+
+    if (f) {
+        if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 static void node_gauges(phx_prom_t *w, struct phx_service *svc)
 {
     struct mallinfo2 mi = mallinfo2();
@@ -218,6 +233,10 @@ static void node_gauges(phx_prom_t *w, struct phx_service *svc)
     phx_prom_family(w, "phoenix_heap_bytes", "gauge",
                     "Bytes the service process has allocated (malloc, its own memory).");
     phx_prom_u64(w, "phoenix_heap_bytes", "", (uint64_t)mi.uordblks + mi.hblkhd);
+    phx_prom_family(w, "phoenix_resident_bytes", "gauge",
+                    "Resident memory of the service process (apps' shared heaps included as "
+                    "far as it touched them).");
+    phx_prom_u64(w, "phoenix_resident_bytes", "", resident_bytes());
     phx_prom_family(w, "phoenix_control_connections", "gauge",
                     "Clients connected to the control socket (apps and tools).");
     phx_prom_u64(w, "phoenix_control_connections", "", svc->control_clients);

@@ -106,8 +106,10 @@ int main(int argc, char **argv)
     close(fd);
     if (n <= 0)
         return 1;
+    long long elapsed = now_us() - t0;
     fwrite(buf, 1, (size_t)n, stdout);
-    fprintf(stderr, "elapsed_us %lld\n", now_us() - t0);
+    fflush(stdout);             /* the line below comes after the whole response */
+    fprintf(stderr, "elapsed_us %lld\n", elapsed);
     free(buf);
     return 0;
 }

@@ -381,10 +381,20 @@ static void series_labels(const struct mx_series *x, char *out, size_t n)
     phx_prom_label(out, n, "method", x->overflow ? "other" : id);
 }
 
+/* Whether overflow series X counted anything (a method's series is shown from its first call). */
+static bool overflow_used(const struct mx_series *x)
+{
+    uint64_t any = x->calls | x->sent_bytes | x->received_bytes;
+
+    for (unsigned i = 0; i < MX_CODES; i++)
+        any |= x->errors[i];
+    return any != 0;
+}
+
 /* Visits the series worth showing: every method's, and an overflow series that counted. */
 #define each_series(t, x)                                                                    \
     for (const struct mx_series *x = (t)->series; x < (t)->series + (t)->max + 2; x++)      \
-        if (x < (t)->series + (t)->n || (x >= (t)->series + (t)->max && x->calls))
+        if (x < (t)->series + (t)->n || (x >= (t)->series + (t)->max && overflow_used(x)))
 
 static void prom_counter(phx_prom_t *w, const struct mx_table *t, const char *name,
                          const char *help, size_t offset)

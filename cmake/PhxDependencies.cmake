@@ -14,6 +14,9 @@ phx_require_pkg(HWLOC      hwloc)
 phx_require_pkg(PROTOBUF_C libprotobuf-c)
 phx_require_pkg(LIBCONFIG  libconfig)
 phx_require_pkg(JSONC      json-c)
+# phoenixd's Prometheus endpoint (core/daemon/metrics_http.c): an HTTP server from Debian that
+# runs inside the control thread's own epoll loop, rather than a parser of our own.
+phx_require_pkg(MICROHTTPD libmicrohttpd)
 if(BUILD_TESTING)
   phx_require_pkg(CUNIT      cunit)     # the tests only
 endif()

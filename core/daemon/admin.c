@@ -131,6 +131,7 @@ static const struct admin_route {
     { PHOENIX__CONTROL__REQUEST__BODY_RULE_ADD,     "rule add",     OWNER,  phx_admin_rule_add },
     { PHOENIX__CONTROL__REQUEST__BODY_RULE_REMOVE,  "rule remove",  OWNER,  phx_admin_rule_remove },
     { PHOENIX__CONTROL__REQUEST__BODY_RULES,        "rules",        ANYONE, phx_admin_rules },
+    { PHOENIX__CONTROL__REQUEST__BODY_METRICS,      "metrics",      ANYONE, phx_admin_metrics },
 };
 
 static const struct admin_route *route_find(Phoenix__Control__Request__BodyCase body)

@@ -1,5 +1,5 @@
 /* admin_handlers.c - the admin requests beyond `list`: plugins, topology, upgrade, splice,
- * engine admin and reconfigure (see admin_handlers.h; admin.c dispatches to them).
+ * engine admin, reconfigure and metrics (see admin_handlers.h; admin.c dispatches to them).
  *
  * They run on the control thread, which owns the service: the registry and the subscription list
  * are read and changed without locks. What a runtime thread also touches is only changed through
@@ -17,6 +17,7 @@
 #include "phoenix/admin/addon_desc.h"
 #include "control_server.h"
 #include "graph.h"
+#include "metrics.h"
 #include "config.h"
 #include "phoenix/log.h"
 #include "phoenix/admin/placement.h"
@@ -73,6 +74,9 @@ static void reply_text(Phoenix__Control__Response *resp, Phoenix__Control__Respo
         break;
     case PHOENIX__CONTROL__RESPONSE__BODY_RECONFIGURE:
         resp->reconfigure = (Phoenix__Control__ReconfigureReply *)m;
+        break;
+    case PHOENIX__CONTROL__RESPONSE__BODY_METRICS:
+        resp->metrics = (Phoenix__Control__MetricsReply *)m;
         break;
     default:    /* the engine admin reply */
         resp->engine_admin = (Phoenix__Control__EngineAdminReply *)m;
@@ -338,10 +342,9 @@ static phx_engine_t *engine_find(struct phx_service *svc, uint64_t id)
     return NULL;
 }
 
-/* Runs E's admin() while its group is off the runtime thread. Returns 0 with *REPLY (malloc'd
- * JSON) or a negative errno with one sentence in ERR. */
-static int engine_ask(phx_engine_t *e, const char *request, char **reply, char *err,
-                      size_t errlen)
+/* admin_handlers.h: E's admin() with its group suspended. */
+int phx_admin_engine_ask(phx_engine_t *e, const char *request, char **reply, char *err,
+                         size_t errlen)
 {
     struct phx_subscription *sub = e->sub;
     int rc = sub->runtime ? phx_runtime_suspend(sub->runtime, sub) : 0;
@@ -393,7 +396,7 @@ int phx_admin_engine(struct phx_service *svc, const struct phx_peer *peer,
                           e->ops->type, (unsigned long long)e->id);
         return 0;
     }
-    int rc = engine_ask(e, a->request, &reply, err, sizeof(err));
+    int rc = phx_admin_engine_ask(e, a->request, &reply, err, sizeof(err));
     log_admin(peer, "engine %llu (%s) request '%s': %s", (unsigned long long)e->id,
               e->ops->type, log_text(a->request, text), rc ? err : "done");
     if (rc == -ENOTSUP || rc == -EINVAL)
@@ -470,5 +473,17 @@ int phx_admin_reconfigure(struct phx_service *svc, const struct phx_peer *peer,
         msg = NULL;
     reply_text(resp, PHOENIX__CONTROL__RESPONSE__BODY_RECONFIGURE,
                &phoenix__control__reconfigure_reply__descriptor, msg);
+    return 0;
+}
+
+/* ---- metrics -------------------------------------------------------------------------------- */
+
+int phx_admin_metrics(struct phx_service *svc, const struct phx_peer *peer,
+                      const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
+{
+    struct phx_metrics_scope scope = { .all = peer->admin, .uid = peer->uid };
+
+    reply_text(resp, PHOENIX__CONTROL__RESPONSE__BODY_METRICS,
+               &phoenix__control__metrics_reply__descriptor, phx_metrics_text(svc, &scope));
     return 0;
 }

@@ -11,6 +11,9 @@
 
 #include "admin.h"
 #include "control.pb-c.h"
+#include "host.h"
+
+#include <stddef.h>
 
 struct phx_service;
 
@@ -35,9 +38,20 @@ int phx_admin_splice(struct phx_service *svc, const struct phx_peer *peer,
 int phx_admin_engine(struct phx_service *svc, const struct phx_peer *peer,
                      const Phoenix__Control__Request *req, Phoenix__Control__Response *resp);
 
+/* Runs E's admin() with REQUEST while its group is off the runtime thread (the one way the
+ * control thread reads an engine's state). Returns 0 with *REPLY (malloc'd text, may be NULL)
+ * or a negative errno with one sentence in ERR. */
+int phx_admin_engine_ask(phx_engine_t *e, const char *request, char **reply, char *err,
+                         size_t errlen);
+
 /* Live settings for one engine: its reconfigure() op with the request's config_string, group
  * suspended (admins only, as every request here). */
 int phx_admin_reconfigure(struct phx_service *svc, const struct phx_peer *peer,
                           const Phoenix__Control__Request *req, Phoenix__Control__Response *resp);
+
+/* The service's metrics in Prometheus' text format (metrics.h): every app's for an
+ * administrator, the peer's own apps' for anyone else, and the node gauges. */
+int phx_admin_metrics(struct phx_service *svc, const struct phx_peer *peer,
+                      const Phoenix__Control__Request *req, Phoenix__Control__Response *resp);
 
 #endif /* PHX_ADMIN_HANDLERS_H */

@@ -12,6 +12,7 @@
  * live here (legacy_sections[]), read as their settings.<name> with a note. */
 #include "config.h"
 
+#include "metrics_http.h"
 #include "settings_load.h"
 
 #include <errno.h>
@@ -108,6 +109,7 @@ static const struct phx_setting config_keys[] = {
     UINT(control.max_apps,       1024, 1, 65536),
     UINT(control.max_rules,      256, 1, 65536),
     UINT(control.max_user_rules, 4, 0, 65536),
+    STRING(metrics.listen,       "127.0.0.1:9464", .check_str = phx_metrics_listen_check),
     STRING(topology.nic,         ""),
     BOOL(topology.bind_memory,   true),
     STRING(topology.xml,         ""),

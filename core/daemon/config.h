@@ -71,6 +71,9 @@ typedef struct phx_config {
         unsigned max_user_rules; /* of one ordinary user, 0..65536 */
     } control;
     struct {
+        char *listen;           /* Prometheus endpoint "host:port"; "" or "off": none */
+    } metrics;
+    struct {
         char *nic;              /* "" = the one UCX picks */
         bool bind_memory;       /* bind heaps to the NIC's NUMA node */
         char *xml;              /* "" = the live machine; else an hwloc XML (dry runs) */

@@ -1,8 +1,10 @@
 /* control_server.c - phoenixd's control socket: accepting, decoding, answering, hanging up.
  *
  * Every epoll entry points at a `struct cs_source` whose kind says what it is: the listener, the
- * signalfd, the service's broken-port eventfd, or a client. Client sockets are non-blocking, so a
- * client that stops reading its replies cannot stall the loop (it is dropped instead).
+ * signalfd, the service's broken-port eventfd, a client, or the metrics endpoint's epoll fd
+ * (metrics_http.h: libmicrohttpd polled from this loop, so a scrape runs on this thread, which
+ * owns the service). Client sockets are non-blocking, so a client that stops reading its replies
+ * cannot stall the loop (it is dropped instead).
  *
  * Requests are untrusted: a datagram over 64 KiB, one that carries descriptors, or one that does
  * not decode as a Request gets INVALID_ARGUMENT "malformed request: ..." and the connection stays
@@ -16,6 +18,8 @@
 #include "control_server.h"
 
 #include "admin.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "rules.h"
 #include "phoenix/app_port.h"
 #include "phoenix/client.h"
@@ -42,7 +46,7 @@
 #define CS_EXTRA_CLIENTS  16      /* connections beyond max_apps, for admin tools; the last */
 #define CS_ROOT_CLIENTS   8       /* ... CS_ROOT_CLIENTS of them for root only */
 
-enum cs_kind { CS_LISTENER, CS_SIGNALS, CS_BROKEN, CS_CLIENT };
+enum cs_kind { CS_LISTENER, CS_SIGNALS, CS_BROKEN, CS_CLIENT, CS_METRICS };
 
 struct cs_source {
     enum cs_kind kind;
@@ -62,7 +66,8 @@ struct cs_client {
 
 struct phx_control_server {
     struct phx_service   *svc;
-    struct cs_source      listener, signals, broken;
+    struct cs_source      listener, signals, broken, metrics;
+    struct phx_metrics_http *http;       /* the Prometheus endpoint, or NULL (metrics.listen) */
     int                   epfd;
     char                  path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     struct cs_client     *clients;
@@ -145,6 +150,7 @@ static void client_drop(struct phx_control_server *cs, struct cs_client *c)
         if (*pp == c) {
             *pp = c->next;
             cs->n_clients--;
+            cs->svc->control_clients = cs->n_clients;
             break;
         }
     }
@@ -204,6 +210,7 @@ static void client_accept(struct phx_control_server *cs)
     c->next = cs->clients;
     cs->clients = c;
     cs->n_clients++;
+    cs->svc->control_clients = cs->n_clients;
     phx_debug("client pid %d uid %d connected", (int)c->cred.pid, (int)c->cred.uid);
 }
 
@@ -494,6 +501,48 @@ static int watch(struct phx_control_server *cs, struct cs_source *src)
     return epoll_ctl(cs->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0 ? -errno : 0;
 }
 
+/* ---- the metrics endpoint ------------------------------------------------------------------- */
+
+/* One scrape of GET /metrics: every app's series (the endpoint is the administrator's). */
+static char *metrics_scrape(void *arg)
+{
+    struct phx_control_server *cs = arg;
+
+    return phx_metrics_text(cs->svc, &(struct phx_metrics_scope){ .all = true });
+}
+
+/* Serves metrics.listen inside this loop (metrics_http.h). A failure to listen is a warning:
+ * the service's work is the apps' calls, which do not need the endpoint. */
+static void metrics_start(struct phx_control_server *cs)
+{
+    char err[256];
+    const char *listen = cs->svc->cfg->metrics.listen;
+
+    cs->http = phx_metrics_http_start(listen, metrics_scrape, cs, err, sizeof(err));
+    if (!cs->http) {
+        if (err[0])
+            phx_warn("%s; the service runs without a metrics endpoint", err);
+        return;
+    }
+    cs->metrics = (struct cs_source){ .kind = CS_METRICS, .fd = phx_metrics_http_fd(cs->http) };
+    if (cs->metrics.fd < 0 || watch(cs, &cs->metrics) < 0) {
+        phx_warn("metrics endpoint: cannot watch its sockets; the service runs without it");
+        phx_metrics_http_stop(cs->http);
+        cs->http = NULL;
+        return;
+    }
+    phx_info("metrics: serving http://%s/metrics", phx_metrics_http_address(cs->http));
+}
+
+static void metrics_stop(struct phx_control_server *cs)
+{
+    if (!cs->http)
+        return;
+    epoll_ctl(cs->epfd, EPOLL_CTL_DEL, cs->metrics.fd, NULL);
+    phx_metrics_http_stop(cs->http);
+    cs->http = NULL;
+}
+
 struct phx_control_server *phx_control_server_start(struct phx_service *svc,
                                                     phx_control_reload_fn on_reload, void *arg,
                                                     char *err, size_t errlen)
@@ -528,6 +577,7 @@ struct phx_control_server *phx_control_server_start(struct phx_service *svc,
         return NULL;
     }
     phx_info("listening on %s (mode %04o)", cs->path, svc->cfg->control.socket_mode);
+    metrics_start(cs);
     return cs;
 }
 
@@ -548,6 +598,7 @@ static void stop_listening(struct phx_control_server *cs)
 static void shut_down(struct phx_control_server *cs)
 {
     stop_listening(cs);
+    metrics_stop(cs);
     phx_service_shutdown_apps(cs->svc);
     while (cs->clients)
         client_drop(cs, cs->clients);
@@ -570,6 +621,9 @@ static bool dispatch_event(struct phx_control_server *cs, const struct epoll_eve
         client_readable(cs, (struct cs_client *)src,
                         ev->events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR));
         return false;
+    case CS_METRICS:
+        phx_metrics_http_run(cs->http);
+        return false;
     }
     return false;
 }
@@ -579,9 +633,12 @@ int phx_control_server_run(struct phx_control_server *cs)
     struct epoll_event evs[CS_MAX_EVENTS];
 
     for (;;) {
-        int n = epoll_wait(cs->epfd, evs, CS_MAX_EVENTS, -1);
+        int n = epoll_wait(cs->epfd, evs, CS_MAX_EVENTS,
+                           cs->http ? phx_metrics_http_timeout_ms(cs->http) : -1);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n == 0 && cs->http)
+            phx_metrics_http_run(cs->http);         /* its connections' timeouts */
         if (n < 0) {
             int rc = -errno;
             phx_error("control loop: epoll_wait: %s", strerror(errno));
@@ -605,6 +662,7 @@ void phx_control_server_destroy(struct phx_control_server *cs)
     if (!cs)
         return;
     stop_listening(cs);
+    metrics_stop(cs);
     while (cs->clients)
         client_drop(cs, cs->clients);
     free_dropped(cs);

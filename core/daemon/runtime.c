@@ -111,6 +111,7 @@ void phx_runtime_get_stats(struct phx_runtime *rt, struct phx_runtime_stats *st)
     st->iterations = __atomic_load_n(&rt->stats.iterations, __ATOMIC_RELAXED);
     st->work = __atomic_load_n(&rt->stats.work, __ATOMIC_RELAXED);
     st->sleeps = __atomic_load_n(&rt->stats.sleeps, __ATOMIC_RELAXED);
+    st->busy_ns = __atomic_load_n(&rt->stats.busy_ns, __ATOMIC_RELAXED);
     st->groups = __atomic_load_n(&rt->stats.groups, __ATOMIC_RELAXED);
 }
 
@@ -354,7 +355,7 @@ static void engine_account(phx_engine_t *e, uint64_t work, uint64_t ns)
  * vDSO call of ~20 ns) times each call, so that the counters say where the service's time goes. */
 static uint64_t progress_all(struct phx_runtime *rt)
 {
-    uint64_t work = 0, t = phx_now_ns();
+    uint64_t work = 0, busy = 0, t = phx_now_ns();
 
     for (unsigned g = 0; g < rt->n_groups; g++) {
         if (rt->groups[g].suspended)
@@ -367,10 +368,13 @@ static uint64_t progress_all(struct phx_runtime *rt)
             if (n > 0) {
                 work += (uint64_t)n;
                 engine_account(e, (uint64_t)n, end - t);
+                busy += end - t;
             }
             t = end;
         }
     }
+    if (busy)
+        stat_add(&rt->stats.busy_ns, busy);
     return work;
 }
 

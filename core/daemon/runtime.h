@@ -36,6 +36,7 @@ struct phx_runtime_stats {
     uint64_t iterations;        /* loop turns */
     uint64_t work;              /* sum of what progress() returned */
     uint64_t sleeps;            /* times it blocked in epoll_wait */
+    uint64_t busy_ns;           /* time in progress() calls that did work */
     unsigned groups;
 };
 

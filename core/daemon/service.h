@@ -36,6 +36,7 @@ struct phx_service {
     unsigned                 n_subs;
     struct phx_pid_sids     *pids;           /* next SID of every PID with subscriptions */
     int                      broken_fd;      /* eventfd, readable when an app port broke */
+    unsigned                 control_clients; /* the control socket's, for the metrics */
     struct phx_rule         *rules;          /* standing rules, oldest first (rules.h) */
     unsigned                 n_rules;
     unsigned                 next_rule_id;   /* last id given; ids are never reused */

@@ -41,6 +41,7 @@ static const char node_conf_fmt[] =
     "runtime = { threads = 1; mode = \"shared\"; spin_us = 0; };\n"
     "control = { admin_group = \"%s\"; socket_mode = 0666; max_apps = 64; };\n"
     "heap = { %s };\n"
+    "metrics = { listen = \"127.0.0.1:0\"; };\n"
     "settings = {\n"
     "  ucx = { tls = \"tcp\"; net_devices = \"%s\"; max_message_mb = 128; %s };\n"
     "  mrpc = { max_message_mb = 128; call_timeout_ms = 30000; %s };\n"
@@ -53,7 +54,8 @@ static const char node_conf_fmt[] =
     "            { name = \"logging\"; path = \"" PHX_PLUGIN_LOGGING "\"; },\n"
     "            { name = \"fault\"; path = \"" PHX_PLUGIN_FAULT "\"; },\n"
     "            { name = \"admission\"; path = \"" PHX_PLUGIN_ADMISSION "\"; },\n"
-    "            { name = \"qos\"; path = \"" PHX_PLUGIN_QOS "\"; } );\n";
+    "            { name = \"qos\"; path = \"" PHX_PLUGIN_QOS "\"; },\n"
+    "            { name = \"metrics\"; path = \"" PHX_PLUGIN_METRICS "\"; } );\n";
 
 /* ---- the two hosts ------------------------------------------------------------------------- */
 
@@ -251,6 +253,11 @@ static const struct host *node_host(const struct mrpc_node *n)
 const char *mrpc_node_host(const struct mrpc_node *n)
 {
     return node_host(n)->ip;
+}
+
+const char *mrpc_node_netns(const struct mrpc_node *n)
+{
+    return node_host(n)->netns;
 }
 
 /* ---- nodes --------------------------------------------------------------------------------- */

@@ -86,6 +86,9 @@ int  mrpc_free_port(void);
 
 /* The IPv4 address servers on N listen on: its namespace's veth address, or 127.0.0.1. */
 const char *mrpc_node_host(const struct mrpc_node *n);
+/* N's network namespace ("" on loopback): where to run a program that must reach N's
+ * loopback-only listeners (its metrics endpoint, metrics.listen = "127.0.0.1:0"). */
+const char *mrpc_node_netns(const struct mrpc_node *n);
 
 /* A server program running against a node. */
 struct mrpc_peer {

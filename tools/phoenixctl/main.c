@@ -24,6 +24,8 @@ static const phxctl_command_t commands[] = {
     { "upgrade", "replace plugins by new builds while their engines run", phxctl_cmd_upgrade },
     { "topology", "where the service's threads and memory go: NIC, cores, NUMA nodes",
       phxctl_cmd_topology },
+    { "metrics", "the service's metrics in Prometheus' text format (or --json)",
+      phxctl_cmd_metrics },
 };
 
 int main(int argc, char **argv)

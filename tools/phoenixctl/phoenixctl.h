@@ -18,5 +18,6 @@ int phxctl_cmd_attach(int argc, char **argv);
 int phxctl_cmd_detach(int argc, char **argv);
 int phxctl_cmd_upgrade(int argc, char **argv);
 int phxctl_cmd_engine(int argc, char **argv);
+int phxctl_cmd_metrics(int argc, char **argv);
 
 #endif /* PHOENIXCTL_H */

@@ -23,11 +23,14 @@ static const pctl_type_t admission = {
 static const pctl_type_t qos = {
     "qos", "QosEngine", "qos",
     "priority between apps sharing the service: bulk-class apps pace large messages" };
+static const pctl_type_t metrics = {
+    "metrics", "MetricsEngine", "metrics",
+    "per-method call counts, errors, bytes and latency histograms for Prometheus" };
 static const pctl_type_t null_policy = {
     "null", "NullEngine", "null", "forwards everything and counts it (a policy's overhead)" };
 
 const pctl_type_t *const pctl_types[] = { &ratelimit, &acl, &logging, &fault, &admission, &qos,
-                                          &null_policy, NULL };
+                                          &metrics, &null_policy, NULL };
 
 const pctl_type_t *pctl_type_find(const char *name)
 {

@@ -1,0 +1,236 @@
+/* metrics_http.c - GET /metrics with libmicrohttpd in external epoll mode (see metrics_http.h).
+ *
+ * Why libmicrohttpd: the design wants metrics to leave the node over HTTP from a Debian library
+ * rather than a server of our own; it parses requests defensively, enforces the connection,
+ * per-address, memory and idle limits we set, and can run inside our own epoll loop, which is
+ * what lets the handler run on the control thread.
+ *
+ * The listen address is parsed as numbers only (getaddrinfo with AI_NUMERICHOST|AI_NUMERICSERV):
+ * no name lookup ever leaves the node. */
+#include "metrics_http.h"
+
+#include "phoenix/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define REQUEST_MEMORY (32u << 10)
+
+struct phx_metrics_http {
+    struct MHD_Daemon  *mhd;
+    phx_metrics_http_fn fn;
+    void               *arg;
+    char                address[INET6_ADDRSTRLEN + 8];
+};
+
+/* ---- the address ---------------------------------------------------------------------------- */
+
+static bool disabled(const char *listen)
+{
+    return !listen[0] || strcmp(listen, "off") == 0;
+}
+
+/* LISTEN as a socket address in *RES (freeaddrinfo), or -1 with WHY. */
+static int resolve(const char *listen, struct addrinfo **res, char *why, size_t n)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *colon = strrchr(listen, ':');
+    size_t hlen = colon ? (size_t)(colon - listen) : 0;
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
+
+    if (!colon || !hlen || !colon[1] || hlen >= sizeof(host))
+        return snprintf(why, n, "expected host:port with a numeric address, \"\" or \"off\" "
+                        "(got '%s')", listen), -1;
+    memcpy(host, listen, hlen);
+    host[hlen] = '\0';
+    if (host[0] == '[' && host[hlen - 1] == ']') {
+        memmove(host, host + 1, hlen - 2);
+        host[hlen - 2] = '\0';
+    }
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return snprintf(why, n, "'%s' is not a port (0 .. 65535)", colon + 1), -1;
+    int rc = getaddrinfo(host, colon + 1, &hints, res);
+    if (rc)
+        return snprintf(why, n, "'%s' is not a numeric address: %s", host, gai_strerror(rc)),
+               -1;
+    return 0;
+}
+
+int phx_metrics_listen_check(const char *listen, char *why, size_t n)
+{
+    struct addrinfo *res;
+
+    if (disabled(listen))
+        return 0;
+    if (resolve(listen, &res, why, n) < 0)
+        return -1;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* ---- requests ------------------------------------------------------------------------------- */
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, char *body,
+                             enum MHD_ResponseMemoryMode mode, const char *type)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, mode);
+
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    enum MHD_Result rc = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    struct phx_metrics_http *h = cls;
+    static int first_call;
+
+    if (*con_cls != &first_call) {      /* headers only so far: wait for the whole request */
+        *con_cls = &first_call;
+        return MHD_YES;
+    }
+    if (*upload_size) {                 /* a body is never wanted: drop it */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET /metrics is served\n",
+                     MHD_RESPMEM_PERSISTENT, "text/plain");
+    if (strcmp(url, "/metrics") != 0)
+        return reply(c, MHD_HTTP_NOT_FOUND, "not found: phoenixd serves /metrics only\n",
+                     MHD_RESPMEM_PERSISTENT, "text/plain");
+    char *text = h->fn(h->arg);
+    if (!text)
+        return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory building the metrics\n",
+                     MHD_RESPMEM_PERSISTENT, "text/plain");
+    return reply(c, MHD_HTTP_OK, text, MHD_RESPMEM_MUST_FREE, CONTENT_TYPE);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[256];
+
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    phx_debug("metrics endpoint: %s", line);
+}
+
+/* ---- lifetime ------------------------------------------------------------------------------- */
+
+static void note_address(struct phx_metrics_http *h)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (!info || getsockname(info->listen_fd, (struct sockaddr *)&ss, &len) < 0)
+        return;
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+        snprintf(h->address, sizeof(h->address), "[%s]:%u", host, port);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+        snprintf(h->address, sizeof(h->address), "%s:%u", host, port);
+    }
+}
+
+struct phx_metrics_http *phx_metrics_http_start(const char *listen, phx_metrics_http_fn fn,
+                                                void *arg, char *err, size_t errlen)
+{
+    struct addrinfo *res;
+    struct phx_metrics_http *h;
+
+    err[0] = '\0';
+    if (disabled(listen))
+        return NULL;
+    if (resolve(listen, &res, err, errlen) < 0)
+        return NULL;
+    if (!(h = calloc(1, sizeof(*h)))) {
+        freeaddrinfo(res);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    h->fn = fn;
+    h->arg = arg;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     (res->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+                              MHD_OPTION_SOCK_ADDR, res->ai_addr,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_HTTP_CONNECTIONS,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)METRICS_HTTP_PER_IP,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_HTTP_TIMEOUT_S,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)REQUEST_MEMORY,
+                              MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)METRICS_HTTP_CONNECTIONS,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                              MHD_OPTION_END);
+    int e = errno;
+    freeaddrinfo(res);
+    if (!h->mhd) {
+        snprintf(err, errlen, "cannot serve metrics on %s: %s", listen,
+                 e ? strerror(e) : "libmicrohttpd refused");
+        free(h);
+        return NULL;
+    }
+    note_address(h);
+    return h;
+}
+
+int phx_metrics_http_fd(const struct phx_metrics_http *h)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+
+    return info ? info->epoll_fd : -1;
+}
+
+const char *phx_metrics_http_address(const struct phx_metrics_http *h)
+{
+    return h->address;
+}
+
+int phx_metrics_http_timeout_ms(const struct phx_metrics_http *h)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+
+    if (MHD_get_timeout(h->mhd, &ms) != MHD_YES)
+        return -1;
+    return ms > 60000 ? 60000 : (int)ms;
+}
+
+void phx_metrics_http_run(struct phx_metrics_http *h)
+{
+    MHD_run(h->mhd);
+}
+
+void phx_metrics_http_stop(struct phx_metrics_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->mhd);
+    free(h);
+}

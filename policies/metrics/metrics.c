@@ -1,0 +1,530 @@
+/* metrics.c - MetricsEngine: per app x method call counts, errors by status, bytes and latency
+ * histograms, for `phoenixctl metrics` and phoenixd's Prometheus endpoint (docs/policies.md).
+ *
+ * Settings (phoenix.conf `settings = { metrics = { ... }; };`, an attach's config_string, or
+ * `policyctl set` live):
+ *
+ *   buckets      the latency buckets: "default" (10 us .. 10 s, 1-2.5-5 steps), "fine"
+ *                (1 us .. 16.8 s, doubling) or "coarse" (100 us .. 10 s by decades)
+ *   max_methods  series kept (side x service x method), 1 .. 1024; calls beyond count in the
+ *                side's overflow series (service and method "other")
+ *
+ * A call is timed from its request to its answer as this engine sees them: on the client side
+ * from the request going out (tx) to the reply coming in (rx), on a server's subscription from
+ * the request coming in (rx) to the reply going out (tx). The engine never holds or rejects.
+ * A cancel, a send that failed and a lost connection end the calls they concern as errors with
+ * CANCELLED, the send's status and UNAVAILABLE, untimed.
+ *
+ * Admin requests: "stats" (JSON: settings and totals, every series' counts) and "prometheus"
+ * (the series in the text exposition format, labelled with side, service and method ids; phoenixd
+ * adds the app's pid, name and job when it serves them). Both run on the control thread with the
+ * group suspended, as every admin request does. The counters, histograms and calls in flight
+ * cross a live upgrade in a versioned blob. */
+#include "series.h"
+
+#include "mrpc/transport.h"
+#include "phoenix/clock.h"
+#include "phoenix/handover.h"
+#include "phoenix/policy.h"
+#include "phoenix/prom.h"
+#include "phoenix/settings.h"
+#include "phoenix/status.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MX_VERSION       "1.0.0"
+#define MX_STATE_VERSION 1
+#define MX_MAGIC         0x4d545831u        /* "MTX1" */
+#define MX_QUEUE_MAX     64                 /* nothing is held: room for back-pressure only */
+
+static const char *const bucket_names[] = { "default", "fine", "coarse", NULL };
+
+struct mx_settings {
+    int      buckets;
+    unsigned max_methods;
+};
+
+static const struct phx_setting mx_keys[] = {
+    PHX_SETTING_ENUM(struct mx_settings, buckets, 0, bucket_names,
+                     "latency buckets: default (10 us .. 10 s), fine (1 us .. 16.8 s) or "
+                     "coarse (100 us .. 10 s)"),
+    PHX_SETTING_UINT(struct mx_settings, max_methods, 64, 1, MX_SERIES_MAX,
+                     "series kept (side x service x method); beyond, the overflow series"),
+};
+
+static PHX_SETTINGS_SCHEMA(mx_schema, "metrics", struct mx_settings, mx_keys);
+
+struct mx_state {
+    phx_policy_t       pol;
+    struct mx_settings set;
+    struct mx_table    t;
+    uint64_t           upgrades;
+};
+
+/* ---- calls ---------------------------------------------------------------------------------- */
+
+/* The side a call flowing in DIR belongs to: a request going out is a client's. */
+static enum mx_side side_of(const phx_call_t *c)
+{
+    bool request = c->kind == PHX_CALL_REQUEST || c->kind == PHX_CALL_CANCEL;
+
+    return (c->dir == PHX_TX) == request ? MX_CLIENT : MX_SERVER;
+}
+
+static phx_verdict_t mx_decide(void *ctx, const phx_call_t *c, uint64_t now)
+{
+    struct mx_state *s = ctx;
+    bool sent = c->dir == PHX_TX;
+
+    switch (c->kind) {
+    case PHX_CALL_REQUEST:
+        mx_request(&s->t, side_of(c), c->conn_id, c->call_id, c->service_id, c->method_id,
+                   c->bytes, sent, now);
+        break;
+    case PHX_CALL_REPLY:
+    case PHX_CALL_ERROR: {
+        int status = c->kind == PHX_CALL_ERROR && c->status == PHX_OK ? PHX_UNKNOWN : c->status;
+        mx_answer(&s->t, side_of(c), c->conn_id, c->call_id, c->service_id, c->method_id,
+                  status, c->bytes, sent, now);
+        break;
+    }
+    case PHX_CALL_CANCEL:
+        mx_end(&s->t, c->conn_id, c->call_id, PHX_CANCELLED, now);
+        break;
+    }
+    return phx_verdict_forward();
+}
+
+/* The endings that are not answers: a request whose send failed, a connection gone. */
+static void mx_watch(void *ctx, const phx_desc_t *d, phx_dir_t dir, uint64_t now)
+{
+    struct mx_state *s = ctx;
+
+    if (dir == PHX_RX && d->kind == MRPC_DESC_SENT && d->status != PHX_OK && d->addr) {
+        const struct mrpc_wire_hdr *h =
+            &((const struct mrpc_wire_msg *)(uintptr_t)d->addr)->hdr;
+        if (h->kind == MRPC_WIRE_CALL)
+            mx_end(&s->t, d->conn_id, h->call_id, d->status, now);
+    } else if ((dir == PHX_RX && d->kind == MRPC_DESC_CONN_LOST) ||
+               (dir == PHX_TX && d->kind == MRPC_DESC_CLOSE)) {
+        mx_end_conn(&s->t, d->conn_id, PHX_UNAVAILABLE, now);
+    }
+}
+
+/* ---- settings ------------------------------------------------------------------------------- */
+
+/* SET in effect: the table resized (kept series and calls) and re-bucketed when it changes. */
+static int apply(struct mx_state *s, const struct mx_settings *set, char *err, size_t errlen)
+{
+    if (s->t.series && set->max_methods == s->set.max_methods && set->buckets == s->set.buckets)
+        return 0;
+    int rc = s->t.series ? mx_table_resize(&s->t, set->max_methods, set->buckets)
+                         : mx_table_init(&s->t, set->max_methods, set->buckets);
+    if (rc == -EBUSY)
+        snprintf(err, errlen, "config_string: max_methods: %u series are counted already, "
+                 "more than %u (detach and attach again to start afresh)", s->t.n,
+                 set->max_methods);
+    else if (rc < 0)
+        snprintf(err, errlen, "out of memory for %u series", set->max_methods);
+    if (rc == 0)
+        s->set = *set;
+    return rc;
+}
+
+/* CONFIG over BASE (NULL: the plugin's settings of E), put in effect. */
+static int take_settings(phx_engine_t *e, struct mx_state *s, const struct mx_settings *base,
+                         const char *config, char *err, size_t errlen)
+{
+    struct mx_settings set;
+
+    if (phx_settings_derive(&mx_schema, &set, base ? base : phx_engine_settings(e), config, err,
+                            errlen) < 0)
+        return -EINVAL;
+    int rc = apply(s, &set, err, errlen);
+    phx_settings_free(&mx_schema, &set);
+    return rc;
+}
+
+static struct mx_state *state_new(void)
+{
+    struct mx_state *s = calloc(1, sizeof(*s));
+
+    if (s && phx_policy_init(&s->pol, mx_decide, s, (1u << PHX_TX) | (1u << PHX_RX),
+                             MX_QUEUE_MAX) < 0) {
+        free(s);
+        return NULL;
+    }
+    if (s)
+        phx_policy_watch(&s->pol, mx_watch);
+    return s;
+}
+
+static void state_free(struct mx_state *s)
+{
+    mx_table_fini(&s->t);
+    phx_policy_fini(&s->pol);
+    free(s);
+}
+
+/* ---- engine ops ----------------------------------------------------------------------------- */
+
+static int mx_create(phx_engine_t *e, const char *config, void **state, char *err, size_t errlen)
+{
+    struct mx_state *s = state_new();
+
+    if (!s)
+        return -ENOMEM;
+    int rc = take_settings(e, s, NULL, config, err, errlen);
+    if (rc < 0) {
+        state_free(s);
+        return rc;
+    }
+    *state = s;
+    return 0;
+}
+
+static void mx_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
+{
+    state_free(state);
+}
+
+static int mx_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
+                          size_t errlen)
+{
+    struct mx_state *s = state;
+
+    return take_settings(e, s, &s->set, config, err, errlen);
+}
+
+/* ---- live upgrade --------------------------------------------------------------------------- */
+
+static void dump_series(phx_wbuf_t *w, const struct mx_series *x, unsigned nb)
+{
+    phx_wbuf_u32(w, x->service_id);
+    phx_wbuf_u32(w, x->method_id);
+    phx_wbuf_u8(w, x->side);
+    phx_wbuf_u64(w, x->calls);
+    phx_wbuf_u64(w, x->sent_bytes);
+    phx_wbuf_u64(w, x->received_bytes);
+    for (unsigned i = 0; i < MX_CODES; i++)
+        phx_wbuf_u64(w, x->errors[i]);
+    for (unsigned i = 0; i <= nb; i++)
+        phx_wbuf_u64(w, x->hist[i]);
+    phx_wbuf_u64(w, x->sum_ns);
+}
+
+static void dump_pending(phx_wbuf_t *w, const struct mx_table *t)
+{
+    phx_wbuf_u32(w, MX_PENDING_MAX - t->n_free);
+    for (unsigned i = 0; i < MX_PENDING_MAX; i++) {
+        const struct mx_pending *p = &t->pending[i];
+        if (!p->used)
+            continue;
+        phx_wbuf_u64(w, p->call_id);
+        phx_wbuf_u64(w, p->start_ns);
+        phx_wbuf_u32(w, p->conn_id);
+        phx_wbuf_u32(w, p->series);
+    }
+}
+
+static int mx_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+{
+    struct mx_state *s = state;
+    phx_wbuf_t w = { 0 };
+
+    phx_wbuf_u32(&w, MX_MAGIC);
+    phx_wbuf_u32(&w, (uint32_t)s->set.buckets);
+    phx_wbuf_u32(&w, s->set.max_methods);
+    phx_wbuf_u64(&w, s->t.untimed);
+    phx_wbuf_u64(&w, s->t.overflowed);
+    phx_wbuf_u64(&w, s->upgrades);
+    phx_wbuf_u32(&w, s->t.n);
+    for (unsigned i = 0; i < s->t.n; i++)
+        dump_series(&w, &s->t.series[i], s->t.nb);
+    dump_series(&w, &s->t.series[s->t.max], s->t.nb);
+    dump_series(&w, &s->t.series[s->t.max + 1], s->t.nb);
+    dump_pending(&w, &s->t);
+    phx_policy_dump_counts(&s->pol, &w);
+    if (phx_wbuf_finish(&w, out) < 0)
+        return -ENOMEM;
+    out->version = MX_STATE_VERSION;
+    return 0;
+}
+
+static void restore_series_body(phx_rbuf_t *r, struct mx_series *x, unsigned nb)
+{
+    x->calls = phx_rbuf_u64(r);
+    x->sent_bytes = phx_rbuf_u64(r);
+    x->received_bytes = phx_rbuf_u64(r);
+    for (unsigned i = 0; i < MX_CODES; i++)
+        x->errors[i] = phx_rbuf_u64(r);
+    for (unsigned i = 0; i <= nb; i++)
+        x->hist[i] = phx_rbuf_u64(r);
+    x->sum_ns = phx_rbuf_u64(r);
+}
+
+/* One series of R into T (a method's when !OVERFLOW, else the side's overflow series). */
+static bool restore_series(phx_rbuf_t *r, struct mx_table *t, bool overflow)
+{
+    uint32_t service = phx_rbuf_u32(r), method = phx_rbuf_u32(r);
+    unsigned side = phx_rbuf_u8(r);
+
+    if (r->failed || side > 1)
+        return false;
+    struct mx_series *x = overflow ? &t->series[t->max + side]
+                                   : mx_series_get(t, (enum mx_side)side, service, method);
+    if (!overflow && x->overflow)
+        return false;
+    restore_series_body(r, x, t->nb);
+    return !r->failed;
+}
+
+static bool restore_pending(phx_rbuf_t *r, struct mx_table *t)
+{
+    uint32_t n = phx_rbuf_u32(r);
+
+    if (n > MX_PENDING_MAX)
+        return false;
+    for (uint32_t i = 0; i < n && !r->failed; i++) {
+        uint64_t call = phx_rbuf_u64(r), start = phx_rbuf_u64(r);
+        uint32_t conn = phx_rbuf_u32(r), series = phx_rbuf_u32(r);
+        if (series >= t->max + 2 || (series >= t->n && series < t->max))
+            return false;
+        struct mx_series *x = &t->series[series];
+        mx_request(t, (enum mx_side)x->side, conn, call, x->service_id, x->method_id, 0, true,
+                   start);
+        x->calls--;             /* it was counted before the upgrade */
+        t->overflowed -= x->overflow;
+    }
+    return !r->failed;
+}
+
+static int restore_body(phx_rbuf_t *r, struct mx_state *s, char *err, size_t errlen)
+{
+    char text[96];
+
+    if (phx_rbuf_u32(r) != MX_MAGIC) {
+        snprintf(err, errlen, "MetricsEngine state is not one of this plugin's");
+        return -EINVAL;
+    }
+    unsigned buckets = phx_rbuf_u32(r), max = phx_rbuf_u32(r);
+    if (r->failed || buckets > 2) {
+        snprintf(err, errlen, "MetricsEngine state is damaged (settings)");
+        return -EINVAL;
+    }
+    snprintf(text, sizeof(text), "buckets = \"%s\"; max_methods = %u;", bucket_names[buckets],
+             max);
+    int rc = take_settings(NULL, s, &s->set, text, err, errlen);
+    if (rc < 0)
+        return rc;
+    s->t.untimed = phx_rbuf_u64(r);
+    s->t.overflowed = phx_rbuf_u64(r);
+    s->upgrades = phx_rbuf_u64(r) + 1;
+    uint32_t n = phx_rbuf_u32(r);
+    bool ok = !r->failed && n <= s->t.max;
+    for (uint32_t i = 0; ok && i < n; i++)
+        ok = restore_series(r, &s->t, false);
+    ok = ok && restore_series(r, &s->t, true) && restore_series(r, &s->t, true);
+    if (!ok || !restore_pending(r, &s->t) || !phx_policy_restore_counts(&s->pol, r) ||
+        r->left) {
+        snprintf(err, errlen, "MetricsEngine state is damaged");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int mx_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
+                      size_t errlen)
+{
+    phx_rbuf_t r;
+
+    if (in->version != MX_STATE_VERSION) {
+        snprintf(err, errlen, "MetricsEngine %s cannot read state version %u", MX_VERSION,
+                 in->version);
+        return -ENOTSUP;
+    }
+    struct mx_state *s = state_new();
+    if (!s)
+        return -ENOMEM;
+    phx_settings_init(&mx_schema, &s->set);
+    phx_rbuf_init(&r, in);
+    int rc = restore_body(&r, s, err, errlen);
+    if (rc < 0) {
+        state_free(s);
+        return rc;
+    }
+    *state = s;
+    return 0;
+}
+
+/* ---- admin ---------------------------------------------------------------------------------- */
+
+static const char *side_name(const struct mx_series *x)
+{
+    return x->side == MX_SERVER ? "server" : "client";
+}
+
+/* The labels of series X: side, service and method (ids, or "other"). */
+static void series_labels(const struct mx_series *x, char *out, size_t n)
+{
+    char id[16];
+
+    out[0] = '\0';
+    phx_prom_label(out, n, "side", side_name(x));
+    snprintf(id, sizeof(id), "%" PRIu32, x->service_id);
+    phx_prom_label(out, n, "service", x->overflow ? "other" : id);
+    snprintf(id, sizeof(id), "%" PRIu32, x->method_id);
+    phx_prom_label(out, n, "method", x->overflow ? "other" : id);
+}
+
+/* Whether overflow series X counted anything (a method's series is shown from its first call). */
+static bool overflow_used(const struct mx_series *x)
+{
+    uint64_t any = x->calls | x->sent_bytes | x->received_bytes;
+
+    for (unsigned i = 0; i < MX_CODES; i++)
+        any |= x->errors[i];
+    return any != 0;
+}
+
+/* Visits the series worth showing: every method's, and an overflow series that counted. */
+#define each_series(t, x)                                                                    \
+    for (const struct mx_series *x = (t)->series; x < (t)->series + (t)->max + 2; x++)      \
+        if (x < (t)->series + (t)->n || (x >= (t)->series + (t)->max && overflow_used(x)))
+
+static void prom_counter(phx_prom_t *w, const struct mx_table *t, const char *name,
+                         const char *help, size_t offset)
+{
+    char labels[128];
+
+    phx_prom_family(w, name, "counter", help);
+    each_series(t, x) {
+        series_labels(x, labels, sizeof(labels));
+        phx_prom_u64(w, name, labels, *(const uint64_t *)((const char *)x + offset));
+    }
+}
+
+static void prom_errors(phx_prom_t *w, const struct mx_table *t)
+{
+    char labels[160];
+
+    phx_prom_family(w, "phoenix_rpc_errors_total", "counter",
+                    "Calls that ended in an error status, by status.");
+    each_series(t, x)
+        for (int code = 1; code < MX_CODES; code++) {
+            if (!x->errors[code])
+                continue;
+            series_labels(x, labels, sizeof(labels));
+            phx_prom_label(labels, sizeof(labels), "code", phx_status_name(code));
+            phx_prom_u64(w, "phoenix_rpc_errors_total", labels, x->errors[code]);
+        }
+}
+
+static int prom_text(const struct mx_state *s, char **reply)
+{
+    const struct mx_table *t = &s->t;
+    phx_prom_t w = { 0 };
+    char labels[128];
+
+    prom_counter(&w, t, "phoenix_rpc_calls_total",
+                 "Requests started (client side: sent; server side: received).",
+                 offsetof(struct mx_series, calls));
+    prom_errors(&w, t);
+    prom_counter(&w, t, "phoenix_rpc_sent_bytes_total",
+                 "Payload bytes the app sent (requests on the client side, replies on the "
+                 "server side).", offsetof(struct mx_series, sent_bytes));
+    prom_counter(&w, t, "phoenix_rpc_received_bytes_total",
+                 "Payload bytes the app received.", offsetof(struct mx_series, received_bytes));
+    phx_prom_family(&w, "phoenix_rpc_latency_seconds", "histogram",
+                    "Time from a request to its answer, as the service sees them.");
+    each_series(t, x) {
+        series_labels(x, labels, sizeof(labels));
+        phx_prom_histogram(&w, "phoenix_rpc_latency_seconds", labels, t->bounds_ns, x->hist,
+                           t->nb, x->sum_ns);
+    }
+    phx_prom_family(&w, "phoenix_rpc_untimed_total", "counter",
+                    "Requests counted but not timed (too many calls in flight).");
+    phx_prom_u64(&w, "phoenix_rpc_untimed_total", "", t->untimed);
+    return (*reply = phx_prom_finish(&w)) ? 0 : -ENOMEM;
+}
+
+static void json_series(phx_prom_t *w, const struct mx_table *t, const struct mx_series *x)
+{
+    char line[512];
+    int n = snprintf(line, sizeof(line), "{\"side\":\"%s\",\"service\":%" PRIu32 ",\"method\":"
+                     "%" PRIu32 ",\"overflow\":%s,\"calls\":%" PRIu64 ",\"sent_bytes\":%" PRIu64
+                     ",\"received_bytes\":%" PRIu64 ",\"timed\":%" PRIu64 ",\"latency_sum_us\":"
+                     "%" PRIu64 ",\"errors\":{", side_name(x), x->service_id, x->method_id,
+                     x->overflow ? "true" : "false", x->calls, x->sent_bytes, x->received_bytes,
+                     mx_series_count(t, x), x->sum_ns / 1000);
+    bool first = true;
+
+    phx_prom_text(w, line, (size_t)n);
+    for (int code = 1; code < MX_CODES; code++)
+        if (x->errors[code]) {
+            n = snprintf(line, sizeof(line), "%s\"%s\":%" PRIu64, first ? "" : ",",
+                         phx_status_name(code), x->errors[code]);
+            phx_prom_text(w, line, (size_t)n);
+            first = false;
+        }
+    phx_prom_text(w, "}}", 2);
+}
+
+static int stats_json(const struct mx_state *s, char **reply)
+{
+    const struct mx_table *t = &s->t;
+    char *counts = phx_policy_stats_json(&s->pol), head[512];
+    phx_prom_t w = { 0 };
+    bool first = true;
+
+    if (!counts)
+        return -ENOMEM;
+    int n = snprintf(head, sizeof(head), "{\"type\":\"MetricsEngine\",\"version\":\"%s\","
+                     "\"settings\":{\"buckets\":\"%s\",\"max_methods\":%u},\"methods\":%u,"
+                     "\"overflowed\":%" PRIu64 ",\"untimed\":%" PRIu64 ",\"in_flight\":%u,"
+                     "\"upgrades\":%" PRIu64 ",%s,\"series\":[", MX_VERSION,
+                     bucket_names[s->set.buckets], s->set.max_methods, t->n, t->overflowed,
+                     t->untimed, MX_PENDING_MAX - t->n_free, s->upgrades, counts);
+    free(counts);
+    phx_prom_text(&w, head, n > 0 && (size_t)n < sizeof(head) ? (size_t)n : 0);
+    each_series(t, x) {
+        if (!first)
+            phx_prom_text(&w, ",", 1);
+        json_series(&w, t, x);
+        first = false;
+    }
+    phx_prom_text(&w, "]}", 2);
+    return (*reply = phx_prom_finish(&w)) ? 0 : -ENOMEM;
+}
+
+/* "stats": JSON; "prometheus": the exposition text of the series. */
+static int mx_admin(phx_engine_t *e, void *state, const char *request, char **reply)
+{
+    if (strcmp(request, "stats") == 0)
+        return stats_json(state, reply);
+    if (strcmp(request, "prometheus") == 0)
+        return prom_text(state, reply);
+    return -ENOTSUP;
+}
+
+static const phx_engine_ops_t mx_engine = {
+    .type = "MetricsEngine",
+    .state_version = MX_STATE_VERSION,
+    .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
+    .create = mx_create,
+    .progress = phx_policy_op_progress,
+    .destroy = mx_destroy,
+    .arm = phx_policy_op_arm,
+    .flush = phx_policy_op_flush,
+    .dump = mx_dump,
+    .restore = mx_restore,
+    .reconfigure = mx_reconfigure,
+    .admin = mx_admin,
+};
+
+PHX_PLUGIN("metrics", MX_VERSION, .engines = PHX_ENGINES(&mx_engine),
+           .settings = &mx_schema);

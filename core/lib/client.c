@@ -145,6 +145,13 @@ static void close_fds(const int *fds, unsigned n)
         close(fds[i]);
 }
 
+/* A Response of id 0 that is not OK is the service turning the connection away (its limits,
+ * control_server.c): it answers whatever was asked, and comes just before the hang-up. */
+static bool is_refusal(const Phoenix__Control__Response *resp)
+{
+    return resp->id == 0 && resp->status != PHX_OK && resp->error && *resp->error;
+}
+
 int phx_control_call(int sock, const Phoenix__Control__Request *req,
                      Phoenix__Control__Response **resp, int *fds, unsigned *nfds,
                      unsigned max_fds, int timeout_ms, char *err, size_t errlen)
@@ -155,6 +162,11 @@ int phx_control_call(int sock, const Phoenix__Control__Request *req,
     *resp = NULL;
     if (nfds)
         *nfds = 0;
+    /* A service that turned us away has hung up, but its sentence may wait in our queue. */
+    char scratch[128];
+    if ((rc == -EPIPE || rc == -ECONNRESET) &&
+        wait_readable(sock, 0, scratch, sizeof(scratch)) == 0)
+        rc = 0;
     if (rc < 0 || (rc = wait_readable(sock, timeout_ms, err, errlen)) < 0)
         return rc;
     uint8_t *buf = malloc(PHX_CONTROL_MAX_RESPONSE);
@@ -169,7 +181,7 @@ int phx_control_call(int sock, const Phoenix__Control__Request *req,
     }
     *resp = phoenix__control__response__unpack(NULL, (size_t)len, buf);
     free(buf);
-    if (!*resp || (*resp)->id != req->id) {
+    if (!*resp || ((*resp)->id != req->id && !is_refusal(*resp))) {
         snprintf(err, errlen, "the Phoenix service sent a reply that %s",
                  *resp ? "answers another request" : "does not parse");
         if (*resp)

@@ -280,8 +280,9 @@ static bool client_fits(struct phx_control_server *cs, struct cs_client *c, char
         return false;
     }
     if (mine >= per_uid)
-        snprintf(why, n, "phoenixd: uid %u already has %u control connections "
-                 "(control.max_conns_per_uid)", (unsigned)c->cred.uid, mine);
+        snprintf(why, n, "phoenixd: uid %u already has %u control connection%s "
+                 "(control.max_conns_per_uid)", (unsigned)c->cred.uid, mine,
+                 mine == 1 ? "" : "s");
     else
         snprintf(why, n, "phoenixd: the service holds %u control connections, all it takes from "
                  "ordinary users (control.max_apps + %d; %d more are kept for "
@@ -451,8 +452,9 @@ static void handle_register(struct phx_control_server *cs, struct cs_client *c,
     }
     unsigned mine = apps_of(cs, c->cred.uid);
     if (mine >= cs->svc->cfg->control.max_apps_per_uid && !client_is_admin(cs, c)) {
-        phx_response_fail(resp, PHX_RESOURCE_EXHAUSTED, "phoenixd: uid %u already has %u apps "
-                          "registered (control.max_apps_per_uid)", (unsigned)c->cred.uid, mine);
+        phx_response_fail(resp, PHX_RESOURCE_EXHAUSTED, "phoenixd: uid %u already has %u app%s "
+                          "registered (control.max_apps_per_uid)", (unsigned)c->cred.uid, mine,
+                          mine == 1 ? "" : "s");
         refusal_note(&cs->refused_apps, resp->error);
         goto send;
     }

@@ -65,19 +65,31 @@ static bool marked(void)
     return access(marker, F_OK) == 0;
 }
 
-/* Up with plugin_trusted_dirs = TRUSTED ("" none). */
+/* Up with plugin_trusted_dirs = TRUSTED ("" none; NULL: the private directory, after an entry
+ * that does not exist, which must be harmless). */
 static void setup(const char *trusted)
 {
+    char list[600];
+
     snprintf(base, sizeof(base), "/tmp/phx-trust-XXXXXX");
     CU_ASSERT_FATAL(mkdtemp(base) != NULL);
     CU_ASSERT_FATAL(chmod(base, 0755) == 0);
     snprintf(marker, sizeof(marker), "%s/marker", base);
     setenv("PHX_TEST_MARKER", marker, 1);
     CU_ASSERT_FATAL(phx_config_init_defaults(&cfg) == 0);
+    snprintf(list, sizeof(list), "/tmp/phx-nonexistent-dir:%s", base);
     free(cfg.plugin_trusted_dirs);
-    cfg.plugin_trusted_dirs = strdup(trusted);
+    cfg.plugin_trusted_dirs = strdup(trusted ? trusted : list);
     CU_ASSERT_FATAL(phx_registry_init(&reg, in_base("copies")) == 0);
     phx_registry_set_config(&reg, &cfg);
+}
+
+/* Makes directory NAME in the private directory with exactly MODE. */
+static void subdir(const char *name, mode_t mode)
+{
+    const char *path = in_base(name);
+
+    CU_ASSERT_FATAL(mkdir(path, mode) == 0 && chmod(path, mode) == 0);
 }
 
 static void teardown(void)
@@ -122,13 +134,9 @@ static void test_sticky_tmp_is_not_trusted(void)
 
 static void test_owner_and_modes(void)
 {
-    char sub[512];
-
     if (!need_root())
         return;
-    setup("/tmp/phx-nonexistent-dir");          /* an entry that does not exist is harmless */
-    free(cfg.plugin_trusted_dirs);
-    cfg.plugin_trusted_dirs = strdup(base);
+    setup(NULL);
     const char *user = plugin_copy("user.so", 0644);
     CU_ASSERT_FATAL(chown(user, USER, USER) == 0);
     expect_refused(user, "user.so is owned by uid 60001, not by root", "must be owned by root");
@@ -136,8 +144,7 @@ static void test_owner_and_modes(void)
     expect_refused(plugin_copy("group.so", 0664), "group.so is writable by its group (mode 0664)",
                    "writable by no one else");
     printf("\n    %s", err);
-    snprintf(sub, sizeof(sub), "%s/ww", base);
-    CU_ASSERT_FATAL(mkdir(sub, 0777) == 0 && chmod(sub, 0777) == 0);
+    subdir("ww", 0777);
     expect_refused(plugin_copy("ww/null.so", 0644), "/ww is writable by others (mode 0777)",
                    "must be owned by root");
     printf("\n    %s", err);
@@ -146,16 +153,11 @@ static void test_owner_and_modes(void)
 
 static void test_symlink_tricks(void)
 {
-    char sub[512];
-
     if (!need_root())
         return;
-    setup("");
-    free(cfg.plugin_trusted_dirs);
-    cfg.plugin_trusted_dirs = strdup(base);
+    setup(NULL);
     const char *good = plugin_copy("good.so", 0644);
-    snprintf(sub, sizeof(sub), "%s/ww", base);
-    CU_ASSERT_FATAL(mkdir(sub, 0777) == 0 && chmod(sub, 0777) == 0);
+    subdir("ww", 0777);
     CU_ASSERT_FATAL(symlink(good, in_base("ww/link.so")) == 0);
     expect_refused(in_base("ww/link.so"), "/ww is writable by others", "must be owned by root");
     const char *user = plugin_copy("user.so", 0644);
@@ -176,9 +178,7 @@ static void test_scope_of_a_trusted_dir(void)
     if (!need_root())
         return;
     CU_ASSERT_FATAL(mkdtemp(other) != NULL);
-    setup("");
-    free(cfg.plugin_trusted_dirs);
-    cfg.plugin_trusted_dirs = strdup(other);
+    setup(other);
     expect_refused(plugin_copy("null.so", 0644), "/tmp is writable by others", "owned by root");
     teardown();
     rmdir(other);
@@ -186,15 +186,10 @@ static void test_scope_of_a_trusted_dir(void)
 
 static void test_trusted_copy_loads(void)
 {
-    char sub[512];
-
     if (!need_root())
         return;
-    setup("");
-    free(cfg.plugin_trusted_dirs);
-    cfg.plugin_trusted_dirs = strdup(base);
-    snprintf(sub, sizeof(sub), "%s/ok", base);
-    CU_ASSERT_FATAL(mkdir(sub, 0755) == 0);
+    setup(NULL);
+    subdir("ok", 0755);
     const char *path = plugin_copy("ok/null.so", 0644);
     struct phx_plugin *p = phx_registry_load(&reg, path, err, sizeof(err));
     if (!p)

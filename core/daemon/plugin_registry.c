@@ -75,6 +75,15 @@ int phx_registry_init(struct phx_registry *reg, const char *copy_dir)
         return -EINVAL;
     if (mkdir(copy_dir, 0700) && errno != EEXIST)
         return -errno;
+    /* The copies are what dlopen() maps: no one else may be able to swap them. */
+    struct stat st;
+    int fd = open(copy_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int rc = fd < 0 || fstat(fd, &st) < 0 ? -errno
+             : st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) ? -EPERM : 0;
+    if (fd >= 0)
+        close(fd);
+    if (rc)
+        return rc;
     reg->copy_dir = strdup(copy_dir);
     return reg->copy_dir ? 0 : -ENOMEM;
 }

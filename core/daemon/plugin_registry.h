@@ -54,6 +54,8 @@ struct phx_registry {
     const phx_config_t *cfg;              /* plugins' settings come from it; NULL: defaults */
 };
 
+/* COPY_DIR (made 0700 if missing) must be a directory of the service's uid that neither group
+ * nor others may write (-EPERM otherwise): the private copies there are what dlopen() maps. */
 int  phx_registry_init(struct phx_registry *reg, const char *copy_dir);
 /* The configuration whose plugin sections plugins opened from now on load (it must outlive the
  * registry, or be replaced). Without one, plugins get their settings' defaults. */

@@ -15,6 +15,7 @@
  *                a directory link through the world-writable subdirectory
  *   scope        vouching for one directory of /tmp exempts nothing for a plugin in another
  *   accepted     a root-owned 0644 copy in a 0755 directory below the vouched-for one loads
+ *   copy dir     the directory of the private copies that dlopen() maps must be root's alone
  *   settings     plugin_trusted_dirs values that are not absolute directories are refused
  *
  * The refusal names the path that fails and the rule. Needs root (to own files as another uid). */
@@ -199,6 +200,24 @@ static void test_trusted_copy_loads(void)
     teardown();
 }
 
+/* The private copies are what dlopen() maps: their directory must be ours alone. */
+static void test_copy_dir_is_private(void)
+{
+    struct phx_registry r;
+
+    if (!need_root())
+        return;
+    setup("");
+    subdir("open", 0777);
+    CU_ASSERT_EQUAL(phx_registry_init(&r, in_base("open")), -EPERM);
+    subdir("theirs", 0700);
+    CU_ASSERT_FATAL(chown(in_base("theirs"), USER, USER) == 0);
+    CU_ASSERT_EQUAL(phx_registry_init(&r, in_base("theirs")), -EPERM);
+    CU_ASSERT_EQUAL(phx_registry_init(&r, in_base("mine")), 0);     /* made 0700 */
+    phx_registry_fini(&r);
+    teardown();
+}
+
 static void test_trusted_dirs_setting(void)
 {
     char why[256];
@@ -219,6 +238,7 @@ int main(int argc, char **argv)
         { "symbolic links are checked where they lie and lead", test_symlink_tricks },
         { "a trusted directory exempts only what lies in it", test_scope_of_a_trusted_dir },
         { "a root-owned copy in a trusted directory loads", test_trusted_copy_loads },
+        { "the private copies' directory is the service's alone", test_copy_dir_is_private },
         { "plugin_trusted_dirs values", test_trusted_dirs_setting },
         { NULL, NULL },
     };

@@ -54,8 +54,10 @@ static int fail(struct walk *w, int errnum, const char *fmt, ...)
 /* "/a/b" + "c", as walked. */
 static void join(char *out, size_t n, const char *dir, const char *name)
 {
-    size_t dlen = strcmp(dir, "/") == 0 ? 0 : strnlen(dir, n - 2);
-    size_t nlen = strnlen(name, n - 2 - dlen);     /* dlen + 1 + nlen < n */
+    size_t dlen = strcmp(dir, "/") == 0 ? 0 : strlen(dir), nlen = strlen(name);
+
+    dlen = dlen < n - 2 ? dlen : n - 2;             /* cut so that dlen + 1 + nlen < n */
+    nlen = nlen < n - 2 - dlen ? nlen : n - 2 - dlen;
 
     memcpy(out, dir, dlen);
     out[dlen] = '/';

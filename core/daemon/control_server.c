@@ -709,7 +709,7 @@ struct phx_control_server *phx_control_server_start(struct phx_service *svc,
     cs->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     cs->refused_conns.what = "refusing a connection";
     cs->refused_apps.what = "refusing an app";
-    cs->idle_closed.what = "closing an idle connection";
+    cs->idle_closed.what = "idle";
     cs->broken = (struct cs_source){ .kind = CS_BROKEN, .fd = svc->broken_fd };
     cs->rxbuf = malloc(PHX_CONTROL_MAX_REQUEST);
     cs->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -173,6 +173,10 @@ int phx_control_call(int sock, const Phoenix__Control__Request *req,
     if (!buf)
         return -ENOMEM;
     ssize_t len = phx_sock_recv(sock, buf, PHX_CONTROL_MAX_RESPONSE, fds, &got_fds, max_fds);
+    /* A service that hung up with our request unread leaves ECONNRESET pending, which the
+     * kernel reports (once) before what it had sent us: its refusal, if any, comes next. */
+    if (len == -ECONNRESET)
+        len = phx_sock_recv(sock, buf, PHX_CONTROL_MAX_RESPONSE, fds, &got_fds, max_fds);
     if (len <= 0) {
         free(buf);
         snprintf(err, errlen, "the Phoenix service %s",

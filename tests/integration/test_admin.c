@@ -1191,7 +1191,7 @@ static void test_local_limits(void)
                                  "connections (control.max_conns_per_uid) (1 so far"));
     CU_ASSERT(phx_daemon_log_has(&d, "refusing an app: uid 60001 already has 1 app registered"));
     CU_ASSERT_EQUAL(phx_test_reap(holder, 40 * PHX_NS), 0);
-    CU_ASSERT(phx_daemon_log_has(&d, "closing an idle connection: closing a connection of uid "
+    CU_ASSERT(phx_daemon_log_has(&d, "idle: closing a connection of uid "
                                  "60001"));
     CTL_AS(USER, &d, 0, "| Engines", "list");
     CU_ASSERT_EQUAL(app_finish(&u), APP_OK);

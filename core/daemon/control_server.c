@@ -58,6 +58,7 @@
 #define CS_ADMIN_CLIENTS  8       /* ... CS_ADMIN_CLIENTS of them for administrators only */
 #define CS_LOG_EVERY_NS   (5 * 1000000000ull)   /* at most one refusal line per 5 s */
 #define CS_NS_PER_S       1000000000ull
+#define CS_GROUP_TTL_NS   (10 * CS_NS_PER_S)    /* admin_group's gid is looked up again after */
 #define CS_FDS_PER_CLIENT (1 + PHX_APP_PORT_NFDS + 2)   /* socket, app port, spare */
 
 enum cs_kind { CS_LISTENER, CS_SIGNALS, CS_BROKEN, CS_CLIENT };
@@ -98,6 +99,9 @@ struct phx_control_server {
     uint8_t              *rxbuf;         /* PHX_CONTROL_MAX_REQUEST bytes */
     int                   reserve_fd;    /* /dev/null, given up to accept when out of fds */
     struct cs_refusals    refused_conns, refused_apps, idle_closed;
+    uint64_t              group_checked_ns;     /* admin_gid()'s cache */
+    bool                  group_found;
+    gid_t                 group_gid;
 };
 
 /* ---- responses ------------------------------------------------------------------------------ */
@@ -389,18 +393,34 @@ static bool peer_in_group(int fd, const struct ucred *cred, gid_t gid)
     return false;
 }
 
+/* control.admin_group's gid, looked up at most once every CS_GROUP_TTL_NS: a user flooding the
+ * socket at its limits must not turn into as many (possibly remote) group lookups, nor as many
+ * warnings about a group that does not exist. False when there is no such group. */
+static bool admin_gid(struct phx_control_server *cs, const char *group, gid_t *gid)
+{
+    uint64_t now = phx_now_ns();
+
+    if (!cs->group_checked_ns || now - cs->group_checked_ns >= CS_GROUP_TTL_NS) {
+        struct group *gr = getgrnam(group);
+        if (!gr)
+            phx_warn("control.admin_group '%s' does not exist", group);
+        cs->group_found = gr != NULL;
+        cs->group_gid = gr ? gr->gr_gid : 0;
+        cs->group_checked_ns = now;
+    }
+    *gid = cs->group_gid;
+    return cs->group_found;
+}
+
 static bool client_is_admin(struct phx_control_server *cs, struct cs_client *c)
 {
     const char *group = cs->svc->cfg->control.admin_group;
+    gid_t gid;
 
     if (c->admin == CS_ADMIN_UNKNOWN) {
         bool yes = c->cred.uid == 0;
-        if (!yes && *group) {
-            struct group *gr = getgrnam(group);
-            if (!gr)
-                phx_warn("control.admin_group '%s' does not exist", group);
-            yes = gr && peer_in_group(c->src.fd, &c->cred, gr->gr_gid);
-        }
+        if (!yes && *group && admin_gid(cs, group, &gid))
+            yes = peer_in_group(c->src.fd, &c->cred, gid);
         c->admin = yes ? CS_ADMIN_YES : CS_ADMIN_NO;
     }
     return c->admin == CS_ADMIN_YES;

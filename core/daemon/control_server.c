@@ -8,8 +8,8 @@
  * not decode as a Request gets INVALID_ARGUMENT "malformed request: ..." and the connection stays
  * open. The peer's credentials come from SO_PEERCRED at accept; whether the peer is an
  * administrator (root or a member of control.admin_group: primary group or SO_PEERGROUPS) is
- * decided once per connection on its first admin request, and admin.c decides from that what
- * it may do (others: their own apps only).
+ * decided once per connection, on its first admin request or when one of the limits below would
+ * refuse it, and admin.c decides from that what it may do (others: their own apps only).
  *
  * A client owns the subscriptions it registered: its hang-up (EPOLLHUP, EPOLLRDHUP, EOF) tears
  * them down, which closes every descriptor and unmaps every region the service held for them.

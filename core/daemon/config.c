@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "metrics_http.h"
+#include "plugin_trust.h"
 #include "settings_load.h"
 
 #include <errno.h>
@@ -99,6 +100,7 @@ static const char *const runtime_mode_names[] = { "shared", "dedicate", NULL };
 static const struct phx_setting config_keys[] = {
     STRING(prefix,               "/run/phoenix", .check_str = check_prefix),
     STRING(plugin_dir,           ""),
+    STRING(plugin_trusted_dirs,  "", .check_str = phx_plugin_trust_check_list),
     ENUM(log.level,              PHX_LOG_INFO, level_names),
     STRING(log.file,             "-", .flags = PHX_SETTING_NONEMPTY),
     UINT(runtime.threads,        1, 1, 256),
@@ -110,6 +112,9 @@ static const struct phx_setting config_keys[] = {
     UINT(control.max_rules,      256, 1, 65536),
     UINT(control.max_user_rules, 4, 0, 65536),
     STRING(metrics.listen,       "127.0.0.1:9464", .check_str = phx_metrics_listen_check),
+    UINT(control.max_conns_per_uid, 320, 1, 65536),
+    UINT(control.max_apps_per_uid, 256, 1, 65536),
+    UINT(control.idle_timeout_s, 10, 1, 86400),
     STRING(topology.nic,         ""),
     BOOL(topology.bind_memory,   true),
     STRING(topology.xml,         ""),

@@ -54,6 +54,8 @@ struct phx_config_plugin {
 typedef struct phx_config {
     char *prefix;               /* control.sock, pid file and runtime files live here */
     char *plugin_dir;           /* "" = the directory phoenixd was installed with */
+    char *plugin_trusted_dirs;  /* ':'-separated directories exempt, with those above them, from
+                                 * the plugin owner-and-mode check (plugin_trust.h); "" = none */
     struct {
         phx_log_level_t level;
         char *file;             /* "-" = stderr */
@@ -69,6 +71,9 @@ typedef struct phx_config {
         unsigned max_apps;      /* 1..65536 */
         unsigned max_rules;     /* standing rules at once, 1..65536 */
         unsigned max_user_rules; /* of one ordinary user, 0..65536 */
+        unsigned max_conns_per_uid; /* connections of one ordinary uid at once, 1..65536 */
+        unsigned max_apps_per_uid;  /* apps registered by one ordinary uid at once, 1..65536 */
+        unsigned idle_timeout_s; /* a connection with no app, silent this long, is closed */
     } control;
     struct {
         char *listen;           /* Prometheus endpoint "host:port"; "" or "off": none */

@@ -10,11 +10,23 @@
  * not decode as a Request gets INVALID_ARGUMENT "malformed request: ..." and the connection stays
  * open. The peer's credentials come from SO_PEERCRED at accept; whether the peer is an
  * administrator (root or a member of control.admin_group: primary group or SO_PEERGROUPS) is
- * decided once per connection on its first admin request, and admin.c decides from that what
- * it may do (others: their own apps only).
+ * decided once per connection, on its first admin request or when one of the limits below would
+ * refuse it, and admin.c decides from that what it may do (others: their own apps only).
  *
  * A client owns the subscriptions it registered: its hang-up (EPOLLHUP, EPOLLRDHUP, EOF) tears
- * them down, which closes every descriptor and unmaps every region the service held for them. */
+ * them down, which closes every descriptor and unmaps every region the service held for them.
+ *
+ * Local limits keep one user from locking others, and the administrators, out. An ordinary uid
+ * holds at most control.max_conns_per_uid connections and control.max_apps_per_uid apps; all
+ * ordinary users together leave the last CS_ADMIN_CLIENTS connections to administrators (root or
+ * control.admin_group, told by SO_PEERCRED and SO_PEERGROUPS, which a peer cannot forge); a
+ * connection that holds no app and says nothing for control.idle_timeout_s is closed; and one
+ * descriptor is kept in reserve so that even with the process out of descriptors a connection is
+ * accepted, told why and closed, rather than left in the backlog where it would keep the
+ * listener readable (a busy loop) and the caller waiting. A refused connection gets one Response
+ * (id 0, RESOURCE_EXHAUSTED, the sentence) before the hang-up, which libphoenix's
+ * phx_control_call() hands to the caller as the answer; refusals are counted and logged at most
+ * once every CS_LOG_EVERY_NS with the number not logged in between. */
 #include "control_server.h"
 
 #include "admin.h"
@@ -22,6 +34,7 @@
 #include "metrics_http.h"
 #include "rules.h"
 #include "phoenix/app_port.h"
+#include "phoenix/clock.h"
 #include "phoenix/client.h"
 #include "phoenix/fdpass.h"
 #include "phoenix/log.h"
@@ -30,6 +43,7 @@
 #include "service.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -37,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,7 +59,11 @@
 
 #define CS_MAX_EVENTS     64
 #define CS_EXTRA_CLIENTS  16      /* connections beyond max_apps, for admin tools; the last */
-#define CS_ROOT_CLIENTS   8       /* ... CS_ROOT_CLIENTS of them for root only */
+#define CS_ADMIN_CLIENTS  8       /* ... CS_ADMIN_CLIENTS of them for administrators only */
+#define CS_LOG_EVERY_NS   (5 * 1000000000ull)   /* at most one refusal line per 5 s */
+#define CS_NS_PER_S       1000000000ull
+#define CS_GROUP_TTL_NS   (10 * CS_NS_PER_S)    /* admin_group's gid is looked up again after */
+#define CS_FDS_PER_CLIENT (1 + PHX_APP_PORT_NFDS + 2)   /* socket, app port, spare */
 
 enum cs_kind { CS_LISTENER, CS_SIGNALS, CS_BROKEN, CS_CLIENT, CS_METRICS };
 
@@ -61,7 +80,14 @@ struct cs_client {
     enum cs_admin             admin;
     struct phx_subscription **subs;
     unsigned                  n_subs, cap_subs;
+    uint64_t                  last_ns;   /* accepted, or its last request */
     struct cs_client         *next;
+};
+
+/* Refusals of one kind: counted, logged at most once every CS_LOG_EVERY_NS. */
+struct cs_refusals {
+    const char *what;          /* "refusing a connection" */
+    uint64_t    count, unlogged, last_log_ns;
 };
 
 struct phx_control_server {
@@ -76,6 +102,11 @@ struct phx_control_server {
     phx_control_reload_fn on_reload;
     void                 *reload_arg;
     uint8_t              *rxbuf;         /* PHX_CONTROL_MAX_REQUEST bytes */
+    int                   reserve_fd;    /* /dev/null, given up to accept when out of fds */
+    struct cs_refusals    refused_conns, refused_apps, idle_closed;
+    uint64_t              group_checked_ns;     /* admin_gid()'s cache */
+    bool                  group_found;
+    gid_t                 group_gid;
 };
 
 /* ---- responses ------------------------------------------------------------------------------ */
@@ -175,43 +206,181 @@ static void free_dropped(struct phx_control_server *cs)
     }
 }
 
-/* Whether one more connection of CRED fits: ordinary users together leave root the last
- * CS_ROOT_CLIENTS, so that no user can keep an administrator out. */
-static bool client_fits(const struct phx_control_server *cs, const struct ucred *cred)
-{
-    unsigned cap = cs->svc->cfg->control.max_apps + CS_EXTRA_CLIENTS;
+/* ---- limits --------------------------------------------------------------------------------- */
 
-    return cs->n_clients < (cred->uid == 0 ? cap : cap - CS_ROOT_CLIENTS);
+static bool client_is_admin(struct phx_control_server *cs, struct cs_client *c);
+
+/* Logs one refusal of kind R (WHAT is its sentence) unless one was logged less than
+ * CS_LOG_EVERY_NS ago; counts it either way. */
+static void refusal_note(struct cs_refusals *r, const char *what)
+{
+    uint64_t now = phx_now_ns();
+    const char *us = "phoenixd: ";     /* the peer needs to hear who speaks; the log does not */
+
+    if (strncmp(what, us, strlen(us)) == 0)
+        what += strlen(us);
+    r->count++;
+    if (r->last_log_ns && now - r->last_log_ns < CS_LOG_EVERY_NS) {
+        r->unlogged++;
+        return;
+    }
+    phx_warn("%s: %s (%llu so far; %llu not logged since the last line)", r->what, what,
+             (unsigned long long)r->count, (unsigned long long)r->unlogged);
+    r->unlogged = 0;
+    r->last_log_ns = now;
+}
+
+/* Tells FD's peer, in one Response of id 0 that answers whatever it asks, why it is about to be
+ * hung up on. Best effort: the socket is non-blocking. */
+static void tell_peer(int fd, int status, const char *why)
+{
+    Phoenix__Control__Response resp = PHOENIX__CONTROL__RESPONSE__INIT;
+    uint8_t buf[1024];
+
+    resp.status = status;
+    resp.error = (char *)why;
+    if (phoenix__control__response__get_packed_size(&resp) <= sizeof(buf))
+        (void)phx_sock_send(fd, buf, phoenix__control__response__pack(&resp, buf), NULL, 0);
+}
+
+/* Turns FD's peer away with WHY. */
+static void refuse_connection(struct phx_control_server *cs, int fd, const char *why)
+{
+    tell_peer(fd, PHX_RESOURCE_EXHAUSTED, why);
+    close(fd);
+    refusal_note(&cs->refused_conns, why);
+}
+
+static unsigned conns_of(const struct phx_control_server *cs, uid_t uid)
+{
+    unsigned n = 0;
+
+    for (const struct cs_client *c = cs->clients; c; c = c->next)
+        n += c->cred.uid == uid;
+    return n;
+}
+
+static unsigned apps_of(const struct phx_control_server *cs, uid_t uid)
+{
+    unsigned n = 0;
+
+    for (const struct cs_client *c = cs->clients; c; c = c->next)
+        if (c->cred.uid == uid)
+            n += c->n_subs;
+    return n;
+}
+
+/* Whether one more connection of C fits; if not, the sentence why goes to WHY. Ordinary users
+ * together leave administrators the last CS_ADMIN_CLIENTS, and each holds at most
+ * control.max_conns_per_uid. Whether C is an administrator is asked only when a limit is near
+ * (the group lookup may be slow). */
+static bool client_fits(struct phx_control_server *cs, struct cs_client *c, char *why, size_t n)
+{
+    const unsigned cap = cs->svc->cfg->control.max_apps + CS_EXTRA_CLIENTS;
+    const unsigned per_uid = cs->svc->cfg->control.max_conns_per_uid;
+    unsigned mine = conns_of(cs, c->cred.uid);
+
+    if (cs->n_clients + CS_ADMIN_CLIENTS < cap && mine < per_uid)
+        return true;
+    if (client_is_admin(cs, c)) {
+        if (cs->n_clients < cap)
+            return true;
+        snprintf(why, n, "phoenixd: the service holds %u control connections, all it takes "
+                 "(control.max_apps + %d)", cs->n_clients, CS_EXTRA_CLIENTS);
+        return false;
+    }
+    if (mine >= per_uid)
+        snprintf(why, n, "phoenixd: uid %u already has %u control connection%s "
+                 "(control.max_conns_per_uid)", (unsigned)c->cred.uid, mine,
+                 mine == 1 ? "" : "s");
+    else
+        snprintf(why, n, "phoenixd: the service holds %u control connections, all it takes from "
+                 "ordinary users (control.max_apps + %d; %d more are kept for "
+                 "administrators)", cs->n_clients, CS_EXTRA_CLIENTS - CS_ADMIN_CLIENTS,
+                 CS_ADMIN_CLIENTS);
+    return false;
+}
+
+/* Out of descriptors: gives up the reserve for a moment to take the waiting connection, tell it
+ * why and close it, so that it does not sit in the backlog keeping the listener readable. */
+static void accept_without_fds(struct phx_control_server *cs)
+{
+    char why[256];
+    struct rlimit rl = { 0 };
+
+    if (cs->reserve_fd < 0)
+        return;
+    close(cs->reserve_fd);
+    int fd = accept4(cs->listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    snprintf(why, sizeof(why), "phoenixd: out of file descriptors (%llu open, RLIMIT_NOFILE); "
+             "try again when apps have gone", (unsigned long long)rl.rlim_cur);
+    if (fd >= 0)
+        refuse_connection(cs, fd, why);
+    cs->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 static void client_accept(struct phx_control_server *cs)
 {
+    char why[256] = "phoenixd: cannot read the peer's credentials";
     int fd = accept4(cs->listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
     if (fd < 0) {
-        if (errno != EAGAIN && errno != EINTR)
+        if (errno == EMFILE || errno == ENFILE)
+            accept_without_fds(cs);
+        else if (errno != EAGAIN && errno != EINTR)
             phx_warn("accept on %s: %s", cs->path, strerror(errno));
         return;
     }
     struct cs_client *c = calloc(1, sizeof(*c));
-    if (!c || phx_sock_peer_cred(fd, &c->cred) < 0 || !client_fits(cs, &c->cred)) {
-        phx_warn("refusing a connection: %s", c ? "too many clients or no credentials"
-                                                 : "out of memory");
+    if (c)
+        c->src = (struct cs_source){ .kind = CS_CLIENT, .fd = fd };
+    if (!c || phx_sock_peer_cred(fd, &c->cred) < 0 || !client_fits(cs, c, why, sizeof(why))) {
+        refuse_connection(cs, fd, c ? why : "phoenixd: out of memory");
         free(c);
-        close(fd);
         return;
     }
-    c->src = (struct cs_source){ .kind = CS_CLIENT, .fd = fd };
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &c->src };
     if (epoll_ctl(cs->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         free(c);
         close(fd);
         return;
     }
+    c->last_ns = phx_now_ns();
     c->next = cs->clients;
     cs->clients = c;
     cs->n_clients++;
     cs->svc->control_clients = cs->n_clients;
     phx_debug("client pid %d uid %d connected", (int)c->cred.pid, (int)c->cred.uid);
+}
+
+/* Closes the connections that hold no app and said nothing for control.idle_timeout_s; returns
+ * the timeout for epoll_wait until the next may expire (-1: none can). */
+static int close_idle_clients(struct phx_control_server *cs)
+{
+    const uint64_t limit = (uint64_t)cs->svc->cfg->control.idle_timeout_s * CS_NS_PER_S;
+    const uint64_t now = phx_now_ns();
+    uint64_t next = UINT64_MAX;
+    char why[192];
+
+    for (struct cs_client *c = cs->clients, *after; c; c = after) {
+        after = c->next;
+        if (c->n_subs)
+            continue;
+        if (now - c->last_ns < limit) {
+            next = c->last_ns + limit < next ? c->last_ns + limit : next;
+            continue;
+        }
+        snprintf(why, sizeof(why), "phoenixd: closing a connection of uid %u that held no app and "
+                 "sent nothing for %u s (control.idle_timeout_s)", (unsigned)c->cred.uid,
+                 cs->svc->cfg->control.idle_timeout_s);
+        tell_peer(c->src.fd, PHX_DEADLINE_EXCEEDED, why);
+        refusal_note(&cs->idle_closed, why);
+        client_drop(cs, c);
+    }
+    if (next == UINT64_MAX)
+        return -1;
+    return (int)((next - now) / 1000000 + 1);
 }
 
 /* ---- permission ----------------------------------------------------------------------------- */
@@ -231,18 +400,34 @@ static bool peer_in_group(int fd, const struct ucred *cred, gid_t gid)
     return false;
 }
 
+/* control.admin_group's gid, looked up at most once every CS_GROUP_TTL_NS: a user flooding the
+ * socket at its limits must not turn into as many (possibly remote) group lookups, nor as many
+ * warnings about a group that does not exist. False when there is no such group. */
+static bool admin_gid(struct phx_control_server *cs, const char *group, gid_t *gid)
+{
+    uint64_t now = phx_now_ns();
+
+    if (!cs->group_checked_ns || now - cs->group_checked_ns >= CS_GROUP_TTL_NS) {
+        struct group *gr = getgrnam(group);
+        if (!gr)
+            phx_warn("control.admin_group '%s' does not exist", group);
+        cs->group_found = gr != NULL;
+        cs->group_gid = gr ? gr->gr_gid : 0;
+        cs->group_checked_ns = now;
+    }
+    *gid = cs->group_gid;
+    return cs->group_found;
+}
+
 static bool client_is_admin(struct phx_control_server *cs, struct cs_client *c)
 {
     const char *group = cs->svc->cfg->control.admin_group;
+    gid_t gid;
 
     if (c->admin == CS_ADMIN_UNKNOWN) {
         bool yes = c->cred.uid == 0;
-        if (!yes && *group) {
-            struct group *gr = getgrnam(group);
-            if (!gr)
-                phx_warn("control.admin_group '%s' does not exist", group);
-            yes = gr && peer_in_group(c->src.fd, &c->cred, gr->gr_gid);
-        }
+        if (!yes && *group && admin_gid(cs, group, &gid))
+            yes = peer_in_group(c->src.fd, &c->cred, gid);
         c->admin = yes ? CS_ADMIN_YES : CS_ADMIN_NO;
     }
     return c->admin == CS_ADMIN_YES;
@@ -290,6 +475,14 @@ static void handle_register(struct phx_control_server *cs, struct cs_client *c,
     if (!reg->service || !*reg->service) {
         phx_response_fail(resp, PHX_INVALID_ARGUMENT,
                           "malformed request: register needs a service name");
+        goto send;
+    }
+    unsigned mine = apps_of(cs, c->cred.uid);
+    if (mine >= cs->svc->cfg->control.max_apps_per_uid && !client_is_admin(cs, c)) {
+        phx_response_fail(resp, PHX_RESOURCE_EXHAUSTED, "phoenixd: uid %u already has %u app%s "
+                          "registered (control.max_apps_per_uid)", (unsigned)c->cred.uid, mine,
+                          mine == 1 ? "" : "s");
+        refusal_note(&cs->refused_apps, resp->error);
         goto send;
     }
     struct phx_register_params p = { .field_mask = PHX_REGISTER_PARAM_FIELD_RING_DEPTH,
@@ -392,6 +585,7 @@ static void client_readable(struct phx_control_server *cs, struct cs_client *c, 
         reply_malformed(cs, c, 0, why);
         return;
     }
+    c->last_ns = phx_now_ns();
     request_dispatch(cs, c, req);
     phoenix__control__request__free_unpacked(req, NULL);
 }
@@ -481,6 +675,27 @@ fail:
     return -errno;
 }
 
+/* Raises the descriptor limit to its hard limit, and says so when even that is short of what
+ * control.max_apps apps and the extra connections could need. */
+static void fd_budget(const phx_config_t *cfg)
+{
+    struct rlimit rl;
+    unsigned long long need = (unsigned long long)(cfg->control.max_apps + CS_EXTRA_CLIENTS) *
+                              CS_FDS_PER_CLIENT + 256;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        phx_warn("RLIMIT_NOFILE is %llu, short of the ~%llu descriptors control.max_apps = %u "
+                 "could need: raise it (LimitNOFILE= in the unit) or lower control.max_apps",
+                 (unsigned long long)rl.rlim_cur, need, cfg->control.max_apps);
+}
+
 static int signal_fd(struct phx_control_server *cs, char *err, size_t errlen)
 {
     sigset_t set;
@@ -559,6 +774,11 @@ struct phx_control_server *phx_control_server_start(struct phx_service *svc,
     cs->on_reload = on_reload;
     cs->reload_arg = arg;
     cs->listener.fd = cs->signals.fd = cs->epfd = -1;
+    fd_budget(svc->cfg);
+    cs->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    cs->refused_conns.what = "refusing a connection";
+    cs->refused_apps.what = "refusing an app";
+    cs->idle_closed.what = "idle";
     cs->broken = (struct cs_source){ .kind = CS_BROKEN, .fd = svc->broken_fd };
     cs->rxbuf = malloc(PHX_CONTROL_MAX_REQUEST);
     cs->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -628,13 +848,24 @@ static bool dispatch_event(struct phx_control_server *cs, const struct epoll_eve
     return false;
 }
 
+/* epoll_wait's timeout: the sooner of the next idle connection's expiry and the metrics
+ * endpoint's own (-1: neither). */
+static int loop_timeout_ms(struct phx_control_server *cs)
+{
+    int idle = close_idle_clients(cs);
+    int http = cs->http ? phx_metrics_http_timeout_ms(cs->http) : -1;
+
+    if (idle < 0 || http < 0)
+        return idle < 0 ? http : idle;
+    return idle < http ? idle : http;
+}
+
 int phx_control_server_run(struct phx_control_server *cs)
 {
     struct epoll_event evs[CS_MAX_EVENTS];
 
     for (;;) {
-        int n = epoll_wait(cs->epfd, evs, CS_MAX_EVENTS,
-                           cs->http ? phx_metrics_http_timeout_ms(cs->http) : -1);
+        int n = epoll_wait(cs->epfd, evs, CS_MAX_EVENTS, loop_timeout_ms(cs));
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0 && cs->http)
@@ -670,6 +901,8 @@ void phx_control_server_destroy(struct phx_control_server *cs)
         close(cs->signals.fd);
     if (cs->epfd >= 0)
         close(cs->epfd);
+    if (cs->reserve_fd >= 0)
+        close(cs->reserve_fd);
     free(cs->rxbuf);
     free(cs);
 }

@@ -4,7 +4,8 @@
  * socket $prefix/control.sock, every connected client, a signalfd (SIGTERM, SIGINT, SIGHUP) and
  * the service's broken-port eventfd. Each datagram is one protobuf Request (proto/control.proto),
  * answered by one Response. A client's connection is its lifetime: when it hangs up, its
- * subscriptions are torn down.
+ * subscriptions are torn down. Per-uid limits (control.max_conns_per_uid, max_apps_per_uid,
+ * idle_timeout_s) and connections kept for administrators are control_server.c's.
  *
  * The caller blocks SIGTERM, SIGINT and SIGHUP in every thread before starting any (so that only
  * the signalfd sees them): phx_control_block_signals() does it for the calling thread, and

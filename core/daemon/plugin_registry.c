@@ -26,6 +26,7 @@
 #include "settings_load.h"
 
 #include "graph.h"
+#include "plugin_trust.h"
 #include "phoenix/log.h"
 
 #include <dlfcn.h>
@@ -74,6 +75,15 @@ int phx_registry_init(struct phx_registry *reg, const char *copy_dir)
         return -EINVAL;
     if (mkdir(copy_dir, 0700) && errno != EEXIST)
         return -errno;
+    /* The copies are what dlopen() maps: no one else may be able to swap them. */
+    struct stat st;
+    int fd = open(copy_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int rc = fd < 0 || fstat(fd, &st) < 0 ? -errno
+             : st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) ? -EPERM : 0;
+    if (fd >= 0)
+        close(fd);
+    if (rc)
+        return rc;
     reg->copy_dir = strdup(copy_dir);
     return reg->copy_dir ? 0 : -ENOMEM;
 }
@@ -151,19 +161,26 @@ static int create_copy_file(struct phx_registry *reg, const char *path, char *na
     return fd;
 }
 
-/* Copies PATH into a private file whose name goes to COPY. 0 or -errno. */
-static int make_private_copy(struct phx_registry *reg, const char *path, char *copy, size_t len)
+/* The directories plugin_trusted_dirs vouches for ("" without a configuration). */
+static const char *trusted_dirs(const struct phx_registry *reg)
 {
-    struct stat st;
-    int from = open(path, O_RDONLY | O_CLOEXEC);
+    return reg->cfg ? reg->cfg->plugin_trusted_dirs : "";
+}
+
+/* Copies PATH into a private file whose name goes to COPY, from the descriptor the trust walk
+ * (plugin_trust.h) opened and checked: nothing of an untrusted file is read. 0 or -errno with
+ * the reason in WHY. */
+static int make_private_copy(struct phx_registry *reg, const char *path, char *copy, size_t len,
+                             char *why, size_t whylen)
+{
+    int from = phx_plugin_trust_open(path, trusted_dirs(reg), geteuid(), why, whylen);
 
     if (from < 0)
-        return -errno;
-    if (fstat(from, &st) || !S_ISREG(st.st_mode)) {
-        close(from);
-        return -EINVAL;
-    }
+        return from;
     int to = create_copy_file(reg, path, copy, len);
+    if (to < 0)
+        snprintf(why, whylen, "cannot make its private copy in %s: %s", reg->copy_dir,
+                 strerror(-to));
     if (to < 0) {
         close(from);
         return to;
@@ -172,8 +189,11 @@ static int make_private_copy(struct phx_registry *reg, const char *path, char *c
     close(from);
     if (close(to) && !rc)
         rc = -errno;
-    if (rc)
+    if (rc) {
+        snprintf(why, whylen, "cannot copy it to %.512s: %s", copy,
+                 strerror(-rc));
         unlink(copy);
+    }
     return rc;
 }
 
@@ -526,11 +546,13 @@ static struct phx_plugin *fail_open(struct phx_plugin *p, int rc)
 
 static int dlopen_copy(struct phx_plugin *p, const char *path, char *err, size_t errlen)
 {
-    char copy[4096];
-    int rc = make_private_copy(p->registry, path, copy, sizeof(copy));
+    char copy[4096], why[1024];
+    int rc = make_private_copy(p->registry, path, copy, sizeof(copy), why, sizeof(why));
 
+    if (rc == -EPERM)
+        return refuse(err, errlen, path, EPERM, "refused: %s", why);
     if (rc)
-        return refuse(err, errlen, path, -rc, "cannot open: %s", strerror(-rc));
+        return refuse(err, errlen, path, -rc, "%s", why);
     p->loaded_path = strdup(copy);
     p->handle = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
     /* The mapping keeps the code; the file is only in the way from now on. */

@@ -1,6 +1,8 @@
 /* plugin_registry.h - the plugins loaded in the service and the engine types they provide.
  *
- * Loading copies the .so to a private file before dlopen(), so that a new build at the same path
+ * Nothing of a plugin file is read before it passed plugin_trust.h's owner-and-mode walk (with
+ * the configuration's plugin_trusted_dirs): a file anyone but root could have written is refused
+ * before its constructors could run. Loading copies the .so to a private file before dlopen(), so that a new build at the same path
  * is a new library (dlopen returns the already-loaded handle for a path it knows). A plugin is
  * refused, with the reason in ERR, when the file is missing, the symbol is absent, the major ABI
  * or build signature differ, an engine type it provides already belongs to another plugin name,
@@ -52,6 +54,8 @@ struct phx_registry {
     const phx_config_t *cfg;              /* plugins' settings come from it; NULL: defaults */
 };
 
+/* COPY_DIR (made 0700 if missing) must be a directory of the service's uid that neither group
+ * nor others may write (-EPERM otherwise): the private copies there are what dlopen() maps. */
 int  phx_registry_init(struct phx_registry *reg, const char *copy_dir);
 /* The configuration whose plugin sections plugins opened from now on load (it must outlive the
  * registry, or be replaced). Without one, plugins get their settings' defaults. */

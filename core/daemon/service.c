@@ -342,7 +342,9 @@ int phx_service_init(struct phx_service *svc, const phx_config_t *cfg, char *err
     }
     snprintf(copy_dir, sizeof(copy_dir), "%s/plugins", cfg->prefix);
     if ((rc = phx_registry_init(&svc->registry, copy_dir)) < 0) {
-        snprintf(err, errlen, "cannot use %s for plugin copies: %s", copy_dir, strerror(-rc));
+        snprintf(err, errlen, "cannot use %s for plugin copies: %s", copy_dir,
+                 rc == -EPERM ? "it must be the service's own directory, writable by no one "
+                                "else" : strerror(-rc));
         close(svc->broken_fd);
         return rc;
     }

@@ -145,6 +145,13 @@ static void close_fds(const int *fds, unsigned n)
         close(fds[i]);
 }
 
+/* A Response of id 0 that is not OK is the service turning the connection away (its limits,
+ * control_server.c): it answers whatever was asked, and comes just before the hang-up. */
+static bool is_refusal(const Phoenix__Control__Response *resp)
+{
+    return resp->id == 0 && resp->status != PHX_OK && resp->error && *resp->error;
+}
+
 int phx_control_call(int sock, const Phoenix__Control__Request *req,
                      Phoenix__Control__Response **resp, int *fds, unsigned *nfds,
                      unsigned max_fds, int timeout_ms, char *err, size_t errlen)
@@ -155,12 +162,21 @@ int phx_control_call(int sock, const Phoenix__Control__Request *req,
     *resp = NULL;
     if (nfds)
         *nfds = 0;
+    /* A service that turned us away has hung up, but its sentence may wait in our queue. */
+    char scratch[128];
+    if ((rc == -EPIPE || rc == -ECONNRESET) &&
+        wait_readable(sock, 0, scratch, sizeof(scratch)) == 0)
+        rc = 0;
     if (rc < 0 || (rc = wait_readable(sock, timeout_ms, err, errlen)) < 0)
         return rc;
     uint8_t *buf = malloc(PHX_CONTROL_MAX_RESPONSE);
     if (!buf)
         return -ENOMEM;
     ssize_t len = phx_sock_recv(sock, buf, PHX_CONTROL_MAX_RESPONSE, fds, &got_fds, max_fds);
+    /* A service that hung up with our request unread leaves ECONNRESET pending, which the
+     * kernel reports (once) before what it had sent us: its refusal, if any, comes next. */
+    if (len == -ECONNRESET)
+        len = phx_sock_recv(sock, buf, PHX_CONTROL_MAX_RESPONSE, fds, &got_fds, max_fds);
     if (len <= 0) {
         free(buf);
         snprintf(err, errlen, "the Phoenix service %s",
@@ -169,7 +185,7 @@ int phx_control_call(int sock, const Phoenix__Control__Request *req,
     }
     *resp = phoenix__control__response__unpack(NULL, (size_t)len, buf);
     free(buf);
-    if (!*resp || (*resp)->id != req->id) {
+    if (!*resp || ((*resp)->id != req->id && !is_refusal(*resp))) {
         snprintf(err, errlen, "the Phoenix service sent a reply that %s",
                  *resp ? "answers another request" : "does not parse");
         if (*resp)

@@ -15,7 +15,10 @@
 # PHX_TEST_CFLAGS (the sanitizer flags of a sanitizer build) go to everything it compiles.
 set -uo pipefail
 build=$(realpath "$1") src=$(realpath "$2")
-tmp=$(mktemp -d /tmp/phx-install.XXXXXX)
+# The prefix lies in the build tree, not in /tmp: phoenixd loads plugins only from directories
+# that no one but root can write, all the way up (plugin trust, docs/admin.md), and the installed
+# phoenix.conf vouches for none, as a newcomer's would.
+tmp=$(mktemp -d "$build/phx-install.XXXXXX")
 P=$tmp/prefix run=$tmp/run work=$tmp/work
 pids=() passed=0 failed=0
 unset LD_LIBRARY_PATH

@@ -34,6 +34,17 @@
  *               up to control.max_user_rules, not remove an admin's; control.max_rules holds
  *   usage       exit 2 for wrong command lines, --help for every subcommand, exit 1 with no
  *               service, and a service that never answers cannot hang phoenixctl
+ *   limits      control.max_apps_per_uid = 1: the user's second app is refused with the
+ *               sentence, another user's registers; control.max_conns_per_uid = 4: the user's
+ *               next connection is refused with the sentence (phoenixctl prints it), root's
+ *               phoenixctl and another user's app still get in, both refusals are logged; the
+ *               user's silent connections are closed after control.idle_timeout_s, each told
+ *               why, and the user gets in again
+ *   trust       upgrade --plugin of NullEngine copies whose constructor would leave a marker
+ *               file: a user-owned file, a group-writable one, one in a world-writable
+ *               directory, a link through that directory, one under /tmp outside
+ *               plugin_trusted_dirs: each refused naming the path and the rule, the marker never
+ *               made; a root-owned copy in a vouched-for directory upgrades (and leaves it)
  *
  * Every wait is bounded; every process started is stopped by PID and reaped. */
 #include "daemon_harness.h"
@@ -51,6 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -1049,6 +1061,210 @@ static void test_permissions(void)
     app_free(&mine);
 }
 
+/* ---- (8) local limits ------------------------------------------------------------------------ */
+
+static const char *limits_conf(void)
+{
+    static char conf[1024];
+
+    snprintf(conf, sizeof(conf),
+             "# test_admin limits: one app and four connections per ordinary uid.\n"
+             "control = { admin_group = \"\"; socket_mode = 0666; max_apps = 16;\n"
+             "            max_conns_per_uid = 4; max_apps_per_uid = 1; idle_timeout_s = 8; };\n"
+             "heap = { send_mb = 16; recv_mb = 16; slab_kb = 256; };\n"
+             "plugins = ( { name = \"loopback\"; path = \"%s\"; } );\n", PHX_PLUGIN_LOOPBACK);
+    return conf;
+}
+
+/* Registers an app for "loopback" as uid AS (and closes it): 0 when it registered, else 1 with
+ * the sentence it was refused with in WHY. */
+static int register_as(int as, const char *prefix, char *why, size_t n)
+{
+    int out[2];
+
+    CU_ASSERT_FATAL(pipe(out) == 0);
+    pid_t parent = getpid(), pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct phx_client_params p = {
+            .field_mask = PHX_CLIENT_PARAM_FIELD_PREFIX | PHX_CLIENT_PARAM_FIELD_SERVICE,
+            .prefix = prefix, .service = "loopback",
+        };
+        char err[512] = "";
+        close(out[0]);
+        if (setgroups(0, NULL) < 0 || setgid(as) < 0 || setuid(as) < 0)
+            _exit(3);
+        phx_test_die_with_parent(parent);
+        phx_client_t *c = phx_client_register(&p, err, sizeof(err));
+        if (c)
+            phx_client_close(c);
+        _exit(write(out[1], err, strlen(err)) < 0 ? 4 : c ? 0 : 1);
+    }
+    close(out[1]);
+    ssize_t got = read(out[0], why, n - 1);      /* the child writes once, then exits */
+    why[got > 0 ? got : 0] = '\0';
+    close(out[0]);
+    return phx_test_reap(pid, 30 * PHX_NS);
+}
+
+/* As USER, holds N connections that never send anything; returns once they are made. The child
+ * exits 0 when the service closed every one within 30 s after telling it why (the
+ * idle_timeout_s sentence), else 4 (not closed in time) or 5 (closed without the sentence). */
+static pid_t user_holds_connections(const struct phx_daemon *d, int n)
+{
+    int ready[2];
+    char path[512], byte = 0;
+
+    CU_ASSERT_FATAL(pipe(ready) == 0);
+    snprintf(path, sizeof(path), "%s/control.sock", d->prefix);
+    pid_t parent = getpid(), child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct pollfd pfd[8];
+        char buf[1024];
+        int told = 0, closed = 0;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        if (n > 8 || setgroups(0, NULL) < 0 || setgid(USER) < 0 || setuid(USER) < 0)
+            _exit(1);
+        phx_test_die_with_parent(parent);
+        for (int i = 0; i < n; i++) {
+            pfd[i] = (struct pollfd){ .fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0),
+                                      .events = POLLIN };
+            if (pfd[i].fd < 0 || connect(pfd[i].fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                _exit(2);
+        }
+        close(ready[0]);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(2);
+        unsigned long long deadline = phx_test_now_ns() + 30 * PHX_NS;
+        while (closed < n && phx_test_now_ns() < deadline) {
+            if (poll(pfd, (nfds_t)n, 100) <= 0)
+                continue;
+            for (int i = 0; i < n; i++) {
+                if (pfd[i].fd < 0 || !pfd[i].revents)
+                    continue;
+                ssize_t got = recv(pfd[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (got > 0 && memmem(buf, (size_t)got, "(control.idle_timeout_s)", 24))
+                    told++;
+                if (got <= 0) {
+                    close(pfd[i].fd);
+                    pfd[i].fd = -1;     /* poll() skips it from now on */
+                    closed++;
+                }
+            }
+        }
+        _exit(closed < n ? 4 : told < n ? 5 : 0);
+    }
+    close(ready[1]);
+    CU_ASSERT_EQUAL(read(ready[0], &byte, 1), 1);
+    close(ready[0]);
+    phx_test_sleep_ms(300);     /* the service accepts them */
+    return child;
+}
+
+static void test_local_limits(void)
+{
+    struct phx_daemon d;
+    struct app u;
+    char why[512];
+
+    if (getuid() != 0) {
+        phx_test_skip("the limits case needs root to become uid %d", USER);
+        return;
+    }
+    CU_ASSERT_FATAL(phx_daemon_start(&d, "admin-limits", limits_conf()));
+    user_app_start(&u, d.prefix);
+    CU_ASSERT_FATAL(app_wait_received(&u, 10));
+    CTL_AS(USER, &d, 0, "| Engines", "list");
+    CU_ASSERT_EQUAL(register_as(USER, d.prefix, why, sizeof(why)), 1);
+    CU_ASSERT_STRING_EQUAL(why, "phoenixd: uid 60001 already has 1 app registered "
+                           "(control.max_apps_per_uid)");
+    CU_ASSERT_EQUAL(register_as(NOBODY, d.prefix, why, sizeof(why)), 0);
+    pid_t holder = user_holds_connections(&d, 3);   /* with the app's own: 4 */
+    CTL_AS(USER, &d, 1, "phoenixctl: phoenixd: uid 60001 already has 4 control connections "
+           "(control.max_conns_per_uid)", "list");
+    printf("\n    %.*s", (int)strcspn(run_result.err, "\n"), run_result.err);
+    CTL(&d, 0, "| Engines", "list");
+    CU_ASSERT_EQUAL(register_as(NOBODY, d.prefix, why, sizeof(why)), 0);
+    CU_ASSERT(phx_daemon_log_has(&d, "refusing a connection: uid 60001 already has 4 control "
+                                 "connections (control.max_conns_per_uid) (1 so far"));
+    CU_ASSERT(phx_daemon_log_has(&d, "refusing an app: uid 60001 already has 1 app registered"));
+    CU_ASSERT_EQUAL(phx_test_reap(holder, 40 * PHX_NS), 0);
+    CU_ASSERT(phx_daemon_log_has(&d, "idle: closing a connection of uid "
+                                 "60001"));
+    CTL_AS(USER, &d, 0, "| Engines", "list");
+    CU_ASSERT_EQUAL(app_finish(&u), APP_OK);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+    app_free(&u);
+}
+
+/* ---- (9) plugin trust ----------------------------------------------------------------------- */
+
+/* Copies the marker build of NullEngine 2.0.0 to DIR/NAME with MODE; its path. */
+static const char *marker_copy(const char *dir, const char *name, mode_t mode)
+{
+    static char paths[2][512];
+    static unsigned next;
+    char cmd[1200], *to = paths[next++ % 2];
+
+    snprintf(to, sizeof(paths[0]), "%s/%s", dir, name);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", PHX_PLUGIN_NULL_MARKER, to);
+    CU_ASSERT_FATAL(system(cmd) == 0 && chmod(to, mode) == 0);
+    return to;
+}
+
+/* upgrade --plugin PATH is refused naming WHAT, and no code of it ran. */
+static void expect_untrusted(const struct phx_daemon *d, const char *path, const char *what,
+                             const char *marker)
+{
+    CTL(d, 1, what, "upgrade", "--plugin", path);
+    CU_ASSERT_PTR_NOT_NULL(strstr(run_result.err, "must be owned by root"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(run_result.err, path));
+    printf("\n    %.*s", (int)strcspn(run_result.err, "\n"), run_result.err);
+    CU_ASSERT_NOT_EQUAL(access(marker, F_OK), 0);
+}
+
+static void test_plugin_trust(void)
+{
+    char base[64] = "/tmp/phx-admin-plugins-XXXXXX", other[64] = "/tmp/phx-admin-other-XXXXXX";
+    char marker[128], sub[128], conf[4096];
+    struct phx_daemon d;
+
+    CU_ASSERT_FATAL(mkdtemp(base) && mkdtemp(other) && chmod(base, 0755) == 0);
+    snprintf(marker, sizeof(marker), "%s/marker", base);
+    setenv("PHX_TEST_MARKER", marker, 1);           /* phoenixd inherits it */
+    snprintf(conf, sizeof(conf), "%splugin_trusted_dirs = \"%s\";\n", admin_conf(32), base);
+    CU_ASSERT_FATAL(phx_daemon_start(&d, "admin-trust", conf));
+    const char *user = marker_copy(base, "user.so", 0644);
+    CU_ASSERT_FATAL(chown(user, USER, USER) == 0);
+    expect_untrusted(&d, user, "user.so is owned by uid 60001, not by root", marker);
+    expect_untrusted(&d, marker_copy(base, "group.so", 0664),
+                     "group.so is writable by its group (mode 0664)", marker);
+    snprintf(sub, sizeof(sub), "%s/ww", base);
+    CU_ASSERT_FATAL(mkdir(sub, 0777) == 0 && chmod(sub, 0777) == 0);
+    expect_untrusted(&d, marker_copy(sub, "null.so", 0644), "/ww is writable by others (mode "
+                     "0777)", marker);
+    snprintf(sub, sizeof(sub), "%s/ok", base);
+    CU_ASSERT_FATAL(mkdir(sub, 0755) == 0);
+    const char *good = marker_copy(sub, "null.so", 0644);
+    char link[160];
+    snprintf(link, sizeof(link), "%s/ww/link.so", base);
+    CU_ASSERT_FATAL(symlink(good, link) == 0);
+    expect_untrusted(&d, link, "/ww is writable by others", marker);
+    expect_untrusted(&d, marker_copy(other, "null.so", 0644), "/tmp is writable by others (mode "
+                     "1777)", marker);
+    CU_ASSERT(phx_daemon_log_has(&d, "refused: "));
+    CTL(&d, 0, "upgraded null 1.0.0 -> 2.0.0", "upgrade", "--plugin", good);
+    CU_ASSERT_EQUAL(access(marker, F_OK), 0);       /* its code ran: the marker works */
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+    unsetenv("PHX_TEST_MARKER");
+    phx_test_rmtree(base);
+    phx_test_rmtree(other);
+}
+
 /* ---- (7) standing rules --------------------------------------------------------------------- */
 
 static pid_t idle_app_start(const char *prefix);
@@ -1265,6 +1481,8 @@ int main(int argc, char **argv)
         { "bad input is refused and the service goes on", test_bad_input },
         { "usage errors exit 2, every command has --help", test_usage_and_help },
         { "no service, or one that never answers", test_no_service },
+        { "per-uid limits on connections and apps, idle connections", test_local_limits },
+        { "untrusted plugin files are refused before their code runs", test_plugin_trust },
         { NULL, NULL },
     };
 

@@ -34,10 +34,12 @@
 
 /* spin_us = 0: a two-node test runs four busy processes (two services, two apps), often on two
  * cores, where a runtime that spins takes the core the process it waits for needs. The first %s
- * is the test user's group, made the admin group so phoenixctl works without root too; the
- * second, the heap settings; the third, the network device UCX is pinned to. */
+ * is the temporary directory vouched for as plugin_trusted_dirs; the second, the test user's
+ * group, made the admin group so phoenixctl works without root too; the third, the heap
+ * settings; the fourth, the network device UCX is pinned to. */
 static const char node_conf_fmt[] =
     "log = { level = \"info\"; };\n"
+    "plugin_trusted_dirs = \"%s\";\n"
     "runtime = { threads = 1; mode = \"shared\"; spin_us = 0; };\n"
     "control = { admin_group = \"%s\"; socket_mode = 0666; max_apps = 64; };\n"
     "heap = { %s };\n"
@@ -283,7 +285,13 @@ bool mrpc_node_start_heap(struct mrpc_node *n, const char *tag, enum mrpc_side s
     const struct host *h = node_host(n);
     struct phx_daemon_params p = { .field_mask = h->netns[0] ? PHX_DAEMON_PARAM_FIELD_NETNS : 0,
                                    .netns = h->netns };
-    snprintf(conf, sizeof(conf), node_conf_fmt, gr ? gr->gr_name : "",
+    const char *tmp = getenv("TMPDIR");
+
+    /* The policy tests upgrade to copies of their plugins in the node's directory under $TMPDIR
+     * (root's, mode 0755), which the plugin trust rules refuse for the sticky world-writable
+     * /tmp above it unless the configuration vouches for it. */
+    snprintf(conf, sizeof(conf), node_conf_fmt, tmp && *tmp ? tmp : "/tmp",
+             gr ? gr->gr_name : "",
              heap_settings ? heap_settings : "send_mb = 256; recv_mb = 256; slab_kb = 256;",
              h->veth, mrpc_settings, mrpc_settings);
     setenv("UCX_TLS", "tcp", 1);            /* the service reads its config, UCX the env too */

@@ -635,6 +635,12 @@ static void test_broken_files(void)
           "unknown key 'plugins[0].pth' (did you mean 'plugins[0].path'?)" },
         { "bad-plugin-not-group.conf", 3, "plugins[0]: expected a group" },
         { "bad-plugin-empty-name.conf", 2, "plugins[0].name: must not be empty" },
+        { "bad-trusted-dirs.conf", 3,
+          "plugin_trusted_dirs: 'build/plugins' is not an absolute directory" },
+        { "bad-conns-per-uid.conf", 4,
+          "control.max_conns_per_uid: must be between 1 and 65536 (got 0)" },
+        { "bad-idle-timeout.conf", 3,
+          "control.idle_timeout_s: expected an integer, got a string" },
     };
 
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)

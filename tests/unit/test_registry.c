@@ -85,13 +85,18 @@ static void test_refuse_missing_file(void)
 {
     registry_up();
     assert_refused_then_valid_loads("/nonexistent/libnope.so",
-                                    "cannot open: No such file or directory");
+                                    "cannot open: No such file or directory (at /nonexistent)");
     registry_down();
 }
 
 static void test_refuse_not_elf(void)
 {
     registry_up();
+    phx_config_t cfg;           /* the file sits under /tmp: vouch for its directory */
+    CU_ASSERT_EQUAL_FATAL(phx_config_init_defaults(&cfg), 0);
+    free(cfg.plugin_trusted_dirs);
+    cfg.plugin_trusted_dirs = strdup(reg.copy_dir);
+    phx_registry_set_config(&reg, &cfg);
     const char *path = phx_test_write_file(reg.copy_dir, "libtext.so", "not an ELF file\n");
     char expected_prefix[1024];
     snprintf(expected_prefix, sizeof(expected_prefix), "plugin %s: cannot open: ", path);
@@ -100,6 +105,7 @@ static void test_refuse_not_elf(void)
     CU_ASSERT(strlen(err) > strlen(expected_prefix));          /* dlerror's reason follows */
     CU_ASSERT_PTR_NOT_NULL(phx_registry_load(&reg, PHX_PLUGIN_NULL, err, sizeof(err)));
     registry_down();
+    phx_config_free(&cfg);
 }
 
 static void test_refuse_no_symbol(void)

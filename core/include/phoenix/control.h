@@ -32,7 +32,10 @@ int phx_control_connect(const char *prefix, char *err, size_t errlen);
  * with phoenix__control__response__free_unpacked(*RESP, NULL)). Descriptors that came with it go
  * to FDS (up to MAX_FDS, their count in *NFDS; both may be NULL when MAX_FDS is 0). Returns 0,
  * or -errno with a sentence in ERR: -EPIPE when the service hung up, -ETIMEDOUT, -EPROTO for a
- * response that does not parse or answers another request. */
+ * response that does not parse or answers another request. A service that turns the connection
+ * away (its limits: too many connections or apps of this uid, an idle connection) answers with
+ * a response of id 0 whose status is not OK and whose error says why: that one is returned as
+ * the answer (0, *RESP set), even when the request could no longer be sent. */
 int phx_control_call(int sock, const struct Phoenix__Control__Request *req,
                      struct Phoenix__Control__Response **resp, int *fds, unsigned *nfds,
                      unsigned max_fds, int timeout_ms, char *err, size_t errlen);

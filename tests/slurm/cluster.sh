@@ -17,8 +17,8 @@
 #   cluster.sh down DIR         stop every daemon by pid, delete the namespaces and the bridge
 #   cluster.sh exec DIR NODE CMD...   run CMD inside node NODE's namespace (n1, n2, ...)
 #
-# Nodes enter their namespace with `nsenter --net` (not `ip netns exec`, whose private /sys hides
-# the cgroup tree that slurmd insists on finding).
+# Nodes enter their namespaces with in_node (below): like `ip netns exec`, a sysfs of the node's
+# own, but with the host's cgroup tree kept, which slurmd insists on finding.
 # DIR/slurm.extra.conf, if present at `up`, is appended to slurm.conf (Prolog=, Epilog=, ...).
 # K is the first free index 1..200 (a bridge name not yet taken), so clusters of parallel tests
 # do not collide; slurmctld listens on port 17000+K. Needs root and iproute2: prints SKIPPED and
@@ -124,6 +124,18 @@ node_net() {   # DIR K I: namespace phxK-nI with cl0 = 10.77.K.I on the bridge
   ip -n "$ns" link set cl0 up
 }
 
+# Runs CMD... as node NODE sees the world: its network namespace, and a mount namespace of its
+# own whose /sys is a sysfs of that network namespace (UCX lists devices in /sys/class/net) with
+# the host's cgroup tree bound back under it (slurmd needs /sys/fs/cgroup).
+in_node() {   # DIR K NODE CMD...
+  local dir=$1 k=$2 node=$3; shift 3
+  mkdir -p "$dir/run/cg-$node"
+  nsenter --net="/run/netns/phx$k-$node" unshare --mount --propagation private \
+    env SLURM_CONF="$dir/slurm.conf" PHX_CG="$dir/run/cg-$node" sh -c '
+      mount --rbind /sys/fs/cgroup "$PHX_CG" && mount -t sysfs sysfs /sys &&
+      mount --rbind "$PHX_CG" /sys/fs/cgroup && umount -l "$PHX_CG" && exec "$@"' in_node "$@"
+}
+
 up() {
   local dir=$1 nodes=${2:-4} k i
   [[ "$nodes" =~ ^[1-8]$ ]] || { echo "cluster.sh: NODES must be 1..8 (got $nodes)" >&2; exit 2; }
@@ -143,7 +155,7 @@ up() {
   slurmctld -f "$SLURM_CONF" || die "slurmctld did not start (see $dir/log/slurmctld.log)"
   for ((i = 1; i <= nodes; i++)); do
     mkdir -p "$dir/spool/slurmd.n$i"
-    nsenter --net="/run/netns/phx$k-n$i" env SLURM_CONF="$SLURM_CONF" slurmd -f "$SLURM_CONF" -N "n$i" ||
+    in_node "$dir" "$k" "n$i" slurmd -f "$SLURM_CONF" -N "n$i" ||
       die "slurmd n$i did not start (see $dir/log/slurmd.n$i.log)"
   done
   wait_for 300 nodes_idle "$nodes" || die "the nodes did not become idle within 30 s: $(sinfo -h -N -o '%N %T' | tr '\n' ' ')"
@@ -194,6 +206,6 @@ case "${1:-}" in
   exec) [ $# -ge 4 ] || { sed -n '2,24p' "$0" >&2; exit 2; }
         k=$(cat "$2/index") || die "$2 holds no cluster"
         node=$3; shift 3
-        exec nsenter --net="/run/netns/phx$k-$node" env SLURM_CONF="$2/slurm.conf" "$@" ;;
+        in_node "$2" "$k" "$node" "$@" ;;
   *)    sed -n '2,24p' "$0" >&2; exit 2 ;;
 esac

@@ -2,16 +2,18 @@
  *
  *     mrpc-run -n 4 rpc_hello_ranks            srun -N2 --mpi=pmix mrpc-run rpc_hello_ranks
  *
- * Rank 0 binds MRPC_HOST:0-free port 5000+, publishes "host:port" (mrpc_rank_publish) and serves;
- * every other rank finds it by rank (barrier, mrpc_rank_lookup), says hello CALLS times (default
- * 1) as "rank R" and prints each reply. Rank 0 stops after (size-1)*CALLS requests; a last barrier
- * lets every rank finish together. Exit 0 when every call got its greeting, 1 otherwise with
+ * Rank 0 binds MRPC_HOST at the first free port from 5000, publishes "host:port"
+ * (mrpc_rank_publish) and serves; every other rank finds it by rank (barrier, mrpc_rank_lookup),
+ * says hello CALLS times (default 1) as "rank R", prints the first reply and how long its calls
+ * took. Rank 0 stops after (size-1)*CALLS requests; a last barrier lets every rank finish
+ * together. Exit 0 when every call got its greeting, 1 otherwise with
  * the status in one line. */
 #include "rpc_hello.mrpc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static mrpc_server_t *server;
 static long requests_left;
@@ -84,6 +86,8 @@ static int call(mrpc_ctx_t *ctx, int rank, long calls)
     if (!conn)
         return fail(rank, addr, &st);
     int len = snprintf(name, sizeof name, "rank %d", rank);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (long i = 0; i < calls; i++) {
         RpcHello__HelloRequest *req = rpc_hello__hello_request_new(ctx);
         const RpcHello__HelloReply *reply;
@@ -101,6 +105,9 @@ static int call(mrpc_ctx_t *ctx, int rank, long calls)
                    (const char *)reply->message.data);
         mrpc_release(ctx, &reply->base);
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("rank %d: %ld calls in %ld ms\n", rank, calls,
+           (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
     fflush(stdout);
     mrpc_conn_close(conn);
     return 0;

@@ -204,8 +204,8 @@ case "${1:-}" in
   up)   [ $# -ge 2 ] && [ $# -le 3 ] || { sed -n '2,24p' "$0" >&2; exit 2; }; up "$2" "${3:-4}" ;;
   down) [ $# -eq 2 ] || { sed -n '2,24p' "$0" >&2; exit 2; }; down "$2" ;;
   exec) [ $# -ge 4 ] || { sed -n '2,24p' "$0" >&2; exit 2; }
-        k=$(cat "$2/index") || die "$2 holds no cluster"
-        node=$3; shift 3
-        in_node "$2" "$k" "$node" "$@" ;;
+        cdir=$2 node=$3; shift 3
+        k=$(cat "$cdir/index") || die "$cdir holds no cluster"
+        in_node "$cdir" "$k" "$node" "$@" ;;
   *)    sed -n '2,24p' "$0" >&2; exit 2 ;;
 esac

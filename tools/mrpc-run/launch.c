@@ -301,6 +301,16 @@ static int exit_status(const struct launch *l)
     return 0;
 }
 
+void launch_block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, set, NULL);
+}
+
 int launch_run(const struct run_opts *o, const struct run_job *job, const struct run_service *svc)
 {
     struct launch l = { .o = o, .job = job, .first_fail = -1 };
@@ -308,12 +318,7 @@ int launch_run(const struct run_opts *o, const struct run_job *job, const struct
     sigset_t set;
     int rc = 1;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &set, NULL);
+    launch_block_signals(&set);
     int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     l.rdv = rdv_create(job);
     l.procs = calloc((size_t)job->nlocal, sizeof *l.procs);

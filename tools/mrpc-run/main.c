@@ -39,7 +39,8 @@ static void usage(FILE *out)
         "  -T, --timeout S         stop the ranks after S seconds (exit 124)\n"
         "  -s, --service MODE      auto: the node's service if it answers, else one for the job\n"
         "                          (default); system: only the node's; job: always the job's own\n"
-        "  -S, --system-prefix DIR the node's service (default $PHOENIX_PREFIX, else /run/phoenix)\n"
+        "  -S, --system-prefix DIR the node's service (default $PHOENIX_PREFIX, else /run/phoenix);\n"
+        "                          %%n stands for the node's name\n"
         "  -p, --phoenixd PATH     phoenixd for a per-job service (default %s)\n"
         "  -c, --service-conf FILE its phoenix.conf (default: phoenixd's own)\n"
         "  -r, --run-dir DIR       where per-job services live (default $TMPDIR, else /tmp)\n"
@@ -210,8 +211,11 @@ int main(int argc, char **argv)
     char err[512];
     int rc;
 
+    sigset_t set;
+
     if ((rc = parse_opts(argc, argv, &o)) || (rc = job_shape(&o, &job)))
         return rc;
+    launch_block_signals(&set);
     if (job.slurm && job.pmi == RUN_PMI_LOCAL && job.size > 1)
         fprintf(stderr, "mrpc-run: rank %d: srun gave no PMI (use srun --mpi=pmix or --mpi=pmi2): "
                         "ranks cannot look each other up\n", job.first_rank);

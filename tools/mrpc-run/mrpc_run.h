@@ -10,6 +10,7 @@
 #define MRPC_RUN_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -73,6 +74,10 @@ int  rdv_fd(struct run_rdv *r, int i);              /* mrpc-run's end, -1 once c
 void rdv_handle(struct run_rdv *r, int i);          /* the fd of rank i is readable */
 void rdv_rank_gone(struct run_rdv *r, int i);       /* rank i exited */
 
+/* launch.c: blocks the signals it reads from a signalfd. Called before any library starts a
+ * thread (PMIx does): a thread without them blocked would take SIGCHLD, and a rank's exit would
+ * go unseen. */
+void launch_block_signals(sigset_t *set);
 /* launch.c: runs the ranks to completion; returns mrpc-run's exit status. */
 int  launch_run(const struct run_opts *o, const struct run_job *job, const struct run_service *svc);
 

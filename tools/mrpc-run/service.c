@@ -188,6 +188,9 @@ static void keeper(const struct run_opts *o, const struct run_service *svc)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGCHLD, &sa, NULL);
+    sigset_t none;              /* mrpc-run blocks these for its signalfd; the keeper takes them */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
 
     pid_t pid = fork();
     if (pid == 0) {
@@ -330,6 +333,24 @@ static int per_job_service(const struct run_opts *o, const struct run_job *job,
     return rc;
 }
 
+/* IN with every "%n" replaced by NODE (several services on one host, one per node name). */
+static int expand_node(const char *in, const char *node, char *out, size_t len)
+{
+    size_t n = 0;
+
+    for (; *in; in++) {
+        const char *add = in[0] == '%' && in[1] == 'n' ? node : NULL;
+        size_t k = add ? strlen(add) : 1;
+        if (n + k >= len)
+            return -1;
+        memcpy(out + n, add ? add : in, k);
+        n += k;
+        in += add != NULL;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
 int service_ensure(const struct run_opts *o, const struct run_job *job, struct run_service *svc,
                    char *err, size_t errlen)
 {
@@ -338,8 +359,12 @@ int service_ensure(const struct run_opts *o, const struct run_job *job, struct r
     memset(svc, 0, sizeof *svc);
     svc->users_fd = -1;
     if (strcmp(o->service, "job") != 0) {
-        const char *sys = env && *env ? env : o->system_prefix;
-        if (strlen(sys) < sizeof svc->prefix && service_answers(sys)) {
+        char sys[sizeof svc->prefix];
+        if (expand_node(env && *env ? env : o->system_prefix, job->node, sys, sizeof sys) < 0) {
+            snprintf(err, errlen, "the system service's prefix is too long for a socket path");
+            return -1;
+        }
+        if (service_answers(sys)) {
             snprintf(svc->prefix, sizeof svc->prefix, "%s", sys);
             return 0;
         }

@@ -30,6 +30,7 @@ fail() {
 cleanup() {
   [ -n "${KEEP:-}" ] && { echo "kept $dir"; return; }
   [ -f "$dir/cluster.env" ] && { . "$dir/cluster.env"; scancel --quiet -u root 2>/dev/null || true; }
+  for f in "$dir"/sys-n*/phoenixd.pid; do [ -s "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done
   "$here/cluster.sh" down "$dir" || true
   rm -rf "$dir"
 }
@@ -46,6 +47,7 @@ plugins = ( $plugins );
 CONF
 cat > "$dir/system.conf" <<CONF
 control = { socket_mode = 0666; };
+log = { file = "$dir/system.log"; };
 settings = { ucx = { tls = "tcp"; net_devices = "cl0"; }; };
 plugins = ( $plugins, { name = "ratelimit"; path = "$rl_so"; } );
 CONF

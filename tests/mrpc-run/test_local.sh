@@ -4,7 +4,7 @@
 #     greeting, and afterwards no phoenixd or mrpc-run of the run is left, nor its directory;
 #   - bad input: an unknown program (127 and "cannot run"), a crashing rank (139, names the rank
 #     and the signal), a service that cannot start (1, says so, within seconds), --timeout (124),
-#     -n 0 and an unknown --service (2);
+#     -n 0 and an unknown --service (2); SIGTERM and SIGINT are forwarded to the ranks;
 #   - the per-job service under a job's identity (a Slurm task environment without PMI): two
 #     mrpc-run racing for it get exactly one phoenixd; a stale directory from a killed job (a
 #     dead pid file, a dead socket) is taken over.
@@ -59,6 +59,16 @@ expect 2 "must be at least 1" -- "$run" -n 0 true
 expect 2 "must be auto, system or job" -- "$run" --service bogus true
 expect 1 "no Phoenix service answers" -- "$run" --service system true
 expect 2 "no program given" -- "$run" -n 2
+
+# Signals: SIGTERM and SIGINT to mrpc-run reach every rank; the status says how they ended.
+"$run" -n 2 sh -c 'trap "exit 7" TERM; sleep 20 & wait' >"$dir/out" 2>"$dir/err" & rp=$!
+sleep 1; kill -TERM $rp; rc=0; t0=$SECONDS; wait $rp || rc=$?
+[ $rc -eq 7 ] || fail "SIGTERM was not forwarded to the ranks (exit $rc): $(cat "$dir/err")"
+"$run" -n 2 sleep 20 >"$dir/out" 2>"$dir/err" & rp=$!
+sleep 1; kill -INT $rp; rc=0; wait $rp || rc=$?
+[ $rc -eq 130 ] || fail "SIGINT did not end the ranks with 130 (exit $rc): $(cat "$dir/err")"
+[ $((SECONDS - t0)) -lt 10 ] || fail "forwarded signals took $((SECONDS - t0)) s"
+echo "ok: SIGTERM reached the ranks (exit 7 from their trap), SIGINT ended them (130)"
 
 # 3. The same job's service from two mrpc-run at once (a task's environment, no PMI): one phoenixd.
 job_env=(env SLURM_JOB_ID=4242 SLURM_STEP_ID=0 SLURM_PROCID=0 SLURM_STEP_NUM_TASKS=1 SLURM_LOCALID=0

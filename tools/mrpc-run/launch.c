@@ -303,11 +303,15 @@ static int exit_status(const struct launch *l)
 
 void launch_block_signals(sigset_t *set)
 {
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGCHLD };
+
     sigemptyset(set);
-    sigaddset(set, SIGINT);
-    sigaddset(set, SIGTERM);
-    sigaddset(set, SIGHUP);
-    sigaddset(set, SIGCHLD);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        /* An ignored signal is dropped, not queued for the signalfd (a shell starts background
+         * jobs with SIGINT ignored): take them back, and the ranks start with the defaults. */
+        signal(sigs[i], SIG_DFL);
+        sigaddset(set, sigs[i]);
+    }
     sigprocmask(SIG_BLOCK, set, NULL);
 }
 

@@ -1,8 +1,8 @@
 /* ranks.c - mrpc_rank_publish/barrier/lookup: the app's end of mrpc-run's rank channel.
  *
  * mrpc-run passes one end of a socketpair as MRPC_RUN_FD; each request is one line and gets one
- * line back (tools/mrpc-run/rendezvous.c has the protocol: PUT, FENCE, GET -> OK / ERR
- * <sentence>). The PMI libraries stay in mrpc-run, so an app's dependencies do not grow. A mutex
+ * line back (tools/mrpc-run/rendezvous.c has the protocol: PUT, FENCE, GET -> OK / ERR <CODE>
+ * <sentence>, CODE a status name). The PMI libraries stay in mrpc-run, so an app's dependencies do not grow. A mutex
  * keeps one request in flight per process. */
 #include "mrpc_lib.h"
 
@@ -35,6 +35,21 @@ static int rank_fd(mrpc_status_t *st)
     return (int)fd;
 }
 
+/* The status mrpc-run named at the start of TEXT ("ABORTED rank 1 exited ..."). */
+static phx_status_t rank_code(const char *text)
+{
+    static const phx_status_t codes[] = { PHX_INVALID_ARGUMENT, PHX_ABORTED,
+                                          PHX_FAILED_PRECONDITION, PHX_UNAVAILABLE };
+
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        const char *name = phx_status_name(codes[i]);
+        size_t n = strlen(name);
+        if (strncmp(text, name, n) == 0 && text[n] == ' ')
+            return codes[i];
+    }
+    return PHX_INTERNAL;
+}
+
 /* Sends REQ (one line) and reads the one-line answer into ANSWER (without "OK" / "OK "). */
 static mrpc_status_t rank_request(const char *req, char *answer, size_t len)
 {
@@ -63,10 +78,8 @@ static mrpc_status_t rank_request(const char *req, char *answer, size_t len)
     line[got] = '\0';
     line[strcspn(line, "\n")] = '\0';
     if (strncmp(line, "ERR ", 4) == 0) {
-        bool gone = strstr(line, "exited before") != NULL;
-        bool bad = strstr(line, "there is no rank") != NULL || strstr(line, "published value") != NULL;
-        lib_status_set(&st, gone ? PHX_ABORTED : bad ? PHX_INVALID_ARGUMENT : PHX_UNAVAILABLE,
-                       "%s", line + 4);
+        const char *sentence = strchr(line + 4, ' ');
+        lib_status_set(&st, rank_code(line + 4), "%s", sentence ? sentence + 1 : line + 4);
     } else if (strncmp(line, "OK", 2) != 0) {
         lib_status_set(&st, PHX_INTERNAL, "mrpc-run answered something unexpected");
     } else if (answer) {

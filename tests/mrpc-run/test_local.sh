@@ -9,9 +9,11 @@
 #     mrpc-run racing for it get exactly one phoenixd; a stale directory from a killed job (a
 #     dead pid file, a dead socket) is taken over.
 #
-#   test_local.sh MRPC_RUN PHOENIXD RPC_HELLO_RANKS MRPC_PLUGIN UCX_PLUGIN
+#   - libmrpc's rank API against it (rank_probe): error statuses and a barrier a rank left.
+#
+#   test_local.sh MRPC_RUN PHOENIXD RPC_HELLO_RANKS MRPC_PLUGIN UCX_PLUGIN RANK_PROBE
 set -euo pipefail
-run=$1 phoenixd=$2 ranks=$3 mrpc_so=$4 ucx_so=$5
+run=$1 phoenixd=$2 ranks=$3 mrpc_so=$4 ucx_so=$5 probe=$6
 dir=$(mktemp -d /tmp/phx-mrpcrun.XXXXXX)
 export TMPDIR=$dir MRPC_RUN_PHOENIXD=$phoenixd MRPC_RUN_SERVICE_CONF=$dir/phoenix.conf
 export UCX_TLS=tcp UCX_NET_DEVICES=lo PHOENIX_PREFIX=$dir/no-system-service
@@ -48,6 +50,15 @@ grep -qx "\[0\] rank 0: answered 9 calls" "$dir/out" || fail "rank 0 did not ans
 for _ in $(seq 50); do [ "$(live "$dir/mrpc-run-")" -eq 0 ] && break; sleep 0.1; done
 [ "$(live "$dir/mrpc-run-")" -eq 0 ] || fail "processes left: $(ps -eo args | grep -F "$dir/mrpc-run-" | grep -v grep)"
 [ -z "$(ls -A "$dir/mrpc-run-$(id -u)")" ] || fail "the run's directory was left: $(ls "$dir/mrpc-run-$(id -u)")"
+
+# The rank API: outside mrpc-run, and its checks under it (rank_probe prints ok:/FAILED: lines).
+"$probe" outside > "$dir/probe.out" || fail "rank_probe outside: $(cat "$dir/probe.out")"
+expect 0 "" -- "$run" -n 2 "$probe"
+grep -q "^FAILED:" "$dir/out" && fail "rank_probe: $(grep "^FAILED:" "$dir/out")"
+[ "$(grep -c '^ok: ' "$dir/out")" -eq 13 ] || fail "rank_probe did not run every check: $(cat "$dir/out")"
+grep -q "^ok: rank 0: barrier after rank 1 exited: ABORTED: rank 1 exited before reaching the barrier" "$dir/out" ||
+  fail "the barrier rank 1 left was not ABORTED: $(cat "$dir/out")"
+echo "ok: rank API: $(grep -c '^ok: ' "$dir/out") checks under mrpc-run, 3 outside"
 
 # 2. Bad input: each a sentence, an exit status that says what happened, no hang.
 expect 127 "cannot run $dir/nonexistent: No such file or directory" -- "$run" -n 2 "$dir/nonexistent"

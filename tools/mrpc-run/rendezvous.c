@@ -5,9 +5,13 @@
  * Each rank inherits one end of a socketpair, its number in MRPC_RUN_FD. Requests and answers
  * are single lines of at most RDV_LINE bytes:
  *
- *     PUT <value>   ->  OK                     this rank's value for the next barrier
- *     FENCE         ->  OK | ERR <sentence>    the barrier: returns once every rank reached it
- *     GET <rank>    ->  OK <value> | ERR ...   a rank's value as of the last barrier ("" if none)
+ *     PUT <value>   ->  OK                          this rank's value for the next barrier
+ *     FENCE         ->  OK | ERR <CODE> <sentence>  the barrier: once every rank reached it
+ *     GET <rank>    ->  OK <value> | ERR ...        a rank's value as of the last barrier
+ *
+ * CODE is a status name libmrpc returns as is: INVALID_ARGUMENT (a bad request), ABORTED (a rank
+ * exited before the barrier), FAILED_PRECONDITION (a look-up before any barrier), UNAVAILABLE
+ * (PMI failed).
  *
  * Outside Slurm this process owns every rank, so the barrier and the table are local; under
  * Slurm each mrpc-run owns one rank and the barrier is a PMI exchange (pmi.c), which blocks this
@@ -130,7 +134,7 @@ static void fence(struct run_rdv *r, int i)
             if (r->ranks[j].gone && !r->ranks[j].fenced) {
                 snprintf(err, sizeof err, "rank %d exited before reaching the barrier",
                          r->job->first_rank + j);
-                reply(k, "ERR %s\n", err);
+                reply(k, "ERR ABORTED %s\n", err);
                 return;
             }
         k->fenced = true;
@@ -139,7 +143,7 @@ static void fence(struct run_rdv *r, int i)
     }
     snprintf(value, sizeof value, "=%s", k->pending);
     if (pmi_exchange(r->job->first_rank + i, r->epoch, value, err, sizeof err) < 0) {
-        reply(k, "ERR %s\n", err);
+        reply(k, "ERR UNAVAILABLE %s\n", err);
         return;
     }
     r->epoch++;
@@ -155,13 +159,14 @@ static void get(struct run_rdv *r, int i, const char *arg)
     if (*arg == '\0' || *end != '\0' || rank < 0 || rank >= r->job->size) {
         snprintf(err, sizeof err, "there is no rank '%.32s' (the job has ranks 0..%d)", arg,
                  r->job->size - 1);
-        reply(k, "ERR %s\n", err);
+        reply(k, "ERR INVALID_ARGUMENT %s\n", err);
     } else if (r->epoch == 0) {
-        reply(k, "ERR %s\n", "no barrier has completed yet: call mrpc_rank_barrier() first");
+        reply(k, "ERR FAILED_PRECONDITION %s\n",
+              "no barrier has completed yet: call mrpc_rank_barrier() first");
     } else if (r->job->pmi == RUN_PMI_LOCAL) {
         reply(k, "OK %s\n", r->ranks[rank - r->job->first_rank].value);
     } else if (pmi_lookup((int)rank, r->epoch - 1, value, sizeof value, err, sizeof err) < 0) {
-        reply(k, "ERR %s\n", err);
+        reply(k, "ERR UNAVAILABLE %s\n", err);
     } else {
         reply(k, "OK %s\n", value[0] == '=' ? value + 1 : value);
     }
@@ -173,7 +178,8 @@ static void request(struct run_rdv *r, int i, char *line)
 
     if (strncmp(line, "PUT ", 4) == 0) {
         if (strlen(line + 4) >= RUN_VALUE_MAX || strpbrk(line + 4, " \t")) {
-            reply(k, "ERR %s\n", "a published value must be at most 255 bytes without blanks");
+            reply(k, "ERR INVALID_ARGUMENT %s\n",
+                  "a published value must be at most 255 bytes without blanks");
             return;
         }
         memmove(k->pending, line + 4, strlen(line + 4) + 1);     /* both in *k */
@@ -183,7 +189,7 @@ static void request(struct run_rdv *r, int i, char *line)
     } else if (strncmp(line, "GET ", 4) == 0) {
         get(r, i, line + 4);
     } else {
-        reply(k, "ERR %s\n", "unknown request (expected PUT, FENCE or GET)");
+        reply(k, "ERR INVALID_ARGUMENT %s\n", "unknown request (expected PUT, FENCE or GET)");
     }
 }
 
@@ -208,7 +214,7 @@ void rdv_handle(struct run_rdv *r, int i)
         k->in_len -= used;
     }
     if (k->in_len == sizeof k->in) {        /* a line longer than any request */
-        reply(k, "ERR %s\n", "request too long");
+        reply(k, "ERR INVALID_ARGUMENT %s\n", "request too long");
         k->in_len = 0;
     }
 }
@@ -227,6 +233,6 @@ void rdv_rank_gone(struct run_rdv *r, int i)
             r->ranks[j].fenced = false;
             snprintf(err, sizeof err, "rank %d exited before reaching the barrier",
                      r->job->first_rank + i);
-            reply(&r->ranks[j], "ERR %s\n", err);
+            reply(&r->ranks[j], "ERR ABORTED %s\n", err);
         }
 }

@@ -221,7 +221,8 @@ mrpc_status_t  mrpc_rank_publish(const char *value);
  * the same number of times. */
 mrpc_status_t  mrpc_rank_barrier(void);
 /* Copies RANK's value as of the last barrier into VALUE (LEN bytes, MRPC_RANK_VALUE_MAX is
- * enough): "" when that rank published nothing. INVALID_ARGUMENT for a rank outside the job. */
+ * enough): "" when that rank published nothing. INVALID_ARGUMENT for a rank outside the job,
+ * FAILED_PRECONDITION before the first barrier. */
 mrpc_status_t  mrpc_rank_lookup(int rank, char *value, size_t len);
 
 #ifdef __cplusplus

@@ -10,6 +10,9 @@
  * (flock) for the daemon's life, so a second phoenixd on the same prefix refuses to start and
  * names the first.
  *
+ * Under systemd (deploy/phoenixd.service, Type=notify) it sends READY=1 once it serves and
+ * STOPPING=1 when it stops (libsystemd's sd_notify; nothing is sent without NOTIFY_SOCKET).
+ *
  * Without --foreground the process daemonizes (fork, setsid, fork) and the launching process
  * waits on a pipe until the daemon is listening, so `phoenixd && app` never races and start-up
  * errors reach the terminal with exit status 1. Exit statuses: 0 clean stop, 1 failure, 2 usage.
@@ -44,6 +47,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 
@@ -372,8 +376,14 @@ static int daemonize(void)
 }
 
 /* Tells the launcher (if any) how start-up went. */
+/* Tells the launcher (its pipe) and systemd (sd_notify, a no-op without NOTIFY_SOCKET: a
+ * Type=notify unit is "started" only once control.sock accepts apps) how start-up went. */
 static void report_ready(struct daemon_ctx *d, const char *error)
 {
+    if (error)
+        sd_notifyf(0, "STATUS=%s", error);
+    else
+        sd_notifyf(0, "READY=1\nSTATUS=serving on %s\nMAINPID=%d", d->cfg.prefix, (int)getpid());
     if (d->ready_fd < 0) {
         if (error)
             fprintf(stderr, "phoenixd: %s\n", error);
@@ -413,6 +423,7 @@ static int serve(struct daemon_ctx *d)
              (int)getpid(), d->config_path ? d->config_path : "(built-in defaults)");
     report_ready(d, NULL);
     int rc = phx_control_server_run(cs);
+    sd_notify(0, "STOPPING=1");
     phx_control_server_destroy(cs);
     d->svc = NULL;
     phx_service_fini(&svc);

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # test_man.sh - the manual pages render cleanly and say what the programs do.
 #
-#   test_man.sh MAN_DIR PHOENIX_CONF PHOENIXD PHOENIXCTL PROTOC_GEN_MRPC POLICYCTL
+#   test_man.sh MAN_DIR PHOENIX_CONF PHOENIXD PHOENIXCTL PROTOC_GEN_MRPC POLICYCTL MRPC_RUN
 #
 # MAN_DIR holds the configured pages (build/docs/man). Checks:
 # 1. every page renders with `groff -man -ww` without a single warning, and its NAME section
 #    names the page ("phoenixd \- ...");
-# 2. phoenixd(8), phoenixctl(8) and protoc-gen-mrpc(1) mention every long option their --help
+# 2. phoenixd(8), phoenixctl(8), protoc-gen-mrpc(1) and mrpc-run(1) mention every long option their --help
 #    prints (phoenixctl: every command of `phoenixctl --help` and every option of each
 #    `phoenixctl COMMAND --help`; policyctl(8) likewise for policyctl);
 # 3. phoenix.conf(5) describes every key of PHOENIX_CONF (deploy/phoenix.conf), as section.key.
 # Prints one line per check and "N passed, N failed"; exits 1 on any failure. Needs groff
 # (groff-base, which deploy/install-deps.sh installs); without it, prints SKIPPED and exits 77.
 set -uo pipefail
-mandir=$1 conf=$2 phoenixd=$3 phoenixctl=$4 protoc_gen=$5 policyctl=$6
+mandir=$1 conf=$2 phoenixd=$3 phoenixctl=$4 protoc_gen=$5 policyctl=$6 mrpc_run=$7
 passed=0 failed=0
 ok()   { passed=$((passed + 1)); echo "ok: $*"; }
 fail() { failed=$((failed + 1)); echo "FAILED: $*"; }
@@ -66,6 +66,7 @@ for page in "$mandir"/*.[1-8]; do check_renders "$page"; done
 check_mentions "$mandir/phoenixd.8" "option of phoenixd --help" "$(long_options "$phoenixd")"
 check_mentions "$mandir/protoc-gen-mrpc.1" "option of protoc-gen-mrpc --help" \
                "$(long_options "$protoc_gen")"
+check_mentions "$mandir/mrpc-run.1" "option of mrpc-run --help" "$(long_options "$mrpc_run")"
 # A tool with commands: its page names each command of TOOL --help and each command's options.
 check_tool() {
   local tool=$1 name commands c

@@ -30,9 +30,10 @@ extern "C" {
  *   1.0  _async, add_service and serve return mrpc_status_t; completions get the ctx; the
  *        service id in mrpc_method_desc_t; mrpc_cancel().
  *   1.1  mrpc_server_on_error(): a server is told when an answer did not go out as its handler
- *        returned it. */
+ *        returned it.
+ *   1.2  mrpc_rank_publish/barrier/lookup: ranks started by mrpc-run find each other by rank. */
 #define MRPC_API_VERSION_MAJOR 1
-#define MRPC_API_VERSION_MINOR 1
+#define MRPC_API_VERSION_MINOR 2
 #define MRPC_API_VERSION       (MRPC_API_VERSION_MAJOR * 1000 + MRPC_API_VERSION_MINOR)
 
 typedef struct mrpc_ctx    mrpc_ctx_t;
@@ -202,6 +203,27 @@ typedef void (*mrpc_server_error_fn)(mrpc_server_t *server, void *arg, const cha
  * "mrpc: METHOD: MESSAGE" to stderr, at most once a second (with a count of the ones it left
  * out), as gRPC logs what it cannot report to anyone. */
 void           mrpc_server_on_error(mrpc_server_t *server, mrpc_server_error_fn fn, void *arg);
+
+/* ---- ranks of a job started by mrpc-run (since API 1.2) ------------------------------------ */
+
+/* mrpc-run (docs/man/mrpc-run.1) starts an app as ranks 0..MRPC_SIZE-1 (its own rank in
+ * MRPC_RANK, the node's address for peers in MRPC_HOST) and lets them find each other: a rank
+ * publishes a value, typically "host:port" where it serves; every rank calls the barrier; after
+ * it, any rank's value of that barrier can be looked up. Under Slurm the exchange goes through
+ * PMI inside mrpc-run (srun --mpi=pmix or --mpi=pmi2); the app only talks to its mrpc-run over an
+ * inherited socket (MRPC_RUN_FD), so it links no PMI library. Outside mrpc-run these fail with
+ * FAILED_PRECONDITION. Thread-safe; each blocks until mrpc-run answers. */
+#define MRPC_RANK_VALUE_MAX 256     /* a value's bytes, NUL included */
+/* This rank's value for the next barrier: at most 255 bytes, no blanks or newlines. */
+mrpc_status_t  mrpc_rank_publish(const char *value);
+/* Returns once every rank of the job has called it (ABORTED if a rank exited first). Values
+ * published before it become visible to mrpc_rank_lookup(). Collective: every rank must call it
+ * the same number of times. */
+mrpc_status_t  mrpc_rank_barrier(void);
+/* Copies RANK's value as of the last barrier into VALUE (LEN bytes, MRPC_RANK_VALUE_MAX is
+ * enough): "" when that rank published nothing. INVALID_ARGUMENT for a rank outside the job,
+ * FAILED_PRECONDITION before the first barrier. */
+mrpc_status_t  mrpc_rank_lookup(int rank, char *value, size_t len);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@ phx_require_pkg(HWLOC      hwloc)
 phx_require_pkg(PROTOBUF_C libprotobuf-c)
 phx_require_pkg(LIBCONFIG  libconfig)
 phx_require_pkg(JSONC      json-c)
+phx_require_pkg(MUNGE      munge)       # the transport's peer authentication
 if(BUILD_TESTING)
   phx_require_pkg(CUNIT      cunit)     # the tests only
 endif()

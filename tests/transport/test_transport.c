@@ -46,7 +46,7 @@
 #define MAX_SIZE     (8u << 20)
 /* The ucx plugin's settings of these tests (settings.ucx): MAX_SIZE in MiB, the default in-flight
  * budget. */
-static const char usual_settings[] = "max_message_mb = 8; inflight_mb = 256;";
+static const char usual_settings[] = "max_message_mb = 8; inflight_mb = 256; auth = \"none\";";
 #define RAW_PEER_TAG 77
 #define RAW_FRAMES   22             /* malformed frames raw_peer sends on its connection */
 #define RAW_UNCLAIMED 2             /* ... and without a reply endpoint (no connection) */

@@ -11,9 +11,12 @@
  * not made within the handshake timeout is dropped and counted; a claim naming nothing known is
  * counted as the worker's `unclaimed`.
  *
- * Only the client creates an endpoint to a worker address: UCX pairs endpoints created from both
- * sides by their order of creation, which crossing connections would get wrong. A claim that
- * comes on an endpoint we already own (UCX paired two clients' endpoints when two services
+ * The frame's reply endpoint is one UCX made by itself for the client's endpoint; such an
+ * endpoint has no error handler and UCX destroys it silently when the peer goes, so the server
+ * adopts it (adopt(): a ucp_ep_create() to the client's worker address that UCX matches with it).
+ * UCX pairs endpoints of two workers by a per-peer sequence number; the two sides advance it in
+ * step, one creation each per connection, so the first try finds it unless claims cross. A claim
+ * that comes on an endpoint we already own (UCX paired two clients' endpoints when two services
  * connected to each other at the same instant) is refused; both CONNECTs time out, nothing is
  * misdelivered. A client of the same worker (two apps of one runtime thread) claims directly:
  * UCX connects an endpoint to its own worker to itself, unless UCP_EP_PARAMS_FLAGS_NO_LOOPBACK
@@ -39,8 +42,14 @@ struct phx_ucx_claim {
     uint32_t               binding_id;
     uint64_t               deadline_ns;
     struct mrpc_peer_info  peer;
+    uint8_t               *caddr;       /* the client's worker address */
+    size_t                 caddr_len;
     struct phx_ucx_claim  *next;
 };
+
+#define ADOPT_TRIES 16      /* endpoints made at most to find the one UCX pairs with a claim's */
+#define SPARE_MS    5000    /* a spare endpoint nobody claims is closed after this */
+#define SPARES_MAX  4096    /* per worker (its map's bound) */
 
 static uint64_t key_of(const uint8_t *nonce)
 {
@@ -63,18 +72,26 @@ static void frame(uint8_t *out, uint32_t kind, const uint8_t *nonce)
 }
 
 int phx_ucx_claim_expect(struct phx_ucx_engine *s, uint32_t binding_id, const uint8_t *snonce,
-                         const struct mrpc_peer_info *peer)
+                         const struct mrpc_peer_info *peer, const uint8_t *caddr,
+                         size_t caddr_len)
 {
     if (s->n_claims >= s->wcfg.halfopen_max)
         return -EBUSY;
     struct phx_ucx_claim *cl = calloc(1, sizeof(*cl));
-    if (!cl)
+    uint8_t *copy = malloc(caddr_len);
+    if (!cl || !copy) {
+        free(cl);
+        free(copy);
         return -ENOMEM;
+    }
+    memcpy(copy, caddr, caddr_len);
     *cl = (struct phx_ucx_claim){.s = s, .binding_id = binding_id, .peer = *peer,
                                  .deadline_ns = phx_now_ns() +
-                                                (uint64_t)s->wcfg.hs_timeout_ms * 1000000ull};
+                                                (uint64_t)s->wcfg.hs_timeout_ms * 1000000ull,
+                                 .caddr = copy, .caddr_len = caddr_len};
     memcpy(cl->snonce, snonce, PHX_UCX_HS_NONCE);
     if (phx_u64map_put(&s->w->claims, key_of(snonce), (uintptr_t)cl) < 0) {
+        free(copy);
         free(cl);
         return -ENOMEM;     /* -EEXIST too: 64 random bits collided, refuse */
     }
@@ -95,7 +112,87 @@ static void claim_free(struct phx_ucx_claim *cl)
     *pp = cl->next;
     s->n_claims--;
     phx_u64map_remove(&s->w->claims, key_of(cl->snonce), NULL);
+    free(cl->caddr);
     free(cl);
+}
+
+/* ---- adopting the client's endpoint -------------------------------------------------------- */
+
+/* A spare failed before anyone claimed it: it is closed when its time is up. */
+static void spare_error(void *arg, ucp_ep_h ep, ucs_status_t status)
+{
+    (void)arg;
+    (void)ep;
+    (void)status;
+}
+
+/* The endpoint the claim that came on REPLY must use: UCX made REPLY for the client's endpoint
+ * on its own, and destroys such an endpoint silently when the peer goes, so it must become ours
+ * (UCP_EP_FLAG_USED: error handler, ours to close). UCX hands it over to the ucp_ep_create() to
+ * the client's address whose per-peer sequence number is the client's: the first try in the usual
+ * case. Endpoints made on the way belong to other connections of the same two workers (claims
+ * that come out of order): they wait in the worker's `spares` until their claim comes, at most
+ * SPARE_MS. NULL: not found (refused; the client's CONNECT times out). */
+static ucp_ep_h adopt(struct phx_ucx_worker *w, ucp_ep_h reply, const uint8_t *caddr)
+{
+    if (phx_u64map_remove(&w->spares, (uint64_t)(uintptr_t)reply, NULL))
+        return reply;
+    for (unsigned i = 0; i < ADOPT_TRIES; i++) {
+        ucp_ep_params_t p = {
+            .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
+                          UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER,
+            .address = (const ucp_address_t *)caddr,
+            .err_mode = UCP_ERR_HANDLING_MODE_PEER,
+            .err_handler = {.cb = spare_error, .arg = NULL},
+        };
+        ucp_ep_h ep;
+        if (ucp_ep_create(w->ucp, &p, &ep) != UCS_OK)
+            return NULL;
+        if (ep == reply)
+            return ep;
+        if (phx_u64map_put(&w->spares, (uint64_t)(uintptr_t)ep,
+                           phx_now_ns() + SPARE_MS * 1000000ull) < 0) {
+            ucs_status_ptr_t r = ucp_ep_close_nbx(ep, &(ucp_request_param_t){
+                .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS, .flags = UCP_EP_CLOSE_FLAG_FORCE});
+            if (UCS_PTR_IS_PTR(r))
+                ucp_request_free(r);
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+struct spare_scan {
+    uint64_t now;
+    bool     all;
+    unsigned n;
+    uint64_t eps[64];
+};
+
+static void spare_due(void *arg, uint64_t key, uint64_t deadline)
+{
+    struct spare_scan *sc = arg;
+
+    if ((sc->all || sc->now >= deadline) && sc->n < 64)
+        sc->eps[sc->n++] = key;
+}
+
+void phx_ucx_spares_close(struct phx_ucx_worker *w, bool all)
+{
+    struct spare_scan sc = {.now = phx_now_ns(), .all = all};
+
+    if (!phx_u64map_count(&w->spares))
+        return;
+    phx_u64map_each(&w->spares, spare_due, &sc);
+    for (unsigned i = 0; i < sc.n; i++) {
+        phx_u64map_remove(&w->spares, sc.eps[i], NULL);
+        ucs_status_ptr_t r = ucp_ep_close_nbx((ucp_ep_h)(uintptr_t)sc.eps[i],
+                                              &(ucp_request_param_t){
+                                                  .op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+                                                  .flags = UCP_EP_CLOSE_FLAG_FORCE});
+        if (UCS_PTR_IS_PTR(r))
+            ucp_request_free(r);    /* UCX finishes it on its own */
+    }
 }
 
 unsigned phx_ucx_claims_tick(struct phx_ucx_engine *s, uint64_t now)
@@ -111,6 +208,7 @@ unsigned phx_ucx_claims_tick(struct phx_ucx_engine *s, uint64_t now)
             n++;
         }
     }
+    phx_ucx_spares_close(s->w, false);
     return n;
 }
 
@@ -256,7 +354,14 @@ ucs_status_t phx_ucx_am_claim_recv(void *arg, const void *header, size_t header_
         w->unclaimed++;
         return UCS_OK;
     }
-    struct phx_ucx_conn *c = accept_claim(cl, param->reply_ep);
+    ucp_ep_h ep = adopt(w, param->reply_ep, cl->caddr);
+    if (!ep) {
+        phx_ucx_hs_refusal(cl->s, PHX_UCX_HS_R_CLAIM, cl->peer.addr,
+                           "UCX paired the client's endpoint with none we could make");
+        claim_free(cl);
+        return UCS_OK;
+    }
+    struct phx_ucx_conn *c = accept_claim(cl, ep);
     if (c) {
         frame(c->claim_hdr, CLAIM_ACK, NULL);
         send_frame(c);

@@ -405,7 +405,8 @@ void     phx_ucx_hs_fail_all(struct phx_ucx_engine *s);
 /* The server side of a finished handshake on binding BINDING_ID: an endpoint naming SNONCE
  * must claim it within the handshake timeout. 0 or -ENOMEM. */
 int      phx_ucx_claim_expect(struct phx_ucx_engine *s, uint32_t binding_id,
-                              const uint8_t *snonce, const struct mrpc_peer_info *peer);
+                              const uint8_t *snonce, const struct mrpc_peer_info *peer,
+                              const uint8_t *caddr, size_t caddr_len);
 /* The client side: C's endpoint (to the server's worker address) claims SNONCE. 0 or -EIO. */
 int      phx_ucx_claim_send(struct phx_ucx_conn *c, const uint8_t *snonce);
 /* The same when the server is an engine of C's own worker: claimed directly, with a loopback
@@ -418,6 +419,8 @@ unsigned phx_ucx_claims_tick(struct phx_ucx_engine *s, uint64_t now);
 uint64_t phx_ucx_claims_deadline(const struct phx_ucx_engine *s);
 /* Every claim of S goes (destroy, upgrade). */
 void     phx_ucx_claims_drop(struct phx_ucx_engine *s);
+/* The worker's spare endpoints (ucx_claim.c) whose time is up are closed; ALL: every one. */
+void     phx_ucx_spares_close(struct phx_ucx_worker *w, bool all);
 /* The handler of PHX_UCX_AM_CLAIM_ID; ARG is the worker. */
 ucs_status_t phx_ucx_am_claim_recv(void *arg, const void *header, size_t header_length,
                                    void *data, size_t length, const ucp_am_recv_param_t *param);

@@ -327,6 +327,7 @@ void phx_ucx_hs_fail_all(struct phx_ucx_engine *s)
         if (s->hs[i])
             hs_fail(s->hs[i], PHX_UCX_HS_R_PEER, "interrupted by a live upgrade");
     phx_ucx_claims_drop(s);
+    phx_ucx_spares_close(s->w, true);   /* their error handler is this build's */
 }
 
 /* ---- the server's side --------------------------------------------------------------------- */
@@ -438,7 +439,7 @@ static void on_auth(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
     } else if (m->cred_len) {
         return hs_fail(h, PHX_UCX_HS_R_AUTH, "a credential without auth \"munge\"");
     }
-    if (phx_ucx_claim_expect(s, h->binding_id, h->snonce, &h->info) < 0)
+    if (phx_ucx_claim_expect(s, h->binding_id, h->snonce, &h->info, m->addr, m->addr_len) < 0)
         return hs_fail(h, PHX_UCX_HS_R_BUSY, "out of memory");
     h->step = HS_S_DONE;
     int rc = hs_send(h, &(struct phx_ucx_hs_msg){.type = PHX_UCX_HS_DONE});
@@ -528,6 +529,8 @@ static void on_welcome(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
     }
     h->step = HS_C_DONE;
     int rc = hs_send(h, &(struct phx_ucx_hs_msg){.type = PHX_UCX_HS_AUTH,
+                                                 .addr = s->waddr,
+                                                 .addr_len = (uint32_t)s->waddr_len,
                                                  .cred = (const uint8_t *)cred,
                                                  .cred_len = (uint32_t)cred_len});
     free(cred);

@@ -66,12 +66,16 @@ static enum phx_ucx_hs_verdict parse_body(uint8_t type, const uint8_t *b, uint32
         m->cred = b + 28 + m->addr_len;
         return PHX_UCX_HS_OK;
     case PHX_UCX_HS_AUTH:
-        if (n < 4)
+        if (n < 8)
             return PHX_UCX_HS_R_MALFORMED;
-        m->cred_len = get32(b);
-        if (m->cred_len > PHX_UCX_HS_CRED_MAX || (uint64_t)4 + m->cred_len != n)
+        m->addr_len = get32(b);
+        m->cred_len = get32(b + 4);
+        if (m->addr_len == 0 || m->addr_len > PHX_UCX_HS_ADDR_MAX ||
+            m->cred_len > PHX_UCX_HS_CRED_MAX ||
+            (uint64_t)8 + m->addr_len + m->cred_len != n)
             return PHX_UCX_HS_R_MALFORMED;
-        m->cred = b + 4;
+        m->addr = b + 8;
+        m->cred = b + 8 + m->addr_len;
         return PHX_UCX_HS_OK;
     case PHX_UCX_HS_DONE:
         return n == 0 ? PHX_UCX_HS_OK : PHX_UCX_HS_R_MALFORMED;
@@ -114,7 +118,10 @@ static size_t body_len(const struct phx_ucx_hs_msg *m)
             return 0;
         return 28 + (size_t)m->addr_len + m->cred_len;
     case PHX_UCX_HS_AUTH:
-        return m->cred_len > PHX_UCX_HS_CRED_MAX ? 0 : 4 + (size_t)m->cred_len;
+        if (!m->addr_len || m->addr_len > PHX_UCX_HS_ADDR_MAX ||
+            m->cred_len > PHX_UCX_HS_CRED_MAX)
+            return 0;
+        return 8 + (size_t)m->addr_len + m->cred_len;
     case PHX_UCX_HS_REFUSE:
         return 4;
     }
@@ -149,9 +156,11 @@ size_t phx_ucx_hs_encode(const struct phx_ucx_hs_msg *m, uint8_t *buf, size_t ca
             memcpy(b + 28 + m->addr_len, m->cred, m->cred_len);
         break;
     case PHX_UCX_HS_AUTH:
-        put32(b, m->cred_len);
+        put32(b, m->addr_len);
+        put32(b + 4, m->cred_len);
+        memcpy(b + 8, m->addr, m->addr_len);
         if (m->cred_len)
-            memcpy(b + 4, m->cred, m->cred_len);
+            memcpy(b + 8 + m->addr_len, m->cred, m->cred_len);
         break;
     case PHX_UCX_HS_REFUSE:
         put32(b, m->reason);

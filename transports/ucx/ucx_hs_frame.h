@@ -8,7 +8,8 @@
  *   HELLO    client -> server  client nonce[16], auth u32 (PHX_UCX_AUTH_*)
  *   WELCOME  server -> client  server nonce[16], auth u32, addr_len u32, cred_len u32,
  *                              the server's UCX worker address, its credential
- *   AUTH     client -> server  cred_len u32, the client's credential
+ *   AUTH     client -> server  addr_len u32, cred_len u32, the client's UCX worker address,
+ *                              its credential
  *   DONE     server -> client  (empty): the server expects the client's claim (ucx_claim.c)
  *   REFUSE   either way        reason u32 (PHX_UCX_HS_R_*)
  *
@@ -65,7 +66,7 @@ struct phx_ucx_hs_msg {
     uint8_t        type;
     uint8_t        nonce[PHX_UCX_HS_NONCE];   /* HELLO, WELCOME */
     uint32_t       auth;                      /* HELLO, WELCOME */
-    const uint8_t *addr;                      /* WELCOME */
+    const uint8_t *addr;                      /* WELCOME, AUTH */
     uint32_t       addr_len;
     const uint8_t *cred;                      /* WELCOME, AUTH */
     uint32_t       cred_len;

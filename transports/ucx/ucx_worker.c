@@ -155,6 +155,7 @@ static void worker_free(struct phx_ucx_worker *w)
     }
     phx_u64map_fini(&w->by_ep);
     phx_u64map_fini(&w->claims);
+    phx_u64map_fini(&w->spares);
     pthread_mutex_destroy(&w->lock);
     w->magic = 0;
     free(w);
@@ -176,6 +177,7 @@ static struct phx_ucx_worker *worker_create(struct phx_ucx_context *ctx, unsigne
     pthread_mutex_init(&w->lock, NULL);
     phx_u64map_init(&w->by_ep, SIZE_MAX);      /* one entry per connection of its engines */
     phx_u64map_init(&w->claims, SIZE_MAX);     /* one entry per handshake awaiting its claim */
+    phx_u64map_init(&w->spares, 4096);         /* bounded: ucx_claim.c */
     int rc = phx_u64map_reserve(&w->by_ep, WORKER_FIRST_EPS);
     if (rc < 0)
         snprintf(err, errlen, "out of memory");

@@ -116,6 +116,7 @@ cat >"$tmp/phoenix.conf" <<CONF
 plugins = ( { name = "mrpc"; path = "libphoenix_mrpc.so"; },
             { name = "ucx"; path = "libphoenix_ucx.so"; },
             { name = "count"; path = "$work/plugin/libcount_plugin.so"; } );
+settings = { ucx = { auth = "none"; }; };   # no munged in this test
 CONF
 cat >"$tmp/attach.conf" <<CONF
 addon_engine = "CountEngine";

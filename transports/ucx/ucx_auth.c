@@ -1,8 +1,13 @@
-/* ucx_auth.c - MUNGE credentials bound to a handshake (ucx_auth.h). */
+/* ucx_auth.c - MUNGE credentials bound to a handshake, and the thread that asks munged for them
+ * (ucx_auth.h). */
 #include "ucx_auth.h"
 
+#include <errno.h>
 #include <munge.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,4 +117,149 @@ enum phx_ucx_hs_verdict phx_ucx_auth_check(const char *socket, const uint8_t *cr
     }
     free(text);
     return v;
+}
+
+/* ---- the credential thread ---------------------------------------------------------------- */
+
+struct phx_ucx_authq {
+    pthread_t                thread;
+    pthread_mutex_t          lock;
+    pthread_cond_t           wake;
+    bool                     stop;
+    int                      efd;
+    char                     socket[108];
+    struct phx_ucx_auth_job *todo, *todo_tail, *done, *done_tail;
+};
+
+static void append(struct phx_ucx_auth_job **head, struct phx_ucx_auth_job **tail,
+                   struct phx_ucx_auth_job *j)
+{
+    j->next = NULL;
+    if (*tail)
+        (*tail)->next = j;
+    else
+        *head = j;
+    *tail = j;
+}
+
+static void run_job(const char *socket, struct phx_ucx_auth_job *j)
+{
+    struct phx_ucx_auth_bind b = {.cnonce = j->cnonce, .snonce = j->snonce, .addr = j->addr,
+                                  .addr_len = j->addr_len};
+
+    j->verdict = PHX_UCX_HS_OK;
+    if (j->check_role) {
+        b.role = j->check_role;
+        j->verdict = phx_ucx_auth_check(socket, j->cred, j->cred_len, &b, &j->uid, &j->gid,
+                                        j->err, sizeof(j->err));
+    }
+    if (j->verdict == PHX_UCX_HS_OK && j->make_role) {
+        b.role = j->make_role;
+        if (!(j->made = phx_ucx_auth_make(socket, &b, &j->made_len, j->err, sizeof(j->err))))
+            j->verdict = PHX_UCX_HS_R_AUTH;
+    }
+}
+
+static void *authq_main(void *arg)
+{
+    struct phx_ucx_authq *q = arg;
+
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        while (!q->stop && !q->todo)
+            pthread_cond_wait(&q->wake, &q->lock);
+        if (q->stop)
+            break;
+        struct phx_ucx_auth_job *j = q->todo;
+        if (!(q->todo = j->next))
+            q->todo_tail = NULL;
+        pthread_mutex_unlock(&q->lock);
+        run_job(q->socket, j);
+        pthread_mutex_lock(&q->lock);
+        append(&q->done, &q->done_tail, j);
+        uint64_t one = 1;
+        if (write(q->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+            break;      /* cannot happen with a valid eventfd */
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+struct phx_ucx_authq *phx_ucx_authq_start(const char *socket, int *fd, char *err, size_t errlen)
+{
+    struct phx_ucx_authq *q = calloc(1, sizeof(*q));
+
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(q->socket, sizeof(q->socket), "%s", socket ? socket : "");
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->wake, NULL);
+    q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int rc = q->efd < 0 ? errno : pthread_create(&q->thread, NULL, authq_main, q);
+    if (rc) {
+        snprintf(err, errlen, "cannot start the MUNGE credential thread: %s", strerror(rc));
+        if (q->efd >= 0)
+            close(q->efd);
+        free(q);
+        return NULL;
+    }
+    *fd = q->efd;
+    return q;
+}
+
+void phx_ucx_authq_submit(struct phx_ucx_authq *q, struct phx_ucx_auth_job *j)
+{
+    pthread_mutex_lock(&q->lock);
+    append(&q->todo, &q->todo_tail, j);
+    pthread_cond_signal(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+}
+
+struct phx_ucx_auth_job *phx_ucx_authq_done(struct phx_ucx_authq *q)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&q->lock);
+    struct phx_ucx_auth_job *done = q->done;
+    q->done = q->done_tail = NULL;
+    if (read(q->efd, &n, sizeof(n)) < 0)
+        n = 0;          /* EAGAIN: nothing was signalled */
+    pthread_mutex_unlock(&q->lock);
+    return done;
+}
+
+void phx_ucx_auth_job_free(struct phx_ucx_auth_job *j)
+{
+    free(j->addr);
+    free(j->cred);
+    free(j->made);
+    free(j);
+}
+
+static void free_list(struct phx_ucx_auth_job *j)
+{
+    while (j) {
+        struct phx_ucx_auth_job *next = j->next;
+        phx_ucx_auth_job_free(j);
+        j = next;
+    }
+}
+
+void phx_ucx_authq_stop(struct phx_ucx_authq *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_lock(&q->lock);
+    q->stop = true;
+    pthread_cond_signal(&q->wake);
+    pthread_mutex_unlock(&q->lock);
+    pthread_join(q->thread, NULL);
+    free_list(q->todo);
+    free_list(q->done);
+    close(q->efd);
+    pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->wake);
+    free(q);
 }

@@ -7,8 +7,10 @@
  * one connection is refused on another even before munged's replay cache says so. The server
  * learns the client's uid and gid from it. With "none" there is no credential at all.
  *
- * munge_encode()/munge_decode() talk to the local munged over a unix socket (typically tens of
- * microseconds); they run on the runtime thread (docs/transport.md gives the figures). */
+ * munge_encode()/munge_decode() talk to the local munged over a unix socket: from a hundred
+ * microseconds to several milliseconds on a loaded node, too long for the runtime thread, which
+ * serves every app. So an engine hands them to its own credential thread (the queue below) and
+ * hears back through an eventfd in its epoll set. */
 #ifndef PHX_UCX_AUTH_H
 #define PHX_UCX_AUTH_H
 
@@ -35,5 +37,40 @@ char *phx_ucx_auth_make(const char *socket, const struct phx_ucx_auth_bind *b, s
 enum phx_ucx_hs_verdict phx_ucx_auth_check(const char *socket, const uint8_t *cred, size_t len,
                                            const struct phx_ucx_auth_bind *b, uint32_t *uid,
                                            uint32_t *gid, char *err, size_t errlen);
+
+/* ---- the credential thread ---------------------------------------------------------------- */
+
+/* One job: check CRED (when cred_len) against the binding with role CHECK_ROLE, then, if that
+ * passed, make a credential with role MAKE_ROLE (when not 0). The binding's bytes are copied in. */
+struct phx_ucx_auth_job {
+    uint64_t                 owner;         /* the caller's tag (a handshake slot and serial) */
+    char                     check_role, make_role;
+    uint8_t                  cnonce[PHX_UCX_HS_NONCE], snonce[PHX_UCX_HS_NONCE];
+    uint8_t                 *addr;          /* the server's worker address (malloc'd) */
+    size_t                   addr_len;
+    uint8_t                 *cred;          /* to check (malloc'd) */
+    size_t                   cred_len;
+    /* results */
+    enum phx_ucx_hs_verdict  verdict;
+    uint32_t                 uid, gid;
+    char                    *made;          /* the credential made (malloc'd), or NULL */
+    size_t                   made_len;
+    char                     err[256];
+    struct phx_ucx_auth_job *next;
+};
+
+struct phx_ucx_authq;
+
+/* A credential thread for the munged at SOCKET, and its eventfd (*FD, readable when jobs are
+ * done). NULL with a sentence in ERR. */
+struct phx_ucx_authq *phx_ucx_authq_start(const char *socket, int *fd, char *err, size_t errlen);
+/* Queues J (the queue owns it until it comes back from phx_ucx_authq_done). */
+void phx_ucx_authq_submit(struct phx_ucx_authq *q, struct phx_ucx_auth_job *j);
+/* The jobs done since the last call, oldest first (the caller frees them with
+ * phx_ucx_auth_job_free); clears the eventfd. */
+struct phx_ucx_auth_job *phx_ucx_authq_done(struct phx_ucx_authq *q);
+/* Stops the thread (a job under way finishes first), frees every job and the queue. */
+void phx_ucx_authq_stop(struct phx_ucx_authq *q);
+void phx_ucx_auth_job_free(struct phx_ucx_auth_job *j);
 
 #endif /* PHX_UCX_AUTH_H */

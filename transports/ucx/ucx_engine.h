@@ -224,6 +224,8 @@ struct phx_ucx_engine {
     unsigned                n_claims;
     uint64_t                sock_poll_ns;       /* sockets last looked at */
     bool                    sock_due;           /* look at them in the next progress() */
+    struct phx_ucx_authq   *authq;              /* auth "munge": the credential thread */
+    uint32_t                hs_serial;          /* tells a reused handshake slot from its past */
     uint64_t                log_second;         /* refusal logging: the current second */
     unsigned                logged;             /* ... and how many were logged in it */
 
@@ -367,6 +369,7 @@ int  phx_ucx_binding_adopt(struct phx_ucx_engine *s, uint32_t id, uint16_t port,
 /* epoll tags: what a ready socket is (the low 32 bits: a binding id or a handshake slot). */
 #define PHX_UCX_TAG_LISTEN (1ull << 32)
 #define PHX_UCX_TAG_HS     (2ull << 32)
+#define PHX_UCX_TAG_AUTH   (3ull << 32)     /* the credential thread's eventfd */
 
 /* create()/restore(): the wire-up settings from SET, the epoll set (with the worker's fd) and the
  * worker's address. 0 or -errno with a sentence in ERR. */

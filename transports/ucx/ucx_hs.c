@@ -17,7 +17,8 @@
  * handshake has a deadline (settings.ucx.handshake_timeout_ms; a client's is its CONNECT's);
  * half-open accepted connections are capped per source address and per engine; refusals are
  * counted by reason (the engine's stats) and logged at most PHX_UCX_LOG_PER_SEC a second. With
- * settings.ucx.auth = "munge" both credentials are checked (ucx_auth.c).
+ * settings.ucx.auth = "munge" both credentials are checked (ucx_auth.c), by the engine's
+ * credential thread: munged may take milliseconds, the runtime thread serves every app.
  *
  * Sockets never block the runtime thread: each is in the engine's epoll set, which arm() hands
  * the runtime (with the worker's fd inside it), and progress() looks at the ready ones. */
@@ -43,16 +44,20 @@
 
 enum hs_step {
     HS_S_HELLO,         /* server: waits for HELLO */
+    HS_S_MAKING,        /* server: the credential thread makes WELCOME's credential */
     HS_S_AUTH,          /* server: WELCOME sent (or going), waits for AUTH */
+    HS_S_CHECKING,      /* server: the credential thread checks AUTH's */
     HS_S_DONE,          /* server: DONE going; closes once it went */
     HS_C_CONNECT,       /* client: TCP connect in progress */
     HS_C_WELCOME,       /* client: HELLO sent, waits for WELCOME */
+    HS_C_CHECKING,      /* client: the credential thread checks WELCOME's, makes AUTH's */
     HS_C_DONE,          /* client: AUTH sent, waits for DONE */
 };
 
 struct phx_ucx_hs {
     struct phx_ucx_engine  *s;
     unsigned                slot;
+    uint32_t                serial;         /* of this use of the slot (credential jobs) */
     int                     fd;
     enum hs_step            step;
     uint64_t                deadline_ns;
@@ -64,6 +69,8 @@ struct phx_ucx_hs {
     uint8_t                 cnonce[PHX_UCX_HS_NONCE], snonce[PHX_UCX_HS_NONCE];
     uint8_t                *saddr;          /* client: the server's worker address */
     size_t                  saddr_len;
+    uint8_t                *caddr;          /* server: the client's, from AUTH */
+    size_t                  caddr_len;
     struct mrpc_peer_info   info;           /* server: who the client is */
     uint8_t                *tx;
     size_t                  tx_len, tx_off;
@@ -140,6 +147,15 @@ int phx_ucx_wireup_init(struct phx_ucx_engine *s, const struct phx_ucx_settings 
         snprintf(err, errlen, "cannot make the transport's epoll set: %s", strerror(errno));
         return -errno;
     }
+    if (s->wcfg.auth == PHX_UCX_AUTH_MUNGE) {
+        int fd;
+        if (!(s->authq = phx_ucx_authq_start(s->wcfg.munge_socket, &fd, err, errlen)))
+            return -EIO;
+        if (phx_ucx_sock_watch(s, fd, PHX_UCX_TAG_AUTH, EPOLLIN) < 0) {
+            snprintf(err, errlen, "cannot watch the credential thread: %s", strerror(errno));
+            return -EIO;
+        }
+    }
     return query_address(s, err, errlen);
 }
 
@@ -154,6 +170,8 @@ void phx_ucx_wireup_fini(struct phx_ucx_engine *s)
         if (h)
             hs_free(h);
     }
+    phx_ucx_authq_stop(s->authq);     /* joins it: no job runs this build's code after */
+    s->authq = NULL;
     if (s->epfd >= 0)
         close(s->epfd);
     s->epfd = -1;
@@ -202,7 +220,8 @@ static struct phx_ucx_hs *hs_new(struct phx_ucx_engine *s, int fd, enum hs_step 
     struct phx_ucx_hs *h = malloc(sizeof(*h));
     if (!h)
         return NULL;
-    *h = (struct phx_ucx_hs){.s = s, .slot = slot, .fd = fd, .step = step};
+    *h = (struct phx_ucx_hs){.s = s, .slot = slot, .serial = ++s->hs_serial, .fd = fd,
+                             .step = step};
     uint32_t events = step == HS_C_CONNECT ? EPOLLOUT : EPOLLIN;
     if (phx_ucx_sock_watch(s, fd, PHX_UCX_TAG_HS | slot, events) < 0) {
         free(h);
@@ -224,6 +243,7 @@ static void hs_free(struct phx_ucx_hs *h)
     s->n_halfopen -= h->accepted;
     free(h->tx);
     free(h->saddr);
+    free(h->caddr);
     free(h);
 }
 
@@ -383,20 +403,56 @@ static bool nonce(uint8_t *out)
     return getrandom(out, PHX_UCX_HS_NONCE, GRND_NONBLOCK) == PHX_UCX_HS_NONCE;
 }
 
-static struct phx_ucx_auth_bind binding_of(struct phx_ucx_hs *h, char role, const uint8_t *addr,
-                                           size_t addr_len)
+/* A credential job for H: its nonces, the server's worker address ADDR; CRED to check. NULL
+ * when out of memory. */
+static struct phx_ucx_auth_job *job_for(struct phx_ucx_hs *h, const uint8_t *addr, size_t len,
+                                        const uint8_t *cred, size_t cred_len)
 {
-    return (struct phx_ucx_auth_bind){.role = role, .cnonce = h->cnonce, .snonce = h->snonce,
-                                      .addr = addr, .addr_len = addr_len};
+    struct phx_ucx_auth_job *j = calloc(1, sizeof(*j));
+
+    if (!j || !(j->addr = malloc(len)) || (cred_len && !(j->cred = malloc(cred_len)))) {
+        if (j)
+            phx_ucx_auth_job_free(j);
+        return NULL;
+    }
+    j->owner = (uint64_t)h->slot << 32 | h->serial;
+    memcpy(j->cnonce, h->cnonce, PHX_UCX_HS_NONCE);
+    memcpy(j->snonce, h->snonce, PHX_UCX_HS_NONCE);
+    memcpy(j->addr, addr, len);
+    j->addr_len = len;
+    if (cred_len)
+        memcpy(j->cred, cred, cred_len);
+    j->cred_len = cred_len;
+    return j;
 }
 
-/* HELLO came: WELCOME goes. */
+/* Hands J to the credential thread; H waits in STEP. */
+static void submit(struct phx_ucx_hs *h, struct phx_ucx_auth_job *j, enum hs_step step)
+{
+    if (!j)
+        return hs_fail(h, PHX_UCX_HS_R_BUSY, "out of memory");
+    h->step = step;
+    phx_ucx_authq_submit(h->s->authq, j);
+}
+
+/* WELCOME goes, with CRED (LEN bytes, none with auth "none"). */
+static void send_welcome(struct phx_ucx_hs *h, const char *cred, size_t cred_len)
+{
+    struct phx_ucx_engine *s = h->s;
+    struct phx_ucx_hs_msg w = {.type = PHX_UCX_HS_WELCOME, .auth = s->wcfg.auth,
+                               .addr = s->waddr, .addr_len = (uint32_t)s->waddr_len,
+                               .cred = (const uint8_t *)cred, .cred_len = (uint32_t)cred_len};
+
+    memcpy(w.nonce, h->snonce, PHX_UCX_HS_NONCE);
+    h->step = HS_S_AUTH;
+    if (hs_send(h, &w) < 0)
+        hs_fail(h, PHX_UCX_HS_R_PEER, "cannot send WELCOME");
+}
+
+/* HELLO came: WELCOME goes (its credential made by the credential thread first). */
 static void on_hello(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
 {
     struct phx_ucx_engine *s = h->s;
-    char why[256] = "";
-    char *cred = NULL;
-    size_t cred_len = 0;
 
     if (m->type != PHX_UCX_HS_HELLO)
         return hs_fail(h, PHX_UCX_HS_R_MALFORMED, "expected HELLO");
@@ -405,51 +461,52 @@ static void on_hello(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
     memcpy(h->cnonce, m->nonce, PHX_UCX_HS_NONCE);
     if (!nonce(h->snonce))
         return hs_fail(h, PHX_UCX_HS_R_BUSY, "no random bytes for a nonce");
-    if (s->wcfg.auth == PHX_UCX_AUTH_MUNGE) {
-        struct phx_ucx_auth_bind ab = binding_of(h, 'S', s->waddr, s->waddr_len);
-        if (!(cred = phx_ucx_auth_make(s->wcfg.munge_socket, &ab, &cred_len, why, sizeof(why))))
-            return hs_fail(h, PHX_UCX_HS_R_AUTH, why);
-    }
-    struct phx_ucx_hs_msg w = {.type = PHX_UCX_HS_WELCOME, .auth = s->wcfg.auth,
-                               .addr = s->waddr, .addr_len = (uint32_t)s->waddr_len,
-                               .cred = (const uint8_t *)cred, .cred_len = (uint32_t)cred_len};
-    memcpy(w.nonce, h->snonce, PHX_UCX_HS_NONCE);
-    h->step = HS_S_AUTH;
-    int rc = hs_send(h, &w);
-    free(cred);
-    if (rc < 0)
-        hs_fail(h, PHX_UCX_HS_R_PEER, "cannot send WELCOME");
+    if (s->wcfg.auth != PHX_UCX_AUTH_MUNGE)
+        return send_welcome(h, NULL, 0);
+    struct phx_ucx_auth_job *j = job_for(h, s->waddr, s->waddr_len, NULL, 0);
+    if (j)
+        j->make_role = 'S';
+    submit(h, j, HS_S_MAKING);
 }
 
-/* AUTH came: the client is who it says, a claim is expected, DONE goes. */
-static void on_auth(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
+/* The client is who it says (or there is no saying): a claim is expected, DONE goes. */
+static void accept_auth(struct phx_ucx_hs *h)
 {
     struct phx_ucx_engine *s = h->s;
-    char why[256] = "";
+    char why[96];
 
-    if (m->type != PHX_UCX_HS_AUTH)
-        return hs_fail(h, PHX_UCX_HS_R_MALFORMED, "expected AUTH");
-    if (s->wcfg.auth == PHX_UCX_AUTH_MUNGE) {
-        struct phx_ucx_auth_bind ab = binding_of(h, 'C', s->waddr, s->waddr_len);
-        unsigned v = phx_ucx_auth_check(s->wcfg.munge_socket, m->cred, m->cred_len, &ab,
-                                         &h->info.uid, &h->info.gid, why, sizeof(why));
-        if (v != PHX_UCX_HS_OK)
-            return hs_fail(h, v, why);
-        h->info.flags |= MRPC_PEER_AUTHENTICATED;
-        if (s->wcfg.same_uid && h->info.uid != (uint32_t)geteuid()) {
-            snprintf(why, sizeof(why), "uid %u is not the service's (auth_same_uid)",
-                     h->info.uid);
-            return hs_fail(h, PHX_UCX_HS_R_POLICY, why);
-        }
-    } else if (m->cred_len) {
-        return hs_fail(h, PHX_UCX_HS_R_AUTH, "a credential without auth \"munge\"");
+    if (s->wcfg.same_uid && h->info.uid != (uint32_t)geteuid()) {
+        snprintf(why, sizeof(why), "uid %u is not the service's (auth_same_uid)", h->info.uid);
+        return hs_fail(h, PHX_UCX_HS_R_POLICY, why);
     }
-    if (phx_ucx_claim_expect(s, h->binding_id, h->snonce, &h->info, m->addr, m->addr_len) < 0)
-        return hs_fail(h, PHX_UCX_HS_R_BUSY, "out of memory");
+    if (phx_ucx_claim_expect(s, h->binding_id, h->snonce, &h->info, h->caddr, h->caddr_len) < 0)
+        return hs_fail(h, PHX_UCX_HS_R_BUSY, "too many connections waiting for their claim");
     h->step = HS_S_DONE;
     int rc = hs_send(h, &(struct phx_ucx_hs_msg){.type = PHX_UCX_HS_DONE});
     if (rc == 0 || rc < 0)      /* sent, or the client will time out on its claim's ack */
         hs_free(h);
+}
+
+/* AUTH came: its credential is checked (by the credential thread), then accept_auth(). */
+static void on_auth(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
+{
+    struct phx_ucx_engine *s = h->s;
+
+    if (m->type != PHX_UCX_HS_AUTH)
+        return hs_fail(h, PHX_UCX_HS_R_MALFORMED, "expected AUTH");
+    if (!(h->caddr = malloc(m->addr_len)))
+        return hs_fail(h, PHX_UCX_HS_R_BUSY, "out of memory");
+    memcpy(h->caddr, m->addr, m->addr_len);
+    h->caddr_len = m->addr_len;
+    if (s->wcfg.auth != PHX_UCX_AUTH_MUNGE) {
+        if (m->cred_len)
+            return hs_fail(h, PHX_UCX_HS_R_AUTH, "a credential without auth \"munge\"");
+        return accept_auth(h);
+    }
+    struct phx_ucx_auth_job *j = job_for(h, s->waddr, s->waddr_len, m->cred, m->cred_len);
+    if (j)
+        j->check_role = 'C';
+    submit(h, j, HS_S_CHECKING);
 }
 
 /* ---- the client's side --------------------------------------------------------------------- */
@@ -503,12 +560,24 @@ static void on_connected(struct phx_ucx_hs *h)
         hs_fail(h, PHX_UCX_HS_R_PEER, "cannot send HELLO");
 }
 
+/* AUTH goes, with CRED (LEN bytes, none with auth "none"). */
+static void send_auth(struct phx_ucx_hs *h, const char *cred, size_t cred_len)
+{
+    struct phx_ucx_engine *s = h->s;
+
+    h->step = HS_C_DONE;
+    if (hs_send(h, &(struct phx_ucx_hs_msg){.type = PHX_UCX_HS_AUTH, .addr = s->waddr,
+                                            .addr_len = (uint32_t)s->waddr_len,
+                                            .cred = (const uint8_t *)cred,
+                                            .cred_len = (uint32_t)cred_len}) < 0)
+        hs_fail(h, PHX_UCX_HS_R_PEER, "cannot send AUTH");
+}
+
+/* WELCOME came: the server's credential is checked and ours made (by the credential thread),
+ * then AUTH goes. */
 static void on_welcome(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
 {
     struct phx_ucx_engine *s = h->s;
-    char why[256] = "";
-    char *cred = NULL;
-    size_t cred_len = 0;
 
     if (m->type != PHX_UCX_HS_WELCOME)
         return hs_fail(h, PHX_UCX_HS_R_MALFORMED, "expected WELCOME");
@@ -519,28 +588,56 @@ static void on_welcome(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
         return hs_fail(h, PHX_UCX_HS_R_BUSY, "out of memory");
     memcpy(h->saddr, m->addr, m->addr_len);
     h->saddr_len = m->addr_len;
-    if (s->wcfg.auth == PHX_UCX_AUTH_MUNGE) {
-        struct phx_ucx_auth_bind ab = binding_of(h, 'S', h->saddr, h->saddr_len);
-        uint32_t uid, gid;
-        unsigned v = phx_ucx_auth_check(s->wcfg.munge_socket, m->cred, m->cred_len, &ab, &uid,
-                                         &gid, why, sizeof(why));
-        if (v != PHX_UCX_HS_OK)
-            return hs_fail(h, v, why);
-        ab.role = 'C';
-        if (!(cred = phx_ucx_auth_make(s->wcfg.munge_socket, &ab, &cred_len, why, sizeof(why))))
-            return hs_fail(h, PHX_UCX_HS_R_AUTH, why);
-    } else if (m->cred_len) {
-        return hs_fail(h, PHX_UCX_HS_R_AUTH, "a credential without auth \"munge\"");
+    if (s->wcfg.auth != PHX_UCX_AUTH_MUNGE) {
+        if (m->cred_len)
+            return hs_fail(h, PHX_UCX_HS_R_AUTH, "a credential without auth \"munge\"");
+        return send_auth(h, NULL, 0);
     }
-    h->step = HS_C_DONE;
-    int rc = hs_send(h, &(struct phx_ucx_hs_msg){.type = PHX_UCX_HS_AUTH,
-                                                 .addr = s->waddr,
-                                                 .addr_len = (uint32_t)s->waddr_len,
-                                                 .cred = (const uint8_t *)cred,
-                                                 .cred_len = (uint32_t)cred_len});
-    free(cred);
-    if (rc < 0)
-        hs_fail(h, PHX_UCX_HS_R_PEER, "cannot send AUTH");
+    struct phx_ucx_auth_job *j = job_for(h, h->saddr, h->saddr_len, m->cred, m->cred_len);
+    if (j) {
+        j->check_role = 'S';
+        j->make_role = 'C';
+    }
+    submit(h, j, HS_C_CHECKING);
+}
+
+/* The credential thread finished J for H (which waits in one of the *_MAKING/CHECKING steps). */
+static void on_job(struct phx_ucx_hs *h, struct phx_ucx_auth_job *j)
+{
+    if (j->verdict != PHX_UCX_HS_OK)
+        return hs_fail(h, j->verdict, j->err);
+    switch (h->step) {
+    case HS_S_MAKING:
+        return send_welcome(h, j->made, j->made_len);
+    case HS_S_CHECKING:
+        h->info.uid = j->uid;
+        h->info.gid = j->gid;
+        h->info.flags |= MRPC_PEER_AUTHENTICATED;
+        return accept_auth(h);
+    case HS_C_CHECKING:
+        return send_auth(h, j->made, j->made_len);
+    default:
+        return;
+    }
+}
+
+/* The credential thread's finished jobs go to their handshakes (gone ones are ignored). */
+static unsigned auth_results(struct phx_ucx_engine *s)
+{
+    struct phx_ucx_auth_job *j = s->authq ? phx_ucx_authq_done(s->authq) : NULL;
+    unsigned n = 0;
+
+    while (j) {
+        struct phx_ucx_auth_job *next = j->next;
+        uint32_t slot = (uint32_t)(j->owner >> 32);
+        struct phx_ucx_hs *h = slot < PHX_UCX_HS_SLOTS ? s->hs[slot] : NULL;
+        if (h && h->serial == (uint32_t)j->owner)
+            on_job(h, j);
+        phx_ucx_auth_job_free(j);
+        j = next;
+        n++;
+    }
+    return n;
 }
 
 /* DONE: the endpoint to the server's worker goes up and claims the handshake. */
@@ -632,6 +729,8 @@ static void dispatch(struct phx_ucx_engine *s, const struct epoll_event *ev)
 
     if (kind == PHX_UCX_TAG_LISTEN)
         phx_ucx_binding_accept(s, low);
+    else if (kind == PHX_UCX_TAG_AUTH)
+        auth_results(s);
     else if (kind == PHX_UCX_TAG_HS && low < PHX_UCX_HS_SLOTS && s->hs[low])
         hs_ready(s->hs[low], ev->events);
 }

@@ -54,6 +54,7 @@
 #define PHX_UCX_HS_ACCEPTS         64       /* connections accepted per binding per turn */
 #define PHX_UCX_SOCK_POLL_MS       1        /* a busy engine looks at its sockets this often */
 #define PHX_UCX_LOG_PER_SEC        10       /* refusals logged per second; the rest counted */
+#define PHX_UCX_ACCEPT_PAUSE_MS    100      /* out of fds: a binding rests this long */
 #define PHX_UCX_GRANT_MIN          (MRPC_WIRE_WINDOW / 4)  /* consumed messages per grant */
 #define PHX_UCX_MAX_CONNS          1024     /* per engine, outgoing and accepted */
 #define PHX_UCX_MAX_LISTENERS      64       /* per engine */
@@ -129,6 +130,7 @@ struct phx_ucx_binding {
     uint32_t               id;
     uint16_t               port;
     int                    fd;          /* our own listening socket (ucx_hs.c) */
+    bool                   paused;      /* out of fds: not watched for a while */
 };
 
 struct phx_ucx_hs;          /* ucx_hs.c: one handshake on a TCP socket */
@@ -226,6 +228,7 @@ struct phx_ucx_engine {
     bool                    sock_due;           /* look at them in the next progress() */
     struct phx_ucx_authq   *authq;              /* auth "munge": the credential thread */
     uint32_t                hs_serial;          /* tells a reused handshake slot from its past */
+    uint64_t                accept_resume_ns;   /* paused bindings are watched again then */
     uint64_t                log_second;         /* refusal logging: the current second */
     unsigned                logged;             /* ... and how many were logged in it */
 
@@ -360,6 +363,8 @@ bool phx_ucx_unbind(struct phx_ucx_engine *s, uint32_t id);
 void phx_ucx_listeners_shutdown(struct phx_ucx_engine *s);
 /* Accepts what waits on binding ID's socket (at most PHX_UCX_HS_ACCEPTS); how many. */
 unsigned phx_ucx_binding_accept(struct phx_ucx_engine *s, uint32_t id);
+/* Bindings paused for lack of fds are watched again once their pause is over; how many. */
+unsigned phx_ucx_bindings_resume(struct phx_ucx_engine *s, uint64_t now);
 /* Live upgrade (restore): binding ID on port PORT listening on FD, taken over (not yet in the
  * epoll set). 0 or -ENOMEM. */
 int  phx_ucx_binding_adopt(struct phx_ucx_engine *s, uint32_t id, uint16_t port, int fd);

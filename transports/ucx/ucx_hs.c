@@ -753,7 +753,7 @@ unsigned phx_ucx_hs_progress(struct phx_ucx_engine *s, bool idle)
     struct epoll_event evs[64];
     unsigned work = 0;
 
-    if (!s->n_sockets && !s->n_claims)
+    if (!s->n_sockets && !s->n_claims && !s->accept_resume_ns)
         return 0;
     uint64_t now = phx_now_ns();
     if (!idle && !s->sock_due && now - s->sock_poll_ns < PHX_UCX_SOCK_POLL_MS * 1000000ull)
@@ -767,13 +767,15 @@ unsigned phx_ucx_hs_progress(struct phx_ucx_engine *s, bool idle)
             work++;
         }
     }
-    return work + expire(s, now);
+    return work + expire(s, now) + phx_ucx_bindings_resume(s, now);
 }
 
 int phx_ucx_hs_timeout_ms(struct phx_ucx_engine *s)
 {
     uint64_t soonest = phx_ucx_claims_deadline(s), now = phx_now_ns();
 
+    if (s->accept_resume_ns && s->accept_resume_ns < soonest)
+        soonest = s->accept_resume_ns;
     for (unsigned i = 0; i < PHX_UCX_HS_SLOTS && s->n_hs; i++)
         if (s->hs[i] && s->hs[i]->deadline_ns < soonest)
             soonest = s->hs[i]->deadline_ns;

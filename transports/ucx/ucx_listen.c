@@ -53,6 +53,33 @@ uint32_t phx_ucx_accepted_id(struct phx_ucx_engine *s)
 
 /* ---- accepting --------------------------------------------------------------------------- */
 
+/* Out of fds (or memory): the pending connection stays in the backlog and the socket readable,
+ * so B stops being watched for PHX_UCX_ACCEPT_PAUSE_MS instead of waking the runtime in a loop. */
+static void pause_accepting(struct phx_ucx_engine *s, struct phx_ucx_binding *b)
+{
+    phx_ucx_hs_refusal(s, PHX_UCX_HS_R_BUSY, "(backlog)", strerror(errno));
+    phx_ucx_sock_unwatch(s, b->fd);
+    b->paused = true;
+    s->accept_resume_ns = phx_now_ns() + PHX_UCX_ACCEPT_PAUSE_MS * 1000000ull;
+}
+
+unsigned phx_ucx_bindings_resume(struct phx_ucx_engine *s, uint64_t now)
+{
+    unsigned n = 0;
+
+    if (!s->accept_resume_ns || now < s->accept_resume_ns)
+        return 0;
+    s->accept_resume_ns = 0;
+    for (unsigned i = 0; i < s->n_bindings; i++) {
+        struct phx_ucx_binding *b = s->bindings[i];
+        if (b->paused && phx_ucx_sock_watch(s, b->fd, PHX_UCX_TAG_LISTEN | b->id, EPOLLIN) == 0) {
+            b->paused = false;
+            n++;
+        }
+    }
+    return n;
+}
+
 unsigned phx_ucx_binding_accept(struct phx_ucx_engine *s, uint32_t id)
 {
     struct phx_ucx_binding *b = binding_by_id(s, id, NULL);
@@ -63,9 +90,8 @@ unsigned phx_ucx_binding_accept(struct phx_ucx_engine *s, uint32_t id)
         socklen_t len = sizeof(peer);
         int fd = accept4(b->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
-                errno != EINTR)
-                phx_ucx_hs_refusal(s, PHX_UCX_HS_R_BUSY, "?", strerror(errno)); /* EMFILE */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_accepting(s, b);
             break;
         }
         phx_ucx_hs_accepted(b, fd, &peer, len);
@@ -165,7 +191,8 @@ static void binding_destroy(struct phx_ucx_engine *s, unsigned at)
     struct phx_ucx_binding *b = s->bindings[at];
 
     if (b->fd >= 0) {
-        phx_ucx_sock_unwatch(s, b->fd);
+        if (!b->paused)
+            phx_ucx_sock_unwatch(s, b->fd);
         close(b->fd);
     }
     free(b);

@@ -136,6 +136,7 @@ int hs_client_run(const char *host, const char *port, const struct hs_client *c,
     int fd = dial(host, port, err, errlen), rc = -1;
 
     memset(r, 0, sizeof(*r));
+    r->fd = -1;
     if (fd < 0)
         return -1;
     if (getrandom(cnonce, sizeof(cnonce), 0) != (ssize_t)sizeof(cnonce))
@@ -154,7 +155,10 @@ int hs_client_run(const char *host, const char *port, const struct hs_client *c,
     }
     rc = authenticate(fd, &m, c, cnonce, r, err, errlen);
 out:
-    close(fd);
+    if (rc == 0)
+        r->fd = fd;
+    else
+        close(fd);
     return rc;
 }
 

@@ -23,6 +23,8 @@ struct hs_result {
     uint32_t refused;                       /* the server's REFUSE reason, or 0 */
     uint8_t  auth_frame[PHX_UCX_HS_FRAME_MAX];  /* the AUTH frame sent (for replays) */
     size_t   auth_len;
+    int      fd;        /* after DONE: the socket, open while the connection lives (the
+                           service takes its closing as the connection's end); else -1 */
 };
 
 /* What the client brings: its auth mode (PHX_UCX_AUTH_NONE or _MUNGE, credentials from the

@@ -1249,6 +1249,7 @@ static void test_munge_replay(void)
                                .addr_len = sizeof(addr)};
     run_client(&run);                           /* an honest handshake, captured */
     CU_ASSERT_EQUAL_FATAL(run.rc, 0);
+    close(run.r.fd);
     static uint8_t captured[PHX_UCX_HS_FRAME_MAX];
     size_t captured_len = run.r.auth_len;
     memcpy(captured, run.r.auth_frame, captured_len);

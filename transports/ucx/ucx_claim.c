@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,7 @@ struct phx_ucx_claim {
     struct mrpc_peer_info  peer;
     uint8_t               *caddr;       /* the client's worker address */
     size_t                 caddr_len;
+    int                    live_fd;     /* the handshake's socket, for the connection */
     struct phx_ucx_claim  *next;
 };
 
@@ -73,7 +75,7 @@ static void frame(uint8_t *out, uint32_t kind, const uint8_t *nonce)
 
 int phx_ucx_claim_expect(struct phx_ucx_engine *s, uint32_t binding_id, const uint8_t *snonce,
                          const struct mrpc_peer_info *peer, const uint8_t *caddr,
-                         size_t caddr_len)
+                         size_t caddr_len, int live_fd)
 {
     if (s->n_claims >= s->wcfg.halfopen_max)
         return -EBUSY;
@@ -88,7 +90,7 @@ int phx_ucx_claim_expect(struct phx_ucx_engine *s, uint32_t binding_id, const ui
     *cl = (struct phx_ucx_claim){.s = s, .binding_id = binding_id, .peer = *peer,
                                  .deadline_ns = phx_now_ns() +
                                                 (uint64_t)s->wcfg.hs_timeout_ms * 1000000ull,
-                                 .caddr = copy, .caddr_len = caddr_len};
+                                 .caddr = copy, .caddr_len = caddr_len, .live_fd = live_fd};
     memcpy(cl->snonce, snonce, PHX_UCX_HS_NONCE);
     if (phx_u64map_put(&s->w->claims, key_of(snonce), (uintptr_t)cl) < 0) {
         free(copy);
@@ -112,6 +114,8 @@ static void claim_free(struct phx_ucx_claim *cl)
     *pp = cl->next;
     s->n_claims--;
     phx_u64map_remove(&s->w->claims, key_of(cl->snonce), NULL);
+    if (cl->live_fd >= 0)
+        close(cl->live_fd);
     free(cl->caddr);
     free(cl);
 }
@@ -296,6 +300,8 @@ static struct phx_ucx_conn *accept_claim(struct phx_ucx_claim *cl, ucp_ep_h repl
     }
     s->stats.accepted++;
     s->stats.hs_ok++;
+    phx_ucx_live_keep(c, cl->live_fd);
+    cl->live_fd = -1;
     phx_ucx_queue_event(s, &(phx_desc_t){.kind = MRPC_DESC_ACCEPTED, .status = PHX_OK,
                                          .conn_id = c->id, .binding_id = cl->binding_id,
                                          .addr = (uintptr_t)c->peer, .len = sizeof(*c->peer)},

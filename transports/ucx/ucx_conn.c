@@ -62,6 +62,7 @@ struct phx_ucx_conn *phx_ucx_conn_new(struct phx_ucx_engine *s, uint32_t id)
         return NULL;
     c->s = s;
     c->id = id;
+    c->live_fd = -1;
     c->state = PHX_UCX_UP;      /* not counted anywhere until set_state() */
     phx_ucx_credit_init(c);
     c->next = s->conns;
@@ -89,6 +90,7 @@ void phx_ucx_conn_free(struct phx_ucx_conn *c)
         c->next->prev = c->prev;
     s->n_conns--;
     phx_ucx_hs_drop(c);
+    phx_ucx_live_drop(c);
     free(c->peer);
     free(c);
 }
@@ -144,6 +146,7 @@ static void close_ep(struct phx_ucx_conn *c, bool force)
 
     set_state(c, PHX_UCX_CLOSING);
     phx_ucx_hs_drop(c);
+    phx_ucx_live_drop(c);       /* the peer hears of it at once */
     phx_ucx_send_cancel_waiting(c->s, c);   /* they never reached UCX */
     c->deadline_ns = phx_now_ns() + PHX_UCX_ABANDON_MS * 1000000ull;
     if (!ep)
@@ -199,6 +202,11 @@ static void peer_gone(struct phx_ucx_conn *c, ucs_status_t status)
         c->lost_due = true;
         set_state(c, PHX_UCX_FAILED);
     }
+}
+
+void phx_ucx_conn_peer_gone(struct phx_ucx_conn *c)
+{
+    peer_gone(c, UCS_ERR_CONNECTION_RESET);
 }
 
 /* The error handler of every endpoint; runs inside ucp_worker_progress(). */

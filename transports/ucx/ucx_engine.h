@@ -109,6 +109,8 @@ struct phx_ucx_conn {
     bool                    claimed;    /* CONNECTING: the claim went, the ack is awaited */
     struct phx_ucx_hs      *hs;         /* CONNECTING: its handshake, until DONE (ucx_hs.c) */
     struct mrpc_peer_info  *peer;       /* accepted: what ACCEPTED points at (malloc'd) */
+    int                     live_fd;    /* the handshake's socket, kept open while C lives: its
+                                           EOF says the peer is gone (ucx_hs.c); -1: none */
     uint8_t                 claim_hdr[32]; /* the claim frame, while UCX sends it */
     uint64_t                twin_ep;    /* a loopback pair (ucx_claim.c): the other end's
                                            endpoint, whose connection we tell when we close */
@@ -316,6 +318,8 @@ void phx_ucx_conn_set_err_handling(ucp_ep_params_t *p, struct phx_ucx_conn *c);
 /* Live upgrade, at commit: C's endpoint calls this build's error handler with C, and frames on
  * it find C (the worker's by_ep). 0 or -errno (logged). */
 int  phx_ucx_conn_repoint(struct phx_ucx_conn *c);
+/* C's peer closed its handshake socket (ucx_hs.c): lost, as on an endpoint error. */
+void phx_ucx_conn_peer_gone(struct phx_ucx_conn *c);
 /* C and T are the two ends of a loopback pair on one worker (ucx_claim.c). */
 void phx_ucx_conn_twin(struct phx_ucx_conn *c, struct phx_ucx_conn *t);
 /* Sets S's connecting/dying counts from its connections' states (after a restore). */
@@ -375,6 +379,7 @@ int  phx_ucx_binding_adopt(struct phx_ucx_engine *s, uint32_t id, uint16_t port,
 #define PHX_UCX_TAG_LISTEN (1ull << 32)
 #define PHX_UCX_TAG_HS     (2ull << 32)
 #define PHX_UCX_TAG_AUTH   (3ull << 32)     /* the credential thread's eventfd */
+#define PHX_UCX_TAG_LIVE   (4ull << 32)     /* a connection's handshake socket (low: its id) */
 
 /* create()/restore(): the wire-up settings from SET, the epoll set (with the worker's fd) and the
  * worker's address. 0 or -errno with a sentence in ERR. */
@@ -401,6 +406,10 @@ int      phx_ucx_hs_connect(struct phx_ucx_conn *c, const struct sockaddr_storag
                             socklen_t len, char *why, size_t whylen);
 /* C no longer waits for its handshake (CLOSE, timeout): the socket goes. */
 void     phx_ucx_hs_drop(struct phx_ucx_conn *c);
+/* C keeps FD, its handshake's socket, to learn when the peer is gone (-1: nothing). */
+void     phx_ucx_live_keep(struct phx_ucx_conn *c, int fd);
+/* C goes: its handshake socket is closed (which tells the peer). */
+void     phx_ucx_live_drop(struct phx_ucx_conn *c);
 /* Counts a refusal for REASON and logs it, at most PHX_UCX_LOG_PER_SEC a second. */
 void     phx_ucx_hs_refusal(struct phx_ucx_engine *s, unsigned reason, const char *peer,
                             const char *why);
@@ -411,10 +420,11 @@ void     phx_ucx_hs_fail_all(struct phx_ucx_engine *s);
 /* ---- ucx_claim.c ------------------------------------------------------------------------- */
 
 /* The server side of a finished handshake on binding BINDING_ID: an endpoint naming SNONCE
- * must claim it within the handshake timeout. 0 or -ENOMEM. */
+ * must claim it within the handshake timeout; the connection then keeps LIVE_FD (the handshake's
+ * socket; closed if nobody claims). 0 or -ENOMEM. */
 int      phx_ucx_claim_expect(struct phx_ucx_engine *s, uint32_t binding_id,
                               const uint8_t *snonce, const struct mrpc_peer_info *peer,
-                              const uint8_t *caddr, size_t caddr_len);
+                              const uint8_t *caddr, size_t caddr_len, int live_fd);
 /* The client side: C's endpoint (to the server's worker address) claims SNONCE. 0 or -EIO. */
 int      phx_ucx_claim_send(struct phx_ucx_conn *c, const uint8_t *snonce);
 /* The same when the server is an engine of C's own worker: claimed directly, with a loopback

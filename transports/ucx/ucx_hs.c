@@ -236,8 +236,10 @@ static void hs_free(struct phx_ucx_hs *h)
 {
     struct phx_ucx_engine *s = h->s;
 
-    phx_ucx_sock_unwatch(s, h->fd);
-    close(h->fd);
+    if (h->fd >= 0) {
+        phx_ucx_sock_unwatch(s, h->fd);
+        close(h->fd);
+    }
     s->hs[h->slot] = NULL;
     s->n_hs--;
     s->n_halfopen -= h->accepted;
@@ -245,6 +247,53 @@ static void hs_free(struct phx_ucx_hs *h)
     free(h->saddr);
     free(h->caddr);
     free(h);
+}
+
+/* H is done and its socket lives on elsewhere (a claim's, a connection's): H goes without it. */
+static void hs_release_fd(struct phx_ucx_hs *h)
+{
+    phx_ucx_sock_unwatch(h->s, h->fd);
+    h->fd = -1;
+    hs_free(h);
+}
+
+/* ---- live sockets -------------------------------------------------------------------------- */
+
+void phx_ucx_live_keep(struct phx_ucx_conn *c, int fd)
+{
+    c->live_fd = -1;
+    if (fd < 0)
+        return;
+    if (phx_ucx_sock_watch(c->s, fd, PHX_UCX_TAG_LIVE | c->id, EPOLLIN) < 0) {
+        close(fd);
+        return;
+    }
+    c->live_fd = fd;
+}
+
+void phx_ucx_live_drop(struct phx_ucx_conn *c)
+{
+    if (c->live_fd < 0)
+        return;
+    phx_ucx_sock_unwatch(c->s, c->live_fd);
+    close(c->live_fd);
+    c->live_fd = -1;
+}
+
+/* Connection ID's handshake socket is readable: the peer closed it (gone or closing), or sent
+ * what it must not. Either way the connection is lost. */
+static void live_ready(struct phx_ucx_engine *s, uint32_t id)
+{
+    struct phx_ucx_conn *c = phx_ucx_conn_by_id(s, id);
+    uint8_t buf[64];
+
+    if (!c || c->live_fd < 0)
+        return;
+    ssize_t n = recv(c->live_fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    phx_ucx_live_drop(c);
+    phx_ucx_conn_peer_gone(c);
 }
 
 /* Numeric "host:port" ("[v6]:port") of SS into OUT. */
@@ -479,12 +528,14 @@ static void accept_auth(struct phx_ucx_hs *h)
         snprintf(why, sizeof(why), "uid %u is not the service's (auth_same_uid)", h->info.uid);
         return hs_fail(h, PHX_UCX_HS_R_POLICY, why);
     }
-    if (phx_ucx_claim_expect(s, h->binding_id, h->snonce, &h->info, h->caddr, h->caddr_len) < 0)
-        return hs_fail(h, PHX_UCX_HS_R_BUSY, "too many connections waiting for their claim");
     h->step = HS_S_DONE;
     int rc = hs_send(h, &(struct phx_ucx_hs_msg){.type = PHX_UCX_HS_DONE});
-    if (rc == 0 || rc < 0)      /* sent, or the client will time out on its claim's ack */
-        hs_free(h);
+    if (rc != 0)                /* DONE did not go in one piece: no connection */
+        return hs_fail(h, PHX_UCX_HS_R_PEER, "cannot send DONE");
+    if (phx_ucx_claim_expect(s, h->binding_id, h->snonce, &h->info, h->caddr, h->caddr_len,
+                             h->fd) < 0)
+        return hs_fail(h, PHX_UCX_HS_R_BUSY, "too many connections waiting for their claim");
+    hs_release_fd(h);           /* the claim keeps the socket for the connection */
 }
 
 /* AUTH came: its credential is checked (by the credential thread), then accept_auth(). */
@@ -656,7 +707,9 @@ static void on_done(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
         return hs_fail(h, PHX_UCX_HS_R_PEER, why);
     c->hs = NULL;
     h->conn = NULL;
-    hs_free(h);
+    int fd = h->fd;
+    hs_release_fd(h);
+    phx_ucx_live_keep(c, fd);   /* the server sees it close when we go */
 }
 
 /* ---- reading and dispatching --------------------------------------------------------------- */
@@ -731,6 +784,8 @@ static void dispatch(struct phx_ucx_engine *s, const struct epoll_event *ev)
         phx_ucx_binding_accept(s, low);
     else if (kind == PHX_UCX_TAG_AUTH)
         auth_results(s);
+    else if (kind == PHX_UCX_TAG_LIVE)
+        live_ready(s, low);
     else if (kind == PHX_UCX_TAG_HS && low < PHX_UCX_HS_SLOTS && s->hs[low])
         hs_ready(s->hs[low], ev->events);
 }

@@ -32,7 +32,7 @@
  *   memory maps (send, receive)           chunks, failed, each chunk's handle (0: not mapped)
  *   connections                           id, state, endpoint handle, CONNECT, deadline, flags,
  *                                         credits, ungranted, peer identity (a heap block),
- *                                         loopback twin's endpoint
+ *                                         loopback twin's endpoint, handshake socket (fd)
  *   bindings                              id, port, listening socket (an fd)
  *   events, landed                        descriptor, connection ordinal + 1 (0: none), charge
  *   sends (ucx_send.c)                    done list, wait lists
@@ -162,6 +162,10 @@ static void dump_conns(struct dumper *d, struct phx_ucx_engine *s)
             d->rc = phx_handover_put_heap(d->e, c->peer, &peer);
         phx_wbuf_u32(&d->w, peer);
         phx_wbuf_u64(&d->w, c->twin_ep);    /* UCX's address, not this build's */
+        uint32_t live = 0;
+        if (c->live_fd >= 0 && !d->rc)
+            d->rc = phx_handover_put_fd(d->e, c->live_fd, &live);
+        phx_wbuf_u32(&d->w, live);
     }
 }
 
@@ -348,6 +352,9 @@ static int load_conn(struct loader *l, uint32_t ord)
     if (peer && !(c->peer = phx_handover_take_heap(l->e, peer)))
         return malformed(l, "peer identity");
     c->twin_ep = phx_rbuf_u64(&l->r);
+    uint32_t live = phx_rbuf_u32(&l->r);
+    if (live && (c->live_fd = phx_handover_take_fd(l->e, live)) < 0)
+        return malformed(l, "connection socket");
     if ((c->grant_due = f & CF_GRANT_DUE))
         l->s->grants_due++;
     if (ep && !(c->ep = phx_handover_take_handle(l->e, ep)))
@@ -491,6 +498,9 @@ static int wireup_again(struct loader *l)
     for (unsigned i = 0; !rc && i < l->s->n_bindings; i++)
         rc = phx_ucx_sock_watch(l->s, l->s->bindings[i]->fd,
                                 PHX_UCX_TAG_LISTEN | l->s->bindings[i]->id, EPOLLIN);
+    for (struct phx_ucx_conn *c = l->s->conns; !rc && c; c = c->next)
+        if (c->live_fd >= 0 && c->in_id_map)
+            rc = phx_ucx_sock_watch(l->s, c->live_fd, PHX_UCX_TAG_LIVE | c->id, EPOLLIN);
     return rc;
 }
 
@@ -554,8 +564,10 @@ void phx_ucx_state_free(struct phx_ucx_engine *s)
     for (unsigned i = 0; i < s->n_bindings; i++)
         free(s->bindings[i]);       /* their sockets are the other state's */
     s->n_bindings = 0;
-    for (struct phx_ucx_conn *c = s->conns; c; c = c->next)
+    for (struct phx_ucx_conn *c = s->conns; c; c = c->next) {
         c->peer = NULL;             /* ... and so are the peer identities */
+        c->live_fd = -1;            /* ... and the connections' sockets */
+    }
     phx_ucx_wireup_fini(s);
     phx_ucx_engine_free(s);
 }

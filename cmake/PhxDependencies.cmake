@@ -14,6 +14,7 @@ phx_require_pkg(HWLOC      hwloc)
 phx_require_pkg(PROTOBUF_C libprotobuf-c)
 phx_require_pkg(LIBCONFIG  libconfig)
 phx_require_pkg(JSONC      json-c)
+phx_require_pkg(MUNGE      munge)       # the transport's peer authentication
 # phoenixd's Prometheus endpoint (core/daemon/metrics_http.c): an HTTP server from Debian that
 # runs inside the control thread's own epoll loop, rather than a parser of our own.
 phx_require_pkg(MICROHTTPD libmicrohttpd)

@@ -76,7 +76,7 @@ class Node:
                 f'runtime = {{ threads = 1; mode = "shared"; spin_us = {self.spin_us}; }};\n'
                 'control = { admin_group = ""; socket_mode = 0666; max_apps = 64; };\n'
                 f'settings = {{ ucx = {{ tls = "{ucx["UCX_TLS"]}"; '
-                f'net_devices = "{ucx["UCX_NET_DEVICES"]}"; }}; }};\n'
+                f'net_devices = "{ucx["UCX_NET_DEVICES"]}"; auth = "none"; }}; }};\n'
                 f"plugins = (\n  {plugins}\n);\n")
 
     def start(self, base_env):

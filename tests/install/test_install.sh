@@ -11,7 +11,8 @@
 #   c. builds the same app with pkg-config (protoc + protoc-gen-mrpc by hand) and runs it;
 #   d. builds an out-of-tree plugin with find_package(phoenix), has the installed phoenixd load
 #      it, attaches its engine to the running server and sees calls go through it.
-# UCX is pinned to loopback. Everything it starts it stops, by pid. Prints "N passed, N failed".
+# UCX is pinned to loopback; the services authenticate each other through a private munged
+# (tests/lib/munged.sh). Everything it starts it stops, by pid. Prints "N passed, N failed".
 # PHX_TEST_CFLAGS (the sanitizer flags of a sanitizer build) go to everything it compiles.
 set -uo pipefail
 build=$(realpath "$1") src=$(realpath "$2")
@@ -33,7 +34,7 @@ stop_all() {
   done
   pids=()
 }
-trap 'stop_all; rm -rf "$tmp"' EXIT
+trap 'stop_all; "$src/tests/lib/munged.sh" stop "$tmp/munge" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 ok()   { passed=$((passed + 1)); echo "ok: $*"; }
 fail() { failed=$((failed + 1)); echo "FAILED: $*"; }
 finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
@@ -63,6 +64,13 @@ hello() {
 mkdir -p "$work" && cd "$work" || exit 1
 cmake --install "$build" --prefix "$P" >"$tmp/install.log" 2>&1 ||
   { show "$tmp/install.log"; fail "cmake --install"; finish; }
+# The installed phoenix.conf authenticates peers with MUNGE (settings.ucx.auth = "munge"): as an
+# administrator would, point it at the realm's munged, here a private one of this test.
+chmod 755 "$tmp"      # munged wants every directory above its socket searchable
+sock=$("$src/tests/lib/munged.sh" start "$tmp/munge") || { fail "munged does not start"; finish; }
+sed -i "s|^\( *munge_socket = \)\"\";|\1\"$sock\";|" "$P/etc/phoenix/phoenix.conf"
+grep -q "munge_socket = \"$sock\";" "$P/etc/phoenix/phoenix.conf" ||
+  { fail "the installed phoenix.conf has no settings.ucx.munge_socket"; finish; }
 
 # a. the installed service, no configuration given
 if start_phoenixd && plugins=$("$P/bin/phoenixctl" plugins --prefix "$run" 2>&1) &&
@@ -119,6 +127,7 @@ cat >"$tmp/phoenix.conf" <<CONF
 plugins = ( { name = "mrpc"; path = "libphoenix_mrpc.so"; },
             { name = "ucx"; path = "libphoenix_ucx.so"; },
             { name = "count"; path = "$work/plugin/libcount_plugin.so"; } );
+settings = { ucx = { munge_socket = "$sock"; }; };   # auth = "munge", the test's munged
 CONF
 cat >"$tmp/attach.conf" <<CONF
 addon_engine = "CountEngine";

@@ -20,7 +20,7 @@
  *                    the ones after it succeed
  *   changed layout   both services' mrpc plugin upgraded to a build with another state layout
  *                    (version 4, converted from 3), and their ucx plugin to one with another
- *                    layout too (version 6, converted from 5), in one transaction per service
+ *                    layout too (version 7, converted from 6), in one transaction per service
  *                    while 3,000 calls flow: none lost or failed, the old mrpc and ucx builds
  *                    gone from phoenixd's /proc/PID/maps; then upgrades of each plugin to a
  *                    build that cannot read the state are refused, and upgrades of each to a
@@ -606,8 +606,8 @@ static void test_upgrade_changed_layout(void)
     printf("\n    refused: %s", r.err);
     CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",
                                  PHX_PLUGIN_UCX_REFUSE, NULL }, &r), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "UcxRpcAdapterEngine 1.0.2 reads state versions 7 to 7, "
-                                         "not 6"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "UcxRpcAdapterEngine 1.0.2 reads state versions 8 to 8, "
+                                         "not 7"));
     printf("\n    refused: %s", r.err);      /* the calls below check the transport runs on */
     submit_echoes(&m, n, 2 * n);            /* in the service when the next upgrade aborts */
     CU_ASSERT_NOT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin",

@@ -2,7 +2,7 @@
  *
  *     raw_peer HOST PORT MAX_MESSAGE_BYTES [--sink]
  *
- * Connects to a UcxRpcAdapterEngine's listener and sends, on active message 1, frames that break
+ * Connects to a UcxRpcAdapterEngine's binding (the service's wire-up, hs_client.c) and sends, on active message 1, frames that break
  * the wire rules one at a time and eight valid messages (call ids 0..7 of stream RAW_PEER_TAG,
  * wire_pattern.h payloads):
  *
@@ -31,6 +31,7 @@
  *
  * With --sink it sends nothing: it connects, swallows whatever active messages 1 arrive, and
  * waits on stdin the same way; the test kills it with SIGKILL to play a service that dies. */
+#include "hs_client.h"
 #include "wire_pattern.h"
 #include "mrpc/transport.h"
 
@@ -91,27 +92,59 @@ static int wait_req(ucs_status_ptr_t req, const char *what)
     return wait_req_for(req, what, UCS_OK);
 }
 
+static bool acked;
+
+static ucs_status_t on_claim_ack(void *arg, const void *header, size_t header_length,
+                                 void *data, size_t length, const ucp_am_recv_param_t *param)
+{
+    acked |= hs_is_ack(header, header_length) != 0;
+    return UCS_OK;
+}
+
+/* The service's wire-up (hs_client.c): the handshake, an endpoint to the worker address it
+ * gave, the claim on it, and the ack. */
 static ucp_ep_h connect_to(const char *host, const char *port)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+    static struct hs_result r;
+    char err[256];
     ucp_ep_h ep = NULL;
+    ucp_worker_attr_t attr = {.field_mask = UCP_WORKER_ATTR_FIELD_ADDRESS};
 
-    if (getaddrinfo(host, port, &hints, &ai))
+    if (ucp_worker_query(worker, &attr) != UCS_OK)
         return NULL;
+    struct hs_client c = {.auth = PHX_UCX_AUTH_NONE, .addr = (const uint8_t *)attr.address,
+                          .addr_len = attr.address_length};
+    int rc = hs_client_run(host, port, &c, &r, err, sizeof(err));
+    ucp_worker_release_address(worker, attr.address);
+    if (rc < 0) {
+        fprintf(stderr, "raw_peer: handshake: %s\n", err);
+        return NULL;
+    }
+    ucp_am_handler_param_t hp = {
+        .field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB,
+        .id = HS_CLAIM_AM, .cb = on_claim_ack};
+    ucp_worker_set_am_recv_handler(worker, &hp);
     ucp_ep_params_t p = {
-        .field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR |
-                      UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER,
-        .flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER,
-        .sockaddr = {.addr = ai->ai_addr, .addrlen = ai->ai_addrlen},
+        .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                      UCP_EP_PARAM_FIELD_ERR_HANDLER,
+        .address = (const ucp_address_t *)r.addr,
         .err_mode = UCP_ERR_HANDLING_MODE_PEER,
         .err_handler = {.cb = on_error},
     };
-    ucs_status_t st = ucp_ep_create(worker, &p, &ep);
-    freeaddrinfo(ai);
-    if (st != UCS_OK)
+    if (ucp_ep_create(worker, &p, &ep) != UCS_OK)
         return NULL;
-    ucp_request_param_t fp = {.op_attr_mask = 0};
-    return wait_req(ucp_ep_flush_nbx(ep, &fp), "connect") ? NULL : ep;
+    static uint8_t claim[HS_CLAIM_LEN];
+    hs_claim_frame(&r, claim);
+    ucp_request_param_t cp = {.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS,
+                              .flags = UCP_AM_SEND_FLAG_REPLY};
+    if (wait_req(ucp_am_send_nbx(ep, HS_CLAIM_AM, claim, sizeof(claim), NULL, 0, &cp), "claim"))
+        return NULL;
+    unsigned long long deadline = now_ns() + WAIT_NS;
+    while (!acked && now_ns() < deadline)
+        ucp_worker_progress(worker);
+    if (!acked)
+        fprintf(stderr, "raw_peer: the service did not acknowledge the claim\n");
+    return acked ? ep : NULL;
 }
 
 static struct mrpc_wire_hdr header(uint64_t call, uint64_t payload_len)

@@ -48,14 +48,6 @@ static int split(const char *text, struct host_port *hp, char *err, size_t errle
     return 0;
 }
 
-/* The family of UCX's TCP interfaces: see ucx_addr.h. */
-static int tcp_family(void)
-{
-    const char *prio = getenv("UCX_TCP_AF_PRIO");
-
-    return prio && strncmp(prio, "inet6", 5) == 0 ? AF_INET6 : AF_INET;
-}
-
 static bool is_wildcard(const char *host)
 {
     return host[0] == '\0' || strcmp(host, "*") == 0;
@@ -65,7 +57,7 @@ int phx_ucx_addr_resolve(const char *text, bool passive, struct sockaddr_storage
                          socklen_t *len, char *err, size_t errlen)
 {
     struct host_port hp;
-    struct addrinfo hints = {.ai_family = tcp_family(), .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV}, *res;
 
     if (!text || split(text, &hp, err, errlen) < 0) {
@@ -74,16 +66,17 @@ int phx_ucx_addr_resolve(const char *text, bool passive, struct sockaddr_storage
         return -EINVAL;
     }
     bool any = passive && is_wildcard(hp.host);
-    if (any)
+    if (any) {
         hints.ai_flags |= AI_PASSIVE;
+        hints.ai_family = AF_INET;      /* "*:port": 0.0.0.0; "[::]:port" asks for IPv6 */
+    }
     else if (is_wildcard(hp.host)) {
         snprintf(err, errlen, "address '%.64s': a connection needs a host", text);
         return -EINVAL;
     }
     int rc = getaddrinfo(any ? NULL : hp.host, hp.port, &hints, &res);
     if (rc) {
-        snprintf(err, errlen, "address '%.64s': %s (UCX's TCP transport uses %s)", text,
-                 gai_strerror(rc), hints.ai_family == AF_INET ? "IPv4" : "IPv6");
+        snprintf(err, errlen, "address '%.64s': %s", text, gai_strerror(rc));
         return -EINVAL;
     }
     memcpy(ss, res->ai_addr, res->ai_addrlen);

@@ -5,10 +5,10 @@
  * Names go through getaddrinfo() on the caller's thread: numeric addresses resolve without any
  * lookup, a name may block on DNS (docs/transport.md).
  *
- * Only the address family UCX's TCP transport uses is accepted: the first of UCX_TCP_AF_PRIO
- * (IPv4 unless it starts with inet6). UCX 1.13 overflows a heap buffer (uct_tcp_cm_conn_start,
- * found with ASan) when the connection manager's address is IPv6 and the TCP interfaces' IPv4, or
- * the other way round, so a mixed setup is refused here rather than corrupting memory. */
+ * IPv4 and IPv6 are both accepted: these addresses are only ever our own wire-up sockets
+ * (ucx_hs.c), never UCX's sockaddr connection manager (which overflows a heap buffer in UCX 1.13
+ * when its address family differs from the TCP interfaces'). "*:port" is IPv4's 0.0.0.0;
+ * "[::]:port" listens on IPv6 (and, as Linux does by default, IPv4-mapped addresses). */
 #ifndef PHX_UCX_ADDR_H
 #define PHX_UCX_ADDR_H
 

@@ -1,10 +1,11 @@
 /* ucx_conn.c - connections: their life cycle, CONNECT, CLOSE, and failures.
  *
- * Connections come from CONNECT (here) or from a binding's listener (ucx_listen.c). CONNECT
- * creates a client endpoint to "host:port" and flushes it: the flush completes once the
- * connection is wired up (CONNECTED OK) or fails (CONNECTED UNAVAILABLE); a connection that has
- * neither after PHX_UCX_CONNECT_TIMEOUT_MS fails too, so a CONNECT to a silent address is
- * answered in bounded time. Every endpoint uses peer error handling (UCP_ERR_HANDLING_MODE_PEER):
+ * Connections come from CONNECT (here) or from a binding (ucx_listen.c, ucx_claim.c). CONNECT
+ * runs the wire-up handshake with "host:port" (ucx_hs.c), then creates an endpoint to the
+ * server's UCX worker address and claims the handshake on it (ucx_claim.c): the server's ack
+ * answers CONNECTED OK; a refused or failed handshake or endpoint answers CONNECTED UNAVAILABLE;
+ * a connection that has neither after PHX_UCX_CONNECT_TIMEOUT_MS fails too, so a CONNECT to a
+ * silent address is answered in bounded time. Every endpoint uses peer error handling (UCP_ERR_HANDLING_MODE_PEER):
  * when the peer dies UCX calls the error handler, which only marks the connection FAILED; the
  * next progress() force-closes the endpoint (UCX forbids closing from the callback), which
  * completes every send still pending on it with an error, and once those SENT and the messages
@@ -61,6 +62,7 @@ struct phx_ucx_conn *phx_ucx_conn_new(struct phx_ucx_engine *s, uint32_t id)
         return NULL;
     c->s = s;
     c->id = id;
+    c->live_fd = -1;
     c->state = PHX_UCX_UP;      /* not counted anywhere until set_state() */
     phx_ucx_credit_init(c);
     c->next = s->conns;
@@ -87,19 +89,10 @@ void phx_ucx_conn_free(struct phx_ucx_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->n_conns--;
+    phx_ucx_hs_drop(c);
+    phx_ucx_live_drop(c);
+    free(c->peer);
     free(c);
-}
-
-/* Registers C under its id, and its endpoint with the worker (frames find C by it). 0 or -errno
- * (the caller frees C). */
-static int conn_register(struct phx_ucx_conn *c)
-{
-    int rc = phx_u64map_put(&c->s->by_id, c->id, (uintptr_t)c);
-
-    if (rc < 0)
-        return rc;
-    c->in_id_map = true;
-    return phx_ucx_worker_add_ep(c->s->w, c->ep, c);
 }
 
 static void release_id(struct phx_ucx_conn *c)
@@ -142,6 +135,8 @@ static void on_closed(void *request, ucs_status_t status, void *user_data)
     ucp_request_free(request);
 }
 
+static void tell_twin(struct phx_ucx_conn *c);
+
 /* Starts closing C's endpoint (gracefully: pending sends are flushed first; or FORCE: they
  * complete with UCS_ERR_CANCELED). C becomes CLOSING; its endpoint is forgotten at once, also by
  * the worker: once closed, UCX may hand the same address to another engine's new endpoint. */
@@ -150,10 +145,13 @@ static void close_ep(struct phx_ucx_conn *c, bool force)
     ucp_ep_h ep = c->ep;
 
     set_state(c, PHX_UCX_CLOSING);
+    phx_ucx_hs_drop(c);
+    phx_ucx_live_drop(c);       /* the peer hears of it at once */
     phx_ucx_send_cancel_waiting(c->s, c);   /* they never reached UCX */
     c->deadline_ns = phx_now_ns() + PHX_UCX_ABANDON_MS * 1000000ull;
     if (!ep)
         return;
+    tell_twin(c);
     phx_ucx_worker_del_ep(c->s->w, ep);
     c->ep = NULL;
     ucp_request_param_t p = {
@@ -172,19 +170,29 @@ static void close_ep(struct phx_ucx_conn *c, bool force)
 
 /* ---- failures ---------------------------------------------------------------------------- */
 
-static void connect_failed(struct phx_ucx_conn *c, ucs_status_t why)
+static void connect_failed_why(struct phx_ucx_conn *c, const char *why)
 {
-    phx_info("ucx: connection %u failed to connect: %s", c->id, ucs_status_string(why));
+    phx_info("ucx: connection %u failed to connect: %s", c->id, why);
+    phx_ucx_hs_drop(c);
     set_state(c, PHX_UCX_FAILED);
     release_id(c);              /* answered: MrpcEngine may reuse the id */
-    answer(c->s, &c->request, MRPC_DESC_CONNECTED, PHX_UNAVAILABLE, c, ucs_status_string(why));
+    answer(c->s, &c->request, MRPC_DESC_CONNECTED, PHX_UNAVAILABLE, c, why);
 }
 
-/* The error handler of every endpoint; runs inside ucp_worker_progress(). */
-static void on_ep_error(void *arg, ucp_ep_h ep, ucs_status_t status)
+static void connect_failed(struct phx_ucx_conn *c, ucs_status_t why)
 {
-    struct phx_ucx_conn *c = arg;
+    connect_failed_why(c, ucs_status_string(why));
+}
 
+void phx_ucx_conn_handshake_failed(struct phx_ucx_conn *c, const char *why)
+{
+    if (c->state == PHX_UCX_CONNECTING && !c->s->closing)
+        connect_failed_why(c, why);
+}
+
+/* C's peer is gone (STATUS says why): a connecting C fails, an established one is lost. */
+static void peer_gone(struct phx_ucx_conn *c, ucs_status_t status)
+{
     if (c->s->closing)
         return;
     if (c->state == PHX_UCX_CONNECTING) {
@@ -194,6 +202,39 @@ static void on_ep_error(void *arg, ucp_ep_h ep, ucs_status_t status)
         c->lost_due = true;
         set_state(c, PHX_UCX_FAILED);
     }
+}
+
+void phx_ucx_conn_peer_gone(struct phx_ucx_conn *c)
+{
+    peer_gone(c, UCS_ERR_CONNECTION_RESET);
+}
+
+/* The error handler of every endpoint; runs inside ucp_worker_progress(). */
+static void on_ep_error(void *arg, ucp_ep_h ep, ucs_status_t status)
+{
+    (void)ep;
+    peer_gone(arg, status);
+}
+
+void phx_ucx_conn_twin(struct phx_ucx_conn *c, struct phx_ucx_conn *t)
+{
+    c->twin_ep = (uint64_t)(uintptr_t)t->ep;
+    t->twin_ep = (uint64_t)(uintptr_t)c->ep;
+}
+
+/* C's endpoint goes: the other end of its loopback pair, if any, hears of it as a peer failure
+ * (UCX tells a loopback pair nothing). Under the lock; the twin may be another engine's. */
+static void tell_twin(struct phx_ucx_conn *c)
+{
+    struct phx_ucx_conn *t = c->twin_ep ? phx_u64map_get_ptr(&c->s->w->by_ep, c->twin_ep) : NULL;
+
+    if (t && t->twin_ep == (uint64_t)(uintptr_t)c->ep) {
+        t->twin_ep = 0;
+        peer_gone(t, UCS_ERR_CONNECTION_RESET);
+        if (t->s != c->s)
+            phx_ucx_worker_wake(c->s->w);   /* its engine's progress must see it */
+    }
+    c->twin_ep = 0;
 }
 
 void phx_ucx_conn_set_err_handling(ucp_ep_params_t *p, struct phx_ucx_conn *c)
@@ -265,17 +306,6 @@ static void flush_until_wired(struct phx_ucx_conn *c, ucp_send_nbx_callback_t do
         done(NULL, UCS_PTR_STATUS(r), c);
 }
 
-int phx_ucx_conn_accepted(struct phx_ucx_conn *c)
-{
-    set_state(c, PHX_UCX_UP);
-    int rc = conn_register(c);
-    if (rc < 0)
-        close_ep(c, true);      /* freed by tick once UCX is done with it */
-    else
-        flush_until_wired(c, on_accept_flushed);
-    return rc;
-}
-
 /* ---- CONNECT ----------------------------------------------------------------------------- */
 
 static void on_connect_flushed(void *request, ucs_status_t status, void *user_data)
@@ -287,12 +317,9 @@ static void on_connect_flushed(void *request, ucs_status_t status, void *user_da
         c->ucx_ops--;
         ucp_request_free(request);
     }
-    if (c->s->closing || c->state != PHX_UCX_CONNECTING)
-        return;
-    if (status == UCS_OK)
-        phx_ucx_conn_established(c);
-    else
-        connect_failed(c, status);
+    if (c->s->closing || c->state != PHX_UCX_CONNECTING || status == UCS_OK)
+        return;             /* CONNECTED OK waits for the claim's ack (ucx_claim.c) */
+    connect_failed(c, status);
 }
 
 void phx_ucx_conn_established(struct phx_ucx_conn *c)
@@ -303,30 +330,89 @@ void phx_ucx_conn_established(struct phx_ucx_conn *c)
     answer(c->s, &c->request, MRPC_DESC_CONNECTED, PHX_OK, c, NULL);
 }
 
-/* Creates the client endpoint; it is CONNECTING until its flush completes. */
+/* Starts C's handshake (ucx_hs.c); C is CONNECTING until the server acknowledges its claim. */
 static int start_connect(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
                          const struct sockaddr_storage *ss, socklen_t len, char *why,
                          size_t whylen)
 {
-    ucp_ep_params_t p = {
-        .field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR,
-        .flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER,
-        .sockaddr = {.addr = (const struct sockaddr *)ss, .addrlen = len},
-    };
-    phx_ucx_conn_set_err_handling(&p, c);
-    ucs_status_t st = ucp_ep_create(s->worker, &p, &c->ep);
-    if (st != UCS_OK) {
-        snprintf(why, whylen, "ucp_ep_create: %s", ucs_status_string(st));
-        return PHX_UNAVAILABLE;
-    }
+    int status = phx_ucx_hs_connect(c, ss, len, why, whylen);
+
+    if (status != PHX_OK)
+        return status;
     c->deadline_ns = phx_now_ns() + PHX_UCX_CONNECT_TIMEOUT_MS * 1000000ull;
     set_state(c, PHX_UCX_CONNECTING);
-    if (conn_register(c) < 0) {
+    if (phx_u64map_put(&s->by_id, c->id, (uintptr_t)c) < 0) {
         snprintf(why, whylen, "out of connection slots");
         return PHX_RESOURCE_EXHAUSTED;
     }
+    c->in_id_map = true;
+    return PHX_OK;
+}
+
+/* An endpoint to the worker at ADDR for C; to our own worker, one that pairs with the next made
+ * the same way (ucx_claim.c). */
+static ucs_status_t ep_to_worker(struct phx_ucx_conn *c, const uint8_t *addr)
+{
+    ucp_ep_params_t p = {
+        .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_FLAGS,
+        .address = (const ucp_address_t *)addr,
+        .flags = UCP_EP_PARAMS_FLAGS_NO_LOOPBACK,
+    };
+    phx_ucx_conn_set_err_handling(&p, c);
+    return ucp_ep_create(c->s->worker, &p, &c->ep);
+}
+
+int phx_ucx_conn_to_worker(struct phx_ucx_conn *c, const uint8_t *addr, const uint8_t *snonce,
+                           char *why, size_t whylen)
+{
+    ucs_status_t st = ep_to_worker(c, addr);
+    if (st != UCS_OK) {
+        c->ep = NULL;
+        snprintf(why, whylen, "ucp_ep_create: %s", ucs_status_string(st));
+        return PHX_UNAVAILABLE;
+    }
+    if (phx_ucx_worker_add_ep(c->s->w, c->ep, c) < 0) {
+        snprintf(why, whylen, "out of memory");
+        return PHX_RESOURCE_EXHAUSTED;      /* the ep goes with the failed connection */
+    }
+    if (snonce && phx_ucx_claim_send(c, snonce) < 0) {
+        snprintf(why, whylen, "cannot claim the handshake on the new endpoint");
+        return PHX_UNAVAILABLE;
+    }
     flush_until_wired(c, on_connect_flushed);
     return PHX_OK;
+}
+
+int phx_ucx_conn_adopt_ep(struct phx_ucx_conn *c, ucp_ep_h ep)
+{
+    int rc;
+
+    if (ep) {
+        c->ep = ep;
+        rc = phx_ucx_conn_repoint(c);       /* our error handler; in the worker's by_ep */
+    } else {
+        rc = ep_to_worker(c, c->s->waddr) == UCS_OK ? 0 : -EIO;
+        if (rc < 0)
+            c->ep = NULL;
+        else
+            rc = phx_ucx_worker_add_ep(c->s->w, c->ep, c);
+    }
+    if (rc < 0) {
+        if (c->ep)
+            phx_ucx_worker_del_ep(c->s->w, c->ep);
+        c->ep = NULL;       /* a claimed one stays UCX's; our own goes unused: leaked to UCX */
+        phx_ucx_conn_free(c);
+        return -EIO;
+    }
+    set_state(c, PHX_UCX_UP);
+    rc = phx_u64map_put(&c->s->by_id, c->id, (uintptr_t)c);
+    if (rc < 0) {
+        close_ep(c, true);
+        return rc;
+    }
+    c->in_id_map = true;
+    flush_until_wired(c, on_accept_flushed);
+    return 0;
 }
 
 static int connect_status(struct phx_ucx_engine *s, const phx_desc_t *d, char *why,

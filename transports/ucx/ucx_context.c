@@ -17,7 +17,8 @@
  *   UCX_TCP_KEEPIDLE           1s       kernel TCP keepalive on UCX's sockets: an idle connection
  *   UCX_TCP_KEEPINTVL          500ms    to a vanished host fails after 1 s + 2 x 0.5 s instead of
  *   UCX_TCP_KEEPCNT            2        10 s + 9 x 2 s
- *   UCX_TCP_CM_REUSEADDR       y        a restarted service can listen again on its port at once
+ *   UCX_TCP_PORT_RANGE         settings.ucx.tcp_port_range: the ports UCX's TCP interfaces
+ *                                       listen on (firewalls); "" = any
  *   UCX_MM_ERROR_HANDLING      settings.ucx.mm_error_handling: with peer error handling (which
  *                                       every endpoint uses) the shared-memory transports only take
  *                                       part when this is set; else same-node traffic uses TCP
@@ -44,6 +45,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *const auth_names[] = {"none", "munge", NULL};
+
 #define UCX_SETTING(kind, field, ...) \
     PHX_SETTING_##kind(struct phx_ucx_settings, field, __VA_ARGS__)
 
@@ -57,6 +60,21 @@ static const struct phx_setting ucx_keys[] = {
                 "largest message a frame may carry; keep it >= settings.mrpc.max_message_mb"),
     UCX_SETTING(UINT, inflight_mb, 256, 1, 1048576,
                 "per engine, received bytes the app has not taken yet"),
+
+    UCX_SETTING(STRING, tcp_port_range, "",
+                "UCX_TCP_PORT_RANGE, e.g. \"40000-40999\": the ports UCX's TCP transport listens "
+                "on; \"\" = any the kernel gives"),
+    UCX_SETTING(ENUM, auth, 1, auth_names,
+                "peer authentication in the wire-up handshake: \"munge\" or \"none\""),
+    UCX_SETTING(STRING, munge_socket, "", "munged's socket; \"\" = libmunge's default"),
+    UCX_SETTING(BOOL, auth_same_uid, false,
+                "with auth \"munge\": accept only callers running as the service's uid"),
+    UCX_SETTING(UINT, handshake_timeout_ms, 5000, 10, 600000,
+                "a wire-up handshake not done in this time is refused"),
+    UCX_SETTING(UINT, halfopen_max, 256, 1, 256,
+                "per app, accepted connections still in their handshake"),
+    UCX_SETTING(UINT, halfopen_per_source, 32, 1, 256,
+                "per app, accepted connections in their handshake from one address"),
 };
 
 PHX_SETTINGS_SCHEMA(phx_ucx_settings_schema, "ucx", struct phx_ucx_settings, ucx_keys);
@@ -125,13 +143,13 @@ static int apply_knobs(ucp_config_t *config, const struct phx_ucx_settings *set,
         {"TLS", set->tls, {"UCX_TLS"}, NULL},
         {"NET_DEVICES", set->net_devices, {"UCX_NET_DEVICES"}, NULL},
         {"KEEPALIVE_INTERVAL", PHX_UCX_KEEPALIVE_INTERVAL, {"UCX_KEEPALIVE_INTERVAL"}, NULL},
-        {"CM_REUSEADDR", "y", {"UCX_TCP_CM_REUSEADDR"}, NULL},     /* the sockaddr CM: always */
         {"MM_ERROR_HANDLING", set->mm_error_handling ? "y" : "n",
          {"UCX_MM_ERROR_HANDLING", "UCX_POSIX_ERROR_HANDLING", "UCX_SYSV_ERROR_HANDLING"},
          mm_names},
         {"KEEPIDLE", PHX_UCX_TCP_KEEPIDLE, {"UCX_TCP_KEEPIDLE"}, tcp_names},
         {"KEEPINTVL", PHX_UCX_TCP_KEEPINTVL, {"UCX_TCP_KEEPINTVL"}, tcp_names},
         {"KEEPCNT", PHX_UCX_TCP_KEEPCNT, {"UCX_TCP_KEEPCNT"}, tcp_names},
+        {"PORT_RANGE", set->tcp_port_range, {"UCX_TCP_PORT_RANGE"}, tcp_names},
     };
 
     for (unsigned i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)

@@ -43,6 +43,14 @@ struct phx_ucx_settings {
     bool     mm_error_handling; /* endpoints with peer error handling over shared memory */
     unsigned max_message_mb;    /* largest message a frame may carry */
     unsigned inflight_mb;       /* per engine, received bytes not yet taken by the app */
+    char    *tcp_port_range;    /* UCX_TCP_PORT_RANGE: the ports UCX's TCP interfaces listen on */
+    /* the wire-up (ucx_hs.c) and its security (ucx_auth.c) */
+    int      auth;              /* enum phx_ucx_auth: "none" or "munge" */
+    char    *munge_socket;      /* munged's socket; "" = libmunge's default */
+    bool     auth_same_uid;     /* only callers of the service's own uid */
+    unsigned handshake_timeout_ms;
+    unsigned halfopen_max;      /* per engine */
+    unsigned halfopen_per_source;
 };
 extern const struct phx_settings_schema phx_ucx_settings_schema;
 

@@ -96,6 +96,9 @@ static void teardown(struct phx_ucx_engine *s)
     if (w)
         phx_ucx_worker_lock(w);
     s->closing = true;
+    if (w)
+        phx_ucx_claims_drop(s);     /* the worker's map names them */
+    phx_ucx_wireup_fini(s);
     if (!s->rndv_pending)       /* else UCX still writes to blocks it names: not ours to free */
         phx_ucx_recv_free(s);
     else
@@ -115,6 +118,17 @@ static void teardown(struct phx_ucx_engine *s)
     phx_ucx_context_release(ctx);
 }
 
+/* settings.ucx.auth = "none" turns the peers' authentication off: said once per process. */
+static void phx_warn_once_auth_none(void)
+{
+    static bool warned;
+
+    if (!warned)
+        phx_warn("ucx: settings.ucx.auth is \"none\": peers are not authenticated, anyone who "
+                 "reaches a bound port may connect (docs/transport.md)");
+    warned = true;
+}
+
 /* The plugin's settings with the engine's config_string over them (settings.h): the limits go
  * into the state; the UCX ones matter to the first engine only, which creates the context. */
 static int ucx_create(phx_engine_t *e, const char *config, void **state, char *err,
@@ -132,6 +146,7 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
     }
     s->magic = PHX_UCX_STATE_MAGIC;
     s->engine = e;
+    s->epfd = -1;
     s->max_message = (uint64_t)set.max_message_mb << 20;
     s->inflight_budget = (uint64_t)set.inflight_mb << 20;
     phx_fifo_init(&s->events, sizeof(struct phx_ucx_up), PHX_UCX_EVENTS_MAX);
@@ -141,8 +156,10 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
         snprintf(err, errlen, "out of memory");
     else if (!(s->ctx = phx_ucx_context_acquire(phx_ucx_am_recv, &set, err, errlen)))
         rc = -EIO;
-    else
-        rc = worker_attach(s, e, err, errlen);
+    else if (!(rc = worker_attach(s, e, err, errlen)))
+        rc = phx_ucx_wireup_init(s, &set, err, errlen);
+    if (!rc && set.auth == PHX_UCX_AUTH_NONE)
+        phx_warn_once_auth_none();
     phx_settings_free(&phx_ucx_settings_schema, &set);
     if (rc) {
         teardown(s);
@@ -289,6 +306,7 @@ static int ucx_progress(phx_engine_t *e, void *state)
     unsigned work = read_tx(s, phx_engine_in(e, PHX_TX, 0));
     work += progress_worker(s);
     work += phx_ucx_conns_tick(s);
+    work += phx_ucx_hs_progress(s, false);
     work += deliver(s, phx_engine_out(e, PHX_RX, 0));
     work += phx_ucx_recv_unpark(s);         /* what went up made room */
     work += phx_ucx_credit_grant_due(s);
@@ -315,9 +333,12 @@ static unsigned ready_work(struct phx_ucx_engine *s, phx_engine_t *e)
 static int wake_timeout_ms(struct phx_ucx_engine *s)
 {
     int t = phx_ucx_conns_timeout_ms(s), parked = phx_ucx_recv_timeout_ms(s);
+    int hs = phx_ucx_hs_timeout_ms(s);
 
     if (parked >= 0 && (t < 0 || parked < t))
         t = parked;
+    if (hs >= 0 && (t < 0 || hs < t))
+        t = hs;
     if (s->n_conns && (t < 0 || t > PHX_UCX_WAKE_MS))
         t = PHX_UCX_WAKE_MS;
     return t;
@@ -353,8 +374,9 @@ static int arm_locked(struct phx_ucx_engine *s, phx_engine_t *e, phx_wait_t *w)
         phx_warn("ucx: ucp_worker_arm: %s", ucs_status_string(st));
         return -EIO;
     }
-    w->fd = s->w->efd;          /* the same for every engine of the runtime thread */
+    w->fd = phx_ucx_wait_fd(s); /* the worker's (shared), or our epoll set holding it */
     w->timeout_ms = wake_timeout_ms(s);
+    s->sock_due = s->n_sockets > 0;     /* woken: the sockets may be why */
     return 0;
 }
 
@@ -396,6 +418,7 @@ static int ucx_flush(phx_engine_t *e, void *state)
     phx_channel_t *out = phx_engine_out(e, PHX_RX, 0);
 
     phx_ucx_worker_lock(s->w);
+    phx_ucx_hs_fail_all(s);     /* handshakes in flight do not cross an upgrade */
     phx_ucx_batch_flush(s);
     bool drained = drain(s, out);
     while (deliver(s, out))
@@ -432,7 +455,67 @@ static int ucx_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char
 
 /* ---- admin ------------------------------------------------------------------------------- */
 
+static int stats_base_json(const struct phx_ucx_engine *s, char **reply);
+
+/* The wire-up's part of the stats: handshakes in flight and refusals by reason. */
+static int wireup_json(const struct phx_ucx_engine *s, FILE *out)
+{
+    fprintf(out, ",\"handshakes\":%u,\"halfopen\":%u,\"claims\":%u,\"hs_ok\":%llu,"
+            "\"hs_unlogged\":%llu,\"auth\":\"%s\",\"hs_refused\":{",
+            s->n_hs, s->n_halfopen, s->n_claims, (unsigned long long)s->stats.hs_ok,
+            (unsigned long long)s->stats.hs_unlogged,
+            s->wcfg.auth == PHX_UCX_AUTH_MUNGE ? "munge" : "none");
+    for (unsigned r = PHX_UCX_HS_R_MAGIC; r < PHX_UCX_HS_NREASONS; r++)
+        fprintf(out, "%s\"%s\":%llu", r == PHX_UCX_HS_R_MAGIC ? "" : ",",
+                phx_ucx_hs_reason_name(r), (unsigned long long)s->stats.hs_refused[r]);
+    fputs("}", out);
+    return 0;
+}
+
+/* {"<id>":{"addr":"host:port","uid":N,"gid":N,"authenticated":true},...}: accepted ones. */
+static int peers_json(const struct phx_ucx_engine *s, char **reply)
+{
+    size_t len = 0;
+    FILE *out = open_memstream(reply, &len);
+    const char *sep = "";
+
+    if (!out)
+        return -ENOMEM;
+    fputc('{', out);
+    for (const struct phx_ucx_conn *c = s->conns; c; c = c->next) {
+        if (!c->peer || c->state == PHX_UCX_CLOSING)
+            continue;
+        fprintf(out, "%s\"%u\":{\"addr\":\"%s\",\"uid\":%lld,\"gid\":%lld,"
+                "\"authenticated\":%s}", sep, c->id, c->peer->addr,
+                c->peer->uid == MRPC_PEER_UID_UNKNOWN ? -1LL : (long long)c->peer->uid,
+                c->peer->gid == MRPC_PEER_UID_UNKNOWN ? -1LL : (long long)c->peer->gid,
+                c->peer->flags & MRPC_PEER_AUTHENTICATED ? "true" : "false");
+        sep = ",";
+    }
+    fputc('}', out);
+    return fclose(out) ? -ENOMEM : 0;
+}
+
 static int stats_json(const struct phx_ucx_engine *s, char **reply)
+{
+    char *base = NULL;
+    size_t len = 0;
+    int rc = stats_base_json(s, &base);
+    FILE *out = rc ? NULL : open_memstream(reply, &len);
+
+    if (!out) {
+        free(base);
+        return -ENOMEM;
+    }
+    base[strlen(base) - 1] = '\0';     /* its closing brace: the wire-up's part goes on */
+    fputs(base, out);
+    wireup_json(s, out);
+    fputc('}', out);
+    free(base);
+    return fclose(out) ? -ENOMEM : 0;
+}
+
+static int stats_base_json(const struct phx_ucx_engine *s, char **reply)
 {
     const struct phx_ucx_stats *st = &s->stats;
 
@@ -541,6 +624,8 @@ static int admin_locked(struct phx_ucx_engine *s, const char *request, char **re
         return listeners_json(s, reply);
     if (strcmp(request, "transports") == 0)
         return transports_json(s, reply);
+    if (strcmp(request, "peers") == 0)
+        return peers_json(s, reply);
 #ifdef UCX_STATE_NEXT
     if (strcmp(request, "upgrades") == 0)   /* the test build's converted field (ucx_state.c) */
         return asprintf(reply, "{\"upgrades\":%llu}", (unsigned long long)s->upgrades) < 0

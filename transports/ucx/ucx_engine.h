@@ -38,6 +38,7 @@
 #include "phoenix/fifo.h"
 #include "phoenix/handover.h"
 #include "ucx_context.h"
+#include "ucx_hs_frame.h"
 #include "ucx_mem.h"
 #include "ucx_worker.h"
 
@@ -48,6 +49,12 @@
 #define PHX_UCX_AM_ID              1        /* the active message every RPC travels in */
 #define PHX_UCX_AM_BATCH_ID        2        /* ... or several small ones of a connection */
 #define PHX_UCX_AM_CREDIT_ID       3        /* credits granted back (ucx_credit.c) */
+#define PHX_UCX_AM_CLAIM_ID        4        /* a new endpoint claims its handshake (ucx_claim.c) */
+#define PHX_UCX_HS_SLOTS           320      /* handshakes in flight per engine, both roles */
+#define PHX_UCX_HS_ACCEPTS         64       /* connections accepted per binding per turn */
+#define PHX_UCX_SOCK_POLL_MS       1        /* a busy engine looks at its sockets this often */
+#define PHX_UCX_LOG_PER_SEC        10       /* refusals logged per second; the rest counted */
+#define PHX_UCX_ACCEPT_PAUSE_MS    100      /* out of fds: a binding rests this long */
 #define PHX_UCX_GRANT_MIN          (MRPC_WIRE_WINDOW / 4)  /* consumed messages per grant */
 #define PHX_UCX_MAX_CONNS          1024     /* per engine, outgoing and accepted */
 #define PHX_UCX_MAX_LISTENERS      64       /* per engine */
@@ -99,6 +106,14 @@ struct phx_ucx_conn {
     bool                    in_id_map;
     bool                    wired;      /* UCX finished wiring the endpoint up: sends may go */
     bool                    lost_due;   /* a CONN_LOST must go up once the above drain */
+    bool                    claimed;    /* CONNECTING: the claim went, the ack is awaited */
+    struct phx_ucx_hs      *hs;         /* CONNECTING: its handshake, until DONE (ucx_hs.c) */
+    struct mrpc_peer_info  *peer;       /* accepted: what ACCEPTED points at (malloc'd) */
+    int                     live_fd;    /* the handshake's socket, kept open while C lives: its
+                                           EOF says the peer is gone (ucx_hs.c); -1: none */
+    uint8_t                 claim_hdr[32]; /* the claim frame, while UCX sends it */
+    uint64_t                twin_ep;    /* a loopback pair (ucx_claim.c): the other end's
+                                           endpoint, whose connection we tell when we close */
     uint32_t                ord;        /* its place in a state blob (ucx_state.c) */
 
     /* flow control (ucx_credit.c) */
@@ -116,7 +131,21 @@ struct phx_ucx_binding {
     struct phx_ucx_engine *s;
     uint32_t               id;
     uint16_t               port;
-    ucp_listener_h         listener;
+    int                    fd;          /* our own listening socket (ucx_hs.c) */
+    bool                   paused;      /* out of fds: not watched for a while */
+};
+
+struct phx_ucx_hs;          /* ucx_hs.c: one handshake on a TCP socket */
+struct phx_ucx_claim;       /* ucx_claim.c: a handshake done, its endpoint awaited */
+
+/* The wire-up settings an engine keeps (settings.ucx, ucx_context.c). */
+struct phx_ucx_wireup_cfg {
+    unsigned hs_timeout_ms;             /* a handshake's deadline */
+    unsigned halfopen_max;              /* accepted handshakes in flight, per engine */
+    unsigned halfopen_per_source;       /* ... from one source address */
+    unsigned auth;                      /* enum phx_ucx_auth */
+    bool     same_uid;                  /* accept only callers of the service's own uid */
+    char     munge_socket[108];
 };
 
 /* What waits in the engine's `events` and `landed` FIFOs to go up the rx channel: UCX reports
@@ -153,6 +182,9 @@ struct phx_ucx_stats {
     uint64_t granted;                   /* credits given back in the grants sent */
     uint64_t credit_waits;              /* SENDs that waited for credits on their connection */
     uint64_t accepted, rejected_conns;
+    uint64_t hs_ok;                     /* handshakes that made a connection */
+    uint64_t hs_refused[PHX_UCX_HS_NREASONS];   /* by reason (ucx_hs_frame.h) */
+    uint64_t hs_unlogged;               /* refusals over the logging rate */
     unsigned pending_peak;              /* most SENDs outstanding on one connection */
 };
 
@@ -183,6 +215,24 @@ struct phx_ucx_engine {
     struct phx_ucx_binding *bindings[PHX_UCX_MAX_LISTENERS];
     unsigned                n_bindings;
     uint32_t                next_accepted;
+
+    /* wire-up (ucx_hs.c, ucx_claim.c) */
+    struct phx_ucx_wireup_cfg wcfg;
+    int                     epfd;               /* sockets + the worker's fd; arm() gives it */
+    unsigned                n_sockets;          /* registered in epfd besides the worker's */
+    uint8_t                *waddr;              /* the worker's UCX address, for WELCOME */
+    size_t                  waddr_len;
+    struct phx_ucx_hs      *hs[PHX_UCX_HS_SLOTS];
+    unsigned                n_hs, n_halfopen;   /* in use; of which accepted ones */
+    struct phx_ucx_claim   *claims;
+    unsigned                n_claims;
+    uint64_t                sock_poll_ns;       /* sockets last looked at */
+    bool                    sock_due;           /* look at them in the next progress() */
+    struct phx_ucx_authq   *authq;              /* auth "munge": the credential thread */
+    uint32_t                hs_serial;          /* tells a reused handshake slot from its past */
+    uint64_t                accept_resume_ns;   /* paused bindings are watched again then */
+    uint64_t                log_second;         /* refusal logging: the current second */
+    unsigned                logged;             /* ... and how many were logged in it */
 
     /* send path (ucx_send.c) */
     phx_desc_t              held;               /* popped from tx, waiting for room */
@@ -216,18 +266,19 @@ struct phx_ucx_engine {
 #define PHX_UCX_STATE_MAGIC 0x7563785f73746174ull    /* "ucx_stat" */
 
 /* The state versions this build writes and reads (ucx_state.c). 3: shared worker; 4: waiting
- * sends, parked frames (both by address); 5: bytes and handles. The test builds: */
+ * sends, parked frames (both by address); 5: bytes and handles; 6: our own listening sockets
+ * (fds), peer identities. The test builds: */
 #if defined(UCX_STATE_REFUSE)           /* phoenix_ucx_refuse: reads none that exists */
-#define UCX_STATE_VERSION  7
-#define UCX_STATE_MIN_READ 7
+#define UCX_STATE_VERSION  8
+#define UCX_STATE_MIN_READ 8
 #elif defined(UCX_STATE_NEXT) || defined(UCX_STATE_REFUSE_LATE)
-                                        /* phoenix_ucx_next: another layout, converts 5;
+                                        /* phoenix_ucx_next: another layout, converts 6;
                                            phoenix_ucx_refuse_late: reads it, then refuses */
-#define UCX_STATE_VERSION  6
-#define UCX_STATE_MIN_READ 5
+#define UCX_STATE_VERSION  7
+#define UCX_STATE_MIN_READ 6
 #else
-#define UCX_STATE_VERSION  5
-#define UCX_STATE_MIN_READ 5
+#define UCX_STATE_VERSION  6
+#define UCX_STATE_MIN_READ 6
 #endif
 #ifndef UCX_PLUGIN_VERSION
 #define UCX_PLUGIN_VERSION "1.0.0"     /* another for the upgrade tests' other builds */
@@ -267,11 +318,22 @@ void phx_ucx_conn_set_err_handling(ucp_ep_params_t *p, struct phx_ucx_conn *c);
 /* Live upgrade, at commit: C's endpoint calls this build's error handler with C, and frames on
  * it find C (the worker's by_ep). 0 or -errno (logged). */
 int  phx_ucx_conn_repoint(struct phx_ucx_conn *c);
+/* C's peer closed its handshake socket (ucx_hs.c): lost, as on an endpoint error. */
+void phx_ucx_conn_peer_gone(struct phx_ucx_conn *c);
+/* C and T are the two ends of a loopback pair on one worker (ucx_claim.c). */
+void phx_ucx_conn_twin(struct phx_ucx_conn *c, struct phx_ucx_conn *t);
 /* Sets S's connecting/dying counts from its connections' states (after a restore). */
 void phx_ucx_conns_recount(struct phx_ucx_engine *s);
-/* C's endpoint was just made from a connection request: C is up. 0, or -errno (C is then being
- * closed, to be freed later). */
-int  phx_ucx_conn_accepted(struct phx_ucx_conn *c);
+/* C's handshake failed for WHY: a CONNECTING C answers its CONNECT with UNAVAILABLE. */
+void phx_ucx_conn_handshake_failed(struct phx_ucx_conn *c, const char *why);
+/* C's handshake is done: its endpoint to the server's worker address ADDR claims SNONCE (NULL:
+ * no claim, ucx_claim.c does it). PHX_OK or a status with a sentence in WHY. */
+int  phx_ucx_conn_to_worker(struct phx_ucx_conn *c, const uint8_t *addr, const uint8_t *snonce,
+                            char *why, size_t whylen);
+/* C (accepted, no endpoint yet) takes EP, which a claim came on, or (NULL) a new endpoint to
+ * our own worker paired with the one made just before: C is up. 0, or -errno (C is then freed
+ * or being closed). */
+int  phx_ucx_conn_adopt_ep(struct phx_ucx_conn *c, ucp_ep_h ep);
 /* An id MrpcEngine may give a new binding or connection. */
 bool phx_ucx_id_usable(struct phx_ucx_engine *s, uint32_t id);
 void phx_ucx_connect(struct phx_ucx_engine *s, const phx_desc_t *d);
@@ -297,13 +359,89 @@ bool phx_ucx_holds_requests(const struct phx_ucx_engine *s);
 /* ---- ucx_listen.c ------------------------------------------------------------------------ */
 
 void phx_ucx_bind(struct phx_ucx_engine *s, const phx_desc_t *d);
+/* A free id for an accepted connection (>= MRPC_CONN_ACCEPTED_BASE). */
+uint32_t phx_ucx_accepted_id(struct phx_ucx_engine *s);
 bool phx_ucx_binding_exists(struct phx_ucx_engine *s, uint32_t id);
 /* Destroys binding ID's listener; false when ID is no binding. */
 bool phx_ucx_unbind(struct phx_ucx_engine *s, uint32_t id);
 void phx_ucx_listeners_shutdown(struct phx_ucx_engine *s);
-/* Live upgrade, at commit: replaces B's listener (whose handler is the old build's) by one of
- * this build on the same address. 0 or -EIO (logged: the binding then accepts nobody). */
-int  phx_ucx_binding_relisten(struct phx_ucx_binding *b);
+/* Accepts what waits on binding ID's socket (at most PHX_UCX_HS_ACCEPTS); how many. */
+unsigned phx_ucx_binding_accept(struct phx_ucx_engine *s, uint32_t id);
+/* Bindings paused for lack of fds are watched again once their pause is over; how many. */
+unsigned phx_ucx_bindings_resume(struct phx_ucx_engine *s, uint64_t now);
+/* Live upgrade (restore): binding ID on port PORT listening on FD, taken over (not yet in the
+ * epoll set). 0 or -ENOMEM. */
+int  phx_ucx_binding_adopt(struct phx_ucx_engine *s, uint32_t id, uint16_t port, int fd);
+
+/* ---- ucx_hs.c ---------------------------------------------------------------------------- */
+
+/* epoll tags: what a ready socket is (the low 32 bits: a binding id or a handshake slot). */
+#define PHX_UCX_TAG_LISTEN (1ull << 32)
+#define PHX_UCX_TAG_HS     (2ull << 32)
+#define PHX_UCX_TAG_AUTH   (3ull << 32)     /* the credential thread's eventfd */
+#define PHX_UCX_TAG_LIVE   (4ull << 32)     /* a connection's handshake socket (low: its id) */
+
+/* create()/restore(): the wire-up settings from SET, the epoll set (with the worker's fd) and the
+ * worker's address. 0 or -errno with a sentence in ERR. */
+int      phx_ucx_wireup_init(struct phx_ucx_engine *s, const struct phx_ucx_settings *set,
+                             char *err, size_t errlen);
+/* destroy(): closes every handshake's socket, the epoll set; frees the address. */
+void     phx_ucx_wireup_fini(struct phx_ucx_engine *s);
+/* FD in S's epoll set with TAG, for EVENTS; or out of it. 0 or -errno. */
+int      phx_ucx_sock_watch(struct phx_ucx_engine *s, int fd, uint64_t tag, uint32_t events);
+void     phx_ucx_sock_unwatch(struct phx_ucx_engine *s, int fd);
+/* The fd arm() sleeps on: the epoll set when S has sockets, else the worker's. */
+int      phx_ucx_wait_fd(const struct phx_ucx_engine *s);
+/* progress(): the ready sockets (every PHX_UCX_SOCK_POLL_MS, or at once after an idle turn) and
+ * the handshakes' deadlines; how much was done. */
+unsigned phx_ucx_hs_progress(struct phx_ucx_engine *s, bool idle);
+/* Milliseconds until the next handshake or claim deadline, or -1. */
+int      phx_ucx_hs_timeout_ms(struct phx_ucx_engine *s);
+/* A connection FD just accepted on binding B from PEER: its handshake starts, or it is refused
+ * (counted). */
+void     phx_ucx_hs_accepted(struct phx_ucx_binding *b, int fd, const struct sockaddr_storage *peer,
+                             socklen_t len);
+/* CONNECT: C's handshake to SS starts. PHX_OK, or a status with a sentence in WHY. */
+int      phx_ucx_hs_connect(struct phx_ucx_conn *c, const struct sockaddr_storage *ss,
+                            socklen_t len, char *why, size_t whylen);
+/* C no longer waits for its handshake (CLOSE, timeout): the socket goes. */
+void     phx_ucx_hs_drop(struct phx_ucx_conn *c);
+/* C keeps FD, its handshake's socket, to learn when the peer is gone (-1: nothing). */
+void     phx_ucx_live_keep(struct phx_ucx_conn *c, int fd);
+/* C goes: its handshake socket is closed (which tells the peer). */
+void     phx_ucx_live_drop(struct phx_ucx_conn *c);
+/* Counts a refusal for REASON and logs it, at most PHX_UCX_LOG_PER_SEC a second. */
+void     phx_ucx_hs_refusal(struct phx_ucx_engine *s, unsigned reason, const char *peer,
+                            const char *why);
+/* flush() before an upgrade: handshakes in flight fail (clients get CONNECTED UNAVAILABLE),
+ * claims awaited are dropped (their clients time out). */
+void     phx_ucx_hs_fail_all(struct phx_ucx_engine *s);
+
+/* ---- ucx_claim.c ------------------------------------------------------------------------- */
+
+/* The server side of a finished handshake on binding BINDING_ID: an endpoint naming SNONCE
+ * must claim it within the handshake timeout; the connection then keeps LIVE_FD (the handshake's
+ * socket; closed if nobody claims). 0 or -ENOMEM. */
+int      phx_ucx_claim_expect(struct phx_ucx_engine *s, uint32_t binding_id,
+                              const uint8_t *snonce, const struct mrpc_peer_info *peer,
+                              const uint8_t *caddr, size_t caddr_len, int live_fd);
+/* The client side: C's endpoint (to the server's worker address) claims SNONCE. 0 or -EIO. */
+int      phx_ucx_claim_send(struct phx_ucx_conn *c, const uint8_t *snonce);
+/* The same when the server is an engine of C's own worker: claimed directly, with a loopback
+ * pair of endpoints; C is then up. PHX_OK or a status with a sentence in WHY. */
+int      phx_ucx_claim_local(struct phx_ucx_conn *c, const uint8_t *snonce, char *why,
+                             size_t whylen);
+/* Expired claims go (counted); how many. */
+unsigned phx_ucx_claims_tick(struct phx_ucx_engine *s, uint64_t now);
+/* The soonest claim deadline, or UINT64_MAX. */
+uint64_t phx_ucx_claims_deadline(const struct phx_ucx_engine *s);
+/* Every claim of S goes (destroy, upgrade). */
+void     phx_ucx_claims_drop(struct phx_ucx_engine *s);
+/* The worker's spare endpoints (ucx_claim.c) whose time is up are closed; ALL: every one. */
+void     phx_ucx_spares_close(struct phx_ucx_worker *w, bool all);
+/* The handler of PHX_UCX_AM_CLAIM_ID; ARG is the worker. */
+ucs_status_t phx_ucx_am_claim_recv(void *arg, const void *header, size_t header_length,
+                                   void *data, size_t length, const ucp_am_recv_param_t *param);
 
 /* ---- ucx_send.c -------------------------------------------------------------------------- */
 

@@ -1,11 +1,13 @@
-/* ucx_listen.c - bindings: BIND makes a UCX listener, whose peers become accepted connections.
+/* ucx_listen.c - bindings: BIND makes our own listening socket, whose peers run the wire-up
+ * handshake (ucx_hs.c) before they become accepted connections (ucx_claim.c).
  *
- * BIND resolves "host:port" and creates a listener (ucp_listener_create) on the engine's worker;
- * BOUND answers with the status and, in `len`, the port actually bound (what ":0" became). The
- * listener's connection handler runs inside ucp_worker_progress(): it makes an endpoint from the
- * request (peer error handling, like every endpoint), gives it the id MRPC_CONN_ACCEPTED_BASE + n
- * and queues ACCEPTED with call_id = the binding id. Requests beyond PHX_UCX_MAX_CONNS are
- * rejected. CLOSE of a binding destroys its listener; connections accepted from it live on. */
+ * BIND resolves "host:port" (IPv4 or IPv6) and listens on a non-blocking TCP socket in the
+ * engine's epoll set; BOUND answers with the status and, in `len`, the port actually bound (what
+ * ":0" became). UCX's sockaddr connection manager is never used: it aborts the process on a few
+ * malformed bytes (UCX 1.13). Each turn accepts at most PHX_UCX_HS_ACCEPTS connections per
+ * binding; ucx_hs.c caps the handshakes in flight. CLOSE of a binding closes its socket;
+ * connections accepted from it live on, handshakes still running on it finish or time out. A
+ * live upgrade hands the socket over as it is (ucx_state.c): nobody is refused meanwhile. */
 #include "ucx_addr.h"
 #include "ucx_engine.h"
 
@@ -16,6 +18,12 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LISTEN_BACKLOG 1024
 
 static struct phx_ucx_binding *binding_by_id(struct phx_ucx_engine *s, uint32_t id, unsigned *at)
 {
@@ -34,9 +42,7 @@ bool phx_ucx_binding_exists(struct phx_ucx_engine *s, uint32_t id)
     return binding_by_id(s, id, NULL) != NULL;
 }
 
-/* ---- accepting --------------------------------------------------------------------------- */
-
-static uint32_t accepted_id(struct phx_ucx_engine *s)
+uint32_t phx_ucx_accepted_id(struct phx_ucx_engine *s)
 {
     for (;;) {
         uint32_t id = MRPC_CONN_ACCEPTED_BASE + (s->next_accepted++ & ~MRPC_CONN_ACCEPTED_BASE);
@@ -45,43 +51,55 @@ static uint32_t accepted_id(struct phx_ucx_engine *s)
     }
 }
 
-/* Makes an endpoint for REQ on binding B; the connection, or NULL (REQ then rejected). */
-static struct phx_ucx_conn *accept_one(struct phx_ucx_binding *b, ucp_conn_request_h req)
+/* ---- accepting --------------------------------------------------------------------------- */
+
+/* Out of fds (or memory): the pending connection stays in the backlog and the socket readable,
+ * so B stops being watched for PHX_UCX_ACCEPT_PAUSE_MS instead of waking the runtime in a loop. */
+static void pause_accepting(struct phx_ucx_engine *s, struct phx_ucx_binding *b)
 {
-    struct phx_ucx_engine *s = b->s;
-    struct phx_ucx_conn *c = phx_ucx_conn_new(s, accepted_id(s));
-    if (!c)
-        return NULL;
-    ucp_ep_params_t p = {.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST, .conn_request = req};
-    phx_ucx_conn_set_err_handling(&p, c);
-    ucs_status_t st = ucp_ep_create(s->worker, &p, &c->ep);
-    if (st != UCS_OK) {
-        phx_warn("ucx: binding %u: cannot accept a connection: %s", b->id,
-                 ucs_status_string(st));
-        phx_ucx_conn_free(c);
-        return NULL;            /* UCX rejected the request itself */
-    }
-    return phx_ucx_conn_accepted(c) == 0 ? c : NULL;
+    phx_ucx_hs_refusal(s, PHX_UCX_HS_R_BUSY, "(backlog)", strerror(errno));
+    phx_ucx_sock_unwatch(s, b->fd);
+    b->paused = true;
+    s->accept_resume_ns = phx_now_ns() + PHX_UCX_ACCEPT_PAUSE_MS * 1000000ull;
 }
 
-static void on_conn_request(ucp_conn_request_h req, void *arg)
+unsigned phx_ucx_bindings_resume(struct phx_ucx_engine *s, uint64_t now)
 {
-    struct phx_ucx_binding *b = arg;
-    struct phx_ucx_engine *s = b->s;
+    unsigned n = 0;
 
-    if (s->closing || s->n_conns >= PHX_UCX_MAX_CONNS) {
-        s->stats.rejected_conns++;
-        ucp_listener_reject(b->listener, req);
-        return;
+    if (!s->accept_resume_ns || now < s->accept_resume_ns)
+        return 0;
+    s->accept_resume_ns = 0;
+    for (unsigned i = 0; i < s->n_bindings; i++) {
+        struct phx_ucx_binding *b = s->bindings[i];
+        if (b->paused && phx_ucx_sock_watch(s, b->fd, PHX_UCX_TAG_LISTEN | b->id, EPOLLIN) == 0) {
+            b->paused = false;
+            n++;
+        }
     }
-    struct phx_ucx_conn *c = accept_one(b, req);
-    if (!c) {
-        s->stats.rejected_conns++;
-        return;
+    return n;
+}
+
+unsigned phx_ucx_binding_accept(struct phx_ucx_engine *s, uint32_t id)
+{
+    struct phx_ucx_binding *b = binding_by_id(s, id, NULL);
+    unsigned n = 0;
+
+    while (b && n < PHX_UCX_HS_ACCEPTS) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept4(b->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_accepting(s, b);
+            break;
+        }
+        phx_ucx_hs_accepted(b, fd, &peer, len);
+        n++;
     }
-    s->stats.accepted++;
-    phx_ucx_queue_event(s, &(phx_desc_t){.kind = MRPC_DESC_ACCEPTED, .status = PHX_OK,
-                                         .conn_id = c->id, .binding_id = b->id}, c);
+    if (n == PHX_UCX_HS_ACCEPTS)
+        s->sock_due = true;         /* more may wait: look again next turn */
+    return n;
 }
 
 /* ---- BIND -------------------------------------------------------------------------------- */
@@ -89,20 +107,30 @@ static void on_conn_request(ucp_conn_request_h req, void *arg)
 static int listen_on(struct phx_ucx_engine *s, struct phx_ucx_binding *b,
                      const struct sockaddr_storage *ss, socklen_t len, char *why, size_t whylen)
 {
-    ucp_listener_params_t p = {
-        .field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR | UCP_LISTENER_PARAM_FIELD_CONN_HANDLER,
-        .sockaddr = {.addr = (const struct sockaddr *)ss, .addrlen = len},
-        .conn_handler = {.cb = on_conn_request, .arg = b},
-    };
-    ucs_status_t st = ucp_listener_create(s->worker, &p, &b->listener);
-    if (st != UCS_OK) {
-        snprintf(why, whylen, "%sucp_listener_create: %s",
-                 st == UCS_ERR_BUSY ? "the address is in use: " : "", ucs_status_string(st));
+    int one = 1;
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        snprintf(why, whylen, "socket: %s", strerror(errno));
         return PHX_UNAVAILABLE;
     }
-    ucp_listener_attr_t attr = {.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR};
-    if (ucp_listener_query(b->listener, &attr) == UCS_OK)
-        b->port = phx_ucx_addr_port((const struct sockaddr *)&attr.sockaddr);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        snprintf(why, whylen, "%s%s", errno == EADDRINUSE ? "the address is in use: " : "",
+                 strerror(errno));
+        close(fd);
+        return PHX_UNAVAILABLE;
+    }
+    struct sockaddr_storage got;
+    socklen_t got_len = sizeof(got);
+    if (getsockname(fd, (struct sockaddr *)&got, &got_len) == 0)
+        b->port = phx_ucx_addr_port((const struct sockaddr *)&got);
+    b->fd = fd;
+    if (phx_ucx_sock_watch(s, fd, PHX_UCX_TAG_LISTEN | b->id, EPOLLIN) < 0) {
+        snprintf(why, whylen, "cannot watch the listening socket: %s", strerror(errno));
+        close(fd);
+        return PHX_UNAVAILABLE;
+    }
     return PHX_OK;
 }
 
@@ -128,7 +156,7 @@ static int bind_listener(struct phx_ucx_engine *s, const phx_desc_t *d,
         snprintf(why, whylen, "out of memory");
         return PHX_RESOURCE_EXHAUSTED;
     }
-    *b = (struct phx_ucx_binding){.s = s, .id = d->conn_id};
+    *b = (struct phx_ucx_binding){.s = s, .id = d->conn_id, .fd = -1};
     int status = listen_on(s, b, &ss, len, why, whylen);
     if (status != PHX_OK) {
         free(b);
@@ -162,8 +190,11 @@ static void binding_destroy(struct phx_ucx_engine *s, unsigned at)
 {
     struct phx_ucx_binding *b = s->bindings[at];
 
-    if (b->listener)        /* NULL: could not listen again after an upgrade */
-        ucp_listener_destroy(b->listener);
+    if (b->fd >= 0) {
+        if (!b->paused)
+            phx_ucx_sock_unwatch(s, b->fd);
+        close(b->fd);
+    }
     free(b);
     s->bindings[at] = s->bindings[--s->n_bindings];
 }
@@ -186,28 +217,13 @@ void phx_ucx_listeners_shutdown(struct phx_ucx_engine *s)
 
 /* ---- live upgrade ------------------------------------------------------------------------ */
 
-/* A listener's connection handler cannot be changed (UCX 1.13 has no call for it): the old one
- * goes and a new one takes its address, which CM_REUSEADDR (ucx_context.c) allows at once. A
- * peer connecting in between is refused and retries as after any failed connect. */
-int phx_ucx_binding_relisten(struct phx_ucx_binding *b)
+int phx_ucx_binding_adopt(struct phx_ucx_engine *s, uint32_t id, uint16_t port, int fd)
 {
-    ucp_listener_attr_t attr = {.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR};
-    char why[256];
-    ucs_status_t st = ucp_listener_query(b->listener, &attr);
+    struct phx_ucx_binding *b = calloc(1, sizeof(*b));
 
-    if (st != UCS_OK) {
-        phx_error("ucx: binding %u: cannot read its address to listen again: %s", b->id,
-                  ucs_status_string(st));
-        return -EIO;
-    }
-    ucp_listener_destroy(b->listener);
-    b->listener = NULL;
-    socklen_t len = attr.sockaddr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                        : sizeof(struct sockaddr_in);
-    if (listen_on(b->s, b, &attr.sockaddr, len, why, sizeof(why)) != PHX_OK) {
-        phx_error("ucx: binding %u: cannot listen again on port %u after the upgrade: %s",
-                  b->id, b->port, why);
-        return -EIO;
-    }
-    return 0;
+    if (!b)
+        return -ENOMEM;
+    *b = (struct phx_ucx_binding){.s = s, .id = id, .port = port, .fd = fd};
+    s->bindings[s->n_bindings++] = b;
+    return 0;           /* watched once the new epoll set exists (ucx_state.c) */
 }

@@ -19,20 +19,21 @@
  *   commit     the hook (before the old state goes): this build becomes the context's newest and
  *              installs its active-message handlers, each endpoint's error handler and the
  *              worker's endpoint -> connection entry point to the new state
- *              (ucp_ep_modify_nb), each listener is re-created on its address. An aborted
+ *              (ucp_ep_modify_nb). Listening sockets simply carry on. An aborted
  *              upgrade never ran it, so UCX still calls the old build, which runs on.
  *   old state  destroyed STATE_ONLY: its memory only; every UCX object is the new state's.
  *
  * The blob, little-endian, each list's count first:
  *
  *   magic "UCXS", worker id, limits       max_message, inflight_budget, runtime_warned,
- *                                         next_accepted, rx_seq, inflight [, upgrades: v6]
+ *                                         next_accepted, rx_seq, inflight [, upgrades: v7]
  *   held SEND                             flag, descriptor
  *   stats                                 how many u64 counters, each, then pending_peak
  *   memory maps (send, receive)           chunks, failed, each chunk's handle (0: not mapped)
  *   connections                           id, state, endpoint handle, CONNECT, deadline, flags,
- *                                         credits, ungranted
- *   bindings                              id, port, listener handle
+ *                                         credits, ungranted, peer identity (a heap block),
+ *                                         loopback twin's endpoint, handshake socket (fd)
+ *   bindings                              id, port, listening socket (an fd)
  *   events, landed                        descriptor, connection ordinal + 1 (0: none), charge
  *   sends (ucx_send.c)                    done list, wait lists
  *   parked frames (ucx_recv.c)            connection ordinal, descriptor handle, length, header
@@ -40,14 +41,16 @@
  * A connection is named by its ordinal in the blob, not its id (a closing one may share its id
  * with a newer one). The shared context and worker are not in the blob: their layouts
  * (ucx_context.h, ucx_worker.h) must stay the same across builds. The test build
- * phoenix_ucx_next (UCX_STATE_NEXT) adds a field and writes version 6, converting 5; the test
- * build phoenix_ucx_refuse (UCX_STATE_REFUSE) reads only 7; phoenix_ucx_refuse_late
+ * phoenix_ucx_next (UCX_STATE_NEXT) adds a field and writes version 7, converting 6; the test
+ * build phoenix_ucx_refuse (UCX_STATE_REFUSE) reads only 8; phoenix_ucx_refuse_late
  * (UCX_STATE_REFUSE_LATE) reads everything, takes every handle, then refuses: the abort path. */
 #include "ucx_engine.h"
 
 #include "phoenix/log.h"
+#include "phoenix/settings.h"
 
 #include <errno.h>
+#include <sys/epoll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -61,7 +64,8 @@
 _Static_assert(STAT_WORDS <= STATE_MAX_STATS, "restore reads at most 64 counters");
 
 enum conn_flag {
-    CF_IN_ID_MAP = 1, CF_WIRED = 2, CF_LOST_DUE = 4, CF_CREDIT_FREE = 8, CF_GRANT_DUE = 16
+    CF_IN_ID_MAP = 1, CF_WIRED = 2, CF_LOST_DUE = 4, CF_CREDIT_FREE = 8, CF_GRANT_DUE = 16,
+    CF_CLAIMED = 32
 };
 
 /* ---- dump ---------------------------------------------------------------------------------- */
@@ -135,7 +139,7 @@ static uint8_t conn_flags(const struct phx_ucx_conn *c)
 {
     return (uint8_t)((c->in_id_map ? CF_IN_ID_MAP : 0) | (c->wired ? CF_WIRED : 0) |
                      (c->lost_due ? CF_LOST_DUE : 0) | (c->credit_free ? CF_CREDIT_FREE : 0) |
-                     (c->grant_due ? CF_GRANT_DUE : 0));
+                     (c->grant_due ? CF_GRANT_DUE : 0) | (c->claimed ? CF_CLAIMED : 0));
 }
 
 static void dump_conns(struct dumper *d, struct phx_ucx_engine *s)
@@ -153,6 +157,15 @@ static void dump_conns(struct dumper *d, struct phx_ucx_engine *s)
         phx_wbuf_u8(&d->w, conn_flags(c));
         phx_wbuf_u32(&d->w, c->credits);
         phx_wbuf_u32(&d->w, c->ungranted);
+        uint32_t peer = 0;      /* ACCEPTED points at it: the same block must live on */
+        if (c->peer && !d->rc)
+            d->rc = phx_handover_put_heap(d->e, c->peer, &peer);
+        phx_wbuf_u32(&d->w, peer);
+        phx_wbuf_u64(&d->w, c->twin_ep);    /* UCX's address, not this build's */
+        uint32_t live = 0;
+        if (c->live_fd >= 0 && !d->rc)
+            d->rc = phx_handover_put_fd(d->e, c->live_fd, &live);
+        phx_wbuf_u32(&d->w, live);
     }
 }
 
@@ -162,7 +175,10 @@ static void dump_bindings(struct dumper *d, const struct phx_ucx_engine *s)
     for (unsigned i = 0; i < s->n_bindings; i++) {
         phx_wbuf_u32(&d->w, s->bindings[i]->id);
         phx_wbuf_u32(&d->w, s->bindings[i]->port);
-        put_handle(d, s->bindings[i]->listener);
+        uint32_t h = 0;
+        if (!d->rc)
+            d->rc = phx_handover_put_fd(d->e, s->bindings[i]->fd, &h);
+        phx_wbuf_u32(&d->w, h);
     }
 }
 
@@ -266,9 +282,9 @@ static int load_limits(struct loader *l)
     s->next_accepted = phx_rbuf_u32(&l->r);
     s->rx_seq = phx_rbuf_u64(&l->r);
     s->inflight = phx_rbuf_u64(&l->r);
-    uint64_t upgrades = l->version >= 6 ? phx_rbuf_u64(&l->r) : 0;
+    uint64_t upgrades = l->version >= 7 ? phx_rbuf_u64(&l->r) : 0;
 #ifdef UCX_STATE_NEXT
-    s->upgrades = upgrades + 1;     /* converting from 5: the field starts at this restore */
+    s->upgrades = upgrades + 1;     /* converting from 6: the field starts at this restore */
 #else
     (void)upgrades;
 #endif
@@ -331,6 +347,14 @@ static int load_conn(struct loader *l, uint32_t ord)
     c->credits = phx_rbuf_u32(&l->r);
     c->ungranted = phx_rbuf_u32(&l->r);
     c->wired = f & CF_WIRED, c->lost_due = f & CF_LOST_DUE, c->credit_free = f & CF_CREDIT_FREE;
+    c->claimed = f & CF_CLAIMED;
+    uint32_t peer = phx_rbuf_u32(&l->r);
+    if (peer && !(c->peer = phx_handover_take_heap(l->e, peer)))
+        return malformed(l, "peer identity");
+    c->twin_ep = phx_rbuf_u64(&l->r);
+    uint32_t live = phx_rbuf_u32(&l->r);
+    if (live && (c->live_fd = phx_handover_take_fd(l->e, live)) < 0)
+        return malformed(l, "connection socket");
     if ((c->grant_due = f & CF_GRANT_DUE))
         l->s->grants_due++;
     if (ep && !(c->ep = phx_handover_take_handle(l->e, ep)))
@@ -367,14 +391,13 @@ static int load_bindings(struct loader *l)
     if (l->r.failed || n > PHX_UCX_MAX_LISTENERS)
         return malformed(l, "bindings");
     for (uint32_t i = 0; i < n; i++) {
-        struct phx_ucx_binding *b = calloc(1, sizeof(*b));
-        if (!b)
-            return refuse(l, -ENOMEM, "out of memory");
-        *b = (struct phx_ucx_binding){.s = s, .id = phx_rbuf_u32(&l->r),
-                                      .port = (uint16_t)phx_rbuf_u32(&l->r)};
-        s->bindings[s->n_bindings++] = b;
-        if (!(b->listener = phx_handover_take_handle(l->e, phx_rbuf_u32(&l->r))))
-            return malformed(l, "listener handle");
+        uint32_t id = phx_rbuf_u32(&l->r);
+        uint16_t port = (uint16_t)phx_rbuf_u32(&l->r);
+        int fd = phx_handover_take_fd(l->e, phx_rbuf_u32(&l->r));
+        if (l->r.failed || fd < 0)
+            return malformed(l, "listening socket");
+        if (phx_ucx_binding_adopt(s, id, port, fd) < 0)
+            return refuse(l, -ENOMEM, "cannot watch binding %u's socket", id);
     }
     return 0;
 }
@@ -454,13 +477,31 @@ static void on_commit(phx_engine_t *e, void *arg)
     phx_ucx_worker_claim_handler(w);
     for (struct phx_ucx_conn *c = s->conns; c; c = c->next)
         failed += phx_ucx_conn_repoint(c) < 0;
-    for (unsigned i = 0; i < s->n_bindings; i++)
-        failed += phx_ucx_binding_relisten(s->bindings[i]) < 0;
     phx_ucx_worker_wake(w);
     phx_ucx_worker_unlock(w);
     if (failed)
-        phx_error("ucx: engine %llu: %u endpoints or listeners could not be moved to the new "
+        phx_error("ucx: engine %llu: %u endpoints could not be moved to the new "
                   "build", (unsigned long long)phx_engine_id(e), failed);
+}
+
+/* The wire-up settings are not in the blob: the plugin's settings and the engine's config string
+ * give them again, as at create(). The epoll set and the worker's address are new. */
+static int wireup_again(struct loader *l)
+{
+    struct phx_ucx_settings set;
+
+    if (phx_settings_derive(&phx_ucx_settings_schema, &set, phx_engine_settings(l->e),
+                            phx_engine_config(l->e), l->err, l->errlen) < 0)
+        return -EINVAL;
+    int rc = phx_ucx_wireup_init(l->s, &set, l->err, l->errlen);
+    phx_settings_free(&phx_ucx_settings_schema, &set);
+    for (unsigned i = 0; !rc && i < l->s->n_bindings; i++)
+        rc = phx_ucx_sock_watch(l->s, l->s->bindings[i]->fd,
+                                PHX_UCX_TAG_LISTEN | l->s->bindings[i]->id, EPOLLIN);
+    for (struct phx_ucx_conn *c = l->s->conns; !rc && c; c = c->next)
+        if (c->live_fd >= 0 && c->in_id_map)
+            rc = phx_ucx_sock_watch(l->s, c->live_fd, PHX_UCX_TAG_LIVE | c->id, EPOLLIN);
+    return rc;
 }
 
 static struct phx_ucx_engine *state_new(phx_engine_t *e)
@@ -471,6 +512,7 @@ static struct phx_ucx_engine *state_new(phx_engine_t *e)
         return NULL;
     s->magic = PHX_UCX_STATE_MAGIC;
     s->engine = e;
+    s->epfd = -1;
     phx_fifo_init(&s->events, sizeof(struct phx_ucx_up), PHX_UCX_EVENTS_MAX);
     phx_fifo_init(&s->landed, sizeof(struct phx_ucx_up), PHX_UCX_LANDED_MAX);
     if (phx_ucx_conns_init(s) < 0) {
@@ -494,6 +536,8 @@ int phx_ucx_state_restore(phx_engine_t *e, const phx_blob_t *in, struct phx_ucx_
         return refuse(&l, -ENOMEM, "out of memory");
     phx_rbuf_init(&l.r, in);
     int rc = load_all(&l);
+    if (!rc)
+        rc = wireup_again(&l);
     if (!rc && phx_handover_on_commit(e, on_commit, l.s) < 0)
         rc = refuse(&l, -ENOMEM, "out of memory");
     free(l.conns);
@@ -518,7 +562,12 @@ void phx_ucx_state_free(struct phx_ucx_engine *s)
         maps[i]->nchunks = 0;
     }
     for (unsigned i = 0; i < s->n_bindings; i++)
-        free(s->bindings[i]);
+        free(s->bindings[i]);       /* their sockets are the other state's */
     s->n_bindings = 0;
+    for (struct phx_ucx_conn *c = s->conns; c; c = c->next) {
+        c->peer = NULL;             /* ... and so are the peer identities */
+        c->live_fd = -1;            /* ... and the connections' sockets */
+    }
+    phx_ucx_wireup_fini(s);
     phx_ucx_engine_free(s);
 }

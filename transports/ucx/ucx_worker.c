@@ -89,8 +89,8 @@ static ucs_status_t set_handler(struct phx_ucx_worker *w, unsigned id, ucp_am_re
     return ucp_worker_set_am_recv_handler(w->ucp, &p);
 }
 
-/* Makes this build's handlers W's: single messages, batches (ucx_recv.c) and credits
- * (ucx_credit.c). */
+/* Makes this build's handlers W's: single messages, batches (ucx_recv.c), credits
+ * (ucx_credit.c) and claims (ucx_claim.c). */
 static ucs_status_t set_handlers(struct phx_ucx_worker *w)
 {
     ucs_status_t st = set_handler(w, PHX_UCX_AM_ID, phx_ucx_am_recv);
@@ -99,6 +99,8 @@ static ucs_status_t set_handlers(struct phx_ucx_worker *w)
         st = set_handler(w, PHX_UCX_AM_BATCH_ID, phx_ucx_am_batch_recv);
     if (st == UCS_OK)
         st = set_handler(w, PHX_UCX_AM_CREDIT_ID, phx_ucx_am_credit_recv);
+    if (st == UCS_OK)
+        st = set_handler(w, PHX_UCX_AM_CLAIM_ID, phx_ucx_am_claim_recv);
     if (st == UCS_OK)
         w->am_handler = phx_ucx_am_recv;
     return st;
@@ -152,6 +154,8 @@ static void worker_free(struct phx_ucx_worker *w)
         phx_ucx_engine_free(s);
     }
     phx_u64map_fini(&w->by_ep);
+    phx_u64map_fini(&w->claims);
+    phx_u64map_fini(&w->spares);
     pthread_mutex_destroy(&w->lock);
     w->magic = 0;
     free(w);
@@ -172,6 +176,8 @@ static struct phx_ucx_worker *worker_create(struct phx_ucx_context *ctx, unsigne
                                  .efd = -1};
     pthread_mutex_init(&w->lock, NULL);
     phx_u64map_init(&w->by_ep, SIZE_MAX);      /* one entry per connection of its engines */
+    phx_u64map_init(&w->claims, SIZE_MAX);     /* one entry per handshake awaiting its claim */
+    phx_u64map_init(&w->spares, 4096);         /* bounded: ucx_claim.c */
     int rc = phx_u64map_reserve(&w->by_ep, WORKER_FIRST_EPS);
     if (rc < 0)
         snprintf(err, errlen, "out of memory");

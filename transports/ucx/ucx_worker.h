@@ -40,6 +40,10 @@ struct phx_ucx_worker {
     uint64_t                unclaimed;      /* frames no connection of any engine here claims */
     struct phx_ucx_engine  *kept;           /* destroyed engines UCX may still call back into */
     struct phx_ucx_worker  *next;           /* on ctx->workers */
+    phx_u64map_t            claims;         /* handshake nonce -> struct phx_ucx_claim of any
+                                               engine here (ucx_claim.c) */
+    phx_u64map_t            spares;         /* endpoint -> deadline: made to adopt a client's
+                                               endpoint, not claimed yet (ucx_claim.c) */
 };
 
 #define PHX_UCX_WORKER_MAGIC 0x7563785f776f726bull     /* "ucx_work" */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LEDGER_MAGIC "soakldg1"
@@ -143,13 +144,17 @@ void soak_ledger_print(const soak_counters_t *c)
 int soak_ledger_read(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    soak_counters_t *c = fd >= 0 ? map_counters(fd, PROT_READ) : NULL;
+    struct stat sb;
+    soak_counters_t *c = NULL;
+
+    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+        sb.st_size >= (off_t)sizeof(*c))      /* a shorter file would fault when read */
+        c = map_counters(fd, PROT_READ);
 
     if (fd >= 0)
         close(fd);
     if (!c || memcmp(c->magic, LEDGER_MAGIC, sizeof(c->magic)) != 0) {
-        fprintf(stderr, "soak_app: %s is not a soak ledger%s%s\n", path, c ? "" : ": ",
-                c ? "" : strerror(errno));
+        fprintf(stderr, "soak_app: %s is not a soak ledger\n", path);
         if (c)
             munmap(c, sizeof(*c));
         return -1;

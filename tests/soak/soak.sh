@@ -138,12 +138,10 @@ count() { echo "$1" >> "$out/churn.log"; }
 ctl() { PHOENIX_PREFIX=$out/$1 "${@:2}" >>"$out/ctl.log" 2>&1; }
 
 types=() attached_type="" attached_node="" attached_pid="" type_i=0 round=0
-settings_for() {    # TYPE: the --set/--settings arguments policy_settings.conf gives it
-  local line
-  line=$(grep -E "^$1[[:space:]]" "$here/policy_settings.conf" 2>/dev/null | head -1) || true
-  line=${line#"$1"}
-  echo "${line//@OUT@/$out}"
-}
+declare -A settings=()
+while read -r key value; do        # TYPE ARGS... lines; # comments
+  [[ -z "$key" || "$key" == \#* ]] || settings[$key]=${value//@OUT@/$out}
+done < "$here/policy_settings.conf"
 policy_step() {
   if [ -n "$attached_type" ]; then
     if ctl "$attached_node" "$policyctl" detach "$attached_type" --pid "$attached_pid"; then
@@ -155,8 +153,8 @@ policy_step() {
   [ ${#types[@]} -gt 0 ] || return 0
   local t=${types[$type_i]} node=a pid=$pid_caller
   if [ $(( (type_i + round) % 2 )) = 1 ]; then node=b pid=$pid_server; fi
-  # shellcheck disable=SC2046 # the settings are words
-  if ctl "$node" "$policyctl" attach "$t" --pid "$pid" $(settings_for "$t"); then
+  # shellcheck disable=SC2086 # the settings are words
+  if ctl "$node" "$policyctl" attach "$t" --pid "$pid" ${settings[$t]:-}; then
     count "attach $t"; attached_type=$t attached_node=$node attached_pid=$pid
   else count "attach_refused $t"; fi
   type_i=$(( (type_i + 1) % ${#types[@]} ))
@@ -167,16 +165,17 @@ forget_attached() {   # the app it was attached to is gone
   return 0
 }
 
-upgrade_i=0 upgrade_n=0
-upgrade_step() {    # the next plugin, on both services
-  local json name path node copy
-  json=$(PHOENIX_PREFIX=$out/a "$phoenixctl" plugins --json 2>>"$out/ctl.log") || return 0
-  mapfile -t plugins < <(python3 -c '
+upgrade_i=0 upgrade_n=0 plugins=()
+list_plugins() {    # the plugins service A loaded, as `phoenixctl plugins --json` names them
+  mapfile -t plugins < <(PHOENIX_PREFIX=$out/a "$phoenixctl" plugins --json | python3 -c '
 import json, sys
 for p in json.load(sys.stdin)["plugins"]:
-    if p.get("current"): print(p["name"], p["path"])' <<<"$json" | sort)
+    if p.get("current"): print(p["name"])' | sort)
+}
+upgrade_step() {    # the next plugin, on both services
+  local name node copy
   [ ${#plugins[@]} -gt 0 ] || return 0
-  read -r name path <<<"${plugins[$((upgrade_i % ${#plugins[@]}))]}"
+  name=${plugins[$((upgrade_i % ${#plugins[@]}))]}
   upgrade_i=$((upgrade_i + 1))
   for node in a b; do
     upgrade_n=$((upgrade_n + 1))
@@ -214,25 +213,27 @@ revive_server() {   # the server exits when its service goes away, and may fail 
 
 # ---- sampling ----------------------------------------------------------------------------------
 
-sample() {      # SECONDS: a line per service, "t node life rss_kB fds"
-  local t=$1 node pid life rss fds ok
+sample() {      # SECONDS: a line per service, "t node life rss_kB fds" (builtins only: cheap)
+  local t=$1 node pid life key value rss fds ok json
   for node in a b; do
     pid=$pid_a life=0; [ "$node" = b ] && { pid=$pid_b life=$life_b; }
-    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || continue
-    fds=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-    if [ -n "$rss" ]; then echo "$t $node $life $rss $fds" >> "$out/samples.txt"; fi
+    rss=""
+    while read -r key value _; do
+      [ "$key" = VmRSS: ] && { rss=$value; break; }
+    done 2>/dev/null < "/proc/$pid/status" || continue
+    fds=(/proc/"$pid"/fd/*)
+    if [ -n "$rss" ]; then echo "$t $node $life $rss ${#fds[@]}" >> "$out/samples.txt"; fi
   done
   # The calls the current caller saw end OK so far: the summary finds stalls in them.
-  ok=$("$app" --read "$out/ledgers/$caller_n.ledger" 2>/dev/null | python3 -c '
-import json, sys
-print(json.load(sys.stdin)["status"].get("OK", 0))' 2>/dev/null) || ok=""
-  if [ -n "$ok" ]; then echo "$t $caller_n $ok" >> "$out/progress.txt"; fi
+  json=$("$app" --read "$out/ledgers/$caller_n.ledger" 2>/dev/null) || json=""
+  if [[ "$json" =~ \"OK\":\ ([0-9]+) ]]; then ok=${BASH_REMATCH[1]}; else ok=0; fi
+  [ -z "$json" ] || echo "$t $caller_n $ok" >> "$out/progress.txt"
 }
 
 sleep_to_next_second() {
-  local ns
-  ns=$(date +%N); ns=${ns#"${ns%%[!0]*}"}
-  sleep "$(printf '0.%03d' $(( (1000000000 - ${ns:-0}) / 1000000 % 1000 )))"
+  local us=${EPOCHREALTIME#*.}
+  us=${us#"${us%%[!0]*}"}
+  sleep "$(printf '0.%03d' $(( (1000000 - ${us:-0}) / 1000 % 1000 )))"
 }
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -247,14 +248,16 @@ mapfile -t types < <(PHOENIX_PREFIX=$out/a "$policyctl" list --json | python3 -c
 import json, sys
 for t in json.load(sys.stdin)["types"]:
     if t.get("loaded"): print(t["type"])')
-echo "soak.sh: ${duration} s in $out; policies cycled: ${types[*]:-none}; caller -> $addr"
+list_plugins
+echo "soak.sh: ${duration} s in $out; policies cycled: ${types[*]:-none}; plugins upgraded:" \
+     "${plugins[*]:-none}; caller -> $addr"
 
-start=$(date +%s)
+start=$EPOCHSECONDS
 end=$((start + duration))
 next_upgrade=3 next_caller=17 next_server=23 next_b=41 tick=0
 : > "$out/churn.log"; : > "$out/samples.txt"; : > "$out/progress.txt"
-while [ "$(date +%s)" -lt "$end" ] && [ "$tick" -lt $((duration * 2)) ]; do
-  tick=$((tick + 1)) now=$(( $(date +%s) - start ))
+while [ "$EPOCHSECONDS" -lt "$end" ] && [ "$tick" -lt $((duration * 2)) ]; do
+  tick=$((tick + 1)) now=$((EPOCHSECONDS - start))
   kill -0 "$pid_a" 2>/dev/null || die "service A died (see $out/a/phoenixd.out)"
   sample "$now"
   revive_server
@@ -270,7 +273,7 @@ done
 # The last caller drains and prints its ledger; the others were killed: read what they left.
 stop "$pid_caller"; pid_caller=""
 for ((i = 1; i < caller_n; i++)); do "$app" --read "$out/ledgers/$i.ledger" > "$out/ledgers/$i.json"; done
-sample $(( $(date +%s) - start ))
+sample $((EPOCHSECONDS - start))
 rc=0
 python3 "$here/summarize.py" --out "$out" --duration "$duration" > "$out/summary.json" || rc=$?
 cat "$out/summary.json"

@@ -31,11 +31,11 @@
 # usage or a setup failure.
 #
 # Every loop is bounded by the duration; every process is stopped by its PID; the directory is
-# removed unless --out or --keep was given.
+# removed unless --out or --keep was given or the run failed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-usage() { sed -n '7,8p' "$0" | sed 's/^# *//'; }
+usage() { grep -m1 '^#   soak.sh --build' "$0" | sed 's/^# *//'; }
 duration=120 out="" build="" rate=2000 keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -77,9 +77,11 @@ stop() {        # PID: TERM, up to 5 s, then KILL; waits for it
   wait "$1" 2>/dev/null || true
 }
 kill9() { [ -n "$1" ] || return 0; kill -KILL "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-cleanup() {
+cleanup() {     # a failed run keeps its files, to be read
+  local rc=$?
   stop "$pid_caller"; stop "$pid_server"; stop "$pid_a"; stop "$pid_b"
-  [ "$keep" = 1 ] || rm -rf "$out"
+  if [ "$keep" = 1 ] || [ "$rc" != 0 ]; then echo "soak.sh: the run's files are in $out"
+  else rm -rf "$out"; fi
 }
 trap cleanup EXIT
 die() { echo "soak.sh: $*" >&2; for f in "$out"/*/phoenixd.log; do [ -f "$f" ] && tail -5 "$f" >&2; done; exit 2; }

@@ -6,8 +6,10 @@
  * topology, or CPUs we may not use, a thread runs unpinned and the log says why.
  *
  * Registration builds port -> subscription -> runtime, and any failure undoes the steps already
- * taken. SIDs count from 0 per PID: a small list keeps the next SID of every PID that has
- * subscriptions, and forgets a PID with its last subscription (PIDs are reused). */
+ * taken; an app's teardown frees them and gives the heap's free pages back to the system
+ * (malloc_trim), so a node whose apps come and go keeps a flat RSS (tests/soak). SIDs count
+ * from 0 per PID: a small list keeps the next SID of every PID that has subscriptions, and
+ * forgets a PID with its last subscription (PIDs are reused). */
 #include "service.h"
 #include "rules.h"
 
@@ -20,6 +22,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -542,6 +545,7 @@ void phx_service_unregister(struct phx_service *svc, struct phx_subscription *su
     phx_app_port_t *port = sub->group.app;
     phx_subscription_destroy(sub);      /* engines first: they use the port */
     phx_app_port_destroy(port);
+    malloc_trim(0);                     /* what the app's engines and port held, to the system */
 }
 
 void phx_service_shutdown_apps(struct phx_service *svc)

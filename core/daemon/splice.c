@@ -12,7 +12,9 @@
  *               merges are undone if it does.
  *   5. commit   plug the channels into the engines' ports, update engines[] (an addon goes right
  *               before its tx consumer, so progress order follows the chain), destroy the
- *               detached engine and the channels nobody uses any more; resume.
+ *               detached engine and the channels nobody uses any more; resume. After a detach
+ *               the heap's free pages go back to the system (malloc_trim): a soak of 200
+ *               attach/detach pairs otherwise kept 200 KB more RSS (tests/soak).
  *
  * Nodes 0..n-1 of a plan are the subscription's engines in engines[] order, so a node index is
  * also a position in engines[]; an attached addon is node n. */
@@ -23,6 +25,7 @@
 #include "phoenix/log.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -678,5 +681,7 @@ int phx_splice(struct phx_registry *reg, struct phx_subscription *sub,
     }
     phx_info("pid %d sid %u: %s %s", (int)sub->pid, sub->sid,
              d->op == PHX_ADDON_ATTACH ? "attached" : "detached", d->engine);
+    if (d->op != PHX_ADDON_ATTACH)
+        malloc_trim(0);         /* what the detached engine held, back to the system */
     return 0;
 }

@@ -1,23 +1,27 @@
-/* fuzz_replay.c - runs the fuzz target's entry point over a corpus, for ctest with any compiler.
+/* replay.c - runs a fuzz target's entry point over its corpus, for ctest with any compiler.
  *
- * `marshal_fuzz_replay DIR` feeds every regular file of DIR (in name order) to
+ * `fuzz_NAME_replay DIR` feeds every regular file of DIR (in name order) to
  * LLVMFuzzerTestOneInput(), then, for each file, every prefix of it and a copy with each byte
- * flipped in turn: the corpus holds valid payloads, and their truncations and corruptions are the
+ * flipped in turn: the corpus holds valid inputs, and their truncations and corruptions are the
  * inputs most likely to find a missing check. Files named regress-* (inputs the fuzzer found
- * interesting, crash reproducers once fixed) only have to pass through; every other file is a seed
- * from marshal_make_seeds and must still decode, else the format or the test types changed and
- * the seeds need making again. It fails when DIR holds no file; a crash or an abort in the target
- * fails it too. Bounded: corpus files are small (it refuses any over 64 KiB). */
+ * interesting, crash reproducers once fixed) only have to pass through; every other file is a
+ * seed and must still be accepted (fuzz.h), else the format changed and the seeds need making
+ * again (fuzz/make_seeds.c, docs/hacking.md "Fuzzing"). It fails when DIR holds no file; a crash
+ * or an abort in the target fails it too. Bounded: corpus files are small (it refuses any over
+ * 64 KiB). */
+#include "fuzz.h"
+
 #include <dirent.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_SEED (64u << 10)
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-extern unsigned long fuzz_decode_accepted;
+__attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    return 0;
+}
 
 static size_t read_file(const char *path, uint8_t *buf)
 {
@@ -29,19 +33,31 @@ static size_t read_file(const char *path, uint8_t *buf)
     return n;
 }
 
-/* Returns whether the seed itself decoded. */
-static int replay_variants(uint8_t *buf, size_t n)
+/* Returns whether the input itself was accepted. Each variant gets a buffer of exactly its
+ * size, as libFuzzer hands it, so ASan sees any read past its end. */
+static int replay_variants(const uint8_t *data, size_t n)
 {
-    unsigned long before = fuzz_decode_accepted;
+    uint8_t *buf = malloc(n);
+    if (!buf)
+        phx_fuzz_fail("out of memory");
+    memcpy(buf, data, n);
+    unsigned long before = phx_fuzz_accepted;
     LLVMFuzzerTestOneInput(buf, n);
-    int accepted = fuzz_decode_accepted > before;
-    for (size_t len = 0; len < n; len++)
-        LLVMFuzzerTestOneInput(buf, len);
-    for (size_t i = 1; i < n; i++) {
+    int accepted = phx_fuzz_accepted > before;
+    for (size_t len = 0; len < n; len++) {
+        uint8_t *prefix = malloc(len ? len : 1);
+        if (!prefix)
+            phx_fuzz_fail("out of memory");
+        memcpy(prefix, data, len);
+        LLVMFuzzerTestOneInput(prefix, len);
+        free(prefix);
+    }
+    for (size_t i = 0; i < n; i++) {
         buf[i] ^= 0xff;
         LLVMFuzzerTestOneInput(buf, n);
         buf[i] ^= 0xff;
     }
+    free(buf);
     return accepted;
 }
 
@@ -56,6 +72,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
         return 2;
     }
+    LLVMFuzzerInitialize(&argc, &argv);
     struct dirent **entries;
     int n = scandir(argv[1], &entries, NULL, by_name);
     if (n < 0) {
@@ -74,7 +91,7 @@ int main(int argc, char **argv)
                 status = 1;
             } else if (!replay_variants(buf, len) &&
                        strncmp(entries[i]->d_name, "regress-", 8) != 0) {
-                fprintf(stderr, "%s: the seed no longer decodes\n", path);
+                fprintf(stderr, "%s: the seed is no longer accepted\n", path);
                 status = 1;
             } else {
                 files++;

@@ -5,11 +5,12 @@
  * phx_control_request_decode() (control_server.c, the server's own decoding, without a socket)
  * and, when it decodes, to what request_dispatch() calls: phx_service_register() for a register
  * body (undone at once when it succeeds) and phx_admin_handle() for the others, on a real service
- * (phx_service_init: one runtime thread, the null plugin, a private prefix) that lives for the
- * whole run. Upgrade and topology are not answered for administrators: they name files to load
- * (plugins, hwloc XML), which the fuzzer must not make the service open; the permission check
- * refusing them to everyone else is covered. Standing rules an input adds are dropped after it. The answer must then carry a status, an error
- * sentence exactly when the status is not OK, and pack; the service must survive it.
+ * (phx_service_init: one runtime thread, the null plugin, a private prefix, the dry-run
+ * topology hwloc-profiles/vm-no-hca.xml so that no live hwloc scan runs) that lives for the whole
+ * run. Upgrade is not answered for administrators: it names plugin files to load, which the
+ * fuzzer must not make the service open; the permission check refusing it to everyone else is
+ * covered. Standing rules an input adds are dropped after it. The answer must carry an error
+ * sentence exactly when its status is not OK, and pack; the service must survive it.
  *
  * Seeds (corpus/, from make_seeds) are one valid request of each kind. */
 #include <errno.h>
@@ -60,10 +61,10 @@ static void service_start(void)
         phx_fuzz_fail("%s: %s", path, strerror(errno));
     fprintf(f, "prefix = \"%s\";\nlog = { level = \"error\"; };\n"
                "runtime = { threads = 1; spin_us = 0; };\n"
-               "topology = { bind_memory = false; };\n"
+               "topology = { bind_memory = false; xml = \"%s\"; };\n"
                "heap = { send_mb = 1; recv_mb = 1; slab_kb = 64; };\n"
                "plugins = ( { name = \"null\"; path = \"%s\"; } );\n",
-            dir, PHX_FUZZ_NULL_PLUGIN);
+            dir, PHX_FUZZ_TOPOLOGY_XML, PHX_FUZZ_NULL_PLUGIN);
     fclose(f);
     if (phx_config_load(&cfg, path, err, sizeof(err)) < 0)
         phx_fuzz_fail("%s", err);
@@ -101,8 +102,7 @@ static void answer(const Phoenix__Control__Request *req, bool admin,
             phx_fuzz_fail("register refused with status %d and no sentence", status);
         return;
     }
-    if (admin && (req->body_case == PHOENIX__CONTROL__REQUEST__BODY_UPGRADE ||
-                  req->body_case == PHOENIX__CONTROL__REQUEST__BODY_TOPOLOGY))
+    if (admin && req->body_case == PHOENIX__CONTROL__REQUEST__BODY_UPGRADE)
         return;
     phx_admin_handle(&svc, &peer, req, resp);
 }

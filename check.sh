@@ -29,14 +29,14 @@ if ! ./deploy/install-deps.sh --check >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then ./deploy/install-deps.sh; else sudo ./deploy/install-deps.sh; fi
 fi
 
+werror=OFF; [ "${CI:-}" = "true" ] && werror=ON
 if [ -n "$fuzz_seconds" ]; then
-  CC=clang cmake -S . -B build-fuzz -DPHX_FUZZ=ON >/dev/null
+  CC=clang cmake -S . -B build-fuzz -DPHX_FUZZ=ON -DPHX_WERROR="$werror" >/dev/null
   cmake --build build-fuzz -j "$(nproc)" --target fuzz_all
   exec fuzz/run.sh build-fuzz "$fuzz_seconds"
 fi
 
 build="build${sanitize:+-$sanitize}"
-werror=OFF; [ "${CI:-}" = "true" ] && werror=ON
 cmake -S . -B "$build" -DPHX_SANITIZE="$sanitize" -DPHX_WERROR="$werror" >/dev/null
 cmake --build "$build" -j "$(nproc)"
 

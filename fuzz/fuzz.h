@@ -21,6 +21,11 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
 
 extern unsigned long phx_fuzz_accepted;
 
+/* A new private directory /dev/shm/phx-fuzz-NAME-XXXXXX (tmpfs: targets that write files stay
+ * fast), removed with its contents at exit; handlers registered with atexit() after this call
+ * run before the removal. Aborts when it cannot be made. */
+const char *phx_fuzz_tmpdir(const char *name);
+
 /* Aborts with "fuzz: WHAT" on stderr: a target's own check failed (libFuzzer saves the input). */
 __attribute__((noreturn, format(printf, 1, 2))) void phx_fuzz_fail(const char *fmt, ...);
 

@@ -189,12 +189,16 @@ static int layout_seeds(const char *dir)
 static int write_request(const char *dir, const char *kind, Phoenix__Control__Request *req)
 {
     static uint64_t id = 1;
+    req->id = id++;
     size_t len = phoenix__control__request__get_packed_size(req);
-    uint8_t *buf = malloc(len + 1);
+    uint8_t *buf = malloc(len);
     char name[128];
     int rc = 0;
-    req->id = id++;
-    len = phoenix__control__request__pack(req, buf);
+    if (!buf || phoenix__control__request__pack(req, buf) != len) {
+        fprintf(stderr, "%s: the request does not pack\n", kind);
+        free(buf);
+        return -1;
+    }
     for (uint8_t admin = 0; admin < 2; admin++) {
         snprintf(name, sizeof(name), "%s-%s", kind, admin ? "admin" : "user");
         rc |= write_file(dir, name, &admin, buf, len);
@@ -226,19 +230,29 @@ static int control_seeds(const char *dir)
     rc |= write_request(dir, "plugins", &req);
 
     Phoenix__Control__SpliceRequest splice = PHOENIX__CONTROL__SPLICE_REQUEST__INIT;
-    splice.pid = 1;
-    splice.sid = 1;
-    splice.descriptor_text = "addon_engine = \"NullEngine\"; op = \"attach\";\n"
-                             "tx_channels_replacements = ( (\"A\", \"NullEngine\", 0, 0), "
-                             "(\"NullEngine\", \"B\", 0, 0) );\nrx_channels_replacements = ( );\n"
-                             "group = [ \"A\", \"B\" ];\nconfig_string = \"batch = 256;\";\n";
-    splice.origin = "policyctl (uid 0)";
+    splice.pid = 0;     /* fuzz_control.c: the fuzz app */
+    splice.sid = 0;
+    splice.descriptor_text =
+        "addon_engine = \"NullEngine\"; op = \"attach\";\n"
+        "tx_channels_replacements = ( (\"TestSourceEngine\", \"NullEngine\", 0, 0),\n"
+        "                             (\"NullEngine\", \"TestSinkEngine\", 0, 0) );\n"
+        "rx_channels_replacements = ( (\"TestSinkEngine\", \"NullEngine\", 0, 0),\n"
+        "                             (\"NullEngine\", \"TestSourceEngine\", 0, 0) );\n"
+        "group = [ \"TestSourceEngine\", \"TestSinkEngine\" ];\n"
+        "config_string = \"batch = 256;\";\n";
+    splice.origin = "policyctl (uid 4242)";
     req.body_case = PHOENIX__CONTROL__REQUEST__BODY_SPLICE;
     req.splice = &splice;
-    rc |= write_request(dir, "splice", &req);
+    rc |= write_request(dir, "splice-attach", &req);
+    splice.descriptor_text = "addon_engine = \"NullEngine\"; op = \"detach\";\n"
+                             "tx_channels_replacements = ( (\"TestSourceEngine\", "
+                             "\"TestSinkEngine\", 0, 0) );\n"
+                             "rx_channels_replacements = ( (\"TestSinkEngine\", "
+                             "\"TestSourceEngine\", 0, 0) );\n";
+    rc |= write_request(dir, "splice-detach", &req);
 
     Phoenix__Control__EngineAdminRequest ea = PHOENIX__CONTROL__ENGINE_ADMIN_REQUEST__INIT;
-    ea.engine_id = 1;
+    ea.engine_id = 0;   /* fuzz_control.c: the fuzz app's first engine */
     ea.request = "stats";
     req.body_case = PHOENIX__CONTROL__REQUEST__BODY_ENGINE_ADMIN;
     req.engine_admin = &ea;
@@ -264,7 +278,7 @@ static int control_seeds(const char *dir)
     rc |= write_request(dir, "rule_add-job", &req);
     ra.selector = "uid";
     ra.job = "";
-    ra.uid = 4242;
+    ra.uid = 4242;      /* fuzz_control.c: the fuzz app's uid */
     rc |= write_request(dir, "rule_add-uid", &req);
 
     Phoenix__Control__RuleRemoveRequest rr = PHOENIX__CONTROL__RULE_REMOVE_REQUEST__INIT;

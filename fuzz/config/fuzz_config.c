@@ -9,7 +9,6 @@
  * again, dumps to the same text (what `phoenixd --dump-config` promises). Seeds (corpus/) are
  * deploy/phoenix.conf, tests/data/config's files and variants; config.dict holds the keys. */
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,26 +18,13 @@
 #include "phoenix/admin/config_text.h"
 #include "plugin_schemas.h"
 
-static char                          dir[] = "/dev/shm/phx-fuzz-config-XXXXXX";
-static char                          path[sizeof(dir) + 16], path2[sizeof(dir) + 16];
+static char                          path[300], path2[300];
 static const struct phx_fuzz_schema *schemas;
 static unsigned                      n_schemas;
 
-static int remove_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
-static void remove_dir(void)
-{
-    nftw(dir, remove_entry, 4, FTW_DEPTH | FTW_PHYS);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    if (!mkdtemp(dir))
-        phx_fuzz_fail("mkdtemp: %s", strerror(errno));
-    atexit(remove_dir);
+    const char *dir = phx_fuzz_tmpdir("config");
     snprintf(path, sizeof(path), "%s/phoenix.conf", dir);
     snprintf(path2, sizeof(path2), "%s/dumped.conf", dir);
     n_schemas = phx_fuzz_plugin_schemas(&schemas);

@@ -5,6 +5,8 @@
 #   ./check.sh --sanitize address   ASan+UBSan build in build-address/
 #   ./check.sh --sanitize thread    TSan build in build-thread/ (tests labelled 'tsan')
 #   ./check.sh -- -R ring           extra arguments after -- go to ctest
+#   ./check.sh --fuzz SECONDS       clang -DPHX_FUZZ=ON build in build-fuzz/, then every fuzz
+#                                   target runs SECONDS (fuzz/run.sh); fails on any crash
 #
 # With CI=true (.ci/run) a skipped test fails the run: a test skips (exit 77, "SKIPPED: why")
 # when this machine lacks what it needs, and CI's machine must have it all.
@@ -12,11 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 sanitize=""
+fuzz_seconds=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --sanitize) sanitize="$2"; shift 2 ;;
+    --fuzz) fuzz_seconds="$2"; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "check.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -25,8 +29,14 @@ if ! ./deploy/install-deps.sh --check >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ]; then ./deploy/install-deps.sh; else sudo ./deploy/install-deps.sh; fi
 fi
 
-build="build${sanitize:+-$sanitize}"
 werror=OFF; [ "${CI:-}" = "true" ] && werror=ON
+if [ -n "$fuzz_seconds" ]; then
+  CC=clang cmake -S . -B build-fuzz -DPHX_FUZZ=ON -DPHX_WERROR="$werror" >/dev/null
+  cmake --build build-fuzz -j "$(nproc)" --target fuzz_all
+  exec fuzz/run.sh build-fuzz "$fuzz_seconds"
+fi
+
+build="build${sanitize:+-$sanitize}"
 cmake -S . -B "$build" -DPHX_SANITIZE="$sanitize" -DPHX_WERROR="$werror" >/dev/null
 cmake --build "$build" -j "$(nproc)"
 

@@ -548,6 +548,21 @@ static void request_dispatch(struct phx_control_server *cs, struct cs_client *c,
         handle_admin(cs, c, req, resp);
 }
 
+Phoenix__Control__Request *phx_control_request_decode(const uint8_t *buf, ssize_t n,
+                                                      unsigned nfds, char *why, size_t whylen)
+{
+    Phoenix__Control__Request *req = NULL;
+
+    if (nfds)
+        snprintf(why, whylen, "it carries file descriptors, requests never do");
+    else if (n < 0 || n > PHX_CONTROL_MAX_REQUEST)
+        snprintf(why, whylen, "datagram over %u bytes (or with over %u descriptors)",
+                 PHX_CONTROL_MAX_REQUEST, PHX_SOCK_MAX_FDS);
+    else if (!(req = phoenix__control__request__unpack(NULL, (size_t)n, buf)))
+        snprintf(why, whylen, "%zd bytes that do not decode as a Request", n);
+    return req;
+}
+
 /* Reads and answers one datagram; HANGUP says the peer's end is closed. */
 static void client_readable(struct phx_control_server *cs, struct cs_client *c, bool hangup)
 {
@@ -564,24 +579,14 @@ static void client_readable(struct phx_control_server *cs, struct cs_client *c, 
     }
     for (unsigned i = 0; i < nfds; i++)
         close(fds[i]);
-    if (n == -EMSGSIZE || (n >= 0 && nfds)) {
-        if (nfds)
-            snprintf(why, sizeof(why), "it carries file descriptors, requests never do");
-        else
-            snprintf(why, sizeof(why), "datagram over %u bytes (or with over %u descriptors)",
-                     PHX_CONTROL_MAX_REQUEST, PHX_SOCK_MAX_FDS);
-        reply_malformed(cs, c, 0, why);
-        return;
-    }
     /* On a seqpacket socket 0 is either EOF or an empty datagram; only the hang-up tells. */
-    if (n < 0 || (n == 0 && hangup)) {
+    if ((n < 0 && n != -EMSGSIZE) || (n == 0 && hangup && !nfds)) {
         client_drop(cs, c);
         return;
     }
-    Phoenix__Control__Request *req = phoenix__control__request__unpack(NULL, (size_t)n,
-                                                                       cs->rxbuf);
+    Phoenix__Control__Request *req = phx_control_request_decode(cs->rxbuf, n, nfds, why,
+                                                                sizeof(why));
     if (!req) {
-        snprintf(why, sizeof(why), "%zd bytes that do not decode as a Request", n);
         reply_malformed(cs, c, 0, why);
         return;
     }

@@ -15,6 +15,8 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "control.pb-c.h"
 
@@ -39,6 +41,13 @@ int  phx_control_server_run(struct phx_control_server *cs);
 
 /* Closes what is left and unlinks the socket. NULL is ignored. */
 void phx_control_server_destroy(struct phx_control_server *cs);
+
+/* The decoding of one datagram as the server reads it, with no socket (fuzz/control drives it):
+ * N is recv's result (bytes, or -EMSGSIZE for an oversized datagram) and NFDS the descriptors
+ * that came with it. Returns the Request (free it with phoenix__control__request__free_unpacked)
+ * or NULL with why it is malformed in WHY, the reply's "malformed request: WHY". */
+Phoenix__Control__Request *phx_control_request_decode(const uint8_t *buf, ssize_t n,
+                                                      unsigned nfds, char *why, size_t whylen);
 
 /* For request handlers: sets RESP's status and a malloc'd error sentence. Everything a handler
  * puts in a Response is malloc'd (strings and submessages): the server frees it with

@@ -15,19 +15,25 @@
 set -euo pipefail
 run=$1 phoenixd=$2 ranks=$3 mrpc_so=$4 ucx_so=$5 probe=$6
 dir=$(mktemp -d /tmp/phx-mrpcrun.XXXXXX)
+chmod 0755 "$dir"     # munged wants every directory above its socket searchable
+munged_sh=$(dirname "$0")/../lib/munged.sh
 export TMPDIR=$dir MRPC_RUN_PHOENIXD=$phoenixd MRPC_RUN_SERVICE_CONF=$dir/phoenix.conf
 export UCX_TLS=tcp UCX_NET_DEVICES=lo PHOENIX_PREFIX=$dir/no-system-service
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   for p in $(pgrep -f "$dir/" || true); do kill -KILL "$p" 2>/dev/null || true; done
+  "$munged_sh" stop "$dir/munge" || true
   rm -rf "$dir"
 }
 trap cleanup EXIT
 fail() { echo "FAILED: $*"; find "$dir" -name phoenixd.log -exec tail -5 {} + 2>/dev/null || true; exit 1; }
+# The per-job service authenticates its peers as installed (settings.ucx.auth = "munge"), with
+# a realm of the test's own.
+munge_socket=$("$munged_sh" start "$dir/munge") || fail "no munged for the test"
 cat > "$dir/phoenix.conf" <<CONF
 log = { level = "info"; };
-settings = { ucx = { tls = "tcp"; net_devices = "lo"; }; };
+settings = { ucx = { tls = "tcp"; net_devices = "lo"; munge_socket = "$munge_socket"; }; };
 plugins = ( { name = "mrpc"; path = "$mrpc_so"; }, { name = "ucx"; path = "$ucx_so"; } );
 CONF
 # Live processes whose command line mentions ARG (zombies have none; this host's pid 1 leaves

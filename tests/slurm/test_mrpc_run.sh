@@ -40,15 +40,16 @@ export MRPC_RUN_PHOENIXD=$phoenixd MRPC_RUN_SERVICE_CONF=$dir/job.conf TMPDIR=$d
 export PATH=$(dirname "$run"):$(dirname "$ranks"):$(dirname "$phoenixctl"):$(dirname "$policyctl"):$PATH
 mkdir -p -m 0755 "$dir/run"
 
+# The services authenticate each other through the cluster's own munged, as on a real cluster.
 plugins="{ name = \"mrpc\"; path = \"$mrpc_so\"; }, { name = \"ucx\"; path = \"$ucx_so\"; }"
 cat > "$dir/job.conf" <<CONF
-settings = { ucx = { tls = "tcp"; net_devices = "cl0"; }; };
+settings = { ucx = { tls = "tcp"; net_devices = "cl0"; munge_socket = "$dir/munge/munge.socket.2"; }; };
 plugins = ( $plugins );
 CONF
 cat > "$dir/system.conf" <<CONF
 control = { socket_mode = 0666; };
 log = { file = "$dir/system.log"; };
-settings = { ucx = { tls = "tcp"; net_devices = "cl0"; }; };
+settings = { ucx = { tls = "tcp"; net_devices = "cl0"; munge_socket = "$dir/munge/munge.socket.2"; }; };
 plugins = ( $plugins, { name = "ratelimit"; path = "$rl_so"; } );
 CONF
 # Prolog/Epilog: deploy/slurm's scripts with this test's settings.

@@ -6,6 +6,8 @@
  *   fuzz_make_seeds layout DIR    the layout blob of each test and shop service, DIR/<service>
  *   fuzz_make_seeds control DIR   one request of each kind, DIR/<kind>-<admin|user>: the
  *                                 envelope byte fuzz_control.c reads first, then the datagram
+ *   fuzz_make_seeds handshake DIR one wire-up frame of each type (transports/ucx/ucx_hs_frame.h)
+ *                                 and the frames of a whole client and server exchange
  *
  * The corpora in the tree were made with it; run it again after changing the payload format,
  * the layout blob, the control protocol or the test types (docs/hacking.md, "Fuzzing"). */
@@ -21,6 +23,7 @@
 #include "marshal_test.pb-c.h"
 #include "mrpc_test.mrpc.h"
 #include "shop.mrpc.h"
+#include "ucx_hs_frame.h"
 
 /* DIR/NAME: FIRST (NULL: nothing) and LEN bytes of DATA. */
 static int write_file(const char *dir, const char *name, const uint8_t *first, const void *data,
@@ -307,16 +310,58 @@ static int control_seeds(const char *dir)
     return rc;
 }
 
+/* ---- handshake ------------------------------------------------------------------------------ */
+
+/* The frames of the wire-up, in the order a client and a server exchange them. The worker
+ * addresses and the credential are stand-ins of realistic sizes: the parser only counts them. */
+static int handshake_seeds(const char *dir)
+{
+    static uint8_t addr[180], cred[140], all[4 * PHX_UCX_HS_FRAME_MAX], one[PHX_UCX_HS_FRAME_MAX];
+    const struct phx_ucx_hs_msg frames[] = {
+        { .type = PHX_UCX_HS_HELLO, .nonce = "client-nonce-16", .auth = PHX_UCX_AUTH_MUNGE },
+        { .type = PHX_UCX_HS_WELCOME, .nonce = "server-nonce-16", .auth = PHX_UCX_AUTH_MUNGE,
+          .addr = addr, .addr_len = sizeof(addr), .cred = cred, .cred_len = sizeof(cred) },
+        { .type = PHX_UCX_HS_AUTH, .addr = addr, .addr_len = sizeof(addr), .cred = cred,
+          .cred_len = sizeof(cred) },
+        { .type = PHX_UCX_HS_DONE },
+        { .type = PHX_UCX_HS_REFUSE, .reason = PHX_UCX_HS_R_AUTH },
+        { .type = PHX_UCX_HS_WELCOME, .nonce = "no-auth-nonce16", .addr = addr,
+          .addr_len = sizeof(addr) },
+    };
+    static const char *const names[] = { "hello", "welcome", "auth", "done", "refuse",
+                                         "welcome-noauth" };
+    size_t total = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < sizeof(addr); i++)
+        addr[i] = (uint8_t)(i * 7 + 1);
+    for (size_t i = 0; i < sizeof(cred); i++)
+        cred[i] = (uint8_t)('A' + i % 26);
+    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+        size_t n = phx_ucx_hs_encode(&frames[i], one, sizeof(one));
+        if (n == 0) {
+            fprintf(stderr, "handshake: frame %s does not encode\n", names[i]);
+            return -1;
+        }
+        rc |= write_file(dir, names[i], NULL, one, n);
+        if (i < 4) {                    /* hello, welcome, auth, done: one exchange */
+            memcpy(all + total, one, n);
+            total += n;
+        }
+    }
+    return rc | write_file(dir, "exchange", NULL, all, total);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
         const char *what;
         int (*make)(const char *dir);
     } kinds[] = { { "decode", decode_seeds }, { "layout", layout_seeds },
-                  { "control", control_seeds } };
+                  { "control", control_seeds }, { "handshake", handshake_seeds } };
     for (size_t i = 0; argc == 3 && i < sizeof(kinds) / sizeof(kinds[0]); i++)
         if (strcmp(argv[1], kinds[i].what) == 0)
             return kinds[i].make(argv[2]) ? 1 : 0;
-    fprintf(stderr, "usage: %s decode|layout|control DIR\n", argv[0]);
+    fprintf(stderr, "usage: %s decode|layout|control|handshake DIR\n", argv[0]);
     return 2;
 }

@@ -62,6 +62,7 @@ done
 
 if [ -z "$out" ]; then out=$(mktemp -d /tmp/phx-soak.XXXXXX); else mkdir -p "$out"; out=$(cd "$out" && pwd); fi
 mkdir -p "$out/a" "$out/b" "$out/ledgers" "$out/plugins"
+chmod 0755 "$out"   # munged wants every directory above its socket searchable
 export UCX_NET_DEVICES=lo UCX_TLS=tcp
 port=$((20000 + $$ % 20000))
 addr=127.0.0.1:$port
@@ -80,6 +81,7 @@ kill9() { [ -n "$1" ] || return 0; kill -KILL "$1" 2>/dev/null || true; wait "$1
 cleanup() {     # a failed run keeps its files, to be read
   local rc=$?
   stop "$pid_caller"; stop "$pid_server"; stop "$pid_a"; stop "$pid_b"
+  "$here/../lib/munged.sh" stop "$out/munge" || true
   if [ "$keep" = 1 ] || [ "$rc" != 0 ]; then echo "soak.sh: the run's files are in $out"
   else rm -rf "$out"; fi
 }
@@ -98,7 +100,8 @@ write_conf() {  # NODE: every policy plugin of the build (policies/NAME/libphoen
 prefix = "$out/$node";
 log = { level = "info"; file = "$out/$node/phoenixd.log"; };
 runtime = { threads = 1; mode = "shared"; spin_us = 0; };
-settings = { ucx = { tls = "tcp"; net_devices = "lo"; }; };
+metrics = { listen = "off"; };
+settings = { ucx = { tls = "tcp"; net_devices = "lo"; munge_socket = "$munge_socket"; }; };
 plugins = (
   { name = "mrpc"; path = "$build/mrpc/engine/libphoenix_mrpc.so"; },
   { name = "ucx"; path = "$build/transports/ucx/libphoenix_ucx.so"; }$plugins
@@ -241,6 +244,8 @@ sleep_to_next_second() {
 # ---- the run -----------------------------------------------------------------------------------
 
 servers_started=0
+# The services authenticate each other as installed (MUNGE), in a realm of the soak's own.
+munge_socket=$("$here/../lib/munged.sh" start "$out/munge") || die "no munged for the soak"
 write_conf a; write_conf b
 start_service a; start_service b
 start_server

@@ -341,6 +341,21 @@ static void test_ordering(void)
     detach(&bulk);
 }
 
+/* Waits (bounded: 2 s) until no level above A's is busy: the previous case's latency calls keep
+ * their level busy for linger_ms after they end, which would pace the first calls here. */
+static void wait_not_yielding(const struct app *a)
+{
+    for (unsigned i = 0; i < 40; i++) {
+        json_object *o = stats(a), *y = NULL;
+        bool busy = json_object_object_get_ex(o, "yielding", &y) && json_object_get_boolean(y);
+        json_object_put(o);
+        if (!busy)
+            return;
+        usleep(50000);
+    }
+    CU_FAIL("a level above the bulk app stayed busy for 2 s with the latency app idle");
+}
+
 static void test_no_latency(void)
 {
     struct flow big = { 0 };
@@ -348,6 +363,7 @@ static void test_no_latency(void)
     need_nodes();
     attach3(&bulk, "class=bulk", "slice_kb=1", "idle_ms=60000");
     attach(&lat, "class=latency", NULL);
+    wait_not_yielding(&bulk);
     ended = 0;
     for (unsigned i = 0; i < BULK_CALLS / 2; i++)
         CU_ASSERT_FATAL(call(&bulk, &big, BULK_BYTES, 0));

@@ -9,11 +9,16 @@ set(PHX_SKIP_CODE 77)
 
 # Sets SKIP_RETURN_CODE on every test the calling directory added, so that no add_test() can
 # forget it: each CMakeLists.txt under tests/ that adds tests calls it last. (CMake 3.25 sets test
-# properties only from the directory that added the test.)
+# properties only from the directory that added the test.) It also gives every test the
+# environment all of them need: PHOENIX_PLUGIN_TRUSTED_DIRS vouches for the build tree, whose
+# plugins the services load and which may lie under a directory anyone can write (a checkout in
+# /tmp); phoenixd's plugin trust rules (docs/admin.md) would refuse them otherwise.
 function(phx_tests_skip_code)
   get_property(tests DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR} PROPERTY TESTS)
   if(tests)
     set_tests_properties(${tests} PROPERTIES SKIP_RETURN_CODE ${PHX_SKIP_CODE})
+    set_property(TEST ${tests} APPEND PROPERTY ENVIRONMENT_MODIFICATION
+                 "PHOENIX_PLUGIN_TRUSTED_DIRS=set:${CMAKE_BINARY_DIR}")
   endif()
 endfunction()
 

@@ -613,6 +613,37 @@ int phx_config_load(phx_config_t *cfg, const char *path, char *err, size_t errle
     return -1;
 }
 
+const char *phx_config_env_trusted_dirs(void)
+{
+    const char *v = getenv(PHX_ENV_TRUSTED_DIRS);
+
+    return v ? v : "";
+}
+
+/* PHX_ENV_TRUSTED_DIRS adds to plugin_trusted_dirs rather than replacing it: a test harness
+ * vouches for its build tree, a configuration for its own directories, and both hold. */
+static int add_env_trusted_dirs(phx_config_t *cfg, char *err, size_t errlen)
+{
+    const char *extra = phx_config_env_trusted_dirs(), *have = cfg->plugin_trusted_dirs;
+    char why[512];
+
+    if (!*extra)
+        return 0;
+    have = have ? have : "";
+    size_t n = strlen(have) + strlen(extra) + 2;
+    char *both = malloc(n);
+    if (!both) {
+        phx_settings_error(err, errlen, "%s: out of memory", PHX_ENV_TRUSTED_DIRS);
+        return -1;
+    }
+    snprintf(both, n, "%s%s%s", have, *have ? ":" : "", extra);
+    int rc = phx_settings_set_text(find_key("plugin_trusted_dirs"), cfg, both, why, sizeof(why));
+    free(both);
+    if (rc < 0)
+        phx_settings_error(err, errlen, "%s: %s", PHX_ENV_TRUSTED_DIRS, why);
+    return rc < 0 ? -1 : 0;
+}
+
 int phx_config_apply_env(phx_config_t *cfg, char *err, size_t errlen)
 {
     char why[512];
@@ -627,7 +658,7 @@ int phx_config_apply_env(phx_config_t *cfg, char *err, size_t errlen)
             return -1;
         }
     }
-    return 0;
+    return add_env_trusted_dirs(cfg, err, errlen);
 }
 
 int phx_config_dump(const phx_config_t *cfg, FILE *out)

@@ -25,6 +25,7 @@
 #include "phoenix/settings.h"
 #include "settings_load.h"
 
+#include "config.h"
 #include "graph.h"
 #include "plugin_trust.h"
 #include "phoenix/log.h"
@@ -161,10 +162,11 @@ static int create_copy_file(struct phx_registry *reg, const char *path, char *na
     return fd;
 }
 
-/* The directories plugin_trusted_dirs vouches for ("" without a configuration). */
+/* The directories plugin_trusted_dirs vouches for (without a configuration: those the
+ * environment names, config.h). */
 static const char *trusted_dirs(const struct phx_registry *reg)
 {
-    return reg->cfg ? reg->cfg->plugin_trusted_dirs : "";
+    return reg->cfg ? reg->cfg->plugin_trusted_dirs : phx_config_env_trusted_dirs();
 }
 
 /* Copies PATH into a private file whose name goes to COPY, from the descriptor the trust walk

@@ -620,30 +620,6 @@ const char *phx_config_env_trusted_dirs(void)
     return v ? v : "";
 }
 
-/* PHX_ENV_TRUSTED_DIRS adds to plugin_trusted_dirs rather than replacing it: a test harness
- * vouches for its build tree, a configuration for its own directories, and both hold. */
-static int add_env_trusted_dirs(phx_config_t *cfg, char *err, size_t errlen)
-{
-    const char *extra = phx_config_env_trusted_dirs(), *have = cfg->plugin_trusted_dirs;
-    char why[512];
-
-    if (!*extra)
-        return 0;
-    have = have ? have : "";
-    size_t n = strlen(have) + strlen(extra) + 2;
-    char *both = malloc(n);
-    if (!both) {
-        phx_settings_error(err, errlen, "%s: out of memory", PHX_ENV_TRUSTED_DIRS);
-        return -1;
-    }
-    snprintf(both, n, "%s%s%s", have, *have ? ":" : "", extra);
-    int rc = phx_settings_set_text(find_key("plugin_trusted_dirs"), cfg, both, why, sizeof(why));
-    free(both);
-    if (rc < 0)
-        phx_settings_error(err, errlen, "%s: %s", PHX_ENV_TRUSTED_DIRS, why);
-    return rc < 0 ? -1 : 0;
-}
-
 int phx_config_apply_env(phx_config_t *cfg, char *err, size_t errlen)
 {
     char why[512];
@@ -658,7 +634,7 @@ int phx_config_apply_env(phx_config_t *cfg, char *err, size_t errlen)
             return -1;
         }
     }
-    return add_env_trusted_dirs(cfg, err, errlen);
+    return 0;
 }
 
 int phx_config_dump(const phx_config_t *cfg, FILE *out)

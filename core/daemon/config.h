@@ -103,16 +103,14 @@ int phx_config_init_defaults(phx_config_t *cfg);
  * ("file:line: key: what is wrong"); on failure CFG holds the defaults. */
 int phx_config_load(phx_config_t *cfg, const char *path, char *err, size_t errlen);
 
-/* The environment variable that adds directories to plugin_trusted_dirs (phoenix.conf(5),
- * ENVIRONMENT), and its value ("" when unset): what a plugin registry without a configuration
- * (tests, tools) vouches for. */
+/* The environment variable whose directories the plugin registry vouches for besides
+ * plugin_trusted_dirs (phoenix.conf(5), ENVIRONMENT), and its value ("" when unset). */
 #define PHX_ENV_TRUSTED_DIRS "PHOENIX_PLUGIN_TRUSTED_DIRS"
 const char *phx_config_env_trusted_dirs(void);
 
 /* Overrides prefix from PHOENIX_PREFIX and log.level from PHOENIX_LOG_LEVEL, each when set and
- * not empty, and adds PHX_ENV_TRUSTED_DIRS to plugin_trusted_dirs, with the same checks as the
- * file. Returns 0, or -1 with one line in ERR naming the variable; CFG is left unchanged for
- * that variable. */
+ * not empty, with the same checks as the file. Returns 0, or -1 with one line in ERR naming the
+ * variable; CFG is left unchanged for that variable. */
 int phx_config_apply_env(phx_config_t *cfg, char *err, size_t errlen);
 
 void phx_config_free(phx_config_t *cfg);

@@ -162,11 +162,18 @@ static int create_copy_file(struct phx_registry *reg, const char *path, char *na
     return fd;
 }
 
-/* The directories plugin_trusted_dirs vouches for (without a configuration: those the
- * environment names, config.h). */
-static const char *trusted_dirs(const struct phx_registry *reg)
+/* The directories vouched for: the configuration's plugin_trusted_dirs and those the
+ * environment adds (PHX_ENV_TRUSTED_DIRS, config.h). Malloc'd, or NULL. */
+static char *trusted_dirs(const struct phx_registry *reg)
 {
-    return reg->cfg ? reg->cfg->plugin_trusted_dirs : phx_config_env_trusted_dirs();
+    const char *conf = reg->cfg && reg->cfg->plugin_trusted_dirs ? reg->cfg->plugin_trusted_dirs
+                                                                  : "";
+    const char *env = phx_config_env_trusted_dirs();
+    char *both = NULL;
+
+    if (asprintf(&both, "%s%s%s", conf, *conf && *env ? ":" : "", env) < 0)
+        return NULL;
+    return both;
 }
 
 /* Copies PATH into a private file whose name goes to COPY, from the descriptor the trust walk
@@ -175,8 +182,10 @@ static const char *trusted_dirs(const struct phx_registry *reg)
 static int make_private_copy(struct phx_registry *reg, const char *path, char *copy, size_t len,
                              char *why, size_t whylen)
 {
-    int from = phx_plugin_trust_open(path, trusted_dirs(reg), geteuid(), why, whylen);
+    char *trusted = trusted_dirs(reg);
+    int from = trusted ? phx_plugin_trust_open(path, trusted, geteuid(), why, whylen) : -ENOMEM;
 
+    free(trusted);
     if (from < 0)
         return from;
     int to = create_copy_file(reg, path, copy, len);

@@ -34,7 +34,11 @@ stop_all() {
   done
   pids=()
 }
-trap 'stop_all; "$src/tests/lib/munged.sh" stop "$tmp/munge" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+# munged wants every directory above its socket searchable, which the build tree's parents need
+# not be (a checkout in a 0700 directory): its realm gets a directory of its own in /tmp.
+realm=$(mktemp -d /tmp/phx-install-munge.XXXXXX)
+chmod 755 "$realm"
+trap 'stop_all; "$src/tests/lib/munged.sh" stop "$realm" >/dev/null 2>&1; rm -rf "$tmp" "$realm"' EXIT
 ok()   { passed=$((passed + 1)); echo "ok: $*"; }
 fail() { failed=$((failed + 1)); echo "FAILED: $*"; }
 finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
@@ -66,8 +70,7 @@ cmake --install "$build" --prefix "$P" >"$tmp/install.log" 2>&1 ||
   { show "$tmp/install.log"; fail "cmake --install"; finish; }
 # The installed phoenix.conf authenticates peers with MUNGE (settings.ucx.auth = "munge"): as an
 # administrator would, point it at the realm's munged, here a private one of this test.
-chmod 755 "$tmp"      # munged wants every directory above its socket searchable
-sock=$("$src/tests/lib/munged.sh" start "$tmp/munge") || { fail "munged does not start"; finish; }
+sock=$("$src/tests/lib/munged.sh" start "$realm") || { fail "munged does not start"; finish; }
 sed -i "s|^\( *munge_socket = \)\"\";|\1\"$sock\";|" "$P/etc/phoenix/phoenix.conf"
 grep -q "munge_socket = \"$sock\";" "$P/etc/phoenix/phoenix.conf" ||
   { fail "the installed phoenix.conf has no settings.ucx.munge_socket"; finish; }

@@ -35,6 +35,7 @@ prefix = "$prefix";
 log = { level = "info"; file = "$prefix/phoenixd.log"; };
 runtime = { threads = 1; mode = "shared"; spin_us = 50; };
 settings = { ucx = { net_devices = "lo"; auth = "none"; }; };   # loopback only, no munged
+plugin_trusted_dirs = "$bin";   # this build's plugins, wherever the tree was cloned (/tmp too)
 plugins = (
   { name = "mrpc";     path = "$bin/mrpc/engine/libphoenix_mrpc.so"; },
   { name = "ucx";      path = "$bin/transports/ucx/libphoenix_ucx.so"; },

@@ -75,6 +75,8 @@ class Node:
                 f'log = {{ level = "info"; file = "{self.log}"; }};\n'
                 f'runtime = {{ threads = 1; mode = "shared"; spin_us = {self.spin_us}; }};\n'
                 'control = { admin_group = ""; socket_mode = 0666; max_apps = 64; };\n'
+                # the build tree's plugins, wherever it was cloned (under /tmp too)
+                f'plugin_trusted_dirs = "{self.build.dir}";\n'
                 f'settings = {{ ucx = {{ tls = "{ucx["UCX_TLS"]}"; '
                 f'net_devices = "{ucx["UCX_NET_DEVICES"]}"; auth = "none"; }}; }};\n'
                 f"plugins = (\n  {plugins}\n);\n")

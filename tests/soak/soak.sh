@@ -101,6 +101,7 @@ prefix = "$out/$node";
 log = { level = "info"; file = "$out/$node/phoenixd.log"; };
 runtime = { threads = 1; mode = "shared"; spin_us = 0; };
 metrics = { listen = "off"; };
+plugin_trusted_dirs = "$build";   # this build's plugins, wherever the tree was cloned (/tmp too)
 settings = { ucx = { tls = "tcp"; net_devices = "lo"; munge_socket = "$munge_socket"; }; };
 plugins = (
   { name = "mrpc"; path = "$build/mrpc/engine/libphoenix_mrpc.so"; },

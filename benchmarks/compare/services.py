@@ -36,11 +36,26 @@ group = [ "MrpcEngine", "UcxRpcAdapterEngine" ];
 """
 
 
-def free_port():
-    """A TCP port free on this namespace's loopback (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(count=1):
+    """A TCP port P free on this namespace's loopback, with P+1 .. P+COUNT-1 free too (an
+    rpc_bench server binds one port per thread): bound, then released. Bounded: 100 tries."""
+    for _ in range(100):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            if port + count - 1 > 65535:
+                continue
+            rest = [socket.socket() for _ in range(count - 1)]
+            try:
+                for i, s in enumerate(rest, 1):
+                    s.bind(("127.0.0.1", port + i))
+                return port
+            except OSError:
+                continue
+            finally:
+                for s in rest:
+                    s.close()
+    raise RuntimeError(f"no {count} consecutive free ports on loopback in 100 tries")
 
 
 class Node:

@@ -202,6 +202,19 @@ static void mpi_needs_two_ranks(const mpi_impl_t *m, const char *const env[])
     CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "needs exactly 2 ranks"));
 }
 
+/* Runs an MPI program; one that outlived its time is run once more. MPICH over tcp/lo was seen
+ * to hang in MPI_Finalize after printing every figure while the ASan suite loaded the machine:
+ * a hang in the baseline's teardown, not in what this case checks. Twice is a failure. */
+static int run_mpi(child_t *c, char *argv[], const char *const env[])
+{
+    int status = run(c, argv, env);
+
+    if (status != PHX_TEST_KILLED)
+        return status;
+    printf("(%s outlived its time: run once more) ", argv[0]);
+    return run(c, argv, env);
+}
+
 /* Latency and bandwidth over shared memory or tcp/lo; the 1-rank refusal once (with shm). */
 static void mpi_case(const mpi_impl_t *m, bool shm)
 {
@@ -220,13 +233,13 @@ static void mpi_case(const mpi_impl_t *m, bool shm)
     if (!mpi_usable(m))
         return;
     mpi_argv(m, shm, 2, lat, argv);
-    CU_ASSERT_EQUAL(status = run(&c, argv, env), 0);
+    CU_ASSERT_EQUAL(status = run_mpi(&c, argv, env), 0);
     if (status)
         show("latency", &c, status);
     check_output(c.out, m->system, "latency", sizes, 2);
 
     mpi_argv(m, shm, 2, bw, argv);
-    CU_ASSERT_EQUAL(status = run(&c, argv, env), 0);
+    CU_ASSERT_EQUAL(status = run_mpi(&c, argv, env), 0);
     if (status)
         show("bandwidth", &c, status);
     check_output(c.out, m->system, "bandwidth", sizes, 2);

@@ -331,7 +331,7 @@ def test_rpc_bench(compare, build, expect):
         try:
             node = services.Node("n", path, path.server, b, d, logdir, services.SHIPPED_SPIN_US)
             node.start(leak_checked_env())
-            port = services.free_port()
+            port = services.free_port(2)        # two server threads: port and port + 1
             server = procs.Proc("server", [b.path("rpc_bench"), "--server", "-p", str(port),
                                            "--num-server-threads", "2"],
                                 node.env(leak_checked_env()), logdir)

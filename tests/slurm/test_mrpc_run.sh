@@ -127,7 +127,9 @@ echo "ok 5: a failing rank: srun exit $rc, '$(grep -m1 "rank 1 on node" "$dir/5.
 # 6. Killing one node's service mid-job.
 job=$(sbatch --parsable -N2 -n2 -o "$dir/6.out" -e "$dir/6.err" \
       --wrap "srun --mpi=pmix mrpc-run $ranks 1000000; echo srun-exit=\$? at \$(date +%s%N)")
-for _ in $(seq 200); do grep -q "reply from" "$dir/6.out" 2>/dev/null && break; sleep 0.1; done
+# The job may wait for the nodes while the previous jobs' epilogs run (30-45 s seen here).
+for _ in $(seq 900); do grep -q "reply from" "$dir/6.out" 2>/dev/null && break; sleep 0.1; done
+grep -q "reply from" "$dir/6.out" 2>/dev/null || fail "job $job's ranks made no call within 90 s: $(cat "$dir/6.out" "$dir/6.err" 2>/dev/null | tail -5)"
 pid=$(pgrep -f -- "phoenixd --foreground --prefix $dir/run/mrpc-run-0/job$job-n1/p") || fail "no phoenixd of job $job on n1"
 t0=$(date +%s%N); kill -KILL "$pid"
 wait_job "$job"

@@ -100,9 +100,11 @@ static int call(mrpc_ctx_t *ctx, int rank, long calls)
             mrpc_conn_close(conn);
             return fail(rank, "SayHello", &st);
         }
-        if (i == 0)
+        if (i == 0) {   /* flushed: under srun stdout is a pipe, and whoever waits for it */
             printf("rank %d: reply from %s: %.*s\n", rank, addr, (int)reply->message.len,
                    (const char *)reply->message.data);
+            fflush(stdout);
+        }
         mrpc_release(ctx, &reply->base);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -125,9 +125,10 @@ grep -q "mrpc-run: rank 1 on node n2 ($net.2) exited with status 3" "$dir/5.err"
 echo "ok 5: a failing rank: srun exit $rc, '$(grep -m1 "rank 1 on node" "$dir/5.err")'"
 
 # 6. Killing one node's service mid-job.
-job=$(sbatch --parsable -N2 -n2 -o "$dir/6.out" -e "$dir/6.err" \
+job=$(sbatch --parsable -N2 -n2 -w n1,n2 -o "$dir/6.out" -e "$dir/6.err" \
       --wrap "srun --mpi=pmix mrpc-run $ranks 1000000; echo srun-exit=\$? at \$(date +%s%N)")
-# The job may wait for the nodes while the previous jobs' epilogs run (30-45 s seen here).
+# On n1 and n2 (-w: the case kills n1's service), which may still be running the previous jobs'
+# epilogs (30-45 s seen here): the job waits for them.
 for _ in $(seq 900); do grep -q "reply from" "$dir/6.out" 2>/dev/null && break; sleep 0.1; done
 grep -q "reply from" "$dir/6.out" 2>/dev/null || fail "job $job's ranks made no call within 90 s: $(cat "$dir/6.out" "$dir/6.err" 2>/dev/null | tail -5)"
 pid=$(pgrep -f -- "phoenixd --foreground --prefix $dir/run/mrpc-run-0/job$job-n1/p") || fail "no phoenixd of job $job on n1"

@@ -23,6 +23,9 @@ if [ ! -s "$manifest" ]; then
   exit 2
 fi
 
+# The control target's service loads the build's plugins, which the trust rules refuse when the
+# tree lies under a directory anyone can write (/tmp): vouch for the build, as ctest does.
+export PHOENIX_PLUGIN_TRUSTED_DIRS="$build"
 # The third-party leaks tests/lsan.supp explains (libconfig's dropped strings).
 export LSAN_OPTIONS="suppressions=$(cd "$(dirname "$0")/.." && pwd)/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 

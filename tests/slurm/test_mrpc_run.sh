@@ -30,7 +30,9 @@ fail() {
 cleanup() {
   [ -n "${KEEP:-}" ] && { echo "kept $dir"; return; }
   [ -f "$dir/cluster.env" ] && { . "$dir/cluster.env"; scancel --quiet -u root 2>/dev/null || true; }
-  for f in "$dir"/sys-n*/phoenixd.pid; do [ -s "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done
+  for f in "$dir"/sys-n*/phoenixd.pid; do   # a service may remove its pid file meanwhile
+    p=$(cat "$f" 2>/dev/null) || continue; [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
+  done
   "$here/cluster.sh" down "$dir" || true
   rm -rf "$dir"
 }

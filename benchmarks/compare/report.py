@@ -254,7 +254,9 @@ def write_md(path, results, run, systems, paths, machine_line, values):
              f"Sizes {', '.join(size_label(s) for s in run['sizes'])}; {run['reps']} "
              f"repetition(s), systems in a new random order every repetition (seed {run['seed']});"
              f" time budget {run['seconds']} s per size; phoenixd runtime.spin_us = "
-             f"{run['spin_us']}. Every figure is the median over the repetitions.", "",
+             f"{run['spin_us']}"
+             f"{' (runtime.mode = dedicate, polling apps)' if run.get('dedicate') else ''}"
+             ". Every figure is the median over the repetitions.", "",
              "Patterns: *latency* = one message each way, one at a time (RTT = round trip); "
              "*bandwidth* = 16 messages in flight (baselines: window then ack; mRPC: 16 calls "
              "outstanding, empty replies), MB/s = 10^6 B/s of payload one way; *rate* = 32 B "

@@ -4,7 +4,8 @@ A Node is one phoenixd with the mrpc, ucx and null plugins of the build, on a pr
 started (in its side's namespace) with UCX pinned to the path's wire through the environment,
 which wins over phoenix.conf. The generated phoenix.conf spells out the runtime settings the
 figures depend on; they are the shipped defaults (deploy/phoenix.conf) unless the runner's
---spin-us changes how long a runtime thread polls before it sleeps.
+--spin-us changes how long a runtime thread polls before it sleeps; --dedicate (compare) gives
+each app its own spinning runtime thread (runtime.mode = "dedicate", DEDICATE_THREADS of them).
 
 An MrpcSetup is what a path needs for the two mRPC systems: the two-node path has one node per
 side, the one-node path one node for both apps. It runs two rpc_bench servers on the server
@@ -24,6 +25,7 @@ import procs
 START_TIMEOUT_S = 20
 CTL_TIMEOUT_S = 15
 SHIPPED_SPIN_US = 50   # deploy/phoenix.conf's runtime.spin_us
+DEDICATE_THREADS = 8   # runtime threads with --dedicate: one per app group a node hosts
 
 NULL_ATTACH = """# Attach NullEngine between MrpcEngine and the transport, both directions.
 addon_engine = "NullEngine";
@@ -62,10 +64,11 @@ class Node:
     """One phoenixd on SIDE of PATH, its files in RUNDIR/NAME."""
 
     def __init__(self, name, path, side, build, rundir, logdir, spin_us,
-                 plugins=("mrpc", "ucx", "null")):
+                 plugins=("mrpc", "ucx", "null"), dedicate=False):
         self.name, self.path, self.side, self.build = name, path, side, build
         self.plugins = plugins
         self.spin_us = spin_us
+        self.dedicate = dedicate
         self.dir = os.path.join(rundir, name)
         self.logdir = logdir
         self.log = os.path.join(logdir, f"phoenixd-{name}.log")
@@ -88,13 +91,18 @@ class Node:
             for n in self.plugins)
         return (f'prefix = "{self.dir}";\n'
                 f'log = {{ level = "info"; file = "{self.log}"; }};\n'
-                f'runtime = {{ threads = 1; mode = "shared"; spin_us = {self.spin_us}; }};\n'
+                f'runtime = {{ {self._runtime()} spin_us = {self.spin_us}; }};\n'
                 'control = { admin_group = ""; socket_mode = 0666; max_apps = 64; };\n'
                 # the build tree's plugins, wherever it was cloned (under /tmp too)
                 f'plugin_trusted_dirs = "{self.build.dir}";\n'
                 f'settings = {{ ucx = {{ tls = "{ucx["UCX_TLS"]}"; '
                 f'net_devices = "{ucx["UCX_NET_DEVICES"]}"; auth = "none"; }}; }};\n'
                 f"plugins = (\n  {plugins}\n);\n")
+
+    def _runtime(self):
+        if self.dedicate:
+            return f'threads = {DEDICATE_THREADS}; mode = "dedicate";'
+        return 'threads = 1; mode = "shared";'
 
     def start(self, base_env):
         conf = os.path.join(self.dir, "phoenix.conf")
@@ -162,12 +170,14 @@ class Node:
 class MrpcSetup:
     """Nodes and rpc_bench servers of one path; servers maps system name -> (Proc, port)."""
 
-    def __init__(self, path, build, rundir, logdir, base_env, spin_us=SHIPPED_SPIN_US):
+    def __init__(self, path, build, rundir, logdir, base_env, spin_us=SHIPPED_SPIN_US,
+                 dedicate=False):
         self.path, self.build, self.logdir, self.base_env = path, build, logdir, base_env
         self.client_node = Node(f"{path.name}-a", path, path.client, build, rundir, logdir,
-                                spin_us)
+                                spin_us, dedicate=dedicate)
         self.server_node = self.client_node if path.shm else \
-            Node(f"{path.name}-b", path, path.server, build, rundir, logdir, spin_us)
+            Node(f"{path.name}-b", path, path.server, build, rundir, logdir, spin_us,
+                 dedicate=dedicate)
         self.descriptor = os.path.join(rundir, "attach-null.conf")
         with open(self.descriptor, "w") as f:
             f.write(NULL_ATTACH)

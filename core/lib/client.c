@@ -35,6 +35,8 @@
 #include <unistd.h>
 
 #define CLIENT_DEFAULT_SPIN_US 50u
+#define CLIENT_MAX_SPIN_US     1000000u
+#define CLIENT_SPIN_ENV        "PHOENIX_CLIENT_SPIN_US"
 
 struct phx_client {
     int              sock;
@@ -291,7 +293,35 @@ static int client_setup(phx_client_t *c, const Phoenix__Control__Response *resp,
     return rc;
 }
 
-static phx_client_t *client_alloc(const struct phx_client_params *p)
+/* How long phx_client_wait() polls: the caller's spin_us, else $PHOENIX_CLIENT_SPIN_US (for a
+ * machine with a core per process, where an app should poll rather than sleep: benchmarks'
+ * `compare --dedicate`), else the default. -EINVAL with a sentence for a malformed variable. */
+static int client_spin_us(const struct phx_client_params *p, unsigned *spin_us, char *err,
+                          size_t errlen)
+{
+    const char *env = getenv(CLIENT_SPIN_ENV);
+    char *end;
+
+    if (p->field_mask & PHX_CLIENT_PARAM_FIELD_SPIN_US) {
+        *spin_us = p->spin_us;
+        return 0;
+    }
+    if (!env || !*env) {
+        *spin_us = CLIENT_DEFAULT_SPIN_US;
+        return 0;
+    }
+    errno = 0;
+    unsigned long v = strtoul(env, &end, 10);
+    if (errno || *end || *env == '-' || v > CLIENT_MAX_SPIN_US) {
+        snprintf(err, errlen, "%s='%.32s' is not a number of microseconds from 0 to %u",
+                 CLIENT_SPIN_ENV, env, CLIENT_MAX_SPIN_US);
+        return -EINVAL;
+    }
+    *spin_us = (unsigned)v;
+    return 0;
+}
+
+static phx_client_t *client_alloc(unsigned spin_us)
 {
     phx_client_t *c = calloc(1, sizeof(*c));
 
@@ -299,8 +329,7 @@ static phx_client_t *client_alloc(const struct phx_client_params *p)
         return NULL;
     c->sock = c->sq_doorbell = c->cq_doorbell = -1;
     c->rings.fd = c->send.fd = c->recv.fd = -1;
-    c->spin_us = p->field_mask & PHX_CLIENT_PARAM_FIELD_SPIN_US ? p->spin_us
-                                                                : CLIENT_DEFAULT_SPIN_US;
+    c->spin_us = spin_us;
     return c;
 }
 
@@ -334,7 +363,12 @@ phx_client_t *phx_client_register(const struct phx_client_params *p, char *err, 
         errno = EINVAL;
         return NULL;
     }
-    phx_client_t *c = client_alloc(p);
+    unsigned spin_us;
+    if (client_spin_us(p, &spin_us, err, errlen) < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    phx_client_t *c = client_alloc(spin_us);
     if (!c) {
         snprintf(err, errlen, "out of memory");
         errno = ENOMEM;

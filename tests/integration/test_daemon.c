@@ -729,6 +729,33 @@ static void test_sigterm(void)
     phx_daemon_cleanup(&d);
 }
 
+/* PHOENIX_CLIENT_SPIN_US: a malformed value is refused with a sentence naming it, before the
+ * service is bothered; a good one registers. */
+static void test_client_spin_env(void)
+{
+    static const char *const bad[] = { "abc", "-1", "1000001", "12us", "99999999999999999999" };
+    struct phx_daemon d;
+    char err[512];
+
+    CU_ASSERT_FATAL(daemon_start(&d, "spinenv", NULL, NULL));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("PHOENIX_CLIENT_SPIN_US", bad[i], 1);
+        err[0] = 0;
+        errno = 0;
+        CU_ASSERT_PTR_NULL(app_register(d.prefix, err, sizeof(err)));
+        CU_ASSERT_EQUAL(errno, EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "PHOENIX_CLIENT_SPIN_US"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i]));
+    }
+    setenv("PHOENIX_CLIENT_SPIN_US", "1000", 1);
+    phx_client_t *c = app_register(d.prefix, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(c);
+    phx_client_close(c);
+    unsetenv("PHOENIX_CLIENT_SPIN_US");
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+}
+
 /* ---- (e) idle CPU --------------------------------------------------------------------------- */
 
 static void test_idle_cpu(void)
@@ -1258,6 +1285,7 @@ int main(int argc, char **argv)
         { "kill: a killed app leaves nothing behind", test_kill_app },
         { "bad input on the control socket", test_bad_input },
         { "sigterm with a registered app", test_sigterm },
+        { "an app's poll time from PHOENIX_CLIENT_SPIN_US", test_client_spin_env },
         { "idle cpu", test_idle_cpu },
         { "app rings and heaps bound to the NIC's NUMA nodes", test_memory_binding },
         { "runtime threads stay on the CPUs phoenixd was started on", test_obeys_cpu_binding },

@@ -35,7 +35,8 @@ enum {
     PHX_CLIENT_PARAM_FIELD_PREFIX     = 1u << 0,  /* default $PHOENIX_PREFIX, else /run/phoenix */
     PHX_CLIENT_PARAM_FIELD_SERVICE    = 1u << 1,  /* required */
     PHX_CLIENT_PARAM_FIELD_RING_DEPTH = 1u << 2,  /* default: the service's */
-    PHX_CLIENT_PARAM_FIELD_SPIN_US    = 1u << 3,  /* default 20: phx_client_wait's busy poll */
+    PHX_CLIENT_PARAM_FIELD_SPIN_US    = 1u << 3,  /* phx_client_wait's busy poll; default
+                                                     $PHOENIX_CLIENT_SPIN_US, else 50 */
 };
 
 struct phx_client_params {
@@ -50,7 +51,8 @@ typedef struct phx_client phx_client_t;
 
 /* Registers with the service. NULL with errno and one sentence in ERR: ECONNREFUSED/ENOENT when
  * no service listens (the sentence says how to start one), ENOENT for an unknown service, EACCES,
- * EBUSY when the service is full, EPROTO for a reply that makes no sense. */
+ * EBUSY when the service is full, EPROTO for a reply that makes no sense, EINVAL for a malformed
+ * $PHOENIX_CLIENT_SPIN_US. */
 phx_client_t *phx_client_register(const struct phx_client_params *p, char *err, size_t errlen);
 
 /* Hangs up: the service tears the subscription down. Unmaps everything. NULL is ignored. */
@@ -64,7 +66,7 @@ int           phx_client_submit(phx_client_t *c, const phx_desc_t *descs, unsign
 int           phx_client_poll(phx_client_t *c, phx_desc_t *descs, unsigned max);
 
 /* Like poll, but waits up to TIMEOUT_MS (-1: no limit) for at least one completion: polls for
- * spin_us (default 50), yielding the core after each empty poll, then sleeps on the completion
+ * spin_us (see PHX_CLIENT_PARAM_FIELD_SPIN_US), yielding the core after each empty poll, then sleeps on the completion
  * doorbell and the control socket. Returns how many (0 on timeout), -EPIPE once the service has
  * hung up, or -EPROTO. */
 int           phx_client_wait(phx_client_t *c, phx_desc_t *descs, unsigned max, int timeout_ms);

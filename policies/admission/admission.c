@@ -39,7 +39,7 @@
 #include <string.h>
 
 #define ADM_VERSION       "1.0.0"
-#define ADM_STATE_VERSION 1
+#define ADM_STATE_VERSION 2        /* 2: the settings as text (policy.h) */
 #define ADM_MAGIC         0x41444d31u       /* "ADM1" */
 #define ADM_MAX           65536u
 #define NS_PER_MS         1000000ull
@@ -156,8 +156,13 @@ static void adm_watch(void *ctx, const phx_desc_t *d, phx_dir_t dir, uint64_t no
 
 /* ---- settings ------------------------------------------------------------------------------- */
 
-static int apply(struct adm_state *s, const struct adm_settings *set, char *err, size_t errlen)
+/* Puts SET in effect. On a live `set`, slots held stay: a lower cap refuses new calls until the
+ * outstanding ones are under it. */
+static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
+    struct adm_state *s = state;
+    const struct adm_settings *set = settings;
+
     if (adm_slots_resize(&s->slots, set->max_outstanding) < 0) {
         snprintf(err, errlen, "out of memory for %u slots", set->max_outstanding);
         return -ENOMEM;
@@ -170,21 +175,7 @@ static int apply(struct adm_state *s, const struct adm_settings *set, char *err,
     return 0;
 }
 
-/* BASE (NULL: the plugin's settings of E) with CONFIG over it, put in effect. */
-static int take_settings(phx_engine_t *e, struct adm_state *s, const struct adm_settings *base,
-                         const char *config, char *err, size_t errlen)
-{
-    struct adm_settings set;
-
-    if (phx_settings_derive(&adm_schema, &set, base ? base : phx_engine_settings(e), config, err,
-                            errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&adm_schema, &set);
-    return rc;
-}
-
-static struct adm_state *state_new(void)
+static void *state_new(phx_engine_t *e)
 {
     struct adm_state *s = calloc(1, sizeof(*s));
 
@@ -198,44 +189,13 @@ static struct adm_state *state_new(void)
     return s;
 }
 
-static void state_free(struct adm_state *s)
-{
-    phx_policy_fini(&s->pol);
-    adm_slots_free(&s->slots);
-    free(s);
-}
-
-/* ---- engine ops ----------------------------------------------------------------------------- */
-
-static int adm_create(phx_engine_t *e, const char *config, void **state, char *err,
-                      size_t errlen)
-{
-    struct adm_state *s = state_new();
-
-    if (!s)
-        return -ENOMEM;
-    int rc = take_settings(e, s, NULL, config, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
-
-static void adm_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
-{
-    state_free(state);
-}
-
-/* A live `set`: CONFIG over the settings in effect. Slots held stay; a lower cap refuses new
- * calls until the outstanding ones are under it. */
-static int adm_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
-                           size_t errlen)
+static void state_free(void *state)
 {
     struct adm_state *s = state;
 
-    return take_settings(e, s, &s->set, config, err, errlen);
+    phx_policy_fini(&s->pol);
+    adm_slots_free(&s->slots);
+    free(s);
 }
 
 /* ---- live upgrade --------------------------------------------------------------------------- */
@@ -293,84 +253,37 @@ static bool restore_slots(phx_rbuf_t *r, struct adm_slots *t, uint64_t now)
     return !r->failed;
 }
 
-static int adm_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+/* The counters, the upgrades and the slots, after the settings the SDK writes. */
+static void dump_rest(void *state, phx_wbuf_t *w)
 {
     const struct adm_state *s = state;
-    phx_wbuf_t w = { 0 };
 
-    phx_wbuf_u32(&w, ADM_MAGIC);
-    phx_wbuf_u32(&w, s->set.max_outstanding);
-    phx_wbuf_u32(&w, s->set.max_per_method);
-    phx_wbuf_u32(&w, s->set.slot_timeout_ms);
-    dump_counts(&w, &s->n);
-    phx_wbuf_u64(&w, s->upgrades);
-    dump_slots(&w, &s->slots, phx_now_ns());
-    phx_policy_dump_counts(&s->pol, &w);
-    if (phx_wbuf_finish(&w, out) < 0)
-        return -ENOMEM;
-    out->version = ADM_STATE_VERSION;
-    return 0;
+    dump_counts(w, &s->n);
+    phx_wbuf_u64(w, s->upgrades);
+    dump_slots(w, &s->slots, phx_now_ns());
 }
 
-/* The settings written in R, checked as any others: a blob is not trusted to be in range. */
-static int restore_settings(phx_rbuf_t *r, struct adm_state *s, char *err, size_t errlen)
+static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
 {
-    char text[200];
-    unsigned most = phx_rbuf_u32(r), per_method = phx_rbuf_u32(r), timeout = phx_rbuf_u32(r);
+    struct adm_state *s = state;
 
-    if (r->failed) {
-        snprintf(err, errlen, "AdmissionEngine state is damaged (settings)");
-        return -EINVAL;
-    }
-    snprintf(text, sizeof(text), "max_outstanding = %u; max_per_method = %u; "
-             "slot_timeout_ms = %u;", most, per_method, timeout);
-    struct adm_settings set;
-    if (phx_settings_derive(&adm_schema, &set, NULL, text, err, errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&adm_schema, &set);
-    return rc;
-}
-
-static int restore_rest(phx_rbuf_t *r, struct adm_state *s, size_t len, char *err,
-                        size_t errlen)
-{
+    (void)version;
     restore_counts(r, &s->n);
     s->upgrades = phx_rbuf_u64(r) + 1;
-    if (!restore_slots(r, &s->slots, phx_now_ns()) || !phx_policy_restore_counts(&s->pol, r) ||
-        r->left) {
-        snprintf(err, errlen, "AdmissionEngine state of %zu bytes is damaged", len);
-        return -EINVAL;
-    }
-    return 0;
+    return restore_slots(r, &s->slots, phx_now_ns());
 }
 
-static int adm_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
-                       size_t errlen)
-{
-    phx_rbuf_t r;
+static const phx_policy_kind_t adm_kind = {
+    .type = "AdmissionEngine", .version = ADM_VERSION, .magic = ADM_MAGIC,
+    .state_version = ADM_STATE_VERSION, .schema = &adm_schema,
+    .policy_at = offsetof(struct adm_state, pol), .settings_at = offsetof(struct adm_state, set),
+    .state_new = state_new, .state_free = state_free, .apply = apply,
+    .dump = dump_rest, .restore = restore_rest,
+};
 
-    if (in->version != ADM_STATE_VERSION) {
-        snprintf(err, errlen, "AdmissionEngine %s cannot read state version %u", ADM_VERSION,
-                 in->version);
-        return -ENOTSUP;
-    }
-    phx_rbuf_init(&r, in);
-    struct adm_state *s = state_new();
-    if (!s)
-        return -ENOMEM;
-    int rc = phx_rbuf_u32(&r) == ADM_MAGIC ? restore_settings(&r, s, err, errlen) : -EINVAL;
-    if (rc == 0)
-        rc = restore_rest(&r, s, in->len, err, errlen);
-    else if (rc == -EINVAL && !err[0])
-        snprintf(err, errlen, "AdmissionEngine state is not one of this plugin's");
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
+/* ---- engine ops ----------------------------------------------------------------------------- */
+
+PHX_POLICY_DEFINE_OPS(adm_kind)
 
 /* ---- admin ---------------------------------------------------------------------------------- */
 
@@ -403,15 +316,11 @@ static int adm_admin(phx_engine_t *e, void *state, const char *request, char **r
 static const phx_engine_ops_t adm_engine = {
     .type = "AdmissionEngine",
     .state_version = ADM_STATE_VERSION,
+    PHX_POLICY_OPS(adm_kind),
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
-    .create = adm_create,
     .progress = phx_policy_op_progress,
-    .destroy = adm_destroy,
     .arm = phx_policy_op_arm,
     .flush = phx_policy_op_flush,
-    .dump = adm_dump,
-    .restore = adm_restore,
-    .reconfigure = adm_reconfigure,
     .admin = adm_admin,
 };
 

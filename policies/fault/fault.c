@@ -39,7 +39,7 @@
 #include <string.h>
 
 #define FT_VERSION       "1.0.0"
-#define FT_STATE_VERSION 1
+#define FT_STATE_VERSION 2         /* 2: the settings as text (policy.h) */
 #define FT_MAGIC         0x46544d31u        /* "FTM1" */
 #define FT_MILLION       1000000u
 
@@ -218,8 +218,10 @@ static uint64_t seed_of(unsigned seed)
 }
 
 /* Puts SET in effect. A new or changed seed restarts the generator; otherwise it goes on. */
-static int apply(struct ft_state *s, const struct ft_settings *set, char *err, size_t errlen)
+static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
+    struct ft_state *s = state;
+    const struct ft_settings *set = settings;
     int rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen);
 
     if (rc < 0)
@@ -241,32 +243,14 @@ static int apply(struct ft_state *s, const struct ft_settings *set, char *err, s
     return 0;
 }
 
-/* BASE (NULL: the plugin's settings of E) with CONFIG over it, put in effect. */
-static int take_settings(phx_engine_t *e, struct ft_state *s, const struct ft_settings *base,
-                         const char *config, char *err, size_t errlen)
-{
-    struct ft_settings set;
-
-    if (phx_settings_derive(&ft_schema, &set, base ? base : phx_engine_settings(e), config, err,
-                            errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&ft_schema, &set);
-    return rc;
-}
-
-static struct ft_state *state_new(void)
+static void *state_new(phx_engine_t *e)
 {
     struct ft_state *s = calloc(1, sizeof(*s));
 
     if (!s)
         return NULL;
-    if (phx_settings_init(&ft_schema, &s->set) < 0) {
-        phx_settings_free(&ft_schema, &s->set);
-        free(s);
-        return NULL;
-    }
-    if (phx_policy_init(&s->pol, ft_decide, s, 1u << PHX_TX, 1) < 0) {
+    if (phx_settings_init(&ft_schema, &s->set) < 0 ||
+        phx_policy_init(&s->pol, ft_decide, s, 1u << PHX_TX, 1) < 0) {
         phx_settings_free(&ft_schema, &s->set);
         free(s);
         return NULL;
@@ -274,29 +258,54 @@ static struct ft_state *state_new(void)
     return s;
 }
 
-static void state_free(struct ft_state *s)
+static void state_free(void *state)
 {
+    struct ft_state *s = state;
+
     phx_policy_fini(&s->pol);
     phx_settings_free(&ft_schema, &s->set);
     free(s);
 }
 
+/* ---- live upgrade --------------------------------------------------------------------------- */
+
+/* The generator (so that the sequence goes on, not reseeded), the counters and the upgrades,
+ * after the settings the SDK writes. */
+static void dump_rest(void *state, phx_wbuf_t *w)
+{
+    const struct ft_state *s = state;
+
+    phx_wbuf_u64(w, s->rng);
+    phx_wbuf_u64(w, s->n.matched);
+    phx_wbuf_u64(w, s->n.aborted);
+    phx_wbuf_u64(w, s->n.delayed);
+    phx_wbuf_u64(w, s->upgrades);
+}
+
+static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
+{
+    struct ft_state *s = state;
+
+    (void)version;
+    s->rng = phx_rbuf_u64(r);
+    s->n.matched = phx_rbuf_u64(r);
+    s->n.aborted = phx_rbuf_u64(r);
+    s->n.delayed = phx_rbuf_u64(r);
+    s->upgrades = phx_rbuf_u64(r) + 1;
+    return !r->failed;
+}
+
+static const phx_policy_kind_t ft_kind = {
+    .type = "FaultEngine", .version = FT_VERSION, .magic = FT_MAGIC,
+    .state_version = FT_STATE_VERSION, .schema = &ft_schema,
+    .policy_at = offsetof(struct ft_state, pol), .settings_at = offsetof(struct ft_state, set),
+    .state_new = state_new, .state_free = state_free, .apply = apply,
+    .dump = dump_rest, .restore = restore_rest,
+};
+
 /* ---- engine ops ----------------------------------------------------------------------------- */
 
-static int ft_create(phx_engine_t *e, const char *config, void **state, char *err, size_t errlen)
-{
-    struct ft_state *s = state_new();
-
-    if (!s)
-        return -ENOMEM;
-    int rc = take_settings(e, s, NULL, config, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
+PHX_POLICY_DEFINE_OPS(ft_kind)
 
 static int ft_flush(phx_engine_t *e, void *state)
 {
@@ -304,119 +313,6 @@ static int ft_flush(phx_engine_t *e, void *state)
 
     s->pending = false;
     return phx_policy_flush(&s->pol, e);
-}
-
-static void ft_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
-{
-    state_free(state);
-}
-
-/* A live `set`: CONFIG over the settings in effect, so that it changes only what it names. */
-static int ft_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
-                          size_t errlen)
-{
-    struct ft_state *s = state;
-
-    return take_settings(e, s, &s->set, config, err, errlen);
-}
-
-/* ---- live upgrade --------------------------------------------------------------------------- */
-
-static int ft_dump(phx_engine_t *e, void *state, phx_blob_t *out)
-{
-    const struct ft_state *s = state;
-    phx_wbuf_t w = { 0 };
-
-    phx_wbuf_u32(&w, FT_MAGIC);
-    phx_wbuf_u32(&w, s->set.abort_per_million);
-    phx_wbuf_u32(&w, (uint32_t)s->set.abort_status);
-    phx_wbuf_u32(&w, s->set.delay_per_million);
-    phx_wbuf_u32(&w, s->set.delay_ms);
-    phx_wbuf_u32(&w, s->set.seed);
-    phx_wbuf_u32(&w, s->set.queue_max);
-    phx_wbuf_blob(&w, s->set.service, strlen(s->set.service));
-    phx_wbuf_blob(&w, s->set.method, strlen(s->set.method));
-    phx_wbuf_u64(&w, s->rng);
-    phx_wbuf_u64(&w, s->n.matched);
-    phx_wbuf_u64(&w, s->n.aborted);
-    phx_wbuf_u64(&w, s->n.delayed);
-    phx_wbuf_u64(&w, s->upgrades);
-    phx_policy_dump_counts(&s->pol, &w);
-    if (phx_wbuf_finish(&w, out) < 0)
-        return -ENOMEM;
-    out->version = FT_STATE_VERSION;
-    return 0;
-}
-
-/* The settings written in R, checked as any others: a blob is not trusted to be in range. */
-static int restore_settings(phx_rbuf_t *r, struct ft_state *s, char *err, size_t errlen)
-{
-    char text[1024];
-    uint32_t v[6];
-    size_t service_len = 0, method_len = 0;
-
-    for (unsigned i = 0; i < 6; i++)
-        v[i] = phx_rbuf_u32(r);
-    const char *service = phx_rbuf_blob(r, 256, &service_len);
-    const char *method = phx_rbuf_blob(r, 256, &method_len);
-    if (r->failed || !service || !method ||
-        v[1] >= sizeof(status_names) / sizeof(status_names[0]) - 1) {
-        snprintf(err, errlen, "FaultEngine state is damaged (settings)");
-        return -EINVAL;
-    }
-    snprintf(text, sizeof(text), "abort_per_million = %u; abort_status = \"%s\"; "
-             "delay_per_million = %u; delay_ms = %u; seed = %u; queue_max = %u; "
-             "service = \"%.*s\"; method = \"%.*s\";", v[0], status_names[v[1]], v[2], v[3],
-             v[4], v[5], (int)service_len, service, (int)method_len, method);
-    struct ft_settings set;
-    if (phx_settings_derive(&ft_schema, &set, NULL, text, err, errlen) < 0)
-        return -EINVAL;
-    s->set.seed = set.seed;             /* the generator's state follows: do not reseed */
-    s->rng = 1;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&ft_schema, &set);
-    return rc;
-}
-
-static int restore_rest(phx_rbuf_t *r, struct ft_state *s, size_t len, char *err, size_t errlen)
-{
-    s->rng = phx_rbuf_u64(r);
-    s->n.matched = phx_rbuf_u64(r);
-    s->n.aborted = phx_rbuf_u64(r);
-    s->n.delayed = phx_rbuf_u64(r);
-    s->upgrades = phx_rbuf_u64(r) + 1;
-    if (!phx_policy_restore_counts(&s->pol, r) || r->left) {
-        snprintf(err, errlen, "FaultEngine state of %zu bytes is damaged", len);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-static int ft_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
-                      size_t errlen)
-{
-    phx_rbuf_t r;
-
-    if (in->version != FT_STATE_VERSION) {
-        snprintf(err, errlen, "FaultEngine %s cannot read state version %u", FT_VERSION,
-                 in->version);
-        return -ENOTSUP;
-    }
-    phx_rbuf_init(&r, in);
-    struct ft_state *s = state_new();
-    if (!s)
-        return -ENOMEM;
-    int rc = phx_rbuf_u32(&r) == FT_MAGIC ? restore_settings(&r, s, err, errlen) : -EINVAL;
-    if (rc == 0)
-        rc = restore_rest(&r, s, in->len, err, errlen);
-    else if (rc == -EINVAL && !err[0])
-        snprintf(err, errlen, "FaultEngine state is not one of this plugin's");
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
 }
 
 /* ---- admin ---------------------------------------------------------------------------------- */
@@ -447,15 +343,11 @@ static int ft_admin(phx_engine_t *e, void *state, const char *request, char **re
 static const phx_engine_ops_t ft_engine = {
     .type = "FaultEngine",
     .state_version = FT_STATE_VERSION,
+    PHX_POLICY_OPS(ft_kind),
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
-    .create = ft_create,
     .progress = phx_policy_op_progress,
-    .destroy = ft_destroy,
     .arm = phx_policy_op_arm,
     .flush = ft_flush,
-    .dump = ft_dump,
-    .restore = ft_restore,
-    .reconfigure = ft_reconfigure,
     .admin = ft_admin,
 };
 

@@ -32,7 +32,7 @@
 #include <string.h>
 
 #define RL_VERSION       "1.0.0"
-#define RL_STATE_VERSION 1
+#define RL_STATE_VERSION 2        /* 2: the settings as text (policy.h) */
 #define RL_MAGIC         0x524c4d31u        /* "RLM1" */
 
 enum rl_mode { RL_DELAY = 0, RL_REJECT = 1 };
@@ -97,11 +97,13 @@ static phx_verdict_t rl_decide(void *ctx, const phx_call_t *call, uint64_t now)
     return phx_verdict_forward();
 }
 
-/* ---- settings ------------------------------------------------------------------------------- */
+/* ---- settings and state --------------------------------------------------------------------- */
 
 /* Puts SET in effect: buckets (keeping their tokens), queue, the rejection's sentence. */
-static int apply(struct rl_state *s, const struct rl_settings *set, char *err, size_t errlen)
+static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
+    struct rl_state *s = state;
+    const struct rl_settings *set = settings;
     int rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen);
     uint64_t now = phx_now_ns();
 
@@ -112,26 +114,12 @@ static int apply(struct rl_state *s, const struct rl_settings *set, char *err, s
     rl_bucket_set(&s->requests, set->requests_per_sec, burst < 8 ? 8 : burst, now);
     double bytes_burst = set->bytes_per_sec / 20.0;
     rl_bucket_set(&s->bytes, set->bytes_per_sec, bytes_burst < 1 ? 1 : bytes_burst, now);
-    snprintf(s->why, sizeof(s->why), "over the rate limit of %u requests/s%s", 
+    snprintf(s->why, sizeof(s->why), "over the rate limit of %u requests/s%s",
              set->requests_per_sec, set->bytes_per_sec ? " or its byte rate" : "");
     return 0;
 }
 
-/* BASE (NULL: the plugin's settings of E) with CONFIG over it, put in effect. */
-static int take_settings(phx_engine_t *e, struct rl_state *s, const struct rl_settings *base,
-                         const char *config, char *err, size_t errlen)
-{
-    struct rl_settings set;
-
-    if (phx_settings_derive(&rl_schema, &set, base ? base : phx_engine_settings(e), config, err,
-                            errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&rl_schema, &set);
-    return rc;
-}
-
-static struct rl_state *state_new(void)
+static void *state_new(phx_engine_t *e)
 {
     struct rl_state *s = calloc(1, sizeof(*s));
 
@@ -142,41 +130,12 @@ static struct rl_state *state_new(void)
     return s;
 }
 
-static void state_free(struct rl_state *s)
-{
-    phx_policy_fini(&s->pol);
-    free(s);
-}
-
-/* ---- engine ops ----------------------------------------------------------------------------- */
-
-static int rl_create(phx_engine_t *e, const char *config, void **state, char *err, size_t errlen)
-{
-    struct rl_state *s = state_new();
-
-    if (!s)
-        return -ENOMEM;
-    int rc = take_settings(e, s, NULL, config, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
-
-static void rl_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
-{
-    state_free(state);
-}
-
-/* A live `set`: CONFIG over the settings in effect, so that it changes only what it names. */
-static int rl_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
-                          size_t errlen)
+static void state_free(void *state)
 {
     struct rl_state *s = state;
 
-    return take_settings(e, s, &s->set, config, err, errlen);
+    phx_policy_fini(&s->pol);
+    free(s);
 }
 
 /* ---- live upgrade --------------------------------------------------------------------------- */
@@ -209,82 +168,38 @@ static void restore_bucket(phx_rbuf_t *r, struct rl_bucket *b)
     b->last_ns = phx_rbuf_u64(r);
 }
 
-static int rl_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+/* Both buckets' tokens and the upgrades, after the settings the SDK writes. */
+static void dump_rest(void *state, phx_wbuf_t *w)
 {
     const struct rl_state *s = state;
-    phx_wbuf_t w = { 0 };
 
-    phx_wbuf_u32(&w, RL_MAGIC);
-    phx_wbuf_u32(&w, s->set.requests_per_sec);
-    phx_wbuf_u32(&w, s->set.bucket_size);
-    phx_wbuf_u32(&w, s->set.bytes_per_sec);
-    phx_wbuf_u32(&w, (uint32_t)s->set.mode);
-    phx_wbuf_u32(&w, s->set.queue_max);
-    dump_bucket(&w, &s->requests);
-    dump_bucket(&w, &s->bytes);
-    phx_wbuf_u64(&w, s->upgrades);
-    phx_policy_dump_counts(&s->pol, &w);
-    if (phx_wbuf_finish(&w, out) < 0)
-        return -ENOMEM;
-    out->version = RL_STATE_VERSION;
-    return 0;
+    dump_bucket(w, &s->requests);
+    dump_bucket(w, &s->bytes);
+    phx_wbuf_u64(w, s->upgrades);
 }
 
-/* The settings written in R, checked as any others: a blob is not trusted to be in range. */
-static int restore_settings(phx_rbuf_t *r, struct rl_state *s, char *err, size_t errlen)
+static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
 {
-    char text[256];
-    unsigned rps = phx_rbuf_u32(r), bucket = phx_rbuf_u32(r), bps = phx_rbuf_u32(r);
-    uint32_t mode = phx_rbuf_u32(r);
-    unsigned queue = phx_rbuf_u32(r);
+    struct rl_state *s = state;
 
-    if (r->failed || mode > RL_REJECT) {
-        snprintf(err, errlen, "RateLimitEngine state is damaged (settings)");
-        return -EINVAL;
-    }
-    snprintf(text, sizeof(text), "requests_per_sec = %u; bucket_size = %u; bytes_per_sec = %u; "
-             "mode = \"%s\"; queue_max = %u;", rps, bucket, bps, mode_names[mode], queue);
-    struct rl_settings set;
-    if (phx_settings_derive(&rl_schema, &set, NULL, text, err, errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&rl_schema, &set);
-    return rc;
+    (void)version;
+    restore_bucket(r, &s->requests);
+    restore_bucket(r, &s->bytes);
+    s->upgrades = phx_rbuf_u64(r) + 1;
+    return !r->failed;
 }
 
-static int rl_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
-                      size_t errlen)
-{
-    phx_rbuf_t r;
+static const phx_policy_kind_t rl_kind = {
+    .type = "RateLimitEngine", .version = RL_VERSION, .magic = RL_MAGIC,
+    .state_version = RL_STATE_VERSION, .schema = &rl_schema,
+    .policy_at = offsetof(struct rl_state, pol), .settings_at = offsetof(struct rl_state, set),
+    .state_new = state_new, .state_free = state_free, .apply = apply,
+    .dump = dump_rest, .restore = restore_rest,
+};
 
-    if (in->version != RL_STATE_VERSION) {
-        snprintf(err, errlen, "RateLimitEngine %s cannot read state version %u", RL_VERSION,
-                 in->version);
-        return -ENOTSUP;
-    }
-    phx_rbuf_init(&r, in);
-    struct rl_state *s = state_new();
-    if (!s)
-        return -ENOMEM;
-    int rc = phx_rbuf_u32(&r) == RL_MAGIC ? restore_settings(&r, s, err, errlen) : -EINVAL;
-    if (rc == 0) {
-        restore_bucket(&r, &s->requests);
-        restore_bucket(&r, &s->bytes);
-        s->upgrades = phx_rbuf_u64(&r) + 1;
-        if (!phx_policy_restore_counts(&s->pol, &r) || r.left) {
-            snprintf(err, errlen, "RateLimitEngine state of %zu bytes is damaged", in->len);
-            rc = -EINVAL;
-        }
-    } else if (rc == -EINVAL && !err[0]) {
-        snprintf(err, errlen, "RateLimitEngine state is not one of this plugin's");
-    }
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
+/* ---- engine ops ----------------------------------------------------------------------------- */
+
+PHX_POLICY_DEFINE_OPS(rl_kind)
 
 /* ---- admin ---------------------------------------------------------------------------------- */
 
@@ -317,15 +232,11 @@ static int rl_admin(phx_engine_t *e, void *state, const char *request, char **re
 static const phx_engine_ops_t rl_engine = {
     .type = "RateLimitEngine",
     .state_version = RL_STATE_VERSION,
+    PHX_POLICY_OPS(rl_kind),
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
-    .create = rl_create,
     .progress = phx_policy_op_progress,
-    .destroy = rl_destroy,
     .arm = phx_policy_op_arm,
     .flush = phx_policy_op_flush,
-    .dump = rl_dump,
-    .restore = rl_restore,
-    .reconfigure = rl_reconfigure,
     .admin = rl_admin,
 };
 

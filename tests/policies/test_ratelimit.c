@@ -50,63 +50,24 @@ static void need_nodes(void)
 
 /* ---- traffic -------------------------------------------------------------------------------- */
 
-struct flow {
-    unsigned inflight, done, ok, exhausted, other;
-};
-
-static void flow_done(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
-                      const ProtobufCMessage *reply)
-{
-    struct flow *f = token;
-
-    f->inflight--;
-    f->done++;
-    if (st->code == PHX_OK)
-        f->ok++;
-    else if (st->code == PHX_RESOURCE_EXHAUSTED)
-        f->exhausted++;
-    else if (f->other++ == 0)
-        printf("(unexpected %s: %s) ", phx_status_name(st->code), st->message);
-    if (reply)
-        mrpc_release(c, reply);
-}
-
 static size_t payload = 48;         /* bytes of data in each request */
 
-static bool submit(struct flow *f, unsigned seq)
+/* F emptied for Echo calls of PAYLOAD bytes, whose failures should be RESOURCE_EXHAUSTED. */
+static void flow_start(struct policy_flow *f)
 {
-    static uint8_t data[1 << 16];
-    MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(up.ctx, &mrpc_test__blob__descriptor);
-
-    if (!b || payload > sizeof(data))
-        return false;
-    b->seq = seq;
-    mrpc_bytes_set(up.ctx, &b->data, data, payload);
-    if (mrpc_test__echo__echo_async(up.conn, b, flow_done, f, NULL).code != PHX_OK)
-        return false;
-    f->inflight++;
-    return true;
-}
-
-/* Waits (30 s at most) until no call of F is in flight. */
-static void drain(struct flow *f)
-{
-    unsigned long long deadline = phx_test_now_ns() + 30 * PHX_NS;
-
-    while (f->inflight && phx_test_now_ns() < deadline)
-        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 20) >= 0);
-    CU_ASSERT_EQUAL(f->inflight, 0);
+    policy_flow_init(f, up.ctx, up.conn, payload);
+    f->want = PHX_RESOURCE_EXHAUSTED;
 }
 
 /* Keeps WINDOW calls in flight for WARMUP_S, then SECONDS more; the calls per second that
  * succeeded in the second part. */
 static double measure(double warmup_s, double seconds)
 {
-    static struct flow f;
+    static struct policy_flow f;
     unsigned long long start = phx_test_now_ns(), t0 = 0, end;
     unsigned ok0 = 0, seq = 0;
 
-    memset(&f, 0, sizeof(f));
+    flow_start(&f);
     end = start + (unsigned long long)((warmup_s + seconds) * PHX_NS);
     for (unsigned long long now = start; now < end; now = phx_test_now_ns()) {
         if (!t0 && now >= start + (unsigned long long)(warmup_s * PHX_NS)) {
@@ -114,12 +75,12 @@ static double measure(double warmup_s, double seconds)
             ok0 = f.ok;
         }
         while (f.inflight < WINDOW)
-            CU_ASSERT_FATAL(submit(&f, seq++));
+            CU_ASSERT_FATAL(policy_flow_submit(&f, seq++, false));
         CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 1) >= 0);
     }
     double rate = (f.ok - ok0) / ((double)(phx_test_now_ns() - t0) / PHX_NS);
-    drain(&f);
-    CU_ASSERT_EQUAL(f.other, 0);
+    policy_flow_drain(&f);
+    CU_ASSERT_EQUAL(f.wrong, 0);
     return rate;
 }
 
@@ -175,17 +136,17 @@ static void test_bytes(void)
 
 static void test_reject(void)
 {
-    static struct flow f;
+    static struct policy_flow f;
     const unsigned n = 300;
 
     need_nodes();
     CU_ASSERT_FATAL(policy_attach(&up.client_node, "ratelimit", getpid(), "requests_per_sec=200",
                                   "bucket_size=10", "mode=reject", NULL) == 0);
-    memset(&f, 0, sizeof(f));
+    flow_start(&f);
     unsigned long long t0 = phx_test_now_ns();
     for (unsigned i = 0; i < n; i++)
-        CU_ASSERT_FATAL(submit(&f, i));
-    drain(&f);
+        CU_ASSERT_FATAL(policy_flow_submit(&f, i, false));
+    policy_flow_drain(&f);
     double elapsed = (double)(phx_test_now_ns() - t0) / PHX_NS;
     printf("(%u ok, %u refused in %.3f s) ", f.ok, f.exhausted, elapsed);
     CU_ASSERT_EQUAL(f.done, n);
@@ -201,16 +162,16 @@ static void test_reject(void)
 
 static void test_queue_full(void)
 {
-    static struct flow f;
+    static struct policy_flow f;
     const unsigned n = 100;
 
     need_nodes();
     CU_ASSERT_FATAL(policy_attach(&up.client_node, "ratelimit", getpid(), "requests_per_sec=20",
                                   "bucket_size=8", "queue_max=16", NULL) == 0);
-    memset(&f, 0, sizeof(f));
+    flow_start(&f);
     for (unsigned i = 0; i < n; i++)
-        CU_ASSERT_FATAL(submit(&f, i));
-    drain(&f);
+        CU_ASSERT_FATAL(policy_flow_submit(&f, i, false));
+    policy_flow_drain(&f);
     printf("(%u ok, %u refused) ", f.ok, f.exhausted);
     CU_ASSERT_EQUAL(f.ok + f.exhausted, n);
     CU_ASSERT(f.ok >= 8 + 16 && f.ok <= 8 + 16 + 4);        /* bucket + queue (+ refills) */
@@ -292,7 +253,7 @@ static const char *plugin_copy(const struct mrpc_node *n)
 static void test_upgrade(void)
 {
     static phx_test_run_result_t r;
-    static struct flow f;
+    static struct policy_flow f;
     const char *copy;
 
     need_nodes();
@@ -303,13 +264,13 @@ static void test_upgrade(void)
     json_object *before = policy_stats(&up.client_node, "RateLimitEngine", getpid());
     long forwarded = policy_json_path_int(before, "tx.forwarded");
     CU_ASSERT(forwarded > 500);
-    memset(&f, 0, sizeof(f));
+    flow_start(&f);
     for (unsigned i = 0; i < 200; i++)                      /* held while the plugin changes */
-        CU_ASSERT_FATAL(submit(&f, i));
+        CU_ASSERT_FATAL(policy_flow_submit(&f, i, false));
     CU_ASSERT(mrpc_ctx_progress(up.ctx, 0) >= 0);
     CU_ASSERT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin", copy,
                                                                 NULL }, &r), 0);
-    drain(&f);
+    policy_flow_drain(&f);
     CU_ASSERT_EQUAL(f.ok, 200);
     json_object *after = policy_stats(&up.client_node, "RateLimitEngine", getpid());
     CU_ASSERT(policy_json_path_int(after, "tx.forwarded") >= forwarded + 200);

@@ -66,6 +66,7 @@ struct rl_state {
     phx_policy_t       pol;
     struct rl_settings set;         /* in effect (strings: none) */
     struct rl_bucket   requests, bytes;
+    bool               head_held;   /* the call decided next was held: its wait is owed */
     uint64_t           upgrades;    /* live upgrades this state went through */
     char               why[96];     /* the sentence of a rejection */
 };
@@ -80,14 +81,15 @@ static phx_verdict_t rl_decide(void *ctx, const phx_call_t *call, uint64_t now)
 
     if (call->kind != PHX_CALL_REQUEST || call->dir != PHX_TX)
         return phx_verdict_forward();
-    rl_bucket_fill(&s->requests, now);
-    rl_bucket_fill(&s->bytes, now);
+    rl_bucket_fill(&s->requests, now, s->head_held);     /* bucket.h: a late wake-up's tokens */
+    rl_bucket_fill(&s->bytes, now, s->head_held);
     uint64_t wait = rl_bucket_wait_ns(&s->requests, 1.0);
     uint64_t wait_bytes = rl_bucket_wait_ns(&s->bytes, 1.0);
     if (wait_bytes > wait)
         wait = wait_bytes;
     if (wait && s->set.mode == RL_REJECT)
         return phx_verdict_reject(PHX_RESOURCE_EXHAUSTED, s->why);
+    s->head_held = wait != 0;           /* the SDK asks about the same call next */
     if (wait)
         return phx_verdict_hold(now + wait);
     if (s->requests.rate > 0)
@@ -201,6 +203,15 @@ static const phx_policy_kind_t rl_kind = {
 
 PHX_POLICY_DEFINE_OPS(rl_kind)
 
+/* Held requests go out undecided (detach, upgrade): the next call decided waited for nothing. */
+static int rl_flush(phx_engine_t *e, void *state)
+{
+    struct rl_state *s = state;
+
+    s->head_held = false;
+    return phx_policy_flush(&s->pol, e);
+}
+
 /* ---- admin ---------------------------------------------------------------------------------- */
 
 static int stats_json(struct rl_state *s, char **reply)
@@ -209,13 +220,14 @@ static int stats_json(struct rl_state *s, char **reply)
 
     if (!counts)
         return -ENOMEM;
-    rl_bucket_fill(&s->requests, phx_now_ns());
+    struct rl_bucket shown = s->requests;
+    rl_bucket_fill(&shown, phx_now_ns(), s->head_held);
     int n = asprintf(reply, "{\"type\":\"RateLimitEngine\",\"version\":\"%s\","
                      "\"settings\":{\"requests_per_sec\":%u,\"bucket_size\":%u,"
                      "\"bytes_per_sec\":%u,\"mode\":\"%s\",\"queue_max\":%u},"
                      "\"tokens\":%.3f,\"upgrades\":%" PRIu64 ",%s}", RL_VERSION,
                      s->set.requests_per_sec, s->set.bucket_size, s->set.bytes_per_sec,
-                     mode_names[s->set.mode], s->set.queue_max, s->requests.tokens,
+                     mode_names[s->set.mode], s->set.queue_max, shown.tokens,
                      s->upgrades, counts);
     free(counts);
     return n < 0 ? -ENOMEM : 0;
@@ -236,7 +248,7 @@ static const phx_engine_ops_t rl_engine = {
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
     .progress = phx_policy_op_progress,
     .arm = phx_policy_op_arm,
-    .flush = phx_policy_op_flush,
+    .flush = rl_flush,
     .admin = rl_admin,
 };
 

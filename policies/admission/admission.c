@@ -1,7 +1,10 @@
-/* admission.c - AdmissionEngine: overload control on the calls an app makes (client side). An app
- * may have at most max_outstanding calls outstanding (sent and not yet ended), and at most
+/* admission.c - AdmissionEngine: overload control on the calls an app makes (client side) or
+ * serves (server side). An app may have at most max_outstanding calls outstanding, and at most
  * max_per_method of any one method; a request beyond either cap fails at once with
- * RESOURCE_EXHAUSTED, without reaching the network.
+ * RESOURCE_EXHAUSTED: on the client side without reaching the network, on the server side
+ * without reaching the app (the remote caller gets the status and the sentence). A call the app
+ * serves is outstanding from its request (rx) until its reply or error (tx), or until its
+ * connection is lost; `side` = "both" counts both kinds against the same caps.
  *
  * Settings (phoenix.conf `settings = { admission = { ... }; };`, an attach descriptor's
  * config_string, or `policyctl set` live):
@@ -9,6 +12,7 @@
  *   max_outstanding  calls of the app outstanding at once (1 .. 65536)
  *   max_per_method   calls of any one method outstanding at once; 0: no cap per method
  *   slot_timeout_ms  the longest a call keeps its slot when the engine never sees it end
+ *   side             "client" (default), "server" or "both" (policyctl attach --side)
  *
  * How a call ends, as this engine sees it. A request takes a slot when it is let through on tx;
  * the slot is freed by the reply or error that echoes its call id on rx, by a SENT on rx that
@@ -49,6 +53,7 @@ struct adm_settings {
     unsigned max_outstanding;
     unsigned max_per_method;
     unsigned slot_timeout_ms;
+    int      side;
 };
 
 static const struct phx_setting adm_keys[] = {
@@ -58,6 +63,8 @@ static const struct phx_setting adm_keys[] = {
                      "calls of any one method outstanding at once; 0: no cap per method"),
     PHX_SETTING_UINT(struct adm_settings, slot_timeout_ms, 35000, 100, 86400000,
                      "the longest a call keeps its slot when its end is never seen"),
+    PHX_SETTING_ENUM(struct adm_settings, side, 0, PHX_POLICY_SIDE_NAMES,
+                     "client: the calls the app makes; server: those it serves; both"),
 };
 
 static PHX_SETTINGS_SCHEMA(adm_schema, "admission", struct adm_settings, adm_keys);
@@ -123,14 +130,16 @@ static phx_verdict_t adm_decide(void *ctx, const phx_call_t *call, uint64_t now)
 {
     struct adm_state *s = ctx;
 
-    if (call->dir == PHX_TX && call->kind == PHX_CALL_REQUEST)
+    /* the SDK shows the calls of the side set only: a client's tx requests and cancels and rx
+     * replies, a server's rx requests and cancels and tx replies */
+    if (call->kind == PHX_CALL_REQUEST)
         return admit(s, call, now);
-    if (call->dir == PHX_TX && call->kind == PHX_CALL_CANCEL)
+    if (call->kind == PHX_CALL_CANCEL && !call->server_side)
         s->n.cancelled += adm_slots_remove(&s->slots, call->call_id);
-    else if (call->dir == PHX_RX && call->kind == PHX_CALL_REPLY)
-        s->n.replies += adm_slots_remove(&s->slots, call->call_id);
-    else if (call->dir == PHX_RX && call->kind == PHX_CALL_ERROR)
-        s->n.errors += adm_slots_remove(&s->slots, call->call_id);
+    else if (call->kind == PHX_CALL_REPLY || call->kind == PHX_CALL_ERROR)
+        *(call->kind == PHX_CALL_REPLY ? &s->n.replies : &s->n.errors) +=
+            call->server_side ? adm_slots_remove_on(&s->slots, call->conn_id, call->call_id)
+                              : adm_slots_remove(&s->slots, call->call_id);
     return phx_verdict_forward();
 }
 
@@ -168,6 +177,7 @@ static int apply(void *state, const void *settings, char *err, size_t errlen)
         return -ENOMEM;
     }
     s->set = *set;
+    phx_policy_set_sides(&s->pol, phx_policy_side_of(set->side));
     snprintf(s->why_app, sizeof(s->why_app), "over the cap of %u outstanding calls per app",
              set->max_outstanding);
     snprintf(s->why_method, sizeof(s->why_method),
@@ -299,14 +309,15 @@ static int adm_admin(phx_engine_t *e, void *state, const char *request, char **r
     if (!counts)
         return -ENOMEM;
     int k = asprintf(reply, "{\"type\":\"AdmissionEngine\",\"version\":\"%s\",\"settings\":{"
-                     "\"max_outstanding\":%u,\"max_per_method\":%u,\"slot_timeout_ms\":%u},"
+                     "\"max_outstanding\":%u,\"max_per_method\":%u,\"slot_timeout_ms\":%u,"
+                     "\"side\":\"%s\"},"
                      "\"outstanding\":%u,\"peak\":%" PRIu64 ",\"admitted\":%" PRIu64
                      ",\"refused_app\":%" PRIu64 ",\"refused_method\":%" PRIu64 ",\"freed\":{"
                      "\"replies\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"send_failed\":%" PRIu64
                      ",\"cancelled\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"conn_ended\":%" PRIu64
                      ",\"expired\":%" PRIu64 "},\"upgrades\":%" PRIu64 ",%s}", ADM_VERSION,
                      s->set.max_outstanding, s->set.max_per_method, s->set.slot_timeout_ms,
-                     s->slots.count, n->peak, n->admitted, n->refused_app, n->refused_method,
+                     PHX_POLICY_SIDE_NAMES[s->set.side], s->slots.count, n->peak, n->admitted, n->refused_app, n->refused_method,
                      n->replies, n->errors, n->send_failed, n->cancelled, n->dropped,
                      n->conn_ended, n->expired, s->upgrades, counts);
     free(counts);

@@ -1,7 +1,9 @@
-/* fault.c - FaultEngine: faults injected into the requests an app sends (client side, tx), with
- * the semantics of gRPC's and Envoy's fault injection: a request that matches is first delayed
- * with probability delay_per_million, then aborted with probability abort_per_million; an aborted
- * request never reaches the network and the caller's call fails with abort_status.
+/* fault.c - FaultEngine: faults injected into the requests an app sends (client side, tx) or is
+ * sent (server side, rx), with the semantics of gRPC's and Envoy's fault injection: a request
+ * that matches is first delayed with probability delay_per_million, then aborted with
+ * probability abort_per_million. On the client side an aborted request never reaches the
+ * network and the caller's call fails with abort_status; on the server side it never reaches
+ * the app and the remote caller gets abort_status and the sentence.
  *
  * Settings (phoenix.conf `settings = { fault = { ... }; };`, an attach descriptor's config_string,
  * or `policyctl set` live):
@@ -19,6 +21,8 @@
  *   seed               the random generator's seed; 0: from the clock (a fixed seed repeats the
  *                      same faults for the same sequence of requests, for tests)
  *   queue_max          requests held at most (delays); more are refused (RESOURCE_EXHAUSTED)
+ *   side               "client" (default), "server" or "both": whose requests (policyctl
+ *                      attach --side)
  *
  * A delay holds the request, and, as every hold of the policy SDK (phoenix/policy.h), the calls
  * the app sent behind it on the same subscription: order is never changed. Replies, errors,
@@ -104,6 +108,7 @@ struct ft_settings {
     char    *method;
     unsigned seed;
     unsigned queue_max;
+    int      side;
 };
 
 static const struct phx_setting ft_keys[] = {
@@ -125,6 +130,8 @@ static const struct phx_setting ft_keys[] = {
                      "seed of the random generator; 0: from the clock"),
     PHX_SETTING_UINT(struct ft_settings, queue_max, 4096, 1, PHX_POLICY_QUEUE_MAX,
                      "requests held at most by delays; more are refused"),
+    PHX_SETTING_ENUM(struct ft_settings, side, 0, PHX_POLICY_SIDE_NAMES,
+                     "client: the requests the app sends; server: those it is sent; both"),
 };
 
 static PHX_SETTINGS_SCHEMA(ft_schema, "fault", struct ft_settings, ft_keys);
@@ -142,9 +149,11 @@ struct ft_state {
     uint32_t           method_id;   /* 0: any */
     uint64_t           rng;         /* splitmix64 */
     struct ft_counts   n;
-    bool               pending;     /* the head request was delayed: not rolled again */
-    uint32_t           pending_conn;
-    uint64_t           pending_call;
+    struct {                        /* per direction: the head request was delayed, */
+        bool           on;          /* and is not rolled again */
+        uint32_t       conn;
+        uint64_t       call;
+    } pending[2];
     uint64_t           upgrades;
     char               why[96];
 };
@@ -172,7 +181,7 @@ static bool roll(struct ft_state *s, unsigned per_million)
 
 static bool matches(const struct ft_state *s, const phx_call_t *call)
 {
-    return call->kind == PHX_CALL_REQUEST && call->dir == PHX_TX &&
+    return call->kind == PHX_CALL_REQUEST &&        /* of the side set: the SDK shows no other */
            (!s->service_id || call->service_id == s->service_id) &&
            (!s->method_id || call->method_id == s->method_id);
 }
@@ -180,10 +189,10 @@ static bool matches(const struct ft_state *s, const phx_call_t *call)
 /* The request asked about again after its delay. */
 static bool was_delayed(struct ft_state *s, const phx_call_t *call)
 {
-    bool again = s->pending && s->pending_conn == call->conn_id &&
-                 s->pending_call == call->call_id;
+    bool again = s->pending[call->dir].on && s->pending[call->dir].conn == call->conn_id &&
+                 s->pending[call->dir].call == call->call_id;
 
-    s->pending = false;
+    s->pending[call->dir].on = false;
     return again;
 }
 
@@ -197,9 +206,9 @@ static phx_verdict_t ft_decide(void *ctx, const phx_call_t *call, uint64_t now)
         s->n.matched++;
         if (s->set.delay_ms && roll(s, s->set.delay_per_million)) {
             s->n.delayed++;
-            s->pending = true;
-            s->pending_conn = call->conn_id;
-            s->pending_call = call->call_id;
+            s->pending[call->dir].on = true;
+            s->pending[call->dir].conn = call->conn_id;
+            s->pending[call->dir].call = call->call_id;
             return phx_verdict_hold(now + (uint64_t)s->set.delay_ms * 1000000u);
         }
     }
@@ -234,6 +243,7 @@ static int apply(void *state, const void *settings, char *err, size_t errlen)
     }
     if (!s->rng || set->seed != s->set.seed)
         s->rng = seed_of(set->seed);
+    phx_policy_set_sides(&s->pol, phx_policy_side_of(set->side));
     phx_settings_free(&ft_schema, &s->set);
     s->set = copy;
     s->service_id = *set->service ? mrpc_id_of(set->service) : 0;
@@ -250,7 +260,7 @@ static void *state_new(phx_engine_t *e)
     if (!s)
         return NULL;
     if (phx_settings_init(&ft_schema, &s->set) < 0 ||
-        phx_policy_init(&s->pol, ft_decide, s, 1u << PHX_TX, 1) < 0) {
+        phx_policy_init(&s->pol, ft_decide, s, (1u << PHX_TX) | (1u << PHX_RX), 1) < 0) {
         phx_settings_free(&ft_schema, &s->set);
         free(s);
         return NULL;
@@ -311,7 +321,7 @@ static int ft_flush(phx_engine_t *e, void *state)
 {
     struct ft_state *s = state;
 
-    s->pending = false;
+    s->pending[PHX_TX].on = s->pending[PHX_RX].on = false;
     return phx_policy_flush(&s->pol, e);
 }
 
@@ -330,11 +340,12 @@ static int ft_admin(phx_engine_t *e, void *state, const char *request, char **re
     int n = asprintf(reply, "{\"type\":\"FaultEngine\",\"version\":\"%s\",\"settings\":{"
                      "\"abort_per_million\":%u,\"abort_status\":\"%s\",\"delay_per_million\":%u,"
                      "\"delay_ms\":%u,\"service\":\"%s\",\"method\":\"%s\",\"seed\":%u,"
-                     "\"queue_max\":%u},\"matched\":%" PRIu64 ",\"aborted\":%" PRIu64
+                     "\"queue_max\":%u,\"side\":\"%s\"},\"matched\":%" PRIu64 ",\"aborted\":%" PRIu64
                      ",\"delayed\":%" PRIu64 ",\"upgrades\":%" PRIu64 ",%s}", FT_VERSION,
                      s->set.abort_per_million, status_names[s->set.abort_status],
                      s->set.delay_per_million, s->set.delay_ms, s->set.service,
-                     s->set.method, s->set.seed, s->set.queue_max, s->n.matched,
+                     s->set.method, s->set.seed, s->set.queue_max,
+                     PHX_POLICY_SIDE_NAMES[s->set.side], s->n.matched,
                      s->n.aborted, s->n.delayed, s->upgrades, counts);
     free(counts);
     return n < 0 ? -ENOMEM : 0;

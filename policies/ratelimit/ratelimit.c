@@ -1,4 +1,5 @@
-/* ratelimit.c - RateLimitEngine: a token bucket on the requests an app sends (client side, tx).
+/* ratelimit.c - RateLimitEngine: a token bucket on the requests an app sends (client side, tx),
+ * or on those it is sent (server side, rx), or both through one bucket.
  *
  * Settings (phoenix.conf `settings = { ratelimit = { ... }; };`, an attach descriptor's
  * config_string, or `policyctl set` live):
@@ -10,9 +11,12 @@
  *   mode              "delay" (hold the request until its turn; a full queue refuses with
  *                     RESOURCE_EXHAUSTED) or "reject" (refuse it at once with RESOURCE_EXHAUSTED)
  *   queue_max         requests held at most in delay mode
+ *   side              "client" (default: the requests the app sends), "server" (the requests
+ *                     that come in for it: held before the app sees them, or refused, the
+ *                     remote caller getting RESOURCE_EXHAUSTED and the sentence), or "both"
  *
- * Replies, errors, cancels and connection traffic pass untouched; rx is forwarded as it is (the
- * rx ports are there so that a refused request completes upward, phoenix/policy.h).
+ * Replies, errors, cancels and connection traffic pass untouched (the rx ports of a client-side
+ * limiter are there so that a refused request completes upward, phoenix/policy.h).
  *
  * The queue, the timer and the verdicts are the policy SDK's (phoenix/policy.h); this file is the
  * settings, the decision and the state. The state (both buckets' tokens, the settings in effect,
@@ -45,6 +49,7 @@ struct rl_settings {
     unsigned bytes_per_sec;
     int      mode;
     unsigned queue_max;
+    int      side;
 };
 
 static const struct phx_setting rl_keys[] = {
@@ -58,6 +63,8 @@ static const struct phx_setting rl_keys[] = {
                      "delay: hold requests until their turn; reject: refuse them at once"),
     PHX_SETTING_UINT(struct rl_settings, queue_max, 4096, 1, PHX_POLICY_QUEUE_MAX,
                      "requests held at most in delay mode; more are refused"),
+    PHX_SETTING_ENUM(struct rl_settings, side, 0, PHX_POLICY_SIDE_NAMES,
+                     "client: the requests the app sends; server: those it is sent; both"),
 };
 
 static PHX_SETTINGS_SCHEMA(rl_schema, "ratelimit", struct rl_settings, rl_keys);
@@ -66,7 +73,8 @@ struct rl_state {
     phx_policy_t       pol;
     struct rl_settings set;         /* in effect (strings: none) */
     struct rl_bucket   requests, bytes;
-    bool               head_held;   /* the call decided next was held: its wait is owed */
+    bool               head_held[2];    /* per direction: the call decided next there was held,
+                                           its wait is owed */
     uint64_t           upgrades;    /* live upgrades this state went through */
     char               why[96];     /* the sentence of a rejection */
 };
@@ -79,17 +87,18 @@ static phx_verdict_t rl_decide(void *ctx, const phx_call_t *call, uint64_t now)
 {
     struct rl_state *s = ctx;
 
-    if (call->kind != PHX_CALL_REQUEST || call->dir != PHX_TX)
+    if (call->kind != PHX_CALL_REQUEST)         /* of the side set: the SDK shows no other */
         return phx_verdict_forward();
-    rl_bucket_fill(&s->requests, now, s->head_held);     /* bucket.h: a late wake-up's tokens */
-    rl_bucket_fill(&s->bytes, now, s->head_held);
+    bool owed = s->head_held[call->dir];            /* bucket.h: a late wake-up's tokens */
+    rl_bucket_fill(&s->requests, now, owed);
+    rl_bucket_fill(&s->bytes, now, owed);
     uint64_t wait = rl_bucket_wait_ns(&s->requests, 1.0);
     uint64_t wait_bytes = rl_bucket_wait_ns(&s->bytes, 1.0);
     if (wait_bytes > wait)
         wait = wait_bytes;
     if (wait && s->set.mode == RL_REJECT)
         return phx_verdict_reject(PHX_RESOURCE_EXHAUSTED, s->why);
-    s->head_held = wait != 0;           /* the SDK asks about the same call next */
+    s->head_held[call->dir] = wait != 0;        /* the SDK asks about the same call next */
     if (wait)
         return phx_verdict_hold(now + wait);
     if (s->requests.rate > 0)
@@ -112,6 +121,7 @@ static int apply(void *state, const void *settings, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     s->set = *set;
+    phx_policy_set_sides(&s->pol, phx_policy_side_of(set->side));
     double burst = set->bucket_size ? set->bucket_size : set->requests_per_sec / 20.0;
     rl_bucket_set(&s->requests, set->requests_per_sec, burst < 8 ? 8 : burst, now);
     double bytes_burst = set->bytes_per_sec / 20.0;
@@ -125,7 +135,7 @@ static void *state_new(phx_engine_t *e)
 {
     struct rl_state *s = calloc(1, sizeof(*s));
 
-    if (s && phx_policy_init(&s->pol, rl_decide, s, 1u << PHX_TX, 1) < 0) {
+    if (s && phx_policy_init(&s->pol, rl_decide, s, (1u << PHX_TX) | (1u << PHX_RX), 1) < 0) {
         free(s);
         return NULL;
     }
@@ -208,7 +218,7 @@ static int rl_flush(phx_engine_t *e, void *state)
 {
     struct rl_state *s = state;
 
-    s->head_held = false;
+    s->head_held[PHX_TX] = s->head_held[PHX_RX] = false;
     return phx_policy_flush(&s->pol, e);
 }
 
@@ -221,13 +231,14 @@ static int stats_json(struct rl_state *s, char **reply)
     if (!counts)
         return -ENOMEM;
     struct rl_bucket shown = s->requests;
-    rl_bucket_fill(&shown, phx_now_ns(), s->head_held);
+    rl_bucket_fill(&shown, phx_now_ns(), s->head_held[PHX_TX] || s->head_held[PHX_RX]);
     int n = asprintf(reply, "{\"type\":\"RateLimitEngine\",\"version\":\"%s\","
                      "\"settings\":{\"requests_per_sec\":%u,\"bucket_size\":%u,"
-                     "\"bytes_per_sec\":%u,\"mode\":\"%s\",\"queue_max\":%u},"
+                     "\"bytes_per_sec\":%u,\"mode\":\"%s\",\"queue_max\":%u,\"side\":\"%s\"},"
                      "\"tokens\":%.3f,\"upgrades\":%" PRIu64 ",%s}", RL_VERSION,
                      s->set.requests_per_sec, s->set.bucket_size, s->set.bytes_per_sec,
-                     mode_names[s->set.mode], s->set.queue_max, shown.tokens,
+                     mode_names[s->set.mode], s->set.queue_max,
+                     PHX_POLICY_SIDE_NAMES[s->set.side], shown.tokens,
                      s->upgrades, counts);
     free(counts);
     return n < 0 ? -ENOMEM : 0;

@@ -197,6 +197,8 @@ static void flow_done(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
             printf("(unexpected %s: %s) ", phx_status_name(st->code), st->message);
         if (st->message[0] && f->sentences++ == 0)
             printf("(the caller reads: %s: %s) ", phx_status_name(st->code), st->message);
+        if (f->failed == 1)
+            snprintf(f->message, sizeof(f->message), "%s", st->message);
     }
     if (reply)
         mrpc_release(c, reply);

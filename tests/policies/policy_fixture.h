@@ -64,6 +64,7 @@ struct policy_flow {
     unsigned     wrong;                 /* failures with another status than `want` (the first
                                            is printed) */
     unsigned     sentences;             /* failures with a message (the first is printed) */
+    char         message[200];          /* the first failure's message, as the caller read it */
     int          status[POLICY_FLOW_CALLS];      /* of call number seq, when seq < the size */
     struct policy_flow_call calls[POLICY_FLOW_CALLS];
 };

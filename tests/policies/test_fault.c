@@ -15,6 +15,10 @@
  *                   (a lower bound only: an upper one would measure the machine's load)
  *   delay seen      delay_ms = 50 at 100 %: each of 10 calls in turn takes at least 50 ms
  *   seed            the same seed gives the same calls aborted, call by call
+ *   server side     attached to the echo server's subscription with --side server: 50 calls
+ *                   aborted at 100 % with PERMISSION_DENIED reach this caller with the status
+ *                   and the policy's sentence (rx rejections on the server); then delays of
+ *                   50 ms make each call take at least that
  *
  * The two rates are drawn with a fixed seed (the suite cannot fail by chance);
  * PHX_FAULT_SEED=0 draws from the clock instead, PHX_FAULT_SEED=N with seed N.
@@ -197,6 +201,47 @@ static void test_delay_seen(void)
     CU_ASSERT(policy_detach(&up.client_node, "fault", getpid()) == 0);
 }
 
+/* On the echo server's subscription (--side server): incoming requests aborted at 100 % never
+ * reach the app, and this caller, on the other service, reads the status and the policy's
+ * sentence; delayed ones reach it late. */
+static void test_server_side(void)
+{
+    static phx_test_run_result_t res;
+    struct policy_flow *r = new_run();
+    char pid[16];
+
+    need_nodes();
+    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
+    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){
+                        "attach", "fault", "--pid", pid, "--side", "server", "--set",
+                        "abort_per_million=1000000", "--set", "abort_status=PERMISSION_DENIED",
+                        NULL }, &res) == 0);
+    issue(r, 0, 50, WINDOW, PHX_PERMISSION_DENIED);
+    printf("(server side: %u of 50 aborted; the caller reads '%s') ", r->failed, r->message);
+    CU_ASSERT_EQUAL(r->failed, 50);
+    CU_ASSERT_EQUAL(r->wrong, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "fault injected: PERMISSION_DENIED"));
+    json_object *stats = policy_stats(&up.server_node, "FaultEngine", up.peer.pid);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "aborted"), 50);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "rx.rejected"), 50);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 0);
+    json_object_put(stats);
+    CU_ASSERT_EQUAL(policy_set(&up.server_node, "FaultEngine", up.peer.pid, "abort_per_million=0",
+                               "delay_per_million=1000000", "delay_ms=50", NULL), 0);
+    r = new_run();
+    double shortest = 1e9;
+    for (unsigned i = 0; i < 5; i++) {
+        unsigned long long t0 = phx_test_now_ns();
+        issue(r, i, 1, 1, PHX_OK);
+        double ms = (double)(phx_test_now_ns() - t0) / 1e6;
+        shortest = ms < shortest ? ms : shortest;
+    }
+    printf("(server side: shortest of 5 calls delayed 50 ms: %.1f ms) ", shortest);
+    CU_ASSERT_EQUAL(r->ok, 5);
+    CU_ASSERT(shortest >= 50.0);
+    CU_ASSERT(policy_detach(&up.server_node, "fault", up.peer.pid) == 0);
+}
+
 /* A seeded run of N calls at 30 %, with an upgrade of the plugin to UPGRADE_TO (NULL: none)
  * after the first half, into R. */
 static void seeded_run(struct policy_flow *r, unsigned n, const char *upgrade_to)
@@ -317,6 +362,7 @@ static void test_upgrade(void)
 
 static const phx_test_case_t cases[] = {
     { "aborts at 20 % within 3 sigma, with UNAVAILABLE and a sentence", test_abort_rate },
+    { "server side: aborts reach the remote caller with the sentence; delays", test_server_side },
     { "abort_status names the status the caller gets", test_abort_status },
     { "method restricts the faults to one method", test_method },
     { "delays at 20 % within 3 sigma, and they take time", test_delay_rate },

@@ -12,6 +12,10 @@
  *                   250 ms (a loaded machine's scheduling, made certain with SIGSTOP): the rate
  *                   over 3 s is still within 5 % (tokens owed to held calls are not lost to the
  *                   bucket's cap when the runtime wakes up late)
+ *   server side     attached to the echo server's subscription with --side server: its incoming
+ *                   requests are held to 1,000/s (within 5 %), then in reject mode a burst of
+ *                   300 at 200/s: this caller reads RESOURCE_EXHAUSTED and the sentence, the
+ *                   server's stats count them as rx rejections
  *   bytes           bytes_per_sec = 3.2 MB/s with 32 KiB requests: about 100 calls/s, within 5 %
  *   reject          mode = "reject": a burst of 300 calls at 200/s with a bucket of 10 - the
  *                   excess fails with RESOURCE_EXHAUSTED at once, the rest succeed, none lost
@@ -198,6 +202,48 @@ static void test_stalls(void)
     CU_ASSERT(policy_detach(&up.client_node, "ratelimit", getpid()) == 0);
 }
 
+/* On the echo server's subscription (--side server): its incoming requests are held to the rate
+ * (delay), or refused (reject) so that this caller, on the other service, reads
+ * RESOURCE_EXHAUSTED and the limiter's sentence; the server's app never sees them. */
+static void test_server_side(void)
+{
+    static struct policy_flow f;
+    static phx_test_run_result_t r;
+    char pid[16];
+
+    need_nodes();
+    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
+    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "ratelimit", "--pid",
+                                                                  pid, "--side", "server",
+                                                                  "--set", "requests_per_sec=1000",
+                                                                  NULL }, &r) == 0);
+    expect_rate(1000, measure(0.3, 1.5));
+    json_object *stats = policy_stats(&up.server_node, "RateLimitEngine", up.peer.pid);
+    CU_ASSERT(policy_json_path_int(stats, "rx.held") > 0);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.held"), 0);
+    json_object_put(stats);
+    CU_ASSERT_EQUAL(policy_set(&up.server_node, "RateLimitEngine", up.peer.pid, "mode=reject",
+                               "requests_per_sec=200", "bucket_size=10", NULL), 0);
+    flow_start(&f);
+    for (unsigned i = 0; i < 300; i++)
+        CU_ASSERT_FATAL(policy_flow_submit(&f, i, false));
+    policy_flow_drain(&f);
+    printf("(server side: %u ok, %u refused; the caller reads '%s') ", f.ok, f.exhausted,
+           f.message);
+    CU_ASSERT_EQUAL(f.ok + f.exhausted, 300);
+    CU_ASSERT(f.exhausted > 0 && f.ok >= 10);
+    CU_ASSERT_EQUAL(f.wrong, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.message, "over the rate limit of 200 requests/s"));
+    stats = policy_stats(&up.server_node, "RateLimitEngine", up.peer.pid);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "rx.rejected"), (long)f.exhausted);
+    json_object *o;
+    CU_ASSERT(json_object_object_get_ex(stats, "settings", &o) &&
+              json_object_object_get_ex(o, "side", &o) &&
+              strcmp(json_object_get_string(o), "server") == 0);
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.server_node, "ratelimit", up.peer.pid) == 0);
+}
+
 /* 32 KiB requests at 3,276,800 bytes/s: 100 requests/s (the message's own bytes besides the data
  * are well under 1 %). */
 static void test_bytes(void)
@@ -364,6 +410,8 @@ static void test_upgrade(void)
 static const phx_test_case_t cases[] = {
     { "achieved rate at 1,000 and 5,000 requests/s", test_rate },
     { "the rate holds when the service stalls for longer than the bucket", test_stalls },
+    { "server side: incoming requests held to the rate, or refused to the caller",
+      test_server_side },
     { "bytes_per_sec limits request payload bytes", test_bytes },
     { "reject mode refuses the excess with RESOURCE_EXHAUSTED", test_reject },
     { "delay mode: a full queue refuses with RESOURCE_EXHAUSTED", test_queue_full },

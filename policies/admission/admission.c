@@ -317,7 +317,8 @@ static int adm_admin(phx_engine_t *e, void *state, const char *request, char **r
                      ",\"cancelled\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"conn_ended\":%" PRIu64
                      ",\"expired\":%" PRIu64 "},\"upgrades\":%" PRIu64 ",%s}", ADM_VERSION,
                      s->set.max_outstanding, s->set.max_per_method, s->set.slot_timeout_ms,
-                     PHX_POLICY_SIDE_NAMES[s->set.side], s->slots.count, n->peak, n->admitted, n->refused_app, n->refused_method,
+                     PHX_POLICY_SIDE_NAMES[s->set.side], s->slots.count, n->peak, n->admitted,
+                     n->refused_app, n->refused_method,
                      n->replies, n->errors, n->send_failed, n->cancelled, n->dropped,
                      n->conn_ended, n->expired, s->upgrades, counts);
     free(counts);

@@ -231,19 +231,24 @@ static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
     struct ft_state *s = state;
     const struct ft_settings *set = settings;
-    int rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen);
-
-    if (rc < 0)
-        return rc;
+    unsigned sides = phx_policy_side_of(set->side), dirs = s->pol.dirs;
     struct ft_settings copy;
+
     if (phx_settings_copy(&ft_schema, &copy, set) < 0) {
         phx_settings_free(&ft_schema, &copy);
         snprintf(err, errlen, "out of memory for the settings");
         return -ENOMEM;
     }
+    int rc = phx_policy_set_dirs(&s->pol, phx_policy_request_dirs(sides), err, errlen);
+    if (rc == 0 && (rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen)) < 0)
+        s->pol.dirs = dirs;                     /* refused: nothing changed */
+    if (rc < 0) {
+        phx_settings_free(&ft_schema, &copy);
+        return rc;
+    }
     if (!s->rng || set->seed != s->set.seed)
         s->rng = seed_of(set->seed);
-    phx_policy_set_sides(&s->pol, phx_policy_side_of(set->side));
+    phx_policy_set_sides(&s->pol, sides);
     phx_settings_free(&ft_schema, &s->set);
     s->set = copy;
     s->service_id = *set->service ? mrpc_id_of(set->service) : 0;
@@ -340,7 +345,8 @@ static int ft_admin(phx_engine_t *e, void *state, const char *request, char **re
     int n = asprintf(reply, "{\"type\":\"FaultEngine\",\"version\":\"%s\",\"settings\":{"
                      "\"abort_per_million\":%u,\"abort_status\":\"%s\",\"delay_per_million\":%u,"
                      "\"delay_ms\":%u,\"service\":\"%s\",\"method\":\"%s\",\"seed\":%u,"
-                     "\"queue_max\":%u,\"side\":\"%s\"},\"matched\":%" PRIu64 ",\"aborted\":%" PRIu64
+                     "\"queue_max\":%u,\"side\":\"%s\"},\"matched\":%" PRIu64
+                     ",\"aborted\":%" PRIu64
                      ",\"delayed\":%" PRIu64 ",\"upgrades\":%" PRIu64 ",%s}", FT_VERSION,
                      s->set.abort_per_million, status_names[s->set.abort_status],
                      s->set.delay_per_million, s->set.delay_ms, s->set.service,

@@ -115,13 +115,16 @@ static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
     struct rl_state *s = state;
     const struct rl_settings *set = settings;
-    int rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen);
+    unsigned sides = phx_policy_side_of(set->side), dirs = s->pol.dirs;
+    int rc = phx_policy_set_dirs(&s->pol, phx_policy_request_dirs(sides), err, errlen);
     uint64_t now = phx_now_ns();
 
+    if (rc == 0 && (rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen)) < 0)
+        s->pol.dirs = dirs;                     /* refused: nothing changed */
     if (rc < 0)
         return rc;
+    phx_policy_set_sides(&s->pol, sides);
     s->set = *set;
-    phx_policy_set_sides(&s->pol, phx_policy_side_of(set->side));
     double burst = set->bucket_size ? set->bucket_size : set->requests_per_sec / 20.0;
     rl_bucket_set(&s->requests, set->requests_per_sec, burst < 8 ? 8 : burst, now);
     double bytes_burst = set->bytes_per_sec / 20.0;

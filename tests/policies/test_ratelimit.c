@@ -11,7 +11,7 @@
  *   stalls          at 1,000 requests/s with the client's service stopped for 80 ms every
  *                   250 ms (a loaded machine's scheduling, made certain with SIGSTOP): the rate
  *                   over 3 s is still within 5 % (tokens owed to held calls are not lost to the
- *                   bucket's cap when the runtime wakes up late)
+ *                   bucket's cap when the runtime wakes up late; 9.8 % short before)
  *   server side     attached to the echo server's subscription with --side server: its incoming
  *                   requests are held to 1,000/s (within 5 %), then in reject mode a burst of
  *                   300 at 200/s: this caller reads RESOURCE_EXHAUSTED and the sentence, the
@@ -179,9 +179,11 @@ static void test_rate(void)
 /* The service stopped for 80 ms every 250 ms (SIGSTOP/SIGCONT), longer than the bucket's 50 ms
  * at 1,000 requests/s: the calls held through each stall are owed the tokens of the time they
  * waited, so the rate over the window still holds (capping them lost 30 of every 330 calls,
- * 9 %; measured before the fix: 9.7-9.8 %, 18 % with stalls of 120 ms). What a stall cannot give
- * back is the time beyond what the held calls (WINDOW) and the bucket (50) absorb, 114 ms: on a
- * loaded machine this loop may end a stall late, so that time is measured and allowed for. */
+ * 9 %; measured before the fix: 9.7-9.8 %, 18 % with stalls of 120 ms; after: 0.1-2.3 %, the
+ * rest being tokens of a stall beyond what the app had waiting that the bucket's cap takes
+ * later). What no limiter can give back is the time beyond what the held calls (WINDOW) and
+ * the bucket (50) absorb, 114 ms: on a loaded machine this loop may end a stall late, so that
+ * time is measured and allowed for. */
 static void test_stalls(void)
 {
     const unsigned rate = 1000;
@@ -197,7 +199,7 @@ static void test_stalls(void)
            st.count, st.stopped_ms, st.beyond_ms, st.free_ms, allowed);
     CU_ASSERT(st.count >= 5);
     printf("(%u req/s: achieved %.1f) ", rate, achieved);
-    CU_ASSERT(achieved >= rate * (1 - 0.02) - allowed);
+    CU_ASSERT(achieved >= rate * (1 - TOLERANCE) - allowed);
     CU_ASSERT(achieved <= rate * (1 + TOLERANCE));
     CU_ASSERT(policy_detach(&up.client_node, "ratelimit", getpid()) == 0);
 }

@@ -312,6 +312,13 @@ static inline unsigned phx_policy_side_of(int index)
     return index == 0 ? PHX_SIDE_CLIENT : index == 1 ? PHX_SIDE_SERVER : PHX_SIDE_BOTH;
 }
 void phx_policy_set_sides(phx_policy_t *p, unsigned sides);
+/* The directions in which the requests of SIDES travel: a client's on tx, a server's on rx (for
+ * a policy that decides requests only, so that the other direction is forwarded in batches as
+ * it is, never queued). */
+unsigned phx_policy_request_dirs(unsigned sides);
+/* Changes the directions decide() sees (live reconfigure). -EBUSY with a sentence in ERR when
+ * calls are held in a direction it would drop. Control thread, group suspended. */
+int  phx_policy_set_dirs(phx_policy_t *p, unsigned dirs, char *err, size_t errlen);
 
 /* Learns the app's identity (pid, uid, gid, Slurm job) for phx_call_t.caller now, on the control
  * thread, instead of on the first progress(): a policy may call it from create(). */

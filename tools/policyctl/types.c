@@ -51,7 +51,8 @@ const pctl_type_t *pctl_type_of_engine(const char *engine)
 
 bool pctl_type_takes_side(const pctl_type_t *type)
 {
-    static const char *const sided[] = { "AclEngine", NULL };
+    static const char *const sided[] = { "AclEngine", "RateLimitEngine", "FaultEngine",
+                                         "AdmissionEngine", NULL };
 
     for (unsigned i = 0; sided[i]; i++)
         if (strcmp(type->engine, sided[i]) == 0)

@@ -52,7 +52,8 @@
 #define PHX_UCX_AM_CLAIM_ID        4        /* a new endpoint claims its handshake (ucx_claim.c) */
 #define PHX_UCX_HS_SLOTS           320      /* handshakes in flight per engine, both roles */
 #define PHX_UCX_HS_ACCEPTS         64       /* connections accepted per binding per turn */
-#define PHX_UCX_SOCK_POLL_MS       1        /* a busy engine looks at its sockets this often */
+#define PHX_UCX_SOCK_POLL_US       100      /* a busy engine with no handshake in flight looks at
+                                                its sockets (listeners, live ones) this often */
 #define PHX_UCX_LOG_PER_SEC        10       /* refusals logged per second; the rest counted */
 #define PHX_UCX_ACCEPT_PAUSE_MS    100      /* out of fds: a binding rests this long */
 #define PHX_UCX_GRANT_MIN          (MRPC_WIRE_WINDOW / 4)  /* consumed messages per grant */
@@ -392,8 +393,9 @@ int      phx_ucx_sock_watch(struct phx_ucx_engine *s, int fd, uint64_t tag, uint
 void     phx_ucx_sock_unwatch(struct phx_ucx_engine *s, int fd);
 /* The fd arm() sleeps on: the epoll set when S has sockets, else the worker's. */
 int      phx_ucx_wait_fd(const struct phx_ucx_engine *s);
-/* progress(): the ready sockets (every PHX_UCX_SOCK_POLL_MS, or at once after an idle turn) and
- * the handshakes' deadlines; how much was done. */
+/* progress(): the ready sockets and the handshakes' deadlines; how much was done. While a
+ * handshake is in flight every call looks (its next frame is a round trip away), else every
+ * PHX_UCX_SOCK_POLL_US, or at once after the runtime slept on the set. */
 unsigned phx_ucx_hs_progress(struct phx_ucx_engine *s, bool idle);
 /* Milliseconds until the next handshake or claim deadline, or -1. */
 int      phx_ucx_hs_timeout_ms(struct phx_ucx_engine *s);

@@ -811,7 +811,7 @@ unsigned phx_ucx_hs_progress(struct phx_ucx_engine *s, bool idle)
     if (!s->n_sockets && !s->n_claims && !s->accept_resume_ns)
         return 0;
     uint64_t now = phx_now_ns();
-    if (!idle && !s->sock_due && now - s->sock_poll_ns < PHX_UCX_SOCK_POLL_MS * 1000000ull)
+    if (!idle && !s->n_hs && !s->sock_due && now - s->sock_poll_ns < PHX_UCX_SOCK_POLL_US * 1000ull)
         return 0;
     s->sock_poll_ns = now;
     s->sock_due = false;

@@ -275,7 +275,7 @@ void munge_settings(unsigned i)
 
 void auth_none(void)
 {
-    ucx_settings("auth = \"none\"; munge_socket = \"\";");
+    ucx_settings("auth = \"none\"; munge_socket = \"\"; auth_same_job = false;");
 }
 
 static void munge_stop(void)

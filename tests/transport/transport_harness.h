@@ -97,7 +97,7 @@ void frame_head(uint8_t *out, uint8_t version, uint8_t type, uint32_t len);
  * socket's path, and settings making the engines created from now on use it. */
 const char *munge_socket(unsigned i);
 void munge_settings(unsigned i);
-/* Back to auth "none" for the engines created from now on. */
+/* Back to auth "none" (and no same-job restriction) for the engines created from now on. */
 void auth_none(void);
 
 /* Loads the plugins, runs CASES of SUITE (phx_test_main), stops what it started. */

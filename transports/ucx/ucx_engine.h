@@ -146,6 +146,8 @@ struct phx_ucx_wireup_cfg {
     unsigned halfopen_per_source;       /* ... from one source address */
     unsigned auth;                      /* enum phx_ucx_auth */
     bool     same_uid;                  /* accept only callers of the service's own uid */
+    bool     same_job;                  /* accept only peers of the service's own Slurm job */
+    char     job[32];                   /* that job (SLURM_JOB_ID), "" for a node service */
     char     munge_socket[108];
 };
 

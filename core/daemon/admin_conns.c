@@ -62,12 +62,12 @@ static bool fill(Phoenix__Control__Subscription *m, json_object *peers, size_t n
 
 int phx_admin_connections(const struct phx_subscription *sub, Phoenix__Control__Subscription *m)
 {
+    phx_engine_t *last = sub->n_engines ? sub->engines[sub->n_engines - 1] : NULL;
     char *reply = NULL, err[256];
 
-    if (!sub->n_engines ||
-        phx_admin_engine_ask(sub->engines[sub->n_engines - 1], "peers", &reply, err,
-                             sizeof(err)) != 0)
-        return 0;           /* a transport without "peers", or none: nothing to list */
+    if (!last || !last->ops->admin ||
+        phx_admin_engine_ask(last, "peers", &reply, err, sizeof(err)) != 0)
+        return 0;           /* no admin, no "peers", no transport: nothing to list */
     json_object *peers = reply ? json_tokener_parse(reply) : NULL;
     free(reply);
     bool ok = !peers || !json_object_is_type(peers, json_type_object) ||

@@ -12,8 +12,8 @@
  * port and to a listener that never answers; the peer's subscription destroyed and the peer
  * process killed mid-stream (CONN_LOST and every SEND back within 2 s); malformed frames; the
  * in-flight receive budget; an app that never releases (its parked frames refused as DROPPED
- * after a second); wake-up from sleep; a live upgrade of the ucx plugin in mid-stream; the
- * connection set-up figures.
+ * after a second); wake-up from sleep; a live upgrade of the ucx plugin in mid-stream and in the
+ * middle of connects; the connection set-up figures.
  *
  * UCX_TLS=tcp unless the environment says otherwise (ctest runs it again with shared memory).
  * With PHX_TEST_EXPECT_SHM set, the exchange must have used a shared-memory transport. */
@@ -704,6 +704,50 @@ static void test_live_upgrade(void)
     side_down(&B);
 }
 
+/* N connects of B to A, some handshakes under way, when A (and with BOTH, B too) moves to a
+ * new build: the client's handshakes start again in its new build, the server's end (its
+ * client, hearing the socket close, starts again), and every CONNECT ends OK. */
+static void upgrade_mid_connects(bool both)
+{
+    enum { N = 24 };
+    char msg[512] = "";
+    const char *const paths[] = {PHX_PLUGIN_UCX};
+
+    pair_up();
+    pair_connect();
+    long long port = st(A.wt, "bound_port");
+    for (unsigned i = 0; i < N; i++) {
+        cmd(B.wt, "connect %u 127.0.0.1:%lld", 100 + i, port);
+        if (i % 6 == 5)
+            turns(1);               /* some handshakes under way, some not started */
+    }
+    long long done_before = st(B.wt, "connected");
+    A.sub->next = both ? B.sub : NULL;      /* the service's list of subscriptions */
+    int rc = phx_upgrade(&reg, A.sub, paths, 1, msg, sizeof(msg));
+    A.sub->next = NULL;
+    if (rc)
+        fprintf(stderr, "\n  upgrade: %s\n", msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == N + 1, 10000));
+    printf("(%s: %lld of %d answered before it, %lld handshakes started again) ",
+           both ? "both upgraded" : "the server upgraded", done_before - 1, N,
+           st(B.ucx, "hs_retried"));
+    CU_ASSERT_EQUAL(st(B.wt, "connected_ok"), N + 1);
+    CU_ASSERT(done_before - 1 < N);         /* the upgrade did come in the middle */
+    CU_ASSERT(st(B.ucx, "hs_retried") > 0);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "accepted") == N + 1, 5000));
+    round_trip(100 + N - 1, 38);
+    assert_clean(A.wt);
+    assert_clean(B.wt);
+    pair_down();
+}
+
+static void test_upgrade_mid_connects(void)
+{
+    upgrade_mid_connects(false);
+    upgrade_mid_connects(true);
+}
+
 /* Connection set-up, CONNECT to CONNECTED, N times over: mean microseconds. */
 static double connect_us(unsigned n)
 {
@@ -757,6 +801,7 @@ static const phx_test_case_t cases[] = {
     {"runtime sleeps on the worker fd and wakes on traffic", test_wakeup},
     {"a full heap refuses a parked frame once nothing is freed", test_full_heap_refuses_parked},
     {"live upgrade of the ucx plugin mid-stream", test_live_upgrade},
+    {"connects in flight across a live upgrade all succeed", test_upgrade_mid_connects},
     {"connection set-up latency (figures)", test_setup_latency},
     {NULL, NULL},
 };

@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ struct phx_ucx_hs {
     uint32_t                binding_id;     /* server */
     struct phx_ucx_conn    *conn;           /* client */
     bool                    accepted;       /* server: counts as half-open */
+    bool                    hung_up;        /* the peer closed (or reset) the socket unasked */
     struct sockaddr_storage peer;
     char                    peer_text[MRPC_PEER_ADDR_MAX];
     uint8_t                 cnonce[PHX_UCX_HS_NONCE], snonce[PHX_UCX_HS_NONCE];
@@ -339,8 +341,10 @@ static int hs_flush(struct phx_ucx_hs *h)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return phx_ucx_sock_watch(h->s, h->fd, PHX_UCX_TAG_HS | h->slot, EPOLLOUT) < 0 ? -1
                                                                                           : 1;
-        if (n <= 0)
+        if (n <= 0) {
+            h->hung_up = n < 0 && (errno == EPIPE || errno == ECONNRESET);
             return -1;
+        }
         h->tx_off += (size_t)n;
     }
     free(h->tx);
@@ -379,10 +383,48 @@ static void hs_tell_refusal(struct phx_ucx_hs *h, unsigned reason)
 
 /* ---- failing ------------------------------------------------------------------------------- */
 
-/* H fails for REASON (WHY says more): counted, logged; a client's CONNECT is answered. */
+static socklen_t addr_len_of(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+/* C's handshake starts again with the server at PEER (its CONNECT's deadline still rules), a
+ * try that COUNTS against PHX_UCX_HS_TRIES or not; C fails when it cannot. */
+static void redial(struct phx_ucx_conn *c, const struct sockaddr_storage *peer, bool counts)
+{
+    char why[256];
+
+    c->redial = false;
+    c->hs_tries += counts;
+    c->s->stats.hs_retried++;
+    if (phx_ucx_hs_connect(c, peer, addr_len_of(peer), why, sizeof(why)) != PHX_OK)
+        phx_ucx_conn_handshake_failed(c, why);
+}
+
+/* Whether H, a client's handshake failing for REASON, should rather start again: the server
+ * hung up without a word (the service was upgraded mid-way, and the new build has the listening
+ * socket), at most PHX_UCX_HS_TRIES times per CONNECT. */
+static bool worth_redialing(const struct phx_ucx_hs *h, unsigned reason)
+{
+    return h->conn && reason == PHX_UCX_HS_R_PEER && h->hung_up && !h->s->closing &&
+           h->conn->state == PHX_UCX_CONNECTING && h->conn->hs_tries < PHX_UCX_HS_TRIES;
+}
+
+/* H fails for REASON (WHY says more): counted, logged; a client's CONNECT is answered, or its
+ * handshake starts again (worth_redialing()). */
 static void hs_fail(struct phx_ucx_hs *h, unsigned reason, const char *why)
 {
     struct phx_ucx_conn *c = h->conn;
+
+    if (worth_redialing(h, reason)) {
+        struct sockaddr_storage peer = h->peer;
+        phx_info("ucx: connection %u: %s hung up in the handshake (%s); starting it again",
+                 c->id, h->peer_text, why);
+        c->hs = NULL;
+        h->conn = NULL;
+        hs_free(h);
+        return redial(c, &peer, true);
+    }
 
     if (reason != PHX_UCX_HS_R_MAGIC && reason != PHX_UCX_HS_R_PEER &&
         reason != PHX_UCX_HS_R_TIMEOUT)
@@ -404,11 +446,38 @@ void phx_ucx_hs_drop(struct phx_ucx_conn *c)
     }
 }
 
+/* H, a client's handshake, is dropped for a live upgrade: its connection starts it again
+ * (CHORE_REDIAL, ucx_conn.c) in whichever build runs next, within its CONNECT's deadline. */
+static void hs_park(struct phx_ucx_hs *h)
+{
+    struct phx_ucx_conn *c = h->conn;
+
+    c->redial = true;
+    phx_ucx_hs_drop(c);
+}
+
+void phx_ucx_hs_redial(struct phx_ucx_conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char why[256];
+
+    if (phx_ucx_addr_resolve((const char *)(uintptr_t)c->request.addr, false, &ss, &len, why,
+                             sizeof(why)) != 0) {
+        c->redial = false;
+        return phx_ucx_conn_handshake_failed(c, why);
+    }
+    redial(c, &ss, false);      /* the upgrade was ours, not the server's doing */
+}
+
 void phx_ucx_hs_fail_all(struct phx_ucx_engine *s)
 {
-    for (unsigned i = 0; i < PHX_UCX_HS_SLOTS; i++)
-        if (s->hs[i])
+    for (unsigned i = 0; i < PHX_UCX_HS_SLOTS; i++) {
+        if (s->hs[i] && s->hs[i]->conn)
+            hs_park(s->hs[i]);
+        else if (s->hs[i])
             hs_fail(s->hs[i], PHX_UCX_HS_R_PEER, "interrupted by a live upgrade");
+    }
     phx_ucx_claims_drop(s);
     phx_ucx_spares_close(s->w, true);   /* their error handler is this build's */
 }
@@ -632,7 +701,10 @@ static void on_connected(struct phx_ucx_hs *h)
 {
     int e = 0;
     socklen_t len = sizeof(e);
+    struct pollfd p = {.fd = h->fd, .events = POLLOUT};
 
+    if (poll(&p, 1, 0) != 1)    /* an event of the slot's previous socket: not yet */
+        return;
     if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0 || e) {
         char why[128];
         snprintf(why, sizeof(why), "connect: %s", strerror(e ? e : errno));
@@ -785,9 +857,11 @@ static void hs_read(struct phx_ucx_hs *h)
 
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
-    if (n <= 0)
+    if (n <= 0) {
+        h->hung_up = n == 0 || errno == ECONNRESET;
         return hs_fail(h, PHX_UCX_HS_R_PEER, n == 0 ? "the peer closed the connection"
                                                      : strerror(errno));
+    }
     h->rx_len += (size_t)n;
     struct phx_ucx_hs_msg m;
     size_t used = 0;

@@ -1,5 +1,5 @@
 /* hs_client.h - the client's side of the transport's wire-up handshake, blocking, for test
- * programs that play a peer without Phoenix (raw_peer.c, test_wireup.c).
+ * programs that play a peer without Phoenix (raw_peer.c, test_transport_munge.c).
  *
  * It speaks ucx_hs_frame.h's frames over a TCP socket with poll() deadlines: HELLO, WELCOME
  * (checking the server's MUNGE credential when asked), AUTH, DONE. The caller then makes an

@@ -425,7 +425,7 @@ void     phx_ucx_hs_refusal(struct phx_ucx_engine *s, unsigned reason, const cha
                             const char *why);
 /* flush() before an upgrade: a client's handshake in flight is dropped and starts again in the
  * build that runs next (C->redial); a server's ends (its client, hearing the socket close,
- * starts again: PHX_UCX_HS_TRIES); claims awaited are dropped (their clients time out). */
+ * starts again: PHX_UCX_HS_TRIES); claims awaited are dropped (their clients fail). */
 void     phx_ucx_hs_fail_all(struct phx_ucx_engine *s);
 /* C's handshake was interrupted by a live upgrade (C->redial): it starts again, or C fails. */
 void     phx_ucx_hs_redial(struct phx_ucx_conn *c);

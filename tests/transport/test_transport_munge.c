@@ -8,7 +8,9 @@
  * service's Slurm job connect, and a service of no job refuses the setting. */
 #include "transport_harness.h"
 
+#include "admin_conns.h"
 #include "hs_client.h"
+#include "mrpc/transport.h"
 #include "phoenix/log.h"
 #include "phoenix/status.h"
 
@@ -21,7 +23,27 @@
 
 /* ---- MUNGE (ucx_auth.c) -------------------------------------------------------------------- */
 
-/* Two services of one realm (the same key): connected, and the server knows the caller's uid. */
+/* What `phoenixctl list` reports of SUB's connections (admin_conns.c): the one accepted, from
+ * the caller of uid and gid ours, authenticated. */
+static void assert_listed(const struct phx_subscription *sub)
+{
+    Phoenix__Control__Subscription m;
+
+    phoenix__control__subscription__init(&m);
+    CU_ASSERT_EQUAL_FATAL(phx_admin_connections(sub, &m), 0);
+    CU_ASSERT_EQUAL_FATAL(m.n_connections, 1);
+    CU_ASSERT_EQUAL(m.connections[0]->uid, (int64_t)geteuid());
+    CU_ASSERT_EQUAL(m.connections[0]->gid, (int64_t)getegid());
+    CU_ASSERT(m.connections[0]->authenticated);
+    CU_ASSERT_EQUAL(strncmp(m.connections[0]->peer, "127.0.0.1:", 10), 0);
+    CU_ASSERT(m.connections[0]->id >= MRPC_CONN_ACCEPTED_BASE);
+    for (size_t i = 0; i < m.n_connections; i++)
+        phoenix__control__connection__free_unpacked(m.connections[i], NULL);
+    free(m.connections);
+}
+
+/* Two services of one realm (the same key): connected, and the server knows the caller's uid
+ * (its transport's "peers", and what `phoenixctl list` shows). */
 static void test_munge_realm(void)
 {
     char uid[64];
@@ -36,6 +58,7 @@ static void test_munge_realm(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(peers, uid));
     CU_ASSERT_PTR_NOT_NULL(strstr(peers, "\"authenticated\":true"));
     free(peers);
+    assert_listed(A.sub);
     CU_ASSERT_EQUAL(refused(A.ucx, "auth"), 0);
     pair_down();
 }

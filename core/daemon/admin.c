@@ -1,11 +1,12 @@
 /* admin.c - dispatch of admin requests to one handler per request body (see admin.h).
  *
  * The table below maps each admin body of a Request to its handler. `list` describes every
- * subscription with its engines; the others are in admin_handlers.c. Handlers build their
+ * subscription with its engines and its transport's accepted connections (admin_conns.c); the others are in admin_handlers.c. Handlers build their
  * reply from malloc'd pieces (see admin.h). Each route says who may send it: anyone, the owner
  * of the app it touches (the handler checks), or administrators only. */
 #include "admin.h"
 
+#include "admin_conns.h"
 #include "admin_handlers.h"
 #include "control_server.h"
 #include "graph.h"
@@ -66,7 +67,7 @@ static Phoenix__Control__Subscription *subscription_reply(const struct phx_subsc
     m->job_verified = sub->job.verified;
     m->engines = calloc(sub->n_engines ? sub->n_engines : 1, sizeof(*m->engines));
     m->addons = calloc(sub->n_engines ? sub->n_engines : 1, sizeof(*m->addons));
-    ok = ok && m->engines && m->addons;
+    ok = ok && m->engines && m->addons && phx_admin_connections(sub, m) == 0;
     for (unsigned i = 0; ok && i < sub->n_engines; i++) {
         const phx_engine_t *e = sub->engines[i];
         ok = (m->engines[m->n_engines] = engine_reply(e)) != NULL;

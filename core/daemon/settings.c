@@ -147,6 +147,8 @@ static int set_uint(const struct phx_setting *spec, void *base, long long value,
 static int set_bool(const struct phx_setting *spec, void *base, long long value, char *why,
                     size_t n)
 {
+    if (spec->check_num && spec->check_num(value != 0, why, n) < 0)
+        return -1;
     *(bool *)field_of(spec, base) = value != 0;
     return 0;
 }

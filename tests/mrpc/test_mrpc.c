@@ -697,6 +697,42 @@ static void test_policy_under_traffic(void)
     CU_ASSERT_EQUAL(m.right_reply, n);
 }
 
+/* The server's service lists the test server's accepted connection from us: our node's
+ * address, and (auth "none" in these nodes) no uid, marked unauthenticated; the table says so. */
+static void test_list_connections(void)
+{
+    static phx_test_run_result_t r;
+    json_object *list, *subs, *conns, *v;
+    bool found = false;
+
+    need_nodes();
+    round_trip(100, false);                 /* up.conn is connected and carried a call */
+    list = mrpc_ctl_json(&up.server_node, (const char *[]){ "list", NULL });
+    CU_ASSERT_FATAL(list && json_object_object_get_ex(list, "subscriptions", &subs));
+    for (size_t i = 0; i < json_object_array_length(subs); i++) {
+        json_object *sub = json_object_array_get_idx(subs, i);
+        CU_ASSERT_FATAL(json_object_object_get_ex(sub, "connections", &conns));
+        for (size_t k = 0; k < json_object_array_length(conns); k++) {
+            json_object *c = json_object_array_get_idx(conns, k);
+            CU_ASSERT(json_object_object_get_ex(c, "peer", &v));
+            const char *peer = json_object_get_string(v);
+            if (strncmp(peer, mrpc_node_host(&up.client_node),
+                        strlen(mrpc_node_host(&up.client_node))) != 0)
+                continue;
+            found = true;
+            CU_ASSERT(json_object_object_get_ex(c, "authenticated", &v) &&
+                      !json_object_get_boolean(v));
+            CU_ASSERT(json_object_object_get_ex(c, "uid", &v) && v == NULL);
+            CU_ASSERT(mrpc_json_int(c, "id") > 0);
+        }
+    }
+    json_object_put(list);
+    CU_ASSERT(found);
+    CU_ASSERT_EQUAL(mrpc_ctl(&up.server_node, (const char *[]){ "list", NULL }, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "Connections"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "unauthenticated"));
+}
+
 static const phx_test_case_t cases[] = {
     { "rpc_hello client and server", test_rpc_hello },
     { "round trips from 0 B to 64 MiB stay deep-equal", test_round_trips },
@@ -709,6 +745,8 @@ static const phx_test_case_t cases[] = {
     { "live upgrade of the mrpc plugin under a call", test_live_upgrade },
     { "live upgrade to a changed state layout under load", test_upgrade_changed_layout },
     { "policy attached and detached under traffic", test_policy_under_traffic },
+    { "phoenixctl list shows the server's connections and who the peers are",
+      test_list_connections },
     { NULL, NULL },
 };
 

@@ -90,8 +90,10 @@ static int authenticate(int fd, const struct phx_ucx_hs_msg *w, const struct hs_
                         const uint8_t *cnonce, struct hs_result *r, char *err, size_t errlen)
 {
     uint8_t buf[PHX_UCX_HS_FRAME_MAX];
-    struct phx_ucx_hs_msg m = {.type = PHX_UCX_HS_AUTH, .addr = c->addr,
-                               .addr_len = (uint32_t)c->addr_len};
+    struct phx_ucx_hs_msg m = {.type = PHX_UCX_HS_AUTH,
+                               .addr = c->frame_addr ? c->frame_addr : c->addr,
+                               .addr_len = (uint32_t)(c->frame_addr ? c->frame_addr_len
+                                                                    : c->addr_len)};
     const char *munge_socket = c->munge_socket ? c->munge_socket : "";
     char *cred = NULL;
     size_t cred_len = 0;
@@ -102,9 +104,11 @@ static int authenticate(int fd, const struct phx_ucx_hs_msg *w, const struct hs_
     r->addr_len = w->addr_len;
     if (c->auth == PHX_UCX_AUTH_MUNGE && !c->replay) {
         struct phx_ucx_auth_bind b = {.role = 'S', .cnonce = cnonce, .snonce = r->snonce,
-                                      .addr = r->addr, .addr_len = r->addr_len};
+                                      .saddr = r->addr, .saddr_len = r->addr_len,
+                                      .caddr = c->addr, .caddr_len = c->addr_len, .job = c->job};
         uint32_t uid, gid;
-        if (phx_ucx_auth_check(munge_socket, w->cred, w->cred_len, &b, &uid, &gid, err,
+        char job[PHX_UCX_JOB_MAX + 1];
+        if (phx_ucx_auth_check(munge_socket, w->cred, w->cred_len, &b, &uid, &gid, job, err,
                                errlen) != PHX_UCX_HS_OK)
             return -1;
         b.role = 'C';

@@ -1,5 +1,5 @@
 /* hs_client.h - the client's side of the transport's wire-up handshake, blocking, for test
- * programs that play a peer without Phoenix (raw_peer.c, test_wireup.c).
+ * programs that play a peer without Phoenix (raw_peer.c, test_transport_munge.c).
  *
  * It speaks ucx_hs_frame.h's frames over a TCP socket with poll() deadlines: HELLO, WELCOME
  * (checking the server's MUNGE credential when asked), AUTH, DONE. The caller then makes an
@@ -28,15 +28,19 @@ struct hs_result {
 };
 
 /* What the client brings: its auth mode (PHX_UCX_AUTH_NONE or _MUNGE, credentials from the
- * munged at munge_socket), its UCX worker address, and optionally an AUTH frame to send instead
- * of a fresh one (a replay). */
+ * munged at munge_socket, naming Slurm job `job` when not NULL), its UCX worker address, and
+ * optionally an AUTH frame to send instead of a fresh one (a replay), or another worker address
+ * for the AUTH frame than the one its credential names (a man in the middle's). */
 struct hs_client {
     uint32_t       auth;
     const char    *munge_socket;
+    const char    *job;
     const uint8_t *addr;
     size_t         addr_len;
     const uint8_t *replay;
     size_t         replay_len;
+    const uint8_t *frame_addr;
+    size_t         frame_addr_len;
 };
 
 /* Runs the handshake with HOST:PORT as C says. 0 on DONE, else -1 with a sentence in ERR (and

@@ -2,9 +2,11 @@
  *
  * Asks phoenixd for a ListRequest and prints the seed's table: one row per subscription (PID,
  * SID, service, the policies an admin spliced in, or "None", its Slurm job, "-" for none, with
- * "(unverified)" when the service took it from the app's environment) whose last cell is a
- * nested table of its engines in progress order; or, with --json, the same as one JSON object. Rows are
- * sorted by PID, then SID, so that a subscription keeps its place between two listings. */
+ * "(unverified)" when the service took it from the app's environment, its accepted connections
+ * with the remote address and the uid/gid the peer's MUNGE credential proved, "-" for none) whose
+ * last cell is a nested table of its engines in progress order; or, with --json, the same as
+ * one JSON object. Rows are sorted by PID, then SID, so that a subscription keeps its place
+ * between two listings. */
 #include "phoenixctl.h"
 
 #include "ctl_client.h"
@@ -22,7 +24,9 @@ static void list_usage(FILE *out)
     fprintf(out, "Usage: phoenixctl list [--json] [--prefix DIR] [--timeout SEC]\n"
                  "Lists the apps' subscriptions in the running service: PID, SID, service,\n"
                  "the policies attached to it (Addons), its Slurm job (\"(unverified)\" when\n"
-                 "taken from the app's environment, not its cgroup) and its engines.\n\n"
+                 "taken from the app's environment, not its cgroup), its accepted\n"
+                 "connections (the remote address, and the uid/gid its MUNGE credential\n"
+                 "proved, or \"unauthenticated\") and its engines.\n\n"
                  "  -j, --json           print one JSON object instead of the table\n"
                  PHXCTL_CONN_HELP
                  "  -h, --help           show this help\n\n"
@@ -58,10 +62,37 @@ static char *engines_table(const subscription_t *s)
     return text;
 }
 
+/* One line per accepted connection: "ID HOST:PORT uid U gid G" (or "unauthenticated"); "-"
+ * for none. NULL when out of memory. */
+static char *connections_lines(const subscription_t *s)
+{
+    char **lines = calloc(s->n_connections ? s->n_connections : 1, sizeof(*lines)), *text = NULL;
+    size_t n = 0;
+
+    for (; lines && n < s->n_connections; n++) {
+        const Phoenix__Control__Connection *c = s->connections[n];
+        int rc = c->authenticated
+                     ? asprintf(&lines[n], "%u %s uid %" PRId64 " gid %" PRId64, c->id, c->peer,
+                                c->uid, c->gid)
+                     : asprintf(&lines[n], "%u %s unauthenticated", c->id, c->peer);
+        if (rc < 0) {
+            lines[n] = NULL;
+            break;
+        }
+    }
+    if (lines && n == s->n_connections)
+        text = phxctl_lines(lines, n, "-");
+    for (size_t i = 0; lines && i < n; i++)
+        free(lines[i]);
+    free(lines);
+    return text;
+}
+
 static int add_subscription_row(phxctl_table_t *t, const subscription_t *s)
 {
     char pid[16], sid[16], job[64];
     char *addons = phxctl_lines(s->addons, s->n_addons, "None");
+    char *conns = connections_lines(s);
     char *engines = engines_table(s);
     int rc = -1;
 
@@ -69,18 +100,20 @@ static int add_subscription_row(phxctl_table_t *t, const subscription_t *s)
     snprintf(sid, sizeof(sid), "%u", s->sid);
     snprintf(job, sizeof(job), "%s%s", *s->job ? s->job : "-",
              *s->job && !s->job_verified ? " (unverified)" : "");
-    if (addons && engines)
+    if (addons && conns && engines)
         rc = phxctl_table_add_row(t, (const char *[]){ pid, sid, s->service, addons, job,
-                                                       engines });
+                                                       conns, engines });
     free(addons);
+    free(conns);
     free(engines);
     return rc;
 }
 
 static int print_table(subscription_t *const *subs, size_t n)
 {
-    phxctl_table_t *t = phxctl_table_new(6, (const char *[]){ "PID", "SID", "Service", "Addons",
-                                                               "Job", "Engines" });
+    phxctl_table_t *t = phxctl_table_new(7, (const char *[]){ "PID", "SID", "Service", "Addons",
+                                                               "Job", "Connections",
+                                                               "Engines" });
     int rc = t ? 0 : -1;
 
     for (size_t i = 0; rc == 0 && i < n; i++)
@@ -108,13 +141,31 @@ static json_object *engine_json(const Phoenix__Control__Engine *e)
     return o;
 }
 
+/* {"id":N,"peer":"host:port","uid":U,"gid":G,"authenticated":B}; uid and gid null when the
+ * peer is unauthenticated. */
+static json_object *connection_json(const Phoenix__Control__Connection *c)
+{
+    json_object *o = json_object_new_object();
+    bool known = c->authenticated && c->uid >= 0;
+
+    json_object_object_add(o, "id", json_object_new_int64(c->id));
+    json_object_object_add(o, "peer", json_object_new_string(c->peer));
+    json_object_object_add(o, "uid", known ? json_object_new_int64(c->uid) : NULL);
+    json_object_object_add(o, "gid", known ? json_object_new_int64(c->gid) : NULL);
+    json_object_object_add(o, "authenticated", json_object_new_boolean(c->authenticated));
+    return o;
+}
+
 static json_object *subscription_json(const void *subs, size_t index)
 {
     const subscription_t *s = ((subscription_t *const *)subs)[index];
     json_object *o = json_object_new_object();
     json_object *addons = json_object_new_array();
     json_object *engines = json_object_new_array();
+    json_object *conns = json_object_new_array();
 
+    for (size_t i = 0; i < s->n_connections; i++)
+        json_object_array_add(conns, connection_json(s->connections[i]));
     for (size_t i = 0; i < s->n_addons; i++)
         json_object_array_add(addons, json_object_new_string(s->addons[i]));
     for (size_t i = 0; i < s->n_engines; i++)
@@ -125,6 +176,7 @@ static json_object *subscription_json(const void *subs, size_t index)
     json_object_object_add(o, "addons", addons);
     json_object_object_add(o, "job", *s->job ? json_object_new_string(s->job) : NULL);
     json_object_object_add(o, "job_verified", json_object_new_boolean(s->job_verified));
+    json_object_object_add(o, "connections", conns);
     json_object_object_add(o, "engines", engines);
     return o;
 }

@@ -12,19 +12,51 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The payload a credential for B carries; *LEN its length. NULL: no memory. */
-static uint8_t *payload_of(const struct phx_ucx_auth_bind *b, size_t *len)
+static uint8_t *put_bytes(uint8_t *p, const void *src, size_t n)
 {
-    size_t n = 1 + 2 * PHX_UCX_HS_NONCE + b->addr_len;
-    uint8_t *p = malloc(n);
+    if (n)
+        memcpy(p, src, n);
+    return p + n;
+}
+
+static uint8_t *put_u32(uint8_t *p, size_t v)
+{
+    uint32_t le = (uint32_t)v;      /* little-endian hosts only, as the frames */
+
+    return put_bytes(p, &le, 4);
+}
+
+/* The payload a credential for B carries up to its job (the file comment of ucx_auth.h), with
+ * room for JOB_ROOM more bytes; *LEN its length so far. NULL: no memory. */
+static uint8_t *payload_of(const struct phx_ucx_auth_bind *b, size_t job_room, size_t *len)
+{
+    size_t caddr_len = b->role == 'C' ? b->caddr_len : 0;
+    size_t n = 2 + 2 * PHX_UCX_HS_NONCE + 4 + b->saddr_len + 4 + caddr_len;
+    uint8_t *p = malloc(n + job_room), *q = p;
 
     if (!p)
         return NULL;
-    p[0] = (uint8_t)b->role;
-    memcpy(p + 1, b->cnonce, PHX_UCX_HS_NONCE);
-    memcpy(p + 1 + PHX_UCX_HS_NONCE, b->snonce, PHX_UCX_HS_NONCE);
-    memcpy(p + 1 + 2 * PHX_UCX_HS_NONCE, b->addr, b->addr_len);
+    *q++ = (uint8_t)b->role;
+    *q++ = PHX_UCX_AUTH_FORMAT;
+    q = put_bytes(q, b->cnonce, PHX_UCX_HS_NONCE);
+    q = put_bytes(q, b->snonce, PHX_UCX_HS_NONCE);
+    q = put_bytes(put_u32(q, b->saddr_len), b->saddr, b->saddr_len);
+    put_bytes(put_u32(q, caddr_len), b->caddr, caddr_len);
     *len = n;
+    return p;
+}
+
+/* The whole payload of a credential B's maker makes: payload_of() and B's job. */
+static uint8_t *whole_payload_of(const struct phx_ucx_auth_bind *b, size_t *len)
+{
+    size_t n, job_len = b->job ? strnlen(b->job, PHX_UCX_JOB_MAX) : 0;
+    uint8_t *p = payload_of(b, 1 + job_len, &n);
+
+    if (!p)
+        return NULL;
+    p[n] = (uint8_t)job_len;
+    put_bytes(p + n + 1, b->job, job_len);
+    *len = n + 1 + job_len;
     return p;
 }
 
@@ -48,7 +80,7 @@ char *phx_ucx_auth_make(const char *socket, const struct phx_ucx_auth_bind *b, s
                         char *err, size_t errlen)
 {
     size_t n;
-    uint8_t *payload = payload_of(b, &n);
+    uint8_t *payload = whole_payload_of(b, &n);
     munge_ctx_t ctx = payload ? ctx_for(socket, err, errlen) : NULL;
     char *cred = NULL;
 
@@ -69,20 +101,26 @@ char *phx_ucx_auth_make(const char *socket, const struct phx_ucx_auth_bind *b, s
     return cred;
 }
 
-/* Whether the decoded payload GOT (N bytes) is the one B expects. */
-static bool bound_to(const struct phx_ucx_auth_bind *b, const void *got, int n)
+/* Whether the decoded payload GOT (N bytes) is the one B expects, ending with a job that goes
+ * into JOB (PHX_UCX_JOB_MAX + 1 bytes). */
+static bool bound_to(const struct phx_ucx_auth_bind *b, const uint8_t *got, int n, char *job)
 {
     size_t want_len;
-    uint8_t *want = payload_of(b, &want_len);
-    bool same = want && n >= 0 && (size_t)n == want_len && memcmp(want, got, want_len) == 0;
+    uint8_t *want = payload_of(b, 0, &want_len);
+    bool same = want && n >= 0 && (size_t)n > want_len && memcmp(want, got, want_len) == 0;
+    size_t job_len = same ? got[want_len] : 0;
 
     free(want);
-    return same;
+    if (!same || job_len > PHX_UCX_JOB_MAX || want_len + 1 + job_len != (size_t)n)
+        return false;
+    memcpy(job, got + want_len + 1, job_len);
+    job[job_len] = '\0';
+    return true;
 }
 
 enum phx_ucx_hs_verdict phx_ucx_auth_check(const char *socket, const uint8_t *cred, size_t len,
                                            const struct phx_ucx_auth_bind *b, uint32_t *uid,
-                                           uint32_t *gid, char *err, size_t errlen)
+                                           uint32_t *gid, char *job, char *err, size_t errlen)
 {
     char *text = malloc(len + 1);
     munge_ctx_t ctx = text ? ctx_for(socket, err, errlen) : NULL;
@@ -104,8 +142,9 @@ enum phx_ucx_hs_verdict phx_ucx_auth_check(const char *socket, const uint8_t *cr
         } else if (e != EMUNGE_SUCCESS) {
             snprintf(err, errlen, "the peer's MUNGE credential does not verify: %s",
                      munge_strerror(e));
-        } else if (!bound_to(b, got, n)) {
-            snprintf(err, errlen, "the peer's MUNGE credential was made for another handshake");
+        } else if (!bound_to(b, got, n, job)) {
+            snprintf(err, errlen, "the peer's MUNGE credential was made for another handshake "
+                     "or another worker address");
             v = PHX_UCX_HS_R_REPLAYED;
         } else {
             *uid = (uint32_t)u;
@@ -144,14 +183,15 @@ static void append(struct phx_ucx_auth_job **head, struct phx_ucx_auth_job **tai
 
 static void run_job(const char *socket, struct phx_ucx_auth_job *j)
 {
-    struct phx_ucx_auth_bind b = {.cnonce = j->cnonce, .snonce = j->snonce, .addr = j->addr,
-                                  .addr_len = j->addr_len};
+    struct phx_ucx_auth_bind b = {.cnonce = j->cnonce, .snonce = j->snonce, .saddr = j->saddr,
+                                  .saddr_len = j->saddr_len, .caddr = j->caddr,
+                                  .caddr_len = j->caddr_len, .job = j->job};
 
     j->verdict = PHX_UCX_HS_OK;
     if (j->check_role) {
         b.role = j->check_role;
         j->verdict = phx_ucx_auth_check(socket, j->cred, j->cred_len, &b, &j->uid, &j->gid,
-                                        j->err, sizeof(j->err));
+                                        j->peer_job, j->err, sizeof(j->err));
     }
     if (j->verdict == PHX_UCX_HS_OK && j->make_role) {
         b.role = j->make_role;
@@ -232,7 +272,8 @@ struct phx_ucx_auth_job *phx_ucx_authq_done(struct phx_ucx_authq *q)
 
 void phx_ucx_auth_job_free(struct phx_ucx_auth_job *j)
 {
-    free(j->addr);
+    free(j->saddr);
+    free(j->caddr);
     free(j->cred);
     free(j->made);
     free(j);

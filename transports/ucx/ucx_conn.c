@@ -482,7 +482,7 @@ void phx_ucx_close(struct phx_ucx_engine *s, const phx_desc_t *d)
 /* ---- progress ---------------------------------------------------------------------------- */
 
 enum conn_chore {
-    CHORE_NONE, CHORE_TIMEOUT, CHORE_CLOSE, CHORE_ABANDON, CHORE_LOST, CHORE_FREE
+    CHORE_NONE, CHORE_TIMEOUT, CHORE_REDIAL, CHORE_CLOSE, CHORE_ABANDON, CHORE_LOST, CHORE_FREE
 };
 
 /* Whether C's deadline_ns means something now. */
@@ -495,8 +495,10 @@ static bool has_deadline(const struct phx_ucx_conn *c)
 /* What progress() must do for C at time NOW. */
 static enum conn_chore chore_of(const struct phx_ucx_conn *c, uint64_t now)
 {
+    if (c->state == PHX_UCX_CONNECTING && now >= c->deadline_ns)
+        return CHORE_TIMEOUT;
     if (c->state == PHX_UCX_CONNECTING)
-        return now >= c->deadline_ns ? CHORE_TIMEOUT : CHORE_NONE;
+        return c->redial ? CHORE_REDIAL : CHORE_NONE;
     if (c->state == PHX_UCX_FAILED)
         return CHORE_CLOSE;
     if (c->state != PHX_UCX_CLOSING)
@@ -528,6 +530,9 @@ static bool tick_one(struct phx_ucx_engine *s, struct phx_ucx_conn *c, uint64_t 
         return false;
     case CHORE_TIMEOUT:
         connect_failed(c, UCS_ERR_TIMED_OUT);
+        break;
+    case CHORE_REDIAL:          /* after a live upgrade: this build's handshake */
+        phx_ucx_hs_redial(c);
         break;
     case CHORE_CLOSE:           /* not from the error handler: UCX forbids it there */
         close_ep(c, true);

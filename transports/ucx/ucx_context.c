@@ -47,6 +47,32 @@
 
 static const char *const auth_names[] = {"none", "munge", NULL};
 
+void phx_ucx_service_job(char *out, size_t len)
+{
+    const char *job = getenv("SLURM_JOB_ID");
+    size_t n = job ? strspn(job, "0123456789") : 0;
+
+    if (!n || job[n] || n >= len)
+        n = 0;
+    memcpy(out, job ? job : "", n);
+    out[n] = '\0';
+}
+
+/* auth_same_job = true makes sense only in a service of one job: a node service refuses to
+ * start with it rather than refuse every peer. */
+static int check_same_job(long long on, char *why, size_t n)
+{
+    char job[32];
+
+    phx_ucx_service_job(job, sizeof(job));
+    if (!on || job[0])
+        return 0;
+    snprintf(why, n, "accepts only peers of this service's Slurm job, and this service has none "
+             "(SLURM_JOB_ID is not a job id): it is for the per-job services mrpc-run starts; "
+             "turn it off for a node service, which serves the apps of every job");
+    return -1;
+}
+
 #define UCX_SETTING(kind, field, ...) \
     PHX_SETTING_##kind(struct phx_ucx_settings, field, __VA_ARGS__)
 
@@ -69,6 +95,9 @@ static const struct phx_setting ucx_keys[] = {
     UCX_SETTING(STRING, munge_socket, "", "munged's socket; \"\" = libmunge's default"),
     UCX_SETTING(BOOL, auth_same_uid, false,
                 "with auth \"munge\": accept only callers running as the service's uid"),
+    UCX_SETTING(BOOL, auth_same_job, false,
+                "with auth \"munge\": accept only peers of this service's Slurm job "
+                "(per-job services; SLURM_JOB_ID)", .check_num = check_same_job),
     UCX_SETTING(UINT, handshake_timeout_ms, 5000, 10, 600000,
                 "a wire-up handshake not done in this time is refused"),
     UCX_SETTING(UINT, halfopen_max, 256, 1, 256,

@@ -48,11 +48,16 @@ struct phx_ucx_settings {
     int      auth;              /* enum phx_ucx_auth: "none" or "munge" */
     char    *munge_socket;      /* munged's socket; "" = libmunge's default */
     bool     auth_same_uid;     /* only callers of the service's own uid */
+    bool     auth_same_job;     /* only peers of the service's own Slurm job */
     unsigned handshake_timeout_ms;
     unsigned halfopen_max;      /* per engine */
     unsigned halfopen_per_source;
 };
 extern const struct phx_settings_schema phx_ucx_settings_schema;
+
+/* The Slurm job this service belongs to, into OUT (LEN bytes): SLURM_JOB_ID when it holds a job
+ * id (digits) that fits, else "" (a node service, started outside any job). */
+void phx_ucx_service_job(char *out, size_t len);
 
 /* A reference to the shared context, created on first use with SETTINGS (HANDLER, this build's
  * active-message handler, is then the newest). NULL with a sentence in ERR. */

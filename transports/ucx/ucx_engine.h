@@ -52,7 +52,10 @@
 #define PHX_UCX_AM_CLAIM_ID        4        /* a new endpoint claims its handshake (ucx_claim.c) */
 #define PHX_UCX_HS_SLOTS           320      /* handshakes in flight per engine, both roles */
 #define PHX_UCX_HS_ACCEPTS         64       /* connections accepted per binding per turn */
-#define PHX_UCX_SOCK_POLL_MS       1        /* a busy engine looks at its sockets this often */
+#define PHX_UCX_HS_TRIES           3        /* a CONNECT's handshake starts again at most so
+                                                often when the server hangs up mid-way */
+#define PHX_UCX_SOCK_POLL_US       100      /* a busy engine with no handshake in flight looks at
+                                                its sockets (listeners, live ones) this often */
 #define PHX_UCX_LOG_PER_SEC        10       /* refusals logged per second; the rest counted */
 #define PHX_UCX_ACCEPT_PAUSE_MS    100      /* out of fds: a binding rests this long */
 #define PHX_UCX_GRANT_MIN          (MRPC_WIRE_WINDOW / 4)  /* consumed messages per grant */
@@ -108,6 +111,9 @@ struct phx_ucx_conn {
     bool                    lost_due;   /* a CONN_LOST must go up once the above drain */
     bool                    claimed;    /* CONNECTING: the claim went, the ack is awaited */
     struct phx_ucx_hs      *hs;         /* CONNECTING: its handshake, until DONE (ucx_hs.c) */
+    bool                    redial;     /* CONNECTING: start the handshake again (an upgrade
+                                           interrupted it; ucx_hs.c) */
+    unsigned                hs_tries;   /* handshakes this CONNECT started again */
     struct mrpc_peer_info  *peer;       /* accepted: what ACCEPTED points at (malloc'd) */
     int                     live_fd;    /* the handshake's socket, kept open while C lives: its
                                            EOF says the peer is gone (ucx_hs.c); -1: none */
@@ -145,6 +151,8 @@ struct phx_ucx_wireup_cfg {
     unsigned halfopen_per_source;       /* ... from one source address */
     unsigned auth;                      /* enum phx_ucx_auth */
     bool     same_uid;                  /* accept only callers of the service's own uid */
+    bool     same_job;                  /* accept only peers of the service's own Slurm job */
+    char     job[32];                   /* that job (SLURM_JOB_ID), "" for a node service */
     char     munge_socket[108];
 };
 
@@ -185,6 +193,7 @@ struct phx_ucx_stats {
     uint64_t hs_ok;                     /* handshakes that made a connection */
     uint64_t hs_refused[PHX_UCX_HS_NREASONS];   /* by reason (ucx_hs_frame.h) */
     uint64_t hs_unlogged;               /* refusals over the logging rate */
+    uint64_t hs_retried;                /* client handshakes started again (ucx_hs.c) */
     unsigned pending_peak;              /* most SENDs outstanding on one connection */
 };
 
@@ -392,8 +401,9 @@ int      phx_ucx_sock_watch(struct phx_ucx_engine *s, int fd, uint64_t tag, uint
 void     phx_ucx_sock_unwatch(struct phx_ucx_engine *s, int fd);
 /* The fd arm() sleeps on: the epoll set when S has sockets, else the worker's. */
 int      phx_ucx_wait_fd(const struct phx_ucx_engine *s);
-/* progress(): the ready sockets (every PHX_UCX_SOCK_POLL_MS, or at once after an idle turn) and
- * the handshakes' deadlines; how much was done. */
+/* progress(): the ready sockets and the handshakes' deadlines; how much was done. While a
+ * handshake is in flight every call looks (its next frame is a round trip away), else every
+ * PHX_UCX_SOCK_POLL_US, or at once after the runtime slept on the set. */
 unsigned phx_ucx_hs_progress(struct phx_ucx_engine *s, bool idle);
 /* Milliseconds until the next handshake or claim deadline, or -1. */
 int      phx_ucx_hs_timeout_ms(struct phx_ucx_engine *s);
@@ -413,9 +423,12 @@ void     phx_ucx_live_drop(struct phx_ucx_conn *c);
 /* Counts a refusal for REASON and logs it, at most PHX_UCX_LOG_PER_SEC a second. */
 void     phx_ucx_hs_refusal(struct phx_ucx_engine *s, unsigned reason, const char *peer,
                             const char *why);
-/* flush() before an upgrade: handshakes in flight fail (clients get CONNECTED UNAVAILABLE),
- * claims awaited are dropped (their clients time out). */
+/* flush() before an upgrade: a client's handshake in flight is dropped and starts again in the
+ * build that runs next (C->redial); a server's ends (its client, hearing the socket close,
+ * starts again: PHX_UCX_HS_TRIES); claims awaited are dropped (their clients fail). */
 void     phx_ucx_hs_fail_all(struct phx_ucx_engine *s);
+/* C's handshake was interrupted by a live upgrade (C->redial): it starts again, or C fails. */
+void     phx_ucx_hs_redial(struct phx_ucx_conn *c);
 
 /* ---- ucx_claim.c ------------------------------------------------------------------------- */
 

@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ struct phx_ucx_hs {
     uint32_t                binding_id;     /* server */
     struct phx_ucx_conn    *conn;           /* client */
     bool                    accepted;       /* server: counts as half-open */
+    bool                    hung_up;        /* the peer closed (or reset) the socket unasked */
     struct sockaddr_storage peer;
     char                    peer_text[MRPC_PEER_ADDR_MAX];
     uint8_t                 cnonce[PHX_UCX_HS_NONCE], snonce[PHX_UCX_HS_NONCE];
@@ -72,6 +74,8 @@ struct phx_ucx_hs {
     uint8_t                *caddr;          /* server: the client's, from AUTH */
     size_t                  caddr_len;
     struct mrpc_peer_info   info;           /* server: who the client is */
+    char                    peer_job[PHX_UCX_JOB_MAX + 1];  /* the Slurm job its credential
+                                                               named ("" none or no auth) */
     uint8_t                *tx;
     size_t                  tx_len, tx_off;
     size_t                  rx_len;
@@ -140,8 +144,15 @@ int phx_ucx_wireup_init(struct phx_ucx_engine *s, const struct phx_ucx_settings 
     s->wcfg = (struct phx_ucx_wireup_cfg){
         .hs_timeout_ms = set->handshake_timeout_ms, .halfopen_max = set->halfopen_max,
         .halfopen_per_source = set->halfopen_per_source, .auth = set->auth,
-        .same_uid = set->auth_same_uid};
+        .same_uid = set->auth_same_uid, .same_job = set->auth_same_job};
     snprintf(s->wcfg.munge_socket, sizeof(s->wcfg.munge_socket), "%s", set->munge_socket);
+    phx_ucx_service_job(s->wcfg.job, sizeof(s->wcfg.job));
+    if (s->wcfg.same_job && (s->wcfg.auth != PHX_UCX_AUTH_MUNGE || !s->wcfg.job[0])) {
+        snprintf(err, errlen, "settings.ucx.auth_same_job needs auth \"munge\" and a service of "
+                 "one Slurm job (SLURM_JOB_ID set, as mrpc-run's per-job services have); turn it "
+                 "off for a node service, which serves the apps of every job");
+        return -EINVAL;
+    }
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->w->efd, &ev) < 0) {
         snprintf(err, errlen, "cannot make the transport's epoll set: %s", strerror(errno));
@@ -330,8 +341,10 @@ static int hs_flush(struct phx_ucx_hs *h)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return phx_ucx_sock_watch(h->s, h->fd, PHX_UCX_TAG_HS | h->slot, EPOLLOUT) < 0 ? -1
                                                                                           : 1;
-        if (n <= 0)
+        if (n <= 0) {
+            h->hung_up = n < 0 && (errno == EPIPE || errno == ECONNRESET);
             return -1;
+        }
         h->tx_off += (size_t)n;
     }
     free(h->tx);
@@ -370,10 +383,48 @@ static void hs_tell_refusal(struct phx_ucx_hs *h, unsigned reason)
 
 /* ---- failing ------------------------------------------------------------------------------- */
 
-/* H fails for REASON (WHY says more): counted, logged; a client's CONNECT is answered. */
+static socklen_t addr_len_of(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+/* C's handshake starts again with the server at PEER (its CONNECT's deadline still rules), a
+ * try that COUNTS against PHX_UCX_HS_TRIES or not; C fails when it cannot. */
+static void redial(struct phx_ucx_conn *c, const struct sockaddr_storage *peer, bool counts)
+{
+    char why[256];
+
+    c->redial = false;
+    c->hs_tries += counts;
+    c->s->stats.hs_retried++;
+    if (phx_ucx_hs_connect(c, peer, addr_len_of(peer), why, sizeof(why)) != PHX_OK)
+        phx_ucx_conn_handshake_failed(c, why);
+}
+
+/* Whether H, a client's handshake failing for REASON, should rather start again: the server
+ * hung up without a word (the service was upgraded mid-way, and the new build has the listening
+ * socket), at most PHX_UCX_HS_TRIES times per CONNECT. */
+static bool worth_redialing(const struct phx_ucx_hs *h, unsigned reason)
+{
+    return h->conn && reason == PHX_UCX_HS_R_PEER && h->hung_up && !h->s->closing &&
+           h->conn->state == PHX_UCX_CONNECTING && h->conn->hs_tries < PHX_UCX_HS_TRIES;
+}
+
+/* H fails for REASON (WHY says more): counted, logged; a client's CONNECT is answered, or its
+ * handshake starts again (worth_redialing()). */
 static void hs_fail(struct phx_ucx_hs *h, unsigned reason, const char *why)
 {
     struct phx_ucx_conn *c = h->conn;
+
+    if (worth_redialing(h, reason)) {
+        struct sockaddr_storage peer = h->peer;
+        phx_info("ucx: connection %u: %s hung up in the handshake (%s); starting it again",
+                 c->id, h->peer_text, why);
+        c->hs = NULL;
+        h->conn = NULL;
+        hs_free(h);
+        return redial(c, &peer, true);
+    }
 
     if (reason != PHX_UCX_HS_R_MAGIC && reason != PHX_UCX_HS_R_PEER &&
         reason != PHX_UCX_HS_R_TIMEOUT)
@@ -395,11 +446,38 @@ void phx_ucx_hs_drop(struct phx_ucx_conn *c)
     }
 }
 
+/* H, a client's handshake, is dropped for a live upgrade: its connection starts it again
+ * (CHORE_REDIAL, ucx_conn.c) in whichever build runs next, within its CONNECT's deadline. */
+static void hs_park(struct phx_ucx_hs *h)
+{
+    struct phx_ucx_conn *c = h->conn;
+
+    c->redial = true;
+    phx_ucx_hs_drop(c);
+}
+
+void phx_ucx_hs_redial(struct phx_ucx_conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char why[256];
+
+    if (phx_ucx_addr_resolve((const char *)(uintptr_t)c->request.addr, false, &ss, &len, why,
+                             sizeof(why)) != 0) {
+        c->redial = false;
+        return phx_ucx_conn_handshake_failed(c, why);
+    }
+    redial(c, &ss, false);      /* the upgrade was ours, not the server's doing */
+}
+
 void phx_ucx_hs_fail_all(struct phx_ucx_engine *s)
 {
-    for (unsigned i = 0; i < PHX_UCX_HS_SLOTS; i++)
-        if (s->hs[i])
+    for (unsigned i = 0; i < PHX_UCX_HS_SLOTS; i++) {
+        if (s->hs[i] && s->hs[i]->conn)
+            hs_park(s->hs[i]);
+        else if (s->hs[i])
             hs_fail(s->hs[i], PHX_UCX_HS_R_PEER, "interrupted by a live upgrade");
+    }
     phx_ucx_claims_drop(s);
     phx_ucx_spares_close(s->w, true);   /* their error handler is this build's */
 }
@@ -452,14 +530,25 @@ static bool nonce(uint8_t *out)
     return getrandom(out, PHX_UCX_HS_NONCE, GRND_NONBLOCK) == PHX_UCX_HS_NONCE;
 }
 
-/* A credential job for H: its nonces, the server's worker address ADDR; CRED to check. NULL
- * when out of memory. */
-static struct phx_ucx_auth_job *job_for(struct phx_ucx_hs *h, const uint8_t *addr, size_t len,
+/* A copy of the N bytes at P into *TO; false when out of memory. */
+static bool dup_into(uint8_t **to, const uint8_t *p, size_t n)
+{
+    *to = n ? malloc(n) : NULL;
+    if (n && *to)
+        memcpy(*to, p, n);
+    return !n || *to;
+}
+
+/* A credential job for H: its nonces, the server's worker address SADDR and the client's CADDR
+ * (a client's credential), this service's job; CRED to check. NULL when out of memory. */
+static struct phx_ucx_auth_job *job_for(struct phx_ucx_hs *h, const uint8_t *saddr,
+                                        size_t saddr_len, const uint8_t *caddr, size_t caddr_len,
                                         const uint8_t *cred, size_t cred_len)
 {
     struct phx_ucx_auth_job *j = calloc(1, sizeof(*j));
 
-    if (!j || !(j->addr = malloc(len)) || (cred_len && !(j->cred = malloc(cred_len)))) {
+    if (!j || !dup_into(&j->saddr, saddr, saddr_len) || !dup_into(&j->caddr, caddr, caddr_len) ||
+        !dup_into(&j->cred, cred, cred_len)) {
         if (j)
             phx_ucx_auth_job_free(j);
         return NULL;
@@ -467,11 +556,10 @@ static struct phx_ucx_auth_job *job_for(struct phx_ucx_hs *h, const uint8_t *add
     j->owner = (uint64_t)h->slot << 32 | h->serial;
     memcpy(j->cnonce, h->cnonce, PHX_UCX_HS_NONCE);
     memcpy(j->snonce, h->snonce, PHX_UCX_HS_NONCE);
-    memcpy(j->addr, addr, len);
-    j->addr_len = len;
-    if (cred_len)
-        memcpy(j->cred, cred, cred_len);
+    j->saddr_len = saddr_len;
+    j->caddr_len = caddr_len;
     j->cred_len = cred_len;
+    memcpy(j->job, h->s->wcfg.job, sizeof(j->job));
     return j;
 }
 
@@ -512,22 +600,38 @@ static void on_hello(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
         return hs_fail(h, PHX_UCX_HS_R_BUSY, "no random bytes for a nonce");
     if (s->wcfg.auth != PHX_UCX_AUTH_MUNGE)
         return send_welcome(h, NULL, 0);
-    struct phx_ucx_auth_job *j = job_for(h, s->waddr, s->waddr_len, NULL, 0);
+    struct phx_ucx_auth_job *j = job_for(h, s->waddr, s->waddr_len, NULL, 0, NULL, 0);
     if (j)
         j->make_role = 'S';
     submit(h, j, HS_S_MAKING);
+}
+
+/* Whether H's peer may connect under auth_same_job: its credential named this service's Slurm
+ * job (auth "munge" is required with it, so there always is a credential). WHY says why not. */
+static bool same_job(const struct phx_ucx_hs *h, char *why, size_t len)
+{
+    const struct phx_ucx_engine *s = h->s;
+
+    if (!s->wcfg.same_job || strcmp(h->peer_job, s->wcfg.job) == 0)
+        return true;
+    snprintf(why, len, "the peer's MUNGE credential names %s%s, not this service's job %s "
+             "(auth_same_job)", h->peer_job[0] ? "job " : "no Slurm job", h->peer_job,
+             s->wcfg.job);
+    return false;
 }
 
 /* The client is who it says (or there is no saying): a claim is expected, DONE goes. */
 static void accept_auth(struct phx_ucx_hs *h)
 {
     struct phx_ucx_engine *s = h->s;
-    char why[96];
+    char why[160];
 
     if (s->wcfg.same_uid && h->info.uid != (uint32_t)geteuid()) {
         snprintf(why, sizeof(why), "uid %u is not the service's (auth_same_uid)", h->info.uid);
         return hs_fail(h, PHX_UCX_HS_R_POLICY, why);
     }
+    if (!same_job(h, why, sizeof(why)))
+        return hs_fail(h, PHX_UCX_HS_R_POLICY, why);
     h->step = HS_S_DONE;
     int rc = hs_send(h, &(struct phx_ucx_hs_msg){.type = PHX_UCX_HS_DONE});
     if (rc != 0)                /* DONE did not go in one piece: no connection */
@@ -554,7 +658,8 @@ static void on_auth(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
             return hs_fail(h, PHX_UCX_HS_R_AUTH, "a credential without auth \"munge\"");
         return accept_auth(h);
     }
-    struct phx_ucx_auth_job *j = job_for(h, s->waddr, s->waddr_len, m->cred, m->cred_len);
+    struct phx_ucx_auth_job *j = job_for(h, s->waddr, s->waddr_len, m->addr, m->addr_len,
+                                         m->cred, m->cred_len);
     if (j)
         j->check_role = 'C';
     submit(h, j, HS_S_CHECKING);
@@ -596,7 +701,10 @@ static void on_connected(struct phx_ucx_hs *h)
 {
     int e = 0;
     socklen_t len = sizeof(e);
+    struct pollfd p = {.fd = h->fd, .events = POLLOUT};
 
+    if (poll(&p, 1, 0) != 1)    /* an event of the slot's previous socket: not yet */
+        return;
     if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0 || e) {
         char why[128];
         snprintf(why, sizeof(why), "connect: %s", strerror(e ? e : errno));
@@ -644,7 +752,8 @@ static void on_welcome(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
             return hs_fail(h, PHX_UCX_HS_R_AUTH, "a credential without auth \"munge\"");
         return send_auth(h, NULL, 0);
     }
-    struct phx_ucx_auth_job *j = job_for(h, h->saddr, h->saddr_len, m->cred, m->cred_len);
+    struct phx_ucx_auth_job *j = job_for(h, h->saddr, h->saddr_len, s->waddr, s->waddr_len,
+                                         m->cred, m->cred_len);
     if (j) {
         j->check_role = 'S';
         j->make_role = 'C';
@@ -655,17 +764,23 @@ static void on_welcome(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
 /* The credential thread finished J for H (which waits in one of the *_MAKING/CHECKING steps). */
 static void on_job(struct phx_ucx_hs *h, struct phx_ucx_auth_job *j)
 {
+    char why[160];
+
     if (j->verdict != PHX_UCX_HS_OK)
         return hs_fail(h, j->verdict, j->err);
     switch (h->step) {
     case HS_S_MAKING:
         return send_welcome(h, j->made, j->made_len);
     case HS_S_CHECKING:
+        memcpy(h->peer_job, j->peer_job, sizeof(h->peer_job));
         h->info.uid = j->uid;
         h->info.gid = j->gid;
         h->info.flags |= MRPC_PEER_AUTHENTICATED;
         return accept_auth(h);
     case HS_C_CHECKING:
+        memcpy(h->peer_job, j->peer_job, sizeof(h->peer_job));
+        if (!same_job(h, why, sizeof(why)))
+            return hs_fail(h, PHX_UCX_HS_R_POLICY, why);
         return send_auth(h, j->made, j->made_len);
     default:
         return;
@@ -742,9 +857,11 @@ static void hs_read(struct phx_ucx_hs *h)
 
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
-    if (n <= 0)
+    if (n <= 0) {
+        h->hung_up = n == 0 || errno == ECONNRESET;
         return hs_fail(h, PHX_UCX_HS_R_PEER, n == 0 ? "the peer closed the connection"
                                                      : strerror(errno));
+    }
     h->rx_len += (size_t)n;
     struct phx_ucx_hs_msg m;
     size_t used = 0;
@@ -811,7 +928,7 @@ unsigned phx_ucx_hs_progress(struct phx_ucx_engine *s, bool idle)
     if (!s->n_sockets && !s->n_claims && !s->accept_resume_ns)
         return 0;
     uint64_t now = phx_now_ns();
-    if (!idle && !s->sock_due && now - s->sock_poll_ns < PHX_UCX_SOCK_POLL_MS * 1000000ull)
+    if (!idle && !s->n_hs && !s->sock_due && now - s->sock_poll_ns < PHX_UCX_SOCK_POLL_US * 1000ull)
         return 0;
     s->sock_poll_ns = now;
     s->sock_due = false;

@@ -65,7 +65,7 @@ _Static_assert(STAT_WORDS <= STATE_MAX_STATS, "restore reads at most 64 counters
 
 enum conn_flag {
     CF_IN_ID_MAP = 1, CF_WIRED = 2, CF_LOST_DUE = 4, CF_CREDIT_FREE = 8, CF_GRANT_DUE = 16,
-    CF_CLAIMED = 32
+    CF_CLAIMED = 32, CF_REDIAL = 64
 };
 
 /* ---- dump ---------------------------------------------------------------------------------- */
@@ -139,7 +139,8 @@ static uint8_t conn_flags(const struct phx_ucx_conn *c)
 {
     return (uint8_t)((c->in_id_map ? CF_IN_ID_MAP : 0) | (c->wired ? CF_WIRED : 0) |
                      (c->lost_due ? CF_LOST_DUE : 0) | (c->credit_free ? CF_CREDIT_FREE : 0) |
-                     (c->grant_due ? CF_GRANT_DUE : 0) | (c->claimed ? CF_CLAIMED : 0));
+                     (c->grant_due ? CF_GRANT_DUE : 0) | (c->claimed ? CF_CLAIMED : 0) |
+                     (c->redial ? CF_REDIAL : 0));
 }
 
 static void dump_conns(struct dumper *d, struct phx_ucx_engine *s)
@@ -348,6 +349,7 @@ static int load_conn(struct loader *l, uint32_t ord)
     c->ungranted = phx_rbuf_u32(&l->r);
     c->wired = f & CF_WIRED, c->lost_due = f & CF_LOST_DUE, c->credit_free = f & CF_CREDIT_FREE;
     c->claimed = f & CF_CLAIMED;
+    c->redial = f & CF_REDIAL;          /* its handshake starts again here (ucx_hs.c) */
     uint32_t peer = phx_rbuf_u32(&l->r);
     if (peer && !(c->peer = phx_handover_take_heap(l->e, peer)))
         return malformed(l, "peer identity");

@@ -70,7 +70,8 @@ struct phx_setting {
     const char         *def_str;    /* STRING */
     long long           def, min, max;      /* BOOL, UINT, ENUM (index), MODE */
     const char *const  *names;      /* ENUM: the values' names, NULL-terminated */
-    /* Rules beyond type and range: return -1 with a sentence in WHY, else 0. Optional. */
+    /* Rules beyond type and range: return -1 with a sentence in WHY, else 0. Optional.
+     * check_num serves UINT and BOOL (0 or 1) rows. */
     int (*check_str)(const char *value, char *why, size_t n);
     int (*check_num)(long long value, char *why, size_t n);
     const struct phx_setting_custom *custom;
@@ -94,8 +95,8 @@ struct phx_settings_schema {
     { #field, kind_, offsetof(type, field), .help = (help_), __VA_ARGS__ }
 #define PHX_SETTING_STRING(type, field, dflt, help_, ...) \
     PHX_SETTING_ROW_(PHX_SETTING_KIND_STRING, type, field, help_, .def_str = (dflt), __VA_ARGS__)
-#define PHX_SETTING_BOOL(type, field, dflt, help_) \
-    PHX_SETTING_ROW_(PHX_SETTING_KIND_BOOL, type, field, help_, .def = (dflt))
+#define PHX_SETTING_BOOL(type, field, dflt, help_, ...) \
+    PHX_SETTING_ROW_(PHX_SETTING_KIND_BOOL, type, field, help_, .def = (dflt), __VA_ARGS__)
 #define PHX_SETTING_UINT(type, field, dflt, lo, hi, help_, ...) \
     PHX_SETTING_ROW_(PHX_SETTING_KIND_UINT, type, field, help_, .def = (dflt), .min = (lo), \
                      .max = (hi), __VA_ARGS__)

@@ -75,6 +75,7 @@ struct wt_conn {
 
 struct wt_counters {
     long long bound, bound_status, bound_port, connected, connected_status, connected_conn;
+    long long connected_ok;     /* CONNECTED answers with OK */
     long long accepted, accepted_conn, accepted_binding, conn_lost, lost_conn, lost_status;
     long long pushed, tx_full, sent_ok, sent_err, last_err_status, outstanding_peak;
     long long received, rx_bytes, verify_errors, duplicates, unexpected, outside_heap;
@@ -351,6 +352,7 @@ static void on_rx(struct wiretest *w, const phx_desc_t *d)
         break;
     case MRPC_DESC_CONNECTED:
         w->c.connected++;
+        w->c.connected_ok += d->status == PHX_OK;
         w->c.connected_status = d->status;
         w->c.connected_conn = d->conn_id;
         if (d->status == PHX_OK)
@@ -462,7 +464,7 @@ static long long missing(const struct wiretest *w)
 
 #define WT_FIELDS(X)                                                                     \
     X(bound) X(bound_status) X(bound_port) X(connected) X(connected_status)              \
-    X(connected_conn) X(accepted) X(accepted_conn) X(accepted_binding) X(conn_lost)      \
+    X(connected_conn) X(connected_ok) X(accepted) X(accepted_conn) X(accepted_binding) X(conn_lost)      \
     X(lost_conn) X(lost_status) X(pushed) X(tx_full) X(sent_ok) X(sent_err)              \
     X(last_err_status) X(outstanding_peak) X(received) X(rx_bytes) X(verify_errors)      \
     X(duplicates) X(unexpected) X(outside_heap) X(seq_errors) X(unannounced)             \

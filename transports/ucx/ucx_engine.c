@@ -142,9 +142,10 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
     if (phx_settings_derive(&phx_ucx_settings_schema, &set, phx_engine_settings(e), config, err,
                             errlen) < 0)
         return -EINVAL;
-    if (!(s = calloc(1, sizeof(*s)))) {
+    int bad = phx_ucx_settings_check(&set, err, errlen);
+    if (bad || !(s = calloc(1, sizeof(*s)))) {
         phx_settings_free(&phx_ucx_settings_schema, &set);
-        return -ENOMEM;
+        return bad ? bad : -ENOMEM;
     }
     s->magic = PHX_UCX_STATE_MAGIC;
     s->engine = e;

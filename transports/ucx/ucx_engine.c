@@ -317,18 +317,21 @@ static __thread bool handed_off;
 
 void phx_ucx_handoff_note(const struct phx_ucx_engine *s)
 {
-    if (progressing && progressing != s &&
-        phx_engine_urgency(s->engine) > phx_engine_urgency(progressing->engine))
+    if (!progressing)
+        return;
+    unsigned urgency = phx_engine_urgency(s->engine);
+    if (progressing == s ? urgency > 0 : urgency > phx_engine_urgency(progressing->engine))
         handed_off = true;
 }
 
 /* The callbacks it runs may be other engines' too (ucx_worker.c): they queue, their own
  * progress pushes. What lands for S while its rx channel is full is bounded by the credits of
  * its connections (ucx_credit.c). At most PHX_UCX_PROGRESS_TURNS calls, until one reports
- * nothing or a message landed for a more urgent app's engine: the worker is shared, and while one
- * app's bulk data keeps it busy the other apps' engines, which push up what landed for them, wait
- * for this loop to end (measured: docs/policies.md, "qos"). Only for a more urgent app: fewer
- * turns per progress() let an engine post sends faster than the worker completes them. */
+ * nothing or a message landed for a more urgent app's engine, or for S itself when S's app is
+ * urgent: the worker is shared, and while one app's bulk data keeps it busy a landed message
+ * waits for this loop to end before its engine pushes it up (measured: docs/policies.md, "qos").
+ * Only for urgent apps: fewer turns per progress() let an engine post sends faster than the
+ * worker completes them. */
 static unsigned progress_worker(struct phx_ucx_engine *s)
 {
     unsigned work = 0;

@@ -151,10 +151,10 @@ struct phx_ucx_wireup_cfg {
 /* What waits in the engine's `events` and `landed` FIFOs to go up the rx channel: UCX reports
  * from callbacks inside ucp_worker_progress(), when the channel may be full. Each entry remembers
  * the connection it keeps alive and the in-flight receive bytes to give back once it is pushed. */
-/* A message landed for S inside a ucp_worker_progress() that another engine of the worker is
- * running: when S's app is more urgent (phx_engine_urgency: QosEngine's latency class), that
- * engine ends its progress loop early (ucx_engine.c, progress_worker), so that the runtime gets
- * to S, which pushes it up. Callbacks only, on the runtime thread. */
+/* A message landed for S inside a ucp_worker_progress() that an engine of the worker is running:
+ * when S's app is more urgent than that engine's (phx_engine_urgency: QosEngine's latency class),
+ * or it is S and S's app is urgent, that engine ends its progress loop early (ucx_engine.c,
+ * progress_worker), so that S pushes it up sooner. Callbacks only, on the runtime thread. */
 void phx_ucx_handoff_note(const struct phx_ucx_engine *s);
 
 struct phx_ucx_up {

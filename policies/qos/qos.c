@@ -649,7 +649,7 @@ static int qos_admin(phx_engine_t *e, void *state, const char *request, char **r
                      "\"class\":\"%s\",\"priority\":%u,\"latency_budget_us\":%u,\"slice_us\":%u,"
                      "\"slice_kb\":%u,\"pace_min_kb\":%u,\"linger_ms\":%u,\"idle_ms\":%u,"
                      "\"queue_max\":%u},"
-                     "\"level\":%u,\"yielding\":%s,\"calls\":%" PRIu64 ",\"started\":%" PRIu64
+                     "\"level\":%u,\"urgency\":%u,\"yielding\":%s,\"calls\":%" PRIu64 ",\"started\":%" PRIu64
                      ",\"ended\":%" PRIu64 ",\"large\":%" PRIu64 ",\"paced\":%" PRIu64
                      ",\"paced_us\":%" PRIu64 ",\"inflight_bytes\":%" PRIu64
                      ",\"inflight_msgs\":%u,\"inflight_peak\":%u,\"untracked\":%" PRIu64
@@ -659,7 +659,7 @@ static int qos_admin(phx_engine_t *e, void *state, const char *request, char **r
                      QOS_VERSION, class_names[s->set.class], s->set.priority,
                      s->set.latency_budget_us, s->set.slice_us, s->set.slice_kb,
                      s->set.pace_min_kb, s->set.linger_ms, s->set.idle_ms, s->set.queue_max,
-                     s->level, yielding ? "true" : "false", s->calls, n->started, n->ended,
+                     s->level, phx_engine_urgency(e), yielding ? "true" : "false", s->calls, n->started, n->ended,
                      n->large, n->paced, (uint64_t)(n->paced_ns / NS_PER_US), s->inflight_bytes,
                      s->inflight_msgs, s->inflight_peak, s->untracked,
                      s->rate_bpus, slice_bytes(s, budget_us), n->timed, n->over_budget,

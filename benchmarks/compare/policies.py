@@ -20,8 +20,12 @@ so that every measured call goes through them.
              is the worse of the two.
   qos        a latency app (64 B, 1 outstanding) and a bulk app (8 MiB requests, 8 B replies, 8
              outstanding), each with its own server, through the same two services: the latency
-             app alone, the bulk app alone, both, and both with QosEngine (class latency and
-             class bulk on the client side's service). The bulk app starts first and runs 1.5x
+             app alone, the bulk app alone, both, both with QosEngine (class latency and class
+             bulk, on both services: the clients and the servers), and, to tell where the
+             latency app waits, both with the bulk app through a second pair of services
+             (with_bulk_apart: the apps share only the CPUs and the loopback). Each latency run
+             also keeps its UCX engines' stats on both services (WaitProbe, below) and the busy
+             time of both apps' engines on the client service. The bulk app starts first and runs 1.5x
              as long; the latency app is let go once the bulk app's warmup is over, so its whole
              run has bulk traffic beside it (the bulk app's goodput counts its whole measured
              step, 80 % of which overlaps the latency app). Goal: p99 with QoS <= 2x alone,
@@ -62,20 +66,35 @@ def median(values):
 class PolicySetup:
     """The two services, the servers (started on first use) and the clients of the benches."""
 
-    def __init__(self, path, build, rundir, logdir, env, spin_us, log):
+    def __init__(self, path, build, rundir, logdir, env, spin_us, log, pair="ab", port_base=17100):
         self.path, self.build, self.logdir, self.env, self.log = path, build, logdir, env, log
-        self.client_node = Node(f"pol-{path.name}-a", path, path.client, build, rundir, logdir,
-                                spin_us, PLUGINS)
-        self.server_node = Node(f"pol-{path.name}-b", path, path.server, build, rundir, logdir,
-                                spin_us, PLUGINS)
+        self.client_node = Node(f"pol-{path.name}-{pair[0]}", path, path.client, build, rundir,
+                                logdir, spin_us, PLUGINS)
+        self.server_node = Node(f"pol-{path.name}-{pair[1]}", path, path.server, build, rundir,
+                                logdir, spin_us, PLUGINS)
         self.servers = {}
         self.runs = 0
+        self.port_base = port_base
+        self.spare = (rundir, spin_us)
+        self.apart = None
+
+    def other_pair(self):
+        """A second pair of services on the same two sides (started on first use): what bulk
+        traffic costs the latency app when the two share only the CPUs and the link."""
+        if not self.apart:
+            rundir, spin_us = self.spare
+            self.apart = PolicySetup(self.path, self.build, rundir, self.logdir, self.env,
+                                     spin_us, self.log, "cd", self.port_base + 50)
+            self.apart.start()
+        return self.apart
 
     def start(self):
         self.client_node.start(self.env)
         self.server_node.start(self.env)
 
     def stop(self):
+        if self.apart:
+            self.apart.stop()
         for proc, _ in self.servers.values():
             proc.stop()
         self.client_node.stop()
@@ -108,7 +127,7 @@ class PolicySetup:
         """The rpc_bench server NAME (started now the first time, with POLICY attached): its
         port."""
         if name not in self.servers:
-            port = 17100 + len(self.servers) if self.path.over_netns else free_port()
+            port = self.port_base + len(self.servers) if self.path.over_netns else free_port()
             argv = self.path.server.wrap([self.build.path("rpc_bench"), "--server", "-p",
                                           str(port)])
             proc = procs.Proc(f"pol-{name}-server", argv, self.server_node.env(self.env),
@@ -133,11 +152,18 @@ class PolicySetup:
     def go(proc):
         proc.send_line("go")
 
+    def transport(self, node, pid):
+        """The UCX engine's stats of PID's subscription on NODE (where its messages waited)."""
+        return node.ctl("engine", str(node.engine_id(pid, "UcxRpcAdapterEngine")), "stats")
+
     @staticmethod
-    def finish(proc, timeout):
-        """Waits for PROC's end; its result line."""
+    def finish(proc, timeout, before_end=None):
+        """Waits for PROC's end; its result line. BEFORE_END() runs once it is done measuring,
+        while its connections are still up."""
         try:
             proc.wait_for(r"rpc_bench: done", timeout)
+            if before_end:
+                before_end()
             proc.send_line("end")
             rc = proc.wait(CTL_TIMEOUT_S)
             if rc != 0:
@@ -226,12 +252,14 @@ def bench_ratelimit(setup, reps, seconds, rng, rates=(1000, 50000)):
     return out
 
 
-def qos_pair(setup, seconds, with_bulk, with_latency, qos):
-    """One QoS variant; (latency result or None, bulk result or None)."""
-    lat_port, bulk_port = setup.server("qos-latency"), setup.server("qos-bulk")
+def qos_pair(setup, seconds, with_bulk, with_latency, qos, apart=False):
+    """One QoS variant; (latency result or None, bulk result or None). APART: the bulk app
+    goes through the other pair of services."""
+    bulk_setup = setup.other_pair() if apart else setup
+    lat_port, bulk_port = setup.server("qos-latency"), bulk_setup.server("qos-bulk")
     bulk = lat = None
     if with_bulk:
-        bulk = setup.client("qos-bulk", bulk_port,
+        bulk = bulk_setup.client("qos-bulk", bulk_port,
                             ["-r", str(BULK_SIZE), "--reply-size", "8", "--concurrency", "8",
                              "-t", "10000000", "-w", "8", "-D", f"{seconds * 1.5:g}"])
     if with_latency:
@@ -239,6 +267,8 @@ def qos_pair(setup, seconds, with_bulk, with_latency, qos):
     if qos:
         setup.attach(setup.client_node, "qos", bulk.pid, "class=bulk")
         setup.attach(setup.client_node, "qos", lat.pid, "class=latency")
+        for name, cls in (("qos-bulk", "bulk"), ("qos-latency", "latency")):
+            setup.attach(setup.server_node, "qos", setup.servers[name][0].pid, f"class={cls}")
     if bulk:
         setup.go(bulk)
         if lat:
@@ -246,29 +276,93 @@ def qos_pair(setup, seconds, with_bulk, with_latency, qos):
     if lat:
         setup.go(lat)
     stats = {}
-    lat_j = setup.finish(lat, seconds * 1.3 + 30) if lat else None
+    where = WaitProbe(setup, lat, lat_port, bulk, bulk_port)
+    lat_j = setup.finish(lat, seconds * 1.3 + 30, where.latency_done) if lat else None
     if qos:
         stats = setup.stats(setup.client_node, "QosEngine", bulk.pid)
-    bulk_j = setup.finish(bulk, seconds * 2 + 30) if bulk else None
-    return lat_j, bulk_j, stats
+    bulk_j = bulk_setup.finish(bulk, seconds * 2 + 30) if bulk else None
+    if qos:                                 # the servers serve the other variants too
+        for name in ("qos-bulk", "qos-latency"):
+            setup.policyctl(setup.server_node, "detach", "qos", "--pid",
+                            str(setup.servers[name][0].pid))
+    return lat_j, bulk_j, dict(stats, where=where.figures())
+
+
+WAIT_KEYS = ("up_waits", "up_wait_mean_us", "up_wait_max_us", "wp_calls", "wp_long",
+             "wp_max_us")
+
+
+class WaitProbe:
+    """Where the latency app's messages waited: its UCX engine's stats on the client service
+    (replies landing) and the server service (requests landing), read when it is done. How long
+    a message that had landed waited for its engine's progress (up_wait: the runtime thread busy
+    with other engines), and how long single ucp_worker_progress() calls took (wp: one call
+    moves what the sockets hold). The server-side engine lives across variants: its counts are
+    differences from the variant's start, its maximum is since the server started."""
+
+    def __init__(self, setup, lat, lat_port, bulk, bulk_port):
+        self.setup, self.lat, self.bulk, self.out = setup, lat, bulk, {}
+        self.server_pid = setup.servers["qos-latency"][0].pid
+        self.server_before = self._read(setup.server_node, self.server_pid) if lat else {}
+
+    def _read(self, node, pid):
+        try:
+            st = self.setup.transport(node, pid)
+        except procs.ProcError as e:
+            return {"error": str(e)}
+        return {k: st.get(k) for k in WAIT_KEYS}
+
+    def latency_done(self):
+        self.out["latency_client_service"] = self._read(self.setup.client_node, self.lat.pid)
+        now = self._read(self.setup.server_node, self.server_pid)
+        before = self.server_before
+        if "error" not in now and "error" not in before:
+            n = (now["up_waits"] or 0) - (before["up_waits"] or 0)
+            tot = (now["up_wait_mean_us"] or 0) * (now["up_waits"] or 0) - \
+                (before["up_wait_mean_us"] or 0) * (before["up_waits"] or 0)
+            now = dict(now, up_waits=n, up_wait_mean_us=tot / n if n else 0,
+                       wp_calls=(now["wp_calls"] or 0) - (before["wp_calls"] or 0),
+                       wp_long=(now["wp_long"] or 0) - (before["wp_long"] or 0))
+        self.out["latency_server_service"] = now
+        self.out["busy_ms"] = self._busy()
+
+    def _busy(self):
+        """Time each engine of the two apps spent in progress() calls that did work, in ms, on
+        the client service (the server-side engines live across variants: not shown)."""
+        out = {}
+        for app, proc in (("latency", self.lat), ("bulk", self.bulk)):
+            if not proc:
+                continue
+            try:
+                sub = self.setup.client_node.subscription(proc.pid)
+            except procs.ProcError:
+                continue
+            for e in sub.get("engines", []):
+                out[f"{app}:{e['type']}"] = round(e.get("busy_ns", 0) / 1e6, 1)
+        return out
+
+    def figures(self):
+        return self.out
 
 
 def bench_qos(setup, reps, seconds, rng):
-    variants = ("alone", "bulk_alone", "with_bulk", "with_bulk_qos")
+    variants = ("alone", "bulk_alone", "with_bulk", "with_bulk_qos", "with_bulk_apart")
     runs = {v: [] for v in variants}
     for rep in range(reps):
         order = list(variants)
         rng.shuffle(order)
         for v in order:
             lat, bulk, stats = qos_pair(setup, seconds, v != "alone", v != "bulk_alone",
-                                        v == "with_bulk_qos")
+                                        v == "with_bulk_qos", v == "with_bulk_apart")
             r = {}
             if lat:
                 r.update(p50_us=lat["rtt_p50_us"], p99_us=lat["rtt_p99_us"])
             if bulk:
                 r.update(bulk_mbps=bulk["mbps"])
-            if stats:
+            if stats.get("paced") is not None:
                 r.update(paced=stats.get("paced"), large=stats.get("large"))
+            if stats.get("where"):
+                r.update(where=stats["where"])
             runs[v].append(r)
             setup.log(f"policies: qos rep {rep + 1}: {v}: {r}")
     fig = {v: {k: median(r.get(k) for r in runs[v]) for k in ("p50_us", "p99_us", "bulk_mbps")}
@@ -276,6 +370,7 @@ def bench_qos(setup, reps, seconds, rng):
     alone_p99, qos_p99 = fig["alone"]["p99_us"], fig["with_bulk_qos"]["p99_us"]
     bulk_alone, bulk_qos = fig["bulk_alone"]["bulk_mbps"], fig["with_bulk_qos"]["bulk_mbps"]
     out = {"latency_alone": fig["alone"], "latency_with_bulk": fig["with_bulk"],
+           "latency_with_bulk_apart": fig["with_bulk_apart"],
            "latency_with_bulk_qos": fig["with_bulk_qos"], "bulk_alone_mbps": bulk_alone,
            "bulk_with_latency_mbps": fig["with_bulk"]["bulk_mbps"], "bulk_with_qos_mbps": bulk_qos,
            "runs": runs}

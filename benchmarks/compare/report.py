@@ -406,6 +406,11 @@ def write_policies(out, figures, run, machine_info, machine_line):
         ["qos p99 (us): alone / with bulk / with bulk + QoS", "64 B, 1 outstanding",
          f"{fmt(lat('latency_alone').get('p99_us'))} / {fmt(lat('latency_with_bulk').get('p99_us'))}"
          f" / {fmt(lat('latency_with_bulk_qos').get('p99_us'))}", "QoS <= 2x alone"],
+        ["qos p50 (us): alone / with bulk / bulk via other services / with bulk + QoS",
+         "64 B, 1 outstanding",
+         " / ".join(fmt(lat(k).get("p50_us")) for k in
+                    ("latency_alone", "latency_with_bulk", "latency_with_bulk_apart",
+                     "latency_with_bulk_qos")), "-"],
         ["qos bulk MB/s: alone / with latency / with QoS", "8 MiB, 8 outstanding",
          f"{fmt(q.get('bulk_alone_mbps'))} / {fmt(q.get('bulk_with_latency_mbps'))} / "
          f"{fmt(q.get('bulk_with_qos_mbps'))}", ">= 70 % of alone"],

@@ -8,7 +8,8 @@
  * lock is what orders the command's data, the flag is only a hint.
  *
  * Loop. One turn calls progress() on every engine of every non-suspended group, in the group's
- * engine order. While any returns work the thread keeps turning. A turn without work ends with
+ * engine order; groups a policy marked urgent (phx_engine_set_urgency: QosEngine's latency class)
+ * go first and again after every other group that did work. While any returns work the thread keeps turning. A turn without work ends with
  * sched_yield(): on a node with fewer cores than busy processes (apps, services) the thread it
  * lets run is often the very one this thread waits for, and handing the core over costs a
  * context switch instead of the tens of microseconds of a sleep and wake-up (measured: 64 B round
@@ -351,27 +352,73 @@ static void engine_account(phx_engine_t *e, uint64_t work, uint64_t ns)
     __atomic_store_n(&e->busy_ns, e->busy_ns + ns, __ATOMIC_RELAXED);
 }
 
-/* One turn over every engine. One clock read per engine (its end is the next one's start, a
- * vDSO call of ~20 ns) times each call, so that the counters say where the service's time goes. */
+/* SUB's engines, in order. One clock read per engine (its end is the next one's start, a vDSO
+ * call of ~20 ns) times each call, so that the counters say where the service's time goes; *T is
+ * the start of the next call, *BUSY adds the time of the calls that did work. */
+static uint64_t progress_group(struct phx_subscription *sub, uint64_t *t, uint64_t *busy)
+{
+    uint64_t work = 0;
+
+    for (unsigned i = 0; i < sub->n_engines; i++) {
+        phx_engine_t *e = sub->engines[i];
+        int n = e->ops->progress(e, e->state);
+        uint64_t end = phx_now_ns();
+        if (n > 0) {
+            work += (uint64_t)n;
+            engine_account(e, (uint64_t)n, end - *t);
+            *busy += end - *t;
+        }
+        *t = end;
+    }
+    return work;
+}
+
+static unsigned urgency_of(const struct rt_group *g)
+{
+    return __atomic_load_n(&g->sub->group.urgency, __ATOMIC_RELAXED);
+}
+
+/* The highest urgency of the active groups (engine.h, phx_engine_set_urgency); 0: none. */
+static unsigned top_urgency(const struct phx_runtime *rt)
+{
+    unsigned top = 0;
+
+    for (unsigned g = 0; g < rt->n_groups; g++)
+        if (!rt->groups[g].suspended && urgency_of(&rt->groups[g]) > top)
+            top = urgency_of(&rt->groups[g]);
+    return top;
+}
+
+/* Every active group of urgency TOP. */
+static uint64_t progress_urgent(struct phx_runtime *rt, unsigned top, uint64_t *t,
+                                uint64_t *busy)
+{
+    uint64_t work = 0;
+
+    for (unsigned g = 0; g < rt->n_groups; g++)
+        if (!rt->groups[g].suspended && urgency_of(&rt->groups[g]) == top)
+            work += progress_group(rt->groups[g].sub, t, busy);
+    return work;
+}
+
+/* One turn over every engine. The groups of the highest urgency go first, and again after each
+ * other group that did work: a latency-class app's message waits for one other app's progress()
+ * call at most, not for a turn over every app (measured in docs/policies.md, "qos"). Without
+ * urgent groups, every group once, in order. */
 static uint64_t progress_all(struct phx_runtime *rt)
 {
     uint64_t work = 0, busy = 0, t = phx_now_ns();
+    unsigned top = top_urgency(rt);
 
+    if (top)
+        work += progress_urgent(rt, top, &t, &busy);
     for (unsigned g = 0; g < rt->n_groups; g++) {
-        if (rt->groups[g].suspended)
+        if (rt->groups[g].suspended || (top && urgency_of(&rt->groups[g]) == top))
             continue;
-        struct phx_subscription *sub = rt->groups[g].sub;
-        for (unsigned i = 0; i < sub->n_engines; i++) {
-            phx_engine_t *e = sub->engines[i];
-            int n = e->ops->progress(e, e->state);
-            uint64_t end = phx_now_ns();
-            if (n > 0) {
-                work += (uint64_t)n;
-                engine_account(e, (uint64_t)n, end - t);
-                busy += end - t;
-            }
-            t = end;
-        }
+        uint64_t n = progress_group(rt->groups[g].sub, &t, &busy);
+        if (n && top)
+            n += progress_urgent(rt, top, &t, &busy);
+        work += n;
     }
     if (busy)
         stat_add(&rt->stats.busy_ns, busy);

@@ -54,6 +54,17 @@ unsigned phx_engine_runtime_index(const phx_engine_t *e)
     return e->group ? e->group->runtime_index : 0;
 }
 
+void phx_engine_set_urgency(phx_engine_t *e, unsigned urgency)
+{
+    if (e->group)
+        __atomic_store_n(&e->group->urgency, urgency, __ATOMIC_RELAXED);
+}
+
+unsigned phx_engine_urgency(const phx_engine_t *e)
+{
+    return e->group ? __atomic_load_n(&e->group->urgency, __ATOMIC_RELAXED) : 0;
+}
+
 const void *phx_engine_settings(const phx_engine_t *e)
 {
     return e->plugin ? ((const struct phx_plugin_host *)e->plugin)->settings : NULL;

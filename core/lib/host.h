@@ -52,6 +52,7 @@ struct phx_channel {
 struct phx_engine_group {
     phx_app_port_t *app;
     unsigned        runtime_index;
+    unsigned        urgency;      /* phx_engine_set_urgency(); relaxed atomics, read by runtime.c */
     struct {                      /* phx_engine_share(): name "" is a free slot */
         char        name[PHX_NAME_MAX];
         const void *obj;

@@ -17,8 +17,14 @@
  * so at most one slice of bulk work is anywhere on the path (the local service, the link, the
  * remote service, a server the apps share) while higher-level work goes on. What that buys on
  * TCP, measured, is in docs/policies.md ("qos"): a single latency call overtakes a bulk backlog
- * on its own endpoint with or without pacing; under continuous bulk load the delay is mostly
- * the CPU the bulk traffic takes, which pacing reduces.
+ * on its own endpoint with or without pacing; under continuous bulk load it waited, measured,
+ * mostly in the services' runtime threads, for the bulk app's engines to finish their turn
+ * (docs/policies.md, "qos"), and pacing reduces that work.
+ *
+ * The runtime hint. A latency-class engine marks its app's chain urgent (phx_engine_set_urgency,
+ * 1 + priority; bulk: 0): the runtime thread progresses it before the other apps' chains and
+ * again after each of them; and the UCX transport ends an engine's turn at the shared worker
+ * once a message lands for another app's engine.
  *
  * A call is in progress from its request to its reply: on the client side from the tx REQUEST
  * to the rx REPLY or ERROR (or a cancel, or a SENT that says it could not be sent), on the
@@ -124,6 +130,7 @@ struct qos_large {
 
 struct qos_state {
     phx_policy_t        pol;
+    phx_engine_t       *e;              /* for the runtime's hint (urgency_of) */
     struct qos_settings set;
     unsigned            level;
     uint64_t            calls;          /* in progress, as published at `level` */
@@ -363,7 +370,16 @@ static void qos_watch(void *ctx, const phx_desc_t *d, phx_dir_t dir, uint64_t no
 
 /* ---- settings ------------------------------------------------------------------------------- */
 
-/* Puts SET in effect: the queue, and the level (the calls in progress move with it). */
+/* The runtime's hint for SET (engine.h, phx_engine_set_urgency): a latency-class app's chain is
+ * progressed before the others and again between them, so that a bulk app's engines hold its
+ * messages for one progress() call at most; a higher priority is more urgent. Bulk: none. */
+static unsigned urgency_of(const struct qos_settings *set)
+{
+    return set->class == QOS_LATENCY ? 1 + set->priority : 0;
+}
+
+/* Puts SET in effect: the queue, the level (the calls in progress move with it) and the
+ * runtime's hint. */
 static int apply(struct qos_state *s, const struct qos_settings *set, bool joined, char *err,
                  size_t errlen)
 {
@@ -385,6 +401,7 @@ static int apply(struct qos_state *s, const struct qos_settings *set, bool joine
     s->level = level;
     s->set = *set;
     qos_class_budget(level, set->latency_budget_us);
+    phx_engine_set_urgency(s->e, urgency_of(set));
     return 0;
 }
 
@@ -434,6 +451,7 @@ static int qos_create(phx_engine_t *e, const char *config, void **state, char *e
 
     if (!s)
         return -ENOMEM;
+    s->e = e;
     int rc = take_settings(s, phx_engine_settings(e), config, false, err, errlen);
     if (rc < 0) {
         state_free(s, false);
@@ -445,6 +463,8 @@ static int qos_create(phx_engine_t *e, const char *config, void **state, char *e
 
 static void qos_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 {
+    if (mode != PHX_DESTROY_STATE_ONLY)     /* detached: the chain is no longer urgent */
+        phx_engine_set_urgency(e, 0);
     state_free(state, true);
 }
 
@@ -569,6 +589,7 @@ static int qos_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char
     struct qos_state *s = state_new();
     if (!s)
         return -ENOMEM;
+    s->e = e;
     if (phx_rbuf_u32(&r) != QOS_MAGIC) {
         snprintf(err, errlen, "QosEngine state is not one of this plugin's");
         state_free(s, false);
@@ -628,7 +649,7 @@ static int qos_admin(phx_engine_t *e, void *state, const char *request, char **r
                      "\"class\":\"%s\",\"priority\":%u,\"latency_budget_us\":%u,\"slice_us\":%u,"
                      "\"slice_kb\":%u,\"pace_min_kb\":%u,\"linger_ms\":%u,\"idle_ms\":%u,"
                      "\"queue_max\":%u},"
-                     "\"level\":%u,\"yielding\":%s,\"calls\":%" PRIu64 ",\"started\":%" PRIu64
+                     "\"level\":%u,\"urgency\":%u,\"yielding\":%s,\"calls\":%" PRIu64 ",\"started\":%" PRIu64
                      ",\"ended\":%" PRIu64 ",\"large\":%" PRIu64 ",\"paced\":%" PRIu64
                      ",\"paced_us\":%" PRIu64 ",\"inflight_bytes\":%" PRIu64
                      ",\"inflight_msgs\":%u,\"inflight_peak\":%u,\"untracked\":%" PRIu64
@@ -638,7 +659,7 @@ static int qos_admin(phx_engine_t *e, void *state, const char *request, char **r
                      QOS_VERSION, class_names[s->set.class], s->set.priority,
                      s->set.latency_budget_us, s->set.slice_us, s->set.slice_kb,
                      s->set.pace_min_kb, s->set.linger_ms, s->set.idle_ms, s->set.queue_max,
-                     s->level, yielding ? "true" : "false", s->calls, n->started, n->ended,
+                     s->level, phx_engine_urgency(e), yielding ? "true" : "false", s->calls, n->started, n->ended,
                      n->large, n->paced, (uint64_t)(n->paced_ns / NS_PER_US), s->inflight_bytes,
                      s->inflight_msgs, s->inflight_peak, s->untracked,
                      s->rate_bpus, slice_bytes(s, budget_us), n->timed, n->over_budget,

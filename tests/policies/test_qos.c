@@ -389,6 +389,8 @@ static void test_table(void)
            stat(&lat, "level"));
     CU_ASSERT_EQUAL(policy_json_path_int(o, "level"), 2);
     CU_ASSERT_EQUAL(stat(&lat, "level"), 8);
+    CU_ASSERT_EQUAL(policy_json_path_int(o, "urgency"), 0);     /* the runtime's hint */
+    CU_ASSERT_EQUAL(stat(&lat, "urgency"), 1);
     CU_ASSERT_EQUAL(stat(&lat, "settings.latency_budget_us"), 500);
     json_object *node = NULL, *entry = NULL;
     CU_ASSERT(json_object_object_get_ex(o, "node", &node));
@@ -430,11 +432,13 @@ static void test_set(void)
     CU_ASSERT_EQUAL(set(&bulk, "class=latency", &r), 0);
     CU_ASSERT_EQUAL(set(&bulk, "priority=3", &r), 0);
     long level = stat(&bulk, "level");
+    CU_ASSERT_EQUAL(stat(&bulk, "urgency"), 4);                 /* 1 + priority */
     CU_ASSERT_EQUAL(set(&bulk, "priority=99", &r), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "priority"));
     long kept = stat(&bulk, "level");
     CU_ASSERT_EQUAL(set(&bulk, "class=bulk", &r), 0);
     long back = stat(&bulk, "level");
+    CU_ASSERT_EQUAL(stat(&bulk, "urgency"), 0);
     printf("(bulk -> latency priority 3: level %ld; a bad value keeps %ld; back to bulk: %ld) ",
            level, kept, back);
     CU_ASSERT_EQUAL(level, 11);

@@ -784,6 +784,36 @@ static void test_setup_latency(void)
     printf("(set-up per connection: %.0f us with auth none, %.0f us with MUNGE) ", none, munge);
 }
 
+/* settings.ucx.ib_sl / ib_traffic_class (docs/policies.md, "qos"): UCX itself checks them only
+ * when a worker opens an InfiniBand interface, which this machine has none of, so the plugin
+ * checks them in every engine's create(); valid ones create engines (over TCP they do nothing). */
+static void test_ib_service_level_settings(void)
+{
+    static const char *const bad[] = {"ib_sl = \"16\";", "ib_sl = \"zz\";",
+                                      "ib_traffic_class = \"256\";", "ib_sl = \"-1\";"};
+
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct phx_app_port_params p = {.field_mask = PHX_APP_PORT_PARAM_FIELD_DEPTH, .depth = 64};
+        phx_app_port_t *port = phx_app_port_create(&p, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(port);
+        ucx_settings(bad[i]);
+        struct phx_subscription *sub = phx_subscription_create_on(&reg, "wiretest", getpid(), 90,
+                                                                  port, 0, err, sizeof(err));
+        CU_ASSERT_PTR_NULL(sub);
+        CU_ASSERT(strstr(err, "settings.ucx.ib_") && strstr(err, "from 0 to"));
+        if (sub)
+            phx_subscription_destroy(sub);
+        phx_app_port_destroy(port);
+        ucx_settings("ib_sl = \"\"; ib_traffic_class = \"\";");
+    }
+    ucx_settings("ib_sl = \"3\"; ib_traffic_class = \"106\";");
+    pair_up();
+    ucx_settings("ib_sl = \"\"; ib_traffic_class = \"\";");
+    pair_connect();
+    round_trip(5, 36);
+    pair_down();
+}
+
 static const phx_test_case_t cases[] = {
     {"bind, connect and refused requests", test_bind_connect_refusals},
     {"names, the wildcard address, IPv6", test_addresses},
@@ -803,6 +833,7 @@ static const phx_test_case_t cases[] = {
     {"live upgrade of the ucx plugin mid-stream", test_live_upgrade},
     {"connects in flight across a live upgrade all succeed", test_upgrade_mid_connects},
     {"connection set-up latency (figures)", test_setup_latency},
+    {"InfiniBand service level settings are checked", test_ib_service_level_settings},
     {NULL, NULL},
 };
 

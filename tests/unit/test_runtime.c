@@ -5,8 +5,8 @@
  * suspended. The cases cover the command semantics (add/remove/suspend/resume, errors on unknown
  * or duplicate groups), adaptive polling (an idle runtime stops turning; a sleeping runtime wakes
  * on the fd an engine armed, or on its timeout; an engine with late work cancels the sleep), fd
- * sharing between engines (dropping one engine keeps the other's registration), pinning, and stop
- * with groups still on it. Every wait has a deadline; all state the runtime thread touches is
+ * sharing between engines (dropping one engine keeps the other's registration), pinning, stop
+ * with groups still on it, and the order of urgent groups (phx_engine_set_urgency). Every wait has a deadline; all state the runtime thread touches is
  * atomic so that ThreadSanitizer checks the runtime's own synchronisation. */
 #include "runtime.h"
 #include "phx_test.h"
@@ -467,6 +467,50 @@ static void test_concurrent_callers(void)
     phx_runtime_stop(rt);
 }
 
+/* Progress calls of G1 and G2 over a while the runtime turns. */
+static void calls_over(struct fake_group *a, struct fake_group *b, unsigned ms, int *da, int *db)
+{
+    int a0 = LOAD(a->f.progress_calls), b0 = LOAD(b->f.progress_calls);
+
+    sleep_ms(ms);
+    *da = LOAD(a->f.progress_calls) - a0;
+    *db = LOAD(b->f.progress_calls) - b0;
+}
+
+/* A group marked urgent (phx_engine_set_urgency, as QosEngine's latency class does) is
+ * progressed first and again after every other group that did work: three times per turn beside
+ * two busy groups, twice beside one busy and one idle; unmarked, once like the others. */
+static void test_urgent_groups(void)
+{
+    struct phx_runtime *rt = start_runtime(50);
+    struct fake_group u, busy, idle;
+    int du, db;
+
+    fake_group_init(&u, -1, 1);
+    fake_group_init(&busy, -1, 1);
+    fake_group_init(&idle, -1, 1);
+    CU_ASSERT_EQUAL(phx_runtime_add(rt, &busy.sub), 0);
+    CU_ASSERT_EQUAL(phx_runtime_add(rt, &u.sub), 0);
+    CU_ASSERT_EQUAL(phx_runtime_add(rt, &idle.sub), 0);
+    calls_over(&u, &busy, 200, &du, &db);
+    CU_ASSERT(db > 100 && du >= db * 9 / 10 && du <= db * 11 / 10);
+
+    phx_engine_set_urgency(&u.e, 1);
+    CU_ASSERT_EQUAL(phx_engine_urgency(&u.e), 1);
+    calls_over(&u, &busy, 200, &du, &db);
+    CU_ASSERT(db > 100 && du >= db * 28 / 10 && du <= db * 32 / 10);
+
+    STORE(idle.f.work_per_call, 0);             /* an idle group: no second call after it */
+    calls_over(&u, &busy, 200, &du, &db);
+    CU_ASSERT(db > 100 && du >= db * 18 / 10 && du <= db * 22 / 10);
+
+    phx_engine_set_urgency(&u.e, 0);
+    calls_over(&u, &busy, 200, &du, &db);
+    CU_ASSERT(db > 100 && du >= db * 9 / 10 && du <= db * 11 / 10);
+    printf("(urgent %d vs busy %d calls in 200 ms) ", du, db);
+    phx_runtime_stop(rt);
+}
+
 int main(int argc, char **argv)
 {
     static const phx_test_case_t cases[] = {
@@ -481,6 +525,7 @@ int main(int argc, char **argv)
         { "pinning", test_pinning },
         { "stop with groups", test_stop_with_groups },
         { "concurrent callers", test_concurrent_callers },
+        { "urgent groups go first and between", test_urgent_groups },
         { NULL, NULL },
     };
     return phx_test_main("runtime", cases, argc, argv);

@@ -22,6 +22,13 @@
  *   UCX_MM_ERROR_HANDLING      settings.ucx.mm_error_handling: with peer error handling (which
  *                                       every endpoint uses) the shared-memory transports only take
  *                                       part when this is set; else same-node traffic uses TCP
+ *   UCX_IB_SL                  settings.ucx.ib_sl, when not empty: the InfiniBand service
+ *                                       level of every IB transport (rc, ud, dc; UCX_RC_VERBS_SL
+ *                                       and the like per transport); UCX 1.13 has no per-endpoint
+ *                                       field for it (ucp_ep_params), so it holds for the whole
+ *                                       context, every app of the service (docs/policies.md, "qos")
+ *   UCX_IB_TRAFFIC_CLASS       settings.ucx.ib_traffic_class, the same for the traffic class
+ *                                       (RoCEv2: DSCP << 2)
  *   UCX_TLS, UCX_NET_DEVICES   settings.ucx.tls, .net_devices, when not empty
  *
  * Finding it. The context new engines share is kept in the runtime slot "ucx.context"
@@ -90,6 +97,12 @@ static const struct phx_setting ucx_keys[] = {
     UCX_SETTING(STRING, tcp_port_range, "",
                 "UCX_TCP_PORT_RANGE, e.g. \"40000-40999\": the ports UCX's TCP transport listens "
                 "on; \"\" = any the kernel gives"),
+    UCX_SETTING(STRING, ib_sl, "",
+                "InfiniBand service level (0-15) of this service's RDMA traffic, every app's: "
+                "UCX 1.13 sets it per context, not per endpoint; \"\" = UCX's auto"),
+    UCX_SETTING(STRING, ib_traffic_class, "",
+                "IB traffic class / RoCEv2 DSCP << 2 of this service's RDMA traffic (per "
+                "context, as ib_sl); \"\" = UCX's auto"),
     UCX_SETTING(ENUM, auth, 1, auth_names,
                 "peer authentication in the wire-up handshake: \"munge\" or \"none\""),
     UCX_SETTING(STRING, munge_socket, "", "munged's socket; \"\" = libmunge's default"),
@@ -115,6 +128,9 @@ static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const tcp_names[] = {"tcp", NULL};
 static const char *const mm_names[] = {"sm", "shm", "mm", "posix", "sysv", NULL};
+static const char *const ib_names[] = {"ib", "rc", "ud", "dc", "rc_v", "rc_x", "ud_v", "ud_x",
+                                       "dc_x", "rc_verbs", "rc_mlx5", "ud_verbs", "ud_mlx5",
+                                       "dc_mlx5", NULL};
 
 struct knob {
     const char        *name;    /* as ucp_config_modify() takes it */
@@ -164,9 +180,35 @@ static int apply_knob(ucp_config_t *config, const struct knob *k, const char *tl
     return 0;
 }
 
+/* VALUE of settings.ucx.KEY is "", "auto" or a number up to MAX (UCX itself checks only when a
+ * worker opens an InfiniBand interface, which a node without an HCA never does). */
+static int check_ib_number(const char *key, const char *value, unsigned long max, char *err,
+                           size_t errlen)
+{
+    char *end = NULL;
+
+    if (!value[0] || strcmp(value, "auto") == 0)
+        return 0;
+    unsigned long v = strtoul(value, &end, 10);
+    if (value[0] >= '0' && value[0] <= '9' && end && !*end && v <= max)
+        return 0;
+    snprintf(err, errlen, "settings.ucx.%s is \"%s\": give a number from 0 to %lu, or \"auto\" "
+             "(or \"\") for UCX's choice", key, value, max);
+    return -EINVAL;
+}
+
+int phx_ucx_settings_check(const struct phx_ucx_settings *set, char *err, size_t errlen)
+{
+    if (check_ib_number("ib_sl", set->ib_sl, 15, err, errlen) < 0 ||
+        check_ib_number("ib_traffic_class", set->ib_traffic_class, 255, err, errlen) < 0)
+        return -EINVAL;
+    return 0;
+}
+
 static int apply_knobs(ucp_config_t *config, const struct phx_ucx_settings *set, char *err,
                        size_t errlen)
 {
+
     const char *tls = getenv("UCX_TLS") ? getenv("UCX_TLS") : set->tls;
     const struct knob knobs[] = {
         {"TLS", set->tls, {"UCX_TLS"}, NULL},
@@ -179,6 +221,8 @@ static int apply_knobs(ucp_config_t *config, const struct phx_ucx_settings *set,
         {"KEEPINTVL", PHX_UCX_TCP_KEEPINTVL, {"UCX_TCP_KEEPINTVL"}, tcp_names},
         {"KEEPCNT", PHX_UCX_TCP_KEEPCNT, {"UCX_TCP_KEEPCNT"}, tcp_names},
         {"PORT_RANGE", set->tcp_port_range, {"UCX_TCP_PORT_RANGE"}, tcp_names},
+        {"SL", set->ib_sl, {"UCX_IB_SL"}, ib_names},
+        {"TRAFFIC_CLASS", set->ib_traffic_class, {"UCX_IB_TRAFFIC_CLASS"}, ib_names},
     };
 
     for (unsigned i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)

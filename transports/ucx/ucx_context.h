@@ -44,6 +44,8 @@ struct phx_ucx_settings {
     unsigned max_message_mb;    /* largest message a frame may carry */
     unsigned inflight_mb;       /* per engine, received bytes not yet taken by the app */
     char    *tcp_port_range;    /* UCX_TCP_PORT_RANGE: the ports UCX's TCP interfaces listen on */
+    char    *ib_sl;             /* SL of UCX's InfiniBand transports; "" = UCX's "auto" */
+    char    *ib_traffic_class;  /* their TRAFFIC_CLASS (RoCE: DSCP << 2); "" = UCX's "auto" */
     /* the wire-up (ucx_hs.c) and its security (ucx_auth.c) */
     int      auth;              /* enum phx_ucx_auth: "none" or "munge" */
     char    *munge_socket;      /* munged's socket; "" = libmunge's default */
@@ -54,6 +56,9 @@ struct phx_ucx_settings {
     unsigned halfopen_per_source;
 };
 extern const struct phx_settings_schema phx_ucx_settings_schema;
+/* What the schema cannot check (ib_sl, ib_traffic_class); every engine's create(), since only
+ * the first one creates the context. 0, or -EINVAL with a sentence in ERR. */
+int phx_ucx_settings_check(const struct phx_ucx_settings *set, char *err, size_t errlen);
 
 /* The Slurm job this service belongs to, into OUT (LEN bytes): SLURM_JOB_ID when it holds a job
  * id (digits) that fits, else "" (a node service, started outside any job). */

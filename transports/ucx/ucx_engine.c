@@ -1,9 +1,11 @@
 /* ucx_engine.c - UcxRpcAdapterEngine: the engine operations and the plugin descriptor.
  *
- * progress() does, each time, a bounded amount of each kind of work: up to PHX_UCX_TX_BATCH tx
- * descriptors (BIND, CONNECT, CLOSE, SEND), up to PHX_UCX_PROGRESS_TURNS calls of
- * ucp_worker_progress() (until it reports nothing), the connections' chores (connect deadlines,
- * force-closing failed endpoints, CONN_LOST, freeing), pushing queued descriptors up the rx
+ * progress() does, each time, a bounded amount of each kind of work: pushing up what other
+ * engines' progress landed for it, up to PHX_UCX_TX_BATCH tx descriptors (BIND, CONNECT, CLOSE,
+ * SEND), up to PHX_UCX_PROGRESS_TURNS calls of ucp_worker_progress() (until it reports nothing
+ * or a message lands for a more urgent app's engine of the worker), the connections' chores
+ * (connect deadlines, force-closing failed endpoints, CONN_LOST, freeing), pushing queued
+ * descriptors up the rx
  * channel (ucx_engine.h says in which order) and granting the credits of what went up
  * (ucx_credit.c: how a slow app slows its senders down, since the shared worker cannot stop
  * delivering one app's frames while the others go on).
@@ -140,9 +142,10 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
     if (phx_settings_derive(&phx_ucx_settings_schema, &set, phx_engine_settings(e), config, err,
                             errlen) < 0)
         return -EINVAL;
-    if (!(s = calloc(1, sizeof(*s)))) {
+    int bad = phx_ucx_settings_check(&set, err, errlen);
+    if (bad || !(s = calloc(1, sizeof(*s)))) {
         phx_settings_free(&phx_ucx_settings_schema, &set);
-        return -ENOMEM;
+        return bad ? bad : -ENOMEM;
     }
     s->magic = PHX_UCX_STATE_MAGIC;
     s->engine = e;
@@ -181,6 +184,20 @@ static void ucx_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 
 /* ---- pushing up -------------------------------------------------------------------------- */
 
+/* A RECEIVED that landed at AT_NS (0: unknown) goes up now: how long it waited for this
+ * engine's progress, which is where a message waits while other engines hold the runtime thread
+ * (docs/policies.md, "qos"). */
+static void up_wait_count(struct phx_ucx_stats *st, uint64_t at_ns)
+{
+    if (!at_ns)
+        return;
+    uint64_t waited = phx_now_ns() - at_ns;
+    st->up_waits++;
+    st->up_wait_ns += waited;
+    if (waited > st->up_wait_max_ns)
+        st->up_wait_max_ns = waited;
+}
+
 /* Pushes up to MAX of Q's entries up OUT; returns how many went. */
 static unsigned deliver_queue(struct phx_ucx_engine *s, phx_fifo_t *q,
                               phx_channel_t *out, unsigned max)
@@ -198,6 +215,7 @@ static unsigned deliver_queue(struct phx_ucx_engine *s, phx_fifo_t *q,
         if (u->conn)
             u->conn->queued--;
         if (d.kind == MRPC_DESC_RECEIVED) {
+            up_wait_count(&s->stats, u->at_ns);
             s->stats.rx_msgs++;
             s->stats.rx_bytes += d.len;
             phx_ucx_credit_consumed(u->conn);
@@ -279,19 +297,62 @@ static unsigned read_tx(struct phx_ucx_engine *s, phx_channel_t *in)
     return n;
 }
 
+/* One ucp_worker_progress() took NS: one call moves whatever the sockets hold (docs/policies.md,
+ * "qos", measured). */
+static void wp_count(struct phx_ucx_stats *st, uint64_t ns)
+{
+    st->wp_calls++;
+    if (ns > 1000000ull)
+        st->wp_long++;
+    if (ns > st->wp_max_ns)
+        st->wp_max_ns = ns;
+}
+
+/* The engine whose progress_worker() runs on this thread, and whether a message landed for
+ * another engine meanwhile. Per thread and per build, not in the worker: a transient flag, and
+ * the worker's layout is shared by every build (ucx_worker.c, Upgrades); an engine of an older
+ * build just does not stop early. */
+static __thread const struct phx_ucx_engine *progressing;
+static __thread bool handed_off;
+
+void phx_ucx_handoff_note(const struct phx_ucx_engine *s)
+{
+    if (!progressing)
+        return;
+    unsigned urgency = phx_engine_urgency(s->engine);
+    if (progressing == s ? urgency > 0 : urgency > phx_engine_urgency(progressing->engine))
+        handed_off = true;
+}
+
 /* The callbacks it runs may be other engines' too (ucx_worker.c): they queue, their own
  * progress pushes. What lands for S while its rx channel is full is bounded by the credits of
- * its connections (ucx_credit.c). */
+ * its connections (ucx_credit.c). At most PHX_UCX_PROGRESS_TURNS calls, until one reports
+ * nothing or a message landed for a more urgent app's engine, or for S itself when S's app is
+ * urgent: the worker is shared, and while one app's bulk data keeps it busy a landed message
+ * waits for this loop to end before its engine pushes it up (measured: docs/policies.md, "qos").
+ * Only for urgent apps: fewer turns per progress() let an engine post sends faster than the
+ * worker completes them. */
 static unsigned progress_worker(struct phx_ucx_engine *s)
 {
     unsigned work = 0;
+    uint64_t t0 = phx_now_ns();
 
+    progressing = s;
+    handed_off = false;
     for (unsigned turn = 0; turn < PHX_UCX_PROGRESS_TURNS; turn++) {
         unsigned n = phx_ucx_worker_progress(s->w);
+        uint64_t t1 = phx_now_ns();
+        wp_count(&s->stats, t1 - t0);
+        t0 = t1;
+        work += n;
         if (!n)
             break;
-        work += n;
+        if (handed_off) {
+            s->stats.handoffs++;
+            break;
+        }
     }
+    progressing = NULL;
     return work;
 }
 
@@ -303,7 +364,8 @@ static int ucx_progress(phx_engine_t *e, void *state)
     s->draining = false;                    /* an upgrade that drained it was aborted */
     if (s->w->am_handler != phx_ucx_am_recv)   /* a build newer than the worker's handlers */
         phx_ucx_worker_claim_handler(s->w);
-    unsigned work = read_tx(s, phx_engine_in(e, PHX_TX, 0));
+    unsigned work = deliver(s, phx_engine_out(e, PHX_RX, 0));  /* what others' progress landed */
+    work += read_tx(s, phx_engine_in(e, PHX_TX, 0));
     work += progress_worker(s);
     work += phx_ucx_conns_tick(s);
     work += phx_ucx_hs_progress(s, false);
@@ -531,7 +593,9 @@ static int stats_base_json(const struct phx_ucx_engine *s, char **reply)
                     "\"conns\":%u,\"closing\":%u,\"listeners\":%u,\"pending_sends\":%u,"
                     "\"pending_peak\":%u,\"inflight_bytes\":%llu,\"queued\":%u,"
                     "\"worker\":%u,\"worker_runtime\":%u,\"worker_engines\":%u,"
-                    "\"worker_unclaimed\":%llu}",
+                    "\"worker_unclaimed\":%llu,\"up_waits\":%llu,\"up_wait_mean_us\":%.1f,"
+                    "\"up_wait_max_us\":%.1f,\"wp_calls\":%llu,\"wp_long\":%llu,"
+                    "\"wp_max_us\":%.1f,\"handoffs\":%llu}",
                     (unsigned long long)st->tx_msgs, (unsigned long long)st->tx_bytes,
                     (unsigned long long)st->rx_msgs, (unsigned long long)st->rx_bytes,
                     (unsigned long long)st->malformed, (unsigned long long)st->rejected_inflight,
@@ -549,7 +613,12 @@ static int stats_base_json(const struct phx_ucx_engine *s, char **reply)
                     (unsigned long long)st->rejected_conns, s->n_conns - s->dying, s->dying,
                     s->n_bindings, s->pending_sends, st->pending_peak,
                     (unsigned long long)s->inflight, queued_up(s), s->w->id, s->w->runtime,
-                    phx_ucx_worker_engines(s->w), (unsigned long long)s->w->unclaimed) < 0
+                    phx_ucx_worker_engines(s->w), (unsigned long long)s->w->unclaimed,
+                    (unsigned long long)st->up_waits,
+                    st->up_waits ? (double)st->up_wait_ns / (double)st->up_waits / 1e3 : 0.0,
+                    (double)st->up_wait_max_ns / 1e3, (unsigned long long)st->wp_calls,
+                    (unsigned long long)st->wp_long, (double)st->wp_max_ns / 1e3,
+                    (unsigned long long)st->handoffs) < 0
                ? -ENOMEM
                : 0;
 }

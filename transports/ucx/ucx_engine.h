@@ -159,10 +159,17 @@ struct phx_ucx_wireup_cfg {
 /* What waits in the engine's `events` and `landed` FIFOs to go up the rx channel: UCX reports
  * from callbacks inside ucp_worker_progress(), when the channel may be full. Each entry remembers
  * the connection it keeps alive and the in-flight receive bytes to give back once it is pushed. */
+/* A message landed for S inside a ucp_worker_progress() that an engine of the worker is running:
+ * when S's app is more urgent than that engine's (phx_engine_urgency: QosEngine's latency class),
+ * or it is S and S's app is urgent, that engine ends its progress loop early (ucx_engine.c,
+ * progress_worker), so that S pushes it up sooner. Callbacks only, on the runtime thread. */
+void phx_ucx_handoff_note(const struct phx_ucx_engine *s);
+
 struct phx_ucx_up {
     phx_desc_t           desc;
     struct phx_ucx_conn *conn;      /* NULL, or the connection whose `queued` count it holds */
     uint64_t             charge;    /* in-flight receive bytes released when it is pushed */
+    uint64_t             at_ns;     /* when a RECEIVED landed (0: restored), for up_wait */
 };
 
 struct phx_ucx_send;        /* ucx_send.c */
@@ -194,6 +201,9 @@ struct phx_ucx_stats {
     uint64_t hs_refused[PHX_UCX_HS_NREASONS];   /* by reason (ucx_hs_frame.h) */
     uint64_t hs_unlogged;               /* refusals over the logging rate */
     uint64_t hs_retried;                /* client handshakes started again (ucx_hs.c) */
+    uint64_t up_waits, up_wait_ns, up_wait_max_ns;  /* RECEIVED from landing to going up */
+    uint64_t wp_calls, wp_long, wp_max_ns;  /* ucp_worker_progress() calls, over 1 ms, longest */
+    uint64_t handoffs;                  /* progress loops ended early for another engine */
     unsigned pending_peak;              /* most SENDs outstanding on one connection */
 };
 

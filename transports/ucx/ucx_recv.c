@@ -194,6 +194,8 @@ static void land_abort(struct phx_ucx_engine *s, struct phx_ucx_up *up)
 
 static void landed(struct phx_ucx_engine *s, struct phx_ucx_up *up)
 {
+    up->at_ns = phx_now_ns();
+    phx_ucx_handoff_note(s);
     if (phx_fifo_push(&s->landed, up) < 0) {     /* only -ENOMEM: the bound was checked */
         s->stats.rx_errors++;
         land_abort(s, up);

@@ -251,6 +251,18 @@ int         phx_engine_share(phx_engine_t *e, const char *name, const void *obj)
 void        phx_engine_unshare(phx_engine_t *e, const char *name, const void *obj);
 const void *phx_engine_shared(phx_engine_t *e, const char *name);
 
+/* A scheduling hint from a policy such as QosEngine: the engine's group (its app's chain)
+ * carries latency-sensitive work at URGENCY (0: none, the default; higher: more urgent). In
+ * every turn its runtime thread progresses the groups of the highest urgency first, and again
+ * after each other group, so that an app's message waits for at most one other group's
+ * progress() call, never for a whole turn over every app (docs/policies.md, "qos"). Any thread;
+ * the last call wins. A policy withdraws its hint (0) when it is detached, not when a live
+ * upgrade hands it to a new build (which sets it again in restore()). */
+void     phx_engine_set_urgency(phx_engine_t *e, unsigned urgency);
+/* The urgency of the engine's group (0: none, or no group). A transport shared by several apps
+ * may yield to a more urgent one (the UCX transport ends a turn at its shared worker early). */
+unsigned phx_engine_urgency(const phx_engine_t *e);
+
 /* Channels: copy descriptors in or out; both return how many moved (0 when full / empty). */
 unsigned phx_chan_push(phx_channel_t *c, const phx_desc_t *d, unsigned n);
 unsigned phx_chan_pop(phx_channel_t *c, phx_desc_t *d, unsigned max);

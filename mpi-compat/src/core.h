@@ -30,6 +30,8 @@ extern unsigned long mpix_activity;
 
 /* ---- errors (errors.c) ---------------------------------------------------------------------- */
 
+/* Copies the sentence SRC into DST (SIZE bytes), cut to fit. */
+void mpix_text_copy(char *dst, size_t size, const char *src);
 /* Ends the job after a fatal error or MPI_Abort: says why on stderr, exits with CODE. */
 _Noreturn void mpix_die(int code);
 

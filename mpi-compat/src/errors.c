@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct mpix_errhandler mpix_errhandler_fatal = { .fatal = true };
 struct mpix_errhandler mpix_errhandler_return = { .fatal = false };
@@ -40,6 +41,14 @@ static const char *const class_text[] = {
 static const char *text_of(int code)
 {
     return code >= 0 && code < N_CLASSES && class_text[code] ? class_text[code] : NULL;
+}
+
+void mpix_text_copy(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 _Noreturn void mpix_die(int code)

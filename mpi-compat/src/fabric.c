@@ -45,7 +45,7 @@ struct held {
 
 struct peer {
     mrpc_conn_t         *conn;
-    char                 failed[200];  /* why frames to it cannot go, or "" */
+    char                 failed[512];  /* why frames to it cannot go, or "" */
     struct mpix_request *head, *tail;  /* sends queued, oldest first */
     uint64_t            *acks;         /* acknowledgements to send */
     size_t               n_acks, cap_acks;
@@ -66,6 +66,7 @@ static struct {
     struct peer   *peers;
     int            n;
     bool           busy;                /* some peer has something queued */
+    bool           inside;              /* in mrpc_ctx_progress: handlers only queue frames */
     unsigned long  seen;                /* mpix_activity at the last progress */
 } fab;
 
@@ -146,7 +147,7 @@ static const Mpix__Fabric_Handlers handlers = { .deliver = on_deliver };
 static void fail_send(struct mpix_request *r, const char *why)
 {
     if (!r->why[0])
-        snprintf(r->why, sizeof r->why, "%s", why);
+        mpix_text_copy(r->why, sizeof r->why, why);
     if (r->pieces_out == 0)
         mpix_p2p_delivered(r, MPI_ERR_OTHER);
     else
@@ -157,7 +158,7 @@ static void fail_send(struct mpix_request *r, const char *why)
 static void peer_fail(struct peer *p, const char *why)
 {
     if (!p->failed[0])
-        snprintf(p->failed, sizeof p->failed, "%s", why);
+        mpix_text_copy(p->failed, sizeof p->failed, why);
     while (p->head) {
         struct mpix_request *r = p->head;
         p->head = r->next;
@@ -179,7 +180,7 @@ static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
     t.peer->in_flight--;
     mpix_activity++;
     if (st->code != PHX_OK) {
-        char why[200];
+        char why[512];
         snprintf(why, sizeof why, "rank %d: a frame to world rank %d failed: %s: %s",
                  mpix_env.world_rank, (int)(t.peer - fab.peers), phx_status_name(st->code),
                  st->message);
@@ -194,7 +195,7 @@ static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
 /* P's connection, made on first use: 0, or -1 when P cannot be reached (P failed). */
 static int connect_peer(struct peer *p)
 {
-    char addr[MRPC_RANK_VALUE_MAX], why[200];
+    char addr[MRPC_RANK_VALUE_MAX] = "", why[512];
     int world = (int)(p - fab.peers);
     mrpc_status_t st;
 
@@ -263,7 +264,7 @@ static bool send_one(struct peer *p)
         return true;
     }
     free(t);
-    char why[200];
+    char why[512];
     snprintf(why, sizeof why, "a frame to world rank %d could not go: %s: %s",
              (int)(p - fab.peers), phx_status_name(st.code), st.message);
     if (r)
@@ -317,7 +318,9 @@ void mpix_fabric_ack(int world, uint64_t id)
         p->cap_acks = cap;
     }
     p->acks[p->n_acks++] = id;
-    fab.busy = true;                    /* sent by the pump after the handler returns */
+    fab.busy = true;
+    if (!fab.inside)                    /* matched by a receive just posted: say so now */
+        pump();
 }
 
 /* ---- progress ------------------------------------------------------------------------------- */
@@ -333,7 +336,10 @@ void mpix_progress(int timeout_ms)
         fab.seen = mpix_activity;
         return;
     }
-    if (mrpc_ctx_progress(fab.ctx, moved ? 0 : timeout_ms) < 0) {
+    fab.inside = true;
+    int n = mrpc_ctx_progress(fab.ctx, moved ? 0 : timeout_ms);
+    fab.inside = false;
+    if (n < 0) {
         fprintf(stderr, "MPI error on rank %d of %d: the node's mRPC service went away\n",
                 mpix_env.world_rank, mpix_env.world_size);
         mpix_die(MPI_ERR_OTHER);

@@ -51,7 +51,7 @@ struct mpix_request {
     bool         freed;              /* MPI_Request_free'd while pending: released when done */
     bool         cancelled;
     MPI_Status   status;
-    char         why[160];           /* what went wrong, when STATUS.MPI_ERROR says something did */
+    char         why[256];           /* what went wrong, when STATUS.MPI_ERROR says something did */
     MPI_Comm     comm;
     /* point to point (p2p.c, match.c) */
     void        *buf;                /* the user's buffer */

@@ -16,7 +16,7 @@ static int finish(MPI_Request *rp, MPI_Status *status, const char *fn)
 {
     MPI_Comm c = (*rp)->comm;
     char why[sizeof (*rp)->why];
-    snprintf(why, sizeof why, "%s", (*rp)->why[0] ? (*rp)->why : "the request failed");
+    mpix_text_copy(why, sizeof why, (*rp)->why[0] ? (*rp)->why : "the request failed");
     mpix_comm_retain(c);
     int err = mpix_request_finish(rp, status);
     int rc = err == MPI_SUCCESS ? MPI_SUCCESS : mpix_err(c, err, "%s: %s", fn, why);
@@ -67,7 +67,7 @@ int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status)
 /* The first request of an array that failed: its communicator (a reference) and why. */
 struct failure {
     MPI_Comm comm;
-    char     why[160];
+    char     why[sizeof ((struct mpix_request *)0)->why];
 };
 
 static void failure_note(struct failure *f, struct mpix_request *r)
@@ -76,7 +76,7 @@ static void failure_note(struct failure *f, struct mpix_request *r)
         return;
     f->comm = r->comm;
     mpix_comm_retain(f->comm);
-    snprintf(f->why, sizeof f->why, "%s", r->why[0] ? r->why : "a request failed");
+    mpix_text_copy(f->why, sizeof f->why, r->why[0] ? r->why : "a request failed");
 }
 
 /* MPI_ERR_IN_STATUS raised on the communicator of the first request that failed. */

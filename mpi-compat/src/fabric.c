@@ -343,14 +343,14 @@ void mpix_fabric_ack(int world, uint64_t id)
         pump();
 }
 
-void mpix_fabric_ping(int world)
+void mpix_fabric_ping(int world, bool known_only)
 {
     struct peer *p;
 
     if (!fab.ctx || world == mpix_env.world_rank || world < 0 || world >= fab.n)
         return;
     p = &fab.peers[world];
-    if (p->failed[0] || p->ping_out || p->ping_wanted)
+    if (p->failed[0] || p->ping_out || p->ping_wanted || (known_only && !p->conn))
         return;
     p->ping_wanted = true;
     fab.busy = true;

@@ -291,10 +291,10 @@ void mpix_match_ping_sources(void)
 {
     for (struct mpix_request *r = posted.head; r; r = r->next) {
         if (r->peer != MPI_ANY_SOURCE) {
-            mpix_fabric_ping(r->comm->group->world[r->peer]);
+            mpix_fabric_ping(r->comm->group->world[r->peer], false);
             continue;
         }
         for (int i = 0; i < r->comm->size; i++)
-            mpix_fabric_ping(r->comm->group->world[i]);
+            mpix_fabric_ping(r->comm->group->world[i], true);
     }
 }

@@ -5,6 +5,9 @@
  * classes are the standard's groups for reductions (MPI-3.1 5.9.2): the op table (op_predef.c)
  * is generated from them, the predefined objects (dt_predef.c) and the enum below too.
  *
+ * MPI_LONG_LONG and MPI_C_COMPLEX are synonyms mpi.h maps to MPI_LONG_LONG_INT and
+ * MPI_C_FLOAT_COMPLEX: they have no objects of their own.
+ *
  * A derived type is built as a list of entries "COUNT copies of TYPE at DISP, DISP + extent,
  * ..." (every constructor reduces to that, as create_struct does), with its size and bounds
  * computed at construction; MPI_Type_commit flattens the entries into blocks (dt_build.c).
@@ -36,7 +39,6 @@ typedef struct { long double v; int i; } mpix_pair_long_double_int;
     X(short, SHORT, short) X(unsigned_short, UNSIGNED_SHORT, unsigned short) X(int, INT, int)  \
     X(unsigned, UNSIGNED, unsigned) X(long, LONG, long)                                        \
     X(unsigned_long, UNSIGNED_LONG, unsigned long) X(long_long_int, LONG_LONG_INT, long long)  \
-    X(long_long, LONG_LONG, long long)                                                         \
     X(unsigned_long_long, UNSIGNED_LONG_LONG, unsigned long long)                              \
     X(int8_t, INT8_T, int8_t) X(int16_t, INT16_T, int16_t) X(int32_t, INT32_T, int32_t)        \
     X(int64_t, INT64_T, int64_t) X(uint8_t, UINT8_T, uint8_t) X(uint16_t, UINT16_T, uint16_t)  \
@@ -46,7 +48,7 @@ typedef struct { long double v; int i; } mpix_pair_long_double_int;
 #define MPIX_TYPES_FLOAT(X) X(float, FLOAT, float) X(double, DOUBLE, double)                   \
     X(long_double, LONG_DOUBLE, long double)
 #define MPIX_TYPES_COMPLEX(X)                                                                  \
-    X(c_complex, C_COMPLEX, float _Complex) X(c_float_complex, C_FLOAT_COMPLEX, float _Complex)\
+    X(c_float_complex, C_FLOAT_COMPLEX, float _Complex)                                        \
     X(c_double_complex, C_DOUBLE_COMPLEX, double _Complex)                                     \
     X(c_long_double_complex, C_LONG_DOUBLE_COMPLEX, long double _Complex)
 #define MPIX_TYPES_BOOL(X) X(c_bool, C_BOOL, _Bool)

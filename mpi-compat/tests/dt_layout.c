@@ -7,6 +7,9 @@
  * (so every byte says where it came from), then MPI_Unpack of that image into a zeroed buffer,
  * printed as the offsets it wrote. */
 #include <mpi.h>
+#ifdef MRPC_MPI
+#include "mpi_dt_decls.h"
+#endif
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>

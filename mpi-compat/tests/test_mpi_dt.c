@@ -18,6 +18,7 @@
  *                pack buffer too small: each refused with its error class
  *   pack api     MPI_Pack/Unpack at positions, MPI_Pack_size, MPI_Get_elements */
 #include "dt.h"
+#include "mpi_dt_decls.h"
 #include "phx_test.h"
 
 #include <complex.h>

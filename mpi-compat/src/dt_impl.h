@@ -12,10 +12,11 @@
  * ..." (every constructor reduces to that, as create_struct does), with its size and bounds
  * computed at construction; MPI_Type_commit flattens the entries into blocks (dt_build.c).
  *
- * Bounds follow MPI-3.1 4.1 and Open MPI: without explicit bounds the extent is the span of the
- * data rounded up to the largest alignment of its basic types (the epsilon); a type built from a
- * resized one has "sticky" bounds: lb and ub are the min and max of the resized parts' bounds
- * only, and no rounding applies. */
+ * Bounds follow Open MPI (and MPICH): without explicit bounds, lb and ub span the parts' copies,
+ * each from its type's lb to its ub (so a part's own alignment padding counts), and the extent
+ * is rounded up to the largest alignment of the basic types (MPI-3.1 4.1's epsilon); a type
+ * built from a resized one has "sticky" bounds: lb and ub are the min and max of the resized
+ * parts' bounds only, and no rounding applies. The true bounds span the data alone. */
 #ifndef MPIX_DT_IMPL_H
 #define MPIX_DT_IMPL_H
 
@@ -118,8 +119,10 @@ MPI_Datatype mpix_dt_predef(int basic);
 bool mpix_dt_valid(MPI_Datatype dt);
 
 /* The derived type made of N entries (copied; their types retained), its size and bounds
- * computed; NULL when memory runs out. */
-MPI_Datatype mpix_dt_build(const struct mpix_dt_entry *entries, size_t n);
+ * computed; NULL when memory runs out. ROUND_EACH rounds the extent to the alignment after each
+ * entry rather than once at the end: Open MPI does so for struct and the indexed family (one
+ * "add" per block), which shows when a later block lowers the lower bound. */
+MPI_Datatype mpix_dt_build(const struct mpix_dt_entry *entries, size_t n, bool round_each);
 
 /* OLD with its bounds replaced by LB and LB + EXTENT (MPI_Type_create_resized). */
 MPI_Datatype mpix_dt_resized(MPI_Datatype old, MPI_Aint lb, MPI_Aint extent);

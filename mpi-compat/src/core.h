@@ -105,6 +105,9 @@ void mpix_p2p_delivered(struct mpix_request *r, int err);
 /* Under mrpc-run: registers with the node's service, serves on MRPC_HOST, publishes the address
  * and waits for every rank (barrier). 0, or -1 with the reason in WHY. */
 int  mpix_fabric_start(char *why, size_t len);
+/* MPI_Finalize has begun on every rank that matters: a peer that closed its end after taking
+ * the last frames is no error any more. */
+void mpix_fabric_closing(void);
 void mpix_fabric_stop(void);
 /* Queues send R (R->world_peer not this rank) behind the earlier ones to that rank. */
 void mpix_fabric_send(struct mpix_request *r);

@@ -99,11 +99,13 @@ int MPI_Query_thread(int *provided)
     return MPI_SUCCESS;
 }
 
-/* Every rank's sends have landed before any rank stops serving (the exchange is a barrier over
- * the fabric, which keeps serving while it waits). */
+/* Every rank's sends have landed before any rank stops serving: the exchange is a barrier over
+ * the fabric, which keeps serving while it waits. Its own last frames may find their receiver
+ * gone once it has taken them (it left the barrier): the fabric is told not to mind. */
 int MPI_Finalize(void)
 {
     mpix_check_init("MPI_Finalize");
+    mpix_fabric_closing();
     int rc = mpix_comm_sync(MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS)
         return rc;

@@ -66,6 +66,7 @@ static struct {
     struct peer   *peers;
     int            n;
     bool           busy;                /* some peer has something queued */
+    bool           closing;             /* MPI_Finalize: peers may be gone */
     bool           inside;              /* in mrpc_ctx_progress: handlers only queue frames */
     unsigned long  seen;                /* mpix_activity at the last progress */
 } fab;
@@ -179,7 +180,7 @@ static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
         mrpc_release(ctx, reply);
     t.peer->in_flight--;
     mpix_activity++;
-    if (st->code != PHX_OK) {
+    if (st->code != PHX_OK && !(fab.closing && st->code == PHX_UNAVAILABLE)) {
         char why[512];
         snprintf(why, sizeof why, "rank %d: a frame to world rank %d failed: %s: %s",
                  mpix_env.world_rank, (int)(t.peer - fab.peers), phx_status_name(st->code),
@@ -395,6 +396,11 @@ static bool fabric_busy(void)
         if (fab.peers[i].in_flight || (!fab.peers[i].failed[0] && (fab.peers[i].head || fab.peers[i].n_acks)))
             return true;
     return false;
+}
+
+void mpix_fabric_closing(void)
+{
+    fab.closing = true;
 }
 
 void mpix_fabric_stop(void)

@@ -49,11 +49,9 @@ static void msg_free(struct mpix_inmsg *m)
     free(m);
 }
 
+/* Messages never received go; one a receive took is that receive's (it is not done). */
 void mpix_match_fini(void)
 {
-    for (int i = 0; i < n_arriving; i++)
-        if (arriving[i] && !arriving[i]->req)
-            arriving[i] = NULL;            /* those still queued as unexpected go below */
     while (unexpected.head) {
         struct mpix_inmsg *m = unexpected.head;
         unexpected.head = m->next;
@@ -182,7 +180,7 @@ static void piece(struct mpix_inmsg *m, uint64_t offset, const void *data, size_
 {
     char *to = m->direct ? m->direct : m->staging;
 
-    if (to && offset < m->cap)
+    if (to && len && offset < m->cap)
         memcpy(to + offset, data, (size_t)(len < m->cap - offset ? len : m->cap - offset));
     m->arrived += len;
 }

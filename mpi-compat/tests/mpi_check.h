@@ -10,7 +10,7 @@
 
 static int check_failures;
 
-static int check_rank(void)
+static inline int check_rank(void)
 {
     int init = 0, fin = 0, r = -1;
     MPI_Initialized(&init);

@@ -1,0 +1,430 @@
+/* fabric.c - the fabric: MPI frames between ranks as mRPC calls through the nodes' Phoenix
+ * services (mpix_fabric.proto's Fabric.Deliver), so the policies of each rank's app chain apply.
+ *
+ * Each rank is one app of its node's service: one mrpc_ctx, a server bound on MRPC_HOST at the
+ * first free port of a bounded scan, its "host:port" published through mrpc-run
+ * (mrpc_rank_publish, barrier); a peer's address is looked up (mrpc_rank_lookup) and a
+ * connection made when the first frame goes to it.
+ *
+ * Per peer, frames go out in the order queued, each numbered (SEQ) in one stream per pair of
+ * ranks; the receiver handles them in that order whatever order they arrive in, holding early
+ * ones. A message is cut into pieces of PIECE_BYTES, and at most IN_FLIGHT calls per peer are
+ * unanswered (flow control: the send heap holds at most IN_FLIGHT pieces per peer). The answer
+ * to a call means its frame was taken; a send whose pieces were all taken is delivered (p2p.c).
+ * Acknowledgements of synchronous sends go first.
+ *
+ * Handlers (incoming frames) and completions run inside mrpc_ctx_progress(); they only change
+ * state, and the frames they want sent go out when the pump runs after it. Waits sleep in
+ * mrpc_ctx_progress() on the context's event fd. */
+#include "core.h"
+#include "mpix_fabric.mrpc.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PIECE_BYTES  (4u << 20)
+#define IN_FLIGHT    8
+#define PORT_FIRST   20000
+#define PORT_SPAN    20000
+#define PORT_TRIES   400
+#define CALL_TIMEOUT_MS 86400000       /* a receiver may compute for hours before it progresses */
+#define FRAME_ACK    1u
+
+/* A frame that arrived before its turn, copied out of the receive heap. */
+struct held {
+    struct held          *next;
+    uint64_t              seq, offset, sync_id;
+    uint32_t              flags;
+    struct mpix_envelope  env;
+    size_t                len;
+    unsigned char         data[];
+};
+
+struct peer {
+    mrpc_conn_t         *conn;
+    char                 failed[512];  /* why frames to it cannot go, or "" */
+    struct mpix_request *head, *tail;  /* sends queued, oldest first */
+    uint64_t            *acks;         /* acknowledgements to send */
+    size_t               n_acks, cap_acks;
+    uint64_t             seq_out, seq_in;
+    int                  in_flight;
+    struct held         *held;
+};
+
+/* What a call's completion needs: the peer, and the send its piece belongs to (NULL: an ack). */
+struct token {
+    struct peer         *peer;
+    struct mpix_request *req;
+};
+
+static struct {
+    mrpc_ctx_t    *ctx;
+    mrpc_server_t *server;
+    struct peer   *peers;
+    int            n;
+    bool           busy;                /* some peer has something queued */
+    bool           closing;             /* MPI_Finalize: peers may be gone */
+    bool           inside;              /* in mrpc_ctx_progress: handlers only queue frames */
+    unsigned long  seen;                /* mpix_activity at the last progress */
+} fab;
+
+static const mrpc_call_opts_t call_opts = { .field_mask = MRPC_CALL_OPT_FIELD_TIMEOUT,
+                                            .timeout_ms = CALL_TIMEOUT_MS };
+
+/* ---- incoming ------------------------------------------------------------------------------- */
+
+static void handle(uint32_t flags, const struct mpix_envelope *env, uint64_t offset,
+                   uint64_t sync_id, const void *data, size_t len)
+{
+    if (flags & FRAME_ACK)
+        mpix_p2p_acked(sync_id);
+    else
+        mpix_match_arrive(env, offset, data, len);
+}
+
+static void hold(struct peer *p, const Mpix__Frame *f, const struct mpix_envelope *env)
+{
+    struct held *h = malloc(sizeof(*h) + f->payload.len);
+
+    if (!h)
+        mpix_die(MPI_ERR_NO_MEM);
+    *h = (struct held){ .seq = f->seq, .offset = f->offset, .sync_id = f->sync_id,
+                        .flags = f->flags, .env = *env, .len = f->payload.len };
+    if (f->payload.len)
+        memcpy(h->data, f->payload.data, f->payload.len);
+    h->next = p->held;
+    p->held = h;
+}
+
+/* Frames held for P whose turn came. */
+static void release_held(struct peer *p)
+{
+    for (struct held **hp = &p->held; *hp;) {
+        struct held *h = *hp;
+        if (h->seq != p->seq_in) {
+            hp = &h->next;
+            continue;
+        }
+        *hp = h->next;
+        p->seq_in++;
+        handle(h->flags, &h->env, h->offset, h->sync_id, h->data, h->len);
+        free(h);
+        hp = &p->held;                 /* the next one may be anywhere in the list */
+    }
+}
+
+static phx_status_t on_deliver(void *impl, mrpc_call_t *call, const Mpix__Frame *f,
+                               Mpix__Taken **reply)
+{
+    (void)impl;
+    if (f->world < 0 || f->world >= fab.n || f->world == mpix_env.world_rank) {
+        mrpc_call_set_error(call, PHX_INVALID_ARGUMENT, "the frame names no other rank of the job");
+        return PHX_INVALID_ARGUMENT;
+    }
+    struct peer *p = &fab.peers[f->world];
+    struct mpix_envelope env = { .context = f->context, .source = f->source, .tag = f->tag,
+                                 .world = f->world, .total = f->total, .sync_id = f->sync_id };
+    if (f->seq == p->seq_in) {
+        p->seq_in++;
+        handle(f->flags, &env, f->offset, f->sync_id, f->payload.data, f->payload.len);
+        release_held(p);
+    } else if (f->seq > p->seq_in) {
+        hold(p, f, &env);
+    }
+    if (!(*reply = mpix__taken_new(fab.ctx))) {
+        mrpc_call_set_error(call, PHX_RESOURCE_EXHAUSTED, "the receiver's send heap is full");
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    return PHX_OK;
+}
+
+static const Mpix__Fabric_Handlers handlers = { .deliver = on_deliver };
+
+/* ---- outgoing ------------------------------------------------------------------------------- */
+
+static void fail_send(struct mpix_request *r, const char *why)
+{
+    if (!r->why[0])
+        mpix_text_copy(r->why, sizeof r->why, why);
+    if (r->pieces_out == 0)
+        mpix_p2p_delivered(r, MPI_ERR_OTHER);
+    else
+        r->status.MPI_ERROR = MPI_ERR_OTHER;
+}
+
+/* P cannot be reached: every send queued to it fails with WHY. */
+static void peer_fail(struct peer *p, const char *why)
+{
+    if (!p->failed[0])
+        mpix_text_copy(p->failed, sizeof p->failed, why);
+    while (p->head) {
+        struct mpix_request *r = p->head;
+        p->head = r->next;
+        r->next = NULL;
+        fail_send(r, p->failed);
+    }
+    p->tail = NULL;
+    p->n_acks = 0;
+}
+
+static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
+                     const ProtobufCMessage *reply)
+{
+    struct token t = *(struct token *)token;
+
+    free(token);
+    if (reply)
+        mrpc_release(ctx, reply);
+    t.peer->in_flight--;
+    mpix_activity++;
+    if (st->code != PHX_OK && !(fab.closing && st->code == PHX_UNAVAILABLE)) {
+        char why[512];
+        snprintf(why, sizeof why, "rank %d: a frame to world rank %d failed: %s: %s",
+                 mpix_env.world_rank, (int)(t.peer - fab.peers), phx_status_name(st->code),
+                 st->message);
+        peer_fail(t.peer, why);
+        if (t.req)
+            fail_send(t.req, why);
+    }
+    if (t.req && --t.req->pieces_out == 0 && (t.req->sent == t.req->bytes || t.req->status.MPI_ERROR))
+        mpix_p2p_delivered(t.req, t.req->status.MPI_ERROR);
+}
+
+/* P's connection, made on first use: 0, or -1 when P cannot be reached (P failed). */
+static int connect_peer(struct peer *p)
+{
+    char addr[MRPC_RANK_VALUE_MAX] = "", why[512];
+    int world = (int)(p - fab.peers);
+    mrpc_status_t st;
+
+    if (p->conn)
+        return 0;
+    if ((st = mrpc_rank_lookup(world, addr, sizeof addr)).code == PHX_OK && addr[0] &&
+        (p->conn = mrpc_connect(fab.ctx, addr, &st)))
+        return 0;
+    snprintf(why, sizeof why, "cannot reach world rank %d%s%s: %s: %s", world,
+             addr[0] ? " at " : "", addr[0] ? addr : "", phx_status_name(st.code), st.message);
+    peer_fail(p, why);
+    return -1;
+}
+
+/* The next frame to P into F: an acknowledgement, or the head send's next piece (*REQ). */
+static int frame_fill(struct peer *p, Mpix__Frame *f, struct mpix_request **req)
+{
+    *req = NULL;
+    if (p->n_acks) {
+        f->flags = FRAME_ACK;
+        f->sync_id = p->acks[--p->n_acks];
+        return 0;
+    }
+    struct mpix_request *r = p->head;
+    uint64_t len = r->bytes - r->sent < PIECE_BYTES ? r->bytes - r->sent : PIECE_BYTES;
+    if (len && mpix__frame_set_payload(fab.ctx, f, (const char *)r->data + r->sent, (size_t)len) < 0)
+        return -1;
+    f->context = r->context;
+    f->source = r->comm->rank;
+    f->tag = r->tag;
+    f->total = r->bytes;
+    f->offset = r->sent;
+    f->sync_id = r->sync ? r->id : 0;
+    r->sent += len;
+    r->started = true;
+    r->pieces_out++;
+    if (r->sent == r->bytes) {          /* every piece is out: off the queue */
+        p->head = r->next;
+        if (!p->head)
+            p->tail = NULL;
+        r->next = NULL;
+    }
+    *req = r;
+    return 0;
+}
+
+/* One frame to P: false when nothing more can go now (send heap full, P failed). */
+static bool send_one(struct peer *p)
+{
+    struct token *t = malloc(sizeof(*t));
+    Mpix__Frame *f = t ? mpix__frame_new(fab.ctx) : NULL;
+    struct mpix_request *r;
+
+    if (!f || frame_fill(p, f, &r) < 0) {
+        if (f)
+            mrpc_message_free(fab.ctx, &f->base);
+        free(t);
+        return false;                  /* the heap is full: the pump tries again later */
+    }
+    f->world = mpix_env.world_rank;
+    f->seq = p->seq_out++;
+    *t = (struct token){ .peer = p, .req = r };
+    mrpc_status_t st = mpix__fabric__deliver_async(p->conn, f, on_taken, t, &call_opts);
+    if (st.code == PHX_OK) {
+        p->in_flight++;
+        return true;
+    }
+    free(t);
+    char why[512];
+    snprintf(why, sizeof why, "a frame to world rank %d could not go: %s: %s",
+             (int)(p - fab.peers), phx_status_name(st.code), st.message);
+    if (r)
+        r->pieces_out--;
+    peer_fail(p, why);
+    if (r)
+        fail_send(r, why);
+    return false;
+}
+
+/* Sends what flow control allows to every peer with something queued. */
+static void pump(void)
+{
+    if (!fab.busy)
+        return;
+    fab.busy = false;
+    for (int i = 0; i < fab.n; i++) {
+        struct peer *p = &fab.peers[i];
+        while ((p->n_acks || p->head) && p->in_flight < IN_FLIGHT && connect_peer(p) == 0 &&
+               send_one(p))
+            ;
+        if (p->n_acks || p->head)
+            fab.busy = true;
+    }
+}
+
+void mpix_fabric_send(struct mpix_request *r)
+{
+    struct peer *p = &fab.peers[r->world_peer];
+
+    if (p->failed[0]) {
+        fail_send(r, p->failed);
+        return;
+    }
+    *(p->tail ? &p->tail->next : &p->head) = r;
+    p->tail = r;
+    fab.busy = true;
+    pump();
+}
+
+void mpix_fabric_ack(int world, uint64_t id)
+{
+    struct peer *p = &fab.peers[world];
+
+    if (p->n_acks == p->cap_acks) {
+        size_t cap = p->cap_acks ? 2 * p->cap_acks : 8;
+        uint64_t *a = realloc(p->acks, cap * sizeof(*a));
+        if (!a)
+            mpix_die(MPI_ERR_NO_MEM);
+        p->acks = a;
+        p->cap_acks = cap;
+    }
+    p->acks[p->n_acks++] = id;
+    fab.busy = true;
+    if (!fab.inside)                    /* matched by a receive just posted: say so now */
+        pump();
+}
+
+/* ---- progress ------------------------------------------------------------------------------- */
+
+void mpix_progress(int timeout_ms)
+{
+    bool moved = mpix_activity != fab.seen;
+
+    pump();
+    if (!fab.ctx) {                     /* a singleton: nothing can arrive; do not spin */
+        if (!moved && timeout_ms > 0)
+            poll(NULL, 0, timeout_ms);
+        fab.seen = mpix_activity;
+        return;
+    }
+    fab.inside = true;
+    int n = mrpc_ctx_progress(fab.ctx, moved ? 0 : timeout_ms);
+    fab.inside = false;
+    if (n < 0) {
+        fprintf(stderr, "MPI error on rank %d of %d: the node's mRPC service went away\n",
+                mpix_env.world_rank, mpix_env.world_size);
+        mpix_die(MPI_ERR_OTHER);
+    }
+    pump();
+    fab.seen = mpix_activity;
+}
+
+/* ---- start and stop ------------------------------------------------------------------------- */
+
+/* Binds the first free port of a scan that starts at a place of this process's own. */
+static int bind_server(char *addr, size_t len, mrpc_status_t *st)
+{
+    const char *host = getenv("MRPC_HOST") ? getenv("MRPC_HOST") : "127.0.0.1";
+    int start = (int)(((unsigned)getpid() * 7u + (unsigned)mpix_env.world_rank * 131u) % PORT_SPAN);
+
+    for (int i = 0; i < PORT_TRIES && !fab.server; i++) {
+        snprintf(addr, len, "%s:%d", host, PORT_FIRST + (start + i) % PORT_SPAN);
+        fab.server = mrpc_bind(fab.ctx, addr, st);
+    }
+    return fab.server ? 0 : -1;
+}
+
+int mpix_fabric_start(char *why, size_t len)
+{
+    char addr[MRPC_RANK_VALUE_MAX];
+    mrpc_status_t st;
+
+    fab.n = mpix_env.world_size;
+    if (!(fab.peers = calloc((size_t)fab.n, sizeof(*fab.peers)))) {
+        snprintf(why, len, "out of memory");
+        return -1;
+    }
+    if (!(fab.ctx = mrpc_ctx_create(NULL, &st))) {
+        snprintf(why, len, "cannot reach the node's mRPC service: %s: %s", phx_status_name(st.code),
+                 st.message);
+        return -1;
+    }
+    const char *what = "bind a port on MRPC_HOST";
+    if (bind_server(addr, sizeof addr, &st) == 0 &&
+        (what = "serve MPI frames", st = mpix__fabric__add_to_server(fab.server, &handlers, NULL)).code == PHX_OK &&
+        (what = "publish the address", st = mrpc_rank_publish(addr)).code == PHX_OK &&
+        (what = "meet the other ranks", st = mrpc_rank_barrier()).code == PHX_OK)
+        return 0;
+    snprintf(why, len, "cannot %s: %s: %s", what, phx_status_name(st.code), st.message);
+    return -1;
+}
+
+/* Whether frames are queued or unanswered. */
+static bool fabric_busy(void)
+{
+    for (int i = 0; i < fab.n; i++)
+        if (fab.peers[i].in_flight || (!fab.peers[i].failed[0] && (fab.peers[i].head || fab.peers[i].n_acks)))
+            return true;
+    return false;
+}
+
+void mpix_fabric_closing(void)
+{
+    fab.closing = true;
+}
+
+void mpix_fabric_stop(void)
+{
+    if (!fab.ctx)
+        return;
+    for (int i = 0; i < 200 && fabric_busy(); i++)   /* answers to the last frames: 2 s at most */
+        mpix_progress(10);
+    for (int i = 0; i < fab.n; i++) {
+        struct peer *p = &fab.peers[i];
+        if (p->conn)
+            mrpc_conn_close(p->conn);
+        while (p->held) {
+            struct held *h = p->held;
+            p->held = h->next;
+            free(h);
+        }
+        free(p->acks);
+    }
+    if (fab.server)
+        mrpc_server_close(fab.server);
+    mrpc_ctx_destroy(fab.ctx);
+    free(fab.peers);
+    fab.peers = NULL;
+    fab.ctx = NULL;
+    fab.server = NULL;
+}

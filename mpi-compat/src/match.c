@@ -1,0 +1,249 @@
+/* match.c - MPI's matching: messages that arrive meet receives that were posted.
+ *
+ * A receive matches a message of its context whose source and tag equal its own or its
+ * wildcards (MPI_ANY_SOURCE, MPI_ANY_TAG). Messages are taken in the order they arrived and
+ * receives in the order they were posted; since the fabric hands over each sender's messages in
+ * the order sent, no message overtakes an earlier one of the same sender that the same receive
+ * could take (MPI's non-overtaking rule).
+ *
+ * A message arrives in pieces (fabric.c), the first one carrying the envelope. Matched on its
+ * first piece by a receive whose buffer is one block, its pieces are copied straight there;
+ * otherwise (not matched yet, or a non-contiguous datatype) they are kept in a staging copy,
+ * unpacked into the receive when both the message is complete and a receive has matched. A
+ * message longer than its receive fills it and fails it with MPI_ERR_TRUNCATE. */
+#include "core.h"
+#include "dt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mpix_inmsg {
+    struct mpix_envelope env;
+    uint64_t             arrived;     /* bytes so far */
+    struct mpix_request *req;         /* the receive that matched it, or NULL */
+    char                *direct;      /* pieces go here (the receive's block), or NULL */
+    uint64_t             cap;         /* bytes the receive (or the staging copy) takes */
+    char                *staging;
+    struct mpix_inmsg   *next, *prev; /* the unexpected queue */
+};
+
+/* Queues: receives posted and not matched; messages arrived and not matched. */
+static struct { struct mpix_request *head, *tail; } posted;
+static struct { struct mpix_inmsg *head, *tail; } unexpected;
+/* The message each world rank is sending pieces of, until its last one arrives. */
+static struct mpix_inmsg **arriving;
+static int n_arriving;
+
+void mpix_match_init(int world_size)
+{
+    arriving = calloc((size_t)world_size, sizeof(*arriving));
+    if (!arriving)
+        mpix_die(MPI_ERR_NO_MEM);
+    n_arriving = world_size;
+}
+
+static void msg_free(struct mpix_inmsg *m)
+{
+    free(m->staging);
+    free(m);
+}
+
+void mpix_match_fini(void)
+{
+    for (int i = 0; i < n_arriving; i++)
+        if (arriving[i] && !arriving[i]->req)
+            arriving[i] = NULL;            /* those still queued as unexpected go below */
+    while (unexpected.head) {
+        struct mpix_inmsg *m = unexpected.head;
+        unexpected.head = m->next;
+        msg_free(m);
+    }
+    unexpected.tail = NULL;
+    free(arriving);
+    arriving = NULL;
+}
+
+static bool fits(const struct mpix_request *r, const struct mpix_envelope *e)
+{
+    return r->context == e->context && (r->peer == MPI_ANY_SOURCE || r->peer == e->source) &&
+           (r->tag == MPI_ANY_TAG || r->tag == e->tag);
+}
+
+/* ---- queues ------------------------------------------------------------------------------- */
+
+static void posted_unlink(struct mpix_request *r)
+{
+    *(r->prev ? &r->prev->next : &posted.head) = r->next;
+    *(r->next ? &r->next->prev : &posted.tail) = r->prev;
+    r->next = r->prev = NULL;
+}
+
+static void unexpected_unlink(struct mpix_inmsg *m)
+{
+    *(m->prev ? &m->prev->next : &unexpected.head) = m->next;
+    *(m->next ? &m->next->prev : &unexpected.tail) = m->prev;
+    m->next = m->prev = NULL;
+}
+
+static void unexpected_append(struct mpix_inmsg *m)
+{
+    m->prev = unexpected.tail;
+    *(unexpected.tail ? &unexpected.tail->next : &unexpected.head) = m;
+    unexpected.tail = m;
+}
+
+/* ---- completing a receive ----------------------------------------------------------------- */
+
+static void acknowledge(const struct mpix_envelope *e)
+{
+    if (!e->sync_id)
+        return;
+    if (e->world == mpix_env.world_rank)
+        mpix_p2p_acked(e->sync_id);
+    else
+        mpix_fabric_ack(e->world, e->sync_id);
+}
+
+/* M is complete and R matched it: the data into R's buffer, R's status, and M is gone. */
+static void deliver(struct mpix_inmsg *m, struct mpix_request *r)
+{
+    uint64_t cap = (uint64_t)r->count * (uint64_t)mpix_dt_size(r->dt);
+    uint64_t got = m->env.total < cap ? m->env.total : cap;
+
+    if (!m->direct && got)
+        mpix_dt_unpack(m->staging, (MPI_Count)got, r->buf, r->count, r->dt);
+    r->status = (MPI_Status){ .MPI_SOURCE = m->env.source, .MPI_TAG = m->env.tag,
+                              .mpix_bytes = (MPI_Count)got };
+    if (m->env.total > cap) {
+        r->status.MPI_ERROR = MPI_ERR_TRUNCATE;
+        snprintf(r->why, sizeof r->why, "a message of %llu bytes from rank %d (tag %d) arrived "
+                 "for a receive of %llu bytes (%d x %s)", (unsigned long long)m->env.total,
+                 m->env.source, m->env.tag, (unsigned long long)cap, r->count, mpix_dt_name(r->dt));
+    }
+    acknowledge(&m->env);
+    r->msg = NULL;
+    msg_free(m);
+    mpix_request_complete(r);
+}
+
+/* R takes M: from now on M's pieces go to R's block when R can take them there. */
+static void bind(struct mpix_inmsg *m, struct mpix_request *r)
+{
+    MPI_Aint offset;
+
+    m->req = r;
+    r->msg = m;
+    if (m->staging)
+        return;
+    m->cap = (uint64_t)r->count * (uint64_t)mpix_dt_size(r->dt);
+    if (mpix_dt_contig(r->dt, r->count, &offset))
+        m->direct = (char *)r->buf + offset;
+    else if (m->cap && !(m->staging = malloc(m->cap < m->env.total ? m->cap : m->env.total)))
+        mpix_die(MPI_ERR_NO_MEM);
+}
+
+/* ---- arrivals ----------------------------------------------------------------------------- */
+
+static struct mpix_request *posted_take(const struct mpix_envelope *e)
+{
+    for (struct mpix_request *r = posted.head; r; r = r->next)
+        if (fits(r, e)) {
+            posted_unlink(r);
+            return r;
+        }
+    return NULL;
+}
+
+static struct mpix_inmsg *msg_new(const struct mpix_envelope *e)
+{
+    struct mpix_inmsg *m = calloc(1, sizeof(*m));
+
+    if (!m)
+        mpix_die(MPI_ERR_NO_MEM);
+    m->env = *e;
+    struct mpix_request *r = posted_take(e);
+    if (r) {
+        bind(m, r);
+        return m;
+    }
+    m->cap = e->total;
+    if (!(m->staging = malloc(e->total ? e->total : 1))) {
+        fprintf(stderr, "MPI error on rank %d: no memory to buffer a message of %llu bytes from "
+                "world rank %d\n", mpix_env.world_rank, (unsigned long long)e->total, e->world);
+        mpix_die(MPI_ERR_NO_MEM);
+    }
+    unexpected_append(m);
+    return m;
+}
+
+/* The part of [OFFSET, OFFSET + LEN) below M's capacity, into the block or the staging copy. */
+static void piece(struct mpix_inmsg *m, uint64_t offset, const void *data, size_t len)
+{
+    char *to = m->direct ? m->direct : m->staging;
+
+    if (to && offset < m->cap)
+        memcpy(to + offset, data, (size_t)(len < m->cap - offset ? len : m->cap - offset));
+    m->arrived += len;
+}
+
+void mpix_match_arrive(const struct mpix_envelope *env, uint64_t offset, const void *data,
+                       size_t len)
+{
+    struct mpix_inmsg *m = offset == 0 ? msg_new(env) : arriving[env->world];
+
+    mpix_activity++;
+    if (!m) {
+        fprintf(stderr, "MPI warning on rank %d: a piece at offset %llu from world rank %d "
+                "belongs to no message: dropped\n", mpix_env.world_rank,
+                (unsigned long long)offset, env->world);
+        return;
+    }
+    piece(m, offset, data, len);
+    if (m->arrived < m->env.total) {
+        arriving[env->world] = m;
+        return;
+    }
+    arriving[env->world] = NULL;
+    if (m->req)
+        deliver(m, m->req);
+}
+
+/* ---- receives ----------------------------------------------------------------------------- */
+
+void mpix_match_post(struct mpix_request *r)
+{
+    for (struct mpix_inmsg *m = unexpected.head; m; m = m->next) {
+        if (!fits(r, &m->env))
+            continue;
+        unexpected_unlink(m);
+        bind(m, r);
+        if (m->arrived == m->env.total)
+            deliver(m, r);
+        return;
+    }
+    r->prev = posted.tail;
+    *(posted.tail ? &posted.tail->next : &posted.head) = r;
+    posted.tail = r;
+}
+
+bool mpix_match_probe(uint32_t context, int source, int tag, MPI_Status *status)
+{
+    struct mpix_request probe = { .context = context, .peer = source, .tag = tag };
+
+    for (struct mpix_inmsg *m = unexpected.head; m; m = m->next)
+        if (fits(&probe, &m->env)) {
+            *status = (MPI_Status){ .MPI_SOURCE = m->env.source, .MPI_TAG = m->env.tag,
+                                    .mpix_bytes = (MPI_Count)m->env.total };
+            return true;
+        }
+    return false;
+}
+
+bool mpix_match_cancel(struct mpix_request *r)
+{
+    if (r->msg)
+        return false;
+    posted_unlink(r);
+    return true;
+}

@@ -30,13 +30,16 @@ struct mpix_group {
 };
 
 struct mpix_comm {
+    uint32_t           magic;        /* MPIX_COMM_MAGIC while valid */
     uint32_t           context;      /* point to point; CONTEXT + 1 for collectives */
     int                rank, size;
     struct mpix_group *group;        /* the members, as world ranks */
     MPI_Errhandler     errhandler;
     int                refs;         /* 0 for the predefined ones: never freed */
     void              *coll;         /* the collectives' per-communicator state (coll owns it) */
+    void             (*coll_free)(void *coll);   /* called on it when the communicator goes */
 };
+#define MPIX_COMM_MAGIC 0x4d50434du
 
 enum mpix_request_kind { MPIX_REQ_SEND, MPIX_REQ_RECV, MPIX_REQ_GENERALIZED };
 
@@ -48,6 +51,7 @@ struct mpix_request {
     bool         freed;              /* MPI_Request_free'd while pending: released when done */
     bool         cancelled;
     MPI_Status   status;
+    char         why[256];           /* what went wrong, when STATUS.MPI_ERROR says something did */
     MPI_Comm     comm;
     /* point to point (p2p.c, match.c) */
     void        *buf;                /* the user's buffer */
@@ -55,7 +59,9 @@ struct mpix_request {
     MPI_Datatype dt;
     uint32_t     context;
     int          peer, tag;          /* destination, or source/tag as posted (ANY_ allowed) */
+    int          world_peer;         /* send: the destination's rank in MPI_COMM_WORLD */
     bool         sync;               /* Ssend/Issend: done when the receiver matched it */
+    bool         started;            /* send: its first piece was handed to the fabric */
     bool         delivered;          /* send: every piece landed at the receiver */
     bool         acked;              /* sync send: the receiver said it matched */
     uint64_t     id;                 /* sync send: the id its acknowledgement names */

@@ -1,0 +1,142 @@
+/* request.c - requests: the pending operations MPI_Isend, MPI_Irecv and the non-blocking
+ * collectives (generalized requests, driven by their schedule's progress function) hand out, and
+ * what MPI_Request_free, MPI_Cancel and MPI_Test_cancelled do to them. The Wait/Test family is
+ * wait.c; what completes point-to-point requests is p2p.c and match.c. */
+#include "core.h"
+#include "dt.h"
+
+#include <stdlib.h>
+
+unsigned long mpix_activity;
+
+struct mpix_request *mpix_request_new(enum mpix_request_kind kind, MPI_Comm comm)
+{
+    struct mpix_request *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->kind = kind;
+    r->comm = comm;
+    mpix_comm_retain(comm);
+    return r;
+}
+
+void mpix_status_empty(MPI_Status *status)
+{
+    if (status)
+        *status = (MPI_Status){ .MPI_SOURCE = MPI_ANY_SOURCE, .MPI_TAG = MPI_ANY_TAG };
+}
+
+void mpix_request_release(struct mpix_request *r)
+{
+    if (r->kind == MPIX_REQ_GENERALIZED && r->free_fn)
+        r->free_fn(r->state);
+    if (r->kind == MPIX_REQ_RECV && r->dt)
+        mpix_dt_release(r->dt);
+    free(r->packed);
+    mpix_comm_release(r->comm);
+    free(r);
+}
+
+void mpix_request_complete(struct mpix_request *r)
+{
+    r->done = true;
+    mpix_activity++;
+    if (r->freed)
+        mpix_request_release(r);
+}
+
+bool mpix_request_test(struct mpix_request *r)
+{
+    if (!r->done && r->kind == MPIX_REQ_GENERALIZED) {
+        int err = MPI_SUCCESS;
+        if (r->progress(r->state, &err)) {
+            r->status.MPI_ERROR = err;
+            r->done = true;
+            mpix_activity++;
+        }
+    }
+    return r->done;
+}
+
+int mpix_request_finish(MPI_Request *rp, MPI_Status *status)
+{
+    struct mpix_request *r = *rp;
+    int err = r->status.MPI_ERROR;
+
+    if (status) {
+        *status = r->status;
+        if (r->kind != MPIX_REQ_RECV) {     /* a send's status names no message */
+            status->MPI_SOURCE = MPI_ANY_SOURCE;
+            status->MPI_TAG = MPI_ANY_TAG;
+            status->mpix_bytes = 0;
+        }
+    }
+    mpix_request_release(r);
+    *rp = MPI_REQUEST_NULL;
+    return err;
+}
+
+int mpix_request_generalized(int (*progress)(void *state, int *err), void (*free_fn)(void *),
+                             void *state, MPI_Comm comm, MPI_Request *req)
+{
+    struct mpix_request *r;
+
+    if (!progress || !req || !(r = mpix_request_new(MPIX_REQ_GENERALIZED, comm)))
+        return mpix_err(comm, !progress || !req ? MPI_ERR_ARG : MPI_ERR_NO_MEM,
+                        "cannot start a non-blocking collective: %s",
+                        !progress || !req ? "no progress function or request" : "out of memory");
+    r->progress = progress;
+    r->free_fn = free_fn;
+    r->state = state;
+    mpix_status_empty(&r->status);
+    *req = r;
+    return MPI_SUCCESS;
+}
+
+/* A pending request is released when it completes; a generalized one has nobody left to drive
+ * it, so it is driven to its end here. */
+int MPI_Request_free(MPI_Request *request)
+{
+    mpix_check_init("MPI_Request_free");
+    if (!request || !*request)
+        return mpix_err(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Request_free: the request is "
+                        "MPI_REQUEST_NULL");
+    struct mpix_request *r = *request;
+    *request = MPI_REQUEST_NULL;
+    while (r->kind == MPIX_REQ_GENERALIZED && !mpix_request_test(r))
+        mpix_progress(100);
+    if (r->done)
+        mpix_request_release(r);
+    else
+        r->freed = true;
+    return MPI_SUCCESS;
+}
+
+/* Receives only: one no message matched yet is withdrawn and completes as cancelled. */
+int MPI_Cancel(MPI_Request *request)
+{
+    mpix_check_init("MPI_Cancel");
+    if (!request || !*request)
+        return mpix_err(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Cancel: the request is "
+                        "MPI_REQUEST_NULL");
+    struct mpix_request *r = *request;
+    if (r->kind != MPIX_REQ_RECV)
+        return mpix_err(r->comm, MPI_ERR_REQUEST, "MPI_Cancel: only receives can be cancelled "
+                        "here, not sends or collectives");
+    if (!r->done && mpix_match_cancel(r)) {
+        r->status = (MPI_Status){ .MPI_SOURCE = MPI_ANY_SOURCE, .MPI_TAG = MPI_ANY_TAG,
+                                  .mpix_cancelled = 1 };
+        mpix_request_complete(r);
+    }
+    return MPI_SUCCESS;
+}
+
+int MPI_Test_cancelled(const MPI_Status *status, int *flag)
+{
+    mpix_check_init("MPI_Test_cancelled");
+    if (!status || !flag)
+        return mpix_err(MPI_COMM_WORLD, MPI_ERR_ARG, "MPI_Test_cancelled: status or flag is NULL");
+    *flag = status->mpix_cancelled != 0;
+    return MPI_SUCCESS;
+}

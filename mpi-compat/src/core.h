@@ -1,0 +1,117 @@
+/* core.h - what the core's files of libmrpc_mpi (env, errors, comm, group, request, wait, p2p,
+ * match, fabric) share and nobody else needs: the process's MPI state, and the interfaces
+ * between matching, point to point and the fabric that carries frames over mRPC.
+ *
+ * Data path: p2p.c checks arguments and makes requests; a send goes to fabric.c (another rank:
+ * pieces as mRPC calls, flow-controlled) or straight to match.c (this rank); every frame that
+ * arrives, in its sender's order, goes to match.c, which pairs messages with posted receives
+ * (MPI's matching rules) and completes them. */
+#ifndef MPIX_CORE_H
+#define MPIX_CORE_H
+
+#include "mpi_impl.h"
+
+#include <stddef.h>
+
+/* ---- the process (env.c) -------------------------------------------------------------------- */
+
+struct mpix_env {
+    int  state;                      /* MPIX_BEFORE, MPIX_RUNNING, MPIX_AFTER */
+    int  thread;                     /* the level provided */
+    int  world_rank, world_size;
+    char node[MPI_MAX_PROCESSOR_NAME];
+};
+enum { MPIX_BEFORE, MPIX_RUNNING, MPIX_AFTER };
+extern struct mpix_env mpix_env;
+
+/* Bumped whenever something completes or arrives locally: a wait only sleeps when it did not move
+ * since its last look (request.c, fabric.c, match.c bump it). */
+extern unsigned long mpix_activity;
+
+/* ---- errors (errors.c) ---------------------------------------------------------------------- */
+
+/* Copies the sentence SRC into DST (SIZE bytes), cut to fit. */
+void mpix_text_copy(char *dst, size_t size, const char *src);
+/* Ends the job after a fatal error or MPI_Abort: says why on stderr, exits with CODE. */
+_Noreturn void mpix_die(int code);
+
+/* ---- requests (request.c) ------------------------------------------------------------------- */
+
+struct mpix_request *mpix_request_new(enum mpix_request_kind kind, MPI_Comm comm);
+/* Marks R done (its status set), bumps mpix_activity; a freed R is released. */
+void mpix_request_complete(struct mpix_request *r);
+/* Releases R's resources (its packed copy, its datatype and communicator holds) and R. */
+void mpix_request_release(struct mpix_request *r);
+/* Whether R is done; a generalized R is driven by its progress function. */
+bool mpix_request_test(struct mpix_request *r);
+/* Copies R's outcome into STATUS (may be MPI_STATUS_IGNORE) and releases R (*RP = NULL). Returns
+ * R's error class. */
+int  mpix_request_finish(MPI_Request *rp, MPI_Status *status);
+/* The status of a request that never had anything to do (PROC_NULL, MPI_REQUEST_NULL). */
+void mpix_status_empty(MPI_Status *status);
+
+/* ---- communicators (comm.c, comm_agree.c) --------------------------------------------------- */
+
+void mpix_comm_init(void);                       /* MPI_COMM_WORLD and MPI_COMM_SELF */
+void mpix_comm_retain(MPI_Comm c);
+void mpix_comm_release(MPI_Comm c);
+/* A new context id that no member of PARENT uses (collective over PARENT), in *CONTEXT. */
+int  mpix_comm_agree_context(MPI_Comm parent, uint32_t *context);
+/* Returns once every member of C called it (a barrier over the fabric, which keeps serving). */
+int  mpix_comm_sync(MPI_Comm c);
+/* Every member's N ints, gathered into ALL (size * N, by rank), on every member. */
+int  mpix_comm_allgather_ints(MPI_Comm parent, const int *mine, int n, int *all);
+
+struct mpix_group *mpix_group_new(int size);
+void mpix_group_retain(struct mpix_group *g);
+void mpix_group_release(struct mpix_group *g);
+/* G's rank of world rank WORLD, or MPI_UNDEFINED. */
+int  mpix_group_rank_of(const struct mpix_group *g, int world);
+
+/* ---- matching (match.c) --------------------------------------------------------------------- */
+
+/* What the first frame of a message says. */
+struct mpix_envelope {
+    uint32_t context;
+    int      source, tag;            /* source: the sender's rank in the communicator */
+    int      world;                  /* the sender's world rank */
+    uint64_t total;                  /* the message's bytes */
+    uint64_t sync_id;                /* not 0: acknowledge the match with this id */
+};
+
+void mpix_match_init(int world_size);
+void mpix_match_fini(void);
+/* LEN bytes of the message ENV describes, at OFFSET, arrived from ENV->world (pieces of one
+ * message arrive in order, messages of one sender in the order sent). */
+void mpix_match_arrive(const struct mpix_envelope *env, uint64_t offset, const void *data,
+                       size_t len);
+/* A receive: matched with the oldest fitting message that arrived, or queued for the next. */
+void mpix_match_post(struct mpix_request *r);
+/* Whether a message that fits (CONTEXT, SOURCE, TAG) arrived and is unclaimed; its envelope in
+ * STATUS. */
+bool mpix_match_probe(uint32_t context, int source, int tag, MPI_Status *status);
+/* Withdraws a receive no message matched yet: true when done so. */
+bool mpix_match_cancel(struct mpix_request *r);
+
+/* ---- point to point (p2p.c) ----------------------------------------------------------------- */
+
+/* The receiver acknowledged synchronous send ID: it may complete. */
+void mpix_p2p_acked(uint64_t id);
+/* Send R's pieces are all handed over and answered (ERR: how it went): it may complete. */
+void mpix_p2p_delivered(struct mpix_request *r, int err);
+
+/* ---- the fabric (fabric.c) ------------------------------------------------------------------ */
+
+/* Under mrpc-run: registers with the node's service, serves on MRPC_HOST, publishes the address
+ * and waits for every rank (barrier). 0, or -1 with the reason in WHY. */
+int  mpix_fabric_start(char *why, size_t len);
+/* MPI_Finalize has begun on every rank that matters: a peer that closed its end after taking
+ * the last frames is no error any more. */
+void mpix_fabric_closing(void);
+void mpix_fabric_stop(void);
+/* Queues send R (R->world_peer not this rank) behind the earlier ones to that rank. */
+void mpix_fabric_send(struct mpix_request *r);
+/* Queues an acknowledgement of synchronous send ID to WORLD. */
+void mpix_fabric_ack(int world, uint64_t id);
+
+#endif /* MPIX_CORE_H */

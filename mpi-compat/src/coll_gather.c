@@ -91,11 +91,11 @@ void coll_scatter(struct coll_sched *s, const struct coll_args *a)
 void coll_gatherv(struct coll_sched *s, const struct coll_args *a)
 {
     int rank = coll_rank(s), size = coll_size(s);
-    MPI_Aint ext = mpix_dt_extent(a->rtype);
     if (rank != a->root) {
         coll_send(s, a->sbuf, a->scount, a->stype, a->root);
         return;
     }
+    MPI_Aint ext = mpix_dt_extent(a->rtype);      /* significant at the root only */
     for (int i = 0; i < size; i++)
         if (i != rank)
             coll_recv(s, (char *)a->rbuf + (MPI_Aint)a->rdispls[i] * ext, a->rcounts[i],
@@ -109,11 +109,11 @@ void coll_gatherv(struct coll_sched *s, const struct coll_args *a)
 void coll_scatterv(struct coll_sched *s, const struct coll_args *a)
 {
     int rank = coll_rank(s), size = coll_size(s);
-    MPI_Aint ext = mpix_dt_extent(a->stype);
     if (rank != a->root) {
         coll_recv(s, a->rbuf, a->rcount, a->rtype, a->root);
         return;
     }
+    MPI_Aint ext = mpix_dt_extent(a->stype);      /* significant at the root only */
     for (int i = 0; i < size; i++)
         if (i != rank)
             coll_send(s, (const char *)a->sbuf + (MPI_Aint)a->sdispls[i] * ext, a->scounts[i],

@@ -8,13 +8,6 @@
 
 #include <stdlib.h>
 
-#define TRY(expr)                                                                                \
-    do {                                                                                         \
-        int rc_ = (expr);                                                                        \
-        if (rc_ != MPI_SUCCESS)                                                                  \
-            return rc_;                                                                          \
-    } while (0)
-
 /* Runs or starts S (NULL when it could not be allocated: both report that). */
 static int go(struct coll_sched *s, MPI_Request *req, bool nb, const char *fn)
 {

@@ -4,13 +4,6 @@
  * it), builds the schedule (coll_gather.c, coll_alltoall.c) and runs or starts it. */
 #include "coll_check.h"
 
-#define TRY(expr)                                                                                \
-    do {                                                                                         \
-        int rc_ = (expr);                                                                        \
-        if (rc_ != MPI_SUCCESS)                                                                  \
-            return rc_;                                                                          \
-    } while (0)
-
 enum move { GATHER, GATHERV, SCATTER, SCATTERV, ALLGATHER, ALLGATHERV, ALLTOALL, ALLTOALLV };
 
 /* The send side: one count, or counts per rank (v forms of Scatter and Alltoall). */

@@ -16,4 +16,12 @@ int coll_check_counts(MPI_Comm comm, const int counts[], const int displs[], MPI
 int coll_check_op(MPI_Comm comm, MPI_Op op, MPI_Datatype dt, const char *fn);
 int coll_check_not_in_place(MPI_Comm comm, const void *buf, const char *what, const char *fn);
 
+/* Returns from the calling function what a check returned, unless it is MPI_SUCCESS. */
+#define TRY(expr)                                                                                \
+    do {                                                                                         \
+        int rc_ = (expr);                                                                        \
+        if (rc_ != MPI_SUCCESS)                                                                  \
+            return rc_;                                                                          \
+    } while (0)
+
 #endif

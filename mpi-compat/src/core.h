@@ -90,6 +90,13 @@ void mpix_match_post(struct mpix_request *r);
 /* Whether a message that fits (CONTEXT, SOURCE, TAG) arrived and is unclaimed; its envelope in
  * STATUS. */
 bool mpix_match_probe(uint32_t context, int source, int tag, MPI_Status *status);
+/* World rank WORLD is gone (WHY): the receives only it could satisfy fail, as do those from any
+ * source of a communicator it belongs to, and one its message was arriving into. */
+void mpix_match_peer_lost(int world, const char *why);
+/* Pings (mpix_fabric_ping) every rank a posted receive waits for: its source, or, for
+ * MPI_ANY_SOURCE, the members of its communicator this rank has talked to (a large job's wildcard
+ * receive does not connect to every rank). */
+void mpix_match_ping_sources(void);
 /* Withdraws a receive no message matched yet: true when done so. */
 bool mpix_match_cancel(struct mpix_request *r);
 
@@ -111,6 +118,9 @@ void mpix_fabric_closing(void);
 void mpix_fabric_stop(void);
 /* Queues send R (R->world_peer not this rank) behind the earlier ones to that rank. */
 void mpix_fabric_send(struct mpix_request *r);
+/* Sends WORLD an empty frame, unless one is out already (or, KNOWN_ONLY, no connection was
+ * made to it yet): if WORLD is gone, it fails. */
+void mpix_fabric_ping(int world, bool known_only);
 /* Queues an acknowledgement of synchronous send ID to WORLD. */
 void mpix_fabric_ack(int world, uint64_t id);
 

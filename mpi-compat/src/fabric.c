@@ -13,6 +13,11 @@
  * to a call means its frame was taken; a send whose pieces were all taken is delivered (p2p.c).
  * Acknowledgements of synchronous sends go first.
  *
+ * A dead peer: a frame to it fails (its connection is lost), which fails what was queued to it
+ * and the receives waiting for it (match.c). A rank that only waits sends nothing, so a wait that
+ * slept IDLE_MS without anything happening pings the ranks its receives wait for (an empty frame
+ * the receiver drops); a peer that died is found within about 2 s, not never.
+ *
  * Handlers (incoming frames) and completions run inside mrpc_ctx_progress(); they only change
  * state, and the frames they want sent go out when the pump runs after it. Waits sleep in
  * mrpc_ctx_progress() on the context's event fd. */
@@ -32,6 +37,8 @@
 #define PORT_TRIES   400
 #define CALL_TIMEOUT_MS 86400000       /* a receiver may compute for hours before it progresses */
 #define FRAME_ACK    1u
+#define FRAME_PING   2u
+#define IDLE_MS      500
 
 /* A frame that arrived before its turn, copied out of the receive heap. */
 struct held {
@@ -49,6 +56,7 @@ struct peer {
     struct mpix_request *head, *tail;  /* sends queued, oldest first */
     uint64_t            *acks;         /* acknowledgements to send */
     size_t               n_acks, cap_acks;
+    bool                 ping_wanted, ping_out;
     uint64_t             seq_out, seq_in;
     int                  in_flight;
     struct held         *held;
@@ -69,6 +77,7 @@ static struct {
     bool           closing;             /* MPI_Finalize: peers may be gone */
     bool           inside;              /* in mrpc_ctx_progress: handlers only queue frames */
     unsigned long  seen;                /* mpix_activity at the last progress */
+    double         idle_since;          /* MPI_Wtime() of the last activity */
 } fab;
 
 static const mrpc_call_opts_t call_opts = { .field_mask = MRPC_CALL_OPT_FIELD_TIMEOUT,
@@ -81,7 +90,7 @@ static void handle(uint32_t flags, const struct mpix_envelope *env, uint64_t off
 {
     if (flags & FRAME_ACK)
         mpix_p2p_acked(sync_id);
-    else
+    else if (!(flags & FRAME_PING))
         mpix_match_arrive(env, offset, data, len);
 }
 
@@ -168,6 +177,8 @@ static void peer_fail(struct peer *p, const char *why)
     }
     p->tail = NULL;
     p->n_acks = 0;
+    p->ping_wanted = false;
+    mpix_match_peer_lost((int)(p - fab.peers), p->failed);
 }
 
 static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
@@ -179,6 +190,8 @@ static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
     if (reply)
         mrpc_release(ctx, reply);
     t.peer->in_flight--;
+    if (!t.req)
+        t.peer->ping_out = false;       /* an ack's answer clears it too: harmless */
     mpix_activity++;
     if (st->code != PHX_OK && !(fab.closing && st->code == PHX_UNAVAILABLE)) {
         char why[512];
@@ -211,10 +224,16 @@ static int connect_peer(struct peer *p)
     return -1;
 }
 
-/* The next frame to P into F: an acknowledgement, or the head send's next piece (*REQ). */
+/* The next frame to P into F: a ping, an acknowledgement, or the head send's next piece (*REQ). */
 static int frame_fill(struct peer *p, Mpix__Frame *f, struct mpix_request **req)
 {
     *req = NULL;
+    if (p->ping_wanted) {
+        f->flags = FRAME_PING;
+        p->ping_wanted = false;
+        p->ping_out = true;
+        return 0;
+    }
     if (p->n_acks) {
         f->flags = FRAME_ACK;
         f->sync_id = p->acks[--p->n_acks];
@@ -284,10 +303,10 @@ static void pump(void)
     fab.busy = false;
     for (int i = 0; i < fab.n; i++) {
         struct peer *p = &fab.peers[i];
-        while ((p->n_acks || p->head) && p->in_flight < IN_FLIGHT && connect_peer(p) == 0 &&
-               send_one(p))
+        while ((p->ping_wanted || p->n_acks || p->head) && p->in_flight < IN_FLIGHT &&
+               connect_peer(p) == 0 && send_one(p))
             ;
-        if (p->n_acks || p->head)
+        if (p->ping_wanted || p->n_acks || p->head)
             fab.busy = true;
     }
 }
@@ -324,7 +343,36 @@ void mpix_fabric_ack(int world, uint64_t id)
         pump();
 }
 
+void mpix_fabric_ping(int world, bool known_only)
+{
+    struct peer *p;
+
+    if (!fab.ctx || world == mpix_env.world_rank || world < 0 || world >= fab.n)
+        return;
+    p = &fab.peers[world];
+    if (p->failed[0] || p->ping_out || p->ping_wanted || (known_only && !p->conn))
+        return;
+    p->ping_wanted = true;
+    fab.busy = true;
+}
+
 /* ---- progress ------------------------------------------------------------------------------- */
+
+/* Nothing happened for IDLE_MS while a wait slept: are the ranks it waits for still there? */
+static void check_idle(void)
+{
+    double now = MPI_Wtime();
+
+    if (mpix_activity != fab.seen || fab.closing) {
+        fab.idle_since = now;
+        return;
+    }
+    if ((now - fab.idle_since) * 1000 < IDLE_MS)
+        return;
+    fab.idle_since = now;
+    mpix_match_ping_sources();
+    pump();
+}
 
 void mpix_progress(int timeout_ms)
 {
@@ -346,6 +394,8 @@ void mpix_progress(int timeout_ms)
         mpix_die(MPI_ERR_OTHER);
     }
     pump();
+    if (timeout_ms > 0)
+        check_idle();
     fab.seen = mpix_activity;
 }
 

@@ -49,11 +49,9 @@ static void msg_free(struct mpix_inmsg *m)
     free(m);
 }
 
+/* Messages never received go; one a receive took is that receive's (it is not done). */
 void mpix_match_fini(void)
 {
-    for (int i = 0; i < n_arriving; i++)
-        if (arriving[i] && !arriving[i]->req)
-            arriving[i] = NULL;            /* those still queued as unexpected go below */
     while (unexpected.head) {
         struct mpix_inmsg *m = unexpected.head;
         unexpected.head = m->next;
@@ -182,7 +180,7 @@ static void piece(struct mpix_inmsg *m, uint64_t offset, const void *data, size_
 {
     char *to = m->direct ? m->direct : m->staging;
 
-    if (to && offset < m->cap)
+    if (to && len && offset < m->cap)
         memcpy(to + offset, data, (size_t)(len < m->cap - offset ? len : m->cap - offset));
     m->arrived += len;
 }
@@ -246,4 +244,57 @@ bool mpix_match_cancel(struct mpix_request *r)
         return false;
     posted_unlink(r);
     return true;
+}
+
+/* ---- peers that died ---------------------------------------------------------------------- */
+
+static bool waits_for(const struct mpix_request *r, int world)
+{
+    if (r->peer != MPI_ANY_SOURCE)
+        return r->comm->group->world[r->peer] == world;
+    return mpix_group_rank_of(r->comm->group, world) != MPI_UNDEFINED;
+}
+
+static void fail_recv(struct mpix_request *r, int world, const char *why)
+{
+    r->status = (MPI_Status){ .MPI_SOURCE = MPI_ANY_SOURCE, .MPI_TAG = MPI_ANY_TAG,
+                              .MPI_ERROR = MPI_ERR_OTHER };
+    snprintf(r->why, sizeof r->why, "world rank %d is gone: %.200s", world, why);
+    mpix_request_complete(r);
+}
+
+void mpix_match_peer_lost(int world, const char *why)
+{
+    struct mpix_inmsg *m = arriving ? arriving[world] : NULL;
+
+    if (m) {                            /* its last pieces will never come */
+        arriving[world] = NULL;
+        if (m->req) {
+            m->req->msg = NULL;
+            fail_recv(m->req, world, why);
+            msg_free(m);
+        } else {
+            unexpected_unlink(m);
+            msg_free(m);
+        }
+    }
+    for (struct mpix_request *r = posted.head, *next; r; r = next) {
+        next = r->next;
+        if (waits_for(r, world)) {
+            posted_unlink(r);
+            fail_recv(r, world, why);
+        }
+    }
+}
+
+void mpix_match_ping_sources(void)
+{
+    for (struct mpix_request *r = posted.head; r; r = r->next) {
+        if (r->peer != MPI_ANY_SOURCE) {
+            mpix_fabric_ping(r->comm->group->world[r->peer], false);
+            continue;
+        }
+        for (int i = 0; i < r->comm->size; i++)
+            mpix_fabric_ping(r->comm->group->world[i], true);
+    }
 }

@@ -330,7 +330,7 @@ int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status)
 {
     int flag = 0, rc;
     while ((rc = MPI_Iprobe(source, tag, comm, &flag, status)) == MPI_SUCCESS && !flag)
-        mpix_progress(1000);
+        mpix_progress(500);
     return rc;
 }
 

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define WAIT_MS 1000
+#define WAIT_MS 500
 
 /* Completes *RP: its status into STATUS, its error raised on its communicator's handler. */
 static int finish(MPI_Request *rp, MPI_Status *status, const char *fn)

@@ -155,6 +155,29 @@ static void ordering(void)
         }
         CHECK(!bad, "%d of %d messages overtook another", bad, N);
     }
+    /* A small message does not overtake a large one sent before it (pieces vs one frame). */
+    enum { BIG = 9 << 20 };
+    char *big = malloc(BIG);
+    if (rank == 1) {
+        MPI_Request r[2];
+        int small = 77;
+        memset(big, 5, BIG);
+        MPI_Isend(big, BIG, MPI_BYTE, 0, 1, MPI_COMM_WORLD, &r[0]);
+        MPI_Isend(&small, 1, MPI_INT, 0, 2, MPI_COMM_WORLD, &r[1]);
+        MPI_Waitall(2, r, MPI_STATUSES_IGNORE);
+    } else if (rank == 0) {
+        MPI_Status st;
+        int count = 0;
+        MPI_Probe(1, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        CHECK(st.MPI_TAG == 1 && count == BIG, "the first message probed is tag %d of %d bytes",
+              st.MPI_TAG, count);
+        MPI_Recv(big, BIG, MPI_BYTE, 1, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+        CHECK(st.MPI_TAG == 1 && big[BIG - 1] == 5, "the 9 MiB message came as tag %d", st.MPI_TAG);
+        MPI_Recv(&count, 1, MPI_INT, 1, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+        CHECK(st.MPI_TAG == 2 && count == 77, "the small message came as tag %d", st.MPI_TAG);
+    }
+    free(big);
     if (rank < 2)
         OK("non-overtaking order of %d messages", N);
 }
@@ -354,7 +377,35 @@ static void self_and_null(void)
           "a receive from MPI_PROC_NULL: source %d tag %d count %d", st.MPI_SOURCE, st.MPI_TAG, count);
     MPI_Request n = MPI_REQUEST_NULL;
     MPI_Wait(&n, &st);
-    OK("send to self, MPI_PROC_NULL");
+    /* A synchronous send to self completes once the receive is posted; a freed request still
+     * delivers its message; MPI_Testany/Testsome see completions. */
+    MPI_Request rs[2];
+    int flag = 1, idx = -1, out = -1, ids[2];
+    MPI_Issend(&v, 1, MPI_INT, rank, 92, MPI_COMM_WORLD, &rs[0]);
+    MPI_Test(&rs[0], &flag, MPI_STATUS_IGNORE);
+    CHECK(!flag, "MPI_Issend to self completed before its receive was posted");
+    MPI_Irecv(&got, 1, MPI_INT, rank, 92, MPI_COMM_WORLD, &rs[1]);
+    MPI_Testany(2, rs, &idx, &flag, &st);
+    CHECK(flag && idx >= 0, "MPI_Testany found nothing done (flag %d index %d)", flag, idx);
+    MPI_Waitsome(2, rs, &out, ids, MPI_STATUSES_IGNORE);
+    CHECK(out == 1 && rs[0] == MPI_REQUEST_NULL && rs[1] == MPI_REQUEST_NULL,
+          "MPI_Waitsome completed %d", out);
+    MPI_Testsome(2, rs, &out, ids, MPI_STATUSES_IGNORE);
+    CHECK(out == MPI_UNDEFINED, "MPI_Testsome over null requests gave %d", out);
+    MPI_Isend(&v, 1, MPI_INT, rank, 93, MPI_COMM_WORLD, &rs[0]);
+    MPI_Request_free(&rs[0]);
+    got = -1;
+    MPI_Recv(&got, 1, MPI_INT, rank, 93, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    CHECK(rs[0] == MPI_REQUEST_NULL && got == v, "a freed send delivered %d", got);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    int cls = -1;
+    MPI_Isend(&v, 1, MPI_INT, rank, 94, MPI_COMM_WORLD, &rs[0]);
+    MPI_Error_class(MPI_Cancel(&rs[0]), &cls);
+    CHECK(cls == MPI_ERR_REQUEST, "cancelling a send is class %d, not MPI_ERR_REQUEST", cls);
+    MPI_Wait(&rs[0], MPI_STATUS_IGNORE);
+    MPI_Recv(&got, 1, MPI_INT, rank, 94, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+    OK("send to self (Issend, Testany, Waitsome, Testsome, Request_free), MPI_PROC_NULL");
 }
 
 /* A column of a 4x4 matrix (MPI_Type_vector) goes from rank 1 to rank 0's row. */

@@ -5,7 +5,8 @@
 #   run_mpi.sh MRPC_RUN PHOENIXD MRPC_PLUGIN UCX_PLUGIN NP [--expect-fail RC PATTERN] PROGRAM [ARGS]
 # Passes when the job exits 0 and no rank printed "FAILED:" (each program checks its own results
 # and prints "ok: ..." lines), or, with --expect-fail, when it exits RC and its stderr matches
-# PATTERN (a fatal MPI error must end the job with a sentence). Bounded: 150 s.
+# PATTERN (a fatal MPI error must end the job with a sentence), and no rank printed "FAILED:".
+# Bounded: 150 s.
 set -euo pipefail
 run=$1 phoenixd=$2 mrpc_so=$3 ucx_so=$4 np=$5; shift 5
 want_rc=0 want_pat=""
@@ -33,10 +34,10 @@ timeout 150 "$run" -n "$np" --tag-output "$@" >"$dir/out" 2>"$dir/err" || rc=$?
 cat "$dir/out"
 [ -s "$dir/err" ] && sed 's/^/stderr: /' "$dir/err"
 [ "$rc" -eq "$want_rc" ] || fail "'$*' on $np ranks exited $rc, expected $want_rc"
+! grep -q "FAILED:" "$dir/out" || fail "'$*' on $np ranks: a check failed"
 if [ -n "$want_pat" ]; then
-  grep -q -- "$want_pat" "$dir/err" || fail "'$*' did not say '$want_pat'"
+  cat "$dir/out" "$dir/err" | grep -q -- "$want_pat" || fail "'$*' did not say '$want_pat'"
 else
-  ! grep -q "FAILED:" "$dir/out" || fail "'$*' on $np ranks: a check failed"
   grep -q "ok: " "$dir/out" || fail "'$*' on $np ranks checked nothing"
 fi
 echo "PASSED: $* on $np ranks in $((SECONDS - t0)) s"

@@ -51,15 +51,16 @@ static int made(const char *fn, MPI_Datatype dt, MPI_Datatype *newtype)
     return MPI_SUCCESS;
 }
 
-/* Returns the type of N entries {DISP, COUNT, TYPE}, expressions of i, the entry's index. */
-#define BUILD_ENTRIES(fn, n, newtype, DISP, COUNT, TYPE)                                        \
+/* Returns the type of N entries {DISP, COUNT, TYPE}, expressions of i, the entry's index;
+ * ROUND_EACH as mpix_dt_build's. */
+#define BUILD_ENTRIES(fn, n, newtype, DISP, COUNT, TYPE, ROUND_EACH)                                        \
     do {                                                                                        \
         struct mpix_dt_entry *e_ = calloc((unsigned)(n) + 1u, sizeof(*e_));                      \
         if (!e_)                                                                                \
             return made(fn, NULL, newtype);                                                     \
         for (int i = 0; i < (n); i++)                                                           \
             e_[i] = (struct mpix_dt_entry){ (DISP), (COUNT), (TYPE) };                          \
-        MPI_Datatype t_ = mpix_dt_build(e_, (size_t)(n));                                       \
+        MPI_Datatype t_ = mpix_dt_build(e_, (size_t)(n), (ROUND_EACH));                         \
         free(e_);                                                                               \
         return made(fn, t_, newtype);                                                           \
     } while (0)
@@ -78,7 +79,7 @@ int MPI_Type_contiguous(int count, MPI_Datatype oldtype, MPI_Datatype *newtype)
     int rc = ctor_check(fn, count, oldtype, newtype);
     struct mpix_dt_entry e = { 0, count, oldtype };
 
-    return rc ? rc : made(fn, mpix_dt_build(&e, 1), newtype);
+    return rc ? rc : made(fn, mpix_dt_build(&e, 1, false), newtype);
 }
 
 static int hvector(const char *fn, int count, int blocklength, MPI_Aint stride,
@@ -90,7 +91,7 @@ static int hvector(const char *fn, int count, int blocklength, MPI_Aint stride,
         return rc;
     if (blocklength < 0)
         return bad_count(fn, "blocklength", blocklength);
-    BUILD_ENTRIES(fn, count, newtype, i * stride, blocklength, oldtype);
+    BUILD_ENTRIES(fn, count, newtype, i * stride, blocklength, oldtype, false);
 }
 
 int MPI_Type_vector(int count, int blocklength, int stride, MPI_Datatype oldtype,
@@ -121,7 +122,7 @@ static int indexed(const char *fn, int count, const int blocklengths[], int bloc
     if (rc)
         return rc;
     BUILD_ENTRIES(fn, count, newtype, idispls ? idispls[i] * ext : adispls[i],
-                  blocklengths ? blocklengths[i] : blocklength, oldtype);
+                  blocklengths ? blocklengths[i] : blocklength, oldtype, true);
 }
 
 int MPI_Type_indexed(int count, const int array_of_blocklengths[],
@@ -170,7 +171,7 @@ int MPI_Type_create_struct(int count, const int array_of_blocklengths[],
     if (rc)
         return rc;
     BUILD_ENTRIES(fn, count, newtype, array_of_displacements[i], array_of_blocklengths[i],
-                  array_of_types[i]);
+                  array_of_types[i], true);
 }
 
 int MPI_Type_create_resized(MPI_Datatype oldtype, MPI_Aint lb, MPI_Aint extent,
@@ -191,7 +192,7 @@ int MPI_Type_dup(MPI_Datatype oldtype, MPI_Datatype *newtype)
 
     if (rc)
         return rc;
-    dt = mpix_dt_build(&e, 1);
+    dt = mpix_dt_build(&e, 1, false);
     if (dt && mpix_dt_check(oldtype) == MPI_SUCCESS && mpix_dt_commit(dt) != MPI_SUCCESS) {
         mpix_dt_free(dt);
         dt = NULL;

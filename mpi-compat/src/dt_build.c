@@ -61,13 +61,23 @@ void mpix_dt_free(MPI_Datatype dt)
 static MPI_Aint min_a(MPI_Aint a, MPI_Aint b) { return a < b ? a : b; }
 static MPI_Aint max_a(MPI_Aint a, MPI_Aint b) { return a > b ? a : b; }
 
-/* What the entries contribute, gathered before the bounds are settled. */
+/* What the entries contribute, gathered before the bounds are settled: the span of their data
+ * (true bounds), of their copies' bounds (each copy from its type's lb to its ub, padding
+ * included, as Open MPI and MPICH count them) and of the resized parts' bounds (sticky). */
 struct span {
-    bool     data, sticky;
-    MPI_Aint data_lb, data_ub, mark_lb, mark_ub, align;
+    bool     data, bounds, sticky;
+    MPI_Aint data_lb, data_ub, lb, ub, mark_lb, mark_ub, align;
     int      basic;
     bool     pair;
 };
+
+/* Widens [*LO, *HI) to cover [LO2, HI2); HAVE says whether it covered anything yet. */
+static void widen(bool *have, MPI_Aint *lo, MPI_Aint *hi, MPI_Aint lo2, MPI_Aint hi2)
+{
+    *lo = *have ? min_a(*lo, lo2) : lo2;
+    *hi = *have ? max_a(*hi, hi2) : hi2;
+    *have = true;
+}
 
 static void span_add(struct span *s, const struct mpix_dt_entry *e)
 {
@@ -78,22 +88,29 @@ static void span_add(struct span *s, const struct mpix_dt_entry *e)
     if (e->count <= 0)
         return;
     if (t->size > 0) {
-        s->data_lb = s->data ? min_a(s->data_lb, lo + t->true_lb) : lo + t->true_lb;
-        s->data_ub = s->data ? max_a(s->data_ub, hi + t->true_ub) : hi + t->true_ub;
-        s->data = true;
+        widen(&s->data, &s->data_lb, &s->data_ub, lo + t->true_lb, hi + t->true_ub);
         s->basic = s->basic == -1 || s->basic == t->basic ? t->basic : MPIX_B_MIXED;
         s->pair = s->pair || (t->flags & MPIX_DT_PAIR);
     }
-    if (t->sticky) {
-        s->mark_lb = s->sticky ? min_a(s->mark_lb, lo + t->lb) : lo + t->lb;
-        s->mark_ub = s->sticky ? max_a(s->mark_ub, hi + t->ub) : hi + t->ub;
-        s->sticky = true;
-    }
+    if (t->sticky)
+        widen(&s->sticky, &s->mark_lb, &s->mark_ub, lo + t->lb, hi + t->ub);
+    else
+        widen(&s->bounds, &s->lb, &s->ub, lo + t->lb, hi + t->ub);
     s->align = max_a(s->align, t->align);
 }
 
+/* Rounds the span's extent up to its alignment (MPI-3.1's epsilon), unless a resized part fixed
+ * the bounds. */
+static void span_round(struct span *s)
+{
+    MPI_Aint pad = s->bounds ? (s->ub - s->lb) % s->align : 0;
+
+    if (!s->sticky && pad)
+        s->ub += s->align - pad;
+}
+
 /* Settles DT's bounds from what its entries spanned. */
-static void span_settle(MPI_Datatype dt, const struct span *s)
+static void span_settle(MPI_Datatype dt, struct span *s)
 {
     dt->true_lb = s->data ? s->data_lb : 0;
     dt->true_ub = s->data ? s->data_ub : 0;
@@ -106,9 +123,9 @@ static void span_settle(MPI_Datatype dt, const struct span *s)
         dt->ub = s->mark_ub;
         return;
     }
-    MPI_Aint span = dt->true_ub - dt->true_lb, pad = span % s->align;
-    dt->lb = dt->true_lb;
-    dt->ub = dt->true_ub + (pad ? s->align - pad : 0);
+    span_round(s);
+    dt->lb = s->bounds ? s->lb : 0;
+    dt->ub = s->bounds ? s->ub : 0;
 }
 
 static MPI_Datatype dt_new(size_t nentries)
@@ -127,7 +144,7 @@ static MPI_Datatype dt_new(size_t nentries)
     return dt;
 }
 
-MPI_Datatype mpix_dt_build(const struct mpix_dt_entry *entries, size_t n)
+MPI_Datatype mpix_dt_build(const struct mpix_dt_entry *entries, size_t n, bool round_each)
 {
     struct span s = { .basic = -1, .align = 1 };
     MPI_Datatype dt = dt_new(n);
@@ -142,6 +159,8 @@ MPI_Datatype mpix_dt_build(const struct mpix_dt_entry *entries, size_t n)
         dt->size += entries[i].count * entries[i].type->size;
         dt->nelems += entries[i].count * entries[i].type->nelems;
         span_add(&s, &entries[i]);
+        if (round_each)
+            span_round(&s);
     }
     span_settle(dt, &s);
     return dt;
@@ -150,7 +169,7 @@ MPI_Datatype mpix_dt_build(const struct mpix_dt_entry *entries, size_t n)
 MPI_Datatype mpix_dt_resized(MPI_Datatype old, MPI_Aint lb, MPI_Aint extent)
 {
     struct mpix_dt_entry e = { 0, 1, old };
-    MPI_Datatype dt = mpix_dt_build(&e, 1);
+    MPI_Datatype dt = mpix_dt_build(&e, 1, false);
 
     if (dt) {
         dt->lb = lb;

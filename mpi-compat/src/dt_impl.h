@@ -5,14 +5,18 @@
  * classes are the standard's groups for reductions (MPI-3.1 5.9.2): the op table (op_predef.c)
  * is generated from them, the predefined objects (dt_predef.c) and the enum below too.
  *
+ * MPI_LONG_LONG and MPI_C_COMPLEX are synonyms mpi.h maps to MPI_LONG_LONG_INT and
+ * MPI_C_FLOAT_COMPLEX: they have no objects of their own.
+ *
  * A derived type is built as a list of entries "COUNT copies of TYPE at DISP, DISP + extent,
  * ..." (every constructor reduces to that, as create_struct does), with its size and bounds
  * computed at construction; MPI_Type_commit flattens the entries into blocks (dt_build.c).
  *
- * Bounds follow MPI-3.1 4.1 and Open MPI: without explicit bounds the extent is the span of the
- * data rounded up to the largest alignment of its basic types (the epsilon); a type built from a
- * resized one has "sticky" bounds: lb and ub are the min and max of the resized parts' bounds
- * only, and no rounding applies. */
+ * Bounds follow Open MPI (and MPICH): without explicit bounds, lb and ub span the parts' copies,
+ * each from its type's lb to its ub (so a part's own alignment padding counts), and the extent
+ * is rounded up to the largest alignment of the basic types (MPI-3.1 4.1's epsilon); a type
+ * built from a resized one has "sticky" bounds: lb and ub are the min and max of the resized
+ * parts' bounds only, and no rounding applies. The true bounds span the data alone. */
 #ifndef MPIX_DT_IMPL_H
 #define MPIX_DT_IMPL_H
 
@@ -36,7 +40,6 @@ typedef struct { long double v; int i; } mpix_pair_long_double_int;
     X(short, SHORT, short) X(unsigned_short, UNSIGNED_SHORT, unsigned short) X(int, INT, int)  \
     X(unsigned, UNSIGNED, unsigned) X(long, LONG, long)                                        \
     X(unsigned_long, UNSIGNED_LONG, unsigned long) X(long_long_int, LONG_LONG_INT, long long)  \
-    X(long_long, LONG_LONG, long long)                                                         \
     X(unsigned_long_long, UNSIGNED_LONG_LONG, unsigned long long)                              \
     X(int8_t, INT8_T, int8_t) X(int16_t, INT16_T, int16_t) X(int32_t, INT32_T, int32_t)        \
     X(int64_t, INT64_T, int64_t) X(uint8_t, UINT8_T, uint8_t) X(uint16_t, UINT16_T, uint16_t)  \
@@ -46,7 +49,7 @@ typedef struct { long double v; int i; } mpix_pair_long_double_int;
 #define MPIX_TYPES_FLOAT(X) X(float, FLOAT, float) X(double, DOUBLE, double)                   \
     X(long_double, LONG_DOUBLE, long double)
 #define MPIX_TYPES_COMPLEX(X)                                                                  \
-    X(c_complex, C_COMPLEX, float _Complex) X(c_float_complex, C_FLOAT_COMPLEX, float _Complex)\
+    X(c_float_complex, C_FLOAT_COMPLEX, float _Complex)                                        \
     X(c_double_complex, C_DOUBLE_COMPLEX, double _Complex)                                     \
     X(c_long_double_complex, C_LONG_DOUBLE_COMPLEX, long double _Complex)
 #define MPIX_TYPES_BOOL(X) X(c_bool, C_BOOL, _Bool)
@@ -116,8 +119,10 @@ MPI_Datatype mpix_dt_predef(int basic);
 bool mpix_dt_valid(MPI_Datatype dt);
 
 /* The derived type made of N entries (copied; their types retained), its size and bounds
- * computed; NULL when memory runs out. */
-MPI_Datatype mpix_dt_build(const struct mpix_dt_entry *entries, size_t n);
+ * computed; NULL when memory runs out. ROUND_EACH rounds the extent to the alignment after each
+ * entry rather than once at the end: Open MPI does so for struct and the indexed family (one
+ * "add" per block), which shows when a later block lowers the lower bound. */
+MPI_Datatype mpix_dt_build(const struct mpix_dt_entry *entries, size_t n, bool round_each);
 
 /* OLD with its bounds replaced by LB and LB + EXTENT (MPI_Type_create_resized). */
 MPI_Datatype mpix_dt_resized(MPI_Datatype old, MPI_Aint lb, MPI_Aint extent);

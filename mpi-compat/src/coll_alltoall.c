@@ -3,7 +3,9 @@
  * Allgather: recursive doubling (log2 p rounds, each doubling the blocks held) when p is a
  * power of two and the result is small, else a ring (p-1 rounds of one block to the right),
  * which is bandwidth-optimal for large blocks and works for any p. Allgatherv: the ring.
- * Alltoall(v): pairwise exchange, in step k a rank sends to rank+k and receives from rank-k.
+ * Alltoall(v): pairwise exchange, in step k a rank sends to rank+k and receives from rank-k;
+ * when a rank sends less than COLL_LARGE bytes in all, it posts every step at once (one round).
+ * Each pair exchanges one message each way, so ranks choosing differently still match.
  * Blocks are sent straight from and into the user's buffers with the user's types; with
  * MPI_IN_PLACE, Alltoall(v) first packs the receive buffer into scratch and sends from there. */
 #include "coll.h"
@@ -106,12 +108,17 @@ static void alltoall_pairwise(struct coll_sched *s, const struct coll_args *a, b
     struct sside ss;
     if (!send_side(s, a, v, &ss))
         return;
+    long sent = 0;
+    for (int j = 0; j < size; j++)
+        sent += ss.cnt[j] * mpix_dt_size(ss.type);
+    bool one_round = sent < COLL_LARGE;     /* small: every message at once */
     coll_round(s);
     coll_copy_typed(s, ss.base + ss.off[rank], ss.cnt[rank], ss.type, rblock(a, rank, v),
                     rcount_of(a, rank, v), a->rtype);
     for (int k = 1; k < size; k++) {
         int to = (rank + k) % size, from = (rank - k + size) % size;
-        coll_round(s);
+        if (!one_round || k == 1)
+            coll_round(s);
         coll_send(s, ss.base + ss.off[to], ss.cnt[to], ss.type, to);
         coll_recv(s, rblock(a, from, v), rcount_of(a, from, v), a->rtype, from);
     }

@@ -5,7 +5,8 @@
  * scratch buffers or the user's receive buffer; mpix_op_apply combines "in op inout", so the
  * order of operands is kept for non-commutative ops: whatever comes from lower ranks goes left.
  *   Reduce: binomial tree; a commutative op on ranks relative to the root, a non-commutative one
- *     on ranks in order towards rank 0, which then sends the result to the root.
+ *     on ranks in order towards rank 0, which then sends the result to the root. From
+ *     COLL_LARGE bytes (commutative ops): ring reduce-scatter, then the chunks to the root.
  *   Allreduce: recursive doubling (log2 p rounds; ranks beyond the largest power of two first
  *     fold into a partner) for small messages or non-commutative ops; from COLL_LARGE bytes, a
  *     ring reduce-scatter and ring allgather, which move ~2x the message per rank.
@@ -28,6 +29,34 @@ static void combine(struct coll_sched *s, MPI_Op op, void *tmp, void *acc, int c
     }
 }
 
+static void ring_reduce_scatter(struct coll_sched *s, char *acc, const int *cnt, const int *disp,
+                                MPI_Datatype dt, MPI_Op op);
+static int *split(struct coll_sched *s, int count, int size, int **disp);
+
+/* Large commutative Reduce: ring reduce-scatter of a copy, then every rank sends its reduced
+ * chunk to the root (Rabenseifner's scheme with a ring): ~2x the message per rank. */
+static void reduce_large(struct coll_sched *s, const void *in, void *recv, int count,
+                         MPI_Datatype dt, MPI_Op op, int root)
+{
+    int rank = coll_rank(s), size = coll_size(s), *cnt, *disp;
+    MPI_Aint ext = mpix_dt_extent(dt);
+    char *acc = coll_tmp(s, coll_span(count, dt));
+    if (!acc || !(cnt = split(s, count, size, &disp)))
+        return;
+    coll_copy_typed(s, in, count, dt, acc, count, dt);
+    ring_reduce_scatter(s, acc, cnt, disp, dt, op);
+    coll_round(s);
+    if (rank != root) {
+        coll_send(s, acc + (MPI_Aint)disp[rank] * ext, cnt[rank], dt, root);
+        return;
+    }
+    for (int i = 0; i < size; i++)
+        if (i != root)
+            coll_recv(s, (char *)recv + (MPI_Aint)disp[i] * ext, cnt[i], dt, i);
+    coll_copy_typed(s, acc + (MPI_Aint)disp[root] * ext, cnt[root], dt,
+                    (char *)recv + (MPI_Aint)disp[root] * ext, cnt[root], dt);
+}
+
 void coll_reduce_to(struct coll_sched *s, const void *send, void *recv, int count,
                     MPI_Datatype dt, MPI_Op op, int root)
 {
@@ -37,6 +66,10 @@ void coll_reduce_to(struct coll_sched *s, const void *send, void *recv, int coun
     if (size == 1 || count == 0) {
         if (in != recv)
             coll_copy_typed(s, in, count, dt, recv, count, dt);
+        return;
+    }
+    if ((long)count * mpix_dt_size(dt) >= COLL_LARGE && count >= size && mpix_op_commutative(op)) {
+        reduce_large(s, in, recv, count, dt, op, root);
         return;
     }
     char *acc = rank == base && rank == root ? recv : coll_tmp(s, coll_span(count, dt));

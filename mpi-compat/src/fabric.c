@@ -11,6 +11,9 @@
  * ones. A message is cut into pieces of PIECE_BYTES, and at most IN_FLIGHT calls per peer are
  * unanswered (flow control: the send heap holds at most IN_FLIGHT pieces per peer). The answer
  * to a call means its frame was taken; a send whose pieces were all taken is delivered (p2p.c).
+ * A message of one piece is delivered as soon as the piece is handed over: its bytes are in the
+ * send heap then, and the user's buffer is free (an eager send; a later failure of that frame
+ * fails the peer, so the sends after it report it).
  * Acknowledgements of synchronous sends go first.
  *
  * A dead peer: a frame to it fails (its connection is lost), which fails what was queued to it
@@ -62,10 +65,12 @@ struct peer {
     struct held         *held;
 };
 
-/* What a call's completion needs: the peer, and the send its piece belongs to (NULL: an ack). */
+/* What a call's completion needs: the peer, the send its piece belongs to (NULL: an ack, a
+ * ping, or a send that completed when its only piece was handed over), and whether it pings. */
 struct token {
     struct peer         *peer;
     struct mpix_request *req;
+    bool                 ping;
 };
 
 static struct {
@@ -190,8 +195,8 @@ static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
     if (reply)
         mrpc_release(ctx, reply);
     t.peer->in_flight--;
-    if (!t.req)
-        t.peer->ping_out = false;       /* an ack's answer clears it too: harmless */
+    if (t.ping)
+        t.peer->ping_out = false;
     mpix_activity++;
     if (st->code != PHX_OK && !(fab.closing && st->code == PHX_UNAVAILABLE)) {
         char why[512];
@@ -277,10 +282,15 @@ static bool send_one(struct peer *p)
     }
     f->world = mpix_env.world_rank;
     f->seq = p->seq_out++;
-    *t = (struct token){ .peer = p, .req = r };
+    *t = (struct token){ .peer = p, .req = r, .ping = (f->flags & FRAME_PING) != 0 };
     mrpc_status_t st = mpix__fabric__deliver_async(p->conn, f, on_taken, t, &call_opts);
     if (st.code == PHX_OK) {
         p->in_flight++;
+        if (r && r->sent == r->bytes && r->pieces_out == 1) {
+            t->req = NULL;              /* all of it is in the send heap, the service's now */
+            r->pieces_out = 0;
+            mpix_p2p_delivered(r, MPI_SUCCESS);
+        }
         return true;
     }
     free(t);

@@ -3,9 +3,10 @@
  *
  * Every send is a request whose packed bytes (the user's buffer itself when the datatype lays
  * them out as one block, else a packed copy) go to the fabric, or, to this rank, straight to
- * matching. A send completes when every piece has landed at the receiver (in the receive it
- * matched, or buffered there), so the user's buffer is free again; a synchronous one also waits
- * for the receiver's word that a receive matched it. Receives are matched in match.c. */
+ * matching. A send completes when the user's buffer is free again: a message of one piece
+ * (4 MiB) once it is copied into the send heap, a larger one when every piece has landed at the
+ * receiver (in the receive it matched, or buffered there); a synchronous one also waits for the
+ * receiver's word that a receive matched it. Receives are matched in match.c. */
 #include "core.h"
 #include "dt.h"
 

@@ -355,7 +355,20 @@ static void sendrecv(void)
     int v[3] = { rank, rank, rank };
     MPI_Sendrecv_replace(v, 3, MPI_INT, next, 81, prev, 81, MPI_COMM_WORLD, &st);
     CHECK(v[0] == prev && v[2] == prev, "MPI_Sendrecv_replace holds %d", v[0]);
-    OK("MPI_Sendrecv, MPI_Sendrecv_replace");
+    /* Pairs exchange 32 MiB both ways at once: flow control on both sides, no deadlock. */
+    enum { BOTH = 32 << 20 };
+    int partner = rank ^ 1;
+    if (partner < size) {
+        unsigned char *out = malloc(BOTH), *in = malloc(BOTH);
+        fill(out, BOTH, rank);
+        MPI_Sendrecv(out, BOTH, MPI_BYTE, partner, 82, in, BOTH, MPI_BYTE, partner, 82,
+                     MPI_COMM_WORLD, &st);
+        CHECK(first_bad(in, BOTH, partner) == BOTH, "32 MiB from %d wrong at byte %zu", partner,
+              first_bad(in, BOTH, partner));
+        free(out);
+        free(in);
+    }
+    OK("MPI_Sendrecv (32 MiB both ways), MPI_Sendrecv_replace");
 }
 
 /* To self (before the receive is posted) and to MPI_PROC_NULL. */

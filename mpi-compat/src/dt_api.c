@@ -53,16 +53,16 @@ static int made(const char *fn, MPI_Datatype dt, MPI_Datatype *newtype)
 
 /* Returns the type of N entries {DISP, COUNT, TYPE}, expressions of i, the entry's index;
  * ROUND_EACH as mpix_dt_build's. */
-#define BUILD_ENTRIES(fn, n, newtype, DISP, COUNT, TYPE, ROUND_EACH)                                        \
-    do {                                                                                        \
-        struct mpix_dt_entry *e_ = calloc((unsigned)(n) + 1u, sizeof(*e_));                      \
-        if (!e_)                                                                                \
-            return made(fn, NULL, newtype);                                                     \
-        for (int i = 0; i < (n); i++)                                                           \
-            e_[i] = (struct mpix_dt_entry){ (DISP), (COUNT), (TYPE) };                          \
-        MPI_Datatype t_ = mpix_dt_build(e_, (size_t)(n), (ROUND_EACH));                         \
-        free(e_);                                                                               \
-        return made(fn, t_, newtype);                                                           \
+#define BUILD_ENTRIES(fn, n, newtype, DISP, COUNT, TYPE, ROUND_EACH)                               \
+    do {                                                                                           \
+        struct mpix_dt_entry *e_ = calloc((unsigned)(n) + 1u, sizeof(*e_));                        \
+        if (!e_)                                                                                   \
+            return made(fn, NULL, newtype);                                                        \
+        for (int i = 0; i < (n); i++)                                                              \
+            e_[i] = (struct mpix_dt_entry){ (DISP), (COUNT), (TYPE) };                             \
+        MPI_Datatype t_ = mpix_dt_build(e_, (size_t)(n), (ROUND_EACH));                            \
+        free(e_);                                                                                  \
+        return made(fn, t_, newtype);                                                              \
     } while (0)
 
 static int blocks_check(const char *fn, int count, const int blocklengths[])

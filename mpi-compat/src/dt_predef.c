@@ -10,8 +10,8 @@
 #define SCALAR(l, U, T)                                                                        \
     struct mpix_datatype mpix_type_##l = {                                                     \
         .magic = MPIX_DT_MAGIC, .flags = MPIX_DT_PREDEF | MPIX_DT_COMMITTED,                   \
-        .basic = MPIX_B_##l, .name = "MPI_" #U, .size = sizeof(T), .nelems = 1, .ub = sizeof(T),            \
-        .true_ub = sizeof(T), .align = _Alignof(T), .nblocks = 1,                              \
+        .basic = MPIX_B_##l, .name = "MPI_" #U, .size = sizeof(T), .nelems = 1,                \
+        .ub = sizeof(T), .true_ub = sizeof(T), .align = _Alignof(T), .nblocks = 1,             \
         .blocks = mpix_type_##l.own, .own = { { 0, sizeof(T) } },                              \
     };
 MPIX_TYPES_SCALAR(SCALAR)
@@ -24,7 +24,8 @@ MPIX_TYPES_SCALAR(SCALAR)
 #define PAIR(l, U, T)                                                                          \
     struct mpix_datatype mpix_type_##l = {                                                     \
         .magic = MPIX_DT_MAGIC, .flags = MPIX_DT_PREDEF | MPIX_DT_COMMITTED | MPIX_DT_PAIR,    \
-        .basic = MPIX_B_##l, .name = "MPI_" #U, .size = VLEN(T) + (MPI_Aint)sizeof(int), .nelems = 2,\
+        .basic = MPIX_B_##l, .name = "MPI_" #U, .nelems = 2,                                   \
+        .size = VLEN(T) + (MPI_Aint)sizeof(int),                                               \
         .ub = sizeof(T), .true_ub = IEND(T), .align = _Alignof(T), .nblocks = TOUCH(T) ? 1 : 2,\
         .blocks = mpix_type_##l.own,                                                           \
         .own = { { 0, TOUCH(T) ? IEND(T) : VLEN(T) }, { offsetof(T, i), sizeof(int) } },       \

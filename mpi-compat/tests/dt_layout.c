@@ -71,9 +71,12 @@ static void constructors(void)
     MPI_Type_create_hvector(2, 3, 7, MPI_CHAR, &t); show("hvector(2,3,7,char)", t);
     MPI_Type_create_hvector(2, 1, 5, MPI_INT, &t); show("hvector(2,1,5,int)", t);
     MPI_Type_indexed(3, bl, di, MPI_INT, &t); show("indexed({2,1,3},{5,0,-3},int)", t);
-    MPI_Type_create_hindexed(3, bl, ad, MPI_SHORT, &t); show("hindexed({2,1,3},{0,13,40},short)", t);
-    MPI_Type_create_indexed_block(3, 2, di, MPI_DOUBLE, &t); show("indexed_block(3,2,{5,0,-3},double)", t);
-    MPI_Type_create_hindexed_block(3, 1, ad, MPI_INT, &t); show("hindexed_block(3,1,{0,13,40},int)", t);
+    MPI_Type_create_hindexed(3, bl, ad, MPI_SHORT, &t);
+    show("hindexed({2,1,3},{0,13,40},short)", t);
+    MPI_Type_create_indexed_block(3, 2, di, MPI_DOUBLE, &t);
+    show("indexed_block(3,2,{5,0,-3},double)", t);
+    MPI_Type_create_hindexed_block(3, 1, ad, MPI_INT, &t);
+    show("hindexed_block(3,1,{0,13,40},int)", t);
     MPI_Type_contiguous(0, MPI_INT, &t); show("contiguous(0,int)", t);
     MPI_Type_vector(2, 1, 3, MPI_DOUBLE_INT, &t); show("vector(2,1,3,double_int)", t);
     MPI_Type_contiguous(2, MPI_SHORT_INT, &t); show("contiguous(2,short_int)", t);

@@ -16,8 +16,11 @@
  *   lifetime     a type freed while a request or a parent holds it still works until released
  *   errors       bad counts, null or freed or uncommitted types, freeing a predefined type, a
  *                pack buffer too small: each refused with its error class
- *   pack api     MPI_Pack/Unpack at positions, MPI_Pack_size, MPI_Get_elements */
+ *   pack api     MPI_Pack/Unpack at positions, MPI_Pack_size, MPI_Get_elements
+ *   pieces       packing and unpacking in windows of 1 to 13 bytes (mpix_dt_copy) gives the
+ *                bytes and the buffer the whole operation gives */
 #include "dt.h"
+#include "dt_impl.h"
 #include "mpi_dt_decls.h"
 #include "phx_test.h"
 
@@ -562,6 +565,41 @@ static void test_pack_api(void)
     MPI_Type_free(&st);
 }
 
+/* Three elements of struct { char; vector(2, 1, 3, double); short } in windows of W bytes. */
+static void test_pieces(void)
+{
+    unsigned char src[512], whole[64], piece[64], back[512], ref[512];
+    MPI_Datatype vec, st, types[3] = { MPI_CHAR, MPI_DATATYPE_NULL, MPI_SHORT };
+    int bl[3] = { 1, 1, 1 };
+    MPI_Aint d[3] = { 0, 8, 48 };
+    MPI_Count total;
+
+    for (int i = 0; i < (int)sizeof(src); i++)
+        src[i] = (unsigned char)(i * 13 + 5);
+    MPI_Type_vector(2, 1, 3, MPI_DOUBLE, &vec);
+    types[1] = vec;
+    MPI_Type_create_struct(3, bl, d, types, &st);
+    MPI_Type_commit(&st);
+    total = 3 * mpix_dt_size(st);
+    CU_ASSERT_EQUAL_FATAL(total, 57);
+    mpix_dt_pack(src, 3, st, whole);
+    memset(ref, 0, sizeof(ref));
+    mpix_dt_unpack(whole, total, ref, 3, st);
+    for (MPI_Count w = 1; w <= 13; w++) {
+        memset(piece, 0, sizeof(piece));
+        memset(back, 0, sizeof(back));
+        for (MPI_Count at = 0; at < total; at += w) {
+            MPI_Count n = total - at < w ? total - at : w;
+            mpix_dt_copy(src, 3, st, piece + at, at, n, true);
+            mpix_dt_copy(back, 3, st, whole + at, at, n, false);
+        }
+        CU_ASSERT_FATAL(memcmp(piece, whole, (size_t)total) == 0);
+        CU_ASSERT_FATAL(memcmp(back, ref, sizeof(ref)) == 0);
+    }
+    MPI_Type_free(&st);
+    MPI_Type_free(&vec);
+}
+
 static const phx_test_case_t cases[] = {
     { "predefined types have C's sizes and extents", test_predefined },
     { "a pair type packs its struct's members, not the hole", test_pair_layout },
@@ -574,6 +612,7 @@ static const phx_test_case_t cases[] = {
     { "a type freed while held lives until released", test_lifetime },
     { "bad arguments are refused with their error classes", test_errors },
     { "MPI_Pack, MPI_Unpack, MPI_Pack_size and MPI_Get_elements", test_pack_api },
+    { "packing and unpacking in pieces equals doing it whole", test_pieces },
     { NULL, NULL },
 };
 

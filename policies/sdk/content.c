@@ -122,8 +122,8 @@ static bool inside(const struct walk *w, const void *at, size_t n)
     return c >= w->lo && c <= w->hi && n <= (size_t)(w->hi - c);
 }
 
-static const struct mrpc_field_layout *field_named(const struct mrpc_type_layout *t,
-                                                   const char *name, size_t n)
+const struct mrpc_field_layout *phx_sdk_field_named(const struct mrpc_type_layout *t,
+                                                    const char *name, size_t n)
 {
     for (unsigned i = 0; i < t->n_fields; i++)
         if (strncmp(t->fields[i].name, name, n) == 0 && t->fields[i].name[n] == '\0')
@@ -267,7 +267,7 @@ static int walk_fields(const struct walk *w, const struct mrpc_type_layout *t, c
     for (;;) {
         const char *dot = strchr(fields, '.');
         size_t n = dot ? (size_t)(dot - fields) : strlen(fields);
-        const struct mrpc_field_layout *f = field_named(t, fields, n);
+        const struct mrpc_field_layout *f = phx_sdk_field_named(t, fields, n);
         if (!f)
             return -ENOENT;
         if (f->repeated)
@@ -292,7 +292,7 @@ static int walk_fields(const struct walk *w, const struct mrpc_type_layout *t, c
 
 /* ---- the call ------------------------------------------------------------------------------- */
 
-static const struct mrpc_method_layout *method_of(phx_engine_t *e, const phx_call_t *call)
+const struct mrpc_method_layout *phx_sdk_method_of(phx_engine_t *e, const phx_call_t *call)
 {
     const struct mrpc_layout_view *view = phx_engine_shared(e, MRPC_LAYOUTS_SHARED);
 
@@ -303,7 +303,7 @@ static const struct mrpc_method_layout *method_of(phx_engine_t *e, const phx_cal
 
 void phx_sdk_call_names(phx_engine_t *e, phx_call_t *call)
 {
-    const struct mrpc_method_layout *ml = method_of(e, call);
+    const struct mrpc_method_layout *ml = phx_sdk_method_of(e, call);
 
     if (ml) {
         call->service_name = ml->service_name;
@@ -317,7 +317,7 @@ static int message_type(struct phx_call_ctx *cx, const phx_call_t *call,
 {
     if (call->kind != PHX_CALL_REQUEST && call->kind != PHX_CALL_REPLY)
         return -ENOTSUP;
-    const struct mrpc_method_layout *ml = method_of(cx->e, call);
+    const struct mrpc_method_layout *ml = phx_sdk_method_of(cx->e, call);
     if (!ml)
         return -ENOTSUP;
     *t = call->kind == PHX_CALL_REQUEST ? ml->input : ml->output;

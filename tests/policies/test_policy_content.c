@@ -12,10 +12,17 @@
  *                up, and MrpcEngine answers the caller with an ERROR carrying the sentence
  *   names        decide() sees the service's and the method's names from the same layouts
  *   no layouts   without MrpcEngine's layouts (another group) the read is -ENOTSUP, no names
+ *   reply tx     a request answered by the policy (phx_verdict_reply) with fields it set: nothing
+ *                reaches the transport, the app's call completes with that reply, decoded
+ *   reply rx     a landed request answered by the policy: the caller gets a REPLY carrying the
+ *                fields set (the payload decodes as the output type), the app never sees it
+ *   reply set    what phx_call_reply_set refuses (wrong kind, unknown and repeated fields), and
+ *                a reply left at its defaults (Fail's Empty)
  *
  * Every loop is bounded in turns. */
 #include "mrpc_harness.h"
 #include "mrpc_test.mrpc.h"
+#include "marshal.h"
 #include "phoenix/clock.h"
 #include "phoenix/policy.h"
 #include "phx_test.h"
@@ -39,8 +46,38 @@ static struct {
     char              text[64];      /* the value's first bytes */
     unsigned          decided;
     bool              refuse_evil;
+    bool              reply;         /* answer requests with phx_verdict_reply() */
+    int               set_rc[8];     /* phx_call_reply_set's answers in decide() */
     char              service[64], method[64];  /* the names decide() saw */
 } p;
+
+/* Fills Blob replies: seq 4242, data "local answer", ratio 0.5, the first node's name "n0"
+ * through a sub-message path (refused: repeated); and tries what must be refused. */
+static phx_verdict_t reply_to(const phx_call_t *c)
+{
+    const char *data = "local answer";
+
+    if (c->method_id != MRPC_TEST__ECHO__ECHO__METHOD_ID)
+        return phx_verdict_reply();                     /* Fail: an Empty at its defaults */
+    p.set_rc[0] = phx_call_reply_set(c, "mrpc_test.Blob.seq",
+                                     &(phx_field_t){ .kind = PHX_FIELD_UINT, .u = 4242 });
+    p.set_rc[1] = phx_call_reply_set(c, "mrpc_test.Blob.data", &(phx_field_t){
+                                     .kind = PHX_FIELD_BYTES, .data = data, .len = 12 });
+    p.set_rc[2] = phx_call_reply_set(c, "mrpc_test.Blob.ratio",
+                                     &(phx_field_t){ .kind = PHX_FIELD_DOUBLE, .d = 0.5 });
+    p.set_rc[3] = phx_call_reply_set(c, "mrpc_test.Blob.nodes",
+                                     &(phx_field_t){ .kind = PHX_FIELD_UINT, .u = 1 });
+    p.set_rc[4] = phx_call_reply_set(c, "mrpc_test.Blob.seq",       /* a string: wrong kind */
+                                     &(phx_field_t){ .kind = PHX_FIELD_STRING, .data = "1",
+                                                     .len = 1 });
+    p.set_rc[5] = phx_call_reply_set(c, "mrpc_test.Blob.nothing",
+                                     &(phx_field_t){ .kind = PHX_FIELD_UINT, .u = 1 });
+    p.set_rc[6] = phx_call_reply_set(c, "mrpc_test.Blob.seq",       /* out of uint32's range */
+                                     &(phx_field_t){ .kind = PHX_FIELD_INT, .i = -1 });
+    p.set_rc[7] = phx_call_reply_set(c, "mrpc_test.FailRequest.code",   /* the input type */
+                                     &(phx_field_t){ .kind = PHX_FIELD_UINT, .u = 1 });
+    return phx_verdict_reply();
+}
 
 static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
 {
@@ -60,6 +97,8 @@ static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
     }
     if (p.refuse_evil && strncmp(p.text, "evil", 4) == 0)
         return phx_verdict_reject(PHX_PERMISSION_DENIED, "no evil data");
+    if (p.reply && c->kind == PHX_CALL_REQUEST)
+        return reply_to(c);
     return phx_verdict_forward();
 }
 
@@ -110,18 +149,23 @@ static bool to_transport(uint16_t kind, phx_desc_t *out)
     return false;
 }
 
-/* Turns (MrpcEngine and the policy) until the app gets a completion of KIND. */
+/* Turns (MrpcEngine and the policy) until the app gets a completion of KIND (into *OUT). */
+static bool completion_of(uint16_t kind, phx_desc_t *out)
+{
+    for (unsigned t = 0; t < MH_TURNS; t++) {
+        turn();
+        while (phx_ring_pop(&h.port->cq, out, 1) == 1)
+            if (out->kind == kind)
+                return true;
+    }
+    return false;
+}
+
 static bool completion(uint16_t kind)
 {
     phx_desc_t d;
 
-    for (unsigned t = 0; t < MH_TURNS; t++) {
-        turn();
-        while (phx_ring_pop(&h.port->cq, &d, 1) == 1)
-            if (d.kind == kind)
-                return true;
-    }
-    return false;
+    return completion_of(kind, &d);
 }
 
 /* A Blob in the send heap with DATA (LEN bytes), seq and ratio. */
@@ -323,12 +367,107 @@ static void test_no_layouts(void)
     stop();
 }
 
+static void test_reply_tx(void)
+{
+    phx_desc_t done, send;
+
+    start();
+    p.path = "mrpc_test.Blob.seq";
+    p.reply = true;
+    call(blob("good", 16, 5), 5);
+    CU_ASSERT_FATAL(completion_of(MRPC_APP_REPLY_RECEIVED, &done));
+    CU_ASSERT_EQUAL(done.status, PHX_OK);
+    CU_ASSERT_EQUAL(done.call_id, 5);
+    const MrpcTest__Blob *r = (const MrpcTest__Blob *)(uintptr_t)done.addr;
+    CU_ASSERT_FATAL(r != NULL);
+    CU_ASSERT_EQUAL(r->seq, 4242);
+    CU_ASSERT_EQUAL(r->data.len, 12);
+    CU_ASSERT(r->data.data && memcmp(r->data.data, "local answer", 12) == 0);
+    CU_ASSERT_DOUBLE_EQUAL(r->ratio, 0.5, 1e-12);
+    CU_ASSERT_EQUAL(r->n_nodes, 0);
+    CU_ASSERT_EQUAL(p.set_rc[0], 0);
+    CU_ASSERT_EQUAL(p.set_rc[1], 0);
+    CU_ASSERT_EQUAL(p.set_rc[2], 0);
+    CU_ASSERT_EQUAL(p.set_rc[3], -ENOTSUP);
+    CU_ASSERT_EQUAL(p.set_rc[4], -EINVAL);
+    CU_ASSERT_EQUAL(p.set_rc[5], -ENOENT);
+    CU_ASSERT_EQUAL(p.set_rc[6], -EINVAL);
+    CU_ASSERT_EQUAL(p.set_rc[7], -ENOENT);
+    CU_ASSERT_EQUAL(p.pol.counts[PHX_TX].replied, 1);
+    CU_ASSERT_EQUAL(mh_stat(&h, "replies_received"), 1);
+    CU_ASSERT_FALSE(phx_chan_pop(p.tx_out, &send, 1) == 1);    /* nothing was sent */
+    /* Fail's reply: an Empty at its defaults */
+    MrpcTest__FailRequest *q = mh_message(&h, &mrpc_test__fail_request__descriptor);
+    CU_ASSERT_FATAL(q != NULL);
+    CU_ASSERT_FATAL(mh_submit(&h, &(phx_desc_t){
+        .kind = MRPC_APP_CALL, .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__FAIL__METHOD_ID, .call_id = 6,
+        .addr = (uintptr_t)q, .len = sizeof(*q) }));
+    CU_ASSERT_FATAL(completion_of(MRPC_APP_REPLY_RECEIVED, &done));
+    CU_ASSERT_EQUAL(done.status, PHX_OK);
+    CU_ASSERT_EQUAL(done.call_id, 6);
+    CU_ASSERT_EQUAL(p.pol.counts[PHX_TX].replied, 2);
+    stop();
+}
+
+static void test_reply_rx(void)
+{
+    static char bytes[4096] __attribute__((aligned(16)));
+    phx_desc_t in, out;
+    uint32_t acc = MRPC_CONN_ACCEPTED_BASE + 2;
+    void *msg = NULL;
+
+    start();
+    p.path = "mrpc_test.Blob.seq";
+    p.reply = true;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &(phx_desc_t){ .kind = MRPC_DESC_ACCEPTED,
+                                                         .conn_id = acc }, 1) == 1);
+    turn();
+    CU_ASSERT_FATAL(mh_land(&h, &mrpc_test__echo__service, 0, MRPC_WIRE_CALL,
+                            &blob("asked", 64, 8)->base, &in));
+    in.conn_id = acc;
+    in.call_id = 41;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &in, 1) == 1);
+    CU_ASSERT_FATAL(to_transport(MRPC_DESC_SEND, &out));
+    const struct mrpc_wire_msg *w = (const struct mrpc_wire_msg *)(uintptr_t)out.addr;
+    CU_ASSERT_EQUAL(out.conn_id, acc);
+    CU_ASSERT_EQUAL(w->hdr.kind, MRPC_WIRE_REPLY);
+    CU_ASSERT_EQUAL(w->hdr.status, PHX_OK);
+    CU_ASSERT_EQUAL(w->hdr.call_id, 41);
+    CU_ASSERT_EQUAL(w->hdr.method_id, MRPC_TEST__ECHO__ECHO__METHOD_ID);
+    const struct mrpc_layout_view *view = phx_engine_shared(&p.engine, MRPC_LAYOUTS_SHARED);
+    CU_ASSERT_FATAL(view != NULL);
+    const struct mrpc_method_layout *ml = view->find(view->ctx, MRPC_TEST__ECHO__SERVICE_ID,
+                                                     MRPC_TEST__ECHO__ECHO__METHOD_ID);
+    CU_ASSERT_FATAL(ml != NULL);
+    CU_ASSERT_EQUAL(w->hdr.type_hash, mrpc_type_hash(ml->output));
+    size_t n = gather(w, bytes, sizeof(bytes));
+    CU_ASSERT_FATAL(n == w->hdr.payload_len);
+    CU_ASSERT_FATAL(mrpc_native_decode(ml->output, bytes, n, &msg, NULL, 0) == 0);
+    const MrpcTest__Blob *r = msg;
+    CU_ASSERT_EQUAL(r->seq, 4242);
+    CU_ASSERT_EQUAL(r->data.len, 12);
+    CU_ASSERT(r->data.data && memcmp(r->data.data, "local answer", 12) == 0);
+    CU_ASSERT_EQUAL(mh_stat(&h, "incoming_calls"), 0);          /* the app never saw it */
+    CU_ASSERT_EQUAL(mh_stat(&h, "answered"), 1);
+    CU_ASSERT_EQUAL(p.pol.counts[PHX_RX].replied, 1);
+    out.kind = MRPC_DESC_SENT;
+    out.status = PHX_OK;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &out, 1) == 1);
+    for (unsigned t = 0; t < 10; t++)
+        turn();
+    stop();
+}
+
 static const phx_test_case_t cases[] = {
     { "fields of a request read by path", test_fields },
     { "what the policy read is what is sent, whatever the app writes", test_private_copy },
     { "a request refused on rx for its content is answered to its caller", test_rx },
     { "a string field, set and empty", test_string },
     { "without MrpcEngine's layouts content is not supported", test_no_layouts },
+    { "a request the policy answers on tx completes with its reply, unsent", test_reply_tx },
+    { "a request the policy answers on rx: the caller gets the reply, the app nothing",
+      test_reply_rx },
     { NULL, NULL },
 };
 

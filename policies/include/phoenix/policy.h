@@ -180,6 +180,7 @@ typedef enum phx_verdict_kind {
     PHX_VERDICT_FORWARD = 0,
     PHX_VERDICT_HOLD    = 1,
     PHX_VERDICT_REJECT  = 2,
+    PHX_VERDICT_REPLY   = 3,      /* requests only: answered by the policy, status PHX_OK */
 } phx_verdict_kind_t;
 
 typedef struct phx_verdict {
@@ -204,6 +205,29 @@ static inline phx_verdict_t phx_verdict_reject(phx_status_t status, const char *
     return (phx_verdict_t){ .kind = PHX_VERDICT_REJECT, .status = status, .why = why };
 }
 
+/* Answers the request with PHX_OK and a message of the method's output type: every field at its
+ * default (0, false, "", absent sub-messages, no elements), but for those the policy set with
+ * phx_call_reply_set() during this decide(). */
+static inline phx_verdict_t phx_verdict_reply(void)
+{
+    return (phx_verdict_t){ .kind = PHX_VERDICT_REPLY };
+}
+
+/* Sets field PATH of the reply that phx_verdict_reply() will send to CALL (a request), from
+ * within decide(): PATH as for phx_call_field, on the method's OUTPUT type ("rpc_hello.
+ * HelloReply.message"), through singular sub-messages (made, at their defaults, as needed).
+ * VALUE's kind must suit the field: INT or UINT in range for integer and enum fields (an enum's
+ * number is not checked against its names), any number for float and double, BOOL for bool,
+ * STRING (without NUL bytes) for string, STRING or BYTES for bytes; the text is copied. Setting a
+ * member of a oneof selects it. The reply is built in the policy's own buffer (service memory,
+ * PHX_POLICY_REPLY_ROOM bytes beyond the message for texts and sub-messages) and encoded, when
+ * the verdict is given, by the encoder and checks every app's reply goes through.
+ * 0; -ENOENT when PATH names no field of the output type; -ENOTSUP for a repeated field, a call
+ * that is not a request or whose layouts are not known; -EINVAL when VALUE does not suit the
+ * field (or names a message); -ENOSPC when the buffer is full; -ENOMEM. Runtime thread. */
+#define PHX_POLICY_REPLY_ROOM 8192u
+int phx_call_reply_set(const phx_call_t *call, const char *path, const phx_field_t *value);
+
 /* The policy: its verdict on CALL at NOW_NS (phx_now_ns()). Runtime thread; must not block. */
 typedef phx_verdict_t (*phx_policy_decide_fn)(void *ctx, const phx_call_t *call, uint64_t now_ns);
 
@@ -223,7 +247,8 @@ typedef struct phx_policy_counts {
     uint64_t held;            /* calls that waited at least once */
     uint64_t rejected;        /* calls completed upward with a status */
     uint64_t overflowed;      /* ... of which because the queue was full */
-    uint64_t unrejectable;    /* rejections forwarded instead (no way up, see above) */
+    uint64_t unrejectable;    /* rejections and replies forwarded instead (no way up) */
+    uint64_t replied;         /* requests the policy answered itself (REPLY) */
 } phx_policy_counts_t;
 
 /* The peers of the app's connections the SDK has seen being made (CONNECT on tx, ACCEPTED on rx),
@@ -268,6 +293,13 @@ typedef struct phx_policy {
         void       *msg;
     } content;
     uint64_t             copies;      /* tx payloads moved into private copies */
+    struct {                          /* the reply being built for the call decided (reply.c) */
+        void       *buf;
+        size_t      cap, used;
+        const void *key;              /* the descriptor's addr it is for; NULL: none */
+        const void *type;             /* its layout (struct mrpc_type_layout) */
+        char        why[PHX_POLICY_REASON_MAX];   /* why it could not be made */
+    } reply;
 } phx_policy_t;
 
 /* Sets P up for DECIDE(CTX, ...) on the directions in DIRS, with a queue of QUEUE_MAX (1 ..
@@ -325,7 +357,8 @@ unsigned phx_policy_held(const phx_policy_t *p, phx_dir_t dir);
 char *phx_policy_stats_json(const phx_policy_t *p);
 
 /* The counters across a live upgrade: written into the engine's dump() blob, read back in its
- * restore() (false: the blob was short). */
+ * restore() (false: the blob was short). They must be the last thing in the blob: `replied`
+ * comes at its end, and a blob of an older SDK, which has none, restores it as 0. */
 void phx_policy_dump_counts(const phx_policy_t *p, phx_wbuf_t *w);
 bool phx_policy_restore_counts(phx_policy_t *p, phx_rbuf_t *r);
 

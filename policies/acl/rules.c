@@ -42,8 +42,9 @@ static int bad(struct reader *rd, const config_setting_t *s, const char *fmt, co
                 what);
 }
 
-/* "allow" or "deny" in S into *ACTION. */
-static int read_action(struct reader *rd, const config_setting_t *s, uint32_t *action)
+/* "allow" or "deny" (or, for a rule, "reply") in S into *ACTION. */
+static int read_action(struct reader *rd, const config_setting_t *s, uint32_t *action,
+                       bool rule)
 {
     const char *v = config_setting_get_string(s);
 
@@ -51,6 +52,11 @@ static int read_action(struct reader *rd, const config_setting_t *s, uint32_t *a
         *action = ACL_ALLOW;
     else if (v && strcmp(v, "deny") == 0)
         *action = ACL_DENY;
+    else if (rule && v && strcmp(v, "reply") == 0)
+        *action = ACL_REPLY;
+    else if (rule)
+        return bad(rd, s, "must be \"allow\", \"deny\" or \"reply\" (got %s)",
+                   v ? v : "no string");
     else
         return bad(rd, s, "must be \"allow\" or \"deny\" (got %s)", v ? v : "no string");
     return 0;
@@ -216,7 +222,7 @@ static int read_member(struct reader *rd, const config_setting_t *m, struct acl_
     if (strcmp(k, "name") == 0)
         rc = read_name(rd, m, r->name);
     else if (strcmp(k, "action") == 0)
-        rc = read_action(rd, m, &r->action);
+        rc = read_action(rd, m, &r->action, true);
     else if (strcmp(k, "service") == 0 && (r->has |= ACL_HAS_SERVICE))
         rc = read_target(rd, m, false, &r->service_id);
     else if (strcmp(k, "method") == 0 && (r->has |= ACL_HAS_METHOD))
@@ -306,7 +312,7 @@ static int read_root(struct reader *rd, const config_setting_t *root, struct acl
             *has_rules = true;
         } else if (strcmp(k, "default") == 0) {
             snprintf(rd->key, sizeof(rd->key), "default");
-            if (read_action(rd, s, &sc->dflt) < 0)
+            if (read_action(rd, s, &sc->dflt, false) < 0)
                 return -1;
         } else if (strcmp(k, "side") == 0) {
             snprintf(rd->key, sizeof(rd->key), "side");

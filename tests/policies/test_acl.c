@@ -28,6 +28,11 @@
  *                   without the ACL the server echoes the rewritten bytes (the hazard is real),
  *                   with the ACL (which read the field) it echoes exactly the checked copy, and a
  *                   value the ACL denies never reaches it
+ *   reply locally   a rule with action "reply" on mrpc_test.Echo/Fail: on the client's side the
+ *                   call completes with PHX_OK (the server would have answered NOT_FOUND) and
+ *                   nothing reaches the server's service; on the server's side (--side server)
+ *                   the remote caller gets PHX_OK from the server's service, whose app would have
+ *                   answered NOT_FOUND; tx.replied and rx.replied count them
  *
  * What reaches the app on a denial is PERMISSION_DENIED and the sentence naming the rule. */
 #include "mrpc_fixture.h"
@@ -539,6 +544,53 @@ static void test_checked_is_sent(void)
     CU_ASSERT(policy_detach(&up.client_node, "fault", getpid()) == 0);
 }
 
+static const char reply_rules[] =
+    "rules = ( { name = \"stub-fail\"; action = \"reply\";\n"
+    "            method = \"mrpc_test.Echo/Fail\"; } );\n";
+
+static void test_reply_client(void)
+{
+    static phx_test_run_result_t r;
+
+    need_nodes();
+    CU_ASSERT_FATAL(attach_rules(reply_rules, &r) == 0);
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);
+    long before = server_rx();
+    for (unsigned i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(fail_with(PHX_NOT_FOUND), PHX_OK);     /* answered here */
+    CU_ASSERT_EQUAL(server_rx(), before);                      /* nothing left this service */
+    json_object *stats = acl_stats();
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.replied"), 3);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 0);
+    CU_ASSERT_EQUAL(rule_hits(stats, 0), 3);
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+    CU_ASSERT_EQUAL(fail_with(PHX_NOT_FOUND), PHX_NOT_FOUND);  /* the server answers again */
+}
+
+static void test_reply_server(void)
+{
+    static phx_test_run_result_t r;
+    char pid[16];
+
+    need_nodes();
+    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
+    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
+                                                                  "--settings",
+                                                                  rules_file(reply_rules),
+                                                                  "--side", "server", NULL },
+                               &r) == 0);
+    for (unsigned i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(fail_with(PHX_NOT_FOUND), PHX_OK);     /* the server's app never ran */
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);                       /* other methods reach it */
+    json_object *stats = policy_stats(&up.server_node, "AclEngine", up.peer.pid);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "rx.replied"), 3);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.replied"), 0);
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.server_node, "acl", up.peer.pid) == 0);
+    CU_ASSERT_EQUAL(fail_with(PHX_NOT_FOUND), PHX_NOT_FOUND);
+}
+
 static const phx_test_case_t cases[] = {
     { "a denied method gets PERMISSION_DENIED and never reaches the server", test_deny_method },
     { "the first matching rule decides; set turns the order live", test_first_match },
@@ -549,6 +601,10 @@ static const phx_test_case_t cases[] = {
     { "field rules deny on the receiver's side; the caller gets the sentence",
       test_fields_server },
     { "what the ACL checked is what is sent, whatever the app rewrites", test_checked_is_sent },
+    { "a reply rule answers the client's call itself; nothing reaches the server",
+      test_reply_client },
+    { "a reply rule on the server answers the remote caller; the server's app never runs",
+      test_reply_server },
     { NULL, NULL },
 };
 

@@ -12,6 +12,10 @@
  *                up, and MrpcEngine answers the caller with an ERROR carrying the sentence
  *   names        decide() sees the service's and the method's names from the same layouts
  *   no layouts   without MrpcEngine's layouts (another group) the read is -ENOTSUP, no names
+ *   repeated     elements by index: repeated messages (nodes[1].name), strings (tags[1]),
+ *                doubles (weights[0]), scalars two levels down (nodes[0].leaves[0].numbers[1]);
+ *                counts (phx_call_field_count) of each; an index past the end reads UNSET; bad
+ *                index syntax and an index on a singular field are -ENOENT
  *   reply tx     a request answered by the policy (phx_verdict_reply) with fields it set: nothing
  *                reaches the transport, the app's call completes with that reply, decoded
  *   reply rx     a landed request answered by the policy: the caller gets a REPLY carrying the
@@ -48,6 +52,9 @@ static struct {
     bool              refuse_evil;
     bool              reply;         /* answer requests with phx_verdict_reply() */
     int               set_rc[8];     /* phx_call_reply_set's answers in decide() */
+    const char       *count_path;    /* counted in decide() (phx_call_field_count) */
+    int               count_rc;
+    size_t            count;
     char              service[64], method[64];  /* the names decide() saw */
 } p;
 
@@ -89,6 +96,8 @@ static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
     snprintf(p.service, sizeof(p.service), "%s", c->service_name ? c->service_name : "-");
     snprintf(p.method, sizeof(p.method), "%s", c->method_name ? c->method_name : "-");
     p.rc = phx_call_field(c, p.path, &p.value);
+    if (p.count_path)
+        p.count_rc = phx_call_field_count(c, p.count_path, &p.count);
     p.text[0] = '\0';
     if (p.rc == 0 && (p.value.kind == PHX_FIELD_BYTES || p.value.kind == PHX_FIELD_STRING)) {
         size_t n = p.value.len < sizeof(p.text) - 1 ? p.value.len : sizeof(p.text) - 1;
@@ -219,7 +228,7 @@ static void test_fields(void)
     CU_ASSERT_EQUAL(read_path("mrpc_test.Blob.ratio", 2), 0);
     CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_DOUBLE);
     CU_ASSERT_DOUBLE_EQUAL(p.value.d, 0.25, 1e-12);
-    CU_ASSERT_EQUAL(read_path("mrpc_test.Blob.nodes", 3), -ENOTSUP);      /* repeated */
+    CU_ASSERT_EQUAL(read_path("mrpc_test.Blob.nodes", 3), -ENOTSUP);  /* repeated, no index */
     CU_ASSERT_EQUAL(read_path("mrpc_test.Blob.nothing", 4), -ENOENT);
     CU_ASSERT_EQUAL(read_path("mrpc_test.FailRequest.code", 5), -ENOENT); /* another type */
     CU_ASSERT_EQUAL(read_path("mrpc_test.Blob", 6), -ENOENT);
@@ -309,6 +318,116 @@ static void test_rx(void)
     for (unsigned t = 0; t < 20; t++)
         turn();
     CU_ASSERT_EQUAL(mh_stat(&h, "incoming_calls"), 1);
+    stop();
+}
+
+/* An array of N pointers in the send heap. */
+static void **ptrs(size_t n)
+{
+    void **a = phx_heap_alloc(h.send_heap, n * sizeof(void *));
+
+    CU_ASSERT_FATAL(a != NULL);
+    return a;
+}
+
+/* A Blob with two nodes: "first" (tags "a", "bb"; weights 1.5, 2.5; one leaf "leaf0" with
+ * numbers -3, 7) and "second" (nothing repeated). */
+static MrpcTest__Blob *blob_with_nodes(void)
+{
+    MrpcTest__Blob *b = blob("nodes", 8, 1);
+    MrpcTest__Node *n0 = mh_message(&h, &mrpc_test__node__descriptor);
+    MrpcTest__Node *n1 = mh_message(&h, &mrpc_test__node__descriptor);
+    MrpcTest__Leaf *leaf = mh_message(&h, &mrpc_test__leaf__descriptor);
+    double *weights = phx_heap_alloc(h.send_heap, 2 * sizeof(double));
+    int64_t *numbers = phx_heap_alloc(h.send_heap, 2 * sizeof(int64_t));
+
+    CU_ASSERT_FATAL(n0 && n1 && leaf && weights && numbers);
+    n0->name = mh_strdup(&h, "first");
+    n1->name = mh_strdup(&h, "second");
+    n0->n_tags = 2;
+    n0->tags = (char **)ptrs(2);
+    n0->tags[0] = mh_strdup(&h, "a");
+    n0->tags[1] = mh_strdup(&h, "bb");
+    weights[0] = 1.5;
+    weights[1] = 2.5;
+    n0->n_weights = 2;
+    n0->weights = weights;
+    leaf->text = mh_strdup(&h, "leaf0");
+    numbers[0] = -3;
+    numbers[1] = 7;
+    leaf->n_numbers = 2;
+    leaf->numbers = numbers;
+    n0->n_leaves = 1;
+    n0->leaves = (MrpcTest__Leaf **)ptrs(1);
+    n0->leaves[0] = leaf;
+    b->n_nodes = 2;
+    b->nodes = (MrpcTest__Node **)ptrs(2);
+    b->nodes[0] = n0;
+    b->nodes[1] = n1;
+    return b;
+}
+
+/* Reads PATH (and counts COUNT_PATH, unless NULL) of a Blob with nodes; the read's rc. */
+static int read_nodes(const char *path, const char *count_path)
+{
+    static uint64_t id = 100;
+    phx_desc_t send;
+
+    p.path = path;
+    p.count_path = count_path;
+    p.count = 99;
+    call(blob_with_nodes(), ++id);
+    CU_ASSERT_FATAL(to_transport(MRPC_DESC_SEND, &send));
+    send.kind = MRPC_DESC_SENT;
+    send.status = PHX_OK;
+    CU_ASSERT_FATAL(phx_chan_push(p.rx_in, &send, 1) == 1);
+    turn();
+    return p.rc;
+}
+
+static void test_repeated(void)
+{
+    start();
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes[1].name", "mrpc_test.Blob.nodes"), 0);
+    CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_STRING);
+    CU_ASSERT_STRING_EQUAL(p.text, "second");
+    CU_ASSERT_EQUAL(p.count_rc, 0);
+    CU_ASSERT_EQUAL(p.count, 2);
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes[0].tags[1]",
+                               "mrpc_test.Blob.nodes[0].tags"), 0);
+    CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_STRING);
+    CU_ASSERT_STRING_EQUAL(p.text, "bb");
+    CU_ASSERT_EQUAL(p.count, 2);
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes[0].weights[1]",
+                               "mrpc_test.Blob.nodes[1].weights"), 0);
+    CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_DOUBLE);
+    CU_ASSERT_DOUBLE_EQUAL(p.value.d, 2.5, 1e-12);
+    CU_ASSERT_EQUAL(p.count_rc, 0);
+    CU_ASSERT_EQUAL(p.count, 0);                                 /* the second node has none */
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes[0].leaves[0].numbers[0]",
+                               "mrpc_test.Blob.nodes[0].leaves[0].numbers"), 0);
+    CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_INT);
+    CU_ASSERT_EQUAL(p.value.i, -3);
+    CU_ASSERT_EQUAL(p.count, 2);
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes[0].leaves[0].text", NULL), 0);
+    CU_ASSERT_STRING_EQUAL(p.text, "leaf0");
+    /* past the end: not set, on the way or at the end */
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes[2].name",
+                               "mrpc_test.Blob.nodes[5].tags"), 0);
+    CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_UNSET);
+    CU_ASSERT_EQUAL(p.count_rc, 0);
+    CU_ASSERT_EQUAL(p.count, 0);
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes[0].tags[2]", NULL), 0);
+    CU_ASSERT_EQUAL(p.value.kind, PHX_FIELD_UNSET);
+    /* what is not a path of this form */
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes", "mrpc_test.Blob.seq"), -ENOTSUP);
+    CU_ASSERT_EQUAL(p.count_rc, -ENOENT);                         /* not repeated */
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.seq[0]", "mrpc_test.Blob.nodes[0]"), -ENOENT);
+    CU_ASSERT_EQUAL(p.count_rc, -ENOENT);                         /* an element */
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes[x].name", NULL), -ENOENT);
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes[0]x.name", NULL), -ENOENT);
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes[].name", NULL), -ENOENT);
+    CU_ASSERT_EQUAL(read_nodes("mrpc_test.Blob.nodes[0]", NULL), -ENOTSUP);  /* a message */
     stop();
 }
 
@@ -464,6 +583,7 @@ static const phx_test_case_t cases[] = {
     { "what the policy read is what is sent, whatever the app writes", test_private_copy },
     { "a request refused on rx for its content is answered to its caller", test_rx },
     { "a string field, set and empty", test_string },
+    { "elements of repeated fields by index, and their counts", test_repeated },
     { "without MrpcEngine's layouts content is not supported", test_no_layouts },
     { "a request the policy answers on tx completes with its reply, unsent", test_reply_tx },
     { "a request the policy answers on rx: the caller gets the reply, the app nothing",

@@ -154,23 +154,34 @@ typedef struct phx_field {
 } phx_field_t;
 
 /* Reads field PATH of CALL's message into *OUT, from within decide(). PATH is the message type's
- * full name and the field's name, through singular message fields:
- * "rpc_hello.HelloRequest.name", "pkg.Order.customer.id". A request's message is the method's
- * input type, a reply's its output type; errors and cancels have none.
+ * full name and the field's name, through singular message fields and elements of repeated
+ * ones, an element named by its index in brackets: "rpc_hello.HelloRequest.name",
+ * "pkg.Order.customer.id", "pkg.Order.items[2].sku", "pkg.Order.tags[0]". A request's message is
+ * the method's input type, a reply's its output type; errors and cancels have none.
  *
  * What is read is what is sent: on tx, the first read moves the whole payload out of the app's
  * send heap into a private copy in service memory, and the message goes out from that copy
  * (mrpc/transport.h, `copy`), so the app rewriting its message after sending changes nothing
  * the policy checked (no time-of-check/time-of-use); on rx the payload is in the app's receive
  * heap, which the app cannot write. The read decodes a second private copy, bounds-checking
- * every pointer, so a damaged payload is refused rather than followed.
+ * every pointer (an array: all of its elements), so a damaged payload is refused rather than
+ * followed.
  *
- * 0 with *OUT set (kind PHX_FIELD_UNSET when the field is not set); -ENOENT when PATH names no
- * field of this call's message (another type: a rule about another method's messages); -ENOTSUP
- * when the layouts are not known (no MrpcEngine shares them), for a repeated field, or a call
+ * 0 with *OUT set (kind PHX_FIELD_UNSET when the field is not set, or an index is past the end
+ * of its array, or a message on the way is absent); -ENOENT when PATH names no field of this
+ * call's message (another type: a rule about another method's messages), or is not of that
+ * form (an index on a singular field, "[x]"); -ENOTSUP when the layouts are not known (no
+ * MrpcEngine shares them), for a repeated field without an index or a message field, or a call
  * with no message; -EINVAL when the payload does not decode; -ENOMEM. Runtime thread; it
  * allocates (the copies), once per call and direction. */
 int phx_call_field(const phx_call_t *call, const char *path, phx_field_t *out);
+
+/* How many elements the repeated field PATH of CALL's message has, into *COUNT: PATH as for
+ * phx_call_field, ending at a repeated field without an index ("pkg.Order.items",
+ * "pkg.Order.items[0].tags"); 0 elements when a message on the way is absent. The same answers
+ * as phx_call_field, -ENOENT also when PATH ends at a singular field or an element. Indexes
+ * 0 .. *COUNT - 1 then read the elements. */
+int phx_call_field_count(const phx_call_t *call, const char *path, size_t *count);
 
 /* Reads D, flowing in DIR, as a call into *CALL; false when it is connection management. The
  * caller and the peer are shown as not known (decide() gets them filled in by the SDK). */

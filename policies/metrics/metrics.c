@@ -16,8 +16,9 @@
  * CANCELLED, the send's status and UNAVAILABLE, untimed.
  *
  * Admin requests: "stats" (JSON: settings and totals, every series' counts) and "prometheus"
- * (the series in the text exposition format, labelled with side, service and method ids; phoenixd
- * adds the app's pid, name and job when it serves them). Both run on the control thread with the
+ * (the series in the text exposition format, labelled with side, service and method: their
+ * names from the layouts the app registered, read when the text is written, or their ids when
+ * no layout names them; phoenixd adds the app's pid, sid, name and job when it serves them). Both run on the control thread with the
  * group suspended, as every admin request does. The counters, histograms and calls in flight
  * cross a live upgrade in a versioned blob. */
 #include "series.h"
@@ -368,17 +369,36 @@ static const char *side_name(const struct mx_series *x)
     return x->side == MX_SERVER ? "server" : "client";
 }
 
-/* The labels of series X: side, service and method (ids, or "other"). */
-static void series_labels(const struct mx_series *x, char *out, size_t n)
-{
-    char id[16];
+#define MX_LABELS_MAX 512
 
+/* The service and method of X as labels show them: the names E's layouts give, else the ids as
+ * decimal numbers (in SID, MID), else "other" for an overflow series. */
+static void series_names(phx_engine_t *e, const struct mx_series *x, const char **service,
+                         const char **method, char sid[16], char mid[16])
+{
+    if (x->overflow) {
+        *service = *method = "other";
+        return;
+    }
+    if (phx_policy_method_names(e, x->service_id, x->method_id, service, method))
+        return;
+    snprintf(sid, 16, "%" PRIu32, x->service_id);
+    snprintf(mid, 16, "%" PRIu32, x->method_id);
+    *service = sid;
+    *method = mid;
+}
+
+/* The labels of series X: side, service and method (escaped by phx_prom_label). */
+static void series_labels(phx_engine_t *e, const struct mx_series *x, char *out, size_t n)
+{
+    char sid[16], mid[16];
+    const char *service, *method;
+
+    series_names(e, x, &service, &method, sid, mid);
     out[0] = '\0';
     phx_prom_label(out, n, "side", side_name(x));
-    snprintf(id, sizeof(id), "%" PRIu32, x->service_id);
-    phx_prom_label(out, n, "service", x->overflow ? "other" : id);
-    snprintf(id, sizeof(id), "%" PRIu32, x->method_id);
-    phx_prom_label(out, n, "method", x->overflow ? "other" : id);
+    phx_prom_label(out, n, "service", service);
+    phx_prom_label(out, n, "method", method);
 }
 
 /* Whether overflow series X counted anything (a method's series is shown from its first call). */
@@ -396,21 +416,21 @@ static bool overflow_used(const struct mx_series *x)
     for (const struct mx_series *x = (t)->series; x < (t)->series + (t)->max + 2; x++)      \
         if (x < (t)->series + (t)->n || (x >= (t)->series + (t)->max && overflow_used(x)))
 
-static void prom_counter(phx_prom_t *w, const struct mx_table *t, const char *name,
-                         const char *help, size_t offset)
+static void prom_counter(phx_prom_t *w, phx_engine_t *e, const struct mx_table *t,
+                         const char *name, const char *help, size_t offset)
 {
-    char labels[128];
+    char labels[MX_LABELS_MAX];
 
     phx_prom_family(w, name, "counter", help);
     each_series(t, x) {
-        series_labels(x, labels, sizeof(labels));
+        series_labels(e, x, labels, sizeof(labels));
         phx_prom_u64(w, name, labels, *(const uint64_t *)((const char *)x + offset));
     }
 }
 
-static void prom_errors(phx_prom_t *w, const struct mx_table *t)
+static void prom_errors(phx_prom_t *w, phx_engine_t *e, const struct mx_table *t)
 {
-    char labels[160];
+    char labels[MX_LABELS_MAX + 48];
 
     phx_prom_family(w, "phoenix_rpc_errors_total", "counter",
                     "Calls that ended in an error status, by status.");
@@ -418,31 +438,31 @@ static void prom_errors(phx_prom_t *w, const struct mx_table *t)
         for (int code = 1; code < MX_CODES; code++) {
             if (!x->errors[code])
                 continue;
-            series_labels(x, labels, sizeof(labels));
+            series_labels(e, x, labels, sizeof(labels));
             phx_prom_label(labels, sizeof(labels), "code", phx_status_name(code));
             phx_prom_u64(w, "phoenix_rpc_errors_total", labels, x->errors[code]);
         }
 }
 
-static int prom_text(const struct mx_state *s, char **reply)
+static int prom_text(const struct mx_state *s, phx_engine_t *e, char **reply)
 {
     const struct mx_table *t = &s->t;
     phx_prom_t w = { 0 };
-    char labels[128];
+    char labels[MX_LABELS_MAX];
 
-    prom_counter(&w, t, "phoenix_rpc_calls_total",
+    prom_counter(&w, e, t, "phoenix_rpc_calls_total",
                  "Requests started (client side: sent; server side: received).",
                  offsetof(struct mx_series, calls));
-    prom_errors(&w, t);
-    prom_counter(&w, t, "phoenix_rpc_sent_bytes_total",
+    prom_errors(&w, e, t);
+    prom_counter(&w, e, t, "phoenix_rpc_sent_bytes_total",
                  "Payload bytes the app sent (requests on the client side, replies on the "
                  "server side).", offsetof(struct mx_series, sent_bytes));
-    prom_counter(&w, t, "phoenix_rpc_received_bytes_total",
+    prom_counter(&w, e, t, "phoenix_rpc_received_bytes_total",
                  "Payload bytes the app received.", offsetof(struct mx_series, received_bytes));
     phx_prom_family(&w, "phoenix_rpc_latency_seconds", "histogram",
                     "Time from a request to its answer, as the service sees them.");
     each_series(t, x) {
-        series_labels(x, labels, sizeof(labels));
+        series_labels(e, x, labels, sizeof(labels));
         phx_prom_histogram(&w, "phoenix_rpc_latency_seconds", labels, t->bounds_ns, x->hist,
                            t->nb, x->sum_ns);
     }
@@ -452,14 +472,20 @@ static int prom_text(const struct mx_state *s, char **reply)
     return (*reply = phx_prom_finish(&w)) ? 0 : -ENOMEM;
 }
 
-static void json_series(phx_prom_t *w, const struct mx_table *t, const struct mx_series *x)
+static void json_series(phx_prom_t *w, phx_engine_t *e, const struct mx_table *t,
+                        const struct mx_series *x)
 {
-    char line[512];
+    char line[1024], sid[16], mid[16], service[256], method[256];
+    const char *sn, *mn;
+
+    series_names(e, x, &sn, &mn, sid, mid);
+    phx_policy_json_text(service, sizeof(service), sn);
+    phx_policy_json_text(method, sizeof(method), mn);
     int n = snprintf(line, sizeof(line), "{\"side\":\"%s\",\"service\":%" PRIu32 ",\"method\":"
-                     "%" PRIu32 ",\"overflow\":%s,\"calls\":%" PRIu64 ",\"sent_bytes\":%" PRIu64
+                     "%" PRIu32 ",\"service_name\":\"%s\",\"method_name\":\"%s\",\"overflow\":%s,\"calls\":%" PRIu64 ",\"sent_bytes\":%" PRIu64
                      ",\"received_bytes\":%" PRIu64 ",\"timed\":%" PRIu64 ",\"latency_sum_us\":"
                      "%" PRIu64 ",\"errors\":{", side_name(x), x->service_id, x->method_id,
-                     x->overflow ? "true" : "false", x->calls, x->sent_bytes, x->received_bytes,
+                     service, method, x->overflow ? "true" : "false", x->calls, x->sent_bytes, x->received_bytes,
                      mx_series_count(t, x), x->sum_ns / 1000);
     bool first = true;
 
@@ -474,7 +500,7 @@ static void json_series(phx_prom_t *w, const struct mx_table *t, const struct mx
     phx_prom_text(w, "}}", 2);
 }
 
-static int stats_json(const struct mx_state *s, char **reply)
+static int stats_json(const struct mx_state *s, phx_engine_t *e, char **reply)
 {
     const struct mx_table *t = &s->t;
     char *counts = phx_policy_stats_json(&s->pol), head[512];
@@ -494,7 +520,7 @@ static int stats_json(const struct mx_state *s, char **reply)
     each_series(t, x) {
         if (!first)
             phx_prom_text(&w, ",", 1);
-        json_series(&w, t, x);
+        json_series(&w, e, t, x);
         first = false;
     }
     phx_prom_text(&w, "]}", 2);
@@ -505,9 +531,9 @@ static int stats_json(const struct mx_state *s, char **reply)
 static int mx_admin(phx_engine_t *e, void *state, const char *request, char **reply)
 {
     if (strcmp(request, "stats") == 0)
-        return stats_json(state, reply);
+        return stats_json(state, e, reply);
     if (strcmp(request, "prometheus") == 0)
-        return prom_text(state, reply);
+        return prom_text(state, e, reply);
     return -ENOTSUP;
 }
 

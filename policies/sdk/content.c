@@ -403,6 +403,19 @@ void phx_sdk_call_names(phx_engine_t *e, phx_call_t *call)
     }
 }
 
+bool phx_policy_method_names(phx_engine_t *e, uint32_t service_id, uint32_t method_id,
+                             const char **service, const char **method)
+{
+    const phx_call_t call = { .service_id = service_id, .method_id = method_id };
+    const struct mrpc_method_layout *ml = e ? phx_sdk_method_of(e, &call) : NULL;
+
+    if (!ml || !ml->service_name || !ml->name)
+        return false;
+    *service = ml->service_name;
+    *method = ml->name;
+    return true;
+}
+
 /* The layout of CALL's message, or why not. */
 static int message_type(struct phx_call_ctx *cx, const phx_call_t *call,
                         const struct mrpc_type_layout **t)

@@ -637,7 +637,7 @@ int phx_policy_flush(phx_policy_t *p, phx_engine_t *e)
 
 /* ---- stats and state ------------------------------------------------------------------------ */
 
-static void json_text(char *out, size_t n, const char *s)
+void phx_policy_json_text(char *out, size_t n, const char *s)
 {
     size_t o = 0;
 
@@ -662,7 +662,7 @@ char *phx_policy_stats_json(const phx_policy_t *p)
                     ",\"waiting\":%u}";
     char tx[256], rx[256];
 
-    json_text(reason, sizeof(reason), p->last_reject);
+    phx_policy_json_text(reason, sizeof(reason), p->last_reject);
     snprintf(tx, sizeof(tx), f, t->forwarded, t->held, t->rejected, t->overflowed,
              t->unrejectable, t->replied, p->q[PHX_TX].count);
     snprintf(rx, sizeof(rx), f, r->forwarded, r->held, r->rejected, r->overflowed,

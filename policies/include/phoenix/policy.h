@@ -183,6 +183,13 @@ int phx_call_field(const phx_call_t *call, const char *path, phx_field_t *out);
  * 0 .. *COUNT - 1 then read the elements. */
 int phx_call_field_count(const phx_call_t *call, const char *path, size_t *count);
 
+/* The names of method METHOD_ID of service SERVICE_ID from the layouts the app registered (as
+ * phx_call_t's service_name and method_name): true with *SERVICE ("rpc_hello.Greeter") and
+ * *METHOD ("SayHello"), valid while E's MrpcEngine keeps them (read and copy them at once); false
+ * when not known. Runtime thread, or control thread with the group suspended (admin). */
+bool phx_policy_method_names(phx_engine_t *e, uint32_t service_id, uint32_t method_id,
+                             const char **service, const char **method);
+
 /* Reads D, flowing in DIR, as a call into *CALL; false when it is connection management. The
  * caller and the peer are shown as not known (decide() gets them filled in by the SDK). */
 bool phx_policy_call_of(const phx_desc_t *d, phx_dir_t dir, phx_call_t *call);
@@ -366,6 +373,10 @@ unsigned phx_policy_held(const phx_policy_t *p, phx_dir_t dir);
  * found the table full, tx payloads moved into private copies) for an engine's admin("stats") to
  * put in its object. Malloc'd, or NULL. */
 char *phx_policy_stats_json(const phx_policy_t *p);
+
+/* S as the contents of a JSON string (quotes and backslashes escaped, control characters as
+ * \u00XX) into OUT (N bytes, cut short at a whole escape), for a policy's stats. */
+void phx_policy_json_text(char *out, size_t n, const char *s);
 
 /* The counters across a live upgrade: written into the engine's dump() blob, read back in its
  * restore() (false: the blob was short). They must be the last thing in the blob: `replied`

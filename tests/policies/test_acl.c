@@ -152,7 +152,8 @@ static void on_echo(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
     snprintf(r->message, sizeof(r->message), "%s", st->message);
     if (b) {
         r->len = b->data.len;
-        memcpy(r->head, b->data.data, b->data.len < 15 ? b->data.len : 15);
+        if (b->data.len)                        /* echo_nodes() sends no data */
+            memcpy(r->head, b->data.data, b->data.len < 15 ? b->data.len : 15);
         mrpc_release(c, reply);
     }
 }

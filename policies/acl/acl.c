@@ -115,8 +115,9 @@ static phx_verdict_t acl_decide(void *ctx, const phx_call_t *call, uint64_t now)
 
 /* CONFIG over the rules and default in effect (a fresh state: those of phoenix.conf). A refused
  * CONFIG changes nothing. */
-static int take_settings(struct acl_state *s, const char *config, char *err, size_t errlen)
+static int take_settings(void *state, const char *config, char *err, size_t errlen)
 {
+    struct acl_state *s = state;
     struct acl_rules *next = malloc(sizeof(*next));
     struct acl_scalars sc = s->sc;
     bool has_rules;
@@ -134,7 +135,7 @@ static int take_settings(struct acl_state *s, const char *config, char *err, siz
     return rc < 0 ? -EINVAL : 0;
 }
 
-static struct acl_state *state_new(phx_engine_t *e)
+static void *state_new(phx_engine_t *e)
 {
     struct acl_state *s = calloc(1, sizeof(*s));
     const struct acl_settings *base = phx_engine_settings(e);
@@ -153,39 +154,12 @@ static struct acl_state *state_new(phx_engine_t *e)
     return s;
 }
 
-static void state_free(struct acl_state *s)
+static void state_free(void *state)
 {
+    struct acl_state *s = state;
+
     phx_policy_fini(&s->pol);
     free(s);
-}
-
-/* ---- engine ops ----------------------------------------------------------------------------- */
-
-static int acl_create(phx_engine_t *e, const char *config, void **state, char *err,
-                      size_t errlen)
-{
-    struct acl_state *s = state_new(e);
-
-    if (!s)
-        return -ENOMEM;
-    int rc = take_settings(s, config, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
-
-static void acl_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
-{
-    state_free(state);
-}
-
-static int acl_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
-                           size_t errlen)
-{
-    return take_settings(state, config, err, errlen);
 }
 
 /* ---- live upgrade --------------------------------------------------------------------------- */
@@ -238,26 +212,20 @@ static void dump_rule(phx_wbuf_t *w, const struct acl_rule *r)
         dump_field(w, &r->field);
 }
 
-static int acl_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+/* The default, the side, the rules with their hits and the counters (the SDK frames them). */
+static void dump_rest(void *state, phx_wbuf_t *w)
 {
     const struct acl_state *s = state;
-    phx_wbuf_t w = { 0 };
 
-    phx_wbuf_u32(&w, ACL_MAGIC);
-    phx_wbuf_u32(&w, s->sc.dflt);
-    phx_wbuf_u32(&w, (uint32_t)s->sc.side);
-    phx_wbuf_u32(&w, s->rules.n);
+    phx_wbuf_u32(w, s->sc.dflt);
+    phx_wbuf_u32(w, (uint32_t)s->sc.side);
+    phx_wbuf_u32(w, s->rules.n);
     for (unsigned i = 0; i < s->rules.n; i++)
-        dump_rule(&w, &s->rules.rule[i]);
-    phx_wbuf_u64(&w, s->default_hits);
-    phx_wbuf_u64(&w, s->allowed);
-    phx_wbuf_u64(&w, s->denied);
-    phx_wbuf_u64(&w, s->upgrades);
-    phx_policy_dump_counts(&s->pol, &w);
-    if (phx_wbuf_finish(&w, out) < 0)
-        return -ENOMEM;
-    out->version = ACL_STATE_VERSION;
-    return 0;
+        dump_rule(w, &s->rules.rule[i]);
+    phx_wbuf_u64(w, s->default_hits);
+    phx_wbuf_u64(w, s->allowed);
+    phx_wbuf_u64(w, s->denied);
+    phx_wbuf_u64(w, s->upgrades);
 }
 
 static void restore_num(phx_rbuf_t *r, struct acl_num *n)
@@ -332,10 +300,10 @@ static bool restore_rule(phx_rbuf_t *r, struct acl_rule *rule, uint32_t version)
     return !r->failed && rule->action <= ACL_REPLY && (rule->has & ~known) == 0;
 }
 
-static bool restore_body(phx_rbuf_t *r, struct acl_state *s, uint32_t version)
+static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
 {
-    if (phx_rbuf_u32(r) != ACL_MAGIC)
-        return false;
+    struct acl_state *s = state;
+
     s->sc.dflt = phx_rbuf_u32(r);
     s->sc.side = version >= 2 ? (int)phx_rbuf_u32(r) : 0;    /* 1 checked the client side only */
     s->rules.n = phx_rbuf_u32(r);
@@ -350,31 +318,21 @@ static bool restore_body(phx_rbuf_t *r, struct acl_state *s, uint32_t version)
     s->allowed = phx_rbuf_u64(r);
     s->denied = phx_rbuf_u64(r);
     s->upgrades = phx_rbuf_u64(r) + 1;
-    return phx_policy_restore_counts(&s->pol, r) && !r->failed && !r->left;
+    return !r->failed;
 }
 
-static int acl_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
-                       size_t errlen)
-{
-    phx_rbuf_t r;
+/* Rules are not a schema's struct: the config_string goes to take_settings() as it is. */
+static const phx_policy_kind_t acl_kind = {
+    .type = "AclEngine", .version = ACL_VERSION, .magic = ACL_MAGIC,
+    .state_version = ACL_STATE_VERSION, .oldest_state_version = 1,
+    .policy_at = offsetof(struct acl_state, pol),
+    .state_new = state_new, .state_free = state_free, .take = take_settings,
+    .dump = dump_rest, .restore = restore_rest,
+};
 
-    if (in->version < 1 || in->version > ACL_STATE_VERSION) {
-        snprintf(err, errlen, "AclEngine %s cannot read state version %u", ACL_VERSION,
-                 in->version);
-        return -ENOTSUP;
-    }
-    struct acl_state *s = state_new(e);
-    if (!s)
-        return -ENOMEM;
-    phx_rbuf_init(&r, in);
-    if (!restore_body(&r, s, in->version)) {
-        snprintf(err, errlen, "AclEngine state of %zu bytes is damaged", in->len);
-        state_free(s);
-        return -EINVAL;
-    }
-    *state = s;
-    return 0;
-}
+/* ---- engine ops ----------------------------------------------------------------------------- */
+
+PHX_POLICY_DEFINE_OPS(acl_kind)
 
 /* ---- admin ---------------------------------------------------------------------------------- */
 
@@ -429,15 +387,11 @@ static int acl_admin(phx_engine_t *e, void *state, const char *request, char **r
 static const phx_engine_ops_t acl_engine = {
     .type = "AclEngine",
     .state_version = ACL_STATE_VERSION,
+    PHX_POLICY_OPS(acl_kind),
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
-    .create = acl_create,
     .progress = phx_policy_op_progress,
-    .destroy = acl_destroy,
     .arm = phx_policy_op_arm,
     .flush = phx_policy_op_flush,
-    .dump = acl_dump,
-    .restore = acl_restore,
-    .reconfigure = acl_reconfigure,
     .admin = acl_admin,
 };
 

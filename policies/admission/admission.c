@@ -1,7 +1,10 @@
-/* admission.c - AdmissionEngine: overload control on the calls an app makes (client side). An app
- * may have at most max_outstanding calls outstanding (sent and not yet ended), and at most
+/* admission.c - AdmissionEngine: overload control on the calls an app makes (client side) or
+ * serves (server side). An app may have at most max_outstanding calls outstanding, and at most
  * max_per_method of any one method; a request beyond either cap fails at once with
- * RESOURCE_EXHAUSTED, without reaching the network.
+ * RESOURCE_EXHAUSTED: on the client side without reaching the network, on the server side
+ * without reaching the app (the remote caller gets the status and the sentence). A call the app
+ * serves is outstanding from its request (rx) until its reply or error (tx), or until its
+ * connection is lost; `side` = "both" counts both kinds against the same caps.
  *
  * Settings (phoenix.conf `settings = { admission = { ... }; };`, an attach descriptor's
  * config_string, or `policyctl set` live):
@@ -9,6 +12,7 @@
  *   max_outstanding  calls of the app outstanding at once (1 .. 65536)
  *   max_per_method   calls of any one method outstanding at once; 0: no cap per method
  *   slot_timeout_ms  the longest a call keeps its slot when the engine never sees it end
+ *   side             "client" (default), "server" or "both" (policyctl attach --side)
  *
  * How a call ends, as this engine sees it. A request takes a slot when it is let through on tx;
  * the slot is freed by the reply or error that echoes its call id on rx, by a SENT on rx that
@@ -39,7 +43,7 @@
 #include <string.h>
 
 #define ADM_VERSION       "1.0.0"
-#define ADM_STATE_VERSION 1
+#define ADM_STATE_VERSION 2        /* 2: the settings as text (policy.h) */
 #define ADM_MAGIC         0x41444d31u       /* "ADM1" */
 #define ADM_MAX           65536u
 #define NS_PER_MS         1000000ull
@@ -49,6 +53,7 @@ struct adm_settings {
     unsigned max_outstanding;
     unsigned max_per_method;
     unsigned slot_timeout_ms;
+    int      side;
 };
 
 static const struct phx_setting adm_keys[] = {
@@ -58,6 +63,8 @@ static const struct phx_setting adm_keys[] = {
                      "calls of any one method outstanding at once; 0: no cap per method"),
     PHX_SETTING_UINT(struct adm_settings, slot_timeout_ms, 35000, 100, 86400000,
                      "the longest a call keeps its slot when its end is never seen"),
+    PHX_SETTING_ENUM(struct adm_settings, side, 0, PHX_POLICY_SIDE_NAMES,
+                     "client: the calls the app makes; server: those it serves; both"),
 };
 
 static PHX_SETTINGS_SCHEMA(adm_schema, "admission", struct adm_settings, adm_keys);
@@ -123,14 +130,16 @@ static phx_verdict_t adm_decide(void *ctx, const phx_call_t *call, uint64_t now)
 {
     struct adm_state *s = ctx;
 
-    if (call->dir == PHX_TX && call->kind == PHX_CALL_REQUEST)
+    /* the SDK shows the calls of the side set only: a client's tx requests and cancels and rx
+     * replies, a server's rx requests and cancels and tx replies */
+    if (call->kind == PHX_CALL_REQUEST)
         return admit(s, call, now);
-    if (call->dir == PHX_TX && call->kind == PHX_CALL_CANCEL)
+    if (call->kind == PHX_CALL_CANCEL && !call->server_side)
         s->n.cancelled += adm_slots_remove(&s->slots, call->call_id);
-    else if (call->dir == PHX_RX && call->kind == PHX_CALL_REPLY)
-        s->n.replies += adm_slots_remove(&s->slots, call->call_id);
-    else if (call->dir == PHX_RX && call->kind == PHX_CALL_ERROR)
-        s->n.errors += adm_slots_remove(&s->slots, call->call_id);
+    else if (call->kind == PHX_CALL_REPLY || call->kind == PHX_CALL_ERROR)
+        *(call->kind == PHX_CALL_REPLY ? &s->n.replies : &s->n.errors) +=
+            call->server_side ? adm_slots_remove_on(&s->slots, call->conn_id, call->call_id)
+                              : adm_slots_remove(&s->slots, call->call_id);
     return phx_verdict_forward();
 }
 
@@ -156,13 +165,19 @@ static void adm_watch(void *ctx, const phx_desc_t *d, phx_dir_t dir, uint64_t no
 
 /* ---- settings ------------------------------------------------------------------------------- */
 
-static int apply(struct adm_state *s, const struct adm_settings *set, char *err, size_t errlen)
+/* Puts SET in effect. On a live `set`, slots held stay: a lower cap refuses new calls until the
+ * outstanding ones are under it. */
+static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
+    struct adm_state *s = state;
+    const struct adm_settings *set = settings;
+
     if (adm_slots_resize(&s->slots, set->max_outstanding) < 0) {
         snprintf(err, errlen, "out of memory for %u slots", set->max_outstanding);
         return -ENOMEM;
     }
     s->set = *set;
+    phx_policy_set_sides(&s->pol, phx_policy_side_of(set->side));
     snprintf(s->why_app, sizeof(s->why_app), "over the cap of %u outstanding calls per app",
              set->max_outstanding);
     snprintf(s->why_method, sizeof(s->why_method),
@@ -170,21 +185,7 @@ static int apply(struct adm_state *s, const struct adm_settings *set, char *err,
     return 0;
 }
 
-/* BASE (NULL: the plugin's settings of E) with CONFIG over it, put in effect. */
-static int take_settings(phx_engine_t *e, struct adm_state *s, const struct adm_settings *base,
-                         const char *config, char *err, size_t errlen)
-{
-    struct adm_settings set;
-
-    if (phx_settings_derive(&adm_schema, &set, base ? base : phx_engine_settings(e), config, err,
-                            errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&adm_schema, &set);
-    return rc;
-}
-
-static struct adm_state *state_new(void)
+static void *state_new(phx_engine_t *e)
 {
     struct adm_state *s = calloc(1, sizeof(*s));
 
@@ -198,44 +199,13 @@ static struct adm_state *state_new(void)
     return s;
 }
 
-static void state_free(struct adm_state *s)
-{
-    phx_policy_fini(&s->pol);
-    adm_slots_free(&s->slots);
-    free(s);
-}
-
-/* ---- engine ops ----------------------------------------------------------------------------- */
-
-static int adm_create(phx_engine_t *e, const char *config, void **state, char *err,
-                      size_t errlen)
-{
-    struct adm_state *s = state_new();
-
-    if (!s)
-        return -ENOMEM;
-    int rc = take_settings(e, s, NULL, config, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
-
-static void adm_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
-{
-    state_free(state);
-}
-
-/* A live `set`: CONFIG over the settings in effect. Slots held stay; a lower cap refuses new
- * calls until the outstanding ones are under it. */
-static int adm_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
-                           size_t errlen)
+static void state_free(void *state)
 {
     struct adm_state *s = state;
 
-    return take_settings(e, s, &s->set, config, err, errlen);
+    phx_policy_fini(&s->pol);
+    adm_slots_free(&s->slots);
+    free(s);
 }
 
 /* ---- live upgrade --------------------------------------------------------------------------- */
@@ -293,84 +263,37 @@ static bool restore_slots(phx_rbuf_t *r, struct adm_slots *t, uint64_t now)
     return !r->failed;
 }
 
-static int adm_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+/* The counters, the upgrades and the slots, after the settings the SDK writes. */
+static void dump_rest(void *state, phx_wbuf_t *w)
 {
     const struct adm_state *s = state;
-    phx_wbuf_t w = { 0 };
 
-    phx_wbuf_u32(&w, ADM_MAGIC);
-    phx_wbuf_u32(&w, s->set.max_outstanding);
-    phx_wbuf_u32(&w, s->set.max_per_method);
-    phx_wbuf_u32(&w, s->set.slot_timeout_ms);
-    dump_counts(&w, &s->n);
-    phx_wbuf_u64(&w, s->upgrades);
-    dump_slots(&w, &s->slots, phx_now_ns());
-    phx_policy_dump_counts(&s->pol, &w);
-    if (phx_wbuf_finish(&w, out) < 0)
-        return -ENOMEM;
-    out->version = ADM_STATE_VERSION;
-    return 0;
+    dump_counts(w, &s->n);
+    phx_wbuf_u64(w, s->upgrades);
+    dump_slots(w, &s->slots, phx_now_ns());
 }
 
-/* The settings written in R, checked as any others: a blob is not trusted to be in range. */
-static int restore_settings(phx_rbuf_t *r, struct adm_state *s, char *err, size_t errlen)
+static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
 {
-    char text[200];
-    unsigned most = phx_rbuf_u32(r), per_method = phx_rbuf_u32(r), timeout = phx_rbuf_u32(r);
+    struct adm_state *s = state;
 
-    if (r->failed) {
-        snprintf(err, errlen, "AdmissionEngine state is damaged (settings)");
-        return -EINVAL;
-    }
-    snprintf(text, sizeof(text), "max_outstanding = %u; max_per_method = %u; "
-             "slot_timeout_ms = %u;", most, per_method, timeout);
-    struct adm_settings set;
-    if (phx_settings_derive(&adm_schema, &set, NULL, text, err, errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&adm_schema, &set);
-    return rc;
-}
-
-static int restore_rest(phx_rbuf_t *r, struct adm_state *s, size_t len, char *err,
-                        size_t errlen)
-{
+    (void)version;
     restore_counts(r, &s->n);
     s->upgrades = phx_rbuf_u64(r) + 1;
-    if (!restore_slots(r, &s->slots, phx_now_ns()) || !phx_policy_restore_counts(&s->pol, r) ||
-        r->left) {
-        snprintf(err, errlen, "AdmissionEngine state of %zu bytes is damaged", len);
-        return -EINVAL;
-    }
-    return 0;
+    return restore_slots(r, &s->slots, phx_now_ns());
 }
 
-static int adm_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
-                       size_t errlen)
-{
-    phx_rbuf_t r;
+static const phx_policy_kind_t adm_kind = {
+    .type = "AdmissionEngine", .version = ADM_VERSION, .magic = ADM_MAGIC,
+    .state_version = ADM_STATE_VERSION, .schema = &adm_schema,
+    .policy_at = offsetof(struct adm_state, pol), .settings_at = offsetof(struct adm_state, set),
+    .state_new = state_new, .state_free = state_free, .apply = apply,
+    .dump = dump_rest, .restore = restore_rest,
+};
 
-    if (in->version != ADM_STATE_VERSION) {
-        snprintf(err, errlen, "AdmissionEngine %s cannot read state version %u", ADM_VERSION,
-                 in->version);
-        return -ENOTSUP;
-    }
-    phx_rbuf_init(&r, in);
-    struct adm_state *s = state_new();
-    if (!s)
-        return -ENOMEM;
-    int rc = phx_rbuf_u32(&r) == ADM_MAGIC ? restore_settings(&r, s, err, errlen) : -EINVAL;
-    if (rc == 0)
-        rc = restore_rest(&r, s, in->len, err, errlen);
-    else if (rc == -EINVAL && !err[0])
-        snprintf(err, errlen, "AdmissionEngine state is not one of this plugin's");
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
+/* ---- engine ops ----------------------------------------------------------------------------- */
+
+PHX_POLICY_DEFINE_OPS(adm_kind)
 
 /* ---- admin ---------------------------------------------------------------------------------- */
 
@@ -386,14 +309,16 @@ static int adm_admin(phx_engine_t *e, void *state, const char *request, char **r
     if (!counts)
         return -ENOMEM;
     int k = asprintf(reply, "{\"type\":\"AdmissionEngine\",\"version\":\"%s\",\"settings\":{"
-                     "\"max_outstanding\":%u,\"max_per_method\":%u,\"slot_timeout_ms\":%u},"
+                     "\"max_outstanding\":%u,\"max_per_method\":%u,\"slot_timeout_ms\":%u,"
+                     "\"side\":\"%s\"},"
                      "\"outstanding\":%u,\"peak\":%" PRIu64 ",\"admitted\":%" PRIu64
                      ",\"refused_app\":%" PRIu64 ",\"refused_method\":%" PRIu64 ",\"freed\":{"
                      "\"replies\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"send_failed\":%" PRIu64
                      ",\"cancelled\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"conn_ended\":%" PRIu64
                      ",\"expired\":%" PRIu64 "},\"upgrades\":%" PRIu64 ",%s}", ADM_VERSION,
                      s->set.max_outstanding, s->set.max_per_method, s->set.slot_timeout_ms,
-                     s->slots.count, n->peak, n->admitted, n->refused_app, n->refused_method,
+                     PHX_POLICY_SIDE_NAMES[s->set.side], s->slots.count, n->peak, n->admitted,
+                     n->refused_app, n->refused_method,
                      n->replies, n->errors, n->send_failed, n->cancelled, n->dropped,
                      n->conn_ended, n->expired, s->upgrades, counts);
     free(counts);
@@ -403,15 +328,11 @@ static int adm_admin(phx_engine_t *e, void *state, const char *request, char **r
 static const phx_engine_ops_t adm_engine = {
     .type = "AdmissionEngine",
     .state_version = ADM_STATE_VERSION,
+    PHX_POLICY_OPS(adm_kind),
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
-    .create = adm_create,
     .progress = phx_policy_op_progress,
-    .destroy = adm_destroy,
     .arm = phx_policy_op_arm,
     .flush = phx_policy_op_flush,
-    .dump = adm_dump,
-    .restore = adm_restore,
-    .reconfigure = adm_reconfigure,
     .admin = adm_admin,
 };
 

@@ -103,19 +103,32 @@ static void take_out(struct adm_slots *t, unsigned i)
     t->slot[i].used = false;
 }
 
-static int find(const struct adm_slots *t, uint64_t call_id)
+/* The slot of CALL_ID on CONN_ID, or (OWN) on any of the app's own connections; -1: none. */
+static int find(const struct adm_slots *t, uint64_t call_id, uint32_t conn_id, bool own)
 {
     if (!t->cap)
         return -1;
-    for (unsigned i = home_of(t, call_id); t->slot[i].used; i = (i + 1) & (t->cap - 1))
-        if (t->slot[i].call_id == call_id)
+    for (unsigned i = home_of(t, call_id); t->slot[i].used; i = (i + 1) & (t->cap - 1)) {
+        const struct adm_slot *s = &t->slot[i];
+        if (s->call_id == call_id && (own ? s->conn_id < ADM_ACCEPTED : s->conn_id == conn_id))
             return (int)i;
+    }
     return -1;
 }
 
 bool adm_slots_remove(struct adm_slots *t, uint64_t call_id)
 {
-    int i = find(t, call_id);
+    int i = find(t, call_id, 0, true);
+
+    if (i < 0)
+        return false;
+    take_out(t, (unsigned)i);
+    return true;
+}
+
+bool adm_slots_remove_on(struct adm_slots *t, uint32_t conn_id, uint64_t call_id)
+{
+    int i = find(t, call_id, conn_id, false);
 
     if (i < 0)
         return false;

@@ -1,7 +1,9 @@
-/* fault.c - FaultEngine: faults injected into the requests an app sends (client side, tx), with
- * the semantics of gRPC's and Envoy's fault injection: a request that matches is first delayed
- * with probability delay_per_million, then aborted with probability abort_per_million; an aborted
- * request never reaches the network and the caller's call fails with abort_status.
+/* fault.c - FaultEngine: faults injected into the requests an app sends (client side, tx) or is
+ * sent (server side, rx), with the semantics of gRPC's and Envoy's fault injection: a request
+ * that matches is first delayed with probability delay_per_million, then aborted with
+ * probability abort_per_million. On the client side an aborted request never reaches the
+ * network and the caller's call fails with abort_status; on the server side it never reaches
+ * the app and the remote caller gets abort_status and the sentence.
  *
  * Settings (phoenix.conf `settings = { fault = { ... }; };`, an attach descriptor's config_string,
  * or `policyctl set` live):
@@ -19,6 +21,8 @@
  *   seed               the random generator's seed; 0: from the clock (a fixed seed repeats the
  *                      same faults for the same sequence of requests, for tests)
  *   queue_max          requests held at most (delays); more are refused (RESOURCE_EXHAUSTED)
+ *   side               "client" (default), "server" or "both": whose requests (policyctl
+ *                      attach --side)
  *
  * A delay holds the request, and, as every hold of the policy SDK (phoenix/policy.h), the calls
  * the app sent behind it on the same subscription: order is never changed. Replies, errors,
@@ -39,7 +43,7 @@
 #include <string.h>
 
 #define FT_VERSION       "1.0.0"
-#define FT_STATE_VERSION 1
+#define FT_STATE_VERSION 2         /* 2: the settings as text (policy.h) */
 #define FT_MAGIC         0x46544d31u        /* "FTM1" */
 #define FT_MILLION       1000000u
 
@@ -104,6 +108,7 @@ struct ft_settings {
     char    *method;
     unsigned seed;
     unsigned queue_max;
+    int      side;
 };
 
 static const struct phx_setting ft_keys[] = {
@@ -125,6 +130,8 @@ static const struct phx_setting ft_keys[] = {
                      "seed of the random generator; 0: from the clock"),
     PHX_SETTING_UINT(struct ft_settings, queue_max, 4096, 1, PHX_POLICY_QUEUE_MAX,
                      "requests held at most by delays; more are refused"),
+    PHX_SETTING_ENUM(struct ft_settings, side, 0, PHX_POLICY_SIDE_NAMES,
+                     "client: the requests the app sends; server: those it is sent; both"),
 };
 
 static PHX_SETTINGS_SCHEMA(ft_schema, "fault", struct ft_settings, ft_keys);
@@ -142,9 +149,11 @@ struct ft_state {
     uint32_t           method_id;   /* 0: any */
     uint64_t           rng;         /* splitmix64 */
     struct ft_counts   n;
-    bool               pending;     /* the head request was delayed: not rolled again */
-    uint32_t           pending_conn;
-    uint64_t           pending_call;
+    struct {                        /* per direction: the head request was delayed, */
+        bool           on;          /* and is not rolled again */
+        uint32_t       conn;
+        uint64_t       call;
+    } pending[2];
     uint64_t           upgrades;
     char               why[96];
 };
@@ -172,7 +181,7 @@ static bool roll(struct ft_state *s, unsigned per_million)
 
 static bool matches(const struct ft_state *s, const phx_call_t *call)
 {
-    return call->kind == PHX_CALL_REQUEST && call->dir == PHX_TX &&
+    return call->kind == PHX_CALL_REQUEST &&        /* of the side set: the SDK shows no other */
            (!s->service_id || call->service_id == s->service_id) &&
            (!s->method_id || call->method_id == s->method_id);
 }
@@ -180,10 +189,10 @@ static bool matches(const struct ft_state *s, const phx_call_t *call)
 /* The request asked about again after its delay. */
 static bool was_delayed(struct ft_state *s, const phx_call_t *call)
 {
-    bool again = s->pending && s->pending_conn == call->conn_id &&
-                 s->pending_call == call->call_id;
+    bool again = s->pending[call->dir].on && s->pending[call->dir].conn == call->conn_id &&
+                 s->pending[call->dir].call == call->call_id;
 
-    s->pending = false;
+    s->pending[call->dir].on = false;
     return again;
 }
 
@@ -197,9 +206,9 @@ static phx_verdict_t ft_decide(void *ctx, const phx_call_t *call, uint64_t now)
         s->n.matched++;
         if (s->set.delay_ms && roll(s, s->set.delay_per_million)) {
             s->n.delayed++;
-            s->pending = true;
-            s->pending_conn = call->conn_id;
-            s->pending_call = call->call_id;
+            s->pending[call->dir].on = true;
+            s->pending[call->dir].conn = call->conn_id;
+            s->pending[call->dir].call = call->call_id;
             return phx_verdict_hold(now + (uint64_t)s->set.delay_ms * 1000000u);
         }
     }
@@ -218,20 +227,28 @@ static uint64_t seed_of(unsigned seed)
 }
 
 /* Puts SET in effect. A new or changed seed restarts the generator; otherwise it goes on. */
-static int apply(struct ft_state *s, const struct ft_settings *set, char *err, size_t errlen)
+static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
-    int rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen);
-
-    if (rc < 0)
-        return rc;
+    struct ft_state *s = state;
+    const struct ft_settings *set = settings;
+    unsigned sides = phx_policy_side_of(set->side), dirs = s->pol.dirs;
     struct ft_settings copy;
+
     if (phx_settings_copy(&ft_schema, &copy, set) < 0) {
         phx_settings_free(&ft_schema, &copy);
         snprintf(err, errlen, "out of memory for the settings");
         return -ENOMEM;
     }
+    int rc = phx_policy_set_dirs(&s->pol, phx_policy_request_dirs(sides), err, errlen);
+    if (rc == 0 && (rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen)) < 0)
+        s->pol.dirs = dirs;                     /* refused: nothing changed */
+    if (rc < 0) {
+        phx_settings_free(&ft_schema, &copy);
+        return rc;
+    }
     if (!s->rng || set->seed != s->set.seed)
         s->rng = seed_of(set->seed);
+    phx_policy_set_sides(&s->pol, sides);
     phx_settings_free(&ft_schema, &s->set);
     s->set = copy;
     s->service_id = *set->service ? mrpc_id_of(set->service) : 0;
@@ -241,32 +258,14 @@ static int apply(struct ft_state *s, const struct ft_settings *set, char *err, s
     return 0;
 }
 
-/* BASE (NULL: the plugin's settings of E) with CONFIG over it, put in effect. */
-static int take_settings(phx_engine_t *e, struct ft_state *s, const struct ft_settings *base,
-                         const char *config, char *err, size_t errlen)
-{
-    struct ft_settings set;
-
-    if (phx_settings_derive(&ft_schema, &set, base ? base : phx_engine_settings(e), config, err,
-                            errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&ft_schema, &set);
-    return rc;
-}
-
-static struct ft_state *state_new(void)
+static void *state_new(phx_engine_t *e)
 {
     struct ft_state *s = calloc(1, sizeof(*s));
 
     if (!s)
         return NULL;
-    if (phx_settings_init(&ft_schema, &s->set) < 0) {
-        phx_settings_free(&ft_schema, &s->set);
-        free(s);
-        return NULL;
-    }
-    if (phx_policy_init(&s->pol, ft_decide, s, 1u << PHX_TX, 1) < 0) {
+    if (phx_settings_init(&ft_schema, &s->set) < 0 ||
+        phx_policy_init(&s->pol, ft_decide, s, (1u << PHX_TX) | (1u << PHX_RX), 1) < 0) {
         phx_settings_free(&ft_schema, &s->set);
         free(s);
         return NULL;
@@ -274,149 +273,61 @@ static struct ft_state *state_new(void)
     return s;
 }
 
-static void state_free(struct ft_state *s)
+static void state_free(void *state)
 {
+    struct ft_state *s = state;
+
     phx_policy_fini(&s->pol);
     phx_settings_free(&ft_schema, &s->set);
     free(s);
 }
 
-/* ---- engine ops ----------------------------------------------------------------------------- */
-
-static int ft_create(phx_engine_t *e, const char *config, void **state, char *err, size_t errlen)
-{
-    struct ft_state *s = state_new();
-
-    if (!s)
-        return -ENOMEM;
-    int rc = take_settings(e, s, NULL, config, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
-
-static int ft_flush(phx_engine_t *e, void *state)
-{
-    struct ft_state *s = state;
-
-    s->pending = false;
-    return phx_policy_flush(&s->pol, e);
-}
-
-static void ft_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
-{
-    state_free(state);
-}
-
-/* A live `set`: CONFIG over the settings in effect, so that it changes only what it names. */
-static int ft_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
-                          size_t errlen)
-{
-    struct ft_state *s = state;
-
-    return take_settings(e, s, &s->set, config, err, errlen);
-}
-
 /* ---- live upgrade --------------------------------------------------------------------------- */
 
-static int ft_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+/* The generator (so that the sequence goes on, not reseeded), the counters and the upgrades,
+ * after the settings the SDK writes. */
+static void dump_rest(void *state, phx_wbuf_t *w)
 {
     const struct ft_state *s = state;
-    phx_wbuf_t w = { 0 };
 
-    phx_wbuf_u32(&w, FT_MAGIC);
-    phx_wbuf_u32(&w, s->set.abort_per_million);
-    phx_wbuf_u32(&w, (uint32_t)s->set.abort_status);
-    phx_wbuf_u32(&w, s->set.delay_per_million);
-    phx_wbuf_u32(&w, s->set.delay_ms);
-    phx_wbuf_u32(&w, s->set.seed);
-    phx_wbuf_u32(&w, s->set.queue_max);
-    phx_wbuf_blob(&w, s->set.service, strlen(s->set.service));
-    phx_wbuf_blob(&w, s->set.method, strlen(s->set.method));
-    phx_wbuf_u64(&w, s->rng);
-    phx_wbuf_u64(&w, s->n.matched);
-    phx_wbuf_u64(&w, s->n.aborted);
-    phx_wbuf_u64(&w, s->n.delayed);
-    phx_wbuf_u64(&w, s->upgrades);
-    phx_policy_dump_counts(&s->pol, &w);
-    if (phx_wbuf_finish(&w, out) < 0)
-        return -ENOMEM;
-    out->version = FT_STATE_VERSION;
-    return 0;
+    phx_wbuf_u64(w, s->rng);
+    phx_wbuf_u64(w, s->n.matched);
+    phx_wbuf_u64(w, s->n.aborted);
+    phx_wbuf_u64(w, s->n.delayed);
+    phx_wbuf_u64(w, s->upgrades);
 }
 
-/* The settings written in R, checked as any others: a blob is not trusted to be in range. */
-static int restore_settings(phx_rbuf_t *r, struct ft_state *s, char *err, size_t errlen)
+static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
 {
-    char text[1024];
-    uint32_t v[6];
-    size_t service_len = 0, method_len = 0;
+    struct ft_state *s = state;
 
-    for (unsigned i = 0; i < 6; i++)
-        v[i] = phx_rbuf_u32(r);
-    const char *service = phx_rbuf_blob(r, 256, &service_len);
-    const char *method = phx_rbuf_blob(r, 256, &method_len);
-    if (r->failed || !service || !method ||
-        v[1] >= sizeof(status_names) / sizeof(status_names[0]) - 1) {
-        snprintf(err, errlen, "FaultEngine state is damaged (settings)");
-        return -EINVAL;
-    }
-    snprintf(text, sizeof(text), "abort_per_million = %u; abort_status = \"%s\"; "
-             "delay_per_million = %u; delay_ms = %u; seed = %u; queue_max = %u; "
-             "service = \"%.*s\"; method = \"%.*s\";", v[0], status_names[v[1]], v[2], v[3],
-             v[4], v[5], (int)service_len, service, (int)method_len, method);
-    struct ft_settings set;
-    if (phx_settings_derive(&ft_schema, &set, NULL, text, err, errlen) < 0)
-        return -EINVAL;
-    s->set.seed = set.seed;             /* the generator's state follows: do not reseed */
-    s->rng = 1;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&ft_schema, &set);
-    return rc;
-}
-
-static int restore_rest(phx_rbuf_t *r, struct ft_state *s, size_t len, char *err, size_t errlen)
-{
+    (void)version;
     s->rng = phx_rbuf_u64(r);
     s->n.matched = phx_rbuf_u64(r);
     s->n.aborted = phx_rbuf_u64(r);
     s->n.delayed = phx_rbuf_u64(r);
     s->upgrades = phx_rbuf_u64(r) + 1;
-    if (!phx_policy_restore_counts(&s->pol, r) || r->left) {
-        snprintf(err, errlen, "FaultEngine state of %zu bytes is damaged", len);
-        return -EINVAL;
-    }
-    return 0;
+    return !r->failed;
 }
 
-static int ft_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
-                      size_t errlen)
-{
-    phx_rbuf_t r;
+static const phx_policy_kind_t ft_kind = {
+    .type = "FaultEngine", .version = FT_VERSION, .magic = FT_MAGIC,
+    .state_version = FT_STATE_VERSION, .schema = &ft_schema,
+    .policy_at = offsetof(struct ft_state, pol), .settings_at = offsetof(struct ft_state, set),
+    .state_new = state_new, .state_free = state_free, .apply = apply,
+    .dump = dump_rest, .restore = restore_rest,
+};
 
-    if (in->version != FT_STATE_VERSION) {
-        snprintf(err, errlen, "FaultEngine %s cannot read state version %u", FT_VERSION,
-                 in->version);
-        return -ENOTSUP;
-    }
-    phx_rbuf_init(&r, in);
-    struct ft_state *s = state_new();
-    if (!s)
-        return -ENOMEM;
-    int rc = phx_rbuf_u32(&r) == FT_MAGIC ? restore_settings(&r, s, err, errlen) : -EINVAL;
-    if (rc == 0)
-        rc = restore_rest(&r, s, in->len, err, errlen);
-    else if (rc == -EINVAL && !err[0])
-        snprintf(err, errlen, "FaultEngine state is not one of this plugin's");
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
+/* ---- engine ops ----------------------------------------------------------------------------- */
+
+PHX_POLICY_DEFINE_OPS(ft_kind)
+
+static int ft_flush(phx_engine_t *e, void *state)
+{
+    struct ft_state *s = state;
+
+    s->pending[PHX_TX].on = s->pending[PHX_RX].on = false;
+    return phx_policy_flush(&s->pol, e);
 }
 
 /* ---- admin ---------------------------------------------------------------------------------- */
@@ -434,11 +345,13 @@ static int ft_admin(phx_engine_t *e, void *state, const char *request, char **re
     int n = asprintf(reply, "{\"type\":\"FaultEngine\",\"version\":\"%s\",\"settings\":{"
                      "\"abort_per_million\":%u,\"abort_status\":\"%s\",\"delay_per_million\":%u,"
                      "\"delay_ms\":%u,\"service\":\"%s\",\"method\":\"%s\",\"seed\":%u,"
-                     "\"queue_max\":%u},\"matched\":%" PRIu64 ",\"aborted\":%" PRIu64
+                     "\"queue_max\":%u,\"side\":\"%s\"},\"matched\":%" PRIu64
+                     ",\"aborted\":%" PRIu64
                      ",\"delayed\":%" PRIu64 ",\"upgrades\":%" PRIu64 ",%s}", FT_VERSION,
                      s->set.abort_per_million, status_names[s->set.abort_status],
                      s->set.delay_per_million, s->set.delay_ms, s->set.service,
-                     s->set.method, s->set.seed, s->set.queue_max, s->n.matched,
+                     s->set.method, s->set.seed, s->set.queue_max,
+                     PHX_POLICY_SIDE_NAMES[s->set.side], s->n.matched,
                      s->n.aborted, s->n.delayed, s->upgrades, counts);
     free(counts);
     return n < 0 ? -ENOMEM : 0;
@@ -447,15 +360,11 @@ static int ft_admin(phx_engine_t *e, void *state, const char *request, char **re
 static const phx_engine_ops_t ft_engine = {
     .type = "FaultEngine",
     .state_version = FT_STATE_VERSION,
+    PHX_POLICY_OPS(ft_kind),
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
-    .create = ft_create,
     .progress = phx_policy_op_progress,
-    .destroy = ft_destroy,
     .arm = phx_policy_op_arm,
     .flush = ft_flush,
-    .dump = ft_dump,
-    .restore = ft_restore,
-    .reconfigure = ft_reconfigure,
     .admin = ft_admin,
 };
 

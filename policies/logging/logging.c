@@ -32,6 +32,7 @@
 #include "phoenix/settings.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@
 #include <time.h>
 
 #define LOG_VERSION       "1.0.0"
-#define LOG_STATE_VERSION 1
+#define LOG_STATE_VERSION 2        /* 2: the settings as text (policy.h) */
 #define LOG_MAGIC         0x4c4f4731u       /* "LOG1" */
 #define LOG_QUEUE_MAX     64                /* nothing is held: room for back-pressure only */
 #define LOG_PENDING_MAX   8192              /* calls in flight remembered (a power of two) */
@@ -204,13 +205,16 @@ static phx_verdict_t log_decide(void *ctx, const phx_call_t *call, uint64_t now)
 
 /* ---- settings ------------------------------------------------------------------------------- */
 
-/* SET checked against the rules settings.h cannot say, and the file opened. */
-static int apply(struct log_state *s, struct log_settings *set, const char *dir, char *err,
-                 size_t errlen)
+/* SET checked against the rules settings.h cannot say (`dir` stays phoenix.conf's), the file
+ * opened, and a copy kept. */
+static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
+    struct log_state *s = state;
+    const struct log_settings *set = settings, *conf = phx_engine_settings(s->e);
     char why[LOG_PATH_MAX + 96];
+    struct log_settings copy;
 
-    if (strcmp(set->dir, dir) != 0) {
+    if (strcmp(set->dir, conf ? conf->dir : "") != 0) {
         snprintf(err, errlen, "config_string: dir: set only in phoenix.conf (settings.logging)");
         return -EINVAL;
     }
@@ -222,31 +226,19 @@ static int apply(struct log_state *s, struct log_settings *set, const char *dir,
         snprintf(err, errlen, "config_string: path: %s", why);
         return -EINVAL;
     }
+    if (phx_settings_copy(&log_schema, &copy, set) < 0) {
+        phx_settings_free(&log_schema, &copy);
+        snprintf(err, errlen, "out of memory for the settings");
+        return -ENOMEM;
+    }
     int rc = logfile_open(&s->file, set->path, set->max_bytes, set->keep, err, errlen);
-    if (rc < 0)
-        return rc;
-    phx_settings_free(&log_schema, &s->set);
-    s->set = *set;
-    return 0;
-}
-
-/* CONFIG over BASE (NULL: the plugin's settings of E), put in effect; `dir` stays
- * phoenix.conf's. */
-static int take_settings(phx_engine_t *e, struct log_state *s, const struct log_settings *base,
-                         const char *config, char *err, size_t errlen)
-{
-    const struct log_settings *conf = phx_engine_settings(e);
-    struct log_settings set;
-
-    if (phx_settings_derive(&log_schema, &set, base ? base : conf, config, err, errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, conf ? conf->dir : "", err, errlen);
-    if (rc < 0)
-        phx_settings_free(&log_schema, &set);
+    phx_settings_free(&log_schema, rc < 0 ? &copy : &s->set);
+    if (rc == 0)
+        s->set = copy;
     return rc;
 }
 
-static struct log_state *state_new(phx_engine_t *e)
+static void *state_new(phx_engine_t *e)
 {
     struct log_state *s = calloc(1, sizeof(*s));
 
@@ -258,6 +250,7 @@ static struct log_state *state_new(phx_engine_t *e)
     if (!s->pending || phx_settings_init(&log_schema, &s->set) < 0 ||
         phx_policy_init(&s->pol, log_decide, s, (1u << PHX_TX) | (1u << PHX_RX),
                         LOG_QUEUE_MAX) < 0) {
+        phx_settings_free(&log_schema, &s->set);
         free(s->pending);
         free(s);
         return NULL;
@@ -265,8 +258,10 @@ static struct log_state *state_new(phx_engine_t *e)
     return s;
 }
 
-static void state_free(struct log_state *s)
+static void state_free(void *state)
 {
+    struct log_state *s = state;
+
     logfile_close(&s->file);
     phx_policy_fini(&s->pol);
     phx_settings_free(&log_schema, &s->set);
@@ -275,22 +270,6 @@ static void state_free(struct log_state *s)
 }
 
 /* ---- engine ops ----------------------------------------------------------------------------- */
-
-static int log_create(phx_engine_t *e, const char *config, void **state, char *err,
-                      size_t errlen)
-{
-    struct log_state *s = state_new(e);
-
-    if (!s)
-        return -ENOMEM;
-    int rc = take_settings(e, s, NULL, config, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
 
 static int log_progress(phx_engine_t *e, void *state)
 {
@@ -317,19 +296,6 @@ static int log_flush(phx_engine_t *e, void *state)
     return phx_policy_flush(&s->pol, e);
 }
 
-static void log_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
-{
-    state_free(state);
-}
-
-static int log_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
-                           size_t errlen)
-{
-    struct log_state *s = state;
-
-    return take_settings(e, s, &s->set, config, err, errlen);
-}
-
 /* ---- live upgrade --------------------------------------------------------------------------- */
 
 static void dump_pending(phx_wbuf_t *w, const struct log_state *s)
@@ -353,49 +319,20 @@ static void dump_pending(phx_wbuf_t *w, const struct log_state *s)
     }
 }
 
-static int log_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+/* The sampling's place, the counters and the calls in flight, after the settings the SDK
+ * writes. */
+static void dump_rest(void *state, phx_wbuf_t *w)
 {
     struct log_state *s = state;
-    phx_wbuf_t w = { 0 };
 
-    logfile_drain(&s->file);
-    phx_wbuf_u32(&w, LOG_MAGIC);
-    phx_wbuf_blob(&w, s->set.path, strlen(s->set.path));
-    phx_wbuf_u32(&w, s->set.max_bytes);
-    phx_wbuf_u32(&w, s->set.keep);
-    phx_wbuf_u32(&w, s->set.sample_percent);
-    phx_wbuf_u32(&w, s->sample_acc);
+    logfile_drain(&s->file);            /* the new build opens the file again */
+    phx_wbuf_u32(w, s->sample_acc);
     uint64_t counts[] = { s->calls, s->logged, s->untracked, s->unmatched, s->upgrades,
                           s->file.written, s->file.dropped, s->file.rotations,
                           s->file.write_errors };
     for (unsigned i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
-        phx_wbuf_u64(&w, counts[i]);
-    dump_pending(&w, s);
-    phx_policy_dump_counts(&s->pol, &w);
-    if (phx_wbuf_finish(&w, out) < 0)
-        return -ENOMEM;
-    out->version = LOG_STATE_VERSION;
-    return 0;
-}
-
-/* The settings in R, checked and put in effect as any others (the file opened again). */
-static int restore_settings(phx_rbuf_t *r, struct log_state *s, char *err, size_t errlen)
-{
-    char path[LOG_PATH_MAX], text[LOG_PATH_MAX + 160];
-    size_t n;
-    const void *p = phx_rbuf_blob(r, LOG_PATH_MAX - 1, &n);
-    unsigned max_bytes = phx_rbuf_u32(r), keep = phx_rbuf_u32(r), pct = phx_rbuf_u32(r);
-
-    s->sample_acc = phx_rbuf_u32(r) % 100;
-    if (!p || r->failed || memchr(p, '"', n) || memchr(p, '\\', n)) {
-        snprintf(err, errlen, "LoggingEngine state is damaged (settings)");
-        return -EINVAL;
-    }
-    memcpy(path, p, n);
-    path[n] = '\0';
-    snprintf(text, sizeof(text), "path = \"%s\"; max_bytes = %u; keep = %u; "
-             "sample_percent = %u;", path, max_bytes, keep, pct);
-    return take_settings(s->e, s, NULL, text, err, errlen);
+        phx_wbuf_u64(w, counts[i]);
+    dump_pending(w, s);
 }
 
 static bool restore_pending(phx_rbuf_t *r, struct log_state *s)
@@ -420,50 +357,30 @@ static bool restore_pending(phx_rbuf_t *r, struct log_state *s)
     return !r->failed;
 }
 
-static int restore_body(phx_rbuf_t *r, struct log_state *s, char *err, size_t errlen)
+static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
 {
-    if (phx_rbuf_u32(r) != LOG_MAGIC) {
-        snprintf(err, errlen, "LoggingEngine state is not one of this plugin's");
-        return -EINVAL;
-    }
-    int rc = restore_settings(r, s, err, errlen);
-    if (rc < 0)
-        return rc;
+    struct log_state *s = state;
+
+    (void)version;
+    s->sample_acc = phx_rbuf_u32(r) % 100;
     uint64_t *counts[] = { &s->calls, &s->logged, &s->untracked, &s->unmatched, &s->upgrades,
                            &s->file.written, &s->file.dropped, &s->file.rotations,
                            &s->file.write_errors };
     for (unsigned i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
         *counts[i] = phx_rbuf_u64(r);
     s->upgrades++;
-    if (!restore_pending(r, s) || !phx_policy_restore_counts(&s->pol, r) || r->left) {
-        snprintf(err, errlen, "LoggingEngine state is damaged");
-        return -EINVAL;
-    }
-    return 0;
+    return restore_pending(r, s);
 }
 
-static int log_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
-                       size_t errlen)
-{
-    phx_rbuf_t r;
+static const phx_policy_kind_t log_kind = {
+    .type = "LoggingEngine", .version = LOG_VERSION, .magic = LOG_MAGIC,
+    .state_version = LOG_STATE_VERSION, .schema = &log_schema,
+    .policy_at = offsetof(struct log_state, pol), .settings_at = offsetof(struct log_state, set),
+    .state_new = state_new, .state_free = state_free, .apply = apply,
+    .dump = dump_rest, .restore = restore_rest,
+};
 
-    if (in->version != LOG_STATE_VERSION) {
-        snprintf(err, errlen, "LoggingEngine %s cannot read state version %u", LOG_VERSION,
-                 in->version);
-        return -ENOTSUP;
-    }
-    struct log_state *s = state_new(e);
-    if (!s)
-        return -ENOMEM;
-    phx_rbuf_init(&r, in);
-    int rc = restore_body(&r, s, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
+PHX_POLICY_DEFINE_OPS(log_kind)
 
 /* ---- admin ---------------------------------------------------------------------------------- */
 
@@ -498,15 +415,11 @@ static int log_admin(phx_engine_t *e, void *state, const char *request, char **r
 static const phx_engine_ops_t log_engine = {
     .type = "LoggingEngine",
     .state_version = LOG_STATE_VERSION,
+    PHX_POLICY_OPS(log_kind),
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
-    .create = log_create,
     .progress = log_progress,
-    .destroy = log_destroy,
     .arm = log_arm,
     .flush = log_flush,
-    .dump = log_dump,
-    .restore = log_restore,
-    .reconfigure = log_reconfigure,
     .admin = log_admin,
 };
 

@@ -6,7 +6,7 @@
 void rl_bucket_set(struct rl_bucket *b, double rate, double size, uint64_t now_ns)
 {
     if (b->last_ns)
-        rl_bucket_fill(b, now_ns);
+        rl_bucket_fill(b, now_ns, false);
     else
         b->tokens = size;
     b->rate = rate;
@@ -16,12 +16,12 @@ void rl_bucket_set(struct rl_bucket *b, double rate, double size, uint64_t now_n
     b->last_ns = now_ns;
 }
 
-void rl_bucket_fill(struct rl_bucket *b, uint64_t now_ns)
+void rl_bucket_fill(struct rl_bucket *b, uint64_t now_ns, bool owed)
 {
     if (now_ns <= b->last_ns)
         return;
     b->tokens += (double)(now_ns - b->last_ns) * b->rate / NS_PER_SEC;
-    if (b->tokens > b->size)
+    if (!owed && b->tokens > b->size)
         b->tokens = b->size;
     b->last_ns = now_ns;
 }

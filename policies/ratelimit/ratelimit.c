@@ -1,4 +1,5 @@
-/* ratelimit.c - RateLimitEngine: a token bucket on the requests an app sends (client side, tx).
+/* ratelimit.c - RateLimitEngine: a token bucket on the requests an app sends (client side, tx),
+ * or on those it is sent (server side, rx), or both through one bucket.
  *
  * Settings (phoenix.conf `settings = { ratelimit = { ... }; };`, an attach descriptor's
  * config_string, or `policyctl set` live):
@@ -10,9 +11,12 @@
  *   mode              "delay" (hold the request until its turn; a full queue refuses with
  *                     RESOURCE_EXHAUSTED) or "reject" (refuse it at once with RESOURCE_EXHAUSTED)
  *   queue_max         requests held at most in delay mode
+ *   side              "client" (default: the requests the app sends), "server" (the requests
+ *                     that come in for it: held before the app sees them, or refused, the
+ *                     remote caller getting RESOURCE_EXHAUSTED and the sentence), or "both"
  *
- * Replies, errors, cancels and connection traffic pass untouched; rx is forwarded as it is (the
- * rx ports are there so that a refused request completes upward, phoenix/policy.h).
+ * Replies, errors, cancels and connection traffic pass untouched (the rx ports of a client-side
+ * limiter are there so that a refused request completes upward, phoenix/policy.h).
  *
  * The queue, the timer and the verdicts are the policy SDK's (phoenix/policy.h); this file is the
  * settings, the decision and the state. The state (both buckets' tokens, the settings in effect,
@@ -32,7 +36,7 @@
 #include <string.h>
 
 #define RL_VERSION       "1.0.0"
-#define RL_STATE_VERSION 1
+#define RL_STATE_VERSION 2        /* 2: the settings as text (policy.h) */
 #define RL_MAGIC         0x524c4d31u        /* "RLM1" */
 
 enum rl_mode { RL_DELAY = 0, RL_REJECT = 1 };
@@ -45,6 +49,7 @@ struct rl_settings {
     unsigned bytes_per_sec;
     int      mode;
     unsigned queue_max;
+    int      side;
 };
 
 static const struct phx_setting rl_keys[] = {
@@ -58,6 +63,8 @@ static const struct phx_setting rl_keys[] = {
                      "delay: hold requests until their turn; reject: refuse them at once"),
     PHX_SETTING_UINT(struct rl_settings, queue_max, 4096, 1, PHX_POLICY_QUEUE_MAX,
                      "requests held at most in delay mode; more are refused"),
+    PHX_SETTING_ENUM(struct rl_settings, side, 0, PHX_POLICY_SIDE_NAMES,
+                     "client: the requests the app sends; server: those it is sent; both"),
 };
 
 static PHX_SETTINGS_SCHEMA(rl_schema, "ratelimit", struct rl_settings, rl_keys);
@@ -66,6 +73,8 @@ struct rl_state {
     phx_policy_t       pol;
     struct rl_settings set;         /* in effect (strings: none) */
     struct rl_bucket   requests, bytes;
+    bool               head_held[2];    /* per direction: the call decided next there was held,
+                                           its wait is owed */
     uint64_t           upgrades;    /* live upgrades this state went through */
     char               why[96];     /* the sentence of a rejection */
 };
@@ -78,16 +87,18 @@ static phx_verdict_t rl_decide(void *ctx, const phx_call_t *call, uint64_t now)
 {
     struct rl_state *s = ctx;
 
-    if (call->kind != PHX_CALL_REQUEST || call->dir != PHX_TX)
+    if (call->kind != PHX_CALL_REQUEST)         /* of the side set: the SDK shows no other */
         return phx_verdict_forward();
-    rl_bucket_fill(&s->requests, now);
-    rl_bucket_fill(&s->bytes, now);
+    bool owed = s->head_held[call->dir];            /* bucket.h: a late wake-up's tokens */
+    rl_bucket_fill(&s->requests, now, owed);
+    rl_bucket_fill(&s->bytes, now, owed);
     uint64_t wait = rl_bucket_wait_ns(&s->requests, 1.0);
     uint64_t wait_bytes = rl_bucket_wait_ns(&s->bytes, 1.0);
     if (wait_bytes > wait)
         wait = wait_bytes;
     if (wait && s->set.mode == RL_REJECT)
         return phx_verdict_reject(PHX_RESOURCE_EXHAUSTED, s->why);
+    s->head_held[call->dir] = wait != 0;        /* the SDK asks about the same call next */
     if (wait)
         return phx_verdict_hold(now + wait);
     if (s->requests.rate > 0)
@@ -97,86 +108,49 @@ static phx_verdict_t rl_decide(void *ctx, const phx_call_t *call, uint64_t now)
     return phx_verdict_forward();
 }
 
-/* ---- settings ------------------------------------------------------------------------------- */
+/* ---- settings and state --------------------------------------------------------------------- */
 
 /* Puts SET in effect: buckets (keeping their tokens), queue, the rejection's sentence. */
-static int apply(struct rl_state *s, const struct rl_settings *set, char *err, size_t errlen)
+static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
-    int rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen);
+    struct rl_state *s = state;
+    const struct rl_settings *set = settings;
+    unsigned sides = phx_policy_side_of(set->side), dirs = s->pol.dirs;
+    int rc = phx_policy_set_dirs(&s->pol, phx_policy_request_dirs(sides), err, errlen);
     uint64_t now = phx_now_ns();
 
+    if (rc == 0 && (rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen)) < 0)
+        s->pol.dirs = dirs;                     /* refused: nothing changed */
     if (rc < 0)
         return rc;
+    phx_policy_set_sides(&s->pol, sides);
     s->set = *set;
     double burst = set->bucket_size ? set->bucket_size : set->requests_per_sec / 20.0;
     rl_bucket_set(&s->requests, set->requests_per_sec, burst < 8 ? 8 : burst, now);
     double bytes_burst = set->bytes_per_sec / 20.0;
     rl_bucket_set(&s->bytes, set->bytes_per_sec, bytes_burst < 1 ? 1 : bytes_burst, now);
-    snprintf(s->why, sizeof(s->why), "over the rate limit of %u requests/s%s", 
+    snprintf(s->why, sizeof(s->why), "over the rate limit of %u requests/s%s",
              set->requests_per_sec, set->bytes_per_sec ? " or its byte rate" : "");
     return 0;
 }
 
-/* BASE (NULL: the plugin's settings of E) with CONFIG over it, put in effect. */
-static int take_settings(phx_engine_t *e, struct rl_state *s, const struct rl_settings *base,
-                         const char *config, char *err, size_t errlen)
-{
-    struct rl_settings set;
-
-    if (phx_settings_derive(&rl_schema, &set, base ? base : phx_engine_settings(e), config, err,
-                            errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&rl_schema, &set);
-    return rc;
-}
-
-static struct rl_state *state_new(void)
+static void *state_new(phx_engine_t *e)
 {
     struct rl_state *s = calloc(1, sizeof(*s));
 
-    if (s && phx_policy_init(&s->pol, rl_decide, s, 1u << PHX_TX, 1) < 0) {
+    if (s && phx_policy_init(&s->pol, rl_decide, s, (1u << PHX_TX) | (1u << PHX_RX), 1) < 0) {
         free(s);
         return NULL;
     }
     return s;
 }
 
-static void state_free(struct rl_state *s)
-{
-    phx_policy_fini(&s->pol);
-    free(s);
-}
-
-/* ---- engine ops ----------------------------------------------------------------------------- */
-
-static int rl_create(phx_engine_t *e, const char *config, void **state, char *err, size_t errlen)
-{
-    struct rl_state *s = state_new();
-
-    if (!s)
-        return -ENOMEM;
-    int rc = take_settings(e, s, NULL, config, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
-
-static void rl_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
-{
-    state_free(state);
-}
-
-/* A live `set`: CONFIG over the settings in effect, so that it changes only what it names. */
-static int rl_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
-                          size_t errlen)
+static void state_free(void *state)
 {
     struct rl_state *s = state;
 
-    return take_settings(e, s, &s->set, config, err, errlen);
+    phx_policy_fini(&s->pol);
+    free(s);
 }
 
 /* ---- live upgrade --------------------------------------------------------------------------- */
@@ -209,81 +183,46 @@ static void restore_bucket(phx_rbuf_t *r, struct rl_bucket *b)
     b->last_ns = phx_rbuf_u64(r);
 }
 
-static int rl_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+/* Both buckets' tokens and the upgrades, after the settings the SDK writes. */
+static void dump_rest(void *state, phx_wbuf_t *w)
 {
     const struct rl_state *s = state;
-    phx_wbuf_t w = { 0 };
 
-    phx_wbuf_u32(&w, RL_MAGIC);
-    phx_wbuf_u32(&w, s->set.requests_per_sec);
-    phx_wbuf_u32(&w, s->set.bucket_size);
-    phx_wbuf_u32(&w, s->set.bytes_per_sec);
-    phx_wbuf_u32(&w, (uint32_t)s->set.mode);
-    phx_wbuf_u32(&w, s->set.queue_max);
-    dump_bucket(&w, &s->requests);
-    dump_bucket(&w, &s->bytes);
-    phx_wbuf_u64(&w, s->upgrades);
-    phx_policy_dump_counts(&s->pol, &w);
-    if (phx_wbuf_finish(&w, out) < 0)
-        return -ENOMEM;
-    out->version = RL_STATE_VERSION;
-    return 0;
+    dump_bucket(w, &s->requests);
+    dump_bucket(w, &s->bytes);
+    phx_wbuf_u64(w, s->upgrades);
 }
 
-/* The settings written in R, checked as any others: a blob is not trusted to be in range. */
-static int restore_settings(phx_rbuf_t *r, struct rl_state *s, char *err, size_t errlen)
+static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
 {
-    char text[256];
-    unsigned rps = phx_rbuf_u32(r), bucket = phx_rbuf_u32(r), bps = phx_rbuf_u32(r);
-    uint32_t mode = phx_rbuf_u32(r);
-    unsigned queue = phx_rbuf_u32(r);
+    struct rl_state *s = state;
 
-    if (r->failed || mode > RL_REJECT) {
-        snprintf(err, errlen, "RateLimitEngine state is damaged (settings)");
-        return -EINVAL;
-    }
-    snprintf(text, sizeof(text), "requests_per_sec = %u; bucket_size = %u; bytes_per_sec = %u; "
-             "mode = \"%s\"; queue_max = %u;", rps, bucket, bps, mode_names[mode], queue);
-    struct rl_settings set;
-    if (phx_settings_derive(&rl_schema, &set, NULL, text, err, errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&rl_schema, &set);
-    return rc;
+    (void)version;
+    restore_bucket(r, &s->requests);
+    restore_bucket(r, &s->bytes);
+    s->upgrades = phx_rbuf_u64(r) + 1;
+    return !r->failed;
 }
 
-static int rl_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
-                      size_t errlen)
-{
-    phx_rbuf_t r;
+static const phx_policy_kind_t rl_kind = {
+    .type = "RateLimitEngine", .version = RL_VERSION, .magic = RL_MAGIC,
+    .state_version = RL_STATE_VERSION, .schema = &rl_schema,
+    .policy_at = offsetof(struct rl_state, pol), .settings_at = offsetof(struct rl_state, set),
+    .state_new = state_new, .state_free = state_free, .apply = apply,
+    .dump = dump_rest, .restore = restore_rest,
+};
 
-    if (in->version != RL_STATE_VERSION) {
-        snprintf(err, errlen, "RateLimitEngine %s cannot read state version %u", RL_VERSION,
-                 in->version);
-        return -ENOTSUP;
-    }
-    phx_rbuf_init(&r, in);
-    struct rl_state *s = state_new();
-    if (!s)
-        return -ENOMEM;
-    int rc = phx_rbuf_u32(&r) == RL_MAGIC ? restore_settings(&r, s, err, errlen) : -EINVAL;
-    if (rc == 0) {
-        restore_bucket(&r, &s->requests);
-        restore_bucket(&r, &s->bytes);
-        s->upgrades = phx_rbuf_u64(&r) + 1;
-        if (!phx_policy_restore_counts(&s->pol, &r) || r.left) {
-            snprintf(err, errlen, "RateLimitEngine state of %zu bytes is damaged", in->len);
-            rc = -EINVAL;
-        }
-    } else if (rc == -EINVAL && !err[0]) {
-        snprintf(err, errlen, "RateLimitEngine state is not one of this plugin's");
-    }
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
+/* ---- engine ops ----------------------------------------------------------------------------- */
+
+PHX_POLICY_DEFINE_OPS(rl_kind)
+
+/* Held requests go out undecided (detach, upgrade): the next call decided waited for nothing. */
+static int rl_flush(phx_engine_t *e, void *state)
+{
+    struct rl_state *s = state;
+
+    s->head_held[PHX_TX] = s->head_held[PHX_RX] = false;
+    return phx_policy_flush(&s->pol, e);
 }
 
 /* ---- admin ---------------------------------------------------------------------------------- */
@@ -294,13 +233,15 @@ static int stats_json(struct rl_state *s, char **reply)
 
     if (!counts)
         return -ENOMEM;
-    rl_bucket_fill(&s->requests, phx_now_ns());
+    struct rl_bucket shown = s->requests;
+    rl_bucket_fill(&shown, phx_now_ns(), s->head_held[PHX_TX] || s->head_held[PHX_RX]);
     int n = asprintf(reply, "{\"type\":\"RateLimitEngine\",\"version\":\"%s\","
                      "\"settings\":{\"requests_per_sec\":%u,\"bucket_size\":%u,"
-                     "\"bytes_per_sec\":%u,\"mode\":\"%s\",\"queue_max\":%u},"
+                     "\"bytes_per_sec\":%u,\"mode\":\"%s\",\"queue_max\":%u,\"side\":\"%s\"},"
                      "\"tokens\":%.3f,\"upgrades\":%" PRIu64 ",%s}", RL_VERSION,
                      s->set.requests_per_sec, s->set.bucket_size, s->set.bytes_per_sec,
-                     mode_names[s->set.mode], s->set.queue_max, s->requests.tokens,
+                     mode_names[s->set.mode], s->set.queue_max,
+                     PHX_POLICY_SIDE_NAMES[s->set.side], shown.tokens,
                      s->upgrades, counts);
     free(counts);
     return n < 0 ? -ENOMEM : 0;
@@ -317,15 +258,11 @@ static int rl_admin(phx_engine_t *e, void *state, const char *request, char **re
 static const phx_engine_ops_t rl_engine = {
     .type = "RateLimitEngine",
     .state_version = RL_STATE_VERSION,
+    PHX_POLICY_OPS(rl_kind),
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
-    .create = rl_create,
     .progress = phx_policy_op_progress,
-    .destroy = rl_destroy,
     .arm = phx_policy_op_arm,
-    .flush = phx_policy_op_flush,
-    .dump = rl_dump,
-    .restore = rl_restore,
-    .reconfigure = rl_reconfigure,
+    .flush = rl_flush,
     .admin = rl_admin,
 };
 

@@ -329,6 +329,24 @@ void phx_policy_set_sides(phx_policy_t *p, unsigned sides)
     p->sides = sides & PHX_SIDE_BOTH ? sides & PHX_SIDE_BOTH : PHX_SIDE_BOTH;
 }
 
+unsigned phx_policy_request_dirs(unsigned sides)
+{
+    return (sides & PHX_SIDE_CLIENT ? 1u << PHX_TX : 0) |
+           (sides & PHX_SIDE_SERVER ? 1u << PHX_RX : 0);
+}
+
+int phx_policy_set_dirs(phx_policy_t *p, unsigned dirs, char *err, size_t errlen)
+{
+    for (int d = PHX_TX; d <= PHX_RX; d++)
+        if (!(dirs & (1u << d)) && p->q[d].count) {
+            snprintf(err, errlen, "%u calls are held on %s; change this again once they have "
+                     "gone", p->q[d].count, dir_names[d]);
+            return -EBUSY;
+        }
+    p->dirs = dirs & ((1u << PHX_TX) | (1u << PHX_RX));
+    return 0;
+}
+
 void phx_policy_watch(phx_policy_t *p, phx_policy_watch_fn watch)
 {
     p->watch = watch;

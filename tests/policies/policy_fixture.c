@@ -1,6 +1,8 @@
-/* policy_fixture.c - policyctl against a node (see policy_fixture.h). */
+/* policy_fixture.c - policyctl against a node, and calls kept in flight through it (see
+ * policy_fixture.h). */
 #include "policy_fixture.h"
 
+#include "mrpc_test.mrpc.h"
 #include "phx_test.h"
 
 #include <stdarg.h>
@@ -164,4 +166,101 @@ long policy_json_path_int(json_object *o, const char *path)
         path += len + (path[len] == '.');
     }
     return o && json_object_is_type(o, json_type_int) ? (long)json_object_get_int64(o) : -1;
+}
+
+/* ---- traffic -------------------------------------------------------------------------------- */
+
+void policy_flow_init(struct policy_flow *f, mrpc_ctx_t *ctx, mrpc_conn_t *conn, size_t payload)
+{
+    memset(f, 0, sizeof(*f));
+    f->ctx = ctx;
+    f->conn = conn;
+    f->payload = payload;
+}
+
+static void flow_done(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
+                      const ProtobufCMessage *reply)
+{
+    struct policy_flow_call *k = token;
+    struct policy_flow *f = k->flow;
+
+    f->inflight--;
+    f->done++;
+    if (k->seq < POLICY_FLOW_CALLS)
+        f->status[k->seq] = st->code;
+    if (st->code == PHX_OK) {
+        f->ok++;
+    } else {
+        f->failed++;
+        f->exhausted += st->code == PHX_RESOURCE_EXHAUSTED;
+        if ((int)st->code != f->want && f->wrong++ == 0)
+            printf("(unexpected %s: %s) ", phx_status_name(st->code), st->message);
+        if (st->message[0] && f->sentences++ == 0)
+            printf("(the caller reads: %s: %s) ", phx_status_name(st->code), st->message);
+        if (f->failed == 1)
+            snprintf(f->message, sizeof(f->message), "%s", st->message);
+    }
+    if (reply)
+        mrpc_release(c, reply);
+}
+
+static mrpc_status_t call_fail(struct policy_flow *f, struct policy_flow_call *k)
+{
+    MrpcTest__FailRequest *q = (MrpcTest__FailRequest *)mrpc_message_new(
+        f->ctx, &mrpc_test__fail_request__descriptor);
+
+    if (!q)
+        return (mrpc_status_t){ .code = PHX_RESOURCE_EXHAUSTED };
+    q->code = PHX_NOT_FOUND;
+    return mrpc_test__echo__fail_async(f->conn, q, flow_done, k, NULL);
+}
+
+static mrpc_status_t call_echo(struct policy_flow *f, struct policy_flow_call *k)
+{
+    static uint8_t data[1 << 16];
+    MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(f->ctx, &mrpc_test__blob__descriptor);
+
+    if (!b || f->payload > sizeof(data))
+        return (mrpc_status_t){ .code = PHX_RESOURCE_EXHAUSTED };
+    b->seq = k->seq;
+    if (f->payload)
+        mrpc_bytes_set(f->ctx, &b->data, data, f->payload);
+    return mrpc_test__echo__echo_async(f->conn, b, flow_done, k, NULL);
+}
+
+bool policy_flow_submit(struct policy_flow *f, unsigned seq, bool fail)
+{
+    struct policy_flow_call *k = &f->calls[seq % POLICY_FLOW_CALLS];
+
+    *k = (struct policy_flow_call){ f, seq };
+    if ((fail ? call_fail(f, k) : call_echo(f, k)).code != PHX_OK)
+        return false;
+    f->inflight++;
+    return true;
+}
+
+void policy_flow_drain(struct policy_flow *f)
+{
+    unsigned long long deadline = phx_test_now_ns() + 30 * PHX_NS;
+
+    while (f->inflight && phx_test_now_ns() < deadline)
+        CU_ASSERT_FATAL(mrpc_ctx_progress(f->ctx, 20) >= 0);
+    CU_ASSERT_EQUAL_FATAL(f->inflight, 0);
+}
+
+unsigned policy_flow_run(struct policy_flow *f, unsigned first, unsigned n, unsigned width,
+                         bool fail, int want)
+{
+    unsigned long long deadline = phx_test_now_ns() + 60 * PHX_NS;
+    unsigned seq = first, ok0 = f->ok;
+
+    f->want = want;
+    while (seq < first + n && phx_test_now_ns() < deadline) {
+        while (f->inflight < width && seq < first + n)
+            CU_ASSERT_FATAL(policy_flow_submit(f, seq++, fail));
+        CU_ASSERT_FATAL(mrpc_ctx_progress(f->ctx, 1) >= 0);
+    }
+    policy_flow_drain(f);
+    CU_ASSERT_EQUAL(seq, first + n);
+    return f->ok - ok0;
 }

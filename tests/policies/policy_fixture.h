@@ -6,7 +6,17 @@
  *     long n = policy_json_path_int(stats, "tx.forwarded");
  *     CU_ASSERT(policy_detach(&up.client_node, "ratelimit", getpid()) == 0);
  *
- * Every run of policyctl is bounded in time (phx_test_run's default) and reaped. */
+ * Every run of policyctl is bounded in time (phx_test_run's default) and reaped.
+ *
+ * Traffic: a policy_flow keeps Echo (or Fail) calls in flight on a connection of the echo server
+ * (tests/mrpc/mrpc_test.proto) and counts how they end:
+ *
+ *     static struct policy_flow f;
+ *     policy_flow_init(&f, up.ctx, up.conn, 48);
+ *     policy_flow_run(&f, 0, 500, 16, false, PHX_RESOURCE_EXHAUSTED);
+ *     CU_ASSERT_EQUAL(f.wrong, 0);            (every failure was RESOURCE_EXHAUSTED)
+ *
+ * Every loop is bounded in time (60 s for a run, 30 s for a drain). */
 #ifndef POLICY_FIXTURE_H
 #define POLICY_FIXTURE_H
 
@@ -33,5 +43,41 @@ long policy_engine_id_sid(const struct mrpc_node *n, const char *engine, pid_t p
                           unsigned sid);
 /* The integer at PATH ("tx.forwarded") in O, or -1. */
 long policy_json_path_int(json_object *o, const char *path);
+
+/* ---- traffic -------------------------------------------------------------------------------- */
+
+#define POLICY_FLOW_CALLS 10000         /* calls whose status is kept, by number */
+
+struct policy_flow;
+struct policy_flow_call {
+    struct policy_flow *flow;
+    unsigned            seq;
+};
+
+struct policy_flow {
+    mrpc_ctx_t  *ctx;
+    mrpc_conn_t *conn;
+    size_t       payload;               /* bytes of data in each Echo (at most 64 KiB) */
+    int          want;                  /* the status failures should have */
+    unsigned     inflight, done, ok, failed;
+    unsigned     exhausted;             /* failures with RESOURCE_EXHAUSTED */
+    unsigned     wrong;                 /* failures with another status than `want` (the first
+                                           is printed) */
+    unsigned     sentences;             /* failures with a message (the first is printed) */
+    char         message[200];          /* the first failure's message, as the caller read it */
+    int          status[POLICY_FLOW_CALLS];      /* of call number seq, when seq < the size */
+    struct policy_flow_call calls[POLICY_FLOW_CALLS];
+};
+
+/* F emptied, for calls on CONN of CTX carrying PAYLOAD bytes. */
+void policy_flow_init(struct policy_flow *f, mrpc_ctx_t *ctx, mrpc_conn_t *conn, size_t payload);
+/* One call numbered SEQ (the Blob's seq): Fail with NOT_FOUND when FAIL, else Echo. */
+bool policy_flow_submit(struct policy_flow *f, unsigned seq, bool fail);
+/* Progresses the context until no call of F is in flight (30 s at most; asserts it). */
+void policy_flow_drain(struct policy_flow *f);
+/* Calls numbered FIRST .. FIRST + N - 1, at most WIDTH in flight (60 s at most), failures
+ * expected with WANT, then drained; asserts all were sent. Returns how many succeeded. */
+unsigned policy_flow_run(struct policy_flow *f, unsigned first, unsigned n, unsigned width,
+                         bool fail, int want);
 
 #endif /* POLICY_FIXTURE_H */

@@ -525,7 +525,7 @@ static void test_fields_server(void)
                                                                  "--side", "middle", NULL },
                                &r), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "client, server or both"));
-    CU_ASSERT_EQUAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "ratelimit", "--pid",
+    CU_ASSERT_EQUAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "null", "--pid",
                                                                  pid, "--side", "server", NULL },
                                &r), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "one side only"));

@@ -18,6 +18,9 @@
  *   connection lost a cap of 2 filled on a second connection whose server is then killed: both
  *                   calls fail, their slots are freed, a call on the first connection is
  *                   admitted
+ *   server side     attached to the echo server's subscription with --side server and a cap of
+ *                   2: of 6 Sleep calls at once 2 are served, 4 refused - this caller reads
+ *                   RESOURCE_EXHAUSTED and the sentence; the server's replies free the slots
  *   bad settings    0, too large, a timeout under 100 ms, a misspelt key: exit 1, one line
  *                   naming the key, nothing attached
  *   live set        from 2 to 5 outstanding: the excess follows; a bad value changes nothing
@@ -53,6 +56,7 @@ struct flow {
     unsigned inflight, done, ok, exhausted, other;
     unsigned exhausted_before_ok;       /* refusals that came before the first success */
     int      last_other;                /* the status of the latest other ending */
+    char     message[200];              /* the first refusal's, as the caller read it */
 };
 
 static void flow_done(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
@@ -65,7 +69,8 @@ static void flow_done(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
     if (st->code == PHX_OK) {
         f->ok++;
     } else if (st->code == PHX_RESOURCE_EXHAUSTED) {
-        f->exhausted++;
+        if (f->exhausted++ == 0)
+            snprintf(f->message, sizeof(f->message), "%s", st->message);
         f->exhausted_before_ok += f->ok == 0;
     } else {
         f->other++;
@@ -167,6 +172,43 @@ static void detach(void)
 }
 
 /* ---- cases ---------------------------------------------------------------------------------- */
+
+/* On the echo server's subscription (--side server), a cap of 2 on the calls it serves: of 6
+ * Sleep calls sent at once, 2 are served and 4 refused before reaching it, this caller reading
+ * RESOURCE_EXHAUSTED and the sentence; the server's replies free its slots, so 2 more are
+ * served after. */
+static void test_server_side(void)
+{
+    static phx_test_run_result_t r;
+    struct flow f = { 0 }, again = { 0 };
+    char pid[16];
+
+    need_nodes();
+    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
+    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){
+                        "attach", "admission", "--pid", pid, "--side", "server", "--set",
+                        "max_outstanding=2", NULL }, &r) == 0);
+    for (unsigned i = 0; i < 6; i++)
+        CU_ASSERT_FATAL(call(&f, SLEEP, 300));
+    drain(&f);
+    printf("(server side: %u served, %u refused; the caller reads '%s') ", f.ok, f.exhausted,
+           f.message);
+    CU_ASSERT_EQUAL(f.ok, 2);
+    CU_ASSERT_EQUAL(f.exhausted, 4);
+    CU_ASSERT_EQUAL(f.other, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.message, "over the cap of 2 outstanding calls per app"));
+    for (unsigned i = 0; i < 2; i++)
+        CU_ASSERT_FATAL(call(&again, SLEEP, 50));
+    drain(&again);
+    CU_ASSERT_EQUAL(again.ok, 2);
+    json_object *o = policy_stats(&up.server_node, "AdmissionEngine", up.peer.pid);
+    CU_ASSERT_EQUAL(policy_json_path_int(o, "outstanding"), 0);
+    CU_ASSERT_EQUAL(policy_json_path_int(o, "admitted"), 4);
+    CU_ASSERT_EQUAL(policy_json_path_int(o, "freed.replies"), 4);
+    CU_ASSERT_EQUAL(policy_json_path_int(o, "rx.rejected"), 4);
+    json_object_put(o);
+    CU_ASSERT(policy_detach(&up.server_node, "admission", up.peer.pid) == 0);
+}
 
 static void test_cap(void)
 {
@@ -440,6 +482,7 @@ static const phx_test_case_t cases[] = {
     { "a cancelled call frees its slot", test_cancel },
     { "a call past its deadline keeps its slot until slot_timeout_ms", test_deadline },
     { "a lost connection frees its calls' slots", test_conn_lost },
+    { "server side: a cap on the calls served; refusals reach the caller", test_server_side },
     { "bad settings: one line naming the key, nothing attached", test_bad_settings },
     { "policyctl set changes the cap live and refuses bad values", test_set },
     { "slots and counters survive a live upgrade", test_upgrade },

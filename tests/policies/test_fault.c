@@ -15,6 +15,10 @@
  *                   (a lower bound only: an upper one would measure the machine's load)
  *   delay seen      delay_ms = 50 at 100 %: each of 10 calls in turn takes at least 50 ms
  *   seed            the same seed gives the same calls aborted, call by call
+ *   server side     attached to the echo server's subscription with --side server: 50 calls
+ *                   aborted at 100 % with PERMISSION_DENIED reach this caller with the status
+ *                   and the policy's sentence (rx rejections on the server); then delays of
+ *                   50 ms make each call take at least that
  *
  * The two rates are drawn with a fixed seed (the suite cannot fail by chance);
  * PHX_FAULT_SEED=0 draws from the clock instead, PHX_FAULT_SEED=N with seed N.
@@ -37,7 +41,7 @@
 #include <unistd.h>
 
 #define WINDOW    64        /* calls kept in flight */
-#define MAX_CALLS 10000
+#define MAX_CALLS POLICY_FLOW_CALLS
 
 static struct mrpc_setup up;
 
@@ -53,91 +57,23 @@ static void need_nodes(void)
 
 /* ---- traffic -------------------------------------------------------------------------------- */
 
-/* Calls of one run: what each one ended with, by its number. */
-struct run {
-    unsigned inflight, done, ok, failed, sentence;
-    int      want;                      /* the status failures must have */
-    unsigned wrong;                     /* failures with another status */
-    int      status[MAX_CALLS];
-};
-
-struct call {
-    struct run *run;
-    unsigned    seq;
-};
-
-static struct call calls[MAX_CALLS];
-
-static void call_done(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
-                      const ProtobufCMessage *reply)
-{
-    struct call *k = token;
-    struct run *r = k->run;
-
-    r->inflight--;
-    r->done++;
-    r->status[k->seq] = st->code;
-    if (st->code == PHX_OK) {
-        r->ok++;
-    } else {
-        r->failed++;
-        if ((int)st->code != r->want && r->wrong++ == 0)
-            printf("(unexpected %s: %s) ", phx_status_name(st->code), st->message);
-        if (st->message[0] && r->sentence++ == 0)
-            printf("(the caller reads: %s: %s) ", phx_status_name(st->code), st->message);
-    }
-    if (reply)
-        mrpc_release(c, reply);
-}
-
-static bool submit(struct run *r, unsigned seq)
-{
-    MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(up.ctx, &mrpc_test__blob__descriptor);
-
-    if (!b || seq >= MAX_CALLS)
-        return false;
-    b->seq = seq;
-    calls[seq] = (struct call){ r, seq };
-    if (mrpc_test__echo__echo_async(up.conn, b, call_done, &calls[seq], NULL).code != PHX_OK)
-        return false;
-    r->inflight++;
-    return true;
-}
-
-/* Waits (30 s at most) until no call of R is in flight. */
-static void drain(struct run *r)
-{
-    unsigned long long deadline = phx_test_now_ns() + 30 * PHX_NS;
-
-    while (r->inflight && phx_test_now_ns() < deadline)
-        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 20) >= 0);
-    CU_ASSERT_EQUAL(r->inflight, 0);
-}
-
 /* Calls numbered FIRST .. FIRST + N - 1 with at most WIDTH in flight (60 s at most); R's calls
  * must fail with WANT if they fail. */
-static void issue(struct run *r, unsigned first, unsigned n, unsigned width, int want)
+static void issue(struct policy_flow *r, unsigned first, unsigned n, unsigned width, int want)
 {
-    unsigned long long deadline = phx_test_now_ns() + 60 * PHX_NS;
-    unsigned seq = first;
-
-    r->want = want;
-    while (seq < first + n && phx_test_now_ns() < deadline) {
-        while (r->inflight < width && seq < first + n)
-            CU_ASSERT_FATAL(submit(r, seq++));
-        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 1) >= 0);
-    }
-    drain(r);
-    CU_ASSERT_EQUAL(seq, first + n);
+    r->ctx = up.ctx;                    /* the nodes may have come up since new_run() */
+    r->conn = up.conn;
+    policy_flow_run(r, first, n, width, false, want);
 }
 
-static struct run *new_run(void)
+/* A run of calls: what each one ended with, by its number (two at a time may be compared). */
+static struct policy_flow *new_run(void)
 {
-    static struct run runs[2];
+    static struct policy_flow runs[2];
     static unsigned next;
-    struct run *r = &runs[next++ % 2];
+    struct policy_flow *r = &runs[next++ % 2];
 
-    memset(r, 0, sizeof(*r));
+    policy_flow_init(r, up.ctx, up.conn, 0);
     return r;
 }
 
@@ -167,7 +103,7 @@ static bool within_3_sigma(const char *what, unsigned count, unsigned n, double 
 
 static void test_abort_rate(void)
 {
-    struct run *r = new_run();
+    struct policy_flow *r = new_run();
 
     need_nodes();
     CU_ASSERT_FATAL(policy_attach(&up.client_node, "fault", getpid(), "abort_per_million=200000",
@@ -176,7 +112,7 @@ static void test_abort_rate(void)
     CU_ASSERT_EQUAL(r->done, MAX_CALLS);
     CU_ASSERT(within_3_sigma("aborted", r->failed, MAX_CALLS, 0.2));
     CU_ASSERT_EQUAL(r->wrong, 0);
-    CU_ASSERT_EQUAL(r->sentence, r->failed);
+    CU_ASSERT_EQUAL(r->sentences, r->failed);
     json_object *stats = policy_stats(&up.client_node, "FaultEngine", getpid());
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "aborted"), (long)r->failed);
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "matched"), MAX_CALLS);
@@ -190,7 +126,7 @@ static void test_abort_rate(void)
 
 static void test_abort_status(void)
 {
-    struct run *r = new_run();
+    struct policy_flow *r = new_run();
 
     need_nodes();
     CU_ASSERT_FATAL(policy_attach(&up.client_node, "fault", getpid(),
@@ -204,7 +140,7 @@ static void test_abort_status(void)
 
 static void test_method(void)
 {
-    struct run *r = new_run();
+    struct policy_flow *r = new_run();
 
     need_nodes();
     CU_ASSERT_FATAL(policy_attach(&up.client_node, "fault", getpid(), "abort_per_million=1000000",
@@ -225,7 +161,7 @@ static void test_method(void)
 
 static void test_delay_rate(void)
 {
-    struct run *r = new_run();
+    struct policy_flow *r = new_run();
     const unsigned n = 5000;
 
     need_nodes();
@@ -245,29 +181,73 @@ static void test_delay_rate(void)
     CU_ASSERT(policy_detach(&up.client_node, "fault", getpid()) == 0);
 }
 
-static void test_delay_seen(void)
+/* N calls one at a time into R; the shortest, in milliseconds. */
+static double shortest_of(struct policy_flow *r, unsigned n)
 {
-    struct run *r = new_run();
     double shortest = 1e9;
 
-    need_nodes();
-    CU_ASSERT_FATAL(policy_attach(&up.client_node, "fault", getpid(),
-                                  "delay_per_million=1000000", "delay_ms=50", NULL) == 0);
-    for (unsigned i = 0; i < 10; i++) {
+    for (unsigned i = 0; i < n; i++) {
         unsigned long long t0 = phx_test_now_ns();
         issue(r, i, 1, 1, PHX_OK);
         double ms = (double)(phx_test_now_ns() - t0) / 1e6;
         shortest = ms < shortest ? ms : shortest;
     }
+    return shortest;
+}
+
+static void test_delay_seen(void)
+{
+    struct policy_flow *r = new_run();
+    double shortest;
+
+    need_nodes();
+    CU_ASSERT_FATAL(policy_attach(&up.client_node, "fault", getpid(),
+                                  "delay_per_million=1000000", "delay_ms=50", NULL) == 0);
+    shortest = shortest_of(r, 10);
     printf("(shortest of 10 calls delayed 50 ms: %.1f ms) ", shortest);
     CU_ASSERT_EQUAL(r->ok, 10);
     CU_ASSERT(shortest >= 50.0);
     CU_ASSERT(policy_detach(&up.client_node, "fault", getpid()) == 0);
 }
 
+/* On the echo server's subscription (--side server): incoming requests aborted at 100 % never
+ * reach the app, and this caller, on the other service, reads the status and the policy's
+ * sentence; delayed ones reach it late. */
+static void test_server_side(void)
+{
+    static phx_test_run_result_t res;
+    struct policy_flow *r = new_run();
+    char pid[16];
+
+    need_nodes();
+    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
+    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){
+                        "attach", "fault", "--pid", pid, "--side", "server", "--set",
+                        "abort_per_million=1000000", "--set", "abort_status=PERMISSION_DENIED",
+                        NULL }, &res) == 0);
+    issue(r, 0, 50, WINDOW, PHX_PERMISSION_DENIED);
+    printf("(server side: %u of 50 aborted; the caller reads '%s') ", r->failed, r->message);
+    CU_ASSERT_EQUAL(r->failed, 50);
+    CU_ASSERT_EQUAL(r->wrong, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->message, "fault injected: PERMISSION_DENIED"));
+    json_object *stats = policy_stats(&up.server_node, "FaultEngine", up.peer.pid);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "aborted"), 50);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "rx.rejected"), 50);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 0);
+    json_object_put(stats);
+    CU_ASSERT_EQUAL(policy_set(&up.server_node, "FaultEngine", up.peer.pid, "abort_per_million=0",
+                               "delay_per_million=1000000", "delay_ms=50", NULL), 0);
+    r = new_run();
+    double shortest = shortest_of(r, 5);
+    printf("(server side: shortest of 5 calls delayed 50 ms: %.1f ms) ", shortest);
+    CU_ASSERT_EQUAL(r->ok, 5);
+    CU_ASSERT(shortest >= 50.0);
+    CU_ASSERT(policy_detach(&up.server_node, "fault", up.peer.pid) == 0);
+}
+
 /* A seeded run of N calls at 30 %, with an upgrade of the plugin to UPGRADE_TO (NULL: none)
  * after the first half, into R. */
-static void seeded_run(struct run *r, unsigned n, const char *upgrade_to)
+static void seeded_run(struct policy_flow *r, unsigned n, const char *upgrade_to)
 {
     static phx_test_run_result_t res;
 
@@ -282,7 +262,7 @@ static void seeded_run(struct run *r, unsigned n, const char *upgrade_to)
 
 static void test_seed(void)
 {
-    struct run *a = new_run(), *b = new_run();
+    struct policy_flow *a = new_run(), *b = new_run();
 
     need_nodes();
     seeded_run(a, 1000, NULL);
@@ -325,7 +305,7 @@ static void test_bad_settings(void)
 static void test_set(void)
 {
     static phx_test_run_result_t res;
-    struct run *r = new_run();
+    struct policy_flow *r = new_run();
 
     need_nodes();
     CU_ASSERT_FATAL(policy_attach(&up.client_node, "fault", getpid(), NULL) == 0);
@@ -364,7 +344,7 @@ static const char *plugin_copy(const struct mrpc_node *n)
 
 static void test_upgrade(void)
 {
-    struct run *plain = new_run(), *upgraded = new_run();
+    struct policy_flow *plain = new_run(), *upgraded = new_run();
     const char *copy;
 
     need_nodes();
@@ -385,6 +365,7 @@ static void test_upgrade(void)
 
 static const phx_test_case_t cases[] = {
     { "aborts at 20 % within 3 sigma, with UNAVAILABLE and a sentence", test_abort_rate },
+    { "server side: aborts reach the remote caller with the sentence; delays", test_server_side },
     { "abort_status names the status the caller gets", test_abort_status },
     { "method restricts the faults to one method", test_method },
     { "delays at 20 % within 3 sigma, and they take time", test_delay_rate },

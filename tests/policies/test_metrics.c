@@ -64,72 +64,15 @@ static void need_nodes(void)
 
 /* ---- calls ---------------------------------------------------------------------------------- */
 
-struct flow {
-    unsigned inflight, ok, failed;
-};
-
-static void on_done(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
-                    const ProtobufCMessage *reply)
-{
-    struct flow *f = token;
-
-    f->inflight--;
-    if (st->code == PHX_OK)
-        f->ok++;
-    else
-        f->failed++;
-    if (reply)
-        mrpc_release(c, reply);
-}
-
-static void submit(struct flow *f, bool fail)
-{
-    mrpc_status_t st;
-
-    if (fail) {
-        MrpcTest__FailRequest *q = (MrpcTest__FailRequest *)mrpc_message_new(
-            up.ctx, &mrpc_test__fail_request__descriptor);
-        CU_ASSERT_FATAL(q != NULL);
-        q->code = PHX_NOT_FOUND;
-        st = mrpc_test__echo__fail_async(up.conn, q, on_done, f, NULL);
-    } else {
-        static uint8_t data[48];
-        MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(up.ctx,
-                                                               &mrpc_test__blob__descriptor);
-        CU_ASSERT_FATAL(b != NULL);
-        mrpc_bytes_set(up.ctx, &b->data, data, sizeof(data));
-        st = mrpc_test__echo__echo_async(up.conn, b, on_done, f, NULL);
-    }
-    CU_ASSERT_FATAL(st.code == PHX_OK);
-    f->inflight++;
-}
-
-static void drain(struct flow *f)
-{
-    unsigned long long deadline = phx_test_now_ns() + 30 * PHX_NS;
-
-    while (f->inflight && phx_test_now_ns() < deadline)
-        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 20) >= 0);
-    CU_ASSERT_EQUAL_FATAL(f->inflight, 0);
-}
-
 /* N calls (Fail when FAIL, else Echo), WINDOW in flight; how many succeeded. */
 static unsigned run_calls(unsigned n, bool fail)
 {
-    static struct flow f;
-    unsigned long long deadline = phx_test_now_ns() + 60 * PHX_NS;
+    static struct policy_flow f;
 
-    memset(&f, 0, sizeof(f));
-    for (unsigned sent = 0; sent < n && phx_test_now_ns() < deadline;) {
-        while (sent < n && f.inflight < WINDOW) {
-            submit(&f, fail);
-            sent++;
-        }
-        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 5) >= 0);
-    }
-    drain(&f);
+    policy_flow_init(&f, up.ctx, up.conn, 48);
+    unsigned ok = policy_flow_run(&f, 0, n, WINDOW, fail, fail ? PHX_NOT_FOUND : PHX_OK);
     CU_ASSERT_EQUAL(f.ok + f.failed, n);
-    return f.ok;
+    return ok;
 }
 
 /* ---- programs in a node's namespace --------------------------------------------------------- */
@@ -578,20 +521,20 @@ static const char *plugin_copy(const struct mrpc_node *n)
 static void test_upgrade(void)
 {
     static phx_test_run_result_t r;
-    static struct flow f;
+    static struct policy_flow f;
     const char *me = pid_label(getpid()), *copy;
 
     need_nodes();
     CU_ASSERT_FATAL((copy = plugin_copy(&up.client_node)) != NULL);
     CU_ASSERT_FATAL(policy_attach(&up.client_node, "metrics", getpid(), NULL) == 0);
     CU_ASSERT_EQUAL(run_calls(30, false), 30);
-    memset(&f, 0, sizeof(f));
+    policy_flow_init(&f, up.ctx, up.conn, 48);
     for (unsigned i = 0; i < WINDOW; i++)               /* in flight across the upgrade */
-        submit(&f, false);
+        CU_ASSERT_FATAL(policy_flow_submit(&f, i, false));
     CU_ASSERT(mrpc_ctx_progress(up.ctx, 0) >= 0);
     CU_ASSERT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin", copy,
                                                                 NULL }, &r), 0);
-    drain(&f);
+    policy_flow_drain(&f);
     CU_ASSERT_EQUAL(f.ok, WINDOW);
     CU_ASSERT_EQUAL(run_calls(20, false), 20);
     char *text = scrape(&up.client_node);

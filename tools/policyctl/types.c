@@ -13,15 +13,15 @@
     { .name = name_, .engine = engine_, .plugin = name_, .summary = summary_, .sided = sided_ }
 
 const pctl_type_t pctl_types[] = {
-    TYPE("ratelimit", "RateLimitEngine", false,
+    TYPE("ratelimit", "RateLimitEngine", true,
          "token bucket on the requests an app sends (requests/s, bytes/s; delay or reject)"),
     TYPE("acl",       "AclEngine",       true,
          "allow/deny rules on the requests an app makes or serves (ids, uids, message fields)"),
     TYPE("logging",   "LoggingEngine",   false,
          "one JSON line per call to a file, sampled, with size-capped rotation"),
-    TYPE("fault",     "FaultEngine",     false,
+    TYPE("fault",     "FaultEngine",     true,
          "injects aborts (a status) and delays into requests at given probabilities"),
-    TYPE("admission", "AdmissionEngine", false,
+    TYPE("admission", "AdmissionEngine", true,
          "caps an app's outstanding calls; the excess fails at once with RESOURCE_EXHAUSTED"),
     TYPE("qos",       "QosEngine",       false,
          "priority between apps sharing the service: bulk-class apps pace large messages"),

@@ -24,6 +24,9 @@
  *                 .flush = phx_policy_op_flush        (the state begins with its phx_policy_t)
  *     destroy():  phx_policy_fini(&s->pol);
  *
+ * or, with the settings and state framing below (phx_policy_kind_t), create, reconfigure,
+ * destroy, dump and restore in one line: PHX_POLICY_DEFINE_OPS(kind), PHX_POLICY_OPS(kind).
+ *
  * docs/policies.md is the guide, with a complete policy (policies/ratelimit).
  *
  * What a call is (phx_call_t). On tx, a call is a transport SEND (mrpc/transport.h): a request
@@ -64,6 +67,7 @@
 
 #include "phoenix/engine.h"
 #include "phoenix/handover.h"
+#include "phoenix/settings.h"
 #include "phoenix/status.h"
 
 typedef enum phx_call_kind {
@@ -358,6 +362,13 @@ static inline unsigned phx_policy_side_of(int index)
     return index == 0 ? PHX_SIDE_CLIENT : index == 1 ? PHX_SIDE_SERVER : PHX_SIDE_BOTH;
 }
 void phx_policy_set_sides(phx_policy_t *p, unsigned sides);
+/* The directions in which the requests of SIDES travel: a client's on tx, a server's on rx (for
+ * a policy that decides requests only, so that the other direction is forwarded in batches as
+ * it is, never queued). */
+unsigned phx_policy_request_dirs(unsigned sides);
+/* Changes the directions decide() sees (live reconfigure). -EBUSY with a sentence in ERR when
+ * calls are held in a direction it would drop. Control thread, group suspended. */
+int  phx_policy_set_dirs(phx_policy_t *p, unsigned dirs, char *err, size_t errlen);
 
 /* Learns the app's identity (pid, uid, gid, Slurm job) for phx_call_t.caller now, on the control
  * thread, instead of on the first progress(): a policy may call it from create(). */
@@ -383,5 +394,114 @@ void phx_policy_json_text(char *out, size_t n, const char *s);
  * comes at its end, and a blob of an older SDK, which has none, restores it as 0. */
 void phx_policy_dump_counts(const phx_policy_t *p, phx_wbuf_t *w);
 bool phx_policy_restore_counts(phx_policy_t *p, phx_rbuf_t *r);
+
+/* ---- settings and state: the framing every policy shares ------------------------------------
+ *
+ * Most of a policy plugin besides decide() is the same from one policy to the next: create()
+ * makes a state and puts the settings in effect, reconfigure() lays a config_string over the
+ * settings in effect, destroy() frees the state, dump() and restore() carry the state across a
+ * live upgrade in a versioned blob. A policy describes itself once in a phx_policy_kind_t and
+ * its engine ops become one line each:
+ *
+ *     static const phx_policy_kind_t rl_kind = {
+ *         .type = "RateLimitEngine", .version = RL_VERSION, .magic = RL_MAGIC,
+ *         .state_version = RL_STATE_VERSION, .schema = &rl_schema,
+ *         .policy_at = offsetof(struct rl_state, pol),
+ *         .settings_at = offsetof(struct rl_state, set),
+ *         .state_new = state_new, .state_free = state_free, .apply = apply,
+ *         .dump = dump_rest, .restore = restore_rest,
+ *     };
+ *     PHX_POLICY_DEFINE_OPS(rl_kind)        (rl_kind_create, _destroy, _reconfigure, _dump,
+ *                                           _restore: the engine ops, one line each)
+ *     static const phx_engine_ops_t rl_engine = {
+ *         .type = "RateLimitEngine", ..., PHX_POLICY_OPS(rl_kind), .admin = rl_admin,
+ *     };
+ *
+ * The settings are derived with the platform's schema helper (phoenix/settings.h): BASE (the
+ * plugin's section of phoenix.conf on create(), the settings in effect on reconfigure()) with
+ * CONFIG over it, checked, and handed to apply(), which puts them in effect or refuses them with
+ * a sentence, changing nothing. The derived copy is freed after apply() returns: apply() keeps
+ * what it needs (phx_settings_copy() for a struct with strings).
+ *
+ * The blob: u32 magic (a blob of another plugin is refused as such), the settings in effect as
+ * their libconfig text (so that a newer build reads them through the schema, its defaults
+ * filling keys an older one did not have, and a damaged or out-of-range value is refused as in
+ * any config_string), then what dump() writes, then the SDK's counters. restore() makes a state,
+ * reads the settings back through apply(), then hands the rest to the kind's restore(); a blob
+ * with bytes left over or missing is damaged. Blob version: state_version is written, and
+ * oldest_state_version (0: the same) .. state_version are read, the kind's restore() told which.
+ *
+ * A policy whose settings are not a schema's struct (acl: rules) gives take() instead of apply()
+ * and schema: the config_string goes to take() as it is, and the blob holds no settings text
+ * (its dump() writes what it needs). Control thread, as the engine ops that call these. */
+typedef struct phx_policy_kind {
+    const char *type;                   /* "RateLimitEngine": names it in messages */
+    const char *version;                /* the plugin's "1.0.0" */
+    uint32_t    magic;                  /* first word of the blob */
+    uint32_t    state_version;          /* written; the engine ops' state_version */
+    uint32_t    oldest_state_version;   /* the oldest read (0: state_version only) */
+    const struct phx_settings_schema *schema;
+    size_t      policy_at;              /* offsetof(state, its phx_policy_t) */
+    size_t      settings_at;            /* offsetof(state, its settings in effect) (schema) */
+    void      *(*state_new)(phx_engine_t *e);      /* NULL: out of memory */
+    void       (*state_free)(void *state);
+    /* Puts SET in effect, or refuses it (-errno, a sentence in ERR) changing nothing. */
+    int        (*apply)(void *state, const void *set, char *err, size_t errlen);
+    /* Instead of schema and apply: CONFIG over the settings in effect. */
+    int        (*take)(void *state, const char *config, char *err, size_t errlen);
+    /* Optional: the state besides settings and counters, into W (after finishing what must be
+     * finished first: buffered lines written out) / back from R (false: damaged; VERSION the
+     * blob's). */
+    void       (*dump)(void *state, phx_wbuf_t *w);
+    bool       (*restore)(void *state, phx_rbuf_t *r, uint32_t version);
+} phx_policy_kind_t;
+
+/* BASE (NULL: the plugin's settings of E, phoenix.conf's) with CONFIG over it, derived through
+ * K's schema and handed to K's apply(STATE, ...). 0, -EINVAL with "config_string:1: key: what"
+ * in ERR, or apply()'s error. */
+int  phx_policy_settings_take(const phx_policy_kind_t *k, phx_engine_t *e, void *state,
+                              const void *base, const char *config, char *err, size_t errlen);
+/* The bodies of create(), reconfigure() (CONFIG over the settings in effect, so that a live
+ * `set` changes only what it names), dump() and restore() for K. */
+int  phx_policy_create(const phx_policy_kind_t *k, phx_engine_t *e, const char *config,
+                       void **state, char *err, size_t errlen);
+int  phx_policy_reconfigure(const phx_policy_kind_t *k, phx_engine_t *e, void *state,
+                            const char *config, char *err, size_t errlen);
+int  phx_policy_dump(const phx_policy_kind_t *k, void *state, phx_blob_t *out);
+int  phx_policy_restore(const phx_policy_kind_t *k, phx_engine_t *e, const phx_blob_t *in,
+                        void **state, char *err, size_t errlen);
+
+/* Defines KIND_create, KIND_destroy, KIND_reconfigure, KIND_dump and KIND_restore, the engine ops
+ * of the policy kind KIND (a phx_policy_kind_t defined above it), and names them in an ops table
+ * (PHX_POLICY_OPS). */
+#define PHX_POLICY_DEFINE_OPS(kind)                                                            \
+    static int kind##_create(phx_engine_t *e, const char *config, void **state, char *err,     \
+                             size_t errlen)                                                    \
+    {                                                                                          \
+        return phx_policy_create(&kind, e, config, state, err, errlen);                        \
+    }                                                                                          \
+    static void kind##_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)          \
+    {                                                                                          \
+        (void)e, (void)mode;                                                                   \
+        kind.state_free(state);                                                                \
+    }                                                                                          \
+    static int kind##_reconfigure(phx_engine_t *e, void *state, const char *config, char *err, \
+                                  size_t errlen)                                               \
+    {                                                                                          \
+        return phx_policy_reconfigure(&kind, e, state, config, err, errlen);                   \
+    }                                                                                          \
+    static int kind##_dump(phx_engine_t *e, void *state, phx_blob_t *out)                      \
+    {                                                                                          \
+        (void)e;                                                                               \
+        return phx_policy_dump(&kind, state, out);                                             \
+    }                                                                                          \
+    static int kind##_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,  \
+                              size_t errlen)                                                   \
+    {                                                                                          \
+        return phx_policy_restore(&kind, e, in, state, err, errlen);                           \
+    }
+#define PHX_POLICY_OPS(kind)                                                                   \
+    .create = kind##_create, .destroy = kind##_destroy, .reconfigure = kind##_reconfigure,     \
+    .dump = kind##_dump, .restore = kind##_restore
 
 #endif /* PHOENIX_POLICY_H */

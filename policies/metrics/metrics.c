@@ -38,7 +38,7 @@
 #include <string.h>
 
 #define MX_VERSION       "1.0.0"
-#define MX_STATE_VERSION 1
+#define MX_STATE_VERSION 2                 /* 2: the SDK's framing (settings as text) */
 #define MX_MAGIC         0x4d545831u        /* "MTX1" */
 #define MX_QUEUE_MAX     64                 /* nothing is held: room for back-pressure only */
 
@@ -119,8 +119,11 @@ static void mx_watch(void *ctx, const phx_desc_t *d, phx_dir_t dir, uint64_t now
 /* ---- settings ------------------------------------------------------------------------------- */
 
 /* SET in effect: the table resized (kept series and calls) and re-bucketed when it changes. */
-static int apply(struct mx_state *s, const struct mx_settings *set, char *err, size_t errlen)
+static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
+    struct mx_state *s = state;
+    const struct mx_settings *set = settings;
+
     if (s->t.series && set->max_methods == s->set.max_methods && set->buckets == s->set.buckets)
         return 0;
     int rc = s->t.series ? mx_table_resize(&s->t, set->max_methods, set->buckets)
@@ -136,24 +139,11 @@ static int apply(struct mx_state *s, const struct mx_settings *set, char *err, s
     return rc;
 }
 
-/* CONFIG over BASE (NULL: the plugin's settings of E), put in effect. */
-static int take_settings(phx_engine_t *e, struct mx_state *s, const struct mx_settings *base,
-                         const char *config, char *err, size_t errlen)
-{
-    struct mx_settings set;
-
-    if (phx_settings_derive(&mx_schema, &set, base ? base : phx_engine_settings(e), config, err,
-                            errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&mx_schema, &set);
-    return rc;
-}
-
-static struct mx_state *state_new(void)
+static void *state_new(phx_engine_t *e)
 {
     struct mx_state *s = calloc(1, sizeof(*s));
 
+    (void)e;
     if (s && phx_policy_init(&s->pol, mx_decide, s, (1u << PHX_TX) | (1u << PHX_RX),
                              MX_QUEUE_MAX) < 0) {
         free(s);
@@ -164,41 +154,13 @@ static struct mx_state *state_new(void)
     return s;
 }
 
-static void state_free(struct mx_state *s)
-{
-    mx_table_fini(&s->t);
-    phx_policy_fini(&s->pol);
-    free(s);
-}
-
-/* ---- engine ops ----------------------------------------------------------------------------- */
-
-static int mx_create(phx_engine_t *e, const char *config, void **state, char *err, size_t errlen)
-{
-    struct mx_state *s = state_new();
-
-    if (!s)
-        return -ENOMEM;
-    int rc = take_settings(e, s, NULL, config, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
-
-static void mx_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
-{
-    state_free(state);
-}
-
-static int mx_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
-                          size_t errlen)
+static void state_free(void *state)
 {
     struct mx_state *s = state;
 
-    return take_settings(e, s, &s->set, config, err, errlen);
+    mx_table_fini(&s->t);
+    phx_policy_fini(&s->pol);
+    free(s);
 }
 
 /* ---- live upgrade --------------------------------------------------------------------------- */
@@ -232,28 +194,20 @@ static void dump_pending(phx_wbuf_t *w, const struct mx_table *t)
     }
 }
 
-static int mx_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+/* The totals, every series and the calls in flight, after the settings the SDK writes. */
+static void dump_rest(void *state, phx_wbuf_t *w)
 {
-    struct mx_state *s = state;
-    phx_wbuf_t w = { 0 };
+    const struct mx_state *s = state;
 
-    phx_wbuf_u32(&w, MX_MAGIC);
-    phx_wbuf_u32(&w, (uint32_t)s->set.buckets);
-    phx_wbuf_u32(&w, s->set.max_methods);
-    phx_wbuf_u64(&w, s->t.untimed);
-    phx_wbuf_u64(&w, s->t.overflowed);
-    phx_wbuf_u64(&w, s->upgrades);
-    phx_wbuf_u32(&w, s->t.n);
+    phx_wbuf_u64(w, s->t.untimed);
+    phx_wbuf_u64(w, s->t.overflowed);
+    phx_wbuf_u64(w, s->upgrades);
+    phx_wbuf_u32(w, s->t.n);
     for (unsigned i = 0; i < s->t.n; i++)
-        dump_series(&w, &s->t.series[i], s->t.nb);
-    dump_series(&w, &s->t.series[s->t.max], s->t.nb);
-    dump_series(&w, &s->t.series[s->t.max + 1], s->t.nb);
-    dump_pending(&w, &s->t);
-    phx_policy_dump_counts(&s->pol, &w);
-    if (phx_wbuf_finish(&w, out) < 0)
-        return -ENOMEM;
-    out->version = MX_STATE_VERSION;
-    return 0;
+        dump_series(w, &s->t.series[i], s->t.nb);
+    dump_series(w, &s->t.series[s->t.max], s->t.nb);
+    dump_series(w, &s->t.series[s->t.max + 1], s->t.nb);
+    dump_pending(w, &s->t);
 }
 
 static void restore_series_body(phx_rbuf_t *r, struct mx_series *x, unsigned nb)
@@ -304,24 +258,12 @@ static bool restore_pending(phx_rbuf_t *r, struct mx_table *t)
     return !r->failed;
 }
 
-static int restore_body(phx_rbuf_t *r, struct mx_state *s, char *err, size_t errlen)
+/* What dump_rest() wrote, into S whose settings (and so its table) the SDK restored. */
+static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
 {
-    char text[96];
+    struct mx_state *s = state;
 
-    if (phx_rbuf_u32(r) != MX_MAGIC) {
-        snprintf(err, errlen, "MetricsEngine state is not one of this plugin's");
-        return -EINVAL;
-    }
-    unsigned buckets = phx_rbuf_u32(r), max = phx_rbuf_u32(r);
-    if (r->failed || buckets > 2) {
-        snprintf(err, errlen, "MetricsEngine state is damaged (settings)");
-        return -EINVAL;
-    }
-    snprintf(text, sizeof(text), "buckets = \"%s\"; max_methods = %u;", bucket_names[buckets],
-             max);
-    int rc = take_settings(NULL, s, &s->set, text, err, errlen);
-    if (rc < 0)
-        return rc;
+    (void)version;
     s->t.untimed = phx_rbuf_u64(r);
     s->t.overflowed = phx_rbuf_u64(r);
     s->upgrades = phx_rbuf_u64(r) + 1;
@@ -330,37 +272,18 @@ static int restore_body(phx_rbuf_t *r, struct mx_state *s, char *err, size_t err
     for (uint32_t i = 0; ok && i < n; i++)
         ok = restore_series(r, &s->t, false);
     ok = ok && restore_series(r, &s->t, true) && restore_series(r, &s->t, true);
-    if (!ok || !restore_pending(r, &s->t) || !phx_policy_restore_counts(&s->pol, r) ||
-        r->left) {
-        snprintf(err, errlen, "MetricsEngine state is damaged");
-        return -EINVAL;
-    }
-    return 0;
+    return ok && restore_pending(r, &s->t);
 }
 
-static int mx_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
-                      size_t errlen)
-{
-    phx_rbuf_t r;
+static const phx_policy_kind_t mx_kind = {
+    .type = "MetricsEngine", .version = MX_VERSION, .magic = MX_MAGIC,
+    .state_version = MX_STATE_VERSION, .schema = &mx_schema,
+    .policy_at = offsetof(struct mx_state, pol), .settings_at = offsetof(struct mx_state, set),
+    .state_new = state_new, .state_free = state_free, .apply = apply,
+    .dump = dump_rest, .restore = restore_rest,
+};
 
-    if (in->version != MX_STATE_VERSION) {
-        snprintf(err, errlen, "MetricsEngine %s cannot read state version %u", MX_VERSION,
-                 in->version);
-        return -ENOTSUP;
-    }
-    struct mx_state *s = state_new();
-    if (!s)
-        return -ENOMEM;
-    phx_settings_init(&mx_schema, &s->set);
-    phx_rbuf_init(&r, in);
-    int rc = restore_body(&r, s, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
+PHX_POLICY_DEFINE_OPS(mx_kind)
 
 /* ---- admin ---------------------------------------------------------------------------------- */
 
@@ -541,14 +464,10 @@ static const phx_engine_ops_t mx_engine = {
     .type = "MetricsEngine",
     .state_version = MX_STATE_VERSION,
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
-    .create = mx_create,
+    PHX_POLICY_OPS(mx_kind),
     .progress = phx_policy_op_progress,
-    .destroy = mx_destroy,
     .arm = phx_policy_op_arm,
     .flush = phx_policy_op_flush,
-    .dump = mx_dump,
-    .restore = mx_restore,
-    .reconfigure = mx_reconfigure,
     .admin = mx_admin,
 };
 

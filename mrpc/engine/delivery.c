@@ -19,7 +19,9 @@
  *
  * A message a policy refused on its way up comes as REFUSED (mrpc/transport.h): its payload is
  * gone, and in its place a sentence; the caller of a refused CALL is answered with an ERROR of
- * the policy's status and sentence, a refused REPLY or ERROR fails its call with them.
+ * the policy's status and sentence, a refused REPLY or ERROR fails its call with them. A CALL a
+ * policy answered itself comes as ANSWERED: its caller gets the policy's reply (sent as a copy,
+ * checked by the caller's service as every reply is); the app never sees the call.
  *
  * Anything for no known connection or call is dropped and counted. How much is taken per
  * progress() is bounded by the room for completions, but never by room in tx: the transport's
@@ -256,6 +258,22 @@ static void on_refused(struct mrpc_engine *m, const phx_desc_t *d)
     m->stats.dropped++;
 }
 
+/* A CALL a policy answered on rx: D's addr/len is the reply's native payload in the receive heap
+ * (mrpc/transport.h), sent to the caller as a REPLY, then freed. */
+static void on_answered(struct mrpc_engine *m, const phx_desc_t *d)
+{
+    if (!d->addr || wire_kind(d) != MRPC_WIRE_CALL || !eng_conn_usable(m, d->conn_id, NULL, 0))
+        m->stats.dropped++;
+    else if (!eng_txq_room(m, 1))
+        m->stats.errors_unsent++;
+    else {
+        eng_send_answer(m, d, payload_of(d), d->len, d->type_hash);
+        m->stats.answered++;
+    }
+    if (d->addr)
+        drop_payload(m, d);
+}
+
 static void handle(struct mrpc_engine *m, const phx_desc_t *d)
 {
     switch (d->kind) {
@@ -267,6 +285,9 @@ static void handle(struct mrpc_engine *m, const phx_desc_t *d)
         break;
     case MRPC_DESC_REFUSED:
         on_refused(m, d);
+        break;
+    case MRPC_DESC_ANSWERED:
+        on_answered(m, d);
         break;
     case MRPC_DESC_SENT:
         eng_send_finished(m, d->addr, (phx_status_t)d->status);

@@ -84,7 +84,8 @@ struct mrpc_send;
     X(released)          /* buffers the app gave back */                                    \
     X(backlog_stalls)    /* completions that had to wait for room in the app's ring */  \
     X(errors_unsent)     /* error replies to undeliverable calls dropped: tx was full */   \
-    X(refused)           /* messages a policy refused (SENT with a reason, REFUSED) */
+    X(refused)           /* messages a policy refused (SENT with a reason, REFUSED) */      \
+    X(answered)          /* calls for the app a policy answered itself (ANSWERED) */
 
 struct mrpc_engine_stats {
 #define ENG_STAT_FIELD(name) uint64_t name;
@@ -258,6 +259,10 @@ void     eng_send_cancel(struct mrpc_engine *m, const phx_desc_t *call);
  * with SEND_DONE once sent, or NULL. */
 void     eng_send_error(struct mrpc_engine *m, const phx_desc_t *about, phx_status_t status,
                         const char *text, const phx_desc_t *sub);
+/* Queues a wire REPLY answering the call ABOUT names with a copy of the native PAYLOAD (LEN
+ * bytes, of the layout TYPE_HASH): a policy's answer to a RECEIVED call (ANSWERED). */
+void     eng_send_answer(struct mrpc_engine *m, const phx_desc_t *about, const void *payload,
+                         size_t len, uint64_t type_hash);
 /* Completes SEND_DONE for the app's SUB at once (its message never reached a wire message). */
 void     eng_send_done_now(struct mrpc_engine *m, const phx_desc_t *sub, phx_status_t status);
 /* The transport is done with the wire message at ADDR (SENT). */

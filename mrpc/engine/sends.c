@@ -173,13 +173,16 @@ phx_status_t eng_error_status(int32_t status)
     return status > PHX_OK && status <= PHX_DATA_LOSS ? (phx_status_t)status : PHX_UNKNOWN;
 }
 
-/* Queues a wire message of KIND (ERROR, CANCEL) whose payload is TEXT. */
-static void send_text(struct mrpc_engine *m, enum mrpc_wire_kind kind, const phx_desc_t *about,
-                      phx_status_t status, const char *text, const phx_desc_t *sub)
+/* Queues a wire message of KIND about the call ABOUT names, whose payload is a copy of the LEN
+ * bytes at BYTES: an ERROR's or CANCEL's text, or a REPLY a policy encoded (TYPE_HASH). STATUS
+ * goes into the header as it is. */
+static void send_bytes(struct mrpc_engine *m, enum mrpc_wire_kind kind, const phx_desc_t *about,
+                       int32_t status, const void *bytes, size_t len, uint64_t type_hash,
+                       const phx_desc_t *sub)
 {
     struct mrpc_send *s = send_new(sub);
 
-    if (!s || !(s->text = strndup(text, MRPC_APP_TEXT_MAX - 1))) {
+    if (!s || !(s->text = malloc(len ? len : 1))) {
         phx_warn("mrpc: out of memory: the peer of call %llu is not told (wire kind %d)",
                  (unsigned long long)about->call_id, kind);
         free(s);
@@ -187,20 +190,37 @@ static void send_text(struct mrpc_engine *m, enum mrpc_wire_kind kind, const phx
             eng_send_done_now(m, sub, PHX_RESOURCE_EXHAUSTED);
         return;
     }
+    memcpy(s->text, bytes, len);
     s->sub.conn_id = about->conn_id;
     eng_wire_hdr_init(&s->wire.hdr, kind, about->service_id, about->method_id, about->call_id);
-    s->wire.hdr.status = eng_error_status(status);
-    s->text_iov = (struct mrpc_iov){ .base = s->text, .len = strlen(s->text) };
-    s->wire.hdr.payload_len = s->text_iov.len;
+    s->wire.hdr.status = status;
+    s->wire.hdr.type_hash = type_hash;
+    s->text_iov = (struct mrpc_iov){ .base = s->text, .len = len };
+    s->wire.hdr.payload_len = len;
     s->wire.iov = &s->text_iov;
     s->wire.n_iov = 1;
     send_queue(m, s);
+}
+
+static void send_text(struct mrpc_engine *m, enum mrpc_wire_kind kind, const phx_desc_t *about,
+                      phx_status_t status, const char *text, const phx_desc_t *sub)
+{
+    size_t len = strlen(text);
+
+    send_bytes(m, kind, about, eng_error_status(status), text,
+               len < MRPC_APP_TEXT_MAX ? len : MRPC_APP_TEXT_MAX - 1, 0, sub);
 }
 
 void eng_send_error(struct mrpc_engine *m, const phx_desc_t *about, phx_status_t status,
                     const char *text, const phx_desc_t *sub)
 {
     send_text(m, MRPC_WIRE_ERROR, about, status, text, sub);
+}
+
+void eng_send_answer(struct mrpc_engine *m, const phx_desc_t *about, const void *payload,
+                     size_t len, uint64_t type_hash)
+{
+    send_bytes(m, MRPC_WIRE_REPLY, about, PHX_OK, payload, len, type_hash, NULL);
 }
 
 void eng_send_cancel(struct mrpc_engine *m, const phx_desc_t *call)

@@ -11,6 +11,9 @@
  *            method ("pkg.Service/Method" or its id), uid and gid (the app's own), peer_uid (the
  *            remote end's, when the transport authenticated it); a condition left out holds for
  *            every call. The first rule whose conditions all hold decides.
+ *            A rule's action is "allow", "deny" or "reply": the ACL answers the request
+ *            itself with PHX_OK and the method's reply message at its defaults, so that it
+ *            never reaches the server (a stub: phx_verdict_reply).
  *   default  "allow" or "deny": the verdict when no rule holds.
  *   side     "client", "server" or "both" (default): the requests the app makes (checked on
  *            tx, before they leave), those it serves (checked on rx, before the app sees them),
@@ -47,7 +50,8 @@
 #define ACL_MAGIC         0x41434c31u       /* "ACL1" */
 #define ACL_QUEUE_MAX     64                /* nothing is held: room for back-pressure only */
 
-static const char *const action_names[] = { "allow", "deny", NULL };
+static const char *const action_names[] = { "allow", "deny", NULL };    /* the default's */
+static const char *const rule_action_names[] = { "allow", "deny", "reply" };
 
 /* phoenix.conf's section: the default and side only (the settings helper takes no lists). */
 struct acl_settings {
@@ -97,6 +101,8 @@ static phx_verdict_t acl_decide(void *ctx, const phx_call_t *call, uint64_t now)
         s->allowed++;
         return phx_verdict_forward();
     }
+    if (action == ACL_REPLY)
+        return phx_verdict_reply();          /* counted by the SDK: tx/rx.replied */
     s->denied++;
     if (r)
         snprintf(s->why, sizeof(s->why), "denied by ACL rule '%s'", r->name);
@@ -291,7 +297,7 @@ static bool restore_rule(phx_rbuf_t *r, struct acl_rule *rule, uint32_t version)
     uint32_t known = version >= 2 ? ACL_HAS_ALL : (ACL_HAS_GID << 1) - 1;
     if ((rule->has & ACL_HAS_FIELD) && (r->failed || !restore_field(r, &rule->field)))
         return false;
-    return !r->failed && rule->action <= ACL_DENY && (rule->has & ~known) == 0;
+    return !r->failed && rule->action <= ACL_REPLY && (rule->has & ~known) == 0;
 }
 
 static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
@@ -337,7 +343,7 @@ static void rules_json(FILE *f, const struct acl_rules *rules)
     for (unsigned i = 0; i < rules->n; i++) {
         const struct acl_rule *r = &rules->rule[i];
         fprintf(f, "%s{\"name\":\"%s\",\"action\":\"%s\",\"hits\":%" PRIu64 "}", i ? "," : "",
-                r->name, action_names[r->action], r->hits);
+                r->name, rule_action_names[r->action], r->hits);
     }
     fputc(']', f);
 }

@@ -42,8 +42,9 @@ static int bad(struct reader *rd, const config_setting_t *s, const char *fmt, co
                 what);
 }
 
-/* "allow" or "deny" in S into *ACTION. */
-static int read_action(struct reader *rd, const config_setting_t *s, uint32_t *action)
+/* "allow" or "deny" (or, for a rule, "reply") in S into *ACTION. */
+static int read_action(struct reader *rd, const config_setting_t *s, uint32_t *action,
+                       bool rule)
 {
     const char *v = config_setting_get_string(s);
 
@@ -51,6 +52,11 @@ static int read_action(struct reader *rd, const config_setting_t *s, uint32_t *a
         *action = ACL_ALLOW;
     else if (v && strcmp(v, "deny") == 0)
         *action = ACL_DENY;
+    else if (rule && v && strcmp(v, "reply") == 0)
+        *action = ACL_REPLY;
+    else if (rule)
+        return bad(rd, s, "must be \"allow\", \"deny\" or \"reply\" (got %s)",
+                   v ? v : "no string");
     else
         return bad(rd, s, "must be \"allow\" or \"deny\" (got %s)", v ? v : "no string");
     return 0;
@@ -111,19 +117,45 @@ static int read_target(struct reader *rd, const config_setting_t *s, bool method
 
 /* ---- field tests ---------------------------------------------------------------------------- */
 
-/* A field's path: "pkg.Msg.field" (letters, digits, _ and dots; at least two dots' worth). */
+/* Whether the N bytes at V are a path's element index: "[digits]" or, once in a path, "[*]". */
+static size_t index_len(const char *v, bool *any)
+{
+    size_t digits = strspn(v + 1, "0123456789");
+
+    if (v[0] != '[')
+        return 0;
+    if (v[1] == '*' && v[2] == ']') {
+        *any = true;
+        return 3;
+    }
+    return digits && digits <= 9 && v[digits + 1] == ']' ? digits + 2 : 0;
+}
+
+/* A field's path: "pkg.Msg.field" (letters, digits, _ and dots; at least two dots' worth), with
+ * elements of repeated fields by index ("items[0].sku") or any element, once ("items[*].sku"). */
 static int read_path(struct reader *rd, const config_setting_t *s, char *path)
 {
     const char *v = config_setting_get_string(s);
     size_t n = v ? strlen(v) : 0;
+    unsigned anys = 0;
 
     if (!v || n == 0 || n >= ACL_PATH_MAX || !strchr(v, '.') || v[0] == '.' || v[n - 1] == '.' ||
         strstr(v, ".."))
         return bad(rd, s, "expected \"package.Message.field\" of at most 127 characters (got %s)",
                    v ? v : "no string");
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)v[i]) && v[i] != '_' && v[i] != '.')
-            return bad(rd, s, "a field path holds letters, digits, _ and dots (got \"%s\")", v);
+    for (size_t i = 0; i < n; i++) {
+        bool any = false;
+        size_t k = index_len(v + i, &any);
+        if (k && i > 0 && v[i - 1] != '.' && (v[i + k] == '.' || !v[i + k])) {
+            anys += any;
+            i += k - 1;
+        } else if (!isalnum((unsigned char)v[i]) && v[i] != '_' && v[i] != '.') {
+            return bad(rd, s, "a field path holds letters, digits, _ and dots, and an element's "
+                       "index after a repeated field's name, [N] or [*] (got \"%s\")", v);
+        }
+    }
+    if (anys > 1)
+        return bad(rd, s, "a field path may say [*] (any element) once (got \"%s\")", v);
     memcpy(path, v, n + 1);
     return 0;
 }
@@ -216,7 +248,7 @@ static int read_member(struct reader *rd, const config_setting_t *m, struct acl_
     if (strcmp(k, "name") == 0)
         rc = read_name(rd, m, r->name);
     else if (strcmp(k, "action") == 0)
-        rc = read_action(rd, m, &r->action);
+        rc = read_action(rd, m, &r->action, true);
     else if (strcmp(k, "service") == 0 && (r->has |= ACL_HAS_SERVICE))
         rc = read_target(rd, m, false, &r->service_id);
     else if (strcmp(k, "method") == 0 && (r->has |= ACL_HAS_METHOD))
@@ -306,7 +338,7 @@ static int read_root(struct reader *rd, const config_setting_t *root, struct acl
             *has_rules = true;
         } else if (strcmp(k, "default") == 0) {
             snprintf(rd->key, sizeof(rd->key), "default");
-            if (read_action(rd, s, &sc->dflt) < 0)
+            if (read_action(rd, s, &sc->dflt, false) < 0)
                 return -1;
         } else if (strcmp(k, "side") == 0) {
             snprintf(rd->key, sizeof(rd->key), "side");
@@ -387,31 +419,60 @@ static bool same(const phx_field_t *v, bool is_num, const struct acl_num *num, c
     return is_text(v) && v->len == strlen(text) && memcmp(v->data, text, v->len) == 0;
 }
 
-/* Whether every test of F holds for CALL's message. */
-static bool field_holds(const struct acl_field_test *f, const phx_call_t *call)
+/* Whether every test of F holds for the value V. */
+static bool value_holds(const struct acl_field_test *f, const phx_field_t *v)
 {
-    phx_field_t v;
-
-    if (phx_call_field(call, f->path, &v) != 0 || v.kind == PHX_FIELD_UNSET)
+    if (v->kind == PHX_FIELD_UNSET)
         return false;
-    if ((f->ops & ACL_OP_EQUALS) && !same(&v, f->equals.is_num, &f->equals.num, f->equals.text))
+    if ((f->ops & ACL_OP_EQUALS) && !same(v, f->equals.is_num, &f->equals.num, f->equals.text))
         return false;
     if ((f->ops & ACL_OP_PREFIX) &&
-        (!is_text(&v) || v.len < strlen(f->prefix) ||
-         memcmp(v.data, f->prefix, strlen(f->prefix)) != 0))
+        (!is_text(v) || v->len < strlen(f->prefix) ||
+         memcmp(v->data, f->prefix, strlen(f->prefix)) != 0))
         return false;
-    if ((f->ops & ACL_OP_LESS) && compare(&v, &f->less) != -1)
+    if ((f->ops & ACL_OP_LESS) && compare(v, &f->less) != -1)
         return false;
-    if ((f->ops & ACL_OP_GREATER) && compare(&v, &f->greater) != 1)
+    if ((f->ops & ACL_OP_GREATER) && compare(v, &f->greater) != 1)
         return false;
     if (f->ops & ACL_OP_IN) {
         bool found = false;
         for (unsigned i = 0; !found && i < f->n_in; i++)
-            found = same(&v, f->in[i].is_num, &f->in[i].num, f->in[i].text);
+            found = same(v, f->in[i].is_num, &f->in[i].num, f->in[i].text);
         if (!found)
             return false;
     }
     return true;
+}
+
+/* Whether F's tests hold for some element of the repeated field before its path's "[*]" (at
+ * ANY): each element's path is read in turn, as many as the message has. */
+static bool any_holds(const struct acl_field_test *f, const char *any, const phx_call_t *call)
+{
+    char list[ACL_PATH_MAX], path[2 * ACL_PATH_MAX + 24];
+    size_t count = 0, n = (size_t)(any - f->path);
+    phx_field_t v;
+
+    memcpy(list, f->path, n);
+    list[n] = '\0';
+    if (phx_call_field_count(call, list, &count) != 0)
+        return false;
+    for (size_t i = 0; i < count; i++) {
+        snprintf(path, sizeof(path), "%s[%zu]%s", list, i, any + 3);
+        if (phx_call_field(call, path, &v) == 0 && value_holds(f, &v))
+            return true;
+    }
+    return false;
+}
+
+/* Whether every test of F holds for CALL's message (for some element, with [*]). */
+static bool field_holds(const struct acl_field_test *f, const phx_call_t *call)
+{
+    const char *any = strstr(f->path, "[*]");
+    phx_field_t v;
+
+    if (any)
+        return any_holds(f, any, call);
+    return phx_call_field(call, f->path, &v) == 0 && value_holds(f, &v);
 }
 
 static bool holds(const struct acl_rule *r, const phx_call_t *call)

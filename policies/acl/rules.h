@@ -21,7 +21,9 @@
 #define ACL_RULES_MAX 256
 #define ACL_NAME_MAX  64
 
-enum acl_action { ACL_ALLOW = 0, ACL_DENY = 1 };
+/* REPLY (a rule's only): the ACL answers the request itself, with PHX_OK and the method's
+ * output message at its defaults (phx_verdict_reply); it never reaches the server. */
+enum acl_action { ACL_ALLOW = 0, ACL_DENY = 1, ACL_REPLY = 2 };
 
 enum acl_has {
     ACL_HAS_SERVICE = 1u << 0,

@@ -16,8 +16,9 @@
  * CANCELLED, the send's status and UNAVAILABLE, untimed.
  *
  * Admin requests: "stats" (JSON: settings and totals, every series' counts) and "prometheus"
- * (the series in the text exposition format, labelled with side, service and method ids; phoenixd
- * adds the app's pid, name and job when it serves them). Both run on the control thread with the
+ * (the series in the text exposition format, labelled with side, service and method: their
+ * names from the layouts the app registered, read when the text is written, or their ids when
+ * no layout names them; phoenixd adds the app's pid, sid, name and job when it serves them). Both run on the control thread with the
  * group suspended, as every admin request does. The counters, histograms and calls in flight
  * cross a live upgrade in a versioned blob. */
 #include "series.h"
@@ -37,7 +38,7 @@
 #include <string.h>
 
 #define MX_VERSION       "1.0.0"
-#define MX_STATE_VERSION 1
+#define MX_STATE_VERSION 2                 /* 2: the SDK's framing (settings as text) */
 #define MX_MAGIC         0x4d545831u        /* "MTX1" */
 #define MX_QUEUE_MAX     64                 /* nothing is held: room for back-pressure only */
 
@@ -118,8 +119,11 @@ static void mx_watch(void *ctx, const phx_desc_t *d, phx_dir_t dir, uint64_t now
 /* ---- settings ------------------------------------------------------------------------------- */
 
 /* SET in effect: the table resized (kept series and calls) and re-bucketed when it changes. */
-static int apply(struct mx_state *s, const struct mx_settings *set, char *err, size_t errlen)
+static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
+    struct mx_state *s = state;
+    const struct mx_settings *set = settings;
+
     if (s->t.series && set->max_methods == s->set.max_methods && set->buckets == s->set.buckets)
         return 0;
     int rc = s->t.series ? mx_table_resize(&s->t, set->max_methods, set->buckets)
@@ -135,24 +139,11 @@ static int apply(struct mx_state *s, const struct mx_settings *set, char *err, s
     return rc;
 }
 
-/* CONFIG over BASE (NULL: the plugin's settings of E), put in effect. */
-static int take_settings(phx_engine_t *e, struct mx_state *s, const struct mx_settings *base,
-                         const char *config, char *err, size_t errlen)
-{
-    struct mx_settings set;
-
-    if (phx_settings_derive(&mx_schema, &set, base ? base : phx_engine_settings(e), config, err,
-                            errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, err, errlen);
-    phx_settings_free(&mx_schema, &set);
-    return rc;
-}
-
-static struct mx_state *state_new(void)
+static void *state_new(phx_engine_t *e)
 {
     struct mx_state *s = calloc(1, sizeof(*s));
 
+    (void)e;
     if (s && phx_policy_init(&s->pol, mx_decide, s, (1u << PHX_TX) | (1u << PHX_RX),
                              MX_QUEUE_MAX) < 0) {
         free(s);
@@ -163,41 +154,13 @@ static struct mx_state *state_new(void)
     return s;
 }
 
-static void state_free(struct mx_state *s)
-{
-    mx_table_fini(&s->t);
-    phx_policy_fini(&s->pol);
-    free(s);
-}
-
-/* ---- engine ops ----------------------------------------------------------------------------- */
-
-static int mx_create(phx_engine_t *e, const char *config, void **state, char *err, size_t errlen)
-{
-    struct mx_state *s = state_new();
-
-    if (!s)
-        return -ENOMEM;
-    int rc = take_settings(e, s, NULL, config, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
-
-static void mx_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
-{
-    state_free(state);
-}
-
-static int mx_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
-                          size_t errlen)
+static void state_free(void *state)
 {
     struct mx_state *s = state;
 
-    return take_settings(e, s, &s->set, config, err, errlen);
+    mx_table_fini(&s->t);
+    phx_policy_fini(&s->pol);
+    free(s);
 }
 
 /* ---- live upgrade --------------------------------------------------------------------------- */
@@ -231,28 +194,20 @@ static void dump_pending(phx_wbuf_t *w, const struct mx_table *t)
     }
 }
 
-static int mx_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+/* The totals, every series and the calls in flight, after the settings the SDK writes. */
+static void dump_rest(void *state, phx_wbuf_t *w)
 {
-    struct mx_state *s = state;
-    phx_wbuf_t w = { 0 };
+    const struct mx_state *s = state;
 
-    phx_wbuf_u32(&w, MX_MAGIC);
-    phx_wbuf_u32(&w, (uint32_t)s->set.buckets);
-    phx_wbuf_u32(&w, s->set.max_methods);
-    phx_wbuf_u64(&w, s->t.untimed);
-    phx_wbuf_u64(&w, s->t.overflowed);
-    phx_wbuf_u64(&w, s->upgrades);
-    phx_wbuf_u32(&w, s->t.n);
+    phx_wbuf_u64(w, s->t.untimed);
+    phx_wbuf_u64(w, s->t.overflowed);
+    phx_wbuf_u64(w, s->upgrades);
+    phx_wbuf_u32(w, s->t.n);
     for (unsigned i = 0; i < s->t.n; i++)
-        dump_series(&w, &s->t.series[i], s->t.nb);
-    dump_series(&w, &s->t.series[s->t.max], s->t.nb);
-    dump_series(&w, &s->t.series[s->t.max + 1], s->t.nb);
-    dump_pending(&w, &s->t);
-    phx_policy_dump_counts(&s->pol, &w);
-    if (phx_wbuf_finish(&w, out) < 0)
-        return -ENOMEM;
-    out->version = MX_STATE_VERSION;
-    return 0;
+        dump_series(w, &s->t.series[i], s->t.nb);
+    dump_series(w, &s->t.series[s->t.max], s->t.nb);
+    dump_series(w, &s->t.series[s->t.max + 1], s->t.nb);
+    dump_pending(w, &s->t);
 }
 
 static void restore_series_body(phx_rbuf_t *r, struct mx_series *x, unsigned nb)
@@ -303,24 +258,12 @@ static bool restore_pending(phx_rbuf_t *r, struct mx_table *t)
     return !r->failed;
 }
 
-static int restore_body(phx_rbuf_t *r, struct mx_state *s, char *err, size_t errlen)
+/* What dump_rest() wrote, into S whose settings (and so its table) the SDK restored. */
+static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
 {
-    char text[96];
+    struct mx_state *s = state;
 
-    if (phx_rbuf_u32(r) != MX_MAGIC) {
-        snprintf(err, errlen, "MetricsEngine state is not one of this plugin's");
-        return -EINVAL;
-    }
-    unsigned buckets = phx_rbuf_u32(r), max = phx_rbuf_u32(r);
-    if (r->failed || buckets > 2) {
-        snprintf(err, errlen, "MetricsEngine state is damaged (settings)");
-        return -EINVAL;
-    }
-    snprintf(text, sizeof(text), "buckets = \"%s\"; max_methods = %u;", bucket_names[buckets],
-             max);
-    int rc = take_settings(NULL, s, &s->set, text, err, errlen);
-    if (rc < 0)
-        return rc;
+    (void)version;
     s->t.untimed = phx_rbuf_u64(r);
     s->t.overflowed = phx_rbuf_u64(r);
     s->upgrades = phx_rbuf_u64(r) + 1;
@@ -329,37 +272,18 @@ static int restore_body(phx_rbuf_t *r, struct mx_state *s, char *err, size_t err
     for (uint32_t i = 0; ok && i < n; i++)
         ok = restore_series(r, &s->t, false);
     ok = ok && restore_series(r, &s->t, true) && restore_series(r, &s->t, true);
-    if (!ok || !restore_pending(r, &s->t) || !phx_policy_restore_counts(&s->pol, r) ||
-        r->left) {
-        snprintf(err, errlen, "MetricsEngine state is damaged");
-        return -EINVAL;
-    }
-    return 0;
+    return ok && restore_pending(r, &s->t);
 }
 
-static int mx_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
-                      size_t errlen)
-{
-    phx_rbuf_t r;
+static const phx_policy_kind_t mx_kind = {
+    .type = "MetricsEngine", .version = MX_VERSION, .magic = MX_MAGIC,
+    .state_version = MX_STATE_VERSION, .schema = &mx_schema,
+    .policy_at = offsetof(struct mx_state, pol), .settings_at = offsetof(struct mx_state, set),
+    .state_new = state_new, .state_free = state_free, .apply = apply,
+    .dump = dump_rest, .restore = restore_rest,
+};
 
-    if (in->version != MX_STATE_VERSION) {
-        snprintf(err, errlen, "MetricsEngine %s cannot read state version %u", MX_VERSION,
-                 in->version);
-        return -ENOTSUP;
-    }
-    struct mx_state *s = state_new();
-    if (!s)
-        return -ENOMEM;
-    phx_settings_init(&mx_schema, &s->set);
-    phx_rbuf_init(&r, in);
-    int rc = restore_body(&r, s, err, errlen);
-    if (rc < 0) {
-        state_free(s);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
+PHX_POLICY_DEFINE_OPS(mx_kind)
 
 /* ---- admin ---------------------------------------------------------------------------------- */
 
@@ -368,17 +292,36 @@ static const char *side_name(const struct mx_series *x)
     return x->side == MX_SERVER ? "server" : "client";
 }
 
-/* The labels of series X: side, service and method (ids, or "other"). */
-static void series_labels(const struct mx_series *x, char *out, size_t n)
-{
-    char id[16];
+#define MX_LABELS_MAX 512
 
+/* The service and method of X as labels show them: the names E's layouts give, else the ids as
+ * decimal numbers (in SID, MID), else "other" for an overflow series. */
+static void series_names(phx_engine_t *e, const struct mx_series *x, const char **service,
+                         const char **method, char sid[16], char mid[16])
+{
+    if (x->overflow) {
+        *service = *method = "other";
+        return;
+    }
+    if (phx_policy_method_names(e, x->service_id, x->method_id, service, method))
+        return;
+    snprintf(sid, 16, "%" PRIu32, x->service_id);
+    snprintf(mid, 16, "%" PRIu32, x->method_id);
+    *service = sid;
+    *method = mid;
+}
+
+/* The labels of series X: side, service and method (escaped by phx_prom_label). */
+static void series_labels(phx_engine_t *e, const struct mx_series *x, char *out, size_t n)
+{
+    char sid[16], mid[16];
+    const char *service, *method;
+
+    series_names(e, x, &service, &method, sid, mid);
     out[0] = '\0';
     phx_prom_label(out, n, "side", side_name(x));
-    snprintf(id, sizeof(id), "%" PRIu32, x->service_id);
-    phx_prom_label(out, n, "service", x->overflow ? "other" : id);
-    snprintf(id, sizeof(id), "%" PRIu32, x->method_id);
-    phx_prom_label(out, n, "method", x->overflow ? "other" : id);
+    phx_prom_label(out, n, "service", service);
+    phx_prom_label(out, n, "method", method);
 }
 
 /* Whether overflow series X counted anything (a method's series is shown from its first call). */
@@ -396,21 +339,21 @@ static bool overflow_used(const struct mx_series *x)
     for (const struct mx_series *x = (t)->series; x < (t)->series + (t)->max + 2; x++)      \
         if (x < (t)->series + (t)->n || (x >= (t)->series + (t)->max && overflow_used(x)))
 
-static void prom_counter(phx_prom_t *w, const struct mx_table *t, const char *name,
-                         const char *help, size_t offset)
+static void prom_counter(phx_prom_t *w, phx_engine_t *e, const struct mx_table *t,
+                         const char *name, const char *help, size_t offset)
 {
-    char labels[128];
+    char labels[MX_LABELS_MAX];
 
     phx_prom_family(w, name, "counter", help);
     each_series(t, x) {
-        series_labels(x, labels, sizeof(labels));
+        series_labels(e, x, labels, sizeof(labels));
         phx_prom_u64(w, name, labels, *(const uint64_t *)((const char *)x + offset));
     }
 }
 
-static void prom_errors(phx_prom_t *w, const struct mx_table *t)
+static void prom_errors(phx_prom_t *w, phx_engine_t *e, const struct mx_table *t)
 {
-    char labels[160];
+    char labels[MX_LABELS_MAX + 48];
 
     phx_prom_family(w, "phoenix_rpc_errors_total", "counter",
                     "Calls that ended in an error status, by status.");
@@ -418,31 +361,31 @@ static void prom_errors(phx_prom_t *w, const struct mx_table *t)
         for (int code = 1; code < MX_CODES; code++) {
             if (!x->errors[code])
                 continue;
-            series_labels(x, labels, sizeof(labels));
+            series_labels(e, x, labels, sizeof(labels));
             phx_prom_label(labels, sizeof(labels), "code", phx_status_name(code));
             phx_prom_u64(w, "phoenix_rpc_errors_total", labels, x->errors[code]);
         }
 }
 
-static int prom_text(const struct mx_state *s, char **reply)
+static int prom_text(const struct mx_state *s, phx_engine_t *e, char **reply)
 {
     const struct mx_table *t = &s->t;
     phx_prom_t w = { 0 };
-    char labels[128];
+    char labels[MX_LABELS_MAX];
 
-    prom_counter(&w, t, "phoenix_rpc_calls_total",
+    prom_counter(&w, e, t, "phoenix_rpc_calls_total",
                  "Requests started (client side: sent; server side: received).",
                  offsetof(struct mx_series, calls));
-    prom_errors(&w, t);
-    prom_counter(&w, t, "phoenix_rpc_sent_bytes_total",
+    prom_errors(&w, e, t);
+    prom_counter(&w, e, t, "phoenix_rpc_sent_bytes_total",
                  "Payload bytes the app sent (requests on the client side, replies on the "
                  "server side).", offsetof(struct mx_series, sent_bytes));
-    prom_counter(&w, t, "phoenix_rpc_received_bytes_total",
+    prom_counter(&w, e, t, "phoenix_rpc_received_bytes_total",
                  "Payload bytes the app received.", offsetof(struct mx_series, received_bytes));
     phx_prom_family(&w, "phoenix_rpc_latency_seconds", "histogram",
                     "Time from a request to its answer, as the service sees them.");
     each_series(t, x) {
-        series_labels(x, labels, sizeof(labels));
+        series_labels(e, x, labels, sizeof(labels));
         phx_prom_histogram(&w, "phoenix_rpc_latency_seconds", labels, t->bounds_ns, x->hist,
                            t->nb, x->sum_ns);
     }
@@ -452,14 +395,20 @@ static int prom_text(const struct mx_state *s, char **reply)
     return (*reply = phx_prom_finish(&w)) ? 0 : -ENOMEM;
 }
 
-static void json_series(phx_prom_t *w, const struct mx_table *t, const struct mx_series *x)
+static void json_series(phx_prom_t *w, phx_engine_t *e, const struct mx_table *t,
+                        const struct mx_series *x)
 {
-    char line[512];
+    char line[1024], sid[16], mid[16], service[256], method[256];
+    const char *sn, *mn;
+
+    series_names(e, x, &sn, &mn, sid, mid);
+    phx_policy_json_text(service, sizeof(service), sn);
+    phx_policy_json_text(method, sizeof(method), mn);
     int n = snprintf(line, sizeof(line), "{\"side\":\"%s\",\"service\":%" PRIu32 ",\"method\":"
-                     "%" PRIu32 ",\"overflow\":%s,\"calls\":%" PRIu64 ",\"sent_bytes\":%" PRIu64
+                     "%" PRIu32 ",\"service_name\":\"%s\",\"method_name\":\"%s\",\"overflow\":%s,\"calls\":%" PRIu64 ",\"sent_bytes\":%" PRIu64
                      ",\"received_bytes\":%" PRIu64 ",\"timed\":%" PRIu64 ",\"latency_sum_us\":"
                      "%" PRIu64 ",\"errors\":{", side_name(x), x->service_id, x->method_id,
-                     x->overflow ? "true" : "false", x->calls, x->sent_bytes, x->received_bytes,
+                     service, method, x->overflow ? "true" : "false", x->calls, x->sent_bytes, x->received_bytes,
                      mx_series_count(t, x), x->sum_ns / 1000);
     bool first = true;
 
@@ -474,7 +423,7 @@ static void json_series(phx_prom_t *w, const struct mx_table *t, const struct mx
     phx_prom_text(w, "}}", 2);
 }
 
-static int stats_json(const struct mx_state *s, char **reply)
+static int stats_json(const struct mx_state *s, phx_engine_t *e, char **reply)
 {
     const struct mx_table *t = &s->t;
     char *counts = phx_policy_stats_json(&s->pol), head[512];
@@ -494,7 +443,7 @@ static int stats_json(const struct mx_state *s, char **reply)
     each_series(t, x) {
         if (!first)
             phx_prom_text(&w, ",", 1);
-        json_series(&w, t, x);
+        json_series(&w, e, t, x);
         first = false;
     }
     phx_prom_text(&w, "]}", 2);
@@ -505,9 +454,9 @@ static int stats_json(const struct mx_state *s, char **reply)
 static int mx_admin(phx_engine_t *e, void *state, const char *request, char **reply)
 {
     if (strcmp(request, "stats") == 0)
-        return stats_json(state, reply);
+        return stats_json(state, e, reply);
     if (strcmp(request, "prometheus") == 0)
-        return prom_text(state, reply);
+        return prom_text(state, e, reply);
     return -ENOTSUP;
 }
 
@@ -515,14 +464,10 @@ static const phx_engine_ops_t mx_engine = {
     .type = "MetricsEngine",
     .state_version = MX_STATE_VERSION,
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
-    .create = mx_create,
+    PHX_POLICY_OPS(mx_kind),
     .progress = phx_policy_op_progress,
-    .destroy = mx_destroy,
     .arm = phx_policy_op_arm,
     .flush = phx_policy_op_flush,
-    .dump = mx_dump,
-    .restore = mx_restore,
-    .reconfigure = mx_reconfigure,
     .admin = mx_admin,
 };
 

@@ -122,8 +122,8 @@ static bool inside(const struct walk *w, const void *at, size_t n)
     return c >= w->lo && c <= w->hi && n <= (size_t)(w->hi - c);
 }
 
-static const struct mrpc_field_layout *field_named(const struct mrpc_type_layout *t,
-                                                   const char *name, size_t n)
+const struct mrpc_field_layout *phx_sdk_field_named(const struct mrpc_type_layout *t,
+                                                    const char *name, size_t n)
 {
     for (unsigned i = 0; i < t->n_fields; i++)
         if (strncmp(t->fields[i].name, name, n) == 0 && t->fields[i].name[n] == '\0')
@@ -206,15 +206,12 @@ static uint64_t load_uint(const char *at, size_t size)
     return v64;
 }
 
-/* The value of the singular field F of the message at MSG (of type T) into *OUT. */
-static int value_of(const struct walk *w, const struct mrpc_type_layout *t,
-                    const struct mrpc_field_layout *f, const char *msg, phx_field_t *out)
+/* The value of field F (one of T's) stored at AT - in its message, or an element of its array -
+ * into *OUT. */
+static int value_at(const struct walk *w, const struct mrpc_type_layout *t,
+                    const struct mrpc_field_layout *f, const char *at, phx_field_t *out)
 {
-    const char *at = msg + f->offset;
-
     memset(out, 0, sizeof(*out));
-    if (!quantified(f, msg))
-        return 0;
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
     case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
@@ -260,39 +257,134 @@ static int value_of(const struct walk *w, const struct mrpc_type_layout *t,
     }
 }
 
-/* Follows the dotted field names FIELDS from the message MSG of type T. */
-static int walk_fields(const struct walk *w, const struct mrpc_type_layout *t, const char *msg,
-                       const char *fields, phx_field_t *out)
+/* One step of a path: a field's name, and an element's index when it has "[N]". */
+struct step {
+    const char *name;
+    size_t      n;
+    bool        indexed;
+    size_t      index;
+    const char *rest;            /* after the step's dot; NULL: the last step */
+};
+
+#define CONTENT_INDEX_DIGITS 9
+
+/* The step at PATH, or false when it is not "name" or "name[digits]" followed by "." or the end. */
+static bool step_of(const char *path, struct step *s)
 {
+    const char *end = path + strcspn(path, ".[");
+
+    *s = (struct step){ .name = path, .n = (size_t)(end - path) };
+    if (*end == '[') {
+        const char *d = end + 1;
+        size_t digits = strspn(d, "0123456789");
+        if (digits == 0 || digits > CONTENT_INDEX_DIGITS || d[digits] != ']')
+            return false;
+        s->indexed = true;
+        s->index = strtoul(d, NULL, 10);
+        end = d + digits + 1;
+    }
+    if (*end != '.' && *end != '\0')
+        return false;
+    s->rest = *end == '.' ? end + 1 : NULL;
+    return s->n > 0 && (!s->rest || *s->rest);
+}
+
+/* Where element I of the repeated field F of MSG lies, checked inside the copy: *AT, or NULL past
+ * the end. -EINVAL when the array is not inside the copy. */
+static int element_at(const struct walk *w, const struct mrpc_field_layout *f, const char *msg,
+                      size_t i, const char **at)
+{
+    size_t count;
+    const char *array;
+
+    memcpy(&count, msg + f->quantifier_offset, sizeof(count));
+    memcpy(&array, msg + f->offset, sizeof(array));
+    *at = NULL;
+    if (i >= count)
+        return 0;
+    if (count > (size_t)(w->hi - w->lo) / f->elem_size || !inside(w, array, count * f->elem_size))
+        return -EINVAL;
+    *at = array + i * f->elem_size;
+    return 0;
+}
+
+/* Where the field F of MSG named by step S lies (its value, or the element's): *AT, NULL when it
+ * is not set (an absent optional or oneof member, an index past the end). */
+static int field_at(const struct walk *w, const struct mrpc_field_layout *f, const char *msg,
+                    const struct step *s, const char **at)
+{
+    if (s->indexed)
+        return element_at(w, f, msg, s->index, at);
+    *at = quantified(f, msg) ? msg + f->offset : NULL;
+    return 0;
+}
+
+/* What a walk ends on: a value, or how many elements a repeated field has. */
+struct walk_end {
+    phx_field_t *value;          /* NULL: the count is wanted */
+    size_t      *count;
+};
+
+/* The last step S, on field F of MSG (of type T). */
+static int walk_last(const struct walk *w, const struct mrpc_type_layout *t,
+                     const struct mrpc_field_layout *f, const char *msg, const struct step *s,
+                     const struct walk_end *end)
+{
+    const char *at;
+
+    if (!end->value) {
+        if (!f->repeated || s->indexed)
+            return -ENOENT;
+        memcpy(end->count, msg + f->quantifier_offset, sizeof(*end->count));
+        return element_at(w, f, msg, 0, &at);      /* checks the array is inside */
+    }
+    if (f->repeated != s->indexed)
+        return f->repeated ? -ENOTSUP : -ENOENT;
+    if (f->kind == MRPC_FIELD_MESSAGE)
+        return -ENOTSUP;
+    int rc = field_at(w, f, msg, s, &at);
+    return rc < 0 || !at ? rc : value_at(w, t, f, at, end->value);
+}
+
+/* Follows the path FIELDS from the message MSG of type T: dotted field names, a repeated one
+ * with an element's index ("items[2].id"). A message that is not there (or an element past the
+ * end) ends the walk: nothing below it is set. */
+static int walk_fields(const struct walk *w, const struct mrpc_type_layout *t, const char *msg,
+                       const char *fields, const struct walk_end *end)
+{
+    struct step s;
+
     for (;;) {
-        const char *dot = strchr(fields, '.');
-        size_t n = dot ? (size_t)(dot - fields) : strlen(fields);
-        const struct mrpc_field_layout *f = field_named(t, fields, n);
+        if (!step_of(fields, &s))
+            return -ENOENT;
+        const struct mrpc_field_layout *f = phx_sdk_field_named(t, s.name, s.n);
         if (!f)
             return -ENOENT;
-        if (f->repeated)
-            return -ENOTSUP;
-        if (!dot)
-            return f->kind == MRPC_FIELD_MESSAGE ? -ENOTSUP : value_of(w, t, f, msg, out);
+        if (!s.rest)
+            return walk_last(w, t, f, msg, &s, end);
         if (f->kind != MRPC_FIELD_MESSAGE)
             return -ENOENT;
-        const char *next;
-        memcpy(&next, msg + f->offset, sizeof(next));
-        if (!next || !quantified(f, msg)) {
-            memset(out, 0, sizeof(*out));       /* an absent message: nothing below is set */
-            return 0;
-        }
+        if (f->repeated != s.indexed)
+            return f->repeated ? -ENOTSUP : -ENOENT;
+        const char *at, *next = NULL;
+        int rc = field_at(w, f, msg, &s, &at);
+        if (rc < 0)
+            return rc;
+        if (at)
+            memcpy(&next, at, sizeof(next));
+        if (!next)
+            return 0;                   /* the out values are zero: UNSET, or a count of 0 */
         if (!inside(w, next, f->message->size))
             return -EINVAL;
         t = f->message;
         msg = next;
-        fields = dot + 1;
+        fields = s.rest;
     }
 }
 
 /* ---- the call ------------------------------------------------------------------------------- */
 
-static const struct mrpc_method_layout *method_of(phx_engine_t *e, const phx_call_t *call)
+const struct mrpc_method_layout *phx_sdk_method_of(phx_engine_t *e, const phx_call_t *call)
 {
     const struct mrpc_layout_view *view = phx_engine_shared(e, MRPC_LAYOUTS_SHARED);
 
@@ -303,12 +395,25 @@ static const struct mrpc_method_layout *method_of(phx_engine_t *e, const phx_cal
 
 void phx_sdk_call_names(phx_engine_t *e, phx_call_t *call)
 {
-    const struct mrpc_method_layout *ml = method_of(e, call);
+    const struct mrpc_method_layout *ml = phx_sdk_method_of(e, call);
 
     if (ml) {
         call->service_name = ml->service_name;
         call->method_name = ml->name;
     }
+}
+
+bool phx_policy_method_names(phx_engine_t *e, uint32_t service_id, uint32_t method_id,
+                             const char **service, const char **method)
+{
+    const phx_call_t call = { .service_id = service_id, .method_id = method_id };
+    const struct mrpc_method_layout *ml = e ? phx_sdk_method_of(e, &call) : NULL;
+
+    if (!ml || !ml->service_name || !ml->name)
+        return false;
+    *service = ml->service_name;
+    *method = ml->name;
+    return true;
 }
 
 /* The layout of CALL's message, or why not. */
@@ -317,20 +422,20 @@ static int message_type(struct phx_call_ctx *cx, const phx_call_t *call,
 {
     if (call->kind != PHX_CALL_REQUEST && call->kind != PHX_CALL_REPLY)
         return -ENOTSUP;
-    const struct mrpc_method_layout *ml = method_of(cx->e, call);
+    const struct mrpc_method_layout *ml = phx_sdk_method_of(cx->e, call);
     if (!ml)
         return -ENOTSUP;
     *t = call->kind == PHX_CALL_REQUEST ? ml->input : ml->output;
     return 0;
 }
 
-int phx_call_field(const phx_call_t *call, const char *path, phx_field_t *out)
+/* Reads PATH of CALL's message up to END. */
+static int call_walk(const phx_call_t *call, const char *path, const struct walk_end *end)
 {
     struct phx_call_ctx *cx = (struct phx_call_ctx *)call->ctx;
     const struct mrpc_type_layout *t;
     void *msg;
 
-    memset(out, 0, sizeof(*out));
     if (!cx || !path || strnlen(path, CONTENT_PATH_MAX) == CONTENT_PATH_MAX)
         return cx ? -ENOENT : -ENOTSUP;
     int rc = message_type(cx, call, &t);
@@ -343,5 +448,20 @@ int phx_call_field(const phx_call_t *call, const char *path, phx_field_t *out)
         return rc;
     const struct walk w = { .lo = cx->p->content.buf,
                             .hi = (const char *)cx->p->content.buf + cx->p->content.len };
-    return walk_fields(&w, t, msg, path + n + 1, out);
+    return walk_fields(&w, t, msg, path + n + 1, end);
+}
+
+int phx_call_field(const phx_call_t *call, const char *path, phx_field_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    return call_walk(call, path, &(struct walk_end){ .value = out });
+}
+
+int phx_call_field_count(const phx_call_t *call, const char *path, size_t *count)
+{
+    *count = 0;
+    int rc = call_walk(call, path, &(struct walk_end){ .count = count });
+    if (rc < 0)
+        *count = 0;
+    return rc;
 }

@@ -320,6 +320,8 @@ void phx_policy_fini(phx_policy_t *p)
     p->n_peers = 0;
     free(p->content.buf);
     memset(&p->content, 0, sizeof(p->content));
+    free(p->reply.buf);
+    memset(&p->reply, 0, sizeof(p->reply));
 }
 
 void phx_policy_set_sides(phx_policy_t *p, unsigned sides)
@@ -433,6 +435,31 @@ static bool reject(phx_policy_t *p, phx_engine_t *e, const phx_desc_t *d, const 
     return true;
 }
 
+/* The REPLY verdict on the head D: 1 when answered (popped), 0 when it waits for room up, -1
+ * when it goes on as *V turned into a rejection (the reply cannot be made) or, with no way up,
+ * a forward (counted unrejectable by the caller). */
+static int answer(phx_policy_t *p, phx_engine_t *e, const phx_desc_t *d, const phx_call_t *c,
+                  phx_verdict_t *v)
+{
+    phx_channel_t *up = way_up(e, c->dir);
+    phx_status_t status = PHX_INTERNAL;
+
+    if (!up) {
+        *v = phx_verdict_reject(PHX_INTERNAL, NULL);
+        return -1;
+    }
+    int rc = phx_sdk_answer(p, e, d, c, up, p->reply.why, sizeof(p->reply.why), &status);
+    if (rc < 0) {
+        *v = phx_verdict_reject(status, p->reply.why);
+        return -1;
+    }
+    if (rc > 0) {
+        p->counts[c->dir].replied++;
+        queue_pop(&p->q[c->dir]);
+    }
+    return rc;
+}
+
 static bool can_reject(phx_engine_t *e, phx_dir_t dir)
 {
     phx_channel_t *up = way_up(e, dir);
@@ -465,6 +492,12 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
     phx_sdk_call_names(e, &call);
     phx_verdict_t v = p->sides & side ? p->decide(p->ctx, &call, now) : phx_verdict_forward();
     p->content.key = NULL;              /* the decoded copy is this decision's only */
+    if (v.kind == PHX_VERDICT_REPLY) {
+        int rc = answer(p, e, d, &call, &v);
+        p->reply.key = NULL;            /* and so is the reply built */
+        if (rc >= 0)
+            return rc;
+    }
     if (v.kind == PHX_VERDICT_HOLD && v.until_ns > now) {
         q->until_ns = v.until_ns;
         if (!q->head_held)
@@ -622,7 +655,7 @@ int phx_policy_flush(phx_policy_t *p, phx_engine_t *e)
 
 /* ---- stats and state ------------------------------------------------------------------------ */
 
-static void json_text(char *out, size_t n, const char *s)
+void phx_policy_json_text(char *out, size_t n, const char *s)
 {
     size_t o = 0;
 
@@ -643,14 +676,15 @@ char *phx_policy_stats_json(const phx_policy_t *p)
     char reason[2 * PHX_POLICY_REASON_MAX], *s = NULL;
     const phx_policy_counts_t *t = &p->counts[PHX_TX], *r = &p->counts[PHX_RX];
     const char *f = "{\"forwarded\":%" PRIu64 ",\"held\":%" PRIu64 ",\"rejected\":%" PRIu64
-                    ",\"overflowed\":%" PRIu64 ",\"unrejectable\":%" PRIu64 ",\"waiting\":%u}";
+                    ",\"overflowed\":%" PRIu64 ",\"unrejectable\":%" PRIu64 ",\"replied\":%" PRIu64
+                    ",\"waiting\":%u}";
     char tx[256], rx[256];
 
-    json_text(reason, sizeof(reason), p->last_reject);
+    phx_policy_json_text(reason, sizeof(reason), p->last_reject);
     snprintf(tx, sizeof(tx), f, t->forwarded, t->held, t->rejected, t->overflowed,
-             t->unrejectable, p->q[PHX_TX].count);
+             t->unrejectable, t->replied, p->q[PHX_TX].count);
     snprintf(rx, sizeof(rx), f, r->forwarded, r->held, r->rejected, r->overflowed,
-             r->unrejectable, p->q[PHX_RX].count);
+             r->unrejectable, r->replied, p->q[PHX_RX].count);
     if (asprintf(&s, "\"tx\":%s,\"rx\":%s,\"last_reject\":\"%s\",\"peers\":%u,"
                  "\"peers_untracked\":%" PRIu64 ",\"copies\":%" PRIu64, tx, rx, reason,
                  p->n_peers, p->peers_untracked, p->copies) < 0)
@@ -669,6 +703,8 @@ void phx_policy_dump_counts(const phx_policy_t *p, phx_wbuf_t *w)
         phx_wbuf_u64(w, c->unrejectable);
     }
     phx_wbuf_blob(w, p->last_reject, strlen(p->last_reject));
+    phx_wbuf_u64(w, p->counts[PHX_TX].replied);
+    phx_wbuf_u64(w, p->counts[PHX_RX].replied);
 }
 
 bool phx_policy_restore_counts(phx_policy_t *p, phx_rbuf_t *r)
@@ -688,6 +724,10 @@ bool phx_policy_restore_counts(phx_policy_t *p, phx_rbuf_t *r)
         return false;
     memcpy(p->last_reject, text, n);
     p->last_reject[n] = '\0';
+    if (r->left >= 2 * sizeof(uint64_t)) {     /* an older SDK's blob ends here */
+        p->counts[PHX_TX].replied = phx_rbuf_u64(r);
+        p->counts[PHX_RX].replied = phx_rbuf_u64(r);
+    }
     return !r->failed;
 }
 

@@ -28,6 +28,14 @@
  *                   without the ACL the server echoes the rewritten bytes (the hazard is real),
  *                   with the ACL (which read the field) it echoes exactly the checked copy, and a
  *                   value the ACL denies never reaches it
+ *   repeated        rules on an element of a repeated field by index (nodes[0].name) and on any
+ *                   element (nodes[*].name): requests whose nodes match are denied by the rule's
+ *                   name, others (and a request with no nodes) pass
+ *   reply locally   a rule with action "reply" on mrpc_test.Echo/Fail: on the client's side the
+ *                   call completes with PHX_OK (the server would have answered NOT_FOUND) and
+ *                   nothing reaches the server's service; on the server's side (--side server)
+ *                   the remote caller gets PHX_OK from the server's service, whose app would have
+ *                   answered NOT_FOUND; tx.replied and rx.replied count them
  *
  * What reaches the app on a denial is PERMISSION_DENIED and the sentence naming the rule. */
 #include "mrpc_fixture.h"
@@ -144,7 +152,8 @@ static void on_echo(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
     snprintf(r->message, sizeof(r->message), "%s", st->message);
     if (b) {
         r->len = b->data.len;
-        memcpy(r->head, b->data.data, b->data.len < 15 ? b->data.len : 15);
+        if (b->data.len)                        /* echo_nodes() sends no data */
+            memcpy(r->head, b->data.data, b->data.len < 15 ? b->data.len : 15);
         mrpc_release(c, reply);
     }
 }
@@ -177,6 +186,30 @@ static void echo(mrpc_conn_t *conn, const char *head, size_t len, uint32_t seq,
     }
     CU_ASSERT_FATAL(r->done);
     CU_ASSERT(rewrite == NULL || r->code != PHX_OK);   /* it was rewritten while in flight */
+}
+
+/* Echo of a Blob whose nodes are named NAMES (N of them); its status code. */
+static int32_t echo_nodes(const char *const *names, size_t n)
+{
+    static struct echo_result r;
+    MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(up.ctx, &mrpc_test__blob__descriptor);
+
+    CU_ASSERT_FATAL(b != NULL);
+    b->n_nodes = n;
+    b->nodes = n ? mrpc_alloc(up.ctx, n * sizeof(*b->nodes)) : NULL;
+    CU_ASSERT_FATAL(!n || b->nodes);
+    for (size_t i = 0; i < n; i++) {
+        b->nodes[i] = (MrpcTest__Node *)mrpc_message_new(up.ctx, &mrpc_test__node__descriptor);
+        CU_ASSERT_FATAL(b->nodes[i] && (b->nodes[i]->name = mrpc_strdup(up.ctx, names[i])));
+    }
+    memset(&r, 0, sizeof(r));
+    CU_ASSERT_FATAL(mrpc_test__echo__echo_async(up.conn, b, on_echo, &r, NULL).code == PHX_OK);
+    unsigned long long deadline = phx_test_now_ns() + 10 * PHX_NS;
+    while (!r.done && phx_test_now_ns() < deadline)
+        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 20) >= 0);
+    CU_ASSERT_FATAL(r.done);
+    snprintf(last.message, sizeof(last.message), "%s", r.message);
+    return r.code;
 }
 
 /* Fail with CODE: the server answers with that status unless the ACL denies it first. */
@@ -539,6 +572,86 @@ static void test_checked_is_sent(void)
     CU_ASSERT(policy_detach(&up.client_node, "fault", getpid()) == 0);
 }
 
+static const char repeated_rules[] =
+    "rules = ( { name = \"root-first\"; action = \"deny\";\n"
+    "            field = \"mrpc_test.Blob.nodes[0].name\"; equals = \"root\"; },\n"
+    "          { name = \"no-secrets\"; action = \"deny\";\n"
+    "            field = \"mrpc_test.Blob.nodes[*].name\"; prefix = \"secret\"; } );\n";
+
+static void test_fields_repeated(void)
+{
+    static phx_test_run_result_t r;
+
+    need_nodes();
+    CU_ASSERT_EQUAL(attach_rules("rules = ( { name = \"x\"; action = \"deny\";\n"
+                                 "  field = \"mrpc_test.Blob.nodes[*].tags[*]\"; equals = 1; } );\n",
+                                 &r), 1);                        /* [*] once only */
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "config_string:2: rules[0].field: a field path may say "
+                                         "[*]"));
+    CU_ASSERT_FATAL(attach_rules(repeated_rules, &r) == 0);
+    CU_ASSERT_EQUAL(echo_nodes((const char *[]){ "root", "a" }, 2), PHX_PERMISSION_DENIED);
+    CU_ASSERT_STRING_EQUAL(last.message, "denied by ACL rule 'root-first'");
+    CU_ASSERT_EQUAL(echo_nodes((const char *[]){ "a", "root" }, 2), PHX_OK);   /* not first */
+    CU_ASSERT_EQUAL(echo_nodes((const char *[]){ "a", "b", "secret-c" }, 3),
+                    PHX_PERMISSION_DENIED);
+    CU_ASSERT_STRING_EQUAL(last.message, "denied by ACL rule 'no-secrets'");
+    CU_ASSERT_EQUAL(echo_nodes((const char *[]){ "a", "b", "c" }, 3), PHX_OK);
+    CU_ASSERT_EQUAL(echo_nodes(NULL, 0), PHX_OK);
+    json_object *stats = acl_stats();
+    CU_ASSERT_EQUAL(rule_hits(stats, 0), 1);
+    CU_ASSERT_EQUAL(rule_hits(stats, 1), 1);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 2);
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+}
+
+static const char reply_rules[] =
+    "rules = ( { name = \"stub-fail\"; action = \"reply\";\n"
+    "            method = \"mrpc_test.Echo/Fail\"; } );\n";
+
+static void test_reply_client(void)
+{
+    static phx_test_run_result_t r;
+
+    need_nodes();
+    CU_ASSERT_FATAL(attach_rules(reply_rules, &r) == 0);
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);
+    long before = server_rx();
+    for (unsigned i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(fail_with(PHX_NOT_FOUND), PHX_OK);     /* answered here */
+    CU_ASSERT_EQUAL(server_rx(), before);                      /* nothing left this service */
+    json_object *stats = acl_stats();
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.replied"), 3);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 0);
+    CU_ASSERT_EQUAL(rule_hits(stats, 0), 3);
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+    CU_ASSERT_EQUAL(fail_with(PHX_NOT_FOUND), PHX_NOT_FOUND);  /* the server answers again */
+}
+
+static void test_reply_server(void)
+{
+    static phx_test_run_result_t r;
+    char pid[16];
+
+    need_nodes();
+    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
+    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
+                                                                  "--settings",
+                                                                  rules_file(reply_rules),
+                                                                  "--side", "server", NULL },
+                               &r) == 0);
+    for (unsigned i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(fail_with(PHX_NOT_FOUND), PHX_OK);     /* the server's app never ran */
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);                       /* other methods reach it */
+    json_object *stats = policy_stats(&up.server_node, "AclEngine", up.peer.pid);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "rx.replied"), 3);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.replied"), 0);
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.server_node, "acl", up.peer.pid) == 0);
+    CU_ASSERT_EQUAL(fail_with(PHX_NOT_FOUND), PHX_NOT_FOUND);
+}
+
 static const phx_test_case_t cases[] = {
     { "a denied method gets PERMISSION_DENIED and never reaches the server", test_deny_method },
     { "the first matching rule decides; set turns the order live", test_first_match },
@@ -549,6 +662,11 @@ static const phx_test_case_t cases[] = {
     { "field rules deny on the receiver's side; the caller gets the sentence",
       test_fields_server },
     { "what the ACL checked is what is sent, whatever the app rewrites", test_checked_is_sent },
+    { "field rules on an element of a repeated field, by index and any", test_fields_repeated },
+    { "a reply rule answers the client's call itself; nothing reaches the server",
+      test_reply_client },
+    { "a reply rule on the server answers the remote caller; the server's app never runs",
+      test_reply_server },
     { NULL, NULL },
 };
 

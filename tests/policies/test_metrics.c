@@ -7,8 +7,10 @@
  *   scrape        40 Echo and 5 Fail calls: on the client node phoenix_rpc_calls_total of our
  *                 pid and side client is 45, errors_total{code="NOT_FOUND"} 5, the latency
  *                 histogram counts 45 with cumulative buckets ending at +Inf = 45, bytes went
- *                 both ways, app="test_metrics"; on the server node the server's pid counts 45
- *                 on side server; node gauges are there; content type 0.0.4; the scrape time
+ *                 both ways, app="test_metrics"; the series are labelled by name,
+ *                 service="mrpc_test.Echo" with method="Echo" (40) and method="Fail" (5), and
+ *                 no sample of ours is labelled by id; on the server node the server's pid
+ *                 counts 45 on side server, by the same names; node gauges are there; content type 0.0.4; the scrape time
  *                 is printed
  *   phoenixctl    `phoenixctl metrics` shows the same count, and --json has it as a sample of
  *                 family phoenix_rpc_calls_total with our pid's labels
@@ -16,7 +18,8 @@
  *                 endpoint's 10 s timeout while a scrape beside it is answered at once
  *   prometheus    a real Prometheus (/usr/bin/prometheus) in the client node's namespace,
  *                 scraping every second with storage in the node's directory, answers
- *                 /api/v1/query for our series with the number of calls made; stopped by PID
+ *                 /api/v1/query for our series with the number of calls made, and for the
+ *                 Fail method's series selected by its name; stopped by PID
  *   set           max_methods = 1: Fail calls count in the overflow series "other"; buckets =
  *                 fine live: le="1e-06" buckets appear; max_methods = 0 is refused naming the key
  *   upgrade       the plugin replaced by a copy (phoenixctl upgrade): counters carry over (30
@@ -244,6 +247,15 @@ static void test_scrape(void)
     CU_ASSERT(sample_sum(text, "phoenix_rpc_calls_total", me, "app=\"test_metrics\"", NULL) ==
               45);
     check_buckets(text, me, 45);
+    CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_calls_total", me, "service=\"mrpc_test.Echo\"",
+                               "method=\"Echo\"", NULL), 40);
+    CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_calls_total", me, "service=\"mrpc_test.Echo\"",
+                               "method=\"Fail\"", NULL), 5);
+    CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_errors_total", me, "method=\"Fail\"",
+                               "code=\"NOT_FOUND\"", NULL), 5);
+    char id[48];
+    snprintf(id, sizeof(id), "method=\"%u\"", (unsigned)MRPC_TEST__ECHO__ECHO__METHOD_ID);
+    CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_calls_total", me, id, NULL), -1);  /* no ids */
     CU_ASSERT_EQUAL(sample_sum(text, "phoenix_build_info", NULL), 1);
     CU_ASSERT(sample_sum(text, "phoenix_apps_registered", NULL) >= 1);
     CU_ASSERT(sample_sum(text, "phoenix_engines", NULL) >= 3);
@@ -259,7 +271,19 @@ static void test_scrape(void)
     CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_errors_total", srv, "code=\"NOT_FOUND\"",
                                NULL), 5);
     CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_latency_seconds_count", srv, NULL), 45);
+    CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_calls_total", srv, "side=\"server\"",
+                               "service=\"mrpc_test.Echo\"", "method=\"Echo\"", NULL), 40);
     free(text);
+    json_object *stats = policy_stats(&up.client_node, "MetricsEngine", getpid()), *series;
+    bool named = false;
+    CU_ASSERT_FATAL(stats && json_object_object_get_ex(stats, "series", &series));
+    for (size_t i = 0; i < json_object_array_length(series); i++) {
+        json_object *x = json_object_array_get_idx(series, i), *m;
+        named |= json_object_object_get_ex(x, "method_name", &m) &&
+                 strcmp(json_object_get_string(m), "Fail") == 0;
+    }
+    CU_ASSERT(named);                            /* the stats name the methods too */
+    json_object_put(stats);
 }
 
 static void test_phoenixctl(void)
@@ -434,6 +458,15 @@ static void test_prometheus(void)
     printf("(Prometheus saw %.0f calls after %.1f s) ", v,
            (double)(phx_test_now_ns() - t0) / 1e9);
     CU_ASSERT_EQUAL(v, 45);
+    /* a series selected by the method's name */
+    snprintf(q, sizeof(q), "sum(phoenix_rpc_errors_total{pid=\"%d\",service=\"mrpc_test.Echo\","
+             "method=\"Fail\",code=\"NOT_FOUND\"})", (int)getpid());
+    snprintf(path, sizeof(path), "/api/v1/query?query=");
+    url_encode(q, path + strlen(path), sizeof(path) - strlen(path));
+    char *out = http(n, prom_port, path, NULL, 15);
+    double fails = query_value(out);
+    free(out);
+    CU_ASSERT_EQUAL(fails, 5);
     stop_pid(prom);
     if (v != 45)
         fprintf(stderr, "see %s\n", log);

@@ -11,6 +11,11 @@
  *               message's reason; nothing reaches the transport
  *   reject rx   a refused RECEIVED goes up as REFUSED with the status and the sentence in the
  *               receive heap; its payload is freed; an unrefused one passes untouched
+ *   reply       a REPLY verdict the SDK cannot carry out: without the app's layouts (no MrpcEngine
+ *               here) the call is rejected with INTERNAL and a sentence saying why; without a
+ *               way up (no rx out) it is forwarded and counted unrejectable; a reply to
+ *               something that is not a request is refused the same way (the answered cases,
+ *               with MrpcEngine's layouts, are test_policy_content's)
  *   peer table  a thousand connections come and go: every live one is found, no ended one is
  *
  * Every loop is bounded. */
@@ -274,6 +279,41 @@ static void test_reject_tx(void)
     stop();
 }
 
+static void test_reply_impossible(void)
+{
+    phx_desc_t out;
+
+    start((1u << PHX_TX) | (1u << PHX_RX));
+    t.verdict = phx_verdict_reply();
+    struct mrpc_wire_msg w = wire_of(MRPC_WIRE_CALL, 5, 0);
+    phx_desc_t d = send_of(3, &w);
+    feed(t.tx_in, &d);
+    CU_ASSERT_EQUAL(phx_chan_count(t.tx_out), 0);
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.rx_out, &out, 1), 1);
+    CU_ASSERT_EQUAL(out.kind, MRPC_DESC_SENT);
+    CU_ASSERT_EQUAL(out.status, PHX_INTERNAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(w.reason, "layouts are not known"));
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].rejected, 1);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].replied, 0);
+    /* a reply is no request: refused as well */
+    struct mrpc_wire_msg r = wire_of(MRPC_WIRE_REPLY, 6, 0);
+    phx_desc_t rd = send_of(3, &r);
+    feed(t.tx_in, &rd);
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.rx_out, &out, 1), 1);
+    CU_ASSERT_EQUAL(out.status, PHX_INTERNAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.reason, "only a request can be answered"));
+    /* no way up: forwarded as it is, counted */
+    t.engine.out[PHX_RX][0] = NULL;
+    struct mrpc_wire_msg w2 = wire_of(MRPC_WIRE_CALL, 7, 0);
+    phx_desc_t d2 = send_of(3, &w2);
+    feed(t.tx_in, &d2);
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.tx_out, &out, 1), 1);
+    CU_ASSERT_EQUAL(out.addr, (uintptr_t)&w2);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].unrejectable, 1);
+    t.engine.out[PHX_RX][0] = t.rx_out;
+    stop();
+}
+
 static void test_reject_rx(void)
 {
     phx_heap_t *heap;
@@ -358,6 +398,8 @@ static const phx_test_case_t cases[] = {
     { "a received call shows its authenticated peer (server side)", test_peer_rx },
     { "a refused SEND comes back as SENT with the sentence", test_reject_tx },
     { "a refused RECEIVED goes up as REFUSED, its payload freed", test_reject_rx },
+    { "a reply that cannot be made rejects the call, or is forwarded with no way up",
+      test_reply_impossible },
     { "a thousand connections come and go in the peer table", test_peer_table },
     { NULL, NULL },
 };

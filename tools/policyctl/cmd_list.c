@@ -234,9 +234,8 @@ int pctl_cmd_list(int argc, char **argv)
         return rc;
     }
     json_object *doc = json_object_new_object(), *types = json_object_new_array();
-    for (unsigned i = 0; pctl_types[i]; i++)
-        json_object_array_add(types, type_json(pctl_types[i], loaded(plugins->plugins,
-                                                                     pctl_types[i])));
+    for (const pctl_type_t *t = pctl_types; t->name; t++)
+        json_object_array_add(types, type_json(t, loaded(plugins->plugins, t)));
     json_object_object_add(doc, "types", types);
     json_object_object_add(doc, "attached", all_attached(&conn, list->list));
     phoenix__control__response__free_unpacked(plugins, NULL);

@@ -276,9 +276,10 @@ static int take_side(splice_args_t *a, const pctl_type_t *type, const char *prog
 {
     if (!a->side)
         return -1;
-    if (!pctl_type_takes_side(type))
+    if (!type->sided)
         return phxctl_usage_error(prog, "%s decides the calls of one side only: --side is for "
-                                  "policies that take a side (acl, ratelimit, fault, admission)", type->engine);
+                                  "policies with a `side` setting (policyctl list shows them)",
+                                  type->engine);
     if (a->n_set == SET_MAX)
         return phxctl_usage_error(prog, "at most %d --set with --side", SET_MAX - 1);
     snprintf(a->side_set, sizeof(a->side_set), "side=%s", a->side);

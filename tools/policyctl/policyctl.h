@@ -14,22 +14,22 @@
 #include "ctl_client.h"
 #include "ctl_common.h"
 
-/* A policy type: the name admins type, its engine type and the plugin that provides it. */
+/* A policy type: the name admins type, its engine type and the plugin that provides it (one row
+ * of types.c's table). */
 typedef struct {
     const char *name;           /* "ratelimit" */
     const char *engine;         /* "RateLimitEngine" */
     const char *plugin;         /* "ratelimit" (its section in phoenix.conf's settings) */
     const char *summary;
+    bool        sided;          /* takes a `side` setting (client, server, both): attach --side */
 } pctl_type_t;
 
 /* The type named NAME (its name or its engine type, case-insensitive), or NULL. */
 const pctl_type_t *pctl_type_find(const char *name);
 /* The type whose engine type is ENGINE, or NULL (an addon that is no policy policyctl knows). */
 const pctl_type_t *pctl_type_of_engine(const char *engine);
-/* Whether TYPE takes a `side` setting (client, server, both): what attach --side sets. */
-bool pctl_type_takes_side(const pctl_type_t *type);
-/* Every known type, NULL-terminated. */
-extern const pctl_type_t *const pctl_types[];
+/* Every known type, ended by a row whose name is NULL. */
+extern const pctl_type_t pctl_types[];
 
 typedef Phoenix__Control__Subscription pctl_sub_t;
 

@@ -47,6 +47,15 @@
  *                        (the policy freed it). A CALL's caller is answered with an ERROR of that
  *                        status and sentence; a REPLY's or ERROR's call fails with them; a CANCEL
  *                        is dropped.
+ *   MRPC_DESC_ANSWERED   a policy answered a RECEIVED CALL itself (phx_verdict_reply): conn_id,
+ *                        call_id, service_id, method_id and flags as the RECEIVED had them;
+ *                        type_hash = the method's output type's layout hash; addr/len = the
+ *                        REPLY's native payload, encoded by the policy, in a block of the app's
+ *                        receive heap that MrpcEngine frees. The call's payload is gone (the
+ *                        policy freed it). MrpcEngine sends the caller a REPLY with a copy of
+ *                        those bytes, which the caller's service decodes and checks as any reply;
+ *                        the app never sees the call. (On tx, a policy answers a CALL with SENT,
+ *                        status OK, then a RECEIVED REPLY of its own making: nothing new.)
  *   MRPC_DESC_DROPPED    a valid message that did not land: conn_id, call_id, service_id,
  *                        method_id as its header says, flags = its MRPC_WIRE_* kind, len = its
  *                        payload length, status = why (RESOURCE_EXHAUSTED: the app's receive
@@ -93,6 +102,7 @@ enum mrpc_desc_kind {
     MRPC_DESC_CONN_LOST,
     MRPC_DESC_DROPPED,
     MRPC_DESC_REFUSED,
+    MRPC_DESC_ANSWERED,
 };
 
 #define MRPC_CONN_REASON_MAX    256u     /* bytes after a BIND/CONNECT address's NUL */

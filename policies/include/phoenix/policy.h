@@ -158,23 +158,41 @@ typedef struct phx_field {
 } phx_field_t;
 
 /* Reads field PATH of CALL's message into *OUT, from within decide(). PATH is the message type's
- * full name and the field's name, through singular message fields:
- * "rpc_hello.HelloRequest.name", "pkg.Order.customer.id". A request's message is the method's
- * input type, a reply's its output type; errors and cancels have none.
+ * full name and the field's name, through singular message fields and elements of repeated
+ * ones, an element named by its index in brackets: "rpc_hello.HelloRequest.name",
+ * "pkg.Order.customer.id", "pkg.Order.items[2].sku", "pkg.Order.tags[0]". A request's message is
+ * the method's input type, a reply's its output type; errors and cancels have none.
  *
  * What is read is what is sent: on tx, the first read moves the whole payload out of the app's
  * send heap into a private copy in service memory, and the message goes out from that copy
  * (mrpc/transport.h, `copy`), so the app rewriting its message after sending changes nothing
  * the policy checked (no time-of-check/time-of-use); on rx the payload is in the app's receive
  * heap, which the app cannot write. The read decodes a second private copy, bounds-checking
- * every pointer, so a damaged payload is refused rather than followed.
+ * every pointer (an array: all of its elements), so a damaged payload is refused rather than
+ * followed.
  *
- * 0 with *OUT set (kind PHX_FIELD_UNSET when the field is not set); -ENOENT when PATH names no
- * field of this call's message (another type: a rule about another method's messages); -ENOTSUP
- * when the layouts are not known (no MrpcEngine shares them), for a repeated field, or a call
+ * 0 with *OUT set (kind PHX_FIELD_UNSET when the field is not set, or an index is past the end
+ * of its array, or a message on the way is absent); -ENOENT when PATH names no field of this
+ * call's message (another type: a rule about another method's messages), or is not of that
+ * form (an index on a singular field, "[x]"); -ENOTSUP when the layouts are not known (no
+ * MrpcEngine shares them), for a repeated field without an index or a message field, or a call
  * with no message; -EINVAL when the payload does not decode; -ENOMEM. Runtime thread; it
  * allocates (the copies), once per call and direction. */
 int phx_call_field(const phx_call_t *call, const char *path, phx_field_t *out);
+
+/* How many elements the repeated field PATH of CALL's message has, into *COUNT: PATH as for
+ * phx_call_field, ending at a repeated field without an index ("pkg.Order.items",
+ * "pkg.Order.items[0].tags"); 0 elements when a message on the way is absent. The same answers
+ * as phx_call_field, -ENOENT also when PATH ends at a singular field or an element. Indexes
+ * 0 .. *COUNT - 1 then read the elements. */
+int phx_call_field_count(const phx_call_t *call, const char *path, size_t *count);
+
+/* The names of method METHOD_ID of service SERVICE_ID from the layouts the app registered (as
+ * phx_call_t's service_name and method_name): true with *SERVICE ("rpc_hello.Greeter") and
+ * *METHOD ("SayHello"), valid while E's MrpcEngine keeps them (read and copy them at once); false
+ * when not known. Runtime thread, or control thread with the group suspended (admin). */
+bool phx_policy_method_names(phx_engine_t *e, uint32_t service_id, uint32_t method_id,
+                             const char **service, const char **method);
 
 /* Reads D, flowing in DIR, as a call into *CALL; false when it is connection management. The
  * caller and the peer are shown as not known (decide() gets them filled in by the SDK). */
@@ -184,6 +202,7 @@ typedef enum phx_verdict_kind {
     PHX_VERDICT_FORWARD = 0,
     PHX_VERDICT_HOLD    = 1,
     PHX_VERDICT_REJECT  = 2,
+    PHX_VERDICT_REPLY   = 3,      /* requests only: answered by the policy, status PHX_OK */
 } phx_verdict_kind_t;
 
 typedef struct phx_verdict {
@@ -208,6 +227,29 @@ static inline phx_verdict_t phx_verdict_reject(phx_status_t status, const char *
     return (phx_verdict_t){ .kind = PHX_VERDICT_REJECT, .status = status, .why = why };
 }
 
+/* Answers the request with PHX_OK and a message of the method's output type: every field at its
+ * default (0, false, "", absent sub-messages, no elements), but for those the policy set with
+ * phx_call_reply_set() during this decide(). */
+static inline phx_verdict_t phx_verdict_reply(void)
+{
+    return (phx_verdict_t){ .kind = PHX_VERDICT_REPLY };
+}
+
+/* Sets field PATH of the reply that phx_verdict_reply() will send to CALL (a request), from
+ * within decide(): PATH as for phx_call_field, on the method's OUTPUT type ("rpc_hello.
+ * HelloReply.message"), through singular sub-messages (made, at their defaults, as needed).
+ * VALUE's kind must suit the field: INT or UINT in range for integer and enum fields (an enum's
+ * number is not checked against its names), any number for float and double, BOOL for bool,
+ * STRING (without NUL bytes) for string, STRING or BYTES for bytes; the text is copied. Setting a
+ * member of a oneof selects it. The reply is built in the policy's own buffer (service memory,
+ * PHX_POLICY_REPLY_ROOM bytes beyond the message for texts and sub-messages) and encoded, when
+ * the verdict is given, by the encoder and checks every app's reply goes through.
+ * 0; -ENOENT when PATH names no field of the output type; -ENOTSUP for a repeated field, a call
+ * that is not a request or whose layouts are not known; -EINVAL when VALUE does not suit the
+ * field (or names a message); -ENOSPC when the buffer is full; -ENOMEM. Runtime thread. */
+#define PHX_POLICY_REPLY_ROOM 8192u
+int phx_call_reply_set(const phx_call_t *call, const char *path, const phx_field_t *value);
+
 /* The policy: its verdict on CALL at NOW_NS (phx_now_ns()). Runtime thread; must not block. */
 typedef phx_verdict_t (*phx_policy_decide_fn)(void *ctx, const phx_call_t *call, uint64_t now_ns);
 
@@ -227,7 +269,8 @@ typedef struct phx_policy_counts {
     uint64_t held;            /* calls that waited at least once */
     uint64_t rejected;        /* calls completed upward with a status */
     uint64_t overflowed;      /* ... of which because the queue was full */
-    uint64_t unrejectable;    /* rejections forwarded instead (no way up, see above) */
+    uint64_t unrejectable;    /* rejections and replies forwarded instead (no way up) */
+    uint64_t replied;         /* requests the policy answered itself (REPLY) */
 } phx_policy_counts_t;
 
 /* The peers of the app's connections the SDK has seen being made (CONNECT on tx, ACCEPTED on rx),
@@ -272,6 +315,13 @@ typedef struct phx_policy {
         void       *msg;
     } content;
     uint64_t             copies;      /* tx payloads moved into private copies */
+    struct {                          /* the reply being built for the call decided (reply.c) */
+        void       *buf;
+        size_t      cap, used;
+        const void *key;              /* the descriptor's addr it is for; NULL: none */
+        const void *type;             /* its layout (struct mrpc_type_layout) */
+        char        why[PHX_POLICY_REASON_MAX];   /* why it could not be made */
+    } reply;
 } phx_policy_t;
 
 /* Sets P up for DECIDE(CTX, ...) on the directions in DIRS, with a queue of QUEUE_MAX (1 ..
@@ -335,8 +385,13 @@ unsigned phx_policy_held(const phx_policy_t *p, phx_dir_t dir);
  * put in its object. Malloc'd, or NULL. */
 char *phx_policy_stats_json(const phx_policy_t *p);
 
+/* S as the contents of a JSON string (quotes and backslashes escaped, control characters as
+ * \u00XX) into OUT (N bytes, cut short at a whole escape), for a policy's stats. */
+void phx_policy_json_text(char *out, size_t n, const char *s);
+
 /* The counters across a live upgrade: written into the engine's dump() blob, read back in its
- * restore() (false: the blob was short). */
+ * restore() (false: the blob was short). They must be the last thing in the blob: `replied`
+ * comes at its end, and a blob of an older SDK, which has none, restores it as 0. */
 void phx_policy_dump_counts(const phx_policy_t *p, phx_wbuf_t *w);
 bool phx_policy_restore_counts(phx_policy_t *p, phx_rbuf_t *r);
 

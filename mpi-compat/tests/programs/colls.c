@@ -174,9 +174,9 @@ static void t_allreduce_ops(long bytes)
   for (int i = 0; i < n; i++) { dl[i].v = (rank * 5 + i) % 4; dl[i].i = rank; }
   COLL(MPI_Iallreduce(dl, dlr, n, MPI_DOUBLE_INT, MPI_MAXLOC, MPI_COMM_WORLD, &rq),
        MPI_Allreduce(dl, dlr, n, MPI_DOUBLE_INT, MPI_MAXLOC, MPI_COMM_WORLD));
-  long acc = 0;
-  for (int i = 0; i < n; i++) acc = acc * 31 + (long)dlr[i].v * 100 + dlr[i].i;
-  out("%-26s %8ld %-11s r%d %ld\n", "allreduce-maxloc-double-int", bytes, form(), rank, acc);
+  unsigned long acc = 0;       /* wraps modulo 2^64: printed as the signed value it always was */
+  for (int i = 0; i < n; i++) acc = acc * 31 + (unsigned long)((long)dlr[i].v * 100 + dlr[i].i);
+  out("%-26s %8ld %-11s r%d %ld\n", "allreduce-maxloc-double-int", bytes, form(), rank, (long)acc);
   int (*il)[2] = alloc(8 * n, 0), (*ilr)[2] = alloc(8 * n, 0);
   for (int i = 0; i < n; i++) { il[i][0] = (rank * 7 + i) % 5; il[i][1] = rank; }
   COLL(MPI_Iallreduce(il, ilr, n, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD, &rq),

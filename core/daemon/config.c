@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "metrics_http.h"
+#include "phoenix/admin/config_text.h"
 #include "plugin_trust.h"
 #include "settings_load.h"
 
@@ -573,12 +574,33 @@ static int read_file(struct phx_settings_loader *ld, config_t *lc)
     return -1;
 }
 
-static int load_file(struct phx_settings_loader *ld, phx_config_t *cfg)
+/* Parses TEXT into LC: phoenix.conf handed over in memory (ld->path names it), without
+ * @include, which would open files relative to the current directory. */
+static int read_text(struct phx_settings_loader *ld, config_t *lc, const char *text)
+{
+    unsigned include = phx_config_text_include_line(text);
+
+    if (include) {
+        phx_settings_error(ld->err, ld->errlen, "%s:%u: @include: not allowed here", ld->path,
+                           include);
+        return -1;
+    }
+    config_init(lc);
+    if (config_read_string(lc, text) == CONFIG_TRUE)
+        return 0;
+    phx_settings_error(ld->err, ld->errlen, "%s:%d: syntax error (libconfig: %s)", ld->path,
+                       config_error_line(lc), config_error_text(lc));
+    config_destroy(lc);
+    return -1;
+}
+
+/* The file (TEXT NULL) or the text, parsed and applied over CFG's defaults. */
+static int load_tree(struct phx_settings_loader *ld, phx_config_t *cfg, const char *text)
 {
     config_t *lc = malloc(sizeof(*lc));
     struct phx_settings_target t = config_target(cfg);
 
-    if (!lc || read_file(ld, lc) < 0) {
+    if (!lc || (text ? read_text(ld, lc, text) : read_file(ld, lc)) < 0) {
         if (!lc)
             phx_settings_error(ld->err, ld->errlen, "%s: out of memory", ld->path);
         free(lc);
@@ -597,7 +619,7 @@ static int load_file(struct phx_settings_loader *ld, phx_config_t *cfg)
     return 0;
 }
 
-int phx_config_load(phx_config_t *cfg, const char *path, char *err, size_t errlen)
+static int load(phx_config_t *cfg, const char *path, const char *text, char *err, size_t errlen)
 {
     struct phx_settings_loader ld = { .path = path, .err = err, .errlen = errlen,
                                       .reads_octal = phx_settings_libconfig_reads_octal() };
@@ -606,11 +628,22 @@ int phx_config_load(phx_config_t *cfg, const char *path, char *err, size_t errle
         phx_settings_error(err, errlen, "%s: out of memory", path);
         return -1;
     }
-    if (load_file(&ld, cfg) == 0)
+    if (load_tree(&ld, cfg, text) == 0)
         return 0;
     phx_config_free(cfg);
     phx_config_init_defaults(cfg);
     return -1;
+}
+
+int phx_config_load(phx_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    return load(cfg, path, NULL, err, errlen);
+}
+
+int phx_config_load_text(phx_config_t *cfg, const char *text, const char *origin, char *err,
+                         size_t errlen)
+{
+    return load(cfg, origin, text, err, errlen);
 }
 
 const char *phx_config_env_trusted_dirs(void)

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # fuzz/run.sh - runs the libFuzzer targets of a -DPHX_FUZZ=ON build, each for a while.
 #
-#   fuzz/run.sh BUILD_DIR SECONDS [NAME...]     (default: every target of BUILD_DIR)
+#   fuzz/run.sh BUILD_DIR SECONDS|RUNSx [NAME...]     (default: every target of BUILD_DIR)
 #
 # Each target starts from a scratch copy of its corpus (the tree is never written), with its
-# dictionary, and runs SECONDS; a crash, a leak, a timeout or an abort in its own checks fails
-# the run, and the reproducer is kept as BUILD_DIR/fuzz-out/NAME/crash-* (add it to the corpus
-# as regress-<what> once fixed). One line per target: executions, coverage (cov: edges reached
-# / counters instrumented in every module loaded) and corpus size. Targets run one at a time.
+# dictionary, and runs SECONDS, or RUNS executions when the limit ends in x (10000000x); a crash,
+# a leak, a timeout or an abort in its own checks fails the run, and the reproducer is kept as
+# BUILD_DIR/fuzz-out/NAME/crash-* (add it to the corpus as regress-<what> once fixed). One line
+# per target: executions, wall time, coverage (cov: edges reached from the seeds and at the end /
+# counters instrumented in every module loaded), features (ft:) and corpus size. Targets run
+# one at a time. A unit running longer than PHX_FUZZ_TIMEOUT seconds (default 10, wall clock)
+# is a hang: raise it for runs under `nice -n 19` on a loaded machine, which can stall a unit.
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -15,8 +18,12 @@ if [ $# -lt 2 ]; then
   exit 2
 fi
 build=$(cd "$1" && pwd)
-seconds=$2
+limit=$2
 shift 2
+case $limit in
+  *x) limit_arg=(-runs="${limit%x}" -max_total_time=0) ;;
+  *)  limit_arg=(-max_total_time="$limit") ;;
+esac
 manifest="$build/fuzz-targets.txt"
 if [ ! -s "$manifest" ]; then
   echo "fuzz/run.sh: $manifest lists no target: configure with CC=clang -DPHX_FUZZ=ON" >&2
@@ -38,11 +45,12 @@ while IFS=$'\t' read -r name bin corpus dict flags; do
   rm -rf "$out"
   mkdir -p "$out/corpus"
   cp "$corpus"/* "$out/corpus/"
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
-        -artifact_prefix="$out/" -close_fd_mask=3)
+  args=("${limit_arg[@]}" -timeout="${PHX_FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048
+        -print_final_stats=1 -artifact_prefix="$out/" -close_fd_mask=3)
   [ -n "$dict" ] && args+=(-dict="$dict")
   # shellcheck disable=SC2206  # FLAGS are words: -opt=value, no spaces inside
   [ -n "$flags" ] && args+=($flags)
+  start=$SECONDS
   if ! "$bin" "${args[@]}" "$out/corpus" >"$out/log" 2>&1; then
     echo "fuzz/run.sh: $name FAILED; the end of $out/log:" >&2
     tail -40 "$out/log" >&2
@@ -52,9 +60,12 @@ while IFS=$'\t' read -r name bin corpus dict flags; do
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/log")
   total=$(sed -n 's/.*Loaded [0-9]* modules *(\([0-9]*\) inline 8-bit counters).*/\1/p' "$out/log" |
           awk '{ n += $1 } END { print n + 0 }')
-  cov=$(grep -o 'cov: [0-9]*' "$out/log" | tail -1 | cut -d' ' -f2)
+  seeds=$(grep -m1 'INITED' "$out/log" | grep -o 'cov: [0-9]* ft: [0-9]*')
+  end=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$out/log" | tail -1)
   files=$(find "$out/corpus" -type f | wc -l)
-  printf '%-8s %6ss %12s execs  cov %6s of %6s edges  corpus %5s files\n' \
-         "$name" "$seconds" "$execs" "$cov" "$total" "$files"
+  printf '%-9s %6ss %11s execs  cov %5s -> %5s of %6s  ft %5s -> %5s  corpus %4s files\n' \
+         "$name" "$((SECONDS - start))" "$execs" "$(echo "$seeds" | cut -d' ' -f2)" \
+         "$(echo "$end" | cut -d' ' -f2)" "$total" "$(echo "$seeds" | cut -d' ' -f4)" \
+         "$(echo "$end" | cut -d' ' -f4)" "$files"
 done <"$manifest"
 exit $status

@@ -9,7 +9,9 @@
 # BUILD_DIR/fuzz-out/NAME/crash-* (add it to the corpus as regress-<what> once fixed). One line
 # per target: executions, wall time, coverage (cov: edges reached from the seeds and at the end /
 # counters instrumented in every module loaded), features (ft:) and corpus size. Targets run
-# one at a time. A unit running longer than PHX_FUZZ_TIMEOUT seconds (default 10, wall clock)
+# one at a time. Then the final corpus runs once more with -print_coverage=1 for the edges of
+# the code under test (the target's UNDER_TEST sources in fuzz/CMakeLists.txt) reached from the
+# seeds and at the end, of those instrumented. A unit running longer than PHX_FUZZ_TIMEOUT seconds (default 10, wall clock)
 # is a hang: raise it for runs under `nice -n 19` on a loaded machine, which can stall a unit.
 set -euo pipefail
 
@@ -36,8 +38,20 @@ export PHOENIX_PLUGIN_TRUSTED_DIRS="$build"
 # The third-party leaks tests/lsan.supp explains (libconfig's dropped strings).
 export LSAN_OPTIONS="suppressions=$(cd "$(dirname "$0")/.." && pwd)/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
+# Edges covered and instrumented in the functions of the files in UNDER (space-separated paths)
+# that CORPUS reaches: "covered/instrumented", or "-" when the target names no file.
+under_test_edges() {
+  local bin=$1 corpus=$2 under=$3 re
+  shift 3
+  [ -z "$under" ] && { echo -; return; }
+  re="/($(echo "$under" | sed 's/\./\\./g; s/ /|/g')):[0-9]+\$"
+  "$bin" -runs=0 -print_coverage=1 "$@" "$corpus" 2>&1 |
+    grep -E '^(UN)?COVERED_FUNC' | grep -E "$re" |
+    awk '{ split($5, e, "/"); c += e[1]; n += e[2] } END { printf "%d/%d", c, n }'
+}
+
 status=0
-while IFS=$'\t' read -r name bin corpus dict flags; do
+while IFS='|' read -r name bin corpus dict flags under; do
   if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then
     continue
   fi
@@ -45,11 +59,13 @@ while IFS=$'\t' read -r name bin corpus dict flags; do
   rm -rf "$out"
   mkdir -p "$out/corpus"
   cp "$corpus"/* "$out/corpus/"
-  args=("${limit_arg[@]}" -timeout="${PHX_FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048
-        -print_final_stats=1 -artifact_prefix="$out/" -close_fd_mask=3)
-  [ -n "$dict" ] && args+=(-dict="$dict")
+  extra=()
   # shellcheck disable=SC2206  # FLAGS are words: -opt=value, no spaces inside
-  [ -n "$flags" ] && args+=($flags)
+  [ -n "$flags" ] && extra=($flags)
+  args=("${limit_arg[@]}" -timeout="${PHX_FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048
+        -print_final_stats=1 -artifact_prefix="$out/" -close_fd_mask=3 "${extra[@]}")
+  [ -n "$dict" ] && args+=(-dict="$dict")
+  seeds_under=$(under_test_edges "$bin" "$corpus" "$under" "${extra[@]}")
   start=$SECONDS
   if ! "$bin" "${args[@]}" "$out/corpus" >"$out/log" 2>&1; then
     echo "fuzz/run.sh: $name FAILED; the end of $out/log:" >&2
@@ -62,10 +78,13 @@ while IFS=$'\t' read -r name bin corpus dict flags; do
           awk '{ n += $1 } END { print n + 0 }')
   seeds=$(grep -m1 'INITED' "$out/log" | grep -o 'cov: [0-9]* ft: [0-9]*')
   end=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$out/log" | tail -1)
+  seconds=$((SECONDS - start))
   files=$(find "$out/corpus" -type f | wc -l)
-  printf '%-9s %6ss %11s execs  cov %5s -> %5s of %6s  ft %5s -> %5s  corpus %4s files\n' \
-         "$name" "$((SECONDS - start))" "$execs" "$(echo "$seeds" | cut -d' ' -f2)" \
+  end_under=$(under_test_edges "$bin" "$out/corpus" "$under" "${extra[@]}")
+  printf '%-9s %6ss %11s execs  cov %5s -> %5s of %6s  ft %5s -> %5s  under test %s -> %s' \
+         "$name" "$seconds" "$execs" "$(echo "$seeds" | cut -d' ' -f2)" \
          "$(echo "$end" | cut -d' ' -f2)" "$total" "$(echo "$seeds" | cut -d' ' -f4)" \
-         "$(echo "$end" | cut -d' ' -f4)" "$files"
+         "$(echo "$end" | cut -d' ' -f4)" "$seeds_under" "$end_under"
+  printf '  corpus %4s files\n' "$files"
 done <"$manifest"
 exit $status

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -463,6 +464,16 @@ static void dump_members(const config_setting_t *s, FILE *out, const char *open,
     fprintf(out, " %s", close);
 }
 
+/* libconfig reads a float too large for a double (1e999) as infinity and has no literal for
+ * it: "inf" would not load again, so an infinity is written as the overflow it came from. */
+static void dump_float(double v, FILE *out)
+{
+    if (isinf(v))
+        fputs(v > 0 ? "1e999" : "-1e999", out);
+    else
+        fprintf(out, "%.17g", v);
+}
+
 static void dump_value(const config_setting_t *s, FILE *out)
 {
     switch (config_setting_type(s)) {
@@ -471,7 +482,7 @@ static void dump_value(const config_setting_t *s, FILE *out)
     case CONFIG_TYPE_ARRAY:  dump_members(s, out, "[", "]", false); break;
     case CONFIG_TYPE_INT:
     case CONFIG_TYPE_INT64:  fprintf(out, "%lld", config_setting_get_int64(s)); break;
-    case CONFIG_TYPE_FLOAT:  fprintf(out, "%.17g", config_setting_get_float(s)); break;
+    case CONFIG_TYPE_FLOAT:  dump_float(config_setting_get_float(s), out); break;
     case CONFIG_TYPE_BOOL:   fputs(config_setting_get_bool(s) ? "true" : "false", out); break;
     case CONFIG_TYPE_STRING: phx_settings_dump_string(config_setting_get_string(s), out); break;
     default:                 fputs("\"\"", out); break;

@@ -480,8 +480,9 @@ static void dump_value(const config_setting_t *s, FILE *out)
     case CONFIG_TYPE_GROUP:  dump_members(s, out, "{", "}", true); break;
     case CONFIG_TYPE_LIST:   dump_members(s, out, "(", ")", false); break;
     case CONFIG_TYPE_ARRAY:  dump_members(s, out, "[", "]", false); break;
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:  fprintf(out, "%lld", config_setting_get_int64(s)); break;
+    case CONFIG_TYPE_INT:    fprintf(out, "%lld", config_setting_get_int64(s)); break;
+    /* without its L, libconfig 1.5 reads a 64-bit value back wrong (9223372036854775807: -1) */
+    case CONFIG_TYPE_INT64:  fprintf(out, "%lldL", config_setting_get_int64(s)); break;
     case CONFIG_TYPE_FLOAT:  dump_float(config_setting_get_float(s), out); break;
     case CONFIG_TYPE_BOOL:   fputs(config_setting_get_bool(s) ? "true" : "false", out); break;
     case CONFIG_TYPE_STRING: phx_settings_dump_string(config_setting_get_string(s), out); break;

@@ -1,6 +1,7 @@
 # Fuzz targets: one libFuzzer binary per untrusted-input surface, and its corpus as a test.
 #
-#   phx_fuzz_target(NAME SOURCES src.c... [LIBS lib...] [CORPUS dir] [DICT file] [FLAGS -opt...])
+#   phx_fuzz_target(NAME SOURCES src.c... [LIBS lib...] [CORPUS dir] [DICT file] [FLAGS -opt...]
+#                   [UNDER_TEST file.c...])
 #
 # SOURCES define LLVMFuzzerTestOneInput() (and may define LLVMFuzzerInitialize() and, under
 # PHX_LIBFUZZER, LLVMFuzzerCustomMutator()); they count the inputs the code under test accepted
@@ -8,8 +9,10 @@
 # fuzz_NAME_replay and ctest runs it over CORPUS (default: NAME/corpus next to the caller) as
 # fuzz_NAME_corpus: every file, its prefixes and its byte flips, with any compiler and sanitizer.
 # With -DPHX_FUZZ=ON (clang) it also builds the libFuzzer binary fuzz_NAME, and lists it with its
-# corpus, dictionary and libFuzzer FLAGS in ${CMAKE_BINARY_DIR}/fuzz-targets.txt for fuzz/run.sh. A target
-# outside fuzz/ (transports/ucx's handshake) is one call in its own CMakeLists.txt.
+# corpus, dictionary, libFuzzer FLAGS and the sources of the code UNDER_TEST (paths from the top of
+# the tree; run.sh reports their edges) in ${CMAKE_BINARY_DIR}/fuzz-targets.txt for fuzz/run.sh,
+# one line per target, fields separated by '|'. A target outside fuzz/ (transports/ucx's
+# handshake) is one call in its own CMakeLists.txt.
 set(PHX_FUZZ_MANIFEST ${CMAKE_BINARY_DIR}/fuzz-targets.txt)
 file(WRITE ${PHX_FUZZ_MANIFEST} "")
 if(PHX_FUZZ AND NOT TARGET fuzz_all)
@@ -17,7 +20,7 @@ if(PHX_FUZZ AND NOT TARGET fuzz_all)
 endif()
 
 function(phx_fuzz_target name)
-  cmake_parse_arguments(F "" "CORPUS;DICT" "SOURCES;LIBS;FLAGS" ${ARGN})
+  cmake_parse_arguments(F "" "CORPUS;DICT" "SOURCES;LIBS;FLAGS;UNDER_TEST" ${ARGN})
   if(NOT F_CORPUS)
     set(F_CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/${name}/corpus)
   endif()
@@ -42,7 +45,8 @@ function(phx_fuzz_target name)
       cmake_path(ABSOLUTE_PATH F_DICT BASE_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
     endif()
     list(JOIN F_FLAGS " " flags)
-    file(APPEND ${PHX_FUZZ_MANIFEST}
-         "${name}\t${CMAKE_CURRENT_BINARY_DIR}/fuzz_${name}\t${F_CORPUS}\t${F_DICT}\t${flags}\n")
+    list(JOIN F_UNDER_TEST " " under_test)
+    file(APPEND ${PHX_FUZZ_MANIFEST} "${name}|${CMAKE_CURRENT_BINARY_DIR}/fuzz_${name}|${F_CORPUS}|"
+                                     "${F_DICT}|${flags}|${under_test}\n")
   endif()
 endfunction()

@@ -13,12 +13,14 @@
 #include "config.h"
 
 #include "metrics_http.h"
+#include "phoenix/admin/config_text.h"
 #include "plugin_trust.h"
 #include "settings_load.h"
 
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -462,15 +464,26 @@ static void dump_members(const config_setting_t *s, FILE *out, const char *open,
     fprintf(out, " %s", close);
 }
 
+/* libconfig reads a float too large for a double (1e999) as infinity and has no literal for
+ * it: "inf" would not load again, so an infinity is written as the overflow it came from. */
+static void dump_float(double v, FILE *out)
+{
+    if (isinf(v))
+        fputs(v > 0 ? "1e999" : "-1e999", out);
+    else
+        fprintf(out, "%.17g", v);
+}
+
 static void dump_value(const config_setting_t *s, FILE *out)
 {
     switch (config_setting_type(s)) {
     case CONFIG_TYPE_GROUP:  dump_members(s, out, "{", "}", true); break;
     case CONFIG_TYPE_LIST:   dump_members(s, out, "(", ")", false); break;
     case CONFIG_TYPE_ARRAY:  dump_members(s, out, "[", "]", false); break;
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:  fprintf(out, "%lld", config_setting_get_int64(s)); break;
-    case CONFIG_TYPE_FLOAT:  fprintf(out, "%.17g", config_setting_get_float(s)); break;
+    case CONFIG_TYPE_INT:    fprintf(out, "%lld", config_setting_get_int64(s)); break;
+    /* without its L, libconfig 1.5 reads a 64-bit value back wrong (9223372036854775807: -1) */
+    case CONFIG_TYPE_INT64:  fprintf(out, "%lldL", config_setting_get_int64(s)); break;
+    case CONFIG_TYPE_FLOAT:  dump_float(config_setting_get_float(s), out); break;
     case CONFIG_TYPE_BOOL:   fputs(config_setting_get_bool(s) ? "true" : "false", out); break;
     case CONFIG_TYPE_STRING: phx_settings_dump_string(config_setting_get_string(s), out); break;
     default:                 fputs("\"\"", out); break;
@@ -573,12 +586,33 @@ static int read_file(struct phx_settings_loader *ld, config_t *lc)
     return -1;
 }
 
-static int load_file(struct phx_settings_loader *ld, phx_config_t *cfg)
+/* Parses TEXT into LC: phoenix.conf handed over in memory (ld->path names it), without
+ * @include, which would open files relative to the current directory. */
+static int read_text(struct phx_settings_loader *ld, config_t *lc, const char *text)
+{
+    unsigned include = phx_config_text_include_line(text);
+
+    if (include) {
+        phx_settings_error(ld->err, ld->errlen, "%s:%u: @include: not allowed here", ld->path,
+                           include);
+        return -1;
+    }
+    config_init(lc);
+    if (config_read_string(lc, text) == CONFIG_TRUE)
+        return 0;
+    phx_settings_error(ld->err, ld->errlen, "%s:%d: syntax error (libconfig: %s)", ld->path,
+                       config_error_line(lc), config_error_text(lc));
+    config_destroy(lc);
+    return -1;
+}
+
+/* The file (TEXT NULL) or the text, parsed and applied over CFG's defaults. */
+static int load_tree(struct phx_settings_loader *ld, phx_config_t *cfg, const char *text)
 {
     config_t *lc = malloc(sizeof(*lc));
     struct phx_settings_target t = config_target(cfg);
 
-    if (!lc || read_file(ld, lc) < 0) {
+    if (!lc || (text ? read_text(ld, lc, text) : read_file(ld, lc)) < 0) {
         if (!lc)
             phx_settings_error(ld->err, ld->errlen, "%s: out of memory", ld->path);
         free(lc);
@@ -597,7 +631,7 @@ static int load_file(struct phx_settings_loader *ld, phx_config_t *cfg)
     return 0;
 }
 
-int phx_config_load(phx_config_t *cfg, const char *path, char *err, size_t errlen)
+static int load(phx_config_t *cfg, const char *path, const char *text, char *err, size_t errlen)
 {
     struct phx_settings_loader ld = { .path = path, .err = err, .errlen = errlen,
                                       .reads_octal = phx_settings_libconfig_reads_octal() };
@@ -606,11 +640,22 @@ int phx_config_load(phx_config_t *cfg, const char *path, char *err, size_t errle
         phx_settings_error(err, errlen, "%s: out of memory", path);
         return -1;
     }
-    if (load_file(&ld, cfg) == 0)
+    if (load_tree(&ld, cfg, text) == 0)
         return 0;
     phx_config_free(cfg);
     phx_config_init_defaults(cfg);
     return -1;
+}
+
+int phx_config_load(phx_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    return load(cfg, path, NULL, err, errlen);
+}
+
+int phx_config_load_text(phx_config_t *cfg, const char *text, const char *origin, char *err,
+                         size_t errlen)
+{
+    return load(cfg, origin, text, err, errlen);
 }
 
 const char *phx_config_env_trusted_dirs(void)

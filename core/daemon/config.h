@@ -103,6 +103,12 @@ int phx_config_init_defaults(phx_config_t *cfg);
  * ("file:line: key: what is wrong"); on failure CFG holds the defaults. */
 int phx_config_load(phx_config_t *cfg, const char *path, char *err, size_t errlen);
 
+/* The same from TEXT in memory (what fuzz/config feeds it), ORIGIN naming it in ERR and in
+ * cfg->source; an @include line is refused (it would open files relative to the current
+ * directory). */
+int phx_config_load_text(phx_config_t *cfg, const char *text, const char *origin, char *err,
+                         size_t errlen);
+
 /* The environment variable whose directories the plugin registry vouches for besides
  * plugin_trusted_dirs (phoenix.conf(5), ENVIRONMENT), and its value ("" when unset). */
 #define PHX_ENV_TRUSTED_DIRS "PHOENIX_PLUGIN_TRUSTED_DIRS"

@@ -167,18 +167,22 @@ static long long decimal_digits_as_octal(long long value)
     return value < 0 ? -1 : octal;
 }
 
-/* Asks the library once per load how it reads a leading zero, rather than trusting a version
- * number: the header and the shared library may differ. */
+/* Asks the library once how it reads a leading zero, rather than trusting a version number:
+ * the header and the shared library may differ (but the library loaded does not change). */
 bool phx_settings_libconfig_reads_octal(void)
 {
+    static _Atomic int known;   /* 0: not asked yet, 1: decimal, 2: octal */
     config_t probe;
     int value = 0;
 
+    if (known)
+        return known == 2;
     config_init(&probe);
     if (config_read_string(&probe, "probe = 010;") == CONFIG_TRUE)
         config_lookup_int(&probe, "probe", &value);
     config_destroy(&probe);
-    return value == 8;
+    known = value == 8 ? 2 : 1;
+    return known == 2;
 }
 
 static int load_mode(const struct phx_settings_loader *ld, const struct phx_setting *spec,
@@ -351,11 +355,13 @@ void phx_settings_free_keys(const struct phx_setting *keys, size_t nkeys, void *
 
 /* ---- "did you mean": Levenshtein distance over the names one level down ---- */
 
+/* Names whose lengths differ by more than SUGGEST_MAX are that far apart at least: not
+ * computed, as names from a file may be long. */
 static size_t edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b), row[KEY_PATH_MAX];
 
-    if (lb >= KEY_PATH_MAX)
+    if (lb >= KEY_PATH_MAX || la > lb + SUGGEST_MAX || lb > la + SUGGEST_MAX)
         return SIZE_MAX;
     for (size_t j = 0; j <= lb; j++)
         row[j] = j;

@@ -1,14 +1,14 @@
 /* fuzz_config.c - libFuzzer target: phoenix.conf through the service's schema and the plugins'.
  *
- * Input: phoenix.conf text, cut at its first NUL. It is written to a file in a private directory
- * and loaded with phx_config_load(), as phoenixd does at start and on SIGHUP; inputs with an
- * @include are skipped (the file is the admin's, and an include would make the fuzzer read
- * arbitrary files). A refusal must be one line naming the file. A file it takes must hold up:
- * every plugin section loads with that plugin's own schema (every plugin this build made, as
- * phx_registry loads them) or is refused with a sentence, and phx_config_dump()'s output, loaded
- * again, dumps to the same text (what `phoenixd --dump-config` promises). Seeds (corpus/) are
+ * Input: phoenix.conf text, cut at its first NUL. It is loaded from memory with
+ * phx_config_load_text(), the loader phoenixd's phx_config_load() runs on a file's contents at
+ * start and on SIGHUP (no file is written: the fuzzer stays fast); an @include must be refused
+ * (the file is the admin's, and an include would make the fuzzer read arbitrary files). A
+ * refusal must be one line naming the origin. A text it takes must hold up: every plugin
+ * section loads with that plugin's own schema (every plugin this build made, as phx_registry
+ * loads them) or is refused with a sentence, and phx_config_dump()'s output, loaded again, dumps
+ * to the same text (what `phoenixd --dump-config` promises). Seeds (corpus/) are
  * deploy/phoenix.conf, tests/data/config's files and variants; config.dict holds the keys. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,24 +18,15 @@
 #include "phoenix/admin/config_text.h"
 #include "plugin_schemas.h"
 
-static char                          path[300], path2[300];
+#define ORIGIN "fuzz.conf"
+
 static const struct phx_fuzz_schema *schemas;
 static unsigned                      n_schemas;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *dir = phx_fuzz_tmpdir("config");
-    snprintf(path, sizeof(path), "%s/phoenix.conf", dir);
-    snprintf(path2, sizeof(path2), "%s/dumped.conf", dir);
     n_schemas = phx_fuzz_plugin_schemas(&schemas);
     return 0;
-}
-
-static void write_file(const char *p, const char *text, size_t len)
-{
-    FILE *f = fopen(p, "w");
-    if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0)
-        phx_fuzz_fail("%s: cannot write: %s", p, strerror(errno));
 }
 
 static char *dump(const phx_config_t *cfg, size_t *len)
@@ -73,11 +64,10 @@ static void check_dump(const phx_config_t *cfg)
     char *text = dump(cfg, &len), err[512] = "";
     phx_config_t again;
 
-    write_file(path2, text, len);
-    if (phx_config_load(&again, path2, err, sizeof(err)) < 0)
+    if (phx_config_load_text(&again, text, "dumped.conf", err, sizeof(err)) < 0)
         phx_fuzz_fail("its own dump does not load: %s\n%s", err, text);
     char *text2 = dump(&again, &len2);
-    /* the source line names the file each came from */
+    /* the source line names the origin each came from */
     char *body = strchr(text, '\n'), *body2 = strchr(text2, '\n');
     if (!body || !body2 || strcmp(body, body2) != 0)
         phx_fuzz_fail("the dump changes when loaded again:\n%s\n---\n%s", text, text2);
@@ -93,17 +83,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (!text)
         phx_fuzz_fail("out of memory");
-    if (phx_config_text_include_line(text)) {
-        free(text);
-        return 0;
-    }
-    write_file(path, text, strlen(text));
-    if (phx_config_load(&cfg, path, err, sizeof(err)) == 0) {
+    if (phx_config_load_text(&cfg, text, ORIGIN, err, sizeof(err)) == 0) {
+        if (phx_config_text_include_line(text))
+            phx_fuzz_fail("a text with an @include was taken");
         check_plugin_sections(&cfg);
         check_dump(&cfg);
         phx_fuzz_accepted++;
-    } else if (strncmp(err, path, strlen(path)) != 0) {
-        phx_fuzz_fail("refused without a sentence naming the file: \"%s\"", err);
+    } else if (strncmp(err, ORIGIN ":", strlen(ORIGIN ":")) != 0) {
+        phx_fuzz_fail("refused without a sentence naming its origin: \"%s\"", err);
     }
     phx_config_free(&cfg);
     free(text);

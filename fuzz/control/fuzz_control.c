@@ -10,13 +10,13 @@
  * the whole run. One app is registered for service "testpair" (TestSourceEngine ->
  * TestSinkEngine) as uid 4242, the uid of every non-admin peer, so that splice, engine admin,
  * reconfigure and rules reach a live chain: a splice's pid 0 means that app's pid (which changes
- * from run to run) and its sid 0 the app's sid, and an engine id below 16 means its engine of that index (modulo their
- * number). After a request that succeeded in changing something, the app is registered anew, so
- * every input starts from the same chain; standing rules are dropped after each input. Upgrade is
- * not answered for administrators: it names plugin files to load, which the fuzzer must not make
- * the service open; the permission check refusing it to everyone else is covered. The answer
- * must carry an error sentence exactly when its status is not OK, and pack; the service must
- * survive it.
+ * from run to run) and its sid 0 the app's sid, and an engine id below 16 means its engine of
+ * that index (modulo their number). After a request of a kind that changes the chain (splice,
+ * engine admin, reconfigure) succeeded, the app is registered anew, so every input starts from
+ * the same chain; standing rules are dropped after each input. Upgrade is not answered for
+ * administrators: it names plugin files to load, which the fuzzer must not make the service
+ * open; the permission check refusing it to everyone else is covered. The answer must carry an
+ * error sentence exactly when its status is not OK, and pack; the service must survive it.
  *
  * Seeds (corpus/, from make_seeds) are one valid request of each kind. */
 #include <errno.h>
@@ -119,7 +119,17 @@ static void aim_at_app(Phoenix__Control__Request *req)
         *engine = app->engines[*engine % app->n_engines]->id;
 }
 
-/* Returns whether the request may have changed the app or the rules. */
+/* Whether a request of this kind, answered OK, may have changed the app's chain: the others
+ * only read it (list, plugins, topology, rules, metrics) or change the rules, which are dropped
+ * after every input anyway. Re-registering the app is most of an input's time. */
+static bool changes_app(Phoenix__Control__Request__BodyCase body)
+{
+    return body == PHOENIX__CONTROL__REQUEST__BODY_SPLICE ||
+           body == PHOENIX__CONTROL__REQUEST__BODY_ENGINE_ADMIN ||
+           body == PHOENIX__CONTROL__REQUEST__BODY_RECONFIGURE;
+}
+
+/* Returns whether the request may have changed the app. */
 static bool answer(Phoenix__Control__Request *req, bool admin, Phoenix__Control__Response *resp)
 {
     struct phx_peer peer = { .pid = getpid(), .uid = admin ? 0 : FUZZ_UID, .gid = FUZZ_UID,
@@ -142,7 +152,7 @@ static bool answer(Phoenix__Control__Request *req, bool admin, Phoenix__Control_
         return false;
     aim_at_app(req);
     phx_admin_handle(&svc, &peer, req, resp);
-    return resp->status == PHX_OK;
+    return resp->status == PHX_OK && changes_app(req->body_case);
 }
 
 static void check_response(const Phoenix__Control__Response *resp)

@@ -465,13 +465,19 @@ static void dump_members(const config_setting_t *s, FILE *out, const char *open,
 }
 
 /* libconfig reads a float too large for a double (1e999) as infinity and has no literal for
- * it: "inf" would not load again, so an infinity is written as the overflow it came from. */
+ * it: "inf" would not load again, so an infinity is written as the overflow it came from. A
+ * float whose %g text has neither a point nor an exponent (8e12 prints "8000000000000") gets
+ * ".0", or it would load again as an integer (and overflow one). */
 static void dump_float(double v, FILE *out)
 {
-    if (isinf(v))
+    char text[64];
+
+    if (isinf(v)) {
         fputs(v > 0 ? "1e999" : "-1e999", out);
-    else
-        fprintf(out, "%.17g", v);
+        return;
+    }
+    snprintf(text, sizeof(text), "%.17g", v);
+    fprintf(out, "%s%s", text, strpbrk(text, ".eEn") ? "" : ".0");
 }
 
 static void dump_value(const config_setting_t *s, FILE *out)

@@ -15,9 +15,6 @@
  * -1): hvector strides are positive here. libmrpc_mpi follows the standard in those cases,
  * which test_mpi_dt's interpreter checks. */
 #include <mpi.h>
-#ifdef MRPC_MPI
-#include "mpi_dt_decls.h"
-#endif
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>

@@ -21,7 +21,6 @@
  *                bytes and the buffer the whole operation gives */
 #include "dt.h"
 #include "dt_impl.h"
-#include "mpi_dt_decls.h"
 #include "phx_test.h"
 
 #include <complex.h>

@@ -11,7 +11,6 @@
  *              reported, MPI_Op_free frees only user ops, a freed op held by a pending
  *              collective still applies until released */
 #include "op.h"
-#include "mpi_dt_decls.h"
 #include "phx_test.h"
 
 #include <complex.h>

@@ -449,6 +449,10 @@ typedef struct phx_policy_kind {
     int        (*apply)(void *state, const void *set, char *err, size_t errlen);
     /* Instead of schema and apply: CONFIG over the settings in effect. */
     int        (*take)(void *state, const char *config, char *err, size_t errlen);
+    /* Optional: the engine E is destroyed for good (a detach, the app leaving; not the old or
+     * new side of a live upgrade's handover), just before state_free(): undo what the policy
+     * set on E itself (QosEngine: the runtime's urgency hint). */
+    void       (*detach)(void *state, phx_engine_t *e);
     /* Optional: the state besides settings and counters, into W (after finishing what must be
      * finished first: buffered lines written out) / back from R (false: damaged; VERSION the
      * blob's). */
@@ -482,7 +486,8 @@ int  phx_policy_restore(const phx_policy_kind_t *k, phx_engine_t *e, const phx_b
     }                                                                                          \
     static void kind##_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)          \
     {                                                                                          \
-        (void)e, (void)mode;                                                                   \
+        if (mode != PHX_DESTROY_STATE_ONLY && kind.detach)                                     \
+            kind.detach(state, e);                                                             \
         kind.state_free(state);                                                                \
     }                                                                                          \
     static int kind##_reconfigure(phx_engine_t *e, void *state, const char *config, char *err, \

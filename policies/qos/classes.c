@@ -8,6 +8,7 @@ struct qos_slot {
     atomic_long           calls;        /* in progress; never below 0 by construction */
     atomic_uint_least64_t last_ns;      /* latest start or end */
     atomic_uint           budget_us;
+    atomic_llong          wire_bytes;   /* large messages sent, not yet SENT */
 };
 
 static struct qos_slot table[QOS_LEVELS];
@@ -45,6 +46,22 @@ void qos_class_forget(unsigned level, unsigned n)
 {
     if (n)
         atomic_fetch_sub_explicit(&table[level].calls, (long)n, memory_order_relaxed);
+}
+
+void qos_class_wire(unsigned level, int64_t bytes)
+{
+    if (bytes)
+        atomic_fetch_add_explicit(&table[level].wire_bytes, (long long)bytes,
+                                  memory_order_relaxed);
+}
+
+uint64_t qos_class_wire_below(unsigned level)
+{
+    long long sum = 0;
+
+    for (unsigned l = 0; l < level && l < QOS_LEVELS; l++)
+        sum += atomic_load_explicit(&table[l].wire_bytes, memory_order_relaxed);
+    return sum > 0 ? (uint64_t)sum : 0;
 }
 
 void qos_class_budget(unsigned level, unsigned budget_us)

@@ -5,8 +5,8 @@
  * engines of different apps: a bulk-class engine must know whether latency-class work is going on
  * anywhere in the service. The engines of one plugin build are one module in the service's
  * process, so the table is module-level state here: one slot per level (16: the latency class's
- * 8 priorities above the bulk class's 8), each with the calls in progress at that level and the
- * time of its latest start or end.
+ * 8 priorities above the bulk class's 8), each with the calls in progress at that level, the
+ * time of its latest start or end, and the bytes of its large messages on the wire.
  *
  * Engines run on any runtime thread, so the slots are atomics and nothing here blocks or takes a
  * lock: decide() may read and write them. Each engine adds and later removes only its own
@@ -36,6 +36,13 @@ void qos_class_start(unsigned level, uint64_t now_ns);
 void qos_class_end(unsigned level, uint64_t now_ns);
 /* N of an engine's calls at LEVEL end without being seen (its connection was lost, it leaves). */
 void qos_class_forget(unsigned level, unsigned n);
+
+/* BYTES of LEVEL's large messages went on the wire (> 0) or came off it (< 0): sent by an
+ * engine and not yet reported SENT by its transport. */
+void qos_class_wire(unsigned level, int64_t bytes);
+/* The bytes of large messages of every level below LEVEL on the wire now: what a message of
+ * LEVEL sent now may find ahead of it in the service and on the link. */
+uint64_t qos_class_wire_below(unsigned level);
 
 /* The latency budget of LEVEL's apps (the latest an engine at LEVEL was given; 0: none). */
 void qos_class_budget(unsigned level, unsigned budget_us);

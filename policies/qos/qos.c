@@ -2,29 +2,33 @@
  *
  * Each app gets a class, "latency" or "bulk", and a priority within it (0 .. 7); together they
  * are the app's level (classes.h: every latency level is above every bulk level). Calls in
- * progress at each level are published in a table that all QosEngines of the service share.
- * While a level above an engine's own is busy (calls in progress, or one ended within
- * linger_ms), the engine paces its own large messages (requests on the client side, replies on
- * the server side, of at least pace_min_kb): it keeps at most one slice of them in progress - a
- * request until its reply, a reply until the transport has sent it - and holds the next in its
- * queue until an earlier one is done. A slice is
- * slice_kb, or else what the engine's own measured drain rate moves in slice_us (or in half the
- * tightest latency_budget_us of the levels above, when that is shorter); at least one message
- * always goes, so bulk never stops. With no higher-level work the engine forwards everything at
- * once, exactly like no policy.
+ * progress at each level, and the bytes of its large messages on the wire, are published in a
+ * table that all QosEngines of the service share.
  *
- * Why the sender paces whole calls: a lower level's large call is in progress until its reply,
- * so at most one slice of bulk work is anywhere on the path (the local service, the link, the
- * remote service, a server the apps share) while higher-level work goes on. What that buys on
- * TCP, measured, is in docs/policies.md ("qos"): a single latency call overtakes a bulk backlog
- * on its own endpoint with or without pacing; under continuous bulk load it waited, measured,
- * mostly in the services' runtime threads, for the bulk app's engines to finish their turn
- * (docs/policies.md, "qos"), and pacing reduces that work.
+ * Pacing. While a level above an engine's own is busy (calls in progress, or one ended within
+ * linger_ms), the engine paces its own large messages (requests on the client side, replies on
+ * the server side, of at least pace_min_kb) with two budgets:
+ *   - on the wire: at most one slice of bytes sent and not yet reported SENT by the transport
+ *     (a rendezvous send completes once the receiver has the data), so that a message of the
+ *     level above finds at most a slice of this engine's bytes ahead of it in the service's
+ *     worker and on the link. A slice is slice_kb, or else what the engine's measured wire
+ *     rate moves in slice_us (or in half the tightest latency_budget_us of the levels above,
+ *     when that is shorter); at least one message is always on the wire, so bulk never stops;
+ *   - end to end: at most `depth` large calls from request to reply (replies: until SENT), which
+ *     bounds what waits further along (the remote service, a server the apps share) while
+ *     keeping several transfers in flight, so that the next one starts as soon as one leaves
+ *     the wire instead of after its reply.
+ * The next large message waits in the engine's queue until both budgets have room. With no
+ * higher-level work the engine forwards everything at once, exactly like no policy.
+ *
+ * What it buys, measured, is in docs/policies.md ("qos"). Every engine also records, at each of
+ * its sends, the bytes of lower levels on the wire (ahead_max_bytes): for a latency-class app
+ * that is what its message found ahead of it, and the figure the slice bounds.
  *
  * The runtime hint. A latency-class engine marks its app's chain urgent (phx_engine_set_urgency,
  * 1 + priority; bulk: 0): the runtime thread progresses it before the other apps' chains and
  * again after each of them; and the UCX transport ends an engine's turn at the shared worker
- * once a message lands for another app's engine.
+ * once a message lands for another app's engine. A detach takes the mark away (kind.detach).
  *
  * A call is in progress from its request to its reply: on the client side from the tx REQUEST
  * to the rx REPLY or ERROR (or a cancel, or a SENT that says it could not be sent), on the
@@ -39,6 +43,7 @@
  *                      with a slice of at most half of it
  *   slice_us           how long a message of a lower level may keep a higher one waiting
  *   slice_kb           the same in bytes (0: from slice_us and the measured rate)
+ *   depth              large calls in progress end to end at most while paced
  *   pace_min_kb        messages smaller than this are never paced
  *   linger_ms          a higher level still holds this one back this long after its last call
  *                      ended (an app with one call outstanding has gaps between its calls)
@@ -46,9 +51,10 @@
  *                      (a call whose end is never seen must not pace others for ever)
  *   queue_max          messages held at most (more are refused with RESOURCE_EXHAUSTED)
  *
- * State across a live upgrade: the settings in effect, the calls in progress (published again
- * in the new build's table), the large messages in progress, the measured rate and every
- * counter. */
+ * The settings, the create/reconfigure/dump/restore framing and the queue are the policy SDK's
+ * (phoenix/policy.h, phx_policy_kind_t). State across a live upgrade: the settings in effect,
+ * the calls in progress (published again in the new build's table), the large messages in
+ * progress (and which are on the wire), the measured rate and every counter. */
 #include "classes.h"
 #include "mrpc/transport.h"
 #include "phoenix/clock.h"
@@ -63,8 +69,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QOS_VERSION       "1.0.0"
-#define QOS_STATE_VERSION 1
+#define QOS_VERSION       "1.1.0"
+#define QOS_STATE_VERSION 2                 /* 2: settings as text (policy.h), on-wire flag */
 #define QOS_MAGIC         0x514f5331u       /* "QOS1" */
 #define QOS_RECHECK_NS    20000ull          /* a paced message is looked at again this soon */
 #define QOS_TIMED         64                /* calls timed at once (a ring keyed by call id) */
@@ -81,6 +87,7 @@ struct qos_settings {
     unsigned latency_budget_us;
     unsigned slice_us;
     unsigned slice_kb;
+    unsigned depth;
     unsigned pace_min_kb;
     unsigned linger_ms;
     unsigned idle_ms;
@@ -98,6 +105,8 @@ static const struct phx_setting qos_keys[] = {
                      "how long this app's large messages may keep higher-level calls waiting"),
     PHX_SETTING_UINT(struct qos_settings, slice_kb, 0, 0, 1048576,
                      "the slice in KiB; 0: what the measured rate moves in slice_us"),
+    PHX_SETTING_UINT(struct qos_settings, depth, 4, 1, QOS_LARGE_MAX,
+                     "large calls in progress end to end at most while paced (1: one at a time)"),
     PHX_SETTING_UINT(struct qos_settings, pace_min_kb, 64, 1, 1048576,
                      "messages of at least this many KiB are paced; smaller ones never"),
     PHX_SETTING_UINT(struct qos_settings, linger_ms, 100, 0, 60000,
@@ -113,6 +122,7 @@ static PHX_SETTINGS_SCHEMA(qos_schema, "qos", struct qos_settings, qos_keys);
 struct qos_counts {
     uint64_t started, ended, paced, paced_ns, large;
     uint64_t timed, over_budget, rtt_sum_ns, rtt_max_ns;
+    uint64_t sends, ahead_sum, ahead_max;       /* lower levels' bytes on the wire at a send */
 };
 
 struct qos_timing {
@@ -120,26 +130,30 @@ struct qos_timing {
 };
 
 /* A large message in progress: a request until its reply (or a failed SENT), a reply until its
- * SENT. */
+ * SENT; on the wire until its SENT. */
 struct qos_large {
     uint64_t key;                   /* 0: free */
     uint64_t bytes;
     uint32_t conn_id;
     bool     request;
+    bool     on_wire;
 };
 
 struct qos_state {
     phx_policy_t        pol;
+    struct qos_settings set;            /* in effect */
     phx_engine_t       *e;              /* for the runtime's hint (urgency_of) */
-    struct qos_settings set;
+    bool                joined;         /* counted in the table at `level` */
     unsigned            level;
     uint64_t            calls;          /* in progress, as published at `level` */
-    uint64_t            inflight_bytes; /* large messages in progress (struct qos_large) */
-    uint32_t            inflight_msgs;
-    uint64_t            busy_since_ns;  /* when the oldest of those started draining */
+    uint32_t            large_n;        /* large messages in progress (struct qos_large) */
+    uint32_t            large_peak;     /* the most at once */
+    uint64_t            wire_bytes;     /* of those, on the wire (published at `level`) */
+    uint32_t            wire_msgs;
+    uint32_t            wire_peak;      /* the most on the wire at once */
+    uint64_t            busy_since_ns;  /* the wire's current busy stretch, for the rate */
     uint64_t            untracked;      /* large messages that found the table full */
-    uint32_t            inflight_peak;  /* the most large messages in progress at once */
-    double              rate_bpus;      /* measured drain rate, bytes per microsecond */
+    double              rate_bpus;      /* measured wire rate, bytes per microsecond */
     uint64_t            held_since_ns;  /* the head has been paced since (0: not paced) */
     uint64_t            upgrades;
     struct qos_counts   n;
@@ -207,9 +221,20 @@ static void calls_forget(struct qos_state *s)
     memset(s->timing, 0, sizeof(s->timing));
 }
 
+/* What a send of S finds ahead of it: the lower levels' bytes on the wire. */
+static void ahead_note(struct qos_state *s)
+{
+    uint64_t ahead = qos_class_wire_below(s->level);
+
+    s->n.sends++;
+    s->n.ahead_sum += ahead;
+    if (ahead > s->n.ahead_max)
+        s->n.ahead_max = ahead;
+}
+
 /* ---- pacing --------------------------------------------------------------------------------- */
 
-/* The bytes of large messages this engine may have in the transport while higher levels wait. */
+/* The bytes of large messages this engine may have on the wire while higher levels wait. */
 static uint64_t slice_bytes(const struct qos_state *s, unsigned budget_us)
 {
     if (s->set.slice_kb)
@@ -232,18 +257,46 @@ static bool above_active(const struct qos_state *s, uint64_t now, unsigned *budg
                                   (uint64_t)s->set.linger_ms * 1000000ull, budget_us);
 }
 
-/* Whether the large message CALL must wait now. */
+/* Whether the large message CALL must wait now: the depth is used up, or the wire holds a
+ * message and CALL would take it past the slice. */
 static bool must_pace(struct qos_state *s, const phx_call_t *call, uint64_t now)
 {
-    if (!s->inflight_msgs)
+    if (!s->large_n)
         return false;                   /* at least one message always goes */
     unsigned budget_us = 0;
     if (!above_active(s, now, &budget_us))
         return false;
-    return s->inflight_bytes + call->bytes > slice_bytes(s, budget_us);
+    if (s->large_n >= s->set.depth)
+        return true;
+    return s->wire_msgs && s->wire_bytes + call->bytes > slice_bytes(s, budget_us);
 }
 
-/* A large message leaves: it is in progress until large_done(). */
+/* L goes on the wire (sent) or comes off it (ON false: SENT, or its end). */
+static void wire_set(struct qos_state *s, struct qos_large *l, bool on, uint64_t now)
+{
+    if (l->on_wire == on)
+        return;
+    l->on_wire = on;
+    if (on) {
+        if (!s->wire_msgs)
+            s->busy_since_ns = now;
+        s->wire_msgs++;
+        s->wire_bytes += l->bytes;
+        if (s->wire_msgs > s->wire_peak)
+            s->wire_peak = s->wire_msgs;
+    } else {
+        if (now > s->busy_since_ns) {
+            double sample = (double)l->bytes * 1000.0 / (double)(now - s->busy_since_ns);
+            s->rate_bpus = s->rate_bpus > 0 ? 0.75 * s->rate_bpus + 0.25 * sample : sample;
+        }
+        s->busy_since_ns = now;
+        s->wire_msgs--;
+        s->wire_bytes -= l->bytes;
+    }
+    qos_class_wire(s->level, on ? (int64_t)l->bytes : -(int64_t)l->bytes);
+}
+
+/* A large message leaves: it is in progress until large_drop(). */
 static void large_sent(struct qos_state *s, const phx_call_t *c, uint64_t now)
 {
     struct qos_large *free_one = NULL;
@@ -257,45 +310,49 @@ static void large_sent(struct qos_state *s, const phx_call_t *c, uint64_t now)
         return;
     }
     *free_one = (struct qos_large){ key_of(c->call_id, c->conn_id), c->bytes, c->conn_id,
-                                    c->kind == PHX_CALL_REQUEST };
-    if (!s->inflight_msgs)
-        s->busy_since_ns = now;
-    s->inflight_msgs++;
-    s->inflight_bytes += c->bytes;
-    if (s->inflight_msgs > s->inflight_peak)
-        s->inflight_peak = s->inflight_msgs;
+                                    c->kind == PHX_CALL_REQUEST, false };
+    if (++s->large_n > s->large_peak)
+        s->large_peak = s->large_n;
+    wire_set(s, free_one, true, now);
 }
 
 /* The large message L is out of the way (its reply came, or it was sent, or it failed). */
 static void large_drop(struct qos_state *s, struct qos_large *l, uint64_t now)
 {
-    if (now > s->busy_since_ns) {
-        double sample = (double)l->bytes * 1000.0 / (double)(now - s->busy_since_ns);
-        s->rate_bpus = s->rate_bpus > 0 ? 0.75 * s->rate_bpus + 0.25 * sample : sample;
-    }
-    s->busy_since_ns = now;
-    s->inflight_msgs--;
-    s->inflight_bytes -= l->bytes;
+    wire_set(s, l, false, now);
+    s->large_n--;
     l->key = 0;
 }
 
-/* The large message of CALL_ID on CONN_ID (a request when REQUEST) is done, if it is one. */
-static void large_done(struct qos_state *s, uint64_t call_id, uint32_t conn_id, bool request,
-                       uint64_t now)
+/* The large message of CALL_ID on CONN_ID (a request when REQUEST), if it is one in progress. */
+static struct qos_large *large_find(struct qos_state *s, uint64_t call_id, uint32_t conn_id,
+                                    bool request)
 {
     uint64_t key = key_of(call_id, conn_id);
 
-    for (unsigned i = 0; s->inflight_msgs && i < QOS_LARGE_MAX; i++)
-        if (s->large[i].key == key && s->large[i].request == request) {
-            large_drop(s, &s->large[i], now);
-            return;
-        }
+    for (unsigned i = 0; s->large_n && i < QOS_LARGE_MAX; i++)
+        if (s->large[i].key == key && s->large[i].request == request)
+            return &s->large[i];
+    return NULL;
+}
+
+/* The transport says a large message was sent (OK) or not: a request sent stays in progress
+ * until its reply, off the wire; anything else is done. */
+static void large_sent_done(struct qos_state *s, uint64_t call_id, uint32_t conn_id,
+                            bool request, bool ok, uint64_t now)
+{
+    struct qos_large *l = large_find(s, call_id, conn_id, request);
+
+    if (l && request && ok)
+        wire_set(s, l, false, now);
+    else if (l)
+        large_drop(s, l, now);
 }
 
 /* Every large message of CONN_ID is done (the connection is gone). */
 static void large_conn_gone(struct qos_state *s, uint32_t conn_id, uint64_t now)
 {
-    for (unsigned i = 0; s->inflight_msgs && i < QOS_LARGE_MAX; i++)
+    for (unsigned i = 0; s->large_n && i < QOS_LARGE_MAX; i++)
         if (s->large[i].key && s->large[i].conn_id == conn_id)
             large_drop(s, &s->large[i], now);
 }
@@ -332,16 +389,20 @@ static phx_verdict_t qos_decide(void *ctx, const phx_call_t *call, uint64_t now)
             call_start(s, call, now);               /* server side */
         else if (is_answer(call->kind)) {
             call_end(s, call, now);                 /* client side */
-            if (s->inflight_msgs)
-                large_done(s, call->call_id, call->conn_id, true, now);
+            struct qos_large *l = large_find(s, call->call_id, call->conn_id, true);
+            if (l)
+                large_drop(s, l, now);
         }
         return phx_verdict_forward();
     }
-    if ((call->kind == PHX_CALL_REQUEST || is_answer(call->kind)) && is_large(s, call->bytes)) {
+    bool message = call->kind == PHX_CALL_REQUEST || is_answer(call->kind);
+    if (message && is_large(s, call->bytes)) {
         phx_verdict_t v = pace(s, call, now);
         if (v.kind == PHX_VERDICT_HOLD)
             return v;
     }
+    if (message)
+        ahead_note(s);
     if (call->kind == PHX_CALL_REQUEST)
         call_start(s, call, now);
     else if (is_answer(call->kind) || call->kind == PHX_CALL_CANCEL)
@@ -357,8 +418,8 @@ static void qos_watch(void *ctx, const phx_desc_t *d, phx_dir_t dir, uint64_t no
     if (dir == PHX_RX && d->kind == MRPC_DESC_SENT && d->addr) {
         const struct mrpc_wire_hdr *h = &((const struct mrpc_wire_msg *)(uintptr_t)d->addr)->hdr;
         bool request = h->kind == MRPC_WIRE_CALL;
-        if (is_large(s, h->payload_len) && (!request || d->status != PHX_OK))
-            large_done(s, h->call_id, d->conn_id, request, now);
+        if (is_large(s, h->payload_len))
+            large_sent_done(s, h->call_id, d->conn_id, request, d->status == PHX_OK, now);
         if (d->status != PHX_OK && request)
             call_end(s, NULL, now);
     } else if ((dir == PHX_RX && d->kind == MRPC_DESC_CONN_LOST) ||
@@ -368,7 +429,7 @@ static void qos_watch(void *ctx, const phx_desc_t *d, phx_dir_t dir, uint64_t no
     }
 }
 
-/* ---- settings ------------------------------------------------------------------------------- */
+/* ---- settings and state --------------------------------------------------------------------- */
 
 /* The runtime's hint for SET (engine.h, phx_engine_set_urgency): a latency-class app's chain is
  * progressed before the others and again between them, so that a bulk app's engines hold its
@@ -378,47 +439,48 @@ static unsigned urgency_of(const struct qos_settings *set)
     return set->class == QOS_LATENCY ? 1 + set->priority : 0;
 }
 
+/* S's contribution to the table (calls in progress, bytes on the wire) leaves its level. */
+static void table_leave(struct qos_state *s)
+{
+    qos_class_forget(s->level, (unsigned)s->calls);
+    qos_class_wire(s->level, -(int64_t)s->wire_bytes);
+    qos_class_leave(s->level);
+    s->joined = false;
+}
+
+/* S joins the table at LEVEL with its calls in progress and bytes on the wire. */
+static void table_join(struct qos_state *s, unsigned level, uint64_t now)
+{
+    s->level = level;
+    qos_class_join(level);
+    for (uint64_t i = 0; i < s->calls; i++)
+        qos_class_start(level, now);
+    qos_class_wire(level, (int64_t)s->wire_bytes);
+    s->joined = true;
+}
+
 /* Puts SET in effect: the queue, the level (the calls in progress move with it) and the
  * runtime's hint. */
-static int apply(struct qos_state *s, const struct qos_settings *set, bool joined, char *err,
-                 size_t errlen)
+static int apply(void *state, const void *settings, char *err, size_t errlen)
 {
+    struct qos_state *s = state;
+    const struct qos_settings *set = settings;
     int rc = phx_policy_set_queue_max(&s->pol, set->queue_max, err, errlen);
 
     if (rc < 0)
         return rc;
     unsigned level = qos_level(set->class == QOS_LATENCY, set->priority);
-    if (joined && level != s->level) {
-        uint64_t now = phx_now_ns();
-        qos_class_forget(s->level, (unsigned)s->calls);
-        qos_class_leave(s->level);
-        qos_class_join(level);
-        for (uint64_t i = 0; i < s->calls; i++)
-            qos_class_start(level, now);
-    } else if (!joined) {
-        qos_class_join(level);
-    }
-    s->level = level;
+    if (s->joined && level != s->level)
+        table_leave(s);
+    if (!s->joined)
+        table_join(s, level, phx_now_ns());
     s->set = *set;
     qos_class_budget(level, set->latency_budget_us);
     phx_engine_set_urgency(s->e, urgency_of(set));
     return 0;
 }
 
-/* BASE with CONFIG over it, put in effect. */
-static int take_settings(struct qos_state *s, const void *base, const char *config, bool joined,
-                         char *err, size_t errlen)
-{
-    struct qos_settings set;
-
-    if (phx_settings_derive(&qos_schema, &set, base, config, err, errlen) < 0)
-        return -EINVAL;
-    int rc = apply(s, &set, joined, err, errlen);
-    phx_settings_free(&qos_schema, &set);
-    return rc;
-}
-
-static struct qos_state *state_new(void)
+static void *state_new(phx_engine_t *e)
 {
     struct qos_state *s = calloc(1, sizeof(*s));
 
@@ -426,188 +488,121 @@ static struct qos_state *state_new(void)
         free(s);
         return NULL;
     }
-    if (s)
+    if (s) {
         phx_policy_watch(&s->pol, qos_watch);
+        s->e = e;
+    }
     return s;
 }
 
-/* Frees S; JOINED: it is counted in the table, and leaves it. */
-static void state_free(struct qos_state *s, bool joined)
+static void state_free(void *state)
 {
-    if (joined) {
-        qos_class_forget(s->level, (unsigned)s->calls);
-        qos_class_leave(s->level);
-    }
+    struct qos_state *s = state;
+
+    if (s->joined)
+        table_leave(s);
     phx_policy_fini(&s->pol);
     free(s);
 }
 
-/* ---- engine ops ----------------------------------------------------------------------------- */
-
-static int qos_create(phx_engine_t *e, const char *config, void **state, char *err,
-                      size_t errlen)
+/* Detached for good (not a live upgrade's handover): the chain is no longer urgent. */
+static void detached(void *state, phx_engine_t *e)
 {
-    struct qos_state *s = state_new();
-
-    if (!s)
-        return -ENOMEM;
-    s->e = e;
-    int rc = take_settings(s, phx_engine_settings(e), config, false, err, errlen);
-    if (rc < 0) {
-        state_free(s, false);
-        return rc;
-    }
-    *state = s;
-    return 0;
-}
-
-static void qos_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
-{
-    if (mode != PHX_DESTROY_STATE_ONLY)     /* detached: the chain is no longer urgent */
-        phx_engine_set_urgency(e, 0);
-    state_free(state, true);
-}
-
-static int qos_reconfigure(phx_engine_t *e, void *state, const char *config, char *err,
-                           size_t errlen)
-{
-    struct qos_state *s = state;
-
-    return take_settings(s, &s->set, config, true, err, errlen);
+    (void)state;
+    phx_engine_set_urgency(e, 0);
 }
 
 /* ---- live upgrade --------------------------------------------------------------------------- */
 
-static void dump_settings(phx_wbuf_t *w, const struct qos_settings *set)
-{
-    const unsigned v[] = { (unsigned)set->class, set->priority, set->latency_budget_us,
-                           set->slice_us, set->slice_kb, set->pace_min_kb, set->linger_ms,
-                           set->idle_ms,
-                           set->queue_max };
-
-    for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-        phx_wbuf_u32(w, v[i]);
-}
-
 static uint64_t *count_fields(struct qos_counts *n, unsigned i)
 {
     uint64_t *v[] = { &n->started, &n->ended, &n->paced, &n->paced_ns, &n->large, &n->timed,
-                      &n->over_budget, &n->rtt_sum_ns, &n->rtt_max_ns };
+                      &n->over_budget, &n->rtt_sum_ns, &n->rtt_max_ns, &n->sends,
+                      &n->ahead_sum, &n->ahead_max };
 
     return i < sizeof(v) / sizeof(v[0]) ? v[i] : NULL;
 }
 
-static int qos_dump(phx_engine_t *e, void *state, phx_blob_t *out)
+/* After the settings the SDK writes: calls and large messages in progress, rate, counters. */
+static void dump_rest(void *state, phx_wbuf_t *w)
 {
     struct qos_state *s = state;
-    phx_wbuf_t w = { 0 };
 
-    phx_wbuf_u32(&w, QOS_MAGIC);
-    dump_settings(&w, &s->set);
-    phx_wbuf_u64(&w, s->calls);
-    phx_wbuf_u32(&w, s->inflight_msgs);
+    phx_wbuf_u64(w, s->calls);
+    phx_wbuf_u32(w, s->large_n);
     for (unsigned i = 0; i < QOS_LARGE_MAX; i++)
         if (s->large[i].key) {
-            phx_wbuf_u64(&w, s->large[i].key);
-            phx_wbuf_u64(&w, s->large[i].bytes);
-            phx_wbuf_u32(&w, s->large[i].conn_id);
-            phx_wbuf_u32(&w, s->large[i].request);
+            phx_wbuf_u64(w, s->large[i].key);
+            phx_wbuf_u64(w, s->large[i].bytes);
+            phx_wbuf_u32(w, s->large[i].conn_id);
+            phx_wbuf_u32(w, s->large[i].request | (uint32_t)s->large[i].on_wire << 1);
         }
-    phx_wbuf_u64(&w, s->untracked);
-    phx_wbuf_u32(&w, s->inflight_peak);
-    phx_wbuf_u64(&w, (uint64_t)(s->rate_bpus * 1000.0));
+    phx_wbuf_u64(w, s->untracked);
+    phx_wbuf_u32(w, s->large_peak);
+    phx_wbuf_u32(w, s->wire_peak);
+    phx_wbuf_u64(w, (uint64_t)(s->rate_bpus * 1000.0));
     for (unsigned i = 0; count_fields(&s->n, i); i++)
-        phx_wbuf_u64(&w, *count_fields(&s->n, i));
-    phx_wbuf_u64(&w, s->upgrades);
-    phx_policy_dump_counts(&s->pol, &w);
-    if (phx_wbuf_finish(&w, out) < 0)
-        return -ENOMEM;
-    out->version = QOS_STATE_VERSION;
-    return 0;
+        phx_wbuf_u64(w, *count_fields(&s->n, i));
+    phx_wbuf_u64(w, s->upgrades);
 }
 
-/* The settings written in R, checked as any others: a blob is not trusted to be in range. */
-static int restore_settings(phx_rbuf_t *r, struct qos_state *s, char *err, size_t errlen)
+/* The large messages of R into S (not yet published: restore_rest does). */
+static bool restore_large(phx_rbuf_t *r, struct qos_state *s)
 {
-    char text[320];
-    unsigned v[9];
+    uint32_t n = phx_rbuf_u32(r);
 
-    for (unsigned i = 0; i < 9; i++)
-        v[i] = phx_rbuf_u32(r);
-    if (r->failed || v[0] > QOS_LATENCY) {
-        snprintf(err, errlen, "QosEngine state is damaged (settings)");
-        return -EINVAL;
-    }
-    snprintf(text, sizeof(text), "class = \"%s\"; priority = %u; latency_budget_us = %u; "
-             "slice_us = %u; slice_kb = %u; pace_min_kb = %u; linger_ms = %u; idle_ms = %u; "
-             "queue_max = %u;", class_names[v[0]], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
-    return take_settings(s, NULL, text, false, err, errlen);
-}
-
-static bool restore_rest(phx_rbuf_t *r, struct qos_state *s)
-{
-    uint64_t calls = phx_rbuf_u64(r), now = phx_now_ns();
-
-    uint32_t msgs = phx_rbuf_u32(r);
-    if (msgs > QOS_LARGE_MAX)
+    if (n > QOS_LARGE_MAX)
         return false;
-    for (uint32_t i = 0; i < msgs && !r->failed; i++) {
+    for (uint32_t i = 0; i < n && !r->failed; i++) {
         struct qos_large *l = &s->large[i];
         l->key = phx_rbuf_u64(r) | 1;
         l->bytes = phx_rbuf_u64(r);
         l->conn_id = phx_rbuf_u32(r);
-        l->request = phx_rbuf_u32(r) != 0;
-        s->inflight_bytes += l->bytes;
+        uint32_t flags = phx_rbuf_u32(r);
+        l->request = flags & 1;
+        if (flags & 2) {                    /* on the wire: counted as it is published */
+            l->on_wire = true;
+            s->wire_msgs++;
+            s->wire_bytes += l->bytes;
+        }
     }
-    s->inflight_msgs = msgs;
+    s->large_n = n;
+    return !r->failed && s->wire_bytes < (uint64_t)INT64_MAX;
+}
+
+static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)
+{
+    struct qos_state *s = state;
+    uint64_t calls = phx_rbuf_u64(r), now = phx_now_ns();
+
+    (void)version;
+    table_leave(s);                         /* joined by apply() with nothing: again with all */
+    if (!restore_large(r, s))
+        return false;
     s->untracked = phx_rbuf_u64(r);
-    s->inflight_peak = phx_rbuf_u32(r);
+    s->large_peak = phx_rbuf_u32(r);
+    s->wire_peak = phx_rbuf_u32(r);
     s->rate_bpus = (double)phx_rbuf_u64(r) / 1000.0;
     for (unsigned i = 0; count_fields(&s->n, i); i++)
         *count_fields(&s->n, i) = phx_rbuf_u64(r);
     s->upgrades = phx_rbuf_u64(r) + 1;
-    if (r->failed || calls > PHX_POLICY_QUEUE_MAX || !phx_policy_restore_counts(&s->pol, r) ||
-        r->left)
+    if (r->failed || calls > PHX_POLICY_QUEUE_MAX)
         return false;
     s->busy_since_ns = now;
-    for (; s->calls < calls; s->calls++)
-        qos_class_start(s->level, now);
+    s->calls = calls;
+    table_join(s, s->level, now);
     return true;
 }
 
-static int qos_restore(phx_engine_t *e, const phx_blob_t *in, void **state, char *err,
-                       size_t errlen)
-{
-    phx_rbuf_t r;
+static const phx_policy_kind_t qos_kind = {
+    .type = "QosEngine", .version = QOS_VERSION, .magic = QOS_MAGIC,
+    .state_version = QOS_STATE_VERSION, .schema = &qos_schema,
+    .policy_at = offsetof(struct qos_state, pol), .settings_at = offsetof(struct qos_state, set),
+    .state_new = state_new, .state_free = state_free, .apply = apply, .detach = detached,
+    .dump = dump_rest, .restore = restore_rest,
+};
 
-    if (in->version != QOS_STATE_VERSION) {
-        snprintf(err, errlen, "QosEngine %s cannot read state version %u", QOS_VERSION,
-                 in->version);
-        return -ENOTSUP;
-    }
-    phx_rbuf_init(&r, in);
-    struct qos_state *s = state_new();
-    if (!s)
-        return -ENOMEM;
-    s->e = e;
-    if (phx_rbuf_u32(&r) != QOS_MAGIC) {
-        snprintf(err, errlen, "QosEngine state is not one of this plugin's");
-        state_free(s, false);
-        return -EINVAL;
-    }
-    int rc = restore_settings(&r, s, err, errlen);
-    if (rc < 0) {
-        state_free(s, false);
-        return rc;
-    }
-    if (!restore_rest(&r, s)) {
-        snprintf(err, errlen, "QosEngine state of %zu bytes is damaged", in->len);
-        state_free(s, true);
-        return -EINVAL;
-    }
-    *state = s;
-    return 0;
-}
+PHX_POLICY_DEFINE_OPS(qos_kind)
 
 /* ---- admin ---------------------------------------------------------------------------------- */
 
@@ -630,57 +625,70 @@ static void table_json(char *out, size_t n)
         snprintf(out + o, n - o, "}");
 }
 
-static int qos_admin(phx_engine_t *e, void *state, const char *request, char **reply)
+/* The settings in effect as a JSON object's members. */
+static int settings_json(const struct qos_settings *set, char **out)
 {
-    struct qos_state *s = state;
-    const struct qos_counts *n = &s->n;
-    char table[QOS_LEVELS * 64];
+    return asprintf(out, "\"class\":\"%s\",\"priority\":%u,\"latency_budget_us\":%u,"
+                    "\"slice_us\":%u,\"slice_kb\":%u,\"depth\":%u,\"pace_min_kb\":%u,"
+                    "\"linger_ms\":%u,\"idle_ms\":%u,\"queue_max\":%u", class_names[set->class],
+                    set->priority, set->latency_budget_us, set->slice_us, set->slice_kb,
+                    set->depth, set->pace_min_kb, set->linger_ms, set->idle_ms,
+                    set->queue_max);
+}
 
-    if (strcmp(request, "stats") != 0)
-        return -ENOTSUP;
+/* "stats": settings, level, what is in progress and on the wire, counters, the node's table. */
+static int stats_json(phx_engine_t *e, struct qos_state *s, char **reply)
+{
+    const struct qos_counts *n = &s->n;
+    char table[QOS_LEVELS * 64], *set = NULL;
     char *counts = phx_policy_stats_json(&s->pol);
-    if (!counts)
+
+    if (!counts || settings_json(&s->set, &set) < 0) {
+        free(counts);
         return -ENOMEM;
+    }
     table_json(table, sizeof(table));
-    uint64_t now = phx_now_ns();
     unsigned budget_us = 0;
-    bool yielding = above_active(s, now, &budget_us);
-    int k = asprintf(reply, "{\"type\":\"QosEngine\",\"version\":\"%s\",\"settings\":{"
-                     "\"class\":\"%s\",\"priority\":%u,\"latency_budget_us\":%u,\"slice_us\":%u,"
-                     "\"slice_kb\":%u,\"pace_min_kb\":%u,\"linger_ms\":%u,\"idle_ms\":%u,"
-                     "\"queue_max\":%u},"
-                     "\"level\":%u,\"urgency\":%u,\"yielding\":%s,\"calls\":%" PRIu64 ",\"started\":%" PRIu64
-                     ",\"ended\":%" PRIu64 ",\"large\":%" PRIu64 ",\"paced\":%" PRIu64
-                     ",\"paced_us\":%" PRIu64 ",\"inflight_bytes\":%" PRIu64
-                     ",\"inflight_msgs\":%u,\"inflight_peak\":%u,\"untracked\":%" PRIu64
-                     ",\"rate_mb_s\":%.1f,\"slice_bytes\":%" PRIu64 ",\"timed\":%" PRIu64
-                     ",\"over_budget\":%" PRIu64 ",\"rtt_mean_us\":%.1f,\"rtt_max_us\":%.1f,"
-                     "\"upgrades\":%" PRIu64 ",\"node\":%s,%s}",
-                     QOS_VERSION, class_names[s->set.class], s->set.priority,
-                     s->set.latency_budget_us, s->set.slice_us, s->set.slice_kb,
-                     s->set.pace_min_kb, s->set.linger_ms, s->set.idle_ms, s->set.queue_max,
-                     s->level, phx_engine_urgency(e), yielding ? "true" : "false", s->calls, n->started, n->ended,
-                     n->large, n->paced, (uint64_t)(n->paced_ns / NS_PER_US), s->inflight_bytes,
-                     s->inflight_msgs, s->inflight_peak, s->untracked,
-                     s->rate_bpus, slice_bytes(s, budget_us), n->timed, n->over_budget,
+    bool yielding = above_active(s, phx_now_ns(), &budget_us);
+    int k = asprintf(reply, "{\"type\":\"QosEngine\",\"version\":\"%s\",\"settings\":{%s},"
+                     "\"level\":%u,\"urgency\":%u,\"yielding\":%s,\"calls\":%" PRIu64
+                     ",\"started\":%" PRIu64 ",\"ended\":%" PRIu64 ",\"large\":%" PRIu64
+                     ",\"paced\":%" PRIu64 ",\"paced_us\":%" PRIu64 ",\"large_calls\":%u"
+                     ",\"large_peak\":%u,\"wire_bytes\":%" PRIu64 ",\"wire_msgs\":%u"
+                     ",\"wire_peak\":%u,\"untracked\":%" PRIu64 ",\"rate_mb_s\":%.1f"
+                     ",\"slice_bytes\":%" PRIu64 ",\"sends\":%" PRIu64
+                     ",\"ahead_mean_bytes\":%" PRIu64 ",\"ahead_max_bytes\":%" PRIu64
+                     ",\"timed\":%" PRIu64 ",\"over_budget\":%" PRIu64 ",\"rtt_mean_us\":%.1f"
+                     ",\"rtt_max_us\":%.1f,\"upgrades\":%" PRIu64 ",\"node\":%s,%s}",
+                     QOS_VERSION, set, s->level, phx_engine_urgency(e),
+                     yielding ? "true" : "false", s->calls, n->started, n->ended, n->large,
+                     n->paced, (uint64_t)(n->paced_ns / NS_PER_US), s->large_n, s->large_peak,
+                     s->wire_bytes, s->wire_msgs, s->wire_peak, s->untracked, s->rate_bpus,
+                     slice_bytes(s, budget_us), n->sends,
+                     n->sends ? n->ahead_sum / n->sends : 0, n->ahead_max, n->timed,
+                     n->over_budget,
                      n->timed ? (double)n->rtt_sum_ns / (double)n->timed / 1e3 : 0.0,
                      (double)n->rtt_max_ns / 1e3, s->upgrades, table, counts);
+    free(set);
     free(counts);
     return k < 0 ? -ENOMEM : 0;
+}
+
+static int qos_admin(phx_engine_t *e, void *state, const char *request, char **reply)
+{
+    if (strcmp(request, "stats") != 0)
+        return -ENOTSUP;
+    return stats_json(e, state, reply);
 }
 
 static const phx_engine_ops_t qos_engine = {
     .type = "QosEngine",
     .state_version = QOS_STATE_VERSION,
+    PHX_POLICY_OPS(qos_kind),
     .ports = {[PHX_TX] = {.in = 1, .out = 1}, [PHX_RX] = {.in = 1, .out = 1}},
-    .create = qos_create,
     .progress = phx_policy_op_progress,
-    .destroy = qos_destroy,
     .arm = phx_policy_op_arm,
     .flush = phx_policy_op_flush,
-    .dump = qos_dump,
-    .restore = qos_restore,
-    .reconfigure = qos_reconfigure,
     .admin = qos_admin,
 };
 

@@ -10,14 +10,19 @@
  *                   calls of 4 MiB at once, then a 64 B latency call: the 64 B call completes
  *                   before the bulk backlog outstanding when it was made (at most the call in
  *                   progress and half of the rest end first), and the bulk engine never had more
- *                   than one large call in progress (slice_kb = 1: one at a time); every call
+ *                   than one large message on the wire (slice_kb = 1: one at a time), so the
+ *                   64 B call found at most one bulk message ahead of it; every call
  *                   succeeds. Ordering is asserted, not times. (Measured: on TCP the 64 B call,
  *                   on its own endpoint, overtakes the backlog without pacing too; what only
  *                   the policy gives here is the one-at-a-time bound, docs/policies.md "qos".)
+ *   slice           slice_kb = two bulk messages, depth = 4: exactly two on the wire at the
+ *                   peak, at most four large calls in progress, and the latency app's sends
+ *                   found at most the slice of bulk bytes on the wire (ahead_max_bytes)
  *   no latency      half the burst with the latency app idle: nothing is paced, more than one
  *                   call is in progress at once
  *   node table      the stats show both engines' levels in the shared table
- *   bad settings    an unknown class, a priority out of range, a slice of 0, a misspelt key:
+ *   bad settings    an unknown class, a priority out of range, a slice of 0, a depth of 0,
+ *                   a misspelt key:
  *                   exit 1, one line naming the key, nothing attached
  *   live set        bulk -> latency priority 3 and back: the level follows; a bad value changes
  *                   nothing
@@ -37,6 +42,8 @@
 
 #define BULK_CALLS 16
 #define BULK_BYTES (4u << 20)
+#define BULK_WIRE  (BULK_BYTES + 1024)   /* a bulk message as the engine counts it: with its
+                                           encoding (measured: 112 bytes more) */
 #define SLEEP_MS   30000        /* keeps the latency app's call in progress until cancelled */
 
 static struct mrpc_setup up;
@@ -321,22 +328,61 @@ static void test_ordering(void)
     unsigned overtaken = small.first_rank - (BULK_CALLS - backlog);
     json_object *o = stats(&bulk);
     long paced = policy_json_path_int(o, "paced"), large = policy_json_path_int(o, "large");
-    long peak = policy_json_path_int(o, "inflight_peak");
+    long peak = policy_json_path_int(o, "wire_peak");
+    long ahead = stat(&lat, "ahead_max_bytes");
     printf("(the 64 B call was made behind %u bulk calls and ended after %u of them; bulk "
-           "engine: %ld of %ld large calls paced, at most %ld in progress) ", backlog, overtaken,
-           paced, large, peak);
+           "engine: %ld of %ld large calls paced, at most %ld on the wire; the latency app's "
+           "sends found at most %ld bulk bytes on the wire) ", backlog, overtaken, paced, large,
+           peak, ahead);
     CU_ASSERT_EQUAL(big.ok, BULK_CALLS);
     CU_ASSERT_EQUAL(small.ok, 1);
     CU_ASSERT(backlog >= 3);
     CU_ASSERT(overtaken <= 1 + backlog / 2);
     CU_ASSERT(paced >= 1);
     CU_ASSERT_EQUAL(peak, 1);
+    CU_ASSERT(ahead <= (long)BULK_WIRE);                /* one message, the slice's minimum */
     CU_ASSERT_EQUAL(large, BULK_CALLS);
     CU_ASSERT_EQUAL(policy_json_path_int(o, "calls"), 0);
-    CU_ASSERT_EQUAL(policy_json_path_int(o, "inflight_msgs"), 0);
+    CU_ASSERT_EQUAL(policy_json_path_int(o, "wire_msgs"), 0);
+    CU_ASSERT_EQUAL(policy_json_path_int(o, "large_calls"), 0);
     json_object_put(o);
     CU_ASSERT_EQUAL(stat(&lat, "calls"), 0);
     CU_ASSERT_EQUAL(stat(&lat, "started"), 2);
+    detach(&lat);
+    detach(&bulk);
+}
+
+/* The slice as a budget of bytes on the wire, with several transfers in flight: a slice of two
+ * bulk messages and a depth of 4. The bulk engine has exactly two on the wire at its peak (the
+ * slice allows two, pacing allows no third), never more than `depth` large calls in progress,
+ * and no send of the latency app found more than the slice of bulk bytes on the wire ahead of
+ * it. Counts the engines record, not times. */
+static void test_slice(void)
+{
+    struct flow sleeper = { 0 }, big = { 0 }, small = { 0 };
+    char slice[32];
+
+    need_nodes();
+    snprintf(slice, sizeof(slice), "slice_kb=%u", 2 * BULK_WIRE / 1024);
+    attach3(&bulk, "class=bulk", slice, "depth=4");
+    attach(&lat, "class=latency", NULL);
+    unsigned backlog = burst_behind_latency(&sleeper, &big, &small);
+    json_object *o = stats(&bulk);
+    long wire = policy_json_path_int(o, "wire_peak"), depth = policy_json_path_int(o,
+                                                                                   "large_peak");
+    long paced = policy_json_path_int(o, "paced"), ahead = stat(&lat, "ahead_max_bytes");
+    printf("(backlog %u; bulk: at most %ld on the wire, %ld large calls in progress, %ld paced; "
+           "latency sends found at most %ld bulk bytes ahead, slice %u) ", backlog, wire, depth,
+           paced, ahead, 2 * BULK_WIRE);
+    CU_ASSERT_EQUAL(big.ok, BULK_CALLS);
+    CU_ASSERT_EQUAL(small.ok, 1);
+    CU_ASSERT_EQUAL(wire, 2);
+    CU_ASSERT(depth >= 2 && depth <= 4);
+    CU_ASSERT(paced >= 1);
+    CU_ASSERT(ahead <= 2 * (long)BULK_WIRE);
+    CU_ASSERT_EQUAL(stat(&lat, "sends"), 2);                   /* the Sleep and the 64 B call */
+    CU_ASSERT_EQUAL(policy_json_path_int(o, "wire_bytes"), 0);
+    json_object_put(o);
     detach(&lat);
     detach(&bulk);
 }
@@ -368,7 +414,7 @@ static void test_no_latency(void)
     for (unsigned i = 0; i < BULK_CALLS / 2; i++)
         CU_ASSERT_FATAL(call(&bulk, &big, BULK_BYTES, 0));
     run_until_done((struct flow *const[]){ &big, NULL }, 60);
-    long paced = stat(&bulk, "paced"), peak = stat(&bulk, "inflight_peak");
+    long paced = stat(&bulk, "paced"), peak = stat(&bulk, "wire_peak");
     printf("(latency app idle: %ld of %u bulk calls paced, %ld in progress at once) ", paced,
            BULK_CALLS / 2, peak);
     CU_ASSERT_EQUAL(big.ok, BULK_CALLS / 2);
@@ -419,6 +465,7 @@ static void test_bad_settings(void)
     expect_refused("class=fast", "class");
     expect_refused("priority=8", "priority");
     expect_refused("slice_us=0", "slice_us");
+    expect_refused("depth=0", "depth");
     expect_refused("clas=latency", "clas");
     CU_ASSERT_EQUAL(stat(&bulk, "level"), -1);          /* nothing attached */
 }
@@ -479,7 +526,7 @@ static void test_upgrade(void)
     run_until_done((struct flow *const[]){ &big, &small, NULL }, 60);
     cancel_sleeper(&sleeper, id);
     json_object *o = stats(&bulk);
-    long paced = policy_json_path_int(o, "paced"), peak = policy_json_path_int(o, "inflight_peak");
+    long paced = policy_json_path_int(o, "paced"), peak = policy_json_path_int(o, "wire_peak");
     printf("(after the upgrade: upgrades %ld and %ld, bulk paced %ld, at most %ld in progress, "
            "latency budget %ld) ", policy_json_path_int(o, "upgrades"), stat(&lat, "upgrades"),
            paced, peak, stat(&lat, "settings.latency_budget_us"));
@@ -499,6 +546,8 @@ static void test_upgrade(void)
 
 static const phx_test_case_t cases[] = {
     { "a 64 B latency call ends before the bulk backlog queued ahead of it", test_ordering },
+    { "a slice of two messages: two on the wire, never more bulk bytes ahead of latency",
+      test_slice },
     { "with the latency app idle, bulk is not paced", test_no_latency },
     { "stats show both levels in the node's shared table", test_table },
     { "bad settings: one line naming the key, nothing attached", test_bad_settings },

@@ -29,7 +29,8 @@ so that every measured call goes through them.
              as long; the latency app is let go once the bulk app's warmup is over, so its whole
              run has bulk traffic beside it (the bulk app's goodput counts its whole measured
              step, 80 % of which overlaps the latency app). Goal: p99 with QoS <= 2x alone,
-             while bulk keeps >= 70 % of its alone goodput.
+             while bulk keeps >= 70 % of its alone goodput; judged on the medians and, in
+             per_rep / goal_met_reps, on each repetition's own variants.
   admission  AdmissionEngine with max_outstanding = 16, and a client keeping 32 calls outstanding
              (2x overload): the p99 of the admitted calls, against the p99 of 16 outstanding
              without the policy (refused calls are counted, not timed: rpc_bench --refusals-ok).
@@ -275,11 +276,18 @@ def qos_pair(setup, seconds, with_bulk, with_latency, qos, apart=False):
             time.sleep(seconds * 1.5 / 5)       # the bulk app's warmup
     if lat:
         setup.go(lat)
-    stats = {}
+    stats, lat_qos = {}, {}
     where = WaitProbe(setup, lat, lat_port, bulk, bulk_port)
-    lat_j = setup.finish(lat, seconds * 1.3 + 30, where.latency_done) if lat else None
+
+    def latency_done():
+        where.latency_done()
+        if qos:     # what the latency app's sends found ahead of them (bytes of bulk on the wire)
+            lat_qos.update(setup.stats(setup.client_node, "QosEngine", lat.pid))
+    lat_j = setup.finish(lat, seconds * 1.3 + 30, latency_done) if lat else None
     if qos:
-        stats = setup.stats(setup.client_node, "QosEngine", bulk.pid)
+        stats = dict(setup.stats(setup.client_node, "QosEngine", bulk.pid),
+                     latency_ahead_max_bytes=lat_qos.get("ahead_max_bytes"),
+                     latency_ahead_mean_bytes=lat_qos.get("ahead_mean_bytes"))
     bulk_j = bulk_setup.finish(bulk, seconds * 2 + 30) if bulk else None
     if qos:                                 # the servers serve the other variants too
         for name in ("qos-bulk", "qos-latency"):
@@ -360,7 +368,7 @@ def bench_qos(setup, reps, seconds, rng):
             if bulk:
                 r.update(bulk_mbps=bulk["mbps"])
             if stats.get("paced") is not None:
-                r.update(paced=stats.get("paced"), large=stats.get("large"))
+                r.update({k: stats.get(k) for k in QOS_STATS})
             if stats.get("where"):
                 r.update(where=stats["where"])
             runs[v].append(r)
@@ -378,6 +386,28 @@ def bench_qos(setup, reps, seconds, rng):
         out["p99_qos_over_alone"] = qos_p99 / alone_p99
         out["bulk_qos_share"] = bulk_qos / bulk_alone
         out["goal_met"] = qos_p99 <= 2 * alone_p99 and bulk_qos >= 0.7 * bulk_alone
+    out["per_rep"] = qos_per_rep(runs)
+    out["goal_met_reps"] = sum(1 for r in out["per_rep"] if r.get("goal_met"))
+    return out
+
+
+QOS_STATS = ("paced", "large", "large_peak", "wire_peak", "rate_mb_s", "slice_bytes",
+             "latency_ahead_max_bytes", "latency_ahead_mean_bytes")
+
+
+def qos_per_rep(runs):
+    """The goal per repetition: each repetition's p99 with QoS over its p99 alone and its bulk
+    goodput with QoS over its bulk goodput alone (the variants of one repetition ran back to
+    back, so they saw the same load)."""
+    out = []
+    for alone, bulk, qos in zip(runs["alone"], runs["bulk_alone"], runs["with_bulk_qos"]):
+        r = {"p99_alone_us": alone.get("p99_us"), "p99_qos_us": qos.get("p99_us"),
+             "bulk_alone_mbps": bulk.get("bulk_mbps"), "bulk_qos_mbps": qos.get("bulk_mbps")}
+        if r["p99_alone_us"] and r["p99_qos_us"] and r["bulk_alone_mbps"] and r["bulk_qos_mbps"]:
+            r["p99_ratio"] = r["p99_qos_us"] / r["p99_alone_us"]
+            r["bulk_share"] = r["bulk_qos_mbps"] / r["bulk_alone_mbps"]
+            r["goal_met"] = r["p99_ratio"] <= 2 and r["bulk_share"] >= 0.7
+        out.append(r)
     return out
 
 

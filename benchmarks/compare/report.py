@@ -383,6 +383,7 @@ def policy_goal_values(figures):
         "p6_ratelimit_error_pct": get("ratelimit", "p6_ratelimit_error_pct"),
         "qos_p99_with_qos_over_alone": get("qos", "p99_qos_over_alone"),
         "qos_bulk_goodput_share": get("qos", "bulk_qos_share"),
+        "qos_goal_met_reps": get("qos", "goal_met_reps"),
         "admission_p99_overload_us": get("admission", "overload_2x", "p99_us"),
     }
 
@@ -418,6 +419,12 @@ def write_policies(out, figures, run, machine_info, machine_line):
          f"{fmt((a.get('at_cap') or {}).get('p99_us'))} / "
          f"{fmt((a.get('overload_2x') or {}).get('p99_us'))}", "-"],
     ]
+    rows += [[f"qos rep {i + 1}: p99 with QoS / alone, bulk with QoS / alone",
+              f"{fmt(r.get('p99_qos_us'))} / {fmt(r.get('p99_alone_us'))} us, "
+              f"{fmt(r.get('bulk_qos_mbps'))} / {fmt(r.get('bulk_alone_mbps'))} MB/s",
+              f"{fmt(r.get('p99_ratio'))}, {fmt(r.get('bulk_share'))}",
+              "met" if r.get("goal_met") else "missed"]
+             for i, r in enumerate(q.get("per_rep") or [])]
     errors = [f"* {k} failed: {v['error']}" for k, v in figures.items()
               if isinstance(v, dict) and "error" in v]
     errors += [f"* {k}: {v['note']}" for k, v in figures.items()

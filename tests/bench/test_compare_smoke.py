@@ -348,7 +348,7 @@ def test_rpc_bench(compare, build, expect):
 # ---- policies ----------------------------------------------------------------------------------
 
 POLICY_KEYS = ("p6_null_overhead_pct", "p6_ratelimit_error_pct", "qos_p99_with_qos_over_alone",
-               "qos_bulk_goodput_share", "admission_p99_overload_us")
+               "qos_bulk_goodput_share", "qos_goal_met_reps", "admission_p99_overload_us")
 
 
 def test_policies(compare, build):
@@ -369,6 +369,10 @@ def test_policies(compare, build):
         for bench in ("null", "ratelimit", "qos", "admission"):
             check(isinstance(pol.get(bench), dict) and "error" not in pol[bench],
                   f"summary.json policies.{bench}: {pol.get(bench)!r}")
+        per_rep = (pol.get("qos") or {}).get("per_rep") or []
+        check(len(per_rep) == doc.get("run", {}).get("reps") and
+              all(is_number(r.get("p99_ratio")) and is_number(r.get("bulk_share"))
+                  for r in per_rep), f"summary.json policies.qos.per_rep: {per_rep!r}")
         check(not namespaces_of(proc.pid), f"namespaces left behind: {namespaces_of(proc.pid)}")
 
 

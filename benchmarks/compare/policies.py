@@ -253,9 +253,10 @@ def bench_ratelimit(setup, reps, seconds, rng, rates=(1000, 50000)):
     return out
 
 
-def qos_pair(setup, seconds, with_bulk, with_latency, qos, apart=False):
+def qos_pair(setup, seconds, with_bulk, with_latency, qos, apart=False, bulk_set=()):
     """One QoS variant; (latency result or None, bulk result or None). APART: the bulk app
-    goes through the other pair of services."""
+    goes through the other pair of services; BULK_SET: the bulk app's QosEngine settings
+    besides its class (compare --qos-set)."""
     bulk_setup = setup.other_pair() if apart else setup
     lat_port, bulk_port = setup.server("qos-latency"), bulk_setup.server("qos-bulk")
     bulk = lat = None
@@ -266,10 +267,11 @@ def qos_pair(setup, seconds, with_bulk, with_latency, qos, apart=False):
     if with_latency:
         lat = setup.client("qos-latency", lat_port, latency_args(seconds))
     if qos:
-        setup.attach(setup.client_node, "qos", bulk.pid, "class=bulk")
+        setup.attach(setup.client_node, "qos", bulk.pid, "class=bulk", *bulk_set)
         setup.attach(setup.client_node, "qos", lat.pid, "class=latency")
-        for name, cls in (("qos-bulk", "bulk"), ("qos-latency", "latency")):
-            setup.attach(setup.server_node, "qos", setup.servers[name][0].pid, f"class={cls}")
+        for name, cls in (("qos-bulk", ["class=bulk"] + list(bulk_set)),
+                          ("qos-latency", ["class=latency"])):
+            setup.attach(setup.server_node, "qos", setup.servers[name][0].pid, *cls)
     if bulk:
         setup.go(bulk)
         if lat:
@@ -353,7 +355,7 @@ class WaitProbe:
         return self.out
 
 
-def bench_qos(setup, reps, seconds, rng):
+def bench_qos(setup, reps, seconds, rng, bulk_set=()):
     variants = ("alone", "bulk_alone", "with_bulk", "with_bulk_qos", "with_bulk_apart")
     runs = {v: [] for v in variants}
     for rep in range(reps):
@@ -361,7 +363,7 @@ def bench_qos(setup, reps, seconds, rng):
         rng.shuffle(order)
         for v in order:
             lat, bulk, stats = qos_pair(setup, seconds, v != "alone", v != "bulk_alone",
-                                        v == "with_bulk_qos", v == "with_bulk_apart")
+                                        v == "with_bulk_qos", v == "with_bulk_apart", bulk_set)
             r = {}
             if lat:
                 r.update(p50_us=lat["rtt_p50_us"], p99_us=lat["rtt_p99_us"])
@@ -381,7 +383,7 @@ def bench_qos(setup, reps, seconds, rng):
            "latency_with_bulk_apart": fig["with_bulk_apart"],
            "latency_with_bulk_qos": fig["with_bulk_qos"], "bulk_alone_mbps": bulk_alone,
            "bulk_with_latency_mbps": fig["with_bulk"]["bulk_mbps"], "bulk_with_qos_mbps": bulk_qos,
-           "runs": runs}
+           "bulk_settings": ["class=bulk"] + list(bulk_set), "runs": runs}
     if alone_p99 and qos_p99 and bulk_alone and bulk_qos:
         out["p99_qos_over_alone"] = qos_p99 / alone_p99
         out["bulk_qos_share"] = bulk_qos / bulk_alone
@@ -451,7 +453,7 @@ def run(path, build, rundir, logdir, env, spin_us, args, log):
         "null": lambda: bench_null(setup, args.reps, 0.5 if quick else 2.0, rng),
         "ratelimit": lambda: bench_ratelimit(setup, args.reps, 1.0 if quick else args.rl_seconds,
                                              rng),
-        "qos": lambda: bench_qos(setup, args.reps, 1.0 if quick else 4.0, rng),
+        "qos": lambda: bench_qos(setup, args.reps, 1.0 if quick else 4.0, rng, args.qos_set),
         "admission": lambda: bench_admission(setup, args.reps, 0.5 if quick else 2.0, rng),
     }
     try:

@@ -105,7 +105,7 @@ static const struct phx_setting qos_keys[] = {
                      "how long this app's large messages may keep higher-level calls waiting"),
     PHX_SETTING_UINT(struct qos_settings, slice_kb, 0, 0, 1048576,
                      "the slice in KiB; 0: what the measured rate moves in slice_us"),
-    PHX_SETTING_UINT(struct qos_settings, depth, 4, 1, QOS_LARGE_MAX,
+    PHX_SETTING_UINT(struct qos_settings, depth, 2, 1, QOS_LARGE_MAX,
                      "large calls in progress end to end at most while paced (1: one at a time)"),
     PHX_SETTING_UINT(struct qos_settings, pace_min_kb, 64, 1, 1048576,
                      "messages of at least this many KiB are paced; smaller ones never"),

@@ -9,6 +9,8 @@
  *   refusals     another plugin's blob (magic), a version outside the range read, a truncated
  *                blob, bytes left over, a blob whose settings are out of range: each refused
  *                with its sentence, no state made
+ *   detach       the destroy op of PHX_POLICY_DEFINE_OPS calls the kind's detach() on a destroy
+ *                for good, not on a live upgrade's handover (PHX_DESTROY_STATE_ONLY)
  *
  * Every loop is bounded. */
 #include "graph.h"                      /* struct phx_engine */
@@ -208,10 +210,47 @@ static void test_refusals(void)
     state_free(s);
 }
 
+/* The same kind with a detach() that counts its calls, through the ops the macro defines. */
+static unsigned detached;
+static const phx_engine_t *detached_from;
+
+static void count_detach(void *state, phx_engine_t *e)
+{
+    (void)state;
+    detached++;
+    detached_from = e;
+}
+
+static const phx_policy_kind_t toy_detach_kind = {
+    .type = "ToyEngine", .version = "3.0.0", .magic = 0x544f5931u, .state_version = 3,
+    .schema = &toy_schema, .policy_at = offsetof(struct toy_state, pol),
+    .settings_at = offsetof(struct toy_state, set), .state_new = state_new,
+    .state_free = state_free, .apply = apply, .detach = count_detach,
+};
+
+PHX_POLICY_DEFINE_OPS(toy_detach_kind)
+
+static const phx_engine_ops_t toy_detach_ops = { PHX_POLICY_OPS(toy_detach_kind) };
+
+static void test_detach(void)
+{
+    char err[256] = "";
+    void *s = NULL;
+
+    CU_ASSERT_FATAL(toy_detach_ops.create(&engine, "", &s, err, sizeof(err)) == 0);
+    toy_detach_ops.destroy(&engine, s, PHX_DESTROY_STATE_ONLY);     /* handed over */
+    CU_ASSERT_EQUAL(detached, 0);
+    CU_ASSERT_FATAL(toy_detach_ops.create(&engine, "", &s, err, sizeof(err)) == 0);
+    toy_detach_ops.destroy(&engine, s, PHX_DESTROY_ALL);            /* detached */
+    CU_ASSERT_EQUAL(detached, 1);
+    CU_ASSERT_PTR_EQUAL(detached_from, &engine);
+}
+
 static const phx_test_case_t cases[] = {
     { "create and live set through the schema; a refusal changes nothing", test_create_set },
     { "dump then restore: settings, own state and counters come back", test_round_trip },
     { "foreign, out-of-range version, short, long, bad settings: refused", test_refusals },
+    { "detach() on a destroy for good, not on an upgrade's handover", test_detach },
     { NULL, NULL },
 };
 

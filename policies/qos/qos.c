@@ -76,6 +76,7 @@
 #define QOS_TIMED         64                /* calls timed at once (a ring keyed by call id) */
 #define QOS_LARGE_MAX     256               /* large messages tracked in progress at once */
 #define NS_PER_US         1000ull
+#define QOS_BLOB_BYTES_MAX (1ull << 40)     /* a message size a restored blob may claim */
 
 enum qos_class { QOS_BULK = 0, QOS_LATENCY = 1 };
 
@@ -560,6 +561,8 @@ static bool restore_large(phx_rbuf_t *r, struct qos_state *s)
         l->conn_id = phx_rbuf_u32(r);
         uint32_t flags = phx_rbuf_u32(r);
         l->request = flags & 1;
+        if (l->bytes > QOS_BLOB_BYTES_MAX)
+            return false;                   /* damaged: no message is that large */
         if (flags & 2) {                    /* on the wire: counted as it is published */
             l->on_wire = true;
             s->wire_msgs++;
@@ -567,7 +570,7 @@ static bool restore_large(phx_rbuf_t *r, struct qos_state *s)
         }
     }
     s->large_n = n;
-    return !r->failed && s->wire_bytes < (uint64_t)INT64_MAX;
+    return !r->failed;
 }
 
 static bool restore_rest(void *state, phx_rbuf_t *r, uint32_t version)

@@ -6,8 +6,9 @@ if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
 } else {
     set terminal png size 900,560
 }
+set termoption noenhanced            # scenario names have underscores
 set output out."/latency_cdf.png"
-set title "Job A's MPI ping-pong round trips beside job B's stream (QoS between jobs)"
+set title "Job A's MPI ping-pong round trips beside job B's stream (curves: repetition 1; p50/p99: medians)"
 set xlabel "round trip (us, log scale)"
 set ylabel "fraction of round trips <= x"
 set logscale x

@@ -5,7 +5,7 @@
         bytes/s for each rank of job B under the rate-limit scenario: SHARE of what one rank of
         B moved per second alone (median of the b_alone repetitions so far; a rank sends half
         of B's goodput).
-    results.py summarize OUT SECONDS REPS SIZE_A SIZE_B WINDOW_B RATE_SHARE
+    results.py summarize OUT SECONDS REPS SIZE_A SIZE_B WINDOW_B RATE_SHARE QOS_B
         writes OUT/results.json (every repetition, the medians, the ratios against the goal, the
         policies seen on job A's apps) and OUT/latency_cdf.dat (A's round trips per scenario, for
         latency_cdf.gp); prints a summary. Exit 1, naming what is missing, when any figure or the
@@ -59,13 +59,21 @@ def samples(out, tag):
     return pts
 
 
+def bytes_at(pts, t):
+    """B's delivered bytes at time T, interpolated between the samples around it (None outside)."""
+    for (ta, ba), (tb, bb) in zip(pts, pts[1:]):
+        if ta <= t <= tb:
+            return ba + (bb - ba) * ((t - ta) / (tb - ta) if tb > ta else 1.0)
+    return None
+
+
 def goodput(pts, t0, t1):
-    """MB/s (10^6 B) between the first sample at or after T0 and the last at or before T1."""
-    inside = [p for p in pts if t0 <= p[0] <= t1]
-    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+    """MB/s (10^6 B) from T0 to T1, the bytes at each end interpolated between B's samples, so
+    a round that spans the whole window (B stalled) still counts what moved in it."""
+    b0, b1 = bytes_at(pts, t0), bytes_at(pts, t1)
+    if b0 is None or b1 is None or t1 <= t0:
         return None
-    (ta, ba), (tb, bb) = inside[0], inside[-1]
-    return (bb - ba) / (tb - ta) / 1e6
+    return (b1 - b0) / (t1 - t0) / 1e6
 
 
 def one_run(out, scenario, tag, ids):
@@ -81,6 +89,7 @@ def one_run(out, scenario, tag, ids):
             t0, t1 = (lat["t_start"], lat["t_end"]) if lat else (0, 0)
         r["b_goodput_mbps"] = goodput(pts, t0, t1)
         r["b_samples_in_window"] = len([p for p in pts if t0 <= p[0] <= t1])
+        r["b_longest_round_s"] = max((b[0] - a[0] for a, b in zip(pts, pts[1:])), default=None)
     return r
 
 
@@ -107,11 +116,12 @@ def attached(out, tag, ids):
     return seen
 
 
-def summarize(out, seconds, reps, size_a, size_b, window_b, rate_share):
+def summarize(out, seconds, reps, size_a, size_b, window_b, rate_share, qos_b):
     runs = jobs(out)
     res = {"benchmark": "mpi_qos", "command": "benchmarks/mpi_qos/run.sh",
            "params": {"seconds": int(seconds), "reps": int(reps), "size_a": size_a,
-                      "size_b": size_b, "window_b": int(window_b), "rate_share": float(rate_share)},
+                      "size_b": size_b, "window_b": int(window_b), "rate_share": float(rate_share),
+                      "qos_a": "class=latency", "qos_b": qos_b},
            "uptime_before": read(os.path.join(out, "uptime-before.txt")).strip(),
            "uptime_after": read(os.path.join(out, "uptime-after.txt")).strip(),
            "scenarios": {}, "missing": []}
@@ -213,7 +223,7 @@ def rate(out, share):
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "rate":
         sys.exit(rate(sys.argv[2], sys.argv[3]))
-    if len(sys.argv) == 9 and sys.argv[1] == "summarize":
+    if len(sys.argv) == 10 and sys.argv[1] == "summarize":
         sys.exit(summarize(*sys.argv[2:]))
     print(__doc__, file=sys.stderr)
     sys.exit(2)

@@ -11,6 +11,7 @@
 #   a_with_b_qos         the same with standing rules on both nodes' services, attached before
 #                        the jobs start:  policyctl attach qos --job A --set class=latency
 #                                         policyctl attach qos --job B --set class=bulk
+#                        (B's settings are --qos-b's; --qos-b none attaches nothing to B)
 #   a_with_b_ratelimit   the same with only a rate limit on B instead:
 #                        policyctl attach ratelimit --job B --set bytes_per_sec=X
 #                        (X per rank: RATE_SHARE of what each rank of B moved alone)
@@ -20,7 +21,7 @@
 # of issue 15: with the policy, A's p99 <= 2x alone while B keeps >= 70 % of its goodput.
 #
 #   run.sh --build BUILD_DIR --out OUT_DIR [--seconds S] [--reps N] [--size-a BYTES]
-#          [--size-b BYTES] [--window-b W] [--rate-share F] [--keep]
+#          [--size-b BYTES] [--window-b W] [--rate-share F] [--qos-b KEY=VALUE,...|none] [--keep]
 #
 # Builds nothing (BUILD_DIR is a configured and built tree). Writes OUT_DIR/results.json (every
 # repetition and the medians), OUT_DIR/latency_cdf.png (A's round trips per scenario, gnuplot),
@@ -35,7 +36,7 @@ src=$(cd "$here/../.." && pwd)
 usage() { sed -n '2,32p' "$0" >&2; exit 2; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 
-build="" out="" seconds=10 reps=1 size_a=64 size_b=8M window_b=4 rate_share=0.75 keep=""
+build="" out="" seconds=10 reps=1 size_a=64 size_b=8M window_b=4 rate_share=0.75 qos_b=class=bulk keep=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -46,6 +47,7 @@ while [ $# -gt 0 ]; do
     --size-b) size_b=$2; shift 2 ;;
     --window-b) window_b=$2; shift 2 ;;
     --rate-share) rate_share=$2; shift 2 ;;
+    --qos-b) qos_b=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     *) usage ;;
   esac
@@ -73,6 +75,7 @@ command -v python3 >/dev/null || die "python3 is needed for the results"
 mkdir -p "$out"; out=$(cd "$out" && pwd)
 dir=$(mktemp -d /tmp/phx-mpiqos.XXXXXX)
 chmod 0755 "$dir"
+echo "$dir" > "$out/workdir.txt"     # for the smoke test: nothing of it may be left
 jobs_started=()
 cleanup() {
   set +e
@@ -144,7 +147,9 @@ watch_policy() {   # JOB_A TAG
     running "$1" || break
     for n in n1 n2; do
       pctl "$n" list --json > "$dir/list-$n.json" 2>/dev/null || continue
-      grep -q "\"job\": *\"$1\"" "$dir/list-$n.json" && cp "$dir/list-$n.json" "$out/policy-list-$n-$2.json"
+      # A's engine with its stats (an engine going away with A is listed without them)
+      grep -q "\"job\": *\"$1\"" "$dir/list-$n.json" && grep -q '"class": *"latency"' "$dir/list-$n.json" &&
+        cp "$dir/list-$n.json" "$out/policy-list-$n-$2.json"
       pctl "$n" rules --json > "$out/policy-rules-$n-$2.json" 2>/dev/null || true
     done
     sleep 0.5
@@ -170,7 +175,12 @@ run_a_with_b() {   # TAG POLICY (none, qos, ratelimit)
   b=$(submit "$tag-b" "$(stream_args $((seconds * 3 + 60)))")
   a=$(submit "$tag-a" "$(lat_args "$tag-a")")
   case "$policy" in
-    qos) rule qos --job "$a" --set class=latency; rule qos --job "$b" --set class=bulk ;;
+    qos) rule qos --job "$a" --set class=latency
+         if [ "$qos_b" != none ]; then
+           local kv sets=(); IFS=, read -ra kv <<<"$qos_b"
+           for k in "${kv[@]}"; do sets+=(--set "$k"); done
+           rule qos --job "$b" "${sets[@]}"
+         fi ;;
     ratelimit) rule ratelimit --job "$b" --set "bytes_per_sec=$(b_rate_limit)" ;;
   esac
   scontrol release "$b"; wait_sample "$out/$tag-b.out" 180
@@ -200,7 +210,7 @@ for ((r = 1; r <= reps; r++)); do
   echo "run.sh: repetition $r of $reps done ($(uptime))"
 done
 uptime > "$out/uptime-after.txt"
-python3 "$here/results.py" summarize "$out" "$seconds" "$reps" "$size_a" "$size_b" "$window_b" "$rate_share" \
+python3 "$here/results.py" summarize "$out" "$seconds" "$reps" "$size_a" "$size_b" "$window_b" "$rate_share" "$qos_b" \
   > "$out/summary.txt" || die "the results are incomplete: $(tail -3 "$out/summary.txt")"
 cat "$out/summary.txt"
 gnuplot -e "out='$out'" "$here/latency_cdf.gp" 2>"$dir/gnuplot.err" || die "gnuplot failed: $(cat "$dir/gnuplot.err")"

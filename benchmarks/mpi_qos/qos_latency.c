@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { TAG_DATA = 1, TAG_LAST = 2 };
@@ -29,14 +28,6 @@ typedef struct {
     double seconds;
     const char *samples_file;
 } lat_opts_t;
-
-static double wall_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int parse_opts(int argc, char **argv, lat_opts_t *o)
 {
@@ -138,10 +129,10 @@ int main(int argc, char **argv)
     if (rank == 0) {
         if (o.warmup)
             pinger(buf, (int)o.size, o.warmup, UINT64_MAX, NULL);
-        double t0 = wall_now();
+        double t0 = bench_wall_seconds();
         unsigned long done = pinger(buf, (int)o.size, o.max,
                                     bench_now_ns() + (uint64_t)(o.seconds * 1e9), rtt_us);
-        rc = report(&o, rtt_us, done, t0, wall_now()) ? 1 : 0;
+        rc = report(&o, rtt_us, done, t0, bench_wall_seconds()) ? 1 : 0;
     } else {
         if (o.warmup)
             ponger(buf, (int)o.size);

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_WINDOW 16
@@ -40,14 +39,6 @@ typedef struct {
     MPI_Request req[2 * MAX_WINDOW];
     unsigned long bad;      /* messages whose last byte was wrong */
 } stream_t;
-
-static double wall_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int parse_opts(int argc, char **argv, stream_opts_t *o)
 {
@@ -138,7 +129,7 @@ int main(int argc, char **argv)
     s.peer = 1 - s.rank;
     connect_in_turn(&s);
     uint64_t deadline = bench_now_ns() + (uint64_t)(o.seconds * 1e9);
-    double t0 = wall_now(), bytes = 0;
+    double t0 = bench_wall_seconds(), bytes = 0;
     unsigned long rounds = 0;
     int more = 1;
     while (more) {
@@ -146,12 +137,12 @@ int main(int argc, char **argv)
         bytes += 2.0 * (double)o.window * (double)o.size;
         if (s.rank == 0) {
             more = !bench_is_last(rounds - 1, o.max, deadline);
-            printf("sample %.3f %.0f\n", wall_now(), bytes);
+            printf("sample %.3f %.0f\n", bench_wall_seconds(), bytes);
             fflush(stdout);
         }
         MPI_Bcast(&more, 1, MPI_INT, 0, MPI_COMM_WORLD);
     }
-    double t1 = wall_now();
+    double t1 = bench_wall_seconds();
     unsigned long bad = 0;
     MPI_Reduce(&s.bad, &bad, 1, MPI_UNSIGNED_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
     if (s.rank == 0) {

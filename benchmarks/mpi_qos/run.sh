@@ -33,7 +33,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-usage() { sed -n '2,32p' "$0" >&2; exit 2; }
+usage() { sed -n '2,31p' "$0" >&2; exit 2; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 
 build="" out="" seconds=10 reps=1 size_a=64 size_b=8M window_b=4 rate_share=0.75 qos_b=class=bulk keep=""

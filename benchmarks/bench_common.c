@@ -342,6 +342,14 @@ uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * BENCH_NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
+double bench_wall_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 uint64_t bench_phase_deadline(const bench_opts_t *o, bool warmup)
 {
     double seconds = o->max_seconds * (warmup ? BENCH_WARMUP_SHARE : 1.0);

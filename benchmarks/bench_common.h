@@ -104,6 +104,8 @@ uint64_t bench_phase_deadline(const bench_opts_t *o, bool warmup);
 bool bench_is_last(unsigned long i, unsigned long n, uint64_t deadline);
 
 uint64_t bench_now_ns(void);
+/* The wall clock (CLOCK_REALTIME) in seconds: for lining up what two programs measured. */
+double bench_wall_seconds(void);
 /* User + system CPU time of this process, all threads, in seconds. */
 double bench_cpu_seconds(void);
 

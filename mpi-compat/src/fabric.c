@@ -42,6 +42,8 @@
 #define FRAME_ACK    1u
 #define FRAME_PING   2u
 #define IDLE_MS      500
+#define CONNECT_TRIES 2
+#define CONNECT_STAGGER_MS 300
 
 /* A frame that arrived before its turn, copied out of the receive heap. */
 struct held {
@@ -211,7 +213,24 @@ static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
         mpix_p2p_delivered(t.req, t.req->status.MPI_ERROR);
 }
 
-/* P's connection, made on first use: 0, or -1 when P cannot be reached (P failed). */
+/* Serves frames (handlers only queue) for MS milliseconds. */
+static void serve_for(int ms)
+{
+    double until = MPI_Wtime() + ms / 1000.0, left;
+    bool was = fab.inside;
+
+    fab.inside = true;
+    while ((left = until - MPI_Wtime()) > 0 && mrpc_ctx_progress(fab.ctx, (int)(left * 1000) + 1) >= 0)
+        ;
+    fab.inside = was;
+}
+
+/* P's connection, made on first use: 0, or -1 when P cannot be reached (P failed).
+ * Two ranks on different nodes that connect to each other in the same instant can both time out
+ * (measured with UCX 1.13's TCP transport between two services: both CONNECTs unanswered after
+ * 2 s, every time; one after the other they connect), so a connect that fails UNAVAILABLE is
+ * tried once more, the higher rank of the pair serving frames for CONNECT_STAGGER_MS first, so
+ * that the two go one after the other. */
 static int connect_peer(struct peer *p)
 {
     char addr[MRPC_RANK_VALUE_MAX] = "", why[512];
@@ -220,9 +239,15 @@ static int connect_peer(struct peer *p)
 
     if (p->conn)
         return 0;
-    if ((st = mrpc_rank_lookup(world, addr, sizeof addr)).code == PHX_OK && addr[0] &&
-        (p->conn = mrpc_connect(fab.ctx, addr, &st)))
-        return 0;
+    for (int attempt = 0; attempt < CONNECT_TRIES; attempt++) {
+        if (attempt && mpix_env.world_rank > world)
+            serve_for(CONNECT_STAGGER_MS);
+        if ((st = mrpc_rank_lookup(world, addr, sizeof addr)).code == PHX_OK && addr[0] &&
+            (p->conn = mrpc_connect(fab.ctx, addr, &st)))
+            return 0;
+        if (st.code != PHX_UNAVAILABLE)
+            break;
+    }
     snprintf(why, sizeof why, "cannot reach world rank %d%s%s: %s: %s", world,
              addr[0] ? " at " : "", addr[0] ? addr : "", phx_status_name(st.code), st.message);
     peer_fail(p, why);

@@ -228,6 +228,21 @@ static inline void mpib_row(size_t size, int n, const double *v)
     mpib_rows++;
 }
 
+/* Measures one size into FIGURES (CTX: the program's buffers). */
+typedef void mpib_measure_fn(void *ctx, size_t size, int iters, int warmup, double *figures);
+
+/* The sweep: every size measured by FN and printed as a row of N figures (at most 4). */
+static inline void mpib_sweep_rows(const struct mpib_opts *o, int n, mpib_measure_fn *fn, void *ctx)
+{
+    for (int k = 0; k < o->nsizes; k++) {
+        int iters, warmup;
+        double figures[4];
+        mpib_counts(o, o->sizes[k], &iters, &warmup);
+        fn(ctx, o->sizes[k], iters, warmup, figures);
+        mpib_row(o->sizes[k], n, figures);
+    }
+}
+
 /* Ends the program: rank 0's closing line, MPI_Finalize. */
 static inline int mpib_finish(const char *program)
 {

@@ -11,6 +11,7 @@
 struct bufs {
     char *s, *r;
     MPI_Request *reqs;
+    const struct mpib_opts *o;
 };
 
 static void one_window(const struct bufs *b, size_t size, int window, int bidir)
@@ -46,25 +47,25 @@ static double bandwidth(const struct bufs *b, size_t size, int iters, int warmup
     return bytes / (MPI_Wtime() - t0) / 1e6;
 }
 
+static void measure(void *ctx, size_t size, int iters, int warmup, double *figures)
+{
+    const struct bufs *b = ctx;
+    figures[0] = bandwidth(b, size, iters, warmup, b->o);
+}
+
 int main(int argc, char **argv)
 {
     struct mpib_opts o = mpib_init(&argc, &argv, "W:B", 1, 1 << 22, 100,
                                    " [-W WINDOW] [-B]");
     mpib_need_ranks(2, 0);
     struct bufs b = { mpib_alloc(&o, o.max_size), mpib_alloc(&o, o.max_size),
-                      calloc(2 * (size_t)o.window, sizeof(MPI_Request)) };
+                      calloc(2 * (size_t)o.window, sizeof(MPI_Request)), &o };
     if (!b.reqs)
         mpib_fail("calloc", MPI_SUCCESS);
     mpib_header(o.bidir ? "bi-directional bandwidth: windows both ways between ranks 0 and 1"
                         : "bandwidth: windows of MPI_Isend from rank 0 to rank 1, then an ack",
                 &o, "Bandwidth (MB/s)");
-    for (int k = 0; k < o.nsizes; k++) {
-        size_t size = o.sizes[k];
-        int iters, warmup;
-        mpib_counts(&o, size, &iters, &warmup);
-        double mbps = bandwidth(&b, size, iters, warmup, &o);
-        mpib_row(size, 1, &mbps);
-    }
+    mpib_sweep_rows(&o, 1, measure, &b);
     free(b.reqs);
     mpib_free(&o, b.s);
     mpib_free(&o, b.r);

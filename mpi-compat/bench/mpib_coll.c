@@ -15,6 +15,8 @@ struct cbuf {
     int *counts, *displs;         /* every rank COUNT elements, at COUNT x rank */
     MPI_Datatype type;
     int count;
+    const struct coll *c;
+    int nonblocking;
 };
 
 typedef int coll_fn(const struct cbuf *b, MPI_Request *req);   /* req NULL: blocking */
@@ -188,6 +190,13 @@ static void only_whole_ints(struct mpib_opts *o)
     o->nsizes = n;
 }
 
+static void measure_size(void *ctx, size_t size, int iters, int warmup, double *figures)
+{
+    struct cbuf *b = ctx;
+    set_count(b, size);
+    measure(b->c, b, iters, warmup, b->nonblocking, figures);
+}
+
 int main(int argc, char **argv)
 {
     struct mpib_opts o = mpib_init(&argc, &argv, "c:N", 1, 1 << 20, 1000, " -c NAME [-N]");
@@ -208,15 +217,9 @@ int main(int argc, char **argv)
     setup(&b, c, &o);
     snprintf(title, sizeof title, "collective latency: MPI_%s%s", o.nonblocking ? "I" : "", c->name);
     mpib_header(title, &o, "Avg (us)       Min (us)       Max (us)");
-    for (int k = 0; k < o.nsizes; k++) {
-        size_t size = o.sizes[k];
-        int iters, warmup;
-        double figures[3];
-        set_count(&b, size);
-        mpib_counts(&o, size, &iters, &warmup);
-        measure(c, &b, iters, warmup, o.nonblocking, figures);
-        mpib_row(size, 3, figures);
-    }
+    b.c = c;
+    b.nonblocking = o.nonblocking;
+    mpib_sweep_rows(&o, 3, measure_size, &b);
     free(b.counts);
     free(b.displs);
     mpib_free(&o, b.s);

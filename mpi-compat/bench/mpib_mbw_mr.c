@@ -43,6 +43,18 @@ static void rate(char *buf, size_t size, int iters, int warmup, const struct mpi
     MPIB_CHECK(MPI_Reduce(mine, figures, 2, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
 }
 
+struct bufs {
+    char *buf;
+    MPI_Request *reqs;
+    const struct mpib_opts *o;
+};
+
+static void measure(void *ctx, size_t size, int iters, int warmup, double *figures)
+{
+    const struct bufs *b = ctx;
+    rate(b->buf, size, iters, warmup, b->o, b->reqs, figures);
+}
+
 int main(int argc, char **argv)
 {
     struct mpib_opts o = mpib_init(&argc, &argv, "W:", 1, 1 << 22, 100, " [-W WINDOW]");
@@ -53,14 +65,8 @@ int main(int argc, char **argv)
         mpib_fail("calloc", MPI_SUCCESS);
     mpib_header("multiple bandwidth / message rate: windows from rank r to r + n/2, all pairs",
                 &o, "MB/s           Messages/s");
-    for (int k = 0; k < o.nsizes; k++) {
-        size_t size = o.sizes[k];
-        int iters, warmup;
-        double figures[2];
-        mpib_counts(&o, size, &iters, &warmup);
-        rate(buf, size, iters, warmup, &o, reqs, figures);
-        mpib_row(size, 2, figures);
-    }
+    struct bufs b = { buf, reqs, &o };
+    mpib_sweep_rows(&o, 2, measure, &b);
     free(reqs);
     mpib_free(&o, buf);
     return mpib_finish("mpib_mbw_mr");

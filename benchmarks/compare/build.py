@@ -20,6 +20,12 @@ FILES = {
     "plugin_admission": "policies/admission/libphoenix_admission.so",
     "plugin_qos": "policies/qos/libphoenix_qos.so",
     "policyctl": "tools/policyctl/policyctl",
+    # mpi-compat beside the MPIs (mpicompat.py): the same benchmarks, built against libmrpc_mpi
+    "mpi_pingpong_mpicompat": "benchmarks/mpi_pingpong_mpicompat",
+    "mpib_coll_mpicompat": "mpi-compat/bench/mpib_coll",
+    "mpib_coll_openmpi": "mpi-compat/bench/mpib_coll_openmpi",
+    "mpib_coll_mpich": "mpi-compat/bench/mpib_coll_mpich",
+    "mrpc_run": "tools/mrpc-run/mrpc-run",
     # second builds for the stall benchmark (stall): live upgrades to them
     "plugin_mrpc_next": "mrpc/engine/libphoenix_mrpc_next.so",
     "plugin_ucx_next": "transports/ucx/libphoenix_ucx_next.so",
@@ -32,6 +38,9 @@ class Build:
 
     def path(self, key):
         return os.path.join(self.dir, FILES[key])
+
+    def exists(self, key):
+        return os.path.exists(self.path(key))
 
     def missing(self, keys):
         """The files of KEYS that do not exist, as paths relative to the build directory."""

@@ -11,6 +11,12 @@ are ratios of two systems measured in the same run on the same path:
                                      messages/s, same window (two-node)
   p4_samenode_vs_openmpi_shm         mRPC 64 B round trip / Open MPI's (one-node, shm)
   p5_idle_cpu_pct                    idle phoenixd with idle registered apps, % of one core
+  m1_mpi_lat_vs_mrpc                 mpi-compat 64 B one-way latency p50 / mRPC's half round
+                                     trip p50 (two-node): what MPI adds to the calls it makes
+  m2_mpi_bw_vs_openmpi               mpi-compat MB/s / Open MPI's, the worst size of 1 MiB and
+                                     above in the sweep (two-node)
+
+The "mpicompat" section of summary.json has both mpi-compat ratios on every path, by size.
 
 A goal whose figures are missing (system skipped or failed, size not in the sweep) is null,
 and summary.md says why. Plots are drawn by gnuplot (pngcairo, else png).
@@ -25,7 +31,7 @@ import subprocess
 SMALL, LARGE, RATE = 64, 8 << 20, 32
 CSV_FIELDS = ["path", "system", "rep", "pattern", "size", "iters", "rtt_p50_us", "rtt_p99_us",
               "mbps", "ops_per_s", "cpu_us_per_op", "payload_bytes", "transport",
-              "run_wire_bytes", "wire_check", "cpu_breakdown"]
+              "run_wire_bytes", "wire_check", "cpu_breakdown", "coll_us"]
 GOALS = [  # key, goal, what, comparison, target
     ("p1_rtt_vs_ucx", "P1", "64 B RPC round trip / raw UCX (two-node)", "<=", 1.25),
     ("p1_rtt_vs_openmpi", "P1", "64 B RPC round trip / Open MPI (two-node)", "<=", 1.0),
@@ -34,7 +40,12 @@ GOALS = [  # key, goal, what, comparison, target
      ">=", 0.5),
     ("p4_samenode_vs_openmpi_shm", "P4", "64 B round trip / Open MPI shm (one-node)", "<=", 4.0),
     ("p5_idle_cpu_pct", "P5", "idle phoenixd, % of one core", "<=", 0.5),
+    ("m1_mpi_lat_vs_mrpc", "M1", "mpi-compat 64 B one-way / mRPC half round trip (two-node)",
+     "<=", 1.1),
+    ("m2_mpi_bw_vs_openmpi", "M2", "mpi-compat MB/s / Open MPI, worst size >= 1 MiB (two-node)",
+     ">=", 0.9),
 ]
+MPI_BW_FROM = 1 << 20
 RATIO_METRICS = [  # label, pattern, size, metric
     ("RTT p50, 64 B", "latency", SMALL, "rtt_p50_us"),
     ("RTT p99, 64 B", "latency", SMALL, "rtt_p99_us"),
@@ -48,7 +59,7 @@ PLOTS = [("latency", "rtt_p50_us", "round trip p50 (us)", "latency.png",
          ("bandwidth", "mbps", "MB/s (10^6 B/s)", "bandwidth.png",
           "Bandwidth: a window of messages in flight, median over the runs")]
 COLOURS = {"ucx": "#1f77b4", "openmpi": "#2ca02c", "mpich": "#9467bd", "mrpc": "#d62728",
-           "mrpc_null": "#ff7f0e"}
+           "mrpc_null": "#ff7f0e", "mpicompat": "#8c564b"}
 
 
 def ratio(a, b):
@@ -70,7 +81,28 @@ def goal_values(results):
                                             m("one-node", "openmpi", "latency", SMALL,
                                               "rtt_p50_us")),
         "p5_idle_cpu_pct": results.idle.get("phoenixd_cpu_pct"),
+        "m1_mpi_lat_vs_mrpc": mpicompat_ratios(results, "two-node")["lat64_vs_mrpc_half_rtt"],
+        "m2_mpi_bw_vs_openmpi": mpicompat_ratios(results, "two-node")["bw_vs_openmpi_worst"],
     }
+
+
+def mpicompat_ratios(results, path):
+    """mpi-compat against mRPC (64 B latency: one-way / half round trip, i.e. round trip /
+    round trip) and against Open MPI (MB/s at every size of 1 MiB and above, and the worst)."""
+    m = results.median
+    bw = {size: ratio(m(path, "mpicompat", "bandwidth", size, "mbps"),
+                      m(path, "openmpi", "bandwidth", size, "mbps"))
+          for size in results.sizes(path, "mpicompat", "bandwidth") if size >= MPI_BW_FROM}
+    known = [v for v in bw.values() if v is not None]
+    return {"lat64_vs_mrpc_half_rtt": ratio(m(path, "mpicompat", "latency", SMALL, "rtt_p50_us"),
+                                            m(path, "mrpc", "latency", SMALL, "rtt_p50_us")),
+            "lat64_one_way_us": {s: (lambda v: v / 2 if v is not None else None)(
+                m(path, s, "latency", SMALL, "rtt_p50_us")) for s in ("mpicompat", "openmpi",
+                                                                       "mpich")},
+            "mrpc_half_rtt_us": (lambda v: v / 2 if v is not None else None)(
+                m(path, "mrpc", "latency", SMALL, "rtt_p50_us")),
+            "bw_vs_openmpi_by_size": {str(k): v for k, v in sorted(bw.items())},
+            "bw_vs_openmpi_worst": min(known) if known else None}
 
 
 def goal_table(values):
@@ -126,7 +158,8 @@ def medians(results):
     out = []
     for key in sorted({(r["path"], r["system"], r["pattern"], r["size"]) for r in results.rows}):
         entry = dict(zip(("path", "system", "pattern", "size"), key))
-        for metric in ("rtt_p50_us", "rtt_p99_us", "mbps", "ops_per_s", "cpu_us_per_op"):
+        for metric in ("rtt_p50_us", "rtt_p99_us", "mbps", "ops_per_s", "cpu_us_per_op",
+                       "coll_us"):
             entry[metric] = results.median(*key, metric)
         out.append(entry)
     return out
@@ -154,6 +187,7 @@ def write_json(path, results, run, systems, paths, machine_info):
         "systems": {s.name: {"label": s.label, "skipped": results.skipped.get(s.name)}
                     for s in systems},
         "ratios": {p.name: ratios(results, p.name) for p in paths},
+        "mpicompat": {p.name: mpicompat_ratios(results, p.name) for p in paths},
         "medians": medians(results),
         "idle": results.idle,
         "hops": results.hops,
@@ -239,6 +273,20 @@ def hops_lines(hops):
     return lines
 
 
+def mpicompat_lines(results, path):
+    r = mpicompat_ratios(results, path.name)
+    if not results.sizes(path.name, "mpicompat", "latency"):
+        return []
+    one_way = r["lat64_one_way_us"]
+    bw = ", ".join(f"{size_label(int(k))} {fmt(v)}" for k, v in r["bw_vs_openmpi_by_size"].items())
+    return ["", "mpi-compat:", "",
+            f"- 64 B one-way latency p50: mpi-compat {fmt(one_way['mpicompat'])} us, mRPC half "
+            f"round trip {fmt(r['mrpc_half_rtt_us'])} us (ratio {fmt(r['lat64_vs_mrpc_half_rtt'])}, "
+            f"goal <= 1.1); Open MPI {fmt(one_way['openmpi'])} us, MPICH {fmt(one_way['mpich'])} us.",
+            f"- MB/s / Open MPI at 1 MiB and above: {bw or 'n/a'} (worst "
+            f"{fmt(r['bw_vs_openmpi_worst'])}, goal >= 0.9)."]
+
+
 def goal_lines(values):
     rows = [[g["goal"], g["what"], g["target"], fmt(g["value"]),
              "n/a" if g["met"] is None else ("met" if g["met"] else "MISSED")]
@@ -249,7 +297,7 @@ def goal_lines(values):
 def write_md(path, results, run, systems, paths, machine_line, values):
     active = [s for s in systems if s.name not in results.skipped]
     kind = "quick" if run["quick"] else "full"
-    lines = [f"# Comparison: raw UCX, Open MPI, MPICH, mRPC ({kind})",
+    lines = [f"# Comparison: raw UCX, Open MPI, MPICH, mRPC, mpi-compat ({kind})",
              "", f"Machine: {machine_line}", "",
              f"Sizes {', '.join(size_label(s) for s in run['sizes'])}; {run['reps']} "
              f"repetition(s), systems in a new random order every repetition (seed {run['seed']});"
@@ -271,10 +319,18 @@ def write_md(path, results, run, systems, paths, machine_line, values):
             lines.append(f"**Note:** {note}  ")
         lines += [""] + path_table(results, p, active) + [""] + ratio_table(results, p)
         for title, pattern, metric in (("RTT p50 (us) by size", "latency", "rtt_p50_us"),
-                                       ("MB/s by size", "bandwidth", "mbps")):
+                                       ("MB/s by size", "bandwidth", "mbps"),
+                                       ("ops/s (32 B, 32 in flight)", "rate", "ops_per_s"),
+                                       ("messages/s by size (16 in flight)", "bandwidth",
+                                        "ops_per_s"),
+                                       ("MPI_Allreduce on 4 ranks, us per call, by size",
+                                        "allreduce", "coll_us"),
+                                       ("MPI_Bcast on 4 ranks, us per call, by size", "bcast",
+                                        "coll_us")):
             table = by_size_table(results, p, active, pattern, metric)
             if table:
                 lines += ["", f"{title}:", ""] + table
+        lines += mpicompat_lines(results, p)
         if results.hops.get(p.name):
             lines += ["", "Where the time goes (mRPC, 64 B):", ""]
             lines += hops_lines(results.hops[p.name])

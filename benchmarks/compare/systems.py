@@ -5,6 +5,7 @@
   mpich      mpi_pingpong_mpich under mpirun.mpich (ch4:ucx: UCX on tcp, or sm on one node)
   mrpc       rpc_bench through phoenixd: the client's service, the wire, the server's service
   mrpc_null  the same with NullEngine attached to both apps' subscriptions (phoenixctl attach)
+  mpicompat  mpi_pingpong_mpicompat (libmrpc_mpi) under mrpc-run, through phoenixd (mpicompat.py)
 
 Patterns (Budget gives the counts):
   latency    ping-pong of one message of SIZE each way; op = one round trip
@@ -13,6 +14,10 @@ Patterns (Budget gives the counts):
   rate       32-byte messages, 32 in flight (ucx: sliding window; MPI has only window+ack, so its
              bandwidth mode at 32 B; rpc_bench: 32 calls outstanding, 32-byte replies);
              op = one message (one call for mRPC)
+  coll       MPI systems only: MPI_Allreduce and MPI_Bcast latency on COLL_RANKS ranks by size
+             (mpi-compat/bench/mpib_coll: mean time per call, averaged over the ranks), half the
+             ranks on each side of the path; rows of patterns "allreduce" and "bcast", figure
+             coll_us
 
 Every run returns rows in one shape (rtt in us, MB/s = 10^6 B/s, ops/s, CPU us per op of every
 process in the data path over the measured phase: both ranks or both ucx_pingpong processes as
@@ -36,6 +41,9 @@ RATE_SIZE = 32
 RATE_WINDOW = 32
 NETNS_PROBE_ARGS = ["-s", "64", "-n", "20", "-w", "2", "-D", "1", "--json"]
 RUN_SLACK_S = 60
+COLL_RANKS = 4
+COLLS = ("allreduce", "bcast")
+COLL_SIZES, QUICK_COLL_SIZES = [8, 64, 4096, 65536, 1 << 20], [64, 65536]
 EXIT_GRACE_S = 15
 
 
@@ -48,6 +56,8 @@ class Budget:
         self.bw_windows, self.bw_warmup = (3, 1) if quick else (100, 10)
         self.window = 16
         self.rate_msgs, self.rate_warmup = (4000, 400) if quick else (1000000, 10000)
+        self.coll_iters, self.coll_warmup = (30, 3) if quick else (200, 20)
+        self.coll_sizes = QUICK_COLL_SIZES if quick else COLL_SIZES
 
     def timeout(self, nsizes):
         return nsizes * (self.seconds * 1.2 + 2) + RUN_SLACK_S
@@ -92,6 +102,23 @@ def baseline_rows(pattern, text):
     return rows
 
 
+def coll_args(coll, sizes, b):
+    """mpib_coll's options for COLL over SIZES (it runs a tenth of the calls above 8 KiB)."""
+    return ["-c", coll, "-s", size_arg(sizes), "-i", str(b.coll_iters), "-x", str(b.coll_warmup)]
+
+
+def coll_rows(coll, text):
+    """Rows from mpib_coll's table: "SIZE AVG MIN MAX" (us) after a '#' header."""
+    rows = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and fields[0].isdigit():
+            r = row(coll, int(fields[0]), None, 0)
+            r.update(coll_us=float(fields[1]), coll_max_us=float(fields[3]))
+            rows.append(r)
+    return rows
+
+
 def baseline_args(pattern, sizes, b, rate_mode=True):
     """bench_common options for PATTERN. Without a rate mode (mpi_pingpong) the rate pattern
     is the bandwidth mode at 32 B: windows then acks, so its counts are windows."""
@@ -112,6 +139,7 @@ def baseline_args(pattern, sizes, b, rate_mode=True):
 class System:
     name = label = ""
     needs = []
+    patterns = ("latency", "bandwidth", "rate")
 
     def __init__(self, build, env, logdir):
         self.build, self.env, self.logdir = build, env, logdir
@@ -123,6 +151,9 @@ class System:
 
     def prepare(self, path, setup):
         """Per-path preparation (probes); SETUP is the path's MrpcSetup or None."""
+
+    def finish(self, path):
+        """Stops what prepare() started for PATH (always called once PATH is done)."""
 
     def run(self, path, pattern, sizes, budget, tag):
         """(rows, transport, wire bytes moved) of one run; raises ProcError on failure."""
@@ -173,6 +204,8 @@ class MpiSystem(System):
         self.impl = self.name = impl
         self.label = {"openmpi": "Open MPI (ob1)", "mpich": "MPICH (ch4:ucx)"}[impl]
         self.needs = [f"mpi_pingpong_{impl}"]
+        self.patterns = System.patterns + ("coll",) if build.exists(f"mpib_coll_{impl}") \
+            else System.patterns
         self.mpirun = shutil.which(f"mpirun.{impl}")
         self.across = {}    # path name -> whether the ranks run in the two namespaces
         self.hangs = {}     # path name -> runs that did not exit after their last result
@@ -196,45 +229,49 @@ class MpiSystem(System):
         self.notes[path.name] = (f"{self.label} ran over loopback (lo), not across the "
                                  f"namespaces: the cross-namespace probe failed ({why[:300]})")
 
-    def _command(self, path, args):
-        """(argv, env) of mpirun with both ranks running ARGS on PATH."""
-        prog = self.build.path(f"mpi_pingpong_{self.impl}")
+    def _command(self, path, args, prog_key=None, np=2):
+        """(argv, env) of mpirun with NP ranks (default: both ranks of mpi_pingpong) running
+        ARGS on PATH; across the namespaces half of them on each side."""
+        prog = self.build.path(prog_key or f"mpi_pingpong_{self.impl}")
         if self.across.get(path.name):
             return (self._openmpi_netns if self.impl == "openmpi" else self._mpich_netns)(
-                path, prog, args)
+                path, prog, args, np)
         side = LOOPBACK if path.split else path.client
         if self.impl == "openmpi":
             btl = "self,vader" if path.shm else "self,tcp"
-            return (side.wrap([self.mpirun] + self._ompi_root() + [
+            return (side.wrap([self.mpirun] + self._ompi_root(np) + [
                 "--mca", "pml", "ob1", "--mca", "btl", btl, "--mca", "btl_tcp_if_include", "lo",
-                "--mca", "oob_tcp_if_include", "lo", "-np", "2", prog] + args), self.env)
+                "--mca", "oob_tcp_if_include", "lo", "-np", str(np), prog] + args), self.env)
         tls = "sm,self" if path.shm else "tcp,self"
-        return (side.wrap([self.mpirun, "-launcher", "fork", "-iface", "lo", "-np", "2", prog]
-                          + args), dict(self.env, UCX_TLS=tls, UCX_NET_DEVICES="lo"))
+        return (side.wrap([self.mpirun, "-launcher", "fork", "-iface", "lo", "-np", str(np),
+                           prog] + args), dict(self.env, UCX_TLS=tls, UCX_NET_DEVICES="lo"))
 
     @staticmethod
-    def _ompi_root():
-        return ["--allow-run-as-root"] if os.geteuid() == 0 else []
+    def _ompi_root(np=2):
+        """As root Open MPI wants to be told; more ranks than cores it must be allowed."""
+        return (["--allow-run-as-root"] if os.geteuid() == 0 else []) + \
+            (["--oversubscribe"] if np > 2 else [])
 
-    def _openmpi_netns(self, path, prog, args):
+    def _openmpi_netns(self, path, prog, args, np=2):
         """mpirun in the client's namespace, rank 1 through `ip netns exec` in the server's.
         Rank 1 reaches mpirun's PMIx server over the veth only if PMIx listens there."""
         subnet = path.client.addr.rsplit(".", 1)[0] + ".0/24"
-        argv = path.client.wrap([self.mpirun] + self._ompi_root() + [
+        half = str(np // 2)
+        argv = path.client.wrap([self.mpirun] + self._ompi_root(np) + [
             "--bind-to", "none",        # each rank stays on its side's CPUs (paths.py)
             "--mca", "pml", "ob1", "--mca", "btl", "self,tcp",
             "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet,
-            "-np", "1", prog] + args + [":", "-np", "1"] + path.server.wrap([prog] + args))
+            "-np", half, prog] + args + [":", "-np", half] + path.server.wrap([prog] + args))
         env = dict(self.env, PMIX_MCA_ptl_base_remote_connections="1",
                    PMIX_MCA_ptl_base_if_include=path.client.dev)
         return argv, env
 
-    def _mpich_netns(self, path, prog, args):
+    def _mpich_netns(self, path, prog, args, np=2):
         """Hydra forks both ranks here (PMI over inherited sockets), each through `ip netns
         exec` into its namespace, with UCX pinned to its end of the veth."""
         argv = [self.mpirun, "-launcher", "fork", "-iface", "lo"]
         for i, side in enumerate((path.client, path.server)):
-            argv += ([":"] if i else []) + ["-np", "1", "-env", "UCX_TLS", "tcp,self",
+            argv += ([":"] if i else []) + ["-np", str(np // 2), "-env", "UCX_TLS", "tcp,self",
                                             "-env", "UCX_NET_DEVICES", side.dev]
             argv += side.wrap([prog] + args)
         return argv, self.env
@@ -250,6 +287,8 @@ class MpiSystem(System):
         return self._wire(wire, lambda: self._run(path, pattern, sizes, budget, tag))
 
     def _run(self, path, pattern, sizes, budget, tag):
+        if pattern == "coll":
+            return self._coll(path, sizes, budget, tag)
         args = baseline_args(pattern, sizes, budget, rate_mode=False)
         argv, env = self._command(path, args)
         proc = procs.run_until_done(tag, argv, env, self.logdir, budget.timeout(len(sizes)),
@@ -262,6 +301,20 @@ class MpiSystem(System):
                                      f"within {EXIT_GRACE_S} s in {self.hangs[path.name]} run(s) "
                                      f"(stuck at its exit); stopped, results kept")
         return baseline_rows(pattern, proc.output()), self.transport(path)
+
+    def _coll(self, path, sizes, budget, tag):
+        """MPI_Allreduce and MPI_Bcast latency on COLL_RANKS ranks (mpib_coll_IMPL)."""
+        rows = []
+        for coll in COLLS:
+            argv, env = self._command(path, coll_args(coll, sizes, budget),
+                                      f"mpib_coll_{self.impl}", COLL_RANKS)
+            proc = procs.run_until_done(f"{tag}-{coll}", argv, env, self.logdir,
+                                        budget.timeout(len(sizes)),
+                                        lambda out: "# ok: " in out, EXIT_GRACE_S)
+            if proc.rc != 0:
+                raise procs.ProcError(f"{self.mpirun} ({coll}) exited {proc.rc}: {proc.why()}")
+            rows += coll_rows(coll, proc.output())
+        return rows, self.transport(path)
 
 
 class MrpcSystem(System):
@@ -365,7 +418,10 @@ class MrpcSystem(System):
         return r
 
 
-def all_systems(build, env, logdir):
+def all_systems(build, env, logdir, spin_us=None):
+    from mpicompat import MpiCompatSystem   # it builds on this module
+    from services import SHIPPED_SPIN_US
     return [UcxSystem(build, env, logdir), MpiSystem("openmpi", build, env, logdir),
             MpiSystem("mpich", build, env, logdir), MrpcSystem(False, build, env, logdir),
-            MrpcSystem(True, build, env, logdir)]
+            MrpcSystem(True, build, env, logdir),
+            MpiCompatSystem(build, env, logdir, spin_us or SHIPPED_SPIN_US)]

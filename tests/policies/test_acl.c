@@ -262,6 +262,19 @@ static int attach_rules(const char *text, phx_test_run_result_t *r)
                       r);
 }
 
+/* `policyctl attach acl --pid <the server's> --settings FILE(TEXT) --side server` on the
+ * server's node; its exit code, output in R. */
+static int attach_server_rules(const char *text, phx_test_run_result_t *r)
+{
+    char pid[16];
+
+    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
+    return policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
+                                                         "--settings", rules_file(text),
+                                                         "--side", "server", NULL },
+                      r);
+}
+
 /* `policyctl set <our AclEngine> --settings FILE(TEXT) [KV]`; its exit code, output in R. */
 static int set_rules(const char *text, const char *kv, phx_test_run_result_t *r)
 {
@@ -533,11 +546,7 @@ static void test_fields_server(void)
                                                                  pid, "--side", "server", NULL },
                                &r), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "one side only"));
-    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
-                                                                  "--settings",
-                                                                  rules_file(field_rules),
-                                                                  "--side", "server", NULL },
-                               &r) == 0);
+    CU_ASSERT_FATAL(attach_server_rules(field_rules, &r) == 0);
     check_field_rules(&up.server_node, up.peer.pid, "rx.rejected", 0);
     json_object *stats = policy_stats(&up.server_node, "AclEngine", up.peer.pid);
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 0);
@@ -636,15 +645,9 @@ static void test_reply_client(void)
 static void test_reply_server(void)
 {
     static phx_test_run_result_t r;
-    char pid[16];
 
     need_nodes();
-    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
-    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
-                                                                  "--settings",
-                                                                  rules_file(reply_rules),
-                                                                  "--side", "server", NULL },
-                               &r) == 0);
+    CU_ASSERT_FATAL(attach_server_rules(reply_rules, &r) == 0);
     for (unsigned i = 0; i < 3; i++)
         CU_ASSERT_EQUAL(fail_with(PHX_NOT_FOUND), PHX_OK);     /* the server's app never ran */
     CU_ASSERT_EQUAL(call(ECHO), PHX_OK);                       /* other methods reach it */
@@ -700,15 +703,9 @@ static void test_reply_fields_client(void)
 static void test_reply_fields_server(void)
 {
     static phx_test_run_result_t r;
-    char pid[16];
 
     need_nodes();
-    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
-    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
-                                                                  "--settings",
-                                                                  rules_file(reply_fields_rules),
-                                                                  "--side", "server", NULL },
-                               &r) == 0);
+    CU_ASSERT_FATAL(attach_server_rules(reply_fields_rules, &r) == 0);
     check_cached_echo();
     json_object *stats = policy_stats(&up.server_node, "AclEngine", up.peer.pid);
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "rx.replied"), 3);

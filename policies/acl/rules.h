@@ -8,7 +8,11 @@
  * A rule may also test one field of the request's message (`field = "pkg.Msg.name"` and any of
  * equals, prefix, less_than, greater_than, in), read through the SDK (phx_call_field) on the copy
  * that is sent. It holds only when the message is of that type, the field is set and every test
- * holds. */
+ * holds.
+ *
+ * A rule with action "reply" may set fields of its reply (`reply = ( { field = "pkg.Out.f";
+ * value = ...; }, ... );`, naming its method): the values are kept as read here, and checked
+ * against the method's output type by the SDK (phx_policy_reply_check, phx_call_reply_set). */
 #ifndef ACL_RULES_H
 #define ACL_RULES_H
 

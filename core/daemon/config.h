@@ -117,8 +117,8 @@ int phx_config_load_text(phx_config_t *cfg, const char *text, const char *origin
 const char *phx_config_env_trusted_dirs(void);
 
 /* Overrides prefix from PHOENIX_PREFIX, state_dir from PHOENIX_STATE_DIR and log.level from
- * PHOENIX_LOG_LEVEL, each when set and not empty, with the same checks as the file. Returns 0, or -1 with one line in ERR naming the
- * variable; CFG is left unchanged for that variable. */
+ * PHOENIX_LOG_LEVEL, each when set and not empty, with the same checks as the file. Returns 0,
+ * or -1 with one line in ERR naming the variable; CFG is left unchanged for that variable. */
 int phx_config_apply_env(phx_config_t *cfg, char *err, size_t errlen);
 
 void phx_config_free(phx_config_t *cfg);

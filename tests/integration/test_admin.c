@@ -1390,7 +1390,8 @@ static const char *rule_line(const struct phx_daemon *d, size_t index)
     if (rules && index < json_object_array_length(rules)) {
         json_object *r = json_object_array_get_idx(rules, index);
         snprintf(text, sizeof(text), "%d %s %s %s %d %s",
-                 json_object_get_int(member(r, "id")), json_object_get_string(member(r, "selector")),
+                 json_object_get_int(member(r, "id")),
+                 json_object_get_string(member(r, "selector")),
                  json_object_get_string(member(r, "engine")),
                  json_object_get_string(member(r, "settings")),
                  json_object_get_int(member(r, "created_uid")),

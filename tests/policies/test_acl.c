@@ -752,10 +752,12 @@ static void test_reply_fields_bad(void)
                    "config_string:3: rules[0].reply[0]", "expected a number, true or false");
     expect_refused(attach_rules("rules = ( { name = \"r\"; action = \"deny\";\n"
                                 "  method = \"mrpc_test.Echo/Echo\";\n"
-                                "  reply = ( { field = \"mrpc_test.Blob.seq\"; value = 1; } ); } );",
+                                "  reply = ( { field = \"mrpc_test.Blob.seq\"; value = 1; } );\n"
+                                "} );",
                                 &r), &r, "config_string:1: rules[0]", "needs action = \"reply\"");
     expect_refused(attach_rules("rules = ( { name = \"r\"; action = \"reply\";\n"
-                                "  reply = ( { field = \"mrpc_test.Blob.seq\"; value = 1; } ); } );",
+                                "  reply = ( { field = \"mrpc_test.Blob.seq\"; value = 1; } );\n"
+                                "} );",
                                 &r), &r, "config_string:1: rules[0]", "need the rule's method");
     CU_ASSERT(mrpc_ctl_find_sub(&up.client_node, getpid(), &sub) && sub.n_addons == 0);
 

@@ -46,6 +46,16 @@ static int check_prefix(const char *value, char *why, size_t n)
     return 0;
 }
 
+/* The state directory: "" (the prefix) or an absolute path. */
+static int check_state_dir(const char *value, char *why, size_t n)
+{
+    if (value[0] && value[0] != '/')
+        return snprintf(why, n, "must be an absolute path or \"\" (got '%s')", value), -1;
+    if (strlen(value) > 3900)
+        return snprintf(why, n, "too long (%zu bytes)", strlen(value)), -1;
+    return 0;
+}
+
 static int check_power_of_two(long long value, char *why, size_t n)
 {
     if (value <= 0 || (value & (value - 1)) != 0)
@@ -101,6 +111,7 @@ static const char *const runtime_mode_names[] = { "shared", "dedicate", NULL };
 
 static const struct phx_setting config_keys[] = {
     STRING(prefix,               "/run/phoenix", .check_str = check_prefix),
+    STRING(state_dir,            "", .check_str = check_state_dir),
     STRING(plugin_dir,           ""),
     STRING(plugin_trusted_dirs,  "", .check_str = phx_plugin_trust_check_list),
     ENUM(log.level,              PHX_LOG_INFO, level_names),
@@ -145,6 +156,7 @@ static const struct { const char *name, *path; } default_plugins[] = {
 /* Environment variables that override a key; only kinds with a text form (strings, enums). */
 static const struct { const char *var, *path; } env_overrides[] = {
     { "PHOENIX_PREFIX",    "prefix" },
+    { "PHOENIX_STATE_DIR", "state_dir" },
     { "PHOENIX_LOG_LEVEL", "log.level" },
 };
 

@@ -7,7 +7,8 @@
  *
  *     phoenix.conf:12: runtime.threads: must be between 1 and 256 (got 0)
  *
- * Two environment variables then override the file: PHOENIX_PREFIX and PHOENIX_LOG_LEVEL.
+ * Three environment variables then override the file: PHOENIX_PREFIX, PHOENIX_STATE_DIR and
+ * PHOENIX_LOG_LEVEL.
  *
  * Plugins' settings are not the service's: each plugin's section, `settings = { <plugin> = {
  * ... }; };`, is kept as written and loaded with the plugin's own schema (settings.h) once the
@@ -53,6 +54,7 @@ struct phx_config_plugin {
 
 typedef struct phx_config {
     char *prefix;               /* control.sock, pid file and runtime files live here */
+    char *state_dir;            /* what outlives a restart (standing rules); "" = prefix */
     char *plugin_dir;           /* "" = the directory phoenixd was installed with */
     char *plugin_trusted_dirs;  /* ':'-separated directories exempt, with those above them, from
                                  * the plugin owner-and-mode check (plugin_trust.h); "" = none */
@@ -114,9 +116,9 @@ int phx_config_load_text(phx_config_t *cfg, const char *text, const char *origin
 #define PHX_ENV_TRUSTED_DIRS "PHOENIX_PLUGIN_TRUSTED_DIRS"
 const char *phx_config_env_trusted_dirs(void);
 
-/* Overrides prefix from PHOENIX_PREFIX and log.level from PHOENIX_LOG_LEVEL, each when set and
- * not empty, with the same checks as the file. Returns 0, or -1 with one line in ERR naming the
- * variable; CFG is left unchanged for that variable. */
+/* Overrides prefix from PHOENIX_PREFIX, state_dir from PHOENIX_STATE_DIR and log.level from
+ * PHOENIX_LOG_LEVEL, each when set and not empty, with the same checks as the file. Returns 0,
+ * or -1 with one line in ERR naming the variable; CFG is left unchanged for that variable. */
 int phx_config_apply_env(phx_config_t *cfg, char *err, size_t errlen);
 
 void phx_config_free(phx_config_t *cfg);

@@ -10,6 +10,7 @@
 #include "rules.h"
 
 #include "control_server.h"
+#include "rules_store.h"
 #include "graph.h"
 #include "phoenix/admin/addon_desc.h"
 #include "phoenix/log.h"
@@ -171,7 +172,7 @@ void phx_rules_on_register(struct phx_service *svc, struct phx_subscription *sub
     }
 }
 
-static void rule_free(struct phx_rule *r)
+void phx_rule_free(struct phx_rule *r)
 {
     free(r->config);
     free(r);
@@ -182,7 +183,7 @@ void phx_rules_fini(struct phx_service *svc)
     while (svc->rules) {
         struct phx_rule *r = svc->rules;
         svc->rules = r->next;
-        rule_free(r);
+        phx_rule_free(r);
     }
     svc->n_rules = 0;
 }
@@ -219,42 +220,42 @@ static unsigned user_rules(const struct phx_service *svc, uid_t uid, unsigned *a
     return n;
 }
 
-/* May PEER create a rule of kind K for UID? Room for it? False with the reason in RESP. */
-static bool rule_admissible(const struct phx_service *svc, const struct phx_peer *peer,
-                            enum phx_rule_kind k, uid_t uid, Phoenix__Control__Response *resp)
+/* May PEER create a rule of kind K for UID? Room for it? PHX_OK, or a status with the reason
+ * in WHY. */
+static phx_status_t rule_admissible(const struct phx_service *svc, const struct phx_peer *peer,
+                                    enum phx_rule_kind k, uid_t uid, char *why, size_t n)
 {
     const phx_config_t *cfg = svc->cfg;
     unsigned all_users, mine = user_rules(svc, peer->uid, &all_users);
 
     if (!peer->admin && (k != PHX_RULE_UID || uid != peer->uid)) {
-        phx_response_fail(resp, PHX_PERMISSION_DENIED, "only an administrator may create rules "
-                          "for a job, another uid or all apps; you may use --uid %d (your own "
-                          "apps)", (int)peer->uid);
-        return false;
+        snprintf(why, n, "only an administrator may create rules for a job, another uid or all "
+                 "apps; you may use --uid %d (your own apps)", (int)peer->uid);
+        return PHX_PERMISSION_DENIED;
     }
     if (svc->n_rules >= cfg->control.max_rules) {
-        phx_response_fail(resp, PHX_RESOURCE_EXHAUSTED, "the service holds %u standing rules "
-                          "already (control.max_rules): remove one first", svc->n_rules);
-        return false;
+        snprintf(why, n, "the service holds %u standing rules already (control.max_rules): "
+                 "remove one first", svc->n_rules);
+        return PHX_RESOURCE_EXHAUSTED;
     }
     if (!peer->admin && (mine >= cfg->control.max_user_rules ||
                          all_users >= cfg->control.max_rules / 2)) {
-        phx_response_fail(resp, PHX_RESOURCE_EXHAUSTED, "uid %d holds %u standing rules and "
-                          "ordinary users %u (control.max_user_rules is %u, users may take half "
-                          "of control.max_rules): remove one first", (int)peer->uid, mine,
-                          all_users, cfg->control.max_user_rules);
-        return false;
+        snprintf(why, n, "uid %d holds %u standing rules and ordinary users %u "
+                 "(control.max_user_rules is %u, users may take half of control.max_rules): "
+                 "remove one first", (int)peer->uid, mine, all_users,
+                 cfg->control.max_user_rules);
+        return PHX_RESOURCE_EXHAUSTED;
     }
-    return true;
+    return PHX_OK;
 }
 
-/* A new rule from request A, or NULL with the reason in RESP. */
-static struct phx_rule *rule_new(struct phx_service *svc, const struct phx_peer *peer,
-                                 const Phoenix__Control__RuleAddRequest *a,
-                                 Phoenix__Control__Response *resp)
+phx_status_t phx_rule_make(struct phx_service *svc, const struct phx_peer *peer,
+                           const struct phx_rule_spec *a, struct phx_rule **out, char *why,
+                           size_t n)
 {
     struct phx_rule *r;
     enum phx_rule_kind k;
+    phx_status_t st;
 
     if (!strcmp(a->selector, "job"))
         k = PHX_RULE_JOB;
@@ -263,27 +264,25 @@ static struct phx_rule *rule_new(struct phx_service *svc, const struct phx_peer 
     else if (!strcmp(a->selector, "all"))
         k = PHX_RULE_ALL;
     else {
-        phx_response_fail(resp, PHX_INVALID_ARGUMENT, "a rule selects by job, uid or all, not "
-                          "'%.32s'", a->selector);
-        return NULL;
+        snprintf(why, n, "a rule selects by job, uid or all, not '%.32s'", a->selector);
+        return PHX_INVALID_ARGUMENT;
     }
     size_t jl = strlen(a->job);
     if (k == PHX_RULE_JOB && (jl == 0 || jl >= PHX_JOB_ID_MAX || strspn(a->job, "0123456789") != jl)) {
-        phx_response_fail(resp, PHX_INVALID_ARGUMENT, "a Slurm job id is a number, not '%.32s'",
-                          a->job);
-        return NULL;
+        snprintf(why, n, "a Slurm job id is a number, not '%.32s'", a->job);
+        return PHX_INVALID_ARGUMENT;
     }
     if (!*a->engine || strlen(a->engine) >= PHX_NAME_MAX ||
         !phx_registry_engine_type(&svc->registry, a->engine, NULL)) {
-        phx_response_fail(resp, PHX_NOT_FOUND, "unknown engine type '%.64s'", a->engine);
-        return NULL;
+        snprintf(why, n, "unknown engine type '%.64s'", a->engine);
+        return PHX_NOT_FOUND;
     }
-    if (!rule_admissible(svc, peer, k, (uid_t)a->uid, resp))
-        return NULL;
+    if ((st = rule_admissible(svc, peer, k, (uid_t)a->uid, why, n)) != PHX_OK)
+        return st;
     if (!(r = calloc(1, sizeof(*r))) || !(r->config = strdup(a->config_string))) {
         free(r);
-        phx_response_fail(resp, PHX_RESOURCE_EXHAUSTED, "out of memory for the rule");
-        return NULL;
+        snprintf(why, n, "out of memory for the rule");
+        return PHX_RESOURCE_EXHAUSTED;
     }
     r->kind = k;
     if (k == PHX_RULE_JOB)
@@ -292,16 +291,35 @@ static struct phx_rule *rule_new(struct phx_service *svc, const struct phx_peer 
     snprintf(r->engine, sizeof(r->engine), "%s", a->engine);
     r->created_uid = peer->uid;
     r->by_admin = peer->admin;
+    *out = r;
+    return PHX_OK;
+}
+
+/* A new rule from request A, or NULL with the reason in RESP. */
+static struct phx_rule *rule_new(struct phx_service *svc, const struct phx_peer *peer,
+                                 const Phoenix__Control__RuleAddRequest *a,
+                                 Phoenix__Control__Response *resp)
+{
+    const struct phx_rule_spec spec = { .selector = a->selector, .job = a->job, .uid = a->uid,
+                                        .engine = a->engine, .config_string = a->config_string };
+    struct phx_rule *r = NULL;
+    char why[RULE_MSG_MAX];
+    phx_status_t st = phx_rule_make(svc, peer, &spec, &r, why, sizeof(why));
+
+    if (st != PHX_OK)
+        phx_response_fail(resp, st, "%s", why);
     return r;
 }
 
-static void rule_link(struct phx_service *svc, struct phx_rule *r)
+void phx_rule_link(struct phx_service *svc, struct phx_rule *r, unsigned id)
 {
     struct phx_rule **at = &svc->rules;
 
     while (*at)
         at = &(*at)->next;
-    r->id = ++svc->next_rule_id;
+    r->id = id ? id : ++svc->next_rule_id;
+    if (r->id > svc->next_rule_id)
+        svc->next_rule_id = r->id;
     *at = r;
     svc->n_rules++;
 }
@@ -327,7 +345,7 @@ int phx_admin_rule_add(struct phx_service *svc, const struct phx_peer *peer,
 
     if (!r)
         return 0;
-    rule_link(svc, r);
+    phx_rule_link(svc, r, 0);
     rule_selector(r, sel, sizeof(sel));
     for (struct phx_subscription *sub = svc->subs; sub; sub = sub->next) {
         err[0] = '\0';
@@ -337,12 +355,20 @@ int phx_admin_rule_add(struct phx_service *svc, const struct phx_peer *peer,
         if (rc == -EINVAL && applied == 0) {       /* the policy refused the settings */
             rule_detach_all(svc, r->id);
             rule_unlink(svc, r);
-            rule_free(r);
+            phx_rule_free(r);
             phx_response_fail(resp, PHX_INVALID_ARGUMENT, "%s", err);
             return 0;
         }
         applied += rc == 0;
         skipped += rc != 0;
+    }
+    if (phx_rules_save(svc, err, sizeof(err)) < 0) {   /* kept only if it outlives a restart */
+        rule_detach_all(svc, r->id);
+        rule_unlink(svc, r);
+        phx_error("rule %u (%s) not added: %s", r->id, r->engine, err);
+        phx_rule_free(r);
+        phx_response_fail(resp, PHX_UNAVAILABLE, "the rule was not added: %s", err);
+        return 0;
     }
     phx_info("admin uid %d pid %d: rule %u: %s for %s%s%s: applied to %u apps",
              (int)peer->uid, (int)peer->pid, r->id, r->engine, sel, *r->config ? ", " : "",
@@ -368,12 +394,37 @@ static bool may_remove(const struct phx_peer *peer, const struct phx_rule *r,
     return false;
 }
 
+/* Whether removal request A names R. */
+static bool remove_hits(const Phoenix__Control__RuleRemoveRequest *a, const struct phx_rule *r)
+{
+    return a->rule_id ? r->id == a->rule_id : r->kind == PHX_RULE_JOB && !strcmp(r->job, a->job);
+}
+
+/* Marks the rules A names as dropped, when PEER may remove every one of them: their count, or
+ * -1 with the reason in RESP and nothing marked. */
+static int mark_dropped(struct phx_service *svc, const struct phx_peer *peer,
+                        const Phoenix__Control__RuleRemoveRequest *a,
+                        Phoenix__Control__Response *resp)
+{
+    int n = 0;
+
+    for (const struct phx_rule *r = svc->rules; r; r = r->next)
+        if (remove_hits(a, r) && !may_remove(peer, r, resp))
+            return -1;
+    for (struct phx_rule *r = svc->rules; r; r = r->next)
+        if (remove_hits(a, r)) {
+            r->dropped = true;
+            n++;
+        }
+    return n;
+}
+
 int phx_admin_rule_remove(struct phx_service *svc, const struct phx_peer *peer,
                           const Phoenix__Control__Request *req, Phoenix__Control__Response *resp)
 {
     const Phoenix__Control__RuleRemoveRequest *a = req->rule_remove;
     unsigned removed = 0, detached = 0;
-    char *msg = NULL;
+    char *msg = NULL, err[RULE_MSG_MAX];
 
     if (!a->rule_id && !*a->job) {
         phx_response_fail(resp, PHX_INVALID_ARGUMENT, "say which rule, or which job's rules, "
@@ -385,25 +436,31 @@ int phx_admin_rule_remove(struct phx_service *svc, const struct phx_peer *peer,
                           "rules of a job");
         return 0;
     }
+    int n = mark_dropped(svc, peer, a, resp);
+    if (n < 0)
+        return 0;
+    if (a->rule_id && n == 0) {
+        phx_response_fail(resp, PHX_NOT_FOUND, "no rule %u (`policyctl rules` lists them)",
+                          a->rule_id);
+        return 0;
+    }
+    if (n && phx_rules_save(svc, err, sizeof(err)) < 0) {  /* gone only once gone for good */
+        for (struct phx_rule *r = svc->rules; r; r = r->next)
+            r->dropped = false;
+        phx_error("rules not removed: %s", err);
+        phx_response_fail(resp, PHX_UNAVAILABLE, "nothing removed: %s", err);
+        return 0;
+    }
     for (struct phx_rule *r = svc->rules, *next; r; r = next) {
         next = r->next;
-        bool hit = a->rule_id ? r->id == a->rule_id
-                              : r->kind == PHX_RULE_JOB && !strcmp(r->job, a->job);
-        if (!hit)
+        if (!r->dropped)
             continue;
-        if (!may_remove(peer, r, resp))
-            return 0;
         detached += rule_detach_all(svc, r->id);
         rule_unlink(svc, r);
         phx_info("admin uid %d pid %d: rule %u (%s) removed", (int)peer->uid, (int)peer->pid,
                  r->id, r->engine);
-        rule_free(r);
+        phx_rule_free(r);
         removed++;
-    }
-    if (a->rule_id && !removed) {
-        phx_response_fail(resp, PHX_NOT_FOUND, "no rule %u (`policyctl rules` lists them)",
-                          a->rule_id);
-        return 0;
     }
     if (asprintf(&msg, "removed %u rule%s, detached %u engine%s", removed,
                  removed == 1 ? "" : "s", detached, detached == 1 ? "" : "s") < 0)

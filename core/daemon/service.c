@@ -12,6 +12,7 @@
  * forgets a PID with its last subscription (PIDs are reused). */
 #include "service.h"
 #include "rules.h"
+#include "rules_store.h"
 
 #include "paths.h"
 
@@ -331,6 +332,19 @@ static unsigned pick_runtime(struct phx_service *svc, bool *found)
 
 /* ---- init / fini ---------------------------------------------------------------------------- */
 
+/* The standing rules of the previous run (rules_store.h): a file that cannot be taken whole
+ * refuses the start, rather than run without an administrator's policy. */
+static int load_rules(struct phx_service *svc, char *err, size_t errlen)
+{
+    char why[1024];
+
+    if (phx_rules_load(svc, why, sizeof(why)) == 0)
+        return 0;
+    snprintf(err, errlen, "%s; phoenixd does not start without the standing rules it was "
+             "given: fix the file, or move it away to start with none", why);
+    return -EINVAL;
+}
+
 int phx_service_init(struct phx_service *svc, const phx_config_t *cfg, char *err, size_t errlen)
 {
     char copy_dir[4096];
@@ -353,7 +367,7 @@ int phx_service_init(struct phx_service *svc, const phx_config_t *cfg, char *err
     }
     phx_registry_set_config(&svc->registry, cfg);   /* the plugins' sections */
     if ((rc = load_plugins(svc, err, errlen)) < 0 ||
-        (rc = start_runtimes(svc, err, errlen)) < 0) {
+        (rc = start_runtimes(svc, err, errlen)) < 0 || (rc = load_rules(svc, err, errlen)) < 0) {
         phx_service_fini(svc);
         return rc;
     }

@@ -12,8 +12,14 @@
  *            remote end's, when the transport authenticated it); a condition left out holds for
  *            every call. The first rule whose conditions all hold decides.
  *            A rule's action is "allow", "deny" or "reply": the ACL answers the request
- *            itself with PHX_OK and the method's reply message at its defaults, so that it
- *            never reaches the server (a stub: phx_verdict_reply).
+ *            itself with PHX_OK and the method's reply message, so that it never reaches the
+ *            server (a stub: phx_verdict_reply). The reply is at its defaults but for what the
+ *            rule's `reply = ( { field = "pkg.Out.msg"; value = "cached"; }, ... );` sets (at
+ *            most 8 singular fields, through sub-messages; such a rule names its method). The
+ *            values are checked against the method's layouts when the settings are read, if
+ *            the app registered them by then, else on the call: a value that does not suit
+ *            its field fails the call with FAILED_PRECONDITION and the rule's sentence rather
+ *            than answer without it.
  *   default  "allow" or "deny": the verdict when no rule holds.
  *   side     "client", "server" or "both" (default): the requests the app makes (checked on
  *            tx, before they leave), those it serves (checked on rx, before the app sees them),
@@ -46,7 +52,7 @@
 #include <string.h>
 
 #define ACL_VERSION       "1.0.0"
-#define ACL_STATE_VERSION 2                 /* 2: side, peer_uid; 1 is read too */
+#define ACL_STATE_VERSION 3                 /* 3: reply fields; 2: side, peer_uid; 1, 2 read */
 #define ACL_MAGIC         0x41434c31u       /* "ACL1" */
 #define ACL_QUEUE_MAX     64                /* nothing is held: room for back-pressure only */
 
@@ -77,12 +83,35 @@ struct acl_state {
     struct acl_scalars sc;          /* default, side */
     uint64_t          default_hits, allowed, denied;
     uint64_t          upgrades;
-    char              why[ACL_NAME_MAX + 48];
+    char              why[ACL_NAME_MAX + ACL_PATH_MAX + 200];
 };
 _Static_assert(offsetof(struct acl_state, pol) == 0,
                "phx_policy_op_* read the state as its policy");
 
 /* ---- the decision --------------------------------------------------------------------------- */
+
+/* REPLY with R's fields set, or, when one cannot be set (layouts that were not known when the
+ * rules were read), FAILED_PRECONDITION with the rule's sentence: never a reply without them. */
+static phx_verdict_t reply_verdict(struct acl_state *s, const struct acl_rule *r,
+                                   const phx_call_t *call)
+{
+    for (unsigned i = 0; i < r->n_reply; i++) {
+        phx_field_t v = acl_reply_value(&r->reply[i]);
+        char what[160];
+        int rc = phx_call_reply_set(call, r->reply[i].path, &v);
+        if (rc == 0)
+            continue;
+        if (phx_policy_reply_check(s->e, call->service_id, call->method_id, r->reply[i].path,
+                                   &v, what, sizeof(what)) == 0)
+            snprintf(what, sizeof(what), "%s", rc == -ENOSPC ? "no room left for the reply's texts"
+                                                             : strerror(-rc));
+        snprintf(s->why, sizeof(s->why), "ACL rule '%s' cannot set its reply: %s", r->name,
+                 what);
+        s->denied++;
+        return phx_verdict_reject(PHX_FAILED_PRECONDITION, s->why);
+    }
+    return phx_verdict_reply();              /* counted by the SDK: tx/rx.replied */
+}
 
 static phx_verdict_t acl_decide(void *ctx, const phx_call_t *call, uint64_t now)
 {
@@ -102,7 +131,7 @@ static phx_verdict_t acl_decide(void *ctx, const phx_call_t *call, uint64_t now)
         return phx_verdict_forward();
     }
     if (action == ACL_REPLY)
-        return phx_verdict_reply();          /* counted by the SDK: tx/rx.replied */
+        return reply_verdict(s, r, call);
     s->denied++;
     if (r)
         snprintf(s->why, sizeof(s->why), "denied by ACL rule '%s'", r->name);
@@ -112,6 +141,30 @@ static phx_verdict_t acl_decide(void *ctx, const phx_call_t *call, uint64_t now)
 }
 
 /* ---- settings ------------------------------------------------------------------------------- */
+
+/* Whether the reply fields of RULES suit the methods' output types, as far as the app's
+ * registered layouts tell (a method not known yet is checked on its calls). 0, or -1 with
+ * "config_string:LINE: rules[I].reply[J]: what" in ERR. */
+static int check_replies(phx_engine_t *e, const struct acl_rules *rules, char *err,
+                         size_t errlen)
+{
+    char why[256];
+
+    for (unsigned i = 0; i < rules->n; i++) {
+        const struct acl_rule *r = &rules->rule[i];
+        for (unsigned j = 0; r->reply_service_id && j < r->n_reply; j++) {
+            phx_field_t v = acl_reply_value(&r->reply[j]);
+            int rc = phx_policy_reply_check(e, r->reply_service_id, r->method_id,
+                                            r->reply[j].path, &v, why, sizeof(why));
+            if (rc == -ENOENT || rc == -EINVAL) {
+                snprintf(err, errlen, "config_string:%u: rules[%u].reply[%u]: %s",
+                         r->reply[j].line, i, j, why);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
 
 /* CONFIG over the rules and default in effect (a fresh state: those of phoenix.conf). A refused
  * CONFIG changes nothing. */
@@ -125,6 +178,8 @@ static int take_settings(void *state, const char *config, char *err, size_t errl
     if (!next)
         return -ENOMEM;
     int rc = acl_rules_parse(config, "config_string", next, &has_rules, &sc, err, errlen);
+    if (rc == 0 && has_rules)
+        rc = check_replies(s->e, next, err, errlen);
     if (rc == 0 && has_rules)
         s->rules = *next;
     if (rc == 0) {
@@ -210,6 +265,16 @@ static void dump_rule(phx_wbuf_t *w, const struct acl_rule *r)
     phx_wbuf_u32(w, r->peer_uid);
     if (r->has & ACL_HAS_FIELD)
         dump_field(w, &r->field);
+    phx_wbuf_u32(w, r->reply_service_id);
+    phx_wbuf_u32(w, r->n_reply);
+    for (unsigned i = 0; i < r->n_reply; i++) {
+        const struct acl_reply_field *f = &r->reply[i];
+        dump_text(w, f->path);
+        phx_wbuf_u32(w, f->kind);
+        dump_num(w, &(struct acl_num){ .is_int = f->b, .i = f->i, .d = f->d });
+        dump_text(w, f->text);
+        phx_wbuf_u32(w, f->line);
+    }
 }
 
 /* The default, the side, the rules with their hits and the counters (the SDK frames them). */
@@ -275,6 +340,33 @@ static bool restore_field(phx_rbuf_t *r, struct acl_field_test *f)
     return !r->failed;
 }
 
+/* A rule's reply fields (state version 3), checked as the reader would. */
+static bool restore_replies(phx_rbuf_t *r, struct acl_rule *rule)
+{
+    rule->reply_service_id = phx_rbuf_u32(r);
+    rule->n_reply = phx_rbuf_u32(r);
+    if (r->failed || rule->n_reply > ACL_REPLY_MAX)
+        return false;
+    for (unsigned i = 0; i < rule->n_reply; i++) {
+        struct acl_reply_field *f = &rule->reply[i];
+        struct acl_num n;
+        if (!restore_text(r, f->path, sizeof(f->path)))
+            return false;
+        f->kind = (phx_field_kind_t)phx_rbuf_u32(r);
+        restore_num(r, &n);
+        f->b = n.is_int;
+        f->i = n.i;
+        f->d = n.d;
+        if (!restore_text(r, f->text, sizeof(f->text)))
+            return false;
+        f->line = phx_rbuf_u32(r);
+        if (f->kind != PHX_FIELD_INT && f->kind != PHX_FIELD_DOUBLE &&
+            f->kind != PHX_FIELD_BOOL && f->kind != PHX_FIELD_STRING)
+            return false;
+    }
+    return !r->failed;
+}
+
 /* One rule from R, checked as the reader would: a blob is not trusted to be well formed. */
 static bool restore_rule(phx_rbuf_t *r, struct acl_rule *rule, uint32_t version)
 {
@@ -296,6 +388,8 @@ static bool restore_rule(phx_rbuf_t *r, struct acl_rule *rule, uint32_t version)
         rule->peer_uid = phx_rbuf_u32(r);
     uint32_t known = version >= 2 ? ACL_HAS_ALL : (ACL_HAS_GID << 1) - 1;
     if ((rule->has & ACL_HAS_FIELD) && (r->failed || !restore_field(r, &rule->field)))
+        return false;
+    if (version >= 3 && !restore_replies(r, rule))
         return false;
     return !r->failed && rule->action <= ACL_REPLY && (rule->has & ~known) == 0;
 }

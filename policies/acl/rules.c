@@ -94,12 +94,16 @@ static int read_id(struct reader *rd, const config_setting_t *s, uint32_t *id)
 }
 
 /* A service ("pkg.Service") or method ("pkg.Service/Method" or "pkg.Service.Method") by name,
- * or its stable id as a number. */
-static int read_target(struct reader *rd, const config_setting_t *s, bool method, uint32_t *id)
+ * or its stable id as a number; for a method named so, its service's id into *SERVICE (when
+ * given), else 0 there. */
+static int read_target(struct reader *rd, const config_setting_t *s, bool method, uint32_t *id,
+                       uint32_t *service)
 {
     const char *v = config_setting_get_string(s);
     char full[256];
 
+    if (service)
+        *service = 0;
     if (!v)
         return read_id(rd, s, id);
     if (strlen(v) >= sizeof(full) || !strchr(v, '.') || strpbrk(v, " \t\"\\"))
@@ -112,6 +116,10 @@ static int read_target(struct reader *rd, const config_setting_t *s, bool method
     if (slash)
         *slash = '.';           /* the generator's full name: package.Service.Method */
     *id = mrpc_id_of(full);
+    if (method && service) {    /* the service's full name: what comes before the method's */
+        *strrchr(full, '.') = '\0';
+        *service = strchr(full, '.') ? mrpc_id_of(full) : 0;
+    }
     return 0;
 }
 
@@ -237,6 +245,97 @@ static int read_field_member(struct reader *rd, const config_setting_t *m, const
     return 1;
 }
 
+/* ---- reply fields --------------------------------------------------------------------------- */
+
+/* The value of a reply field: an integer, a float, true or false, or a text. */
+static int read_reply_value(struct reader *rd, const config_setting_t *s,
+                            struct acl_reply_field *f)
+{
+    const char *v;
+
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_INT: case CONFIG_TYPE_INT64:
+        f->kind = PHX_FIELD_INT;
+        f->i = config_setting_get_int64(s);
+        return 0;
+    case CONFIG_TYPE_FLOAT:
+        f->kind = PHX_FIELD_DOUBLE;
+        f->d = config_setting_get_float(s);
+        return 0;
+    case CONFIG_TYPE_BOOL:
+        f->kind = PHX_FIELD_BOOL;
+        f->b = config_setting_get_bool(s);
+        return 0;
+    case CONFIG_TYPE_STRING:
+        v = config_setting_get_string(s);
+        if (strlen(v) >= sizeof(f->text))
+            return bad(rd, s, "a reply's text is at most 127 bytes (\"%.40s...\")", v);
+        f->kind = PHX_FIELD_STRING;
+        strcpy(f->text, v);
+        return 0;
+    default:
+        return bad(rd, s, "expected a number, true or false, or a text%s", "");
+    }
+}
+
+/* One `{ field = "pkg.Out.a"; value = ...; }` of a rule's reply list into F. */
+static int read_reply_field(struct reader *rd, const config_setting_t *g,
+                            struct acl_reply_field *f)
+{
+    const config_setting_t *path = config_setting_get_member(g, "field");
+    const config_setting_t *value = config_setting_get_member(g, "value");
+
+    if (!config_setting_is_group(g) || !path || !value || config_setting_length(g) != 2)
+        return bad(rd, g, "expected { field = \"package.Message.field\"; value = ...; }%s", "");
+    if (read_path(rd, path, f->path) < 0)
+        return -1;
+    if (strchr(f->path, '['))
+        return bad(rd, path, "a reply sets singular fields only, not an element (got \"%s\")",
+                   f->path);
+    f->line = (unsigned)config_setting_source_line(value);
+    return read_reply_value(rd, value, f);
+}
+
+/* A rule's `reply = ( { field = ...; value = ...; }, ... );` into R. */
+static int read_reply(struct reader *rd, const config_setting_t *s, struct acl_rule *r)
+{
+    int n = config_setting_length(s);
+    size_t at = strlen(rd->key);
+
+    if (!config_setting_is_list(s) || n > ACL_REPLY_MAX)
+        return bad(rd, s, "expected a list of at most 8 ( { field = ...; value = ...; }, ... )%s",
+                   "");
+    for (int i = 0; i < n; i++) {
+        snprintf(rd->key + at, sizeof(rd->key) - at, "[%d]", i);
+        if (read_reply_field(rd, config_setting_get_elem(s, (unsigned)i), &r->reply[i]) < 0)
+            return -1;
+        for (int j = 0; j < i; j++)
+            if (strcmp(r->reply[j].path, r->reply[i].path) == 0)
+                return bad(rd, config_setting_get_elem(s, (unsigned)i),
+                           "sets %s a second time", r->reply[i].path);
+    }
+    rd->key[at] = '\0';
+    r->n_reply = (unsigned)n;
+    return 0;
+}
+
+phx_field_t acl_reply_value(const struct acl_reply_field *f)
+{
+    phx_field_t v = { .kind = f->kind };
+
+    if (f->kind == PHX_FIELD_INT)
+        v.i = f->i;
+    else if (f->kind == PHX_FIELD_DOUBLE)
+        v.d = f->d;
+    else if (f->kind == PHX_FIELD_BOOL)
+        v.b = f->b;
+    else {
+        v.data = f->text;
+        v.len = strlen(f->text);
+    }
+    return v;
+}
+
 /* Condition or name NAME of rule G (the rule R in progress). */
 static int read_member(struct reader *rd, const config_setting_t *m, struct acl_rule *r)
 {
@@ -250,18 +349,20 @@ static int read_member(struct reader *rd, const config_setting_t *m, struct acl_
     else if (strcmp(k, "action") == 0)
         rc = read_action(rd, m, &r->action, true);
     else if (strcmp(k, "service") == 0 && (r->has |= ACL_HAS_SERVICE))
-        rc = read_target(rd, m, false, &r->service_id);
+        rc = read_target(rd, m, false, &r->service_id, NULL);
     else if (strcmp(k, "method") == 0 && (r->has |= ACL_HAS_METHOD))
-        rc = read_target(rd, m, true, &r->method_id);
+        rc = read_target(rd, m, true, &r->method_id, &r->reply_service_id);
     else if (strcmp(k, "uid") == 0 && (r->has |= ACL_HAS_UID))
         rc = read_id(rd, m, &r->uid);
     else if (strcmp(k, "gid") == 0 && (r->has |= ACL_HAS_GID))
         rc = read_id(rd, m, &r->gid);
     else if (strcmp(k, "peer_uid") == 0 && (r->has |= ACL_HAS_PEER_UID))
         rc = read_id(rd, m, &r->peer_uid);
+    else if (strcmp(k, "reply") == 0)
+        rc = read_reply(rd, m, r);
     else if ((rc = read_field_member(rd, m, k, r)) == 1)
         rc = bad(rd, m, "unknown key (a rule has name, action, service, method, uid, gid, "
-                 "peer_uid, field, equals, prefix, less_than, greater_than, in)%s", "");
+                 "peer_uid, field, equals, prefix, less_than, greater_than, in, reply)%s", "");
     rd->key[at] = '\0';
     return rc;
 }
@@ -290,6 +391,11 @@ static int read_rule(struct reader *rd, const config_setting_t *g, unsigned i,
     if (!(r->has & ACL_HAS_FIELD) && r->field.ops)
         return bad(rd, g, "equals, prefix, less_than, greater_than and in test a field: "
                    "name it with field = \"package.Message.field\"%s", "");
+    if (r->n_reply && r->action != ACL_REPLY)
+        return bad(rd, g, "reply sets the fields of a reply: it needs action = \"reply\"%s", "");
+    if (r->n_reply && !(r->has & ACL_HAS_METHOD))
+        return bad(rd, g, "reply fields need the rule's method (method = \"package.Service/"
+                   "Method\"): the reply is of that method's output type%s", "");
     for (unsigned j = 0; j < i; j++)
         if (strcmp(out->rule[j].name, r->name) == 0)
             return bad(rd, g, "a second rule named \"%s\"", r->name);

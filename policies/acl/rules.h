@@ -8,7 +8,11 @@
  * A rule may also test one field of the request's message (`field = "pkg.Msg.name"` and any of
  * equals, prefix, less_than, greater_than, in), read through the SDK (phx_call_field) on the copy
  * that is sent. It holds only when the message is of that type, the field is set and every test
- * holds. */
+ * holds.
+ *
+ * A rule with action "reply" may set fields of its reply (`reply = ( { field = "pkg.Out.f";
+ * value = ...; }, ... );`, naming its method): the values are kept as read here, and checked
+ * against the method's output type by the SDK (phx_policy_reply_check, phx_call_reply_set). */
 #ifndef ACL_RULES_H
 #define ACL_RULES_H
 
@@ -22,7 +26,8 @@
 #define ACL_NAME_MAX  64
 
 /* REPLY (a rule's only): the ACL answers the request itself, with PHX_OK and the method's
- * output message at its defaults (phx_verdict_reply); it never reaches the server. */
+ * output message (phx_verdict_reply): at its defaults but for the fields the rule's `reply` list
+ * sets; the request never reaches the server. */
 enum acl_action { ACL_ALLOW = 0, ACL_DENY = 1, ACL_REPLY = 2 };
 
 enum acl_has {
@@ -78,6 +83,20 @@ struct acl_field_test {
     } in[ACL_SET_MAX];
 };
 
+/* One field a reply rule sets: `{ field = "pkg.Out.a"; value = ...; }` of its `reply` list. The
+ * value as libconfig gave it: an integer (INT), a float (DOUBLE), true or false (BOOL) or a
+ * text (STRING); phx_call_reply_set() says whether it suits the field. */
+#define ACL_REPLY_MAX 8
+struct acl_reply_field {
+    char             path[ACL_PATH_MAX];
+    phx_field_kind_t kind;
+    int64_t          i;
+    double           d;
+    bool             b;
+    char             text[ACL_TEXT_MAX];
+    unsigned         line;      /* in the settings text, for errors found against the layouts */
+};
+
 struct acl_rule {
     char     name[ACL_NAME_MAX];
     uint32_t action;            /* enum acl_action */
@@ -87,6 +106,9 @@ struct acl_rule {
     uint32_t peer_uid;          /* the remote end's authenticated uid */
     struct acl_field_test field;
     uint64_t hits;              /* calls this rule decided */
+    uint32_t reply_service_id;  /* of the method the reply answers (0: not known by name) */
+    unsigned n_reply;
+    struct acl_reply_field reply[ACL_REPLY_MAX];
 };
 
 struct acl_rules {
@@ -106,6 +128,9 @@ struct acl_scalars {
  * what" in ERR and nothing changed. Control thread. */
 int acl_rules_parse(const char *text, const char *origin, struct acl_rules *out, bool *has_rules,
                     struct acl_scalars *sc, char *err, size_t errlen);
+
+/* FIELD as the SDK's value (its text valid while FIELD is). */
+phx_field_t acl_reply_value(const struct acl_reply_field *field);
 
 /* The rule of R that decides CALL (its ids, the app's uid and gid, the peer's uid), or NULL
  * (the default). A uid or gid condition never holds when the value is not known. */

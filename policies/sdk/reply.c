@@ -178,38 +178,54 @@ static int store_number(const struct mrpc_field_layout *f, char *at, const phx_f
     return 0;
 }
 
+/* Whether V's kind suits the singular field F (phx_call_reply_set's rules): 0 or -EINVAL. */
+static int suits(const struct mrpc_field_layout *f, const phx_field_t *v)
+{
+    char scratch[sizeof(uint64_t)];
+
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_BOOL:
+        return v->kind == PHX_FIELD_BOOL ? 0 : -EINVAL;
+    case PROTOBUF_C_TYPE_STRING:
+        return v->kind == PHX_FIELD_STRING && (v->data || !v->len) &&
+               !memchr(v->data ? v->data : "", '\0', v->len) ? 0 : -EINVAL;
+    case PROTOBUF_C_TYPE_BYTES:
+        return (v->kind == PHX_FIELD_BYTES || v->kind == PHX_FIELD_STRING) &&
+               (v->data || !v->len) ? 0 : -EINVAL;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return -EINVAL;
+    default:
+        return store_number(f, scratch, v);
+    }
+}
+
 /* Writes V into the singular field F at AT (in the reply buffer). */
 static int store(phx_policy_t *p, const struct mrpc_field_layout *f, char *at,
                  const phx_field_t *v)
 {
     char *text;
+    int rc = suits(f, v);
 
+    if (rc < 0)
+        return rc;
     switch (f->type) {
     case PROTOBUF_C_TYPE_BOOL: {
         protobuf_c_boolean b = v->b;
-        if (v->kind != PHX_FIELD_BOOL)
-            return -EINVAL;
         memcpy(at, &b, sizeof(b));
         return 0;
     }
     case PROTOBUF_C_TYPE_STRING:
-        if (v->kind != PHX_FIELD_STRING || memchr(v->data ? v->data : "", '\0', v->len))
-            return -EINVAL;
         if (!(text = text_copy(p, v)))
             return -ENOSPC;
         memcpy(at, &text, sizeof(text));
         return 0;
     case PROTOBUF_C_TYPE_BYTES: {
-        if (v->kind != PHX_FIELD_BYTES && v->kind != PHX_FIELD_STRING)
-            return -EINVAL;
         if (!(text = text_copy(p, v)))
             return -ENOSPC;
         ProtobufCBinaryData b = { v->len, (uint8_t *)text };
         memcpy(at, &b, sizeof(b));
         return 0;
     }
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return -EINVAL;
     default:
         return store_number(f, at, v);
     }
@@ -251,21 +267,20 @@ static int sub_message(phx_policy_t *p, const struct mrpc_field_layout *f, char 
     return 0;
 }
 
-int phx_call_reply_set(const phx_call_t *call, const char *path, const phx_field_t *value)
+/* The fields PATH ("pkg.Out.a.b") goes through from type T, into STEPS (at most
+ * REPLY_DEPTH_MAX), the last one the field set: 0 with *N; -ENOENT when PATH does not begin with
+ * T's name or names no field; -ENOTSUP when it goes through a repeated field; -E2BIG when it is
+ * deeper than REPLY_DEPTH_MAX. */
+#define REPLY_DEPTH_MAX 16
+static int reply_path(const struct mrpc_type_layout *t, const char *path,
+                      const struct mrpc_field_layout **steps, unsigned *n)
 {
-    struct phx_call_ctx *cx = call ? (struct phx_call_ctx *)call->ctx : NULL;
-    const struct mrpc_type_layout *t;
-    char *msg;
+    size_t len = strlen(t->full_name);
 
-    if (!cx || !path || !value)
-        return -ENOTSUP;
-    int rc = reply_begin(cx, call, &t, &msg);
-    if (rc < 0)
-        return rc;
-    size_t n = strlen(t->full_name);
-    if (strncmp(path, t->full_name, n) != 0 || path[n] != '.' || !path[n + 1])
+    if (strncmp(path, t->full_name, len) != 0 || path[len] != '.' || !path[len + 1])
         return -ENOENT;
-    for (const char *name = path + n + 1;;) {
+    *n = 0;
+    for (const char *name = path + len + 1;; name = strchr(name, '.') + 1) {
         const char *dot = strchr(name, '.');
         const struct mrpc_field_layout *f =
             phx_sdk_field_named(t, name, dot ? (size_t)(dot - name) : strlen(name));
@@ -273,18 +288,89 @@ int phx_call_reply_set(const phx_call_t *call, const char *path, const phx_field
             return -ENOENT;
         if (f->repeated)
             return -ENOTSUP;
-        if (!dot) {
-            if ((rc = store(cx->p, f, msg + f->offset, value)) == 0)
-                mark_set(f, msg);
-            return rc;
-        }
+        if (*n == REPLY_DEPTH_MAX)
+            return -E2BIG;
+        steps[(*n)++] = f;
+        if (!dot)
+            return 0;
         if (f->kind != MRPC_FIELD_MESSAGE)
             return -ENOENT;
-        if ((rc = sub_message(cx->p, f, msg, &msg)) < 0)
-            return rc;
         t = f->message;
-        name = dot + 1;
     }
+}
+
+int phx_call_reply_set(const phx_call_t *call, const char *path, const phx_field_t *value)
+{
+    struct phx_call_ctx *cx = call ? (struct phx_call_ctx *)call->ctx : NULL;
+    const struct mrpc_field_layout *steps[REPLY_DEPTH_MAX];
+    const struct mrpc_type_layout *t;
+    unsigned n;
+    char *msg;
+
+    if (!cx || !path || !value)
+        return -ENOTSUP;
+    int rc = reply_begin(cx, call, &t, &msg);
+    if (rc < 0 || (rc = reply_path(t, path, steps, &n)) < 0)
+        return rc == -E2BIG ? -ENOENT : rc;
+    for (unsigned i = 0; i + 1 < n; i++)
+        if ((rc = sub_message(cx->p, steps[i], msg, &msg)) < 0)
+            return rc;
+    if ((rc = store(cx->p, steps[n - 1], msg + steps[n - 1]->offset, value)) == 0)
+        mark_set(steps[n - 1], msg);
+    return rc;
+}
+
+/* What a value for F must be, in words. */
+static const char *takes(const struct mrpc_field_layout *f)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_BOOL:
+        return "true or false";
+    case PROTOBUF_C_TYPE_STRING:
+        return "a text";
+    case PROTOBUF_C_TYPE_BYTES:
+        return "a text (its bytes)";
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return "no value of its own (set its fields)";
+    case PROTOBUF_C_TYPE_FLOAT: case PROTOBUF_C_TYPE_DOUBLE:
+        return "a number";
+    case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
+        return "an integer from 0 to 4294967295";
+    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
+        return "an integer from 0";
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+        return "an integer";
+    default:
+        return "an integer from -2147483648 to 2147483647";
+    }
+}
+
+int phx_policy_reply_check(phx_engine_t *e, uint32_t service_id, uint32_t method_id,
+                           const char *path, const phx_field_t *value, char *why, size_t whylen)
+{
+    const phx_call_t call = { .service_id = service_id, .method_id = method_id };
+    const struct mrpc_method_layout *ml = e ? phx_sdk_method_of(e, &call) : NULL;
+    const struct mrpc_field_layout *steps[REPLY_DEPTH_MAX];
+    unsigned n;
+
+    if (!ml || !ml->output)
+        return -ENOTSUP;
+    const char *out = ml->output->full_name;
+    switch (reply_path(ml->output, path, steps, &n)) {
+    case 0:
+        break;
+    case -ENOTSUP:
+        snprintf(why, whylen, "%s goes through a repeated field: a reply sets singular fields "
+                 "only", path);
+        return -EINVAL;
+    default:
+        snprintf(why, whylen, "%s is no field of the method's reply, a %s", path, out);
+        return -ENOENT;
+    }
+    if (suits(steps[n - 1], value) == 0)
+        return 0;
+    snprintf(why, whylen, "the value does not suit %s, which takes %s", path, takes(steps[n - 1]));
+    return -EINVAL;
 }
 
 /* ---- answering ------------------------------------------------------------------------------ */

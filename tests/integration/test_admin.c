@@ -1377,6 +1377,149 @@ static void test_rules(void)
     app_free(&b);
 }
 
+/* ---- (7b) standing rules across a restart --------------------------------------------------- */
+
+/* Rule INDEX of `policyctl rules --json` as "id selector engine settings created_uid admin",
+ * or "" when there is no such rule. */
+static const char *rule_line(const struct phx_daemon *d, size_t index)
+{
+    static char text[512];
+    json_object *l = rules_json(d), *rules = member(l, "rules");
+
+    text[0] = '\0';
+    if (rules && index < json_object_array_length(rules)) {
+        json_object *r = json_object_array_get_idx(rules, index);
+        snprintf(text, sizeof(text), "%d %s %s %s %d %s",
+                 json_object_get_int(member(r, "id")),
+                 json_object_get_string(member(r, "selector")),
+                 json_object_get_string(member(r, "engine")),
+                 json_object_get_string(member(r, "settings")),
+                 json_object_get_int(member(r, "created_uid")),
+                 json_object_get_boolean(member(r, "by_admin")) ? "admin" : "user");
+    }
+    json_object_put(l);
+    return text;
+}
+
+/* The rules file of D: its path. */
+static const char *rules_file_of(const struct phx_daemon *d)
+{
+    static char path[512];
+
+    snprintf(path, sizeof(path), "%s/rules.conf", d->prefix);
+    return path;
+}
+
+/* phoenixd refuses to start on D's rules file holding TEXT (mode MODE): exit 1, and its output
+ * names the file (at LINE, when not 0) and says WANT. */
+static void start_refused(struct phx_daemon *d, const char *text, mode_t mode, unsigned line,
+                          const char *want)
+{
+    static phx_test_run_result_t r;
+    char where[600];
+    FILE *f = fopen(rules_file_of(d), "w");
+
+    CU_ASSERT_FATAL(f != NULL);
+    fputs(text, f);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    CU_ASSERT_FATAL(chmod(rules_file_of(d), mode) == 0);
+    CU_ASSERT_NOT_EQUAL(phx_daemon_run(d, (const char *const[]){ "--foreground", NULL }, &r), 0);
+    if (line)
+        snprintf(where, sizeof(where), "%s:%u: ", rules_file_of(d), line);
+    else
+        snprintf(where, sizeof(where), "%s: ", rules_file_of(d));
+    printf("(%.*s) ", (int)strcspn(strstr(r.out, where) ? strstr(r.out, where) : r.out, "\n"),
+           strstr(r.out, where) ? strstr(r.out, where) : r.out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, where));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "fix the file, or move it away to start with none"));
+    CU_ASSERT(!phx_daemon_accepts(d->prefix));
+}
+
+/* The rules a broken file holds would be taken by a start: each fault refuses it. */
+static void rules_file_broken(struct phx_daemon *d)
+{
+    static const char good_rule[] =
+        "next_id = 4;\nrules = (\n  {\n    id = 1;\n    selector = \"uid\";\n    uid = 0;\n"
+        "    engine = \"NullEngine\";\n    created_uid = 0;\n    by_admin = true;\n  }\n);\n";
+    char text[1024];
+
+    snprintf(text, sizeof(text), "%srule_count = 1;\n", good_rule);
+    start_refused(d, text, 0644, 0, "must be the service's (uid 0) and readable by it only");
+    start_refused(d, good_rule, 0600, 0, "does not end with its rule_count: cut short");
+    start_refused(d, "next_id = 4;\nrules = (\n  {\n    id = 1;\n    selector = \"uid\";\n", 0600,
+                  6, "syntax error");
+    snprintf(text, sizeof(text), "%srule_count = 2;\n", good_rule);
+    start_refused(d, text, 0600, 12, "rule_count: says 2 rules, the file holds 1");
+    snprintf(text, sizeof(text), "%s", good_rule);
+    memcpy(strstr(text, "NullEngine"), "NullEngin_", 10);
+    strcat(text, "rule_count = 1;\n");
+    start_refused(d, text, 0600, 3, "rules[0]: unknown engine type 'NullEngin_'");
+    snprintf(text, sizeof(text), "%s", good_rule);
+    memcpy(strstr(text, "uid = 0;"), "uix = 0;", 8);
+    strcat(text, "rule_count = 1;\n");
+    start_refused(d, text, 0600, 6, "unknown key 'rules[0].uix' (did you mean 'rules[0].uid'?)");
+    start_refused(d, "@include \"/etc/passwd\"\nrule_count = 0;\n", 0600, 1,
+                  "@include is not taken");
+}
+
+static void test_rules_restart(void)
+{
+    struct phx_daemon d;
+    struct app a;
+    struct stat st;
+
+    if (getuid() != 0) {
+        phx_test_skip("the rules-restart case needs root to act as uid %d too", USER);
+        return;
+    }
+    CU_ASSERT_FATAL(daemon_up(&d, "admin-rules-restart"));
+    CU_ASSERT(phx_daemon_log_has(&d, "no standing rules file"));
+    PCTL(&d, 0, "rule 1: NullEngine for uid 0, applied to 0 apps now", "attach", "null", "--uid",
+         "0", "--set", "batch=8");
+    PCTL(&d, 0, "rule 2: NullEngine for job 4711", "attach", "null", "--job", "4711");
+    PCTL_AS(USER, &d, 0, "rule 3: NullEngine for uid 60001", "attach", "null", "--uid", "60001");
+    PCTL(&d, 0, "removed 1 rule", "detach", "--rule", "2");
+    CU_ASSERT_FATAL(stat(rules_file_of(&d), &st) == 0);
+    CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
+    CU_ASSERT_EQUAL(st.st_uid, geteuid());
+
+    /* a restart keeps rules 1 and 3 with their numbers, owners and settings */
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    CU_ASSERT_FATAL(phx_daemon_restart(&d));
+    CU_ASSERT(phx_daemon_log_has(&d, "2 standing rules read from"));
+    CU_ASSERT_STRING_EQUAL(rule_line(&d, 0), "1 uid 0 NullEngine batch = 8; 0 admin");
+    CU_ASSERT_STRING_EQUAL(rule_line(&d, 1), "3 uid 60001 NullEngine  60001 user");
+    CU_ASSERT_STRING_EQUAL(rule_line(&d, 2), "");
+    app_start(&a, d.prefix, UINT64_MAX, 0);          /* registers after the restart */
+    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    CU_ASSERT_STRING_EQUAL(addons_of(&d, a.pid), "NullEngine");
+    CU_ASSERT_EQUAL(null_batch_of(&d, &a), 8);
+    PCTL_AS(USER, &d, 1, "created by an administrator: only an administrator", "detach",
+            "--rule", "1");
+    PCTL(&d, 0, "rule 4: NullEngine for job 5", "attach", "null", "--job", "5");  /* not 2 */
+    PCTL(&d, 0, "removed 1 rule, detached 1 engine", "detach", "--rule", "1");
+    CU_ASSERT_STRING_EQUAL(addons_of(&d, a.pid), "");
+    CU_ASSERT(app_wait_received(&a, load(&a.sh->received) + 10));
+    CU_ASSERT_EQUAL(app_finish(&a), APP_OK);
+    app_free(&a);
+
+    /* removed for good: another restart has rules 3 and 4 only */
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    CU_ASSERT_FATAL(phx_daemon_restart(&d));
+    CU_ASSERT_STRING_EQUAL(rule_line(&d, 0), "3 uid 60001 NullEngine  60001 user");
+    CU_ASSERT_STRING_EQUAL(rule_line(&d, 1), "4 job 5 NullEngine  0 admin");
+    CU_ASSERT_STRING_EQUAL(rule_line(&d, 2), "");
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+
+    rules_file_broken(&d);
+    CU_ASSERT_FATAL(unlink(rules_file_of(&d)) == 0);    /* no file: no rules */
+    CU_ASSERT_FATAL(phx_daemon_restart(&d));
+    PCTL(&d, 0, "no rules", "rules");
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    phx_daemon_cleanup(&d);
+}
+
 /* ---- (5) job identity ----------------------------------------------------------------------- */
 
 /* The exec'd app: registers at PREFIX and stays until killed, its parent dies or 60 s pass. */
@@ -1477,6 +1620,8 @@ int main(int argc, char **argv)
         { "an app's Slurm job from its environment is unverified", test_job_identity },
         { "an ordinary user changes their own apps only", test_permissions },
         { "standing rules by uid and job, their bounds and permissions", test_rules },
+        { "standing rules outlive a restart; a broken rules file refuses the start",
+          test_rules_restart },
         { "sighup reconfigures an attached NullEngine", test_sighup_reconfigures },
         { "bad input is refused and the service goes on", test_bad_input },
         { "usage errors exit 2, every command has --help", test_usage_and_help },

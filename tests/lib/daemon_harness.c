@@ -137,6 +137,8 @@ static bool daemon_dirs(struct phx_daemon *d, const char *tag, const char *conf_
     return true;
 }
 
+static bool daemon_launch(struct phx_daemon *d, const char *netns);
+
 bool phx_daemon_start(struct phx_daemon *d, const char *tag, const char *conf_text)
 {
     return phx_daemon_start_params(d, tag, conf_text, NULL);
@@ -147,10 +149,20 @@ bool phx_daemon_start_params(struct phx_daemon *d, const char *tag, const char *
 {
     const char *netns = params && (params->field_mask & PHX_DAEMON_PARAM_FIELD_NETNS)
                             ? params->netns : NULL;
+
+    return daemon_dirs(d, tag, conf_text) && daemon_launch(d, netns);
+}
+
+bool phx_daemon_restart(struct phx_daemon *d)
+{
+    return d->pid == 0 && d->dir[0] && daemon_launch(d, NULL);
+}
+
+/* Starts phoenixd on D's directory (in NETNS unless NULL) and waits until it accepts. */
+static bool daemon_launch(struct phx_daemon *d, const char *netns)
+{
     char *argv[DAEMON_ARGS_MAX];
 
-    if (!daemon_dirs(d, tag, conf_text))
-        return false;
     daemon_argv(d, (const char *const[]){ "--foreground", NULL }, argv);
     unsigned long long deadline = phx_test_now_ns() + DAEMON_START_NS;
 

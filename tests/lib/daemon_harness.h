@@ -54,6 +54,11 @@ struct phx_daemon_params {
 bool phx_daemon_start_params(struct phx_daemon *d, const char *tag, const char *conf_text,
                              const struct phx_daemon_params *params);
 
+/* Starts phoenixd again on D's directory and configuration, after phx_daemon_stop(): a restart
+ * of the service, finding what it left there (its log starts again). False as for
+ * phx_daemon_start(), or when D still runs. */
+bool phx_daemon_restart(struct phx_daemon *d);
+
 /* Moves the calling process into the named network namespace NAME as `ip netns exec` does (and
  * into a private mount namespace with NAME's /sys, where the network devices are listed; other
  * mounts, /tmp with its sockets among them, stay shared); 0 or a negative errno. For a child

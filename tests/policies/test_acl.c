@@ -134,11 +134,13 @@ static int32_t call(enum method m)
 /* ---- calls with contents -------------------------------------------------------------------- */
 
 struct echo_result {
-    bool    done;
-    int32_t code;
-    char    message[160];
-    char    head[16];           /* the first bytes of the echoed data */
-    size_t  len;
+    bool     done;
+    int32_t  code;
+    char     message[160];
+    char     head[16];          /* the first bytes of the echoed data */
+    size_t   len;
+    uint32_t seq;
+    double   ratio;
 };
 
 static void on_echo(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
@@ -152,6 +154,8 @@ static void on_echo(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
     snprintf(r->message, sizeof(r->message), "%s", st->message);
     if (b) {
         r->len = b->data.len;
+        r->seq = b->seq;
+        r->ratio = b->ratio;
         if (b->data.len)                        /* echo_nodes() sends no data */
             memcpy(r->head, b->data.data, b->data.len < 15 ? b->data.len : 15);
         mrpc_release(c, reply);
@@ -255,6 +259,19 @@ static int attach_rules(const char *text, phx_test_run_result_t *r)
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
     return policy_ctl(&up.client_node, (const char *[]){ "attach", "acl", "--pid", pid,
                                                          "--settings", rules_file(text), NULL },
+                      r);
+}
+
+/* `policyctl attach acl --pid <the server's> --settings FILE(TEXT) --side server` on the
+ * server's node; its exit code, output in R. */
+static int attach_server_rules(const char *text, phx_test_run_result_t *r)
+{
+    char pid[16];
+
+    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
+    return policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
+                                                         "--settings", rules_file(text),
+                                                         "--side", "server", NULL },
                       r);
 }
 
@@ -529,11 +546,7 @@ static void test_fields_server(void)
                                                                  pid, "--side", "server", NULL },
                                &r), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "one side only"));
-    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
-                                                                  "--settings",
-                                                                  rules_file(field_rules),
-                                                                  "--side", "server", NULL },
-                               &r) == 0);
+    CU_ASSERT_FATAL(attach_server_rules(field_rules, &r) == 0);
     check_field_rules(&up.server_node, up.peer.pid, "rx.rejected", 0);
     json_object *stats = policy_stats(&up.server_node, "AclEngine", up.peer.pid);
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.rejected"), 0);
@@ -632,15 +645,9 @@ static void test_reply_client(void)
 static void test_reply_server(void)
 {
     static phx_test_run_result_t r;
-    char pid[16];
 
     need_nodes();
-    snprintf(pid, sizeof(pid), "%d", (int)up.peer.pid);
-    CU_ASSERT_FATAL(policy_ctl(&up.server_node, (const char *[]){ "attach", "acl", "--pid", pid,
-                                                                  "--settings",
-                                                                  rules_file(reply_rules),
-                                                                  "--side", "server", NULL },
-                               &r) == 0);
+    CU_ASSERT_FATAL(attach_server_rules(reply_rules, &r) == 0);
     for (unsigned i = 0; i < 3; i++)
         CU_ASSERT_EQUAL(fail_with(PHX_NOT_FOUND), PHX_OK);     /* the server's app never ran */
     CU_ASSERT_EQUAL(call(ECHO), PHX_OK);                       /* other methods reach it */
@@ -650,6 +657,131 @@ static void test_reply_server(void)
     json_object_put(stats);
     CU_ASSERT(policy_detach(&up.server_node, "acl", up.peer.pid) == 0);
     CU_ASSERT_EQUAL(fail_with(PHX_NOT_FOUND), PHX_NOT_FOUND);
+}
+
+/* A reply rule that sets the reply's fields (data, a bytes field, from a text; seq; ratio). */
+static const char reply_fields_rules[] =
+    "rules = ( { name = \"cached-echo\"; action = \"reply\";\n"
+    "            method = \"mrpc_test.Echo/Echo\";\n"
+    "            reply = ( { field = \"mrpc_test.Blob.data\"; value = \"cached\"; },\n"
+    "                      { field = \"mrpc_test.Blob.seq\"; value = 3; },\n"
+    "                      { field = \"mrpc_test.Blob.ratio\"; value = 0.25; } ); } );\n";
+
+/* What the caller gets from the rule above: exactly the values it sets. */
+static void check_cached_echo(void)
+{
+    struct echo_result e;
+
+    for (unsigned i = 0; i < 3; i++) {
+        echo(NULL, "live data", 64, 77, NULL, &e);
+        CU_ASSERT_EQUAL(e.code, PHX_OK);
+        CU_ASSERT_EQUAL(e.len, 6);
+        CU_ASSERT_EQUAL(memcmp(e.head, "cached", 6), 0);
+        CU_ASSERT_EQUAL(e.seq, 3);
+        CU_ASSERT_EQUAL(e.ratio, 0.25);
+    }
+}
+
+static void test_reply_fields_client(void)
+{
+    static phx_test_run_result_t r;
+
+    need_nodes();
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);                       /* the connection is up */
+    CU_ASSERT_FATAL(attach_rules(reply_fields_rules, &r) == 0);
+    long before = server_rx();
+    check_cached_echo();
+    CU_ASSERT_EQUAL(server_rx(), before);                      /* answered here */
+    CU_ASSERT_EQUAL(call(SLEEP), PHX_OK);                      /* other methods pass */
+    json_object *stats = acl_stats();
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "tx.replied"), 3);
+    CU_ASSERT_EQUAL(rule_hits(stats, 0), 3);
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+}
+
+static void test_reply_fields_server(void)
+{
+    static phx_test_run_result_t r;
+
+    need_nodes();
+    CU_ASSERT_FATAL(attach_server_rules(reply_fields_rules, &r) == 0);
+    check_cached_echo();
+    json_object *stats = policy_stats(&up.server_node, "AclEngine", up.peer.pid);
+    CU_ASSERT_EQUAL(policy_json_path_int(stats, "rx.replied"), 3);
+    json_object_put(stats);
+    CU_ASSERT(policy_detach(&up.server_node, "acl", up.peer.pid) == 0);
+    struct echo_result e;
+    echo(NULL, "live data", 64, 77, NULL, &e);                 /* the server echoes again */
+    CU_ASSERT_EQUAL(e.code, PHX_OK);
+    CU_ASSERT_EQUAL(e.seq, 77);
+    CU_ASSERT_EQUAL(memcmp(e.head, "live data", 9), 0);
+}
+
+/* A reply rule on Echo whose one reply field is FIELD = VALUE (libconfig text), on line 3. */
+static const char *reply_rule_with(const char *method, const char *field, const char *value)
+{
+    static char text[512];
+
+    snprintf(text, sizeof(text),
+             "rules = ( { name = \"r\"; action = \"reply\"; method = %s;\n"
+             "  reply = (\n"
+             "    { field = \"%s\"; value = %s; } ); } );\n", method, field, value);
+    return text;
+}
+
+static void test_reply_fields_bad(void)
+{
+    static phx_test_run_result_t r;
+    struct mrpc_sub sub;
+    const char *echo_m = "\"mrpc_test.Echo/Echo\"";
+
+    need_nodes();
+    CU_ASSERT_EQUAL(call(ECHO), PHX_OK);                       /* the layouts are registered */
+    expect_refused(attach_rules(reply_rule_with(echo_m, "mrpc_test.Blob.sq", "3"), &r), &r,
+                   "config_string:3: rules[0].reply[0]: ",
+                   "mrpc_test.Blob.sq is no field of the method's reply, a mrpc_test.Blob");
+    expect_refused(attach_rules(reply_rule_with(echo_m, "mrpc_test.Blob.seq", "\"three\""), &r),
+                   &r, "config_string:3: rules[0].reply[0]: ",
+                   "does not suit mrpc_test.Blob.seq, which takes an integer from 0");
+    expect_refused(attach_rules(reply_rule_with(echo_m, "mrpc_test.Blob.seq", "-1"), &r), &r,
+                   "config_string:3: rules[0].reply[0]: ", "does not suit");
+    expect_refused(attach_rules(reply_rule_with(echo_m, "mrpc_test.Blob.nodes", "\"x\""), &r),
+                   &r, "config_string:3: rules[0].reply[0]: ", "repeated field");
+    expect_refused(attach_rules(reply_rule_with(echo_m, "mrpc_test.Blob.seq", "( 1 )"), &r), &r,
+                   "config_string:3: rules[0].reply[0]", "expected a number, true or false");
+    expect_refused(attach_rules("rules = ( { name = \"r\"; action = \"deny\";\n"
+                                "  method = \"mrpc_test.Echo/Echo\";\n"
+                                "  reply = ( { field = \"mrpc_test.Blob.seq\"; value = 1; } );\n"
+                                "} );",
+                                &r), &r, "config_string:1: rules[0]", "needs action = \"reply\"");
+    expect_refused(attach_rules("rules = ( { name = \"r\"; action = \"reply\";\n"
+                                "  reply = ( { field = \"mrpc_test.Blob.seq\"; value = 1; } );\n"
+                                "} );",
+                                &r), &r, "config_string:1: rules[0]", "need the rule's method");
+    CU_ASSERT(mrpc_ctl_find_sub(&up.client_node, getpid(), &sub) && sub.n_addons == 0);
+
+    /* a live set with a bad value changes nothing: the good rule keeps answering */
+    CU_ASSERT_FATAL(attach_rules(reply_fields_rules, &r) == 0);
+    expect_refused(set_rules(reply_rule_with(echo_m, "mrpc_test.Blob.data", "7"), NULL, &r), &r,
+                   "config_string:3: rules[0].reply[0]: ", "does not suit mrpc_test.Blob.data");
+    check_cached_echo();
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
+
+    /* a method by its id only: its reply's type is not known when the rules are read, so the
+     * bad value is found on the call, which fails with the rule's sentence, never a reply
+     * without the value */
+    char by_id[16];
+    snprintf(by_id, sizeof(by_id), "%uL", MRPC_TEST__ECHO__ECHO__METHOD_ID);   /* 64-bit */
+    CU_ASSERT_FATAL(attach_rules(reply_rule_with(by_id, "mrpc_test.Blob.seq", "\"three\""), &r)
+                    == 0);
+    struct echo_result e;
+    echo(NULL, "live data", 64, 77, NULL, &e);
+    CU_ASSERT_EQUAL(e.code, PHX_FAILED_PRECONDITION);
+    CU_ASSERT_PTR_NOT_NULL(strstr(e.message, "ACL rule 'r' cannot set its reply: the value does "
+                                             "not suit mrpc_test.Blob.seq"));
+    printf("(%s) ", e.message);
+    CU_ASSERT(policy_detach(&up.client_node, "acl", getpid()) == 0);
 }
 
 static const phx_test_case_t cases[] = {
@@ -667,6 +799,11 @@ static const phx_test_case_t cases[] = {
       test_reply_client },
     { "a reply rule on the server answers the remote caller; the server's app never runs",
       test_reply_server },
+    { "a reply rule's fields reach the client's caller exactly as set", test_reply_fields_client },
+    { "a reply rule's fields reach the remote caller from the server's side",
+      test_reply_fields_server },
+    { "bad reply fields: refused with the line and the key, nothing changed",
+      test_reply_fields_bad },
     { NULL, NULL },
 };
 

@@ -30,6 +30,7 @@ static const char *data_file(const char *name)
 static void assert_same_config(const phx_config_t *a, const phx_config_t *b)
 {
     CU_ASSERT_STRING_EQUAL(a->prefix, b->prefix);
+    CU_ASSERT_STRING_EQUAL(a->state_dir, b->state_dir);
     CU_ASSERT_STRING_EQUAL(a->plugin_dir, b->plugin_dir);
     CU_ASSERT_EQUAL(a->log.level, b->log.level);
     CU_ASSERT_STRING_EQUAL(a->log.file, b->log.file);
@@ -55,6 +56,7 @@ static void assert_same_config(const phx_config_t *a, const phx_config_t *b)
 /* What the documentation says the defaults are (deploy/phoenix.conf), written out by hand. */
 static const phx_config_t documented_defaults = {
     .prefix = "/run/phoenix",
+    .state_dir = "",
     .plugin_dir = "",
     .log = { .level = PHX_LOG_INFO, .file = "-" },
     .runtime = { .threads = 1, .mode = PHX_RUNTIME_SHARED, .spin_us = 50 },
@@ -211,6 +213,7 @@ static void test_deploy_file_has_plugin_settings(void)
 /* tests/data/config/full.conf: every key set to a value other than its default. */
 static const phx_config_t full_conf = {
     .prefix = "/tmp/phx-full",
+    .state_dir = "/var/lib/phx-full",
     .plugin_dir = "/opt/phoenix/plugins",
     .log = { .level = PHX_LOG_DEBUG, .file = "/var/log/phoenix.log" },
     .runtime = { .threads = 8, .mode = PHX_RUNTIME_DEDICATE, .spin_us = 0 },
@@ -628,6 +631,8 @@ static void test_broken_files(void)
           "control.socket_mode: must be between 0 and 0777 (got 01000)" },
         { "bad-slab.conf", 2, "heap.slab_kb: must be a power of two (got 3000)" },
         { "bad-prefix-relative.conf", 2, "prefix: must be an absolute path (got 'run/phoenix')" },
+        { "bad-state-dir-relative.conf", 2,
+          "state_dir: must be an absolute path or \"\" (got 'var/lib/phoenix')" },
         { "bad-plugin-duplicate.conf", 5,
           "plugins[2].name: duplicate plugin name 'mrpc' (also plugins[0], line 3)" },
         { "bad-plugin-no-path.conf", 4, "plugins[1].path: missing" },

@@ -250,6 +250,16 @@ static inline phx_verdict_t phx_verdict_reply(void)
 #define PHX_POLICY_REPLY_ROOM 8192u
 int phx_call_reply_set(const phx_call_t *call, const char *path, const phx_field_t *value);
 
+/* Whether phx_call_reply_set(PATH, VALUE) would take for the replies of method METHOD_ID of
+ * service SERVICE_ID, as the layouts E's MrpcEngine shares know the method: for a policy that
+ * checks reply values it was given when its settings are read, not on the first call. 0; -ENOENT
+ * (PATH names no field of the method's output type) or -EINVAL (a repeated field on the way, or
+ * VALUE does not suit the field) with one sentence in WHY; -ENOTSUP when the method's layouts
+ * are not known (no app registered them yet: the check then falls to phx_call_reply_set).
+ * Control thread (create, reconfigure) or runtime thread. */
+int phx_policy_reply_check(phx_engine_t *e, uint32_t service_id, uint32_t method_id,
+                           const char *path, const phx_field_t *value, char *why, size_t whylen);
+
 /* The policy: its verdict on CALL at NOW_NS (phx_now_ns()). Runtime thread; must not block. */
 typedef phx_verdict_t (*phx_policy_decide_fn)(void *ctx, const phx_call_t *call, uint64_t now_ns);
 

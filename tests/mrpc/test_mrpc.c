@@ -450,24 +450,22 @@ static void one_done(mrpc_ctx_t *on, void *token, const mrpc_status_t *st,
         mrpc_release(on, reply);
 }
 
-static void test_server_killed(void)
+/* A call to SLEEPER's sleeping handler, through a connection of its own; once it reached the
+ * handler, KILL_IT(ARG) kills WHAT, and the call must fail UNAVAILABLE within 2 s. */
+static void call_fails_on_kill(const struct mrpc_peer *sleeper, void (*kill_it)(void *),
+                               void *arg, const char *what)
 {
-    struct mrpc_node victim;
-    struct mrpc_peer sleeper;
     struct one_call call = { .done = false };
     mrpc_status_t st;
+    mrpc_conn_t *c = mrpc_connect(ctx, sleeper->addr, &st);
 
-    need_nodes();
-    CU_ASSERT_FATAL(mrpc_node_start(&victim, "mrpc-victim", MRPC_SIDE_SERVER));
-    CU_ASSERT_FATAL(mrpc_peer_start(&sleeper, &victim, MRPC_TEST_PEER, "ready"));
-    mrpc_conn_t *c = mrpc_connect(ctx, sleeper.addr, &st);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(c, blob(8, 5000, false), one_done, &call,
                                                         NULL).code, PHX_OK);
     for (unsigned long long t = phx_test_now_ns() + 300 * 1000000ull; phx_test_now_ns() < t;)
         mrpc_ctx_progress(ctx, 10);         /* the call reaches the sleeping handler */
     CU_ASSERT_FALSE(call.done);
-    mrpc_node_stop(&victim, SIGKILL);
+    kill_it(arg);
     unsigned long long t0 = phx_test_now_ns(), deadline = t0 + 10 * PHX_NS;
     while (!call.done && phx_test_now_ns() < deadline)
         CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 50) >= 0);
@@ -475,9 +473,30 @@ static void test_server_killed(void)
     CU_ASSERT(call.done);
     CU_ASSERT_EQUAL(call.status.code, PHX_UNAVAILABLE);
     CU_ASSERT(took < 2 * PHX_NS);
-    printf("\n    call failed %s %.0f ms after the server's service died: %s\n",
-           phx_status_name(call.status.code), took / 1e6, call.status.message);
+    printf("\n    call failed %s %.0f ms after %s was killed: %s\n",
+           phx_status_name(call.status.code), took / 1e6, what, call.status.message);
     mrpc_conn_close(c);
+}
+
+static void kill_node(void *node)
+{
+    mrpc_node_stop(node, SIGKILL);
+}
+
+static void kill_peer(void *peer)
+{
+    CU_ASSERT_EQUAL(kill(((struct mrpc_peer *)peer)->pid, SIGKILL), 0);
+}
+
+static void test_server_killed(void)
+{
+    struct mrpc_node victim;
+    struct mrpc_peer sleeper;
+
+    need_nodes();
+    CU_ASSERT_FATAL(mrpc_node_start(&victim, "mrpc-victim", MRPC_SIDE_SERVER));
+    CU_ASSERT_FATAL(mrpc_peer_start(&sleeper, &victim, MRPC_TEST_PEER, "ready"));
+    call_fails_on_kill(&sleeper, kill_node, &victim, "the server's service");
     mrpc_peer_stop(&sleeper);               /* its service is gone: it exits or is killed */
     round_trip(64, true);                   /* our service is fine */
 }
@@ -488,29 +507,10 @@ static void test_server_killed(void)
 static void test_server_app_killed(void)
 {
     struct mrpc_peer sleeper;
-    struct one_call call = { .done = false };
-    mrpc_status_t st;
 
     need_nodes();
     CU_ASSERT_FATAL(mrpc_peer_start(&sleeper, &up.server_node, MRPC_TEST_PEER, "ready"));
-    mrpc_conn_t *c = mrpc_connect(ctx, sleeper.addr, &st);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(c, blob(8, 5000, false), one_done, &call,
-                                                        NULL).code, PHX_OK);
-    for (unsigned long long t = phx_test_now_ns() + 300 * 1000000ull; phx_test_now_ns() < t;)
-        mrpc_ctx_progress(ctx, 10);         /* the call reaches the sleeping handler */
-    CU_ASSERT_FALSE(call.done);
-    CU_ASSERT_EQUAL(kill(sleeper.pid, SIGKILL), 0);
-    unsigned long long t0 = phx_test_now_ns(), deadline = t0 + 10 * PHX_NS;
-    while (!call.done && phx_test_now_ns() < deadline)
-        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 50) >= 0);
-    unsigned long long took = phx_test_now_ns() - t0;
-    CU_ASSERT(call.done);
-    CU_ASSERT_EQUAL(call.status.code, PHX_UNAVAILABLE);
-    CU_ASSERT(took < 2 * PHX_NS);
-    printf("\n    call failed %s %.0f ms after the server app was killed: %s\n",
-           phx_status_name(call.status.code), took / 1e6, call.status.message);
-    mrpc_conn_close(c);
+    call_fails_on_kill(&sleeper, kill_peer, &sleeper, "the server app");
     mrpc_peer_stop(&sleeper);               /* reaps it */
     CU_ASSERT(mrpc_node_alive(&up.server_node));
     round_trip(64, true);                   /* the service serves on */

@@ -304,6 +304,7 @@ def write_md(path, results, run, systems, paths, machine_line, values):
              f" time budget {run['seconds']} s per size; phoenixd runtime.spin_us = "
              f"{run['spin_us']}"
              f"{' (runtime.mode = dedicate, polling apps)' if run.get('dedicate') else ''}"
+             f"{'; same-node path off (--no-same-node)' if run.get('same_node') is False else ''}"
              ". Every figure is the median over the repetitions.", "",
              "Patterns: *latency* = one message each way, one at a time (RTT = round trip); "
              "*bandwidth* = 16 messages in flight (baselines: window then ack; mRPC: 16 calls "

@@ -64,11 +64,12 @@ class Node:
     """One phoenixd on SIDE of PATH, its files in RUNDIR/NAME."""
 
     def __init__(self, name, path, side, build, rundir, logdir, spin_us,
-                 plugins=("mrpc", "ucx", "null"), dedicate=False):
+                 plugins=("mrpc", "ucx", "null"), dedicate=False, same_node=True):
         self.name, self.path, self.side, self.build = name, path, side, build
         self.plugins = plugins
         self.spin_us = spin_us
         self.dedicate = dedicate
+        self.same_node = same_node  # settings.ucx.same_node (docs/transport.md)
         self.dir = os.path.join(rundir, name)
         self.logdir = logdir
         self.log = os.path.join(logdir, f"phoenixd-{name}.log")
@@ -96,7 +97,8 @@ class Node:
                 # the build tree's plugins, wherever it was cloned (under /tmp too)
                 f'plugin_trusted_dirs = "{self.build.dir}";\n'
                 f'settings = {{ ucx = {{ tls = "{ucx["UCX_TLS"]}"; '
-                f'net_devices = "{ucx["UCX_NET_DEVICES"]}"; auth = "none"; }}; }};\n'
+                f'net_devices = "{ucx["UCX_NET_DEVICES"]}"; auth = "none"; '
+                f'same_node = {"true" if self.same_node else "false"}; }}; }};\n'
                 f"plugins = (\n  {plugins}\n);\n")
 
     def _runtime(self):
@@ -171,13 +173,13 @@ class MrpcSetup:
     """Nodes and rpc_bench servers of one path; servers maps system name -> (Proc, port)."""
 
     def __init__(self, path, build, rundir, logdir, base_env, spin_us=SHIPPED_SPIN_US,
-                 dedicate=False):
+                 dedicate=False, same_node=True):
         self.path, self.build, self.logdir, self.base_env = path, build, logdir, base_env
         self.client_node = Node(f"{path.name}-a", path, path.client, build, rundir, logdir,
-                                spin_us, dedicate=dedicate)
+                                spin_us, dedicate=dedicate, same_node=same_node)
         self.server_node = self.client_node if path.shm else \
             Node(f"{path.name}-b", path, path.server, build, rundir, logdir, spin_us,
-                 dedicate=dedicate)
+                 dedicate=dedicate, same_node=same_node)
         self.descriptor = os.path.join(rundir, "attach-null.conf")
         with open(self.descriptor, "w") as f:
             f.write(NULL_ATTACH)

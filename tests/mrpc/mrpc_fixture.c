@@ -36,7 +36,8 @@
  * cores, where a runtime that spins takes the core the process it waits for needs. The first %s
  * is the temporary directory vouched for as plugin_trusted_dirs; the second, the test user's
  * group, made the admin group so phoenixctl works without root too; the third, the heap
- * settings; the fourth, the network device UCX is pinned to. */
+ * settings; the fourth, the network device UCX is pinned to; the sixth, the same-node path's
+ * setting from PHX_TEST_SAME_NODE (mrpc_client_node_start). */
 static const char node_conf_fmt[] =
     "log = { level = \"info\"; };\n"
     "plugin_trusted_dirs = \"%s\";\n"
@@ -46,7 +47,7 @@ static const char node_conf_fmt[] =
     "metrics = { listen = \"127.0.0.1:0\"; };\n"
     "settings = {\n"
     "  ucx = { tls = \"tcp\"; net_devices = \"%s\"; max_message_mb = 128; auth = \"none\";"
-    "          %s };\n"
+    "          %s %s };\n"
     "  mrpc = { max_message_mb = 128; call_timeout_ms = 30000; %s };\n"
     "};\n"
     "plugins = ( { name = \"mrpc\"; path = \"" PHX_PLUGIN_MRPC "\"; },\n"
@@ -265,6 +266,38 @@ const char *mrpc_node_netns(const struct mrpc_node *n)
 
 /* ---- nodes --------------------------------------------------------------------------------- */
 
+/* settings.ucx.same_node as PHX_TEST_SAME_NODE says (0 or 1), or "" (the default). */
+static const char *same_node_setting(void)
+{
+    const char *v = getenv("PHX_TEST_SAME_NODE");
+
+    return !v || !*v ? "" : strcmp(v, "0") ? "same_node = true;" : "same_node = false;";
+}
+
+bool mrpc_one_service(void)
+{
+    const char *one = getenv("PHX_TEST_ONE_SERVICE");
+
+    return one && !strcmp(one, "1");
+}
+
+bool mrpc_same_node_path(void)
+{
+    const char *v = getenv("PHX_TEST_SAME_NODE");
+
+    return mrpc_one_service() && (!v || strcmp(v, "0") != 0);
+}
+
+bool mrpc_client_node_start(struct mrpc_node *cli, struct mrpc_node *srv, const char *tag)
+{
+    if (mrpc_one_service()) {
+        *cli = *srv;
+        cli->same_as = srv;
+        return true;
+    }
+    return mrpc_node_start(cli, tag, MRPC_SIDE_CLIENT);
+}
+
 bool mrpc_node_start(struct mrpc_node *n, const char *tag, enum mrpc_side side)
 {
     return mrpc_node_start_mrpc(n, tag, side, "");
@@ -283,6 +316,7 @@ bool mrpc_node_start_heap(struct mrpc_node *n, const char *tag, enum mrpc_side s
     const struct group *gr = getgrgid(getegid());
 
     n->side = side;
+    n->same_as = NULL;
     const struct host *h = node_host(n);
     struct phx_daemon_params p = { .field_mask = h->netns[0] ? PHX_DAEMON_PARAM_FIELD_NETNS : 0,
                                    .netns = h->netns };
@@ -294,7 +328,7 @@ bool mrpc_node_start_heap(struct mrpc_node *n, const char *tag, enum mrpc_side s
     snprintf(conf, sizeof(conf), node_conf_fmt, tmp && *tmp ? tmp : "/tmp",
              gr ? gr->gr_name : "",
              heap_settings ? heap_settings : "send_mb = 256; recv_mb = 256; slab_kb = 256;",
-             h->veth, mrpc_settings, mrpc_settings);
+             h->veth, mrpc_settings, same_node_setting(), mrpc_settings);
     setenv("UCX_TLS", "tcp", 1);            /* the service reads its config, UCX the env too */
     setenv("UCX_NET_DEVICES", h->veth, 1);  /* inherited by the service started next */
     return phx_daemon_start_params(&n->d, tag, conf, &p);
@@ -319,6 +353,8 @@ static void report_log(const struct mrpc_node *n)
 
 bool mrpc_node_stop(struct mrpc_node *n, int sig)
 {
+    if (n->same_as)             /* the server-side node's stop stops the service */
+        return true;
     int code = n->d.pid > 0 ? phx_daemon_stop(&n->d, sig) : 0;
 
     report_log(n);
@@ -330,6 +366,8 @@ bool mrpc_node_alive(struct mrpc_node *n)
 {
     int status;
 
+    if (n->same_as)
+        return mrpc_node_alive(n->same_as);
     if (n->d.pid <= 0)
         return false;
     if (waitpid(n->d.pid, &status, WNOHANG) != n->d.pid)
@@ -528,7 +566,7 @@ bool mrpc_setup_start(struct mrpc_setup *s, const char *tag, const char *program
     snprintf(srv, sizeof(srv), "%s-srv", tag);
     snprintf(cli, sizeof(cli), "%s-cli", tag);
     if (!mrpc_node_start(&s->server_node, srv, MRPC_SIDE_SERVER) ||
-        !mrpc_node_start(&s->client_node, cli, MRPC_SIDE_CLIENT) ||
+        !mrpc_client_node_start(&s->client_node, &s->server_node, cli) ||
         !mrpc_peer_start(&s->peer, &s->server_node, program, "ready"))
         return false;
     params.prefix = s->client_node.d.prefix;

@@ -51,6 +51,7 @@ enum mrpc_side {
 struct mrpc_node {
     struct phx_daemon d;
     enum mrpc_side    side;
+    struct mrpc_node *same_as;  /* a client-side node that is the server-side one (below) */
 };
 
 /* Starts a node on SIDE with heaps large enough for 64 MiB messages (the first start sets up the
@@ -64,6 +65,17 @@ bool mrpc_node_start_mrpc(struct mrpc_node *n, const char *tag, enum mrpc_side s
  * section (NULL: the default above). */
 bool mrpc_node_start_heap(struct mrpc_node *n, const char *tag, enum mrpc_side side,
                           const char *mrpc_settings, const char *heap_settings);
+/* The client-side node CLI for the server-side node SRV: a node of its own (tag TAG), or, when
+ * the environment says PHX_TEST_ONE_SERVICE=1, SRV itself, so that the test's calls are calls
+ * between two apps of one service (the same-node path, settings.ucx.same_node, which
+ * PHX_TEST_SAME_NODE=0/1 sets in every node's configuration; ctest runs the suites both ways).
+ * Stopping such a CLI does nothing; SRV's stop stops the service. */
+bool mrpc_client_node_start(struct mrpc_node *cli, struct mrpc_node *srv, const char *tag);
+/* Whether the client side is the server-side node (PHX_TEST_ONE_SERVICE=1), and whether the
+ * test's calls then take the same-node path (unless PHX_TEST_SAME_NODE=0). */
+bool mrpc_one_service(void);
+bool mrpc_same_node_path(void);
+
 /* Stops it with SIG (SIGKILL: a crash) and removes its directory; true when it exited 0 (or was
  * not running). Its warnings and errors are copied to stderr first. */
 bool mrpc_node_stop(struct mrpc_node *n, int sig);

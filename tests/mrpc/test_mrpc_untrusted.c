@@ -240,7 +240,7 @@ static phx_client_t *open_app(void)
 static bool bring_up(void)
 {
     if (!mrpc_node_start(&server_node, "untrusted-srv", MRPC_SIDE_SERVER) ||
-        !mrpc_node_start(&client_node, "untrusted-cli", MRPC_SIDE_CLIENT) ||
+        !mrpc_client_node_start(&client_node, &server_node, "untrusted-cli") ||
         !mrpc_peer_start(&peer, &server_node, MRPC_TEST_PEER, "ready"))
         return false;
     return open_app() && register_layouts(&mrpc_test__echo__service) && connect_peer();

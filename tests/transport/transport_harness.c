@@ -178,12 +178,30 @@ void round_trip(unsigned conn, unsigned tag)
     CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == received + 1, 3000));
 }
 
+/* PHX_TEST_SAME_NODE=0 or 1 turns the same-node path (settings.ucx.same_node) off or on in
+ * every case's settings; unset, the plugin's default holds. ctest runs the suite both ways. */
+static const char *same_node_setting(void)
+{
+    const char *v = getenv("PHX_TEST_SAME_NODE");
+
+    return !v || !*v ? "" : strcmp(v, "0") ? " same_node = true;" : " same_node = false;";
+}
+
+bool same_node_path(void)
+{
+    const char *v = getenv("PHX_TEST_SAME_NODE");
+
+    return !v || strcmp(v, "0") != 0;
+}
+
 void ucx_settings(const char *text)
 {
     struct phx_plugin *pl = phx_registry_find(&reg, "ucx");
+    char all[1024];
 
+    snprintf(all, sizeof(all), "%s%s", text, same_node_setting());
     CU_ASSERT_PTR_NOT_NULL_FATAL(pl);
-    CU_ASSERT_EQUAL_FATAL(phx_settings_parse(pl->desc->settings, pl->host.settings, text, "test",
+    CU_ASSERT_EQUAL_FATAL(phx_settings_parse(pl->desc->settings, pl->host.settings, all, "test",
                                              err, sizeof(err)), 0);
 }
 
@@ -294,7 +312,7 @@ static int load(const char *dir)
     char conf[1024];
 
     snprintf(conf, sizeof(conf), "plugins = ( { name = \"ucx\"; path = \"-\"; } );\n"
-             "settings = { ucx = { %s }; };\n", usual_settings);
+             "settings = { ucx = { %s%s }; };\n", usual_settings, same_node_setting());
     if (phx_config_load(&cfg, phx_test_write_file(dir, "phoenix.conf", conf), err,
                         sizeof(err)) < 0 || phx_registry_init(&reg, dir) < 0)
         return -1;

@@ -79,6 +79,9 @@ void round_trip(unsigned conn, unsigned tag);
 extern const char usual_settings[];
 /* Sets the ucx plugin's settings (settings.h text) for the engines created from now on. */
 void ucx_settings(const char *text);
+/* Whether the apps' connections take the same-node path (settings.ucx.same_node: on unless
+ * PHX_TEST_SAME_NODE=0): their messages then never reach UCX (no batches, no parked frames). */
+bool same_node_path(void);
 
 /* ---- the wire-up --------------------------------------------------------------------------- */
 

@@ -93,6 +93,9 @@ static const struct phx_setting ucx_keys[] = {
                 "largest message a frame may carry; keep it >= settings.mrpc.max_message_mb"),
     UCX_SETTING(UINT, inflight_mb, 256, 1, 1048576,
                 "per engine, received bytes the app has not taken yet"),
+    UCX_SETTING(BOOL, same_node, true,
+                "messages between two apps of this service on one runtime thread go from the "
+                "sender's send heap into the receiver's receive heap directly, without UCX"),
 
     UCX_SETTING(STRING, tcp_port_range, "",
                 "UCX_TCP_PORT_RANGE, e.g. \"40000-40999\": the ports UCX's TCP transport listens "

@@ -43,6 +43,7 @@ struct phx_ucx_settings {
     bool     mm_error_handling; /* endpoints with peer error handling over shared memory */
     unsigned max_message_mb;    /* largest message a frame may carry */
     unsigned inflight_mb;       /* per engine, received bytes not yet taken by the app */
+    bool     same_node;         /* loopback pairs skip UCX (ucx_local.c) */
     char    *tcp_port_range;    /* UCX_TCP_PORT_RANGE: the ports UCX's TCP interfaces listen on */
     char    *ib_sl;             /* SL of UCX's InfiniBand transports; "" = UCX's "auto" */
     char    *ib_traffic_class;  /* their TRAFFIC_CLASS (RoCE: DSCP << 2); "" = UCX's "auto" */

@@ -14,7 +14,8 @@
  * fails before it reaches the wire gets its credit back on the sender. Once
  * PHX_UCX_GRANT_MIN are counted it sends them back as one grant, an active message of its own
  * (PHX_UCX_AM_CREDIT_ID, struct mrpc_wire_credit, no data), from progress() rather than from a
- * callback. One grant per connection is in flight at a time; its header lives in the connection
+ * callback (on a loopback pair with the same-node path, ucx_local.c, a store into the twin
+ * connection instead). One grant per connection is in flight at a time; its header lives in the connection
  * until UCX completes it. Fewer than PHX_UCX_GRANT_MIN ungranted can never stall a sender: it
  * still holds at least MRPC_WIRE_WINDOW - PHX_UCX_GRANT_MIN credits.
  *
@@ -97,6 +98,13 @@ static void grant(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
         .user_data = c,
     };
     unsigned n = c->ungranted > MRPC_WIRE_WINDOW ? MRPC_WIRE_WINDOW : c->ungranted;
+    struct phx_ucx_conn *t = phx_ucx_local_twin(c);
+
+    if (t) {                /* the same-node path: the twin is ours to credit (ucx_local.c) */
+        phx_ucx_local_grant(c, t, n);
+        mark_due(c);
+        return;
+    }
 
     c->grant_hdr = (struct mrpc_wire_credit){.magic = MRPC_WIRE_CREDIT_MAGIC,
                                              .version = MRPC_WIRE_VERSION, .grant = n};

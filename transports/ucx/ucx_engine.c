@@ -395,12 +395,14 @@ static unsigned ready_work(struct phx_ucx_engine *s, phx_engine_t *e)
 static int wake_timeout_ms(struct phx_ucx_engine *s)
 {
     int t = phx_ucx_conns_timeout_ms(s), parked = phx_ucx_recv_timeout_ms(s);
-    int hs = phx_ucx_hs_timeout_ms(s);
+    int hs = phx_ucx_hs_timeout_ms(s), local = phx_ucx_local_timeout_ms(s);
 
     if (parked >= 0 && (t < 0 || parked < t))
         t = parked;
     if (hs >= 0 && (t < 0 || hs < t))
         t = hs;
+    if (local >= 0 && (t < 0 || local < t))
+        t = local;
     if (s->n_conns && (t < 0 || t > PHX_UCX_WAKE_MS))
         t = PHX_UCX_WAKE_MS;
     return t;
@@ -595,7 +597,8 @@ static int stats_base_json(const struct phx_ucx_engine *s, char **reply)
                     "\"worker\":%u,\"worker_runtime\":%u,\"worker_engines\":%u,"
                     "\"worker_unclaimed\":%llu,\"up_waits\":%llu,\"up_wait_mean_us\":%.1f,"
                     "\"up_wait_max_us\":%.1f,\"wp_calls\":%llu,\"wp_long\":%llu,"
-                    "\"wp_max_us\":%.1f,\"handoffs\":%llu}",
+                    "\"wp_max_us\":%.1f,\"handoffs\":%llu,\"tx_local\":%llu,\"rx_local\":%llu,"
+                    "\"local_waits\":%llu,\"same_node\":%s}",
                     (unsigned long long)st->tx_msgs, (unsigned long long)st->tx_bytes,
                     (unsigned long long)st->rx_msgs, (unsigned long long)st->rx_bytes,
                     (unsigned long long)st->malformed, (unsigned long long)st->rejected_inflight,
@@ -618,7 +621,9 @@ static int stats_base_json(const struct phx_ucx_engine *s, char **reply)
                     st->up_waits ? (double)st->up_wait_ns / (double)st->up_waits / 1e3 : 0.0,
                     (double)st->up_wait_max_ns / 1e3, (unsigned long long)st->wp_calls,
                     (unsigned long long)st->wp_long, (double)st->wp_max_ns / 1e3,
-                    (unsigned long long)st->handoffs) < 0
+                    (unsigned long long)st->handoffs, (unsigned long long)st->tx_local,
+                    (unsigned long long)st->rx_local, (unsigned long long)st->local_waits,
+                    s->wcfg.same_node ? "true" : "false") < 0
                ? -ENOMEM
                : 0;
 }

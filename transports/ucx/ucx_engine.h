@@ -16,6 +16,7 @@
  *   ucx_batch.c     small SENDs of one connection gathered into one active message
  *   ucx_credit.c    flow control per connection: credits spent by sends, granted back by receivers
  *   ucx_recv.c      the active-message handler: checks, receive heap, rendezvous, RECEIVED
+ *   ucx_local.c     the same-node path: two apps of one worker, without UCX
  *   ucx_engine.c    the engine operations (progress, arm, admin, flush, destroy)
  *   ucx_state.c     live upgrade: the state as versioned bytes, UCX handles handed over
  *   ucx_mem.c       the app's heaps mapped into UCX chunk by chunk (memory handles)
@@ -127,6 +128,13 @@ struct phx_ucx_conn {
     struct phx_ucx_send    *wait_head, *wait_tail;  /* sends waiting for credits (ucx_send.c) */
     unsigned                ungranted;  /* the peer's messages we consumed, not yet granted */
     bool                    credit_free;/* the peer is older than credits: no limit */
+    bool                    local_blocked; /* the head of the wait list found no room at the
+                                           twin (same-node path, ucx_local.c) */
+    uint64_t                local_still_ns; /* same-node path (ucx_local.c): the head of the
+                                           wait list waits for the twin's room since then
+                                           (0: it does not); reset by a free in its heap */
+    uint64_t                local_frees;/* ... the twin's receive heap's free count then */
+    uint64_t                local_stamp;/* ... what the twin had done by the last attempt */
     bool                    grant_due;  /* on the engine's grants_due count */
     bool                    granting;   /* a grant is in flight; its header: */
     struct mrpc_wire_credit grant_hdr;
@@ -152,6 +160,7 @@ struct phx_ucx_wireup_cfg {
     unsigned auth;                      /* enum phx_ucx_auth */
     bool     same_uid;                  /* accept only callers of the service's own uid */
     bool     same_job;                  /* accept only peers of the service's own Slurm job */
+    bool     same_node;                 /* a loopback pair's messages skip UCX (ucx_local.c) */
     char     job[32];                   /* that job (SLURM_JOB_ID), "" for a node service */
     char     munge_socket[108];
 };
@@ -204,6 +213,8 @@ struct phx_ucx_stats {
     uint64_t up_waits, up_wait_ns, up_wait_max_ns;  /* RECEIVED from landing to going up */
     uint64_t wp_calls, wp_long, wp_max_ns;  /* ucp_worker_progress() calls, over 1 ms, longest */
     uint64_t handoffs;                  /* progress loops ended early for another engine */
+    uint64_t tx_local, rx_local;        /* messages sent / landed on the same-node path */
+    uint64_t local_waits;               /* ... tries that found no room at the receiver */
     unsigned pending_peak;              /* most SENDs outstanding on one connection */
 };
 
@@ -526,6 +537,25 @@ unsigned phx_ucx_credit_grant_due(struct phx_ucx_engine *s);
 ucs_status_t phx_ucx_am_credit_recv(void *arg, const void *header, size_t header_length,
                                     void *data, size_t length, const ucp_am_recv_param_t *param);
 
+/* ---- ucx_local.c ------------------------------------------------------------------------ */
+
+/* The other end of C when C's messages take the same-node path (both engines have
+ * settings.ucx.same_node on, and C is one end of a live loopback pair): its twin connection,
+ * else NULL. Under the lock. */
+struct phx_ucx_conn *phx_ucx_local_twin(const struct phx_ucx_conn *c);
+/* MSG on C goes straight into twin T's receive heap: PHX_OK (landed, or dropped as the wire
+ * drops a frame: counted, reported on T's side), another status (SENT with it), or -EAGAIN: no
+ * room yet, the message waits on C's wait list (ucx_send.c). Spends C's credit when it went. */
+int  phx_ucx_local_send(struct phx_ucx_conn *c, struct phx_ucx_conn *t,
+                        const struct mrpc_wire_msg *msg);
+/* Whether the head of C's wait list, waiting for room on the same-node path, may go now (the
+ * twin did something since, is gone, or the wait has stalled). */
+bool phx_ucx_local_ready(const struct phx_ucx_conn *c);
+/* Milliseconds until a same-node send of S that waits for room may be refused, or -1. */
+int  phx_ucx_local_timeout_ms(const struct phx_ucx_engine *s);
+/* Grants N credits of C to its twin T directly (no active message). */
+void phx_ucx_local_grant(struct phx_ucx_conn *c, struct phx_ucx_conn *t, unsigned n);
+
 /* ---- ucx_recv.c -------------------------------------------------------------------------- */
 
 /* The worker's active-message handler; ARG is the struct phx_ucx_worker (ucx_worker.c). */
@@ -534,6 +564,14 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
 /* The same for a batch (PHX_UCX_AM_BATCH_ID): each message is checked and lands on its own. */
 ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_length,
                                    void *data, size_t length, const ucp_am_recv_param_t *param);
+/* The receive side of the same-node path (ucx_local.c): MSG from FROM, whose twin is T, lands
+ * in T's engine as a frame would (the same checks and bounds, a block of T's receive heap, one
+ * copy of the payload, RECEIVED queued). PHX_OK (landed or dropped and counted), a status, or
+ * -EAGAIN (no room yet; FROM's local_* fields track the wait). */
+int      phx_ucx_recv_local(struct phx_ucx_conn *from, struct phx_ucx_conn *t,
+                            const struct mrpc_wire_msg *msg);
+/* How many blocks S's receive heap has freed so far. */
+uint64_t phx_ucx_recv_heap_frees(struct phx_ucx_engine *s);
 /* progress(): fetches the parked rendezvous frames there is room for now, in order; how many. */
 unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s);
 /* Milliseconds until the parked frame at the head may be refused (stalled()), or -1. */

@@ -295,7 +295,7 @@ struct phx_ucx_parked {
 
 /* How many blocks the app's receive heap has freed so far: a release by the app, or MrpcEngine
  * or this engine giving a block back. */
-static uint64_t heap_frees(struct phx_ucx_engine *s)
+uint64_t phx_ucx_recv_heap_frees(struct phx_ucx_engine *s)
 {
     phx_heap_t *heap = recv_heap(s);
     struct phx_heap_stats hs = {0};
@@ -310,7 +310,7 @@ static uint64_t heap_frees(struct phx_ucx_engine *s)
  * the wait. */
 static bool stalled(struct phx_ucx_engine *s, struct phx_ucx_parked *p)
 {
-    uint64_t frees = heap_frees(s), now = phx_now_ns();
+    uint64_t frees = phx_ucx_recv_heap_frees(s), now = phx_now_ns();
 
     if (frees != p->frees) {
         p->frees = frees;
@@ -324,7 +324,7 @@ static bool stalled(struct phx_ucx_engine *s, struct phx_ucx_parked *p)
  * not begun. */
 static void not_stalled(struct phx_ucx_engine *s, struct phx_ucx_parked *p)
 {
-    p->frees = heap_frees(s);
+    p->frees = phx_ucx_recv_heap_frees(s);
     p->still_ns = phx_now_ns();
 }
 
@@ -340,7 +340,7 @@ static ucs_status_t park(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
         return UCS_ERR_NO_MEMORY;
     }
     *p = (struct phx_ucx_parked){.c = c, .hdr = *hdr, .desc = desc, .length = length,
-                                 .still_ns = phx_now_ns(), .frees = heap_frees(s)};
+                                 .still_ns = phx_now_ns(), .frees = phx_ucx_recv_heap_frees(s)};
     memcpy(p->am_header, header, header_length);
     if (s->parked_tail)
         s->parked_tail->next = p;
@@ -445,6 +445,76 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
         landed(s, &up);
     }
     return UCS_OK;
+}
+
+/* ---- the same-node path (ucx_local.c) ----------------------------------------------------- */
+
+/* Whether FROM's message, refused by T's full heap, has waited PHX_UCX_PARK_STALL_MS without
+ * that heap freeing anything (stalled() for a parked frame). */
+static bool local_stalled(struct phx_ucx_conn *from, struct phx_ucx_engine *r)
+{
+    uint64_t frees = phx_ucx_recv_heap_frees(r), now = phx_now_ns();
+
+    if (!from->local_still_ns || frees != from->local_frees) {
+        from->local_frees = frees;
+        from->local_still_ns = now;
+        return false;
+    }
+    return now - from->local_still_ns >= PHX_UCX_PARK_STALL_MS * 1000000ull;
+}
+
+/* Copies MSG's pieces, one after the other, to DST: the one copy of the same-node path, from the
+ * sender's send heap (or service memory) into the receiver's receive heap. */
+static void gather_to(uint8_t *dst, const struct mrpc_wire_msg *msg)
+{
+    for (unsigned i = 0; i < msg->n_iov; i++) {
+        if (msg->iov[i].len)
+            memcpy(dst, msg->iov[i].base, msg->iov[i].len);
+        dst += msg->iov[i].len;
+    }
+}
+
+int phx_ucx_recv_local(struct phx_ucx_conn *from, struct phx_ucx_conn *t,
+                       const struct mrpc_wire_msg *msg)
+{
+    struct phx_ucx_engine *r = t->s;
+    struct mrpc_wire_hdr hdr;
+    struct phx_ucx_up up;
+    enum land_result why;
+
+    if (r->closing || !conn_live(t)) {
+        r->stats.dropped++;
+        return PHX_UNAVAILABLE;
+    }
+    /* The header as a frame's: the sender's check_msg() made the payload length the pieces'. */
+    if (!frame_ok(r, &msg->hdr, sizeof(msg->hdr), msg->hdr.payload_len, &hdr)) {
+        r->stats.malformed++;
+        phx_ucx_credit_consumed(t);     /* the sender spent one on it, as on the wire */
+        return PHX_INVALID_ARGUMENT;
+    }
+    if (r->draining)                /* an upgrade is taking its state: not now */
+        return -EAGAIN;
+    if ((why = land_prepare(r, t, &hdr, &up)) != LAND_OK) {
+        bool could_wait = may_wait(r, &hdr, why);
+        if (could_wait && (why == LAND_OVER_BOUND || !local_stalled(from, r))) {
+            if (why == LAND_OVER_BOUND)
+                from->local_still_ns = 0;
+            return -EAGAIN;
+        }
+        /* Refused as a rendezvous frame is, its credit back: one that can never fit at once,
+         * the sender told (RESOURCE_EXHAUSTED); one that stalled, only the receiver hears of
+         * (DROPPED for a full heap), as a parked frame. */
+        land_refused(r, t, &hdr, why);
+        from->local_still_ns = 0;
+        return could_wait ? PHX_OK : PHX_RESOURCE_EXHAUSTED;
+    }
+    phx_ucx_conn_established(t);
+    phx_ucx_credit_heard(t, hdr.version);
+    gather_to((uint8_t *)(uintptr_t)up.desc.addr, msg);
+    from->local_still_ns = 0;
+    r->stats.rx_local++;
+    landed(r, &up);
+    return PHX_OK;
 }
 
 /* ---- batches (ucx_batch.c) --------------------------------------------------------------- */

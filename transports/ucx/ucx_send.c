@@ -17,7 +17,9 @@
  * piece of a message travels zero-copy where the transport can (am_zcopy, get/put rendezvous)
  * instead of being packed into bounce buffers fragment by fragment. UCP_AM_SEND_FLAG_REPLY lets the receiver know which
  * endpoint a message came on. Small messages found together in one tx pass may instead leave in a
- * batch (ucx_batch.c); a slot is the same either way.
+ * batch (ucx_batch.c); a slot is the same either way. On a loopback pair with the same-node path
+ * (ucx_local.c) the message never reaches UCX: it is copied into the twin's receive heap and its
+ * slot is DONE at once, or, finding no room there, waits first on its connection's list.
  *
  * Each send holds a slot until its SENT has gone up. Slots are bounded per connection
  * (PHX_UCX_MAX_SENDS_PER_CONN) and per engine (PHX_UCX_MAX_SENDS); a SEND that finds no room
@@ -385,6 +387,17 @@ static void wait_append(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
     s->stats.credit_waits += c->wired;     /* else it waits for the wiring (ucx_conn.c) */
 }
 
+/* SLOT, which found no room at the receiver on the same-node path, waits first on C. */
+static void wait_push_front(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
+                            struct phx_ucx_send *slot)
+{
+    if (!(slot->next = c->wait_head))
+        c->wait_tail = slot;
+    c->wait_head = slot;
+    s->waiting++;
+    c->local_blocked = true;
+}
+
 static void wait_pop(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
 {
     if (!(c->wait_head = c->wait_head->next))
@@ -392,10 +405,46 @@ static void wait_pop(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
     s->waiting--;
 }
 
-/* SLOT's message goes to UCX now, spending a credit: in the open batch if it fits there, else on
- * its own (after the batch, which keeps the connection's order). */
-static void post(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
+/* The SENT status of a same-node send that did not go (ucx_local.c), as UCX would say it. */
+static ucs_status_t local_status(int status)
 {
+    switch (status) {
+    case PHX_OK:
+        return UCS_OK;
+    case PHX_INVALID_ARGUMENT:
+        return UCS_ERR_INVALID_PARAM;
+    case PHX_UNAVAILABLE:
+        return UCS_ERR_NOT_CONNECTED;
+    default:
+        return UCS_ERR_NO_MEMORY;
+    }
+}
+
+/* SLOT's message goes to its twin's receive heap on the same-node path (ucx_local.c); false when
+ * it must wait there for room (the caller puts it first on its connection's wait list). */
+static bool post_local(struct phx_ucx_engine *s, struct phx_ucx_send *slot,
+                       struct phx_ucx_conn *t)
+{
+    int rc = phx_ucx_local_send(slot->conn, t, phx_ucx_send_msg(slot));
+
+    if (rc == -EAGAIN)
+        return false;
+    slot->conn->local_blocked = false;
+    slot->state = SEND_DONE;
+    done_append(s, slot, local_status(rc));
+    return true;
+}
+
+/* SLOT's message goes now: on the same-node path when its connection is a loopback pair that
+ * takes it, else to UCX, spending a credit: in the open batch if it fits there, else on its own
+ * (after the batch, which keeps the connection's order). False when it must wait for room at
+ * the receiver (same-node path only). */
+static bool post(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
+{
+    struct phx_ucx_conn *t = phx_ucx_local_twin(slot->conn);
+
+    if (t)
+        return post_local(s, slot, t);
     slot->state = SEND_POSTED;
     slot->conn->in_ucx++;
     phx_ucx_credit_spend(slot->conn);
@@ -403,6 +452,7 @@ static void post(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
         phx_ucx_batch_flush(s);
         phx_ucx_send_post_one(s, slot);
     }
+    return true;
 }
 
 void phx_ucx_send_post_one(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
@@ -469,9 +519,16 @@ bool phx_ucx_send_submit(struct phx_ucx_engine *s, const phx_desc_t *d)
     take(s, c, slot, d, bytes);
     if (c->wait_head || !c->wired || !phx_ucx_credit_available(c))
         wait_append(s, c, slot);    /* behind the ones already waiting: order */
-    else
-        post(s, slot);
+    else if (!post(s, slot))
+        wait_push_front(s, c, slot);
     return true;
+}
+
+/* Whether C's first waiting send may go now. */
+static bool head_may_go(const struct phx_ucx_conn *c)
+{
+    return c->wait_head && c->wired && phx_ucx_credit_available(c) && sendable(c) &&
+           (!c->local_blocked || phx_ucx_local_ready(c));
 }
 
 unsigned phx_ucx_send_resume(struct phx_ucx_engine *s)
@@ -479,10 +536,13 @@ unsigned phx_ucx_send_resume(struct phx_ucx_engine *s)
     unsigned n = 0;
 
     for (struct phx_ucx_conn *c = s->conns; c && s->waiting; c = c->next) {
-        while (c->wait_head && c->wired && phx_ucx_credit_available(c) && sendable(c)) {
+        while (head_may_go(c)) {
             struct phx_ucx_send *slot = c->wait_head;
             wait_pop(s, c);
-            post(s, slot);
+            if (!post(s, slot)) {
+                wait_push_front(s, c, slot);
+                break;
+            }
             n++;
         }
     }
@@ -492,13 +552,14 @@ unsigned phx_ucx_send_resume(struct phx_ucx_engine *s)
 bool phx_ucx_send_resumable(const struct phx_ucx_engine *s)
 {
     for (const struct phx_ucx_conn *c = s->conns; c && s->waiting; c = c->next)
-        if (c->wait_head && c->wired && phx_ucx_credit_available(c) && sendable(c))
+        if (head_may_go(c))
             return true;
     return false;
 }
 
 void phx_ucx_send_cancel_waiting(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
 {
+    c->local_blocked = false;
     while (c->wait_head) {
         struct phx_ucx_send *slot = c->wait_head;
         wait_pop(s, c);

@@ -54,7 +54,7 @@ void mpix_match_init(int world_size)
 
 static void msg_free(struct mpix_inmsg *m)
 {
-    free(m->staging);
+    mpix_scratch_put(m->staging);
     free(m);
 }
 
@@ -151,7 +151,7 @@ static void bind(struct mpix_inmsg *m, struct mpix_request *r)
     m->cap = (uint64_t)r->count * (uint64_t)mpix_dt_size(r->dt);
     if (mpix_dt_contig(r->dt, r->count, &offset))
         m->direct = (char *)r->buf + offset;
-    else if (m->cap && !(m->staging = malloc(m->cap < m->env.total ? m->cap : m->env.total)))
+    else if (m->cap && !(m->staging = mpix_scratch_get(m->cap < m->env.total ? m->cap : m->env.total)))
         mpix_die(MPI_ERR_NO_MEM);
 }
 
@@ -180,7 +180,7 @@ static struct mpix_inmsg *msg_new(const struct mpix_envelope *e)
         return m;
     }
     m->cap = e->total;
-    if (!(m->staging = malloc(e->total ? e->total : 1))) {
+    if (!(m->staging = mpix_scratch_get(e->total ? e->total : 1))) {
         fprintf(stderr, "MPI error on rank %d: no memory to buffer a message of %llu bytes from "
                 "world rank %d\n", mpix_env.world_rank, (unsigned long long)e->total, e->world);
         mpix_die(MPI_ERR_NO_MEM);

@@ -42,6 +42,7 @@
 #define FRAME_ACK    1u
 #define FRAME_PING   2u
 #define IDLE_MS      500
+#define CONNECT_TRIES 3
 
 /* A frame that arrived before its turn, copied out of the receive heap. */
 struct held {
@@ -211,7 +212,19 @@ static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
         mpix_p2p_delivered(t.req, t.req->status.MPI_ERROR);
 }
 
-/* P's connection, made on first use: 0, or -1 when P cannot be reached (P failed). */
+/* Whether a failed connect only timed out, or was reset by the other service giving up on the
+ * same wire-up: the other node's service did not finish it in time, which a refusal by a live
+ * service (the rank is gone: nothing listens at its address) does not look like. */
+static bool connect_timed_out(const mrpc_status_t *st)
+{
+    return st->code == PHX_UNAVAILABLE &&
+           (strstr(st->message, "timed out") || strstr(st->message, "reset by remote peer"));
+}
+
+/* P's connection, made on first use: 0, or -1 when P cannot be reached (P failed). A connect
+ * that timed out is tried again, CONNECT_TRIES times in all, after a pause that differs from rank
+ * to rank: two services dialling each other at the same moment can both time out (seen between
+ * the test cluster's nodes), and would again if both tried again at once. */
 static int connect_peer(struct peer *p)
 {
     char addr[MRPC_RANK_VALUE_MAX] = "", why[512];
@@ -220,9 +233,14 @@ static int connect_peer(struct peer *p)
 
     if (p->conn)
         return 0;
-    if ((st = mrpc_rank_lookup(world, addr, sizeof addr)).code == PHX_OK && addr[0] &&
-        (p->conn = mrpc_connect(fab.ctx, addr, &st)))
-        return 0;
+    for (int i = 0; i < CONNECT_TRIES; i++) {
+        if ((st = mrpc_rank_lookup(world, addr, sizeof addr)).code == PHX_OK && addr[0] &&
+            (p->conn = mrpc_connect(fab.ctx, addr, &st)))
+            return 0;
+        if (!connect_timed_out(&st))
+            break;
+        poll(NULL, 0, 20 + (int)((unsigned)mpix_env.world_rank * 211u % 7u) * 100);
+    }
     snprintf(why, sizeof why, "cannot reach world rank %d%s%s: %s: %s", world,
              addr[0] ? " at " : "", addr[0] ? addr : "", phx_status_name(st.code), st.message);
     peer_fail(p, why);

@@ -91,11 +91,12 @@ void mpix_match_post(struct mpix_request *r);
  * STATUS. */
 bool mpix_match_probe(uint32_t context, int source, int tag, MPI_Status *status);
 /* World rank WORLD is gone (WHY): the receives only it could satisfy fail, as do those from any
- * source of a communicator it belongs to, and one its message was arriving into. */
+ * source of a communicator it belongs to, every collective's receive over such a communicator,
+ * and one its message was arriving into; so do such receives posted later. */
 void mpix_match_peer_lost(int world, const char *why);
-/* Pings (mpix_fabric_ping) every rank a posted receive waits for: its source, or, for
- * MPI_ANY_SOURCE, the members of its communicator this rank has talked to (a large job's wildcard
- * receive does not connect to every rank). */
+/* Pings (mpix_fabric_ping) every rank a posted receive waits for: its source; for a collective's
+ * receive, every member of its communicator; for MPI_ANY_SOURCE, the members of its communicator
+ * this rank has talked to (a large job's wildcard receive does not connect to every rank). */
 void mpix_match_ping_sources(void);
 /* Withdraws a receive no message matched yet: true when done so. */
 bool mpix_match_cancel(struct mpix_request *r);

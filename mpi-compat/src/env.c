@@ -111,6 +111,7 @@ int MPI_Finalize(void)
         return rc;
     mpix_fabric_stop();
     mpix_match_fini();
+    mpix_scratch_fini();
     mpix_env.state = MPIX_AFTER;
     return MPI_SUCCESS;
 }

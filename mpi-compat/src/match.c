@@ -10,7 +10,12 @@
  * first piece by a receive whose buffer is one block, its pieces are copied straight there;
  * otherwise (not matched yet, or a non-contiguous datatype) they are kept in a staging copy,
  * unpacked into the receive when both the message is complete and a receive has matched. A
- * message longer than its receive fills it and fails it with MPI_ERR_TRUNCATE. */
+ * message longer than its receive fills it and fails it with MPI_ERR_TRUNCATE.
+ *
+ * A rank that died (mpix_match_peer_lost) fails the receives that wait for it, now and whenever
+ * one is posted later: those naming it, those from any source of a communicator it belongs to,
+ * and every receive of a collective over such a communicator (a collective needs every member:
+ * a rank waiting for a live one that gave up the collective would otherwise wait forever). */
 #include "core.h"
 #include "dt.h"
 
@@ -34,18 +39,22 @@ static struct { struct mpix_inmsg *head, *tail; } unexpected;
 /* The message each world rank is sending pieces of, until its last one arrives. */
 static struct mpix_inmsg **arriving;
 static int n_arriving;
+/* Why each world rank is gone (NULL while it is not), and how many are. */
+static char **lost;
+static int n_lost;
 
 void mpix_match_init(int world_size)
 {
     arriving = calloc((size_t)world_size, sizeof(*arriving));
-    if (!arriving)
+    lost = calloc((size_t)world_size, sizeof(*lost));
+    if (!arriving || !lost)
         mpix_die(MPI_ERR_NO_MEM);
     n_arriving = world_size;
 }
 
 static void msg_free(struct mpix_inmsg *m)
 {
-    free(m->staging);
+    mpix_scratch_put(m->staging);
     free(m);
 }
 
@@ -58,6 +67,11 @@ void mpix_match_fini(void)
         msg_free(m);
     }
     unexpected.tail = NULL;
+    for (int i = 0; lost && i < n_arriving; i++)
+        free(lost[i]);
+    free(lost);
+    lost = NULL;
+    n_lost = 0;
     free(arriving);
     arriving = NULL;
 }
@@ -137,7 +151,7 @@ static void bind(struct mpix_inmsg *m, struct mpix_request *r)
     m->cap = (uint64_t)r->count * (uint64_t)mpix_dt_size(r->dt);
     if (mpix_dt_contig(r->dt, r->count, &offset))
         m->direct = (char *)r->buf + offset;
-    else if (m->cap && !(m->staging = malloc(m->cap < m->env.total ? m->cap : m->env.total)))
+    else if (m->cap && !(m->staging = mpix_scratch_get(m->cap < m->env.total ? m->cap : m->env.total)))
         mpix_die(MPI_ERR_NO_MEM);
 }
 
@@ -166,7 +180,7 @@ static struct mpix_inmsg *msg_new(const struct mpix_envelope *e)
         return m;
     }
     m->cap = e->total;
-    if (!(m->staging = malloc(e->total ? e->total : 1))) {
+    if (!(m->staging = mpix_scratch_get(e->total ? e->total : 1))) {
         fprintf(stderr, "MPI error on rank %d: no memory to buffer a message of %llu bytes from "
                 "world rank %d\n", mpix_env.world_rank, (unsigned long long)e->total, e->world);
         mpix_die(MPI_ERR_NO_MEM);
@@ -209,6 +223,8 @@ void mpix_match_arrive(const struct mpix_envelope *env, uint64_t offset, const v
 
 /* ---- receives ----------------------------------------------------------------------------- */
 
+static bool fail_if_lost(struct mpix_request *r);
+
 void mpix_match_post(struct mpix_request *r)
 {
     for (struct mpix_inmsg *m = unexpected.head; m; m = m->next) {
@@ -220,6 +236,8 @@ void mpix_match_post(struct mpix_request *r)
             deliver(m, r);
         return;
     }
+    if (fail_if_lost(r))
+        return;
     r->prev = posted.tail;
     *(posted.tail ? &posted.tail->next : &posted.head) = r;
     posted.tail = r;
@@ -248,9 +266,15 @@ bool mpix_match_cancel(struct mpix_request *r)
 
 /* ---- peers that died ---------------------------------------------------------------------- */
 
+/* Whether R is a collective's receive (its communicator's collective context). */
+static bool collective(const struct mpix_request *r)
+{
+    return r->context != r->comm->context;
+}
+
 static bool waits_for(const struct mpix_request *r, int world)
 {
-    if (r->peer != MPI_ANY_SOURCE)
+    if (r->peer != MPI_ANY_SOURCE && !collective(r))
         return r->comm->group->world[r->peer] == world;
     return mpix_group_rank_of(r->comm->group, world) != MPI_UNDEFINED;
 }
@@ -263,9 +287,23 @@ static void fail_recv(struct mpix_request *r, int world, const char *why)
     mpix_request_complete(r);
 }
 
+/* A receive about to be queued that waits for a rank known to be gone fails now: true if so. */
+static bool fail_if_lost(struct mpix_request *r)
+{
+    for (int w = 0; n_lost && w < n_arriving; w++)
+        if (lost[w] && waits_for(r, w)) {
+            fail_recv(r, w, lost[w]);
+            return true;
+        }
+    return false;
+}
+
 void mpix_match_peer_lost(int world, const char *why)
 {
     struct mpix_inmsg *m = arriving ? arriving[world] : NULL;
+
+    if (lost && !lost[world] && (lost[world] = strdup(why)))
+        n_lost++;
 
     if (m) {                            /* its last pieces will never come */
         arriving[world] = NULL;
@@ -290,6 +328,11 @@ void mpix_match_peer_lost(int world, const char *why)
 void mpix_match_ping_sources(void)
 {
     for (struct mpix_request *r = posted.head; r; r = r->next) {
+        if (collective(r)) {            /* it needs every member, connected or not */
+            for (int i = 0; i < r->comm->size; i++)
+                mpix_fabric_ping(r->comm->group->world[i], false);
+            continue;
+        }
         if (r->peer != MPI_ANY_SOURCE) {
             mpix_fabric_ping(r->comm->group->world[r->peer], false);
             continue;

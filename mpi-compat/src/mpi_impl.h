@@ -15,6 +15,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* ---- objects -------------------------------------------------------------------------------- */
@@ -110,6 +111,15 @@ int mpix_coll_irecv(void *buf, int count, MPI_Datatype dt, int src, int tag,
  * Wait/Test family calls PROGRESS until it returns 1 (done, *err set) and then FREE_FN(STATE). */
 int  mpix_request_generalized(int (*progress)(void *state, int *err), void (*free_fn)(void *),
                               void *state, MPI_Comm comm, MPI_Request *req);
+
+/* ---- scratch buffers (scratch.c) ------------------------------------------------------------ */
+
+/* A temporary buffer of at least BYTES (large ones reused from earlier releases), or NULL when
+ * out of memory; given back with mpix_scratch_put (NULL is ignored). mpix_scratch_fini frees the
+ * cached ones (MPI_Finalize). */
+void *mpix_scratch_get(size_t bytes);
+void  mpix_scratch_put(void *p);
+void  mpix_scratch_fini(void);
 
 /* ---- progress (fabric.c) -------------------------------------------------------------------- */
 

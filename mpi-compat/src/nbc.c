@@ -171,9 +171,9 @@ void coll_copy_typed(struct coll_sched *s, const void *src, int scount, MPI_Data
 
 void *coll_tmp(struct coll_sched *s, size_t bytes)
 {
-    void *p = malloc(bytes ? bytes : 1);
+    void *p = mpix_scratch_get(bytes ? bytes : 1);
     if (!p || !grow(s, &s->tmps, &s->tcap, s->ntmps + 1, sizeof *s->tmps)) {
-        free(p);
+        mpix_scratch_put(p);
         s->oom = true;
         return NULL;
     }
@@ -204,7 +204,7 @@ void coll_sched_free(struct coll_sched *s)
         if (s->reqs[i] != MPI_REQUEST_NULL)
             MPI_Request_free(&s->reqs[i]);
     for (int i = 0; i < s->ntmps; i++)
-        free(s->tmps[i]);
+        mpix_scratch_put(s->tmps[i]);
     for (int i = 0; i < s->ndts; i++)
         mpix_dt_release(s->dts[i]);
     for (int i = 0; i < s->nops; i++)

@@ -14,28 +14,10 @@
 #   test_local.sh MRPC_RUN PHOENIXD RPC_HELLO_RANKS MRPC_PLUGIN UCX_PLUGIN RANK_PROBE
 set -euo pipefail
 run=$1 phoenixd=$2 ranks=$3 mrpc_so=$4 ucx_so=$5 probe=$6
-dir=$(mktemp -d /tmp/phx-mrpcrun.XXXXXX)
-chmod 0755 "$dir"     # munged wants every directory above its socket searchable
-munged_sh=$(dirname "$0")/../lib/munged.sh
-export TMPDIR=$dir MRPC_RUN_PHOENIXD=$phoenixd MRPC_RUN_SERVICE_CONF=$dir/phoenix.conf
-export UCX_TLS=tcp UCX_NET_DEVICES=lo PHOENIX_PREFIX=$dir/no-system-service
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  for p in $(pgrep -f "$dir/" || true); do kill -KILL "$p" 2>/dev/null || true; done
-  "$munged_sh" stop "$dir/munge" || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "FAILED: $*"; find "$dir" -name phoenixd.log -exec tail -5 {} + 2>/dev/null || true; exit 1; }
 # The per-job service authenticates its peers as installed (settings.ucx.auth = "munge"), with
-# a realm of the test's own.
-munge_socket=$("$munged_sh" start "$dir/munge") || fail "no munged for the test"
-cat > "$dir/phoenix.conf" <<CONF
-log = { level = "info"; };
-settings = { ucx = { tls = "tcp"; net_devices = "lo"; munge_socket = "$munge_socket"; }; };
-plugins = ( { name = "mrpc"; path = "$mrpc_so"; }, { name = "ucx"; path = "$ucx_so"; } );
-CONF
+# a realm of the test's own (local_job.sh: a private directory, munged, config, clean-up, fail).
+. "$(dirname "$0")/../lib/local_job.sh"
+local_job_start mrpcrun "$phoenixd" "$mrpc_so" "$ucx_so" info
 # Live processes whose command line mentions ARG (zombies have none; this host's pid 1 leaves
 # orphans' zombies unreaped).
 live() { pgrep -fc -- "$1" || true; }
@@ -91,13 +73,13 @@ echo "ok: SIGTERM reached the ranks (exit 7 from their trap), SIGINT ended them 
 job_env=(env SLURM_JOB_ID=4242 SLURM_STEP_ID=0 SLURM_PROCID=0 SLURM_STEP_NUM_TASKS=1 SLURM_LOCALID=0
          SLURM_STEP_TASKS_PER_NODE=1 SLURMD_NODENAME=fake)
 svc_dir=$dir/mrpc-run-$(id -u)/job4242-fake
-for i in 1 2; do "${job_env[@]}" "$run" sh -c 'sleep 2' & pids+=($!); done
+for i in 1 2; do "${job_env[@]}" "$run" sh -c 'sleep 2' & local_job_pids+=($!); done
 count=0
 for _ in $(seq 30); do count=$(live "--prefix $svc_dir/p"); [ "$count" -ge 1 ] && break; sleep 0.1; done
 sleep 0.5; count=$(live "--prefix $svc_dir/p")
 [ "$count" -eq 1 ] || fail "two racing mrpc-run made $count services for one job"
-for p in "${pids[@]}"; do wait "$p" || fail "a racing mrpc-run failed"; done
-pids=()
+for p in "${local_job_pids[@]}"; do wait "$p" || fail "a racing mrpc-run failed"; done
+local_job_pids=()
 for _ in $(seq 80); do [ "$(live "$svc_dir")" -eq 0 ] && break; sleep 0.1; done
 [ "$(live "$svc_dir")" -eq 0 ] || fail "the job's service outlived its ranks"
 echo "ok: two racing mrpc-run shared one phoenixd, gone after them"

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# regen-expected.sh - rebuilds the correctness programs with Open MPI's mpicc (one with MPICH's,
-# below) and stores what
-# they print on 1..8 ranks as expected/PROGRAM.N.out, the results our library's runs must
-# reproduce (tests/programs/run.sh compares). Run it after changing a program, and commit the
-# outputs with the change. Needs Open MPI (Debian: openmpi-bin, libopenmpi-dev); runs over
-# loopback/shared memory only.
+# regen-expected.sh - rebuilds the correctness programs with Open MPI's mpicc (reduce_dt with
+# MPICH's, see below) and stores what they print on 1..8 ranks as expected/PROGRAM.N.out, the
+# results our library's runs must reproduce (tests/programs/run.sh compares). Run it after
+# changing a program, and commit the outputs with the change. Needs Open MPI (Debian:
+# openmpi-bin, libopenmpi-dev) and MPICH (mpich); runs over loopback/shared memory only.
 #
 #   regen-expected.sh [PROGRAM...]      (default: every *.c here)
 set -euo pipefail

@@ -47,6 +47,17 @@ typedef struct MPI_Status {
     MPI_Count mpix_bytes;                  /* bytes received: MPI_Get_count divides by the size */
 } MPI_Status;
 
+/* Attribute callbacks (MPI_Comm_create_keyval): COPY runs on MPI_Comm_dup (*flag = 1 keeps
+ * *(void **)attribute_val_out on the new communicator), DELETE on free, delete or replacement. */
+typedef int MPI_Comm_copy_attr_function(MPI_Comm oldcomm, int comm_keyval, void *extra_state,
+                                        void *attribute_val_in, void *attribute_val_out,
+                                        int *flag);
+typedef int MPI_Comm_delete_attr_function(MPI_Comm comm, int comm_keyval, void *attribute_val,
+                                          void *extra_state);
+/* MPI-1's names of the same (deprecated, still in MPI-3.1). */
+typedef MPI_Comm_copy_attr_function   MPI_Copy_function;
+typedef MPI_Comm_delete_attr_function MPI_Delete_function;
+
 /* A user reduction (MPI_Op_create): inoutvec[i] = invec[i] op inoutvec[i] for i < *len. */
 typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Datatype *datatype);
 
@@ -71,6 +82,9 @@ extern struct mpix_datatype
 extern struct mpix_op
     mpix_op_max, mpix_op_min, mpix_op_sum, mpix_op_prod, mpix_op_land, mpix_op_band,
     mpix_op_lor, mpix_op_bor, mpix_op_lxor, mpix_op_bxor, mpix_op_maxloc, mpix_op_minloc;
+
+MPI_Comm_copy_attr_function   mpix_comm_null_copy_fn, mpix_comm_dup_fn;
+MPI_Comm_delete_attr_function mpix_comm_null_delete_fn;
 
 /* ---- handles' constants -------------------------------------------------------------------- */
 
@@ -129,6 +143,13 @@ extern struct mpix_op
 #define MPI_SHORT_INT              ((MPI_Datatype)&mpix_type_short_int)
 #define MPI_LONG_DOUBLE_INT        ((MPI_Datatype)&mpix_type_long_double_int)
 
+#define MPI_COMM_NULL_COPY_FN   mpix_comm_null_copy_fn
+#define MPI_COMM_DUP_FN         mpix_comm_dup_fn
+#define MPI_COMM_NULL_DELETE_FN mpix_comm_null_delete_fn
+#define MPI_NULL_COPY_FN        mpix_comm_null_copy_fn     /* MPI-1's names */
+#define MPI_DUP_FN              mpix_comm_dup_fn
+#define MPI_NULL_DELETE_FN      mpix_comm_null_delete_fn
+
 #define MPI_MAX    ((MPI_Op)&mpix_op_max)
 #define MPI_MIN    ((MPI_Op)&mpix_op_min)
 #define MPI_SUM    ((MPI_Op)&mpix_op_sum)
@@ -149,7 +170,16 @@ extern struct mpix_op
 #define MPI_PROC_NULL    (-2)
 #define MPI_ROOT         (-3)
 #define MPI_UNDEFINED    (-32766)
-#define MPI_TAG_UB_VALUE 0x7fffffff            /* tags are 0..this (no attribute interface) */
+#define MPI_TAG_UB_VALUE 0x7fffffff            /* tags are 0..this (MPI_TAG_UB's value) */
+
+/* Predefined attribute keyvals (MPI_Comm_get_attr on MPI_COMM_WORLD gives a pointer to an int). */
+#define MPI_KEYVAL_INVALID  (-1)
+#define MPI_TAG_UB          1
+#define MPI_HOST            2
+#define MPI_IO              3
+#define MPI_WTIME_IS_GLOBAL 4
+#define MPI_UNIVERSE_SIZE   5
+#define MPI_APPNUM          6
 
 #define MPI_STATUS_IGNORE   ((MPI_Status *)0)
 #define MPI_STATUSES_IGNORE ((MPI_Status *)0)
@@ -193,6 +223,7 @@ extern struct mpix_op
 #define MPI_ERR_REQUEST   19
 #define MPI_ERR_INFO      28
 #define MPI_ERR_NO_MEM    34
+#define MPI_ERR_KEYVAL    48
 #define MPI_ERR_LASTCODE  0x3fffffff
 
 /* ---- environment and errors ---------------------------------------------------------------- */
@@ -230,6 +261,23 @@ int MPI_Group_incl(MPI_Group group, int n, const int ranks[], MPI_Group *newgrou
 int MPI_Group_free(MPI_Group *group);
 int MPI_Group_size(MPI_Group group, int *size);
 int MPI_Group_rank(MPI_Group group, int *rank);
+
+/* ---- attributes ---------------------------------------------------------------------------- */
+
+int MPI_Comm_create_keyval(MPI_Comm_copy_attr_function *comm_copy_attr_fn,
+                           MPI_Comm_delete_attr_function *comm_delete_attr_fn, int *comm_keyval,
+                           void *extra_state);
+int MPI_Comm_free_keyval(int *comm_keyval);
+int MPI_Comm_set_attr(MPI_Comm comm, int comm_keyval, void *attribute_val);
+int MPI_Comm_get_attr(MPI_Comm comm, int comm_keyval, void *attribute_val, int *flag);
+int MPI_Comm_delete_attr(MPI_Comm comm, int comm_keyval);
+/* MPI-1's names (deprecated, still in MPI-3.1): the same functions. */
+int MPI_Keyval_create(MPI_Copy_function *copy_fn, MPI_Delete_function *delete_fn, int *keyval,
+                      void *extra_state);
+int MPI_Keyval_free(int *keyval);
+int MPI_Attr_put(MPI_Comm comm, int keyval, void *attribute_val);
+int MPI_Attr_get(MPI_Comm comm, int keyval, void *attribute_val, int *flag);
+int MPI_Attr_delete(MPI_Comm comm, int keyval);
 
 /* ---- point to point ------------------------------------------------------------------------ */
 

@@ -45,6 +45,10 @@ void coll_copy_typed(struct coll_sched *s, const void *src, int scount, MPI_Data
 /* A scratch buffer of BYTES (at least 1) freed with the schedule; NULL when out of memory
  * (the schedule then fails to start). */
 void *coll_tmp(struct coll_sched *s, size_t bytes);
+/* A scratch buffer for COUNT elements of DT, as coll_tmp: the pointer to pass as their buffer
+ * (their data lies where DT's bounds say, which for a non-zero lower bound is not the start of
+ * what was allocated). */
+void *coll_tmp_typed(struct coll_sched *s, int count, MPI_Datatype dt);
 /* Keeps DT / OP alive while the schedule runs (a user may free them after MPI_I* returns). */
 void coll_hold_dt(struct coll_sched *s, MPI_Datatype dt);
 void coll_hold_op(struct coll_sched *s, MPI_Op op);
@@ -93,8 +97,6 @@ void coll_alltoallv(struct coll_sched *s, const struct coll_args *a);
 
 int  coll_rank(const struct coll_sched *s);
 int  coll_size(const struct coll_sched *s);
-/* Bytes COUNT elements of DT span in a buffer (count * extent): scratch buffers' size. */
-size_t coll_span(int count, MPI_Datatype dt);
 /* Largest power of two <= N (N >= 1). */
 int  coll_pof2(int n);
 /* Message size (bytes of data) from which the large-message algorithms are used. */

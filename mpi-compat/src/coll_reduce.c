@@ -1,8 +1,8 @@
 /* coll_reduce.c - the reductions' schedules: MPI_Reduce, MPI_Allreduce, MPI_Reduce_scatter(_block)
  * and MPI_Scan/MPI_Exscan.
  *
- * Reductions work in the datatype's own layout (COUNT elements span count * extent bytes), in
- * scratch buffers or the user's receive buffer; mpix_op_apply combines "in op inout", so the
+ * Reductions work in the datatype's own layout, in scratch buffers (coll_tmp_typed: they hold
+ * the data wherever the type's bounds put it) or the user's receive buffer; mpix_op_apply combines "in op inout", so the
  * order of operands is kept for non-commutative ops: whatever comes from lower ranks goes left.
  *   Reduce: binomial tree; a commutative op on ranks relative to the root, a non-commutative one
  *     on ranks in order towards rank 0, which then sends the result to the root. From
@@ -40,7 +40,7 @@ static void reduce_large(struct coll_sched *s, const void *in, void *recv, int c
 {
     int rank = coll_rank(s), size = coll_size(s), *cnt, *disp;
     MPI_Aint ext = mpix_dt_extent(dt);
-    char *acc = coll_tmp(s, coll_span(count, dt));
+    char *acc = coll_tmp_typed(s, count, dt);
     if (!acc || !(cnt = split(s, count, size, &disp)))
         return;
     coll_copy_typed(s, in, count, dt, acc, count, dt);
@@ -72,8 +72,8 @@ void coll_reduce_to(struct coll_sched *s, const void *send, void *recv, int coun
         reduce_large(s, in, recv, count, dt, op, root);
         return;
     }
-    char *acc = rank == base && rank == root ? recv : coll_tmp(s, coll_span(count, dt));
-    char *tmp = coll_tmp(s, coll_span(count, dt));
+    char *acc = rank == base && rank == root ? recv : coll_tmp_typed(s, count, dt);
+    char *tmp = coll_tmp_typed(s, count, dt);
     if (!acc || !tmp)
         return;
     if (acc != in)
@@ -103,7 +103,7 @@ static void allreduce_doubling(struct coll_sched *s, char *acc, int count, MPI_D
                                MPI_Op op)
 {
     int rank = coll_rank(s), size = coll_size(s), pof2 = coll_pof2(size), rem = size - pof2;
-    char *tmp = coll_tmp(s, coll_span(count, dt));
+    char *tmp = coll_tmp_typed(s, count, dt);
     int newrank = rank < 2 * rem ? (rank % 2 ? rank / 2 : -1) : rank - rem;
     if (!tmp)
         return;
@@ -142,7 +142,7 @@ static void ring_reduce_scatter(struct coll_sched *s, char *acc, const int *cnt,
     MPI_Aint ext = mpix_dt_extent(dt);
     for (int i = 0; i < size; i++)
         most = cnt[i] > most ? cnt[i] : most;
-    char *tmp = coll_tmp(s, coll_span(most, dt));
+    char *tmp = coll_tmp_typed(s, most, dt);
     if (!tmp)
         return;
     for (int k = 0; k < size - 1; k++) {
@@ -209,7 +209,7 @@ void coll_reduce_scatter(struct coll_sched *s, const void *send, void *recv,
         return;
     for (int i = 0; i < size; total += recvcounts[i++])
         disp[i] = total;
-    char *acc = coll_tmp(s, coll_span(total, dt));
+    char *acc = coll_tmp_typed(s, total, dt);
     if (!acc || total == 0)
         return;
     if (size == 1) {
@@ -237,8 +237,7 @@ void coll_scan(struct coll_sched *s, const void *send, void *recv, int count, MP
 {
     int rank = coll_rank(s), size = coll_size(s);
     const void *in = send == MPI_IN_PLACE ? recv : send;
-    size_t span = coll_span(count, dt);
-    char *partial = coll_tmp(s, span), *tmp = coll_tmp(s, span);
+    char *partial = coll_tmp_typed(s, count, dt), *tmp = coll_tmp_typed(s, count, dt);
     bool have = false;                           /* Exscan: RECV holds a lower rank's data */
     if (!partial || !tmp || count == 0)
         return;

@@ -6,7 +6,8 @@
  * context. WORLD has context 0, SELF 2; a new one gets its id from mpix_comm_agree_context()
  * (comm_agree.c), which every member of the parent calls collectively. MPI_Comm_split gives all
  * its new communicators the same id: their member sets are disjoint, so no process ever sees two
- * of them. Pending requests hold a reference, so MPI_Comm_free during a send is safe. */
+ * of them. Pending requests hold a reference, so MPI_Comm_free during a send is safe. Attributes
+ * (attr.c) are copied by MPI_Comm_dup and deleted by MPI_Comm_free. */
 #include "core.h"
 
 #include <stdlib.h>
@@ -34,6 +35,7 @@ void mpix_comm_init(void)
     self_world[0] = mpix_env.world_rank;
     self_group = (struct mpix_group){ .refs = 0, .size = 1, .world = self_world };
     comm_set(&mpix_comm_world, 0, &world_group, mpix_env.world_rank);
+    mpix_comm_world.predefined = true;
     comm_set(&mpix_comm_self, 2, &self_group, 0);
 }
 
@@ -125,6 +127,12 @@ int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm)
         mpix_group_release(comm->group);
         return mpix_err(comm, MPI_ERR_NO_MEM, "MPI_Comm_dup: out of memory");
     }
+    if ((rc = mpix_attr_copy(comm, *newcomm)) != MPI_SUCCESS) {
+        mpix_attr_delete_all(*newcomm);
+        mpix_comm_release(*newcomm);
+        *newcomm = MPI_COMM_NULL;
+        return mpix_err(comm, rc, "MPI_Comm_dup: an attribute's copy callback returned %d", rc);
+    }
     return MPI_SUCCESS;
 }
 
@@ -205,6 +213,8 @@ int MPI_Comm_free(MPI_Comm *comm)
     if ((*comm)->refs == 0)
         return mpix_err(*comm, MPI_ERR_COMM, "MPI_Comm_free: MPI_COMM_WORLD and MPI_COMM_SELF "
                         "cannot be freed");
+    if ((rc = mpix_attr_delete_all(*comm)) != MPI_SUCCESS)
+        return mpix_err(*comm, rc, "MPI_Comm_free: an attribute's delete callback returned %d", rc);
     mpix_comm_release(*comm);
     *comm = MPI_COMM_NULL;
     return MPI_SUCCESS;

@@ -68,6 +68,15 @@ void mpix_group_release(struct mpix_group *g);
 /* G's rank of world rank WORLD, or MPI_UNDEFINED. */
 int  mpix_group_rank_of(const struct mpix_group *g, int world);
 
+/* ---- attributes (attr.c) ------------------------------------------------------------------- */
+
+/* MPI_Comm_dup: FROM's values, through their keyvals' copy callbacks, onto TO. MPI_SUCCESS or the
+ * failing callback's code (TO keeps what was copied before it). */
+int  mpix_attr_copy(MPI_Comm from, MPI_Comm to);
+/* Deletes C's values (delete callbacks) until one refuses; MPI_SUCCESS or its code. */
+int  mpix_attr_delete_all(MPI_Comm c);
+void mpix_attr_fini(void);
+
 /* ---- matching (match.c) --------------------------------------------------------------------- */
 
 /* What the first frame of a message says. */
@@ -100,6 +109,9 @@ void mpix_match_peer_lost(int world, const char *why);
 void mpix_match_ping_sources(void);
 /* Withdraws a receive no message matched yet: true when done so. */
 bool mpix_match_cancel(struct mpix_request *r);
+/* Withdraws the whole, unclaimed message of synchronous send SYNC_ID from world rank WORLD (its
+ * sender cancels it): true when done so; false when a receive took it or it is not there. */
+bool mpix_match_withdraw(int world, uint64_t sync_id);
 
 /* ---- point to point (p2p.c) ----------------------------------------------------------------- */
 
@@ -107,6 +119,10 @@ bool mpix_match_cancel(struct mpix_request *r);
 void mpix_p2p_acked(uint64_t id);
 /* Send R's pieces are all handed over and answered (ERR: how it went): it may complete. */
 void mpix_p2p_delivered(struct mpix_request *r, int err);
+/* The receiver withdrew synchronous send ID, unmatched: it completes as cancelled. */
+void mpix_p2p_cancelled(uint64_t id);
+/* MPI_Cancel of send R: withdrawn if it can be, else it completes as it would have. */
+void mpix_p2p_cancel(struct mpix_request *r);
 
 /* ---- the fabric (fabric.c) ------------------------------------------------------------------ */
 
@@ -122,7 +138,22 @@ void mpix_fabric_send(struct mpix_request *r);
 /* Sends WORLD an empty frame, unless one is out already (or, KNOWN_ONLY, no connection was
  * made to it yet): if WORLD is gone, it fails. */
 void mpix_fabric_ping(int world, bool known_only);
+/* MPI_Alloc_mem: a buffer of SIZE bytes in the send heap (sends from it go without a copy), or
+ * NULL (no service: a singleton; SIZE 0; the heap full) for the caller to malloc instead. */
+void *mpix_fabric_mem_alloc(size_t size);
+/* MPI_Free_mem: frees BASE if it is such a buffer (put off while the service reads it) and says
+ * true; false when it is none (the caller's malloc'd memory). */
+bool  mpix_fabric_mem_free(void *base);
+/* Bytes of sends the fabric copied into the send heap, and sent from buffers without a copy
+ * (tests read them: mpi_zcopy.c). */
+struct mpix_fabric_stats { uint64_t copied_bytes, zcopy_bytes; };
+extern struct mpix_fabric_stats mpix_fabric_stats;
 /* Queues an acknowledgement of synchronous send ID to WORLD. */
 void mpix_fabric_ack(int world, uint64_t id);
+/* Takes send R off its peer's queue if none of it went out yet: true when done so. */
+bool mpix_fabric_withdraw(struct mpix_request *r);
+/* Asks R's receiver to withdraw synchronous send R (once all its pieces are out); its answer
+ * comes as mpix_p2p_cancelled(), or, when a receive took it, as the ordinary acknowledgement. */
+void mpix_fabric_cancel(struct mpix_request *r);
 
 #endif /* MPIX_CORE_H */

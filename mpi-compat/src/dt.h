@@ -25,6 +25,11 @@ MPI_Count mpix_dt_size(MPI_Datatype dt);
 /* MPI_Type_get_extent's extent: the stride between consecutive elements of a buffer. */
 MPI_Aint mpix_dt_extent(MPI_Datatype dt);
 
+/* The bytes COUNT elements of DT span in a buffer, from buf + *FIRST (negative when a lower
+ * bound is): their data and their extents (a user operation may touch a pair's padding), what a
+ * scratch buffer for them holds (0 without data). */
+size_t mpix_dt_span(MPI_Datatype dt, int count, MPI_Aint *first);
+
 /* True when COUNT elements' data is one block of count * size bytes at buf + *offset, so a
  * sender or receiver can use the user's buffer directly. */
 bool mpix_dt_contig(MPI_Datatype dt, int count, MPI_Aint *offset);

@@ -27,6 +27,20 @@ int mpix_dt_check(MPI_Datatype dt)
 MPI_Count mpix_dt_size(MPI_Datatype dt) { return dt->size; }
 MPI_Aint mpix_dt_extent(MPI_Datatype dt) { return dt->ub - dt->lb; }
 
+size_t mpix_dt_span(MPI_Datatype dt, int count, MPI_Aint *first)
+{
+    MPI_Aint step = count > 0 ? (MPI_Aint)(count - 1) * (dt->ub - dt->lb) : 0;
+
+    MPI_Aint lo = dt->true_lb < dt->lb ? dt->true_lb : dt->lb;
+    MPI_Aint hi = dt->true_ub > dt->ub ? dt->true_ub : dt->ub;
+
+    *first = 0;
+    if (count <= 0 || dt->true_ub <= dt->true_lb)
+        return 0;
+    *first = lo + (step < 0 ? step : 0);
+    return (size_t)(hi + (step > 0 ? step : 0) - *first);
+}
+
 const char *mpix_dt_name(MPI_Datatype dt)
 {
     return mpix_dt_valid(dt) ? dt->name : "an invalid datatype";

@@ -105,13 +105,20 @@ int MPI_Query_thread(int *provided)
 int MPI_Finalize(void)
 {
     mpix_check_init("MPI_Finalize");
+    int rc = mpix_attr_delete_all(MPI_COMM_SELF);     /* first, as MPI-3.1 8.7.1 says */
+    if (rc == MPI_SUCCESS)
+        rc = mpix_attr_delete_all(MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS)
+        return mpix_err(MPI_COMM_WORLD, rc, "MPI_Finalize: an attribute's delete callback "
+                        "returned %d", rc);
     mpix_fabric_closing();
-    int rc = mpix_comm_sync(MPI_COMM_WORLD);
+    rc = mpix_comm_sync(MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS)
         return rc;
     mpix_fabric_stop();
     mpix_match_fini();
     mpix_scratch_fini();
+    mpix_attr_fini();
     mpix_env.state = MPIX_AFTER;
     return MPI_SUCCESS;
 }
@@ -186,14 +193,17 @@ int MPI_Get_library_version(char *version, int *resultlen)
     return MPI_SUCCESS;
 }
 
-/* Memory for buffers (malloc: sends copy into the send heap either way for now). */
+/* Memory in the send heap (mpix_fabric_mem_alloc: large sends from it go without a copy), or
+ * malloc'd when there is no service or the heap is full. */
 int MPI_Alloc_mem(MPI_Aint size, MPI_Info info, void *baseptr)
 {
     mpix_check_init("MPI_Alloc_mem");
     if (size < 0 || !baseptr || info != MPI_INFO_NULL)
         return mpix_err(MPI_COMM_WORLD, MPI_ERR_ARG, "MPI_Alloc_mem: size %ld is negative, "
                         "baseptr is NULL or info is not MPI_INFO_NULL", (long)size);
-    void *p = malloc(size ? (size_t)size : 1);
+    void *p = mpix_fabric_mem_alloc((size_t)size);
+    if (!p)
+        p = malloc(size ? (size_t)size : 1);
     if (!p)
         return mpix_err(MPI_COMM_WORLD, MPI_ERR_NO_MEM, "MPI_Alloc_mem: no memory for %ld bytes",
                         (long)size);
@@ -204,6 +214,7 @@ int MPI_Alloc_mem(MPI_Aint size, MPI_Info info, void *baseptr)
 int MPI_Free_mem(void *base)
 {
     mpix_check_init("MPI_Free_mem");
-    free(base);
+    if (!mpix_fabric_mem_free(base))
+        free(base);
     return MPI_SUCCESS;
 }

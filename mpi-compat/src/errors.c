@@ -35,6 +35,7 @@ static const char *const class_text[] = {
     [MPI_ERR_REQUEST]   = "invalid request",
     [MPI_ERR_INFO]      = "invalid info argument",
     [MPI_ERR_NO_MEM]    = "out of memory (MPI_Alloc_mem)",
+    [MPI_ERR_KEYVAL]    = "invalid keyval",
 };
 #define N_CLASSES ((int)(sizeof class_text / sizeof class_text[0]))
 

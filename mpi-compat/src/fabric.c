@@ -14,12 +14,22 @@
  * A message of one piece is delivered as soon as the piece is handed over: its bytes are in the
  * send heap then, and the user's buffer is free (an eager send; a later failure of that frame
  * fails the peer, so the sends after it report it).
- * Acknowledgements of synchronous sends go first.
+ * Acknowledgements of synchronous sends go first, with the other control frames: a synchronous
+ * send's cancel request (MPI_Cancel), sent once all its pieces are out so that it comes after
+ * them, and the receiver's answer when it withdrew the unclaimed message (an acknowledgement
+ * marked cancelled; when the message was matched already, the ordinary one answers).
  *
  * A dead peer: a frame to it fails (its connection is lost), which fails what was queued to it
  * and the receives waiting for it (match.c). A rank that only waits sends nothing, so a wait that
  * slept IDLE_MS without anything happening pings the ranks its receives wait for (an empty frame
  * the receiver drops); a peer that died is found within about 2 s, not never.
+ *
+ * Zero copy: MPI_Alloc_mem's memory is an mRPC buffer of the send heap (mrpc_buffer_alloc). A
+ * send of at least ZCOPY_MIN contiguous bytes from it puts the piece's payload field straight
+ * into the buffer and lends it to the call (MRPC_CALL_OPT_FIELD_BORROW): the service reads the
+ * user's bytes where they are. Such a piece's completion runs once the service no longer reads
+ * it, so the send completes when every piece was taken and read, never at hand-over; and
+ * MPI_Free_mem of a buffer the service still reads is put off until it is done.
  *
  * Handlers (incoming frames) and completions run inside mrpc_ctx_progress(); they only change
  * state, and the frames they want sent go out when the pump runs after it. Waits sleep in
@@ -41,10 +51,17 @@
 #define CALL_TIMEOUT_MS 86400000       /* a receiver may compute for hours before it progresses */
 #define FRAME_ACK    1u
 #define FRAME_PING   2u
+#define FRAME_CANCEL 4u                /* cancel synchronous send SYNC_ID, if still unclaimed */
+#define FRAME_CANCELLED 8u             /* with FRAME_ACK: it was withdrawn, not matched */
+/* A control frame queued in a peer's `ctl`: a synchronous send's id, its kind in the top bits. */
+#define CTL_CANCELLED (1ull << 63)     /* an acknowledgement that says "cancelled" */
+#define CTL_CANCEL    (1ull << 62)     /* a cancel request */
+#define CTL_ID        (CTL_CANCEL - 1)
 #define IDLE_MS      500
 #define CONNECT_TRIES 4
 #define CONNECT_SLOW_MS 1000
 #define CONNECT_JITTER_MS 1000
+#define ZCOPY_MIN    (64u << 10)       /* sends from a buffer this large go without a copy */
 
 /* A frame that arrived before its turn, copied out of the receive heap. */
 struct held {
@@ -60,7 +77,7 @@ struct peer {
     mrpc_conn_t         *conn;
     char                 failed[512];  /* why frames to it cannot go, or "" */
     struct mpix_request *head, *tail;  /* sends queued, oldest first */
-    uint64_t            *acks;         /* acknowledgements to send */
+    uint64_t            *acks;         /* control frames to send (CTL_ bits) */
     size_t               n_acks, cap_acks;
     bool                 ping_wanted, ping_out;
     uint64_t             seq_out, seq_in;
@@ -87,19 +104,28 @@ static struct {
     unsigned long  seen;                /* mpix_activity at the last progress */
     double         idle_since;          /* MPI_Wtime() of the last activity */
     unsigned       jitter_seed;         /* connect_peer's back-off */
+    void         **unfreed;             /* MPI_Free_mem'd buffers the service still reads */
+    size_t         n_unfreed, cap_unfreed;
 } fab;
+
+struct mpix_fabric_stats mpix_fabric_stats;
 
 static const mrpc_call_opts_t call_opts = { .field_mask = MRPC_CALL_OPT_FIELD_TIMEOUT,
                                             .timeout_ms = CALL_TIMEOUT_MS };
 
 /* ---- incoming ------------------------------------------------------------------------------- */
 
+static void ctl_push(int world, uint64_t entry);
+
 static void handle(uint32_t flags, const struct mpix_envelope *env, uint64_t offset,
                    uint64_t sync_id, const void *data, size_t len)
 {
     if (flags & FRAME_ACK)
-        mpix_p2p_acked(sync_id);
-    else if (!(flags & FRAME_PING))
+        (flags & FRAME_CANCELLED ? mpix_p2p_cancelled : mpix_p2p_acked)(sync_id);
+    else if (flags & FRAME_CANCEL) {
+        if (mpix_match_withdraw(env->world, sync_id))
+            ctl_push(env->world, sync_id | CTL_CANCELLED);
+    } else if (!(flags & FRAME_PING))
         mpix_match_arrive(env, offset, data, len);
 }
 
@@ -274,14 +300,22 @@ static int frame_fill(struct peer *p, Mpix__Frame *f, struct mpix_request **req)
         return 0;
     }
     if (p->n_acks) {
-        f->flags = FRAME_ACK;
-        f->sync_id = p->acks[--p->n_acks];
+        uint64_t e = p->acks[--p->n_acks];
+        f->flags = e & CTL_CANCEL ? FRAME_CANCEL : FRAME_ACK | (e & CTL_CANCELLED ? FRAME_CANCELLED : 0);
+        f->sync_id = e & CTL_ID;
         return 0;
     }
     struct mpix_request *r = p->head;
     uint64_t len = r->bytes - r->sent < PIECE_BYTES ? r->bytes - r->sent : PIECE_BYTES;
-    if (len && mpix__frame_set_payload(fab.ctx, f, (const char *)r->data + r->sent, (size_t)len) < 0)
+    if (r->zcopy) {                     /* the buffer's bytes themselves: no copy */
+        f->payload.data = (uint8_t *)(uintptr_t)((const char *)r->data + r->sent);
+        f->payload.len = (size_t)len;
+        mpix_fabric_stats.zcopy_bytes += len;
+    } else if (len && mpix__frame_set_payload(fab.ctx, f, (const char *)r->data + r->sent, (size_t)len) < 0) {
         return -1;
+    } else {
+        mpix_fabric_stats.copied_bytes += len;
+    }
     f->context = r->context;
     f->source = r->comm->rank;
     f->tag = r->tag;
@@ -296,6 +330,8 @@ static int frame_fill(struct peer *p, Mpix__Frame *f, struct mpix_request **req)
         if (!p->head)
             p->tail = NULL;
         r->next = NULL;
+        if (r->cancel_wanted)           /* MPI_Cancel came while pieces were queued */
+            ctl_push(r->world_peer, r->id | CTL_CANCEL);
     }
     *req = r;
     return 0;
@@ -317,10 +353,15 @@ static bool send_one(struct peer *p)
     f->world = mpix_env.world_rank;
     f->seq = p->seq_out++;
     *t = (struct token){ .peer = p, .req = r, .ping = (f->flags & FRAME_PING) != 0 };
-    mrpc_status_t st = mpix__fabric__deliver_async(p->conn, f, on_taken, t, &call_opts);
+    mrpc_call_opts_t opts = call_opts;
+    if (r && r->zcopy) {
+        opts.field_mask |= MRPC_CALL_OPT_FIELD_BORROW;
+        opts.borrow = r->zcopy;
+    }
+    mrpc_status_t st = mpix__fabric__deliver_async(p->conn, f, on_taken, t, &opts);
     if (st.code == PHX_OK) {
         p->in_flight++;
-        if (r && r->sent == r->bytes && r->pieces_out == 1) {
+        if (r && !r->zcopy && r->sent == r->bytes && r->pieces_out == 1) {
             t->req = NULL;              /* all of it is in the send heap, the service's now */
             r->pieces_out = 0;
             mpix_p2p_delivered(r, MPI_SUCCESS);
@@ -359,6 +400,9 @@ void mpix_fabric_send(struct mpix_request *r)
 {
     struct peer *p = &fab.peers[r->world_peer];
 
+    if (!r->packed && r->bytes >= ZCOPY_MIN)
+        r->zcopy = mrpc_buffer_find(fab.ctx, r->data, (size_t)r->bytes);
+
     if (p->failed[0]) {
         fail_send(r, p->failed);
         return;
@@ -369,7 +413,8 @@ void mpix_fabric_send(struct mpix_request *r)
     pump();
 }
 
-void mpix_fabric_ack(int world, uint64_t id)
+/* Queues control frame ENTRY (an id with CTL_ bits) to WORLD. */
+static void ctl_push(int world, uint64_t entry)
 {
     struct peer *p = &fab.peers[world];
 
@@ -381,10 +426,42 @@ void mpix_fabric_ack(int world, uint64_t id)
         p->acks = a;
         p->cap_acks = cap;
     }
-    p->acks[p->n_acks++] = id;
+    p->acks[p->n_acks++] = entry;
     fab.busy = true;
     if (!fab.inside)                    /* matched by a receive just posted: say so now */
         pump();
+}
+
+void mpix_fabric_ack(int world, uint64_t id)
+{
+    ctl_push(world, id);
+}
+
+bool mpix_fabric_withdraw(struct mpix_request *r)
+{
+    struct peer *p = &fab.peers[r->world_peer];
+    struct mpix_request *prev = NULL;
+
+    if (r->started)
+        return false;
+    for (struct mpix_request **rp = &p->head; *rp; prev = *rp, rp = &(*rp)->next)
+        if (*rp == r) {
+            *rp = r->next;
+            if (p->tail == r)
+                p->tail = prev;
+            r->next = NULL;
+            return true;
+        }
+    return false;
+}
+
+void mpix_fabric_cancel(struct mpix_request *r)
+{
+    if (r->cancel_wanted || fab.peers[r->world_peer].failed[0])
+        return;
+    r->cancel_wanted = true;
+    if (r->sent == r->bytes)
+        ctl_push(r->world_peer, r->id | CTL_CANCEL);
 }
 
 void mpix_fabric_ping(int world, bool known_only)
@@ -398,6 +475,42 @@ void mpix_fabric_ping(int world, bool known_only)
         return;
     p->ping_wanted = true;
     fab.busy = true;
+}
+
+/* ---- MPI_Alloc_mem's buffers ---------------------------------------------------------------- */
+
+void *mpix_fabric_mem_alloc(size_t size)
+{
+    return fab.ctx && size ? mrpc_buffer_alloc(fab.ctx, size) : NULL;
+}
+
+/* Frees the put-off buffers the service has finished reading. */
+static void unfreed_sweep(void)
+{
+    for (size_t i = 0; i < fab.n_unfreed;)
+        if (mrpc_buffer_free(fab.ctx, fab.unfreed[i]) != PHX_FAILED_PRECONDITION)
+            fab.unfreed[i] = fab.unfreed[--fab.n_unfreed];
+        else
+            i++;
+}
+
+bool mpix_fabric_mem_free(void *base)
+{
+    if (!fab.ctx)
+        return false;
+    phx_status_t st = mrpc_buffer_free(fab.ctx, base);
+    if (st != PHX_FAILED_PRECONDITION)
+        return st == PHX_OK;
+    if (fab.n_unfreed == fab.cap_unfreed) {
+        size_t cap = fab.cap_unfreed ? 2 * fab.cap_unfreed : 8;
+        void **u = realloc(fab.unfreed, cap * sizeof(*u));
+        if (!u)
+            mpix_die(MPI_ERR_NO_MEM);
+        fab.unfreed = u;
+        fab.cap_unfreed = cap;
+    }
+    fab.unfreed[fab.n_unfreed++] = base;
+    return true;
 }
 
 /* ---- progress ------------------------------------------------------------------------------- */
@@ -438,6 +551,8 @@ void mpix_progress(int timeout_ms)
         mpix_die(MPI_ERR_OTHER);
     }
     pump();
+    if (fab.n_unfreed)
+        unfreed_sweep();
     if (timeout_ms > 0)
         check_idle();
     fab.seen = mpix_activity;
@@ -517,7 +632,10 @@ void mpix_fabric_stop(void)
     }
     if (fab.server)
         mrpc_server_close(fab.server);
-    mrpc_ctx_destroy(fab.ctx);
+    mrpc_ctx_destroy(fab.ctx);          /* and the buffers, put-off ones included */
+    free(fab.unfreed);
+    fab.unfreed = NULL;
+    fab.n_unfreed = fab.cap_unfreed = 0;
     free(fab.peers);
     fab.peers = NULL;
     fab.ctx = NULL;

@@ -264,6 +264,17 @@ bool mpix_match_cancel(struct mpix_request *r)
     return true;
 }
 
+bool mpix_match_withdraw(int world, uint64_t sync_id)
+{
+    for (struct mpix_inmsg *m = unexpected.head; m; m = m->next)
+        if (m->env.world == world && m->env.sync_id == sync_id && m->arrived == m->env.total) {
+            unexpected_unlink(m);
+            msg_free(m);
+            return true;
+        }
+    return false;
+}
+
 /* ---- peers that died ---------------------------------------------------------------------- */
 
 /* Whether R is a collective's receive (its communicator's collective context). */

@@ -39,6 +39,8 @@ struct mpix_comm {
     int                refs;         /* 0 for the predefined ones: never freed */
     void              *coll;         /* the collectives' per-communicator state (coll owns it) */
     void             (*coll_free)(void *coll);   /* called on it when the communicator goes */
+    struct mpix_attr  *attrs;        /* attribute values (attr.c) */
+    bool               predefined;   /* has MPI_TAG_UB & co: WORLD and its duplicates */
 };
 #define MPIX_COMM_MAGIC 0x4d50434du
 
@@ -65,8 +67,10 @@ struct mpix_request {
     bool         started;            /* send: its first piece was handed to the fabric */
     bool         delivered;          /* send: every piece landed at the receiver */
     bool         acked;              /* sync send: the receiver said it matched */
+    bool         cancel_wanted;      /* sync send: MPI_Cancel asked the receiver to withdraw it */
     uint64_t     id;                 /* sync send: the id its acknowledgement names */
     void        *packed;             /* send: packed copy of non-contiguous data (malloc) */
+    const void  *zcopy;              /* send: the mRPC buffer DATA lies in (no copy), or NULL */
     const void  *data;               /* send: the bytes to send (BUF+offset or PACKED) */
     uint64_t     bytes;              /* send: their length */
     uint64_t     sent;               /* send: bytes handed to the fabric so far */

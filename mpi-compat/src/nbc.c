@@ -379,10 +379,13 @@ int coll_run(struct coll_sched *s, const char *fn)
                               : mpix_err(c, err, "%s: a message of the collective failed", fn);
 }
 
-size_t coll_span(int count, MPI_Datatype dt)
+void *coll_tmp_typed(struct coll_sched *s, int count, MPI_Datatype dt)
 {
-    MPI_Aint ext = mpix_dt_extent(dt);
-    return count > 0 && ext > 0 ? (size_t)count * (size_t)ext : 0;
+    MPI_Aint first;
+    size_t span = mpix_dt_span(dt, count, &first);
+    char *p = coll_tmp(s, span);
+
+    return p ? p - first : NULL;
 }
 
 int coll_pof2(int n)

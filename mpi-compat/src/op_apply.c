@@ -4,10 +4,16 @@
  * A predefined op on a predefined type is one call of its table function over the COUNT
  * elements (a pair type's elements are its C struct, so the function strides by the extent). On
  * a derived type whose data is all one non-pair predefined type, it is one call per block of
- * each element: blocks hold whole elements of that type. This file raises no MPI error. */
+ * each element: blocks hold whole elements of that type. On a derived type made of one pair
+ * type (a contiguous of MPI_2INT, a struct of MPI_DOUBLE_INTs), blocks need not hold whole pairs
+ * (pairs without padding merge into one block, padded ones leave holes), so both buffers are
+ * packed and the pairs rebuilt as their C structs, combined, and unpacked back. Elements are
+ * found from the buffer as MPI says (element i at buf + i * extent, its data at the blocks'
+ * offsets, a non-zero lower bound included). This file raises no MPI error. */
 #include "op_impl.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 
 bool mpix_op_valid(MPI_Op op)
 {
@@ -17,10 +23,6 @@ bool mpix_op_valid(MPI_Op op)
 /* The table function for a predefined OP on DT, or NULL. */
 static mpix_op_fn *predef_fn(MPI_Op op, MPI_Datatype dt)
 {
-    bool derived = !(dt->flags & MPIX_DT_PREDEF);
-
-    if (derived && (dt->flags & MPIX_DT_PAIR))
-        return NULL;                          /* padded pairs do not fill whole blocks */
     return mpix_op_fn_for(op->kind, dt->basic);
 }
 
@@ -47,6 +49,37 @@ static void apply_blocks(mpix_op_fn *fn, const char *in, char *io, int count, MP
         }
 }
 
+/* COUNT elements of DT at BUF as an array of its pair type's C structs, in OUT (N pairs). */
+static void to_pairs(const void *buf, int count, MPI_Datatype dt, char *packed, void *out,
+                     size_t n)
+{
+    MPI_Datatype pair = mpix_dt_predef(dt->basic);
+
+    mpix_dt_pack(buf, count, dt, packed);
+    mpix_dt_unpack(packed, (MPI_Count)n * pair->size, out, (int)n, pair);
+}
+
+static void apply_pairs(mpix_op_fn *fn, const void *in, void *io, int count, MPI_Datatype dt)
+{
+    MPI_Datatype pair = mpix_dt_predef(dt->basic);
+    size_t n = (size_t)count * (size_t)(dt->size / pair->size), ext = (size_t)(pair->ub - pair->lb);
+    char *packed = malloc((size_t)count * (size_t)dt->size + 1);
+    char *a = malloc(n * ext + 1), *b = malloc(n * ext + 1);
+
+    if (!packed || !a || !b) {
+        fprintf(stderr, "MPI error: no memory for a reduction of %zu pairs\n", n);
+        exit(MPI_ERR_NO_MEM);
+    }
+    to_pairs(in, count, dt, packed, a, n);
+    to_pairs(io, count, dt, packed, b, n);
+    fn(a, b, n);
+    mpix_dt_pack(b, (int)n, pair, packed);
+    mpix_dt_unpack(packed, (MPI_Count)count * dt->size, io, count, dt);
+    free(packed);
+    free(a);
+    free(b);
+}
+
 void mpix_op_apply(MPI_Op op, const void *in, void *inout, int count, MPI_Datatype dt)
 {
     mpix_op_fn *fn;
@@ -58,6 +91,8 @@ void mpix_op_apply(MPI_Op op, const void *in, void *inout, int count, MPI_Dataty
     fn = predef_fn(op, dt);
     if (dt->flags & MPIX_DT_PREDEF)
         fn(in, inout, (size_t)count);
+    else if (dt->flags & MPIX_DT_PAIR)
+        apply_pairs(fn, in, inout, count, dt);
     else
         apply_blocks(fn, in, inout, count, dt);
 }

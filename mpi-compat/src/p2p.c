@@ -78,17 +78,60 @@ void mpix_p2p_acked(uint64_t id)
         }
 }
 
+/* R waits for no acknowledgement any more. */
+static void forget_ack(struct mpix_request *r)
+{
+    for (size_t i = 0; r->sync && i < n_awaiting; i++)
+        if (awaiting[i] == r)
+            awaiting[i] = awaiting[--n_awaiting];
+}
+
 void mpix_p2p_delivered(struct mpix_request *r, int err)
 {
     r->delivered = true;
     if (err != MPI_SUCCESS) {
         r->status.MPI_ERROR = err;
-        if (r->sync)
-            for (size_t i = 0; i < n_awaiting; i++)
-                if (awaiting[i] == r)
-                    awaiting[i] = awaiting[--n_awaiting];
+        forget_ack(r);
     }
     maybe_done(r);
+}
+
+/* R was withdrawn before any receive matched it: done, and MPI_Test_cancelled says so. */
+static void cancelled(struct mpix_request *r)
+{
+    forget_ack(r);
+    r->status = (MPI_Status){ .MPI_SOURCE = MPI_ANY_SOURCE, .MPI_TAG = MPI_ANY_TAG,
+                              .mpix_cancelled = 1 };
+    r->acked = true;
+    maybe_done(r);
+}
+
+void mpix_p2p_cancelled(uint64_t id)
+{
+    for (size_t i = 0; i < n_awaiting; i++)
+        if (awaiting[i]->id == id) {
+            cancelled(awaiting[i]);
+            return;
+        }
+}
+
+/* A send none of which went out is taken back; a synchronous one that went out is withdrawn
+ * at the receiver if no receive took it; any other send completes as it would have (it needs no
+ * receive to complete: its pieces are taken whether matched or not), and MPI_Test_cancelled
+ * then says false, as MPI-3.1 3.8.4 allows. */
+void mpix_p2p_cancel(struct mpix_request *r)
+{
+    if (r->done || r->status.MPI_ERROR)
+        return;
+    if (r->world_peer != mpix_env.world_rank && mpix_fabric_withdraw(r)) {
+        r->delivered = true;
+        cancelled(r);
+    } else if (r->sync && !r->acked && r->world_peer == mpix_env.world_rank) {
+        if (mpix_match_withdraw(r->world_peer, r->id))
+            cancelled(r);
+    } else if (r->sync && !r->acked) {
+        mpix_fabric_cancel(r);
+    }
 }
 
 /* R's bytes: the user's buffer when contiguous, else a packed copy. */

@@ -113,7 +113,8 @@ int MPI_Request_free(MPI_Request *request)
     return MPI_SUCCESS;
 }
 
-/* Receives only: one no message matched yet is withdrawn and completes as cancelled. */
+/* A receive no message matched yet is withdrawn and completes as cancelled; a send is taken back
+ * when it can be (mpix_p2p_cancel), else completes normally; collectives cannot be cancelled. */
 int MPI_Cancel(MPI_Request *request)
 {
     mpix_check_init("MPI_Cancel");
@@ -121,10 +122,12 @@ int MPI_Cancel(MPI_Request *request)
         return mpix_err(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Cancel: the request is "
                         "MPI_REQUEST_NULL");
     struct mpix_request *r = *request;
-    if (r->kind != MPIX_REQ_RECV)
-        return mpix_err(r->comm, MPI_ERR_REQUEST, "MPI_Cancel: only receives can be cancelled "
-                        "here, not sends or collectives");
-    if (!r->done && mpix_match_cancel(r)) {
+    if (r->kind == MPIX_REQ_GENERALIZED)
+        return mpix_err(r->comm, MPI_ERR_REQUEST, "MPI_Cancel: a non-blocking collective cannot "
+                        "be cancelled");
+    if (r->kind == MPIX_REQ_SEND)
+        mpix_p2p_cancel(r);
+    else if (!r->done && mpix_match_cancel(r)) {
         r->status = (MPI_Status){ .MPI_SOURCE = MPI_ANY_SOURCE, .MPI_TAG = MPI_ANY_TAG,
                                   .mpix_cancelled = 1 };
         mpix_request_complete(r);

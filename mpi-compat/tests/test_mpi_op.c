@@ -217,9 +217,15 @@ static void test_derived(void)
     CU_ASSERT(b[0] == 11 && b[2] == 33 && b[3] == 44 && b[5] == 66);
     CU_ASSERT(b[1] == 20 && b[4] == 50 && b[6] == 70);
     CU_ASSERT_EQUAL(mpix_op_check(MPI_MINLOC, v), MPI_ERR_OP);
-    MPI_Type_contiguous(2, MPI_SHORT_INT, &pairs);
+    MPI_Type_contiguous(2, MPI_SHORT_INT, &pairs);         /* padded pairs: (short, pad, int) */
     MPI_Type_commit(&pairs);
-    CU_ASSERT_EQUAL(mpix_op_check(MPI_MINLOC, pairs), MPI_ERR_OP);
+    CU_ASSERT_EQUAL(mpix_op_check(MPI_MINLOC, pairs), MPI_SUCCESS);
+    CU_ASSERT_EQUAL(mpix_op_check(MPI_SUM, pairs), MPI_ERR_OP);
+    struct { short v; int i; } x[4] = { { 5, 1 }, { 2, 1 }, { 7, 1 }, { 3, 1 } },
+                               y[4] = { { 4, 2 }, { 2, 0 }, { 9, 2 }, { 3, 2 } };
+    CU_ASSERT_EQUAL(MPI_Reduce_local(x, y, 2, pairs, MPI_MINLOC), MPI_SUCCESS);
+    CU_ASSERT(y[0].v == 4 && y[0].i == 2 && y[1].v == 2 && y[1].i == 0);   /* ties: lower index */
+    CU_ASSERT(y[2].v == 7 && y[2].i == 1 && y[3].v == 3 && y[3].i == 1);
     MPI_Type_create_struct(2, bl, d, types, &mixed);
     MPI_Type_commit(&mixed);
     CU_ASSERT_EQUAL(mpix_op_check(MPI_SUM, mixed), MPI_ERR_OP);

@@ -64,4 +64,21 @@ C
 if "$mpicc" -o "$dir/win" "$dir/win.c" >"$dir/win.out" 2>&1; then fail "a program calling MPI_Win_fence was built"; fi
 grep -q "MPI_Win_fence" "$dir/win.out" || fail "the failed build does not name MPI_Win_fence: $(cat "$dir/win.out")"
 echo "ok: MPI_Win_fence (outside the subset) fails the build: $(grep -m1 MPI_Win_fence "$dir/win.out")"
+# The same at link time: a program that declares the function itself compiles, and the link
+# fails naming it (no stub in libmrpc_mpi resolves it).
+cat > "$dir/win2.c" <<'C'
+#include <mpi.h>
+int MPI_Win_fence(int assert, void *win);
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Win_fence(0, 0);
+    return MPI_Finalize();
+}
+C
+"$mpicc" -c -o "$dir/win2.o" "$dir/win2.c" || fail "win2.c (declaring MPI_Win_fence itself) did not compile"
+if "$mpicc" -o "$dir/win2" "$dir/win2.o" >"$dir/win2.out" 2>&1; then fail "a program calling MPI_Win_fence was linked"; fi
+grep -q "undefined reference to .MPI_Win_fence" "$dir/win2.out" ||
+  fail "the failed link does not name MPI_Win_fence: $(cat "$dir/win2.out")"
+echo "ok: MPI_Win_fence fails the link: $(grep -m1 MPI_Win_fence "$dir/win2.out")"
 echo "PASSED: mrpc-mpicc"

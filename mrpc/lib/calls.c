@@ -12,7 +12,11 @@
  *
  * The request becomes libmrpc's when the call is made: it is freed when the service says it has
  * sent it (SEND_DONE, messages.c), or at once if the call cannot be made. mrpc_call() is
- * mrpc_call_async() plus progress until its callback ran. */
+ * mrpc_call_async() plus progress until its callback ran.
+ *
+ * A call that borrows a buffer (buffers.c) completes only when both its reply and its SEND_DONE
+ * came, in either order (app_proto.h): a reply that comes first is parked in the call, which
+ * stays in the table and the deadline heap until SEND_DONE (lib_calls_sent). */
 #include "mrpc_lib.h"
 
 #include <stdlib.h>
@@ -43,6 +47,36 @@ static bool call_valid(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
         return false;
     }
     return true;
+}
+
+/* The buffer OPTS say the request borrows: *B (NULL: none); false with ST when it is none. */
+static bool borrow_of(mrpc_ctx_t *ctx, const mrpc_call_opts_t *opts, struct lib_buffer **b,
+                      mrpc_status_t *st)
+{
+    *b = NULL;
+    if (!opts || !(opts->field_mask & MRPC_CALL_OPT_FIELD_BORROW))
+        return true;
+    if (!(*b = lib_buffer_get(ctx, opts->borrow)))
+        lib_status_set(st, PHX_INVALID_ARGUMENT, "MRPC_CALL_OPT_FIELD_BORROW names no buffer of "
+                       "mrpc_buffer_alloc (the start of a live one)");
+    return *b != NULL;
+}
+
+/* Ends C: off the table and the heap, then its callback (which may start new calls); no
+ * callback when ST is NULL (a call that was never submitted). A parked reply that is not the
+ * one it ends with is released. */
+static void call_end(mrpc_ctx_t *ctx, struct lib_call *c, const mrpc_status_t *st,
+                     const ProtobufCMessage *reply)
+{
+    phx_idtable_remove(&ctx->calls, c->id);
+    lib_deadlines_remove(&ctx->deadlines, c);
+    if (c->parked && c->parked_reply && c->parked_reply != reply)
+        mrpc_release(ctx, c->parked_reply);
+    if (c->done && st)
+        c->done(ctx, c->token, st, reply);
+    else if (reply)
+        mrpc_release(ctx, reply);
+    free(c);
 }
 
 static int timeout_of(const mrpc_ctx_t *ctx, const mrpc_call_opts_t *opts)
@@ -80,9 +114,10 @@ static phx_status_t call_start(mrpc_conn_t *conn, const mrpc_method_desc_t *meth
                                const mrpc_call_opts_t *opts, mrpc_status_t *st)
 {
     ProtobufCMessage *msg = (ProtobufCMessage *)req;    /* ours from here on */
+    struct lib_buffer *borrowed = NULL;
     uint32_t service_id;
 
-    if (!call_valid(conn, method, req, st)) {
+    if (!call_valid(conn, method, req, st) || !borrow_of(conn->ctx, opts, &borrowed, st)) {
         if (conn)
             mrpc_message_free(conn->ctx, msg);  /* frees only what the send heap holds */
         return st->code;
@@ -97,10 +132,16 @@ static phx_status_t call_start(mrpc_conn_t *conn, const mrpc_method_desc_t *meth
     if (lib_register_method(ctx, method, &service_id, st) == PHX_OK &&
         !(c = call_new(ctx, timeout_ms, done, token)))
         lib_status_set(st, PHX_RESOURCE_EXHAUSTED, "too many calls in flight");
+    if (c && borrowed && lib_buffer_lend(ctx, borrowed, req) < 0) {
+        call_end(ctx, c, NULL, NULL);
+        c = NULL;
+        lib_status_set(st, PHX_RESOURCE_EXHAUSTED, "out of memory for a borrowed buffer");
+    }
     if (!c) {
         mrpc_message_free(ctx, msg);
         return st->code;
     }
+    c->borrows = borrowed != NULL;
     c->conn_id = conn->ep.id;
     if (opts && (opts->field_mask & MRPC_CALL_OPT_FIELD_ID) && opts->id)
         *opts->id = c->id;
@@ -157,19 +198,30 @@ mrpc_status_t mrpc_call(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
     return s.status;
 }
 
-/* ---- completions ------------------------------------------------------------------------- */
 
-/* Ends C: off the table and the heap, then its callback (which may start new calls). */
-static void call_end(mrpc_ctx_t *ctx, struct lib_call *c, const mrpc_status_t *st,
-                     const ProtobufCMessage *reply)
+
+/* C's outcome came: it ends, unless it borrows a buffer the service still reads (parked). */
+static void call_answered(mrpc_ctx_t *ctx, struct lib_call *c, const mrpc_status_t *st,
+                          const ProtobufCMessage *reply)
 {
-    phx_idtable_remove(&ctx->calls, c->id);
-    lib_deadlines_remove(&ctx->deadlines, c);
-    if (c->done)
-        c->done(ctx, c->token, st, reply);
-    else if (reply)
-        mrpc_release(ctx, reply);
-    free(c);
+    if (!c->borrows) {
+        call_end(ctx, c, st, reply);
+        return;
+    }
+    c->parked = true;
+    c->parked_st = *st;
+    c->parked_reply = reply;
+}
+
+void lib_calls_sent(mrpc_ctx_t *ctx, uint64_t call_id)
+{
+    struct lib_call *c = phx_idtable_get(&ctx->calls, call_id);
+
+    if (!c || !c->borrows)
+        return;
+    c->borrows = false;
+    if (c->parked)
+        call_end(ctx, c, &c->parked_st, c->parked_reply);
 }
 
 void lib_on_reply(mrpc_ctx_t *ctx, const phx_desc_t *d)
@@ -177,22 +229,22 @@ void lib_on_reply(mrpc_ctx_t *ctx, const phx_desc_t *d)
     struct lib_call *c = phx_idtable_get(&ctx->calls, d->call_id);
     mrpc_status_t st = { .code = PHX_OK, .message = "OK" };
 
-    if (!c) {
+    if (!c || c->parked) {
         lib_release_addr(ctx, d->addr);     /* late: the call already ended */
         return;
     }
     if (d->status != PHX_OK) {
         lib_take_text(ctx, d, &st);
-        call_end(ctx, c, &st, NULL);
+        call_answered(ctx, c, &st, NULL);
         return;
     }
     if (!lib_in_recv_heap(ctx, d->addr, d->len) || !d->addr) {
         lib_status_set(&st, PHX_INTERNAL, "the service delivered a reply outside the receive "
                        "heap");
-        call_end(ctx, c, &st, NULL);
+        call_answered(ctx, c, &st, NULL);
         return;
     }
-    call_end(ctx, c, &st, (const ProtobufCMessage *)(uintptr_t)d->addr);
+    call_answered(ctx, c, &st, (const ProtobufCMessage *)(uintptr_t)d->addr);
 }
 
 phx_status_t mrpc_cancel(mrpc_ctx_t *ctx, mrpc_call_id_t call)

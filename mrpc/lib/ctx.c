@@ -115,6 +115,7 @@ void lib_service_gone(mrpc_ctx_t *ctx)
     if (ctx->dead)
         return;
     ctx->dead = true;
+    lib_buffers_service_gone(ctx);
     lib_calls_fail_all(ctx, PHX_UNAVAILABLE, "the mRPC service went away");
 }
 
@@ -227,6 +228,7 @@ mrpc_ctx_t *mrpc_ctx_create(const mrpc_ctx_params_t *params, mrpc_status_t *stat
     phx_u64map_init(&ctx->endpoints, MRPC_CONN_ACCEPTED_BASE);
     phx_u64map_init(&ctx->methods, LIB_MAX_CALLS);
     phx_idtable_init(&ctx->calls, LIB_MAX_CALLS);
+    lib_buffers_init(ctx);
     if (!ctx_register(ctx, params, status)) {
         mrpc_ctx_destroy(ctx);
         return NULL;
@@ -257,6 +259,7 @@ void mrpc_ctx_destroy(mrpc_ctx_t *ctx)
     lib_calls_fini(ctx);
     lib_submit_fini(ctx);
     lib_layouts_fini(ctx);
+    lib_buffers_fini(ctx);
     phx_u64map_fini(&ctx->methods);
     phx_client_close(ctx->client);      /* the service frees everything it held for us */
     free(ctx);

@@ -9,7 +9,8 @@
  * allocator whose free() only frees live blocks of the send heap: a message may hold pieces that
  * are not the heap's (a default string of protobuf-c, a static buffer the app pointed at, a piece
  * of a received message), and those are left alone instead of being handed to the heap, which
- * would complain, or to free(), which would be wrong.
+ * would complain, or to free(), which would be wrong. A buffer of mrpc_buffer_alloc() is not the
+ * message's either: it lives until mrpc_buffer_free().
  *
  * Received messages are const views into the receive heap, mapped read-only: mrpc_release()
  * gives one back, mrpc_copy_out() (copy.c) makes a private writable copy. */
@@ -25,11 +26,12 @@ static void *heap_alloc(void *ctx, size_t size)
     return phx_heap_alloc(((mrpc_ctx_t *)ctx)->heap, size);
 }
 
+/* A buffer (buffers.c) is never freed with a message that points at it. */
 static void heap_free_if_ours(void *ctx, void *ptr)
 {
     phx_heap_t *heap = ((mrpc_ctx_t *)ctx)->heap;
 
-    if (ptr && phx_heap_usable_size(heap, ptr))
+    if (ptr && phx_heap_usable_size(heap, ptr) && !lib_buffer_is(ctx, ptr))
         phx_heap_free(heap, ptr);
 }
 
@@ -138,6 +140,10 @@ void lib_sent_done(mrpc_ctx_t *ctx, const phx_desc_t *d)
     if (d->flags == MRPC_APP_REPLY && d->status != PHX_OK)
         lib_reply_not_sent(ctx, d);     /* its caller got an error: the server is told */
     mrpc_message_free(ctx, sent);
+    if (d->flags == MRPC_APP_CALL) {
+        lib_buffer_returned(ctx, d->addr);
+        lib_calls_sent(ctx, d->call_id);   /* a borrowing call may complete now */
+    }
 }
 
 /* ---- received messages ------------------------------------------------------------------- */

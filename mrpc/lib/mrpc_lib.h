@@ -9,6 +9,7 @@
  *   copy.c         deep copies (mrpc_copy_out), and outgoing messages freed of receive-heap pieces
  *   layouts.c      registering message layouts with the service (lazily for clients)
  *   calls.c        outgoing calls: ids, callbacks, deadlines (deadlines.c keeps them ordered)
+ *   buffers.c      long-lived send-heap blocks that calls borrow (mrpc_buffer_*)
  *   endpoints.c    connections and bindings, and waiting for the service's answer
  *   server.c       servers, their services, and incoming calls run through the stubs' dispatch
  *
@@ -39,7 +40,9 @@
 /* What the `user` field of a REPLY says its addr is, echoed in SEND_DONE. */
 enum { LIB_SENT_MESSAGE = 0, LIB_SENT_TEXT = 1 };
 
-/* An outgoing call from its submission to its completion callback. */
+/* An outgoing call from its submission to its completion callback. A call that borrows a
+ * buffer completes once both its reply and its SEND_DONE came: a reply that comes first is
+ * parked in it until then. */
 struct lib_call {
     uint64_t           id;              /* the app call id the service echoes */
     uint32_t           conn_id;         /* for CANCEL */
@@ -47,6 +50,17 @@ struct lib_call {
     size_t             heap_index;      /* in the deadline heap */
     mrpc_completion_fn done;
     void              *token;
+    bool               borrows;         /* MRPC_CALL_OPT_FIELD_BORROW, SEND_DONE not come yet */
+    bool               parked;          /* its reply came: PARKED_ST, PARKED_REPLY */
+    mrpc_status_t      parked_st;
+    const ProtobufCMessage *parked_reply;
+};
+
+/* A buffer (buffers.c): a send-heap block that lives until mrpc_buffer_free(). */
+struct lib_buffer {
+    void    *base;
+    size_t   size;
+    unsigned busy;                      /* requests borrowing it the service may still read */
 };
 
 /* A min-heap of calls by deadline (deadlines.c). */
@@ -114,6 +128,9 @@ struct mrpc_ctx {
     /* calls.c */
     phx_idtable_t       calls;
     struct lib_deadlines deadlines;
+    /* buffers.c */
+    phx_u64map_t        buffers;       /* base -> struct lib_buffer * */
+    phx_u64map_t        borrows;       /* request address -> the struct lib_buffer * it borrows */
     /* endpoints.c */
     phx_u64map_t        endpoints;     /* id -> struct lib_endpoint * */
     uint32_t             next_endpoint_id;
@@ -177,6 +194,22 @@ int  lib_calls_expire(mrpc_ctx_t *ctx);
 int  lib_calls_next_deadline_ms(mrpc_ctx_t *ctx);
 void lib_calls_fail_all(mrpc_ctx_t *ctx, phx_status_t code, const char *why);
 void lib_calls_fini(mrpc_ctx_t *ctx);
+
+/* The service gave back request REQ's memory (SEND_DONE of call CALL_ID). */
+void lib_calls_sent(mrpc_ctx_t *ctx, uint64_t call_id);
+
+/* ---- buffers.c ---- */
+void lib_buffers_init(mrpc_ctx_t *ctx);
+void lib_buffers_fini(mrpc_ctx_t *ctx);
+/* The buffer starting at BASE, or NULL. */
+struct lib_buffer *lib_buffer_get(const mrpc_ctx_t *ctx, const void *base);
+/* Whether PTR is the start of a buffer (never freed with a message). */
+bool lib_buffer_is(const mrpc_ctx_t *ctx, const void *ptr);
+/* Request REQ borrows B until lib_buffer_returned(REQ): 0, or -1 when out of memory. */
+int  lib_buffer_lend(mrpc_ctx_t *ctx, struct lib_buffer *b, const void *req);
+void lib_buffer_returned(mrpc_ctx_t *ctx, uint64_t req);
+/* Nobody reads the buffers any more: none is busy. */
+void lib_buffers_service_gone(mrpc_ctx_t *ctx);
 
 /* ---- deadlines.c ---- */
 int  lib_deadlines_push(struct lib_deadlines *d, struct lib_call *c);

@@ -31,9 +31,11 @@ extern "C" {
  *        service id in mrpc_method_desc_t; mrpc_cancel().
  *   1.1  mrpc_server_on_error(): a server is told when an answer did not go out as its handler
  *        returned it.
- *   1.2  mrpc_rank_publish/barrier/lookup: ranks started by mrpc-run find each other by rank. */
+ *   1.2  mrpc_rank_publish/barrier/lookup: ranks started by mrpc-run find each other by rank.
+ *   1.3  mrpc_buffer_alloc/find/busy/free and MRPC_CALL_OPT_FIELD_BORROW: calls that send from
+ *        a long-lived block of the send heap without copying it or giving it away. */
 #define MRPC_API_VERSION_MAJOR 1
-#define MRPC_API_VERSION_MINOR 2
+#define MRPC_API_VERSION_MINOR 3
 #define MRPC_API_VERSION       (MRPC_API_VERSION_MAJOR * 1000 + MRPC_API_VERSION_MINOR)
 
 typedef struct mrpc_ctx    mrpc_ctx_t;
@@ -152,9 +154,12 @@ typedef struct mrpc_call_opts {
     int             timeout_ms; /* MRPC_CALL_OPT_FIELD_TIMEOUT; default: the service's
                                    call_timeout */
     mrpc_call_id_t *id;         /* MRPC_CALL_OPT_FIELD_ID: *id gets the call's id once queued */
+    const void     *borrow;     /* MRPC_CALL_OPT_FIELD_BORROW (since API 1.3): a buffer of
+                                   mrpc_buffer_alloc() that the request points into */
 } mrpc_call_opts_t;
 #define MRPC_CALL_OPT_FIELD_TIMEOUT (1u << 0)
 #define MRPC_CALL_OPT_FIELD_ID      (1u << 1)
+#define MRPC_CALL_OPT_FIELD_BORROW  (1u << 2)
 
 /* Blocking call: returns the status; on PHX_OK *REPLY points into the receive heap. */
 mrpc_status_t mrpc_call(mrpc_conn_t *conn, const mrpc_method_desc_t *method,
@@ -203,6 +208,34 @@ typedef void (*mrpc_server_error_fn)(mrpc_server_t *server, void *arg, const cha
  * "mrpc: METHOD: MESSAGE" to stderr, at most once a second (with a count of the ones it left
  * out), as gRPC logs what it cannot report to anyone. */
 void           mrpc_server_on_error(mrpc_server_t *server, mrpc_server_error_fn fn, void *arg);
+
+/* ---- buffers that calls borrow (since API 1.3) --------------------------------------------- */
+
+/* A buffer is a block of the send heap that lives until mrpc_buffer_free(), for data an app
+ * sends from again and again (MPI_Alloc_mem's memory): a request's bytes field (or any other
+ * piece) points into it, and the service reads the bytes where they are, with the same checks
+ * as every message's (the whole piece must lie in the send heap), so nothing is copied.
+ *
+ * A call whose request points into buffer B names it: opts.field_mask |=
+ * MRPC_CALL_OPT_FIELD_BORROW, opts.borrow = B. Then B is not freed with the request, and the
+ * call's completion runs only once the service has also finished reading the request (its
+ * reply AND its word that it no longer reads the request both came), so when DONE runs B may
+ * be written again. A call that ends early (its deadline, mrpc_cancel, the service gone) runs
+ * DONE at once; B stays busy until the service gives the request back. A call may borrow one
+ * buffer; its other pieces are the request's own, freed with it as usual. A request that points
+ * into a buffer without naming it works too, but nobody learns when the service has read it. */
+
+/* A buffer of SIZE (> 0) bytes in CTX's send heap, or NULL when the heap has no room. */
+void        *mrpc_buffer_alloc(mrpc_ctx_t *ctx, size_t size);
+/* The buffer of CTX that [PTR, PTR + LEN) lies in, or NULL when it lies in none. */
+void        *mrpc_buffer_find(mrpc_ctx_t *ctx, const void *ptr, size_t len);
+/* How many calls borrowing BUF the service may still read (0: it may be freed or written), or
+ * -1 when BUF is no buffer of CTX. */
+int          mrpc_buffer_busy(mrpc_ctx_t *ctx, const void *buf);
+/* Frees BUF: PHX_OK; PHX_FAILED_PRECONDITION while calls borrowing it are being read (nothing
+ * is freed: free it once mrpc_buffer_busy() says 0); PHX_INVALID_ARGUMENT when BUF is no buffer
+ * of CTX (a pointer inside one, one freed already). */
+phx_status_t mrpc_buffer_free(mrpc_ctx_t *ctx, void *buf);
 
 /* ---- ranks of a job started by mrpc-run (since API 1.2) ------------------------------------ */
 

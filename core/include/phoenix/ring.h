@@ -119,6 +119,11 @@ bool phx_ring_prepare_sleep(phx_ring_t *r);
 /* Consumer, after waking (or deciding not to sleep): clears need_wakeup and drains the eventfd
  * without blocking, so the next poll sleeps until the next ring. */
 void phx_ring_finish_sleep(phx_ring_t *r);
+/* Consumer, after a sleep its poll did not see the doorbell end (a timeout, another fd), or after
+ * prepare_sleep() said no: clears need_wakeup without the read() of finish_sleep(). A ring that
+ * came meanwhile stays in the eventfd, so the next poll on it returns at once and the caller
+ * drains it then: one early wake-up at most, instead of a system call on every wake-up. */
+void phx_ring_cancel_sleep(phx_ring_t *r);
 
 int phx_ring_doorbell_fd(const phx_ring_t *r);
 bool phx_ring_is_broken(const phx_ring_t *r);

@@ -11,8 +11,9 @@ so that every measured call goes through them.
              and through a pair with NullEngine attached to both the client and the server;
              the two alternate, in a new random order every repetition. The figure is the
              median over repetitions of (p50 with NullEngine / p50 without - 1) * 100.
-  ratelimit  p6_ratelimit_error_pct: 64 B calls, RL_WINDOW outstanding, RateLimitEngine at
-             1,000 and 50,000 requests/s for --rl-seconds: |achieved - set| / set * 100, the
+  ratelimit  p6_ratelimit_error_pct: 64 B calls, --rl-window outstanding (default 256),
+             RateLimitEngine at 1,000 and 50,000 requests/s for --rl-seconds:
+             |achieved - set| / set * 100, the
              achieved rate being rpc_bench's calls/s over its measured step, after a warmup
              through the same limit long enough to empty the bucket's initial burst (else up
              to a twentieth of a second's worth of calls, 0.5 % of a 10 s run, would count as
@@ -222,7 +223,7 @@ def bench_null(setup, reps, seconds, rng):
             "p50_us_null": median(r["p50_us"] for r in runs["null"])}
 
 
-def bench_ratelimit(setup, reps, seconds, rng, rates=(1000, 50000)):
+def bench_ratelimit(setup, reps, seconds, rng, window=RL_WINDOW, rates=(1000, 50000)):
     """Each rate through RateLimitEngine, and the same client without it (what the machine
     gives: a rate it cannot reach says nothing about the limiter, so its error is left null)."""
     port = setup.server("ratelimit")
@@ -236,7 +237,7 @@ def bench_ratelimit(setup, reps, seconds, rng, rates=(1000, 50000)):
                 setup.attach(setup.client_node, "ratelimit", pid, f"requests_per_sec={rate}")
             warmup = max(100, int(RL_WARMUP_S * (max(rates) if v == "unlimited" else int(v))))
             j = run_client(setup, f"ratelimit-{v}", port,
-                           latency_args(seconds, window=RL_WINDOW, warmup=warmup),
+                           latency_args(seconds, window=window, warmup=warmup),
                            seconds, None if v == "unlimited" else attach)
             r = {"achieved": j["rpc_per_s"]}
             if v != "unlimited":
@@ -255,7 +256,7 @@ def bench_ratelimit(setup, reps, seconds, rng, rates=(1000, 50000)):
     out = {"p6_ratelimit_error_pct": max(measured) if measured else None,
            "error_pct_by_rate": errors, "achieved_by_rate": {
                k: median(x["achieved"] for x in v) for k, v in runs.items()},
-           "capacity_rps": capacity, "seconds": seconds, "window": RL_WINDOW, "runs": runs}
+           "capacity_rps": capacity, "seconds": seconds, "window": window, "runs": runs}
     if unreachable:
         out["note"] = (f"{', '.join(map(str, unreachable))} req/s not measured: the client "
                        f"reaches only {capacity:.0f} calls/s without the policy here")
@@ -430,7 +431,7 @@ def run(path, build, rundir, logdir, env, spin_us, args, log):
     benches = {
         "null": lambda: bench_null(setup, args.reps, 0.5 if quick else 2.0, rng),
         "ratelimit": lambda: bench_ratelimit(setup, args.reps, 1.0 if quick else args.rl_seconds,
-                                             rng),
+                                             rng, args.rl_window),
         "qos": lambda: bench_qos(setup, args.reps, 1.0 if quick else 4.0, rng),
         "admission": lambda: bench_admission(setup, args.reps, 0.5 if quick else 2.0, rng),
     }

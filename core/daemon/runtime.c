@@ -17,7 +17,8 @@
  * without work it calls arm() on every engine; any engine that still has work cancels the sleep.
  * Otherwise the fds the engines gave are made part of the epoll set and the thread sleeps in
  * epoll_wait with the smallest timeout any engine asked for (none: until an fd or a kick), then
- * disarm()s them.
+ * disarm()s them, telling each whether its own fd was among those reported (phx_engine_woken():
+ * an app's doorbell is drained only when it rang, not on every wake-up from the network).
  *
  * Wait fds stay registered across sleeps (epoll_ctl costs a system call): each engine's current
  * fd is in `e->wait_fd`, and a per-fd reference count lets several engines share one fd (two
@@ -472,10 +473,24 @@ static bool engine_arm(struct phx_runtime *rt, phx_engine_t *e, void *arg)
     return true;
 }
 
+/* The fds the sleep reported readable: an engine drains its own only when it is among them
+ * (phx_engine_woken()). */
+struct rt_woken {
+    const struct epoll_event *ev;
+    int                       n;
+};
+
 static bool engine_disarm(struct phx_runtime *rt, phx_engine_t *e, void *arg)
 {
+    const struct rt_woken *w = arg;
+
+    e->woken = false;
+    for (int i = 0; e->wait_fd >= 0 && i < w->n; i++)
+        if (w->ev[i].data.fd == e->wait_fd)
+            e->woken = true;
     if (e->ops->arm && e->ops->disarm)
         e->ops->disarm(e, e->state);
+    e->woken = false;
     return true;
 }
 
@@ -486,9 +501,10 @@ static void sleep_once(struct phx_runtime *rt)
 {
     struct rt_arming a = { .timeout_ms = -1, .busy = false };
     unsigned armed = for_each_active_engine(rt, engine_arm, &a, UINT32_MAX);
+    struct epoll_event ev[RT_MAX_EVENTS];
+    struct rt_woken woken = { .ev = ev, .n = 0 };
 
     if (!a.busy) {
-        struct epoll_event ev[RT_MAX_EVENTS];
         stat_add(&rt->stats.sleeps, 1);
         int n = epoll_wait(rt->epfd, ev, RT_MAX_EVENTS, a.timeout_ms);
         if (n < 0 && errno != EINTR)
@@ -498,8 +514,9 @@ static void sleep_once(struct phx_runtime *rt)
         for (int i = 0; i < n; i++)
             if (ev[i].data.fd == rt->kick_fd)
                 kick_drain(rt);
+        woken.n = n > 0 ? n : 0;
     }
-    for_each_active_engine(rt, engine_disarm, NULL, armed);
+    for_each_active_engine(rt, engine_disarm, &woken, armed);
 }
 
 static void *runtime_main(void *arg)

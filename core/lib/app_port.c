@@ -232,7 +232,7 @@ int phx_app_port_arm(phx_app_port_t *port, phx_wait_t *w)
     if (phx_app_port_is_broken(port))
         return 0;
     if (!phx_ring_prepare_sleep(&port->sq)) {
-        phx_ring_finish_sleep(&port->sq);
+        phx_ring_cancel_sleep(&port->sq);      /* a ring meanwhile: the next sleep drains it */
         if (phx_ring_is_broken(&port->sq)) {
             port_break(port);
             return 0;
@@ -243,9 +243,12 @@ int phx_app_port_arm(phx_app_port_t *port, phx_wait_t *w)
     return 0;
 }
 
-void phx_app_port_disarm(phx_app_port_t *port)
+void phx_app_port_disarm(phx_app_port_t *port, bool rung)
 {
-    phx_ring_finish_sleep(&port->sq);
+    if (rung)
+        phx_ring_finish_sleep(&port->sq);
+    else
+        phx_ring_cancel_sleep(&port->sq);
 }
 
 bool phx_app_port_send_contains(const phx_app_port_t *port, uint64_t addr, uint64_t len)

@@ -455,13 +455,20 @@ int phx_client_wait(phx_client_t *c, phx_desc_t *descs, unsigned max, int timeou
     int n = spin_poll(c, descs, max);
 
     while (n == 0 && !c->dead) {
+        bool rung = false;
         if (phx_ring_prepare_sleep(&c->cq)) {
             struct pollfd pfd[2] = { { .fd = c->cq_doorbell, .events = POLLIN },
                                      { .fd = c->sock, .events = POLLIN } };
             if (poll(pfd, 2, remaining_ms(deadline)) > 0 && pfd[1].revents)
                 control_check(c, pfd[1].revents);
+            rung = pfd[0].revents != 0;
         }
-        phx_ring_finish_sleep(&c->cq);
+        /* Drained only when it rang: a ring that comes after the poll stays in the eventfd
+         * and ends the next poll at once (ring.h). */
+        if (rung)
+            phx_ring_finish_sleep(&c->cq);
+        else
+            phx_ring_cancel_sleep(&c->cq);
         /* Completions queued before the service went away are still delivered first. */
         n = phx_client_poll(c, descs, max);
         if (n == 0 && deadline >= 0 && now_ms() >= deadline)

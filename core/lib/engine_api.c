@@ -60,6 +60,11 @@ void phx_engine_set_urgency(phx_engine_t *e, unsigned urgency)
         __atomic_store_n(&e->group->urgency, urgency, __ATOMIC_RELAXED);
 }
 
+bool phx_engine_woken(const phx_engine_t *e)
+{
+    return e->woken;
+}
+
 unsigned phx_engine_urgency(const phx_engine_t *e)
 {
     return e->group ? __atomic_load_n(&e->group->urgency, __ATOMIC_RELAXED) : 0;

@@ -71,6 +71,7 @@ struct phx_engine {
     phx_channel_t           *in[2][PHX_MAX_PORTS];
     phx_channel_t           *out[2][PHX_MAX_PORTS];
     int                      wait_fd;     /* fd the runtime's epoll watches for it, or -1 */
+    bool                     woken;       /* the last sleep reported wait_fd readable */
     struct phx_handover     *handover;    /* the resource table while a live upgrade moves it */
     /* Written by the runtime thread that drives it, read by the control thread (relaxed atomics:
      * counters, not synchronisation). What `phoenixctl list --json` shows per engine. */

@@ -317,6 +317,12 @@ void phx_ring_finish_sleep(phx_ring_t *r)
     (void)got;
 }
 
+void phx_ring_cancel_sleep(phx_ring_t *r)
+{
+    if (r->doorbell_fd >= 0)
+        __atomic_store_n(&r->shared->need_wakeup, 0, __ATOMIC_RELAXED);
+}
+
 int phx_ring_doorbell_fd(const phx_ring_t *r)
 {
     return r->doorbell_fd;

@@ -139,7 +139,7 @@ static void front_disarm(phx_engine_t *e, void *state)
     phx_app_port_t *port = phx_engine_app_port(e);
 
     if (f->armed && port)
-        phx_app_port_disarm(port);
+        phx_app_port_disarm(port, phx_engine_woken(e));
     f->armed = false;
 }
 

@@ -232,7 +232,7 @@ static void mrpc_disarm(phx_engine_t *e, void *state)
     struct mrpc_engine *m = state;
 
     if (m->armed)
-        phx_app_port_disarm(m->port);
+        phx_app_port_disarm(m->port, phx_engine_woken(e));
     m->armed = false;
 }
 

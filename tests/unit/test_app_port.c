@@ -199,8 +199,7 @@ static void service_sleep(phx_app_port_t *port)
     if (phx_app_port_arm(port, &w) == 0) {
         CU_ASSERT_EQUAL(w.fd, port->sq_doorbell);
         struct pollfd pfd = { .fd = w.fd, .events = POLLIN };
-        poll(&pfd, 1, 10);
-        phx_app_port_disarm(port);
+        phx_app_port_disarm(port, poll(&pfd, 1, 10) > 0 && pfd.revents);
     }
 }
 
@@ -295,12 +294,53 @@ static void test_arm_with_work(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(port);
     CU_ASSERT_EQUAL(phx_app_port_arm(port, &w), 0);
     CU_ASSERT_EQUAL(w.fd, port->sq_doorbell);
-    phx_app_port_disarm(port);
+    phx_app_port_disarm(port, false);
     CU_ASSERT_EQUAL(phx_ring_attach(&app_sq, (char *)port->rings.base + port->layout.sq_offset,
                                     port->layout.ring_size, port->sq_doorbell), 0);
     CU_ASSERT_EQUAL(phx_ring_push(&app_sq, &d, 1), 1);
     CU_ASSERT_EQUAL(phx_app_port_arm(port, &w), 1);
     CU_ASSERT_EQUAL(phx_app_port_pop_submissions(port, &d, 1), 1);
+    phx_app_port_destroy(port);
+}
+
+static bool readable(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
+/* A wake-up the doorbell did not cause costs no read(); a ring that the runtime did not see
+ * stays in the doorbell, so the next sleep ends at once and drains it: never a lost ring, and
+ * never a doorbell readable for good (the runtime would spin on it). */
+static void test_disarm_drains_only_when_rung(void)
+{
+    phx_app_port_t *port = small_port(-1);
+    phx_ring_t app_sq;
+    phx_wait_t w;
+    phx_desc_t d = { .kind = PHX_DESC_DATA }, got[4];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(port);
+    CU_ASSERT_EQUAL(phx_ring_attach(&app_sq, (char *)port->rings.base + port->layout.sq_offset,
+                                    port->layout.ring_size, port->sq_doorbell), 0);
+    CU_ASSERT_EQUAL(phx_app_port_arm(port, &w), 0);
+    CU_ASSERT_EQUAL(phx_ring_push(&app_sq, &d, 1), 1);
+    CU_ASSERT_EQUAL(phx_ring_notify(&app_sq), 1);           /* it slept: rung */
+    phx_app_port_disarm(port, false);                       /* woken by something else */
+    CU_ASSERT_TRUE(readable(port->sq_doorbell));            /* the ring is kept */
+    CU_ASSERT_EQUAL(phx_ring_push(&app_sq, &d, 1), 1);
+    CU_ASSERT_EQUAL(phx_ring_notify(&app_sq), 0);           /* awake: not rung again */
+    CU_ASSERT_EQUAL(phx_app_port_arm(port, &w), 1);         /* the work is seen */
+    CU_ASSERT_EQUAL(phx_app_port_pop_submissions(port, got, 4), 2);
+    CU_ASSERT_EQUAL(phx_app_port_arm(port, &w), 0);
+    CU_ASSERT_TRUE(readable(w.fd));                         /* this sleep ends at once ... */
+    phx_app_port_disarm(port, true);                        /* ... and drains it */
+    CU_ASSERT_FALSE(readable(port->sq_doorbell));
+    CU_ASSERT_EQUAL(phx_app_port_arm(port, &w), 0);
+    CU_ASSERT_EQUAL(phx_ring_push(&app_sq, &d, 1), 1);
+    CU_ASSERT_EQUAL(phx_ring_notify(&app_sq), 1);           /* asleep again: rung again */
+    phx_app_port_disarm(port, true);
+    CU_ASSERT_FALSE(readable(port->sq_doorbell));
     phx_app_port_destroy(port);
 }
 
@@ -357,6 +397,7 @@ int main(int argc, char **argv)
         { "broken submission ring", test_broken_ring },
         { "broken completion ring", test_broken_completion_ring },
         { "arm with work queued", test_arm_with_work },
+        { "disarm drains only when rung", test_disarm_drains_only_when_rung },
         { "bad params", test_bad_params },
         { "layout check", test_layout_check },
         { "no leak", test_no_leak },

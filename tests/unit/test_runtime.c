@@ -4,7 +4,8 @@
  * eventfd or a timeout, or to flag a progress() call made while the test holds its group
  * suspended. The cases cover the command semantics (add/remove/suspend/resume, errors on unknown
  * or duplicate groups), adaptive polling (an idle runtime stops turning; a sleeping runtime wakes
- * on the fd an engine armed, or on its timeout; an engine with late work cancels the sleep), fd
+ * on the fd an engine armed, or on its timeout, and tells each engine whether its own fd woke it;
+ * an engine with late work cancels the sleep), fd
  * sharing between engines (dropping one engine keeps the other's registration), pinning, stop
  * with groups still on it, and the order of urgent groups (phx_engine_set_urgency). Every wait has a deadline; all state the runtime thread touches is
  * atomic so that ThreadSanitizer checks the runtime's own synchronisation. */
@@ -31,6 +32,7 @@ struct fake {
     int timeout_ms;         /* arm's timeout */
     int busy_arms;          /* arm() returns 1 this many more times */
     int arms, disarms;
+    int woken;              /* disarm() calls told their own fd ended the sleep */
     int events;             /* eventfd reads that found something */
     int last_cpu;
 };
@@ -74,6 +76,8 @@ static void fake_disarm(phx_engine_t *e, void *state)
 {
     struct fake *f = state;
     INC(f->disarms);
+    if (phx_engine_woken(e))
+        INC(f->woken);
 }
 
 static const phx_engine_ops_t fake_ops = {
@@ -332,6 +336,35 @@ static void test_shared_fd(void)
     close(fd);
 }
 
+/* disarm() is told whether its own fd ended the sleep (phx_engine_woken): an engine drains its
+ * doorbell only then, not on every wake-up another engine's fd causes. */
+static void test_woken_by_own_fd(void)
+{
+    struct phx_runtime *rt = start_runtime(20);
+    struct fake_group a, b;
+    int fa = new_eventfd(), fb = new_eventfd();
+
+    fake_group_init(&a, fa, 0);
+    fake_group_init(&b, fb, 0);
+    CU_ASSERT_EQUAL(phx_runtime_add(rt, &a.sub), 0);
+    CU_ASSERT_EQUAL(phx_runtime_add(rt, &b.sub), 0);
+    CU_ASSERT(wait_idle(rt, 2000));
+    CU_ASSERT_EQUAL(LOAD(a.f.woken) + LOAD(b.f.woken), 0);
+    ring_fd(fa);
+    CU_ASSERT(wait_for(&a.f.events, 1, 1000));
+    CU_ASSERT_EQUAL(LOAD(a.f.woken), 1);
+    CU_ASSERT_EQUAL(LOAD(b.f.woken), 0);        /* disarmed too, but not by its fd */
+    CU_ASSERT(LOAD(b.f.disarms) >= 1);
+    CU_ASSERT(wait_idle(rt, 2000));
+    ring_fd(fb);
+    CU_ASSERT(wait_for(&b.f.events, 1, 1000));
+    CU_ASSERT_EQUAL(LOAD(b.f.woken), 1);
+    CU_ASSERT_EQUAL(LOAD(a.f.woken), 1);
+    phx_runtime_stop(rt);
+    close(fa);
+    close(fb);
+}
+
 /* Replacing an engine while its group is suspended: forget the old one, its fd number may be
  * reused by the new one's fd. */
 static void test_forget_and_replace(void)
@@ -521,6 +554,7 @@ int main(int argc, char **argv)
         { "wakes on an armed timeout", test_wakes_on_timeout },
         { "late work cancels sleep", test_late_work_cancels_sleep },
         { "shared fd survives one engine", test_shared_fd },
+        { "disarm knows its own fd woke it", test_woken_by_own_fd },
         { "forget and replace an engine", test_forget_and_replace },
         { "pinning", test_pinning },
         { "stop with groups", test_stop_with_groups },

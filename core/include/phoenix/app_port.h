@@ -81,7 +81,10 @@ int  phx_app_port_complete(phx_app_port_t *port, const phx_desc_t *descs, unsign
  * queued (call phx_app_port_disarm() after waking), 1 when there is work after all. A broken port
  * returns 0 with no fd: it has nothing more to say. */
 int  phx_app_port_arm(phx_app_port_t *port, phx_wait_t *w);
-void phx_app_port_disarm(phx_app_port_t *port);
+/* After the sleep: RUNG when the runtime saw the doorbell readable (phx_engine_woken()), which
+ * drains it; otherwise only the flag is cleared (phx_ring_cancel_sleep(): no system call for a
+ * wake-up the app did not cause, e.g. a reply coming in from the network). */
+void phx_app_port_disarm(phx_app_port_t *port, bool rung);
 
 bool phx_app_port_is_broken(const phx_app_port_t *port);
 /* True when [ADDR, ADDR + LEN) lies inside the app's send heap. */

@@ -263,6 +263,12 @@ void     phx_engine_set_urgency(phx_engine_t *e, unsigned urgency);
  * may yield to a more urgent one (the UCX transport ends a turn at its shared worker early). */
 unsigned phx_engine_urgency(const phx_engine_t *e);
 
+/* In disarm(): whether the sleep that just ended reported the fd this engine armed with as
+ * readable (false after a timeout, a kick, another engine's fd, or a sleep that did not happen).
+ * An engine that drains its fd only then saves a system call on every wake-up it did not cause;
+ * a readiness that comes later leaves the fd readable, so the next sleep ends at once and says so. */
+bool     phx_engine_woken(const phx_engine_t *e);
+
 /* Channels: copy descriptors in or out; both return how many moved (0 when full / empty). */
 unsigned phx_chan_push(phx_channel_t *c, const phx_desc_t *d, unsigned n);
 unsigned phx_chan_pop(phx_channel_t *c, phx_desc_t *d, unsigned max);

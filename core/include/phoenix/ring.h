@@ -28,9 +28,10 @@
  * and rings the eventfd only when the consumer has announced it is about to sleep. A consumer that
  * finds the ring empty does:
  *
- *     if (phx_ring_prepare_sleep(r))
- *         poll(fd, timeout);            // or epoll over many rings
- *     phx_ring_finish_sleep(r);
+ *     if (phx_ring_prepare_sleep(r) && poll(fd, timeout) says fd is readable)
+ *         phx_ring_finish_sleep(r);     // drains the eventfd: one read()
+ *     else
+ *         phx_ring_cancel_sleep(r);     // no system call; a late ring ends the next poll
  *
  * and is never left asleep with work queued (the argument is in ring.c). */
 #ifndef PHOENIX_RING_H
@@ -113,12 +114,18 @@ int phx_ring_notify(phx_ring_t *r);
 
 /* Consumer, on finding the ring empty: sets need_wakeup and re-checks. Returns true when the ring
  * is still empty and the caller may block on the doorbell fd; false (flag cleared) when work
- * arrived, the ring is broken or it has no doorbell. Call phx_ring_finish_sleep() either way. */
+ * arrived, the ring is broken or it has no doorbell. Call phx_ring_finish_sleep() after a poll
+ * that saw the doorbell readable, phx_ring_cancel_sleep() otherwise. */
 bool phx_ring_prepare_sleep(phx_ring_t *r);
 
 /* Consumer, after waking (or deciding not to sleep): clears need_wakeup and drains the eventfd
  * without blocking, so the next poll sleeps until the next ring. */
 void phx_ring_finish_sleep(phx_ring_t *r);
+/* Consumer, after a sleep its poll did not see the doorbell end (a timeout, another fd), or after
+ * prepare_sleep() said no: clears need_wakeup without the read() of finish_sleep(). A ring that
+ * came meanwhile stays in the eventfd, so the next poll on it returns at once and the caller
+ * drains it then: one early wake-up at most, instead of a system call on every wake-up. */
+void phx_ring_cancel_sleep(phx_ring_t *r);
 
 int phx_ring_doorbell_fd(const phx_ring_t *r);
 bool phx_ring_is_broken(const phx_ring_t *r);

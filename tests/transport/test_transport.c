@@ -645,6 +645,56 @@ static void test_wakeup(void)
     pair_down();
 }
 
+/* ---- crossed connects --------------------------------------------------------------------- */
+
+#define CROSS_ROUNDS 30
+
+/* A's and B's CONNECTs of round I (id 10 + I), issued in the same turn, are answered. */
+static void cross_round(unsigned i, long long pa, long long pb)
+{
+    cmd(A.wt, "connect %u 127.0.0.1:%lld", 10 + i, pb);
+    cmd(B.wt, "connect %u 127.0.0.1:%lld", 10 + i, pa);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "connected") == i + 1 && st(B.wt, "connected") == i + 1,
+                        4000));
+    long long a_ok = st(A.wt, "connected_ok"), b_ok = st(B.wt, "connected_ok");
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "accepted") == a_ok && st(A.wt, "accepted") == b_ok, 1000));
+}
+
+/* Two services on workers of their own call each other at the same instant, round after round
+ * (an MPI program whose two ranks Isend first): UCX pairs the two outgoing endpoints with each
+ * other, and the crossed-connect rule (ucx_claim.c) must still give every CONNECT its
+ * connection. Then one message each way on each connection arrives exactly once. */
+static void test_crossed_connects(void)
+{
+    side_up_on(&A, 1, 0);
+    side_up_on(&B, 2, 1);
+    cmd(A.wt, "bind 1 127.0.0.1:0");
+    cmd(B.wt, "bind 1 127.0.0.1:0");
+    CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1 && st(B.wt, "bound") == 1, 5000));
+    long long pa = st(A.wt, "bound_port"), pb = st(B.wt, "bound_port");
+    for (unsigned i = 0; i < CROSS_ROUNDS; i++)
+        cross_round(i, pa, pb);
+    long long a_ok = st(A.wt, "connected_ok"), b_ok = st(B.wt, "connected_ok");
+    printf("(%lld + %lld of %u CONNECTs OK, %lld + %lld crossed) ", a_ok, b_ok, CROSS_ROUNDS,
+           st(A.ucx, "hs_crossed"), st(B.ucx, "hs_crossed"));
+    CU_ASSERT_EQUAL(a_ok, CROSS_ROUNDS);
+    CU_ASSERT_EQUAL(b_ok, CROSS_ROUNDS);
+    CU_ASSERT(st(A.ucx, "hs_crossed") + st(B.ucx, "hs_crossed") > 0);  /* the case happened */
+    cmd(A.wt, "expect 1 %u", CROSS_ROUNDS);
+    cmd(B.wt, "expect 2 %u", CROSS_ROUNDS);
+    for (unsigned i = 0; i < CROSS_ROUNDS; i++) {
+        cmd(B.wt, "send1 %u 100 1 %u", 10 + i, i);
+        cmd(A.wt, "send1 %u 100 2 %u", 10 + i, i);
+        CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == i + 1 && st(B.wt, "received") == i + 1,
+                            3000));
+    }
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(B.wt, "missing"), 0);
+    assert_clean(A.wt);
+    assert_clean(B.wt);
+    pair_down();
+}
+
 /* ---- live upgrade ------------------------------------------------------------------------ */
 
 /* Both transports move to a new build of the ucx plugin while messages flow both ways: nothing
@@ -829,6 +879,7 @@ static const phx_test_case_t cases[] = {
     {"in-flight budget: a large message waits for room", test_inflight_budget_waits},
     {"malformed frames give their credits back", test_malformed_frames_return_credits},
     {"runtime sleeps on the worker fd and wakes on traffic", test_wakeup},
+    {"crossed connects: two services call each other at once", test_crossed_connects},
     {"a full heap refuses a parked frame once nothing is freed", test_full_heap_refuses_parked},
     {"live upgrade of the ucx plugin mid-stream", test_live_upgrade},
     {"connects in flight across a live upgrade all succeed", test_upgrade_mid_connects},

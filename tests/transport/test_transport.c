@@ -12,8 +12,9 @@
  * port and to a listener that never answers; the peer's subscription destroyed and the peer
  * process killed mid-stream (CONN_LOST and every SEND back within 2 s); malformed frames; the
  * in-flight receive budget; an app that never releases (its parked frames refused as DROPPED
- * after a second); wake-up from sleep; a live upgrade of the ucx plugin in mid-stream and in the
- * middle of connects; the connection set-up figures.
+ * after a second); wake-up from sleep; two services calling each other at the same instant
+ * (crossed connects: every one connects); a live upgrade of the ucx plugin in mid-stream and in
+ * the middle of connects; the connection set-up figures.
  *
  * UCX_TLS=tcp unless the environment says otherwise (ctest runs it again with shared memory).
  * With PHX_TEST_EXPECT_SHM set, the exchange must have used a shared-memory transport. */
@@ -647,51 +648,13 @@ static void test_wakeup(void)
 
 /* ---- crossed connects --------------------------------------------------------------------- */
 
-#define CROSS_ROUNDS 30
-
-/* A's and B's CONNECTs of round I (id 10 + I), issued in the same turn, are answered. */
-static void cross_round(unsigned i, long long pa, long long pb)
-{
-    cmd(A.wt, "connect %u 127.0.0.1:%lld", 10 + i, pb);
-    cmd(B.wt, "connect %u 127.0.0.1:%lld", 10 + i, pa);
-    CU_ASSERT(RUN_UNTIL(st(A.wt, "connected") == i + 1 && st(B.wt, "connected") == i + 1,
-                        4000));
-    long long a_ok = st(A.wt, "connected_ok"), b_ok = st(B.wt, "connected_ok");
-    CU_ASSERT(RUN_UNTIL(st(B.wt, "accepted") == a_ok && st(A.wt, "accepted") == b_ok, 1000));
-}
-
 /* Two services on workers of their own call each other at the same instant, round after round
- * (an MPI program whose two ranks Isend first): UCX pairs the two outgoing endpoints with each
- * other, and the crossed-connect rule (ucx_claim.c) must still give every CONNECT its
- * connection. Then one message each way on each connection arrives exactly once. */
+ * (an MPI program whose two ranks Isend first): see cross_connect() (transport_harness.h). */
 static void test_crossed_connects(void)
 {
     side_up_on(&A, 1, 0);
     side_up_on(&B, 2, 1);
-    cmd(A.wt, "bind 1 127.0.0.1:0");
-    cmd(B.wt, "bind 1 127.0.0.1:0");
-    CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1 && st(B.wt, "bound") == 1, 5000));
-    long long pa = st(A.wt, "bound_port"), pb = st(B.wt, "bound_port");
-    for (unsigned i = 0; i < CROSS_ROUNDS; i++)
-        cross_round(i, pa, pb);
-    long long a_ok = st(A.wt, "connected_ok"), b_ok = st(B.wt, "connected_ok");
-    printf("(%lld + %lld of %u CONNECTs OK, %lld + %lld crossed) ", a_ok, b_ok, CROSS_ROUNDS,
-           st(A.ucx, "hs_crossed"), st(B.ucx, "hs_crossed"));
-    CU_ASSERT_EQUAL(a_ok, CROSS_ROUNDS);
-    CU_ASSERT_EQUAL(b_ok, CROSS_ROUNDS);
-    CU_ASSERT(st(A.ucx, "hs_crossed") + st(B.ucx, "hs_crossed") > 0);  /* the case happened */
-    cmd(A.wt, "expect 1 %u", CROSS_ROUNDS);
-    cmd(B.wt, "expect 2 %u", CROSS_ROUNDS);
-    for (unsigned i = 0; i < CROSS_ROUNDS; i++) {
-        cmd(B.wt, "send1 %u 100 1 %u", 10 + i, i);
-        cmd(A.wt, "send1 %u 100 2 %u", 10 + i, i);
-        CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == i + 1 && st(B.wt, "received") == i + 1,
-                            3000));
-    }
-    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
-    CU_ASSERT_EQUAL(st(B.wt, "missing"), 0);
-    assert_clean(A.wt);
-    assert_clean(B.wt);
+    cross_connect(30);
     pair_down();
 }
 

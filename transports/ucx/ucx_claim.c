@@ -30,10 +30,12 @@
  * same two addresses, so exactly one connection keeps the crossed pair, and each CONNECT ends
  * in one connection. Any other claim on an endpoint we own is refused and counted as the
  * worker's `unclaimed`: a peer can only ever cross its own connections, never take over an
- * established one or another peer's. A client of the same worker (two apps of one runtime thread) claims directly:
- * UCX connects an endpoint to its own worker to itself, unless UCP_EP_PARAMS_FLAGS_NO_LOOPBACK
- * pairs it with the next one made so; the server's is made right after the client's, under the
- * worker's lock, and the two are each other's peers. */
+ * established one or another peer's.
+ *
+ * A client of the same worker (two apps of one runtime thread) claims directly: UCX connects an
+ * endpoint to its own worker to itself, unless UCP_EP_PARAMS_FLAGS_NO_LOOPBACK pairs it with the
+ * next one made so; the server's is made right after the client's, under the worker's lock, and
+ * the two are each other's peers. */
 #include "ucx_engine.h"
 
 #include "phoenix/log.h"

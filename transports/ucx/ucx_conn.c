@@ -516,7 +516,8 @@ void phx_ucx_close(struct phx_ucx_engine *s, const phx_desc_t *d)
 /* ---- progress ---------------------------------------------------------------------------- */
 
 enum conn_chore {
-    CHORE_NONE, CHORE_TIMEOUT, CHORE_REDIAL, CHORE_RECLAIM, CHORE_CLOSE, CHORE_ABANDON, CHORE_LOST, CHORE_FREE
+    CHORE_NONE, CHORE_TIMEOUT, CHORE_REDIAL, CHORE_RECLAIM, CHORE_CLOSE, CHORE_ABANDON,
+    CHORE_LOST, CHORE_FREE
 };
 
 /* Whether C's deadline_ns means something now. */

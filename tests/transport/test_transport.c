@@ -12,8 +12,9 @@
  * port and to a listener that never answers; the peer's subscription destroyed and the peer
  * process killed mid-stream (CONN_LOST and every SEND back within 2 s); malformed frames; the
  * in-flight receive budget; an app that never releases (its parked frames refused as DROPPED
- * after a second); wake-up from sleep; a live upgrade of the ucx plugin in mid-stream and in the
- * middle of connects; the connection set-up figures.
+ * after a second); wake-up from sleep; two services calling each other at the same instant
+ * (crossed connects: every one connects); a live upgrade of the ucx plugin in mid-stream and in
+ * the middle of connects; the connection set-up figures.
  *
  * UCX_TLS=tcp unless the environment says otherwise (ctest runs it again with shared memory).
  * With PHX_TEST_EXPECT_SHM set, the exchange must have used a shared-memory transport. */
@@ -667,6 +668,79 @@ static void test_wakeup(void)
     pair_down();
 }
 
+/* ---- crossed connects --------------------------------------------------------------------- */
+
+/* Two services on workers of their own call each other at the same instant, round after round
+ * (an MPI program whose two ranks Isend first): see cross_connect() (transport_harness.h). */
+static void test_crossed_connects(void)
+{
+    side_up_on(&A, 1, 0);
+    side_up_on(&B, 2, 1);
+    cross_connect(30);
+    pair_down();
+}
+
+#define CROSS_THREAD_ROUNDS 30
+
+/* Polls STAT of both sides' WireTestEngine until it reaches N, at most 4 s. */
+static bool both_reach(const char *stat, long long n)
+{
+    const struct timespec tick = {.tv_nsec = MS};
+
+    for (unsigned i = 0; i < 4000; i++) {
+        if (tp_stat_of(A.sub, "WireTestEngine", stat) >= n &&
+            tp_stat_of(B.sub, "WireTestEngine", stat) >= n)
+            return true;
+        nanosleep(&tick, NULL);
+    }
+    return false;
+}
+
+/* The same with two real runtime threads, released together each round: the crossing then
+ * happens or not as the threads' timing has it, as between two nodes. Every CONNECT connects. */
+static void test_crossed_threads(void)
+{
+    struct phx_runtime_params pa = {.field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX, .index = 0};
+    struct phx_runtime_params pb = {.field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX, .index = 1};
+
+    side_up_on(&A, 1, 0);
+    side_up_on(&B, 2, 1);
+    cmd(A.wt, "bind 1 127.0.0.1:0");
+    cmd(B.wt, "bind 1 127.0.0.1:0");
+    CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1 && st(B.wt, "bound") == 1, 5000));
+    long long port_a = st(A.wt, "bound_port"), port_b = st(B.wt, "bound_port");
+    struct phx_runtime *rt_a = phx_runtime_start(&pa, err, sizeof(err));
+    struct phx_runtime *rt_b = phx_runtime_start(&pb, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt_a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt_b);
+    CU_ASSERT_EQUAL_FATAL(phx_runtime_add(rt_a, A.sub), 0);
+    CU_ASSERT_EQUAL_FATAL(phx_runtime_add(rt_b, B.sub), 0);
+    for (unsigned i = 0; i < CROSS_THREAD_ROUNDS; i++) {
+        phx_runtime_suspend(rt_a, A.sub);
+        phx_runtime_suspend(rt_b, B.sub);
+        cmd(A.wt, "connect %u 127.0.0.1:%lld", 10 + i, port_b);
+        cmd(B.wt, "connect %u 127.0.0.1:%lld", 10 + i, port_a);
+        phx_runtime_resume(rt_a, A.sub);
+        phx_runtime_resume(rt_b, B.sub);
+        CU_ASSERT(both_reach("connected", i + 1));
+    }
+    CU_ASSERT(both_reach("accepted", CROSS_THREAD_ROUNDS));
+    long long a_ok = tp_stat_of(A.sub, "WireTestEngine", "connected_ok");
+    long long b_ok = tp_stat_of(B.sub, "WireTestEngine", "connected_ok");
+    printf("(%lld + %lld of %u CONNECTs OK, %lld + %lld crossed) ", a_ok, b_ok,
+           CROSS_THREAD_ROUNDS, tp_stat_of(A.sub, "UcxRpcAdapterEngine", "hs_crossed"),
+           tp_stat_of(B.sub, "UcxRpcAdapterEngine", "hs_crossed"));
+    CU_ASSERT_EQUAL(a_ok, CROSS_THREAD_ROUNDS);
+    CU_ASSERT_EQUAL(b_ok, CROSS_THREAD_ROUNDS);
+    CU_ASSERT_EQUAL(phx_runtime_remove(rt_a, A.sub), 0);
+    CU_ASSERT_EQUAL(phx_runtime_remove(rt_b, B.sub), 0);
+    phx_runtime_stop(rt_a);
+    phx_runtime_stop(rt_b);
+    assert_clean(A.wt);
+    assert_clean(B.wt);
+    pair_down();
+}
+
 /* ---- live upgrade ------------------------------------------------------------------------ */
 
 /* Both transports move to a new build of the ucx plugin while messages flow both ways: nothing
@@ -851,6 +925,8 @@ static const phx_test_case_t cases[] = {
     {"in-flight budget: a large message waits for room", test_inflight_budget_waits},
     {"malformed frames give their credits back", test_malformed_frames_return_credits},
     {"runtime sleeps on the worker fd and wakes on traffic", test_wakeup},
+    {"crossed connects: two services call each other at once", test_crossed_connects},
+    {"crossed connects between two runtime threads", test_crossed_threads},
     {"a full heap refuses a parked frame once nothing is freed", test_full_heap_refuses_parked},
     {"live upgrade of the ucx plugin mid-stream", test_live_upgrade},
     {"connects in flight across a live upgrade all succeed", test_upgrade_mid_connects},

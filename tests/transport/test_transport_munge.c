@@ -3,7 +3,8 @@
  *
  * Each case starts from transport_harness.h's private munged realms (two keys: two realms):
  * one realm connects and the server learns the caller's uid; another realm is refused; a
- * captured credential replayed on another handshake is refused; a client's credential sent with
+ * captured credential replayed on another handshake is refused; two services calling each other
+ * at the same instant both connect; a client's credential sent with
  * another worker address than the one it names is refused; with auth_same_job only peers of the
  * service's Slurm job connect, and a service of no job refuses the setting. */
 #include "transport_harness.h"
@@ -60,6 +61,21 @@ static void test_munge_realm(void)
     free(peers);
     assert_listed(A.sub);
     CU_ASSERT_EQUAL(refused(A.ucx, "auth"), 0);
+    pair_down();
+}
+
+/* Crossed connects between two authenticated services (workers of their own): the rule that
+ * decides which connection keeps UCX's crossed pair works on the worker addresses MUNGE vouches
+ * for, and every CONNECT connects. */
+static void test_munge_crossed(void)
+{
+    munge_settings(0);
+    side_up_on(&A, 1, 0);
+    side_up_on(&B, 2, 1);
+    auth_none();
+    cross_connect(10);
+    CU_ASSERT_EQUAL(refused(A.ucx, "auth"), 0);
+    CU_ASSERT_EQUAL(refused(B.ucx, "auth"), 0);
     pair_down();
 }
 
@@ -270,6 +286,7 @@ static void test_munge_same_job_needs_a_job(void)
 static const phx_test_case_t cases[] = {
     {"MUNGE: one realm connects, the server knows the uid", test_munge_realm},
     {"MUNGE: another realm is refused", test_munge_other_realm},
+    {"MUNGE: crossed connects both connect", test_munge_crossed},
     {"MUNGE: a replayed credential is refused", test_munge_replay},
     {"MUNGE: an AUTH naming another worker than its credential is refused",
      test_munge_client_address},

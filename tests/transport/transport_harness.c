@@ -194,6 +194,45 @@ bool same_node_path(void)
     return !v || strcmp(v, "0") != 0;
 }
 
+/* A's and B's CONNECTs of round I (id 10 + I), issued in the same turn, are answered. */
+static void cross_round(unsigned i, long long pa, long long pb)
+{
+    cmd(A.wt, "connect %u 127.0.0.1:%lld", 10 + i, pb);
+    cmd(B.wt, "connect %u 127.0.0.1:%lld", 10 + i, pa);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "connected") == i + 1 && st(B.wt, "connected") == i + 1,
+                        4000));
+    long long a_ok = st(A.wt, "connected_ok"), b_ok = st(B.wt, "connected_ok");
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "accepted") == a_ok && st(A.wt, "accepted") == b_ok, 1000));
+}
+
+void cross_connect(unsigned rounds)
+{
+    cmd(A.wt, "bind 1 127.0.0.1:0");
+    cmd(B.wt, "bind 1 127.0.0.1:0");
+    CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1 && st(B.wt, "bound") == 1, 5000));
+    long long pa = st(A.wt, "bound_port"), pb = st(B.wt, "bound_port");
+    for (unsigned i = 0; i < rounds; i++)
+        cross_round(i, pa, pb);
+    long long a_ok = st(A.wt, "connected_ok"), b_ok = st(B.wt, "connected_ok");
+    printf("(%lld + %lld of %u CONNECTs OK, %lld + %lld crossed) ", a_ok, b_ok, rounds,
+           st(A.ucx, "hs_crossed"), st(B.ucx, "hs_crossed"));
+    CU_ASSERT_EQUAL(a_ok, rounds);
+    CU_ASSERT_EQUAL(b_ok, rounds);
+    CU_ASSERT(st(A.ucx, "hs_crossed") + st(B.ucx, "hs_crossed") > 0);  /* the case happened */
+    cmd(A.wt, "expect 1 %u", rounds);
+    cmd(B.wt, "expect 2 %u", rounds);
+    for (unsigned i = 0; i < rounds; i++) {
+        cmd(B.wt, "send1 %u 100 1 %u", 10 + i, i);
+        cmd(A.wt, "send1 %u 100 2 %u", 10 + i, i);
+        CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == i + 1 && st(B.wt, "received") == i + 1,
+                            3000));
+    }
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(B.wt, "missing"), 0);
+    assert_clean(A.wt);
+    assert_clean(B.wt);
+}
+
 void ucx_settings(const char *text)
 {
     struct phx_plugin *pl = phx_registry_find(&reg, "ucx");

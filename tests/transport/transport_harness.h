@@ -75,6 +75,13 @@ void assert_clean(phx_engine_t *wt);
 /* B's connection CONN to A still carries a message of stream TAG. */
 void round_trip(unsigned conn, unsigned tag);
 
+/* Crossed connects: A and B (up, on workers of their own) bind, then in each of ROUNDS rounds
+ * connect to each other in the same turn (ids 10, 11, ...), so that UCX pairs their outgoing
+ * endpoints with each other. Asserts that every CONNECT is answered OK and accepted on the other
+ * side, that crossings happened (hs_crossed), and that one message each way on each connection
+ * arrives exactly once. */
+void cross_connect(unsigned rounds);
+
 /* The ucx plugin's settings of these tests (phoenix.conf's settings.ucx). */
 extern const char usual_settings[];
 /* Sets the ucx plugin's settings (settings.h text) for the engines created from now on. */

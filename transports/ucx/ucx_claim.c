@@ -15,13 +15,27 @@
  * endpoint has no error handler and UCX destroys it silently when the peer goes, so the server
  * adopts it (adopt(): a ucp_ep_create() to the client's worker address that UCX matches with it).
  * UCX pairs endpoints of two workers by a per-peer sequence number; the two sides advance it in
- * step, one creation each per connection, so the first try finds it unless claims cross. A claim
- * that comes on an endpoint we already own (UCX paired two clients' endpoints when two services
- * connected to each other at the same instant) is refused; both CONNECTs time out, nothing is
- * misdelivered. A client of the same worker (two apps of one runtime thread) claims directly:
- * UCX connects an endpoint to its own worker to itself, unless UCP_EP_PARAMS_FLAGS_NO_LOOPBACK
- * pairs it with the next one made so; the server's is made right after the client's, under the
- * worker's lock, and the two are each other's peers. */
+ * step, one creation each per connection, so the first try finds it unless claims cross.
+ *
+ * Crossed connects. When two services' workers call each other at the same instant (each side's
+ * client makes its endpoint before the other's wire-up request arrives), UCX pairs the two
+ * clients' endpoints with each other: each side's claim comes on the other's own outgoing
+ * endpoint. The rule (crossed()): when the claim's client worker address (from its AUTH, which
+ * MUNGE vouches for when auth is on) is exactly the server worker address our CONNECTING client
+ * on that endpoint called (from its WELCOME, likewise), the side whose worker address sorts
+ * lower (shorter first, then bytes) keeps the pair for its outgoing connection and leaves the
+ * peer's claim expected; the higher side gives its endpoint to the connection it accepts on
+ * that claim (ack on it, as always) and its client claims the same handshake again on a new
+ * endpoint, which UCX pairs as in the usual case. Both sides compute the same order from the
+ * same two addresses, so exactly one connection keeps the crossed pair, and each CONNECT ends
+ * in one connection. Any other claim on an endpoint we own is refused and counted as the
+ * worker's `unclaimed`: a peer can only ever cross its own connections, never take over an
+ * established one or another peer's.
+ *
+ * A client of the same worker (two apps of one runtime thread) claims directly: UCX connects an
+ * endpoint to its own worker to itself, unless UCP_EP_PARAMS_FLAGS_NO_LOOPBACK pairs it with the
+ * next one made so; the server's is made right after the client's, under the worker's lock, and
+ * the two are each other's peers. */
 #include "ucx_engine.h"
 
 #include "phoenix/log.h"
@@ -273,6 +287,14 @@ int phx_ucx_claim_send(struct phx_ucx_conn *c, const uint8_t *snonce)
     return send_frame(c);
 }
 
+int phx_ucx_claim_again(struct phx_ucx_conn *c, char *why, size_t whylen)
+{
+    uint8_t snonce[PHX_UCX_HS_NONCE];
+
+    memcpy(snonce, c->claim_hdr + 8, sizeof(snonce));   /* the frame the first claim sent */
+    return phx_ucx_conn_to_worker(c, c->peer_waddr, snonce, why, whylen);
+}
+
 /* ---- receiving ----------------------------------------------------------------------------- */
 
 /* CL is claimed by REPLY_EP, or (NULL) by a client of the same worker, for which a loopback
@@ -331,6 +353,72 @@ int phx_ucx_claim_local(struct phx_ucx_conn *c, const uint8_t *snonce, char *why
     return PHX_OK;
 }
 
+/* The order of the crossed-connect rule: whether worker address A sorts below B. */
+static bool addr_below(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+    if (a_len != b_len)
+        return a_len < b_len;
+    return memcmp(a, b, a_len) < 0;
+}
+
+/* CL's claim came on OWN's endpoint, one of ours: whether it is a crossed connect (OWN, our
+ * client, called exactly the worker CL's client is, and is not up on it yet), in which case it
+ * is counted and, with KEEP, our side keeps the pair for OWN (the peer claims again). */
+static bool crossed(const struct phx_ucx_claim *cl, const struct phx_ucx_conn *own, bool *keep)
+{
+    const struct phx_ucx_engine *s = cl->s;
+
+    if (!own->claimed || own->state != PHX_UCX_CONNECTING || !own->peer_waddr ||
+        own->peer_waddr_len != cl->caddr_len ||
+        memcmp(own->peer_waddr, cl->caddr, cl->caddr_len) != 0 ||
+        (s->waddr_len == cl->caddr_len && memcmp(s->waddr, cl->caddr, cl->caddr_len) == 0))
+        return false;
+    *keep = addr_below(s->waddr, s->waddr_len, cl->caddr, cl->caddr_len);
+    return true;
+}
+
+/* OWN's endpoint, which a crossed connect's claim came on, leaves OWN (which claims again) for
+ * the connection about to be accepted on it; meanwhile its error handler is a spare's, so that
+ * no error of it reaches OWN. */
+static ucp_ep_h take_crossed(struct phx_ucx_conn *own)
+{
+    ucp_ep_params_t p = {.field_mask = UCP_EP_PARAM_FIELD_ERR_HANDLER,
+                         .err_handler = {.cb = spare_error, .arg = NULL}};
+    ucp_ep_h ep = phx_ucx_conn_cede_ep(own);
+    ucs_status_ptr_t r = ucp_ep_modify_nb(ep, &p);     /* UCX 1.13: in place, NULL */
+
+    if (UCS_PTR_IS_PTR(r))
+        ucp_request_free(r);
+    return ep;
+}
+
+/* The endpoint CL's claim, which came on REPLY_EP, is to use: REPLY_EP when it is a crossed
+ * connect's and our side gives it up, else adopt()'s. NULL when the claim was handled here:
+ * refused, or left expected for the peer's claim again (crossed, our side keeps the pair). */
+static ucp_ep_h claim_ep(struct phx_ucx_worker *w, struct phx_ucx_claim *cl, ucp_ep_h reply_ep)
+{
+    struct phx_ucx_conn *own = phx_u64map_get_ptr(&w->by_ep, (uint64_t)(uintptr_t)reply_ep);
+    bool keep = false;
+
+    if (own && !crossed(cl, own, &keep)) {
+        w->unclaimed++;
+        return NULL;
+    }
+    if (own) {
+        cl->s->stats.hs_crossed++;
+        phx_debug("ucx: crossed connect with %s: %s", cl->peer.addr,
+                  keep ? "our connection keeps the pair" : "the accepted one takes it");
+        return keep ? NULL : take_crossed(own);
+    }
+    ucp_ep_h ep = adopt(w, reply_ep, cl->caddr);
+    if (!ep) {
+        phx_ucx_hs_refusal(cl->s, PHX_UCX_HS_R_CLAIM, cl->peer.addr,
+                           "UCX paired the client's endpoint with none we could make");
+        claim_free(cl);
+    }
+    return ep;
+}
+
 ucs_status_t phx_ucx_am_claim_recv(void *arg, const void *header, size_t header_length,
                                    void *data, size_t length, const ucp_am_recv_param_t *param)
 {
@@ -355,18 +443,13 @@ ucs_status_t phx_ucx_am_claim_recv(void *arg, const void *header, size_t header_
     struct phx_ucx_claim *cl = magic == CLAIM_MAGIC && kind == CLAIM && has_ep
                                    ? phx_u64map_get_ptr(&w->claims, key_of(h + 8))
                                    : NULL;
-    if (!cl || memcmp(cl->snonce, h + 8, PHX_UCX_HS_NONCE) != 0 ||
-        phx_u64map_get_ptr(&w->by_ep, (uint64_t)(uintptr_t)param->reply_ep)) {
+    if (!cl || memcmp(cl->snonce, h + 8, PHX_UCX_HS_NONCE) != 0) {
         w->unclaimed++;
         return UCS_OK;
     }
-    ucp_ep_h ep = adopt(w, param->reply_ep, cl->caddr);
-    if (!ep) {
-        phx_ucx_hs_refusal(cl->s, PHX_UCX_HS_R_CLAIM, cl->peer.addr,
-                           "UCX paired the client's endpoint with none we could make");
-        claim_free(cl);
+    ucp_ep_h ep = claim_ep(w, cl, param->reply_ep);
+    if (!ep)
         return UCS_OK;
-    }
     struct phx_ucx_conn *c = accept_claim(cl, ep);
     if (c) {
         frame(c->claim_hdr, CLAIM_ACK, NULL);

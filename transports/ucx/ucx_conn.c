@@ -92,6 +92,7 @@ void phx_ucx_conn_free(struct phx_ucx_conn *c)
     phx_ucx_hs_drop(c);
     phx_ucx_live_drop(c);
     free(c->peer);
+    free(c->peer_waddr);
     free(c);
 }
 
@@ -276,15 +277,26 @@ void phx_ucx_conns_recount(struct phx_ucx_engine *s)
     }
 }
 
+/* Whether REQUEST, a flush of flush_until_wired() that completed, is done with: its reference to
+ * C is dropped, and it is stale when C's endpoint changed since (phx_ucx_conn_cede_ep()). */
+static bool wire_req_stale(struct phx_ucx_conn *c, void *request)
+{
+    if (!request)                   /* NULL: flush_until_wired() calls at once */
+        return false;
+    c->ucx_ops--;
+    ucp_request_free(request);
+    if (request != c->wire_req)
+        return true;
+    c->wire_req = NULL;
+    return false;
+}
+
 static void on_accept_flushed(void *request, ucs_status_t status, void *user_data)
 {
     struct phx_ucx_conn *c = user_data;
 
-    if (request) {                  /* NULL: flush_until_wired() calls at once */
-        c->ucx_ops--;
-        ucp_request_free(request);
-    }
-    c->wired = status == UCS_OK;    /* else the error handler fails the connection */
+    if (!wire_req_stale(c, request))
+        c->wired = status == UCS_OK;    /* else the error handler fails the connection */
 }
 
 /* Flushes C's new endpoint: the flush completes once UCX has wired it up, and until then C's
@@ -300,6 +312,7 @@ static void flush_until_wired(struct phx_ucx_conn *c, ucp_send_nbx_callback_t do
     };
     ucs_status_ptr_t r = ucp_ep_flush_nbx(c->ep, &fp);
 
+    c->wire_req = UCS_PTR_IS_PTR(r) ? r : NULL;
     if (UCS_PTR_IS_PTR(r))
         c->ucx_ops++;
     else
@@ -312,11 +325,9 @@ static void on_connect_flushed(void *request, ucs_status_t status, void *user_da
 {
     struct phx_ucx_conn *c = user_data;
 
+    if (wire_req_stale(c, request))
+        return;                 /* the endpoint went to a crossed connect's other connection */
     c->wired = status == UCS_OK;
-    if (request) {
-        c->ucx_ops--;
-        ucp_request_free(request);
-    }
     if (c->s->closing || c->state != PHX_UCX_CONNECTING || status == UCS_OK)
         return;             /* CONNECTED OK waits for the claim's ack (ucx_claim.c) */
     connect_failed(c, status);
@@ -381,6 +392,29 @@ int phx_ucx_conn_to_worker(struct phx_ucx_conn *c, const uint8_t *addr, const ui
     }
     flush_until_wired(c, on_connect_flushed);
     return PHX_OK;
+}
+
+ucp_ep_h phx_ucx_conn_cede_ep(struct phx_ucx_conn *c)
+{
+    ucp_ep_h ep = c->ep;
+
+    phx_ucx_worker_del_ep(c->s->w, ep);
+    c->ep = NULL;
+    c->wired = false;
+    c->wire_req = NULL;         /* its flush, still running, is stale */
+    c->reclaim = true;
+    phx_ucx_worker_wake(c->s->w);   /* C's engine may be another one of the worker */
+    return ep;
+}
+
+/* C claims its handshake again on a new endpoint to the same server (after cede_ep()). */
+static void reclaim(struct phx_ucx_conn *c)
+{
+    char why[256];
+
+    c->reclaim = false;
+    if (phx_ucx_claim_again(c, why, sizeof(why)) != PHX_OK)
+        connect_failed_why(c, why);
 }
 
 int phx_ucx_conn_adopt_ep(struct phx_ucx_conn *c, ucp_ep_h ep)
@@ -482,7 +516,8 @@ void phx_ucx_close(struct phx_ucx_engine *s, const phx_desc_t *d)
 /* ---- progress ---------------------------------------------------------------------------- */
 
 enum conn_chore {
-    CHORE_NONE, CHORE_TIMEOUT, CHORE_REDIAL, CHORE_CLOSE, CHORE_ABANDON, CHORE_LOST, CHORE_FREE
+    CHORE_NONE, CHORE_TIMEOUT, CHORE_REDIAL, CHORE_RECLAIM, CHORE_CLOSE, CHORE_ABANDON,
+    CHORE_LOST, CHORE_FREE
 };
 
 /* Whether C's deadline_ns means something now. */
@@ -498,7 +533,7 @@ static enum conn_chore chore_of(const struct phx_ucx_conn *c, uint64_t now)
     if (c->state == PHX_UCX_CONNECTING && now >= c->deadline_ns)
         return CHORE_TIMEOUT;
     if (c->state == PHX_UCX_CONNECTING)
-        return c->redial ? CHORE_REDIAL : CHORE_NONE;
+        return c->redial ? CHORE_REDIAL : c->reclaim ? CHORE_RECLAIM : CHORE_NONE;
     if (c->state == PHX_UCX_FAILED)
         return CHORE_CLOSE;
     if (c->state != PHX_UCX_CLOSING)
@@ -533,6 +568,9 @@ static bool tick_one(struct phx_ucx_engine *s, struct phx_ucx_conn *c, uint64_t 
         break;
     case CHORE_REDIAL:          /* after a live upgrade: this build's handshake */
         phx_ucx_hs_redial(c);
+        break;
+    case CHORE_RECLAIM:         /* a crossed connect took its first endpoint (ucx_claim.c) */
+        reclaim(c);
         break;
     case CHORE_CLOSE:           /* not from the error handler: UCX forbids it there */
         close_ep(c, true);

@@ -525,9 +525,11 @@ static int stats_base_json(const struct phx_ucx_engine *s, char **reply);
 static int wireup_json(const struct phx_ucx_engine *s, FILE *out)
 {
     fprintf(out, ",\"handshakes\":%u,\"halfopen\":%u,\"claims\":%u,\"hs_ok\":%llu,"
-            "\"hs_unlogged\":%llu,\"hs_retried\":%llu,\"auth\":\"%s\",\"hs_refused\":{",
+            "\"hs_unlogged\":%llu,\"hs_retried\":%llu,\"hs_crossed\":%llu,\"auth\":\"%s\","
+            "\"hs_refused\":{",
             s->n_hs, s->n_halfopen, s->n_claims, (unsigned long long)s->stats.hs_ok,
             (unsigned long long)s->stats.hs_unlogged, (unsigned long long)s->stats.hs_retried,
+            (unsigned long long)s->stats.hs_crossed,
             s->wcfg.auth == PHX_UCX_AUTH_MUNGE ? "munge" : "none");
     for (unsigned r = PHX_UCX_HS_R_MAGIC; r < PHX_UCX_HS_NREASONS; r++)
         fprintf(out, "%s\"%s\":%llu", r == PHX_UCX_HS_R_MAGIC ? "" : ",",

@@ -111,6 +111,11 @@ struct phx_ucx_conn {
     bool                    wired;      /* UCX finished wiring the endpoint up: sends may go */
     bool                    lost_due;   /* a CONN_LOST must go up once the above drain */
     bool                    claimed;    /* CONNECTING: the claim went, the ack is awaited */
+    bool                    reclaim;    /* CONNECTING: its endpoint went to a crossed connect's
+                                           accepted connection; claim again on a new one */
+    void                   *wire_req;   /* the flush wiring ep up (stale ones are ignored) */
+    uint8_t                *peer_waddr; /* client: the server's worker address (from WELCOME) */
+    size_t                  peer_waddr_len;
     struct phx_ucx_hs      *hs;         /* CONNECTING: its handshake, until DONE (ucx_hs.c) */
     bool                    redial;     /* CONNECTING: start the handshake again (an upgrade
                                            interrupted it; ucx_hs.c) */
@@ -215,6 +220,8 @@ struct phx_ucx_stats {
     uint64_t handoffs;                  /* progress loops ended early for another engine */
     uint64_t tx_local, rx_local;        /* messages sent / landed on the same-node path */
     uint64_t local_waits;               /* ... tries that found no room at the receiver */
+    uint64_t hs_crossed;                /* claims that came on our own outgoing endpoint
+                                           from the server it calls (crossed connects) */
     unsigned pending_peak;              /* most SENDs outstanding on one connection */
 };
 
@@ -364,6 +371,10 @@ int  phx_ucx_conn_to_worker(struct phx_ucx_conn *c, const uint8_t *addr, const u
  * our own worker paired with the one made just before: C is up. 0, or -errno (C is then freed
  * or being closed). */
 int  phx_ucx_conn_adopt_ep(struct phx_ucx_conn *c, ucp_ep_h ep);
+/* A crossed connect (ucx_claim.c): UCX paired C's endpoint with its server's own outgoing one,
+ * and the connection accepted on it takes it. C forgets it and claims again on a new endpoint
+ * in its engine's next progress; the endpoint returned. */
+ucp_ep_h phx_ucx_conn_cede_ep(struct phx_ucx_conn *c);
 /* An id MrpcEngine may give a new binding or connection. */
 bool phx_ucx_id_usable(struct phx_ucx_engine *s, uint32_t id);
 void phx_ucx_connect(struct phx_ucx_engine *s, const phx_desc_t *d);
@@ -461,6 +472,9 @@ int      phx_ucx_claim_expect(struct phx_ucx_engine *s, uint32_t binding_id,
                               const uint8_t *caddr, size_t caddr_len, int live_fd);
 /* The client side: C's endpoint (to the server's worker address) claims SNONCE. 0 or -EIO. */
 int      phx_ucx_claim_send(struct phx_ucx_conn *c, const uint8_t *snonce);
+/* C's endpoint went to a crossed connect's accepted connection (phx_ucx_conn_cede_ep()): a
+ * new one to the same server claims the same handshake. PHX_OK or a status with WHY. */
+int      phx_ucx_claim_again(struct phx_ucx_conn *c, char *why, size_t whylen);
 /* The same when the server is an engine of C's own worker: claimed directly, with a loopback
  * pair of endpoints; C is then up. PHX_OK or a status with a sentence in WHY. */
 int      phx_ucx_claim_local(struct phx_ucx_conn *c, const uint8_t *snonce, char *why,

@@ -823,6 +823,10 @@ static void on_done(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
         return hs_fail(h, PHX_UCX_HS_R_PEER, why);
     c->hs = NULL;
     h->conn = NULL;
+    free(c->peer_waddr);
+    c->peer_waddr = h->saddr;   /* for a claim again after a crossed connect (ucx_claim.c) */
+    c->peer_waddr_len = h->saddr_len;
+    h->saddr = NULL;
     int fd = h->fd;
     hs_release_fd(h);
     phx_ucx_live_keep(c, fd);   /* the server sees it close when we go */

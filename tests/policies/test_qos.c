@@ -19,7 +19,7 @@
  *                   peak, at most four large calls in progress, and the latency app's sends
  *                   found at most the slice of bulk bytes on the wire (ahead_max_bytes)
  *   held alone      depth 1, three bulk calls of 4 MiB and a 64 B bulk call behind them: the
- *                   64 B call is not held behind the paced ones (it ends before the last)
+ *                   64 B call is not held behind the paced ones (it ends before the second)
  *   no latency      half the burst with the latency app idle: nothing is paced, more than one
  *                   call is in progress at once
  *   node table      the stats show both engines' levels in the shared table
@@ -390,11 +390,11 @@ static void test_slice(void)
 }
 
 /* A paced message holds back only itself: with the latency app busy and a depth of one, the bulk
- * app's second and third large calls wait for the first one's reply, and a 64 B call the bulk
- * app makes behind them goes on at once and ends before the last of them. (Held in order, it
- * would go after them: the server answers in the order it is sent, so it would end last. Two
- * services that both pace a flow each way froze so: each one's replies waited behind its own
- * paced request for the other's, benchmarks/mpi_qos.) Order, not times. */
+ * app's second and third large calls wait, each for the reply to the one before, and a 64 B
+ * call the bulk app makes behind them goes on at once: it ends before the second large call.
+ * (Held in order, it would leave only after the second large call's reply, so at best third.
+ * Two services that both pace a flow each way froze so: each one's replies waited behind its
+ * own paced request for the other's, benchmarks/mpi_qos.) Order, not times. */
 static void test_held_alone(void)
 {
     struct flow sleeper = { 0 }, big = { 0 }, small = { 0 };
@@ -418,7 +418,7 @@ static void test_held_alone(void)
            big.last_rank, paced, held, peak);
     CU_ASSERT_EQUAL(big.ok, 3);
     CU_ASSERT_EQUAL(small.ok, 1);
-    CU_ASSERT(small.last_rank < big.last_rank);
+    CU_ASSERT(small.last_rank <= 2);
     CU_ASSERT(paced >= 1);
     CU_ASSERT(held >= 1);
     CU_ASSERT_EQUAL(peak, 1);

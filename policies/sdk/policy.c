@@ -263,6 +263,24 @@ static void queue_pop(phx_policy_queue_t *q)
     q->count--;
     q->until_ns = 0;
     q->head_held = false;
+    if (q->held)
+        q->held--;
+}
+
+/* Takes D out of Q: the head (queue_pop), or in hold-alone mode the first behind the held
+ * calls, which move up one slot to close the gap. */
+static void queue_take(phx_policy_queue_t *q, const phx_desc_t *d)
+{
+    unsigned at = ((unsigned)(d - q->slots) + q->cap - q->head) % q->cap;
+
+    if (!at) {
+        queue_pop(q);
+        return;
+    }
+    for (unsigned i = at; i > 0; i--)
+        q->slots[(q->head + i) % q->cap] = q->slots[(q->head + i - 1) % q->cap];
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
 }
 
 static void queue_push(phx_policy_queue_t *q, const phx_desc_t *d)
@@ -350,6 +368,11 @@ int phx_policy_set_dirs(phx_policy_t *p, unsigned dirs, char *err, size_t errlen
 void phx_policy_watch(phx_policy_t *p, phx_policy_watch_fn watch)
 {
     p->watch = watch;
+}
+
+void phx_policy_hold_alone(phx_policy_t *p, bool on)
+{
+    p->hold_alone = on;
 }
 
 unsigned phx_policy_held(const phx_policy_t *p, phx_dir_t dir)
@@ -455,7 +478,7 @@ static int answer(phx_policy_t *p, phx_engine_t *e, const phx_desc_t *d, const p
     }
     if (rc > 0) {
         p->counts[c->dir].replied++;
-        queue_pop(&p->q[c->dir]);
+        queue_take(&p->q[c->dir], d);
     }
     return rc;
 }
@@ -467,18 +490,52 @@ static bool can_reject(phx_engine_t *e, phx_dir_t dir)
     return up && phx_chan_space(up) > 0;
 }
 
-/* Works on the head of DIR's queue once. 1 when it left the queue, 0 when it stays (held, or
- * no room to move it). */
+/* The descriptor of Q to work on at NOW: the head when it is due; in hold-alone mode, while the
+ * held ones are not, the first behind them; NULL: none. */
+static phx_desc_t *queue_next(const phx_policy_t *p, phx_policy_queue_t *q, uint64_t now)
+{
+    if (q->until_ns <= now)
+        return queue_head(q);
+    if (!p->hold_alone || q->held >= q->count)
+        return NULL;
+    return &q->slots[(q->head + q->held) % q->cap];
+}
+
+/* D of DIR's queue is held until UNTIL: the head (ordinary mode), or one more of the calls held
+ * at the front (hold-alone mode). 1 when the next one may be worked on, else 0. */
+static int hold(phx_policy_t *p, phx_policy_queue_t *q, phx_dir_t dir, const phx_desc_t *d,
+                uint64_t until)
+{
+    if (d != queue_head(q)) {
+        q->held++;                      /* hold-alone: already at the end of the held ones */
+        p->counts[dir].held++;
+        return 1;
+    }
+    q->until_ns = until;
+    if (!q->head_held)
+        p->counts[dir].held++;
+    q->head_held = true;
+    if (!p->hold_alone)
+        return 0;
+    if (!q->held)
+        q->held = 1;
+    return q->held < q->count;
+}
+
+/* Works on DIR's queue once (queue_next). 1 when a descriptor left the queue or was held alone,
+ * 0 when nothing can move now (held, or no room to move it). */
 static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t now)
 {
     phx_policy_queue_t *q = &p->q[dir];
     phx_channel_t *out = phx_engine_out(e, dir, 0);
-    phx_desc_t *d = queue_head(q);
+    phx_desc_t *d = queue_next(p, q, now);
     phx_call_t call;
 
-    if (q->until_ns > now || !out || !phx_chan_space(out))
+    if (!d || !out || !phx_chan_space(out))
         return 0;
     if (!call_read(p, d, dir, &call)) {
+        if (d != queue_head(q))
+            return 0;                   /* never passes a held call */
         if (p->watch)
             p->watch(p->ctx, d, dir, now);
         observe_end(p, d, dir);
@@ -498,16 +555,11 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
         if (rc >= 0)
             return rc;
     }
-    if (v.kind == PHX_VERDICT_HOLD && v.until_ns > now) {
-        q->until_ns = v.until_ns;
-        if (!q->head_held)
-            p->counts[dir].held++;
-        q->head_held = true;
-        return 0;
-    }
+    if (v.kind == PHX_VERDICT_HOLD && v.until_ns > now)
+        return hold(p, q, dir, d, v.until_ns);
     if (v.kind == PHX_VERDICT_REJECT) {
         if (reject(p, e, d, &call, v.status, v.why)) {
-            queue_pop(q);
+            queue_take(q, d);
             return 1;
         }
         if (way_up(e, dir))
@@ -516,7 +568,7 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
     }
     phx_chan_push(out, d, 1);
     p->counts[dir].forwarded++;
-    queue_pop(q);
+    queue_take(q, d);
     return 1;
 }
 
@@ -602,6 +654,15 @@ int phx_policy_progress(phx_policy_t *p, phx_engine_t *e, uint64_t now_ns)
 
 /* ---- timers and flush ----------------------------------------------------------------------- */
 
+/* Hold-alone mode: whether a call waits behind the held ones (it may pass them). */
+static bool passable(const phx_policy_t *p, phx_policy_queue_t *q, phx_dir_t dir)
+{
+    phx_call_t call;
+
+    return p->hold_alone && q->held < q->count &&
+           phx_policy_call_of(&q->slots[(q->head + q->held) % q->cap], dir, &call);
+}
+
 /* Work waiting on DIR now (> 0), else 0 with *TIMEOUT_MS lowered to the head's time. */
 static unsigned ready_dir(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t now,
                           int *timeout_ms)
@@ -612,7 +673,7 @@ static unsigned ready_dir(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint6
 
     if (!(p->dirs & (1u << dir)) || !q->count)
         return room && phx_chan_count(phx_engine_in(e, dir, 0)) ? 1 : 0;
-    if (q->until_ns <= now)
+    if (q->until_ns <= now || passable(p, q, dir))
         return room ? 1 : 0;
     uint64_t ms = (q->until_ns - now + 999999) / 1000000;
     int t = ms > 60000 ? 60000 : (int)ms;

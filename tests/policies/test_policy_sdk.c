@@ -17,6 +17,8 @@
  *               something that is not a request is refused the same way (the answered cases,
  *               with MrpcEngine's layouts, are test_policy_content's)
  *   peer table  a thousand connections come and go: every live one is found, no ended one is
+ *   hold alone  held calls let the calls behind them pass, keep their order among themselves,
+ *               and keep a CLOSE behind them waiting; arm() then reports a timeout, no work
  *
  * Every loop is bounded. */
 #include "graph.h"
@@ -49,6 +51,7 @@ static struct {
     phx_peer_t              seen_peer;
     unsigned                decided;
     phx_verdict_t           verdict;
+    uint64_t                hold_odd_until;     /* not 0: calls with odd ids held until then */
 } t;
 
 static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
@@ -59,6 +62,8 @@ static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
     t.seen_caller = *c->caller;
     t.seen_peer = *c->peer;
     t.decided++;
+    if (t.hold_odd_until && (c->call_id & 1))
+        return phx_verdict_hold(t.hold_odd_until);
     return t.verdict;
 }
 
@@ -392,6 +397,44 @@ static void test_peer_table(void)
     stop();
 }
 
+/* Hold-alone mode: held calls 1 and 3 let 2 pass, keep their order, and keep a CLOSE (and the
+ * call 4 behind it) waiting; the runtime may sleep until their time (arm: no work, a timeout). */
+static void test_hold_alone(void)
+{
+    struct mrpc_wire_msg w[5];
+    phx_desc_t d, out[8];
+    phx_wait_t wait;
+
+    start(1u << PHX_TX);
+    phx_policy_hold_alone(&t.pol, true);
+    t.hold_odd_until = phx_now_ns() + 20000000ull;
+    for (unsigned i = 1; i <= 4; i++) {
+        w[i] = wire_of(MRPC_WIRE_CALL, i, 0);
+        d = send_of(3, &w[i]);
+        feed(t.tx_in, &d);
+        if (i == 3)
+            feed(t.tx_in, &(phx_desc_t){ .kind = MRPC_DESC_CLOSE, .conn_id = 3 });
+    }
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.tx_out, out, 8), 1);
+    CU_ASSERT_EQUAL(out[0].call_id, 2);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 4);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].held, 2);
+    CU_ASSERT_EQUAL(phx_policy_arm(&t.pol, &t.engine, &wait, phx_now_ns()), 0);
+    CU_ASSERT(wait.timeout_ms >= 1 && wait.timeout_ms <= 20);
+    t.hold_odd_until = 0;
+    for (unsigned i = 0; i < 100 && phx_chan_count(t.tx_out) < 4; i++) {
+        usleep(1000);
+        turn();
+    }
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.tx_out, out, 8), 4);
+    CU_ASSERT_EQUAL(out[0].call_id, 1);
+    CU_ASSERT_EQUAL(out[1].call_id, 3);
+    CU_ASSERT_EQUAL(out[2].kind, MRPC_DESC_CLOSE);
+    CU_ASSERT_EQUAL(out[3].call_id, 4);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
+    stop();
+}
+
 static const phx_test_case_t cases[] = {
     { "decide() sees the app's pid, uid, gid, job and the deadline", test_identity },
     { "peers: connected-to address, accepted peer's authenticated uid", test_peers },
@@ -401,6 +444,7 @@ static const phx_test_case_t cases[] = {
     { "a reply that cannot be made rejects the call, or is forwarded with no way up",
       test_reply_impossible },
     { "a thousand connections come and go in the peer table", test_peer_table },
+    { "hold-alone: a held call lets the calls behind it pass, not a CLOSE", test_hold_alone },
     { NULL, NULL },
 };
 

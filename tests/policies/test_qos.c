@@ -18,6 +18,8 @@
  *   slice           slice_kb = two bulk messages, depth = 4: exactly two on the wire at the
  *                   peak, at most four large calls in progress, and the latency app's sends
  *                   found at most the slice of bulk bytes on the wire (ahead_max_bytes)
+ *   held alone      depth 1, three bulk calls of 4 MiB and a 64 B bulk call behind them: the
+ *                   64 B call is not held behind the paced ones (it ends before the second)
  *   no latency      half the burst with the latency app idle: nothing is paced, more than one
  *                   call is in progress at once
  *   node table      the stats show both engines' levels in the shared table
@@ -387,6 +389,46 @@ static void test_slice(void)
     detach(&bulk);
 }
 
+/* A paced message holds back only itself: with the latency app busy and a depth of one, the bulk
+ * app's second and third large calls wait, each for the reply to the one before, and a 64 B
+ * call the bulk app makes behind them goes on at once: it ends before the second large call.
+ * (Held in order, it would leave only after the second large call's reply, so at best third.
+ * Two services that both pace a flow each way froze so: each one's replies waited behind its
+ * own paced request for the other's, benchmarks/mpi_qos.) Order, not times. */
+static void test_held_alone(void)
+{
+    struct flow sleeper = { 0 }, big = { 0 }, small = { 0 };
+    mrpc_call_id_t id = 0;
+
+    need_nodes();
+    attach3(&bulk, "class=bulk", "depth=1", "idle_ms=60000");
+    attach(&lat, "class=latency", NULL);
+    ended = 0;
+    CU_ASSERT_FATAL(call_id(&lat, &sleeper, 0, SLEEP_MS, &id));
+    wait_in_progress();
+    for (unsigned i = 0; i < 3; i++)
+        CU_ASSERT_FATAL(call(&bulk, &big, BULK_BYTES, 0));
+    CU_ASSERT_FATAL(call(&bulk, &small, 64, 0));
+    run_until_done((struct flow *const[]){ &big, &small, NULL }, 60);
+    json_object *o = stats(&bulk);
+    long paced = policy_json_path_int(o, "paced"), held = policy_json_path_int(o, "tx.held");
+    long peak = policy_json_path_int(o, "large_peak");
+    printf("(the 64 B call ended %u of 4, the large ones at %u..%u; bulk engine: %ld paced, "
+           "%ld held, at most %ld large in progress) ", small.last_rank, big.first_rank,
+           big.last_rank, paced, held, peak);
+    CU_ASSERT_EQUAL(big.ok, 3);
+    CU_ASSERT_EQUAL(small.ok, 1);
+    CU_ASSERT(small.last_rank <= 2);
+    CU_ASSERT(paced >= 1);
+    CU_ASSERT(held >= 1);
+    CU_ASSERT_EQUAL(peak, 1);
+    CU_ASSERT_EQUAL(policy_json_path_int(o, "tx.waiting"), 0);
+    json_object_put(o);
+    cancel_sleeper(&sleeper, id);
+    detach(&lat);
+    detach(&bulk);
+}
+
 /* Waits (bounded: 2 s) until no level above A's is busy: the previous case's latency calls keep
  * their level busy for linger_ms after they end, which would pace the first calls here. */
 static void wait_not_yielding(const struct app *a)
@@ -548,6 +590,7 @@ static const phx_test_case_t cases[] = {
     { "a 64 B latency call ends before the bulk backlog queued ahead of it", test_ordering },
     { "a slice of two messages: two on the wire, never more bulk bytes ahead of latency",
       test_slice },
+    { "a paced message holds back only itself: a small call behind it goes on", test_held_alone },
     { "with the latency app idle, bulk is not paced", test_no_latency },
     { "stats show both levels in the node's shared table", test_table },
     { "bad settings: one line naming the key, nothing attached", test_bad_settings },

@@ -40,7 +40,8 @@
  * fields of its message, read on the private copy that is sent.
  *
  * Verdicts. FORWARD passes the call on. HOLD keeps it, and every descriptor behind it in the same
- * direction (order is never changed), until the given time, when decide() is asked again. The
+ * direction (order is never changed), until the given time, when decide() is asked again
+ * (in hold-alone mode, phx_policy_hold_alone(), only the call itself). The
  * queue is bounded (queue_max): a call that finds it full is rejected with RESOURCE_EXHAUSTED;
  * a connection descriptor that finds it full waits in its channel (back-pressure). REJECT
  * completes the call upward with the status: on tx the transport's SENT answer carries it, so the
@@ -300,6 +301,7 @@ typedef struct phx_policy_queue {
     unsigned    cap, max, head, count;
     uint64_t    until_ns;         /* when to ask about the head again; 0: ask now */
     bool        head_held;        /* the head was counted as held */
+    unsigned    held;             /* hold-alone mode: the calls held at the front, in order */
 } phx_policy_queue_t;
 
 typedef struct phx_policy {
@@ -332,6 +334,7 @@ typedef struct phx_policy {
         const void *type;             /* its layout (struct mrpc_type_layout) */
         char        why[PHX_POLICY_REASON_MAX];   /* why it could not be made */
     } reply;
+    bool                 hold_alone;  /* a held call holds only itself (phx_policy_hold_alone) */
 } phx_policy_t;
 
 /* Sets P up for DECIDE(CTX, ...) on the directions in DIRS, with a queue of QUEUE_MAX (1 ..
@@ -344,6 +347,13 @@ int  phx_policy_set_queue_max(phx_policy_t *p, unsigned queue_max, char *err, si
 void phx_policy_fini(phx_policy_t *p);
 /* Sets WATCH (NULL: none), called with the ctx of phx_policy_init. Control thread. */
 void phx_policy_watch(phx_policy_t *p, phx_policy_watch_fn watch);
+/* Hold-alone mode (ON): a held call holds only itself, not the descriptors behind it. The calls
+ * behind a held one are decided as they come and may pass it; the held ones keep their order
+ * among themselves (only the first is asked again, at its time); a connection descriptor still
+ * waits until no call ahead of it is held. For a policy that delays some calls of an app but
+ * must not delay the others (QosEngine: a paced large request must not keep back the small
+ * reply the peer waits for). Control thread, nothing held. */
+void phx_policy_hold_alone(phx_policy_t *p, bool on);
 
 /* The body of the engine's progress(): takes new descriptors, asks decide() about due calls,
  * forwards, holds and rejects. Returns the work done. */

@@ -58,9 +58,6 @@
 #define CTL_CANCEL    (1ull << 62)     /* a cancel request */
 #define CTL_ID        (CTL_CANCEL - 1)
 #define IDLE_MS      500
-#define CONNECT_TRIES 4
-#define CONNECT_SLOW_MS 1000
-#define CONNECT_JITTER_MS 1000
 #define ZCOPY_MIN    (64u << 10)       /* sends from a buffer this large go without a copy */
 
 /* A frame that arrived before its turn, copied out of the receive heap. */
@@ -103,7 +100,6 @@ static struct {
     bool           inside;              /* in mrpc_ctx_progress: handlers only queue frames */
     unsigned long  seen;                /* mpix_activity at the last progress */
     double         idle_since;          /* MPI_Wtime() of the last activity */
-    unsigned       jitter_seed;         /* connect_peer's back-off */
     void         **unfreed;             /* MPI_Free_mem'd buffers the service still reads */
     size_t         n_unfreed, cap_unfreed;
 } fab;
@@ -241,30 +237,9 @@ static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
         mpix_p2p_delivered(t.req, t.req->status.MPI_ERROR);
 }
 
-/* Serves frames (handlers only queue) until one from P arrived, for at most MS milliseconds. */
-static void serve_until_heard(const struct peer *p, int ms)
-{
-    double until = MPI_Wtime() + ms / 1000.0, left;
-    bool was = fab.inside;
-
-    fab.inside = true;
-    while (p->seq_in == 0 && (left = until - MPI_Wtime()) > 0 &&
-           mrpc_ctx_progress(fab.ctx, (int)(left * 1000) + 1) >= 0)
-        ;
-    fab.inside = was;
-}
-
-/* P's connection, made on first use: 0, or -1 when P cannot be reached (P failed).
- * Two ranks on different nodes that connect to each other in the same instant can both time out
- * (measured with UCX 1.13's TCP transport between two services: both CONNECTs unanswered after
- * 2 s, every time; one after the other they connect). The crossing is between the two
- * services, whichever ranks make it, so ordering the ranks of a pair does not avoid it; a
- * connect left unanswered (it failed after CONNECT_SLOW_MS or more; a dead peer's is refused at
- * once) is tried again, up to CONNECT_TRIES times, after a random pause of up to
- * CONNECT_JITTER_MS serving frames (cut short by a frame from the peer: its connection is up),
- * as colliding senders back off. That gets a rank per node through; with two ranks per node the
- * services' connects still time out in step, back-off or not (benchmarks/RESULTS.md): the stall
- * is the transport's to fix. */
+/* P's connection, made on first use: 0, or -1 when P cannot be reached (P failed). Two ranks
+ * that connect to each other in the same instant are the transport's crossed connect, which it
+ * resolves (docs/transport.md); a connect that fails here is a rank that is gone. */
 static int connect_peer(struct peer *p)
 {
     char addr[MRPC_RANK_VALUE_MAX] = "", why[512];
@@ -273,16 +248,9 @@ static int connect_peer(struct peer *p)
 
     if (p->conn)
         return 0;
-    for (int attempt = 0; attempt < CONNECT_TRIES; attempt++) {
-        if (attempt)
-            serve_until_heard(p, (int)(rand_r(&fab.jitter_seed) % CONNECT_JITTER_MS));
-        double start = MPI_Wtime();
-        if ((st = mrpc_rank_lookup(world, addr, sizeof addr)).code == PHX_OK && addr[0] &&
-            (p->conn = mrpc_connect(fab.ctx, addr, &st)))
-            return 0;
-        if (st.code != PHX_UNAVAILABLE || (MPI_Wtime() - start) * 1000 < CONNECT_SLOW_MS)
-            break;
-    }
+    if ((st = mrpc_rank_lookup(world, addr, sizeof addr)).code == PHX_OK && addr[0] &&
+        (p->conn = mrpc_connect(fab.ctx, addr, &st)))
+        return 0;
     snprintf(why, sizeof why, "cannot reach world rank %d%s%s: %s: %s", world,
              addr[0] ? " at " : "", addr[0] ? addr : "", phx_status_name(st.code), st.message);
     peer_fail(p, why);
@@ -579,7 +547,6 @@ int mpix_fabric_start(char *why, size_t len)
     mrpc_status_t st;
 
     fab.n = mpix_env.world_size;
-    fab.jitter_seed = (unsigned)getpid() * 2654435761u + (unsigned)mpix_env.world_rank;
     if (!(fab.peers = calloc((size_t)fab.n, sizeof(*fab.peers)))) {
         snprintf(why, len, "out of memory");
         return -1;

@@ -24,7 +24,7 @@ cat "$dir/out"
 [ "$rc" -eq "$want_rc" ] || fail "'$*' on $np ranks exited $rc, expected $want_rc"
 ! grep -q "FAILED:" "$dir/out" || fail "'$*' on $np ranks: a check failed"
 if [ -n "$want_pat" ]; then
-  cat "$dir/out" "$dir/err" | grep -q -- "$want_pat" || fail "'$*' did not say '$want_pat'"
+  grep -q -- "$want_pat" "$dir/out" "$dir/err" || fail "'$*' did not say '$want_pat'"
 else
   grep -q "ok: " "$dir/out" || fail "'$*' on $np ranks checked nothing"
 fi

@@ -369,14 +369,19 @@ static void test_connect_nobody(void)
 
 /* ---- peers that die ---------------------------------------------------------------------- */
 
-/* Every SEND of WT came back and the connection is reported lost; seconds it took from T0. */
+/* The connection is reported lost within FAIL_LIMIT of T0 and every SEND of WT came back;
+ * seconds from T0 to the CONN_LOST, which comes once every send pending on the connection is
+ * back. Timed there: the SENDs the wiretest goes on building meanwhile are refused at once,
+ * and building them (256 KiB of pattern each) is the harness's work, not the engine's; under
+ * ASan on a loaded machine the whole tail of a million-message stream took longer than the
+ * limit. */
 static double assert_lost_in_time(struct side *s, unsigned long long t0)
 {
     CU_ASSERT(RUN_UNTIL(st(s->wt, "conn_lost") == 1 &&
                         st(s->wt, "sent_ok") + st(s->wt, "sent_err") == st(s->wt, "pushed"),
                         5000));
-    double t = secs_since(t0);
-    CU_ASSERT(t < (double)FAIL_LIMIT / 1e9);
+    double t = (double)(st(s->wt, "lost_ns") - (long long)t0) / 1e9;
+    CU_ASSERT(t > 0 && t < (double)FAIL_LIMIT / 1e9);
     CU_ASSERT_EQUAL(st(s->wt, "lost_status"), PHX_UNAVAILABLE);
     CU_ASSERT(RUN_UNTIL(st(s->ucx, "conns") == 0 && st(s->ucx, "closing") == 0, 3000));
     CU_ASSERT_EQUAL(st(s->ucx, "pending_sends"), 0);
@@ -441,13 +446,15 @@ static void test_peer_killed(void)
     CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1, 5000));
     phx_test_child_t *peer = spawn_peer(st(A.wt, "bound_port"), true);
     CU_ASSERT(RUN_UNTIL(st(A.wt, "accepted") == 1, 10000));
-    cmd(A.wt, "sendfix %lld 1000000 262144 8", st(A.wt, "accepted_conn"));
+    /* bounded, so that few are built after the kill; still mid-stream then (asserted below) */
+    cmd(A.wt, "sendfix %lld 300 262144 8", st(A.wt, "accepted_conn"));
     CU_ASSERT(RUN_UNTIL(st(A.wt, "sent_ok") >= 50, 10000));
     kill(peer->pid, SIGKILL);
     unsigned long long t0 = phx_test_now_ns();
     double t = assert_lost_in_time(&A, t0);
     printf("(CONN_LOST after %.3f s, %lld sends came back with an error) ", t,
            st(A.wt, "sent_err"));
+    CU_ASSERT(st(A.wt, "sent_err") > 0);
     CU_ASSERT_EQUAL(reap(peer), 128 + SIGKILL);
     assert_clean(A.wt);
     pair_down();

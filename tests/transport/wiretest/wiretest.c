@@ -27,7 +27,8 @@
  * (ACCEPTED/CONNECTED OK), or after its CONN_LOST, is counted. A CONN_LOST also ends the streams
  * still being built for that connection, as MrpcEngine would fail its calls. DROPPED (a message
  * the receive heap had no room for) is counted with its status. `last_rx_ns` is the
- * CLOCK_MONOTONIC time of the last RECEIVED, for wake-up latency tests. */
+ * CLOCK_MONOTONIC time of the last RECEIVED, for wake-up latency tests, and `lost_ns` that of the
+ * last CONN_LOST, for failure-detection tests. */
 #include "../wire_pattern.h"
 #include "mrpc/transport.h"
 #include "phoenix/app_port.h"
@@ -79,7 +80,7 @@ struct wt_counters {
     long long accepted, accepted_conn, accepted_binding, conn_lost, lost_conn, lost_status;
     long long pushed, tx_full, sent_ok, sent_err, last_err_status, outstanding_peak;
     long long received, rx_bytes, verify_errors, duplicates, unexpected, outside_heap;
-    long long seq_errors, unannounced, after_lost, other, last_rx_ns;
+    long long seq_errors, unannounced, after_lost, other, last_rx_ns, lost_ns;
     long long dropped, dropped_status, held;
 };
 
@@ -262,16 +263,21 @@ static bool mark_seen(struct wiretest *w, uint32_t tag, uint64_t call)
     return true;
 }
 
+static long long mono_ns(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec * 1000000000ll + now.tv_nsec;
+}
+
 static void on_received(struct wiretest *w, const phx_desc_t *d)
 {
     phx_app_port_t *port = phx_engine_app_port(w->e);
     const void *p = (const void *)(uintptr_t)d->addr;
     struct wt_conn *c = conn_of(w, d->conn_id);
 
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    w->c.last_rx_ns = now.tv_sec * 1000000000ll + now.tv_nsec;
+    w->c.last_rx_ns = mono_ns();
     w->c.received++;
     w->c.rx_bytes += (long long)d->len;
     if (!c)
@@ -325,6 +331,7 @@ static void on_lost(struct wiretest *w, const phx_desc_t *d)
     struct wt_conn *c = conn_of(w, d->conn_id);
 
     w->c.conn_lost++;
+    w->c.lost_ns = mono_ns();
     w->c.lost_conn = d->conn_id;
     w->c.lost_status = d->status;
     if (c)
@@ -468,7 +475,7 @@ static long long missing(const struct wiretest *w)
     X(lost_conn) X(lost_status) X(pushed) X(tx_full) X(sent_ok) X(sent_err)              \
     X(last_err_status) X(outstanding_peak) X(received) X(rx_bytes) X(verify_errors)      \
     X(duplicates) X(unexpected) X(outside_heap) X(seq_errors) X(unannounced)             \
-    X(after_lost) X(other) X(last_rx_ns) X(dropped) X(dropped_status) X(held)
+    X(after_lost) X(other) X(last_rx_ns) X(lost_ns) X(dropped) X(dropped_status) X(held)
 
 static int stats(const struct wiretest *w, char **reply)
 {

@@ -602,3 +602,31 @@ bool mrpc_bring_up_once(bool (*bring_up)(void))
         state = bring_up() ? UP : FAILED;
     return state == UP;
 }
+
+/* ---- one set-up for a whole program ------------------------------------------------------ */
+
+static struct {
+    struct mrpc_setup *s;
+    const char        *tag, *program;
+} program_setup;
+
+static bool program_setup_start(void)
+{
+    return mrpc_setup_start(program_setup.s, program_setup.tag, program_setup.program);
+}
+
+void mrpc_need_setup(void)
+{
+    CU_ASSERT_FATAL(program_setup.s && mrpc_bring_up_once(program_setup_start));
+}
+
+int mrpc_setup_main(struct mrpc_setup *s, const char *suite, const char *tag,
+                    const char *program, const phx_test_case_t *cases, int argc, char **argv)
+{
+    program_setup.s = s;
+    program_setup.tag = tag;
+    program_setup.program = program;
+    int rc = phx_test_main(suite, cases, argc, argv);
+
+    return mrpc_setup_stop(s) ? rc : 1;
+}

@@ -31,6 +31,8 @@
  *     ... calls through up.conn, messages in up.ctx ...
  *     mrpc_setup_stop(&up);
  *
+ * (mrpc_setup_main() below does that for a program whose cases all share one set-up.)
+ *
  * Every process started here is stopped by its PID and reaped within a bounded time. */
 #ifndef MRPC_FIXTURE_H
 #define MRPC_FIXTURE_H
@@ -137,6 +139,25 @@ bool mrpc_setup_start(struct mrpc_setup *s, const char *tag, const char *program
  * started; nothing, for a set-up zeroed and never started); false when the program or a service
  * did not exit cleanly. */
 bool mrpc_setup_stop(struct mrpc_setup *s);
+
+/* Most test programs give all their cases that one set-up, started by the first case that needs
+ * it (a failed start fails every case instead of being retried by each) and stopped when the
+ * cases are done:
+ *
+ *     static struct mrpc_setup up;
+ *     static void test_echo(void) { mrpc_need_setup(); ... up.ctx, up.conn ... }
+ *     int main(int argc, char **argv)
+ *     {
+ *         return mrpc_setup_main(&up, "mrpc", "mrpc", MRPC_TEST_PEER, cases, argc, argv);
+ *     }
+ *
+ * mrpc_setup_main() runs CASES as suite SUITE, with mrpc_setup_start(S, TAG, PROGRAM) as what
+ * mrpc_need_setup() brings up, then mrpc_setup_stop(S); phx_test_main()'s exit code, or 1 when
+ * the stop was not clean. */
+int  mrpc_setup_main(struct mrpc_setup *s, const char *suite, const char *tag,
+                     const char *program, const phx_test_case_t *cases, int argc, char **argv);
+/* Ends the calling case (a fatal failure) unless mrpc_setup_main()'s set-up is up. */
+void mrpc_need_setup(void);
 
 /* ---- phoenixctl against a node (PHOENIXCTL_PATH) ---- */
 

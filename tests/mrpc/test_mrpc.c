@@ -44,26 +44,7 @@
 
 #define MIB (1u << 20)
 
-static struct mrpc_setup up;        /* the nodes, the test server (up.peer) and our side */
-static mrpc_ctx_t *ctx;             /* up.ctx: ours, on the client node */
-static mrpc_conn_t *conn;           /* up.conn: to the test server */
-
-/* ---- fixture ----------------------------------------------------------------------------- */
-
-static bool bring_up(void)
-{
-    bool ok = mrpc_setup_start(&up, "mrpc", MRPC_TEST_PEER);
-
-    ctx = up.ctx;
-    conn = up.conn;
-    return ok;
-}
-
-/* Starts the nodes, the test server and our side once; a failed start fails every case. */
-static void need_nodes(void)
-{
-    CU_ASSERT_FATAL(mrpc_bring_up_once(bring_up));
-}
+static struct mrpc_setup up;    /* the nodes, the test server (up.peer), our up.ctx and up.conn */
 
 /* ---- messages ----------------------------------------------------------------------------- */
 
@@ -75,15 +56,15 @@ static void fill(uint8_t *p, size_t n, unsigned seed)
 
 static MrpcTest__Leaf *leaf(unsigned i)
 {
-    MrpcTest__Leaf *l = (MrpcTest__Leaf *)mrpc_message_new(ctx, &mrpc_test__leaf__descriptor);
+    MrpcTest__Leaf *l = (MrpcTest__Leaf *)mrpc_message_new(up.ctx, &mrpc_test__leaf__descriptor);
     char text[32];
     uint8_t data[24];
 
     snprintf(text, sizeof(text), "leaf %u", i);
     fill(data, sizeof(data), i);
-    l->text = mrpc_strdup(ctx, text);
-    mrpc_bytes_set(ctx, &l->data, data, i % sizeof(data));
-    mrpc_repeated_alloc(ctx, &l->numbers, &l->n_numbers, sizeof(int64_t), i % 5);
+    l->text = mrpc_strdup(up.ctx, text);
+    mrpc_bytes_set(up.ctx, &l->data, data, i % sizeof(data));
+    mrpc_repeated_alloc(up.ctx, &l->numbers, &l->n_numbers, sizeof(int64_t), i % 5);
     for (size_t k = 0; k < l->n_numbers; k++)
         l->numbers[k] = (int64_t)k * -1234567 + i;
     return l;
@@ -92,26 +73,26 @@ static MrpcTest__Leaf *leaf(unsigned i)
 /* A node with every shape: leaves, a chain of DEPTH children, a map, a oneof, strings, doubles. */
 static MrpcTest__Node *node(unsigned i, unsigned depth)
 {
-    MrpcTest__Node *n = (MrpcTest__Node *)mrpc_message_new(ctx, &mrpc_test__node__descriptor);
+    MrpcTest__Node *n = (MrpcTest__Node *)mrpc_message_new(up.ctx, &mrpc_test__node__descriptor);
     char name[32];
 
     snprintf(name, sizeof(name), "node %u.%u", i, depth);
-    n->name = mrpc_strdup(ctx, name);
-    mrpc_repeated_alloc(ctx, &n->leaves, &n->n_leaves, sizeof(*n->leaves), 3);
+    n->name = mrpc_strdup(up.ctx, name);
+    mrpc_repeated_alloc(up.ctx, &n->leaves, &n->n_leaves, sizeof(*n->leaves), 3);
     for (unsigned k = 0; k < n->n_leaves; k++)
         n->leaves[k] = leaf(i * 10 + k);
     n->child = depth ? node(i, depth - 1) : NULL;
-    mrpc_repeated_alloc(ctx, &n->by_name, &n->n_by_name, sizeof(*n->by_name), 2);
+    mrpc_repeated_alloc(up.ctx, &n->by_name, &n->n_by_name, sizeof(*n->by_name), 2);
     for (unsigned k = 0; k < n->n_by_name; k++) {
         n->by_name[k] = (MrpcTest__Node__ByNameEntry *)mrpc_message_new(
-            ctx, &mrpc_test__node__by_name_entry__descriptor);
-        n->by_name[k]->key = mrpc_strdup(ctx, k ? "second" : "first");
+            up.ctx, &mrpc_test__node__by_name_entry__descriptor);
+        n->by_name[k]->key = mrpc_strdup(up.ctx, k ? "second" : "first");
         n->by_name[k]->value = leaf(k + depth);
     }
     switch (i % 3) {
     case 0:
         n->choice_case = MRPC_TEST__NODE__CHOICE_LABEL;
-        n->label = mrpc_strdup(ctx, "labelled");
+        n->label = mrpc_strdup(up.ctx, "labelled");
         break;
     case 1:
         n->choice_case = MRPC_TEST__NODE__CHOICE_CODE;
@@ -121,10 +102,10 @@ static MrpcTest__Node *node(unsigned i, unsigned depth)
         n->choice_case = MRPC_TEST__NODE__CHOICE_SPECIAL;
         n->special = leaf(99);
     }
-    mrpc_repeated_alloc(ctx, &n->tags, &n->n_tags, sizeof(char *), 3);
+    mrpc_repeated_alloc(up.ctx, &n->tags, &n->n_tags, sizeof(char *), 3);
     for (unsigned k = 0; k < n->n_tags; k++)
-        n->tags[k] = mrpc_strdup(ctx, k == 1 ? "" : "tag");
-    mrpc_repeated_alloc(ctx, &n->weights, &n->n_weights, sizeof(double), 4);
+        n->tags[k] = mrpc_strdup(up.ctx, k == 1 ? "" : "tag");
+    mrpc_repeated_alloc(up.ctx, &n->weights, &n->n_weights, sizeof(double), 4);
     for (unsigned k = 0; k < n->n_weights; k++)
         n->weights[k] = 0.5 * k - i;
     return n;
@@ -133,13 +114,13 @@ static MrpcTest__Node *node(unsigned i, unsigned depth)
 /* A Blob with SIZE bytes of data and, when RICH, three nested nodes. */
 static MrpcTest__Blob *blob(size_t size, unsigned seq, bool rich)
 {
-    MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(ctx, &mrpc_test__blob__descriptor);
+    MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(up.ctx, &mrpc_test__blob__descriptor);
 
     if (!b)
         return NULL;
     b->seq = seq;
     if (size) {
-        uint8_t *data = mrpc_alloc(ctx, size);
+        uint8_t *data = mrpc_alloc(up.ctx, size);
         if (!data)
             return NULL;
         fill(data, size, seq);
@@ -147,7 +128,7 @@ static MrpcTest__Blob *blob(size_t size, unsigned seq, bool rich)
         b->data.len = size;
     }
     if (rich) {
-        mrpc_repeated_alloc(ctx, &b->nodes, &b->n_nodes, sizeof(*b->nodes), 3);
+        mrpc_repeated_alloc(up.ctx, &b->nodes, &b->n_nodes, sizeof(*b->nodes), 3);
         for (unsigned k = 0; k < b->n_nodes; k++)
             b->nodes[k] = node(k, 2);
     }
@@ -166,7 +147,7 @@ static uint8_t *packed(const ProtobufCMessage *msg, size_t *len)
 
 static mrpc_status_t echo(MrpcTest__Blob *req, const MrpcTest__Blob **reply)
 {
-    return mrpc_test__echo__echo_call(conn, req, reply, NULL);
+    return mrpc_test__echo__echo_call(up.conn, req, reply, NULL);
 }
 
 /* ---- cases ------------------------------------------------------------------------------- */
@@ -176,7 +157,7 @@ static void test_rpc_hello(void)
     struct mrpc_peer hello_server;
     static phx_test_run_result_t r;
 
-    need_nodes();
+    mrpc_need_setup();
     CU_ASSERT_FATAL(mrpc_peer_start(&hello_server, &up.server_node, RPC_HELLO_SERVER,
                                     "serving rpc_hello.Greeter"));
     char *const argv[] = { RPC_HELLO_CLIENT, hello_server.addr, NULL };
@@ -220,7 +201,7 @@ static void round_trip(size_t size, bool rich)
     }
     free(got);
     free(want);
-    mrpc_release(ctx, &reply->base);
+    mrpc_release(up.ctx, &reply->base);
 }
 
 /* An echo of SIZE bytes through K (on another node than ours); its status, and in *SECS how long
@@ -253,7 +234,7 @@ static void test_reply_refused(void)
     mrpc_status_t st;
     double secs;
 
-    need_nodes();
+    mrpc_need_setup();
     CU_ASSERT_FATAL(mrpc_node_start_mrpc(&small, "mrpc-small", MRPC_SIDE_CLIENT,
                                          "inflight_mb = 8;"));
     params.prefix = small.d.prefix;
@@ -312,7 +293,7 @@ static void test_round_trips(void)
     static const size_t sizes[] = { 1, 100, 4096, 65536, MIB, 16 * MIB, 64 * MIB };
     enum { LARGE = 3 };     /* 64 KiB .. 16 MiB; 64 MiB spans two 64 MiB heap chunks (ucx_mem.h) */
 
-    need_nodes();
+    mrpc_need_setup();
     const char *counter = mrpc_same_node_path() ? "tx_local" : "tx_memh";
     long memh_before = client_sent(counter);
     round_trip(0, false);                   /* the empty message */
@@ -365,17 +346,17 @@ static void test_many_outstanding(void)
     static struct many m;
     unsigned long long deadline;
 
-    need_nodes();
+    mrpc_need_setup();
     memset(&m, 0, sizeof(m));
     for (unsigned i = 0; i < MANY; i++) {
         MrpcTest__Blob *req = blob(16, i, false);
         CU_ASSERT_PTR_NOT_NULL_FATAL(req);
-        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(conn, req, many_done, &m, NULL).code,
+        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(up.conn, req, many_done, &m, NULL).code,
                               PHX_OK);
     }
     deadline = phx_test_now_ns() + 120 * PHX_NS;
     while (m.done < MANY && phx_test_now_ns() < deadline)
-        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 100) >= 0);
+        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 100) >= 0);
     CU_ASSERT_EQUAL(m.done, MANY);
     CU_ASSERT_EQUAL(m.ok, MANY);
     CU_ASSERT_EQUAL(m.right_reply, MANY);       /* every seq came back exactly once */
@@ -387,17 +368,17 @@ static void test_handler_errors(void)
     MrpcTest__Empty *empty;
     const MrpcTest__Empty *reply = NULL;
 
-    need_nodes();
-    req = (MrpcTest__FailRequest *)mrpc_message_new(ctx, &mrpc_test__fail_request__descriptor);
+    mrpc_need_setup();
+    req = (MrpcTest__FailRequest *)mrpc_message_new(up.ctx, &mrpc_test__fail_request__descriptor);
     req->code = PHX_PERMISSION_DENIED;
-    req->message = mrpc_strdup(ctx, "no entry for mRPC tests");
-    mrpc_status_t st = mrpc_test__echo__fail_call(conn, req, &reply, NULL);
+    req->message = mrpc_strdup(up.ctx, "no entry for mRPC tests");
+    mrpc_status_t st = mrpc_test__echo__fail_call(up.conn, req, &reply, NULL);
     CU_ASSERT_EQUAL(st.code, PHX_PERMISSION_DENIED);
     CU_ASSERT_STRING_EQUAL(st.message, "no entry for mRPC tests");
     CU_ASSERT_PTR_NULL(reply);
 
-    empty = (MrpcTest__Empty *)mrpc_message_new(ctx, &mrpc_test__empty__descriptor);
-    st = mrpc_test__echo__missing_call(conn, empty, &reply, NULL);
+    empty = (MrpcTest__Empty *)mrpc_message_new(up.ctx, &mrpc_test__empty__descriptor);
+    st = mrpc_test__echo__missing_call(up.conn, empty, &reply, NULL);
     CU_ASSERT_EQUAL(st.code, PHX_UNIMPLEMENTED);
     CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "mrpc_test.Echo.Missing"));
 
@@ -409,9 +390,9 @@ static void test_deadline(void)
     mrpc_call_opts_t opts = { .field_mask = MRPC_CALL_OPT_FIELD_TIMEOUT, .timeout_ms = 200 };
     const MrpcTest__Blob *reply = NULL;
 
-    need_nodes();
+    mrpc_need_setup();
     unsigned long long t0 = phx_test_now_ns();
-    mrpc_status_t st = mrpc_test__echo__sleep_call(conn, blob(8, 1500, false), &reply, &opts);
+    mrpc_status_t st = mrpc_test__echo__sleep_call(up.conn, blob(8, 1500, false), &reply, &opts);
     unsigned long long took = phx_test_now_ns() - t0;
     CU_ASSERT_EQUAL(st.code, PHX_DEADLINE_EXCEEDED);
     CU_ASSERT(took >= 190 * 1000000ull && took < 1000 * 1000000ull);
@@ -423,10 +404,10 @@ static void test_nobody_listens(void)
     char addr[64];
     mrpc_status_t st;
 
-    need_nodes();
+    mrpc_need_setup();
     snprintf(addr, sizeof(addr), "%s:%d", mrpc_node_host(&up.server_node), mrpc_free_port());
     unsigned long long t0 = phx_test_now_ns();
-    mrpc_conn_t *c = mrpc_connect(ctx, addr, &st);
+    mrpc_conn_t *c = mrpc_connect(up.ctx, addr, &st);
     unsigned long long took = phx_test_now_ns() - t0;
     CU_ASSERT_PTR_NULL(c);
     CU_ASSERT_EQUAL(st.code, PHX_UNAVAILABLE);
@@ -457,18 +438,18 @@ static void call_fails_on_kill(const struct mrpc_peer *sleeper, void (*kill_it)(
 {
     struct one_call call = { .done = false };
     mrpc_status_t st;
-    mrpc_conn_t *c = mrpc_connect(ctx, sleeper->addr, &st);
+    mrpc_conn_t *c = mrpc_connect(up.ctx, sleeper->addr, &st);
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(c, blob(8, 5000, false), one_done, &call,
                                                         NULL).code, PHX_OK);
     for (unsigned long long t = phx_test_now_ns() + 300 * 1000000ull; phx_test_now_ns() < t;)
-        mrpc_ctx_progress(ctx, 10);         /* the call reaches the sleeping handler */
+        mrpc_ctx_progress(up.ctx, 10);         /* the call reaches the sleeping handler */
     CU_ASSERT_FALSE(call.done);
     kill_it(arg);
     unsigned long long t0 = phx_test_now_ns(), deadline = t0 + 10 * PHX_NS;
     while (!call.done && phx_test_now_ns() < deadline)
-        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 50) >= 0);
+        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 50) >= 0);
     unsigned long long took = phx_test_now_ns() - t0;
     CU_ASSERT(call.done);
     CU_ASSERT_EQUAL(call.status.code, PHX_UNAVAILABLE);
@@ -493,7 +474,7 @@ static void test_server_killed(void)
     struct mrpc_node victim;
     struct mrpc_peer sleeper;
 
-    need_nodes();
+    mrpc_need_setup();
     CU_ASSERT_FATAL(mrpc_node_start(&victim, "mrpc-victim", MRPC_SIDE_SERVER));
     CU_ASSERT_FATAL(mrpc_peer_start(&sleeper, &victim, MRPC_TEST_PEER, "ready"));
     call_fails_on_kill(&sleeper, kill_node, &victim, "the server's service");
@@ -508,7 +489,7 @@ static void test_server_app_killed(void)
 {
     struct mrpc_peer sleeper;
 
-    need_nodes();
+    mrpc_need_setup();
     CU_ASSERT_FATAL(mrpc_peer_start(&sleeper, &up.server_node, MRPC_TEST_PEER, "ready"));
     call_fails_on_kill(&sleeper, kill_peer, &sleeper, "the server app");
     mrpc_peer_stop(&sleeper);               /* reaps it */
@@ -540,24 +521,24 @@ static void test_live_upgrade(void)
     struct one_call call = { .done = false };
     mrpc_conn_t *other_conn;
 
-    need_nodes();
+    mrpc_need_setup();
     const char *copy = mrpc_node_plugin_copy(&up.client_node);
     CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
     mrpc_ctx_t *other = second_app(&other_conn);
-    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(conn, blob(4096, 300, true), one_done,
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(up.conn, blob(4096, 300, true), one_done,
                                                         &call, NULL).code, PHX_OK);
-    mrpc_ctx_progress(ctx, 0);              /* submitted: the upgrade finds it in flight */
+    mrpc_ctx_progress(up.ctx, 0);              /* submitted: the upgrade finds it in flight */
     CU_ASSERT_EQUAL(mrpc_ctl(&up.client_node, (const char *[]){ "upgrade", "--plugin", copy, NULL },
                              &r), 0);
     unsigned long long deadline = phx_test_now_ns() + 10 * PHX_NS;
     while (!call.done && phx_test_now_ns() < deadline)
-        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 50) >= 0);
+        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 50) >= 0);
     CU_ASSERT(call.done);
     CU_ASSERT_EQUAL(call.status.code, PHX_OK);
     /* The other app leaves: the new build frees state the old build made. */
     mrpc_conn_close(other_conn);
     mrpc_ctx_destroy(other);
-    mrpc_ctx_progress(ctx, 200);
+    mrpc_ctx_progress(up.ctx, 200);
     round_trip(MIB, true);                  /* the new build carries on with the old state */
     CU_ASSERT(mrpc_node_alive(&up.client_node));
 }
@@ -617,9 +598,9 @@ static void progress_until(const struct many *m, unsigned done);
 static void submit_echoes(struct many *m, unsigned from, unsigned to)
 {
     for (unsigned i = from; i < to; i++)
-        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(conn, blob(64, i, false), many_done, m,
+        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(up.conn, blob(64, i, false), many_done, m,
                                                           NULL).code, PHX_OK);
-    mrpc_ctx_progress(ctx, 0);
+    mrpc_ctx_progress(up.ctx, 0);
 }
 
 static void test_upgrade_changed_layout(void)
@@ -628,7 +609,7 @@ static void test_upgrade_changed_layout(void)
     static phx_test_run_result_t r;
     const unsigned n = 3000;
 
-    need_nodes();
+    mrpc_need_setup();
     memset(&m, 0, sizeof(m));
     submit_echoes(&m, 0, n);
     progress_until(&m, n / 10);
@@ -672,9 +653,9 @@ static void test_upgrade_changed_layout(void)
     round_trip(MIB, true);                  /* the converted state carries on */
     mrpc_status_t st;
     double secs;
-    mrpc_conn_t *k = mrpc_connect(ctx, up.peer.addr, &st);  /* accepted by the listener the */
+    mrpc_conn_t *k = mrpc_connect(up.ctx, up.peer.addr, &st);  /* accepted by the listener the */
     CU_ASSERT_PTR_NOT_NULL_FATAL(k);                        /* server's new ucx build made */
-    CU_ASSERT_EQUAL(echo_on(ctx, k, 64, &secs).code, PHX_OK);
+    CU_ASSERT_EQUAL(echo_on(up.ctx, k, 64, &secs).code, PHX_OK);
     mrpc_conn_close(k);
     CU_ASSERT(mrpc_node_alive(&up.client_node) && mrpc_node_alive(&up.server_node));
 }
@@ -699,7 +680,7 @@ static void progress_until(const struct many *m, unsigned done)
     unsigned long long deadline = phx_test_now_ns() + 60 * PHX_NS;
 
     while (m->done < done && phx_test_now_ns() < deadline)
-        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 50) >= 0);
+        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 50) >= 0);
 }
 
 /* Splices the policy in or out (OP "attach" or "detach", as DESCRIPTOR says), as an
@@ -728,11 +709,11 @@ static void test_policy_under_traffic(void)
     static struct many m;
     const unsigned n = 3000;
 
-    need_nodes();
+    mrpc_need_setup();
     memset(&m, 0, sizeof(m));
     for (unsigned i = 0; i < n; i++)
-        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(conn, blob(64, i, false), many_done, &m,
-                                                          NULL).code, PHX_OK);
+        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(up.conn, blob(64, i, false), many_done,
+                                                          &m, NULL).code, PHX_OK);
     progress_until(&m, n / 3);
     splice("attach", attach_null, 1);
     progress_until(&m, 2 * n / 3);
@@ -751,7 +732,7 @@ static void test_list_connections(void)
     json_object *list, *subs, *conns, *v;
     bool found = false;
 
-    need_nodes();
+    mrpc_need_setup();
     round_trip(100, false);                 /* up.conn is connected and carried a call */
     list = mrpc_ctl_json(&up.server_node, (const char *[]){ "list", NULL });
     CU_ASSERT_FATAL(list && json_object_object_get_ex(list, "subscriptions", &subs));
@@ -799,7 +780,5 @@ static const phx_test_case_t cases[] = {
 
 int main(int argc, char **argv)
 {
-    int rc = phx_test_main("mrpc", cases, argc, argv);
-
-    return mrpc_setup_stop(&up) ? rc : 1;
+    return mrpc_setup_main(&up, "mrpc", "mrpc", MRPC_TEST_PEER, cases, argc, argv);
 }

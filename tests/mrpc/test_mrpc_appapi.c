@@ -32,23 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct mrpc_setup up;
-static mrpc_ctx_t *ctx;
-static mrpc_conn_t *conn;
-
-static bool bring_up(void)
-{
-    bool ok = mrpc_setup_start(&up, "appapi", MRPC_TEST_PEER);
-
-    ctx = up.ctx;
-    conn = up.conn;
-    return ok;
-}
-
-static void need_nodes(void)
-{
-    CU_ASSERT_FATAL(mrpc_bring_up_once(bring_up));
-}
+static struct mrpc_setup up;    /* the nodes, the test server (up.peer), our up.ctx and up.conn */
 
 /* ---- messages ----------------------------------------------------------------------------- */
 
@@ -116,16 +100,16 @@ static void test_borrowed_reply(void)
     const MrpcTest__Blob *reply = NULL;
     size_t len;
 
-    need_nodes();
-    MrpcTest__Blob *req = blob(ctx, 3000, 7, 3);
+    mrpc_need_setup();
+    MrpcTest__Blob *req = blob(up.ctx, 3000, 7, 3);
     uint8_t *want = packed(&req->base, &len);
-    mrpc_status_t st = mrpc_test__echo__borrow_call(conn, req, &reply, NULL);
+    mrpc_status_t st = mrpc_test__echo__borrow_call(up.conn, req, &reply, NULL);
     printf("(%s: %s) ", phx_status_name(st.code), st.message);
     CU_ASSERT_EQUAL(st.code, PHX_OK);
     CU_ASSERT_PTR_NOT_NULL(reply);
     if (reply) {
         CU_ASSERT(same_encoding(&reply->base, want, len));
-        mrpc_release(ctx, &reply->base);
+        mrpc_release(up.ctx, &reply->base);
     }
     free(want);
 }
@@ -150,10 +134,10 @@ static void default_error_line(const struct mrpc_node *tight)
     setenv("MRPC_TEST_PEER_NO_ON_ERROR", "1", 1);
     CU_ASSERT(mrpc_peer_start(&peer, tight, MRPC_TEST_PEER, "ready"));
     unsetenv("MRPC_TEST_PEER_NO_ON_ERROR");
-    mrpc_conn_t *k = peer.pid > 0 ? mrpc_connect(ctx, peer.addr, &st) : NULL;
+    mrpc_conn_t *k = peer.pid > 0 ? mrpc_connect(up.ctx, peer.addr, &st) : NULL;
     CU_ASSERT_PTR_NOT_NULL(k);
     if (k) {
-        st = mrpc_test__echo__borrow_call(k, blob(ctx, 8u << 20, 11, 0), &reply, NULL);
+        st = mrpc_test__echo__borrow_call(k, blob(up.ctx, 8u << 20, 11, 0), &reply, NULL);
         CU_ASSERT_EQUAL(st.code, PHX_RESOURCE_EXHAUSTED);
         CU_ASSERT(peer_says(&peer, "mrpc: mrpc_test.Echo.Borrow: RESOURCE_EXHAUSTED: the reply "
                             "borrows from a received message"));
@@ -174,28 +158,28 @@ static void test_borrowed_reply_no_room(void)
     const MrpcTest__Blob *reply = NULL;
     mrpc_status_t st = { .code = PHX_OK };
 
-    need_nodes();
+    mrpc_need_setup();
     CU_ASSERT_FATAL(mrpc_node_start_heap(&tight, "appapi-tight", MRPC_SIDE_SERVER, "",
                                          "send_mb = 4; recv_mb = 64; slab_kb = 64;"));
     CU_ASSERT(mrpc_peer_start(&peer, &tight, MRPC_TEST_PEER, "ready"));
-    mrpc_conn_t *k = peer.pid > 0 ? mrpc_connect(ctx, peer.addr, &st) : NULL;
+    mrpc_conn_t *k = peer.pid > 0 ? mrpc_connect(up.ctx, peer.addr, &st) : NULL;
     CU_ASSERT_PTR_NOT_NULL(k);
     if (k) {
-        st = mrpc_test__echo__borrow_call(k, blob(ctx, 1000, 8, 1), &reply, NULL);
+        st = mrpc_test__echo__borrow_call(k, blob(up.ctx, 1000, 8, 1), &reply, NULL);
         printf("(before: %s: %s) ", phx_status_name(st.code), st.message);
         CU_ASSERT_EQUAL(st.code, PHX_OK);
         if (st.code == PHX_OK)
-            mrpc_release(ctx, &reply->base);
-        st = mrpc_test__echo__borrow_call(k, blob(ctx, 8u << 20, 9, 0), &reply, NULL);
+            mrpc_release(up.ctx, &reply->base);
+        st = mrpc_test__echo__borrow_call(k, blob(up.ctx, 8u << 20, 9, 0), &reply, NULL);
         printf("(caller: %s: %s) ", phx_status_name(st.code), st.message);
         CU_ASSERT_EQUAL(st.code, PHX_RESOURCE_EXHAUSTED);
         CU_ASSERT(peer_says(&peer, "server told (1): mrpc_test.Echo.Borrow: RESOURCE_EXHAUSTED: "
                             "the reply borrows from a received message"));
-        st = mrpc_test__echo__borrow_call(k, blob(ctx, 1000, 10, 1), &reply, NULL);
+        st = mrpc_test__echo__borrow_call(k, blob(up.ctx, 1000, 10, 1), &reply, NULL);
         printf("(then: %s: %s) ", phx_status_name(st.code), st.message);
         CU_ASSERT_EQUAL(st.code, PHX_OK);
         if (st.code == PHX_OK)
-            mrpc_release(ctx, &reply->base);
+            mrpc_release(up.ctx, &reply->base);
         CU_ASSERT(!mrpc_peer_said(&peer, "server told (2)"));
         mrpc_conn_close(k);
     }
@@ -209,22 +193,22 @@ static void test_borrowed_request(void)
     const MrpcTest__Blob *first = NULL, *second = NULL;
     size_t len;
 
-    need_nodes();
-    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_call(conn, blob(ctx, 500, 3, 2), &first,
+    mrpc_need_setup();
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_call(up.conn, blob(up.ctx, 500, 3, 2), &first,
                                                      NULL).code, PHX_OK);
-    MrpcTest__Blob *req = blob(ctx, 0, 4, 0);
+    MrpcTest__Blob *req = blob(up.ctx, 0, 4, 0);
     req->data = first->data;                        /* both in the receive heap */
     req->n_nodes = first->n_nodes;
     req->nodes = first->nodes;
     uint8_t *want = packed(&req->base, &len);
-    mrpc_status_t st = mrpc_test__echo__echo_call(conn, req, &second, NULL);
+    mrpc_status_t st = mrpc_test__echo__echo_call(up.conn, req, &second, NULL);
     printf("(%s: %s) ", phx_status_name(st.code), st.message);
     CU_ASSERT_EQUAL(st.code, PHX_OK);
     if (second) {
         CU_ASSERT(same_encoding(&second->base, want, len));
-        mrpc_release(ctx, &second->base);
+        mrpc_release(up.ctx, &second->base);
     }
-    mrpc_release(ctx, &first->base);
+    mrpc_release(up.ctx, &first->base);
     free(want);
 }
 
@@ -240,11 +224,11 @@ static void test_copy_out_bit_exact(void)
     const MrpcTest__Blob *reply = NULL;
     size_t len;
 
-    need_nodes();
-    MrpcTest__Blob *req = blob(ctx, 64, 5, 2);
+    mrpc_need_setup();
+    MrpcTest__Blob *req = blob(up.ctx, 64, 5, 2);
     req->ratio = -0.0;
     uint8_t *want = packed(&req->base, &len);
-    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_call(conn, req, &reply, NULL).code, PHX_OK);
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_call(up.conn, req, &reply, NULL).code, PHX_OK);
     CU_ASSERT(signbit(reply->ratio));               /* the server copied it out too */
     MrpcTest__Blob *copy = (MrpcTest__Blob *)mrpc_copy_out(&reply->base, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
@@ -254,7 +238,7 @@ static void test_copy_out_bit_exact(void)
     CU_ASSERT(copy->n_nodes == 2 && bits_equal(copy->nodes[1]->weights[0], -0.0));
     CU_ASSERT(copy->n_nodes == 2 && copy->nodes[0] != reply->nodes[0] &&
               strcmp(copy->nodes[0]->tags[0], "first tag") == 0);
-    mrpc_release(ctx, &reply->base);
+    mrpc_release(up.ctx, &reply->base);
     protobuf_c_message_free_unpacked(&copy->base, NULL);
     free(want);
 }
@@ -302,7 +286,7 @@ static void full_receive_heap(const char *tag, size_t size)
     mrpc_status_t st = { .code = PHX_OK };
     unsigned calls = 0;
 
-    need_nodes();
+    mrpc_need_setup();
     CU_ASSERT_FATAL(mrpc_node_start_heap(&small, tag, MRPC_SIDE_CLIENT, "",
                                          "send_mb = 64; recv_mb = 1; slab_kb = 256;"));
     params.prefix = small.d.prefix;
@@ -366,7 +350,7 @@ static void test_slow_app_loses_nothing(void)
     phx_status_t codes[SLOW_CALLS];
     unsigned queued = 0, done = 0;
 
-    need_nodes();
+    mrpc_need_setup();
     CU_ASSERT_FATAL(mrpc_node_start_heap(&small, "appapi-slow", MRPC_SIDE_CLIENT, "",
                                          "send_mb = 64; recv_mb = 1; slab_kb = 256;"));
     params.prefix = small.d.prefix;
@@ -417,20 +401,20 @@ static void test_bind_connect_reasons(void)
     char addr[64];
     mrpc_status_t st;
 
-    need_nodes();
-    CU_ASSERT_PTR_NULL(mrpc_bind(ctx, "no-such-host.invalid:5000", &st));
+    mrpc_need_setup();
+    CU_ASSERT_PTR_NULL(mrpc_bind(up.ctx, "no-such-host.invalid:5000", &st));
     printf("(%s) ", st.message);
     CU_ASSERT(says_resolver_error(st.message));
 
-    CU_ASSERT_PTR_NULL(mrpc_connect(ctx, "127.0.0.1:70000", &st));
+    CU_ASSERT_PTR_NULL(mrpc_connect(up.ctx, "127.0.0.1:70000", &st));
     printf("(%s) ", st.message);
     CU_ASSERT_EQUAL(st.code, PHX_INVALID_ARGUMENT);
     CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "0..65535"));
 
     snprintf(addr, sizeof(addr), "%s:%d", mrpc_node_host(&up.client_node), mrpc_free_port());
-    mrpc_server_t *first = mrpc_bind(ctx, addr, &st);
+    mrpc_server_t *first = mrpc_bind(up.ctx, addr, &st);
     CU_ASSERT_PTR_NOT_NULL(first);
-    CU_ASSERT_PTR_NULL(mrpc_bind(ctx, addr, &st));
+    CU_ASSERT_PTR_NULL(mrpc_bind(up.ctx, addr, &st));
     printf("(%s) ", st.message);
     CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "in use"));
     mrpc_server_close(first);
@@ -460,18 +444,18 @@ static void test_async_status_and_ctx(void)
 {
     struct async_call a = { .done = false };
 
-    need_nodes();
-    mrpc_status_t st = mrpc_test__echo__echo_async(conn, NULL, async_done, &a, NULL);
+    mrpc_need_setup();
+    mrpc_status_t st = mrpc_test__echo__echo_async(up.conn, NULL, async_done, &a, NULL);
     CU_ASSERT_EQUAL(st.code, PHX_INVALID_ARGUMENT);
     CU_ASSERT(strlen(st.message) > 10);                 /* a sentence, not a bare code */
-    st = mrpc_test__echo__echo_async(conn, blob(ctx, 10, 1, 0), async_done, &a, NULL);
+    st = mrpc_test__echo__echo_async(up.conn, blob(up.ctx, 10, 1, 0), async_done, &a, NULL);
     CU_ASSERT_EQUAL_FATAL(st.code, PHX_OK);
     for (unsigned long long end = phx_test_now_ns() + 10 * PHX_NS;
          !a.done && phx_test_now_ns() < end;)
-        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 100) >= 0);
+        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 100) >= 0);
     CU_ASSERT(a.done);
     CU_ASSERT_EQUAL(a.code, PHX_OK);
-    CU_ASSERT_PTR_EQUAL(a.ctx, ctx);
+    CU_ASSERT_PTR_EQUAL(a.ctx, up.ctx);
 }
 
 /* A counter of our MrpcEngine on the client node (admin "stats"), or -1. */
@@ -489,24 +473,24 @@ static void test_cancel(void)
     mrpc_call_opts_t opts = { .field_mask = MRPC_CALL_OPT_FIELD_ID, .id = &id };
     const MrpcTest__Blob *reply = NULL;
 
-    need_nodes();
+    mrpc_need_setup();
     long dropped = engine_stat("dropped");
-    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(conn, blob(ctx, 8, 400, 0), async_done,
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(up.conn, blob(up.ctx, 8, 400, 0), async_done,
                                                        &a, &opts).code, PHX_OK);
     CU_ASSERT_NOT_EQUAL_FATAL(id, 0);
-    mrpc_ctx_progress(ctx, 0);
-    CU_ASSERT_EQUAL(mrpc_cancel(ctx, id), PHX_OK);
+    mrpc_ctx_progress(up.ctx, 0);
+    CU_ASSERT_EQUAL(mrpc_cancel(up.ctx, id), PHX_OK);
     CU_ASSERT(a.done);
     CU_ASSERT_EQUAL(a.code, PHX_CANCELLED);
-    CU_ASSERT_EQUAL(mrpc_cancel(ctx, id), PHX_NOT_FOUND);   /* once */
+    CU_ASSERT_EQUAL(mrpc_cancel(up.ctx, id), PHX_NOT_FOUND);   /* once */
     for (unsigned long long end = phx_test_now_ns() + 10 * PHX_NS;
          engine_stat("dropped") <= dropped && phx_test_now_ns() < end;)
-        mrpc_ctx_progress(ctx, 100);
+        mrpc_ctx_progress(up.ctx, 100);
     CU_ASSERT(dropped >= 0 && engine_stat("dropped") > dropped);
-    CU_ASSERT_EQUAL(mrpc_test__echo__echo_call(conn, blob(ctx, 8, 1, 0), &reply, NULL).code,
+    CU_ASSERT_EQUAL(mrpc_test__echo__echo_call(up.conn, blob(up.ctx, 8, 1, 0), &reply, NULL).code,
                     PHX_OK);
     if (reply)
-        mrpc_release(ctx, &reply->base);
+        mrpc_release(up.ctx, &reply->base);
 }
 
 /* Starts `rpc_bench --server -p PORT` against NODE, output in LOG; its PID once it serves, or
@@ -536,7 +520,7 @@ static void test_server_exits_nonzero_when_service_goes(void)
     struct mrpc_peer hello, peer;
     char bench_log[320];
 
-    need_nodes();
+    mrpc_need_setup();
     CU_ASSERT_FATAL(mrpc_node_start(&victim, "appapi-victim", MRPC_SIDE_SERVER));
     CU_ASSERT_FATAL(mrpc_peer_start(&hello, &victim, RPC_HELLO_SERVER, "serving"));
     CU_ASSERT_FATAL(mrpc_peer_start(&peer, &victim, MRPC_TEST_PEER, "ready"));
@@ -575,7 +559,5 @@ static const phx_test_case_t cases[] = {
 
 int main(int argc, char **argv)
 {
-    int rc = phx_test_main("mrpc_appapi", cases, argc, argv);
-
-    return mrpc_setup_stop(&up) ? rc : 1;
+    return mrpc_setup_main(&up, "mrpc_appapi", "appapi", MRPC_TEST_PEER, cases, argc, argv);
 }

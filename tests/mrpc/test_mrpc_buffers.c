@@ -24,23 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct mrpc_setup up;
-static mrpc_ctx_t *ctx;
-static mrpc_conn_t *conn;
-
-static bool bring_up(void)
-{
-    bool ok = mrpc_setup_start(&up, "buffers", MRPC_TEST_PEER);
-
-    ctx = up.ctx;
-    conn = up.conn;
-    return ok;
-}
-
-static void need_nodes(void)
-{
-    CU_ASSERT_FATAL(mrpc_bring_up_once(bring_up));
-}
+static struct mrpc_setup up;    /* the nodes, the test server (up.peer), our up.ctx and up.conn */
 
 /* What a completion saw. */
 struct seen {
@@ -71,13 +55,13 @@ static void wait_done(const struct seen *s)
 {
     for (unsigned long long end = phx_test_now_ns() + 20 * PHX_NS;
          !s->done && phx_test_now_ns() < end;)
-        CU_ASSERT_FATAL(mrpc_ctx_progress(ctx, 100) >= 0);
+        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 100) >= 0);
 }
 
 /* A request whose data is LEN bytes of BUF at OFF. */
 static MrpcTest__Blob *borrowing(uint8_t *buf, size_t off, size_t len)
 {
-    MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(ctx, &mrpc_test__blob__descriptor);
+    MrpcTest__Blob *b = (MrpcTest__Blob *)mrpc_message_new(up.ctx, &mrpc_test__blob__descriptor);
 
     b->seq = 1;
     b->data.data = buf + off;
@@ -100,106 +84,106 @@ static void test_borrow(void)
 {
     enum { SIZE = 1 << 20, OFF = 4096, LEN = 512 << 10 };
 
-    need_nodes();
-    uint8_t *buf = mrpc_buffer_alloc(ctx, SIZE);
+    mrpc_need_setup();
+    uint8_t *buf = mrpc_buffer_alloc(up.ctx, SIZE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
     fill(buf, SIZE, 3);
     uint8_t *want = malloc(LEN);
     memcpy(want, buf + OFF, LEN);
-    CU_ASSERT_EQUAL(mrpc_buffer_busy(ctx, buf), 0);
+    CU_ASSERT_EQUAL(mrpc_buffer_busy(up.ctx, buf), 0);
     struct seen s = { .buf = buf, .len = LEN, .want = want, .busy_then = -2 };
     mrpc_call_opts_t o = borrow_opts(buf);
-    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(conn, borrowing(buf, OFF, LEN), on_done, &s,
-                                                      &o).code, PHX_OK);
-    CU_ASSERT_EQUAL(mrpc_buffer_busy(ctx, buf), 1);
-    CU_ASSERT_EQUAL(mrpc_buffer_free(ctx, buf), PHX_FAILED_PRECONDITION);  /* in flight */
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(up.conn, borrowing(buf, OFF, LEN), on_done,
+                                                      &s, &o).code, PHX_OK);
+    CU_ASSERT_EQUAL(mrpc_buffer_busy(up.ctx, buf), 1);
+    CU_ASSERT_EQUAL(mrpc_buffer_free(up.ctx, buf), PHX_FAILED_PRECONDITION);  /* in flight */
     wait_done(&s);
     CU_ASSERT(s.done);
     CU_ASSERT_EQUAL(s.code, PHX_OK);
     CU_ASSERT(s.data_ok);
     CU_ASSERT_EQUAL(s.busy_then, 0);           /* the service read it before DONE ran */
-    CU_ASSERT_EQUAL(mrpc_buffer_busy(ctx, buf), 0);
+    CU_ASSERT_EQUAL(mrpc_buffer_busy(up.ctx, buf), 0);
     CU_ASSERT_EQUAL(memcmp(buf + OFF, want, LEN), 0);
 
     /* A field at the buffer's start: the request is freed, the buffer stays. */
     struct seen t = { .buf = buf, .len = 100, .want = buf, .busy_then = -2 };
     memcpy(want, buf, 100);
     t.want = want;
-    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(conn, borrowing(buf, 0, 100), on_done, &t,
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(up.conn, borrowing(buf, 0, 100), on_done, &t,
                                                       &o).code, PHX_OK);
     wait_done(&t);
     CU_ASSERT(t.done && t.code == PHX_OK && t.data_ok);
-    CU_ASSERT_EQUAL(mrpc_buffer_busy(ctx, buf), 0);         /* still a buffer */
-    CU_ASSERT_PTR_EQUAL(mrpc_buffer_find(ctx, buf, SIZE), buf);
-    CU_ASSERT_EQUAL(mrpc_buffer_free(ctx, buf), PHX_OK);
-    CU_ASSERT_EQUAL(mrpc_buffer_free(ctx, buf), PHX_INVALID_ARGUMENT);     /* twice */
-    CU_ASSERT_EQUAL(mrpc_buffer_busy(ctx, buf), -1);
+    CU_ASSERT_EQUAL(mrpc_buffer_busy(up.ctx, buf), 0);         /* still a buffer */
+    CU_ASSERT_PTR_EQUAL(mrpc_buffer_find(up.ctx, buf, SIZE), buf);
+    CU_ASSERT_EQUAL(mrpc_buffer_free(up.ctx, buf), PHX_OK);
+    CU_ASSERT_EQUAL(mrpc_buffer_free(up.ctx, buf), PHX_INVALID_ARGUMENT);     /* twice */
+    CU_ASSERT_EQUAL(mrpc_buffer_busy(up.ctx, buf), -1);
     free(want);
 }
 
 static void test_find(void)
 {
-    need_nodes();
-    uint8_t *buf = mrpc_buffer_alloc(ctx, 10000), *other = malloc(64);
+    mrpc_need_setup();
+    uint8_t *buf = mrpc_buffer_alloc(up.ctx, 10000), *other = malloc(64);
     CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
-    CU_ASSERT_PTR_EQUAL(mrpc_buffer_find(ctx, buf + 100, 9900), buf);
-    CU_ASSERT_PTR_EQUAL(mrpc_buffer_find(ctx, buf, 10000), buf);
-    CU_ASSERT_PTR_NULL(mrpc_buffer_find(ctx, buf + 100, 9901));              /* past its end */
-    CU_ASSERT_PTR_NULL(mrpc_buffer_find(ctx, other, 10));
-    CU_ASSERT_PTR_NULL(mrpc_buffer_alloc(ctx, 0));
-    CU_ASSERT_EQUAL(mrpc_buffer_busy(ctx, other), -1);
-    CU_ASSERT_EQUAL(mrpc_buffer_free(ctx, buf + 8), PHX_INVALID_ARGUMENT);  /* inside one */
-    CU_ASSERT_EQUAL(mrpc_buffer_free(ctx, other), PHX_INVALID_ARGUMENT);
-    CU_ASSERT_EQUAL(mrpc_buffer_free(ctx, buf), PHX_OK);
+    CU_ASSERT_PTR_EQUAL(mrpc_buffer_find(up.ctx, buf + 100, 9900), buf);
+    CU_ASSERT_PTR_EQUAL(mrpc_buffer_find(up.ctx, buf, 10000), buf);
+    CU_ASSERT_PTR_NULL(mrpc_buffer_find(up.ctx, buf + 100, 9901));              /* past its end */
+    CU_ASSERT_PTR_NULL(mrpc_buffer_find(up.ctx, other, 10));
+    CU_ASSERT_PTR_NULL(mrpc_buffer_alloc(up.ctx, 0));
+    CU_ASSERT_EQUAL(mrpc_buffer_busy(up.ctx, other), -1);
+    CU_ASSERT_EQUAL(mrpc_buffer_free(up.ctx, buf + 8), PHX_INVALID_ARGUMENT);  /* inside one */
+    CU_ASSERT_EQUAL(mrpc_buffer_free(up.ctx, other), PHX_INVALID_ARGUMENT);
+    CU_ASSERT_EQUAL(mrpc_buffer_free(up.ctx, buf), PHX_OK);
     free(other);
 }
 
 /* Naming what is no buffer: refused before anything goes to the service. */
 static void test_bad_borrow(void)
 {
-    need_nodes();
-    uint8_t *buf = mrpc_buffer_alloc(ctx, 4096), *other = malloc(4096);
+    mrpc_need_setup();
+    uint8_t *buf = mrpc_buffer_alloc(up.ctx, 4096), *other = malloc(4096);
     struct seen s = { .buf = buf };
     CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
     mrpc_call_opts_t o = borrow_opts(other);
-    mrpc_status_t st = mrpc_test__echo__echo_async(conn, borrowing(buf, 0, 16), on_done, &s, &o);
+    mrpc_status_t st = mrpc_test__echo__echo_async(up.conn, borrowing(buf, 0, 16), on_done, &s, &o);
     CU_ASSERT_EQUAL(st.code, PHX_INVALID_ARGUMENT);
     CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "mrpc_buffer_alloc"));
     o = borrow_opts(buf + 16);
-    st = mrpc_test__echo__echo_async(conn, borrowing(buf, 16, 16), on_done, &s, &o);
+    st = mrpc_test__echo__echo_async(up.conn, borrowing(buf, 16, 16), on_done, &s, &o);
     CU_ASSERT_EQUAL(st.code, PHX_INVALID_ARGUMENT);
-    mrpc_ctx_progress(ctx, 50);
+    mrpc_ctx_progress(up.ctx, 50);
     CU_ASSERT(!s.done);                        /* DONE never runs for a call not made */
-    CU_ASSERT_EQUAL(mrpc_buffer_busy(ctx, buf), 0);
-    CU_ASSERT_EQUAL(mrpc_buffer_free(ctx, buf), PHX_OK);    /* not freed with the requests */
+    CU_ASSERT_EQUAL(mrpc_buffer_busy(up.ctx, buf), 0);
+    CU_ASSERT_EQUAL(mrpc_buffer_free(up.ctx, buf), PHX_OK);    /* not freed with the requests */
     free(other);
 }
 
 /* The request's field points outside the send heap: the service refuses it, as any message. */
 static void test_outside_heap(void)
 {
-    need_nodes();
-    uint8_t *buf = mrpc_buffer_alloc(ctx, 4096), *outside = malloc(4096);
+    mrpc_need_setup();
+    uint8_t *buf = mrpc_buffer_alloc(up.ctx, 4096), *outside = malloc(4096);
     CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
     memset(outside, 1, 4096);
     struct seen s = { .buf = buf, .busy_then = -2 };
     mrpc_call_opts_t o = borrow_opts(buf);
     MrpcTest__Blob *req = borrowing(buf, 0, 16);
     req->data.data = outside;
-    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(conn, req, on_done, &s, &o).code, PHX_OK);
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(up.conn, req, on_done, &s, &o).code, PHX_OK);
     wait_done(&s);
     CU_ASSERT(s.done);
     CU_ASSERT_EQUAL(s.code, PHX_INVALID_ARGUMENT);
     CU_ASSERT_EQUAL(s.busy_then, 0);
-    CU_ASSERT_EQUAL(mrpc_buffer_free(ctx, buf), PHX_OK);
+    CU_ASSERT_EQUAL(mrpc_buffer_free(up.ctx, buf), PHX_OK);
     free(outside);
 }
 
 /* Cancelled: DONE at once; the buffer is idle once the service gave the request back. */
 static void test_cancel(void)
 {
-    need_nodes();
-    uint8_t *buf = mrpc_buffer_alloc(ctx, 1 << 16);
+    mrpc_need_setup();
+    uint8_t *buf = mrpc_buffer_alloc(up.ctx, 1 << 16);
     mrpc_call_id_t id = 0;
     struct seen s = { .buf = buf };
     CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
@@ -207,15 +191,15 @@ static void test_cancel(void)
                            .borrow = buf, .id = &id };
     MrpcTest__Blob *req = borrowing(buf, 0, 1 << 16);
     req->seq = 400;                            /* Sleep answers after 400 ms */
-    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(conn, req, on_done, &s, &o).code, PHX_OK);
-    CU_ASSERT_EQUAL(mrpc_cancel(ctx, id), PHX_OK);
+    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__sleep_async(up.conn, req, on_done, &s, &o).code, PHX_OK);
+    CU_ASSERT_EQUAL(mrpc_cancel(up.ctx, id), PHX_OK);
     CU_ASSERT(s.done);
     CU_ASSERT_EQUAL(s.code, PHX_CANCELLED);
     for (unsigned long long end = phx_test_now_ns() + 10 * PHX_NS;
-         mrpc_buffer_busy(ctx, buf) > 0 && phx_test_now_ns() < end;)
-        mrpc_ctx_progress(ctx, 50);
-    CU_ASSERT_EQUAL(mrpc_buffer_busy(ctx, buf), 0);
-    CU_ASSERT_EQUAL(mrpc_buffer_free(ctx, buf), PHX_OK);
+         mrpc_buffer_busy(up.ctx, buf) > 0 && phx_test_now_ns() < end;)
+        mrpc_ctx_progress(up.ctx, 50);
+    CU_ASSERT_EQUAL(mrpc_buffer_busy(up.ctx, buf), 0);
+    CU_ASSERT_EQUAL(mrpc_buffer_free(up.ctx, buf), PHX_OK);
 }
 
 static const phx_test_case_t cases[] = {
@@ -229,7 +213,5 @@ static const phx_test_case_t cases[] = {
 
 int main(int argc, char **argv)
 {
-    int rc = phx_test_main("mrpc_buffers", cases, argc, argv);
-
-    return mrpc_setup_stop(&up) ? rc : 1;
+    return mrpc_setup_main(&up, "mrpc_buffers", "buffers", MRPC_TEST_PEER, cases, argc, argv);
 }

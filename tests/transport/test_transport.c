@@ -631,8 +631,7 @@ static void test_malformed_frames_return_credits(void)
 
 static void test_wakeup(void)
 {
-    struct phx_runtime_params pa = {.field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX, .index = 0};
-    struct phx_runtime_params pb = {.field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX, .index = 1};
+    struct pair_threads rt;
     long long worst = 0;
 
     side_up_on(&A, 1, 0);
@@ -643,34 +642,26 @@ static void test_wakeup(void)
     CU_ASSERT_EQUAL(st(B.ucx, "worker_runtime"), 1);
     CU_ASSERT_EQUAL(st(A.ucx, "worker_engines"), 1);
     cmd(A.wt, "expect 9 %d", PINGS);
-    struct phx_runtime *rt_a = phx_runtime_start(&pa, err, sizeof(err));
-    struct phx_runtime *rt_b = phx_runtime_start(&pb, err, sizeof(err));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(rt_a);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(rt_b);
-    CU_ASSERT_EQUAL_FATAL(phx_runtime_add(rt_a, A.sub), 0);
-    CU_ASSERT_EQUAL_FATAL(phx_runtime_add(rt_b, B.sub), 0);
+    threads_up(&rt);
     for (int i = 0; i < PINGS; i++) {
         const struct timespec settle = {.tv_nsec = 200 * MS};
         nanosleep(&settle, NULL);                  /* both runtimes go to sleep */
-        phx_runtime_suspend(rt_b, B.sub);
+        phx_runtime_suspend(rt.b, B.sub);
         cmd(B.wt, "send1 5 100 9 %d", i);
         unsigned long long sent = phx_test_now_ns();
-        phx_runtime_resume(rt_b, B.sub);
+        phx_runtime_resume(rt.b, B.sub);
         nanosleep(&settle, NULL);                  /* A is not touched: only its fd wakes it */
         CU_ASSERT_EQUAL(tp_stat_of(A.sub, "WireTestEngine", "received"), i + 1);
         long long lat = tp_stat_of(A.sub, "WireTestEngine", "last_rx_ns") - (long long)sent;
         worst = lat > worst ? lat : worst;
     }
     struct phx_runtime_stats rs;
-    phx_runtime_get_stats(rt_a, &rs);
+    phx_runtime_get_stats(rt.a, &rs);
     printf("(worst wake-up to delivery %.3f ms, %llu sleeps) ", (double)worst / 1e6,
            (unsigned long long)rs.sleeps);
     CU_ASSERT(rs.sleeps >= PINGS);
     CU_ASSERT(worst < (long long)(200 * MS));     /* not the 1 s keepalive timer */
-    CU_ASSERT_EQUAL(phx_runtime_remove(rt_a, A.sub), 0);
-    CU_ASSERT_EQUAL(phx_runtime_remove(rt_b, B.sub), 0);
-    phx_runtime_stop(rt_a);
-    phx_runtime_stop(rt_b);
+    threads_down(&rt);
     CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
     pair_down();
 }
@@ -707,8 +698,7 @@ static bool both_reach(const char *stat, long long n)
  * happens or not as the threads' timing has it, as between two nodes. Every CONNECT connects. */
 static void test_crossed_threads(void)
 {
-    struct phx_runtime_params pa = {.field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX, .index = 0};
-    struct phx_runtime_params pb = {.field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX, .index = 1};
+    struct pair_threads rt;
 
     side_up_on(&A, 1, 0);
     side_up_on(&B, 2, 1);
@@ -716,19 +706,14 @@ static void test_crossed_threads(void)
     cmd(B.wt, "bind 1 127.0.0.1:0");
     CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1 && st(B.wt, "bound") == 1, 5000));
     long long port_a = st(A.wt, "bound_port"), port_b = st(B.wt, "bound_port");
-    struct phx_runtime *rt_a = phx_runtime_start(&pa, err, sizeof(err));
-    struct phx_runtime *rt_b = phx_runtime_start(&pb, err, sizeof(err));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(rt_a);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(rt_b);
-    CU_ASSERT_EQUAL_FATAL(phx_runtime_add(rt_a, A.sub), 0);
-    CU_ASSERT_EQUAL_FATAL(phx_runtime_add(rt_b, B.sub), 0);
+    threads_up(&rt);
     for (unsigned i = 0; i < CROSS_THREAD_ROUNDS; i++) {
-        phx_runtime_suspend(rt_a, A.sub);
-        phx_runtime_suspend(rt_b, B.sub);
+        phx_runtime_suspend(rt.a, A.sub);
+        phx_runtime_suspend(rt.b, B.sub);
         cmd(A.wt, "connect %u 127.0.0.1:%lld", 10 + i, port_b);
         cmd(B.wt, "connect %u 127.0.0.1:%lld", 10 + i, port_a);
-        phx_runtime_resume(rt_a, A.sub);
-        phx_runtime_resume(rt_b, B.sub);
+        phx_runtime_resume(rt.a, A.sub);
+        phx_runtime_resume(rt.b, B.sub);
         CU_ASSERT(both_reach("connected", i + 1));
     }
     CU_ASSERT(both_reach("accepted", CROSS_THREAD_ROUNDS));
@@ -739,10 +724,7 @@ static void test_crossed_threads(void)
            tp_stat_of(B.sub, "UcxRpcAdapterEngine", "hs_crossed"));
     CU_ASSERT_EQUAL(a_ok, CROSS_THREAD_ROUNDS);
     CU_ASSERT_EQUAL(b_ok, CROSS_THREAD_ROUNDS);
-    CU_ASSERT_EQUAL(phx_runtime_remove(rt_a, A.sub), 0);
-    CU_ASSERT_EQUAL(phx_runtime_remove(rt_b, B.sub), 0);
-    phx_runtime_stop(rt_a);
-    phx_runtime_stop(rt_b);
+    threads_down(&rt);
     assert_clean(A.wt);
     assert_clean(B.wt);
     pair_down();

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "mrpc/transport.h"
 #include "phoenix/status.h"
+#include "runtime.h"
 #include "hs_client.h"
 
 #include <arpa/inet.h>
@@ -231,6 +232,29 @@ void cross_connect(unsigned rounds)
     CU_ASSERT_EQUAL(st(B.wt, "missing"), 0);
     assert_clean(A.wt);
     assert_clean(B.wt);
+}
+
+/* ---- runtime threads ----------------------------------------------------------------------- */
+
+void threads_up(struct pair_threads *t)
+{
+    struct phx_runtime_params pa = {.field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX, .index = 0};
+    struct phx_runtime_params pb = {.field_mask = PHX_RUNTIME_PARAM_FIELD_INDEX, .index = 1};
+
+    t->a = phx_runtime_start(&pa, err, sizeof(err));
+    t->b = phx_runtime_start(&pb, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t->a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t->b);
+    CU_ASSERT_EQUAL_FATAL(phx_runtime_add(t->a, A.sub), 0);
+    CU_ASSERT_EQUAL_FATAL(phx_runtime_add(t->b, B.sub), 0);
+}
+
+void threads_down(struct pair_threads *t)
+{
+    CU_ASSERT_EQUAL(phx_runtime_remove(t->a, A.sub), 0);
+    CU_ASSERT_EQUAL(phx_runtime_remove(t->b, B.sub), 0);
+    phx_runtime_stop(t->a);
+    phx_runtime_stop(t->b);
 }
 
 void ucx_settings(const char *text)

@@ -82,6 +82,22 @@ void round_trip(unsigned conn, unsigned tag);
  * arrives exactly once. */
 void cross_connect(unsigned rounds);
 
+/* ---- runtime threads ----------------------------------------------------------------------- */
+
+struct phx_runtime;
+
+/* A and B each on a runtime thread of its own, as two services' apps would be. */
+struct pair_threads {
+    struct phx_runtime *a, *b;      /* runtime threads 0 and 1 */
+};
+
+/* Starts runtime threads 0 and 1 and gives A (up on runtime 0, side_up_on()) to the first and
+ * B (up on runtime 1) to the second: from then on the threads turn them, not turns(). A failure
+ * ends the case. */
+void threads_up(struct pair_threads *t);
+/* Takes A and B back from their threads and stops both threads. */
+void threads_down(struct pair_threads *t);
+
 /* The ucx plugin's settings of these tests (phoenix.conf's settings.ucx). */
 extern const char usual_settings[];
 /* Sets the ucx plugin's settings (settings.h text) for the engines created from now on. */

@@ -74,7 +74,9 @@ struct rl_state {
     struct rl_settings set;         /* in effect (strings: none) */
     struct rl_bucket   requests, bytes;
     bool               head_held[2];    /* per direction: the call decided next there was held,
-                                           its wait is owed */
+                                           its wait is owed ... */
+    uint64_t           held_call[2];    /* ... if it is still that call (its call_id and */
+    uint32_t           held_conn[2];    /* conn_id): its CANCEL may have withdrawn it */
     uint64_t           upgrades;    /* live upgrades this state went through */
     char               why[96];     /* the sentence of a rejection */
 };
@@ -89,7 +91,9 @@ static phx_verdict_t rl_decide(void *ctx, const phx_call_t *call, uint64_t now)
 
     if (call->kind != PHX_CALL_REQUEST)         /* of the side set: the SDK shows no other */
         return phx_verdict_forward();
-    bool owed = s->head_held[call->dir];            /* bucket.h: a late wake-up's tokens */
+    phx_dir_t dir = call->dir;
+    bool owed = s->head_held[dir] &&                /* bucket.h: a late wake-up's tokens */
+                s->held_call[dir] == call->call_id && s->held_conn[dir] == call->conn_id;
     rl_bucket_fill(&s->requests, now, owed);
     rl_bucket_fill(&s->bytes, now, owed);
     uint64_t wait = rl_bucket_wait_ns(&s->requests, 1.0);
@@ -99,6 +103,8 @@ static phx_verdict_t rl_decide(void *ctx, const phx_call_t *call, uint64_t now)
     if (wait && s->set.mode == RL_REJECT)
         return phx_verdict_reject(PHX_RESOURCE_EXHAUSTED, s->why);
     s->head_held[call->dir] = wait != 0;        /* the SDK asks about the same call next */
+    s->held_call[call->dir] = call->call_id;
+    s->held_conn[call->dir] = call->conn_id;
     if (wait)
         return phx_verdict_hold(now + wait);
     if (s->requests.rate > 0)
@@ -234,7 +240,9 @@ static int stats_json(struct rl_state *s, char **reply)
     if (!counts)
         return -ENOMEM;
     struct rl_bucket shown = s->requests;
-    rl_bucket_fill(&shown, phx_now_ns(), s->head_held[PHX_TX] || s->head_held[PHX_RX]);
+    bool owed = (s->head_held[PHX_TX] && phx_policy_held(&s->pol, PHX_TX)) ||
+                (s->head_held[PHX_RX] && phx_policy_held(&s->pol, PHX_RX));
+    rl_bucket_fill(&shown, phx_now_ns(), owed);
     int n = asprintf(reply, "{\"type\":\"RateLimitEngine\",\"version\":\"%s\","
                      "\"settings\":{\"requests_per_sec\":%u,\"bucket_size\":%u,"
                      "\"bytes_per_sec\":%u,\"mode\":\"%s\",\"queue_max\":%u,\"side\":\"%s\"},"

@@ -5,9 +5,10 @@
  * everything behind it in order. progress() takes what arrived one descriptor at a time and works
  * on the head while it is due (connection descriptors pass, calls are decided), so a call that
  * can go at once never takes a place; a call that finds the queue full of waiting ones is
- * rejected with RESOURCE_EXHAUSTED. The out channel (and, for a rejection, the rx way up) must
- * have room before decide() is asked, so a verdict is never taken back. arm() turns the head's
- * time into the runtime's sleep timeout.
+ * rejected with RESOURCE_EXHAUSTED. A CANCEL that finds its request in the queue withdraws it
+ * (policy.h, "Cancels"), so that it never overtakes it. The out channel (and, for a rejection,
+ * the rx way up) must have room before decide() is asked, so a verdict is never taken back.
+ * arm() turns the head's time into the runtime's sleep timeout.
  *
  * Who a call is from and to: the app's identity is learned once (its port's pid and uid, the real
  * gid of /proc/PID/status, its Slurm job by core/daemon/jobid.c, the service's own rule, compiled
@@ -283,6 +284,22 @@ static void queue_take(phx_policy_queue_t *q, const phx_desc_t *d)
     q->count--;
 }
 
+/* Takes the descriptor AT places behind the head out of Q, wherever it is: a held one too. The
+ * head's time and count go with it; in hold-alone mode the held ones stay held, in order. */
+static void queue_remove(phx_policy_queue_t *q, unsigned at)
+{
+    if (at < q->held)
+        q->held--;
+    for (unsigned i = at; i > 0; i--)
+        q->slots[(q->head + i) % q->cap] = q->slots[(q->head + i - 1) % q->cap];
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
+    if (!at) {
+        q->until_ns = 0;                /* the new head is asked again now */
+        q->head_held = q->held > 0;     /* ... and was counted when it was held */
+    }
+}
+
 static void queue_push(phx_policy_queue_t *q, const phx_desc_t *d)
 {
     q->slots[(q->head + q->count) % q->cap] = *d;
@@ -483,6 +500,86 @@ static int answer(phx_policy_t *p, phx_engine_t *e, const phx_desc_t *d, const p
     return rc;
 }
 
+/* ---- cancels of queued calls ------------------------------------------------------------ */
+
+/* Where in DIR's queue Q the request that the CANCEL C names waits, ahead of LIMIT places
+ * behind the head (the CANCEL's own place, or the count): its place, or -1. One pass over the
+ * queue, which queue_max bounds; only a CANCEL pays for it. */
+static int queued_request(const phx_policy_queue_t *q, phx_dir_t dir, const phx_call_t *c,
+                          unsigned limit)
+{
+    phx_call_t r;
+
+    for (unsigned i = 0; i < limit && i < q->count; i++) {
+        const phx_desc_t *d = &q->slots[(q->head + i) % q->cap];
+        if (d->conn_id == c->conn_id && phx_policy_call_of(d, dir, &r) &&
+            r.kind == PHX_CALL_REQUEST && r.call_id == c->call_id)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Whether a CANCEL of DIR can withdraw its request now: an rx one always (nothing goes up), a
+ * tx one when the way up has room for both SENT answers. */
+static bool can_withdraw(phx_engine_t *e, phx_dir_t dir)
+{
+    phx_channel_t *up = way_up(e, dir);
+
+    return dir == PHX_RX || (up && phx_chan_space(up) >= 2);
+}
+
+/* Frees the payload an rx descriptor D landed in the app's receive heap (none without an app
+ * port: tests). */
+static void free_landed(phx_engine_t *e, const phx_desc_t *d)
+{
+    phx_app_port_t *port = phx_engine_app_port(e);
+
+    if (port && d->addr)
+        phx_heap_free(phx_app_port_recv_heap(port), (void *)(uintptr_t)d->addr);
+}
+
+/* The CANCEL C (descriptor CD) withdraws the request AT places behind the head of DIR's queue
+ * (policy.h, "Cancels"): neither goes on. Needs can_withdraw(). */
+static void withdraw(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, unsigned at,
+                     const phx_desc_t *cd, const phx_call_t *c)
+{
+    phx_policy_queue_t *q = &p->q[dir];
+    phx_desc_t rd = q->slots[(q->head + at) % q->cap];
+    phx_call_t r;
+
+    queue_remove(q, at);
+    if (dir == PHX_TX) {
+        phx_policy_call_of(&rd, dir, &r);
+        phx_desc_t answers[2] = { refusal_tx(&rd, &r, PHX_CANCELLED, NULL),
+                                  refusal_tx(cd, c, PHX_OK, NULL) };
+        phx_chan_push(way_up(e, dir), answers, 2);
+    } else {
+        free_landed(e, &rd);
+        free_landed(e, cd);
+    }
+    p->counts[dir].cancelled++;
+    phx_debug("%s %" PRIu64 ": call %" PRIu64 " on connection %u cancelled while held (%s): "
+              "withdrawn", phx_engine_type(e), phx_engine_id(e), c->call_id, c->conn_id,
+              dir_names[dir]);
+}
+
+/* D, the CANCEL C at place AT of DIR's queue (or arriving: AT the count), and its request
+ * queued ahead of it: 1 when it withdrew it, 0 when it must wait behind it, -1 when its request
+ * is not queued (it goes on as any call). */
+static int cancel_queued(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, const phx_desc_t *d,
+                         const phx_call_t *c, unsigned at)
+{
+    int r = c->kind == PHX_CALL_CANCEL ? queued_request(&p->q[dir], dir, c, at) : -1;
+
+    if (r < 0)
+        return -1;
+    if (!can_withdraw(e, dir))
+        return 0;
+    phx_desc_t cd = *d;                 /* D may be a slot that withdraw() moves */
+    withdraw(p, e, dir, (unsigned)r, &cd, c);
+    return 1;
+}
+
 static bool can_reject(phx_engine_t *e, phx_dir_t dir)
 {
     phx_channel_t *up = way_up(e, dir);
@@ -490,13 +587,30 @@ static bool can_reject(phx_engine_t *e, phx_dir_t dir)
     return up && phx_chan_space(up) > 0;
 }
 
-/* The descriptor of Q to work on at NOW: the head when it is due; in hold-alone mode, while the
- * held ones are not, the first behind them; NULL: none. */
-static phx_desc_t *queue_next(const phx_policy_t *p, phx_policy_queue_t *q, uint64_t now)
+/* Hold-alone mode: whether the first descriptor behind the held calls of DIR's queue Q may be
+ * worked on before them: a call may, but for a CANCEL of one of them that cannot withdraw it
+ * now (it waits behind it). */
+static bool passable(const phx_policy_t *p, phx_engine_t *e, const phx_policy_queue_t *q,
+                     phx_dir_t dir)
 {
+    phx_call_t call;
+
+    if (!p->hold_alone || q->held >= q->count ||
+        !phx_policy_call_of(&q->slots[(q->head + q->held) % q->cap], dir, &call))
+        return false;
+    return call.kind != PHX_CALL_CANCEL || can_withdraw(e, dir) ||
+           queued_request(q, dir, &call, q->held) < 0;
+}
+
+/* The descriptor of DIR's queue to work on at NOW: the head when it is due; in hold-alone mode,
+ * while the held ones are not, the first behind them when it may pass them; NULL: none. */
+static phx_desc_t *queue_next(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t now)
+{
+    phx_policy_queue_t *q = &p->q[dir];
+
     if (q->until_ns <= now)
         return queue_head(q);
-    if (!p->hold_alone || q->held >= q->count)
+    if (!passable(p, e, q, dir))
         return NULL;
     return &q->slots[(q->head + q->held) % q->cap];
 }
@@ -528,7 +642,7 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
 {
     phx_policy_queue_t *q = &p->q[dir];
     phx_channel_t *out = phx_engine_out(e, dir, 0);
-    phx_desc_t *d = queue_next(p, q, now);
+    phx_desc_t *d = queue_next(p, e, dir, now);
     phx_call_t call;
 
     if (!d || !out || !phx_chan_space(out))
@@ -542,6 +656,13 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
         phx_chan_push(out, d, 1);
         queue_pop(q);
         return 1;
+    }
+    unsigned at = ((unsigned)(d - q->slots) + q->cap - q->head) % q->cap;
+    int cancelled = cancel_queued(p, e, dir, d, &call, at);
+    if (cancelled >= 0) {               /* hold-alone: a CANCEL behind its held request */
+        if (cancelled)
+            queue_remove(q, at - 1);    /* its request, ahead of it, has gone */
+        return cancelled;
     }
     unsigned side = call.server_side ? PHX_SIDE_SERVER : PHX_SIDE_CLIENT;
     struct phx_call_ctx cx = { .p = p, .e = e, .d = d };
@@ -593,7 +714,10 @@ static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
     if (q->count >= q->cap || phx_chan_pop(phx_engine_in(e, dir, 0), &d, 1) != 1)
         return false;
     observe_new(p, &d, dir);
-    if (q->count >= q->max && call_read(p, &d, dir, &call) && can_reject(e, dir)) {
+    bool is_call = call_read(p, &d, dir, &call);
+    if (is_call && cancel_queued(p, e, dir, &d, &call, q->count) > 0)
+        return true;                    /* it withdrew its request: neither goes on */
+    if (q->count >= q->max && is_call && can_reject(e, dir)) {
         p->counts[dir].overflowed++;
         reject(p, e, &d, &call, PHX_RESOURCE_EXHAUSTED,
                "the policy's queue of held calls is full");
@@ -654,15 +778,6 @@ int phx_policy_progress(phx_policy_t *p, phx_engine_t *e, uint64_t now_ns)
 
 /* ---- timers and flush ----------------------------------------------------------------------- */
 
-/* Hold-alone mode: whether a call waits behind the held ones (it may pass them). */
-static bool passable(const phx_policy_t *p, phx_policy_queue_t *q, phx_dir_t dir)
-{
-    phx_call_t call;
-
-    return p->hold_alone && q->held < q->count &&
-           phx_policy_call_of(&q->slots[(q->head + q->held) % q->cap], dir, &call);
-}
-
 /* Work waiting on DIR now (> 0), else 0 with *TIMEOUT_MS lowered to the head's time. */
 static unsigned ready_dir(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t now,
                           int *timeout_ms)
@@ -673,7 +788,7 @@ static unsigned ready_dir(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint6
 
     if (!(p->dirs & (1u << dir)) || !q->count)
         return room && phx_chan_count(phx_engine_in(e, dir, 0)) ? 1 : 0;
-    if (q->until_ns <= now || passable(p, q, dir))
+    if (q->until_ns <= now || passable(p, e, q, dir))
         return room ? 1 : 0;
     uint64_t ms = (q->until_ns - now + 999999) / 1000000;
     int t = ms > 60000 ? 60000 : (int)ms;
@@ -738,14 +853,14 @@ char *phx_policy_stats_json(const phx_policy_t *p)
     const phx_policy_counts_t *t = &p->counts[PHX_TX], *r = &p->counts[PHX_RX];
     const char *f = "{\"forwarded\":%" PRIu64 ",\"held\":%" PRIu64 ",\"rejected\":%" PRIu64
                     ",\"overflowed\":%" PRIu64 ",\"unrejectable\":%" PRIu64 ",\"replied\":%" PRIu64
-                    ",\"waiting\":%u}";
-    char tx[256], rx[256];
+                    ",\"cancelled\":%" PRIu64 ",\"waiting\":%u}";
+    char tx[320], rx[320];
 
     phx_policy_json_text(reason, sizeof(reason), p->last_reject);
     snprintf(tx, sizeof(tx), f, t->forwarded, t->held, t->rejected, t->overflowed,
-             t->unrejectable, t->replied, p->q[PHX_TX].count);
+             t->unrejectable, t->replied, t->cancelled, p->q[PHX_TX].count);
     snprintf(rx, sizeof(rx), f, r->forwarded, r->held, r->rejected, r->overflowed,
-             r->unrejectable, r->replied, p->q[PHX_RX].count);
+             r->unrejectable, r->replied, r->cancelled, p->q[PHX_RX].count);
     if (asprintf(&s, "\"tx\":%s,\"rx\":%s,\"last_reject\":\"%s\",\"peers\":%u,"
                  "\"peers_untracked\":%" PRIu64 ",\"copies\":%" PRIu64, tx, rx, reason,
                  p->n_peers, p->peers_untracked, p->copies) < 0)
@@ -766,6 +881,8 @@ void phx_policy_dump_counts(const phx_policy_t *p, phx_wbuf_t *w)
     phx_wbuf_blob(w, p->last_reject, strlen(p->last_reject));
     phx_wbuf_u64(w, p->counts[PHX_TX].replied);
     phx_wbuf_u64(w, p->counts[PHX_RX].replied);
+    phx_wbuf_u64(w, p->counts[PHX_TX].cancelled);
+    phx_wbuf_u64(w, p->counts[PHX_RX].cancelled);
 }
 
 bool phx_policy_restore_counts(phx_policy_t *p, phx_rbuf_t *r)
@@ -788,6 +905,10 @@ bool phx_policy_restore_counts(phx_policy_t *p, phx_rbuf_t *r)
     if (r->left >= 2 * sizeof(uint64_t)) {     /* an older SDK's blob ends here */
         p->counts[PHX_TX].replied = phx_rbuf_u64(r);
         p->counts[PHX_RX].replied = phx_rbuf_u64(r);
+    }
+    if (r->left >= 2 * sizeof(uint64_t)) {     /* ... or here */
+        p->counts[PHX_TX].cancelled = phx_rbuf_u64(r);
+        p->counts[PHX_RX].cancelled = phx_rbuf_u64(r);
     }
     return !r->failed;
 }

@@ -204,6 +204,10 @@ static void flow_done(mrpc_ctx_t *c, void *token, const mrpc_status_t *st,
         mrpc_release(c, reply);
 }
 
+/* The options of F's calls: each one's id into last_id. */
+#define opts_of(f) \
+    ((mrpc_call_opts_t){ .field_mask = MRPC_CALL_OPT_FIELD_ID, .id = &(f)->last_id })
+
 static mrpc_status_t call_fail(struct policy_flow *f, struct policy_flow_call *k)
 {
     MrpcTest__FailRequest *q = (MrpcTest__FailRequest *)mrpc_message_new(
@@ -212,7 +216,7 @@ static mrpc_status_t call_fail(struct policy_flow *f, struct policy_flow_call *k
     if (!q)
         return (mrpc_status_t){ .code = PHX_RESOURCE_EXHAUSTED };
     q->code = PHX_NOT_FOUND;
-    return mrpc_test__echo__fail_async(f->conn, q, flow_done, k, NULL);
+    return mrpc_test__echo__fail_async(f->conn, q, flow_done, k, &opts_of(f));
 }
 
 static mrpc_status_t call_echo(struct policy_flow *f, struct policy_flow_call *k)
@@ -225,7 +229,7 @@ static mrpc_status_t call_echo(struct policy_flow *f, struct policy_flow_call *k
     b->seq = k->seq;
     if (f->payload)
         mrpc_bytes_set(f->ctx, &b->data, data, f->payload);
-    return mrpc_test__echo__echo_async(f->conn, b, flow_done, k, NULL);
+    return mrpc_test__echo__echo_async(f->conn, b, flow_done, k, &opts_of(f));
 }
 
 bool policy_flow_submit(struct policy_flow *f, unsigned seq, bool fail)
@@ -263,4 +267,69 @@ unsigned policy_flow_run(struct policy_flow *f, unsigned first, unsigned n, unsi
     policy_flow_drain(f);
     CU_ASSERT_EQUAL(seq, first + n);
     return f->ok - ok0;
+}
+
+/* ---- a held call cancelled ------------------------------------------------------------------ */
+
+long policy_app_stat(const struct mrpc_node *n, pid_t pid, const char *name)
+{
+    struct mrpc_sub sub;
+    char id[32];
+
+    if (!mrpc_ctl_find_sub(n, pid, &sub))
+        return -1;
+    snprintf(id, sizeof(id), "%ld", sub.front_engine);
+    json_object *stats = mrpc_ctl_json(n, (const char *[]){ "engine", id, "stats", NULL });
+    long v = mrpc_json_int(stats, name);
+    json_object_put(stats);
+    return v;
+}
+
+static long held_stat(const struct policy_held *h, const char *path)
+{
+    json_object *o = h->sid < 0 ? policy_stats(h->node, h->engine, h->pid)
+                                : policy_stats_sid(h->node, h->engine, h->pid, (unsigned)h->sid);
+    long v = policy_json_path_int(o, path);
+
+    json_object_put(o);
+    return v;
+}
+
+/* Progresses F's context for MS milliseconds. */
+static void flow_run_for(struct policy_flow *f, unsigned ms)
+{
+    unsigned long long end = phx_test_now_ns() + ms * 1000000ull;
+
+    while (phx_test_now_ns() < end)
+        CU_ASSERT_FATAL(mrpc_ctx_progress(f->ctx, 1) >= 0);
+}
+
+void policy_cancel_held(struct policy_flow *f, const struct policy_held *h)
+{
+    unsigned done = f->done, failed = f->failed, wrong = f->wrong, i;
+    int want = f->want;
+
+    for (i = 0; i < 100 && held_stat(h, "tx.waiting") < 1; i++)
+        flow_run_for(f, 100);
+    CU_ASSERT_EQUAL_FATAL(held_stat(h, "tx.waiting"), 1);
+    long forwarded = held_stat(h, "tx.forwarded"), cancelled = held_stat(h, "tx.cancelled");
+    long incoming = policy_app_stat(h->server, h->server_pid, "incoming_calls");
+    CU_ASSERT_FATAL(incoming >= 0);
+    CU_ASSERT_EQUAL(f->done, done);                     /* still waiting for its answer */
+    f->want = PHX_CANCELLED;
+    CU_ASSERT_EQUAL_FATAL(mrpc_cancel(f->ctx, f->last_id), PHX_OK);
+    CU_ASSERT_EQUAL(f->done, done + 1);                 /* answered at once ... */
+    CU_ASSERT_EQUAL(f->failed, failed + 1);
+    CU_ASSERT_EQUAL(f->wrong, wrong);                   /* ... with CANCELLED */
+    f->want = want;
+    for (i = 0; i < 100 && held_stat(h, "tx.cancelled") <= cancelled; i++)
+        flow_run_for(f, 50);
+    printf("(withdrawn after %u polls) ", i);
+    CU_ASSERT_EQUAL(held_stat(h, "tx.cancelled"), cancelled + 1);
+    CU_ASSERT_EQUAL(held_stat(h, "tx.waiting"), 0);
+    CU_ASSERT_EQUAL(held_stat(h, "tx.forwarded"), forwarded);
+    flow_run_for(f, 300);
+    CU_ASSERT_EQUAL(f->done, done + 1);                 /* ... and only once */
+    CU_ASSERT_EQUAL(f->inflight, 0);
+    CU_ASSERT_EQUAL(policy_app_stat(h->server, h->server_pid, "incoming_calls"), incoming);
 }

@@ -65,6 +65,7 @@ struct policy_flow {
                                            is printed) */
     unsigned     sentences;             /* failures with a message (the first is printed) */
     char         message[200];          /* the first failure's message, as the caller read it */
+    mrpc_call_id_t last_id;             /* the newest call's, for mrpc_cancel() */
     int          status[POLICY_FLOW_CALLS];      /* of call number seq, when seq < the size */
     struct policy_flow_call calls[POLICY_FLOW_CALLS];
 };
@@ -79,5 +80,25 @@ void policy_flow_drain(struct policy_flow *f);
  * expected with WANT, then drained; asserts all were sent. Returns how many succeeded. */
 unsigned policy_flow_run(struct policy_flow *f, unsigned first, unsigned n, unsigned width,
                          bool fail, int want);
+
+/* ---- a held call cancelled (docs/policies.md, "Cancels") ---------------------------------- */
+
+/* Where to look: the policy ENGINE attached to PID (subscription SID, or -1: any) on NODE, and
+ * the app that serves the calls (SERVER_PID on SERVER). */
+struct policy_held {
+    const struct mrpc_node *node, *server;
+    const char             *engine;
+    pid_t                   pid, server_pid;
+    long                    sid;
+};
+
+/* The counter NAME of the MrpcEngine of PID's newest subscription on N (admin "stats"), or -1. */
+long policy_app_stat(const struct mrpc_node *n, pid_t pid, const char *name);
+/* F's newest call, which H's policy holds (or will once it arrives: 10 s at most), is cancelled
+ * by the app. Asserts that its callback ran once, with CANCELLED, at mrpc_cancel(); that the
+ * policy withdrew it (tx.cancelled one more, tx.forwarded unchanged) and holds nothing after
+ * (tx.waiting 0); and that the server's app was never handed it (its incoming_calls unchanged,
+ * 300 ms on). */
+void policy_cancel_held(struct policy_flow *f, const struct policy_held *h);
 
 #endif /* POLICY_FIXTURE_H */

@@ -19,6 +19,11 @@
  *   peer table  a thousand connections come and go: every live one is found, no ended one is
  *   hold alone  held calls let the calls behind them pass, keep their order among themselves,
  *               and keep a CLOSE behind them waiting; arm() then reports a timeout, no work
+ *   cancels     a CANCEL whose request is held (or waits behind a held call) withdraws it, in
+ *               ordinary and hold-alone mode: both come back up as SENT (CANCELLED for the
+ *               request, OK for the CANCEL), nothing reaches the transport, nothing stays held;
+ *               on rx both payloads are freed and nothing goes up; with no way up the CANCEL
+ *               waits behind its request (hold-alone too: arm() reports no work) and follows it
  *
  * Every loop is bounded. */
 #include "graph.h"
@@ -62,7 +67,7 @@ static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
     t.seen_caller = *c->caller;
     t.seen_peer = *c->peer;
     t.decided++;
-    if (t.hold_odd_until && (c->call_id & 1))
+    if (t.hold_odd_until && (c->call_id & 1) && c->kind == PHX_CALL_REQUEST)
         return phx_verdict_hold(t.hold_odd_until);
     return t.verdict;
 }
@@ -435,6 +440,157 @@ static void test_hold_alone(void)
     stop();
 }
 
+/* Pushes W's SEND on connection CONN into tx and turns once. */
+static void feed_send(uint32_t conn, struct mrpc_wire_msg *w)
+{
+    phx_desc_t d = send_of(conn, w);
+
+    feed(t.tx_in, &d);
+}
+
+/* The two SENT answers a withdrawn tx request and its CANCEL come back up with. */
+static void expect_withdrawn(const struct mrpc_wire_msg *call, const struct mrpc_wire_msg *cancel)
+{
+    phx_desc_t up[4];
+
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.rx_out, up, 4), 2);
+    CU_ASSERT_EQUAL(up[0].kind, MRPC_DESC_SENT);
+    CU_ASSERT_EQUAL(up[0].addr, (uintptr_t)call);
+    CU_ASSERT_EQUAL(up[0].status, PHX_CANCELLED);
+    CU_ASSERT_STRING_EQUAL(call->reason, "");       /* not a policy's refusal */
+    CU_ASSERT_EQUAL(up[1].kind, MRPC_DESC_SENT);
+    CU_ASSERT_EQUAL(up[1].addr, (uintptr_t)cancel);
+    CU_ASSERT_EQUAL(up[1].status, PHX_OK);
+}
+
+/* Ordinary mode: call 1 held, call 2 waiting behind it; each one's CANCEL withdraws it. */
+static void test_cancel_held(void)
+{
+    struct mrpc_wire_msg w1 = wire_of(MRPC_WIRE_CALL, 1, 0), w2 = wire_of(MRPC_WIRE_CALL, 2, 0);
+    struct mrpc_wire_msg c1 = wire_of(MRPC_WIRE_CANCEL, 1, 0), c2 = wire_of(MRPC_WIRE_CANCEL, 2, 0);
+    struct mrpc_wire_msg other = wire_of(MRPC_WIRE_CANCEL, 2, 0);
+    phx_desc_t out[4];
+
+    start((1u << PHX_TX) | (1u << PHX_RX));
+    t.verdict = phx_verdict_hold(phx_now_ns() + 60000000000ull);
+    feed_send(3, &w1);
+    feed_send(3, &w2);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 2);
+    feed_send(4, &other);  /* call 2 of another connection: not ours */
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 3);
+    CU_ASSERT_EQUAL(phx_chan_count(t.rx_out), 0);
+    feed_send(3, &c2);     /* behind the held head */
+    expect_withdrawn(&w2, &c2);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 2);
+    feed_send(3, &c1);     /* the held head itself */
+    expect_withdrawn(&w1, &c1);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 1);
+    CU_ASSERT_EQUAL(phx_chan_count(t.tx_out), 0);        /* the server never hears of them */
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].cancelled, 2);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].forwarded, 0);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].rejected, 0);
+    char *json = phx_policy_stats_json(&t.pol);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"cancelled\":2,\"waiting\":1}"));
+    free(json);
+    t.verdict = phx_verdict_forward();                  /* the other connection's CANCEL goes */
+    t.pol.q[PHX_TX].until_ns = 0;
+    turn();
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.tx_out, out, 4), 1);
+    CU_ASSERT_EQUAL(out[0].addr, (uintptr_t)&other);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
+    stop();
+}
+
+/* Hold-alone mode: held call 1 lets call 2 pass; its CANCEL does not pass it but withdraws it. */
+static void test_cancel_held_alone(void)
+{
+    struct mrpc_wire_msg w1 = wire_of(MRPC_WIRE_CALL, 1, 0), w2 = wire_of(MRPC_WIRE_CALL, 2, 0);
+    struct mrpc_wire_msg c1 = wire_of(MRPC_WIRE_CANCEL, 1, 0);
+    phx_desc_t out[4];
+
+    start((1u << PHX_TX) | (1u << PHX_RX));
+    phx_policy_hold_alone(&t.pol, true);
+    t.hold_odd_until = phx_now_ns() + 60000000000ull;
+    feed_send(3, &w1);
+    feed_send(3, &w2);
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.tx_out, out, 4), 1);
+    CU_ASSERT_EQUAL(out[0].call_id, 2);
+    feed_send(3, &c1);
+    expect_withdrawn(&w1, &c1);
+    CU_ASSERT_EQUAL(phx_chan_count(t.tx_out), 0);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
+    CU_ASSERT_EQUAL(t.pol.q[PHX_TX].held, 0);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].cancelled, 1);
+    stop();
+}
+
+/* Hold-alone mode with no way up (a tx-only splice): the CANCEL cannot withdraw its request, so
+ * it waits behind it without keeping the runtime busy, and follows it out. */
+static void test_cancel_no_way_up(void)
+{
+    struct mrpc_wire_msg w1 = wire_of(MRPC_WIRE_CALL, 1, 0), w2 = wire_of(MRPC_WIRE_CALL, 2, 0);
+    struct mrpc_wire_msg c1 = wire_of(MRPC_WIRE_CANCEL, 1, 0);
+    phx_desc_t out[4];
+    phx_wait_t wait;
+
+    start(1u << PHX_TX);
+    t.engine.out[PHX_RX][0] = NULL;
+    phx_policy_hold_alone(&t.pol, true);
+    t.hold_odd_until = phx_now_ns() + 60000000000ull;
+    feed_send(3, &w1);
+    feed_send(3, &c1);
+    feed_send(3, &w2);
+    CU_ASSERT_EQUAL(phx_chan_count(t.tx_out), 0);        /* call 2 waits behind the CANCEL */
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 3);
+    CU_ASSERT_EQUAL(phx_policy_arm(&t.pol, &t.engine, &wait, phx_now_ns()), 0);
+    CU_ASSERT(wait.timeout_ms > 0);
+    t.hold_odd_until = 0;
+    t.pol.q[PHX_TX].until_ns = 0;
+    turn();
+    CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.tx_out, out, 4), 3);
+    CU_ASSERT_EQUAL(out[0].addr, (uintptr_t)&w1);
+    CU_ASSERT_EQUAL(out[1].addr, (uintptr_t)&c1);
+    CU_ASSERT_EQUAL(out[2].addr, (uintptr_t)&w2);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].cancelled, 0);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
+    t.engine.out[PHX_RX][0] = t.rx_out;
+    stop();
+}
+
+/* Server side: a received request held, then the remote caller's CANCEL: both payloads freed,
+ * nothing goes up to the app. */
+static void test_cancel_held_rx(void)
+{
+    phx_heap_t *heap;
+    struct phx_heap_stats before, after;
+
+    start((1u << PHX_TX) | (1u << PHX_RX));
+    heap = phx_app_port_recv_heap(t.port);
+    phx_heap_get_stats(heap, &before);
+    void *payload = phx_heap_alloc(heap, 4096), *text = phx_heap_alloc(heap, 16);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(payload);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    t.verdict = phx_verdict_hold(phx_now_ns() + 60000000000ull);
+    feed(t.rx_in, &(phx_desc_t){ .kind = MRPC_DESC_RECEIVED, .conn_id = 0x80000001u,
+                                 .call_id = 5, .service_id = 11, .method_id = 22,
+                                 .flags = MRPC_WIRE_CALL | (MRPC_FORMAT_NATIVE << 8),
+                                 .addr = (uintptr_t)payload, .len = 4096 });
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_RX), 1);
+    feed(t.rx_in, &(phx_desc_t){ .kind = MRPC_DESC_RECEIVED, .conn_id = 0x80000001u,
+                                 .call_id = 5, .service_id = 11, .method_id = 22,
+                                 .status = PHX_CANCELLED,
+                                 .flags = MRPC_WIRE_CANCEL | (MRPC_FORMAT_NATIVE << 8),
+                                 .addr = (uintptr_t)text, .len = 16 });
+    CU_ASSERT_EQUAL(phx_chan_count(t.rx_out), 0);        /* the server's app never sees it */
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_RX), 0);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_RX].cancelled, 1);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_RX].forwarded, 0);
+    phx_heap_get_stats(heap, &after);
+    CU_ASSERT_EQUAL(after.bytes_in_use, before.bytes_in_use);
+    stop();
+}
+
 static const phx_test_case_t cases[] = {
     { "decide() sees the app's pid, uid, gid, job and the deadline", test_identity },
     { "peers: connected-to address, accepted peer's authenticated uid", test_peers },
@@ -445,6 +601,13 @@ static const phx_test_case_t cases[] = {
       test_reply_impossible },
     { "a thousand connections come and go in the peer table", test_peer_table },
     { "hold-alone: a held call lets the calls behind it pass, not a CLOSE", test_hold_alone },
+    { "a CANCEL withdraws its held (or waiting) request: neither is sent", test_cancel_held },
+    { "hold-alone: a CANCEL does not pass its held request, it withdraws it",
+      test_cancel_held_alone },
+    { "with no way up a CANCEL waits behind its request, the runtime asleep",
+      test_cancel_no_way_up },
+    { "server side: a remote CANCEL withdraws the held request, payloads freed",
+      test_cancel_held_rx },
     { NULL, NULL },
 };
 

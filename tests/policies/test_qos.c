@@ -20,6 +20,12 @@
  *                   found at most the slice of bulk bytes on the wire (ahead_max_bytes)
  *   held alone      depth 1, three bulk calls of 4 MiB and a 64 B bulk call behind them: the
  *                   64 B call is not held behind the paced ones (it ends before the second)
+ *   cancel held     depth 1, a latency call in progress: a bulk call of 32 KiB kept in progress
+ *                   (an Echo to the busy Sleep server), so that the next one, to the echo
+ *                   server, is paced and held; the app cancels it: its callback runs once,
+ *                   with CANCELLED; the engine withdraws it (never forwarded, counted
+ *                   cancelled, nothing held); the echo server's app never gets it, and gets
+ *                   the next call once the engines are detached
  *   no latency      half the burst with the latency app idle: nothing is paced, more than one
  *                   call is in progress at once
  *   node table      the stats show both engines' levels in the shared table
@@ -429,6 +435,45 @@ static void test_held_alone(void)
     detach(&bulk);
 }
 
+static void test_cancel_held(void)
+{
+    static struct policy_flow first, second;
+    static phx_test_run_result_t r;
+    struct flow sleeper = { 0 };
+    mrpc_call_id_t id = 0;
+    mrpc_status_t st;
+
+    need_nodes();
+    const struct policy_held h = { .node = &up.client_node, .server = &up.server_node,
+                                   .engine = "QosEngine", .pid = getpid(),
+                                   .server_pid = up.peer.pid, .sid = bulk.sid };
+    attach3(&bulk, "class=bulk", "depth=1", "idle_ms=60000");
+    CU_ASSERT_EQUAL(set(&bulk, "pace_min_kb=16", &r), 0);
+    attach(&lat, "class=latency", NULL);
+    CU_ASSERT_FATAL(call_id(&lat, &sleeper, 0, SLEEP_MS, &id));
+    wait_in_progress();
+    mrpc_conn_t *busy = mrpc_connect(bulk.ctx, sleep_peer.addr, &st);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(busy);
+    policy_flow_init(&first, bulk.ctx, busy, 32768);
+    policy_flow_init(&second, bulk.ctx, bulk.conn, 32768);
+    CU_ASSERT_FATAL(policy_flow_submit(&first, 0, false));     /* in progress: depth used */
+    CU_ASSERT_FATAL(policy_flow_submit(&second, 0, false));    /* paced: held */
+    policy_cancel_held(&second, &h);
+    first.want = PHX_CANCELLED;
+    CU_ASSERT_EQUAL(mrpc_cancel(bulk.ctx, first.last_id), PHX_OK);
+    CU_ASSERT_EQUAL(first.inflight, 0);
+    cancel_sleeper(&sleeper, id);
+    mrpc_conn_close(busy);
+    long incoming = policy_app_stat(&up.server_node, up.peer.pid, "incoming_calls");
+    detach(&lat);
+    detach(&bulk);
+    CU_ASSERT_FATAL(policy_flow_submit(&second, 1, false));
+    policy_flow_drain(&second);
+    CU_ASSERT_EQUAL(second.ok, 1);
+    CU_ASSERT_EQUAL(policy_app_stat(&up.server_node, up.peer.pid, "incoming_calls"),
+                    incoming + 1);          /* the next call, and not the cancelled one */
+}
+
 /* Waits (bounded: 2 s) until no level above A's is busy: the previous case's latency calls keep
  * their level busy for linger_ms after they end, which would pace the first calls here. */
 static void wait_not_yielding(const struct app *a)
@@ -591,6 +636,8 @@ static const phx_test_case_t cases[] = {
     { "a slice of two messages: two on the wire, never more bulk bytes ahead of latency",
       test_slice },
     { "a paced message holds back only itself: a small call behind it goes on", test_held_alone },
+    { "a held bulk call cancelled by the app: one CANCELLED answer, never sent",
+      test_cancel_held },
     { "with the latency app idle, bulk is not paced", test_no_latency },
     { "stats show both levels in the node's shared table", test_table },
     { "bad settings: one line naming the key, nothing attached", test_bad_settings },

@@ -26,6 +26,11 @@
  *   full queue      delay mode at 20/s with queue_max = 16: a burst of 100 - what the bucket and
  *                   the queue hold succeeds (late), the rest fails at once with
  *                   RESOURCE_EXHAUSTED and is counted as overflowed
+ *   cancel held     bytes_per_sec = 1: the first call passes, leaving the byte bucket in debt
+ *                   for about a minute, the second is held; the app cancels it: its callback
+ *                   runs once, with CANCELLED; the limiter withdraws it (never forwarded,
+ *                   counted cancelled, nothing held); the server's app never gets it, and
+ *                   gets the next call once the limiter is detached
  *   bad settings    a misspelt key and a bad mode: exit 1, one line naming the key, nothing
  *                   attached
  *   live set        `policyctl set` from 1,000 to 3,000 requests/s: the rate follows, the
@@ -366,6 +371,31 @@ static void test_queue_full(void)
     CU_ASSERT(policy_detach(&up.client_node, "ratelimit", getpid()) == 0);
 }
 
+static void test_cancel_held(void)
+{
+    static struct policy_flow f;
+
+    need_nodes();
+    const struct policy_held h = { .node = &up.client_node, .server = &up.server_node,
+                                   .engine = "RateLimitEngine", .pid = getpid(),
+                                   .server_pid = up.peer.pid, .sid = -1 };
+    CU_ASSERT_FATAL(policy_attach(&up.client_node, "ratelimit", getpid(), "bytes_per_sec=1",
+                                  NULL) == 0);
+    flow_start(&f);
+    CU_ASSERT_FATAL(policy_flow_submit(&f, 0, false));
+    policy_flow_drain(&f);                  /* the first goes: the bucket is in debt */
+    CU_ASSERT_EQUAL(f.ok, 1);
+    CU_ASSERT_FATAL(policy_flow_submit(&f, 1, false));
+    policy_cancel_held(&f, &h);
+    long incoming = policy_app_stat(&up.server_node, up.peer.pid, "incoming_calls");
+    CU_ASSERT(policy_detach(&up.client_node, "ratelimit", getpid()) == 0);
+    CU_ASSERT_FATAL(policy_flow_submit(&f, 2, false));
+    policy_flow_drain(&f);
+    CU_ASSERT_EQUAL(f.ok, 2);
+    CU_ASSERT_EQUAL(policy_app_stat(&up.server_node, up.peer.pid, "incoming_calls"),
+                    incoming + 1);          /* the next call, and not the cancelled one */
+}
+
 static void expect_refused(const char *setting, const char *key)
 {
     static phx_test_run_result_t r;
@@ -476,6 +506,7 @@ static const phx_test_case_t cases[] = {
     { "bytes_per_sec limits request payload bytes", test_bytes },
     { "reject mode refuses the excess with RESOURCE_EXHAUSTED", test_reject },
     { "delay mode: a full queue refuses with RESOURCE_EXHAUSTED", test_queue_full },
+    { "a held call cancelled by the app: one CANCELLED answer, never sent", test_cancel_held },
     { "bad settings: one line naming the key, nothing attached", test_bad_settings },
     { "policyctl set changes the rate live and refuses bad values", test_set },
     { "tokens, counters and settings survive a live upgrade", test_upgrade },

@@ -55,6 +55,18 @@
  * with them. The sentence of the latest rejection also shows in the stats (`last_reject`) and in
  * the log.
  *
+ * Cancels. A CANCEL never overtakes its own call. When the app's CANCEL (tx, client side) or the
+ * remote caller's (rx, server side) finds the request it names still queued - held, or waiting
+ * behind a held call - the SDK withdraws the request without asking decide(): on tx the request
+ * is answered upward with CANCELLED (the transport's SENT answer, so the app's send buffer comes
+ * back; the app's call has ended with CANCELLED already, MrpcEngine ends it at mrpc_cancel()),
+ * on rx its payload is freed and the server's app never sees it; and the CANCEL goes no further,
+ * as the peer never heard of the call (on tx it is answered SENT, OK). Neither is counted as
+ * forwarded; both directions count `cancelled`. This is what a caller of gRPC expects of a call
+ * that has not left: it is never run. When a tx request cannot be answered upward (no rx way up,
+ * or no room there yet) the CANCEL waits behind its request instead, in hold-alone mode too: the
+ * peer then sees the CALL before its CANCEL.
+ *
  * Threads. Everything here runs on the engine's runtime thread (progress, arm) or on the control
  * thread with the group suspended (init, set_queue_max, flush, fini, stats) - as the engine ops
  * that call it. Nothing blocks on the runtime thread; nothing allocates there but phx_call_field()
@@ -282,6 +294,7 @@ typedef struct phx_policy_counts {
     uint64_t overflowed;      /* ... of which because the queue was full */
     uint64_t unrejectable;    /* rejections and replies forwarded instead (no way up) */
     uint64_t replied;         /* requests the policy answered itself (REPLY) */
+    uint64_t cancelled;       /* queued requests withdrawn by their CANCEL (see Cancels) */
 } phx_policy_counts_t;
 
 /* The peers of the app's connections the SDK has seen being made (CONNECT on tx, ACCEPTED on rx),
@@ -410,8 +423,9 @@ char *phx_policy_stats_json(const phx_policy_t *p);
 void phx_policy_json_text(char *out, size_t n, const char *s);
 
 /* The counters across a live upgrade: written into the engine's dump() blob, read back in its
- * restore() (false: the blob was short). They must be the last thing in the blob: `replied`
- * comes at its end, and a blob of an older SDK, which has none, restores it as 0. */
+ * restore() (false: the blob was short). They must be the last thing in the blob: `replied`,
+ * then `cancelled`, come at its end, and a blob of an older SDK, which has none, restores them
+ * as 0. */
 void phx_policy_dump_counts(const phx_policy_t *p, phx_wbuf_t *w);
 bool phx_policy_restore_counts(phx_policy_t *p, phx_rbuf_t *r);
 

@@ -13,8 +13,12 @@
  * sched_yield(): on a node with fewer cores than busy processes (apps, services) the thread it
  * lets run is often the very one this thread waits for, and handing the core over costs a
  * context switch instead of the tens of microseconds of a sleep and wake-up (measured: 64 B round
- * trip between two services 161 us -> 33 us on 2 cores; benchmarks/RESULTS.md). After `spin_us`
- * without work it calls arm() on every engine; any engine that still has work cancels the sleep.
+ * trip between two services 161 us -> 33 us on 2 cores; benchmarks/RESULTS.md). The spinning is
+ * adaptive (spin.h): a yield that kept the core away for a time slice (a CPU-bound process of
+ * the same scheduling group got it) ends the spin at once and the next idle periods sleep
+ * without spinning, backing off, so that the thread is woken by its fds ahead of the busy process
+ * instead of waiting out its slices. After `spin_us` without work (or at once, while backing
+ * off) it calls arm() on every engine; any engine that still has work cancels the sleep.
  * Otherwise the fds the engines gave are made part of the epoll set and the thread sleeps in
  * epoll_wait with the smallest timeout any engine asked for (none: until an fd or a kick), then
  * disarm()s them, telling each whether its own fd was among those reported (phx_engine_woken():
@@ -30,6 +34,7 @@
  *
  * The thread owns nothing of the groups: stopping it just drops them. */
 #include "runtime.h"
+#include "spin.h"
 
 #include "phoenix/clock.h"
 #include "phoenix/log.h"
@@ -523,7 +528,11 @@ static void *runtime_main(void *arg)
 {
     struct phx_runtime *rt = arg;
     uint64_t idle_since = 0;            /* ns; 0: not idle */
+    struct phx_spin spin;
+    bool spinning = false;              /* this idle period may still yield before sleeping */
     char name[16];
+
+    phx_spin_init(&spin, rt->spin_us);
 
     snprintf(name, sizeof(name), "phx-rt%u", rt->index);
     pthread_setname_np(pthread_self(), name);
@@ -540,10 +549,12 @@ static void *runtime_main(void *arg)
             continue;
         }
         uint64_t now = phx_now_ns();
-        if (!idle_since)
+        if (!idle_since) {
             idle_since = now;
-        if (now - idle_since < rt->spin_us * 1000ull) {
-            sched_yield();
+            spinning = phx_spin_start(&spin);
+        }
+        if (spinning && now - idle_since < rt->spin_us * 1000ull) {
+            spinning = phx_spin_yield(&spin);   /* long: one more turn, then sleep */
             continue;
         }
         sleep_once(rt);

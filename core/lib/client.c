@@ -8,12 +8,16 @@
  *
  * Waiting for completions follows the ring's sleep protocol (ring.h) and adds the control socket
  * to the poll set: when the service dies its end of the socket hangs up, which wakes the app
- * even though nobody will ever ring the completion doorbell again. */
+ * even though nobody will ever ring the completion doorbell again. Before sleeping it polls for
+ * spin_us, yielding the core between polls, adaptively (spin.h): a yield that lost the core for a
+ * time slice to a busy process ends the spin and the next waits sleep at once, so that the
+ * doorbell wakes the app ahead of that process instead of its slices delaying every call. */
 #include "phoenix/client.h"
 #include "phoenix/control.h"
 
 #include "control.pb-c.h"
 #include "register_layout.h"
+#include "spin.h"
 #include "phoenix/clock.h"
 #include "phoenix/fdpass.h"
 #include "phoenix/port_layout.h"
@@ -23,7 +27,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +45,7 @@ struct phx_client {
     int              sock;
     unsigned         sid;
     unsigned         spin_us;
+    struct phx_spin  spin;          /* adaptive: backs off when yields lose the core */
     bool             dead;          /* the service hung up */
     phx_shm_region_t rings, send, recv;
     phx_ring_t       sq;            /* we produce */
@@ -330,6 +334,7 @@ static phx_client_t *client_alloc(unsigned spin_us)
     c->sock = c->sq_doorbell = c->cq_doorbell = -1;
     c->rings.fd = c->send.fd = c->recv.fd = -1;
     c->spin_us = spin_us;
+    phx_spin_init(&c->spin, spin_us);
     return c;
 }
 
@@ -434,18 +439,21 @@ static void control_check(phx_client_t *c, short revents)
 }
 
 /* Polls for spin_us. Each empty poll yields the core: the thread that will answer us (the service,
- * or the peer app behind it) is often waiting for this very core. */
+ * or the peer app behind it) is often waiting for this very core. Polls once only while spin.h
+ * backs off, and stops after a yield that lost the core for a slice. */
 static int spin_poll(phx_client_t *c, phx_desc_t *descs, unsigned max)
 {
     uint64_t t0 = phx_now_ns();
-    int n;
+    int n = phx_client_poll(c, descs, max);
 
+    if (n != 0 || !c->spin_us || !phx_spin_start(&c->spin))
+        return n;
     for (;;) {
-        if ((n = phx_client_poll(c, descs, max)) != 0)
-            return n;
         if (phx_now_ns() - t0 >= (uint64_t)c->spin_us * 1000)
             return 0;
-        sched_yield();
+        bool go_on = phx_spin_yield(&c->spin);
+        if ((n = phx_client_poll(c, descs, max)) != 0 || !go_on)
+            return n;
     }
 }
 

@@ -22,7 +22,9 @@
  * A dead peer: a frame to it fails (its connection is lost), which fails what was queued to it
  * and the receives waiting for it (match.c). A rank that only waits sends nothing, so a wait that
  * slept IDLE_MS without anything happening pings the ranks its receives wait for (an empty frame
- * the receiver drops); a peer that died is found within about 2 s, not never.
+ * the receiver drops); a peer that died is found within about 2 s, not never. In MPI_Finalize
+ * (closing) only the sources its barrier's receives name are pinged: a rank those wait for
+ * cannot have left, so one that is gone died, and the barrier fails rather than hangs.
  *
  * Zero copy: MPI_Alloc_mem's memory is an mRPC buffer of the send heap (mrpc_buffer_alloc). A
  * send of at least ZCOPY_MIN contiguous bytes from it puts the piece's payload field straight
@@ -224,7 +226,7 @@ static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
     if (t.ping)
         t.peer->ping_out = false;
     mpix_activity++;
-    if (st->code != PHX_OK && !(fab.closing && st->code == PHX_UNAVAILABLE)) {
+    if (st->code != PHX_OK && !(fab.closing && st->code == PHX_UNAVAILABLE && !t.ping)) {
         char why[512];
         snprintf(why, sizeof why, "rank %d: a frame to world rank %d failed: %s: %s",
                  mpix_env.world_rank, (int)(t.peer - fab.peers), phx_status_name(st->code),
@@ -488,14 +490,14 @@ static void check_idle(void)
 {
     double now = MPI_Wtime();
 
-    if (mpix_activity != fab.seen || fab.closing) {
+    if (mpix_activity != fab.seen) {
         fab.idle_since = now;
         return;
     }
     if ((now - fab.idle_since) * 1000 < IDLE_MS)
         return;
     fab.idle_since = now;
-    mpix_match_ping_sources();
+    mpix_match_ping_sources(fab.closing);
     pump();
 }
 

@@ -105,8 +105,10 @@ bool mpix_match_probe(uint32_t context, int source, int tag, MPI_Status *status)
 void mpix_match_peer_lost(int world, const char *why);
 /* Pings (mpix_fabric_ping) every rank a posted receive waits for: its source; for a collective's
  * receive, every member of its communicator; for MPI_ANY_SOURCE, the members of its communicator
- * this rank has talked to (a large job's wildcard receive does not connect to every rank). */
-void mpix_match_ping_sources(void);
+ * this rank has talked to (a large job's wildcard receive does not connect to every rank).
+ * NAMED_ONLY (MPI_Finalize, where members that are done may be gone): only the sources that
+ * receives name, which cannot have finished without sending what they wait for. */
+void mpix_match_ping_sources(bool named_only);
 /* Withdraws a receive no message matched yet: true when done so. */
 bool mpix_match_cancel(struct mpix_request *r);
 /* Withdraws the whole, unclaimed message of synchronous send SYNC_ID from world rank WORLD (its
@@ -130,7 +132,8 @@ void mpix_p2p_cancel(struct mpix_request *r);
  * and waits for every rank (barrier). 0, or -1 with the reason in WHY. */
 int  mpix_fabric_start(char *why, size_t len);
 /* MPI_Finalize has begun on every rank that matters: a peer that closed its end after taking
- * the last frames is no error any more. */
+ * the last frames is no error any more, but one a ping finds gone still is (its receiver waits
+ * for it: it died instead of finalizing). */
 void mpix_fabric_closing(void);
 void mpix_fabric_stop(void);
 /* Queues send R (R->world_peer not this rank) behind the earlier ones to that rank. */

@@ -22,7 +22,9 @@
  * A dead peer: a frame to it fails (its connection is lost), which fails what was queued to it
  * and the receives waiting for it (match.c). A rank that only waits sends nothing, so a wait that
  * slept IDLE_MS without anything happening pings the ranks its receives wait for (an empty frame
- * the receiver drops); a peer that died is found within about 2 s, not never.
+ * the receiver drops); a peer that died is found within about 2 s, not never. In MPI_Finalize
+ * (closing) only the sources its barrier's receives name are pinged: a rank those wait for
+ * cannot have left, so one that is gone died, and the barrier fails rather than hangs.
  *
  * Zero copy: MPI_Alloc_mem's memory is an mRPC buffer of the send heap (mrpc_buffer_alloc). A
  * send of at least ZCOPY_MIN contiguous bytes from it puts the piece's payload field straight
@@ -58,6 +60,7 @@
 #define CTL_CANCEL    (1ull << 62)     /* a cancel request */
 #define CTL_ID        (CTL_CANCEL - 1)
 #define IDLE_MS      500
+#define CONNECT_LATER_MS 100           /* pings needing a connect wait this for the others' */
 #define ZCOPY_MIN    (64u << 10)       /* sends from a buffer this large go without a copy */
 
 /* A frame that arrived before its turn, copied out of the receive heap. */
@@ -100,6 +103,7 @@ static struct {
     bool           inside;              /* in mrpc_ctx_progress: handlers only queue frames */
     unsigned long  seen;                /* mpix_activity at the last progress */
     double         idle_since;          /* MPI_Wtime() of the last activity */
+    double         pinged_at;           /* MPI_Wtime() of the last round of pings */
     void         **unfreed;             /* MPI_Free_mem'd buffers the service still reads */
     size_t         n_unfreed, cap_unfreed;
 } fab;
@@ -224,7 +228,7 @@ static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
     if (t.ping)
         t.peer->ping_out = false;
     mpix_activity++;
-    if (st->code != PHX_OK && !(fab.closing && st->code == PHX_UNAVAILABLE)) {
+    if (st->code != PHX_OK && !(fab.closing && st->code == PHX_UNAVAILABLE && !t.ping)) {
         char why[512];
         snprintf(why, sizeof why, "rank %d: a frame to world rank %d failed: %s: %s",
                  mpix_env.world_rank, (int)(t.peer - fab.peers), phx_status_name(st->code),
@@ -248,8 +252,15 @@ static int connect_peer(struct peer *p)
 
     if (p->conn)
         return 0;
-    if ((st = mrpc_rank_lookup(world, addr, sizeof addr)).code == PHX_OK && addr[0] &&
-        (p->conn = mrpc_connect(fab.ctx, addr, &st)))
+    /* mrpc_connect runs handlers while it waits: as inside mrpc_ctx_progress, they only queue
+     * frames (a pump from one of them would connect to P again, or send what the caller's loop
+     * is about to). */
+    bool was_inside = fab.inside;
+    fab.inside = true;
+    if ((st = mrpc_rank_lookup(world, addr, sizeof addr)).code == PHX_OK && addr[0])
+        p->conn = mrpc_connect(fab.ctx, addr, &st);
+    fab.inside = was_inside;
+    if (p->conn)
         return 0;
     snprintf(why, sizeof why, "cannot reach world rank %d%s%s: %s: %s", world,
              addr[0] ? " at " : "", addr[0] ? addr : "", phx_status_name(st.code), st.message);
@@ -348,6 +359,24 @@ static bool send_one(struct peer *p)
     return false;
 }
 
+static bool has_frames(const struct peer *p)
+{
+    return p->ping_wanted || p->n_acks || p->head;
+}
+
+/* Whether P's only frame is a ping and P has no connection yet, within CONNECT_LATER_MS of the
+ * round of pings that asked for it. mrpc_connect is synchronous (it waits for the service's
+ * wire-up, which can take seconds under load, running handlers meanwhile); the answers to the
+ * pings over connections made already usually settle the wait within milliseconds (a rank found
+ * gone fails it), so they come first. Without this, rank 0 of mpi_dead_peer_coll_n4, the one
+ * survivor with a live member it never sent to (rank 3), connected to it before it could act on
+ * the answer that rank 1 was gone. */
+static bool connect_put_off(const struct peer *p)
+{
+    return !p->conn && p->ping_wanted && !p->n_acks && !p->head &&
+           (MPI_Wtime() - fab.pinged_at) * 1000 < CONNECT_LATER_MS;
+}
+
 /* Sends what flow control allows to every peer with something queued. */
 static void pump(void)
 {
@@ -356,10 +385,14 @@ static void pump(void)
     fab.busy = false;
     for (int i = 0; i < fab.n; i++) {
         struct peer *p = &fab.peers[i];
-        while ((p->ping_wanted || p->n_acks || p->head) && p->in_flight < IN_FLIGHT &&
-               connect_peer(p) == 0 && send_one(p))
+        if (connect_put_off(p)) {
+            fab.busy = true;
+            continue;
+        }
+        while (has_frames(p) && p->in_flight < IN_FLIGHT && connect_peer(p) == 0 &&
+               has_frames(p) && send_one(p))     /* the connect's handlers may fail P */
             ;
-        if (p->ping_wanted || p->n_acks || p->head)
+        if (has_frames(p))
             fab.busy = true;
     }
 }
@@ -488,14 +521,14 @@ static void check_idle(void)
 {
     double now = MPI_Wtime();
 
-    if (mpix_activity != fab.seen || fab.closing) {
+    if (mpix_activity != fab.seen) {
         fab.idle_since = now;
         return;
     }
     if ((now - fab.idle_since) * 1000 < IDLE_MS)
         return;
-    fab.idle_since = now;
-    mpix_match_ping_sources();
+    fab.idle_since = fab.pinged_at = now;
+    mpix_match_ping_sources(fab.closing);
     pump();
 }
 

@@ -336,9 +336,14 @@ void mpix_match_peer_lost(int world, const char *why)
     }
 }
 
-void mpix_match_ping_sources(void)
+void mpix_match_ping_sources(bool named_only)
 {
     for (struct mpix_request *r = posted.head; r; r = r->next) {
+        if (named_only) {
+            if (r->peer != MPI_ANY_SOURCE)
+                mpix_fabric_ping(r->comm->group->world[r->peer], false);
+            continue;
+        }
         if (collective(r)) {            /* it needs every member, connected or not */
             for (int i = 0; i < r->comm->size; i++)
                 mpix_fabric_ping(r->comm->group->world[i], false);

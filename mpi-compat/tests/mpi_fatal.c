@@ -13,6 +13,9 @@
  *             gave up the collective. The survivors ignore mrpc-run's SIGTERM and stay alive after their
  *             error (mrpc-run kills them 3 s after rank 1 died), so none of them is rescued by
  *             another's exit; each prints one ok: line (run_mpi.sh --expect-oks counts them).
+ *   die-finalize  rank 1 leaves with status 0 without MPI_Finalize (so mrpc-run sees no failure
+ *             and ends nobody) while the others are in MPI_Finalize: theirs must end the job with
+ *             a sentence naming rank 1 instead of waiting for it forever.
  * Prints "FAILED:" if the program gets past the error. */
 #include "mpi_check.h"
 
@@ -111,6 +114,17 @@ static void die_coll(int rank)
     _exit(0);                   /* MPI_Finalize would wait for the dead rank */
 }
 
+/* Rank 1 goes without finalizing once every rank is at MPI_Finalize; the others' must fail. */
+static void die_finalize(int rank)
+{
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (rank == 1) {
+        usleep(200000);             /* the others are in MPI_Finalize's barrier, waiting */
+        _exit(0);
+    }
+    MPI_Finalize();
+}
+
 int main(int argc, char **argv)
 {
     int rank, size, v[8] = { 0 };
@@ -139,6 +153,10 @@ int main(int argc, char **argv)
         die(rank);
     } else if (!strcmp(mode, "die-coll")) {
         die_coll(rank);
+    } else if (!strcmp(mode, "die-finalize")) {
+        die_finalize(rank);
+        printf("FAILED: rank %d: MPI_Finalize returned though rank 1 never called it\n", rank);
+        return 1;
     }
     printf("FAILED: rank %d went on after the error (mode '%s')\n", rank, mode);
     MPI_Finalize();

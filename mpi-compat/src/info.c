@@ -6,8 +6,10 @@
  * again replaces its value in place. A key has 1 to MPI_MAX_INFO_KEY - 1 characters, so that it
  * always fits, with its NUL, the MPI_MAX_INFO_KEY bytes a program gives MPI_Info_get_nthkey
  * (MPI_ERR_INFO_KEY otherwise); a value has at most MPI_MAX_INFO_VAL (MPI_ERR_INFO_VALUE); a key
- * that is not there is MPI_ERR_INFO_NOKEY for MPI_Info_delete, flag 0 for the getters. An
- * invalid info object (null, freed) is MPI_ERR_INFO. Errors go to MPI_COMM_WORLD's handler. */
+ * that is not there is MPI_ERR_INFO_NOKEY for MPI_Info_delete, flag 0 for the getters.
+ * MPI_Info_get cuts a longer value to valuelen and succeeds, as MPI-3.1 9 says (MPICH returns
+ * MPI_ERR_INFO_VALUE). MPI_INFO_NULL given to an info function is MPI_ERR_ARG (as in MPICH), an
+ * info object otherwise invalid MPI_ERR_INFO. Errors go to MPI_COMM_WORLD's handler. */
 #include "core.h"
 
 #include <stdlib.h>
@@ -30,13 +32,16 @@ int mpix_info_check(MPI_Info info)
     return !info || info->magic == MPIX_INFO_MAGIC ? MPI_SUCCESS : MPI_ERR_INFO;
 }
 
-/* INFO is a valid info object (not MPI_INFO_NULL); the error naming FN otherwise. */
+/* INFO is a valid info object; the error naming FN otherwise (MPI_INFO_NULL is MPI_ERR_ARG, as
+ * in MPICH). */
 static int usable(MPI_Info info, const char *fn)
 {
     mpix_check_init(fn);
-    if (!info || info->magic != MPIX_INFO_MAGIC)
-        return mpix_err(MPI_COMM_WORLD, MPI_ERR_INFO, "%s: the info is MPI_INFO_NULL, freed or "
-                        "no info object", fn);
+    if (!info)
+        return mpix_err(MPI_COMM_WORLD, MPI_ERR_ARG, "%s: the info is MPI_INFO_NULL", fn);
+    if (info->magic != MPIX_INFO_MAGIC)
+        return mpix_err(MPI_COMM_WORLD, MPI_ERR_INFO, "%s: the info is freed or no info object",
+                        fn);
     return MPI_SUCCESS;
 }
 

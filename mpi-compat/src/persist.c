@@ -9,7 +9,9 @@
  * operation goes through the same matching, fabric, cancel and error paths as a non-blocking
  * one. Arguments are checked when the request is made, as the non-blocking call checks them; the
  * datatype is held until the request is freed, so MPI_Type_free meanwhile is safe. Starting a
- * request that is not persistent, or that is active, is refused with MPI_ERR_REQUEST. */
+ * request that is null, not persistent or active is refused with MPI_ERR_REQUEST, as is a request
+ * twice in one MPI_Startall (MPICH starts it twice); as in MPICH, a NULL pointer is MPI_ERR_ARG
+ * and a negative count MPI_ERR_COUNT. */
 #include "core.h"
 #include "dt.h"
 
@@ -92,7 +94,9 @@ static int start(struct mpix_request *r)
 int MPI_Start(MPI_Request *request)
 {
     mpix_check_init("MPI_Start");
-    int rc = startable(request ? *request : MPI_REQUEST_NULL, "MPI_Start");
+    if (!request)
+        return mpix_err(MPI_COMM_WORLD, MPI_ERR_ARG, "MPI_Start: request is NULL");
+    int rc = startable(*request, "MPI_Start");
     return rc == MPI_SUCCESS ? start(*request) : rc;
 }
 
@@ -118,9 +122,10 @@ static int startall_check(int count, MPI_Request reqs[])
 int MPI_Startall(int count, MPI_Request reqs[])
 {
     mpix_check_init("MPI_Startall");
-    if (count < 0 || (count > 0 && !reqs))
-        return mpix_err(MPI_COMM_WORLD, MPI_ERR_ARG, "MPI_Startall: count %d is negative or the "
-                        "request array is NULL", count);
+    if (count < 0)
+        return mpix_err(MPI_COMM_WORLD, MPI_ERR_COUNT, "MPI_Startall: count %d is negative", count);
+    if (count > 0 && !reqs)
+        return mpix_err(MPI_COMM_WORLD, MPI_ERR_ARG, "MPI_Startall: the request array is NULL");
     int rc = startall_check(count, reqs);
     for (int i = 0; i < count && rc == MPI_SUCCESS; i++)
         rc = start(reqs[i]);

@@ -166,7 +166,7 @@ int MPI_Cancel(MPI_Request *request)
         return mpix_err(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Cancel: the request is "
                         "MPI_REQUEST_NULL");
     struct mpix_request *r = *request;
-    if (r->persistent && !r->active)
+    if (r->persistent && !r->active)    /* as MPICH says */
         return mpix_err(r->comm, MPI_ERR_REQUEST, "MPI_Cancel: the persistent request is not "
                         "active (MPI_Start it first)");
     if (r->persistent)                  /* the operation of its current start, if not done */

@@ -10,8 +10,9 @@
 
 #define EXPECT(call, cls)                                                                     \
     do {                                                                                      \
-        int rc_ = (call);                                                                     \
-        CHECK(rc_ == (cls), "%s returned %d, not %s (%d)", #call, rc_, #cls, cls);            \
+        int rc_ = (call), class_ = rc_;                                                       \
+        MPI_Error_class(rc_, &class_);                                                        \
+        CHECK(class_ == (cls), "%s returned class %d, not %s (%d)", #call, class_, #cls, cls);\
     } while (0)
 
 int main(int argc, char **argv)

@@ -4,7 +4,8 @@
  * MPI_MAX_INFO_KEY - 1 characters and a value of MPI_MAX_INFO_VAL are taken, longer ones refused),
  * MPI_INFO_NULL where an info is taken (MPI_Alloc_mem, MPI_Comm_split_type), and the error classes
  * of bad arguments with MPI_ERRORS_RETURN. Runs alone or on any number of ranks; every check is
- * local. */
+ * local. Built with MPICH's mpicc it passes under mpirun.mpich too (the truncation in
+ * MPI_Info_get, where MPICH departs from the standard, is checked for libmrpc_mpi only). */
 #include "mpi_check.h"
 
 #include <stdlib.h>
@@ -12,8 +13,9 @@
 
 #define EXPECT(call, cls)                                                                     \
     do {                                                                                      \
-        int rc_ = (call);                                                                     \
-        CHECK(rc_ == (cls), "%s returned %d, not %s (%d)", #call, rc_, #cls, cls);            \
+        int rc_ = (call), class_ = rc_;                                                       \
+        MPI_Error_class(rc_, &class_);                                                        \
+        CHECK(class_ == (cls), "%s returned class %d, not %s (%d)", #call, class_, #cls, cls);\
     } while (0)
 
 static void round_trips(void)
@@ -44,9 +46,11 @@ static void round_trips(void)
     CHECK(flag == 0, "a key never set was found");
     EXPECT(MPI_Info_get_valuelen(info, "beta", &len, &flag), MPI_SUCCESS);
     CHECK(flag == 1 && len == 3, "beta's valuelen: flag %d len %d", flag, len);
+#ifdef MRPC_MPI      /* MPI-3.1 9: cut to valuelen, no error (MPICH: MPI_ERR_INFO_VALUE) */
     memset(value, 'x', sizeof value);
     EXPECT(MPI_Info_get(info, "alpha", 3, value, &flag), MPI_SUCCESS);   /* cut to 3 + NUL */
     CHECK(flag == 1 && !strcmp(value, "one") && value[5] == 'x', "alpha cut to 3: \"%.8s\"", value);
+#endif
 
     EXPECT(MPI_Info_dup(info, &copy), MPI_SUCCESS);
     EXPECT(MPI_Info_delete(info, "alpha"), MPI_SUCCESS);
@@ -112,10 +116,10 @@ static void errors(void)
 
     MPI_Info_create(&info);
     MPI_Info_set(info, "a", "b");
-    EXPECT(MPI_Info_set(MPI_INFO_NULL, "a", "b"), MPI_ERR_INFO);
-    EXPECT(MPI_Info_get_nkeys(MPI_INFO_NULL, &n), MPI_ERR_INFO);
-    EXPECT(MPI_Info_dup(MPI_INFO_NULL, &info), MPI_ERR_INFO);
-    EXPECT(MPI_Info_free(&null), MPI_ERR_INFO);
+    EXPECT(MPI_Info_set(MPI_INFO_NULL, "a", "b"), MPI_ERR_ARG);       /* MPICH's classes */
+    EXPECT(MPI_Info_get_nkeys(MPI_INFO_NULL, &n), MPI_ERR_ARG);
+    EXPECT(MPI_Info_dup(MPI_INFO_NULL, &info), MPI_ERR_ARG);
+    EXPECT(MPI_Info_free(&null), MPI_ERR_ARG);
     EXPECT(MPI_Info_set(info, "", "b"), MPI_ERR_INFO_KEY);
     EXPECT(MPI_Info_get(info, "a", -1, value, &flag), MPI_ERR_ARG);
     EXPECT(MPI_Info_get_nthkey(info, 1, key), MPI_ERR_ARG);

@@ -44,11 +44,14 @@ void mpix_request_complete(struct mpix_request *r);
 void mpix_request_release(struct mpix_request *r);
 /* Whether R is done; a generalized R is driven by its progress function. */
 bool mpix_request_test(struct mpix_request *r);
-/* Copies R's outcome into STATUS (may be MPI_STATUS_IGNORE) and releases R (*RP = NULL). Returns
- * R's error class. */
+/* Copies R's outcome into STATUS (may be MPI_STATUS_IGNORE) and releases R (*RP = NULL); a
+ * persistent R becomes inactive instead, its handle kept. Returns R's error class. */
 int  mpix_request_finish(MPI_Request *rp, MPI_Status *status);
 /* The status of a request that never had anything to do (PROC_NULL, MPI_REQUEST_NULL). */
 void mpix_status_empty(MPI_Status *status);
+/* Whether R is active: not MPI_REQUEST_NULL, nor a persistent request not started (the Wait and
+ * Test families treat both as inactive: empty status, nothing to wait for). */
+bool mpix_request_active(const struct mpix_request *r);
 
 /* ---- communicators (comm.c, comm_agree.c) --------------------------------------------------- */
 
@@ -125,6 +128,17 @@ void mpix_p2p_delivered(struct mpix_request *r, int err);
 void mpix_p2p_cancelled(uint64_t id);
 /* MPI_Cancel of send R: withdrawn if it can be, else it completes as it would have. */
 void mpix_p2p_cancel(struct mpix_request *r);
+
+/* Checks a send's (RECV false) or receive's arguments as MPI_Isend and MPI_Irecv do: MPI_SUCCESS,
+ * or the error raised on COMM naming FN. */
+int  mpix_p2p_check(const char *fn, MPI_Comm comm, int count, MPI_Datatype dt, int peer, int tag,
+                    bool recv);
+/* A send (SYNC: synchronous) or receive in COMM's point-to-point context with checked arguments,
+ * as MPI_Isend/MPI_Issend/MPI_Irecv make it (persistent requests start theirs so). */
+int  mpix_p2p_isend(const void *buf, int count, MPI_Datatype dt, int dest, int tag,
+                    MPI_Comm comm, bool sync, MPI_Request *req);
+int  mpix_p2p_irecv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Comm comm,
+                    MPI_Request *req);
 
 /* ---- the fabric (fabric.c) ------------------------------------------------------------------ */
 

@@ -198,9 +198,12 @@ int MPI_Get_library_version(char *version, int *resultlen)
 int MPI_Alloc_mem(MPI_Aint size, MPI_Info info, void *baseptr)
 {
     mpix_check_init("MPI_Alloc_mem");
-    if (size < 0 || !baseptr || info != MPI_INFO_NULL)
-        return mpix_err(MPI_COMM_WORLD, MPI_ERR_ARG, "MPI_Alloc_mem: size %ld is negative, "
-                        "baseptr is NULL or info is not MPI_INFO_NULL", (long)size);
+    if (size < 0 || !baseptr)
+        return mpix_err(MPI_COMM_WORLD, MPI_ERR_ARG, "MPI_Alloc_mem: size %ld is negative or "
+                        "baseptr is NULL", (long)size);
+    if (mpix_info_check(info) != MPI_SUCCESS)
+        return mpix_err(MPI_COMM_WORLD, MPI_ERR_INFO, "MPI_Alloc_mem: the info is neither "
+                        "MPI_INFO_NULL nor a valid info object");
     void *p = mpix_fabric_mem_alloc((size_t)size);
     if (!p)
         p = malloc(size ? (size_t)size : 1);

@@ -34,6 +34,9 @@ static const char *const class_text[] = {
     [MPI_ERR_PENDING]   = "pending request",
     [MPI_ERR_REQUEST]   = "invalid request",
     [MPI_ERR_INFO]      = "invalid info argument",
+    [MPI_ERR_INFO_KEY]  = "invalid info key",
+    [MPI_ERR_INFO_VALUE] = "invalid info value",
+    [MPI_ERR_INFO_NOKEY] = "no such key in the info object",
     [MPI_ERR_NO_MEM]    = "out of memory (MPI_Alloc_mem)",
     [MPI_ERR_KEYVAL]    = "invalid keyval",
 };

@@ -53,6 +53,9 @@ struct mpix_request {
     bool         done;               /* completed: STATUS holds its outcome */
     bool         freed;              /* MPI_Request_free'd while pending: released when done */
     bool         cancelled;
+    bool         persistent;         /* MPI_Send_init & co: MPI_Start runs it again and again */
+    bool         active;             /* persistent: started and not yet completed by Wait/Test */
+    bool         starting;           /* persistent: MPI_Startall's mark while it checks its array */
     MPI_Status   status;
     char         why[256];           /* what went wrong, when STATUS.MPI_ERROR says something did */
     MPI_Comm     comm;
@@ -77,6 +80,7 @@ struct mpix_request {
     int          pieces_out;         /* send: pieces handed over and not yet answered */
     struct mpix_inmsg *msg;          /* receive: the message it matched, while it arrives */
     struct mpix_request *next, *prev;/* the queue it is in (posted receives, a peer's sends) */
+    struct mpix_request *inner;      /* persistent: the ordinary request of the current start */
     /* generalized */
     int        (*progress)(void *state, int *err);
     void       (*free_fn)(void *state);
@@ -100,6 +104,12 @@ int  mpix_comm_rank(MPI_Comm c);
 int  mpix_comm_size(MPI_Comm c);
 int  mpix_comm_check(MPI_Comm c);     /* MPI_SUCCESS or MPI_ERR_COMM (null, freed, not one) */
 int  mpix_comm_world_rank(MPI_Comm c, int rank);   /* a member's rank in MPI_COMM_WORLD */
+
+/* ---- info objects (info.c) ----------------------------------------------------------------- */
+
+/* MPI_SUCCESS for MPI_INFO_NULL or a valid info object, else MPI_ERR_INFO (nothing raised): what
+ * a function that takes an info checks. */
+int  mpix_info_check(MPI_Info info);
 
 /* ---- point to point in the collective context (p2p.c) --------------------------------------- */
 

@@ -6,7 +6,8 @@
  * matching. A send completes when the user's buffer is free again: a message of one piece
  * (4 MiB) once it is copied into the send heap, a larger one when every piece has landed at the
  * receiver (in the receive it matched, or buffered there); a synchronous one also waits for the
- * receiver's word that a receive matched it. Receives are matched in match.c. */
+ * receiver's word that a receive matched it. Receives are matched in match.c. Persistent
+ * requests (persist.c) start their sends and receives through mpix_p2p_isend/irecv. */
 #include "core.h"
 #include "dt.h"
 
@@ -288,6 +289,26 @@ int mpix_coll_irecv(void *buf, int count, MPI_Datatype dt, int src, int tag,
 {
     int rc = check_args("a collective's receive", comm, count, dt, src, tag, true, true);
     return rc == MPI_SUCCESS ? irecv(buf, count, dt, src, tag, comm, comm->context + 1, req) : rc;
+}
+
+/* ---- for persistent requests (persist.c) -------------------------------------------------- */
+
+int mpix_p2p_check(const char *fn, MPI_Comm comm, int count, MPI_Datatype dt, int peer, int tag,
+                   bool recv)
+{
+    return check_args(fn, comm, count, dt, peer, tag, recv, false);
+}
+
+int mpix_p2p_isend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
+                   bool sync, MPI_Request *req)
+{
+    return isend(buf, count, dt, dest, tag, comm, comm->context, sync, req);
+}
+
+int mpix_p2p_irecv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Comm comm,
+                   MPI_Request *req)
+{
+    return irecv(buf, count, dt, src, tag, comm, comm->context, req);
 }
 
 /* ---- both ----------------------------------------------------------------------------------- */

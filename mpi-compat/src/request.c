@@ -1,7 +1,9 @@
 /* request.c - requests: the pending operations MPI_Isend, MPI_Irecv and the non-blocking
  * collectives (generalized requests, driven by their schedule's progress function) hand out, and
  * what MPI_Request_free, MPI_Cancel and MPI_Test_cancelled do to them. The Wait/Test family is
- * wait.c; what completes point-to-point requests is p2p.c and match.c. */
+ * wait.c; what completes point-to-point requests is p2p.c and match.c. A persistent request
+ * (persist.c) wraps the ordinary request of its current start: it completes when that one does,
+ * taking its outcome over, and a Wait or Test leaves it inactive rather than releasing it. */
 #include "core.h"
 #include "dt.h"
 
@@ -31,7 +33,7 @@ void mpix_request_release(struct mpix_request *r)
 {
     if (r->kind == MPIX_REQ_GENERALIZED && r->free_fn)
         r->free_fn(r->state);
-    if (r->kind == MPIX_REQ_RECV && r->dt)
+    if (r->dt)                          /* a receive's, or a persistent request's */
         mpix_dt_release(r->dt);
     free(r->packed);
     mpix_comm_release(r->comm);
@@ -46,8 +48,29 @@ void mpix_request_complete(struct mpix_request *r)
         mpix_request_release(r);
 }
 
+bool mpix_request_active(const struct mpix_request *r)
+{
+    return r && (!r->persistent || r->active);
+}
+
+/* A started persistent request is done when the request of its start is: that one's outcome
+ * becomes R's, and it is released. */
+static bool persistent_test(struct mpix_request *r)
+{
+    if (!r->done && r->inner && mpix_request_test(r->inner)) {
+        r->status = r->inner->status;
+        mpix_text_copy(r->why, sizeof r->why, r->inner->why);
+        mpix_request_release(r->inner);
+        r->inner = NULL;
+        r->done = true;
+    }
+    return r->done;
+}
+
 bool mpix_request_test(struct mpix_request *r)
 {
+    if (r->persistent)
+        return persistent_test(r);
     if (!r->done && r->kind == MPIX_REQ_GENERALIZED) {
         int err = MPI_SUCCESS;
         if (r->progress(r->state, &err)) {
@@ -72,6 +95,12 @@ int mpix_request_finish(MPI_Request *rp, MPI_Status *status)
             status->mpix_bytes = 0;
         }
     }
+    if (r->persistent) {                /* inactive again, ready for the next MPI_Start */
+        r->done = r->active = false;
+        r->why[0] = '\0';
+        mpix_status_empty(&r->status);
+        return err;
+    }
     mpix_request_release(r);
     *rp = MPI_REQUEST_NULL;
     return err;
@@ -94,6 +123,17 @@ int mpix_request_generalized(int (*progress)(void *state, int *err), void (*free
     return MPI_SUCCESS;
 }
 
+/* A persistent request goes at once; the operation of its current start, if any, goes on and is
+ * released when it completes. */
+static void persistent_free(struct mpix_request *r)
+{
+    if (r->inner && r->inner->done)
+        mpix_request_release(r->inner);
+    else if (r->inner)
+        r->inner->freed = true;
+    mpix_request_release(r);
+}
+
 /* A pending request is released when it completes; a generalized one has nobody left to drive
  * it, so it is driven to its end here. */
 int MPI_Request_free(MPI_Request *request)
@@ -104,6 +144,10 @@ int MPI_Request_free(MPI_Request *request)
                         "MPI_REQUEST_NULL");
     struct mpix_request *r = *request;
     *request = MPI_REQUEST_NULL;
+    if (r->persistent) {
+        persistent_free(r);
+        return MPI_SUCCESS;
+    }
     while (r->kind == MPIX_REQ_GENERALIZED && !mpix_request_test(r))
         mpix_progress(100);
     if (r->done)
@@ -122,6 +166,11 @@ int MPI_Cancel(MPI_Request *request)
         return mpix_err(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Cancel: the request is "
                         "MPI_REQUEST_NULL");
     struct mpix_request *r = *request;
+    if (r->persistent && !r->active)    /* as MPICH says */
+        return mpix_err(r->comm, MPI_ERR_REQUEST, "MPI_Cancel: the persistent request is not "
+                        "active (MPI_Start it first)");
+    if (r->persistent)                  /* the operation of its current start, if not done */
+        return r->inner ? MPI_Cancel(&r->inner) : MPI_SUCCESS;
     if (r->kind == MPIX_REQ_GENERALIZED)
         return mpix_err(r->comm, MPI_ERR_REQUEST, "MPI_Cancel: a non-blocking collective cannot "
                         "be cancelled");

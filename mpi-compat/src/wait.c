@@ -3,7 +3,8 @@
  * Waits sleep: each turn that finds nothing done drives the fabric with mpix_progress(), which
  * blocks on the mRPC context's event fd until something arrives (or WAIT_MS passes, to look at
  * generalized requests again). A request that completed is released and its handle set to
- * MPI_REQUEST_NULL; null handles in arrays are inactive and skipped, as MPI says. */
+ * MPI_REQUEST_NULL (a persistent one is left inactive, its handle kept); null handles and
+ * persistent requests not started are inactive and skipped, as MPI says. */
 #include "core.h"
 
 #include <stdio.h>
@@ -38,7 +39,7 @@ int MPI_Wait(MPI_Request *request, MPI_Status *status)
     mpix_check_init("MPI_Wait");
     if (!request)
         return mpix_err(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Wait: request is NULL");
-    if (!*request) {
+    if (!mpix_request_active(*request)) {
         mpix_status_empty(status);
         return MPI_SUCCESS;
     }
@@ -53,7 +54,7 @@ int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status)
     if (!request || !flag)
         return mpix_err(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Test: request or flag is NULL");
     *flag = 1;
-    if (!*request) {
+    if (!mpix_request_active(*request)) {
         mpix_status_empty(status);
         return MPI_SUCCESS;
     }
@@ -97,7 +98,7 @@ static void finish_done(int count, MPI_Request reqs[], MPI_Status statuses[], in
     int out = 0;
 
     for (int i = 0; i < count; i++) {
-        if (!reqs[i] || !mpix_request_test(reqs[i]))
+        if (!mpix_request_active(reqs[i]) || !mpix_request_test(reqs[i]))
             continue;
         MPI_Status *st = statuses ? &statuses[indices ? out : i] : NULL;
         if (reqs[i]->status.MPI_ERROR != MPI_SUCCESS)
@@ -116,14 +117,14 @@ static int active(int count, MPI_Request reqs[])
 {
     int n = 0;
     for (int i = 0; i < count; i++)
-        n += reqs[i] != MPI_REQUEST_NULL;
+        n += mpix_request_active(reqs[i]);
     return n;
 }
 
 static bool all_done(int count, MPI_Request reqs[])
 {
     for (int i = 0; i < count; i++)
-        if (reqs[i] && !mpix_request_test(reqs[i]))
+        if (mpix_request_active(reqs[i]) && !mpix_request_test(reqs[i]))
             return false;
     return true;
 }
@@ -132,7 +133,7 @@ static bool all_done(int count, MPI_Request reqs[])
 static void empty_statuses(int count, MPI_Request reqs[], MPI_Status statuses[])
 {
     for (int i = 0; statuses && i < count; i++)
-        if (!reqs[i])
+        if (!mpix_request_active(reqs[i]))
             mpix_status_empty(&statuses[i]);
 }
 
@@ -170,7 +171,7 @@ int MPI_Testall(int count, MPI_Request reqs[], int *flag, MPI_Status statuses[])
 static int first_done(int count, MPI_Request reqs[])
 {
     for (int i = 0; i < count; i++)
-        if (reqs[i] && mpix_request_test(reqs[i]))
+        if (mpix_request_active(reqs[i]) && mpix_request_test(reqs[i]))
             return i;
     return -1;
 }

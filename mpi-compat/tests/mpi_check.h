@@ -1,5 +1,6 @@
 /* mpi_check.h - the checks of the mpi-compat test programs: CHECK(cond, fmt, ...) prints
- * "FAILED: rank R: <sentence>" when COND is false, OK(fmt, ...) prints "ok: rank R: <what>"
+ * "FAILED: rank R: <sentence>" when COND is false (EXPECT(call, class) when CALL does not fail
+ * with that error class), OK(fmt, ...) prints "ok: rank R: <what>"
  * (run_mpi.sh fails a job that printed a FAILED line or no ok line), and check_exit() is the
  * program's exit status. Lines are flushed: under mrpc-run stdout is a pipe. */
 #ifndef MPI_CHECK_H
@@ -29,6 +30,14 @@ static inline int check_rank(void)
             fflush(stdout);                                                                    \
             check_failures++;                                                                  \
         }                                                                                      \
+    } while (0)
+
+/* CALL must return an error of class CLS. */
+#define EXPECT(call, cls)                                                                      \
+    do {                                                                                       \
+        int rc_ = (call), class_ = rc_;                                                        \
+        MPI_Error_class(rc_, &class_);                                                         \
+        CHECK(class_ == (cls), "%s returned class %d, not %s (%d)", #call, class_, #cls, cls); \
     } while (0)
 
 #define OK(...)                                                                                \

@@ -8,13 +8,6 @@
 
 #include <string.h>
 
-#define EXPECT(call, cls)                                                                     \
-    do {                                                                                      \
-        int rc_ = (call), class_ = rc_;                                                       \
-        MPI_Error_class(rc_, &class_);                                                        \
-        CHECK(class_ == (cls), "%s returned class %d, not %s (%d)", #call, class_, #cls, cls);\
-    } while (0)
-
 int main(int argc, char **argv)
 {
     int rank, size, nrank = -1, nsize = -1, sum = 0, cmp = -1;

@@ -11,13 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXPECT(call, cls)                                                                     \
-    do {                                                                                      \
-        int rc_ = (call), class_ = rc_;                                                       \
-        MPI_Error_class(rc_, &class_);                                                        \
-        CHECK(class_ == (cls), "%s returned class %d, not %s (%d)", #call, class_, #cls, cls);\
-    } while (0)
-
 static void round_trips(void)
 {
     MPI_Info info, copy;

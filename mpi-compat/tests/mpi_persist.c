@@ -289,13 +289,6 @@ static void self_checks(void)
     OK("inactive requests, truncation, cancel and MPI_PROC_NULL on MPI_COMM_SELF");
 }
 
-#define EXPECT(call, cls)                                                                     \
-    do {                                                                                      \
-        int rc_ = (call), class_ = rc_;                                                       \
-        MPI_Error_class(rc_, &class_);                                                        \
-        CHECK(class_ == (cls), "%s returned class %d, not %s (%d)", #call, class_, #cls, cls);\
-    } while (0)
-
 static void errors(void)
 {
     int buf[4] = { 0 }, flag = 0;

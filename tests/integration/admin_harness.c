@@ -152,6 +152,26 @@ bool app_wait_received(const struct app *a, uint64_t at_least)
     return true;
 }
 
+/* app_start() of an endless stream, then its first 10 descriptors back; false (the app killed,
+ * after saying so) if they do not come. */
+static bool app_streaming(struct app *a, const char *prefix)
+{
+    app_start(a, prefix, UINT64_MAX, 0);
+    if (app_wait_received(a, 10))
+        return true;
+    fprintf(stderr, "\n  the app at %s did not get its first 10 descriptors back; killed\n",
+            prefix);
+    kill(a->pid, SIGKILL);
+    phx_test_reap(a->pid, 10 * PHX_NS);
+    return false;
+}
+
+void app_up(struct app *a, const char *prefix)
+{
+    bool app_streams = app_streaming(a, prefix);
+    CU_ASSERT_FATAL(app_streams);
+}
+
 /* Tells the app to send no more and go once what is in flight is back; returns its exit code. */
 int app_finish(struct app *a)
 {
@@ -232,6 +252,21 @@ const char *admin_conf(unsigned null_batch)
 bool daemon_up(struct phx_daemon *d, const char *tag)
 {
     return phx_daemon_start(d, tag, admin_conf(32));
+}
+
+void daemon_and_app_up(struct phx_daemon *d, struct app *a, const char *tag)
+{
+    bool daemon_started = daemon_up(d, tag);
+    if (!daemon_started)
+        fprintf(stderr, "\n  %s: phoenixd did not come up (the line above says why)\n", tag);
+    CU_ASSERT_FATAL(daemon_started);
+    bool app_streams = app_streaming(a, d->prefix);
+    if (!app_streams) {
+        fprintf(stderr, "  %s: no app streams through phoenixd; it is stopped, its log: %s\n",
+                tag, d->log);
+        phx_daemon_stop(d, SIGTERM);
+    }
+    CU_ASSERT_FATAL(app_streams);
 }
 
 /* The path of a descriptor in tests/data/addon-cli; a few stay valid at once, as several go in

@@ -68,6 +68,10 @@ void app_start(struct app *a, const char *prefix, uint64_t total, uint64_t gate)
 void user_app_start(struct app *a, const char *prefix);
 /* Waits (60 s at most) until A has AT_LEAST completions back; false if it got stuck or died. */
 bool app_wait_received(const struct app *a, uint64_t at_least);
+/* app_start() of an app that streams until told to stop, at full speed, and waits until its
+ * first 10 descriptors came back. If they do not, the app is killed and the case stops (a
+ * fatal assertion), saying so. */
+void app_up(struct app *a, const char *prefix);
 /* Tells the app to send no more and go once what is in flight is back; returns its exit code. */
 int  app_finish(struct app *a);
 void app_free(struct app *a);
@@ -85,6 +89,10 @@ pid_t idle_app_start(const char *prefix);
 const char *admin_conf(unsigned null_batch);
 /* Starts phoenixd on admin_conf(32). */
 bool daemon_up(struct phx_daemon *d, const char *tag);
+/* How most cases open: daemon_up(D, TAG), then app_up(A) through it. If either does not come
+ * up, the case stops (a fatal assertion) after saying which, for TAG, on stderr; the app and
+ * phoenixd are stopped then, and phoenixd's log is left for reading. */
+void daemon_and_app_up(struct phx_daemon *d, struct app *a, const char *tag);
 /* The path of descriptor NAME of tests/data/addon-cli (or of the ordinary user's copy of it);
  * a few stay valid at once, as several go in one command line. */
 const char *data(const char *name);

@@ -81,9 +81,7 @@ static void test_list_plugins_topology(void)
     struct app a;
     char current[16];
 
-    CU_ASSERT_FATAL(daemon_up(&d, "admin-list"));
-    app_start(&a, d.prefix, UINT64_MAX, 0);
-    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    daemon_and_app_up(&d, &a, "admin-list");
     CTL(&d, 0, "| Engines", "list");
     check_table(a.pid, "| None ");
     CU_ASSERT_STRING_EQUAL(addons_of(&d, a.pid), "");
@@ -119,9 +117,7 @@ static void test_job_identity(void)
     json_object *list = NULL, *s;
     char row[512];
 
-    CU_ASSERT_FATAL(daemon_up(&d, "admin-job"));
-    app_start(&a, d.prefix, UINT64_MAX, 0);
-    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    daemon_and_app_up(&d, &a, "admin-job");
     pid_t idle = idle_app_start(d.prefix);
     CU_ASSERT_FATAL(idle > 0);
     s = wait_listed(&d, idle, &list);

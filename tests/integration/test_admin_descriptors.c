@@ -110,9 +110,7 @@ static void test_sighup_reconfigures(void)
     struct null_stats st;
     char descriptor[512];
 
-    CU_ASSERT_FATAL(daemon_up(&d, "admin-sighup"));
-    app_start(&a, d.prefix, UINT64_MAX, 0);
-    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    daemon_and_app_up(&d, &a, "admin-sighup");
     snprintf(descriptor, sizeof(descriptor), "%s", phx_test_write_file(d.dir, "attach.conf",
              "addon_engine = \"NullEngine\"; op = \"attach\";\n"
              "tx_channels_replacements = ( (\"LoopFrontEngine\", \"NullEngine\", 0, 0),\n"
@@ -235,9 +233,7 @@ static void test_bad_input(void)
     struct phx_daemon d;
     struct app a;
 
-    CU_ASSERT_FATAL(daemon_up(&d, "admin-bad"));
-    app_start(&a, d.prefix, UINT64_MAX, 0);
-    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    daemon_and_app_up(&d, &a, "admin-bad");
     bad_descriptors(&d, &a);
     bad_targets(&d, &a);
     ATTACH(&d, &a);

@@ -56,8 +56,7 @@ static void rules_by_uid(const struct phx_daemon *d, const struct app *a, struct
     PCTL(d, 0, "rule 1: NullEngine for uid 0, applied to 1 app now", "attach", "null", "--uid",
         "0", "--set", "batch=8");
     CU_ASSERT_STRING_EQUAL(addons_of(d, a->pid), "NullEngine");
-    app_start(b, d->prefix, UINT64_MAX, 0);         /* registers later: gets it at once */
-    CU_ASSERT_FATAL(app_wait_received(b, 10));
+    app_up(b, d->prefix);    /* registers later: gets it at once */
     CU_ASSERT_STRING_EQUAL(addons_of(d, b->pid), "NullEngine");
     CU_ASSERT_EQUAL(null_batch_of(d, b), 8);
     CU_ASSERT_EQUAL(rule_applied(d, 0), 2);
@@ -117,9 +116,7 @@ static void test_rules(void)
         phx_test_skip("the rules case needs root to act as uid %d too", USER);
         return;
     }
-    CU_ASSERT_FATAL(daemon_up(&d, "admin-rules"));
-    app_start(&a, d.prefix, UINT64_MAX, 0);
-    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    daemon_and_app_up(&d, &a, "admin-rules");
     rules_by_uid(&d, &a, &b);
     rules_by_job(&d, &a);
     rules_refused(&d);
@@ -246,8 +243,7 @@ static void test_rules_restart(void)
     CU_ASSERT_STRING_EQUAL(rule_line(&d, 0), "1 uid 0 NullEngine batch = 8; 0 admin");
     CU_ASSERT_STRING_EQUAL(rule_line(&d, 1), "3 uid 60001 NullEngine  60001 user");
     CU_ASSERT_STRING_EQUAL(rule_line(&d, 2), "");
-    app_start(&a, d.prefix, UINT64_MAX, 0);          /* registers after the restart */
-    CU_ASSERT_FATAL(app_wait_received(&a, 10));
+    app_up(&a, d.prefix);    /* registers after the restart */
     CU_ASSERT_STRING_EQUAL(addons_of(&d, a.pid), "NullEngine");
     CU_ASSERT_EQUAL(null_batch_of(&d, &a), 8);
     PCTL_AS(USER, &d, 1, "created by an administrator: only an administrator", "detach",

@@ -69,8 +69,8 @@ void user_app_start(struct app *a, const char *prefix);
 /* Waits (60 s at most) until A has AT_LEAST completions back; false if it got stuck or died. */
 bool app_wait_received(const struct app *a, uint64_t at_least);
 /* app_start() of an app that streams until told to stop, at full speed, and waits until its
- * first 10 descriptors came back. If they do not, the app is killed and the case stops (a
- * fatal assertion), saying so. */
+ * first 10 descriptors came back. If they do not, the case stops (a fatal assertion) saying
+ * so, with the app gone (killed if it was stuck). */
 void app_up(struct app *a, const char *prefix);
 /* Tells the app to send no more and go once what is in flight is back; returns its exit code. */
 int  app_finish(struct app *a);

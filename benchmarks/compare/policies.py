@@ -5,7 +5,10 @@ UCX over kernel TCP, each side pinned to its own CPU; loopback when namespaces c
 with one phoenixd per side that loads the null, ratelimit, admission and qos plugins, rpc_bench
 servers on the server side and rpc_bench clients on the client side. A client starts held
 (`rpc_bench --hold`): the policies are attached with policyctl while it waits, then it is let go,
-so that every measured call goes through them.
+so that every measured call goes through them. With `compare --dedicate` both services run
+`runtime.mode = "dedicate"` (a runtime thread and a UCX worker per app; the apps poll), which is
+what separates the latency app from the bulk app inside the shared services (RESULTS.md, "QoS on
+a quiet machine").
 
   null       p6_null_overhead_pct: 64 B round trips, 1 outstanding, through a plain pair of apps
              and through a pair with NullEngine attached to both the client and the server;
@@ -78,12 +81,14 @@ def median(values):
 class PolicySetup:
     """The two services, the servers (started on first use) and the clients of the benches."""
 
-    def __init__(self, path, build, rundir, logdir, env, spin_us, log, pair="ab", port_base=17100):
+    def __init__(self, path, build, rundir, logdir, env, spin_us, log, pair="ab", port_base=17100,
+                 dedicate=False):
         self.path, self.build, self.logdir, self.env, self.log = path, build, logdir, env, log
         self.client_node = Node(f"pol-{path.name}-{pair[0]}", path, path.client, build, rundir,
-                                logdir, spin_us, PLUGINS)
+                                logdir, spin_us, PLUGINS, dedicate=dedicate)
         self.server_node = Node(f"pol-{path.name}-{pair[1]}", path, path.server, build, rundir,
-                                logdir, spin_us, PLUGINS)
+                                logdir, spin_us, PLUGINS, dedicate=dedicate)
+        self.dedicate = dedicate
         self.servers = {}
         self.runs = 0
         self.port_base = port_base
@@ -96,7 +101,8 @@ class PolicySetup:
         if not self.apart:
             rundir, spin_us = self.spare
             self.apart = PolicySetup(self.path, self.build, rundir, self.logdir, self.env,
-                                     spin_us, self.log, "cd", self.port_base + 50)
+                                     spin_us, self.log, "cd", self.port_base + 50,
+                                     self.dedicate)
             self.apart.start()
         return self.apart
 
@@ -457,7 +463,8 @@ def bench_admission(setup, reps, seconds, rng):
 def run(path, build, rundir, logdir, env, spin_us, args, log):
     """Every benchmark in ARGS.policy_benches on PATH; {bench: figures} (a failed one:
     {"error": why})."""
-    setup = PolicySetup(path, build, rundir, logdir, env, spin_us, log)
+    setup = PolicySetup(path, build, rundir, logdir, env, spin_us, log,
+                        dedicate=args.dedicate)
     rng = random.Random(f"{args.seed}-policies")
     out = {"path": path.name, "note": path.note, "reps": args.reps,
            "load_before": os.getloadavg()}

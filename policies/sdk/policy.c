@@ -6,9 +6,11 @@
  * on the head while it is due (connection descriptors pass, calls are decided), so a call that
  * can go at once never takes a place; a call that finds the queue full of waiting ones is
  * rejected with RESOURCE_EXHAUSTED. A CANCEL that finds its request in the queue withdraws it
- * (policy.h, "Cancels"), so that it never overtakes it. The out channel (and, for a rejection,
- * the rx way up) must have room before decide() is asked, so a verdict is never taken back.
- * arm() turns the head's time into the runtime's sleep timeout.
+ * (policy.h, "Cancels"), so that it never overtakes it; it finds it through an index of the
+ * queued requests by connection and call id, not by a pass over a queue of up to queue_max.
+ * The out channel (and, for a rejection, the rx way up) must have room before decide() is
+ * asked, so a verdict is never taken back. arm() turns the head's time into the runtime's sleep
+ * timeout.
  *
  * Who a call is from and to: the app's identity is learned once (its port's pid and uid, the real
  * gid of /proc/PID/status, its Slurm job by core/daemon/jobid.c, the service's own rule, compiled
@@ -236,20 +238,84 @@ static bool call_read(const phx_policy_t *p, const phx_desc_t *d, phx_dir_t dir,
 
 /* ---- the queues ----------------------------------------------------------------------------- */
 
+/* What the queue keeps beside each slot: the descriptor's place in arrival order (increasing from
+ * the head to the tail, as order never changes) and, for a request, who it is as read when it
+ * arrived. A request is filed in by_call under its key unless another queued request holds that
+ * key (the same call id twice on a connection, or two ids that mix to one key); those are
+ * counted in `unindexed`, and while there are any a CANCEL looks for its request by a pass over
+ * the tags, as it always did, so that it finds the first one. */
+enum { TAG_REQUEST = 1u << 0, TAG_INDEXED = 1u << 1 };
+struct phx_policy_tag {
+    uint64_t seq;
+    uint64_t call_id;
+    uint32_t conn_id;
+    uint32_t flags;
+};
+
+static uint64_t request_key(uint32_t conn_id, uint64_t call_id)
+{
+    return (uint64_t)conn_id << 32 ^ call_id;
+}
+
+static struct phx_policy_tag *tag_at(const phx_policy_queue_t *q, unsigned at)
+{
+    return &q->tags[(q->head + at) % q->cap];
+}
+
+/* Files the request tagged T in Q's index (or counts it unindexed). Never allocates: the index
+ * has room for every slot (queue_alloc). */
+static void index_add(phx_policy_queue_t *q, struct phx_policy_tag *t)
+{
+    uint64_t key = request_key(t->conn_id, t->call_id);
+
+    if (!phx_u64map_get(&q->by_call, key, NULL) && phx_u64map_put(&q->by_call, key, t->seq) == 0)
+        t->flags |= TAG_INDEXED;
+    else
+        q->unindexed++;
+}
+
+/* The descriptor tagged T leaves Q: out of the index. */
+static void index_drop(phx_policy_queue_t *q, const struct phx_policy_tag *t)
+{
+    if (t->flags & TAG_INDEXED)
+        phx_u64map_remove(&q->by_call, request_key(t->conn_id, t->call_id), NULL);
+    else if (t->flags & TAG_REQUEST)
+        q->unindexed--;
+}
+
 static int queue_alloc(phx_policy_queue_t *q, unsigned max)
 {
     unsigned cap = max + POLICY_SLACK;
     phx_desc_t *slots = calloc(cap, sizeof(*slots));
+    struct phx_policy_tag *tags = calloc(cap, sizeof(*tags));
+    phx_u64map_t index;
 
-    if (!slots)
+    phx_u64map_init(&index, cap);
+    if (!slots || !tags || phx_u64map_reserve(&index, cap) < 0) {
+        free(slots);
+        free(tags);
+        phx_u64map_fini(&index);
         return -ENOMEM;
-    for (unsigned i = 0; i < q->count; i++)
+    }
+    for (unsigned i = 0; i < q->count; i++) {
         slots[i] = q->slots[(q->head + i) % q->cap];
+        tags[i] = *tag_at(q, i);
+    }
     free(q->slots);
+    free(q->tags);
+    phx_u64map_fini(&q->by_call);
     q->slots = slots;
+    q->tags = tags;
+    q->by_call = index;
     q->cap = cap;
     q->max = max;
     q->head = 0;
+    q->unindexed = 0;
+    for (unsigned i = 0; i < q->count; i++) {
+        tags[i].flags &= ~(uint32_t)TAG_INDEXED;
+        if (tags[i].flags & TAG_REQUEST)
+            index_add(q, &tags[i]);
+    }
     return 0;
 }
 
@@ -258,10 +324,32 @@ static phx_desc_t *queue_head(phx_policy_queue_t *q)
     return &q->slots[q->head];
 }
 
+/* Moves the descriptor (and tag) at place FROM of Q to place TO. */
+static void queue_move(phx_policy_queue_t *q, unsigned to, unsigned from)
+{
+    q->slots[(q->head + to) % q->cap] = q->slots[(q->head + from) % q->cap];
+    *tag_at(q, to) = *tag_at(q, from);
+}
+
+/* Takes the descriptor AT places behind the head out of Q, closing the gap from the nearer end:
+ * the ones ahead of it move back a slot (the head with them), or the ones behind it move up. */
+static void queue_cut(phx_policy_queue_t *q, unsigned at)
+{
+    index_drop(q, tag_at(q, at));
+    if (at < q->count - 1 - at) {
+        for (unsigned i = at; i > 0; i--)
+            queue_move(q, i, i - 1);
+        q->head = (q->head + 1) % q->cap;
+    } else {
+        for (unsigned i = at; i + 1 < q->count; i++)
+            queue_move(q, i, i + 1);
+    }
+    q->count--;
+}
+
 static void queue_pop(phx_policy_queue_t *q)
 {
-    q->head = (q->head + 1) % q->cap;
-    q->count--;
+    queue_cut(q, 0);
     q->until_ns = 0;
     q->head_held = false;
     if (q->held)
@@ -269,19 +357,15 @@ static void queue_pop(phx_policy_queue_t *q)
 }
 
 /* Takes D out of Q: the head (queue_pop), or in hold-alone mode the first behind the held
- * calls, which move up one slot to close the gap. */
+ * calls, the held ones keeping their places in order. */
 static void queue_take(phx_policy_queue_t *q, const phx_desc_t *d)
 {
     unsigned at = ((unsigned)(d - q->slots) + q->cap - q->head) % q->cap;
 
-    if (!at) {
+    if (!at)
         queue_pop(q);
-        return;
-    }
-    for (unsigned i = at; i > 0; i--)
-        q->slots[(q->head + i) % q->cap] = q->slots[(q->head + i - 1) % q->cap];
-    q->head = (q->head + 1) % q->cap;
-    q->count--;
+    else
+        queue_cut(q, at);
 }
 
 /* Takes the descriptor AT places behind the head out of Q, wherever it is: a held one too. The
@@ -290,20 +374,27 @@ static void queue_remove(phx_policy_queue_t *q, unsigned at)
 {
     if (at < q->held)
         q->held--;
-    for (unsigned i = at; i > 0; i--)
-        q->slots[(q->head + i) % q->cap] = q->slots[(q->head + i - 1) % q->cap];
-    q->head = (q->head + 1) % q->cap;
-    q->count--;
+    queue_cut(q, at);
     if (!at) {
         q->until_ns = 0;                /* the new head is asked again now */
         q->head_held = q->held > 0;     /* ... and was counted when it was held */
     }
 }
 
-static void queue_push(phx_policy_queue_t *q, const phx_desc_t *d)
+/* Queues D at the tail of Q; CALL is D read as a call, or NULL (connection management). */
+static void queue_push(phx_policy_queue_t *q, const phx_desc_t *d, const phx_call_t *call)
 {
+    struct phx_policy_tag *t = tag_at(q, q->count);
+
     q->slots[(q->head + q->count) % q->cap] = *d;
+    *t = (struct phx_policy_tag){ .seq = q->next_seq++ };
     q->count++;
+    if (call && call->kind == PHX_CALL_REQUEST) {
+        t->call_id = call->call_id;
+        t->conn_id = call->conn_id;
+        t->flags = TAG_REQUEST;
+        index_add(q, t);
+    }
 }
 
 int phx_policy_init(phx_policy_t *p, phx_policy_decide_fn decide, void *ctx, unsigned dirs,
@@ -347,8 +438,11 @@ void phx_policy_fini(phx_policy_t *p)
 {
     for (int d = PHX_TX; d <= PHX_RX; d++) {
         free(p->q[d].slots);
+        free(p->q[d].tags);
+        phx_u64map_fini(&p->q[d].by_call);
         p->q[d].slots = NULL;
-        p->q[d].cap = p->q[d].count = 0;
+        p->q[d].tags = NULL;
+        p->q[d].cap = p->q[d].count = p->q[d].unindexed = 0;
     }
     free(p->peers);
     p->peers = NULL;
@@ -502,21 +596,48 @@ static int answer(phx_policy_t *p, phx_engine_t *e, const phx_desc_t *d, const p
 
 /* ---- cancels of queued calls ------------------------------------------------------------ */
 
-/* Where in DIR's queue Q the request that the CANCEL C names waits, ahead of LIMIT places
- * behind the head (the CANCEL's own place, or the count): its place, or -1. One pass over the
- * queue, which queue_max bounds; only a CANCEL pays for it. */
-static int queued_request(const phx_policy_queue_t *q, phx_dir_t dir, const phx_call_t *c,
-                          unsigned limit)
+static bool tag_names(const struct phx_policy_tag *t, const phx_call_t *c)
 {
-    phx_call_t r;
+    return (t->flags & TAG_REQUEST) && t->conn_id == c->conn_id && t->call_id == c->call_id;
+}
 
-    for (unsigned i = 0; i < limit && i < q->count; i++) {
-        const phx_desc_t *d = &q->slots[(q->head + i) % q->cap];
-        if (d->conn_id == c->conn_id && phx_policy_call_of(d, dir, &r) &&
-            r.kind == PHX_CALL_REQUEST && r.call_id == c->call_id)
-            return (int)i;
+/* The place in Q of the descriptor with arrival number SEQ, or -1: the numbers increase from
+ * the head, so a binary search. */
+static int place_of(const phx_policy_queue_t *q, uint64_t seq)
+{
+    unsigned lo = 0, hi = q->count;
+
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        uint64_t at = tag_at(q, mid)->seq;
+        if (at == seq)
+            return (int)mid;
+        if (at < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -1;
+}
+
+/* Where in Q the request that the CANCEL C names waits, ahead of LIMIT places behind the head
+ * (the CANCEL's own place, or the count): its place, or -1. The index and a binary search,
+ * O(log n) in a queue of n; a pass over the tags only while a key is taken twice (see the
+ * tags), for the first of them. */
+static int queued_request(const phx_policy_queue_t *q, const phx_call_t *c, unsigned limit)
+{
+    uint64_t seq;
+    int at = -1;
+
+    if (q->unindexed) {
+        for (unsigned i = 0; i < limit && i < q->count; i++)
+            if (tag_names(tag_at(q, i), c))
+                return (int)i;
+        return -1;
+    }
+    if (phx_u64map_get(&q->by_call, request_key(c->conn_id, c->call_id), &seq))
+        at = place_of(q, seq);
+    return at >= 0 && (unsigned)at < limit && tag_names(tag_at(q, (unsigned)at), c) ? at : -1;
 }
 
 /* Whether a CANCEL of DIR can withdraw its request now: an rx one always (nothing goes up), a
@@ -569,7 +690,7 @@ static void withdraw(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, unsigned a
 static int cancel_queued(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, const phx_desc_t *d,
                          const phx_call_t *c, unsigned at)
 {
-    int r = c->kind == PHX_CALL_CANCEL ? queued_request(&p->q[dir], dir, c, at) : -1;
+    int r = c->kind == PHX_CALL_CANCEL ? queued_request(&p->q[dir], c, at) : -1;
 
     if (r < 0)
         return -1;
@@ -599,7 +720,7 @@ static bool passable(const phx_policy_t *p, phx_engine_t *e, const phx_policy_qu
         !phx_policy_call_of(&q->slots[(q->head + q->held) % q->cap], dir, &call))
         return false;
     return call.kind != PHX_CALL_CANCEL || can_withdraw(e, dir) ||
-           queued_request(q, dir, &call, q->held) < 0;
+           queued_request(q, &call, q->held) < 0;
 }
 
 /* The descriptor of DIR's queue to work on at NOW: the head when it is due; in hold-alone mode,
@@ -723,7 +844,7 @@ static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
                "the policy's queue of held calls is full");
         return true;
     }
-    queue_push(q, &d);
+    queue_push(q, &d, is_call ? &call : NULL);
     return true;
 }
 

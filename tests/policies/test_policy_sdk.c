@@ -24,6 +24,10 @@
  *               request, OK for the CANCEL), nothing reaches the transport, nothing stays held;
  *               on rx both payloads are freed and nothing goes up; with no way up the CANCEL
  *               waits behind its request (hold-alone too: arm() reports no work) and follows it
+ *   many        4000 held calls (the queue grown to 4096 with some held): CANCELs of the head,
+ *               the tail, the middle and others, and of a call id queued twice (the first, then
+ *               the second), withdraw exactly theirs; CANCELs naming nothing held wait in line;
+ *               released, the rest leave in their order
  *
  * Every loop is bounded. */
 #include "graph.h"
@@ -558,6 +562,94 @@ static void test_cancel_no_way_up(void)
     stop();
 }
 
+/* Turns until N descriptors came out on tx (bounded), into OUT; how many came. */
+static unsigned drain_tx(phx_desc_t *out, unsigned n)
+{
+    unsigned got = 0;
+
+    for (unsigned i = 0; i < 1000 && got < n; i++) {
+        turn();
+        got += phx_chan_pop(t.tx_out, out + got, n - got);
+    }
+    return got;
+}
+
+/* Ordinary mode, a queue of 4096: MANY requests held (ids 1 .. MANY on connection 3, the first
+ * 50 queued before the queue grew to 4096, and a second call 10 at the end), cancels of the
+ * head, the tail, the middle, every 97th, and both calls 10 (the first, then the second) each
+ * withdraw exactly theirs; a CANCEL naming call 500 on another connection and a second CANCEL of
+ * a withdrawn call find nothing and wait in line. Released, the rest leave in order. */
+#define MANY 4000u
+static void test_cancel_many(void)
+{
+    struct mrpc_wire_msg *w = calloc(MANY + 2, sizeof(*w)), *c = calloc(MANY + 2, sizeof(*c));
+    phx_desc_t *out = calloc(MANY + 8, sizeof(*out));
+    bool *gone = calloc(MANY + 2, sizeof(*gone));
+    unsigned withdrawn = 0;
+    char err[160];
+
+    CU_ASSERT_FATAL(w && c && out && gone);
+    start((1u << PHX_TX) | (1u << PHX_RX));
+    t.verdict = phx_verdict_hold(phx_now_ns() + 60000000000ull);
+    for (unsigned i = 1; i <= MANY + 1; i++) {
+        w[i] = wire_of(MRPC_WIRE_CALL, i <= MANY ? i : 10, 0);
+        c[i] = wire_of(MRPC_WIRE_CANCEL, i <= MANY ? i : 10, 0);
+        if (i == 50)
+            CU_ASSERT_EQUAL_FATAL(phx_policy_set_queue_max(&t.pol, 4096, err, sizeof(err)), 0);
+        feed_send(3, &w[i]);
+    }
+    CU_ASSERT_EQUAL_FATAL(phx_policy_held(&t.pol, PHX_TX), MANY + 1);
+    CU_ASSERT_EQUAL(t.pol.q[PHX_TX].unindexed, 1);      /* the second call 10 */
+    CU_ASSERT_EQUAL(phx_u64map_count(&t.pol.q[PHX_TX].by_call), MANY);
+    feed_send(3, &c[10]);                                /* call 10 is queued twice: */
+    expect_withdrawn(&w[10], &c[10]);                    /* the first goes ... */
+    feed_send(3, &c[MANY + 1]);
+    expect_withdrawn(&w[MANY + 1], &c[MANY + 1]);        /* ... then the second */
+    gone[10] = true;
+    withdrawn = 2;
+    CU_ASSERT_EQUAL(t.pol.q[PHX_TX].unindexed, 0);      /* the rest are found by the index */
+    uint64_t began = phx_now_ns();
+    for (unsigned i = 1; i <= MANY; i++) {
+        if (!(i == 1 || i == MANY || i == MANY / 2 || i == 30 || i % 97 == 0))
+            continue;
+        feed_send(3, &c[i]);
+        expect_withdrawn(&w[i], &c[i]);
+        gone[i] = true;
+        withdrawn++;
+    }
+    uint64_t took = phx_now_ns() - began;
+    printf("(%u cancels among %u held calls: %.1f us each, the test's feeding included) ",
+           withdrawn - 2, MANY, (double)took / 1e3 / (withdrawn - 2));
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].cancelled, withdrawn);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), MANY + 1 - withdrawn);
+    CU_ASSERT_EQUAL(phx_u64map_count(&t.pol.q[PHX_TX].by_call), MANY + 1 - withdrawn);
+    struct mrpc_wire_msg stranger = wire_of(MRPC_WIRE_CANCEL, 500, 0);
+    feed_send(4, &stranger);                             /* call 500, another connection */
+    feed_send(3, &c[MANY / 2]);                          /* already withdrawn */
+    CU_ASSERT_EQUAL(phx_chan_count(t.rx_out), 0);
+    CU_ASSERT_EQUAL(phx_chan_count(t.tx_out), 0);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), MANY + 3 - withdrawn);
+    t.verdict = phx_verdict_forward();
+    t.pol.q[PHX_TX].until_ns = 0;
+    unsigned want = MANY + 3 - withdrawn, got = drain_tx(out, want), wrong = 0, at = 0;
+    CU_ASSERT_EQUAL_FATAL(got, want);
+    for (unsigned i = 1; i <= MANY; i++)
+        if (!gone[i])
+            wrong += out[at++].addr != (uintptr_t)&w[i];
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(out[at].addr, (uintptr_t)&stranger);
+    CU_ASSERT_EQUAL(out[at + 1].addr, (uintptr_t)&c[MANY / 2]);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
+    CU_ASSERT_EQUAL(phx_u64map_count(&t.pol.q[PHX_TX].by_call), 0);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].forwarded, want);
+    CU_ASSERT_EQUAL(phx_chan_count(t.rx_out), 0);
+    stop();
+    free(w);
+    free(c);
+    free(out);
+    free(gone);
+}
+
 /* Server side: a received request held, then the remote caller's CANCEL: both payloads freed,
  * nothing goes up to the app. */
 static void test_cancel_held_rx(void)
@@ -608,6 +700,8 @@ static const phx_test_case_t cases[] = {
       test_cancel_no_way_up },
     { "server side: a remote CANCEL withdraws the held request, payloads freed",
       test_cancel_held_rx },
+    { "4000 held calls: each CANCEL withdraws its own, the rest leave in order",
+      test_cancel_many },
     { NULL, NULL },
 };
 

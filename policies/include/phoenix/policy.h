@@ -82,6 +82,7 @@
 #include "phoenix/handover.h"
 #include "phoenix/settings.h"
 #include "phoenix/status.h"
+#include "phoenix/u64map.h"
 
 typedef enum phx_call_kind {
     PHX_CALL_REQUEST = 1,   /* a CALL: client side on tx, server side on rx */
@@ -308,13 +309,20 @@ typedef struct phx_policy_peer {
 } phx_policy_peer_t;
 
 /* One direction's held descriptors: a ring of `cap` slots, queue_max for calls and a few more
- * for connection descriptors that arrive behind a full queue. */
+ * for connection descriptors that arrive behind a full queue. Beside each slot a tag (private
+ * to the SDK: its place in arrival order, and who a request is) and, for a CANCEL to find its
+ * request without a pass over the queue, the requests by connection and call id. */
+struct phx_policy_tag;
 typedef struct phx_policy_queue {
     phx_desc_t *slots;
     unsigned    cap, max, head, count;
     uint64_t    until_ns;         /* when to ask about the head again; 0: ask now */
     bool        head_held;        /* the head was counted as held */
     unsigned    held;             /* hold-alone mode: the calls held at the front, in order */
+    struct phx_policy_tag *tags;  /* cap of them, moved with their slots */
+    uint64_t    next_seq;         /* the arrival number of the next descriptor queued */
+    phx_u64map_t by_call;         /* a request's connection and call id -> its arrival number */
+    unsigned    unindexed;        /* requests queued whose key another one had taken */
 } phx_policy_queue_t;
 
 typedef struct phx_policy {

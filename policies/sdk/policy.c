@@ -481,6 +481,11 @@ void phx_policy_watch(phx_policy_t *p, phx_policy_watch_fn watch)
     p->watch = watch;
 }
 
+void phx_policy_on_withdrawn(phx_policy_t *p, phx_policy_withdrawn_fn fn)
+{
+    p->withdrawn = fn;
+}
+
 void phx_policy_hold_alone(phx_policy_t *p, bool on)
 {
     p->hold_alone = on;
@@ -660,17 +665,18 @@ static void free_landed(phx_engine_t *e, const phx_desc_t *d)
 }
 
 /* The CANCEL C (descriptor CD) withdraws the request AT places behind the head of DIR's queue
- * (policy.h, "Cancels"): neither goes on. Needs can_withdraw(). */
+ * (policy.h, "Cancels") at NOW: neither goes on; the policy is told (phx_policy_on_withdrawn).
+ * Needs can_withdraw(). */
 static void withdraw(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, unsigned at,
-                     const phx_desc_t *cd, const phx_call_t *c)
+                     const phx_desc_t *cd, const phx_call_t *c, uint64_t now)
 {
     phx_policy_queue_t *q = &p->q[dir];
     phx_desc_t rd = q->slots[(q->head + at) % q->cap];
     phx_call_t r;
 
+    call_read(p, &rd, dir, &r);
     queue_remove(q, at);
     if (dir == PHX_TX) {
-        phx_policy_call_of(&rd, dir, &r);
         phx_desc_t answers[2] = { refusal_tx(&rd, &r, PHX_CANCELLED, NULL),
                                   refusal_tx(cd, c, PHX_OK, NULL) };
         phx_chan_push(way_up(e, dir), answers, 2);
@@ -679,16 +685,18 @@ static void withdraw(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, unsigned a
         free_landed(e, cd);
     }
     p->counts[dir].cancelled++;
+    if (p->withdrawn)
+        p->withdrawn(p->ctx, &r, now);
     phx_debug("%s %" PRIu64 ": call %" PRIu64 " on connection %u cancelled while held (%s): "
               "withdrawn", phx_engine_type(e), phx_engine_id(e), c->call_id, c->conn_id,
               dir_names[dir]);
 }
 
 /* D, the CANCEL C at place AT of DIR's queue (or arriving: AT the count), and its request
- * queued ahead of it: 1 when it withdrew it, 0 when it must wait behind it, -1 when its request
- * is not queued (it goes on as any call). */
+ * queued ahead of it, at NOW: 1 when it withdrew it, 0 when it must wait behind it, -1 when its
+ * request is not queued (it goes on as any call). */
 static int cancel_queued(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, const phx_desc_t *d,
-                         const phx_call_t *c, unsigned at)
+                         const phx_call_t *c, unsigned at, uint64_t now)
 {
     int r = c->kind == PHX_CALL_CANCEL ? queued_request(&p->q[dir], c, at) : -1;
 
@@ -697,7 +705,7 @@ static int cancel_queued(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, const 
     if (!can_withdraw(e, dir))
         return 0;
     phx_desc_t cd = *d;                 /* D may be a slot that withdraw() moves */
-    withdraw(p, e, dir, (unsigned)r, &cd, c);
+    withdraw(p, e, dir, (unsigned)r, &cd, c, now);
     return 1;
 }
 
@@ -779,7 +787,7 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
         return 1;
     }
     unsigned at = ((unsigned)(d - q->slots) + q->cap - q->head) % q->cap;
-    int cancelled = cancel_queued(p, e, dir, d, &call, at);
+    int cancelled = cancel_queued(p, e, dir, d, &call, at, now);
     if (cancelled >= 0) {               /* hold-alone: a CANCEL behind its held request */
         if (cancelled)
             queue_remove(q, at - 1);    /* its request, ahead of it, has gone */
@@ -826,7 +834,7 @@ static unsigned drain_due(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint6
 
 /* Takes one descriptor that arrived on DIR into the queue (a call finding it full is refused);
  * false when nothing came or there is no room. */
-static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
+static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t now)
 {
     phx_policy_queue_t *q = &p->q[dir];
     phx_desc_t d;
@@ -836,7 +844,7 @@ static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
         return false;
     observe_new(p, &d, dir);
     bool is_call = call_read(p, &d, dir, &call);
-    if (is_call && cancel_queued(p, e, dir, &d, &call, q->count) > 0)
+    if (is_call && cancel_queued(p, e, dir, &d, &call, q->count, now) > 0)
         return true;                    /* it withdrew its request: neither goes on */
     if (q->count >= q->max && is_call && can_reject(e, dir)) {
         p->counts[dir].overflowed++;
@@ -883,7 +891,7 @@ static unsigned progress_dir(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, ui
         return forward_watched(p, e, dir);
     for (unsigned i = 0; i < p->batch; i++) {
         work += drain_due(p, e, dir, now);
-        if (!take_one(p, e, dir))
+        if (!take_one(p, e, dir, now))
             break;
         work++;
     }

@@ -23,7 +23,8 @@
  *               ordinary and hold-alone mode: both come back up as SENT (CANCELLED for the
  *               request, OK for the CANCEL), nothing reaches the transport, nothing stays held;
  *               on rx both payloads are freed and nothing goes up; with no way up the CANCEL
- *               waits behind its request (hold-alone too: arm() reports no work) and follows it
+ *               waits behind its request (hold-alone too: arm() reports no work) and follows it;
+ *               the policy is told of the withdrawn call (phx_policy_on_withdrawn)
  *   many        4000 held calls (the queue grown to 4096 with some held): CANCELs of the head,
  *               the tail, the middle and others, and of a call id queued twice (the first, then
  *               the second), withdraw exactly theirs; CANCELs naming nothing held wait in line;
@@ -61,7 +62,17 @@ static struct {
     unsigned                decided;
     phx_verdict_t           verdict;
     uint64_t                hold_odd_until;     /* not 0: calls with odd ids held until then */
+    phx_call_t              withdrawn;          /* the last call phx_policy_on_withdrawn told */
+    unsigned                withdrawals;
 } t;
+
+static void on_withdrawn(void *ctx, const phx_call_t *c, uint64_t now)
+{
+    (void)ctx;
+    (void)now;
+    t.withdrawn = *c;
+    t.withdrawals++;
+}
 
 static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
 {
@@ -515,13 +526,20 @@ static void test_cancel_held_alone(void)
 
     start((1u << PHX_TX) | (1u << PHX_RX));
     phx_policy_hold_alone(&t.pol, true);
+    phx_policy_on_withdrawn(&t.pol, on_withdrawn);
     t.hold_odd_until = phx_now_ns() + 60000000000ull;
     feed_send(3, &w1);
     feed_send(3, &w2);
     CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.tx_out, out, 4), 1);
     CU_ASSERT_EQUAL(out[0].call_id, 2);
+    CU_ASSERT_EQUAL(t.withdrawals, 0);
     feed_send(3, &c1);
     expect_withdrawn(&w1, &c1);
+    CU_ASSERT_EQUAL(t.withdrawals, 1);                  /* the policy is told which call */
+    CU_ASSERT_EQUAL(t.withdrawn.kind, PHX_CALL_REQUEST);
+    CU_ASSERT_EQUAL(t.withdrawn.call_id, 1);
+    CU_ASSERT_EQUAL(t.withdrawn.conn_id, 3);
+    CU_ASSERT_EQUAL(t.withdrawn.caller->pid, getpid());
     CU_ASSERT_EQUAL(phx_chan_count(t.tx_out), 0);
     CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
     CU_ASSERT_EQUAL(t.pol.q[PHX_TX].held, 0);

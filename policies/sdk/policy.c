@@ -240,11 +240,16 @@ static bool call_read(const phx_policy_t *p, const phx_desc_t *d, phx_dir_t dir,
 
 /* What the queue keeps beside each slot: the descriptor's place in arrival order (increasing from
  * the head to the tail, as order never changes) and, for a request, who it is as read when it
- * arrived. A request is filed in by_call under its key unless another queued request holds that
- * key (the same call id twice on a connection, or two ids that mix to one key); those are
- * counted in `unindexed`, and while there are any a CANCEL looks for its request by a pass over
- * the tags, as it always did, so that it finds the first one. */
-enum { TAG_REQUEST = 1u << 0, TAG_INDEXED = 1u << 1 };
+ * arrived.
+ *
+ * The index (by_call) is kept only while calls wait: from the moment a descriptor is queued
+ * behind another until the queue is empty again. A call that goes at once (queued alone, decided
+ * and gone) never touches it, so the common path pays nothing for it; a queue of one is looked
+ * through directly. While kept, a request is filed under its key unless another queued request
+ * holds that key (the same call id twice on a connection, or two ids that mix to one key);
+ * those are counted in `unindexed`, and while there are any a CANCEL looks for its request by a
+ * pass over the tags, as it always did, so that it finds the first one. */
+enum { TAG_REQUEST = 1u << 0, TAG_INDEXED = 1u << 1, TAG_UNINDEXED = 1u << 2 };
 struct phx_policy_tag {
     uint64_t seq;
     uint64_t call_id;
@@ -268,10 +273,21 @@ static void index_add(phx_policy_queue_t *q, struct phx_policy_tag *t)
 {
     uint64_t key = request_key(t->conn_id, t->call_id);
 
-    if (!phx_u64map_get(&q->by_call, key, NULL) && phx_u64map_put(&q->by_call, key, t->seq) == 0)
+    if (!phx_u64map_get(&q->by_call, key, NULL) && phx_u64map_put(&q->by_call, key, t->seq) == 0) {
         t->flags |= TAG_INDEXED;
-    else
+    } else {
+        t->flags |= TAG_UNINDEXED;
         q->unindexed++;
+    }
+}
+
+/* Q begins to keep its index: every queued request goes in. */
+static void index_start(phx_policy_queue_t *q)
+{
+    q->indexing = true;
+    for (unsigned i = 0; i < q->count; i++)
+        if (tag_at(q, i)->flags & TAG_REQUEST)
+            index_add(q, tag_at(q, i));
 }
 
 /* The descriptor tagged T leaves Q: out of the index. */
@@ -279,7 +295,7 @@ static void index_drop(phx_policy_queue_t *q, const struct phx_policy_tag *t)
 {
     if (t->flags & TAG_INDEXED)
         phx_u64map_remove(&q->by_call, request_key(t->conn_id, t->call_id), NULL);
-    else if (t->flags & TAG_REQUEST)
+    else if (t->flags & TAG_UNINDEXED)
         q->unindexed--;
 }
 
@@ -311,11 +327,11 @@ static int queue_alloc(phx_policy_queue_t *q, unsigned max)
     q->max = max;
     q->head = 0;
     q->unindexed = 0;
-    for (unsigned i = 0; i < q->count; i++) {
-        tags[i].flags &= ~(uint32_t)TAG_INDEXED;
-        if (tags[i].flags & TAG_REQUEST)
-            index_add(q, &tags[i]);
-    }
+    q->indexing = false;
+    for (unsigned i = 0; i < q->count; i++)
+        tags[i].flags &= (uint32_t)TAG_REQUEST;
+    if (q->count > 1)
+        index_start(q);
     return 0;
 }
 
@@ -344,7 +360,8 @@ static void queue_cut(phx_policy_queue_t *q, unsigned at)
         for (unsigned i = at; i + 1 < q->count; i++)
             queue_move(q, i, i + 1);
     }
-    q->count--;
+    if (!--q->count)
+        q->indexing = false;            /* empty, as is the index: nothing waits */
 }
 
 static void queue_pop(phx_policy_queue_t *q)
@@ -393,8 +410,11 @@ static void queue_push(phx_policy_queue_t *q, const phx_desc_t *d, const phx_cal
         t->call_id = call->call_id;
         t->conn_id = call->conn_id;
         t->flags = TAG_REQUEST;
-        index_add(q, t);
+        if (q->indexing)
+            index_add(q, t);
     }
+    if (!q->indexing && q->count > 1)
+        index_start(q);                 /* a descriptor waits behind another */
 }
 
 int phx_policy_init(phx_policy_t *p, phx_policy_decide_fn decide, void *ctx, unsigned dirs,
@@ -443,6 +463,7 @@ void phx_policy_fini(phx_policy_t *p)
         p->q[d].slots = NULL;
         p->q[d].tags = NULL;
         p->q[d].cap = p->q[d].count = p->q[d].unindexed = 0;
+        p->q[d].indexing = false;
     }
     free(p->peers);
     p->peers = NULL;
@@ -627,14 +648,14 @@ static int place_of(const phx_policy_queue_t *q, uint64_t seq)
 
 /* Where in Q the request that the CANCEL C names waits, ahead of LIMIT places behind the head
  * (the CANCEL's own place, or the count): its place, or -1. The index and a binary search,
- * O(log n) in a queue of n; a pass over the tags only while a key is taken twice (see the
- * tags), for the first of them. */
+ * O(log n) in a queue of n; a pass over the tags in a queue of one (no index kept), or while
+ * a key is taken twice (see the tags), for the first of them. */
 static int queued_request(const phx_policy_queue_t *q, const phx_call_t *c, unsigned limit)
 {
     uint64_t seq;
     int at = -1;
 
-    if (q->unindexed) {
+    if (q->unindexed || !q->indexing) {
         for (unsigned i = 0; i < limit && i < q->count; i++)
             if (tag_names(tag_at(q, i), c))
                 return (int)i;

@@ -28,7 +28,8 @@
  *   many        4000 held calls (the queue grown to 4096 with some held): CANCELs of the head,
  *               the tail, the middle and others, and of a call id queued twice (the first, then
  *               the second), withdraw exactly theirs; CANCELs naming nothing held wait in line;
- *               released, the rest leave in their order
+ *               released, the rest leave in their order; the SDK's index of them is kept while
+ *               they wait and dropped once none does
  *
  * Every loop is bounded. */
 #include "graph.h"
@@ -617,6 +618,7 @@ static void test_cancel_many(void)
         feed_send(3, &w[i]);
     }
     CU_ASSERT_EQUAL_FATAL(phx_policy_held(&t.pol, PHX_TX), MANY + 1);
+    CU_ASSERT(t.pol.q[PHX_TX].indexing);                /* calls wait behind others */
     CU_ASSERT_EQUAL(t.pol.q[PHX_TX].unindexed, 1);      /* the second call 10 */
     CU_ASSERT_EQUAL(phx_u64map_count(&t.pol.q[PHX_TX].by_call), MANY);
     feed_send(3, &c[10]);                                /* call 10 is queued twice: */
@@ -659,6 +661,7 @@ static void test_cancel_many(void)
     CU_ASSERT_EQUAL(out[at + 1].addr, (uintptr_t)&c[MANY / 2]);
     CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
     CU_ASSERT_EQUAL(phx_u64map_count(&t.pol.q[PHX_TX].by_call), 0);
+    CU_ASSERT_FALSE(t.pol.q[PHX_TX].indexing);          /* nothing waits: not kept */
     CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].forwarded, want);
     CU_ASSERT_EQUAL(phx_chan_count(t.rx_out), 0);
     stop();

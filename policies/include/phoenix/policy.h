@@ -328,6 +328,7 @@ typedef struct phx_policy_queue {
     struct phx_policy_tag *tags;  /* cap of them, moved with their slots */
     uint64_t    next_seq;         /* the arrival number of the next descriptor queued */
     phx_u64map_t by_call;         /* a request's connection and call id -> its arrival number */
+    bool        indexing;         /* by_call is kept (calls wait behind others: policy.c) */
     unsigned    unindexed;        /* requests queued whose key another one had taken */
 } phx_policy_queue_t;
 

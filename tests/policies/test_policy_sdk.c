@@ -30,6 +30,8 @@
  *               the second), withdraw exactly theirs; CANCELs naming nothing held wait in line;
  *               released, the rest leave in their order; the SDK's index of them is kept while
  *               they wait and dropped once none does
+ *               (and in hold-alone mode: 1000 held among 2000 that pass; a CANCEL of one that
+ *               passed passes the held ones too)
  *
  * Every loop is bounded. */
 #include "graph.h"
@@ -671,6 +673,60 @@ static void test_cancel_many(void)
     free(gone);
 }
 
+/* Hold-alone mode: of 2000 requests the odd ones are held (1000), the even ones pass; CANCELs of
+ * every 7th odd one withdraw exactly theirs, a CANCEL of an even one (gone already) passes the
+ * held ones; released, the odd ones left leave in order. */
+#define ALONE 2000u
+static void test_cancel_many_alone(void)
+{
+    struct mrpc_wire_msg *w = calloc(ALONE + 1, sizeof(*w)), *c = calloc(ALONE + 1, sizeof(*c));
+    phx_desc_t *out = calloc(ALONE + 8, sizeof(*out));
+    unsigned withdrawn = 0, wrong = 0, at = 0;
+    char err[160];
+
+    CU_ASSERT_FATAL(w && c && out);
+    start((1u << PHX_TX) | (1u << PHX_RX));
+    CU_ASSERT_EQUAL_FATAL(phx_policy_set_queue_max(&t.pol, 4096, err, sizeof(err)), 0);
+    phx_policy_hold_alone(&t.pol, true);
+    t.hold_odd_until = phx_now_ns() + 60000000000ull;
+    for (unsigned i = 1; i <= ALONE; i++) {
+        w[i] = wire_of(MRPC_WIRE_CALL, i, 0);
+        c[i] = wire_of(MRPC_WIRE_CANCEL, i, 0);
+        feed_send(3, &w[i]);
+        if (!(i % 2))
+            wrong += drain_tx(out, 1) != 1 || out[0].addr != (uintptr_t)&w[i];
+    }
+    CU_ASSERT_EQUAL(wrong, 0);                           /* each even one passed at once */
+    CU_ASSERT_EQUAL_FATAL(phx_policy_held(&t.pol, PHX_TX), ALONE / 2);
+    for (unsigned i = 1; i <= ALONE; i += 14) {
+        feed_send(3, &c[i]);
+        expect_withdrawn(&w[i], &c[i]);
+        withdrawn++;
+    }
+    CU_ASSERT_EQUAL(t.pol.q[PHX_TX].held, ALONE / 2 - withdrawn);
+    feed_send(3, &c[ALONE / 2]);                         /* even: forwarded long ago */
+    CU_ASSERT_EQUAL(drain_tx(out, 1), 1);
+    CU_ASSERT_EQUAL(out[0].addr, (uintptr_t)&c[ALONE / 2]);
+    CU_ASSERT_EQUAL(phx_chan_count(t.rx_out), 0);
+    t.hold_odd_until = 0;
+    t.pol.q[PHX_TX].until_ns = 0;
+    unsigned want = ALONE / 2 - withdrawn;
+    CU_ASSERT_EQUAL_FATAL(drain_tx(out, want), want);
+    wrong = 0;
+    for (unsigned i = 1; i <= ALONE; i += 2)
+        if ((i - 1) % 14)
+            wrong += out[at++].addr != (uintptr_t)&w[i];
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].cancelled, withdrawn);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
+    CU_ASSERT_EQUAL(t.pol.q[PHX_TX].held, 0);
+    CU_ASSERT_EQUAL(phx_u64map_count(&t.pol.q[PHX_TX].by_call), 0);
+    stop();
+    free(w);
+    free(c);
+    free(out);
+}
+
 /* Server side: a received request held, then the remote caller's CANCEL: both payloads freed,
  * nothing goes up to the app. */
 static void test_cancel_held_rx(void)
@@ -723,6 +779,8 @@ static const phx_test_case_t cases[] = {
       test_cancel_held_rx },
     { "4000 held calls: each CANCEL withdraws its own, the rest leave in order",
       test_cancel_many },
+    { "hold-alone, 1000 held among 2000: each CANCEL withdraws its own, order kept",
+      test_cancel_many_alone },
     { NULL, NULL },
 };
 

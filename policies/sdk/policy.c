@@ -262,9 +262,18 @@ static uint64_t request_key(uint32_t conn_id, uint64_t call_id)
     return (uint64_t)conn_id << 32 ^ call_id;
 }
 
+/* The slot AT places behind Q's head (AT < cap), without a division: this is on every call's
+ * way through the queue. */
+static unsigned ring_at(const phx_policy_queue_t *q, unsigned at)
+{
+    unsigned i = q->head + at;
+
+    return i >= q->cap ? i - q->cap : i;
+}
+
 static struct phx_policy_tag *tag_at(const phx_policy_queue_t *q, unsigned at)
 {
-    return &q->tags[(q->head + at) % q->cap];
+    return &q->tags[ring_at(q, at)];
 }
 
 /* Files the request tagged T in Q's index (or counts it unindexed). Never allocates: the index
@@ -343,8 +352,10 @@ static phx_desc_t *queue_head(phx_policy_queue_t *q)
 /* Moves the descriptor (and tag) at place FROM of Q to place TO. */
 static void queue_move(phx_policy_queue_t *q, unsigned to, unsigned from)
 {
-    q->slots[(q->head + to) % q->cap] = q->slots[(q->head + from) % q->cap];
-    *tag_at(q, to) = *tag_at(q, from);
+    unsigned t = ring_at(q, to), f = ring_at(q, from);
+
+    q->slots[t] = q->slots[f];
+    q->tags[t] = q->tags[f];
 }
 
 /* Takes the descriptor AT places behind the head out of Q, closing the gap from the nearer end:
@@ -355,7 +366,7 @@ static void queue_cut(phx_policy_queue_t *q, unsigned at)
     if (at < q->count - 1 - at) {
         for (unsigned i = at; i > 0; i--)
             queue_move(q, i, i - 1);
-        q->head = (q->head + 1) % q->cap;
+        q->head = ring_at(q, 1);
     } else {
         for (unsigned i = at; i + 1 < q->count; i++)
             queue_move(q, i, i + 1);
@@ -401,10 +412,12 @@ static void queue_remove(phx_policy_queue_t *q, unsigned at)
 /* Queues D at the tail of Q; CALL is D read as a call, or NULL (connection management). */
 static void queue_push(phx_policy_queue_t *q, const phx_desc_t *d, const phx_call_t *call)
 {
-    struct phx_policy_tag *t = tag_at(q, q->count);
+    unsigned at = ring_at(q, q->count);
+    struct phx_policy_tag *t = &q->tags[at];
 
-    q->slots[(q->head + q->count) % q->cap] = *d;
-    *t = (struct phx_policy_tag){ .seq = q->next_seq++ };
+    q->slots[at] = *d;
+    t->seq = q->next_seq++;
+    t->flags = 0;
     q->count++;
     if (call && call->kind == PHX_CALL_REQUEST) {
         t->call_id = call->call_id;
@@ -719,7 +732,7 @@ static void withdraw(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, unsigned a
 static int cancel_queued(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, const phx_desc_t *d,
                          const phx_call_t *c, unsigned at, uint64_t now)
 {
-    int r = c->kind == PHX_CALL_CANCEL ? queued_request(&p->q[dir], c, at) : -1;
+    int r = queued_request(&p->q[dir], c, at);
 
     if (r < 0)
         return -1;
@@ -808,7 +821,7 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
         return 1;
     }
     unsigned at = ((unsigned)(d - q->slots) + q->cap - q->head) % q->cap;
-    int cancelled = cancel_queued(p, e, dir, d, &call, at, now);
+    int cancelled = call.kind == PHX_CALL_CANCEL ? cancel_queued(p, e, dir, d, &call, at, now) : -1;
     if (cancelled >= 0) {               /* hold-alone: a CANCEL behind its held request */
         if (cancelled)
             queue_remove(q, at - 1);    /* its request, ahead of it, has gone */
@@ -865,7 +878,8 @@ static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t n
         return false;
     observe_new(p, &d, dir);
     bool is_call = call_read(p, &d, dir, &call);
-    if (is_call && cancel_queued(p, e, dir, &d, &call, q->count, now) > 0)
+    if (is_call && call.kind == PHX_CALL_CANCEL &&
+        cancel_queued(p, e, dir, &d, &call, q->count, now) > 0)
         return true;                    /* it withdrew its request: neither goes on */
     if (q->count >= q->max && is_call && can_reject(e, dir)) {
         p->counts[dir].overflowed++;

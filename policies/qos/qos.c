@@ -363,6 +363,14 @@ static void large_conn_gone(struct qos_state *s, uint32_t conn_id, uint64_t now)
             large_drop(s, &s->large[i], now);
 }
 
+/* The paced message timed (held_key) waits no longer: its wait counts in paced_ns, and the next
+ * message held is timed (and counted paced) when it is asked. */
+static void pace_end(struct qos_state *s, uint64_t now)
+{
+    s->n.paced_ns += now - s->held_since_ns;
+    s->held_since_ns = 0;
+}
+
 /* Held messages wait alone (phx_policy_hold_alone): the first of them is timed (held_key). */
 static phx_verdict_t pace(struct qos_state *s, const phx_call_t *call, uint64_t now)
 {
@@ -376,10 +384,8 @@ static phx_verdict_t pace(struct qos_state *s, const phx_call_t *call, uint64_t 
         }
         return phx_verdict_hold(now + QOS_RECHECK_NS);
     }
-    if (s->held_since_ns && s->held_key == key) {
-        s->n.paced_ns += now - s->held_since_ns;
-        s->held_since_ns = 0;
-    }
+    if (s->held_since_ns && s->held_key == key)
+        pace_end(s, now);
     large_sent(s, call, now);
     return phx_verdict_forward();
 }
@@ -419,6 +425,17 @@ static phx_verdict_t qos_decide(void *ctx, const phx_call_t *call, uint64_t now)
     else if (is_answer(call->kind) || call->kind == PHX_CALL_CANCEL)
         call_end(s, call, now);
     return phx_verdict_forward();
+}
+
+/* A held message withdrawn by its CANCEL (policy.h, "Cancels"): decide() never sees it again,
+ * so when it is the one timed its wait ends here (else no later message would be timed). */
+static void qos_withdrawn(void *ctx, const phx_call_t *call, uint64_t now)
+{
+    struct qos_state *s = ctx;
+
+    if (call->dir == PHX_TX && s->held_since_ns &&
+        s->held_key == key_of(call->call_id, call->conn_id))
+        pace_end(s, now);
 }
 
 /* What is not a call: completions of large messages, failed sends, connections gone. */
@@ -501,6 +518,7 @@ static void *state_new(phx_engine_t *e)
     }
     if (s) {
         phx_policy_watch(&s->pol, qos_watch);
+        phx_policy_on_withdrawn(&s->pol, qos_withdrawn);
         phx_policy_hold_alone(&s->pol, true);
         s->e = e;
     }

@@ -6,9 +6,11 @@
  * on the head while it is due (connection descriptors pass, calls are decided), so a call that
  * can go at once never takes a place; a call that finds the queue full of waiting ones is
  * rejected with RESOURCE_EXHAUSTED. A CANCEL that finds its request in the queue withdraws it
- * (policy.h, "Cancels"), so that it never overtakes it. The out channel (and, for a rejection,
- * the rx way up) must have room before decide() is asked, so a verdict is never taken back.
- * arm() turns the head's time into the runtime's sleep timeout.
+ * (policy.h, "Cancels"), so that it never overtakes it; it finds it through an index of the
+ * queued requests by connection and call id, not by a pass over a queue of up to queue_max.
+ * The out channel (and, for a rejection, the rx way up) must have room before decide() is
+ * asked, so a verdict is never taken back. arm() turns the head's time into the runtime's sleep
+ * timeout.
  *
  * Who a call is from and to: the app's identity is learned once (its port's pid and uid, the real
  * gid of /proc/PID/status, its Slurm job by core/daemon/jobid.c, the service's own rule, compiled
@@ -236,20 +238,109 @@ static bool call_read(const phx_policy_t *p, const phx_desc_t *d, phx_dir_t dir,
 
 /* ---- the queues ----------------------------------------------------------------------------- */
 
+/* What the queue keeps beside each slot: the descriptor's place in arrival order (increasing from
+ * the head to the tail, as order never changes) and, for a request, who it is as read when it
+ * arrived.
+ *
+ * The index (by_call) is kept only while calls wait: from the moment a descriptor is queued
+ * behind another until the queue is empty again. A call that goes at once (queued alone, decided
+ * and gone) never touches it, so the common path pays nothing for it; a queue of one is looked
+ * through directly. While kept, a request is filed under its key unless another queued request
+ * holds that key (the same call id twice on a connection, or two ids that mix to one key);
+ * those are counted in `unindexed`, and while there are any a CANCEL looks for its request by a
+ * pass over the tags, as it always did, so that it finds the first one. */
+enum { TAG_REQUEST = 1u << 0, TAG_INDEXED = 1u << 1, TAG_UNINDEXED = 1u << 2 };
+struct phx_policy_tag {
+    uint64_t seq;
+    uint64_t call_id;
+    uint32_t conn_id;
+    uint32_t flags;
+};
+
+static uint64_t request_key(uint32_t conn_id, uint64_t call_id)
+{
+    return (uint64_t)conn_id << 32 ^ call_id;
+}
+
+/* The slot AT places behind Q's head (AT < cap), without a division: this is on every call's
+ * way through the queue. */
+static unsigned ring_at(const phx_policy_queue_t *q, unsigned at)
+{
+    unsigned i = q->head + at;
+
+    return i >= q->cap ? i - q->cap : i;
+}
+
+static struct phx_policy_tag *tag_at(const phx_policy_queue_t *q, unsigned at)
+{
+    return &q->tags[ring_at(q, at)];
+}
+
+/* Files the request tagged T in Q's index (or counts it unindexed). Never allocates: the index
+ * has room for every slot (queue_alloc). */
+static void index_add(phx_policy_queue_t *q, struct phx_policy_tag *t)
+{
+    uint64_t key = request_key(t->conn_id, t->call_id);
+
+    if (!phx_u64map_get(&q->by_call, key, NULL) && phx_u64map_put(&q->by_call, key, t->seq) == 0) {
+        t->flags |= TAG_INDEXED;
+    } else {
+        t->flags |= TAG_UNINDEXED;
+        q->unindexed++;
+    }
+}
+
+/* Q begins to keep its index: every queued request goes in. */
+static void index_start(phx_policy_queue_t *q)
+{
+    q->indexing = true;
+    for (unsigned i = 0; i < q->count; i++)
+        if (tag_at(q, i)->flags & TAG_REQUEST)
+            index_add(q, tag_at(q, i));
+}
+
+/* The descriptor tagged T leaves Q: out of the index. */
+static void index_drop(phx_policy_queue_t *q, const struct phx_policy_tag *t)
+{
+    if (t->flags & TAG_INDEXED)
+        phx_u64map_remove(&q->by_call, request_key(t->conn_id, t->call_id), NULL);
+    else if (t->flags & TAG_UNINDEXED)
+        q->unindexed--;
+}
+
 static int queue_alloc(phx_policy_queue_t *q, unsigned max)
 {
     unsigned cap = max + POLICY_SLACK;
     phx_desc_t *slots = calloc(cap, sizeof(*slots));
+    struct phx_policy_tag *tags = calloc(cap, sizeof(*tags));
+    phx_u64map_t index;
 
-    if (!slots)
+    phx_u64map_init(&index, cap);
+    if (!slots || !tags || phx_u64map_reserve(&index, cap) < 0) {
+        free(slots);
+        free(tags);
+        phx_u64map_fini(&index);
         return -ENOMEM;
-    for (unsigned i = 0; i < q->count; i++)
+    }
+    for (unsigned i = 0; i < q->count; i++) {
         slots[i] = q->slots[(q->head + i) % q->cap];
+        tags[i] = *tag_at(q, i);
+    }
     free(q->slots);
+    free(q->tags);
+    phx_u64map_fini(&q->by_call);
     q->slots = slots;
+    q->tags = tags;
+    q->by_call = index;
     q->cap = cap;
     q->max = max;
     q->head = 0;
+    q->unindexed = 0;
+    q->indexing = false;
+    for (unsigned i = 0; i < q->count; i++)
+        tags[i].flags &= (uint32_t)TAG_REQUEST;
+    if (q->count > 1)
+        index_start(q);
     return 0;
 }
 
@@ -258,10 +349,35 @@ static phx_desc_t *queue_head(phx_policy_queue_t *q)
     return &q->slots[q->head];
 }
 
+/* Moves the descriptor (and tag) at place FROM of Q to place TO. */
+static void queue_move(phx_policy_queue_t *q, unsigned to, unsigned from)
+{
+    unsigned t = ring_at(q, to), f = ring_at(q, from);
+
+    q->slots[t] = q->slots[f];
+    q->tags[t] = q->tags[f];
+}
+
+/* Takes the descriptor AT places behind the head out of Q, closing the gap from the nearer end:
+ * the ones ahead of it move back a slot (the head with them), or the ones behind it move up. */
+static void queue_cut(phx_policy_queue_t *q, unsigned at)
+{
+    index_drop(q, tag_at(q, at));
+    if (at < q->count - 1 - at) {
+        for (unsigned i = at; i > 0; i--)
+            queue_move(q, i, i - 1);
+        q->head = ring_at(q, 1);
+    } else {
+        for (unsigned i = at; i + 1 < q->count; i++)
+            queue_move(q, i, i + 1);
+    }
+    if (!--q->count)
+        q->indexing = false;            /* empty, as is the index: nothing waits */
+}
+
 static void queue_pop(phx_policy_queue_t *q)
 {
-    q->head = (q->head + 1) % q->cap;
-    q->count--;
+    queue_cut(q, 0);
     q->until_ns = 0;
     q->head_held = false;
     if (q->held)
@@ -269,19 +385,15 @@ static void queue_pop(phx_policy_queue_t *q)
 }
 
 /* Takes D out of Q: the head (queue_pop), or in hold-alone mode the first behind the held
- * calls, which move up one slot to close the gap. */
+ * calls, the held ones keeping their places in order. */
 static void queue_take(phx_policy_queue_t *q, const phx_desc_t *d)
 {
     unsigned at = ((unsigned)(d - q->slots) + q->cap - q->head) % q->cap;
 
-    if (!at) {
+    if (!at)
         queue_pop(q);
-        return;
-    }
-    for (unsigned i = at; i > 0; i--)
-        q->slots[(q->head + i) % q->cap] = q->slots[(q->head + i - 1) % q->cap];
-    q->head = (q->head + 1) % q->cap;
-    q->count--;
+    else
+        queue_cut(q, at);
 }
 
 /* Takes the descriptor AT places behind the head out of Q, wherever it is: a held one too. The
@@ -290,20 +402,32 @@ static void queue_remove(phx_policy_queue_t *q, unsigned at)
 {
     if (at < q->held)
         q->held--;
-    for (unsigned i = at; i > 0; i--)
-        q->slots[(q->head + i) % q->cap] = q->slots[(q->head + i - 1) % q->cap];
-    q->head = (q->head + 1) % q->cap;
-    q->count--;
+    queue_cut(q, at);
     if (!at) {
         q->until_ns = 0;                /* the new head is asked again now */
         q->head_held = q->held > 0;     /* ... and was counted when it was held */
     }
 }
 
-static void queue_push(phx_policy_queue_t *q, const phx_desc_t *d)
+/* Queues D at the tail of Q; CALL is D read as a call, or NULL (connection management). */
+static void queue_push(phx_policy_queue_t *q, const phx_desc_t *d, const phx_call_t *call)
 {
-    q->slots[(q->head + q->count) % q->cap] = *d;
+    unsigned at = ring_at(q, q->count);
+    struct phx_policy_tag *t = &q->tags[at];
+
+    q->slots[at] = *d;
+    t->seq = q->next_seq++;
+    t->flags = 0;
     q->count++;
+    if (call && call->kind == PHX_CALL_REQUEST) {
+        t->call_id = call->call_id;
+        t->conn_id = call->conn_id;
+        t->flags = TAG_REQUEST;
+        if (q->indexing)
+            index_add(q, t);
+    }
+    if (!q->indexing && q->count > 1)
+        index_start(q);                 /* a descriptor waits behind another */
 }
 
 int phx_policy_init(phx_policy_t *p, phx_policy_decide_fn decide, void *ctx, unsigned dirs,
@@ -347,8 +471,12 @@ void phx_policy_fini(phx_policy_t *p)
 {
     for (int d = PHX_TX; d <= PHX_RX; d++) {
         free(p->q[d].slots);
+        free(p->q[d].tags);
+        phx_u64map_fini(&p->q[d].by_call);
         p->q[d].slots = NULL;
-        p->q[d].cap = p->q[d].count = 0;
+        p->q[d].tags = NULL;
+        p->q[d].cap = p->q[d].count = p->q[d].unindexed = 0;
+        p->q[d].indexing = false;
     }
     free(p->peers);
     p->peers = NULL;
@@ -385,6 +513,11 @@ int phx_policy_set_dirs(phx_policy_t *p, unsigned dirs, char *err, size_t errlen
 void phx_policy_watch(phx_policy_t *p, phx_policy_watch_fn watch)
 {
     p->watch = watch;
+}
+
+void phx_policy_on_withdrawn(phx_policy_t *p, phx_policy_withdrawn_fn fn)
+{
+    p->withdrawn = fn;
 }
 
 void phx_policy_hold_alone(phx_policy_t *p, bool on)
@@ -502,21 +635,48 @@ static int answer(phx_policy_t *p, phx_engine_t *e, const phx_desc_t *d, const p
 
 /* ---- cancels of queued calls ------------------------------------------------------------ */
 
-/* Where in DIR's queue Q the request that the CANCEL C names waits, ahead of LIMIT places
- * behind the head (the CANCEL's own place, or the count): its place, or -1. One pass over the
- * queue, which queue_max bounds; only a CANCEL pays for it. */
-static int queued_request(const phx_policy_queue_t *q, phx_dir_t dir, const phx_call_t *c,
-                          unsigned limit)
+static bool tag_names(const struct phx_policy_tag *t, const phx_call_t *c)
 {
-    phx_call_t r;
+    return (t->flags & TAG_REQUEST) && t->conn_id == c->conn_id && t->call_id == c->call_id;
+}
 
-    for (unsigned i = 0; i < limit && i < q->count; i++) {
-        const phx_desc_t *d = &q->slots[(q->head + i) % q->cap];
-        if (d->conn_id == c->conn_id && phx_policy_call_of(d, dir, &r) &&
-            r.kind == PHX_CALL_REQUEST && r.call_id == c->call_id)
-            return (int)i;
+/* The place in Q of the descriptor with arrival number SEQ, or -1: the numbers increase from
+ * the head, so a binary search. */
+static int place_of(const phx_policy_queue_t *q, uint64_t seq)
+{
+    unsigned lo = 0, hi = q->count;
+
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        uint64_t at = tag_at(q, mid)->seq;
+        if (at == seq)
+            return (int)mid;
+        if (at < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -1;
+}
+
+/* Where in Q the request that the CANCEL C names waits, ahead of LIMIT places behind the head
+ * (the CANCEL's own place, or the count): its place, or -1. The index and a binary search,
+ * O(log n) in a queue of n; a pass over the tags in a queue of one (no index kept), or while
+ * a key is taken twice (see the tags), for the first of them. */
+static int queued_request(const phx_policy_queue_t *q, const phx_call_t *c, unsigned limit)
+{
+    uint64_t seq;
+    int at = -1;
+
+    if (q->unindexed || !q->indexing) {
+        for (unsigned i = 0; i < limit && i < q->count; i++)
+            if (tag_names(tag_at(q, i), c))
+                return (int)i;
+        return -1;
+    }
+    if (phx_u64map_get(&q->by_call, request_key(c->conn_id, c->call_id), &seq))
+        at = place_of(q, seq);
+    return at >= 0 && (unsigned)at < limit && tag_names(tag_at(q, (unsigned)at), c) ? at : -1;
 }
 
 /* Whether a CANCEL of DIR can withdraw its request now: an rx one always (nothing goes up), a
@@ -539,17 +699,18 @@ static void free_landed(phx_engine_t *e, const phx_desc_t *d)
 }
 
 /* The CANCEL C (descriptor CD) withdraws the request AT places behind the head of DIR's queue
- * (policy.h, "Cancels"): neither goes on. Needs can_withdraw(). */
+ * (policy.h, "Cancels") at NOW: neither goes on; the policy is told (phx_policy_on_withdrawn).
+ * Needs can_withdraw(). */
 static void withdraw(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, unsigned at,
-                     const phx_desc_t *cd, const phx_call_t *c)
+                     const phx_desc_t *cd, const phx_call_t *c, uint64_t now)
 {
     phx_policy_queue_t *q = &p->q[dir];
     phx_desc_t rd = q->slots[(q->head + at) % q->cap];
     phx_call_t r;
 
+    call_read(p, &rd, dir, &r);
     queue_remove(q, at);
     if (dir == PHX_TX) {
-        phx_policy_call_of(&rd, dir, &r);
         phx_desc_t answers[2] = { refusal_tx(&rd, &r, PHX_CANCELLED, NULL),
                                   refusal_tx(cd, c, PHX_OK, NULL) };
         phx_chan_push(way_up(e, dir), answers, 2);
@@ -558,25 +719,27 @@ static void withdraw(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, unsigned a
         free_landed(e, cd);
     }
     p->counts[dir].cancelled++;
+    if (p->withdrawn)
+        p->withdrawn(p->ctx, &r, now);
     phx_debug("%s %" PRIu64 ": call %" PRIu64 " on connection %u cancelled while held (%s): "
               "withdrawn", phx_engine_type(e), phx_engine_id(e), c->call_id, c->conn_id,
               dir_names[dir]);
 }
 
 /* D, the CANCEL C at place AT of DIR's queue (or arriving: AT the count), and its request
- * queued ahead of it: 1 when it withdrew it, 0 when it must wait behind it, -1 when its request
- * is not queued (it goes on as any call). */
+ * queued ahead of it, at NOW: 1 when it withdrew it, 0 when it must wait behind it, -1 when its
+ * request is not queued (it goes on as any call). */
 static int cancel_queued(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, const phx_desc_t *d,
-                         const phx_call_t *c, unsigned at)
+                         const phx_call_t *c, unsigned at, uint64_t now)
 {
-    int r = c->kind == PHX_CALL_CANCEL ? queued_request(&p->q[dir], dir, c, at) : -1;
+    int r = queued_request(&p->q[dir], c, at);
 
     if (r < 0)
         return -1;
     if (!can_withdraw(e, dir))
         return 0;
     phx_desc_t cd = *d;                 /* D may be a slot that withdraw() moves */
-    withdraw(p, e, dir, (unsigned)r, &cd, c);
+    withdraw(p, e, dir, (unsigned)r, &cd, c, now);
     return 1;
 }
 
@@ -599,7 +762,7 @@ static bool passable(const phx_policy_t *p, phx_engine_t *e, const phx_policy_qu
         !phx_policy_call_of(&q->slots[(q->head + q->held) % q->cap], dir, &call))
         return false;
     return call.kind != PHX_CALL_CANCEL || can_withdraw(e, dir) ||
-           queued_request(q, dir, &call, q->held) < 0;
+           queued_request(q, &call, q->held) < 0;
 }
 
 /* The descriptor of DIR's queue to work on at NOW: the head when it is due; in hold-alone mode,
@@ -658,7 +821,7 @@ static int decide_head(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t
         return 1;
     }
     unsigned at = ((unsigned)(d - q->slots) + q->cap - q->head) % q->cap;
-    int cancelled = cancel_queued(p, e, dir, d, &call, at);
+    int cancelled = call.kind == PHX_CALL_CANCEL ? cancel_queued(p, e, dir, d, &call, at, now) : -1;
     if (cancelled >= 0) {               /* hold-alone: a CANCEL behind its held request */
         if (cancelled)
             queue_remove(q, at - 1);    /* its request, ahead of it, has gone */
@@ -705,7 +868,7 @@ static unsigned drain_due(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint6
 
 /* Takes one descriptor that arrived on DIR into the queue (a call finding it full is refused);
  * false when nothing came or there is no room. */
-static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
+static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, uint64_t now)
 {
     phx_policy_queue_t *q = &p->q[dir];
     phx_desc_t d;
@@ -715,7 +878,8 @@ static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
         return false;
     observe_new(p, &d, dir);
     bool is_call = call_read(p, &d, dir, &call);
-    if (is_call && cancel_queued(p, e, dir, &d, &call, q->count) > 0)
+    if (is_call && call.kind == PHX_CALL_CANCEL &&
+        cancel_queued(p, e, dir, &d, &call, q->count, now) > 0)
         return true;                    /* it withdrew its request: neither goes on */
     if (q->count >= q->max && is_call && can_reject(e, dir)) {
         p->counts[dir].overflowed++;
@@ -723,7 +887,7 @@ static bool take_one(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir)
                "the policy's queue of held calls is full");
         return true;
     }
-    queue_push(q, &d);
+    queue_push(q, &d, is_call ? &call : NULL);
     return true;
 }
 
@@ -762,7 +926,7 @@ static unsigned progress_dir(phx_policy_t *p, phx_engine_t *e, phx_dir_t dir, ui
         return forward_watched(p, e, dir);
     for (unsigned i = 0; i < p->batch; i++) {
         work += drain_due(p, e, dir, now);
-        if (!take_one(p, e, dir))
+        if (!take_one(p, e, dir, now))
             break;
         work++;
     }

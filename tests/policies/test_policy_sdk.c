@@ -23,7 +23,15 @@
  *               ordinary and hold-alone mode: both come back up as SENT (CANCELLED for the
  *               request, OK for the CANCEL), nothing reaches the transport, nothing stays held;
  *               on rx both payloads are freed and nothing goes up; with no way up the CANCEL
- *               waits behind its request (hold-alone too: arm() reports no work) and follows it
+ *               waits behind its request (hold-alone too: arm() reports no work) and follows it;
+ *               the policy is told of the withdrawn call (phx_policy_on_withdrawn)
+ *   many        4000 held calls (the queue grown to 4096 with some held): CANCELs of the head,
+ *               the tail, the middle and others, and of a call id queued twice (the first, then
+ *               the second), withdraw exactly theirs; CANCELs naming nothing held wait in line;
+ *               released, the rest leave in their order; the SDK's index of them is kept while
+ *               they wait and dropped once none does
+ *               (and in hold-alone mode: 1000 held among 2000 that pass; a CANCEL of one that
+ *               passed passes the held ones too)
  *
  * Every loop is bounded. */
 #include "graph.h"
@@ -57,7 +65,17 @@ static struct {
     unsigned                decided;
     phx_verdict_t           verdict;
     uint64_t                hold_odd_until;     /* not 0: calls with odd ids held until then */
+    phx_call_t              withdrawn;          /* the last call phx_policy_on_withdrawn told */
+    unsigned                withdrawals;
 } t;
+
+static void on_withdrawn(void *ctx, const phx_call_t *c, uint64_t now)
+{
+    (void)ctx;
+    (void)now;
+    t.withdrawn = *c;
+    t.withdrawals++;
+}
 
 static phx_verdict_t decide(void *ctx, const phx_call_t *c, uint64_t now)
 {
@@ -511,13 +529,20 @@ static void test_cancel_held_alone(void)
 
     start((1u << PHX_TX) | (1u << PHX_RX));
     phx_policy_hold_alone(&t.pol, true);
+    phx_policy_on_withdrawn(&t.pol, on_withdrawn);
     t.hold_odd_until = phx_now_ns() + 60000000000ull;
     feed_send(3, &w1);
     feed_send(3, &w2);
     CU_ASSERT_EQUAL_FATAL(phx_chan_pop(t.tx_out, out, 4), 1);
     CU_ASSERT_EQUAL(out[0].call_id, 2);
+    CU_ASSERT_EQUAL(t.withdrawals, 0);
     feed_send(3, &c1);
     expect_withdrawn(&w1, &c1);
+    CU_ASSERT_EQUAL(t.withdrawals, 1);                  /* the policy is told which call */
+    CU_ASSERT_EQUAL(t.withdrawn.kind, PHX_CALL_REQUEST);
+    CU_ASSERT_EQUAL(t.withdrawn.call_id, 1);
+    CU_ASSERT_EQUAL(t.withdrawn.conn_id, 3);
+    CU_ASSERT_EQUAL(t.withdrawn.caller->pid, getpid());
     CU_ASSERT_EQUAL(phx_chan_count(t.tx_out), 0);
     CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
     CU_ASSERT_EQUAL(t.pol.q[PHX_TX].held, 0);
@@ -556,6 +581,150 @@ static void test_cancel_no_way_up(void)
     CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
     t.engine.out[PHX_RX][0] = t.rx_out;
     stop();
+}
+
+/* Turns until N descriptors came out on tx (bounded), into OUT; how many came. */
+static unsigned drain_tx(phx_desc_t *out, unsigned n)
+{
+    unsigned got = 0;
+
+    for (unsigned i = 0; i < 1000 && got < n; i++) {
+        turn();
+        got += phx_chan_pop(t.tx_out, out + got, n - got);
+    }
+    return got;
+}
+
+/* Ordinary mode, a queue of 4096: MANY requests held (ids 1 .. MANY on connection 3, the first
+ * 50 queued before the queue grew to 4096, and a second call 10 at the end), cancels of the
+ * head, the tail, the middle, every 97th, and both calls 10 (the first, then the second) each
+ * withdraw exactly theirs; a CANCEL naming call 500 on another connection and a second CANCEL of
+ * a withdrawn call find nothing and wait in line. Released, the rest leave in order. */
+#define MANY 4000u
+static void test_cancel_many(void)
+{
+    struct mrpc_wire_msg *w = calloc(MANY + 2, sizeof(*w)), *c = calloc(MANY + 2, sizeof(*c));
+    phx_desc_t *out = calloc(MANY + 8, sizeof(*out));
+    bool *gone = calloc(MANY + 2, sizeof(*gone));
+    unsigned withdrawn = 0;
+    char err[160];
+
+    CU_ASSERT_FATAL(w && c && out && gone);
+    start((1u << PHX_TX) | (1u << PHX_RX));
+    t.verdict = phx_verdict_hold(phx_now_ns() + 60000000000ull);
+    for (unsigned i = 1; i <= MANY + 1; i++) {
+        w[i] = wire_of(MRPC_WIRE_CALL, i <= MANY ? i : 10, 0);
+        c[i] = wire_of(MRPC_WIRE_CANCEL, i <= MANY ? i : 10, 0);
+        if (i == 50)
+            CU_ASSERT_EQUAL_FATAL(phx_policy_set_queue_max(&t.pol, 4096, err, sizeof(err)), 0);
+        feed_send(3, &w[i]);
+    }
+    CU_ASSERT_EQUAL_FATAL(phx_policy_held(&t.pol, PHX_TX), MANY + 1);
+    CU_ASSERT(t.pol.q[PHX_TX].indexing);                /* calls wait behind others */
+    CU_ASSERT_EQUAL(t.pol.q[PHX_TX].unindexed, 1);      /* the second call 10 */
+    CU_ASSERT_EQUAL(phx_u64map_count(&t.pol.q[PHX_TX].by_call), MANY);
+    feed_send(3, &c[10]);                                /* call 10 is queued twice: */
+    expect_withdrawn(&w[10], &c[10]);                    /* the first goes ... */
+    feed_send(3, &c[MANY + 1]);
+    expect_withdrawn(&w[MANY + 1], &c[MANY + 1]);        /* ... then the second */
+    gone[10] = true;
+    withdrawn = 2;
+    CU_ASSERT_EQUAL(t.pol.q[PHX_TX].unindexed, 0);      /* the rest are found by the index */
+    uint64_t began = phx_now_ns();
+    for (unsigned i = 1; i <= MANY; i++) {
+        if (!(i == 1 || i == MANY || i == MANY / 2 || i == 30 || i % 97 == 0))
+            continue;
+        feed_send(3, &c[i]);
+        expect_withdrawn(&w[i], &c[i]);
+        gone[i] = true;
+        withdrawn++;
+    }
+    uint64_t took = phx_now_ns() - began;
+    printf("(%u cancels among %u held calls: %.1f us each, the test's feeding included) ",
+           withdrawn - 2, MANY, (double)took / 1e3 / (withdrawn - 2));
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].cancelled, withdrawn);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), MANY + 1 - withdrawn);
+    CU_ASSERT_EQUAL(phx_u64map_count(&t.pol.q[PHX_TX].by_call), MANY + 1 - withdrawn);
+    struct mrpc_wire_msg stranger = wire_of(MRPC_WIRE_CANCEL, 500, 0);
+    feed_send(4, &stranger);                             /* call 500, another connection */
+    feed_send(3, &c[MANY / 2]);                          /* already withdrawn */
+    CU_ASSERT_EQUAL(phx_chan_count(t.rx_out), 0);
+    CU_ASSERT_EQUAL(phx_chan_count(t.tx_out), 0);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), MANY + 3 - withdrawn);
+    t.verdict = phx_verdict_forward();
+    t.pol.q[PHX_TX].until_ns = 0;
+    unsigned want = MANY + 3 - withdrawn, got = drain_tx(out, want), wrong = 0, at = 0;
+    CU_ASSERT_EQUAL_FATAL(got, want);
+    for (unsigned i = 1; i <= MANY; i++)
+        if (!gone[i])
+            wrong += out[at++].addr != (uintptr_t)&w[i];
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(out[at].addr, (uintptr_t)&stranger);
+    CU_ASSERT_EQUAL(out[at + 1].addr, (uintptr_t)&c[MANY / 2]);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
+    CU_ASSERT_EQUAL(phx_u64map_count(&t.pol.q[PHX_TX].by_call), 0);
+    CU_ASSERT_FALSE(t.pol.q[PHX_TX].indexing);          /* nothing waits: not kept */
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].forwarded, want);
+    CU_ASSERT_EQUAL(phx_chan_count(t.rx_out), 0);
+    stop();
+    free(w);
+    free(c);
+    free(out);
+    free(gone);
+}
+
+/* Hold-alone mode: of 2000 requests the odd ones are held (1000), the even ones pass; CANCELs of
+ * every 7th odd one withdraw exactly theirs, a CANCEL of an even one (gone already) passes the
+ * held ones; released, the odd ones left leave in order. */
+#define ALONE 2000u
+static void test_cancel_many_alone(void)
+{
+    struct mrpc_wire_msg *w = calloc(ALONE + 1, sizeof(*w)), *c = calloc(ALONE + 1, sizeof(*c));
+    phx_desc_t *out = calloc(ALONE + 8, sizeof(*out));
+    unsigned withdrawn = 0, wrong = 0, at = 0;
+    char err[160];
+
+    CU_ASSERT_FATAL(w && c && out);
+    start((1u << PHX_TX) | (1u << PHX_RX));
+    CU_ASSERT_EQUAL_FATAL(phx_policy_set_queue_max(&t.pol, 4096, err, sizeof(err)), 0);
+    phx_policy_hold_alone(&t.pol, true);
+    t.hold_odd_until = phx_now_ns() + 60000000000ull;
+    for (unsigned i = 1; i <= ALONE; i++) {
+        w[i] = wire_of(MRPC_WIRE_CALL, i, 0);
+        c[i] = wire_of(MRPC_WIRE_CANCEL, i, 0);
+        feed_send(3, &w[i]);
+        if (!(i % 2))
+            wrong += drain_tx(out, 1) != 1 || out[0].addr != (uintptr_t)&w[i];
+    }
+    CU_ASSERT_EQUAL(wrong, 0);                           /* each even one passed at once */
+    CU_ASSERT_EQUAL_FATAL(phx_policy_held(&t.pol, PHX_TX), ALONE / 2);
+    for (unsigned i = 1; i <= ALONE; i += 14) {
+        feed_send(3, &c[i]);
+        expect_withdrawn(&w[i], &c[i]);
+        withdrawn++;
+    }
+    CU_ASSERT_EQUAL(t.pol.q[PHX_TX].held, ALONE / 2 - withdrawn);
+    feed_send(3, &c[ALONE / 2]);                         /* even: forwarded long ago */
+    CU_ASSERT_EQUAL(drain_tx(out, 1), 1);
+    CU_ASSERT_EQUAL(out[0].addr, (uintptr_t)&c[ALONE / 2]);
+    CU_ASSERT_EQUAL(phx_chan_count(t.rx_out), 0);
+    t.hold_odd_until = 0;
+    t.pol.q[PHX_TX].until_ns = 0;
+    unsigned want = ALONE / 2 - withdrawn;
+    CU_ASSERT_EQUAL_FATAL(drain_tx(out, want), want);
+    wrong = 0;
+    for (unsigned i = 1; i <= ALONE; i += 2)
+        if ((i - 1) % 14)
+            wrong += out[at++].addr != (uintptr_t)&w[i];
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(t.pol.counts[PHX_TX].cancelled, withdrawn);
+    CU_ASSERT_EQUAL(phx_policy_held(&t.pol, PHX_TX), 0);
+    CU_ASSERT_EQUAL(t.pol.q[PHX_TX].held, 0);
+    CU_ASSERT_EQUAL(phx_u64map_count(&t.pol.q[PHX_TX].by_call), 0);
+    stop();
+    free(w);
+    free(c);
+    free(out);
 }
 
 /* Server side: a received request held, then the remote caller's CANCEL: both payloads freed,
@@ -608,6 +777,10 @@ static const phx_test_case_t cases[] = {
       test_cancel_no_way_up },
     { "server side: a remote CANCEL withdraws the held request, payloads freed",
       test_cancel_held_rx },
+    { "4000 held calls: each CANCEL withdraws its own, the rest leave in order",
+      test_cancel_many },
+    { "hold-alone, 1000 held among 2000: each CANCEL withdraws its own, order kept",
+      test_cancel_many_alone },
     { NULL, NULL },
 };
 

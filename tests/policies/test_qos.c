@@ -24,8 +24,10 @@
  *                   (an Echo to the busy Sleep server), so that the next one, to the echo
  *                   server, is paced and held; the app cancels it: its callback runs once,
  *                   with CANCELLED; the engine withdraws it (never forwarded, counted
- *                   cancelled, nothing held); the echo server's app never gets it, and gets
- *                   the next call once the engines are detached
+ *                   cancelled, nothing held), its wait counted in paced_us; a second call
+ *                   paced after it is timed again (paced and paced_us go on counting); the
+ *                   echo server's app never gets either, and gets the next call once the
+ *                   engines are detached
  *   no latency      half the burst with the latency app idle: nothing is paced, more than one
  *                   call is in progress at once
  *   node table      the stats show both engines' levels in the shared table
@@ -459,6 +461,15 @@ static void test_cancel_held(void)
     CU_ASSERT_FATAL(policy_flow_submit(&first, 0, false));     /* in progress: depth used */
     CU_ASSERT_FATAL(policy_flow_submit(&second, 0, false));    /* paced: held */
     policy_cancel_held(&second, &h);
+    long paced = stat(&bulk, "paced"), paced_us = stat(&bulk, "paced_us");
+    CU_ASSERT(paced >= 1);
+    CU_ASSERT(paced_us > 0);                    /* its wait counted, up to the withdrawal */
+    CU_ASSERT_FATAL(policy_flow_submit(&second, 1, false));    /* paced, held, timed again */
+    policy_cancel_held(&second, &h);
+    printf("(paced %ld, %ld us; after another paced call was cancelled: %ld, %ld us) ", paced,
+           paced_us, stat(&bulk, "paced"), stat(&bulk, "paced_us"));
+    CU_ASSERT_EQUAL(stat(&bulk, "paced"), paced + 1);
+    CU_ASSERT(stat(&bulk, "paced_us") > paced_us);
     first.want = PHX_CANCELLED;
     CU_ASSERT_EQUAL(mrpc_cancel(bulk.ctx, first.last_id), PHX_OK);
     CU_ASSERT_EQUAL(first.inflight, 0);
@@ -467,7 +478,7 @@ static void test_cancel_held(void)
     long incoming = policy_app_stat(&up.server_node, up.peer.pid, "incoming_calls");
     detach(&lat);
     detach(&bulk);
-    CU_ASSERT_FATAL(policy_flow_submit(&second, 1, false));
+    CU_ASSERT_FATAL(policy_flow_submit(&second, 2, false));
     policy_flow_drain(&second);
     CU_ASSERT_EQUAL(second.ok, 1);
     CU_ASSERT_EQUAL(policy_app_stat(&up.server_node, up.peer.pid, "incoming_calls"),

@@ -82,6 +82,7 @@
 #include "phoenix/handover.h"
 #include "phoenix/settings.h"
 #include "phoenix/status.h"
+#include "phoenix/u64map.h"
 
 typedef enum phx_call_kind {
     PHX_CALL_REQUEST = 1,   /* a CALL: client side on tx, server side on rx */
@@ -283,6 +284,12 @@ typedef phx_verdict_t (*phx_policy_decide_fn)(void *ctx, const phx_call_t *call,
 typedef void (*phx_policy_watch_fn)(void *ctx, const phx_desc_t *d, phx_dir_t dir,
                                     uint64_t now_ns);
 
+/* Optional: told that the queued request CALL was withdrawn by its CANCEL (see Cancels), so
+ * that decide() will not be asked about it again: for a policy that keeps state about a call it
+ * holds (QosEngine: how long its paced message has waited). CALL shows who it is from and to, as
+ * in decide(), but not its message (ctx NULL). Runtime thread. */
+typedef void (*phx_policy_withdrawn_fn)(void *ctx, const phx_call_t *call, uint64_t now_ns);
+
 #define PHX_POLICY_QUEUE_MAX  (1u << 20)    /* the largest queue_max */
 #define PHX_POLICY_REASON_MAX 160
 
@@ -308,13 +315,21 @@ typedef struct phx_policy_peer {
 } phx_policy_peer_t;
 
 /* One direction's held descriptors: a ring of `cap` slots, queue_max for calls and a few more
- * for connection descriptors that arrive behind a full queue. */
+ * for connection descriptors that arrive behind a full queue. Beside each slot a tag (private
+ * to the SDK: its place in arrival order, and who a request is) and, for a CANCEL to find its
+ * request without a pass over the queue, the requests by connection and call id. */
+struct phx_policy_tag;
 typedef struct phx_policy_queue {
     phx_desc_t *slots;
     unsigned    cap, max, head, count;
     uint64_t    until_ns;         /* when to ask about the head again; 0: ask now */
     bool        head_held;        /* the head was counted as held */
     unsigned    held;             /* hold-alone mode: the calls held at the front, in order */
+    struct phx_policy_tag *tags;  /* cap of them, moved with their slots */
+    uint64_t    next_seq;         /* the arrival number of the next descriptor queued */
+    phx_u64map_t by_call;         /* a request's connection and call id -> its arrival number */
+    bool        indexing;         /* by_call is kept (calls wait behind others: policy.c) */
+    unsigned    unindexed;        /* requests queued whose key another one had taken */
 } phx_policy_queue_t;
 
 typedef struct phx_policy {
@@ -348,6 +363,7 @@ typedef struct phx_policy {
         char        why[PHX_POLICY_REASON_MAX];   /* why it could not be made */
     } reply;
     bool                 hold_alone;  /* a held call holds only itself (phx_policy_hold_alone) */
+    phx_policy_withdrawn_fn withdrawn; /* NULL: none (phx_policy_on_withdrawn) */
 } phx_policy_t;
 
 /* Sets P up for DECIDE(CTX, ...) on the directions in DIRS, with a queue of QUEUE_MAX (1 ..
@@ -360,6 +376,9 @@ int  phx_policy_set_queue_max(phx_policy_t *p, unsigned queue_max, char *err, si
 void phx_policy_fini(phx_policy_t *p);
 /* Sets WATCH (NULL: none), called with the ctx of phx_policy_init. Control thread. */
 void phx_policy_watch(phx_policy_t *p, phx_policy_watch_fn watch);
+/* Sets FN (NULL: none), called with the ctx of phx_policy_init when a CANCEL withdraws a queued
+ * request. Control thread. */
+void phx_policy_on_withdrawn(phx_policy_t *p, phx_policy_withdrawn_fn fn);
 /* Hold-alone mode (ON): a held call holds only itself, not the descriptors behind it. The calls
  * behind a held one are decided as they come and may pass it; the held ones keep their order
  * among themselves (only the first is asked again, at its time); a connection descriptor still

@@ -482,6 +482,15 @@ def write_policies(out, figures, run, machine_info, machine_line):
               f"{fmt(r.get('p99_ratio'))}, {fmt(r.get('bulk_share'))}",
               "met" if r.get("goal_met") else "missed"]
              for i, r in enumerate(q.get("per_rep") or [])]
+    for name, w in (q.get("workers") or {}).items():     # compare --qos-workers
+        rows += [[f"qos {name} rep {i + 1}: p99 with QoS / alone, bulk with QoS / alone",
+                  f"{fmt(r.get('p99_qos_us'))} / {fmt(r.get('p99_alone_us'))} us, "
+                  f"{fmt(r.get('bulk_qos_mbps'))} / {fmt(r.get('bulk_alone_mbps'))} MB/s",
+                  f"{fmt(r.get('p99_ratio'))}, {fmt(r.get('bulk_share'))}",
+                  "met" if r.get("goal_met") else "missed"]
+                 for i, r in enumerate(w.get("per_rep") or [])]
+        rows.append([f"qos {name}: goal met", "repetitions", f"{w.get('goal_met_reps')} of "
+                     f"{len(w.get('per_rep') or [])}", "all"])
     errors = [f"* {k} failed: {v['error']}" for k, v in figures.items()
               if isinstance(v, dict) and "error" in v]
     errors += [f"* {k}: {v['note']}" for k, v in figures.items()

@@ -7,8 +7,8 @@ servers on the server side and rpc_bench clients on the client side. A client st
 (`rpc_bench --hold`): the policies are attached with policyctl while it waits, then it is let go,
 so that every measured call goes through them. With `compare --dedicate` both services run
 `runtime.mode = "dedicate"` (a runtime thread and a UCX worker per app; the apps poll), which is
-what separates the latency app from the bulk app inside the shared services (RESULTS.md, "QoS on
-a quiet machine").
+what separates the latency app from the bulk app inside the shared services (RESULTS.md, "The latest
+full run: 842830c, on a quiet machine").
 
   null       p6_null_overhead_pct: 64 B round trips, 1 outstanding, through a plain pair of apps
              and through a pair with NullEngine attached to both the client and the server;
@@ -33,7 +33,10 @@ a quiet machine").
   qos        a latency app (64 B, 1 outstanding) and a bulk app (8 MiB requests, 8 B replies, 8
              outstanding), each with its own server, through the same two services: the latency
              app alone, the bulk app alone, both, both with QosEngine (class latency and class
-             bulk, on both services: the clients and the servers), and, to tell where the
+             bulk, on both services: the clients and the servers; given as an administrator
+             does, by a standing rule per Slurm job that attaches it when the app registers,
+             before it connects, so that the latency apps' UCX engines get workers of their own
+             with settings.ucx.worker = "class", docs/transport.md), and, to tell where the
              latency app waits, both with the bulk app through a second pair of services
              (with_bulk_apart: the apps share only the CPUs and the loopback). Each latency run
              also keeps its UCX engines' stats on both services (WaitProbe, below) and the busy
@@ -42,7 +45,11 @@ a quiet machine").
              run has bulk traffic beside it (the bulk app's goodput counts its whole measured
              step, 80 % of which overlaps the latency app). Goal: p99 with QoS <= 2x alone,
              while bulk keeps >= 70 % of its alone goodput; judged on the medians and, in
-             per_rep / goal_met_reps, on each repetition's own variants.
+             per_rep / goal_met_reps, on each repetition's own variants. --qos-workers LIST
+             runs the goal's three variants (alone, bulk alone, both with QoS) on one pair of
+             services per way of running the apps (WORKER_VARIANTS: settings.ucx.worker
+             "thread", "class", "app"; runtime.threads = 2; runtime.mode = "dedicate"), every
+             (way, variant) of a repetition in one shuffled order.
   admission  AdmissionEngine with max_outstanding = 16, and a client keeping 32 calls outstanding
              (2x overload): the p99 of the admitted calls, against the p99 of 16 outstanding
              without the policy (refused calls are counted, not timed: rpc_bench --refusals-ok).
@@ -71,6 +78,15 @@ BULK_SIZE = 8 << 20
 ADMISSION_CAP = 16
 RL_WINDOW = 1024            # calls outstanding in the ratelimit runs (see above)
 RL_WARMUP_S = 0.1           # warmup at the set rate: twice the default bucket (1/20 s)
+QOS_JOBS = (91001, 91002)   # the Slurm jobs the QoS variant's latency and bulk apps belong to
+# compare --qos-workers: how the services run their apps (runtime section, settings.ucx).
+WORKER_VARIANTS = {
+    "thread": ('threads = 1; mode = "shared";', 'worker = "thread";'),
+    "class": ('threads = 1; mode = "shared";', 'worker = "class";'),
+    "app": ('threads = 1; mode = "shared";', 'worker = "app";'),
+    "threads2": ('threads = 2; mode = "shared";', 'worker = "thread";'),
+    "dedicate": ('threads = 8; mode = "dedicate";', 'worker = "thread";'),
+}
 
 
 def median(values):
@@ -82,18 +98,22 @@ class PolicySetup:
     """The two services, the servers (started on first use) and the clients of the benches."""
 
     def __init__(self, path, build, rundir, logdir, env, spin_us, log, pair="ab", port_base=17100,
-                 dedicate=False):
+                 conf=None, dedicate=False):
         self.path, self.build, self.logdir, self.env, self.log = path, build, logdir, env, log
+        runtime, ucx = WORKER_VARIANTS[conf] if conf else (None, "")
         self.client_node = Node(f"pol-{path.name}-{pair[0]}", path, path.client, build, rundir,
-                                logdir, spin_us, PLUGINS, dedicate=dedicate)
+                                logdir, spin_us, PLUGINS, dedicate=dedicate, runtime=runtime,
+                                ucx=ucx)
         self.server_node = Node(f"pol-{path.name}-{pair[1]}", path, path.server, build, rundir,
-                                logdir, spin_us, PLUGINS, dedicate=dedicate)
+                                logdir, spin_us, PLUGINS, dedicate=dedicate, runtime=runtime,
+                                ucx=ucx)
         self.dedicate = dedicate
         self.servers = {}
         self.runs = 0
         self.port_base = port_base
         self.spare = (rundir, spin_us)
         self.apart = None
+        self.server_rules = False
 
     def other_pair(self):
         """A second pair of services on the same two sides (started on first use): what bulk
@@ -102,7 +122,7 @@ class PolicySetup:
             rundir, spin_us = self.spare
             self.apart = PolicySetup(self.path, self.build, rundir, self.logdir, self.env,
                                      spin_us, self.log, "cd", self.port_base + 50,
-                                     self.dedicate)
+                                     dedicate=self.dedicate)
             self.apart.start()
         return self.apart
 
@@ -141,28 +161,49 @@ class PolicySetup:
                 return a.get("stats", a)
         raise procs.ProcError(f"no {engine} attached to pid {pid}")
 
-    def server(self, name, policy=None, settings=()):
-        """The rpc_bench server NAME (started now the first time, with POLICY attached): its
-        port."""
+    def qos_server_rules(self, bulk_cls):
+        """The rules that give the QoS variants' two servers their class at registration."""
+        if not self.server_rules:
+            lat_job, bulk_job = QOS_JOBS
+            self.rule(self.server_node, lat_job, "qos", "class=latency")
+            self.rule(self.server_node, bulk_job, "qos", *bulk_cls)
+            self.server_rules = True
+
+    def rule(self, node, job, policy, *settings):
+        """A standing rule on NODE: POLICY for every app of Slurm job JOB that registers."""
+        args = ["attach", policy, "--job", str(job)]
+        for s in settings:
+            args += ["--set", s]
+        self.policyctl(node, *args)
+
+    def server(self, name, policy=None, settings=(), job=None):
+        """The rpc_bench server NAME (started now the first time, with POLICY attached; with
+        SLURM_JOB_ID=JOB in its environment when JOB is given): its port."""
         if name not in self.servers:
             port = self.port_base + len(self.servers) if self.path.over_netns else free_port()
             argv = self.path.server.wrap([self.build.path("rpc_bench"), "--server", "-p",
                                           str(port)])
-            proc = procs.Proc(f"pol-{name}-server", argv, self.server_node.env(self.env),
-                              self.logdir)
+            env = self.server_node.env(self.env)
+            if job:
+                env["SLURM_JOB_ID"] = str(job)
+            proc = procs.Proc(f"pol-{name}-server", argv, env, self.logdir)
             proc.wait_for(r"rpc_bench: serving on", START_TIMEOUT_S)
             if policy:
                 self.attach(self.server_node, policy, proc.pid, *settings)
             self.servers[name] = (proc, port)
         return self.servers[name][1]
 
-    def client(self, tag, port, args):
-        """An rpc_bench client of the server on PORT, held once connected."""
+    def client(self, tag, port, args, job=None):
+        """An rpc_bench client of the server on PORT, held once connected (of Slurm job JOB
+        when given: SLURM_JOB_ID in its environment)."""
         self.runs += 1
         argv = [self.build.path("rpc_bench"), "-c", self.path.server.addr, "-p", str(port),
                 "--hold", "--json"] + args
-        proc = procs.Proc(f"pol-{tag}-{self.runs}", self.path.client.wrap(argv),
-                          self.client_node.env(self.env), self.logdir, stdin_pipe=True)
+        env = self.client_node.env(self.env)
+        if job:
+            env["SLURM_JOB_ID"] = str(job)
+        proc = procs.Proc(f"pol-{tag}-{self.runs}", self.path.client.wrap(argv), env,
+                          self.logdir, stdin_pipe=True)
         proc.wait_for(r"rpc_bench: ready", 30)
         return proc
 
@@ -275,50 +316,59 @@ def bench_ratelimit(setup, reps, seconds, rng, window=RL_WINDOW, rates=(1000, 50
 def qos_pair(setup, seconds, with_bulk, with_latency, qos, apart=False, bulk_set=()):
     """One QoS variant; (latency result or None, bulk result or None). APART: the bulk app
     goes through the other pair of services; BULK_SET: the bulk app's QosEngine settings
-    besides its class (compare --qos-set)."""
+    besides its class (compare --qos-set). With QOS the two apps get QosEngine as an
+    administrator gives it (docs/policies.md, "Standing rules"): each app is of a Slurm job
+    (SLURM_JOB_ID) and a rule per job attaches the policy when it registers, before it
+    connects, on both services: the client apps' rules live for the variant, the servers (of
+    the QoS variants only, their own two) have theirs from their start."""
     bulk_setup = setup.other_pair() if apart else setup
-    lat_port, bulk_port = setup.server("qos-latency"), bulk_setup.server("qos-bulk")
+    lat_job = bulk_job = None
+    bulk_cls = ["class=bulk"] + list(bulk_set)
+    if qos:
+        lat_job, bulk_job = QOS_JOBS
+        setup.qos_server_rules(bulk_cls)
+        setup.rule(setup.client_node, lat_job, "qos", "class=latency")
+        setup.rule(setup.client_node, bulk_job, "qos", *bulk_cls)
+    lat_port = setup.server("qos-latency-q" if qos else "qos-latency", job=lat_job)
+    bulk_port = bulk_setup.server("qos-bulk-q" if qos else "qos-bulk", job=bulk_job)
     bulk = lat = None
-    if with_bulk:
-        bulk = bulk_setup.client("qos-bulk", bulk_port,
-                            ["-r", str(BULK_SIZE), "--reply-size", "8", "--concurrency", "8",
-                             "-t", "10000000", "-w", "8", "-D", f"{seconds * 1.5:g}"])
-    if with_latency:
-        lat = setup.client("qos-latency", lat_port, latency_args(seconds))
-    if qos:
-        setup.attach(setup.client_node, "qos", bulk.pid, "class=bulk", *bulk_set)
-        setup.attach(setup.client_node, "qos", lat.pid, "class=latency")
-        for name, cls in (("qos-bulk", ["class=bulk"] + list(bulk_set)),
-                          ("qos-latency", ["class=latency"])):
-            setup.attach(setup.server_node, "qos", setup.servers[name][0].pid, *cls)
-    if bulk:
-        setup.go(bulk)
+    try:
+        if with_bulk:
+            bulk = bulk_setup.client("qos-bulk", bulk_port,
+                                     ["-r", str(BULK_SIZE), "--reply-size", "8", "--concurrency",
+                                      "8", "-t", "10000000", "-w", "8", "-D",
+                                      f"{seconds * 1.5:g}"], job=bulk_job)
+        if with_latency:
+            lat = setup.client("qos-latency", lat_port, latency_args(seconds), job=lat_job)
+        if bulk:
+            setup.go(bulk)
+            if lat:
+                time.sleep(seconds * 1.5 / 5)       # the bulk app's warmup
         if lat:
-            time.sleep(seconds * 1.5 / 5)       # the bulk app's warmup
-    if lat:
-        setup.go(lat)
-    stats, lat_qos = {}, {}
-    where = WaitProbe(setup, lat, lat_port, bulk, bulk_port)
+            setup.go(lat)
+        stats, lat_qos = {}, {}
+        where = WaitProbe(setup, lat, lat_port, bulk, bulk_port,
+                          "qos-latency-q" if qos else "qos-latency")
 
-    def latency_done():
-        where.latency_done()
-        if qos:     # what the latency app's sends found ahead of them (bytes of bulk on the wire)
-            lat_qos.update(setup.stats(setup.client_node, "QosEngine", lat.pid))
-    lat_j = setup.finish(lat, seconds * 1.3 + 30, latency_done) if lat else None
-    if qos:
-        stats = dict(setup.stats(setup.client_node, "QosEngine", bulk.pid),
-                     latency_ahead_max_bytes=lat_qos.get("ahead_max_bytes"),
-                     latency_ahead_mean_bytes=lat_qos.get("ahead_mean_bytes"))
-    bulk_j = bulk_setup.finish(bulk, seconds * 2 + 30) if bulk else None
-    if qos:                                 # the servers serve the other variants too
-        for name in ("qos-bulk", "qos-latency"):
-            setup.policyctl(setup.server_node, "detach", "qos", "--pid",
-                            str(setup.servers[name][0].pid))
+        def latency_done():
+            where.latency_done()
+            if qos:     # what the latency app's sends found ahead of them (bulk on the wire)
+                lat_qos.update(setup.stats(setup.client_node, "QosEngine", lat.pid))
+        lat_j = setup.finish(lat, seconds * 1.3 + 30, latency_done) if lat else None
+        if qos:
+            stats = dict(setup.stats(setup.client_node, "QosEngine", bulk.pid),
+                         latency_ahead_max_bytes=lat_qos.get("ahead_max_bytes"),
+                         latency_ahead_mean_bytes=lat_qos.get("ahead_mean_bytes"))
+        bulk_j = bulk_setup.finish(bulk, seconds * 2 + 30) if bulk else None
+    finally:
+        if qos:
+            for job in QOS_JOBS:
+                setup.policyctl(setup.client_node, "detach", "--job", str(job))
     return lat_j, bulk_j, dict(stats, where=where.figures())
 
 
 WAIT_KEYS = ("up_waits", "up_wait_mean_us", "up_wait_max_us", "wp_calls", "wp_long",
-             "wp_max_us")
+             "wp_max_us", "worker", "worker_own", "worker_engines")
 
 
 class WaitProbe:
@@ -329,9 +379,9 @@ class WaitProbe:
     moves what the sockets hold). The server-side engine lives across variants: its counts are
     differences from the variant's start, its maximum is since the server started."""
 
-    def __init__(self, setup, lat, lat_port, bulk, bulk_port):
+    def __init__(self, setup, lat, lat_port, bulk, bulk_port, server="qos-latency"):
         self.setup, self.lat, self.bulk, self.out = setup, lat, bulk, {}
-        self.server_pid = setup.servers["qos-latency"][0].pid
+        self.server_pid = setup.servers[server][0].pid
         self.server_before = self._read(setup.server_node, self.server_pid) if lat else {}
 
     def _read(self, node, pid):
@@ -353,6 +403,9 @@ class WaitProbe:
                        wp_calls=(now["wp_calls"] or 0) - (before["wp_calls"] or 0),
                        wp_long=(now["wp_long"] or 0) - (before["wp_long"] or 0))
         self.out["latency_server_service"] = now
+        if self.bulk:   # which worker the bulk app is on, beside the latency app's
+            self.out["bulk_client_worker"] = self._read(self.setup.client_node,
+                                                        self.bulk.pid).get("worker")
         self.out["busy_ms"] = self._busy()
 
     def _busy(self):
@@ -374,28 +427,59 @@ class WaitProbe:
         return self.out
 
 
+QOS_VARIANTS = ("alone", "bulk_alone", "with_bulk", "with_bulk_qos", "with_bulk_apart")
+QOS_GOAL_VARIANTS = ("alone", "bulk_alone", "with_bulk_qos")   # what the goal compares
+
+
+def qos_run(setup, v, seconds, bulk_set, log_tag):
+    """One run of variant V on SETUP: its figures."""
+    lat, bulk, stats = qos_pair(setup, seconds, v != "alone", v != "bulk_alone",
+                                v == "with_bulk_qos", v == "with_bulk_apart", bulk_set)
+    r = {}
+    if lat:
+        r.update(p50_us=lat["rtt_p50_us"], p99_us=lat["rtt_p99_us"])
+    if bulk:
+        r.update(bulk_mbps=bulk["mbps"])
+    if stats.get("paced") is not None:
+        r.update({k: stats.get(k) for k in QOS_STATS})
+    if stats.get("where"):
+        r.update(where=stats["where"])
+    setup.log(f"policies: qos {log_tag}: {v}: {r}")
+    return r
+
+
 def bench_qos(setup, reps, seconds, rng, bulk_set=()):
-    variants = ("alone", "bulk_alone", "with_bulk", "with_bulk_qos", "with_bulk_apart")
+    variants = QOS_VARIANTS
     runs = {v: [] for v in variants}
     for rep in range(reps):
         order = list(variants)
         rng.shuffle(order)
         for v in order:
-            lat, bulk, stats = qos_pair(setup, seconds, v != "alone", v != "bulk_alone",
-                                        v == "with_bulk_qos", v == "with_bulk_apart", bulk_set)
-            r = {}
-            if lat:
-                r.update(p50_us=lat["rtt_p50_us"], p99_us=lat["rtt_p99_us"])
-            if bulk:
-                r.update(bulk_mbps=bulk["mbps"])
-            if stats.get("paced") is not None:
-                r.update({k: stats.get(k) for k in QOS_STATS})
-            if stats.get("where"):
-                r.update(where=stats["where"])
-            runs[v].append(r)
-            setup.log(f"policies: qos rep {rep + 1}: {v}: {r}")
+            runs[v].append(qos_run(setup, v, seconds, bulk_set, f"rep {rep + 1}"))
+    return qos_figures(runs, variants, bulk_set)
+
+
+def bench_qos_workers(setups, reps, seconds, rng, bulk_set=()):
+    """compare --qos-workers: the goal's three variants on each pair of services in SETUPS
+    ({name: PolicySetup}, each run its own way: WORKER_VARIANTS), every (setup, variant) of a
+    repetition in one shuffled order, so that the ways of running see the same load."""
+    runs = {name: {v: [] for v in QOS_GOAL_VARIANTS} for name in setups}
+    for rep in range(reps):
+        order = [(name, v) for name in setups for v in QOS_GOAL_VARIANTS]
+        rng.shuffle(order)
+        for name, v in order:
+            runs[name][v].append(qos_run(setups[name], v, seconds, bulk_set,
+                                         f"{name} rep {rep + 1}"))
+    return {"workers": {name: qos_figures(runs[name], QOS_GOAL_VARIANTS, bulk_set)
+                        for name in setups}}
+
+
+def qos_figures(runs, variants, bulk_set):
+    """The medians, the goal on them and per repetition, from RUNS ({variant: [figures]})."""
     fig = {v: {k: median(r.get(k) for r in runs[v]) for k in ("p50_us", "p99_us", "bulk_mbps")}
            for v in variants}
+    for v in ("with_bulk", "with_bulk_apart"):    # not run with --qos-workers
+        fig.setdefault(v, {"p50_us": None, "p99_us": None, "bulk_mbps": None})
     alone_p99, qos_p99 = fig["alone"]["p99_us"], fig["with_bulk_qos"]["p99_us"]
     bulk_alone, bulk_qos = fig["bulk_alone"]["bulk_mbps"], fig["with_bulk_qos"]["bulk_mbps"]
     out = {"latency_alone": fig["alone"], "latency_with_bulk": fig["with_bulk"],
@@ -465,6 +549,9 @@ def run(path, build, rundir, logdir, env, spin_us, args, log):
     {"error": why})."""
     setup = PolicySetup(path, build, rundir, logdir, env, spin_us, log,
                         dedicate=args.dedicate)
+    workers = {name: PolicySetup(path, build, rundir, logdir, env, spin_us, log,
+                                 (f"{name}a", f"{name}b"), 17300 + 100 * i, name)
+               for i, name in enumerate(args.qos_workers or ())}
     rng = random.Random(f"{args.seed}-policies")
     out = {"path": path.name, "note": path.note, "reps": args.reps,
            "load_before": os.getloadavg()}
@@ -473,11 +560,15 @@ def run(path, build, rundir, logdir, env, spin_us, args, log):
         "null": lambda: bench_null(setup, args.reps, 0.5 if quick else 2.0, rng),
         "ratelimit": lambda: bench_ratelimit(setup, args.reps, 1.0 if quick else args.rl_seconds,
                                              rng, args.rl_window),
-        "qos": lambda: bench_qos(setup, args.reps, 1.0 if quick else 4.0, rng, args.qos_set),
+        "qos": lambda: bench_qos_workers(workers, args.reps, 1.0 if quick else 4.0, rng,
+                                         args.qos_set) if workers else
+        bench_qos(setup, args.reps, 1.0 if quick else 4.0, rng, args.qos_set),
         "admission": lambda: bench_admission(setup, args.reps, 0.5 if quick else 2.0, rng),
     }
     try:
         setup.start()
+        for w in workers.values():
+            w.start()
         for name in args.policy_benches:
             try:
                 out[name] = benches[name]()
@@ -487,6 +578,8 @@ def run(path, build, rundir, logdir, env, spin_us, args, log):
     except (procs.ProcError, OSError) as e:
         out["error"] = f"services did not start: {e}"
     finally:
+        for w in workers.values():
+            w.stop()
         setup.stop()
     out["load_after"] = os.getloadavg()
     out["cpus"] = os.cpu_count()

@@ -445,6 +445,16 @@ def policy_goal_values(figures):
     }
 
 
+def qos_rep_rows(label, per_rep):
+    """A row per repetition of the QoS goal (policies.qos_per_rep)."""
+    return [[f"{label} rep {i + 1}: p99 with QoS / alone, bulk with QoS / alone",
+             f"{fmt(r.get('p99_qos_us'))} / {fmt(r.get('p99_alone_us'))} us, "
+             f"{fmt(r.get('bulk_qos_mbps'))} / {fmt(r.get('bulk_alone_mbps'))} MB/s",
+             f"{fmt(r.get('p99_ratio'))}, {fmt(r.get('bulk_share'))}",
+             "met" if r.get("goal_met") else "missed"]
+            for i, r in enumerate(per_rep or [])]
+
+
 def write_policies(out, figures, run, machine_info, machine_line):
     """summary.json and summary.md of `compare --policies`; the text of summary.md."""
     values = policy_goal_values(figures)
@@ -476,12 +486,11 @@ def write_policies(out, figures, run, machine_info, machine_line):
          f"{fmt((a.get('at_cap') or {}).get('p99_us'))} / "
          f"{fmt((a.get('overload_2x') or {}).get('p99_us'))}", "-"],
     ]
-    rows += [[f"qos rep {i + 1}: p99 with QoS / alone, bulk with QoS / alone",
-              f"{fmt(r.get('p99_qos_us'))} / {fmt(r.get('p99_alone_us'))} us, "
-              f"{fmt(r.get('bulk_qos_mbps'))} / {fmt(r.get('bulk_alone_mbps'))} MB/s",
-              f"{fmt(r.get('p99_ratio'))}, {fmt(r.get('bulk_share'))}",
-              "met" if r.get("goal_met") else "missed"]
-             for i, r in enumerate(q.get("per_rep") or [])]
+    rows += qos_rep_rows("qos", q.get("per_rep"))
+    for name, w in (q.get("workers") or {}).items():     # compare --qos-workers
+        rows += qos_rep_rows(f"qos {name}", w.get("per_rep"))
+        rows.append([f"qos {name}: goal met", "repetitions", f"{w.get('goal_met_reps')} of "
+                     f"{len(w.get('per_rep') or [])}", "all"])
     errors = [f"* {k} failed: {v['error']}" for k, v in figures.items()
               if isinstance(v, dict) and "error" in v]
     errors += [f"* {k}: {v['note']}" for k, v in figures.items()

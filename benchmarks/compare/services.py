@@ -64,12 +64,15 @@ class Node:
     """One phoenixd on SIDE of PATH, its files in RUNDIR/NAME."""
 
     def __init__(self, name, path, side, build, rundir, logdir, spin_us,
-                 plugins=("mrpc", "ucx", "null"), dedicate=False, same_node=True):
+                 plugins=("mrpc", "ucx", "null"), dedicate=False, same_node=True,
+                 runtime=None, ucx=""):
         self.name, self.path, self.side, self.build = name, path, side, build
         self.plugins = plugins
         self.spin_us = spin_us
         self.dedicate = dedicate
         self.same_node = same_node  # settings.ucx.same_node (docs/transport.md)
+        self.runtime = runtime      # the runtime section's settings besides spin_us, if given
+        self.ucx = ucx              # more settings.ucx, e.g. 'worker = "app";'
         self.dir = os.path.join(rundir, name)
         self.logdir = logdir
         self.log = os.path.join(logdir, f"phoenixd-{name}.log")
@@ -98,10 +101,12 @@ class Node:
                 f'plugin_trusted_dirs = "{self.build.dir}";\n'
                 f'settings = {{ ucx = {{ tls = "{ucx["UCX_TLS"]}"; '
                 f'net_devices = "{ucx["UCX_NET_DEVICES"]}"; auth = "none"; '
-                f'same_node = {"true" if self.same_node else "false"}; }}; }};\n'
+                f'same_node = {"true" if self.same_node else "false"}; {self.ucx} }}; }};\n'
                 f"plugins = (\n  {plugins}\n);\n")
 
     def _runtime(self):
+        if self.runtime:
+            return self.runtime
         if self.dedicate:
             return f'threads = {DEDICATE_THREADS}; mode = "dedicate";'
         return 'threads = 1; mode = "shared";'

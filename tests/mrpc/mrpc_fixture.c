@@ -47,7 +47,7 @@ static const char node_conf_fmt[] =
     "metrics = { listen = \"127.0.0.1:0\"; };\n"
     "settings = {\n"
     "  ucx = { tls = \"tcp\"; net_devices = \"%s\"; max_message_mb = 128; auth = \"none\";"
-    "          %s %s };\n"
+    "          %s %s %s };\n"
     "  mrpc = { max_message_mb = 128; call_timeout_ms = 30000; %s };\n"
     "};\n"
     "plugins = ( { name = \"mrpc\"; path = \"" PHX_PLUGIN_MRPC "\"; },\n"
@@ -274,6 +274,19 @@ static const char *same_node_setting(void)
     return !v || !*v ? "" : strcmp(v, "0") ? "same_node = true;" : "same_node = false;";
 }
 
+/* settings.ucx.worker as PHX_TEST_UCX_WORKER says ("thread", "class", "app"), or "" (the
+ * default). Checked by the service: a wrong value fails the node's start. */
+static const char *ucx_worker_setting(void)
+{
+    static char setting[64];
+    const char *v = getenv("PHX_TEST_UCX_WORKER");
+
+    if (!v || !*v || strlen(v) > 16)
+        return "";
+    snprintf(setting, sizeof(setting), "worker = \"%s\";", v);
+    return setting;
+}
+
 bool mrpc_one_service(void)
 {
     const char *one = getenv("PHX_TEST_ONE_SERVICE");
@@ -328,7 +341,7 @@ bool mrpc_node_start_heap(struct mrpc_node *n, const char *tag, enum mrpc_side s
     snprintf(conf, sizeof(conf), node_conf_fmt, tmp && *tmp ? tmp : "/tmp",
              gr ? gr->gr_name : "",
              heap_settings ? heap_settings : "send_mb = 256; recv_mb = 256; slab_kb = 256;",
-             h->veth, mrpc_settings, same_node_setting(), mrpc_settings);
+             h->veth, mrpc_settings, same_node_setting(), ucx_worker_setting(), mrpc_settings);
     setenv("UCX_TLS", "tcp", 1);            /* the service reads its config, UCX the env too */
     setenv("UCX_NET_DEVICES", h->veth, 1);  /* inherited by the service started next */
     return phx_daemon_start_params(&n->d, tag, conf, &p);

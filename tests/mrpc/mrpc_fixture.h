@@ -73,6 +73,8 @@ bool mrpc_node_start_heap(struct mrpc_node *n, const char *tag, enum mrpc_side s
  * PHX_TEST_SAME_NODE=0/1 sets in every node's configuration; ctest runs the suites both ways).
  * Stopping such a CLI does nothing; SRV's stop stops the service. */
 bool mrpc_client_node_start(struct mrpc_node *cli, struct mrpc_node *srv, const char *tag);
+/* PHX_TEST_UCX_WORKER=thread|class|app in the environment sets settings.ucx.worker in every
+ * node started afterwards. */
 /* Whether the client side is the server-side node (PHX_TEST_ONE_SERVICE=1), and whether the
  * test's calls then take the same-node path (unless PHX_TEST_SAME_NODE=0). */
 bool mrpc_one_service(void);

@@ -53,6 +53,7 @@
 #include <string.h>
 
 static const char *const auth_names[] = {"none", "munge", NULL};
+static const char *const worker_names[] = {"thread", "class", "app", NULL};  /* ucx_context.h */
 
 void phx_ucx_service_job(char *out, size_t len)
 {
@@ -96,6 +97,10 @@ static const struct phx_setting ucx_keys[] = {
     UCX_SETTING(BOOL, same_node, true,
                 "messages between two apps of this service on one runtime thread go from the "
                 "sender's send heap into the receiver's receive heap directly, without UCX"),
+    UCX_SETTING(ENUM, worker, PHX_UCX_WORKER_THREAD, worker_names,
+                "\"thread\": the apps of a runtime thread share one UCX worker; \"class\": "
+                "except latency-class apps (qos), each of which gets its own when it opens its "
+                "first connection or listener; \"app\": every app its own"),
 
     UCX_SETTING(STRING, tcp_port_range, "",
                 "UCX_TCP_PORT_RANGE, e.g. \"40000-40999\": the ports UCX's TCP transport listens "

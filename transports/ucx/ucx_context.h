@@ -44,6 +44,7 @@ struct phx_ucx_settings {
     unsigned max_message_mb;    /* largest message a frame may carry */
     unsigned inflight_mb;       /* per engine, received bytes not yet taken by the app */
     bool     same_node;         /* loopback pairs skip UCX (ucx_local.c) */
+    int      worker;            /* enum phx_ucx_worker_mode: which apps get a worker of their own */
     char    *tcp_port_range;    /* UCX_TCP_PORT_RANGE: the ports UCX's TCP interfaces listen on */
     char    *ib_sl;             /* SL of UCX's InfiniBand transports; "" = UCX's "auto" */
     char    *ib_traffic_class;  /* their TRAFFIC_CLASS (RoCE: DSCP << 2); "" = UCX's "auto" */
@@ -57,6 +58,10 @@ struct phx_ucx_settings {
     unsigned halfopen_per_source;
 };
 extern const struct phx_settings_schema phx_ucx_settings_schema;
+
+/* settings.ucx.worker: the engines of a runtime thread share its worker (ucx_worker.c), except
+ * those of latency-class apps (CLASS) or every app's (APP), which get one of their own. */
+enum phx_ucx_worker_mode { PHX_UCX_WORKER_THREAD, PHX_UCX_WORKER_CLASS, PHX_UCX_WORKER_APP };
 /* What the schema cannot check (ib_sl, ib_traffic_class); every engine's create(), since only
  * the first one creates the context. 0, or -EINVAL with a sentence in ERR. */
 int phx_ucx_settings_check(const struct phx_ucx_settings *set, char *err, size_t errlen);

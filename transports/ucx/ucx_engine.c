@@ -64,10 +64,13 @@ void phx_ucx_engine_worker_limits(struct phx_ucx_engine *s)
         s->batch_max = 0;
 }
 
-/* Takes the worker of the runtime thread that will drive E (ucx_worker.c). */
-static int worker_attach(struct phx_ucx_engine *s, phx_engine_t *e, char *err, size_t errlen)
+/* Takes the worker of the runtime thread that will drive E (ucx_worker.c), or a new one of its
+ * own served by that thread (settings.ucx.worker = "app"). */
+static int worker_attach(struct phx_ucx_engine *s, phx_engine_t *e, int mode, char *err,
+                         size_t errlen)
 {
-    s->w = phx_ucx_worker_acquire(s->ctx, phx_engine_runtime_index(e), err, errlen);
+    s->w = phx_ucx_worker_acquire(s->ctx, phx_engine_runtime_index(e),
+                                  mode == PHX_UCX_WORKER_APP, err, errlen);
     if (!s->w)
         return -EIO;
     s->worker = s->w->ucp;
@@ -159,7 +162,7 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
         snprintf(err, errlen, "out of memory");
     else if (!(s->ctx = phx_ucx_context_acquire(phx_ucx_am_recv, &set, err, errlen)))
         rc = -EIO;
-    else if (!(rc = worker_attach(s, e, err, errlen)))
+    else if (!(rc = worker_attach(s, e, set.worker, err, errlen)))
         rc = phx_ucx_wireup_init(s, &set, err, errlen);
     if (!rc && set.auth == PHX_UCX_AUTH_NONE)
         phx_warn_once_auth_none();
@@ -356,11 +359,63 @@ static unsigned progress_worker(struct phx_ucx_engine *s)
     return work;
 }
 
+/* Nothing of S is on its worker: no endpoint, listener, handshake, claim or UCX request. */
+static bool worker_unused(const struct phx_ucx_engine *s)
+{
+    return !s->n_conns && !s->n_bindings && !s->n_hs && !s->n_claims && !s->rndv_pending &&
+           !s->pending_sends && !s->abandoned && !s->parked;
+}
+
+/* settings.ucx.worker = "class": an engine of a latency-class app (QosEngine marks its chain
+ * urgent) that shares its thread's worker gets one of its own, as soon as it has nothing on the
+ * shared one; in practice before its first connection or listener, when QoS comes from a
+ * standing rule (applied at registration) or is attached before the app connects. One attached
+ * to an app with connections leaves it where it is (endpoints cannot move between workers) and
+ * it moves only once they are all closed; an app that leaves the class keeps its own worker.
+ * Under the lock of S's worker, which it may change: the new one, nobody else's yet, is locked
+ * on return instead. */
+static void follow_class(struct phx_ucx_engine *s, phx_engine_t *e)
+{
+    struct phx_ucx_worker *from = s->w, *to;
+    char err[256];
+
+    if (s->wcfg.worker != PHX_UCX_WORKER_CLASS || s->move_failed ||
+        phx_ucx_worker_is_own(from) || !phx_engine_urgency(e) || !worker_unused(s))
+        return;
+    if (phx_ucx_worker_make_own(from, &to, err, sizeof(err)) < 0) {
+        phx_warn("ucx: engine %llu stays on the shared worker %u: %s",
+                 (unsigned long long)phx_engine_id(e), from->id, err);
+        s->move_failed = true;
+        return;
+    }
+    if (to == from)         /* it had the worker to itself: that is its own now */
+        return;
+    phx_ucx_worker_lock(to);
+    s->w = to;
+    s->worker = to->ucp;
+    if (phx_ucx_wireup_rehome(s, from, err, sizeof(err)) < 0) {
+        phx_warn("ucx: engine %llu stays on the shared worker %u: %s",
+                 (unsigned long long)phx_engine_id(e), from->id, err);
+        s->move_failed = true;
+        s->w = from;
+        s->worker = from->ucp;
+        phx_ucx_worker_unlock(to);
+        phx_ucx_worker_release(to);     /* new, nothing on it */
+        return;
+    }
+    phx_ucx_engine_worker_limits(s);
+    phx_info("ucx: engine %llu (a latency-class app) moved from worker %u to its own worker %u",
+             (unsigned long long)phx_engine_id(e), from->id, to->id);
+    phx_ucx_worker_unlock(from);
+    phx_ucx_worker_release(from);
+}
+
 static int ucx_progress(phx_engine_t *e, void *state)
 {
     struct phx_ucx_engine *s = state;
 
     phx_ucx_worker_lock(s->w);
+    follow_class(s, e);
     s->draining = false;                    /* an upgrade that drained it was aborted */
     if (s->w->am_handler != phx_ucx_am_recv)   /* a build newer than the worker's handlers */
         phx_ucx_worker_claim_handler(s->w);
@@ -415,9 +470,9 @@ static void check_runtime(struct phx_ucx_engine *s, phx_engine_t *e)
 {
     unsigned rt = phx_engine_runtime_index(e);
 
-    if (rt != s->w->runtime && !s->runtime_warned) {
+    if (rt != phx_ucx_worker_runtime(s->w) && !s->runtime_warned) {
         phx_warn("ucx: engine %llu runs on runtime %u with the worker of runtime %u",
-                 (unsigned long long)phx_engine_id(e), rt, s->w->runtime);
+                 (unsigned long long)phx_engine_id(e), rt, phx_ucx_worker_runtime(s->w));
         s->runtime_warned = true;
     }
 }
@@ -576,6 +631,10 @@ static int stats_json(const struct phx_ucx_engine *s, char **reply)
     base[strlen(base) - 1] = '\0';     /* its closing brace: the wire-up's part goes on */
     fputs(base, out);
     wireup_json(s, out);
+    fprintf(out, ",\"worker_own\":%s,\"worker_mode\":\"%s\"",
+            phx_ucx_worker_is_own(s->w) ? "true" : "false",
+            s->wcfg.worker == PHX_UCX_WORKER_APP     ? "app"
+            : s->wcfg.worker == PHX_UCX_WORKER_CLASS ? "class" : "thread");
     fputc('}', out);
     free(base);
     return fclose(out) ? -ENOMEM : 0;
@@ -617,7 +676,8 @@ static int stats_base_json(const struct phx_ucx_engine *s, char **reply)
                     (unsigned long long)st->accepted,
                     (unsigned long long)st->rejected_conns, s->n_conns - s->dying, s->dying,
                     s->n_bindings, s->pending_sends, st->pending_peak,
-                    (unsigned long long)s->inflight, queued_up(s), s->w->id, s->w->runtime,
+                    (unsigned long long)s->inflight, queued_up(s), s->w->id,
+                    phx_ucx_worker_runtime(s->w),
                     phx_ucx_worker_engines(s->w), (unsigned long long)s->w->unclaimed,
                     (unsigned long long)st->up_waits,
                     st->up_waits ? (double)st->up_wait_ns / (double)st->up_waits / 1e3 : 0.0,

@@ -166,6 +166,7 @@ struct phx_ucx_wireup_cfg {
     bool     same_uid;                  /* accept only callers of the service's own uid */
     bool     same_job;                  /* accept only peers of the service's own Slurm job */
     bool     same_node;                 /* a loopback pair's messages skip UCX (ucx_local.c) */
+    unsigned worker;                    /* enum phx_ucx_worker_mode (settings.ucx.worker) */
     char     job[32];                   /* that job (SLURM_JOB_ID), "" for a node service */
     char     munge_socket[108];
 };
@@ -229,9 +230,11 @@ struct phx_ucx_engine {
     uint64_t                magic;      /* PHX_UCX_STATE_MAGIC: dump/restore sanity */
     phx_engine_t           *engine;
     struct phx_ucx_context *ctx;
-    struct phx_ucx_worker  *w;                  /* shared with the runtime thread's engines */
+    struct phx_ucx_worker  *w;                  /* shared with the runtime thread's engines,
+                                                   or its own (settings.ucx.worker) */
     ucp_worker_h            worker;             /* w->ucp, where endpoints and listeners go */
     bool                    runtime_warned;     /* said that it runs on another runtime */
+    bool                    move_failed;        /* could not get its own worker: stays */
     uint64_t                max_message;        /* bytes (settings.ucx.max_message_mb) */
     uint64_t                inflight_budget;    /* bytes (settings.ucx.inflight_mb) */
     bool                    closing;            /* destroy() runs: callbacks only clean up */
@@ -431,8 +434,13 @@ void     phx_ucx_wireup_fini(struct phx_ucx_engine *s);
 /* FD in S's epoll set with TAG, for EVENTS; or out of it. 0 or -errno. */
 int      phx_ucx_sock_watch(struct phx_ucx_engine *s, int fd, uint64_t tag, uint32_t events);
 void     phx_ucx_sock_unwatch(struct phx_ucx_engine *s, int fd);
-/* The fd arm() sleeps on: the epoll set when S has sockets, else the worker's. */
+/* The fd arm() sleeps on: the epoll set when S has sockets or may change workers, else the
+ * worker's. */
 int      phx_ucx_wait_fd(const struct phx_ucx_engine *s);
+/* S moved from worker FROM to s->w (s->worker set, nothing of S on FROM): its epoll set and the
+ * address its handshakes give follow. 0, or -errno with a sentence in ERR (nothing changed). */
+int      phx_ucx_wireup_rehome(struct phx_ucx_engine *s, struct phx_ucx_worker *from, char *err,
+                               size_t errlen);
 /* progress(): the ready sockets and the handshakes' deadlines; how much was done. While a
  * handshake is in flight every call looks (its next frame is a round trip away), else every
  * PHX_UCX_SOCK_POLL_US, or at once after the runtime slept on the set. */

@@ -103,9 +103,12 @@ void phx_ucx_sock_unwatch(struct phx_ucx_engine *s, int fd)
         s->n_sockets--;
 }
 
+/* With settings.ucx.worker = "class" the engine may change workers (ucx_engine.c,
+ * follow_class): the runtime then always watches its own epoll set, never a worker's fd that the
+ * move could close while the runtime still watches it. */
 int phx_ucx_wait_fd(const struct phx_ucx_engine *s)
 {
-    return s->n_sockets ? s->epfd : s->w->efd;
+    return s->n_sockets || s->wcfg.worker == PHX_UCX_WORKER_CLASS ? s->epfd : s->w->efd;
 }
 
 static int query_address(struct phx_ucx_engine *s, char *err, size_t errlen)
@@ -136,6 +139,32 @@ static int query_address(struct phx_ucx_engine *s, char *err, size_t errlen)
     return 0;
 }
 
+int phx_ucx_wireup_rehome(struct phx_ucx_engine *s, struct phx_ucx_worker *from, char *err,
+                          size_t errlen)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+    uint8_t *old = s->waddr;
+    size_t old_len = s->waddr_len;
+    int rc = 0;
+
+    s->waddr = NULL;
+    if (query_address(s, err, errlen) < 0) {
+        rc = -EIO;
+    } else if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->w->efd, &ev) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot watch the new worker: %s", strerror(errno));
+        free(s->waddr);
+    }
+    if (rc) {
+        s->waddr = old;
+        s->waddr_len = old_len;
+        return rc;
+    }
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, from->efd, NULL);
+    free(old);
+    return 0;
+}
+
 int phx_ucx_wireup_init(struct phx_ucx_engine *s, const struct phx_ucx_settings *set, char *err,
                         size_t errlen)
 {
@@ -145,7 +174,7 @@ int phx_ucx_wireup_init(struct phx_ucx_engine *s, const struct phx_ucx_settings 
         .hs_timeout_ms = set->handshake_timeout_ms, .halfopen_max = set->halfopen_max,
         .halfopen_per_source = set->halfopen_per_source, .auth = set->auth,
         .same_uid = set->auth_same_uid, .same_job = set->auth_same_job,
-        .same_node = set->same_node};
+        .same_node = set->same_node, .worker = (unsigned)set->worker};
     snprintf(s->wcfg.munge_socket, sizeof(s->wcfg.munge_socket), "%s", set->munge_socket);
     phx_ucx_service_job(s->wcfg.job, sizeof(s->wcfg.job));
     if (s->wcfg.same_job && (s->wcfg.auth != PHX_UCX_AUTH_MUNGE || !s->wcfg.job[0])) {

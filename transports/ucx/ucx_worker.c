@@ -1,4 +1,5 @@
-/* ucx_worker.c - one ucp_worker per runtime thread, shared by the engines that thread drives.
+/* ucx_worker.c - one ucp_worker per runtime thread, shared by the engines that thread drives,
+ * and workers of their own for the apps that need one.
  *
  * Why. A worker opens every transport interface UCX may use, with its sockets, memory pools and
  * progress; one per app made a node with many apps pay that many times over and gave each
@@ -8,6 +9,13 @@
  * what keeps apps independent. Engines of different runtime threads never share a worker: it is
  * found by phx_engine_runtime_index(), and the service gives a group its runtime index before it
  * creates the group's engines (phx_subscription_create_on).
+ *
+ * Own workers. One ucp_worker_progress() moves whatever all the worker's sockets hold, so on a
+ * shared worker an app's turn moves the other apps' data too: a latency app's turn moved a bulk
+ * app's rendezvous data (docs/policies.md, "qos", measured). An own worker (PHX_UCX_WORKER_OWN in
+ * `runtime`) serves one engine, still on its runtime thread; settings.ucx.worker says which
+ * engines get one (ucx_engine.c). An engine can change workers only while it has nothing on the
+ * one it leaves (phx_ucx_worker_make_own()).
  *
  * Lifetime. The context (ucx_context.h) lists its workers. The first engine created for runtime
  * thread R creates R's worker, the next ones take a reference, the last one destroyed destroys
@@ -187,24 +195,52 @@ static struct phx_ucx_worker *worker_create(struct phx_ucx_context *ctx, unsigne
     }
     w->next = ctx->workers;
     ctx->workers = w;
-    phx_info("ucx: worker %u created for runtime %u", w->id, runtime);
+    phx_info("ucx: worker %u created for runtime %u%s", w->id, runtime & ~PHX_UCX_WORKER_OWN,
+             runtime & PHX_UCX_WORKER_OWN ? " (one app's own)" : "");
     return w;
 }
 
 struct phx_ucx_worker *phx_ucx_worker_acquire(struct phx_ucx_context *ctx, unsigned runtime,
-                                              char *err, size_t errlen)
+                                              bool own, char *err, size_t errlen)
 {
-    struct phx_ucx_worker *w;
+    struct phx_ucx_worker *w = NULL;
 
     pthread_mutex_lock(&ctx->lock);
-    for (w = ctx->workers; w && w->runtime != runtime; w = w->next)
-        ;
+    if (!own)   /* an own worker's `runtime` has the flag: it never matches */
+        for (w = ctx->workers; w && w->runtime != runtime; w = w->next)
+            ;
     if (w)
         w->refs++;
     else
-        w = worker_create(ctx, runtime, err, errlen);
+        w = worker_create(ctx, runtime | (own ? PHX_UCX_WORKER_OWN : 0), err, errlen);
     pthread_mutex_unlock(&ctx->lock);
     return w;
+}
+
+int phx_ucx_worker_make_own(struct phx_ucx_worker *w, struct phx_ucx_worker **own, char *err,
+                            size_t errlen)
+{
+    struct phx_ucx_context *ctx = w->ctx;
+
+    pthread_mutex_lock(&ctx->lock);
+    if (w->refs > 1)        /* shared: a new one */
+        *own = worker_create(ctx, phx_ucx_worker_runtime(w) | PHX_UCX_WORKER_OWN, err, errlen);
+    else                    /* the engine's alone: acquire() never hands it out from now on */
+        *own = w;
+    if (*own == w)
+        w->runtime |= PHX_UCX_WORKER_OWN;
+    pthread_mutex_unlock(&ctx->lock);
+    return *own ? 0 : -EIO;
+}
+
+unsigned phx_ucx_worker_runtime(const struct phx_ucx_worker *w)
+{
+    return w->runtime & ~PHX_UCX_WORKER_OWN;
+}
+
+bool phx_ucx_worker_is_own(const struct phx_ucx_worker *w)
+{
+    return (w->runtime & PHX_UCX_WORKER_OWN) != 0;
 }
 
 void phx_ucx_worker_release(struct phx_ucx_worker *w)

@@ -1,8 +1,11 @@
-/* ucx_worker.h - the ucp_worker that all UcxRpcAdapterEngines of one runtime thread share.
+/* ucx_worker.h - the ucp_worker that the UcxRpcAdapterEngines of one runtime thread share, and
+ * the workers of their own that some apps get.
  *
  * One worker per runtime thread (DESIGN.md §7): the engines a runtime thread drives (one per app)
  * make their endpoints and listeners on it and the thread sleeps on its one event fd; engines of
- * different runtime threads never share one. What stays per engine is everything an app owns:
+ * different runtime threads never share one. An app may instead have a worker of its own on the
+ * same thread (settings.ucx.worker: every app, or the latency class of the qos policy), so that
+ * progressing it moves only that app's data. What stays per engine is everything an app owns:
  * connections, listeners, sends, the receive heap, the in-flight budget, stats and failures
  * (ucx_engine.h). ucx_worker.c says how the sharing works. */
 #ifndef PHX_UCX_WORKER_H
@@ -26,7 +29,8 @@ struct phx_ucx_worker {
     uint64_t                magic;          /* PHX_UCX_WORKER_MAGIC */
     struct phx_ucx_context *ctx;
     unsigned                id;             /* unique in the context: what admin shows */
-    unsigned                runtime;        /* index of the runtime thread it serves */
+    unsigned                runtime;        /* index of the runtime thread it serves, with
+                                               PHX_UCX_WORKER_OWN for an app's own worker */
     unsigned                refs;           /* engines on it; under ctx->lock */
     ucp_worker_h            ucp;
     int                     efd;
@@ -47,11 +51,24 @@ struct phx_ucx_worker {
 };
 
 #define PHX_UCX_WORKER_MAGIC 0x7563785f776f726bull     /* "ucx_work" */
+/* In `runtime`: one app's worker, never shared. A flag in an existing field, not a new one: the
+ * layout is every build's, and an older build looking for its thread's worker by index simply
+ * does not find an own one. */
+#define PHX_UCX_WORKER_OWN   (1u << 31)
 
-/* A reference to the worker of runtime thread RUNTIME in CTX, created on first use. NULL with a
- * sentence in ERR. Control thread. */
+/* OWN false: a reference to the worker of runtime thread RUNTIME in CTX, created on first use.
+ * OWN true: a new worker of one app, served by that thread. NULL with a sentence in ERR. */
 struct phx_ucx_worker *phx_ucx_worker_acquire(struct phx_ucx_context *ctx, unsigned runtime,
-                                              char *err, size_t errlen);
+                                              bool own, char *err, size_t errlen);
+/* A worker of its own for an engine on W: W itself when that engine is its only user (it is
+ * then never handed to another), else a new one served by W's thread (W keeps the engine's
+ * reference: the caller releases it once the engine has moved). Into *OWN; 0, or -EIO with a
+ * sentence in ERR. Nothing of the engine may be on W: no endpoint, listener or request. */
+int phx_ucx_worker_make_own(struct phx_ucx_worker *w, struct phx_ucx_worker **own, char *err,
+                            size_t errlen);
+/* The runtime thread's index (without PHX_UCX_WORKER_OWN), and whether W is an app's own. */
+unsigned phx_ucx_worker_runtime(const struct phx_ucx_worker *w);
+bool     phx_ucx_worker_is_own(const struct phx_ucx_worker *w);
 /* Drops one reference (the caller holds no lock); the last destroys the worker and frees the
  * engines it kept. */
 void phx_ucx_worker_release(struct phx_ucx_worker *w);

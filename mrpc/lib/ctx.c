@@ -85,10 +85,13 @@ static void dispatch(mrpc_ctx_t *ctx, const phx_desc_t *d)
     }
 }
 
+/* What the callbacks submit reaches the service with one doorbell, after the batch (submit.c). */
 static void dispatch_batch(mrpc_ctx_t *ctx, const phx_desc_t *batch, int n)
 {
+    lib_batch_begin(ctx);
     for (int i = 0; i < n; i++)
         dispatch(ctx, &batch[i]);
+    lib_batch_end(ctx);
 }
 
 /* Handles what the completion ring holds, up to LIB_DRAIN_MAX; returns how many. */
@@ -150,6 +153,7 @@ int mrpc_ctx_progress(mrpc_ctx_t *ctx, int timeout_ms)
     lib_submit_flush(ctx);
     int handled = drain(ctx) + lib_calls_expire(ctx);
     while (!handled && timeout_ms != 0 && !ctx->dead) {
+        lib_doorbell(ctx);      /* a callback waiting inside a batch: the service must know */
         int n = phx_client_wait(ctx->client, batch, LIB_BATCH, sleep_ms(ctx, deadline));
         if (n < 0)
             lib_service_gone(ctx);

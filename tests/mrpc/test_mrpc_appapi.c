@@ -487,20 +487,26 @@ static void nested_done(mrpc_ctx_t *on, void *token, const mrpc_status_t *st,
     n->done = true;
 }
 
+#define NESTED_ROUNDS 5
+
 static void test_callback_that_waits(void)
 {
-    struct nested_call n = { .done = false };
+    double longest = 0.0;
 
     mrpc_need_setup();
-    CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(up.conn, blob(up.ctx, 8, 1, 0), nested_done,
-                                                      &n, NULL).code, PHX_OK);
-    for (unsigned long long end = phx_test_now_ns() + 10 * PHX_NS;
-         !n.done && phx_test_now_ns() < end;)
-        CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 100) >= 0);
-    printf("(nested call %.1f ms) ", n.ms);
-    CU_ASSERT(n.done);
-    CU_ASSERT_EQUAL(n.code, PHX_OK);
-    CU_ASSERT(n.ms < 500.0);
+    for (unsigned round = 0; round < NESTED_ROUNDS; round++) {
+        struct nested_call n = { .done = false };
+        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(up.conn, blob(up.ctx, 8, 1, 0),
+                                                          nested_done, &n, NULL).code, PHX_OK);
+        for (unsigned long long end = phx_test_now_ns() + 10 * PHX_NS;
+             !n.done && phx_test_now_ns() < end;)
+            CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 100) >= 0);
+        CU_ASSERT_FATAL(n.done);
+        CU_ASSERT_EQUAL(n.code, PHX_OK);
+        longest = n.ms > longest ? n.ms : longest;
+    }
+    printf("(longest nested call %.1f ms) ", longest);
+    CU_ASSERT(longest < 100.0);     /* unrung: up to a second each (the service's next timer) */
 }
 
 /* A counter of our MrpcEngine on the client node (admin "stats"), or -1. */

@@ -165,7 +165,8 @@ void lib_submit_flush(mrpc_ctx_t *ctx);
  * with one doorbell at the end. Nest; the outermost end rings. */
 void lib_batch_begin(mrpc_ctx_t *ctx);
 void lib_batch_end(mrpc_ctx_t *ctx);
-/* Rings the service's doorbell for what was pushed without it: before any wait. */
+/* Rings the service's doorbell for what was pushed without it: before any wait, and whenever
+ * mrpc_ctx_progress() runs or returns inside a batch (a callback waiting or polling). */
 void lib_doorbell(mrpc_ctx_t *ctx);
 void lib_submit_fini(mrpc_ctx_t *ctx);
 

@@ -10,7 +10,8 @@
  * service's doorbell rung at once (it rings only if the service sleeps: ring.h). Submissions
  * made while ctx.c dispatches a batch of completions (callbacks answering calls, releasing
  * replies, making the next calls) are pushed without it and the doorbell is rung once, when the
- * batch ends (lib_batch_end), or before any wait (lib_doorbell): one wake-up of a sleeping
+ * batch ends (lib_batch_end), or when a callback of the batch calls mrpc_ctx_progress() (to
+ * wait or to poll: ctx.c rings on entry, before a wait and on return): one wake-up of a sleeping
  * service for the whole batch, which then finds every submission of it in one pass (and sends
  * the small ones in one message, docs/transport.md) instead of waking, preempting this process
  * on a shared core and taking them one at a time. Nothing waits for more: the batch is what the

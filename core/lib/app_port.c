@@ -213,16 +213,47 @@ int phx_app_port_pop_submissions(phx_app_port_t *port, phx_desc_t *descs, unsign
     return n < 0 ? port_break(port) : n;
 }
 
-int phx_app_port_complete(phx_app_port_t *port, const phx_desc_t *descs, unsigned n)
+static int cq_push(phx_app_port_t *port, const phx_desc_t *descs, unsigned n)
 {
     if (phx_app_port_is_broken(port))
         return -EPROTO;
     int pushed = phx_ring_push(&port->cq, descs, n);
-    if (pushed < 0)
-        return port_break(port);
-    if (pushed > 0 && phx_ring_notify(&port->cq) < 0)
-        phx_debug("cq doorbell of pid %d: %s", (int)port->pid, strerror(errno));
+    return pushed < 0 ? port_break(port) : pushed;
+}
+
+static int cq_notify(phx_app_port_t *port)
+{
+    int rc = phx_ring_notify(&port->cq);
+
+    if (rc < 0)
+        phx_debug("cq doorbell of pid %d: %s", (int)port->pid, strerror(-rc));
+    return rc == 1;
+}
+
+int phx_app_port_complete(phx_app_port_t *port, const phx_desc_t *descs, unsigned n)
+{
+    int pushed = cq_push(port, descs, n);
+
+    if (pushed > 0)
+        cq_notify(port);
     return pushed;
+}
+
+int phx_app_port_push_completions(phx_app_port_t *port, const phx_desc_t *descs, unsigned n)
+{
+    int pushed = cq_push(port, descs, n);
+
+    if (pushed > 0)
+        port->cq_owed = true;
+    return pushed;
+}
+
+int phx_app_port_notify(phx_app_port_t *port)
+{
+    if (!port->cq_owed)
+        return 0;
+    port->cq_owed = false;
+    return cq_notify(port);
 }
 
 int phx_app_port_arm(phx_app_port_t *port, phx_wait_t *w)

@@ -23,6 +23,7 @@ struct phx_app_port {
     gid_t            gid;
     int              broken_fd;     /* not owned */
     int              broken;        /* atomic: set once by the runtime thread */
+    bool             cq_owed;       /* pushed without the doorbell (runtime thread only) */
 };
 
 #endif /* PHX_APP_PORT_INTERNAL_H */

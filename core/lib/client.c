@@ -404,11 +404,21 @@ void phx_client_close(phx_client_t *c)
 
 /* ---- data path ----------------------------------------------------------------------------- */
 
+int phx_client_push(phx_client_t *c, const phx_desc_t *descs, unsigned n)
+{
+    return phx_ring_push(&c->sq, descs, n);
+}
+
+int phx_client_notify(phx_client_t *c)
+{
+    return phx_ring_notify(&c->sq) == 1;
+}
+
 int phx_client_submit(phx_client_t *c, const phx_desc_t *descs, unsigned n)
 {
-    int pushed = phx_ring_push(&c->sq, descs, n);
+    int pushed = phx_client_push(c, descs, n);
     if (pushed > 0)
-        phx_ring_notify(&c->sq);
+        phx_client_notify(c);
     return pushed;
 }
 

@@ -2,6 +2,8 @@
  *
  * Completions go straight into the app's completion ring. When the ring is full (the app is not
  * keeping up) they wait in a backlog, in order, behind which every later completion queues too.
+ * They are pushed without the app's doorbell; progress() rings it once at its end
+ * (phx_app_port_notify), so that a sleeping app is woken once per pass with all of it.
  * The backlog grows as needed, but once it holds ENG_BACKLOG_SOFT the engine stops taking new work
  * from the app and the network (eng_budget), so it only grows past that by the bounded
  * fan-out of work already taken (a lost connection failing its calls).
@@ -21,7 +23,7 @@
 
 void eng_complete(struct mrpc_engine *m, const phx_desc_t *d)
 {
-    if (m->backlog.count == 0 && phx_app_port_complete(m->port, d, 1) == 1)
+    if (m->backlog.count == 0 && phx_app_port_push_completions(m->port, d, 1) == 1)
         return;
     if (phx_app_port_is_broken(m->port))
         return;     /* the app is being dropped: nobody will read it */
@@ -37,7 +39,7 @@ unsigned eng_backlog_flush(struct mrpc_engine *m)
 
     while (m->backlog.count) {
         unsigned run = phx_fifo_run(&m->backlog);
-        int n = phx_app_port_complete(m->port, phx_fifo_head(&m->backlog), run);
+        int n = phx_app_port_push_completions(m->port, phx_fifo_head(&m->backlog), run);
         if (n <= 0)
             break;
         phx_fifo_drop(&m->backlog, (unsigned)n);

@@ -3,7 +3,8 @@
  *
  * progress() does, in order: give the app what waits in the backlog, hand the transport what
  * waits in the tx queue, take what the transport sends up (rx), take the app's submissions, expire
- * calls whose deadline passed, each bounded (mrpc_engine.h lists the files that do the work).
+ * calls whose deadline passed, each bounded (mrpc_engine.h lists the files that do the work),
+ * and last rings the app's doorbell once for every completion of the pass (if it sleeps).
  * The first progress() also sends WELCOME, which tells libmrpc the service's limits.
  *
  * Sleeping: arm() watches the app's submission doorbell, unless back-pressure keeps the engine
@@ -186,6 +187,7 @@ static int mrpc_progress(phx_engine_t *e, void *state)
     done += eng_txq_flush(m, e);
     if (m->calls.live)
         eng_calls_expire(m, phx_now_ns());
+    phx_app_port_notify(m->port);          /* one doorbell for the pass (completions.c) */
     return (int)done;
 }
 

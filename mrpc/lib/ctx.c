@@ -85,10 +85,13 @@ static void dispatch(mrpc_ctx_t *ctx, const phx_desc_t *d)
     }
 }
 
+/* What the callbacks submit reaches the service with one doorbell, after the batch (submit.c). */
 static void dispatch_batch(mrpc_ctx_t *ctx, const phx_desc_t *batch, int n)
 {
+    lib_batch_begin(ctx);
     for (int i = 0; i < n; i++)
         dispatch(ctx, &batch[i]);
+    lib_batch_end(ctx);
 }
 
 /* Handles what the completion ring holds, up to LIB_DRAIN_MAX; returns how many. */
@@ -147,9 +150,13 @@ int mrpc_ctx_progress(mrpc_ctx_t *ctx, int timeout_ms)
 
     if (ctx->dead)
         return -1;
+    /* Called from a callback, what its batch submitted so far is rung here, before any wait
+     * and on the way out, so that a callback polling with timeout 0 is heard too (submit.c). */
     lib_submit_flush(ctx);
+    lib_doorbell(ctx);
     int handled = drain(ctx) + lib_calls_expire(ctx);
     while (!handled && timeout_ms != 0 && !ctx->dead) {
+        lib_doorbell(ctx);
         int n = phx_client_wait(ctx->client, batch, LIB_BATCH, sleep_ms(ctx, deadline));
         if (n < 0)
             lib_service_gone(ctx);
@@ -163,6 +170,7 @@ int mrpc_ctx_progress(mrpc_ctx_t *ctx, int timeout_ms)
             break;
     }
     lib_submit_flush(ctx);
+    lib_doorbell(ctx);
     return ctx->dead ? -1 : handled;
 }
 

@@ -122,6 +122,8 @@ struct mrpc_ctx {
     /* submit.c */
     phx_desc_t          *pending;       /* a FIFO ring of submissions waiting for room */
     size_t               pending_cap, pending_head, pending_count;
+    unsigned             batching;      /* > 0: dispatching a batch, the doorbell waits */
+    bool                 ring_owed;     /* pushed since the doorbell last had its say */
     /* layouts.c */
     phx_u64map_t        registered;    /* service_id << 32 | method_id registered */
     phx_u64map_t        registrations; /* blob address -> struct lib_registration * */
@@ -155,9 +157,17 @@ void lib_wait_until(mrpc_ctx_t *ctx, const bool *done, int timeout_ms);
 void lib_service_gone(mrpc_ctx_t *ctx);
 
 /* ---- submit.c ---- */
-/* Submits D now, or queues it behind earlier ones while the ring is full. */
+/* Submits D now, or queues it behind earlier ones while the ring is full. Inside
+ * lib_batch_begin/end the service's doorbell is left for lib_batch_end() to ring. */
 void lib_submit(mrpc_ctx_t *ctx, const phx_desc_t *d);
 void lib_submit_flush(mrpc_ctx_t *ctx);
+/* Around the dispatch of a batch of completions: what its callbacks submit reaches the service
+ * with one doorbell at the end. Nest; the outermost end rings. */
+void lib_batch_begin(mrpc_ctx_t *ctx);
+void lib_batch_end(mrpc_ctx_t *ctx);
+/* Rings the service's doorbell for what was pushed without it: before any wait, and whenever
+ * mrpc_ctx_progress() runs or returns inside a batch (a callback waiting or polling). */
+void lib_doorbell(mrpc_ctx_t *ctx);
 void lib_submit_fini(mrpc_ctx_t *ctx);
 
 /* ---- messages.c ---- */

@@ -13,7 +13,8 @@
  *                     large (rendezvous) replies too, where it was DEADLINE_EXCEEDED; an app
  *                     that is only slow to release them loses none
  *   bind/connect      the reason (resolver error, port range, address in use) reaches the app
- *   async             _async returns a status with a sentence; the callback gets the ctx
+ *   async             _async returns a status with a sentence; the callback gets the ctx;
+ *                     a callback that calls and waits is heard by a sleeping service
  *   server exit       a server whose service goes away exits 1 (rpc_hello_server, rpc_bench
  *                     --server, peer_main)
  *   cancel            mrpc_cancel ends a call CANCELLED at once; its service drops the reply
@@ -458,6 +459,56 @@ static void test_async_status_and_ctx(void)
     CU_ASSERT_PTR_EQUAL(a.ctx, up.ctx);
 }
 
+/* A callback that calls and waits: what it submitted inside the batch of completions (the
+ * release, the call) is pushed without the doorbell until the batch ends (mrpc/lib/submit.c), so
+ * the wait must ring it first. The services are left to fall asleep before, so that without that
+ * ring the call would wait for the service's next timer (a second or more). */
+struct nested_call {
+    bool         done;
+    phx_status_t code;
+    double       ms;
+};
+
+static void nested_done(mrpc_ctx_t *on, void *token, const mrpc_status_t *st,
+                        const ProtobufCMessage *reply)
+{
+    struct nested_call *n = token;
+    const MrpcTest__Blob *again = NULL;
+
+    (void)st;
+    if (reply)
+        mrpc_release(on, reply);
+    phx_test_sleep_ms(30);
+    unsigned long long t0 = phx_test_now_ns();
+    n->code = mrpc_test__echo__echo_call(up.conn, blob(on, 8, 2, 0), &again, NULL).code;
+    n->ms = (double)(phx_test_now_ns() - t0) / 1e6;
+    if (again)
+        mrpc_release(on, &again->base);
+    n->done = true;
+}
+
+#define NESTED_ROUNDS 5
+
+static void test_callback_that_waits(void)
+{
+    double longest = 0.0;
+
+    mrpc_need_setup();
+    for (unsigned round = 0; round < NESTED_ROUNDS; round++) {
+        struct nested_call n = { .done = false };
+        CU_ASSERT_EQUAL_FATAL(mrpc_test__echo__echo_async(up.conn, blob(up.ctx, 8, 1, 0),
+                                                          nested_done, &n, NULL).code, PHX_OK);
+        for (unsigned long long end = phx_test_now_ns() + 10 * PHX_NS;
+             !n.done && phx_test_now_ns() < end;)
+            CU_ASSERT_FATAL(mrpc_ctx_progress(up.ctx, 100) >= 0);
+        CU_ASSERT_FATAL(n.done);
+        CU_ASSERT_EQUAL(n.code, PHX_OK);
+        longest = n.ms > longest ? n.ms : longest;
+    }
+    printf("(longest nested call %.1f ms) ", longest);
+    CU_ASSERT(longest < 100.0);     /* unrung: up to a second each (the service's next timer) */
+}
+
 /* A counter of our MrpcEngine on the client node (admin "stats"), or -1. */
 static long engine_stat(const char *name)
 {
@@ -552,6 +603,8 @@ static const phx_test_case_t cases[] = {
     { "bind and connect failures say why", test_bind_connect_reasons },
     { "_async returns a status with a message; callbacks get the ctx",
       test_async_status_and_ctx },
+    { "a callback that calls and waits is heard by a sleeping service",
+      test_callback_that_waits },
     { "a server exits 1 when its service goes away", test_server_exits_nonzero_when_service_goes },
     { "mrpc_cancel ends a call at once and the service forgets it", test_cancel },
     { NULL, NULL },

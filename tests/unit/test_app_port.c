@@ -344,6 +344,43 @@ static void test_disarm_drains_only_when_rung(void)
     phx_app_port_destroy(port);
 }
 
+/* Completions pushed without the doorbell ring a sleeping app once, at notify, and not before;
+ * a notify with nothing pushed since the last one rings nobody, even an app asleep. */
+static void test_completions_of_a_pass_ring_once(void)
+{
+    phx_app_port_t *port = small_port(-1);
+    phx_ring_t app_cq;
+    phx_desc_t d = { .kind = PHX_DESC_DATA }, got[4];
+    uint64_t rings;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(port);
+    CU_ASSERT_EQUAL_FATAL(phx_ring_attach(&app_cq, (char *)port->rings.base +
+                                          port->layout.cq_offset, port->layout.ring_size,
+                                          port->cq_doorbell), 0);
+    CU_ASSERT_TRUE(phx_ring_prepare_sleep(&app_cq));        /* the app goes to sleep */
+    for (unsigned i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(phx_app_port_push_completions(port, &d, 1), 1);
+    CU_ASSERT_FALSE(readable(port->cq_doorbell));           /* not yet: the pass goes on */
+    CU_ASSERT_EQUAL(phx_app_port_notify(port), 1);          /* its end: rung once */
+    CU_ASSERT_EQUAL(phx_app_port_notify(port), 0);          /* nothing new */
+    CU_ASSERT_TRUE(readable(port->cq_doorbell));
+    CU_ASSERT_EQUAL(read(port->cq_doorbell, &rings, sizeof(rings)), (ssize_t)sizeof(rings));
+    CU_ASSERT_EQUAL(rings, 1);
+    phx_ring_finish_sleep(&app_cq);
+    CU_ASSERT_EQUAL(phx_ring_pop(&app_cq, got, 4), 3);
+    CU_ASSERT_TRUE(phx_ring_prepare_sleep(&app_cq));        /* asleep again, nothing owed */
+    CU_ASSERT_EQUAL(phx_app_port_notify(port), 0);
+    CU_ASSERT_FALSE(readable(port->cq_doorbell));
+    CU_ASSERT_EQUAL(phx_app_port_push_completions(port, &d, 1), 1);
+    CU_ASSERT_EQUAL(phx_app_port_notify(port), 1);          /* the next pass rings again */
+    CU_ASSERT_TRUE(readable(port->cq_doorbell));
+    phx_ring_finish_sleep(&app_cq);
+    CU_ASSERT_EQUAL(phx_app_port_complete(port, &d, 1), 1); /* awake: complete() rings nobody */
+    CU_ASSERT_FALSE(readable(port->cq_doorbell));
+    CU_ASSERT_EQUAL(phx_ring_pop(&app_cq, got, 4), 2);
+    phx_app_port_destroy(port);
+}
+
 static void test_bad_params(void)
 {
     char err[256] = "";
@@ -398,6 +435,7 @@ int main(int argc, char **argv)
         { "broken completion ring", test_broken_completion_ring },
         { "arm with work queued", test_arm_with_work },
         { "disarm drains only when rung", test_disarm_drains_only_when_rung },
+        { "completions of a pass ring once", test_completions_of_a_pass_ring_once },
         { "bad params", test_bad_params },
         { "layout check", test_layout_check },
         { "no leak", test_no_leak },

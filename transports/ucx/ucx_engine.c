@@ -334,7 +334,13 @@ void phx_ucx_handoff_note(const struct phx_ucx_engine *s)
  * urgent: the worker is shared, and while one app's bulk data keeps it busy a landed message
  * waits for this loop to end before its engine pushes it up (measured: docs/policies.md, "qos").
  * Only for urgent apps: fewer turns per progress() let an engine post sends faster than the
- * worker completes them. */
+ * worker completes them.
+ *
+ * A call that moved a single event while UCX holds no request of S (small messages: eager sends
+ * complete in place) also ends the loop: the sockets were drained, and the call after it, one
+ * system call (TCP's epoll_wait) per call, would find nothing; the runtime turns again at once
+ * after work anyway, and polls then (benchmarks/RESULTS.md, "Doorbells, completions and worker
+ * polls per call"). With requests in flight (bulk data) the loop goes on as before. */
 static unsigned progress_worker(struct phx_ucx_engine *s)
 {
     unsigned work = 0;
@@ -348,7 +354,7 @@ static unsigned progress_worker(struct phx_ucx_engine *s)
         wp_count(&s->stats, t1 - t0);
         t0 = t1;
         work += n;
-        if (!n)
+        if (!n || (n == 1 && !phx_ucx_holds_requests(s)))
             break;
         if (handed_off) {
             s->stats.handoffs++;

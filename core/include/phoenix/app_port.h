@@ -77,6 +77,16 @@ int  phx_app_port_pop_submissions(phx_app_port_t *port, phx_desc_t *descs, unsig
  * (0: the app is not keeping up; retry later), or -EPROTO once the port is broken. */
 int  phx_app_port_complete(phx_app_port_t *port, const phx_desc_t *descs, unsigned n);
 
+/* The two halves of phx_app_port_complete(), for an engine that completes several things in one
+ * progress(): push each without the doorbell (same returns), then phx_app_port_notify() once,
+ * before progress() returns: until then the app may sleep with them queued. notify rings only
+ * if something was pushed since the last notify and the app sleeps (at most once per sleep);
+ * 1 if it rang, else 0. A sleeping app is thus woken once per pass, with everything the pass
+ * had for it, instead of at the first completion (which, on a core it shares with the service,
+ * can preempt the service in the middle of its pass). Runtime thread only. */
+int  phx_app_port_push_completions(phx_app_port_t *port, const phx_desc_t *descs, unsigned n);
+int  phx_app_port_notify(phx_app_port_t *port);
+
 /* The runtime wants to sleep: returns 0 with W set to the sq doorbell when no submission is
  * queued (call phx_app_port_disarm() after waking), 1 when there is work after all. A broken port
  * returns 0 with no fd: it has nothing more to say. */

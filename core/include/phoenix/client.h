@@ -62,6 +62,14 @@ void          phx_client_close(phx_client_t *c);
  * (0: the ring is full, back-pressure), or -EPROTO when the ring is corrupt. */
 int           phx_client_submit(phx_client_t *c, const phx_desc_t *descs, unsigned n);
 
+/* The two halves of phx_client_submit(), for an app that makes several submissions in a row
+ * (answers to a batch of completions): push each without the doorbell, then notify once. Until
+ * phx_client_notify() the service may sleep with the pushed submissions queued, so call it before
+ * waiting (phx_client_wait() does not) and before leaving the code that pushed. notify rings only
+ * when the service sleeps, and at most once per sleep; it returns 1 if it rang, else 0. */
+int           phx_client_push(phx_client_t *c, const phx_desc_t *descs, unsigned n);
+int           phx_client_notify(phx_client_t *c);
+
 /* Pops up to MAX completions without blocking. Returns how many, or -EPROTO. */
 int           phx_client_poll(phx_client_t *c, phx_desc_t *descs, unsigned max);
 

@@ -25,7 +25,11 @@
  * are the peer's to change at any time: copy a descriptor before validating it.
  *
  * Doorbell: producers call phx_ring_notify() after pushing; it costs one atomic store and one load
- * and rings the eventfd only when the consumer has announced it is about to sleep. A consumer that
+ * and rings the eventfd only when the consumer has announced it is about to sleep. A producer may
+ * push several times and notify once, after the last push (a batch): notify publishes the head
+ * of everything pushed before it, so the argument below covers the whole batch, and a sleeping
+ * consumer is woken once with all of it. Until that notify the consumer may sleep with the batch
+ * queued: the producer must not wait (for the consumer) before notifying. A consumer that
  * finds the ring empty does:
  *
  *     if (phx_ring_prepare_sleep(r) && poll(fd, timeout) says fd is readable)

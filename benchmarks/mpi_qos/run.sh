@@ -21,22 +21,28 @@
 # of issue 15: with the policy, A's p99 <= 2x alone while B keeps >= 70 % of its goodput.
 #
 #   run.sh --build BUILD_DIR --out OUT_DIR [--seconds S] [--reps N] [--size-a BYTES]
-#          [--size-b BYTES] [--window-b W] [--rate-share F] [--qos-b KEY=VALUE,...|none] [--keep]
+#          [--size-b BYTES] [--window-b W] [--rate-share F] [--qos-b KEY=VALUE,...|none]
+#          [--dedicate] [--keep]
 #
+# --dedicate gives each app its own runtime thread, and so its own UCX worker, in the system
+# services (runtime = { threads = 2; mode = "dedicate"; }: A's and B's rank on each node);
+# by default the two jobs share the one runtime thread and worker, as in a default phoenix.conf.
 # Builds nothing (BUILD_DIR is a configured and built tree). Writes OUT_DIR/results.json (every
 # repetition and the medians), OUT_DIR/latency_cdf.png (A's round trips per scenario, gnuplot),
-# OUT_DIR/summary.txt, and what each job printed, the rules and `policyctl list --json` taken on
-# both nodes while A ran under the QoS rule (policy-list-nN.json). Every wait is bounded; every
-# process it starts is stopped by its pid (jobs by id, services by pid file, the cluster by
-# cluster.sh down). Needs root (the cluster): exit 77 otherwise; 0 done; 1 with a sentence.
+# OUT_DIR/summary.txt, the services' configuration (system.conf), and what each job printed, the
+# rules and `policyctl list --json` taken on both nodes while A ran under the QoS rule
+# (policy-list-nN.json). Every wait is bounded; every process it starts is stopped by its pid
+# (jobs by id, services by pid file, the cluster by cluster.sh down). Needs root (the cluster):
+# exit 77 otherwise; 0 done; 1 with a sentence.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-usage() { sed -n '2,31p' "$0" >&2; exit 2; }
+usage() { sed -n '2,36p' "$0" >&2; exit 2; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 
 build="" out="" seconds=10 reps=1 size_a=64 size_b=8M window_b=4 rate_share=0.75 qos_b=class=bulk keep=""
+runtime_conf=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -48,6 +54,7 @@ while [ $# -gt 0 ]; do
     --window-b) window_b=$2; shift 2 ;;
     --rate-share) rate_share=$2; shift 2 ;;
     --qos-b) qos_b=$2; shift 2 ;;
+    --dedicate) runtime_conf='runtime = { threads = 2; mode = "dedicate"; };'; shift ;;
     --keep) keep=1; shift ;;
     *) usage ;;
   esac
@@ -95,10 +102,12 @@ trap cleanup EXIT
 cat > "$dir/system.conf" <<CONF
 control = { socket_mode = 0666; };
 log = { file = "$dir/system-%n.log"; level = "warn"; };
+$runtime_conf
 settings = { ucx = { tls = "tcp"; net_devices = "cl0"; munge_socket = "$dir/munge/munge.socket.2"; }; };
 plugins = ( { name = "mrpc"; path = "${bin[mrpc]}"; }, { name = "ucx"; path = "${bin[ucx]}"; },
             { name = "qos"; path = "${bin[qos]}"; }, { name = "ratelimit"; path = "${bin[ratelimit]}"; } );
 CONF
+cp "$dir/system.conf" "$out/system.conf"
 rc=0; "$src/tests/slurm/cluster.sh" up "$dir" 2 >"$dir/cluster.log" 2>&1 || rc=$?
 [ $rc -eq 77 ] && { cat "$dir/cluster.log"; exit 77; }
 [ $rc -eq 0 ] || die "the cluster did not come up: $(tail -3 "$dir/cluster.log")"

@@ -119,7 +119,7 @@ int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm)
     if (rc == MPI_SUCCESS && !newcomm)
         rc = mpix_err(comm, MPI_ERR_ARG, "MPI_Comm_dup: newcomm is NULL");
     if (rc == MPI_SUCCESS)
-        rc = mpix_comm_agree_context(comm, &context);
+        rc = mpix_comm_agree_context(comm, &context, "MPI_Comm_dup");
     if (rc != MPI_SUCCESS)
         return rc;
     mpix_group_retain(comm->group);
@@ -178,18 +178,15 @@ static int split_check(MPI_Comm comm, int color, MPI_Comm *newcomm)
     return rc;
 }
 
-int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm)
+int mpix_comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm, const char *fn)
 {
-    int rc = split_check(comm, color, newcomm);
-    if (rc != MPI_SUCCESS)
-        return rc;
-    int mine[2] = { color, key }, *all = malloc(2 * (size_t)comm->size * sizeof(int));
+    int mine[2] = { color, key }, *all = malloc(2 * (size_t)comm->size * sizeof(int)), rc;
     uint32_t context;
     if (!all)
-        return mpix_err(comm, MPI_ERR_NO_MEM, "MPI_Comm_split: out of memory");
-    rc = mpix_comm_allgather_ints(comm, mine, 2, all);
+        return mpix_err(comm, MPI_ERR_NO_MEM, "%s: out of memory", fn);
+    rc = mpix_comm_allgather_ints(comm, mine, 2, all, fn);
     if (rc == MPI_SUCCESS)
-        rc = mpix_comm_agree_context(comm, &context);
+        rc = mpix_comm_agree_context(comm, &context, fn);
     struct mpix_group *g = rc == MPI_SUCCESS && color != MPI_UNDEFINED ? split_group(comm, all, color) : NULL;
     free(all);
     if (rc != MPI_SUCCESS)
@@ -200,9 +197,15 @@ int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm)
     if (!g || !(*newcomm = comm_new(comm, g, context))) {
         if (g)
             mpix_group_release(g);
-        return mpix_err(comm, MPI_ERR_NO_MEM, "MPI_Comm_split: out of memory");
+        return mpix_err(comm, MPI_ERR_NO_MEM, "%s: out of memory", fn);
     }
     return MPI_SUCCESS;
+}
+
+int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm)
+{
+    int rc = split_check(comm, color, newcomm);
+    return rc == MPI_SUCCESS ? mpix_comm_split(comm, color, key, newcomm, "MPI_Comm_split") : rc;
 }
 
 int MPI_Comm_free(MPI_Comm *comm)

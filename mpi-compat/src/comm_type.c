@@ -5,9 +5,10 @@
  * also MPI_Get_processor_name's; the host name for a program started alone), so ranks of one
  * mrpc-run -n share a node, and under Slurm the tasks of one host do. The members gather each
  * other's node names (mpix_comm_allgather_ints, a name packed in ints) and each takes as its color
- * the lowest rank of the parent on its node; MPI_Comm_split then makes the communicators (ordered
- * by key, then parent rank) and their context. A member that passes MPI_UNDEFINED takes part and
- * gets MPI_COMM_NULL. No info hint is read; the info must be MPI_INFO_NULL or a valid one. */
+ * the lowest rank of the parent on its node; MPI_Comm_split's split (mpix_comm_split) then makes
+ * the communicators (ordered by key, then parent rank) and their context. A member that passes
+ * MPI_UNDEFINED takes part and gets MPI_COMM_NULL. No info hint is read; the info must be
+ * MPI_INFO_NULL or a valid one. */
 #include "core.h"
 
 #include <stdlib.h>
@@ -54,10 +55,10 @@ int MPI_Comm_split_type(MPI_Comm comm, int split_type, int key, MPI_Info info,
     if (!all)
         return mpix_err(comm, MPI_ERR_NO_MEM, "MPI_Comm_split_type: out of memory");
     memcpy(mine, mpix_env.node, strnlen(mpix_env.node, sizeof(mine) - 1));
-    rc = mpix_comm_allgather_ints(comm, mine, NAME_INTS, all);
+    rc = mpix_comm_allgather_ints(comm, mine, NAME_INTS, all, "MPI_Comm_split_type");
     int color = split_type == MPI_UNDEFINED ? MPI_UNDEFINED : node_color(comm, all);
     free(all);
     if (rc != MPI_SUCCESS)              /* raised already, as in MPI_Comm_split */
         return rc;
-    return MPI_Comm_split(comm, color, key, newcomm);
+    return mpix_comm_split(comm, color, key, newcomm, "MPI_Comm_split_type");
 }

@@ -53,17 +53,27 @@ void mpix_status_empty(MPI_Status *status);
  * Test families treat both as inactive: empty status, nothing to wait for). */
 bool mpix_request_active(const struct mpix_request *r);
 
+/* ---- waiting (wait.c) ----------------------------------------------------------------------- */
+
+/* MPI_Wait of *RP (checked: not NULL) for a call of the library that waits on its own request:
+ * an error is raised naming FN, the call the user made (MPI_Recv, MPI_Finalize...). */
+int  mpix_wait(MPI_Request *rp, MPI_Status *status, const char *fn);
+
 /* ---- communicators (comm.c, comm_agree.c) --------------------------------------------------- */
 
 void mpix_comm_init(void);                       /* MPI_COMM_WORLD and MPI_COMM_SELF */
 void mpix_comm_retain(MPI_Comm c);
 void mpix_comm_release(MPI_Comm c);
-/* A new context id that no member of PARENT uses (collective over PARENT), in *CONTEXT. */
-int  mpix_comm_agree_context(MPI_Comm parent, uint32_t *context);
+/* The next four are collective over their communicator; FN is the user's call they serve, which
+ * an error names (raised on the communicator's handler). A new context id that no member of
+ * PARENT uses, in *CONTEXT: */
+int  mpix_comm_agree_context(MPI_Comm parent, uint32_t *context, const char *fn);
 /* Returns once every member of C called it (a barrier over the fabric, which keeps serving). */
-int  mpix_comm_sync(MPI_Comm c);
+int  mpix_comm_sync(MPI_Comm c, const char *fn);
 /* Every member's N ints, gathered into ALL (size * N, by rank), on every member. */
-int  mpix_comm_allgather_ints(MPI_Comm parent, const int *mine, int n, int *all);
+int  mpix_comm_allgather_ints(MPI_Comm parent, const int *mine, int n, int *all, const char *fn);
+/* MPI_Comm_split of checked arguments (COLOR >= 0 or MPI_UNDEFINED, NEWCOMM not NULL). */
+int  mpix_comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm, const char *fn);
 
 struct mpix_group *mpix_group_new(int size);
 void mpix_group_retain(struct mpix_group *g);
@@ -119,6 +129,13 @@ bool mpix_match_cancel(struct mpix_request *r);
 bool mpix_match_withdraw(int world, uint64_t sync_id);
 
 /* ---- point to point (p2p.c) ----------------------------------------------------------------- */
+
+/* The request of a send or receive of KIND in COMM with the call's arguments: a send's SENDBUF
+ * (DATA) or a receive's RECVBUF (BUF), COUNT elements of DT (held until the request is
+ * released), PEER and TAG as given. NULL when out of memory. */
+struct mpix_request *mpix_p2p_request(enum mpix_request_kind kind, MPI_Comm comm,
+                                      const void *sendbuf, void *recvbuf, int count,
+                                      MPI_Datatype dt, int peer, int tag);
 
 /* The receiver acknowledged synchronous send ID: it may complete. */
 void mpix_p2p_acked(uint64_t id);

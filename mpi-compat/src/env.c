@@ -112,7 +112,7 @@ int MPI_Finalize(void)
         return mpix_err(MPI_COMM_WORLD, rc, "MPI_Finalize: an attribute's delete callback "
                         "returned %d", rc);
     mpix_fabric_closing();
-    rc = mpix_comm_sync(MPI_COMM_WORLD);
+    rc = mpix_comm_sync(MPI_COMM_WORLD, "MPI_Finalize");
     if (rc != MPI_SUCCESS)
         return rc;
     mpix_fabric_stop();

@@ -6,8 +6,9 @@
  * matching. A send completes when the user's buffer is free again: a message of one piece
  * (4 MiB) once it is copied into the send heap, a larger one when every piece has landed at the
  * receiver (in the receive it matched, or buffered there); a synchronous one also waits for the
- * receiver's word that a receive matched it. Receives are matched in match.c. Persistent
- * requests (persist.c) start their sends and receives through mpix_p2p_isend/irecv. */
+ * receiver's word that a receive matched it. Receives are matched in match.c. Every send's and
+ * receive's request is made by mpix_p2p_request, also a persistent one's (persist.c), whose
+ * starts go through mpix_p2p_isend/irecv. */
 #include "core.h"
 #include "dt.h"
 
@@ -43,6 +44,26 @@ static int check_args(const char *fn, MPI_Comm comm, int count, MPI_Datatype dt,
         return mpix_err(comm, MPI_ERR_TAG, "%s: tag %d is not 0..%d%s", fn, tag, MPI_TAG_UB_VALUE,
                         recv ? " or MPI_ANY_TAG" : "");
     return MPI_SUCCESS;
+}
+
+/* ---- the request of a send or receive ------------------------------------------------------- */
+
+struct mpix_request *mpix_p2p_request(enum mpix_request_kind kind, MPI_Comm comm,
+                                      const void *sendbuf, void *recvbuf, int count,
+                                      MPI_Datatype dt, int peer, int tag)
+{
+    struct mpix_request *r = mpix_request_new(kind, comm);
+
+    if (!r)
+        return NULL;
+    mpix_dt_retain(dt);
+    r->data = sendbuf;
+    r->buf = recvbuf;
+    r->count = count;
+    r->dt = dt;
+    r->peer = peer;
+    r->tag = tag;
+    return r;
 }
 
 /* ---- sends ---------------------------------------------------------------------------------- */
@@ -165,7 +186,7 @@ static void send_self(struct mpix_request *r)
 static int isend(const void *buf, int count, MPI_Datatype dt, int dest, int tag, MPI_Comm comm,
                  uint32_t context, bool sync, MPI_Request *req)
 {
-    struct mpix_request *r = mpix_request_new(MPIX_REQ_SEND, comm);
+    struct mpix_request *r = mpix_p2p_request(MPIX_REQ_SEND, comm, buf, NULL, count, dt, dest, tag);
 
     if (!r || (dest != MPI_PROC_NULL && pack(r, buf, count, dt) != MPI_SUCCESS)) {
         if (r)
@@ -179,8 +200,6 @@ static int isend(const void *buf, int count, MPI_Datatype dt, int dest, int tag,
         return MPI_SUCCESS;
     }
     r->context = context;
-    r->peer = dest;
-    r->tag = tag;
     r->sync = sync;
     r->world_peer = comm->group->world[dest];
     if (sync)
@@ -218,7 +237,7 @@ int MPI_Send(const void *buf, int count, MPI_Datatype datatype, int dest, int ta
     int rc = check_args("MPI_Send", comm, count, datatype, dest, tag, false, false);
     if (rc == MPI_SUCCESS)
         rc = isend(buf, count, datatype, dest, tag, comm, comm->context, false, &r);
-    return rc == MPI_SUCCESS ? MPI_Wait(&r, MPI_STATUS_IGNORE) : rc;
+    return rc == MPI_SUCCESS ? mpix_wait(&r, MPI_STATUS_IGNORE, "MPI_Send") : rc;
 }
 
 int MPI_Ssend(const void *buf, int count, MPI_Datatype datatype, int dest, int tag, MPI_Comm comm)
@@ -227,7 +246,7 @@ int MPI_Ssend(const void *buf, int count, MPI_Datatype datatype, int dest, int t
     int rc = check_args("MPI_Ssend", comm, count, datatype, dest, tag, false, false);
     if (rc == MPI_SUCCESS)
         rc = isend(buf, count, datatype, dest, tag, comm, comm->context, true, &r);
-    return rc == MPI_SUCCESS ? MPI_Wait(&r, MPI_STATUS_IGNORE) : rc;
+    return rc == MPI_SUCCESS ? mpix_wait(&r, MPI_STATUS_IGNORE, "MPI_Ssend") : rc;
 }
 
 int mpix_coll_isend(const void *buf, int count, MPI_Datatype dt, int dest, int tag,
@@ -243,7 +262,7 @@ int mpix_coll_isend(const void *buf, int count, MPI_Datatype dt, int dest, int t
 static int irecv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Comm comm,
                  uint32_t context, MPI_Request *req)
 {
-    struct mpix_request *r = mpix_request_new(MPIX_REQ_RECV, comm);
+    struct mpix_request *r = mpix_p2p_request(MPIX_REQ_RECV, comm, NULL, buf, count, dt, src, tag);
 
     if (!r)
         return mpix_err(comm, MPI_ERR_NO_MEM, "a receive: out of memory");
@@ -253,13 +272,7 @@ static int irecv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI_Co
         mpix_request_complete(r);
         return MPI_SUCCESS;
     }
-    mpix_dt_retain(dt);
-    r->buf = buf;
-    r->count = count;
-    r->dt = dt;
     r->context = context;
-    r->peer = src;
-    r->tag = tag;
     mpix_match_post(r);
     return MPI_SUCCESS;
 }
@@ -281,7 +294,7 @@ int MPI_Recv(void *buf, int count, MPI_Datatype datatype, int source, int tag, M
     int rc = check_args("MPI_Recv", comm, count, datatype, source, tag, true, false);
     if (rc == MPI_SUCCESS)
         rc = irecv(buf, count, datatype, source, tag, comm, comm->context, &r);
-    return rc == MPI_SUCCESS ? MPI_Wait(&r, status) : rc;
+    return rc == MPI_SUCCESS ? mpix_wait(&r, status, "MPI_Recv") : rc;
 }
 
 int mpix_coll_irecv(void *buf, int count, MPI_Datatype dt, int src, int tag,

@@ -7,8 +7,9 @@
  * MPI_Isend, MPI_Issend or MPI_Irecv would make (mpix_p2p_isend/irecv) and keeps it as INNER, and
  * mpix_request_test takes INNER's outcome over once it completes (request.c). So a persistent
  * operation goes through the same matching, fabric, cancel and error paths as a non-blocking
- * one. Arguments are checked when the request is made, as the non-blocking call checks them; the
- * datatype is held until the request is freed, so MPI_Type_free meanwhile is safe. Starting a
+ * one. Arguments are checked when the request is made, as the non-blocking call checks them, and
+ * the request holds them as that call's request does (mpix_p2p_request): the datatype too, until
+ * the request is freed, so MPI_Type_free meanwhile is safe. Starting a
  * request that is null, not persistent or active is refused with MPI_ERR_REQUEST, as is a request
  * twice in one MPI_Startall (MPICH starts it twice); as in MPICH, a NULL pointer is MPI_ERR_ARG
  * and a negative count MPI_ERR_COUNT. */
@@ -24,18 +25,11 @@ static int make(const char *fn, enum mpix_request_kind kind, bool sync, const vo
         rc = mpix_err(comm, MPI_ERR_REQUEST, "%s: request is NULL", fn);
     if (rc != MPI_SUCCESS)
         return rc;
-    struct mpix_request *r = mpix_request_new(kind, comm);
+    struct mpix_request *r = mpix_p2p_request(kind, comm, sendbuf, recvbuf, count, dt, peer, tag);
     if (!r)
         return mpix_err(comm, MPI_ERR_NO_MEM, "%s: out of memory", fn);
-    mpix_dt_retain(dt);
     r->persistent = true;
     r->sync = sync;
-    r->data = sendbuf;
-    r->buf = recvbuf;
-    r->count = count;
-    r->dt = dt;
-    r->peer = peer;
-    r->tag = tag;
     mpix_status_empty(&r->status);
     *request = r;
     return MPI_SUCCESS;

@@ -33,7 +33,7 @@ void mpix_request_release(struct mpix_request *r)
 {
     if (r->kind == MPIX_REQ_GENERALIZED && r->free_fn)
         r->free_fn(r->state);
-    if (r->dt)                          /* a receive's, or a persistent request's */
+    if (r->dt)                          /* a send's or receive's (mpix_p2p_request) */
         mpix_dt_release(r->dt);
     free(r->packed);
     mpix_comm_release(r->comm);

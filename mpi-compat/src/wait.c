@@ -4,7 +4,9 @@
  * blocks on the mRPC context's event fd until something arrives (or WAIT_MS passes, to look at
  * generalized requests again). A request that completed is released and its handle set to
  * MPI_REQUEST_NULL (a persistent one is left inactive, its handle kept); null handles and
- * persistent requests not started are inactive and skipped, as MPI says. */
+ * persistent requests not started are inactive and skipped, as MPI says. The library's own
+ * blocking calls (MPI_Send, MPI_Recv, the barrier of MPI_Finalize...) wait with mpix_wait, so an
+ * error names the call the user made, not MPI_Wait. */
 #include "core.h"
 
 #include <stdio.h>
@@ -34,18 +36,23 @@ static int check_array(int count, MPI_Request reqs[], const char *fn)
     return MPI_SUCCESS;
 }
 
+int mpix_wait(MPI_Request *rp, MPI_Status *status, const char *fn)
+{
+    if (!mpix_request_active(*rp)) {
+        mpix_status_empty(status);
+        return MPI_SUCCESS;
+    }
+    while (!mpix_request_test(*rp))
+        mpix_progress(WAIT_MS);
+    return finish(rp, status, fn);
+}
+
 int MPI_Wait(MPI_Request *request, MPI_Status *status)
 {
     mpix_check_init("MPI_Wait");
     if (!request)
         return mpix_err(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Wait: request is NULL");
-    if (!mpix_request_active(*request)) {
-        mpix_status_empty(status);
-        return MPI_SUCCESS;
-    }
-    while (!mpix_request_test(*request))
-        mpix_progress(WAIT_MS);
-    return finish(request, status, "MPI_Wait");
+    return mpix_wait(request, status, "MPI_Wait");
 }
 
 int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status)

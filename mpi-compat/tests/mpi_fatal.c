@@ -15,7 +15,7 @@
  *             another's exit; each prints one ok: line (run_mpi.sh --expect-oks counts them).
  *   die-finalize  rank 1 leaves with status 0 without MPI_Finalize (so mrpc-run sees no failure
  *             and ends nobody) while the others are in MPI_Finalize: theirs must end the job with
- *             a sentence naming rank 1 instead of waiting for it forever.
+ *             a sentence naming MPI_Finalize and rank 1 instead of waiting for it forever.
  * Prints "FAILED:" if the program gets past the error. */
 #include "mpi_check.h"
 

@@ -10,11 +10,15 @@
 # over the cluster's bridge, authenticated by the cluster's munged. Rank 0's output must equal
 # Open MPI's on as many ranks (programs/expected, compared by programs/expect.sh, as the mrpc-run
 # tests do). First, a step that prints every rank's node checks that the layout spreads the
-# ranks as said. One cluster serves all the steps; every step is bounded (timeout).
+# ranks as said; then mpi_comm_type (COMM_TYPE) checks that MPI_Comm_split_type with
+# MPI_COMM_TYPE_SHARED gives the ranks of each node one communicator, the two nodes two
+# different ones (each rank checks its own against every rank's processor name and that there
+# are 2 nodes; every rank must print its ok line). One cluster serves all the steps; every step
+# is bounded (timeout).
 #
-#   test_mpi_srun.sh SRC_DIR MRPC_RUN PHOENIXD MRPC_PLUGIN UCX_PLUGIN PROGRAM_DIR
+#   test_mpi_srun.sh SRC_DIR MRPC_RUN PHOENIXD MRPC_PLUGIN UCX_PLUGIN PROGRAM_DIR COMM_TYPE
 set -euo pipefail
-src=$1 run=$2 phoenixd=$3 mrpc_so=$4 ucx_so=$5 progs=$6
+src=$1 run=$2 phoenixd=$3 mrpc_so=$4 ucx_so=$5 progs=$6 comm_type=$7
 here=$src/mpi-compat/tests/programs
 dir=$(mktemp -d /tmp/phx-mpisrun.XXXXXX)
 chmod 0755 "$dir"
@@ -59,6 +63,15 @@ for layout in "-N2 -n4 --mpi=pmix" "-N2 -n8 -O --mpi=pmi2"; do
     [ "$c" -eq $((np / 2)) ] || fail "srun $layout put $c ranks on $n, not $((np / 2)): $(sort -n "$dir/layout.out" | tr '\n' ';')"
   done
   echo "ok: srun $layout: ranks 0-$((np - 1)), $((np / 2)) on each of n1 and n2"
+  rc=0
+  # shellcheck disable=SC2086
+  timeout 120 srun $layout mrpc-run "$comm_type" 2 >"$dir/comm_type.$np.out" 2>"$dir/comm_type.$np.err" || rc=$?
+  [ $rc -eq 0 ] || fail "srun $layout mpi_comm_type exited $rc"
+  ! grep -q "FAILED:" "$dir/comm_type.$np.out" || fail "mpi_comm_type on $np ranks: $(grep FAILED: "$dir/comm_type.$np.out")"
+  oks=$(grep -c "^ok: rank [0-9]*: MPI_Comm_split_type: $((np / 2)) of $np ranks on node n[12], 2 node(s)" \
+        "$dir/comm_type.$np.out" || true)
+  [ "$oks" -eq "$np" ] || fail "mpi_comm_type on $np ranks: $oks of $np ranks said their node communicator was right"
+  echo "ok: srun $layout: MPI_COMM_TYPE_SHARED gave each node's $((np / 2)) ranks one communicator, the nodes two"
   for prog in ring pi matmul halo wildcard ordering datatypes colls nbc; do
     t0=$SECONDS rc=0
     # shellcheck disable=SC2086

@@ -34,13 +34,15 @@
  * timeout refuses it, the rule of ucx_local.c; the sender's slots and credits are its
  * back-pressure meanwhile. Credits come back as a count in the pair.
  *
- * Waking. The sender signals the receiver's worker (ucp_worker_signal, safe from any thread)
- * when its ring goes from empty to not, the receiver signals the sender's when it took posts
- * or granted credits, either end the other's when it goes. The signal is sent with the pair's
- * mutex held, so the worker cannot be destroyed under it: an end forgets its worker, under the
- * mutex, before its engine goes. A thread about to sleep checks the pairs in arm(), under their
- * mutexes; a signal after that check wakes it (ucp_worker_arm() returns BUSY for one that came
- * before it armed).
+ * Waking. A thread about to sleep checks its pairs in arm(), under their mutexes, and marks
+ * its end `idle` where nothing waits; its next progress clears the mark. The sender signals the
+ * receiver's worker (ucp_worker_signal, safe from any thread) when its ring goes from empty to
+ * not, the receiver the sender's when it took posts or granted credits, either end the other's
+ * when it goes, each only to an idle end (a polling thread needs no system call): a post
+ * either comes before the check, which then sees it, or after, and then sees the mark and
+ * signals; a signal that comes before ucp_worker_arm() makes that return BUSY, one after wakes
+ * the sleep. The signal is sent with the pair's mutex held, so the worker cannot be destroyed
+ * under it: an end forgets its worker, under the mutex, before its engine goes.
  *
  * Losses. An end that closes (its app closed the connection, or was killed, or its engine is
  * destroyed) detaches: marks its end gone, waits for a copy from its memory to end, reaps what
@@ -78,6 +80,8 @@ struct xend {
     struct phx_ucx_worker *w;           /* to signal; NULL once the end is gone */
     bool                   gone;
     bool                   copying;     /* the other end copies from ring[taken % XRING] */
+    bool                   idle;        /* its engine's arm() found nothing to do here: its
+                                           thread may sleep, what the other end does rings */
     uint64_t               posted, taken, reaped;
     unsigned               grants;      /* credits the other end gave back, not yet counted */
     struct xpost           ring[XRING];
@@ -111,11 +115,14 @@ static struct xend *theirs(const struct phx_ucx_conn *c)
     return &c->xpair->end[!c->xside];
 }
 
-/* Wakes the runtime thread of E's engine, if E is still there. Under the pair's mutex. */
+/* Wakes the runtime thread of E's engine if E is still there and may sleep (a thread that
+ * polls sees the pair in its next progress: no system call for it). Under the pair's mutex. */
 static void ring_bell(struct xend *e)
 {
-    if (e->w)
+    if (e->w && e->idle) {
+        e->idle = false;
         phx_ucx_worker_wake(e->w);
+    }
 }
 
 static void pair_free(struct phx_ucx_xpair *p)
@@ -226,7 +233,7 @@ int phx_ucx_xlocal_post(struct phx_ucx_conn *c, const struct mrpc_wire_msg *msg,
     } else {
         me->ring[me->posted % XRING] = (struct xpost){.msg = msg, .slot = slot};
         if (me->posted++ == me->taken)
-            ring_bell(them);    /* the ring was empty: the other thread may sleep */
+            ring_bell(them);    /* the ring was empty: the other thread may sleep on it */
     }
     pthread_mutex_unlock(&p->lock);
     if (rc == PHX_OK) {
@@ -379,6 +386,7 @@ static unsigned progress_one(struct phx_ucx_conn *c)
     unsigned n;
 
     pthread_mutex_lock(&p->lock);
+    me->idle = false;
     unsigned grants = me->grants;
     me->grants = 0;
     n = reap(c) + (grants > 0);
@@ -411,14 +419,18 @@ unsigned phx_ucx_xlocal_progress(struct phx_ucx_engine *s)
     return n;
 }
 
+/* Whether C has something to do; if not, its end is idle until its next progress (the other
+ * end rings from now on: set under the mutex that the other end's post takes, so that a post
+ * either comes before this check or sees the flag). */
 static bool ready_one(const struct phx_ucx_conn *c)
 {
-    const struct xend *me = mine(c), *them = theirs(c);
+    struct xend *me = mine(c), *them = theirs(c);
 
     pthread_mutex_lock(&c->xpair->lock);
     bool ready = me->grants || me->reaped < me->taken ||
                  (them->gone && (c->state == PHX_UCX_UP || c->state == PHX_UCX_CONNECTING)) ||
                  (c->xlinked && them->taken < them->posted && retry_due(c));
+    me->idle = !ready;
     pthread_mutex_unlock(&c->xpair->lock);
     return ready;
 }

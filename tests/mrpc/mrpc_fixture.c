@@ -37,11 +37,12 @@
  * is the temporary directory vouched for as plugin_trusted_dirs; the second, the test user's
  * group, made the admin group so phoenixctl works without root too; the third, the heap
  * settings; the fourth, the network device UCX is pinned to; the sixth, the same-node path's
- * setting from PHX_TEST_SAME_NODE (mrpc_client_node_start). */
+ * setting from PHX_TEST_SAME_NODE (mrpc_client_node_start). The runtime threads: 1, or
+ * PHX_TEST_THREADS (mrpc_runtime_threads()). */
 static const char node_conf_fmt[] =
     "log = { level = \"info\"; };\n"
     "plugin_trusted_dirs = \"%s\";\n"
-    "runtime = { threads = 1; mode = \"shared\"; spin_us = 0; };\n"
+    "runtime = { threads = %u; mode = \"shared\"; spin_us = 0; };\n"
     "control = { admin_group = \"%s\"; socket_mode = 0666; max_apps = 64; };\n"
     "heap = { %s };\n"
     "metrics = { listen = \"127.0.0.1:0\"; };\n"
@@ -287,6 +288,14 @@ static const char *ucx_worker_setting(void)
     return setting;
 }
 
+unsigned mrpc_runtime_threads(void)
+{
+    const char *v = getenv("PHX_TEST_THREADS");
+    unsigned n = v ? (unsigned)strtoul(v, NULL, 10) : 1;
+
+    return n >= 1 && n <= 8 ? n : 1;
+}
+
 bool mrpc_one_service(void)
 {
     const char *one = getenv("PHX_TEST_ONE_SERVICE");
@@ -339,7 +348,7 @@ bool mrpc_node_start_heap(struct mrpc_node *n, const char *tag, enum mrpc_side s
      * (root's, mode 0755), which the plugin trust rules refuse for the sticky world-writable
      * /tmp above it unless the configuration vouches for it. */
     snprintf(conf, sizeof(conf), node_conf_fmt, tmp && *tmp ? tmp : "/tmp",
-             gr ? gr->gr_name : "",
+             mrpc_runtime_threads(), gr ? gr->gr_name : "",
              heap_settings ? heap_settings : "send_mb = 256; recv_mb = 256; slab_kb = 256;",
              h->veth, mrpc_settings, same_node_setting(), ucx_worker_setting(), mrpc_settings);
     setenv("UCX_TLS", "tcp", 1);            /* the service reads its config, UCX the env too */

@@ -79,6 +79,10 @@ bool mrpc_client_node_start(struct mrpc_node *cli, struct mrpc_node *srv, const 
  * test's calls then take the same-node path (unless PHX_TEST_SAME_NODE=0). */
 bool mrpc_one_service(void);
 bool mrpc_same_node_path(void);
+/* runtime.threads of every node: PHX_TEST_THREADS (1 to 8), else 1. With 2 in "shared" mode the
+ * service gives its apps the threads in turn, so the server program and the test's own app run
+ * on different runtime threads: the same-node path across threads (ucx_xlocal.c). */
+unsigned mrpc_runtime_threads(void);
 
 /* Stops it with SIG (SIGKILL: a crash) and removes its directory; true when it exited 0 (or was
  * not running). Its warnings and errors are copied to stderr first. */

@@ -255,21 +255,25 @@ static void test_reply_refused(void)
     CU_ASSERT(mrpc_node_stop(&small, SIGTERM));
 }
 
-/* Sends with the send heap's memory handle so far, as the client's transport counts them. */
-/* The client's transport counter KEY ("tx_memh", "tx_local", ...), or -1. */
-static long client_sent(const char *key)
+/* Counter KEY of the transport engine of app PID on node N, or -1. */
+static long transport_stat(const struct mrpc_node *n, pid_t pid, const char *key)
 {
     struct mrpc_sub sub;
     char id[32];
 
-    if (!mrpc_ctl_find_sub(&up.client_node, getpid(), &sub))
+    if (!mrpc_ctl_find_sub(n, pid, &sub))
         return -1;
     snprintf(id, sizeof(id), "%ld", sub.back_engine);
-    json_object *stats = mrpc_ctl_json(&up.client_node,
-                                       (const char *[]){ "engine", id, "stats", NULL });
-    long n = mrpc_json_int(stats, key);
+    json_object *stats = mrpc_ctl_json(n, (const char *[]){ "engine", id, "stats", NULL });
+    long v = mrpc_json_int(stats, key);
     json_object_put(stats);
-    return n;
+    return v;
+}
+
+/* The client's transport counter KEY ("tx_memh", "tx_local", ...), or -1. */
+static long client_sent(const char *key)
+{
+    return transport_stat(&up.client_node, getpid(), key);
 }
 
 /* KEY of the client's transport engine's answer to admin REQUEST, or -1. */
@@ -294,6 +298,12 @@ static void test_round_trips(void)
     enum { LARGE = 3 };     /* 64 KiB .. 16 MiB; 64 MiB spans two 64 MiB heap chunks (ucx_mem.h) */
 
     mrpc_need_setup();
+    if (mrpc_one_service()) {       /* two runtime threads: the apps are on different workers */
+        long mine = client_sent("worker"), server = transport_stat(&up.server_node,
+                                                                   up.peer.pid, "worker");
+        CU_ASSERT(mine > 0 && server > 0);
+        CU_ASSERT_EQUAL(mine != server, mrpc_runtime_threads() > 1);
+    }
     const char *counter = mrpc_same_node_path() ? "tx_local" : "tx_memh";
     long memh_before = client_sent(counter);
     round_trip(0, false);                   /* the empty message */
@@ -309,8 +319,9 @@ static void test_round_trips(void)
     CU_ASSERT(memh_before >= 0);
     long memh_after = client_sent(counter);
     printf("(%ld sends counted in %s) ", memh_after - memh_before, counter);
-    if (mrpc_same_node_path()) {
+    if (mrpc_same_node_path()) {    /* and the server's replies came the same way */
         CU_ASSERT(memh_after - memh_before >= 2 + (long)(sizeof(sizes) / sizeof(sizes[0])));
+        CU_ASSERT(client_sent("rx_local") >= 2 + (long)(sizeof(sizes) / sizeof(sizes[0])));
     } else {
         CU_ASSERT(memh_after - memh_before >= LARGE);
     }

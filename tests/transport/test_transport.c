@@ -14,7 +14,10 @@
  * in-flight receive budget; an app that never releases (its parked frames refused as DROPPED
  * after a second); wake-up from sleep; two services calling each other at the same instant
  * (crossed connects: every one connects); a live upgrade of the ucx plugin in mid-stream and in
- * the middle of connects; the connection set-up figures.
+ * the middle of connects; the connection set-up figures. The exchange and the upgrade run again
+ * with A and B on workers of their own (two runtime threads' apps, turned by hand here), and
+ * with two real runtime threads, the receiver going mid-stream: the same-node path across
+ * threads (ucx_xlocal.c).
  *
  * UCX_TLS=tcp unless the environment says otherwise (ctest runs it again with shared memory).
  * With PHX_TEST_EXPECT_SHM set, the exchange must have used a shared-memory transport. */
@@ -166,10 +169,14 @@ static void check_transports(phx_engine_t *ucx)
     free(t);
 }
 
-static void test_each_way(void)
+/* A on runtime thread 0, B on RT_B: one worker (0), or two (1), where the same-node path
+ * crosses threads (ucx_xlocal.c). */
+static void each_way(unsigned rt_b)
 {
-    pair_up();
+    side_up_on(&A, 1, 0);
+    side_up_on(&B, 2, rt_b);
     uint32_t back = pair_connect();
+    CU_ASSERT_EQUAL(st(A.ucx, "worker") == st(B.ucx, "worker"), rt_b == 0);
     check_transports(B.ucx);
     unsigned long long t0 = phx_test_now_ns();
 
@@ -209,6 +216,16 @@ static void test_each_way(void)
         assert_clean(s->wt);
     }
     pair_down();
+}
+
+static void test_each_way(void)
+{
+    each_way(0);
+}
+
+static void test_xthread_each_way(void)
+{
+    each_way(1);
 }
 
 /* ---- back-pressure ----------------------------------------------------------------------- */
@@ -738,17 +755,23 @@ static void test_crossed_threads(void)
 /* Both transports move to a new build of the ucx plugin while messages flow both ways: nothing
  * is lost, the new build serves old and new connections (A's listener is re-created), and an
  * old connection's failure reaches the new build. */
-static void test_live_upgrade(void)
+static void live_upgrade(unsigned rt_b)
 {
     char msg[512] = "";
 
-    pair_up();
+    side_up_on(&A, 1, 0);
+    side_up_on(&B, 2, rt_b);
     uint32_t back = pair_connect();
     cmd(A.wt, "expect 10 2000");
     cmd(B.wt, "expect 11 2000");
     cmd(B.wt, "send 5 2000 1048576 10");
     cmd(A.wt, "send %u 2000 1048576 11", back);
     CU_ASSERT(RUN_UNTIL(st(A.wt, "received") >= 500 && st(B.wt, "received") >= 500, 20000));
+    /* Over UCX between two workers, A's flush progresses only A's worker here (nobody turns
+     * B's while phx_upgrade() runs), so UCX's requests in flight could not finish: the streams
+     * end first. The same-node pair has no such wait (its posts are recalled). */
+    if (rt_b && !same_node_path())
+        CU_ASSERT(RUN_UNTIL(st(A.wt, "sent_ok") == 2000 && st(B.wt, "sent_ok") == 2000, 60000));
     const struct phx_plugin *old = A.ucx->plugin;
     const char *const paths[] = {PHX_PLUGIN_UCX};
     A.sub->next = B.sub;                       /* the service's list of subscriptions */
@@ -764,6 +787,8 @@ static void test_live_upgrade(void)
     CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
     CU_ASSERT_EQUAL(st(B.wt, "missing"), 0);
     CU_ASSERT_EQUAL(st(B.ucx, "tx_msgs"), 2000);       /* the counters moved along */
+    CU_ASSERT_EQUAL(st(B.ucx, "tx_local"), same_node_path() ? 2000 : 0);   /* ... and the path */
+    CU_ASSERT_EQUAL(st(A.ucx, "rx_local"), same_node_path() ? 2000 : 0);
     assert_clean(A.wt);
     assert_clean(B.wt);
 
@@ -789,6 +814,87 @@ static void test_live_upgrade(void)
     CU_ASSERT(RUN_UNTIL(st(B.wt, "conn_lost") == 2 && st(B.ucx, "conns") == 0 &&
                         st(B.ucx, "closing") == 0, 5000));
     CU_ASSERT_EQUAL(st(B.wt, "lost_status"), PHX_UNAVAILABLE);
+    side_down(&B);
+}
+
+static void test_live_upgrade(void)
+{
+    live_upgrade(0);
+}
+
+static void test_xthread_live_upgrade(void)
+{
+    live_upgrade(1);
+}
+
+/* ---- the same-node path across runtime threads (ucx_xlocal.c) ------------------------------ */
+
+/* Polls the wiretest counter KEY of both sides while their runtime threads run, until A's
+ * reaches WANT_A and B's WANT_B, at most MS_ milliseconds. */
+static bool threads_reach(const char *key, long long want_a, long long want_b, unsigned ms_)
+{
+    unsigned long long deadline = phx_test_now_ns() + ms_ * MS;
+    const struct timespec pause = {.tv_nsec = 5 * MS};
+
+    while (phx_test_now_ns() < deadline) {
+        if (tp_stat_of(A.sub, "WireTestEngine", key) >= want_a &&
+            tp_stat_of(B.sub, "WireTestEngine", key) >= want_b)
+            return true;
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
+/* A and B on two real runtime threads, each on its own worker: 2,000 messages of up to 1 MiB
+ * each way at once, both threads copying into each other's heap and sleeping when idle; then
+ * B streams 64 KiB messages and A's app goes (its engine destroyed from this thread while B's
+ * thread goes on): B's connection is lost, every SEND comes back, nothing is written into A's
+ * heap after it went (ASan), and the hand-over is race-free (TSan). */
+static void test_xthread_threads(void)
+{
+    enum { N = 2000, STREAM = 4000 };
+    struct pair_threads rt;
+
+    side_up_on(&A, 1, 0);
+    side_up_on(&B, 2, 1);
+    uint32_t back = pair_connect();
+    cmd(A.wt, "expect 17 %u", N);
+    cmd(B.wt, "expect 18 %u", N);
+    cmd(B.wt, "send 5 %u %u 17", N, 1u << 20);
+    cmd(A.wt, "send %u %u %u 18", back, N, 1u << 20);
+    threads_up(&rt);
+    CU_ASSERT(threads_reach("received", N, N, 60000));
+    CU_ASSERT(threads_reach("sent_ok", N, N, 5000));
+    threads_down(&rt);
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(B.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(A.ucx, "tx_local"), same_node_path() ? N : 0);
+    CU_ASSERT_EQUAL(st(B.ucx, "rx_local"), same_node_path() ? N : 0);
+    assert_clean(A.wt);
+    assert_clean(B.wt);
+
+    cmd(A.wt, "expect 19 %u", STREAM);
+    cmd(B.wt, "sendfix 5 %u 65536 19", STREAM);
+    threads_up(&rt);
+    CU_ASSERT(threads_reach("received", N + 200, 0, 20000));     /* mid-stream */
+    CU_ASSERT_EQUAL(phx_runtime_remove(rt.a, A.sub), 0);
+    side_down(&A);                          /* as when its app is killed */
+    unsigned long long deadline = phx_test_now_ns() + 5000 * MS;
+    const struct timespec pause = {.tv_nsec = 5 * MS};
+    while (phx_test_now_ns() < deadline &&
+           tp_stat_of(B.sub, "WireTestEngine", "conn_lost") < 1)
+        nanosleep(&pause, NULL);
+    CU_ASSERT_EQUAL(phx_runtime_remove(rt.b, B.sub), 0);
+    phx_runtime_stop(rt.a);
+    phx_runtime_stop(rt.b);
+    CU_ASSERT_EQUAL(st(B.wt, "conn_lost"), 1);
+    CU_ASSERT_EQUAL(st(B.wt, "lost_status"), PHX_UNAVAILABLE);
+    CU_ASSERT(RUN_UNTIL(st(B.ucx, "pending_sends") == 0 && st(B.ucx, "conns") == 0 &&
+                        st(B.wt, "sent_ok") + st(B.wt, "sent_err") == st(B.wt, "pushed"),
+                        3000));     /* every SEND came back */
+    printf("(%lld sent, %lld refused when A went) ", st(B.wt, "sent_ok"), st(B.wt, "sent_err"));
+    CU_ASSERT(st(B.wt, "sent_ok") >= N + 200);
+    CU_ASSERT(st(B.wt, "sent_err") > 0);    /* A went before the stream's end */
     side_down(&B);
 }
 
@@ -906,6 +1012,8 @@ static const phx_test_case_t cases[] = {
     {"bind, connect and refused requests", test_bind_connect_refusals},
     {"names, the wildcard address, IPv6", test_addresses},
     {"10,000 messages each way, 0 B to 8 MiB", test_each_way},
+    {"10,000 each way between apps of two runtime threads", test_xthread_each_way},
+    {"two runtime threads: both ways at once, then the receiver goes", test_xthread_threads},
     {"10,000 sends on one connection under back-pressure", test_backpressure},
     {"a slow peer holds up only its own connection", test_slow_peer_alone},
     {"messages of up to 100,000 pieces", test_many_pieces},
@@ -921,6 +1029,7 @@ static const phx_test_case_t cases[] = {
     {"crossed connects between two runtime threads", test_crossed_threads},
     {"a full heap refuses a parked frame once nothing is freed", test_full_heap_refuses_parked},
     {"live upgrade of the ucx plugin mid-stream", test_live_upgrade},
+    {"live upgrade mid-stream between apps of two runtime threads", test_xthread_live_upgrade},
     {"connects in flight across a live upgrade all succeed", test_upgrade_mid_connects},
     {"connection set-up latency (figures)", test_setup_latency},
     {"InfiniBand service level settings are checked", test_ib_service_level_settings},

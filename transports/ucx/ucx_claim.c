@@ -436,8 +436,10 @@ ucs_status_t phx_ucx_am_claim_recv(void *arg, const void *header, size_t header_
     bool has_ep = (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) && param->reply_ep;
     if (magic == CLAIM_MAGIC && kind == CLAIM_ACK) {
         struct phx_ucx_conn *c = phx_ucx_worker_conn_of(w, param);
-        if (c && c->claimed && c->state == PHX_UCX_CONNECTING && !c->s->closing)
+        if (c && c->claimed && c->state == PHX_UCX_CONNECTING && !c->s->closing) {
+            phx_ucx_xlocal_settle(c);   /* a server of this process joined its pair? */
             phx_ucx_conn_established(c);
+        }
         return UCS_OK;
     }
     struct phx_ucx_claim *cl = magic == CLAIM_MAGIC && kind == CLAIM && has_ep
@@ -450,8 +452,11 @@ ucs_status_t phx_ucx_am_claim_recv(void *arg, const void *header, size_t header_
     ucp_ep_h ep = claim_ep(w, cl, param->reply_ep);
     if (!ep)
         return UCS_OK;
+    uint8_t snonce[PHX_UCX_HS_NONCE];
+    memcpy(snonce, cl->snonce, sizeof(snonce));     /* accept_claim() frees CL */
     struct phx_ucx_conn *c = accept_claim(cl, ep);
     if (c) {
+        phx_ucx_xlocal_join(c, snonce);     /* before the ack: ucx_xlocal.c */
         frame(c->claim_hdr, CLAIM_ACK, NULL);
         send_frame(c);
     }

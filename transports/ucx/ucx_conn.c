@@ -148,6 +148,7 @@ static void close_ep(struct phx_ucx_conn *c, bool force)
     set_state(c, PHX_UCX_CLOSING);
     phx_ucx_hs_drop(c);
     phx_ucx_live_drop(c);       /* the peer hears of it at once */
+    phx_ucx_xlocal_detach(c);   /* ... and so does a pair's other end (ucx_xlocal.c) */
     phx_ucx_send_cancel_waiting(c->s, c);   /* they never reached UCX */
     c->deadline_ns = phx_now_ns() + PHX_UCX_ABANDON_MS * 1000000ull;
     if (!ep)
@@ -643,7 +644,7 @@ bool phx_ucx_holds_requests(const struct phx_ucx_engine *s)
     if (s->rndv_pending)
         return true;
     for (const struct phx_ucx_conn *c = s->conns; c; c = c->next)
-        if (c->ucx_ops || c->in_ucx)
+        if (c->ucx_ops || c->in_ucx || c->in_xpair)
             return true;
     return false;
 }
@@ -657,7 +658,7 @@ static bool rndv_pending(const struct phx_ucx_engine *s)
 static void close_all(struct phx_ucx_engine *s)
 {
     for (struct phx_ucx_conn *c = s->conns; c; c = c->next)
-        if (c->ep)
+        if (c->ep || c->xpair)
             close_ep(c, true);
 }
 

@@ -280,6 +280,7 @@ static struct phx_ucx_context *context_create(const struct phx_ucx_settings *set
         return NULL;
     }
     pthread_mutex_init(&c->lock, NULL);
+    phx_u64map_init(&c->xoffers, SIZE_MAX);    /* one per client connection wiring up */
     pin_ucx();
     return c;
 }
@@ -340,6 +341,7 @@ void phx_ucx_context_release(struct phx_ucx_context *c)
         if (current && *current == c)
             *current = NULL;
         ucp_cleanup(c->ucp);
+        phx_u64map_fini(&c->xoffers);
         pthread_mutex_destroy(&c->lock);
         free(c);
         phx_info("ucx: context cleaned up");

@@ -10,6 +10,7 @@
 #define PHX_UCX_CONTEXT_H
 
 #include "phoenix/settings.h"
+#include "phoenix/u64map.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -27,6 +28,8 @@ struct phx_ucx_context {
     struct phx_ucx_worker *workers;     /* one per runtime thread with engines (ucx_worker.c) */
     unsigned               last_worker_id;
     ucp_am_recv_callback_t newest_handler; /* of the build that created or adopted it last */
+    phx_u64map_t           xoffers;     /* handshake nonce -> a client's pair awaiting a
+                                           server of this process (ucx_xlocal.c) */
 };
 
 /* UCX settings the transport sets unless the environment names them (ucx_context.c). */

@@ -105,6 +105,11 @@ static void grant(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
         mark_due(c);
         return;
     }
+    if (c->xlinked) {       /* ... across runtime threads: a count in the pair (ucx_xlocal.c) */
+        phx_ucx_xlocal_grant(c, n);
+        mark_due(c);
+        return;
+    }
 
     c->grant_hdr = (struct mrpc_wire_credit){.magic = MRPC_WIRE_CREDIT_MAGIC,
                                              .version = MRPC_WIRE_VERSION, .grant = n};

@@ -427,6 +427,7 @@ static int ucx_progress(phx_engine_t *e, void *state)
         phx_ucx_worker_claim_handler(s->w);
     unsigned work = deliver(s, phx_engine_out(e, PHX_RX, 0));  /* what others' progress landed */
     work += read_tx(s, phx_engine_in(e, PHX_TX, 0));
+    work += phx_ucx_xlocal_progress(s);     /* other runtime threads' apps (ucx_xlocal.c) */
     work += progress_worker(s);
     work += phx_ucx_conns_tick(s);
     work += phx_ucx_hs_progress(s, false);
@@ -450,13 +451,17 @@ static unsigned ready_work(struct phx_ucx_engine *s, phx_engine_t *e)
         return queued;
     if (s->has_held ? phx_ucx_send_has_room(s, &s->held) : tx_open(s) && phx_chan_count(in))
         return 1;
-    return phx_ucx_conns_due(s) || s->grants_due || phx_ucx_send_resumable(s) ? 1 : 0;
+    return phx_ucx_conns_due(s) || s->grants_due || phx_ucx_send_resumable(s) ||
+                   phx_ucx_xlocal_ready(s)
+               ? 1
+               : 0;
 }
 
 static int wake_timeout_ms(struct phx_ucx_engine *s)
 {
     int t = phx_ucx_conns_timeout_ms(s), parked = phx_ucx_recv_timeout_ms(s);
     int hs = phx_ucx_hs_timeout_ms(s), local = phx_ucx_local_timeout_ms(s);
+    int xlocal = phx_ucx_xlocal_timeout_ms(s);
 
     if (parked >= 0 && (t < 0 || parked < t))
         t = parked;
@@ -464,6 +469,8 @@ static int wake_timeout_ms(struct phx_ucx_engine *s)
         t = hs;
     if (local >= 0 && (t < 0 || local < t))
         t = local;
+    if (xlocal >= 0 && (t < 0 || xlocal < t))
+        t = xlocal;
     if (s->n_conns && (t < 0 || t > PHX_UCX_WAKE_MS))
         t = PHX_UCX_WAKE_MS;
     return t;
@@ -545,6 +552,7 @@ static int ucx_flush(phx_engine_t *e, void *state)
     phx_ucx_worker_lock(s->w);
     phx_ucx_hs_fail_all(s);     /* handshakes in flight do not cross an upgrade */
     phx_ucx_batch_flush(s);
+    phx_ucx_xlocal_recall(s);   /* no slot of this build stays in a pair (ucx_xlocal.c) */
     bool drained = drain(s, out);
     while (deliver(s, out))
         ;

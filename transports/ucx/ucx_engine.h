@@ -17,6 +17,7 @@
  *   ucx_credit.c    flow control per connection: credits spent by sends, granted back by receivers
  *   ucx_recv.c      the active-message handler: checks, receive heap, rendezvous, RECEIVED
  *   ucx_local.c     the same-node path: two apps of one worker, without UCX
+ *   ucx_xlocal.c    ... and two apps of different runtime threads (workers)
  *   ucx_engine.c    the engine operations (progress, arm, admin, flush, destroy)
  *   ucx_state.c     live upgrade: the state as versioned bytes, UCX handles handed over
  *   ucx_mem.c       the app's heaps mapped into UCX chunk by chunk (memory handles)
@@ -29,7 +30,9 @@
  * channel; the engine's own progress() pushes them up as the rx channel has room, in this order: events
  * (BOUND, CONNECTED, ACCEPTED, immediate SENT answers, CONN_LOST), then SENT completions, then
  * RECEIVED. A connection's ACCEPTED/CONNECTED therefore always precedes its messages, and its
- * CONN_LOST is queued only once all its SENT and RECEIVED have gone up. */
+ * CONN_LOST is queued only once all its SENT and RECEIVED have gone up. The one thing two
+ * workers' threads share is a same-node pair across runtime threads (ucx_xlocal.c), guarded by
+ * a mutex of its own, taken inside the worker's lock. */
 #ifndef PHX_UCX_ENGINE_H
 #define PHX_UCX_ENGINE_H
 
@@ -94,6 +97,13 @@ enum phx_ucx_conn_state {
 };
 
 struct phx_ucx_engine;
+struct phx_ucx_xpair;       /* ucx_xlocal.c */
+
+/* A same-node message that found no room in its receiver's heap waits since STILL_NS (0: it does
+ * not wait), when that heap had freed FREES blocks (ucx_recv.c, phx_ucx_recv_local). */
+struct phx_ucx_lwait {
+    uint64_t still_ns, frees;
+};
 
 struct phx_ucx_conn {
     struct phx_ucx_engine  *s;
@@ -135,11 +145,17 @@ struct phx_ucx_conn {
     bool                    credit_free;/* the peer is older than credits: no limit */
     bool                    local_blocked; /* the head of the wait list found no room at the
                                            twin (same-node path, ucx_local.c) */
-    uint64_t                local_still_ns; /* same-node path (ucx_local.c): the head of the
-                                           wait list waits for the twin's room since then
-                                           (0: it does not); reset by a free in its heap */
-    uint64_t                local_frees;/* ... the twin's receive heap's free count then */
+    struct phx_ucx_lwait    lwait;      /* same-node path (ucx_local.c): the head of the wait
+                                           list waits for room in the twin's receive heap */
     uint64_t                local_stamp;/* ... what the twin had done by the last attempt */
+    /* the same-node path across runtime threads (ucx_xlocal.c) */
+    struct phx_ucx_xpair   *xpair;      /* the pair shared with the other end, or NULL */
+    unsigned                xside;      /* our end of it: 0 the client's, 1 the server's */
+    bool                    xlinked;    /* both ends joined: messages take the pair */
+    bool                    xblocked;   /* the other end's first post found no room here */
+    unsigned                in_xpair;   /* our sends posted to the pair, not yet reaped */
+    struct phx_ucx_lwait    xwait;      /* ... that post's wait for room in our heap */
+    uint64_t                xstamp;     /* ... what our engine had done by the last attempt */
     bool                    grant_due;  /* on the engine's grants_due count */
     bool                    granting;   /* a grant is in flight; its header: */
     struct mrpc_wire_credit grant_hdr;
@@ -249,6 +265,7 @@ struct phx_ucx_engine {
     /* connections (ucx_conn.c) */
     struct phx_ucx_conn    *conns;              /* every live one, including dying ones */
     unsigned                n_conns;
+    unsigned                n_xpairs;           /* of which on a cross-thread pair */
     unsigned                connecting;         /* in PHX_UCX_CONNECTING */
     unsigned                dying;              /* in PHX_UCX_FAILED or PHX_UCX_CLOSING */
     phx_u64map_t            by_id;              /* by endpoint: the worker's by_ep */
@@ -519,6 +536,12 @@ void     phx_ucx_send_post_one(struct phx_ucx_engine *s, struct phx_ucx_send *sl
 void     phx_ucx_send_complete(struct phx_ucx_send *slot, ucs_status_t status);
 const struct mrpc_wire_msg *phx_ucx_send_msg(const struct phx_ucx_send *slot);
 struct phx_ucx_conn        *phx_ucx_send_conn(const struct phx_ucx_send *slot);
+/* The pair (ucx_xlocal.c) is done with SLOT's message: taken by the other end with STATUS
+ * (PHX_OK, or why it was refused), or not (PHX_UNAVAILABLE: the other end went). */
+void     phx_ucx_send_xdone(struct phx_ucx_send *slot, int status);
+/* An upgrade recalls SLOT's message from the pair: it waits first on its connection again (the
+ * caller goes from the last recalled to the first, keeping the order). */
+void     phx_ucx_send_xback(struct phx_ucx_send *slot);
 /* C is closed but UCX still holds some of its sends: they go up as SENT UNAVAILABLE now. */
 void     phx_ucx_send_abandon(struct phx_ucx_engine *s, struct phx_ucx_conn *c);
 void     phx_ucx_send_free(struct phx_ucx_engine *s);
@@ -577,6 +600,46 @@ bool phx_ucx_local_ready(const struct phx_ucx_conn *c);
 int  phx_ucx_local_timeout_ms(const struct phx_ucx_engine *s);
 /* Grants N credits of C to its twin T directly (no active message). */
 void phx_ucx_local_grant(struct phx_ucx_conn *c, struct phx_ucx_conn *t, unsigned n);
+/* What S's engine has done that may make room in its receive heap (a count that only grows). */
+uint64_t phx_ucx_local_stamp(struct phx_ucx_engine *s);
+
+/* ---- ucx_xlocal.c ----------------------------------------------------------------------- */
+
+/* Client side, handshake done with a server elsewhere than C's worker (ucx_hs.c): C offers a
+ * pair under the handshake's SNONCE, which a server of this process joins when it accepts the
+ * claim. Nothing happens when C's engine has the same-node path off or memory is short. */
+void phx_ucx_xlocal_offer(struct phx_ucx_conn *c, const uint8_t *snonce);
+/* Server side (ucx_claim.c): T, just accepted on a claim of SNONCE, joins the pair a client of
+ * this process offered, if any and if T's engine has the path on. */
+void phx_ucx_xlocal_join(struct phx_ucx_conn *t, const uint8_t *snonce);
+/* Client side, the claim's ack came (ucx_claim.c): C keeps its pair if a server joined it, else
+ * drops it (the server is another process's). */
+void phx_ucx_xlocal_settle(struct phx_ucx_conn *c);
+/* C closes (ucx_conn.c): its end of the pair goes. Its posts the other end took are reaped, the
+ * others come back SENT UNAVAILABLE; waits while the other end copies from one. */
+void phx_ucx_xlocal_detach(struct phx_ucx_conn *c);
+/* SLOT's message MSG on C goes to the pair: PHX_OK (posted; its SENT comes once the other end
+ * took it), PHX_UNAVAILABLE (the other end is gone) or -EAGAIN (the ring is full). */
+int  phx_ucx_xlocal_post(struct phx_ucx_conn *c, const struct mrpc_wire_msg *msg,
+                         struct phx_ucx_send *slot);
+/* Whether C's ring has room for another post. */
+bool phx_ucx_xlocal_room(const struct phx_ucx_conn *c);
+/* progress(): grants and completions taken, the other ends' posts landed, losses seen; how much
+ * was done. */
+unsigned phx_ucx_xlocal_progress(struct phx_ucx_engine *s);
+/* Whether phx_ucx_xlocal_progress() has something to do now. */
+bool phx_ucx_xlocal_ready(struct phx_ucx_engine *s);
+/* Milliseconds until a post waiting for room in S's heap may be refused, or -1. */
+int  phx_ucx_xlocal_timeout_ms(const struct phx_ucx_engine *s);
+/* Grants N credits of C to the other end of its pair. */
+void phx_ucx_xlocal_grant(struct phx_ucx_conn *c, unsigned n);
+/* flush() before an upgrade: S's posts not taken yet come back to their wait lists, taken ones
+ * are reaped, so that nothing of this build's is in a pair. */
+void phx_ucx_xlocal_recall(struct phx_ucx_engine *s);
+/* Live upgrade (ucx_state.c): C's pair as a word of the blob (0: none), and back. 0 or
+ * -EINVAL. */
+uint64_t phx_ucx_xlocal_dump(const struct phx_ucx_conn *c);
+int      phx_ucx_xlocal_load(struct phx_ucx_conn *c, uint64_t word);
 
 /* ---- ucx_recv.c -------------------------------------------------------------------------- */
 
@@ -586,11 +649,11 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
 /* The same for a batch (PHX_UCX_AM_BATCH_ID): each message is checked and lands on its own. */
 ucs_status_t phx_ucx_am_batch_recv(void *arg, const void *header, size_t header_length,
                                    void *data, size_t length, const ucp_am_recv_param_t *param);
-/* The receive side of the same-node path (ucx_local.c): MSG from FROM, whose twin is T, lands
- * in T's engine as a frame would (the same checks and bounds, a block of T's receive heap, one
- * copy of the payload, RECEIVED queued). PHX_OK (landed or dropped and counted), a status, or
- * -EAGAIN (no room yet; FROM's local_* fields track the wait). */
-int      phx_ucx_recv_local(struct phx_ucx_conn *from, struct phx_ucx_conn *t,
+/* The receive side of the same-node path (ucx_local.c, ucx_xlocal.c): MSG for T lands in T's
+ * engine as a frame would (the same checks and bounds, a block of T's receive heap, one copy of
+ * the payload, RECEIVED queued). PHX_OK (landed or dropped and counted), a status, or -EAGAIN
+ * (no room yet; WAIT tracks how long). Under T's worker's lock. */
+int      phx_ucx_recv_local(struct phx_ucx_lwait *wait, struct phx_ucx_conn *t,
                             const struct mrpc_wire_msg *msg);
 /* How many blocks S's receive heap has freed so far. */
 uint64_t phx_ucx_recv_heap_frees(struct phx_ucx_engine *s);

@@ -846,6 +846,8 @@ static void on_done(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
         return hs_fail(h, PHX_UCX_HS_R_MALFORMED, "expected DONE");
     bool local = h->saddr_len == h->s->waddr_len &&
                  memcmp(h->saddr, h->s->waddr, h->saddr_len) == 0;
+    if (!local)
+        phx_ucx_xlocal_offer(c, h->snonce);     /* a server of this process joins it */
     int status = local ? phx_ucx_claim_local(c, h->snonce, why, sizeof(why))
                        : phx_ucx_conn_to_worker(c, h->saddr, h->snonce, why, sizeof(why));
     if (status != PHX_OK)

@@ -3,11 +3,12 @@
  *
  * When. Two apps whose engines share a worker (the apps of one runtime thread, ucx_worker.c) are
  * connected by a loopback pair of endpoints: the client claims its handshake directly
- * (ucx_claim.c) and each connection knows its twin's endpoint. With settings.ucx.same_node on
+ * (ucx_claim.c) and each connection knows its twin's endpoint (apps of different runtime
+ * threads: ucx_xlocal.c). With settings.ucx.same_node on
  * for both engines (the default), a SEND on such a connection is not handed to UCX: the sender's
  * engine lands it in the receiver's engine itself, under the worker's lock that both share.
- * Apps of different runtime threads, of other services, and every connection with the setting
- * off at either end go through UCX as before.
+ * Apps of other services, and every connection with the setting off at either end, go through
+ * UCX as before.
  *
  * What stays the same. The message has passed the sender's chain (MrpcEngine, then the policies
  * spliced on its tx) exactly as before, and lands through the receiver's own receive path
@@ -45,23 +46,23 @@ struct phx_ucx_conn *phx_ucx_local_twin(const struct phx_ucx_conn *c)
     return t;
 }
 
-/* What T's engine has done that may make room: blocks freed, messages pushed up or refused,
+/* What S's engine has done that may make room: blocks freed, messages pushed up or refused,
  * an upgrade's drain over. */
-static uint64_t stamp_of(struct phx_ucx_conn *t)
+uint64_t phx_ucx_local_stamp(struct phx_ucx_engine *s)
 {
-    const struct phx_ucx_stats *st = &t->s->stats;
+    const struct phx_ucx_stats *st = &s->stats;
 
-    return phx_ucx_recv_heap_frees(t->s) + st->rx_msgs + st->rejected_heap +
-           st->rejected_inflight + !t->s->draining;
+    return phx_ucx_recv_heap_frees(s) + st->rx_msgs + st->rejected_heap +
+           st->rejected_inflight + !s->draining;
 }
 
 int phx_ucx_local_send(struct phx_ucx_conn *c, struct phx_ucx_conn *t,
                        const struct mrpc_wire_msg *msg)
 {
-    int rc = phx_ucx_recv_local(c, t, msg);
+    int rc = phx_ucx_recv_local(&c->lwait, t, msg);
 
     if (rc == -EAGAIN) {                /* tried again once T did something (local_ready) */
-        c->local_stamp = stamp_of(t);
+        c->local_stamp = phx_ucx_local_stamp(t->s);
         c->s->stats.local_waits++;
         return rc;
     }
@@ -74,14 +75,15 @@ int phx_ucx_local_send(struct phx_ucx_conn *c, struct phx_ucx_conn *t,
 
 bool phx_ucx_local_ready(const struct phx_ucx_conn *c)
 {
+    if (c->xpair)               /* across threads only a full ring waits here (ucx_xlocal.c) */
+        return phx_ucx_xlocal_room(c);
     struct phx_ucx_conn *t = phx_ucx_local_twin(c);
-
     if (!t)
         return true;            /* gone, or the path is off: the send goes its way */
-    if (stamp_of(t) != c->local_stamp)
+    if (phx_ucx_local_stamp(t->s) != c->local_stamp)
         return true;
-    return c->local_still_ns &&
-           phx_now_ns() - c->local_still_ns >= PHX_UCX_PARK_STALL_MS * 1000000ull;
+    return c->lwait.still_ns &&
+           phx_now_ns() - c->lwait.still_ns >= PHX_UCX_PARK_STALL_MS * 1000000ull;
 }
 
 int phx_ucx_local_timeout_ms(const struct phx_ucx_engine *s)
@@ -89,9 +91,9 @@ int phx_ucx_local_timeout_ms(const struct phx_ucx_engine *s)
     uint64_t now = phx_now_ns(), due = UINT64_MAX;
 
     for (const struct phx_ucx_conn *c = s->conns; c && s->waiting; c = c->next)
-        if (c->wait_head && c->local_still_ns &&
-            c->local_still_ns + PHX_UCX_PARK_STALL_MS * 1000000ull < due)
-            due = c->local_still_ns + PHX_UCX_PARK_STALL_MS * 1000000ull;
+        if (c->wait_head && c->lwait.still_ns &&
+            c->lwait.still_ns + PHX_UCX_PARK_STALL_MS * 1000000ull < due)
+            due = c->lwait.still_ns + PHX_UCX_PARK_STALL_MS * 1000000ull;
     if (due == UINT64_MAX)
         return -1;
     return due <= now ? 0 : (int)((due - now + 999999) / 1000000);

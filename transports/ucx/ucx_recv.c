@@ -449,18 +449,18 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
 
 /* ---- the same-node path (ucx_local.c) ----------------------------------------------------- */
 
-/* Whether FROM's message, refused by T's full heap, has waited PHX_UCX_PARK_STALL_MS without
- * that heap freeing anything (stalled() for a parked frame). */
-static bool local_stalled(struct phx_ucx_conn *from, struct phx_ucx_engine *r)
+/* Whether a message that WAIT tracks, refused by R's full heap, has waited
+ * PHX_UCX_PARK_STALL_MS without that heap freeing anything (stalled() for a parked frame). */
+static bool local_stalled(struct phx_ucx_lwait *wait, struct phx_ucx_engine *r)
 {
     uint64_t frees = phx_ucx_recv_heap_frees(r), now = phx_now_ns();
 
-    if (!from->local_still_ns || frees != from->local_frees) {
-        from->local_frees = frees;
-        from->local_still_ns = now;
+    if (!wait->still_ns || frees != wait->frees) {
+        wait->frees = frees;
+        wait->still_ns = now;
         return false;
     }
-    return now - from->local_still_ns >= PHX_UCX_PARK_STALL_MS * 1000000ull;
+    return now - wait->still_ns >= PHX_UCX_PARK_STALL_MS * 1000000ull;
 }
 
 /* Copies MSG's pieces, one after the other, to DST: the one copy of the same-node path, from the
@@ -474,7 +474,7 @@ static void gather_to(uint8_t *dst, const struct mrpc_wire_msg *msg)
     }
 }
 
-int phx_ucx_recv_local(struct phx_ucx_conn *from, struct phx_ucx_conn *t,
+int phx_ucx_recv_local(struct phx_ucx_lwait *wait, struct phx_ucx_conn *t,
                        const struct mrpc_wire_msg *msg)
 {
     struct phx_ucx_engine *r = t->s;
@@ -496,22 +496,22 @@ int phx_ucx_recv_local(struct phx_ucx_conn *from, struct phx_ucx_conn *t,
         return -EAGAIN;
     if ((why = land_prepare(r, t, &hdr, &up)) != LAND_OK) {
         bool could_wait = may_wait(r, &hdr, why);
-        if (could_wait && (why == LAND_OVER_BOUND || !local_stalled(from, r))) {
+        if (could_wait && (why == LAND_OVER_BOUND || !local_stalled(wait, r))) {
             if (why == LAND_OVER_BOUND)
-                from->local_still_ns = 0;
+                wait->still_ns = 0;
             return -EAGAIN;
         }
         /* Refused as a rendezvous frame is, its credit back: one that can never fit at once,
          * the sender told (RESOURCE_EXHAUSTED); one that stalled, only the receiver hears of
          * (DROPPED for a full heap), as a parked frame. */
         land_refused(r, t, &hdr, why);
-        from->local_still_ns = 0;
+        wait->still_ns = 0;
         return could_wait ? PHX_OK : PHX_RESOURCE_EXHAUSTED;
     }
     phx_ucx_conn_established(t);
     phx_ucx_credit_heard(t, hdr.version);
     gather_to((uint8_t *)(uintptr_t)up.desc.addr, msg);
-    from->local_still_ns = 0;
+    wait->still_ns = 0;
     r->stats.rx_local++;
     landed(r, &up);
     return PHX_OK;

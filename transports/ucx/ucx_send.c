@@ -19,7 +19,9 @@
  * endpoint a message came on. Small messages found together in one tx pass may instead leave in a
  * batch (ucx_batch.c); a slot is the same either way. On a loopback pair with the same-node path
  * (ucx_local.c) the message never reaches UCX: it is copied into the twin's receive heap and its
- * slot is DONE at once, or, finding no room there, waits first on its connection's list.
+ * slot is DONE at once, or, finding no room there, waits first on its connection's list. On a
+ * pair across runtime threads (ucx_xlocal.c) the slot stays POSTED until the other end's thread
+ * took the message (phx_ucx_send_xdone); an upgrade recalls it to WAITING (phx_ucx_send_xback).
  *
  * Each send holds a slot until its SENT has gone up. Slots are bounded per connection
  * (PHX_UCX_MAX_SENDS_PER_CONN) and per engine (PHX_UCX_MAX_SENDS); a SEND that finds no room
@@ -387,15 +389,27 @@ static void wait_append(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
     s->stats.credit_waits += c->wired;     /* else it waits for the wiring (ucx_conn.c) */
 }
 
-/* SLOT, which found no room at the receiver on the same-node path, waits first on C. */
-static void wait_push_front(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
-                            struct phx_ucx_send *slot)
+/* SLOT waits first on C. */
+static void wait_front(struct phx_ucx_engine *s, struct phx_ucx_conn *c, struct phx_ucx_send *slot)
 {
+    slot->state = SEND_WAITING;
     if (!(slot->next = c->wait_head))
         c->wait_tail = slot;
     c->wait_head = slot;
     s->waiting++;
+}
+
+/* SLOT, which found no room at the receiver on the same-node path, waits first on C. */
+static void wait_push_front(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
+                            struct phx_ucx_send *slot)
+{
+    wait_front(s, c, slot);
     c->local_blocked = true;
+}
+
+void phx_ucx_send_xback(struct phx_ucx_send *slot)
+{
+    wait_front(slot->s, slot->conn, slot);
 }
 
 static void wait_pop(struct phx_ucx_engine *s, struct phx_ucx_conn *c)
@@ -435,14 +449,40 @@ static bool post_local(struct phx_ucx_engine *s, struct phx_ucx_send *slot,
     return true;
 }
 
+/* SLOT's message goes to the other end's thread on the same-node path across runtime threads
+ * (ucx_xlocal.c); false when the pair's ring is full (it waits first on its connection). */
+static bool post_xlocal(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
+{
+    int rc = phx_ucx_xlocal_post(slot->conn, phx_ucx_send_msg(slot), slot);
+
+    if (rc == -EAGAIN)
+        return false;
+    slot->conn->local_blocked = false;
+    if (rc == PHX_OK) {
+        slot->state = SEND_POSTED;      /* its SENT comes from the pair (phx_ucx_send_xdone) */
+        return true;
+    }
+    slot->state = SEND_DONE;
+    done_append(s, slot, local_status(rc));
+    return true;
+}
+
+void phx_ucx_send_xdone(struct phx_ucx_send *slot, int status)
+{
+    slot->state = SEND_DONE;
+    done_append(slot->s, slot, local_status(status));
+}
+
 /* SLOT's message goes now: on the same-node path when its connection is a loopback pair that
- * takes it, else to UCX, spending a credit: in the open batch if it fits there, else on its own
+ * takes it, or one end of a pair across runtime threads, else to UCX, spending a credit: in the open batch if it fits there, else on its own
  * (after the batch, which keeps the connection's order). False when it must wait for room at
  * the receiver (same-node path only). */
 static bool post(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
 {
     struct phx_ucx_conn *t = phx_ucx_local_twin(slot->conn);
 
+    if (slot->conn->xlinked)
+        return post_xlocal(s, slot);
     if (t)
         return post_local(s, slot, t);
     slot->state = SEND_POSTED;

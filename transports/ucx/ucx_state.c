@@ -32,7 +32,9 @@
  *   memory maps (send, receive)           chunks, failed, each chunk's handle (0: not mapped)
  *   connections                           id, state, endpoint handle, CONNECT, deadline, flags,
  *                                         credits, ungranted, peer identity (a heap block),
- *                                         loopback twin's endpoint, handshake socket (fd)
+ *                                         loopback twin's endpoint or (flag CF_XPAIR) the
+ *                                         pair across threads (ucx_xlocal.c), handshake
+ *                                         socket (fd)
  *   bindings                              id, port, listening socket (an fd)
  *   events, landed                        descriptor, connection ordinal + 1 (0: none), charge
  *   sends (ucx_send.c)                    done list, wait lists
@@ -65,7 +67,7 @@ _Static_assert(STAT_WORDS <= STATE_MAX_STATS, "restore reads at most 64 counters
 
 enum conn_flag {
     CF_IN_ID_MAP = 1, CF_WIRED = 2, CF_LOST_DUE = 4, CF_CREDIT_FREE = 8, CF_GRANT_DUE = 16,
-    CF_CLAIMED = 32, CF_REDIAL = 64
+    CF_CLAIMED = 32, CF_REDIAL = 64, CF_XPAIR = 128
 };
 
 /* ---- dump ---------------------------------------------------------------------------------- */
@@ -140,7 +142,7 @@ static uint8_t conn_flags(const struct phx_ucx_conn *c)
     return (uint8_t)((c->in_id_map ? CF_IN_ID_MAP : 0) | (c->wired ? CF_WIRED : 0) |
                      (c->lost_due ? CF_LOST_DUE : 0) | (c->credit_free ? CF_CREDIT_FREE : 0) |
                      (c->grant_due ? CF_GRANT_DUE : 0) | (c->claimed ? CF_CLAIMED : 0) |
-                     (c->redial ? CF_REDIAL : 0));
+                     (c->redial ? CF_REDIAL : 0) | (c->xpair ? CF_XPAIR : 0));
 }
 
 static void dump_conns(struct dumper *d, struct phx_ucx_engine *s)
@@ -162,7 +164,8 @@ static void dump_conns(struct dumper *d, struct phx_ucx_engine *s)
         if (c->peer && !d->rc)
             d->rc = phx_handover_put_heap(d->e, c->peer, &peer);
         phx_wbuf_u32(&d->w, peer);
-        phx_wbuf_u64(&d->w, c->twin_ep);    /* UCX's address, not this build's */
+        phx_wbuf_u64(&d->w, c->xpair ? phx_ucx_xlocal_dump(c) : c->twin_ep);  /* CF_XPAIR:
+                                               the pair's, else UCX's; not this build's */
         uint32_t live = 0;
         if (c->live_fd >= 0 && !d->rc)
             d->rc = phx_handover_put_fd(d->e, c->live_fd, &live);
@@ -353,7 +356,11 @@ static int load_conn(struct loader *l, uint32_t ord)
     uint32_t peer = phx_rbuf_u32(&l->r);
     if (peer && !(c->peer = phx_handover_take_heap(l->e, peer)))
         return malformed(l, "peer identity");
-    c->twin_ep = phx_rbuf_u64(&l->r);
+    uint64_t twin = phx_rbuf_u64(&l->r);
+    if (!(f & CF_XPAIR))
+        c->twin_ep = twin;
+    else if (phx_ucx_xlocal_load(c, twin) < 0)
+        return malformed(l, "same-node pair");
     uint32_t live = phx_rbuf_u32(&l->r);
     if (live && (c->live_fd = phx_handover_take_fd(l->e, live)) < 0)
         return malformed(l, "connection socket");

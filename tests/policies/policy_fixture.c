@@ -43,19 +43,28 @@ static unsigned collect(const char **args, unsigned k, const char *flag, va_list
     return k;
 }
 
-int policy_attach(const struct mrpc_node *n, const char *type, pid_t pid, ...)
+/* `policyctl attach TYPE --pid PID --set S...` (the settings in AP), output in R; exit code. */
+static int attach_v(const struct mrpc_node *n, const char *type, pid_t pid,
+                    phx_test_run_result_t *r, va_list ap)
 {
-    static phx_test_run_result_t r;
     const char *args[ARGS_MAX + 1] = { "attach", type, "--pid" };
     char p[16];
-    va_list ap;
 
     snprintf(p, sizeof(p), "%d", (int)pid);
     args[3] = p;
-    va_start(ap, pid);
     collect(args, 4, "--set", ap);
+    return policy_ctl(n, args, r);
+}
+
+int policy_attach(const struct mrpc_node *n, const char *type, pid_t pid, ...)
+{
+    static phx_test_run_result_t r;
+    va_list ap;
+
+    va_start(ap, pid);
+    int rc = attach_v(n, type, pid, &r, ap);
     va_end(ap);
-    return policy_ctl(n, args, &r);
+    return rc;
 }
 
 int policy_detach(const struct mrpc_node *n, const char *type, pid_t pid)
@@ -168,6 +177,28 @@ long policy_json_path_int(json_object *o, const char *path)
     return o && json_object_is_type(o, json_type_int) ? (long)json_object_get_int64(o) : -1;
 }
 
+/* ---- refusals ------------------------------------------------------------------------------- */
+
+void policy_expect_refusal(int rc, const phx_test_run_result_t *r, const char *want)
+{
+    printf("(%.*s) ", (int)strcspn(r->err, "\n"), r->err);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->err, want));
+    CU_ASSERT_EQUAL(strchr(r->err, '\n') - r->err + 1, (long)strlen(r->err));    /* one line */
+}
+
+void policy_attach_refused(const struct mrpc_node *n, const char *type, pid_t pid,
+                           const char *want, ...)
+{
+    static phx_test_run_result_t r;
+    va_list ap;
+
+    va_start(ap, want);
+    int rc = attach_v(n, type, pid, &r, ap);
+    va_end(ap);
+    policy_expect_refusal(rc, &r, want);
+}
+
 /* ---- traffic -------------------------------------------------------------------------------- */
 
 void policy_flow_init(struct policy_flow *f, mrpc_ctx_t *ctx, mrpc_conn_t *conn, size_t payload)
@@ -267,6 +298,17 @@ unsigned policy_flow_run(struct policy_flow *f, unsigned first, unsigned n, unsi
     policy_flow_drain(f);
     CU_ASSERT_EQUAL(seq, first + n);
     return f->ok - ok0;
+}
+
+unsigned policy_calls(const struct mrpc_setup *up, unsigned n, bool fail)
+{
+    static struct policy_flow f;
+
+    policy_flow_init(&f, up->ctx, up->conn, 48);
+    unsigned ok = policy_flow_run(&f, 0, n, POLICY_CALLS_WIDTH, fail,
+                                  fail ? PHX_NOT_FOUND : PHX_OK);
+    CU_ASSERT_EQUAL(f.ok + f.failed, n);
+    return ok;
 }
 
 /* ---- a held call cancelled ------------------------------------------------------------------ */

@@ -44,6 +44,16 @@ long policy_engine_id_sid(const struct mrpc_node *n, const char *engine, pid_t p
 /* The integer at PATH ("tx.forwarded") in O, or -1. */
 long policy_json_path_int(json_object *o, const char *path);
 
+/* ---- refusals ------------------------------------------------------------------------------- */
+
+/* Asserts a refusal: a run that exited with RC (its output in R) exited 1 with one line on
+ * stderr holding WANT; prints that line. */
+void policy_expect_refusal(int rc, const phx_test_run_result_t *r, const char *want);
+/* Asserts that `policyctl attach TYPE --pid PID --set S...` (the settings NULL-terminated) is
+ * refused as policy_expect_refusal() says, the line holding WANT. */
+void policy_attach_refused(const struct mrpc_node *n, const char *type, pid_t pid,
+                           const char *want, ...);
+
 /* ---- traffic -------------------------------------------------------------------------------- */
 
 #define POLICY_FLOW_CALLS 10000         /* calls whose status is kept, by number */
@@ -80,6 +90,11 @@ void policy_flow_drain(struct policy_flow *f);
  * expected with WANT, then drained; asserts all were sent. Returns how many succeeded. */
 unsigned policy_flow_run(struct policy_flow *f, unsigned first, unsigned n, unsigned width,
                          bool fail, int want);
+/* N calls of 48 bytes on UP's connection (Fail when FAIL, else Echo), POLICY_CALLS_WIDTH in
+ * flight, each failure expected with NOT_FOUND; asserts all N ended. Returns how many
+ * succeeded. */
+#define POLICY_CALLS_WIDTH 16
+unsigned policy_calls(const struct mrpc_setup *up, unsigned n, bool fail);
 
 /* ---- a held call cancelled (docs/policies.md, "Cancels") ---------------------------------- */
 

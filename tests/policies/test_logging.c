@@ -42,19 +42,6 @@ static void need_nodes(void)
     CU_ASSERT_FATAL(mrpc_bring_up_once(bring_up));
 }
 
-/* ---- calls ---------------------------------------------------------------------------------- */
-
-/* N calls (Fail when FAIL, else Echo), WINDOW in flight; how many succeeded. */
-static unsigned run_calls(unsigned n, bool fail)
-{
-    static struct policy_flow f;
-
-    policy_flow_init(&f, up.ctx, up.conn, 48);
-    unsigned ok = policy_flow_run(&f, 0, n, WINDOW, fail, fail ? PHX_NOT_FOUND : PHX_OK);
-    CU_ASSERT_EQUAL(f.ok + f.failed, n);
-    return ok;
-}
-
 /* ---- files ---------------------------------------------------------------------------------- */
 
 /* NAME in the client node's directory, with no file of that name (nor NAME.1 .. NAME.3). */
@@ -141,8 +128,8 @@ static void test_lines(void)
 
     need_nodes();
     CU_ASSERT_FATAL(attach(path, NULL, NULL) == 0);
-    CU_ASSERT_EQUAL(run_calls(60, false), 60);
-    CU_ASSERT_EQUAL(run_calls(5, true), 0);
+    CU_ASSERT_EQUAL(policy_calls(&up, 60, false), 60);
+    CU_ASSERT_EQUAL(policy_calls(&up, 5, true), 0);
     json_object *stats = log_stats();
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "calls"), 65);
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "logged"), 65);
@@ -167,7 +154,7 @@ static void test_sampling(void)
 
     need_nodes();
     CU_ASSERT_FATAL(attach(path, "sample_percent=10", NULL) == 0);
-    CU_ASSERT_EQUAL(run_calls(500, false), 500);
+    CU_ASSERT_EQUAL(policy_calls(&up, 500, false), 500);
     CU_ASSERT(policy_detach(&up.client_node, "logging", getpid()) == 0);
     tally(path, &t);
     printf("(500 calls at 10 %%: %u lines) ", t.lines);
@@ -182,7 +169,7 @@ static void test_rotation(void)
 
     need_nodes();
     CU_ASSERT_FATAL(attach(path, "max_bytes=4096", "keep=2") == 0);
-    CU_ASSERT_EQUAL(run_calls(300, false), 300);
+    CU_ASSERT_EQUAL(policy_calls(&up, 300, false), 300);
     json_object *stats = log_stats();
     long rotations = policy_json_path_int(stats, "rotations");
     json_object_put(stats);
@@ -203,20 +190,6 @@ static void test_rotation(void)
     CU_ASSERT_EQUAL(file_size(name), -1);
 }
 
-static void expect_refused(const char *s1, const char *s2, const char *want)
-{
-    static phx_test_run_result_t r;
-    char pid[16];
-
-    snprintf(pid, sizeof(pid), "%d", (int)getpid());
-    CU_ASSERT_EQUAL(policy_ctl(&up.client_node, (const char *[]){ "attach", "logging", "--pid",
-                                                                  pid, "--set", s1, "--set", s2,
-                                                                  NULL }, &r), 1);
-    printf("(%.*s) ", (int)strcspn(r.err, "\n"), r.err);
-    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, want));
-    CU_ASSERT_EQUAL(strchr(r.err, '\n') - r.err + 1, (long)strlen(r.err));    /* one line */
-}
-
 static void test_bad_settings(void)
 {
     char link[600], target[600];
@@ -226,16 +199,22 @@ static void test_bad_settings(void)
     snprintf(link, sizeof(link), "path=%s", log_path("link.log"));
     snprintf(target, sizeof(target), "%s", log_path("target.log"));
     CU_ASSERT_FATAL(symlink(target, link + 5) == 0);
-    expect_refused("path=logs/calls.log", "keep=1", "path");
-    expect_refused(link, "keep=1", "symbolic link");
+    policy_attach_refused(&up.client_node, "logging", getpid(), "path",
+                          "path=logs/calls.log", "keep=1", NULL);
+    policy_attach_refused(&up.client_node, "logging", getpid(), "symbolic link",
+                          link, "keep=1", NULL);
     CU_ASSERT_EQUAL(file_size(target), -1);                 /* nothing created through it */
     snprintf(target, sizeof(target), "path=%s", up.client_node.d.dir);
-    expect_refused(target, "keep=1", "not a regular file");
+    policy_attach_refused(&up.client_node, "logging", getpid(), "not a regular file",
+                          target, "keep=1", NULL);
     snprintf(target, sizeof(target), "path=%s", log_path("x/../y.log"));
-    expect_refused(target, "keep=1", "path");
-    expect_refused("path=/tmp/phx-never.log", "dir=/tmp", "dir");
-    expect_refused("path=/tmp/phx-never.log", "sample_percent=101", "sample_percent");
-    expect_refused("keep=1", "max_bytes=8192", "path");
+    policy_attach_refused(&up.client_node, "logging", getpid(), "path", target, "keep=1", NULL);
+    policy_attach_refused(&up.client_node, "logging", getpid(), "dir",
+                          "path=/tmp/phx-never.log", "dir=/tmp", NULL);
+    policy_attach_refused(&up.client_node, "logging", getpid(), "sample_percent",
+                          "path=/tmp/phx-never.log", "sample_percent=101", NULL);
+    policy_attach_refused(&up.client_node, "logging", getpid(), "path",
+                          "keep=1", "max_bytes=8192", NULL);
     CU_ASSERT_EQUAL(file_size("/tmp/phx-never.log"), -1);
     CU_ASSERT(mrpc_ctl_find_sub(&up.client_node, getpid(), &sub) && sub.n_addons == 0);
 }
@@ -248,10 +227,10 @@ static void test_set(void)
 
     need_nodes();
     CU_ASSERT_FATAL(attach(first, NULL, NULL) == 0);
-    CU_ASSERT_EQUAL(run_calls(40, false), 40);
+    CU_ASSERT_EQUAL(policy_calls(&up, 40, false), 40);
     CU_ASSERT_EQUAL(policy_set(&up.client_node, "LoggingEngine", getpid(), "sample_percent=50",
                                NULL), 0);
-    CU_ASSERT_EQUAL(run_calls(100, false), 100);
+    CU_ASSERT_EQUAL(policy_calls(&up, 100, false), 100);
     json_object *stats = log_stats();
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "calls"), 140);
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "logged"), 90);
@@ -262,7 +241,7 @@ static void test_set(void)
                                "sample_percent=100", NULL), 0);
     CU_ASSERT_EQUAL(policy_set(&up.client_node, "LoggingEngine", getpid(), "path=rel.log",
                                NULL), 1);                  /* refused, nothing changed */
-    CU_ASSERT_EQUAL(run_calls(10, false), 10);
+    CU_ASSERT_EQUAL(policy_calls(&up, 10, false), 10);
     CU_ASSERT(policy_detach(&up.client_node, "logging", getpid()) == 0);
     tally(first, &a);
     tally(second, &b);
@@ -292,7 +271,7 @@ static void test_upgrade(void)
     need_nodes();
     CU_ASSERT_FATAL((copy = plugin_copy(&up.client_node)) != NULL);
     CU_ASSERT_FATAL(attach(path, NULL, NULL) == 0);
-    CU_ASSERT_EQUAL(run_calls(50, false), 50);
+    CU_ASSERT_EQUAL(policy_calls(&up, 50, false), 50);
     policy_flow_init(&f, up.ctx, up.conn, 48);
     for (unsigned i = 0; i < WINDOW; i++)               /* in flight across the upgrade */
         CU_ASSERT_FATAL(policy_flow_submit(&f, i, false));
@@ -301,7 +280,7 @@ static void test_upgrade(void)
                                                                 NULL }, &r), 0);
     policy_flow_drain(&f);
     CU_ASSERT_EQUAL(f.ok, WINDOW);
-    CU_ASSERT_EQUAL(run_calls(20, false), 20);
+    CU_ASSERT_EQUAL(policy_calls(&up, 20, false), 20);
     json_object *stats = log_stats();
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "upgrades"), 1);
     CU_ASSERT_EQUAL(policy_json_path_int(stats, "calls"), 50 + WINDOW + 20);
@@ -324,8 +303,8 @@ static void test_server_side(void)
     unlink(path);
     snprintf(set, sizeof(set), "path=%s", path);
     CU_ASSERT_FATAL(policy_attach(&up.server_node, "logging", up.peer.pid, set, NULL) == 0);
-    CU_ASSERT_EQUAL(run_calls(30, false), 30);
-    CU_ASSERT_EQUAL(run_calls(3, true), 0);
+    CU_ASSERT_EQUAL(policy_calls(&up, 30, false), 30);
+    CU_ASSERT_EQUAL(policy_calls(&up, 3, true), 0);
     CU_ASSERT(policy_detach(&up.server_node, "logging", up.peer.pid) == 0);
     t.pid = up.peer.pid;
     tally(path, &t);

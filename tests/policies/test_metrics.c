@@ -62,19 +62,6 @@ static void need_nodes(void)
     CU_ASSERT_FATAL(mrpc_bring_up_once(bring_up));
 }
 
-/* ---- calls ---------------------------------------------------------------------------------- */
-
-/* N calls (Fail when FAIL, else Echo), WINDOW in flight; how many succeeded. */
-static unsigned run_calls(unsigned n, bool fail)
-{
-    static struct policy_flow f;
-
-    policy_flow_init(&f, up.ctx, up.conn, 48);
-    unsigned ok = policy_flow_run(&f, 0, n, WINDOW, fail, fail ? PHX_NOT_FOUND : PHX_OK);
-    CU_ASSERT_EQUAL(f.ok + f.failed, n);
-    return ok;
-}
-
 /* ---- programs in a node's namespace --------------------------------------------------------- */
 
 /* Runs ARGV in N's namespace, at most TIMEOUT_S seconds; its stdout and stderr (together, in a
@@ -228,8 +215,8 @@ static void test_scrape(void)
 
     CU_ASSERT_FATAL(policy_attach(&up.client_node, "metrics", getpid(), NULL) == 0);
     CU_ASSERT_FATAL(policy_attach(&up.server_node, "metrics", up.peer.pid, NULL) == 0);
-    CU_ASSERT_EQUAL(run_calls(40, false), 40);
-    CU_ASSERT_EQUAL(run_calls(5, true), 0);
+    CU_ASSERT_EQUAL(policy_calls(&up, 40, false), 40);
+    CU_ASSERT_EQUAL(policy_calls(&up, 5, true), 0);
     char *text = scrape(&up.client_node);
     const char *elapsed = strstr(text, "elapsed_us ");
     if (elapsed)
@@ -482,8 +469,8 @@ static void test_set(void)
     detach_all();
     CU_ASSERT_FATAL(policy_attach(&up.client_node, "metrics", getpid(), "max_methods=1",
                                   NULL) == 0);
-    CU_ASSERT_EQUAL(run_calls(10, false), 10);
-    CU_ASSERT_EQUAL(run_calls(3, true), 0);
+    CU_ASSERT_EQUAL(policy_calls(&up, 10, false), 10);
+    CU_ASSERT_EQUAL(policy_calls(&up, 3, true), 0);
     char *text = scrape(&up.client_node);
     CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_calls_total", me, "method=\"other\"", NULL), 3);
     CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_calls_total", me, NULL), 13);
@@ -493,7 +480,7 @@ static void test_set(void)
                                NULL), 0);
     CU_ASSERT_EQUAL(policy_set(&up.client_node, "MetricsEngine", getpid(), "max_methods=0",
                                NULL), 1);
-    CU_ASSERT_EQUAL(run_calls(5, false), 5);
+    CU_ASSERT_EQUAL(policy_calls(&up, 5, false), 5);
     text = scrape(&up.client_node);
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "le=\"1e-06\""));
     CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_calls_total", me, NULL), 18);
@@ -527,7 +514,7 @@ static void test_upgrade(void)
     need_nodes();
     CU_ASSERT_FATAL((copy = plugin_copy(&up.client_node)) != NULL);
     CU_ASSERT_FATAL(policy_attach(&up.client_node, "metrics", getpid(), NULL) == 0);
-    CU_ASSERT_EQUAL(run_calls(30, false), 30);
+    CU_ASSERT_EQUAL(policy_calls(&up, 30, false), 30);
     policy_flow_init(&f, up.ctx, up.conn, 48);
     for (unsigned i = 0; i < WINDOW; i++)               /* in flight across the upgrade */
         CU_ASSERT_FATAL(policy_flow_submit(&f, i, false));
@@ -536,7 +523,7 @@ static void test_upgrade(void)
                                                                 NULL }, &r), 0);
     policy_flow_drain(&f);
     CU_ASSERT_EQUAL(f.ok, WINDOW);
-    CU_ASSERT_EQUAL(run_calls(20, false), 20);
+    CU_ASSERT_EQUAL(policy_calls(&up, 20, false), 20);
     char *text = scrape(&up.client_node);
     CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_calls_total", me, NULL), 30 + WINDOW + 20);
     CU_ASSERT_EQUAL(sample_sum(text, "phoenix_rpc_latency_seconds_count", me, NULL),
@@ -548,20 +535,6 @@ static void test_upgrade(void)
     CU_ASSERT(policy_detach(&up.client_node, "metrics", getpid()) == 0);
 }
 
-static void expect_refused(const char *set, const char *want)
-{
-    static phx_test_run_result_t r;
-    char pid[16];
-
-    snprintf(pid, sizeof(pid), "%d", (int)getpid());
-    CU_ASSERT_EQUAL(policy_ctl(&up.client_node, (const char *[]){ "attach", "metrics", "--pid",
-                                                                  pid, "--set", set, NULL },
-                               &r), 1);
-    printf("(%.*s) ", (int)strcspn(r.err, "\n"), r.err);
-    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, want));
-    CU_ASSERT_EQUAL(strchr(r.err, '\n') - r.err + 1, (long)strlen(r.err));    /* one line */
-}
-
 static void test_bad_settings(void)
 {
     static phx_test_run_result_t r;
@@ -569,8 +542,9 @@ static void test_bad_settings(void)
     char text[1024];
 
     need_nodes();
-    expect_refused("buckets=weird", "buckets");
-    expect_refused("max_methods=5000", "max_methods");
+    policy_attach_refused(&up.client_node, "metrics", getpid(), "buckets", "buckets=weird", NULL);
+    policy_attach_refused(&up.client_node, "metrics", getpid(), "max_methods",
+                          "max_methods=5000", NULL);
     CU_ASSERT(mrpc_ctl_find_sub(&up.client_node, getpid(), &sub) && sub.n_addons == 0);
     snprintf(text, sizeof(text),
              "plugins = ( { name = \"metrics\"; path = \"%s\"; } );\n"

@@ -396,18 +396,10 @@ static void test_cancel_held(void)
                     incoming + 1);          /* the next call, and not the cancelled one */
 }
 
+/* SETTING refused by `policyctl attach ratelimit`, the one line naming KEY. */
 static void expect_refused(const char *setting, const char *key)
 {
-    static phx_test_run_result_t r;
-    char pid[16];
-
-    snprintf(pid, sizeof(pid), "%d", (int)getpid());
-    CU_ASSERT_EQUAL(policy_ctl(&up.client_node, (const char *[]){ "attach", "ratelimit", "--pid",
-                                                                  pid, "--set", setting, NULL },
-                               &r), 1);
-    printf("(%s -> %.*s) ", setting, (int)strcspn(r.err, "\n"), r.err);
-    CU_ASSERT_PTR_NOT_NULL(strstr(r.err, key));
-    CU_ASSERT_EQUAL(strchr(r.err, '\n') - r.err + 1, (long)strlen(r.err));    /* one line */
+    policy_attach_refused(&up.client_node, "ratelimit", getpid(), key, setting, NULL);
 }
 
 static void test_bad_settings(void)

@@ -299,6 +299,41 @@ static void test_many_pieces(void)
     pair_down();
 }
 
+/* Messages of 4 KiB-20 KiB leave in batches too (ucx_batch.c: one active message, one system
+ * call for up to 64 KiB of them), each lands intact on its own; one just over 20 KiB never
+ * joins a batch. Through UCX only: the same-node path batches nothing. */
+static void test_mid_size_batches(void)
+{
+    static const unsigned sizes[] = {4096, 16384, 20480};
+    const unsigned per = 200;
+
+    pair_up();
+    pair_connect();
+    for (unsigned i = 0; i < 3; i++) {          /* a stream each: call ids 0..per-1 */
+        cmd(A.wt, "expect %u %u", 14 + i, per);
+        cmd(B.wt, "sendfix 5 %u %u %u", per, sizes[i], 14 + i);
+    }
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == 3 * per && st(B.wt, "sent_ok") == 3 * per,
+                        20000));
+    long long batched = st(B.ucx, "tx_batched"), batches = st(B.ucx, "tx_batches");
+    printf("(%lld of %u in %lld batches) ", batched, 3 * per, batches);
+    if (!same_node_path()) {
+        CU_ASSERT(batches > 0);
+        CU_ASSERT(batched > batches);
+        CU_ASSERT(st(A.ucx, "rx_batches") == batches);
+    }
+    cmd(A.wt, "expect 17 %u", per);
+    cmd(B.wt, "sendfix 5 %u %u 17", per, 20481u);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == 4 * per && st(B.wt, "sent_ok") == 4 * per,
+                        20000));
+    CU_ASSERT_EQUAL(st(B.ucx, "tx_batched"), batched);     /* none of them */
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(B.wt, "sent_err"), 0);
+    CU_ASSERT_EQUAL(st(A.ucx, "malformed"), 0);
+    assert_clean(A.wt);
+    pair_down();
+}
+
 /* B sends to A, which does not read, and to C: A's connection runs out of credits, and the 44
  * messages past its window wait on that connection alone, so C gets all of its own meanwhile.
  * Then A reads and gets everything. */
@@ -1017,6 +1052,7 @@ static const phx_test_case_t cases[] = {
     {"10,000 sends on one connection under back-pressure", test_backpressure},
     {"a slow peer holds up only its own connection", test_slow_peer_alone},
     {"messages of up to 100,000 pieces", test_many_pieces},
+    {"4-20 KiB messages travel in batches, larger ones alone", test_mid_size_batches},
     {"connect to nobody fails within 2 s", test_connect_nobody},
     {"peer destroyed mid-stream, then restarted on its port", test_peer_destroyed},
     {"peer process killed mid-stream", test_peer_killed},

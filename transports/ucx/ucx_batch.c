@@ -10,11 +10,16 @@
  * traffic: a batch holds only what was already queued, so a lone call goes out as it did before
  * (a batch of one is sent as a plain message).
  *
- * Only messages of at most PHX_UCX_BATCH_MSG_MAX bytes are batched, at most PHX_UCX_BATCH_BYTES
- * per batch, and the payloads are gathered into the batch's own buffer: small enough for UCX's
- * eager protocol, which the batch forces (the receiver refuses a rendezvous batch), and the
- * copy is cheaper than the iov UCX would otherwise pack. Each message keeps its send slot
- * (ucx_send.c), so SENT goes up once per message, when UCX completes the batch. */
+ * Only messages of at most PHX_UCX_BATCH_MSG_MAX bytes (20 KiB) are batched, at most
+ * PHX_UCX_BATCH_BYTES (64 KiB) per batch, and the payloads are gathered into the batch's own
+ * buffer: each message is one UCX would send eagerly over TCP anyway (its switch to rendezvous
+ * is at 20,553 B there), the batch forces the eager protocol (the receiver refuses a rendezvous
+ * batch), and a full batch is one zero-copy fragment over TCP. The copy is cheaper than what it
+ * saves: 1-20 KiB messages used to cost a system call and a trip through both kernels' network
+ * stacks each (benchmarks/RESULTS.md, "Mid sizes"). The buffers are kept for reuse, at most
+ * PHX_UCX_BATCHES_MAX per engine (2 MiB); with all of them in UCX's hands a message goes alone.
+ * Each message keeps its send slot (ucx_send.c), so SENT goes up once per message, when UCX
+ * completes the batch. */
 #include "ucx_engine.h"
 
 #include <stdlib.h>
@@ -40,10 +45,11 @@ static struct phx_ucx_batch *batch_get(struct phx_ucx_engine *s)
     if (b) {
         s->free_batches = b->next;
     } else {
-        if (!(b = malloc(sizeof(*b))))
+        if (s->n_batches >= PHX_UCX_BATCHES_MAX || !(b = malloc(sizeof(*b))))
             return NULL;
         b->all_next = s->all_batches;
         s->all_batches = b;
+        s->n_batches++;
     }
     b->s = s;
     b->conn = NULL;
@@ -65,6 +71,7 @@ void phx_ucx_batch_free(struct phx_ucx_engine *s)
         free(b);
     }
     s->all_batches = s->free_batches = s->open_batch = NULL;
+    s->n_batches = 0;
 }
 
 /* UCX is done with B: each message is. */

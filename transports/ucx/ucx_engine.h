@@ -86,8 +86,11 @@
                                                nothing this long is refused (ucx_recv.c) */
 #define PHX_UCX_MIN_RECV_ALLOC     16       /* a 0-byte payload still gets a block */
 #define PHX_UCX_SPLIT_MIN          8192     /* a piece this big goes as contiguous data */
-#define PHX_UCX_BATCH_MSG_MAX      1024     /* messages up to this size may be batched */
-#define PHX_UCX_BATCH_BYTES        8192     /* payload bytes of one batch at most */
+#define PHX_UCX_BATCH_MSG_MAX      20480    /* messages up to this size may be batched: below
+                                               UCX's eager/rendezvous switch over TCP (20,553 B) */
+#define PHX_UCX_BATCH_BYTES        65536    /* payload bytes of one batch at most: one zero-copy
+                                               fragment over TCP (am_zcopy <= 64 KiB) */
+#define PHX_UCX_BATCHES_MAX        32       /* batch buffers per engine; past them, alone */
 
 enum phx_ucx_conn_state {
     PHX_UCX_CONNECTING,     /* CONNECT issued, no answer yet */
@@ -303,6 +306,7 @@ struct phx_ucx_engine {
     unsigned                waiting;            /* sends on connections' wait lists */
     struct phx_ucx_batch   *open_batch;         /* being filled by this tx pass (ucx_batch.c) */
     struct phx_ucx_batch   *free_batches, *all_batches;
+    unsigned                n_batches;          /* batch buffers allocated */
 
     /* receive path (ucx_recv.c) */
     uint64_t                inflight;           /* bytes allocated, RECEIVED not pushed up */

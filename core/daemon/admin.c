@@ -52,7 +52,8 @@ static Phoenix__Control__Engine *engine_reply(const phx_engine_t *e)
     return m;
 }
 
-static Phoenix__Control__Subscription *subscription_reply(const struct phx_subscription *sub)
+static Phoenix__Control__Subscription *subscription_reply(const struct phx_service *svc,
+                                                          const struct phx_subscription *sub)
 {
     Phoenix__Control__Subscription *m = malloc(sizeof(*m));
     bool ok = m != NULL;
@@ -65,6 +66,8 @@ static Phoenix__Control__Subscription *subscription_reply(const struct phx_subsc
     ok = (m->service = strdup(sub->service)) != NULL;
     ok = ok && (m->job = strdup(sub->job.id)) != NULL;
     m->job_verified = sub->job.verified;
+    m->runtime = sub->group.runtime_index;
+    m->runtime_urgent = sub->group.runtime_index >= svc->cfg->runtime.threads;
     m->engines = calloc(sub->n_engines ? sub->n_engines : 1, sizeof(*m->engines));
     m->addons = calloc(sub->n_engines ? sub->n_engines : 1, sizeof(*m->addons));
     ok = ok && m->engines && m->addons && phx_admin_connections(sub, m) == 0;
@@ -100,7 +103,7 @@ static int admin_list(struct phx_service *svc, const struct phx_peer *peer,
     for (struct phx_subscription *sub = svc->subs; sub; sub = sub->next) {
         if (!peer->admin && sub->uid != peer->uid)
             continue;           /* an ordinary user sees their own apps only */
-        if (!(list->subscriptions[list->n_subscriptions] = subscription_reply(sub)))
+        if (!(list->subscriptions[list->n_subscriptions] = subscription_reply(svc, sub)))
             goto oom;
         list->n_subscriptions++;
     }

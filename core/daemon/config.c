@@ -119,6 +119,7 @@ static const struct phx_setting config_keys[] = {
     UINT(runtime.threads,        1, 1, 256),
     ENUM(runtime.mode,           PHX_RUNTIME_SHARED, runtime_mode_names),
     UINT(runtime.spin_us,        50, 0, 1000000),
+    UINT(runtime.urgent_threads, 1, 0, 64),
     STRING(control.admin_group,  ""),
     MODE(control.socket_mode,    0660, 0777),
     UINT(control.max_apps,       1024, 1, 65536),

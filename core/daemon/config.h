@@ -66,6 +66,7 @@ typedef struct phx_config {
         unsigned threads;       /* 1..256 */
         phx_runtime_mode_t mode;
         unsigned spin_us;       /* busy-poll budget before sleeping, 0..1000000 */
+        unsigned urgent_threads; /* more threads, for apps a policy marks urgent, 0..64 */
     } runtime;
     struct {
         char *admin_group;      /* group allowed admin requests besides root; "" = root only */

@@ -493,7 +493,6 @@ static void handle_register(struct phx_control_server *cs, struct cs_client *c,
         phx_response_fail(resp, status, "%s", err);
         goto send;
     }
-    phx_rules_on_register(cs->svc, sub);    /* before the app has its rings: no call yet */
     if (client_track(c, sub) < 0 || !(resp->register_ = register_reply(sub))) {
         phx_service_unregister(cs->svc, sub);
         phx_response_fail(resp, PHX_RESOURCE_EXHAUSTED, "out of memory");

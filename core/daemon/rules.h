@@ -58,7 +58,8 @@ phx_status_t phx_rule_make(struct phx_service *svc, const struct phx_peer *peer,
 void phx_rule_link(struct phx_service *svc, struct phx_rule *r, unsigned id);
 void phx_rule_free(struct phx_rule *r);
 
-/* Applies every rule matching SUB, just registered. Never fails the registration. */
+/* Applies every rule matching SUB, just registered and not on a runtime yet (phx_service_register
+ * places it after them). Never fails the registration. */
 void phx_rules_on_register(struct phx_service *svc, struct phx_subscription *sub);
 /* Frees every rule (the engines stay: the service is going down). */
 void phx_rules_fini(struct phx_service *svc);

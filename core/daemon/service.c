@@ -1,12 +1,13 @@
 /* service.c - the daemon's state: plugins, runtime threads, registration and teardown of apps.
  *
  * Start: plugins from the config are loaded (relative paths under plugin_dir, private copies in
- * $prefix/plugins), then `runtime.threads` runtime threads are started, each pinned to the CPUs
- * the placement (placement.h) gives it next to the NIC. Placement is best effort: with no usable
- * topology, or CPUs we may not use, a thread runs unpinned and the log says why.
+ * $prefix/plugins), then `runtime.threads` runtime threads and `runtime.urgent_threads` more
+ * (for the groups a policy marks urgent), each pinned to the CPUs the placement (placement.h)
+ * gives it next to the NIC. Placement is best effort: with no usable topology, or CPUs we may
+ * not use, a thread runs unpinned and the log says why.
  *
- * Registration builds port -> subscription -> runtime, and any failure undoes the steps already
- * taken; an app's teardown frees them and gives the heap's free pages back to the system
+ * Registration builds port -> subscription -> standing rules -> runtime, and any failure undoes
+ * the steps already taken; an app's teardown frees them and gives the heap's free pages back to the system
  * (malloc_trim), so a node whose apps come and go keeps a flat RSS (tests/soak). SIDs count
  * from 0 per PID: a small list keeps the next SID of every PID that has subscriptions, and
  * forgets a PID with its last subscription (PIDs are reused). */
@@ -179,7 +180,7 @@ void phx_service_placement_params(struct phx_service *svc, struct phx_placement_
     *pp = (struct phx_placement_params){
         .field_mask = PHX_PLACEMENT_PARAM_FIELD_NIC | PHX_PLACEMENT_PARAM_FIELD_THREADS,
         .nic = cfg->topology.nic,
-        .threads = cfg->runtime.threads,
+        .threads = cfg->runtime.threads + cfg->runtime.urgent_threads,
     };
     if (!*cfg->topology.nic && svc->placed_devices[0]) {
         pp->field_mask |= PHX_PLACEMENT_PARAM_FIELD_DEVICES;   /* placement follows traffic */
@@ -290,9 +291,11 @@ static struct phx_runtime *start_runtime(const phx_config_t *cfg, unsigned index
     return rt;
 }
 
+/* Starts runtime.threads runtime threads, then runtime.urgent_threads more for urgent groups
+ * (settle_runtime), all placed together. */
 static int start_runtimes(struct phx_service *svc, char *err, size_t errlen)
 {
-    unsigned n = svc->cfg->runtime.threads;
+    unsigned n = svc->cfg->runtime.threads + svc->cfg->runtime.urgent_threads;
     phx_placement_t pl;
     bool pinned = apply_placement(svc, &pl) && pl.threads >= n;
     int rc = 0;
@@ -315,19 +318,41 @@ static int start_runtimes(struct phx_service *svc, char *err, size_t errlen)
     return rc;
 }
 
-/* Index of the runtime for a new group; *FOUND false in dedicate mode when every thread has
- * one already. */
+/* Index of the runtime for a new group, among the first runtime.threads (the others are kept
+ * for urgent groups); *FOUND false in dedicate mode when every thread has one already. */
 static unsigned pick_runtime(struct phx_service *svc, bool *found)
 {
+    unsigned ordinary = svc->cfg->runtime.threads;
+
     *found = true;
-    if (svc->cfg->runtime.mode == PHX_RUNTIME_SHARED) {
-        return svc->next_runtime++ % svc->n_runtimes;
-    }
-    for (unsigned i = 0; i < svc->n_runtimes; i++)
+    if (svc->cfg->runtime.mode == PHX_RUNTIME_SHARED)
+        return svc->next_runtime++ % ordinary;
+    for (unsigned i = 0; i < ordinary; i++)
         if (svc->runtime_groups[i] == 0)
             return i;
     *found = false;
     return 0;
+}
+
+/* Where a new group runs, once the standing rules are on it: a group a policy marked urgent
+ * (phx_engine_set_urgency: QosEngine's latency class) goes to the least loaded of the threads
+ * kept for urgent groups (runtime.urgent_threads), so that its turns never wait for an ordinary
+ * group's bulk progress and its UCX traffic is on that thread's worker, not the bulk's; any
+ * other group stays on PICKED. The engines were created for PICKED; nothing of theirs is on its
+ * resources yet (the app has no rings), and each takes its new thread's on its first turn there
+ * (the UCX transport its worker, ucx_engine.c). A policy attached later cannot move a group:
+ * its connections are on its thread's worker by then. */
+static unsigned settle_runtime(struct phx_service *svc, const struct phx_subscription *sub,
+                               unsigned picked)
+{
+    unsigned best = picked;
+
+    if (!__atomic_load_n(&sub->group.urgency, __ATOMIC_RELAXED))
+        return picked;
+    for (unsigned i = svc->cfg->runtime.threads; i < svc->n_runtimes; i++)
+        if (best == picked || svc->runtime_groups[i] < svc->runtime_groups[best])
+            best = i;
+    return best;
 }
 
 /* ---- init / fini ---------------------------------------------------------------------------- */
@@ -527,6 +552,8 @@ int phx_service_register(struct phx_service *svc, const struct phx_register_para
     sub->uid = p->peer.uid;
     sub->gid = p->peer.gid;
     phx_job_identify(phx_job_proc_root(), p->peer.pid, &sub->job);
+    phx_rules_on_register(svc, sub);    /* before the app has its rings: no call yet */
+    rt = settle_runtime(svc, sub, rt);
     int rc = phx_runtime_add(svc->runtimes[rt], sub);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start the engines on runtime %u: %s", rt, strerror(-rc));
@@ -538,9 +565,10 @@ int phx_service_register(struct phx_service *svc, const struct phx_register_para
     pid->next_sid++;
     svc->runtime_groups[rt]++;
     sub_link(svc, sub);
-    phx_info("registered pid %d sid %u (uid %d, job %s%s) for %s on runtime %u", (int)sub->pid,
+    phx_info("registered pid %d sid %u (uid %d, job %s%s) for %s on runtime %u%s", (int)sub->pid,
              sub->sid, (int)sub->uid, sub->job.id[0] ? sub->job.id : "none",
-             sub->job.id[0] && !sub->job.verified ? " unverified" : "", sub->service, rt);
+             sub->job.id[0] && !sub->job.verified ? " unverified" : "", sub->service, rt,
+             rt >= svc->cfg->runtime.threads ? " (kept for urgent apps)" : "");
     *out = sub;
     return PHX_OK;
 }

@@ -5,8 +5,10 @@
  * runtime.h.
  *
  * Registering an app creates its port (app_port.h: rings and heaps), its subscription (the
- * service's default engine chain, graph.h) and puts the group on a runtime thread: round-robin in
- * shared mode, a free thread of its own in dedicate mode. Unregistering undoes it in reverse. The
+ * service's default engine chain, graph.h), applies the standing rules that match it (rules.h)
+ * and puts the group on a runtime thread: round-robin in shared mode, a free thread of its own in
+ * dedicate mode, or, when a rule's policy marked it urgent, one of the runtime.urgent_threads
+ * kept for such groups. Unregistering undoes it in reverse. The
  * ports of all apps share one `broken_fd` eventfd that a port writes when its app corrupts a ring,
  * so the control thread can find and drop that app (phx_service_port_broken). */
 #ifndef PHX_SERVICE_H

@@ -38,11 +38,12 @@
  * group, made the admin group so phoenixctl works without root too; the third, the heap
  * settings; the fourth, the network device UCX is pinned to; the sixth, the same-node path's
  * setting from PHX_TEST_SAME_NODE (mrpc_client_node_start). The runtime threads: 1, or
- * PHX_TEST_THREADS (mrpc_runtime_threads()). */
+ * PHX_TEST_THREADS (mrpc_runtime_threads()); the threads kept for urgent apps: the default, or
+ * PHX_TEST_URGENT_THREADS (urgent_threads_setting()). */
 static const char node_conf_fmt[] =
     "log = { level = \"info\"; };\n"
     "plugin_trusted_dirs = \"%s\";\n"
-    "runtime = { threads = %u; mode = \"shared\"; spin_us = 0; };\n"
+    "runtime = { threads = %u; mode = \"shared\"; spin_us = 0; %s };\n"
     "control = { admin_group = \"%s\"; socket_mode = 0666; max_apps = 64; };\n"
     "heap = { %s };\n"
     "metrics = { listen = \"127.0.0.1:0\"; };\n"
@@ -288,6 +289,18 @@ static const char *ucx_worker_setting(void)
     return setting;
 }
 
+/* runtime.urgent_threads as PHX_TEST_URGENT_THREADS says (a number), or "" (the default). */
+static const char *urgent_threads_setting(void)
+{
+    static char setting[48];
+    const char *v = getenv("PHX_TEST_URGENT_THREADS");
+
+    if (!v || !*v)
+        return "";
+    snprintf(setting, sizeof(setting), "urgent_threads = %u;", (unsigned)strtoul(v, NULL, 10));
+    return setting;
+}
+
 unsigned mrpc_runtime_threads(void)
 {
     const char *v = getenv("PHX_TEST_THREADS");
@@ -348,7 +361,7 @@ bool mrpc_node_start_heap(struct mrpc_node *n, const char *tag, enum mrpc_side s
      * (root's, mode 0755), which the plugin trust rules refuse for the sticky world-writable
      * /tmp above it unless the configuration vouches for it. */
     snprintf(conf, sizeof(conf), node_conf_fmt, tmp && *tmp ? tmp : "/tmp",
-             mrpc_runtime_threads(), gr ? gr->gr_name : "",
+             mrpc_runtime_threads(), urgent_threads_setting(), gr ? gr->gr_name : "",
              heap_settings ? heap_settings : "send_mb = 256; recv_mb = 256; slab_kb = 256;",
              h->veth, mrpc_settings, same_node_setting(), ucx_worker_setting(), mrpc_settings);
     setenv("UCX_TLS", "tcp", 1);            /* the service reads its config, UCX the env too */
@@ -504,6 +517,10 @@ bool mrpc_ctl_find_sub(const struct mrpc_node *n, pid_t pid, struct mrpc_sub *ou
         out->front_engine = mrpc_json_int(json_object_array_get_idx(engines, 0), "id");
         out->back_engine = mrpc_json_int(json_object_array_get_idx(engines, n_engines - 1), "id");
         out->n_addons = addons ? (unsigned)json_object_array_length(addons) : 0;
+        out->runtime = (unsigned)mrpc_json_int(sub, "runtime");
+        json_object *urgent = NULL;
+        out->runtime_urgent = json_object_object_get_ex(sub, "runtime_urgent", &urgent) &&
+                              json_object_get_boolean(urgent);
         found = true;
     }
     json_object_put(list);

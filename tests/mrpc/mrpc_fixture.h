@@ -180,6 +180,8 @@ struct mrpc_sub {
     long     front_engine;      /* the id of its first engine (MrpcEngine) */
     long     back_engine;       /* the id of its last engine (UcxRpcAdapterEngine) */
     unsigned n_addons;          /* policies attached */
+    unsigned runtime;           /* the runtime thread driving it */
+    bool     runtime_urgent;    /* one kept for urgent apps (runtime.urgent_threads) */
 };
 
 /* The newest subscription of PID on N; false when it has none. */

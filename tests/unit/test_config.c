@@ -37,6 +37,7 @@ static void assert_same_config(const phx_config_t *a, const phx_config_t *b)
     CU_ASSERT_EQUAL(a->runtime.threads, b->runtime.threads);
     CU_ASSERT_EQUAL(a->runtime.mode, b->runtime.mode);
     CU_ASSERT_EQUAL(a->runtime.spin_us, b->runtime.spin_us);
+    CU_ASSERT_EQUAL(a->runtime.urgent_threads, b->runtime.urgent_threads);
     CU_ASSERT_STRING_EQUAL(a->control.admin_group, b->control.admin_group);
     CU_ASSERT_EQUAL(a->control.socket_mode, b->control.socket_mode);
     CU_ASSERT_EQUAL(a->control.max_apps, b->control.max_apps);
@@ -59,7 +60,7 @@ static const phx_config_t documented_defaults = {
     .state_dir = "",
     .plugin_dir = "",
     .log = { .level = PHX_LOG_INFO, .file = "-" },
-    .runtime = { .threads = 1, .mode = PHX_RUNTIME_SHARED, .spin_us = 50 },
+    .runtime = { .threads = 1, .mode = PHX_RUNTIME_SHARED, .spin_us = 50, .urgent_threads = 1 },
     .control = { .admin_group = "", .socket_mode = 0660, .max_apps = 1024 },
     .topology = { .nic = "", .bind_memory = true, .xml = "" },
     .heap = { .send_mb = 1024, .recv_mb = 1024, .slab_kb = 2048 },
@@ -216,7 +217,7 @@ static const phx_config_t full_conf = {
     .state_dir = "/var/lib/phx-full",
     .plugin_dir = "/opt/phoenix/plugins",
     .log = { .level = PHX_LOG_DEBUG, .file = "/var/log/phoenix.log" },
-    .runtime = { .threads = 8, .mode = PHX_RUNTIME_DEDICATE, .spin_us = 0 },
+    .runtime = { .threads = 8, .mode = PHX_RUNTIME_DEDICATE, .spin_us = 0, .urgent_threads = 2 },
     .control = { .admin_group = "hpcadmin", .socket_mode = 0600, .max_apps = 65536 },
     .topology = { .nic = "mlx5_0:1", .bind_memory = false, .xml = "hwloc-profiles/two-socket.xml" },
     .heap = { .send_mb = 64, .recv_mb = 128, .slab_kb = 64 },

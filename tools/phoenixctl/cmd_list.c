@@ -90,7 +90,7 @@ static char *connections_lines(const subscription_t *s)
 
 static int add_subscription_row(phxctl_table_t *t, const subscription_t *s)
 {
-    char pid[16], sid[16], job[64];
+    char pid[16], sid[16], job[64], runtime[32];
     char *addons = phxctl_lines(s->addons, s->n_addons, "None");
     char *conns = connections_lines(s);
     char *engines = engines_table(s);
@@ -100,9 +100,10 @@ static int add_subscription_row(phxctl_table_t *t, const subscription_t *s)
     snprintf(sid, sizeof(sid), "%u", s->sid);
     snprintf(job, sizeof(job), "%s%s", *s->job ? s->job : "-",
              *s->job && !s->job_verified ? " (unverified)" : "");
+    snprintf(runtime, sizeof(runtime), "%u%s", s->runtime, s->runtime_urgent ? " (urgent)" : "");
     if (addons && conns && engines)
         rc = phxctl_table_add_row(t, (const char *[]){ pid, sid, s->service, addons, job,
-                                                       conns, engines });
+                                                       runtime, conns, engines });
     free(addons);
     free(conns);
     free(engines);
@@ -111,8 +112,8 @@ static int add_subscription_row(phxctl_table_t *t, const subscription_t *s)
 
 static int print_table(subscription_t *const *subs, size_t n)
 {
-    phxctl_table_t *t = phxctl_table_new(7, (const char *[]){ "PID", "SID", "Service", "Addons",
-                                                               "Job", "Connections",
+    phxctl_table_t *t = phxctl_table_new(8, (const char *[]){ "PID", "SID", "Service", "Addons",
+                                                               "Job", "Runtime", "Connections",
                                                                "Engines" });
     int rc = t ? 0 : -1;
 
@@ -176,6 +177,8 @@ static json_object *subscription_json(const void *subs, size_t index)
     json_object_object_add(o, "addons", addons);
     json_object_object_add(o, "job", *s->job ? json_object_new_string(s->job) : NULL);
     json_object_object_add(o, "job_verified", json_object_new_boolean(s->job_verified));
+    json_object_object_add(o, "runtime", json_object_new_int64(s->runtime));
+    json_object_object_add(o, "runtime_urgent", json_object_new_boolean(s->runtime_urgent));
     json_object_object_add(o, "connections", conns);
     json_object_object_add(o, "engines", engines);
     return o;

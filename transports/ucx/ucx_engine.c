@@ -372,6 +372,56 @@ static bool worker_unused(const struct phx_ucx_engine *s)
            !s->pending_sends && !s->abandoned && !s->parked;
 }
 
+/* S, under the lock of FROM, moves to worker TO (new or another thread's, not yet locked by us):
+ * its handshakes' address and its epoll set follow. On return S's worker (TO, or FROM again when
+ * the move failed, which is logged and not retried) is locked and the other one released. */
+static void move_worker(struct phx_ucx_engine *s, phx_engine_t *e, struct phx_ucx_worker *from,
+                        struct phx_ucx_worker *to, const char *why)
+{
+    char err[256];
+
+    phx_ucx_worker_lock(to);
+    s->w = to;
+    s->worker = to->ucp;
+    if (phx_ucx_wireup_rehome(s, from, err, sizeof(err)) < 0) {
+        phx_warn("ucx: engine %llu stays on worker %u: %s",
+                 (unsigned long long)phx_engine_id(e), from->id, err);
+        s->move_failed = true;
+        s->w = from;
+        s->worker = from->ucp;
+        phx_ucx_worker_unlock(to);
+        phx_ucx_worker_release(to);
+        return;
+    }
+    phx_ucx_engine_worker_limits(s);
+    phx_info("ucx: engine %llu (%s) moved from worker %u to worker %u",
+             (unsigned long long)phx_engine_id(e), why, from->id, to->id);
+    phx_ucx_worker_unlock(from);
+    phx_ucx_worker_release(from);
+}
+
+/* A group the service put on another runtime thread than the one its engines were created for
+ * (an app a standing rule made urgent, placed on a thread kept for urgent apps when it
+ * registered: service.c, settle_runtime) takes that thread's worker, on its first turn there,
+ * before anything of it is on the old one. Under the lock of S's worker, which it changes. */
+static void follow_runtime(struct phx_ucx_engine *s, phx_engine_t *e)
+{
+    struct phx_ucx_worker *from = s->w, *to;
+    unsigned rt = phx_engine_runtime_index(e);
+    char err[256];
+
+    if (rt == phx_ucx_worker_runtime(from) || s->move_failed || !worker_unused(s))
+        return;
+    to = phx_ucx_worker_acquire(s->ctx, rt, phx_ucx_worker_is_own(from), err, sizeof(err));
+    if (!to) {
+        phx_warn("ucx: engine %llu keeps the worker of runtime %u: %s",
+                 (unsigned long long)phx_engine_id(e), phx_ucx_worker_runtime(from), err);
+        s->move_failed = true;
+        return;
+    }
+    move_worker(s, e, from, to, "its group changed runtime threads");
+}
+
 /* settings.ucx.worker = "class": an engine of a latency-class app (QosEngine marks its chain
  * urgent) that shares its thread's worker gets one of its own, as soon as it has nothing on the
  * shared one; in practice before its first connection or listener, when QoS comes from a
@@ -394,26 +444,15 @@ static void follow_class(struct phx_ucx_engine *s, phx_engine_t *e)
         s->move_failed = true;
         return;
     }
-    if (to == from)         /* it had the worker to itself: that is its own now */
-        return;
-    phx_ucx_worker_lock(to);
-    s->w = to;
-    s->worker = to->ucp;
-    if (phx_ucx_wireup_rehome(s, from, err, sizeof(err)) < 0) {
-        phx_warn("ucx: engine %llu stays on the shared worker %u: %s",
-                 (unsigned long long)phx_engine_id(e), from->id, err);
-        s->move_failed = true;
-        s->w = from;
-        s->worker = from->ucp;
-        phx_ucx_worker_unlock(to);
-        phx_ucx_worker_release(to);     /* new, nothing on it */
-        return;
-    }
-    phx_ucx_engine_worker_limits(s);
-    phx_info("ucx: engine %llu (a latency-class app) moved from worker %u to its own worker %u",
-             (unsigned long long)phx_engine_id(e), from->id, to->id);
-    phx_ucx_worker_unlock(from);
-    phx_ucx_worker_release(from);
+    if (to != from)         /* else it had the worker to itself: that is its own now */
+        move_worker(s, e, from, to, "a latency-class app, to its own worker");
+}
+
+/* Where S's worker should be, before S does anything on it this turn. */
+static void follow_group(struct phx_ucx_engine *s, phx_engine_t *e)
+{
+    follow_runtime(s, e);
+    follow_class(s, e);
 }
 
 static int ucx_progress(phx_engine_t *e, void *state)
@@ -421,7 +460,7 @@ static int ucx_progress(phx_engine_t *e, void *state)
     struct phx_ucx_engine *s = state;
 
     phx_ucx_worker_lock(s->w);
-    follow_class(s, e);
+    follow_group(s, e);
     s->draining = false;                    /* an upgrade that drained it was aborted */
     if (s->w->am_handler != phx_ucx_am_recv)   /* a build newer than the worker's handlers */
         phx_ucx_worker_claim_handler(s->w);
@@ -476,9 +515,10 @@ static int wake_timeout_ms(struct phx_ucx_engine *s)
     return t;
 }
 
-/* A group added to another runtime than the one it was created for shares a worker with another
- * thread: still correct (the lock), but the two threads may sleep through each other's events.
- * The service never does it (phx_subscription_create_on); say so if something does. */
+/* A group on another runtime than its worker's, which it could not follow (follow_runtime: the
+ * move failed, or the group was moved with something on the worker, which the service never
+ * does), shares a worker with another thread: still correct (the lock), but the two threads may
+ * sleep through each other's events. Say so. */
 static void check_runtime(struct phx_ucx_engine *s, phx_engine_t *e)
 {
     unsigned rt = phx_engine_runtime_index(e);
@@ -492,6 +532,7 @@ static void check_runtime(struct phx_ucx_engine *s, phx_engine_t *e)
 
 static int arm_locked(struct phx_ucx_engine *s, phx_engine_t *e, phx_wait_t *w)
 {
+    follow_group(s, e);     /* before the runtime watches the fd of a worker S leaves */
     unsigned ready = ready_work(s, e);
 
     w->fd = -1;

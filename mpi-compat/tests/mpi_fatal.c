@@ -13,6 +13,11 @@
  *             gave up the collective. The survivors ignore mrpc-run's SIGTERM and stay alive after their
  *             error (mrpc-run kills them 3 s after rank 1 died), so none of them is rescued by
  *             another's exit; each prints one ok: line (run_mpi.sh --expect-oks counts them).
+ *   die-coll-fatal   the same loop under MPI_ERRORS_ARE_FATAL, rank 1 leaving with status 0
+ *             (an _exit from the timer): a survivor's error line must name the collective it
+ *             called (MPI_Allreduce, MPI_Bcast), never the waits inside it.
+ *   die-icoll-fatal  the same with MPI_Iallreduce/MPI_Ibcast, each completed by MPI_Wait: the
+ *             error line names MPI_Wait, the call the error came out of.
  *   die-finalize  rank 1 leaves with status 0 without MPI_Finalize (so mrpc-run sees no failure
  *             and ends nobody) while the others are in MPI_Finalize: theirs must end the job with
  *             a sentence naming MPI_Finalize and rank 1 instead of waiting for it forever.
@@ -20,6 +25,7 @@
 #include "mpi_check.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -52,31 +58,59 @@ static void die(int rank)
     _exit(0);                   /* MPI_Finalize would wait for the dead rank */
 }
 
+/* die-coll*-fatal: rank 1 leaves with status 0 instead, so the job's status is the class of the
+ * first survivor's error, not 137 or 15 as mrpc-run happens to reap rank 1 or that survivor. */
+static bool leave_quietly;
+
 static void kill_self(int sig)
 {
     (void)sig;
+    if (leave_quietly)
+        _exit(0);
     kill(getpid(), SIGKILL);
 }
 
-/* One iteration of the collectives' loop: the first error class, or MPI_SUCCESS; *WHAT names
- * the call that returned it. */
-static int coll_iteration(int it, int *small, int *large, int n_large, char *bc, const char **what)
+/* MPI_Allreduce of N ints in place, or with NB MPI_Iallreduce and MPI_Wait. */
+static int allreduce(int *buf, int n, MPI_Op op, bool nb)
+{
+    MPI_Request r;
+    if (!nb)
+        return MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_INT, op, MPI_COMM_WORLD);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, n, MPI_INT, op, MPI_COMM_WORLD, &r);
+    return rc == MPI_SUCCESS ? MPI_Wait(&r, MPI_STATUS_IGNORE) : rc;
+}
+
+/* MPI_Bcast of N chars, or with NB MPI_Ibcast and MPI_Wait. */
+static int bcast(char *buf, int n, int root, bool nb)
+{
+    MPI_Request r;
+    if (!nb)
+        return MPI_Bcast(buf, n, MPI_CHAR, root, MPI_COMM_WORLD);
+    int rc = MPI_Ibcast(buf, n, MPI_CHAR, root, MPI_COMM_WORLD, &r);
+    return rc == MPI_SUCCESS ? MPI_Wait(&r, MPI_STATUS_IGNORE) : rc;
+}
+
+/* One iteration of the collectives' loop (NB: their non-blocking forms): the first error class,
+ * or MPI_SUCCESS; *WHAT names the call that returned it. */
+static int coll_iteration(int it, int *small, int *large, int n_large, char *bc, bool nb,
+                          const char **what)
 {
     int rc, size;
 
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     *what = "MPI_Allreduce of 16 ints";
-    if ((rc = MPI_Allreduce(MPI_IN_PLACE, small, 16, MPI_INT, MPI_MAX, MPI_COMM_WORLD)) != MPI_SUCCESS)
+    if ((rc = allreduce(small, 16, MPI_MAX, nb)) != MPI_SUCCESS)
         return rc;
     *what = "MPI_Allreduce of 64 KiB";
-    if ((rc = MPI_Allreduce(MPI_IN_PLACE, large, n_large, MPI_INT, MPI_BOR, MPI_COMM_WORLD)) != MPI_SUCCESS)
+    if ((rc = allreduce(large, n_large, MPI_BOR, nb)) != MPI_SUCCESS)
         return rc;
     *what = "MPI_Bcast of 4 KiB";
-    return MPI_Bcast(bc, 4096, MPI_CHAR, it % size, MPI_COMM_WORLD);
+    return bcast(bc, 4096, it % size, nb);
 }
 
-/* Rank 1 dies inside the loop; every other rank's collective fails within 2 s. */
-static void die_coll(int rank)
+/* Rank 1 dies inside the loop; every other rank's collective fails within 2 s. With FATAL the
+ * error ends the rank (its line is what the test checks); NB: the non-blocking collectives. */
+static void die_coll(int rank, bool fatal, bool nb)
 {
     enum { N_LARGE = 16384, ARM_AT = 20, MAX_ITER = 100000 };
     static int small[16], large[N_LARGE];
@@ -85,7 +119,9 @@ static void die_coll(int rank)
     int rc = MPI_SUCCESS, it;
 
     signal(SIGTERM, SIG_IGN);
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    leave_quietly = fatal;
+    if (!fatal)
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     double begin = MPI_Wtime(), prev = begin, now = begin;
     for (it = 0; it < MAX_ITER && now - begin < 60 && rc == MPI_SUCCESS; it++) {
         if (rank == 1 && it == ARM_AT) {
@@ -94,7 +130,7 @@ static void die_coll(int rank)
             setitimer(ITIMER_REAL, &t, NULL);
         }
         prev = now;                     /* the death came after the previous iteration began */
-        rc = coll_iteration(it, small, large, N_LARGE, bc, &what);
+        rc = coll_iteration(it, small, large, N_LARGE, bc, nb, &what);
         now = MPI_Wtime();
     }
     double took = now - prev;
@@ -151,8 +187,10 @@ int main(int argc, char **argv)
             MPI_Recv(v, 1, MPI_INT, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     } else if (!strcmp(mode, "die")) {
         die(rank);
-    } else if (!strcmp(mode, "die-coll")) {
-        die_coll(rank);
+    } else if (!strcmp(mode, "die-coll") || !strcmp(mode, "die-coll-fatal")) {
+        die_coll(rank, strcmp(mode, "die-coll") != 0, false);
+    } else if (!strcmp(mode, "die-icoll-fatal")) {
+        die_coll(rank, true, true);
     } else if (!strcmp(mode, "die-finalize")) {
         die_finalize(rank);
         printf("FAILED: rank %d: MPI_Finalize returned though rank 1 never called it\n", rank);

@@ -53,12 +53,6 @@ void mpix_status_empty(MPI_Status *status);
  * Test families treat both as inactive: empty status, nothing to wait for). */
 bool mpix_request_active(const struct mpix_request *r);
 
-/* ---- waiting (wait.c) ----------------------------------------------------------------------- */
-
-/* MPI_Wait of *RP (checked: not NULL) for a call of the library that waits on its own request:
- * an error is raised naming FN, the call the user made (MPI_Recv, MPI_Finalize...). */
-int  mpix_wait(MPI_Request *rp, MPI_Status *status, const char *fn);
-
 /* ---- communicators (comm.c, comm_agree.c) --------------------------------------------------- */
 
 void mpix_comm_init(void);                       /* MPI_COMM_WORLD and MPI_COMM_SELF */

@@ -126,6 +126,12 @@ int mpix_coll_irecv(void *buf, int count, MPI_Datatype dt, int src, int tag,
 int  mpix_request_generalized(int (*progress)(void *state, int *err), void (*free_fn)(void *),
                               void *state, MPI_Comm comm, MPI_Request *req);
 
+/* ---- waiting (wait.c) ----------------------------------------------------------------------- */
+
+/* MPI_Wait of *RP (checked: not NULL) for a call of the library that waits on its own request:
+ * an error is raised naming FN, the call the user made (MPI_Recv, MPI_Finalize, MPI_Bcast...). */
+int  mpix_wait(MPI_Request *rp, MPI_Status *status, const char *fn);
+
 /* ---- scratch buffers (scratch.c) ------------------------------------------------------------ */
 
 /* A temporary buffer of at least BYTES (large ones reused from earlier releases), or NULL when

@@ -5,7 +5,8 @@
  *
  * A schedule is built whole before it starts (plan), checked for allocation failures (validate),
  * and only then posts messages (mutate). Nothing spins: the blocking loop and MPI_Wait sleep in
- * mpix_progress() until the fabric has something. */
+ * mpix_progress() until the fabric has something. A failed message's error names the call the
+ * user made: the blocking collective (MPI_Allreduce...), or MPI_Wait for a non-blocking one. */
 #include "coll.h"
 #include "dt.h"
 #include "op.h"
@@ -45,6 +46,7 @@ struct coll_sched {
     int           nops, ocap;
     bool          oom;              /* an allocation failed while building */
     int           err;
+    const char   *fn;               /* the call a failed message's error names (reap) */
 };
 
 /* Grows *ARR (of *CAP elements of SIZE bytes) to hold N; false (and S->oom) when it cannot. */
@@ -82,6 +84,7 @@ struct coll_sched *coll_sched_new(MPI_Comm comm)
         return NULL;
     s->comm = comm;
     s->tag = next_tag(comm);
+    s->fn = "MPI_Wait";                          /* a non-blocking collective's: coll_run's own */
     coll_round(s);
     return s;
 }
@@ -241,7 +244,9 @@ static void post_round(struct coll_sched *s, int b, int e)
     }
 }
 
-/* Completes the round's messages that are done; true when none is left. */
+/* Completes the round's messages that are done; true when none is left. A message's error is
+ * raised naming S->fn: the blocking collective (MPI_Bcast...), or MPI_Wait when the user waits
+ * on a non-blocking one's request. */
 static bool reap(struct coll_sched *s)
 {
     bool all = true;
@@ -252,7 +257,7 @@ static bool reap(struct coll_sched *s)
             all = false;
             continue;
         }
-        int rc = MPI_Wait(&s->reqs[i], MPI_STATUS_IGNORE);
+        int rc = mpix_wait(&s->reqs[i], MPI_STATUS_IGNORE, s->fn);
         if (rc != MPI_SUCCESS && !s->err)
             s->err = rc;
     }
@@ -371,6 +376,7 @@ int coll_run(struct coll_sched *s, const char *fn)
     if (!s)
         return mpix_err(MPI_COMM_WORLD, MPI_ERR_NO_MEM, "%s: out of memory for its schedule", fn);
     MPI_Comm c = s->comm;
+    s->fn = fn;
     int err = coll_sched_drive(s);
     coll_sched_free(s);
     if (err == MPI_ERR_NO_MEM)

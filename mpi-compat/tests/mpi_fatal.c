@@ -9,10 +9,15 @@
  *   die-coll  rank 1 is killed (SIGKILL, from a timer, so most likely inside a collective) while
  *             every rank loops on MPI_Allreduce (small: recursive doubling; 64 KiB: the ring) and
  *             MPI_Bcast with MPI_ERRORS_RETURN: every other rank's collective must return an error
- *             class within 2 s, also those waiting at that moment for a live rank that itself
- *             gave up the collective. The survivors ignore mrpc-run's SIGTERM and stay alive after their
+ *             class within 2 s of the death (a time all ranks agreed on), also those waiting at
+ *             that moment for a live rank that itself gave up the collective. The survivors ignore mrpc-run's SIGTERM and stay alive after their
  *             error (mrpc-run kills them 3 s after rank 1 died), so none of them is rescued by
  *             another's exit; each prints one ok: line (run_mpi.sh --expect-oks counts them).
+ *   die-coll-fatal   the same loop under MPI_ERRORS_ARE_FATAL, rank 1 leaving with status 0
+ *             (an _exit from the timer): a survivor's error line must name the collective it
+ *             called (MPI_Allreduce, MPI_Bcast), never the waits inside it.
+ *   die-icoll-fatal  the same with MPI_Iallreduce/MPI_Ibcast, each completed by MPI_Wait: the
+ *             error line names MPI_Wait, the call the error came out of.
  *   die-finalize  rank 1 leaves with status 0 without MPI_Finalize (so mrpc-run sees no failure
  *             and ends nobody) while the others are in MPI_Finalize: theirs must end the job with
  *             a sentence naming MPI_Finalize and rank 1 instead of waiting for it forever.
@@ -20,6 +25,7 @@
 #include "mpi_check.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -52,64 +58,109 @@ static void die(int rank)
     _exit(0);                   /* MPI_Finalize would wait for the dead rank */
 }
 
+/* die-coll*-fatal: rank 1 leaves with status 0 instead, so the job's status is the class of the
+ * first survivor's error, not 137 or 15 as mrpc-run happens to reap rank 1 or that survivor. */
+static bool leave_quietly;
+
 static void kill_self(int sig)
 {
     (void)sig;
+    if (leave_quietly)
+        _exit(0);
     kill(getpid(), SIGKILL);
 }
 
-/* One iteration of the collectives' loop: the first error class, or MPI_SUCCESS; *WHAT names
- * the call that returned it. */
-static int coll_iteration(int it, int *small, int *large, int n_large, char *bc, const char **what)
+/* MPI_Allreduce of N ints in place, or with NB MPI_Iallreduce and MPI_Wait. */
+static int allreduce(int *buf, int n, MPI_Op op, bool nb)
+{
+    MPI_Request r;
+    if (!nb)
+        return MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_INT, op, MPI_COMM_WORLD);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, n, MPI_INT, op, MPI_COMM_WORLD, &r);
+    return rc == MPI_SUCCESS ? MPI_Wait(&r, MPI_STATUS_IGNORE) : rc;
+}
+
+/* MPI_Bcast of N chars, or with NB MPI_Ibcast and MPI_Wait. */
+static int bcast(char *buf, int n, int root, bool nb)
+{
+    MPI_Request r;
+    if (!nb)
+        return MPI_Bcast(buf, n, MPI_CHAR, root, MPI_COMM_WORLD);
+    int rc = MPI_Ibcast(buf, n, MPI_CHAR, root, MPI_COMM_WORLD, &r);
+    return rc == MPI_SUCCESS ? MPI_Wait(&r, MPI_STATUS_IGNORE) : rc;
+}
+
+/* One iteration of the collectives' loop (NB: their non-blocking forms): the first error class,
+ * or MPI_SUCCESS; *WHAT names the call that returned it. */
+static int coll_iteration(int it, int *small, int *large, int n_large, char *bc, bool nb,
+                          const char **what)
 {
     int rc, size;
 
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     *what = "MPI_Allreduce of 16 ints";
-    if ((rc = MPI_Allreduce(MPI_IN_PLACE, small, 16, MPI_INT, MPI_MAX, MPI_COMM_WORLD)) != MPI_SUCCESS)
+    if ((rc = allreduce(small, 16, MPI_MAX, nb)) != MPI_SUCCESS)
         return rc;
     *what = "MPI_Allreduce of 64 KiB";
-    if ((rc = MPI_Allreduce(MPI_IN_PLACE, large, n_large, MPI_INT, MPI_BOR, MPI_COMM_WORLD)) != MPI_SUCCESS)
+    if ((rc = allreduce(large, n_large, MPI_BOR, nb)) != MPI_SUCCESS)
         return rc;
     *what = "MPI_Bcast of 4 KiB";
-    return MPI_Bcast(bc, 4096, MPI_CHAR, it % size, MPI_COMM_WORLD);
+    return bcast(bc, 4096, it % size, nb);
 }
 
-/* Rank 1 dies inside the loop; every other rank's collective fails within 2 s. */
-static void die_coll(int rank)
+/* After the warm-up (every connection made), rank 0 names the time rank 1 is to die, DIE_IN s
+ * ahead on MPI_Wtime's clock (CLOCK_MONOTONIC: the same clock in every rank of this one-node
+ * job), and rank 1 arms its timer for it. The survivors measure their delay from that time, not
+ * from the start of an iteration that under load may have begun long before the death. */
+static double plan_death(int rank)
 {
-    enum { N_LARGE = 16384, ARM_AT = 20, MAX_ITER = 100000 };
+    const double DIE_IN = 0.2;
+    double death = MPI_Wtime() + DIE_IN;
+
+    MPI_Bcast(&death, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    if (rank == 1) {
+        long us = (long)((death - MPI_Wtime()) * 1e6);
+        us = us > 0 ? us : 1;           /* late already: at once */
+        struct itimerval t = { .it_value = { .tv_sec = us / 1000000, .tv_usec = us % 1000000 } };
+        signal(SIGALRM, kill_self);
+        setitimer(ITIMER_REAL, &t, NULL);
+    }
+    return death;
+}
+
+/* Rank 1 dies inside the loop; every other rank's collective fails within 2 s of the death. With
+ * FATAL the error ends the rank (its line is what the test checks); NB: the non-blocking
+ * collectives. */
+static void die_coll(int rank, bool fatal, bool nb)
+{
+    enum { N_LARGE = 16384, WARM_UP = 20, MAX_ITER = 100000 };
     static int small[16], large[N_LARGE];
     static char bc[4096];
     const char *what = "";
     int rc = MPI_SUCCESS, it;
 
     signal(SIGTERM, SIG_IGN);
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    double begin = MPI_Wtime(), prev = begin, now = begin;
+    leave_quietly = fatal;
+    if (!fatal)
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    double begin = MPI_Wtime(), now = begin, death = begin + 3600;
     for (it = 0; it < MAX_ITER && now - begin < 60 && rc == MPI_SUCCESS; it++) {
-        if (rank == 1 && it == ARM_AT) {
-            struct itimerval t = { .it_value = { .tv_usec = 30000 } };
-            signal(SIGALRM, kill_self);
-            setitimer(ITIMER_REAL, &t, NULL);
-        }
-        prev = now;                     /* the death came after the previous iteration began */
-        rc = coll_iteration(it, small, large, N_LARGE, bc, &what);
+        if (it == WARM_UP)
+            death = plan_death(rank);
+        rc = coll_iteration(it, small, large, N_LARGE, bc, nb, &what);
         now = MPI_Wtime();
     }
-    double took = now - prev;
+    double took = now - death;
     int cls = -1, len = 0;
     char text[MPI_MAX_ERROR_STRING] = "";
     MPI_Error_class(rc, &cls);
     MPI_Error_string(rc, text, &len);
-    /* Rank 1 began iteration ARM_AT, so it had finished the Allreduces of ARM_AT - 1: no rank
-     * is behind that iteration (its Bcast may still wait for rank 1's last frames). */
-    if (rc != MPI_SUCCESS && it >= ARM_AT && took < 2.0)
-        OK("%s failed at iteration %d, %.2f s after the previous iteration began: class %d (%s)",
+    if (rc != MPI_SUCCESS && took >= 0 && took < 2.0)
+        OK("%s failed at iteration %d, %.2f s after rank 1 died: class %d (%s)",
            what, it - 1, took, cls, text);
     else
-        CHECK(0, "after %d iterations, %s returned %d after %.2f s (rank 1 died after iteration %d)",
-              it, what, rc, took, ARM_AT);
+        CHECK(0, "after %d iterations, %s returned %d %.2f s after rank 1 was to die (after "
+              "iteration %d)", it, what, rc, took, WARM_UP);
     sleep(10);                  /* alive until mrpc-run ends the job: no survivor exits first */
     _exit(0);                   /* MPI_Finalize would wait for the dead rank */
 }
@@ -151,8 +202,10 @@ int main(int argc, char **argv)
             MPI_Recv(v, 1, MPI_INT, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     } else if (!strcmp(mode, "die")) {
         die(rank);
-    } else if (!strcmp(mode, "die-coll")) {
-        die_coll(rank);
+    } else if (!strcmp(mode, "die-coll") || !strcmp(mode, "die-coll-fatal")) {
+        die_coll(rank, strcmp(mode, "die-coll") != 0, false);
+    } else if (!strcmp(mode, "die-icoll-fatal")) {
+        die_coll(rank, true, true);
     } else if (!strcmp(mode, "die-finalize")) {
         die_finalize(rank);
         printf("FAILED: rank %d: MPI_Finalize returned though rank 1 never called it\n", rank);

@@ -3,11 +3,12 @@
 # service (authenticated by a munged of the test's own, as installed; tests/lib/local_job.sh, the
 # set-up tests/mrpc-run shares) and checks how it ended:
 #   run_mpi.sh MRPC_RUN PHOENIXD MRPC_PLUGIN UCX_PLUGIN NP [--expect-fail RC PATTERN]
-#              [--expect-oks N] PROGRAM [ARGS]
+#              [--expect-oks N] [--reject PATTERN] PROGRAM [ARGS]
 # Passes when the job exits 0 and no rank printed "FAILED:" (each program checks its own results
 # and prints "ok: ..." lines), or, with --expect-fail, when it exits RC and its stderr matches
 # PATTERN (a fatal MPI error must end the job with a sentence), and no rank printed "FAILED:";
-# with --expect-oks, when moreover exactly N "ok: " lines were printed (one per surviving rank).
+# with --expect-oks, when moreover exactly N "ok: " lines were printed (one per surviving rank);
+# with --reject, when no line of its output or stderr matches PATTERN.
 # Bounded: 150 s.
 set -euo pipefail
 run=$1 phoenixd=$2 mrpc_so=$3 ucx_so=$4 np=$5; shift 5
@@ -15,6 +16,8 @@ want_rc=0 want_pat=""
 if [ "${1:-}" = "--expect-fail" ]; then want_rc=$2 want_pat=$3; shift 3; fi
 want_oks=""
 if [ "${1:-}" = "--expect-oks" ]; then want_oks=$2; shift 2; fi
+reject=""
+if [ "${1:-}" = "--reject" ]; then reject=$2; shift 2; fi
 . "$(dirname "$0")/../../tests/lib/local_job.sh"
 local_job_start mpi "$phoenixd" "$mrpc_so" "$ucx_so"
 rc=0 t0=$SECONDS
@@ -28,6 +31,7 @@ if [ -n "$want_pat" ]; then
 else
   grep -q "ok: " "$dir/out" || fail "'$*' on $np ranks checked nothing"
 fi
+[ -z "$reject" ] || ! grep -q -- "$reject" "$dir/out" "$dir/err" || fail "'$*' said '$reject'"
 oks=$(grep -c "ok: " "$dir/out" || true)
 [ -z "$want_oks" ] || [ "$oks" -eq "$want_oks" ] || fail "'$*' on $np ranks printed $oks ok: lines, expected $want_oks"
 echo "PASSED: $* on $np ranks in $((SECONDS - t0)) s"

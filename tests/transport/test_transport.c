@@ -933,6 +933,41 @@ static void test_xthread_threads(void)
     side_down(&B);
 }
 
+/* The service puts an app that a standing rule made urgent on a runtime thread kept for such
+ * apps after its engines were created for another (core/daemon/service.c, settle_runtime): B,
+ * created for runtime 0 beside A, is given runtime 1 before it does anything. On its first turn
+ * it takes runtime 1's worker (ucx_engine.c, follow_runtime); it then binds, connects and
+ * exchanges messages both ways with A, driven by runtime thread 1 while thread 0 drives A. */
+static void test_xthread_moved(void)
+{
+    enum { N = 2000 };
+    struct pair_threads rt;
+
+    side_up_on(&A, 1, 0);
+    side_up_on(&B, 2, 0);
+    CU_ASSERT_EQUAL(st(B.ucx, "worker"), st(A.ucx, "worker"));     /* runtime 0's */
+    B.sub->group.runtime_index = 1;         /* as phx_runtime_add() will say */
+    tp_turn(B.sub);
+    CU_ASSERT_EQUAL(st(B.ucx, "worker_runtime"), 1);
+    CU_ASSERT_NOT_EQUAL(st(B.ucx, "worker"), st(A.ucx, "worker"));
+    CU_ASSERT_EQUAL(st(A.ucx, "worker_engines"), 1);              /* B left it */
+    uint32_t back = pair_connect();
+    cmd(A.wt, "expect 17 %u", N);
+    cmd(B.wt, "expect 18 %u", N);
+    cmd(B.wt, "send 5 %u %u 17", N, 64u << 10);
+    cmd(A.wt, "send %u %u %u 18", back, N, 64u << 10);
+    threads_up(&rt);
+    CU_ASSERT(threads_reach("received", N, N, 60000));
+    CU_ASSERT(threads_reach("sent_ok", N, N, 5000));
+    threads_down(&rt);
+    CU_ASSERT_EQUAL(st(B.ucx, "worker_runtime"), 1);              /* stayed */
+    CU_ASSERT_EQUAL(st(A.wt, "missing"), 0);
+    CU_ASSERT_EQUAL(st(B.wt, "missing"), 0);
+    assert_clean(A.wt);
+    assert_clean(B.wt);
+    pair_down();
+}
+
 /* N connects of B to A, some handshakes under way, when A (and with BOTH, B too) moves to a
  * new build: the client's handshakes start again in its new build, the server's end (its
  * client, hearing the socket close, starts again), and every CONNECT ends OK. */
@@ -1063,6 +1098,7 @@ static const phx_test_case_t cases[] = {
     {"runtime sleeps on the worker fd and wakes on traffic", test_wakeup},
     {"crossed connects: two services call each other at once", test_crossed_connects},
     {"crossed connects between two runtime threads", test_crossed_threads},
+    {"two runtime threads: an app moved to the other before it connects", test_xthread_moved},
     {"a full heap refuses a parked frame once nothing is freed", test_full_heap_refuses_parked},
     {"live upgrade of the ucx plugin mid-stream", test_live_upgrade},
     {"live upgrade mid-stream between apps of two runtime threads", test_xthread_live_upgrade},

@@ -67,7 +67,7 @@ static Phoenix__Control__Subscription *subscription_reply(const struct phx_servi
     ok = ok && (m->job = strdup(sub->job.id)) != NULL;
     m->job_verified = sub->job.verified;
     m->runtime = sub->group.runtime_index;
-    m->runtime_urgent = sub->group.runtime_index >= svc->cfg->runtime.threads;
+    m->runtime_urgent = phx_service_runtime_kept(svc, sub->group.runtime_index);
     m->engines = calloc(sub->n_engines ? sub->n_engines : 1, sizeof(*m->engines));
     m->addons = calloc(sub->n_engines ? sub->n_engines : 1, sizeof(*m->addons));
     ok = ok && m->engines && m->addons && phx_admin_connections(sub, m) == 0;

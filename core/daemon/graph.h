@@ -58,7 +58,10 @@ struct phx_subscription *phx_subscription_create(struct phx_registry *reg, const
                                                  char *err, size_t errlen);
 /* The same for a group that runtime thread RUNTIME_INDEX will drive (phx_runtime_add() with that
  * runtime): its engines see the index from create() on, so that they can set up per-thread
- * resources there. phx_subscription_create() is this with index 0. */
+ * resources there. The service may still give the group another thread before it has an app
+ * to serve (a standing rule that makes it urgent: service.c, place_group); an engine that set
+ * up such resources then moves them on its first turn there (phx_engine_runtime_index() says
+ * which). phx_subscription_create() is this with index 0. */
 struct phx_subscription *phx_subscription_create_on(struct phx_registry *reg,
                                                     const char *service, pid_t pid,
                                                     unsigned sid, phx_app_port_t *app,

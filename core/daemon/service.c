@@ -7,9 +7,9 @@
  * not use, a thread runs unpinned and the log says why.
  *
  * Registration builds port -> subscription -> standing rules -> runtime, and any failure undoes
- * the steps already taken; an app's teardown frees them and gives the heap's free pages back to the system
- * (malloc_trim), so a node whose apps come and go keeps a flat RSS (tests/soak). SIDs count
- * from 0 per PID: a small list keeps the next SID of every PID that has subscriptions, and
+ * the steps already taken; an app's teardown frees them and gives the heap's free pages back to
+ * the system (malloc_trim), so a node whose apps come and go keeps a flat RSS (tests/soak). SIDs
+ * count from 0 per PID: a small list keeps the next SID of every PID that has subscriptions, and
  * forgets a PID with its last subscription (PIDs are reused). */
 #include "service.h"
 #include "rules.h"
@@ -24,6 +24,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,7 +293,7 @@ static struct phx_runtime *start_runtime(const phx_config_t *cfg, unsigned index
 }
 
 /* Starts runtime.threads runtime threads, then runtime.urgent_threads more for urgent groups
- * (settle_runtime), all placed together. */
+ * (place_group), all placed together. */
 static int start_runtimes(struct phx_service *svc, char *err, size_t errlen)
 {
     unsigned n = svc->cfg->runtime.threads + svc->cfg->runtime.urgent_threads;
@@ -318,41 +319,80 @@ static int start_runtimes(struct phx_service *svc, char *err, size_t errlen)
     return rc;
 }
 
-/* Index of the runtime for a new group, among the first runtime.threads (the others are kept
- * for urgent groups); *FOUND false in dedicate mode when every thread has one already. */
-static unsigned pick_runtime(struct phx_service *svc, bool *found)
+#define NO_RUNTIME UINT_MAX
+
+bool phx_service_runtime_kept(const struct phx_service *svc, unsigned index)
+{
+    return index >= svc->cfg->runtime.threads;
+}
+
+/* The ordinary runtime (one of the first runtime.threads) a new group would get: the next in
+ * turn in shared mode, the first free one in dedicate mode; NO_RUNTIME when dedicate mode has
+ * none free. The turn moves on once a group landed there (place_group). */
+static unsigned pick_runtime(const struct phx_service *svc)
 {
     unsigned ordinary = svc->cfg->runtime.threads;
 
-    *found = true;
     if (svc->cfg->runtime.mode == PHX_RUNTIME_SHARED)
-        return svc->next_runtime++ % ordinary;
+        return svc->next_runtime % ordinary;
     for (unsigned i = 0; i < ordinary; i++)
         if (svc->runtime_groups[i] == 0)
             return i;
-    *found = false;
-    return 0;
+    return NO_RUNTIME;
 }
 
-/* Where a new group runs, once the standing rules are on it: a group a policy marked urgent
- * (phx_engine_set_urgency: QosEngine's latency class) goes to the least loaded of the threads
- * kept for urgent groups (runtime.urgent_threads), so that its turns never wait for an ordinary
- * group's bulk progress and its UCX traffic is on that thread's worker, not the bulk's; any
- * other group stays on PICKED. The engines were created for PICKED; nothing of theirs is on its
- * resources yet (the app has no rings), and each takes its new thread's on its first turn there
- * (the UCX transport its worker, ucx_engine.c). A policy attached later cannot move a group:
- * its connections are on its thread's worker by then. */
-static unsigned settle_runtime(struct phx_service *svc, const struct phx_subscription *sub,
-                               unsigned picked)
+/* The thread kept for urgent groups (runtime.urgent_threads) a new urgent group would get: the
+ * least loaded, and in dedicate mode only an empty one; NO_RUNTIME when there is none. */
+static unsigned pick_kept(const struct phx_service *svc)
 {
-    unsigned best = picked;
+    unsigned best = NO_RUNTIME;
 
-    if (!__atomic_load_n(&sub->group.urgency, __ATOMIC_RELAXED))
-        return picked;
     for (unsigned i = svc->cfg->runtime.threads; i < svc->n_runtimes; i++)
-        if (best == picked || svc->runtime_groups[i] < svc->runtime_groups[best])
+        if (best == NO_RUNTIME || svc->runtime_groups[i] < svc->runtime_groups[best])
             best = i;
+    if (best != NO_RUNTIME && svc->cfg->runtime.mode == PHX_RUNTIME_DEDICATE &&
+        svc->runtime_groups[best] > 0)
+        return NO_RUNTIME;
     return best;
+}
+
+static void say_busy(const struct phx_service *svc, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "all %u runtime threads are busy (runtime.mode = \"dedicate\": one app "
+             "per thread; %u more are kept for apps a policy makes urgent)",
+             svc->cfg->runtime.threads, svc->cfg->runtime.urgent_threads);
+}
+
+/* Puts SUB, with the standing rules on it, on its runtime thread and counts it there. A group a
+ * policy marked urgent (phx_engine_set_urgency: QosEngine's latency class) goes to a thread kept
+ * for urgent groups (pick_kept), so that its turns never wait for an ordinary group's bulk
+ * progress and its UCX traffic is on that thread's worker, not the bulk's; any other group, or
+ * an urgent one with no kept thread to take it, goes to PICKED. The engines were created for a
+ * thread before the rules were known; nothing of theirs is on its resources yet (the app has no
+ * rings), and each takes its new thread's on its first turn there (the UCX transport its worker,
+ * ucx_engine.c). A policy attached later moves nothing: the app's connections are on its
+ * thread's worker by then. PHX_OK, or RESOURCE_EXHAUSTED / INTERNAL with a sentence in ERR. */
+static int place_group(struct phx_service *svc, struct phx_subscription *sub, unsigned picked,
+                       char *err, size_t errlen)
+{
+    bool urgent = __atomic_load_n(&sub->group.urgency, __ATOMIC_RELAXED) > 0;
+    unsigned rt = urgent ? pick_kept(svc) : NO_RUNTIME;
+
+    if (rt == NO_RUNTIME)
+        rt = picked;
+    if (rt == NO_RUNTIME) {
+        say_busy(svc, err, errlen);
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    int rc = phx_runtime_add(svc->runtimes[rt], sub);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the engines on runtime %u: %s", rt, strerror(-rc));
+        return PHX_INTERNAL;
+    }
+    if (rt == picked && svc->cfg->runtime.mode == PHX_RUNTIME_SHARED)
+        svc->next_runtime++;
+    svc->runtime_groups[rt]++;
+    return PHX_OK;
 }
 
 /* ---- init / fini ---------------------------------------------------------------------------- */
@@ -521,15 +561,13 @@ static void sub_unlink(struct phx_service *svc, struct phx_subscription *sub)
 int phx_service_register(struct phx_service *svc, const struct phx_register_params *p,
                          struct phx_subscription **out, char *err, size_t errlen)
 {
-    bool free_runtime;
     int status = register_admissible(svc, p->service, err, errlen);
 
     if (status != PHX_OK)
         return status;
-    unsigned rt = pick_runtime(svc, &free_runtime);
-    if (!free_runtime) {
-        snprintf(err, errlen, "all %u runtime threads are busy (runtime.mode = \"dedicate\": "
-                 "one app per thread)", svc->n_runtimes);
+    unsigned picked = pick_runtime(svc), first = picked != NO_RUNTIME ? picked : pick_kept(svc);
+    if (first == NO_RUNTIME) {          /* dedicate mode, every thread taken */
+        say_busy(svc, err, errlen);
         return PHX_RESOURCE_EXHAUSTED;
     }
     struct phx_pid_sids *pid = pid_entry(svc, p->peer.pid, true);
@@ -542,33 +580,28 @@ int phx_service_register(struct phx_service *svc, const struct phx_register_para
     status = port ? PHX_OK : phx_status_of_errno(errno);
     struct phx_subscription *sub = NULL;
     if (port && !(sub = phx_subscription_create_on(&svc->registry, p->service, p->peer.pid,
-                                                   pid->next_sid, port, rt, err, errlen)))
+                                                   pid->next_sid, port, first, err, errlen)))
         status = PHX_INTERNAL;
+    if (sub) {
+        sub->uid = p->peer.uid;
+        sub->gid = p->peer.gid;
+        phx_job_identify(phx_job_proc_root(), p->peer.pid, &sub->job);
+        phx_rules_on_register(svc, sub);    /* before the app has its rings: no call yet */
+        status = place_group(svc, sub, picked, err, errlen);
+    }
     if (status != PHX_OK) {
+        phx_subscription_destroy(sub);
         phx_app_port_destroy(port);
         pid_release(svc, p->peer.pid);
         return status;
     }
-    sub->uid = p->peer.uid;
-    sub->gid = p->peer.gid;
-    phx_job_identify(phx_job_proc_root(), p->peer.pid, &sub->job);
-    phx_rules_on_register(svc, sub);    /* before the app has its rings: no call yet */
-    rt = settle_runtime(svc, sub, rt);
-    int rc = phx_runtime_add(svc->runtimes[rt], sub);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot start the engines on runtime %u: %s", rt, strerror(-rc));
-        phx_subscription_destroy(sub);
-        phx_app_port_destroy(port);
-        pid_release(svc, p->peer.pid);
-        return PHX_INTERNAL;
-    }
     pid->next_sid++;
-    svc->runtime_groups[rt]++;
     sub_link(svc, sub);
+    unsigned rt = sub->group.runtime_index;
     phx_info("registered pid %d sid %u (uid %d, job %s%s) for %s on runtime %u%s", (int)sub->pid,
              sub->sid, (int)sub->uid, sub->job.id[0] ? sub->job.id : "none",
              sub->job.id[0] && !sub->job.verified ? " unverified" : "", sub->service, rt,
-             rt >= svc->cfg->runtime.threads ? " (kept for urgent apps)" : "");
+             phx_service_runtime_kept(svc, rt) ? " (kept for urgent apps)" : "");
     *out = sub;
     return PHX_OK;
 }

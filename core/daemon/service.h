@@ -81,6 +81,8 @@ struct phx_register_params {
  * depth), INTERNAL (anything else). */
 int  phx_service_register(struct phx_service *svc, const struct phx_register_params *p,
                           struct phx_subscription **out, char *err, size_t errlen);
+/* Whether runtime INDEX is one of the runtime.urgent_threads kept for urgent apps. */
+bool phx_service_runtime_kept(const struct phx_service *svc, unsigned index);
 /* Takes SUB off its runtime and destroys it with its port. */
 void phx_service_unregister(struct phx_service *svc, struct phx_subscription *sub);
 

@@ -5,7 +5,8 @@
  * phx_control_request_decode() (control_server.c, the server's own decoding, without a socket)
  * and, when it decodes, to what request_dispatch() calls: phx_service_register() for a register
  * body (undone at once when it succeeds) and phx_admin_handle() for the others, on a real service
- * (phx_service_init: one runtime thread, the null and testpair plugins, a private prefix, the
+ * (phx_service_init: one runtime thread and one kept for urgent apps, the null and testpair
+ * plugins, a private prefix, the
  * dry-run topology hwloc-profiles/vm-no-hca.xml so that no live hwloc scan runs) that lives for
  * the whole run. One app is registered for service "testpair" (TestSourceEngine ->
  * TestSinkEngine) as uid 4242, the uid of every non-admin peer, so that splice, engine admin,

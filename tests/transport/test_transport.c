@@ -934,7 +934,7 @@ static void test_xthread_threads(void)
 }
 
 /* The service puts an app that a standing rule made urgent on a runtime thread kept for such
- * apps after its engines were created for another (core/daemon/service.c, settle_runtime): B,
+ * apps after its engines were created for another (core/daemon/service.c, place_group): B,
  * created for runtime 0 beside A, is given runtime 1 before it does anything. On its first turn
  * it takes runtime 1's worker (ucx_engine.c, follow_runtime); it then binds, connects and
  * exchanges messages both ways with A, driven by runtime thread 1 while thread 0 drives A. */

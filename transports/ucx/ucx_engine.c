@@ -402,8 +402,11 @@ static void move_worker(struct phx_ucx_engine *s, phx_engine_t *e, struct phx_uc
 
 /* A group the service put on another runtime thread than the one its engines were created for
  * (an app a standing rule made urgent, placed on a thread kept for urgent apps when it
- * registered: service.c, settle_runtime) takes that thread's worker, on its first turn there,
- * before anything of it is on the old one. Under the lock of S's worker, which it changes. */
+ * registered: service.c, place_group) takes that thread's worker, on its first turn there,
+ * before anything of it is on the old one. Under the lock of S's worker, which it changes; the
+ * lock order of the move is in ucx_worker.c, Locking. When S was the old worker's only engine
+ * (no ordinary app on that thread yet), the release destroys that worker, here on the new
+ * thread: one ucp_worker created and destroyed for nothing, at registration only. */
 static void follow_runtime(struct phx_ucx_engine *s, phx_engine_t *e)
 {
     struct phx_ucx_worker *from = s->w, *to;

@@ -8,7 +8,9 @@
  * listeners, sends, receive heap, in-flight budget, stats and failures (ucx_engine.h), which is
  * what keeps apps independent. Engines of different runtime threads never share a worker: it is
  * found by phx_engine_runtime_index(), and the service gives a group its runtime index before it
- * creates the group's engines (phx_subscription_create_on).
+ * creates the group's engines (phx_subscription_create_on); a group it then puts on a thread
+ * kept for urgent apps takes that thread's worker on its first turn (ucx_engine.c,
+ * follow_runtime).
  *
  * Own workers. One ucp_worker_progress() moves whatever all the worker's sockets hold, so on a
  * shared worker an app's turn moves the other apps' data too: a latency app's turn moved a bulk
@@ -27,7 +29,11 @@
  * runtime thread, but the control thread creates, destroys, dumps, restores and queries an engine
  * whose group is suspended while the runtime thread goes on progressing the other engines of the
  * same worker. So every engine operation holds `lock` from entry to return, and every UCX call on
- * the worker happens under it: about 20 ns per progress while nobody else wants it.
+ * the worker happens under it: about 20 ns per progress while nobody else wants it. An engine
+ * that changes workers (ucx_engine.c, move_worker) holds two for a moment: the one it leaves,
+ * then the one it joins. The order is always from a worker of an ordinary runtime thread to a
+ * worker of a thread kept for urgent apps, or to a new one nobody else holds, never back, so two
+ * moves cannot wait for each other.
  *
  * Callbacks. ucp_worker_progress() called by engine A runs the callbacks of every engine on the
  * worker: B's sends completing, B's messages arriving, B's peers failing, B's listeners

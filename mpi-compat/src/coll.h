@@ -57,6 +57,9 @@ void coll_hold_op(struct coll_sched *s, MPI_Op op);
 int coll_start(struct coll_sched *s, MPI_Request *req, const char *fn);
 /* Blocking form: starts S and waits for it. */
 int coll_run(struct coll_sched *s, const char *fn);
+/* What every collective's MPI_ function ends with: with NB coll_start, else coll_run. S may be
+ * NULL (coll_sched_new ran out of memory): both report that, naming FN. */
+int coll_go(struct coll_sched *s, MPI_Request *req, bool nb, const char *fn);
 /* Drives S to its end without a request (engine tests; blocking collectives use coll_run). */
 int coll_sched_drive(struct coll_sched *s);
 void coll_sched_free(struct coll_sched *s);

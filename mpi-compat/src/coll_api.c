@@ -8,12 +8,6 @@
 
 #include <stdlib.h>
 
-/* Runs or starts S (NULL when it could not be allocated: both report that). */
-static int go(struct coll_sched *s, MPI_Request *req, bool nb, const char *fn)
-{
-    return nb ? coll_start(s, req, fn) : coll_run(s, fn);
-}
-
 static struct coll_sched *sched(MPI_Comm comm, MPI_Datatype t1, MPI_Datatype t2, MPI_Op op)
 {
     struct coll_sched *s = coll_sched_new(comm);
@@ -32,7 +26,7 @@ static int barrier(MPI_Comm comm, MPI_Request *req, bool nb, const char *fn)
     struct coll_sched *s = sched(comm, NULL, NULL, NULL);
     if (s)
         coll_barrier(s);
-    return go(s, req, nb, fn);
+    return coll_go(s, req, nb, fn);
 }
 
 int MPI_Barrier(MPI_Comm comm) { return barrier(comm, NULL, false, "MPI_Barrier"); }
@@ -48,7 +42,7 @@ static int bcast(void *buf, int count, MPI_Datatype dt, int root, MPI_Comm comm,
     struct coll_sched *s = sched(comm, dt, dt, NULL);
     if (s)
         coll_bcast(s, buf, count, dt, root);
-    return go(s, req, nb, fn);
+    return coll_go(s, req, nb, fn);
 }
 
 int MPI_Bcast(void *buf, int count, MPI_Datatype dt, int root, MPI_Comm comm)
@@ -84,7 +78,7 @@ static int reduce(const void *send, void *recv, int count, MPI_Datatype dt, MPI_
     struct coll_sched *s = sched(comm, dt, dt, op);
     if (s)
         coll_reduce_to(s, send, recv, count, dt, op, root);
-    return go(s, req, nb, fn);
+    return coll_go(s, req, nb, fn);
 }
 
 int MPI_Reduce(const void *send, void *recv, int count, MPI_Datatype dt, MPI_Op op, int root,
@@ -106,7 +100,7 @@ static int allreduce(const void *send, void *recv, int count, MPI_Datatype dt, M
     struct coll_sched *s = sched(comm, dt, dt, op);
     if (s)
         coll_allreduce(s, send, recv, count, dt, op);
-    return go(s, req, nb, fn);
+    return coll_go(s, req, nb, fn);
 }
 
 int MPI_Allreduce(const void *send, void *recv, int count, MPI_Datatype dt, MPI_Op op,
@@ -138,7 +132,7 @@ static int reduce_scatter(const void *send, void *recv, const int counts[], int 
         all[i] = block;
     if (s && (counts || all))
         coll_reduce_scatter(s, send, recv, counts ? counts : all, dt, op);
-    return go(s, req, nb, fn);
+    return coll_go(s, req, nb, fn);
 }
 
 int MPI_Reduce_scatter(const void *send, void *recv, const int counts[], MPI_Datatype dt,
@@ -174,7 +168,7 @@ static int scan(const void *send, void *recv, int count, MPI_Datatype dt, MPI_Op
     struct coll_sched *s = sched(comm, dt, dt, op);
     if (s)
         coll_scan(s, send, recv, count, dt, op, exclusive);
-    return go(s, req, nb, fn);
+    return coll_go(s, req, nb, fn);
 }
 
 int MPI_Scan(const void *send, void *recv, int count, MPI_Datatype dt, MPI_Op op, MPI_Comm comm)

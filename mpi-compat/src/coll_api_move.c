@@ -78,7 +78,7 @@ static int move(const struct coll_args *a, enum move m, MPI_Comm comm, MPI_Reque
     struct coll_sched *s = coll_sched_new(comm);
     if (s)
         build(s, &args, m);
-    return nb ? coll_start(s, req, fn) : coll_run(s, fn);
+    return coll_go(s, req, nb, fn);
 }
 
 #define ARGS(...) (&(struct coll_args){ __VA_ARGS__ })

@@ -385,6 +385,11 @@ int coll_run(struct coll_sched *s, const char *fn)
                               : mpix_err(c, err, "%s: a message of the collective failed", fn);
 }
 
+int coll_go(struct coll_sched *s, MPI_Request *req, bool nb, const char *fn)
+{
+    return nb ? coll_start(s, req, fn) : coll_run(s, fn);
+}
+
 void *coll_tmp_typed(struct coll_sched *s, int count, MPI_Datatype dt)
 {
     MPI_Aint first;

@@ -402,6 +402,7 @@ ucp_ep_h phx_ucx_conn_cede_ep(struct phx_ucx_conn *c)
     phx_ucx_worker_del_ep(c->s->w, ep);
     c->ep = NULL;
     c->wired = false;
+    c->lanes = PHX_UCX_LANES_UNKNOWN;   /* the next endpoint's are read again */
     c->wire_req = NULL;         /* its flush, still running, is stale */
     c->reclaim = true;
     phx_ucx_worker_wake(c->s->w);   /* C's engine may be another one of the worker */
@@ -722,4 +723,59 @@ void phx_ucx_conns_free(struct phx_ucx_engine *s)
     while (s->conns)
         phx_ucx_conn_free(s->conns);
     phx_u64map_fini(&s->by_id);
+}
+
+/* ---- lanes ------------------------------------------------------------------------------- */
+
+/* UCX 1.13's ucp_ep_query() names no transports; ucp_ep_print_info() does, one line per lane:
+ * "#   lane[0]:  1:tcp/lo.0 md[1] -> ...". */
+void phx_ucx_ep_lanes(ucp_ep_h ep, FILE *out)
+{
+    char *text = NULL, *save = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    bool first = true;
+
+    if (!mem)
+        return;
+    ucp_ep_print_info(ep, mem);
+    fclose(mem);
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char tl[64];
+        const char *lane = strstr(line, "lane[");
+        if (lane && (lane = strstr(lane, "]:")) &&
+            sscanf(lane + 2, " %*u:%63[^. ]", tl) == 1) {
+            fprintf(out, "%s%s", first ? "" : ",", tl);
+            first = false;
+        }
+    }
+    free(text);
+}
+
+/* Whether EP has lanes and every one is TCP ("tcp/DEV"). */
+static bool ep_tcp_only(ucp_ep_h ep)
+{
+    char *text = NULL, *save = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    bool any = false, all = true;
+
+    if (!mem)
+        return false;
+    phx_ucx_ep_lanes(ep, mem);
+    if (fclose(mem) || !text)
+        return false;
+    for (char *tl = strtok_r(text, ",", &save); tl; tl = strtok_r(NULL, ",", &save)) {
+        any = true;
+        all = all && strncmp(tl, "tcp/", 4) == 0;
+    }
+    free(text);
+    return any && all;
+}
+
+bool phx_ucx_conn_tcp_only(struct phx_ucx_conn *c)
+{
+    if (c->lanes == PHX_UCX_LANES_UNKNOWN && c->ep && c->wired)
+        c->lanes = ep_tcp_only(c->ep) ? PHX_UCX_LANES_TCP : PHX_UCX_LANES_OTHER;
+    return c->lanes == PHX_UCX_LANES_TCP;
 }

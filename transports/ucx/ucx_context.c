@@ -97,6 +97,10 @@ static const struct phx_setting ucx_keys[] = {
     UCX_SETTING(BOOL, same_node, true,
                 "messages between two apps of this service on one runtime thread go from the "
                 "sender's send heap into the receiver's receive heap directly, without UCX"),
+    UCX_SETTING(UINT, eager_max_kb, 256, 0, 16384,
+                "on connections whose lanes are all TCP, messages past the batching limit (20 KiB) "
+                "up to this size are sent eager, sparing the rendezvous round trip; 0 = off "
+                "(RDMA and shared memory keep rendezvous, their zero-copy path)"),
     UCX_SETTING(ENUM, worker, PHX_UCX_WORKER_THREAD, worker_names,
                 "\"thread\": the apps of a runtime thread share one UCX worker; \"class\": "
                 "except latency-class apps (qos), each of which gets its own when it opens its "

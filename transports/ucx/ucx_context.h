@@ -47,6 +47,7 @@ struct phx_ucx_settings {
     unsigned max_message_mb;    /* largest message a frame may carry */
     unsigned inflight_mb;       /* per engine, received bytes not yet taken by the app */
     bool     same_node;         /* loopback pairs skip UCX (ucx_local.c) */
+    unsigned eager_max_kb;      /* larger single messages up to it go eager over TCP; 0: off */
     int      worker;            /* enum phx_ucx_worker_mode: which apps get a worker of their own */
     char    *tcp_port_range;    /* UCX_TCP_PORT_RANGE: the ports UCX's TCP interfaces listen on */
     char    *ib_sl;             /* SL of UCX's InfiniBand transports; "" = UCX's "auto" */

@@ -705,7 +705,7 @@ static int stats_base_json(const struct phx_ucx_engine *s, char **reply)
     return asprintf(reply,
                     "{\"tx_msgs\":%llu,\"tx_bytes\":%llu,\"rx_msgs\":%llu,\"rx_bytes\":%llu,"
                     "\"malformed\":%llu,\"rejected_inflight\":%llu,\"rejected_heap\":%llu,"
-                    "\"parked\":%llu,"
+                    "\"parked\":%llu,\"eager_sends\":%llu,\"eager_held\":%llu,"
                     "\"dropped\":%llu,\"send_errors\":%llu,\"rx_errors\":%llu,"
                     "\"tx_unknown\":%llu,\"tx_memh\":%llu,\"tx_head\":%llu,\"tx_gathered\":%llu,"
                     "\"tx_batches\":%llu,\"tx_batched\":%llu,\"rx_batches\":%llu,"
@@ -722,6 +722,7 @@ static int stats_base_json(const struct phx_ucx_engine *s, char **reply)
                     (unsigned long long)st->rx_msgs, (unsigned long long)st->rx_bytes,
                     (unsigned long long)st->malformed, (unsigned long long)st->rejected_inflight,
                     (unsigned long long)st->rejected_heap, (unsigned long long)st->parked,
+                    (unsigned long long)st->eager_sends, (unsigned long long)st->eager_held,
                     (unsigned long long)st->dropped,
                     (unsigned long long)st->send_errors, (unsigned long long)st->rx_errors,
                     (unsigned long long)st->tx_unknown, (unsigned long long)st->tx_memh,
@@ -748,30 +749,6 @@ static int stats_base_json(const struct phx_ucx_engine *s, char **reply)
                : 0;
 }
 
-/* Appends the transports of C's lanes ("tcp/lo", "posix/memory") from ucp_ep_print_info(). */
-static void lanes_of(ucp_ep_h ep, FILE *out)
-{
-    char *text = NULL, *save = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    bool first = true;
-
-    if (!mem)
-        return;
-    ucp_ep_print_info(ep, mem);
-    fclose(mem);
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char tl[64];
-        const char *lane = strstr(line, "lane[");
-        if (lane && (lane = strstr(lane, "]:")) &&
-            sscanf(lane + 2, " %*u:%63[^. ]", tl) == 1) {
-            fprintf(out, "%s%s", first ? "" : ",", tl);
-            first = false;
-        }
-    }
-    free(text);
-}
-
 /* {"<id>":"tcp/lo,posix/memory",...} for the connections that have an endpoint. */
 static int transports_json(const struct phx_ucx_engine *s, char **reply)
 {
@@ -786,7 +763,7 @@ static int transports_json(const struct phx_ucx_engine *s, char **reply)
         if (!c->ep)
             continue;
         fprintf(out, "%s\"%u\":\"", sep, c->id);
-        lanes_of(c->ep, out);
+        phx_ucx_ep_lanes(c->ep, out);
         fputc('"', out);
         sep = ",";
     }

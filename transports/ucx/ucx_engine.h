@@ -48,6 +48,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <ucp/api/ucp.h>
 
 #define PHX_UCX_AM_ID              1        /* the active message every RPC travels in */
@@ -91,6 +92,9 @@
 #define PHX_UCX_BATCH_BYTES        65536    /* payload bytes of one batch at most: one zero-copy
                                                fragment over TCP (am_zcopy <= 64 KiB) */
 #define PHX_UCX_BATCHES_MAX        32       /* batch buffers per engine; past them, alone */
+#define PHX_UCX_EAGER_ZCOPY_MAX    63488    /* an eager message up to this size is one zero-copy
+                                               fragment over TCP (64 KiB less the headers); a
+                                               larger one is copied out (ucx_send.c, pack) */
 
 enum phx_ucx_conn_state {
     PHX_UCX_CONNECTING,     /* CONNECT issued, no answer yet */
@@ -98,6 +102,9 @@ enum phx_ucx_conn_state {
     PHX_UCX_FAILED,         /* UCX reported an error; progress() will force-close the ep */
     PHX_UCX_CLOSING,        /* the ep is closed or closing; freed once nothing refers to it */
 };
+
+/* What carries a connection's messages, as far as the eager switch cares (ucx_conn.c). */
+enum phx_ucx_lanes { PHX_UCX_LANES_UNKNOWN, PHX_UCX_LANES_TCP, PHX_UCX_LANES_OTHER };
 
 struct phx_ucx_engine;
 struct phx_ucx_xpair;       /* ucx_xlocal.c */
@@ -122,6 +129,8 @@ struct phx_ucx_conn {
     unsigned                ucx_ops;    /* flush/close requests of UCX that refer to it */
     bool                    in_id_map;
     bool                    wired;      /* UCX finished wiring the endpoint up: sends may go */
+    uint8_t                 lanes;      /* enum phx_ucx_lanes of the endpoint, read once wired
+                                           (phx_ucx_conn_tcp_only) */
     bool                    lost_due;   /* a CONN_LOST must go up once the above drain */
     bool                    claimed;    /* CONNECTING: the claim went, the ack is awaited */
     bool                    reclaim;    /* CONNECTING: its endpoint went to a crossed connect's
@@ -186,6 +195,9 @@ struct phx_ucx_wireup_cfg {
     bool     same_job;                  /* accept only peers of the service's own Slurm job */
     bool     same_node;                 /* a loopback pair's messages skip UCX (ucx_local.c) */
     unsigned worker;                    /* enum phx_ucx_worker_mode (settings.ucx.worker) */
+    uint64_t eager_max;                 /* bytes: single messages up to this size go eager on
+                                           TCP connections (settings.ucx.eager_max_kb; 0: off;
+                                           not wire-up, but read again at restore as it is) */
     char     job[32];                   /* that job (SLURM_JOB_ID), "" for a node service */
     char     munge_socket[108];
 };
@@ -242,6 +254,8 @@ struct phx_ucx_stats {
     uint64_t local_waits;               /* ... tries that found no room at the receiver */
     uint64_t hs_crossed;                /* claims that came on our own outgoing endpoint
                                            from the server it calls (crossed connects) */
+    uint64_t eager_sends;               /* messages sent with UCP_AM_SEND_FLAG_EAGER (ucx_send.c) */
+    uint64_t eager_held;                /* eager frames that waited for room (ucx_recv.c) */
     unsigned pending_peak;              /* most SENDs outstanding on one connection */
 };
 
@@ -307,10 +321,14 @@ struct phx_ucx_engine {
     struct phx_ucx_batch   *open_batch;         /* being filled by this tx pass (ucx_batch.c) */
     struct phx_ucx_batch   *free_batches, *all_batches;
     unsigned                n_batches;          /* batch buffers allocated */
+    ucp_datatype_t          pack_dt;            /* eager in several fragments (ucx_send.c) */
+    bool                    has_pack_dt;        /* ... created (on first use) */
 
     /* receive path (ucx_recv.c) */
     uint64_t                inflight;           /* bytes allocated, RECEIVED not pushed up */
-    struct phx_ucx_parked  *parked, *parked_tail; /* rendezvous frames waiting for room */
+    struct phx_ucx_parked  *parked, *parked_tail; /* frames waiting for room, in order */
+    unsigned                held_eager;         /* ... of which eager ones, their data held */
+    uint64_t                held_bytes;         /* ... and those frames' bytes */
     unsigned                grants_due;         /* connections with a grant to send */
     unsigned                rndv_pending;
     struct phx_ucx_rndv    *rndvs;
@@ -420,6 +438,11 @@ void phx_ucx_conns_free(struct phx_ucx_engine *s);
 /* Whether UCX holds requests that call back into S: flushes, closes and grants, sends it has not
  * completed, rendezvous receives. Under the lock. */
 bool phx_ucx_holds_requests(const struct phx_ucx_engine *s);
+
+/* The transports of EP's lanes, "tcp/lo,posix/memory", to OUT (ucp_ep_print_info()). */
+void phx_ucx_ep_lanes(ucp_ep_h ep, FILE *out);
+/* Whether every lane of C's endpoint is TCP: read once C is wired up, false before. */
+bool phx_ucx_conn_tcp_only(struct phx_ucx_conn *c);
 
 /* ---- ucx_listen.c ------------------------------------------------------------------------ */
 

@@ -174,7 +174,8 @@ int phx_ucx_wireup_init(struct phx_ucx_engine *s, const struct phx_ucx_settings 
         .hs_timeout_ms = set->handshake_timeout_ms, .halfopen_max = set->halfopen_max,
         .halfopen_per_source = set->halfopen_per_source, .auth = set->auth,
         .same_uid = set->auth_same_uid, .same_job = set->auth_same_job,
-        .same_node = set->same_node, .worker = (unsigned)set->worker};
+        .same_node = set->same_node, .worker = (unsigned)set->worker,
+        .eager_max = (uint64_t)set->eager_max_kb << 10};
     snprintf(s->wcfg.munge_socket, sizeof(s->wcfg.munge_socket), "%s", set->munge_socket);
     phx_ucx_service_job(s->wcfg.job, sizeof(s->wcfg.job));
     if (s->wcfg.same_job && (s->wcfg.auth != PHX_UCX_AUTH_MUNGE || !s->wcfg.job[0])) {

@@ -20,13 +20,15 @@
  * frame is dropped and counted in `rejected_inflight`; a full heap counts in `rejected_heap` and
  * goes up as DROPPED (the app forgot to release what it received: its call fails saying so).
  * The message's credit goes back; an eager sender's request has completed OK already, and its
- * caller hears of the loss from DROPPED (a full heap) or else its deadline (docs/transport.md). A rendezvous frame waits instead
- * (parked, below) when room will come: its data stays with the sender, whose request waits too;
- * but once the heap has freed nothing for PHX_UCX_PARK_STALL_MS the app is taken to keep what it
- * has (not merely slow), and the frame goes up as DROPPED after all. Head bytes and eager data
- * are copied into the block at once; rendezvous data is fetched into its place with
- * ucp_am_recv_data_nbx() (with the receive heap's memory handle, ucx_mem.c) and queued when it
- * completes. The block belongs to MrpcEngine from the moment RECEIVED is pushed. */
+ * caller hears of the loss from DROPPED (a full heap) or else its deadline (docs/transport.md). A
+ * frame waits instead (parked, below) when room will come: a rendezvous frame's data stays with
+ * the sender, whose request waits too; an eager frame's data is held here (UCX's buffer, or a
+ * copy), within the in-flight budget, which keeps back-pressure for the messages the eager
+ * switch sends eager over TCP (ucx_send.c); but once the heap has freed nothing for
+ * PHX_UCX_PARK_STALL_MS the app is taken to keep what it has (not merely slow), and the frame
+ * goes up as DROPPED after all. Head bytes and eager data are copied into the block at once;
+ * rendezvous data is fetched into its place with ucp_am_recv_data_nbx() (with the receive heap's
+ * memory handle, ucx_mem.c) and queued when it completes. The block belongs to MrpcEngine from the moment RECEIVED is pushed. */
 #include "ucx_engine.h"
 
 #include "phoenix/app_port.h"
@@ -276,16 +278,23 @@ static void rndv_start(struct phx_ucx_engine *s, void *data_desc, void *dst, siz
 
 /* ---- parking ----------------------------------------------------------------------------- */
 
-/* A rendezvous frame with no room for it yet waits here, in arrival order, with UCX's data
- * descriptor held (the handler returned UCS_INPROGRESS; its data stays with the sender, whose
- * request waits too) and a copy of its AM header (valid only during the callback). The room comes
- * when RECEIVED goes up (the in-flight budget) or the app releases buffers (the heap), both seen
- * by the engine's progress, which then fetches what fits (phx_ucx_recv_unpark). A connection's
- * credits bound how many of its frames wait. Each holds its connection (`queued`). */
+/* A frame with no room for it yet waits here, in arrival order, with a copy of its AM header
+ * (valid only during the callback). A rendezvous frame keeps UCX's data descriptor (the handler
+ * returned UCS_INPROGRESS; its data stays with the sender, whose request waits too). An eager
+ * frame is held: its data is already here, in UCX's buffer when UCX lets us keep it
+ * (UCP_AM_RECV_ATTR_FLAG_DATA: a message of several fragments, assembled; UCS_INPROGRESS, later
+ * ucp_am_data_release()), else copied. The room comes when RECEIVED goes up (the in-flight budget)
+ * or the app releases buffers (the heap), both seen by the engine's progress, which then fetches
+ * or copies what fits (phx_ucx_recv_unpark). A connection's credits bound how many of its frames
+ * wait; the bytes of eager frames held also stay within settings.ucx.inflight_mb, whatever the
+ * peer does (past it an eager frame is dropped as before). Each holds its connection (`queued`). */
 struct phx_ucx_parked {
     struct phx_ucx_conn   *c;
     struct mrpc_wire_hdr   hdr;
-    void                  *desc;
+    void                  *desc;            /* rendezvous: UCX's descriptor; eager: UCX's data,
+                                               or NULL when it was copied */
+    void                  *copy;            /* eager: the data copied, or NULL */
+    bool                   eager;
     size_t                 length;          /* of the AM's data */
     uint64_t               still_ns;        /* since when the heap freed nothing (stalled()) */
     uint64_t               frees;           /* the heap's free count then */
@@ -328,19 +337,38 @@ static void not_stalled(struct phx_ucx_engine *s, struct phx_ucx_parked *p)
     p->still_ns = phx_now_ns();
 }
 
+/* Whether an eager frame of LENGTH data bytes may be held: the bytes held stay within the
+ * in-flight budget. */
+static bool may_hold(const struct phx_ucx_engine *s, size_t length)
+{
+    return s->held_bytes + length <= s->inflight_budget;
+}
+
+/* Queues the frame (rendezvous: DATA is its descriptor; eager: its data, kept or copied). */
 static ucs_status_t park(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
                          const struct mrpc_wire_hdr *hdr, const void *header,
-                         size_t header_length, void *desc, size_t length)
+                         size_t header_length, void *data, size_t length,
+                         const ucp_am_recv_param_t *param)
 {
+    bool eager = !(param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV);
+    bool keep = !eager || (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_DATA);
     struct phx_ucx_parked *p = malloc(sizeof(*p) + header_length);
+    void *copy = NULL;
 
+    if (p && !keep && !(copy = malloc(length ? length : 1))) {
+        free(p);
+        p = NULL;
+    }
     if (!p) {
         s->stats.rx_errors++;
         phx_ucx_credit_consumed(c);
-        return UCS_ERR_NO_MEMORY;
+        return refuse(param, UCS_ERR_NO_MEMORY);
     }
-    *p = (struct phx_ucx_parked){.c = c, .hdr = *hdr, .desc = desc, .length = length,
-                                 .still_ns = phx_now_ns(), .frees = phx_ucx_recv_heap_frees(s)};
+    if (copy && length)
+        memcpy(copy, data, length);
+    *p = (struct phx_ucx_parked){.c = c, .hdr = *hdr, .desc = keep ? data : NULL, .copy = copy,
+                                 .eager = eager, .length = length, .still_ns = phx_now_ns(),
+                                 .frees = phx_ucx_recv_heap_frees(s)};
     memcpy(p->am_header, header, header_length);
     if (s->parked_tail)
         s->parked_tail->next = p;
@@ -348,8 +376,24 @@ static ucs_status_t park(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
         s->parked = p;
     s->parked_tail = p;
     c->queued++;
-    s->stats.parked++;
-    return UCS_INPROGRESS;
+    if (eager) {
+        s->held_eager++;
+        s->held_bytes += length;
+        s->stats.eager_held++;
+    } else {
+        s->stats.parked++;
+    }
+    return keep ? UCS_INPROGRESS : UCS_OK;
+}
+
+/* Lets go of P's data: an eager frame's copy or UCX's buffer; a rendezvous frame's descriptor,
+ * unfetched. */
+static void parked_release(struct phx_ucx_engine *s, struct phx_ucx_parked *p)
+{
+    if (p->copy)
+        free(p->copy);
+    else
+        ucp_am_data_release(s->worker, p->desc);
 }
 
 /* Takes the first parked frame off the queue; it is the caller's now. */
@@ -365,6 +409,10 @@ static struct phx_ucx_parked *unpark_head(struct phx_ucx_engine *s)
 /* Frees P, off the queue, and lets go of its connection. */
 static void parked_free(struct phx_ucx_parked *p)
 {
+    if (p->eager) {
+        p->c->s->held_eager--;
+        p->c->s->held_bytes -= p->length;
+    }
     p->c->queued--;
     free(p);
 }
@@ -375,7 +423,7 @@ static void parked_drop(struct phx_ucx_engine *s, struct phx_ucx_parked *p, uint
 {
     (*counter)++;
     phx_ucx_credit_consumed(p->c);
-    ucp_am_data_release(s->worker, p->desc);
+    parked_release(s, p);
     parked_free(p);
 }
 
@@ -428,12 +476,15 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
     phx_ucx_conn_established(c);        /* the peer answers: CONNECTED goes up first */
     phx_ucx_credit_heard(c, hdr.version);
     bool rndv = param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV;
-    if (rndv && (s->parked || s->draining)) /* behind the ones that already wait; or an upgrade
-                                               drains UCX's requests: no new fetch */
-        return park(s, c, &hdr, header, header_length, data, length);
+    bool can_wait = rndv || may_hold(s, length);
+    /* Behind the ones that already wait; a rendezvous frame also while an upgrade drains UCX's
+     * requests (no new fetch). An eager frame lands then if it can: held, it would keep the
+     * upgrade from taking the state (ucx_state.c). */
+    if (rndv ? s->parked || s->draining : s->parked && !s->draining && can_wait)
+        return park(s, c, &hdr, header, header_length, data, length, param);
     if ((why = land_prepare(s, c, &hdr, &up)) != LAND_OK) {
-        if (rndv && may_wait(s, &hdr, why))
-            return park(s, c, &hdr, header, header_length, data, length);
+        if (can_wait && may_wait(s, &hdr, why))
+            return park(s, c, &hdr, header, header_length, data, length, param);
         return refuse(param, land_refused(s, c, &hdr, why));
     }
     uint8_t *buf = (uint8_t *)(uintptr_t)up.desc.addr, *dst = buf + hdr.head_before;
@@ -630,8 +681,17 @@ unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s)
         void *desc = p->desc;
         size_t length = p->length;
         head_place(&p->hdr, p->am_header, buf);
-        parked_free(unpark_head(s));
-        rndv_start(s, desc, dst, length, &up);
+        unpark_head(s);
+        if (p->eager) {
+            if (length)
+                memcpy(dst, p->copy ? p->copy : desc, length);
+            parked_release(s, p);
+            parked_free(p);
+            landed(s, &up);
+        } else {
+            parked_free(p);
+            rndv_start(s, desc, dst, length, &up);
+        }
         n++;
     }
     return n;
@@ -740,6 +800,11 @@ int phx_ucx_recv_load(phx_engine_t *e, struct phx_ucx_engine *s, phx_rbuf_t *r,
 
 void phx_ucx_recv_forget_parked(struct phx_ucx_engine *s)
 {
-    while (s->parked)
-        free(unpark_head(s));
+    while (s->parked) {
+        struct phx_ucx_parked *p = unpark_head(s);
+        free(p->copy);          /* ours; UCX's buffers and descriptors went with the state */
+        free(p);
+    }
+    s->held_eager = 0;
+    s->held_bytes = 0;
 }

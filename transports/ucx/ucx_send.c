@@ -74,6 +74,11 @@ struct phx_ucx_send {
     unsigned               big_cap;
     uint8_t               *head;        /* wire header + head bytes; kept once allocated */
     uint8_t               *gather;      /* the payload copied together; freed with the send */
+    struct pack_src {                   /* the payload as the pack datatype sees it (below) */
+        const ucp_dt_iov_t *iov;
+        size_t              n, len;
+    } pack;
+    ucp_dt_iov_t           one;         /* ... a contiguous payload as one piece */
     ucp_dt_iov_t           inline_iov[PHX_UCX_INLINE_IOV];
 };
 
@@ -117,6 +122,9 @@ void phx_ucx_send_free(struct phx_ucx_engine *s)
     }
     s->all_sends = s->free_sends = s->done_head = s->done_tail = NULL;
     s->n_sends = s->pending_sends = s->done_count = 0;
+    if (s->has_pack_dt)
+        ucp_dt_destroy(s->pack_dt);
+    s->has_pack_dt = false;
 }
 
 /* ---- checks ------------------------------------------------------------------------------ */
@@ -495,6 +503,108 @@ static bool post(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
     return true;
 }
 
+/* Whether a message of LEN bytes on C goes eager (UCP_AM_SEND_FLAG_EAGER) rather than by the
+ * protocol UCX picks: past the batching limit, within settings.ucx.eager_max_kb, and only when
+ * every lane of C is TCP. There UCX switches to rendezvous at ~20 KiB, and its RTS -> RTR -> data
+ * exchange costs a round trip through both services per message, each step waiting for a service
+ * that shares its core with its app; eager, the data follows the header in one stream
+ * (benchmarks/RESULTS.md). Over RDMA or shared memory rendezvous is the zero-copy path: left to
+ * UCX. The receiver keeps back-pressure for eager frames by holding them (ucx_recv.c). */
+static bool goes_eager(struct phx_ucx_engine *s, struct phx_ucx_conn *c, uint64_t len)
+{
+    return len > PHX_UCX_BATCH_MSG_MAX && len <= s->wcfg.eager_max && phx_ucx_conn_tcp_only(c);
+}
+
+/* ---- eager in several fragments ---------------------------------------------------------- */
+
+/* UCX 1.13 aborts (uct_iface.h: `comp->count > 0`, seen when a peer goes mid-stream over TCP)
+ * when an endpoint fails while an eager message of several zero-copy fragments is partly on the
+ * wire: it completes the request at once (ucp_request_send_state_ff, "FIXME should not
+ * fast-forward requests owned by UCT") and the fragments in flight complete it again. Rendezvous
+ * and single-fragment sends never leave a request in that state. So a message the eager switch
+ * sends that is larger than one zero-copy fragment goes with a generic datatype, which UCX packs
+ * fragment by fragment into its own buffers (bcopy): once a fragment call returns, nothing of
+ * the request is owned by the transport. The copy costs about what the send's system calls do. */
+static void *pack_start(void *context, const void *buffer, size_t count)
+{
+    (void)context;
+    (void)count;
+    return (void *)(uintptr_t)buffer;       /* the slot's struct pack_src */
+}
+
+static void *pack_start_unpack(void *context, void *buffer, size_t count)
+{
+    (void)context;
+    (void)buffer;
+    (void)count;
+    return NULL;                            /* never received with it */
+}
+
+static size_t pack_size(void *state)
+{
+    return ((const struct pack_src *)state)->len;
+}
+
+static size_t pack_copy(void *state, size_t offset, void *dest, size_t max_length)
+{
+    const struct pack_src *src = state;
+    size_t done = 0;
+
+    for (size_t i = 0; i < src->n && done < max_length; i++) {
+        size_t len = src->iov[i].length;
+        if (offset >= len) {
+            offset -= len;
+            continue;
+        }
+        size_t n = len - offset < max_length - done ? len - offset : max_length - done;
+        memcpy((uint8_t *)dest + done, (const uint8_t *)src->iov[i].buffer + offset, n);
+        done += n;
+        offset = 0;
+    }
+    return done;
+}
+
+static ucs_status_t pack_unpack(void *state, size_t offset, const void *src, size_t length)
+{
+    (void)state;
+    (void)offset;
+    (void)src;
+    (void)length;
+    return UCS_ERR_UNSUPPORTED;
+}
+
+static void pack_finish(void *state)
+{
+    (void)state;
+}
+
+static const ucp_generic_dt_ops_t pack_ops = {
+    .start_pack = pack_start, .start_unpack = pack_start_unpack, .packed_size = pack_size,
+    .pack = pack_copy, .unpack = pack_unpack, .finish = pack_finish,
+};
+
+/* SH (contiguous or an iov list) becomes SLOT's payload for the pack datatype, in P. False when
+ * the datatype cannot be had: SH stays as it is. */
+static bool shape_packed(struct phx_ucx_engine *s, struct phx_ucx_send *slot,
+                         const struct send_shape *sh, ucp_request_param_t *p)
+{
+    if (!s->has_pack_dt && ucp_dt_create_generic(&pack_ops, NULL, &s->pack_dt) != UCS_OK)
+        return false;
+    s->has_pack_dt = true;
+    if (sh->datatype == ucp_dt_make_contig(1)) {
+        slot->one = (ucp_dt_iov_t){.buffer = (void *)(uintptr_t)sh->buffer, .length = sh->count};
+        slot->pack = (struct pack_src){.iov = &slot->one, .n = 1, .len = sh->count};
+    } else {
+        const ucp_dt_iov_t *iov = sh->buffer;
+        size_t len = 0;
+        for (size_t i = 0; i < sh->count; i++)
+            len += iov[i].length;
+        slot->pack = (struct pack_src){.iov = iov, .n = sh->count, .len = len};
+    }
+    p->datatype = s->pack_dt;
+    return true;
+}
+
 void phx_ucx_send_post_one(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
 {
     const struct mrpc_wire_msg *msg = phx_ucx_send_msg(slot);
@@ -519,6 +629,20 @@ void phx_ucx_send_post_one(struct phx_ucx_engine *s, struct phx_ucx_send *slot)
         return;
     }
     p.datatype = sh.datatype;
+    if (goes_eager(s, slot->conn, msg->hdr.payload_len)) {
+        p.flags |= UCP_AM_SEND_FLAG_EAGER;
+        s->stats.eager_sends++;
+        if (sh.count > PHX_UCX_EAGER_ZCOPY_MAX || sh.datatype != ucp_dt_make_contig(1)) {
+            if (!shape_packed(s, slot, &sh, &p)) {
+                phx_ucx_credit_refund(slot->conn, 1);
+                phx_ucx_send_complete(slot, UCS_ERR_NO_MEMORY);
+                return;
+            }
+            sh.buffer = &slot->pack;
+            sh.count = 1;
+            sh.memh = NULL;
+        }
+    }
     if (sh.memh) {
         p.op_attr_mask |= UCP_OP_ATTR_FIELD_MEMH;
         p.memh = sh.memh;

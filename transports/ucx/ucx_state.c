@@ -94,6 +94,8 @@ static const char *not_movable(const struct phx_ucx_engine *s)
         return "UCX still holds requests that call back into it";
     if (s->abandoned)
         return "UCX still holds sends of a closed connection";
+    if (s->held_eager)
+        return "eager frames wait for room in the receive heap, their data held here";
     if (s->open_batch)
         return "a batch is being filled";
     if (s->w->kept)

@@ -15,6 +15,16 @@
 
 #define ARGS_MAX 40
 
+bool policy_peer_of_job(struct mrpc_peer *p, const struct mrpc_node *n, const char *program,
+                        const char *job)
+{
+    if (job)
+        setenv("SLURM_JOB_ID", job, 1);
+    bool ok = mrpc_peer_start(p, n, program, "ready");
+    unsetenv("SLURM_JOB_ID");
+    return ok;
+}
+
 int policy_ctl(const struct mrpc_node *n, const char *const *args, phx_test_run_result_t *r)
 {
     char *argv[ARGS_MAX + 4];

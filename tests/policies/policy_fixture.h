@@ -24,6 +24,11 @@
 
 #include <json-c/json.h>
 
+/* Starts PROGRAM as an app of N (mrpc_peer_start, ready at "ready") with SLURM_JOB_ID=JOB in its
+ * environment (JOB NULL: none), as an app of that Slurm job would be (unverified). */
+bool policy_peer_of_job(struct mrpc_peer *p, const struct mrpc_node *n, const char *program,
+                        const char *job);
+
 /* Runs `policyctl ARGS... --prefix <N's>` (ARGS NULL-terminated); its exit code, output in R. */
 int policy_ctl(const struct mrpc_node *n, const char *const *args, phx_test_run_result_t *r);
 /* `policyctl attach TYPE --pid PID --set S...` (the settings NULL-terminated); its exit code. */

@@ -47,15 +47,6 @@ static struct app app, local;   /* on the client node; on the server node */
 
 /* ---- set-up ------------------------------------------------------------------------------- */
 
-static bool peer_of_job(struct mrpc_peer *p, const char *job)
-{
-    if (job)
-        setenv("SLURM_JOB_ID", job, 1);
-    bool ok = mrpc_peer_start(p, &srv, MRPC_TEST_PEER, "ready");
-    unsetenv("SLURM_JOB_ID");
-    return ok;
-}
-
 static mrpc_conn_t *dial(const struct app *a, const struct mrpc_peer *p)
 {
     mrpc_status_t st;
@@ -113,8 +104,9 @@ static bool bring_up(void)
                                            "class=latency", NULL }, &r) != 0 ||
         policy_ctl(&cli, (const char *[]){ "attach", "qos", "--all", "--set", "class=latency",
                                            NULL }, &r) != 0 ||
-        !peer_of_job(&lat1, LAT_JOB) || !peer_of_job(&plain, NULL) ||
-        !peer_of_job(&lat2, LAT_JOB))
+        !policy_peer_of_job(&lat1, &srv, MRPC_TEST_PEER, LAT_JOB) ||
+        !policy_peer_of_job(&plain, &srv, MRPC_TEST_PEER, NULL) ||
+        !policy_peer_of_job(&lat2, &srv, MRPC_TEST_PEER, LAT_JOB))
         return false;
     return app_up(&app, &cli) && app_up(&local, &srv);
 }
@@ -270,7 +262,7 @@ static void test_replaced(void)
         usleep(50 * 1000);              /* the service drops its subscription: 5 s at most */
     CU_ASSERT_FATAL(!mrpc_ctl_find_sub(&srv, gone, &sub));
     traffic(true, false);
-    CU_ASSERT_FATAL(peer_of_job(&lat2, LAT_JOB));
+    CU_ASSERT_FATAL(policy_peer_of_job(&lat2, &srv, MRPC_TEST_PEER, LAT_JOB));
     struct app *apps[] = { &app, &local };
     for (unsigned i = 0; i < 2; i++) {
         mrpc_conn_close(apps[i]->to_lat2);

@@ -49,15 +49,6 @@ static struct app lat, bulk, late;
 
 /* ---- set-up ------------------------------------------------------------------------------- */
 
-static bool peer_of_job(struct mrpc_peer *p, const char *job)
-{
-    if (job)
-        setenv("SLURM_JOB_ID", job, 1);
-    bool ok = mrpc_peer_start(p, &srv, MRPC_TEST_PEER, "ready");
-    unsetenv("SLURM_JOB_ID");
-    return ok;
-}
-
 static bool app_register(struct app *a)
 {
     mrpc_ctx_params_t params = { .field_mask = MRPC_CTX_PARAM_FIELD_PREFIX,
@@ -108,7 +99,8 @@ static bool bring_up(void)
         !mrpc_node_start(&cli, "qw-cli", MRPC_SIDE_CLIENT) ||
         policy_ctl(&srv, (const char *[]){ "attach", "qos", "--job", LAT_JOB, "--set",
                                            "class=latency", NULL }, &r) != 0 ||
-        !peer_of_job(&lat_srv, LAT_JOB) || !peer_of_job(&bulk_srv, NULL))
+        !policy_peer_of_job(&lat_srv, &srv, MRPC_TEST_PEER, LAT_JOB) ||
+        !policy_peer_of_job(&bulk_srv, &srv, MRPC_TEST_PEER, NULL))
         return false;
     return app_register(&bulk) && app_connect(&bulk) &&
            app_register(&lat) && qos_sid(&lat, true) == 0 && app_connect(&lat) &&
@@ -258,7 +250,7 @@ static void test_kill_bulk(void)
     need_nodes();
     kill_peer(&bulk_srv);
     traffic(true, false);                   /* the latency server serves on */
-    CU_ASSERT_FATAL(peer_of_job(&bulk_srv, NULL));
+    CU_ASSERT_FATAL(policy_peer_of_job(&bulk_srv, &srv, MRPC_TEST_PEER, NULL));
     redial(false);
     traffic(true, true);
     check_workers();
@@ -270,7 +262,7 @@ static void test_kill_latency(void)
     long before = where_peer(&lat_srv).worker;
     kill_peer(&lat_srv);
     traffic(false, true);                   /* the bulk server serves on */
-    CU_ASSERT_FATAL(peer_of_job(&lat_srv, LAT_JOB));
+    CU_ASSERT_FATAL(policy_peer_of_job(&lat_srv, &srv, MRPC_TEST_PEER, LAT_JOB));
     redial(true);
     traffic(true, true);
     check_workers();

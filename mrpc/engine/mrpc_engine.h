@@ -125,6 +125,8 @@ struct mrpc_engine {
     phx_fifo_t         txq;         /* of phx_desc_t, for tx out 0 */
     phx_fifo_t         backlog;     /* of phx_desc_t, for the app's completion ring */
     struct mrpc_send  *sends;       /* wire messages the transport holds (doubly linked) */
+    struct mrpc_send  *spare_sends; /* records SENT gave back, kept for the next messages */
+    unsigned           n_spare_sends;
     size_t             inflight_bytes;
     /* taken over from an older build (state.c): its wire message address -> our send record */
     phx_u64map_t      adopted;

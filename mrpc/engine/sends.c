@@ -106,6 +106,15 @@ static struct mrpc_send *send_new(struct mrpc_engine *m, const phx_desc_t *sub)
     return s;
 }
 
+/* What S of this build holds (a policy's copy, the encoding, a text); S itself stays. */
+static void send_clear(struct mrpc_send *s)
+{
+    free(s->wire.copy);
+    mrpc_encoded_free(&s->enc);
+    free(s->text);
+    s->magic = 0;
+}
+
 /* ALL, or STATE_ONLY: memory another build handed over stays (it goes back to that build when an
  * upgrade aborts). */
 static void send_free(struct mrpc_send *s, phx_destroy_mode_t mode)
@@ -114,12 +123,9 @@ static void send_free(struct mrpc_send *s, phx_destroy_mode_t mode)
      * record is adopted (foreign[0] is that build's record, its wire message first) */
     if (mode == PHX_DESTROY_ALL && s->key && s->foreign[0])
         free(((struct mrpc_wire_msg *)s->foreign[0])->copy);
-    free(s->wire.copy);
     for (unsigned i = 0; mode == PHX_DESTROY_ALL && i < 3; i++)
         free(s->foreign[i]);
-    mrpc_encoded_free(&s->enc);
-    free(s->text);
-    s->magic = 0;
+    send_clear(s);
     free(s);
 }
 
@@ -131,10 +137,7 @@ static void send_recycle(struct mrpc_engine *m, struct mrpc_send *s)
         send_free(s, PHX_DESTROY_ALL);
         return;
     }
-    free(s->wire.copy);
-    mrpc_encoded_free(&s->enc);
-    free(s->text);
-    s->magic = 0;
+    send_clear(s);
     s->next = m->spare_sends;
     m->spare_sends = s;
     m->n_spare_sends++;

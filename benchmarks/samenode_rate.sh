@@ -8,11 +8,13 @@
 # A fresh phoenixd (runtime.threads = 1, shared, spin_us 50, UCX sm,tcp on lo, same_node on:
 # compare's one-node services), an rpc_bench server and a client through it, unpinned as in
 # compare. Prints the load average, the client's JSON result (rate, CPU per call of the client,
-# phoenixd and the server) and the counters of the two UcxRpcAdapterEngines (tx_local/rx_local:
-# the same-node path was taken). With PERF_OUT, `perf record -g` samples all three processes
-# during SECONDS - 1 s of the measured calls into PERF_OUT.data and `perf stat` counts their system calls and
-# context switches into PERF_OUT.stat. Everything it starts is bounded by timeout and stopped
-# by PID; its files go to a fresh directory under $TMPDIR.
+# phoenixd and the server), the runtime's busy seconds, the server app's engines' work and
+# busy_ns (the client has gone by then) and the counters of its UcxRpcAdapterEngine (tx_local =
+# rx_local: the same-node path was taken). With PERF_OUT, `perf record` (-g, or $PERF_CG)
+# samples the three processes during SECONDS - 1 s of the measured calls into PERF_OUT.data and
+# `perf stat` counts their system calls, context switches and CPU time per thread into
+# PERF_OUT.stat. Everything it starts is bounded by timeout and stopped by PID; its files go to
+# a fresh directory under $TMPDIR.
 set -u
 B=$(cd "$1" && pwd); SECS=${2:-3}; PERF=${3:-}
 D=$(mktemp -d "${TMPDIR:-/tmp}/samenode-rate.XXXXXX")

@@ -120,6 +120,7 @@ struct mrpc_engine {
     phx_idtable_t     calls;       /* wire call id -> struct eng_call * */
     phx_u64map_t      by_app;      /* app call id -> wire id of its newest live call (CANCEL) */
     uint64_t           earliest_deadline_ns;   /* no call expires before this */
+    uint64_t           pass_ns;     /* the clock of this progress() pass (0: not read yet) */
     phx_u64map_t      delivered;   /* address given to the app -> recv heap block */
     /* queues */
     phx_fifo_t         txq;         /* of phx_desc_t, for tx out 0 */
@@ -225,6 +226,10 @@ struct eng_call {
 };
 
 /* A new outgoing call for the app's CALL SUB; its wire id in *WIRE_ID. NULL when full. */
+/* The time of this progress() pass, read at its first use: the calls a pass starts take their
+ * deadlines from it, and its expiry sweep checks against it (eng_pass_end() forgets it). */
+uint64_t eng_pass_now(struct mrpc_engine *m);
+void     eng_pass_end(struct mrpc_engine *m);
 struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
                               const struct mrpc_method_layout *method, uint64_t *wire_id);
 /* Takes the call a reply names off the table: it must have been made on CONN_ID. */

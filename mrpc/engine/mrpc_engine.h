@@ -45,6 +45,7 @@
 /* Everything a subscription can owe its app at once: two completions per call, plus slack. */
 #define ENG_BACKLOG_MAX    (2u * ENG_MAX_CALLS + 4u * ENG_BACKLOG_SOFT)
 #define ENG_MAX_CALLS      (1u << 17)    /* outgoing calls waiting for a reply */
+#define ENG_SPARE_CALLS    64u           /* ended calls' records kept for reuse (calls.c) */
 #define ENG_MAX_CONNS      4096u         /* connections and bindings */
 #define ENG_MAX_DELIVERED  (1u << 20)    /* buffers the app holds */
 #define ENG_MAX_SHELVES    16u           /* registrations of one service id */
@@ -120,11 +121,16 @@ struct mrpc_engine {
     phx_idtable_t     calls;       /* wire call id -> struct eng_call * */
     phx_u64map_t      by_app;      /* app call id -> wire id of its newest live call (CANCEL) */
     uint64_t           earliest_deadline_ns;   /* no call expires before this */
+    uint64_t           pass_ns;     /* the clock of this progress() pass (0: not read yet) */
+    struct eng_call   *spare_calls[ENG_SPARE_CALLS];   /* ended calls' records, for new ones */
+    unsigned           n_spare_calls;
     phx_u64map_t      delivered;   /* address given to the app -> recv heap block */
     /* queues */
     phx_fifo_t         txq;         /* of phx_desc_t, for tx out 0 */
     phx_fifo_t         backlog;     /* of phx_desc_t, for the app's completion ring */
     struct mrpc_send  *sends;       /* wire messages the transport holds (doubly linked) */
+    struct mrpc_send  *spare_sends; /* records SENT gave back, kept for the next messages */
+    unsigned           n_spare_sends;
     size_t             inflight_bytes;
     /* taken over from an older build (state.c): its wire message address -> our send record */
     phx_u64map_t      adopted;
@@ -223,6 +229,13 @@ struct eng_call {
 };
 
 /* A new outgoing call for the app's CALL SUB; its wire id in *WIRE_ID. NULL when full. */
+/* The time of this progress() pass, read at its first use: the calls a pass starts take their
+ * deadlines from it, and its expiry sweep checks against it (eng_pass_end() forgets it). */
+uint64_t eng_pass_now(struct mrpc_engine *m);
+void     eng_pass_end(struct mrpc_engine *m);
+/* Call C has ended (or never started): its record is kept for the next call, or freed. NULL is
+ * ignored. */
+void     eng_call_release(struct mrpc_engine *m, struct eng_call *c);
 struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
                               const struct mrpc_method_layout *method, uint64_t *wire_id);
 /* Takes the call a reply names off the table: it must have been made on CONN_ID. */

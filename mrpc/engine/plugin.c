@@ -186,7 +186,8 @@ static int mrpc_progress(phx_engine_t *e, void *state)
     done += eng_app_progress(m);
     done += eng_txq_flush(m, e);
     if (m->calls.live)
-        eng_calls_expire(m, phx_now_ns());
+        eng_calls_expire(m, eng_pass_now(m));
+    eng_pass_end(m);
     phx_app_port_notify(m->port);          /* one doorbell for the pass (completions.c) */
     return (int)done;
 }

@@ -13,6 +13,10 @@
  * within eng_budget() (submissions.c) or check eng_txq_room() first (delivery.c), so the queue
  * never overflows.
  *
+ * Records SENT gave back are kept (up to ENG_SPARE_SENDS: two windows of 32 calls) and reused
+ * for the next messages instead of going back to malloc: at 32 calls outstanding a batch frees
+ * more records than the allocator's per-thread cache holds, and each then took its slow path.
+ *
  * Live upgrade: a record the transport holds cannot move (the transport has its address), so
  * state.c hands its memory to the next build through the resource table, and the next build
  * makes an "adopted" record for it: keyed by the old address in `adopted`, with the old blocks
@@ -28,6 +32,7 @@
 #include <string.h>
 
 #define SEND_MAGIC 0x4d53454e44524543ull     /* "MSENDREC" */
+#define ENG_SPARE_SENDS 64u
 
 struct mrpc_send {
     struct mrpc_wire_msg wire;      /* first: SEND's addr and SENT's addr */
@@ -83,17 +88,31 @@ unsigned eng_txq_flush(struct mrpc_engine *m, phx_engine_t *e)
 
 /* ---- send records ------------------------------------------------------------------------ */
 
-static struct mrpc_send *send_new(const phx_desc_t *sub)
+static struct mrpc_send *send_new(struct mrpc_engine *m, const phx_desc_t *sub)
 {
-    struct mrpc_send *s = calloc(1, sizeof(*s));
+    struct mrpc_send *s = m->spare_sends;
 
-    if (!s)
+    if (s) {
+        m->spare_sends = s->next;
+        m->n_spare_sends--;
+        memset(s, 0, sizeof(*s));
+    } else if (!(s = calloc(1, sizeof(*s)))) {
         return NULL;
+    }
     s->magic = SEND_MAGIC;
     s->wire.owner = s;
     if (sub)
         s->sub = *sub;
     return s;
+}
+
+/* What S of this build holds (a policy's copy, the encoding, a text); S itself stays. */
+static void send_clear(struct mrpc_send *s)
+{
+    free(s->wire.copy);
+    mrpc_encoded_free(&s->enc);
+    free(s->text);
+    s->magic = 0;
 }
 
 /* ALL, or STATE_ONLY: memory another build handed over stays (it goes back to that build when an
@@ -104,13 +123,24 @@ static void send_free(struct mrpc_send *s, phx_destroy_mode_t mode)
      * record is adopted (foreign[0] is that build's record, its wire message first) */
     if (mode == PHX_DESTROY_ALL && s->key && s->foreign[0])
         free(((struct mrpc_wire_msg *)s->foreign[0])->copy);
-    free(s->wire.copy);
     for (unsigned i = 0; mode == PHX_DESTROY_ALL && i < 3; i++)
         free(s->foreign[i]);
-    mrpc_encoded_free(&s->enc);
-    free(s->text);
-    s->magic = 0;
+    send_clear(s);
     free(s);
+}
+
+/* A record of this build that SENT gave back (or that never went): what it holds is freed, the
+ * record itself kept for the next message while there are fewer than ENG_SPARE_SENDS. */
+static void send_recycle(struct mrpc_engine *m, struct mrpc_send *s)
+{
+    if (s->key || m->n_spare_sends >= ENG_SPARE_SENDS) {
+        send_free(s, PHX_DESTROY_ALL);
+        return;
+    }
+    send_clear(s);
+    s->next = m->spare_sends;
+    m->spare_sends = s;
+    m->n_spare_sends++;
 }
 
 /* Links S into the transport's hands and queues its SEND. */
@@ -147,7 +177,7 @@ phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
 {
     struct mrpc_encode_limits lim = { .field_mask = MRPC_ENCODE_LIMIT_FIELD_MAX_BYTES,
                                       .max_bytes = m->max_message };
-    struct mrpc_send *s = send_new(sub);
+    struct mrpc_send *s = send_new(m, sub);
 
     if (!s) {
         snprintf(err, errlen, "out of memory");
@@ -155,7 +185,7 @@ phx_status_t eng_send_message(struct mrpc_engine *m, const phx_desc_t *sub,
     }
     int rc = mrpc_native_encode(t, sub->addr, phx_app_port_send_region(m->port), &lim, &s->enc, err, errlen);
     if (rc < 0) {
-        send_free(s, PHX_DESTROY_ALL);
+        send_recycle(m, s);
         return phx_status_of_errno(rc);
     }
     s->wire.hdr = *hdr;
@@ -180,7 +210,7 @@ static void send_bytes(struct mrpc_engine *m, enum mrpc_wire_kind kind, const ph
                        int32_t status, const void *bytes, size_t len, uint64_t type_hash,
                        const phx_desc_t *sub)
 {
-    struct mrpc_send *s = send_new(sub);
+    struct mrpc_send *s = send_new(m, sub);
 
     if (!s || !(s->text = malloc(len ? len : 1))) {
         phx_warn("mrpc: out of memory: the peer of call %llu is not told (wire kind %d)",
@@ -312,7 +342,7 @@ void eng_send_finished(struct mrpc_engine *m, uint64_t addr, phx_status_t status
         answer_unsent_reply(m, s, status, reason);
     if (s->sub.kind)
         eng_send_done_now(m, &s->sub, status);
-    send_free(s, PHX_DESTROY_ALL);
+    send_recycle(m, s);
 }
 
 void eng_sends_fini(struct mrpc_engine *m, phx_destroy_mode_t mode)
@@ -323,6 +353,12 @@ void eng_sends_fini(struct mrpc_engine *m, phx_destroy_mode_t mode)
         if (mode == PHX_DESTROY_ALL || s->key)
             send_free(s, mode);         /* a record of this build went to the next one whole */
     }
+    while (m->spare_sends) {            /* this build's own: free in either mode */
+        struct mrpc_send *s = m->spare_sends;
+        m->spare_sends = s->next;
+        free(s);
+    }
+    m->n_spare_sends = 0;
     phx_u64map_fini(&m->adopted);
 }
 
@@ -345,7 +381,7 @@ void eng_sends_each(struct mrpc_engine *m, void (*fn)(void *arg, const struct en
 
 int eng_send_adopt(struct mrpc_engine *m, const struct eng_send_view *v)
 {
-    struct mrpc_send *s = send_new(NULL);
+    struct mrpc_send *s = send_new(m, NULL);
 
     if (!s)
         return -ENOMEM;

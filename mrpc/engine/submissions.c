@@ -119,7 +119,7 @@ static void on_call(struct mrpc_engine *m, const phx_desc_t *sub)
     eng_wire_hdr_init(&hdr, MRPC_WIRE_CALL, sub->service_id, sub->method_id, wire_id);
     status = eng_send_message(m, sub, ml->input, &hdr, call->deadline_ns, why, sizeof(why));
     if (status != PHX_OK) {
-        free(eng_call_take(m, wire_id, sub->conn_id));
+        eng_call_release(m, eng_call_take(m, wire_id, sub->conn_id));
         refuse_call(m, sub, status, why);
         return;
     }

@@ -19,6 +19,7 @@
  * while the transport still sends it). */
 #include "walk.h"
 
+#include <stdbool.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,10 @@
 /* Upper bound on max_segments whatever the caller asks: keeps the iov count (1 + 2 per segment)
  * inside an unsigned and the table arithmetic far from overflow. */
 #define ENCODE_SEGMENTS_CAP (1u << 28)
+
+/* Segments the encoder keeps on the stack: a message of this many pieces (most: a struct and a
+ * few strings or bytes) is encoded without allocating its segment list. */
+#define ENCODE_INLINE_SEGMENTS 16
 
 static const char    empty_text[1];
 
@@ -38,7 +43,8 @@ struct encoder {
     const phx_shm_region_t *heap;
     size_t                  max_bytes;
     size_t                  max_segments;
-    struct segment         *segs;
+    struct segment         *segs;       /* inline, or malloc'd once it outgrew inline */
+    struct segment          inline_segs[ENCODE_INLINE_SEGMENTS];
     size_t                  n_segs;
     size_t                  cap_segs;
     size_t                  body_len;   /* the segments laid out from offset 0, padding included */
@@ -61,10 +67,13 @@ static int add_segment(struct encoder *e, const void *base, size_t len)
         return mrpc_fail(e->err, e->errlen, -E2BIG, "the message is larger than %zu bytes",
                          e->max_bytes);
     if (e->n_segs == e->cap_segs) {
-        size_t cap = e->cap_segs ? 2 * e->cap_segs : 16;
-        struct segment *segs = realloc(e->segs, cap * sizeof(*segs));
+        size_t cap = 2 * e->cap_segs;
+        bool moving = e->segs == e->inline_segs;
+        struct segment *segs = realloc(moving ? NULL : e->segs, cap * sizeof(*segs));
         if (!segs)
             return mrpc_fail(e->err, e->errlen, -ENOMEM, "out of memory encoding a message");
+        if (moving)
+            memcpy(segs, e->inline_segs, sizeof(e->inline_segs));
         e->segs = segs;
         e->cap_segs = cap;
     }
@@ -294,6 +303,8 @@ int mrpc_native_encode(const struct mrpc_type_layout *t, uint64_t msg_addr,
     };
     if (e.max_segments > ENCODE_SEGMENTS_CAP)
         e.max_segments = ENCODE_SEGMENTS_CAP;
+    e.segs = e.inline_segs;
+    e.cap_segs = ENCODE_INLINE_SEGMENTS;
     struct mrpc_walk w = {
         .ops = &encode_ops, .ctx = &e, .err = err, .errlen = errlen,
         .max_depth = LIMIT(lim, MRPC_ENCODE_LIMIT_FIELD_MAX_DEPTH, max_depth,
@@ -313,7 +324,8 @@ int mrpc_native_encode(const struct mrpc_type_layout *t, uint64_t msg_addr,
         rc = payload_len < gather_below ? emit_gathered(&e, payload_len, out)
                                         : emit_scattered(&e, payload_len, out);
     }
-    free(e.segs);
+    if (e.segs != e.inline_segs)
+        free(e.segs);
     return rc;
 }
 

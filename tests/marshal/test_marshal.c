@@ -533,6 +533,31 @@ static void test_big_repeated_fields(void)
     harness_close(&h);
 }
 
+/* The encoder keeps the first 16 segments on its stack and moves to the heap past them
+ * (native_encode.c): messages with a few pieces fewer and more than that round-trip alike. */
+static void test_segments_around_inline(void)
+{
+    struct harness h;
+    open_harness(&h);
+    static char *words[] = { "a", "bb", "", "ccc", "d", "ee", "f", "", "ggg", "h", "ii", "j",
+                             "kk", "", "l", "mmm", "n", "o", "pp", "q", "rr", "s", "", "t" };
+    enum { N = sizeof(words) / sizeof(words[0]) };
+    for (size_t n = 8; n <= N; n++) {
+        Mtest__Node root = MTEST__NODE__INIT;
+        Mtest__Big big = MTEST__BIG__INIT;
+        big.title = "inline";
+        big.root = &root;
+        big.n_strs = n;
+        big.strs = words;
+        Mtest__Big *out = (Mtest__Big *)check_roundtrip(&h, &big.base);
+        CU_ASSERT_EQUAL_FATAL(out->n_strs, n);
+        for (size_t i = 0; i < n; i++)
+            CU_ASSERT_STRING_EQUAL(out->strs[i], words[i]);
+        CU_ASSERT_STRING_EQUAL(out->title, "inline");
+    }
+    harness_close(&h);
+}
+
 static void test_nesting_50_deep(void)
 {
     struct harness h;
@@ -1092,6 +1117,7 @@ int main(int argc, char **argv)
         { "proto2 defaults and required fields", test_proto2_defaults_and_required },
         { "every scalar type, singular and repeated", test_every_scalar_type },
         { "big repeated fields", test_big_repeated_fields },
+        { "segment lists around the encoder's inline size", test_segments_around_inline },
         { "nesting 50 deep", test_nesting_50_deep },
         { "64 MiB bytes field", test_64mib_bytes },
         { "gathered and scattered payloads are the same", test_gathered_equals_scattered },

@@ -342,6 +342,38 @@ static void test_refused_send(void)
     mh_stop(&h);
 }
 
+/* A call's deadline comes from the clock of the progress() pass that took it (calls.c): calls of
+ * a later pass get later deadlines, each within its timeout of when it was submitted. */
+static void test_deadline_per_pass(void)
+{
+    phx_desc_t send[2];
+    uint64_t before[2], after[2];
+
+    start();
+    MrpcTest__Blob *b = mh_message(&h, &mrpc_test__blob__descriptor);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    for (unsigned i = 0; i < 2; i++) {
+        if (i)
+            nanosleep(&(struct timespec){ .tv_nsec = 5000000 }, NULL);
+        before[i] = phx_now_ns();
+        CU_ASSERT_FATAL(mh_submit(&h, &(phx_desc_t){
+            .kind = MRPC_APP_CALL, .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+            .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = 10 + i,
+            .call_timeout_ms = 2000, .addr = (uintptr_t)b, .len = sizeof(*b) }));
+        CU_ASSERT_FATAL(mh_tx_take(&h, MRPC_DESC_SEND, &send[i]));
+        after[i] = phx_now_ns();
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        const struct mrpc_wire_msg *w = (const struct mrpc_wire_msg *)(uintptr_t)send[i].addr;
+        CU_ASSERT(w->deadline_ns >= before[i] + 2000000000ull);
+        CU_ASSERT(w->deadline_ns <= after[i] + 2000000000ull);
+    }
+    const struct mrpc_wire_msg *w0 = (const struct mrpc_wire_msg *)(uintptr_t)send[0].addr;
+    const struct mrpc_wire_msg *w1 = (const struct mrpc_wire_msg *)(uintptr_t)send[1].addr;
+    CU_ASSERT(w1->deadline_ns >= w0->deadline_ns + 5000000ull);
+    mh_stop(&h);
+}
+
 /* A received CALL a policy refused: its caller gets an ERROR with the status and sentence. */
 static void test_refused_incoming(void)
 {
@@ -418,6 +450,7 @@ static const phx_test_case_t cases[] = {
     { "the transport's reason for a failed CONNECT reaches the app", test_connect_reason },
     { "a CANCEL does not sweep every outstanding call", test_cancel_cost },
     { "a policy's refusal on tx reaches the app with its sentence", test_refused_send },
+    { "each pass's calls take their deadlines from that pass's clock", test_deadline_per_pass },
     { "an incoming call a policy refused is answered to its caller", test_refused_incoming },
     { "a reply a policy refused fails the call with its sentence", test_refused_reply },
     { NULL, NULL },

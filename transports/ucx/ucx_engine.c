@@ -187,14 +187,16 @@ static void ucx_destroy(phx_engine_t *e, void *state, phx_destroy_mode_t mode)
 
 /* ---- pushing up -------------------------------------------------------------------------- */
 
-/* A RECEIVED that landed at AT_NS (0: unknown) goes up now: how long it waited for this
+/* A RECEIVED that landed at AT_NS (0: unknown) goes up at *NOW (read here if 0): how long it waited for this
  * engine's progress, which is where a message waits while other engines hold the runtime thread
  * (docs/policies.md, "qos"). */
-static void up_wait_count(struct phx_ucx_stats *st, uint64_t at_ns)
+static void up_wait_count(struct phx_ucx_stats *st, uint64_t at_ns, uint64_t *now)
 {
     if (!at_ns)
         return;
-    uint64_t waited = phx_now_ns() - at_ns;
+    if (!*now)                      /* one clock read for the batch that goes up together */
+        *now = phx_now_ns();
+    uint64_t waited = *now > at_ns ? *now - at_ns : 0;
     st->up_waits++;
     st->up_wait_ns += waited;
     if (waited > st->up_wait_max_ns)
@@ -207,6 +209,7 @@ static unsigned deliver_queue(struct phx_ucx_engine *s, phx_fifo_t *q,
 {
     struct phx_ucx_up *u;
     unsigned n = 0;
+    uint64_t now = 0;
 
     while (n < max && (u = phx_fifo_head(q))) {
         phx_desc_t d = u->desc;
@@ -218,7 +221,7 @@ static unsigned deliver_queue(struct phx_ucx_engine *s, phx_fifo_t *q,
         if (u->conn)
             u->conn->queued--;
         if (d.kind == MRPC_DESC_RECEIVED) {
-            up_wait_count(&s->stats, u->at_ns);
+            up_wait_count(&s->stats, u->at_ns, &now);
             s->stats.rx_msgs++;
             s->stats.rx_bytes += d.len;
             phx_ucx_credit_consumed(u->conn);
@@ -349,6 +352,7 @@ static unsigned progress_worker(struct phx_ucx_engine *s)
     progressing = s;
     handed_off = false;
     for (unsigned turn = 0; turn < PHX_UCX_PROGRESS_TURNS; turn++) {
+        phx_ucx_recv_pass(true);            /* what lands in it lands now, not at the pass's start */
         unsigned n = phx_ucx_worker_progress(s->w);
         uint64_t t1 = phx_now_ns();
         wp_count(&s->stats, t1 - t0);
@@ -463,6 +467,7 @@ static int ucx_progress(phx_engine_t *e, void *state)
     struct phx_ucx_engine *s = state;
 
     phx_ucx_worker_lock(s->w);
+    phx_ucx_recv_pass(true);
     follow_group(s, e);
     s->draining = false;                    /* an upgrade that drained it was aborted */
     if (s->w->am_handler != phx_ucx_am_recv)   /* a build newer than the worker's handlers */
@@ -476,6 +481,7 @@ static int ucx_progress(phx_engine_t *e, void *state)
     work += deliver(s, phx_engine_out(e, PHX_RX, 0));
     work += phx_ucx_recv_unpark(s);         /* what went up made room */
     work += phx_ucx_credit_grant_due(s);
+    phx_ucx_recv_pass(false);
     phx_ucx_worker_unlock(s->w);
     return (int)work;
 }

@@ -684,6 +684,10 @@ int      phx_ucx_recv_local(struct phx_ucx_lwait *wait, struct phx_ucx_conn *t,
                             const struct mrpc_wire_msg *msg);
 /* How many blocks S's receive heap has freed so far. */
 uint64_t phx_ucx_recv_heap_frees(struct phx_ucx_engine *s);
+/* A pass of this thread's progress() begins (again, after a worker progress that may have run
+ * long) or ends: the messages that land within a pass share one clock read for their landing
+ * time (up_wait); outside a pass every landing reads the clock. */
+void     phx_ucx_recv_pass(bool begin);
 /* progress(): fetches the parked rendezvous frames there is room for now, in order; how many. */
 unsigned phx_ucx_recv_unpark(struct phx_ucx_engine *s);
 /* Milliseconds until the parked frame at the head may be refused (stalled()), or -1. */

@@ -1205,6 +1205,35 @@ static void test_ib_service_level_settings(void)
     pair_down();
 }
 
+/* A TCP segment below 64 KiB (UCX_TCP_RX_SEG_SIZE) is refused when the process's UCX context
+ * is made: batches and eager messages would leave in several zero-copy fragments
+ * (ucx_context.c). 64k itself, the default, is fine. */
+static void test_small_tcp_segment(void)
+{
+    static const char *const bad[] = {"8k", "65535", "16K"};
+
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct phx_app_port_params p = {.field_mask = PHX_APP_PORT_PARAM_FIELD_DEPTH, .depth = 64};
+        phx_app_port_t *port = phx_app_port_create(&p, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(port);
+        setenv("UCX_TCP_RX_SEG_SIZE", bad[i], 1);
+        struct phx_subscription *sub = phx_subscription_create_on(&reg, "wiretest", getpid(), 91,
+                                                                  port, 0, err, sizeof(err));
+        unsetenv("UCX_TCP_RX_SEG_SIZE");
+        CU_ASSERT_PTR_NULL(sub);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "UCX_TCP_RX_SEG_SIZE"));
+        if (sub)
+            phx_subscription_destroy(sub);
+        phx_app_port_destroy(port);
+    }
+    setenv("UCX_TCP_RX_SEG_SIZE", "64k", 1);
+    pair_up();
+    unsetenv("UCX_TCP_RX_SEG_SIZE");
+    pair_connect();
+    round_trip(5, 36);
+    pair_down();
+}
+
 static const phx_test_case_t cases[] = {
     {"bind, connect and refused requests", test_bind_connect_refusals},
     {"names, the wildcard address, IPv6", test_addresses},
@@ -1236,6 +1265,7 @@ static const phx_test_case_t cases[] = {
     {"connects in flight across a live upgrade all succeed", test_upgrade_mid_connects},
     {"connection set-up latency (figures)", test_setup_latency},
     {"InfiniBand service level settings are checked", test_ib_service_level_settings},
+    {"a TCP segment below 64 KiB is refused", test_small_tcp_segment},
     {NULL, NULL},
 };
 

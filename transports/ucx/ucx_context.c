@@ -255,10 +255,37 @@ static void pin_ucx(void)
         phx_warn("ucx: cannot keep %s loaded: %s", info.dli_fname, dlerror());
 }
 
+/* Batches (ucx_batch.c) and the eager switch (ucx_send.c) send up to 64 KiB over TCP as one
+ * zero-copy fragment, the size of UCX's TCP segment (UCX_TCP_RX_SEG_SIZE, 64k by default). A
+ * smaller segment would make them several fragments, the shape UCX 1.13 aborts on when the
+ * endpoint fails mid-send (a peer that goes away would take the service with it), so the
+ * service refuses to start with one. True, with the reason in ERR, when the environment sets
+ * one. */
+static bool tcp_segment_too_small(char *err, size_t errlen)
+{
+    const char *v = getenv("UCX_TCP_RX_SEG_SIZE");
+    char *end;
+
+    if (!v || !*v)
+        return false;
+    unsigned long long n = strtoull(v, &end, 10);
+    int shift = *end == 'k' || *end == 'K' ? 10 : *end == 'm' || *end == 'M' ? 20
+              : *end == 'g' || *end == 'G' ? 30 : 0;
+    if (n >= (65536ull >> shift))
+        return false;
+    snprintf(err, errlen, "UCX_TCP_RX_SEG_SIZE=%s is below 64k: messages of up to 64 KiB would "
+             "leave in several zero-copy fragments, which UCX 1.13 aborts on when a peer fails "
+             "mid-send; unset it (docs/transport.md, Limits)", v);
+    return true;
+}
+
 static struct phx_ucx_context *context_create(const struct phx_ucx_settings *settings, char *err,
                                               size_t errlen)
 {
     ucp_config_t *config;
+
+    if (tcp_segment_too_small(err, errlen))
+        return NULL;
     ucs_status_t st = ucp_config_read(NULL, NULL, &config);
 
     if (st != UCS_OK) {

@@ -316,6 +316,7 @@ struct phx_ucx_parked {
     void                  *copy;            /* eager: the data copied, or NULL */
     bool                   eager;
     size_t                 length;          /* of the AM's data */
+    size_t                 cost;            /* eager: what holding it counts in held_bytes */
     uint64_t               still_ns;        /* since when the heap freed nothing (stalled()) */
     uint64_t               frees;           /* the heap's free count then */
     struct phx_ucx_parked *next;
@@ -357,11 +358,22 @@ static void not_stalled(struct phx_ucx_engine *s, struct phx_ucx_parked *p)
     p->still_ns = phx_now_ns();
 }
 
-/* Whether an eager frame of LENGTH data bytes may be held: the bytes held stay within the
- * in-flight budget. */
-static bool may_hold(const struct phx_ucx_engine *s, size_t length)
+/* What holding an eager frame costs: its data, and the record with its header (a flood of
+ * empty frames is not free). */
+static size_t hold_cost(size_t header_length, size_t length)
 {
-    return s->held_bytes + length <= s->inflight_budget;
+    return sizeof(struct phx_ucx_parked) + header_length + length;
+}
+
+/* Whether an eager frame may be held on C: not while an upgrade drains S (it would keep the
+ * state from being taken), at most a credit window of frames per connection (the peer may
+ * ignore its credits: the network is untrusted), and the bytes held within the in-flight
+ * budget. */
+static bool may_hold(const struct phx_ucx_engine *s, const struct phx_ucx_conn *c,
+                     size_t header_length, size_t length)
+{
+    return !s->draining && c->queued < MRPC_WIRE_WINDOW &&
+           s->held_bytes + hold_cost(header_length, length) <= s->inflight_budget;
 }
 
 /* Queues the frame (rendezvous: DATA is its descriptor; eager: its data, kept or copied). */
@@ -387,7 +399,9 @@ static ucs_status_t park(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
     if (copy && length)
         memcpy(copy, data, length);
     *p = (struct phx_ucx_parked){.c = c, .hdr = *hdr, .desc = keep ? data : NULL, .copy = copy,
-                                 .eager = eager, .length = length, .still_ns = phx_now_ns(),
+                                 .eager = eager, .length = length,
+                                 .cost = eager ? hold_cost(header_length, length) : 0,
+                                 .still_ns = phx_now_ns(),
                                  .frees = phx_ucx_recv_heap_frees(s)};
     memcpy(p->am_header, header, header_length);
     if (s->parked_tail)
@@ -398,7 +412,7 @@ static ucs_status_t park(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
     c->queued++;
     if (eager) {
         s->held_eager++;
-        s->held_bytes += length;
+        s->held_bytes += p->cost;
         s->stats.eager_held++;
     } else {
         s->stats.parked++;
@@ -431,7 +445,7 @@ static void parked_free(struct phx_ucx_parked *p)
 {
     if (p->eager) {
         p->c->s->held_eager--;
-        p->c->s->held_bytes -= p->length;
+        p->c->s->held_bytes -= p->cost;
     }
     p->c->queued--;
     free(p);
@@ -496,11 +510,11 @@ ucs_status_t phx_ucx_am_recv(void *arg, const void *header, size_t header_length
     phx_ucx_conn_established(c);        /* the peer answers: CONNECTED goes up first */
     phx_ucx_credit_heard(c, hdr.version);
     bool rndv = param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV;
-    bool can_wait = rndv || may_hold(s, length);
+    bool can_wait = rndv || may_hold(s, c, header_length, length);
     /* Behind the ones that already wait; a rendezvous frame also while an upgrade drains UCX's
      * requests (no new fetch). An eager frame lands then if it can: held, it would keep the
      * upgrade from taking the state (ucx_state.c). */
-    if (rndv ? s->parked || s->draining : s->parked && !s->draining && can_wait)
+    if (rndv ? s->parked || s->draining : s->parked && can_wait)
         return park(s, c, &hdr, header, header_length, data, length, param);
     if ((why = land_prepare(s, c, &hdr, &up)) != LAND_OK) {
         if (can_wait && may_wait(s, &hdr, why))
@@ -822,7 +836,8 @@ void phx_ucx_recv_forget_parked(struct phx_ucx_engine *s)
 {
     while (s->parked) {
         struct phx_ucx_parked *p = unpark_head(s);
-        free(p->copy);          /* ours; UCX's buffers and descriptors went with the state */
+        free(p->copy);          /* ours; UCX's buffers and descriptors went with the state (an
+                                   eager frame is never held while draining, may_hold) */
         free(p);
     }
     s->held_eager = 0;

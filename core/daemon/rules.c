@@ -14,6 +14,7 @@
 #include "graph.h"
 #include "phoenix/admin/addon_desc.h"
 #include "phoenix/log.h"
+#include "phoenix/settings.h"
 #include "phoenix/status.h"
 #include "service.h"
 #include "splice.h"
@@ -249,6 +250,33 @@ static phx_status_t rule_admissible(const struct phx_service *svc, const struct 
     return PHX_OK;
 }
 
+/* A rule's settings, checked when the rule is made against its plugin's schema as the engine's
+ * create() reads them (over the defaults here, over the plugin's section there), so that a
+ * mistyped key or value is refused now instead of skipping the rule, in the log only, at every
+ * registration it matches. */
+static phx_status_t rule_settings_ok(const struct phx_plugin *pl, const char *config, char *why,
+                                     size_t n)
+{
+    const struct phx_settings_schema *schema = pl ? pl->desc->settings : NULL;
+    char err[RULE_MSG_MAX];
+
+    if (!schema || !config || !*config)
+        return PHX_OK;
+    void *set = calloc(1, schema->size);
+    if (!set) {
+        snprintf(why, n, "out of memory for the rule");
+        return PHX_RESOURCE_EXHAUSTED;
+    }
+    int rc = phx_settings_derive(schema, set, NULL, config, err, sizeof(err));
+    if (rc == 0)
+        phx_settings_free(schema, set);
+    free(set);
+    if (rc == 0)
+        return PHX_OK;
+    snprintf(why, n, "the rule's settings for %s: %s", pl->desc->name, err);
+    return PHX_INVALID_ARGUMENT;
+}
+
 phx_status_t phx_rule_make(struct phx_service *svc, const struct phx_peer *peer,
                            const struct phx_rule_spec *a, struct phx_rule **out, char *why,
                            size_t n)
@@ -272,12 +300,14 @@ phx_status_t phx_rule_make(struct phx_service *svc, const struct phx_peer *peer,
         snprintf(why, n, "a Slurm job id is a number, not '%.32s'", a->job);
         return PHX_INVALID_ARGUMENT;
     }
+    struct phx_plugin *pl = NULL;
     if (!*a->engine || strlen(a->engine) >= PHX_NAME_MAX ||
-        !phx_registry_engine_type(&svc->registry, a->engine, NULL)) {
+        !phx_registry_engine_type(&svc->registry, a->engine, &pl)) {
         snprintf(why, n, "unknown engine type '%.64s'", a->engine);
         return PHX_NOT_FOUND;
     }
-    if ((st = rule_admissible(svc, peer, k, (uid_t)a->uid, why, n)) != PHX_OK)
+    if ((st = rule_admissible(svc, peer, k, (uid_t)a->uid, why, n)) != PHX_OK ||
+        (st = rule_settings_ok(pl, a->config_string, why, n)) != PHX_OK)
         return st;
     if (!(r = calloc(1, sizeof(*r))) || !(r->config = strdup(a->config_string))) {
         free(r);

@@ -7,7 +7,8 @@
  *   rules       policyctl attach --uid 0 attaches NullEngine to the running app and to one that
  *               registers later (with the rule's settings); rules lists both; detach --rule
  *               detaches both; a --job rule reaches only the exec'd app of that job; detach
- *               --job removes it; an ordinary user may only make a --uid rule for themselves,
+ *               --job removes it; a rule with a setting its policy does not know is refused
+ *               at once; an ordinary user may only make a --uid rule for themselves,
  *               up to control.max_user_rules, not remove an admin's; control.max_rules holds
  *   restart     rules made (and one removed) are written to PREFIX/rules.conf (mode 0600, the
  *               service's); a restart keeps the rest with their numbers, owners and settings,
@@ -89,6 +90,8 @@ static void rules_by_job(const struct phx_daemon *d, const struct app *a)
 static void rules_refused(const struct phx_daemon *d)
 {
     PCTL(d, 2, "--job takes a number", "attach", "null", "--job", "abc");
+    PCTL(d, 1, "the rule's settings for null: config_string:1: ", "attach", "null", "--job", "7",
+         "--set", "bogus=1");          /* a typo is refused, and takes no rule id (rule 3 next) */
     PCTL(d, 2, "give one of", "attach", "null", "--all", "--uid", "0");
     PCTL(d, 2, "TYPE is needed", "attach", "--all");
     PCTL_AS(USER, d, 1, "only an administrator may create rules", "attach", "null", "--all");

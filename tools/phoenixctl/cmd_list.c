@@ -24,9 +24,10 @@ static void list_usage(FILE *out)
     fprintf(out, "Usage: phoenixctl list [--json] [--prefix DIR] [--timeout SEC]\n"
                  "Lists the apps' subscriptions in the running service: PID, SID, service,\n"
                  "the policies attached to it (Addons), its Slurm job (\"(unverified)\" when\n"
-                 "taken from the app's environment, not its cgroup), its accepted\n"
-                 "connections (the remote address, and the uid/gid its MUNGE credential\n"
-                 "proved, or \"unauthenticated\") and its engines.\n\n"
+                 "taken from the app's environment, not its cgroup), the runtime thread\n"
+                 "driving it (\"(urgent)\": one kept for apps a policy made urgent), its\n"
+                 "accepted connections (the remote address, and the uid/gid its MUNGE\n"
+                 "credential proved, or \"unauthenticated\") and its engines.\n\n"
                  "  -j, --json           print one JSON object instead of the table\n"
                  PHXCTL_CONN_HELP
                  "  -h, --help           show this help\n\n"

@@ -46,6 +46,7 @@
 #define ENG_BACKLOG_MAX    (2u * ENG_MAX_CALLS + 4u * ENG_BACKLOG_SOFT)
 #define ENG_MAX_CALLS      (1u << 17)    /* outgoing calls waiting for a reply */
 #define ENG_SPARE_CALLS    64u           /* ended calls' records kept for reuse (calls.c) */
+#define ENG_SPARE_SENDS    64u           /* records SENT gave back kept for reuse (sends.c) */
 #define ENG_MAX_CONNS      4096u         /* connections and bindings */
 #define ENG_MAX_DELIVERED  (1u << 20)    /* buffers the app holds */
 #define ENG_MAX_SHELVES    16u           /* registrations of one service id */
@@ -228,7 +229,6 @@ struct eng_call {
     uint64_t                         deadline_ns;
 };
 
-/* A new outgoing call for the app's CALL SUB; its wire id in *WIRE_ID. NULL when full. */
 /* The time of this progress() pass, read at its first use: the calls a pass starts take their
  * deadlines from it, and its expiry sweep checks against it (eng_pass_end() forgets it). */
 uint64_t eng_pass_now(struct mrpc_engine *m);
@@ -236,6 +236,7 @@ void     eng_pass_end(struct mrpc_engine *m);
 /* Call C has ended (or never started): its record is kept for the next call, or freed. NULL is
  * ignored. */
 void     eng_call_release(struct mrpc_engine *m, struct eng_call *c);
+/* A new outgoing call for the app's CALL SUB; its wire id in *WIRE_ID. NULL when full. */
 struct eng_call *eng_call_add(struct mrpc_engine *m, const phx_desc_t *sub,
                               const struct mrpc_method_layout *method, uint64_t *wire_id);
 /* Takes the call a reply names off the table: it must have been made on CONN_ID. */

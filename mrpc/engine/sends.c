@@ -32,7 +32,6 @@
 #include <string.h>
 
 #define SEND_MAGIC 0x4d53454e44524543ull     /* "MSENDREC" */
-#define ENG_SPARE_SENDS 64u
 
 struct mrpc_send {
     struct mrpc_wire_msg wire;      /* first: SEND's addr and SENT's addr */

@@ -16,6 +16,8 @@
  *                   caller with them; REFUSED of an incoming call answers its caller with an
  *                   ERROR carrying them, REFUSED of a reply fails the call with them; a CALL's
  *                   SEND carries its deadline
+ *   reused record   a call on the record of a call that ended has its own id, deadline and
+ *                   outcome
  *   cancel cost     a CANCEL costs the same with 65,535 calls outstanding as with one: an app
  *                   cannot make the runtime thread it shares with other apps sweep every call
  *                   it holds for each CANCEL it submits (4,096 of them took 0.6 to 1.5 s)
@@ -42,9 +44,10 @@ static void start(void)
     CU_ASSERT_FATAL(mh_connect(&h, CONN));
 }
 
-/* The app calls Echo with APP_ID; the fake transport takes the SEND (answered SENT OK) and
- * returns the wire call id the engine chose. */
-static uint64_t call_echo(uint64_t app_id)
+/* The app calls Echo with APP_ID and TIMEOUT_MS; the fake transport takes the SEND (answered
+ * SENT OK); the wire message it saw in *W. */
+static uint64_t call_with_timeout(uint64_t app_id, uint32_t timeout_ms,
+                                  const struct mrpc_wire_msg **w)
 {
     MrpcTest__Blob *b = mh_message(&h, &mrpc_test__blob__descriptor);
     phx_desc_t send, done;
@@ -53,14 +56,23 @@ static uint64_t call_echo(uint64_t app_id)
     CU_ASSERT_FATAL(mh_submit(&h, &(phx_desc_t){
         .kind = MRPC_APP_CALL, .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
         .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = app_id,
-        .addr = (uintptr_t)b, .len = sizeof(*b) }));
+        .call_timeout_ms = timeout_ms, .addr = (uintptr_t)b, .len = sizeof(*b) }));
     CU_ASSERT_FATAL(mh_tx_take(&h, MRPC_DESC_SEND, &send));
     CU_ASSERT_EQUAL(send.conn_id, CONN);
+    *w = (const struct mrpc_wire_msg *)(uintptr_t)send.addr;
     send.kind = MRPC_DESC_SENT;
     send.status = PHX_OK;
     CU_ASSERT_FATAL(mh_rx_push(&h, &send));
     CU_ASSERT_FATAL(mh_completion(&h, MRPC_APP_SEND_DONE, &done));
     return send.call_id;
+}
+
+/* The same with the default timeout; the wire call id the engine chose. */
+static uint64_t call_echo(uint64_t app_id)
+{
+    const struct mrpc_wire_msg *w;
+
+    return call_with_timeout(app_id, 0, &w);
 }
 
 /* Whether a completion of KIND comes within a few turns. */
@@ -374,6 +386,48 @@ static void test_deadline_per_pass(void)
     mh_stop(&h);
 }
 
+/* Ends the call of wire id WIRE as a dropped reply; the app hears APP_ID fail. */
+static void drop_reply(uint64_t wire, uint64_t app_id)
+{
+    phx_desc_t r;
+
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){
+        .kind = MRPC_DESC_DROPPED, .flags = MRPC_WIRE_REPLY, .status = PHX_RESOURCE_EXHAUSTED,
+        .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = wire, .len = 64 }));
+    CU_ASSERT_FATAL(mh_completion(&h, MRPC_APP_REPLY_RECEIVED, &r));
+    CU_ASSERT_EQUAL(r.call_id, app_id);
+    CU_ASSERT_EQUAL(r.status, PHX_RESOURCE_EXHAUSTED);
+}
+
+/* The records of ended calls are reused (calls.c, ENG_SPARE_CALLS): a call on a reused record
+ * has its own id, deadline and outcome, nothing of the call that ended before it. */
+static void test_reused_record(void)
+{
+    const struct mrpc_wire_msg *w;
+
+    start();
+    uint64_t wire1 = call_with_timeout(42, 60000, &w);
+    uint64_t long_deadline = w->deadline_ns;
+    drop_reply(wire1, 42);                  /* its record is spare now */
+    uint64_t before = phx_now_ns();
+    uint64_t wire2 = call_with_timeout(43, 2000, &w);
+    CU_ASSERT_NOT_EQUAL(wire2, wire1);
+    CU_ASSERT(w->deadline_ns < long_deadline);
+    CU_ASSERT(w->deadline_ns >= before + 2000000000ull);
+    CU_ASSERT(w->deadline_ns <= phx_now_ns() + 2000000000ull);
+    CU_ASSERT_EQUAL(mh_stat(&h, "outstanding_calls"), 1);
+    CU_ASSERT_FATAL(mh_rx_push(&h, &(phx_desc_t){      /* the old call's id again: no call */
+        .kind = MRPC_DESC_DROPPED, .flags = MRPC_WIRE_REPLY, .status = PHX_RESOURCE_EXHAUSTED,
+        .conn_id = CONN, .service_id = MRPC_TEST__ECHO__SERVICE_ID,
+        .method_id = MRPC_TEST__ECHO__ECHO__METHOD_ID, .call_id = wire1, .len = 64 }));
+    CU_ASSERT(!completes(MRPC_APP_REPLY_RECEIVED));
+    CU_ASSERT_EQUAL(mh_stat(&h, "outstanding_calls"), 1);
+    drop_reply(wire2, 43);
+    CU_ASSERT_EQUAL(mh_stat(&h, "outstanding_calls"), 0);
+    mh_stop(&h);
+}
+
 /* A received CALL a policy refused: its caller gets an ERROR with the status and sentence. */
 static void test_refused_incoming(void)
 {
@@ -451,6 +505,7 @@ static const phx_test_case_t cases[] = {
     { "a CANCEL does not sweep every outstanding call", test_cancel_cost },
     { "a policy's refusal on tx reaches the app with its sentence", test_refused_send },
     { "each pass's calls take their deadlines from that pass's clock", test_deadline_per_pass },
+    { "a reused call record carries nothing of the call before", test_reused_record },
     { "an incoming call a policy refused is answered to its caller", test_refused_incoming },
     { "a reply a policy refused fails the call with its sentence", test_refused_reply },
     { NULL, NULL },

@@ -321,6 +321,15 @@ unsigned policy_calls(const struct mrpc_setup *up, unsigned n, bool fail)
     return ok;
 }
 
+void policy_calls_ok(mrpc_ctx_t *ctx, mrpc_conn_t *conn, size_t payload, unsigned n)
+{
+    static struct policy_flow f;
+
+    policy_flow_init(&f, ctx, conn, payload);
+    CU_ASSERT_EQUAL(policy_flow_run(&f, 0, n, 4, false, PHX_OK), n);
+    CU_ASSERT_EQUAL(f.failed, 0);
+}
+
 /* ---- a held call cancelled ------------------------------------------------------------------ */
 
 long policy_app_stat(const struct mrpc_node *n, pid_t pid, const char *name)

@@ -100,6 +100,8 @@ unsigned policy_flow_run(struct policy_flow *f, unsigned first, unsigned n, unsi
  * succeeded. */
 #define POLICY_CALLS_WIDTH 16
 unsigned policy_calls(const struct mrpc_setup *up, unsigned n, bool fail);
+/* N Echo calls of PAYLOAD bytes from CTX on CONN, 4 in flight: asserts all succeed. */
+void policy_calls_ok(mrpc_ctx_t *ctx, mrpc_conn_t *conn, size_t payload, unsigned n);
 
 /* ---- a held call cancelled (docs/policies.md, "Cancels") ---------------------------------- */
 

@@ -197,16 +197,6 @@ static void test_placed(void)
 
 /* ---- traffic ------------------------------------------------------------------------------ */
 
-/* N Echo calls of PAYLOAD bytes on CONN of A, 4 in flight: all succeed. */
-static void calls_ok(const struct app *a, mrpc_conn_t *conn, size_t payload, unsigned n)
-{
-    static struct policy_flow f;
-
-    policy_flow_init(&f, a->ctx, conn, payload);
-    CU_ASSERT_EQUAL(policy_flow_run(&f, 0, n, 4, false, PHX_OK), n);
-    CU_ASSERT_EQUAL(f.failed, 0);
-}
-
 /* Calls of 64 B and 48 KiB from both apps to each server that is up. */
 static void traffic(bool lat1_up, bool lat2_up)
 {
@@ -218,8 +208,8 @@ static void traffic(bool lat1_up, bool lat2_up)
         for (unsigned k = 0; k < 3; k++) {
             if (!conns[k])
                 continue;
-            calls_ok(apps[i], conns[k], 64, 50);
-            calls_ok(apps[i], conns[k], 48u << 10, 20);
+            policy_calls_ok(apps[i]->ctx, conns[k], 64, 50);
+            policy_calls_ok(apps[i]->ctx, conns[k], 48u << 10, 20);
         }
     }
 }

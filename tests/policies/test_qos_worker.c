@@ -185,16 +185,6 @@ static void check_workers(void)
 
 /* ---- traffic ------------------------------------------------------------------------------ */
 
-/* N Echo calls of PAYLOAD bytes on CONN of A, 4 in flight: all succeed. */
-static void calls_ok(const struct app *a, mrpc_conn_t *conn, size_t payload, unsigned n)
-{
-    static struct policy_flow f;
-
-    policy_flow_init(&f, a->ctx, conn, payload);
-    CU_ASSERT_EQUAL(policy_flow_run(&f, 0, n, 4, false, PHX_OK), n);
-    CU_ASSERT_EQUAL(f.failed, 0);
-}
-
 /* Every app to every live server, small and large. */
 static void traffic(bool to_lat, bool to_bulk)
 {
@@ -204,9 +194,9 @@ static void traffic(bool to_lat, bool to_bulk)
         for (unsigned k = 0; k < 2; k++) {
             size_t payload = k ? 48u << 10 : 64;
             if (to_lat)
-                calls_ok(apps[i], apps[i]->to_lat, payload, 50);
+                policy_calls_ok(apps[i]->ctx, apps[i]->to_lat, payload, 50);
             if (to_bulk)
-                calls_ok(apps[i], apps[i]->to_bulk, payload, 50);
+                policy_calls_ok(apps[i]->ctx, apps[i]->to_bulk, payload, 50);
         }
 }
 

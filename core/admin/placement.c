@@ -462,6 +462,13 @@ int phx_placement_compute(hwloc_topology_t topo, const struct phx_placement_para
         return -EINVAL;
     }
     rc = read_params(p, &nic, &devices, &threads, &loc, err, errlen);
+    unsigned urgent = p && (p->field_mask & PHX_PLACEMENT_PARAM_FIELD_URGENT) ? p->urgent_threads
+                                                                               : 0;
+    if (rc == 0 && urgent >= threads) {
+        set_err(err, errlen, "urgent_threads must be fewer than threads (%u), not %u", threads,
+                urgent);
+        rc = -EINVAL;
+    }
     if (rc == 0)
         rc = choose_nic(topo, nic, devices, &loc, err, errlen);
     if (rc == 0)
@@ -471,6 +478,7 @@ int phx_placement_compute(hwloc_topology_t topo, const struct phx_placement_para
     if (rc == 0)
         rc = find_memory_nodes(topo, &loc, out);
     if (rc == 0) {
+        out->urgent_threads = urgent;
         fill_nic(&loc, out);
         write_reason(&loc, out);
     } else {
@@ -547,6 +555,7 @@ static json_object *placement_to_json_object(const phx_placement_t *pl)
         add_field(o, "nic_kind", json_object_new_string(pl->nic_kind), 0) ||
         add_field(o, "numa_node", json_object_new_int(pl->numa_node), 0) ||
         add_field(o, "threads", json_object_new_int((int)pl->threads), 0) ||
+        add_field(o, "urgent_threads", json_object_new_int((int)pl->urgent_threads), 0) ||
         add_field(o, "runtime_cpus", cpusets_to_json(pl), 0) ||
         add_field(o, "memory_nodes", bitmap_to_json(pl->memory_nodes), 0) ||
         add_field(o, "reason", json_object_new_string(pl->reason), 0)) {

@@ -179,9 +179,11 @@ void phx_service_placement_params(struct phx_service *svc, struct phx_placement_
     const phx_config_t *cfg = svc->cfg;
 
     *pp = (struct phx_placement_params){
-        .field_mask = PHX_PLACEMENT_PARAM_FIELD_NIC | PHX_PLACEMENT_PARAM_FIELD_THREADS,
+        .field_mask = PHX_PLACEMENT_PARAM_FIELD_NIC | PHX_PLACEMENT_PARAM_FIELD_THREADS |
+                      PHX_PLACEMENT_PARAM_FIELD_URGENT,
         .nic = cfg->topology.nic,
         .threads = cfg->runtime.threads + cfg->runtime.urgent_threads,
+        .urgent_threads = cfg->runtime.urgent_threads,
     };
     if (!*cfg->topology.nic && svc->placed_devices[0]) {
         pp->field_mask |= PHX_PLACEMENT_PARAM_FIELD_DEVICES;   /* placement follows traffic */

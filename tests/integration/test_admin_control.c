@@ -98,9 +98,11 @@ static void test_list_plugins_topology(void)
     CU_ASSERT_STRING_EQUAL(current, "1.0.0");
 
     CTL(&d, 0, "the running service at", "topology");
+    CU_ASSERT_PTR_NOT_NULL(strstr(run_result.out, "Kept threads:    1 (runtime.urgent_threads"));
     json_object *topo = CTL_JSON(&d, "topology");
     /* runtime.threads = 1, and the default runtime.urgent_threads = 1 */
     CU_ASSERT_EQUAL(json_object_array_length(member(topo, "runtime_cpus")), 2);
+    CU_ASSERT_EQUAL(json_object_get_int(member(topo, "urgent_threads")), 1);
     json_object_put(topo);
 
     CU_ASSERT_EQUAL(app_finish(&a), APP_OK);

@@ -315,6 +315,17 @@ static void test_bad_params(void)
     CU_ASSERT_EQUAL_FATAL(compute(topo, "", 1, &pl, NULL, 0), 0);
     CU_ASSERT_STRING_EQUAL(pl.nic, "eth0");
     phx_placement_free(&pl);
+    /* The threads kept for urgent apps are some of THREADS, never all of them. */
+    struct phx_placement_params kept = {
+        .field_mask = PHX_PLACEMENT_PARAM_FIELD_THREADS | PHX_PLACEMENT_PARAM_FIELD_URGENT,
+        .threads = 2, .urgent_threads = 2 };
+    CU_ASSERT_EQUAL(phx_placement_compute(topo, &kept, &pl, err, sizeof(err)), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "urgent_threads must be fewer than threads"));
+    kept.urgent_threads = 1;
+    CU_ASSERT_EQUAL_FATAL(phx_placement_compute(topo, &kept, &pl, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(pl.threads, 2);
+    CU_ASSERT_EQUAL(pl.urgent_threads, 1);
+    phx_placement_free(&pl);
     hwloc_topology_destroy(topo);
 }
 
@@ -457,6 +468,7 @@ static void test_json_round_trip(void)
                            "openfabrics");
     CU_ASSERT_EQUAL(json_object_get_int(field(o, "numa_node", json_type_int)), 1);
     CU_ASSERT_EQUAL(json_object_get_int(field(o, "threads", json_type_int)), 2);
+    CU_ASSERT_EQUAL(json_object_get_int(field(o, "urgent_threads", json_type_int)), 0);
     json_object *cpus = field(o, "runtime_cpus", json_type_array);
     CU_ASSERT_EQUAL_FATAL(json_object_array_length(cpus), 2);
     /* OS indexes: hwloc's logical numbering would say [16,17] and [18,19]. */

@@ -187,9 +187,20 @@ static void print_summary(json_object *o, const char *source)
         printf("%-16s %d\n", "NUMA node:", numa);
     else
         printf("%-16s unknown\n", "NUMA node:");
-    for (size_t i = 0; i < json_object_array_length(cpus); i++) {
+    size_t n = json_object_array_length(cpus);
+    int urgent = json_object_get_int(member(o, "urgent_threads"));
+    for (size_t i = 0; i < n; i++) {
         snprintf(label, sizeof(label), "Thread %zu CPUs:", i);
         print_set(label, json_object_array_get_idx(cpus, i));
+    }
+    if (urgent > 0 && (size_t)urgent < n) {
+        char kept[48];
+        if (urgent > 1)
+            snprintf(kept, sizeof(kept), "%zu-%zu", n - (size_t)urgent, n - 1);
+        else
+            snprintf(kept, sizeof(kept), "%zu", n - 1);
+        printf("%-16s %s (runtime.urgent_threads: for the apps a policy makes urgent)\n",
+               "Kept threads:", kept);
     }
     print_set("Memory nodes:", member(o, "memory_nodes"));
     printf("%-16s %s\n", "Reason:", json_object_get_string(member(o, "reason")));

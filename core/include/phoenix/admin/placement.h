@@ -31,6 +31,7 @@ enum {
     PHX_PLACEMENT_PARAM_FIELD_THREADS = 1u << 1,
     PHX_PLACEMENT_PARAM_FIELD_CPUS    = 1u << 2,
     PHX_PLACEMENT_PARAM_FIELD_DEVICES = 1u << 3,
+    PHX_PLACEMENT_PARAM_FIELD_URGENT  = 1u << 4,
 };
 
 #define PHX_PLACEMENT_THREADS_MAX 1024
@@ -49,6 +50,10 @@ struct phx_placement_params {
      * the whole machine. Unset, NULL or "": the rules above. */
     const char *devices;
     const char *devices_from;
+    /* How many of the THREADS, the last ones, a service keeps for the apps a policy makes
+     * urgent (runtime.urgent_threads): placed like the others, said in the result. Fewer than
+     * THREADS; default 0. */
+    unsigned urgent_threads;
 };
 
 typedef struct phx_placement {
@@ -58,6 +63,7 @@ typedef struct phx_placement {
      * several). -1 when unknown: no NIC, or a NIC without locality on a multi-node machine. */
     int numa_node;
     unsigned threads;
+    unsigned urgent_threads;        /* the last ones of THREADS, kept for urgent apps */
     hwloc_bitmap_t *runtime_cpus;   /* one cpuset per thread: the PUs of its core; phoenixd
                                        hands runtime_cpus[i] to runtime thread i, which pins
                                        itself with it (the one pinning path) */
@@ -75,7 +81,7 @@ int phx_placement_compute(hwloc_topology_t topo, const struct phx_placement_para
 void phx_placement_free(phx_placement_t *pl);
 
 /* The placement as one line of JSON, malloc'd (NULL with errno set on failure):
- * {"nic":"mlx5_0","nic_kind":"openfabrics","numa_node":1,"threads":2,
+ * {"nic":"mlx5_0","nic_kind":"openfabrics","numa_node":1,"threads":2,"urgent_threads":1,
  *  "runtime_cpus":[[8,24],[9,25]],"memory_nodes":[1],"reason":"..."}; "nic" is null with no NIC. */
 char *phx_placement_to_json(const phx_placement_t *pl);
 

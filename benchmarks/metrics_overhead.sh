@@ -12,7 +12,9 @@ bin=$(cd "${1:-build}" && pwd)
 conc=${2:-1}
 prefix=$(mktemp -d /tmp/phoenix-mxbench.XXXXXX)
 export PHOENIX_PREFIX=$prefix UCX_NET_DEVICES=lo UCX_TLS=tcp
-port=$((20000 + $$ % 20000)) mport=$((40000 + $$ % 20000))
+. tests/lib/ports.sh
+port=$(free_tcp_port) mport=$(free_tcp_port)
+[ "$mport" != "$port" ] || mport=$(free_tcp_port)
 cat > "$prefix/phoenix.conf" <<CONF
 prefix = "$prefix";
 log = { level = "warn"; file = "$prefix/phoenixd.log"; };

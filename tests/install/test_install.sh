@@ -24,7 +24,7 @@ P=$tmp/prefix run=$tmp/run work=$tmp/work
 pids=() passed=0 failed=0
 unset LD_LIBRARY_PATH
 export UCX_NET_DEVICES=lo UCX_TLS=tcp,self
-port=$((20000 + $$ % 20000))
+. "$src/tests/lib/ports.sh"
 
 stop_all() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -55,7 +55,8 @@ start_phoenixd() {
 
 # Runs the tutorial's server SERVER and client CLIENT; true when the client gets the greeting.
 hello() {
-  local server=$1 client=$2 reply=""
+  local server=$1 client=$2 reply="" port
+  port=$(free_tcp_port) || return 1
   PHOENIX_PREFIX=$run "$server" "127.0.0.1:$port" >"$tmp/server.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 20); do
@@ -93,7 +94,7 @@ if cmake -S "$src/tests/install/app" -B app -DRPC_HELLO_DIR="$src/examples/rpc_h
 else
   show "$tmp/app.log"; fail "find_package(mrpc) app does not build"
 fi
-stop_all; port=$((port + 1))
+stop_all
 
 # c. the same app built with pkg-config
 start_phoenixd || { fail "phoenixd restart"; finish; }
@@ -111,7 +112,7 @@ if protoc --plugin=protoc-gen-mrpc="$P/bin/protoc-gen-mrpc" --mrpc_out=gen --c_o
 else
   show "$tmp/pc.log"; fail "pkg-config app does not build"
 fi
-stop_all; port=$((port + 1))
+stop_all
 
 # d. an out-of-tree plugin built with find_package(phoenix), loaded and attached
 if cmake -S "$src/tests/install/plugin" -B plugin -DCMAKE_PREFIX_PATH="$P" \
@@ -143,6 +144,7 @@ group = [ "MrpcEngine", "UcxRpcAdapterEngine" ];
 CONF
 ctl() { "$P/bin/phoenixctl" "$@" --prefix "$run"; }
 start_phoenixd -c "$tmp/phoenix.conf" || { fail "phoenixd with the plugin"; finish; }
+port=$(free_tcp_port) || { fail "no free port"; finish; }
 PHOENIX_PREFIX=$run app/hello_server "127.0.0.1:$port" >"$tmp/server.log" 2>&1 &
 server=$!; pids+=($server)
 for _ in $(seq 100); do ctl list --json 2>/dev/null | grep -q "\"pid\":$server" && break; sleep 0.05; done

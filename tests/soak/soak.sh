@@ -64,7 +64,8 @@ if [ -z "$out" ]; then out=$(mktemp -d /tmp/phx-soak.XXXXXX); else mkdir -p "$ou
 mkdir -p "$out/a" "$out/b" "$out/ledgers" "$out/plugins"
 chmod 0755 "$out"   # munged wants every directory above its socket searchable
 export UCX_NET_DEVICES=lo UCX_TLS=tcp
-port=$((20000 + $$ % 20000))
+. "$here/../lib/ports.sh"
+port=$(free_tcp_port) || exit 2
 addr=127.0.0.1:$port
 
 # ---- processes ---------------------------------------------------------------------------------

@@ -100,6 +100,8 @@ void threads_down(struct pair_threads *t);
 
 /* The ucx plugin's settings of these tests (phoenix.conf's settings.ucx). */
 extern const char usual_settings[];
+/* The largest message usual_settings allows (max_message_mb = 8). */
+#define MAX_SIZE (8u << 20)
 /* Sets the ucx plugin's settings (settings.h text) for the engines created from now on. */
 void ucx_settings(const char *text);
 /* Whether the apps' connections take the same-node path (settings.ucx.same_node: on unless

@@ -11,6 +11,22 @@
 #include <stdio.h>
 #include <time.h>
 
+/* Polls the wiretest counter KEY of both sides while their runtime threads run, until A's
+ * reaches WANT_A and B's WANT_B, at most MS_ milliseconds. */
+static bool threads_reach(const char *key, long long want_a, long long want_b, unsigned ms_)
+{
+    unsigned long long deadline = phx_test_now_ns() + ms_ * MS;
+    const struct timespec pause = {.tv_nsec = 5 * MS};
+
+    while (phx_test_now_ns() < deadline) {
+        if (tp_stat_of(A.sub, "WireTestEngine", key) >= want_a &&
+            tp_stat_of(B.sub, "WireTestEngine", key) >= want_b)
+            return true;
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
 /* ---- waking up --------------------------------------------------------------------------- */
 
 #define PINGS 10
@@ -69,20 +85,6 @@ void test_crossed_connects(void)
 
 #define CROSS_THREAD_ROUNDS 30
 
-/* Polls STAT of both sides' WireTestEngine until it reaches N, at most 4 s. */
-static bool both_reach(const char *stat, long long n)
-{
-    const struct timespec tick = {.tv_nsec = MS};
-
-    for (unsigned i = 0; i < 4000; i++) {
-        if (tp_stat_of(A.sub, "WireTestEngine", stat) >= n &&
-            tp_stat_of(B.sub, "WireTestEngine", stat) >= n)
-            return true;
-        nanosleep(&tick, NULL);
-    }
-    return false;
-}
-
 /* The same with two real runtime threads, released together each round: the crossing then
  * happens or not as the threads' timing has it, as between two nodes. Every CONNECT connects. */
 void test_crossed_threads(void)
@@ -103,9 +105,10 @@ void test_crossed_threads(void)
         cmd(B.wt, "connect %u 127.0.0.1:%lld", 10 + i, port_a);
         phx_runtime_resume(rt.a, A.sub);
         phx_runtime_resume(rt.b, B.sub);
-        CU_ASSERT(both_reach("connected", i + 1));
+        CU_ASSERT(threads_reach("connected", i + 1, i + 1, 4000));
     }
-    CU_ASSERT(both_reach("accepted", CROSS_THREAD_ROUNDS));
+    CU_ASSERT(threads_reach("accepted", CROSS_THREAD_ROUNDS, CROSS_THREAD_ROUNDS,
+                            4000));
     long long a_ok = tp_stat_of(A.sub, "WireTestEngine", "connected_ok");
     long long b_ok = tp_stat_of(B.sub, "WireTestEngine", "connected_ok");
     printf("(%lld + %lld of %u CONNECTs OK, %lld + %lld crossed) ", a_ok, b_ok,
@@ -120,22 +123,6 @@ void test_crossed_threads(void)
 }
 
 /* ---- the same-node path across runtime threads (ucx_xlocal.c) ------------------------------ */
-
-/* Polls the wiretest counter KEY of both sides while their runtime threads run, until A's
- * reaches WANT_A and B's WANT_B, at most MS_ milliseconds. */
-static bool threads_reach(const char *key, long long want_a, long long want_b, unsigned ms_)
-{
-    unsigned long long deadline = phx_test_now_ns() + ms_ * MS;
-    const struct timespec pause = {.tv_nsec = 5 * MS};
-
-    while (phx_test_now_ns() < deadline) {
-        if (tp_stat_of(A.sub, "WireTestEngine", key) >= want_a &&
-            tp_stat_of(B.sub, "WireTestEngine", key) >= want_b)
-            return true;
-        nanosleep(&pause, NULL);
-    }
-    return false;
-}
 
 /* A and B on two real runtime threads, each on its own worker: 2,000 messages of up to 1 MiB
  * each way at once, both threads copying into each other's heap and sleeping when idle; then

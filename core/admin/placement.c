@@ -437,6 +437,14 @@ static int read_params(const struct phx_placement_params *p, const char **nic,
     return 0;
 }
 
+void phx_placement_params_service_threads(struct phx_placement_params *p,
+                                          unsigned runtime_threads, unsigned urgent)
+{
+    p->field_mask |= PHX_PLACEMENT_PARAM_FIELD_THREADS | PHX_PLACEMENT_PARAM_FIELD_URGENT;
+    p->threads = runtime_threads + urgent;
+    p->urgent_threads = urgent;
+}
+
 static void fill_nic(const struct locality *loc, phx_placement_t *out)
 {
     const char *kind = loc->nic ? nic_kind_of(loc->nic) : loc->virtual_nic[0] ? "virtual" : "none";

@@ -14,6 +14,7 @@
 
 #include "metrics_http.h"
 #include "phoenix/admin/config_text.h"
+#include "phoenix/admin/placement.h"
 #include "plugin_trust.h"
 #include "settings_load.h"
 
@@ -116,10 +117,11 @@ static const struct phx_setting config_keys[] = {
     STRING(plugin_trusted_dirs,  "", .check_str = phx_plugin_trust_check_list),
     ENUM(log.level,              PHX_LOG_INFO, level_names),
     STRING(log.file,             "-", .flags = PHX_SETTING_NONEMPTY),
-    UINT(runtime.threads,        1, 1, 256),
+    UINT(runtime.threads,        PHX_RUNTIME_THREADS_DEFAULT, 1, 256),
     ENUM(runtime.mode,           PHX_RUNTIME_SHARED, runtime_mode_names),
     UINT(runtime.spin_us,        50, 0, 1000000),
-    UINT(runtime.urgent_threads, 1, 0, 64),
+    UINT(runtime.urgent_threads, PHX_RUNTIME_URGENT_THREADS_DEFAULT, 0,
+         PHX_RUNTIME_URGENT_THREADS_MAX),
     STRING(control.admin_group,  ""),
     MODE(control.socket_mode,    0660, 0777),
     UINT(control.max_apps,       1024, 1, 65536),

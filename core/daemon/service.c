@@ -179,12 +179,10 @@ void phx_service_placement_params(struct phx_service *svc, struct phx_placement_
     const phx_config_t *cfg = svc->cfg;
 
     *pp = (struct phx_placement_params){
-        .field_mask = PHX_PLACEMENT_PARAM_FIELD_NIC | PHX_PLACEMENT_PARAM_FIELD_THREADS |
-                      PHX_PLACEMENT_PARAM_FIELD_URGENT,
+        .field_mask = PHX_PLACEMENT_PARAM_FIELD_NIC,
         .nic = cfg->topology.nic,
-        .threads = cfg->runtime.threads + cfg->runtime.urgent_threads,
-        .urgent_threads = cfg->runtime.urgent_threads,
     };
+    phx_placement_params_service_threads(pp, cfg->runtime.threads, cfg->runtime.urgent_threads);
     if (!*cfg->topology.nic && svc->placed_devices[0]) {
         pp->field_mask |= PHX_PLACEMENT_PARAM_FIELD_DEVICES;   /* placement follows traffic */
         pp->devices = svc->placed_devices;

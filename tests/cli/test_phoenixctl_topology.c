@@ -1,6 +1,8 @@
 /* test_phoenixctl_topology.c - `phoenixctl topology` as a user runs it: the built binary on every
- * hwloc profile with --json (parsed back with json-c), the readable summary, --help, and the exit
- * codes: 2 for a wrong command line, 1 for an unusable topology or NIC.
+ * hwloc profile with --json (parsed back with json-c), the readable summary, the threads kept for
+ * urgent apps (phoenixd's default runtime.urgent_threads = 1, with no service running too, and
+ * --urgent-threads), --help, and the exit codes: 2 for a wrong command line, 1 for an unusable
+ * topology or NIC.
  *
  * Each run is phx_test_run(): bounded in time, output captured, always reaped. */
 #include "phx_test.h"
@@ -15,6 +17,9 @@
 #endif
 
 #define MAX_ARGS 16
+/* phoenixd's defaults (placement.h): runtime.threads = 1 and one thread kept for urgent apps. */
+#define DEFAULT_THREADS 1
+#define DEFAULT_URGENT  1
 
 static phx_test_run_result_t run_result;    /* large: one, reused by every run */
 
@@ -57,7 +62,7 @@ static void expect_run(const char *const *args, int code, const char *phrase)
 typedef struct {
     const char *profile;
     const char *nic;            /* --nic, NULL for none */
-    const char *threads;
+    const char *threads;        /* --threads: runtime.threads; one more is kept (the default) */
     const char *want_nic;
     const char *want_kind;
     int want_numa;
@@ -109,7 +114,8 @@ static void check_json_case(const cli_case_t *c)
                            c->want_kind);
     CU_ASSERT_EQUAL(json_object_get_int(get(o, "numa_node", json_type_int)), c->want_numa);
     json_object *cpus = get(o, "runtime_cpus", json_type_array);
-    CU_ASSERT_EQUAL_FATAL(json_object_array_length(cpus), (size_t)atoi(c->threads));
+    CU_ASSERT_EQUAL_FATAL(json_object_array_length(cpus), (size_t)atoi(c->threads) + DEFAULT_URGENT);
+    CU_ASSERT_EQUAL(json_object_get_int(get(o, "urgent_threads", json_type_int)), DEFAULT_URGENT);
     check_ints(json_object_array_get_idx(cpus, 0), c->first_cpus);
     check_ints(get(o, "memory_nodes", json_type_array), c->memory_nodes);
     CU_ASSERT(strlen(json_object_get_string(get(o, "reason", json_type_string))) > 20);
@@ -124,8 +130,9 @@ static void test_json_on_every_profile(void)
 
 static void test_summary(void)
 {
-    const char *two_socket = profile("two-socket-ib.xml");
+    char two_socket[4096];      /* profile()'s buffer is reused by the next call */
 
+    snprintf(two_socket, sizeof(two_socket), "%s", profile("two-socket-ib.xml"));
     expect_run((const char *[]){ "topology", "--xml", two_socket, "-t", "2", NULL }, 0,
                "mlx5_0 (openfabrics)");
     expect_run((const char *[]){ "topology", "--xml", two_socket, "-t", "2", NULL }, 0,
@@ -133,6 +140,46 @@ static void test_summary(void)
     expect_run((const char *[]){ "topology", "--xml", profile("snc-package-hca.xml"), NULL }, 0,
                "Memory nodes:    2-3");
     expect_run((const char *[]){ "topology", "-x", two_socket, NULL }, 0, "Reason:");
+    expect_run((const char *[]){ "topology", "--xml", two_socket, "-t", "2", NULL }, 0,
+               "Kept threads:    2 (runtime.urgent_threads");
+    expect_run((const char *[]){ "topology", "--xml", two_socket, "-t", "2", "-u", "2", NULL }, 0,
+               "Kept threads:    2-3 (runtime.urgent_threads");
+    expect_run((const char *[]){ "topology", "--xml", two_socket, "-t", "2", "-u", "2", NULL }, 0,
+               "Thread 3 CPUs:   11,27");
+    const phx_test_run_result_t *r = run((const char *[]){ "topology", "--xml", two_socket,
+                                                          "--urgent-threads", "0", NULL });
+    CU_ASSERT_EQUAL(r->code, 0);
+    CU_ASSERT_PTR_NULL(strstr(r->out, "Kept threads:"));        /* none kept */
+    CU_ASSERT_PTR_NULL(strstr(r->out, "Thread 1 CPUs:"));
+}
+
+/* The placement of N threads (runtime_cpus) of which URGENT kept, from --json output OUT. */
+static void check_threads(const char *out, size_t n, int urgent)
+{
+    json_object *o = json_tokener_parse(out);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_EQUAL(json_object_array_length(get(o, "runtime_cpus", json_type_array)), n);
+    CU_ASSERT_EQUAL(json_object_get_int(get(o, "urgent_threads", json_type_int)), urgent);
+    json_object_put(o);
+}
+
+/* With no service at --prefix, the placement shown is the one phoenixd would make with its
+ * default settings: runtime.threads and, after them, the thread kept for urgent apps. */
+static void test_no_service_uses_phoenixd_defaults(void)
+{
+    char *dir = strdup(phx_test_tmpdir("phoenixctl-none"));
+    const phx_test_run_result_t *r = run((const char *[]){ "topology", "--prefix", dir, NULL });
+
+    CU_ASSERT_EQUAL(r->code, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->err, "no Phoenix service at"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->out, "Topology:        this machine"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->out, "Kept threads:    1 (runtime.urgent_threads"));
+    r = run((const char *[]){ "topology", "--json", "--prefix", dir, NULL });
+    CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    check_threads(r->out, DEFAULT_THREADS + DEFAULT_URGENT, DEFAULT_URGENT);
+    phx_test_rmtree(dir);
+    free(dir);
 }
 
 static void test_live_machine(void)
@@ -141,11 +188,15 @@ static void test_live_machine(void)
                                                           NULL });
 
     CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    check_threads(r->out, 2 + DEFAULT_URGENT, DEFAULT_URGENT);
     json_object *o = json_tokener_parse(r->out);
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
-    CU_ASSERT_EQUAL(json_object_array_length(get(o, "runtime_cpus", json_type_array)), 2);
     CU_ASSERT(json_object_array_length(get(o, "memory_nodes", json_type_array)) > 0);
     json_object_put(o);
+    r = run((const char *[]){ "topology", "--json", "--threads", "2", "--urgent-threads", "3",
+                              NULL });
+    CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    check_threads(r->out, 5, 3);
     expect_run((const char *[]){ "topology", NULL }, 0, "this machine");
 }
 
@@ -154,6 +205,7 @@ static void test_help_and_version(void)
     expect_run((const char *[]){ "--help", NULL }, 0, "topology");
     expect_run((const char *[]){ "-h", NULL }, 0, "Commands:");
     expect_run((const char *[]){ "topology", "--help", NULL }, 0, "--threads N");
+    expect_run((const char *[]){ "topology", "--help", NULL }, 0, "--urgent-threads N");
     expect_run((const char *[]){ "--version", NULL }, 0, "phoenixctl ");
 }
 
@@ -172,6 +224,12 @@ static void test_usage_errors_exit_2(void)
     expect_run((const char *[]){ "topology", "--xml", xml, "--threads", "2x", NULL }, 2, NULL);
     expect_run((const char *[]){ "topology", "--xml", xml, "--threads", "-1", NULL }, 2, NULL);
     expect_run((const char *[]){ "topology", "--xml", xml, "--threads", "5000", NULL }, 2, NULL);
+    expect_run((const char *[]){ "topology", "--xml", xml, "--threads", "1024", NULL }, 2,
+               "make 1025 threads");
+    expect_run((const char *[]){ "topology", "--xml", xml, "-u", "65", NULL }, 2, "'65'");
+    expect_run((const char *[]){ "topology", "--xml", xml, "-u", "-1", NULL }, 2, NULL);
+    expect_run((const char *[]){ "topology", "--xml", xml, "-u", "1x", NULL }, 2, NULL);
+    expect_run((const char *[]){ "topology", "--xml", xml, "--urgent-threads", NULL }, 2, NULL);
     expect_run((const char *[]){ "topology", "--xml", xml, "extra", NULL }, 2, "'extra'");
 }
 
@@ -194,6 +252,7 @@ static const phx_test_case_t cases[] = {
     { "--json on every profile", test_json_on_every_profile },
     { "readable summary", test_summary },
     { "live machine", test_live_machine },
+    { "no service: phoenixd's default threads, one kept", test_no_service_uses_phoenixd_defaults },
     { "help and version", test_help_and_version },
     { "usage errors exit 2", test_usage_errors_exit_2 },
     { "unusable topology or NIC exits 1", test_failures_exit_1 },

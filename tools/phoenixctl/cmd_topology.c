@@ -3,9 +3,11 @@
  * Without options it asks the running phoenixd (TopologyRequest) for the placement it decided
  * with its own configuration; when no service runs, it says so on stderr and computes what this
  * machine gives with the default settings. With --xml FILE (a topology exported elsewhere with
- * `lstopo --of xml`), --nic or --threads it needs no service: it asks phx_placement_compute() in
- * libphoenix directly - the code phoenixd itself runs. Either way the decision arrives as the
- * JSON of phx_placement_to_json(), printed as it is with --json or as a readable summary. */
+ * `lstopo --of xml`), --nic, --threads or --urgent-threads it needs no service: it asks
+ * phx_placement_compute() in libphoenix directly - the code phoenixd itself runs - with the
+ * threads phoenixd would start: runtime.threads and runtime.urgent_threads (--threads and
+ * --urgent-threads, else phoenixd's defaults, placement.h). Either way the decision arrives as
+ * the JSON of phx_placement_to_json(), printed as it is with --json or as a readable summary. */
 #include "phoenixctl.h"
 
 #include "ctl_client.h"
@@ -19,7 +21,8 @@
 
 typedef struct {
     const char *xml;                        /* NULL: this machine */
-    struct phx_placement_params params;
+    struct phx_placement_params params;     /* the NIC; a THREADS or URGENT bit: given */
+    unsigned threads, urgent;               /* runtime.threads, runtime.urgent_threads */
     int json;
     phxctl_conn_t conn;
 } topology_args_t;
@@ -27,32 +30,40 @@ typedef struct {
 static void topology_usage(const void *args, FILE *out)
 {
     fprintf(out,
-            "Usage: phoenixctl topology [--xml FILE] [--nic NAME] [--threads N] [--json]\n"
+            "Usage: phoenixctl topology [--xml FILE] [--nic NAME] [--threads N]\n"
+            "                           [--urgent-threads N] [--json]\n"
             "                           [--prefix DIR] [--timeout SEC]\n"
             "Shows which NIC the service uses and where its runtime threads and memory go:\n"
             "one core per thread next to the NIC, memory from the NUMA nodes there.\n"
-            "Without --xml, --nic and --threads it asks the running service for its own\n"
-            "decision (falling back to this machine with default settings if none runs).\n\n"
+            "Without --xml, --nic, --threads and --urgent-threads it asks the running service\n"
+            "for its own decision (falling back to this machine with phoenixd's default\n"
+            "settings if none runs).\n\n"
             "  -x, --xml FILE       an hwloc XML topology (lstopo --of xml) instead of this\n"
             "                       machine\n"
             "  -n, --nic NAME       the NIC to use (mlx5_0, ib0, eth0, ...) instead of the\n"
             "                       first HCA, else the first network device\n"
-            "  -t, --threads N      runtime threads to place, 1 to %d (default 1)\n"
+            "  -t, --threads N      runtime threads (runtime.threads), 1 to %d (default %d)\n"
+            "  -u, --urgent-threads N\n"
+            "                       more threads, placed after them, kept for the apps a\n"
+            "                       policy makes urgent (runtime.urgent_threads), 0 to %d\n"
+            "                       (default %d)\n"
             "  -j, --json           print one JSON object instead of a summary\n"
             PHXCTL_CONN_HELP
             "  -h, --help           show this help\n\n"
             "CPU and NUMA numbers are the kernel's (OS indexes), as in taskset and numactl.\n"
             "Exit status: 0 done, 1 the topology or NIC is unusable, 2 usage error.\n",
-            PHX_PLACEMENT_THREADS_MAX);
+            PHX_PLACEMENT_THREADS_MAX, PHX_RUNTIME_THREADS_DEFAULT, PHX_RUNTIME_URGENT_THREADS_MAX,
+            PHX_RUNTIME_URGENT_THREADS_DEFAULT);
 }
 
-static int parse_threads(const char *text, unsigned *threads)
+/* TEXT as a count from LO to HI into *N. */
+static int parse_count(const char *text, unsigned lo, unsigned hi, unsigned *n)
 {
-    unsigned long long n;
+    unsigned long long v;
 
-    if (phxctl_parse_uint(text, PHX_PLACEMENT_THREADS_MAX, &n) != 0 || n < 1)
+    if (phxctl_parse_uint(text, hi, &v) != 0 || v < lo)
         return -1;
-    *threads = (unsigned)n;
+    *n = (unsigned)v;
     return 0;
 }
 
@@ -69,10 +80,16 @@ static int take_option(void *args, int c, const char *arg, const char *prog)
         a->params.field_mask |= PHX_PLACEMENT_PARAM_FIELD_NIC;
         break;
     case 't':
-        if (parse_threads(arg, &a->params.threads) != 0)
+        if (parse_count(arg, 1, PHX_PLACEMENT_THREADS_MAX, &a->threads) != 0)
             return phxctl_usage_error(prog, "--threads takes a number from 1 to %d, not '%s'",
                                       PHX_PLACEMENT_THREADS_MAX, arg);
         a->params.field_mask |= PHX_PLACEMENT_PARAM_FIELD_THREADS;
+        break;
+    case 'u':
+        if (parse_count(arg, 0, PHX_RUNTIME_URGENT_THREADS_MAX, &a->urgent) != 0)
+            return phxctl_usage_error(prog, "--urgent-threads takes a number from 0 to %d, "
+                                      "not '%s'", PHX_RUNTIME_URGENT_THREADS_MAX, arg);
+        a->params.field_mask |= PHX_PLACEMENT_PARAM_FIELD_URGENT;
         break;
     case 'j':
         a->json = 1;
@@ -88,13 +105,19 @@ static int parse_topology_args(int argc, char **argv, topology_args_t *a)
         { "xml", required_argument, NULL, 'x' },
         { "nic", required_argument, NULL, 'n' },
         { "threads", required_argument, NULL, 't' },
+        { "urgent-threads", required_argument, NULL, 'u' },
         { "json", no_argument, NULL, 'j' },
         { NULL, 0, NULL, 0 },
     };
-    phxctl_options_t opts = { .shortopts = "x:n:t:j", .longopts = options, .take = take_option,
+    phxctl_options_t opts = { .shortopts = "x:n:t:u:j", .longopts = options, .take = take_option,
                               .usage = topology_usage, .ctx = a, .nargs = 0 };
+    int rc = phxctl_parse_options(argc, argv, &opts, &a->conn);
 
-    return phxctl_parse_options(argc, argv, &opts, &a->conn);
+    if (rc < 0 && a->threads + a->urgent > PHX_PLACEMENT_THREADS_MAX)
+        return phxctl_usage_error(argv[0], "--threads %u and --urgent-threads %u make %u threads, "
+                                  "more than %d", a->threads, a->urgent, a->threads + a->urgent,
+                                  PHX_PLACEMENT_THREADS_MAX);
+    return rc;
 }
 
 /* ---- where the placement comes from -------------------------------------------------------- */
@@ -121,19 +144,23 @@ static int service_placement(const topology_args_t *a, char **json)
     return *json ? PHXCTL_EXIT_OK : PHXCTL_EXIT_FAILED;
 }
 
-/* The placement computed here, for the topology of --xml or of this machine. */
+/* The placement computed here, for the topology of --xml or of this machine, of the threads a
+ * service of A's runtime.threads and runtime.urgent_threads would start. */
 static int local_placement(const topology_args_t *a, const char *prog, char **json)
 {
+    struct phx_placement_params params = a->params;
     hwloc_topology_t topo;
     phx_placement_t pl;
     char err[320];
     int rc = PHXCTL_EXIT_FAILED;
 
+    phx_placement_params_service_threads(&params, a->threads, a->urgent);
+
     if (phx_topology_load(&topo, a->xml, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err);
         return rc;
     }
-    if (phx_placement_compute(topo, &a->params, &pl, err, sizeof(err)) != 0) {
+    if (phx_placement_compute(topo, &params, &pl, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err);
     } else {
         if ((*json = phx_placement_to_json(&pl)))
@@ -229,7 +256,8 @@ static int print_placement(const char *json, const topology_args_t *a, const cha
 
 int phxctl_cmd_topology(int argc, char **argv)
 {
-    topology_args_t args = { 0 };
+    topology_args_t args = { .threads = PHX_RUNTIME_THREADS_DEFAULT,
+                             .urgent = PHX_RUNTIME_URGENT_THREADS_DEFAULT };
     char source[4200];
     char *json = NULL;
     int rc = parse_topology_args(argc, argv, &args);

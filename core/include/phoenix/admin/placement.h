@@ -36,6 +36,13 @@ enum {
 
 #define PHX_PLACEMENT_THREADS_MAX 1024
 
+/* phoenixd's runtime.threads and runtime.urgent_threads when phoenix.conf says nothing, and the
+ * most urgent threads it takes: its configuration schema (core/daemon/config.c) and
+ * `phoenixctl topology` without a service both take them from here. */
+#define PHX_RUNTIME_THREADS_DEFAULT         1
+#define PHX_RUNTIME_URGENT_THREADS_DEFAULT  1
+#define PHX_RUNTIME_URGENT_THREADS_MAX      64
+
 struct phx_placement_params {
     uint64_t field_mask;    /* PHX_PLACEMENT_PARAM_FIELD_ bits of the fields that are set */
     /* OS device name of the NIC: "mlx5_0", "ib0", "eth0"; UCX's "mlx5_0:1" names mlx5_0 too.
@@ -70,6 +77,12 @@ typedef struct phx_placement {
     hwloc_bitmap_t memory_nodes;    /* nodeset the heap should come from */
     char reason[256];               /* one sentence: why this NIC and this place */
 } phx_placement_t;
+
+/* Sets P's threads as a service of RUNTIME_THREADS runtime threads (runtime.threads) and URGENT
+ * more kept for urgent apps (runtime.urgent_threads) places them: RUNTIME_THREADS + URGENT
+ * threads, the last URGENT of them kept. */
+void phx_placement_params_service_threads(struct phx_placement_params *p,
+                                          unsigned runtime_threads, unsigned urgent);
 
 /* Decides the placement for TOPO (see the rules above); P NULL takes every default. Returns 0
  * with OUT filled (release with phx_placement_free()), or -errno with OUT empty and ERR filled:

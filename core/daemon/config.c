@@ -117,7 +117,7 @@ static const struct phx_setting config_keys[] = {
     STRING(plugin_trusted_dirs,  "", .check_str = phx_plugin_trust_check_list),
     ENUM(log.level,              PHX_LOG_INFO, level_names),
     STRING(log.file,             "-", .flags = PHX_SETTING_NONEMPTY),
-    UINT(runtime.threads,        PHX_RUNTIME_THREADS_DEFAULT, 1, 256),
+    UINT(runtime.threads,        PHX_RUNTIME_THREADS_DEFAULT, 1, PHX_RUNTIME_THREADS_MAX),
     ENUM(runtime.mode,           PHX_RUNTIME_SHARED, runtime_mode_names),
     UINT(runtime.spin_us,        50, 0, 1000000),
     UINT(runtime.urgent_threads, PHX_RUNTIME_URGENT_THREADS_DEFAULT, 0,

@@ -52,7 +52,7 @@ static void topology_usage(const void *args, FILE *out)
             "  -h, --help           show this help\n\n"
             "CPU and NUMA numbers are the kernel's (OS indexes), as in taskset and numactl.\n"
             "Exit status: 0 done, 1 the topology or NIC is unusable, 2 usage error.\n",
-            PHX_PLACEMENT_THREADS_MAX, PHX_RUNTIME_THREADS_DEFAULT, PHX_RUNTIME_URGENT_THREADS_MAX,
+            PHX_RUNTIME_THREADS_MAX, PHX_RUNTIME_THREADS_DEFAULT, PHX_RUNTIME_URGENT_THREADS_MAX,
             PHX_RUNTIME_URGENT_THREADS_DEFAULT);
 }
 
@@ -80,9 +80,9 @@ static int take_option(void *args, int c, const char *arg, const char *prog)
         a->params.field_mask |= PHX_PLACEMENT_PARAM_FIELD_NIC;
         break;
     case 't':
-        if (parse_count(arg, 1, PHX_PLACEMENT_THREADS_MAX, &a->threads) != 0)
+        if (parse_count(arg, 1, PHX_RUNTIME_THREADS_MAX, &a->threads) != 0)
             return phxctl_usage_error(prog, "--threads takes a number from 1 to %d, not '%s'",
-                                      PHX_PLACEMENT_THREADS_MAX, arg);
+                                      PHX_RUNTIME_THREADS_MAX, arg);
         a->params.field_mask |= PHX_PLACEMENT_PARAM_FIELD_THREADS;
         break;
     case 'u':
@@ -111,13 +111,9 @@ static int parse_topology_args(int argc, char **argv, topology_args_t *a)
     };
     phxctl_options_t opts = { .shortopts = "x:n:t:u:j", .longopts = options, .take = take_option,
                               .usage = topology_usage, .ctx = a, .nargs = 0 };
-    int rc = phxctl_parse_options(argc, argv, &opts, &a->conn);
-
-    if (rc < 0 && a->threads + a->urgent > PHX_PLACEMENT_THREADS_MAX)
-        return phxctl_usage_error(argv[0], "--threads %u and --urgent-threads %u make %u threads, "
-                                  "more than %d", a->threads, a->urgent, a->threads + a->urgent,
-                                  PHX_PLACEMENT_THREADS_MAX);
-    return rc;
+    _Static_assert(PHX_RUNTIME_THREADS_MAX + PHX_RUNTIME_URGENT_THREADS_MAX <=
+                   PHX_PLACEMENT_THREADS_MAX, "every count phoenixd takes can be placed");
+    return phxctl_parse_options(argc, argv, &opts, &a->conn);
 }
 
 /* ---- where the placement comes from -------------------------------------------------------- */

@@ -37,9 +37,10 @@ enum {
 #define PHX_PLACEMENT_THREADS_MAX 1024
 
 /* phoenixd's runtime.threads and runtime.urgent_threads when phoenix.conf says nothing, and the
- * most urgent threads it takes: its configuration schema (core/daemon/config.c) and
+ * most of each it takes: its configuration schema (core/daemon/config.c) and
  * `phoenixctl topology` without a service both take them from here. */
 #define PHX_RUNTIME_THREADS_DEFAULT         1
+#define PHX_RUNTIME_THREADS_MAX             256
 #define PHX_RUNTIME_URGENT_THREADS_DEFAULT  1
 #define PHX_RUNTIME_URGENT_THREADS_MAX      64
 

@@ -172,9 +172,9 @@ void *mpix_fabric_mem_alloc(size_t size);
 /* MPI_Free_mem: frees BASE if it is such a buffer (put off while the service reads it) and says
  * true; false when it is none (the caller's malloc'd memory). */
 bool  mpix_fabric_mem_free(void *base);
-/* Bytes of sends the fabric copied into the send heap, and sent from buffers without a copy
- * (tests read them: mpi_zcopy.c). */
-struct mpix_fabric_stats { uint64_t copied_bytes, zcopy_bytes; };
+/* Bytes of sends the fabric copied into the send heap, and sent from buffers without a copy,
+ * and the pieces of messages it sent (tests read them: mpi_zcopy.c). */
+struct mpix_fabric_stats { uint64_t copied_bytes, zcopy_bytes, pieces; };
 extern struct mpix_fabric_stats mpix_fabric_stats;
 /* Queues an acknowledgement of synchronous send ID to WORLD. */
 void mpix_fabric_ack(int world, uint64_t id);

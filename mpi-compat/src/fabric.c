@@ -8,8 +8,14 @@
  *
  * Per peer, frames go out in the order queued, each numbered (SEQ) in one stream per pair of
  * ranks; the receiver handles them in that order whatever order they arrive in, holding early
- * ones. A message is cut into pieces of PIECE_BYTES, and at most IN_FLIGHT calls per peer are
- * unanswered (flow control: the send heap holds at most IN_FLIGHT pieces per peer). The answer
+ * ones. A message is cut into pieces of PIECE_BYTES (LOCAL_PIECE_BYTES to a peer on this node),
+ * and at most IN_FLIGHT calls per peer are unanswered (flow control: the send heap holds at most
+ * IN_FLIGHT pieces per peer). Between two ranks of one node every byte is copied three times
+ * (into the send heap, by the service into the peer's receive heap, out of it), all on this
+ * node's cores: small pieces keep what is in flight (IN_FLIGHT pieces) within the caches, so
+ * each copy reads what the one before wrote while it is still cached (4 MiB pieces, 32 MiB in
+ * flight, did not fit; benchmarks/RESULTS.md, "M2"). Across nodes the transport's own copies
+ * dominate and each call costs it a rendezvous, so pieces stay large there. The answer
  * to a call means its frame was taken; a send whose pieces were all taken is delivered (p2p.c).
  * A message of one piece is delivered as soon as the piece is handed over: its bytes are in the
  * send heap then, and the user's buffer is free (an eager send; a later failure of that frame
@@ -31,7 +37,8 @@
  * into the buffer and lends it to the call (MRPC_CALL_OPT_FIELD_BORROW): the service reads the
  * user's bytes where they are. Such a piece's completion runs once the service no longer reads
  * it, so the send completes when every piece was taken and read, never at hand-over; and
- * MPI_Free_mem of a buffer the service still reads is put off until it is done.
+ * MPI_Free_mem of a buffer the service still reads, or that a send has pieces of yet to send, is
+ * put off until it is done.
  *
  * Handlers (incoming frames) and completions run inside mrpc_ctx_progress(); they only change
  * state, and the frames they want sent go out when the pump runs after it. Waits sleep in
@@ -46,6 +53,7 @@
 #include <unistd.h>
 
 #define PIECE_BYTES  (4u << 20)
+#define LOCAL_PIECE_BYTES (256u << 10)
 #define IN_FLIGHT    8
 #define PORT_FIRST   20000
 #define PORT_SPAN    20000
@@ -81,6 +89,7 @@ struct peer {
     size_t               n_acks, cap_acks;
     bool                 ping_wanted, ping_out;
     uint64_t             seq_out, seq_in;
+    uint64_t             piece;        /* bytes per piece to it, set when connected */
     int                  in_flight;
     struct held         *held;
 };
@@ -98,6 +107,7 @@ static struct {
     mrpc_server_t *server;
     struct peer   *peers;
     int            n;
+    char           host[MRPC_RANK_VALUE_MAX];  /* the host this rank's server bound */
     bool           busy;                /* some peer has something queued */
     bool           closing;             /* MPI_Finalize: peers may be gone */
     bool           inside;              /* in mrpc_ctx_progress: handlers only queue frames */
@@ -241,6 +251,25 @@ static void on_taken(mrpc_ctx_t *ctx, void *token, const mrpc_status_t *st,
         mpix_p2p_delivered(t.req, t.req->status.MPI_ERROR);
 }
 
+/* ADDR's host part ("host:port" without ":port") into HOST (LEN bytes). */
+static void host_of(char *host, size_t len, const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+
+    snprintf(host, len, "%.*s", (int)(n < len ? n : len - 1), addr);
+}
+
+/* Whether the rank published at ADDR is served by this node's service: it bound the same
+ * host (MRPC_HOST, which the launcher gives every rank of a node alike). */
+static bool on_this_node(const char *addr)
+{
+    char host[MRPC_RANK_VALUE_MAX];
+
+    host_of(host, sizeof host, addr);
+    return strcmp(host, fab.host) == 0;
+}
+
 /* P's connection, made on first use: 0, or -1 when P cannot be reached (P failed). Two ranks
  * that connect to each other in the same instant are the transport's crossed connect, which it
  * resolves (docs/transport.md); a connect that fails here is a rank that is gone. */
@@ -260,8 +289,10 @@ static int connect_peer(struct peer *p)
     if ((st = mrpc_rank_lookup(world, addr, sizeof addr)).code == PHX_OK && addr[0])
         p->conn = mrpc_connect(fab.ctx, addr, &st);
     fab.inside = was_inside;
-    if (p->conn)
+    if (p->conn) {
+        p->piece = on_this_node(addr) ? LOCAL_PIECE_BYTES : PIECE_BYTES;
         return 0;
+    }
     snprintf(why, sizeof why, "cannot reach world rank %d%s%s: %s: %s", world,
              addr[0] ? " at " : "", addr[0] ? addr : "", phx_status_name(st.code), st.message);
     peer_fail(p, why);
@@ -285,7 +316,7 @@ static int frame_fill(struct peer *p, Mpix__Frame *f, struct mpix_request **req)
         return 0;
     }
     struct mpix_request *r = p->head;
-    uint64_t len = r->bytes - r->sent < PIECE_BYTES ? r->bytes - r->sent : PIECE_BYTES;
+    uint64_t len = r->bytes - r->sent < p->piece ? r->bytes - r->sent : p->piece;
     if (r->zcopy) {                     /* the buffer's bytes themselves: no copy */
         f->payload.data = (uint8_t *)(uintptr_t)((const char *)r->data + r->sent);
         f->payload.len = (size_t)len;
@@ -295,6 +326,7 @@ static int frame_fill(struct peer *p, Mpix__Frame *f, struct mpix_request **req)
     } else {
         mpix_fabric_stats.copied_bytes += len;
     }
+    mpix_fabric_stats.pieces++;
     f->context = r->context;
     f->source = r->comm->rank;
     f->tag = r->tag;
@@ -485,11 +517,29 @@ void *mpix_fabric_mem_alloc(size_t size)
     return fab.ctx && size ? mrpc_buffer_alloc(fab.ctx, size) : NULL;
 }
 
+/* Whether a send from buffer BASE still has pieces to send: between its pieces the service may
+ * read none of it, but the buffer must live until the last one went. */
+static bool queued_from(const void *base)
+{
+    for (int i = 0; i < fab.n; i++)
+        for (const struct mpix_request *r = fab.peers[i].head; r; r = r->next)
+            if (r->zcopy == base)
+                return true;
+    return false;
+}
+
+/* Frees BASE unless a send still reads it or has pieces of it to send: PHX_FAILED_PRECONDITION
+ * then (put off), else mrpc_buffer_free's status. */
+static phx_status_t buffer_free(void *base)
+{
+    return queued_from(base) ? PHX_FAILED_PRECONDITION : mrpc_buffer_free(fab.ctx, base);
+}
+
 /* Frees the put-off buffers the service has finished reading. */
 static void unfreed_sweep(void)
 {
     for (size_t i = 0; i < fab.n_unfreed;)
-        if (mrpc_buffer_free(fab.ctx, fab.unfreed[i]) != PHX_FAILED_PRECONDITION)
+        if (buffer_free(fab.unfreed[i]) != PHX_FAILED_PRECONDITION)
             fab.unfreed[i] = fab.unfreed[--fab.n_unfreed];
         else
             i++;
@@ -499,7 +549,7 @@ bool mpix_fabric_mem_free(void *base)
 {
     if (!fab.ctx)
         return false;
-    phx_status_t st = mrpc_buffer_free(fab.ctx, base);
+    phx_status_t st = buffer_free(base);
     if (st != PHX_FAILED_PRECONDITION)
         return st == PHX_OK;
     if (fab.n_unfreed == fab.cap_unfreed) {
@@ -571,6 +621,7 @@ static int bind_server(char *addr, size_t len, mrpc_status_t *st)
         snprintf(addr, len, "%s:%d", host, PORT_FIRST + (start + i) % PORT_SPAN);
         fab.server = mrpc_bind(fab.ctx, addr, st);
     }
+    snprintf(fab.host, sizeof fab.host, "%s", host);
     return fab.server ? 0 : -1;
 }
 

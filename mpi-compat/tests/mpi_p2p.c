@@ -51,10 +51,14 @@ static size_t first_bad(const unsigned char *b, size_t n, int seed)
     return n;
 }
 
-/* Rank 0 and 1: each size goes there and back, checked byte for byte at both ends. */
+/* Rank 0 and 1: each size goes there and back, checked byte for byte at both ends. The sizes
+ * around 256 KiB and 4 MiB are one piece, one piece and a byte, and several pieces to a rank of
+ * the same node and of another one (fabric.c). */
 static void ping_pong(void)
 {
-    static const size_t sizes[] = { 0, 1, 64, 4096, 65536, (4u << 20) + 1, 64u << 20 };
+    static const size_t sizes[] = { 0, 1, 64, 4096, 65536, (256u << 10) - 1, 256u << 10,
+                                    (256u << 10) + 1, 1u << 20, (1u << 20) + 3, 4u << 20,
+                                    (4u << 20) + 1, 64u << 20 };
     unsigned char *buf = malloc(64u << 20);
 
     CHECK(buf, "no memory");
@@ -82,7 +86,7 @@ static void ping_pong(void)
     }
     free(buf);
     if (rank < 2)
-        OK("ping-pong 0 B to 64 MiB");
+        OK("ping-pong 0 B to 64 MiB, around the piece sizes");
 }
 
 /* A token goes round twice, each rank adding its rank. */
@@ -201,9 +205,32 @@ static void truncation(void)
         MPI_Error_string(rc, text, &len);
         CHECK(len > 0 && strstr(text, "truncat"), "MPI_Error_string says '%s'", text);
     }
+    /* A message of several pieces into a receive that holds one and a bit: the error, the bytes
+     * that fit, and the message after it intact (the rest of the cut one is dropped). */
+    enum { LONG = (1 << 20) + 5, SHORT = (300 << 10) };
+    unsigned char *b = malloc(LONG);
+    CHECK(b, "no memory");
+    if (b && rank == 1) {
+        fill(b, LONG, 3);
+        MPI_Send(b, LONG, MPI_BYTE, 0, 31, MPI_COMM_WORLD);
+        MPI_Send(b, 100, MPI_BYTE, 0, 32, MPI_COMM_WORLD);
+    } else if (b && rank == 0) {
+        MPI_Status st;
+        int cls = -1, count = -1;
+        memset(b, 0, LONG);
+        MPI_Error_class(MPI_Recv(b, SHORT, MPI_BYTE, 1, 31, MPI_COMM_WORLD, &st), &cls);
+        CHECK(cls == MPI_ERR_TRUNCATE, "1 MiB into %d bytes: class %d", SHORT, cls);
+        CHECK(first_bad(b, SHORT, 3) == SHORT && b[SHORT] == 0,
+              "1 MiB into %d bytes: wrong at byte %zu, or written past the receive", SHORT,
+              first_bad(b, SHORT, 3));
+        CHECK(MPI_Recv(b, 100, MPI_BYTE, 1, 32, MPI_COMM_WORLD, &st) == MPI_SUCCESS &&
+              MPI_Get_count(&st, MPI_BYTE, &count) == MPI_SUCCESS && count == 100 &&
+              first_bad(b, 100, 3) == 100, "the message after the cut one: %d bytes", count);
+    }
+    free(b);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
     if (rank < 2)
-        OK("MPI_ERR_TRUNCATE");
+        OK("MPI_ERR_TRUNCATE, also of a message of several pieces");
 }
 
 /* Ssend does not complete before the receive is posted (rank 1 posts it 300 ms late). */

@@ -4,7 +4,8 @@
  * (mpix_fabric_stats: this program links the library's objects to read them) must say that
  * the sends of 64 KiB and more were sent from the buffer itself (zero-copy bytes grew by the
  * size, copied bytes not at all) and the smaller ones copied, and that the same send from
- * malloc'd memory is copied. After MPI_Wait returns the buffer is overwritten at once: the data
+ * malloc'd memory is copied, and that every send went in pieces of 256 KiB (the ranks of this
+ * test share a node: fabric.c's LOCAL_PIECE_BYTES). After MPI_Wait returns the buffer is overwritten at once: the data
  * that arrived must still be the old one (the send completes only once the service no longer
  * reads it). MPI_Free_mem of a buffer a send still reads is put off, not done under it. */
 #include "core.h"
@@ -15,6 +16,7 @@
 
 #define MAX (64 << 20)
 #define ZCOPY_MIN (64 << 10)
+#define LOCAL_PIECE (256 << 10)
 
 static int rank;
 
@@ -43,9 +45,13 @@ static void one(unsigned char *src, unsigned char *dst, int size, int tag, bool 
         fill(src, size);
         MPI_Isend(src, size, MPI_BYTE, 1, tag, MPI_COMM_WORLD, &r);
         MPI_Wait(&r, MPI_STATUS_IGNORE);
-        memset(src, 0xee, (size_t)size);      /* the service must be done with it now */
+        memset(src, 0xee, (unsigned)size);    /* the service must be done with it now */
         uint64_t z = mpix_fabric_stats.zcopy_bytes - before.zcopy_bytes;
         uint64_t c = mpix_fabric_stats.copied_bytes - before.copied_bytes;
+        uint64_t pieces = mpix_fabric_stats.pieces - before.pieces;
+        uint64_t want = size ? ((uint64_t)size + LOCAL_PIECE - 1) / LOCAL_PIECE : 1;
+        CHECK(pieces == want, "%d bytes to a rank of this node went in %llu pieces, not %llu",
+              size, (unsigned long long)pieces, (unsigned long long)want);
         bool zcopy = from_buffer && size >= ZCOPY_MIN;
         CHECK(z == (zcopy ? (uint64_t)size : 0) && c == (zcopy ? 0 : (uint64_t)size),
               "%d bytes from %s: %llu sent without a copy, %llu copied", size,

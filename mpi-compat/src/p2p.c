@@ -4,9 +4,10 @@
  * Every send is a request whose packed bytes (the user's buffer itself when the datatype lays
  * them out as one block, else a packed copy) go to the fabric, or, to this rank, straight to
  * matching. A send completes when the user's buffer is free again: a message of one piece
- * (4 MiB; 256 KiB to a rank of this node, fabric.c) once it is copied into the send heap, a larger one when every piece has landed at the
- * receiver (in the receive it matched, or buffered there); a synchronous one also waits for the
- * receiver's word that a receive matched it. Receives are matched in match.c. Every send's and
+ * (4 MiB; 256 KiB to a rank of this node, fabric.c) once it is copied into the send heap, a
+ * larger one when every piece has landed at the receiver (in the receive it matched, or
+ * buffered there); a synchronous one also waits for the receiver's word that a receive matched
+ * it. Receives are matched in match.c. Every send's and
  * receive's request is made by mpix_p2p_request, also a persistent one's (persist.c), whose
  * starts go through mpix_p2p_isend/irecv. */
 #include "core.h"

@@ -20,6 +20,8 @@
 # Nodes enter their namespaces with in_node (below): like `ip netns exec`, a sysfs of the node's
 # own, but with the host's cgroup tree kept, which slurmd insists on finding.
 # DIR/slurm.extra.conf, if present at `up`, is appended to slurm.conf (Prolog=, Epilog=, ...).
+# Without an Epilog there (deploy/slurm/epilog.sh), the directory mrpc-run makes on each node for
+# a job's per-job service (TMPDIR/mrpc-run-UID/jobJ-NODE) stays after the job (docs/slurm.md).
 # K is the first free index 1..200 (a bridge name not yet taken), so clusters of parallel tests
 # do not collide; slurmctld listens on port 17000+K. Needs root and iproute2: prints SKIPPED and
 # exits 77 otherwise. Exit 0 on success, 1 with a sentence on stderr on failure, 2 on bad usage.

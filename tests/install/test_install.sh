@@ -10,7 +10,9 @@
 #   b. builds the tutorial app with find_package(mrpc) + mrpc_generate() and runs it;
 #   c. builds the same app with pkg-config (protoc + protoc-gen-mrpc by hand) and runs it;
 #   d. builds an out-of-tree plugin with find_package(phoenix), has the installed phoenixd load
-#      it, attaches its engine to the running server and sees calls go through it.
+#      it, attaches its engine to the running server and sees calls go through it;
+#   e. runs the installed rpc_hello_ranks with the installed mrpc-run -n 2, whose per-job service
+#      is the installed phoenixd, found beside mrpc-run (not at the configured prefix).
 # UCX is pinned to loopback; the services authenticate each other through a private munged
 # (tests/lib/munged.sh). Everything it starts it stops, by pid. Prints "N passed, N failed".
 # PHX_TEST_CFLAGS (the sanitizer flags of a sanitizer build) go to everything it compiles.
@@ -83,6 +85,18 @@ if start_phoenixd && plugins=$("$P/bin/phoenixctl" plugins --prefix "$run" 2>&1)
   ok "installed phoenixd starts without -c, reads its installed phoenix.conf, loads its plugins"
 else
   echo "${plugins:-}"; fail "installed phoenixd without -c"; finish
+fi
+
+# e. a job of the installed mrpc-run; its per-job service must be the phoenixd installed beside it
+# (no MRPC_RUN_PHOENIXD, no --phoenixd), which reads the installed phoenix.conf and its munged.
+# The run directory is the realm's, in /tmp: a socket path under the build tree can be too long.
+if (unset MRPC_RUN_PHOENIXD MRPC_RUN_SERVICE_CONF PHOENIX_PREFIX
+    timeout 60 "$P/bin/mrpc-run" -n 2 --service job --run-dir "$realm" --tag-output \
+      "$P/bin/rpc_hello_ranks" 2) >"$tmp/ranks.out" 2>"$tmp/ranks.err" &&
+   grep -qx "\[1\] rank 1: reply from .*: Hello rank 1!" "$tmp/ranks.out"; then
+  ok "installed mrpc-run -n 2 rpc_hello_ranks runs on the installed phoenixd"
+else
+  show "$tmp/ranks.out" "$tmp/ranks.err"; fail "installed mrpc-run -n 2 rpc_hello_ranks"
 fi
 
 # b. an app built with find_package(mrpc) + mrpc_generate()

@@ -236,9 +236,14 @@ int main(int argc, char **argv)
     if ((rc = parse_opts(argc, argv, &o)) || (rc = job_shape(&o, &job)))
         return rc;
     launch_block_signals(&set);
-    if (job.slurm && job.pmi == RUN_PMI_LOCAL && job.size > 1)
-        fprintf(stderr, "mrpc-run: rank %d: srun gave no PMI (use srun --mpi=pmix or --mpi=pmi2): "
-                        "ranks cannot look each other up\n", job.first_rank);
+    /* Without PMI each task's mrpc-run knows its own rank alone: barriers would pass on each
+     * and lookups of the others find nothing, so the app would fail later and less clearly. */
+    if (job.slurm && job.pmi == RUN_PMI_LOCAL && job.size > 1) {
+        fprintf(stderr, "mrpc-run: rank %d: srun gave no PMI, so the job's %d ranks cannot find "
+                        "each other: use srun --mpi=pmix or --mpi=pmi2 (or MpiDefault in slurm.conf)\n",
+                job.first_rank, job.size);
+        return 1;
+    }
     if (service_ensure(&o, &job, &svc, err, sizeof err) < 0) {
         fprintf(stderr, "mrpc-run: node %s: %s\n", job.node, err);
         return 1;

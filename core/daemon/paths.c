@@ -1,4 +1,5 @@
-/* paths.c - where phoenixd finds its plugins and its default configuration.
+/* paths.c - where an installed executable finds the rest of its installed tree: phoenixd its
+ * plugins and its default configuration, mrpc-run the phoenixd it starts for a job.
  *
  * An installed tree moves: `cmake --install build --prefix DIR`, a package unpacked somewhere
  * else, a module tree on a shared file system. So nothing is looked up at the path the build was
@@ -10,6 +11,7 @@
  *
  * (a relative CMAKE_INSTALL_SYSCONFDIR follows the prefix: /usr gives /usr/etc/phoenix; packagers
  * who want /etc pass -DCMAKE_INSTALL_SYSCONFDIR=/etc, and that absolute path is used as it is).
+ * mrpc-run, in <prefix>/bin, finds <prefix>/sbin/phoenixd the same way (phx_paths_from_exe).
  * PHOENIX_PLUGIN_DIR and PHOENIX_CONFIG override both, for tests and odd layouts; the
  * configuration's own plugin_dir and phoenixd's -c override them in turn. Both answers are
  * computed once, on first use, by the thread that starts the service. */
@@ -44,20 +46,26 @@ static const char *exe_dir(void)
     return dir;
 }
 
-/* $VAR if set and not empty, else exe_dir()/REL in BUF, normalised when it exists. */
+const char *phx_paths_from_exe(char *buf, size_t len, const char *rel)
+{
+    int n = snprintf(buf, len, "%s/%s", exe_dir(), rel);
+    char *real = n > 0 && (size_t)n < len ? realpath(buf, NULL) : NULL;
+
+    if (real && strlen(real) < len)
+        memcpy(buf, real, strlen(real) + 1);
+    free(real);
+    return buf;
+}
+
+/* $VAR if set and not empty, else phx_paths_from_exe(REL), computed once into BUF. */
 static const char *resolve(char *buf, size_t len, const char *var, const char *rel)
 {
     const char *env = getenv(var);
 
     if (env && *env)
         return env;
-    if (!buf[0]) {
-        int n = snprintf(buf, len, "%s/%s", exe_dir(), rel);
-        char *real = n > 0 && (size_t)n < len ? realpath(buf, NULL) : NULL;
-        if (real && strlen(real) < len)
-            memcpy(buf, real, strlen(real) + 1);
-        free(real);
-    }
+    if (!buf[0])
+        phx_paths_from_exe(buf, len, rel);
     return buf;
 }
 

@@ -12,39 +12,44 @@
 struct mpix_errhandler mpix_errhandler_fatal = { .fatal = true };
 struct mpix_errhandler mpix_errhandler_return = { .fatal = false };
 
-static const char *const class_text[] = {
-    [MPI_SUCCESS]       = "no error",
-    [MPI_ERR_BUFFER]    = "invalid buffer pointer",
-    [MPI_ERR_COUNT]     = "invalid count argument",
-    [MPI_ERR_TYPE]      = "invalid datatype",
-    [MPI_ERR_TAG]       = "invalid tag",
-    [MPI_ERR_COMM]      = "invalid communicator",
-    [MPI_ERR_RANK]      = "invalid rank",
-    [MPI_ERR_ROOT]      = "invalid root",
-    [MPI_ERR_GROUP]     = "invalid group",
-    [MPI_ERR_OP]        = "invalid reduce operation",
-    [MPI_ERR_TOPOLOGY]  = "invalid topology",
-    [MPI_ERR_DIMS]      = "invalid dimension argument",
-    [MPI_ERR_ARG]       = "invalid argument of some other kind",
-    [MPI_ERR_UNKNOWN]   = "unknown error",
-    [MPI_ERR_TRUNCATE]  = "message truncated",
-    [MPI_ERR_OTHER]     = "known error not in this list",
-    [MPI_ERR_INTERN]    = "internal error",
-    [MPI_ERR_IN_STATUS] = "error code is in status",
-    [MPI_ERR_PENDING]   = "pending request",
-    [MPI_ERR_REQUEST]   = "invalid request",
-    [MPI_ERR_INFO]      = "invalid info argument",
-    [MPI_ERR_INFO_KEY]  = "invalid info key",
-    [MPI_ERR_INFO_VALUE] = "invalid info value",
-    [MPI_ERR_INFO_NOKEY] = "no such key in the info object",
-    [MPI_ERR_NO_MEM]    = "out of memory (MPI_Alloc_mem)",
-    [MPI_ERR_KEYVAL]    = "invalid keyval",
+/* Each class's name (as in mpi.h) and text (MPI_Error_string). A fatal error's line gives both
+ * after its own sentence, "(MPI_ERR_TRUNCATE: message truncated)", so that the class reads as
+ * a label, not as part of the sentence. */
+#define CLASS(c, text) [c] = { #c, text }
+static const struct { const char *name, *text; } classes[] = {
+    CLASS(MPI_SUCCESS, "no error"),
+    CLASS(MPI_ERR_BUFFER, "invalid buffer pointer"),
+    CLASS(MPI_ERR_COUNT, "invalid count argument"),
+    CLASS(MPI_ERR_TYPE, "invalid datatype"),
+    CLASS(MPI_ERR_TAG, "invalid tag"),
+    CLASS(MPI_ERR_COMM, "invalid communicator"),
+    CLASS(MPI_ERR_RANK, "invalid rank"),
+    CLASS(MPI_ERR_ROOT, "invalid root"),
+    CLASS(MPI_ERR_GROUP, "invalid group"),
+    CLASS(MPI_ERR_OP, "invalid reduce operation"),
+    CLASS(MPI_ERR_TOPOLOGY, "invalid topology"),
+    CLASS(MPI_ERR_DIMS, "invalid dimension argument"),
+    CLASS(MPI_ERR_ARG, "invalid argument of some other kind"),
+    CLASS(MPI_ERR_UNKNOWN, "unknown error"),
+    CLASS(MPI_ERR_TRUNCATE, "message truncated"),
+    CLASS(MPI_ERR_OTHER, "other error"),
+    CLASS(MPI_ERR_INTERN, "internal error"),
+    CLASS(MPI_ERR_IN_STATUS, "error code is in status"),
+    CLASS(MPI_ERR_PENDING, "pending request"),
+    CLASS(MPI_ERR_REQUEST, "invalid request"),
+    CLASS(MPI_ERR_INFO, "invalid info argument"),
+    CLASS(MPI_ERR_INFO_KEY, "invalid info key"),
+    CLASS(MPI_ERR_INFO_VALUE, "invalid info value"),
+    CLASS(MPI_ERR_INFO_NOKEY, "no such key in the info object"),
+    CLASS(MPI_ERR_NO_MEM, "out of memory (MPI_Alloc_mem)"),
+    CLASS(MPI_ERR_KEYVAL, "invalid keyval"),
 };
-#define N_CLASSES ((int)(sizeof class_text / sizeof class_text[0]))
+#undef CLASS
+#define N_CLASSES ((int)(sizeof classes / sizeof classes[0]))
 
 static const char *text_of(int code)
 {
-    return code >= 0 && code < N_CLASSES && class_text[code] ? class_text[code] : NULL;
+    return code >= 0 && code < N_CLASSES && classes[code].text ? classes[code].text : NULL;
 }
 
 void mpix_text_copy(char *dst, size_t size, const char *src)
@@ -80,9 +85,12 @@ int mpix_err(MPI_Comm c, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    const char *cls = text_of(code);
-    fprintf(stderr, "MPI error on rank %d of %d: %s (%s); MPI_ERRORS_ARE_FATAL ends the job\n",
-            mpix_env.world_rank, mpix_env.world_size, what, cls ? cls : "unknown error class");
+    if (text_of(code))
+        fprintf(stderr, "MPI error on rank %d of %d: %s (%s: %s); MPI_ERRORS_ARE_FATAL ends the job\n",
+                mpix_env.world_rank, mpix_env.world_size, what, classes[code].name, classes[code].text);
+    else
+        fprintf(stderr, "MPI error on rank %d of %d: %s (error code %d); MPI_ERRORS_ARE_FATAL ends "
+                "the job\n", mpix_env.world_rank, mpix_env.world_size, what, code);
     mpix_die(code);
 }
 

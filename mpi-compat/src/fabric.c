@@ -293,8 +293,14 @@ static int connect_peer(struct peer *p)
         p->piece = on_this_node(addr) ? LOCAL_PIECE_BYTES : PIECE_BYTES;
         return 0;
     }
-    snprintf(why, sizeof why, "cannot reach world rank %d%s%s: %s: %s", world,
-             addr[0] ? " at " : "", addr[0] ? addr : "", phx_status_name(st.code), st.message);
+    /* A lookup that succeeds with "" is a rank whose address never reached this one's mrpc-run
+     * (MPI_Init publishes every rank's): never reported as the lookup's status OK. */
+    if (st.code == PHX_OK)
+        snprintf(why, sizeof why, "cannot reach world rank %d: it published no address (did every "
+                 "rank call MPI_Init, and does mrpc-run exchange through PMI?)", world);
+    else
+        snprintf(why, sizeof why, "cannot reach world rank %d%s%s: %s: %s", world,
+                 addr[0] ? " at " : "", addr[0] ? addr : "", phx_status_name(st.code), st.message);
     peer_fail(p, why);
     return -1;
 }

@@ -63,6 +63,9 @@ static void error_texts(void)
     }
     MPI_Error_string(MPI_ERR_RANK, text, &len);
     CHECK(strstr(text, "rank") != NULL, "MPI_ERR_RANK reads '%s'", text);
+    /* MPI_ERR_OTHER's text is a class name, not a sentence about the message it follows. */
+    MPI_Error_string(MPI_ERR_OTHER, text, &len);
+    CHECK(strcmp(text, "other error") == 0, "MPI_ERR_OTHER reads '%s'", text);
     OK("error classes and strings");
 }
 

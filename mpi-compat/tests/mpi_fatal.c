@@ -18,12 +18,16 @@
  *             called (MPI_Allreduce, MPI_Bcast), never the waits inside it.
  *   die-icoll-fatal  the same with MPI_Iallreduce/MPI_Ibcast, each completed by MPI_Wait: the
  *             error line names MPI_Wait, the call the error came out of.
+ *   no-address  rank 1 never calls MPI_Init: it meets MPI_Init's barrier through libmrpc
+ *             without publishing an address, as a rank whose mrpc-run exchanged nothing would;
+ *             rank 0's send to it must end the job with a sentence saying rank 1 has no address.
  *   die-finalize  rank 1 leaves with status 0 without MPI_Finalize (so mrpc-run sees no failure
  *             and ends nobody) while the others are in MPI_Finalize: theirs must end the job with
  *             a sentence naming MPI_Finalize and rank 1 instead of waiting for it forever.
  * Prints "FAILED:" if the program gets past the error. */
 #include "mpi_check.h"
 
+#include <mrpc/mrpc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -179,8 +183,15 @@ static void die_finalize(int rank)
 int main(int argc, char **argv)
 {
     int rank, size, v[8] = { 0 };
-    const char *mode = argc > 1 ? argv[1] : "";
+    const char *mode = argc > 1 ? argv[1] : "", *me = getenv("MRPC_RANK");
 
+    if (!strcmp(mode, "no-address") && me && !strcmp(me, "1")) {
+        mrpc_status_t st = mrpc_rank_barrier();
+        if (st.code != PHX_OK)
+            printf("FAILED: rank 1: the bare barrier: %s\n", st.message);
+        sleep(5);   /* alive until rank 0's send has failed and mrpc-run ended the job */
+        return 0;
+    }
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -206,6 +217,8 @@ int main(int argc, char **argv)
         die_coll(rank, strcmp(mode, "die-coll") != 0, false);
     } else if (!strcmp(mode, "die-icoll-fatal")) {
         die_coll(rank, true, true);
+    } else if (!strcmp(mode, "no-address")) {
+        MPI_Send(v, 1, MPI_INT, 1, 0, MPI_COMM_WORLD);
     } else if (!strcmp(mode, "die-finalize")) {
         die_finalize(rank);
         printf("FAILED: rank %d: MPI_Finalize returned though rank 1 never called it\n", rank);

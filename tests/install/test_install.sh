@@ -10,7 +10,11 @@
 #   b. builds the tutorial app with find_package(mrpc) + mrpc_generate() and runs it;
 #   c. builds the same app with pkg-config (protoc + protoc-gen-mrpc by hand) and runs it;
 #   d. builds an out-of-tree plugin with find_package(phoenix), has the installed phoenixd load
-#      it, attaches its engine to the running server and sees calls go through it.
+#      it, attaches its engine to the running server and sees calls go through it;
+#   e. runs the installed rpc_hello_ranks with the installed mrpc-run -n 2, whose per-job service
+#      is the installed phoenixd, found beside mrpc-run (not at the configured prefix);
+#   f. builds an MPI program with pkg-config's mrpc-mpi module alone (no -rpath of its own) and
+#      runs it; installs no mpi.pc, the name of Open MPI's module.
 # UCX is pinned to loopback; the services authenticate each other through a private munged
 # (tests/lib/munged.sh). Everything it starts it stops, by pid. Prints "N passed, N failed".
 # PHX_TEST_CFLAGS (the sanitizer flags of a sanitizer build) go to everything it compiles.
@@ -85,6 +89,18 @@ else
   echo "${plugins:-}"; fail "installed phoenixd without -c"; finish
 fi
 
+# e. a job of the installed mrpc-run; its per-job service must be the phoenixd installed beside it
+# (no MRPC_RUN_PHOENIXD, no --phoenixd), which reads the installed phoenix.conf and its munged.
+# The run directory is the realm's, in /tmp: a socket path under the build tree can be too long.
+if (unset MRPC_RUN_PHOENIXD MRPC_RUN_SERVICE_CONF PHOENIX_PREFIX
+    timeout 60 "$P/bin/mrpc-run" -n 2 --service job --run-dir "$realm" --tag-output \
+      "$P/bin/rpc_hello_ranks" 2) >"$tmp/ranks.out" 2>"$tmp/ranks.err" &&
+   grep -qx "\[1\] rank 1: reply from .*: Hello rank 1!" "$tmp/ranks.out"; then
+  ok "installed mrpc-run -n 2 rpc_hello_ranks runs on the installed phoenixd"
+else
+  show "$tmp/ranks.out" "$tmp/ranks.err"; fail "installed mrpc-run -n 2 rpc_hello_ranks"
+fi
+
 # b. an app built with find_package(mrpc) + mrpc_generate()
 if cmake -S "$src/tests/install/app" -B app -DRPC_HELLO_DIR="$src/examples/rpc_hello" \
          -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_FLAGS="${PHX_TEST_CFLAGS:-}" >"$tmp/app.log" 2>&1 &&
@@ -113,6 +129,30 @@ else
   show "$tmp/pc.log"; fail "pkg-config app does not build"
 fi
 stop_all
+
+# f. an MPI program built with pkg-config's flags only: they must carry the rpath (as
+# mrpc-mpicc -link-info does); run as a singleton, which needs no service.
+cat >"$work/mpi_hello.c" <<'C'
+#include <mpi.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    int rank = -1, size = 0;
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    printf("mpi rank %d of %d\n", rank, size);
+    return MPI_Finalize();
+}
+C
+if cc ${PHX_TEST_CFLAGS:-} -o mpi_hello "$work/mpi_hello.c" $(pkg-config --cflags --libs mrpc-mpi) \
+      >"$tmp/mpi.log" 2>&1 && out=$(timeout 20 ./mpi_hello 2>&1) && [ "$out" = "mpi rank 0 of 1" ]; then
+  ok "pkg-config mrpc-mpi program runs without LD_LIBRARY_PATH"
+else
+  show "$tmp/mpi.log"; echo "${out:-}"; fail "pkg-config mrpc-mpi program"
+fi
+[ ! -e "$P/lib/pkgconfig/mpi.pc" ] && ok "no mpi.pc installed (Open MPI's name)" ||
+  fail "the install has an mpi.pc, which shadows Open MPI's"
 
 # d. an out-of-tree plugin built with find_package(phoenix), loaded and attached
 if cmake -S "$src/tests/install/plugin" -B plugin -DCMAKE_PREFIX_PATH="$P" \

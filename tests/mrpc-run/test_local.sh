@@ -4,7 +4,8 @@
 #     greeting, and afterwards no phoenixd or mrpc-run of the run is left, nor its directory;
 #   - bad input: an unknown program (127 and "cannot run"), a crashing rank (139, names the rank
 #     and the signal), a service that cannot start (1, says so, within seconds), --timeout (124),
-#     -n 0 and an unknown --service (2); SIGTERM and SIGINT are forwarded to the ranks;
+#     -n 0 and an unknown --service (2), a multi-task srun step without PMI (1); SIGTERM and
+#     SIGINT are forwarded to the ranks;
 #   - the per-job service under a job's identity (a Slurm task environment without PMI): two
 #     mrpc-run racing for it get exactly one phoenixd; a stale directory from a killed job (a
 #     dead pid file, a dead socket) is taken over.
@@ -58,6 +59,13 @@ expect 2 "must be at least 1" -- "$run" -n 0 true
 expect 2 "must be auto, system or job" -- "$run" --service bogus true
 expect 1 "no Phoenix service answers" -- "$run" --service system true
 expect 2 "no program given" -- "$run" -n 2
+
+# A task of a multi-task step that srun gave no PMI (MpiDefault=none) is refused before any rank
+# starts: its ranks could not find each other.
+expect 1 "srun gave no PMI, so the job's 2 ranks cannot find each other: use srun --mpi=pmix" -- \
+  env SLURM_JOB_ID=4243 SLURM_STEP_ID=0 SLURM_PROCID=1 SLURM_STEP_NUM_TASKS=2 SLURM_LOCALID=0 \
+  SLURM_NODEID=0 SLURM_STEP_TASKS_PER_NODE=1 SLURMD_NODENAME=fake "$run" true
+[ -z "$(ls -A "$dir/mrpc-run-$(id -u)" 2>/dev/null | grep 4243)" ] || fail "a refused task started a service"
 
 # Signals: SIGTERM and SIGINT to mrpc-run reach every rank; the status says how they ended.
 "$run" -n 2 sh -c 'trap "exit 7" TERM; sleep 20 & wait' >"$dir/out" 2>"$dir/err" & rp=$!

@@ -6,6 +6,7 @@
 #   3. exactly one phoenixd per node per job while 6 ranks run on 3 nodes, none after the job;
 #   4. scancel mid-run: no phoenixd, keeper or rank of the job left, its directories gone;
 #   5. a failing rank: srun exits non-zero and mrpc-run names the rank, the node and the status;
+#      a step of two tasks without --mpi (MpiDefault=none) is refused before any rank starts;
 #   6. killing one node's phoenixd mid-job: the caller on another node fails UNAVAILABLE within
 #      2 s and mrpc-run names the node whose rank failed;
 #   7. deploy/slurm/examples/hello.sbatch completes with exit 0;
@@ -125,6 +126,13 @@ rc=0; timeout 60 srun -N2 -n2 --mpi=pmix mrpc-run sh -c '[ $MRPC_RANK = 1 ] && e
 [ $rc -ne 0 ] || fail "srun exited 0 although rank 1 failed"
 grep -q "mrpc-run: rank 1 on node n2 ($net.2) exited with status 3" "$dir/5.err" || fail "mrpc-run did not name rank 1 on n2: $(cat "$dir/5.err")"
 echo "ok 5: a failing rank: srun exit $rc, '$(grep -m1 "rank 1 on node" "$dir/5.err")'"
+# Without --mpi (this cluster's MpiDefault=none) every task refuses before any rank starts.
+rc=0; timeout 60 srun -N2 -n2 mrpc-run sh -c 'echo started' >"$dir/5b.out" 2>"$dir/5b.err" || rc=$?
+[ $rc -ne 0 ] || fail "srun -N2 -n2 without PMI exited 0"
+! grep -q started "$dir/5b.out" || fail "a rank started without PMI: $(cat "$dir/5b.out")"
+grep -q "rank 1: srun gave no PMI, so the job's 2 ranks cannot find each other" "$dir/5b.err" ||
+  fail "mrpc-run did not refuse a step without PMI: $(cat "$dir/5b.err")"
+echo "ok 5: without PMI: srun exit $rc, '$(grep -m1 "no PMI" "$dir/5b.err")'"
 
 # 6. Killing one node's service mid-job.
 job=$(sbatch --parsable -N2 -n2 -w n1,n2 -o "$dir/6.out" -e "$dir/6.err" \

@@ -8,10 +8,12 @@
  * service (service.c) and then runs the ranks (launch.c). This file reads the options and the
  * job's shape and nothing else. */
 #include "mrpc_run.h"
+#include "paths.h"
 
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <ifaddrs.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -25,7 +27,25 @@
 #ifndef PHX_PHOENIXD
 #define PHX_PHOENIXD "phoenixd"
 #endif
+#ifndef PHX_REL_PHOENIXD
+#define PHX_REL_PHOENIXD "../sbin/phoenixd"
+#endif
 #define MAX_LOCAL_RANKS 1024
+
+/* The phoenixd of a per-job service when neither --phoenixd nor MRPC_RUN_PHOENIXD names one: the
+ * one installed beside this mrpc-run (<prefix>/bin -> <prefix>/sbin, wherever the tree was
+ * installed or moved), else the path the build was configured with. */
+static const char *default_phoenixd(void)
+{
+    static char path[PATH_MAX];
+    const char *env = getenv("MRPC_RUN_PHOENIXD");
+
+    if (env && *env)
+        return env;
+    if (!path[0] && access(phx_paths_from_exe(path, sizeof path, PHX_REL_PHOENIXD), X_OK) != 0)
+        snprintf(path, sizeof path, "%s", PHX_PHOENIXD);
+    return path;
+}
 
 static void usage(FILE *out)
 {
@@ -46,7 +66,7 @@ static void usage(FILE *out)
         "  -r, --run-dir DIR       where per-job services live (default $TMPDIR, else /tmp)\n"
         "  -h, --help              this text\n"
         "  -V, --version           the version\n",
-        PHX_PHOENIXD);
+        default_phoenixd());
 }
 
 static int parse_uint(const char *s, const char *what, unsigned max, unsigned *out)
@@ -77,7 +97,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
     int c;
 
     *o = (struct run_opts){ .service = "auto", .system_prefix = "/run/phoenix",
-                            .phoenixd = getenv("MRPC_RUN_PHOENIXD") ? getenv("MRPC_RUN_PHOENIXD") : PHX_PHOENIXD,
+                            .phoenixd = default_phoenixd(),
                             .service_conf = getenv("MRPC_RUN_SERVICE_CONF"),
                             .run_dir = tmp && *tmp ? tmp : "/tmp" };
     while ((c = getopt_long(argc, argv, "+n:tT:s:S:p:c:r:hV", longs, NULL)) != -1) {
@@ -216,9 +236,14 @@ int main(int argc, char **argv)
     if ((rc = parse_opts(argc, argv, &o)) || (rc = job_shape(&o, &job)))
         return rc;
     launch_block_signals(&set);
-    if (job.slurm && job.pmi == RUN_PMI_LOCAL && job.size > 1)
-        fprintf(stderr, "mrpc-run: rank %d: srun gave no PMI (use srun --mpi=pmix or --mpi=pmi2): "
-                        "ranks cannot look each other up\n", job.first_rank);
+    /* Without PMI each task's mrpc-run knows its own rank alone: barriers would pass on each
+     * and lookups of the others find nothing, so the app would fail later and less clearly. */
+    if (job.slurm && job.pmi == RUN_PMI_LOCAL && job.size > 1) {
+        fprintf(stderr, "mrpc-run: rank %d: srun gave no PMI, so the job's %d ranks cannot find "
+                        "each other: use srun --mpi=pmix or --mpi=pmi2 (or MpiDefault in slurm.conf)\n",
+                job.first_rank, job.size);
+        return 1;
+    }
     if (service_ensure(&o, &job, &svc, err, sizeof err) < 0) {
         fprintf(stderr, "mrpc-run: node %s: %s\n", job.node, err);
         return 1;

@@ -4,8 +4,8 @@
 #     greeting, and afterwards no phoenixd or mrpc-run of the run is left, nor its directory;
 #   - bad input: an unknown program (127 and "cannot run"), a crashing rank (139, names the rank
 #     and the signal), a service that cannot start (1, says so, within seconds), --timeout (124),
-#     -n 0 and an unknown --service (2), a multi-task srun step without PMI (1); SIGTERM and
-#     SIGINT are forwarded to the ranks;
+#     -n 0 and an unknown --service (2), a multi-task srun step without PMI (1), --system-prefix
+#     before PHOENIX_PREFIX; SIGTERM and SIGINT are forwarded to the ranks;
 #   - the per-job service under a job's identity (a Slurm task environment without PMI): two
 #     mrpc-run racing for it get exactly one phoenixd; a stale directory from a killed job (a
 #     dead pid file, a dead socket) is taken over.
@@ -58,6 +58,11 @@ expect 124 "ran past --timeout 1 s" -- "$run" -n 2 --timeout 1 sleep 20
 expect 2 "must be at least 1" -- "$run" -n 0 true
 expect 2 "must be auto, system or job" -- "$run" --service bogus true
 expect 1 "no Phoenix service answers" -- "$run" --service system true
+# --system-prefix names the system service; without it PHOENIX_PREFIX does.
+expect 1 "no Phoenix service answers at $dir/sys-opt/control.sock" -- \
+  env PHOENIX_PREFIX="$dir/sys-env" "$run" --service system --system-prefix "$dir/sys-opt" true
+expect 1 "no Phoenix service answers at $dir/sys-env/control.sock" -- \
+  env PHOENIX_PREFIX="$dir/sys-env" "$run" --service system true
 expect 2 "no program given" -- "$run" -n 2
 
 # A task of a multi-task step that srun gave no PMI (MpiDefault=none) is refused before any rank

@@ -47,6 +47,15 @@ static const char *default_phoenixd(void)
     return path;
 }
 
+/* The node's system service unless --system-prefix names one: $PHOENIX_PREFIX, else the
+ * systemd unit's /run/phoenix. */
+static const char *default_system_prefix(void)
+{
+    const char *env = getenv("PHOENIX_PREFIX");
+
+    return env && *env ? env : "/run/phoenix";
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -96,7 +105,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
     unsigned v;
     int c;
 
-    *o = (struct run_opts){ .service = "auto", .system_prefix = "/run/phoenix",
+    *o = (struct run_opts){ .service = "auto", .system_prefix = default_system_prefix(),
                             .phoenixd = default_phoenixd(),
                             .service_conf = getenv("MRPC_RUN_SERVICE_CONF"),
                             .run_dir = tmp && *tmp ? tmp : "/tmp" };

@@ -150,6 +150,23 @@ static void fence(struct run_rdv *r, int i)
     reply(k, "OK%s\n", "");
 }
 
+/* GET of RANK without PMI: only the ranks this mrpc-run started are known. (mrpc-run refuses a
+ * Slurm step of several tasks without PMI, so another rank is a job shape this file was not
+ * told about: answered, never looked up out of bounds.) */
+static void get_local(struct run_rdv *r, struct rdv_rank *k, long rank)
+{
+    long i = rank - r->job->first_rank;
+    char err[128];
+
+    if (i >= 0 && i < r->job->nlocal) {
+        reply(k, "OK %s\n", r->ranks[i].value);
+        return;
+    }
+    snprintf(err, sizeof err, "rank %ld is not started by this mrpc-run and there is no PMI to "
+             "ask for it", rank);
+    reply(k, "ERR UNAVAILABLE %s\n", err);
+}
+
 static void get(struct run_rdv *r, int i, const char *arg)
 {
     struct rdv_rank *k = &r->ranks[i];
@@ -164,7 +181,7 @@ static void get(struct run_rdv *r, int i, const char *arg)
         reply(k, "ERR FAILED_PRECONDITION %s\n",
               "no barrier has completed yet: call mrpc_rank_barrier() first");
     } else if (r->job->pmi == RUN_PMI_LOCAL) {
-        reply(k, "OK %s\n", r->ranks[rank - r->job->first_rank].value);
+        get_local(r, k, rank);
     } else if (pmi_lookup((int)rank, r->epoch - 1, value, sizeof value, err, sizeof err) < 0) {
         reply(k, "ERR UNAVAILABLE %s\n", err);
     } else {

@@ -1,7 +1,7 @@
 /* service.c - makes sure this node has a Phoenix service for the job's ranks.
  *
- * The node's system service is used when its control socket answers (PHOENIX_PREFIX if the user
- * set it, else --system-prefix, default /run/phoenix). Otherwise the job gets a service of its
+ * The node's system service is used when its control socket answers (--system-prefix, whose
+ * default is PHOENIX_PREFIX if the user set it, else /run/phoenix). Otherwise the job gets a service of its
  * own on this node, in RUN_DIR/mrpc-run-<uid>/<job>-<node>/ (0700, the user's): phoenixd
  * --foreground --prefix DIR/p, its log DIR/phoenixd.log.
  *
@@ -354,13 +354,11 @@ static int expand_node(const char *in, const char *node, char *out, size_t len)
 int service_ensure(const struct run_opts *o, const struct run_job *job, struct run_service *svc,
                    char *err, size_t errlen)
 {
-    const char *env = getenv("PHOENIX_PREFIX");
-
     memset(svc, 0, sizeof *svc);
     svc->users_fd = -1;
     if (strcmp(o->service, "job") != 0) {
         char sys[sizeof svc->prefix];
-        if (expand_node(env && *env ? env : o->system_prefix, job->node, sys, sizeof sys) < 0) {
+        if (expand_node(o->system_prefix, job->node, sys, sizeof sys) < 0) {
             snprintf(err, errlen, "the system service's prefix is too long for a socket path");
             return -1;
         }

@@ -11,10 +11,11 @@
  * reach this thread (control_fds.h): the kernel refuses them (SO_PASSRIGHTS off), or, on kernels
  * without it, a datagram that carries some gets that answer and the connection is hung up, its
  * socket closed by the closer thread (fd_closer.h), since closing the last reference to a file a
- * peer chose can block without bound; senders are logged like refusals. The peer's credentials come from SO_PEERCRED at accept; whether the peer is an
- * administrator (root or a member of control.admin_group: primary group or SO_PEERGROUPS) is
- * decided once per connection, on its first admin request or when one of the limits below would
- * refuse it, and admin.c decides from that what it may do (others: their own apps only).
+ * peer chose can block without bound; senders are logged like refusals. The peer's credentials
+ * come from SO_PEERCRED at accept; whether the peer is an administrator (root or a member of
+ * control.admin_group: primary group or SO_PEERGROUPS) is decided once per connection, on its
+ * first admin request or when one of the limits below would refuse it, and admin.c decides from
+ * that what it may do (others: their own apps only).
  *
  * A client owns the subscriptions it registered: its hang-up (EPOLLHUP, EPOLLRDHUP, EOF) tears
  * them down, which closes every descriptor and unmaps every region the service held for them.
@@ -581,7 +582,6 @@ Phoenix__Control__Request *phx_control_request_decode(const uint8_t *buf, ssize_
     return req;
 }
 
-/* Reads and answers one datagram; HANGUP says the peer's end is closed. */
 /* C's next datagram carries descriptors (kernels without SO_PASSRIGHTS): it is left unread, C
  * is told and hung up on, and the closer thread closes its socket with them inside. */
 static void client_sent_fds(struct phx_control_server *cs, struct cs_client *c)
@@ -596,6 +596,7 @@ static void client_sent_fds(struct phx_control_server *cs, struct cs_client *c)
         client_drop(cs, c);
 }
 
+/* Reads and answers one datagram; HANGUP says the peer's end is closed. */
 static void client_readable(struct phx_control_server *cs, struct cs_client *c, bool hangup)
 {
     if (!cs->fds_refused && phx_control_next_has_fds(c->src.fd)) {

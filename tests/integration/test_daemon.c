@@ -570,10 +570,12 @@ static void test_bad_input(void)
     memset(big, 0x0a, sizeof(big));
     expect_malformed(sock, big, sizeof(big), "oversized");
     expect_register_works(sock, 3);
-    int efd = eventfd(0, EFD_CLOEXEC);     /* refused by the kernel: SO_PASSRIGHTS is off */
-    CU_ASSERT_EQUAL(phx_sock_send(sock, packed, len, &efd, 1), -EPERM);
-    printf("\n    %-14s -> refused by the kernel (EPERM)", "with an fd");
-    close(efd);
+    if (kernel_refuses_fds()) {     /* else phoenixd hangs up on it: test_daemon_fds.c */
+        int efd = eventfd(0, EFD_CLOEXEC);
+        CU_ASSERT_EQUAL(phx_sock_send(sock, packed, len, &efd, 1), -EPERM);
+        printf("\n    %-14s -> refused by the kernel (EPERM)", "with an fd");
+        close(efd);
+    }
     expect_malformed(sock, "", 0, "empty");
     expect_register_works(sock, 4);
     check_unknown_service(sock);

@@ -6,12 +6,16 @@
  * owns the service). Client sockets are non-blocking, so a client that stops reading its replies
  * cannot stall the loop (it is dropped instead).
  *
- * Requests are untrusted: a datagram over 64 KiB, one that carries descriptors, or one that does
- * not decode as a Request gets INVALID_ARGUMENT "malformed request: ..." and the connection stays
- * open. The peer's credentials come from SO_PEERCRED at accept; whether the peer is an
- * administrator (root or a member of control.admin_group: primary group or SO_PEERGROUPS) is
- * decided once per connection, on its first admin request or when one of the limits below would
- * refuse it, and admin.c decides from that what it may do (others: their own apps only).
+ * Requests are untrusted: a datagram over 64 KiB or one that does not decode as a Request gets
+ * INVALID_ARGUMENT "malformed request: ..." and the connection stays open. Descriptors never
+ * reach this thread (control_fds.h): the kernel refuses them (SO_PASSRIGHTS off), or, on kernels
+ * without it, a datagram that carries some gets that answer and the connection is hung up, its
+ * socket closed by the closer thread (fd_closer.h), since closing the last reference to a file a
+ * peer chose can block without bound; senders are logged like refusals. The peer's credentials
+ * come from SO_PEERCRED at accept; whether the peer is an administrator (root or a member of
+ * control.admin_group: primary group or SO_PEERGROUPS) is decided once per connection, on its
+ * first admin request or when one of the limits below would refuse it, and admin.c decides from
+ * that what it may do (others: their own apps only).
  *
  * A client owns the subscriptions it registered: its hang-up (EPOLLHUP, EPOLLRDHUP, EOF) tears
  * them down, which closes every descriptor and unmaps every region the service held for them.
@@ -30,6 +34,8 @@
 #include "control_server.h"
 
 #include "admin.h"
+#include "control_fds.h"
+#include "fd_closer.h"
 #include "metrics.h"
 #include "metrics_http.h"
 #include "rules.h"
@@ -63,6 +69,7 @@
 #define CS_LOG_EVERY_NS   (5 * 1000000000ull)   /* at most one refusal line per 5 s */
 #define CS_NS_PER_S       1000000000ull
 #define CS_GROUP_TTL_NS   (10 * CS_NS_PER_S)    /* admin_group's gid is looked up again after */
+#define CS_PARKED_RETRY_MS 1000
 #define CS_FDS_PER_CLIENT (1 + PHX_APP_PORT_NFDS + 2)   /* socket, app port, spare */
 
 enum cs_kind { CS_LISTENER, CS_SIGNALS, CS_BROKEN, CS_CLIENT, CS_METRICS };
@@ -103,7 +110,8 @@ struct phx_control_server {
     void                 *reload_arg;
     uint8_t              *rxbuf;         /* PHX_CONTROL_MAX_REQUEST bytes */
     int                   reserve_fd;    /* /dev/null, given up to accept when out of fds */
-    struct cs_refusals    refused_conns, refused_apps, idle_closed;
+    struct cs_refusals    refused_conns, refused_apps, idle_closed, fd_senders;
+    bool                  fds_refused;   /* SO_PASSRIGHTS is off on the listener */
     uint64_t              group_checked_ns;     /* admin_gid()'s cache */
     bool                  group_found;
     gid_t                 group_gid;
@@ -175,6 +183,16 @@ static int client_track(struct cs_client *c, struct phx_subscription *sub)
     return 0;
 }
 
+/* Closes client socket FD (of UID). Without SO_PASSRIGHTS its queue may hold descriptors whose
+ * last reference the close drops, so the closer thread does it. */
+static void socket_close(struct phx_control_server *cs, int fd, uid_t uid)
+{
+    if (cs->fds_refused)
+        close(fd);
+    else
+        phx_fd_closer_give(fd, uid);
+}
+
 static void client_drop(struct phx_control_server *cs, struct cs_client *c)
 {
     for (struct cs_client **pp = &cs->clients; *pp; pp = &(*pp)->next) {
@@ -188,7 +206,7 @@ static void client_drop(struct phx_control_server *cs, struct cs_client *c)
     while (c->n_subs)
         phx_service_unregister(cs->svc, c->subs[--c->n_subs]);
     epoll_ctl(cs->epfd, EPOLL_CTL_DEL, c->src.fd, NULL);
-    close(c->src.fd);
+    socket_close(cs, c->src.fd, c->cred.uid);
     c->src.fd = -1;
     phx_debug("client pid %d gone", (int)c->cred.pid);
     /* Its events may still be in the batch being handled: free it after the batch. */
@@ -247,7 +265,7 @@ static void tell_peer(int fd, int status, const char *why)
 static void refuse_connection(struct phx_control_server *cs, int fd, const char *why)
 {
     tell_peer(fd, PHX_RESOURCE_EXHAUSTED, why);
-    close(fd);
+    socket_close(cs, fd, (uid_t)-1);
     refusal_note(&cs->refused_conns, why);
 }
 
@@ -257,7 +275,7 @@ static unsigned conns_of(const struct phx_control_server *cs, uid_t uid)
 
     for (const struct cs_client *c = cs->clients; c; c = c->next)
         n += c->cred.uid == uid;
-    return n;
+    return n + (cs->fds_refused ? 0 : phx_fd_closer_held(uid));
 }
 
 static unsigned apps_of(const struct phx_control_server *cs, uid_t uid)
@@ -340,6 +358,8 @@ static void client_accept(struct phx_control_server *cs)
         free(c);
         return;
     }
+    if (cs->fds_refused)
+        phx_control_refuse_fds(fd);     /* inherited from the listener; made sure of */
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &c->src };
     if (epoll_ctl(cs->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         free(c);
@@ -562,13 +582,28 @@ Phoenix__Control__Request *phx_control_request_decode(const uint8_t *buf, ssize_
     return req;
 }
 
+/* C's next datagram carries descriptors (kernels without SO_PASSRIGHTS): it is left unread, C
+ * is told and hung up on, and the closer thread closes its socket with them inside. */
+static void client_sent_fds(struct phx_control_server *cs, struct cs_client *c)
+{
+    char who[96];
+
+    snprintf(who, sizeof(who), "uid %u pid %d sent file descriptors", (unsigned)c->cred.uid,
+             (int)c->cred.pid);
+    refusal_note(&cs->fd_senders, who);
+    reply_malformed(cs, c, 0, "it carries file descriptors, requests never do; hanging up");
+    if (c->src.fd >= 0)             /* not dropped already for not taking the reply */
+        client_drop(cs, c);
+}
+
 /* Reads and answers one datagram; HANGUP says the peer's end is closed. */
 static void client_readable(struct phx_control_server *cs, struct cs_client *c, bool hangup)
 {
-    int fds[PHX_SOCK_MAX_FDS];
-    unsigned nfds = 0;
-    ssize_t n = phx_sock_recv(c->src.fd, cs->rxbuf, PHX_CONTROL_MAX_REQUEST, fds, &nfds,
-                              PHX_SOCK_MAX_FDS);
+    if (!cs->fds_refused && phx_control_next_has_fds(c->src.fd)) {
+        client_sent_fds(cs, c);
+        return;
+    }
+    ssize_t n = phx_sock_recv(c->src.fd, cs->rxbuf, PHX_CONTROL_MAX_REQUEST, NULL, NULL, 0);
     char why[128];
 
     if (n == -EAGAIN || n == -EINTR) {
@@ -576,14 +611,12 @@ static void client_readable(struct phx_control_server *cs, struct cs_client *c, 
             client_drop(cs, c);
         return;
     }
-    for (unsigned i = 0; i < nfds; i++)
-        close(fds[i]);
     /* On a seqpacket socket 0 is either EOF or an empty datagram; only the hang-up tells. */
-    if ((n < 0 && n != -EMSGSIZE) || (n == 0 && hangup && !nfds)) {
+    if ((n < 0 && n != -EMSGSIZE) || (n == 0 && hangup)) {
         client_drop(cs, c);
         return;
     }
-    Phoenix__Control__Request *req = phx_control_request_decode(cs->rxbuf, n, nfds, why,
+    Phoenix__Control__Request *req = phx_control_request_decode(cs->rxbuf, n, 0, why,
                                                                 sizeof(why));
     if (!req) {
         reply_malformed(cs, c, 0, why);
@@ -669,6 +702,10 @@ static int listen_socket(struct phx_control_server *cs, char *err, size_t errlen
     if (fd < 0)
         goto fail;
     cs->listener = (struct cs_source){ .kind = CS_LISTENER, .fd = fd };
+    cs->fds_refused = phx_control_refuse_fds(fd);
+    if (!cs->fds_refused)
+        phx_info("this kernel cannot refuse descriptors on %s (SO_PASSRIGHTS, Linux 6.16): "
+                 "clients that send some are hung up on", cs->path);
     unlink(cs->path);       /* stale: we hold the pid file lock */
     if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
         chmod(cs->path, cs->svc->cfg->control.socket_mode) < 0 || listen(fd, 128) < 0)
@@ -783,6 +820,7 @@ struct phx_control_server *phx_control_server_start(struct phx_service *svc,
     cs->refused_conns.what = "refusing a connection";
     cs->refused_apps.what = "refusing an app";
     cs->idle_closed.what = "idle";
+    cs->fd_senders.what = "hanging up on a client";
     cs->broken = (struct cs_source){ .kind = CS_BROKEN, .fd = svc->broken_fd };
     cs->rxbuf = malloc(PHX_CONTROL_MAX_REQUEST);
     cs->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -858,6 +896,9 @@ static int loop_timeout_ms(struct phx_control_server *cs)
 {
     int idle = close_idle_clients(cs);
     int http = cs->http ? phx_metrics_http_timeout_ms(cs->http) : -1;
+
+    if (!cs->fds_refused && phx_fd_closer_retry() && (idle < 0 || idle > CS_PARKED_RETRY_MS))
+        idle = CS_PARKED_RETRY_MS;      /* parked descriptors: look for room again soon */
 
     if (idle < 0 || http < 0)
         return idle < 0 ? http : idle;

@@ -5,10 +5,20 @@
  * per-address, memory and idle limits we set, and can run inside our own epoll loop, which is
  * what lets the handler run on the control thread.
  *
+ * libmicrohttpd's own timeout is one of inactivity, renewed by every byte, so a client trickling
+ * a header byte every few seconds would hold its slot for ever, and METRICS_HTTP_PER_IP such
+ * clients lock out every scrape from their address. So each connection also has an absolute
+ * deadline, METRICS_HTTP_REQUEST_S after it was accepted or its last request was answered:
+ * past it, the socket is shut down (shutdown(2), not closed: libmicrohttpd still owns the
+ * descriptor), libmicrohttpd sees the end of stream and closes the connection itself. The
+ * connections are tracked through MHD_OPTION_NOTIFY_CONNECTION and MHD_OPTION_NOTIFY_COMPLETED,
+ * both in Debian 12's libmicrohttpd 0.9.75.
+ *
  * The listen address is parsed as numbers only (getaddrinfo with AI_NUMERICHOST|AI_NUMERICSERV):
  * no name lookup ever leaves the node. */
 #include "metrics_http.h"
 
+#include "phoenix/clock.h"
 #include "phoenix/log.h"
 
 #include <arpa/inet.h>
@@ -24,11 +34,21 @@
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define REQUEST_MEMORY (32u << 10)
+#define NS_PER_S       1000000000ull
+
+/* One open connection and the time by which its next request must have been answered. */
+struct http_conn {
+    int               fd;
+    uint64_t          deadline_ns;
+    bool              cut;          /* shut down, waiting for libmicrohttpd to close it */
+    struct http_conn *prev, *next;
+};
 
 struct phx_metrics_http {
     struct MHD_Daemon  *mhd;
     phx_metrics_http_fn fn;
     void               *arg;
+    struct http_conn   *conns;
     char                address[INET6_ADDRSTRLEN + 8];
 };
 
@@ -126,6 +146,83 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return reply(c, MHD_HTTP_OK, text, MHD_RESPMEM_MUST_FREE, CONTENT_TYPE);
 }
 
+/* ---- deadlines ------------------------------------------------------------------------------ */
+
+static void conn_started(struct phx_metrics_http *h, struct MHD_Connection *c, void **ctx)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct http_conn *hc = info ? calloc(1, sizeof(*hc)) : NULL;
+
+    *ctx = hc;
+    if (!hc)
+        return;         /* untracked: only libmicrohttpd's inactivity timeout applies */
+    hc->fd = info->connect_fd;
+    hc->deadline_ns = phx_now_ns() + METRICS_HTTP_REQUEST_S * NS_PER_S;
+    hc->next = h->conns;
+    if (h->conns)
+        h->conns->prev = hc;
+    h->conns = hc;
+}
+
+static void conn_closed(struct phx_metrics_http *h, struct http_conn *hc)
+{
+    if (!hc)
+        return;
+    if (hc->prev)
+        hc->prev->next = hc->next;
+    else
+        h->conns = hc->next;
+    if (hc->next)
+        hc->next->prev = hc->prev;
+    free(hc);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **ctx,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        conn_started(cls, c, ctx);
+    else
+        conn_closed(cls, *ctx);
+}
+
+/* A request was answered (or abandoned): the next one on the connection gets a fresh deadline. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct http_conn *hc = info ? info->socket_context : NULL;
+
+    (void)cls;
+    (void)con_cls;
+    (void)toe;
+    if (hc && !hc->cut)
+        hc->deadline_ns = phx_now_ns() + METRICS_HTTP_REQUEST_S * NS_PER_S;
+}
+
+/* Shuts down the connections past their deadline; returns the ms until the next one (-1:
+ * none). */
+static int cut_late(struct phx_metrics_http *h)
+{
+    uint64_t now = phx_now_ns(), next = UINT64_MAX;
+
+    for (struct http_conn *hc = h->conns; hc; hc = hc->next) {
+        if (hc->cut)
+            continue;
+        if (hc->deadline_ns <= now) {
+            phx_debug("metrics endpoint: a request not answered within %d s: hanging up",
+                      METRICS_HTTP_REQUEST_S);
+            shutdown(hc->fd, SHUT_RDWR);
+            hc->cut = true;
+        } else if (hc->deadline_ns < next) {
+            next = hc->deadline_ns;
+        }
+    }
+    return next == UINT64_MAX ? -1 : (int)((next - now + 999999) / 1000000);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[256];
@@ -188,6 +285,8 @@ struct phx_metrics_http *phx_metrics_http_start(const char *listen, phx_metrics_
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)REQUEST_MEMORY,
                               MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)METRICS_HTTP_CONNECTIONS,
                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                               MHD_OPTION_END);
     int e = errno;
     freeaddrinfo(res);
@@ -213,17 +312,20 @@ const char *phx_metrics_http_address(const struct phx_metrics_http *h)
     return h->address;
 }
 
-int phx_metrics_http_timeout_ms(const struct phx_metrics_http *h)
+int phx_metrics_http_timeout_ms(struct phx_metrics_http *h)
 {
     MHD_UNSIGNED_LONG_LONG ms;
+    int late = cut_late(h);
+    int mhd = MHD_get_timeout(h->mhd, &ms) != MHD_YES ? -1 : ms > 60000 ? 60000 : (int)ms;
 
-    if (MHD_get_timeout(h->mhd, &ms) != MHD_YES)
-        return -1;
-    return ms > 60000 ? 60000 : (int)ms;
+    if (late < 0 || mhd < 0)
+        return late < 0 ? mhd : late;
+    return late < mhd ? late : mhd;
 }
 
 void phx_metrics_http_run(struct phx_metrics_http *h)
 {
+    cut_late(h);
     MHD_run(h->mhd);
 }
 
@@ -232,5 +334,7 @@ void phx_metrics_http_stop(struct phx_metrics_http *h)
     if (!h)
         return;
     MHD_stop_daemon(h->mhd);
+    while (h->conns)                    /* in case a close went unreported */
+        conn_closed(h, h->conns);
     free(h);
 }

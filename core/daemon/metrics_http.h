@@ -9,7 +9,9 @@
  * costs a connection slot until its timeout, never the loop's time.
  *
  * Bounds: METRICS_HTTP_CONNECTIONS at once (METRICS_HTTP_PER_IP from one address), an idle
- * connection dropped after METRICS_HTTP_TIMEOUT_S, request memory capped; only GET (and HEAD)
+ * connection dropped after METRICS_HTTP_TIMEOUT_S, one whose request has not been answered
+ * METRICS_HTTP_REQUEST_S after it connected or had its last answer dropped however busy it
+ * looks, request memory capped; only GET (and HEAD)
  * of /metrics is answered 200, another path 404, another method 405. */
 #ifndef PHX_METRICS_HTTP_H
 #define PHX_METRICS_HTTP_H
@@ -19,6 +21,7 @@
 #define METRICS_HTTP_CONNECTIONS 16
 #define METRICS_HTTP_PER_IP      8
 #define METRICS_HTTP_TIMEOUT_S   10
+#define METRICS_HTTP_REQUEST_S   5
 
 struct phx_metrics_http;
 
@@ -36,8 +39,9 @@ struct phx_metrics_http *phx_metrics_http_start(const char *listen, phx_metrics_
 int  phx_metrics_http_fd(const struct phx_metrics_http *h);
 /* The address it listens on ("127.0.0.1:9464"; the kernel's port when 0 was asked). */
 const char *phx_metrics_http_address(const struct phx_metrics_http *h);
-/* Milliseconds until run() is due anyway (timeouts), -1: none. */
-int  phx_metrics_http_timeout_ms(const struct phx_metrics_http *h);
+/* Milliseconds until run() is due anyway (timeouts), -1: none. Hangs up on connections past
+ * their deadline first. */
+int  phx_metrics_http_timeout_ms(struct phx_metrics_http *h);
 /* Does what is ready: accepts, reads requests, answers, drops timed-out clients. */
 void phx_metrics_http_run(struct phx_metrics_http *h);
 /* Closes every connection and the listener. NULL is ignored. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* The whole file as a string (malloc'd), or NULL when it is missing or empty. */
@@ -111,3 +112,13 @@ bool log_shows(const struct phx_daemon *d, const char *text)
     return seen;
 }
 
+bool kernel_refuses_fds(void)
+{
+    int off = 0, fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, 83 /* SO_PASSRIGHTS */, &off,
+                                    sizeof(off)) == 0;
+
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}

@@ -28,6 +28,9 @@ void make_register(Phoenix__Control__Request *req, Phoenix__Control__Register *r
 /* Registers an app with the "loopback" service of the daemon at PREFIX. */
 phx_client_t *app_register(const char *prefix, char *err, size_t errlen);
 bool file_exists(const char *dir, const char *name);
+/* Whether this kernel can refuse descriptors on a unix socket (SO_PASSRIGHTS, Linux 6.16), as
+ * phoenixd does on control.sock; without it phoenixd hangs up on a client that sends some. */
+bool kernel_refuses_fds(void);
 /* Waits up to 5 s for TEXT in D's log. */
 bool log_shows(const struct phx_daemon *d, const char *text);
 

@@ -8,6 +8,9 @@
  *                                        client), then says on stdout whether the server had
  *                                        closed the connection: "closed" or "open"
  *     http_get HOST PORT --raw TEXT      sends TEXT as the request (a bad method, say)
+ *     http_get HOST PORT --trickle SECONDS  sends a request's header one byte a second, never
+ *                                        finishing it, for up to SECONDS; says "closed N" (the
+ *                                        server hung up after N s) or "open"
  *
  * Every wait is bounded: 5 s to connect, 10 s for the whole response, 8 MiB at most. */
 #include <arpa/inet.h>
@@ -77,11 +80,28 @@ static int idle(int fd, int seconds)
     return puts("open"), 0;
 }
 
+/* One header byte a second, never the end of the header, until the server hangs up. */
+static int trickle(int fd, int seconds)
+{
+    static const char header[] = "GET /metrics HTTP/1.0\r\nX-Slow: ";
+    long long t0 = now_us();
+    char c;
+
+    for (int i = 0; i < seconds; i++) {
+        const char *b = i < (int)sizeof(header) - 1 ? &header[i] : "a";
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (send(fd, b, 1, MSG_NOSIGNAL) != 1 ||
+            (poll(&p, 1, 1000) == 1 && read(fd, &c, 1) <= 0))
+            return printf("closed %lld\n", (now_us() - t0) / 1000000), 0;
+    }
+    return puts("open"), 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4 && argc != 5) {
         fprintf(stderr, "usage: http_get HOST PORT PATH | HOST PORT --idle S | "
-                        "HOST PORT --raw TEXT\n");
+                        "HOST PORT --raw TEXT | HOST PORT --trickle S\n");
         return 2;
     }
     long long t0 = now_us();
@@ -93,6 +113,8 @@ int main(int argc, char **argv)
     }
     if (argc == 5 && strcmp(argv[3], "--idle") == 0)
         return idle(fd, atoi(argv[4]));
+    if (argc == 5 && strcmp(argv[3], "--trickle") == 0)
+        return trickle(fd, atoi(argv[4]));
     char req[1024];
     if (argc == 5 && strcmp(argv[3], "--raw") == 0)
         snprintf(req, sizeof(req), "%s", argv[4]);

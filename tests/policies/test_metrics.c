@@ -14,8 +14,11 @@
  *                 is printed
  *   phoenixctl    `phoenixctl metrics` shows the same count, and --json has it as a sample of
  *                 family phoenix_rpc_calls_total with our pid's labels
- *   http          /other is 404, POST /metrics 405; a silent client is dropped after the
- *                 endpoint's 10 s timeout while a scrape beside it is answered at once
+ *   http          /other is 404, POST /metrics 405; a silent client is dropped at the
+ *                 endpoint's 5 s request deadline while a scrape beside it is answered at once
+ *   slow headers  8 clients (the per-address limit) trickling a header byte a second are hung
+ *                 up on at the 5 s deadline, though each byte renews the 10 s idle timeout, and
+ *                 a scrape from the same address right after is answered
  *   prometheus    a real Prometheus (/usr/bin/prometheus) in the client node's namespace,
  *                 scraping every second with storage in the node's directory, answers
  *                 /api/v1/query for our series with the number of calls made, and for the
@@ -349,7 +352,51 @@ static void test_http(void)
         fclose(f);
     }
     printf("(silent client: %s) ", strtok(said, "\n") ? said : "?");
-    CU_ASSERT_STRING_EQUAL(said, "closed");   /* dropped at the endpoint's 10 s timeout */
+    CU_ASSERT_STRING_EQUAL(said, "closed");   /* dropped at the endpoint's 5 s deadline */
+}
+
+#define TRICKLERS 8     /* METRICS_HTTP_PER_IP: all the slots of their address */
+
+/* What trickler I said ("closed 5"), into SAID; its process reaped (killed if it overstays). */
+static void trickler_result(pid_t pid, const char *path, char *said, size_t n)
+{
+    CU_ASSERT_EQUAL(phx_test_reap(pid, 15 * PHX_NS), 0);
+    FILE *f = fopen(path, "r");
+    said[0] = '\0';
+    if (f) {
+        if (!fgets(said, (int)n, f))
+            said[0] = '\0';
+        fclose(f);
+    }
+    said[strcspn(said, "\n")] = '\0';
+}
+
+static void test_slow_headers(void)
+{
+    pid_t pids[TRICKLERS];
+    char p[16], paths[TRICKLERS][600], said[64];
+    int port;
+
+    need_nodes();
+    CU_ASSERT_FATAL((port = endpoint_port(&up.client_node)) > 0);
+    snprintf(p, sizeof(p), "%d", port);
+    for (int i = 0; i < TRICKLERS; i++) {
+        snprintf(paths[i], sizeof(paths[i]), "%s/trickle%d.out", up.client_node.d.dir, i);
+        char *argv[] = { HTTP_GET, "127.0.0.1", p, "--trickle", "12", NULL };
+        pids[i] = phx_spawn_to_file(argv, NULL, paths[i], mrpc_node_netns(&up.client_node));
+        CU_ASSERT_FATAL(pids[i] > 0);
+    }
+    phx_test_sleep_ms(6500);    /* past the 5 s deadline, well inside the 10 s idle timeout */
+    char *out = http(&up.client_node, port, "/metrics", NULL, 15);
+    CU_ASSERT(out && strstr(out, " 200 ") != NULL);
+    free(out);
+    for (int i = 0; i < TRICKLERS; i++) {
+        trickler_result(pids[i], paths[i], said, sizeof(said));
+        int secs = -1;
+        CU_ASSERT(sscanf(said, "closed %d", &secs) == 1 && secs >= 4 && secs <= 7);
+        if (i == 0)
+            printf("(trickler: %s) ", said);
+    }
 }
 
 /* ---- a real Prometheus ---------------------------------------------------------------------- */
@@ -570,6 +617,7 @@ static const phx_test_case_t cases[] = {
     { "a scrape counts every call, error and byte, both sides", test_scrape },
     { "phoenixctl metrics shows the same, also as JSON", test_phoenixctl },
     { "404, 405, and a silent client stalls nothing", test_http },
+    { "clients trickling headers are hung up on at the deadline", test_slow_headers },
     { "a real Prometheus scrapes the calls made", test_prometheus },
     { "max_methods overflows to other; buckets change live", test_set },
     { "counters survive a live upgrade", test_upgrade },

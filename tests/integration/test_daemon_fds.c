@@ -1,0 +1,229 @@
+/* test_daemon_fds.c - a client that sends phoenixd a descriptor whose close blocks cannot stall
+ * the control loop.
+ *
+ * The descriptor is the one a red-team test used: a unix socket with, in flight inside it, a TCP
+ * connection to a local listener that never reads, its send buffer full and SO_LINGER set for
+ * 100000 s. Whoever drops the last reference to the unix socket drops the TCP socket's too, and
+ * its close waits for the peer to take the data. The attacker is a forked child that sends it
+ * with a List request and closes its own copy at once, leaving phoenixd the last reference (when
+ * the kernel refuses it, the child's own close is the one stuck; it is reaped by PID at the
+ * end). The case runs twice: as the kernel is (6.16 and later refuse the descriptor at
+ * sendmsg, EPERM, since phoenixd turns SO_PASSRIGHTS off), and with PHOENIXD_TEST_NO_PASSRIGHTS,
+ * as on an older kernel, where phoenixd must answer, hang up and leave the close to its closer
+ * thread (the first run behaves so too on a kernel before 6.16). Either way List must still be answered within 5 s, a new app must register, and
+ * SIGTERM must stop phoenixd. Closing the listener at the end resets the connection, which ends
+ * any close still waiting. */
+#include "daemon_cases.h"
+#include "phoenix/fdpass.h"
+#include "phoenix/status.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define FILL_MAX_WRITES 100000      /* bound on the writes that fill the send buffer */
+
+/* The attacker's outcomes, sent to the parent over a pipe before it closes its copy. */
+enum attack { ATTACK_REFUSED = 'R', ATTACK_ANSWERED = 'A', ATTACK_BROKEN = 'X' };
+
+/* A listener on 127.0.0.1 with a tiny receive buffer; it never accepts or reads. */
+static int quiet_listener(struct sockaddr_in *a)
+{
+    socklen_t alen = sizeof(*a);
+    int small = 4096, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    *a = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    CU_ASSERT_FATAL(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)a, sizeof(*a)) == 0);
+    CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)a, &alen) == 0);
+    CU_ASSERT_FATAL(listen(fd, 1) == 0);
+    return fd;
+}
+
+/* In the child: a connection to A whose send buffer is full and whose close lingers, put in
+ * flight inside a unix socket; returns that socket (-1 on failure). */
+static int carrier_make(const struct sockaddr_in *a)
+{
+    int small = 4096, pair[2], i;
+    struct linger lg = { .l_onoff = 1, .l_linger = 100000 };
+    static const char chunk[4096];
+    int tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (tcp < 0)
+        return -1;
+    setsockopt(tcp, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    if (connect(tcp, (const struct sockaddr *)a, sizeof(*a)) < 0)
+        return -1;
+    for (i = 0; i < FILL_MAX_WRITES; i++)
+        if (send(tcp, chunk, sizeof(chunk), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EAGAIN)
+            break;
+    if (i == 0 || i == FILL_MAX_WRITES ||       /* some went, then the window closed */
+        setsockopt(tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 ||
+        socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) < 0 ||
+        phx_sock_send(pair[0], "t", 1, &tcp, 1) != 1)
+        return -1;
+    close(tcp);
+    close(pair[0]);
+    return pair[1];
+}
+
+/* In the child: the reply to a request that carried descriptors, then the hang-up. Closed with
+ * that datagram unread, the connection also reports ECONNRESET once, before or after the reply. */
+static enum attack read_refusal(int sock)
+{
+    uint8_t rx[PHX_CONTROL_MAX_RESPONSE];
+    struct timeval tv = { .tv_sec = 5 };
+    bool answered = false, ended = false;
+
+    setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    for (int i = 0; i < 3 && !ended; i++) {
+        ssize_t n = phx_sock_recv(sock, rx, sizeof(rx), NULL, NULL, 0);
+        if (n == -ECONNRESET)
+            continue;
+        Phoenix__Control__Response *resp =
+            n > 0 ? phoenix__control__response__unpack(NULL, (size_t)n, rx) : NULL;
+        ended = n <= 0;
+        if (!resp)
+            continue;
+        answered = resp->status == PHX_INVALID_ARGUMENT &&
+                   strstr(resp->error, "carries file descriptors");
+        printf("\n    reply -> %s: %s", phx_status_name(resp->status), resp->error);
+        phoenix__control__response__free_unpacked(resp, NULL);
+    }
+    return answered && ended ? ATTACK_ANSWERED : ATTACK_BROKEN;
+}
+
+/* In the child: sends the carrier with a List request on a connection of its own. */
+static enum attack attack(const char *prefix, const struct sockaddr_in *a)
+{
+    Phoenix__Control__Request req = PHOENIX__CONTROL__REQUEST__INIT;
+    Phoenix__Control__ListRequest body = PHOENIX__CONTROL__LIST_REQUEST__INIT;
+    uint8_t buf[64];
+    char err[256];
+    int carrier = carrier_make(a), sock = phx_control_connect(prefix, err, sizeof(err));
+
+    if (carrier < 0 || sock < 0)
+        return ATTACK_BROKEN;
+    req.id = 9;
+    req.body_case = PHOENIX__CONTROL__REQUEST__BODY_LIST;
+    req.list = &body;
+    size_t len = phoenix__control__request__pack(&req, buf);
+    ssize_t sent = phx_sock_send(sock, buf, len, &carrier, 1);
+    if (sent >= 0)
+        close(carrier);         /* at once, so that phoenixd's reference is the last one */
+    printf("\n    sendmsg with the carrier -> %s", sent < 0 ? strerror((int)-sent) : "sent");
+    fflush(stdout);
+    if (sent == -EPERM)
+        return ATTACK_REFUSED;
+    return sent == (ssize_t)len ? read_refusal(sock) : ATTACK_BROKEN;
+}
+
+/* Forks the attacker; returns its pid, its outcome in *OUTCOME (ATTACK_BROKEN if none came in
+ * 10 s). A refused child closes the carrier only after telling, since that close blocks. */
+static pid_t attacker_run(const char *prefix, const struct sockaddr_in *a, char *outcome)
+{
+    int p[2];
+
+    CU_ASSERT_FATAL(pipe(p) == 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        char c = (char)attack(prefix, a);
+        (void)!write(p[1], &c, 1);
+        _exit(0);       /* may close the carrier: may block until the listener goes */
+    }
+    close(p[1]);
+    struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+    *outcome = ATTACK_BROKEN;
+    if (poll(&pfd, 1, 10000) == 1 && read(p[0], outcome, 1) != 1)
+        *outcome = ATTACK_BROKEN;
+    close(p[0]);
+    return pid;
+}
+
+/* Subscriptions in List, or -1 when it is not answered (control_call waits 5 s). */
+static int list_count(const char *prefix)
+{
+    Phoenix__Control__Request req = PHOENIX__CONTROL__REQUEST__INIT;
+    Phoenix__Control__ListRequest body = PHOENIX__CONTROL__LIST_REQUEST__INIT;
+    char err[256];
+    int sock = phx_control_connect(prefix, err, sizeof(err)), n = -1;
+
+    if (sock < 0)
+        return -1;
+    req.id = 7;
+    req.body_case = PHOENIX__CONTROL__REQUEST__BODY_LIST;
+    req.list = &body;
+    Phoenix__Control__Response *resp = control_call(sock, &req, NULL, NULL, 0);
+    if (resp && resp->status == PHX_OK && resp->body_case == PHOENIX__CONTROL__RESPONSE__BODY_LIST)
+        n = (int)resp->list->n_subscriptions;
+    if (resp)
+        phoenix__control__response__free_unpacked(resp, NULL);
+    close(sock);
+    return n;
+}
+
+static void check_blocking_close(bool no_passrights)
+{
+    struct phx_daemon d;
+    struct sockaddr_in a;
+    char err[256], outcome;
+
+    if (no_passrights)
+        setenv("PHOENIXD_TEST_NO_PASSRIGHTS", "1", 1);
+    bool up = daemon_start(&d, no_passrights ? "fdsold" : "fds", NULL, NULL);
+    unsetenv("PHOENIXD_TEST_NO_PASSRIGHTS");
+    CU_ASSERT_FATAL(up);
+    int listener = quiet_listener(&a);
+    pid_t child = attacker_run(d.prefix, &a, &outcome);
+
+    CU_ASSERT_EQUAL(outcome, !no_passrights && kernel_refuses_fds() ? ATTACK_REFUSED
+                                                                      : ATTACK_ANSWERED);
+    phx_test_sleep_ms(200);     /* the child's close, and phoenixd's, have happened by now */
+    unsigned long long t0 = phx_test_now_ns();
+    CU_ASSERT_EQUAL(list_count(d.prefix), 0);
+    phx_client_t *app = app_register(d.prefix, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(app);
+    CU_ASSERT_EQUAL(list_count(d.prefix), 1);
+    printf("\n    List, register, List answered in %.0f ms",
+           (double)(phx_test_now_ns() - t0) / 1e6);
+    if (outcome == ATTACK_ANSWERED)
+        CU_ASSERT(log_shows(&d, "sent file descriptors"));
+    if (app)
+        phx_client_close(app);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    close(listener);            /* resets the stuck connection: ends any close still waiting */
+    CU_ASSERT_EQUAL(phx_test_reap(child, 10 * PHX_NS), 0);
+    phx_daemon_cleanup(&d);
+    printf("\n");
+}
+
+static void test_kernel_refuses(void)
+{
+    check_blocking_close(false);
+}
+
+static void test_closer_thread(void)
+{
+    check_blocking_close(true);
+}
+
+int main(int argc, char **argv)
+{
+    static const phx_test_case_t cases[] = {
+        { "a descriptor whose close blocks, refused by the kernel", test_kernel_refuses },
+        { "a descriptor whose close blocks, kernel without SO_PASSRIGHTS", test_closer_thread },
+        { NULL, NULL },
+    };
+    signal(SIGPIPE, SIG_IGN);
+    return phx_test_main("daemon_fds", cases, argc, argv);
+}

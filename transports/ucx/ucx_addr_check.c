@@ -75,6 +75,7 @@ struct dev_rec {
 struct walk {
     const uint8_t *a;
     size_t         len, off;
+    size_t         at;          /* where the last field read began (for WHY) */
     unsigned       version;
     size_t         hdr_end;
     unsigned       n_dev, n_tl;
@@ -89,7 +90,7 @@ static bool fail(struct walk *w, const char *fmt, ...)
     va_list ap;
 
     if (w->whylen) {
-        int n = snprintf(w->why, w->whylen, "worker address, byte %zu: ", w->off);
+        int n = snprintf(w->why, w->whylen, "worker address, byte %zu: ", w->at);
         va_start(ap, fmt);
         if (n >= 0 && (size_t)n < w->whylen)
             vsnprintf(w->why + n, w->whylen - (size_t)n, fmt, ap);
@@ -101,6 +102,7 @@ static bool fail(struct walk *w, const char *fmt, ...)
 /* The next N bytes, or NULL (and WHY) when the address ends first. */
 static const uint8_t *take(struct walk *w, size_t n, const char *what)
 {
+    w->at = w->off;
     if (w->len - w->off < n) {
         fail(w, "ends inside the %s", what);
         return NULL;
@@ -263,6 +265,7 @@ static bool walk(struct walk *w, const uint8_t *a, size_t len, char *why, size_t
         if (!device(w, &last))
             return false;
     }
+    w->at = w->off;
     if (w->off != len)
         return fail(w, "%zu bytes after the last device", len - w->off);
     return true;

@@ -5,12 +5,16 @@
  * without the debug name; each must pass, come through phx_ucx_waddr_reachable() unchanged for a
  * peer on this host, and without any same-host record (and still valid) for one elsewhere. Then,
  * from each: every truncation, a trailing byte, and every byte flipped (xor 0xff, xor 0x01)
- * must be refused, or, when accepted, be one ucp_ep_create() takes without aborting. That runs
+ * must be refused, or, when accepted, give copies (for a peer here and elsewhere) that
+ * ucp_ep_create() takes without crashing. That runs
  * in a forked child in its own network and IPC namespaces (so flipped ports and segment ids
  * reach nobody's), with its own UCX context; at most MAX_CHILDREN such children. Also 64 bytes
- * of 0xff (the tester's abort) and the same-host checksums against libucs' ucs_crc16_string(). */
+ * of 0xff (the tester's abort) and the same-host checksums against libucs' ucs_crc16_string().
+ * With directories as arguments (a fuzzer's corpus: fuzz_waddr), every file in them the check
+ * accepts goes to ucp_ep_create() the same way instead. */
 #include "ucx_addr_check.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
 #include <sched.h>
@@ -159,6 +163,7 @@ static void real_address(const char *name, const uint8_t *a, size_t len)
     }
     if (n == 0) {       /* only same-host transports: refused for a remote peer, with a reason */
         CHECK(strstr(why, "same-host") != NULL, "%s: remote refusal says '%s'", name, why);
+        CHECK(ep_create_survives(a, len), "%s: ucp_ep_create on the local copy died", name);
         return;
     }
     CHECK(n < len && !has_shm(out, n), "%s: shm records left for a remote peer", name);
@@ -237,13 +242,49 @@ static void garbage(void)
 
 static void checksums(void)
 {
-    static const char *const shm[] = {"posix", "sysv", "xpmem", "cma", "knem"};
-    static const char *const net[] = {"tcp", "self", "rc_verbs", "ud_verbs", "rc_mlx5"};
+    static const struct { const char *name; enum phx_ucx_tl kind; } tls[] = {
+        {"tcp", PHX_UCX_TL_TCP},     {"self", PHX_UCX_TL_SELF},   {"posix", PHX_UCX_TL_POSIX},
+        {"sysv", PHX_UCX_TL_SYSV},   {"cma", PHX_UCX_TL_CMA},     {"xpmem", PHX_UCX_TL_XPMEM},
+        {"knem", PHX_UCX_TL_KNEM},   {"rc_verbs", PHX_UCX_TL_OTHER},
+        {"ud_verbs", PHX_UCX_TL_OTHER}, {"rc_mlx5", PHX_UCX_TL_OTHER},
+    };
 
-    for (size_t i = 0; i < 5; i++) {
-        CHECK(phx_ucx_waddr_tl_is_shm(ucs_crc16_string(shm[i])), "%s not seen as shm", shm[i]);
-        CHECK(!phx_ucx_waddr_tl_is_shm(ucs_crc16_string(net[i])), "%s seen as shm", net[i]);
+    for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
+        CHECK(phx_ucx_waddr_tl_of(ucs_crc16_string(tls[i].name)) == tls[i].kind,
+              "%s's checksum %04x is not told apart", tls[i].name,
+              ucs_crc16_string(tls[i].name));
+}
+
+/* Every file in DIR that the check accepts: UCX survives its local and remote copies. */
+static void corpus(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    unsigned tried = 0;
+
+    CHECK(d != NULL, "cannot open %s", dir);
+    while (d && (e = readdir(d)) && children < MAX_CHILDREN) {
+        static uint8_t a[ADDR_MAX], out[ADDR_MAX];
+        char path[4096], why[256];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        FILE *f = e->d_name[0] == '.' ? NULL : fopen(path, "rb");
+        size_t len = f ? fread(a, 1, sizeof(a), f) : 0;
+        if (f)
+            fclose(f);
+        if (!len || phx_ucx_waddr_check(a, len, why, sizeof(why)) != 0)
+            continue;
+        tried++;
+        for (int local = 0; local <= 1; local++) {
+            size_t n = phx_ucx_waddr_reachable(a, len, local, out, sizeof(out), why,
+                                               sizeof(why));
+            if (n)
+                CHECK(ep_create_survives(out, n), "%s (%s): UCX died", path,
+                      local ? "local" : "remote");
+        }
     }
+    if (d)
+        closedir(d);
+    printf("%s: %u accepted files tried\n", dir, tried);
 }
 
 struct variant {
@@ -251,7 +292,7 @@ struct variant {
     const char *kv[5];
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct variant vs[] = {
         {"tcp v1", "tcp", {NULL}},
@@ -267,6 +308,12 @@ int main(void)
     size_t lens[8];
 
     signal(SIGPIPE, SIG_IGN);
+    if (argc > 1) {
+        for (int i = 1; i < argc; i++)
+            corpus(argv[i]);
+        printf("%d children ran ucp_ep_create\n", children);
+        return failures ? 1 : 0;
+    }
     checksums();
     garbage();
     for (size_t i = 0; i < 8; i++) {

@@ -32,12 +32,24 @@
  *                  address   the interface address
  *   and the last device must end exactly at the given length.
  *
- * The contents of device and interface addresses are the transports' own (for tcp: an IP
- * address and a port); they are only bounded here. The records of same-host transports (by
- * checksum, as UCX computes it: posix d3a7, sysv 538d, xpmem 83dd, cma 8b47, knem 1377; the unit
- * test checks them against libucs) carry segment ids and pids, so phx_ucx_waddr_reachable()
- * drops them from the address of a peer not on this host, and with them any device left empty,
- * fixing the LAST flags of what remains. */
+ * The device and interface addresses are the transports' own, and UCX 1.13's transports read
+ * them without looking at their length (a tcp record with an empty device address makes
+ * ucp_ep_create() dereference NULL). So the records of the transports this UCX has (known by
+ * the CRC-16 of their name, as UCX computes it; the unit test checks them against libucs) must
+ * have the shape UCX 1.13 packs:
+ *   tcp    (19cf)  device: flags (0, or 1 = loopback), address family (AF_INET or AF_INET6),
+ *                  then 16 bytes (loopback: the host and network namespace ids) or the IP
+ *                  address (4 or 16 bytes); interface: the port, 2 bytes
+ *   self   (7563)  device: none; interface: 8 bytes
+ *   posix  (d3a7), sysv (538d)  device: 8 bytes (the host id); interface: 8 bytes
+ *   cma    (8b47)  device: 8 bytes; interface: 4 bytes (a pid)
+ * Other records (xpmem 83dd, knem 1377, the InfiniBand transports...) are only bounded.
+ *
+ * phx_ucx_waddr_reachable() then copies what UCX may see: tcp records; and only when the peer
+ * is on this host, the same-host ones (tcp over loopback, self, posix, sysv, cma), whose
+ * contents name segment ids, pids and local ports. Other records never reach UCX: their
+ * contents are unchecked (so InfiniBand is not used between services; tcp is). A device left
+ * without records goes too, and the LAST flags of what remains are set again. */
 #include "ucx_addr_check.h"
 
 #include <errno.h>
@@ -62,6 +74,7 @@
 
 struct tl_rec {
     uint16_t csum;
+    bool     loopback;      /* tcp to a loopback device */
     size_t   start, end;    /* csum .. end of the interface address */
     size_t   flag_at;       /* the byte holding LAST */
 };
@@ -187,7 +200,43 @@ static bool attrs(struct walk *w)
     return true;
 }
 
-static bool transport(struct walk *w, bool *last)
+/* Whether the device address DEV (DEV_LEN bytes) and the interface address IFACE (IFACE_LEN)
+ * have the shape UCX 1.13 packs for transport KIND; T->loopback is set for tcp. */
+static bool shaped(struct walk *w, enum phx_ucx_tl kind, const uint8_t *dev, unsigned dev_len,
+                   unsigned iface_len, struct tl_rec *t)
+{
+    unsigned want_dev, want_iface;
+
+    switch (kind) {
+    case PHX_UCX_TL_TCP:
+        if (dev_len < 2 || dev[0] > 1 || (dev[1] != 2 && dev[1] != 10))
+            return fail(w, "a tcp device address with flags %u, family %u",
+                        dev_len ? dev[0] : 0, dev_len > 1 ? dev[1] : 0);
+        t->loopback = dev[0] == 1;
+        want_dev = 2 + (dev[0] == 1 || dev[1] == 10 ? 16 : 4);
+        want_iface = 2;
+        break;
+    case PHX_UCX_TL_SELF:
+        want_dev = 0, want_iface = 8;
+        break;
+    case PHX_UCX_TL_POSIX:
+    case PHX_UCX_TL_SYSV:
+        want_dev = 8, want_iface = 8;
+        break;
+    case PHX_UCX_TL_CMA:
+        want_dev = 8, want_iface = 4;
+        break;
+    default:
+        return true;
+    }
+    if (dev_len != want_dev || iface_len != want_iface)
+        return fail(w, "a transport record (%04x) with a %u-byte device and a %u-byte interface "
+                    "address (UCX packs %u and %u)", t->csum, dev_len, iface_len, want_dev,
+                    want_iface);
+    return true;
+}
+
+static bool transport(struct walk *w, const uint8_t *dev, unsigned dev_len, bool *last)
 {
     struct tl_rec *t = &w->tl[w->n_tl];
     const uint8_t *csum;
@@ -200,13 +249,15 @@ static bool transport(struct walk *w, bool *last)
     if (!(csum = take(w, 2, "transport name")) || !attrs(w))
         return false;
     t->csum = (uint16_t)(csum[0] | csum[1] << 8);
+    t->loopback = false;
     t->flag_at = w->off;
     if (!take_byte(w, "interface address length", &b))
         return false;
     if (b & TL_HAS_EP_ADDR)
         return fail(w, "an endpoint address in a worker address");
     if (!take_extended(w, b, 0x3fu, "interface address length", &n) ||
-        !take(w, n, "interface address"))
+        !take(w, n, "interface address") ||
+        !shaped(w, phx_ucx_waddr_tl_of(t->csum), dev, dev_len, n, t))
         return false;
     t->end = w->off;
     *last = b & FLAG_LAST;
@@ -241,12 +292,13 @@ static bool device(struct walk *w, bool *last)
         return fail(w, "%u paths", v);
     if ((b & DEV_SYS_DEVICE) && !take_byte(w, "system device", &v))
         return false;
-    if (!take(w, n, "device address"))
+    const uint8_t *dev = take(w, n, "device address");
+    if (!dev)
         return false;
     d->end = w->off;
     d->first_tl = w->n_tl;
     for (bool last_tl = false; !last_tl;)
-        if (!transport(w, &last_tl))
+        if (!transport(w, dev, n, &last_tl))
             return false;
     d->n_tl = w->n_tl - d->first_tl;
     *last = b & FLAG_LAST;
@@ -278,15 +330,34 @@ int phx_ucx_waddr_check(const uint8_t *a, size_t len, char *why, size_t whylen)
     return walk(&w, a, len, why, whylen) ? 0 : -EINVAL;
 }
 
-bool phx_ucx_waddr_tl_is_shm(uint16_t csum)
+enum phx_ucx_tl phx_ucx_waddr_tl_of(uint16_t csum)
 {
-    static const uint16_t shm[] = {0xd3a7 /* posix */, 0x538d /* sysv */, 0x83dd /* xpmem */,
-                                   0x8b47 /* cma */, 0x1377 /* knem */};
+    switch (csum) {
+    case 0x19cf: return PHX_UCX_TL_TCP;
+    case 0x7563: return PHX_UCX_TL_SELF;
+    case 0xd3a7: return PHX_UCX_TL_POSIX;
+    case 0x538d: return PHX_UCX_TL_SYSV;
+    case 0x8b47: return PHX_UCX_TL_CMA;
+    case 0x83dd: return PHX_UCX_TL_XPMEM;
+    case 0x1377: return PHX_UCX_TL_KNEM;
+    default:     return PHX_UCX_TL_OTHER;
+    }
+}
 
-    for (size_t i = 0; i < sizeof(shm) / sizeof(shm[0]); i++)
-        if (csum == shm[i])
-            return true;
-    return false;
+/* Whether record T may reach UCX for a peer that is on this host (LOCAL) or not. */
+static bool keep(const struct tl_rec *t, bool local)
+{
+    switch (phx_ucx_waddr_tl_of(t->csum)) {
+    case PHX_UCX_TL_TCP:
+        return local || !t->loopback;
+    case PHX_UCX_TL_SELF:
+    case PHX_UCX_TL_POSIX:
+    case PHX_UCX_TL_SYSV:
+    case PHX_UCX_TL_CMA:
+        return local;
+    default:
+        return false;
+    }
 }
 
 /* Appends the N bytes at P to OUT at *AT; false when OUTLEN is too small. */
@@ -299,7 +370,7 @@ static bool put(uint8_t *out, size_t outlen, size_t *at, const uint8_t *p, size_
     return true;
 }
 
-/* Copies device D of W with its transports that LOCAL allows into OUT; *LAST_FLAG gets where
+/* Copies device D of W with its transports keep() allows into OUT; *LAST_FLAG gets where
  * its LAST byte went. The number of transports kept, or -1 when OUT is too small. */
 static int copy_device(const struct walk *w, const struct dev_rec *d, bool local, uint8_t *out,
                        size_t outlen, size_t *at, size_t *last_flag)
@@ -312,7 +383,7 @@ static int copy_device(const struct walk *w, const struct dev_rec *d, bool local
     *last_flag = start + (d->flag_at - d->start);
     for (unsigned i = d->first_tl; i < d->first_tl + d->n_tl; i++) {
         const struct tl_rec *t = &w->tl[i];
-        if (!local && phx_ucx_waddr_tl_is_shm(t->csum))
+        if (!keep(t, local))
             continue;
         size_t t_at = *at;
         if (!put(out, outlen, at, w->a + t->start, t->end - t->start))
@@ -349,8 +420,8 @@ size_t phx_ucx_waddr_reachable(const uint8_t *a, size_t len, bool local, uint8_t
         }
     }
     if (last_flag == SIZE_MAX) {
-        snprintf(why, whylen, "worker address: only same-host transports, from a peer on "
-                 "another host");
+        snprintf(why, whylen, "worker address: no transport we could use (%s)",
+                 local ? "none known" : "only same-host ones, from a peer on another host");
         return 0;
     }
     out[last_flag] |= FLAG_LAST;

@@ -3,9 +3,9 @@
  *
  * The input is the address. Beyond "no crash, no read outside the buffer" (ASan):
  *   - a refusal says why; an accepted address is refused one byte shorter and with one more;
- *   - for a peer on this host the reachable copy is the address itself;
- *   - for one elsewhere it is refused with a reason, or valid again, shorter or equal, free of
- *     same-host records (copying it again changes nothing).
+ *   - the copies UCX gets (for a peer on this host and for one elsewhere) are refused with a
+ *     reason, or valid again, no longer, and hold nothing a copy drops (copying again changes
+ *     nothing).
  * An input counts as accepted (fuzz.h) when the check passed. Seeds: the worker addresses UCX
  * 1.13 made here (tcp; tcp,sm,self in both address versions, with the debug name; posix; sysv;
  * cma). */
@@ -16,26 +16,24 @@
 
 #define ROOM 4096
 
-static void check_copies(const uint8_t *data, size_t size)
+/* The copy of DATA for a peer here (LOCAL) or elsewhere: refused with a reason, or valid
+ * again, no longer, and a fixed point (copying it again changes nothing). */
+static void check_copy(const uint8_t *data, size_t size, bool local)
 {
     static uint8_t out[ROOM], again[ROOM];
-    char why[256];
-    size_t n = phx_ucx_waddr_reachable(data, size, true, out, sizeof(out), why, sizeof(why));
+    char why[256] = "";
+    size_t n = phx_ucx_waddr_reachable(data, size, local, out, sizeof(out), why, sizeof(why));
 
-    if (n != size || memcmp(out, data, size) != 0)
-        phx_fuzz_fail("the local copy of an accepted %zu-byte address differs (%zu)", size, n);
-    why[0] = '\0';
-    n = phx_ucx_waddr_reachable(data, size, false, out, sizeof(out), why, sizeof(why));
     if (!n) {
         if (!why[0])
-            phx_fuzz_fail("the remote copy was refused without a reason");
+            phx_fuzz_fail("a copy was refused without a reason");
         return;
     }
     if (n > size || phx_ucx_waddr_check(out, n, why, sizeof(why)) != 0)
-        phx_fuzz_fail("the remote copy (%zu of %zu bytes) is invalid: %s", n, size, why);
-    size_t m = phx_ucx_waddr_reachable(out, n, false, again, sizeof(again), why, sizeof(why));
+        phx_fuzz_fail("a copy (%zu of %zu bytes) is invalid: %s", n, size, why);
+    size_t m = phx_ucx_waddr_reachable(out, n, local, again, sizeof(again), why, sizeof(why));
     if (m != n || memcmp(again, out, n) != 0)
-        phx_fuzz_fail("the remote copy still holds same-host records");
+        phx_fuzz_fail("a copy still holds records a copy drops");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -57,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     longer[size] = 0;
     if (phx_ucx_waddr_check(longer, size + 1, why, sizeof(why)) == 0)
         phx_fuzz_fail("an accepted address with a byte more was accepted too");
-    check_copies(data, size);
+    check_copy(data, size, true);
+    check_copy(data, size, false);
     return 0;
 }

@@ -228,6 +228,24 @@ static void flips(const char *name, const uint8_t *a, size_t len, uint8_t mask)
     CHECK(refused > 0, "%s: no flip refused", name);
 }
 
+/* The first crash past the parser (found by feeding the fuzzer's finds to UCX): the tcp-only
+ * address A with its device address left out, which ucp_ep_create() dereferenced as NULL. */
+static void empty_device(const uint8_t *a, size_t len)
+{
+    uint8_t cut[ADDR_MAX];
+    char why[256] = "";
+    size_t dev_len = a[10] & 0x1fu;     /* v1: header 1, uuid 8, md 1, device length 1 */
+
+    CHECK(len == 50 && a[0] == 0x20 && dev_len == 18, "the tcp address is not as expected");
+    if (len != 50 || dev_len != 18)
+        return;
+    memcpy(cut, a, 11);
+    cut[10] = 0x80;                     /* LAST, no device address */
+    memcpy(cut + 11, a + 11 + dev_len, len - 11 - dev_len);
+    CHECK(phx_ucx_waddr_check(cut, len - dev_len, why, sizeof(why)) != 0 && strstr(why, "tcp"),
+          "a tcp record without its device address passed (%s)", why);
+}
+
 static void garbage(void)
 {
     uint8_t ff[64], zero[64] = {0};
@@ -331,6 +349,8 @@ int main(int argc, char **argv)
         real_address(vs[i].name, addrs[i], lens[i]);
         truncations(vs[i].name, addrs[i], lens[i]);
     }
+    if (lens[0])
+        empty_device(addrs[0], lens[0]);
     /* Flips of the richest addresses of each version (every record kind is in them). */
     for (size_t i = 1; i <= 4; i++) {
         if (!lens[i])

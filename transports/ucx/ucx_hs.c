@@ -19,6 +19,10 @@
  * counted by reason (the engine's stats) and logged at most PHX_UCX_LOG_PER_SEC a second. With
  * settings.ucx.auth = "munge" both credentials are checked (ucx_auth.c), by the engine's
  * credential thread: munged may take milliseconds, the runtime thread serves every app.
+ * The worker address in WELCOME and AUTH is walked before anything else looks at it
+ * (ucx_addr_check.h: UCX 1.13 aborts on a malformed one), refused as bad_address when it is not
+ * one UCX packs, and the peer is judged on this host or not (peer_on_this_host()) for which of
+ * its transports UCX may see.
  *
  * Sockets never block the runtime thread: each is in the engine's epoll set, which arm() hands
  * the runtime (with the worker's fd inside it), and progress() looks at the ready ones. */

@@ -48,6 +48,12 @@ struct hs_client {
 int hs_client_run(const char *host, const char *port, const struct hs_client *c,
                   struct hs_result *r, char *err, size_t errlen);
 
+/* A worker address that parses as UCX 1.13's (one tcp record to 127.0.0.1, worker uuid TAG,
+ * nobody listening at it) for handshakes that never reach an endpoint, into OUT (at least
+ * HS_FAKE_ADDR_LEN bytes). Its length. */
+#define HS_FAKE_ADDR_LEN 50
+size_t hs_fake_worker_address(uint8_t *out, uint8_t tag);
+
 /* The claim of R's handshake, HS_CLAIM_LEN bytes into OUT. */
 void hs_claim_frame(const struct hs_result *r, uint8_t *out);
 

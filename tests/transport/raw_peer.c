@@ -1,6 +1,6 @@
 /* raw_peer.c - a hostile mRPC peer for the transport tests: plain UCP, no Phoenix code.
  *
- *     raw_peer HOST PORT MAX_MESSAGE_BYTES [--sink]
+ *     raw_peer HOST PORT MAX_MESSAGE_BYTES [--sink | --bad-address]
  *
  * Connects to a UcxRpcAdapterEngine's binding (the service's wire-up, hs_client.c) and sends, on active message 1, frames that break
  * the wire rules one at a time and eight valid messages (call ids 0..7 of stream RAW_PEER_TAG,
@@ -30,7 +30,11 @@
  * 0 when everything was sent, 1 on a failure (said on stderr). Every wait is bounded.
  *
  * With --sink it sends nothing: it connects, swallows whatever active messages 1 arrive, and
- * waits on stdin the same way; the test kills it with SIGKILL to play a service that dies. */
+ * waits on stdin the same way; the test kills it with SIGKILL to play a service that dies.
+ *
+ * With --bad-address its AUTH names 64 bytes of 0xff as its worker (UCX 1.13 aborts on that
+ * address), and, should the service still answer DONE, it claims the handshake from its real
+ * endpoint as usual, which makes the server ucp_ep_create() to that address. */
 #include "hs_client.h"
 #include "wire_pattern.h"
 #include "mrpc/transport.h"
@@ -103,8 +107,9 @@ static ucs_status_t on_claim_ack(void *arg, const void *header, size_t header_le
 
 /* The service's wire-up (hs_client.c): the handshake, an endpoint to the worker address it
  * gave, the claim on it, and the ack. */
-static ucp_ep_h connect_to(const char *host, const char *port)
+static ucp_ep_h connect_to(const char *host, const char *port, bool bad_address)
 {
+    static uint8_t ff[64];
     static struct hs_result r;
     char err[256];
     ucp_ep_h ep = NULL;
@@ -114,6 +119,11 @@ static ucp_ep_h connect_to(const char *host, const char *port)
         return NULL;
     struct hs_client c = {.auth = PHX_UCX_AUTH_NONE, .addr = (const uint8_t *)attr.address,
                           .addr_len = attr.address_length};
+    if (bad_address) {
+        memset(ff, 0xff, sizeof(ff));
+        c.frame_addr = ff;
+        c.frame_addr_len = sizeof(ff);
+    }
     int rc = hs_client_run(host, port, &c, &r, err, sizeof(err));
     ucp_worker_release_address(worker, attr.address);
     if (rc < 0) {
@@ -375,18 +385,19 @@ int main(int argc, char **argv)
     ucp_worker_params_t wp = {.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
                               .thread_mode = UCS_THREAD_MODE_SINGLE};
     bool sink = argc == 5 && strcmp(argv[4], "--sink") == 0;
+    bool bad_address = argc == 5 && strcmp(argv[4], "--bad-address") == 0;
     ucp_context_h ctx;
     ucp_ep_h ep;
 
-    if (argc != 4 && !sink) {
-        fprintf(stderr, "usage: raw_peer HOST PORT MAX_MESSAGE_BYTES [--sink]\n");
+    if (argc != 4 && !sink && !bad_address) {
+        fprintf(stderr, "usage: raw_peer HOST PORT MAX_MESSAGE_BYTES [--sink | --bad-address]\n");
         return 2;
     }
     if (ucp_init(&params, NULL, &ctx) != UCS_OK || ucp_worker_create(ctx, &wp, &worker) != UCS_OK)
         return 1;
     if (sink)
         set_sink();
-    if (!(ep = connect_to(argv[1], argv[2]))) {
+    if (!(ep = connect_to(argv[1], argv[2], bad_address))) {
         fprintf(stderr, "raw_peer: cannot connect to %s:%s\n", argv[1], argv[2]);
         return 1;
     }

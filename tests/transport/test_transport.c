@@ -36,6 +36,7 @@ static const phx_test_case_t cases[] = {
     {"peer destroyed mid-stream, then restarted on its port", test_peer_destroyed},
     {"peer process killed mid-stream", test_peer_killed},
     {"malformed frames from a raw UCX peer", test_malformed},
+    {"a raw UCX peer naming 0xff*64 as its worker in AUTH", test_bad_address_claim},
     {"in-flight receive budget", test_inflight_budget},
     {"in-flight budget: a large message waits for room", test_inflight_budget_waits},
     {"malformed frames give their credits back", test_malformed_frames_return_credits},

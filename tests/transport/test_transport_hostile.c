@@ -4,17 +4,20 @@
  * Cases: the reported crash (17 zero bytes aborted UCX 1.13's sockaddr connection manager) and
  * every other kind of junk (random bytes, HTTP, TLS, SSH greetings, bad versions, oversized,
  * malformed and truncated frames); a slowloris peer; 10,000 half-open connections; a flood of
- * junk connections from one source. Each time B's connection to A carries on. The apps and
- * helpers are transport_harness.h's. */
+ * junk connections from one source; a peer's UCX worker address that would abort UCX 1.13
+ * (64 bytes of 0xff, the tester's), in AUTH to a server and in WELCOME to a client. Each time
+ * B's connection to A carries on. The apps and helpers are transport_harness.h's. */
 #include "transport_harness.h"
 
 #include "phoenix/status.h"
 #include "ucx_hs_frame.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* ---- the wire-up under attack (ucx_hs.c) ------------------------------------------------- */
@@ -192,11 +195,121 @@ static void test_flood_one_source(void)
     pair_down();
 }
 
+/* ---- the peer's worker address (ucx_addr_check.c) ---------------------------------------- */
+
+/* A CONNECT from B to A (id ID) succeeds: the service still takes new connections. */
+static void connect_again(unsigned id)
+{
+    long long before = st(B.wt, "connected");
+
+    cmd(B.wt, "connect %u 127.0.0.1:%lld", id, st(A.wt, "bound_port"));
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == before + 1, 5000));
+    CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_OK);
+}
+
+/* A client whose AUTH names 64 bytes of 0xff, then a real address cut short, as its worker:
+ * refused as bad_address before UCX sees it; A lives and takes the next connection. */
+static void test_bad_address_auth(void)
+{
+    static struct replay_run run;
+    static uint8_t ff[64], cut[HS_FAKE_ADDR_LEN];
+
+    memset(ff, 0xff, sizeof(ff));
+    pair_up();
+    pair_connect();
+    snprintf(run.port, sizeof(run.port), "%lld", st(A.wt, "bound_port"));
+    run.c = (struct hs_client){.auth = PHX_UCX_AUTH_NONE, .addr = ff, .addr_len = sizeof(ff)};
+    run_client(&run);
+    CU_ASSERT_EQUAL(run.rc, -1);
+    CU_ASSERT_EQUAL(run.r.refused, PHX_UCX_HS_R_ADDRESS);
+    CU_ASSERT_EQUAL(refused(A.ucx, "bad_address"), 1);
+    run.c.addr = cut;
+    run.c.addr_len = hs_fake_worker_address(cut, 7) - 3;
+    run_client(&run);
+    CU_ASSERT_EQUAL(run.r.refused, PHX_UCX_HS_R_ADDRESS);
+    CU_ASSERT_EQUAL(refused(A.ucx, "bad_address"), 2);
+    CU_ASSERT_EQUAL(st(A.wt, "accepted"), 1);           /* pair_connect()'s only */
+    round_trip(5, 40);
+    connect_again(21);
+    CU_ASSERT(RUN_UNTIL(st(A.wt, "accepted") == 2, 3000));
+    round_trip(5, 41);
+    assert_clean(A.wt);
+    pair_down();
+}
+
+/* Reads N bytes from the non-blocking FD into BUF, *GOT so far; whether all came. */
+static bool read_all(int fd, uint8_t *buf, size_t n, size_t *got)
+{
+    ssize_t r = recv(fd, buf + *got, n - *got, MSG_DONTWAIT);
+
+    if (r > 0)
+        *got += (size_t)r;
+    return *got == n;
+}
+
+/* Plays the fake server's last step: once the client's AUTH is in, DONE goes (which makes a
+ * client without the address check call ucp_ep_create() on the server's address). *SENT says
+ * whether it went. Never true: the caller waits for the client's answer meanwhile. */
+static bool done_after_auth(int fd, bool *sent)
+{
+    uint8_t rx[PHX_UCX_HS_FRAME_MAX], done[PHX_UCX_HS_HDR];
+    ssize_t n = *sent ? 0 : recv(fd, rx, sizeof(rx), MSG_DONTWAIT);
+
+    if (n >= PHX_UCX_HS_HDR && rx[5] == PHX_UCX_HS_AUTH) {
+        size_t len = phx_ucx_hs_encode(&(struct phx_ucx_hs_msg){.type = PHX_UCX_HS_DONE}, done,
+                                       sizeof(done));
+        *sent = len && send(fd, done, len, MSG_NOSIGNAL) == (ssize_t)len;
+    }
+    return false;
+}
+
+/* A fake server answers B's HELLO with a WELCOME naming 64 bytes of 0xff as its worker (and
+ * would answer AUTH with DONE): B refuses it as bad_address before AUTH (its CONNECT fails
+ * UNAVAILABLE), lives, and connects to A again. */
+static void test_bad_address_welcome(void)
+{
+    static uint8_t ff[64];
+    uint8_t hello[PHX_UCX_HS_HDR + PHX_UCX_HS_NONCE + 4], welcome[256];
+    unsigned port;
+    size_t got = 0;
+    int fd = -1;
+
+    memset(ff, 0xff, sizeof(ff));
+    pair_up();
+    pair_connect();
+    int lfd = loopback_socket(8, &port);
+    CU_ASSERT_EQUAL_FATAL(fcntl(lfd, F_SETFL, O_NONBLOCK), 0);
+    long long before = st(B.wt, "connected");
+    cmd(B.wt, "connect 22 127.0.0.1:%u", port);
+    CU_ASSERT_FATAL(RUN_UNTIL((fd = accept(lfd, NULL, NULL)) >= 0, 3000));
+    CU_ASSERT_FATAL(RUN_UNTIL(read_all(fd, hello, sizeof(hello), &got), 3000));
+    struct phx_ucx_hs_msg w = {.type = PHX_UCX_HS_WELCOME, .auth = PHX_UCX_AUTH_NONE,
+                               .addr = ff, .addr_len = sizeof(ff)};
+    size_t n = phx_ucx_hs_encode(&w, welcome, sizeof(welcome));
+    CU_ASSERT_FATAL(n > 0);
+    CU_ASSERT(send_when_up(fd, welcome, n));
+    bool done_sent = false;
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == before + 1 || done_after_auth(fd, &done_sent),
+                        3000));
+    CU_ASSERT(!done_sent);
+    CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_UNAVAILABLE);
+    CU_ASSERT_EQUAL(refused(B.ucx, "bad_address"), 1);
+    close(fd);
+    close(lfd);
+    round_trip(5, 42);
+    connect_again(23);
+    round_trip(5, 43);
+    assert_clean(A.wt);
+    pair_down();
+}
+
 static const phx_test_case_t cases[] = {
     {"hostile bytes on a bound port are refused and counted", test_hostile_probes},
     {"a slowloris peer is cut off at the handshake deadline", test_slowloris},
     {"10,000 half-open connections", test_halfopen_storm},
     {"a flood of junk connections from one source", test_flood_one_source},
+    {"a worker address UCX would abort on, in AUTH, is refused", test_bad_address_auth},
+    {"a worker address UCX would abort on, in WELCOME, is refused", test_bad_address_welcome},
     {NULL, NULL},
 };
 

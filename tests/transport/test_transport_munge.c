@@ -97,42 +97,13 @@ static void test_munge_other_realm(void)
     pair_down();
 }
 
-struct replay_run {
-    char             port[8];
-    struct hs_client c;
-    struct hs_result r;
-    int              rc;
-    bool             done;
-    char             err[256];
-};
-
-static void *replay_thread(void *arg)
-{
-    struct replay_run *run = arg;
-
-    run->rc = hs_client_run("127.0.0.1", run->port, &run->c, &run->r, run->err,
-                            sizeof(run->err));
-    __atomic_store_n(&run->done, true, __ATOMIC_RELEASE);
-    return NULL;
-}
-
-/* Runs a client handshake with A (on a thread: this one turns A) as RUN says. */
-static void run_client(struct replay_run *run)
-{
-    pthread_t t;
-
-    run->done = false;
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, replay_thread, run), 0);
-    CU_ASSERT(RUN_UNTIL(__atomic_load_n(&run->done, __ATOMIC_ACQUIRE), 10000));
-    pthread_join(t, NULL);
-}
-
 /* A captured AUTH frame, sent again on another handshake, is refused as replayed (it names the
  * first handshake's nonces; munged has seen it too). */
 static void test_munge_replay(void)
 {
     static struct replay_run run;
-    static const uint8_t addr[] = "not-a-worker";
+    static uint8_t addr[HS_FAKE_ADDR_LEN];
+    size_t addr_len = hs_fake_worker_address(addr, 1);
 
     munge_settings(0);
     pair_up();
@@ -141,7 +112,7 @@ static void test_munge_replay(void)
     CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1, 3000));
     snprintf(run.port, sizeof(run.port), "%lld", st(A.wt, "bound_port"));
     run.c = (struct hs_client){.auth = PHX_UCX_AUTH_MUNGE, .munge_socket = munge_socket(0), .addr = addr,
-                               .addr_len = sizeof(addr)};
+                               .addr_len = addr_len};
     run_client(&run);                           /* an honest handshake, captured */
     CU_ASSERT_EQUAL_FATAL(run.rc, 0);
     close(run.r.fd);
@@ -165,7 +136,10 @@ static void test_munge_replay(void)
 static void test_munge_client_address(void)
 {
     static struct replay_run run;
-    static const uint8_t addr[] = "the-client's-worker", thief[] = "the-thief's-worker!";
+    static uint8_t addr[HS_FAKE_ADDR_LEN], thief[HS_FAKE_ADDR_LEN];
+    size_t addr_len = hs_fake_worker_address(addr, 1);
+
+    hs_fake_worker_address(thief, 2);
 
     munge_settings(0);
     pair_up();
@@ -174,12 +148,12 @@ static void test_munge_client_address(void)
     CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1, 3000));
     snprintf(run.port, sizeof(run.port), "%lld", st(A.wt, "bound_port"));
     run.c = (struct hs_client){.auth = PHX_UCX_AUTH_MUNGE, .munge_socket = munge_socket(0),
-                               .addr = addr, .addr_len = sizeof(addr)};
+                               .addr = addr, .addr_len = addr_len};
     run_client(&run);                           /* the honest client: DONE */
     CU_ASSERT_EQUAL(run.rc, 0);
     close(run.r.fd);
     run.c.frame_addr = thief;                   /* as long as the client's: only bytes differ */
-    run.c.frame_addr_len = sizeof(thief);
+    run.c.frame_addr_len = addr_len;
     run_client(&run);
     CU_ASSERT_EQUAL(run.rc, -1);
     CU_ASSERT_EQUAL(run.r.refused, PHX_UCX_HS_R_REPLAYED);

@@ -30,6 +30,7 @@ void test_eager_full_heap_holds_32k(void);
 void test_peer_destroyed(void);
 void test_peer_killed(void);
 void test_malformed(void);
+void test_bad_address_claim(void);
 
 /* transport_limits.c: the receiver's in-flight budget, full heap and message size limit */
 void test_inflight_budget(void);

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,4 +404,39 @@ int transport_main(const char *suite, const phx_test_case_t *cases, int argc, ch
     phx_test_rmtree(dir);
     phx_config_free(&cfg);
     return rc;
+}
+
+int loopback_socket(int backlog, unsigned *port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL_FATAL(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    CU_ASSERT_EQUAL_FATAL(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    if (backlog)
+        CU_ASSERT_EQUAL_FATAL(listen(fd, backlog), 0);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+static void *replay_thread(void *arg)
+{
+    struct replay_run *run = arg;
+
+    run->rc = hs_client_run("127.0.0.1", run->port, &run->c, &run->r, run->err,
+                            sizeof(run->err));
+    __atomic_store_n(&run->done, true, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+void run_client(struct replay_run *run)
+{
+    pthread_t t;
+
+    run->done = false;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, replay_thread, run), 0);
+    CU_ASSERT(RUN_UNTIL(__atomic_load_n(&run->done, __ATOMIC_ACQUIRE), 10000));
+    pthread_join(t, NULL);
 }

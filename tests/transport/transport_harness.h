@@ -14,6 +14,7 @@
 #define PHX_TEST_TRANSPORT_HARNESS_H
 
 #include "graph.h"
+#include "hs_client.h"
 #include "phoenix/app_port.h"
 #include "phx_test.h"
 #include "plugin_registry.h"
@@ -129,6 +130,22 @@ void munge_settings(unsigned i);
 void auth_none(void);
 
 /* Loads the plugins, runs CASES of SUITE (phx_test_main), stops what it started. */
+/* A loopback TCP socket bound to a free port (*PORT); listening (never accepting on its own)
+ * when BACKLOG > 0. */
+int loopback_socket(int backlog, unsigned *port);
+
+/* A handshake client (hs_client.h) to 127.0.0.1:PORT, run on its own thread by run_client()
+ * while this one turns the apps: RC is hs_client_run()'s, R what it saw. */
+struct replay_run {
+    char             port[8];
+    struct hs_client c;
+    struct hs_result r;
+    int              rc;
+    bool             done;
+    char             err[256];
+};
+void run_client(struct replay_run *run);
+
 int transport_main(const char *suite, const phx_test_case_t *cases, int argc, char **argv);
 
 #endif /* PHX_TEST_TRANSPORT_HARNESS_H */

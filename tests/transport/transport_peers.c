@@ -63,15 +63,16 @@ void test_peer_destroyed(void)
     pair_down();
 }
 
-/* raw_peer against the port of A, waiting on its stdin (closed by reap) before it hangs up. */
-static phx_test_child_t *spawn_peer(long long port, bool sink)
+/* raw_peer against the port of A with option OPT (or none), waiting on its stdin (closed by
+ * reap) before it hangs up. */
+static phx_test_child_t *spawn_peer(long long port, char *opt)
 {
     static phx_test_child_t peer;
     char port_s[16], max_s[32];
 
     snprintf(port_s, sizeof(port_s), "%lld", port);
     snprintf(max_s, sizeof(max_s), "%u", MAX_SIZE);
-    char *argv[] = { RAW_PEER, "127.0.0.1", port_s, max_s, sink ? "--sink" : NULL, NULL };
+    char *argv[] = { RAW_PEER, "127.0.0.1", port_s, max_s, opt, NULL };
     CU_ASSERT_EQUAL_FATAL(phx_test_child_spawn(&peer, argv, NULL,
                                                PHX_TEST_CHILD_STDIN | PHX_TEST_CHILD_KEEP_OUTPUT),
                           0);
@@ -93,7 +94,7 @@ void test_peer_killed(void)
     pair_up();
     cmd(A.wt, "bind 1 127.0.0.1:0");
     CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1, 5000));
-    phx_test_child_t *peer = spawn_peer(st(A.wt, "bound_port"), true);
+    phx_test_child_t *peer = spawn_peer(st(A.wt, "bound_port"), "--sink");
     CU_ASSERT(RUN_UNTIL(st(A.wt, "accepted") == 1, 10000));
     /* bounded, so that few are built after the kill; still mid-stream then (asserted below) */
     cmd(A.wt, "sendfix %lld 300 262144 8", st(A.wt, "accepted_conn"));
@@ -109,6 +110,24 @@ void test_peer_killed(void)
     pair_down();
 }
 
+/* ---- a worker address UCX would abort on ------------------------------------------------- */
+
+/* raw_peer names 64 bytes of 0xff in its AUTH (and would claim from its real endpoint, which
+ * made the server adopt() that address and abort): refused as bad_address, the peer gives up,
+ * and B's connection to A carries on. */
+void test_bad_address_claim(void)
+{
+    pair_up();
+    pair_connect();
+    phx_test_child_t *peer = spawn_peer(st(A.wt, "bound_port"), "--bad-address");
+    CU_ASSERT(RUN_UNTIL(refused(A.ucx, "bad_address") == 1, 10000));
+    CU_ASSERT_EQUAL(reap(peer), 1);             /* its handshake was refused */
+    CU_ASSERT_EQUAL(st(A.wt, "accepted"), 1);   /* pair_connect()'s only */
+    round_trip(5, 44);
+    assert_clean(A.wt);
+    pair_down();
+}
+
 /* ---- malformed frames -------------------------------------------------------------------- */
 
 void test_malformed(void)
@@ -117,7 +136,7 @@ void test_malformed(void)
     cmd(A.wt, "bind 1 127.0.0.1:0");
     CU_ASSERT_FATAL(RUN_UNTIL(st(A.wt, "bound") == 1, 5000));
     cmd(A.wt, "expect %d %d", RAW_PEER_TAG, RAW_VALID);
-    phx_test_child_t *peer = spawn_peer(st(A.wt, "bound_port"), false);
+    phx_test_child_t *peer = spawn_peer(st(A.wt, "bound_port"), NULL);
     CU_ASSERT(RUN_UNTIL(st(A.ucx, "malformed") == RAW_FRAMES &&
                         st(A.ucx, "worker_unclaimed") == RAW_UNCLAIMED &&
                         st(A.wt, "received") == RAW_VALID,

@@ -128,22 +128,6 @@ void test_addresses(void)
 
 /* ---- nobody there ------------------------------------------------------------------------ */
 
-/* A loopback TCP socket bound to a free port; listening (never accepting) when BACKLOG > 0. */
-static int loopback_socket(int backlog, unsigned *port)
-{
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    CU_ASSERT_FATAL(fd >= 0);
-    CU_ASSERT_EQUAL_FATAL(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    CU_ASSERT_EQUAL_FATAL(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-    if (backlog)
-        CU_ASSERT_EQUAL_FATAL(listen(fd, backlog), 0);
-    *port = ntohs(sin.sin_port);
-    return fd;
-}
-
 /* CONNECT id ID to PORT; how long until CONNECTED, which must be UNAVAILABLE. */
 static double connect_fails(unsigned id, unsigned port)
 {

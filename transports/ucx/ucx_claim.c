@@ -59,6 +59,7 @@ struct phx_ucx_claim {
     struct mrpc_peer_info  peer;
     uint8_t               *caddr;       /* the client's worker address */
     size_t                 caddr_len;
+    bool                   local;       /* the client is on this host (ucx_hs.c) */
     int                    live_fd;     /* the handshake's socket, for the connection */
     struct phx_ucx_claim  *next;
 };
@@ -89,7 +90,7 @@ static void frame(uint8_t *out, uint32_t kind, const uint8_t *nonce)
 
 int phx_ucx_claim_expect(struct phx_ucx_engine *s, uint32_t binding_id, const uint8_t *snonce,
                          const struct mrpc_peer_info *peer, const uint8_t *caddr,
-                         size_t caddr_len, int live_fd)
+                         size_t caddr_len, bool local, int live_fd)
 {
     if (s->n_claims >= s->wcfg.halfopen_max)
         return -EBUSY;
@@ -104,7 +105,8 @@ int phx_ucx_claim_expect(struct phx_ucx_engine *s, uint32_t binding_id, const ui
     *cl = (struct phx_ucx_claim){.s = s, .binding_id = binding_id, .peer = *peer,
                                  .deadline_ns = phx_now_ns() +
                                                 (uint64_t)s->wcfg.hs_timeout_ms * 1000000ull,
-                                 .caddr = copy, .caddr_len = caddr_len, .live_fd = live_fd};
+                                 .caddr = copy, .caddr_len = caddr_len, .local = local,
+                                 .live_fd = live_fd};
     memcpy(cl->snonce, snonce, PHX_UCX_HS_NONCE);
     if (phx_u64map_put(&s->w->claims, key_of(snonce), (uintptr_t)cl) < 0) {
         free(copy);
@@ -151,21 +153,25 @@ static void spare_error(void *arg, ucp_ep_h ep, ucs_status_t status)
  * case. Endpoints made on the way belong to other connections of the same two workers (claims
  * that come out of order): they wait in the worker's `spares` until their claim comes, at most
  * SPARE_MS. NULL: not found (refused; the client's CONNECT times out). */
-static ucp_ep_h adopt(struct phx_ucx_worker *w, ucp_ep_h reply, const uint8_t *caddr)
+static ucp_ep_h adopt(struct phx_ucx_worker *w, ucp_ep_h reply, const struct phx_ucx_claim *cl)
 {
+    char why[192];
+
     if (phx_u64map_remove(&w->spares, (uint64_t)(uintptr_t)reply, NULL))
         return reply;
     for (unsigned i = 0; i < ADOPT_TRIES; i++) {
         ucp_ep_params_t p = {
             .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS |
                           UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER,
-            .address = (const ucp_address_t *)caddr,
             .err_mode = UCP_ERR_HANDLING_MODE_PEER,
             .err_handler = {.cb = spare_error, .arg = NULL},
         };
         ucp_ep_h ep;
-        if (ucp_ep_create(w->ucp, &p, &ep) != UCS_OK)
+        if (phx_ucx_ep_to_peer(w->ucp, &p, cl->caddr, cl->caddr_len, cl->local, &ep, why,
+                               sizeof(why)) != UCS_OK) {
+            phx_info("ucx: claim from %s: %s", cl->peer.addr, why);
             return NULL;
+        }
         if (ep == reply)
             return ep;
         if (phx_u64map_put(&w->spares, (uint64_t)(uintptr_t)ep,
@@ -292,7 +298,8 @@ int phx_ucx_claim_again(struct phx_ucx_conn *c, char *why, size_t whylen)
     uint8_t snonce[PHX_UCX_HS_NONCE];
 
     memcpy(snonce, c->claim_hdr + 8, sizeof(snonce));   /* the frame the first claim sent */
-    return phx_ucx_conn_to_worker(c, c->peer_waddr, snonce, why, whylen);
+    return phx_ucx_conn_to_worker(c, c->peer_waddr, c->peer_waddr_len, c->peer_local, snonce,
+                                  why, whylen);
 }
 
 /* ---- receiving ----------------------------------------------------------------------------- */
@@ -340,7 +347,8 @@ int phx_ucx_claim_local(struct phx_ucx_conn *c, const uint8_t *snonce, char *why
         snprintf(why, whylen, "the server no longer expects this handshake");
         return PHX_UNAVAILABLE;
     }
-    int status = phx_ucx_conn_to_worker(c, c->s->waddr, NULL, why, whylen);
+    int status = phx_ucx_conn_to_worker(c, c->s->waddr, c->s->waddr_len, true, NULL, why,
+                                        whylen);
     if (status != PHX_OK)
         return status;
     struct phx_ucx_conn *t = accept_claim(cl, NULL);  /* its endpoint pairs with C's */
@@ -410,7 +418,7 @@ static ucp_ep_h claim_ep(struct phx_ucx_worker *w, struct phx_ucx_claim *cl, ucp
                   keep ? "our connection keeps the pair" : "the accepted one takes it");
         return keep ? NULL : take_crossed(own);
     }
-    ucp_ep_h ep = adopt(w, reply_ep, cl->caddr);
+    ucp_ep_h ep = adopt(w, reply_ep, cl);
     if (!ep) {
         phx_ucx_hs_refusal(cl->s, PHX_UCX_HS_R_CLAIM, cl->peer.addr,
                            "UCX paired the client's endpoint with none we could make");

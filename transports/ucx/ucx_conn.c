@@ -17,6 +17,7 @@
  * once CLOSE, a failed CONNECTED or CONN_LOST released it. CLOSE of a connection still
  * connecting answers its CONNECT with CANCELLED, so every CONNECT gets one CONNECTED. */
 #include "ucx_addr.h"
+#include "ucx_addr_check.h"
 #include "ucx_engine.h"
 
 #include "phoenix/log.h"
@@ -361,26 +362,47 @@ static int start_connect(struct phx_ucx_engine *s, struct phx_ucx_conn *c,
     return PHX_OK;
 }
 
+ucs_status_t phx_ucx_ep_to_peer(ucp_worker_h worker, ucp_ep_params_t *p, const uint8_t *addr,
+                                size_t len, bool local, ucp_ep_h *ep, char *why, size_t whylen)
+{
+    uint8_t *reach = malloc(PHX_UCX_HS_ADDR_MAX);
+    size_t n = reach ? phx_ucx_waddr_reachable(addr, len, local, reach, PHX_UCX_HS_ADDR_MAX,
+                                                why, whylen)
+                     : 0;
+    ucs_status_t st = UCS_ERR_INVALID_ADDR;
+
+    if (!reach)
+        snprintf(why, whylen, "out of memory");
+    if (n) {
+        p->address = (const ucp_address_t *)reach;
+        st = ucp_ep_create(worker, p, ep);
+        p->address = NULL;      /* UCX keeps no pointer into it */
+        if (st != UCS_OK)
+            snprintf(why, whylen, "ucp_ep_create: %s", ucs_status_string(st));
+    }
+    free(reach);
+    return st;
+}
+
 /* An endpoint to the worker at ADDR for C; to our own worker, one that pairs with the next made
  * the same way (ucx_claim.c). */
-static ucs_status_t ep_to_worker(struct phx_ucx_conn *c, const uint8_t *addr)
+static ucs_status_t ep_to_worker(struct phx_ucx_conn *c, const uint8_t *addr, size_t len,
+                                 bool local, char *why, size_t whylen)
 {
     ucp_ep_params_t p = {
         .field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_FLAGS,
-        .address = (const ucp_address_t *)addr,
         .flags = UCP_EP_PARAMS_FLAGS_NO_LOOPBACK,
     };
     phx_ucx_conn_set_err_handling(&p, c);
-    return ucp_ep_create(c->s->worker, &p, &c->ep);
+    return phx_ucx_ep_to_peer(c->s->worker, &p, addr, len, local, &c->ep, why, whylen);
 }
 
-int phx_ucx_conn_to_worker(struct phx_ucx_conn *c, const uint8_t *addr, const uint8_t *snonce,
-                           char *why, size_t whylen)
+int phx_ucx_conn_to_worker(struct phx_ucx_conn *c, const uint8_t *addr, size_t len, bool local,
+                           const uint8_t *snonce, char *why, size_t whylen)
 {
-    ucs_status_t st = ep_to_worker(c, addr);
+    ucs_status_t st = ep_to_worker(c, addr, len, local, why, whylen);
     if (st != UCS_OK) {
         c->ep = NULL;
-        snprintf(why, whylen, "ucp_ep_create: %s", ucs_status_string(st));
         return PHX_UNAVAILABLE;
     }
     if (phx_ucx_worker_add_ep(c->s->w, c->ep, c) < 0) {
@@ -427,9 +449,13 @@ int phx_ucx_conn_adopt_ep(struct phx_ucx_conn *c, ucp_ep_h ep)
         c->ep = ep;
         rc = phx_ucx_conn_repoint(c);       /* our error handler; in the worker's by_ep */
     } else {
-        rc = ep_to_worker(c, c->s->waddr) == UCS_OK ? 0 : -EIO;
-        if (rc < 0)
+        char why[192];
+        rc = ep_to_worker(c, c->s->waddr, c->s->waddr_len, true, why, sizeof(why)) == UCS_OK
+                 ? 0 : -EIO;
+        if (rc < 0) {
+            phx_info("ucx: connection %u: %s", c->id, why);
             c->ep = NULL;
+        }
         else
             rc = phx_ucx_worker_add_ep(c->s->w, c->ep, c);
     }

@@ -138,6 +138,7 @@ struct phx_ucx_conn {
     void                   *wire_req;   /* the flush wiring ep up (stale ones are ignored) */
     uint8_t                *peer_waddr; /* client: the server's worker address (from WELCOME) */
     size_t                  peer_waddr_len;
+    bool                    peer_local; /* client: the server is on this host (ucx_hs.c) */
     struct phx_ucx_hs      *hs;         /* CONNECTING: its handshake, until DONE (ucx_hs.c) */
     bool                    redial;     /* CONNECTING: start the handshake again (an upgrade
                                            interrupted it; ucx_hs.c) */
@@ -405,10 +406,17 @@ void phx_ucx_conn_twin(struct phx_ucx_conn *c, struct phx_ucx_conn *t);
 void phx_ucx_conns_recount(struct phx_ucx_engine *s);
 /* C's handshake failed for WHY: a CONNECTING C answers its CONNECT with UNAVAILABLE. */
 void phx_ucx_conn_handshake_failed(struct phx_ucx_conn *c, const char *why);
-/* C's handshake is done: its endpoint to the server's worker address ADDR claims SNONCE (NULL:
- * no claim, ucx_claim.c does it). PHX_OK or a status with a sentence in WHY. */
-int  phx_ucx_conn_to_worker(struct phx_ucx_conn *c, const uint8_t *addr, const uint8_t *snonce,
-                            char *why, size_t whylen);
+/* C's handshake is done: its endpoint to the server's worker address ADDR (LEN bytes; LOCAL:
+ * the server is on this host) claims SNONCE (NULL: no claim, ucx_claim.c does it). PHX_OK or a
+ * status with a sentence in WHY. */
+int  phx_ucx_conn_to_worker(struct phx_ucx_conn *c, const uint8_t *addr, size_t len, bool local,
+                            const uint8_t *snonce, char *why, size_t whylen);
+/* ucp_ep_create() on WORKER with P (its address field is set here) to a peer's worker address
+ * ADDR (LEN bytes; LOCAL: the peer is on this host), checked and without the same-host
+ * transports of a peer elsewhere (ucx_addr_check.h) first. UCX's status, UCS_ERR_INVALID_ADDR
+ * when the address is refused; WHY says why unless UCS_OK. */
+ucs_status_t phx_ucx_ep_to_peer(ucp_worker_h worker, ucp_ep_params_t *p, const uint8_t *addr,
+                                size_t len, bool local, ucp_ep_h *ep, char *why, size_t whylen);
 /* C (accepted, no endpoint yet) takes EP, which a claim came on, or (NULL) a new endpoint to
  * our own worker paired with the one made just before: C is up. 0, or -errno (C is then freed
  * or being closed). */
@@ -521,7 +529,8 @@ void     phx_ucx_hs_redial(struct phx_ucx_conn *c);
  * socket; closed if nobody claims). 0 or -ENOMEM. */
 int      phx_ucx_claim_expect(struct phx_ucx_engine *s, uint32_t binding_id,
                               const uint8_t *snonce, const struct mrpc_peer_info *peer,
-                              const uint8_t *caddr, size_t caddr_len, int live_fd);
+                              const uint8_t *caddr, size_t caddr_len, bool local,
+                              int live_fd);
 /* The client side: C's endpoint (to the server's worker address) claims SNONCE. 0 or -EIO. */
 int      phx_ucx_claim_send(struct phx_ucx_conn *c, const uint8_t *snonce);
 /* C's endpoint went to a crossed connect's accepted connection (phx_ucx_conn_cede_ep()): a

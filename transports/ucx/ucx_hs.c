@@ -19,10 +19,15 @@
  * counted by reason (the engine's stats) and logged at most PHX_UCX_LOG_PER_SEC a second. With
  * settings.ucx.auth = "munge" both credentials are checked (ucx_auth.c), by the engine's
  * credential thread: munged may take milliseconds, the runtime thread serves every app.
+ * The worker address in WELCOME and AUTH is walked before anything else looks at it
+ * (ucx_addr_check.h: UCX 1.13 aborts on a malformed one), refused as bad_address when it is not
+ * one UCX packs, and the peer is judged on this host or not (peer_on_this_host()) for which of
+ * its transports UCX may see.
  *
  * Sockets never block the runtime thread: each is in the engine's epoll set, which arm() hands
  * the runtime (with the worker's fd inside it), and progress() looks at the ready ones. */
 #include "ucx_addr.h"
+#include "ucx_addr_check.h"
 #include "ucx_auth.h"
 #include "ucx_engine.h"
 
@@ -66,6 +71,7 @@ struct phx_ucx_hs {
     struct phx_ucx_conn    *conn;           /* client */
     bool                    accepted;       /* server: counts as half-open */
     bool                    hung_up;        /* the peer closed (or reset) the socket unasked */
+    bool                    peer_local;     /* the peer is on this host (peer_on_this_host()) */
     struct sockaddr_storage peer;
     char                    peer_text[MRPC_PEER_ADDR_MAX];
     uint8_t                 cnonce[PHX_UCX_HS_NONCE], snonce[PHX_UCX_HS_NONCE];
@@ -363,6 +369,25 @@ static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_st
                   &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
 }
 
+/* Whether H's peer is on this host, so that its worker address may name shared memory: its
+ * address is a loopback one, or the one our end of the socket has (a connection from this host
+ * to one of its own addresses). Anything else is another host, or one we cannot tell from it. */
+static bool peer_on_this_host(const struct phx_ucx_hs *h)
+{
+    struct sockaddr_storage me;
+    socklen_t len = sizeof(me);
+    const struct sockaddr_in6 *p6 = (const struct sockaddr_in6 *)&h->peer;
+
+    if (h->peer.ss_family == AF_INET &&
+        (ntohl(((const struct sockaddr_in *)&h->peer)->sin_addr.s_addr) >> 24) == 127)
+        return true;
+    if (h->peer.ss_family == AF_INET6 &&
+        (IN6_IS_ADDR_LOOPBACK(&p6->sin6_addr) ||
+         (IN6_IS_ADDR_V4MAPPED(&p6->sin6_addr) && p6->sin6_addr.s6_addr[12] == 127)))
+        return true;
+    return getsockname(h->fd, (struct sockaddr *)&me, &len) == 0 && same_host(&me, &h->peer);
+}
+
 /* Sends what is queued; 0 when all went, 1 when the socket is full, -1 on an error. */
 static int hs_flush(struct phx_ucx_hs *h)
 {
@@ -511,6 +536,27 @@ void phx_ucx_hs_fail_all(struct phx_ucx_engine *s)
     }
     phx_ucx_claims_drop(s);
     phx_ucx_spares_close(s->w, true);   /* their error handler is this build's */
+}
+
+/* Whether the worker address in M (WELCOME or AUTH) may go to UCX: it parses as UCX 1.13's
+ * and something is left once same-host transports are dropped for a peer on another host
+ * (ucx_addr_check.h). When not, H fails (and is gone). */
+static bool peer_address_ok(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
+{
+    uint8_t *reach = malloc(PHX_UCX_HS_ADDR_MAX);
+    char why[192];
+
+    if (!reach) {
+        hs_fail(h, PHX_UCX_HS_R_BUSY, "out of memory");
+        return false;
+    }
+    h->peer_local = peer_on_this_host(h);
+    size_t n = phx_ucx_waddr_reachable(m->addr, m->addr_len, h->peer_local, reach,
+                                       PHX_UCX_HS_ADDR_MAX, why, sizeof(why));
+    free(reach);
+    if (!n)
+        hs_fail(h, PHX_UCX_HS_R_ADDRESS, why);
+    return n != 0;
 }
 
 /* ---- the server's side --------------------------------------------------------------------- */
@@ -668,7 +714,7 @@ static void accept_auth(struct phx_ucx_hs *h)
     if (rc != 0)                /* DONE did not go in one piece: no connection */
         return hs_fail(h, PHX_UCX_HS_R_PEER, "cannot send DONE");
     if (phx_ucx_claim_expect(s, h->binding_id, h->snonce, &h->info, h->caddr, h->caddr_len,
-                             h->fd) < 0)
+                             h->peer_local, h->fd) < 0)
         return hs_fail(h, PHX_UCX_HS_R_BUSY, "too many connections waiting for their claim");
     hs_release_fd(h);           /* the claim keeps the socket for the connection */
 }
@@ -680,6 +726,8 @@ static void on_auth(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
 
     if (m->type != PHX_UCX_HS_AUTH)
         return hs_fail(h, PHX_UCX_HS_R_MALFORMED, "expected AUTH");
+    if (!peer_address_ok(h, m))
+        return;
     if (!(h->caddr = malloc(m->addr_len)))
         return hs_fail(h, PHX_UCX_HS_R_BUSY, "out of memory");
     memcpy(h->caddr, m->addr, m->addr_len);
@@ -773,6 +821,8 @@ static void on_welcome(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
         return hs_fail(h, PHX_UCX_HS_R_MALFORMED, "expected WELCOME");
     if (m->auth != s->wcfg.auth)
         return hs_fail(h, PHX_UCX_HS_R_AUTH, "the server uses another auth mode");
+    if (!peer_address_ok(h, m))
+        return;
     memcpy(h->snonce, m->nonce, PHX_UCX_HS_NONCE);
     if (!(h->saddr = malloc(m->addr_len)))
         return hs_fail(h, PHX_UCX_HS_R_BUSY, "out of memory");
@@ -850,7 +900,8 @@ static void on_done(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
     if (!local)
         phx_ucx_xlocal_offer(c, h->snonce);     /* a server of this process joins it */
     int status = local ? phx_ucx_claim_local(c, h->snonce, why, sizeof(why))
-                       : phx_ucx_conn_to_worker(c, h->saddr, h->snonce, why, sizeof(why));
+                       : phx_ucx_conn_to_worker(c, h->saddr, h->saddr_len, h->peer_local,
+                                                h->snonce, why, sizeof(why));
     if (status != PHX_OK)
         return hs_fail(h, PHX_UCX_HS_R_PEER, why);
     c->hs = NULL;
@@ -858,6 +909,7 @@ static void on_done(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
     free(c->peer_waddr);
     c->peer_waddr = h->saddr;   /* for a claim again after a crossed connect (ucx_claim.c) */
     c->peer_waddr_len = h->saddr_len;
+    c->peer_local = h->peer_local;
     h->saddr = NULL;
     int fd = h->fd;
     hs_release_fd(h);

@@ -186,6 +186,7 @@ const char *phx_ucx_hs_reason_name(unsigned verdict)
         [PHX_UCX_HS_R_POLICY] = "policy",
         [PHX_UCX_HS_R_PEER] = "peer",
         [PHX_UCX_HS_R_CLAIM] = "claim_timeout",
+        [PHX_UCX_HS_R_ADDRESS] = "bad_address",
     };
     return verdict < PHX_UCX_HS_NREASONS ? names[verdict] : "unknown";
 }

@@ -58,6 +58,7 @@ enum phx_ucx_hs_verdict {
     PHX_UCX_HS_R_POLICY,        /* authenticated, but not allowed (same-uid) */
     PHX_UCX_HS_R_PEER,          /* the peer refused us, or closed the connection */
     PHX_UCX_HS_R_CLAIM,         /* the handshake succeeded but no endpoint claimed it in time */
+    PHX_UCX_HS_R_ADDRESS,       /* the peer's UCX worker address is refused (ucx_addr_check.h) */
     PHX_UCX_HS_NREASONS
 };
 

@@ -246,6 +246,44 @@ static void empty_device(const uint8_t *a, size_t len)
           "a tcp record without its device address passed (%s)", why);
 }
 
+/* An InfiniBand record (rc_verbs), made from the tcp-only address A (header, uuid, one device,
+ * one transport): with a DEV_LEN-byte device address and a 3-byte interface address (a QP). */
+static size_t rdma_address(const uint8_t *a, uint8_t *out, unsigned dev_len)
+{
+    size_t at = 0;
+
+    memcpy(out, a, 10);                         /* v1 header, uuid, md byte */
+    at = 10;
+    out[at++] = (uint8_t)(0x80u | dev_len);     /* LAST device, its length */
+    memset(out + at, 0x5a, dev_len);
+    at += dev_len;
+    uint16_t csum = ucs_crc16_string("rc_verbs");
+    memcpy(out + at, &csum, 2);
+    memcpy(out + at + 2, a + 11 + 18 + 2, 16);  /* the tcp record's attributes */
+    at += 18;
+    out[at++] = 0x80u | 3u;                     /* LAST transport, 3-byte interface address */
+    memset(out + at, 0x11, 3);
+    return at + 3;
+}
+
+/* RDMA records reach UCX from a peer on another host (else services could not use an HCA
+ * between them), but not without a device address. */
+static void rdma_record(const uint8_t *a, size_t len)
+{
+    uint8_t in[ADDR_MAX], out[ADDR_MAX];
+    char why[256] = "";
+
+    if (len != 50)
+        return;                                 /* empty_device() said so */
+    size_t n = rdma_address(a, in, 4);
+    CHECK(phx_ucx_waddr_check(in, n, why, sizeof(why)) == 0, "an rc_verbs record: %s", why);
+    CHECK(phx_ucx_waddr_reachable(in, n, false, out, sizeof(out), why, sizeof(why)) == n &&
+          memcmp(in, out, n) == 0, "an rc_verbs record from another host was dropped (%s)", why);
+    n = rdma_address(a, in, 0);
+    CHECK(phx_ucx_waddr_check(in, n, why, sizeof(why)) != 0 && strstr(why, "InfiniBand"),
+          "an rc_verbs record without a device address passed (%s)", why);
+}
+
 static void garbage(void)
 {
     uint8_t ff[64], zero[64] = {0};
@@ -263,8 +301,9 @@ static void checksums(void)
     static const struct { const char *name; enum phx_ucx_tl kind; } tls[] = {
         {"tcp", PHX_UCX_TL_TCP},     {"self", PHX_UCX_TL_SELF},   {"posix", PHX_UCX_TL_POSIX},
         {"sysv", PHX_UCX_TL_SYSV},   {"cma", PHX_UCX_TL_CMA},     {"xpmem", PHX_UCX_TL_XPMEM},
-        {"knem", PHX_UCX_TL_KNEM},   {"rc_verbs", PHX_UCX_TL_OTHER},
-        {"ud_verbs", PHX_UCX_TL_OTHER}, {"rc_mlx5", PHX_UCX_TL_OTHER},
+        {"knem", PHX_UCX_TL_KNEM},   {"rc_verbs", PHX_UCX_TL_RDMA},
+        {"ud_verbs", PHX_UCX_TL_RDMA}, {"rc_mlx5", PHX_UCX_TL_RDMA},
+        {"dc_mlx5", PHX_UCX_TL_RDMA},  {"ud_mlx5", PHX_UCX_TL_RDMA},  {"gga_mlx5", PHX_UCX_TL_OTHER},
     };
 
     for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
@@ -349,8 +388,10 @@ int main(int argc, char **argv)
         real_address(vs[i].name, addrs[i], lens[i]);
         truncations(vs[i].name, addrs[i], lens[i]);
     }
-    if (lens[0])
+    if (lens[0]) {
         empty_device(addrs[0], lens[0]);
+        rdma_record(addrs[0], lens[0]);
+    }
     /* Flips of the richest addresses of each version (every record kind is in them). */
     for (size_t i = 1; i <= 4; i++) {
         if (!lens[i])

@@ -43,13 +43,20 @@
  *   self   (7563)  device: none; interface: 8 bytes
  *   posix  (d3a7), sysv (538d)  device: 8 bytes (the host id); interface: 8 bytes
  *   cma    (8b47)  device: 8 bytes; interface: 4 bytes (a pid)
- * Other records (xpmem 83dd, knem 1377, the InfiniBand transports...) are only bounded.
+ *   rc_verbs (8a27), rc_mlx5 (d47a), dc_mlx5 (397e), ud_verbs (d131), ud_mlx5 (0fb3)
+ *          device: at least 3 bytes (flags and a LID or GID); interface: not empty. Only that:
+ *          their exact shapes depend on the fabric (IB or RoCE, subnet prefix, GUID) and this
+ *          machine has no HCA to confirm them against.
+ * Other records (xpmem 83dd, knem 1377, ...) are only bounded.
  *
- * phx_ucx_waddr_reachable() then copies what UCX may see: tcp records; and only when the peer
- * is on this host, the same-host ones (tcp over loopback, self, posix, sysv, cma), whose
- * contents name segment ids, pids and local ports. Other records never reach UCX: their
- * contents are unchecked (so InfiniBand is not used between services; tcp is). A device left
- * without records goes too, and the LAST flags of what remains are set again. */
+ * phx_ucx_waddr_reachable() then copies what UCX may see: tcp and InfiniBand/RoCE records; and
+ * only when the peer is on this host, the same-host ones (tcp over loopback, self, posix, sysv,
+ * cma), whose contents name segment ids, pids and local ports. Other records never reach UCX.
+ * The InfiniBand ones must, or services would never use RDMA between them: UCX reads their
+ * contents only on a node that has the same transport, so on a node without an HCA they are
+ * inert, and on one with an HCA their contents are checked only as far as said above (a known
+ * limit, docs/transport.md). A device left without records goes too, and the LAST flags of
+ * what remains are set again. */
 #include "ucx_addr_check.h"
 
 #include <errno.h>
@@ -226,6 +233,11 @@ static bool shaped(struct walk *w, enum phx_ucx_tl kind, const uint8_t *dev, uns
     case PHX_UCX_TL_CMA:
         want_dev = 8, want_iface = 4;
         break;
+    case PHX_UCX_TL_RDMA:          /* a flags byte and a LID or GID at least; iface: a QP */
+        if (dev_len < 3 || iface_len == 0)
+            return fail(w, "an InfiniBand record (%04x) with a %u-byte device and a %u-byte "
+                        "interface address", t->csum, dev_len, iface_len);
+        return true;
     default:
         return true;
     }
@@ -340,6 +352,12 @@ enum phx_ucx_tl phx_ucx_waddr_tl_of(uint16_t csum)
     case 0x8b47: return PHX_UCX_TL_CMA;
     case 0x83dd: return PHX_UCX_TL_XPMEM;
     case 0x1377: return PHX_UCX_TL_KNEM;
+    case 0x8a27: /* rc_verbs */
+    case 0xd47a: /* rc_mlx5 */
+    case 0x397e: /* dc_mlx5 */
+    case 0xd131: /* ud_verbs */
+    case 0x0fb3: /* ud_mlx5 */
+                 return PHX_UCX_TL_RDMA;
     default:     return PHX_UCX_TL_OTHER;
     }
 }
@@ -355,6 +373,8 @@ static bool keep(const struct tl_rec *t, bool local)
     case PHX_UCX_TL_SYSV:
     case PHX_UCX_TL_CMA:
         return local;
+    case PHX_UCX_TL_RDMA:
+        return true;
     default:
         return false;
     }

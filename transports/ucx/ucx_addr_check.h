@@ -23,15 +23,15 @@
 int phx_ucx_waddr_check(const uint8_t *a, size_t len, char *why, size_t whylen);
 
 /* Checks A as above and copies it into OUT (room OUTLEN) with only the transport records UCX
- * may see: tcp, and when LOCAL (the peer is on this host) also tcp over loopback, self, posix,
- * sysv and cma. The copy's length, or 0 (WHY says why: invalid, too long, or nothing left). */
+ * may see: tcp and the InfiniBand/RoCE transports, and when LOCAL (the peer is on this host)
+ * also tcp over loopback, self, posix, sysv and cma. The copy's length, or 0 (WHY says why: invalid, too long, or nothing left). */
 size_t phx_ucx_waddr_reachable(const uint8_t *a, size_t len, bool local, uint8_t *out,
                                size_t outlen, char *why, size_t whylen);
 
 /* The transports told apart, by the CRC-16 of their name UCX puts in each record. */
 enum phx_ucx_tl {
     PHX_UCX_TL_OTHER, PHX_UCX_TL_TCP, PHX_UCX_TL_SELF, PHX_UCX_TL_POSIX, PHX_UCX_TL_SYSV,
-    PHX_UCX_TL_CMA, PHX_UCX_TL_XPMEM, PHX_UCX_TL_KNEM,
+    PHX_UCX_TL_CMA, PHX_UCX_TL_XPMEM, PHX_UCX_TL_KNEM, PHX_UCX_TL_RDMA,
 };
 enum phx_ucx_tl phx_ucx_waddr_tl_of(uint16_t csum);
 

@@ -266,6 +266,50 @@ static size_t rdma_address(const uint8_t *a, uint8_t *out, unsigned dev_len)
     return at + 3;
 }
 
+/* A tcp record of IPv4 address IP (no loopback flag, port 4242), made from the tcp-only A. */
+static size_t tcp_ip_address(const uint8_t *a, uint8_t *out, const uint8_t ip[4])
+{
+    size_t at = 10;                             /* v1 header, uuid, md byte */
+
+    memcpy(out, a, at);
+    out[at++] = 0x80u | 6u;                     /* LAST device: flags, family, 4 bytes */
+    out[at++] = 0;
+    out[at++] = 2;                              /* AF_INET */
+    memcpy(out + at, ip, 4);
+    at += 4;
+    memcpy(out + at, a + 11 + 18, 18);          /* the tcp record's checksum and attributes */
+    at += 18;
+    out[at++] = 0x80u | 2u;                     /* LAST transport, the port */
+    out[at++] = 0x10;
+    out[at++] = 0x92;
+    return at;
+}
+
+/* A peer on another host may not point UCX at this host's loopback or unspecified address
+ * (UCX would connect to a port of ours); one on this host may, and any other IP is kept. */
+static void tcp_host_only(const uint8_t *a, size_t len)
+{
+    static const uint8_t lo[4] = { 127, 0, 0, 1 }, any[4] = { 0 }, other[4] = { 10, 1, 2, 3 };
+    uint8_t in[ADDR_MAX], out[ADDR_MAX];
+    char why[256] = "";
+    size_t n;
+
+    if (len != 50)
+        return;
+    n = tcp_ip_address(a, in, other);
+    CHECK(phx_ucx_waddr_check(in, n, why, sizeof(why)) == 0, "a tcp record of 10.1.2.3: %s", why);
+    CHECK(phx_ucx_waddr_reachable(in, n, false, out, sizeof(out), why, sizeof(why)) == n,
+          "a tcp record of 10.1.2.3 from another host was dropped (%s)", why);
+    n = tcp_ip_address(a, in, lo);
+    CHECK(phx_ucx_waddr_reachable(in, n, false, out, sizeof(out), why, sizeof(why)) == 0,
+          "a tcp record of 127.0.0.1 from another host was kept");
+    CHECK(phx_ucx_waddr_reachable(in, n, true, out, sizeof(out), why, sizeof(why)) == n,
+          "a tcp record of 127.0.0.1 from this host was dropped (%s)", why);
+    n = tcp_ip_address(a, in, any);
+    CHECK(phx_ucx_waddr_reachable(in, n, false, out, sizeof(out), why, sizeof(why)) == 0,
+          "a tcp record of 0.0.0.0 from another host was kept");
+}
+
 /* RDMA records reach UCX from a peer on another host (else services could not use an HCA
  * between them), but not without a device address. */
 static void rdma_record(const uint8_t *a, size_t len)
@@ -391,6 +435,7 @@ int main(int argc, char **argv)
     if (lens[0]) {
         empty_device(addrs[0], lens[0]);
         rdma_record(addrs[0], lens[0]);
+        tcp_host_only(addrs[0], lens[0]);
     }
     /* Flips of the richest addresses of each version (every record kind is in them). */
     for (size_t i = 1; i <= 4; i++) {

@@ -50,8 +50,8 @@
  * Other records (xpmem 83dd, knem 1377, ...) are only bounded.
  *
  * phx_ucx_waddr_reachable() then copies what UCX may see: tcp and InfiniBand/RoCE records; and
- * only when the peer is on this host, the same-host ones (tcp over loopback, self, posix, sysv,
- * cma), whose contents name segment ids, pids and local ports. Other records never reach UCX.
+ * only when the peer is on this host, the same-host ones (tcp over loopback or to a loopback or
+ * unspecified IP address, self, posix, sysv, cma), whose contents name segment ids, pids and local ports. Other records never reach UCX.
  * The InfiniBand ones must, or services would never use RDMA between them: UCX reads their
  * contents only on a node that has the same transport, so on a node without an HCA they are
  * inert, and on one with an HCA their contents are checked only as far as said above (a known
@@ -81,7 +81,7 @@
 
 struct tl_rec {
     uint16_t csum;
-    bool     loopback;      /* tcp to a loopback device */
+    bool     loopback;      /* tcp to a loopback device, or to an address only this host has */
     size_t   start, end;    /* csum .. end of the interface address */
     size_t   flag_at;       /* the byte holding LAST */
 };
@@ -207,6 +207,20 @@ static bool attrs(struct walk *w)
     return true;
 }
 
+/* Whether the IP address A of FAMILY (2 AF_INET, 10 AF_INET6) reaches only this host's own
+ * services: loopback or unspecified, IPv4-mapped ones too. A peer on another host naming one
+ * would make UCX connect to a port of ours. */
+static bool host_only_ip(uint8_t family, const uint8_t *a)
+{
+    static const uint8_t zero[16], mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+    if (family == 2)
+        return a[0] == 127 || memcmp(a, zero, 4) == 0;
+    if (memcmp(a, zero, 15) == 0)
+        return a[15] <= 1;                      /* :: and ::1 */
+    return memcmp(a, mapped, 12) == 0 && (a[12] == 127 || memcmp(a + 12, zero, 4) == 0);
+}
+
 /* Whether the device address DEV (DEV_LEN bytes) and the interface address IFACE (IFACE_LEN)
  * have the shape UCX 1.13 packs for transport KIND; T->loopback is set for tcp. */
 static bool shaped(struct walk *w, enum phx_ucx_tl kind, const uint8_t *dev, unsigned dev_len,
@@ -219,8 +233,8 @@ static bool shaped(struct walk *w, enum phx_ucx_tl kind, const uint8_t *dev, uns
         if (dev_len < 2 || dev[0] > 1 || (dev[1] != 2 && dev[1] != 10))
             return fail(w, "a tcp device address with flags %u, family %u",
                         dev_len ? dev[0] : 0, dev_len > 1 ? dev[1] : 0);
-        t->loopback = dev[0] == 1;
         want_dev = 2 + (dev[0] == 1 || dev[1] == 10 ? 16 : 4);
+        t->loopback = dev[0] == 1 || (dev_len == want_dev && host_only_ip(dev[1], dev + 2));
         want_iface = 2;
         break;
     case PHX_UCX_TL_SELF:

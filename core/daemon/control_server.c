@@ -88,6 +88,7 @@ struct cs_client {
     struct phx_subscription **subs;
     unsigned                  n_subs, cap_subs;
     uint64_t                  last_ns;   /* accepted, or its last request */
+    bool                      sent_fds;  /* its socket, still to close, holds descriptors */
     struct cs_client         *next;
 };
 
@@ -112,6 +113,7 @@ struct phx_control_server {
     int                   reserve_fd;    /* /dev/null, given up to accept when out of fds */
     struct cs_refusals    refused_conns, refused_apps, idle_closed, fd_senders;
     bool                  fds_refused;   /* SO_PASSRIGHTS is off on the listener */
+    bool                  accept_paused; /* the closer is wedged: the listener is not watched */
     uint64_t              group_checked_ns;     /* admin_gid()'s cache */
     bool                  group_found;
     gid_t                 group_gid;
@@ -183,8 +185,11 @@ static int client_track(struct cs_client *c, struct phx_subscription *sub)
     return 0;
 }
 
-/* Closes client socket FD (of UID). Without SO_PASSRIGHTS its queue may hold descriptors whose
- * last reference the close drops, so the closer thread does it. */
+/* Closes socket FD. Without SO_PASSRIGHTS its queue may hold descriptors whose last reference
+ * the close drops (even one that sent none when we last looked may have sent some since), so
+ * the closer thread does it; UID is the uid it counts against until then, (uid_t)-1 for none:
+ * only a socket found carrying descriptors counts, so that a wedged closer holding everyone's
+ * closed connections does not turn them into refusals (conns_of). */
 static void socket_close(struct phx_control_server *cs, int fd, uid_t uid)
 {
     if (cs->fds_refused)
@@ -206,7 +211,7 @@ static void client_drop(struct phx_control_server *cs, struct cs_client *c)
     while (c->n_subs)
         phx_service_unregister(cs->svc, c->subs[--c->n_subs]);
     epoll_ctl(cs->epfd, EPOLL_CTL_DEL, c->src.fd, NULL);
-    socket_close(cs, c->src.fd, c->cred.uid);
+    socket_close(cs, c->src.fd, c->sent_fds ? c->cred.uid : (uid_t)-1);
     c->src.fd = -1;
     phx_debug("client pid %d gone", (int)c->cred.pid);
     /* Its events may still be in the batch being handled: free it after the batch. */
@@ -338,9 +343,38 @@ static void accept_without_fds(struct phx_control_server *cs)
     cs->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
+static int watch(struct phx_control_server *cs, struct cs_source *src)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = src };
+    return epoll_ctl(cs->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Stops (PAUSE) or resumes watching the listener. Without SO_PASSRIGHTS every socket we accept
+ * must one day be closed by the closer thread; once a wedged closer has PHX_FD_CLOSER_PARK_MAX
+ * of them waiting, new connections wait in the backlog (the kernel bounds it) instead, and the
+ * control thread never closes one itself. */
+static void accept_pause(struct phx_control_server *cs, bool pause)
+{
+    if (pause == cs->accept_paused || cs->listener.fd < 0)
+        return;
+    if (pause) {
+        epoll_ctl(cs->epfd, EPOLL_CTL_DEL, cs->listener.fd, NULL);
+        phx_warn("the descriptor closer is stuck with %u sockets waiting: accepting no new "
+                 "control connections until it moves", phx_fd_closer_parked());
+    } else if (watch(cs, &cs->listener) < 0) {
+        return;
+    }
+    cs->accept_paused = pause;
+}
+
 static void client_accept(struct phx_control_server *cs)
 {
     char why[256] = "phoenixd: cannot read the peer's credentials";
+
+    if (!cs->fds_refused && phx_fd_closer_parked() >= PHX_FD_CLOSER_PARK_MAX) {
+        accept_pause(cs, true);
+        return;
+    }
     int fd = accept4(cs->listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
     if (fd < 0) {
@@ -363,7 +397,7 @@ static void client_accept(struct phx_control_server *cs)
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &c->src };
     if (epoll_ctl(cs->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         free(c);
-        close(fd);
+        socket_close(cs, fd, (uid_t)-1);
         return;
     }
     c->last_ns = phx_now_ns();
@@ -591,6 +625,7 @@ static void client_sent_fds(struct phx_control_server *cs, struct cs_client *c)
     snprintf(who, sizeof(who), "uid %u pid %d sent file descriptors", (unsigned)c->cred.uid,
              (int)c->cred.pid);
     refusal_note(&cs->fd_senders, who);
+    c->sent_fds = true;
     reply_malformed(cs, c, 0, "it carries file descriptors, requests never do; hanging up");
     if (c->src.fd >= 0)             /* not dropped already for not taking the reply */
         client_drop(cs, c);
@@ -751,12 +786,6 @@ static int signal_fd(struct phx_control_server *cs, char *err, size_t errlen)
     return 0;
 }
 
-static int watch(struct phx_control_server *cs, struct cs_source *src)
-{
-    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = src };
-    return epoll_ctl(cs->epfd, EPOLL_CTL_ADD, src->fd, &ev) < 0 ? -errno : 0;
-}
-
 /* ---- the metrics endpoint ------------------------------------------------------------------- */
 
 /* One scrape of GET /metrics: every app's series (the endpoint is the administrator's). */
@@ -849,8 +878,9 @@ static void stop_listening(struct phx_control_server *cs)
 {
     if (cs->listener.fd < 0)
         return;
-    epoll_ctl(cs->epfd, EPOLL_CTL_DEL, cs->listener.fd, NULL);
-    close(cs->listener.fd);
+    if (!cs->accept_paused)
+        epoll_ctl(cs->epfd, EPOLL_CTL_DEL, cs->listener.fd, NULL);
+    socket_close(cs, cs->listener.fd, (uid_t)-1);  /* its backlog's queues, with them */
     cs->listener.fd = -1;
     if (cs->path[0])
         unlink(cs->path);
@@ -899,6 +929,8 @@ static int loop_timeout_ms(struct phx_control_server *cs)
 
     if (!cs->fds_refused && phx_fd_closer_retry() && (idle < 0 || idle > CS_PARKED_RETRY_MS))
         idle = CS_PARKED_RETRY_MS;      /* parked descriptors: look for room again soon */
+    if (cs->accept_paused && phx_fd_closer_parked() < PHX_FD_CLOSER_PARK_MAX)
+        accept_pause(cs, false);
 
     if (idle < 0 || http < 0)
         return idle < 0 ? http : idle;

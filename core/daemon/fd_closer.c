@@ -79,8 +79,6 @@ static bool enqueue(struct fd_entry e)
 
 static bool park(struct fd_entry e)
 {
-    if (n_parked >= PHX_FD_CLOSER_PARK_MAX)
-        return false;
     if (n_parked == cap_parked) {
         unsigned cap = cap_parked ? 2 * cap_parked : 16;
         struct fd_entry *p = realloc(parked, cap * sizeof(*p));
@@ -100,10 +98,15 @@ void phx_fd_closer_give(int fd, uid_t uid)
     if (n_parked == 0 && enqueue(e))
         return;
     if (!park(e)) {
-        phx_warn("descriptor closer wedged and %u descriptors parked: closing one inline, "
-                 "which may block", n_parked);
+        phx_warn("descriptor closer wedged and no memory to park a descriptor (%u parked): "
+                 "closing it inline, which may block", n_parked);
         close(fd);
     }
+}
+
+unsigned phx_fd_closer_parked(void)
+{
+    return n_parked;
 }
 
 unsigned phx_fd_closer_held(uid_t uid)

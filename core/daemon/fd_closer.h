@@ -9,11 +9,12 @@
  * One thread, started on first use, and a queue of PHX_FD_CLOSER_CAP descriptors. A hostile
  * descriptor can wedge the thread; the queue then fills, and further descriptors are parked
  * (kept open) and queued when room frees up, retried by phx_fd_closer_retry(). Every descriptor
- * is tagged with the uid it came from, and phx_fd_closer_held() tells how many of a uid's are not
- * closed yet: control_server.c counts them against that uid's connection limit, so one user can
- * hold at most control.max_conns_per_uid of them and cannot crowd out others. Parking is capped
- * at PHX_FD_CLOSER_PARK_MAX descriptors (refused connections are not counted against a uid's
- * limit); past that a descriptor is closed inline, with a warning, rather than kept. */
+ * is tagged with the uid it counts against ((uid_t)-1: none), and phx_fd_closer_held() tells
+ * how many of a uid's are not closed yet: control_server.c tags the sockets that sent
+ * descriptors and counts them against that uid's connection limit. Parking is bounded by its
+ * caller: once PHX_FD_CLOSER_PARK_MAX are parked, control_server.c stops accepting connections
+ * until they drain, so only the connections it already holds can still come here. A descriptor
+ * is closed inline (with a warning) only when there is no memory to park it. */
 #ifndef PHOENIX_FD_CLOSER_H
 #define PHOENIX_FD_CLOSER_H
 
@@ -28,6 +29,9 @@ void phx_fd_closer_give(int fd, uid_t uid);
 
 /* Descriptors of UID given and not closed yet. */
 unsigned phx_fd_closer_held(uid_t uid);
+
+/* Descriptors parked (given while the queue was full) and not queued yet. */
+unsigned phx_fd_closer_parked(void);
 
 /* Queues parked descriptors while there is room; returns whether some are still parked. */
 bool phx_fd_closer_retry(void);

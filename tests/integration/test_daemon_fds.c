@@ -12,8 +12,14 @@
  * as on an older kernel, where phoenixd must answer, hang up and leave the close to its closer
  * thread (the first run behaves so too on a kernel before 6.16). Either way List must still be answered within 5 s, a new app must register, and
  * SIGTERM must stop phoenixd. Closing the listener at the end resets the connection, which ends
- * any close still waiting. */
+ * any close still waiting.
+ *
+ * A third case, as on an older kernel, wedges the closer that way and then opens and closes more
+ * control connections than it queues and parks: phoenixd must stop accepting (and say so)
+ * rather than close one on the control loop, keep answering a connection it already holds, and
+ * accept again once the close returns. */
 #include "daemon_cases.h"
+#include "fd_closer.h"
 #include "phoenix/fdpass.h"
 #include "phoenix/status.h"
 
@@ -26,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define FILL_MAX_WRITES 100000      /* bound on the writes that fill the send buffer */
@@ -207,6 +214,79 @@ static void check_blocking_close(bool no_passrights)
     printf("\n");
 }
 
+/* Opens and closes N control connections, waiting (10 s at most in all) while the backlog is
+ * full; returns how many were made. */
+static unsigned flood(const char *prefix, unsigned n)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    unsigned long long deadline = phx_test_now_ns() + 10 * PHX_NS;
+    unsigned made = 0;
+
+    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", prefix) >=
+        sizeof(sa.sun_path))
+        return 0;
+    while (made < n && phx_test_now_ns() < deadline) {
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            break;
+        int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+        close(fd);
+        if (rc == 0)
+            made++;
+        else if (errno == EAGAIN)
+            phx_test_sleep_ms(5);       /* the backlog is full: let the control loop catch up */
+        else
+            break;
+    }
+    return made;
+}
+
+static void test_closer_stuck(void)
+{
+    struct phx_daemon d;
+    struct sockaddr_in a;
+    char err[256], outcome;
+    const unsigned n = PHX_FD_CLOSER_CAP + PHX_FD_CLOSER_PARK_MAX + 64;
+
+    setenv("PHOENIXD_TEST_NO_PASSRIGHTS", "1", 1);
+    bool up = daemon_start(&d, "fdstuck", NULL, NULL);
+    unsetenv("PHOENIXD_TEST_NO_PASSRIGHTS");
+    CU_ASSERT_FATAL(up);
+    int held = phx_control_connect(d.prefix, err, sizeof(err));
+    CU_ASSERT_FATAL(held >= 0);
+    int listener = quiet_listener(&a);
+    pid_t child = attacker_run(d.prefix, &a, &outcome);
+    CU_ASSERT_EQUAL(outcome, ATTACK_ANSWERED);
+
+    unsigned made = flood(d.prefix, n);
+    printf("\n    %u connections opened and closed", made);
+    CU_ASSERT(log_shows(&d, "accepting no new control connections"));
+
+    Phoenix__Control__Request req = PHOENIX__CONTROL__REQUEST__INIT;
+    Phoenix__Control__ListRequest body = PHOENIX__CONTROL__LIST_REQUEST__INIT;
+    req.id = 3;
+    req.body_case = PHOENIX__CONTROL__REQUEST__BODY_LIST;
+    req.list = &body;
+    Phoenix__Control__Response *resp = control_call(held, &req, NULL, NULL, 0);
+    CU_ASSERT(resp && resp->status == PHX_OK);      /* the control loop still runs */
+    if (resp)
+        phoenix__control__response__free_unpacked(resp, NULL);
+
+    close(listener);            /* the stuck close returns; the parked ones drain */
+    int seen = -1;
+    for (int i = 0; i < 100 && seen < 0; i++) {     /* 10 s at most */
+        seen = list_count(d.prefix);
+        if (seen < 0)
+            phx_test_sleep_ms(100);
+    }
+    CU_ASSERT_EQUAL(seen, 0);   /* accepted and answered again */
+    close(held);
+    CU_ASSERT_EQUAL(phx_daemon_stop(&d, SIGTERM), 0);
+    CU_ASSERT_EQUAL(phx_test_reap(child, 10 * PHX_NS), 0);
+    phx_daemon_cleanup(&d);
+    printf("\n");
+}
+
 static void test_kernel_refuses(void)
 {
     check_blocking_close(false);
@@ -222,6 +302,7 @@ int main(int argc, char **argv)
     static const phx_test_case_t cases[] = {
         { "a descriptor whose close blocks, refused by the kernel", test_kernel_refuses },
         { "a descriptor whose close blocks, kernel without SO_PASSRIGHTS", test_closer_thread },
+        { "a stuck closer with its queue and parking full: accepting pauses", test_closer_stuck },
         { NULL, NULL },
     };
     signal(SIGPIPE, SIG_IGN);

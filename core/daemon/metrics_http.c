@@ -181,10 +181,12 @@ static void conn_closed(struct phx_metrics_http *h, struct http_conn *hc)
 static void on_connection(void *cls, struct MHD_Connection *c, void **ctx,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         conn_started(cls, c, ctx);
-    else
+    } else {
         conn_closed(cls, *ctx);
+        *ctx = NULL;        /* on_completed() must not find it, whatever order MHD calls in */
+    }
 }
 
 /* A request was answered (or abandoned): the next one on the connection gets a fresh deadline. */

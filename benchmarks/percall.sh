@@ -25,7 +25,8 @@ conc=${2:?CONCURRENCY} size=${3:?SIZE} secs=${4:-4}
 out=${5:-$(mktemp -d /tmp/phoenix-percall.XXXXXX)}
 mkdir -p "$out"
 export UCX_NET_DEVICES=lo UCX_TLS=tcp
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+. tests/lib/ports.sh
+port=$(free_tcp_port)
 [ -d /sys/kernel/tracing/events/raw_syscalls ] || [ -d /sys/kernel/debug/tracing/events/raw_syscalls ] ||
   { echo "no syscall tracepoints: mount -t tracefs nodev /sys/kernel/tracing (as root)" >&2; exit 1; }
 events=raw_syscalls:sys_enter,context-switches

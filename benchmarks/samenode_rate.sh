@@ -33,7 +33,7 @@ export PHOENIX_PREFIX=$D UCX_TLS=sm,tcp UCX_NET_DEVICES=lo UCX_MM_ERROR_HANDLING
 timeout 120 "$B/core/phoenixd/phoenixd" -c "$D/phoenix.conf" --foreground >"$D/out" 2>&1 &
 TPD=$!; sleep 0.1; PD=$(pgrep -P $TPD || echo $TPD)     # phoenixd, not timeout
 for _ in $(seq 100); do [ -S "$D/control.sock" ] && break; sleep 0.1; done
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+. "$(dirname "$0")/../tests/lib/ports.sh"; PORT=$(free_tcp_port)
 timeout 100 "$B/benchmarks/rpc_bench/rpc_bench" --server -p "$PORT" >"$D/srv" 2>&1 &
 TSV=$!
 sleep 1; SV=$(pgrep -P $TSV || echo $TSV)

@@ -16,6 +16,7 @@ the same way (the runner does it while the client holds, see systems.py).
 
 import json
 import os
+import random
 import socket
 import subprocess
 import time
@@ -40,24 +41,28 @@ group = [ "MrpcEngine", "UcxRpcAdapterEngine" ];
 
 def free_port(count=1):
     """A TCP port P free on this namespace's loopback, with P+1 .. P+COUNT-1 free too (an
-    rpc_bench server binds one port per thread): bound, then released. Bounded: 100 tries."""
-    for _ in range(100):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            if port + count - 1 > 65535:
-                continue
-            rest = [socket.socket() for _ in range(count - 1)]
-            try:
-                for i, s in enumerate(rest, 1):
-                    s.bind(("127.0.0.1", port + i))
-                return port
-            except OSError:
-                continue
-            finally:
-                for s in rest:
-                    s.close()
-    raise RuntimeError(f"no {count} consecutive free ports on loopback in 100 tries")
+    rpc_bench server binds one port per thread), drawn below the kernel's ephemeral range: every
+    connect() and port-0 bind beside us (phoenixd's, UCX's, another test's) takes its port from
+    that range, so a port found free there can be taken before our server binds it (as
+    tests/lib/ports.sh explains). Bounded: 200 draws."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    base = 10000 if low > 11000 else 1024
+    for _ in range(200):
+        port = random.randrange(base, low - count)
+        held = []
+        try:
+            for i in range(count):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port + i))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports below {low} in 200 draws")
 
 
 class Node:

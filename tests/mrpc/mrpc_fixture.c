@@ -434,18 +434,62 @@ const char *mrpc_node_plugin_copy(const struct mrpc_node *n)
     return ok ? path : NULL;
 }
 
-int mrpc_free_port(void)
+/* The kernel's ephemeral range starts at LOW: every connect() and every bind to port 0 of this
+ * namespace takes its port from [LOW, ...), phoenixd's and UCX's own in a node's namespace too,
+ * so a port picked there (as a bind to port 0 in this namespace once did) may be another
+ * namespace's or another moment's taken one. Below LOW only picks like this one compete. */
+static int ephemeral_low(void)
 {
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    int low = 32768;
 
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
+    if (f) {
+        if (fscanf(f, "%d", &low) != 1)
+            low = 32768;
+        fclose(f);
+    }
+    return low;
+}
+
+/* Whether nothing of this namespace holds PORT now (a bind without SO_REUSEADDR to the wildcard
+ * address fails on any socket of the port, one in TIME_WAIT too). */
+static bool port_unused(int port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_ANY) };
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+
     if (fd >= 0)
         close(fd);
-    return port;
+    return ok;
+}
+
+#define FREE_PORT_DRAWS 200
+#define FREE_PORT_KEPT  64
+
+int mrpc_free_port(void)
+{
+    static int given[FREE_PORT_KEPT];
+    static unsigned n_given;
+    static unsigned seed;
+    int low = ephemeral_low(), base = low > 11000 ? 10000 : 1024;
+
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)phx_test_now_ns();
+    for (int draw = 0; draw < FREE_PORT_DRAWS && low > base; draw++) {
+        int port = base + (int)(rand_r(&seed) % (unsigned)(low - base));
+        bool repeat = false;
+
+        for (unsigned i = 0; i < n_given && i < FREE_PORT_KEPT; i++)
+            repeat = repeat || given[i] == port;
+        if (repeat || !port_unused(port))
+            continue;
+        given[n_given++ % FREE_PORT_KEPT] = port;
+        return port;
+    }
+    fprintf(stderr, "mrpc_free_port: no free port below %d after %d draws\n", low, FREE_PORT_DRAWS);
+    return -1;
 }
 
 /* ---- phoenixctl ---------------------------------------------------------------------------- */

@@ -100,8 +100,10 @@ const char *mrpc_node_plugin_copy(const struct mrpc_node *n);
  * instead of being retried by each. */
 bool mrpc_bring_up_once(bool (*bring_up)(void));
 
-/* A free TCP port on 127.0.0.1 (bound and released: free at least for a moment). In N's own
- * namespace, where nothing else runs, it is free too. */
+/* A TCP port for a server to bind: below the kernel's ephemeral range (which the services' and
+ * UCX's own sockets draw from, in every namespace), unused in this namespace now, and never one
+ * this process was given before. In a node's own namespace only this test's picks compete.
+ * tests/lib/ports.sh is the shell tests' twin. -1 after 200 draws. */
 int  mrpc_free_port(void);
 
 /* The IPv4 address servers on N listen on: its namespace's veth address, or 127.0.0.1. */

@@ -108,14 +108,17 @@ void mpix_match_post(struct mpix_request *r);
 bool mpix_match_probe(uint32_t context, int source, int tag, MPI_Status *status);
 /* World rank WORLD is gone (WHY): the receives only it could satisfy fail, as do those from any
  * source of a communicator it belongs to, every collective's receive over such a communicator,
- * and one its message was arriving into; so do such receives posted later. */
+ * and one its message was arriving into; so do such receives posted later. Once closing, only
+ * those that name WORLD as their source, and the one its message was arriving into. */
 void mpix_match_peer_lost(int world, const char *why);
+/* MPI_Finalize began: ranks that are done may leave (see mpix_match_peer_lost and _ping_sources). */
+void mpix_match_closing(void);
 /* Pings (mpix_fabric_ping) every rank a posted receive waits for: its source; for a collective's
  * receive, every member of its communicator; for MPI_ANY_SOURCE, the members of its communicator
  * this rank has talked to (a large job's wildcard receive does not connect to every rank).
- * NAMED_ONLY (MPI_Finalize, where members that are done may be gone): only the sources that
+ * Once closing (MPI_Finalize, where members that are done may be gone): only the sources that
  * receives name, which cannot have finished without sending what they wait for. */
-void mpix_match_ping_sources(bool named_only);
+void mpix_match_ping_sources(void);
 /* Withdraws a receive no message matched yet: true when done so. */
 bool mpix_match_cancel(struct mpix_request *r);
 /* Withdraws the whole, unclaimed message of synchronous send SYNC_ID from world rank WORLD (its
@@ -157,8 +160,9 @@ int  mpix_p2p_irecv(void *buf, int count, MPI_Datatype dt, int src, int tag, MPI
  * and waits for every rank (barrier). 0, or -1 with the reason in WHY. */
 int  mpix_fabric_start(char *why, size_t len);
 /* MPI_Finalize has begun on every rank that matters: a peer that closed its end after taking
- * the last frames is no error any more, but one a ping finds gone still is (its receiver waits
- * for it: it died instead of finalizing). */
+ * the last frames is no error any more, but one a ping finds gone still is when a receive names
+ * it (its receiver waits for it: it died instead of finalizing). Pings asked for earlier waits
+ * are dropped, and matching is told (mpix_match_closing). */
 void mpix_fabric_closing(void);
 void mpix_fabric_stop(void);
 /* Queues send R (R->world_peer not this rank) behind the earlier ones to that rank. */

@@ -30,7 +30,11 @@
  * slept IDLE_MS without anything happening pings the ranks its receives wait for (an empty frame
  * the receiver drops); a peer that died is found within about 2 s, not never. In MPI_Finalize
  * (closing) only the sources its barrier's receives name are pinged: a rank those wait for
- * cannot have left, so one that is gone died, and the barrier fails rather than hangs.
+ * cannot have left, so one that is gone died, and the barrier fails rather than hangs. Any
+ * other rank may have finalized and left: pings asked for before are dropped, and a ping still
+ * out that finds one gone fails only receives naming it (match.c), never the barrier. Under
+ * load a rank that waited IDLE_MS in the program's last collective once pinged every member,
+ * found one that had finalized gone, and failed its own MPI_Finalize (mpi_srun under ASan).
  *
  * Zero copy: MPI_Alloc_mem's memory is an mRPC buffer of the send heap (mrpc_buffer_alloc). A
  * send of at least ZCOPY_MIN contiguous bytes from it puts the piece's payload field straight
@@ -584,7 +588,7 @@ static void check_idle(void)
     if ((now - fab.idle_since) * 1000 < IDLE_MS)
         return;
     fab.idle_since = fab.pinged_at = now;
-    mpix_match_ping_sources(fab.closing);
+    mpix_match_ping_sources();
     pump();
 }
 
@@ -668,6 +672,9 @@ static bool fabric_busy(void)
 void mpix_fabric_closing(void)
 {
     fab.closing = true;
+    for (int i = 0; i < fab.n; i++)     /* the waits they were for are over */
+        fab.peers[i].ping_wanted = false;
+    mpix_match_closing();
 }
 
 void mpix_fabric_stop(void)

@@ -15,7 +15,10 @@
  * A rank that died (mpix_match_peer_lost) fails the receives that wait for it, now and whenever
  * one is posted later: those naming it, those from any source of a communicator it belongs to,
  * and every receive of a collective over such a communicator (a collective needs every member:
- * a rank waiting for a live one that gave up the collective would otherwise wait forever). */
+ * a rank waiting for a live one that gave up the collective would otherwise wait forever).
+ * Once MPI_Finalize begins (mpix_match_closing), ranks that are done leave: a loss then fails
+ * only the receives that name the rank lost (MPI_Finalize's barrier names each source), so a
+ * rank that finalized and left before a slower one noticed is no error. */
 #include "core.h"
 #include "dt.h"
 
@@ -42,6 +45,7 @@ static int n_arriving;
 /* Why each world rank is gone (NULL while it is not), and how many are. */
 static char **lost;
 static int n_lost;
+static bool closing;                  /* MPI_Finalize began: only named sources count */
 
 void mpix_match_init(int world_size)
 {
@@ -74,6 +78,12 @@ void mpix_match_fini(void)
     n_lost = 0;
     free(arriving);
     arriving = NULL;
+    closing = false;
+}
+
+void mpix_match_closing(void)
+{
+    closing = true;
 }
 
 static bool fits(const struct mpix_request *r, const struct mpix_envelope *e)
@@ -285,7 +295,7 @@ static bool collective(const struct mpix_request *r)
 
 static bool waits_for(const struct mpix_request *r, int world)
 {
-    if (r->peer != MPI_ANY_SOURCE && !collective(r))
+    if (r->peer != MPI_ANY_SOURCE && (!collective(r) || closing))
         return r->comm->group->world[r->peer] == world;
     return mpix_group_rank_of(r->comm->group, world) != MPI_UNDEFINED;
 }
@@ -336,10 +346,10 @@ void mpix_match_peer_lost(int world, const char *why)
     }
 }
 
-void mpix_match_ping_sources(bool named_only)
+void mpix_match_ping_sources(void)
 {
     for (struct mpix_request *r = posted.head; r; r = r->next) {
-        if (named_only) {
+        if (closing) {
             if (r->peer != MPI_ANY_SOURCE)
                 mpix_fabric_ping(r->comm->group->world[r->peer], false);
             continue;

@@ -108,20 +108,58 @@ static enum attack read_refusal(int sock)
     return answered && ended ? ATTACK_ANSWERED : ATTACK_BROKEN;
 }
 
+/* *REQ as a List request with id ID, its body in *BODY. */
+static void list_request(Phoenix__Control__Request *req, Phoenix__Control__ListRequest *body,
+                         uint64_t id)
+{
+    *req = (Phoenix__Control__Request)PHOENIX__CONTROL__REQUEST__INIT;
+    *body = (Phoenix__Control__ListRequest)PHOENIX__CONTROL__LIST_REQUEST__INIT;
+    req->id = id;
+    req->body_case = PHOENIX__CONTROL__REQUEST__BODY_LIST;
+    req->list = body;
+}
+
+/* Subscriptions in List asked on SOCK, or -1 when it is not answered (control_call waits 5 s). */
+static int list_on(int sock)
+{
+    Phoenix__Control__Request req;
+    Phoenix__Control__ListRequest body;
+    int n = -1;
+
+    list_request(&req, &body, 7);
+    Phoenix__Control__Response *resp = control_call(sock, &req, NULL, NULL, 0);
+    if (resp && resp->status == PHX_OK && resp->body_case == PHOENIX__CONTROL__RESPONSE__BODY_LIST)
+        n = (int)resp->list->n_subscriptions;
+    if (resp)
+        phoenix__control__response__free_unpacked(resp, NULL);
+    return n;
+}
+
+/* The same on a connection of its own. */
+static int list_count(const char *prefix)
+{
+    char err[256];
+    int sock = phx_control_connect(prefix, err, sizeof(err));
+
+    if (sock < 0)
+        return -1;
+    int n = list_on(sock);
+    close(sock);
+    return n;
+}
+
 /* In the child: sends the carrier with a List request on a connection of its own. */
 static enum attack attack(const char *prefix, const struct sockaddr_in *a)
 {
-    Phoenix__Control__Request req = PHOENIX__CONTROL__REQUEST__INIT;
-    Phoenix__Control__ListRequest body = PHOENIX__CONTROL__LIST_REQUEST__INIT;
+    Phoenix__Control__Request req;
+    Phoenix__Control__ListRequest body;
     uint8_t buf[64];
     char err[256];
     int carrier = carrier_make(a), sock = phx_control_connect(prefix, err, sizeof(err));
 
     if (carrier < 0 || sock < 0)
         return ATTACK_BROKEN;
-    req.id = 9;
-    req.body_case = PHOENIX__CONTROL__REQUEST__BODY_LIST;
-    req.list = &body;
+    list_request(&req, &body, 9);
     size_t len = phoenix__control__request__pack(&req, buf);
     ssize_t sent = phx_sock_send(sock, buf, len, &carrier, 1);
     if (sent >= 0)
@@ -157,27 +195,6 @@ static pid_t attacker_run(const char *prefix, const struct sockaddr_in *a, char 
     return pid;
 }
 
-/* Subscriptions in List, or -1 when it is not answered (control_call waits 5 s). */
-static int list_count(const char *prefix)
-{
-    Phoenix__Control__Request req = PHOENIX__CONTROL__REQUEST__INIT;
-    Phoenix__Control__ListRequest body = PHOENIX__CONTROL__LIST_REQUEST__INIT;
-    char err[256];
-    int sock = phx_control_connect(prefix, err, sizeof(err)), n = -1;
-
-    if (sock < 0)
-        return -1;
-    req.id = 7;
-    req.body_case = PHOENIX__CONTROL__REQUEST__BODY_LIST;
-    req.list = &body;
-    Phoenix__Control__Response *resp = control_call(sock, &req, NULL, NULL, 0);
-    if (resp && resp->status == PHX_OK && resp->body_case == PHOENIX__CONTROL__RESPONSE__BODY_LIST)
-        n = (int)resp->list->n_subscriptions;
-    if (resp)
-        phoenix__control__response__free_unpacked(resp, NULL);
-    close(sock);
-    return n;
-}
 
 static void check_blocking_close(bool no_passrights)
 {
@@ -262,15 +279,7 @@ static void test_closer_stuck(void)
     printf("\n    %u connections opened and closed", made);
     CU_ASSERT(log_shows(&d, "accepting no new control connections"));
 
-    Phoenix__Control__Request req = PHOENIX__CONTROL__REQUEST__INIT;
-    Phoenix__Control__ListRequest body = PHOENIX__CONTROL__LIST_REQUEST__INIT;
-    req.id = 3;
-    req.body_case = PHOENIX__CONTROL__REQUEST__BODY_LIST;
-    req.list = &body;
-    Phoenix__Control__Response *resp = control_call(held, &req, NULL, NULL, 0);
-    CU_ASSERT(resp && resp->status == PHX_OK);      /* the control loop still runs */
-    if (resp)
-        phoenix__control__response__free_unpacked(resp, NULL);
+    CU_ASSERT(list_on(held) >= 0);                  /* the control loop still runs */
 
     close(listener);            /* the stuck close returns; the parked ones drain */
     int seen = -1;

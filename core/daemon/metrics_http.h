@@ -8,11 +8,12 @@
  * non-blocking and the response is built whole before it is queued, so a slow or silent client
  * costs a connection slot until its timeout, never the loop's time.
  *
- * Bounds: METRICS_HTTP_CONNECTIONS at once (METRICS_HTTP_PER_IP from one address), an idle
- * connection dropped after METRICS_HTTP_TIMEOUT_S, one whose request has not been answered
- * METRICS_HTTP_REQUEST_S after it connected or had its last answer dropped however busy it
- * looks, request memory capped; only GET (and HEAD)
- * of /metrics is answered 200, another path 404, another method 405. */
+ * Bounds: METRICS_HTTP_CONNECTIONS at once; METRICS_HTTP_PER_IP from one address, a newcomer
+ * from an address at that limit served by hanging up on the address's connection idle the
+ * longest (between requests), refused when all are mid-request; an idle connection dropped after
+ * METRICS_HTTP_TIMEOUT_S, one whose request has not been answered METRICS_HTTP_REQUEST_S after it
+ * connected or had its last answer dropped however busy it looks; request memory capped; only
+ * GET (and HEAD) of /metrics is answered 200, another path 404, another method 405. */
 #ifndef PHX_METRICS_HTTP_H
 #define PHX_METRICS_HTTP_H
 

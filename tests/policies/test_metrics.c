@@ -10,8 +10,8 @@
  *                 both ways, app="test_metrics"; the series are labelled by name,
  *                 service="mrpc_test.Echo" with method="Echo" (40) and method="Fail" (5), and
  *                 no sample of ours is labelled by id; on the server node the server's pid
- *                 counts 45 on side server, by the same names; node gauges are there; content type 0.0.4; the scrape time
- *                 is printed
+ *                 counts 45 on side server, by the same names; node gauges are there; content
+ *                 type 0.0.4; the scrape time is printed
  *   phoenixctl    `phoenixctl metrics` shows the same count, and --json has it as a sample of
  *                 family phoenix_rpc_calls_total with our pid's labels
  *   http          /other is 404, POST /metrics 405; a silent client is dropped at the
@@ -19,6 +19,14 @@
  *   slow headers  8 clients (the per-address limit) trickling a header byte a second are hung
  *                 up on at the 5 s deadline, though each byte renews the 10 s idle timeout, and
  *                 a scrape from the same address right after is answered
+ *   kept alive    8 kept-alive clients (connections made in the node's namespace, handed over
+ *                 by connect_in) ask again every 2 s for 6 s, past the deadline, each answered:
+ *                 a scrape from their address is still answered (within 3 s), the endpoint
+ *                 having hung up on the holder idle the longest; the other 7 are answered again
+ *   mid-request   8 kept-alive holders, the one idle the longest begins its next request
+ *                 ("GET /metr"): a scrape is answered by hanging up on the next idle one, and
+ *                 the first finishes its request and is answered; with all 8 mid-request a
+ *                 scrape is refused and every one of them is answered after
  *   prometheus    a real Prometheus (/usr/bin/prometheus) in the client node's namespace,
  *                 scraping every second with storage in the node's directory, answers
  *                 /api/v1/query for our series with the number of calls made, and for the
@@ -35,11 +43,17 @@
 #include "phx_test.h"
 #include "policy_fixture.h"
 
+#include "phoenix/fdpass.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -399,6 +413,173 @@ static void test_slow_headers(void)
     }
 }
 
+/* ---- kept-alive clients --------------------------------------------------------------------- */
+
+#define HOLDERS 8       /* METRICS_HTTP_PER_IP, again */
+#define MID_REQUEST "GET /metr"
+
+/* COUNT (at most PHX_SOCK_MAX_FDS) connections to 127.0.0.1:PORT made inside N's namespace, into
+ * FDS: a child enters the namespace, connects, and hands the sockets over a socketpair (a socket
+ * stays in the namespace it was made in). Returns how many came. */
+static int connect_in(const struct mrpc_node *n, int port, int *fds, unsigned count)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct timeval tv = { .tv_sec = 5 };
+    int sp[2];
+    unsigned got = 0;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+        return 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *ns = mrpc_node_netns(n);
+        int mine[PHX_SOCK_MAX_FDS];
+        if (ns && ns[0] && phx_netns_enter(ns) != 0)
+            _exit(1);
+        for (unsigned i = 0; i < count; i++)
+            if ((mine[i] = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+                connect(mine[i], (struct sockaddr *)&a, sizeof(a)) < 0)
+                _exit(2);
+        _exit(phx_sock_send(sp[1], "s", 1, mine, count) == 1 ? 0 : 3);
+    }
+    close(sp[1]);
+    setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char c;
+    if (pid < 0 || phx_sock_recv(sp[0], &c, 1, fds, &got, count) != 1)
+        got = 0;
+    close(sp[0]);
+    if (pid > 0)
+        CU_ASSERT_EQUAL(phx_test_reap(pid, 10 * PHX_NS), 0);
+    return (int)got;
+}
+
+/* Whether FD is readable before DEADLINE (monotonic ns). */
+static bool readable_by(int fd, unsigned long long deadline)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    unsigned long long now = phx_test_now_ns();
+
+    return now < deadline && poll(&p, 1, (int)((deadline - now) / 1000000 + 1)) == 1;
+}
+
+/* Reads one answer on a kept-alive connection (its header, then Content-Length bytes), at most
+ * 5 s: its status, or -1 when the connection was closed or the answer did not come whole. */
+static int answer(int fd)
+{
+    unsigned long long deadline = phx_test_now_ns() + 5 * PHX_NS;
+    char head[8192], body[4096], *end = NULL;
+    size_t len = 0;
+    ssize_t r;
+
+    while (!end) {
+        if (len == sizeof(head) - 1 || !readable_by(fd, deadline) ||
+            (r = recv(fd, head + len, sizeof(head) - 1 - len, 0)) <= 0)
+            return -1;
+        len += (size_t)r;
+        head[len] = '\0';
+        end = strstr(head, "\r\n\r\n");
+    }
+    const char *cl = strstr(head, "Content-Length: ");
+    long long left = cl ? atoll(cl + 16) - (long long)(head + len - (end + 4)) : -1;
+    for (; left > 0; left -= r)
+        if (!readable_by(fd, deadline) ||
+            (r = recv(fd, body, left < (long long)sizeof(body) ? (size_t)left : sizeof(body),
+                      0)) <= 0)
+            return -1;
+    return left == 0 && strncmp(head, "HTTP/1.1 ", 9) == 0 ? atoi(head + 9) : -1;
+}
+
+static bool say(int fd, const char *text)
+{
+    return send(fd, text, strlen(text), MSG_NOSIGNAL) == (ssize_t)strlen(text);
+}
+
+/* A whole GET /metrics on the kept-alive connection FD: the answer's status, or -1. */
+static int get_again(int fd)
+{
+    return say(fd, "GET /metrics HTTP/1.1\r\nHost: phoenix\r\n\r\n") ? answer(fd) : -1;
+}
+
+/* Whether the server has closed FD (end of stream within a second, nothing unread before it). */
+static bool closed(int fd)
+{
+    char c;
+
+    return readable_by(fd, phx_test_now_ns() + PHX_NS) && recv(fd, &c, 1, 0) <= 0;
+}
+
+/* A scrape from a new connection of the holders' address: its output has a 200. */
+static bool newcomer_served(int port, unsigned long long *ms)
+{
+    unsigned long long t0 = phx_test_now_ns();
+    char *out = http(&up.client_node, port, "/metrics", NULL, 15);
+    bool ok = out && strstr(out, " 200 ");
+
+    *ms = (phx_test_now_ns() - t0) / 1000000;
+    free(out);
+    return ok;
+}
+
+static void close_all(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+static void test_kept_alive(void)
+{
+    int port, fds[HOLDERS];
+    unsigned long long ms;
+
+    need_nodes();
+    CU_ASSERT_FATAL((port = endpoint_port(&up.client_node)) > 0);
+    CU_ASSERT_FATAL(connect_in(&up.client_node, port, fds, HOLDERS) == HOLDERS);
+    for (int round = 0; round < 4; round++) {   /* 6 s: past the 5 s deadline, each renews it */
+        if (round)
+            phx_test_sleep_ms(2000);
+        for (int i = 0; i < HOLDERS; i++)
+            CU_ASSERT_EQUAL(get_again(fds[i]), 200);
+    }
+    CU_ASSERT(newcomer_served(port, &ms));      /* the holders are between requests */
+    printf("(newcomer answered in %llu ms) ", ms);
+    CU_ASSERT(ms < 3000);
+    CU_ASSERT(closed(fds[0]));                  /* the longest idle made room */
+    for (int i = 1; i < HOLDERS; i++)
+        CU_ASSERT_EQUAL(get_again(fds[i]), 200);    /* the others kept theirs */
+    close_all(fds, HOLDERS);
+}
+
+static void test_mid_request(void)
+{
+    int port, fds[HOLDERS];
+    unsigned long long ms;
+
+    need_nodes();
+    CU_ASSERT_FATAL((port = endpoint_port(&up.client_node)) > 0);
+    CU_ASSERT_FATAL(connect_in(&up.client_node, port, fds, HOLDERS) == HOLDERS);
+    for (int i = 0; i < HOLDERS; i++)           /* fds[0] answered first: idle the longest */
+        CU_ASSERT_EQUAL(get_again(fds[i]), 200);
+    CU_ASSERT(say(fds[0], MID_REQUEST));        /* ... until it begins its next request */
+    phx_test_sleep_ms(200);
+    CU_ASSERT(newcomer_served(port, &ms));
+    CU_ASSERT(closed(fds[1]));                  /* the longest idle of those idle */
+    CU_ASSERT(say(fds[0], "ics HTTP/1.1\r\nHost: phoenix\r\n\r\n"));
+    CU_ASSERT_EQUAL(answer(fds[0]), 200);       /* not cut mid-request */
+    close(fds[1]);
+    CU_ASSERT_FATAL(connect_in(&up.client_node, port, &fds[1], 1) == 1);
+    CU_ASSERT_EQUAL(get_again(fds[1]), 200);    /* the address's 8 slots held again */
+    for (int i = 0; i < HOLDERS; i++)           /* every one of them mid-request */
+        CU_ASSERT(say(fds[i], MID_REQUEST));
+    phx_test_sleep_ms(200);
+    CU_ASSERT(!newcomer_served(port, &ms));     /* refused: nobody to hang up on */
+    for (int i = 0; i < HOLDERS; i++) {         /* and nobody was */
+        CU_ASSERT(say(fds[i], "ics HTTP/1.1\r\nHost: phoenix\r\n\r\n"));
+        CU_ASSERT_EQUAL(answer(fds[i]), 200);
+    }
+    close_all(fds, HOLDERS);
+}
+
 /* ---- a real Prometheus ---------------------------------------------------------------------- */
 
 /* Q made safe for a URL's query string (every byte but [A-Za-z0-9_] escaped). */
@@ -618,6 +799,8 @@ static const phx_test_case_t cases[] = {
     { "phoenixctl metrics shows the same, also as JSON", test_phoenixctl },
     { "404, 405, and a silent client stalls nothing", test_http },
     { "clients trickling headers are hung up on at the deadline", test_slow_headers },
+    { "8 kept-alive clients asking again and again do not lock a scrape out", test_kept_alive },
+    { "no client is hung up on mid-request to make room", test_mid_request },
     { "a real Prometheus scrapes the calls made", test_prometheus },
     { "max_methods overflows to other; buckets change live", test_set },
     { "counters survive a live upgrade", test_upgrade },

@@ -193,16 +193,6 @@ static void job_side_up(struct side *side, unsigned sid, const char *job, bool s
     unsetenv("SLURM_JOB_ID");
 }
 
-/* B connects to A again (connection ID): its CONNECTED status. */
-static long long connect_again(unsigned id)
-{
-    long long before = st(B.wt, "connected");
-
-    cmd(B.wt, "connect %u 127.0.0.1:%lld", id, st(A.wt, "bound_port"));
-    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == before + 1, 5000));
-    return st(B.wt, "connected_status");
-}
-
 static void refused_other_job(void)
 {
     CU_ASSERT_EQUAL(connect_again(6), PHX_UNAVAILABLE);

@@ -180,6 +180,15 @@ void round_trip(unsigned conn, unsigned tag)
     CU_ASSERT(RUN_UNTIL(st(A.wt, "received") == received + 1, 3000));
 }
 
+long long connect_again(unsigned id)
+{
+    long long before = st(B.wt, "connected");
+
+    cmd(B.wt, "connect %u 127.0.0.1:%lld", id, st(A.wt, "bound_port"));
+    CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == before + 1, 5000));
+    return st(B.wt, "connected_status");
+}
+
 /* PHX_TEST_SAME_NODE=0 or 1 turns the same-node path (settings.ucx.same_node) off or on in
  * every case's settings; unset, the plugin's default holds. ctest runs the suite both ways. */
 static const char *same_node_setting(void)

@@ -4,8 +4,9 @@
  * stats; private munged realms; and the main() that loads the plugins.
  *
  * test_transport.c (the transport itself), test_transport_hostile.c (junk, slowloris, half-open
- * storms and floods against a bound port) and test_transport_munge.c (peer authentication) each
- * list their cases and call transport_main(). WireTestEngine (wiretest/wiretest.c) scripts the
+ * storms and floods against a bound port), test_transport_ucxport.c (the same against UCX's own
+ * TCP port) and test_transport_munge.c (peer authentication) each list their cases and call
+ * transport_main(). WireTestEngine (wiretest/wiretest.c) scripts the
  * transport through admin requests and checks everything that comes up.
  *
  * UCX is pinned to loopback (UCX_NET_DEVICES=lo, forced) and to UCX_TLS=tcp unless the
@@ -75,6 +76,10 @@ uint32_t pair_connect(void);
 void assert_clean(phx_engine_t *wt);
 /* B's connection CONN to A still carries a message of stream TAG. */
 void round_trip(unsigned conn, unsigned tag);
+
+/* B connects to A's binding again (connection ID): its CONNECTED status (PHX_OK: the service
+ * still takes new connections). */
+long long connect_again(unsigned id);
 
 /* Crossed connects: A and B (up, on workers of their own) bind, then in each of ROUNDS rounds
  * connect to each other in the same turn (ids 10, 11, ...), so that UCX pairs their outgoing

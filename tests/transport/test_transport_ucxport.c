@@ -27,6 +27,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -268,7 +269,8 @@ static void test_many(void)
 }
 
 /* A slowloris dribbling a connection request and the header of an active message a byte every
- * 20 ms, a message going halfway; then it hangs up. */
+ * 20 ms, a message going halfway: UCX answers the request and, unlike our handshake, never cuts
+ * it off; it hangs up itself. */
 static void test_slowloris(void)
 {
     unsigned port = pair_over_ucx(), sent = 0;
@@ -292,6 +294,11 @@ static void test_slowloris(void)
     }
     CU_ASSERT_EQUAL(sent, p.n);
     still_serves(33, 3);                                            /* it has said it all */
+    uint8_t back[64];
+    ssize_t got = recv(fd, back, sizeof(back), MSG_DONTWAIT);       /* UCX's ACK, and no more */
+    CU_ASSERT_EQUAL(got, 9);
+    errno = 0;
+    CU_ASSERT(recv(fd, back, sizeof(back), MSG_DONTWAIT) < 0 && errno == EAGAIN);  /* still open */
     close(fd);
     round_trip(5, 4);
     assert_clean(A.wt);
@@ -315,14 +322,19 @@ static void victim(void)
     pair_down();
 }
 
-/* Sends P to a victim's UCX port: it aborts, saying WHY. */
+/* Sends P to a victim's UCX port: it aborts, saying WHY. Its files go under a directory of
+ * ours (its TMPDIR), removed after it, since an aborted victim cannot clean up. */
 static void aborts(const char *what, const struct pkt *p, const char *why)
 {
     static phx_test_child_t c;
-    char *argv[] = {"/proc/self/exe", "--victim", NULL};
+    char *argv[] = {"/proc/self/exe", "--victim", NULL}, tmp[4200];
+    const char *dir = phx_test_tmpdir("ucxport-victim");
+    const char *env[] = {tmp, NULL};
     unsigned port = 0;
 
-    CU_ASSERT_EQUAL_FATAL(phx_test_child_spawn(&c, argv, NULL, PHX_TEST_CHILD_STDIN), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+    snprintf(tmp, sizeof(tmp), "TMPDIR=%s", dir);
+    CU_ASSERT_EQUAL_FATAL(phx_test_child_spawn(&c, argv, env, PHX_TEST_CHILD_STDIN), 0);
     bool up = phx_test_child_wait_for(&c, "UCXPORT ", 20000 * MS) &&
               sscanf(strstr(c.out, "UCXPORT "), "UCXPORT %u", &port) == 1;
     CU_ASSERT(up);
@@ -333,6 +345,7 @@ static void aborts(const char *what, const struct pkt *p, const char *why)
         close(fd);
     }
     int code = phx_test_child_reap(&c, 5000 * MS);
+    phx_test_rmtree(dir);
     bool said = strstr(c.out, why) || strstr(c.err, why);
     printf("\n  %s: exit %d%s", what, code, said ? "" : " without UCX's assertion");
     CU_ASSERT_EQUAL(code, 128 + SIGABRT);

@@ -13,14 +13,16 @@
  * ignores; 200 connections at once; a slowloris trickle. After each batch a message still goes
  * from B to A and a new connection is made.
  *
- * What aborts UCX 1.13: a few bytes after the magic number reach ucs_assert()s that Debian's
+ * What kills UCX 1.13: a few bytes after the magic number reach ucs_assert()s that Debian's
  * build keeps (a PUT request or acknowledgement of the wrong length, an active message longer
  * than the receive segment, a connection-manager packet too short, a request naming an endpoint
- * that does not exist or an address family UCX does not know, a UCP rendezvous header of
- * junk). Each goes to a service of its own (this program with --victim, the same apps and
- * settings) and the case asserts that it still aborts there with UCX's assertion: the day one
- * does not, UCX changed and docs/transport.md ("UCX's own ports")
- * must say so. Every wait is bounded; every child is reaped. */
+ * that does not exist or an address family UCX does not know), and once a request is accepted,
+ * UCP's own messages of junk reach UCP's (a rendezvous request; a wire-up request naming no
+ * endpoint) or make it follow a pointer taken from the message (a wire-up request naming an
+ * endpoint of junk: SIGSEGV). Each goes to a service of its own (this program with --victim, the
+ * same apps and settings) and the case asserts that it still dies there, with UCX's word for it:
+ * the day one does not, UCX changed and docs/transport.md ("UCX's own ports") must say so.
+ * Every wait is bounded; every child is reaped. */
 #include "transport_harness.h"
 
 #include "phoenix/status.h"
@@ -38,12 +40,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* ---- UCX 1.13's tcp wire format ------------------------------------------------------------ */
+/* ---- UCX 1.13's tcp wire format ---------------------------------------------------------- */
 
 #define UCT_TCP_MAGIC 0xCAFEBABE12345678ull
 enum { AM_CM = 32, AM_PUT_REQ = 33, AM_PUT_ACK = 34 };     /* UCT_AM_ID_MAX + 0, 1, 2 */
 enum { CM_REQ = 1, CM_ACK = 2, CM_FLAG_TO_EP = 1 };
-enum { UCP_AM_RNDV_RTS = 9 };                               /* UCP's rendezvous request */
+enum { UCP_AM_WIREUP = 1, UCP_AM_RNDV_RTS = 9 };           /* UCP's wire-up, rendezvous */
 /* The port a connection request names (127.0.0.1:65535: nothing of ours). */
 enum { PEER_PORT = 65535 };
 
@@ -95,7 +97,24 @@ static void conn_req(struct pkt *p, uint32_t event, uint8_t flags, uint64_t cm_i
     put(p, &sin, sizeof(sin));
 }
 
-/* ---- finding UCX's port -------------------------------------------------------------------- */
+/* UCP's wire-up REQUEST (ucp_wireup_msg_t: type, error mode, connection number, source and
+ * destination endpoint ids) naming DST_EP, with 64 bytes of 0xff for its packed address. */
+static void wireup_req(struct pkt *p, uint64_t dst_ep)
+{
+    uint8_t head[2] = {0, 1};                           /* REQUEST, peer error handling */
+    uint64_t conn_sn = 5, src_ep = 3;
+    uint8_t junk[64];
+
+    am(p, UCP_AM_WIREUP, 2 + 3 * 8 + 64, -1);
+    put(p, head, 2);
+    put(p, &conn_sn, 8);
+    put(p, &src_ep, 8);
+    put(p, &dst_ep, 8);
+    memset(junk, 0xff, sizeof(junk));
+    put(p, junk, sizeof(junk));
+}
+
+/* ---- finding UCX's port ------------------------------------------------------------------ */
 
 /* Whether socket inode INODE is one of this process's descriptors. */
 static bool ours(unsigned long inode)
@@ -148,7 +167,7 @@ static unsigned pair_over_ucx(void)
     return ports[0];
 }
 
-/* ---- what UCX survives ----------------------------------------------------------------------- */
+/* ---- what UCX survives ------------------------------------------------------------------- */
 
 /* Sends P on a fresh connection to PORT, turns the apps for HOLD_MS meanwhile reading what comes
  * back into BACK (at most 64 bytes), closes; how many bytes came back. */
@@ -305,7 +324,7 @@ static void test_slowloris(void)
     pair_down();
 }
 
-/* ---- what aborts UCX 1.13 -------------------------------------------------------------------- */
+/* ---- what kills UCX 1.13 ----------------------------------------------------------------- */
 
 /* --victim: A and B as above, UCX's port said on stdout, turned until stdin closes (30 s at
  * most). */
@@ -322,9 +341,18 @@ static void victim(void)
     pair_down();
 }
 
-/* Sends P to a victim's UCX port: it aborts, saying WHY. Its files go under a directory of
+/* How a victim ends: on an assertion, aborted; on a wild pointer, killed by SIGSEGV, or under
+ * ASan, whose handler reports it, exit 1. */
+#define ABORTED (128 + SIGABRT)
+#ifdef __SANITIZE_ADDRESS__
+#define SEGV_EXIT 1
+#else
+#define SEGV_EXIT (128 + SIGSEGV)
+#endif
+
+/* Sends P to a victim's UCX port: it ends with exit code ENDS, saying WHY. Its files go under a directory of
  * ours (its TMPDIR), removed after it, since an aborted victim cannot clean up. */
-static void aborts(const char *what, const struct pkt *p, const char *why)
+static void dies(const char *what, const struct pkt *p, int ends, const char *why)
 {
     static phx_test_child_t c;
     char *argv[] = {"/proc/self/exe", "--victim", NULL}, tmp[4200];
@@ -347,58 +375,69 @@ static void aborts(const char *what, const struct pkt *p, const char *why)
     int code = phx_test_child_reap(&c, 5000 * MS);
     phx_test_rmtree(dir);
     bool said = strstr(c.out, why) || strstr(c.err, why);
-    printf("\n  %s: exit %d%s", what, code, said ? "" : " without UCX's assertion");
-    CU_ASSERT_EQUAL(code, 128 + SIGABRT);
+    printf("\n  %s: exit %d%s", what, code, said ? "" : " without UCX's word");
+    CU_ASSERT_EQUAL(code, ends);
     CU_ASSERT(said);
 }
 
-static void test_ucx_aborts(void)
+static void test_ucx_dies(void)
 {
     struct pkt p = {0};
 
     magic(&p);
     am(&p, AM_PUT_REQ, 1, 'x');
-    aborts("a PUT request of 1 byte", &p,
-           "Assertion `hdr->length == sizeof(uct_tcp_ep_put_req_hdr_t)' failed");
-    p.n = 8;
+    dies("a PUT request of 1 byte", &p, ABORTED,
+         "Assertion `hdr->length == sizeof(uct_tcp_ep_put_req_hdr_t)' failed");
+    p.n = 8;                                                        /* the magic again */
     am(&p, AM_PUT_ACK, 1, 'x');
-    aborts("a PUT acknowledgement of 1 byte", &p, "Assertion `hdr->length == sizeof(uint32_t)'");
+    dies("a PUT acknowledgement of 1 byte", &p, ABORTED,
+         "Assertion `hdr->length == sizeof(uint32_t)' failed");
     p.n = 8;
     am(&p, 0, 0xffffffffu, -1);
-    aborts("an active message of 4 GiB", &p,
-           "Assertion `hdr->length <= (iface->config.rx_seg_size - sizeof(*hdr))' failed");
+    dies("an active message of 4 GiB", &p, ABORTED,
+         "Assertion `hdr->length <= (iface->config.rx_seg_size - sizeof(*hdr))' failed");
     p.n = 8;
     am(&p, AM_CM, 0, -1);
-    aborts("a connection-manager packet of 0 bytes", &p,
-           "Assertion `length >= sizeof(cm_event)' failed");
+    dies("a connection-manager packet of 0 bytes", &p, ABORTED,
+         "Assertion `length >= sizeof(cm_event)' failed");
     p.n = 8;
     am(&p, AM_CM, 4, 0);
     p.b[p.n - 4] = CM_REQ;
-    aborts("a connection request of 4 bytes", &p,
-           "Assertion `length == (sizeof(*cm_req_pkt) + iface->config.sockaddr_len)' failed");
+    dies("a connection request of 4 bytes", &p, ABORTED,
+         "Assertion `length == (sizeof(*cm_req_pkt) + iface->config.sockaddr_len)' failed");
     p.n = 8;
     conn_req(&p, CM_REQ, 0, 1, 0xffff, PEER_PORT);
-    aborts("a connection request of address family 0xffff", &p, "unknown address family");
+    dies("a connection request of address family 0xffff", &p, ABORTED, "unknown address family");
     p.n = 8;
     conn_req(&p, CM_REQ, CM_FLAG_TO_EP, 0xdeadbeef, AF_INET, PEER_PORT);
-    aborts("a connection request naming an endpoint that does not exist", &p,
-           "Assertion `uct_tcp_cm_ep_accept_conn(ep)' failed");
+    dies("a connection request naming an endpoint that does not exist", &p, ABORTED,
+         "Assertion `uct_tcp_cm_ep_accept_conn(ep)' failed");
     p.n = 8;
     conn_req(&p, CM_REQ, 0, 1, AF_INET, PEER_PORT);
+    size_t accepted = p.n;                                          /* the magic and a request */
     am(&p, UCP_AM_RNDV_RTS, 64, 0xff);
-    aborts("UCP's rendezvous request of junk", &p, "Assertion `ucp_rndv_rts_is_tag(rts_hdr)'");
+    dies("UCP's rendezvous request of junk", &p, ABORTED,
+         "Assertion `ucp_rndv_rts_is_tag(rts_hdr)' failed");
+    p.n = accepted;
+    wireup_req(&p, 0);
+    dies("UCP's wire-up request naming no endpoint", &p, ABORTED,
+         "Assertion `(msg)->dst_ep_id != ((ucs_ptr_map_key_t)0)' failed");
+    p.n = accepted;
+    wireup_req(&p, 1);
+    dies("UCP's wire-up request naming an endpoint of junk", &p, SEGV_EXIT, "Caught signal 11");
+    printf("\n  ");
 }
 
 static const phx_test_case_t cases[] = {
     {"junk on UCX's own port that UCX survives", test_junk_survived},
     {"200 connections at once on UCX's own port", test_many},
     {"a slowloris on UCX's own port", test_slowloris},
-    {"what on UCX's own port aborts UCX 1.13 (each in a service of its own)", test_ucx_aborts},
+    {"what on UCX's own port kills UCX 1.13 (each in a service of its own)", test_ucx_dies},
     {NULL, NULL},
 };
 
 static const phx_test_case_t victim_cases[] = {
-    {"a service for test_ucx_aborts", victim},
+    {"a service for test_ucx_dies", victim},
     {NULL, NULL},
 };
 

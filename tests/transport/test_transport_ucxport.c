@@ -227,7 +227,7 @@ static void test_junk_survived(void)
     p = (struct pkt){0};
     magic(&p);
     conn_req(&p, CM_REQ, 0, 1, AF_INET, PEER_PORT);
-    size_t got = probe(port, &p, 100, back);                        /* answered with an ACK */
+    size_t got = probe(port, &p, 300, back);                        /* answered with an ACK */
     uint32_t len = 0, event = 0;
     memcpy(&len, back + 1, 4);
     memcpy(&event, back + 5, 4);
@@ -350,8 +350,8 @@ static void victim(void)
 #define SEGV_EXIT (128 + SIGSEGV)
 #endif
 
-/* Sends P to a victim's UCX port: it ends with exit code ENDS, saying WHY. Its files go under a directory of
- * ours (its TMPDIR), removed after it, since an aborted victim cannot clean up. */
+/* Sends P to a victim's UCX port: it ends with exit code ENDS, saying WHY. Its files go under a
+ * directory of ours (its TMPDIR), removed after it, since a victim that dies cannot clean up. */
 static void dies(const char *what, const struct pkt *p, int ends, const char *why)
 {
     static phx_test_child_t c;

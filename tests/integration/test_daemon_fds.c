@@ -5,7 +5,8 @@
  * connection to a local listener that never reads, its send buffer full and SO_LINGER set for
  * 100000 s. Whoever drops the last reference to the unix socket drops the TCP socket's too, and
  * its close waits for the peer to take the data. The attacker is a forked child that sends it
- * with a List request and closes its own copy at once, leaving phoenixd the last reference (when
+ * with a List request and closes its own copy while phoenixd is stopped (SIGSTOP), leaving
+ * phoenixd the last reference whatever the scheduler does (when
  * the kernel refuses it, the child's own close is the one stuck; it is reaped by PID at the
  * end). The case runs twice: as the kernel is (6.16 and later refuse the descriptor at
  * sendmsg, EPERM, since phoenixd turns SO_PASSRIGHTS off), and with PHOENIXD_TEST_NO_PASSRIGHTS,
@@ -37,8 +38,9 @@
 
 #define FILL_MAX_WRITES 100000      /* bound on the writes that fill the send buffer */
 
-/* The attacker's outcomes, sent to the parent over a pipe before it closes its copy. */
-enum attack { ATTACK_REFUSED = 'R', ATTACK_ANSWERED = 'A', ATTACK_BROKEN = 'X' };
+/* What the attacker tells the parent over a pipe: SENT once the carrier went and its own copy
+ * is closed, then the outcome. */
+enum attack { ATTACK_SENT = 'S', ATTACK_REFUSED = 'R', ATTACK_ANSWERED = 'A', ATTACK_BROKEN = 'X' };
 
 /* A listener on 127.0.0.1 with a tiny receive buffer; it never accepts or reads. */
 static int quiet_listener(struct sockaddr_in *a)
@@ -148,13 +150,15 @@ static int list_count(const char *prefix)
     return n;
 }
 
-/* In the child: sends the carrier with a List request on a connection of its own. */
-static enum attack attack(const char *prefix, const struct sockaddr_in *a)
+/* In the child: sends the carrier with a List request on a connection of its own, closes its
+ * own copy at once (phoenixd, stopped meanwhile, holds the last reference then) and says so on
+ * TELL (ATTACK_SENT), then reads the refusal. */
+static enum attack attack(const char *prefix, const struct sockaddr_in *a, int tell)
 {
     Phoenix__Control__Request req;
     Phoenix__Control__ListRequest body;
     uint8_t buf[64];
-    char err[256];
+    char err[256], sent_mark = ATTACK_SENT;
     int carrier = carrier_make(a), sock = phx_control_connect(prefix, err, sizeof(err));
 
     if (carrier < 0 || sock < 0)
@@ -163,7 +167,8 @@ static enum attack attack(const char *prefix, const struct sockaddr_in *a)
     size_t len = phoenix__control__request__pack(&req, buf);
     ssize_t sent = phx_sock_send(sock, buf, len, &carrier, 1);
     if (sent >= 0)
-        close(carrier);         /* at once, so that phoenixd's reference is the last one */
+        close(carrier);         /* the message in flight holds a reference: this close is quick */
+    (void)!write(tell, &sent_mark, 1);
     printf("\n    sendmsg with the carrier -> %s", sent < 0 ? strerror((int)-sent) : "sent");
     fflush(stdout);
     if (sent == -EPERM)
@@ -171,30 +176,43 @@ static enum attack attack(const char *prefix, const struct sockaddr_in *a)
     return sent == (ssize_t)len ? read_refusal(sock) : ATTACK_BROKEN;
 }
 
-/* Forks the attacker; returns its pid, its outcome in *OUTCOME (ATTACK_BROKEN if none came in
- * 10 s). A refused child closes the carrier only after telling, since that close blocks. */
-static pid_t attacker_run(const char *prefix, const struct sockaddr_in *a, char *outcome)
+/* A byte from FD within 10 s, or ATTACK_BROKEN. */
+static char read_mark(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    char c = ATTACK_BROKEN;
+
+    if (poll(&pfd, 1, 10000) != 1 || read(fd, &c, 1) != 1)
+        return ATTACK_BROKEN;
+    return c;
+}
+
+/* Forks the attacker against D; returns its pid, its outcome in *OUTCOME (ATTACK_BROKEN if none
+ * came in 10 s). D is stopped (SIGSTOP) until the attacker has sent the carrier and closed its
+ * own copy: were phoenixd to drop the message first, the attacker's close would be the last
+ * one and block instead of phoenixd's (a race the attacker lost once under ASan). A refused
+ * child's close is the last: it leaves it to its exit, which does not linger. */
+static pid_t attacker_run(const struct phx_daemon *d, const struct sockaddr_in *a, char *outcome)
 {
     int p[2];
 
     CU_ASSERT_FATAL(pipe(p) == 0);
+    CU_ASSERT_FATAL(kill(d->pid, SIGSTOP) == 0);
     pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
         close(p[0]);
-        char c = (char)attack(prefix, a);
+        char c = (char)attack(d->prefix, a, p[1]);
         (void)!write(p[1], &c, 1);
-        _exit(0);       /* may close the carrier: may block until the listener goes */
+        _exit(0);
     }
     close(p[1]);
-    struct pollfd pfd = { .fd = p[0], .events = POLLIN };
-    *outcome = ATTACK_BROKEN;
-    if (poll(&pfd, 1, 10000) == 1 && read(p[0], outcome, 1) != 1)
-        *outcome = ATTACK_BROKEN;
+    char mark = pid > 0 ? read_mark(p[0]) : ATTACK_BROKEN;
+    kill(d->pid, SIGCONT);
+    CU_ASSERT_FATAL(pid > 0);
+    *outcome = mark == ATTACK_SENT ? read_mark(p[0]) : mark;
     close(p[0]);
     return pid;
 }
-
 
 static void check_blocking_close(bool no_passrights)
 {
@@ -208,7 +226,7 @@ static void check_blocking_close(bool no_passrights)
     unsetenv("PHOENIXD_TEST_NO_PASSRIGHTS");
     CU_ASSERT_FATAL(up);
     int listener = quiet_listener(&a);
-    pid_t child = attacker_run(d.prefix, &a, &outcome);
+    pid_t child = attacker_run(&d, &a, &outcome);
 
     CU_ASSERT_EQUAL(outcome, !no_passrights && kernel_refuses_fds() ? ATTACK_REFUSED
                                                                       : ATTACK_ANSWERED);
@@ -272,7 +290,7 @@ static void test_closer_stuck(void)
     int held = phx_control_connect(d.prefix, err, sizeof(err));
     CU_ASSERT_FATAL(held >= 0);
     int listener = quiet_listener(&a);
-    pid_t child = attacker_run(d.prefix, &a, &outcome);
+    pid_t child = attacker_run(&d, &a, &outcome);
     CU_ASSERT_EQUAL(outcome, ATTACK_ANSWERED);
 
     unsigned made = flood(d.prefix, n);

@@ -217,6 +217,22 @@ int phx_ucx_settings_check(const struct phx_ucx_settings *set, char *err, size_t
     return 0;
 }
 
+/* UCX's TCP transport listens on a port of its own that anyone who reaches it can abort the
+ * service through (docs/transport.md, "UCX's own ports"): without a port range no firewall can
+ * name it, which is said once per process. */
+static void warn_open_tcp_ports(const struct phx_ucx_settings *set, const char *tls)
+{
+    static bool warned;
+
+    if (warned || !tls_may_use(tls, tcp_names) ||
+        (set->tcp_port_range[0] || getenv("UCX_TCP_PORT_RANGE")))
+        return;
+    warned = true;
+    phx_warn("ucx: settings.ucx.tcp_port_range is not set: UCX's own TCP ports take any port and "
+             "any connection, and a few malformed bytes there abort the service; set a range and "
+             "let only the services reach it (docs/transport.md, UCX's own ports)");
+}
+
 static int apply_knobs(ucp_config_t *config, const struct phx_ucx_settings *set, char *err,
                        size_t errlen)
 {
@@ -240,6 +256,7 @@ static int apply_knobs(ucp_config_t *config, const struct phx_ucx_settings *set,
     for (unsigned i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++)
         if (apply_knob(config, &knobs[i], tls, err, errlen) < 0)
             return -EINVAL;
+    warn_open_tcp_ports(set, tls);
     return 0;
 }
 

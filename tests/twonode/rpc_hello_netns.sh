@@ -46,12 +46,16 @@ for n in a b; do
 done
 
 # A service on each host, its transport pinned to the host's veth.
-start_service() {   # NODE NETNS VETH
-  local node=$1 ns=$2 veth=$3 prefix=$dir/$1
+# Node b's UCX listens in a port range (settings.ucx.tcp_port_range; its server app keeps its
+# worker open to the end); node a's has none, and says so in its log.
+range_b="41000-41099"
+start_service() {   # NODE NETNS VETH [PORT_RANGE]
+  local node=$1 ns=$2 veth=$3 range=${4:-} prefix=$dir/$1
   cat > "$dir/$node.conf" <<CONF
 prefix = "$prefix";
 log = { level = "info"; file = "$dir/$node.log"; };
-settings = { ucx = { tls = "tcp"; net_devices = "$veth"; auth = "none"; }; };  # no munged here
+settings = { ucx = { tls = "tcp"; net_devices = "$veth"; auth = "none";  # no munged here
+                     tcp_port_range = "$range"; }; };
 plugins = ( { name = "mrpc"; path = "$mrpc_so"; }, { name = "ucx"; path = "$ucx_so"; } );
 CONF
   ip netns exec "$ns" env UCX_NET_DEVICES="$veth" UCX_TLS=tcp \
@@ -61,7 +65,7 @@ CONF
   fail "phoenixd on node $node did not start"
 }
 start_service a "$ns_a" "$veth_a"
-start_service b "$ns_b" "$veth_b"
+start_service b "$ns_b" "$veth_b" "$range_b"
 
 ip netns exec "$ns_b" env PHOENIX_PREFIX="$dir/b" "$server" "$ip_b:5000" >"$dir/server.out" 2>&1 &
 pids+=($!)
@@ -76,4 +80,18 @@ echo "client: $reply"
 grep -qx "reply: Hello mRPC!" <<<"$reply" || fail "client did not get the greeting"
 grep -q "mRPC" "$dir/server.out" || fail "server did not print the request"
 echo "server: $(grep -m1 mRPC "$dir/server.out")"
+# Node b's UCX listened in its range only; node a warned that its UCX ports have none.
+ports_b=$(ip netns exec "$ns_b" ss -Hltnp | awk -v pid="pid=${pids[1]}," 'index($0, pid) { n = split($4, a, ":"); print a[n] }')
+echo "node b's phoenixd listens on: $(echo $ports_b)"
+in_range=0
+for p in $ports_b; do
+  if [ "$p" -ge 41000 ] && [ "$p" -le 41099 ]; then in_range=$((in_range + 1))
+  elif [ "$p" -ne 5000 ] && ! grep -q "metrics.*:$p\b" "$dir/b.log"; then
+    fail "node b's phoenixd listens on $p, outside tcp_port_range $range_b"
+  fi
+done
+[ "$in_range" -ge 1 ] || fail "node b's UCX does not listen in tcp_port_range $range_b"
+warning="settings.ucx.tcp_port_range is not set"
+grep -q "$warning" "$dir/a.log" || fail "node a (no tcp_port_range) did not warn: $warning"
+! grep -q "$warning" "$dir/b.log" || fail "node b (tcp_port_range $range_b) warned: $warning"
 echo "PASSED: rpc_hello between $ns_a ($ip_a) and $ns_b ($ip_b) over veth"

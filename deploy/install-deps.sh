@@ -28,6 +28,8 @@ PACKAGES=(
   libsystemd-dev systemd
   # test networking, benchmarks' plots, process inspection
   iproute2 gnuplot-nox procps psmisc python3
+  # nft loads deploy/firewall/phoenix-ucx.nft in tests/twonode/test_firewall.sh
+  nftables
   # groff renders the manual pages (docs/man) in tests/man/test_man.sh
   groff-base
 )

@@ -297,7 +297,7 @@ static bool waits_for(const struct mpix_request *r, int world)
 {
     if (r->peer != MPI_ANY_SOURCE && (!collective(r) || closing))
         return r->comm->group->world[r->peer] == world;
-    return mpix_group_rank_of(r->comm->group, world) != MPI_UNDEFINED;
+    return !closing && mpix_group_rank_of(r->comm->group, world) != MPI_UNDEFINED;
 }
 
 static void fail_recv(struct mpix_request *r, int world, const char *why)

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define FILL_MAX_WRITES 100000      /* bound on the writes that fill the send buffer */
@@ -198,6 +199,8 @@ static pid_t attacker_run(const struct phx_daemon *d, const struct sockaddr_in *
 
     CU_ASSERT_FATAL(pipe(p) == 0);
     CU_ASSERT_FATAL(kill(d->pid, SIGSTOP) == 0);
+    int stopped;
+    (void)waitpid(d->pid, &stopped, WUNTRACED);     /* until it is: phoenixd is our child */
     pid_t pid = fork();
     if (pid == 0) {
         close(p[0]);

@@ -23,7 +23,8 @@ ip_a=$net.1 ip_b=$net.2
 # (settings.ucx.tcp_port_range; its server app keeps its worker open to the end); node a's has
 # none, and says so in its log.
 range_b="41000-41099"
-twonode_netns "$ns_a" && twonode_netns "$ns_b"
+twonode_netns "$ns_a"
+twonode_netns "$ns_b"
 twonode_link "$ns_a" "${tag}va" "$ip_a/24" "$ns_b" "${tag}vb" "$ip_b/24"
 twonode_service a "$ns_a" "${tag}va"
 twonode_service b "$ns_b" "${tag}vb" "tcp_port_range = \"$range_b\";"

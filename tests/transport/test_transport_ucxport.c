@@ -22,6 +22,11 @@
  * endpoint of junk: SIGSEGV). Each goes to a service of its own (this program with --victim, the
  * same apps and settings) and the case asserts that it still dies there, with UCX's word for it:
  * the day one does not, UCX changed and docs/transport.md ("UCX's own ports") must say so.
+ *
+ * All of that comes from 127.0.0.1, a host the apps' own handshakes allowed through the "peers
+ * only" filter (settings.ucx.tcp_peers_only, transports/ucx/ucx_portguard.c): what a user of a
+ * peer's host, or of this one, can still do. From any other source (127.0.0.9, a stranger to the
+ * filter) the connect itself never completes and the apps go on; with the setting off it does.
  * Every wait is bounded; every child is reaped. */
 #include "transport_harness.h"
 
@@ -48,6 +53,8 @@ enum { CM_REQ = 1, CM_ACK = 2, CM_FLAG_TO_EP = 1 };
 enum { UCP_AM_WIREUP = 1, UCP_AM_RNDV_RTS = 9 };           /* UCP's wire-up, rendezvous */
 /* The port a connection request names (127.0.0.1:65535: nothing of ours). */
 enum { PEER_PORT = 65535 };
+/* A source address no handshake here allows (127.0.0.9: loopback, another host to the filter). */
+#define STRANGER 0x7f000009u
 
 struct pkt {
     uint8_t b[512];
@@ -152,19 +159,26 @@ static unsigned ucx_ports(unsigned *out, unsigned max)
     return n;
 }
 
-/* A and B up with the same-node path off, B connected to A (its connection 5); UCX's port of
- * their worker (runtime 0's, which both share). */
-static unsigned pair_over_ucx(void)
+/* A and B up with the same-node path off and the settings TEXT, B connected to A (its
+ * connection 5); UCX's port of their worker (runtime 0's, which both share). */
+static unsigned pair_over_ucx_with(const char *text)
 {
     unsigned ports[8];
+    char all[256];
 
-    ucx_settings("same_node = false;");
+    snprintf(all, sizeof(all), "same_node = false; %s", text);
+    ucx_settings(all);
     pair_up();
     pair_connect();
     round_trip(5, 1);
     unsigned n = ucx_ports(ports, 8);
     CU_ASSERT_EQUAL_FATAL(n, 1);
     return ports[0];
+}
+
+static unsigned pair_over_ucx(void)
+{
+    return pair_over_ucx_with("");
 }
 
 /* ---- what UCX survives ------------------------------------------------------------------- */
@@ -324,6 +338,61 @@ static void test_slowloris(void)
     pair_down();
 }
 
+/* ---- strangers (settings.ucx.tcp_peers_only) --------------------------------------------- */
+
+/* Whether a connect to UCX's PORT from STRANGER, a source address no handshake of this process
+ * allowed (loopback, yet another host to the filter), completes within MS, the apps turning
+ * meanwhile. */
+static bool stranger_connects(unsigned port, unsigned ms)
+{
+    struct sockaddr_in from = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(STRANGER)},
+                       to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e = -1;
+    socklen_t len = sizeof(e);
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    bool done = false;
+
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&from, sizeof(from)) == 0);
+    CU_ASSERT(connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0 || errno == EINPROGRESS);
+    unsigned long long deadline = phx_test_now_ns() + ms * MS;
+    while (!done && phx_test_now_ns() < deadline) {
+        turns(8);
+        done = poll(&p, 1, 1) == 1;
+    }
+    if (done)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
+    close(fd);
+    return done && e == 0;
+}
+
+/* settings.ucx.tcp_peers_only (the default): UCX's port never answers a host our handshake did
+ * not meet, and the apps go on; the bytes that kill UCX never get there. */
+static void test_stranger_dropped(void)
+{
+    unsigned port = pair_over_ucx();
+
+    CU_ASSERT(!stranger_connects(port, 300));
+    still_serves(34, 2);
+    CU_ASSERT(!stranger_connects(port, 300));
+    round_trip(5, 3);
+    assert_clean(A.wt);
+    pair_down();
+}
+
+/* tcp_peers_only = false: the same stranger connects. */
+static void test_stranger_unfiltered(void)
+{
+    unsigned port = pair_over_ucx_with("tcp_peers_only = false;");
+
+    CU_ASSERT(stranger_connects(port, 2000));
+    round_trip(5, 2);
+    assert_clean(A.wt);
+    pair_down();
+    ucx_settings("tcp_peers_only = true;");
+}
+
 /* ---- what kills UCX 1.13 ----------------------------------------------------------------- */
 
 /* --victim: A and B as above, UCX's port said on stdout, turned until stdin closes (30 s at
@@ -350,7 +419,8 @@ static void victim(void)
 #define SEGV_EXIT (128 + SIGSEGV)
 #endif
 
-/* Sends P to a victim's UCX port: it ends with exit code ENDS, saying WHY. Its files go under a
+/* Sends P to a victim's UCX port, from 127.0.0.1 (its apps' handshakes allowed it: the filter
+ * lets it through): it ends with exit code ENDS, saying WHY. Its files go under a
  * directory of ours (its TMPDIR), removed after it, since a victim that dies cannot clean up. */
 static void dies(const char *what, const struct pkt *p, int ends, const char *why)
 {
@@ -432,6 +502,8 @@ static const phx_test_case_t cases[] = {
     {"junk on UCX's own port that UCX survives", test_junk_survived},
     {"200 connections at once on UCX's own port", test_many},
     {"a slowloris on UCX's own port", test_slowloris},
+    {"a stranger's connect to UCX's own port is dropped (tcp_peers_only)", test_stranger_dropped},
+    {"a stranger connects with tcp_peers_only = false", test_stranger_unfiltered},
     {"what on UCX's own port kills UCX 1.13 (each in a service of its own)", test_ucx_dies},
     {NULL, NULL},
 };

@@ -433,6 +433,19 @@ static int copy_device(const struct walk *w, const struct dev_rec *d, bool local
     return kept;
 }
 
+int phx_ucx_waddr_tcp_ports(const uint8_t *a, size_t len, uint16_t *ports, unsigned max)
+{
+    struct walk w;
+    unsigned n = 0;
+
+    if (!walk(&w, a, len, NULL, 0))
+        return -EINVAL;
+    for (unsigned i = 0; i < w.n_tl && n < max; i++)
+        if (phx_ucx_waddr_tl_of(w.tl[i].csum) == PHX_UCX_TL_TCP)   /* shaped(): 2 bytes */
+            ports[n++] = (uint16_t)(a[w.tl[i].end - 2] << 8 | a[w.tl[i].end - 1]);
+    return (int)n;
+}
+
 size_t phx_ucx_waddr_reachable(const uint8_t *a, size_t len, bool local, uint8_t *out,
                                size_t outlen, char *why, size_t whylen)
 {

@@ -28,6 +28,11 @@ int phx_ucx_waddr_check(const uint8_t *a, size_t len, char *why, size_t whylen);
 size_t phx_ucx_waddr_reachable(const uint8_t *a, size_t len, bool local, uint8_t *out,
                                size_t outlen, char *why, size_t whylen);
 
+/* The ports (host order) UCX's tcp transport listens on, one per tcp record of the worker
+ * address A (LEN bytes; each record's interface address is its port, in network order), at most
+ * MAX into PORTS: how many, or -EINVAL when A is not a valid address (ucx_portguard.h). */
+int phx_ucx_waddr_tcp_ports(const uint8_t *a, size_t len, uint16_t *ports, unsigned max);
+
 /* The transports told apart, by the CRC-16 of their name UCX puts in each record. */
 enum phx_ucx_tl {
     PHX_UCX_TL_OTHER, PHX_UCX_TL_TCP, PHX_UCX_TL_SELF, PHX_UCX_TL_POSIX, PHX_UCX_TL_SYSV,

@@ -109,6 +109,9 @@ static const struct phx_setting ucx_keys[] = {
     UCX_SETTING(STRING, tcp_port_range, "",
                 "UCX_TCP_PORT_RANGE, e.g. \"40000-40999\": the ports UCX's TCP transport listens "
                 "on; \"\" = any the kernel gives"),
+    UCX_SETTING(BOOL, tcp_peers_only, true,
+                "UCX's TCP listening ports admit only IPv4 hosts this service did a handshake "
+                "with (a socket filter; docs/transport.md, UCX's own ports)"),
     UCX_SETTING(STRING, ib_sl, "",
                 "InfiniBand service level (0-15) of this service's RDMA traffic, every app's: "
                 "UCX 1.13 sets it per context, not per endpoint; \"\" = UCX's auto"),
@@ -219,7 +222,8 @@ int phx_ucx_settings_check(const struct phx_ucx_settings *set, char *err, size_t
 
 /* UCX's TCP transport listens on a port of its own that anyone who reaches it can abort the
  * service through (docs/transport.md, "UCX's own ports"): without a port range no firewall can
- * name it, which is said once per process. */
+ * name it, which is said once per process. tcp_peers_only narrows "anyone" to the users of the
+ * peers' hosts and of this one (ucx_portguard.h). */
 static void warn_open_tcp_ports(const struct phx_ucx_settings *set, const char *tls)
 {
     static bool warned;
@@ -229,8 +233,10 @@ static void warn_open_tcp_ports(const struct phx_ucx_settings *set, const char *
         return;
     warned = true;
     phx_warn("ucx: settings.ucx.tcp_port_range is not set: UCX's own TCP ports take any port and "
-             "any connection, and a few malformed bytes there abort the service; set a range and "
-             "let only the services reach it (docs/transport.md, UCX's own ports)");
+             "%s, and a few malformed bytes there abort the service; set a range and let only the "
+             "services reach it (docs/transport.md, UCX's own ports)",
+             set->tcp_peers_only ? "any connection from a peer's host (tcp_peers_only)"
+                                 : "any connection");
 }
 
 static int apply_knobs(ucp_config_t *config, const struct phx_ucx_settings *set, char *err,

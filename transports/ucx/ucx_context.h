@@ -50,6 +50,7 @@ struct phx_ucx_settings {
     unsigned eager_max_kb;      /* larger single messages up to it go eager over TCP; 0: off */
     int      worker;            /* enum phx_ucx_worker_mode: which apps get a worker of their own */
     char    *tcp_port_range;    /* UCX_TCP_PORT_RANGE: the ports UCX's TCP interfaces listen on */
+    bool     tcp_peers_only;    /* those admit only hosts we did a handshake with */
     char    *ib_sl;             /* SL of UCX's InfiniBand transports; "" = UCX's "auto" */
     char    *ib_traffic_class;  /* their TRAFFIC_CLASS (RoCE: DSCP << 2); "" = UCX's "auto" */
     /* the wire-up (ucx_hs.c) and its security (ucx_auth.c) */

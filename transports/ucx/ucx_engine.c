@@ -66,11 +66,12 @@ void phx_ucx_engine_worker_limits(struct phx_ucx_engine *s)
 
 /* Takes the worker of the runtime thread that will drive E (ucx_worker.c), or a new one of its
  * own served by that thread (settings.ucx.worker = "app"). */
-static int worker_attach(struct phx_ucx_engine *s, phx_engine_t *e, int mode, char *err,
-                         size_t errlen)
+static int worker_attach(struct phx_ucx_engine *s, phx_engine_t *e,
+                         const struct phx_ucx_settings *set, char *err, size_t errlen)
 {
     s->w = phx_ucx_worker_acquire(s->ctx, phx_engine_runtime_index(e),
-                                  mode == PHX_UCX_WORKER_APP, err, errlen);
+                                  set->worker == PHX_UCX_WORKER_APP, set->tcp_peers_only, err,
+                                  errlen);
     if (!s->w)
         return -EIO;
     s->worker = s->w->ucp;
@@ -162,7 +163,7 @@ static int ucx_create(phx_engine_t *e, const char *config, void **state, char *e
         snprintf(err, errlen, "out of memory");
     else if (!(s->ctx = phx_ucx_context_acquire(phx_ucx_am_recv, &set, err, errlen)))
         rc = -EIO;
-    else if (!(rc = worker_attach(s, e, set.worker, err, errlen)))
+    else if (!(rc = worker_attach(s, e, &set, err, errlen)))
         rc = phx_ucx_wireup_init(s, &set, err, errlen);
     if (!rc && set.auth == PHX_UCX_AUTH_NONE)
         phx_warn_once_auth_none();
@@ -419,7 +420,8 @@ static void follow_runtime(struct phx_ucx_engine *s, phx_engine_t *e)
 
     if (rt == phx_ucx_worker_runtime(from) || s->move_failed || !worker_unused(s))
         return;
-    to = phx_ucx_worker_acquire(s->ctx, rt, phx_ucx_worker_is_own(from), err, sizeof(err));
+    to = phx_ucx_worker_acquire(s->ctx, rt, phx_ucx_worker_is_own(from), s->wcfg.peers_only, err,
+                                sizeof(err));
     if (!to) {
         phx_warn("ucx: engine %llu keeps the worker of runtime %u: %s",
                  (unsigned long long)phx_engine_id(e), phx_ucx_worker_runtime(from), err);
@@ -445,7 +447,7 @@ static void follow_class(struct phx_ucx_engine *s, phx_engine_t *e)
     if (s->wcfg.worker != PHX_UCX_WORKER_CLASS || s->move_failed ||
         phx_ucx_worker_is_own(from) || !phx_engine_urgency(e) || !worker_unused(s))
         return;
-    if (phx_ucx_worker_make_own(from, &to, err, sizeof(err)) < 0) {
+    if (phx_ucx_worker_make_own(from, &to, s->wcfg.peers_only, err, sizeof(err)) < 0) {
         phx_warn("ucx: engine %llu stays on the shared worker %u: %s",
                  (unsigned long long)phx_engine_id(e), from->id, err);
         s->move_failed = true;

@@ -196,6 +196,8 @@ struct phx_ucx_wireup_cfg {
     bool     same_job;                  /* accept only peers of the service's own Slurm job */
     bool     same_node;                 /* a loopback pair's messages skip UCX (ucx_local.c) */
     unsigned worker;                    /* enum phx_ucx_worker_mode (settings.ucx.worker) */
+    bool     peers_only;                /* a worker it creates guards its UCX TCP ports
+                                           (settings.ucx.tcp_peers_only, ucx_portguard.h) */
     uint64_t eager_max;                 /* bytes: single messages up to this size go eager on
                                            TCP connections (settings.ucx.eager_max_kb; 0: off;
                                            not wire-up, but read again at restore as it is) */

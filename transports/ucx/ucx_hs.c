@@ -30,6 +30,7 @@
 #include "ucx_addr_check.h"
 #include "ucx_auth.h"
 #include "ucx_engine.h"
+#include "ucx_portguard.h"
 
 #include "phoenix/log.h"
 #include "phoenix/status.h"
@@ -181,6 +182,7 @@ int phx_ucx_wireup_init(struct phx_ucx_engine *s, const struct phx_ucx_settings 
         .halfopen_per_source = set->halfopen_per_source, .auth = set->auth,
         .same_uid = set->auth_same_uid, .same_job = set->auth_same_job,
         .same_node = set->same_node, .worker = (unsigned)set->worker,
+        .peers_only = set->tcp_peers_only,
         .eager_max = (uint64_t)set->eager_max_kb << 10};
     snprintf(s->wcfg.munge_socket, sizeof(s->wcfg.munge_socket), "%s", set->munge_socket);
     phx_ucx_service_job(s->wcfg.job, sizeof(s->wcfg.job));
@@ -709,6 +711,8 @@ static void accept_auth(struct phx_ucx_hs *h)
     }
     if (!same_job(h, why, sizeof(why)))
         return hs_fail(h, PHX_UCX_HS_R_POLICY, why);
+    /* Its UCX connects to ours once DONE came: its host may reach UCX's ports from now on. */
+    phx_ucx_portguard_allow((const struct sockaddr *)&h->peer);
     h->step = HS_S_DONE;
     int rc = hs_send(h, &(struct phx_ucx_hs_msg){.type = PHX_UCX_HS_DONE});
     if (rc != 0)                /* DONE did not go in one piece: no connection */
@@ -750,6 +754,8 @@ int phx_ucx_hs_connect(struct phx_ucx_conn *c, const struct sockaddr_storage *ss
                        char *why, size_t whylen)
 {
     struct phx_ucx_engine *s = c->s;
+    /* The server's UCX may connect back to ours at any point from now on (ucx_portguard.h). */
+    phx_ucx_portguard_allow((const struct sockaddr *)ss);
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     if (fd < 0) {

@@ -77,13 +77,16 @@
 #include "ucx_worker.h"
 
 #include "mrpc/transport.h"
+#include "ucx_addr_check.h"
 #include "ucx_engine.h"
+#include "ucx_portguard.h"
 
 #include "phoenix/log.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define WORKER_FIRST_EPS PHX_UCX_MAX_CONNS     /* by_ep doubles from here as engines join */
 
@@ -157,6 +160,29 @@ static int worker_open(struct phx_ucx_worker *w, char *err, size_t errlen)
     return 0;
 }
 
+/* settings.ucx.tcp_peers_only: W's UCX TCP listening sockets, found by the ports its own
+ * address names, admit only peers from now on, before that address goes to anyone
+ * (ucx_portguard.h). A port not found is said, not fatal: UCX's tcp over IPv6 is not guarded. */
+static void guard(struct phx_ucx_worker *w)
+{
+    ucp_worker_attr_t attr = {.field_mask = UCP_WORKER_ATTR_FIELD_ADDRESS};
+    uint16_t ports[PHX_UCX_WADDR_MAX_TLS];
+    int n = -1;
+
+    if (ucp_worker_query(w->ucp, &attr) == UCS_OK) {
+        n = phx_ucx_waddr_tcp_ports((const uint8_t *)attr.address, attr.address_length, ports,
+                                    PHX_UCX_WADDR_MAX_TLS);
+        ucp_worker_release_address(w->ucp, attr.address);
+    }
+    int guarded = n > 0 ? phx_ucx_portguard_ports(ports, (unsigned)n) : 0;
+    if (n < 0 || guarded < 0)
+        phx_error("ucx: worker %u: cannot guard UCX's TCP ports: %s", w->id,
+                  n < 0 ? "its address does not read" : strerror(-guarded));
+    else if (guarded < n)
+        phx_warn("ucx: worker %u: %d of UCX's %d TCP listening sockets admit peers only (the "
+                 "others are not IPv4 sockets of this process)", w->id, guarded, n);
+}
+
 /* Frees W whatever worker_create() got to, and the engines it kept. */
 static void worker_free(struct phx_ucx_worker *w)
 {
@@ -177,7 +203,7 @@ static void worker_free(struct phx_ucx_worker *w)
 
 /* Under ctx->lock. */
 static struct phx_ucx_worker *worker_create(struct phx_ucx_context *ctx, unsigned runtime,
-                                            char *err, size_t errlen)
+                                            bool peers_only, char *err, size_t errlen)
 {
     struct phx_ucx_worker *w = calloc(1, sizeof(*w));
 
@@ -199,6 +225,8 @@ static struct phx_ucx_worker *worker_create(struct phx_ucx_context *ctx, unsigne
         worker_free(w);
         return NULL;
     }
+    if (peers_only)
+        guard(w);
     w->next = ctx->workers;
     ctx->workers = w;
     phx_info("ucx: worker %u created for runtime %u%s", w->id, runtime & ~PHX_UCX_WORKER_OWN,
@@ -207,7 +235,8 @@ static struct phx_ucx_worker *worker_create(struct phx_ucx_context *ctx, unsigne
 }
 
 struct phx_ucx_worker *phx_ucx_worker_acquire(struct phx_ucx_context *ctx, unsigned runtime,
-                                              bool own, char *err, size_t errlen)
+                                              bool own, bool peers_only, char *err,
+                                              size_t errlen)
 {
     struct phx_ucx_worker *w = NULL;
 
@@ -218,19 +247,21 @@ struct phx_ucx_worker *phx_ucx_worker_acquire(struct phx_ucx_context *ctx, unsig
     if (w)
         w->refs++;
     else
-        w = worker_create(ctx, runtime | (own ? PHX_UCX_WORKER_OWN : 0), err, errlen);
+        w = worker_create(ctx, runtime | (own ? PHX_UCX_WORKER_OWN : 0), peers_only, err,
+                          errlen);
     pthread_mutex_unlock(&ctx->lock);
     return w;
 }
 
-int phx_ucx_worker_make_own(struct phx_ucx_worker *w, struct phx_ucx_worker **own, char *err,
-                            size_t errlen)
+int phx_ucx_worker_make_own(struct phx_ucx_worker *w, struct phx_ucx_worker **own,
+                            bool peers_only, char *err, size_t errlen)
 {
     struct phx_ucx_context *ctx = w->ctx;
 
     pthread_mutex_lock(&ctx->lock);
     if (w->refs > 1)        /* shared: a new one */
-        *own = worker_create(ctx, phx_ucx_worker_runtime(w) | PHX_UCX_WORKER_OWN, err, errlen);
+        *own = worker_create(ctx, phx_ucx_worker_runtime(w) | PHX_UCX_WORKER_OWN, peers_only,
+                             err, errlen);
     else                    /* the engine's alone: acquire() never hands it out from now on */
         *own = w;
     if (*own == w)

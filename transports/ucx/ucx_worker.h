@@ -57,15 +57,18 @@ struct phx_ucx_worker {
 #define PHX_UCX_WORKER_OWN   (1u << 31)
 
 /* OWN false: a reference to the worker of runtime thread RUNTIME in CTX, created on first use.
- * OWN true: a new worker of one app, served by that thread. NULL with a sentence in ERR. */
+ * OWN true: a new worker of one app, served by that thread. NULL with a sentence in ERR.
+ * PEERS_ONLY (settings.ucx.tcp_peers_only): a worker created here has its UCX TCP ports guarded
+ * (ucx_portguard.h). */
 struct phx_ucx_worker *phx_ucx_worker_acquire(struct phx_ucx_context *ctx, unsigned runtime,
-                                              bool own, char *err, size_t errlen);
+                                              bool own, bool peers_only, char *err,
+                                              size_t errlen);
 /* A worker of its own for an engine on W: W itself when that engine is its only user (it is
  * then never handed to another), else a new one served by W's thread (W keeps the engine's
- * reference: the caller releases it once the engine has moved). Into *OWN; 0, or -EIO with a
+ * reference: the caller releases it once the engine has moved; PEERS_ONLY as for acquire). Into *OWN; 0, or -EIO with a
  * sentence in ERR. Nothing of the engine may be on W: no endpoint, listener or request. */
-int phx_ucx_worker_make_own(struct phx_ucx_worker *w, struct phx_ucx_worker **own, char *err,
-                            size_t errlen);
+int phx_ucx_worker_make_own(struct phx_ucx_worker *w, struct phx_ucx_worker **own,
+                            bool peers_only, char *err, size_t errlen);
 /* The runtime thread's index (without PHX_UCX_WORKER_OWN), and whether W is an app's own. */
 unsigned phx_ucx_worker_runtime(const struct phx_ucx_worker *w);
 bool     phx_ucx_worker_is_own(const struct phx_ucx_worker *w);

@@ -5,8 +5,10 @@
 #include "transport_cases.h"
 
 #include "phoenix/status.h"
+#include "ucx_portguard.h"
 #include "upgrade.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,11 @@ static void live_upgrade(unsigned rt_b)
      * end first. The same-node pair has no such wait (its posts are recalled). */
     if (rt_b && !same_node_path())
         CU_ASSERT(RUN_UNTIL(st(A.wt, "sent_ok") == 2000 && st(B.wt, "sent_ok") == 2000, 60000));
+    /* UCX's ports admit the apps' host, 127.0.0.1 (settings.ucx.tcp_peers_only): the kernel
+     * keeps that across the upgrade, and the new build adds to it, not over it. */
+    uint32_t peers[4];
+    CU_ASSERT_EQUAL(phx_ucx_portguard_allowed(peers, 4), 1);
+    CU_ASSERT_EQUAL(peers[0], htonl(INADDR_LOOPBACK));
     const struct phx_plugin *old = A.ucx->plugin;
     const char *const paths[] = {PHX_PLUGIN_UCX};
     A.sub->next = B.sub;                       /* the service's list of subscriptions */
@@ -57,6 +64,8 @@ static void live_upgrade(unsigned rt_b)
     cmd(B.wt, "connect 6 127.0.0.1:%lld", st(A.wt, "bound_port"));
     CU_ASSERT(RUN_UNTIL(st(B.wt, "connected") == 2 && st(A.wt, "accepted") == 2, 5000));
     CU_ASSERT_EQUAL(st(B.wt, "connected_status"), PHX_OK);
+    CU_ASSERT_EQUAL(phx_ucx_portguard_allowed(peers, 4), 1);
+    CU_ASSERT_EQUAL(peers[0], htonl(INADDR_LOOPBACK));
 
     /* A state of a version this build does not read is refused, not adopted; and dump() runs
      * only inside an upgrade (its UCX handles need the resource table). */

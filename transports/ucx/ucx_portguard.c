@@ -71,7 +71,14 @@ struct scan {
     bool         same;
 };
 
-#define LOCK_SLOT "ucx.portguard.lock"
+/* What the builds share (see the file comment), in the runtime slot SHARED_SLOT: made by the
+ * first build that needs it, never freed; its layout is every build's. */
+#define SHARED_SLOT "ucx.portguard"
+struct shared {
+    pthread_mutex_t lock;
+    uint64_t        gen;        /* filters attached so far, by any build: `known` holds while
+                                   it is the generation this build attached */
+};
 
 /* Under the lock. */
 static struct shared      *sh;
@@ -81,17 +88,10 @@ static bool                full_said;
 static struct sock_filter  prog[PROG_MAX], back[PROG_MAX];
 static struct ipset        parsed;
 
-/* What the builds share (see the file comment): made by the first build that needs it, never
- * freed. NULL when out of memory: then nothing is changed. */
-struct shared {
-    pthread_mutex_t lock;
-    uint64_t        gen;        /* filters attached so far, by any build: `known` holds while
-                                   it is the generation this build attached */
-};
-
+/* NULL when out of memory: then nothing is changed. */
 static struct shared *shared_get(void)
 {
-    void **slot = phx_runtime_slot(LOCK_SLOT);
+    void **slot = phx_runtime_slot(SHARED_SLOT);
     struct shared *m, *none = NULL;
 
     if (!slot)

@@ -286,7 +286,9 @@ static size_t tcp_ip_address(const uint8_t *a, uint8_t *out, const uint8_t ip[4]
 }
 
 /* A peer on another host may not point UCX at this host's loopback or unspecified address
- * (UCX would connect to a port of ours); one on this host may, and any other IP is kept. */
+ * (UCX would connect to a port of ours); one on this host may, and any other IP is kept. The
+ * tcp records read back (phx_ucx_waddr_tcp(), ucx_portguard.h) with their port, and their
+ * address only when it is not this host's loopback. */
 static void tcp_host_only(const uint8_t *a, size_t len)
 {
     static const uint8_t lo[4] = { 127, 0, 0, 1 }, any[4] = { 0 }, other[4] = { 10, 1, 2, 3 };
@@ -300,7 +302,16 @@ static void tcp_host_only(const uint8_t *a, size_t len)
     CHECK(phx_ucx_waddr_check(in, n, why, sizeof(why)) == 0, "a tcp record of 10.1.2.3: %s", why);
     CHECK(phx_ucx_waddr_reachable(in, n, false, out, sizeof(out), why, sizeof(why)) == n,
           "a tcp record of 10.1.2.3 from another host was dropped (%s)", why);
+    struct phx_ucx_waddr_tcp tcp[2];
+    uint32_t ip;
+    memcpy(&ip, other, 4);
+    CHECK(phx_ucx_waddr_tcp(in, n, tcp, 2) == 1 && tcp[0].port == 4242 && tcp[0].ipv4 == ip,
+          "the tcp record of 10.1.2.3 reads as port %u, address %08x", tcp[0].port,
+          tcp[0].ipv4);
     n = tcp_ip_address(a, in, lo);
+    CHECK(phx_ucx_waddr_tcp(in, n, tcp, 2) == 1 && tcp[0].port == 4242 && tcp[0].ipv4 == 0,
+          "the tcp record of 127.0.0.1 reads with an address (%08x)", tcp[0].ipv4);
+    CHECK(phx_ucx_waddr_tcp(in, n - 1, tcp, 2) == -EINVAL, "a cut record reads");
     CHECK(phx_ucx_waddr_reachable(in, n, false, out, sizeof(out), why, sizeof(why)) == 0,
           "a tcp record of 127.0.0.1 from another host was kept");
     CHECK(phx_ucx_waddr_reachable(in, n, true, out, sizeof(out), why, sizeof(why)) == n,

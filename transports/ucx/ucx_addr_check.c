@@ -82,6 +82,7 @@
 struct tl_rec {
     uint16_t csum;
     bool     loopback;      /* tcp to a loopback device, or to an address only this host has */
+    uint32_t ipv4;          /* tcp to an IPv4 address other than those: it (network order) */
     size_t   start, end;    /* csum .. end of the interface address */
     size_t   flag_at;       /* the byte holding LAST */
 };
@@ -235,6 +236,8 @@ static bool shaped(struct walk *w, enum phx_ucx_tl kind, const uint8_t *dev, uns
                         dev_len ? dev[0] : 0, dev_len > 1 ? dev[1] : 0);
         want_dev = 2 + (dev[0] == 1 || dev[1] == 10 ? 16 : 4);
         t->loopback = dev[0] == 1 || (dev_len == want_dev && host_only_ip(dev[1], dev + 2));
+        if (!t->loopback && dev[1] == 2 && dev_len == want_dev)
+            memcpy(&t->ipv4, dev + 2, 4);
         want_iface = 2;
         break;
     case PHX_UCX_TL_SELF:
@@ -276,6 +279,7 @@ static bool transport(struct walk *w, const uint8_t *dev, unsigned dev_len, bool
         return false;
     t->csum = (uint16_t)(csum[0] | csum[1] << 8);
     t->loopback = false;
+    t->ipv4 = 0;
     t->flag_at = w->off;
     if (!take_byte(w, "interface address length", &b))
         return false;
@@ -433,7 +437,8 @@ static int copy_device(const struct walk *w, const struct dev_rec *d, bool local
     return kept;
 }
 
-int phx_ucx_waddr_tcp_ports(const uint8_t *a, size_t len, uint16_t *ports, unsigned max)
+int phx_ucx_waddr_tcp(const uint8_t *a, size_t len, struct phx_ucx_waddr_tcp *out,
+                      unsigned max)
 {
     struct walk w;
     unsigned n = 0;
@@ -442,7 +447,9 @@ int phx_ucx_waddr_tcp_ports(const uint8_t *a, size_t len, uint16_t *ports, unsig
         return -EINVAL;
     for (unsigned i = 0; i < w.n_tl && n < max; i++)
         if (phx_ucx_waddr_tl_of(w.tl[i].csum) == PHX_UCX_TL_TCP)   /* shaped(): 2 bytes */
-            ports[n++] = (uint16_t)(a[w.tl[i].end - 2] << 8 | a[w.tl[i].end - 1]);
+            out[n++] = (struct phx_ucx_waddr_tcp){
+                .port = (uint16_t)(a[w.tl[i].end - 2] << 8 | a[w.tl[i].end - 1]),
+                .ipv4 = w.tl[i].ipv4};
     return (int)n;
 }
 

@@ -28,10 +28,16 @@ int phx_ucx_waddr_check(const uint8_t *a, size_t len, char *why, size_t whylen);
 size_t phx_ucx_waddr_reachable(const uint8_t *a, size_t len, bool local, uint8_t *out,
                                size_t outlen, char *why, size_t whylen);
 
-/* The ports (host order) UCX's tcp transport listens on, one per tcp record of the worker
- * address A (LEN bytes; each record's interface address is its port, in network order), at most
- * MAX into PORTS: how many, or -EINVAL when A is not a valid address (ucx_portguard.h). */
-int phx_ucx_waddr_tcp_ports(const uint8_t *a, size_t len, uint16_t *ports, unsigned max);
+/* The tcp records of the worker address A (LEN bytes), at most MAX into OUT: how many, or
+ * -EINVAL when A is not a valid address. For ucx_portguard.h: the ports a worker's UCX listens
+ * on, and the IPv4 addresses a peer's UCX has. */
+struct phx_ucx_waddr_tcp {
+    uint16_t port;      /* host order (the record's interface address, in network order) */
+    uint32_t ipv4;      /* the device's IPv4 address, network order; 0 for a loopback device,
+                           an address only this host has (127/8, 0.0.0.0) or IPv6 */
+};
+int phx_ucx_waddr_tcp(const uint8_t *a, size_t len, struct phx_ucx_waddr_tcp *out,
+                      unsigned max);
 
 /* The transports told apart, by the CRC-16 of their name UCX puts in each record. */
 enum phx_ucx_tl {

@@ -22,7 +22,10 @@
  * The worker address in WELCOME and AUTH is walked before anything else looks at it
  * (ucx_addr_check.h: UCX 1.13 aborts on a malformed one), refused as bad_address when it is not
  * one UCX packs, and the peer is judged on this host or not (peer_on_this_host()) for which of
- * its transports UCX may see.
+ * its transports UCX may see. The peer's host may reach UCX's own TCP ports from the moment its
+ * UCX may connect there (settings.ucx.tcp_peers_only, ucx_portguard.h): a server allows the
+ * client's address once its AUTH is accepted, before DONE; a client the server's as it starts
+ * connecting; each also the IPv4 addresses of the other's UCX tcp interfaces (allow_peer()).
  *
  * Sockets never block the runtime thread: each is in the engine's epoll set, which arm() hands
  * the runtime (with the worker's fd inside it), and progress() looks at the ready ones. */
@@ -561,6 +564,31 @@ static bool peer_address_ok(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m
     return n != 0;
 }
 
+/* ---- UCX's own ports ----------------------------------------------------------------------- */
+
+/* Most addresses of a peer's worker address allowed per handshake, besides the one it used. */
+#define PEER_UCX_IPS 4
+
+/* H's peer, authenticated (or with auth "none", who it says it is), may reach UCX's own TCP
+ * ports (ucx_portguard.h): the address its handshake came from or went to, and the first
+ * PEER_UCX_IPS IPv4 addresses of its UCX tcp interfaces in ADDR (LEN bytes), which its UCX may
+ * connect from (a handshake over IPv6, a host with several interfaces). */
+static void allow_peer(const struct phx_ucx_hs *h, const uint8_t *addr, size_t len)
+{
+    struct phx_ucx_waddr_tcp tcp[PHX_UCX_WADDR_MAX_TLS];
+    int n = addr ? phx_ucx_waddr_tcp(addr, len, tcp, PHX_UCX_WADDR_MAX_TLS) : 0;
+    unsigned allowed = 0;
+
+    phx_ucx_portguard_allow((const struct sockaddr *)&h->peer);
+    for (int i = 0; i < n && allowed < PEER_UCX_IPS; i++) {
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = tcp[i].ipv4};
+        if (!tcp[i].ipv4)
+            continue;
+        phx_ucx_portguard_allow((const struct sockaddr *)&sin);
+        allowed++;
+    }
+}
+
 /* ---- the server's side --------------------------------------------------------------------- */
 
 static unsigned from_source(const struct phx_ucx_engine *s, const struct sockaddr_storage *peer)
@@ -712,7 +740,7 @@ static void accept_auth(struct phx_ucx_hs *h)
     if (!same_job(h, why, sizeof(why)))
         return hs_fail(h, PHX_UCX_HS_R_POLICY, why);
     /* Its UCX connects to ours once DONE came: its host may reach UCX's ports from now on. */
-    phx_ucx_portguard_allow((const struct sockaddr *)&h->peer);
+    allow_peer(h, h->caddr, h->caddr_len);
     h->step = HS_S_DONE;
     int rc = hs_send(h, &(struct phx_ucx_hs_msg){.type = PHX_UCX_HS_DONE});
     if (rc != 0)                /* DONE did not go in one piece: no connection */
@@ -901,6 +929,7 @@ static void on_done(struct phx_ucx_hs *h, const struct phx_ucx_hs_msg *m)
 
     if (m->type != PHX_UCX_HS_DONE)
         return hs_fail(h, PHX_UCX_HS_R_MALFORMED, "expected DONE");
+    allow_peer(h, h->saddr, h->saddr_len);     /* its UCX may connect back from those too */
     bool local = h->saddr_len == h->s->waddr_len &&
                  memcmp(h->saddr, h->s->waddr, h->saddr_len) == 0;
     if (!local)

@@ -33,8 +33,8 @@
  * IPv6 socket is not guarded). At most PHX_UCX_PORTGUARD_MAX addresses (the kernel takes 4096
  * instructions and charges the program to the socket's option memory): past it an error is
  * logged once and the others are refused, so their UCX connects time out; a larger cluster
- * relies on the firewall. A peer whose UCX connects from another address than its handshake
- * used (another interface of a multi-homed host) is dropped as well. */
+ * relies on the firewall. Which addresses are a peer's is the handshake's call (ucx_hs.c,
+ * allow_peer()): a peer whose UCX connects from any other (NAT) is dropped as well. */
 #include "ucx_portguard.h"
 
 #include "phoenix/handover.h"

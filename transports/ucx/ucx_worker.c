@@ -166,14 +166,17 @@ static int worker_open(struct phx_ucx_worker *w, char *err, size_t errlen)
 static void guard(struct phx_ucx_worker *w)
 {
     ucp_worker_attr_t attr = {.field_mask = UCP_WORKER_ATTR_FIELD_ADDRESS};
+    struct phx_ucx_waddr_tcp tcp[PHX_UCX_WADDR_MAX_TLS];
     uint16_t ports[PHX_UCX_WADDR_MAX_TLS];
     int n = -1;
 
     if (ucp_worker_query(w->ucp, &attr) == UCS_OK) {
-        n = phx_ucx_waddr_tcp_ports((const uint8_t *)attr.address, attr.address_length, ports,
-                                    PHX_UCX_WADDR_MAX_TLS);
+        n = phx_ucx_waddr_tcp((const uint8_t *)attr.address, attr.address_length, tcp,
+                              PHX_UCX_WADDR_MAX_TLS);
         ucp_worker_release_address(w->ucp, attr.address);
     }
+    for (int i = 0; i < n; i++)
+        ports[i] = tcp[i].port;
     int guarded = n > 0 ? phx_ucx_portguard_ports(ports, (unsigned)n) : 0;
     if (n < 0 || guarded < 0)
         phx_error("ucx: worker %u: cannot guard UCX's TCP ports: %s", w->id,

@@ -64,6 +64,11 @@
  * keeps some (ucx_send.c: UCX 1.13 keeps rendezvous sends of a peer that died over shared
  * memory), the state is kept here and freed after ucp_worker_destroy() has dropped them.
  *
+ * Guarding. With settings.ucx.tcp_peers_only (the engine that creates a worker says), a new
+ * worker's UCX TCP listening sockets get the "peers only" filter (ucx_portguard.h) right after
+ * ucp_worker_create(), before its address goes to anyone; the filter lives in the kernel, so it
+ * needs nothing from the worker afterwards, across upgrades too.
+ *
  * Upgrades. UCX calls the callbacks of the build that registered them, and a live upgrade
  * dlclose()s the old build. The context (in a runtime slot) and its list of workers are not any
  * build's: engines restored in a new build find their worker there by id (ucx_state.c), and so

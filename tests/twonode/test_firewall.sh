@@ -32,7 +32,8 @@ twonode_link "$ns_a" "${tag}va" "$ip_a/24" "$ns_b" "${tag}vb" "$ip_b/24"
 twonode_link "$ns_c" "${tag}vc" "$ip_c/24" "$ns_b" "${tag}vbc" "$ip_bc/24"
 ip -n "$ns_c" route add "$ip_b/32" via "$ip_bc"
 
-range="tcp_port_range = \"$ports_lo-$ports_hi\";"
+# The services' own guard (tcp_peers_only) is off: what admits and refuses here is the recipe.
+range="tcp_port_range = \"$ports_lo-$ports_hi\"; tcp_peers_only = false;"
 twonode_service a "$ns_a" "${tag}va" "$range"
 twonode_service b "$ns_b" "${tag}vb" "$range"
 pid_a=${pids[0]} pid_b=${pids[1]}
